@@ -1,0 +1,28 @@
+"""focal: the focal loss of Lin et al. (RetinaNet) and its derivatives over NumPy arrays.
+
+The C core computes loss, gradient and second derivative in one pass over the
+data, in place, exactly in the tails; this package checks the arguments and
+holds the defaults and documentation.
+
+Functions
+---------
+loss, grad, loss_and_grad
+    Sigmoid focal loss (Eq. 5 of the paper), reduced or per element.
+grad_hess
+    Elementwise first and second derivatives, for gradient boosting.
+prior_bias
+    The paper's initial bias of the classification layer.
+"""
+try:
+    from . import _core  # noqa: F401
+except ImportError as error:  # pragma: no cover - a clear hint for source checkouts
+    raise ImportError(
+        "focal's C extension (focal._core) is not built: install the package with "
+        "'pip install .' and run Python from outside the source tree "
+        f"({error})"
+    ) from error
+
+from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
+
+__version__ = "0.1.0"
+__all__ = ["loss", "grad", "loss_and_grad", "grad_hess", "prior_bias"]

@@ -1,0 +1,391 @@
+"""Sigmoid focal loss: the public functions over the C pass in focal._core."""
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import _args, _core
+
+_SHARED_PARAMETERS = """\
+logits : array_like
+    Raw scores x, any shape; the last axis is the class axis.  float32 and
+    float64 keep their dtype, float16 is computed in float32, integers are
+    converted as NumPy's math functions convert them.  Read in place, any
+    layout or byte order.
+targets : array_like
+    Either dense targets y in [0, 1] with as many dimensions as `logits`
+    (each equal or 1; bool, integer or float; soft values allowed), or
+    integer class indices of shape ``logits.shape[:-1]``: c in [0, C) makes
+    class c positive and the others negative in that row, C (the number of
+    classes) marks a background row, `ignore_index` a row that contributes
+    nothing.  Class indices never build a one-hot array.
+alpha : None, float or array_like, default 0.25
+    Weight of the positive targets: alpha_t = alpha y + (1 - alpha)(1 - y).
+    A float in [0, 1], one value per class (length C), or None for no
+    weighting (torchvision's ``alpha=-1``).
+gamma : float, default 2.0
+    Focusing parameter >= 0; 0 gives alpha-balanced cross-entropy.
+"""
+
+_WEIGHT_PARAMETERS = """\
+weights : array_like, optional
+    Non-negative weights broadcastable to ``logits.shape``; each element's
+    loss is multiplied by its weight.
+ignore_index : int, default -1
+    With class-index targets, the value that marks an ignored row; it must
+    not be a class (0..C) itself.
+"""
+
+_REDUCTION = """\
+reduction : {"mean", "sum", "none", "sum_over_positives"}, default "mean"
+    "none": one value per element; "sum"; "mean": sum of w l over the sum of
+    w, over elements not ignored (nan when there are none);
+    "sum_over_positives": the sum over the number of positive targets (at
+    least 1; for soft targets the sum of target values), the paper's
+    normalisation.
+"""
+
+_NOTES = """\
+Notes
+-----
+With p = sigmoid(x), 1 - p_t = p (1 - y) + (1 - p) y and
+CE = -(y log p + (1 - y) log(1 - p)), the loss of an element is
+
+    FL = alpha_t (1 - p_t)^gamma CE,
+
+Eq. 5 of Lin et al. (2017) for y in {0, 1} and torchvision's formula for
+soft y.  Everything is computed in double precision with log-space forms:
+1 - p_t is a sigmoid of -x or x, never 1 minus a rounded probability, so
+extreme logits keep their digits and gamma < 1 gives no NaN.
+"""
+
+
+def _document(function):
+    """Fills the shared parameter text into a docstring, at its indentation."""
+    fragments = dict(
+        shared=_SHARED_PARAMETERS, weights=_WEIGHT_PARAMETERS, reduction=_REDUCTION, notes=_NOTES
+    )
+    indented = {key: textwrap.indent(text, "    ").strip("\n").lstrip() for key, text in fragments.items()}
+    function.__doc__ = function.__doc__.format(**indented)
+    return function
+
+
+def _run(
+    logits: Any,
+    targets: Any,
+    alpha: Any,
+    gamma: Any,
+    reduction: Any,
+    weights: Any,
+    ignore_index: Any,
+    out: Any,
+    *,
+    want_loss: bool,
+    want_grad: bool,
+    want_hess: bool = False,
+    out_receives: str = "grad",
+):
+    """Checks the arguments, runs the C pass once, and applies the reduction.
+
+    Returns (reduced loss or per-element loss array or None, gradient or None,
+    hessian or None).
+    """
+    x, dtype = _args.logits_array(logits)
+    t, labels = _args.target_array(targets, x)
+    num_classes = x.shape[-1] if x.ndim else 1
+    ignore = _args.ignore_index_value(ignore_index, num_classes, labels)
+    alpha_scalar, alpha_per_class = _args.alpha_values(alpha, x)
+    gamma_ = _args.gamma_value(gamma)
+    reduction = _args.reduction_value(reduction)
+    w = _args.weights_array(weights, x)
+
+    elementwise_loss = want_loss and reduction == "none"
+    if out is not None:
+        if out_receives == "loss" and not elementwise_loss:
+            raise ValueError(
+                f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
+                "used with reduction='none'"
+            )
+        out = _args.out_array(out, x.shape, dtype)
+
+    loss_out = grad_out = hess_out = None
+    if elementwise_loss:
+        loss_out = out if out_receives == "loss" and out is not None else np.empty(x.shape, dtype)
+    if want_grad:
+        grad_out = out if out_receives == "grad" and out is not None else np.empty(x.shape, dtype)
+    if want_hess:
+        hess_out = np.empty(x.shape, dtype)
+
+    # The gradient's normaliser is applied inside the pass when it is known
+    # before it (no weights); otherwise the finished gradient is divided once.
+    grad_scale = 1.0
+    scale_after = False
+    if want_grad and reduction in ("mean", "sum_over_positives"):
+        if labels:
+            ignored, positive = _core.count_labels(t, num_classes, ignore)
+        else:
+            ignored, positive = 0, None
+        if reduction == "mean" and w is None:
+            count = x.size - ignored * num_classes
+            grad_scale = 1.0 / count if count else 0.0
+        elif reduction == "sum_over_positives" and positive is not None:
+            grad_scale = 1.0 / max(positive, 1)
+        else:
+            scale_after = True
+
+    arguments = dict(
+        labels=labels,
+        alpha=alpha_scalar,
+        alpha_per_class=alpha_per_class,
+        gamma=gamma_,
+        weights=w,
+        ignore_index=ignore,
+        grad_scale=grad_scale,
+        double_precision=dtype == np.float64,
+    )
+    if out is not None and any(
+        a is not None and np.may_share_memory(out, a) for a in (x, t, w)
+    ):
+        # Writing over an input (out=logits): validate everything first so that
+        # a bad target or weight raises before a single element is overwritten.
+        _core.sigmoid_focal(x, t, loss_out=None, grad_out=None, hess_out=None, **arguments)
+    loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
+        x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out, **arguments
+    )
+
+    if reduction == "mean":
+        denominator = weight_sum
+    elif reduction == "sum_over_positives":
+        denominator = max(positive_sum, 1.0)
+    else:
+        denominator = 1.0
+    if scale_after and denominator > 0:
+        np.divide(grad_out, dtype.type(denominator), out=grad_out)
+
+    if elementwise_loss:
+        loss_result = loss_out
+    elif want_loss:
+        value = loss_sum / denominator if denominator > 0 else math.nan
+        loss_result = dtype.type(value)
+    else:
+        loss_result = None
+    return loss_result, grad_out, hess_out
+
+
+@_document
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = 0.25,
+    gamma: Any = 2.0,
+    *,
+    reduction: str = "mean",
+    weights: Any = None,
+    ignore_index: int = -1,
+    out: Optional[np.ndarray] = None,
+):
+    """Sigmoid focal loss of Lin et al. (RetinaNet).
+
+    Parameters
+    ----------
+    {shared}
+    {reduction}
+    {weights}
+    out : ndarray, optional
+        With ``reduction="none"``, a writable array of the logits' shape and
+        the result dtype that receives the per-element loss (it may be `logits`).
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the result dtype (float32 or
+        float64), or with ``reduction="none"`` an array of the logits' shape.
+
+    See Also
+    --------
+    grad, loss_and_grad, grad_hess
+
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> logits = np.array([[2.0, -1.0, 0.5]], dtype=np.float32)
+    >>> float(focal.loss(logits, np.array([0]), reduction="sum"))  # class 0 positive
+    0.3005...
+    """
+    result, _, _ = _run(
+        logits, targets, alpha, gamma, reduction, weights, ignore_index, out,
+        want_loss=True, want_grad=False, out_receives="loss",
+    )
+    return result
+
+
+@_document
+def grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = 0.25,
+    gamma: Any = 2.0,
+    *,
+    reduction: str = "mean",
+    weights: Any = None,
+    ignore_index: int = -1,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Gradient of the reduced sigmoid focal loss with respect to the logits.
+
+    Parameters
+    ----------
+    {shared}
+    {reduction}
+    {weights}
+    out : ndarray, optional
+        A writable array of the logits' shape and the result dtype that
+        receives the gradient; it may be `logits` itself (in place).
+
+    Returns
+    -------
+    ndarray
+        d(reduced loss)/d(logits), the logits' shape; with ``reduction="none"``
+        the elementwise derivative.  Ignored rows get 0.
+
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> g = focal.grad(np.zeros((2, 3)), np.array([1, 3]), reduction="sum")
+    >>> g.shape
+    (2, 3)
+    """
+    _, gradient, _ = _run(
+        logits, targets, alpha, gamma, reduction, weights, ignore_index, out,
+        want_loss=False, want_grad=True,
+    )
+    return gradient
+
+
+@_document
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = 0.25,
+    gamma: Any = 2.0,
+    *,
+    reduction: str = "mean",
+    weights: Any = None,
+    ignore_index: int = -1,
+    out: Optional[np.ndarray] = None,
+) -> Tuple[Any, np.ndarray]:
+    """Sigmoid focal loss and its gradient, computed together in one pass.
+
+    Parameters
+    ----------
+    {shared}
+    {reduction}
+    {weights}
+    out : ndarray, optional
+        A writable array of the logits' shape and the result dtype that
+        receives the gradient; it may be `logits` itself (in place).
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        As returned by `loss`.
+    grad : ndarray
+        As returned by `grad`.
+
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> x = np.full((4, 80), focal.prior_bias(0.01), dtype=np.float32)
+    >>> value, g = focal.loss_and_grad(x, np.array([3, 80, 80, -1]))
+    >>> g.dtype
+    dtype('float32')
+    """
+    value, gradient, _ = _run(
+        logits, targets, alpha, gamma, reduction, weights, ignore_index, out,
+        want_loss=True, want_grad=True,
+    )
+    return value, gradient
+
+
+@_document
+def grad_hess(
+    logits: Any,
+    targets: Any,
+    alpha: Any = 0.25,
+    gamma: Any = 2.0,
+    *,
+    weights: Any = None,
+    ignore_index: int = -1,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Elementwise first and second derivatives of the weighted focal loss.
+
+    What gradient-boosting objectives (XGBoost, LightGBM) need: both
+    derivatives of each element's unreduced, weighted loss with respect to
+    its logit, in one pass.
+
+    Parameters
+    ----------
+    {shared}
+    {weights}
+
+    Returns
+    -------
+    grad, hess : ndarray
+        Arrays of the logits' shape and the result dtype.
+
+    Notes
+    -----
+    The focal loss is not convex for gamma > 0: the second derivative is
+    negative for confidently wrong logits (for y = 1, roughly x below
+    -(2 gamma + 1) / gamma).  Boosting libraries need a positive hessian, so
+    clip it (for example ``np.maximum(hess, 1e-6)``) before handing it over.
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> x = np.array([[-8.0], [0.0], [8.0]])
+    >>> g, h = focal.grad_hess(x, np.ones_like(x), alpha=None)
+    >>> bool(h[0, 0] < 0)  # confidently wrong: the loss is concave there
+    True
+    """
+    _, gradient, hessian = _run(
+        logits, targets, alpha, gamma, "none", weights, ignore_index, None,
+        want_loss=False, want_grad=True, want_hess=True,
+    )
+    return gradient, hessian
+
+
+def prior_bias(pi: float = 0.01) -> float:
+    """Bias that makes a sigmoid output start at probability `pi`.
+
+    The paper's initialisation of the last classification layer: with
+    b = -log((1 - pi) / pi) every anchor starts at p = pi, so the flood of
+    easy negatives does not swamp the first iterations.
+
+    Parameters
+    ----------
+    pi : float, default 0.01
+        Prior probability of the positive class, strictly between 0 and 1.
+
+    Returns
+    -------
+    float
+        -log((1 - pi) / pi); -4.59512 for the default.
+
+    Examples
+    --------
+    >>> import focal
+    >>> round(focal.prior_bias(0.01), 5)
+    -4.59512
+    """
+    value = _args.probability("pi", pi)
+    return math.log(value) - math.log1p(-value)

@@ -1,0 +1,510 @@
+/*
+ * focal._core: the glue between NumPy arrays and the kernels of focal_math.h.
+ *
+ * One NpyIter per call walks every operand in C order of the logits (so the
+ * reductions add terms in the same order whatever the memory layout), with
+ * buffering only where a cast, a byte swap or a misalignment needs it.  The
+ * element loops below read the iterator's 1-D strided chunks, validate the
+ * targets as they go, and accumulate the reductions; errors are recorded as
+ * codes and raised once the GIL is held again.
+ *
+ * Argument checking, defaults and the choice of dtypes live in the Python
+ * package; this module trusts what it is handed to be of the documented form
+ * but never reads out of bounds whatever the values.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_23_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_23_API_VERSION
+#include <numpy/arrayobject.h>
+#include <numpy/npy_2_compat.h>
+
+#include "focal_math.h"
+
+enum loop_error {
+    LOOP_OK = 0,
+    LOOP_BAD_TARGET,
+    LOOP_BAD_LABEL,
+    LOOP_BAD_WEIGHT,
+};
+
+enum { MAX_OPERANDS = 8 };
+
+/* Everything one call needs; lives on the C stack of that call. */
+typedef struct {
+    double gamma;
+    double alpha;          /* the scalar alpha when has_alpha && i_alpha < 0 */
+    int has_alpha;
+    double grad_scale;
+    npy_intp num_classes;
+    npy_intp ignore_index;
+    /* operand positions in the iterator, -1 when absent */
+    int i_class, i_alpha, i_weights, i_loss, i_grad, i_hess;
+    /* results */
+    compensated_sum loss_sum, weight_sum, positive_sum;
+    /* first error met */
+    int error;
+    double bad_value;
+    npy_intp bad_label;
+} sigmoid_task;
+
+#define OPERAND(TYPE, INDEX) (*(const TYPE *)(ptr[INDEX] + i * stride[INDEX]))
+#define STORE(TYPE, INDEX, VALUE) (*(TYPE *)(ptr[INDEX] + i * stride[INDEX]) = (TYPE)(VALUE))
+
+/*
+ * The part of an element's work that does not depend on the storage types:
+ * weight and alpha_t, the kernel, the reductions.  Returns the weighted
+ * values to store, or a loop_error.
+ */
+static inline int
+sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight,
+                focal_values *out)
+{
+    if (!(weight >= 0.0 && weight < HUGE_VAL)) { /* NaN fails too */
+        t->error = LOOP_BAD_WEIGHT;
+        t->bad_value = weight;
+        return LOOP_BAD_WEIGHT;
+    }
+    double alpha_t = t->has_alpha ? alpha * y + (1.0 - alpha) * (1.0 - y) : 1.0;
+    double scale = weight * alpha_t;
+    focal_values v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0);
+    out->loss = times_vanishing(scale, v.loss);
+    out->grad = times_vanishing(scale * t->grad_scale, v.grad);
+    out->hess = times_vanishing(scale, v.hess);
+    compensated_add(&t->loss_sum, out->loss);
+    compensated_add(&t->weight_sum, weight);
+    compensated_add(&t->positive_sum, y);
+    return LOOP_OK;
+}
+
+/*
+ * One element loop per (storage type of the logits and results, type of the
+ * targets, target form).  The body is written once; the compiler removes the
+ * branch on LABELS and on absent operands stays cheap and predictable.
+ */
+#define DEFINE_SIGMOID_LOOP(NAME, REAL, TARGET, LABELS)                             \
+    static int NAME(sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp n)  \
+    {                                                                               \
+        for (npy_intp i = 0; i < n; i++) {                                          \
+            double x = (double)OPERAND(REAL, 0);                                     \
+            double y;                                                               \
+            if (LABELS) {                                                           \
+                npy_intp label = (npy_intp)OPERAND(TARGET, 1);                       \
+                if (label == t->ignore_index) {                                     \
+                    /* an ignored row contributes nothing and gets zero gradient */ \
+                    if (t->i_loss >= 0) STORE(REAL, t->i_loss, 0.0);                \
+                    if (t->i_grad >= 0) STORE(REAL, t->i_grad, 0.0);                \
+                    if (t->i_hess >= 0) STORE(REAL, t->i_hess, 0.0);                \
+                    continue;                                                       \
+                }                                                                   \
+                if (label < 0 || label > t->num_classes) {                          \
+                    t->error = LOOP_BAD_LABEL;                                      \
+                    t->bad_label = label;                                           \
+                    return -1;                                                      \
+                }                                                                   \
+                y = (label == OPERAND(npy_intp, t->i_class)) ? 1.0 : 0.0;            \
+            }                                                                       \
+            else {                                                                  \
+                y = (double)OPERAND(TARGET, 1);                                      \
+                if (!(y >= 0.0 && y <= 1.0)) { /* NaN fails too */                  \
+                    t->error = LOOP_BAD_TARGET;                                     \
+                    t->bad_value = y;                                               \
+                    return -1;                                                      \
+                }                                                                   \
+            }                                                                       \
+            double alpha = t->i_alpha >= 0 ? OPERAND(double, t->i_alpha) : t->alpha; \
+            double weight = t->i_weights >= 0 ? OPERAND(double, t->i_weights) : 1.0; \
+            focal_values v;                                                         \
+            if (sigmoid_element(t, x, y, alpha, weight, &v) != LOOP_OK) {           \
+                return -1;                                                          \
+            }                                                                       \
+            if (t->i_loss >= 0) STORE(REAL, t->i_loss, v.loss);                     \
+            if (t->i_grad >= 0) STORE(REAL, t->i_grad, v.grad);                     \
+            if (t->i_hess >= 0) STORE(REAL, t->i_hess, v.hess);                     \
+        }                                                                           \
+        return 0;                                                                   \
+    }
+
+DEFINE_SIGMOID_LOOP(sigmoid_float_float, float, float, 0)
+DEFINE_SIGMOID_LOOP(sigmoid_float_double, float, double, 0)
+DEFINE_SIGMOID_LOOP(sigmoid_float_labels, float, npy_intp, 1)
+DEFINE_SIGMOID_LOOP(sigmoid_double_double, double, double, 0)
+DEFINE_SIGMOID_LOOP(sigmoid_double_labels, double, npy_intp, 1)
+
+typedef int (*sigmoid_loop)(sigmoid_task *, char **, const npy_intp *, npy_intp);
+
+/* Raises `exception` with a message naming a float value (formatted by repr). */
+static PyObject *
+raise_with_value(PyObject *exception, const char *format, double value)
+{
+    PyObject *number = PyFloat_FromDouble(value);
+    if (number != NULL) {
+        PyErr_Format(exception, format, number);
+        Py_DECREF(number);
+    }
+    return NULL;
+}
+
+static PyObject *
+raise_loop_error(const sigmoid_task *t)
+{
+    switch (t->error) {
+    case LOOP_BAD_TARGET:
+        return raise_with_value(PyExc_ValueError,
+                                "targets: values must lie in [0, 1]; found %R", t->bad_value);
+    case LOOP_BAD_LABEL:
+        return PyErr_Format(PyExc_ValueError,
+                            "targets: class indices must lie in [0, %zd] (%zd marks a "
+                            "background row) or equal ignore_index=%zd; found %zd",
+                            (Py_ssize_t)t->num_classes, (Py_ssize_t)t->num_classes,
+                            (Py_ssize_t)t->ignore_index, (Py_ssize_t)t->bad_label);
+    case LOOP_BAD_WEIGHT:
+        return raise_with_value(PyExc_ValueError,
+                                "weights: values must be finite and non-negative; found %R",
+                                t->bad_value);
+    }
+    return PyErr_Format(PyExc_RuntimeError, "focal: unknown loop error %d", t->error);
+}
+
+/*
+ * Runs `loop` over the iterator.  The GIL is released unless a cast needs
+ * Python (it never does for the dtypes the Python layer lets through).
+ */
+static int
+run_iterator(NpyIter *iter, sigmoid_loop loop, sigmoid_task *task)
+{
+    if (NpyIter_GetIterSize(iter) == 0) {
+        return 0;
+    }
+    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
+    if (iternext == NULL) {
+        return -1;
+    }
+    char **ptr = NpyIter_GetDataPtrArray(iter);
+    npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
+    npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
+    int status = 0;
+
+    NPY_BEGIN_THREADS_DEF;
+    if (!NpyIter_IterationNeedsAPI(iter)) {
+        NPY_BEGIN_THREADS;
+    }
+    do {
+        status = loop(task, ptr, stride, *size);
+    } while (status == 0 && iternext(iter));
+    NPY_END_THREADS;
+
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    return status;
+}
+
+static PyObject *
+optional_array(PyObject *obj)
+{
+    return obj == Py_None ? NULL : obj;
+}
+
+/*
+ * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
+ *                     gamma, weights, ignore_index, loss_out, grad_out,
+ *                     hess_out, grad_scale, double_precision)
+ *     -> (sum of weighted losses, sum of weights, sum of targets)
+ *
+ * The sums run over the elements not ignored.  The outputs, when given,
+ * receive the per-element weighted loss, gradient (times grad_scale) and
+ * second derivative.
+ */
+static PyObject *
+sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
+                               "gamma", "weights", "ignore_index", "loss_out",
+                               "grad_out", "hess_out", "grad_scale", "double_precision",
+                               NULL};
+    PyArrayObject *logits, *targets;
+    int labels, double_precision;
+    PyObject *alpha_obj, *alpha_per_class_obj, *weights_obj;
+    PyObject *loss_obj, *grad_obj, *hess_obj;
+    double gamma, grad_scale;
+    Py_ssize_t ignore_index;
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "O!O!$pOOdOnOOOdp", keywords, &PyArray_Type, &logits,
+            &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
+            &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_scale,
+            &double_precision)) {
+        return NULL;
+    }
+
+    sigmoid_task task = {0};
+    task.gamma = gamma;
+    task.grad_scale = grad_scale;
+    task.ignore_index = (npy_intp)ignore_index;
+    task.i_class = task.i_alpha = task.i_weights = -1;
+    task.i_loss = task.i_grad = task.i_hess = -1;
+    task.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
+    if (alpha_obj != Py_None) {
+        task.alpha = PyFloat_AsDouble(alpha_obj);
+        if (task.alpha == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+
+    int ndim = PyArray_NDIM(logits);
+    if (labels && ndim == 0) {
+        PyErr_SetString(PyExc_ValueError, "targets: class indices need logits with a class axis");
+        return NULL;
+    }
+    task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
+
+    int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
+    int target_type;
+    if (labels) {
+        target_type = NPY_INTP;
+    }
+    else if (double_precision || PyArray_TYPE(targets) == NPY_DOUBLE) {
+        /* a float64 target is validated at its own precision */
+        target_type = NPY_DOUBLE;
+    }
+    else {
+        target_type = NPY_FLOAT;
+    }
+
+    PyArrayObject *ops[MAX_OPERANDS] = {NULL};
+    PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
+    npy_uint32 op_flags[MAX_OPERANDS];
+    int *op_axes[MAX_OPERANDS] = {NULL};
+    int label_axes[NPY_MAXDIMS], class_axes[NPY_MAXDIMS];
+    PyArrayObject *class_ids = NULL;
+    PyObject *result = NULL;
+    NpyIter *iter = NULL;
+    int nop = 0;
+    const npy_uint32 read = NPY_ITER_READONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
+                            NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
+    const npy_uint32 write = NPY_ITER_WRITEONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
+                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
+
+    /* class-axis operands are mapped onto the last axis only */
+    for (int k = 0; k < ndim; k++) {
+        label_axes[k] = k < ndim - 1 ? k : -1;
+        class_axes[k] = k < ndim - 1 ? -1 : 0;
+    }
+
+    ops[nop] = logits;
+    dtypes[nop] = PyArray_DescrFromType(real_type);
+    op_flags[nop++] = read;
+
+    ops[nop] = targets;
+    dtypes[nop] = PyArray_DescrFromType(target_type);
+    op_axes[nop] = labels ? label_axes : NULL;
+    op_flags[nop++] = read;
+
+    if (labels) {
+        /* the class number of each element comes from a small broadcast arange */
+        class_ids = (PyArrayObject *)PyArray_Arange(0.0, (double)task.num_classes, 1.0, NPY_INTP);
+        if (class_ids == NULL) {
+            goto finish;
+        }
+        task.i_class = nop;
+        ops[nop] = class_ids;
+        dtypes[nop] = PyArray_DescrFromType(NPY_INTP);
+        op_axes[nop] = class_axes;
+        op_flags[nop++] = read;
+    }
+    if (alpha_per_class_obj != Py_None) {
+        if (!PyArray_Check(alpha_per_class_obj) ||
+            PyArray_NDIM((PyArrayObject *)alpha_per_class_obj) != 1 || ndim == 0 ||
+            PyArray_DIM((PyArrayObject *)alpha_per_class_obj, 0) != task.num_classes) {
+            PyErr_SetString(PyExc_ValueError, "alpha: expected one value per class");
+            goto finish;
+        }
+        task.i_alpha = nop;
+        ops[nop] = (PyArrayObject *)alpha_per_class_obj;
+        dtypes[nop] = PyArray_DescrFromType(NPY_DOUBLE);
+        op_axes[nop] = class_axes;
+        op_flags[nop++] = read;
+    }
+    if (optional_array(weights_obj)) {
+        if (!PyArray_Check(weights_obj)) {
+            PyErr_SetString(PyExc_TypeError, "weights: expected an array");
+            goto finish;
+        }
+        task.i_weights = nop;
+        ops[nop] = (PyArrayObject *)weights_obj;
+        dtypes[nop] = PyArray_DescrFromType(NPY_DOUBLE);
+        op_flags[nop++] = read;
+    }
+    PyObject *outputs[3] = {loss_obj, grad_obj, hess_obj};
+    int *output_index[3] = {&task.i_loss, &task.i_grad, &task.i_hess};
+    for (int k = 0; k < 3; k++) {
+        if (!optional_array(outputs[k])) {
+            continue;
+        }
+        if (!PyArray_Check(outputs[k])) {
+            PyErr_SetString(PyExc_TypeError, "out: expected an array");
+            goto finish;
+        }
+        *output_index[k] = nop;
+        ops[nop] = (PyArrayObject *)outputs[k];
+        dtypes[nop] = PyArray_DescrFromType(real_type);
+        op_flags[nop++] = write;
+    }
+
+    /*
+     * Outputs must cover the logits' shape exactly: NO_BROADCAST refuses an
+     * output that would be written through a broadcast (zero-stride) axis.
+     */
+    for (int k = 0; k < 3; k++) {
+        if (*output_index[k] >= 0) {
+            op_flags[*output_index[k]] |= NPY_ITER_NO_BROADCAST;
+        }
+    }
+
+    iter = NpyIter_AdvancedNew(
+        nop, ops,
+        NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER |
+            NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP,
+        NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
+        ndim > 0 ? op_axes : NULL, NULL, 0);
+    if (iter == NULL) {
+        goto finish;
+    }
+
+    sigmoid_loop loop;
+    if (labels) {
+        loop = double_precision ? sigmoid_double_labels : sigmoid_float_labels;
+    }
+    else if (double_precision) {
+        loop = sigmoid_double_double;
+    }
+    else {
+        loop = target_type == NPY_DOUBLE ? sigmoid_float_double : sigmoid_float_float;
+    }
+
+    int status = run_iterator(iter, loop, &task);
+    if (NpyIter_Deallocate(iter) != NPY_SUCCEED) {
+        iter = NULL;
+        goto finish;
+    }
+    iter = NULL;
+    if (status != 0) {
+        if (!PyErr_Occurred()) {
+            raise_loop_error(&task);
+        }
+        goto finish;
+    }
+    result = Py_BuildValue("(ddd)", compensated_total(&task.loss_sum),
+                           compensated_total(&task.weight_sum),
+                           compensated_total(&task.positive_sum));
+
+finish:
+    if (iter != NULL) {
+        NpyIter_Deallocate(iter);
+    }
+    for (int k = 0; k < MAX_OPERANDS; k++) {
+        Py_XDECREF(dtypes[k]);
+    }
+    Py_XDECREF(class_ids);
+    return result;
+}
+
+/*
+ * _core.count_labels(labels, num_classes, ignore_index) -> (ignored, positive)
+ *
+ * A pass over the class indices only (a fraction 1/C of the logits), so the
+ * gradient of a mean can be scaled inside the main pass.  Out-of-range values
+ * are not judged here: the main pass rejects them.
+ */
+static PyObject *
+count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyArrayObject *labels;
+    Py_ssize_t num_classes, ignore_index;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyArray_Type, &labels, &num_classes, &ignore_index)) {
+        return NULL;
+    }
+    npy_intp ignored = 0, positive = 0;
+    if (PyArray_SIZE(labels) == 0) {
+        return Py_BuildValue("(nn)", (Py_ssize_t)0, (Py_ssize_t)0);
+    }
+    PyArray_Descr *dtype = PyArray_DescrFromType(NPY_INTP);
+    NpyIter *iter = NpyIter_New(labels,
+                                NPY_ITER_READONLY | NPY_ITER_EXTERNAL_LOOP |
+                                    NPY_ITER_BUFFERED | NPY_ITER_GROWINNER |
+                                    NPY_ITER_ALIGNED | NPY_ITER_NBO,
+                                NPY_KEEPORDER, NPY_UNSAFE_CASTING, dtype);
+    Py_DECREF(dtype);
+    if (iter == NULL) {
+        return NULL;
+    }
+    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
+    if (iternext == NULL) {
+        NpyIter_Deallocate(iter);
+        return NULL;
+    }
+    char **ptr = NpyIter_GetDataPtrArray(iter);
+    npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
+    npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
+    NPY_BEGIN_THREADS_DEF;
+    NPY_BEGIN_THREADS;
+    do {
+        npy_intp n = *size;
+        for (npy_intp i = 0; i < n; i++) {
+            npy_intp label = OPERAND(npy_intp, 0);
+            ignored += label == ignore_index;
+            positive += label >= 0 && label < num_classes;
+        }
+    } while (iternext(iter));
+    NPY_END_THREADS;
+    if (NpyIter_Deallocate(iter) != NPY_SUCCEED || PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_BuildValue("(nn)", (Py_ssize_t)ignored, (Py_ssize_t)positive);
+}
+
+static PyMethodDef core_methods[] = {
+    {"sigmoid_focal", (PyCFunction)(void (*)(void))sigmoid_focal_entry,
+     METH_VARARGS | METH_KEYWORDS,
+     "Internal: the sigmoid focal loss pass. Use focal.loss and friends."},
+    {"count_labels", count_labels_entry, METH_VARARGS,
+     "Internal: (ignored, positive) counts of a class-index array."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+core_exec(PyObject *Py_UNUSED(module))
+{
+    /* sets NumPy's API table, with a Python exception on failure */
+    return PyArray_ImportNumPyAPI();
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* NumPy itself cannot be loaded in several interpreters at once */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* the module has no state: nothing here needs the GIL */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "focal._core",
+    .m_doc = "C kernels of the focal package (internal; use the functions of `focal`).",
+    .m_size = 0,
+    .m_methods = core_methods,
+    .m_slots = core_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&core_module);
+}
