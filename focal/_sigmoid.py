@@ -121,7 +121,7 @@ def _run(
 
     # The gradient's normaliser is applied inside the pass when it is known
     # before it (no weights); otherwise the finished gradient is divided once.
-    grad_scale = 1.0
+    grad_divisor = 1.0
     scale_after = False
     if want_grad and reduction in ("mean", "sum_over_positives"):
         if labels:
@@ -130,9 +130,9 @@ def _run(
             ignored, positive = 0, None
         if reduction == "mean" and w is None:
             count = x.size - ignored * num_classes
-            grad_scale = 1.0 / count if count else 0.0
+            grad_divisor = float(count) if count else 1.0  # nothing counted: all zeros
         elif reduction == "sum_over_positives" and positive is not None:
-            grad_scale = 1.0 / max(positive, 1)
+            grad_divisor = float(max(positive, 1))
         else:
             scale_after = True
 
@@ -143,7 +143,7 @@ def _run(
         gamma=gamma_,
         weights=w,
         ignore_index=ignore,
-        grad_scale=grad_scale,
+        grad_divisor=grad_divisor,
         double_precision=dtype == np.float64,
     )
     if out is not None and any(

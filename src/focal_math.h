@@ -18,39 +18,130 @@
 #include <math.h>
 
 /*
- * a * b where a is a factor that vanishes exponentially and b one that grows
- * at most linearly (a probability times a softplus).  At +-inf, or once a has
- * underflowed, IEEE gives 0 * inf = NaN, while the true limit is 0.
- * A NaN in a still propagates.
+ * Double-double arithmetic (a value as an unevaluated sum hi + lo).  The
+ * float64 results are built from a few roundings each; carrying the
+ * intermediate products in double-double leaves only the error of libm's exp
+ * and log1p and the final rounding, which is what keeps the loss and the
+ * gradient within a few ULP of the exact value.
  */
-static inline double
-times_vanishing(double a, double b)
+typedef struct {
+    double hi, lo;
+} dd;
+
+static inline dd
+dd_from(double a)
 {
-    return a == 0.0 ? 0.0 : a * b;
+    dd r = {a, 0.0};
+    return r;
+}
+
+/* a + b exactly, for |a| >= |b| (Dekker) */
+static inline dd
+fast_two_sum(double a, double b)
+{
+    dd r;
+    r.hi = a + b;
+    r.lo = b - (r.hi - a);
+    return r;
+}
+
+/* a + b exactly, any order (Knuth) */
+static inline dd
+two_sum(double a, double b)
+{
+    dd r;
+    r.hi = a + b;
+    double b_virtual = r.hi - a;
+    r.lo = (a - (r.hi - b_virtual)) + (b - b_virtual);
+    return r;
+}
+
+/* a * b exactly (barring underflow), with one fused multiply-add */
+static inline dd
+two_product(double a, double b)
+{
+    dd r;
+    r.hi = a * b;
+    r.lo = fma(a, b, -r.hi);
+    return r;
+}
+
+static inline dd
+dd_add(dd a, dd b)
+{
+    dd s = two_sum(a.hi, b.hi);
+    return fast_two_sum(s.hi, s.lo + a.lo + b.lo);
+}
+
+static inline dd
+dd_mul(dd a, dd b)
+{
+    dd p = two_product(a.hi, b.hi);
+    return fast_two_sum(p.hi, p.lo + a.hi * b.lo + a.lo * b.hi);
+}
+
+static inline dd
+dd_scale(dd a, double b)
+{
+    dd p = two_product(a.hi, b);
+    return fast_two_sum(p.hi, p.lo + a.lo * b);
+}
+
+/* 1 / a, one Newton step from the double reciprocal; a.hi != 0 */
+static inline dd
+dd_reciprocal(dd a)
+{
+    double r = 1.0 / a.hi;
+    double residual = fma(-r, a.hi, 1.0) - r * a.lo;
+    return fast_two_sum(r, r * residual);
+}
+
+static inline dd
+dd_divide(dd a, dd b)
+{
+    return dd_mul(a, dd_reciprocal(b));
+}
+
+/* (a.hi + a.lo) / b rounded once (nearly): a quotient and its remainder */
+static inline double
+dd_divide_double(dd a, double b)
+{
+    if (b == 1.0) {
+        return a.hi;
+    }
+    double quotient = a.hi / b;
+    dd back = two_product(quotient, b);
+    double remainder = (a.hi - back.hi) - back.lo + a.lo;
+    return quotient + remainder / b;
 }
 
 /* q^gamma with the cheap exact cases spelled out; pow(0, 0) is 1 as wanted. */
-static inline double
-power_gamma(double q, double gamma)
+static inline dd
+dd_power(dd q, double gamma)
 {
-    if (gamma == 2.0) {
-        return q * q;
+    if (gamma == 0.0) {
+        return dd_from(1.0);
     }
     if (gamma == 1.0) {
         return q;
     }
-    if (gamma == 0.0) {
-        return 1.0;
+    if (gamma == 2.0) {
+        return dd_mul(q, q);
     }
-    return pow(q, gamma);
+    double h = pow(q.hi, gamma);
+    if (h == 0.0 || q.hi == 0.0) {
+        return dd_from(h);
+    }
+    /* (hi + lo)^g = hi^g (1 + g lo / hi) to first order; lo / hi < 2^-52 */
+    return fast_two_sum(h, h * gamma * (q.lo / q.hi));
 }
 
-/* Everything one logit needs, from a single exp and a single log1p. */
+/* Everything one finite logit needs, from a single exp and a single log1p. */
 typedef struct {
-    double p;            /* sigmoid(x) */
-    double one_minus_p;  /* sigmoid(-x), computed directly, not as 1 - p */
-    double softplus_x;   /* log(1 + e^x)  = -log(1 - p) */
-    double softplus_mx;  /* log(1 + e^-x) = -log(p) */
+    dd p;            /* sigmoid(x) */
+    dd one_minus_p;  /* sigmoid(-x), computed directly, not as 1 - p */
+    dd softplus_x;   /* log(1 + e^x)  = -log(1 - p) */
+    dd softplus_mx;  /* log(1 + e^-x) = -log(p) */
 } logistic_parts;
 
 static inline logistic_parts
@@ -60,31 +151,44 @@ logistic(double x)
     /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
     double t = exp(-fabs(x));
     double l = log1p(t);
-    double big = 1.0 / (1.0 + t);
-    double small = t * big;
+    dd big = dd_reciprocal(fast_two_sum(1.0, t)); /* 1 / (1 + t), 1 + t held exactly */
+    dd small = dd_scale(big, t);                  /* t / (1 + t) */
     if (x >= 0) {
         r.p = big;
         r.one_minus_p = small;
-        r.softplus_x = x + l;
-        r.softplus_mx = l;
+        r.softplus_x = two_sum(x, l);
+        r.softplus_mx = dd_from(l);
     }
     else {
         r.p = small;
         r.one_minus_p = big;
-        r.softplus_x = l;
-        r.softplus_mx = l - x;
-    }
-    if (x != x) {  /* NaN in, NaN out (the branches above would give finite parts) */
-        r.p = r.one_minus_p = r.softplus_x = r.softplus_mx = x;
+        r.softplus_x = dd_from(l);
+        r.softplus_mx = two_sum(-x, l);
     }
     return r;
 }
 
 typedef struct {
-    double loss;  /* q^gamma CE */
-    double grad;  /* d loss / dx */
+    dd loss;      /* q^gamma CE */
+    dd grad;      /* d loss / dx */
     double hess;  /* d^2 loss / dx^2 */
 } focal_values;
+
+/*
+ * The limits at x = +-inf.  With "wrong" = 1 - p_t there (1 - y or y), the
+ * loss is 0 or +inf, the gradient +-wrong^(gamma + 1), the curvature 0.
+ */
+static inline focal_values
+sigmoid_focal_at_infinity(double x, double y, double gamma)
+{
+    focal_values v;
+    double wrong = x > 0 ? 1.0 - y : y;
+    double wrong_gamma = gamma == 0.0 ? 1.0 : pow(wrong, gamma);
+    v.loss = dd_from(wrong == 0.0 ? 0.0 : HUGE_VAL);
+    v.grad = dd_from((x > 0 ? 1.0 : -1.0) * wrong_gamma * wrong);
+    v.hess = 0.0;
+    return v;
+}
 
 /*
  * Unweighted focal loss and its first two derivatives for one logit x and
@@ -96,29 +200,39 @@ typedef struct {
  * For y in {0, 1} this is Appendix B's dFL/dx.  Writing the derivative with
  * r = w / q instead of q^(g - 1) keeps it finite for 0 <= g < 1 at saturated
  * logits, where the textbook form gives 0 * inf.  For hard targets r is
- * simply p or 1 - p, taken directly so no rounding is added.
+ * simply p or 1 - p and every sum below adds terms of one sign, so nothing
+ * cancels.  The second derivative does cancel near its sign changes; it is
+ * computed in plain double from the double-double parts.
  */
 static inline focal_values
 sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess)
 {
-    focal_values v;
+    if (x != x) {
+        focal_values v = {dd_from(x), dd_from(x), x};
+        return v;
+    }
+    if (isinf(x)) {
+        return sigmoid_focal_at_infinity(x, y, gamma);
+    }
+    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
     logistic_parts s = logistic(x);
-    double not_y = 1.0 - y;
+    dd not_y = two_sum(1.0, -y);
     /* Both terms are non-negative: no cancellation.  Exact for y in {0, 1}. */
-    double q = not_y * s.p + y * s.one_minus_p;
-    double ce = times_vanishing(y, s.softplus_mx) + times_vanishing(not_y, s.softplus_x);
-    double q_gamma = power_gamma(q, gamma);
-
-    v.loss = times_vanishing(q_gamma, ce);
-    v.grad = 0.0;
-    v.hess = 0.0;
+    dd q = dd_add(dd_mul(not_y, s.p), dd_scale(s.one_minus_p, y));
+    dd ce = dd_add(dd_scale(s.softplus_mx, y), dd_mul(not_y, s.softplus_x));
+    dd q_gamma = dd_power(q, gamma);
+    if (q_gamma.hi == 0.0) {
+        /* fully focused away (q^gamma underflowed): loss and derivatives are 0 */
+        return v;
+    }
+    v.loss = dd_mul(q_gamma, ce);
     if (!want_grad && !want_hess) {
         return v;
     }
 
-    double a = not_y - y;
-    double w = s.p * s.one_minus_p;
-    double r;
+    dd a = two_sum(1.0, -2.0 * y);
+    dd w = dd_mul(s.p, s.one_minus_p);
+    dd r;
     if (y == 1.0) {
         r = s.p;
     }
@@ -127,22 +241,22 @@ sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess)
     }
     else {
         /* q >= min(y, 1 - y) > 0 for a soft target, so this never divides by 0 */
-        r = w / q;
+        r = dd_divide(w, q);
     }
-    /* p - y, with the y = 1 case exact (-sigmoid(-x), not p - 1) */
-    double d = not_y * s.p - y * s.one_minus_p;
-    double r_ce = times_vanishing(r, ce);
+    /* p - y, exact in sign and digits for y in {0, 1} (-sigmoid(-x), not p - 1) */
+    dd d = dd_add(dd_mul(not_y, s.p), dd_scale(s.one_minus_p, -y));
+    dd r_ce = dd_mul(r, ce);
 
     if (want_grad) {
-        double bracket = gamma * a * r_ce + d;
-        v.grad = q_gamma * bracket;
+        dd bracket = dd_add(dd_scale(dd_mul(a, r_ce), gamma), d);
+        v.grad = dd_mul(q_gamma, bracket);
     }
     if (want_hess) {
-        double one_minus_2p = s.one_minus_p - s.p;
-        double bracket = gamma * (gamma - 1.0) * a * a * r * r_ce
-                         + gamma * a * one_minus_2p * r_ce
-                         + 2.0 * gamma * a * r * d + w;
-        v.hess = q_gamma * bracket;
+        double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+        double bracket = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
+                         + gamma * a.hi * one_minus_2p * r_ce.hi
+                         + 2.0 * gamma * a.hi * r.hi * d.hi + w.hi;
+        v.hess = q_gamma.hi * bracket;
     }
     return v;
 }

@@ -36,7 +36,7 @@ typedef struct {
     double gamma;
     double alpha;          /* the scalar alpha when has_alpha && i_alpha < 0 */
     int has_alpha;
-    double grad_scale;
+    double grad_divisor;  /* the gradient is divided by it (a mean's normaliser) */
     npy_intp num_classes;
     npy_intp ignore_index;
     /* operand positions in the iterator, -1 when absent */
@@ -59,20 +59,30 @@ typedef struct {
  */
 static inline int
 sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight,
-                focal_values *out)
+                double *loss, double *grad, double *hess)
 {
     if (!(weight >= 0.0 && weight < HUGE_VAL)) { /* NaN fails too */
         t->error = LOOP_BAD_WEIGHT;
         t->bad_value = weight;
         return LOOP_BAD_WEIGHT;
     }
-    double alpha_t = t->has_alpha ? alpha * y + (1.0 - alpha) * (1.0 - y) : 1.0;
-    double scale = weight * alpha_t;
     focal_values v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0);
-    out->loss = times_vanishing(scale, v.loss);
-    out->grad = times_vanishing(scale * t->grad_scale, v.grad);
-    out->hess = times_vanishing(scale, v.hess);
-    compensated_add(&t->loss_sum, out->loss);
+    /* alpha_t = alpha y + (1 - alpha)(1 - y), with 1 - alpha held exactly */
+    dd scale = dd_from(weight);
+    if (t->has_alpha) {
+        dd alpha_t = dd_add(dd_from(alpha * y), dd_scale(two_sum(1.0, -alpha), 1.0 - y));
+        scale = dd_scale(alpha_t, weight);
+    }
+    /*
+     * A zero weight masks the element whatever its logit.  A zero alpha_t
+     * gives 0 too, the limit even of the infinite losses at x = +-inf, but a
+     * NaN logit stays NaN.
+     */
+    int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
+    *loss = zero ? 0.0 : dd_mul(v.loss, scale).hi;
+    *grad = zero ? 0.0 : dd_divide_double(dd_mul(v.grad, scale), t->grad_divisor);
+    *hess = zero ? 0.0 : v.hess * scale.hi;
+    compensated_add(&t->loss_sum, *loss);
     compensated_add(&t->weight_sum, weight);
     compensated_add(&t->positive_sum, y);
     return LOOP_OK;
@@ -115,13 +125,13 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
             }                                                                       \
             double alpha = t->i_alpha >= 0 ? OPERAND(double, t->i_alpha) : t->alpha; \
             double weight = t->i_weights >= 0 ? OPERAND(double, t->i_weights) : 1.0; \
-            focal_values v;                                                         \
-            if (sigmoid_element(t, x, y, alpha, weight, &v) != LOOP_OK) {           \
+            double loss, grad, hess;                                                \
+            if (sigmoid_element(t, x, y, alpha, weight, &loss, &grad, &hess)) {     \
                 return -1;                                                          \
             }                                                                       \
-            if (t->i_loss >= 0) STORE(REAL, t->i_loss, v.loss);                     \
-            if (t->i_grad >= 0) STORE(REAL, t->i_grad, v.grad);                     \
-            if (t->i_hess >= 0) STORE(REAL, t->i_hess, v.hess);                     \
+            if (t->i_loss >= 0) STORE(REAL, t->i_loss, loss);                       \
+            if (t->i_grad >= 0) STORE(REAL, t->i_grad, grad);                       \
+            if (t->i_hess >= 0) STORE(REAL, t->i_hess, hess);                       \
         }                                                                           \
         return 0;                                                                   \
     }
@@ -210,38 +220,38 @@ optional_array(PyObject *obj)
 /*
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
- *                     hess_out, grad_scale, double_precision)
+ *                     hess_out, grad_divisor, double_precision)
  *     -> (sum of weighted losses, sum of weights, sum of targets)
  *
  * The sums run over the elements not ignored.  The outputs, when given,
- * receive the per-element weighted loss, gradient (times grad_scale) and
- * second derivative.
+ * receive the per-element weighted loss, gradient (divided by grad_divisor)
+ * and second derivative.
  */
 static PyObject *
 sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out",
-                               "grad_out", "hess_out", "grad_scale", "double_precision",
+                               "grad_out", "hess_out", "grad_divisor", "double_precision",
                                NULL};
     PyArrayObject *logits, *targets;
     int labels, double_precision;
     PyObject *alpha_obj, *alpha_per_class_obj, *weights_obj;
     PyObject *loss_obj, *grad_obj, *hess_obj;
-    double gamma, grad_scale;
+    double gamma, grad_divisor;
     Py_ssize_t ignore_index;
 
     if (!PyArg_ParseTupleAndKeywords(
             args, kwargs, "O!O!$pOOdOnOOOdp", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
-            &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_scale,
+            &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
             &double_precision)) {
         return NULL;
     }
 
     sigmoid_task task = {0};
     task.gamma = gamma;
-    task.grad_scale = grad_scale;
+    task.grad_divisor = grad_divisor;
     task.ignore_index = (npy_intp)ignore_index;
     task.i_class = task.i_alpha = task.i_weights = -1;
     task.i_loss = task.i_grad = task.i_hess = -1;
