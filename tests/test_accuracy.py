@@ -1,0 +1,217 @@
+"""Accuracy against a high-precision (mpmath) reference, in units of ULP.
+
+The reference evaluates the closed forms of the loss and its derivatives with
+120-bit arithmetic; the closed forms themselves are checked against mpmath's
+numerical differentiation.  The grid spans every magnitude of the logits, from
+subnormals to 1e4, for hard targets (the paper's case) and a soft target.
+"""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import focal
+
+mpmath.mp.prec = 120
+
+ALPHA = mpmath.mpf("0.25")
+
+
+def _grid():
+    magnitudes = np.concatenate([
+        np.logspace(-320, -30, 40),
+        np.logspace(-30, 4, 400),
+        np.linspace(0.0, 40.0, 161)[1:],
+        [5e-324, 1e-310, 0.5, 1.0, 2.0, 36.7, 88.7, 103.9, 709.0, 745.0, 1e4],
+    ])
+    grid = np.concatenate([-magnitudes, [0.0], magnitudes])
+    return np.unique(grid)
+
+
+GRID = _grid()
+
+
+def reference(x, y, gamma, alpha=ALPHA):
+    """(loss, grad, hess, hess condition number) of alpha_t FL at logit x, in mpmath."""
+    x = mpmath.mpf(float(x))
+    y = mpmath.mpf(float(y))
+    gamma = mpmath.mpf(gamma)
+    p = 1 / (1 + mpmath.exp(-x))
+    one_minus_p = 1 / (1 + mpmath.exp(x))
+    ce = y * mpmath.log1p(mpmath.exp(-x)) + (1 - y) * mpmath.log1p(mpmath.exp(x))
+    q = p * (1 - y) + one_minus_p * y
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    a = 1 - 2 * y
+    w = p * one_minus_p
+    r = w / q
+    d = (1 - y) * p - y * one_minus_p  # p - y without losing 1 - p to rounding
+    q_gamma = q ** gamma
+    loss = alpha_t * q_gamma * ce
+    grad = alpha_t * q_gamma * (gamma * a * r * ce + d)
+    terms = [
+        gamma * (gamma - 1) * a * a * r * r * ce,
+        gamma * a * r * (one_minus_p - p) * ce,
+        2 * gamma * a * r * d,
+        w,
+    ]
+    hess = alpha_t * q_gamma * sum(terms)
+    condition = sum(abs(t) for t in terms) / abs(sum(terms)) if sum(terms) != 0 else mpmath.inf
+    return loss, grad, hess, condition
+
+
+def ulp_error(computed, exact, dtype):
+    """|computed - exact| in units of the spacing of `dtype` at `exact`."""
+    info = np.finfo(dtype)
+    rounded = dtype(float(exact)) if abs(exact) < info.max else dtype(info.max)
+    spacing = max(float(np.spacing(abs(rounded))), float(info.smallest_subnormal))
+    return float(abs(mpmath.mpf(float(computed)) - exact) / spacing)
+
+
+def test_reference_closed_forms_match_numerical_derivatives():
+    # The closed forms used below are what the derivation says; check them
+    # against mpmath's own differentiation of the loss at a few points.
+    for x in (-7.5, -1.25, -0.01, 0.3, 2.0, 11.0):
+        for y in ("0", "1", "0.3"):
+            for gamma in ("0", "0.5", "2", "3.7"):
+                def loss_at(t, y=mpmath.mpf(float(y)), gamma=mpmath.mpf(gamma)):
+                    p = 1 / (1 + mpmath.exp(-t))
+                    q = p * (1 - y) + (1 - p) * y
+                    ce = y * mpmath.log1p(mpmath.exp(-t)) + (1 - y) * mpmath.log1p(mpmath.exp(t))
+                    return (ALPHA * y + (1 - ALPHA) * (1 - y)) * q ** gamma * ce
+
+                loss, grad, hess, _ = reference(x, y, gamma)
+                assert mpmath.almosteq(loss, loss_at(mpmath.mpf(x)), rel_eps=mpmath.mpf(2) ** -100)
+                assert mpmath.almosteq(grad, mpmath.diff(loss_at, mpmath.mpf(x), 1), rel_eps=mpmath.mpf(2) ** -80)
+                assert mpmath.almosteq(hess, mpmath.diff(loss_at, mpmath.mpf(x), 2), rel_eps=mpmath.mpf(2) ** -70, abs_eps=mpmath.mpf(2) ** -200)
+
+
+def _errors(dtype, y, gamma):
+    x = GRID.astype(dtype)
+    x = np.unique(x[np.isfinite(x)])
+    targets = np.full_like(x, y)
+    loss = focal.loss(x, targets, alpha=0.25, gamma=gamma, reduction="none")
+    grad, hess = focal.grad_hess(x, targets, alpha=0.25, gamma=gamma)
+    worst = {"loss": (0.0, None), "grad": (0.0, None), "hess": (0.0, None),
+             "subnormal hess, absolute": (0.0, None)}
+    tiny = np.finfo(dtype).tiny
+    for i, xi in enumerate(x):
+        ref_loss, ref_grad, ref_hess, condition = reference(xi, y, gamma)
+        for name, computed, exact in (("loss", loss[i], ref_loss), ("grad", grad[i], ref_grad)):
+            error = ulp_error(computed, exact, dtype)
+            if error > worst[name][0]:
+                worst[name] = (error, float(xi))
+        # The second derivative sums terms of both signs: judge it relative to
+        # the conditioning of that sum (its error cannot be better than that).
+        # Where it is subnormal (float64, |x| > 700) its factors are subnormal
+        # too and carry only a few bits: it is judged by absolute error there.
+        if abs(ref_hess) < tiny:
+            error = float(abs(mpmath.mpf(float(hess[i])) - ref_hess))
+            key = "subnormal hess, absolute"
+        else:
+            error = ulp_error(hess[i], ref_hess, dtype) / (1 + float(condition))
+            key = "hess"
+        if error > worst[key][0]:
+            worst[key] = (error, float(xi))
+    return worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("y", [0.0, 1.0])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 1.5, 2.0])
+def test_hard_targets_within_4_ulp(dtype, y, gamma):
+    worst = _errors(dtype, y, gamma)
+    assert worst["loss"][0] <= 4, worst
+    assert worst["grad"][0] <= 4, worst
+    assert worst["hess"][0] <= 4, worst
+    # a few thousand subnormal units: 8e-320 in float64
+    assert worst["subnormal hess, absolute"][0] <= 2.0 ** 14 * float(np.finfo(dtype).smallest_subnormal), worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [3.0, 5.0, 7.3])
+def test_larger_gamma_grows_slowly(dtype, gamma):
+    worst = _errors(dtype, 1.0, gamma)
+    # pow(q, gamma) turns a relative error e of q into gamma * e
+    bound = 4 + gamma
+    assert worst["loss"][0] <= bound, worst
+    assert worst["grad"][0] <= bound, worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_soft_target_within_4_ulp_of_the_loss(dtype, gamma):
+    # A soft target's gradient (p - y) cancels where p ~ y; its loss does not.
+    y = float(dtype(0.3))
+    worst = _errors(dtype, y, gamma)
+    assert worst["loss"][0] <= 4, worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.0, 0.25, 0.5, 0.999, 1.0, 2.0, 5.0, 50.0])
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.5, 1e-300])
+def test_no_nan_for_any_finite_logit(dtype, gamma, y):
+    info = np.finfo(dtype)
+    x = np.array([-info.max, -1e4, -800, -100, -40, -1, -info.tiny, -info.smallest_subnormal,
+                  0.0, info.smallest_subnormal, info.tiny, 1, 40, 100, 800, 1e4, info.max])
+    x = x.astype(dtype)
+    targets = np.full_like(x, y)
+    loss = focal.loss(x, targets, alpha=0.25, gamma=gamma, reduction="none")
+    grad, hess = focal.grad_hess(x, targets, alpha=0.25, gamma=gamma)
+    for values in (loss, grad, hess):
+        assert not np.isnan(values).any(), (values, x)
+    assert (loss >= 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_exact_limits_at_infinity(dtype, gamma):
+    x = np.array([np.inf, np.inf, -np.inf, -np.inf], dtype=dtype)
+    y = np.array([1.0, 0.0, 1.0, 0.0], dtype=dtype)
+    loss = focal.loss(x, y, alpha=None, gamma=gamma, reduction="none")
+    grad, hess = focal.grad_hess(x, y, alpha=None, gamma=gamma)
+    # right with certainty: no loss, no slope; certainly wrong: infinite loss, slope +-1
+    np.testing.assert_array_equal(loss, [0.0, np.inf, np.inf, 0.0])
+    np.testing.assert_array_equal(grad, [0.0, 1.0, -1.0, 0.0])
+    np.testing.assert_array_equal(hess, [0.0, 0.0, 0.0, 0.0])
+    # the limit of a soft target y at +inf: d/dx ~ (1 - y)^(gamma + 1)
+    soft = focal.grad(np.array([np.inf, -np.inf], dtype), np.array([0.25, 0.25], dtype),
+                      alpha=None, gamma=gamma, reduction="none")
+    np.testing.assert_allclose(soft, [0.75 ** (gamma + 1), -(0.25 ** (gamma + 1))], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_nan_logit_gives_nan(dtype):
+    x = np.array([np.nan, 0.0], dtype=dtype)
+    y = np.array([1.0, 1.0], dtype=dtype)
+    for alpha in (None, 0.25, 1.0):
+        assert np.isnan(focal.loss(x, y, alpha=alpha, reduction="none")[0])
+        assert np.isnan(focal.grad(x, y, alpha=alpha, reduction="none")[0])
+        assert np.isnan(focal.loss(x, y, alpha=alpha, reduction="sum"))
+        g, h = focal.grad_hess(x, y, alpha=alpha)
+        assert np.isnan(g[0]) and np.isnan(h[0])
+    # a zero weight masks a NaN logit
+    assert focal.loss(x, y, weights=np.array([0.0, 1.0]), reduction="sum") == focal.loss(
+        x[1:], y[1:], reduction="sum")
+
+
+def test_float16_is_computed_in_float32():
+    x16 = np.linspace(-20, 20, 101).astype(np.float16)
+    y = (np.arange(101) % 3 == 0).astype(np.float16)
+    result = focal.loss(x16, y, reduction="none")
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(
+        result, focal.loss(x16.astype(np.float32), y.astype(np.float32), reduction="none"))
+
+
+def test_sums_are_compensated():
+    # 2**24 + many small terms: a naive float64 running sum of float32-sized
+    # terms loses them; the compensated sum keeps the exact total.
+    x = np.zeros(1_000_001)
+    y = np.zeros_like(x)
+    weights = np.full_like(x, 1e-3)
+    weights[0] = 2.0 ** 60
+    total = float(focal.loss(x, y, alpha=None, gamma=0.0, weights=weights, reduction="sum"))
+    exact = (mpmath.mpf(2) ** 60 + mpmath.mpf(1e-3) * 1_000_000) * mpmath.log(2)
+    assert abs(mpmath.mpf(total) - exact) / exact < 2.0 ** -52
+    assert math.isfinite(total)
