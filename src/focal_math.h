@@ -2,8 +2,11 @@
  * focal_math.h: the scalar mathematics of the sigmoid focal loss.
  *
  * Plain C with no Python or NumPy in it.  Every quantity is computed in
- * double precision whatever the storage type: a float32 result then carries
- * one rounding at the store, and float64 results rely on the care below.
+ * double precision whatever the storage type.  For float32 results that is
+ * already ~29 bits more than needed; float64 results carry the intermediate
+ * values in double-double ("precise" below).  The kernel is written once: the
+ * `precise` argument is a constant at every call site, so the compiler builds
+ * a plain-double and a double-double version from the same text.
  *
  * Notation (Lin et al., "Focal Loss for Dense Object Detection"):
  *   p      = sigmoid(x)
@@ -17,12 +20,20 @@
 
 #include <math.h>
 
+/* The kernel must be inlined where `precise` is a constant, to be specialised. */
+#if defined(__GNUC__)
+#define FOCAL_INLINE static inline __attribute__((always_inline))
+#else
+#define FOCAL_INLINE static inline
+#endif
+
 /*
  * Double-double arithmetic (a value as an unevaluated sum hi + lo).  The
  * float64 results are built from a few roundings each; carrying the
  * intermediate products in double-double leaves only the error of libm's exp
  * and log1p and the final rounding, which is what keeps the loss and the
- * gradient within a few ULP of the exact value.
+ * gradient within a few ULP of the exact value.  With precise = 0 every
+ * operation is the plain double one and lo stays 0.
  */
 typedef struct {
     double hi, lo;
@@ -37,8 +48,11 @@ dd_from(double a)
 
 /* a + b exactly, for |a| >= |b| (Dekker) */
 static inline dd
-fast_two_sum(double a, double b)
+fast_two_sum(double a, double b, int precise)
 {
+    if (!precise) {
+        return dd_from(a + b);
+    }
     dd r;
     r.hi = a + b;
     r.lo = b - (r.hi - a);
@@ -47,8 +61,11 @@ fast_two_sum(double a, double b)
 
 /* a + b exactly, any order (Knuth) */
 static inline dd
-two_sum(double a, double b)
+two_sum(double a, double b, int precise)
 {
+    if (!precise) {
+        return dd_from(a + b);
+    }
     dd r;
     r.hi = a + b;
     double b_virtual = r.hi - a;
@@ -58,8 +75,11 @@ two_sum(double a, double b)
 
 /* a * b exactly (barring underflow), with one fused multiply-add */
 static inline dd
-two_product(double a, double b)
+two_product(double a, double b, int precise)
 {
+    if (!precise) {
+        return dd_from(a * b);
+    }
     dd r;
     r.hi = a * b;
     r.lo = fma(a, b, -r.hi);
@@ -67,57 +87,83 @@ two_product(double a, double b)
 }
 
 static inline dd
-dd_add(dd a, dd b)
+dd_add(dd a, dd b, int precise)
 {
-    dd s = two_sum(a.hi, b.hi);
-    return fast_two_sum(s.hi, s.lo + a.lo + b.lo);
+    if (!precise) {
+        return dd_from(a.hi + b.hi);
+    }
+    dd s = two_sum(a.hi, b.hi, precise);
+    return fast_two_sum(s.hi, s.lo + a.lo + b.lo, precise);
 }
 
 static inline dd
-dd_mul(dd a, dd b)
+dd_mul(dd a, dd b, int precise)
 {
-    dd p = two_product(a.hi, b.hi);
-    return fast_two_sum(p.hi, p.lo + a.hi * b.lo + a.lo * b.hi);
+    if (!precise) {
+        return dd_from(a.hi * b.hi);
+    }
+    dd p = two_product(a.hi, b.hi, precise);
+    return fast_two_sum(p.hi, p.lo + a.hi * b.lo + a.lo * b.hi, precise);
+}
+
+/* a * b rounded to double; infinities multiply plainly (the dd form gives NaN) */
+static inline double
+dd_mul_rounded(dd a, dd b, int precise)
+{
+    double product = a.hi * b.hi;
+    return isfinite(product) ? dd_mul(a, b, precise).hi : product;
 }
 
 static inline dd
-dd_scale(dd a, double b)
+dd_scale(dd a, double b, int precise)
 {
-    dd p = two_product(a.hi, b);
-    return fast_two_sum(p.hi, p.lo + a.lo * b);
+    if (!precise) {
+        return dd_from(a.hi * b);
+    }
+    dd p = two_product(a.hi, b, precise);
+    return fast_two_sum(p.hi, p.lo + a.lo * b, precise);
 }
 
 /* 1 / a, one Newton step from the double reciprocal; a.hi != 0 */
 static inline dd
-dd_reciprocal(dd a)
+dd_reciprocal(dd a, int precise)
 {
     double r = 1.0 / a.hi;
+    if (!precise) {
+        return dd_from(r);
+    }
     double residual = fma(-r, a.hi, 1.0) - r * a.lo;
-    return fast_two_sum(r, r * residual);
+    return fast_two_sum(r, r * residual, precise);
 }
 
 static inline dd
-dd_divide(dd a, dd b)
+dd_divide(dd a, dd b, int precise)
 {
-    return dd_mul(a, dd_reciprocal(b));
+    if (!precise) {
+        return dd_from(a.hi / b.hi);
+    }
+    return dd_mul(a, dd_reciprocal(b, precise), precise);
 }
 
 /* (a.hi + a.lo) / b rounded once (nearly): a quotient and its remainder */
 static inline double
-dd_divide_double(dd a, double b)
+dd_divide_double(dd a, double b, int precise)
 {
     if (b == 1.0) {
         return a.hi;
     }
     double quotient = a.hi / b;
-    dd back = two_product(quotient, b);
+    if (!precise) {
+        return quotient;
+    }
+    dd back = two_product(quotient, b, precise);
     double remainder = (a.hi - back.hi) - back.lo + a.lo;
     return quotient + remainder / b;
 }
 
 /* q^gamma with the cheap exact cases spelled out; pow(0, 0) is 1 as wanted. */
 static inline dd
-dd_power(dd q, double gamma)
+dd_power(dd q, double gamma, int precise)
 {
     if (gamma == 0.0) {
         return dd_from(1.0);
@@ -126,14 +172,14 @@ dd_power(dd q, double gamma)
         return q;
     }
     if (gamma == 2.0) {
-        return dd_mul(q, q);
+        return dd_mul(q, q, precise);
     }
     double h = pow(q.hi, gamma);
-    if (h == 0.0 || q.hi == 0.0) {
+    if (!precise || h == 0.0 || q.hi == 0.0) {
         return dd_from(h);
     }
     /* (hi + lo)^g = hi^g (1 + g lo / hi) to first order; lo / hi < 2^-52 */
-    return fast_two_sum(h, h * gamma * (q.lo / q.hi));
+    return fast_two_sum(h, h * gamma * (q.lo / q.hi), precise);
 }
 
 /* Everything one finite logit needs, from a single exp and a single log1p. */
@@ -144,26 +190,26 @@ typedef struct {
     dd softplus_mx;  /* log(1 + e^-x) = -log(p) */
 } logistic_parts;
 
-static inline logistic_parts
-logistic(double x)
+FOCAL_INLINE logistic_parts
+logistic(double x, int precise)
 {
     logistic_parts r;
     /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
     double t = exp(-fabs(x));
     double l = log1p(t);
-    dd big = dd_reciprocal(fast_two_sum(1.0, t)); /* 1 / (1 + t), 1 + t held exactly */
-    dd small = dd_scale(big, t);                  /* t / (1 + t) */
+    dd big = dd_reciprocal(fast_two_sum(1.0, t, precise), precise); /* 1 / (1 + t) */
+    dd small = dd_scale(big, t, precise);                            /* t / (1 + t) */
     if (x >= 0) {
         r.p = big;
         r.one_minus_p = small;
-        r.softplus_x = two_sum(x, l);
+        r.softplus_x = two_sum(x, l, precise);
         r.softplus_mx = dd_from(l);
     }
     else {
         r.p = small;
         r.one_minus_p = big;
         r.softplus_x = dd_from(l);
-        r.softplus_mx = two_sum(-x, l);
+        r.softplus_mx = two_sum(-x, l, precise);
     }
     return r;
 }
@@ -204,8 +250,8 @@ sigmoid_focal_at_infinity(double x, double y, double gamma)
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  */
-static inline focal_values
-sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess)
+FOCAL_INLINE focal_values
+sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess, int precise)
 {
     if (x != x) {
         focal_values v = {dd_from(x), dd_from(x), x};
@@ -215,23 +261,24 @@ sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess)
         return sigmoid_focal_at_infinity(x, y, gamma);
     }
     focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
-    logistic_parts s = logistic(x);
-    dd not_y = two_sum(1.0, -y);
+    logistic_parts s = logistic(x, precise);
+    dd not_y = two_sum(1.0, -y, precise);
     /* Both terms are non-negative: no cancellation.  Exact for y in {0, 1}. */
-    dd q = dd_add(dd_mul(not_y, s.p), dd_scale(s.one_minus_p, y));
-    dd ce = dd_add(dd_scale(s.softplus_mx, y), dd_mul(not_y, s.softplus_x));
-    dd q_gamma = dd_power(q, gamma);
+    dd q = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, y, precise), precise);
+    dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
+                   precise);
+    dd q_gamma = dd_power(q, gamma, precise);
     if (q_gamma.hi == 0.0) {
         /* fully focused away (q^gamma underflowed): loss and derivatives are 0 */
         return v;
     }
-    v.loss = dd_mul(q_gamma, ce);
+    v.loss = dd_mul(q_gamma, ce, precise);
     if (!want_grad && !want_hess) {
         return v;
     }
 
-    dd a = two_sum(1.0, -2.0 * y);
-    dd w = dd_mul(s.p, s.one_minus_p);
+    dd a = two_sum(1.0, -2.0 * y, precise);
+    dd w = dd_mul(s.p, s.one_minus_p, precise);
     dd r;
     if (y == 1.0) {
         r = s.p;
@@ -241,15 +288,15 @@ sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess)
     }
     else {
         /* q >= min(y, 1 - y) > 0 for a soft target, so this never divides by 0 */
-        r = dd_divide(w, q);
+        r = dd_divide(w, q, precise);
     }
     /* p - y, exact in sign and digits for y in {0, 1} (-sigmoid(-x), not p - 1) */
-    dd d = dd_add(dd_mul(not_y, s.p), dd_scale(s.one_minus_p, -y));
-    dd r_ce = dd_mul(r, ce);
+    dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
+    dd r_ce = dd_mul(r, ce, precise);
 
     if (want_grad) {
-        dd bracket = dd_add(dd_scale(dd_mul(a, r_ce), gamma), d);
-        v.grad = dd_mul(q_gamma, bracket);
+        dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
+        v.grad = dd_mul(q_gamma, bracket, precise);
     }
     if (want_hess) {
         double one_minus_2p = s.one_minus_p.hi - s.p.hi;

@@ -57,21 +57,22 @@ typedef struct {
  * weight and alpha_t, the kernel, the reductions.  Returns the weighted
  * values to store, or a loop_error.
  */
-static inline int
+FOCAL_INLINE int
 sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight,
-                double *loss, double *grad, double *hess)
+                double *loss, double *grad, double *hess, int precise)
 {
     if (!(weight >= 0.0 && weight < HUGE_VAL)) { /* NaN fails too */
         t->error = LOOP_BAD_WEIGHT;
         t->bad_value = weight;
         return LOOP_BAD_WEIGHT;
     }
-    focal_values v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0);
+    focal_values v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0, precise);
     /* alpha_t = alpha y + (1 - alpha)(1 - y), with 1 - alpha held exactly */
     dd scale = dd_from(weight);
     if (t->has_alpha) {
-        dd alpha_t = dd_add(dd_from(alpha * y), dd_scale(two_sum(1.0, -alpha), 1.0 - y));
-        scale = dd_scale(alpha_t, weight);
+        dd alpha_t = dd_add(dd_from(alpha * y),
+                            dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
+        scale = dd_scale(alpha_t, weight, precise);
     }
     /*
      * A zero weight masks the element whatever its logit.  A zero alpha_t
@@ -79,8 +80,8 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
      * NaN logit stays NaN.
      */
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
-    *loss = zero ? 0.0 : dd_mul(v.loss, scale).hi;
-    *grad = zero ? 0.0 : dd_divide_double(dd_mul(v.grad, scale), t->grad_divisor);
+    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, scale, precise);
+    *grad = zero ? 0.0 : dd_divide_double(dd_mul(v.grad, scale, precise), t->grad_divisor, precise);
     *hess = zero ? 0.0 : v.hess * scale.hi;
     compensated_add(&t->loss_sum, *loss);
     compensated_add(&t->weight_sum, weight);
@@ -94,6 +95,8 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
  * branch on LABELS and on absent operands stays cheap and predictable.
  */
 #define DEFINE_SIGMOID_LOOP(NAME, REAL, TARGET, LABELS)                             \
+    /* float64 results need the double-double kernel, float32 ones do not */     \
+    enum { NAME##_precise = sizeof(REAL) == sizeof(double) };                       \
     static int NAME(sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp n)  \
     {                                                                               \
         for (npy_intp i = 0; i < n; i++) {                                          \
@@ -126,7 +129,8 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
             double alpha = t->i_alpha >= 0 ? OPERAND(double, t->i_alpha) : t->alpha; \
             double weight = t->i_weights >= 0 ? OPERAND(double, t->i_weights) : 1.0; \
             double loss, grad, hess;                                                \
-            if (sigmoid_element(t, x, y, alpha, weight, &loss, &grad, &hess)) {     \
+            if (sigmoid_element(t, x, y, alpha, weight, &loss, &grad, &hess,        \
+                                NAME##_precise)) {                                  \
                 return -1;                                                          \
             }                                                                       \
             if (t->i_loss >= 0) STORE(REAL, t->i_loss, loss);                       \
