@@ -15,8 +15,8 @@ setup(
     ext_modules=[
         Extension(
             "focal._core",
-            sources=["src/focal_module.c"],
-            depends=["src/focal_math.h"],
+            sources=["src/module.c", "src/elementwise.c", "src/rowwise.c"],
+            depends=["src/glue.h", "src/numeric.h", "src/sigmoid_focal.h", "src/softmax_focal.h", "src/row_access.h"],
             include_dirs=[numpy.get_include(), "src"],
             extra_compile_args=compile_args,
         )

@@ -74,7 +74,9 @@ def target_array(targets: Any, x: np.ndarray) -> Tuple[np.ndarray, bool]:
                 f"targets: class indices must have shape logits.shape[:-1] = {x.shape[:-1]}, "
                 f"got {t.shape}"
             )
-        if t.dtype == np.uint64 and t.size and t.max() > np.iinfo(np.intp).max:
+        # unsigned 64-bit values past intp's range would wrap to negatives (to -1,
+        # the default ignore_index, for the largest): refuse them here
+        if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > np.iinfo(np.intp).max:
             raise ValueError(f"targets: class index {t.max()} is out of range")
         return t, True
     raise ValueError(

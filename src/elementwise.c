@@ -1,39 +1,28 @@
 /*
- * focal._core: the glue between NumPy arrays and the kernels of focal_math.h.
+ * elementwise.c: the NumPy glue of the elementwise kernels (sigmoid focal
+ * loss and FL*, sigmoid_focal.h).
  *
  * One NpyIter per call walks every operand in C order of the logits (so the
  * reductions add terms in the same order whatever the memory layout), with
  * buffering only where a cast, a byte swap or a misalignment needs it.  The
  * element loops below read the iterator's 1-D strided chunks, validate the
- * targets as they go, and accumulate the reductions; errors are recorded as
- * codes and raised once the GIL is held again.
+ * targets as they go, and accumulate the reductions; problems are recorded
+ * and raised once the GIL is held again.
  *
  * Argument checking, defaults and the choice of dtypes live in the Python
- * package; this module trusts what it is handed to be of the documented form
+ * package; this file trusts what it is handed to be of the documented form
  * but never reads out of bounds whatever the values.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#define NPY_NO_DEPRECATED_API NPY_1_23_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_23_API_VERSION
-#include <numpy/arrayobject.h>
-#include <numpy/npy_2_compat.h>
-
-#include "focal_math.h"
-
-enum loop_error {
-    LOOP_OK = 0,
-    LOOP_BAD_TARGET,
-    LOOP_BAD_LABEL,
-    LOOP_BAD_WEIGHT,
-};
+#include "glue.h"
+#include "sigmoid_focal.h"
 
 enum { MAX_OPERANDS = 8 };
 
 /* Everything one call needs; lives on the C stack of that call. */
 typedef struct {
+    int star;              /* FL* instead of the focal loss */
     double gamma;
+    double beta;           /* FL* only */
     double alpha;          /* the scalar alpha when has_alpha && i_alpha < 0 */
     int has_alpha;
     double grad_divisor;  /* the gradient is divided by it (a mean's normaliser) */
@@ -43,10 +32,7 @@ typedef struct {
     int i_class, i_alpha, i_weights, i_loss, i_grad, i_hess;
     /* results */
     compensated_sum loss_sum, weight_sum, positive_sum;
-    /* first error met */
-    int error;
-    double bad_value;
-    npy_intp bad_label;
+    loop_problem problem;  /* the first one met */
 } sigmoid_task;
 
 #define OPERAND(TYPE, INDEX) (*(const TYPE *)(ptr[INDEX] + i * stride[INDEX]))
@@ -62,11 +48,22 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
                 double *loss, double *grad, double *hess, int precise)
 {
     if (!(weight >= 0.0 && weight < HUGE_VAL)) { /* NaN fails too */
-        t->error = LOOP_BAD_WEIGHT;
-        t->bad_value = weight;
+        t->problem.code = LOOP_BAD_WEIGHT;
+        t->problem.value = weight;
         return LOOP_BAD_WEIGHT;
     }
-    focal_values v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0, precise);
+    focal_values v;
+    if (t->star) {
+        if (y != 0.0 && y != 1.0) {
+            t->problem.code = LOOP_BAD_HARD_TARGET;
+            t->problem.value = y;
+            return LOOP_BAD_HARD_TARGET;
+        }
+        v = star_focal(x, y, t->gamma, t->beta, precise);
+    }
+    else {
+        v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0, precise);
+    }
     /* alpha_t = alpha y + (1 - alpha)(1 - y), with 1 - alpha held exactly */
     dd scale = dd_from(weight);
     if (t->has_alpha) {
@@ -112,8 +109,8 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
                     continue;                                                       \
                 }                                                                   \
                 if (label < 0 || label > t->num_classes) {                          \
-                    t->error = LOOP_BAD_LABEL;                                      \
-                    t->bad_label = label;                                           \
+                    t->problem.code = LOOP_BAD_LABEL;                               \
+                    t->problem.label = label;                                       \
                     return -1;                                                      \
                 }                                                                   \
                 y = (label == OPERAND(npy_intp, t->i_class)) ? 1.0 : 0.0;            \
@@ -121,8 +118,8 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
             else {                                                                  \
                 y = (double)OPERAND(TARGET, 1);                                      \
                 if (!(y >= 0.0 && y <= 1.0)) { /* NaN fails too */                  \
-                    t->error = LOOP_BAD_TARGET;                                     \
-                    t->bad_value = y;                                               \
+                    t->problem.code = LOOP_BAD_TARGET;                              \
+                    t->problem.value = y;                                           \
                     return -1;                                                      \
                 }                                                                   \
             }                                                                       \
@@ -147,39 +144,6 @@ DEFINE_SIGMOID_LOOP(sigmoid_double_double, double, double, 0)
 DEFINE_SIGMOID_LOOP(sigmoid_double_labels, double, npy_intp, 1)
 
 typedef int (*sigmoid_loop)(sigmoid_task *, char **, const npy_intp *, npy_intp);
-
-/* Raises `exception` with a message naming a float value (formatted by repr). */
-static PyObject *
-raise_with_value(PyObject *exception, const char *format, double value)
-{
-    PyObject *number = PyFloat_FromDouble(value);
-    if (number != NULL) {
-        PyErr_Format(exception, format, number);
-        Py_DECREF(number);
-    }
-    return NULL;
-}
-
-static PyObject *
-raise_loop_error(const sigmoid_task *t)
-{
-    switch (t->error) {
-    case LOOP_BAD_TARGET:
-        return raise_with_value(PyExc_ValueError,
-                                "targets: values must lie in [0, 1]; found %R", t->bad_value);
-    case LOOP_BAD_LABEL:
-        return PyErr_Format(PyExc_ValueError,
-                            "targets: class indices must lie in [0, %zd] (%zd marks a "
-                            "background row) or equal ignore_index=%zd; found %zd",
-                            (Py_ssize_t)t->num_classes, (Py_ssize_t)t->num_classes,
-                            (Py_ssize_t)t->ignore_index, (Py_ssize_t)t->bad_label);
-    case LOOP_BAD_WEIGHT:
-        return raise_with_value(PyExc_ValueError,
-                                "weights: values must be finite and non-negative; found %R",
-                                t->bad_value);
-    }
-    return PyErr_Format(PyExc_RuntimeError, "focal: unknown loop error %d", t->error);
-}
 
 /*
  * Runs `loop` over the iterator.  The GIL is released unless a cast needs
@@ -231,29 +195,35 @@ optional_array(PyObject *obj)
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
  * and second derivative.
  */
-static PyObject *
+PyObject *
 sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out",
                                "grad_out", "hess_out", "grad_divisor", "double_precision",
-                               NULL};
+                               "star", "beta", NULL};
     PyArrayObject *logits, *targets;
-    int labels, double_precision;
-    PyObject *alpha_obj, *alpha_per_class_obj, *weights_obj;
-    PyObject *loss_obj, *grad_obj, *hess_obj;
-    double gamma, grad_divisor;
-    Py_ssize_t ignore_index;
+    int labels = 0, double_precision = 0, star = 0;
+    PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
+    PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
+    double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
+    Py_ssize_t ignore_index = -1;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!$pOOdOnOOOdp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOOdppd", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
-            &double_precision)) {
+            &double_precision, &star, &beta)) {
+        return NULL;
+    }
+    if (star && (gamma <= 0.0 || hess_obj != Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "FL* needs gamma > 0 and has no second derivative here");
         return NULL;
     }
 
     sigmoid_task task = {0};
+    task.star = star;
+    task.beta = beta;
     task.gamma = gamma;
     task.grad_divisor = grad_divisor;
     task.ignore_index = (npy_intp)ignore_index;
@@ -273,6 +243,9 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
         return NULL;
     }
     task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
+    task.problem.num_classes = task.num_classes;
+    task.problem.ignore_index = task.ignore_index;
+    task.problem.background = 1;
 
     int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
     int target_type;
@@ -406,7 +379,7 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     iter = NULL;
     if (status != 0) {
         if (!PyErr_Occurred()) {
-            raise_loop_error(&task);
+            raise_loop_problem(&task.problem);
         }
         goto finish;
     }
@@ -432,7 +405,7 @@ finish:
  * gradient of a mean can be scaled inside the main pass.  Out-of-range values
  * are not judged here: the main pass rejects them.
  */
-static PyObject *
+PyObject *
 count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyArrayObject *labels;
@@ -479,46 +452,3 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("(nn)", (Py_ssize_t)ignored, (Py_ssize_t)positive);
 }
 
-static PyMethodDef core_methods[] = {
-    {"sigmoid_focal", (PyCFunction)(void (*)(void))sigmoid_focal_entry,
-     METH_VARARGS | METH_KEYWORDS,
-     "Internal: the sigmoid focal loss pass. Use focal.loss and friends."},
-    {"count_labels", count_labels_entry, METH_VARARGS,
-     "Internal: (ignored, positive) counts of a class-index array."},
-    {NULL, NULL, 0, NULL},
-};
-
-static int
-core_exec(PyObject *Py_UNUSED(module))
-{
-    /* sets NumPy's API table, with a Python exception on failure */
-    return PyArray_ImportNumPyAPI();
-}
-
-static PyModuleDef_Slot core_slots[] = {
-    {Py_mod_exec, core_exec},
-#if PY_VERSION_HEX >= 0x030C0000
-    /* NumPy itself cannot be loaded in several interpreters at once */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-    /* the module has no state: nothing here needs the GIL */
-    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
-#endif
-    {0, NULL},
-};
-
-static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "focal._core",
-    .m_doc = "C kernels of the focal package (internal; use the functions of `focal`).",
-    .m_size = 0,
-    .m_methods = core_methods,
-    .m_slots = core_slots,
-};
-
-PyMODINIT_FUNC
-PyInit__core(void)
-{
-    return PyModuleDef_Init(&core_module);
-}

@@ -1,0 +1,49 @@
+/*
+ * glue.h: what the C files of focal._core share.
+ *
+ * The NumPy C-API table is set once, by module.c at import (multi-phase
+ * init); the other files see it through PY_ARRAY_UNIQUE_SYMBOL, NumPy's
+ * documented way for extensions made of several files.
+ */
+#ifndef FOCAL_GLUE_H
+#define FOCAL_GLUE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_23_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_23_API_VERSION
+#define PY_ARRAY_UNIQUE_SYMBOL focal_ARRAY_API
+#ifndef FOCAL_IMPORTS_NUMPY
+#define NO_IMPORT_ARRAY
+#endif
+#include <numpy/arrayobject.h>
+#include <numpy/npy_2_compat.h>
+
+/* Problems found inside a loop, where the GIL is not held; raised after. */
+enum loop_error {
+    LOOP_OK = 0,
+    LOOP_BAD_TARGET,
+    LOOP_BAD_HARD_TARGET,
+    LOOP_BAD_LABEL,
+    LOOP_BAD_WEIGHT,
+};
+
+typedef struct {
+    int code;
+    double value;     /* the offending target or weight */
+    npy_intp label;   /* the offending class index */
+    npy_intp num_classes;
+    npy_intp ignore_index;
+    int background;   /* class index num_classes allowed (background row) */
+} loop_problem;
+
+/* Raises the Python exception describing `problem`; returns NULL. */
+PyObject *raise_loop_problem(const loop_problem *problem);
+
+/* Python entry points */
+PyObject *sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *count_labels_entry(PyObject *module, PyObject *args);
+PyObject *softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
+
+#endif  /* FOCAL_GLUE_H */

@@ -1,0 +1,219 @@
+/*
+ * numeric.h: the arithmetic every kernel of focal is built from.
+ *
+ * Plain C with no Python or NumPy in it: double-double arithmetic for the
+ * float64 kernels and compensated sums for the reductions.  Every kernel is
+ * written once and takes a `precise` argument that is a constant at each call
+ * site, so the compiler builds a plain-double version (float32 results: double
+ * already carries ~29 bits more than needed) and a double-double version
+ * (float64 results) from the same text.
+ */
+#ifndef FOCAL_NUMERIC_H
+#define FOCAL_NUMERIC_H
+
+#include <math.h>
+
+/* The kernel must be inlined where `precise` is a constant, to be specialised. */
+#if defined(__GNUC__)
+#define FOCAL_INLINE static inline __attribute__((always_inline))
+#else
+#define FOCAL_INLINE static inline
+#endif
+
+/*
+ * Double-double arithmetic (a value as an unevaluated sum hi + lo).  The
+ * float64 results are built from a few roundings each; carrying the
+ * intermediate products in double-double leaves only the error of libm's exp
+ * and log1p and the final rounding, which is what keeps the loss and the
+ * gradient within a few ULP of the exact value.  With precise = 0 every
+ * operation is the plain double one and lo stays 0.
+ */
+typedef struct {
+    double hi, lo;
+} dd;
+
+static inline dd
+dd_from(double a)
+{
+    dd r = {a, 0.0};
+    return r;
+}
+
+/* a + b exactly, for |a| >= |b| (Dekker) */
+static inline dd
+fast_two_sum(double a, double b, int precise)
+{
+    if (!precise) {
+        return dd_from(a + b);
+    }
+    dd r;
+    r.hi = a + b;
+    r.lo = b - (r.hi - a);
+    return r;
+}
+
+/* a + b exactly, any order (Knuth) */
+static inline dd
+two_sum(double a, double b, int precise)
+{
+    if (!precise) {
+        return dd_from(a + b);
+    }
+    dd r;
+    r.hi = a + b;
+    double b_virtual = r.hi - a;
+    r.lo = (a - (r.hi - b_virtual)) + (b - b_virtual);
+    return r;
+}
+
+/* a * b exactly (barring underflow), with one fused multiply-add */
+static inline dd
+two_product(double a, double b, int precise)
+{
+    if (!precise) {
+        return dd_from(a * b);
+    }
+    dd r;
+    r.hi = a * b;
+    r.lo = fma(a, b, -r.hi);
+    return r;
+}
+
+static inline dd
+dd_add(dd a, dd b, int precise)
+{
+    if (!precise) {
+        return dd_from(a.hi + b.hi);
+    }
+    dd s = two_sum(a.hi, b.hi, precise);
+    return fast_two_sum(s.hi, s.lo + a.lo + b.lo, precise);
+}
+
+static inline dd
+dd_mul(dd a, dd b, int precise)
+{
+    if (!precise) {
+        return dd_from(a.hi * b.hi);
+    }
+    dd p = two_product(a.hi, b.hi, precise);
+    return fast_two_sum(p.hi, p.lo + a.hi * b.lo + a.lo * b.hi, precise);
+}
+
+/* a + b for running sums: once a term is infinite the sum stays so, not NaN */
+static inline dd
+dd_accumulate(dd a, dd b, int precise)
+{
+    double plain = a.hi + b.hi;
+    return isfinite(plain) ? dd_add(a, b, precise) : dd_from(plain);
+}
+
+/* a * b rounded to double; infinities multiply plainly (the dd form gives NaN) */
+static inline double
+dd_mul_rounded(dd a, dd b, int precise)
+{
+    double product = a.hi * b.hi;
+    return isfinite(product) ? dd_mul(a, b, precise).hi : product;
+}
+
+static inline dd
+dd_scale(dd a, double b, int precise)
+{
+    if (!precise) {
+        return dd_from(a.hi * b);
+    }
+    dd p = two_product(a.hi, b, precise);
+    return fast_two_sum(p.hi, p.lo + a.lo * b, precise);
+}
+
+/* 1 / a, one Newton step from the double reciprocal; a.hi != 0 */
+static inline dd
+dd_reciprocal(dd a, int precise)
+{
+    double r = 1.0 / a.hi;
+    if (!precise) {
+        return dd_from(r);
+    }
+    double residual = fma(-r, a.hi, 1.0) - r * a.lo;
+    return fast_two_sum(r, r * residual, precise);
+}
+
+static inline dd
+dd_divide(dd a, dd b, int precise)
+{
+    if (!precise) {
+        return dd_from(a.hi / b.hi);
+    }
+    return dd_mul(a, dd_reciprocal(b, precise), precise);
+}
+
+/* (a.hi + a.lo) / b rounded once (nearly): a quotient and its remainder */
+static inline double
+dd_divide_double(dd a, double b, int precise)
+{
+    if (b == 1.0) {
+        return a.hi;
+    }
+    double quotient = a.hi / b;
+    if (!precise) {
+        return quotient;
+    }
+    dd back = two_product(quotient, b, precise);
+    double remainder = (a.hi - back.hi) - back.lo + a.lo;
+    return quotient + remainder / b;
+}
+
+/* q^gamma with the cheap exact cases spelled out; pow(0, 0) is 1 as wanted. */
+static inline dd
+dd_power(dd q, double gamma, int precise)
+{
+    if (gamma == 0.0) {
+        return dd_from(1.0);
+    }
+    if (gamma == 1.0) {
+        return q;
+    }
+    if (gamma == 2.0) {
+        return dd_mul(q, q, precise);
+    }
+    double h = pow(q.hi, gamma);
+    if (!precise || h == 0.0 || q.hi == 0.0) {
+        return dd_from(h);
+    }
+    /* (hi + lo)^g = hi^g (1 + g lo / hi) to first order; lo / hi < 2^-52 */
+    return fast_two_sum(h, h * gamma * (q.lo / q.hi), precise);
+}
+
+/*
+ * Neumaier's compensated sum: the reductions over millions of elements keep
+ * the accuracy of one rounding, independent of how the terms are chunked.
+ */
+typedef struct {
+    double sum;
+    double compensation;
+} compensated_sum;
+
+static inline void
+compensated_add(compensated_sum *acc, double value)
+{
+    double t = acc->sum + value;
+    if (!isfinite(t)) {
+        /* an infinite loss (x = +-inf, misclassified) stays infinite, not NaN */
+        acc->sum = t;
+        return;
+    }
+    if (fabs(acc->sum) >= fabs(value)) {
+        acc->compensation += (acc->sum - t) + value;
+    }
+    else {
+        acc->compensation += (value - t) + acc->sum;
+    }
+    acc->sum = t;
+}
+
+static inline double
+compensated_total(const compensated_sum *acc)
+{
+    return isfinite(acc->sum) ? acc->sum + acc->compensation : acc->sum;
+}
+
+#endif  /* FOCAL_NUMERIC_H */

@@ -1,0 +1,381 @@
+/*
+ * rowwise.c: the NumPy glue of the softmax focal loss (softmax_focal.h).
+ *
+ * The Python layer moves the class axis last (a view, no copy).  NpyIter
+ * then walks the row starts (the views x[..., 0]) of every operand in C
+ * order, without buffering; each row is read along its own stride into a
+ * small buffer of C doubles by the loaders of row_access.h, so any axis,
+ * dtype, byte order or alignment is read in place.
+ */
+#include "glue.h"
+#include "row_access.h"
+#include "softmax_focal.h"
+
+enum { SOFTMAX_OPERANDS = 5 };
+
+typedef struct {
+    int labels;              /* class indices (else dense probability rows) */
+    double gamma;
+    double alpha;            /* the weight of every class when class_alpha is NULL */
+    const double *class_alpha;
+    npy_intp num_classes;
+    npy_intp ignore_index;
+    double grad_divisor;
+    int want_loss, want_grad, has_weights;
+    npy_intp logit_stride, target_stride, grad_stride; /* along the class axis */
+    PyArrayObject *label_array;                          /* for its dtype */
+    row_loader load_logits, load_targets, load_weight;
+    row_storer store;
+    double *x, *e, *g, *y, *grad;                        /* row buffers */
+    compensated_sum loss_sum, weight_sum;
+    loop_problem problem;
+} softmax_task;
+
+/* operand order in the iterator */
+enum { OP_LOGITS, OP_TARGETS, OP_WEIGHTS, OP_LOSS, OP_GRAD };
+
+static void
+fill(double *values, npy_intp n, double value)
+{
+    for (npy_intp j = 0; j < n; j++) {
+        values[j] = value;
+    }
+}
+
+FOCAL_INLINE int
+softmax_rows(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n, int precise)
+{
+    const npy_intp classes = t->num_classes;
+    for (npy_intp i = 0; i < n; i++) {
+        const char *logits = ptr[OP_LOGITS] + i * stride[OP_LOGITS];
+        const char *targets = ptr[OP_TARGETS] + i * stride[OP_TARGETS];
+        char *loss_out = t->want_loss ? ptr[OP_LOSS] + i * stride[OP_LOSS] : NULL;
+        char *grad_out = t->want_grad ? ptr[OP_GRAD] + i * stride[OP_GRAD] : NULL;
+        double weight = 1.0;
+        if (t->has_weights) {
+            t->load_weight(ptr[OP_WEIGHTS] + i * stride[OP_WEIGHTS], 0, 1, &weight);
+        }
+        npy_intp label = 0;
+        if (t->labels) {
+            label = load_label(t->label_array, targets);
+            if (label == t->ignore_index) {
+                /* an ignored row contributes nothing and gets zero gradient */
+                double zero = 0.0;
+                if (loss_out) t->store(&zero, loss_out, 0, 1);
+                if (grad_out) {
+                    fill(t->grad, classes, 0.0);
+                    t->store(t->grad, grad_out, t->grad_stride, classes);
+                }
+                continue;
+            }
+            if (label < 0 || label >= classes) {
+                t->problem.code = LOOP_BAD_LABEL;
+                t->problem.label = label;
+                return -1;
+            }
+        }
+        if (!(weight >= 0.0 && weight < HUGE_VAL)) {
+            t->problem.code = LOOP_BAD_WEIGHT;
+            t->problem.value = weight;
+            return -1;
+        }
+
+        t->load_logits(logits, t->logit_stride, classes, t->x);
+        softmax_row row = softmax_exponentials(t->x, t->e, classes, precise);
+        dd loss = dd_from(0.0);
+        double g_total = 0.0;
+        fill(t->g, classes, 0.0);
+        if (t->labels) {
+            double a = t->class_alpha ? t->class_alpha[label] : t->alpha;
+            t->g[label] = softmax_class_term(&row, t->x, t->e, label, a, t->gamma, &loss, precise);
+            g_total = t->g[label];
+        }
+        else {
+            t->load_targets(targets, t->target_stride, classes, t->y);
+            for (npy_intp c = 0; c < classes; c++) {
+                double y = t->y[c];
+                if (!(y >= 0.0 && y <= 1.0)) {
+                    t->problem.code = LOOP_BAD_TARGET;
+                    t->problem.value = y;
+                    return -1;
+                }
+                double a = (t->class_alpha ? t->class_alpha[c] : t->alpha) * y;
+                if (a != 0.0) {
+                    t->g[c] = softmax_class_term(&row, t->x, t->e, c, a, t->gamma, &loss, precise);
+                    g_total += t->g[c];
+                }
+            }
+        }
+
+        /* a zero weight masks the row whatever its logits; NaN logits give NaN */
+        double row_loss = weight == 0.0 ? 0.0
+                          : row.has_nan ? NAN
+                                        : dd_mul_rounded(loss, dd_from(weight), precise);
+        compensated_add(&t->loss_sum, row_loss);
+        compensated_add(&t->weight_sum, weight);
+        if (loss_out) {
+            t->store(&row_loss, loss_out, 0, 1);
+        }
+        if (grad_out) {
+            if (weight == 0.0 || row.has_nan) {
+                fill(t->grad, classes, weight == 0.0 ? 0.0 : NAN);
+            }
+            else {
+                softmax_gradient(&row, t->e, t->g, g_total, t->grad, classes, precise);
+                double scale = weight / t->grad_divisor;
+                if (scale != 1.0) {
+                    for (npy_intp j = 0; j < classes; j++) {
+                        t->grad[j] *= scale;
+                    }
+                }
+            }
+            t->store(t->grad, grad_out, t->grad_stride, classes);
+        }
+    }
+    return 0;
+}
+
+/* the two specialisations of the row loop: plain double and double-double */
+static int
+softmax_rows_float(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n)
+{
+    return softmax_rows(t, ptr, stride, n, 0);
+}
+
+static int
+softmax_rows_double(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n)
+{
+    return softmax_rows(t, ptr, stride, n, 1);
+}
+
+/* x[..., 0]: the view of the row starts of an array whose last axis is the class axis */
+static PyArrayObject *
+row_starts(PyArrayObject *array)
+{
+    PyArray_Descr *descr = PyArray_DESCR(array);
+    Py_INCREF(descr);
+    PyObject *view = PyArray_NewFromDescr(
+        &PyArray_Type, descr, PyArray_NDIM(array) - 1, PyArray_DIMS(array),
+        PyArray_STRIDES(array), PyArray_DATA(array),
+        PyArray_FLAGS(array) & NPY_ARRAY_WRITEABLE, NULL);
+    if (view == NULL) {
+        return NULL;
+    }
+    Py_INCREF(array);
+    if (PyArray_SetBaseObject((PyArrayObject *)view, (PyObject *)array) < 0) {
+        Py_DECREF(view);
+        return NULL;
+    }
+    return (PyArrayObject *)view;
+}
+
+/*
+ * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
+ *                     gamma, weights, ignore_index, loss_out, grad_out,
+ *                     grad_divisor, double_precision)
+ *     -> (sum of weighted row losses, sum of row weights)
+ *
+ * logits, dense targets and grad_out have the class axis last; class-index
+ * targets, weights and loss_out have the rows' shape (weights broadcast).
+ */
+PyObject *
+softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
+                               "gamma", "weights", "ignore_index", "loss_out", "grad_out",
+                               "grad_divisor", "double_precision", NULL};
+    PyArrayObject *logits, *targets;
+    int labels, double_precision;
+    PyObject *alpha_obj, *alpha_per_class_obj, *weights_obj, *loss_obj, *grad_obj;
+    double gamma, grad_divisor;
+    Py_ssize_t ignore_index;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "O!O!$pOOdOnOOdp", keywords, &PyArray_Type, &logits,
+            &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
+            &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
+            &double_precision)) {
+        return NULL;
+    }
+    int ndim = PyArray_NDIM(logits);
+    if (ndim < 1 || PyArray_DIM(logits, ndim - 1) < 1) {
+        PyErr_SetString(PyExc_ValueError, "logits: the class axis must hold at least one class");
+        return NULL;
+    }
+    npy_intp classes = PyArray_DIM(logits, ndim - 1);
+
+    softmax_task task = {0};
+    task.labels = labels;
+    task.gamma = gamma;
+    task.alpha = 1.0;
+    task.num_classes = classes;
+    task.ignore_index = (npy_intp)ignore_index;
+    task.grad_divisor = grad_divisor;
+    task.problem.num_classes = classes;
+    task.problem.ignore_index = task.ignore_index;
+    task.store = double_precision ? store_float64 : store_float32;
+    if (alpha_obj != Py_None) {
+        task.alpha = PyFloat_AsDouble(alpha_obj);
+        if (task.alpha == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    PyArrayObject *class_alpha = NULL;
+    if (alpha_per_class_obj != Py_None) {
+        class_alpha = (PyArrayObject *)PyArray_FROMANY(alpha_per_class_obj, NPY_DOUBLE, 1, 1,
+                                                       NPY_ARRAY_IN_ARRAY);
+        if (class_alpha == NULL) {
+            return NULL;
+        }
+        if (PyArray_DIM(class_alpha, 0) != classes) {
+            Py_DECREF(class_alpha);
+            PyErr_SetString(PyExc_ValueError, "alpha: expected one value per class");
+            return NULL;
+        }
+        task.class_alpha = (const double *)PyArray_DATA(class_alpha);
+    }
+
+    PyArrayObject *ops[SOFTMAX_OPERANDS] = {NULL};
+    npy_uint32 op_flags[SOFTMAX_OPERANDS];
+    PyObject *result = NULL;
+    NpyIter *iter = NULL;
+    void *buffers = NULL;
+    int nop = 0;
+
+    task.load_logits = find_row_loader(logits);
+    task.logit_stride = PyArray_STRIDE(logits, ndim - 1);
+    ops[OP_LOGITS] = row_starts(logits);
+    op_flags[OP_LOGITS] = NPY_ITER_READONLY;
+    if (labels) {
+        if (PyArray_DESCR(targets)->kind != 'i' && PyArray_DESCR(targets)->kind != 'u') {
+            PyErr_SetString(PyExc_TypeError, "labels: expected integer class indices");
+            goto finish;
+        }
+        task.label_array = targets;
+        Py_INCREF(targets);
+        ops[OP_TARGETS] = targets;
+    }
+    else {
+        if (PyArray_NDIM(targets) != ndim || PyArray_DIM(targets, ndim - 1) != classes) {
+            PyErr_SetString(PyExc_ValueError, "labels: dense targets need the logits' shape");
+            goto finish;
+        }
+        task.load_targets = find_row_loader(targets);
+        task.target_stride = PyArray_STRIDE(targets, ndim - 1);
+        ops[OP_TARGETS] = row_starts(targets);
+    }
+    op_flags[OP_TARGETS] = NPY_ITER_READONLY;
+    nop = 2;
+    if (ops[OP_LOGITS] == NULL || ops[OP_TARGETS] == NULL) {
+        goto finish;
+    }
+    if (task.load_logits == NULL || (!labels && task.load_targets == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "logits, labels: unsupported dtype");
+        goto finish;
+    }
+    /* absent operands are stood in for by the logits' row starts, never read */
+    PyObject *optional[3] = {weights_obj, loss_obj, grad_obj};
+    for (int k = 0; k < 3; k++) {
+        int index = OP_WEIGHTS + k;
+        PyObject *given = optional[k];
+        if (given != Py_None && !PyArray_Check(given)) {
+            PyErr_SetString(PyExc_TypeError, "weights, out: expected arrays");
+            goto finish;
+        }
+        if (given == Py_None) {
+            ops[index] = ops[OP_LOGITS];
+            Py_INCREF(ops[index]);
+            op_flags[index] = NPY_ITER_READONLY;
+        }
+        else if (index == OP_GRAD) {
+            task.want_grad = 1;
+            task.grad_stride = PyArray_STRIDE((PyArrayObject *)given, ndim - 1);
+            if (PyArray_NDIM((PyArrayObject *)given) != ndim ||
+                PyArray_DIM((PyArrayObject *)given, ndim - 1) != classes) {
+                PyErr_SetString(PyExc_ValueError, "out: expected the logits' shape");
+                goto finish;
+            }
+            ops[index] = row_starts((PyArrayObject *)given);
+            op_flags[index] = NPY_ITER_WRITEONLY | NPY_ITER_NO_BROADCAST;
+        }
+        else {
+            ops[index] = (PyArrayObject *)given;
+            Py_INCREF(given);
+            op_flags[index] = index == OP_LOSS ? NPY_ITER_WRITEONLY | NPY_ITER_NO_BROADCAST
+                                               : NPY_ITER_READONLY;
+        }
+        nop++;
+        if (ops[index] == NULL) {
+            goto finish;
+        }
+    }
+    task.has_weights = weights_obj != Py_None;
+    task.want_loss = loss_obj != Py_None;
+    if (task.has_weights) {
+        task.load_weight = find_row_loader((PyArrayObject *)weights_obj);
+        if (task.load_weight == NULL) {
+            PyErr_SetString(PyExc_TypeError, "weights: unsupported dtype");
+            goto finish;
+        }
+    }
+    int result_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
+    for (int index = OP_LOSS; index <= OP_GRAD; index++) {
+        if ((index == OP_LOSS ? task.want_loss : task.want_grad) &&
+            (PyArray_TYPE(ops[index]) != result_type || PyArray_ISBYTESWAPPED(ops[index]))) {
+            PyErr_SetString(PyExc_TypeError, "out: expected the result dtype");
+            goto finish;
+        }
+    }
+
+    iter = NpyIter_MultiNew(nop, ops,
+                            NPY_ITER_EXTERNAL_LOOP | NPY_ITER_ZEROSIZE_OK,
+                            NPY_CORDER, NPY_NO_CASTING, op_flags, NULL);
+    if (iter == NULL) {
+        goto finish;
+    }
+    buffers = PyMem_RawMalloc(5 * (size_t)classes * sizeof(double));
+    if (buffers == NULL) {
+        PyErr_NoMemory();
+        goto finish;
+    }
+    task.x = (double *)buffers;
+    task.e = task.x + classes;
+    task.g = task.e + classes;
+    task.y = task.g + classes;
+    task.grad = task.y + classes;
+
+    int status = 0;
+    if (NpyIter_GetIterSize(iter) > 0) {
+        NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
+        if (iternext == NULL) {
+            goto finish;
+        }
+        char **ptr = NpyIter_GetDataPtrArray(iter);
+        npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
+        npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
+        int (*rows)(softmax_task *, char **, const npy_intp *, npy_intp) =
+            double_precision ? softmax_rows_double : softmax_rows_float;
+        NPY_BEGIN_THREADS_DEF;
+        NPY_BEGIN_THREADS;
+        do {
+            status = rows(&task, ptr, stride, *size);
+        } while (status == 0 && iternext(iter));
+        NPY_END_THREADS;
+    }
+    if (status != 0) {
+        raise_loop_problem(&task.problem);
+        goto finish;
+    }
+    result = Py_BuildValue("(dd)", compensated_total(&task.loss_sum),
+                           compensated_total(&task.weight_sum));
+
+finish:
+    PyMem_RawFree(buffers);
+    if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
+        Py_CLEAR(result);
+    }
+    for (int k = 0; k < SOFTMAX_OPERANDS; k++) {
+        Py_XDECREF(ops[k]);
+    }
+    Py_XDECREF(class_alpha);
+    return result;
+}

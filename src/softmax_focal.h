@@ -1,0 +1,137 @@
+/*
+ * softmax_focal.h: the multi-class (softmax) focal loss of one row.
+ *
+ * For logits z_1..z_C, p = softmax(z) and per-class weights a_c y_c (y a
+ * one-hot row, or a label-smoothed one):
+ *   FL = sum_c a_c y_c (1 - p_c)^gamma L_c,   L_c = -log p_c.
+ *
+ * Everything is written with m = max z, E_j = e^(z_j - m) <= 1 and
+ * S = sum E_j = 1 + rest, where rest sums every E_j but the argmax's:
+ *   L_c     = log1p(rest) + (m - z_c)          both terms >= 0
+ *   1 - p_c = O_c / S, O_c = S - E_c            the other classes' share,
+ *                                               never 1 minus a rounded p_c
+ * so no spread of logits overflows and nothing cancels.  The gradient,
+ * with G_c = a_c y_c (1 - p_c)^gamma (gamma h_c + 1), h_c = p_c L_c / (1 - p_c):
+ *   dFL/dz_j = p_j (sum_c G_c - G_j) - G_j (1 - p_j).
+ * h_c = (E_c / O_c) L_c stays finite when 1 - p_c vanishes (for the argmax,
+ * h = log1p(rest) / rest -> 1), which is what keeps gamma < 1 free of NaN.
+ */
+#ifndef FOCAL_SOFTMAX_FOCAL_H
+#define FOCAL_SOFTMAX_FOCAL_H
+
+#include <stddef.h>
+
+#include "numeric.h"
+
+/* The row's shape, computed once: m, its argmax, rest = S - 1 and the E_j. */
+typedef struct {
+    double max;
+    ptrdiff_t argmax;
+    dd rest;
+    int has_nan;
+} softmax_row;
+
+FOCAL_INLINE softmax_row
+softmax_exponentials(const double *z, double *e, ptrdiff_t n, int precise)
+{
+    softmax_row row = {z[0], 0, {0.0, 0.0}, 0};
+    for (ptrdiff_t j = 0; j < n; j++) {
+        if (z[j] != z[j]) {
+            row.has_nan = 1;
+        }
+        else if (z[j] > row.max || row.max != row.max) {
+            row.max = z[j];
+            row.argmax = j;
+        }
+    }
+    compensated_sum rest = {0.0, 0.0};
+    for (ptrdiff_t j = 0; j < n; j++) {
+        /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
+           difference z_j - m enters exp, its low part to first order */
+        if (z[j] == row.max) {
+            e[j] = 1.0;
+        }
+        else {
+            dd difference = two_sum(z[j], -row.max, precise);
+            double value = exp(difference.hi);
+            e[j] = precise ? value + value * difference.lo : value;
+        }
+        if (j != row.argmax) {
+            if (precise) {
+                compensated_add(&rest, e[j]);
+            }
+            else {
+                rest.sum += e[j];
+            }
+        }
+    }
+    row.rest = fast_two_sum(rest.sum, rest.compensation, precise);
+    return row;
+}
+
+/* O_c = S - E_c = the sum of the other classes' E_j, >= 1 unless c is the argmax */
+FOCAL_INLINE dd
+others_share(const softmax_row *row, const double *e, ptrdiff_t c, int precise)
+{
+    if (c == row->argmax) {
+        return row->rest;
+    }
+    return dd_add(dd_add(row->rest, dd_from(-e[c]), precise), dd_from(1.0), precise);
+}
+
+/*
+ * Adds class c's term (target weight a_c y_c) to the row's loss and returns
+ * its G_c.  `loss` accumulates in double-double.
+ */
+FOCAL_INLINE double
+softmax_class_term(const softmax_row *row, const double *z, const double *e, ptrdiff_t c,
+                   double target_weight, double gamma, dd *loss, int precise)
+{
+    if (isinf(row->max - z[c])) {
+        /* z_c = -inf or m = +inf > z_c: p_c = 0 in the limit, so the loss is
+           infinite, 1 - p_c = 1 and h_c = 0 */
+        *loss = dd_accumulate(*loss, dd_from(HUGE_VAL), precise);
+        return target_weight;
+    }
+    dd total = dd_add(row->rest, dd_from(1.0), precise);
+    dd others = others_share(row, e, c, precise);
+    dd one_minus_p = dd_divide(others, total, precise);
+    /* L_c = log1p(rest) + (m - z_c), the low part of rest to first order */
+    double log_total = log1p(row->rest.hi);
+    dd neg_log_p = dd_from(log_total + row->rest.lo / (1.0 + row->rest.hi));
+    if (z[c] != row->max) {
+        neg_log_p = dd_add(neg_log_p, two_sum(row->max, -z[c], precise), precise);
+    }
+    dd q_gamma = dd_power(one_minus_p, gamma, precise);
+    dd term = dd_mul(q_gamma, neg_log_p, precise);
+    *loss = dd_accumulate(*loss, dd_scale(term, target_weight, precise), precise);
+    double h;
+    if (c == row->argmax) {
+        h = row->rest.hi > 0.0 ? log_total / row->rest.hi : 1.0;
+    }
+    else {
+        /* E_c = 0 (p_c underflowed or z_c = -inf) is the limit h = 0 */
+        h = e[c] == 0.0 ? 0.0 : e[c] / others.hi * neg_log_p.hi;
+    }
+    return target_weight * q_gamma.hi * (gamma * h + 1.0);
+}
+
+/* dFL/dz_j for the whole row, from the G_c (zero for classes without target) */
+FOCAL_INLINE void
+softmax_gradient(const softmax_row *row, const double *e, const double *g, double g_total,
+                 double *grad, ptrdiff_t n, int precise)
+{
+    double total = 1.0 + row->rest.hi;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        double p = e[j] / total;
+        if (g[j] == 0.0) {
+            grad[j] = p * g_total;
+        }
+        else {
+            double one_minus_p = others_share(row, e, j, precise).hi / total;
+            grad[j] = p * (g_total - g[j]) - g[j] * one_minus_p;
+        }
+    }
+}
+
+#endif  /* FOCAL_SOFTMAX_FOCAL_H */
