@@ -12,6 +12,12 @@ grad_hess
     Elementwise first and second derivatives, for gradient boosting.
 prior_bias
     The paper's initial bias of the classification layer.
+softmax_loss, softmax_grad, softmax_loss_and_grad
+    Multi-class (softmax) focal loss along any axis.
+softmax_prior_bias
+    Detectron's initial biases of a softmax head.
+star_loss, star_grad, star_loss_and_grad
+    FL*, the paper's Appendix A variant.
 """
 try:
     from . import _core  # noqa: F401
@@ -23,6 +29,12 @@ except ImportError as error:  # pragma: no cover - a clear hint for source check
     ) from error
 
 from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
+from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias
+from ._star import star_grad, star_loss, star_loss_and_grad
 
 __version__ = "0.1.0"
-__all__ = ["loss", "grad", "loss_and_grad", "grad_hess", "prior_bias"]
+__all__ = [
+    "loss", "grad", "loss_and_grad", "grad_hess", "prior_bias",
+    "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_prior_bias",
+    "star_loss", "star_grad", "star_loss_and_grad",
+]

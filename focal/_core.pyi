@@ -18,5 +18,22 @@ def sigmoid_focal(
     hess_out: Optional[np.ndarray],
     grad_divisor: float,
     double_precision: bool,
+    star: bool = ...,
+    beta: float = ...,
 ) -> Tuple[float, float, float]: ...
 def count_labels(labels: np.ndarray, num_classes: int, ignore_index: int, /) -> Tuple[int, int]: ...
+def softmax_focal(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    *,
+    labels: bool,
+    alpha: Optional[float],
+    alpha_per_class: Optional[np.ndarray],
+    gamma: float,
+    weights: Optional[np.ndarray],
+    ignore_index: int,
+    loss_out: Optional[np.ndarray],
+    grad_out: Optional[np.ndarray],
+    grad_divisor: float,
+    double_precision: bool,
+) -> Tuple[float, float]: ...

@@ -87,18 +87,24 @@ def _run(
     want_grad: bool,
     want_hess: bool = False,
     out_receives: str = "grad",
+    star: bool = False,
+    beta: Any = 0.0,
 ):
     """Checks the arguments, runs the C pass once, and applies the reduction.
 
-    Returns (reduced loss or per-element loss array or None, gradient or None,
-    hessian or None).
+    Serves the sigmoid focal loss and, with star=True, FL* (same glue, another
+    kernel).  Returns (reduced loss or per-element loss array or None,
+    gradient or None, hessian or None).
     """
     x, dtype = _args.logits_array(logits)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
     ignore = _args.ignore_index_value(ignore_index, num_classes, labels)
     alpha_scalar, alpha_per_class = _args.alpha_values(alpha, x)
-    gamma_ = _args.gamma_value(gamma)
+    gamma_ = _args.gamma_value(gamma, positive=star)
+    beta_ = _args.real_scalar("beta", beta, "a finite real number") if star else 0.0
+    if not math.isfinite(beta_):
+        raise ValueError(f"beta: expected a finite real number, got {beta_!r}")
     reduction = _args.reduction_value(reduction)
     w = _args.weights_array(weights, x)
 
@@ -145,6 +151,8 @@ def _run(
         ignore_index=ignore,
         grad_divisor=grad_divisor,
         double_precision=dtype == np.float64,
+        star=star,
+        beta=beta_,
     )
     if out is not None and any(
         a is not None and np.may_share_memory(out, a) for a in (x, t, w)

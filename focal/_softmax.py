@@ -1,0 +1,389 @@
+"""Multi-class (softmax) focal loss and the softmax prior initialisation."""
+from __future__ import annotations
+
+import math
+import operator
+import textwrap
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import _args, _core
+
+_PARAMETERS = """\
+logits : array_like
+    Raw scores, any shape; `axis` is the class axis (C classes).  float32 and
+    float64 keep their dtype, float16 is computed in float32.  Read in place
+    along any axis, layout, byte order or alignment: no transposed copy.
+labels : array_like
+    Integer class indices with the logits' shape minus `axis`; rows equal to
+    `ignore_index` contribute nothing and get zero gradient.  Or dense
+    probability targets of the logits' shape (one-hot or label-smoothed rows,
+    values in [0, 1]).
+alpha : None, float or array_like, default None
+    None: no weighting; a number in [0, 1] multiplies every row (the mmcv and
+    Keras convention); one value per class weights each row by its class
+    (Detectron's background/foreground weighting is ``[1 - a, a, ..., a]``).
+gamma : float, default 2.0
+    Focusing parameter >= 0; 0 gives (weighted) softmax cross-entropy.
+axis : int, default -1
+    The class axis.
+reduction : {"mean", "sum", "none"}, default "mean"
+    "none": one value per row (the logits' shape minus `axis`); "sum";
+    "mean": sum of w l over the sum of w, over rows not ignored (nan when
+    there are none).
+weights : array_like, optional
+    Non-negative row weights, broadcastable to the rows' shape.
+ignore_index : int, default -100
+    The class index that marks an ignored row (PyTorch's and kornia's
+    convention); it must not be a class (0..C-1)."""
+
+_NOTES = """\
+Notes
+-----
+With p = softmax(z) along `axis`, a row whose true class is k has
+
+    FL = -alpha_k (1 - p_k)^gamma log(p_k),
+
+and a row of dense targets y has FL = sum_c -alpha_c y_c (1 - p_c)^gamma
+log(p_c).  log(p_k) = (z_k - max z) - log(sum_j e^(z_j - max z)) and
+1 - p_k is the other classes' share of that sum, so any spread of logits is
+exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k."""
+
+
+def _document(function):
+    indent = lambda text: textwrap.indent(text, "    ").strip()  # noqa: E731
+    function.__doc__ = function.__doc__.format(parameters=indent(_PARAMETERS), notes=indent(_NOTES))
+    return function
+
+
+def _axis_value(axis: Any, ndim: int) -> int:
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"axis: expected an integer, got {axis!r}")
+    try:
+        value = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis: expected an integer, got {axis!r}") from None
+    if not -ndim <= value < ndim:
+        raise ValueError(f"axis: {value} is out of range for logits with {ndim} dimensions")
+    return value % ndim
+
+
+def _alpha_values(alpha: Any, num_classes: int) -> Tuple[Optional[float], Optional[np.ndarray]]:
+    if alpha is None:
+        return None, None
+    what = "None, a number in [0, 1], or one value in [0, 1] per class"
+    if isinstance(alpha, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"alpha: expected {what}, got {alpha!r}")
+    array = _args.as_array("alpha", alpha, "iuf", what)
+    if array.ndim == 0:
+        value = float(array)
+        if not 0 <= value <= 1:
+            raise ValueError(f"alpha: expected a number in [0, 1], got {value!r}")
+        return value, None
+    if array.ndim != 1 or array.shape[0] != num_classes:
+        raise ValueError(
+            f"alpha: expected a scalar or {num_classes} values (one per class along the "
+            f"class axis), got shape {array.shape}"
+        )
+    values = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.all((values >= 0) & (values <= 1)):
+        raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
+    return None, values
+
+
+def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out, *,
+         want_loss, want_grad, out_receives="grad"):
+    """Checks the arguments, runs the C pass once, applies the reduction."""
+    x, dtype = _args.logits_array(logits)
+    if x.ndim == 0:
+        raise ValueError("logits: the softmax needs at least one axis (the classes)")
+    axis = _axis_value(axis, x.ndim)
+    num_classes = x.shape[axis]
+    if num_classes == 0:
+        raise ValueError("logits: the class axis is empty")
+    row_shape = x.shape[:axis] + x.shape[axis + 1:]
+
+    t = _args.as_array("labels", labels, "biuf",
+                       "integer class indices or dense probability targets")
+    if t.ndim == x.ndim - 1:
+        if t.dtype.kind not in "iu":
+            raise TypeError(
+                f"labels: class indices (the logits' shape minus axis) must be integers, "
+                f"got dtype {t.dtype}")
+        if t.shape != row_shape:
+            raise ValueError(f"labels: class indices must have shape {row_shape} (the logits' "
+                             f"shape minus axis {axis}), got {t.shape}")
+        class_indices = True
+        targets_moved = t
+    elif t.ndim == x.ndim:
+        if t.shape != x.shape:
+            raise ValueError(f"labels: dense targets must have the logits' shape {x.shape}, "
+                             f"got {t.shape}")
+        class_indices = False
+        targets_moved = np.moveaxis(t, axis, -1)
+    else:
+        raise ValueError(f"labels: expected class indices of shape {row_shape} or dense "
+                         f"targets of shape {x.shape}, got shape {t.shape}")
+
+    if isinstance(ignore_index, (bool, np.bool_)):
+        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    ignore = _args.ignore_index_value(ignore_index, num_classes - 1, False)
+    if class_indices and 0 <= ignore < num_classes:
+        raise ValueError(f"ignore_index: {ignore} is a valid class (0..{num_classes - 1}); "
+                         "choose a value outside, such as -100")
+    alpha_scalar, alpha_per_class = _alpha_values(alpha, num_classes)
+    gamma_ = _args.gamma_value(gamma)
+    if not isinstance(reduction, str):
+        raise TypeError(f"reduction: expected one of ('none', 'sum', 'mean'), got {reduction!r}")
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction: expected one of ('none', 'sum', 'mean'), got {reduction!r}")
+    w = None
+    if weights is not None:
+        w = _args.as_array("weights", weights, "biuf", "row weights broadcastable to the rows")
+        try:
+            broadcast = np.broadcast_shapes(w.shape, row_shape)
+        except ValueError:
+            broadcast = None
+        if broadcast != row_shape:
+            raise ValueError(f"weights: shape {w.shape} is not broadcastable to the rows' "
+                             f"shape {row_shape}")
+
+    row_loss = want_loss and reduction == "none"
+    if out is not None:
+        if out_receives == "loss" and not row_loss:
+            raise ValueError(f"out: the loss is a scalar with reduction={reduction!r}; out= "
+                             "is only used with reduction='none'")
+        out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
+
+    # Writing over an input with another layout would read overwritten rows:
+    # compute into a fresh array then.  With the same layout (out=logits) every
+    # row is read whole before it is written, so it works in place, after a
+    # first pass has validated every row.
+    copy_to = None
+    validate_first = False
+    if out is not None and any(a is not None and np.may_share_memory(out, a) for a in (x, t, w)):
+        same_layout = (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
+                       and out.strides == x.strides and out.dtype == x.dtype)
+        if same_layout and not np.may_share_memory(out, t) and not (
+                w is not None and np.may_share_memory(out, w)):
+            validate_first = True
+        else:
+            copy_to, out = out, None
+
+    loss_out = grad_out = None
+    if row_loss:
+        loss_out = out if (out is not None and out_receives == "loss") else np.empty(row_shape, dtype)
+    if want_grad:
+        grad_out = out if (out is not None and out_receives == "grad") else np.empty(x.shape, dtype)
+
+    grad_divisor = 1.0
+    scale_after = False
+    if want_grad and reduction == "mean":
+        if w is None:
+            rows = math.prod(row_shape)
+            if class_indices:
+                rows -= _core.count_labels(t, num_classes, ignore)[0]
+            grad_divisor = float(rows) if rows else 1.0
+        else:
+            scale_after = True
+
+    arguments = dict(
+        labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
+        weights=w, ignore_index=ignore, grad_divisor=grad_divisor,
+        double_precision=dtype == np.float64)
+    x_moved = np.moveaxis(x, axis, -1)
+    if validate_first:
+        _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None, **arguments)
+    loss_sum, weight_sum = _core.softmax_focal(
+        x_moved, targets_moved, loss_out=loss_out,
+        grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1), **arguments)
+
+    denominator = weight_sum if reduction == "mean" else 1.0
+    if scale_after and denominator > 0:
+        np.divide(grad_out, dtype.type(denominator), out=grad_out)
+    if row_loss:
+        loss_result = loss_out
+    elif want_loss:
+        loss_result = dtype.type(loss_sum / denominator if denominator > 0 else math.nan)
+    else:
+        loss_result = None
+    if copy_to is not None:
+        np.copyto(copy_to, loss_out if out_receives == "loss" else grad_out)
+        if out_receives == "loss":
+            loss_result = copy_to
+        else:
+            grad_out = copy_to
+    return loss_result, grad_out
+
+
+@_document
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = None,
+    gamma: Any = 2.0,
+    *,
+    axis: int = -1,
+    reduction: str = "mean",
+    weights: Any = None,
+    ignore_index: int = -100,
+    out: Optional[np.ndarray] = None,
+):
+    """Multi-class (softmax) focal loss.
+
+    Parameters
+    ----------
+    {parameters}
+    out : ndarray, optional
+        With ``reduction="none"``, a writable array of the rows' shape and the
+        result dtype that receives the per-row loss.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss as a NumPy scalar of the result dtype, or with
+        ``reduction="none"`` one value per row.
+
+    See Also
+    --------
+    softmax_grad, softmax_loss_and_grad, softmax_prior_bias
+
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+    >>> float(focal.softmax_loss(logits, np.array([0, 2]), gamma=0.0, reduction="sum"))
+    0.3362...
+    """
+    value, _ = _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out,
+                    want_loss=True, want_grad=False, out_receives="loss")
+    return value
+
+
+@_document
+def softmax_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = None,
+    gamma: Any = 2.0,
+    *,
+    axis: int = -1,
+    reduction: str = "mean",
+    weights: Any = None,
+    ignore_index: int = -100,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Gradient of the reduced softmax focal loss with respect to every logit.
+
+    Parameters
+    ----------
+    {parameters}
+    out : ndarray, optional
+        A writable array of the logits' shape and the result dtype that
+        receives the gradient; it may be `logits` itself.
+
+    Returns
+    -------
+    ndarray
+        The gradient, of the logits' shape; ignored rows get 0.  Each row's
+        gradient sums to 0 (the softmax is shift-invariant).
+
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> g = focal.softmax_grad(np.zeros((2, 4)), np.array([1, -100]))
+    >>> float(g[1].sum()), float(abs(g[0].sum()) < 1e-15)
+    (0.0, 1.0)
+    """
+    _, gradient = _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out,
+                       want_loss=False, want_grad=True)
+    return gradient
+
+
+@_document
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = None,
+    gamma: Any = 2.0,
+    *,
+    axis: int = -1,
+    reduction: str = "mean",
+    weights: Any = None,
+    ignore_index: int = -100,
+    out: Optional[np.ndarray] = None,
+) -> Tuple[Any, np.ndarray]:
+    """Softmax focal loss and its gradient, computed together in one pass.
+
+    Parameters
+    ----------
+    {parameters}
+    out : ndarray, optional
+        A writable array of the logits' shape and the result dtype that
+        receives the gradient.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        As returned by `softmax_loss`.
+    grad : ndarray
+        As returned by `softmax_grad`.
+
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> logits = np.random.default_rng(0).normal(size=(8, 5, 4)).astype(np.float32)
+    >>> value, g = focal.softmax_loss_and_grad(logits, np.zeros((8, 4), int), axis=1)
+    >>> g.shape, g.dtype
+    ((8, 5, 4), dtype('float32'))
+    """
+    return _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out,
+                want_loss=True, want_grad=True)
+
+
+def softmax_prior_bias(num_classes: int, pi: float = 0.01) -> np.ndarray:
+    """Biases that start a softmax classifier at the paper's prior.
+
+    Detectron's initialisation of a softmax head: class 0 (background)
+    starts at probability 1 - pi and each of the other num_classes - 1
+    classes at pi / (num_classes - 1).
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of classes including the background class 0; at least 2.
+    pi : float, default 0.01
+        Total prior probability of the foreground classes, in (0, 1).
+
+    Returns
+    -------
+    ndarray of float64, shape (num_classes,)
+        ``[log((num_classes - 1)(1 - pi) / pi), 0, ..., 0]``.
+
+    Examples
+    --------
+    >>> import numpy as np, focal
+    >>> b = focal.softmax_prior_bias(81)
+    >>> p = np.exp(b) / np.exp(b).sum()
+    >>> round(float(p[0]), 6), round(float(p[1]), 8)
+    (0.99, 0.000125)
+    """
+    if isinstance(num_classes, (bool, np.bool_)):
+        raise TypeError(f"num_classes: expected an integer, got {num_classes!r}")
+    try:
+        count = operator.index(num_classes)
+    except TypeError:
+        raise TypeError(f"num_classes: expected an integer, got {num_classes!r}") from None
+    if count < 2:
+        raise ValueError(f"num_classes: expected at least 2 (background and one class), got {count}")
+    value = _args.probability("pi", pi)
+    bias = np.zeros(count)
+    bias[0] = math.log(count - 1) + math.log1p(-value) - math.log(value)
+    return bias
