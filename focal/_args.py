@@ -182,6 +182,8 @@ def weights_array(weights: Any, x: np.ndarray) -> Optional[np.ndarray]:
 
 
 def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if isinstance(out, np.ma.MaskedArray):
+        raise TypeError("out: expected a plain NumPy array, got a masked array")
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")
     if out.shape != shape:

@@ -20,6 +20,7 @@ def sigmoid_focal(
     double_precision: bool,
     star: bool = ...,
     beta: float = ...,
+    sums_only: bool = ...,
 ) -> Tuple[float, float, float]: ...
 def count_labels(labels: np.ndarray, num_classes: int, ignore_index: int, /) -> Tuple[int, int]: ...
 def softmax_focal(
@@ -36,4 +37,5 @@ def softmax_focal(
     grad_out: Optional[np.ndarray],
     grad_divisor: float,
     double_precision: bool,
+    sums_only: bool = ...,
 ) -> Tuple[float, float]: ...

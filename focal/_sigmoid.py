@@ -125,10 +125,11 @@ def _run(
     if want_hess:
         hess_out = np.empty(x.shape, dtype)
 
-    # The gradient's normaliser is applied inside the pass when it is known
-    # before it (no weights); otherwise the finished gradient is divided once.
+    # The gradient's normaliser is applied inside the pass, so the gradient is
+    # rounded once.  When it depends on the weights or on soft targets, a
+    # cheap first pass (no kernel) sums them.
     grad_divisor = 1.0
-    scale_after = False
+    sums_first = False
     if want_grad and reduction in ("mean", "sum_over_positives"):
         if labels:
             ignored, positive = _core.count_labels(t, num_classes, ignore)
@@ -140,7 +141,14 @@ def _run(
         elif reduction == "sum_over_positives" and positive is not None:
             grad_divisor = float(max(positive, 1))
         else:
-            scale_after = True
+            sums_first = True
+    if labels and num_classes == 0 and t.size:
+        # no element to check the class indices in: check them here
+        invalid = t[(t != 0) & (t != ignore)]
+        if invalid.size:
+            raise ValueError(
+                f"targets: class indices must lie in [0, 0] (0 marks a background row) or "
+                f"equal ignore_index={ignore}; found {invalid.flat[0]}")
 
     arguments = dict(
         labels=labels,
@@ -149,20 +157,24 @@ def _run(
         gamma=gamma_,
         weights=w,
         ignore_index=ignore,
-        grad_divisor=grad_divisor,
         double_precision=dtype == np.float64,
         star=star,
         beta=beta_,
     )
-    if out is not None and any(
-        a is not None and np.may_share_memory(out, a) for a in (x, t, w)
-    ):
-        # Writing over an input (out=logits): validate everything first so that
-        # a bad target or weight raises before a single element is overwritten.
-        _core.sigmoid_focal(x, t, loss_out=None, grad_out=None, hess_out=None, **arguments)
+    # Writing over an input (out=logits) needs every target and weight
+    # validated before a single element is overwritten: the first pass does it.
+    overlapping = out is not None and any(
+        a is not None and np.may_share_memory(out, a) for a in (x, t, w))
+    if sums_first or overlapping:
+        _, weight_sum, positive_sum = _core.sigmoid_focal(
+            x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
+            sums_only=True, **arguments)
+        if sums_first:
+            divisor = weight_sum if reduction == "mean" else max(positive_sum, 1.0)
+            grad_divisor = divisor if divisor > 0 else 1.0
     loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
-        x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out, **arguments
-    )
+        x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
+        grad_divisor=grad_divisor, **arguments)
 
     if reduction == "mean":
         denominator = weight_sum
@@ -170,8 +182,6 @@ def _run(
         denominator = max(positive_sum, 1.0)
     else:
         denominator = 1.0
-    if scale_after and denominator > 0:
-        np.divide(grad_out, dtype.type(denominator), out=grad_out)
 
     if elementwise_loss:
         loss_result = loss_out

@@ -177,31 +177,30 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     if want_grad:
         grad_out = out if (out is not None and out_receives == "grad") else np.empty(x.shape, dtype)
 
-    grad_divisor = 1.0
-    scale_after = False
-    if want_grad and reduction == "mean":
-        if w is None:
-            rows = math.prod(row_shape)
-            if class_indices:
-                rows -= _core.count_labels(t, num_classes, ignore)[0]
-            grad_divisor = float(rows) if rows else 1.0
-        else:
-            scale_after = True
-
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
-        weights=w, ignore_index=ignore, grad_divisor=grad_divisor,
-        double_precision=dtype == np.float64)
+        weights=w, ignore_index=ignore, double_precision=dtype == np.float64)
     x_moved = np.moveaxis(x, axis, -1)
-    if validate_first:
-        _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None, **arguments)
+    # The mean's normaliser is applied inside the pass (one rounding of the
+    # gradient).  With weights, a first pass without the kernel sums them; it
+    # also validates every row before out= overwrites an input.
+    grad_divisor = 1.0
+    if want_grad and reduction == "mean" and w is None:
+        rows = math.prod(row_shape)
+        if class_indices:
+            rows -= _core.count_labels(t, num_classes, ignore)[0]
+        grad_divisor = float(rows) if rows else 1.0
+    if validate_first or (want_grad and reduction == "mean" and w is not None):
+        _, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None,
+                                            grad_divisor=1.0, sums_only=True, **arguments)
+        if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
+            grad_divisor = weight_sum
     loss_sum, weight_sum = _core.softmax_focal(
         x_moved, targets_moved, loss_out=loss_out,
-        grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1), **arguments)
+        grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1),
+        grad_divisor=grad_divisor, **arguments)
 
     denominator = weight_sum if reduction == "mean" else 1.0
-    if scale_after and denominator > 0:
-        np.divide(grad_out, dtype.type(denominator), out=grad_out)
     if row_loss:
         loss_result = loss_out
     elif want_loss:

@@ -21,6 +21,7 @@ enum { MAX_OPERANDS = 8 };
 /* Everything one call needs; lives on the C stack of that call. */
 typedef struct {
     int star;              /* FL* instead of the focal loss */
+    int sums_only;         /* validate and sum weights and targets; no kernel */
     double gamma;
     double beta;           /* FL* only */
     double alpha;          /* the scalar alpha when has_alpha && i_alpha < 0 */
@@ -43,22 +44,38 @@ typedef struct {
  * weight and alpha_t, the kernel, the reductions.  Returns the weighted
  * values to store, or a loop_error.
  */
+/* weights are checked on every element, ignored or not */
+static inline int
+weight_is_valid(sigmoid_task *t, double weight)
+{
+    if (weight >= 0.0 && weight < HUGE_VAL) { /* NaN fails */
+        return 1;
+    }
+    t->problem.code = LOOP_BAD_WEIGHT;
+    t->problem.value = weight;
+    return 0;
+}
+
 FOCAL_INLINE int
 sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight,
                 double *loss, double *grad, double *hess, int precise)
 {
-    if (!(weight >= 0.0 && weight < HUGE_VAL)) { /* NaN fails too */
-        t->problem.code = LOOP_BAD_WEIGHT;
-        t->problem.value = weight;
+    if (!weight_is_valid(t, weight)) {
         return LOOP_BAD_WEIGHT;
+    }
+    if (t->star && y != 0.0 && y != 1.0) {
+        t->problem.code = LOOP_BAD_HARD_TARGET;
+        t->problem.value = y;
+        return LOOP_BAD_HARD_TARGET;
+    }
+    if (t->sums_only) {
+        *loss = *grad = *hess = 0.0;
+        compensated_add(&t->weight_sum, weight);
+        compensated_add(&t->positive_sum, y);
+        return LOOP_OK;
     }
     focal_values v;
     if (t->star) {
-        if (y != 0.0 && y != 1.0) {
-            t->problem.code = LOOP_BAD_HARD_TARGET;
-            t->problem.value = y;
-            return LOOP_BAD_HARD_TARGET;
-        }
         v = star_focal(x, y, t->gamma, t->beta, precise);
     }
     else {
@@ -98,11 +115,15 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
     {                                                                               \
         for (npy_intp i = 0; i < n; i++) {                                          \
             double x = (double)OPERAND(REAL, 0);                                     \
+            double weight = t->i_weights >= 0 ? OPERAND(double, t->i_weights) : 1.0; \
             double y;                                                               \
             if (LABELS) {                                                           \
                 npy_intp label = (npy_intp)OPERAND(TARGET, 1);                       \
                 if (label == t->ignore_index) {                                     \
                     /* an ignored row contributes nothing and gets zero gradient */ \
+                    if (!weight_is_valid(t, weight)) {                              \
+                        return -1;                                                  \
+                    }                                                               \
                     if (t->i_loss >= 0) STORE(REAL, t->i_loss, 0.0);                \
                     if (t->i_grad >= 0) STORE(REAL, t->i_grad, 0.0);                \
                     if (t->i_hess >= 0) STORE(REAL, t->i_hess, 0.0);                \
@@ -124,7 +145,6 @@ sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight
                 }                                                                   \
             }                                                                       \
             double alpha = t->i_alpha >= 0 ? OPERAND(double, t->i_alpha) : t->alpha; \
-            double weight = t->i_weights >= 0 ? OPERAND(double, t->i_weights) : 1.0; \
             double loss, grad, hess;                                                \
             if (sigmoid_element(t, x, y, alpha, weight, &loss, &grad, &hess,        \
                                 NAME##_precise)) {                                  \
@@ -201,19 +221,19 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out",
                                "grad_out", "hess_out", "grad_divisor", "double_precision",
-                               "star", "beta", NULL};
+                               "star", "beta", "sums_only", NULL};
     PyArrayObject *logits, *targets;
-    int labels = 0, double_precision = 0, star = 0;
+    int labels = 0, double_precision = 0, star = 0, sums_only = 0;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
     Py_ssize_t ignore_index = -1;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOOdppd", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOOdppdp", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
-            &double_precision, &star, &beta)) {
+            &double_precision, &star, &beta, &sums_only)) {
         return NULL;
     }
     if (star && (gamma <= 0.0 || hess_obj != Py_None)) {
@@ -223,6 +243,7 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
 
     sigmoid_task task = {0};
     task.star = star;
+    task.sums_only = sums_only;
     task.beta = beta;
     task.gamma = gamma;
     task.grad_divisor = grad_divisor;

@@ -22,6 +22,7 @@ typedef struct {
     npy_intp ignore_index;
     double grad_divisor;
     int want_loss, want_grad, has_weights;
+    int sums_only;           /* validate and sum the row weights; no kernel */
     npy_intp logit_stride, target_stride, grad_stride; /* along the class axis */
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
@@ -79,6 +80,20 @@ softmax_rows(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n, in
             t->problem.value = weight;
             return -1;
         }
+        if (!t->labels) {
+            t->load_targets(targets, t->target_stride, classes, t->y);
+            for (npy_intp c = 0; c < classes; c++) {
+                if (!(t->y[c] >= 0.0 && t->y[c] <= 1.0)) {
+                    t->problem.code = LOOP_BAD_TARGET;
+                    t->problem.value = t->y[c];
+                    return -1;
+                }
+            }
+        }
+        if (t->sums_only) {
+            compensated_add(&t->weight_sum, weight);
+            continue;
+        }
 
         t->load_logits(logits, t->logit_stride, classes, t->x);
         softmax_row row = softmax_exponentials(t->x, t->e, classes, precise);
@@ -91,15 +106,8 @@ softmax_rows(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n, in
             g_total = t->g[label];
         }
         else {
-            t->load_targets(targets, t->target_stride, classes, t->y);
             for (npy_intp c = 0; c < classes; c++) {
-                double y = t->y[c];
-                if (!(y >= 0.0 && y <= 1.0)) {
-                    t->problem.code = LOOP_BAD_TARGET;
-                    t->problem.value = y;
-                    return -1;
-                }
-                double a = (t->class_alpha ? t->class_alpha[c] : t->alpha) * y;
+                double a = (t->class_alpha ? t->class_alpha[c] : t->alpha) * t->y[c];
                 if (a != 0.0) {
                     t->g[c] = softmax_class_term(&row, t->x, t->e, c, a, t->gamma, &loss, precise);
                     g_total += t->g[c];
@@ -183,17 +191,18 @@ softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
-                               "grad_divisor", "double_precision", NULL};
+                               "grad_divisor", "double_precision", "sums_only", NULL};
     PyArrayObject *logits, *targets;
-    int labels, double_precision;
-    PyObject *alpha_obj, *alpha_per_class_obj, *weights_obj, *loss_obj, *grad_obj;
-    double gamma, grad_divisor;
-    Py_ssize_t ignore_index;
+    int labels = 0, double_precision = 0, sums_only = 0;
+    PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
+    PyObject *loss_obj = Py_None, *grad_obj = Py_None;
+    double gamma = 2.0, grad_divisor = 1.0;
+    Py_ssize_t ignore_index = -100;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!$pOOdOnOOdp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOdpp", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
-            &double_precision)) {
+            &double_precision, &sums_only)) {
         return NULL;
     }
     int ndim = PyArray_NDIM(logits);
@@ -205,6 +214,7 @@ softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
 
     softmax_task task = {0};
     task.labels = labels;
+    task.sums_only = sums_only;
     task.gamma = gamma;
     task.alpha = 1.0;
     task.num_classes = classes;

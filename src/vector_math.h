@@ -1,0 +1,169 @@
+/*
+ * vector_math.h: exp and log for the kernels, written so that a loop over
+ * them vectorises.
+ *
+ * libm's exp and log1p are calls the compiler cannot vectorise, and they
+ * return one rounded double.  These are branch-free (selects, not jumps),
+ * call nothing, and in precise mode return a double-double whose error is far
+ * below one ULP of a double, which is what the float64 kernels need; in plain
+ * mode they return a double good to about one ULP, plenty for float32
+ * results.  Only the arguments the kernels need are handled: exp of a
+ * non-positive number, log1p of [0, 1] and log of (0, 1].
+ *
+ * Polynomials are Taylor series cut where the next term is below 2^-60 of
+ * the result over the reduced range; ln 2 is split Cody-Waite style so that
+ * k ln 2 is exact.
+ */
+#ifndef FOCAL_VECTOR_MATH_H
+#define FOCAL_VECTOR_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "numeric.h"
+
+#define LN2_HI 6.93147180369123816490e-01 /* 32 trailing zero bits: k * LN2_HI is exact */
+#define LN2_LO 1.90821492927058770002e-10
+#define INV_LN2 1.44269504088896338700e+00
+#define ROUNDING_SHIFT 6755399441055744.0 /* 1.5 * 2^52: x + it rounds x to an integer */
+
+static inline uint64_t
+bits_of(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits;
+}
+
+static inline double
+double_of(uint64_t bits)
+{
+    double x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/* 2^k for an integer-valued double k in [-1022, 1023], from its bits */
+static inline double
+power_of_two(double k)
+{
+    uint64_t integer = bits_of(k + ROUNDING_SHIFT) - bits_of(ROUNDING_SHIFT);
+    return double_of((integer + 1023) << 52);
+}
+
+/*
+ * e^a for a = a_hi + a_lo <= 0 (not NaN).  Below -746 the result underflows
+ * to 0.  a = k ln2 + r with |r| <= ln2 / 2; e^r = 1 + r + r^2 P(r).
+ */
+FOCAL_INLINE dd
+exp_nonpositive(dd a, int precise)
+{
+    double x = a.hi < -746.0 ? -746.0 : a.hi;
+    double k = (x * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
+    double r_hi = x - k * LN2_HI; /* exact (Sterbenz) */
+    double r_lo = (precise ? a.lo : 0.0) - k * LN2_LO;
+    dd r = two_sum(r_hi, r_lo, precise);
+    double t = r.hi;
+    /* P(t) = 1/2! + t/3! + ... + t^11/13! */
+    double p = 1.6059043836821613e-10;
+    p = p * t + 2.08767569878681e-09;
+    p = p * t + 2.505210838544172e-08;
+    p = p * t + 2.755731922398589e-07;
+    p = p * t + 2.7557319223985893e-06;
+    p = p * t + 2.48015873015873e-05;
+    p = p * t + 1.984126984126984e-04;
+    p = p * t + 1.3888888888888889e-03;
+    p = p * t + 8.333333333333333e-03;
+    p = p * t + 4.1666666666666664e-02;
+    p = p * t + 1.6666666666666666e-01;
+    p = p * t + 0.5;
+    double s = t * t * p;
+    dd value;
+    if (precise) {
+        dd u = two_sum(t, s, precise);
+        value = fast_two_sum(1.0, u.hi, precise);
+        /* d(e^r)/dr = e^r ~ 1: the low part of r adds directly */
+        value = fast_two_sum(value.hi, value.lo + u.lo + r.lo * (1.0 + t), precise);
+    }
+    else {
+        value = dd_from(1.0 + (t + s));
+    }
+    /* scale by 2^k in two steps when 2^k alone would be subnormal */
+    double deep = k < -1000.0 ? 1.0 : 0.0;
+    double scale = power_of_two(k + 600.0 * deep);
+    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
+    value.hi = value.hi * scale * rescale;
+    value.lo = value.lo * scale * rescale;
+    return value;
+}
+
+/*
+ * log(1 + f) for |f| <= 0.5, as f - f^2/2 + s (f^2/2 + R(s^2)) with
+ * s = f / (2 + f): the leading part exact in double-double, the rest a small
+ * correction (fdlibm's arrangement; R(z) = 2z/3 + 2z^2/5 + ... + 2z^11/23).
+ */
+FOCAL_INLINE dd
+log1p_small(dd f, int precise)
+{
+    double s = f.hi / (2.0 + f.hi);
+    double z = s * s;
+    double r = 8.695652173913043e-02;
+    r = r * z + 9.523809523809523e-02;
+    r = r * z + 1.0526315789473684e-01;
+    r = r * z + 1.1764705882352941e-01;
+    r = r * z + 1.3333333333333333e-01;
+    r = r * z + 1.5384615384615385e-01;
+    r = r * z + 1.8181818181818182e-01;
+    r = r * z + 2.2222222222222222e-01;
+    r = r * z + 2.857142857142857e-01;
+    r = r * z + 4.0e-01;
+    r = r * z + 6.666666666666666e-01;
+    r = r * z;
+    if (!precise) {
+        double half_square = 0.5 * f.hi * f.hi;
+        return dd_from(f.hi - (half_square - s * (half_square + r)));
+    }
+    dd half_square = two_product(f.hi, 0.5 * f.hi, precise);
+    dd leading = dd_add(dd_from(f.hi), dd_from(-half_square.hi), precise);
+    double correction = s * (half_square.hi + r) - half_square.lo;
+    /* f's low part enters through d log(1 + f)/df = 1 / (1 + f) */
+    correction += f.lo * (1.0 - f.hi);
+    return fast_two_sum(leading.hi, leading.lo + correction, precise);
+}
+
+/* log(1 + t) for t = t_hi + t_lo in [0, 1] */
+FOCAL_INLINE dd
+log1p_unit(dd t, int precise)
+{
+    /* for t > 1/2, log(1 + t) = ln2 + log(1 + (t - 1)/2); t - 1 is exact */
+    double big = t.hi > 0.5 ? 1.0 : 0.0;
+    dd f = big != 0.0 ? dd_from(0.5 * (t.hi - 1.0)) : dd_from(t.hi);
+    f.lo = big != 0.0 ? 0.5 * t.lo : t.lo;
+    if (!precise) {
+        f.lo = 0.0;
+    }
+    dd value = log1p_small(f, precise);
+    dd ln2 = {big * LN2_HI, big * LN2_LO};
+    return dd_add(ln2, value, precise);
+}
+
+/* log(q) for q = q_hi + q_lo in (0, 1] */
+FOCAL_INLINE dd
+log_unit(dd q, int precise)
+{
+    /* q = m 2^e with m in [sqrt(1/2), sqrt(2)); subnormals are scaled up first */
+    double tiny = q.hi < 0x1p-1022 ? 1.0 : 0.0;
+    double scaled = tiny != 0.0 ? q.hi * 0x1p54 : q.hi;
+    uint64_t bits = bits_of(scaled);
+    double biased = double_of(((bits >> 52) & 0x7ff) | 0x4330000000000000ULL) - 0x1p52;
+    double m = double_of((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double high = m > 1.4142135623730951 ? 1.0 : 0.0;
+    m = high != 0.0 ? 0.5 * m : m;
+    double e = biased - 1023.0 + high - 54.0 * tiny;
+    dd f = {m - 1.0, precise ? q.lo * (m / q.hi) : 0.0}; /* m - 1 is exact */
+    dd value = log1p_small(f, precise);
+    dd e_ln2 = {e * LN2_HI, e * LN2_LO};
+    return dd_add(e_ln2, value, precise);
+}
+
+#endif  /* FOCAL_VECTOR_MATH_H */

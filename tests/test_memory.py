@@ -1,0 +1,286 @@
+"""Memory: no hidden copies or temporaries, no reference leaks.
+
+(a) The extra peak memory of one call, beyond the arrays it returns, stays
+    under 1 MiB on a (2, 100000, 80) float32 batch (64 MB of logits): neither
+    a one-hot array, nor a float64 copy of the logits, nor a temporary of the
+    logits' size is ever made, whatever the layout or byte order (NumPy's
+    iterator buffers in chunks instead).  Measured with tracemalloc, to which
+    NumPy reports its array allocations.
+(b) Reference counts of every input (and of the builtin dtypes the C code
+    looks up) are unchanged after many successful and many failing calls, and
+    the returned arrays are referenced only by the caller.
+"""
+from __future__ import annotations
+
+import gc
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import focal
+
+MIB = 1 << 20
+LIMIT = 1 * MIB
+SHAPE = (2, 100_000, 80)
+C = SHAPE[-1]
+
+
+# --------------------------------------------------------------------------
+# measurement
+
+
+def _new_arrays(result, existing):
+    """The arrays in `result` (a value or a tuple) not among `existing`."""
+    items = result if isinstance(result, tuple) else (result,)
+    return [a for a in items if isinstance(a, np.ndarray) and not any(a is e for e in existing)]
+
+
+def extra_peak(call, existing=()):
+    """(peak bytes allocated during call() beyond the new arrays it returns, result)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        result = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    returned = sum(a.nbytes for a in _new_arrays(result, existing))
+    return peak - before - returned, result
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Logits in three layouts and the two target forms, built once."""
+    rng = np.random.default_rng(20170807)
+    logits = rng.standard_normal(SHAPE, dtype=np.float32) * 3
+    dense = np.zeros(SHAPE, np.float32)
+    dense.reshape(-1)[rng.choice(dense.size, dense.size // 1000, replace=False)] = 1.0
+    labels = np.full(SHAPE[:-1], C, np.int64)  # background
+    positive = rng.random(SHAPE[:-1]) < 0.02
+    labels[positive] = rng.integers(0, C, int(positive.sum()))
+    labels[rng.random(SHAPE[:-1]) < 0.01] = -1  # ignored
+    # a fully transposed view (Fortran order: the class axis has the largest stride)
+    transposed = np.ascontiguousarray(logits.T).T
+    # a view that is neither C- nor F-contiguous (the two leading axes swapped)
+    strided = np.ascontiguousarray(logits.transpose(1, 0, 2)).transpose(1, 0, 2)
+    swapped = logits.astype(">f4")
+    assert transposed.shape == strided.shape == SHAPE
+    assert not transposed.flags.c_contiguous
+    assert not strided.flags.c_contiguous and not strided.flags.f_contiguous
+    assert swapped.dtype.byteorder == ">" and not swapped.dtype.isnative
+    # warm up: the first call imports numpy.ma lazily (a one-time ~1 MiB)
+    small = logits[:, :10]
+    for targets in (dense[:, :10], labels[:, :10]):
+        focal.loss_and_grad(small, targets)
+        focal.grad_hess(small.astype(">f4"), targets)
+    return dict(logits=logits, transposed=transposed, strided=strided, swapped=swapped, dense=dense,
+                labels=labels, out=np.empty(SHAPE, np.float32))
+
+
+def test_measurement_sees_numpy_temporaries(batch):
+    """Self-check of the method: a hidden 4 MiB temporary is seen."""
+    def with_temporary():
+        np.add(batch["logits"][0, :13_107], 1.0).sum()  # 13107*80*4 bytes ~ 4 MiB
+        return focal.loss(batch["logits"][:, :10], batch["labels"][:, :10])
+
+    extra, _ = extra_peak(with_temporary)
+    assert extra >= 4 * MIB - 4096
+
+
+CALLS = {
+    "loss-mean": lambda x, t, out: focal.loss(x, t),
+    "loss_and_grad-mean": lambda x, t, out: focal.loss_and_grad(x, t),
+    "grad-sum_over_positives": lambda x, t, out: focal.grad(x, t, reduction="sum_over_positives"),
+    "grad_hess": lambda x, t, out: focal.grad_hess(x, t),
+    "loss-none": lambda x, t, out: focal.loss(x, t, reduction="none"),
+    "loss_and_grad-out": lambda x, t, out: focal.loss_and_grad(x, t, out=out),
+}
+EXPECTED_NEW_ARRAYS = {
+    "loss-mean": 0, "loss_and_grad-mean": 1, "grad-sum_over_positives": 1,
+    "grad_hess": 2, "loss-none": 1, "loss_and_grad-out": 0,
+}
+
+
+@pytest.mark.parametrize("targets", ["dense", "labels"])
+@pytest.mark.parametrize("call", list(CALLS))
+def test_peak_memory_contiguous(batch, call, targets):
+    x, t, out = batch["logits"], batch[targets], batch["out"]
+    extra, result = extra_peak(lambda: CALLS[call](x, t, out), existing=(out,))
+    new = _new_arrays(result, (out,))
+    assert len(new) == EXPECTED_NEW_ARRAYS[call]
+    assert all(a.shape == SHAPE and a.dtype == np.float32 for a in new)
+    if call == "loss_and_grad-out":
+        assert result[1] is out
+    assert extra < LIMIT, f"{call} with {targets} targets used {extra / MIB:.2f} MiB extra"
+
+
+@pytest.mark.parametrize("layout, call, targets", [
+    ("transposed", "loss_and_grad-mean", "dense"),
+    ("transposed", "loss_and_grad-mean", "labels"),
+    ("strided", "loss-none", "dense"),
+    ("swapped", "loss_and_grad-mean", "dense"),
+    ("swapped", "loss_and_grad-mean", "labels"),
+    ("swapped", "grad_hess", "labels"),
+])
+def test_peak_memory_buffered_layouts(batch, layout, call, targets):
+    """A non-contiguous view or a byte-swapped array is read through the
+    iterator's small buffers, never copied whole."""
+    x, t = batch[layout], batch[targets]
+    extra, result = extra_peak(lambda: CALLS[call](x, t, None))
+    for a in _new_arrays(result, ()):
+        assert a.shape == SHAPE and a.dtype == np.float32 and a.dtype.isnative
+    assert extra < LIMIT, f"{call} on {layout} logits used {extra / MIB:.2f} MiB extra"
+
+
+def test_buffered_layouts_give_the_same_numbers(batch):
+    """The buffered reads are reads of the same values (a cheap consistency
+    check on a slice, so that the memory tests above measure real work)."""
+    rows = slice(0, 2000)
+    reference = focal.loss_and_grad(batch["logits"][:, rows], batch["labels"][:, rows])
+    for layout in ("transposed", "strided", "swapped"):
+        value, grad = focal.loss_and_grad(batch[layout][:, rows], batch["labels"][:, rows])
+        assert value == reference[0]
+        assert np.array_equal(grad, reference[1])
+
+
+# --------------------------------------------------------------------------
+# (b) reference counts
+
+
+@pytest.fixture()
+def small():
+    rng = np.random.default_rng(3)
+    n, c = 12, 5
+    logits = rng.standard_normal((n, c)).astype(np.float32)
+    labels = np.array([0, c, -1, 4, 1, c, c, 2, 3, c, -1, 0])
+    dense = (rng.random((n, c)) < 0.2).astype(np.float32)
+    weights = rng.random((n, 1))
+    alpha = np.linspace(0.1, 0.9, c)
+    out = np.empty((n, c), np.float32)
+    bad_labels = labels.copy()
+    bad_labels[-1] = c + 1
+    bad_dense = dense.copy()
+    bad_dense[-1, -1] = 2.0
+    bad_weights = weights.copy()
+    bad_weights[0, 0] = -1.0
+    return dict(logits=logits, labels=labels, dense=dense, weights=weights, alpha=alpha,
+                out=out, bad_labels=bad_labels, bad_dense=bad_dense, bad_weights=bad_weights,
+                swapped=logits.astype(">f4"), float64=logits.astype(np.float64))
+
+
+def _good_calls(a):
+    return [
+        lambda: focal.loss(a["logits"], a["labels"]),
+        lambda: focal.loss(a["swapped"], a["dense"], reduction="sum"),
+        lambda: focal.loss(a["logits"], a["labels"], reduction="none", out=a["out"]),
+        lambda: focal.grad(a["logits"], a["labels"], a["alpha"], 0.5, reduction="sum_over_positives"),
+        lambda: focal.grad(a["float64"], a["dense"], weights=a["weights"], out=None),
+        lambda: focal.loss_and_grad(a["logits"], a["dense"], a["alpha"], weights=a["weights"]),
+        lambda: focal.loss_and_grad(a["logits"], a["labels"], out=a["out"]),
+        lambda: focal.grad_hess(a["logits"], a["labels"], None, 1.5, weights=a["weights"]),
+        lambda: focal.grad_hess(a["float64"], a["dense"], a["alpha"]),
+        lambda: focal.prior_bias(0.01),
+    ]
+
+
+def _bad_calls(a):
+    return [
+        lambda: focal.loss(a["logits"], a["bad_labels"]),  # raised in the C pass
+        lambda: focal.loss_and_grad(a["logits"], a["bad_dense"], out=a["out"]),
+        lambda: focal.grad(a["logits"], a["labels"], weights=a["bad_weights"]),
+        lambda: focal.grad_hess(a["logits"], a["bad_dense"], a["alpha"]),
+        lambda: focal.grad(a["logits"], a["labels"], out=a["logits"], weights=a["bad_weights"]),
+        lambda: focal.loss(a["logits"], a["labels"], alpha=a["alpha"][:3]),  # Python checks
+        lambda: focal.loss(a["logits"], a["labels"], gamma=a["alpha"]),
+        lambda: focal.grad(a["logits"], a["labels"], out=a["float64"]),
+        lambda: focal.loss(a["logits"], a["labels"], out=a["out"]),
+        lambda: focal.loss(a["logits"], a["dense"][:, :2]),
+        lambda: focal.loss(a["logits"], a["labels"], ignore_index=0),
+        lambda: focal.prior_bias(a["alpha"]),
+    ]
+
+
+def _watched(a):
+    dtypes = [np.dtype(t) for t in (np.float32, np.float64, np.intp, np.int64, ">f4")]
+    return list(a.values()) + dtypes
+
+
+def _refcounts(objects):
+    return [sys.getrefcount(o) for o in objects]
+
+
+def _run_many(calls, repeats, expect_error):
+    enabled = gc.isenabled()
+    gc.disable()  # no collection in between: counts must balance by themselves
+    try:
+        for _ in range(repeats):
+            for call in calls:
+                try:
+                    call()
+                except (TypeError, ValueError):
+                    if not expect_error:
+                        raise
+                else:
+                    assert not expect_error, "expected an error"
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@pytest.mark.parametrize("kind", ["success", "error"])
+def test_refcounts_of_inputs_unchanged(small, kind):
+    calls = _good_calls(small) if kind == "success" else _bad_calls(small)
+    watched = _watched(small)
+    _run_many(calls, 2, kind == "error")  # warm any caches first
+    before = _refcounts(watched)
+    _run_many(calls, 300, kind == "error")
+    after = _refcounts(watched)
+    names = list(small) + ["float32", "float64", "intp", "int64", ">f4"]
+    changed = {n: (b, a) for n, b, a in zip(names, before, after) if a != b}
+    assert not changed, f"reference counts changed: {changed}"
+
+
+def test_results_have_no_extra_references(small):
+    a = small
+    grad = focal.grad(a["logits"], a["labels"])
+    assert sys.getrefcount(grad) == 2
+    value, grad = focal.loss_and_grad(a["logits"], a["dense"], weights=a["weights"])
+    assert sys.getrefcount(grad) == 2 and sys.getrefcount(value) == 2
+    grad, hess = focal.grad_hess(a["logits"], a["labels"])
+    assert sys.getrefcount(grad) == 2 and sys.getrefcount(hess) == 2
+    elementwise = focal.loss(a["logits"], a["labels"], reduction="none")
+    assert sys.getrefcount(elementwise) == 2
+    out = a["out"]
+    baseline = sys.getrefcount(out)
+    _, grad = focal.loss_and_grad(a["logits"], a["labels"], out=out)
+    holding = sys.getrefcount(out)  # read before any assert (pytest keeps temporaries)
+    same = grad is out
+    del grad
+    released = sys.getrefcount(out)
+    assert same
+    assert holding == baseline + 1
+    assert released == baseline
+
+
+@pytest.mark.parametrize("kind", ["success", "error"])
+def test_no_memory_growth_over_many_calls(small, kind):
+    """No per-call leak (of an array, an iterator or a buffer): the traced
+    memory in use does not grow over 300 rounds of calls."""
+    calls = _good_calls(small) if kind == "success" else _bad_calls(small)
+    _run_many(calls, 5, kind == "error")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        _run_many(calls, 20, kind == "error")
+        gc.collect()
+        start, _ = tracemalloc.get_traced_memory()
+        _run_many(calls, 300, kind == "error")
+        gc.collect()
+        end, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert end - start < 32 * 1024, f"{(end - start) / 1024:.1f} KiB more in use after 300 rounds"
