@@ -18,6 +18,9 @@ softmax_prior_bias
     Detectron's initial biases of a softmax head.
 star_loss, star_grad, star_loss_and_grad
     FL*, the paper's Appendix A variant.
+set_num_threads, get_num_threads
+    Threads a large call may use (default: the cores this process may run on,
+    or the environment variable FOCAL_NUM_THREADS).
 """
 try:
     from . import _core  # noqa: F401
@@ -29,6 +32,7 @@ except ImportError as error:  # pragma: no cover - a clear hint for source check
     ) from error
 
 from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
+from ._settings import get_num_threads, set_num_threads
 from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias
 from ._star import star_grad, star_loss, star_loss_and_grad
 
@@ -37,4 +41,5 @@ __all__ = [
     "loss", "grad", "loss_and_grad", "grad_hess", "prior_bias",
     "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_prior_bias",
     "star_loss", "star_grad", "star_loss_and_grad",
+    "set_num_threads", "get_num_threads",
 ]

@@ -1,214 +1,280 @@
 /*
  * elementwise.c: the NumPy glue of the elementwise kernels (sigmoid focal
- * loss and FL*, sigmoid_focal.h).
+ * loss and FL*).
  *
- * One NpyIter per call walks every operand in C order of the logits (so the
- * reductions add terms in the same order whatever the memory layout), with
+ * One NpyIter per call walks every operand in C order of the logits, with
  * buffering only where a cast, a byte swap or a misalignment needs it.  The
- * element loops below read the iterator's 1-D strided chunks, validate the
- * targets as they go, and accumulate the reductions; problems are recorded
- * and raised once the GIL is held again.
+ * iteration is cut into fixed chunks (parallel.h) that threads take in turn;
+ * inside a chunk, the iterator's 1-D strided runs are gathered block by block
+ * into double arrays, validated, handed to the vectorised block kernel of the
+ * CPU's instruction set (simd.h), and scattered back.  Problems are recorded
+ * per chunk and raised once the GIL is held again; the first in iteration
+ * order wins, so the message does not depend on the threads either.
  *
  * Argument checking, defaults and the choice of dtypes live in the Python
  * package; this file trusts what it is handed to be of the documented form
  * but never reads out of bounds whatever the values.
  */
+#include <stdlib.h>
+
 #include "glue.h"
-#include "sigmoid_focal.h"
+#include "parallel.h"
+#include "simd.h"
 
-enum { MAX_OPERANDS = 8 };
+enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16 };
 
-/* Everything one call needs; lives on the C stack of that call. */
+/* what one chunk adds up */
 typedef struct {
-    int star;              /* FL* instead of the focal loss */
-    int sums_only;         /* validate and sum weights and targets; no kernel */
-    double gamma;
-    double beta;           /* FL* only */
-    double alpha;          /* the scalar alpha when has_alpha && i_alpha < 0 */
-    int has_alpha;
-    double grad_divisor;  /* the gradient is divided by it (a mean's normaliser) */
+    compensated_sum loss, weight, positive;
+} chunk_sums;
+
+/* Everything one call needs; read-only while the threads run. */
+typedef struct {
+    block_params params;
+    int star;
+    int sums_only;       /* validate and sum weights and targets; no kernel */
+    int precise;         /* float64 results: the double-double kernels */
+    int simd_level;
+    double alpha;        /* the scalar alpha when there is no per-class operand */
+    int labels;
     npy_intp num_classes;
     npy_intp ignore_index;
+    int logits_double, targets_double;
     /* operand positions in the iterator, -1 when absent */
     int i_class, i_alpha, i_weights, i_loss, i_grad, i_hess;
-    /* results */
-    compensated_sum loss_sum, weight_sum, positive_sum;
-    loop_problem problem;  /* the first one met */
+    /* one slot per chunk */
+    chunk_sums *sums;
+    loop_problem *problems;
 } sigmoid_task;
 
-#define OPERAND(TYPE, INDEX) (*(const TYPE *)(ptr[INDEX] + i * stride[INDEX]))
-#define STORE(TYPE, INDEX, VALUE) (*(TYPE *)(ptr[INDEX] + i * stride[INDEX]) = (TYPE)(VALUE))
-
-/*
- * The part of an element's work that does not depend on the storage types:
- * weight and alpha_t, the kernel, the reductions.  Returns the weighted
- * values to store, or a loop_error.
- */
-/* weights are checked on every element, ignored or not */
-static inline int
-weight_is_valid(sigmoid_task *t, double weight)
+/* strided float32/float64 to double and back; the contiguous case vectorises */
+static void
+load_reals(const char *source, npy_intp stride, npy_intp n, int is_double, double *out)
 {
-    if (weight >= 0.0 && weight < HUGE_VAL) { /* NaN fails */
-        return 1;
+    if (is_double && stride == sizeof(double)) {
+        memcpy(out, source, (size_t)n * sizeof(double));
     }
-    t->problem.code = LOOP_BAD_WEIGHT;
-    t->problem.value = weight;
-    return 0;
-}
-
-FOCAL_INLINE int
-sigmoid_element(sigmoid_task *t, double x, double y, double alpha, double weight,
-                double *loss, double *grad, double *hess, int precise)
-{
-    if (!weight_is_valid(t, weight)) {
-        return LOOP_BAD_WEIGHT;
+    else if (is_double) {
+        for (npy_intp i = 0; i < n; i++) {
+            out[i] = *(const double *)(source + i * stride);
+        }
     }
-    if (t->star && y != 0.0 && y != 1.0) {
-        t->problem.code = LOOP_BAD_HARD_TARGET;
-        t->problem.value = y;
-        return LOOP_BAD_HARD_TARGET;
-    }
-    if (t->sums_only) {
-        *loss = *grad = *hess = 0.0;
-        compensated_add(&t->weight_sum, weight);
-        compensated_add(&t->positive_sum, y);
-        return LOOP_OK;
-    }
-    focal_values v;
-    if (t->star) {
-        v = star_focal(x, y, t->gamma, t->beta, precise);
+    else if (stride == sizeof(float)) {
+        const float *values = (const float *)source;
+        for (npy_intp i = 0; i < n; i++) {
+            out[i] = (double)values[i];
+        }
     }
     else {
-        v = sigmoid_focal(x, y, t->gamma, t->i_grad >= 0, t->i_hess >= 0, precise);
+        for (npy_intp i = 0; i < n; i++) {
+            out[i] = (double)*(const float *)(source + i * stride);
+        }
     }
-    /* alpha_t = alpha y + (1 - alpha)(1 - y), with 1 - alpha held exactly */
-    dd scale = dd_from(weight);
-    if (t->has_alpha) {
-        dd alpha_t = dd_add(dd_from(alpha * y),
-                            dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
-        scale = dd_scale(alpha_t, weight, precise);
+}
+
+static void
+store_reals(const double *values, char *destination, npy_intp stride, npy_intp n, int is_double)
+{
+    if (is_double && stride == sizeof(double)) {
+        memcpy(destination, values, (size_t)n * sizeof(double));
     }
-    /*
-     * A zero weight masks the element whatever its logit.  A zero alpha_t
-     * gives 0 too, the limit even of the infinite losses at x = +-inf, but a
-     * NaN logit stays NaN.
-     */
-    int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, scale, precise);
-    *grad = zero ? 0.0 : dd_divide_double(dd_mul(v.grad, scale, precise), t->grad_divisor, precise);
-    *hess = zero ? 0.0 : v.hess * scale.hi;
-    compensated_add(&t->loss_sum, *loss);
-    compensated_add(&t->weight_sum, weight);
-    compensated_add(&t->positive_sum, y);
-    return LOOP_OK;
+    else if (is_double) {
+        for (npy_intp i = 0; i < n; i++) {
+            *(double *)(destination + i * stride) = values[i];
+        }
+    }
+    else if (stride == sizeof(float)) {
+        float *out = (float *)destination;
+        for (npy_intp i = 0; i < n; i++) {
+            out[i] = (float)values[i];
+        }
+    }
+    else {
+        for (npy_intp i = 0; i < n; i++) {
+            *(float *)(destination + i * stride) = (float)values[i];
+        }
+    }
+}
+
+static int
+report(loop_problem *problem, int code, double value, npy_intp label)
+{
+    problem->code = code;
+    problem->value = value;
+    problem->label = label;
+    return -1;
 }
 
 /*
- * One element loop per (storage type of the logits and results, type of the
- * targets, target form).  The body is written once; the compiler removes the
- * branch on LABELS and on absent operands stays cheap and predictable.
- */
-#define DEFINE_SIGMOID_LOOP(NAME, REAL, TARGET, LABELS)                             \
-    /* float64 results need the double-double kernel, float32 ones do not */     \
-    enum { NAME##_precise = sizeof(REAL) == sizeof(double) };                       \
-    static int NAME(sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp n)  \
-    {                                                                               \
-        for (npy_intp i = 0; i < n; i++) {                                          \
-            double x = (double)OPERAND(REAL, 0);                                     \
-            double weight = t->i_weights >= 0 ? OPERAND(double, t->i_weights) : 1.0; \
-            double y;                                                               \
-            if (LABELS) {                                                           \
-                npy_intp label = (npy_intp)OPERAND(TARGET, 1);                       \
-                if (label == t->ignore_index) {                                     \
-                    /* an ignored row contributes nothing and gets zero gradient */ \
-                    if (!weight_is_valid(t, weight)) {                              \
-                        return -1;                                                  \
-                    }                                                               \
-                    if (t->i_loss >= 0) STORE(REAL, t->i_loss, 0.0);                \
-                    if (t->i_grad >= 0) STORE(REAL, t->i_grad, 0.0);                \
-                    if (t->i_hess >= 0) STORE(REAL, t->i_hess, 0.0);                \
-                    continue;                                                       \
-                }                                                                   \
-                if (label < 0 || label > t->num_classes) {                          \
-                    t->problem.code = LOOP_BAD_LABEL;                               \
-                    t->problem.label = label;                                       \
-                    return -1;                                                      \
-                }                                                                   \
-                y = (label == OPERAND(npy_intp, t->i_class)) ? 1.0 : 0.0;            \
-            }                                                                       \
-            else {                                                                  \
-                y = (double)OPERAND(TARGET, 1);                                      \
-                if (!(y >= 0.0 && y <= 1.0)) { /* NaN fails too */                  \
-                    t->problem.code = LOOP_BAD_TARGET;                              \
-                    t->problem.value = y;                                           \
-                    return -1;                                                      \
-                }                                                                   \
-            }                                                                       \
-            double alpha = t->i_alpha >= 0 ? OPERAND(double, t->i_alpha) : t->alpha; \
-            double loss, grad, hess;                                                \
-            if (sigmoid_element(t, x, y, alpha, weight, &loss, &grad, &hess,        \
-                                NAME##_precise)) {                                  \
-                return -1;                                                          \
-            }                                                                       \
-            if (t->i_loss >= 0) STORE(REAL, t->i_loss, loss);                       \
-            if (t->i_grad >= 0) STORE(REAL, t->i_grad, grad);                       \
-            if (t->i_hess >= 0) STORE(REAL, t->i_hess, hess);                       \
-        }                                                                           \
-        return 0;                                                                   \
-    }
-
-DEFINE_SIGMOID_LOOP(sigmoid_float_float, float, float, 0)
-DEFINE_SIGMOID_LOOP(sigmoid_float_double, float, double, 0)
-DEFINE_SIGMOID_LOOP(sigmoid_float_labels, float, npy_intp, 1)
-DEFINE_SIGMOID_LOOP(sigmoid_double_double, double, double, 0)
-DEFINE_SIGMOID_LOOP(sigmoid_double_labels, double, npy_intp, 1)
-
-typedef int (*sigmoid_loop)(sigmoid_task *, char **, const npy_intp *, npy_intp);
-
-/*
- * Runs `loop` over the iterator.  The GIL is released unless a cast needs
- * Python (it never does for the dtypes the Python layer lets through).
+ * Fills the block with elements [offset, offset + n) of the current inner
+ * loop and validates them.  Logits the vector kernel must not see (see
+ * needs_scalar_path) are listed in `special` and replaced by 0.
  */
 static int
-run_iterator(NpyIter *iter, sigmoid_loop loop, sigmoid_task *task)
+gather(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offset, npy_intp n,
+       element_block *b, npy_intp *special, npy_intp *n_special, double *special_x, int *soft,
+       loop_problem *problem)
 {
-    if (NpyIter_GetIterSize(iter) == 0) {
-        return 0;
+#define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
+    load_reals(AT(0), stride[0], n, t->logits_double, b->x);
+    if (t->i_weights >= 0) {
+        load_reals(AT(t->i_weights), stride[t->i_weights], n, 1, b->weight);
+        for (npy_intp i = 0; i < n; i++) {
+            if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
+                return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
+            }
+        }
     }
-    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
+    else {
+        for (npy_intp i = 0; i < n; i++) {
+            b->weight[i] = 1.0;
+        }
+    }
+    if (t->labels) {
+        const char *labels = AT(1), *classes = AT(t->i_class);
+        npy_intp label_stride = stride[1], class_stride = stride[t->i_class];
+        int bad = 0;
+        for (npy_intp i = 0; i < n; i++) {
+            npy_intp label = *(const npy_intp *)(labels + i * label_stride);
+            npy_intp class_id = *(const npy_intp *)(classes + i * class_stride);
+            /* an ignored row contributes nothing and gets zero gradient */
+            int ignored = label == t->ignore_index;
+            bad |= !ignored && (label < 0 || label > t->num_classes);
+            b->weight[i] = ignored ? 0.0 : b->weight[i];
+            b->y[i] = label == class_id ? 1.0 : 0.0;
+        }
+        for (npy_intp i = 0; bad && i < n; i++) {
+            npy_intp label = *(const npy_intp *)(labels + i * label_stride);
+            if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
+                return report(problem, LOOP_BAD_LABEL, 0.0, label);
+            }
+        }
+    }
+    else {
+        load_reals(AT(1), stride[1], n, t->targets_double, b->y);
+        int bad = 0;
+        for (npy_intp i = 0; i < n; i++) {
+            bad |= !(b->y[i] >= 0.0 && b->y[i] <= 1.0); /* NaN fails too */
+            *soft |= b->y[i] != 0.0 && b->y[i] != 1.0;
+        }
+        if (bad || (t->star && *soft)) {
+            for (npy_intp i = 0; i < n; i++) {
+                if (!(b->y[i] >= 0.0 && b->y[i] <= 1.0)) {
+                    return report(problem, LOOP_BAD_TARGET, b->y[i], 0);
+                }
+                if (t->star && b->y[i] != 0.0 && b->y[i] != 1.0) {
+                    return report(problem, LOOP_BAD_HARD_TARGET, b->y[i], 0);
+                }
+            }
+        }
+    }
+    if (t->i_alpha >= 0) {
+        load_reals(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
+    }
+    else {
+        for (npy_intp i = 0; i < n; i++) {
+            b->alpha[i] = t->alpha;
+        }
+    }
+    for (npy_intp i = 0; i < n; i++) {
+        if (needs_scalar_path(b->x[i], &t->params.focal, t->star)) {
+            special[*n_special] = i;
+            special_x[(*n_special)++] = b->x[i];
+            b->x[i] = 0.0;
+        }
+    }
+    return 0;
+#undef AT
+}
+
+static void
+scatter(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offset, npy_intp n,
+        const element_block *b)
+{
+    int outputs[3] = {t->i_loss, t->i_grad, t->i_hess};
+    const double *values[3] = {b->loss, b->grad, b->hess};
+    for (int k = 0; k < 3; k++) {
+        if (outputs[k] >= 0) {
+            int op = outputs[k];
+            store_reals(values[k], ptr[op] + offset * stride[op], stride[op], n,
+                        t->logits_double);
+        }
+    }
+}
+
+/* One chunk: iteration indices [start, end), on this thread's iterator. */
+static int
+sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_intp end)
+{
+    sigmoid_task *t = (sigmoid_task *)shared;
+    loop_problem *problem = &t->problems[chunk];
+    char *message = NULL;
+    if (NpyIter_ResetToIterIndexRange(iter, start, end, &message) != NPY_SUCCEED) {
+        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
+    }
+    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, &message);
     if (iternext == NULL) {
-        return -1;
+        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
     }
     char **ptr = NpyIter_GetDataPtrArray(iter);
     npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
     npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
-    int status = 0;
 
-    NPY_BEGIN_THREADS_DEF;
-    if (!NpyIter_IterationNeedsAPI(iter)) {
-        NPY_BEGIN_THREADS;
-    }
+    element_block b;
+    npy_intp special[FOCAL_BLOCK];
+    double special_x[FOCAL_BLOCK];
+    block_sums sums;
+    memset(&sums, 0, sizeof sums);
+    block_accumulator accumulate = choose_block_accumulator(t->simd_level);
+    int gamma_two = t->params.focal.gamma == 2.0;
+    npy_intp index = start;
     do {
-        status = loop(task, ptr, stride, *size);
-    } while (status == 0 && iternext(iter));
-    NPY_END_THREADS;
-
-    if (PyErr_Occurred()) {
-        return -1;
-    }
-    return status;
+        npy_intp n = *size;
+        for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
+            npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
+            npy_intp n_special = 0;
+            int soft = 0;
+            if (gather(t, ptr, stride, offset, m, &b, special, &n_special, special_x, &soft,
+                       problem)) {
+                return -1;
+            }
+            if (!t->sums_only) {
+                block_kernel kernel =
+                    choose_block_kernel(t->simd_level, t->precise, t->star, gamma_two, soft);
+                kernel(&t->params, &b, m);
+                for (npy_intp k = 0; k < n_special; k++) {
+                    npy_intp i = special[k];
+                    focal_values v = focal_values_scalar_path(special_x[k], b.y[i],
+                                                              &t->params.focal, t->star);
+                    weigh_element(&t->params, v, special_x[k], b.y[i], b.alpha[i], b.weight[i],
+                                  &b.loss[i], &b.grad[i], &b.hess[i], t->precise);
+                }
+                scatter(t, ptr, stride, offset, m, &b);
+            }
+            accumulate(&sums, &b, m, index + offset, !t->sums_only);
+        }
+        index += n;
+    } while (iternext(iter));
+    t->sums[chunk].loss = lane_total(&sums.loss);
+    t->sums[chunk].weight = lane_total(&sums.weight);
+    t->sums[chunk].positive = lane_total(&sums.positive);
+    return 0;
 }
 
-static PyObject *
-optional_array(PyObject *obj)
+static void
+merge(compensated_sum *total, compensated_sum part)
 {
-    return obj == Py_None ? NULL : obj;
+    compensated_add(total, part.sum);
+    if (isfinite(total->sum)) {
+        total->compensation += part.compensation;
+    }
 }
 
 /*
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
- *                     hess_out, grad_divisor, double_precision)
+ *                     hess_out, grad_divisor, double_precision, star, beta,
+ *                     sums_only)
  *     -> (sum of weighted losses, sum of weights, sum of targets)
  *
  * The sums run over the elements not ignored.  The outputs, when given,
@@ -216,7 +282,7 @@ optional_array(PyObject *obj)
  * and second derivative.
  */
 PyObject *
-sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out",
@@ -236,21 +302,31 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
             &double_precision, &star, &beta, &sums_only)) {
         return NULL;
     }
-    if (star && (gamma <= 0.0 || hess_obj != Py_None)) {
+    if (star && (!(gamma > 0.0) || hess_obj != Py_None)) {
         PyErr_SetString(PyExc_ValueError, "FL* needs gamma > 0 and has no second derivative here");
         return NULL;
     }
+    if (!(gamma >= 0.0 && gamma < HUGE_VAL) || !(grad_divisor > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "gamma: expected a finite number >= 0");
+        return NULL;
+    }
 
-    sigmoid_task task = {0};
+    module_state *state = get_module_state(module);
+    sigmoid_task task;
+    memset(&task, 0, sizeof task);
     task.star = star;
     task.sums_only = sums_only;
-    task.beta = beta;
-    task.gamma = gamma;
-    task.grad_divisor = grad_divisor;
+    task.precise = double_precision;
+    task.simd_level = state->simd_level;
+    task.params.focal.gamma = gamma;
+    task.params.focal.beta = beta;
+    task.params.grad_divisor = grad_divisor;
+    task.params.grad_scale = 1.0 / grad_divisor;
+    task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
+    task.labels = labels;
     task.ignore_index = (npy_intp)ignore_index;
     task.i_class = task.i_alpha = task.i_weights = -1;
     task.i_loss = task.i_grad = task.i_hess = -1;
-    task.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
     if (alpha_obj != Py_None) {
         task.alpha = PyFloat_AsDouble(alpha_obj);
         if (task.alpha == -1.0 && PyErr_Occurred()) {
@@ -264,9 +340,6 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
         return NULL;
     }
     task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
-    task.problem.num_classes = task.num_classes;
-    task.problem.ignore_index = task.ignore_index;
-    task.problem.background = 1;
 
     int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
     int target_type;
@@ -280,6 +353,8 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     else {
         target_type = NPY_FLOAT;
     }
+    task.logits_double = double_precision;
+    task.targets_double = target_type == NPY_DOUBLE;
 
     PyArrayObject *ops[MAX_OPERANDS] = {NULL};
     PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
@@ -293,7 +368,7 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     const npy_uint32 read = NPY_ITER_READONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
     const npy_uint32 write = NPY_ITER_WRITEONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
-                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
+                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE | NPY_ITER_NO_BROADCAST;
 
     /* class-axis operands are mapped onto the last axis only */
     for (int k = 0; k < ndim; k++) {
@@ -335,7 +410,7 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
         op_axes[nop] = class_axes;
         op_flags[nop++] = read;
     }
-    if (optional_array(weights_obj)) {
+    if (weights_obj != Py_None) {
         if (!PyArray_Check(weights_obj)) {
             PyErr_SetString(PyExc_TypeError, "weights: expected an array");
             goto finish;
@@ -348,7 +423,7 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     PyObject *outputs[3] = {loss_obj, grad_obj, hess_obj};
     int *output_index[3] = {&task.i_loss, &task.i_grad, &task.i_hess};
     for (int k = 0; k < 3; k++) {
-        if (!optional_array(outputs[k])) {
+        if (outputs[k] == Py_None) {
             continue;
         }
         if (!PyArray_Check(outputs[k])) {
@@ -361,57 +436,54 @@ sigmoid_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
         op_flags[nop++] = write;
     }
 
-    /*
-     * Outputs must cover the logits' shape exactly: NO_BROADCAST refuses an
-     * output that would be written through a broadcast (zero-stride) axis.
-     */
-    for (int k = 0; k < 3; k++) {
-        if (*output_index[k] >= 0) {
-            op_flags[*output_index[k]] |= NPY_ITER_NO_BROADCAST;
-        }
-    }
-
+    /* RANGED lets each chunk be iterated on its own (by its own thread) */
     iter = NpyIter_AdvancedNew(
         nop, ops,
-        NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER |
-            NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP,
+        NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER | NPY_ITER_RANGED |
+            NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP | NPY_ITER_DELAY_BUFALLOC,
         NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
         ndim > 0 ? op_axes : NULL, NULL, 0);
     if (iter == NULL) {
         goto finish;
     }
-
-    sigmoid_loop loop;
-    if (labels) {
-        loop = double_precision ? sigmoid_double_labels : sigmoid_float_labels;
-    }
-    else if (double_precision) {
-        loop = sigmoid_double_double;
-    }
-    else {
-        loop = target_type == NPY_DOUBLE ? sigmoid_float_double : sigmoid_float_float;
-    }
-
-    int status = run_iterator(iter, loop, &task);
-    if (NpyIter_Deallocate(iter) != NPY_SUCCEED) {
-        iter = NULL;
+    npy_intp total = NpyIter_GetIterSize(iter);
+    npy_intp chunks = (total + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
+    task.sums = (chunk_sums *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(chunk_sums));
+    task.problems =
+        (loop_problem *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(loop_problem));
+    if (task.sums == NULL || task.problems == NULL) {
+        PyErr_NoMemory();
         goto finish;
     }
-    iter = NULL;
-    if (status != 0) {
-        if (!PyErr_Occurred()) {
-            raise_loop_problem(&task.problem);
-        }
+    npy_intp failed = 0;
+    int status = run_chunks(iter, ELEMENT_CHUNK, state->num_threads, sigmoid_chunk, &task,
+                            &failed);
+    if (status < 0) {
         goto finish;
     }
-    result = Py_BuildValue("(ddd)", compensated_total(&task.loss_sum),
-                           compensated_total(&task.weight_sum),
-                           compensated_total(&task.positive_sum));
+    if (status > 0) {
+        loop_problem problem = task.problems[failed];
+        problem.num_classes = task.num_classes;
+        problem.ignore_index = task.ignore_index;
+        problem.background = 1;
+        raise_loop_problem(&problem);
+        goto finish;
+    }
+    compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0}, positive = {0.0, 0.0};
+    for (npy_intp chunk = 0; chunk < chunks; chunk++) {
+        merge(&loss, task.sums[chunk].loss);
+        merge(&weight, task.sums[chunk].weight);
+        merge(&positive, task.sums[chunk].positive);
+    }
+    result = Py_BuildValue("(ddd)", compensated_total(&loss), compensated_total(&weight),
+                           compensated_total(&positive));
 
 finish:
-    if (iter != NULL) {
-        NpyIter_Deallocate(iter);
+    if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
+        Py_CLEAR(result);
     }
+    PyMem_Free(task.sums);
+    PyMem_Free(task.problems);
     for (int k = 0; k < MAX_OPERANDS; k++) {
         Py_XDECREF(dtypes[k]);
     }
@@ -461,7 +533,7 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
     do {
         npy_intp n = *size;
         for (npy_intp i = 0; i < n; i++) {
-            npy_intp label = OPERAND(npy_intp, 0);
+            npy_intp label = *(const npy_intp *)(ptr[0] + i * stride[0]);
             ignored += label == ignore_index;
             positive += label >= 0 && label < num_classes;
         }
@@ -472,4 +544,3 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
     }
     return Py_BuildValue("(nn)", (Py_ssize_t)ignored, (Py_ssize_t)positive);
 }
-

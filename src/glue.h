@@ -11,6 +11,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 #define NPY_NO_DEPRECATED_API NPY_1_23_API_VERSION
 #define NPY_TARGET_VERSION NPY_1_23_API_VERSION
 #define PY_ARRAY_UNIQUE_SYMBOL focal_ARRAY_API
@@ -27,6 +29,7 @@ enum loop_error {
     LOOP_BAD_HARD_TARGET,
     LOOP_BAD_LABEL,
     LOOP_BAD_WEIGHT,
+    LOOP_ITERATOR_FAILED,
 };
 
 typedef struct {
@@ -37,6 +40,22 @@ typedef struct {
     npy_intp ignore_index;
     int background;   /* class index num_classes allowed (background row) */
 } loop_problem;
+
+/*
+ * The module's state (multi-phase init, no C statics): the settings that the
+ * Python layer changes with focal.set_num_threads and, for tests,
+ * focal._core.set_simd_level.
+ */
+typedef struct {
+    int num_threads;  /* threads a large call may use */
+    int simd_level;   /* the instruction set of the block kernels (simd.h) */
+} module_state;
+
+static inline module_state *
+get_module_state(PyObject *module)
+{
+    return (module_state *)PyModule_GetState(module);
+}
 
 /* Raises the Python exception describing `problem`; returns NULL. */
 PyObject *raise_loop_problem(const loop_problem *problem);

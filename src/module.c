@@ -7,6 +7,7 @@
  */
 #define FOCAL_IMPORTS_NUMPY
 #include "glue.h"
+#include "simd.h"
 
 /* Raises `exception` with a message naming a float value (formatted by repr). */
 static PyObject *
@@ -48,11 +49,84 @@ raise_loop_problem(const loop_problem *problem)
         return raise_with_value(PyExc_ValueError,
                                 "weights: values must be finite and non-negative; found %R",
                                 problem->value);
+    case LOOP_ITERATOR_FAILED:
+        PyErr_SetString(PyExc_RuntimeError, "focal: NumPy's iterator could not be reset");
+        return NULL;
     }
     return PyErr_Format(PyExc_RuntimeError, "focal: unknown loop problem %d", problem->code);
 }
 
+static PyObject *
+set_num_threads(PyObject *module, PyObject *argument)
+{
+    long n = PyLong_AsLong(argument);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 1 || n > 256) {
+        PyErr_SetString(PyExc_ValueError, "n: expected a number of threads from 1 to 256");
+        return NULL;
+    }
+    get_module_state(module)->num_threads = (int)n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+get_num_threads(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(get_module_state(module)->num_threads);
+}
+
+static PyObject *
+set_simd_level(PyObject *module, PyObject *argument)
+{
+    const char *name = PyUnicode_AsUTF8(argument);
+    if (name == NULL) {
+        return NULL;
+    }
+    int supported = simd_level_supported();
+    for (int level = SIMD_BASELINE; level <= supported; level++) {
+        if (strcmp(name, simd_level_name(level)) == 0) {
+            get_module_state(module)->simd_level = level;
+            Py_RETURN_NONE;
+        }
+    }
+    return PyErr_Format(PyExc_ValueError,
+                        "level: %R is not an instruction set this CPU runs (best: %s)",
+                        argument, simd_level_name(supported));
+}
+
+static PyObject *
+get_simd_level(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(simd_level_name(get_module_state(module)->simd_level));
+}
+
+static PyObject *
+supported_simd_levels(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int supported = simd_level_supported();
+    PyObject *names = PyList_New(0);
+    for (int level = SIMD_BASELINE; names != NULL && level <= supported; level++) {
+        PyObject *name = PyUnicode_FromString(simd_level_name(level));
+        if (name == NULL || PyList_Append(names, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(names);
+            break;
+        }
+        Py_DECREF(name);
+    }
+    return names;
+}
+
 static PyMethodDef core_methods[] = {
+    {"set_num_threads", set_num_threads, METH_O, "Internal: see focal.set_num_threads."},
+    {"get_num_threads", get_num_threads, METH_NOARGS, "Internal: see focal.get_num_threads."},
+    {"set_simd_level", set_simd_level, METH_O,
+     "Use the block kernels of this instruction set (a name from supported_simd_levels())."},
+    {"simd_level", get_simd_level, METH_NOARGS, "The instruction set of the block kernels."},
+    {"supported_simd_levels", supported_simd_levels, METH_NOARGS,
+     "The instruction sets this CPU runs, lowest first."},
     {"sigmoid_focal", (PyCFunction)(void (*)(void))sigmoid_focal_entry,
      METH_VARARGS | METH_KEYWORDS,
      "Internal: the sigmoid focal loss pass. Use focal.loss and friends."},
@@ -65,10 +139,16 @@ static PyMethodDef core_methods[] = {
 };
 
 static int
-core_exec(PyObject *Py_UNUSED(module))
+core_exec(PyObject *module)
 {
     /* sets NumPy's API table, with a Python exception on failure */
-    return PyArray_ImportNumPyAPI();
+    if (PyArray_ImportNumPyAPI() < 0) {
+        return -1;
+    }
+    module_state *state = get_module_state(module);
+    state->num_threads = 1; /* the Python layer sets the default */
+    state->simd_level = simd_level_supported();
+    return 0;
 }
 
 static PyModuleDef_Slot core_slots[] = {
@@ -78,7 +158,7 @@ static PyModuleDef_Slot core_slots[] = {
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
-    /* the module has no state: nothing here needs the GIL */
+    /* no C statics; the state's ints are read and written whole */
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},
@@ -88,7 +168,7 @@ static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "focal._core",
     .m_doc = "C kernels of the focal package (internal; use the functions of `focal`).",
-    .m_size = 0,
+    .m_size = sizeof(module_state),
     .m_methods = core_methods,
     .m_slots = core_slots,
 };

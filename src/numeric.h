@@ -32,7 +32,7 @@ typedef struct {
     double hi, lo;
 } dd;
 
-static inline dd
+FOCAL_INLINE dd
 dd_from(double a)
 {
     dd r = {a, 0.0};
@@ -40,7 +40,7 @@ dd_from(double a)
 }
 
 /* a + b exactly, for |a| >= |b| (Dekker) */
-static inline dd
+FOCAL_INLINE dd
 fast_two_sum(double a, double b, int precise)
 {
     if (!precise) {
@@ -53,7 +53,7 @@ fast_two_sum(double a, double b, int precise)
 }
 
 /* a + b exactly, any order (Knuth) */
-static inline dd
+FOCAL_INLINE dd
 two_sum(double a, double b, int precise)
 {
     if (!precise) {
@@ -67,7 +67,7 @@ two_sum(double a, double b, int precise)
 }
 
 /* a * b exactly (barring underflow), with one fused multiply-add */
-static inline dd
+FOCAL_INLINE dd
 two_product(double a, double b, int precise)
 {
     if (!precise) {
@@ -79,7 +79,7 @@ two_product(double a, double b, int precise)
     return r;
 }
 
-static inline dd
+FOCAL_INLINE dd
 dd_add(dd a, dd b, int precise)
 {
     if (!precise) {
@@ -89,7 +89,7 @@ dd_add(dd a, dd b, int precise)
     return fast_two_sum(s.hi, s.lo + a.lo + b.lo, precise);
 }
 
-static inline dd
+FOCAL_INLINE dd
 dd_mul(dd a, dd b, int precise)
 {
     if (!precise) {
@@ -100,7 +100,7 @@ dd_mul(dd a, dd b, int precise)
 }
 
 /* a + b for running sums: once a term is infinite the sum stays so, not NaN */
-static inline dd
+FOCAL_INLINE dd
 dd_accumulate(dd a, dd b, int precise)
 {
     double plain = a.hi + b.hi;
@@ -108,14 +108,14 @@ dd_accumulate(dd a, dd b, int precise)
 }
 
 /* a * b rounded to double; infinities multiply plainly (the dd form gives NaN) */
-static inline double
+FOCAL_INLINE double
 dd_mul_rounded(dd a, dd b, int precise)
 {
     double product = a.hi * b.hi;
     return isfinite(product) ? dd_mul(a, b, precise).hi : product;
 }
 
-static inline dd
+FOCAL_INLINE dd
 dd_scale(dd a, double b, int precise)
 {
     if (!precise) {
@@ -126,7 +126,7 @@ dd_scale(dd a, double b, int precise)
 }
 
 /* 1 / a, one Newton step from the double reciprocal; a.hi != 0 */
-static inline dd
+FOCAL_INLINE dd
 dd_reciprocal(dd a, int precise)
 {
     double r = 1.0 / a.hi;
@@ -137,7 +137,7 @@ dd_reciprocal(dd a, int precise)
     return fast_two_sum(r, r * residual, precise);
 }
 
-static inline dd
+FOCAL_INLINE dd
 dd_divide(dd a, dd b, int precise)
 {
     if (!precise) {
@@ -147,23 +147,21 @@ dd_divide(dd a, dd b, int precise)
 }
 
 /* (a.hi + a.lo) / b rounded once (nearly): a quotient and its remainder */
-static inline double
+FOCAL_INLINE double
 dd_divide_double(dd a, double b, int precise)
 {
-    if (b == 1.0) {
-        return a.hi;
-    }
     double quotient = a.hi / b;
     if (!precise) {
         return quotient;
     }
     dd back = two_product(quotient, b, precise);
-    double remainder = (a.hi - back.hi) - back.lo + a.lo;
-    return quotient + remainder / b;
+    double rest = (a.hi - back.hi) - back.lo + a.lo;
+    /* (a select, not a branch: this sits in loops that must vectorise) */
+    return b == 1.0 ? a.hi : quotient + rest / b;
 }
 
 /* q^gamma with the cheap exact cases spelled out; pow(0, 0) is 1 as wanted. */
-static inline dd
+FOCAL_INLINE dd
 dd_power(dd q, double gamma, int precise)
 {
     if (gamma == 0.0) {

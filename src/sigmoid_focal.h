@@ -6,17 +6,27 @@
  *   CE     = -(y log p + (1 - y) log(1 - p))                (Eq. 1, soft y)
  *   q      = 1 - p_t = p (1 - y) + (1 - p) y
  *   FL     = alpha_t q^gamma CE                              (Eq. 5)
- * alpha_t is applied by the caller, together with the element weight.
+ * alpha_t is applied with the element weight (element_block.h).
  *
  * FL* (Appendix A), for y in {0, 1} and s = 2y - 1:
  *   z = gamma s x + beta,   FL* = -log sigmoid(z) / gamma = softplus(-z) / gamma
+ *
+ * The functions here take one finite logit and are branch-free but for
+ * arguments that are constant across a loop, so a loop over them vectorises.
+ * Non-finite logits take the scalar path at the end of the file.
  */
 #ifndef FOCAL_SIGMOID_FOCAL_H
 #define FOCAL_SIGMOID_FOCAL_H
 
 #include "numeric.h"
+#include "vector_math.h"
 
-/* Everything one finite logit needs, from a single exp and a single log1p. */
+typedef struct {
+    double gamma;
+    double beta;     /* FL* only */
+} focal_params;
+
+/* Everything one finite logit needs, from one exp and one log1p of -|x|. */
 typedef struct {
     dd p;            /* sigmoid(x) */
     dd one_minus_p;  /* sigmoid(-x), computed directly, not as 1 - p */
@@ -29,22 +39,16 @@ logistic(double x, int precise)
 {
     logistic_parts r;
     /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
-    double t = exp(-fabs(x));
-    double l = log1p(t);
-    dd big = dd_reciprocal(fast_two_sum(1.0, t, precise), precise); /* 1 / (1 + t) */
-    dd small = dd_scale(big, t, precise);                            /* t / (1 + t) */
-    if (x >= 0) {
-        r.p = big;
-        r.one_minus_p = small;
-        r.softplus_x = two_sum(x, l, precise);
-        r.softplus_mx = dd_from(l);
-    }
-    else {
-        r.p = small;
-        r.one_minus_p = big;
-        r.softplus_x = dd_from(l);
-        r.softplus_mx = two_sum(-x, l, precise);
-    }
+    dd t = exp_nonpositive(dd_from(-fabs(x)), precise);
+    dd l = log1p_unit(t, precise);
+    dd big = dd_reciprocal(dd_add(dd_from(1.0), t, precise), precise); /* 1 / (1 + t) */
+    dd small = dd_mul(big, t, precise);                                 /* t / (1 + t) */
+    dd softplus_abs = dd_add(dd_from(fabs(x)), l, precise);             /* softplus(|x|) */
+    int positive = x >= 0;
+    r.p = positive ? big : small;
+    r.one_minus_p = positive ? small : big;
+    r.softplus_x = positive ? softplus_abs : l;
+    r.softplus_mx = positive ? l : softplus_abs;
     return r;
 }
 
@@ -54,25 +58,16 @@ typedef struct {
     double hess;  /* d^2 loss / dx^2 */
 } focal_values;
 
-/*
- * The limits at x = +-inf.  With "wrong" = 1 - p_t there (1 - y or y), the
- * loss is 0 or +inf, the gradient +-wrong^(gamma + 1), the curvature 0.
- */
-static inline focal_values
-sigmoid_focal_at_infinity(double x, double y, double gamma)
+FOCAL_INLINE dd
+dd_negate(dd a)
 {
-    focal_values v;
-    double wrong = x > 0 ? 1.0 - y : y;
-    double wrong_gamma = gamma == 0.0 ? 1.0 : pow(wrong, gamma);
-    v.loss = dd_from(wrong == 0.0 ? 0.0 : HUGE_VAL);
-    v.grad = dd_from((x > 0 ? 1.0 : -1.0) * wrong_gamma * wrong);
-    v.hess = 0.0;
-    return v;
+    dd r = {-a.hi, -a.lo};
+    return r;
 }
 
 /*
- * Unweighted focal loss and its first two derivatives for one logit x and
- * one target y in [0, 1].
+ * Unweighted focal loss and its first two derivatives for one finite logit x
+ * and one target y in [0, 1].
  *
  * With a = 1 - 2y, w = p (1 - p), r = w / q and d = p - y:
  *   dFL/dx   = q^g [ g a r CE + d ]
@@ -83,88 +78,79 @@ sigmoid_focal_at_infinity(double x, double y, double gamma)
  * simply p or 1 - p and every sum below adds terms of one sign, so nothing
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
+ *
+ * q^g: gamma_two takes q * q; otherwise exp(g log q), where log q is minus a
+ * softplus already at hand for hard targets (exact at any magnitude) and, in
+ * blocks with soft targets (`soft`), a log of q.  A block without soft
+ * targets (soft = 0) must hold only y in {0, 1}.
  */
 FOCAL_INLINE focal_values
-sigmoid_focal(double x, double y, double gamma, int want_grad, int want_hess, int precise)
+sigmoid_focal(double x, double y, const focal_params *k, int gamma_two, int soft, int precise)
 {
-    if (x != x) {
-        focal_values v = {dd_from(x), dd_from(x), x};
-        return v;
-    }
-    if (isinf(x)) {
-        return sigmoid_focal_at_infinity(x, y, gamma);
-    }
-    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
+    focal_values v;
+    double gamma = k->gamma;
     logistic_parts s = logistic(x, precise);
     dd not_y = two_sum(1.0, -y, precise);
     /* Both terms are non-negative: no cancellation.  Exact for y in {0, 1}. */
     dd q = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, y, precise), precise);
     dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
                    precise);
-    dd q_gamma = dd_power(q, gamma, precise);
-    if (q_gamma.hi == 0.0) {
-        /* fully focused away (q^gamma underflowed): loss and derivatives are 0 */
-        return v;
+    int hard = y == 0.0 || y == 1.0;
+    dd q_gamma;
+    if (gamma_two) {
+        q_gamma = dd_mul(q, q, precise);
+    }
+    else {
+        dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);
+        if (soft) { /* a constant: only blocks with soft targets pay for the log */
+            log_q = hard ? log_q : log_positive(q, precise);
+        }
+        /* gamma = 0 gives q^0 = 1 even where log q = -inf; a product that
+           underflows e^ (or overflows to -inf, whose dd form is NaN) gives 0 */
+        double plain = gamma * log_q.hi;
+        dd scaled = gamma == 0.0 ? dd_from(0.0)
+                    : plain < -800.0 ? dd_from(-800.0)
+                                     : dd_scale(log_q, gamma, precise);
+        q_gamma = exp_nonpositive(scaled, precise);
     }
     v.loss = dd_mul(q_gamma, ce, precise);
-    if (!want_grad && !want_hess) {
-        return v;
-    }
 
     dd a = two_sum(1.0, -2.0 * y, precise);
     dd w = dd_mul(s.p, s.one_minus_p, precise);
-    dd r;
-    if (y == 1.0) {
-        r = s.p;
-    }
-    else if (y == 0.0) {
-        r = s.one_minus_p;
-    }
-    else {
-        /* q >= min(y, 1 - y) > 0 for a soft target, so this never divides by 0 */
-        r = dd_divide(w, q, precise);
-    }
+    /* q >= min(y, 1 - y) > 0 for a soft target, so w / q never divides by 0;
+       blocks of hard targets (soft = 0, a constant) skip the division */
+    dd r_hard = y == 1.0 ? s.p : s.one_minus_p;
+    dd r = soft ? (hard ? r_hard : dd_divide(w, q, precise)) : r_hard;
     /* p - y, exact in sign and digits for y in {0, 1} (-sigmoid(-x), not p - 1) */
     dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
     dd r_ce = dd_mul(r, ce, precise);
 
-    if (want_grad) {
-        dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
-        v.grad = dd_mul(q_gamma, bracket, precise);
-    }
-    if (want_hess) {
-        double one_minus_2p = s.one_minus_p.hi - s.p.hi;
-        double bracket = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
-                         + gamma * a.hi * one_minus_2p * r_ce.hi
-                         + 2.0 * gamma * a.hi * r.hi * d.hi + w.hi;
-        v.hess = q_gamma.hi * bracket;
-    }
+    /* both derivatives are always computed: a branch here would stop the
+       loop from vectorising, and they cost less than the exp and log */
+    dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
+    v.grad = dd_mul(q_gamma, bracket, precise);
+    double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+    double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
+                       + gamma * a.hi * one_minus_2p * r_ce.hi
+                       + 2.0 * gamma * a.hi * r.hi * d.hi + w.hi;
+    v.hess = q_gamma.hi * curvature;
     return v;
 }
 
 /*
- * FL* and its derivative d(FL*)/dx = s (sigmoid(z) - 1) = -s sigmoid(-z), for a
- * target y in {0, 1} and gamma > 0.  In precise mode z = gamma s x + beta is
- * held in double-double and its low part enters to first order:
+ * FL* and its derivative d(FL*)/dx = s (sigmoid(z) - 1) = -s sigmoid(-z), for
+ * a finite logit, a target y in {0, 1} and gamma > 0, where z is finite.  In
+ * precise mode z = gamma s x + beta is held in double-double and its low part
+ * enters to first order:
  *   softplus(-z) = softplus(-z_hi) - z_lo sigmoid(-z_hi),
  *   sigmoid(-z)  = sigmoid(-z_hi) (1 - z_lo sigmoid(z_hi)).
  */
 FOCAL_INLINE focal_values
-star_focal(double x, double y, double gamma, double beta, int precise)
+star_focal(double x, double y, const focal_params *k, int precise)
 {
-    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
+    focal_values v;
     double s = y == 1.0 ? 1.0 : -1.0;
-    dd z = dd_add(two_product(gamma, s * x, precise), dd_from(beta), precise);
-    if (z.hi != z.hi) {
-        v.loss = v.grad = z;
-        return v;
-    }
-    if (isinf(z.hi)) {
-        /* certainly right: nothing to learn; certainly wrong: infinite loss, slope -s */
-        v.loss = dd_from(z.hi > 0 ? 0.0 : HUGE_VAL);
-        v.grad = dd_from(z.hi > 0 ? 0.0 : -s);
-        return v;
-    }
+    dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
     logistic_parts parts = logistic(z.hi, precise);
     dd softplus = parts.softplus_mx;
     dd sigmoid = parts.one_minus_p;
@@ -173,8 +159,49 @@ star_focal(double x, double y, double gamma, double beta, int precise)
         sigmoid = dd_add(sigmoid, dd_from(-z.lo * sigmoid.hi * parts.p.hi), precise);
     }
     /* divided, not multiplied by a rounded 1 / gamma */
-    v.loss = dd_from(dd_divide_double(softplus, gamma, precise));
+    v.loss = dd_from(dd_divide_double(softplus, k->gamma, precise));
     v.grad = dd_scale(sigmoid, -s, precise);
+    v.hess = 0.0;
+    return v;
+}
+
+/* Is this element one for the scalar path (a non-finite logit, or for FL* a
+   z = gamma s x + beta that overflowed)? */
+static inline int
+needs_scalar_path(double x, const focal_params *k, int star)
+{
+    if (!isfinite(x)) {
+        return 1;
+    }
+    return star && !isfinite(k->gamma * x + k->beta);
+}
+
+/*
+ * The scalar path: the limits at x = +-inf and NaN, and FL* where gamma x
+ * overflows.  With "wrong" = 1 - p_t at the limit (1 - y or y), the focal
+ * loss is 0 or +inf, its gradient +-wrong^(gamma + 1), its curvature 0.
+ */
+static inline focal_values
+focal_values_scalar_path(double x, double y, const focal_params *k, int star)
+{
+    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
+    if (x != x) {
+        v.loss = v.grad = dd_from(x);
+        v.hess = x;
+        return v;
+    }
+    if (star) {
+        double s = y == 1.0 ? 1.0 : -1.0;
+        int right = s * x > 0; /* z = +inf: certainly right */
+        /* certainly wrong: FL* = softplus(-z) / gamma ~ -z / gamma = -s x - beta / gamma */
+        v.loss = dd_from(right ? 0.0 : isinf(x) ? HUGE_VAL : -s * x - k->beta / k->gamma);
+        v.grad = dd_from(right ? 0.0 : -s);
+        return v;
+    }
+    double wrong = x > 0 ? 1.0 - y : y;
+    double wrong_gamma = k->gamma == 0.0 ? 1.0 : pow(wrong, k->gamma);
+    v.loss = dd_from(wrong == 0.0 ? 0.0 : HUGE_VAL);
+    v.grad = dd_from((x > 0 ? 1.0 : -1.0) * wrong_gamma * wrong);
     return v;
 }
 

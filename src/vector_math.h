@@ -8,11 +8,11 @@
  * below one ULP of a double, which is what the float64 kernels need; in plain
  * mode they return a double good to about one ULP, plenty for float32
  * results.  Only the arguments the kernels need are handled: exp of a
- * non-positive number, log1p of [0, 1] and log of (0, 1].
+ * non-positive number, log1p of [0, 1] and log of a finite positive number.
  *
  * Polynomials are Taylor series cut where the next term is below 2^-60 of
- * the result over the reduced range; ln 2 is split Cody-Waite style so that
- * k ln 2 is exact.
+ * the result over the reduced range, evaluated by Estrin's scheme; ln 2 is split
+ * Cody-Waite style so that k ln 2 is exact.
  */
 #ifndef FOCAL_VECTOR_MATH_H
 #define FOCAL_VECTOR_MATH_H
@@ -22,12 +22,13 @@
 
 #include "numeric.h"
 
+#define LN2 6.93147180559945286227e-01
 #define LN2_HI 6.93147180369123816490e-01 /* 32 trailing zero bits: k * LN2_HI is exact */
 #define LN2_LO 1.90821492927058770002e-10
 #define INV_LN2 1.44269504088896338700e+00
 #define ROUNDING_SHIFT 6755399441055744.0 /* 1.5 * 2^52: x + it rounds x to an integer */
 
-static inline uint64_t
+FOCAL_INLINE uint64_t
 bits_of(double x)
 {
     uint64_t bits;
@@ -35,7 +36,7 @@ bits_of(double x)
     return bits;
 }
 
-static inline double
+FOCAL_INLINE double
 double_of(uint64_t bits)
 {
     double x;
@@ -44,7 +45,7 @@ double_of(uint64_t bits)
 }
 
 /* 2^k for an integer-valued double k in [-1022, 1023], from its bits */
-static inline double
+FOCAL_INLINE double
 power_of_two(double k)
 {
     uint64_t integer = bits_of(k + ROUNDING_SHIFT) - bits_of(ROUNDING_SHIFT);
@@ -58,25 +59,27 @@ power_of_two(double k)
 FOCAL_INLINE dd
 exp_nonpositive(dd a, int precise)
 {
-    double x = a.hi < -746.0 ? -746.0 : a.hi;
+    int underflows = a.hi < -746.0; /* also -inf, whose low part may be NaN */
+    double x = underflows ? -746.0 : a.hi;
     double k = (x * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
     double r_hi = x - k * LN2_HI; /* exact (Sterbenz) */
-    double r_lo = (precise ? a.lo : 0.0) - k * LN2_LO;
+    double r_lo = (precise && !underflows ? a.lo : 0.0) - k * LN2_LO;
     dd r = two_sum(r_hi, r_lo, precise);
     double t = r.hi;
-    /* P(t) = 1/2! + t/3! + ... + t^11/13! */
-    double p = 1.6059043836821613e-10;
-    p = p * t + 2.08767569878681e-09;
-    p = p * t + 2.505210838544172e-08;
-    p = p * t + 2.755731922398589e-07;
-    p = p * t + 2.7557319223985893e-06;
-    p = p * t + 2.48015873015873e-05;
-    p = p * t + 1.984126984126984e-04;
-    p = p * t + 1.3888888888888889e-03;
-    p = p * t + 8.333333333333333e-03;
-    p = p * t + 4.1666666666666664e-02;
-    p = p * t + 1.6666666666666666e-01;
-    p = p * t + 0.5;
+    double t2 = t * t, t4 = t2 * t2;
+    /* P(t) = 1/2! + t/3! + ... + t^11/13!, by Estrin's scheme (a shallow
+       dependency chain: the loop is limited by latency, not by count).  Plain
+       mode keeps every term too: soft targets' gradients cancel, and the
+       cancellation would magnify a shorter series' error into float32 ULPs. */
+    double t8 = t4 * t4;
+    double p01 = 0.5 + t * 1.6666666666666666e-01;
+    double p23 = 4.1666666666666664e-02 + t * 8.333333333333333e-03;
+    double p45 = 1.3888888888888889e-03 + t * 1.984126984126984e-04;
+    double p67 = 2.48015873015873e-05 + t * 2.7557319223985893e-06;
+    double p89 = 2.755731922398589e-07 + t * 2.505210838544172e-08;
+    double p1011 = 2.08767569878681e-09 + t * 1.6059043836821613e-10;
+    double q0 = p01 + t2 * p23, q1 = p45 + t2 * p67, q2 = p89 + t2 * p1011;
+    double p = (q0 + t4 * q1) + t8 * q2;
     double s = t * t * p;
     dd value;
     if (precise) {
@@ -106,19 +109,17 @@ FOCAL_INLINE dd
 log1p_small(dd f, int precise)
 {
     double s = f.hi / (2.0 + f.hi);
-    double z = s * s;
-    double r = 8.695652173913043e-02;
-    r = r * z + 9.523809523809523e-02;
-    r = r * z + 1.0526315789473684e-01;
-    r = r * z + 1.1764705882352941e-01;
-    r = r * z + 1.3333333333333333e-01;
-    r = r * z + 1.5384615384615385e-01;
-    r = r * z + 1.8181818181818182e-01;
-    r = r * z + 2.2222222222222222e-01;
-    r = r * z + 2.857142857142857e-01;
-    r = r * z + 4.0e-01;
-    r = r * z + 6.666666666666666e-01;
-    r = r * z;
+    double z = s * s, z2 = z * z, z4 = z2 * z2;
+    /* R(z) / z = 2/3 + 2z/5 + ... + 2z^10/23, by Estrin's scheme */
+    double z8 = z4 * z4;
+    double p01 = 6.666666666666666e-01 + z * 4.0e-01;
+    double p23 = 2.857142857142857e-01 + z * 2.2222222222222222e-01;
+    double p45 = 1.8181818181818182e-01 + z * 1.5384615384615385e-01;
+    double p67 = 1.3333333333333333e-01 + z * 1.1764705882352941e-01;
+    double p89 = 1.0526315789473684e-01 + z * 9.523809523809523e-02;
+    double p10 = 8.695652173913043e-02;
+    double q0 = p01 + z2 * p23, q1 = p45 + z2 * p67, q2 = p89 + z2 * p10;
+    double r = z * ((q0 + z4 * q1) + z8 * q2);
     if (!precise) {
         double half_square = 0.5 * f.hi * f.hi;
         return dd_from(f.hi - (half_square - s * (half_square + r)));
@@ -143,13 +144,16 @@ log1p_unit(dd t, int precise)
         f.lo = 0.0;
     }
     dd value = log1p_small(f, precise);
+    if (!precise) {
+        return dd_from(big * LN2 + value.hi);
+    }
     dd ln2 = {big * LN2_HI, big * LN2_LO};
     return dd_add(ln2, value, precise);
 }
 
-/* log(q) for q = q_hi + q_lo in (0, 1] */
+/* log(q) for a finite q = q_hi + q_lo > 0 */
 FOCAL_INLINE dd
-log_unit(dd q, int precise)
+log_positive(dd q, int precise)
 {
     /* q = m 2^e with m in [sqrt(1/2), sqrt(2)); subnormals are scaled up first */
     double tiny = q.hi < 0x1p-1022 ? 1.0 : 0.0;
@@ -162,6 +166,9 @@ log_unit(dd q, int precise)
     double e = biased - 1023.0 + high - 54.0 * tiny;
     dd f = {m - 1.0, precise ? q.lo * (m / q.hi) : 0.0}; /* m - 1 is exact */
     dd value = log1p_small(f, precise);
+    if (!precise) {
+        return dd_from(e * LN2 + value.hi);
+    }
     dd e_ln2 = {e * LN2_HI, e * LN2_LO};
     return dd_add(e_ln2, value, precise);
 }

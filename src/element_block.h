@@ -1,0 +1,160 @@
+/*
+ * element_block.h: the elementwise kernels applied to a block of elements,
+ * with alpha_t, weights and the reductions' running sums.
+ *
+ * The NumPy glue gathers up to FOCAL_BLOCK elements (converted to double)
+ * into an element_block; weighted_block then runs a loop with no calls and no
+ * data-dependent branches, which the compiler vectorises.  simd.c compiles it
+ * once per instruction set.
+ */
+#ifndef FOCAL_ELEMENT_BLOCK_H
+#define FOCAL_ELEMENT_BLOCK_H
+
+#include <stddef.h>
+
+#include "sigmoid_focal.h"
+
+enum { FOCAL_BLOCK = 256, FOCAL_LANES = 8 };
+
+typedef struct {
+    double x[FOCAL_BLOCK];      /* finite logits (the scalar path takes the others) */
+    double y[FOCAL_BLOCK];      /* targets in [0, 1] */
+    double alpha[FOCAL_BLOCK];  /* alpha of the element's class */
+    double weight[FOCAL_BLOCK]; /* 0 for ignored elements */
+    double loss[FOCAL_BLOCK], grad[FOCAL_BLOCK], hess[FOCAL_BLOCK];
+} element_block;
+
+typedef struct {
+    focal_params focal;
+    int has_alpha;
+    double grad_divisor; /* the gradient is divided by it (a mean's normaliser) */
+    double grad_scale;   /* 1 / grad_divisor: plain mode multiplies (float32 results
+                            are rounded far coarser than the extra rounding) */
+} block_params;
+
+/*
+ * Weighs one element's values: alpha_t = alpha y + (1 - alpha)(1 - y) (with
+ * 1 - alpha held exactly) times the weight; the gradient divided by the
+ * normaliser.  A zero weight masks the element whatever its logit; a zero
+ * alpha_t gives 0 too, the limit even of an infinite loss, but NaN stays NaN.
+ */
+FOCAL_INLINE void
+weigh_element(const block_params *bp, focal_values v, double x, double y, double alpha,
+              double weight, double *loss, double *grad, double *hess, int precise)
+{
+    dd alpha_t = dd_add(dd_from(alpha * y),
+                        dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
+    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight, precise) : dd_from(weight);
+    int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
+    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, scale, precise);
+    dd grad_weighted = dd_mul(v.grad, scale, precise);
+    double grad_normalised = precise
+                                 ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
+                                 : grad_weighted.hi * bp->grad_scale;
+    *grad = zero ? 0.0 : grad_normalised;
+    *hess = zero ? 0.0 : v.hess * scale.hi;
+}
+
+/*
+ * Running sums in FOCAL_LANES interleaved compensated accumulators: element
+ * number g of the whole iteration always goes to lane g mod FOCAL_LANES, so
+ * the totals do not depend on how NumPy's iterator cut the data into inner
+ * loops, and the loop over lanes vectorises.
+ */
+typedef struct {
+    double sum[FOCAL_LANES];
+    double compensation[FOCAL_LANES];
+} lane_sum;
+
+FOCAL_INLINE void
+lane_add_one(lane_sum *acc, ptrdiff_t lane, double value)
+{
+    /* Knuth's two-sum: the rounding error of s + value, exactly, with no
+       comparison (so the lanes vectorise) */
+    double s = acc->sum[lane];
+    double t = s + value;
+    double value_part = t - s;
+    acc->compensation[lane] += (s - (t - value_part)) + (value - value_part);
+    acc->sum[lane] = t;
+}
+
+/* adds values[0..n) as elements first_index, first_index + 1, ... */
+FOCAL_INLINE void
+lane_add(lane_sum *acc, const double *values, ptrdiff_t n, ptrdiff_t first_index)
+{
+    /* work on a local copy, which the loads from `values` cannot alias */
+    lane_sum local = *acc;
+    ptrdiff_t i = 0;
+    for (; i < n && ((first_index + i) % FOCAL_LANES) != 0; i++) {
+        lane_add_one(&local, (first_index + i) % FOCAL_LANES, values[i]);
+    }
+    for (; i + FOCAL_LANES <= n; i += FOCAL_LANES) {
+        for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
+            lane_add_one(&local, lane, values[i + lane]);
+        }
+    }
+    for (; i < n; i++) {
+        lane_add_one(&local, (first_index + i) % FOCAL_LANES, values[i]);
+    }
+    *acc = local;
+}
+
+/* the lanes combined in a fixed order; an infinite or NaN sum stays so */
+static inline compensated_sum
+lane_total(const lane_sum *acc)
+{
+    compensated_sum total = {0.0, 0.0};
+    double plain = 0.0;
+    for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
+        compensated_add(&total, acc->sum[lane]);
+        plain += acc->sum[lane];
+    }
+    if (!isfinite(plain)) {
+        total.sum = plain;
+        total.compensation = 0.0;
+        return total;
+    }
+    for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
+        total.compensation += acc->compensation[lane];
+    }
+    return total;
+}
+
+/*
+ * The block loop.  star, gamma_two, soft and precise are constants at every
+ * call site (simd.c), so each combination is its own specialised loop.
+ */
+/* what a chunk of elements adds up, lane by lane */
+typedef struct {
+    lane_sum loss, weight, positive;
+} block_sums;
+
+FOCAL_INLINE void
+weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star, int gamma_two,
+               int soft, int precise)
+{
+    /* a local copy: the stores into the block cannot alias it, so the
+       parameters are loop invariants and the loop vectorises */
+    const block_params p = *bp;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double x = b->x[i], y = b->y[i];
+        focal_values v = star ? star_focal(x, y, &p.focal, precise)
+                              : sigmoid_focal(x, y, &p.focal, gamma_two, soft, precise);
+        weigh_element(&p, v, x, y, b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
+                      &b->hess[i], precise);
+    }
+}
+
+/* adds the block's elements, numbered from first_index, to the running sums */
+FOCAL_INLINE void
+accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_t first_index,
+                 int with_loss)
+{
+    if (with_loss) {
+        lane_add(&sums->loss, b->loss, n, first_index);
+    }
+    lane_add(&sums->weight, b->weight, n, first_index);
+    lane_add(&sums->positive, b->y, n, first_index);
+}
+
+#endif  /* FOCAL_ELEMENT_BLOCK_H */
