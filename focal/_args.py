@@ -74,15 +74,21 @@ def target_array(targets: Any, x: np.ndarray) -> Tuple[np.ndarray, bool]:
                 f"targets: class indices must have shape logits.shape[:-1] = {x.shape[:-1]}, "
                 f"got {t.shape}"
             )
-        # unsigned 64-bit values past intp's range would wrap to negatives (to -1,
-        # the default ignore_index, for the largest): refuse them here
-        if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > np.iinfo(np.intp).max:
-            raise ValueError(f"targets: class index {t.max()} is out of range")
+        refuse_unrepresentable_labels("targets", t)
         return t, True
     raise ValueError(
         f"targets: expected dense targets of shape {x.shape} (or broadcastable, with "
         f"{x.ndim} dimensions) or class indices of shape {x.shape[:-1]}, got shape {t.shape}"
     )
+
+
+def refuse_unrepresentable_labels(name: str, labels: np.ndarray) -> None:
+    """Unsigned 64-bit class indices past intp's range would wrap (the largest to
+    -1, a common ignore_index) or clamp inside C: refuse them here."""
+    if labels.dtype.kind == "u" and labels.dtype.itemsize == 8 and labels.size:
+        largest = labels.max()
+        if largest > np.iinfo(np.intp).max:
+            raise ValueError(f"{name}: class index {largest} is out of range")
 
 
 def real_scalar(name: str, value: Any, what: str) -> float:

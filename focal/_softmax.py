@@ -114,6 +114,7 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         if t.shape != row_shape:
             raise ValueError(f"labels: class indices must have shape {row_shape} (the logits' "
                              f"shape minus axis {axis}), got {t.shape}")
+        _args.refuse_unrepresentable_labels("labels", t)
         class_indices = True
         targets_moved = t
     elif t.ndim == x.ndim:

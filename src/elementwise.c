@@ -15,8 +15,6 @@
  * package; this file trusts what it is handed to be of the documented form
  * but never reads out of bounds whatever the values.
  */
-#include <stdlib.h>
-
 #include "glue.h"
 #include "parallel.h"
 #include "simd.h"
@@ -261,15 +259,6 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
     return 0;
 }
 
-static void
-merge(compensated_sum *total, compensated_sum part)
-{
-    compensated_add(total, part.sum);
-    if (isfinite(total->sum)) {
-        total->compensation += part.compensation;
-    }
-}
-
 /*
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
@@ -466,14 +455,15 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         problem.num_classes = task.num_classes;
         problem.ignore_index = task.ignore_index;
         problem.background = 1;
+        problem.argument = "targets";
         raise_loop_problem(&problem);
         goto finish;
     }
     compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0}, positive = {0.0, 0.0};
     for (npy_intp chunk = 0; chunk < chunks; chunk++) {
-        merge(&loss, task.sums[chunk].loss);
-        merge(&weight, task.sums[chunk].weight);
-        merge(&positive, task.sums[chunk].positive);
+        compensated_merge(&loss, task.sums[chunk].loss);
+        compensated_merge(&weight, task.sums[chunk].weight);
+        compensated_merge(&positive, task.sums[chunk].positive);
     }
     result = Py_BuildValue("(ddd)", compensated_total(&loss), compensated_total(&weight),
                            compensated_total(&positive));

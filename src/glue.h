@@ -30,6 +30,7 @@ enum loop_error {
     LOOP_BAD_LABEL,
     LOOP_BAD_WEIGHT,
     LOOP_ITERATOR_FAILED,
+    LOOP_NO_MEMORY,
 };
 
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
     npy_intp num_classes;
     npy_intp ignore_index;
     int background;   /* class index num_classes allowed (background row) */
+    const char *argument; /* the name of the targets argument in messages */
 } loop_problem;
 
 /*

@@ -27,7 +27,10 @@ raise_loop_problem(const loop_problem *problem)
     switch (problem->code) {
     case LOOP_BAD_TARGET:
         return raise_with_value(PyExc_ValueError,
-                                "targets: values must lie in [0, 1]; found %R", problem->value);
+                                problem->argument && strcmp(problem->argument, "labels") == 0
+                                    ? "labels: dense targets must lie in [0, 1]; found %R"
+                                    : "targets: values must lie in [0, 1]; found %R",
+                                problem->value);
     case LOOP_BAD_HARD_TARGET:
         return raise_with_value(PyExc_ValueError,
                                 "targets: FL* needs targets in {0, 1}; found %R", problem->value);
@@ -49,6 +52,8 @@ raise_loop_problem(const loop_problem *problem)
         return raise_with_value(PyExc_ValueError,
                                 "weights: values must be finite and non-negative; found %R",
                                 problem->value);
+    case LOOP_NO_MEMORY:
+        return PyErr_NoMemory();
     case LOOP_ITERATOR_FAILED:
         PyErr_SetString(PyExc_RuntimeError, "focal: NumPy's iterator could not be reset");
         return NULL;

@@ -208,6 +208,16 @@ compensated_add(compensated_sum *acc, double value)
     acc->sum = t;
 }
 
+/* adds another compensated sum (a chunk's) */
+static inline void
+compensated_merge(compensated_sum *total, compensated_sum part)
+{
+    compensated_add(total, part.sum);
+    if (isfinite(total->sum)) {
+        total->compensation += part.compensation;
+    }
+}
+
 static inline double
 compensated_total(const compensated_sum *acc)
 {

@@ -5,16 +5,25 @@
  * then walks the row starts (the views x[..., 0]) of every operand in C
  * order, without buffering; each row is read along its own stride into a
  * small buffer of C doubles by the loaders of row_access.h, so any axis,
- * dtype, byte order or alignment is read in place.
+ * dtype, byte order or alignment is read in place.  Rows are cut into fixed
+ * chunks that threads take in turn (parallel.h); each chunk's sums are kept
+ * apart and combined in order, so results do not depend on the threads.
  */
 #include "glue.h"
+#include "parallel.h"
 #include "row_access.h"
 #include "softmax_focal.h"
 
-enum { SOFTMAX_OPERANDS = 5 };
+enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
 
 typedef struct {
+    compensated_sum loss, weight;
+} row_sums;
+
+/* Everything one call needs; read-only while the threads run. */
+typedef struct {
     int labels;              /* class indices (else dense probability rows) */
+    int precise;             /* float64 results: the double-double kernel */
     double gamma;
     double alpha;            /* the weight of every class when class_alpha is NULL */
     const double *class_alpha;
@@ -27,10 +36,15 @@ typedef struct {
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
     row_storer store;
-    double *x, *e, *g, *y, *grad;                        /* row buffers */
-    compensated_sum loss_sum, weight_sum;
-    loop_problem problem;
+    /* one slot per chunk */
+    row_sums *sums;
+    loop_problem *problems;
 } softmax_task;
+
+/* a thread's row buffers, C doubles each */
+typedef struct {
+    double *x, *e, *g, *y, *grad;
+} row_buffers;
 
 /* operand order in the iterator */
 enum { OP_LOGITS, OP_TARGETS, OP_WEIGHTS, OP_LOSS, OP_GRAD };
@@ -43,117 +57,158 @@ fill(double *values, npy_intp n, double value)
     }
 }
 
+static int
+report(loop_problem *problem, int code, double value, npy_intp label)
+{
+    problem->code = code;
+    problem->value = value;
+    problem->label = label;
+    return -1;
+}
+
+/* One row, at the iterator's pointers. */
 FOCAL_INLINE int
-softmax_rows(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n, int precise)
+softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,
+            loop_problem *problem, int precise)
 {
     const npy_intp classes = t->num_classes;
-    for (npy_intp i = 0; i < n; i++) {
-        const char *logits = ptr[OP_LOGITS] + i * stride[OP_LOGITS];
-        const char *targets = ptr[OP_TARGETS] + i * stride[OP_TARGETS];
-        char *loss_out = t->want_loss ? ptr[OP_LOSS] + i * stride[OP_LOSS] : NULL;
-        char *grad_out = t->want_grad ? ptr[OP_GRAD] + i * stride[OP_GRAD] : NULL;
-        double weight = 1.0;
-        if (t->has_weights) {
-            t->load_weight(ptr[OP_WEIGHTS] + i * stride[OP_WEIGHTS], 0, 1, &weight);
-        }
-        npy_intp label = 0;
-        if (t->labels) {
-            label = load_label(t->label_array, targets);
-            if (label == t->ignore_index) {
-                /* an ignored row contributes nothing and gets zero gradient */
-                double zero = 0.0;
-                if (loss_out) t->store(&zero, loss_out, 0, 1);
-                if (grad_out) {
-                    fill(t->grad, classes, 0.0);
-                    t->store(t->grad, grad_out, t->grad_stride, classes);
-                }
-                continue;
+    const char *logits = ptr[OP_LOGITS];
+    const char *targets = ptr[OP_TARGETS];
+    char *loss_out = t->want_loss ? ptr[OP_LOSS] : NULL;
+    char *grad_out = t->want_grad ? ptr[OP_GRAD] : NULL;
+    double weight = 1.0;
+    if (t->has_weights) {
+        t->load_weight(ptr[OP_WEIGHTS], 0, 1, &weight);
+    }
+    if (!(weight >= 0.0 && weight < HUGE_VAL)) {
+        return report(problem, LOOP_BAD_WEIGHT, weight, 0);
+    }
+    npy_intp label = 0;
+    if (t->labels) {
+        label = load_label(t->label_array, targets);
+        if (label == t->ignore_index) {
+            /* an ignored row contributes nothing and gets zero gradient */
+            double zero = 0.0;
+            if (loss_out) t->store(&zero, loss_out, 0, 1);
+            if (grad_out) {
+                fill(buffer->grad, classes, 0.0);
+                t->store(buffer->grad, grad_out, t->grad_stride, classes);
             }
-            if (label < 0 || label >= classes) {
-                t->problem.code = LOOP_BAD_LABEL;
-                t->problem.label = label;
-                return -1;
-            }
+            return 0;
         }
-        if (!(weight >= 0.0 && weight < HUGE_VAL)) {
-            t->problem.code = LOOP_BAD_WEIGHT;
-            t->problem.value = weight;
-            return -1;
+        if (label < 0 || label >= classes) {
+            return report(problem, LOOP_BAD_LABEL, 0.0, label);
         }
-        if (!t->labels) {
-            t->load_targets(targets, t->target_stride, classes, t->y);
-            for (npy_intp c = 0; c < classes; c++) {
-                if (!(t->y[c] >= 0.0 && t->y[c] <= 1.0)) {
-                    t->problem.code = LOOP_BAD_TARGET;
-                    t->problem.value = t->y[c];
-                    return -1;
-                }
+    }
+    else {
+        t->load_targets(targets, t->target_stride, classes, buffer->y);
+        for (npy_intp c = 0; c < classes; c++) {
+            if (!(buffer->y[c] >= 0.0 && buffer->y[c] <= 1.0)) {
+                return report(problem, LOOP_BAD_TARGET, buffer->y[c], 0);
             }
         }
-        if (t->sums_only) {
-            compensated_add(&t->weight_sum, weight);
-            continue;
-        }
+    }
+    if (t->sums_only) {
+        compensated_add(&sums->weight, weight);
+        return 0;
+    }
 
-        t->load_logits(logits, t->logit_stride, classes, t->x);
-        softmax_row row = softmax_exponentials(t->x, t->e, classes, precise);
-        dd loss = dd_from(0.0);
-        double g_total = 0.0;
-        fill(t->g, classes, 0.0);
-        if (t->labels) {
-            double a = t->class_alpha ? t->class_alpha[label] : t->alpha;
-            t->g[label] = softmax_class_term(&row, t->x, t->e, label, a, t->gamma, &loss, precise);
-            g_total = t->g[label];
+    t->load_logits(logits, t->logit_stride, classes, buffer->x);
+    softmax_row_shape row = softmax_exponentials(buffer->x, buffer->e, classes, precise);
+    dd loss = dd_from(0.0);
+    double g_total = 0.0;
+    fill(buffer->g, classes, 0.0);
+    if (t->labels) {
+        double a = t->class_alpha ? t->class_alpha[label] : t->alpha;
+        buffer->g[label] = softmax_class_term(&row, buffer->x, buffer->e, label, a, t->gamma,
+                                              &loss, precise);
+        g_total = buffer->g[label];
+    }
+    else {
+        for (npy_intp c = 0; c < classes; c++) {
+            double a = (t->class_alpha ? t->class_alpha[c] : t->alpha) * buffer->y[c];
+            if (a != 0.0) {
+                buffer->g[c] = softmax_class_term(&row, buffer->x, buffer->e, c, a, t->gamma,
+                                                  &loss, precise);
+                g_total += buffer->g[c];
+            }
+        }
+    }
+
+    /* a zero weight masks the row whatever its logits; NaN logits give NaN */
+    double row_loss = weight == 0.0 ? 0.0
+                      : row.has_nan ? NAN
+                                    : dd_mul_rounded(loss, dd_from(weight), precise);
+    compensated_add(&sums->loss, row_loss);
+    compensated_add(&sums->weight, weight);
+    if (loss_out) {
+        t->store(&row_loss, loss_out, 0, 1);
+    }
+    if (grad_out) {
+        if (weight == 0.0 || row.has_nan) {
+            fill(buffer->grad, classes, weight == 0.0 ? 0.0 : NAN);
         }
         else {
-            for (npy_intp c = 0; c < classes; c++) {
-                double a = (t->class_alpha ? t->class_alpha[c] : t->alpha) * t->y[c];
-                if (a != 0.0) {
-                    t->g[c] = softmax_class_term(&row, t->x, t->e, c, a, t->gamma, &loss, precise);
-                    g_total += t->g[c];
+            softmax_gradient(&row, buffer->e, buffer->g, g_total, buffer->grad, classes,
+                             precise);
+            double scale = weight / t->grad_divisor;
+            if (scale != 1.0) {
+                for (npy_intp j = 0; j < classes; j++) {
+                    buffer->grad[j] *= scale;
                 }
             }
         }
-
-        /* a zero weight masks the row whatever its logits; NaN logits give NaN */
-        double row_loss = weight == 0.0 ? 0.0
-                          : row.has_nan ? NAN
-                                        : dd_mul_rounded(loss, dd_from(weight), precise);
-        compensated_add(&t->loss_sum, row_loss);
-        compensated_add(&t->weight_sum, weight);
-        if (loss_out) {
-            t->store(&row_loss, loss_out, 0, 1);
-        }
-        if (grad_out) {
-            if (weight == 0.0 || row.has_nan) {
-                fill(t->grad, classes, weight == 0.0 ? 0.0 : NAN);
-            }
-            else {
-                softmax_gradient(&row, t->e, t->g, g_total, t->grad, classes, precise);
-                double scale = weight / t->grad_divisor;
-                if (scale != 1.0) {
-                    for (npy_intp j = 0; j < classes; j++) {
-                        t->grad[j] *= scale;
-                    }
-                }
-            }
-            t->store(t->grad, grad_out, t->grad_stride, classes);
-        }
+        t->store(buffer->grad, grad_out, t->grad_stride, classes);
     }
     return 0;
 }
 
-/* the two specialisations of the row loop: plain double and double-double */
+/* the two specialisations of the row: plain double and double-double */
 static int
-softmax_rows_float(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n)
+softmax_row_plain(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,
+                  loop_problem *problem)
 {
-    return softmax_rows(t, ptr, stride, n, 0);
+    return softmax_row(t, ptr, buffer, sums, problem, 0);
 }
 
 static int
-softmax_rows_double(softmax_task *t, char **ptr, const npy_intp *stride, npy_intp n)
+softmax_row_precise(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,
+                    loop_problem *problem)
 {
-    return softmax_rows(t, ptr, stride, n, 1);
+    return softmax_row(t, ptr, buffer, sums, problem, 1);
+}
+
+/* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
+static int
+softmax_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_intp end)
+{
+    softmax_task *t = (softmax_task *)shared;
+    loop_problem *problem = &t->problems[chunk];
+    char *message = NULL;
+    if (NpyIter_ResetToIterIndexRange(iter, start, end, &message) != NPY_SUCCEED) {
+        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
+    }
+    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, &message);
+    if (iternext == NULL) {
+        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
+    }
+    double *memory = (double *)PyMem_RawMalloc(5 * (size_t)t->num_classes * sizeof(double));
+    if (memory == NULL) {
+        return report(problem, LOOP_NO_MEMORY, 0.0, 0);
+    }
+    row_buffers buffer = {memory, memory + t->num_classes, memory + 2 * t->num_classes,
+                          memory + 3 * t->num_classes, memory + 4 * t->num_classes};
+    row_sums sums = {{0.0, 0.0}, {0.0, 0.0}};
+    char **ptr = NpyIter_GetDataPtrArray(iter);
+    int (*row)(const softmax_task *, char **, row_buffers *, row_sums *, loop_problem *) =
+        t->precise ? softmax_row_precise : softmax_row_plain;
+    int status = 0;
+    do {
+        status = row(t, ptr, &buffer, &sums, problem);
+    } while (status == 0 && iternext(iter));
+    PyMem_RawFree(memory);
+    t->sums[chunk] = sums;
+    return status;
 }
 
 /* x[..., 0]: the view of the row starts of an array whose last axis is the class axis */
@@ -187,7 +242,7 @@ row_starts(PyArrayObject *array)
  * targets, weights and loss_out have the rows' shape (weights broadcast).
  */
 PyObject *
-softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
@@ -215,13 +270,12 @@ softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     softmax_task task = {0};
     task.labels = labels;
     task.sums_only = sums_only;
+    task.precise = double_precision;
     task.gamma = gamma;
     task.alpha = 1.0;
     task.num_classes = classes;
     task.ignore_index = (npy_intp)ignore_index;
     task.grad_divisor = grad_divisor;
-    task.problem.num_classes = classes;
-    task.problem.ignore_index = task.ignore_index;
     task.store = double_precision ? store_float64 : store_float32;
     if (alpha_obj != Py_None) {
         task.alpha = PyFloat_AsDouble(alpha_obj);
@@ -248,7 +302,6 @@ softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
     npy_uint32 op_flags[SOFTMAX_OPERANDS];
     PyObject *result = NULL;
     NpyIter *iter = NULL;
-    void *buffers = NULL;
     int nop = 0;
 
     task.load_logits = find_row_loader(logits);
@@ -336,50 +389,46 @@ softmax_focal_entry(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwarg
         }
     }
 
-    iter = NpyIter_MultiNew(nop, ops,
-                            NPY_ITER_EXTERNAL_LOOP | NPY_ITER_ZEROSIZE_OK,
-                            NPY_CORDER, NPY_NO_CASTING, op_flags, NULL);
+    /* RANGED: each chunk of rows is iterated on its own, by its own thread */
+    iter = NpyIter_MultiNew(nop, ops, NPY_ITER_RANGED | NPY_ITER_ZEROSIZE_OK, NPY_CORDER,
+                            NPY_NO_CASTING, op_flags, NULL);
     if (iter == NULL) {
         goto finish;
     }
-    buffers = PyMem_RawMalloc(5 * (size_t)classes * sizeof(double));
-    if (buffers == NULL) {
+    npy_intp rows = NpyIter_GetIterSize(iter);
+    npy_intp rows_per_chunk = ROW_CHUNK_ELEMENTS / classes > 0 ? ROW_CHUNK_ELEMENTS / classes : 1;
+    npy_intp chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
+    task.sums = (row_sums *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(row_sums));
+    task.problems =
+        (loop_problem *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(loop_problem));
+    if (task.sums == NULL || task.problems == NULL) {
         PyErr_NoMemory();
         goto finish;
     }
-    task.x = (double *)buffers;
-    task.e = task.x + classes;
-    task.g = task.e + classes;
-    task.y = task.g + classes;
-    task.grad = task.y + classes;
-
-    int status = 0;
-    if (NpyIter_GetIterSize(iter) > 0) {
-        NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
-        if (iternext == NULL) {
-            goto finish;
-        }
-        char **ptr = NpyIter_GetDataPtrArray(iter);
-        npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
-        npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
-        int (*rows)(softmax_task *, char **, const npy_intp *, npy_intp) =
-            double_precision ? softmax_rows_double : softmax_rows_float;
-        NPY_BEGIN_THREADS_DEF;
-        NPY_BEGIN_THREADS;
-        do {
-            status = rows(&task, ptr, stride, *size);
-        } while (status == 0 && iternext(iter));
-        NPY_END_THREADS;
-    }
-    if (status != 0) {
-        raise_loop_problem(&task.problem);
+    npy_intp failed = 0;
+    int status = run_chunks(iter, rows_per_chunk, get_module_state(module)->num_threads,
+                            softmax_chunk, &task, &failed);
+    if (status < 0) {
         goto finish;
     }
-    result = Py_BuildValue("(dd)", compensated_total(&task.loss_sum),
-                           compensated_total(&task.weight_sum));
+    if (status > 0) {
+        loop_problem problem = task.problems[failed];
+        problem.num_classes = classes;
+        problem.ignore_index = task.ignore_index;
+        problem.argument = "labels";
+        raise_loop_problem(&problem);
+        goto finish;
+    }
+    compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0};
+    for (npy_intp chunk = 0; chunk < chunks; chunk++) {
+        compensated_merge(&loss, task.sums[chunk].loss);
+        compensated_merge(&weight, task.sums[chunk].weight);
+    }
+    result = Py_BuildValue("(dd)", compensated_total(&loss), compensated_total(&weight));
 
 finish:
-    PyMem_RawFree(buffers);
+    PyMem_Free(task.sums);
+    PyMem_Free(task.problems);
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
         Py_CLEAR(result);
     }

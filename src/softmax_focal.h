@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "numeric.h"
+#include "vector_math.h"
 
 /* The row's shape, computed once: m, its argmax, rest = S - 1 and the E_j. */
 typedef struct {
@@ -29,12 +30,12 @@ typedef struct {
     ptrdiff_t argmax;
     dd rest;
     int has_nan;
-} softmax_row;
+} softmax_row_shape;
 
-FOCAL_INLINE softmax_row
+FOCAL_INLINE softmax_row_shape
 softmax_exponentials(const double *z, double *e, ptrdiff_t n, int precise)
 {
-    softmax_row row = {z[0], 0, {0.0, 0.0}, 0};
+    softmax_row_shape row = {z[0], 0, {0.0, 0.0}, 0};
     for (ptrdiff_t j = 0; j < n; j++) {
         if (z[j] != z[j]) {
             row.has_nan = 1;
@@ -44,18 +45,15 @@ softmax_exponentials(const double *z, double *e, ptrdiff_t n, int precise)
             row.argmax = j;
         }
     }
+    /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
+       difference z_j - m enters exp (an infinite one gives 0) */
+    for (ptrdiff_t j = 0; j < n; j++) {
+        dd difference = two_sum(z[j], -row.max, precise);
+        dd value = exp_nonpositive(difference, precise);
+        e[j] = z[j] == row.max ? 1.0 : value.hi + value.lo;
+    }
     compensated_sum rest = {0.0, 0.0};
     for (ptrdiff_t j = 0; j < n; j++) {
-        /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
-           difference z_j - m enters exp, its low part to first order */
-        if (z[j] == row.max) {
-            e[j] = 1.0;
-        }
-        else {
-            dd difference = two_sum(z[j], -row.max, precise);
-            double value = exp(difference.hi);
-            e[j] = precise ? value + value * difference.lo : value;
-        }
         if (j != row.argmax) {
             if (precise) {
                 compensated_add(&rest, e[j]);
@@ -71,7 +69,7 @@ softmax_exponentials(const double *z, double *e, ptrdiff_t n, int precise)
 
 /* O_c = S - E_c = the sum of the other classes' E_j, >= 1 unless c is the argmax */
 FOCAL_INLINE dd
-others_share(const softmax_row *row, const double *e, ptrdiff_t c, int precise)
+others_share(const softmax_row_shape *row, const double *e, ptrdiff_t c, int precise)
 {
     if (c == row->argmax) {
         return row->rest;
@@ -84,7 +82,7 @@ others_share(const softmax_row *row, const double *e, ptrdiff_t c, int precise)
  * its G_c.  `loss` accumulates in double-double.
  */
 FOCAL_INLINE double
-softmax_class_term(const softmax_row *row, const double *z, const double *e, ptrdiff_t c,
+softmax_class_term(const softmax_row_shape *row, const double *z, const double *e, ptrdiff_t c,
                    double target_weight, double gamma, dd *loss, int precise)
 {
     if (isinf(row->max - z[c])) {
@@ -96,9 +94,10 @@ softmax_class_term(const softmax_row *row, const double *z, const double *e, ptr
     dd total = dd_add(row->rest, dd_from(1.0), precise);
     dd others = others_share(row, e, c, precise);
     dd one_minus_p = dd_divide(others, total, precise);
-    /* L_c = log1p(rest) + (m - z_c), the low part of rest to first order */
-    double log_total = log1p(row->rest.hi);
-    dd neg_log_p = dd_from(log_total + row->rest.lo / (1.0 + row->rest.hi));
+    /* L_c = log S + (m - z_c), S = 1 + rest in double-double */
+    dd log_total = row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
+                                       : log_positive(total, precise);
+    dd neg_log_p = log_total;
     if (z[c] != row->max) {
         neg_log_p = dd_add(neg_log_p, two_sum(row->max, -z[c], precise), precise);
     }
@@ -107,7 +106,7 @@ softmax_class_term(const softmax_row *row, const double *z, const double *e, ptr
     *loss = dd_accumulate(*loss, dd_scale(term, target_weight, precise), precise);
     double h;
     if (c == row->argmax) {
-        h = row->rest.hi > 0.0 ? log_total / row->rest.hi : 1.0;
+        h = row->rest.hi > 0.0 ? log_total.hi / row->rest.hi : 1.0;
     }
     else {
         /* E_c = 0 (p_c underflowed or z_c = -inf) is the limit h = 0 */
@@ -118,10 +117,11 @@ softmax_class_term(const softmax_row *row, const double *z, const double *e, ptr
 
 /* dFL/dz_j for the whole row, from the G_c (zero for classes without target) */
 FOCAL_INLINE void
-softmax_gradient(const softmax_row *row, const double *e, const double *g, double g_total,
+softmax_gradient(const softmax_row_shape *row, const double *e, const double *g, double g_total,
                  double *grad, ptrdiff_t n, int precise)
 {
-    double total = 1.0 + row->rest.hi;
+    /* S as others_share computes it, so that 1 - p_j is exactly 1 when E_j = 0 */
+    double total = dd_add(row->rest, dd_from(1.0), precise).hi;
     for (ptrdiff_t j = 0; j < n; j++) {
         double p = e[j] / total;
         if (g[j] == 0.0) {

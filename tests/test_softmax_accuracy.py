@@ -1,0 +1,238 @@
+"""Accuracy of the softmax focal loss against a 120-bit mpmath reference, in ULP.
+
+The reference evaluates the definition with mpmath: p = softmax(z), the loss
+sum_c a_c y_c (1 - p_c)^gamma (-log p_c) and its gradient
+dFL/dz_j = p_j (S - G_j) - G_j (1 - p_j), S = sum_c G_c,
+G_c = a_c y_c (1 - p_c)^gamma (gamma h_c + 1), h_c = p_c (-log p_c) / (1 - p_c);
+the closed form is checked against mpmath's own differentiation first.  Even
+at 120 bits 1 + tiny rounds to 1, so the reference too takes -log p_c as
+log1p(rest) + (max z - z_c) and 1 - p_c as the other classes' sum over the
+total.
+
+Rows have random spreads from 0.1 to thousands, and hand-picked extreme ones.
+Bounds (errors in units of the spacing of the result dtype at the exact value,
+never below the smallest subnormal):
+  loss: 8 ULP, plus the conditioning of the loss with respect to rounding
+        the logits' differences z_j - max z where the kernel rounds them
+        (float32 results: in double; float64 results: differences are exact);
+  gradient, class-index rows: 8 ULP of max(|g_j|, eps * max_j |g_j|);
+  gradient, dense rows (label-smoothed, soft): the components are sums of
+        terms of both signs, p_j S and -G_j (1 - p_j); 8 ULP of their
+        magnitude p_j S + G_j (1 - p_j), which is what the cancellation allows.
+"""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import focal
+
+mpmath.mp.prec = 120
+
+GAMMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
+DTYPES = (np.float32, np.float64)
+
+
+def reference(z, y, gamma, alpha):
+    """(loss, gradient, magnitude of each gradient component's terms), in mpmath."""
+    z = [mpmath.mpf(float(v)) for v in z]
+    count = len(z)
+    m = max(z)
+    e = [mpmath.exp(v - m) for v in z]
+    others = [mpmath.fsum(e[i] for i in range(count) if i != j) for j in range(count)]
+    argmax = max(range(count), key=lambda j: z[j])
+    total = 1 + others[argmax]
+    log_total = mpmath.log1p(others[argmax])
+    p = [v / total for v in e]
+    q = [v / total for v in others]
+    gamma = mpmath.mpf(float(gamma))
+    loss = mpmath.mpf(0)
+    g = []
+    for c in range(count):
+        weight = mpmath.mpf(float(alpha[c])) * mpmath.mpf(float(y[c]))
+        if weight == 0:
+            g.append(mpmath.mpf(0))
+            continue
+        neg_log_p = log_total - (z[c] - m)
+        q_gamma = q[c] ** gamma if q[c] or gamma else mpmath.mpf(1)
+        loss += weight * q_gamma * neg_log_p
+        h = e[c] * neg_log_p / others[c] if others[c] else mpmath.mpf(1)
+        g.append(weight * q_gamma * (gamma * h + 1))
+    s = mpmath.fsum(g)
+    grad = [p[j] * (s - g[j]) - g[j] * q[j] for j in range(count)]
+    magnitude = [p[j] * s + g[j] * q[j] for j in range(count)]
+    return loss, grad, magnitude
+
+
+def spacing(exact, dtype):
+    """The spacing of `dtype` at |exact|, never below its smallest subnormal."""
+    info = np.finfo(dtype)
+    value = abs(float(exact))
+    rounded = dtype(value) if value < float(info.max) else dtype(info.max)
+    return max(float(np.spacing(rounded)), float(info.smallest_subnormal))
+
+
+def error(computed, exact):
+    return float(abs(mpmath.mpf(float(computed)) - exact))
+
+
+def difference_condition(x, grad, dtype):
+    """ULP of the loss that the rounding of the differences z_j - max z implies.
+
+    The float32 kernel works in plain double: z_j - m is rounded to 53 bits,
+    which moves the loss by sum_j |dFL/dz_j| |z_j - m| 2^-53.  The float64
+    kernel forms the differences exactly (two_sum): nothing to allow."""
+    if dtype == np.float64:
+        return 0.0
+    d = np.abs(x.astype(np.float64) - float(x.max()))
+    return float(sum(abs(float(gj)) * dj for gj, dj in zip(grad, d))) * 2.0 ** -53
+
+
+def test_reference_matches_numerical_derivatives():
+    rows = ([0.3, -1.2, 2.0], [5.0, -3.0, 0.5, 0.0], [1.0, 1.0], [-0.7, 4.0, 3.9])
+    for z in rows:
+        for gamma in ("0", "0.5", "2", "3.7"):
+            for y in (np.eye(len(z))[0], np.eye(len(z))[-1],
+                      np.full(len(z), 1.0 / len(z)) * 0.5 + 0.5 * np.eye(len(z))[1]):
+                alpha = np.linspace(0.3, 1.0, len(z))
+                loss, grad, _ = reference(z, y, gamma, alpha)
+
+                def loss_at(*values, y=y, gamma=mpmath.mpf(float(gamma))):
+                    total = mpmath.fsum(mpmath.exp(v) for v in values)
+                    value = mpmath.mpf(0)
+                    for c, v in enumerate(values):
+                        p = mpmath.exp(v) / total
+                        value += mpmath.mpf(alpha[c]) * mpmath.mpf(y[c]) * (1 - p) ** gamma * -mpmath.log(p)
+                    return value
+
+                point = [mpmath.mpf(v) for v in z]
+                assert mpmath.almosteq(loss, loss_at(*point), rel_eps=mpmath.mpf(2) ** -100)
+                for j in range(len(z)):
+                    order = [0] * len(z)
+                    order[j] = 1
+                    numeric = mpmath.diff(loss_at, point, tuple(order))
+                    assert mpmath.almosteq(grad[j], numeric, rel_eps=mpmath.mpf(2) ** -70,
+                                           abs_eps=mpmath.mpf(2) ** -90), (z, gamma, y, j)
+
+
+def rows(dtype, seed):
+    """Rows of logits in `dtype`: random spreads from 0.1 to thousands, and extremes."""
+    rng = np.random.default_rng(seed)
+    result = []
+    for count in (2, 3, 5, 10):
+        for scale in (0.1, 1.0, 8.0, 60.0, 400.0, 3000.0):
+            for _ in range(3):
+                result.append(rng.normal(0.0, scale, count))
+    result += [np.array(r, dtype=np.float64) for r in (
+        [0.0, 3000.0, -5000.0],
+        [1e4, 1e4 - 1e-3, -1e4],
+        [-4000.0, 4000.0, 3990.0],
+        [1000.0, -1000.0, 999.5],
+        [0.0, 40.0, -700.0, 1.0],
+        [0.0, 1e-9, -1e-9],
+        [5.0, 5.0, 5.0, 5.0],
+        [700.0, 0.0, -700.0],
+        [36.0, 0.0, 0.0],
+        [0.0, 745.0, 740.0],
+        [20.0, 1.0, 0.0, -2.0],
+        [-2.5, 1e-300, 0.0],
+    )]
+    return [r.astype(dtype) for r in result]
+
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_class_index_rows_within_8_ulp(dtype, gamma):
+    rng = np.random.default_rng(11)
+    worst_loss = (0.0, None)
+    worst_grad = (0.0, None)
+    eps = float(np.finfo(dtype).eps)
+    for i, x in enumerate(rows(dtype, 2017)):
+        count = len(x)
+        alpha = rng.uniform(0.05, 1.0, count) if i % 2 else np.ones(count)
+        labels = np.arange(count)  # every class of the row is the true one once
+        batch = np.broadcast_to(x, (count, count))
+        loss, grad = focal.softmax_loss_and_grad(batch, labels, alpha=alpha if i % 2 else None,
+                                                 gamma=gamma, reduction="none")
+        assert loss.dtype == grad.dtype == dtype
+        for k in range(count):
+            exact_loss, exact_grad, _ = reference(x, np.eye(count)[k], gamma, alpha)
+            allowed = 8 + difference_condition(x, exact_grad, dtype) / spacing(exact_loss, dtype)
+            e = error(loss[k], exact_loss) / spacing(exact_loss, dtype) / allowed * 8
+            if e > worst_loss[0]:
+                worst_loss = (e, (x.tolist(), k))
+            largest = max(abs(v) for v in exact_grad)
+            for j in range(count):
+                floor = max(abs(exact_grad[j]), largest * eps)
+                e = error(grad[k, j], exact_grad[j]) / spacing(floor, dtype)
+                if e > worst_grad[0]:
+                    worst_grad = (e, (x.tolist(), k, j))
+    assert worst_loss[0] <= 8, f"loss: {worst_loss[0]:.2f} ULP (scaled to the bound 8) at {worst_loss[1]}"
+    assert worst_grad[0] <= 8, f"grad: {worst_grad[0]:.2f} ULP at {worst_grad[1]}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_dense_rows_within_8_ulp(dtype, gamma):
+    rng = np.random.default_rng(12)
+    worst_loss = (0.0, None)
+    worst_grad = (0.0, None)
+    all_rows = rows(dtype, 1987)
+    for i, x in enumerate(all_rows):
+        count = len(x)
+        if i % 3 == 0:
+            y = 0.9 * np.eye(count)[rng.integers(count)] + 0.1 / count  # label smoothing
+        elif i % 3 == 1:
+            y = rng.dirichlet(np.ones(count))
+        else:
+            y = np.eye(count)[int(np.argmax(x))] * 0.95 + 0.05 / count  # smoothed, saturated
+        y = y.astype(dtype).astype(np.float64)  # what the kernel reads
+        y = np.clip(y, 0.0, 1.0)
+        alpha = rng.uniform(0.05, 1.0, count)
+        loss, grad = focal.softmax_loss_and_grad(x[None], y[None].astype(dtype), alpha=alpha,
+                                                 gamma=gamma, reduction="none")
+        exact_loss, exact_grad, magnitude = reference(x, y, gamma, alpha)
+        allowed = 8 + difference_condition(x, exact_grad, dtype) / spacing(exact_loss, dtype)
+        e = error(loss[0], exact_loss) / spacing(exact_loss, dtype) / allowed * 8
+        if e > worst_loss[0]:
+            worst_loss = (e, (x.tolist(), y.tolist()))
+        for j in range(count):
+            e = error(grad[0, j], exact_grad[j]) / spacing(magnitude[j], dtype)
+            if e > worst_grad[0]:
+                worst_grad = (e, (x.tolist(), y.tolist(), j))
+    assert worst_loss[0] <= 8, f"loss: {worst_loss[0]:.2f} ULP (scaled to the bound 8) at {worst_loss[1]}"
+    assert worst_grad[0] <= 8, f"grad: {worst_grad[0]:.2f} ULP of its terms at {worst_grad[1]}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reduced_loss_within_a_few_ulp(dtype):
+    # every row's loss is >= 0: the sum and the mean have no cancellation, and
+    # the compensated sum keeps them within a few ULP of the exact values
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.0, 20.0, size=(200, 4)).astype(dtype)
+    labels = rng.integers(0, 4, size=200)
+    weights = rng.uniform(0.0, 3.0, size=200).astype(dtype)
+    exact = [reference(x[i], np.eye(4)[labels[i]], 2.0, np.ones(4))[0] for i in range(200)]
+    exact_sum = mpmath.fsum(mpmath.mpf(float(w)) * v for w, v in zip(weights, exact))
+    exact_mean = exact_sum / mpmath.fsum(mpmath.mpf(float(w)) for w in weights)
+    total = focal.softmax_loss(x, labels, weights=weights, reduction="sum")
+    mean = focal.softmax_loss(x, labels, weights=weights, reduction="mean")
+    assert error(total, exact_sum) / spacing(exact_sum, dtype) <= 4
+    assert error(mean, exact_mean) / spacing(exact_mean, dtype) <= 4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_extreme_spreads_exact_cases(dtype):
+    # [0, 3000, -5000]: the middle class takes all the probability; the others'
+    # losses are exactly their distance to the max, the max's loss underflows
+    x = np.array([[0.0, 3000.0, -5000.0]] * 3, dtype=dtype)
+    loss, grad = focal.softmax_loss_and_grad(x, np.array([0, 1, 2]), gamma=2.0, reduction="none")
+    np.testing.assert_array_equal(loss, np.array([3000.0, 0.0, 8000.0], dtype))
+    np.testing.assert_array_equal(grad, np.array([[-1, 1, 0], [0, 0, 0], [0, 1, -1]], dtype))
+    # gamma = 0 at a tie of 4: log(4) exactly rounded, gradient 1/4 - 1 and 1/4
+    x = np.zeros((1, 4), dtype)
+    loss, grad = focal.softmax_loss_and_grad(x, np.array([2]), gamma=0.0, reduction="none")
+    assert loss[0] == dtype(math.log(4.0))
+    np.testing.assert_array_equal(grad[0], np.array([0.25, 0.25, -0.75, 0.25], dtype))
