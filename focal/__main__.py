@@ -1,100 +1,77 @@
-"""python -m focal: demonstrations of the package on built-in synthetic data."""
+"""python -m focal: the package's demonstrations, figure and benchmark.
+
+Each subcommand lives in its own module, imported only when it runs.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Callable, List, Optional, Sequence
-
-import numpy as np
-
-import focal
+from typing import Optional, Sequence
 
 
-def median_seconds(function: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def _train(args: argparse.Namespace) -> int:
+    from . import _demo
+
+    return _demo.main(args)
 
 
-def numpy_focal_loss_and_grad(x: np.ndarray, y: np.ndarray, alpha: float, gamma: float):
-    """The focal loss and the paper's gradient (Appendix B) as a notebook user
-    writes them with NumPy: clear, with full-size temporaries."""
-    p = 1 / (1 + np.exp(-x))
-    ce = y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)
-    p_t = p * y + (1 - p) * (1 - y)
-    alpha_t = alpha * y + (1 - alpha) * (1 - y)
-    loss = (alpha_t * (1 - p_t) ** gamma * ce).mean()
-    sign = 2 * y - 1
-    grad = alpha_t * sign * (1 - p_t) ** gamma * (gamma * p_t * np.log(p_t) + p_t - 1) / x.size
-    return loss, grad
+def _batch(args: argparse.Namespace) -> int:
+    from . import _batch
+
+    return _batch.main(args)
 
 
-def retinanet_batch(seed: int = 0, images: int = 2, anchors: int = 100_000, classes: int = 80):
-    """Logits and class indices shaped like a RetinaNet classification head's
-    output: about 0.1% of the (anchor, class) targets positive, a few anchors
-    ignored, the rest background."""
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(focal.prior_bias(0.01), 1.5, size=(images, anchors, classes))
-    logits = logits.astype(np.float32)
-    labels = np.full((images, anchors), classes)  # background
-    positive = rng.random((images, anchors)) < 0.001 * classes
-    labels[positive] = rng.integers(0, classes, positive.sum())
-    labels[rng.random((images, anchors)) < 0.002] = -1  # ignored (IoU in [0.4, 0.5))
-    return logits, labels
+def _figure(args: argparse.Namespace) -> int:
+    from . import _figure
+
+    return _figure.main(args)
 
 
-def demo(args: argparse.Namespace) -> int:
-    logits, labels = retinanet_batch()
-    images, anchors, classes = logits.shape
-    print(f"focal {focal.__version__}: sigmoid focal loss on a RetinaNet-sized batch")
-    print(f"  logits {logits.shape} {logits.dtype} ({logits.nbytes / 2**20:.0f} MiB), class-index "
-          f"targets: {np.sum((labels >= 0) & (labels < classes))} positive anchors, "
-          f"{np.sum(labels == -1)} ignored, the rest background")
+def _bench(args: argparse.Namespace) -> int:
+    from . import _bench
 
-    value, gradient = focal.loss_and_grad(logits, labels, alpha=0.25, gamma=2.0,
-                                          reduction="sum_over_positives")
-    print(f"  loss (sum over positives, alpha 0.25, gamma 2) = {value:.6g}; "
-          f"gradient {gradient.shape} {gradient.dtype}, |grad| max {np.abs(gradient).max():.3g}")
+    return _bench.main(args)
 
-    # The NumPy reference needs dense one-hot targets and has no ignore label,
-    # so compare on the mean over all anchors with ignored rows made background.
-    dense_labels = np.where(labels < 0, classes, labels)
-    one_hot = (dense_labels[..., None] == np.arange(classes)).astype(np.float32)
-    ref_loss, ref_grad = numpy_focal_loss_and_grad(logits, one_hot, 0.25, 2.0)
-    ours_loss, ours_grad = focal.loss_and_grad(logits, one_hot, alpha=0.25, gamma=2.0)
-    print(f"  mean loss: focal {ours_loss:.9g}, NumPy formula {ref_loss:.9g} "
-          f"(float32 NumPy, rel. diff {abs(ours_loss - ref_loss) / ours_loss:.1e}); gradient max "
-          f"rel. diff {np.max(np.abs(ours_grad - ref_grad)) / np.max(np.abs(ours_grad)):.1e}")
 
-    rounds = args.rounds
-    t_focal_labels = median_seconds(lambda: focal.loss_and_grad(logits, labels), rounds)
-    t_focal_dense = median_seconds(lambda: focal.loss_and_grad(logits, one_hot), rounds)
-    t_numpy = median_seconds(lambda: numpy_focal_loss_and_grad(logits, one_hot, 0.25, 2.0), rounds)
-    print(f"  loss + gradient, median of {rounds}:")
-    print(f"    focal, class indices  {t_focal_labels * 1e3:8.1f} ms")
-    print(f"    focal, dense targets  {t_focal_dense * 1e3:8.1f} ms")
-    print(f"    NumPy formula         {t_numpy * 1e3:8.1f} ms   "
-          f"({t_numpy / t_focal_labels:.1f}x slower than focal with class indices)")
-    return 0
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m focal",
+        description=(
+            "Focal loss (Lin et al., RetinaNet) over NumPy arrays.  Without a command: "
+            "train the same small model on synthetic dense-detection data with "
+            "cross-entropy, alpha-balanced cross-entropy and focal loss, and compare."
+        ),
+    )
+    parser.set_defaults(handler=_train)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="the default: why focal loss exists, shown on synthetic data")
+    train.set_defaults(handler=_train)
+
+    batch = commands.add_parser(
+        "batch", help="loss and gradient of one RetinaNet-sized batch, timed against NumPy")
+    batch.add_argument("--rounds", type=int, default=3, help="timing rounds (median shown)")
+    batch.set_defaults(handler=_batch)
+
+    figure = commands.add_parser(
+        "figure", help="the paper's Figure 1 (loss against p_t for several gammas) as a PNG")
+    figure.add_argument("--out", default="focal_figure1.png", metavar="PATH",
+                        help="where to write the PNG (default: %(default)s)")
+    figure.set_defaults(handler=_figure)
+
+    bench = commands.add_parser(
+        "bench", help="speed against a copy pass, NumPy, PyTorch and JAX (a table)")
+    bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median shown)")
+    bench.add_argument("--quick", action="store_true",
+                       help="a batch 10x smaller and fewer rounds (a smoke test)")
+    bench.set_defaults(handler=_bench)
+    return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m focal",
-        description="Focal loss (Lin et al., RetinaNet) over NumPy arrays: demonstrations.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo_parser = commands.add_parser(
-        "demo", help="loss and gradient of a RetinaNet-sized batch, timed against NumPy (default)")
-    for p in (parser, demo_parser):
-        p.add_argument("--rounds", type=int, default=3, help="timing rounds (median is shown)")
-    args = parser.parse_args(argv)
-    handlers = {None: demo, "demo": demo}
-    return handlers[args.command](args)
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
 
 
 if __name__ == "__main__":
