@@ -224,7 +224,6 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
     block_sums sums;
     memset(&sums, 0, sizeof sums);
     block_accumulator accumulate = choose_block_accumulator(t->simd_level);
-    int gamma_two = t->params.focal.gamma == 2.0;
     npy_intp index = start;
     do {
         npy_intp n = *size;
@@ -238,7 +237,8 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
             }
             if (!t->sums_only) {
                 block_kernel kernel =
-                    choose_block_kernel(t->simd_level, t->precise, t->star, gamma_two, soft);
+                    choose_block_kernel(t->simd_level, t->precise, t->star,
+                                        t->params.focal.gamma, soft);
                 kernel(&t->params, &b, m);
                 for (npy_intp k = 0; k < n_special; k++) {
                     npy_intp i = special[k];

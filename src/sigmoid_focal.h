@@ -79,13 +79,15 @@ dd_negate(dd a)
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  *
- * q^g: gamma_two takes q * q; otherwise exp(g log q), where log q is minus a
+ * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0)
+ * exp(g log q), where log q is minus a
  * softplus already at hand for hard targets (exact at any magnitude) and, in
  * blocks with soft targets (`soft`), a log of q.  A block without soft
  * targets (soft = 0) must hold only y in {0, 1}.
  */
 FOCAL_INLINE focal_values
-sigmoid_focal(double x, double y, const focal_params *k, int gamma_two, int soft, int precise)
+sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
+              int precise)
 {
     focal_values v;
     double gamma = k->gamma;
@@ -97,8 +99,13 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_two, int soft
                    precise);
     int hard = y == 0.0 || y == 1.0;
     dd q_gamma;
-    if (gamma_two) {
-        q_gamma = dd_mul(q, q, precise);
+    if (gamma_integer >= 1 && gamma_integer <= 4) {
+        /* gamma = 1..4: products, no exp (q^4 = (q^2)^2) */
+        dd q2 = dd_mul(q, q, precise);
+        q_gamma = gamma_integer == 1   ? q
+                  : gamma_integer == 2 ? q2
+                  : gamma_integer == 3 ? dd_mul(q2, q, precise)
+                                       : dd_mul(q2, q2, precise);
     }
     else {
         dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);

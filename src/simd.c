@@ -21,31 +21,41 @@
 #endif
 
 /* one function per (instruction set, precise, kernel variant) */
-#define DEFINE_VARIANT(LEVEL, ATTRIBUTE, NAME, STAR, GAMMA_TWO, SOFT, PRECISE)             \
+#define DEFINE_VARIANT(LEVEL, ATTRIBUTE, NAME, STAR, GAMMA_INTEGER, SOFT, PRECISE)         \
     ATTRIBUTE static void NAME##_##LEVEL(const block_params *bp, element_block *b,         \
                                          ptrdiff_t n)                                       \
     {                                                                                     \
-        weighted_block(bp, b, n, STAR, GAMMA_TWO, SOFT, PRECISE);                          \
+        weighted_block(bp, b, n, STAR, GAMMA_INTEGER, SOFT, PRECISE);                      \
     }
 
+/* the focal variants: gamma general (0) or 1..4, blocks of hard or soft targets */
+#define DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, G)                              \
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_##G##_hard, 0, G, 0, PRECISE)    \
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_##G##_soft, 0, G, 1, PRECISE)
+
+#define GAMMA_ROW(LEVEL, PRECISION, G)                                                    \
+    {focal_##PRECISION##_##G##_hard_##LEVEL, focal_##PRECISION##_##G##_soft_##LEVEL}
+
 #define DEFINE_PRECISION(LEVEL, ATTRIBUTE, PRECISION, PRECISE)                            \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_general_hard, 0, 0, 0, PRECISE)  \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_general_soft, 0, 0, 1, PRECISE)  \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_two_hard, 0, 1, 0, PRECISE)      \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_two_soft, 0, 1, 1, PRECISE)      \
+    DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 0)                                 \
+    DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 1)                                 \
+    DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 2)                                 \
+    DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 3)                                 \
+    DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 4)                                 \
     DEFINE_VARIANT(LEVEL, ATTRIBUTE, star_##PRECISION, 1, 0, 0, PRECISE)
 
-/* the table is indexed [precise][variant], variant as in choose_block_kernel */
+/* per level: focal kernels [precise][gamma 0..4][soft], FL* kernels [precise] */
 #define DEFINE_LEVEL(LEVEL, ATTRIBUTE)                                                    \
     DEFINE_PRECISION(LEVEL, ATTRIBUTE, plain, 0)                                          \
     DEFINE_PRECISION(LEVEL, ATTRIBUTE, precise, 1)                                        \
-    static const block_kernel LEVEL##_kernels[2][5] = {                                   \
-        {focal_plain_general_hard_##LEVEL, focal_plain_general_soft_##LEVEL,              \
-         focal_plain_two_hard_##LEVEL, focal_plain_two_soft_##LEVEL, star_plain_##LEVEL}, \
-        {focal_precise_general_hard_##LEVEL, focal_precise_general_soft_##LEVEL,          \
-         focal_precise_two_hard_##LEVEL, focal_precise_two_soft_##LEVEL,                  \
-         star_precise_##LEVEL},                                                           \
+    static const block_kernel LEVEL##_focal[2][5][2] = {                                  \
+        {GAMMA_ROW(LEVEL, plain, 0), GAMMA_ROW(LEVEL, plain, 1), GAMMA_ROW(LEVEL, plain, 2), \
+         GAMMA_ROW(LEVEL, plain, 3), GAMMA_ROW(LEVEL, plain, 4)},                         \
+        {GAMMA_ROW(LEVEL, precise, 0), GAMMA_ROW(LEVEL, precise, 1),                      \
+         GAMMA_ROW(LEVEL, precise, 2), GAMMA_ROW(LEVEL, precise, 3),                      \
+         GAMMA_ROW(LEVEL, precise, 4)},                                                   \
     };                                                                                    \
+    static const block_kernel LEVEL##_star[2] = {star_plain_##LEVEL, star_precise_##LEVEL}; \
     ATTRIBUTE static void accumulate_##LEVEL(block_sums *sums, const element_block *b,     \
                                              ptrdiff_t n, ptrdiff_t first_index,            \
                                              int with_loss)                                 \
@@ -90,21 +100,22 @@ simd_level_name(int level)
 }
 
 block_kernel
-choose_block_kernel(int level, int precise, int star, int gamma_two, int soft)
+choose_block_kernel(int level, int precise, int star, double gamma, int soft)
 {
-    int variant = star ? 4 : 2 * (gamma_two != 0) + (soft != 0);
-    precise = precise ? 1 : 0;
+    /* gamma 1 to 4 have kernels of products; any other takes exp(gamma log q) */
+    int g = (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0) ? (int)gamma : 0;
+    int p = precise ? 1 : 0, s = soft ? 1 : 0;
 #ifdef FOCAL_X86_DISPATCH
     if (level >= SIMD_AVX512) {
-        return avx512_kernels[precise][variant];
+        return star ? avx512_star[p] : avx512_focal[p][g][s];
     }
     if (level >= SIMD_AVX2) {
-        return avx2_kernels[precise][variant];
+        return star ? avx2_star[p] : avx2_focal[p][g][s];
     }
 #else
     (void)level;
 #endif
-    return baseline_kernels[precise][variant];
+    return star ? baseline_star[p] : baseline_focal[p][g][s];
 }
 
 block_accumulator

@@ -19,7 +19,7 @@ typedef void (*block_accumulator)(block_sums *sums, const element_block *block, 
 int simd_level_supported(void);
 const char *simd_level_name(int level);
 /* the kernel for a level (at most simd_level_supported()) and a variant */
-block_kernel choose_block_kernel(int level, int precise, int star, int gamma_two, int soft);
+block_kernel choose_block_kernel(int level, int precise, int star, double gamma, int soft);
 block_accumulator choose_block_accumulator(int level);
 
 #endif  /* FOCAL_SIMD_H */

@@ -129,7 +129,7 @@ def test_hard_targets_within_4_ulp(dtype, y, gamma):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("gamma", [3.0, 5.0, 7.3])
+@pytest.mark.parametrize("gamma", [3.0, 4.0, 5.0, 7.3])
 def test_larger_gamma_grows_slowly(dtype, gamma):
     worst = _errors(dtype, 1.0, gamma)
     # pow(q, gamma) turns a relative error e of q into gamma * e
