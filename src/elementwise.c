@@ -45,55 +45,6 @@ typedef struct {
     loop_problem *problems;
 } sigmoid_task;
 
-/* strided float32/float64 to double and back; the contiguous case vectorises */
-static void
-load_reals(const char *source, npy_intp stride, npy_intp n, int is_double, double *out)
-{
-    if (is_double && stride == sizeof(double)) {
-        memcpy(out, source, (size_t)n * sizeof(double));
-    }
-    else if (is_double) {
-        for (npy_intp i = 0; i < n; i++) {
-            out[i] = *(const double *)(source + i * stride);
-        }
-    }
-    else if (stride == sizeof(float)) {
-        const float *values = (const float *)source;
-        for (npy_intp i = 0; i < n; i++) {
-            out[i] = (double)values[i];
-        }
-    }
-    else {
-        for (npy_intp i = 0; i < n; i++) {
-            out[i] = (double)*(const float *)(source + i * stride);
-        }
-    }
-}
-
-static void
-store_reals(const double *values, char *destination, npy_intp stride, npy_intp n, int is_double)
-{
-    if (is_double && stride == sizeof(double)) {
-        memcpy(destination, values, (size_t)n * sizeof(double));
-    }
-    else if (is_double) {
-        for (npy_intp i = 0; i < n; i++) {
-            *(double *)(destination + i * stride) = values[i];
-        }
-    }
-    else if (stride == sizeof(float)) {
-        float *out = (float *)destination;
-        for (npy_intp i = 0; i < n; i++) {
-            out[i] = (float)values[i];
-        }
-    }
-    else {
-        for (npy_intp i = 0; i < n; i++) {
-            *(float *)(destination + i * stride) = (float)values[i];
-        }
-    }
-}
-
 static int
 report(loop_problem *problem, int code, double value, npy_intp label)
 {
@@ -105,21 +56,25 @@ report(loop_problem *problem, int code, double value, npy_intp label)
 
 /*
  * Fills the block with elements [offset, offset + n) of the current inner
- * loop and validates them.  Logits the vector kernel must not see (see
- * needs_scalar_path) are listed in `special` and replaced by 0.
+ * loop and validates them (the io helpers answer "any bad?" in vectorised
+ * loops; only then is the first bad value looked for).  Logits the vector
+ * kernel must not see (see needs_scalar_path) are listed in `special` and
+ * replaced by 0.
  */
 static int
-gather(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offset, npy_intp n,
-       element_block *b, npy_intp *special, npy_intp *n_special, double *special_x, int *soft,
-       loop_problem *problem)
+gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *stride,
+       npy_intp offset, npy_intp n, element_block *b, npy_intp *special, npy_intp *n_special,
+       double *special_x, int *soft, loop_problem *problem)
 {
 #define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
-    load_reals(AT(0), stride[0], n, t->logits_double, b->x);
+    io->load(AT(0), stride[0], n, t->logits_double, b->x);
     if (t->i_weights >= 0) {
-        load_reals(AT(t->i_weights), stride[t->i_weights], n, 1, b->weight);
-        for (npy_intp i = 0; i < n; i++) {
-            if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
-                return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
+        io->load(AT(t->i_weights), stride[t->i_weights], n, 1, b->weight);
+        if (io->any_bad_weight(b->weight, n)) {
+            for (npy_intp i = 0; i < n; i++) {
+                if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
+                    return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
+                }
             }
         }
     }
@@ -129,33 +84,22 @@ gather(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offse
         }
     }
     if (t->labels) {
-        const char *labels = AT(1), *classes = AT(t->i_class);
-        npy_intp label_stride = stride[1], class_stride = stride[t->i_class];
-        int bad = 0;
-        for (npy_intp i = 0; i < n; i++) {
-            npy_intp label = *(const npy_intp *)(labels + i * label_stride);
-            npy_intp class_id = *(const npy_intp *)(classes + i * class_stride);
-            /* an ignored row contributes nothing and gets zero gradient */
-            int ignored = label == t->ignore_index;
-            bad |= !ignored && (label < 0 || label > t->num_classes);
-            b->weight[i] = ignored ? 0.0 : b->weight[i];
-            b->y[i] = label == class_id ? 1.0 : 0.0;
-        }
-        for (npy_intp i = 0; bad && i < n; i++) {
-            npy_intp label = *(const npy_intp *)(labels + i * label_stride);
-            if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
-                return report(problem, LOOP_BAD_LABEL, 0.0, label);
+        const char *labels = AT(1);
+        if (io->labels_to_targets(labels, stride[1], AT(t->i_class), stride[t->i_class], n,
+                                  t->ignore_index, t->num_classes, b->y, b->weight)) {
+            for (npy_intp i = 0; i < n; i++) {
+                npy_intp label = *(const npy_intp *)(labels + i * stride[1]);
+                if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
+                    return report(problem, LOOP_BAD_LABEL, 0.0, label);
+                }
             }
         }
     }
     else {
-        load_reals(AT(1), stride[1], n, t->targets_double, b->y);
-        int bad = 0;
-        for (npy_intp i = 0; i < n; i++) {
-            bad |= !(b->y[i] >= 0.0 && b->y[i] <= 1.0); /* NaN fails too */
-            *soft |= b->y[i] != 0.0 && b->y[i] != 1.0;
-        }
-        if (bad || (t->star && *soft)) {
+        io->load(AT(1), stride[1], n, t->targets_double, b->y);
+        int check = io->check_targets(b->y, n);
+        *soft |= (check >> 1) & 1;
+        if ((check & 1) || (t->star && *soft)) {
             for (npy_intp i = 0; i < n; i++) {
                 if (!(b->y[i] >= 0.0 && b->y[i] <= 1.0)) {
                     return report(problem, LOOP_BAD_TARGET, b->y[i], 0);
@@ -167,18 +111,20 @@ gather(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offse
         }
     }
     if (t->i_alpha >= 0) {
-        load_reals(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
+        io->load(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
     }
     else {
         for (npy_intp i = 0; i < n; i++) {
             b->alpha[i] = t->alpha;
         }
     }
-    for (npy_intp i = 0; i < n; i++) {
-        if (needs_scalar_path(b->x[i], &t->params.focal, t->star)) {
-            special[*n_special] = i;
-            special_x[(*n_special)++] = b->x[i];
-            b->x[i] = 0.0;
+    if (io->any_special_logit(b->x, n, t->params.focal.gamma, t->params.focal.beta, t->star)) {
+        for (npy_intp i = 0; i < n; i++) {
+            if (needs_scalar_path(b->x[i], &t->params.focal, t->star)) {
+                special[*n_special] = i;
+                special_x[(*n_special)++] = b->x[i];
+                b->x[i] = 0.0;
+            }
         }
     }
     return 0;
@@ -186,16 +132,15 @@ gather(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offse
 }
 
 static void
-scatter(const sigmoid_task *t, char **ptr, const npy_intp *stride, npy_intp offset, npy_intp n,
-        const element_block *b)
+scatter(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *stride,
+        npy_intp offset, npy_intp n, const element_block *b)
 {
     int outputs[3] = {t->i_loss, t->i_grad, t->i_hess};
     const double *values[3] = {b->loss, b->grad, b->hess};
     for (int k = 0; k < 3; k++) {
         if (outputs[k] >= 0) {
             int op = outputs[k];
-            store_reals(values[k], ptr[op] + offset * stride[op], stride[op], n,
-                        t->logits_double);
+            io->store(values[k], ptr[op] + offset * stride[op], stride[op], n, t->logits_double);
         }
     }
 }
@@ -223,7 +168,7 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
     double special_x[FOCAL_BLOCK];
     block_sums sums;
     memset(&sums, 0, sizeof sums);
-    block_accumulator accumulate = choose_block_accumulator(t->simd_level);
+    const block_io *io = choose_block_io(t->simd_level);
     npy_intp index = start;
     do {
         npy_intp n = *size;
@@ -231,7 +176,7 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
             npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
             npy_intp n_special = 0;
             int soft = 0;
-            if (gather(t, ptr, stride, offset, m, &b, special, &n_special, special_x, &soft,
+            if (gather(t, io, ptr, stride, offset, m, &b, special, &n_special, special_x, &soft,
                        problem)) {
                 return -1;
             }
@@ -247,9 +192,9 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
                     weigh_element(&t->params, v, special_x[k], b.y[i], b.alpha[i], b.weight[i],
                                   &b.loss[i], &b.grad[i], &b.hess[i], t->precise);
                 }
-                scatter(t, ptr, stride, offset, m, &b);
+                scatter(t, io, ptr, stride, offset, m, &b);
             }
-            accumulate(&sums, &b, m, index + offset, !t->sums_only);
+            io->accumulate(&sums, &b, m, index + offset, !t->sums_only);
         }
         index += n;
     } while (iternext(iter));

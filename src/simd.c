@@ -12,6 +12,7 @@
  */
 #include "simd.h"
 
+#include "block_io.h"
 #include "element_block.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -56,12 +57,50 @@
          GAMMA_ROW(LEVEL, precise, 4)},                                                   \
     };                                                                                    \
     static const block_kernel LEVEL##_star[2] = {star_plain_##LEVEL, star_precise_##LEVEL}; \
+    DEFINE_IO(LEVEL, ATTRIBUTE)
+
+/* the gather/scatter helpers of block_io.h and the running sums, per level */
+#define DEFINE_IO(LEVEL, ATTRIBUTE)                                                       \
+    ATTRIBUTE static void load_##LEVEL(const char *source, ptrdiff_t stride, ptrdiff_t n,  \
+                                       int is_double, double *out)                        \
+    {                                                                                     \
+        load_reals(source, stride, n, is_double, out);                                    \
+    }                                                                                     \
+    ATTRIBUTE static void store_##LEVEL(const double *values, char *destination,           \
+                                        ptrdiff_t stride, ptrdiff_t n, int is_double)       \
+    {                                                                                     \
+        store_reals(values, destination, stride, n, is_double);                           \
+    }                                                                                     \
+    ATTRIBUTE static int labels_##LEVEL(const char *labels, ptrdiff_t label_stride,        \
+                                        const char *classes, ptrdiff_t class_stride,        \
+                                        ptrdiff_t n, ptrdiff_t ignore_index,                \
+                                        ptrdiff_t num_classes, double *y, double *weight)   \
+    {                                                                                     \
+        return labels_to_targets(labels, label_stride, classes, class_stride, n,          \
+                                 ignore_index, num_classes, y, weight);                   \
+    }                                                                                     \
+    ATTRIBUTE static int targets_##LEVEL(const double *y, ptrdiff_t n)                     \
+    {                                                                                     \
+        return check_targets(y, n);                                                       \
+    }                                                                                     \
+    ATTRIBUTE static int weights_##LEVEL(const double *w, ptrdiff_t n)                     \
+    {                                                                                     \
+        return any_bad_weight(w, n);                                                      \
+    }                                                                                     \
+    ATTRIBUTE static int special_##LEVEL(const double *x, ptrdiff_t n, double gamma,       \
+                                         double beta, int star)                           \
+    {                                                                                     \
+        return any_special_logit(x, n, gamma, beta, star);                                \
+    }                                                                                     \
     ATTRIBUTE static void accumulate_##LEVEL(block_sums *sums, const element_block *b,     \
                                              ptrdiff_t n, ptrdiff_t first_index,            \
                                              int with_loss)                                 \
     {                                                                                     \
         accumulate_block(sums, b, n, first_index, with_loss);                             \
-    }
+    }                                                                                     \
+    static const block_io LEVEL##_io = {load_##LEVEL,    store_##LEVEL,   labels_##LEVEL,  \
+                                        targets_##LEVEL, weights_##LEVEL, special_##LEVEL, \
+                                        accumulate_##LEVEL};
 
 DEFINE_LEVEL(baseline, )
 #ifdef FOCAL_X86_DISPATCH
@@ -118,18 +157,18 @@ choose_block_kernel(int level, int precise, int star, double gamma, int soft)
     return star ? baseline_star[p] : baseline_focal[p][g][s];
 }
 
-block_accumulator
-choose_block_accumulator(int level)
+const block_io *
+choose_block_io(int level)
 {
 #ifdef FOCAL_X86_DISPATCH
     if (level >= SIMD_AVX512) {
-        return accumulate_avx512;
+        return &avx512_io;
     }
     if (level >= SIMD_AVX2) {
-        return accumulate_avx2;
+        return &avx2_io;
     }
 #else
     (void)level;
 #endif
-    return accumulate_baseline;
+    return &baseline_io;
 }
