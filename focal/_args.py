@@ -87,7 +87,7 @@ def refuse_unrepresentable_labels(name: str, labels: np.ndarray) -> None:
     -1, a common ignore_index) or clamp inside C: refuse them here."""
     if labels.dtype.kind == "u" and labels.dtype.itemsize == 8 and labels.size:
         largest = labels.max()
-        if largest > np.iinfo(np.intp).max:
+        if int(largest) > np.iinfo(np.intp).max:
             raise ValueError(f"{name}: class index {largest} is out of range")
 
 

@@ -32,6 +32,8 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n: expected an integer number of threads, got {n!r}")
+    if not 1 <= n <= 256:
+        raise ValueError(f"n: expected a number of threads from 1 to 256, got {n}")
     _core.set_num_threads(n)
 
 
@@ -43,6 +45,12 @@ def get_num_threads() -> int:
     int
         By default the number of cores this process may run on, or the value
         of the environment variable FOCAL_NUM_THREADS when it is set.
+
+    Examples
+    --------
+    >>> import focal
+    >>> focal.get_num_threads() >= 1
+    True
     """
     return _core.get_num_threads()
 

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-import textwrap
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from . import _args, _core
+from ._docs import fill_docstring
 
 _SHARED_PARAMETERS = """\
 logits : array_like
@@ -63,14 +63,9 @@ extreme logits keep their digits and gamma < 1 gives no NaN.
 """
 
 
-def _document(function):
-    """Fills the shared parameter text into a docstring, at its indentation."""
-    fragments = dict(
-        shared=_SHARED_PARAMETERS, weights=_WEIGHT_PARAMETERS, reduction=_REDUCTION, notes=_NOTES
-    )
-    indented = {key: textwrap.indent(text, "    ").strip("\n").lstrip() for key, text in fragments.items()}
-    function.__doc__ = function.__doc__.format(**indented)
-    return function
+_document = fill_docstring(
+    shared=_SHARED_PARAMETERS, weights=_WEIGHT_PARAMETERS, reduction=_REDUCTION, notes=_NOTES
+)
 
 
 def _run(
@@ -150,7 +145,7 @@ def _run(
                 f"targets: class indices must lie in [0, 0] (0 marks a background row) or "
                 f"equal ignore_index={ignore}; found {invalid.flat[0]}")
 
-    arguments = dict(
+    arguments: Dict[str, Any] = dict(
         labels=labels,
         alpha=alpha_scalar,
         alpha_per_class=alpha_per_class,

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import math
 import operator
-import textwrap
 from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from . import _args, _core
+from ._docs import fill_docstring
 
 _PARAMETERS = """\
 logits : array_like
@@ -51,10 +51,7 @@ log(p_c).  log(p_k) = (z_k - max z) - log(sum_j e^(z_j - max z)) and
 exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k."""
 
 
-def _document(function):
-    indent = lambda text: textwrap.indent(text, "    ").strip()  # noqa: E731
-    function.__doc__ = function.__doc__.format(parameters=indent(_PARAMETERS), notes=indent(_NOTES))
-    return function
+_document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
 
 
 def _axis_value(axis: Any, ndim: int) -> int:

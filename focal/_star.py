@@ -1,11 +1,11 @@
 """FL*, the alternative focal loss of the paper's Appendix A."""
 from __future__ import annotations
 
-import textwrap
 from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from ._docs import fill_docstring
 from ._sigmoid import _run
 
 _PARAMETERS = """\
@@ -42,10 +42,7 @@ The loss is a softplus and 1 - p*_t a sigmoid of -(gamma x_t + beta), both
 computed from one exp and one log1p, exact in the tails."""
 
 
-def _document(function):
-    indent = lambda text: textwrap.indent(text, "    ").strip()  # noqa: E731
-    function.__doc__ = function.__doc__.format(parameters=indent(_PARAMETERS), notes=indent(_NOTES))
-    return function
+_document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
 
 
 @_document

@@ -151,6 +151,8 @@ def tag(value):
         return f"{type(value).__name__}-{value.dtype.str}-{value.shape}"
     if isinstance(value, (list, tuple, dict)):
         return f"{type(value).__name__}{len(value)}-{tag(next(iter(value), None))}"
+    if isinstance(value, np.generic):   # NumPy 1.x reprs np.int64(5) as 5
+        return f"{type(value).__name__}({value})"
     return repr(value)
 
 
@@ -349,7 +351,7 @@ case("targets-labels-with-per-class-alpha-and-weights", "targets", ValueError,
 
 # ---- ignore_index
 for _ignore in (0, 1, C - 1, C, np.int64(C), np.int8(0)):
-    case(f"ignore_index-valid-class-{_ignore!r}", "ignore_index", ValueError,
+    case(f"ignore_index-valid-class-{tag(_ignore)}", "ignore_index", ValueError,
          lambda _ignore=_ignore: base_call(ignore_index=_ignore))
 case("ignore_index-valid-class-uint8-labels", "ignore_index", ValueError,
      lambda: base_call(targets=make_labels(dtype=np.uint8), ignore_index=C))
@@ -362,7 +364,7 @@ for _ignore in (-1.0, 1.5, np.float64(-1.0), "-1", b"-1", True, False, np.bool_(
 
 # ---- alpha
 for _alpha in (-0.1, 1.1, 1.0000001, 2, np.nan, np.inf, -np.inf, -1e-300, np.float32(1.5)):
-    case(f"alpha-value-{_alpha!r}", "alpha", ValueError,
+    case(f"alpha-value-{tag(_alpha)}", "alpha", ValueError,
          lambda _alpha=_alpha: base_call(alpha=_alpha))
 case("alpha-minus-one", "alpha", ValueError, lambda: base_call(alpha=-1))
 case("alpha-minus-one-float", "alpha", ValueError, lambda: base_call(alpha=-1.0))
@@ -390,7 +392,7 @@ for _alpha in ("0.25", b"0.25", True, False, np.bool_(False), np.array(True),
 
 # ---- gamma
 for _gamma in (-1, -0.5, -1e-300, np.nan, np.inf, -np.inf, np.float32(-2.0)):
-    case(f"gamma-value-{_gamma!r}", "gamma", ValueError,
+    case(f"gamma-value-{tag(_gamma)}", "gamma", ValueError,
          lambda _gamma=_gamma: base_call(gamma=_gamma))
 for _gamma in ([1.0, 2.0], (2.0, 2.0), np.array([1.0, 2.0]), np.full(C, 2.0), [2.0],
                np.full((1, 1), 2.0)):

@@ -94,7 +94,7 @@ def make_case(name):
     if name == "specials":
         # NaN (with a payload), infinities and -0.0 must survive bit for bit
         logits = np.array([[np.nan, -np.inf, np.inf, -0.0, 0.0, 3.0]])
-        logits.view(np.uint64)[0, 0] |= 0x1234
+        logits.view(np.uint64)[0, 0] |= np.uint64(0x1234)
         return logits, np.array([[1.0, 1.0, 0.0, 0.5, 1.0, 0.0]]), dict(alpha=None, gamma=0.5)
     if name == "0-d":
         return np.array(1.25, dtype=np.float32), np.array(True), dict(weights=np.array(3.0))

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Typing: the stubs that ship with focal (py.typed, focal/_core.pyi, and the
+# inline annotations of the pure-Python modules, which mypy reads as their
+# stubs) must agree with the installed package, as mypy's stubtest sees it;
+# then mypy type-checks the package's source, and a user's script against the
+# installed package.
+#
+#   bash .ci/typing.sh            # a fresh venv with focal and mypy
+#   bash .ci/typing.sh PYTHON     # reuse a venv where focal is installed
+#                                 # (mypy is installed into it when missing)
+#
+# FOCAL_MYPY_REPORT_ONLY=1 prints the errors of steps 2 and 3 without failing;
+# stubtest (step 1) always gates.  Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+MYPY_SPEC="mypy==2.4.*"   # pinned: a new mypy may find new errors; bump on purpose
+
+start=$SECONDS
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+if [ $# -ge 1 ]; then
+    py="$1"
+else
+    python3 -m venv "$work/venv"
+    py="$work/venv/bin/python"
+    "$py" -m pip install --quiet --upgrade pip
+    "$py" -m pip install --quiet .
+fi
+"$py" -c "import mypy" 2>/dev/null || "$py" -m pip install --quiet "$MYPY_SPEC"
+echo "typing: $("$py" -m mypy --version), environment ready in $((SECONDS - start)) s"
+
+# mypy settings for stubtest.  Type errors inside the pure-Python modules are
+# the second step's business, not the stubs': stubtest refuses to compare
+# anything while mypy reports an error, so they are silenced here, except in
+# focal._core, whose .pyi is the one hand-written stub.
+cat > "$work/stubtest.ini" <<EOF
+[mypy]
+cache_dir = $work/stubtest_cache
+[mypy-focal.*]
+ignore_errors = True
+[mypy-focal._core]
+ignore_errors = False
+EOF
+cat > "$work/allowlist.txt" <<'EOF'
+# focal/__init__.py binds `error` in `except ImportError as error:`; Python
+# deletes that name after the except block, mypy still lists it.
+focal\.error
+EOF
+
+# 1. stubtest, from outside the source tree so that both the runtime import and
+#    mypy's module search find the installed package (with its compiled _core).
+(cd "$work" && "$py" -m mypy.stubtest --mypy-config-file "$work/stubtest.ini" \
+    --allowlist "$work/allowlist.txt" focal)
+echo "typing: stubtest passed in $((SECONDS - start)) s"
+
+# 2. mypy on the source (its .py files and focal/_core.pyi).  The optional
+#    peers of the benchmark and figure commands need not be installed.
+cat > "$work/mypy.ini" <<EOF
+[mypy]
+cache_dir = $work/mypy_cache
+[mypy-torch.*,torchvision.*,jax.*,optax.*,matplotlib.*]
+ignore_missing_imports = True
+EOF
+status=0
+"$py" -m mypy --config-file "$work/mypy.ini" "$root/focal" || status=$?
+echo "typing: mypy on the source done in $((SECONDS - start)) s"
+
+# 3. a user's view of the installed package (py.typed and the shipped stubs):
+#    the public functions keep their signatures instead of decaying to Any.
+#    Each `type: ignore` marks a call that must be an error; with
+#    --warn-unused-ignores an ignore that is not needed is itself an error.
+cat > "$work/user.py" <<'EOF'
+import numpy as np
+
+import focal
+
+x = np.zeros((4, 3), np.float32)
+labels = np.zeros(4, np.int64)
+grad: np.ndarray = focal.grad(x, labels)
+value, grad = focal.loss_and_grad(x, labels, reduction="sum_over_positives")
+g, h = focal.grad_hess(x, labels)
+bias: float = focal.prior_bias(0.01)
+biases: np.ndarray = focal.softmax_prior_bias(5)
+focal.set_num_threads(focal.get_num_threads())
+
+focal.loss(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.grad(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.loss_and_grad(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.grad_hess(x, labels, reduction="sum")  # type: ignore[call-arg]
+focal.softmax_loss(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.softmax_grad(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.softmax_loss_and_grad(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.star_loss(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.star_grad(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.star_loss_and_grad(x, labels, nonsense=1)  # type: ignore[call-arg]
+focal.loss(x, labels, reduction=1)  # type: ignore[arg-type]
+focal.set_num_threads("2")  # type: ignore[arg-type]
+EOF
+(cd "$work" && "$py" -m mypy --cache-dir "$work/user_cache" --strict --warn-unused-ignores \
+    user.py) || status=$?
+echo "typing: done in $((SECONDS - start)) s"
+if [ "$status" -ne 0 ] && [ "${FOCAL_MYPY_REPORT_ONLY:-0}" != 1 ]; then
+    exit "$status"
+fi

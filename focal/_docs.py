@@ -1,0 +1,23 @@
+"""Shared parameter text filled into the public functions' docstrings."""
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Callable, TypeVar
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def fill_docstring(**fragments: str) -> Callable[[_Function], _Function]:
+    """A decorator that fills ``{name}`` fields of a docstring with `fragments`,
+    indented to the docstring's four spaces (numpydoc sections).
+
+    Docstrings are absent under ``python -OO``; then there is nothing to fill.
+    """
+    indented = {key: textwrap.indent(text, "    ").strip() for key, text in fragments.items()}
+
+    def decorate(function: _Function) -> _Function:
+        if function.__doc__ is not None:
+            function.__doc__ = function.__doc__.format(**indented)
+        return function
+
+    return decorate
