@@ -18,6 +18,9 @@ softmax_prior_bias
     Detectron's initial biases of a softmax head.
 star_loss, star_grad, star_loss_and_grad
     FL*, the paper's Appendix A variant.
+xgboost_objective, lightgbm_objective
+    Focal-loss objectives for XGBoost and LightGBM, native and scikit-learn
+    (the libraries come from the ``gbdt`` extra).
 set_num_threads, get_num_threads
     Threads a large call may use (default: the cores this process may run on,
     or the environment variable FOCAL_NUM_THREADS).
@@ -35,6 +38,7 @@ from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
 from ._settings import get_num_threads, set_num_threads
 from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias
 from ._star import star_grad, star_loss, star_loss_and_grad
+from ._gbdt import lightgbm_objective, xgboost_objective
 
 __version__ = "0.1.0"
 __all__ = [
@@ -42,4 +46,5 @@ __all__ = [
     "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_prior_bias",
     "star_loss", "star_grad", "star_loss_and_grad",
     "set_num_threads", "get_num_threads",
+    "xgboost_objective", "lightgbm_objective",
 ]

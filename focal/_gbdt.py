@@ -16,6 +16,7 @@ from typing import Any, Optional, Tuple, Type, TypeVar
 import numpy as np
 
 from . import _args
+from ._docs import fill_docstring
 from ._sigmoid import grad_hess
 
 _DEFAULT_FLOOR = 0.01
@@ -30,8 +31,8 @@ gamma : float, default 2.0
     (gradient p - y, hessian p (1 - p)), the library's own binary objective.
 hessian_floor : float, default 0.01
     Positive lower bound of each sample's unweighted hessian, applied before
-    the sample weight multiplies it (as the libraries floor their own
-    logistic hessian), so a zero-weight sample still contributes nothing.
+    the sample weight multiplies it (as XGBoost floors its own logistic
+    hessian at 1e-16), so a zero-weight sample still contributes nothing.
     A finite number > 0; see Notes for the default.
 """
 
@@ -230,6 +231,10 @@ class LightGBMObjective(_FocalObjective):
         return self._derivatives(preds_or_y_true, train_data_or_y_pred, weight)
 
 
+_document = fill_docstring(parameters=_COMMON_PARAMETERS, notes=_NOTES)
+
+
+@_document
 def xgboost_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
                       hessian_floor: Any = _DEFAULT_FLOOR) -> XGBoostObjective:
     """Binary focal-loss objective for XGBoost, native or scikit-learn.
@@ -286,6 +291,7 @@ def xgboost_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     return XGBoostObjective(alpha, gamma, hessian_floor=hessian_floor)
 
 
+@_document
 def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
                        hessian_floor: Any = _DEFAULT_FLOOR) -> LightGBMObjective:
     """Binary focal-loss objective for LightGBM, native or scikit-learn.
@@ -341,18 +347,3 @@ def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     """
     return LightGBMObjective(alpha, gamma, hessian_floor=hessian_floor)
 
-
-def _fill_docstrings() -> None:
-    import textwrap
-
-    for function in (xgboost_objective, lightgbm_objective):
-        template = function.__doc__
-        if template is None:  # python -OO strips docstrings
-            continue
-        function.__doc__ = template.format(
-            parameters=textwrap.indent(_COMMON_PARAMETERS, "    ").strip(),
-            notes=textwrap.indent(_NOTES, "    ").strip(),
-        )
-
-
-_fill_docstrings()

@@ -358,9 +358,11 @@ def grad_hess(
     Notes
     -----
     The focal loss is not convex for gamma > 0: the second derivative is
-    negative for confidently wrong logits (for y = 1, roughly x below
-    -(2 gamma + 1) / gamma).  Boosting libraries need a positive hessian, so
-    clip it (for example ``np.maximum(hess, 1e-6)``) before handing it over.
+    negative for confidently wrong logits (for y = 1 and gamma = 2, below
+    x = -2.79; below -2.94 for gamma = 5).  Boosting needs a positive
+    hessian: `xgboost_objective` and `lightgbm_objective` raise it to a floor
+    (0.01 by default; much smaller floors let Newton steps diverge on
+    imbalanced data).
 
     Examples
     --------
