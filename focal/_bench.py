@@ -452,9 +452,9 @@ def run_rounds(contenders: List[Contender], rounds: int, deadline: float) -> int
     once, starting at contender r (a rotating order).  Past the first
     MIN_ROUNDS, no round starts that would end after `deadline` (a
     time.perf_counter() value) on the pace so far.  Returns the rounds run."""
-    active = [c for c in contenders if c.run is not None]
-    for contender in active:
-        contender.result = contender.run()
+    active = [(c, c.run) for c in contenders if c.run is not None]
+    for contender, run in active:
+        contender.result = run()
     gc.collect()
     begin = time.perf_counter()
     done = 0
@@ -464,9 +464,9 @@ def run_rounds(contenders: List[Contender], rounds: int, deadline: float) -> int
             if time.perf_counter() + pace > deadline:
                 break
         start = r % len(active)
-        for contender in active[start:] + active[:start]:
+        for contender, run in active[start:] + active[:start]:
             tick = time.perf_counter()
-            contender.run()
+            run()
             contender.times.append(time.perf_counter() - tick)
         done += 1
     return done
