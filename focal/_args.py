@@ -13,6 +13,10 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+# result dtypes of the common logits dtypes, by type character (byte order aside)
+_RESULT_DTYPES = {"e": _FLOAT32, "f": _FLOAT32, "d": _FLOAT64}
 
 
 def _reject_masked(name: str, value: Any) -> None:
@@ -25,6 +29,8 @@ def _reject_masked(name: str, value: Any) -> None:
 
 def as_array(name: str, value: Any, kinds: str, what: str) -> np.ndarray:
     """`value` as an ndarray (no copy when it is one) of a dtype kind in `kinds`."""
+    if type(value) is np.ndarray and value.dtype.kind in kinds and value.dtype.itemsize <= 8:
+        return value  # the common case, checked first: a call costs microseconds
     _reject_masked(name, value)
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected {what}, got a string")
@@ -48,8 +54,10 @@ def logits_array(logits: Any) -> Tuple[np.ndarray, np.dtype]:
     integers are converted as NumPy's own math functions convert them.
     """
     x = as_array("logits", logits, "iuf", "a real array (float16, float32, float64 or integer)")
-    dtype = np.result_type(x.dtype, np.float16)
-    result = np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    result = _RESULT_DTYPES.get(x.dtype.char)
+    if result is None:
+        dtype = np.result_type(x.dtype, np.float16)
+        result = _FLOAT64 if dtype == np.float64 else _FLOAT32
     return x, result
 
 
@@ -93,6 +101,8 @@ def refuse_unrepresentable_labels(name: str, labels: np.ndarray) -> None:
 
 def real_scalar(name: str, value: Any, what: str) -> float:
     """A real Python or NumPy scalar (or 0-d array) as a float; bool is refused."""
+    if type(value) is float or type(value) is int:
+        return float(value)
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected {what}, got {value!r}")
     _reject_masked(name, value)
@@ -117,6 +127,8 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
     """(scalar alpha or None, per-class alpha array or None)."""
     if alpha is None:
         return None, None
+    if type(alpha) is float and 0.0 <= alpha <= 1.0:
+        return alpha, None
     what = "None, a number in [0, 1], or one value in [0, 1] per class"
     if isinstance(alpha, (bool, np.bool_, str, bytes)):
         raise TypeError(f"alpha: expected {what}, got {alpha!r}")
@@ -146,6 +158,8 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
 
 
 def reduction_value(reduction: Any) -> str:
+    if reduction in REDUCTIONS and type(reduction) is str:
+        return reduction
     if not isinstance(reduction, str):
         raise TypeError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
     if reduction not in REDUCTIONS:
@@ -154,6 +168,9 @@ def reduction_value(reduction: Any) -> str:
 
 
 def ignore_index_value(ignore_index: Any, num_classes: int, labels: bool) -> int:
+    if type(ignore_index) is int and not (labels and 0 <= ignore_index <= num_classes) and (
+            -(2**62) <= ignore_index <= 2**62):
+        return ignore_index
     if isinstance(ignore_index, (bool, np.bool_)):
         raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
     try:
