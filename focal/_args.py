@@ -101,8 +101,13 @@ def refuse_unrepresentable_labels(name: str, labels: np.ndarray) -> None:
 
 def real_scalar(name: str, value: Any, what: str) -> float:
     """A real Python or NumPy scalar (or 0-d array) as a float; bool is refused."""
-    if type(value) is float or type(value) is int:
-        return float(value)
+    if type(value) is float:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"{name}: expected {what}, got an integer too large for a float") from None
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected {what}, got {value!r}")
     _reject_masked(name, value)

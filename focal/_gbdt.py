@@ -85,7 +85,7 @@ class _FocalObjective:
                     f"{np.shape(alpha)}; a binary objective has a single output, so "
                     "per-class values do not apply"
                 )
-            alpha, _ = _args.alpha_values(alpha, np.zeros(1))
+            alpha, _ = _args.alpha_values(alpha, np.zeros(1, dtype=np.float64))
         self._alpha: Optional[float] = alpha
         self._gamma = _args.gamma_value(gamma)
         floor = _args.real_scalar("hessian_floor", hessian_floor, "a finite number > 0")

@@ -1,7 +1,10 @@
 """Process-wide settings of the C core: threads, and the instruction set."""
 from __future__ import annotations
 
+import operator
 import os
+
+import numpy as np
 
 from . import _core
 
@@ -30,8 +33,12 @@ def set_num_threads(n: int) -> None:
     >>> focal.set_num_threads(1); focal.get_num_threads()
     1
     """
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)):
         raise TypeError(f"n: expected an integer number of threads, got {n!r}")
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n: expected an integer number of threads, got {n!r}") from None
     if not 1 <= n <= 256:
         raise ValueError(f"n: expected a number of threads from 1 to 256, got {n}")
     _core.set_num_threads(n)

@@ -161,8 +161,10 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     copy_to = None
     validate_first = False
     if out is not None and any(a is not None and np.may_share_memory(out, a) for a in (x, t, w)):
-        same_layout = (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
-                       and out.strides == x.strides and out.dtype == x.dtype)
+        # (ctypes.data, not __array_interface__: reading the latter makes NumPy
+        # keep a growing cache)
+        same_layout = (out.ctypes.data == x.ctypes.data and out.strides == x.strides
+                       and out.dtype == x.dtype)
         if same_layout and not np.may_share_memory(out, t) and not (
                 w is not None and np.may_share_memory(out, w)):
             validate_first = True
@@ -381,6 +383,6 @@ def softmax_prior_bias(num_classes: int, pi: float = 0.01) -> np.ndarray:
     if count < 2:
         raise ValueError(f"num_classes: expected at least 2 (background and one class), got {count}")
     value = _args.probability("pi", pi)
-    bias = np.zeros(count)
+    bias = np.zeros(count, dtype=np.float64)
     bias[0] = math.log(count - 1) + math.log1p(-value) - math.log(value)
     return bias
