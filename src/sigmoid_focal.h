@@ -35,12 +35,12 @@ typedef struct {
 } logistic_parts;
 
 FOCAL_INLINE logistic_parts
-logistic(double x, int precise)
+logistic(double x, int precise, int short_series)
 {
     logistic_parts r;
     /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
-    dd t = exp_nonpositive(dd_from(-fabs(x)), precise);
-    dd l = log1p_unit(t, precise);
+    dd t = exp_series(dd_from(-fabs(x)), precise, short_series);
+    dd l = log1p_unit_series(t, precise, short_series);
     dd big = dd_reciprocal(dd_add(dd_from(1.0), t, precise), precise); /* 1 / (1 + t) */
     dd small = dd_mul(big, t, precise);                                 /* t / (1 + t) */
     dd softplus_abs = dd_add(dd_from(fabs(x)), l, precise);             /* softplus(|x|) */
@@ -91,7 +91,8 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
 {
     focal_values v;
     double gamma = k->gamma;
-    logistic_parts s = logistic(x, precise);
+    /* float32 results of hard targets: nothing cancels, short series suffice */
+    logistic_parts s = logistic(x, precise, !soft);
     dd not_y = two_sum(1.0, -y, precise);
     /* Both terms are non-negative: no cancellation.  Exact for y in {0, 1}. */
     dd q = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, y, precise), precise);
@@ -158,7 +159,7 @@ star_focal(double x, double y, const focal_params *k, int precise)
     focal_values v;
     double s = y == 1.0 ? 1.0 : -1.0;
     dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
-    logistic_parts parts = logistic(z.hi, precise);
+    logistic_parts parts = logistic(z.hi, precise, 1);
     dd softplus = parts.softplus_mx;
     dd sigmoid = parts.one_minus_p;
     if (precise) {

@@ -57,7 +57,7 @@ power_of_two(double k)
  * to 0.  a = k ln2 + r with |r| <= ln2 / 2; e^r = 1 + r + r^2 P(r).
  */
 FOCAL_INLINE dd
-exp_nonpositive(dd a, int precise)
+exp_series(dd a, int precise, int short_series)
 {
     int underflows = a.hi < -746.0; /* also -inf, whose low part may be NaN */
     double x = underflows ? -746.0 : a.hi;
@@ -68,18 +68,25 @@ exp_nonpositive(dd a, int precise)
     double t = r.hi;
     double t2 = t * t, t4 = t2 * t2;
     /* P(t) = 1/2! + t/3! + ... + t^11/13!, by Estrin's scheme (a shallow
-       dependency chain: the loop is limited by latency, not by count).  Plain
-       mode keeps every term too: soft targets' gradients cancel, and the
-       cancellation would magnify a shorter series' error into float32 ULPs. */
-    double t8 = t4 * t4;
+       dependency chain: the loop is limited by latency, not by count).  The
+       short series stops at t^7/9! (relative error below 2^-36): enough where
+       nothing cancels afterwards, as in float32 results of hard targets.  Soft
+       targets' gradients cancel, and need every term even for float32. */
     double p01 = 0.5 + t * 1.6666666666666666e-01;
     double p23 = 4.1666666666666664e-02 + t * 8.333333333333333e-03;
     double p45 = 1.3888888888888889e-03 + t * 1.984126984126984e-04;
     double p67 = 2.48015873015873e-05 + t * 2.7557319223985893e-06;
-    double p89 = 2.755731922398589e-07 + t * 2.505210838544172e-08;
-    double p1011 = 2.08767569878681e-09 + t * 1.6059043836821613e-10;
-    double q0 = p01 + t2 * p23, q1 = p45 + t2 * p67, q2 = p89 + t2 * p1011;
-    double p = (q0 + t4 * q1) + t8 * q2;
+    double p;
+    if (short_series && !precise) {
+        p = (p01 + t2 * p23) + t4 * (p45 + t2 * p67);
+    }
+    else {
+        double t8 = t4 * t4;
+        double p89 = 2.755731922398589e-07 + t * 2.505210838544172e-08;
+        double p1011 = 2.08767569878681e-09 + t * 1.6059043836821613e-10;
+        double q0 = p01 + t2 * p23, q1 = p45 + t2 * p67, q2 = p89 + t2 * p1011;
+        p = (q0 + t4 * q1) + t8 * q2;
+    }
     double s = t * t * p;
     dd value;
     if (precise) {
@@ -100,26 +107,39 @@ exp_nonpositive(dd a, int precise)
     return value;
 }
 
+FOCAL_INLINE dd
+exp_nonpositive(dd a, int precise)
+{
+    return exp_series(a, precise, 0);
+}
+
 /*
  * log(1 + f) for |f| <= 0.5, as f - f^2/2 + s (f^2/2 + R(s^2)) with
  * s = f / (2 + f): the leading part exact in double-double, the rest a small
  * correction (fdlibm's arrangement; R(z) = 2z/3 + 2z^2/5 + ... + 2z^11/23).
  */
 FOCAL_INLINE dd
-log1p_small(dd f, int precise)
+log1p_small(dd f, int precise, int short_series)
 {
     double s = f.hi / (2.0 + f.hi);
     double z = s * s, z2 = z * z, z4 = z2 * z2;
-    /* R(z) / z = 2/3 + 2z/5 + ... + 2z^10/23, by Estrin's scheme */
-    double z8 = z4 * z4;
+    /* R(z) / z = 2/3 + 2z/5 + ... + 2z^10/23, by Estrin's scheme; the short
+       series (see exp_series) stops at 2z^5/13, below 2^-36 of the result */
     double p01 = 6.666666666666666e-01 + z * 4.0e-01;
     double p23 = 2.857142857142857e-01 + z * 2.2222222222222222e-01;
     double p45 = 1.8181818181818182e-01 + z * 1.5384615384615385e-01;
-    double p67 = 1.3333333333333333e-01 + z * 1.1764705882352941e-01;
-    double p89 = 1.0526315789473684e-01 + z * 9.523809523809523e-02;
-    double p10 = 8.695652173913043e-02;
-    double q0 = p01 + z2 * p23, q1 = p45 + z2 * p67, q2 = p89 + z2 * p10;
-    double r = z * ((q0 + z4 * q1) + z8 * q2);
+    double r;
+    if (short_series && !precise) {
+        r = z * ((p01 + z2 * p23) + z4 * p45);
+    }
+    else {
+        double z8 = z4 * z4;
+        double p67 = 1.3333333333333333e-01 + z * 1.1764705882352941e-01;
+        double p89 = 1.0526315789473684e-01 + z * 9.523809523809523e-02;
+        double p10 = 8.695652173913043e-02;
+        double q0 = p01 + z2 * p23, q1 = p45 + z2 * p67, q2 = p89 + z2 * p10;
+        r = z * ((q0 + z4 * q1) + z8 * q2);
+    }
     if (!precise) {
         double half_square = 0.5 * f.hi * f.hi;
         return dd_from(f.hi - (half_square - s * (half_square + r)));
@@ -134,7 +154,7 @@ log1p_small(dd f, int precise)
 
 /* log(1 + t) for t = t_hi + t_lo in [0, 1] */
 FOCAL_INLINE dd
-log1p_unit(dd t, int precise)
+log1p_unit_series(dd t, int precise, int short_series)
 {
     /* for t > 1/2, log(1 + t) = ln2 + log(1 + (t - 1)/2); t - 1 is exact */
     double big = t.hi > 0.5 ? 1.0 : 0.0;
@@ -143,12 +163,18 @@ log1p_unit(dd t, int precise)
     if (!precise) {
         f.lo = 0.0;
     }
-    dd value = log1p_small(f, precise);
+    dd value = log1p_small(f, precise, short_series);
     if (!precise) {
         return dd_from(big * LN2 + value.hi);
     }
     dd ln2 = {big * LN2_HI, big * LN2_LO};
     return dd_add(ln2, value, precise);
+}
+
+FOCAL_INLINE dd
+log1p_unit(dd t, int precise)
+{
+    return log1p_unit_series(t, precise, 0);
 }
 
 /* log(q) for a finite q = q_hi + q_lo > 0 */
@@ -165,7 +191,7 @@ log_positive(dd q, int precise)
     m = high != 0.0 ? 0.5 * m : m;
     double e = biased - 1023.0 + high - 54.0 * tiny;
     dd f = {m - 1.0, precise ? q.lo * (m / q.hi) : 0.0}; /* m - 1 is exact */
-    dd value = log1p_small(f, precise);
+    dd value = log1p_small(f, precise, 0);
     if (!precise) {
         return dd_from(e * LN2 + value.hi);
     }
