@@ -27,6 +27,8 @@ def sigmoid_focal(
     star: bool = ...,
     beta: float = ...,
     sums_only: bool = ...,
+    sum_weights: bool = ...,
+    sum_positives: bool = ...,
 ) -> Tuple[float, float, float]: ...
 def count_labels(labels: np.ndarray, num_classes: int, ignore_index: int, /) -> Tuple[int, int]: ...
 def softmax_focal(

@@ -120,23 +120,22 @@ def _run(
     if want_hess:
         hess_out = np.empty(x.shape, dtype)
 
-    # The gradient's normaliser is applied inside the pass, so the gradient is
-    # rounded once.  When it depends on the weights or on soft targets, a
-    # cheap first pass (no kernel) sums them.
-    grad_divisor = 1.0
-    sums_first = False
-    if want_grad and reduction in ("mean", "sum_over_positives"):
-        if labels:
-            ignored, positive = _core.count_labels(t, num_classes, ignore)
-        else:
-            ignored, positive = 0, None
-        if reduction == "mean" and w is None:
-            count = x.size - ignored * num_classes
-            grad_divisor = float(count) if count else 1.0  # nothing counted: all zeros
-        elif reduction == "sum_over_positives" and positive is not None:
-            grad_divisor = float(max(positive, 1))
-        else:
-            sums_first = True
+    # The reduction's denominator: counted here when it does not depend on the
+    # data (no weights; class indices counted in a pass over the labels
+    # alone), otherwise summed by the C pass.  The gradient's normaliser is
+    # applied inside the pass, so the gradient is rounded once; when it must
+    # be summed first, a cheap first pass (no kernel) does it.
+    denominator: Optional[float] = 1.0
+    if reduction == "mean" and w is None:
+        ignored = _core.count_labels(t, num_classes, ignore)[0] if labels else 0
+        denominator = float(x.size - ignored * num_classes)
+    elif reduction == "sum_over_positives" and labels:
+        denominator = float(max(_core.count_labels(t, num_classes, ignore)[1], 1))
+    elif reduction in ("mean", "sum_over_positives"):
+        denominator = None  # weights, or soft targets: summed by the pass
+    sum_weights = reduction == "mean" and denominator is None
+    sum_positives = reduction == "sum_over_positives" and denominator is None
+    grad_divisor = denominator if denominator else 1.0  # nothing counted: all zeros
     if labels and num_classes == 0 and t.size:
         # no element to check the class indices in: check them here
         invalid = t[(t != 0) & (t != ignore)]
@@ -160,23 +159,20 @@ def _run(
     # validated before a single element is overwritten: the first pass does it.
     overlapping = out is not None and any(
         a is not None and np.may_share_memory(out, a) for a in (x, t, w))
+    sums_first = want_grad and denominator is None
     if sums_first or overlapping:
         _, weight_sum, positive_sum = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
-            sums_only=True, **arguments)
+            sums_only=True, sum_weights=sum_weights, sum_positives=sum_positives, **arguments)
         if sums_first:
-            divisor = weight_sum if reduction == "mean" else max(positive_sum, 1.0)
-            grad_divisor = divisor if divisor > 0 else 1.0
+            denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
+            grad_divisor = denominator if denominator > 0 else 1.0
     loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
         x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
-        grad_divisor=grad_divisor, **arguments)
-
-    if reduction == "mean":
-        denominator = weight_sum
-    elif reduction == "sum_over_positives":
-        denominator = max(positive_sum, 1.0)
-    else:
-        denominator = 1.0
+        grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
+        sum_positives=sum_positives and not sums_first, **arguments)
+    if denominator is None:
+        denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
 
     if elementwise_loss:
         loss_result = loss_out

@@ -159,7 +159,8 @@ lane_total(const lane_sum *acc)
 }
 
 /*
- * The block loop.  star, gamma_integer, soft and precise are constants at every
+ * The block loop.  star, gamma_integer, soft, derivatives (0: the loss alone) and
+ * precise are constants at every
  * call site (simd.c), so each combination is its own specialised loop.
  */
 /* what a chunk of elements adds up, lane by lane */
@@ -169,7 +170,7 @@ typedef struct {
 
 FOCAL_INLINE void
 weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
-               int gamma_integer, int soft, int precise)
+               int gamma_integer, int soft, int derivatives, int precise)
 {
     /* a local copy: the stores into the block cannot alias it, so the
        parameters are loop invariants and the loop vectorises */
@@ -177,22 +178,30 @@ weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
     for (ptrdiff_t i = 0; i < n; i++) {
         double x = b->x[i], y = b->y[i];
         focal_values v = star ? star_focal(x, y, &p.focal, precise)
-                              : sigmoid_focal(x, y, &p.focal, gamma_integer, soft, precise);
+                              : sigmoid_focal(x, y, &p.focal, gamma_integer, soft, derivatives,
+                                              precise);
         weigh_element(&p, v, x, y, b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
                       &b->hess[i], precise);
     }
 }
 
+/* which running sums a call keeps (the others are known before the pass) */
+enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4 };
+
 /* adds the block's elements, numbered from first_index, to the running sums */
 FOCAL_INLINE void
 accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_t first_index,
-                 int with_loss)
+                 int which)
 {
-    if (with_loss) {
+    if (which & SUM_LOSS) {
         lane_add(&sums->loss, b->loss, n, first_index);
     }
-    lane_add(&sums->weight, b->weight, n, first_index);
-    lane_add(&sums->positive, b->y, n, first_index);
+    if (which & SUM_WEIGHT) {
+        lane_add(&sums->weight, b->weight, n, first_index);
+    }
+    if (which & SUM_POSITIVE) {
+        lane_add(&sums->positive, b->y, n, first_index);
+    }
 }
 
 #endif  /* FOCAL_ELEMENT_BLOCK_H */

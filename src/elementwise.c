@@ -31,6 +31,8 @@ typedef struct {
     block_params params;
     int star;
     int sums_only;       /* validate and sum weights and targets; no kernel */
+    int which_sums;      /* the running sums to keep (SUM_LOSS | ...) */
+    int derivatives;     /* a gradient or second derivative is asked for */
     int precise;         /* float64 results: the double-double kernels */
     int simd_level;
     double alpha;        /* the scalar alpha when there is no per-class operand */
@@ -183,7 +185,7 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
             if (!t->sums_only) {
                 block_kernel kernel =
                     choose_block_kernel(t->simd_level, t->precise, t->star,
-                                        t->params.focal.gamma, soft);
+                                        t->params.focal.gamma, soft, t->derivatives);
                 kernel(&t->params, &b, m);
                 for (npy_intp k = 0; k < n_special; k++) {
                     npy_intp i = special[k];
@@ -194,7 +196,7 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
                 }
                 scatter(t, io, ptr, stride, offset, m, &b);
             }
-            io->accumulate(&sums, &b, m, index + offset, !t->sums_only);
+            io->accumulate(&sums, &b, m, index + offset, t->which_sums);
         }
         index += n;
     } while (iternext(iter));
@@ -208,8 +210,10 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
- *                     sums_only)
+ *                     sums_only, sum_weights, sum_positives)
  *     -> (sum of weighted losses, sum of weights, sum of targets)
+ *
+ * The last two sums are 0 unless sum_weights / sum_positives ask for them.
  *
  * The sums run over the elements not ignored.  The outputs, when given,
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
@@ -221,19 +225,21 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out",
                                "grad_out", "hess_out", "grad_divisor", "double_precision",
-                               "star", "beta", "sums_only", NULL};
+                               "star", "beta", "sums_only", "sum_weights", "sum_positives",
+                               NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, star = 0, sums_only = 0;
+    int sum_weights = 1, sum_positives = 1;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
     Py_ssize_t ignore_index = -1;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOOdppdp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOOdppdppp", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
-            &double_precision, &star, &beta, &sums_only)) {
+            &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives)) {
         return NULL;
     }
     if (star && (!(gamma > 0.0) || hess_obj != Py_None)) {
@@ -250,6 +256,10 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     memset(&task, 0, sizeof task);
     task.star = star;
     task.sums_only = sums_only;
+    /* the sums Python needs; those it knows beforehand (counts) are skipped */
+    task.which_sums = (sums_only ? 0 : SUM_LOSS) | (sum_weights ? SUM_WEIGHT : 0) |
+                      (sum_positives ? SUM_POSITIVE : 0);
+    task.derivatives = grad_obj != Py_None || hess_obj != Py_None;
     task.precise = double_precision;
     task.simd_level = state->simd_level;
     task.params.focal.gamma = gamma;

@@ -87,7 +87,7 @@ dd_negate(dd a)
  */
 FOCAL_INLINE focal_values
 sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
-              int precise)
+              int derivatives, int precise)
 {
     focal_values v;
     double gamma = k->gamma;
@@ -122,6 +122,11 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
         q_gamma = exp_nonpositive(scaled, precise);
     }
     v.loss = dd_mul(q_gamma, ce, precise);
+    v.grad = dd_from(0.0);
+    v.hess = 0.0;
+    if (!derivatives) { /* a constant: the loss-only kernels stop here */
+        return v;
+    }
 
     dd a = two_sum(1.0, -2.0 * y, precise);
     dd w = dd_mul(s.p, s.one_minus_p, precise);

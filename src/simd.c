@@ -22,20 +22,24 @@
 #endif
 
 /* one function per (instruction set, precise, kernel variant) */
-#define DEFINE_VARIANT(LEVEL, ATTRIBUTE, NAME, STAR, GAMMA_INTEGER, SOFT, PRECISE)         \
+#define DEFINE_VARIANT(LEVEL, ATTRIBUTE, NAME, STAR, GAMMA_INTEGER, SOFT, DERIVATIVES, PRECISE) \
     ATTRIBUTE static void NAME##_##LEVEL(const block_params *bp, element_block *b,         \
                                          ptrdiff_t n)                                       \
     {                                                                                     \
-        weighted_block(bp, b, n, STAR, GAMMA_INTEGER, SOFT, PRECISE);                      \
+        weighted_block(bp, b, n, STAR, GAMMA_INTEGER, SOFT, DERIVATIVES, PRECISE);         \
     }
 
-/* the focal variants: gamma general (0) or 1..4, blocks of hard or soft targets */
+/* the focal variants: gamma general (0) or 1..4, hard or soft targets, with the
+   derivatives or the loss alone */
 #define DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, G)                              \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_##G##_hard, 0, G, 0, PRECISE)    \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_##G##_soft, 0, G, 1, PRECISE)
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_##G##_hard, 0, G, 0, 1, PRECISE) \
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, focal_##PRECISION##_##G##_soft, 0, G, 1, 1, PRECISE) \
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, loss_##PRECISION##_##G##_hard, 0, G, 0, 0, PRECISE)  \
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, loss_##PRECISION##_##G##_soft, 0, G, 1, 0, PRECISE)
 
 #define GAMMA_ROW(LEVEL, PRECISION, G)                                                    \
-    {focal_##PRECISION##_##G##_hard_##LEVEL, focal_##PRECISION##_##G##_soft_##LEVEL}
+    {{loss_##PRECISION##_##G##_hard_##LEVEL, focal_##PRECISION##_##G##_hard_##LEVEL},     \
+     {loss_##PRECISION##_##G##_soft_##LEVEL, focal_##PRECISION##_##G##_soft_##LEVEL}}
 
 #define DEFINE_PRECISION(LEVEL, ATTRIBUTE, PRECISION, PRECISE)                            \
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 0)                                 \
@@ -43,13 +47,13 @@
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 2)                                 \
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 3)                                 \
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 4)                                 \
-    DEFINE_VARIANT(LEVEL, ATTRIBUTE, star_##PRECISION, 1, 0, 0, PRECISE)
+    DEFINE_VARIANT(LEVEL, ATTRIBUTE, star_##PRECISION, 1, 0, 0, 1, PRECISE)
 
-/* per level: focal kernels [precise][gamma 0..4][soft], FL* kernels [precise] */
+/* per level: focal kernels [precise][gamma 0..4][soft][derivatives], FL* [precise] */
 #define DEFINE_LEVEL(LEVEL, ATTRIBUTE)                                                    \
     DEFINE_PRECISION(LEVEL, ATTRIBUTE, plain, 0)                                          \
     DEFINE_PRECISION(LEVEL, ATTRIBUTE, precise, 1)                                        \
-    static const block_kernel LEVEL##_focal[2][5][2] = {                                  \
+    static const block_kernel LEVEL##_focal[2][5][2][2] = {                               \
         {GAMMA_ROW(LEVEL, plain, 0), GAMMA_ROW(LEVEL, plain, 1), GAMMA_ROW(LEVEL, plain, 2), \
          GAMMA_ROW(LEVEL, plain, 3), GAMMA_ROW(LEVEL, plain, 4)},                         \
         {GAMMA_ROW(LEVEL, precise, 0), GAMMA_ROW(LEVEL, precise, 1),                      \
@@ -94,9 +98,9 @@
     }                                                                                     \
     ATTRIBUTE static void accumulate_##LEVEL(block_sums *sums, const element_block *b,     \
                                              ptrdiff_t n, ptrdiff_t first_index,            \
-                                             int with_loss)                                 \
+                                             int which)                                     \
     {                                                                                     \
-        accumulate_block(sums, b, n, first_index, with_loss);                             \
+        accumulate_block(sums, b, n, first_index, which);                                 \
     }                                                                                     \
     static const block_io LEVEL##_io = {load_##LEVEL,    store_##LEVEL,   labels_##LEVEL,  \
                                         targets_##LEVEL, weights_##LEVEL, special_##LEVEL, \
@@ -139,22 +143,22 @@ simd_level_name(int level)
 }
 
 block_kernel
-choose_block_kernel(int level, int precise, int star, double gamma, int soft)
+choose_block_kernel(int level, int precise, int star, double gamma, int soft, int derivatives)
 {
     /* gamma 1 to 4 have kernels of products; any other takes exp(gamma log q) */
     int g = (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0) ? (int)gamma : 0;
-    int p = precise ? 1 : 0, s = soft ? 1 : 0;
+    int p = precise ? 1 : 0, s = soft ? 1 : 0, d = derivatives ? 1 : 0;
 #ifdef FOCAL_X86_DISPATCH
     if (level >= SIMD_AVX512) {
-        return star ? avx512_star[p] : avx512_focal[p][g][s];
+        return star ? avx512_star[p] : avx512_focal[p][g][s][d];
     }
     if (level >= SIMD_AVX2) {
-        return star ? avx2_star[p] : avx2_focal[p][g][s];
+        return star ? avx2_star[p] : avx2_focal[p][g][s][d];
     }
 #else
     (void)level;
 #endif
-    return star ? baseline_star[p] : baseline_focal[p][g][s];
+    return star ? baseline_star[p] : baseline_focal[p][g][s][d];
 }
 
 const block_io *

@@ -26,14 +26,15 @@ typedef struct {
     int (*any_bad_weight)(const double *w, ptrdiff_t n);
     int (*any_special_logit)(const double *x, ptrdiff_t n, double gamma, double beta, int star);
     void (*accumulate)(block_sums *sums, const element_block *block, ptrdiff_t n,
-                       ptrdiff_t first_index, int with_loss);
+                       ptrdiff_t first_index, int which);
 } block_io;
 
 /* the best level this CPU runs */
 int simd_level_supported(void);
 const char *simd_level_name(int level);
 /* the kernel for a level (at most simd_level_supported()) and a variant */
-block_kernel choose_block_kernel(int level, int precise, int star, double gamma, int soft);
+block_kernel choose_block_kernel(int level, int precise, int star, double gamma, int soft,
+                                 int derivatives);
 const block_io *choose_block_io(int level);
 
 #endif  /* FOCAL_SIMD_H */
