@@ -49,7 +49,8 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
     *loss = zero ? 0.0 : dd_mul_rounded(v.loss, scale, precise);
     dd grad_weighted = dd_mul(v.grad, scale, precise);
-    double grad_normalised = precise
+    /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
+    double grad_normalised = precise || !isfinite(bp->grad_scale)
                                  ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
                                  : grad_weighted.hi * bp->grad_scale;
     *grad = zero ? 0.0 : grad_normalised;

@@ -156,8 +156,10 @@ dd_divide_double(dd a, double b, int precise)
     }
     dd back = two_product(quotient, b, precise);
     double rest = (a.hi - back.hi) - back.lo + a.lo;
-    /* (a select, not a branch: this sits in loops that must vectorise) */
-    return b == 1.0 ? a.hi : quotient + rest / b;
+    /* (selects, not branches: this sits in loops that must vectorise); an
+       infinite quotient has no remainder to add (it would be NaN) */
+    double refined = isfinite(quotient) ? quotient + rest / b : quotient;
+    return b == 1.0 ? a.hi : refined;
 }
 
 /* q^gamma with the cheap exact cases spelled out; pow(0, 0) is 1 as wanted. */

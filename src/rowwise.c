@@ -351,12 +351,12 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         }
         else if (index == OP_GRAD) {
             task.want_grad = 1;
-            task.grad_stride = PyArray_STRIDE((PyArrayObject *)given, ndim - 1);
             if (PyArray_NDIM((PyArrayObject *)given) != ndim ||
                 PyArray_DIM((PyArrayObject *)given, ndim - 1) != classes) {
                 PyErr_SetString(PyExc_ValueError, "out: expected the logits' shape");
                 goto finish;
             }
+            task.grad_stride = PyArray_STRIDE((PyArrayObject *)given, ndim - 1);
             ops[index] = row_starts((PyArrayObject *)given);
             op_flags[index] = NPY_ITER_WRITEONLY | NPY_ITER_NO_BROADCAST;
         }

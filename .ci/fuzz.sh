@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Fuzzing: focal._core built by clang with AddressSanitizer and libFuzzer's
+# coverage instrumentation, driven by the atheris harness fuzz/fuzz_focal.py
+# for a bounded time.  Exits non-zero when the fuzzer finds a crash, a
+# sanitizer report or a failed check of the harness (the input is printed in
+# base64 and copied to fuzz/crashes/, which git ignores).
+#
+#   .ci/fuzz.sh                              # 60 s (CI)
+#   FOCAL_FUZZ_SECONDS=3600 .ci/fuzz.sh      # the long run (fuzz/README.md)
+#   FOCAL_FUZZ_SECONDS=3600 FOCAL_FUZZ_JOBS=2 .ci/fuzz.sh   # both cores
+#   FOCAL_FUZZ_KEEP=1 .ci/fuzz.sh            # keep the venv and the grown corpus
+#
+# As atheris documents for native extensions (native_extension_fuzzing.md):
+# the extension is compiled with -fsanitize=address,fuzzer-no-link, atheris is
+# built from source against the same clang (so that it makes
+# asan_with_fuzzer.so, the ASan runtime with libFuzzer linked in), and that
+# library is LD_PRELOADed into Python.  detect_leaks=0 because CPython does
+# not free everything at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+seconds="${FOCAL_FUZZ_SECONDS:-60}"
+jobs="${FOCAL_FUZZ_JOBS:-1}"
+
+# clang with libFuzzer (Debian: the clang package brings compiler-rt's libFuzzer)
+if ! command -v clang >/dev/null; then
+    echo "fuzz.sh: installing clang"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq clang >/dev/null
+fi
+clang --version | head -n 1
+fuzzer_lib="$(clang -print-file-name=libclang_rt.fuzzer_no_main-x86_64.a)"
+if [ ! -e "$fuzzer_lib" ]; then
+    fuzzer_lib="$(find "$(dirname "$(clang -print-libgcc-file-name)")" /usr/lib/llvm-* \
+        -name 'libclang_rt.fuzzer_no_main*.a' 2>/dev/null | head -n 1 || true)"
+fi
+if [ -z "$fuzzer_lib" ]; then
+    echo "fuzz.sh: clang has no libFuzzer (libclang_rt.fuzzer_no_main); install compiler-rt" >&2
+    exit 2
+fi
+
+work="$(mktemp -d -t focal-fuzz.XXXXXX)"
+cleanup() {
+    if [ "${FOCAL_FUZZ_KEEP:-0}" = 1 ]; then
+        echo "fuzz.sh: kept $work (venv, corpus, crashes)"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+mkdir -p "$work/src" "$work/corpus" "$work/crashes"
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$work/src" -xf -
+
+start=$(date +%s)
+python3 -m venv "$work/venv"
+py="$work/venv/bin/python"
+"$py" -m pip install --quiet --upgrade pip
+# atheris from source, against this clang: only then does it make asan_with_fuzzer.so
+# (pip keeps the wheel it builds in its cache: later runs on this machine reuse it)
+"$py" -m pip install --quiet --no-binary atheris atheris
+atheris_dir="$("$py" -c 'import atheris; print(atheris.path())')"
+preload="$atheris_dir/asan_with_fuzzer.so"
+if [ ! -e "$preload" ]; then
+    echo "fuzz.sh: atheris made no $preload (was it built from source with clang?)" >&2
+    exit 2
+fi
+# focal, instrumented (LDSHARED follows CC: setuptools swaps the compiler in)
+CC=clang \
+CFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+LDFLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
+    "$py" -m pip install --quiet --no-cache-dir "$work/src"
+so="$(find "$work/venv" -path '*focal*' -name '_core*.so' | head -n 1)"
+symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
+if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__sanitizer_cov' <<<"$symbols"; then
+    echo "fuzz.sh: $so lacks ASan or coverage instrumentation" >&2
+    exit 1
+fi
+echo "fuzz.sh: setup took $(( $(date +%s) - start )) s"
+
+# the run: new inputs go to $work/corpus, the seeds are read from fuzz/corpus
+parallel=()
+if [ "$jobs" -gt 1 ]; then
+    parallel=(-jobs="$jobs" -workers="$jobs")
+fi
+status=0
+cd "$work"
+LD_PRELOAD="$preload" \
+ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:symbolize=1" \
+UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+    "$py" "$work/src/fuzz/fuzz_focal.py" \
+        -max_total_time="$seconds" -timeout=60 -rss_limit_mb=8192 -max_len=1024 \
+        -print_final_stats=1 -artifact_prefix="$work/crashes/" \
+        "${parallel[@]}" "$work/corpus" "$root/fuzz/corpus" >"$work/fuzz.log" 2>&1 || status=$?
+cd "$root"
+# libFuzzer prints a line per new input: show the end of the log, the whole
+# of it being kept with FOCAL_FUZZ_KEEP=1
+if [ "$status" -ne 0 ]; then
+    tail -n 150 "$work/fuzz.log"
+else
+    grep -E '^#[0-9]+' "$work/fuzz.log" | tail -n 3
+    grep -E '^(stat::|Done)' "$work/fuzz.log" || true
+fi
+
+found=0
+for crash in "$work"/crashes/* "$work"/fuzz-*.log; do
+    [ -e "$crash" ] || continue
+    case "$crash" in
+    *.log)
+        if grep -q -E 'ERROR: (AddressSanitizer|libFuzzer)|Uncaught Python exception|runtime error' "$crash"; then
+            echo "===== $crash =====" >&2
+            tail -n 80 "$crash" >&2
+            found=1
+        fi
+        ;;
+    *)
+        found=1
+        mkdir -p "$root/fuzz/crashes"
+        cp "$crash" "$root/fuzz/crashes/"
+        echo "===== crash input fuzz/crashes/$(basename "$crash") (base64) =====" >&2
+        base64 -w 76 "$crash" >&2
+        echo "reproduce: python fuzz/fuzz_focal.py --replay fuzz/crashes/$(basename "$crash")" >&2
+        ;;
+    esac
+done
+if [ "${FOCAL_FUZZ_KEEP:-0}" = 1 ]; then
+    echo "fuzz.sh: $(ls "$work/corpus" | wc -l) new corpus inputs in $work/corpus"
+fi
+if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
+    echo "fuzz.sh: FAILED (libFuzzer status $status)" >&2
+    exit 1
+fi
+echo "fuzz.sh: no finding in $seconds s"

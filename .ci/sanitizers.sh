@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Sanitizers: build focal._core with gcc's AddressSanitizer and
+# UndefinedBehaviorSanitizer into a fresh virtual environment and run the
+# whole test suite against it.  Exits non-zero on any sanitizer report or test
+# failure.
+#
+#   .ci/sanitizers.sh                 # the whole suite
+#   .ci/sanitizers.sh tests/test_tails.py -x   # extra arguments go to pytest
+#   SANITIZERS_KEEP=1 .ci/sanitizers.sh ...      # keep the instrumented venv
+#   FOCAL_SANITIZERS_EXTRAS=test,gbdt .ci/sanitizers.sh   # extras to install (default: test)
+#
+# How it works
+# - The sources are copied (the files git knows, tracked or not ignored) to a
+#   temporary folder and built there, so no stale object file of an ordinary
+#   build (./build) is linked in and the work tree is left alone.
+# - CFLAGS / LDFLAGS are appended by setuptools' build_ext to the compiler and
+#   linker command lines; pip passes the environment on to the isolated build.
+#   The extension's own -O3 etc. (setup.py) stay.  The script checks that the
+#   built .so really calls the ASan and UBSan runtimes.
+# - Python itself is not instrumented, so the ASan runtime has to be the first
+#   library loaded: LD_PRELOAD=$(gcc -print-file-name=libasan.so), then
+#   libstdc++ (see below); libubsan is pulled in by the extension's own
+#   DT_NEEDED entry and needs no preload.
+# - PYTHONMALLOC=malloc sends CPython's (and so PyMem_Malloc's, which the C core
+#   uses) small allocations to malloc, where ASan puts redzones around each
+#   block; with pymalloc's arenas an overrun of a small block would go unseen.
+# - detect_leaks=0: CPython does not free everything at exit (interned strings,
+#   static types, the state of NumPy and other extension modules, caches), so
+#   LeakSanitizer would print thousands of "leaks" that are no bugs.  Leaks of
+#   focal's own are tested by tests/test_memory.py (reference counts, no growth
+#   over many calls) and by .ci/valgrind.sh.
+# - Reports go to files (log_path) as well as being fatal
+#   (halt_on_error / -fno-sanitize-recover), so a report printed inside a
+#   pytest capture, or by a subprocess a test starts, is not lost: any such
+#   file fails the run and is printed.
+# - FOCAL_SANITIZERS=1 is set for the tests, so that a test whose measure means
+#   nothing under ASan (the resident set, with freed memory in quarantine) can
+#   skip that part.
+# NumPy's and CPython's own code is not instrumented; only focal's C is checked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+CC="${CC:-gcc}"
+if ! command -v "$CC" >/dev/null; then
+    echo "sanitizers.sh: $CC not found" >&2
+    exit 2
+fi
+libasan="$("$CC" -print-file-name=libasan.so)"
+if [ ! -e "$libasan" ]; then
+    echo "sanitizers.sh: the ASan runtime ($libasan) is missing (apt-get install libasan8?)" >&2
+    exit 2
+fi
+# libstdc++ is preloaded too: ASan intercepts __cxa_throw and must find the
+# real one when it starts; a C++ extension that a test loads later (Matplotlib,
+# XGBoost, LightGBM, pyzmq...) would otherwise abort on its first exception
+# ("CHECK failed: ... real___cxa_throw != 0")
+libstdcxx="$("$CC" -print-file-name=libstdc++.so.6)"
+preload="$libasan"
+if [ -e "$libstdcxx" ]; then
+    preload="$libasan:$libstdcxx"
+fi
+
+# SANITIZERS_KEEP=1 keeps the build folder (venv, reports) for a closer look
+work="$(mktemp -d -t focal-sanitizers.XXXXXX)"
+cleanup() {
+    if [ "${SANITIZERS_KEEP:-0}" = 1 ]; then
+        echo "sanitizers.sh: kept $work (venv: $work/venv)"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+reports="$work/reports"
+mkdir -p "$work/src" "$reports"
+
+# the project's files, without ./build, egg-info or other ignored debris
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$work/src" -xf -
+
+start=$(date +%s)
+python3 -m venv "$work/venv"
+py="$work/venv/bin/python"
+"$py" -m pip install --quiet --upgrade pip
+CC="$CC" \
+CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+LDFLAGS="-fsanitize=address,undefined" \
+    "$py" -m pip install --quiet --no-cache-dir "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
+echo "sanitizers.sh: build and install took $(( $(date +%s) - start )) s"
+
+# the installed extension must call into both runtimes
+# (importing it without the preload fails on purpose: ASan must come first)
+so="$(find "$work/venv" -path '*focal*' -name '_core*.so' | head -n 1)"
+symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
+if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__ubsan_handle' <<<"$symbols"; then
+    echo "sanitizers.sh: $so is not instrumented (CFLAGS not honoured?)" >&2
+    exit 1
+fi
+echo "sanitizers.sh: instrumented extension: $so"
+
+# Tests too slow under ASan can be marked "huge" or "slow" (registered in
+# pyproject.toml); they are skipped here only when those markers exist.
+select=()
+markers="$(python3 - <<'PY'
+import re
+try:
+    import tomllib
+    with open("pyproject.toml", "rb") as handle:
+        declared = tomllib.load(handle)["tool"]["pytest"]["ini_options"].get("markers", [])
+except Exception:  # no tomllib (Python < 3.11) or no markers: deselect nothing
+    declared = []
+names = {re.split(r"[:(\s]", m.strip(), maxsplit=1)[0] for m in declared}
+print(" and ".join(f"not {m}" for m in ("huge", "slow") if m in names))
+PY
+)"
+if [ -n "$markers" ]; then
+    select=(-m "$markers")
+    echo "sanitizers.sh: deselecting: $markers"
+fi
+
+# The memory-growth test measures tracemalloc's total over 300 rounds of
+# failing calls; with PYTHONMALLOC=malloc, CPython and NumPy (formatting the
+# error messages) keep 20-60 KiB more in caches that fill up and stop growing,
+# past the test's 32 KiB bound.  Not a sanitizer matter: it runs in the
+# ordinary suite.
+select+=(--deselect tests/test_memory.py::test_no_memory_growth_over_many_calls)
+# The quick leak runs assert that the resident set does not grow; ASan keeps
+# freed memory in quarantine (256 MiB) and its shadow grows with it, so that
+# measure means nothing here (the reference-count part would still hold).
+# Their control test needs sys.getallocatedblocks() (pymalloc's count: 0 with
+# PYTHONMALLOC=malloc) and mallinfo (0 under ASan's allocator) to see a leak.
+select+=(--deselect tests/test_leaks.py::test_quick_no_leak)
+select+=(--deselect tests/test_leaks.py::test_control_the_measures_see_leaks)
+
+start=$(date +%s)
+status=0
+LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}" \
+PYTHONMALLOC=malloc \
+ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=1:log_path=$reports/asan" \
+UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+FOCAL_SANITIZERS=1 \
+    "$py" -m pytest -p no:cacheprovider "${select[@]}" "$@" || status=$?
+echo "sanitizers.sh: the test suite took $(( $(date +%s) - start )) s under ASan+UBSan"
+
+found=0
+for report in "$reports"/*; do
+    [ -e "$report" ] || continue
+    found=1
+    echo "===== sanitizer report $(basename "$report") =====" >&2
+    cat "$report" >&2
+done
+if [ "$found" -ne 0 ]; then
+    echo "sanitizers.sh: FAILED: sanitizer reports above" >&2
+    exit 1
+fi
+if [ "$status" -ne 0 ]; then
+    echo "sanitizers.sh: FAILED: pytest exited with status $status" >&2
+    exit "$status"
+fi
+echo "sanitizers.sh: no sanitizer report"
