@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -16,7 +16,7 @@ REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 # result dtypes of the common logits dtypes, by type character (byte order aside)
-_RESULT_DTYPES = {"e": _FLOAT32, "f": _FLOAT32, "d": _FLOAT64}
+_RESULT_DTYPES: Dict[str, np.dtype] = {"e": _FLOAT32, "f": _FLOAT32, "d": _FLOAT64}
 
 
 def _reject_masked(name: str, value: Any) -> None:
