@@ -47,15 +47,6 @@ typedef struct {
     loop_problem *problems;
 } sigmoid_task;
 
-static int
-report(loop_problem *problem, int code, double value, npy_intp label)
-{
-    problem->code = code;
-    problem->value = value;
-    problem->label = label;
-    return -1;
-}
-
 /*
  * Fills the block with elements [offset, offset + n) of the current inner
  * loop and validates them (the io helpers answer "any bad?" in vectorised

@@ -59,6 +59,16 @@ get_module_state(PyObject *module)
     return (module_state *)PyModule_GetState(module);
 }
 
+/* Records a problem found in a loop; returns -1 for the loop to stop. */
+static inline int
+report(loop_problem *problem, int code, double value, npy_intp label)
+{
+    problem->code = code;
+    problem->value = value;
+    problem->label = label;
+    return -1;
+}
+
 /* Raises the Python exception describing `problem`; returns NULL. */
 PyObject *raise_loop_problem(const loop_problem *problem);
 

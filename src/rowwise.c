@@ -57,15 +57,6 @@ fill(double *values, npy_intp n, double value)
     }
 }
 
-static int
-report(loop_problem *problem, int code, double value, npy_intp label)
-{
-    problem->code = code;
-    problem->value = value;
-    problem->label = label;
-    return -1;
-}
-
 /* One row, at the iterator's pointers. */
 FOCAL_INLINE int
 softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,

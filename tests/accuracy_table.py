@@ -45,7 +45,7 @@ def softmax_rows():
             worst["loss", dtype] = max(worst["loss", dtype], loss[0])
             worst["grad", dtype] = max(worst["grad", dtype], grad[0])
     return [("softmax loss (class indices)", "0 to 4", *(worst["loss", d] for d in DTYPES)),
-            ("softmax gradient (ULP of max(|g_j|, eps max|g|))", "0 to 4",
+            ("softmax gradient (ULP of the larger of abs(g_j) and eps times the row's largest)", "0 to 4",
              *(worst["grad", d] for d in DTYPES))]
 
 

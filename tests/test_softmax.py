@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import focal
+from test_derivatives import numeric_gradient  # the five-point stencil, shared
 
 RNG = np.random.default_rng(20171022)
 FUNCTIONS = (focal.softmax_loss, focal.softmax_grad, focal.softmax_loss_and_grad)
@@ -299,23 +300,6 @@ def test_matches_reference(case):
 
 # --------------------------------------------------------------------------
 # derivatives against central differences
-
-
-def central_difference(function, x, index, step=1e-3):
-    """d function / d x[index] by the five-point central stencil (error O(h^4))."""
-    values = []
-    for k in (2, 1, -1, -2):
-        shifted = x.copy()
-        shifted[index] += k * step
-        values.append(function(shifted))
-    return (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * step)
-
-
-def numeric_gradient(function, x):
-    gradient = np.empty_like(x)
-    for index in np.ndindex(x.shape):
-        gradient[index] = central_difference(function, x, index)
-    return gradient
 
 
 def derivative_problems():
