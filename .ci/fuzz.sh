@@ -7,7 +7,6 @@
 #
 #   .ci/fuzz.sh                              # 60 s (CI)
 #   FOCAL_FUZZ_SECONDS=3600 .ci/fuzz.sh      # the long run (fuzz/README.md)
-#   FOCAL_FUZZ_SECONDS=3600 FOCAL_FUZZ_JOBS=2 .ci/fuzz.sh   # both cores
 #   FOCAL_FUZZ_KEEP=1 .ci/fuzz.sh            # keep the venv and the grown corpus
 #
 # As atheris documents for native extensions (native_extension_fuzzing.md):
@@ -20,7 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 seconds="${FOCAL_FUZZ_SECONDS:-60}"
-jobs="${FOCAL_FUZZ_JOBS:-1}"
 
 # clang with libFuzzer (Debian: the clang package brings compiler-rt's libFuzzer)
 if ! command -v clang >/dev/null; then
@@ -79,10 +77,6 @@ fi
 echo "fuzz.sh: setup took $(( $(date +%s) - start )) s"
 
 # the run: new inputs go to $work/corpus, the seeds are read from fuzz/corpus
-parallel=()
-if [ "$jobs" -gt 1 ]; then
-    parallel=(-jobs="$jobs" -workers="$jobs")
-fi
 status=0
 cd "$work"
 LD_PRELOAD="$preload" \
@@ -91,7 +85,7 @@ UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     "$py" "$work/src/fuzz/fuzz_focal.py" \
         -max_total_time="$seconds" -timeout=60 -rss_limit_mb=8192 -max_len=1024 \
         -print_final_stats=1 -artifact_prefix="$work/crashes/" \
-        "${parallel[@]}" "$work/corpus" "$root/fuzz/corpus" >"$work/fuzz.log" 2>&1 || status=$?
+        "$work/corpus" "$root/fuzz/corpus" >"$work/fuzz.log" 2>&1 || status=$?
 cd "$root"
 # libFuzzer prints a line per new input: show the end of the log, the whole
 # of it being kept with FOCAL_FUZZ_KEEP=1
@@ -103,15 +97,12 @@ else
 fi
 
 found=0
-for crash in "$work"/crashes/* "$work"/fuzz-*.log; do
+for crash in "$work"/crashes/*; do
     [ -e "$crash" ] || continue
-    case "$crash" in
-    *.log)
-        if grep -q -E 'ERROR: (AddressSanitizer|libFuzzer)|Uncaught Python exception|runtime error' "$crash"; then
-            echo "===== $crash =====" >&2
-            tail -n 80 "$crash" >&2
-            found=1
-        fi
+    case "$(basename "$crash")" in
+    slow-unit-*)
+        # slower than 10 s, not a failure: worth a look if it keeps coming
+        echo "fuzz.sh: note: slow input $(basename "$crash") ($(base64 -w 0 "$crash"))"
         ;;
     *)
         found=1
