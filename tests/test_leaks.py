@@ -373,6 +373,9 @@ def _refcounts(objects):
 
 
 def _counters():
+    # twice: objects freed by the first collection's finalizers can leave more
+    # garbage, whose late collection would look like a change of counts
+    gc.collect()
     gc.collect()
     return resident_bytes(), sys.getallocatedblocks(), malloc_in_use()
 
