@@ -144,13 +144,9 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
 {
     sigmoid_task *t = (sigmoid_task *)shared;
     loop_problem *problem = &t->problems[chunk];
-    char *message = NULL;
-    if (NpyIter_ResetToIterIndexRange(iter, start, end, &message) != NPY_SUCCEED) {
-        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
-    }
-    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, &message);
+    NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
     if (iternext == NULL) {
-        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
+        return -1;
     }
     char **ptr = NpyIter_GetDataPtrArray(iter);
     npy_intp *stride = NpyIter_GetInnerStrideArray(iter);

@@ -21,6 +21,24 @@ typedef int (*chunk_worker)(void *shared, NpyIter *iter, npy_intp chunk, npy_int
                             npy_intp end);
 
 /*
+ * Positions a worker's iterator on [start, end) without the GIL and returns
+ * its iternext, or NULL after recording LOOP_ITERATOR_FAILED in `problem`.
+ */
+static inline NpyIter_IterNextFunc *
+start_chunk(NpyIter *iter, npy_intp start, npy_intp end, loop_problem *problem)
+{
+    char *message = NULL;
+    NpyIter_IterNextFunc *iternext = NULL;
+    if (NpyIter_ResetToIterIndexRange(iter, start, end, &message) == NPY_SUCCEED) {
+        iternext = NpyIter_GetIterNext(iter, &message);
+    }
+    if (iternext == NULL) {
+        report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
+    }
+    return iternext;
+}
+
+/*
  * Runs `worker` over every chunk of `chunk_size` iteration indices of `iter`
  * with up to `num_threads` threads.  Call it with the GIL held; it releases
  * the GIL while the workers run.  Returns 0 when every chunk succeeded, -1

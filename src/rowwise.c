@@ -175,13 +175,9 @@ softmax_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
 {
     softmax_task *t = (softmax_task *)shared;
     loop_problem *problem = &t->problems[chunk];
-    char *message = NULL;
-    if (NpyIter_ResetToIterIndexRange(iter, start, end, &message) != NPY_SUCCEED) {
-        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
-    }
-    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, &message);
+    NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
     if (iternext == NULL) {
-        return report(problem, LOOP_ITERATOR_FAILED, 0.0, 0);
+        return -1;
     }
     double *memory = (double *)PyMem_RawMalloc(5 * (size_t)t->num_classes * sizeof(double));
     if (memory == NULL) {
