@@ -1,4 +1,10 @@
-"""Build of the C extension focal._core; metadata lives in pyproject.toml."""
+"""Build of the C extension _focal_core (focal._core re-exports it); metadata lives in pyproject.toml.
+
+The extension is a top-level module, not one inside the package, so that the
+source folder ./focal cannot hide it when Python runs from the checkout's root
+(see focal/_core.py).
+"""
+import os
 import sys
 
 import numpy
@@ -15,11 +21,18 @@ else:
     compile_args = ["-O3", "-std=c11", "-fno-math-errno", "-fno-trapping-math",
                     "-ffp-contract=off", "-pthread", "-Wall", "-Wextra",
                     "-Wno-unused-parameter"]
+    # Release builds carry no debug information (it would make the wheel's
+    # extension several MB); FOCAL_DEBUG_BUILD=1 pip install . keeps it, for gdb,
+    # perf and valgrind's line numbers.  Flags here come after Python's own -g.
+    if os.environ.get("FOCAL_DEBUG_BUILD", "") not in ("", "0"):
+        compile_args.append("-g")
+    else:
+        compile_args.append("-g0")
 
 setup(
     ext_modules=[
         Extension(
-            "focal._core",
+            "_focal_core",
             sources=["src/module.c", "src/elementwise.c", "src/rowwise.c", "src/simd.c", "src/parallel.c"],
             depends=[f"src/{name}" for name in (
                 "glue.h", "numeric.h", "vector_math.h", "sigmoid_focal.h", "softmax_focal.h",

@@ -34,10 +34,10 @@ echo "compat: built $(basename "$wheel") in $((SECONDS - start)) s"
 "$py" - "$wheel" <<'EOF'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as wheel:
-    ext = [n for n in wheel.namelist() if n.startswith("focal/_core") and n.endswith((".so", ".pyd"))]
+    ext = [n for n in wheel.namelist() if n.startswith("_focal_core") and n.endswith((".so", ".pyd"))]
     assert len(ext) == 1, ext
     assert b"numpy._core._multiarray_umath" in wheel.read(ext[0]), \
-        "focal._core was not compiled against NumPy 2.x headers"
+        "_focal_core was not compiled against NumPy 2.x headers"
 EOF
 
 # 2. the oldest supported NumPy, then the wheel and its test extra without

@@ -68,7 +68,7 @@ CC=clang \
 CFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
 LDFLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
     "$py" -m pip install --quiet --no-cache-dir "$work/src"
-so="$(find "$work/venv" -path '*focal*' -name '_core*.so' | head -n 1)"
+so="$(find "$work/venv" -name '_focal_core*.so' | head -n 1)"
 symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
 if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__sanitizer_cov' <<<"$symbols"; then
     echo "fuzz.sh: $so lacks ASan or coverage instrumentation" >&2

@@ -89,7 +89,7 @@ echo "sanitizers.sh: build and install took $(( $(date +%s) - start )) s"
 
 # the installed extension must call into both runtimes
 # (importing it without the preload fails on purpose: ASan must come first)
-so="$(find "$work/venv" -path '*focal*' -name '_core*.so' | head -n 1)"
+so="$(find "$work/venv" -name '_focal_core*.so' | head -n 1)"
 symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
 if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__ubsan_handle' <<<"$symbols"; then
     echo "sanitizers.sh: $so is not instrumented (CFLAGS not honoured?)" >&2

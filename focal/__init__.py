@@ -25,15 +25,6 @@ set_num_threads, get_num_threads
     Threads a large call may use (default: the cores this process may run on,
     or the environment variable FOCAL_NUM_THREADS).
 """
-try:
-    from . import _core  # noqa: F401
-except ImportError as error:  # pragma: no cover - a clear hint for source checkouts
-    raise ImportError(
-        "focal's C extension (focal._core) is not built: install the package with "
-        "'pip install .' and run Python from outside the source tree "
-        f"({error})"
-    ) from error
-
 from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
 from ._settings import get_num_threads, set_num_threads
 from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias

@@ -1,6 +1,7 @@
 /*
- * module.c: the module focal._core: initialisation, method table and the
- * messages of problems found inside the loops.
+ * module.c: the extension module _focal_core (re-exported as focal._core):
+ * initialisation, method table and the messages of problems found inside the
+ * loops.
  *
  * Multi-phase initialisation with no module state and no mutable C statics;
  * NumPy's C-API is imported, with error checking, when the module executes.
@@ -171,7 +172,7 @@ static PyModuleDef_Slot core_slots[] = {
 
 static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "focal._core",
+    .m_name = "_focal_core",
     .m_doc = "C kernels of the focal package (internal; use the functions of `focal`).",
     .m_size = sizeof(module_state),
     .m_methods = core_methods,
@@ -179,7 +180,7 @@ static struct PyModuleDef core_module = {
 };
 
 PyMODINIT_FUNC
-PyInit__core(void)
+PyInit__focal_core(void)
 {
     return PyModuleDef_Init(&core_module);
 }
