@@ -66,10 +66,12 @@ def test_empty_thread_count_is_unset(tmp_path, value):
 
 def test_unpickling_a_focal_objective_survives_a_bad_setting(tmp_path):
     objectives = [focal.xgboost_objective(alpha=0.5, gamma=1.0, hessian_floor=0.02),
-                  focal.lightgbm_objective(None, 3.0)]
+                  focal.lightgbm_objective(None, 3.0), focal.xgboost_metric(0.4, 1.5),
+                  focal.lightgbm_metric()]
     path = tmp_path / "objectives.pkl"
     path.write_bytes(pickle.dumps(objectives))
-    code = f"import pickle; print([repr(o) for o in pickle.loads(open({str(path)!r}, 'rb').read())])"
+    code = (f"import pickle; objectives = pickle.loads(open({str(path)!r}, 'rb').read()); "
+            "print([repr(o) for o in objectives])")
     result = _run(code, tmp_path, FOCAL_NUM_THREADS="abc", FOCAL_SIMD="fastest")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == repr([repr(o) for o in objectives])
