@@ -22,7 +22,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Final, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -76,7 +76,7 @@ LOSSES: Tuple[Tuple[str, Optional[float], float], ...] = (
 # positives, so gradients ~3,000 times smaller, and smaller still with every
 # easy negative added to the data.  Adam rescales most of that away, but not
 # its epsilon, and the printed losses would no longer be comparable.
-REDUCTION = "sum_over_positives"
+REDUCTION: Final = "sum_over_positives"
 
 
 # --------------------------------------------------------------------------
