@@ -30,7 +30,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Final, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -87,7 +87,7 @@ LOSSES: Tuple[Tuple[str, Optional[float], float], ...] = (
 # positives, so gradients ~3,000 times smaller, and smaller still with every
 # easy negative added to the data.  Adam rescales most of that away, but not
 # its epsilon, and the printed losses would no longer be comparable.
-REDUCTION = "sum_over_positives"
+REDUCTION: Final = "sum_over_positives"
 
 
 # The random streams of a seed s, independent of each other and of other

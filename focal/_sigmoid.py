@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Literal, Optional, SupportsIndex, Tuple, Union, overload
 
 import numpy as np
 
 from . import _args, _core
 from ._docs import fill_docstring
+from ._typing import Array, Real, Reduction, Scalar, ScalarReduction
 
 _SHARED_PARAMETERS = """\
 logits : array_like
@@ -184,6 +185,42 @@ def _run(
     return loss_result, grad_out, hess_out
 
 
+@overload
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
 @_document
 def loss(
     logits: Any,
@@ -191,11 +228,11 @@ def loss(
     alpha: Any = 0.25,
     gamma: Any = 2.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
     out: Optional[np.ndarray] = None,
-):
+) -> Union[Scalar, Array]:
     """Sigmoid focal loss of Lin et al. (RetinaNet).
 
     Parameters
@@ -240,11 +277,11 @@ def grad(
     alpha: Any = 0.25,
     gamma: Any = 2.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
     out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+) -> Array:
     """Gradient of the reduced sigmoid focal loss with respect to the logits.
 
     Parameters
@@ -278,6 +315,42 @@ def grad(
     return gradient
 
 
+@overload
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
 @_document
 def loss_and_grad(
     logits: Any,
@@ -285,11 +358,11 @@ def loss_and_grad(
     alpha: Any = 0.25,
     gamma: Any = 2.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
     out: Optional[np.ndarray] = None,
-) -> Tuple[Any, np.ndarray]:
+) -> Tuple[Union[Scalar, Array], Array]:
     """Sigmoid focal loss and its gradient, computed together in one pass.
 
     Parameters
@@ -333,8 +406,8 @@ def grad_hess(
     gamma: Any = 2.0,
     *,
     weights: Any = None,
-    ignore_index: int = -1,
-) -> Tuple[np.ndarray, np.ndarray]:
+    ignore_index: SupportsIndex = -1,
+) -> Tuple[Array, Array]:
     """Elementwise first and second derivatives of the weighted focal loss.
 
     What gradient-boosting objectives (XGBoost, LightGBM) need: both
@@ -375,7 +448,7 @@ def grad_hess(
     return gradient, hessian
 
 
-def prior_bias(pi: float = 0.01) -> float:
+def prior_bias(pi: Real = 0.01) -> float:
     """Bias that makes a sigmoid output start at probability `pi`.
 
     The paper's initialisation of the last classification layer: with

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional, Tuple
+from typing import Any, Literal, Optional, SupportsIndex, Tuple, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _args, _core
 from ._docs import fill_docstring
+from ._typing import Array, Real, Scalar, SoftmaxReduction, SoftmaxScalarReduction
 
 _PARAMETERS = """\
 logits : array_like
@@ -216,6 +218,45 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     return loss_result, grad_out
 
 
+@overload
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxReduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
 @_document
 def softmax_loss(
     logits: Any,
@@ -223,12 +264,12 @@ def softmax_loss(
     alpha: Any = None,
     gamma: Any = 2.0,
     *,
-    axis: int = -1,
-    reduction: str = "mean",
+    axis: SupportsIndex = -1,
+    reduction: SoftmaxReduction = "mean",
     weights: Any = None,
-    ignore_index: int = -100,
+    ignore_index: SupportsIndex = -100,
     out: Optional[np.ndarray] = None,
-):
+) -> Union[Scalar, Array]:
     """Multi-class (softmax) focal loss.
 
     Parameters
@@ -269,12 +310,12 @@ def softmax_grad(
     alpha: Any = None,
     gamma: Any = 2.0,
     *,
-    axis: int = -1,
-    reduction: str = "mean",
+    axis: SupportsIndex = -1,
+    reduction: SoftmaxReduction = "mean",
     weights: Any = None,
-    ignore_index: int = -100,
+    ignore_index: SupportsIndex = -100,
     out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+) -> Array:
     """Gradient of the reduced softmax focal loss with respect to every logit.
 
     Parameters
@@ -304,6 +345,45 @@ def softmax_grad(
     return gradient
 
 
+@overload
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxReduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
 @_document
 def softmax_loss_and_grad(
     logits: Any,
@@ -311,12 +391,12 @@ def softmax_loss_and_grad(
     alpha: Any = None,
     gamma: Any = 2.0,
     *,
-    axis: int = -1,
-    reduction: str = "mean",
+    axis: SupportsIndex = -1,
+    reduction: SoftmaxReduction = "mean",
     weights: Any = None,
-    ignore_index: int = -100,
+    ignore_index: SupportsIndex = -100,
     out: Optional[np.ndarray] = None,
-) -> Tuple[Any, np.ndarray]:
+) -> Tuple[Union[Scalar, Array], Array]:
     """Softmax focal loss and its gradient, computed together in one pass.
 
     Parameters
@@ -347,7 +427,7 @@ def softmax_loss_and_grad(
                 want_loss=True, want_grad=True)
 
 
-def softmax_prior_bias(num_classes: int, pi: float = 0.01) -> np.ndarray:
+def softmax_prior_bias(num_classes: SupportsIndex, pi: Real = 0.01) -> npt.NDArray[np.float64]:
     """Biases that start a softmax classifier at the paper's prior.
 
     Detectron's initialisation of a softmax head: class 0 (background)

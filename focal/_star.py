@@ -1,12 +1,13 @@
 """FL*, the alternative focal loss of the paper's Appendix A."""
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
 from ._docs import fill_docstring
 from ._sigmoid import _run
+from ._typing import Array, Reduction, Scalar, ScalarReduction
 
 _PARAMETERS = """\
 logits : array_like
@@ -45,6 +46,42 @@ computed from one exp and one log1p, exact in the tails."""
 _document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
 
 
+@overload
+def star_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def star_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def star_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
 @_document
 def star_loss(
     logits: Any,
@@ -53,10 +90,10 @@ def star_loss(
     gamma: Any = 4.0,
     beta: Any = 0.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
     out: Optional[np.ndarray] = None,
-):
+) -> Union[Scalar, Array]:
     """FL*, the alternative focal loss of Appendix A of Lin et al. (2017).
 
     Parameters
@@ -97,10 +134,10 @@ def star_grad(
     gamma: Any = 4.0,
     beta: Any = 0.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
     out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+) -> Array:
     """Gradient of the reduced FL* with respect to the logits.
 
     Parameters
@@ -128,6 +165,42 @@ def star_grad(
     return gradient
 
 
+@overload
+def star_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def star_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def star_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
 @_document
 def star_loss_and_grad(
     logits: Any,
@@ -136,10 +209,10 @@ def star_loss_and_grad(
     gamma: Any = 4.0,
     beta: Any = 0.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
     out: Optional[np.ndarray] = None,
-) -> Tuple[Any, np.ndarray]:
+) -> Tuple[Union[Scalar, Array], Array]:
     """FL* and its gradient, computed together in one pass.
 
     Parameters

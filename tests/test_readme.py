@@ -20,8 +20,9 @@ README = os.path.join(ROOT, "README.md")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 VARIES = "<!-- output: numbers vary -->"
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
-# how far a varying number may move: AP and loss values of boosting runs
-VARYING_TOLERANCE = 0.05
+# how far a varying number may move (AP values and round counts of boosting
+# runs, which change with the libraries' releases)
+VARYING_ABSOLUTE, VARYING_RELATIVE = 0.05, 0.25
 
 
 def _blocks():
@@ -82,5 +83,5 @@ def test_readme_block_runs_and_prints_what_it_shows(name, code, expected, varies
         f"{name} prints\n{result.stdout}")
     for got_line, shown_line in zip(printed, shown):
         for got, want in zip(NUMBER.findall(got_line), NUMBER.findall(shown_line)):
-            assert float(got) == pytest.approx(float(want), abs=VARYING_TOLERANCE), (
+            assert float(got) == pytest.approx(float(want), abs=VARYING_ABSOLUTE, rel=VARYING_RELATIVE), (
                 f"{name}: {got_line!r} against the README's {shown_line!r}")
