@@ -21,6 +21,8 @@ star_loss, star_grad, star_loss_and_grad
 xgboost_objective, lightgbm_objective
     Focal-loss objectives for XGBoost and LightGBM, native and scikit-learn
     (the libraries come from the ``gbdt`` extra).
+xgboost_metric, lightgbm_metric
+    The focal loss of the margins as an evaluation metric, for early stopping.
 set_num_threads, get_num_threads
     Threads a large call may use (default: the cores this process may run on,
     or the environment variable FOCAL_NUM_THREADS).
