@@ -9,7 +9,6 @@ import re
 import struct
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import replace
 
@@ -88,36 +87,41 @@ def test_figure_help_names_the_out_option(tmp_path):
 # The training demonstration, end to end
 # --------------------------------------------------------------------------
 
-def test_demo_runs_end_to_end_within_a_minute(tmp_path):
+def test_demo_runs_end_to_end(tmp_path):
     """`python -m focal` (the default command, train) shows progress while it
-    trains, flushed line by line, and ends with the three-row table."""
-    start = time.perf_counter()
+    trains, flushed line by line, and ends with the three-row table.  (How
+    long it takes is not asserted here: a loaded machine says nothing about
+    focal.)"""
     process = subprocess.Popen(
         [sys.executable, "-m", "focal"], cwd=tmp_path, env=_environment(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        lines, first_progress = [], None
-        for line in process.stdout:
-            lines.append(line)
-            if first_progress is None and " epoch " in line:
-                first_progress = time.perf_counter()
-        last_line = time.perf_counter()
-        returncode = process.wait(timeout=120)
-        stderr = process.stderr.read()
+        # Raw reads of the pipe: each returns what the demo has written so far.
+        # Unflushed, the whole output (about 2 KB, under one buffer) would
+        # arrive in one piece at exit; flushed, the first progress line arrives
+        # while two more models still have to train before the table.
+        received, at_first_progress = b"", None
+        while True:
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            received += chunk
+            if at_first_progress is None and b" epoch " in received:
+                at_first_progress = received.decode()
+        returncode = process.wait(timeout=120)  # a guard against a hang, not a bound
+        stderr = process.stderr.read().decode()
     finally:
         if process.poll() is None:
             process.kill()
         process.stdout.close()
         process.stderr.close()
-    elapsed = time.perf_counter() - start
-    output = "".join(lines)
+    output = received.decode()
     assert returncode == 0, stderr
     assert stderr == ""
-    assert elapsed < 60, f"the demo took {elapsed:.1f} s:\n{output}"
-    # progress is flushed while it trains: the first line comes seconds before the
-    # table (two more models train in between), not with it when the process exits
-    assert first_progress is not None and last_line - first_progress > 1.0, (
-        "the progress lines arrived only at the end")
+    assert at_first_progress is not None, output
+    assert TABLE_ROW.search(output), output
+    assert not TABLE_ROW.search(at_first_progress), (
+        "the progress lines arrived only with the table, at the end:\n" + at_first_progress)
 
     # progress: every model reports its last epoch
     for name, _, _ in _demo.LOSSES:
@@ -130,7 +134,7 @@ def test_demo_runs_end_to_end_within_a_minute(tmp_path):
     for name, _, _, ap, share_all, share_negatives, in_focal, total, percent in rows:
         assert 0.0 <= float(ap) <= 1.0, name
         assert 0.0 <= float(share_all) <= float(share_negatives) <= 100.0, name
-        assert 0.0 < float(in_focal) < float(total) < 60.0, name
+        assert 0.0 < float(in_focal) < float(total), name  # a part of the loop's time
         assert abs(int(percent) - 100 * float(in_focal) / float(total)) <= 1.0, name
 
     # the conclusion states what the table shows, whichever way it goes
