@@ -143,6 +143,7 @@ def make_inputs():
         # boosting objectives: one margin, label and weight per sample
         margins=rng.standard_normal(12),
         margin_column=rng.standard_normal((12, 1)),
+        nan_margins=np.where(np.arange(12) == 5, np.nan, 0.5),
         margins_3_classes=rng.standard_normal((4, 3)),
         binary=(rng.random(12) < 0.3).astype(np.float64),
         bad_binary=np.linspace(0.0, 1.5, 12),
@@ -345,6 +346,19 @@ def _other_paths(name, a):
             ("call-multi-class", lambda: objective(a["binary"], a["margins_3_classes"]),
              ValueError),
             ("call-C-bad-label", lambda: objective(a["bad_binary"], a["margins"]), ValueError),
+        ]
+    if name in ("xgboost_metric", "lightgbm_metric"):
+        make = getattr(focal, name)
+        metric = make(0.25, 2.0)
+        return [
+            ("create", lambda: make(), None),
+            ("call", lambda: metric(a["binary"], a["margins"]), None),
+            ("call-weights", lambda: metric(a["binary"], a["margins"], a["sample_weights"]), None),
+            ("alpha-str", lambda: make("0.25"), TypeError),
+            ("gamma-negative", lambda: make(0.25, -1.0), ValueError),
+            ("call-sizes", lambda: metric(a["binary"], a["margins"][:5]), ValueError),
+            ("call-nan-margin", lambda: metric(a["binary"], a["nan_margins"]), ValueError),
+            ("call-bad-label", lambda: metric(a["bad_binary"], a["margins"]), ValueError),
         ]
     raise AssertionError(f"{name}: a public function without a table of paths")
 
