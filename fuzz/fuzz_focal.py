@@ -16,7 +16,15 @@ uncaught exception, which atheris reports as a crash, saving the input):
 - an input modified when out= does not alias it;
 - NaN in a result although every input is finite and valid (sane magnitudes);
 - results that differ from a plain NumPy float64 reference beyond tolerance
-  (moderate logits, where the reference itself is accurate).
+  (moderate logits, where the reference itself is accurate);
+- a call whose out= aliases an argument (logits, targets, weights, or a
+  per-class alpha that is a view into out) giving other bits than the same
+  call on copies of its arguments;
+- NaN from finite arguments at any scale the checks accept (weights from
+  5e-324 to 1.7e308, gamma up to 1e300);
+- a call over a huge broadcast shape (more elements than memory, or counts
+  near 2**63) that neither gives an error nor stops at the deadline a signal
+  handler sets (a long call must notice a pending signal).
 
 Run by .ci/fuzz.sh; without atheris, `python fuzz/fuzz_focal.py --replay
 FILE_OR_DIR...` runs saved inputs through the same checks (any Python with
@@ -27,8 +35,10 @@ from __future__ import annotations
 import math
 import operator
 import os
+import signal
 import struct
 import sys
+import threading
 
 import numpy as np
 
@@ -105,6 +115,10 @@ REAL_DTYPES = ("f8", "f4", "f2", ">f8", ">f4", ">f2", "i1", "i4", "i8", "u1", ">
                "c16", "U1")
 TARGET_DTYPES = ("f8", "f4", "f2", ">f8", "?", "u1", "i1", "i8", ">i4", "f16", "c8")
 LABEL_DTYPES = ("i8", "i4", "i2", "i1", "u1", "u2", "u4", "u8", ">i8", ">u4", "f8", "?")
+# weights scaled to the ends of the double range: every finite weight must give
+# finite, correct values (a mean is the same for any common scale)
+EXTREME_SCALES = (1e300, 1.7e308, 1e-300, 5e-324, 1e-310)
+EXTREME_GAMMAS = (1e155, 1e300, 1e-300, 1e-20, 700.0)
 LAYOUTS = ("C", "C", "F", "reversed", "strided", "misaligned", "tail", "broadcast", "readonly",
            "transposed", "swapped-order")
 
@@ -345,6 +359,44 @@ def tiny_weights(w) -> bool:
     return bool(np.any((w != 0) & (np.abs(w) < 1e-290)))
 
 
+def common_scale_removed(w):
+    """w divided by its largest value (a mean, its gradient included, does not
+    change when every weight is scaled alike)."""
+    w = np.asarray(w, dtype=np.float64)
+    peak = float(np.max(w, initial=0.0))
+    return w / peak if peak > 0 and math.isfinite(peak) else w
+
+
+def alpha_inside(out, alpha):
+    """A per-class alpha stored in out's own memory: the call must read it
+    before it writes out (or read a copy)."""
+    if not (isinstance(out, np.ndarray) and isinstance(alpha, np.ndarray) and alpha.ndim == 1
+            and out.flags.c_contiguous and 0 < alpha.size <= out.size):
+        return alpha, None
+    view = out.reshape(-1)[:alpha.size]
+    with np.errstate(all="ignore"):
+        view[...] = alpha
+    if not np.array_equal(view, alpha):  # not representable in out's dtype: keep it apart
+        return alpha, None
+    return view, "alpha"
+
+
+def check_same_bits(what, results, function, args, kwargs):
+    """A call whose out= aliased an argument gives the bits of the same call on
+    copies of its arguments, without out=."""
+    try:
+        with np.errstate(all="ignore"):
+            expected = function(*args, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise Finding(f"{what}: accepted with out= aliasing an argument, refused on copies: "
+                      f"{error}") from None
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for k, (got, want) in enumerate(zip(results, expected)):
+        if not np.array_equal(np.asarray(got), np.asarray(want), equal_nan=True):
+            raise Finding(f"{what}: result {k} with out= aliasing an argument differs from the "
+                          f"same call on copies")
+
+
 def check_no_nan(name, value):
     if np.any(np.isnan(np.asarray(value, dtype=np.float64))):
         raise Finding(f"{name}: NaN although every input is finite and valid")
@@ -361,7 +413,7 @@ def one_input(data: bytes) -> None:
     _core.set_simd_level(src.choice(levels))
     focal.set_num_threads(1 + src.int(3))
     if family == "scalar":
-        return scalar_functions(src)
+        return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -395,6 +447,65 @@ def scalar_functions(src: Source) -> None:
     if not (isinstance(bias, np.ndarray) and bias.dtype == np.float64 and bias.shape == (count,)
             and np.all(np.isfinite(bias))):
         raise Finding(f"softmax_prior_bias({count!r}) = {bias!r}")
+
+
+class Deadline(Exception):
+    """Raised by the signal handler that ends a call over a huge shape."""
+
+
+def _raise_deadline(signum, frame):
+    raise Deadline()
+
+
+HUGE_SHAPES = ((2**62,), (2**63 - 1,), (1, 2**61), (3, 2**61), (2**31, 2**31), (2**40, 80),
+               (2**62, 1), (4, 2**59, 2))
+DEADLINE_SECONDS = 0.3
+
+
+def huge_shapes(src: Source) -> None:
+    """Zero-stride views with more elements than memory holds, or counts near
+    2**63: every size computed must be checked, and a long call must stop at a
+    pending signal.  Acceptable outcomes: a ValueError or MemoryError, the
+    deadline's exception (raised by the handler of a signal sent while the
+    call runs), or the right value."""
+    shape = src.choice(HUGE_SHAPES)
+    value = src.choice((0.0, 1.0, -3.0, 30.0))
+    x = np.broadcast_to(np.array(value, src.choice(("f4", "f8", "f2", "i1"))), shape)
+    name = src.choice(("loss", "loss", "grad", "grad_hess", "star_loss", "softmax_loss",
+                       "softmax_loss", "softmax_grad"))
+    labels = src.bool() and len(shape) > 1
+    if labels:
+        t = np.broadcast_to(np.int64(src.choice((0, 1, shape[-1] - 1))), shape[:-1])
+    else:
+        t = np.broadcast_to(np.array(src.choice((0.0, 1.0)), src.choice(("f4", "?"))), shape)
+    kwargs = {}
+    if name.startswith("softmax") and not labels:
+        t = np.broadcast_to(np.float64(1.0 / shape[-1]), shape)
+    if name in ("loss", "star_loss", "softmax_loss"):
+        kwargs["reduction"] = src.choice(("mean", "sum", "none"))
+    function = getattr(focal, name)
+    previous = signal.signal(signal.SIGUSR2, _raise_deadline)
+    main = threading.main_thread().ident
+    timer = threading.Timer(DEADLINE_SECONDS, signal.pthread_kill, (main, signal.SIGUSR2))
+    timer.start()
+    try:
+        with np.errstate(all="ignore"):
+            result = function(x, t, **kwargs)
+    except (ValueError, MemoryError, Deadline):
+        return
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGUSR2, previous)
+    # it finished: only a reduction can have, and it must be the one element's value
+    what = f"{name}{shape} {x.dtype} labels={labels} {kwargs}"
+    if kwargs.get("reduction") not in ("mean",):
+        raise Finding(f"{what}: returned {result!r:.100} over {math.prod(shape)} elements")
+    one = function(x.reshape(-1)[:shape[-1]].reshape(1, -1) if len(shape) > 1 else x[:1],
+                   t.reshape(-1)[:1] if labels else t.reshape(-1)[:shape[-1]].reshape(
+                       (1, -1) if len(shape) > 1 else (-1,)), **kwargs)
+    if not np.array_equal(np.asarray(result), np.asarray(one), equal_nan=True):
+        raise Finding(f"{what}: {result!r} where one row gives {one!r}")
 
 
 def result_dtype_of(x: np.ndarray):
@@ -457,13 +568,13 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
     elif alpha == "per-class-bad":
         alpha = np.full(num_classes + src.int(2), src.choice((0.5, -0.1, float("nan"))))
     gamma = src.choice((2.0, 0.0, 0.5, 4.0, 1.0, src.float(), -1.0, "2", None, 3, 10**400,
-                        np.float32(2.0), np.array(2.0)))
+                        np.float32(2.0), np.array(2.0), src.choice(EXTREME_GAMMAS)))
     beta = src.choice((0.0, 1.0, src.float(), 10**400, -(10**400), 1))
     weights = None
     if src.bool():
         w_shape = tuple(n if src.int(3) else 1 for n in shape)[src.int(2) if shape else 0:]
         rng = np.random.default_rng(src.seed())
-        w_values = rng.random(w_shape) * src.choice((1.0, 2.0, 1e3, 0.0))
+        w_values = rng.random(w_shape) * src.choice((1.0, 2.0, 1e3, 0.0) + EXTREME_SCALES)
         if w_values.size and src.int(4) == 0:
             w_values.reshape(-1)[src.int(w_values.size)] = src.choice(
                 (-1.0, float("nan"), float("inf"), 0.0, 1e300, 5e-324))
@@ -482,8 +593,10 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
         out_kind = "none"
     out, aliased = make_out(src, out_kind, shape, dtype, {"logits": x, "targets": t,
                                                           "weights": weights})
-    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights))
-              if isinstance(v, np.ndarray)}
+    if out_kind == "fresh" and src.bool():
+        alpha, aliased = alpha_inside(out, alpha)
+    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights),
+                                         ("alpha", alpha)) if isinstance(v, np.ndarray)}
 
     function = getattr(focal, name)
     kwargs = {"weights": weights}
@@ -529,9 +642,15 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
         if receiver is not out:
             raise Finding(f"{what}: out= was not returned")
     for key, original in before.items():
-        current = {"logits": x, "targets": t, "weights": weights}[key]
+        current = {"logits": x, "targets": t, "weights": weights, "alpha": alpha}[key]
         if key != aliased and not np.array_equal(original, current, equal_nan=True):
             raise Finding(f"{what}: {key} modified")
+    if aliased is not None:
+        again = dict(before)
+        rerun = [again["logits"], again["targets"], again.get("alpha", alpha), gamma] + args[4:]
+        check_same_bits(what, results, function, rerun, {**kwargs, "out": None,
+                                                         "weights": again.get("weights")})
+    alpha = before.get("alpha", alpha)
 
     # ---- validity of what was accepted
     x64 = before["logits"].astype(np.float64) if x.dtype != np.float16 else before["logits"].astype(
@@ -573,8 +692,8 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
 
     # ---- NaN with finite, valid, sane inputs
     weight_total = float(np.sum(np.where(valid, w, 0.0)))
-    sane = (np.all(np.isfinite(x64)) and gamma_f <= 50 and float(np.max(w, initial=0)) <= 1e6
-            and abs(beta_f) <= 1e6)
+    # finite arguments at any scale the checks accept give no NaN
+    sane = bool(np.all(np.isfinite(x64)))
     if sane:
         for k, value in enumerate(results):
             if want_loss and k == 0 and reduction == "mean" and weight_total == 0:
@@ -584,6 +703,9 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
             check_no_nan(f"{what} result {k}", value)
 
     # ---- against the reference, for moderate logits and parameters
+    if reduction == "mean" and name != "grad_hess":
+        w = common_scale_removed(w)  # a mean is the same for weights at any common scale
+        weight_total = float(np.sum(np.where(valid, w, 0.0)))
     if not (sane and np.all(np.abs(x64) <= 50) and gamma_f <= 8 and float(np.max(w, initial=0)) <= 1e3
             and abs(beta_f) <= 10 and not tiny_weights(w)):
         return
@@ -660,11 +782,13 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
         alpha = np.random.default_rng(src.seed()).random(num_classes)
     elif alpha == "short":
         alpha = np.full(max(num_classes - 1, 0), 0.5)
-    gamma = src.choice((2.0, 0.0, 0.5, 3.3, src.float(), -1.0, 2, 10**400, np.float64(1.0)))
+    gamma = src.choice((2.0, 0.0, 0.5, 3.3, src.float(), -1.0, 2, 10**400, np.float64(1.0),
+                        src.choice(EXTREME_GAMMAS)))
     weights = None
     if src.bool():
         w_shape = tuple(n if src.int(3) else 1 for n in row_shape)
-        w_values = np.random.default_rng(src.seed()).random(w_shape) * src.choice((1.0, 0.0, 5.0))
+        w_values = np.random.default_rng(src.seed()).random(w_shape) * src.choice(
+            (1.0, 0.0, 5.0) + EXTREME_SCALES)
         if w_values.size and src.int(4) == 0:
             w_values.reshape(-1)[src.int(w_values.size)] = src.choice(
                 (-1.0, float("nan"), float("inf"), 0.0))
@@ -677,12 +801,15 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
     out_shape = row_shape if (name == "softmax_loss") else shape
     out, aliased = make_out(src, out_kind, out_shape, dtype, {"logits": x, "targets": t,
                                                               "weights": weights})
-    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights))
-              if isinstance(v, np.ndarray)}
+    if out_kind == "fresh" and src.bool():
+        alpha, aliased = alpha_inside(out, alpha)
+    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights),
+                                         ("alpha", alpha)) if isinstance(v, np.ndarray)}
+    function = getattr(focal, name)
+    kwargs = dict(axis=axis, reduction=reduction, weights=weights, ignore_index=ignore_index)
     try:
         with np.errstate(all="ignore"):
-            result = getattr(focal, name)(x, t, alpha, gamma, axis=axis, reduction=reduction,
-                                          weights=weights, ignore_index=ignore_index, out=out)
+            result = function(x, t, alpha, gamma, out=out, **kwargs)
     except (TypeError, ValueError):
         return
     except MemoryError:
@@ -711,9 +838,15 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
         if receiver is not out:
             raise Finding(f"{what}: out= was not returned")
     for key, original in before.items():
-        current = {"logits": x, "targets": t, "weights": weights}[key]
+        current = {"logits": x, "targets": t, "weights": weights, "alpha": alpha}[key]
         if key != aliased and not np.array_equal(original, current, equal_nan=True):
             raise Finding(f"{what}: {key} modified")
+    if aliased is not None:
+        again = dict(before)
+        check_same_bits(what, results, function,
+                        [again["logits"], again["targets"], again.get("alpha", alpha), gamma],
+                        {**kwargs, "out": None, "weights": again.get("weights")})
+    alpha = before.get("alpha", alpha)
 
     x64 = np.moveaxis(before["logits"].astype(np.float64), axis_n, -1)
     if labels:
@@ -751,7 +884,7 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
             raise Finding(f"{what}: alpha {alpha!r} accepted")
 
     weight_total = float(np.sum(np.where(row_valid, w, 0.0)))
-    sane = np.all(np.isfinite(x64)) and gamma_f <= 50 and float(np.max(w, initial=0)) <= 1e6
+    sane = bool(np.all(np.isfinite(x64)))  # any finite scale of weights and gamma
     if sane:
         for k, value in enumerate(results):
             if want_loss and k == 0 and reduction == "mean" and weight_total == 0:
@@ -759,8 +892,11 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
                     raise Finding(f"{what}: mean over no weight is {value!r}, not nan")
                 continue
             check_no_nan(f"{what} result {k}", value)
+    if reduction == "mean":
+        w = common_scale_removed(w)
+        weight_total = float(np.sum(np.where(row_valid, w, 0.0)))
     if not (sane and np.all(np.abs(x64) <= 50) and gamma_f <= 8 and not tiny_weights(w)
-            and num_classes <= 2000 and x.size * num_classes <= 2_000_000):
+            and float(np.max(w, initial=0)) <= 1e3 and num_classes <= 2000 and x.size * num_classes <= 2_000_000):
         return
     loss_e, grad_e, scale = softmax_reference(x64, y, row_valid, class_alpha, gamma_f, w)
     denominator = weight_total if reduction == "mean" else 1.0
