@@ -41,6 +41,7 @@ typedef struct {
     npy_intp ignore_index;
     int background;   /* class index num_classes allowed (background row) */
     const char *argument; /* the name of the targets argument in messages */
+    const char *message;  /* NumPy's message when its iterator failed */
 } loop_problem;
 
 /*
