@@ -110,15 +110,18 @@ def _run(
                 f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
                 "used with reduction='none'"
             )
-        out = _args.out_array(out, x.shape, dtype)
+        given_out = _args.out_array(out, x.shape, dtype)
+        out = _args.plain(given_out)
 
     loss_out = grad_out = hess_out = None
     if elementwise_loss:
-        loss_out = out if out_receives == "loss" and out is not None else np.empty(x.shape, dtype)
+        loss_out = out if out_receives == "loss" and out is not None else _args.new_result(
+            x.shape, dtype)
     if want_grad:
-        grad_out = out if out_receives == "grad" and out is not None else np.empty(x.shape, dtype)
+        grad_out = out if out_receives == "grad" and out is not None else _args.new_result(
+            x.shape, dtype)
     if want_hess:
-        hess_out = np.empty(x.shape, dtype)
+        hess_out = _args.new_result(x.shape, dtype)
 
     # The reduction's denominator: counted here when it does not depend on the
     # data (no weights; class indices counted in a pass over the labels
@@ -137,12 +140,18 @@ def _run(
     sum_positives = reduction == "sum_over_positives" and denominator is None
     grad_divisor = denominator if denominator else 1.0  # nothing counted: all zeros
     if labels and num_classes == 0 and t.size:
-        # no element to check the class indices in: check them here
-        invalid = t[(t != 0) & (t != ignore)]
-        if invalid.size:
-            raise ValueError(
-                f"targets: class indices must lie in [0, 0] (0 marks a background row) or "
-                f"equal ignore_index={ignore}; found {invalid.flat[0]}")
+        # no element to check the class indices in: check them here, counted in
+        # C (0 is the only valid class index: background), then the first bad
+        # one found block by block, with no temporary of the labels' size
+        ignored, background = _core.count_labels(t, 1, ignore)
+        if ignored + background < t.size:
+            for block in np.nditer(t, flags=["external_loop", "buffered", "zerosize_ok"],
+                                   order="C", buffersize=1 << 16):
+                invalid = block[(block != 0) & (block != ignore)]
+                if invalid.size:
+                    raise ValueError(
+                        f"targets: class indices must lie in [0, 0] (0 marks a background "
+                        f"row) or equal ignore_index={ignore}; found {invalid[0]}")
 
     arguments: Dict[str, Any] = dict(
         labels=labels,
@@ -181,6 +190,9 @@ def _run(
         loss_result = dtype.type(value)
     else:
         loss_result = None
+    if out is not None:  # the caller's own object, whatever its class
+        loss_result = given_out if loss_result is out else loss_result
+        grad_out = given_out if grad_out is out else grad_out
     return loss_result, grad_out, hess_out
 
 

@@ -83,10 +83,9 @@ def _alpha_values(alpha: Any, num_classes: int) -> Tuple[Optional[float], Option
             f"alpha: expected a scalar or {num_classes} values (one per class along the "
             f"class axis), got shape {array.shape}"
         )
-    values = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.all((values >= 0) & (values <= 1)):
+    if not _args.within_unit_interval(array):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
-    return None, values
+    return None, array  # read in place by the C pass, one class at a time
 
 
 def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out, *,
@@ -148,11 +147,14 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              f"shape {row_shape}")
 
     row_loss = want_loss and reduction == "none"
+    given_out = None
     if out is not None:
         if out_receives == "loss" and not row_loss:
             raise ValueError(f"out: the loss is a scalar with reduction={reduction!r}; out= "
                              "is only used with reduction='none'")
-        out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
+        given_out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape,
+                                    dtype)
+        out = _args.plain(given_out)
 
     # Writing over an input with another layout would read overwritten rows:
     # compute into a fresh array then.  With the same layout (out=logits) every
@@ -160,11 +162,16 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     # first pass has validated every row.
     copy_to = None
     validate_first = False
+    if (out is not None and alpha_per_class is not None
+            and np.may_share_memory(out, alpha_per_class)):
+        # alpha is read in place, class by class, all through the pass: keep
+        # its values (one per class) apart from what out= overwrites
+        alpha_per_class = np.array(alpha_per_class, dtype=np.float64)
     if out is not None and any(a is not None and np.may_share_memory(out, a) for a in (x, t, w)):
         # (ctypes.data, not __array_interface__: reading the latter makes NumPy
         # keep a growing cache)
         same_layout = (out.ctypes.data == x.ctypes.data and out.strides == x.strides
-                       and out.dtype == x.dtype)
+                       and out.dtype == x.dtype)  # (out is a plain ndarray here)
         if same_layout and not np.may_share_memory(out, t) and not (
                 w is not None and np.may_share_memory(out, w)):
             validate_first = True
@@ -173,9 +180,11 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
 
     loss_out = grad_out = None
     if row_loss:
-        loss_out = out if (out is not None and out_receives == "loss") else np.empty(row_shape, dtype)
+        loss_out = out if (out is not None and out_receives == "loss") else _args.new_result(
+            row_shape, dtype)
     if want_grad:
-        grad_out = out if (out is not None and out_receives == "grad") else np.empty(x.shape, dtype)
+        grad_out = out if (out is not None and out_receives == "grad") else _args.new_result(
+            x.shape, dtype)
 
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
@@ -213,6 +222,12 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
             loss_result = copy_to
         else:
             grad_out = copy_to
+    if given_out is not None:  # the caller's own object, whatever its class
+        stand_ins = [a for a in (out, copy_to) if a is not None]
+        if any(loss_result is a for a in stand_ins):
+            loss_result = given_out
+        if any(grad_out is a for a in stand_ins):
+            grad_out = given_out
     return loss_result, grad_out
 
 
@@ -383,6 +398,12 @@ def softmax_prior_bias(num_classes: int, pi: float = 0.01) -> np.ndarray:
     if count < 2:
         raise ValueError(f"num_classes: expected at least 2 (background and one class), got {count}")
     value = _args.probability("pi", pi)
-    bias = np.zeros(count, dtype=np.float64)
+    try:
+        bias = np.zeros(count, dtype=np.float64)
+    except ValueError:  # NumPy's "array is too big": more than 2**63 - 1 bytes
+        raise ValueError(f"num_classes: {count} biases would be larger than the largest array "
+                         "NumPy can make") from None
+    except MemoryError:
+        raise MemoryError(f"num_classes: no memory for {count} float64 biases") from None
     bias[0] = math.log(count - 1) + math.log1p(-value) - math.log(value)
     return bias

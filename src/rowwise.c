@@ -35,7 +35,9 @@ typedef struct {
     int precise;             /* float64 results: the double-double kernel */
     double gamma;
     double alpha;            /* the weight of every class when class_alpha is NULL */
-    const double *class_alpha;
+    const char *class_alpha; /* one value per class, read in place (any real dtype) */
+    npy_intp alpha_stride;
+    row_loader load_alpha;
     npy_intp num_classes;
     npy_intp ignore_index;
     double grad_divisor;
@@ -77,6 +79,18 @@ piece_length(npy_intp classes, npy_intp first)
     return classes - first < ROW_PIECE ? classes - first : ROW_PIECE;
 }
 
+/* alpha of class c */
+static inline double
+class_weight(const softmax_task *t, npy_intp c)
+{
+    if (t->class_alpha == NULL) {
+        return t->alpha;
+    }
+    double value;
+    t->load_alpha(t->class_alpha + c * t->alpha_stride, 0, 1, &value);
+    return value;
+}
+
 /* the class terms of a piece of dense targets (y) into g, added to *loss and
    *g_total one class after the other (as for a row held whole) */
 FOCAL_INLINE void
@@ -85,7 +99,8 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
 {
     softmax_row_shape shifted = softmax_shift(row, first);
     for (npy_intp c = 0; c < n; c++) {
-        double a = (t->class_alpha ? t->class_alpha[first + c] : t->alpha) * buffer->y[c];
+        /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
+        double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
         buffer->g[c] = 0.0;
         if (a != 0.0) {
             buffer->g[c] = softmax_class_term(&shifted, buffer->x, buffer->e, c, a, t->gamma,
@@ -186,7 +201,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     dd loss = dd_from(0.0);
     double g_total = 0.0, g_label = 0.0;
     if (t->labels) {
-        double a = t->class_alpha ? t->class_alpha[label] : t->alpha;
+        double a = class_weight(t, label);
         if (whole) {
             fill(buffer->g, classes, 0.0);
             buffer->g[label] = softmax_class_term(&row, buffer->x, buffer->e, label, a,
@@ -401,19 +416,21 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
-    PyArrayObject *class_alpha = NULL;
     if (alpha_per_class_obj != Py_None) {
-        class_alpha = (PyArrayObject *)PyArray_FROMANY(alpha_per_class_obj, NPY_DOUBLE, 1, 1,
-                                                       NPY_ARRAY_IN_ARRAY);
-        if (class_alpha == NULL) {
-            return NULL;
-        }
-        if (PyArray_DIM(class_alpha, 0) != classes) {
-            Py_DECREF(class_alpha);
+        /* read in place, one class at a time: no copy as long as the class axis */
+        PyArrayObject *class_alpha = (PyArrayObject *)alpha_per_class_obj;
+        if (!PyArray_Check(alpha_per_class_obj) || PyArray_NDIM(class_alpha) != 1 ||
+            PyArray_DIM(class_alpha, 0) != classes) {
             PyErr_SetString(PyExc_ValueError, "alpha: expected one value per class");
             return NULL;
         }
-        task.class_alpha = (const double *)PyArray_DATA(class_alpha);
+        task.load_alpha = find_row_loader(class_alpha);
+        if (task.load_alpha == NULL) {
+            PyErr_SetString(PyExc_TypeError, "alpha: unsupported dtype");
+            return NULL;
+        }
+        task.class_alpha = PyArray_DATA(class_alpha);
+        task.alpha_stride = PyArray_STRIDE(class_alpha, 0);
     }
 
     PyArrayObject *ops[SOFTMAX_OPERANDS] = {NULL};
@@ -547,6 +564,5 @@ finish:
     for (int k = 0; k < SOFTMAX_OPERANDS; k++) {
         Py_XDECREF(ops[k]);
     }
-    Py_XDECREF(class_alpha);
     return result;
 }
