@@ -379,12 +379,13 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
 
     /* RANGED lets each chunk be iterated on its own (by its own thread) */
-    iter = NpyIter_AdvancedNew(
+    iterator_recipe recipe = {
         nop, ops,
         NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER | NPY_ITER_RANGED |
             NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP | NPY_ITER_DELAY_BUFALLOC,
         NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
-        ndim > 0 ? op_axes : NULL, NULL, 0);
+        ndim > 0 ? op_axes : NULL};
+    iter = make_iterator(&recipe);
     if (iter == NULL) {
         goto finish;
     }
@@ -396,7 +397,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         goto finish;
     }
     int failed = 0;
-    int status = run_chunks(iter, ELEMENT_CHUNK, state->num_threads, sigmoid_chunk,
+    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, sigmoid_chunk,
                             sigmoid_merge, &task, &failed);
     if (status < 0) {
         goto finish;

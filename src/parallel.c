@@ -273,9 +273,31 @@ run_job(void *argument)
     return NULL;
 }
 
+NpyIter *
+make_iterator(const iterator_recipe *recipe)
+{
+    return NpyIter_AdvancedNew(recipe->nop, recipe->ops, recipe->flags, recipe->order,
+                               recipe->casting, recipe->op_flags, recipe->dtypes,
+                               recipe->oa_ndim, recipe->op_axes, NULL, 0);
+}
+
+/* Another iterator like `iter` for one more thread, or NULL (exception set). */
+static NpyIter *
+another_iterator(const iterator_recipe *recipe, NpyIter *iter)
+{
+    PyArrayObject **operands = NpyIter_GetOperandArray(iter);
+    for (int k = 0; k < recipe->nop; k++) {
+        if (operands[k] != recipe->ops[k]) {
+            return NpyIter_Copy(iter); /* share NumPy's copy of an overlapping operand */
+        }
+    }
+    return make_iterator(recipe);
+}
+
 int
-run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker worker,
-           chunk_merger merge, void *shared, int *failed_slot)
+run_chunks(const iterator_recipe *recipe, NpyIter *iter, npy_intp chunk_size,
+           int num_threads, chunk_worker worker, chunk_merger merge, void *shared,
+           int *failed_slot)
 {
     if (chunk_size < 1) {
         PyErr_SetString(PyExc_SystemError, "focal: chunks must hold at least one index");
@@ -321,7 +343,7 @@ run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker wor
         threads = 1; /* a cast that calls into Python: keep the GIL, one thread */
     }
 
-    /* every extra thread walks its own copy of the iterator (made with the GIL) */
+    /* every extra thread walks its own iterator (made with the GIL) */
     chunk_thread jobs[MAX_THREADS];
     int copies = 0;
     memset(&jobs[0], 0, sizeof jobs[0]);
@@ -330,7 +352,7 @@ run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker wor
     jobs[0].caller = 1;
     signal_poll_init(&jobs[0].poll);
     for (int k = 1; k < threads; k++) {
-        NpyIter *copy = NpyIter_Copy(iter);
+        NpyIter *copy = another_iterator(recipe, iter);
         if (copy == NULL) {
             PyErr_Clear(); /* fewer threads, not a failure */
             break;

@@ -103,17 +103,41 @@ start_chunk(NpyIter *iter, npy_intp start, npy_intp end, loop_problem *problem)
 }
 
 /*
- * Runs `worker` over every chunk of `chunk_size` iteration indices of `iter`
- * with up to `num_threads` threads, and `merge` (may be NULL) over each
- * successful chunk's slot in chunk order.  Call it with the GIL held; it
- * releases the GIL while the workers run.  Returns 0 when every chunk
- * succeeded; -1 with a Python exception set when the machinery failed or a
- * signal handler raised; or 1 when a worker failed, with *failed_slot the slot
- * of the lowest chunk that did (the first failure in iteration order, whatever
- * the threads).
+ * The arguments of NpyIter_AdvancedNew that made a call's iterator: every
+ * extra thread gets an iterator of its own made the same way.  (NpyIter_Copy
+ * would be cheaper, but some NumPy releases, 2.4 among them, do not check its
+ * allocation and crash when memory runs out; it is used only when NumPy
+ * replaced an operand by a copy, which a second construction would copy
+ * again.)
  */
-int run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker worker,
-               chunk_merger merge, void *shared, int *failed_slot);
+typedef struct {
+    int nop;
+    PyArrayObject **ops;
+    npy_uint32 flags;
+    NPY_ORDER order;
+    NPY_CASTING casting;
+    npy_uint32 *op_flags;
+    PyArray_Descr **dtypes;  /* may be NULL */
+    int oa_ndim;             /* -1: op_axes unused */
+    int **op_axes;
+} iterator_recipe;
+
+/* A new iterator from the recipe, or NULL with a Python exception set. */
+NpyIter *make_iterator(const iterator_recipe *recipe);
+
+/*
+ * Runs `worker` over every chunk of `chunk_size` iteration indices of `iter`
+ * (made from `recipe`) with up to `num_threads` threads, and `merge` (may be
+ * NULL) over each successful chunk's slot in chunk order.  Call it with the
+ * GIL held; it releases the GIL while the workers run.  Returns 0 when every
+ * chunk succeeded; -1 with a Python exception set when the machinery failed
+ * or a signal handler raised; or 1 when a worker failed, with *failed_slot the
+ * slot of the lowest chunk that did (the first failure in iteration order,
+ * whatever the threads).
+ */
+int run_chunks(const iterator_recipe *recipe, NpyIter *iter, npy_intp chunk_size,
+               int num_threads, chunk_worker worker, chunk_merger merge, void *shared,
+               int *failed_slot);
 
 /*
  * For a long loop of the calling thread outside run_chunks: runs Python's

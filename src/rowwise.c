@@ -525,8 +525,9 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */
-    iter = NpyIter_MultiNew(nop, ops, NPY_ITER_RANGED | NPY_ITER_ZEROSIZE_OK, NPY_CORDER,
-                            NPY_NO_CASTING, op_flags, NULL);
+    iterator_recipe recipe = {nop, ops, NPY_ITER_RANGED | NPY_ITER_ZEROSIZE_OK, NPY_CORDER,
+                              NPY_NO_CASTING, op_flags, NULL, -1, NULL};
+    iter = make_iterator(&recipe);
     if (iter == NULL) {
         goto finish;
     }
@@ -539,8 +540,9 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         goto finish;
     }
     int failed = 0;
-    int status = run_chunks(iter, rows_per_chunk, get_module_state(module)->num_threads,
-                            softmax_chunk, softmax_merge, &task, &failed);
+    int status = run_chunks(&recipe, iter, rows_per_chunk,
+                            get_module_state(module)->num_threads, softmax_chunk, softmax_merge,
+                            &task, &failed);
     if (status < 0) {
         goto finish;
     }
