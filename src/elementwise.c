@@ -46,6 +46,9 @@ typedef struct {
     chunk_sums *sums;
     loop_problem *problems;
     chunk_sums total;    /* the chunks merged so far, in order */
+    /* class-index targets with C <= FOCAL_BLOCK: j % C for j < FOCAL_BLOCK + C, so
+       the classes of a block are a pointer into it */
+    npy_intp class_pattern[2 * FOCAL_BLOCK];
 } sigmoid_task;
 
 /*
@@ -83,11 +86,23 @@ gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *st
            belongs to class g % C: counted here, rather than read from an
            operand of C class numbers (which would be as long as the class
            axis) */
-        npy_intp class_ids[FOCAL_BLOCK];
-        npy_intp class_id = first_index % t->num_classes;
-        for (npy_intp i = 0; i < n; i++) {
-            class_ids[i] = class_id;
-            class_id = class_id + 1 == t->num_classes ? 0 : class_id + 1;
+        const npy_intp classes = t->num_classes;
+        const npy_intp first = first_index % classes;
+        npy_intp computed[FOCAL_BLOCK];
+        const npy_intp *class_ids = computed;
+        if (classes <= FOCAL_BLOCK) {
+            class_ids = t->class_pattern + first; /* j % C for j = first, first + 1, ... */
+        }
+        else {
+            /* n <= FOCAL_BLOCK < C: the block meets at most one end of a row;
+               two counting loops (they vectorise, a compare per element would not) */
+            npy_intp head = classes - first < n ? classes - first : n;
+            for (npy_intp i = 0; i < head; i++) {
+                computed[i] = first + i;
+            }
+            for (npy_intp i = head; i < n; i++) {
+                computed[i] = i - head;
+            }
         }
         const char *labels = AT(1);
         if (io->labels_to_targets(labels, stride[1], (const char *)class_ids,
@@ -295,6 +310,11 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
+    if (labels && task.num_classes > 0 && task.num_classes <= FOCAL_BLOCK) {
+        for (npy_intp j = 0; j < FOCAL_BLOCK + task.num_classes; j++) {
+            task.class_pattern[j] = j % task.num_classes;
+        }
+    }
 
     int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
     int target_type;

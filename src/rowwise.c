@@ -110,13 +110,14 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
     }
 }
 
-/* One row, at the iterator's pointers. */
+/* One row, at the iterator's pointers.  `whole` (a constant at each call
+   site): the row has at most ROW_PIECE classes, held in the buffers from its
+   first read. */
 FOCAL_INLINE int
 softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-            row_sums *sums, loop_problem *problem, int precise)
+            row_sums *sums, loop_problem *problem, int precise, int whole)
 {
     const npy_intp classes = t->num_classes;
-    const int whole = classes <= ROW_PIECE; /* held in the buffers from its first read */
     const char *logits = ptr[OP_LOGITS];
     const char *targets = ptr[OP_TARGETS];
     char *loss_out = t->want_loss ? ptr[OP_LOSS] : NULL;
@@ -287,20 +288,18 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
 #undef NEXT_PIECE
 }
 
-/* the two specialisations of the row: plain double and double-double */
-static int
-softmax_row_plain(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-                  row_sums *sums, loop_problem *problem)
-{
-    return softmax_row(t, self, ptr, buffer, sums, problem, 0);
-}
-
-static int
-softmax_row_precise(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-                    row_sums *sums, loop_problem *problem)
-{
-    return softmax_row(t, self, ptr, buffer, sums, problem, 1);
-}
+/* the specialisations of the row: plain double or double-double, held whole
+   or read in pieces */
+#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE)                                              \
+    static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,                   \
+                    row_buffers *buffer, row_sums *sums, loop_problem *problem)              \
+    {                                                                                         \
+        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE);              \
+    }
+DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0)
 
 /* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
 static int
@@ -325,7 +324,10 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
-               loop_problem *) = t->precise ? softmax_row_precise : softmax_row_plain;
+               loop_problem *) =
+        t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
+                                    : (t->precise ? softmax_row_precise_pieces
+                                                  : softmax_row_plain_pieces);
     int status = 0;
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);

@@ -89,16 +89,18 @@ softmax_add_rest(compensated_sum *rest, const softmax_row_shape *row, const doub
                  ptrdiff_t first, int precise)
 {
     const ptrdiff_t argmax = row->argmax - first;
+    compensated_sum sum = *rest; /* a local: the stores into e cannot alias it */
     for (ptrdiff_t j = 0; j < n; j++) {
         if (j != argmax) {
             if (precise) {
-                compensated_add(rest, e[j]);
+                compensated_add(&sum, e[j]);
             }
             else {
-                rest->sum += e[j];
+                sum.sum += e[j];
             }
         }
     }
+    *rest = sum;
 }
 
 FOCAL_INLINE void
