@@ -474,6 +474,9 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
                                 NPY_KEEPORDER, NPY_UNSAFE_CASTING, dtype);
     Py_DECREF(dtype);
     if (iter == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory(); /* as in make_iterator (parallel.c) */
+        }
         return NULL;
     }
     NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);

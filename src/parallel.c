@@ -276,9 +276,16 @@ run_job(void *argument)
 NpyIter *
 make_iterator(const iterator_recipe *recipe)
 {
-    return NpyIter_AdvancedNew(recipe->nop, recipe->ops, recipe->flags, recipe->order,
-                               recipe->casting, recipe->op_flags, recipe->dtypes,
-                               recipe->oa_ndim, recipe->op_axes, NULL, 0);
+    NpyIter *iter = NpyIter_AdvancedNew(recipe->nop, recipe->ops, recipe->flags,
+                                        recipe->order, recipe->casting, recipe->op_flags,
+                                        recipe->dtypes, recipe->oa_ndim, recipe->op_axes,
+                                        NULL, 0);
+    if (iter == NULL && !PyErr_Occurred()) {
+        /* NumPy 2.4 returns NULL without an exception when one of the
+           iterator's own allocations fails (seen under a capped address space) */
+        PyErr_NoMemory();
+    }
+    return iter;
 }
 
 /* Another iterator like `iter` for one more thread, or NULL (exception set). */
@@ -395,6 +402,9 @@ run_chunks(const iterator_recipe *recipe, NpyIter *iter, npy_intp chunk_size,
         if (NpyIter_Deallocate(jobs[k].iter) != NPY_SUCCEED) {
             status = -1;
         }
+    }
+    if (status < 0 && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError, "focal: NumPy could not release an iterator");
     }
     if (PyErr_Occurred()) {
         return -1; /* a signal handler's exception, or the iterator's */
