@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _args, _core, _overlap
-from ._docs import fill_docstring
+from ._docs import INTERRUPTION, fill_docstring
 
 _SHARED_PARAMETERS = """\
 logits : array_like
@@ -60,7 +60,8 @@ Eq. 5 of Lin et al. (2017) for y in {0, 1} and torchvision's formula for
 soft y.  Everything is computed in double precision with log-space forms:
 1 - p_t is a sigmoid of -x or x, never 1 minus a rounded probability, so
 extreme logits keep their digits and gamma < 1 gives no NaN.
-"""
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(

@@ -8,7 +8,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import _args, _core, _overlap
-from ._docs import fill_docstring
+from ._docs import INTERRUPTION, fill_docstring
 
 _PARAMETERS = """\
 logits : array_like
@@ -48,7 +48,9 @@ With p = softmax(z) along `axis`, a row whose true class is k has
 and a row of dense targets y has FL = sum_c -alpha_c y_c (1 - p_c)^gamma
 log(p_c).  log(p_k) = (z_k - max z) - log(sum_j e^(z_j - max z)) and
 1 - p_k is the other classes' share of that sum, so any spread of logits is
-exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k."""
+exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k.
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
