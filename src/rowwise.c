@@ -314,7 +314,7 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     }
     /* at most 5 * ROW_PIECE doubles, whatever the number of classes */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
-    double *memory = (double *)PyMem_RawMalloc(5 * piece * sizeof(double));
+    double *memory = (double *)allocate_array(5 * piece, sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
