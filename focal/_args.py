@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -19,8 +20,19 @@ _FLOAT64 = np.dtype(np.float64)
 _RESULT_DTYPES: Dict[str, np.dtype] = {"e": _FLOAT32, "f": _FLOAT32, "d": _FLOAT64}
 
 
+def _masked_array_type() -> Optional[type]:
+    """numpy.ma.MaskedArray if numpy.ma was imported, else None.
+
+    Asking for np.ma would import numpy.ma (about 1 MiB) on a first call; when
+    no one imported it, no masked array can exist.
+    """
+    module = sys.modules.get("numpy.ma")
+    return getattr(module, "MaskedArray", None)
+
+
 def _reject_masked(name: str, value: Any) -> None:
-    if isinstance(value, np.ma.MaskedArray):
+    masked = _masked_array_type()
+    if masked is not None and isinstance(value, masked):
         raise TypeError(
             f"{name}: masked arrays are not supported (the mask would be silently "
             "dropped); pass weights=~mask or select the valid elements"
@@ -156,10 +168,17 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
             f"alpha: expected {num_classes} values, one per class (the last axis of the "
             f"logits), got {array.shape[0]}"
         )
-    values = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.all((values >= 0) & (values <= 1)):
+    if not within_unit_interval(array):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
-    return None, values
+    return None, array  # read in place by the C pass (any real dtype, layout, byte order)
+
+
+def within_unit_interval(values: np.ndarray) -> bool:
+    """Whether every value lies in [0, 1] (NaN does not), without a temporary
+    of the array's size: two reductions, in which NaN propagates."""
+    if values.size == 0:
+        return True
+    return bool(values.min() >= 0) and bool(values.max() <= 1)
 
 
 def reduction_value(reduction: Any) -> str:
@@ -209,18 +228,51 @@ def weights_array(weights: Any, x: np.ndarray) -> Optional[np.ndarray]:
     return w
 
 
+# the array's own attributes, which a subclass cannot override (the C pass
+# writes through them, whatever the subclass's properties say)
+_ARRAY_SHAPE = np.ndarray.shape.__get__
+_ARRAY_DTYPE = np.ndarray.dtype.__get__
+_ARRAY_FLAGS = np.ndarray.flags.__get__
+
+
 def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    if isinstance(out, np.ma.MaskedArray):
+    masked = _masked_array_type()
+    if masked is not None and isinstance(out, masked):
         raise TypeError("out: expected a plain NumPy array, got a masked array")
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {out.shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {out.dtype}")
-    if not out.flags.writeable:
+    out_shape = _ARRAY_SHAPE(out)
+    if out_shape != shape:
+        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {out_shape}")
+    out_dtype = _ARRAY_DTYPE(out)
+    if out_dtype != dtype:
+        raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {out_dtype}")
+    if not _ARRAY_FLAGS(out).writeable:
         raise ValueError("out: the array is read-only")
     return out
+
+
+def plain(out: np.ndarray) -> np.ndarray:
+    """`out` itself, or for a subclass a plain ndarray view of it: the
+    computation then calls none of the subclass's methods or overrides
+    (__array_function__ included); the caller still returns `out` itself."""
+    return out if type(out) is np.ndarray else np.ndarray.view(out, np.ndarray)
+
+
+def new_result(shape: Tuple[int, ...], dtype: np.dtype, name: str = "logits") -> np.ndarray:
+    """An uninitialised result array of the inputs' shape.
+
+    NumPy refuses an array of more than 2**63 - 1 bytes with a ValueError of
+    its own: a float32 result of an int8 broadcast view of 2**62 elements is
+    one.  Said here with the argument's name; a result that fits the address
+    space but not memory stays NumPy's MemoryError.
+    """
+    try:
+        return np.empty(shape, dtype)
+    except ValueError:
+        raise ValueError(
+            f"{name}: a result of shape {shape} and dtype {dtype} would be larger than the "
+            "largest array NumPy can make; reduce the input or use a reduction") from None
 
 
 def probability(name: str, value: Any) -> float:

@@ -6,8 +6,8 @@ from typing import Any, Dict, Literal, Optional, SupportsIndex, Tuple, Union, ov
 
 import numpy as np
 
-from . import _args, _core
-from ._docs import fill_docstring
+from . import _args, _core, _overlap
+from ._docs import INTERRUPTION, fill_docstring
 from ._typing import Array, Real, Reduction, Scalar, ScalarReduction
 
 _SHARED_PARAMETERS = """\
@@ -61,7 +61,8 @@ Eq. 5 of Lin et al. (2017) for y in {0, 1} and torchvision's formula for
 soft y.  Everything is computed in double precision with log-space forms:
 1 - p_t is a sigmoid of -x or x, never 1 minus a rounded probability, so
 extreme logits keep their digits and gamma < 1 gives no NaN.
-"""
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(
@@ -111,15 +112,18 @@ def _run(
                 f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
                 "used with reduction='none'"
             )
-        out = _args.out_array(out, x.shape, dtype)
+        given_out = _args.out_array(out, x.shape, dtype)
+        out = _args.plain(given_out)
 
     loss_out = grad_out = hess_out = None
     if elementwise_loss:
-        loss_out = out if out_receives == "loss" and out is not None else np.empty(x.shape, dtype)
+        loss_out = out if out_receives == "loss" and out is not None else _args.new_result(
+            x.shape, dtype)
     if want_grad:
-        grad_out = out if out_receives == "grad" and out is not None else np.empty(x.shape, dtype)
+        grad_out = out if out_receives == "grad" and out is not None else _args.new_result(
+            x.shape, dtype)
     if want_hess:
-        hess_out = np.empty(x.shape, dtype)
+        hess_out = _args.new_result(x.shape, dtype)
 
     # The reduction's denominator: counted here when it does not depend on the
     # data (no weights; class indices counted in a pass over the labels
@@ -138,12 +142,18 @@ def _run(
     sum_positives = reduction == "sum_over_positives" and denominator is None
     grad_divisor = denominator if denominator else 1.0  # nothing counted: all zeros
     if labels and num_classes == 0 and t.size:
-        # no element to check the class indices in: check them here
-        invalid = t[(t != 0) & (t != ignore)]
-        if invalid.size:
-            raise ValueError(
-                f"targets: class indices must lie in [0, 0] (0 marks a background row) or "
-                f"equal ignore_index={ignore}; found {invalid.flat[0]}")
+        # no element to check the class indices in: check them here, counted in
+        # C (0 is the only valid class index: background), then the first bad
+        # one found block by block, with no temporary of the labels' size
+        ignored, background = _core.count_labels(t, 1, ignore)
+        if ignored + background < t.size:
+            for block in np.nditer(t, flags=["external_loop", "buffered", "zerosize_ok"],
+                                   order="C", buffersize=1 << 16):
+                invalid = block[(block != 0) & (block != ignore)]
+                if invalid.size:
+                    raise ValueError(
+                        f"targets: class indices must lie in [0, 0] (0 marks a background "
+                        f"row) or equal ignore_index={ignore}; found {invalid[0]}")
 
     arguments: Dict[str, Any] = dict(
         labels=labels,
@@ -158,20 +168,36 @@ def _run(
     )
     # Writing over an input (out=logits) needs every target and weight
     # validated before a single element is overwritten: the first pass does it.
-    overlapping = out is not None and any(
-        a is not None and np.may_share_memory(out, a) for a in (x, t, w))
+    shared = [] if out is None else [
+        a for a in (x, t, w) if a is not None and np.may_share_memory(out, a)]
+    overlapping = bool(shared)
     sums_first = want_grad and denominator is None
-    if sums_first or overlapping:
+    reflected = _overlap.reflected_axes(out, shared) if overlapping else None
+    if reflected:
+        # out views an input in reverse order: a first pass over the untouched
+        # inputs validates them and takes every sum, then the results are
+        # written by pairs of mirrored blocks (no copy of the input)
+        loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
+            x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
+            sums_only=elementwise_loss or not want_loss, sum_weights=sum_weights,
+            sum_positives=sum_positives, **arguments)
+        if denominator is None:
+            denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
+            grad_divisor = denominator if denominator > 0 else 1.0
+        _write_mirrored(x, t, w, shared, reflected, labels, arguments, alpha_per_class,
+                        loss_out, grad_out, grad_divisor)
+    elif sums_first or overlapping:
         _, weight_sum, positive_sum = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
             sums_only=True, sum_weights=sum_weights, sum_positives=sum_positives, **arguments)
         if sums_first:
             denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
             grad_divisor = denominator if denominator > 0 else 1.0
-    loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
-        x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
-        grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
-        sum_positives=sum_positives and not sums_first, **arguments)
+    if not reflected:
+        loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
+            x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
+            grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
+            sum_positives=sum_positives and not sums_first, **arguments)
     if denominator is None:
         denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
 
@@ -182,7 +208,34 @@ def _run(
         loss_result = dtype.type(value)
     else:
         loss_result = None
+    if out is not None:  # the caller's own object, whatever its class
+        loss_result = given_out if loss_result is out else loss_result
+        grad_out = given_out if grad_out is out else grad_out
     return loss_result, grad_out, hess_out
+
+
+def _write_mirrored(x, t, w, shared, reflected, labels, arguments, alpha_per_class, loss_out,
+                    grad_out, grad_divisor):
+    """The per-element results into an out= that is an input with `reflected`
+    axes reversed, by pairs of mirrored blocks (see _overlap): both blocks'
+    inputs that out overlaps are copied before either block is written."""
+    ndim = x.ndim
+
+    def part(a, index, leading=False):
+        piece = _overlap.block_of(a, index, ndim, leading)
+        return np.array(piece) if any(a is s for s in shared) else piece
+
+    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=labels):
+        indices = [block] if mirror == block else [block, mirror]
+        inputs = [(part(x, index), part(t, index, leading=labels), part(w, index))
+                  for index in indices]
+        for index, (xs, ts, ws) in zip(indices, inputs):
+            alpha = None if alpha_per_class is None else alpha_per_class[index[-1]]
+            _core.sigmoid_focal(
+                xs, ts, **dict(arguments, weights=ws, alpha_per_class=alpha),
+                loss_out=None if loss_out is None else loss_out[index],
+                grad_out=None if grad_out is None else grad_out[index], hess_out=None,
+                grad_divisor=grad_divisor, sum_weights=False, sum_positives=False)
 
 
 @overload

@@ -8,8 +8,8 @@ from typing import Any, Literal, Optional, SupportsIndex, Tuple, Union, overload
 import numpy as np
 import numpy.typing as npt
 
-from . import _args, _core
-from ._docs import fill_docstring
+from . import _args, _core, _overlap
+from ._docs import INTERRUPTION, fill_docstring
 from ._typing import Array, Real, Scalar, SoftmaxReduction, SoftmaxScalarReduction
 
 _PARAMETERS = """\
@@ -50,7 +50,9 @@ With p = softmax(z) along `axis`, a row whose true class is k has
 and a row of dense targets y has FL = sum_c -alpha_c y_c (1 - p_c)^gamma
 log(p_c).  log(p_k) = (z_k - max z) - log(sum_j e^(z_j - max z)) and
 1 - p_k is the other classes' share of that sum, so any spread of logits is
-exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k."""
+exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k.
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
@@ -85,10 +87,9 @@ def _alpha_values(alpha: Any, num_classes: int) -> Tuple[Optional[float], Option
             f"alpha: expected a scalar or {num_classes} values (one per class along the "
             f"class axis), got shape {array.shape}"
         )
-    values = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.all((values >= 0) & (values <= 1)):
+    if not _args.within_unit_interval(array):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
-    return None, values
+    return None, array  # read in place by the C pass, one class at a time
 
 
 def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out, *,
@@ -150,39 +151,56 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              f"shape {row_shape}")
 
     row_loss = want_loss and reduction == "none"
+    given_out = None
     if out is not None:
         if out_receives == "loss" and not row_loss:
             raise ValueError(f"out: the loss is a scalar with reduction={reduction!r}; out= "
                              "is only used with reduction='none'")
-        out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
+        given_out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape,
+                                    dtype)
+        out = _args.plain(given_out)
 
-    # Writing over an input with another layout would read overwritten rows:
-    # compute into a fresh array then.  With the same layout (out=logits) every
-    # row is read whole before it is written, so it works in place, after a
-    # first pass has validated every row.
+    # Writing over an input: with the same layout (out=logits) every row is
+    # read before it is written, so it works in place, after a first pass has
+    # validated every row.  Over an input with axes reversed (out=logits[::-1])
+    # the rows are written by pairs of mirrored blocks (see _overlap).  Any
+    # other overlap would read overwritten rows: compute into a fresh array,
+    # then copy.
     copy_to = None
     validate_first = False
-    if out is not None and any(a is not None and np.may_share_memory(out, a) for a in (x, t, w)):
-        # (ctypes.data, not __array_interface__: reading the latter makes NumPy
-        # keep a growing cache)
-        same_layout = (out.ctypes.data == x.ctypes.data and out.strides == x.strides
-                       and out.dtype == x.dtype)
-        if same_layout and not np.may_share_memory(out, t) and not (
-                w is not None and np.may_share_memory(out, w)):
+    mirrored: Optional[Tuple[int, ...]] = None
+    x_moved = np.moveaxis(x, axis, -1)
+    if (out is not None and alpha_per_class is not None
+            and np.may_share_memory(out, alpha_per_class)):
+        # alpha is read in place, class by class, all through the pass: keep
+        # its values (one per class) apart from what out= overwrites
+        alpha_per_class = np.array(alpha_per_class, dtype=np.float64)
+    shared = [] if out is None else [
+        a for a in (x, t, w) if a is not None and np.may_share_memory(out, a)]
+    if shared:
+        reflected = None
+        if out_receives == "grad":  # (a row loss over an input: copied)
+            # the class axis last, as the pass sees the arrays
+            reflected = _overlap.reflected_axes(np.moveaxis(out, axis, -1), [
+                x_moved if a is x else targets_moved if a is t else a for a in shared])
+        if reflected == ():
             validate_first = True
+        elif reflected:
+            mirrored = reflected
         else:
             copy_to, out = out, None
 
     loss_out = grad_out = None
     if row_loss:
-        loss_out = out if (out is not None and out_receives == "loss") else np.empty(row_shape, dtype)
+        loss_out = out if (out is not None and out_receives == "loss") else _args.new_result(
+            row_shape, dtype)
     if want_grad:
-        grad_out = out if (out is not None and out_receives == "grad") else np.empty(x.shape, dtype)
+        grad_out = out if (out is not None and out_receives == "grad") else _args.new_result(
+            x.shape, dtype)
 
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
         weights=w, ignore_index=ignore, double_precision=dtype == np.float64)
-    x_moved = np.moveaxis(x, axis, -1)
     # The mean's normaliser is applied inside the pass (one rounding of the
     # gradient).  With weights, a first pass without the kernel sums them; it
     # also validates every row before out= overwrites an input.
@@ -192,15 +210,26 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         if class_indices:
             rows -= _core.count_labels(t, num_classes, ignore)[0]
         grad_divisor = float(rows) if rows else 1.0
-    if validate_first or (want_grad and reduction == "mean" and w is not None):
-        _, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None,
-                                            grad_divisor=1.0, sums_only=True, **arguments)
+    grad_moved = None if grad_out is None else np.moveaxis(grad_out, axis, -1)
+    if mirrored:
+        # one pass over the untouched inputs validates them and takes the sums
+        loss_sum, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None,
+                                                   grad_out=None, grad_divisor=1.0, **arguments)
         if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
             grad_divisor = weight_sum
-    loss_sum, weight_sum = _core.softmax_focal(
-        x_moved, targets_moved, loss_out=loss_out,
-        grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1),
-        grad_divisor=grad_divisor, **arguments)
+        copied = [any(a is s for s in shared) for a in (x, t, w)]
+        _write_mirrored_rows(x_moved, targets_moved, class_indices, w, copied, mirrored,
+                             arguments, loss_out, grad_moved, grad_divisor)
+    else:
+        if validate_first or (want_grad and reduction == "mean" and w is not None):
+            _, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None,
+                                                grad_out=None, grad_divisor=1.0,
+                                                sums_only=True, **arguments)
+            if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
+                grad_divisor = weight_sum
+        loss_sum, weight_sum = _core.softmax_focal(
+            x_moved, targets_moved, loss_out=loss_out, grad_out=grad_moved,
+            grad_divisor=grad_divisor, **arguments)
 
     denominator = weight_sum if reduction == "mean" else 1.0
     if row_loss:
@@ -215,7 +244,38 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
             loss_result = copy_to
         else:
             grad_out = copy_to
+    if given_out is not None:  # the caller's own object, whatever its class
+        stand_ins = [a for a in (out, copy_to) if a is not None]
+        if any(loss_result is a for a in stand_ins):
+            loss_result = given_out
+        if any(grad_out is a for a in stand_ins):
+            grad_out = given_out
     return loss_result, grad_out
+
+
+def _write_mirrored_rows(x, targets, class_indices, w, copied, reflected, arguments, loss_out,
+                         grad_out, grad_divisor):
+    """The rows' results into a gradient out= that is an input with `reflected`
+    axes reversed (the class axis last), by pairs of mirrored blocks of whole
+    rows (see _overlap): both blocks' inputs that out overlaps (`copied`, for
+    x, targets and w) are copied before either block is written."""
+    ndim = x.ndim
+
+    def part(a, copy, index, size, leading=False):
+        piece = _overlap.block_of(a, index, size, leading)
+        return np.array(piece) if copy else piece
+
+    copy_x, copy_t, copy_w = copied
+    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=True):
+        indices = [block] if mirror == block else [block, mirror]
+        inputs = [(part(x, copy_x, index, ndim),
+                   part(targets, copy_t, index, ndim, leading=class_indices),
+                   part(w, copy_w, index[:-1], ndim - 1)) for index in indices]
+        for index, (xs, ts, ws) in zip(indices, inputs):
+            _core.softmax_focal(xs, ts, **dict(arguments, weights=ws),
+                                loss_out=None if loss_out is None else _overlap.view(
+                                    loss_out, index[:-1]),
+                                grad_out=grad_out[index], grad_divisor=grad_divisor)
 
 
 @overload
@@ -463,6 +523,12 @@ def softmax_prior_bias(num_classes: SupportsIndex, pi: Real = 0.01) -> npt.NDArr
     if count < 2:
         raise ValueError(f"num_classes: expected at least 2 (background and one class), got {count}")
     value = _args.probability("pi", pi)
-    bias = np.zeros(count, dtype=np.float64)
+    try:
+        bias = np.zeros(count, dtype=np.float64)
+    except ValueError:  # NumPy's "array is too big": more than 2**63 - 1 bytes
+        raise ValueError(f"num_classes: {count} biases would be larger than the largest array "
+                         "NumPy can make") from None
+    except MemoryError:
+        raise MemoryError(f"num_classes: no memory for {count} float64 biases") from None
     bias[0] = math.log(count - 1) + math.log1p(-value) - math.log(value)
     return bias

@@ -5,7 +5,7 @@ from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
-from ._docs import fill_docstring
+from ._docs import INTERRUPTION, fill_docstring
 from ._sigmoid import _run
 from ._typing import Array, Reduction, Scalar, ScalarReduction
 
@@ -40,7 +40,9 @@ x_t = s x, p*_t = sigmoid(gamma x_t + beta) and
     FL* = alpha_t (-log p*_t) / gamma,   d(FL*)/dx = alpha_t s (p*_t - 1).
 
 The loss is a softplus and 1 - p*_t a sigmoid of -(gamma x_t + beta), both
-computed from one exp and one log1p, exact in the tails."""
+computed from one exp and one log1p, exact in the tails.
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
