@@ -168,7 +168,7 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     # then copy.
     copy_to = None
     validate_first = False
-    mirrored: Optional[Tuple[int, ...]] = None
+    mirrored = None  # the reversed axes, when out is an input in reverse order
     x_moved = np.moveaxis(x, axis, -1)
     if (out is not None and alpha_per_class is not None
             and np.may_share_memory(out, alpha_per_class)):
