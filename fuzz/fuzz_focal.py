@@ -39,6 +39,7 @@ import signal
 import struct
 import sys
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -462,6 +463,30 @@ HUGE_SHAPES = ((2**62,), (2**63 - 1,), (1, 2**61), (3, 2**61), (2**31, 2**31), (
 DEADLINE_SECONDS = 0.3
 
 
+class HugeTargets(NamedTuple):
+    name: str
+    labels: bool
+    array: np.ndarray
+
+
+def name_of(src: Source) -> str:
+    return src.choice(("loss", "loss", "grad", "grad_hess", "star_loss", "softmax_loss",
+                       "softmax_loss", "softmax_grad"))
+
+
+def huge_targets(src: Source, name: str, shape) -> HugeTargets:
+    """Targets of the huge logits, zero-stride too (ValueError when NumPy cannot
+    describe them)."""
+    labels = src.bool() and len(shape) > 1
+    if labels:
+        return HugeTargets(name, True, np.broadcast_to(
+            np.int64(src.choice((0, 1, shape[-1] - 1))), shape[:-1]))
+    if name.startswith("softmax"):
+        return HugeTargets(name, False, np.broadcast_to(np.float64(1.0 / shape[-1]), shape))
+    return HugeTargets(name, False, np.broadcast_to(
+        np.array(src.choice((0.0, 1.0)), src.choice(("f4", "?"))), shape))
+
+
 def huge_shapes(src: Source) -> None:
     """Zero-stride views with more elements than memory holds, or counts near
     2**63: every size computed must be checked, and a long call must stop at a
@@ -470,17 +495,14 @@ def huge_shapes(src: Source) -> None:
     call runs), or the right value."""
     shape = src.choice(HUGE_SHAPES)
     value = src.choice((0.0, 1.0, -3.0, 30.0))
-    x = np.broadcast_to(np.array(value, src.choice(("f4", "f8", "f2", "i1"))), shape)
-    name = src.choice(("loss", "loss", "grad", "grad_hess", "star_loss", "softmax_loss",
-                       "softmax_loss", "softmax_grad"))
-    labels = src.bool() and len(shape) > 1
-    if labels:
-        t = np.broadcast_to(np.int64(src.choice((0, 1, shape[-1] - 1))), shape[:-1])
-    else:
-        t = np.broadcast_to(np.array(src.choice((0.0, 1.0)), src.choice(("f4", "?"))), shape)
+    try:
+        x = np.broadcast_to(np.array(value, src.choice(("f4", "f8", "f2", "i1"))), shape)
+        t = huge_targets(src, name_of(src), shape)
+    except ValueError:  # more bytes than NumPy lets a view describe
+        return
+    name, labels = t.name, t.labels
+    t = t.array
     kwargs = {}
-    if name.startswith("softmax") and not labels:
-        t = np.broadcast_to(np.float64(1.0 / shape[-1]), shape)
     if name in ("loss", "star_loss", "softmax_loss"):
         kwargs["reduction"] = src.choice(("mean", "sum", "none"))
     function = getattr(focal, name)
@@ -497,15 +519,18 @@ def huge_shapes(src: Source) -> None:
         timer.cancel()
         timer.join()
         signal.signal(signal.SIGUSR2, previous)
-    # it finished: only a reduction can have, and it must be the one element's value
+    # it finished: only a reduction can have, and (all elements alike) a dense
+    # mean must be the value of one element
     what = f"{name}{shape} {x.dtype} labels={labels} {kwargs}"
     if kwargs.get("reduction") not in ("mean",):
         raise Finding(f"{what}: returned {result!r:.100} over {math.prod(shape)} elements")
-    one = function(x.reshape(-1)[:shape[-1]].reshape(1, -1) if len(shape) > 1 else x[:1],
-                   t.reshape(-1)[:1] if labels else t.reshape(-1)[:shape[-1]].reshape(
-                       (1, -1) if len(shape) > 1 else (-1,)), **kwargs)
-    if not np.array_equal(np.asarray(result), np.asarray(one), equal_nan=True):
-        raise Finding(f"{what}: {result!r} where one row gives {one!r}")
+    if name in ("loss", "star_loss") and not labels:
+        corner = (slice(0, 1),) * len(shape)
+        one = function(x[corner], t[corner], **kwargs)
+        if not np.array_equal(np.asarray(result), np.asarray(one), equal_nan=True):
+            raise Finding(f"{what}: {result!r} where one element gives {one!r}")
+    elif not np.isfinite(result):
+        raise Finding(f"{what}: {result!r}")
 
 
 def result_dtype_of(x: np.ndarray):
