@@ -188,19 +188,21 @@ lane_total(const lane_sum *acc)
 
 /*
  * The last loop of weighted_block for float32 results of hard targets, from
- * e = e^-|x|, l = log(1 + e) and r = 1 / (1 + e) computed beforehand.
- * divide: see weigh_finite_plain.
+ * e = e^-|x|, l = log(1 + e), r = 1 / (1 + e) and, for gamma_integer 0,
+ * q_gamma = q^gamma computed beforehand.  divide: see weigh_finite_plain.
  */
 FOCAL_INLINE void
 plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n, const double *e,
-                const double *l, const double *r, int gamma_integer, int derivatives, int divide)
+                const double *l, const double *r, const double *q_gamma, int gamma_integer,
+                int derivatives, int divide)
 {
     /* a local copy, as in weighted_block: loop invariants */
     const block_params p = *bp;
     for (ptrdiff_t i = 0; i < n; i++) {
         log1p_parts t = {l[i], r[i]};
         focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
-                                             &p.focal, gamma_integer, 0, derivatives, 0);
+                                             &p.focal, gamma_integer, 0, derivatives, 0,
+                                             gamma_integer == 0 ? &q_gamma[i] : NULL);
         weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
                            &b->hess[i], derivatives, divide);
     }
@@ -228,7 +230,8 @@ weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
            whole block, then log(1 + e) and 1 / (1 + e), then the rest.  Each
            loop is short, so the processor overlaps many of its iterations,
            where one loop over everything waits on its long chain of
-           dependent operations (a third slower). */
+           dependent operations (a third slower).  The arrays are on the
+           stack: 8 KiB. */
         double e[FOCAL_BLOCK], l[FOCAL_BLOCK], r[FOCAL_BLOCK];
         for (ptrdiff_t i = 0; i < n; i++) {
             e[i] = exp_negative_f32(fabs(b->x[i]));
@@ -238,12 +241,24 @@ weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
             l[i] = t.log1p;
             r[i] = t.reciprocal;
         }
+        /* q^gamma at a general gamma: another exp, in loops of its own too */
+        double q_gamma[FOCAL_BLOCK];
+        if (gamma_integer == 0) {
+            for (ptrdiff_t i = 0; i < n; i++) {
+                log1p_parts t = {l[i], r[i]};
+                q_gamma[i] = plain_hard_power_exponent(
+                    b->y[i], logistic_plain_from(b->x[i], e[i], t), p.focal.gamma);
+            }
+            for (ptrdiff_t i = 0; i < n; i++) {
+                q_gamma[i] = exp_negative_f32(q_gamma[i]);
+            }
+        }
         /* the divisor's case is a constant of the loop, not a select in it */
         if (isfinite(p.grad_scale)) {
-            plain_hard_loop(&p, b, n, e, l, r, gamma_integer, derivatives, 0);
+            plain_hard_loop(&p, b, n, e, l, r, q_gamma, gamma_integer, derivatives, 0);
         }
         else {
-            plain_hard_loop(&p, b, n, e, l, r, gamma_integer, derivatives, 1);
+            plain_hard_loop(&p, b, n, e, l, r, q_gamma, gamma_integer, derivatives, 1);
         }
         return;
     }

@@ -91,6 +91,32 @@ dd_negate(dd a)
 }
 
 /*
+ * gamma log q, the exponent of q^gamma = e^(gamma log q): gamma = 0 gives
+ * q^0 = 1 even where log q = -inf; a product that underflows e^ (or
+ * overflows to -inf, whose dd form is NaN) gives 0.
+ */
+FOCAL_INLINE dd
+power_exponent(dd log_q, double gamma, int precise)
+{
+    double plain = gamma * log_q.hi;
+    return gamma == 0.0       ? dd_from(0.0)
+           : plain < -800.0 ? dd_from(-800.0)
+                            : dd_scale(log_q, gamma, precise);
+}
+
+/*
+ * -gamma log q for float32 results of a hard target (log q is minus a
+ * softplus at hand): q^gamma is e^-(this), which the block loop computes in a
+ * loop of its own and hands to sigmoid_focal_parts (given_q_gamma).
+ */
+FOCAL_INLINE double
+plain_hard_power_exponent(double y, logistic_parts s, double gamma)
+{
+    dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);
+    return -power_exponent(log_q, gamma, 0).hi;
+}
+
+/*
  * Unweighted focal loss and its first two derivatives for one finite logit x,
  * given by its logistic parts s, and one target y in [0, 1].
  *
@@ -108,11 +134,13 @@ dd_negate(dd a)
  * exp(g log q), where log q is minus a
  * softplus already at hand for hard targets (exact at any magnitude) and, in
  * blocks with soft targets (`soft`), a log of q.  A block without soft
- * targets (soft = 0) must hold only y in {0, 1}.
+ * targets (soft = 0) must hold only y in {0, 1}.  given_q_gamma, for float32
+ * results of hard targets and gamma_integer 0, is q^gamma computed
+ * beforehand (plain_hard_power_exponent; NULL otherwise).
  */
 FOCAL_INLINE focal_values
 sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma_integer,
-                    int soft, int derivatives, int precise)
+                    int soft, int derivatives, int precise, const double *given_q_gamma)
 {
     focal_values v;
     double gamma = k->gamma;
@@ -141,14 +169,10 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         if (soft) { /* a constant: only blocks with soft targets pay for the log */
             log_q = hard ? log_q : log_positive(q, precise);
         }
-        /* gamma = 0 gives q^0 = 1 even where log q = -inf; a product that
-           underflows e^ (or overflows to -inf, whose dd form is NaN) gives 0 */
-        double plain = gamma * log_q.hi;
-        dd scaled = gamma == 0.0 ? dd_from(0.0)
-                    : plain < -800.0 ? dd_from(-800.0)
-                                     : dd_scale(log_q, gamma, precise);
+        dd scaled = power_exponent(log_q, gamma, precise);
         q_gamma = precise ? exp_nonpositive(scaled, precise)
-                          : dd_from(exp_negative_f32(-scaled.hi));
+                  : given_q_gamma ? dd_from(*given_q_gamma)
+                                  : dd_from(exp_negative_f32(-scaled.hi));
     }
     v.loss = dd_mul(q_gamma, ce, precise);
     v.grad = dd_from(0.0);
@@ -190,7 +214,7 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
 {
     /* float32 results of hard targets: nothing cancels, short series suffice */
     return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,
-                               derivatives, precise);
+                               derivatives, precise, NULL);
 }
 
 /*
