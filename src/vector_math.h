@@ -6,13 +6,18 @@
  * return one rounded double.  These are branch-free (selects, not jumps),
  * call nothing, and in precise mode return a double-double whose error is far
  * below one ULP of a double, which is what the float64 kernels need; in plain
- * mode they return a double good to about one ULP, plenty for float32
- * results.  Only the arguments the kernels need are handled: exp of a
- * non-positive number, log1p of [0, 1] and log of a finite positive number.
+ * mode they return a double good to about one ULP (the float32 kernels of
+ * soft targets use them so).  Only the arguments the kernels need are
+ * handled: exp of a non-positive number, log1p of [0, 1] and log of a finite
+ * positive number.
  *
  * Polynomials are Taylor series cut where the next term is below 2^-60 of
  * the result over the reduced range, evaluated by Estrin's scheme; ln 2 is split
  * Cody-Waite style so that k ln 2 is exact.
+ *
+ * The functions at the end (exp_negative_f32, log1p_unit_f32) are the
+ * float32 kernels' own: minimax polynomials a third shorter than the full
+ * series above, accurate to 2^-43: what a float32 result needs, not more.
  */
 #ifndef FOCAL_VECTOR_MATH_H
 #define FOCAL_VECTOR_MATH_H
