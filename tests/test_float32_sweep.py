@@ -11,9 +11,11 @@ argument reduction and clamps.
 
 Every point is compared with focal's own float64 results (double-double
 internally, within about 1 ULP of double: 2^-29 float32 ULP, invisible at this
-scale), which test_accuracy.py holds to the 120-bit mpmath reference.  The
-worst points of each setting, and a random sample, are then checked against
-that mpmath reference directly.
+scale), which test_accuracy.py holds to the 120-bit mpmath reference: the
+float32 loss and gradient must be within 1 ULP, and in fact within 0.5 ULP +
+2^-12 (one rounding of a double good to 2^-42).  The worst points of each
+setting, and a random sample, are then checked against that mpmath reference
+directly.
 """
 import mpmath
 import numpy as np
@@ -75,13 +77,16 @@ def test_float32_within_1_ulp_over_the_sweep(gamma, y):
     single = _values(X32, y, gamma)
     double = _values(X64, y, gamma)
     rng = np.random.default_rng(int(gamma * 10) + int(y))
-    for name in ("loss", "grad"):
-        errors = _ulps(single[name], double[name])
+    errors = {name: _ulps(single[name], double[name]) for name in ("loss", "grad")}
+    for name, error in errors.items():
         # the float64 results are within 2^-29 float32 ULP of the exact values
-        assert errors.max() <= 1.0 - 1e-6, (name, errors.max(), X32[np.argmax(errors)])
+        assert error.max() <= 1.0 - 1e-6, (name, error.max(), X32[np.argmax(error)])
+        # and the double values behind the float32 ones carry about 2^-42:
+        # anything visible beyond the final rounding is a polynomial or a
+        # reduction gone wrong, long before it reaches 1 ULP
+        assert error.max() <= 0.5 + 2.0 ** -12, (name, error.max(), X32[np.argmax(error)])
     # the worst points and a random sample, against the 120-bit reference
-    worst = np.concatenate([np.argsort(_ulps(single[name], double[name]))[-12:]
-                            for name in ("loss", "grad")])
+    worst = np.concatenate([np.argpartition(error, -12)[-12:] for error in errors.values()])
     sample = np.unique(np.concatenate([worst, rng.choice(X32.size, 24, replace=False)]))
     for i in sample:
         exact_loss, exact_grad, exact_hess, condition = reference(X32[i], y, gamma)
@@ -99,7 +104,7 @@ def test_soft_target_loss_within_1_ulp_over_the_sweep(gamma):
     # cancels where p ~ y); their loss does not cancel
     y = float(np.float32(0.3))
     errors = _ulps(_values(X32, y, gamma)["loss"], _values(X64, y, gamma)["loss"])
-    assert errors.max() <= 1.0 - 1e-6, (errors.max(), X32[np.argmax(errors)])
+    assert errors.max() <= 0.5 + 2.0 ** -12, (errors.max(), X32[np.argmax(errors)])
 
 
 def test_sample_reference_is_the_mpmath_one():
