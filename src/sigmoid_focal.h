@@ -99,7 +99,7 @@ FOCAL_INLINE dd
 power_exponent(dd log_q, double gamma, int precise)
 {
     double plain = gamma * log_q.hi;
-    return gamma == 0.0       ? dd_from(0.0)
+    return gamma == 0.0      ? dd_from(0.0)
            : plain < -800.0 ? dd_from(-800.0)
                             : dd_scale(log_q, gamma, precise);
 }
@@ -212,7 +212,8 @@ FOCAL_INLINE focal_values
 sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
               int derivatives, int precise)
 {
-    /* float32 results of hard targets: nothing cancels, short series suffice */
+    /* float32 results of hard targets: nothing cancels, the float32 functions
+       suffice; soft targets' gradients cancel and take the full series */
     return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,
                                derivatives, precise, NULL);
 }
