@@ -51,7 +51,8 @@ def reflected_axes(out: np.ndarray, inputs: Sequence[np.ndarray]) -> Optional[Tu
                 index.append(slice(None))
         # (ctypes.data, not __array_interface__: reading the latter makes
         # NumPy keep a growing cache)
-        if out[tuple(index)].ctypes.data != a.ctypes.data:
+        # (index + [...]: a view even of a 0-d array, where out[()] is a scalar)
+        if out[tuple(index) + (Ellipsis,)].ctypes.data != a.ctypes.data:
             return None
         if common is not None and tuple(axes) != common:
             return None

@@ -254,6 +254,19 @@ def test_reflected_axes_recognises_reversals_only():
     assert _overlap.reflected_axes(x.reshape(4, 3, 5), [x.reshape(4, 3, 5)[::-1]]) == (0,)
     assert _overlap.reflected_axes(x.view(np.int64)[::-1], [x]) == (0,)
     assert _overlap.reflected_axes(x.astype(np.float32)[::-1], [x]) is None
+    zero_d = np.array(0.5)
+    assert _overlap.reflected_axes(zero_d, [zero_d]) == ()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_dimensional_out_over_an_input(dtype):
+    """A 0-d out= that is the logits or the targets gives a plain call's bits."""
+    x, y = np.array(0.75, dtype), np.array(1.0, dtype)
+    expected_grad = focal.grad(x, y)
+    expected_loss = focal.loss(x, y, reduction="none")
+    assert focal.grad(x, y, out=x) is x and x.tobytes() == expected_grad.tobytes()
+    assert focal.loss(np.array(0.75, dtype), y, reduction="none", out=y) is y
+    assert y.tobytes() == expected_loss.tobytes()
 
 
 @pytest.mark.parametrize("seed", range(4))
