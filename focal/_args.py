@@ -156,7 +156,9 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
             f"alpha: expected {num_classes} values, one per class (the last axis of the "
             f"logits), got {array.shape[0]}"
         )
-    values = np.ascontiguousarray(array, dtype=np.float64)
+    # always a copy (one double per class): the pass reads it while writing out=,
+    # which may be the very array alpha came from
+    values = np.array(array, dtype=np.float64, copy=True)
     if not np.all((values >= 0) & (values <= 1)):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
     return None, values
@@ -209,18 +211,137 @@ def weights_array(weights: Any, x: np.ndarray) -> Optional[np.ndarray]:
     return w
 
 
+def base_view(array: np.ndarray) -> np.ndarray:
+    """A plain ndarray over the same memory as `array`, which may be a subclass.
+
+    ndarray.view is called through the base class, so a subclass's own `view`,
+    `__array_function__` or `__array_finalize__` never runs: what NumPy is
+    then asked about (overlap, shape, strides) is the memory itself.
+    """
+    if type(array) is np.ndarray:
+        return array
+    return np.ndarray.view(array, np.ndarray)
+
+
 def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The checked `out`, as a plain ndarray view (the caller returns `out` itself)."""
     if isinstance(out, np.ma.MaskedArray):
         raise TypeError("out: expected a plain NumPy array, got a masked array")
-    if not isinstance(out, np.ndarray):
+    if not issubclass(type(out), np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {out.shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {out.dtype}")
-    if not out.flags.writeable:
+    view = base_view(out)
+    if view.shape != shape:
+        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {view.shape}")
+    if view.dtype != dtype:
+        raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {view.dtype}")
+    if not view.flags.writeable:
         raise ValueError("out: the array is read-only")
-    return out
+    return view
+
+
+# Work NumPy's exact overlap solver may spend on one pair of arrays before the
+# pair is taken to overlap (about a millisecond at worst; ordinary views of
+# one buffer are decided in a few steps).
+_OVERLAP_WORK = 100_000
+_TooHardError = getattr(getattr(np, "exceptions", np), "TooHardError")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two plain ndarrays share a byte.
+
+    np.may_share_memory compares the bounds of the two memory extents, in
+    constant time; only when those meet is np.shares_memory asked for the exact
+    answer (interleaved views such as buf[::2] and buf[1::2] meet without
+    sharing), with bounded work: a pair too hard to decide is taken to
+    overlap, which costs memory or a pass but never a wrong result.
+    """
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=_OVERLAP_WORK))
+    except _TooHardError:
+        return True
+
+
+def _may_overlap_itself(a: np.ndarray) -> bool:
+    """Whether two elements of `a` may share memory (conservative).
+
+    With the axes of more than one element sorted by stride, the addresses are
+    distinct when every stride spans at least everything the smaller axes
+    cover; any other layout (a zero stride, rows of an as_strided view that
+    share elements) is taken to overlap.
+    """
+    if a.size <= 1:
+        return False
+    extent = a.itemsize
+    for stride, length in sorted((abs(s), n) for s, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            return True
+        extent += stride * (length - 1)
+    return False
+
+
+def _same_elements(a: np.ndarray, out: np.ndarray) -> bool:
+    """Whether `a` and `out` put every element at the same address, same dtype."""
+    if a.shape != out.shape or a.dtype != out.dtype:
+        return False
+    if a.ctypes.data != out.ctypes.data:
+        return False
+    return all(s == t for s, t, n in zip(a.strides, out.strides, out.shape) if n > 1)
+
+
+def resolve_out_overlap(
+    out: Optional[np.ndarray],
+    inputs: Dict[str, Optional[np.ndarray]],
+    in_step: Tuple[str, ...] = (),
+) -> Tuple[Dict[str, Optional[np.ndarray]], bool, bool]:
+    """How to write into `out` when it shares memory with arguments.
+
+    The one place every family decides overlap.  `out` is the checked plain
+    view (out_array); `inputs` are the array arguments read by the pass, by
+    name; `in_step` names those the pass reads element by element (row by row
+    for the softmax) just before it writes the same element of `out`, so that
+    one holding exactly out's elements (out=logits) can be overwritten in place.
+
+    Returns (inputs, fresh, validate_first):
+    - fresh: compute into a new array and copy it into `out` once the call has
+      succeeded.  Chosen when out may overlap itself (two of its elements
+      share memory: the result would depend on the order of the writes), or
+      when that array is smaller than the arguments that would otherwise have
+      to be copied.
+    - otherwise each argument that overlaps `out` in any other way is replaced
+      by a copy (an alpha or row weights are small; a copied logits array is
+      the price of out= over it in another layout); and
+    - validate_first: some argument shares memory with `out`, so a first pass
+      must check every value before the first element is overwritten.
+    Every check is made on plain ndarray views, so a subclass of `out` cannot
+    answer it.
+    """
+    if out is None or out.size == 0:
+        return inputs, False, False
+    if _may_overlap_itself(out):
+        return inputs, True, False
+    hazards = []
+    shared = False
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        array = base_view(value)
+        if not _overlap(array, out):
+            continue
+        shared = True
+        if name in in_step and _same_elements(array, out):
+            continue
+        hazards.append(name)
+    if not shared:
+        return inputs, False, False
+    if hazards:
+        if sum(inputs[name].nbytes for name in hazards) >= out.nbytes:  # type: ignore[union-attr]
+            return inputs, True, False
+        inputs = dict(inputs)
+        for name in hazards:
+            inputs[name] = np.array(base_view(inputs[name]), copy=True, order="K")  # type: ignore[arg-type]
+    return inputs, False, True
 
 
 def probability(name: str, value: Any) -> float:

@@ -104,19 +104,31 @@ def _run(
     w = _args.weights_array(weights, x)
 
     elementwise_loss = want_loss and reduction == "none"
+    out_view = None
     if out is not None:
         if out_receives == "loss" and not elementwise_loss:
             raise ValueError(
                 f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
                 "used with reduction='none'"
             )
-        out = _args.out_array(out, x.shape, dtype)
+        out_view = _args.out_array(out, x.shape, dtype)
+    # Each element is read just before the same element is written, so an
+    # argument holding exactly out's elements may be overwritten in place.
+    # (a per-class alpha is read from a copy, but its memory may still be out's)
+    alpha_memory = None if alpha_per_class is None else np.asarray(alpha)
+    inputs, fresh, validate_first = _args.resolve_out_overlap(
+        out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_memory},
+        in_step=("logits", "targets", "weights"))
+    x, t, w = inputs["logits"], inputs["targets"], inputs["weights"]
+    target = None if fresh else out_view  # where the pass writes out='s result
 
     loss_out = grad_out = hess_out = None
     if elementwise_loss:
-        loss_out = out if out_receives == "loss" and out is not None else np.empty(x.shape, dtype)
+        loss_out = target if out_receives == "loss" and target is not None else np.empty(
+            x.shape, dtype)
     if want_grad:
-        grad_out = out if out_receives == "grad" and out is not None else np.empty(x.shape, dtype)
+        grad_out = target if out_receives == "grad" and target is not None else np.empty(
+            x.shape, dtype)
     if want_hess:
         hess_out = np.empty(x.shape, dtype)
 
@@ -157,10 +169,8 @@ def _run(
     )
     # Writing over an input (out=logits) needs every target and weight
     # validated before a single element is overwritten: the first pass does it.
-    overlapping = out is not None and any(
-        a is not None and np.may_share_memory(out, a) for a in (x, t, w))
     sums_first = want_grad and denominator is None
-    if sums_first or overlapping:
+    if sums_first or validate_first:
         _, weight_sum, positive_sum = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
             sums_only=True, sum_weights=sum_weights, sum_positives=sum_positives, **arguments)
@@ -174,6 +184,19 @@ def _run(
     if denominator is None:
         denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
 
+    if out_view is not None and target is None:
+        # computed apart (see resolve_out_overlap): out receives it only now
+        if out_receives == "loss":
+            np.copyto(out_view, loss_out)
+            loss_out = out
+        else:
+            np.copyto(out_view, grad_out)
+            grad_out = out
+    elif out is not None:
+        if out_receives == "loss":
+            loss_out = out
+        else:
+            grad_out = out
     if elementwise_loss:
         loss_result = loss_out
     elif want_loss:

@@ -83,7 +83,9 @@ def _alpha_values(alpha: Any, num_classes: int) -> Tuple[Optional[float], Option
             f"alpha: expected a scalar or {num_classes} values (one per class along the "
             f"class axis), got shape {array.shape}"
         )
-    values = np.ascontiguousarray(array, dtype=np.float64)
+    # always a copy (one double per class): the pass reads it while writing out=,
+    # which may be the very array alpha came from
+    values = np.array(array, dtype=np.float64, copy=True)
     if not np.all((values >= 0) & (values <= 1)):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
     return None, values
@@ -113,13 +115,11 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              f"shape minus axis {axis}), got {t.shape}")
         _args.refuse_unrepresentable_labels("labels", t)
         class_indices = True
-        targets_moved = t
     elif t.ndim == x.ndim:
         if t.shape != x.shape:
             raise ValueError(f"labels: dense targets must have the logits' shape {x.shape}, "
                              f"got {t.shape}")
         class_indices = False
-        targets_moved = np.moveaxis(t, axis, -1)
     else:
         raise ValueError(f"labels: expected class indices of shape {row_shape} or dense "
                          f"targets of shape {x.shape}, got shape {t.shape}")
@@ -148,34 +148,33 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              f"shape {row_shape}")
 
     row_loss = want_loss and reduction == "none"
+    out_view = None
     if out is not None:
         if out_receives == "loss" and not row_loss:
             raise ValueError(f"out: the loss is a scalar with reduction={reduction!r}; out= "
                              "is only used with reduction='none'")
-        out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
+        out_view = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
 
-    # Writing over an input with another layout would read overwritten rows:
-    # compute into a fresh array then.  With the same layout (out=logits) every
-    # row is read whole before it is written, so it works in place, after a
-    # first pass has validated every row.
-    copy_to = None
-    validate_first = False
-    if out is not None and any(a is not None and np.may_share_memory(out, a) for a in (x, t, w)):
-        # (ctypes.data, not __array_interface__: reading the latter makes NumPy
-        # keep a growing cache)
-        same_layout = (out.ctypes.data == x.ctypes.data and out.strides == x.strides
-                       and out.dtype == x.dtype)
-        if same_layout and not np.may_share_memory(out, t) and not (
-                w is not None and np.may_share_memory(out, w)):
-            validate_first = True
-        else:
-            copy_to, out = out, None
+    # A row is read whole (logits, dense targets, its label and weight) before
+    # its gradient or loss is written, so an argument holding exactly out's
+    # elements may be overwritten in place (out=logits); any other overlap is
+    # resolved by _args.resolve_out_overlap, the same rule as the sigmoid's.
+    # (a per-class alpha is read from a copy, but its memory may still be out's)
+    alpha_memory = None if alpha_per_class is None else np.asarray(alpha)
+    inputs, fresh, validate_first = _args.resolve_out_overlap(
+        out_view, {"logits": x, "labels": t, "weights": w, "alpha": alpha_memory},
+        in_step=("labels", "weights") if out_receives == "loss" else ("logits", "labels"))
+    x, t, w = inputs["logits"], inputs["labels"], inputs["weights"]
+    targets_moved = t if class_indices else np.moveaxis(t, axis, -1)
+    target = None if fresh else out_view  # where the pass writes out='s result
 
     loss_out = grad_out = None
     if row_loss:
-        loss_out = out if (out is not None and out_receives == "loss") else np.empty(row_shape, dtype)
+        loss_out = target if (target is not None and out_receives == "loss") else np.empty(
+            row_shape, dtype)
     if want_grad:
-        grad_out = out if (out is not None and out_receives == "grad") else np.empty(x.shape, dtype)
+        grad_out = target if (target is not None and out_receives == "grad") else np.empty(
+            x.shape, dtype)
 
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
@@ -207,12 +206,13 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         loss_result = dtype.type(loss_sum / denominator if denominator > 0 else math.nan)
     else:
         loss_result = None
-    if copy_to is not None:
-        np.copyto(copy_to, loss_out if out_receives == "loss" else grad_out)
+    if out_view is not None:
+        if target is None:  # computed apart: out receives it only now
+            np.copyto(out_view, loss_out if out_receives == "loss" else grad_out)
         if out_receives == "loss":
-            loss_result = copy_to
+            loss_result = out
         else:
-            grad_out = copy_to
+            grad_out = out
     return loss_result, grad_out
 
 
