@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -19,8 +20,15 @@ _FLOAT64 = np.dtype(np.float64)
 _RESULT_DTYPES: Dict[str, np.dtype] = {"e": _FLOAT32, "f": _FLOAT32, "d": _FLOAT64}
 
 
+def _is_masked(value: Any) -> bool:
+    # numpy.ma is imported lazily by NumPy 2 (about 1 MiB): when nothing has
+    # imported it, no masked array exists, and the check must not import it
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(value, ma.MaskedArray)
+
+
 def _reject_masked(name: str, value: Any) -> None:
-    if isinstance(value, np.ma.MaskedArray):
+    if _is_masked(value):
         raise TypeError(
             f"{name}: masked arrays are not supported (the mask would be silently "
             "dropped); pass weights=~mask or select the valid elements"
@@ -223,9 +231,59 @@ def base_view(array: np.ndarray) -> np.ndarray:
     return np.ndarray.view(array, np.ndarray)
 
 
+def weight_exponent(weights: Optional[np.ndarray]) -> int:
+    """e with the largest weight times 2^-e in [1, 2): the reductions' scale.
+
+    Weights enter the sums as w l and w; the largest near 1 keeps those sums
+    from overflowing (weights of 1e308: the mean's sum of weights was inf, the
+    mean 0 and its gradient 0) and the products from going subnormal (weights
+    of 5e-324: w l lost every digit).  A power of two scales exactly; a weight
+    it takes below the normal range is one the largest outweighs by 2^1022,
+    below the rounding of any sum.  e stays within [-1022, 1023], so 2^-e is
+    a double.  0 without weights, or when the largest is not a positive
+    finite number (the pass then names the bad weight).
+    """
+    if weights is None or weights.size == 0:
+        return 0
+    largest = float(np.max(weights))
+    if not 0.0 < largest < math.inf:
+        return 0
+    return min(max(math.frexp(largest)[1] - 1, -1022), 1023)
+
+
+def overflow_room(count: int) -> int:
+    """How many powers of two a sum of `count` terms, each below 2^1025 once
+    scaled by the weights' exponent, must be scaled down by to stay finite."""
+    return 3 + count.bit_length()
+
+
+def scale_back(value: float, exponent: int) -> float:
+    """value 2^exponent: a reduced loss computed with weights scaled by
+    2^-exponent.  A result beyond the double range is inf: the correctly
+    rounded value of a true sum that large."""
+    if exponent == 0 or not math.isfinite(value):
+        return value
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def result_scalar(value: float, dtype: np.dtype) -> Any:
+    """A reduced value as a NumPy scalar of the result dtype.  A float32 beyond
+    its range is inf, the correctly rounded value, without NumPy's warning."""
+    if dtype == _FLOAT32 and abs(value) > _FLOAT32_MAX:
+        with np.errstate(over="ignore"):
+            return dtype.type(value)
+    return dtype.type(value)
+
+
 def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """The checked `out`, as a plain ndarray view (the caller returns `out` itself)."""
-    if isinstance(out, np.ma.MaskedArray):
+    if _is_masked(out):
         raise TypeError("out: expected a plain NumPy array, got a masked array")
     if not issubclass(type(out), np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")

@@ -29,6 +29,8 @@ def sigmoid_focal(
     sums_only: bool = ...,
     sum_weights: bool = ...,
     sum_positives: bool = ...,
+    loss_weight_scale: float = ...,
+    grad_weight_scale: float = ...,
 ) -> Tuple[float, float, float]: ...
 def count_labels(labels: np.ndarray, num_classes: int, ignore_index: int, /) -> Tuple[int, int]: ...
 def softmax_focal(
@@ -46,4 +48,6 @@ def softmax_focal(
     grad_divisor: float,
     double_precision: bool,
     sums_only: bool = ...,
+    loss_weight_scale: float = ...,
+    grad_weight_scale: float = ...,
 ) -> Tuple[float, float]: ...

@@ -156,6 +156,12 @@ def _run(
                 f"targets: class indices must lie in [0, 0] (0 marks a background row) or "
                 f"equal ignore_index={ignore}; found {invalid.flat[0]}")
 
+    # Extreme weights (1e308 or 5e-324) are scaled by 2^-exponent where they
+    # enter a reduction (see _args.weight_exponent); the mean's weight sum is
+    # scaled alike, so the scale cancels there, and the other reductions are
+    # scaled back at the end.  The gradient's weights are scaled only for the
+    # mean, whose divisor is that scaled sum.
+    exponent = _args.weight_exponent(w) if reduction != "none" else 0
     arguments: Dict[str, Any] = dict(
         labels=labels,
         alpha=alpha_scalar,
@@ -166,6 +172,8 @@ def _run(
         double_precision=dtype == np.float64,
         star=star,
         beta=beta_,
+        loss_weight_scale=math.ldexp(1.0, -exponent),
+        grad_weight_scale=math.ldexp(1.0, -exponent) if sum_weights else 1.0,
     )
     # Writing over an input (out=logits) needs every target and weight
     # validated before a single element is overwritten: the first pass does it.
@@ -183,6 +191,17 @@ def _run(
         sum_positives=sum_positives and not sums_first, **arguments)
     if denominator is None:
         denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
+    if want_loss and not elementwise_loss and math.isinf(loss_sum):
+        # The sum overflowed, which a sum or a mean of values near the double
+        # range may do while the mean itself is finite: sum the losses again,
+        # alone, with every weight scaled down by room for each element.
+        exponent = min(exponent + _args.overflow_room(x.size), 1074)
+        loss_sum, retry_weight_sum, _ = _core.sigmoid_focal(
+            x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
+            sum_weights=sum_weights, sum_positives=False,
+            **{**arguments, "loss_weight_scale": math.ldexp(1.0, -exponent)})
+        if sum_weights:
+            denominator = retry_weight_sum
 
     if out_view is not None and target is None:
         # computed apart (see resolve_out_overlap): out receives it only now
@@ -201,7 +220,9 @@ def _run(
         loss_result = loss_out
     elif want_loss:
         value = loss_sum / denominator if denominator > 0 else math.nan
-        loss_result = dtype.type(value)
+        if not sum_weights:  # a weighted mean's scale has cancelled
+            value = _args.scale_back(value, exponent)
+        loss_result = _args.result_scalar(value, dtype)
     else:
         loss_result = None
     return loss_result, grad_out, hess_out

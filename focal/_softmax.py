@@ -176,9 +176,17 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         grad_out = target if (target is not None and out_receives == "grad") else np.empty(
             x.shape, dtype)
 
+    # Extreme row weights are scaled by a power of two where they enter the
+    # sums, as in the sigmoid form (_args.weight_exponent): the mean divides
+    # by the weight sum scaled alike, the sum is scaled back at the end, and
+    # the gradient's weights are scaled for the mean, whose divisor that is.
+    weighted_mean = reduction == "mean" and w is not None
+    exponent = _args.weight_exponent(w) if reduction != "none" else 0
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
-        weights=w, ignore_index=ignore, double_precision=dtype == np.float64)
+        weights=w, ignore_index=ignore, double_precision=dtype == np.float64,
+        loss_weight_scale=math.ldexp(1.0, -exponent),
+        grad_weight_scale=math.ldexp(1.0, -exponent) if weighted_mean else 1.0)
     x_moved = np.moveaxis(x, axis, -1)
     # The mean's normaliser is applied inside the pass (one rounding of the
     # gradient).  With weights, a first pass without the kernel sums them; it
@@ -199,11 +207,24 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1),
         grad_divisor=grad_divisor, **arguments)
 
+    if want_loss and not row_loss and math.isinf(loss_sum):
+        # The sum overflowed, which a sum or a mean of row losses near the
+        # double range may do while the mean is finite: sum again, the losses
+        # alone, with the row weights scaled down by room for every row.
+        exponent = min(exponent + _args.overflow_room(math.prod(row_shape)), 1074)
+        loss_sum, weight_sum = _core.softmax_focal(
+            x_moved, targets_moved, loss_out=None, grad_out=None, grad_divisor=1.0,
+            **{**arguments, "loss_weight_scale": math.ldexp(1.0, -exponent)})
+
+    # the mean's weight sum carries the scale of its losses: only the sum is scaled back
     denominator = weight_sum if reduction == "mean" else 1.0
     if row_loss:
         loss_result = loss_out
     elif want_loss:
-        loss_result = dtype.type(loss_sum / denominator if denominator > 0 else math.nan)
+        value = loss_sum / denominator if denominator > 0 else math.nan
+        if reduction == "sum":
+            value = _args.scale_back(value, exponent)
+        loss_result = _args.result_scalar(value, dtype)
     else:
         loss_result = None
     if out_view is not None:

@@ -31,6 +31,11 @@ typedef struct {
     double grad_divisor; /* the gradient is divided by it (a mean's normaliser) */
     double grad_scale;   /* 1 / grad_divisor: plain mode multiplies (float32 results
                             are rounded far coarser than the extra rounding) */
+    /* powers of two (1 but for extreme weights or sums, chosen by the Python
+       layer) multiplying each weight where it enters the loss and the summed
+       weights, and where it enters the gradient */
+    double loss_weight_scale;
+    double grad_weight_scale;
 } block_params;
 
 /*
@@ -38,6 +43,7 @@ typedef struct {
  * 1 - alpha held exactly) times the weight; the gradient divided by the
  * normaliser.  A zero weight masks the element whatever its logit; a zero
  * alpha_t gives 0 too, the limit even of an infinite loss, but NaN stays NaN.
+ * The reductions' weight scales (block_params) enter here.
  */
 FOCAL_INLINE void
 weigh_element(const block_params *bp, focal_values v, double x, double y, double alpha,
@@ -45,16 +51,25 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
 {
     dd alpha_t = dd_add(dd_from(alpha * y),
                         dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
-    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight, precise) : dd_from(weight);
-    int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, scale, precise);
-    dd grad_weighted = dd_mul(v.grad, scale, precise);
+    /* The weight is scaled first (exact for a power of two), then alpha_t
+       multiplies it: a subnormal weight times alpha_t would lose its digits. */
+    double loss_weight = weight * bp->loss_weight_scale;
+    double grad_weight = weight * bp->grad_weight_scale;
+    dd loss_scale = bp->has_alpha ? dd_scale(alpha_t, loss_weight, precise) : dd_from(loss_weight);
+    dd grad_scale = bp->has_alpha ? dd_scale(alpha_t, grad_weight, precise) : dd_from(grad_weight);
+    /* (bitwise, not short-circuit: the loop must stay free of branches) */
+    int zero = (weight == 0.0) | ((bp->has_alpha != 0) & (alpha_t.hi == 0.0) & (x == x));
+    /* (a weight the scale takes below the smallest subnormal is negligible
+       beside the largest, which the scale brings near 1; an infinite loss
+       times it is mended on the scalar path, see sigmoid_chunk) */
+    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
+    dd grad_weighted = dd_mul(v.grad, grad_scale, precise);
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
     double grad_normalised = precise || !isfinite(bp->grad_scale)
                                  ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
                                  : grad_weighted.hi * bp->grad_scale;
     *grad = zero ? 0.0 : grad_normalised;
-    *hess = zero ? 0.0 : v.hess * scale.hi;
+    *hess = zero ? 0.0 : v.hess * grad_scale.hi;
 }
 
 /*

@@ -176,12 +176,23 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
                 kernel(&t->params, &b, m);
                 for (npy_intp k = 0; k < n_special; k++) {
                     npy_intp i = special[k];
-                    focal_values v = focal_values_scalar_path(special_x[k], b.y[i],
-                                                              &t->params.focal, t->star);
+                    focal_values v = focal_values_scalar_path(
+                        special_x[k], b.y[i], &t->params.focal, t->star, t->precise);
                     weigh_element(&t->params, v, special_x[k], b.y[i], b.alpha[i], b.weight[i],
                                   &b.loss[i], &b.grad[i], &b.hess[i], t->precise);
+                    if (isinf(v.loss.hi) && b.loss[i] != b.loss[i]) {
+                        /* an infinite loss times a weight that the reductions'
+                           scale took to 0 (weigh_element): still infinite */
+                        b.loss[i] = v.loss.hi;
+                    }
                 }
                 scatter(t, io, ptr, stride, offset, m, &b);
+            }
+            if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {
+                /* the summed weights are scaled as the loss's are */
+                for (npy_intp i = 0; i < m; i++) {
+                    b.weight[i] *= t->params.loss_weight_scale;
+                }
             }
             io->accumulate(&sums, &b, m, index + offset, t->which_sums);
         }
@@ -213,20 +224,27 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                "gamma", "weights", "ignore_index", "loss_out",
                                "grad_out", "hess_out", "grad_divisor", "double_precision",
                                "star", "beta", "sums_only", "sum_weights", "sum_positives",
-                               NULL};
+                               "loss_weight_scale", "grad_weight_scale", NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, star = 0, sums_only = 0;
     int sum_weights = 1, sum_positives = 1;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
+    double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
     Py_ssize_t ignore_index = -1;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOOdppdppp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOOdppdpppdd", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
-            &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives)) {
+            &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives,
+            &loss_weight_scale, &grad_weight_scale)) {
+        return NULL;
+    }
+    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
+        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
         return NULL;
     }
     if (star && (!(gamma > 0.0) || hess_obj != Py_None)) {
@@ -251,8 +269,11 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.simd_level = state->simd_level;
     task.params.focal.gamma = gamma;
     task.params.focal.beta = beta;
+    task.params.focal.log_gamma = star ? log_positive(dd_from(gamma), 1) : dd_from(0.0);
     task.params.grad_divisor = grad_divisor;
     task.params.grad_scale = 1.0 / grad_divisor;
+    task.params.loss_weight_scale = loss_weight_scale;
+    task.params.grad_weight_scale = grad_weight_scale;
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
     task.labels = labels;
     task.ignore_index = (npy_intp)ignore_index;

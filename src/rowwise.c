@@ -30,6 +30,9 @@ typedef struct {
     npy_intp num_classes;
     npy_intp ignore_index;
     double grad_divisor;
+    /* powers of two on each row weight where it enters the loss and the summed
+       weights, and where it enters the gradient (1 but for extreme weights) */
+    double loss_weight_scale, grad_weight_scale;
     int want_loss, want_grad, has_weights;
     int sums_only;           /* validate and sum the row weights; no kernel */
     npy_intp logit_stride, target_stride, grad_stride; /* along the class axis */
@@ -99,13 +102,19 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
             }
         }
     }
+    /* exact; a weight taken below the smallest subnormal keeps that value, so
+       an infinite row loss stays infinite */
+    double loss_weight = weight * t->loss_weight_scale;
+    loss_weight = loss_weight == 0.0 && weight > 0.0 ? 4.9406564584124654e-324 : loss_weight;
     if (t->sums_only) {
-        compensated_add(&sums->weight, weight);
+        compensated_add(&sums->weight, loss_weight);
         return 0;
     }
 
     t->load_logits(logits, t->logit_stride, classes, buffer->x);
-    softmax_row_shape row = softmax_exponentials(buffer->x, buffer->e, classes, precise);
+    /* (g is scratch until the class terms fill it) */
+    softmax_row_shape row = softmax_exponentials(buffer->x, buffer->e, buffer->g, classes,
+                                                 precise);
     dd loss = dd_from(0.0);
     double g_total = 0.0;
     fill(buffer->g, classes, 0.0);
@@ -129,9 +138,9 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
     /* a zero weight masks the row whatever its logits; NaN logits give NaN */
     double row_loss = weight == 0.0 ? 0.0
                       : row.has_nan ? NAN
-                                    : dd_mul_rounded(loss, dd_from(weight), precise);
+                                    : dd_mul_rounded(loss, dd_from(loss_weight), precise);
     compensated_add(&sums->loss, row_loss);
-    compensated_add(&sums->weight, weight);
+    compensated_add(&sums->weight, loss_weight);
     if (loss_out) {
         t->store(&row_loss, loss_out, 0, 1);
     }
@@ -142,7 +151,7 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
         else {
             softmax_gradient(&row, buffer->e, buffer->g, g_total, buffer->grad, classes,
                              precise);
-            double scale = weight / t->grad_divisor;
+            double scale = weight * t->grad_weight_scale / t->grad_divisor;
             if (scale != 1.0) {
                 for (npy_intp j = 0; j < classes; j++) {
                     buffer->grad[j] *= scale;
@@ -233,18 +242,25 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
-                               "grad_divisor", "double_precision", "sums_only", NULL};
+                               "grad_divisor", "double_precision", "sums_only",
+                               "loss_weight_scale", "grad_weight_scale", NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, sums_only = 0;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0;
+    double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
     Py_ssize_t ignore_index = -100;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOdpp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOdppdd", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
-            &double_precision, &sums_only)) {
+            &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale)) {
+        return NULL;
+    }
+    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
+        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
         return NULL;
     }
     int ndim = PyArray_NDIM(logits);
@@ -263,6 +279,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.num_classes = classes;
     task.ignore_index = (npy_intp)ignore_index;
     task.grad_divisor = grad_divisor;
+    task.loss_weight_scale = loss_weight_scale;
+    task.grad_weight_scale = grad_weight_scale;
     task.store = double_precision ? store_float64 : store_float32;
     if (alpha_obj != Py_None) {
         task.alpha = PyFloat_AsDouble(alpha_obj);
