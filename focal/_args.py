@@ -232,29 +232,38 @@ def base_view(array: np.ndarray) -> np.ndarray:
 
 
 def weight_exponent(weights: Optional[np.ndarray]) -> int:
-    """e with the largest weight times 2^-e in [1, 2): the reductions' scale.
+    """e with the largest weight times 2^-e in [1/4, 1/2): the reductions' scale.
 
     Weights enter the sums as w l and w; the largest near 1 keeps those sums
     from overflowing (weights of 1e308: the mean's sum of weights was inf, the
     mean 0 and its gradient 0) and the products from going subnormal (weights
-    of 5e-324: w l lost every digit).  A power of two scales exactly; a weight
-    it takes below the normal range is one the largest outweighs by 2^1022,
-    below the rounding of any sum.  e stays within [-1022, 1023], so 2^-e is
-    a double.  0 without weights, or when the largest is not a positive
-    finite number (the pass then names the bad weight).
+    of 5e-324: w l lost every digit); below 1/2, no w l overflows either.  A
+    power of two scales exactly; a weight it takes below the normal range is
+    one the largest outweighs by 2^1020, below the rounding of any sum.  e
+    stays within [-1022, 1025], so 2^-e is a double (a subnormal power of two
+    beyond 1022, exact).  0 without weights, or
+    when the largest is not a positive finite number (the pass then names the
+    bad weight).
     """
     if weights is None or weights.size == 0:
         return 0
     largest = float(np.max(weights))
     if not 0.0 < largest < math.inf:
         return 0
-    return min(max(math.frexp(largest)[1] - 1, -1022), 1023)
+    return max(math.frexp(largest)[1] + 1, -1022)
 
 
-def overflow_room(count: int) -> int:
-    """How many powers of two a sum of `count` terms, each below 2^1025 once
-    scaled by the weights' exponent, must be scaled down by to stay finite."""
-    return 3 + count.bit_length()
+# the pass's second loss sum is the first times 2^-SMALL_SUM_EXPONENT
+# (FOCAL_SMALL_SUM in the C core)
+SMALL_SUM_EXPONENT = 64
+
+
+def finite_sum(loss_sum: float, loss_sum_small: float, exponent: int) -> Tuple[float, int]:
+    """(sum, its exponent): the pass's loss sum, or where that overflowed
+    while its scaled twin did not, the twin and the exponent that restores it."""
+    if math.isinf(loss_sum) and math.isfinite(loss_sum_small):
+        return loss_sum_small, exponent + SMALL_SUM_EXPONENT
+    return loss_sum, exponent
 
 
 def scale_back(value: float, exponent: int) -> float:

@@ -161,7 +161,8 @@ def _run(
     # scaled alike, so the scale cancels there, and the other reductions are
     # scaled back at the end.  The gradient's weights are scaled only for the
     # mean, whose divisor is that scaled sum.
-    exponent = _args.weight_exponent(w) if reduction != "none" else 0
+    weight_exponent = _args.weight_exponent(w) if reduction != "none" else 0
+    exponent = weight_exponent  # of the loss sum: its value is loss_sum 2^exponent
     arguments: Dict[str, Any] = dict(
         labels=labels,
         alpha=alpha_scalar,
@@ -172,36 +173,28 @@ def _run(
         double_precision=dtype == np.float64,
         star=star,
         beta=beta_,
-        loss_weight_scale=math.ldexp(1.0, -exponent),
-        grad_weight_scale=math.ldexp(1.0, -exponent) if sum_weights else 1.0,
+        loss_weight_scale=math.ldexp(1.0, -weight_exponent),
+        grad_weight_scale=math.ldexp(1.0, -weight_exponent) if sum_weights else 1.0,
     )
     # Writing over an input (out=logits) needs every target and weight
     # validated before a single element is overwritten: the first pass does it.
     sums_first = want_grad and denominator is None
     if sums_first or validate_first:
-        _, weight_sum, positive_sum = _core.sigmoid_focal(
+        _, weight_sum, positive_sum, _ = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
             sums_only=True, sum_weights=sum_weights, sum_positives=sum_positives, **arguments)
         if sums_first:
             denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
             grad_divisor = denominator if denominator > 0 else 1.0
-    loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
+    loss_sum, weight_sum, positive_sum, loss_sum_small = _core.sigmoid_focal(
         x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
         grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
         sum_positives=sum_positives and not sums_first, **arguments)
     if denominator is None:
         denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
-    if want_loss and not elementwise_loss and math.isinf(loss_sum):
-        # The sum overflowed, which a sum or a mean of values near the double
-        # range may do while the mean itself is finite: sum the losses again,
-        # alone, with every weight scaled down by room for each element.
-        exponent = min(exponent + _args.overflow_room(x.size), 1074)
-        loss_sum, retry_weight_sum, _ = _core.sigmoid_focal(
-            x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
-            sum_weights=sum_weights, sum_positives=False,
-            **{**arguments, "loss_weight_scale": math.ldexp(1.0, -exponent)})
-        if sum_weights:
-            denominator = retry_weight_sum
+    # a sum of losses near the double range may overflow where their mean
+    # does not: the pass also sums them times 2^-SMALL_SUM_EXPONENT
+    loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, exponent)
 
     if out_view is not None and target is None:
         # computed apart (see resolve_out_overlap): out receives it only now
@@ -220,8 +213,8 @@ def _run(
         loss_result = loss_out
     elif want_loss:
         value = loss_sum / denominator if denominator > 0 else math.nan
-        if not sum_weights:  # a weighted mean's scale has cancelled
-            value = _args.scale_back(value, exponent)
+        # (the weight sum of a weighted mean carries the weights' scale)
+        value = _args.scale_back(value, exponent - (weight_exponent if sum_weights else 0))
         loss_result = _args.result_scalar(value, dtype)
     else:
         loss_result = None

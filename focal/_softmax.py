@@ -181,12 +181,13 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     # by the weight sum scaled alike, the sum is scaled back at the end, and
     # the gradient's weights are scaled for the mean, whose divisor that is.
     weighted_mean = reduction == "mean" and w is not None
-    exponent = _args.weight_exponent(w) if reduction != "none" else 0
+    weight_exponent = _args.weight_exponent(w) if reduction != "none" else 0
+    exponent = weight_exponent  # of the loss sum: its value is loss_sum 2^exponent
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
         weights=w, ignore_index=ignore, double_precision=dtype == np.float64,
-        loss_weight_scale=math.ldexp(1.0, -exponent),
-        grad_weight_scale=math.ldexp(1.0, -exponent) if weighted_mean else 1.0)
+        loss_weight_scale=math.ldexp(1.0, -weight_exponent),
+        grad_weight_scale=math.ldexp(1.0, -weight_exponent) if weighted_mean else 1.0)
     x_moved = np.moveaxis(x, axis, -1)
     # The mean's normaliser is applied inside the pass (one rounding of the
     # gradient).  With weights, a first pass without the kernel sums them; it
@@ -198,32 +199,26 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
             rows -= _core.count_labels(t, num_classes, ignore)[0]
         grad_divisor = float(rows) if rows else 1.0
     if validate_first or (want_grad and reduction == "mean" and w is not None):
-        _, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None,
+        _, weight_sum, _ = _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None,
                                             grad_divisor=1.0, sums_only=True, **arguments)
         if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
             grad_divisor = weight_sum
-    loss_sum, weight_sum = _core.softmax_focal(
+    loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
         x_moved, targets_moved, loss_out=loss_out,
         grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1),
         grad_divisor=grad_divisor, **arguments)
 
-    if want_loss and not row_loss and math.isinf(loss_sum):
-        # The sum overflowed, which a sum or a mean of row losses near the
-        # double range may do while the mean is finite: sum again, the losses
-        # alone, with the row weights scaled down by room for every row.
-        exponent = min(exponent + _args.overflow_room(math.prod(row_shape)), 1074)
-        loss_sum, weight_sum = _core.softmax_focal(
-            x_moved, targets_moved, loss_out=None, grad_out=None, grad_divisor=1.0,
-            **{**arguments, "loss_weight_scale": math.ldexp(1.0, -exponent)})
+    # a sum of row losses near the double range may overflow where their mean
+    # does not: the pass also sums them times 2^-SMALL_SUM_EXPONENT
+    loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, exponent)
 
-    # the mean's weight sum carries the scale of its losses: only the sum is scaled back
+    # the mean's weight sum carries the weights' scale, which cancels
     denominator = weight_sum if reduction == "mean" else 1.0
     if row_loss:
         loss_result = loss_out
     elif want_loss:
         value = loss_sum / denominator if denominator > 0 else math.nan
-        if reduction == "sum":
-            value = _args.scale_back(value, exponent)
+        value = _args.scale_back(value, exponent - (weight_exponent if reduction == "mean" else 0))
         loss_result = _args.result_scalar(value, dtype)
     else:
         loss_result = None

@@ -179,10 +179,14 @@ lane_total(const lane_sum *acc)
  * precise are constants at every
  * call site (simd.c), so each combination is its own specialised loop.
  */
-/* what a chunk of elements adds up, lane by lane */
+/* what a chunk of elements adds up, lane by lane; loss_small is the sum of
+   the losses times FOCAL_SMALL_SUM, exactly, which stays finite where a sum
+   of losses near 1e308 overflows (whose mean, say, does not) */
 typedef struct {
-    lane_sum loss, weight, positive;
+    lane_sum loss, weight, positive, loss_small;
 } block_sums;
+
+#define FOCAL_SMALL_SUM 0x1p-64
 
 FOCAL_INLINE void
 weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
@@ -211,6 +215,11 @@ accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_
 {
     if (which & SUM_LOSS) {
         lane_add(&sums->loss, b->loss, n, first_index);
+        double small[FOCAL_BLOCK];
+        for (ptrdiff_t i = 0; i < n; i++) {
+            small[i] = b->loss[i] * FOCAL_SMALL_SUM;
+        }
+        lane_add(&sums->loss_small, small, n, first_index);
     }
     if (which & SUM_WEIGHT) {
         lane_add(&sums->weight, b->weight, n, first_index);

@@ -23,7 +23,7 @@ enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16 };
 
 /* what one chunk adds up */
 typedef struct {
-    compensated_sum loss, weight, positive;
+    compensated_sum loss, weight, positive, loss_small;
 } chunk_sums;
 
 /* Everything one call needs; read-only while the threads run. */
@@ -201,6 +201,7 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
     t->sums[chunk].loss = lane_total(&sums.loss);
     t->sums[chunk].weight = lane_total(&sums.weight);
     t->sums[chunk].positive = lane_total(&sums.positive);
+    t->sums[chunk].loss_small = lane_total(&sums.loss_small);
     return 0;
 }
 
@@ -209,9 +210,11 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
  *                     sums_only, sum_weights, sum_positives)
- *     -> (sum of weighted losses, sum of weights, sum of targets)
+ *     -> (sum of weighted losses, sum of weights, sum of targets,
+ *         sum of weighted losses times FOCAL_SMALL_SUM)
  *
- * The last two sums are 0 unless sum_weights / sum_positives ask for them.
+ * The middle two sums are 0 unless sum_weights / sum_positives ask for them;
+ * the last stays finite where the first overflows.
  *
  * The sums run over the elements not ignored.  The outputs, when given,
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
@@ -423,13 +426,15 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         goto finish;
     }
     compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0}, positive = {0.0, 0.0};
+    compensated_sum loss_small = {0.0, 0.0};
     for (npy_intp chunk = 0; chunk < chunks; chunk++) {
         compensated_merge(&loss, task.sums[chunk].loss);
         compensated_merge(&weight, task.sums[chunk].weight);
         compensated_merge(&positive, task.sums[chunk].positive);
+        compensated_merge(&loss_small, task.sums[chunk].loss_small);
     }
-    result = Py_BuildValue("(ddd)", compensated_total(&loss), compensated_total(&weight),
-                           compensated_total(&positive));
+    result = Py_BuildValue("(dddd)", compensated_total(&loss), compensated_total(&weight),
+                           compensated_total(&positive), compensated_total(&loss_small));
 
 finish:
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {

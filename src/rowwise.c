@@ -16,9 +16,13 @@
 
 enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
 
+/* loss_small: the sum of the row losses times FOCAL_SMALL_SUM, which stays
+   finite where a sum of losses near 1e308 overflows */
 typedef struct {
-    compensated_sum loss, weight;
+    compensated_sum loss, weight, loss_small;
 } row_sums;
+
+#define FOCAL_SMALL_SUM 0x1p-64
 
 /* Everything one call needs; read-only while the threads run. */
 typedef struct {
@@ -140,6 +144,7 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
                       : row.has_nan ? NAN
                                     : dd_mul_rounded(loss, dd_from(loss_weight), precise);
     compensated_add(&sums->loss, row_loss);
+    compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
     compensated_add(&sums->weight, loss_weight);
     if (loss_out) {
         t->store(&row_loss, loss_out, 0, 1);
@@ -194,7 +199,7 @@ softmax_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
     }
     row_buffers buffer = {memory, memory + t->num_classes, memory + 2 * t->num_classes,
                           memory + 3 * t->num_classes, memory + 4 * t->num_classes};
-    row_sums sums = {{0.0, 0.0}, {0.0, 0.0}};
+    row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, char **, row_buffers *, row_sums *, loop_problem *) =
         t->precise ? softmax_row_precise : softmax_row_plain;
@@ -232,7 +237,8 @@ row_starts(PyArrayObject *array)
  * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     grad_divisor, double_precision)
- *     -> (sum of weighted row losses, sum of row weights)
+ *     -> (sum of weighted row losses, sum of row weights,
+ *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
  *
  * logits, dense targets and grad_out have the class axis last; class-index
  * targets, weights and loss_out have the rows' shape (weights broadcast).
@@ -424,12 +430,14 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_loop_problem(&problem);
         goto finish;
     }
-    compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0};
+    compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0}, loss_small = {0.0, 0.0};
     for (npy_intp chunk = 0; chunk < chunks; chunk++) {
         compensated_merge(&loss, task.sums[chunk].loss);
         compensated_merge(&weight, task.sums[chunk].weight);
+        compensated_merge(&loss_small, task.sums[chunk].loss_small);
     }
-    result = Py_BuildValue("(dd)", compensated_total(&loss), compensated_total(&weight));
+    result = Py_BuildValue("(ddd)", compensated_total(&loss), compensated_total(&weight),
+                           compensated_total(&loss_small));
 
 finish:
     PyMem_Free(task.sums);

@@ -238,3 +238,28 @@ def test_softmax_logits_further_apart_than_the_double_range():
     assert focal.softmax_loss(z, np.array([1]), None, 2.0, reduction="none")[0] == np.inf
     grad = focal.softmax_grad(z, np.array([1]), np.array([0.25, 0.25, 0.25]), 2.0)
     np.testing.assert_array_equal(grad, [[0.25, -0.25, 0.0]])
+
+
+def test_an_overflowing_sum_in_place():
+    """The loss sum that overflows is rescued in the same pass, so out= over
+    the logits (written in that pass) gives the out-of-place values."""
+    big = float(np.finfo(np.float64).max) / 2
+    x = np.array([-big, -big, -big, 1.0, 2.0])
+    y = np.array([1.0, 1.0, 1.0, 0.0, 1.0])
+    for reduction in ("mean", "sum_over_positives"):
+        for weights in (None, np.array([1.0, 2.0, 3.0, 4.0, 1e308])):
+            want_value, want_grad = focal.loss_and_grad(x, y, 0.5, 0.0, reduction=reduction,
+                                                        weights=weights)
+            assert math.isfinite(want_value)
+            inplace = x.copy()
+            value, grad = focal.loss_and_grad(inplace, y, 0.5, 0.0, reduction=reduction,
+                                              weights=weights, out=inplace)
+            assert grad is inplace and value == want_value
+            np.testing.assert_array_equal(inplace, want_grad)
+    logits = np.zeros((3, 2))
+    logits[:, 0] = big
+    want_value, want_grad = focal.softmax_loss_and_grad(logits, np.array([1, 1, 1]), 0.5, 0.0)
+    inplace = logits.copy()
+    value, _ = focal.softmax_loss_and_grad(inplace, np.array([1, 1, 1]), 0.5, 0.0, out=inplace)
+    assert value == want_value and math.isfinite(value)
+    np.testing.assert_array_equal(inplace, want_grad)
