@@ -120,10 +120,15 @@ FOCAL_INLINE int
 any_special_logit(const double *x, ptrdiff_t n, double gamma, double beta, int star)
 {
     int special = 0;
+    if (!star) { /* one compare: NaN and +-inf fail it too */
+        for (ptrdiff_t i = 0; i < n; i++) {
+            special |= !(fabs(x[i]) <= FOCAL_SIGMOID_FAR);
+        }
+        return special;
+    }
     for (ptrdiff_t i = 0; i < n; i++) {
-        double z = star ? gamma * x[i] + beta : x[i];
-        int far = star ? !(gamma * fabs(x[i]) + beta <= FOCAL_STAR_FAR)
-                       : fabs(x[i]) > FOCAL_SIGMOID_FAR;
+        double z = gamma * x[i] + beta;
+        int far = !(gamma * fabs(x[i]) + beta <= FOCAL_STAR_FAR);
         special |= !((x[i] - x[i]) == 0.0) | !((z - z) == 0.0) | far;
     }
     return special;

@@ -31,11 +31,16 @@ typedef struct {
     double grad_divisor; /* the gradient is divided by it (a mean's normaliser) */
     double grad_scale;   /* 1 / grad_divisor: plain mode multiplies (float32 results
                             are rounded far coarser than the extra rounding) */
-    /* powers of two (1 but for extreme weights or sums, chosen by the Python
-       layer) multiplying each weight where it enters the loss and the summed
-       weights, and where it enters the gradient */
-    double loss_weight_scale;
-    double grad_weight_scale;
+    /* The reductions' weight scales, powers of two (1 but for extreme
+       weights, chosen by the Python layer): the loss and the summed weights
+       take weight * loss_weight_scale, the gradient weight * grad_weight_scale.
+       weigh_element multiplies the weight by weight_scale_up = max(loss scale,
+       1) before alpha_t (a subnormal weight times alpha_t would lose its
+       digits), and the product by loss_scale_down = loss scale /
+       weight_scale_up and grad_scale_ratio = grad scale / weight_scale_up
+       after: exact, both parts of a double-double scale alike. */
+    double loss_weight_scale, grad_weight_scale;
+    double weight_scale_up, loss_scale_down, grad_scale_ratio;
 } block_params;
 
 /*
@@ -51,17 +56,14 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
 {
     dd alpha_t = dd_add(dd_from(alpha * y),
                         dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
-    /* The weight is scaled first (exact for a power of two), then alpha_t
-       multiplies it: a subnormal weight times alpha_t would lose its digits. */
-    double loss_weight = weight * bp->loss_weight_scale;
-    double grad_weight = weight * bp->grad_weight_scale;
-    dd loss_scale = bp->has_alpha ? dd_scale(alpha_t, loss_weight, precise) : dd_from(loss_weight);
-    dd grad_scale = bp->has_alpha ? dd_scale(alpha_t, grad_weight, precise) : dd_from(grad_weight);
-    /* (bitwise, not short-circuit: the loop must stay free of branches) */
-    int zero = (weight == 0.0) | ((bp->has_alpha != 0) & (alpha_t.hi == 0.0) & (x == x));
+    double weight_up = weight * bp->weight_scale_up;
+    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up, precise) : dd_from(weight_up);
+    int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
     /* (a weight the scale takes below the smallest subnormal is negligible
        beside the largest, which the scale brings near 1; an infinite loss
        times it is mended on the scalar path, see sigmoid_chunk) */
+    dd loss_scale = {scale.hi * bp->loss_scale_down, scale.lo * bp->loss_scale_down};
+    dd grad_scale = {scale.hi * bp->grad_scale_ratio, scale.lo * bp->grad_scale_ratio};
     *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
     dd grad_weighted = dd_mul(v.grad, grad_scale, precise);
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
@@ -153,6 +155,18 @@ lane_add(lane_sum *acc, const double *values, ptrdiff_t n, ptrdiff_t first_index
     }
 }
 
+/* the lanes times a power of two, exactly (as long as nothing underflows) */
+static inline lane_sum
+lane_scaled(const lane_sum *acc, double scale)
+{
+    lane_sum r;
+    for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
+        r.sum[lane] = acc->sum[lane] * scale;
+        r.compensation[lane] = acc->compensation[lane] * scale;
+    }
+    return r;
+}
+
 /* the lanes combined in a fixed order; an infinite or NaN sum stays so */
 static inline compensated_sum
 lane_total(const lane_sum *acc)
@@ -181,12 +195,16 @@ lane_total(const lane_sum *acc)
  */
 /* what a chunk of elements adds up, lane by lane; loss_small is the sum of
    the losses times FOCAL_SMALL_SUM, exactly, which stays finite where a sum
-   of losses near 1e308 overflows (whose mean, say, does not) */
+   of losses near 1e308 overflows (whose mean, say, does not).  It is kept
+   only from the first block holding a loss above FOCAL_LARGE_LOSS on (before
+   that, the plain sum scaled is the same): no sum of fewer than 2^64 smaller
+   losses overflows. */
 typedef struct {
     lane_sum loss, weight, positive, loss_small;
 } block_sums;
 
 #define FOCAL_SMALL_SUM 0x1p-64
+#define FOCAL_LARGE_LOSS 0x1p959
 
 FOCAL_INLINE void
 weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
@@ -206,7 +224,7 @@ weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
 }
 
 /* which running sums a call keeps (the others are known before the pass) */
-enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4 };
+enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4, SUM_LOSS_SMALL = 8 };
 
 /* adds the block's elements, numbered from first_index, to the running sums */
 FOCAL_INLINE void
@@ -215,6 +233,8 @@ accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_
 {
     if (which & SUM_LOSS) {
         lane_add(&sums->loss, b->loss, n, first_index);
+    }
+    if (which & SUM_LOSS_SMALL) {
         double small[FOCAL_BLOCK];
         for (ptrdiff_t i = 0; i < n; i++) {
             small[i] = b->loss[i] * FOCAL_SMALL_SUM;

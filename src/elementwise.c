@@ -157,6 +157,7 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
     double special_x[FOCAL_BLOCK];
     block_sums sums;
     memset(&sums, 0, sizeof sums);
+    int small_sums = 0; /* SUM_LOSS_SMALL once a large loss was seen */
     const block_io *io = choose_block_io(t->simd_level);
     npy_intp index = start;
     do {
@@ -188,19 +189,32 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
                 }
                 scatter(t, io, ptr, stride, offset, m, &b);
             }
+            if ((t->which_sums & SUM_LOSS) && !small_sums) {
+                int large = 0;
+                for (npy_intp i = 0; i < m; i++) {
+                    large |= !(b.loss[i] <= FOCAL_LARGE_LOSS);
+                }
+                if (large) { /* from here on, keep the scaled sum too */
+                    small_sums = SUM_LOSS_SMALL;
+                    sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
+                }
+            }
             if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {
                 /* the summed weights are scaled as the loss's are */
                 for (npy_intp i = 0; i < m; i++) {
                     b.weight[i] *= t->params.loss_weight_scale;
                 }
             }
-            io->accumulate(&sums, &b, m, index + offset, t->which_sums);
+            io->accumulate(&sums, &b, m, index + offset, t->which_sums | small_sums);
         }
         index += n;
     } while (iternext(iter));
     t->sums[chunk].loss = lane_total(&sums.loss);
     t->sums[chunk].weight = lane_total(&sums.weight);
     t->sums[chunk].positive = lane_total(&sums.positive);
+    if (!small_sums) {
+        sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
+    }
     t->sums[chunk].loss_small = lane_total(&sums.loss_small);
     return 0;
 }
@@ -277,6 +291,9 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.params.grad_scale = 1.0 / grad_divisor;
     task.params.loss_weight_scale = loss_weight_scale;
     task.params.grad_weight_scale = grad_weight_scale;
+    task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
+    task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
+    task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
     task.labels = labels;
     task.ignore_index = (npy_intp)ignore_index;
