@@ -403,11 +403,13 @@ def resolve_out_overlap(
     if not shared:
         return inputs, False, False
     if hazards:
-        if sum(inputs[name].nbytes for name in hazards) >= out.nbytes:  # type: ignore[union-attr]
+        if sum(inputs[name].nbytes for name in hazards) >= out.nbytes:  # type: ignore
             return inputs, True, False
         inputs = dict(inputs)
         for name in hazards:
-            inputs[name] = np.array(base_view(inputs[name]), copy=True, order="K")  # type: ignore[arg-type]
+            source = inputs[name]
+            assert source is not None
+            inputs[name] = np.array(base_view(source), copy=True, order="K")
     return inputs, False, True
 
 

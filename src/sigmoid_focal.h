@@ -325,8 +325,10 @@ needs_scalar_path(double x, const focal_params *k, int star)
 
 /*
  * The scalar path: the limits at x = +-inf and NaN, FL* where gamma x
- * overflows, and FL*'s far tail (star_focal_far).  With "wrong" = 1 - p_t at the limit (1 - y or y), the focal
- * loss is 0 or +inf, its gradient +-wrong^(gamma + 1), its curvature 0.
+ * overflows, FL*'s far tail (star_focal_far) and the sigmoid form beyond
+ * |x| = 700 (sigmoid_focal_far).  With "wrong" = 1 - p_t at the limit (1 - y
+ * or y), the focal loss is 0 or +inf, its gradient +-wrong^(gamma + 1), its
+ * curvature 0.
  */
 static inline focal_values
 focal_values_scalar_path(double x, double y, const focal_params *k, int star, int precise)

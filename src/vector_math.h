@@ -66,7 +66,8 @@ add_ln2_multiple(dd a, double k, int precise)
 
 /*
  * e^a for a = a_hi + a_lo <= 0 (not NaN).  Below -746 the result underflows
- * to 0.  a = k ln2 + r with |r| <= ln2 / 2; e^r = 1 + r + r^2 P(r).
+ * to 0.  (A positive a up to 709 works as well, 2^k staying a double:
+ * star_focal_far passes up to 145.)  a = k ln2 + r with |r| <= ln2 / 2; e^r = 1 + r + r^2 P(r).
  */
 FOCAL_INLINE dd
 exp_series(dd a, int precise, int short_series)

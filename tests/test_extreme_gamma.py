@@ -144,7 +144,7 @@ def test_sigmoid_soft_targets(dtype, gamma):
                 assert error <= bound, (where, hess[i], want_hess, error)
 
 
-def test_grad_hess_of_the_issue_is_finite_and_right():
+def test_grad_hess_at_gamma_1e155_is_finite_and_right():
     x = np.linspace(-30.0, 30.0, 7)
     y = (x > 0).astype(np.float64)
     for gamma in (1e155, 1e300):

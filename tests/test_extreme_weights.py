@@ -153,11 +153,12 @@ def test_softmax_reductions(scale, dtype):
                     assert_close(grad[r, j], exact_j, dtype, 8, f"{where} gradient")  # inf
                     continue
                 scale_j = max(abs(exact_j), largest * mpmath.mpf(float(np.finfo(dtype).eps)))
-                error = float(abs(mpmath.mpf(float(grad[r, j])) - exact_j)) / spacing(scale_j, dtype)
+                error = float(abs(mpmath.mpf(float(grad[r, j])) - exact_j))
+                error /= spacing(scale_j, dtype)
                 assert error <= 8, (where, r, j, error)
 
 
-def test_the_examples_of_the_issue():
+def test_uniform_weights_of_any_size_give_the_unweighted_values():
     x = np.linspace(-30.0, 30.0, 7)
     y = (x > 0).astype(np.float64)
     unweighted = focal.loss(x, y)
