@@ -4,11 +4,27 @@ The extension is a top-level module, not one inside the package, so that the
 source folder ./focal cannot hide it when Python runs from the checkout's root
 (see focal/_core.py).
 """
+import glob
 import os
 import sys
 
 import numpy
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+
+class build_py_without_stale_core(build_py):
+    """The extension of focal 0.1 lived inside the package (focal/_core.*.so);
+    a build/ folder left from then still holds it, and copied into a new wheel
+    it would shadow focal/_core.py, which Python imports after an extension of
+    the same name.  Drop it before the package is copied."""
+
+    def run(self):
+        for stale in glob.glob(os.path.join(self.build_lib, "focal", "_core.*")):
+            if not stale.endswith((".py", ".pyi")):
+                os.remove(stale)
+        super().run()
+
 
 if sys.platform == "win32":
     compile_args = []
@@ -30,6 +46,7 @@ else:
         compile_args.append("-g0")
 
 setup(
+    cmdclass={"build_py": build_py_without_stale_core},
     ext_modules=[
         Extension(
             "_focal_core",

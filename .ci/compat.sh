@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Compatibility: the wheel built against NumPy 2.x (build isolation, as
-# [build-system] requires) must pass the test suite on the oldest NumPy that
-# [project] dependencies declare (numpy>=1.24, so NumPy 1.24.x).
+# Compatibility and packaging: the sdist is complete, and the wheel built from
+# it against NumPy 2.x (build isolation, as [build-system] requires) passes the
+# sdist's own test suite on the oldest NumPy that [project] dependencies
+# declare (numpy>=1.24, so NumPy 1.24.x).
 #
-# One venv: build the wheel with the venv's pip (isolated build env, NumPy 2.x
-# headers), install NumPy 1.24.x, then the wheel and its test extra with NumPy
-# held at 1.24.x by a constraints file, and run the suite from the repo root
-# (tests/conftest.py makes the installed focal the one under test).
+# One venv: build the sdist, then the wheel from the sdist with the venv's pip
+# (isolated build env, NumPy 2.x headers); check both carry LICENSE; install
+# NumPy 1.24.x, then the wheel and its test extra with NumPy held at 1.24.x by
+# a constraints file, and run the test suite of the unpacked sdist from its
+# root (tests/conftest.py makes the installed focal the one under test).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +27,18 @@ python3 -m venv "$venv"
 py="$venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip
 
-# 1. the wheel, built once against NumPy 2.x in pip's isolated build env
-"$py" -m pip wheel --quiet --no-deps -w "$work/dist" .
+# 1. the sdist, and the wheel built from it against NumPy 2.x in pip's
+#    isolated build env
+"$py" -m pip install --quiet build
+"$py" -m build --sdist --outdir "$work/dist" . >/dev/null
+sdist="$(ls "$work"/dist/focal-*.tar.gz)"
+"$py" -m pip wheel --quiet --no-deps -w "$work/dist" "$sdist"
 wheel="$(ls "$work"/dist/focal-*.whl)"
+tar -C "$work" -xzf "$sdist"
+unpacked="$(ls -d "$work"/focal-*/)"
+for file in LICENSE README.md tests/conftest.py tests/reference.py tests/layouts.py examples/quickstart.ipynb; do
+    [ -e "$unpacked/$file" ] || { echo "compat: the sdist lacks $file" >&2; exit 1; }
+done
 echo "compat: built $(basename "$wheel") in $((SECONDS - start)) s"
 # NumPy 2.x headers make import_array() try numpy._core first; 1.x headers
 # only know numpy.core.  Check the build really used NumPy 2.x.
@@ -38,6 +49,10 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
     assert len(ext) == 1, ext
     assert b"numpy._core._multiarray_umath" in wheel.read(ext[0]), \
         "_focal_core was not compiled against NumPy 2.x headers"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel.namelist()), \
+        "the wheel lacks LICENSE"
+    size = wheel.getinfo(ext[0]).file_size
+    assert size < 2_000_000, f"{ext[0]} is {size} bytes: debug information in a release build?"
 EOF
 
 # 2. the oldest supported NumPy, then the wheel and its test extra without
@@ -54,6 +69,6 @@ print(f"compat: numpy {numpy.__version__}, focal {focal.__version__} from {focal
 EOF
 echo "compat: environment ready in $((SECONDS - start)) s"
 
-# 3. the test suite, from the repository root (arguments go to pytest)
-"$py" -m pytest "$@"
+# 3. the sdist's test suite, from its root (arguments go to pytest)
+(cd "$unpacked" && "$py" -m pytest "$@")
 echo "compat: done in $((SECONDS - start)) s"

@@ -12,7 +12,9 @@
 # How it works
 # - The sources are copied (the files git knows, tracked or not ignored) to a
 #   temporary folder and built there, so no stale object file of an ordinary
-#   build (./build) is linked in and the work tree is left alone.
+#   build (./build) is linked in and the work tree is left alone.  The install
+#   is editable (pip install -e) and the suite runs in that copy's root, so
+#   this run also proves the suite passes in that install mode.
 # - CFLAGS / LDFLAGS are appended by setuptools' build_ext to the compiler and
 #   linker command lines; pip passes the environment on to the isolated build.
 #   The extension's own -O3 etc. (setup.py) stay.  The script checks that the
@@ -84,12 +86,12 @@ py="$work/venv/bin/python"
 CC="$CC" \
 CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
 LDFLAGS="-fsanitize=address,undefined" \
-    "$py" -m pip install --quiet --no-cache-dir "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
+    "$py" -m pip install --quiet --no-cache-dir -e "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
 echo "sanitizers.sh: build and install took $(( $(date +%s) - start )) s"
 
 # the installed extension must call into both runtimes
 # (importing it without the preload fails on purpose: ASan must come first)
-so="$(find "$work/venv" -name '_focal_core*.so' | head -n 1)"
+so="$(find "$work/venv" "$work/src" -name '_focal_core*.so' | head -n 1)"
 symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
 if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__ubsan_handle' <<<"$symbols"; then
     echo "sanitizers.sh: $so is not instrumented (CFLAGS not honoured?)" >&2
@@ -133,12 +135,15 @@ select+=(--deselect tests/test_leaks.py::test_control_the_measures_see_leaks)
 
 start=$(date +%s)
 status=0
+(
+cd "$work/src"
 LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}" \
 PYTHONMALLOC=malloc \
 ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=1:log_path=$reports/asan" \
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
 FOCAL_SANITIZERS=1 \
-    "$py" -m pytest -p no:cacheprovider "${select[@]}" "$@" || status=$?
+    "$py" -m pytest -p no:cacheprovider "${select[@]}" "$@"
+) || status=$?
 echo "sanitizers.sh: the test suite took $(( $(date +%s) - start )) s under ASan+UBSan"
 
 found=0

@@ -21,6 +21,8 @@ star_loss, star_grad, star_loss_and_grad
 xgboost_objective, lightgbm_objective
     Focal-loss objectives for XGBoost and LightGBM, native and scikit-learn
     (the libraries come from the ``gbdt`` extra).
+xgboost_metric, lightgbm_metric
+    The focal loss of the margins as an evaluation metric, for early stopping.
 set_num_threads, get_num_threads
     Threads a large call may use (default: the cores this process may run on,
     or the environment variable FOCAL_NUM_THREADS).
@@ -29,7 +31,7 @@ from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
 from ._settings import get_num_threads, set_num_threads
 from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias
 from ._star import star_grad, star_loss, star_loss_and_grad
-from ._gbdt import lightgbm_objective, xgboost_objective
+from ._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_objective
 
 __version__ = "0.1.0"
 __all__ = [
@@ -37,5 +39,5 @@ __all__ = [
     "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_prior_bias",
     "star_loss", "star_grad", "star_loss_and_grad",
     "set_num_threads", "get_num_threads",
-    "xgboost_objective", "lightgbm_objective",
+    "xgboost_objective", "lightgbm_objective", "xgboost_metric", "lightgbm_metric",
 ]

@@ -33,6 +33,18 @@ def _bench(args: argparse.Namespace) -> int:
     return _bench.main(args)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type of --rounds: an integer of at least 1 (the median of no
+    rounds is undefined)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m focal",
@@ -51,18 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     batch = commands.add_parser(
         "batch", help="loss and gradient of one RetinaNet-sized batch, timed against NumPy")
-    batch.add_argument("--rounds", type=int, default=3, help="timing rounds (median shown)")
+    batch.add_argument("--rounds", type=_positive_int, default=3,
+                       help="timing rounds, at least 1 (median shown)")
     batch.set_defaults(handler=_batch)
 
     figure = commands.add_parser(
-        "figure", help="the paper's Figure 1 (loss against p_t for several gammas) as a PNG")
-    figure.add_argument("--out", default="focal_figure1.png", metavar="PATH",
-                        help="where to write the PNG (default: %(default)s)")
+        "figure", help="the paper's Figure 1 (loss against p_t for several gammas) as a PNG, "
+                       "SVG or PDF")
+    # None tells "no --out" from an explicit path: without matplotlib, the first
+    # prints the curves as a table, the second is an error (the file is not written).
+    figure.add_argument("--out", default=None, metavar="PATH",
+                        help="where to write the figure, in the format its suffix names: .png, "
+                             ".svg or .pdf (default: focal_figure1.png)")
     figure.set_defaults(handler=_figure)
 
     bench = commands.add_parser(
         "bench", help="speed against a copy pass, NumPy, PyTorch and JAX (a table)")
-    bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median shown)")
+    bench.add_argument("--rounds", type=_positive_int, default=5,
+                       help="interleaved rounds, at least 1 (median shown)")
     bench.add_argument("--quick", action="store_true",
                        help="a batch 10x smaller and fewer rounds (a smoke test)")
     bench.set_defaults(handler=_bench)

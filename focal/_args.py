@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from . import _overlap as _overlap_module
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
 _FLOAT32 = np.dtype(np.float32)
@@ -20,11 +22,19 @@ _FLOAT64 = np.dtype(np.float64)
 _RESULT_DTYPES: Dict[str, np.dtype] = {"e": _FLOAT32, "f": _FLOAT32, "d": _FLOAT64}
 
 
+def _masked_array_type() -> Optional[type]:
+    """numpy.ma.MaskedArray if numpy.ma was imported, else None.
+
+    Asking for np.ma would import numpy.ma (about 1 MiB) on a first call; when
+    no one imported it, no masked array can exist.
+    """
+    module = sys.modules.get("numpy.ma")
+    return getattr(module, "MaskedArray", None)
+
+
 def _is_masked(value: Any) -> bool:
-    # numpy.ma is imported lazily by NumPy 2 (about 1 MiB): when nothing has
-    # imported it, no masked array exists, and the check must not import it
-    ma = sys.modules.get("numpy.ma")
-    return ma is not None and isinstance(value, ma.MaskedArray)
+    masked = _masked_array_type()
+    return masked is not None and isinstance(value, masked)
 
 
 def _reject_masked(name: str, value: Any) -> None:
@@ -164,12 +174,17 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
             f"alpha: expected {num_classes} values, one per class (the last axis of the "
             f"logits), got {array.shape[0]}"
         )
-    # always a copy (one double per class): the pass reads it while writing out=,
-    # which may be the very array alpha came from
-    values = np.array(array, dtype=np.float64, copy=True)
-    if not np.all((values >= 0) & (values <= 1)):
+    if not within_unit_interval(array):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
-    return None, values
+    return None, array  # read in place by the C pass (any real dtype, layout, byte order)
+
+
+def within_unit_interval(values: np.ndarray) -> bool:
+    """Whether every value lies in [0, 1] (NaN does not), without a temporary
+    of the array's size: two reductions, in which NaN propagates."""
+    if values.size == 0:
+        return True
+    return bool(values.min() >= 0) and bool(values.max() <= 1)
 
 
 def reduction_value(reduction: Any) -> str:
@@ -290,20 +305,28 @@ def result_scalar(value: float, dtype: np.dtype) -> Any:
     return dtype.type(value)
 
 
+# the array's own attributes, which a subclass cannot override (the C pass
+# writes through them, whatever the subclass's properties say)
+_ARRAY_SHAPE = np.ndarray.shape.__get__
+_ARRAY_DTYPE = np.ndarray.dtype.__get__
+_ARRAY_FLAGS = np.ndarray.flags.__get__
+
+
 def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """The checked `out`, as a plain ndarray view (the caller returns `out` itself)."""
     if _is_masked(out):
         raise TypeError("out: expected a plain NumPy array, got a masked array")
     if not issubclass(type(out), np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")
-    view = base_view(out)
-    if view.shape != shape:
-        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {view.shape}")
-    if view.dtype != dtype:
-        raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {view.dtype}")
-    if not view.flags.writeable:
+    out_shape = _ARRAY_SHAPE(out)
+    if out_shape != shape:
+        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {out_shape}")
+    out_dtype = _ARRAY_DTYPE(out)
+    if out_dtype != dtype:
+        raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {out_dtype}")
+    if not _ARRAY_FLAGS(out).writeable:
         raise ValueError("out: the array is read-only")
-    return view
+    return base_view(out)
 
 
 # Work NumPy's exact overlap solver may spend on one pair of arrays before the
@@ -411,6 +434,55 @@ def resolve_out_overlap(
             assert source is not None
             inputs[name] = np.array(base_view(source), copy=True, order="K")
     return inputs, False, True
+
+
+def reflected_out(
+    out: Optional[np.ndarray],
+    inputs: Sequence[Optional[np.ndarray]],
+    others: Sequence[Optional[np.ndarray]] = (),
+) -> Tuple[Optional[Tuple[int, ...]], List[np.ndarray]]:
+    """(axes, shared) when `out` is an input with some axes reversed
+    (out=logits[::-1]): every one of `inputs` that shares memory with `out`
+    (decided as resolve_out_overlap decides it, on plain views) views exactly
+    out's elements with those same axes reversed, none of `others` (a
+    per-class alpha) shares memory with `out`, and `out` does not overlap
+    itself.  Such a call is written by pairs of mirrored blocks (_overlap),
+    copying no input; `shared` lists the inputs (the objects given) that out
+    overwrites.  (None, []) for any other call, which resolve_out_overlap
+    then handles.
+    """
+    if out is None or out.size == 0 or _may_overlap_itself(out):
+        return None, []
+    if any(o is not None and _overlap(base_view(o), out) for o in others):
+        return None, []
+    shared = [a for a in inputs if a is not None and _overlap(base_view(a), out)]
+    if not shared:
+        return None, []
+    axes = _overlap_module.reflected_axes(out, [base_view(a) for a in shared])
+    return (axes, shared) if axes else (None, [])
+
+
+def plain(out: np.ndarray) -> np.ndarray:
+    """`out` itself, or for a subclass a plain ndarray view of it: the
+    computation then calls none of the subclass's methods or overrides
+    (__array_function__ included); the caller still returns `out` itself."""
+    return out if type(out) is np.ndarray else np.ndarray.view(out, np.ndarray)
+
+
+def new_result(shape: Tuple[int, ...], dtype: np.dtype, name: str = "logits") -> np.ndarray:
+    """An uninitialised result array of the inputs' shape.
+
+    NumPy refuses an array of more than 2**63 - 1 bytes with a ValueError of
+    its own: a float32 result of an int8 broadcast view of 2**62 elements is
+    one.  Said here with the argument's name; a result that fits the address
+    space but not memory stays NumPy's MemoryError.
+    """
+    try:
+        return np.empty(shape, dtype)
+    except ValueError:
+        raise ValueError(
+            f"{name}: a result of shape {shape} and dtype {dtype} would be larger than the "
+            "largest array NumPy can make; reduce the input or use a reduction") from None
 
 
 def probability(name: str, value: Any) -> float:

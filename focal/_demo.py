@@ -10,19 +10,27 @@ differ only in the loss, all computed by focal:
     focal loss                 alpha 0.25, gamma 2  (the paper's default)
 
 The model is a per-anchor multi-class head with class-index targets (label C
-is background), so no one-hot array is ever built.  At the end a table shows
-the average precision on held-out data, how much of the loss the easiest 90%
-of the negatives carry (the point of the paper's Figure 4), and the time spent
-inside focal.  Everything uses fixed seeds; whatever comes out is printed as
-it is.
+is background), so no one-hot array is ever built.
+
+One run tells little: the three losses reach average precisions a few
+hundredths apart, about as far as two seeds of the same loss.  So the three
+trainings are repeated for several seeds (each with its own data, initial
+weights and batch order), and the table at the end gives, per loss, the mean
+and spread over the seeds of the average precision on held-out data, how much
+of the loss the easiest 90% of the negatives carry (the point of the paper's
+Figure 4), and the time spent inside focal.  The closing sentences call focal
+loss ahead of or behind another loss only when the difference exceeds what the
+spread across seeds allows (see compare()).  The seeds are fixed; whatever
+comes out is printed as it is.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Final, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -54,9 +62,12 @@ class Config:
     batch: int = 4096                 # anchors per step (~4 positives)
     learning_rate: float = 1e-2
     decay_at: float = 2 / 3           # learning rate / 10 after this share of the epochs
-    report_every: int = 5             # a progress line every this many epochs
-    data_seed: int = 0
-    model_seed: int = 1
+    report_every: int = 15            # a progress line every this many epochs (each
+                                      # one evaluates the held-out AP, which costs time)
+    # One run of the three trainings per seed, each seed with its own data
+    # (prototypes and anchors), initial weights and batch order.  Four seeds of
+    # ~15 s each fit in about a minute on two cores.
+    seeds: Tuple[int, ...] = (0, 1, 2, 3)
 
 
 # The three losses compared: (name, alpha, gamma).
@@ -76,7 +87,20 @@ LOSSES: Tuple[Tuple[str, Optional[float], float], ...] = (
 # positives, so gradients ~3,000 times smaller, and smaller still with every
 # easy negative added to the data.  Adam rescales most of that away, but not
 # its epsilon, and the printed losses would no longer be comparable.
-REDUCTION = "sum_over_positives"
+REDUCTION: Final = "sum_over_positives"
+
+
+# The random streams of a seed s, independent of each other and of other
+# seeds': (DATA, s) draws its prototypes and anchors, (WEIGHTS, s) its initial
+# weights, (BATCHES, s) its batch order.  The three losses of one seed thus see
+# the same data, start from the same weights and get the same batches: they
+# differ only in the loss.
+DATA, WEIGHTS, BATCHES = range(3)
+
+
+def random_stream(use: int, seed: int) -> np.random.Generator:
+    """The generator of one use (DATA, WEIGHTS or BATCHES) of a seed."""
+    return np.random.default_rng([use, seed])
 
 
 # --------------------------------------------------------------------------
@@ -96,6 +120,14 @@ def make_prototypes(config: Config, rng: np.random.Generator) -> np.ndarray:
     return rng.normal(0.0, config.prototype_spread, shape)
 
 
+def anchor_counts(config: Config, anchors: int) -> Tuple[int, int, int]:
+    """How many of `anchors` are positives, hard negatives and easy negatives
+    (at least one positive per class)."""
+    positives = max(int(round(anchors * config.positive_rate)), config.classes)
+    hard = positives * config.hard_per_positive
+    return positives, hard, anchors - positives - hard
+
+
 def make_data(config: Config, prototypes: np.ndarray, anchors: int,
               rng: np.random.Generator) -> Data:
     """Anchors of a dense detector, reduced to feature vectors.
@@ -108,9 +140,7 @@ def make_data(config: Config, prototypes: np.ndarray, anchors: int,
       always far from any prototype.
     """
     classes, clusters, dims = prototypes.shape
-    positives = max(int(round(anchors * config.positive_rate)), classes)
-    hard = positives * config.hard_per_positive
-    easy = anchors - positives - hard
+    positives, hard, easy = anchor_counts(config, anchors)
     if easy < 0:
         raise ValueError("too few anchors for the requested positives and hard negatives")
 
@@ -132,10 +162,10 @@ def make_data(config: Config, prototypes: np.ndarray, anchors: int,
     return Data(np.ascontiguousarray(features[order].T), labels[order], is_hard[order])
 
 
-def make_datasets(config: Config) -> Tuple[Data, Data, np.ndarray]:
-    """Training and held-out data (the same prototypes, independent anchors),
-    and the prototypes."""
-    rng = np.random.default_rng(config.data_seed)
+def make_datasets(config: Config, seed: int) -> Tuple[Data, Data, np.ndarray]:
+    """Training and held-out data of one seed (the same prototypes, independent
+    anchors), and the prototypes."""
+    rng = random_stream(DATA, seed)
     prototypes = make_prototypes(config, rng)
     train = make_data(config, prototypes, config.train_anchors, rng)
     test = make_data(config, prototypes, config.test_anchors, rng)
@@ -149,10 +179,7 @@ def best_possible_ap(config: Config, prototypes: np.ndarray, data: Data) -> floa
     far the overlap of positives and hard negatives lets any model go."""
     classes, clusters, dims = prototypes.shape
     x = data.features.T.astype(np.float64)  # (N, dims)
-    anchors = x.shape[0]
-    positives = max(int(round(anchors * config.positive_rate)), classes)
-    hard = positives * config.hard_per_positive
-    easy = anchors - positives - hard
+    positives, hard, easy = anchor_counts(config, x.shape[0])
 
     def log_normal(centre: np.ndarray, spread: float) -> np.ndarray:
         """log density of N(centre, spread^2 I) at every anchor."""
@@ -187,14 +214,14 @@ def best_possible_ap(config: Config, prototypes: np.ndarray, data: Data) -> floa
 # so the timings measure the model and the loss, not BLAS threads.
 # --------------------------------------------------------------------------
 
-def init_params(config: Config) -> Dict[str, np.ndarray]:
-    """The same initial weights for every run (fixed seed).
+def init_params(config: Config, seed: int) -> Dict[str, np.ndarray]:
+    """The initial weights of one seed, the same for the three losses.
 
     The output layer follows the paper: small weights (std 0.01) and the bias
     prior_bias(0.01), so every anchor starts with p = 0.01 for every class and
     the flood of easy negatives does not swamp the first steps.
     """
-    rng = np.random.default_rng(config.model_seed)
+    rng = random_stream(WEIGHTS, seed)
     d, h, c = config.dims, config.hidden, config.classes
     return {
         "W1": rng.normal(0.0, np.sqrt(2.0 / d), (h, d)).astype(np.float32),  # He init
@@ -296,9 +323,12 @@ def easy_negative_shares(element_loss: np.ndarray, labels: np.ndarray,
 # --------------------------------------------------------------------------
 
 class Result(NamedTuple):
+    """One training: one loss on one seed's data."""
+
     name: str
     alpha: Optional[float]
     gamma: float
+    seed: int
     ap: float                    # held-out mean average precision
     easy_share_total: float      # easiest 90% of negatives: share of the total loss
     easy_share_negatives: float  # ... of the loss on negatives
@@ -306,13 +336,13 @@ class Result(NamedTuple):
     total_seconds: float         # the whole training loop
 
 
-def train_one(config: Config, name: str, alpha: Optional[float], gamma: float,
+def train_one(config: Config, seed: int, name: str, alpha: Optional[float], gamma: float,
               train: Data, test: Data, log: Callable[[str], None] = print) -> Result:
-    """Trains the model from the common initial weights with one loss and
+    """Trains the model from the seed's initial weights with one loss and
     evaluates it on the held-out anchors."""
-    params = init_params(config)
+    params = init_params(config, seed)
     optimizer = Adam(params, config.learning_rate)
-    shuffle = np.random.default_rng(config.model_seed + 1)  # the same batches in every run
+    shuffle = random_stream(BATCHES, seed)  # the same batches for the three losses
     n = train.labels.size
     focal_seconds = evaluation_seconds = 0.0
     start = time.perf_counter()
@@ -343,7 +373,7 @@ def train_one(config: Config, name: str, alpha: Optional[float], gamma: float,
             t0 = time.perf_counter()  # held-out AP: not part of the training time
             ap = mean_average_precision(forward(params, test.features)[0], test.labels)
             evaluation_seconds += time.perf_counter() - t0
-            log(f"  {name:<18} epoch {epoch:3d}/{config.epochs}   training loss "
+            log(f"  seed {seed}  {name:<18} epoch {epoch:3d}/{config.epochs}   training loss "
                 f"{epoch_loss / batches:8.4f}   held-out AP {ap:.3f}   "
                 f"({time.perf_counter() - start - evaluation_seconds:4.1f} s)")
     total_seconds = time.perf_counter() - start - evaluation_seconds
@@ -353,43 +383,100 @@ def train_one(config: Config, name: str, alpha: Optional[float], gamma: float,
     ap = mean_average_precision(logits, test.labels)
     element_loss = focal.loss(logits.T, test.labels, alpha=alpha, gamma=gamma, reduction="none")
     share_total, share_negatives = easy_negative_shares(element_loss, test.labels)
-    return Result(name, alpha, gamma, ap, share_total, share_negatives,
+    return Result(name, alpha, gamma, seed, ap, share_total, share_negatives,
                   focal_seconds, total_seconds)
 
 
-def run(config: Config, log: Callable[[str], None] = print) -> List[Result]:
-    """Makes the data, trains the three models, returns their results."""
-    train, test, _ = make_datasets(config)
-    return [train_one(config, name, alpha, gamma, train, test, log=log)
-            for name, alpha, gamma in LOSSES]
+def run(config: Config, log: Callable[[str], None] = print) -> Tuple[List[Result], List[float]]:
+    """For every seed, makes its data and trains the three models.  Returns
+    their results (seed by seed, in the order of LOSSES) and, per seed, the AP
+    of the ideal ranking of its held-out anchors (best_possible_ap)."""
+    results, ideals = [], []
+    for seed in config.seeds:
+        train, test, prototypes = make_datasets(config, seed)
+        results += [train_one(config, seed, name, alpha, gamma, train, test, log=log)
+                    for name, alpha, gamma in LOSSES]
+        ideals.append(best_possible_ap(config, prototypes, test))
+    return results, ideals
 
 
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
 
-def describe(config: Config, train: Data) -> List[str]:
-    n = train.labels.size
-    positives = int(np.count_nonzero(train.labels < config.classes))
-    hard = int(np.count_nonzero(train.hard))
+def describe(config: Config) -> List[str]:
+    """What is trained, on what data, with which seeds."""
+    n = config.train_anchors
+    positives, hard, easy = anchor_counts(config, n)
     return [
         f"focal {focal.__version__}: one small model trained with three losses on synthetic "
-        "dense-detection data",
+        f"dense-detection data, for {len(config.seeds)} seeds",
         f"  data:  {n:,} training and {config.test_anchors:,} held-out anchors, "
         f"{config.dims} features, {config.classes} classes (label {config.classes} = background);",
         f"         per set {positives:,} positive anchors (1 in {n // positives:,}) in "
         f"{config.classes * config.clusters_per_class} small clusters, {hard:,} hard negatives "
-        f"around them, {n - positives - hard:,} easy negatives",
+        f"around them, {easy:,} easy negatives",
         f"  model: MLP {config.dims}-{config.hidden}-{config.classes} (ReLU, a sigmoid per class), "
         f"output bias prior_bias(0.01) = {focal.prior_bias(0.01):.5f};",
         f"         Adam, learning rate {config.learning_rate:g} (/10 for the last "
         f"{config.epochs - int(config.decay_at * config.epochs)} epochs), batches of "
-        f"{config.batch:,} anchors, {config.epochs} epochs, seeds {config.data_seed} (data) and "
-        f"{config.model_seed} (model)",
+        f"{config.batch:,} anchors, {config.epochs} epochs",
+        f"  seeds: {', '.join(str(seed) for seed in config.seeds)}; each draws its own data "
+        "(clusters and anchors), initial weights and batch order,",
+        "         the same for the three losses",
         f"  loss:  focal.loss_and_grad(logits, class_indices, alpha, gamma, "
         f"reduction={REDUCTION!r})",
         "",
     ]
+
+
+def by_loss(results: Sequence[Result]) -> Dict[str, Dict[int, Result]]:
+    """The results of each loss (in the order they come), by seed."""
+    groups: Dict[str, Dict[int, Result]] = {}
+    for r in results:
+        groups.setdefault(r.name, {})[r.seed] = r
+    return groups
+
+
+def standard_deviation(values: Union[Sequence[float], np.ndarray]) -> float:
+    """The sample standard deviation (n - 1 in the denominator); nan for a
+    single value, which has no spread to measure."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
+# When is focal loss better than another loss?  The three losses of a seed
+# share its data, initial weights and batches, so they are compared seed by
+# seed: the differences d_s = AP(focal loss, seed s) - AP(other loss, seed s)
+# cancel what the losses of one seed have in common (data that are harder than
+# usual lower all three).  Focal loss is called ahead (or behind) only when the
+# mean of the d_s is further from 0 than T times its standard error
+# sd(d_s) / sqrt(n), T being Student's two-sided 5% critical value for n - 1
+# degrees of freedom: a paired t-test at the 5% level.  Otherwise the
+# difference is within the spread across seeds and neither loss is called
+# better.  The table's standard deviations are the spread of each loss's AP
+# alone: how far a single run of it can land from its mean.  T for 1 to 10
+# degrees of freedom; beyond 10 the value for 10 serves (a little stricter
+# than needed).
+T_CRITICAL_5_PERCENT = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+class Difference(NamedTuple):
+    mean: float   # mean over the seeds of AP(focal loss) - AP(other loss)
+    error: float  # its standard error (nan with one seed)
+    sign: int     # +1 focal loss ahead, -1 behind, 0 within the spread across seeds
+
+
+def compare(ours: Sequence[float], theirs: Sequence[float]) -> Difference:
+    """The paired comparison described above of two losses' APs, seed by seed
+    (ours[i] and theirs[i] come from the same seed)."""
+    d = np.asarray(ours, dtype=np.float64) - np.asarray(theirs, dtype=np.float64)
+    mean = float(d.mean())
+    if d.size < 2:
+        return Difference(mean, math.nan, 0)
+    error = standard_deviation(d) / math.sqrt(d.size)
+    critical = T_CRITICAL_5_PERCENT[min(d.size - 1, len(T_CRITICAL_5_PERCENT)) - 1]
+    sign = int(np.sign(mean)) if abs(mean) > critical * error else 0
+    return Difference(mean, error, sign)
 
 
 def _percent(share: float) -> str:
@@ -397,49 +484,109 @@ def _percent(share: float) -> str:
     return f"{100 * share:.2g}%"
 
 
-def table(results: List[Result]) -> List[str]:
-    """The comparison: one row per loss."""
+def table(results: Sequence[Result]) -> List[str]:
+    """The comparison: one row per loss, over its seeds."""
+    groups = by_loss(results)
+    seeds = max(len(runs) for runs in groups.values())
+    negatives_loss = "of negatives' loss"
     lines = [
         "",
-        f"  {'loss':<18} {'alpha':>5}  {'gamma':>5}   {'held-out':<9}  "
-        f"{'easiest 90% of negatives: share':<34}  time in focal /",
-        f"  {'':<18} {'':>5}  {'':>5}   {'AP':<9}  {'of all loss':<14}  "
-        "of negatives' loss  training loop",
+        f"  {'loss':<18} {'alpha':>5}  {'gamma':>5}   {'held-out AP, ' + _seeds(seeds):<31}"
+        f"{'easiest 90% of negatives: mean share':<38}time in focal /",
+        f"  {'':<18} {'':>5}  {'':>5}   {'mean ± sd':<16}{'min - max':<15}"
+        f"{'of all loss':<16}{negatives_loss:<22}training loop (mean)",
     ]
-    for r in results:
-        alpha = "None" if r.alpha is None else f"{r.alpha:g}"
-        timing = (f"{r.focal_seconds:.2f} s / {r.total_seconds:.2f} s "
-                  f"({100 * r.focal_seconds / r.total_seconds:.0f}%)")
-        lines.append(f"  {r.name:<18} {alpha:>5}  {r.gamma:5g}   {r.ap:<9.3f}  "
-                     f"{_percent(r.easy_share_total):<14}  {_percent(r.easy_share_negatives):<18}"
-                     f"  {timing}")
+    for name, by_seed in groups.items():
+        runs = list(by_seed.values())
+        first = runs[0]
+        ap = [r.ap for r in runs]
+        alpha = "None" if first.alpha is None else f"{first.alpha:g}"
+        focal_seconds = float(np.mean([r.focal_seconds for r in runs]))
+        total_seconds = float(np.mean([r.total_seconds for r in runs]))
+        timing = (f"{focal_seconds:.2f} s / {total_seconds:.2f} s "
+                  f"({100 * focal_seconds / total_seconds:.0f}%)")
+        share_total = _percent(float(np.mean([r.easy_share_total for r in runs])))
+        share_negatives = _percent(float(np.mean([r.easy_share_negatives for r in runs])))
+        lines.append(
+            f"  {name:<18} {alpha:>5}  {first.gamma:5g}   "
+            f"{f'{np.mean(ap):.3f} ± {standard_deviation(ap):.3f}':<16}"
+            f"{f'{min(ap):.3f} - {max(ap):.3f}':<15}"
+            f"{share_total:<16}{share_negatives:<22}{timing}")
     return lines
 
 
-def verdict(results: List[Result], ideal: float) -> List[str]:
-    """What the table says, worded from the numbers whichever way they go."""
-    fl = next(r for r in results if r.gamma > 0)
-    ce = results[0]
-    best = max(results, key=lambda r: r.ap)
-    others = ", ".join(f"{r.name} {r.ap:.3f}" for r in results if r is not fl)
-    lines = [""]
-    if best is fl:
-        lines.append(f"  Focal loss has the highest held-out AP here: {fl.ap:.3f} (against {others}).")
+def _seeds(count: int) -> str:
+    return f"{count} seed" if count == 1 else f"{count} seeds"
+
+
+def _and(names: Sequence[str]) -> str:
+    return " and ".join(names)
+
+
+def verdict(results: Sequence[Result], ideals: Sequence[float]) -> List[str]:
+    """What the table says, worded from the numbers whichever way they go:
+    focal loss against each other loss by the rule of compare(), the easy
+    negatives' share of the loss (Figure 4), and the ideal AP (the mean of
+    `ideals`, one per seed) for scale."""
+    groups = by_loss(results)
+    focal_name = next(name for name, runs in groups.items()
+                      if next(iter(runs.values())).gamma > 0)
+    ce_name = next(iter(groups))  # the first loss: plain cross-entropy
+    seeds = list(groups[focal_name])
+
+    def per_seed(name: str, field: str) -> List[float]:
+        return [getattr(groups[name][seed], field) for seed in seeds]
+
+    others = [name for name in groups if name != focal_name]
+    differences = {name: compare(per_seed(focal_name, "ap"), per_seed(name, "ap"))
+                   for name in others}
+    lines = [
+        "",
+        "  Held-out AP of focal loss minus that of the other losses on the same seed, mean ± "
+        f"standard error over {_seeds(len(seeds))}:",
+        "    " + ", ".join(f"against {name} {d.mean:+.3f} ± {d.error:.3f}"
+                           for name, d in differences.items()) + ".",
+    ]
+    if len(seeds) < 2:
+        lines.append("  With one seed there is no spread across seeds to judge these differences by.")
     else:
-        lines.append(f"  Focal loss does not have the highest held-out AP here: {fl.ap:.3f} "
-                     f"(against {others}).")
-    if fl.easy_share_negatives < ce.easy_share_negatives:
-        ratio = ce.easy_share_negatives / max(fl.easy_share_negatives, 1e-300)
+        rule = f"(a paired t-test at the 5% level over {len(seeds)} seeds)"
+        ahead = [name for name, d in differences.items() if d.sign > 0]
+        behind = [name for name, d in differences.items() if d.sign < 0]
+        within = [name for name, d in differences.items() if d.sign == 0]
+        if not ahead and not behind:
+            lines.append(f"  These differences are smaller than the spread across seeds {rule}:")
+            lines.append("    focal loss is neither distinguishably better nor worse than the "
+                         "other losses here.")
+        else:
+            clauses = ([f"ahead of {_and(ahead)}"] if ahead else []) + (
+                [f"behind {_and(behind)}"] if behind else [])
+            claim = (f"  Focal loss is {' and '.join(clauses)} by more than the spread across "
+                     f"seeds {rule}")
+            if within:
+                lines.append(claim + ";")
+                lines.append(f"    against {_and(within)} the difference is within the spread.")
+            else:
+                lines.append(claim + ".")
+
+    focal_shares = per_seed(focal_name, "easy_share_negatives")
+    ce_shares = per_seed(ce_name, "easy_share_negatives")
+    if all(f < c for f, c in zip(focal_shares, ce_shares)):
+        ratio = float(np.mean(ce_shares)) / max(float(np.mean(focal_shares)), 1e-300)
+        ratios = [c / max(f, 1e-300) for f, c in zip(focal_shares, ce_shares)]
         lines.append(
-            f"  The easiest 90% of the negatives carry {ratio:,.0f} times less of the negatives' "
-            f"loss under focal loss than under {ce.name} (the point of the paper's Figure 4).")
+            f"  On every seed the easiest 90% of the negatives carry less of the negatives' loss "
+            f"under focal loss than under {ce_name}:")
+        lines.append(f"    {ratio:,.0f} times less on average (the ratio of the means; "
+                     f"{min(ratios):,.0f} to {max(ratios):,.0f} times on single seeds), "
+                     "the point of the paper's Figure 4.")
     else:
         lines.append(
             f"  The easiest 90% of the negatives do not carry less of the negatives' loss under "
-            f"focal loss than under {ce.name} here.")
+            f"focal loss than under {ce_name} on every seed.")
     lines.append(
         f"  For scale: ranking by the true posterior of the densities the data are drawn from "
-        f"gives AP {ideal:.3f}.")
+        f"gives AP {np.mean(ideals):.3f} (mean over the seeds).")
     return lines
 
 
@@ -448,16 +595,13 @@ def main(args: Optional[argparse.Namespace] = None, config: Optional[Config] = N
     config = config or Config()
 
     def log(line: str) -> None:
-        print(line, flush=True)
+        print(line, flush=True)  # progress shows while it trains, even into a pipe
 
     begin = time.perf_counter()
-    train, test, prototypes = make_datasets(config)
-    for line in describe(config, train):
+    for line in describe(config):
         log(line)
-    results = [train_one(config, name, alpha, gamma, train, test, log=log)
-               for name, alpha, gamma in LOSSES]
-    ideal = best_possible_ap(config, prototypes, test)
-    for line in table(results) + verdict(results, ideal):
+    results, ideals = run(config, log=log)
+    for line in table(results) + verdict(results, ideals):
         log(line)
     log(f"  Run time {time.perf_counter() - begin:.1f} s.")
     return 0

@@ -6,6 +6,13 @@ from typing import Any, Callable, TypeVar
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
+# the end of the Notes of every function that can take out=
+INTERRUPTION = """\
+A long call can be interrupted: Ctrl-C raises KeyboardInterrupt from it
+within a few tens of milliseconds (as does any exception a Python signal
+handler raises, checked every 20 ms).  `out` is then left partly written,
+and so are the logits or targets when `out` is one of them."""
+
 
 def fill_docstring(**fragments: str) -> Callable[[_Function], _Function]:
     """A decorator that fills ``{name}`` fields of a docstring with `fragments`,

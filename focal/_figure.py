@@ -6,13 +6,16 @@ probability the model gives its ground-truth class, for gamma in
 focal.loss itself, with no alpha, evaluated at the logit
 x = log(p_t / (1 - p_t)) with target 1, so sigmoid(x) = p_t.
 
-The PNG is drawn with matplotlib (the ``plot`` extra) on its Agg canvas, with
-no display.  Without matplotlib the command says how to install it and prints
-the same curves as a table.
+The figure is drawn with matplotlib (the ``plot`` extra) with no display, as
+a PNG, SVG or PDF file as the suffix of its path says.  Without matplotlib, a
+bare ``python -m focal figure`` says how to install it and prints the same
+curves as a table; asked for a file with ``--out``, it fails (exit status 2)
+rather than pretend.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
@@ -22,9 +25,15 @@ import focal
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 WELL_CLASSIFIED = 0.6  # the paper marks p_t > 0.6 as well-classified examples
+DEFAULT_PATH = "focal_figure1.png"
+# The formats savefig writes from the Agg canvas with matplotlib alone (for SVG
+# and PDF it hands the figure to its own vector backends), by path suffix.
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+INSTALL = ('pip install "focal[plot]"        (or  pip install ".[plot]"  in a source '
+           'checkout)')
 INSTALL_HINT = (
-    'matplotlib is not installed, so no PNG was written.  Install it with\n'
-    '    pip install "focal[plot]"        (or  pip install ".[plot]"  in a source checkout)\n'
+    'matplotlib is not installed, so no figure was written.  Install it with\n'
+    f'    {INSTALL}\n'
     'and run  python -m focal figure  again.  Meanwhile, the curves of Figure 1 as a table:'
 )
 
@@ -65,8 +74,15 @@ def text_table(gammas: Sequence[float] = GAMMAS) -> List[str]:
     return lines
 
 
-def draw(path: str, gammas: Sequence[float] = GAMMAS) -> None:
-    """Draws Figure 1 into a PNG of 800 x 600 pixels at `path`.
+def figure_format(path: str) -> Optional[str]:
+    """The format that the suffix of `path` names ("png", "svg" or "pdf", any
+    letter case), or None for any other suffix or none."""
+    return FORMATS.get(os.path.splitext(path)[1].lower())
+
+
+def draw(path: str, gammas: Sequence[float] = GAMMAS, file_format: str = "png") -> None:
+    """Draws Figure 1, 8 x 6 inches (800 x 600 pixels as a PNG), into `path`
+    in `file_format`, one of the values of FORMATS.
 
     Uses matplotlib's object interface (Figure + the Agg canvas), not pyplot:
     no display, no global backend switched under the caller's feet.
@@ -102,23 +118,35 @@ def draw(path: str, gammas: Sequence[float] = GAMMAS) -> None:
     axes.set_title("Focal loss against cross-entropy (Lin et al. 2017, Figure 1), "
                    "computed with focal", fontsize=11)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    figure.savefig(path, format=file_format)
 
 
 def main(args: Optional[argparse.Namespace] = None) -> int:
     """Entry point of ``python -m focal figure [--out PATH]``."""
-    path = getattr(args, "out", None) or "focal_figure1.png"
+    requested = getattr(args, "out", None)  # None: no --out given
+    path = DEFAULT_PATH if requested is None else requested
+    file_format = figure_format(path)
+    if file_format is None:  # refused before anything is computed or written
+        print(f"focal figure: --out {path!r}: expected a path ending in one of "
+              f"{', '.join(FORMATS)} (the suffix picks the format)", file=sys.stderr)
+        return 2
     try:
         import matplotlib  # noqa: F401
     except ImportError:
+        if requested is not None:
+            print(f"focal figure: could not write {path}: matplotlib is not installed.  Install "
+                  f"it with\n    {INSTALL}\nor run  python -m focal figure  without --out to "
+                  "print the curves as a table.", file=sys.stderr)
+            return 2
         print(f"focal figure: {INSTALL_HINT}\n")
         print("\n".join(text_table()))
         return 0
     try:
-        draw(path)
+        draw(path, file_format=file_format)
     except OSError as error:
         print(f"focal figure: could not write {path}: {error}", file=sys.stderr)
         return 1
-    print(f"focal figure: wrote {path} (800 x 600 pixels): the loss against p_t for "
-          f"gamma in {{{', '.join(f'{g:g}' for g in GAMMAS)}}}, computed with focal.loss")
+    size = "800 x 600 pixels" if file_format == "png" else "8 x 6 inches"
+    print(f"focal figure: wrote {path} ({file_format.upper()}, {size}): the loss against p_t "
+          f"for gamma in {{{', '.join(f'{g:g}' for g in GAMMAS)}}}, computed with focal.loss")
     return 0

@@ -1,25 +1,35 @@
-"""Focal-loss objectives for gradient boosting: XGBoost and LightGBM.
+"""Focal-loss objectives and evaluation metrics for gradient boosting: XGBoost and LightGBM.
 
 `xgboost_objective` and `lightgbm_objective` return callables built on
-`focal.grad_hess`.  One callable serves both of a library's interfaces: the
-native ``train()`` (called as ``obj(preds, dtrain)``) and the scikit-learn
-estimator (called as ``obj(y_true, y_pred[, weights])``); the form is told
-apart by the type of the second argument.  Neither library is imported here:
-a call can only come from a library that is already loaded.
+`focal.grad_hess`, `xgboost_metric` and `lightgbm_metric` callables built on
+`focal.loss`.  One callable serves both of a library's interfaces: the native
+``train()`` (called as ``obj(preds, dtrain)``) and the scikit-learn estimator
+(called as ``obj(y_true, y_pred[, weights])``); the form is told apart by the
+type of the second argument.  Neither library is imported here: a call can
+only come from a library that is already loaded.
 """
 from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 import numpy as np
 
 from . import _args
 from ._docs import fill_docstring
-from ._sigmoid import grad_hess
+from ._sigmoid import grad_hess, loss
 
 _DEFAULT_FLOOR = 0.01
+# XGBoost and LightGBM store gradients and hessians in float32, whatever
+# dtype the objective returns: the floor and every value handed over must be
+# a finite float32 number.
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal number
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# LightGBM stores an infinite init_score as +-1e300 (and a NaN one as 0)
+# before any objective sees it; no model has a margin that large otherwise,
+# so a margin is accepted when its magnitude is below 1e300.
+_MARGIN_LIMIT = float(np.nextafter(1e300, 0.0))
 
 _COMMON_PARAMETERS = """\
 alpha : None or float, default 0.25
@@ -33,7 +43,17 @@ hessian_floor : float, default 0.01
     Positive lower bound of each sample's unweighted hessian, applied before
     the sample weight multiplies it (as XGBoost floors its own logistic
     hessian at 1e-16), so a zero-weight sample still contributes nothing.
-    A finite number > 0; see Notes for the default.
+    A number from float32's smallest normal number, 1.1754944e-38, to its
+    largest, 3.4028235e+38: both libraries store hessians in float32, where
+    a smaller floor would be 0.  See Notes for the default.
+"""
+
+_METRIC_PARAMETERS = """\
+alpha : None or float, default 0.25
+    Weight of the positive class, as in `focal.loss`; None turns the
+    weighting off.  Use the objective's value.
+gamma : float, default 2.0
+    Focusing parameter >= 0; use the objective's value.
 """
 
 _NOTES = """\
@@ -65,17 +85,75 @@ objective predicts raw margins; turn them into probabilities with
 ``scipy.special.expit`` (or ``1 / (1 + np.exp(-margin))``).  The library
 does not know the loss, so it cannot fit the intercept: start it at the
 log-odds of the positive rate, ``focal.prior_bias(y.mean())`` (the paper
-uses ``focal.prior_bias(0.01)`` for rare positives)."""
+uses ``focal.prior_bias(0.01)`` for rare positives).
+
+Every call checks what the library hands over, and raises a ValueError
+naming it rather than training on it: a margin that is not finite (a NaN
+or infinite starting margin, which would make every prediction of the
+model NaN), a label outside [0, 1], a weight that is negative or not
+finite.  A gradient or hessian that would not be a finite float32 number
+(gamma too large for the derivatives, or a huge weight) is refused too,
+naming gamma or the weights.
+
+Monitor training with the matching metric (`xgboost_metric`,
+`lightgbm_metric`): with a custom objective the libraries' default metrics
+score the margins as if they were something else."""
 
 
-class _FocalObjective:
-    """Parameters, checks and the floored derivatives shared by both libraries."""
+class _Names(NamedTuple):
+    """What one call form's arrays are called where the user handed them over."""
 
-    __slots__ = ("_alpha", "_gamma", "_hessian_floor")
-    _library = ""
-    _weight_name = ""
+    labels: str
+    margins: str
+    weights: str
+    start: str  # where the model's starting margins come from
 
-    def __init__(self, alpha: Any = 0.25, gamma: Any = 2.0, *, hessian_floor: Any = _DEFAULT_FLOOR):
+
+# Labels and weights are named as the user passed them (a DMatrix's or a
+# Dataset's `label` and `weight`, the estimator's `fit(y, sample_weight=)`);
+# margins are the library's own, named as in the call it makes.
+_XGBOOST_NATIVE = _Names("label", "predt", "weight", "base_margin and base_score")
+_XGBOOST_SKLEARN = _Names("y", "y_pred", "sample_weight", "base_margin and base_score")
+_LIGHTGBM_NATIVE = _Names("label", "preds", "weight", "init_score")
+_LIGHTGBM_SKLEARN = _Names("y", "y_pred", "sample_weight", "init_score")
+# the metrics also see the evaluation sets, which the estimators take apart
+_XGBOOST_NATIVE_METRIC = _Names("label", "predt", "weight",
+                                "the DMatrix's base_margin and base_score")
+_XGBOOST_SKLEARN_METRIC = _Names("y_true", "y_pred", "sample_weight_eval_set",
+                                 "base_margin_eval_set and base_score")
+_LIGHTGBM_NATIVE_METRIC = _Names("label", "preds", "weight", "the Dataset's init_score")
+_LIGHTGBM_SKLEARN_METRIC = _Names("y_true", "y_pred", "eval_sample_weight", "eval_init_score")
+
+
+def _show(value: Any) -> str:
+    """A number for a message: 8 significant digits, whatever its NumPy type."""
+    return format(float(value), ".8g")
+
+
+def _first_outside(values: np.ndarray, low: float, high: float) -> Optional[int]:
+    """Flat index of the first value outside [low, high] (NaN included), or None.
+
+    min and max settle the common case, every value inside, in two passes
+    without a temporary array; only a failing array is searched for the index.
+    """
+    # (bounds as float64 scalars: NumPy would cast a Python float to the
+    # array's dtype, and float64's largest number overflows float32)
+    low_, high_ = np.float64(low), np.float64(high)
+    if values.size == 0 or (values.min() >= low_ and values.max() <= high_):
+        return None
+    inside = (values >= low_) & (values <= high_)
+    return int(np.flatnonzero(~inside)[0])
+
+
+class _FocalParameters:
+    """alpha and gamma, the checks of the arrays a library hands over, and the
+    value semantics (equality, hash, repr, pickling) shared by every callable."""
+
+    __slots__ = ("_alpha", "_gamma")
+    _library = ""  # "XGBoost" or "LightGBM"
+    _kind = ""  # "objective" or "metric"
+
+    def __init__(self, alpha: Any = 0.25, gamma: Any = 2.0):
         if alpha is not None:
             if isinstance(alpha, (str, bytes, bool, np.bool_)):
                 raise TypeError(f"alpha: expected None or a number in [0, 1], got {alpha!r}")
@@ -88,10 +166,6 @@ class _FocalObjective:
             alpha, _ = _args.alpha_values(alpha, np.zeros(1, dtype=np.float64))
         self._alpha: Optional[float] = alpha
         self._gamma = _args.gamma_value(gamma)
-        floor = _args.real_scalar("hessian_floor", hessian_floor, "a finite number > 0")
-        if not (math.isfinite(floor) and floor > 0):
-            raise ValueError(f"hessian_floor: expected a finite number > 0, got {floor!r}")
-        self._hessian_floor = floor
 
     @property
     def alpha(self) -> Optional[float]:
@@ -103,44 +177,65 @@ class _FocalObjective:
         """Focusing parameter."""
         return self._gamma
 
-    @property
-    def hessian_floor(self) -> float:
-        """Lower bound of each sample's unweighted hessian."""
-        return self._hessian_floor
+    def _keywords(self) -> Dict[str, Any]:
+        return {"alpha": self._alpha, "gamma": self._gamma}
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(alpha={self._alpha!r}, gamma={self._gamma!r}, "
-                f"hessian_floor={self._hessian_floor!r})")
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self._keywords().items())
+        return f"{type(self).__name__}({arguments})"
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._parameters() == other._parameters()
+        return self._keywords() == other._keywords()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__,) + self._parameters())
+        return hash((type(self).__name__,) + tuple(self._keywords().values()))
 
-    def _parameters(self) -> Tuple[Any, ...]:
-        return (self._alpha, self._gamma, self._hessian_floor)
+    def _arrays(self, labels: Any, margins: Any, weights: Any,
+                names: _Names) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """The labels, margins and weights of one call, checked, in the margins' shape.
 
-    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
-        return (_rebuild, (type(self), self._alpha, self._gamma, self._hessian_floor))
-
-    def _derivatives(self, labels: Any, margins: Any, weights: Any) -> Tuple[np.ndarray, np.ndarray]:
-        """Floored (grad, hess) of the weighted focal loss, in the margins' shape."""
+        Everything a library hands over is checked here, before anything is
+        computed from it, so that a bad value is reported under the name the
+        user gave it.  A non-finite margin in particular would give NaN
+        derivatives that the library sums into every leaf: one NaN
+        base_margin would make every prediction of the model NaN.
+        """
         if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
-            other = "lightgbm_objective" if self._library == "XGBoost" else "xgboost_objective"
+            other = "lightgbm" if self._library == "XGBoost" else "xgboost"
             raise TypeError(
-                f"this focal objective is for {self._library}; got a "
-                f"{type(margins).__module__}.{type(margins).__name__} (use focal.{other})"
+                f"this focal {self._kind} is for {self._library}; got a "
+                f"{type(margins).__module__}.{type(margins).__name__} "
+                f"(use focal.{other}_{self._kind})"
             )
         margins = np.asarray(margins)
         labels = np.asarray(labels)
         if margins.size != labels.size or (margins.ndim == 2 and margins.shape[1] != 1) or margins.ndim > 2:
             raise ValueError(
-                f"the focal objective is binary: expected one margin per label, got margins "
-                f"of shape {margins.shape} for {labels.size} labels (a multi-class model "
-                "has one column per class; it is not supported)"
+                f"{names.margins}: the focal {self._kind} is binary: expected one margin per "
+                f"label, got margins of shape {margins.shape} for {labels.size} labels (a "
+                "multi-class model has one column per class; it is not supported)"
+            )
+        if margins.dtype.kind not in "iuf":
+            raise TypeError(f"{names.margins}: expected real margins, got dtype {margins.dtype}")
+        bad = _first_outside(margins, -_MARGIN_LIMIT, _MARGIN_LIMIT)
+        if bad is not None:
+            value = margins.flat[bad]
+            stand_in = (" (LightGBM's stand-in for an infinite init_score)"
+                        if math.isfinite(value) else "")
+            raise ValueError(
+                f"{names.margins}: expected finite margins, got {_show(value)} at index "
+                f"{bad}{stand_in}; a non-finite margin gives NaN derivatives, which make every "
+                f"prediction of the model NaN: check {names.start}"
+            )
+        if labels.dtype.kind not in "biuf":
+            raise TypeError(f"{names.labels}: expected labels in [0, 1], got dtype {labels.dtype}")
+        bad = _first_outside(labels, 0, 1)
+        if bad is not None:
+            raise ValueError(
+                f"{names.labels}: expected labels in [0, 1], got {_show(labels.flat[bad])} at "
+                f"index {bad}"
             )
         labels = labels.reshape(margins.shape)
         if weights is not None:
@@ -149,15 +244,103 @@ class _FocalObjective:
                 weights = None
             elif weights.size != labels.size:
                 raise ValueError(
-                    f"{self._weight_name}: expected one weight per label ({labels.size}), "
+                    f"{names.weights}: expected one weight per label ({labels.size}), "
                     f"got {weights.size}"
                 )
+            elif weights.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"{names.weights}: expected finite non-negative weights, got dtype "
+                    f"{weights.dtype}"
+                )
             else:
+                bad = _first_outside(weights, 0, sys.float_info.max)
+                if bad is not None:
+                    raise ValueError(
+                        f"{names.weights}: expected finite non-negative weights, got "
+                        f"{_show(weights.flat[bad])} at index {bad}"
+                    )
                 weights = weights.reshape(margins.shape)
+        return labels, margins, weights
+
+
+class _FocalObjective(_FocalParameters):
+    """The floored derivatives shared by both libraries' objectives."""
+
+    __slots__ = ("_hessian_floor",)
+    _kind = "objective"
+
+    def __init__(self, alpha: Any = 0.25, gamma: Any = 2.0, *, hessian_floor: Any = _DEFAULT_FLOOR):
+        super().__init__(alpha, gamma)
+        floor = _args.real_scalar("hessian_floor", hessian_floor, "a finite number > 0")
+        if not (math.isfinite(floor) and floor > 0):
+            raise ValueError(f"hessian_floor: expected a finite number > 0, got {floor!r}")
+        # Both libraries store hessians in float32: a smaller floor would be
+        # 0 there (or a subnormal, which flush-to-zero arithmetic makes 0),
+        # a larger one infinite.
+        if not _FLOAT32_TINY <= floor <= _FLOAT32_MAX:
+            raise ValueError(
+                f"hessian_floor: expected a number from {_FLOAT32_TINY!r} (float32's smallest "
+                f"normal number) to {_FLOAT32_MAX!r} (its largest), got {floor!r}; XGBoost and "
+                "LightGBM store hessians in float32, where this floor would be "
+                f"{'0' if floor < _FLOAT32_TINY else 'infinite'}"
+            )
+        self._hessian_floor = floor
+
+    @property
+    def hessian_floor(self) -> float:
+        """Lower bound of each sample's unweighted hessian."""
+        return self._hessian_floor
+
+    def _keywords(self) -> Dict[str, Any]:
+        return {**super()._keywords(), "hessian_floor": self._hessian_floor}
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (_rebuild, (type(self), self._alpha, self._gamma, self._hessian_floor))
+
+    def _derivatives(self, labels: Any, margins: Any, weights: Any,
+                     names: _Names) -> Tuple[np.ndarray, np.ndarray]:
+        """Floored (grad, hess) of the weighted focal loss, in the margins' shape."""
+        labels, margins, weights = self._arrays(labels, margins, weights, names)
         grad, hess = grad_hess(margins, labels, self._alpha, self._gamma, weights=weights)
-        floor = self._hessian_floor if weights is None else self._hessian_floor * weights
-        np.maximum(hess, floor, out=hess, casting="unsafe")
+        # The library would take a non-finite value (or one past float32's
+        # range, which it stores) without a word and sum it into every leaf.
+        # The checks above leave two causes: the derivatives themselves (a
+        # gamma too large for them) or the product with a huge weight.  The
+        # hessian is checked before the floor too, which would hide a -inf.
+        bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
+        if bad is None:
+            floor = self._hessian_floor if weights is None else self._hessian_floor * weights
+            with np.errstate(over="ignore"):  # a weighted floor past float32: inf, refused below
+                np.maximum(hess, floor, out=hess, casting="unsafe")
+            bad = _first_outside(grad, -_FLOAT32_MAX, _FLOAT32_MAX)
+        if bad is None:
+            bad = _first_outside(hess, -_FLOAT32_MAX, _FLOAT32_MAX)
+        if bad is not None:
+            self._refuse_derivative(labels, margins, weights, names, bad)
         return grad, hess
+
+    def _refuse_derivative(self, labels: np.ndarray, margins: np.ndarray,
+                           weights: Optional[np.ndarray], names: _Names, index: int) -> None:
+        margin = margins.reshape(-1)[index:index + 1]
+        label = labels.reshape(-1)[index:index + 1]
+        grad, hess = grad_hess(margin, label, self._alpha, self._gamma)
+        raw = np.array([grad[0], hess[0]], dtype=np.float64)
+        unweighted = np.array([grad[0], max(hess[0], self._hessian_floor)], dtype=np.float64)
+        finite = _first_outside(raw, -sys.float_info.max, sys.float_info.max) is None
+        if (weights is not None and finite
+                and _first_outside(unweighted, -_FLOAT32_MAX, _FLOAT32_MAX) is None):
+            raise ValueError(
+                f"{names.weights}: the weight {_show(weights.flat[index])} at index {index} "
+                f"makes the weighted gradient or hessian ({_show(unweighted[0])} and "
+                f"{_show(unweighted[1])} unweighted) overflow float32, which XGBoost and "
+                "LightGBM store them in; scale the weights down"
+            )
+        raise ValueError(
+            f"gamma: the focal gradient and hessian at index {index} (margin "
+            f"{_show(margin[0])}, label {_show(label[0])}) are {_show(grad[0])} and "
+            f"{_show(hess[0])} with gamma={self._gamma!r}, not both finite float32 numbers; "
+            "use a smaller gamma"
+        )
 
 
 _Objective = TypeVar("_Objective", bound=_FocalObjective)
@@ -184,7 +367,6 @@ class XGBoostObjective(_FocalObjective):
 
     __slots__ = ()
     _library = "XGBoost"
-    _weight_name = "sample_weight"
 
     def __call__(self, predt_or_y_true: Any, dtrain_or_y_pred: Any,
                  sample_weight: Any = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -194,8 +376,10 @@ class XGBoostObjective(_FocalObjective):
                 raise TypeError("sample_weight: the native form obj(predt, dtrain) reads the "
                                 "weights from dtrain")
             dtrain = dtrain_or_y_pred
-            return self._derivatives(dtrain.get_label(), predt_or_y_true, dtrain.get_weight())
-        return self._derivatives(predt_or_y_true, dtrain_or_y_pred, sample_weight)
+            return self._derivatives(dtrain.get_label(), predt_or_y_true, dtrain.get_weight(),
+                                     _XGBOOST_NATIVE)
+        return self._derivatives(predt_or_y_true, dtrain_or_y_pred, sample_weight,
+                                 _XGBOOST_SKLEARN)
 
 
 class LightGBMObjective(_FocalObjective):
@@ -217,7 +401,6 @@ class LightGBMObjective(_FocalObjective):
 
     __slots__ = ()
     _library = "LightGBM"
-    _weight_name = "weight"
 
     def __call__(self, preds_or_y_true: Any, train_data_or_y_pred: Any,
                  weight: Any = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -227,8 +410,94 @@ class LightGBMObjective(_FocalObjective):
                 raise TypeError("weight: the native form obj(preds, train_data) reads the "
                                 "weights from train_data")
             data = train_data_or_y_pred
-            return self._derivatives(data.get_label(), preds_or_y_true, data.get_weight())
-        return self._derivatives(preds_or_y_true, train_data_or_y_pred, weight)
+            return self._derivatives(data.get_label(), preds_or_y_true, data.get_weight(),
+                                     _LIGHTGBM_NATIVE)
+        return self._derivatives(preds_or_y_true, train_data_or_y_pred, weight,
+                                 _LIGHTGBM_SKLEARN)
+
+
+class _FocalMetric(_FocalParameters):
+    """The focal loss of margins, as both libraries' evaluation metrics report it."""
+
+    __slots__ = ()
+    _kind = "metric"
+    # XGBoost's scikit-learn estimator names a callable metric by its
+    # __name__; an instance has none of its own, so the class provides it.
+    __name__ = "focal"
+
+    @property
+    def name(self) -> str:
+        """The name the metric is reported under: ``"focal"``."""
+        return "focal"
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (type(self), (self._alpha, self._gamma))
+
+    def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
+        labels, margins, weights = self._arrays(labels, margins, weights, names)
+        return float(loss(margins, labels, self._alpha, self._gamma, weights=weights))
+
+
+class XGBoostMetric(_FocalMetric):
+    """Focal-loss evaluation metric for XGBoost; create it with `focal.xgboost_metric`.
+
+    Call forms
+    ----------
+    ``metric(predt, dmat)``
+        `xgboost.train` (``custom_metric=``): returns ``("focal", value)``.
+    ``metric(y_true, y_pred, sample_weight=None)``
+        `xgboost.XGBClassifier` (``eval_metric=``): returns the value, which
+        XGBoost reports under the metric's ``__name__``, ``"focal"``.
+    """
+
+    __slots__ = ()
+    _library = "XGBoost"
+
+    def __call__(self, predt_or_y_true: Any, dmat_or_y_pred: Any,
+                 sample_weight: Any = None) -> Union[Tuple[str, float], float]:
+        xgboost = sys.modules.get("xgboost")
+        if xgboost is not None and isinstance(dmat_or_y_pred, xgboost.DMatrix):
+            if sample_weight is not None:
+                raise TypeError("sample_weight: the native form metric(predt, dmat) reads the "
+                                "weights from dmat")
+            dmat = dmat_or_y_pred
+            return self.name, self._value(dmat.get_label(), predt_or_y_true, dmat.get_weight(),
+                                          _XGBOOST_NATIVE_METRIC)
+        return self._value(predt_or_y_true, dmat_or_y_pred, sample_weight,
+                           _XGBOOST_SKLEARN_METRIC)
+
+
+class LightGBMMetric(_FocalMetric):
+    """Focal-loss evaluation metric for LightGBM; create it with `focal.lightgbm_metric`.
+
+    Call forms
+    ----------
+    ``metric(preds, eval_data)``
+        `lightgbm.train` (``feval=``).
+    ``metric(y_true, y_pred, weight=None)``
+        `lightgbm.LGBMClassifier.fit` (``eval_metric=``); the three
+        parameters make LightGBM pass the sample weights.
+
+    Both return ``("focal", value, False)``: lower is better.
+    """
+
+    __slots__ = ()
+    _library = "LightGBM"
+
+    def __call__(self, preds_or_y_true: Any, eval_data_or_y_pred: Any,
+                 weight: Any = None) -> Tuple[str, float, bool]:
+        lightgbm = sys.modules.get("lightgbm")
+        if lightgbm is not None and isinstance(eval_data_or_y_pred, lightgbm.Dataset):
+            if weight is not None:
+                raise TypeError("weight: the native form metric(preds, eval_data) reads the "
+                                "weights from eval_data")
+            data = eval_data_or_y_pred
+            value = self._value(data.get_label(), preds_or_y_true, data.get_weight(),
+                                _LIGHTGBM_NATIVE_METRIC)
+        else:
+            value = self._value(preds_or_y_true, eval_data_or_y_pred, weight,
+                                _LIGHTGBM_SKLEARN_METRIC)
+        return self.name, value, False
 
 
 _document = fill_docstring(parameters=_COMMON_PARAMETERS, notes=_NOTES)
@@ -254,7 +523,7 @@ def xgboost_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
 
     See Also
     --------
-    lightgbm_objective, grad_hess, prior_bias
+    xgboost_metric, lightgbm_objective, grad_hess, prior_bias
 
     Notes
     -----
@@ -311,7 +580,7 @@ def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
 
     See Also
     --------
-    xgboost_objective, grad_hess, prior_bias
+    lightgbm_metric, xgboost_objective, grad_hess, prior_bias
 
     Notes
     -----
@@ -329,6 +598,11 @@ def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     - ``Booster.predict`` returns the margins (without the init score).
       ``LGBMClassifier.predict`` returns them too, and ``predict_proba``
       returns them with a warning: call ``predict(X, raw_score=True)``.
+    - LightGBM replaces a NaN ``init_score``, label or weight by 0 when it
+      builds the Dataset, before any objective sees it (an infinite
+      ``init_score`` becomes +-1e300, which this objective refuses): a NaN
+      starting margin silently starts that sample at 0.  Check
+      ``np.isfinite(init_score).all()`` before training.
 
     Examples
     --------
@@ -347,3 +621,154 @@ def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     """
     return LightGBMObjective(alpha, gamma, hessian_floor=hessian_floor)
 
+
+
+_METRIC_NOTES = """\
+The value is the focal loss of the margins averaged over the samples,
+weighted when the data carry weights,
+
+    sum_i w_i FL(margin_i, y_i) / sum_i w_i
+        = focal.loss(margins, labels, alpha, gamma, weights=w),
+
+in the margins' precision (float32 from XGBoost).  Lower is better.  It
+scores margins, so it goes with the focal objective: a library trained with
+a custom objective hands a custom metric the raw margins, starting margins
+included, but with a built-in objective such as ``binary:logistic`` it
+hands over probabilities, which this metric would read as margins.
+
+Why it is needed: the library does not know a custom objective, so its
+default metric scores the margins as something else, and early stopping on
+it stops at the wrong round.  `xgboost.train` with ``obj=`` monitors the
+RMSE of the margins against the labels; `lightgbm.LGBMClassifier` scores
+the margins with ``binary_logloss`` as if they were probabilities.  Turn
+the default off (XGBoost: ``disable_default_eval_metric``; LightGBM:
+``metric="None"``), so that early stopping watches this metric alone.
+
+Like the objective, the metric refuses what it cannot score, naming it:
+margins that are not finite, labels outside [0, 1], negative or non-finite
+weights."""
+
+_document_metric = fill_docstring(parameters=_METRIC_PARAMETERS, notes=_METRIC_NOTES)
+
+
+@_document_metric
+def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> XGBoostMetric:
+    """Focal-loss evaluation metric for XGBoost, native or scikit-learn.
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    XGBoostMetric
+        A picklable callable: pass it as ``xgboost.train(...,
+        obj=objective, custom_metric=metric, maximize=False)`` (called as
+        ``metric(predt, dmat)``, it returns ``("focal", value)``) or as
+        ``xgboost.XGBClassifier(objective=objective, eval_metric=metric)``
+        (called as ``metric(y_true, y_pred, sample_weight=...)``, it returns
+        the value, reported as ``"focal"``).
+
+    See Also
+    --------
+    xgboost_objective, lightgbm_metric, loss
+
+    Notes
+    -----
+    {notes}
+
+    XGBoost details (checked with XGBoost 3.2.0): early stopping watches the
+    last metric of the last evaluation set, and XGBoost lists a custom
+    metric after its built-in ones, so this one decides even when the
+    default is not turned off.  XGBoost logs a custom metric's value with
+    six decimals (``"%f"``), and early stopping and ``evals_result`` see
+    that rounded value; call the metric for the exact one.  The name
+    ``"focal"`` is not one XGBoost maximizes, so ``maximize=False`` is
+    also its default.
+
+    Examples
+    --------
+    >>> import numpy as np, xgboost as xgb, focal
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2000, 5)); y = (X[:, 0] > 1.5).astype(float)
+    >>> dtrain, dvalid = xgb.DMatrix(X[:1500], y[:1500]), xgb.DMatrix(X[1500:], y[1500:])
+    >>> params = {{"max_depth": 3, "nthread": 1, "base_score": focal.prior_bias(y.mean()),
+    ...           "disable_default_eval_metric": True}}
+    >>> history = {{}}
+    >>> booster = xgb.train(params, dtrain, 200, evals=[(dvalid, "valid")],
+    ...                     obj=focal.xgboost_objective(), custom_metric=focal.xgboost_metric(),
+    ...                     maximize=False, early_stopping_rounds=10, evals_result=history,
+    ...                     verbose_eval=False)
+    >>> list(history["valid"])
+    ['focal']
+    >>> margins = booster.predict(dvalid, iteration_range=(0, booster.best_iteration + 1))
+    >>> name, value = focal.xgboost_metric()(margins, dvalid)
+    >>> bool(value == focal.loss(margins, y[1500:]))
+    True
+    >>> clf = xgb.XGBClassifier(n_estimators=200, max_depth=3, n_jobs=1, base_score=y.mean(),
+    ...                         objective=focal.xgboost_objective(),
+    ...                         eval_metric=focal.xgboost_metric(), early_stopping_rounds=10,
+    ...                         disable_default_eval_metric=True)
+    >>> clf = clf.fit(X[:1500], y[:1500], eval_set=[(X[1500:], y[1500:])], verbose=False)
+    >>> list(clf.evals_result()["validation_0"])
+    ['focal']
+    """
+    return XGBoostMetric(alpha, gamma)
+
+
+@_document_metric
+def lightgbm_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> LightGBMMetric:
+    """Focal-loss evaluation metric for LightGBM, native or scikit-learn.
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    LightGBMMetric
+        A picklable callable returning ``("focal", value, False)`` (False:
+        lower is better): pass it as ``lightgbm.train(params, train_set,
+        valid_sets=[...], feval=metric)`` (called as ``metric(preds,
+        eval_data)``) or as ``lightgbm.LGBMClassifier.fit(...,
+        eval_metric=metric)`` (called as ``metric(y_true, y_pred, weight)``).
+
+    See Also
+    --------
+    lightgbm_objective, xgboost_metric, loss
+
+    Notes
+    -----
+    {notes}
+
+    LightGBM details (checked with LightGBM 4.7.0): LightGBM does not store
+    an init score in the model, but it does add each Dataset's own
+    ``init_score`` to the margins a metric sees: give the validation set
+    the training set's starting margin (``lightgbm.Dataset(...,
+    init_score=...)``, ``LGBMClassifier.fit(..., eval_init_score=[...])``),
+    or the metric scores margins without it.  Early stopping
+    (`lightgbm.early_stopping`) watches every metric unless
+    ``first_metric_only=True``: with ``metric="None"`` this one is alone.
+
+    Examples
+    --------
+    >>> import numpy as np, lightgbm as lgb, focal
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2000, 5)); y = (X[:, 0] > 1.5).astype(float)
+    >>> b0 = focal.prior_bias(y.mean())
+    >>> train = lgb.Dataset(X[:1500], y[:1500], init_score=np.full(1500, b0))
+    >>> valid = lgb.Dataset(X[1500:], y[1500:], init_score=np.full(500, b0), reference=train)
+    >>> params = {{"objective": focal.lightgbm_objective(), "metric": "None",
+    ...           "num_threads": 1, "verbose": -1}}
+    >>> history = {{}}
+    >>> booster = lgb.train(params, train, 200, valid_sets=[valid], feval=focal.lightgbm_metric(),
+    ...                     callbacks=[lgb.early_stopping(10, verbose=False),
+    ...                                lgb.record_evaluation(history)])
+    >>> list(history["valid_0"])
+    ['focal']
+    >>> margins = b0 + booster.predict(X[1500:])   # at the best iteration
+    >>> value = history["valid_0"]["focal"][booster.best_iteration - 1]
+    >>> bool(np.isclose(value, focal.loss(margins, y[1500:]), rtol=1e-12))
+    True
+    """
+    return LightGBMMetric(alpha, gamma)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Literal, Optional, SupportsIndex, Tuple, Union, overload
 
 import numpy as np
 
-from . import _args, _core
-from ._docs import fill_docstring
+from . import _args, _core, _overlap
+from ._docs import INTERRUPTION, fill_docstring
+from ._typing import Array, Real, Reduction, Scalar, ScalarReduction
 
 _SHARED_PARAMETERS = """\
 logits : array_like
@@ -60,7 +61,8 @@ Eq. 5 of Lin et al. (2017) for y in {0, 1} and torchvision's formula for
 soft y.  Everything is computed in double precision with log-space forms:
 1 - p_t is a sigmoid of -x or x, never 1 minus a rounded probability, so
 extreme logits keep their digits and gamma < 1 gives no NaN.
-"""
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(
@@ -112,25 +114,31 @@ def _run(
                 "used with reduction='none'"
             )
         out_view = _args.out_array(out, x.shape, dtype)
-    # Each element is read just before the same element is written, so an
-    # argument holding exactly out's elements may be overwritten in place.
-    # (a per-class alpha is read from a copy, but its memory may still be out's)
-    alpha_memory = None if alpha_per_class is None else np.asarray(alpha)
-    inputs, fresh, validate_first = _args.resolve_out_overlap(
-        out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_memory},
-        in_step=("logits", "targets", "weights"))
-    x, t, w = inputs["logits"], inputs["targets"], inputs["weights"]
+    # out= over an input with axes reversed (out=logits[::-1]): written by
+    # pairs of mirrored blocks, copying no input (see _overlap).  Every other
+    # overlap: each element is read just before the same element is written,
+    # so an argument holding exactly out's elements may be overwritten in
+    # place; any other is resolved by _args.resolve_out_overlap.
+    reflected, shared = _args.reflected_out(
+        None if want_hess else out_view, (x, t, w), (alpha_per_class,))
+    fresh = validate_first = False
+    if not reflected:
+        inputs, fresh, validate_first = _args.resolve_out_overlap(
+            out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_per_class},
+            in_step=("logits", "targets", "weights"))
+        x, t, w = inputs["logits"], inputs["targets"], inputs["weights"]
+        alpha_per_class = inputs["alpha"]
     target = None if fresh else out_view  # where the pass writes out='s result
 
     loss_out = grad_out = hess_out = None
     if elementwise_loss:
-        loss_out = target if out_receives == "loss" and target is not None else np.empty(
+        loss_out = target if out_receives == "loss" and target is not None else _args.new_result(
             x.shape, dtype)
     if want_grad:
-        grad_out = target if out_receives == "grad" and target is not None else np.empty(
+        grad_out = target if out_receives == "grad" and target is not None else _args.new_result(
             x.shape, dtype)
     if want_hess:
-        hess_out = np.empty(x.shape, dtype)
+        hess_out = _args.new_result(x.shape, dtype)
 
     # The reduction's denominator: counted here when it does not depend on the
     # data (no weights; class indices counted in a pass over the labels
@@ -149,12 +157,18 @@ def _run(
     sum_positives = reduction == "sum_over_positives" and denominator is None
     grad_divisor = denominator if denominator else 1.0  # nothing counted: all zeros
     if labels and num_classes == 0 and t.size:
-        # no element to check the class indices in: check them here
-        invalid = t[(t != 0) & (t != ignore)]
-        if invalid.size:
-            raise ValueError(
-                f"targets: class indices must lie in [0, 0] (0 marks a background row) or "
-                f"equal ignore_index={ignore}; found {invalid.flat[0]}")
+        # no element to check the class indices in: check them here, counted in
+        # C (0 is the only valid class index: background), then the first bad
+        # one found block by block, with no temporary of the labels' size
+        ignored, background = _core.count_labels(t, 1, ignore)
+        if ignored + background < t.size:
+            for block in np.nditer(t, flags=["external_loop", "buffered", "zerosize_ok"],
+                                   order="C", buffersize=1 << 16):
+                invalid = block[(block != 0) & (block != ignore)]
+                if invalid.size:
+                    raise ValueError(
+                        f"targets: class indices must lie in [0, 0] (0 marks a background "
+                        f"row) or equal ignore_index={ignore}; found {invalid[0]}")
 
     # Extreme weights (1e308 or 5e-324) are scaled by 2^-exponent where they
     # enter a reduction (see _args.weight_exponent); the mean's weight sum is
@@ -179,17 +193,31 @@ def _run(
     # Writing over an input (out=logits) needs every target and weight
     # validated before a single element is overwritten: the first pass does it.
     sums_first = want_grad and denominator is None
-    if sums_first or validate_first:
+    if reflected:
+        # out views an input in reverse order: a first pass over the untouched
+        # inputs validates them and takes every sum, then the results are
+        # written by pairs of mirrored blocks (no copy of the input)
+        loss_sum, weight_sum, positive_sum, loss_sum_small = _core.sigmoid_focal(
+            x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
+            sums_only=elementwise_loss or not want_loss, sum_weights=sum_weights,
+            sum_positives=sum_positives, **arguments)
+        if denominator is None:
+            denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
+            grad_divisor = denominator if denominator > 0 else 1.0
+        _write_mirrored(x, t, w, shared, reflected, labels, arguments, alpha_per_class,
+                        loss_out, grad_out, grad_divisor)
+    elif sums_first or validate_first:
         _, weight_sum, positive_sum, _ = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
             sums_only=True, sum_weights=sum_weights, sum_positives=sum_positives, **arguments)
         if sums_first:
             denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
             grad_divisor = denominator if denominator > 0 else 1.0
-    loss_sum, weight_sum, positive_sum, loss_sum_small = _core.sigmoid_focal(
-        x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
-        grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
-        sum_positives=sum_positives and not sums_first, **arguments)
+    if not reflected:
+        loss_sum, weight_sum, positive_sum, loss_sum_small = _core.sigmoid_focal(
+            x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
+            grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
+            sum_positives=sum_positives and not sums_first, **arguments)
     if denominator is None:
         denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
     # a sum of losses near the double range may overflow where their mean
@@ -221,6 +249,66 @@ def _run(
     return loss_result, grad_out, hess_out
 
 
+def _write_mirrored(x, t, w, shared, reflected, labels, arguments, alpha_per_class, loss_out,
+                    grad_out, grad_divisor):
+    """The per-element results into an out= that is an input with `reflected`
+    axes reversed, by pairs of mirrored blocks (see _overlap): both blocks'
+    inputs that out overlaps are copied before either block is written."""
+    ndim = x.ndim
+
+    def part(a, index, leading=False):
+        piece = _overlap.block_of(a, index, ndim, leading)
+        return np.array(piece) if any(a is s for s in shared) else piece
+
+    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=labels):
+        indices = [block] if mirror == block else [block, mirror]
+        inputs = [(part(x, index), part(t, index, leading=labels), part(w, index))
+                  for index in indices]
+        for index, (xs, ts, ws) in zip(indices, inputs):
+            alpha = None if alpha_per_class is None else alpha_per_class[index[-1]]
+            _core.sigmoid_focal(
+                xs, ts, **dict(arguments, weights=ws, alpha_per_class=alpha),
+                loss_out=None if loss_out is None else loss_out[index],
+                grad_out=None if grad_out is None else grad_out[index], hess_out=None,
+                grad_divisor=grad_divisor, sum_weights=False, sum_positives=False)
+
+
+@overload
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
 @_document
 def loss(
     logits: Any,
@@ -228,11 +316,11 @@ def loss(
     alpha: Any = 0.25,
     gamma: Any = 2.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
     out: Optional[np.ndarray] = None,
-):
+) -> Union[Scalar, Array]:
     """Sigmoid focal loss of Lin et al. (RetinaNet).
 
     Parameters
@@ -277,11 +365,11 @@ def grad(
     alpha: Any = 0.25,
     gamma: Any = 2.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
     out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+) -> Array:
     """Gradient of the reduced sigmoid focal loss with respect to the logits.
 
     Parameters
@@ -315,6 +403,42 @@ def grad(
     return gradient
 
 
+@overload
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
 @_document
 def loss_and_grad(
     logits: Any,
@@ -322,11 +446,11 @@ def loss_and_grad(
     alpha: Any = 0.25,
     gamma: Any = 2.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
     out: Optional[np.ndarray] = None,
-) -> Tuple[Any, np.ndarray]:
+) -> Tuple[Union[Scalar, Array], Array]:
     """Sigmoid focal loss and its gradient, computed together in one pass.
 
     Parameters
@@ -370,8 +494,8 @@ def grad_hess(
     gamma: Any = 2.0,
     *,
     weights: Any = None,
-    ignore_index: int = -1,
-) -> Tuple[np.ndarray, np.ndarray]:
+    ignore_index: SupportsIndex = -1,
+) -> Tuple[Array, Array]:
     """Elementwise first and second derivatives of the weighted focal loss.
 
     What gradient-boosting objectives (XGBoost, LightGBM) need: both
@@ -412,7 +536,7 @@ def grad_hess(
     return gradient, hessian
 
 
-def prior_bias(pi: float = 0.01) -> float:
+def prior_bias(pi: Real = 0.01) -> float:
     """Bias that makes a sigmoid output start at probability `pi`.
 
     The paper's initialisation of the last classification layer: with

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional, Tuple
+from typing import Any, Literal, Optional, SupportsIndex, Tuple, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
-from . import _args, _core
-from ._docs import fill_docstring
+from . import _args, _core, _overlap
+from ._docs import INTERRUPTION, fill_docstring
+from ._typing import Array, Real, Scalar, SoftmaxReduction, SoftmaxScalarReduction
 
 _PARAMETERS = """\
 logits : array_like
@@ -48,7 +50,9 @@ With p = softmax(z) along `axis`, a row whose true class is k has
 and a row of dense targets y has FL = sum_c -alpha_c y_c (1 - p_c)^gamma
 log(p_c).  log(p_k) = (z_k - max z) - log(sum_j e^(z_j - max z)) and
 1 - p_k is the other classes' share of that sum, so any spread of logits is
-exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k."""
+exact: nothing overflows and 1 - p_k is never 1 minus a rounded p_k.
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
@@ -83,12 +87,9 @@ def _alpha_values(alpha: Any, num_classes: int) -> Tuple[Optional[float], Option
             f"alpha: expected a scalar or {num_classes} values (one per class along the "
             f"class axis), got shape {array.shape}"
         )
-    # always a copy (one double per class): the pass reads it while writing out=,
-    # which may be the very array alpha came from
-    values = np.array(array, dtype=np.float64, copy=True)
-    if not np.all((values >= 0) & (values <= 1)):
+    if not _args.within_unit_interval(array):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
-    return None, values
+    return None, array  # read in place by the C pass, one class at a time
 
 
 def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, out, *,
@@ -155,25 +156,42 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              "is only used with reduction='none'")
         out_view = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
 
-    # A row is read whole (logits, dense targets, its label and weight) before
-    # its gradient or loss is written, so an argument holding exactly out's
-    # elements may be overwritten in place (out=logits); any other overlap is
-    # resolved by _args.resolve_out_overlap, the same rule as the sigmoid's.
-    # (a per-class alpha is read from a copy, but its memory may still be out's)
-    alpha_memory = None if alpha_per_class is None else np.asarray(alpha)
-    inputs, fresh, validate_first = _args.resolve_out_overlap(
-        out_view, {"logits": x, "labels": t, "weights": w, "alpha": alpha_memory},
-        in_step=("labels", "weights") if out_receives == "loss" else ("logits", "labels"))
-    x, t, w = inputs["logits"], inputs["labels"], inputs["weights"]
+    # Writing over an input.  A gradient out= that is an input with axes
+    # reversed (out=logits[::-1]) is written by pairs of mirrored blocks of
+    # rows (see _overlap), copying no input.  Otherwise each row is read
+    # (logits, dense targets, its label and weight; a row of many classes
+    # piece by piece, each piece just before it is written) before its
+    # gradient or loss is written, so an argument holding exactly out's
+    # elements may be overwritten in place (out=logits), after a first pass
+    # has validated every row; any other overlap is resolved by
+    # _args.resolve_out_overlap, the same rule as the sigmoid's.
+    x_moved = np.moveaxis(x, axis, -1)
     targets_moved = t if class_indices else np.moveaxis(t, axis, -1)
+    mirrored = None  # the reversed axes, when out is an input in reverse order
+    copied = [False, False, False]
+    fresh = validate_first = False
+    if out_view is not None and out_receives == "grad":
+        # the class axis last, as the pass sees the arrays
+        moved = [x_moved, targets_moved, w]
+        mirrored, shared = _args.reflected_out(
+            np.moveaxis(out_view, axis, -1), moved, (alpha_per_class,))
+        copied = [any(a is s for s in shared) for a in moved]
+    if not mirrored:
+        inputs, fresh, validate_first = _args.resolve_out_overlap(
+            out_view, {"logits": x, "labels": t, "weights": w, "alpha": alpha_per_class},
+            in_step=("labels", "weights") if out_receives == "loss" else ("logits", "labels"))
+        x, t, w = inputs["logits"], inputs["labels"], inputs["weights"]
+        alpha_per_class = inputs["alpha"]
+        x_moved = np.moveaxis(x, axis, -1)
+        targets_moved = t if class_indices else np.moveaxis(t, axis, -1)
     target = None if fresh else out_view  # where the pass writes out='s result
 
     loss_out = grad_out = None
     if row_loss:
-        loss_out = target if (target is not None and out_receives == "loss") else np.empty(
+        loss_out = target if (target is not None and out_receives == "loss") else _args.new_result(
             row_shape, dtype)
     if want_grad:
-        grad_out = target if (target is not None and out_receives == "grad") else np.empty(
+        grad_out = target if (target is not None and out_receives == "grad") else _args.new_result(
             x.shape, dtype)
 
     # Extreme row weights are scaled by a power of two where they enter the
@@ -188,7 +206,6 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         weights=w, ignore_index=ignore, double_precision=dtype == np.float64,
         loss_weight_scale=math.ldexp(1.0, -weight_exponent),
         grad_weight_scale=math.ldexp(1.0, -weight_exponent) if weighted_mean else 1.0)
-    x_moved = np.moveaxis(x, axis, -1)
     # The mean's normaliser is applied inside the pass (one rounding of the
     # gradient).  With weights, a first pass without the kernel sums them; it
     # also validates every row before out= overwrites an input.
@@ -198,15 +215,26 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
         if class_indices:
             rows -= _core.count_labels(t, num_classes, ignore)[0]
         grad_divisor = float(rows) if rows else 1.0
-    if validate_first or (want_grad and reduction == "mean" and w is not None):
-        _, weight_sum, _ = _core.softmax_focal(x_moved, targets_moved, loss_out=None, grad_out=None,
-                                            grad_divisor=1.0, sums_only=True, **arguments)
+    grad_moved = None if grad_out is None else np.moveaxis(grad_out, axis, -1)
+    if mirrored:
+        # one pass over the untouched inputs validates them and takes the sums
+        loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
+            x_moved, targets_moved, loss_out=None, grad_out=None, grad_divisor=1.0,
+            **arguments)
         if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
             grad_divisor = weight_sum
-    loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
-        x_moved, targets_moved, loss_out=loss_out,
-        grad_out=None if grad_out is None else np.moveaxis(grad_out, axis, -1),
-        grad_divisor=grad_divisor, **arguments)
+        _write_mirrored_rows(x_moved, targets_moved, class_indices, w, copied, mirrored,
+                             arguments, loss_out, grad_moved, grad_divisor)
+    else:
+        if validate_first or (want_grad and reduction == "mean" and w is not None):
+            _, weight_sum, _ = _core.softmax_focal(x_moved, targets_moved, loss_out=None,
+                                                   grad_out=None, grad_divisor=1.0,
+                                                   sums_only=True, **arguments)
+            if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
+                grad_divisor = weight_sum
+        loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
+            x_moved, targets_moved, loss_out=loss_out, grad_out=grad_moved,
+            grad_divisor=grad_divisor, **arguments)
 
     # a sum of row losses near the double range may overflow where their mean
     # does not: the pass also sums them times 2^-SMALL_SUM_EXPONENT
@@ -232,6 +260,70 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     return loss_result, grad_out
 
 
+def _write_mirrored_rows(x, targets, class_indices, w, copied, reflected, arguments, loss_out,
+                         grad_out, grad_divisor):
+    """The rows' results into a gradient out= that is an input with `reflected`
+    axes reversed (the class axis last), by pairs of mirrored blocks of whole
+    rows (see _overlap): both blocks' inputs that out overlaps (`copied`, for
+    x, targets and w) are copied before either block is written."""
+    ndim = x.ndim
+
+    def part(a, copy, index, size, leading=False):
+        piece = _overlap.block_of(a, index, size, leading)
+        return np.array(piece) if copy else piece
+
+    copy_x, copy_t, copy_w = copied
+    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=True):
+        indices = [block] if mirror == block else [block, mirror]
+        inputs = [(part(x, copy_x, index, ndim),
+                   part(targets, copy_t, index, ndim, leading=class_indices),
+                   part(w, copy_w, index[:-1], ndim - 1)) for index in indices]
+        for index, (xs, ts, ws) in zip(indices, inputs):
+            _core.softmax_focal(xs, ts, **dict(arguments, weights=ws),
+                                loss_out=None if loss_out is None else _overlap.view(
+                                    loss_out, index[:-1]),
+                                grad_out=grad_out[index], grad_divisor=grad_divisor)
+
+
+@overload
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def softmax_loss(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxReduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
 @_document
 def softmax_loss(
     logits: Any,
@@ -239,12 +331,12 @@ def softmax_loss(
     alpha: Any = None,
     gamma: Any = 2.0,
     *,
-    axis: int = -1,
-    reduction: str = "mean",
+    axis: SupportsIndex = -1,
+    reduction: SoftmaxReduction = "mean",
     weights: Any = None,
-    ignore_index: int = -100,
+    ignore_index: SupportsIndex = -100,
     out: Optional[np.ndarray] = None,
-):
+) -> Union[Scalar, Array]:
     """Multi-class (softmax) focal loss.
 
     Parameters
@@ -285,12 +377,12 @@ def softmax_grad(
     alpha: Any = None,
     gamma: Any = 2.0,
     *,
-    axis: int = -1,
-    reduction: str = "mean",
+    axis: SupportsIndex = -1,
+    reduction: SoftmaxReduction = "mean",
     weights: Any = None,
-    ignore_index: int = -100,
+    ignore_index: SupportsIndex = -100,
     out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+) -> Array:
     """Gradient of the reduced softmax focal loss with respect to every logit.
 
     Parameters
@@ -320,6 +412,45 @@ def softmax_grad(
     return gradient
 
 
+@overload
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def softmax_loss_and_grad(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    reduction: SoftmaxReduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
 @_document
 def softmax_loss_and_grad(
     logits: Any,
@@ -327,12 +458,12 @@ def softmax_loss_and_grad(
     alpha: Any = None,
     gamma: Any = 2.0,
     *,
-    axis: int = -1,
-    reduction: str = "mean",
+    axis: SupportsIndex = -1,
+    reduction: SoftmaxReduction = "mean",
     weights: Any = None,
-    ignore_index: int = -100,
+    ignore_index: SupportsIndex = -100,
     out: Optional[np.ndarray] = None,
-) -> Tuple[Any, np.ndarray]:
+) -> Tuple[Union[Scalar, Array], Array]:
     """Softmax focal loss and its gradient, computed together in one pass.
 
     Parameters
@@ -363,7 +494,7 @@ def softmax_loss_and_grad(
                 want_loss=True, want_grad=True)
 
 
-def softmax_prior_bias(num_classes: int, pi: float = 0.01) -> np.ndarray:
+def softmax_prior_bias(num_classes: SupportsIndex, pi: Real = 0.01) -> npt.NDArray[np.float64]:
     """Biases that start a softmax classifier at the paper's prior.
 
     Detectron's initialisation of a softmax head: class 0 (background)
@@ -399,6 +530,12 @@ def softmax_prior_bias(num_classes: int, pi: float = 0.01) -> np.ndarray:
     if count < 2:
         raise ValueError(f"num_classes: expected at least 2 (background and one class), got {count}")
     value = _args.probability("pi", pi)
-    bias = np.zeros(count, dtype=np.float64)
+    try:
+        bias = np.zeros(count, dtype=np.float64)
+    except ValueError:  # NumPy's "array is too big": more than 2**63 - 1 bytes
+        raise ValueError(f"num_classes: {count} biases would be larger than the largest array "
+                         "NumPy can make") from None
+    except MemoryError:
+        raise MemoryError(f"num_classes: no memory for {count} float64 biases") from None
     bias[0] = math.log(count - 1) + math.log1p(-value) - math.log(value)
     return bias

@@ -1,12 +1,13 @@
 """FL*, the alternative focal loss of the paper's Appendix A."""
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
-from ._docs import fill_docstring
+from ._docs import INTERRUPTION, fill_docstring
 from ._sigmoid import _run
+from ._typing import Array, Reduction, Scalar, ScalarReduction
 
 _PARAMETERS = """\
 logits : array_like
@@ -39,12 +40,50 @@ x_t = s x, p*_t = sigmoid(gamma x_t + beta) and
     FL* = alpha_t (-log p*_t) / gamma,   d(FL*)/dx = alpha_t s (p*_t - 1).
 
 The loss is a softplus and 1 - p*_t a sigmoid of -(gamma x_t + beta), both
-computed from one exp and one log1p, exact in the tails."""
+computed from one exp and one log1p, exact in the tails.
+
+""" + INTERRUPTION
 
 
 _document = fill_docstring(parameters=_PARAMETERS, notes=_NOTES)
 
 
+@overload
+def star_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def star_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def star_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
 @_document
 def star_loss(
     logits: Any,
@@ -53,10 +92,10 @@ def star_loss(
     gamma: Any = 4.0,
     beta: Any = 0.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
     out: Optional[np.ndarray] = None,
-):
+) -> Union[Scalar, Array]:
     """FL*, the alternative focal loss of Appendix A of Lin et al. (2017).
 
     Parameters
@@ -97,10 +136,10 @@ def star_grad(
     gamma: Any = 4.0,
     beta: Any = 0.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
     out: Optional[np.ndarray] = None,
-) -> np.ndarray:
+) -> Array:
     """Gradient of the reduced FL* with respect to the logits.
 
     Parameters
@@ -128,6 +167,42 @@ def star_grad(
     return gradient
 
 
+@overload
+def star_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def star_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def star_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    beta: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
 @_document
 def star_loss_and_grad(
     logits: Any,
@@ -136,10 +211,10 @@ def star_loss_and_grad(
     gamma: Any = 4.0,
     beta: Any = 0.0,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: Any = None,
     out: Optional[np.ndarray] = None,
-) -> Tuple[Any, np.ndarray]:
+) -> Tuple[Union[Scalar, Array], Array]:
     """FL* and its gradient, computed together in one pass.
 
     Parameters

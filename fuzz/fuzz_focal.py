@@ -16,7 +16,12 @@ uncaught exception, which atheris reports as a crash, saving the input):
 - an input modified when out= does not alias it;
 - NaN in a result although every input is finite and valid (sane magnitudes);
 - results that differ from a plain NumPy float64 reference beyond tolerance
-  (moderate logits, where the reference itself is accurate).
+  (moderate logits, where the reference itself is accurate);
+- weights from 5e-324 to 1.7e308 and gammas up to 1e300 are among the
+  inputs (errors by name are expected, never a crash);
+- a call over a huge broadcast shape (more elements than memory, or counts
+  near 2**63) that neither gives an error nor stops at the deadline a signal
+  handler sets (a long call must notice a pending signal).
 
 Run by .ci/fuzz.sh; without atheris, `python fuzz/fuzz_focal.py --replay
 FILE_OR_DIR...` runs saved inputs through the same checks (any Python with
@@ -27,8 +32,11 @@ from __future__ import annotations
 import math
 import operator
 import os
+import signal
 import struct
 import sys
+import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -105,6 +113,10 @@ REAL_DTYPES = ("f8", "f4", "f2", ">f8", ">f4", ">f2", "i1", "i4", "i8", "u1", ">
                "c16", "U1")
 TARGET_DTYPES = ("f8", "f4", "f2", ">f8", "?", "u1", "i1", "i8", ">i4", "f16", "c8")
 LABEL_DTYPES = ("i8", "i4", "i2", "i1", "u1", "u2", "u4", "u8", ">i8", ">u4", "f8", "?")
+# weights scaled to the ends of the double range: every finite weight must give
+# finite, correct values (a mean is the same for any common scale)
+EXTREME_SCALES = (1e300, 1.7e308, 1e-300, 5e-324, 1e-310)
+EXTREME_GAMMAS = (1e155, 1e300, 1e-300, 1e-20, 700.0)
 LAYOUTS = ("C", "C", "F", "reversed", "strided", "misaligned", "tail", "broadcast", "readonly",
            "transposed", "swapped-order")
 
@@ -361,7 +373,7 @@ def one_input(data: bytes) -> None:
     _core.set_simd_level(src.choice(levels))
     focal.set_num_threads(1 + src.int(3))
     if family == "scalar":
-        return scalar_functions(src)
+        return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -395,6 +407,89 @@ def scalar_functions(src: Source) -> None:
     if not (isinstance(bias, np.ndarray) and bias.dtype == np.float64 and bias.shape == (count,)
             and np.all(np.isfinite(bias))):
         raise Finding(f"softmax_prior_bias({count!r}) = {bias!r}")
+
+
+class Deadline(Exception):
+    """Raised by the signal handler that ends a call over a huge shape."""
+
+
+def _raise_deadline(signum, frame):
+    raise Deadline()
+
+
+HUGE_SHAPES = ((2**62,), (2**63 - 1,), (1, 2**61), (3, 2**61), (2**31, 2**31), (2**40, 80),
+               (2**62, 1), (4, 2**59, 2))
+DEADLINE_SECONDS = 0.3
+
+
+class HugeTargets(NamedTuple):
+    name: str
+    labels: bool
+    array: np.ndarray
+
+
+def name_of(src: Source) -> str:
+    return src.choice(("loss", "loss", "grad", "grad_hess", "star_loss", "softmax_loss",
+                       "softmax_loss", "softmax_grad"))
+
+
+def huge_targets(src: Source, name: str, shape) -> HugeTargets:
+    """Targets of the huge logits, zero-stride too (ValueError when NumPy cannot
+    describe them)."""
+    labels = src.bool() and len(shape) > 1
+    if labels:
+        return HugeTargets(name, True, np.broadcast_to(
+            np.int64(src.choice((0, 1, shape[-1] - 1))), shape[:-1]))
+    if name.startswith("softmax"):
+        return HugeTargets(name, False, np.broadcast_to(np.float64(1.0 / shape[-1]), shape))
+    return HugeTargets(name, False, np.broadcast_to(
+        np.array(src.choice((0.0, 1.0)), src.choice(("f4", "?"))), shape))
+
+
+def huge_shapes(src: Source) -> None:
+    """Zero-stride views with more elements than memory holds, or counts near
+    2**63: every size computed must be checked, and a long call must stop at a
+    pending signal.  Acceptable outcomes: a ValueError or MemoryError, the
+    deadline's exception (raised by the handler of a signal sent while the
+    call runs), or the right value."""
+    shape = src.choice(HUGE_SHAPES)
+    value = src.choice((0.0, 1.0, -3.0, 30.0))
+    try:
+        x = np.broadcast_to(np.array(value, src.choice(("f4", "f8", "f2", "i1"))), shape)
+        t = huge_targets(src, name_of(src), shape)
+    except ValueError:  # more bytes than NumPy lets a view describe
+        return
+    name, labels = t.name, t.labels
+    t = t.array
+    kwargs = {}
+    if name in ("loss", "star_loss", "softmax_loss"):
+        kwargs["reduction"] = src.choice(("mean", "sum", "none"))
+    function = getattr(focal, name)
+    previous = signal.signal(signal.SIGUSR2, _raise_deadline)
+    main = threading.main_thread().ident
+    timer = threading.Timer(DEADLINE_SECONDS, signal.pthread_kill, (main, signal.SIGUSR2))
+    timer.start()
+    try:
+        with np.errstate(all="ignore"):
+            result = function(x, t, **kwargs)
+    except (ValueError, MemoryError, Deadline):
+        return
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGUSR2, previous)
+    # it finished: only a reduction can have, and (all elements alike) a dense
+    # mean must be the value of one element
+    what = f"{name}{shape} {x.dtype} labels={labels} {kwargs}"
+    if kwargs.get("reduction") not in ("mean",):
+        raise Finding(f"{what}: returned {result!r:.100} over {math.prod(shape)} elements")
+    if name in ("loss", "star_loss") and not labels:
+        corner = (slice(0, 1),) * len(shape)
+        one = function(x[corner], t[corner], **kwargs)
+        if not np.array_equal(np.asarray(result), np.asarray(one), equal_nan=True):
+            raise Finding(f"{what}: {result!r} where one element gives {one!r}")
+    elif not np.isfinite(result):
+        raise Finding(f"{what}: {result!r}")
 
 
 def result_dtype_of(x: np.ndarray):
@@ -457,13 +552,13 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
     elif alpha == "per-class-bad":
         alpha = np.full(num_classes + src.int(2), src.choice((0.5, -0.1, float("nan"))))
     gamma = src.choice((2.0, 0.0, 0.5, 4.0, 1.0, src.float(), -1.0, "2", None, 3, 10**400,
-                        np.float32(2.0), np.array(2.0)))
+                        np.float32(2.0), np.array(2.0), src.choice(EXTREME_GAMMAS)))
     beta = src.choice((0.0, 1.0, src.float(), 10**400, -(10**400), 1))
     weights = None
     if src.bool():
         w_shape = tuple(n if src.int(3) else 1 for n in shape)[src.int(2) if shape else 0:]
         rng = np.random.default_rng(src.seed())
-        w_values = rng.random(w_shape) * src.choice((1.0, 2.0, 1e3, 0.0))
+        w_values = rng.random(w_shape) * src.choice((1.0, 2.0, 1e3, 0.0) + EXTREME_SCALES)
         if w_values.size and src.int(4) == 0:
             w_values.reshape(-1)[src.int(w_values.size)] = src.choice(
                 (-1.0, float("nan"), float("inf"), 0.0, 1e300, 5e-324))
@@ -482,8 +577,8 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
         out_kind = "none"
     out, aliased = make_out(src, out_kind, shape, dtype, {"logits": x, "targets": t,
                                                           "weights": weights})
-    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights))
-              if isinstance(v, np.ndarray)}
+    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights),
+                                         ("alpha", alpha)) if isinstance(v, np.ndarray)}
 
     function = getattr(focal, name)
     kwargs = {"weights": weights}
@@ -529,9 +624,10 @@ def sigmoid_case(src: Source, star: bool, shape, x_values, x_dtype) -> None:
         if receiver is not out:
             raise Finding(f"{what}: out= was not returned")
     for key, original in before.items():
-        current = {"logits": x, "targets": t, "weights": weights}[key]
+        current = {"logits": x, "targets": t, "weights": weights, "alpha": alpha}[key]
         if key != aliased and not np.array_equal(original, current, equal_nan=True):
             raise Finding(f"{what}: {key} modified")
+    alpha = before.get("alpha", alpha)
 
     # ---- validity of what was accepted
     x64 = before["logits"].astype(np.float64) if x.dtype != np.float16 else before["logits"].astype(
@@ -660,11 +756,13 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
         alpha = np.random.default_rng(src.seed()).random(num_classes)
     elif alpha == "short":
         alpha = np.full(max(num_classes - 1, 0), 0.5)
-    gamma = src.choice((2.0, 0.0, 0.5, 3.3, src.float(), -1.0, 2, 10**400, np.float64(1.0)))
+    gamma = src.choice((2.0, 0.0, 0.5, 3.3, src.float(), -1.0, 2, 10**400, np.float64(1.0),
+                        src.choice(EXTREME_GAMMAS)))
     weights = None
     if src.bool():
         w_shape = tuple(n if src.int(3) else 1 for n in row_shape)
-        w_values = np.random.default_rng(src.seed()).random(w_shape) * src.choice((1.0, 0.0, 5.0))
+        w_values = np.random.default_rng(src.seed()).random(w_shape) * src.choice(
+            (1.0, 0.0, 5.0) + EXTREME_SCALES)
         if w_values.size and src.int(4) == 0:
             w_values.reshape(-1)[src.int(w_values.size)] = src.choice(
                 (-1.0, float("nan"), float("inf"), 0.0))
@@ -677,12 +775,13 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
     out_shape = row_shape if (name == "softmax_loss") else shape
     out, aliased = make_out(src, out_kind, out_shape, dtype, {"logits": x, "targets": t,
                                                               "weights": weights})
-    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights))
-              if isinstance(v, np.ndarray)}
+    before = {k: np.copy(v) for k, v in (("logits", x), ("targets", t), ("weights", weights),
+                                         ("alpha", alpha)) if isinstance(v, np.ndarray)}
+    function = getattr(focal, name)
+    kwargs = dict(axis=axis, reduction=reduction, weights=weights, ignore_index=ignore_index)
     try:
         with np.errstate(all="ignore"):
-            result = getattr(focal, name)(x, t, alpha, gamma, axis=axis, reduction=reduction,
-                                          weights=weights, ignore_index=ignore_index, out=out)
+            result = function(x, t, alpha, gamma, out=out, **kwargs)
     except (TypeError, ValueError):
         return
     except MemoryError:
@@ -711,9 +810,10 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
         if receiver is not out:
             raise Finding(f"{what}: out= was not returned")
     for key, original in before.items():
-        current = {"logits": x, "targets": t, "weights": weights}[key]
+        current = {"logits": x, "targets": t, "weights": weights, "alpha": alpha}[key]
         if key != aliased and not np.array_equal(original, current, equal_nan=True):
             raise Finding(f"{what}: {key} modified")
+    alpha = before.get("alpha", alpha)
 
     x64 = np.moveaxis(before["logits"].astype(np.float64), axis_n, -1)
     if labels:
@@ -760,7 +860,7 @@ def softmax_case(src: Source, shape, x_values, x_dtype) -> None:
                 continue
             check_no_nan(f"{what} result {k}", value)
     if not (sane and np.all(np.abs(x64) <= 50) and gamma_f <= 8 and not tiny_weights(w)
-            and num_classes <= 2000 and x.size * num_classes <= 2_000_000):
+            and float(np.max(w, initial=0)) <= 1e3 and num_classes <= 2000 and x.size * num_classes <= 2_000_000):
         return
     loss_e, grad_e, scale = softmax_reference(x64, y, row_valid, class_alpha, gamma_f, w)
     denominator = weight_total if reduction == "mean" else 1.0

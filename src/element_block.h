@@ -3,7 +3,7 @@
  * with alpha_t, weights and the reductions' running sums.
  *
  * The NumPy glue gathers up to FOCAL_BLOCK elements (converted to double)
- * into an element_block; weighted_block then runs a loop with no calls and no
+ * into an element_block; weighted_block then runs loops with no calls and no
  * data-dependent branches, which the compiler vectorises.  simd.c compiles it
  * once per instruction set.
  */
@@ -72,6 +72,37 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
                                  : grad_weighted.hi * bp->grad_scale;
     *grad = zero ? 0.0 : grad_normalised;
     *hess = zero ? 0.0 : v.hess * grad_scale.hi;
+}
+
+/*
+ * weigh_element for float32 results of hard targets (y in {0, 1}) inside the
+ * block loop, where the logit is finite and so are the unweighted values: the
+ * same results with fewer operations.  alpha_t is a select (equal to the
+ * formula for y in {0, 1}), and a zero scale is the only zero test left (a
+ * weight of 0 gives one).  The loss-only kernels (derivatives = 0) write no
+ * gradient and no second derivative: no one reads them.  divide (a
+ * constant): 1 / divisor overflowed, so the gradient is divided instead.
+ */
+FOCAL_INLINE void
+weigh_finite_plain(const block_params *bp, focal_values v, double y, double alpha,
+                   double weight, double *loss, double *grad, double *hess, int derivatives,
+                   int divide)
+{
+    double alpha_t = y == 1.0 ? alpha : 1.0 - alpha;
+    /* the reductions' weight scales as in weigh_element (exact products by
+       powers of two, 1 but for extreme weights) */
+    double weight_up = weight * bp->weight_scale_up;
+    double scale = bp->has_alpha ? alpha_t * weight_up : weight_up;
+    int zero = scale == 0.0;
+    *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
+    if (derivatives) {
+        double grad_scale = scale * bp->grad_scale_ratio;
+        double grad_weighted = v.grad.hi * grad_scale;
+        double grad_normalised = divide ? grad_weighted / bp->grad_divisor
+                                        : grad_weighted * bp->grad_scale;
+        *grad = zero ? 0.0 : grad_normalised;
+        *hess = zero ? 0.0 : v.hess * grad_scale;
+    }
 }
 
 /*
@@ -189,6 +220,28 @@ lane_total(const lane_sum *acc)
 }
 
 /*
+ * The last loop of weighted_block for float32 results of hard targets, from
+ * e = e^-|x|, l = log(1 + e), r = 1 / (1 + e) and, for gamma_integer 0,
+ * q_gamma = q^gamma computed beforehand.  divide: see weigh_finite_plain.
+ */
+FOCAL_INLINE void
+plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n, const double *e,
+                const double *l, const double *r, const double *q_gamma, int gamma_integer,
+                int derivatives, int divide)
+{
+    /* a local copy, as in weighted_block: loop invariants */
+    const block_params p = *bp;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        log1p_parts t = {l[i], r[i]};
+        focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
+                                             &p.focal, gamma_integer, 0, derivatives, 0,
+                                             gamma_integer == 0 ? &q_gamma[i] : NULL);
+        weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
+                           &b->hess[i], derivatives, divide);
+    }
+}
+
+/*
  * The block loop.  star, gamma_integer, soft, derivatives (0: the loss alone) and
  * precise are constants at every
  * call site (simd.c), so each combination is its own specialised loop.
@@ -213,6 +266,43 @@ weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
     /* a local copy: the stores into the block cannot alias it, so the
        parameters are loop invariants and the loop vectorises */
     const block_params p = *bp;
+    if (!precise && !star && !soft) {
+        /* float32 results of hard targets, in stages: e = e^-|x| for the
+           whole block, then log(1 + e) and 1 / (1 + e), then the rest.  Each
+           loop is short, so the processor overlaps many of its iterations,
+           where one loop over everything waits on its long chain of
+           dependent operations (a third slower).  The arrays are on the
+           stack: 8 KiB. */
+        double e[FOCAL_BLOCK], l[FOCAL_BLOCK], r[FOCAL_BLOCK];
+        for (ptrdiff_t i = 0; i < n; i++) {
+            e[i] = exp_negative_f32(fabs(b->x[i]));
+        }
+        for (ptrdiff_t i = 0; i < n; i++) {
+            log1p_parts t = log1p_unit_f32(e[i]);
+            l[i] = t.log1p;
+            r[i] = t.reciprocal;
+        }
+        /* q^gamma at a general gamma: another exp, in loops of its own too */
+        double q_gamma[FOCAL_BLOCK];
+        if (gamma_integer == 0) {
+            for (ptrdiff_t i = 0; i < n; i++) {
+                log1p_parts t = {l[i], r[i]};
+                q_gamma[i] = plain_hard_power_exponent(
+                    b->y[i], logistic_plain_from(b->x[i], e[i], t), p.focal.gamma);
+            }
+            for (ptrdiff_t i = 0; i < n; i++) {
+                q_gamma[i] = exp_negative_f32(q_gamma[i]);
+            }
+        }
+        /* the divisor's case is a constant of the loop, not a select in it */
+        if (isfinite(p.grad_scale)) {
+            plain_hard_loop(&p, b, n, e, l, r, q_gamma, gamma_integer, derivatives, 0);
+        }
+        else {
+            plain_hard_loop(&p, b, n, e, l, r, q_gamma, gamma_integer, derivatives, 1);
+        }
+        return;
+    }
     for (ptrdiff_t i = 0; i < n; i++) {
         double x = b->x[i], y = b->y[i];
         focal_values v = star ? star_focal(x, y, &p.focal, precise)

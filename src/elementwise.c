@@ -41,23 +41,28 @@ typedef struct {
     npy_intp ignore_index;
     int logits_double, targets_double;
     /* operand positions in the iterator, -1 when absent */
-    int i_class, i_alpha, i_weights, i_loss, i_grad, i_hess;
-    /* one slot per chunk */
+    int i_alpha, i_weights, i_loss, i_grad, i_hess;
+    /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     chunk_sums *sums;
     loop_problem *problems;
+    chunk_sums total;    /* the chunks merged so far, in order */
+    /* class-index targets with C <= FOCAL_BLOCK: j % C for j < FOCAL_BLOCK + C, so
+       the classes of a block are a pointer into it */
+    npy_intp class_pattern[2 * FOCAL_BLOCK];
 } sigmoid_task;
 
 /*
  * Fills the block with elements [offset, offset + n) of the current inner
- * loop and validates them (the io helpers answer "any bad?" in vectorised
+ * loop, the first of which is element number `first_index` of the iteration,
+ * and validates them (the io helpers answer "any bad?" in vectorised
  * loops; only then is the first bad value looked for).  Logits the vector
  * kernel must not see (see needs_scalar_path) are listed in `special` and
  * replaced by 0.
  */
 static int
 gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *stride,
-       npy_intp offset, npy_intp n, element_block *b, npy_intp *special, npy_intp *n_special,
-       double *special_x, int *soft, loop_problem *problem)
+       npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, npy_intp *special,
+       npy_intp *n_special, double *special_x, int *soft, loop_problem *problem)
 {
 #define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
     io->load(AT(0), stride[0], n, t->logits_double, b->x);
@@ -77,9 +82,32 @@ gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *st
         }
     }
     if (t->labels) {
+        /* the iteration runs in C order of the logits, so element number g
+           belongs to class g % C: counted here, rather than read from an
+           operand of C class numbers (which would be as long as the class
+           axis) */
+        const npy_intp classes = t->num_classes;
+        const npy_intp first = first_index % classes;
+        npy_intp computed[FOCAL_BLOCK];
+        const npy_intp *class_ids = computed;
+        if (classes <= FOCAL_BLOCK) {
+            class_ids = t->class_pattern + first; /* j % C for j = first, first + 1, ... */
+        }
+        else {
+            /* n <= FOCAL_BLOCK < C: the block meets at most one end of a row;
+               two counting loops (they vectorise, a compare per element would not) */
+            npy_intp head = classes - first < n ? classes - first : n;
+            for (npy_intp i = 0; i < head; i++) {
+                computed[i] = first + i;
+            }
+            for (npy_intp i = head; i < n; i++) {
+                computed[i] = i - head;
+            }
+        }
         const char *labels = AT(1);
-        if (io->labels_to_targets(labels, stride[1], AT(t->i_class), stride[t->i_class], n,
-                                  t->ignore_index, t->num_classes, b->y, b->weight)) {
+        if (io->labels_to_targets(labels, stride[1], (const char *)class_ids,
+                                  (npy_intp)sizeof(npy_intp), n, t->ignore_index,
+                                  t->num_classes, b->y, b->weight)) {
             for (npy_intp i = 0; i < n; i++) {
                 npy_intp label = *(const npy_intp *)(labels + i * stride[1]);
                 if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
@@ -140,13 +168,14 @@ scatter(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *s
 
 /* One chunk: iteration indices [start, end), on this thread's iterator. */
 static int
-sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_intp end)
+sigmoid_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_intp start,
+              npy_intp end)
 {
     sigmoid_task *t = (sigmoid_task *)shared;
-    loop_problem *problem = &t->problems[chunk];
+    loop_problem *problem = &t->problems[slot];
     NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
     if (iternext == NULL) {
-        return -1;
+        return CHUNK_FAILED;
     }
     char **ptr = NpyIter_GetDataPtrArray(iter);
     npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
@@ -166,9 +195,9 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
             npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
             npy_intp n_special = 0;
             int soft = 0;
-            if (gather(t, io, ptr, stride, offset, m, &b, special, &n_special, special_x, &soft,
-                       problem)) {
-                return -1;
+            if (gather(t, io, ptr, stride, offset, index + offset, m, &b, special, &n_special,
+                       special_x, &soft, problem)) {
+                return CHUNK_FAILED;
             }
             if (!t->sums_only) {
                 block_kernel kernel =
@@ -209,14 +238,25 @@ sigmoid_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_i
         }
         index += n;
     } while (iternext(iter));
-    t->sums[chunk].loss = lane_total(&sums.loss);
-    t->sums[chunk].weight = lane_total(&sums.weight);
-    t->sums[chunk].positive = lane_total(&sums.positive);
+    t->sums[slot].loss = lane_total(&sums.loss);
+    t->sums[slot].weight = lane_total(&sums.weight);
+    t->sums[slot].positive = lane_total(&sums.positive);
     if (!small_sums) {
         sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
     }
-    t->sums[chunk].loss_small = lane_total(&sums.loss_small);
-    return 0;
+    t->sums[slot].loss_small = lane_total(&sums.loss_small);
+    return CHUNK_DONE;
+}
+
+/* adds a chunk's sums to the totals (run_chunks calls it in chunk order) */
+static void
+sigmoid_merge(void *shared, int slot)
+{
+    sigmoid_task *t = (sigmoid_task *)shared;
+    compensated_merge(&t->total.loss, t->sums[slot].loss);
+    compensated_merge(&t->total.weight, t->sums[slot].weight);
+    compensated_merge(&t->total.positive, t->sums[slot].positive);
+    compensated_merge(&t->total.loss_small, t->sums[slot].loss_small);
 }
 
 /*
@@ -297,7 +337,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
     task.labels = labels;
     task.ignore_index = (npy_intp)ignore_index;
-    task.i_class = task.i_alpha = task.i_weights = -1;
+    task.i_alpha = task.i_weights = -1;
     task.i_loss = task.i_grad = task.i_hess = -1;
     if (alpha_obj != Py_None) {
         task.alpha = PyFloat_AsDouble(alpha_obj);
@@ -312,6 +352,11 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
+    if (labels && task.num_classes > 0 && task.num_classes <= FOCAL_BLOCK) {
+        for (npy_intp j = 0; j < FOCAL_BLOCK + task.num_classes; j++) {
+            task.class_pattern[j] = j % task.num_classes;
+        }
+    }
 
     int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
     int target_type;
@@ -333,7 +378,6 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     npy_uint32 op_flags[MAX_OPERANDS];
     int *op_axes[MAX_OPERANDS] = {NULL};
     int label_axes[NPY_MAXDIMS], class_axes[NPY_MAXDIMS];
-    PyArrayObject *class_ids = NULL;
     PyObject *result = NULL;
     NpyIter *iter = NULL;
     int nop = 0;
@@ -357,18 +401,6 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     op_axes[nop] = labels ? label_axes : NULL;
     op_flags[nop++] = read;
 
-    if (labels) {
-        /* the class number of each element comes from a small broadcast arange */
-        class_ids = (PyArrayObject *)PyArray_Arange(0.0, (double)task.num_classes, 1.0, NPY_INTP);
-        if (class_ids == NULL) {
-            goto finish;
-        }
-        task.i_class = nop;
-        ops[nop] = class_ids;
-        dtypes[nop] = PyArray_DescrFromType(NPY_INTP);
-        op_axes[nop] = class_axes;
-        op_flags[nop++] = read;
-    }
     if (alpha_per_class_obj != Py_None) {
         if (!PyArray_Check(alpha_per_class_obj) ||
             PyArray_NDIM((PyArrayObject *)alpha_per_class_obj) != 1 || ndim == 0 ||
@@ -409,27 +441,26 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
 
     /* RANGED lets each chunk be iterated on its own (by its own thread) */
-    iter = NpyIter_AdvancedNew(
+    iterator_recipe recipe = {
         nop, ops,
         NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER | NPY_ITER_RANGED |
             NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP | NPY_ITER_DELAY_BUFALLOC,
         NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
-        ndim > 0 ? op_axes : NULL, NULL, 0);
+        ndim > 0 ? op_axes : NULL};
+    iter = make_iterator(&recipe);
     if (iter == NULL) {
         goto finish;
     }
-    npy_intp total = NpyIter_GetIterSize(iter);
-    npy_intp chunks = (total + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
-    task.sums = (chunk_sums *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(chunk_sums));
-    task.problems =
-        (loop_problem *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(loop_problem));
+    /* a fixed number of slots, whatever the size */
+    task.sums = (chunk_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(chunk_sums));
+    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
     if (task.sums == NULL || task.problems == NULL) {
         PyErr_NoMemory();
         goto finish;
     }
-    npy_intp failed = 0;
-    int status = run_chunks(iter, ELEMENT_CHUNK, state->num_threads, sigmoid_chunk, &task,
-                            &failed);
+    int failed = 0;
+    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, sigmoid_chunk,
+                            sigmoid_merge, &task, &failed);
     if (status < 0) {
         goto finish;
     }
@@ -442,16 +473,10 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_loop_problem(&problem);
         goto finish;
     }
-    compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0}, positive = {0.0, 0.0};
-    compensated_sum loss_small = {0.0, 0.0};
-    for (npy_intp chunk = 0; chunk < chunks; chunk++) {
-        compensated_merge(&loss, task.sums[chunk].loss);
-        compensated_merge(&weight, task.sums[chunk].weight);
-        compensated_merge(&positive, task.sums[chunk].positive);
-        compensated_merge(&loss_small, task.sums[chunk].loss_small);
-    }
-    result = Py_BuildValue("(dddd)", compensated_total(&loss), compensated_total(&weight),
-                           compensated_total(&positive), compensated_total(&loss_small));
+    result = Py_BuildValue("(dddd)", compensated_total(&task.total.loss),
+                           compensated_total(&task.total.weight),
+                           compensated_total(&task.total.positive),
+                           compensated_total(&task.total.loss_small));
 
 finish:
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
@@ -462,7 +487,6 @@ finish:
     for (int k = 0; k < MAX_OPERANDS; k++) {
         Py_XDECREF(dtypes[k]);
     }
-    Py_XDECREF(class_ids);
     return result;
 }
 
@@ -493,6 +517,9 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
                                 NPY_KEEPORDER, NPY_UNSAFE_CASTING, dtype);
     Py_DECREF(dtype);
     if (iter == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory(); /* as in make_iterator (parallel.c) */
+        }
         return NULL;
     }
     NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
@@ -503,17 +530,27 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
     char **ptr = NpyIter_GetDataPtrArray(iter);
     npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
     npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
-    NPY_BEGIN_THREADS_DEF;
-    NPY_BEGIN_THREADS;
+    /* a broadcast view can hold 2**62 labels in one inner loop: counted in
+       pieces, with a look at signals in between, so Ctrl-C stops it */
+    signal_poll poll;
+    signal_poll_init(&poll);
+    PyThreadState *saved = PyEval_SaveThread();
+    int interrupted = 0;
     do {
-        npy_intp n = *size;
-        for (npy_intp i = 0; i < n; i++) {
-            npy_intp label = *(const npy_intp *)(ptr[0] + i * stride[0]);
-            ignored += label == ignore_index;
-            positive += label >= 0 && label < num_classes;
+        const char *data = ptr[0];
+        npy_intp n = *size, step = stride[0];
+        for (npy_intp done = 0; done < n && !interrupted;) {
+            npy_intp m = n - done < ELEMENT_CHUNK ? n - done : ELEMENT_CHUNK;
+            for (npy_intp i = 0; i < m; i++) {
+                npy_intp label = *(const npy_intp *)(data + (done + i) * step);
+                ignored += label == ignore_index;
+                positive += label >= 0 && label < num_classes;
+            }
+            done += m;
+            interrupted = signal_poll_check(&poll, &saved) < 0;
         }
-    } while (iternext(iter));
-    NPY_END_THREADS;
+    } while (!interrupted && iternext(iter));
+    PyEval_RestoreThread(saved);
     if (NpyIter_Deallocate(iter) != NPY_SUCCEED || PyErr_Occurred()) {
         return NULL;
     }

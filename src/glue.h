@@ -41,6 +41,7 @@ typedef struct {
     npy_intp ignore_index;
     int background;   /* class index num_classes allowed (background row) */
     const char *argument; /* the name of the targets argument in messages */
+    const char *message;  /* NumPy's message when its iterator failed */
 } loop_problem;
 
 /*
@@ -67,6 +68,28 @@ report(loop_problem *problem, int code, double value, npy_intp label)
     problem->value = value;
     problem->label = label;
     return -1;
+}
+
+/*
+ * count * size bytes from PyMem_RawMalloc (callable without the GIL), or
+ * NULL when the product overflows size_t or memory is short: every variable
+ * size the C code allocates goes through here.
+ */
+static inline void *
+allocate_array(size_t count, size_t size)
+{
+    size_t bytes;
+#if defined(__GNUC__)
+    if (__builtin_mul_overflow(count, size, &bytes)) {
+        return NULL;
+    }
+#else
+    if (size != 0 && count > (size_t)-1 / size) {
+        return NULL;
+    }
+    bytes = count * size;
+#endif
+    return PyMem_RawMalloc(bytes > 0 ? bytes : 1);
 }
 
 /* Raises the Python exception describing `problem`; returns NULL. */

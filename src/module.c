@@ -8,6 +8,7 @@
  */
 #define FOCAL_IMPORTS_NUMPY
 #include "glue.h"
+#include "parallel.h"
 #include "simd.h"
 
 /* Raises `exception` with a message naming a float value (formatted by repr). */
@@ -56,8 +57,10 @@ raise_loop_problem(const loop_problem *problem)
     case LOOP_NO_MEMORY:
         return PyErr_NoMemory();
     case LOOP_ITERATOR_FAILED:
-        PyErr_SetString(PyExc_RuntimeError, "focal: NumPy's iterator could not be reset");
-        return NULL;
+        /* not an allocation (start_chunk reports those as LOOP_NO_MEMORY):
+           NumPy's own words */
+        return PyErr_Format(PyExc_RuntimeError, "focal: NumPy's iterator failed: %s",
+                            problem->message ? problem->message : "(no message)");
     }
     return PyErr_Format(PyExc_RuntimeError, "focal: unknown loop problem %d", problem->code);
 }
@@ -141,6 +144,8 @@ static PyMethodDef core_methods[] = {
     {"softmax_focal", (PyCFunction)(void (*)(void))softmax_focal_entry,
      METH_VARARGS | METH_KEYWORDS,
      "Internal: the softmax focal loss pass. Use focal.softmax_loss and friends."},
+    {"chunk_plan", chunk_plan_entry, METH_VARARGS,
+     "Internal: (chunks, start, end of the last) for total indices cut into chunk_size."},
     {NULL, NULL, 0, NULL},
 };
 

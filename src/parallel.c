@@ -3,6 +3,8 @@
  */
 #include "parallel.h"
 
+#include <time.h>
+
 #if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,25 +13,161 @@
 
 enum { MAX_THREADS = 256 };
 
-typedef struct {
-    chunk_worker worker;
-    void *shared;
-    npy_intp chunk_size, total, chunks;
+/* how often the calling thread runs Python's signal handlers during a long
+   call: often enough for Ctrl-C to be felt at once, rarely enough that taking
+   the GIL back (which can wait for another Python thread's switch interval)
+   costs nothing measurable */
+#define SIGNAL_POLL_SECONDS 0.02
+
 #ifdef FOCAL_THREADS
-    atomic_llong next;   /* the next chunk to hand out */
-    atomic_int stop;     /* a chunk failed: hand out no more */
-    atomic_llong failed; /* the lowest chunk that failed */
+typedef atomic_llong shared_llong;
+typedef atomic_int shared_int;
+#define LOAD(X) atomic_load(&(X))
+#define STORE(X, V) atomic_store(&(X), (V))
 #else
-    long long next;
-    int stop;
-    long long failed;
+typedef long long shared_llong;
+typedef int shared_int;
+#define LOAD(X) (X)
+#define STORE(X, V) ((X) = (V))
 #endif
-} chunk_queue;
 
 typedef struct {
+    chunk_worker worker;
+    chunk_merger merge;
+    void *shared;
+    npy_intp chunk_size, total, chunks;
+    shared_llong next;      /* the next chunk to hand out */
+    shared_int stop;        /* a chunk failed: hand out no more */
+    shared_int interrupted; /* a signal handler raised: abandon everything */
+    shared_llong failed;    /* the lowest chunk that failed */
+#ifdef FOCAL_THREADS
+    pthread_mutex_t lock;   /* guards merged and finished */
+    pthread_cond_t progress; /* merged grew, or the call stops */
+#endif
+    long long merged;       /* chunks [0, merged) are merged */
+    unsigned char finished[CHUNK_SLOTS]; /* a done chunk's result awaits merging */
+} chunk_queue;
+
+struct chunk_thread {
     chunk_queue *queue;
     NpyIter *iter;
-} thread_job;
+    int caller;            /* the calling thread: it looks at signals */
+    PyThreadState *saved;  /* the caller's state while the GIL is released, else NULL */
+    signal_poll poll;
+};
+
+static double
+monotonic_seconds(void)
+{
+    struct timespec now;
+#if defined(CLOCK_MONOTONIC)
+    clock_gettime(CLOCK_MONOTONIC, &now);
+#else
+    timespec_get(&now, TIME_UTC);
+#endif
+    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- signals */
+
+void
+signal_poll_init(signal_poll *poll)
+{
+    poll->next = monotonic_seconds() + SIGNAL_POLL_SECONDS;
+    poll->state = 0;
+}
+
+/* Whether this is the thread in which Python runs signal handlers (with the
+   GIL).  Asked once per long call; when in doubt, yes: looking costs little. */
+static int
+in_main_thread(void)
+{
+    int main = 1;
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *thread = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = thread ? PyObject_GetAttrString(thread, "ident") : NULL;
+    if (ident != NULL && PyLong_Check(ident)) {
+        unsigned long value = PyLong_AsUnsignedLong(ident);
+        if (!(value == (unsigned long)-1 && PyErr_Occurred())) {
+            main = value == PyThread_get_thread_ident();
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(ident);
+    Py_XDECREF(thread);
+    Py_XDECREF(threading);
+    return main;
+}
+
+int
+signal_poll_check(signal_poll *poll, PyThreadState **saved)
+{
+    if (poll->state < 0) {
+        return 0;
+    }
+    double now = monotonic_seconds();
+    if (now < poll->next) {
+        return 0;
+    }
+    poll->next = now + SIGNAL_POLL_SECONDS;
+    if (saved != NULL && *saved != NULL) {
+        PyEval_RestoreThread(*saved);
+    }
+    if (poll->state == 0) {
+        /* only the main thread runs handlers: elsewhere, never take the GIL again */
+        poll->state = in_main_thread() ? 1 : -1;
+    }
+    int status = poll->state > 0 ? PyErr_CheckSignals() : 0;
+    if (saved != NULL && *saved != NULL) {
+        *saved = PyEval_SaveThread();
+    }
+    return status < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ the queue */
+
+static void
+lock_queue(chunk_queue *queue)
+{
+#ifdef FOCAL_THREADS
+    pthread_mutex_lock(&queue->lock);
+#else
+    (void)queue;
+#endif
+}
+
+static void
+unlock_queue(chunk_queue *queue, int wake)
+{
+#ifdef FOCAL_THREADS
+    if (wake) {
+        pthread_cond_broadcast(&queue->progress);
+    }
+    pthread_mutex_unlock(&queue->lock);
+#else
+    (void)queue;
+    (void)wake;
+#endif
+}
+
+static int
+stopping(chunk_queue *queue)
+{
+    return LOAD(queue->stop) || LOAD(queue->interrupted);
+}
+
+int
+chunk_abandon(chunk_thread *self)
+{
+    chunk_queue *queue = self->queue;
+    if (self->caller && !LOAD(queue->interrupted) &&
+        signal_poll_check(&self->poll, &self->saved) < 0) {
+        STORE(queue->interrupted, 1);
+        lock_queue(queue);
+        unlock_queue(queue, 1); /* wake the threads waiting for a slot */
+    }
+    return LOAD(queue->interrupted);
+}
 
 static void
 record_failure(chunk_queue *queue, long long chunk)
@@ -38,68 +176,168 @@ record_failure(chunk_queue *queue, long long chunk)
     long long current = atomic_load(&queue->failed);
     while (chunk < current && !atomic_compare_exchange_weak(&queue->failed, &current, chunk)) {
     }
-    atomic_store(&queue->stop, 1);
 #else
     if (chunk < queue->failed) {
         queue->failed = chunk;
     }
-    queue->stop = 1;
 #endif
+    STORE(queue->stop, 1);
+    lock_queue(queue);
+    unlock_queue(queue, 1);
+}
+
+/*
+ * Waits until chunk's slot is free (every chunk CHUNK_SLOTS or more before it
+ * merged).  Returns 0 when the call stops meanwhile.  A chunk that waits is
+ * later than every chunk started, so one that fails cannot hide behind it.
+ */
+static int
+wait_for_slot(chunk_thread *self, long long chunk)
+{
+    chunk_queue *queue = self->queue;
+    lock_queue(queue);
+    while (chunk - queue->merged >= CHUNK_SLOTS && !stopping(queue)) {
+#ifdef FOCAL_THREADS
+        if (self->caller) {
+            /* a timed wait: the caller keeps looking at signals */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 5 * 1000 * 1000;
+            if (until.tv_nsec >= 1000 * 1000 * 1000) {
+                until.tv_sec += 1;
+                until.tv_nsec -= 1000 * 1000 * 1000;
+            }
+            pthread_cond_timedwait(&queue->progress, &queue->lock, &until);
+            unlock_queue(queue, 0);
+            chunk_abandon(self);
+            lock_queue(queue);
+        }
+        else {
+            pthread_cond_wait(&queue->progress, &queue->lock);
+        }
+#endif
+    }
+    int go = !stopping(queue);
+    unlock_queue(queue, 0);
+    return go;
+}
+
+/* marks a chunk done and merges every finished chunk that is next in order */
+static void
+finish_chunk(chunk_queue *queue, long long chunk)
+{
+    lock_queue(queue);
+    queue->finished[chunk % CHUNK_SLOTS] = 1;
+    int merged_any = 0;
+    while (queue->merged < queue->chunks && queue->finished[queue->merged % CHUNK_SLOTS]) {
+        int slot = (int)(queue->merged % CHUNK_SLOTS);
+        queue->finished[slot] = 0;
+        if (queue->merge != NULL) {
+            queue->merge(queue->shared, slot);
+        }
+        queue->merged++;
+        merged_any = 1;
+    }
+    unlock_queue(queue, merged_any);
 }
 
 static void *
 run_job(void *argument)
 {
-    thread_job *job = (thread_job *)argument;
-    chunk_queue *queue = job->queue;
+    chunk_thread *self = (chunk_thread *)argument;
+    chunk_queue *queue = self->queue;
     for (;;) {
-#ifdef FOCAL_THREADS
-        if (atomic_load(&queue->stop)) {
+        if (stopping(queue)) {
             break;
         }
+#ifdef FOCAL_THREADS
         long long chunk = atomic_fetch_add(&queue->next, 1);
 #else
-        if (queue->stop) {
-            break;
-        }
         long long chunk = queue->next++;
 #endif
-        if (chunk >= queue->chunks) {
+        if (chunk >= queue->chunks || !wait_for_slot(self, chunk)) {
             break;
         }
-        npy_intp start = (npy_intp)chunk * queue->chunk_size;
-        npy_intp end = start + queue->chunk_size < queue->total ? start + queue->chunk_size
-                                                                : queue->total;
-        if (queue->worker(queue->shared, job->iter, (npy_intp)chunk, start, end) != 0) {
+        npy_intp start, end;
+        chunk_range(queue->total, queue->chunk_size, (npy_intp)chunk, &start, &end);
+        int slot = (int)(chunk % CHUNK_SLOTS);
+        int status = queue->worker(queue->shared, self, self->iter, slot, start, end);
+        if (status == CHUNK_DONE) {
+            finish_chunk(queue, chunk);
+        }
+        else if (status == CHUNK_FAILED) {
             record_failure(queue, chunk);
         }
+        chunk_abandon(self); /* the caller looks at signals between chunks */
     }
     return NULL;
 }
 
-int
-run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker worker,
-           void *shared, npy_intp *failed_chunk)
+NpyIter *
+make_iterator(const iterator_recipe *recipe)
 {
+    NpyIter *iter = NpyIter_AdvancedNew(recipe->nop, recipe->ops, recipe->flags,
+                                        recipe->order, recipe->casting, recipe->op_flags,
+                                        recipe->dtypes, recipe->oa_ndim, recipe->op_axes,
+                                        NULL, 0);
+    if (iter == NULL && !PyErr_Occurred()) {
+        /* NumPy 2.4 returns NULL without an exception when one of the
+           iterator's own allocations fails (seen under a capped address space) */
+        PyErr_NoMemory();
+    }
+    return iter;
+}
+
+/* Another iterator like `iter` for one more thread, or NULL (exception set). */
+static NpyIter *
+another_iterator(const iterator_recipe *recipe, NpyIter *iter)
+{
+    PyArrayObject **operands = NpyIter_GetOperandArray(iter);
+    for (int k = 0; k < recipe->nop; k++) {
+        if (operands[k] != recipe->ops[k]) {
+            return NpyIter_Copy(iter); /* share NumPy's copy of an overlapping operand */
+        }
+    }
+    return make_iterator(recipe);
+}
+
+int
+run_chunks(const iterator_recipe *recipe, NpyIter *iter, npy_intp chunk_size,
+           int num_threads, chunk_worker worker, chunk_merger merge, void *shared,
+           int *failed_slot)
+{
+    if (chunk_size < 1) {
+        PyErr_SetString(PyExc_SystemError, "focal: chunks must hold at least one index");
+        return -1;
+    }
     chunk_queue queue;
+    memset(&queue, 0, sizeof queue);
     queue.worker = worker;
+    queue.merge = merge;
     queue.shared = shared;
     queue.chunk_size = chunk_size;
     queue.total = NpyIter_GetIterSize(iter);
-    queue.chunks = (queue.total + chunk_size - 1) / chunk_size;
-#ifdef FOCAL_THREADS
-    atomic_init(&queue.next, 0);
-    atomic_init(&queue.stop, 0);
-    atomic_init(&queue.failed, (long long)queue.chunks);
-#else
-    queue.next = 0;
-    queue.stop = 0;
-    queue.failed = (long long)queue.chunks;
-    num_threads = 1;
-#endif
+    queue.chunks = chunk_count(queue.total, chunk_size);
+    STORE(queue.next, 0);
+    STORE(queue.stop, 0);
+    STORE(queue.interrupted, 0);
+    STORE(queue.failed, (long long)queue.chunks);
     if (queue.chunks == 0) {
         return 0;
     }
+#ifdef FOCAL_THREADS
+    if (pthread_mutex_init(&queue.lock, NULL) != 0) {
+        PyErr_SetString(PyExc_MemoryError, "focal: no mutex for the threads");
+        return -1;
+    }
+    if (pthread_cond_init(&queue.progress, NULL) != 0) {
+        pthread_mutex_destroy(&queue.lock);
+        PyErr_SetString(PyExc_MemoryError, "focal: no condition variable for the threads");
+        return -1;
+    }
+#else
+    num_threads = 1;
+#endif
     int needs_api = NpyIter_IterationNeedsAPI(iter);
     int threads = num_threads < 1 ? 1 : num_threads;
     if (threads > MAX_THREADS) {
@@ -112,27 +350,31 @@ run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker wor
         threads = 1; /* a cast that calls into Python: keep the GIL, one thread */
     }
 
-    /* every extra thread walks its own copy of the iterator (made with the GIL) */
-    thread_job jobs[MAX_THREADS];
+    /* every extra thread walks its own iterator (made with the GIL) */
+    chunk_thread jobs[MAX_THREADS];
     int copies = 0;
+    memset(&jobs[0], 0, sizeof jobs[0]);
     jobs[0].queue = &queue;
     jobs[0].iter = iter;
+    jobs[0].caller = 1;
+    signal_poll_init(&jobs[0].poll);
     for (int k = 1; k < threads; k++) {
-        NpyIter *copy = NpyIter_Copy(iter);
+        NpyIter *copy = another_iterator(recipe, iter);
         if (copy == NULL) {
             PyErr_Clear(); /* fewer threads, not a failure */
             break;
         }
+        memset(&jobs[k], 0, sizeof jobs[k]);
         jobs[k].queue = &queue;
         jobs[k].iter = copy;
         copies++;
     }
 
     if (needs_api) {
-        run_job(&jobs[0]);
+        run_job(&jobs[0]); /* GIL held: saved stays NULL */
     }
     else {
-        Py_BEGIN_ALLOW_THREADS
+        jobs[0].saved = PyEval_SaveThread();
 #ifdef FOCAL_THREADS
         pthread_t handles[MAX_THREADS];
         int started[MAX_THREADS] = {0};
@@ -148,8 +390,12 @@ run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker wor
 #else
         run_job(&jobs[0]);
 #endif
-        Py_END_ALLOW_THREADS
+        PyEval_RestoreThread(jobs[0].saved);
     }
+#ifdef FOCAL_THREADS
+    pthread_cond_destroy(&queue.progress);
+    pthread_mutex_destroy(&queue.lock);
+#endif
 
     int status = 0;
     for (int k = 1; k <= copies; k++) {
@@ -157,17 +403,42 @@ run_chunks(NpyIter *iter, npy_intp chunk_size, int num_threads, chunk_worker wor
             status = -1;
         }
     }
-    if (PyErr_Occurred()) {
-        return -1;
+    if (status < 0 && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError, "focal: NumPy could not release an iterator");
     }
-#ifdef FOCAL_THREADS
-    long long failed = atomic_load(&queue.failed);
-#else
-    long long failed = queue.failed;
-#endif
+    if (PyErr_Occurred()) {
+        return -1; /* a signal handler's exception, or the iterator's */
+    }
+    long long failed = LOAD(queue.failed);
     if (failed < queue.chunks) {
-        *failed_chunk = (npy_intp)failed;
+        *failed_slot = (int)(failed % CHUNK_SLOTS);
         return 1;
     }
     return status;
+}
+
+/*
+ * _core.chunk_plan(total, chunk_size) -> (chunks, start, end)
+ *
+ * The number of chunks and the range of the last one, as run_chunks computes
+ * them: the tests check this arithmetic at sizes near 2**63, which no test
+ * can iterate over.
+ */
+PyObject *
+chunk_plan_entry(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_ssize_t total, chunk_size;
+    if (!PyArg_ParseTuple(args, "nn", &total, &chunk_size)) {
+        return NULL;
+    }
+    if (total < 0 || chunk_size < 1) {
+        PyErr_SetString(PyExc_ValueError, "total: expected >= 0 with chunk_size >= 1");
+        return NULL;
+    }
+    npy_intp chunks = chunk_count((npy_intp)total, (npy_intp)chunk_size);
+    npy_intp start = 0, end = 0;
+    if (chunks > 0) {
+        chunk_range((npy_intp)total, (npy_intp)chunk_size, chunks - 1, &start, &end);
+    }
+    return Py_BuildValue("(nnn)", (Py_ssize_t)chunks, (Py_ssize_t)start, (Py_ssize_t)end);
 }

@@ -16,6 +16,15 @@
 
 enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
 
+/*
+ * The classes of a row read at a time.  A row of at most ROW_PIECE classes is
+ * read once and held; a longer one is read piece by piece in each of its
+ * passes (maximum, sum of exponentials, loss, gradient), its exponentials
+ * computed again where needed, so a thread's buffers stay 5 * ROW_PIECE
+ * doubles whatever the number of classes.
+ */
+enum { ROW_PIECE = 2048 };
+
 /* loss_small: the sum of the row losses times FOCAL_SMALL_SUM, which stays
    finite where a sum of losses near 1e308 overflows */
 typedef struct {
@@ -30,7 +39,9 @@ typedef struct {
     int precise;             /* float64 results: the double-double kernel */
     double gamma;
     double alpha;            /* the weight of every class when class_alpha is NULL */
-    const double *class_alpha;
+    const char *class_alpha; /* one value per class, read in place (any real dtype) */
+    npy_intp alpha_stride;
+    row_loader load_alpha;
     npy_intp num_classes;
     npy_intp ignore_index;
     double grad_divisor;
@@ -43,18 +54,22 @@ typedef struct {
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
     row_storer store;
-    /* one slot per chunk */
+    /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     row_sums *sums;
     loop_problem *problems;
+    row_sums total;          /* the chunks merged so far, in order */
 } softmax_task;
 
-/* a thread's row buffers, C doubles each */
+/* a thread's row buffers, min(C, ROW_PIECE) doubles each */
 typedef struct {
     double *x, *e, *g, *y, *grad;
 } row_buffers;
 
 /* operand order in the iterator */
 enum { OP_LOGITS, OP_TARGETS, OP_WEIGHTS, OP_LOSS, OP_GRAD };
+
+/* what a row returns: 0, ROW_FAILED (problem recorded) or ROW_ABANDONED */
+enum { ROW_FAILED = -1, ROW_ABANDONED = 1 };
 
 static void
 fill(double *values, npy_intp n, double value)
@@ -64,16 +79,64 @@ fill(double *values, npy_intp n, double value)
     }
 }
 
-/* One row, at the iterator's pointers. */
+/* the length of the piece of a row that starts at class `first` */
+static inline npy_intp
+piece_length(npy_intp classes, npy_intp first)
+{
+    return classes - first < ROW_PIECE ? classes - first : ROW_PIECE;
+}
+
+/* alpha of class c */
+static inline double
+class_weight(const softmax_task *t, npy_intp c)
+{
+    if (t->class_alpha == NULL) {
+        return t->alpha;
+    }
+    double value;
+    t->load_alpha(t->class_alpha + c * t->alpha_stride, 0, 1, &value);
+    return value;
+}
+
+/* the class terms of a piece of dense targets (y) into g, added to *loss and
+   *g_total one class after the other (as for a row held whole) */
+FOCAL_INLINE void
+dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffers *buffer,
+            npy_intp first, npy_intp n, dd *loss, double *g_total, int precise)
+{
+    softmax_row_shape shifted = softmax_shift(row, first);
+    for (npy_intp c = 0; c < n; c++) {
+        /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
+        double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
+        buffer->g[c] = 0.0;
+        if (a != 0.0) {
+            buffer->g[c] = softmax_class_term(&shifted, buffer->x, buffer->e, c, a, t->gamma,
+                                              loss, precise);
+            *g_total += buffer->g[c];
+        }
+    }
+}
+
+/* One row, at the iterator's pointers.  `whole` (a constant at each call
+   site): the row has at most ROW_PIECE classes, held in the buffers from its
+   first read. */
 FOCAL_INLINE int
-softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,
-            loop_problem *problem, int precise)
+softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
+            row_sums *sums, loop_problem *problem, int precise, int whole)
 {
     const npy_intp classes = t->num_classes;
     const char *logits = ptr[OP_LOGITS];
     const char *targets = ptr[OP_TARGETS];
     char *loss_out = t->want_loss ? ptr[OP_LOSS] : NULL;
     char *grad_out = t->want_grad ? ptr[OP_GRAD] : NULL;
+#define LOGITS_AT(FIRST) (logits + (FIRST) * t->logit_stride)
+#define TARGETS_AT(FIRST) (targets + (FIRST) * t->target_stride)
+#define GRAD_AT(FIRST) (grad_out + (FIRST) * t->grad_stride)
+/* between the pieces of a long row: give up if the call was interrupted */
+#define NEXT_PIECE()                                \
+    if (!whole && chunk_abandon(self)) {            \
+        return ROW_ABANDONED;                       \
+    }
     double weight = 1.0;
     if (t->has_weights) {
         t->load_weight(ptr[OP_WEIGHTS], 0, 1, &weight);
@@ -89,8 +152,12 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
             double zero = 0.0;
             if (loss_out) t->store(&zero, loss_out, 0, 1);
             if (grad_out) {
-                fill(buffer->grad, classes, 0.0);
-                t->store(buffer->grad, grad_out, t->grad_stride, classes);
+                fill(buffer->grad, piece_length(classes, 0), 0.0);
+                for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
+                    t->store(buffer->grad, GRAD_AT(first), t->grad_stride,
+                             piece_length(classes, first));
+                    NEXT_PIECE();
+                }
             }
             return 0;
         }
@@ -99,11 +166,15 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
         }
     }
     else {
-        t->load_targets(targets, t->target_stride, classes, buffer->y);
-        for (npy_intp c = 0; c < classes; c++) {
-            if (!(buffer->y[c] >= 0.0 && buffer->y[c] <= 1.0)) {
-                return report(problem, LOOP_BAD_TARGET, buffer->y[c], 0);
+        for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
+            npy_intp n = piece_length(classes, first);
+            t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
+            for (npy_intp c = 0; c < n; c++) {
+                if (!(buffer->y[c] >= 0.0 && buffer->y[c] <= 1.0)) {
+                    return report(problem, LOOP_BAD_TARGET, buffer->y[c], 0);
+                }
             }
+            NEXT_PIECE();
         }
     }
     /* exact; a weight taken below the smallest subnormal keeps that value, so
@@ -115,27 +186,63 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
         return 0;
     }
 
-    t->load_logits(logits, t->logit_stride, classes, buffer->x);
-    /* (g is scratch until the class terms fill it) */
-    softmax_row_shape row = softmax_exponentials(buffer->x, buffer->e, buffer->g, classes,
-                                                 precise);
+    /* the maximum, then the exponentials and their sum */
+    softmax_row_shape row = softmax_row_start(0.0);
+    for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
+        npy_intp n = piece_length(classes, first);
+        t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
+        if (first == 0) {
+            row = softmax_row_start(buffer->x[0]);
+        }
+        softmax_scan_max(&row, buffer->x, n, first);
+        NEXT_PIECE();
+    }
+    /* (g is scratch for what rounding drops from the E_j until the class terms
+       fill it) */
+    compensated_sum rest = {0.0, 0.0};
+    double dropped = 0.0;
+    for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
+        npy_intp n = piece_length(classes, first);
+        if (!whole) {
+            t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
+        }
+        softmax_exponentials_piece(&row, buffer->x, buffer->e, buffer->g, n, precise);
+        softmax_add_rest(&rest, &dropped, &row, buffer->e, buffer->g, n, first, precise);
+        NEXT_PIECE();
+    }
+    softmax_row_finish(&row, rest, dropped, precise);
+
+    /* the loss, and the G_c of the classes with a target */
     dd loss = dd_from(0.0);
-    double g_total = 0.0;
-    fill(buffer->g, classes, 0.0);
+    double g_total = 0.0, g_label = 0.0;
     if (t->labels) {
-        double a = t->class_alpha ? t->class_alpha[label] : t->alpha;
-        buffer->g[label] = softmax_class_term(&row, buffer->x, buffer->e, label, a, t->gamma,
-                                              &loss, precise);
-        g_total = buffer->g[label];
+        double a = class_weight(t, label);
+        if (whole) {
+            fill(buffer->g, classes, 0.0);
+            buffer->g[label] = softmax_class_term(&row, buffer->x, buffer->e, label, a,
+                                                  t->gamma, &loss, precise);
+            g_label = buffer->g[label];
+        }
+        else {
+            /* the label's logit alone, a piece of one class */
+            t->load_logits(LOGITS_AT(label), t->logit_stride, 1, buffer->x);
+            softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, 1, precise);
+            softmax_row_shape shifted = softmax_shift(&row, label);
+            g_label = softmax_class_term(&shifted, buffer->x, buffer->e, 0, a, t->gamma, &loss,
+                                         precise);
+        }
+        g_total = g_label;
     }
     else {
-        for (npy_intp c = 0; c < classes; c++) {
-            double a = (t->class_alpha ? t->class_alpha[c] : t->alpha) * buffer->y[c];
-            if (a != 0.0) {
-                buffer->g[c] = softmax_class_term(&row, buffer->x, buffer->e, c, a, t->gamma,
-                                                  &loss, precise);
-                g_total += buffer->g[c];
+        for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
+            npy_intp n = piece_length(classes, first);
+            if (!whole) {
+                t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
+                t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
+                softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, n, precise);
             }
+            dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise);
+            NEXT_PIECE();
         }
     }
 
@@ -150,66 +257,109 @@ softmax_row(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *su
         t->store(&row_loss, loss_out, 0, 1);
     }
     if (grad_out) {
-        if (weight == 0.0 || row.has_nan) {
-            fill(buffer->grad, classes, weight == 0.0 ? 0.0 : NAN);
-        }
-        else {
-            softmax_gradient(&row, buffer->e, buffer->g, g_total, buffer->grad, classes,
-                             precise);
-            double scale = weight * t->grad_weight_scale / t->grad_divisor;
-            if (scale != 1.0) {
-                for (npy_intp j = 0; j < classes; j++) {
-                    buffer->grad[j] *= scale;
+        int masked = weight == 0.0 || row.has_nan;
+        double scale = weight * t->grad_weight_scale / t->grad_divisor;
+        for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
+            npy_intp n = piece_length(classes, first);
+            if (masked) {
+                fill(buffer->grad, n, weight == 0.0 ? 0.0 : NAN);
+            }
+            else {
+                if (!whole) {
+                    /* the piece's exponentials and G_c again (the same bits) */
+                    t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
+                    softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, n, precise);
+                    if (t->labels) {
+                        fill(buffer->g, n, 0.0);
+                        if (label >= first && label - first < n) {
+                            buffer->g[label - first] = g_label;
+                        }
+                    }
+                    else {
+                        dd unused_loss = dd_from(0.0);
+                        double unused_total = 0.0;
+                        t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
+                        dense_terms(t, &row, buffer, first, n, &unused_loss, &unused_total,
+                                    precise);
+                    }
+                }
+                softmax_row_shape shifted = softmax_shift(&row, first);
+                softmax_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad, n,
+                                 precise);
+                if (scale != 1.0) {
+                    for (npy_intp j = 0; j < n; j++) {
+                        buffer->grad[j] *= scale;
+                    }
                 }
             }
+            t->store(buffer->grad, GRAD_AT(first), t->grad_stride, n);
+            NEXT_PIECE();
         }
-        t->store(buffer->grad, grad_out, t->grad_stride, classes);
     }
     return 0;
+#undef LOGITS_AT
+#undef TARGETS_AT
+#undef GRAD_AT
+#undef NEXT_PIECE
 }
 
-/* the two specialisations of the row: plain double and double-double */
-static int
-softmax_row_plain(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,
-                  loop_problem *problem)
-{
-    return softmax_row(t, ptr, buffer, sums, problem, 0);
-}
-
-static int
-softmax_row_precise(const softmax_task *t, char **ptr, row_buffers *buffer, row_sums *sums,
-                    loop_problem *problem)
-{
-    return softmax_row(t, ptr, buffer, sums, problem, 1);
-}
+/* the specialisations of the row: plain double or double-double, held whole
+   or read in pieces */
+#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE)                                              \
+    static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,                   \
+                    row_buffers *buffer, row_sums *sums, loop_problem *problem)              \
+    {                                                                                         \
+        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE);              \
+    }
+DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0)
 
 /* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
 static int
-softmax_chunk(void *shared, NpyIter *iter, npy_intp chunk, npy_intp start, npy_intp end)
+softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_intp start,
+              npy_intp end)
 {
     softmax_task *t = (softmax_task *)shared;
-    loop_problem *problem = &t->problems[chunk];
+    loop_problem *problem = &t->problems[slot];
     NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
     if (iternext == NULL) {
-        return -1;
+        return CHUNK_FAILED;
     }
-    double *memory = (double *)PyMem_RawMalloc(5 * (size_t)t->num_classes * sizeof(double));
+    /* at most 5 * ROW_PIECE doubles, whatever the number of classes */
+    size_t piece = (size_t)piece_length(t->num_classes, 0);
+    double *memory = (double *)allocate_array(5 * piece, sizeof(double));
     if (memory == NULL) {
-        return report(problem, LOOP_NO_MEMORY, 0.0, 0);
+        report(problem, LOOP_NO_MEMORY, 0.0, 0);
+        return CHUNK_FAILED;
     }
-    row_buffers buffer = {memory, memory + t->num_classes, memory + 2 * t->num_classes,
-                          memory + 3 * t->num_classes, memory + 4 * t->num_classes};
+    row_buffers buffer = {memory, memory + piece, memory + 2 * piece, memory + 3 * piece,
+                          memory + 4 * piece};
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
-    int (*row)(const softmax_task *, char **, row_buffers *, row_sums *, loop_problem *) =
-        t->precise ? softmax_row_precise : softmax_row_plain;
+    int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
+               loop_problem *) =
+        t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
+                                    : (t->precise ? softmax_row_precise_pieces
+                                                  : softmax_row_plain_pieces);
     int status = 0;
     do {
-        status = row(t, ptr, &buffer, &sums, problem);
+        status = row(t, self, ptr, &buffer, &sums, problem);
     } while (status == 0 && iternext(iter));
     PyMem_RawFree(memory);
-    t->sums[chunk] = sums;
-    return status;
+    t->sums[slot] = sums;
+    return status == 0 ? CHUNK_DONE : status == ROW_ABANDONED ? CHUNK_ABANDONED : CHUNK_FAILED;
+}
+
+/* adds a chunk's sums to the totals (run_chunks calls it in chunk order) */
+static void
+softmax_merge(void *shared, int slot)
+{
+    softmax_task *t = (softmax_task *)shared;
+    compensated_merge(&t->total.loss, t->sums[slot].loss);
+    compensated_merge(&t->total.weight, t->sums[slot].weight);
+    compensated_merge(&t->total.loss_small, t->sums[slot].loss_small);
 }
 
 /* x[..., 0]: the view of the row starts of an array whose last axis is the class axis */
@@ -294,19 +444,21 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
-    PyArrayObject *class_alpha = NULL;
     if (alpha_per_class_obj != Py_None) {
-        class_alpha = (PyArrayObject *)PyArray_FROMANY(alpha_per_class_obj, NPY_DOUBLE, 1, 1,
-                                                       NPY_ARRAY_IN_ARRAY);
-        if (class_alpha == NULL) {
-            return NULL;
-        }
-        if (PyArray_DIM(class_alpha, 0) != classes) {
-            Py_DECREF(class_alpha);
+        /* read in place, one class at a time: no copy as long as the class axis */
+        PyArrayObject *class_alpha = (PyArrayObject *)alpha_per_class_obj;
+        if (!PyArray_Check(alpha_per_class_obj) || PyArray_NDIM(class_alpha) != 1 ||
+            PyArray_DIM(class_alpha, 0) != classes) {
             PyErr_SetString(PyExc_ValueError, "alpha: expected one value per class");
             return NULL;
         }
-        task.class_alpha = (const double *)PyArray_DATA(class_alpha);
+        task.load_alpha = find_row_loader(class_alpha);
+        if (task.load_alpha == NULL) {
+            PyErr_SetString(PyExc_TypeError, "alpha: unsupported dtype");
+            return NULL;
+        }
+        task.class_alpha = PyArray_DATA(class_alpha);
+        task.alpha_stride = PyArray_STRIDE(class_alpha, 0);
     }
 
     PyArrayObject *ops[SOFTMAX_OPERANDS] = {NULL};
@@ -401,24 +553,24 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */
-    iter = NpyIter_MultiNew(nop, ops, NPY_ITER_RANGED | NPY_ITER_ZEROSIZE_OK, NPY_CORDER,
-                            NPY_NO_CASTING, op_flags, NULL);
+    iterator_recipe recipe = {nop, ops, NPY_ITER_RANGED | NPY_ITER_ZEROSIZE_OK, NPY_CORDER,
+                              NPY_NO_CASTING, op_flags, NULL, -1, NULL};
+    iter = make_iterator(&recipe);
     if (iter == NULL) {
         goto finish;
     }
-    npy_intp rows = NpyIter_GetIterSize(iter);
     npy_intp rows_per_chunk = ROW_CHUNK_ELEMENTS / classes > 0 ? ROW_CHUNK_ELEMENTS / classes : 1;
-    npy_intp chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
-    task.sums = (row_sums *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(row_sums));
-    task.problems =
-        (loop_problem *)PyMem_Calloc(chunks > 0 ? (size_t)chunks : 1, sizeof(loop_problem));
+    /* a fixed number of slots, whatever the size */
+    task.sums = (row_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(row_sums));
+    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
     if (task.sums == NULL || task.problems == NULL) {
         PyErr_NoMemory();
         goto finish;
     }
-    npy_intp failed = 0;
-    int status = run_chunks(iter, rows_per_chunk, get_module_state(module)->num_threads,
-                            softmax_chunk, &task, &failed);
+    int failed = 0;
+    int status = run_chunks(&recipe, iter, rows_per_chunk,
+                            get_module_state(module)->num_threads, softmax_chunk, softmax_merge,
+                            &task, &failed);
     if (status < 0) {
         goto finish;
     }
@@ -430,14 +582,9 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_loop_problem(&problem);
         goto finish;
     }
-    compensated_sum loss = {0.0, 0.0}, weight = {0.0, 0.0}, loss_small = {0.0, 0.0};
-    for (npy_intp chunk = 0; chunk < chunks; chunk++) {
-        compensated_merge(&loss, task.sums[chunk].loss);
-        compensated_merge(&weight, task.sums[chunk].weight);
-        compensated_merge(&loss_small, task.sums[chunk].loss_small);
-    }
-    result = Py_BuildValue("(ddd)", compensated_total(&loss), compensated_total(&weight),
-                           compensated_total(&loss_small));
+    result = Py_BuildValue("(ddd)", compensated_total(&task.total.loss),
+                           compensated_total(&task.total.weight),
+                           compensated_total(&task.total.loss_small));
 
 finish:
     PyMem_Free(task.sums);
@@ -448,6 +595,5 @@ finish:
     for (int k = 0; k < SOFTMAX_OPERANDS; k++) {
         Py_XDECREF(ops[k]);
     }
-    Py_XDECREF(class_alpha);
     return result;
 }

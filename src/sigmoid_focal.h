@@ -38,10 +38,35 @@ typedef struct {
     dd softplus_mx;  /* log(1 + e^-x) = -log(p) */
 } logistic_parts;
 
+/*
+ * The parts for float32 results, from e = e^-|x| and t = log1p_unit_f32(e)
+ * (relative errors below 2^-43; see vector_math.h).  The block loop of
+ * element_block.h computes e and t in loops of their own and comes here.
+ */
+FOCAL_INLINE logistic_parts
+logistic_plain_from(double x, double e, log1p_parts t)
+{
+    logistic_parts r;
+    double a = fabs(x);
+    double big = t.reciprocal, small = e * t.reciprocal;
+    double softplus_abs = a + t.log1p;
+    int positive = x >= 0;
+    r.p = dd_from(positive ? big : small);
+    r.one_minus_p = dd_from(positive ? small : big);
+    r.softplus_x = dd_from(positive ? softplus_abs : t.log1p);
+    r.softplus_mx = dd_from(positive ? t.log1p : softplus_abs);
+    return r;
+}
+
 FOCAL_INLINE logistic_parts
 logistic(double x, int precise, int short_series)
 {
     logistic_parts r;
+    if (!precise && short_series) {
+        /* float32 results where nothing cancels afterwards */
+        double e = exp_negative_f32(fabs(x));
+        return logistic_plain_from(x, e, log1p_unit_f32(e));
+    }
     /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
     dd t = exp_series(dd_from(-fabs(x)), precise, short_series);
     dd l = log1p_unit_series(t, precise, short_series);
@@ -77,8 +102,34 @@ typedef struct {
 } focal_values;
 
 /*
- * Unweighted focal loss and its first two derivatives for one finite logit x
- * and one target y in [0, 1].
+ * gamma log q, the exponent of q^gamma = e^(gamma log q): gamma = 0 gives
+ * q^0 = 1 even where log q = -inf; a product that underflows e^ (or
+ * overflows to -inf, whose dd form is NaN) gives 0.
+ */
+FOCAL_INLINE dd
+power_exponent(dd log_q, double gamma, int precise)
+{
+    double plain = gamma * log_q.hi;
+    return gamma == 0.0      ? dd_from(0.0)
+           : plain < -800.0 ? dd_from(-800.0)
+                            : dd_scale(log_q, gamma, precise);
+}
+
+/*
+ * -gamma log q for float32 results of a hard target (log q is minus a
+ * softplus at hand): q^gamma is e^-(this), which the block loop computes in a
+ * loop of its own and hands to sigmoid_focal_parts (given_q_gamma).
+ */
+FOCAL_INLINE double
+plain_hard_power_exponent(double y, logistic_parts s, double gamma)
+{
+    dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);
+    return -power_exponent(log_q, gamma, 0).hi;
+}
+
+/*
+ * Unweighted focal loss and its first two derivatives for one finite logit x,
+ * given by its logistic parts s, and one target y in [0, 1].
  *
  * With a = 1 - 2y, w = p (1 - p), r = w / q and d = p - y:
  *   dFL/dx   = q^g [ g a r CE + d ]
@@ -94,21 +145,26 @@ typedef struct {
  * FOCAL_GAMMA_LARGE for gamma > 8, see below) exp(g log q), where log q is minus a
  * softplus already at hand for hard targets (exact at any magnitude) and, in
  * blocks with soft targets (`soft`), a log of q.  A block without soft
- * targets (soft = 0) must hold only y in {0, 1}.
+ * targets (soft = 0) must hold only y in {0, 1}.  given_q_gamma, for float32
+ * results of hard targets and gamma_integer 0, is q^gamma computed
+ * beforehand (plain_hard_power_exponent; NULL otherwise).
  */
 FOCAL_INLINE focal_values
-sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
-              int derivatives, int precise)
+sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma_integer,
+                    int soft, int derivatives, int precise, const double *given_q_gamma)
 {
     focal_values v;
     double gamma = k->gamma;
-    /* float32 results of hard targets: nothing cancels, short series suffice */
-    logistic_parts s = logistic(x, precise, !soft);
     dd not_y = two_sum(1.0, -y, precise);
     /* Both terms are non-negative: no cancellation.  Exact for y in {0, 1}. */
     dd q = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, y, precise), precise);
     dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
                    precise);
+    if (!precise && !soft) {
+        /* float32 results of hard targets: the same values, by selects */
+        q = y == 1.0 ? s.one_minus_p : s.p;
+        ce = y == 1.0 ? s.softplus_mx : s.softplus_x;
+    }
     int hard = y == 0.0 || y == 1.0;
     dd q_gamma;
     int boosted = 0; /* q_gamma holds q^g 2^1000 (see below) */
@@ -125,10 +181,8 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
         if (soft) { /* a constant: only blocks with soft targets pay for the log */
             log_q = hard ? log_q : log_positive(q, precise);
         }
-        /* gamma = 0 gives q^0 = 1 even where log q = -inf; a product that
-           underflows e^ (or overflows to -inf, whose dd form is NaN) gives 0 */
-        double plain = gamma * log_q.hi;
         if (gamma_integer == FOCAL_GAMMA_LARGE) { /* a constant, as everywhere */
+            double plain = gamma * log_q.hi;
             /* Below e^-700, q^g is computed as q^g 2^1000 (its argument moved
                by 1000 ln 2) and the results are scaled back once, last: a
                subnormal q^g has few digits, and the gradient's gamma (and CE,
@@ -141,10 +195,11 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
             q_gamma = exp_nonpositive(argument, precise);
         }
         else {
-            dd scaled = gamma == 0.0 ? dd_from(0.0)
-                        : plain < -800.0 ? dd_from(-800.0)
-                                         : dd_scale(log_q, gamma, precise);
-            q_gamma = exp_nonpositive(scaled, precise);
+            /* (power_exponent: gamma = 0 and an underflowing product) */
+            dd scaled = power_exponent(log_q, gamma, precise);
+            q_gamma = precise ? exp_nonpositive(scaled, precise)
+                      : given_q_gamma ? dd_from(*given_q_gamma)
+                                      : dd_from(exp_negative_f32(-scaled.hi));
         }
     }
     const int large = gamma_integer == FOCAL_GAMMA_LARGE;
@@ -165,6 +220,11 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
     dd r = soft ? (hard ? r_hard : dd_divide(w, q, precise)) : r_hard;
     /* p - y, exact in sign and digits for y in {0, 1} (-sigmoid(-x), not p - 1) */
     dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
+    if (!precise && !soft) {
+        /* float32 results of hard targets: the same values, by selects */
+        a = dd_from(y == 1.0 ? -1.0 : 1.0);
+        d = dd_from(y == 1.0 ? 0.0 - s.one_minus_p.hi : s.p.hi);
+    }
     dd r_ce = dd_mul(r, ce, precise);
 
     /* both derivatives are always computed: a branch here would stop the
@@ -249,6 +309,16 @@ sigmoid_focal_far(double x, double y, double gamma, int precise)
                   + ((q_gamma.hi * gt.hi) * (gamma - 1.0)) * (t_boosted.hi * ax);
     v.hess = hess * 0x1p-1000;
     return v;
+}
+
+FOCAL_INLINE focal_values
+sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
+              int derivatives, int precise)
+{
+    /* float32 results of hard targets: nothing cancels, the float32 functions
+       suffice; soft targets' gradients cancel and take the full series */
+    return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,
+                               derivatives, precise, NULL);
 }
 
 /*

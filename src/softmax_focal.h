@@ -33,48 +33,121 @@ typedef struct {
     int has_nan;
 } softmax_row_shape;
 
+/*
+ * A row too long to hold is read in pieces, in three steps (a row held whole
+ * is one piece): softmax_scan_max over every piece (the first piece starts the
+ * shape with its first logit), then softmax_exponentials_piece and
+ * softmax_add_rest over every piece, then softmax_row_finish.  The
+ * operations, and their order, are those of one pass over the whole row, so
+ * the results are the same bits however the row is cut.
+ */
 FOCAL_INLINE softmax_row_shape
-softmax_exponentials(const double *z, double *e, double *e_low, ptrdiff_t n, int precise)
+softmax_row_start(double z0)
 {
-    softmax_row_shape row = {z[0], 0, {0.0, 0.0}, 0};
+    softmax_row_shape row = {z0, 0, {0.0, 0.0}, 0};
+    return row;
+}
+
+/* z holds logits first, first + 1, ... of the row */
+FOCAL_INLINE void
+softmax_scan_max(softmax_row_shape *row, const double *z, ptrdiff_t n, ptrdiff_t first)
+{
+    double max = row->max;
+    ptrdiff_t argmax = row->argmax;
+    int has_nan = row->has_nan;
     for (ptrdiff_t j = 0; j < n; j++) {
         if (z[j] != z[j]) {
-            row.has_nan = 1;
+            has_nan = 1;
         }
-        else if (z[j] > row.max || row.max != row.max) {
-            row.max = z[j];
-            row.argmax = j;
+        else if (z[j] > max || max != max) {
+            max = z[j];
+            argmax = first + j;
         }
     }
+    row->max = max;
+    row->argmax = argmax;
+    row->has_nan = has_nan;
+}
+
+/* E_j of the logits z[0..n), once the maximum is known; with `precise` and an
+   e_low (scratch of n doubles, NULL where the sum is not taken), what
+   rounding each E_j to a double drops */
+FOCAL_INLINE void
+softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double *e,
+                           double *e_low, ptrdiff_t n, int precise)
+{
+    const double max = row->max;
     /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
        difference z_j - m enters exp (an infinite one gives 0).  What rounding
        E_j to a double drops (e_low) is summed too, so that rest keeps the
        double-double digits of the exponentials: 1 - p_c may be raised to a
        large gamma, which multiplies its relative error. */
     for (ptrdiff_t j = 0; j < n; j++) {
-        dd difference = two_sum(z[j], -row.max, precise);
+        dd difference = two_sum(z[j], -max, precise);
         dd value = exp_nonpositive(difference, precise);
-        int one = z[j] == row.max;
+        int one = z[j] == max;
         e[j] = one ? 1.0 : value.hi + value.lo;
-        if (precise) { /* a constant */
+        if (precise && e_low != NULL) { /* precise: a constant */
             e_low[j] = one ? 0.0 : (value.hi - e[j]) + value.lo;
         }
     }
-    compensated_sum rest = {0.0, 0.0};
-    double dropped = 0.0;
+}
+
+/* adds the E_j of classes first, first + 1, ... but the argmax's to `rest`,
+   and (precise) their dropped parts e_low to `dropped` */
+FOCAL_INLINE void
+softmax_add_rest(compensated_sum *rest, double *dropped, const softmax_row_shape *row,
+                 const double *e, const double *e_low, ptrdiff_t n, ptrdiff_t first, int precise)
+{
+    const ptrdiff_t argmax = row->argmax - first;
+    compensated_sum sum = *rest; /* locals: the stores into e cannot alias them */
+    double low = *dropped;
     for (ptrdiff_t j = 0; j < n; j++) {
-        if (j != row.argmax) {
+        if (j != argmax) {
             if (precise) {
-                compensated_add(&rest, e[j]);
-                dropped += e_low[j];
+                compensated_add(&sum, e[j]);
+                low += e_low[j];
             }
             else {
-                rest.sum += e[j];
+                sum.sum += e[j];
             }
         }
     }
-    row.rest = fast_two_sum(rest.sum, rest.compensation + dropped, precise);
+    *rest = sum;
+    *dropped = low;
+}
+
+FOCAL_INLINE void
+softmax_row_finish(softmax_row_shape *row, compensated_sum rest, double dropped, int precise)
+{
+    row->rest = fast_two_sum(rest.sum, rest.compensation + dropped, precise);
+}
+
+/* the shape of a row held whole, and its E_j (e_low: scratch of n doubles) */
+FOCAL_INLINE softmax_row_shape
+softmax_exponentials(const double *z, double *e, double *e_low, ptrdiff_t n, int precise)
+{
+    softmax_row_shape row = softmax_row_start(z[0]);
+    softmax_scan_max(&row, z, n, 0);
+    softmax_exponentials_piece(&row, z, e, e_low, n, precise);
+    compensated_sum rest = {0.0, 0.0};
+    double dropped = 0.0;
+    softmax_add_rest(&rest, &dropped, &row, e, e_low, n, 0, precise);
+    softmax_row_finish(&row, rest, dropped, precise);
     return row;
+}
+
+/*
+ * The functions below index the classes of the arrays they are given from 0;
+ * for a piece that starts at class `first`, pass them a copy of the shape
+ * whose argmax is counted from the piece (softmax_shift).
+ */
+FOCAL_INLINE softmax_row_shape
+softmax_shift(const softmax_row_shape *row, ptrdiff_t first)
+{
+    softmax_row_shape shifted = *row;
+    shifted.argmax -= first;
+    return shifted;
 }
 
 /* O_c = S - E_c = the sum of the other classes' E_j, >= 1 unless c is the argmax */

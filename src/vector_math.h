@@ -6,13 +6,18 @@
  * return one rounded double.  These are branch-free (selects, not jumps),
  * call nothing, and in precise mode return a double-double whose error is far
  * below one ULP of a double, which is what the float64 kernels need; in plain
- * mode they return a double good to about one ULP, plenty for float32
- * results.  Only the arguments the kernels need are handled: exp of a
- * non-positive number, log1p of [0, 1] and log of a finite positive number.
+ * mode they return a double good to about one ULP (the float32 kernels of
+ * soft targets use them so).  Only the arguments the kernels need are
+ * handled: exp of a non-positive number, log1p of [0, 1] and log of a finite
+ * positive number.
  *
  * Polynomials are Taylor series cut where the next term is below 2^-60 of
  * the result over the reduced range, evaluated by Estrin's scheme; ln 2 is split
  * Cody-Waite style so that k ln 2 is exact.
+ *
+ * The functions at the end (exp_negative_f32, log1p_unit_f32) are the
+ * float32 kernels' own: minimax polynomials a third shorter than the full
+ * series above, accurate to 2^-43: what a float32 result needs, not more.
  */
 #ifndef FOCAL_VECTOR_MATH_H
 #define FOCAL_VECTOR_MATH_H
@@ -210,6 +215,97 @@ log_positive(dd q, int precise)
     }
     dd e_ln2 = {e * LN2_HI, e * LN2_LO};
     return dd_add(e_ln2, value, precise);
+}
+
+/*
+ * Float32 results: plain double with polynomials sized for them.
+ *
+ * A float32 result rounded from a double carrying a relative error e is off
+ * by at most 0.5 ULP + 2^24 e.  The functions below keep e below 2^-43.5;
+ * the kernels' results, products of a few such factors (and q^gamma, whose
+ * error grows with gamma), stay within about 0.5 ULP + 2^-16 at gamma 8, a
+ * tenth of that at gamma 2 and below.  The coefficients are minimax fits of
+ * the relative error (tools/float32_polynomials.py derives them and re-checks
+ * the bounds with the coefficients rounded to double); every rounding of the
+ * evaluation in double adds a unit of 2^-53, a thousand times less.  No
+ * table, no branch, one division for both the log and the reciprocal, so a
+ * loop over them vectorises at every instruction-set level with the same
+ * operations (and bits).
+ */
+
+/* e^r = 1 + r + r^2 P(r) on |r| <= ln2/2 (1 + 2^-40): relative error below 2^-45.8 */
+#define EXP_P0 4.99999999996654010e-01
+#define EXP_P1 1.66666666672658087e-01
+#define EXP_P2 4.16666669615407617e-02
+#define EXP_P3 8.33333309446403214e-03
+#define EXP_P4 1.38888112660470156e-03
+#define EXP_P5 1.98415403713458405e-04
+#define EXP_P6 2.48807484830427424e-05
+#define EXP_P7 2.74923599042483380e-06
+
+/*
+ * e^-a for a >= 0 (not NaN), relative error below 2^-45.5 down to the least
+ * normal double; subnormal results are rounded once from that, and a > 745.2
+ * gives 0 (e^-a is then below half the least subnormal).
+ * -a = -k ln2 + r with k = round(a / ln2), |r| <= ln2/2: k ln2_hi is exact
+ * and so is k ln2_hi - a (Sterbenz); k ln2_lo adds the rest.
+ */
+FOCAL_INLINE double
+exp_negative_f32(double a)
+{
+    double b = a < 746.0 ? a : 746.0;
+    double shifted = b * INV_LN2 + ROUNDING_SHIFT; /* k in the low bits */
+    double k = shifted - ROUNDING_SHIFT;
+    double r = (k * LN2_HI - b) + k * LN2_LO;
+    /* P by Estrin's scheme: a dependency chain of depth 4, not 8 */
+    double r2 = r * r, r4 = r2 * r2;
+    double p01 = EXP_P0 + r * EXP_P1, p23 = EXP_P2 + r * EXP_P3;
+    double p45 = EXP_P4 + r * EXP_P5, p67 = EXP_P6 + r * EXP_P7;
+    double p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
+    double e_r = 1.0 + (r + r2 * p);
+    /* 2^-k in two steps: 2^(600 - k) is normal for every k <= 1077, and the
+       product with 2^-600 rounds once if the result is subnormal */
+    uint64_t k_bits = bits_of(shifted) - bits_of(ROUNDING_SHIFT);
+    double scale = double_of((uint64_t)(1023 + 600 - k_bits) << 52);
+    return e_r * scale * 0x1p-600;
+}
+
+/* 2 atanh(s) = 2s + s z Q(z), z = s^2 in [0, 1/9]: relative error below 2^-43.7 */
+#define LOG1P_Q0 6.66666666768444771e-01
+#define LOG1P_Q1 3.99999976847520200e-01
+#define LOG1P_Q2 2.85716062444191399e-01
+#define LOG1P_Q3 2.22157858845473011e-01
+#define LOG1P_Q4 1.83055598288254018e-01
+#define LOG1P_Q5 1.40973388420486678e-01
+#define LOG1P_Q6 2.00050440266436508e-01
+
+typedef struct {
+    double log1p;      /* log(1 + e) */
+    double reciprocal; /* 1 / (1 + e) */
+} log1p_parts;
+
+/*
+ * log(1 + e) and 1 / (1 + e) for e in [0, 1], relative errors below 2^-43.5
+ * and 2^-50.5.  log(1 + e) = 2 atanh(s) with s = e / (2 + e) in [0, 1/3];
+ * both quotients come from the one reciprocal 1 / ((1 + e)(2 + e)) (five
+ * roundings of 2^-53, no cancellation).
+ */
+FOCAL_INLINE log1p_parts
+log1p_unit_f32(double e)
+{
+    double u = 1.0 + e, v = 2.0 + e;
+    double inverse = 1.0 / (u * v);
+    double s = e * (u * inverse);
+    double z = s * s, z2 = z * z;
+    double q01 = LOG1P_Q0 + z * LOG1P_Q1, q23 = LOG1P_Q2 + z * LOG1P_Q3;
+    double q45 = LOG1P_Q4 + z * LOG1P_Q5;
+    /* Q by pairs, then Horner's scheme in z^2: one multiplication fewer than
+       Estrin's scheme, and this loop is bound by the multiplications */
+    double q = q01 + z2 * (q23 + z2 * (q45 + z2 * LOG1P_Q6));
+    log1p_parts r;
+    r.log1p = (s + s) + (s * z) * q;
+    r.reciprocal = v * inverse;
+    return r;
 }
 
 #endif  /* FOCAL_VECTOR_MATH_H */

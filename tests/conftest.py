@@ -13,3 +13,14 @@ sys.path[:] = [
     entry for entry in sys.path
     if entry not in ("", ".") and os.path.abspath(entry) != _ROOT
 ]
+
+
+def pytest_report_header(config):
+    """Name the tiers in the header of every run: the default run leaves the
+    long ones out (pyproject.toml's addopts), which should not go unnoticed."""
+    selected = config.getoption("markexpr")
+    return [
+        f"focal test tiers: this run selects {f'-m {selected!r}' if selected else 'every tier'}",
+        "  python -m pytest (quick) | -m slow (leaks over 100,000 calls) | -m huge (more than "
+        "2**31 elements) | -m '' (all); FOCAL_HYPOTHESIS_PROFILE=long: 2,000 examples per property",
+    ]

@@ -112,6 +112,10 @@ def jobs(a):
             a["binary"], a["margins"], a["sample_weights"]),
         "lightgbm_objective": lambda own: focal.lightgbm_objective(None, 1.0)(
             a["binary"], a["margins"]),
+        "xgboost_metric-weights": lambda own: focal.xgboost_metric(0.25, 2.0)(
+            a["binary"], a["margins"], sample_weight=a["sample_weights"]),
+        "lightgbm_metric": lambda own: focal.lightgbm_metric(None, 1.0)(
+            a["binary"], a["margins"]),
         "error-loss-label": lambda own: focal.loss(a["logits"], a["bad_labels"]),
         "error-grad_hess-label": lambda own: focal.grad_hess(a["float64"], a["bad_labels"]),
         "error-softmax-label": lambda own: focal.softmax_loss_and_grad(

@@ -1,4 +1,5 @@
-"""Focal objectives for XGBoost and LightGBM (focal.xgboost_objective, focal.lightgbm_objective).
+"""Focal objectives and metrics for XGBoost and LightGBM (focal.xgboost_objective,
+focal.lightgbm_objective, focal.xgboost_metric, focal.lightgbm_metric).
 
 The libraries come from the ``gbdt`` extra (``pip install ".[gbdt]"``); a test
 that needs one that is not installed is skipped, unless the environment
@@ -15,7 +16,7 @@ import pytest
 
 import focal
 from focal import _gbdt
-from focal._gbdt import lightgbm_objective, xgboost_objective
+from focal._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_objective
 
 LIBRARIES = ["xgboost", "lightgbm"]
 ROUNDS = 30
@@ -29,6 +30,22 @@ def _library(name):
 
 def _make_objective(name, *args, **kwargs):
     return {"xgboost": xgboost_objective, "lightgbm": lightgbm_objective}[name](*args, **kwargs)
+
+
+def _make_metric(name, *args, **kwargs):
+    return {"xgboost": xgboost_metric, "lightgbm": lightgbm_metric}[name](*args, **kwargs)
+
+
+def _version(lib):
+    return tuple(int(part) for part in lib.__version__.split(".")[:2])
+
+
+def _lgbm_eval_set(lib, X, y):
+    """LGBMClassifier.fit's validation data: eval_X/eval_y from LightGBM 4.7 on
+    (eval_set is deprecated there), eval_set before."""
+    if _version(lib) >= (4, 7):
+        return {"eval_X": X, "eval_y": y}
+    return {"eval_set": [(X, y)]}
 
 
 def _expit(x):
@@ -320,11 +337,40 @@ def test_fitted_estimator_pickles_and_clones(data, name):
 @pytest.mark.parametrize("name", LIBRARIES)
 @pytest.mark.parametrize("value, error", [
     (0, ValueError), (-1e-3, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
-    (True, TypeError), ("0.01", TypeError), ([0.01], TypeError), (None, TypeError),
+    (-float("inf"), ValueError), (True, TypeError), ("0.01", TypeError), ([0.01], TypeError),
+    (None, TypeError),
+    # outside float32's normal range: 0 (or subnormal) or infinite in the arrays handed over
+    (1e-50, ValueError), (1e-39, ValueError), (np.float64(1e-45), ValueError), (1e39, ValueError),
 ])
 def test_bad_hessian_floor(name, value, error):
     with pytest.raises(error, match="^hessian_floor: "):
         _make_objective(name, hessian_floor=value)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_float32_range_message(name):
+    with pytest.raises(ValueError, match=r"^hessian_floor: .*float32.*got 1e-50.*would be 0$"):
+        _make_objective(name, hessian_floor=1e-50)
+    with pytest.raises(ValueError, match=r"^hessian_floor: .*got 1e\+39.*would be infinite$"):
+        _make_objective(name, hessian_floor=1e39)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_extreme_floors_survive_float32(name):
+    """The smallest and largest floors accepted are positive and finite in float32, where
+    both libraries store hessians, also where the raw hessian is 0 or negative."""
+    tiny, largest = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+    margins = np.array([-200.0, -30.0, -3.0, 0.0, 3.0, 30.0, 200.0])
+    y = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    raw = focal.grad_hess(margins, y)[1]
+    assert (raw <= 0).any()  # the floor is what keeps those positive
+    for floor in (tiny, largest):
+        objective = _make_objective(name, hessian_floor=floor)
+        for dtype in (np.float32, np.float64):
+            _, hess = objective(y, margins.astype(dtype))
+            stored = hess.astype(np.float32)
+            assert (stored > 0).all() and np.isfinite(stored).all()
+            assert stored.min() >= np.float32(min(floor, raw[raw > 0].min()))
 
 
 @pytest.mark.parametrize("name", LIBRARIES)
@@ -351,22 +397,38 @@ def test_bad_calls(name):
         objective(y, np.zeros((3, 3)))  # one column per class
     with pytest.raises(ValueError, match="binary"):
         objective(y, np.zeros(4))
-    with pytest.raises(ValueError, match="one weight per label"):
+    with pytest.raises(ValueError, match="^sample_weight: expected one weight per label"):
         objective(y, np.zeros(3), np.ones(2))
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^y: expected labels in \[0, 1\], got 2 at index 1"):
         objective(np.array([0.0, 2.0, 1.0]), np.zeros(3))  # not binary labels
-    with pytest.raises(ValueError, match="non-negative"):
-        objective(y, np.zeros(3), np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^y: .*got nan at index 2"):
+        objective(np.array([0.0, 1.0, np.nan]), np.zeros(3))
+    with pytest.raises(TypeError, match="^y: "):
+        objective(np.array(["a", "b", "c"]), np.zeros(3))
+    for weights in ([1.0, -1.0, 1.0], [1.0, np.nan, 1.0], [1.0, np.inf, 1.0]):
+        with pytest.raises(ValueError, match="^sample_weight: expected finite non-negative "
+                                             "weights, got .* at index 1$"):
+            objective(y, np.zeros(3), np.array(weights))
+    with pytest.raises(TypeError, match="^y_pred: expected real margins"):
+        objective(y, np.array(["0", "1", "2"]))
 
 
 def test_objective_refuses_the_other_librarys_data():
-    """A focal objective handed to the wrong library says which one to use."""
+    """A focal objective or metric handed to the wrong library says which one to use."""
     xgb, lgb = _library("xgboost"), _library("lightgbm")
     X, y = np.zeros((4, 1)), np.array([0.0, 1.0, 0.0, 1.0])
     with pytest.raises(TypeError, match="for XGBoost.*focal.lightgbm_objective"):
         xgboost_objective()(np.zeros(4), lgb.Dataset(X, y).construct())
     with pytest.raises(TypeError, match="for LightGBM.*focal.xgboost_objective"):
         lightgbm_objective()(np.zeros(4), xgb.DMatrix(X, y))
+    with pytest.raises(TypeError, match="metric is for XGBoost.*focal.lightgbm_metric"):
+        xgboost_metric()(np.zeros(4), lgb.Dataset(X, y).construct())
+    with pytest.raises(TypeError, match="metric is for LightGBM.*focal.xgboost_metric"):
+        lightgbm_metric()(np.zeros(4), xgb.DMatrix(X, y))
+    with pytest.raises(TypeError, match="^sample_weight: "):
+        xgboost_metric()(np.zeros(4), xgb.DMatrix(X, y), np.ones(4))
+    with pytest.raises(TypeError, match="^weight: "):
+        lightgbm_metric()(np.zeros(4), lgb.Dataset(X, y).construct(), np.ones(4))
     with pytest.raises(TypeError, match="^sample_weight: "):
         xgboost_objective()(np.zeros(4), xgb.DMatrix(X, y), np.ones(4))
     with pytest.raises(TypeError, match="^weight: "):
@@ -374,7 +436,7 @@ def test_objective_refuses_the_other_librarys_data():
 
 
 def test_docstring_examples():
-    """The examples in focal.xgboost_objective and focal.lightgbm_objective run."""
+    """The examples of the objectives and metrics run."""
     _library("xgboost")
     lightgbm = _library("lightgbm")
     if tuple(int(part) for part in lightgbm.__version__.split(".")[:2]) < (4, 5):
@@ -383,10 +445,436 @@ def test_docstring_examples():
 
     result = doctest.testmod(_gbdt, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
-    assert result.attempted >= 20
+    assert result.attempted >= 40
 
 
 def test_public_api():
     assert focal.xgboost_objective is _gbdt.xgboost_objective
     assert focal.lightgbm_objective is _gbdt.lightgbm_objective
-    assert {"xgboost_objective", "lightgbm_objective"} <= set(focal.__all__)
+    assert focal.xgboost_metric is _gbdt.xgboost_metric
+    assert focal.lightgbm_metric is _gbdt.lightgbm_metric
+    assert {"xgboost_objective", "lightgbm_objective", "xgboost_metric",
+            "lightgbm_metric"} <= set(focal.__all__)
+
+
+# --- what a library hands over: refused by name, never trained on ----------------------------
+
+def _naive_xgboost_objective(predt, dtrain):
+    """grad_hess without any check: what a model trains on when nothing refuses NaN."""
+    grad, hess = focal.grad_hess(predt, dtrain.get_label())
+    return grad, np.maximum(hess, 0.01)
+
+
+@pytest.mark.parametrize("form", ["native", "sklearn"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_xgboost_refuses_a_non_finite_base_margin(form, bad):
+    """One NaN base_margin: XGBoost sums a NaN gradient into every leaf and every
+    prediction of the model is NaN, silently (the control below); the focal
+    objective refuses it, naming the margin, its index and where it comes from."""
+    xgb = _library("xgboost")
+    X, y = _imbalanced(600, seed=8)
+    start = np.full(len(y), focal.prior_bias(y.mean()))
+    start[17] = bad
+    params = {"max_depth": 3, "nthread": 1}
+    if bad != bad:  # NaN: the model the check prevents
+        poisoned = xgb.train(params, xgb.DMatrix(X, y, base_margin=start), 3,
+                             obj=_naive_xgboost_objective)
+        assert np.isnan(poisoned.predict(xgb.DMatrix(X))).all()
+    message = rf"^{'predt' if form == 'native' else 'y_pred'}: expected finite margins, got " \
+              rf"-?(nan|inf) at index 17;.*NaN: check base_margin and base_score$"
+    with pytest.raises(ValueError, match=message):
+        if form == "native":
+            xgb.train(params, xgb.DMatrix(X, y, base_margin=start), 3, obj=xgboost_objective())
+        else:
+            xgb.XGBClassifier(n_estimators=3, max_depth=3, n_jobs=1,
+                              objective=xgboost_objective()).fit(X, y, base_margin=start)
+
+
+@pytest.mark.parametrize("form", ["native", "sklearn"])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_lightgbm_refuses_an_infinite_init_score(form, bad):
+    """LightGBM stores an infinite init_score as +-1e300: refused as its stand-in."""
+    lgb = _library("lightgbm")
+    X, y = _imbalanced(600, seed=8)
+    start = np.full(len(y), focal.prior_bias(y.mean()))
+    start[17] = bad
+    message = rf"^{'preds' if form == 'native' else 'y_pred'}: expected finite margins, got " \
+              r"-?1e\+300 at index 17 \(LightGBM's stand-in for an infinite init_score\);" \
+              r".*check init_score$"
+    with pytest.raises(ValueError, match=message):
+        if form == "native":
+            lgb.train({"objective": lightgbm_objective(), "num_threads": 1, "verbose": -1},
+                      lgb.Dataset(X, y, init_score=start), num_boost_round=3)
+        else:
+            lgb.LGBMClassifier(n_estimators=3, n_jobs=1, verbose=-1,
+                               objective=lightgbm_objective()).fit(X, y, init_score=start)
+
+
+def test_lightgbm_turns_a_nan_init_score_into_zero():
+    """LightGBM replaces a NaN init_score by 0 when it builds the Dataset, before any
+    objective sees it (documented): that sample starts at margin 0, the model is
+    not poisoned.  Should a LightGBM pass the NaN on, the objective refuses it."""
+    lgb = _library("lightgbm")
+    X, y = _imbalanced(600, seed=8)
+    b0 = focal.prior_bias(y.mean())
+    start = np.full(len(y), b0)
+    start[17] = np.nan
+    train_set = lgb.Dataset(X, y, init_score=start)
+    booster = lgb.train({"objective": lightgbm_objective(), "num_threads": 1, "verbose": -1},
+                        train_set, num_boost_round=5)
+    stored = train_set.get_init_score()
+    if np.isnan(stored).any():
+        pytest.fail("this LightGBM keeps a NaN init_score, yet training did not raise")
+    assert stored[17] == 0 and stored[16] == b0
+    assert np.isfinite(booster.predict(X)).all()
+    with pytest.raises(ValueError, match="^y_pred: .*got nan at index 17.*init_score$"):
+        lightgbm_objective()(y, start)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300, -1e301])
+def test_objective_and_metric_refuse_non_finite_margins(name, bad):
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    for dtype in (np.float32, np.float64):
+        margins = np.zeros(4, dtype)
+        with np.errstate(over="ignore"):
+            margins[2] = bad  # 1e300 is inf in float32
+        for callable_ in (_make_objective(name), _make_metric(name)):
+            with pytest.raises(ValueError, match="^y_pred: expected finite margins.* at index 2"):
+                callable_(y, margins)
+    assert np.isnan(focal.grad_hess(np.array([np.nan]), np.ones(1))[0]).all()  # unchecked: NaN
+
+
+@pytest.mark.parametrize("name, form", [("xgboost", "sklearn"), ("lightgbm", "native"),
+                                        ("lightgbm", "sklearn")])
+def test_bad_weights_are_named_as_passed(name, form):
+    """Weights are named as the user passed them: a Dataset's `weight`, or
+    `sample_weight` of the estimator's fit.  (XGBoost refuses negative and
+    non-finite weights itself, when the DMatrix is built.)"""
+    lib = _library(name)
+    X, y = _imbalanced(600, seed=8)
+    weights = np.ones(len(y))
+    weights[5] = -0.5
+    objective = _make_objective(name)
+    expected = "weight" if form == "native" else "sample_weight"
+    with pytest.raises(ValueError, match=rf"^{expected}: expected finite non-negative weights, "
+                                         r"got -0.5 at index 5$"):
+        if form == "native":
+            lib.train({"objective": objective, "num_threads": 1, "verbose": -1},
+                      lib.Dataset(X, y, weight=weights), num_boost_round=2)
+        elif name == "lightgbm":
+            lib.LGBMClassifier(n_estimators=2, n_jobs=1, verbose=-1,
+                               objective=objective).fit(X, y, sample_weight=weights)
+        else:  # the call XGBClassifier makes
+            objective(y, np.zeros(len(y), np.float32), sample_weight=weights)
+
+
+def test_xgboost_labels_are_named_as_passed():
+    xgb = _library("xgboost")
+    X = np.zeros((4, 1))
+    with pytest.raises(ValueError, match=r"^label: expected labels in \[0, 1\], got 2 at index 1"):
+        xgb.train({"nthread": 1}, xgb.DMatrix(X, np.array([0.0, 2.0, 0.0, 1.0])), 1,
+                  obj=xgboost_objective())
+
+
+# --- derivatives the library would store: finite float32 numbers, or an error ----------------
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
+@pytest.mark.parametrize("which", ["grad", "hess"])
+def test_non_finite_derivatives_are_never_handed_over(name, bad, which, monkeypatch):
+    """Whatever makes a derivative non-finite (or past float32's range, where the
+    libraries store it), the objective raises instead of returning it."""
+    real = _gbdt.grad_hess
+
+    def faulty(margins, labels, *args, **kwargs):
+        grad, hess = real(margins, labels, *args, **kwargs)
+        target = grad if which == "grad" else hess
+        with np.errstate(over="ignore"):
+            target[margins == 0.5] = bad  # 1e39 is inf in float32
+        return grad, hess
+
+    monkeypatch.setattr(_gbdt, "grad_hess", faulty)
+    margins = np.array([-1.0, 0.0, 0.5, 2.0])
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    for dtype in (np.float32, np.float64):
+        for weights in (None, np.array([1.0, 2.0, 0.5, 1.0])):  # not the weights' fault
+            with pytest.raises(ValueError, match=r"^gamma: the focal gradient and hessian at "
+                                                 r"index 2 \(margin 0.5, label 1\).*use a "
+                                                 r"smaller gamma$"):
+                _make_objective(name)(y, margins.astype(dtype), weights)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_huge_gamma_never_gives_non_finite_derivatives(name):
+    """gamma 1e155: grad_hess's gamma (gamma - 1) overflows; the objective
+    refuses the result, naming gamma, or (once the derivatives are finite)
+    returns finite float32 values."""
+    rng = np.random.default_rng(9)
+    margins = rng.normal(0.0, 3.0, 200)
+    y = (rng.random(200) < 0.3).astype(np.float64)
+    objective = _make_objective(name, gamma=1e155)
+    for dtype in (np.float32, np.float64):
+        try:
+            grad, hess = objective(y, margins.astype(dtype))
+        except ValueError as error:
+            assert str(error).startswith("gamma: ") and "gamma=1e+155" in str(error)
+        else:
+            assert np.isfinite(grad.astype(np.float32)).all()
+            assert np.isfinite(hess.astype(np.float32)).all()
+
+
+def test_huge_gamma_does_not_train_a_nan_model():
+    xgb, lgb = _library("xgboost"), _library("lightgbm")
+    X, y = _imbalanced(600, seed=8)
+    try:
+        booster = xgb.train({"nthread": 1, "max_depth": 3}, xgb.DMatrix(X, y), 3,
+                            obj=xgboost_objective(gamma=1e155))
+    except ValueError as error:
+        assert str(error).startswith("gamma: ")
+    else:
+        assert np.isfinite(booster.predict(xgb.DMatrix(X))).all()
+    try:
+        booster = lgb.train({"objective": lightgbm_objective(gamma=1e155), "num_threads": 1,
+                             "verbose": -1}, lgb.Dataset(X, y), num_boost_round=3)
+    except ValueError as error:
+        assert str(error).startswith("gamma: ")
+    else:
+        assert np.isfinite(booster.predict(X)).all()
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_weights_that_overflow_float32_are_named(name):
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    weights = np.array([1.0, 1.0, 1e300, 1.0])
+    with pytest.raises(ValueError, match=r"^sample_weight: the weight 1e\+300 at index 2 makes "
+                                         r"the weighted gradient or hessian .* overflow float32"):
+        _make_objective(name)(y, np.zeros(4), weights)
+    # a large weight that fits is no error
+    _, hess = _make_objective(name)(y, np.zeros(4), np.array([1.0, 1.0, 1e30, 1.0]))
+    assert np.isfinite(hess.astype(np.float32)).all()
+
+
+# --- the metrics -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_metric_is_the_focal_loss_of_the_margins(name, weighted):
+    """Both call forms give focal.loss(margins, labels, alpha, gamma, weights=w):
+    the mean, or the weighted mean sum(w l) / sum(w)."""
+    lib = _library(name)
+    rng = np.random.default_rng(10)
+    n = 3000
+    margins = rng.normal(-2.0, 3.0, n)
+    y = (rng.random(n) < 0.2).astype(np.float64)
+    y[:100] = rng.random(100)  # soft labels
+    w = rng.uniform(0.0, 3.0, n).astype(np.float32) if weighted else None
+    metric = _make_metric(name, 0.3, 1.5)
+    if name == "xgboost":
+        margins = margins.astype(np.float32)  # what XGBoost hands a metric
+        data = lib.DMatrix(np.zeros((n, 1)), y, weight=w)
+        native = metric(margins, data)
+        sklearn_form = metric(y, margins) if w is None else metric(y, margins, sample_weight=w)
+    else:
+        data = lib.Dataset(np.zeros((n, 1)), y, weight=w).construct()
+        native = metric(margins, data)
+        sklearn_form = metric(y, margins, w)
+    # the native form reads the labels the library stores: float32
+    stored = data.get_label()
+    assert stored.dtype == np.float32
+    expected_native = float(focal.loss(margins, stored, 0.3, 1.5, weights=w))
+    expected = float(focal.loss(margins, y, 0.3, 1.5, weights=w))
+    elementwise = focal.loss(margins.astype(np.float64), y, 0.3, 1.5, reduction="none")
+    scale = np.ones(n) if w is None else w.astype(np.float64)
+    by_hand = float(np.sum(scale * elementwise) / np.sum(scale))
+    assert expected == pytest.approx(by_hand, rel=1e-6)
+    if name == "xgboost":
+        assert native == ("focal", expected_native)
+        assert sklearn_form == expected and type(sklearn_form) is float
+    else:
+        assert native == ("focal", expected_native, False)
+        assert sklearn_form == ("focal", expected, False)
+    assert expected_native == pytest.approx(expected, rel=1e-6)
+    if weighted:  # the weights matter
+        assert abs(expected - float(focal.loss(margins, y, 0.3, 1.5))) > 1e-4
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_metric_objects(name):
+    metric = _make_metric(name, alpha=0.5, gamma=1)
+    assert (metric.alpha, metric.gamma) == (0.5, 1.0) and isinstance(metric.gamma, float)
+    assert metric.name == metric.__name__ == "focal"
+    assert type(metric).__name__ in ("XGBoostMetric", "LightGBMMetric")
+    assert repr(metric).endswith("Metric(alpha=0.5, gamma=1.0)")
+    for clone in (pickle.loads(pickle.dumps(metric)), copy.deepcopy(metric)):
+        assert clone == metric and clone is not metric and hash(clone) == hash(metric)
+    assert metric != _make_metric(name, alpha=0.5, gamma=2)
+    assert metric != _make_objective(name, alpha=0.5, gamma=1)
+    assert (_make_metric(name).alpha, _make_metric(name).gamma) == (0.25, 2.0)
+    with pytest.raises(AttributeError):
+        metric.gamma = 3.0
+    with pytest.raises(TypeError, match="^alpha: .*per-class"):
+        _make_metric(name, alpha=[0.25, 0.75])
+    with pytest.raises(ValueError, match="^gamma: "):
+        _make_metric(name, gamma=float("nan"))
+    with pytest.raises(TypeError):
+        _make_metric(name, hessian_floor=0.01)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_metric_names_what_it_refuses(name):
+    metric = _make_metric(name)
+    y = np.array([0.0, 1.0, 1.0])
+    weights_name = "sample_weight_eval_set" if name == "xgboost" else "eval_sample_weight"
+    with pytest.raises(ValueError, match=rf"^{weights_name}: .*got -1 at index 1$"):
+        metric(y, np.zeros(3), np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^y_true: expected labels in \[0, 1\]"):
+        metric(np.array([0.0, 1.5, 1.0]), np.zeros(3))
+    with pytest.raises(ValueError, match="^y_pred: .*multi-class"):
+        metric(y, np.zeros((3, 3)))
+
+
+def test_xgboost_metric_refuses_a_nan_base_margin_of_the_evaluation_set():
+    xgb = _library("xgboost")
+    X, y = _imbalanced(600, seed=8)
+    start = np.full(len(y), focal.prior_bias(y.mean()))
+    start[4] = np.nan
+    evaluation = xgb.DMatrix(X, y, base_margin=start)
+    with pytest.raises(ValueError, match="^predt: .*index 4.*the DMatrix's base_margin"):
+        xgb.train({"nthread": 1, "base_score": focal.prior_bias(y.mean())}, xgb.DMatrix(X, y),
+                  3, evals=[(evaluation, "valid")], obj=xgboost_objective(),
+                  custom_metric=xgboost_metric(), verbose_eval=False)
+
+
+MAX_ROUNDS, PATIENCE = 300, 10
+
+
+def _early_stopping_run(name, form, weighted):
+    """Trains to overfitting with early stopping on a validation set.
+
+    Returns (the evaluation history: {metric name: values per round}, the best
+    round (0-based), a function giving the validation margins after round i,
+    the validation labels and weights).
+    """
+    lib = _library(name)
+    X, y = _imbalanced(1000, seed=6)  # small enough to overfit within MAX_ROUNDS
+    X_valid, y_valid = _imbalanced(1500, seed=7)
+    w_valid = None
+    if weighted:  # float32: what both libraries store, so the expected values use the same
+        w_valid = np.random.default_rng(11).uniform(0.2, 3.0, len(y_valid)).astype(np.float32)
+    b0 = focal.prior_bias(y.mean())
+    objective, metric = _make_objective(name), _make_metric(name)
+    if name == "xgboost":
+        params = dict(max_depth=6, learning_rate=0.5)
+        if form == "native":
+            history = {}
+            valid = lib.DMatrix(X_valid, y_valid, weight=w_valid)
+            booster = lib.train({**params, "nthread": 1, "base_score": b0,
+                                 "disable_default_eval_metric": True},
+                                lib.DMatrix(X, y), MAX_ROUNDS, evals=[(valid, "valid")],
+                                obj=objective, custom_metric=metric, maximize=False,
+                                early_stopping_rounds=PATIENCE, evals_result=history,
+                                verbose_eval=False)
+            return (history["valid"], booster.best_iteration,
+                    lambda i: booster.predict(valid, output_margin=True,
+                                              iteration_range=(0, i + 1)),
+                    y_valid, w_valid)
+        model = lib.XGBClassifier(n_estimators=MAX_ROUNDS, n_jobs=1, **params,
+                                  base_score=y.mean(), objective=objective, eval_metric=metric,
+                                  early_stopping_rounds=PATIENCE, disable_default_eval_metric=True)
+        model.fit(X, y, eval_set=[(X_valid, y_valid)],
+                  sample_weight_eval_set=None if w_valid is None else [w_valid], verbose=False)
+        return (model.evals_result()["validation_0"], model.best_iteration,
+                lambda i: model.predict(X_valid, output_margin=True, iteration_range=(0, i + 1)),
+                y_valid, w_valid)
+    params = dict(learning_rate=0.3, num_leaves=63, min_child_samples=5, verbose=-1,
+                  deterministic=True)
+    init, init_valid = np.full(len(y), b0), np.full(len(y_valid), b0)
+    stopping = lib.early_stopping(PATIENCE, verbose=False)
+    if form == "native":
+        history = {}
+        train_set = lib.Dataset(X, y, init_score=init)
+        valid = lib.Dataset(X_valid, y_valid, weight=w_valid, init_score=init_valid,
+                            reference=train_set)
+        booster = lib.train({**params, "objective": objective, "metric": "None",
+                             "num_threads": 1}, train_set, MAX_ROUNDS, valid_sets=[valid],
+                            feval=metric, callbacks=[stopping, lib.record_evaluation(history)])
+        return (history["valid_0"], booster.best_iteration - 1,
+                lambda i: b0 + booster.predict(X_valid, num_iteration=i + 1, raw_score=True),
+                y_valid, w_valid)
+    model = lib.LGBMClassifier(n_estimators=MAX_ROUNDS, n_jobs=1, **params, objective=objective,
+                               metric="None")
+    model.fit(X, y, init_score=init, eval_metric=metric, eval_init_score=[init_valid],
+              eval_sample_weight=None if w_valid is None else [w_valid], callbacks=[stopping],
+              **_lgbm_eval_set(lib, X_valid, y_valid))
+    return (model.evals_result_["valid_0"], model.best_iteration_ - 1,
+            lambda i: b0 + model.predict(X_valid, num_iteration=i + 1, raw_score=True),
+            y_valid, w_valid)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("form", ["native", "sklearn"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_early_stopping_on_the_focal_metric(name, form, weighted):
+    """Early stopping watches the focal metric alone, stops at its minimum, and
+    every value it saw is the focal loss of that round's validation margins."""
+    history, best, margins_after, y_valid, w_valid = _early_stopping_run(name, form, weighted)
+    assert list(history) == ["focal"]
+    scores = np.array(history["focal"])
+    assert len(scores) == best + 1 + PATIENCE < MAX_ROUNDS  # it did stop early, on this metric
+    assert best == int(np.argmin(scores)) and scores[-1] > scores[best]
+    # XGBoost logs a custom metric with six decimals; LightGBM keeps every digit, and
+    # only the trees up to the best round (so the margins of the later rounds are gone)
+    tolerance = dict(rel=0, abs=5.1e-7) if name == "xgboost" else dict(rel=1e-12)
+    rounds = (0, best // 2, best) + ((len(scores) - 1,) if name == "xgboost" else ())
+    for i in rounds:
+        expected = float(focal.loss(margins_after(i), y_valid, 0.25, 2.0, weights=w_valid))
+        assert scores[i] == pytest.approx(expected, **tolerance), i
+
+
+def test_default_metrics_do_not_score_the_focal_loss():
+    """Why the metrics exist: without them XGBoost's train(obj=) monitors the RMSE
+    of the margins and LGBMClassifier scores the margins with binary_logloss."""
+    xgb, lgb = _library("xgboost"), _library("lightgbm")
+    X, y = _imbalanced(600, seed=8)
+    history = {}
+    dtrain = xgb.DMatrix(X, y)
+    xgb.train({"nthread": 1}, dtrain, 2, evals=[(dtrain, "train")], obj=xgboost_objective(),
+              evals_result=history, verbose_eval=False)
+    assert list(history["train"]) == ["rmse"]
+    model = lgb.LGBMClassifier(n_estimators=2, n_jobs=1, verbose=-1,
+                               objective=lightgbm_objective())
+    model.fit(X, y, **_lgbm_eval_set(lgb, X, y))
+    assert list(model.evals_result_["valid_0"]) == ["binary_logloss"]
+    # with the metric, XGBoost lists it after its default, and early stopping takes the last
+    history = {}
+    booster = xgb.train({"nthread": 1}, dtrain, 2, evals=[(dtrain, "train")],
+                        obj=xgboost_objective(), custom_metric=xgboost_metric(),
+                        early_stopping_rounds=5, evals_result=history, verbose_eval=False)
+    assert list(history["train"]) == ["rmse", "focal"]
+    assert booster.best_score == min(history["train"]["focal"])
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_estimator_with_the_metric_pickles_and_clones(data, name):
+    lib = _library(name)
+    clone = _library("sklearn.base").clone
+    X, y, _ = data
+    metric = _make_metric(name, 0.5, 1.0)
+    if name == "xgboost":
+        model = lib.XGBClassifier(n_estimators=3, n_jobs=1, objective=xgboost_objective(),
+                                  eval_metric=metric, disable_default_eval_metric=True)
+        assert clone(model).get_params()["eval_metric"] == metric
+        model.fit(X, y, eval_set=[(X, y)], verbose=False)
+        predict = lambda m: m.predict(X, output_margin=True)  # noqa: E731
+    else:
+        model = lib.LGBMClassifier(n_estimators=3, n_jobs=1, verbose=-1, metric="None",
+                                   objective=lightgbm_objective())
+        model.fit(X, y, eval_metric=metric, **_lgbm_eval_set(lib, X, y))
+        predict = lambda m: m.predict(X, raw_score=True)  # noqa: E731
+    assert list(model.evals_result_["validation_0" if name == "xgboost" else "valid_0"]) == \
+        ["focal"]
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(predict(restored), predict(model))
+    if name == "xgboost":
+        assert restored.get_params()["eval_metric"] == metric

@@ -9,11 +9,21 @@
 (b) Reference counts of every input (and of the builtin dtypes the C code
     looks up) are unchanged after many successful and many failing calls, and
     the returned arrays are referenced only by the caller.
+(c) The extra memory does not grow with the input: not with its size (the
+    chunks' sums are held in a fixed number of slots), not with the number of
+    classes (softmax rows are read in pieces, class indices need no table of
+    classes, per-class alpha is read in place), not with out= over the logits
+    in reverse order (written by pairs of mirrored blocks, not through a copy
+    of the logits).  Also measured as resident memory, in a subprocess, on
+    zero-stride views that occupy none themselves.
 """
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
 import sys
+import textwrap
 import tracemalloc
 
 import numpy as np
@@ -284,3 +294,138 @@ def test_no_memory_growth_over_many_calls(small, kind):
     finally:
         tracemalloc.stop()
     assert end - start < 32 * 1024, f"{(end - start) / 1024:.1f} KiB more in use after 300 rounds"
+
+
+# --------------------------------------------------------------------------
+# (c) memory independent of the input
+
+
+def test_extra_memory_does_not_grow_with_the_size():
+    """A call on 2**27 elements (a zero-stride view: nothing to read) needs
+    what a call on 2**20 needs, to a few KiB (a slot per chunk would be 2,048
+    slots, over 200 KiB more)."""
+    def extra(n):
+        x = np.broadcast_to(np.float32(0.5), (n,))
+        return extra_peak(lambda: focal.loss(x, np.array([1.0]), reduction="sum"))[0]
+
+    extra(2**20)
+    small, large = extra(2**20), extra(2**27)
+    assert large - small < 16 * 1024, f"{(large - small) / 1024:.1f} KiB more for 128 times the size"
+
+
+@pytest.mark.parametrize("targets", ["labels", "dense"])
+def test_softmax_rows_of_millions_of_classes(targets):
+    """Rows of 2**21 classes are read in pieces (5 doubles per class per thread
+    were 80 MiB a thread)."""
+    x = np.random.default_rng(5).standard_normal((4, 2**21), dtype=np.float32)
+    if targets == "labels":
+        y = np.array([0, 2**21 - 1, 12345, 2**20])
+    else:
+        y = np.zeros_like(x)
+        y[:, ::4096] = 1.0 / 512
+    extra, value = extra_peak(lambda: focal.softmax_loss(x, y))
+    assert np.isfinite(value)
+    assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+    extra, _ = extra_peak(lambda: focal.softmax_loss_and_grad(x, y, reduction="sum"))
+    assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+
+
+def test_class_indices_with_a_long_class_axis():
+    """No table of the classes as long as the class axis (it was 64 MiB here)."""
+    x = np.zeros((2, 2**23), np.float32)
+    extra, value = extra_peak(lambda: focal.loss(x, np.array([5, 2**23])))
+    assert value > 0
+    assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+
+
+def test_per_class_alpha_is_read_in_place():
+    """A float32 alpha of 2**21 classes: no float64 copy, no temporaries of its
+    size to validate it."""
+    classes = 2**21
+    x = np.zeros((2, classes), np.float32)
+    alpha = np.linspace(0.0, 1.0, classes, dtype=np.float32)
+    labels = np.array([3, classes - 1])
+    for call in (lambda: focal.loss(x, labels, alpha),
+                 lambda: focal.softmax_loss(x, labels, alpha)):
+        extra, _ = extra_peak(call)
+        assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+
+
+@pytest.mark.parametrize("call", ["grad", "loss_and_grad", "loss-none", "star_grad",
+                                  "softmax_grad"])
+def test_out_over_the_logits_in_reverse_order(batch, call):
+    """out=logits[::-1] on the RetinaNet batch: the logits were copied (61 MiB)."""
+    x = batch["logits"].copy()
+    labels = batch["labels"]
+    out = x[::-1]
+    classes = np.minimum(labels, C - 1)  # softmax labels: a class or ignored (-1)
+    calls = {
+        "grad": lambda: focal.grad(x, labels, out=out),
+        "loss_and_grad": lambda: focal.loss_and_grad(x, labels, out=out),
+        "loss-none": lambda: focal.loss(x, labels, reduction="none", out=out),
+        "star_grad": lambda: focal.star_grad(x, labels, out=out),
+        "softmax_grad": lambda: focal.softmax_grad(x, classes, out=out, ignore_index=-1),
+    }
+    extra, result = extra_peak(calls[call], existing=(out,))
+    assert (result[1] if call == "loss_and_grad" else result) is out
+    assert extra < LIMIT, f"{call} with out=logits[::-1] used {extra / MIB:.2f} MiB extra"
+
+
+def _run_child(script):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    completed = subprocess.run([sys.executable, "-c", textwrap.dedent(script)],
+                               capture_output=True, text=True, timeout=120, env=env)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.split()
+
+
+def test_a_first_call_imports_nothing():
+    """The first call of a process stays under the limit too: looking for masked
+    arrays used to import numpy.ma (1.1 MiB traced, 1.6 MiB resident)."""
+    extra, imported = _run_child("""
+        import sys, tracemalloc
+        import numpy as np
+        import focal
+        x = np.zeros((2, 100_000, 80), np.float32)
+        labels = np.full((2, 100_000), 80)
+        out = np.empty_like(x)
+        tracemalloc.start()
+        before, _ = tracemalloc.get_traced_memory()
+        focal.grad(x, labels, out=out)
+        _, peak = tracemalloc.get_traced_memory()
+        print(peak - before, "numpy.ma" in sys.modules)
+        """)
+    assert imported == "False"
+    assert int(extra) < LIMIT, f"{int(extra) / MIB:.2f} MiB extra on the first call"
+
+
+@pytest.mark.skipif(os.environ.get("FOCAL_SANITIZERS") == "1",
+                    reason="AddressSanitizer keeps freed memory resident")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB: Linux")
+def test_resident_memory_of_calls_on_broadcast_views():
+    """The high-water mark of the resident set, around calls on zero-stride
+    views (which occupy nothing): softmax rows of 2**22 classes (their scratch
+    was 320 MiB on two threads), class indices with 2**24 classes (a 128 MiB
+    table), per-class alpha of 2**22 values."""
+    growth = _run_child("""
+        import resource
+        import numpy as np
+        import focal
+        focal.set_num_threads(2)
+        def high_water():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        classes = 2**22
+        rows = np.broadcast_to(np.float32(0), (4, classes))
+        labels = np.array([0, 1, classes - 1, 7])
+        alpha = np.broadcast_to(np.float16(0.25), (classes,))
+        wide = np.broadcast_to(np.float32(0), (4, 2**24))
+        focal.softmax_loss(rows[:, :10], labels % 10)  # warm up
+        focal.loss(wide[:, :10], labels % 10)
+        before = high_water()
+        focal.softmax_loss(rows, labels)
+        focal.softmax_loss(rows, labels, alpha)
+        focal.loss(wide, np.array([0, 2**24, 5, 2**24 - 1]))
+        print(high_water() - before)
+        """)
+    assert int(growth[0]) < 8 * MIB, f"the resident set grew by {int(growth[0]) / MIB:.1f} MiB"

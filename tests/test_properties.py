@@ -768,7 +768,9 @@ def scalar_cases(value):
         ("alpha", lambda: focal.loss(x, y, alpha=value), finite and 0 <= v <= 1),
         ("pi", lambda: focal.prior_bias(value), finite and 0 < v < 1),
         ("pi", lambda: focal.softmax_prior_bias(3, value), finite and 0 < v < 1),
-        ("hessian_floor", lambda: focal.xgboost_objective(hessian_floor=value), finite and v > 0),
+        # the floor is handed over in float32: it must be a normal float32 number there
+        ("hessian_floor", lambda: focal.xgboost_objective(hessian_floor=value),
+         finite and float(np.finfo(np.float32).tiny) <= v <= float(np.finfo(np.float32).max)),
         ("ignore_index", lambda: focal.loss(x, y, ignore_index=value),
          integer and not 0 <= value <= 3 and -2**63 <= value < 2**63),
         ("n", lambda: focal.set_num_threads(value), integer and 1 <= value <= 256),

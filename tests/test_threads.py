@@ -1,9 +1,17 @@
-"""Threads: the GIL is released during the C pass, and concurrent calls on
-shared inputs give bitwise the serial results.
+"""Threads: the GIL is released during the C pass, a second call runs while a
+first is in its C pass, set_num_threads(n) runs a call on n threads, and
+concurrent calls on shared inputs give bitwise the serial results.
+
+Nothing here compares durations with a bound or with each other's speed
+(how fast two threads go is for ``python -m focal bench``).  Release of the
+GIL is shown by what another Python thread manages to do during one long
+call: a thread needs the GIL for every step it takes, so a call that held the
+GIL through its C pass would stop it for the whole pass.
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -12,14 +20,10 @@ import pytest
 
 import focal
 
-ROWS, C = 100_000, 80  # 8M elements: a call takes a good fraction of a second
-
-
-def _usable_cpus():
-    count = os.cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        count = min(count, len(os.sched_getaffinity(0)))
-    return count
+ROWS, C = 100_000, 80  # 8M elements: a call takes tens of milliseconds or more
+TICK = 0.0002          # seconds the ticking thread sleeps between two records
+SWITCH_INTERVAL = 1e-4  # seconds: see the fixture short_switch_interval
+ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -31,179 +35,192 @@ def large():
     labels[5::101] = -1
     dense = np.zeros((ROWS, C), np.float32)
     dense[np.arange(0, ROWS, 37), labels[::37]] = 1.0
-    for a in (logits, labels, dense):
+    softmax_labels = np.where(labels == C, 0, labels)  # class 0 for the background rows
+    softmax_labels[labels == -1] = -100                # the softmax's ignore_index
+    for a in (logits, labels, dense, softmax_labels):
         a.flags.writeable = False
     focal.loss_and_grad(logits[:10], labels[:10])  # warm up (lazy imports)
-    return dict(logits=logits, labels=labels, dense=dense)
+    return dict(logits=logits, labels=labels, dense=dense, softmax_labels=softmax_labels)
 
 
-class Spinner:
-    """A Python thread that counts as fast as it can while it holds the GIL."""
+@pytest.fixture()
+def short_switch_interval():
+    """A thread waiting for the GIL asks its holder to drop it after the switch
+    interval; a C call that holds the GIL never hears the request.  With
+    100 us instead of 5 ms, a held GIL lets the waiting thread in only within
+    a fraction of a millisecond of the call's two ends, whatever the machine's
+    speed: the rest of the call is one unbroken gap."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    yield
+    sys.setswitchinterval(previous)
 
-    def __init__(self):
-        self.count = 0
-        self._stop = False
-        self._thread = threading.Thread(target=self._spin, daemon=True)
 
-    def _spin(self):
-        while not self._stop:
-            self.count += 1
+class Ticker:
+    """A Python thread that records time.perf_counter_ns() after every step:
+    a short sleep, or a call of `work`.  Returning from the sleep (or from
+    `work`) and recording take the GIL, so no record can fall inside a stretch
+    during which another thread holds the GIL."""
+
+    def __init__(self, work=None):
+        self.ticks = []
+        self._work = work
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        clock, ticks, work, stop = time.perf_counter_ns, self.ticks, self._work, self._stop
+        while not stop.is_set():
+            if work is None:
+                time.sleep(TICK)
+            else:
+                work()
+            ticks.append(clock())
 
     def __enter__(self):
         self._thread.start()
-        time.sleep(0.02)
+        while len(self.ticks) < 3:  # it runs
+            time.sleep(TICK)
         return self
 
     def __exit__(self, *exc):
-        self._stop = True
+        self._stop.set()
         self._thread.join()
 
-    def rate(self, call):
-        """Counts per second the spinner made while call() ran in this thread."""
-        start_count = self.count
-        start = time.perf_counter()
+    def during(self, call):
+        """(longest stretch without a record, the call's duration, records) for
+        one call() made in this thread, from just before it to just after."""
+        clock = time.perf_counter_ns
+        start = clock()
         call()
-        elapsed = time.perf_counter() - start
-        return (self.count - start_count) / elapsed
+        end = clock()
+        inside = [t for t in list(self.ticks) if start < t < end]
+        points = [start, *inside, end]
+        return max(b - a for a, b in zip(points, points[1:])), end - start, len(inside)
 
 
-# With the GIL held through the whole C pass the spinner is frozen for the
-# call (it gets at most a switch interval or two of the Python around it: a
-# few percent of its free rate).  With the GIL released it keeps running: its
-# full rate with a spare CPU, about half of it when both share one CPU.
-FREE_FRACTION = 0.2
+def kept_running(ticker, call):
+    """Whether the ticking thread kept recording all through call(): no gap
+    longer than half the call.  The C pass is nearly all of a call on these
+    arrays, so a pass that held the GIL would leave one gap of nearly the
+    whole call, on any machine, however loaded (both sides of the comparison
+    stretch alike).  A free thread records every few tenths of a millisecond,
+    and on a machine with more runnable threads than CPUs it still gets a CPU
+    every few milliseconds (gaps up to a sixth of the call were seen with
+    twice as many runnable threads as CPUs).  Up to ATTEMPTS calls, in case
+    the operating system leaves the ticking thread without a CPU for a long
+    while once; a held GIL fails every attempt.  Returns (whether it kept
+    running, [(gap, duration, records) of each attempt])."""
+    seen = []
+    for _ in range(ATTEMPTS):
+        gap, duration, records = ticker.during(call)
+        seen.append((gap, duration, records))
+        if gap < duration / 2:
+            return True, seen
+    return False, seen
 
 
-@pytest.mark.parametrize("targets", ["labels", "dense"])
-def test_gil_released_during_the_pass(large, targets):
-    x, t = large["logits"], large[targets]
-    ratios = []
-    with Spinner() as spinner:
-        for _attempt in range(3):  # a busy machine may starve the spinner once
-            free = spinner.rate(lambda: time.sleep(0.2))
-            during = spinner.rate(lambda: focal.loss_and_grad(x, t))
-            ratios.append(during / free)
-            if ratios[-1] > FREE_FRACTION:
-                break
-    assert max(ratios) > FREE_FRACTION, (
-        f"the spinning thread ran at only {max(ratios):.1%} of its free rate while "
-        "loss_and_grad ran: the GIL looks held during the C pass"
-    )
+def describe(seen):
+    return "; ".join(f"{gap / 1e6:.1f} ms without a record in a {duration / 1e6:.1f} ms call "
+                     f"({records} records)" for gap, duration, records in seen)
 
 
-def test_spinner_detects_a_held_gil():
-    """Control for the test above: a C call that holds the GIL (list.sort on
-    ints) freezes the spinner, so the measure tells the two cases apart."""
-    data = list(np.random.default_rng(2).integers(0, 2**62, 1_000_000).tolist())
-    with Spinner() as spinner:
-        free = spinner.rate(lambda: time.sleep(0.2))
-        during = spinner.rate(lambda: sorted(data))
-    assert during / free < FREE_FRACTION / 2
+def gil_call(a, name):
+    x, labels, dense = a["logits"], a["labels"], a["dense"]
+    return {
+        "loss_and_grad-labels": lambda: focal.loss_and_grad(x, labels),
+        "loss_and_grad-dense": lambda: focal.loss_and_grad(x, dense),
+        "loss-sum": lambda: focal.loss(x, labels, reduction="sum"),
+        "grad-sum_over_positives": lambda: focal.grad(x, labels, reduction="sum_over_positives"),
+        "grad_hess": lambda: focal.grad_hess(x, labels),
+        "softmax_loss_and_grad": lambda: focal.softmax_loss_and_grad(x, a["softmax_labels"]),
+        "star_loss_and_grad": lambda: focal.star_loss_and_grad(x, dense),
+    }[name]
 
 
-@pytest.mark.parametrize("function", ["loss", "grad", "grad_hess"])
-def test_gil_released_other_functions(large, function):
-    x, t = large["logits"][: ROWS // 2], large["labels"][: ROWS // 2]
-    call = {
-        "loss": lambda: focal.loss(x, t, reduction="sum"),
-        "grad": lambda: focal.grad(x, t, reduction="sum_over_positives"),
-        "grad_hess": lambda: focal.grad_hess(x, t),
-    }[function]
-    ratios = []
-    with Spinner() as spinner:
-        for _attempt in range(3):
-            free = spinner.rate(lambda: time.sleep(0.1))
-            ratios.append(spinner.rate(call) / free)
-            if ratios[-1] > FREE_FRACTION:
-                break
-    assert max(ratios) > FREE_FRACTION
+GIL_CALLS = ["loss_and_grad-labels", "loss_and_grad-dense", "loss-sum", "grad-sum_over_positives",
+             "grad_hess", "softmax_loss_and_grad", "star_loss_and_grad"]
 
 
-def _wall(threads_count, call):
-    threads = [threading.Thread(target=call) for _ in range(threads_count)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - start
+@pytest.mark.parametrize("call", GIL_CALLS)
+def test_gil_released_during_the_pass(large, short_switch_interval, call):
+    with Ticker() as ticker:
+        running, seen = kept_running(ticker, gil_call(large, call))
+    assert running, f"{call}: another Python thread stopped while it ran, the GIL looks " \
+                    f"held during the C pass: {describe(seen)}"
 
 
-def test_two_calls_overlap_in_time(large):
-    """Two threads are inside the C pass at the same time (load-independent:
-    with the GIL held through the pass the second call could only begin once
-    the first had ended, whatever the number of CPUs)."""
-    x, t = large["logits"], large["labels"]
-    barrier = threading.Barrier(2)
-    spans = {}
-
-    def worker(index):
-        barrier.wait()
-        start = time.perf_counter()
-        focal.loss_and_grad(x, t)
-        spans[index] = (start, time.perf_counter())
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    (a0, a1), (b0, b1) = spans[0], spans[1]
-    overlap = min(a1, b1) - max(a0, b0)
-    shorter = min(a1 - a0, b1 - b0)
-    assert overlap > 0.6 * shorter, (
-        f"the two calls overlapped for {overlap:.3f} s of {shorter:.3f} s: they ran one after "
-        "the other"
-    )
+def test_ticker_stops_while_a_call_holds_the_gil(short_switch_interval):
+    """Control for the test above: a C call that holds the GIL (sorting a list
+    of 300,000 ints) stops the ticking thread for nearly all of the call, in
+    every attempt."""
+    data = np.random.default_rng(2).integers(0, 2**62, 300_000).tolist()
+    with Ticker() as ticker:
+        running, seen = kept_running(ticker, lambda: sorted(data))
+    assert not running, describe(seen)
+    assert len(seen) == ATTEMPTS
+    assert all(gap > 0.9 * duration for gap, duration, _ in seen), describe(seen)
 
 
-PARALLEL_RATIO = 1.7
-
-
-def _numpy_control():
-    """A NumPy workload that releases the GIL, of about the same length: its
-    two-thread ratio shows how much parallelism the machine offers right now."""
-    data = np.linspace(-5.0, 5.0, 100_000)
-    out = np.empty_like(data)
-
-    def work():
-        for _ in range(1500):
-            np.log1p(np.exp(data, out=out), out=out)
-
-    return work
-
-
-def test_two_threads_run_in_parallel(large):
-    """Two calls in two threads take noticeably less than twice one call."""
-    if _usable_cpus() < 2:
-        pytest.skip("needs at least two CPUs to run two calls at once")
-    x, t = large["logits"], large["labels"]
+def test_a_second_call_runs_during_the_pass(large, short_switch_interval):
+    """Small calls from another thread keep completing while one long call is
+    in its C pass: calls are neither serialised by the GIL nor by a lock of
+    focal's own (with either, the small calls would wait for the whole pass)."""
+    small_x, small_t = np.array(large["logits"][:50]), np.array(large["labels"][:50])
     results = []
 
-    def call():
-        results.append(focal.loss_and_grad(x, t)[0])
+    def small_call():
+        results.append(focal.loss_and_grad(small_x, small_t)[0])
 
-    control = _numpy_control()
-    # One trial times one call alone and two at once (focal, then the NumPy
-    # control).  Serialised by the GIL, two calls take twice as long as one.
-    # A trial passes when focal's ratio is clearly below 2, or -- when other
-    # processes occupy the second CPU of a shared machine -- no worse than
-    # the control's (which a GIL-holding focal would not manage on a machine
-    # with a free CPU).  Retries absorb passing load.
-    trials = []
-    for _ in range(4):
-        ratio = _wall(2, call) / _wall(1, call)
-        control_ratio = _wall(2, control) / _wall(1, control)
-        trials.append((round(ratio, 2), round(control_ratio, 2)))
-        if ratio < PARALLEL_RATIO or ratio < control_ratio + 0.15:
-            break
-    assert len(results) == 3 * len(trials)
-    assert all(r.tobytes() == results[0].tobytes() for r in results)
-    ratio, control_ratio = trials[-1]
-    assert ratio < PARALLEL_RATIO or ratio < control_ratio + 0.15, (
-        f"two concurrent calls took (focal, numpy control) {trials} times one call: "
-        "focal's calls do not run in parallel"
-    )
+    x, t = large["logits"], large["labels"]
+    with Ticker(small_call) as ticker:
+        running, seen = kept_running(ticker, lambda: focal.loss_and_grad(x, t))
+    assert running, f"no call completed in another thread during a long call: {describe(seen)}"
+    expected = focal.loss_and_grad(small_x, small_t)[0]
+    assert all(r.tobytes() == expected.tobytes() for r in results)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
+                    reason="counts the process's threads in /proc/self/task (Linux)")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_set_num_threads_runs_that_many_threads(large, threads):
+    """A call with set_num_threads(n) starts n - 1 threads besides the caller
+    (the work is cut into 122 chunks of 65,536 elements), and they are gone when
+    it returns.  Counted: a watching thread lists /proc/self/task all through
+    the call."""
+    x, t = large["logits"], large["labels"]
+    box, stop = [set()], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            # the set is taken before the listing: a listing made during an
+            # earlier call (whose threads are gone) never lands in a later set
+            target = box[0]
+            target.update(os.listdir("/proc/self/task"))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    initial = focal.get_num_threads()
+    counts = []
+    try:
+        focal.set_num_threads(threads)
+        watcher.start()
+        for _ in range(ATTEMPTS):  # a watcher left without a CPU may miss them once
+            box[0] = seen = set()
+            before = set(os.listdir("/proc/self/task"))
+            focal.loss_and_grad(x, t)
+            started = seen - before
+            left = set(os.listdir("/proc/self/task")) - before
+            counts.append(len(started))
+            assert not left, f"threads still running after the call: {sorted(left)}"
+            if len(started) >= threads - 1:
+                break
+    finally:
+        stop.set()
+        watcher.join()
+        focal.set_num_threads(initial)
+    assert counts[-1] == threads - 1, (
+        f"threads started per call, by attempt: {counts} (the watcher is a Python thread: "
+        "if test_gil_released_during_the_pass fails too, the GIL was held and it could not look)")
 
 
 # --------------------------------------------------------------------------
