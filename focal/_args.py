@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from . import _overlap as _overlap_module
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
 _FLOAT32 = np.dtype(np.float32)
@@ -30,9 +32,13 @@ def _masked_array_type() -> Optional[type]:
     return getattr(module, "MaskedArray", None)
 
 
-def _reject_masked(name: str, value: Any) -> None:
+def _is_masked(value: Any) -> bool:
     masked = _masked_array_type()
-    if masked is not None and isinstance(value, masked):
+    return masked is not None and isinstance(value, masked)
+
+
+def _reject_masked(name: str, value: Any) -> None:
+    if _is_masked(value):
         raise TypeError(
             f"{name}: masked arrays are not supported (the mask would be silently "
             "dropped); pass weights=~mask or select the valid elements"
@@ -228,6 +234,77 @@ def weights_array(weights: Any, x: np.ndarray) -> Optional[np.ndarray]:
     return w
 
 
+def base_view(array: np.ndarray) -> np.ndarray:
+    """A plain ndarray over the same memory as `array`, which may be a subclass.
+
+    ndarray.view is called through the base class, so a subclass's own `view`,
+    `__array_function__` or `__array_finalize__` never runs: what NumPy is
+    then asked about (overlap, shape, strides) is the memory itself.
+    """
+    if type(array) is np.ndarray:
+        return array
+    return np.ndarray.view(array, np.ndarray)
+
+
+def weight_exponent(weights: Optional[np.ndarray]) -> int:
+    """e with the largest weight times 2^-e in [1/4, 1/2): the reductions' scale.
+
+    Weights enter the sums as w l and w; the largest near 1 keeps those sums
+    from overflowing (weights of 1e308: the mean's sum of weights was inf, the
+    mean 0 and its gradient 0) and the products from going subnormal (weights
+    of 5e-324: w l lost every digit); below 1/2, no w l overflows either.  A
+    power of two scales exactly; a weight it takes below the normal range is
+    one the largest outweighs by 2^1020, below the rounding of any sum.  e
+    stays within [-1022, 1025], so 2^-e is a double (a subnormal power of two
+    beyond 1022, exact).  0 without weights, or
+    when the largest is not a positive finite number (the pass then names the
+    bad weight).
+    """
+    if weights is None or weights.size == 0:
+        return 0
+    largest = float(np.max(weights))
+    if not 0.0 < largest < math.inf:
+        return 0
+    return max(math.frexp(largest)[1] + 1, -1022)
+
+
+# the pass's second loss sum is the first times 2^-SMALL_SUM_EXPONENT
+# (FOCAL_SMALL_SUM in the C core)
+SMALL_SUM_EXPONENT = 64
+
+
+def finite_sum(loss_sum: float, loss_sum_small: float, exponent: int) -> Tuple[float, int]:
+    """(sum, its exponent): the pass's loss sum, or where that overflowed
+    while its scaled twin did not, the twin and the exponent that restores it."""
+    if math.isinf(loss_sum) and math.isfinite(loss_sum_small):
+        return loss_sum_small, exponent + SMALL_SUM_EXPONENT
+    return loss_sum, exponent
+
+
+def scale_back(value: float, exponent: int) -> float:
+    """value 2^exponent: a reduced loss computed with weights scaled by
+    2^-exponent.  A result beyond the double range is inf: the correctly
+    rounded value of a true sum that large."""
+    if exponent == 0 or not math.isfinite(value):
+        return value
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def result_scalar(value: float, dtype: np.dtype) -> Any:
+    """A reduced value as a NumPy scalar of the result dtype.  A float32 beyond
+    its range is inf, the correctly rounded value, without NumPy's warning."""
+    if dtype == _FLOAT32 and abs(value) > _FLOAT32_MAX:
+        with np.errstate(over="ignore"):
+            return dtype.type(value)
+    return dtype.type(value)
+
+
 # the array's own attributes, which a subclass cannot override (the C pass
 # writes through them, whatever the subclass's properties say)
 _ARRAY_SHAPE = np.ndarray.shape.__get__
@@ -236,10 +313,10 @@ _ARRAY_FLAGS = np.ndarray.flags.__get__
 
 
 def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    masked = _masked_array_type()
-    if masked is not None and isinstance(out, masked):
+    """The checked `out`, as a plain ndarray view (the caller returns `out` itself)."""
+    if _is_masked(out):
         raise TypeError("out: expected a plain NumPy array, got a masked array")
-    if not isinstance(out, np.ndarray):
+    if not issubclass(type(out), np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")
     out_shape = _ARRAY_SHAPE(out)
     if out_shape != shape:
@@ -249,7 +326,140 @@ def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {out_dtype}")
     if not _ARRAY_FLAGS(out).writeable:
         raise ValueError("out: the array is read-only")
-    return out
+    return base_view(out)
+
+
+# Work NumPy's exact overlap solver may spend on one pair of arrays before the
+# pair is taken to overlap (about a millisecond at worst; ordinary views of
+# one buffer are decided in a few steps).
+_OVERLAP_WORK = 100_000
+_TooHardError = getattr(getattr(np, "exceptions", np), "TooHardError")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two plain ndarrays share a byte.
+
+    np.may_share_memory compares the bounds of the two memory extents, in
+    constant time; only when those meet is np.shares_memory asked for the exact
+    answer (interleaved views such as buf[::2] and buf[1::2] meet without
+    sharing), with bounded work: a pair too hard to decide is taken to
+    overlap, which costs memory or a pass but never a wrong result.
+    """
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=_OVERLAP_WORK))
+    except _TooHardError:
+        return True
+
+
+def _may_overlap_itself(a: np.ndarray) -> bool:
+    """Whether two elements of `a` may share memory (conservative).
+
+    With the axes of more than one element sorted by stride, the addresses are
+    distinct when every stride spans at least everything the smaller axes
+    cover; any other layout (a zero stride, rows of an as_strided view that
+    share elements) is taken to overlap.
+    """
+    if a.size <= 1:
+        return False
+    extent = a.itemsize
+    for stride, length in sorted((abs(s), n) for s, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            return True
+        extent += stride * (length - 1)
+    return False
+
+
+def _same_elements(a: np.ndarray, out: np.ndarray) -> bool:
+    """Whether `a` and `out` put every element at the same address, same dtype."""
+    if a.shape != out.shape or a.dtype != out.dtype:
+        return False
+    if a.ctypes.data != out.ctypes.data:
+        return False
+    return all(s == t for s, t, n in zip(a.strides, out.strides, out.shape) if n > 1)
+
+
+def resolve_out_overlap(
+    out: Optional[np.ndarray],
+    inputs: Dict[str, Optional[np.ndarray]],
+    in_step: Tuple[str, ...] = (),
+) -> Tuple[Dict[str, Optional[np.ndarray]], bool, bool]:
+    """How to write into `out` when it shares memory with arguments.
+
+    The one place every family decides overlap.  `out` is the checked plain
+    view (out_array); `inputs` are the array arguments read by the pass, by
+    name; `in_step` names those the pass reads element by element (row by row
+    for the softmax) just before it writes the same element of `out`, so that
+    one holding exactly out's elements (out=logits) can be overwritten in place.
+
+    Returns (inputs, fresh, validate_first):
+    - fresh: compute into a new array and copy it into `out` once the call has
+      succeeded.  Chosen when out may overlap itself (two of its elements
+      share memory: the result would depend on the order of the writes), or
+      when that array is smaller than the arguments that would otherwise have
+      to be copied.
+    - otherwise each argument that overlaps `out` in any other way is replaced
+      by a copy (an alpha or row weights are small; a copied logits array is
+      the price of out= over it in another layout); and
+    - validate_first: some argument shares memory with `out`, so a first pass
+      must check every value before the first element is overwritten.
+    Every check is made on plain ndarray views, so a subclass of `out` cannot
+    answer it.
+    """
+    if out is None or out.size == 0:
+        return inputs, False, False
+    if _may_overlap_itself(out):
+        return inputs, True, False
+    hazards = []
+    shared = False
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        array = base_view(value)
+        if not _overlap(array, out):
+            continue
+        shared = True
+        if name in in_step and _same_elements(array, out):
+            continue
+        hazards.append(name)
+    if not shared:
+        return inputs, False, False
+    if hazards:
+        if sum(inputs[name].nbytes for name in hazards) >= out.nbytes:  # type: ignore
+            return inputs, True, False
+        inputs = dict(inputs)
+        for name in hazards:
+            source = inputs[name]
+            assert source is not None
+            inputs[name] = np.array(base_view(source), copy=True, order="K")
+    return inputs, False, True
+
+
+def reflected_out(
+    out: Optional[np.ndarray],
+    inputs: Sequence[Optional[np.ndarray]],
+    others: Sequence[Optional[np.ndarray]] = (),
+) -> Tuple[Optional[Tuple[int, ...]], List[np.ndarray]]:
+    """(axes, shared) when `out` is an input with some axes reversed
+    (out=logits[::-1]): every one of `inputs` that shares memory with `out`
+    (decided as resolve_out_overlap decides it, on plain views) views exactly
+    out's elements with those same axes reversed, none of `others` (a
+    per-class alpha) shares memory with `out`, and `out` does not overlap
+    itself.  Such a call is written by pairs of mirrored blocks (_overlap),
+    copying no input; `shared` lists the inputs (the objects given) that out
+    overwrites.  (None, []) for any other call, which resolve_out_overlap
+    then handles.
+    """
+    if out is None or out.size == 0 or _may_overlap_itself(out):
+        return None, []
+    if any(o is not None and _overlap(base_view(o), out) for o in others):
+        return None, []
+    shared = [a for a in inputs if a is not None and _overlap(base_view(a), out)]
+    if not shared:
+        return None, []
+    axes = _overlap_module.reflected_axes(out, [base_view(a) for a in shared])
+    return (axes, shared) if axes else (None, [])
 
 
 def plain(out: np.ndarray) -> np.ndarray:

@@ -106,21 +106,36 @@ def _run(
     w = _args.weights_array(weights, x)
 
     elementwise_loss = want_loss and reduction == "none"
+    out_view = None
     if out is not None:
         if out_receives == "loss" and not elementwise_loss:
             raise ValueError(
                 f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
                 "used with reduction='none'"
             )
-        given_out = _args.out_array(out, x.shape, dtype)
-        out = _args.plain(given_out)
+        out_view = _args.out_array(out, x.shape, dtype)
+    # out= over an input with axes reversed (out=logits[::-1]): written by
+    # pairs of mirrored blocks, copying no input (see _overlap).  Every other
+    # overlap: each element is read just before the same element is written,
+    # so an argument holding exactly out's elements may be overwritten in
+    # place; any other is resolved by _args.resolve_out_overlap.
+    reflected, shared = _args.reflected_out(
+        None if want_hess else out_view, (x, t, w), (alpha_per_class,))
+    fresh = validate_first = False
+    if not reflected:
+        inputs, fresh, validate_first = _args.resolve_out_overlap(
+            out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_per_class},
+            in_step=("logits", "targets", "weights"))
+        x, t, w = inputs["logits"], inputs["targets"], inputs["weights"]
+        alpha_per_class = inputs["alpha"]
+    target = None if fresh else out_view  # where the pass writes out='s result
 
     loss_out = grad_out = hess_out = None
     if elementwise_loss:
-        loss_out = out if out_receives == "loss" and out is not None else _args.new_result(
+        loss_out = target if out_receives == "loss" and target is not None else _args.new_result(
             x.shape, dtype)
     if want_grad:
-        grad_out = out if out_receives == "grad" and out is not None else _args.new_result(
+        grad_out = target if out_receives == "grad" and target is not None else _args.new_result(
             x.shape, dtype)
     if want_hess:
         hess_out = _args.new_result(x.shape, dtype)
@@ -155,6 +170,13 @@ def _run(
                         f"targets: class indices must lie in [0, 0] (0 marks a background "
                         f"row) or equal ignore_index={ignore}; found {invalid[0]}")
 
+    # Extreme weights (1e308 or 5e-324) are scaled by 2^-exponent where they
+    # enter a reduction (see _args.weight_exponent); the mean's weight sum is
+    # scaled alike, so the scale cancels there, and the other reductions are
+    # scaled back at the end.  The gradient's weights are scaled only for the
+    # mean, whose divisor is that scaled sum.
+    weight_exponent = _args.weight_exponent(w) if reduction != "none" else 0
+    exponent = weight_exponent  # of the loss sum: its value is loss_sum 2^exponent
     arguments: Dict[str, Any] = dict(
         labels=labels,
         alpha=alpha_scalar,
@@ -165,19 +187,17 @@ def _run(
         double_precision=dtype == np.float64,
         star=star,
         beta=beta_,
+        loss_weight_scale=math.ldexp(1.0, -weight_exponent),
+        grad_weight_scale=math.ldexp(1.0, -weight_exponent) if sum_weights else 1.0,
     )
     # Writing over an input (out=logits) needs every target and weight
     # validated before a single element is overwritten: the first pass does it.
-    shared = [] if out is None else [
-        a for a in (x, t, w) if a is not None and np.may_share_memory(out, a)]
-    overlapping = bool(shared)
     sums_first = want_grad and denominator is None
-    reflected = _overlap.reflected_axes(out, shared) if overlapping else None
     if reflected:
         # out views an input in reverse order: a first pass over the untouched
         # inputs validates them and takes every sum, then the results are
         # written by pairs of mirrored blocks (no copy of the input)
-        loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
+        loss_sum, weight_sum, positive_sum, loss_sum_small = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
             sums_only=elementwise_loss or not want_loss, sum_weights=sum_weights,
             sum_positives=sum_positives, **arguments)
@@ -186,31 +206,46 @@ def _run(
             grad_divisor = denominator if denominator > 0 else 1.0
         _write_mirrored(x, t, w, shared, reflected, labels, arguments, alpha_per_class,
                         loss_out, grad_out, grad_divisor)
-    elif sums_first or overlapping:
-        _, weight_sum, positive_sum = _core.sigmoid_focal(
+    elif sums_first or validate_first:
+        _, weight_sum, positive_sum, _ = _core.sigmoid_focal(
             x, t, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
             sums_only=True, sum_weights=sum_weights, sum_positives=sum_positives, **arguments)
         if sums_first:
             denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
             grad_divisor = denominator if denominator > 0 else 1.0
     if not reflected:
-        loss_sum, weight_sum, positive_sum = _core.sigmoid_focal(
+        loss_sum, weight_sum, positive_sum, loss_sum_small = _core.sigmoid_focal(
             x, t, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
             grad_divisor=grad_divisor, sum_weights=sum_weights and not sums_first,
             sum_positives=sum_positives and not sums_first, **arguments)
     if denominator is None:
         denominator = weight_sum if sum_weights else max(positive_sum, 1.0)
+    # a sum of losses near the double range may overflow where their mean
+    # does not: the pass also sums them times 2^-SMALL_SUM_EXPONENT
+    loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, exponent)
 
+    if out_view is not None and target is None:
+        # computed apart (see resolve_out_overlap): out receives it only now
+        if out_receives == "loss":
+            np.copyto(out_view, loss_out)
+            loss_out = out
+        else:
+            np.copyto(out_view, grad_out)
+            grad_out = out
+    elif out is not None:
+        if out_receives == "loss":
+            loss_out = out
+        else:
+            grad_out = out
     if elementwise_loss:
         loss_result = loss_out
     elif want_loss:
         value = loss_sum / denominator if denominator > 0 else math.nan
-        loss_result = dtype.type(value)
+        # (the weight sum of a weighted mean carries the weights' scale)
+        value = _args.scale_back(value, exponent - (weight_exponent if sum_weights else 0))
+        loss_result = _args.result_scalar(value, dtype)
     else:
         loss_result = None
-    if out is not None:  # the caller's own object, whatever its class
-        loss_result = given_out if loss_result is out else loss_result
-        grad_out = given_out if grad_out is out else grad_out
     return loss_result, grad_out, hess_out
 
 

@@ -116,13 +116,11 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              f"shape minus axis {axis}), got {t.shape}")
         _args.refuse_unrepresentable_labels("labels", t)
         class_indices = True
-        targets_moved = t
     elif t.ndim == x.ndim:
         if t.shape != x.shape:
             raise ValueError(f"labels: dense targets must have the logits' shape {x.shape}, "
                              f"got {t.shape}")
         class_indices = False
-        targets_moved = np.moveaxis(t, axis, -1)
     else:
         raise ValueError(f"labels: expected class indices of shape {row_shape} or dense "
                          f"targets of shape {x.shape}, got shape {t.shape}")
@@ -151,56 +149,63 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
                              f"shape {row_shape}")
 
     row_loss = want_loss and reduction == "none"
-    given_out = None
+    out_view = None
     if out is not None:
         if out_receives == "loss" and not row_loss:
             raise ValueError(f"out: the loss is a scalar with reduction={reduction!r}; out= "
                              "is only used with reduction='none'")
-        given_out = _args.out_array(out, row_shape if out_receives == "loss" else x.shape,
-                                    dtype)
-        out = _args.plain(given_out)
+        out_view = _args.out_array(out, row_shape if out_receives == "loss" else x.shape, dtype)
 
-    # Writing over an input: with the same layout (out=logits) every row is
-    # read before it is written, so it works in place, after a first pass has
-    # validated every row.  Over an input with axes reversed (out=logits[::-1])
-    # the rows are written by pairs of mirrored blocks (see _overlap).  Any
-    # other overlap would read overwritten rows: compute into a fresh array,
-    # then copy.
-    copy_to = None
-    validate_first = False
-    mirrored = None  # the reversed axes, when out is an input in reverse order
+    # Writing over an input.  A gradient out= that is an input with axes
+    # reversed (out=logits[::-1]) is written by pairs of mirrored blocks of
+    # rows (see _overlap), copying no input.  Otherwise each row is read
+    # (logits, dense targets, its label and weight; a row of many classes
+    # piece by piece, each piece just before it is written) before its
+    # gradient or loss is written, so an argument holding exactly out's
+    # elements may be overwritten in place (out=logits), after a first pass
+    # has validated every row; any other overlap is resolved by
+    # _args.resolve_out_overlap, the same rule as the sigmoid's.
     x_moved = np.moveaxis(x, axis, -1)
-    if (out is not None and alpha_per_class is not None
-            and np.may_share_memory(out, alpha_per_class)):
-        # alpha is read in place, class by class, all through the pass: keep
-        # its values (one per class) apart from what out= overwrites
-        alpha_per_class = np.array(alpha_per_class, dtype=np.float64)
-    shared = [] if out is None else [
-        a for a in (x, t, w) if a is not None and np.may_share_memory(out, a)]
-    if shared:
-        reflected = None
-        if out_receives == "grad":  # (a row loss over an input: copied)
-            # the class axis last, as the pass sees the arrays
-            reflected = _overlap.reflected_axes(np.moveaxis(out, axis, -1), [
-                x_moved if a is x else targets_moved if a is t else a for a in shared])
-        if reflected == ():
-            validate_first = True
-        elif reflected:
-            mirrored = reflected
-        else:
-            copy_to, out = out, None
+    targets_moved = t if class_indices else np.moveaxis(t, axis, -1)
+    mirrored = None  # the reversed axes, when out is an input in reverse order
+    copied = [False, False, False]
+    fresh = validate_first = False
+    if out_view is not None and out_receives == "grad":
+        # the class axis last, as the pass sees the arrays
+        moved = [x_moved, targets_moved, w]
+        mirrored, shared = _args.reflected_out(
+            np.moveaxis(out_view, axis, -1), moved, (alpha_per_class,))
+        copied = [any(a is s for s in shared) for a in moved]
+    if not mirrored:
+        inputs, fresh, validate_first = _args.resolve_out_overlap(
+            out_view, {"logits": x, "labels": t, "weights": w, "alpha": alpha_per_class},
+            in_step=("labels", "weights") if out_receives == "loss" else ("logits", "labels"))
+        x, t, w = inputs["logits"], inputs["labels"], inputs["weights"]
+        alpha_per_class = inputs["alpha"]
+        x_moved = np.moveaxis(x, axis, -1)
+        targets_moved = t if class_indices else np.moveaxis(t, axis, -1)
+    target = None if fresh else out_view  # where the pass writes out='s result
 
     loss_out = grad_out = None
     if row_loss:
-        loss_out = out if (out is not None and out_receives == "loss") else _args.new_result(
+        loss_out = target if (target is not None and out_receives == "loss") else _args.new_result(
             row_shape, dtype)
     if want_grad:
-        grad_out = out if (out is not None and out_receives == "grad") else _args.new_result(
+        grad_out = target if (target is not None and out_receives == "grad") else _args.new_result(
             x.shape, dtype)
 
+    # Extreme row weights are scaled by a power of two where they enter the
+    # sums, as in the sigmoid form (_args.weight_exponent): the mean divides
+    # by the weight sum scaled alike, the sum is scaled back at the end, and
+    # the gradient's weights are scaled for the mean, whose divisor that is.
+    weighted_mean = reduction == "mean" and w is not None
+    weight_exponent = _args.weight_exponent(w) if reduction != "none" else 0
+    exponent = weight_exponent  # of the loss sum: its value is loss_sum 2^exponent
     arguments = dict(
         labels=class_indices, alpha=alpha_scalar, alpha_per_class=alpha_per_class, gamma=gamma_,
-        weights=w, ignore_index=ignore, double_precision=dtype == np.float64)
+        weights=w, ignore_index=ignore, double_precision=dtype == np.float64,
+        loss_weight_scale=math.ldexp(1.0, -weight_exponent),
+        grad_weight_scale=math.ldexp(1.0, -weight_exponent) if weighted_mean else 1.0)
     # The mean's normaliser is applied inside the pass (one rounding of the
     # gradient).  With weights, a first pass without the kernel sums them; it
     # also validates every row before out= overwrites an input.
@@ -213,43 +218,45 @@ def _run(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, o
     grad_moved = None if grad_out is None else np.moveaxis(grad_out, axis, -1)
     if mirrored:
         # one pass over the untouched inputs validates them and takes the sums
-        loss_sum, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None,
-                                                   grad_out=None, grad_divisor=1.0, **arguments)
+        loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
+            x_moved, targets_moved, loss_out=None, grad_out=None, grad_divisor=1.0,
+            **arguments)
         if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
             grad_divisor = weight_sum
-        copied = [any(a is s for s in shared) for a in (x, t, w)]
         _write_mirrored_rows(x_moved, targets_moved, class_indices, w, copied, mirrored,
                              arguments, loss_out, grad_moved, grad_divisor)
     else:
         if validate_first or (want_grad and reduction == "mean" and w is not None):
-            _, weight_sum = _core.softmax_focal(x_moved, targets_moved, loss_out=None,
-                                                grad_out=None, grad_divisor=1.0,
-                                                sums_only=True, **arguments)
+            _, weight_sum, _ = _core.softmax_focal(x_moved, targets_moved, loss_out=None,
+                                                   grad_out=None, grad_divisor=1.0,
+                                                   sums_only=True, **arguments)
             if want_grad and reduction == "mean" and w is not None and weight_sum > 0:
                 grad_divisor = weight_sum
-        loss_sum, weight_sum = _core.softmax_focal(
+        loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
             x_moved, targets_moved, loss_out=loss_out, grad_out=grad_moved,
             grad_divisor=grad_divisor, **arguments)
 
+    # a sum of row losses near the double range may overflow where their mean
+    # does not: the pass also sums them times 2^-SMALL_SUM_EXPONENT
+    loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, exponent)
+
+    # the mean's weight sum carries the weights' scale, which cancels
     denominator = weight_sum if reduction == "mean" else 1.0
     if row_loss:
         loss_result = loss_out
     elif want_loss:
-        loss_result = dtype.type(loss_sum / denominator if denominator > 0 else math.nan)
+        value = loss_sum / denominator if denominator > 0 else math.nan
+        value = _args.scale_back(value, exponent - (weight_exponent if reduction == "mean" else 0))
+        loss_result = _args.result_scalar(value, dtype)
     else:
         loss_result = None
-    if copy_to is not None:
-        np.copyto(copy_to, loss_out if out_receives == "loss" else grad_out)
+    if out_view is not None:
+        if target is None:  # computed apart: out receives it only now
+            np.copyto(out_view, loss_out if out_receives == "loss" else grad_out)
         if out_receives == "loss":
-            loss_result = copy_to
+            loss_result = out
         else:
-            grad_out = copy_to
-    if given_out is not None:  # the caller's own object, whatever its class
-        stand_ins = [a for a in (out, copy_to) if a is not None]
-        if any(loss_result is a for a in stand_ins):
-            loss_result = given_out
-        if any(grad_out is a for a in stand_ins):
-            grad_out = given_out
+            grad_out = out
     return loss_result, grad_out
 
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "numeric.h"
+#include "sigmoid_focal.h" /* FOCAL_STAR_FAR */
 
 /* float32 or float64 storage, strided, to double */
 FOCAL_INLINE void
@@ -112,14 +113,23 @@ any_bad_weight(const double *w, ptrdiff_t n)
     return bad;
 }
 
-/* whether any logit is infinite or NaN, or for FL* makes gamma x + beta so */
+/* whether any logit is infinite or NaN, is beyond FOCAL_SIGMOID_FAR (the
+   sigmoid form), or for FL* makes gamma x + beta so or may put
+   z = gamma s x + beta past FOCAL_STAR_FAR (needs_scalar_path) */
 FOCAL_INLINE int
 any_special_logit(const double *x, ptrdiff_t n, double gamma, double beta, int star)
 {
     int special = 0;
+    if (!star) { /* one compare: NaN and +-inf fail it too */
+        for (ptrdiff_t i = 0; i < n; i++) {
+            special |= !(fabs(x[i]) <= FOCAL_SIGMOID_FAR);
+        }
+        return special;
+    }
     for (ptrdiff_t i = 0; i < n; i++) {
-        double z = star ? gamma * x[i] + beta : x[i];
-        special |= !((x[i] - x[i]) == 0.0) | !((z - z) == 0.0);
+        double z = gamma * x[i] + beta;
+        int far = !(gamma * fabs(x[i]) + beta <= FOCAL_STAR_FAR);
+        special |= !((x[i] - x[i]) == 0.0) | !((z - z) == 0.0) | far;
     }
     return special;
 }

@@ -31,6 +31,16 @@ typedef struct {
     double grad_divisor; /* the gradient is divided by it (a mean's normaliser) */
     double grad_scale;   /* 1 / grad_divisor: plain mode multiplies (float32 results
                             are rounded far coarser than the extra rounding) */
+    /* The reductions' weight scales, powers of two (1 but for extreme
+       weights, chosen by the Python layer): the loss and the summed weights
+       take weight * loss_weight_scale, the gradient weight * grad_weight_scale.
+       weigh_element multiplies the weight by weight_scale_up = max(loss scale,
+       1) before alpha_t (a subnormal weight times alpha_t would lose its
+       digits), and the product by loss_scale_down = loss scale /
+       weight_scale_up and grad_scale_ratio = grad scale / weight_scale_up
+       after: exact, both parts of a double-double scale alike. */
+    double loss_weight_scale, grad_weight_scale;
+    double weight_scale_up, loss_scale_down, grad_scale_ratio;
 } block_params;
 
 /*
@@ -38,6 +48,7 @@ typedef struct {
  * 1 - alpha held exactly) times the weight; the gradient divided by the
  * normaliser.  A zero weight masks the element whatever its logit; a zero
  * alpha_t gives 0 too, the limit even of an infinite loss, but NaN stays NaN.
+ * The reductions' weight scales (block_params) enter here.
  */
 FOCAL_INLINE void
 weigh_element(const block_params *bp, focal_values v, double x, double y, double alpha,
@@ -45,16 +56,22 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
 {
     dd alpha_t = dd_add(dd_from(alpha * y),
                         dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
-    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight, precise) : dd_from(weight);
+    double weight_up = weight * bp->weight_scale_up;
+    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up, precise) : dd_from(weight_up);
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, scale, precise);
-    dd grad_weighted = dd_mul(v.grad, scale, precise);
+    /* (a weight the scale takes below the smallest subnormal is negligible
+       beside the largest, which the scale brings near 1; an infinite loss
+       times it is mended on the scalar path, see sigmoid_chunk) */
+    dd loss_scale = {scale.hi * bp->loss_scale_down, scale.lo * bp->loss_scale_down};
+    dd grad_scale = {scale.hi * bp->grad_scale_ratio, scale.lo * bp->grad_scale_ratio};
+    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
+    dd grad_weighted = dd_mul(v.grad, grad_scale, precise);
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
     double grad_normalised = precise || !isfinite(bp->grad_scale)
                                  ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
                                  : grad_weighted.hi * bp->grad_scale;
     *grad = zero ? 0.0 : grad_normalised;
-    *hess = zero ? 0.0 : v.hess * scale.hi;
+    *hess = zero ? 0.0 : v.hess * grad_scale.hi;
 }
 
 /*
@@ -72,15 +89,19 @@ weigh_finite_plain(const block_params *bp, focal_values v, double y, double alph
                    int divide)
 {
     double alpha_t = y == 1.0 ? alpha : 1.0 - alpha;
-    double scale = bp->has_alpha ? alpha_t * weight : weight;
+    /* the reductions' weight scales as in weigh_element (exact products by
+       powers of two, 1 but for extreme weights) */
+    double weight_up = weight * bp->weight_scale_up;
+    double scale = bp->has_alpha ? alpha_t * weight_up : weight_up;
     int zero = scale == 0.0;
-    *loss = zero ? 0.0 : v.loss.hi * scale;
+    *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
     if (derivatives) {
-        double grad_weighted = v.grad.hi * scale;
+        double grad_scale = scale * bp->grad_scale_ratio;
+        double grad_weighted = v.grad.hi * grad_scale;
         double grad_normalised = divide ? grad_weighted / bp->grad_divisor
                                         : grad_weighted * bp->grad_scale;
         *grad = zero ? 0.0 : grad_normalised;
-        *hess = zero ? 0.0 : v.hess * scale;
+        *hess = zero ? 0.0 : v.hess * grad_scale;
     }
 }
 
@@ -165,6 +186,18 @@ lane_add(lane_sum *acc, const double *values, ptrdiff_t n, ptrdiff_t first_index
     }
 }
 
+/* the lanes times a power of two, exactly (as long as nothing underflows) */
+static inline lane_sum
+lane_scaled(const lane_sum *acc, double scale)
+{
+    lane_sum r;
+    for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
+        r.sum[lane] = acc->sum[lane] * scale;
+        r.compensation[lane] = acc->compensation[lane] * scale;
+    }
+    return r;
+}
+
 /* the lanes combined in a fixed order; an infinite or NaN sum stays so */
 static inline compensated_sum
 lane_total(const lane_sum *acc)
@@ -213,10 +246,18 @@ plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n, const dou
  * precise are constants at every
  * call site (simd.c), so each combination is its own specialised loop.
  */
-/* what a chunk of elements adds up, lane by lane */
+/* what a chunk of elements adds up, lane by lane; loss_small is the sum of
+   the losses times FOCAL_SMALL_SUM, exactly, which stays finite where a sum
+   of losses near 1e308 overflows (whose mean, say, does not).  It is kept
+   only from the first block holding a loss above FOCAL_LARGE_LOSS on (before
+   that, the plain sum scaled is the same): no sum of fewer than 2^64 smaller
+   losses overflows. */
 typedef struct {
-    lane_sum loss, weight, positive;
+    lane_sum loss, weight, positive, loss_small;
 } block_sums;
+
+#define FOCAL_SMALL_SUM 0x1p-64
+#define FOCAL_LARGE_LOSS 0x1p959
 
 FOCAL_INLINE void
 weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
@@ -273,7 +314,7 @@ weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
 }
 
 /* which running sums a call keeps (the others are known before the pass) */
-enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4 };
+enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4, SUM_LOSS_SMALL = 8 };
 
 /* adds the block's elements, numbered from first_index, to the running sums */
 FOCAL_INLINE void
@@ -282,6 +323,13 @@ accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_
 {
     if (which & SUM_LOSS) {
         lane_add(&sums->loss, b->loss, n, first_index);
+    }
+    if (which & SUM_LOSS_SMALL) {
+        double small[FOCAL_BLOCK];
+        for (ptrdiff_t i = 0; i < n; i++) {
+            small[i] = b->loss[i] * FOCAL_SMALL_SUM;
+        }
+        lane_add(&sums->loss_small, small, n, first_index);
     }
     if (which & SUM_WEIGHT) {
         lane_add(&sums->weight, b->weight, n, first_index);

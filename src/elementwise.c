@@ -23,7 +23,7 @@ enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16 };
 
 /* what one chunk adds up */
 typedef struct {
-    compensated_sum loss, weight, positive;
+    compensated_sum loss, weight, positive, loss_small;
 } chunk_sums;
 
 /* Everything one call needs; read-only while the threads run. */
@@ -186,6 +186,7 @@ sigmoid_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     double special_x[FOCAL_BLOCK];
     block_sums sums;
     memset(&sums, 0, sizeof sums);
+    int small_sums = 0; /* SUM_LOSS_SMALL once a large loss was seen */
     const block_io *io = choose_block_io(t->simd_level);
     npy_intp index = start;
     do {
@@ -205,20 +206,45 @@ sigmoid_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
                 kernel(&t->params, &b, m);
                 for (npy_intp k = 0; k < n_special; k++) {
                     npy_intp i = special[k];
-                    focal_values v = focal_values_scalar_path(special_x[k], b.y[i],
-                                                              &t->params.focal, t->star);
+                    focal_values v = focal_values_scalar_path(
+                        special_x[k], b.y[i], &t->params.focal, t->star, t->precise);
                     weigh_element(&t->params, v, special_x[k], b.y[i], b.alpha[i], b.weight[i],
                                   &b.loss[i], &b.grad[i], &b.hess[i], t->precise);
+                    if (isinf(v.loss.hi) && b.loss[i] != b.loss[i]) {
+                        /* an infinite loss times a weight that the reductions'
+                           scale took to 0 (weigh_element): still infinite */
+                        b.loss[i] = v.loss.hi;
+                    }
                 }
                 scatter(t, io, ptr, stride, offset, m, &b);
             }
-            io->accumulate(&sums, &b, m, index + offset, t->which_sums);
+            if ((t->which_sums & SUM_LOSS) && !small_sums) {
+                int large = 0;
+                for (npy_intp i = 0; i < m; i++) {
+                    large |= !(b.loss[i] <= FOCAL_LARGE_LOSS);
+                }
+                if (large) { /* from here on, keep the scaled sum too */
+                    small_sums = SUM_LOSS_SMALL;
+                    sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
+                }
+            }
+            if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {
+                /* the summed weights are scaled as the loss's are */
+                for (npy_intp i = 0; i < m; i++) {
+                    b.weight[i] *= t->params.loss_weight_scale;
+                }
+            }
+            io->accumulate(&sums, &b, m, index + offset, t->which_sums | small_sums);
         }
         index += n;
     } while (iternext(iter));
     t->sums[slot].loss = lane_total(&sums.loss);
     t->sums[slot].weight = lane_total(&sums.weight);
     t->sums[slot].positive = lane_total(&sums.positive);
+    if (!small_sums) {
+        sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
+    }
+    t->sums[slot].loss_small = lane_total(&sums.loss_small);
     return CHUNK_DONE;
 }
 
@@ -230,6 +256,7 @@ sigmoid_merge(void *shared, int slot)
     compensated_merge(&t->total.loss, t->sums[slot].loss);
     compensated_merge(&t->total.weight, t->sums[slot].weight);
     compensated_merge(&t->total.positive, t->sums[slot].positive);
+    compensated_merge(&t->total.loss_small, t->sums[slot].loss_small);
 }
 
 /*
@@ -237,9 +264,11 @@ sigmoid_merge(void *shared, int slot)
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
  *                     sums_only, sum_weights, sum_positives)
- *     -> (sum of weighted losses, sum of weights, sum of targets)
+ *     -> (sum of weighted losses, sum of weights, sum of targets,
+ *         sum of weighted losses times FOCAL_SMALL_SUM)
  *
- * The last two sums are 0 unless sum_weights / sum_positives ask for them.
+ * The middle two sums are 0 unless sum_weights / sum_positives ask for them;
+ * the last stays finite where the first overflows.
  *
  * The sums run over the elements not ignored.  The outputs, when given,
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
@@ -252,20 +281,27 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                "gamma", "weights", "ignore_index", "loss_out",
                                "grad_out", "hess_out", "grad_divisor", "double_precision",
                                "star", "beta", "sums_only", "sum_weights", "sum_positives",
-                               NULL};
+                               "loss_weight_scale", "grad_weight_scale", NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, star = 0, sums_only = 0;
     int sum_weights = 1, sum_positives = 1;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
+    double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
     Py_ssize_t ignore_index = -1;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOOdppdppp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOOdppdpppdd", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
-            &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives)) {
+            &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives,
+            &loss_weight_scale, &grad_weight_scale)) {
+        return NULL;
+    }
+    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
+        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
         return NULL;
     }
     if (star && (!(gamma > 0.0) || hess_obj != Py_None)) {
@@ -290,8 +326,14 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.simd_level = state->simd_level;
     task.params.focal.gamma = gamma;
     task.params.focal.beta = beta;
+    task.params.focal.log_gamma = star ? log_positive(dd_from(gamma), 1) : dd_from(0.0);
     task.params.grad_divisor = grad_divisor;
     task.params.grad_scale = 1.0 / grad_divisor;
+    task.params.loss_weight_scale = loss_weight_scale;
+    task.params.grad_weight_scale = grad_weight_scale;
+    task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
+    task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
+    task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
     task.labels = labels;
     task.ignore_index = (npy_intp)ignore_index;
@@ -431,9 +473,10 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_loop_problem(&problem);
         goto finish;
     }
-    result = Py_BuildValue("(ddd)", compensated_total(&task.total.loss),
+    result = Py_BuildValue("(dddd)", compensated_total(&task.total.loss),
                            compensated_total(&task.total.weight),
-                           compensated_total(&task.total.positive));
+                           compensated_total(&task.total.positive),
+                           compensated_total(&task.total.loss_small));
 
 finish:
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {

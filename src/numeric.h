@@ -125,6 +125,13 @@ dd_scale(dd a, double b, int precise)
     return fast_two_sum(p.hi, p.lo + a.lo * b, precise);
 }
 
+FOCAL_INLINE dd
+dd_negate(dd a)
+{
+    dd r = {-a.hi, -a.lo};
+    return r;
+}
+
 /* 1 / a, one Newton step from the double reciprocal; a.hi != 0 */
 FOCAL_INLINE dd
 dd_reciprocal(dd a, int precise)

@@ -25,9 +25,13 @@ enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
  */
 enum { ROW_PIECE = 2048 };
 
+/* loss_small: the sum of the row losses times FOCAL_SMALL_SUM, which stays
+   finite where a sum of losses near 1e308 overflows */
 typedef struct {
-    compensated_sum loss, weight;
+    compensated_sum loss, weight, loss_small;
 } row_sums;
+
+#define FOCAL_SMALL_SUM 0x1p-64
 
 /* Everything one call needs; read-only while the threads run. */
 typedef struct {
@@ -41,6 +45,9 @@ typedef struct {
     npy_intp num_classes;
     npy_intp ignore_index;
     double grad_divisor;
+    /* powers of two on each row weight where it enters the loss and the summed
+       weights, and where it enters the gradient (1 but for extreme weights) */
+    double loss_weight_scale, grad_weight_scale;
     int want_loss, want_grad, has_weights;
     int sums_only;           /* validate and sum the row weights; no kernel */
     npy_intp logit_stride, target_stride, grad_stride; /* along the class axis */
@@ -170,8 +177,12 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             NEXT_PIECE();
         }
     }
+    /* exact; a weight taken below the smallest subnormal keeps that value, so
+       an infinite row loss stays infinite */
+    double loss_weight = weight * t->loss_weight_scale;
+    loss_weight = loss_weight == 0.0 && weight > 0.0 ? 4.9406564584124654e-324 : loss_weight;
     if (t->sums_only) {
-        compensated_add(&sums->weight, weight);
+        compensated_add(&sums->weight, loss_weight);
         return 0;
     }
 
@@ -186,17 +197,20 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         softmax_scan_max(&row, buffer->x, n, first);
         NEXT_PIECE();
     }
+    /* (g is scratch for what rounding drops from the E_j until the class terms
+       fill it) */
     compensated_sum rest = {0.0, 0.0};
+    double dropped = 0.0;
     for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
         npy_intp n = piece_length(classes, first);
         if (!whole) {
             t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
         }
-        softmax_exponentials_piece(&row, buffer->x, buffer->e, n, precise);
-        softmax_add_rest(&rest, &row, buffer->e, n, first, precise);
+        softmax_exponentials_piece(&row, buffer->x, buffer->e, buffer->g, n, precise);
+        softmax_add_rest(&rest, &dropped, &row, buffer->e, buffer->g, n, first, precise);
         NEXT_PIECE();
     }
-    softmax_row_finish(&row, rest, precise);
+    softmax_row_finish(&row, rest, dropped, precise);
 
     /* the loss, and the G_c of the classes with a target */
     dd loss = dd_from(0.0);
@@ -212,7 +226,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         else {
             /* the label's logit alone, a piece of one class */
             t->load_logits(LOGITS_AT(label), t->logit_stride, 1, buffer->x);
-            softmax_exponentials_piece(&row, buffer->x, buffer->e, 1, precise);
+            softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, 1, precise);
             softmax_row_shape shifted = softmax_shift(&row, label);
             g_label = softmax_class_term(&shifted, buffer->x, buffer->e, 0, a, t->gamma, &loss,
                                          precise);
@@ -225,7 +239,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             if (!whole) {
                 t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
                 t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
-                softmax_exponentials_piece(&row, buffer->x, buffer->e, n, precise);
+                softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, n, precise);
             }
             dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise);
             NEXT_PIECE();
@@ -235,15 +249,16 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     /* a zero weight masks the row whatever its logits; NaN logits give NaN */
     double row_loss = weight == 0.0 ? 0.0
                       : row.has_nan ? NAN
-                                    : dd_mul_rounded(loss, dd_from(weight), precise);
+                                    : dd_mul_rounded(loss, dd_from(loss_weight), precise);
     compensated_add(&sums->loss, row_loss);
-    compensated_add(&sums->weight, weight);
+    compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
+    compensated_add(&sums->weight, loss_weight);
     if (loss_out) {
         t->store(&row_loss, loss_out, 0, 1);
     }
     if (grad_out) {
         int masked = weight == 0.0 || row.has_nan;
-        double scale = weight / t->grad_divisor;
+        double scale = weight * t->grad_weight_scale / t->grad_divisor;
         for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
             npy_intp n = piece_length(classes, first);
             if (masked) {
@@ -253,7 +268,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 if (!whole) {
                     /* the piece's exponentials and G_c again (the same bits) */
                     t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
-                    softmax_exponentials_piece(&row, buffer->x, buffer->e, n, precise);
+                    softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, n, precise);
                     if (t->labels) {
                         fill(buffer->g, n, 0.0);
                         if (label >= first && label - first < n) {
@@ -321,7 +336,7 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     }
     row_buffers buffer = {memory, memory + piece, memory + 2 * piece, memory + 3 * piece,
                           memory + 4 * piece};
-    row_sums sums = {{0.0, 0.0}, {0.0, 0.0}};
+    row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
                loop_problem *) =
@@ -344,6 +359,7 @@ softmax_merge(void *shared, int slot)
     softmax_task *t = (softmax_task *)shared;
     compensated_merge(&t->total.loss, t->sums[slot].loss);
     compensated_merge(&t->total.weight, t->sums[slot].weight);
+    compensated_merge(&t->total.loss_small, t->sums[slot].loss_small);
 }
 
 /* x[..., 0]: the view of the row starts of an array whose last axis is the class axis */
@@ -371,7 +387,8 @@ row_starts(PyArrayObject *array)
  * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     grad_divisor, double_precision)
- *     -> (sum of weighted row losses, sum of row weights)
+ *     -> (sum of weighted row losses, sum of row weights,
+ *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
  *
  * logits, dense targets and grad_out have the class axis last; class-index
  * targets, weights and loss_out have the rows' shape (weights broadcast).
@@ -381,18 +398,25 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
-                               "grad_divisor", "double_precision", "sums_only", NULL};
+                               "grad_divisor", "double_precision", "sums_only",
+                               "loss_weight_scale", "grad_weight_scale", NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, sums_only = 0;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0;
+    double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
     Py_ssize_t ignore_index = -100;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOdpp", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOdppdd", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
-            &double_precision, &sums_only)) {
+            &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale)) {
+        return NULL;
+    }
+    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
+        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
         return NULL;
     }
     int ndim = PyArray_NDIM(logits);
@@ -411,6 +435,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.num_classes = classes;
     task.ignore_index = (npy_intp)ignore_index;
     task.grad_divisor = grad_divisor;
+    task.loss_weight_scale = loss_weight_scale;
+    task.grad_weight_scale = grad_weight_scale;
     task.store = double_precision ? store_float64 : store_float32;
     if (alpha_obj != Py_None) {
         task.alpha = PyFloat_AsDouble(alpha_obj);
@@ -556,8 +582,9 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_loop_problem(&problem);
         goto finish;
     }
-    result = Py_BuildValue("(dd)", compensated_total(&task.total.loss),
-                           compensated_total(&task.total.weight));
+    result = Py_BuildValue("(ddd)", compensated_total(&task.total.loss),
+                           compensated_total(&task.total.weight),
+                           compensated_total(&task.total.loss_small));
 
 finish:
     PyMem_Free(task.sums);

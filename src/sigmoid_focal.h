@@ -24,7 +24,11 @@
 typedef struct {
     double gamma;
     double beta;     /* FL* only */
+    dd log_gamma;    /* FL* only: log(gamma), for the far tail (star_focal_far) */
 } focal_params;
+
+/* FL*: beyond z = 600, e^-z < 1e-260 and the far-tail form takes over */
+#define FOCAL_STAR_FAR 600.0
 
 /* Everything one finite logit needs, from one exp and one log1p of -|x|. */
 typedef struct {
@@ -77,18 +81,25 @@ logistic(double x, int precise, int short_series)
     return r;
 }
 
+/* the gamma_integer of the kernels for gamma > FOCAL_GAMMA_LARGE_FROM */
+#define FOCAL_GAMMA_LARGE 5
+#define FOCAL_GAMMA_LARGE_FROM 8.0
+
+/* the gamma_integer of the kernel that serves gamma */
+static inline int
+focal_gamma_kernel(double gamma)
+{
+    if (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0) {
+        return (int)gamma;
+    }
+    return gamma > FOCAL_GAMMA_LARGE_FROM ? FOCAL_GAMMA_LARGE : 0;
+}
+
 typedef struct {
     dd loss;      /* q^gamma CE */
     dd grad;      /* d loss / dx */
     double hess;  /* d^2 loss / dx^2 */
 } focal_values;
-
-FOCAL_INLINE dd
-dd_negate(dd a)
-{
-    dd r = {-a.hi, -a.lo};
-    return r;
-}
 
 /*
  * gamma log q, the exponent of q^gamma = e^(gamma log q): gamma = 0 gives
@@ -130,8 +141,8 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  *
- * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0)
- * exp(g log q), where log q is minus a
+ * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0, or
+ * FOCAL_GAMMA_LARGE for gamma > 8, see below) exp(g log q), where log q is minus a
  * softplus already at hand for hard targets (exact at any magnitude) and, in
  * blocks with soft targets (`soft`), a log of q.  A block without soft
  * targets (soft = 0) must hold only y in {0, 1}.  given_q_gamma, for float32
@@ -156,6 +167,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     int hard = y == 0.0 || y == 1.0;
     dd q_gamma;
+    int boosted = 0; /* q_gamma holds q^g 2^1000 (see below) */
     if (gamma_integer >= 1 && gamma_integer <= 4) {
         /* gamma = 1..4: products, no exp (q^4 = (q^2)^2) */
         dd q2 = dd_mul(q, q, precise);
@@ -169,12 +181,31 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         if (soft) { /* a constant: only blocks with soft targets pay for the log */
             log_q = hard ? log_q : log_positive(q, precise);
         }
-        dd scaled = power_exponent(log_q, gamma, precise);
-        q_gamma = precise ? exp_nonpositive(scaled, precise)
-                  : given_q_gamma ? dd_from(*given_q_gamma)
-                                  : dd_from(exp_negative_f32(-scaled.hi));
+        if (gamma_integer == FOCAL_GAMMA_LARGE) { /* a constant, as everywhere */
+            double plain = gamma * log_q.hi;
+            /* Below e^-700, q^g is computed as q^g 2^1000 (its argument moved
+               by 1000 ln 2) and the results are scaled back once, last: a
+               subnormal q^g has few digits, and the gradient's gamma (and CE,
+               up to |x|) multiply it back into the normal range (at gamma
+               1000 the gradient was 110 ULP off).  Below gamma 8 that factor
+               is small: the general kernel does without. */
+            dd scaled = plain < -1500.0 ? dd_from(-1500.0) : dd_scale(log_q, gamma, precise);
+            boosted = scaled.hi < -700.0;
+            dd argument = boosted ? add_ln2_multiple(scaled, 1000.0, precise) : scaled;
+            q_gamma = exp_nonpositive(argument, precise);
+        }
+        else {
+            /* (power_exponent: gamma = 0 and an underflowing product) */
+            dd scaled = power_exponent(log_q, gamma, precise);
+            q_gamma = precise ? exp_nonpositive(scaled, precise)
+                      : given_q_gamma ? dd_from(*given_q_gamma)
+                                      : dd_from(exp_negative_f32(-scaled.hi));
+        }
     }
-    v.loss = dd_mul(q_gamma, ce, precise);
+    const int large = gamma_integer == FOCAL_GAMMA_LARGE;
+    const double unscale = 0x1p-1000;
+    dd loss = dd_mul(q_gamma, ce, precise);
+    v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
     v.grad = dd_from(0.0);
     v.hess = 0.0;
     if (!derivatives) { /* a constant: the loss-only kernels stop here */
@@ -199,12 +230,84 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     /* both derivatives are always computed: a branch here would stop the
        loop from vectorising, and they cost less than the exp and log */
     dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
-    v.grad = dd_mul(q_gamma, bracket, precise);
+    dd grad = dd_mul(q_gamma, bracket, precise);
+    v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
     double one_minus_2p = s.one_minus_p.hi - s.p.hi;
     double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
                        + gamma * a.hi * one_minus_2p * r_ce.hi
                        + 2.0 * gamma * a.hi * r.hi * d.hi + w.hi;
-    v.hess = q_gamma.hi * curvature;
+    /* From gamma 1e150 on, g (g - 1) overflows (from 1.3e154) or nearly, and
+       met q^g = 0 as 0 * inf = NaN.  There q^g enters every term first:
+         q^g [g (g - 1) a^2 r^2 CE + g a r (1 - 2p) CE + 2 g a r d + w]
+           = (q^g g r)(g - 1) a^2 r CE + (q^g g) a (1 - 2p) r CE + 2 (q^g g r) a d + q^g w.
+       q^g g r <= 1 and q^g g <= g for any gamma (q^g g r is at most about 1/e:
+       r is 1 - q for hard targets, and q^g vanishes where g r grows), and
+       (g - 1) r CE <= g / 2, so no product overflows.  Below 1e150 the sum
+       is formed first and multiplied once (one rounding fewer). */
+    double qg = q_gamma.hi;
+    if (!large) {
+        v.hess = qg * curvature;
+        return v;
+    }
+    double qg_gamma = qg * gamma;
+    double qg_gamma_r = qg_gamma * r.hi;
+    double hess = gamma < 1e150 ? qg * curvature
+                  : qg_gamma_r * ((gamma - 1.0) * r_ce.hi) * a.hi * a.hi
+                        + qg_gamma * a.hi * one_minus_2p * r_ce.hi
+                        + 2.0 * qg_gamma_r * a.hi * d.hi + qg * w.hi;
+    v.hess = boosted ? hess * unscale : hess;
+    return v;
+}
+
+/*
+ * The sigmoid focal loss of a hard target (y in {0, 1}) beyond |x| = 700, on
+ * the scalar path.  There t = e^-|x| < 1e-304 and every quantity of
+ * sigmoid_focal is 1, |x| or t to a relative 1e-300.  With a = 1 - 2y:
+ * - right side (the target's sign): q = CE = w = t, r = 1, d = a t,
+ *   1 - 2p = a, so with L = e^-(1 + g)|x|
+ *     FL = L,   dFL/dx = a (1 + g) L,   d2FL/dx2 = (1 + g)^2 L;
+ * - wrong side: q = 1 - t, log q = -t, CE = |x|, r = w = t, d = a (1 - t),
+ *   1 - 2p = -a (1 - 2t), so
+ *     FL = q^g |x|,   q^g = e^(-g t),   dFL/dx = a q^g (1 - t + g t |x|),
+ *     d2FL/dx2 = q^g t (1 + g (2 - |x|) + g (g - 1) t |x|).
+ * t is subnormal from |x| = 708.4 (75% off at |x| = 745), and gamma (or the
+ * weight) can bring a product with it back into the normal range: here t
+ * enters as t 2^1000, normal up to |x| = 1438, and the second derivative is
+ * scaled back last.  The products are ordered so that none overflows:
+ * q^g g t <= 1/e.
+ */
+#define FOCAL_SIGMOID_FAR 700.0
+
+static inline focal_values
+sigmoid_focal_far(double x, double y, double gamma, int precise)
+{
+    focal_values v;
+    double ax = fabs(x);
+    double a = 1.0 - 2.0 * y;
+    if ((y == 1.0) == (x > 0.0)) {
+        dd one_plus_gamma = two_sum(1.0, gamma, precise);
+        /* (an exponent below -800 underflows; its dd form may be NaN) */
+        dd exponent = -(1.0 + gamma) * ax < -800.0
+                          ? dd_from(-800.0)
+                          : dd_negate(dd_mul(one_plus_gamma, dd_from(ax), precise));
+        dd loss = exp_nonpositive(exponent, precise);
+        v.loss = loss;
+        v.grad = dd_scale(dd_mul(loss, one_plus_gamma, precise), a, precise);
+        v.hess = loss.hi * one_plus_gamma.hi * one_plus_gamma.hi;
+        return v;
+    }
+    dd t_boosted = exp_nonpositive(add_ln2_multiple(dd_from(-ax), 1000.0, precise), precise);
+    /* g t, in double-double while normal */
+    dd gt = dd_scale(dd_scale(t_boosted, gamma, precise), 0x1p-1000, precise);
+    dd q_gamma = exp_nonpositive(dd_negate(gt), precise);
+    v.loss = dd_scale(q_gamma, ax, precise);
+    /* (where q^g = 0, g t |x| may overflow: it is not needed) */
+    dd bracket = two_sum(1.0, q_gamma.hi > 0.0 ? gt.hi * ax : 0.0, precise);
+    v.grad = dd_scale(dd_mul(q_gamma, bracket, precise), a, precise);
+    double base = q_gamma.hi * t_boosted.hi; /* q^g t 2^1000 */
+    double hess = base + (base * gamma) * (2.0 - ax)
+                  + ((q_gamma.hi * gt.hi) * (gamma - 1.0)) * (t_boosted.hi * ax);
+    v.hess = hess * 0x1p-1000;
     return v;
 }
 
@@ -246,30 +349,75 @@ star_focal(double x, double y, const focal_params *k, int precise)
     return v;
 }
 
-/* Is this element one for the scalar path (a non-finite logit, or for FL* a
-   z = gamma s x + beta that overflowed)? */
+/*
+ * FL* where z = gamma s x + beta > FOCAL_STAR_FAR (the scalar path): there
+ * softplus(-z) = log1p(e^-z) = e^-z (1 - e^-z / 2 + ...) is e^-z to a relative
+ * 1e-260, and
+ *   FL* = e^-z / gamma = e^(-z - log gamma),
+ * one exp of an argument held in double-double.  Dividing the softplus by a
+ * tiny gamma instead lost everything once e^-z had underflowed (z > 745) or
+ * gone subnormal: FL* at gamma 1e-300, beta 1000 is 5.08e-135, not 0.  The
+ * argument is at most -600 + 744.4 (gamma >= 5e-324), inside exp_series's
+ * range.  The gradient -s sigmoid(-z) = -s e^-z to the same relative order.
+ * Nearer z takes star_focal itself, the same operations as the vector kernel.
+ */
+static inline focal_values
+star_focal_far(double x, double y, const focal_params *k, int precise)
+{
+    double s = y == 1.0 ? 1.0 : -1.0;
+    dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
+    if (!(z.hi > FOCAL_STAR_FAR)) {
+        return star_focal(x, y, k, precise);
+    }
+    focal_values v;
+    dd exponent = dd_add(dd_negate(z), dd_negate(k->log_gamma), precise);
+    v.loss = exp_series(exponent, precise, 0);
+    v.grad = dd_scale(exp_series(dd_negate(z), precise, 0), -s, precise);
+    v.hess = 0.0;
+    return v;
+}
+
+/* Is this element one for the scalar path (a non-finite logit, a sigmoid
+   logit beyond FOCAL_SIGMOID_FAR, or for FL* a z = gamma s x + beta that
+   overflowed or may pass FOCAL_STAR_FAR)?  Must agree with any_special_logit
+   (block_io.h). */
 static inline int
 needs_scalar_path(double x, const focal_params *k, int star)
 {
     if (!isfinite(x)) {
         return 1;
     }
-    return star && !isfinite(k->gamma * x + k->beta);
+    if (!star) {
+        return fabs(x) > FOCAL_SIGMOID_FAR;
+    }
+    return !(isfinite(k->gamma * x + k->beta) && k->gamma * fabs(x) + k->beta <= FOCAL_STAR_FAR);
 }
 
 /*
- * The scalar path: the limits at x = +-inf and NaN, and FL* where gamma x
- * overflows.  With "wrong" = 1 - p_t at the limit (1 - y or y), the focal
- * loss is 0 or +inf, its gradient +-wrong^(gamma + 1), its curvature 0.
+ * The scalar path: the limits at x = +-inf and NaN, FL* where gamma x
+ * overflows, FL*'s far tail (star_focal_far) and the sigmoid form beyond
+ * |x| = 700 (sigmoid_focal_far).  With "wrong" = 1 - p_t at the limit (1 - y
+ * or y), the focal loss is 0 or +inf, its gradient +-wrong^(gamma + 1), its
+ * curvature 0.
  */
 static inline focal_values
-focal_values_scalar_path(double x, double y, const focal_params *k, int star)
+focal_values_scalar_path(double x, double y, const focal_params *k, int star, int precise)
 {
     focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
     if (x != x) {
         v.loss = v.grad = dd_from(x);
         v.hess = x;
         return v;
+    }
+    if (star && isfinite(x) && isfinite(k->gamma * (y == 1.0 ? x : -x) + k->beta)) {
+        return star_focal_far(x, y, k, precise);
+    }
+    if (!star && isfinite(x)) {
+        if (y == 0.0 || y == 1.0) {
+            return sigmoid_focal_far(x, y, k->gamma, precise);
+        }
+        /* a soft target keeps the kernel's own formula */
+        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, 1, precise);
     }
     if (star) {
         double s = y == 1.0 ? 1.0 : -1.0;

@@ -47,18 +47,20 @@
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 2)                                 \
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 3)                                 \
     DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 4)                                 \
+    DEFINE_GAMMA(LEVEL, ATTRIBUTE, PRECISION, PRECISE, 5)                                 \
     DEFINE_VARIANT(LEVEL, ATTRIBUTE, star_##PRECISION, 1, 0, 0, 1, PRECISE)
 
-/* per level: focal kernels [precise][gamma 0..4][soft][derivatives], FL* [precise] */
+/* per level: focal kernels [precise][gamma 0..4, 5 = FOCAL_GAMMA_LARGE][soft][derivatives],
+   FL* [precise] */
 #define DEFINE_LEVEL(LEVEL, ATTRIBUTE)                                                    \
     DEFINE_PRECISION(LEVEL, ATTRIBUTE, plain, 0)                                          \
     DEFINE_PRECISION(LEVEL, ATTRIBUTE, precise, 1)                                        \
-    static const block_kernel LEVEL##_focal[2][5][2][2] = {                               \
+    static const block_kernel LEVEL##_focal[2][6][2][2] = {                               \
         {GAMMA_ROW(LEVEL, plain, 0), GAMMA_ROW(LEVEL, plain, 1), GAMMA_ROW(LEVEL, plain, 2), \
-         GAMMA_ROW(LEVEL, plain, 3), GAMMA_ROW(LEVEL, plain, 4)},                         \
+         GAMMA_ROW(LEVEL, plain, 3), GAMMA_ROW(LEVEL, plain, 4), GAMMA_ROW(LEVEL, plain, 5)}, \
         {GAMMA_ROW(LEVEL, precise, 0), GAMMA_ROW(LEVEL, precise, 1),                      \
          GAMMA_ROW(LEVEL, precise, 2), GAMMA_ROW(LEVEL, precise, 3),                      \
-         GAMMA_ROW(LEVEL, precise, 4)},                                                   \
+         GAMMA_ROW(LEVEL, precise, 4), GAMMA_ROW(LEVEL, precise, 5)},                     \
     };                                                                                    \
     static const block_kernel LEVEL##_star[2] = {star_plain_##LEVEL, star_precise_##LEVEL}; \
     DEFINE_IO(LEVEL, ATTRIBUTE)
@@ -145,8 +147,9 @@ simd_level_name(int level)
 block_kernel
 choose_block_kernel(int level, int precise, int star, double gamma, int soft, int derivatives)
 {
-    /* gamma 1 to 4 have kernels of products; any other takes exp(gamma log q) */
-    int g = (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0) ? (int)gamma : 0;
+    /* gamma 1 to 4 have kernels of products; any other takes exp(gamma log q),
+       gamma > 8 in kernels of their own (sigmoid_focal) */
+    int g = focal_gamma_kernel(gamma);
     int p = precise ? 1 : 0, s = soft ? 1 : 0, d = derivatives ? 1 : 0;
 #ifdef FOCAL_X86_DISPATCH
     if (level >= SIMD_AVX512) {

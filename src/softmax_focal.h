@@ -24,7 +24,8 @@
 #include "numeric.h"
 #include "vector_math.h"
 
-/* The row's shape, computed once: m, its argmax, rest = S - 1 and the E_j. */
+/* The row's shape, computed once: m, its argmax, rest = S - 1 and the E_j
+   (e_low: scratch of n doubles). */
 typedef struct {
     double max;
     ptrdiff_t argmax;
@@ -68,32 +69,44 @@ softmax_scan_max(softmax_row_shape *row, const double *z, ptrdiff_t n, ptrdiff_t
     row->has_nan = has_nan;
 }
 
-/* E_j of the logits z[0..n), once the maximum is known */
+/* E_j of the logits z[0..n), once the maximum is known; with `precise` and an
+   e_low (scratch of n doubles, NULL where the sum is not taken), what
+   rounding each E_j to a double drops */
 FOCAL_INLINE void
-softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double *e, ptrdiff_t n,
-                           int precise)
+softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double *e,
+                           double *e_low, ptrdiff_t n, int precise)
 {
     const double max = row->max;
     /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
-       difference z_j - m enters exp (an infinite one gives 0) */
+       difference z_j - m enters exp (an infinite one gives 0).  What rounding
+       E_j to a double drops (e_low) is summed too, so that rest keeps the
+       double-double digits of the exponentials: 1 - p_c may be raised to a
+       large gamma, which multiplies its relative error. */
     for (ptrdiff_t j = 0; j < n; j++) {
         dd difference = two_sum(z[j], -max, precise);
         dd value = exp_nonpositive(difference, precise);
-        e[j] = z[j] == max ? 1.0 : value.hi + value.lo;
+        int one = z[j] == max;
+        e[j] = one ? 1.0 : value.hi + value.lo;
+        if (precise && e_low != NULL) { /* precise: a constant */
+            e_low[j] = one ? 0.0 : (value.hi - e[j]) + value.lo;
+        }
     }
 }
 
-/* adds the E_j of classes first, first + 1, ... but the argmax's to `rest` */
+/* adds the E_j of classes first, first + 1, ... but the argmax's to `rest`,
+   and (precise) their dropped parts e_low to `dropped` */
 FOCAL_INLINE void
-softmax_add_rest(compensated_sum *rest, const softmax_row_shape *row, const double *e, ptrdiff_t n,
-                 ptrdiff_t first, int precise)
+softmax_add_rest(compensated_sum *rest, double *dropped, const softmax_row_shape *row,
+                 const double *e, const double *e_low, ptrdiff_t n, ptrdiff_t first, int precise)
 {
     const ptrdiff_t argmax = row->argmax - first;
-    compensated_sum sum = *rest; /* a local: the stores into e cannot alias it */
+    compensated_sum sum = *rest; /* locals: the stores into e cannot alias them */
+    double low = *dropped;
     for (ptrdiff_t j = 0; j < n; j++) {
         if (j != argmax) {
             if (precise) {
                 compensated_add(&sum, e[j]);
+                low += e_low[j];
             }
             else {
                 sum.sum += e[j];
@@ -101,24 +114,26 @@ softmax_add_rest(compensated_sum *rest, const softmax_row_shape *row, const doub
         }
     }
     *rest = sum;
+    *dropped = low;
 }
 
 FOCAL_INLINE void
-softmax_row_finish(softmax_row_shape *row, compensated_sum rest, int precise)
+softmax_row_finish(softmax_row_shape *row, compensated_sum rest, double dropped, int precise)
 {
-    row->rest = fast_two_sum(rest.sum, rest.compensation, precise);
+    row->rest = fast_two_sum(rest.sum, rest.compensation + dropped, precise);
 }
 
-/* the shape of a row held whole, and its E_j */
+/* the shape of a row held whole, and its E_j (e_low: scratch of n doubles) */
 FOCAL_INLINE softmax_row_shape
-softmax_exponentials(const double *z, double *e, ptrdiff_t n, int precise)
+softmax_exponentials(const double *z, double *e, double *e_low, ptrdiff_t n, int precise)
 {
     softmax_row_shape row = softmax_row_start(z[0]);
     softmax_scan_max(&row, z, n, 0);
-    softmax_exponentials_piece(&row, z, e, n, precise);
+    softmax_exponentials_piece(&row, z, e, e_low, n, precise);
     compensated_sum rest = {0.0, 0.0};
-    softmax_add_rest(&rest, &row, e, n, 0, precise);
-    softmax_row_finish(&row, rest, precise);
+    double dropped = 0.0;
+    softmax_add_rest(&rest, &dropped, &row, e, e_low, n, 0, precise);
+    softmax_row_finish(&row, rest, dropped, precise);
     return row;
 }
 
@@ -146,6 +161,52 @@ others_share(const softmax_row_shape *row, const double *e, ptrdiff_t c, int pre
 }
 
 /*
+ * (1 - p_c)^gamma for gamma > FOCAL_POWER_BY_LOG, as e^(gamma log(1 - p_c)).
+ * gamma multiplies the relative error of 1 - p_c: O_c / S carries the
+ * rounding of E_c to a double (2^-53 p_c), harmless up to gamma 8, 100 ULP at
+ * gamma 1000.  And dd_power corrects pow(q_hi, gamma) by gamma q_lo / q_hi
+ * to first order only: where q_hi rounds to 1 (p_c < 2^-53) that correction
+ * took any value at huge gamma (a loss of -1e284 at gamma 1e300) while in
+ * double q_hi^gamma = 1.  So the log is taken of what is known in
+ * double-double:
+ *   log(1 - p_c) = log(rest) - log S            for the argmax (1 - p = rest / S)
+ *   log(1 - p_c) = log1p(-E_c / S)              otherwise, E_c / S <= 1/2,
+ * E_c computed again in double-double, and gamma log(1 - p_c) below -800
+ * gives 0, as in the sigmoid kernel.
+ */
+#define FOCAL_POWER_BY_LOG 8.0
+
+FOCAL_INLINE dd
+power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd total,
+                     double gamma, int *boosted, int precise)
+{
+    dd log_q;
+    if (c == row->argmax) {
+        if (!(row->rest.hi > 0.0)) {
+            return dd_from(0.0); /* 1 - p = 0 */
+        }
+        log_q = log_positive(dd_divide(row->rest, total, precise), precise);
+    }
+    else {
+        dd e_c = exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+        dd p = dd_divide(e_c, total, precise);
+        log_q = log1p_small(dd_negate(p), precise, 0);
+    }
+    double plain = gamma * log_q.hi;
+    /* q <= 1: a rounding above 0 is clamped, a product below -1500 underflows */
+    dd scaled = !(plain > -1500.0) ? dd_from(-1500.0)
+                : plain >= 0.0     ? dd_from(0.0)
+                                   : dd_scale(log_q, gamma, precise);
+    /* below e^-700, q^g 2^1000 (as in sigmoid_focal): gamma h multiplies it
+       back into the normal range, and a subnormal has few digits */
+    *boosted = scaled.hi < -700.0;
+    if (*boosted) {
+        scaled = add_ln2_multiple(scaled, 1000.0, precise);
+    }
+    return exp_nonpositive(scaled, precise);
+}
+
+/*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
  * its G_c.  `loss` accumulates in double-double.
  */
@@ -155,8 +216,14 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
 {
     if (isinf(row->max - z[c])) {
         /* z_c = -inf or m = +inf > z_c: p_c = 0 in the limit, so the loss is
-           infinite, 1 - p_c = 1 and h_c = 0 */
-        *loss = dd_accumulate(*loss, dd_from(HUGE_VAL), precise);
+           infinite, 1 - p_c = 1 and h_c = 0.  Finite logits further apart than
+           the double range have p_c = 0 and h_c = 0 as well, and a term
+           a_c y_c (m - z_c + log S) that may still be finite: it is taken in
+           halves (log S <= log C is far below the rounding of m - z_c). */
+        double term = isfinite(row->max) && isfinite(z[c])
+                          ? 2.0 * (target_weight * (0.5 * row->max - 0.5 * z[c]))
+                          : HUGE_VAL;
+        *loss = dd_accumulate(*loss, dd_from(term), precise);
         return target_weight;
     }
     dd total = dd_add(row->rest, dd_from(1.0), precise);
@@ -169,8 +236,13 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
     if (z[c] != row->max) {
         neg_log_p = dd_add(neg_log_p, two_sum(row->max, -z[c], precise), precise);
     }
-    dd q_gamma = dd_power(one_minus_p, gamma, precise);
+    int boosted = 0; /* q_gamma holds (1 - p_c)^gamma 2^1000 */
+    dd q_gamma = gamma > FOCAL_POWER_BY_LOG
+                     ? power_of_one_minus_p(row, z, c, total, gamma, &boosted, precise)
+                     : dd_power(one_minus_p, gamma, precise);
+    const double unscale = boosted ? 0x1p-1000 : 1.0;
     dd term = dd_mul(q_gamma, neg_log_p, precise);
+    term = boosted ? dd_scale(term, unscale, precise) : term;
     *loss = dd_accumulate(*loss, dd_scale(term, target_weight, precise), precise);
     double h;
     if (c == row->argmax) {
@@ -180,7 +252,7 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         /* E_c = 0 (p_c underflowed or z_c = -inf) is the limit h = 0 */
         h = e[c] == 0.0 ? 0.0 : e[c] / others.hi * neg_log_p.hi;
     }
-    return target_weight * q_gamma.hi * (gamma * h + 1.0);
+    return target_weight * q_gamma.hi * (gamma * h + 1.0) * unscale;
 }
 
 /* dFL/dz_j for the whole row, from the G_c (zero for classes without target) */

@@ -57,9 +57,22 @@ power_of_two(double k)
     return double_of((integer + 1023) << 52);
 }
 
+/* a + k ln 2 for an integer-valued k of at most 2^20 (k LN2_HI is exact): in
+   plain mode too the low part of ln 2 is added, as a double */
+FOCAL_INLINE dd
+add_ln2_multiple(dd a, double k, int precise)
+{
+    if (!precise) {
+        return dd_from((a.hi + k * LN2_HI) + k * LN2_LO);
+    }
+    dd shift = {k * LN2_HI, k * LN2_LO};
+    return dd_add(a, shift, precise);
+}
+
 /*
  * e^a for a = a_hi + a_lo <= 0 (not NaN).  Below -746 the result underflows
- * to 0.  a = k ln2 + r with |r| <= ln2 / 2; e^r = 1 + r + r^2 P(r).
+ * to 0.  (A positive a up to 709 works as well, 2^k staying a double:
+ * star_focal_far passes up to 145.)  a = k ln2 + r with |r| <= ln2 / 2; e^r = 1 + r + r^2 P(r).
  */
 FOCAL_INLINE dd
 exp_series(dd a, int precise, int short_series)

@@ -1,0 +1,371 @@
+"""out= sharing memory with an argument gives the out-of-place result, bit for bit.
+
+For every function that takes out= (sigmoid, FL* and softmax families) and
+every array argument (logits, dense targets, class indices, weights, a
+per-class alpha), the argument and out are laid over one buffer in many ways:
+the same elements (in place), shifted by one element or one row, reversed,
+Fortran order against C order, interleaved (bounds that meet without a shared
+element), strided, and out or the argument overlapping itself (as_strided rows
+that share memory).  The call must leave the buffer exactly as computing the
+result out of place (on copies of the arguments) and then assigning it to out
+would; its other results (a reduced loss) must be the same bits.  The same
+holds when out is a subclass whose __array_function__ claims that nothing
+shares memory.  A call that fails (a bad label, target or weight in the last
+row) must leave the whole buffer untouched.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import focal
+
+N, C = 6, 4
+
+
+class LyingArray(np.ndarray):
+    """An out= subclass that answers every overlap question with False."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in (np.may_share_memory, np.shares_memory):
+            return False
+        return super().__array_function__(func, types, args, kwargs)
+
+    def view(self, *args, **kwargs):  # the library must not rely on it either
+        raise AssertionError("LyingArray.view called")
+
+
+# --------------------------------------------------------------------------
+# the functions, as (family, callable, what out receives)
+
+
+def _sigmoid(function, reduction):
+    def call(a, out=None):
+        return function(a["logits"], a["targets"], a["alpha"], 1.5, reduction=reduction,
+                        weights=a["weights"], out=out)
+    return call
+
+
+def _star(function, reduction):
+    def call(a, out=None):
+        return function(a["logits"], a["targets"], a["alpha"], 2.0, 1.0, reduction=reduction,
+                        weights=a["weights"], out=out)
+    return call
+
+
+def _softmax(function, reduction):
+    def call(a, out=None):
+        return function(a["logits"], a["targets"], a["alpha"], 1.5, reduction=reduction,
+                        weights=a["weights"], out=out)
+    return call
+
+
+FUNCTIONS = {
+    "loss-none": ("sigmoid", _sigmoid(focal.loss, "none"), "elements"),
+    "grad-mean": ("sigmoid", _sigmoid(focal.grad, "mean"), "elements"),
+    "grad-sum": ("sigmoid", _sigmoid(focal.grad, "sum"), "elements"),
+    "loss_and_grad-sum_over_positives": (
+        "sigmoid", _sigmoid(focal.loss_and_grad, "sum_over_positives"), "elements"),
+    "loss_and_grad-none": ("sigmoid", _sigmoid(focal.loss_and_grad, "none"), "elements"),
+    "star_loss-none": ("star", _star(focal.star_loss, "none"), "elements"),
+    "star_grad-mean": ("star", _star(focal.star_grad, "mean"), "elements"),
+    "star_loss_and_grad-sum": ("star", _star(focal.star_loss_and_grad, "sum"), "elements"),
+    "softmax_loss-none": ("softmax", _softmax(focal.softmax_loss, "none"), "rows"),
+    "softmax_grad-mean": ("softmax", _softmax(focal.softmax_grad, "mean"), "elements"),
+    "softmax_grad-sum": ("softmax", _softmax(focal.softmax_grad, "sum"), "elements"),
+    "softmax_loss_and_grad-mean": (
+        "softmax", _softmax(focal.softmax_loss_and_grad, "mean"), "elements"),
+    "softmax_loss_and_grad-none": (
+        "softmax", _softmax(focal.softmax_loss_and_grad, "none"), "elements"),
+}
+
+
+def split(result):
+    """(the array out receives, the other results)."""
+    if isinstance(result, tuple):
+        loss, grad = result
+        return grad, [loss]
+    return result, []
+
+
+# --------------------------------------------------------------------------
+# arguments
+
+
+def values(family, name, form, shape, rng, n):
+    """Valid values of one argument (float64, or int64 class indices)."""
+    if name == "logits":
+        return rng.normal(0.0, 3.0, shape)
+    if name == "alpha":
+        return rng.uniform(0.1, 0.9, shape)
+    if name == "weights":
+        return rng.uniform(0.25, 2.0, shape)
+    if form == "labels":
+        if family == "softmax":
+            labels = rng.integers(0, C, shape)
+            labels[1] = -100  # ignored
+        else:
+            labels = rng.integers(0, C + 1, shape)  # C: background
+            labels[1] = -1    # ignored
+        return labels
+    if family == "star":
+        return rng.integers(0, 2, shape).astype(np.float64)
+    if family == "softmax":
+        return rng.dirichlet(np.ones(C), size=shape[:-1])
+    return rng.uniform(0.0, 1.0, shape)
+
+
+def argument_shapes(family, name, form, n):
+    """The shapes the argument may take (weights: several broadcasts)."""
+    if name == "logits":
+        return [(n, C)]
+    if name == "alpha":
+        return [(C,)]
+    if name == "targets":
+        return [(n,)] if form == "labels" else [(n, C)]
+    if family == "softmax":
+        return [(n,)]
+    return [(n, C), (C,), (n, 1)]
+
+
+def bad_value(family, name, form):
+    """A value the checks reject, for the last position of an argument."""
+    if name == "weights":
+        return -1.0
+    if form == "labels":
+        return C if family == "softmax" else C + 3
+    return 1.5
+
+
+# --------------------------------------------------------------------------
+# layouts over one buffer: each a function of the (typed) buffer
+
+
+def _contiguous(offset, shape):
+    return lambda b: b[offset:offset + math.prod(shape)].reshape(shape)
+
+
+def _strided(offset, step, shape):
+    return lambda b: b[offset:offset + step * math.prod(shape):step].reshape(shape)
+
+
+def _reversed(offset, shape):
+    return lambda b: _contiguous(offset, shape)(b)[(slice(None, None, -1),) * len(shape)]
+
+
+def _fortran(offset, shape):
+    return lambda b: b[offset:offset + math.prod(shape)].reshape(shape[::-1]).T
+
+
+def _self_overlapping(offset, shape):
+    """Rows sharing half their elements (a 1-D array: every element at one address)."""
+    def view(b):
+        size = b.itemsize
+        strides = (0,) if len(shape) == 1 else ((shape[-1] // 2) * size,) + tuple(
+            size * math.prod(shape[k + 1:]) for k in range(1, len(shape)))
+        return np.lib.stride_tricks.as_strided(b[offset:], shape, strides)
+    return view
+
+
+def relations(out_shape, arg_shape):
+    """{name: (layout of out, layout of the argument)} over one buffer."""
+    n_out, n_arg = math.prod(out_shape), math.prod(arg_shape)
+    result = {
+        "both-at-start": (_contiguous(0, out_shape), _contiguous(0, arg_shape)),
+        "argument-shifted-one": (_contiguous(0, out_shape), _contiguous(1, arg_shape)),
+        "out-shifted-one": (_contiguous(1, out_shape), _contiguous(0, arg_shape)),
+        "argument-at-the-end": (_contiguous(0, out_shape),
+                                _contiguous(max(n_out - n_arg, 0) + 1, arg_shape)),
+        "argument-strided": (_contiguous(0, out_shape), _strided(1, 2, arg_shape)),
+        "out-strided": (_strided(0, 2, out_shape), _contiguous(0, arg_shape)),
+        "interleaved": (_strided(1, 2, out_shape), _strided(0, 2, arg_shape)),
+        "out-reversed": (_reversed(0, out_shape), _contiguous(0, arg_shape)),
+        "out-overlapping-itself": (_self_overlapping(0, out_shape), _contiguous(0, arg_shape)),
+        "argument-overlapping-itself": (_contiguous(0, out_shape),
+                                        _self_overlapping(0, arg_shape)),
+    }
+    if out_shape == arg_shape:
+        result["same-elements"] = (_contiguous(0, out_shape), _contiguous(0, arg_shape))
+        result["both-overlapping-themselves"] = (_self_overlapping(0, out_shape),
+                                                 _self_overlapping(0, arg_shape))
+        if len(out_shape) == 2:
+            result["out-fortran"] = (_fortran(0, out_shape), _contiguous(0, arg_shape))
+            result["out-one-row-on"] = (_contiguous(out_shape[1], out_shape),
+                                        _contiguous(0, arg_shape))
+    return result
+
+
+def typed(buffer, kind):
+    """The buffer as floats of its own dtype, or as integers of the same size."""
+    if kind == "labels":
+        return buffer.view(np.int64 if buffer.itemsize == 8 else np.int32)
+    return buffer
+
+
+def scenarios(function_name):
+    """Every (argument, form, argument shape, relation) for one function."""
+    family, _, receives = FUNCTIONS[function_name]
+    for name in ("logits", "targets", "weights", "alpha"):
+        for form in ("dense", "labels"):  # the other arguments too, with both target forms
+            for shape in argument_shapes(family, name, form, N):
+                out_shape = (N,) if receives == "rows" else (N, C)
+                for relation in relations(out_shape, shape):
+                    yield name, form, shape, relation
+
+
+def build(function_name, name, form, shape, relation, dtype, n, seed, bad=False):
+    """(buffer, out view, arguments, independent copies of the arguments)."""
+    family, _, receives = FUNCTIONS[function_name]
+    rng = np.random.default_rng(seed)
+    out_shape = (n,) if receives == "rows" else (n, C)
+    out_layout, arg_layout = relations(out_shape, shape)[relation]
+    buffer = rng.normal(size=8 * n * C + 16).astype(dtype)
+    arguments = {
+        "logits": values(family, "logits", form, (n, C), rng, n).astype(dtype),
+        "targets": values(family, "targets", form, (n,) if form == "labels" else (n, C), rng, n),
+        "weights": values(family, "weights", form, (n,) if family == "softmax" else (n, C),
+                          rng, n),
+        "alpha": values(family, "alpha", form, (C,), rng, n),
+    }
+    kind = "labels" if (name == "targets" and form == "labels") else "floats"
+    view = arg_layout(typed(buffer, kind))
+    view[...] = values(family, name, form, shape, rng, n)
+    arguments[name] = view
+    if bad:
+        bad_name = name if name in ("targets", "weights") else "targets"
+        target = arguments[bad_name]
+        if bad_name != name:
+            arguments[bad_name] = target = target.copy()
+        target[(-1,) * target.ndim] = bad_value(family, bad_name, form)
+    copies = {key: np.array(value, copy=True) for key, value in arguments.items()}
+    return buffer, out_layout, arguments, copies
+
+
+def bits(array):
+    return np.ascontiguousarray(array).view(np.uint8)
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(bits(a), bits(b))
+
+
+# --------------------------------------------------------------------------
+# the tests
+
+
+@pytest.mark.parametrize("function_name", list(FUNCTIONS))
+def test_out_sharing_memory_with_an_argument_gives_the_out_of_place_result(function_name):
+    _, call, _ = FUNCTIONS[function_name]
+    checked = 0
+    for case, (name, form, shape, relation) in enumerate(scenarios(function_name)):
+        for dtype in (np.float64, np.float32):
+            for lying in (False, True):
+                buffer, out_layout, arguments, copies = build(
+                    function_name, name, form, shape, relation, dtype, N, seed=case)
+                reference = call(copies)
+                reference_out, reference_rest = split(reference)
+                expected = buffer.copy()
+                out_layout(expected)[...] = reference_out
+                out = out_layout(buffer)
+                if lying:
+                    out = np.ndarray.view(out, LyingArray)
+                result_out, result_rest = split(call(arguments, out=out))
+                where = (f"{function_name}: {name} ({form}, shape {shape}) {relation}, "
+                         f"{np.dtype(dtype).name}{', lying out' if lying else ''}")
+                assert result_out is out, where
+                assert same_bits(buffer, expected), where
+                for got, want in zip(result_rest, reference_rest):
+                    assert same_bits(got, want), where
+                checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("function_name", list(FUNCTIONS))
+def test_a_failing_call_leaves_the_shared_buffer_untouched(function_name):
+    """Large enough for several blocks of the elementwise pass, the bad value last."""
+    _, call, _ = FUNCTIONS[function_name]
+    n = 300
+    checked = 0
+    for case, (name, form, shape, relation) in enumerate(scenarios(function_name)):
+        shape = tuple(n if k == N else k for k in shape)
+        for lying in (False, True):
+            buffer, out_layout, arguments, copies = build(
+                function_name, name, form, shape, relation, np.float64, n, seed=case, bad=True)
+            try:
+                call(copies)
+            except ValueError:
+                pass
+            else:
+                continue  # the bad value was overwritten by the argument's own overlap
+            out = out_layout(buffer)
+            if not np.shares_memory(out, arguments[name]):
+                continue  # out is not an input here: what it holds after an error is free
+            if lying:
+                out = np.ndarray.view(out, LyingArray)
+            before = buffer.copy()
+            with pytest.raises(ValueError):
+                call(arguments, out=out)
+            assert same_bits(buffer, before), (
+                f"{function_name}: {name} ({form}) {relation}"
+                f"{', lying out' if lying else ''} was written before the error")
+            checked += 1
+    assert checked > 20
+
+
+def test_softmax_alpha_inside_out():
+    x = np.random.default_rng(1).normal(size=(6, 4))
+    labels = np.array([0, 1, 2, 3, 0, 1])
+    for function in (focal.softmax_grad, focal.softmax_loss_and_grad):
+        expected = function(x, labels, alpha=np.full(4, 0.3))
+        buffer = np.full((6, 4), 0.3)
+        result = function(x, labels, alpha=buffer[0], out=buffer)
+        for got, want in zip(result if isinstance(result, tuple) else (result,),
+                             expected if isinstance(expected, tuple) else (expected,)):
+            assert same_bits(got, want)
+    # the per-row loss written over the alpha it reads
+    expected = focal.softmax_loss(x, labels, alpha=np.full(4, 0.3), reduction="none")
+    buffer = np.full(6, 0.3)
+    focal.softmax_loss(x, labels, alpha=buffer[:4], reduction="none", out=buffer)
+    assert same_bits(buffer, expected)
+
+
+def test_in_place_softmax_over_rows_sharing_memory():
+    base = np.random.default_rng(2).normal(size=16)
+    expected_base = base.copy()
+    rows = np.lib.stride_tricks.as_strided(base, (7, 4), (2 * 8, 8))
+    labels = np.array([0, 1, 2, 3, 0, 1, 2])
+    reference = focal.softmax_grad(rows.copy(), labels)
+    np.lib.stride_tricks.as_strided(expected_base, (7, 4), (2 * 8, 8))[...] = reference
+    focal.softmax_grad(rows, labels, out=rows)
+    assert same_bits(base, expected_base)
+
+
+def test_a_lying_out_is_still_checked_and_returned():
+    x = np.random.default_rng(3).normal(size=(300, 4))
+    labels = np.random.default_rng(4).integers(0, 5, 300)
+    expected = focal.grad(x, labels)
+    lying = np.ndarray.view(x, LyingArray)
+    assert focal.grad(x, labels, out=lying) is lying
+    assert same_bits(x, expected)
+    # a bad label in the last row: nothing written
+    x = np.random.default_rng(3).normal(size=(300, 4))
+    before = x.copy()
+    labels[-1] = 9
+    for function in (focal.grad, focal.softmax_grad):
+        with pytest.raises(ValueError, match="^targets|^labels"):
+            function(x, labels, out=np.ndarray.view(x, LyingArray))
+        assert same_bits(x, before)
+
+
+def test_grad_hess_results_share_no_memory_with_the_arguments():
+    x = np.random.default_rng(5).normal(size=(5, 3))
+    y = (x > 0).astype(np.float64)
+    w = np.ones_like(x)
+    g, h = focal.grad_hess(x, y, weights=w)
+    for result in (g, h):
+        for argument in (x, y, w):
+            assert not np.shares_memory(result, argument)
+    assert not np.shares_memory(g, h)

@@ -1,0 +1,266 @@
+"""Reductions with weights anywhere in the double range, against mpmath.
+
+Weights from the smallest subnormal (5e-324) to 1.7e308, alone or mixed,
+for every reduction of the sigmoid form, FL* and the softmax form: the
+reduced loss and the gradient must be the correctly rounded value of the
+exact reduction to a few ULP.  The sums of w l and of w are formed with the
+weights scaled by a power of two (the largest near 1), which is exact; a
+mean of values near the double range whose sum overflows is summed again
+scaled down.  A "sum" (or a per-element value) whose exact value lies beyond
+the largest double is inf: that is the correctly rounded result.
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import focal
+from test_accuracy import reference as sigmoid_reference
+from test_softmax_accuracy import reference as softmax_reference
+from test_star import mp_reference as star_reference
+
+mpmath.mp.prec = 120
+TINY = 5e-324
+HUGE = 1.7e308
+
+# one row of weights per scale: uniform at the extremes, and mixed
+WEIGHTS = {
+    "subnormal": lambda n, rng: np.full(n, TINY),
+    "smallest-normal": lambda n, rng: np.full(n, 2.2250738585072014e-308),
+    "huge": lambda n, rng: np.full(n, HUGE),
+    "1e308": lambda n, rng: np.full(n, 1e308),
+    "mixed-extremes": lambda n, rng: np.resize([HUGE, TINY, 1.0, 1e-300, 1e300, 0.0], n),
+    "log-uniform": lambda n, rng: 10.0 ** rng.uniform(-320, 308, n),
+    "tiny-and-zero": lambda n, rng: np.resize([TINY, 0.0, 3 * TINY], n),
+}
+REDUCTIONS = ("mean", "sum", "sum_over_positives")
+
+
+def spacing(exact, dtype):
+    info = np.finfo(dtype)
+    value = abs(float(exact))
+    largest = np.nextafter(info.max, dtype(0))  # (the spacing at the largest value overflows)
+    rounded = dtype(value) if value < float(largest) else largest
+    return max(float(np.spacing(rounded)), float(info.smallest_subnormal))
+
+
+def assert_close(computed, exact, dtype, bound, what):
+    """Within `bound` ULP of the exact value, or inf where that lies beyond the dtype."""
+    computed = float(computed)
+    if exact != exact:
+        assert computed != computed, (what, computed)
+        return
+    if abs(exact) > mpmath.mpf(float(np.finfo(dtype).max)) * (1 + mpmath.mpf(2) ** -30):
+        assert math.isinf(computed) and (computed > 0) == (exact > 0), (what, computed, exact)
+        return
+    assert math.isfinite(computed), (what, computed, exact)
+    error = float(abs(mpmath.mpf(computed) - exact)) / spacing(exact, dtype)
+    assert error <= bound, (what, error, computed, float(exact))
+
+
+def reduce_exact(losses, grads, weights, positives, reduction):
+    """The exact reduced loss and gradient from exact per-element values."""
+    total = mpmath.fsum(w * l for w, l in zip(weights, losses))
+    if reduction == "sum":
+        denominator = mpmath.mpf(1)
+    elif reduction == "mean":
+        denominator = mpmath.fsum(weights)
+    else:
+        denominator = max(positives, mpmath.mpf(1))
+    if denominator == 0:
+        return mpmath.nan, [mpmath.mpf(0) * mpmath.mpf(0) for _ in grads]
+
+    def scaled(w, g):  # g: one element's derivative, or a row's (softmax)
+        return [w * v / denominator for v in g] if isinstance(g, list) else w * g / denominator
+    return total / denominator, [scaled(w, g) for w, g in zip(weights, grads)]
+
+
+def elementwise_case(rng, n, dtype):
+    x = rng.normal(0.0, 4.0, n).astype(dtype)
+    y = (rng.uniform(size=n) < 0.4).astype(dtype)
+    return x, y
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", list(WEIGHTS))
+def test_sigmoid_reductions(scale, dtype):
+    rng = np.random.default_rng(len(scale))
+    n = 24
+    x, y = elementwise_case(rng, n, dtype)
+    w = WEIGHTS[scale](n, rng)
+    exact = [sigmoid_reference(xi, yi, 2.0) for xi, yi in zip(x, y)]
+    losses = [e[0] for e in exact]
+    grads = [e[1] for e in exact]
+    weights = [mpmath.mpf(float(v)) for v in w]
+    for reduction in REDUCTIONS:
+        value, grad = focal.loss_and_grad(x, y, 0.25, 2.0, reduction=reduction, weights=w)
+        want_value, want_grad = reduce_exact(losses, grads, weights, mpmath.mpf(float(y.sum())),
+                                             reduction)
+        where = f"sigmoid {reduction} {scale} {np.dtype(dtype).name}"
+        assert_close(value, want_value, dtype, 4, where)
+        assert value == focal.loss(x, y, 0.25, 2.0, reduction=reduction, weights=w)
+        for i in range(n):
+            assert_close(grad[i], want_grad[i], dtype, 4, f"{where} gradient {i}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", list(WEIGHTS))
+def test_star_reductions(scale, dtype):
+    rng = np.random.default_rng(100 + len(scale))
+    n = 24
+    x, y = elementwise_case(rng, n, dtype)
+    w = WEIGHTS[scale](n, rng)
+    exact = [star_reference(xi, int(yi), 2.0, 1.0, 0.25) for xi, yi in zip(x, y)]
+    weights = [mpmath.mpf(float(v)) for v in w]
+    for reduction in REDUCTIONS:
+        value, grad = focal.star_loss_and_grad(x, y, 0.25, 2.0, 1.0, reduction=reduction,
+                                               weights=w)
+        want_value, want_grad = reduce_exact([e[0] for e in exact], [e[1] for e in exact],
+                                             weights, mpmath.mpf(float(y.sum())), reduction)
+        where = f"FL* {reduction} {scale} {np.dtype(dtype).name}"
+        assert_close(value, want_value, dtype, 4, where)
+        for i in range(n):
+            assert_close(grad[i], want_grad[i], dtype, 4, f"{where} gradient {i}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", list(WEIGHTS))
+def test_softmax_reductions(scale, dtype):
+    rng = np.random.default_rng(200 + len(scale))
+    rows, classes = 12, 4
+    x = rng.normal(0.0, 3.0, (rows, classes)).astype(dtype)
+    labels = rng.integers(0, classes, rows)
+    w = WEIGHTS[scale](rows, rng)
+    exact = [softmax_reference(x[r], np.eye(classes)[labels[r]], 2.0, np.ones(classes))
+             for r in range(rows)]
+    weights = [mpmath.mpf(float(v)) for v in w]
+    for reduction in ("mean", "sum"):
+        value, grad = focal.softmax_loss_and_grad(x, labels, None, 2.0, reduction=reduction,
+                                                  weights=w)
+        want_value, want_grad = reduce_exact([e[0] for e in exact], [e[1] for e in exact],
+                                             weights, None, reduction)
+        where = f"softmax {reduction} {scale} {np.dtype(dtype).name}"
+        assert_close(value, want_value, dtype, 8, where)
+        for r in range(rows):
+            # the components of a row cancel: judged against the row's largest
+            largest = max(abs(v) for v in want_grad[r])
+            for j in range(classes):
+                exact_j = want_grad[r][j]
+                if abs(exact_j) > mpmath.mpf(float(np.finfo(dtype).max)):
+                    assert_close(grad[r, j], exact_j, dtype, 8, f"{where} gradient")  # inf
+                    continue
+                scale_j = max(abs(exact_j), largest * mpmath.mpf(float(np.finfo(dtype).eps)))
+                error = float(abs(mpmath.mpf(float(grad[r, j])) - exact_j))
+                error /= spacing(scale_j, dtype)
+                assert error <= 8, (where, r, j, error)
+
+
+def test_uniform_weights_of_any_size_give_the_unweighted_values():
+    x = np.linspace(-30.0, 30.0, 7)
+    y = (x > 0).astype(np.float64)
+    unweighted = focal.loss(x, y)
+    # uniform weights of any size give the unweighted mean and gradient (a
+    # power of two exactly; other weights round w l differently)
+    for value in (2.0 ** 1023, 2.0 ** -1074, 2.0 ** -1040, 1e308, HUGE, TINY, 1e-310):
+        w = np.full(7, value)
+        exact = value in (2.0 ** 1023, 2.0 ** -1074, 2.0 ** -1040)
+        compare = np.testing.assert_array_equal if exact else (
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=4e-16, atol=0))
+        compare(focal.loss(x, y, weights=w), unweighted)
+        compare(focal.grad(x, y, weights=w), focal.grad(x, y))
+    labels = np.array([0, 1, 2, 0, 1])
+    logits = np.random.default_rng(0).normal(size=(5, 3))
+    for value in (2.0 ** 1023, 2.0 ** -1074):
+        w = np.full(5, value)
+        assert focal.softmax_loss(logits, labels, weights=w) == focal.softmax_loss(logits, labels)
+        np.testing.assert_array_equal(focal.softmax_grad(logits, labels, weights=w),
+                                      focal.softmax_grad(logits, labels))
+
+
+def test_a_sum_beyond_the_double_range_is_inf():
+    x = np.zeros(4)
+    y = np.ones(4)
+    w = np.full(4, HUGE)
+    # each w l is 1.7e308 ln 2 = 1.18e308: their sum exceeds the largest double
+    assert focal.loss(x, y, None, 0.0, reduction="sum", weights=w) == math.inf
+    # while the mean and the sum over positives divide it back into range
+    assert focal.loss(x, y, None, 0.0, reduction="mean", weights=w) == math.log(2)
+    assert focal.loss(x, y, None, 0.0, reduction="sum_over_positives",
+                      weights=w) == pytest.approx(HUGE * math.log(2), rel=1e-15)
+    # float32: beyond 3.4e38 is inf in float32
+    x32 = np.zeros(4, np.float32)
+    assert focal.loss(x32, y, None, 0.0, reduction="sum", weights=np.full(4, 2e38)) == np.inf
+    assert focal.loss(x32, y, None, 0.0, reduction="mean", weights=np.full(4, 2e38)) == \
+        np.float32(math.log(2))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_means_of_values_near_the_double_range(dtype):
+    """Unweighted too: losses near the largest value sum past it, their mean does not."""
+    big = float(np.finfo(dtype).max) / 2
+    x = np.array([-big, -big, -big, 1.0], dtype=dtype)
+    y = np.array([1.0, 1.0, 1.0, 0.0], dtype=dtype)
+    exact = [sigmoid_reference(xi, yi, 0.0, mpmath.mpf(1) / 2) for xi, yi in zip(x, y)]
+    mean = mpmath.fsum(e[0] for e in exact) / 4
+    assert_close(focal.loss(x, y, 0.5, 0.0), mean, dtype, 4, "mean")
+    assert_close(focal.loss(x, y, 0.5, 0.0, reduction="sum_over_positives"),
+                 mpmath.fsum(e[0] for e in exact) / 3, dtype, 4, "sum over positives")
+    assert focal.loss(x, y, None, 0.0, reduction="sum") == np.inf
+    # FL*: gamma x overflows for the first three: each loss is |x| - beta / gamma
+    star = focal.star_loss(x, y, 0.5, 1.0, 0.0)
+    assert math.isfinite(star) and star == pytest.approx(0.5 * 3 * big / 4, rel=1e-6)
+    # the softmax form: rows whose losses are near the largest value
+    logits = np.zeros((3, 2), dtype=dtype)
+    logits[:, 0] = big
+    value = focal.softmax_loss(logits, np.array([1, 1, 1]), 0.5, 0.0)
+    assert value == pytest.approx(0.5 * big, rel=1e-6)
+    weighted = focal.softmax_loss(logits, np.array([1, 1, 1]), 0.5, 0.0,
+                                  weights=np.array([1e300, 1e300, 1e300]))
+    assert weighted == pytest.approx(value, rel=4 * float(np.finfo(dtype).eps))
+
+
+def test_an_infinite_loss_stays_infinite_beside_scaled_weights():
+    x = np.array([np.inf, 0.0, 1.0])
+    y = np.array([0.0, 1.0, 1.0])
+    for w in ([TINY, HUGE, 1.0], [HUGE, TINY, 1.0], [1e-300, 1e300, 0.5]):
+        assert focal.loss(x, y, weights=np.array(w)) == np.inf
+        assert focal.loss(x, y, weights=np.array(w), reduction="sum") == np.inf
+
+
+def test_softmax_logits_further_apart_than_the_double_range():
+    """m - z_c overflows, the loss alpha_c (m - z_c + log S) need not."""
+    z = np.array([[HUGE, -HUGE, 0.0]])
+    value = focal.softmax_loss(z, np.array([1]), np.array([0.25, 0.25, 0.25]), 2.0,
+                               reduction="none")[0]
+    assert value == pytest.approx(0.25 * 2 * HUGE, rel=1e-15)
+    assert focal.softmax_loss(z, np.array([1]), None, 2.0, reduction="none")[0] == np.inf
+    grad = focal.softmax_grad(z, np.array([1]), np.array([0.25, 0.25, 0.25]), 2.0)
+    np.testing.assert_array_equal(grad, [[0.25, -0.25, 0.0]])
+
+
+def test_an_overflowing_sum_in_place():
+    """The loss sum that overflows is rescued in the same pass, so out= over
+    the logits (written in that pass) gives the out-of-place values."""
+    big = float(np.finfo(np.float64).max) / 2
+    x = np.array([-big, -big, -big, 1.0, 2.0])
+    y = np.array([1.0, 1.0, 1.0, 0.0, 1.0])
+    for reduction in ("mean", "sum_over_positives"):
+        for weights in (None, np.array([1.0, 2.0, 3.0, 4.0, 1e308])):
+            want_value, want_grad = focal.loss_and_grad(x, y, 0.5, 0.0, reduction=reduction,
+                                                        weights=weights)
+            assert math.isfinite(want_value)
+            inplace = x.copy()
+            value, grad = focal.loss_and_grad(inplace, y, 0.5, 0.0, reduction=reduction,
+                                              weights=weights, out=inplace)
+            assert grad is inplace and value == want_value
+            np.testing.assert_array_equal(inplace, want_grad)
+    logits = np.zeros((3, 2))
+    logits[:, 0] = big
+    want_value, want_grad = focal.softmax_loss_and_grad(logits, np.array([1, 1, 1]), 0.5, 0.0)
+    inplace = logits.copy()
+    value, _ = focal.softmax_loss_and_grad(inplace, np.array([1, 1, 1]), 0.5, 0.0, out=inplace)
+    assert value == want_value and math.isfinite(value)
+    np.testing.assert_array_equal(inplace, want_grad)

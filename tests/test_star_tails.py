@@ -1,0 +1,114 @@
+"""FL* in its far tail, for any gamma > 0 and shift beta, against mpmath.
+
+FL* = alpha_t (-log sigmoid(z)) / gamma with z = gamma s x + beta.  Once
+z > ~745, -log sigmoid(z) = log1p(e^-z) underflows before the division by a
+small gamma brings the value back into range (gamma 1e-300, beta 1000: the
+loss is 5.08e-135).  The grid crosses every regime: gamma from 1e-300 to
+1e300, beta from -1000 to 1000, logits from subnormal to 1e300, both targets,
+float32 and float64, and asserts the README's bound for FL*: 4 ULP (the
+spacing of the result dtype at the exact value, never below its smallest
+subnormal).  A loss whose exact value lies beyond the dtype's range is inf.
+"""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+import focal
+
+mpmath.mp.prec = 200
+
+GAMMAS = (1e-300, 1e-200, 1e-100, 1e-20, 1e-5, 0.3, 2.0, 1e3, 1e100, 1e300)
+BETAS = (-1000.0, -30.0, 0.0, 1.0, 30.0, 600.0, 700.0, 745.0, 800.0, 1000.0)
+
+
+def _grid():
+    magnitudes = np.concatenate([np.logspace(-320, -30, 6), np.logspace(-30, 5, 24),
+                                 [1.0, 100.0, 300.0, 372.5, 700.0, 745.0, 1e4, 1e300]])
+    return np.unique(np.concatenate([-magnitudes, [0.0], magnitudes]))
+
+
+GRID = _grid()
+
+
+def exact(x, y, gamma, beta):
+    """(loss, gradient) of one element, alpha None, at 200 bits."""
+    s = 1 if y == 1 else -1
+    z = mpmath.mpf(float(gamma)) * s * mpmath.mpf(float(x)) + mpmath.mpf(float(beta))
+    return mpmath.log1p(mpmath.exp(-z)) / mpmath.mpf(float(gamma)), -s / (1 + mpmath.exp(z))
+
+
+def ulp_error(computed, value, dtype):
+    info = np.finfo(dtype)
+    magnitude = abs(float(value))
+    largest = np.nextafter(info.max, dtype(0))
+    rounded = dtype(magnitude) if magnitude < float(largest) else largest
+    spacing = max(float(np.spacing(rounded)), float(info.smallest_subnormal))
+    return float(abs(mpmath.mpf(float(computed)) - value)) / spacing
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_within_4_ulp_for_every_gamma_and_beta(dtype, gamma):
+    with np.errstate(over="ignore"):
+        x = np.unique(GRID.astype(dtype))
+    x = x[np.isfinite(x)]
+    limit = mpmath.mpf(float(np.finfo(dtype).max))
+    checked = 0
+    for beta in BETAS:
+        for y in (0, 1):
+            loss, grad = focal.star_loss_and_grad(x, np.full(x.shape, y, dtype), None, gamma,
+                                                  beta, reduction="none")
+            for i, xi in enumerate(x):
+                want_loss, want_grad = exact(xi, y, gamma, beta)
+                where = (np.dtype(dtype).name, gamma, beta, float(xi), y)
+                if want_loss > limit * (1 + mpmath.mpf(2) ** -30):
+                    assert loss[i] == np.inf, (where, loss[i])
+                else:
+                    assert ulp_error(loss[i], want_loss, dtype) <= 4, (where, loss[i], want_loss)
+                assert ulp_error(grad[i], want_grad, dtype) <= 4, (where, grad[i], want_grad)
+                checked += 1
+    assert checked > 1000
+
+
+def test_tiny_gamma_with_a_large_shift():
+    value = focal.star_loss(0.0, 1, alpha=None, gamma=1e-300, beta=1000.0)
+    assert ulp_error(value, exact(0.0, 1, 1e-300, 1000.0)[0], np.float64) <= 1
+    assert 5.07e-135 < value < 5.09e-135
+    value = focal.star_loss(0.0, 1, alpha=None, gamma=1e-20, beta=745.0)
+    assert ulp_error(value, exact(0.0, 1, 1e-20, 745.0)[0], np.float64) <= 1
+
+
+def test_far_tail_inside_blocks_with_alpha_weights_and_reductions():
+    """Far-tail elements take the scalar path among ordinary ones; the block
+    results, alpha_t, weights and the reductions apply to them as to the rest."""
+    rng = np.random.default_rng(7)
+    n = 600
+    x = rng.normal(0.0, 2.0, n)
+    x[::7] = rng.uniform(400.0, 800.0, x[::7].shape)  # z = 2 x + 1 beyond 600 for y = 1
+    y = (rng.uniform(size=n) < 0.5).astype(np.float64)
+    w = rng.uniform(0.5, 2.0, n)
+    gamma, beta = 2.0, 1.0
+    loss, grad = focal.star_loss_and_grad(x, y, 0.25, gamma, beta, reduction="none", weights=w)
+    for i in range(0, n, 3):
+        want_loss, want_grad = exact(x[i], int(y[i]), gamma, beta)
+        alpha_t = 0.25 if y[i] == 1 else 0.75
+        factor = mpmath.mpf(alpha_t) * mpmath.mpf(float(w[i]))
+        assert ulp_error(loss[i], factor * want_loss, np.float64) <= 4, i
+        assert ulp_error(grad[i], factor * want_grad, np.float64) <= 4, i
+    total = focal.star_loss(x, y, 0.25, gamma, beta, reduction="sum", weights=w)
+    assert total == pytest.approx(float(np.sum(loss)), rel=1e-14)
+    # the same values whatever the instruction set
+    levels = focal._core.supported_simd_levels()
+    current = focal._core.simd_level()
+    try:
+        results = []
+        for level in levels:
+            focal._core.set_simd_level(level)
+            results.append(focal.star_loss_and_grad(x, y, 0.25, gamma, beta, reduction="none"))
+    finally:
+        focal._core.set_simd_level(current)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other[0], results[0][0])
+        np.testing.assert_array_equal(other[1], results[0][1])
