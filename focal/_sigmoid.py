@@ -126,7 +126,9 @@ def _run(
         inputs, fresh, validate_first = _args.resolve_out_overlap(
             out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_per_class},
             in_step=("logits", "targets", "weights"))
-        x, t, w = inputs["logits"], inputs["targets"], inputs["weights"]
+        logits_in, targets_in = inputs["logits"], inputs["targets"]
+        assert logits_in is not None and targets_in is not None  # only absent ones come back None
+        x, t, w = logits_in, targets_in, inputs["weights"]
         alpha_per_class = inputs["alpha"]
     target = None if fresh else out_view  # where the pass writes out='s result
 
@@ -226,11 +228,12 @@ def _run(
 
     if out_view is not None and target is None:
         # computed apart (see resolve_out_overlap): out receives it only now
+        computed = loss_out if out_receives == "loss" else grad_out
+        assert computed is not None
+        np.copyto(out_view, computed)
         if out_receives == "loss":
-            np.copyto(out_view, loss_out)
             loss_out = out
         else:
-            np.copyto(out_view, grad_out)
             grad_out = out
     elif out is not None:
         if out_receives == "loss":
