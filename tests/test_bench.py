@@ -70,7 +70,9 @@ def _check_common(output: str):
         assert any("NumPy" in row and "x focal" in row for row in rows)
     overhead = _rows(output, "call, 1,000 elements")
     assert "np.add" in overhead[0] and any("focal.loss(" in row for row in overhead)
-    assert "targets (issue 4)" in output
+    assert "targets (second-generation core)" in output
+    core = _rows(output, "one core, dense targets")
+    assert "ns/element/core" in core[0]
     assert "WARNING" not in output, output
 
 
