@@ -228,6 +228,12 @@ def _first(pair):
     return pair[0]
 
 
+def _first_of_one(pairs):
+    """The loss of the one block along a dropped axis (blockwise passes a list)."""
+    (pair,) = pairs
+    return pair[0]
+
+
 def _second(pair):
     return pair[1]
 
@@ -263,11 +269,13 @@ def _refuse_infinite(total: np.ndarray) -> np.ndarray:
 # --- the graph, shared by both families ----------------------------------------------------
 
 def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
-           denominator_block, static_denominator, dtype, want_loss, want_grad):
+           denominator_block, static_denominator, dtype, want_loss, want_grad,
+           row_index=None):
     """The dask graph of one call.
 
     index, t_index, w_index: blockwise indices of the logits, targets and
-    weights.  denominator_block(t, w) -> the block's share of the
+    weights; row_index, for a softmax, that of the rows (index without the
+    class axis).  denominator_block(t, w) -> the block's share of the
     denominator, or None when static_denominator (a number) is known
     without reading the data.
     """
@@ -313,11 +321,10 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
     if not want_loss:
         return None, gradient
     if reduction == "none":
-        dropped = [axis for axis, letter in enumerate(index) if letter not in t_index]
-        if function is _np_softmax_loss or function is _np_softmax_loss_and_grad:
-            # a softmax loss per row: the class axis, one block, is dropped
-            loss_array = pairs.map_blocks(_first, drop_axis=dropped, dtype=dtype,
-                                          meta=np.empty((0,) * (ndim - 1), dtype=dtype))
+        if row_index is not None:
+            # a softmax loss per row: the class axis (one block) is not in the result
+            loss_array = da.blockwise(_first_of_one, row_index, pairs, index, dtype=dtype,
+                                      meta=np.empty((0,) * (ndim - 1), dtype=dtype))
         else:
             loss_array = pairs.map_blocks(_first, dtype=dtype,
                                           meta=np.empty((0,) * ndim, dtype=dtype))
@@ -463,6 +470,17 @@ def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
     Notes
     -----
     {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, focal, focal.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(1000, 3)), rng.random((1000, 3))   # soft targets
+    >>> lazy = focal.dask.grad(da.from_array(x, chunks=(400, 2)), da.from_array(y, chunks=(400, 2)))
+    >>> lazy.chunks
+    ((400, 400, 200), (2, 1))
+    >>> bool(np.allclose(lazy.compute(), focal.grad(x, y), rtol=1e-12, atol=0))
+    True
     """
     return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index,
                     want_loss=False, want_grad=True)[1]
@@ -566,7 +584,7 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
     options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
     return _build(function, x, t, w, alpha, None, options, index,
                   row_index if class_indices else index, row_index, denominator_block, static,
-                  dtype, want_loss, want_grad)
+                  dtype, want_loss, want_grad, row_index=row_index)
 
 
 @_document(_SOFTMAX_PARAMETERS)
@@ -630,6 +648,14 @@ def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, 
     Notes
     -----
     {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, focal, focal.dask
+    >>> x = da.random.default_rng(0).normal(size=(10, 1000), chunks=(10, 250))
+    >>> y = da.zeros(1000, dtype=np.int64, chunks=250)
+    >>> focal.dask.softmax_grad(x, y, axis=0).chunks   # classes along axis 0
+    ((10,), (250, 250, 250, 250))
     """
     return _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
                     want_loss=False, want_grad=True)[1]
@@ -660,6 +686,15 @@ def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: An
     Notes
     -----
     {notes}
+
+    Examples
+    --------
+    >>> import dask, numpy as np, dask.array as da, focal, focal.dask
+    >>> x = da.random.default_rng(0).normal(size=(1000, 10), chunks=(250, 10))
+    >>> y = da.from_array(np.arange(1000) % 10, chunks=250)
+    >>> value, gradient = dask.compute(*focal.dask.softmax_loss_and_grad(x, y, gamma=0))
+    >>> bool(np.isclose(value, focal.softmax_loss(x.compute(), y.compute(), gamma=0)))
+    True
     """
     loss_value, gradient = _softmax(logits, labels, alpha, gamma, axis, reduction, weights,
                                     ignore_index, want_loss=True, want_grad=True)
