@@ -21,10 +21,8 @@ import numpy as np
 
 try:
     import dask.array as da
-except ImportError as error:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        'focal.dask needs Dask: install the extra with pip install "focal[dask]"'
-    ) from error
+except ImportError:  # (tested in a subprocess) Dask's own error stays attached as the context
+    raise ImportError('focal.dask needs Dask: install the extra with pip install "focal[dask]"')
 
 from ._sigmoid import loss_and_grad as _np_loss_and_grad, loss as _np_loss, grad as _np_grad
 from ._softmax import (softmax_grad as _np_softmax_grad, softmax_loss as _np_softmax_loss,
