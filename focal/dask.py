@@ -12,6 +12,7 @@ Needs Dask: ``pip install "focal[dask]"``.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import string
@@ -222,6 +223,23 @@ def _block_call(function: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: A
     return loss_sum, gradient
 
 
+def _block_task(function, weighted, alpha_blocks, divided, alpha, options, want_loss,
+                want_grad, dtype, x, t, *rest):
+    """_block_call with the blocks of the optional arguments in `rest`: the
+    weights, the per-class alpha, the divisor, each when present."""
+    rest = list(rest)
+    w = rest.pop(0) if weighted else None
+    alpha = rest.pop(0) if alpha_blocks else alpha
+    divisor = rest.pop(0) if divided else None
+    return _block_call(function, x, t, w, alpha, options, divisor, want_loss, want_grad,
+                       dtype, x.ndim)
+
+
+def _share(denominator_block, t, w=None):
+    """A block's share of the denominator, as a block of one element."""
+    return np.full((1,) * t.ndim, denominator_block(t, w), dtype=np.float64)
+
+
 def _first(pair):
     return pair[0]
 
@@ -291,8 +309,7 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
             denominator = da.from_array(np.asarray(float(static_denominator)), chunks=())
         else:
             shares = da.blockwise(
-                lambda tb, wb=None: np.full((1,) * len(t_index), denominator_block(tb, wb)),
-                t_index, *(arrays[2:6] if w is not None else arrays[2:4]),
+                functools.partial(_share, denominator_block), t_index, *(arrays[2:6] if w is not None else arrays[2:4]),
                 adjust_chunks={letter: 1 for letter in t_index}, dtype=np.float64,
                 meta=np.empty((0,) * len(t_index), dtype=np.float64), concatenate=True)
             denominator = shares.sum()
@@ -302,13 +319,10 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
     if want_grad and denominator is not None:
         divisor = denominator.map_blocks(_gradient_divisor, reduction, dtype=np.float64)
 
-    def block(xb, tb, *rest):
-        rest = list(rest)
-        wb = rest.pop(0) if w is not None else None
-        ab = rest.pop(0) if alpha_blocks is not None else alpha
-        divisor_value = rest.pop(0) if divisor is not None else None
-        return _block_call(function, xb, tb, wb, ab, options, divisor_value,
-                           want_loss, want_grad, dtype, ndim)
+    # (a partial of a module function holding only small values: the task
+    # that ships to a worker carries no array but its block)
+    block = functools.partial(_block_task, function, w is not None, alpha_blocks is not None,
+                              divisor is not None, alpha, options, want_loss, want_grad, dtype)
 
     extra = [divisor, ()] if divisor is not None else []
     pairs = da.blockwise(block, index, *arrays, *extra, dtype=dtype,

@@ -331,6 +331,29 @@ def test_the_graph_pickles():
     np.testing.assert_array_equal(got[1], expected[1])
 
 
+def test_tasks_carry_no_arrays_but_their_blocks():
+    """Every task focal.dask adds pickles small: none holds a copy of an
+    input (a closure over a dask array would carry its whole graph, its
+    in-memory data included, to every worker)."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    rng = np.random.default_rng(8)
+    n = 100_000
+    x, t, w = rng.normal(size=(n, 2)), rng.integers(0, 3, n), rng.uniform(size=(n, 2))
+    X, T, W = (da.from_array(x, chunks=(10_000, 2)), da.from_array(t, chunks=10_000),
+               da.from_array(w, chunks=(10_000, 2)))
+    inputs = set()
+    for array in (X, T, W):
+        inputs.update(array.__dask_graph__().layers)
+    for lazy in (fd.loss_and_grad(X, T, weights=W),
+                 fd.softmax_loss_and_grad(X, T, weights=W[:, 0])):
+        layers = {}
+        for array in lazy:
+            layers.update(array.__dask_graph__().layers)
+        sizes = [len(cloudpickle.dumps(task)) for name, layer in layers.items()
+                 if name not in inputs for task in layer.values()]
+        assert len(sizes) > 20 and max(sizes) < 10_000 < w.nbytes // 100
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 def _arrays():
