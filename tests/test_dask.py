@@ -225,6 +225,30 @@ def test_nothing_to_average():
     assert np.isnan(value) and not gradient.any()
 
 
+def test_weights_with_fewer_dimensions_and_another_ignore_index():
+    """Per-class weights of shape (C,) broadcast over the rows; ignore_index -100."""
+    rng = np.random.default_rng(9)
+    x, t = rng.normal(size=(500, 4)), rng.integers(0, 5, 500)
+    t[::3] = -100
+    w = np.array([0.5, 1.0, 2.0, 4.0])
+    X, T = da.from_array(x, chunks=(120, 4)), da.from_array(t, chunks=120)
+    for reduction in REDUCTIONS:
+        expected = focal.loss_and_grad(x, t, weights=w, ignore_index=-100, reduction=reduction)
+        value, gradient = dask.compute(*fd.loss_and_grad(
+            X, T, weights=da.from_array(w, chunks=4), ignore_index=-100, reduction=reduction))
+        _compare(reduction, value, expected[0], np.dtype(np.float64))
+        _compare(reduction, gradient, expected[1], np.dtype(np.float64))
+    # split like the logits' class axis, or refused by name
+    X = da.from_array(x, chunks=(120, (1, 3)))
+    dense = da.from_array((t[:, None] == np.arange(4)).astype(float), chunks=(120, (1, 3)))
+    expected = focal.grad(x, dense.compute(), weights=w)
+    _close(fd.grad(X, dense, weights=da.from_array(w, chunks=((1, 3),))).compute(), expected,
+           np.dtype(np.float64))
+    with pytest.raises(ValueError, match=r"^weights: chunks \(4,\) along axis 0 do not match "
+                                         r"the chunks \(1, 3\)"):
+        fd.grad(X, dense, weights=da.from_array(w, chunks=4))
+
+
 def test_float16_is_computed_in_float32():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(300, 2)).astype(np.float16)
