@@ -32,8 +32,6 @@ from ._softmax import (softmax_grad as _np_softmax_grad, softmax_loss as _np_sof
 __all__ = ["loss", "grad", "loss_and_grad", "softmax_loss", "softmax_grad",
            "softmax_loss_and_grad"]
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
 _SIGMOID_PARAMETERS = """\
 logits : dask.array.Array
     Raw scores x, any shape and chunks; the last axis is the class axis.
@@ -309,7 +307,8 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
             denominator = da.from_array(np.asarray(float(static_denominator)), chunks=())
         else:
             shares = da.blockwise(
-                functools.partial(_share, denominator_block), t_index, *(arrays[2:6] if w is not None else arrays[2:4]),
+                functools.partial(_share, denominator_block), t_index,
+                *(arrays[2:6] if w is not None else arrays[2:4]),
                 adjust_chunks={letter: 1 for letter in t_index}, dtype=np.float64,
                 meta=np.empty((0,) * len(t_index), dtype=np.float64), concatenate=True)
             denominator = shares.sum()
@@ -324,6 +323,9 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
     block = functools.partial(_block_task, function, w is not None, alpha_blocks is not None,
                               divisor is not None, alpha, options, want_loss, want_grad, dtype)
 
+    # Each task of `pairs` computes one block's loss and gradient in one pass
+    # and returns them as a pair (a chunk that is not an array: `pairs` stays
+    # internal); the loss and the gradient are then taken apart from it.
     extra = [divisor, ()] if divisor is not None else []
     pairs = da.blockwise(block, index, *arrays, *extra, dtype=dtype,
                          meta=np.empty((0,) * ndim, dtype=dtype))
@@ -529,7 +531,8 @@ def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0
     >>> import dask, numpy as np, dask.array as da, focal, focal.dask
     >>> x = da.random.default_rng(0).normal(size=(1000, 4), chunks=(100, 4))
     >>> y = (x[:, :1] > 1.0).astype(np.float64)   # broadcast over the classes
-    >>> value, gradient = dask.compute(*focal.dask.loss_and_grad(x, y, reduction="sum_over_positives"))
+    >>> lazy = focal.dask.loss_and_grad(x, y, reduction="sum_over_positives")
+    >>> value, gradient = dask.compute(*lazy)
     >>> gradient.shape
     (1000, 4)
     """
