@@ -96,8 +96,8 @@ SIGMOID_CASES = [(kind, chunking) for kind in ["indices", "hard", "soft", "broad
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind, chunking", SIGMOID_CASES)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("alpha", [0.25, "per class"])
+# (scalar alpha, the default, is in the tests below)
+@pytest.mark.parametrize("weighted, alpha", [(False, None), (True, "per class")])
 def test_sigmoid_equals_in_memory(dtype, kind, chunking, weighted, alpha):
     rng = np.random.default_rng(0)
     x, t = _sigmoid_case(kind, dtype, rng)
@@ -149,8 +149,7 @@ def _softmax_case(kind, dtype, rng, axis, shape=(40, 5, 30)):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["indices", "dense"])
 @pytest.mark.parametrize("axis", [1, -1])
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("alpha", [None, "per class"])
+@pytest.mark.parametrize("weighted, alpha", [(False, None), (True, "per class")])
 def test_softmax_equals_in_memory(dtype, kind, axis, weighted, alpha):
     rng = np.random.default_rng(1)
     x, t = _softmax_case(kind, dtype, rng, axis)
