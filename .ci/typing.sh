@@ -26,7 +26,7 @@ else
     python3 -m venv "$work/venv"
     py="$work/venv/bin/python"
     "$py" -m pip install --quiet --upgrade pip
-    "$py" -m pip install --quiet .
+    "$py" -m pip install --quiet ".[dask]"   # focal.dask imports Dask (stubtest imports it)
 fi
 "$py" -c "import mypy" 2>/dev/null || "$py" -m pip install --quiet "$MYPY_SPEC"
 echo "typing: $("$py" -m mypy --version), environment ready in $((SECONDS - start)) s"

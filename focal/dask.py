@@ -1,0 +1,716 @@
+"""The focal loss of chunked `dask.array` inputs, computed block by block.
+
+Each block is computed by the NumPy functions of `focal`; what crosses blocks
+is the reduction.  "mean" and "sum_over_positives" divide by a denominator of
+the whole array (the number or the weight sum of the elements not ignored,
+the number of positives), so it is summed over every block first and the
+gradient of each block is divided by that global value: the result equals the
+in-memory call on the same data.  Every function is lazy: it returns dask
+arrays (a 0-d one for a reduced loss) and computes nothing until asked.
+
+Needs Dask: ``pip install "focal[dask]"``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import string
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+try:
+    import dask.array as da
+except ImportError:  # (tested in a subprocess) Dask's own error stays attached as the context
+    raise ImportError('focal.dask needs Dask: install the extra with pip install "focal[dask]"')
+
+from ._sigmoid import loss_and_grad as _np_loss_and_grad, loss as _np_loss, grad as _np_grad
+from ._softmax import (softmax_grad as _np_softmax_grad, softmax_loss as _np_softmax_loss,
+                       softmax_loss_and_grad as _np_softmax_loss_and_grad)
+
+__all__ = ["loss", "grad", "loss_and_grad", "softmax_loss", "softmax_grad",
+           "softmax_loss_and_grad"]
+
+_SIGMOID_PARAMETERS = """\
+logits : dask.array.Array
+    Raw scores x, any shape and chunks; the last axis is the class axis.
+    Each block is read as `focal.loss` reads an array.
+targets : dask.array.Array
+    Dense targets y in [0, 1] with as many dimensions as `logits` (each
+    equal or 1), chunked like `logits` along the axes they share; or integer
+    class indices of shape ``logits.shape[:-1]`` chunked like
+    ``logits.chunks[:-1]``, and then the class axis of `logits` must be one
+    chunk (``logits.rechunk({-1: -1})``): a row's classes are read together.
+alpha : None, float or array_like, default 0.25
+    Weight of the positive targets, as in `focal.loss`: a float in [0, 1],
+    one value per class (length C), or None.
+gamma : float, default 2.0
+    Focusing parameter >= 0.
+reduction : {"mean", "sum", "none", "sum_over_positives"}, default "mean"
+    As in `focal.loss`; the denominators of "mean" and
+    "sum_over_positives" are those of the whole array.
+weights : dask.array.Array, optional
+    Non-negative weights broadcastable to ``logits.shape``, chunked like
+    `logits` along the axes where they are not broadcast.
+ignore_index : int, default -1
+    With class-index targets, the value that marks an ignored row."""
+
+_SOFTMAX_PARAMETERS = """\
+logits : dask.array.Array
+    Raw scores, any shape; `axis` is the class axis, which must be one
+    chunk (``logits.rechunk({axis: -1})``): the softmax reads a whole row.
+labels : dask.array.Array
+    Integer class indices with the logits' shape minus `axis`, chunked like
+    `logits` along the other axes; or dense probability targets of the
+    logits' shape and chunks.
+alpha : None, float or array_like, default None
+    As in `focal.softmax_loss`: None, a number, or one value per class.
+gamma : float, default 2.0
+    Focusing parameter >= 0.
+axis : int, default -1
+    The class axis.
+reduction : {"mean", "sum", "none"}, default "mean"
+    As in `focal.softmax_loss`; the mean's denominator is that of the whole
+    array.
+weights : dask.array.Array, optional
+    Non-negative row weights broadcastable to the rows' shape (the logits'
+    shape minus `axis`), chunked like the rows where not broadcast.
+ignore_index : int, default -100
+    The class index that marks an ignored row."""
+
+_NOTES = """\
+Each block runs the NumPy function of the same name.  For "mean" and
+"sum_over_positives", a first pass over the targets and weights alone (no
+logits, no loss) sums the denominator of the whole array; the loss is then
+the sum of the blocks' loss sums over it, and each block's gradient is the
+gradient of its sum divided by it, so the result does not depend on the
+chunks: float64 results equal the in-memory call within a few units in the
+last place (the sums are added in another order).  Reduced results and the
+gradient of a reduced loss are computed in float64 from float32 (or float16)
+logits, a temporary of the block in float64, and rounded once to the
+logits' result dtype: within one unit in the last place of the in-memory
+call, which is itself within half a unit of the exact value.  With
+``reduction="none"`` each block is the in-memory call on that block.
+
+Arguments are checked when the function is called, without computing
+anything: dask arrays with known chunks that line up, and alpha, gamma,
+reduction and ignore_index as the NumPy function checks them.  Values
+(class indices out of range, targets outside [0, 1], negative weights) are
+checked by the NumPy function as each block is computed, and raise then."""
+
+
+def _document(parameters: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        assert function.__doc__ is not None
+        function.__doc__ = function.__doc__.format(parameters=parameters, notes=_NOTES)
+        return function
+    return decorate
+
+
+# --- arguments -----------------------------------------------------------------------------
+
+def _dask_array(name: str, value: Any) -> "da.Array":
+    if not isinstance(value, da.Array):
+        raise TypeError(
+            f"{name}: expected a dask.array.Array, got {type(value).__module__}."
+            f"{type(value).__name__}; wrap an in-memory array with "
+            "dask.array.from_array(array, chunks=...), or call the NumPy function in focal"
+        )
+    if any(math.isnan(size) for sizes in value.chunks for size in sizes):
+        raise ValueError(f"{name}: the chunk sizes are unknown (nan); call "
+                         f"{name}.compute_chunk_sizes() first")
+    return value
+
+
+def _aligned(name: str, value: "da.Array", shape: Tuple[int, ...],
+             chunks: Tuple[Tuple[int, ...], ...], reference: str) -> "da.Array":
+    """`value` broadcast to `shape` with `chunks`, lazily; its axes of the
+    full length must already have those chunks (no silent rechunking)."""
+    offset = len(shape) - value.ndim
+    for axis, (size, sizes) in enumerate(zip(value.shape, value.chunks)):
+        full = axis + offset
+        if size != 1 and sizes != chunks[full]:
+            raise ValueError(
+                f"{name}: chunks {sizes} along axis {axis} do not match the chunks "
+                f"{chunks[full]} of {reference}; rechunk it alike "
+                f"({name}.rechunk(...)) so that the blocks line up"
+            )
+    if value.shape == shape:
+        return value
+    return da.broadcast_to(value, shape, chunks=chunks)
+
+
+def _broadcastable(name: str, value: "da.Array", shape: Tuple[int, ...], what: str) -> None:
+    try:
+        broadcast = np.broadcast_shapes(value.shape, shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(f"{name}: shape {value.shape} is not broadcastable to {what} {shape}")
+
+
+def _class_axis_whole(logits: "da.Array", axis: int, why: str) -> None:
+    if logits.numblocks[axis] > 1:
+        raise ValueError(
+            f"logits: the class axis ({axis}) is split into {logits.numblocks[axis]} chunks "
+            f"{logits.chunks[axis]}; {why}, so it must be one chunk: "
+            f"logits.rechunk({{{axis}: -1}})"
+        )
+
+
+def _axis_value(axis: Any, ndim: int) -> int:
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"axis: expected an integer, got {axis!r}")
+    try:
+        value = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis: expected an integer, got {axis!r}") from None
+    if not -ndim <= value < ndim:
+        raise ValueError(f"axis: {value} is out of range for logits with {ndim} dimensions")
+    return value % ndim
+
+
+def _probe_arrays(logits: "da.Array", targets: "da.Array", weights: Optional["da.Array"],
+                  class_axis: int, class_indices: bool, row_weights: bool):
+    """Arrays of one row with the dtypes of the dask arrays: the NumPy
+    function, called on them, checks every argument but the data as it
+    would check them in memory, and tells the result dtype."""
+    shape = tuple(min(size, 1) for size in logits.shape)
+    if logits.ndim:
+        shape = shape[:class_axis] + (logits.shape[class_axis],) + shape[class_axis + 1:]
+    row_shape = shape[:class_axis] + shape[class_axis + 1:] if logits.ndim else ()
+    x = np.zeros(shape, dtype=logits.dtype)
+    t = np.zeros(row_shape if class_indices else shape, dtype=targets.dtype)
+    w = None
+    if weights is not None:
+        w = np.ones(row_shape if row_weights else shape, dtype=weights.dtype)
+    return x, t, w
+
+
+# --- the blocks ----------------------------------------------------------------------------
+
+def _round(value: Any, dtype: np.dtype) -> Any:
+    """float64 values to the result dtype, once; a float32 beyond its range
+    is inf, the correctly rounded value, without NumPy's warning."""
+    with np.errstate(over="ignore"):
+        return np.asarray(value, dtype=np.float64).astype(dtype, copy=False)
+
+
+def _block_call(function: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
+                alpha: Any, options: Dict[str, Any], divisor: Any, want_loss: bool,
+                want_grad: bool, dtype: np.dtype, ndim: int):
+    """One block: (its loss sum or per-element loss, its gradient), each None
+    when not wanted.  With a divisor (a global denominator), the block is
+    computed in float64 as a sum and its gradient divided by the divisor."""
+    reduction = options["reduction"]
+    if reduction == "none":
+        result = function(x, t, alpha, weights=w, **options)
+        return result if want_loss and want_grad else (
+            (result, None) if want_loss else (None, result))
+    x64 = x.astype(np.float64, copy=False)
+    result = function(x64, t, alpha, weights=w, **{**options, "reduction": "sum"})
+    loss_sum, gradient = result if want_loss and want_grad else (
+        (result, None) if want_loss else (None, result))
+    if gradient is not None:
+        if divisor is not None:
+            gradient /= float(divisor)
+        gradient = _round(gradient, dtype)
+    if loss_sum is not None:
+        loss_sum = np.full((1,) * ndim, float(loss_sum))
+    return loss_sum, gradient
+
+
+def _block_task(function, weighted, alpha_blocks, divided, alpha, options, want_loss,
+                want_grad, dtype, x, t, *rest):
+    """_block_call with the blocks of the optional arguments in `rest`: the
+    weights, the per-class alpha, the divisor, each when present."""
+    rest = list(rest)
+    w = rest.pop(0) if weighted else None
+    alpha = rest.pop(0) if alpha_blocks else alpha
+    divisor = rest.pop(0) if divided else None
+    return _block_call(function, x, t, w, alpha, options, divisor, want_loss, want_grad,
+                       dtype, x.ndim)
+
+
+def _share(denominator_block, t, w=None):
+    """A block's share of the denominator, as a block of one element."""
+    return np.full((1,) * t.ndim, denominator_block(t, w), dtype=np.float64)
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _first_of_one(pairs):
+    """The loss of the one block along a dropped axis (blockwise passes a list)."""
+    (pair,) = pairs
+    return pair[0]
+
+
+def _second(pair):
+    return pair[1]
+
+
+def _finish_loss(loss_sum: np.ndarray, denominator: Any, reduction: str,
+                 dtype: np.dtype) -> np.ndarray:
+    total = float(loss_sum)
+    if reduction == "mean":
+        value = total / float(denominator) if float(denominator) > 0 else math.nan
+    elif reduction == "sum_over_positives":
+        value = total / max(float(denominator), 1.0)
+    else:
+        value = total
+    return _round(value, dtype)
+
+
+def _gradient_divisor(denominator: np.ndarray, reduction: str) -> np.ndarray:
+    """What the gradient of a reduced loss is divided by: the denominator,
+    at least 1 for "sum_over_positives" and 1 when a mean has none (then
+    every element is ignored or weighs 0, and the gradient is 0)."""
+    value = float(denominator)
+    if reduction == "sum_over_positives":
+        return np.asarray(max(value, 1.0))
+    return np.asarray(value if value > 0 else 1.0)
+
+
+def _refuse_infinite(total: np.ndarray) -> np.ndarray:
+    if not math.isfinite(float(total)):
+        raise ValueError("weights: their sum overflows float64; scale the weights down")
+    return total
+
+
+# --- the graph, shared by both families ----------------------------------------------------
+
+def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
+           denominator_block, static_denominator, dtype, want_loss, want_grad,
+           row_index=None):
+    """The dask graph of one call.
+
+    index, t_index, w_index: blockwise indices of the logits, targets and
+    weights; row_index, for a softmax, that of the rows (index without the
+    class axis).  denominator_block(t, w) -> the block's share of the
+    denominator, or None when static_denominator (a number) is known
+    without reading the data.
+    """
+    reduction = options["reduction"]
+    ndim = len(index)
+    arrays = [x, index, t, t_index]
+    if w is not None:
+        arrays += [w, w_index]
+    if alpha_blocks is not None:
+        arrays += [alpha_blocks, index[-1]]
+
+    denominator = None
+    if reduction in ("mean", "sum_over_positives"):
+        if static_denominator is not None:
+            denominator = da.from_array(np.asarray(float(static_denominator)), chunks=())
+        else:
+            shares = da.blockwise(
+                functools.partial(_share, denominator_block), t_index,
+                *(arrays[2:6] if w is not None else arrays[2:4]),
+                adjust_chunks={letter: 1 for letter in t_index}, dtype=np.float64,
+                meta=np.empty((0,) * len(t_index), dtype=np.float64), concatenate=True)
+            denominator = shares.sum()
+            if w is not None:
+                denominator = denominator.map_blocks(_refuse_infinite, dtype=np.float64)
+    divisor = None
+    if want_grad and denominator is not None:
+        divisor = denominator.map_blocks(_gradient_divisor, reduction, dtype=np.float64)
+
+    # (a partial of a module function holding only small values: the task
+    # that ships to a worker carries no array but its block)
+    block = functools.partial(_block_task, function, w is not None, alpha_blocks is not None,
+                              divisor is not None, alpha, options, want_loss, want_grad, dtype)
+
+    # Each task of `pairs` computes one block's loss and gradient in one pass
+    # and returns them as a pair (a chunk that is not an array: `pairs` stays
+    # internal); the loss and the gradient are then taken apart from it.
+    extra = [divisor, ()] if divisor is not None else []
+    pairs = da.blockwise(block, index, *arrays, *extra, dtype=dtype,
+                         meta=np.empty((0,) * ndim, dtype=dtype))
+    gradient = None
+    if want_grad:
+        gradient = pairs.map_blocks(_second, dtype=dtype, meta=np.empty((0,) * ndim, dtype=dtype))
+    if not want_loss:
+        return None, gradient
+    if reduction == "none":
+        if row_index is not None:
+            # a softmax loss per row: the class axis (one block) is not in the result
+            loss_array = da.blockwise(_first_of_one, row_index, pairs, index, dtype=dtype,
+                                      meta=np.empty((0,) * (ndim - 1), dtype=dtype))
+        else:
+            loss_array = pairs.map_blocks(_first, dtype=dtype,
+                                          meta=np.empty((0,) * ndim, dtype=dtype))
+        return loss_array, gradient
+    sums = pairs.map_blocks(_first, chunks=tuple((1,) * n for n in pairs.numblocks),
+                            dtype=np.float64, meta=np.empty((0,) * ndim, dtype=np.float64))
+    total = sums.sum()
+    if denominator is None:  # "sum"
+        denominator = da.from_array(np.asarray(1.0), chunks=())
+    loss_value = da.blockwise(_finish_loss, "", total, "", denominator, "", reduction, None,
+                              dtype, None, dtype=dtype, meta=np.empty((), dtype=dtype))
+    return loss_value, gradient
+
+
+# --- the sigmoid focal loss ----------------------------------------------------------------
+
+def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
+             want_loss, want_grad):
+    x = _dask_array("logits", logits)
+    t = _dask_array("targets", targets)
+    w = None if weights is None else _dask_array("weights", weights)
+    if t.ndim == x.ndim:
+        class_indices = False
+        if any(n != m and n != 1 for n, m in zip(t.shape, x.shape)):
+            raise ValueError(f"targets: shape {t.shape} does not match logits shape {x.shape}; "
+                             "each dimension must equal the logits' or be 1")
+    elif t.ndim == x.ndim - 1:
+        class_indices = True
+        if t.shape != x.shape[:-1]:
+            raise ValueError(f"targets: class indices must have shape logits.shape[:-1] = "
+                             f"{x.shape[:-1]}, got {t.shape}")
+    else:
+        raise ValueError(f"targets: expected dense targets of shape {x.shape} (or "
+                         f"broadcastable, with {x.ndim} dimensions) or class indices of shape "
+                         f"{x.shape[:-1]}, got shape {t.shape}")
+    if w is not None:
+        _broadcastable("weights", w, x.shape, "the logits' shape")
+
+    function = (_np_loss_and_grad if want_loss and want_grad
+                else _np_loss if want_loss else _np_grad)
+    # every argument but the data, checked as in memory, on one row
+    probe_x, probe_t, probe_w = _probe_arrays(x, t, w, x.ndim - 1, class_indices, False)
+    probe = function(probe_x, probe_t, alpha, gamma, reduction=reduction, weights=probe_w,
+                     ignore_index=ignore_index)
+    dtype = (probe[1] if want_loss and want_grad else probe).dtype
+    reduction = str(reduction)
+    ignore = operator.index(ignore_index)
+
+    if class_indices:
+        _class_axis_whole(x, x.ndim - 1, "class-index targets need each row's classes together")
+        t = _aligned("targets", t, x.shape[:-1], x.chunks[:-1],
+                     "logits (without the class axis)")
+    else:
+        t = _aligned("targets", t, x.shape, x.chunks, "logits")
+    if w is not None:
+        w = _aligned("weights", w, x.shape, x.chunks, "logits")
+    alpha_blocks = None
+    if alpha is not None and np.ndim(alpha) == 1 and x.numblocks[-1] > 1:
+        # one value per class, split along the class axis like the logits
+        alpha_blocks = da.from_array(np.asarray(alpha), chunks=(x.chunks[-1],))
+
+    num_classes = x.shape[-1] if x.ndim else 1
+    static = None
+
+    def denominator_block(tb, wb):
+        if reduction == "sum_over_positives":
+            if class_indices:
+                return np.count_nonzero((tb >= 0) & (tb < num_classes))
+            return np.sum(tb, dtype=np.float64)  # soft targets count their value
+        if class_indices:
+            kept = tb != ignore
+            if wb is None:
+                return np.count_nonzero(kept) * num_classes
+            return np.sum(np.sum(wb, axis=-1, dtype=np.float64)[kept])
+        return np.sum(wb, dtype=np.float64)
+
+    if reduction == "mean" and w is None and not class_indices:
+        static = x.size
+    index = string.ascii_letters[:x.ndim]
+    options = dict(gamma=gamma, reduction=reduction, ignore_index=ignore_index)
+    return _build(function, x, t, w, alpha, alpha_blocks, options, index,
+                  index[:-1] if class_indices else index, index, denominator_block, static,
+                  dtype, want_loss, want_grad)
+
+
+@_document(_SIGMOID_PARAMETERS)
+def loss(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
+         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1) -> "da.Array":
+    """Sigmoid focal loss of dask arrays, block by block (lazy).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    dask.array.Array
+        0-d with a reduction, of the logits' shape and chunks with
+        ``reduction="none"``; float64 for float64 logits, float32 for
+        float32 and float16.  Nothing is computed until asked
+        (``.compute()``).
+
+    See Also
+    --------
+    focal.loss, grad, loss_and_grad
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, focal, focal.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(1000, 3)), rng.integers(0, 4, 1000)
+    >>> lazy = focal.dask.loss(da.from_array(x, chunks=(250, 3)), da.from_array(y, chunks=250))
+    >>> bool(np.isclose(lazy.compute(), focal.loss(x, y), rtol=1e-12, atol=0))
+    True
+    """
+    return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index,
+                    want_loss=True, want_grad=False)[0]
+
+
+@_document(_SIGMOID_PARAMETERS)
+def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
+         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1) -> "da.Array":
+    """Gradient of the sigmoid focal loss of dask arrays with respect to the logits (lazy).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    dask.array.Array
+        The gradient of the reduced loss (of each element's loss with
+        ``reduction="none"``), of the logits' shape and chunks.
+
+    See Also
+    --------
+    focal.grad, loss, loss_and_grad
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, focal, focal.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(1000, 3)), rng.random((1000, 3))   # soft targets
+    >>> lazy = focal.dask.grad(da.from_array(x, chunks=(400, 2)), da.from_array(y, chunks=(400, 2)))
+    >>> lazy.chunks
+    ((400, 400, 200), (2, 1))
+    >>> bool(np.allclose(lazy.compute(), focal.grad(x, y), rtol=1e-12, atol=0))
+    True
+    """
+    return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index,
+                    want_loss=False, want_grad=True)[1]
+
+
+@_document(_SIGMOID_PARAMETERS)
+def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
+                  reduction: str = "mean", weights: Any = None,
+                  ignore_index: Any = -1) -> Tuple["da.Array", "da.Array"]:
+    """Sigmoid focal loss and its gradient of dask arrays, one pass per block (lazy).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    loss : dask.array.Array
+        As returned by `loss`.
+    grad : dask.array.Array
+        As returned by `grad`.  Compute both together
+        (``dask.compute(loss, grad)``) so that each block is computed once.
+
+    See Also
+    --------
+    focal.loss_and_grad, loss, grad
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import dask, numpy as np, dask.array as da, focal, focal.dask
+    >>> x = da.random.default_rng(0).normal(size=(1000, 4), chunks=(100, 4))
+    >>> y = (x[:, :1] > 1.0).astype(np.float64)   # broadcast over the classes
+    >>> lazy = focal.dask.loss_and_grad(x, y, reduction="sum_over_positives")
+    >>> value, gradient = dask.compute(*lazy)
+    >>> gradient.shape
+    (1000, 4)
+    """
+    loss_value, gradient = _sigmoid(logits, targets, alpha, gamma, reduction, weights,
+                                    ignore_index, want_loss=True, want_grad=True)
+    return loss_value, gradient
+
+
+# --- the softmax focal loss ----------------------------------------------------------------
+
+def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, *,
+             want_loss, want_grad):
+    x = _dask_array("logits", logits)
+    t = _dask_array("labels", labels)
+    w = None if weights is None else _dask_array("weights", weights)
+    if x.ndim == 0:
+        raise ValueError("logits: the softmax needs at least one axis (the classes)")
+    axis = _axis_value(axis, x.ndim)
+    row_shape = x.shape[:axis] + x.shape[axis + 1:]
+    row_chunks = x.chunks[:axis] + x.chunks[axis + 1:]
+    if t.ndim == x.ndim - 1:
+        class_indices = True
+        if t.shape != row_shape:
+            raise ValueError(f"labels: class indices must have shape {row_shape} (the logits' "
+                             f"shape minus axis {axis}), got {t.shape}")
+    elif t.ndim == x.ndim:
+        class_indices = False
+        if t.shape != x.shape:
+            raise ValueError(f"labels: dense targets must have the logits' shape {x.shape}, "
+                             f"got {t.shape}")
+    else:
+        raise ValueError(f"labels: expected class indices of shape {row_shape} or dense "
+                         f"targets of shape {x.shape}, got shape {t.shape}")
+    if w is not None:
+        _broadcastable("weights", w, row_shape, "the rows' shape")
+
+    function = (_np_softmax_loss_and_grad if want_loss and want_grad
+                else _np_softmax_loss if want_loss else _np_softmax_grad)
+    probe_x, probe_t, probe_w = _probe_arrays(x, t, w, axis, class_indices, True)
+    probe = function(probe_x, probe_t, alpha, gamma, axis=axis, reduction=reduction,
+                     weights=probe_w, ignore_index=ignore_index)
+    dtype = (probe[1] if want_loss and want_grad else probe).dtype
+    reduction = str(reduction)
+    ignore = operator.index(ignore_index)
+
+    _class_axis_whole(x, axis, "the softmax reads a whole row")
+    if class_indices:
+        t = _aligned("labels", t, row_shape, row_chunks, "logits (without the class axis)")
+    else:
+        t = _aligned("labels", t, x.shape, x.chunks, "logits")
+    if w is not None:
+        w = _aligned("weights", w, row_shape, row_chunks, "logits (without the class axis)")
+
+    def denominator_block(tb, wb):  # the mean's: rows not ignored, or their weights
+        if not class_indices:
+            return np.sum(wb, dtype=np.float64)
+        kept = tb != ignore
+        return np.count_nonzero(kept) if wb is None else np.sum(wb[kept], dtype=np.float64)
+
+    static = math.prod(row_shape) if reduction == "mean" and w is None and not class_indices \
+        else None
+    index = string.ascii_letters[:x.ndim]
+    row_index = index[:axis] + index[axis + 1:]
+    options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
+    return _build(function, x, t, w, alpha, None, options, index,
+                  row_index if class_indices else index, row_index, denominator_block, static,
+                  dtype, want_loss, want_grad, row_index=row_index)
+
+
+@_document(_SOFTMAX_PARAMETERS)
+def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
+                 axis: Any = -1, reduction: str = "mean", weights: Any = None,
+                 ignore_index: Any = -100) -> "da.Array":
+    """Softmax focal loss of dask arrays along `axis`, block by block (lazy).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    dask.array.Array
+        0-d with a reduction; with ``reduction="none"`` one value per row,
+        of the logits' shape and chunks without `axis`.
+
+    See Also
+    --------
+    focal.softmax_loss, softmax_grad, softmax_loss_and_grad
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, focal, focal.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(1000, 5)), rng.integers(0, 5, 1000)
+    >>> y[::10] = -100   # ignored rows
+    >>> lazy = focal.dask.softmax_loss(da.from_array(x, chunks=(300, 5)),
+    ...                                da.from_array(y, chunks=300))
+    >>> bool(np.isclose(lazy.compute(), focal.softmax_loss(x, y), rtol=1e-12, atol=0))
+    True
+    """
+    return _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
+                    want_loss=True, want_grad=False)[0]
+
+
+@_document(_SOFTMAX_PARAMETERS)
+def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
+                 axis: Any = -1, reduction: str = "mean", weights: Any = None,
+                 ignore_index: Any = -100) -> "da.Array":
+    """Gradient of the softmax focal loss of dask arrays with respect to the logits (lazy).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    dask.array.Array
+        The gradient, of the logits' shape and chunks.
+
+    See Also
+    --------
+    focal.softmax_grad, softmax_loss, softmax_loss_and_grad
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, focal, focal.dask
+    >>> x = da.random.default_rng(0).normal(size=(10, 1000), chunks=(10, 250))
+    >>> y = da.zeros(1000, dtype=np.int64, chunks=250)
+    >>> focal.dask.softmax_grad(x, y, axis=0).chunks   # classes along axis 0
+    ((10,), (250, 250, 250, 250))
+    """
+    return _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
+                    want_loss=False, want_grad=True)[1]
+
+
+@_document(_SOFTMAX_PARAMETERS)
+def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
+                          axis: Any = -1, reduction: str = "mean", weights: Any = None,
+                          ignore_index: Any = -100) -> Tuple["da.Array", "da.Array"]:
+    """Softmax focal loss and its gradient of dask arrays, one pass per block (lazy).
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    loss : dask.array.Array
+        As returned by `softmax_loss`.
+    grad : dask.array.Array
+        As returned by `softmax_grad`.  Compute both together
+        (``dask.compute(loss, grad)``) so that each block is computed once.
+
+    See Also
+    --------
+    focal.softmax_loss_and_grad, softmax_loss, softmax_grad
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import dask, numpy as np, dask.array as da, focal, focal.dask
+    >>> x = da.random.default_rng(0).normal(size=(1000, 10), chunks=(250, 10))
+    >>> y = da.from_array(np.arange(1000) % 10, chunks=250)
+    >>> value, gradient = dask.compute(*focal.dask.softmax_loss_and_grad(x, y, gamma=0))
+    >>> bool(np.isclose(value, focal.softmax_loss(x.compute(), y.compute(), gamma=0)))
+    True
+    """
+    loss_value, gradient = _softmax(logits, labels, alpha, gamma, axis, reduction, weights,
+                                    ignore_index, want_loss=True, want_grad=True)
+    return loss_value, gradient

@@ -1,0 +1,500 @@
+"""focal.dask: the focal loss of chunked dask arrays equals the in-memory call.
+
+Dask comes from the ``dask`` extra (``pip install ".[dask]"``); without it
+these tests are skipped, unless the environment variable FOCAL_REQUIRE_DASK
+is set (CI sets it, so a missing Dask fails instead).  The arrays here are
+computed with Dask's local schedulers; tests/test_dask_cluster.py runs a
+real two-process cluster.
+
+Bounds: float64 results within 1e-12 relative of the in-memory call (the
+blocks' sums are added in another order, and a reduced gradient is divided
+by the denominator after the pass instead of inside it); float32 within one
+unit in the last place (both are one rounding of a double value: the
+in-memory call's within half a unit of the exact value, focal.dask's from a
+value a few double ulps away); reduction="none" bit for bit (each block is
+the in-memory call on that block).
+"""
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import focal
+
+if os.environ.get("FOCAL_REQUIRE_DASK"):
+    import dask
+    import dask.array as da
+else:
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+
+import focal.dask as fd  # noqa: E402  (after the skip)
+
+REDUCTIONS = ["mean", "sum", "sum_over_positives", "none"]
+
+
+def _close(actual, expected, dtype):
+    """The stated bound: float64 within 1e-12 relative, float32 within 1 ulp."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype == dtype
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    if dtype == np.float64:
+        np.testing.assert_allclose(actual[finite], expected[finite], rtol=1e-12, atol=0)
+    else:
+        np.testing.assert_array_max_ulp(actual[finite], expected[finite], maxulp=1)
+
+
+def _compare(reduction, actual, expected, dtype):
+    if reduction == "none":
+        np.testing.assert_array_equal(actual, expected)
+        assert np.asarray(actual).dtype == np.asarray(expected).dtype == dtype
+    else:
+        _close(actual, expected, dtype)
+
+
+def _sigmoid_case(kind, dtype, rng, n=600, classes=4):
+    x = rng.normal(0.0, 3.0, size=(n, classes)).astype(dtype)
+    if kind == "indices":
+        t = rng.integers(0, classes + 1, n)  # classes + 1 values: C marks background
+        t[rng.random(n) < 0.1] = -1  # ignored rows
+    elif kind == "hard":
+        t = (rng.random((n, classes)) < 0.1).astype(np.float64)
+    elif kind == "soft":
+        t = rng.random((n, classes))
+    else:  # "broadcast": one target per row, for every class
+        t = (rng.random((n, 1)) < 0.2).astype(np.float32)
+    return x, t
+
+
+CHUNKINGS = {
+    "even": (150, -1),
+    "uneven": ((1, 299, 100, 200), -1),
+    "classes split": (200, (1, 3)),  # dense targets only
+}
+
+
+@pytest.fixture(autouse=True)
+def _synchronous():
+    """Dask's single-threaded scheduler (quickest on small graphs); the
+    threaded one and a cluster are exercised too (below and in
+    test_dask_cluster.py)."""
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+# class indices need the class axis in one chunk (refused otherwise: see below)
+SIGMOID_CASES = [(kind, chunking) for kind in ["indices", "hard", "soft", "broadcast"]
+                 for chunking in CHUNKINGS
+                 if not (kind == "indices" and chunking == "classes split")]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind, chunking", SIGMOID_CASES)
+# (scalar alpha, the default, is in the tests below)
+@pytest.mark.parametrize("weighted, alpha", [(False, None), (True, "per class")])
+def test_sigmoid_equals_in_memory(dtype, kind, chunking, weighted, alpha):
+    rng = np.random.default_rng(0)
+    x, t = _sigmoid_case(kind, dtype, rng)
+    if alpha == "per class":
+        alpha = np.array([0.1, 0.25, 0.5, 0.9])
+    chunks = CHUNKINGS[chunking]
+    X = da.from_array(x, chunks=chunks)
+    T = da.from_array(t, chunks=chunks[:1] if kind == "indices" else
+                      (chunks[0], 1 if t.shape[1] == 1 else chunks[1]))
+    # weights broadcast along the classes (one per row) or per element
+    w = rng.uniform(0.0, 3.0, size=(x.shape[0], 1) if kind == "indices" else x.shape)
+    W = da.from_array(w, chunks=(chunks[0], 1 if w.shape[1] == 1 else chunks[1]))
+    kwargs = dict(weights=w) if weighted else {}
+    dask_kwargs = dict(weights=W) if weighted else {}
+    for reduction in REDUCTIONS:
+        expected_loss, expected_grad = focal.loss_and_grad(x, t, alpha, 2.0, reduction=reduction,
+                                                           **kwargs)
+        lazy_loss, lazy_grad = fd.loss_and_grad(X, T, alpha, 2.0, reduction=reduction,
+                                                **dask_kwargs)
+        assert isinstance(lazy_loss, da.Array) and isinstance(lazy_grad, da.Array)
+        assert lazy_grad.chunks == X.chunks
+        assert lazy_loss.shape == (() if reduction != "none" else x.shape)
+        value, gradient = dask.compute(lazy_loss, lazy_grad)
+        _compare(reduction, value, expected_loss, np.dtype(dtype))
+        _compare(reduction, gradient, expected_grad, np.dtype(dtype))
+        if reduction not in ("mean", "none"):
+            continue
+        # the single functions agree with the pair
+        alone = fd.loss(X, T, alpha, 2.0, reduction=reduction, **dask_kwargs).compute()
+        np.testing.assert_array_equal(alone, value)
+        alone = fd.grad(X, T, alpha, 2.0, reduction=reduction, **dask_kwargs).compute()
+        np.testing.assert_array_equal(alone, gradient)
+
+
+def _softmax_case(kind, dtype, rng, axis, shape=(40, 5, 30)):
+    x = rng.normal(0.0, 3.0, size=shape).astype(dtype)
+    axis %= len(shape)
+    classes = shape[axis]
+    rows = shape[:axis] + shape[axis + 1:]
+    if kind == "indices":
+        t = rng.integers(0, classes, rows)
+        t[rng.random(rows) < 0.1] = -100
+    else:  # label-smoothed one-hot rows
+        t = np.moveaxis(np.eye(classes)[rng.integers(0, classes, rows)], -1, axis)
+        t = 0.9 * t + 0.1 / classes
+    return x, t
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["indices", "dense"])
+@pytest.mark.parametrize("axis", [1, -1])
+@pytest.mark.parametrize("weighted, alpha", [(False, None), (True, "per class")])
+def test_softmax_equals_in_memory(dtype, kind, axis, weighted, alpha):
+    rng = np.random.default_rng(1)
+    x, t = _softmax_case(kind, dtype, rng, axis)
+    if alpha == "per class":
+        alpha = np.linspace(0.1, 0.9, x.shape[axis])
+    chunks = [(7, 13, 20), (2, 3), (10, 20)]
+    chunks[axis] = -1  # the class axis whole
+    X = da.from_array(x, chunks=tuple(chunks))
+    row_chunks = tuple(chunks[:axis % 3] + chunks[axis % 3 + 1:])
+    T = da.from_array(t, chunks=row_chunks if kind == "indices" else tuple(chunks))
+    rows = x.shape[:axis % 3] + x.shape[axis % 3 + 1:]
+    w = rng.uniform(0.0, 2.0, size=(1,) + rows[1:])  # broadcast along the first axis
+    W = da.from_array(w, chunks=(1,) + row_chunks[1:])
+    kwargs = dict(weights=w) if weighted else {}
+    dask_kwargs = dict(weights=W) if weighted else {}
+    for reduction in ["mean", "sum", "none"]:
+        expected = focal.softmax_loss_and_grad(x, t, alpha, 1.5, axis=axis, reduction=reduction,
+                                               **kwargs)
+        lazy = fd.softmax_loss_and_grad(X, T, alpha, 1.5, axis=axis, reduction=reduction,
+                                        **dask_kwargs)
+        value, gradient = dask.compute(*lazy)
+        _compare(reduction, value, expected[0], np.dtype(dtype))
+        _compare(reduction, gradient, expected[1], np.dtype(dtype))
+        if reduction != "mean":
+            continue
+        alone = fd.softmax_loss(X, T, alpha, 1.5, axis=axis, reduction=reduction,
+                                **dask_kwargs).compute()
+        np.testing.assert_array_equal(alone, value)
+        alone = fd.softmax_grad(X, T, alpha, 1.5, axis=axis, reduction=reduction,
+                                **dask_kwargs).compute()
+        np.testing.assert_array_equal(alone, gradient)
+
+
+def test_the_denominator_is_global():
+    """Blocks of very different sizes and positive counts: a mean of block means
+    (or a gradient divided block by block) would be far off; the result is the
+    in-memory one."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1000, 3))
+    t = np.zeros(1000, dtype=np.int64) + 3  # background
+    t[:10] = 0  # every positive in the first, small block, badly classified
+    x[:10, 0] = -6.0
+    t[500:] = -1  # half of the rows ignored, all in the last block
+    X, T = da.from_array(x, chunks=((10, 490, 500), 3)), da.from_array(t, chunks=((10, 490, 500),))
+    for reduction in ["mean", "sum_over_positives"]:
+        expected = focal.loss_and_grad(x, t, reduction=reduction)
+        value, gradient = dask.compute(*fd.loss_and_grad(X, T, reduction=reduction))
+        _close(value, expected[0], np.dtype(np.float64))
+        _close(gradient, expected[1], np.dtype(np.float64))
+        blockwise = np.mean([focal.loss(x[a:b], t[a:b], reduction=reduction)
+                             for a, b in [(0, 10), (10, 500)]])
+        assert abs(blockwise / expected[0] - 1) > 0.1  # the comparison can fail
+
+
+def test_nothing_to_average():
+    """Every row ignored: the mean is nan and the gradient 0; no positives:
+    sum_over_positives divides by 1; as in memory."""
+    x = np.linspace(-3, 3, 24).reshape(8, 3)
+    X = da.from_array(x, chunks=(3, 3))
+    ignored = da.from_array(np.full(8, -1), chunks=3)
+    value, gradient = dask.compute(*fd.loss_and_grad(X, ignored))
+    assert np.isnan(value) and not gradient.any()
+    background = np.full(8, 3)
+    value, gradient = dask.compute(*fd.loss_and_grad(X, da.from_array(background, chunks=3),
+                                                     reduction="sum_over_positives"))
+    expected = focal.loss_and_grad(x, background, reduction="sum_over_positives")
+    _close(value, expected[0], np.dtype(np.float64))
+    _close(gradient, expected[1], np.dtype(np.float64))
+    zero_weights = da.zeros((8, 3), chunks=(3, 3))
+    value, gradient = dask.compute(*fd.loss_and_grad(X, da.from_array(background, chunks=3),
+                                                     weights=zero_weights))
+    assert np.isnan(value) and not gradient.any()
+
+
+def test_weights_with_fewer_dimensions_and_another_ignore_index():
+    """Per-class weights of shape (C,) broadcast over the rows; ignore_index -100."""
+    rng = np.random.default_rng(9)
+    x, t = rng.normal(size=(500, 4)), rng.integers(0, 5, 500)
+    t[::3] = -100
+    w = np.array([0.5, 1.0, 2.0, 4.0])
+    X, T = da.from_array(x, chunks=(120, 4)), da.from_array(t, chunks=120)
+    for reduction in REDUCTIONS:
+        expected = focal.loss_and_grad(x, t, weights=w, ignore_index=-100, reduction=reduction)
+        value, gradient = dask.compute(*fd.loss_and_grad(
+            X, T, weights=da.from_array(w, chunks=4), ignore_index=-100, reduction=reduction))
+        _compare(reduction, value, expected[0], np.dtype(np.float64))
+        _compare(reduction, gradient, expected[1], np.dtype(np.float64))
+    # split like the logits' class axis, or refused by name
+    X = da.from_array(x, chunks=(120, (1, 3)))
+    dense = da.from_array((t[:, None] == np.arange(4)).astype(float), chunks=(120, (1, 3)))
+    expected = focal.grad(x, dense.compute(), weights=w)
+    _close(fd.grad(X, dense, weights=da.from_array(w, chunks=((1, 3),))).compute(), expected,
+           np.dtype(np.float64))
+    with pytest.raises(ValueError, match=r"^weights: chunks \(4,\) along axis 0 do not match "
+                                         r"the chunks \(1, 3\)"):
+        fd.grad(X, dense, weights=da.from_array(w, chunks=4))
+
+
+def test_float16_is_computed_in_float32():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 2)).astype(np.float16)
+    t = rng.integers(0, 3, 300)
+    X, T = da.from_array(x, chunks=(70, 2)), da.from_array(t, chunks=70)
+    for reduction in REDUCTIONS:
+        expected = focal.loss_and_grad(x, t, reduction=reduction)
+        _compare(reduction, fd.loss(X, T, reduction=reduction).compute(), expected[0],
+                 np.dtype(np.float32))
+        _compare(reduction, fd.grad(X, T, reduction=reduction).compute(), expected[1],
+                 np.dtype(np.float32))
+
+
+# --- lazy, block by block ---------------------------------------------------------------------
+
+class _Counter:
+    """Counts the logits' blocks that are computed."""
+
+    def __init__(self):
+        self.blocks = 0
+
+    def __call__(self, block):
+        self.blocks += 1
+        return block
+
+
+def test_lazy_until_computed():
+    rng = np.random.default_rng(4)
+    x, t = rng.normal(size=(400, 3)), rng.integers(0, 3, 400)
+    counter = _Counter()
+    X = da.from_array(x, chunks=(100, 3)).map_blocks(counter, dtype=x.dtype,
+                                                     meta=np.empty((0, 0)))
+    T = da.from_array(t, chunks=100)
+    results = [fd.loss(X, T), fd.grad(X, T), *fd.loss_and_grad(X, T, reduction="none"),
+               *fd.softmax_loss_and_grad(X, T)]
+    assert counter.blocks == 0
+    assert results[0].shape == () and results[0].dtype == np.float64
+    assert all(isinstance(r, da.Array) for r in results)
+    dask.compute(*fd.loss_and_grad(X, T), scheduler="synchronous")
+    assert counter.blocks == 4  # one pass: each block's loss and gradient together
+
+
+def test_no_task_holds_more_than_a_block():
+    """The largest result of any task, the driver's included, is one block's
+    gradient (with its loss): nothing gathers the array."""
+    rng = np.random.default_rng(5)
+    n, block = 4000, 500
+    x, t = rng.normal(size=(n, 4)), rng.integers(0, 5, n)
+    w = rng.uniform(size=(n, 4))
+    X, T = da.from_array(x, chunks=(block, 4)), da.from_array(t, chunks=block)
+    W = da.from_array(w, chunks=(block, 4))
+    sizes = []
+
+    def record(key, result, dsk, state, worker_id):
+        if str(key[0] if isinstance(key, tuple) else key).startswith("finalize"):
+            return  # the gradient asked for, gathered into one array for the caller
+        parts = result if isinstance(result, tuple) else (result,)
+        sizes.append(sum(np.asarray(p).nbytes for p in parts if p is not None))
+
+    from dask.callbacks import Callback
+    lazy = fd.loss_and_grad(X, T, reduction="mean", weights=W)
+    with Callback(posttask=record):
+        value, gradient = dask.compute(*lazy, scheduler="synchronous")
+    block_bytes = block * 4 * 8
+    assert gradient.nbytes == n * 4 * 8
+    assert max(sizes) <= block_bytes + 64  # a block of the inputs or of the gradient, + a sum
+    _close(value, focal.loss(x, t, weights=w), np.dtype(np.float64))
+
+
+def test_deterministic_and_scheduler_independent():
+    rng = np.random.default_rng(6)
+    x, t = rng.normal(size=(5000, 3)), rng.random((5000, 3))
+    X, T = da.from_array(x, chunks=(250, 3)), da.from_array(t, chunks=(250, 3))
+    lazy = fd.loss_and_grad(X, T, reduction="sum_over_positives")
+    first = dask.compute(*lazy, scheduler="synchronous")
+    for scheduler in ["synchronous", "threads"]:
+        again = dask.compute(*lazy, scheduler=scheduler)
+        np.testing.assert_array_equal(again[0], first[0])
+        np.testing.assert_array_equal(again[1], first[1])
+
+
+def test_inputs_unchanged():
+    rng = np.random.default_rng(7)
+    x, t, w = rng.normal(size=(300, 3)), rng.integers(-1, 4, 300), rng.uniform(size=(300, 1))
+    copies = [a.copy() for a in (x, t, w)]
+    X, T, W = (da.from_array(x, chunks=(50, 3)), da.from_array(t, chunks=50),
+               da.from_array(w, chunks=(50, 1)))
+    for reduction in REDUCTIONS:
+        dask.compute(*fd.loss_and_grad(X, T, weights=W, reduction=reduction))
+    for array, copy in zip((x, t, w), copies):
+        np.testing.assert_array_equal(array, copy)
+
+
+def test_the_graph_pickles():
+    """What a distributed scheduler ships: the graph, closures included."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    x, t = np.linspace(-4, 4, 60).reshape(20, 3), np.arange(20) % 5 - 1
+    X, T = da.from_array(x, chunks=(7, 3)), da.from_array(t, chunks=7)
+    lazy = fd.loss_and_grad(X, T, weights=da.ones((20, 1), chunks=(7, 1)))
+    restored = pickle.loads(cloudpickle.dumps(lazy))
+    expected = dask.compute(*lazy)
+    got = dask.compute(*restored)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_tasks_carry_no_arrays_but_their_blocks():
+    """Every task focal.dask adds pickles small: none holds a copy of an
+    input (a closure over a dask array would carry its whole graph, its
+    in-memory data included, to every worker)."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    rng = np.random.default_rng(8)
+    n = 100_000
+    x, t, w = rng.normal(size=(n, 2)), rng.integers(0, 3, n), rng.uniform(size=(n, 2))
+    X, T, W = (da.from_array(x, chunks=(10_000, 2)), da.from_array(t, chunks=10_000),
+               da.from_array(w, chunks=(10_000, 2)))
+    inputs = set()
+    for array in (X, T, W):
+        inputs.update(array.__dask_graph__().layers)
+    for lazy in (fd.loss_and_grad(X, T, weights=W),
+                 fd.softmax_loss_and_grad(X, T, weights=W[:, 0])):
+        layers = {}
+        for array in lazy:
+            layers.update(array.__dask_graph__().layers)
+        sizes = [len(cloudpickle.dumps(task)) for name, layer in layers.items()
+                 if name not in inputs for task in layer.values()]
+        assert len(sizes) > 20 and max(sizes) < 10_000 < w.nbytes // 100
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+def _arrays():
+    x = da.from_array(np.zeros((12, 3)), chunks=(4, 3))
+    return x, da.from_array(np.zeros(12, dtype=np.int64), chunks=4)
+
+
+def test_refuses_arrays_that_are_not_dask():
+    X, T = _arrays()
+    with pytest.raises(TypeError, match=r"^logits: expected a dask\.array\.Array, got numpy"):
+        fd.loss(np.zeros((12, 3)), T)
+    with pytest.raises(TypeError, match=r"^targets: expected a dask\.array\.Array"):
+        fd.grad(X, np.zeros(12, dtype=np.int64))
+    with pytest.raises(TypeError, match=r"^weights: expected a dask\.array\.Array"):
+        fd.loss_and_grad(X, T, weights=np.ones(12))
+    with pytest.raises(TypeError, match=r"^labels: expected a dask\.array\.Array"):
+        fd.softmax_loss(X, [0] * 12)
+
+
+def test_refuses_blocks_that_do_not_line_up():
+    X, _ = _arrays()
+    with pytest.raises(ValueError, match=r"^targets: chunks \(6, 6\) along axis 0 do not match"):
+        fd.loss(X, da.from_array(np.zeros(12, dtype=np.int64), chunks=6))
+    with pytest.raises(ValueError, match=r"^targets: chunks .* rechunk"):
+        fd.loss(X, da.zeros((12, 3), chunks=(6, 3)))
+    with pytest.raises(ValueError, match=r"^weights: chunks \(6, 6\) along axis 0"):
+        fd.grad(X, da.zeros((12, 1), chunks=(4, 1)), weights=da.ones((12, 3), chunks=(6, 3)))
+    with pytest.raises(ValueError, match=r"^labels: chunks"):
+        fd.softmax_grad(X, da.from_array(np.zeros(12, dtype=np.int64), chunks=5))
+    with pytest.raises(ValueError, match=r"^weights: chunks"):
+        fd.softmax_loss(X, _arrays()[1], weights=da.ones(12, chunks=3))
+    with pytest.raises(ValueError, match=r"^logits: the chunk sizes are unknown"):
+        fd.loss(X[X[:, 0] > 0], da.zeros((12, 3), chunks=(4, 3)))
+
+
+def test_refuses_a_split_class_axis():
+    x = da.zeros((12, 4), chunks=(4, 2))
+    labels = da.zeros(12, dtype=np.int64, chunks=4)
+    with pytest.raises(ValueError, match=r"^logits: the class axis \(1\) is split into 2 "
+                                         r"chunks .*logits\.rechunk\(\{1: -1\}\)"):
+        fd.loss(x, labels)
+    with pytest.raises(ValueError, match=r"^logits: the class axis \(0\) is split"):
+        fd.softmax_loss(da.zeros((4, 12), chunks=(2, 4)), labels, axis=0)
+    # dense sigmoid targets may split it: every element is its own
+    fd.loss(x, da.zeros((12, 4), chunks=(4, 2)))
+
+
+def test_refuses_shapes_and_scalars_by_name():
+    X, T = _arrays()
+    with pytest.raises(ValueError, match=r"^targets: class indices must have shape"):
+        fd.loss(X, da.zeros(11, dtype=np.int64, chunks=4))
+    with pytest.raises(ValueError, match=r"^targets: shape \(12, 2\) does not match"):
+        fd.loss(X, da.zeros((12, 2), chunks=(4, 2)))
+    with pytest.raises(ValueError, match=r"^weights: shape \(12, 2\) is not broadcastable"):
+        fd.loss(X, T, weights=da.zeros((12, 2), chunks=(4, 2)))
+    with pytest.raises(ValueError, match=r"^labels: dense targets must have"):
+        fd.softmax_loss(X, da.zeros((12, 2), chunks=(4, 2)))
+    with pytest.raises(ValueError, match=r"^axis: 2 is out of range"):
+        fd.softmax_loss(X, T, axis=2)
+    # the scalars are checked as the NumPy functions check them, without computing
+    with pytest.raises(ValueError, match=r"^gamma"):
+        fd.loss(X, T, gamma=-1.0)
+    with pytest.raises(ValueError, match=r"^alpha"):
+        fd.grad(X, T, alpha=1.5)
+    with pytest.raises(ValueError, match=r"^alpha"):
+        fd.grad(X, T, alpha=[0.5, 0.5])  # not one per class
+    with pytest.raises(ValueError, match=r"^reduction"):
+        fd.loss_and_grad(X, T, reduction="average")
+    with pytest.raises(ValueError, match=r"^reduction"):
+        fd.softmax_loss(X, T, reduction="sum_over_positives")
+    with pytest.raises(ValueError, match=r"^ignore_index: 3 is a valid class index"):
+        fd.loss(X, T, ignore_index=3)
+    with pytest.raises(TypeError, match=r"^targets"):
+        fd.loss(X, da.zeros(12, chunks=4))  # class indices must be integers
+    with pytest.raises(TypeError, match=r"^logits"):
+        fd.loss(X.astype(bool), T)
+
+
+def test_bad_values_raise_when_computed():
+    X, _ = _arrays()
+    labels = da.from_array(np.array([0] * 11 + [7]), chunks=4)
+    lazy = fd.loss(X, labels)  # nothing read yet
+    with pytest.raises(ValueError, match=r"^targets"):
+        lazy.compute()
+    with pytest.raises(ValueError, match=r"^weights"):
+        fd.grad(X, da.zeros((12, 3), chunks=(4, 3)),
+                weights=da.full((12, 3), -1.0, chunks=(4, 3))).compute()
+
+
+# --- the module ------------------------------------------------------------------------------
+
+def test_docstrings():
+    import doctest
+    result = doctest.testmod(fd, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+    for name in fd.__all__:
+        doc = getattr(fd, name).__doc__
+        assert "Parameters" in doc and "Returns" in doc and "Examples" in doc, name
+
+
+def test_import_without_dask_names_the_extra():
+    """Dask blocked from import: focal works, focal.dask names the extra."""
+    code = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "dask" or name.startswith("dask."):
+                    raise ImportError(f"No module named {name!r}")
+        sys.meta_path.insert(0, Block())
+        import focal
+        try:
+            import focal.dask
+        except ImportError as error:
+            print(error)
+    """)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, cwd=os.path.dirname(os.path.abspath(__file__)), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "focal[dask]"' in result.stdout
