@@ -50,7 +50,7 @@ setup(
     ext_modules=[
         Extension(
             "_focal_core",
-            sources=["src/module.c", "src/elementwise.c", "src/rowwise.c", "src/simd.c", "src/parallel.c"],
+            sources=["src/module.c", "src/elementwise.c", "src/rowwise.c", "src/softmax_kernels.c", "src/simd.c", "src/parallel.c"],
             depends=[f"src/{name}" for name in (
                 "glue.h", "numeric.h", "vector_math.h", "sigmoid_focal.h", "softmax_focal.h",
                 "element_block.h", "block_io.h", "simd.h", "parallel.h", "row_access.h")],

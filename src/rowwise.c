@@ -13,6 +13,7 @@
 #include "parallel.h"
 #include "row_access.h"
 #include "softmax_focal.h"
+#include "softmax_rows.h"
 
 enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
 
@@ -54,13 +55,16 @@ typedef struct {
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
     row_storer store;
+    /* float32 logits along a contiguous class axis, with class indices: the
+       per-class loops vectorised (softmax_rows.h); NULL otherwise */
+    const softmax_row_kernels *kernels;
     /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     row_sums *sums;
     loop_problem *problems;
     row_sums total;          /* the chunks merged so far, in order */
 } softmax_task;
 
-/* a thread's row buffers, min(C, ROW_PIECE) doubles each */
+/* a thread's row buffers, min(C, ROW_PIECE) doubles each (e: SOFTMAX_LANES more) */
 typedef struct {
     double *x, *e, *g, *y, *grad;
 } row_buffers;
@@ -117,12 +121,80 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
     }
 }
 
+/*
+ * The rest of a row of float32 logits with a class index (after its weight
+ * and label were checked), its per-class loops vectorised: the exponentials
+ * and their sum, then the gradient p_j G (j not the label) as the stored
+ * E_j times one coefficient of the row, G / S with the weight and the
+ * divisor in it, and the label's component patched.  The formulas are
+ * softmax_row's.
+ */
+static void
+label_row_vectorised(const softmax_task *t, const char *logits, npy_intp label, double weight,
+                     double loss_weight, row_buffers *buffer, row_sums *sums, char *loss_out,
+                     char *grad_out)
+{
+    const npy_intp classes = t->num_classes;
+    softmax_row_summary summary;
+    t->kernels->exponentials(logits, classes, buffer->e, &summary);
+    float label_logit;
+    memcpy(&label_logit, logits + label * (npy_intp)sizeof(float), sizeof label_logit);
+    /* the shape as softmax_class_term sees it, classes counted from the label:
+       argmax 0 when the label holds the first largest logit */
+    softmax_row_shape row = {summary.max, -1, dd_from(summary.rest), summary.has_nan};
+    if ((double)label_logit == summary.max) {
+        row.argmax = 0;
+        for (npy_intp j = 0; j < label; j++) {
+            float logit;
+            memcpy(&logit, logits + j * (npy_intp)sizeof(float), sizeof logit);
+            if (logit == label_logit) {
+                row.argmax = -1;
+                break;
+            }
+        }
+    }
+    const double z = label_logit;
+    const double *e_label = buffer->e + label;
+    dd loss = dd_from(0.0);
+    double g_label = 0.0;
+    if (!row.has_nan) {
+        g_label = softmax_class_term(&row, &z, e_label, 0, class_weight(t, label), t->gamma,
+                                     &loss, 0);
+    }
+    double row_loss = weight == 0.0 ? 0.0
+                      : row.has_nan ? NAN
+                                    : dd_mul_rounded(loss, dd_from(loss_weight), 0);
+    compensated_add(&sums->loss, row_loss);
+    compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
+    compensated_add(&sums->weight, loss_weight);
+    if (loss_out) {
+        t->store(&row_loss, loss_out, 0, 1);
+    }
+    if (grad_out == NULL) {
+        return;
+    }
+    if (weight == 0.0 || row.has_nan) {
+        fill(buffer->grad, classes, weight == 0.0 ? 0.0 : NAN);
+        t->store(buffer->grad, grad_out, t->grad_stride, classes);
+        return;
+    }
+    double scale = weight * t->grad_weight_scale / t->grad_divisor;
+    double total = summary.rest + 1.0;
+    t->kernels->scaled(buffer->e, classes, g_label / total * scale, grad_out);
+    if (g_label != 0.0) {
+        /* p (G - G_label) - G_label (1 - p) with G = G_label */
+        double one_minus_p = others_share(&row, e_label, 0, 0).hi / total;
+        double value = (0.0 - g_label * one_minus_p) * scale;
+        t->store(&value, grad_out + label * t->grad_stride, 0, 1);
+    }
+}
+
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
    site): the row has at most ROW_PIECE classes, held in the buffers from its
    first read. */
 FOCAL_INLINE int
 softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-            row_sums *sums, loop_problem *problem, int precise, int whole)
+            row_sums *sums, loop_problem *problem, int precise, int whole, int vectorised)
 {
     const npy_intp classes = t->num_classes;
     const char *logits = ptr[OP_LOGITS];
@@ -183,6 +255,11 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     loss_weight = loss_weight == 0.0 && weight > 0.0 ? 4.9406564584124654e-324 : loss_weight;
     if (t->sums_only) {
         compensated_add(&sums->weight, loss_weight);
+        return 0;
+    }
+    if (vectorised) {
+        label_row_vectorised(t, logits, label, weight, loss_weight, buffer, sums, loss_out,
+                             grad_out);
         return 0;
     }
 
@@ -305,16 +382,17 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
 
 /* the specialisations of the row: plain double or double-double, held whole
    or read in pieces */
-#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE)                                              \
+#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE, VECTORISED)                                  \
     static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,                   \
                     row_buffers *buffer, row_sums *sums, loop_problem *problem)              \
     {                                                                                         \
-        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE);              \
+        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE, VECTORISED);  \
     }
-DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1)
-DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1)
-DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_vectorised, 0, 1, 1)
 
 /* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
 static int
@@ -327,20 +405,21 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    /* at most 5 * ROW_PIECE doubles, whatever the number of classes */
+    /* at most 5 * ROW_PIECE + SOFTMAX_LANES doubles, whatever the number of classes */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
-    double *memory = (double *)allocate_array(5 * piece, sizeof(double));
+    double *memory = (double *)allocate_array(5 * piece + SOFTMAX_LANES, sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
-    row_buffers buffer = {memory, memory + piece, memory + 2 * piece, memory + 3 * piece,
-                          memory + 4 * piece};
+    row_buffers buffer = {memory, memory + 4 * piece, memory + piece, memory + 2 * piece,
+                          memory + 3 * piece};
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
                loop_problem *) =
-        t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
+        t->kernels != NULL           ? softmax_row_vectorised
+        : t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
                                     : (t->precise ? softmax_row_precise_pieces
                                                   : softmax_row_plain_pieces);
     int status = 0;
@@ -550,6 +629,12 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
             PyErr_SetString(PyExc_TypeError, "out: expected the result dtype");
             goto finish;
         }
+    }
+
+    if (labels && !double_precision && PyArray_TYPE(logits) == NPY_FLOAT &&
+        !PyArray_ISBYTESWAPPED(logits) && task.logit_stride == (npy_intp)sizeof(float) &&
+        classes <= ROW_PIECE && (!task.want_grad || task.grad_stride == (npy_intp)sizeof(float))) {
+        task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */
