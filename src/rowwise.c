@@ -64,9 +64,37 @@ typedef struct {
     row_sums total;          /* the chunks merged so far, in order */
 } softmax_task;
 
-/* a thread's row buffers, min(C, ROW_PIECE) doubles each (e: SOFTMAX_LANES more) */
+/*
+ * The vectorised rows (softmax_rows.h) go in blocks: the exponentials of up
+ * to ROW_BLOCK rows, then their per-row values, then their sums and results
+ * in row order.  The per-row values are a chain of dependent operations
+ * (log S, 1 - p, the power, G, the coefficient); a block's rows are
+ * independent of each other, so their chains overlap instead of each one
+ * waiting for the previous.
+ */
+enum { ROW_BLOCK = 8 };
+
+/* a row of a block, between its exponentials and its results */
+typedef struct {
+    const char *logits;
+    char *loss_out, *grad_out;
+    npy_intp label;
+    double weight, loss_weight;
+    double z;                /* the label's logit */
+    softmax_row_shape shape; /* classes counted from the label (softmax_shift) */
+    double *e;               /* its E_j */
+} pending_row;
+
+typedef struct {
+    pending_row rows[ROW_BLOCK];
+    int count, capacity;
+} row_block;
+
+/* a thread's row buffers, min(C, ROW_PIECE) doubles each; for the vectorised
+   rows, the block and its rows' E_j (SOFTMAX_LANES more each) */
 typedef struct {
     double *x, *e, *g, *y, *grad;
+    row_block *block;
 } row_buffers;
 
 /* operand order in the iterator */
@@ -122,71 +150,94 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
 }
 
 /*
- * The rest of a row of float32 logits with a class index (after its weight
- * and label were checked), its per-class loops vectorised: the exponentials
- * and their sum, then the gradient p_j G (j not the label) as the stored
- * E_j times one coefficient of the row, G / S with the weight and the
- * divisor in it, and the label's component patched.  The formulas are
- * softmax_row's.
+ * A row of float32 logits with a class index, its weight and label checked,
+ * vectorised: its exponentials and their sum now (softmax_rows.h), its
+ * results when its block is full (finish_block).
  */
 static void
-label_row_vectorised(const softmax_task *t, const char *logits, npy_intp label, double weight,
-                     double loss_weight, row_buffers *buffer, row_sums *sums, char *loss_out,
-                     char *grad_out)
+start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, double weight,
+                     double loss_weight, char *loss_out, char *grad_out, row_block *block)
 {
-    const npy_intp classes = t->num_classes;
+    pending_row *r = &block->rows[block->count];
+    r->logits = logits;
+    r->loss_out = loss_out;
+    r->grad_out = grad_out;
+    r->label = label;
+    r->weight = weight;
+    r->loss_weight = loss_weight;
     softmax_row_summary summary;
-    t->kernels->exponentials(logits, classes, buffer->e, &summary);
+    t->kernels->exponentials(logits, t->num_classes, r->e, &summary);
     float label_logit;
     memcpy(&label_logit, logits + label * (npy_intp)sizeof(float), sizeof label_logit);
-    /* the shape as softmax_class_term sees it, classes counted from the label:
-       argmax 0 when the label holds the first largest logit */
-    softmax_row_shape row = {summary.max, -1, dd_from(summary.rest), summary.has_nan};
-    if ((double)label_logit == summary.max) {
-        row.argmax = 0;
+    r->z = label_logit;
+    /* argmax 0 when the label holds the first largest logit, else -1 */
+    softmax_row_shape shape = {summary.max, -1, dd_from(summary.rest), summary.has_nan};
+    if (r->z == summary.max) {
+        shape.argmax = 0;
         for (npy_intp j = 0; j < label; j++) {
             float logit;
             memcpy(&logit, logits + j * (npy_intp)sizeof(float), sizeof logit);
             if (logit == label_logit) {
-                row.argmax = -1;
+                shape.argmax = -1;
                 break;
             }
         }
     }
-    const double z = label_logit;
-    const double *e_label = buffer->e + label;
-    dd loss = dd_from(0.0);
-    double g_label = 0.0;
-    if (!row.has_nan) {
-        g_label = softmax_class_term(&row, &z, e_label, 0, class_weight(t, label), t->gamma,
-                                     &loss, 0);
+    r->shape = shape;
+    block->count++;
+}
+
+/*
+ * The results of a block's rows, by softmax_row's formulas: the gradient
+ * p_j G (j not the label) as the stored E_j times one coefficient of the row,
+ * G / S with the weight and the divisor in it, and the label's component
+ * patched.
+ */
+static void
+finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_sums *sums)
+{
+    const npy_intp classes = t->num_classes;
+    double g[ROW_BLOCK];
+    dd loss[ROW_BLOCK];
+    for (int k = 0; k < block->count; k++) {
+        const pending_row *r = &block->rows[k];
+        loss[k] = dd_from(0.0);
+        g[k] = 0.0;
+        if (!r->shape.has_nan) {
+            g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, 0,
+                                      class_weight(t, r->label), t->gamma, &loss[k], 0);
+        }
     }
-    double row_loss = weight == 0.0 ? 0.0
-                      : row.has_nan ? NAN
-                                    : dd_mul_rounded(loss, dd_from(loss_weight), 0);
-    compensated_add(&sums->loss, row_loss);
-    compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
-    compensated_add(&sums->weight, loss_weight);
-    if (loss_out) {
-        t->store(&row_loss, loss_out, 0, 1);
+    for (int k = 0; k < block->count; k++) {
+        const pending_row *r = &block->rows[k];
+        double row_loss = r->weight == 0.0 ? 0.0
+                          : r->shape.has_nan ? NAN
+                                             : dd_mul_rounded(loss[k], dd_from(r->loss_weight), 0);
+        compensated_add(&sums->loss, row_loss);
+        compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
+        compensated_add(&sums->weight, r->loss_weight);
+        if (r->loss_out) {
+            t->store(&row_loss, r->loss_out, 0, 1);
+        }
+        if (r->grad_out == NULL) {
+            continue;
+        }
+        if (r->weight == 0.0 || r->shape.has_nan) {
+            fill(buffer->grad, classes, r->weight == 0.0 ? 0.0 : NAN);
+            t->store(buffer->grad, r->grad_out, t->grad_stride, classes);
+            continue;
+        }
+        double scale = r->weight * t->grad_weight_scale / t->grad_divisor;
+        double total = r->shape.rest.hi + 1.0;
+        t->kernels->scaled(r->e, classes, g[k] / total * scale, r->grad_out);
+        if (g[k] != 0.0) {
+            /* p (G - G_label) - G_label (1 - p) with G = G_label */
+            double one_minus_p = others_share(&r->shape, r->e + r->label, 0, 0).hi / total;
+            double value = (0.0 - g[k] * one_minus_p) * scale;
+            t->store(&value, r->grad_out + r->label * t->grad_stride, 0, 1);
+        }
     }
-    if (grad_out == NULL) {
-        return;
-    }
-    if (weight == 0.0 || row.has_nan) {
-        fill(buffer->grad, classes, weight == 0.0 ? 0.0 : NAN);
-        t->store(buffer->grad, grad_out, t->grad_stride, classes);
-        return;
-    }
-    double scale = weight * t->grad_weight_scale / t->grad_divisor;
-    double total = summary.rest + 1.0;
-    t->kernels->scaled(buffer->e, classes, g_label / total * scale, grad_out);
-    if (g_label != 0.0) {
-        /* p (G - G_label) - G_label (1 - p) with G = G_label */
-        double one_minus_p = others_share(&row, e_label, 0, 0).hi / total;
-        double value = (0.0 - g_label * one_minus_p) * scale;
-        t->store(&value, grad_out + label * t->grad_stride, 0, 1);
-    }
+    block->count = 0;
 }
 
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
@@ -258,8 +309,11 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         return 0;
     }
     if (vectorised) {
-        label_row_vectorised(t, logits, label, weight, loss_weight, buffer, sums, loss_out,
-                             grad_out);
+        row_block *block = buffer->block;
+        start_vectorised_row(t, logits, label, weight, loss_weight, loss_out, grad_out, block);
+        if (block->count == block->capacity) {
+            finish_block(t, block, buffer, sums);
+        }
         return 0;
     }
 
@@ -405,15 +459,26 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    /* at most 5 * ROW_PIECE + SOFTMAX_LANES doubles, whatever the number of classes */
+    /* at most 5 * ROW_PIECE doubles, whatever the number of classes; the
+       vectorised rows' E_j as many blocks' as 4 * ROW_PIECE doubles hold */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
-    double *memory = (double *)allocate_array(5 * piece + SOFTMAX_LANES, sizeof(double));
+    size_t row_e = piece + SOFTMAX_LANES;
+    row_block block = {.count = 0, .capacity = 1};
+    if (t->kernels != NULL) {
+        size_t fit = 4 * ROW_PIECE / row_e;
+        block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
+    }
+    double *memory = (double *)allocate_array(5 * piece + block.capacity * row_e,
+                                              sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
+    for (int k = 0; k < block.capacity; k++) {
+        block.rows[k].e = memory + 5 * piece + k * row_e;
+    }
     row_buffers buffer = {memory, memory + 4 * piece, memory + piece, memory + 2 * piece,
-                          memory + 3 * piece};
+                          memory + 3 * piece, &block};
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
@@ -426,6 +491,9 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);
     } while (status == 0 && iternext(iter));
+    if (status == 0 && block.count > 0) {
+        finish_block(t, &block, &buffer, &sums);
+    }
     PyMem_RawFree(memory);
     t->sums[slot] = sums;
     return status == 0 ? CHUNK_DONE : status == ROW_ABANDONED ? CHUNK_ABANDONED : CHUNK_FAILED;

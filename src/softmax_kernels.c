@@ -39,9 +39,10 @@
 #endif
 
 
-/* masks of the first k lanes: SOFTMAX_LANES ones then SOFTMAX_LANES zeros,
-   read from SOFTMAX_LANES - k on */
-static const long long lane_masks[2 * SOFTMAX_LANES] = {-1, -1, -1, -1, -1, -1, -1, -1};
+/* lane masks: from k on, the last k lanes; from 2 SOFTMAX_LANES - k on, the
+   first k lanes */
+static const long long lane_masks[3 * SOFTMAX_LANES] = {
+    0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 #define LEVEL baseline
 #define ATTRIBUTE

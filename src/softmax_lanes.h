@@ -119,8 +119,11 @@ NAMED(sum_of_lanes)(const doubles *parts)
  * Pass 1 takes the maximum m (and notes NaN); pass 2 the E_j, with the rest
  * S - 1 summed as the E_j of the classes below m plus one for each class at
  * m but the first (those E_j are exactly 1): no E_j is singled out by its
- * index, so the sums stay in lanes.  A last, partial register is read from a copy padded with the first logit,
- * which changes neither the maximum nor (masked) the sums.
+ * index, so the sums stay in lanes.  A row's last, partial register is the
+ * register that ends with its last class, its lanes already counted masked
+ * (their E_j are written again, the same bits); a row shorter than a
+ * register is read from a copy padded with its first logit, which changes
+ * neither the maximum nor (masked) the sums.
  */
 ATTRIBUTE static void
 NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summary *summary)
@@ -128,21 +131,27 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
     enum { FLOATS = 2 * WIDTH };
     float first;
     memcpy(&first, logits, sizeof first);
+#define FLOATS_AT(J) (logits + (J) * (ptrdiff_t)sizeof(float))
+    float padded[2 * SOFTMAX_LANES];
+    if (n < 2 * SOFTMAX_LANES) { /* (only read for rows shorter than a register) */
+        for (int l = 0; l < 2 * SOFTMAX_LANES; l++) {
+            padded[l] = first;
+        }
+        for (ptrdiff_t l = 0; l < n; l++) {
+            memcpy(padded + l, FLOATS_AT(l), sizeof(float));
+        }
+    }
 
     /* pass 1, FLOATS classes a register */
-    const ptrdiff_t whole_floats = n - n % FLOATS;
-    float padded[2 * SOFTMAX_LANES];
-    for (int l = 0; l < 2 * SOFTMAX_LANES; l++) {
-        padded[l] = first;
-    }
-    memcpy(padded, logits + whole_floats * (ptrdiff_t)sizeof(float),
-           (size_t)(n - whole_floats) * sizeof(float));
     const floats no_floats = {0.0f};
     floats largest = no_floats + first, smallest = largest;
     float_mask nan = {0};
+    const ptrdiff_t whole_floats = n - n % FLOATS;
     for (ptrdiff_t j = 0; j < n; j += FLOATS) {
         floats x;
-        memcpy(&x, j < whole_floats ? logits + j * (ptrdiff_t)sizeof(float) : (const char *)padded,
+        memcpy(&x, j < whole_floats ? FLOATS_AT(j)
+                   : n >= FLOATS    ? FLOATS_AT(n - FLOATS)
+                                    : (const char *)padded,
                sizeof x);
         nan |= x != x;
         largest = select_floats(x > largest, x, largest);
@@ -160,11 +169,6 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
 
     /* pass 2, SOFTMAX_LANES classes (PARTS registers) a step */
     const ptrdiff_t whole = n - n % SOFTMAX_LANES;
-    for (int l = 0; l < SOFTMAX_LANES; l++) {
-        padded[l] = first;
-    }
-    memcpy(padded, logits + whole * (ptrdiff_t)sizeof(float),
-           (size_t)(n - whole) * sizeof(float));
     const doubles zero = {0.0};
     const doubles m = zero + (double)max;
     doubles below[PARTS], at_max[PARTS];
@@ -172,13 +176,20 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
         below[part] = zero;
         at_max[part] = zero;
     }
-#define STEPS(NEAR)                                                                        \
-    for (ptrdiff_t j = 0; j < n; j += SOFTMAX_LANES) {                                     \
-        const char *source = j < whole ? logits + j * (ptrdiff_t)sizeof(float)             \
-                                       : (const char *)padded;                             \
-        const long long *valid_lanes =                                                     \
-            lane_masks + (j < whole ? 0 : SOFTMAX_LANES - (n - whole));                    \
-        NAMED(exponentials_step)(source, valid_lanes, &m, e + j, below, at_max, NEAR);      \
+    double e_short[SOFTMAX_LANES];
+#define STEPS(NEAR)                                                                          \
+    for (ptrdiff_t j = 0; j < whole; j += SOFTMAX_LANES) {                                   \
+        NAMED(exponentials_step)(FLOATS_AT(j), lane_masks + SOFTMAX_LANES, &m, e + j, below, \
+                                 at_max, NEAR);                                              \
+    }                                                                                        \
+    if (whole < n && n >= SOFTMAX_LANES) {                                                   \
+        NAMED(exponentials_step)(FLOATS_AT(n - SOFTMAX_LANES), lane_masks + (n - whole),     \
+                                 &m, e + n - SOFTMAX_LANES, below, at_max, NEAR);            \
+    }                                                                                        \
+    else if (whole < n) {                                                                    \
+        NAMED(exponentials_step)((const char *)padded, lane_masks + 2 * SOFTMAX_LANES - n,  \
+                                 &m, e_short, below, at_max, NEAR);                          \
+        memcpy(e, e_short, (size_t)n * sizeof(double));                                      \
     }
     if (near) {
         STEPS(1)
@@ -187,6 +198,7 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
         STEPS(0)
     }
 #undef STEPS
+#undef FLOATS_AT
     summary->max = (double)max;
     summary->rest = NAMED(sum_of_lanes)(below) + (NAMED(sum_of_lanes)(at_max) - 1.0);
     summary->has_nan = has_nan;
