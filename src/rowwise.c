@@ -90,8 +90,8 @@ typedef struct {
     int count, capacity;
 } row_block;
 
-/* a thread's row buffers, min(C, ROW_PIECE) doubles each; for the vectorised
-   rows, the block and its rows' E_j (SOFTMAX_LANES more each) */
+/* a thread's row buffers, min(C, ROW_PIECE) doubles each; the vectorised
+   rows use grad and the block (its rows' E_j, SOFTMAX_LANES more each) */
 typedef struct {
     double *x, *e, *g, *y, *grad;
     row_block *block;
@@ -216,8 +216,10 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         compensated_add(&sums->loss, row_loss);
         compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
         compensated_add(&sums->weight, r->loss_weight);
+        /* (float32 results: the vectorised rows are the plain kernel's) */
         if (r->loss_out) {
-            t->store(&row_loss, r->loss_out, 0, 1);
+            float rounded = (float)row_loss;
+            memcpy(r->loss_out, &rounded, sizeof rounded);
         }
         if (r->grad_out == NULL) {
             continue;
@@ -233,8 +235,8 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
             double one_minus_p = others_share(&r->shape, r->e + r->label, 0, 0).hi / total;
-            double value = (0.0 - g[k] * one_minus_p) * scale;
-            t->store(&value, r->grad_out + r->label * t->grad_stride, 0, 1);
+            float value = (float)((0.0 - g[k] * one_minus_p) * scale);
+            memcpy(r->grad_out + r->label * (npy_intp)sizeof(float), &value, sizeof value);
         }
     }
     block->count = 0;
@@ -459,26 +461,34 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    /* at most 5 * ROW_PIECE doubles, whatever the number of classes; the
-       vectorised rows' E_j as many blocks' as 4 * ROW_PIECE doubles hold */
+    /* at most 5 * ROW_PIECE doubles, whatever the number of classes: five
+       pieces of a row, or for the vectorised rows a piece (grad) and the E_j
+       of as many rows as 4 * ROW_PIECE doubles hold, up to ROW_BLOCK */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
     size_t row_e = piece + SOFTMAX_LANES;
-    row_block block = {.count = 0, .capacity = 1};
+    row_block block = {.count = 0, .capacity = 0};
     if (t->kernels != NULL) {
         size_t fit = 4 * ROW_PIECE / row_e;
         block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
     }
-    double *memory = (double *)allocate_array(5 * piece + block.capacity * row_e,
-                                              sizeof(double));
+    size_t size = t->kernels != NULL ? piece + (size_t)block.capacity * row_e : 5 * piece;
+    double *memory = (double *)allocate_array(size, sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
-    for (int k = 0; k < block.capacity; k++) {
-        block.rows[k].e = memory + 5 * piece + k * row_e;
+    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, &block};
+    if (t->kernels != NULL) {
+        for (int k = 0; k < block.capacity; k++) {
+            block.rows[k].e = memory + piece + (size_t)k * row_e;
+        }
     }
-    row_buffers buffer = {memory, memory + 4 * piece, memory + piece, memory + 2 * piece,
-                          memory + 3 * piece, &block};
+    else {
+        buffer.x = memory + piece;
+        buffer.e = memory + 2 * piece;
+        buffer.g = memory + 3 * piece;
+        buffer.y = memory + 4 * piece;
+    }
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
