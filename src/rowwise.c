@@ -55,9 +55,13 @@ typedef struct {
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
     row_storer store;
-    /* float32 logits along a contiguous class axis, with class indices: the
-       per-class loops vectorised (softmax_rows.h); NULL otherwise */
+    /* float32 results from class indices: the per-class loops vectorised
+       (softmax_rows.h); NULL otherwise */
     const softmax_row_kernels *kernels;
+    /* the vectorised rows read native float32 logits along a contiguous class
+       axis in place, and write a contiguous gradient in place; any other row
+       is gathered into (or scattered from) a float32 copy of one row */
+    int gather_logits, scatter_grad;
     /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     row_sums *sums;
     loop_problem *problems;
@@ -76,7 +80,6 @@ enum { ROW_BLOCK = 8 };
 
 /* a row of a block, between its exponentials and its results */
 typedef struct {
-    const char *logits;
     char *loss_out, *grad_out;
     npy_intp label;
     double weight, loss_weight;
@@ -91,9 +94,11 @@ typedef struct {
 } row_block;
 
 /* a thread's row buffers, min(C, ROW_PIECE) doubles each; the vectorised
-   rows use grad and the block (its rows' E_j, SOFTMAX_LANES more each) */
+   rows use grad, x, a row of float32 (row_copy) and the block (its rows' E_j,
+   SOFTMAX_LANES more each) */
 typedef struct {
     double *x, *e, *g, *y, *grad;
+    float *row_copy;
     row_block *block;
 } row_buffers;
 
@@ -156,10 +161,19 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
  */
 static void
 start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, double weight,
-                     double loss_weight, char *loss_out, char *grad_out, row_block *block)
+                     double loss_weight, char *loss_out, char *grad_out, row_buffers *buffer)
 {
+    row_block *block = buffer->block;
     pending_row *r = &block->rows[block->count];
-    r->logits = logits;
+    if (t->gather_logits) {
+        /* every dtype of float32 results (float16, float32, small integers)
+           is exactly a float32 */
+        t->load_logits(logits, t->logit_stride, t->num_classes, buffer->x);
+        for (npy_intp j = 0; j < t->num_classes; j++) {
+            buffer->row_copy[j] = (float)buffer->x[j];
+        }
+        logits = (const char *)buffer->row_copy;
+    }
     r->loss_out = loss_out;
     r->grad_out = grad_out;
     r->label = label;
@@ -231,12 +245,21 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         }
         double scale = r->weight * t->grad_weight_scale / t->grad_divisor;
         double total = r->shape.rest.hi + 1.0;
-        t->kernels->scaled(r->e, classes, g[k] / total * scale, r->grad_out);
+        double coefficient = g[k] / total * scale;
+        if (t->scatter_grad) {
+            t->kernels->scaled(r->e, classes, coefficient, (char *)buffer->row_copy);
+            for (npy_intp j = 0; j < classes; j++) {
+                memcpy(r->grad_out + j * t->grad_stride, buffer->row_copy + j, sizeof(float));
+            }
+        }
+        else {
+            t->kernels->scaled(r->e, classes, coefficient, r->grad_out);
+        }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
             double one_minus_p = others_share(&r->shape, r->e + r->label, 0, 0).hi / total;
             float value = (float)((0.0 - g[k] * one_minus_p) * scale);
-            memcpy(r->grad_out + r->label * (npy_intp)sizeof(float), &value, sizeof value);
+            memcpy(r->grad_out + r->label * t->grad_stride, &value, sizeof value);
         }
     }
     block->count = 0;
@@ -312,7 +335,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     }
     if (vectorised) {
         row_block *block = buffer->block;
-        start_vectorised_row(t, logits, label, weight, loss_weight, loss_out, grad_out, block);
+        start_vectorised_row(t, logits, label, weight, loss_weight, loss_out, grad_out, buffer);
         if (block->count == block->capacity) {
             finish_block(t, block, buffer, sums);
         }
@@ -462,25 +485,28 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         return CHUNK_FAILED;
     }
     /* at most 5 * ROW_PIECE doubles, whatever the number of classes: five
-       pieces of a row, or for the vectorised rows a piece (grad) and the E_j
-       of as many rows as 4 * ROW_PIECE doubles hold, up to ROW_BLOCK */
+       pieces of a row, or for the vectorised rows three (grad, x and the
+       float32 row_copy) and the E_j of as many rows as 2 * ROW_PIECE doubles
+       hold, up to ROW_BLOCK */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
     size_t row_e = piece + SOFTMAX_LANES;
     row_block block = {.count = 0, .capacity = 0};
     if (t->kernels != NULL) {
-        size_t fit = 4 * ROW_PIECE / row_e;
+        size_t fit = 2 * ROW_PIECE / row_e;
         block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
     }
-    size_t size = t->kernels != NULL ? piece + (size_t)block.capacity * row_e : 5 * piece;
+    size_t size = t->kernels != NULL ? 3 * piece + (size_t)block.capacity * row_e : 5 * piece;
     double *memory = (double *)allocate_array(size, sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
-    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, &block};
+    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, NULL, &block};
     if (t->kernels != NULL) {
+        buffer.x = memory + piece;
+        buffer.row_copy = (float *)(memory + 2 * piece);
         for (int k = 0; k < block.capacity; k++) {
-            block.rows[k].e = memory + piece + (size_t)k * row_e;
+            block.rows[k].e = memory + 3 * piece + (size_t)k * row_e;
         }
     }
     else {
@@ -709,10 +735,11 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         }
     }
 
-    if (labels && !double_precision && PyArray_TYPE(logits) == NPY_FLOAT &&
-        !PyArray_ISBYTESWAPPED(logits) && task.logit_stride == (npy_intp)sizeof(float) &&
-        classes <= ROW_PIECE && (!task.want_grad || task.grad_stride == (npy_intp)sizeof(float))) {
+    if (labels && !double_precision && classes <= ROW_PIECE) {
         task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
+        task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT && !PyArray_ISBYTESWAPPED(logits) &&
+                               task.logit_stride == (npy_intp)sizeof(float));
+        task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */

@@ -1,14 +1,15 @@
-"""The vectorised rows of the softmax form (float32 logits along a contiguous
-class axis, class-index targets: src/softmax_kernels.c) against the general
-row code, which reads the same rows when the class axis is strided.
+"""The vectorised rows of the softmax form (float32 results from class
+indices: src/softmax_kernels.c) against the general row code, which computes
+the same rows from one-hot dense targets.
 
-Both compute the same formulas from the same float32 inputs; they differ in
-the exponential (a polynomial sized for float32 results against the full
+Both compute the same formulas from the same inputs; they differ in the
+exponential (a polynomial sized for float32 results against the full
 series) and in the order of the sums, so their float32 results may differ
 by a rounding: at most 1 ULP, and exactly where a result is 0, infinite or
-NaN.  Every instruction-set level the CPU runs is checked, the AVX2 and
-AVX-512 levels bitwise against each other (the same fused operations), and
-every thread count bitwise against one thread.
+NaN.  Contiguous rows are read in place, any other layout or dtype through a
+copy of the row; every instruction-set level the CPU runs is checked, the
+AVX2 and AVX-512 levels bitwise against each other (the same fused
+operations), and every thread count bitwise against one thread.
 """
 import numpy as np
 import pytest
@@ -29,12 +30,19 @@ def simd_level():
 
 
 def strided(x):
-    """The same values with the class axis strided: the general row code."""
-    wide = np.zeros(x.shape + (2,), dtype=x.dtype)
+    """The same values with the class axis strided (and byte-swapped)."""
+    wide = np.zeros(x.shape + (2,), dtype=x.dtype.newbyteorder())
     wide[..., 0] = x
     view = wide[..., 0]
     assert not view.flags.c_contiguous
     return view
+
+
+def one_hot(labels, num_classes, ignore_index=-100):
+    """Dense targets of the class indices (ignored rows all zero): the general rows."""
+    active = labels != ignore_index
+    dense = (labels[..., None] == np.arange(num_classes)) & active[..., None]
+    return dense.astype(np.float32), active
 
 
 def ulp_difference(a, b):
@@ -48,11 +56,13 @@ def ulp_difference(a, b):
     return np.where(same, 0.0, np.where(np.isfinite(difference), difference, np.inf))
 
 
-def both_paths(x, labels, **kwargs):
-    """(loss, grad) of the vectorised rows and of the general rows, per row."""
-    fast = focal.softmax_loss_and_grad(x, labels, reduction="none", **kwargs)
-    general = focal.softmax_loss_and_grad(strided(x), labels, reduction="none", **kwargs)
-    return fast, general
+def general_rows(x, labels, reduction="none", weights=None, **kwargs):
+    """(loss, grad) of the general row code: one-hot targets, ignored rows
+    weighted 0 where a reduction counts them."""
+    dense, active = one_hot(labels, x.shape[-1])
+    if reduction != "none":
+        weights = active * (1.0 if weights is None else weights)
+    return focal.softmax_loss_and_grad(x, dense, reduction=reduction, weights=weights, **kwargs)
 
 
 def special_rows(num_classes):
@@ -85,11 +95,15 @@ def test_vectorised_rows_agree_with_the_general_rows(simd_level, level, num_clas
     # every label position, among them the tied maxima and the last (a partial register)
     labels = np.arange(len(x)) % num_classes
     labels[:2] = [num_classes - 1, 1]
-    (loss, grad), (loss_ref, grad_ref) = both_paths(x, labels, gamma=gamma)
-    assert ulp_difference(loss, loss_ref).max() <= 1.0
-    assert ulp_difference(grad, grad_ref).max() <= 1.0
-    # the rows with NaN give NaN everywhere, as in the general code
-    assert np.isnan(loss[5]) and np.isnan(grad[5]).all()
+    loss_ref, grad_ref = general_rows(x, labels, gamma=gamma)
+    for logits in (x, strided(x), x.astype(np.float16)):
+        if logits.dtype == np.float16:  # the general rows of the same float16 values
+            loss_ref, grad_ref = general_rows(logits, labels, gamma=gamma)
+        loss, grad = focal.softmax_loss_and_grad(logits, labels, gamma=gamma, reduction="none")
+        assert ulp_difference(loss, loss_ref).max() <= 1.0
+        assert ulp_difference(grad, grad_ref).max() <= 1.0
+        # the rows with NaN give NaN everywhere, as in the general code
+        assert np.isnan(loss[5]) and np.isnan(grad[5]).all()
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -103,12 +117,14 @@ def test_weights_alpha_ignore_and_reductions(simd_level, level):
     alpha = RNG.random(21)
     for reduction in ("mean", "sum", "none"):
         for kwargs in ({}, {"weights": weights}, {"alpha": alpha}, {"alpha": 0.25}):
-            fast = focal.softmax_loss_and_grad(x, labels, reduction=reduction, **kwargs)
-            general = focal.softmax_loss_and_grad(strided(x), labels, reduction=reduction,
-                                                  **kwargs)
-            assert ulp_difference(fast[0], general[0]).max() <= 1.0
-            assert ulp_difference(fast[1], general[1]).max() <= 1.0
-            assert (fast[1][labels == -100] == 0).all()
+            general = general_rows(x, labels, reduction=reduction, **kwargs)
+            for logits, axis in ((x, -1), (np.moveaxis(x, -1, 0), 0)):
+                fast = focal.softmax_loss_and_grad(logits, labels, reduction=reduction,
+                                                   axis=axis, **kwargs)
+                grad = np.moveaxis(fast[1], axis, -1)
+                assert ulp_difference(fast[0], general[0]).max() <= 1.0
+                assert ulp_difference(grad, general[1]).max() <= 1.0
+                assert (grad[labels == -100] == 0).all()
 
 
 @pytest.mark.skipif(not {"avx2", "avx512"} <= set(LEVELS), reason="needs AVX2 and AVX-512")
