@@ -8,6 +8,14 @@
  * dtype, byte order or alignment is read in place.  Rows are cut into fixed
  * chunks that threads take in turn (parallel.h); each chunk's sums are kept
  * apart and combined in order, so results do not depend on the threads.
+ *
+ * Rows of float32 results with class indices (the common case: a detector's
+ * or a segmenter's head) take vectorised per-class loops compiled for each
+ * instruction set (softmax_rows.h), in blocks of rows; their logits are read
+ * in place when they are native float32 along a contiguous class axis, else
+ * through a float32 copy of the row.  The rest (float64 results, dense
+ * targets, rows beyond ROW_PIECE classes) take the row code of
+ * softmax_focal.h one row at a time.
  */
 #include "glue.h"
 #include "parallel.h"
@@ -737,7 +745,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
 
     if (labels && !double_precision && classes <= ROW_PIECE) {
         task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
-        task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT && !PyArray_ISBYTESWAPPED(logits) &&
+        task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT &&
+                               !PyArray_ISBYTESWAPPED(logits) &&
                                task.logit_stride == (npy_intp)sizeof(float));
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
