@@ -36,8 +36,8 @@ typedef float narrow_floats __attribute__((vector_size(4 * WIDTH)));
 #define select_floats(MASK, A, B) \
     ((floats)(((float_mask)(A) & (MASK)) | ((float_mask)(B) & ~(MASK))))
 
-/* A B + C, rounded once where the level has FMA (then the AVX2 and AVX-512
-   levels agree bitwise with each other, and the baseline with itself) */
+/* A B + C, rounded once where the level has FMA: the AVX2 and AVX-512
+   levels run the same fused operations, so they agree bitwise */
 #if FUSED && WIDTH == 8
 #define multiply_add(A, B, C) \
     ((doubles)_mm512_fmadd_pd((__m512d)(A), (__m512d)(B), (__m512d)(C)))
@@ -48,10 +48,11 @@ typedef float narrow_floats __attribute__((vector_size(4 * WIDTH)));
 #define multiply_add(A, B, C) ((A) * (B) + (C))
 #endif
 
-/* exp_negative_f32 (vector_math.h) on every lane: e^-a for a >= 0; `near`
-   (a constant at each call site): every a is at most SOFTMAX_NEAR, so that
-   2^-k is a normal double and the clamp and the two-step scaling of
-   exp_negative_f32 change nothing: the same bits by fewer operations */
+/* exp_negative_f32 (vector_math.h) on every lane, e^-a for a >= 0: the
+   same operations (fused where the level has FMA).  `near` (a constant at
+   each call site): every a is at most SOFTMAX_NEAR, so that 2^-k is a
+   normal double and the clamp and the two-step scaling change nothing: the
+   same bits by fewer operations */
 #define SOFTMAX_NEAR 700.0
 ATTRIBUTE FOCAL_INLINE doubles
 NAMED(exp_negative_lanes)(const doubles *a, int near)
