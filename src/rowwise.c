@@ -744,6 +744,7 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
 
     if (labels && !double_precision && classes <= ROW_PIECE) {
+        /* (NULL where the compiler builds no kernels: the general rows) */
         task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
         task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT &&
                                !PyArray_ISBYTESWAPPED(logits) &&

@@ -18,7 +18,9 @@
  */
 /* vectors passed between inlined functions: GCC's note on their calling
    convention concerns no call that exists */
+#if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #include <string.h>
 
@@ -38,6 +40,10 @@
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #endif
 
+
+/* GCC's vector extension (GCC and Clang); other compilers get no kernels
+   (choose_softmax_row_kernels returns NULL) and the rows the general code */
+#if defined(__GNUC__)
 
 /* lane masks: from k on, the last k lanes; from 2 SOFTMAX_LANES - k on, the
    first k lanes */
@@ -76,9 +82,15 @@ static const long long lane_masks[3 * SOFTMAX_LANES] = {
 #undef FUSED
 #endif
 
+#endif  /* __GNUC__ */
+
 const softmax_row_kernels *
 choose_softmax_row_kernels(int level)
 {
+#if !defined(__GNUC__)
+    (void)level;
+    return NULL;
+#else
 #ifdef FOCAL_X86_DISPATCH
     if (level >= SIMD_AVX512) {
         return &kernels_avx512;
@@ -90,4 +102,5 @@ choose_softmax_row_kernels(int level)
     (void)level;
 #endif
     return &kernels_baseline;
+#endif
 }

@@ -35,7 +35,8 @@ typedef struct {
    runs the same operations on them, so the results agree bitwise */
 enum { SOFTMAX_LANES = 8 };
 
-/* the kernels of an instruction-set level (simd.h), at most simd_level_supported() */
+/* the kernels of an instruction-set level (simd.h), at most
+   simd_level_supported(); NULL where the compiler builds none */
 const softmax_row_kernels *choose_softmax_row_kernels(int level);
 
 #endif  /* FOCAL_SOFTMAX_ROWS_H */
