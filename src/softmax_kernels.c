@@ -11,10 +11,12 @@
  * exponential (a quarter faster): they agree bitwise with each other; the
  * baseline (nothing fused, as -ffp-contract=off builds everything else)
  * differs from them in the last bits of some double E_j, which a float32
- * result rarely shows, and then by one ULP.
+ * result rarely shows (none of the 3.24 million gradient components of
+ * 40,000 rows of the benchmark's), and then by one ULP.
  *
  * The exponential is exp_negative_f32 of vector_math.h, operation for
- * operation (relative error below 2^-45.5: what a float32 result needs).
+ * operation but for the fusing (relative error below 2^-45.5: what a
+ * float32 result needs).
  */
 /* vectors passed between inlined functions: GCC's note on their calling
    convention concerns no call that exists */
@@ -39,7 +41,6 @@
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #endif
-
 
 /* GCC's vector extension (GCC and Clang); other compilers get no kernels
    (choose_softmax_row_kernels returns NULL) and the rows the general code */
