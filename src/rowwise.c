@@ -8,11 +8,20 @@
  * dtype, byte order or alignment is read in place.  Rows are cut into fixed
  * chunks that threads take in turn (parallel.h); each chunk's sums are kept
  * apart and combined in order, so results do not depend on the threads.
+ *
+ * Rows of float32 results with class indices (the common case: a detector's
+ * or a segmenter's head) take vectorised per-class loops compiled for each
+ * instruction set (softmax_rows.h), in blocks of rows; their logits are read
+ * in place when they are native float32 along a contiguous class axis, else
+ * through a float32 copy of the row.  The rest (float64 results, dense
+ * targets, rows beyond ROW_PIECE classes) take the row code of
+ * softmax_focal.h one row at a time.
  */
 #include "glue.h"
 #include "parallel.h"
 #include "row_access.h"
 #include "softmax_focal.h"
+#include "softmax_rows.h"
 
 enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
 
@@ -54,15 +63,51 @@ typedef struct {
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
     row_storer store;
+    /* float32 results from class indices: the per-class loops vectorised
+       (softmax_rows.h); NULL otherwise */
+    const softmax_row_kernels *kernels;
+    /* the vectorised rows read native float32 logits along a contiguous class
+       axis in place, and write a contiguous gradient in place; any other row
+       is gathered into (or scattered from) a float32 copy of one row */
+    int gather_logits, scatter_grad;
     /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     row_sums *sums;
     loop_problem *problems;
     row_sums total;          /* the chunks merged so far, in order */
 } softmax_task;
 
-/* a thread's row buffers, min(C, ROW_PIECE) doubles each */
+/*
+ * The vectorised rows (softmax_rows.h) go in blocks: the exponentials of up
+ * to ROW_BLOCK rows, then their per-row values, then their sums and results
+ * in row order.  The per-row values are a chain of dependent operations
+ * (log S, 1 - p, the power, G, the coefficient); a block's rows are
+ * independent of each other, so their chains overlap instead of each one
+ * waiting for the previous.
+ */
+enum { ROW_BLOCK = 8 };
+
+/* a row of a block, between its exponentials and its results */
+typedef struct {
+    char *loss_out, *grad_out;
+    npy_intp label;
+    double weight, loss_weight;
+    double z;                /* the label's logit */
+    softmax_row_shape shape; /* classes counted from the label (softmax_shift) */
+    double *e;               /* its E_j */
+} pending_row;
+
+typedef struct {
+    pending_row rows[ROW_BLOCK];
+    int count, capacity;
+} row_block;
+
+/* a thread's row buffers, min(C, ROW_PIECE) doubles each; the vectorised
+   rows use grad, x, a row of float32 (row_copy) and the block (its rows' E_j,
+   SOFTMAX_LANES more each) */
 typedef struct {
     double *x, *e, *g, *y, *grad;
+    float *row_copy;
+    row_block *block;
 } row_buffers;
 
 /* operand order in the iterator */
@@ -117,12 +162,123 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
     }
 }
 
+/*
+ * A row of float32 logits with a class index, its weight and label checked,
+ * vectorised: its exponentials and their sum now (softmax_rows.h), its
+ * results when its block is full (finish_block).
+ */
+static void
+start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, double weight,
+                     double loss_weight, char *loss_out, char *grad_out, row_buffers *buffer)
+{
+    row_block *block = buffer->block;
+    pending_row *r = &block->rows[block->count];
+    if (t->gather_logits) {
+        /* every dtype of float32 results (float16, float32, small integers)
+           is exactly a float32 */
+        t->load_logits(logits, t->logit_stride, t->num_classes, buffer->x);
+        for (npy_intp j = 0; j < t->num_classes; j++) {
+            buffer->row_copy[j] = (float)buffer->x[j];
+        }
+        logits = (const char *)buffer->row_copy;
+    }
+    r->loss_out = loss_out;
+    r->grad_out = grad_out;
+    r->label = label;
+    r->weight = weight;
+    r->loss_weight = loss_weight;
+    softmax_row_summary summary;
+    t->kernels->exponentials(logits, t->num_classes, r->e, &summary);
+    float label_logit;
+    memcpy(&label_logit, logits + label * (npy_intp)sizeof(float), sizeof label_logit);
+    r->z = label_logit;
+    /* argmax 0 when the label holds the first largest logit, else -1 */
+    softmax_row_shape shape = {summary.max, -1, dd_from(summary.rest), summary.has_nan};
+    if (r->z == summary.max) {
+        shape.argmax = 0;
+        for (npy_intp j = 0; j < label; j++) {
+            float logit;
+            memcpy(&logit, logits + j * (npy_intp)sizeof(float), sizeof logit);
+            if (logit == label_logit) {
+                shape.argmax = -1;
+                break;
+            }
+        }
+    }
+    r->shape = shape;
+    block->count++;
+}
+
+/*
+ * The results of a block's rows, by softmax_row's formulas: the gradient
+ * p_j G (j not the label) as the stored E_j times one coefficient of the row,
+ * G / S with the weight and the divisor in it, and the label's component
+ * patched.
+ */
+static void
+finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_sums *sums)
+{
+    const npy_intp classes = t->num_classes;
+    double g[ROW_BLOCK];
+    dd loss[ROW_BLOCK];
+    for (int k = 0; k < block->count; k++) {
+        const pending_row *r = &block->rows[k];
+        loss[k] = dd_from(0.0);
+        g[k] = 0.0;
+        if (!r->shape.has_nan) {
+            g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, 0,
+                                      class_weight(t, r->label), t->gamma, &loss[k], 0);
+        }
+    }
+    for (int k = 0; k < block->count; k++) {
+        const pending_row *r = &block->rows[k];
+        double row_loss = r->weight == 0.0 ? 0.0
+                          : r->shape.has_nan ? NAN
+                                             : dd_mul_rounded(loss[k], dd_from(r->loss_weight), 0);
+        compensated_add(&sums->loss, row_loss);
+        compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
+        compensated_add(&sums->weight, r->loss_weight);
+        /* (float32 results: the vectorised rows are the plain kernel's) */
+        if (r->loss_out) {
+            float rounded = (float)row_loss;
+            memcpy(r->loss_out, &rounded, sizeof rounded);
+        }
+        if (r->grad_out == NULL) {
+            continue;
+        }
+        if (r->weight == 0.0 || r->shape.has_nan) {
+            fill(buffer->grad, classes, r->weight == 0.0 ? 0.0 : NAN);
+            t->store(buffer->grad, r->grad_out, t->grad_stride, classes);
+            continue;
+        }
+        double scale = r->weight * t->grad_weight_scale / t->grad_divisor;
+        double total = r->shape.rest.hi + 1.0;
+        double coefficient = g[k] / total * scale;
+        if (t->scatter_grad) {
+            t->kernels->scaled(r->e, classes, coefficient, (char *)buffer->row_copy);
+            for (npy_intp j = 0; j < classes; j++) {
+                memcpy(r->grad_out + j * t->grad_stride, buffer->row_copy + j, sizeof(float));
+            }
+        }
+        else {
+            t->kernels->scaled(r->e, classes, coefficient, r->grad_out);
+        }
+        if (g[k] != 0.0) {
+            /* p (G - G_label) - G_label (1 - p) with G = G_label */
+            double one_minus_p = others_share(&r->shape, r->e + r->label, 0, 0).hi / total;
+            float value = (float)((0.0 - g[k] * one_minus_p) * scale);
+            memcpy(r->grad_out + r->label * t->grad_stride, &value, sizeof value);
+        }
+    }
+    block->count = 0;
+}
+
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
    site): the row has at most ROW_PIECE classes, held in the buffers from its
    first read. */
 FOCAL_INLINE int
 softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-            row_sums *sums, loop_problem *problem, int precise, int whole)
+            row_sums *sums, loop_problem *problem, int precise, int whole, int vectorised)
 {
     const npy_intp classes = t->num_classes;
     const char *logits = ptr[OP_LOGITS];
@@ -183,6 +339,14 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     loss_weight = loss_weight == 0.0 && weight > 0.0 ? 4.9406564584124654e-324 : loss_weight;
     if (t->sums_only) {
         compensated_add(&sums->weight, loss_weight);
+        return 0;
+    }
+    if (vectorised) {
+        row_block *block = buffer->block;
+        start_vectorised_row(t, logits, label, weight, loss_weight, loss_out, grad_out, buffer);
+        if (block->count == block->capacity) {
+            finish_block(t, block, buffer, sums);
+        }
         return 0;
     }
 
@@ -305,16 +469,17 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
 
 /* the specialisations of the row: plain double or double-double, held whole
    or read in pieces */
-#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE)                                              \
+#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE, VECTORISED)                                  \
     static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,                   \
                     row_buffers *buffer, row_sums *sums, loop_problem *problem)              \
     {                                                                                         \
-        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE);              \
+        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE, VECTORISED);  \
     }
-DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1)
-DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1)
-DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_vectorised, 0, 1, 1)
 
 /* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
 static int
@@ -327,26 +492,52 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    /* at most 5 * ROW_PIECE doubles, whatever the number of classes */
+    /* at most 5 * ROW_PIECE doubles, whatever the number of classes: five
+       pieces of a row, or for the vectorised rows three (grad, x and the
+       float32 row_copy) and the E_j of as many rows as 2 * ROW_PIECE doubles
+       hold, up to ROW_BLOCK */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
-    double *memory = (double *)allocate_array(5 * piece, sizeof(double));
+    size_t row_e = piece + SOFTMAX_LANES;
+    row_block block = {.count = 0, .capacity = 0};
+    if (t->kernels != NULL) {
+        size_t fit = 2 * ROW_PIECE / row_e;
+        block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
+    }
+    size_t size = t->kernels != NULL ? 3 * piece + (size_t)block.capacity * row_e : 5 * piece;
+    double *memory = (double *)allocate_array(size, sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
-    row_buffers buffer = {memory, memory + piece, memory + 2 * piece, memory + 3 * piece,
-                          memory + 4 * piece};
+    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, NULL, &block};
+    if (t->kernels != NULL) {
+        buffer.x = memory + piece;
+        buffer.row_copy = (float *)(memory + 2 * piece);
+        for (int k = 0; k < block.capacity; k++) {
+            block.rows[k].e = memory + 3 * piece + (size_t)k * row_e;
+        }
+    }
+    else {
+        buffer.x = memory + piece;
+        buffer.e = memory + 2 * piece;
+        buffer.g = memory + 3 * piece;
+        buffer.y = memory + 4 * piece;
+    }
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
                loop_problem *) =
-        t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
+        t->kernels != NULL           ? softmax_row_vectorised
+        : t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
                                     : (t->precise ? softmax_row_precise_pieces
                                                   : softmax_row_plain_pieces);
     int status = 0;
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);
     } while (status == 0 && iternext(iter));
+    if (status == 0 && block.count > 0) {
+        finish_block(t, &block, &buffer, &sums);
+    }
     PyMem_RawFree(memory);
     t->sums[slot] = sums;
     return status == 0 ? CHUNK_DONE : status == ROW_ABANDONED ? CHUNK_ABANDONED : CHUNK_FAILED;
@@ -550,6 +741,15 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
             PyErr_SetString(PyExc_TypeError, "out: expected the result dtype");
             goto finish;
         }
+    }
+
+    if (labels && !double_precision && classes <= ROW_PIECE) {
+        /* (NULL where the compiler builds no kernels: the general rows) */
+        task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
+        task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT &&
+                               !PyArray_ISBYTESWAPPED(logits) &&
+                               task.logit_stride == (npy_intp)sizeof(float));
+        task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */

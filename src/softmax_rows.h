@@ -1,0 +1,42 @@
+/*
+ * softmax_rows.h: the per-class loops of a softmax row of float32 logits,
+ * compiled for each instruction set (softmax_kernels.c).
+ *
+ * A row of the softmax focal loss with a class index needs two passes over
+ * its classes (softmax_focal.h): the exponentials E_j = e^(z_j - m) with
+ * their sum, and the gradient, which for every class but the label is
+ * p_j G = E_j (G / S): the stored exponentials times one coefficient of the
+ * row.  The few values of the row in between (log S, 1 - p_label, the power
+ * gamma, G) stay with the scalar kernel of softmax_focal.h.
+ */
+#ifndef FOCAL_SOFTMAX_ROWS_H
+#define FOCAL_SOFTMAX_ROWS_H
+
+#include <stddef.h>
+
+typedef struct {
+    double max;   /* m: the largest logit (meaningless when has_nan) */
+    double rest;  /* S - 1: the E_j of every class but one of the largest */
+    int has_nan;
+} softmax_row_summary;
+
+typedef struct {
+    /* E_j of the n float32 logits at `logits` (native order, contiguous, any
+       alignment) into e, which has room for n rounded up to
+       SOFTMAX_LANES doubles; m and S - 1 into *summary */
+    void (*exponentials)(const char *logits, ptrdiff_t n, double *e,
+                         softmax_row_summary *summary);
+    /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
+       alignment) */
+    void (*scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad);
+} softmax_row_kernels;
+
+/* the vector width the loops are written in (doubles); every instruction set
+   runs the same operations on them, so the results agree bitwise */
+enum { SOFTMAX_LANES = 8 };
+
+/* the kernels of an instruction-set level (simd.h), at most
+   simd_level_supported(); NULL where the compiler builds none */
+const softmax_row_kernels *choose_softmax_row_kernels(int level);
+
+#endif  /* FOCAL_SOFTMAX_ROWS_H */
