@@ -78,10 +78,20 @@ class Plan:
         """The reduced loss, a NumPy scalar of the result dtype, from the pass's
         loss sum and its twin scaled by 2^-SMALL_SUM_EXPONENT (taken where the
         plain sum of losses near the double range overflowed)."""
-        loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, self.weight_exponent)
-        denominator = self.denominator
-        assert denominator is not None
-        value = loss_sum / denominator if denominator > 0 else math.nan  # an empty mean
+        assert self.denominator is not None
         # (a weight sum as the denominator carries the weights' scale)
-        value = _args.scale_back(value, exponent - (self.weight_exponent if self.sum_weights else 0))
-        return _args.result_scalar(value, dtype)
+        return reduced_value(loss_sum, loss_sum_small, self.denominator, self.weight_exponent,
+                             self.weight_exponent if self.sum_weights else 0, dtype)
+
+
+def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
+                  weight_exponent: int, denominator_exponent: int, dtype: np.dtype) -> Any:
+    """(sum of w l) / denominator as a NumPy scalar of the result dtype.
+
+    The sum's weights were scaled by 2^-weight_exponent, the denominator's by
+    2^-denominator_exponent; loss_sum_small is the pass's sum times
+    2^-SMALL_SUM_EXPONENT, taken where the plain sum overflowed."""
+    loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, weight_exponent)
+    value = loss_sum / denominator if denominator > 0 else math.nan  # an empty mean
+    value = _args.scale_back(value, exponent - denominator_exponent)
+    return _args.result_scalar(value, dtype)

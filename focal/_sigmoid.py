@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _args, _core, _pass, _spec
+from . import _args, _core, _pass, _reduce, _spec
 from ._docs import INTERRUPTION
 from ._spec import FunctionDoc, LossSpec, Parameter
 from ._typing import Real
@@ -66,6 +66,20 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS.
     """
+    # The common call, told apart in a few comparisons: plain arrays of
+    # float32 or float64 logits and dense targets of the same shape, the
+    # other arguments plain floats and defaults.  Each comparison is the
+    # check the full path would make, so the two agree on every call.
+    if (type(logits) is np.ndarray and type(targets) is np.ndarray and weights is None
+            and out is None and normalizer is None and not star and type(reduction) is str
+            and reduction in _PLAIN_REDUCTIONS and type(gamma) is float and 0.0 <= gamma < math.inf
+            and (alpha is None or (type(alpha) is float and 0.0 <= alpha <= 1.0))
+            and type(ignore_index) is int and ignore_index == -1):
+        dtype = _PLAIN_RESULTS.get(logits.dtype.char)
+        t_dtype = targets.dtype
+        if (dtype is not None and targets.shape == logits.shape and t_dtype.kind in "biuf"
+                and t_dtype.itemsize <= 8):
+            return _plain(mode, logits, targets, alpha, gamma, reduction, dtype)
     x, dtype = _args.logits_array(logits)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
@@ -82,6 +96,36 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     want_loss, want_grad, want_hess, out_receives = mode
     return _pass.run(_ELEMENTWISE, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives)
+
+
+_PLAIN_RESULTS = {"f": np.dtype(np.float32), "d": np.dtype(np.float64)}
+_PLAIN_REDUCTIONS = frozenset(("none", "sum", "mean"))
+
+
+def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamma: float,
+           reduction: str, dtype: np.dtype) -> Any:
+    """The common call of _entry: dense targets of the logits' shape, no
+    weights, no out=, no normalizer.  The denominator is known (the mean's
+    count is the size), so one pass, with the arguments the full path gives it."""
+    want_loss, want_grad, want_hess, _ = mode
+    elementwise_loss = want_loss and reduction == "none"
+    denominator = float(x.size) if reduction == "mean" else 1.0
+    # (results of the logits' shape, float32 from float32: never larger than
+    # an array that exists)
+    loss_out = np.empty(x.shape, dtype) if elementwise_loss else None
+    grad_out = np.empty(x.shape, dtype) if want_grad else None
+    hess_out = np.empty(x.shape, dtype) if want_hess else None
+    loss_sum, _, _, loss_sum_small = _core.sigmoid_focal(
+        x, t, labels=False, alpha=alpha, alpha_per_class=None, gamma=gamma, weights=None,
+        ignore_index=-1, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
+        grad_divisor=denominator if denominator else 1.0,
+        double_precision=dtype is _PLAIN_RESULTS["d"], sum_weights=False, sum_positives=False)
+    if elementwise_loss:
+        return loss_out, grad_out, hess_out
+    if want_loss:
+        return (_reduce.reduced_value(loss_sum, loss_sum_small, denominator, 0, 0, dtype),
+                grad_out, hess_out)
+    return None, grad_out, hess_out
 
 
 # --- the specification ----------------------------------------------------

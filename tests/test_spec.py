@@ -297,3 +297,60 @@ def test_two_classes_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         focal.softmax_loss(np.zeros((3, 2)), np.array([0, 1, 1]))
+
+
+# --------------------------------------------------------------------------
+# the common call's short path
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target_dtype", [np.float32, np.float64, np.int8, np.bool_, np.float16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target_dtype, reduction):
+    from focal import _sigmoid
+    x = RNG.normal(0, 5, size=(7, 11)).astype(dtype)
+    x[0, :3] = [np.inf, -np.inf, 40.0]
+    y = (RNG.uniform(size=(7, 11)) < 0.3).astype(target_dtype)
+    taken = []
+    plain = _sigmoid._plain
+    monkeypatch.setattr(_sigmoid, "_plain", lambda *a: taken.append(1) or plain(*a))
+    for function in (focal.loss, focal.grad, focal.loss_and_grad):
+        short = function(x, y, reduction=reduction)
+        assert taken, function.__name__
+        taken.clear()
+        # the same call, made to take the full path (alpha a NumPy scalar)
+        full = function(x, y, alpha=np.float64(0.25), reduction=reduction)
+        assert not taken
+        for s, f in zip(short if isinstance(short, tuple) else (short,),
+                        full if isinstance(full, tuple) else (full,)):
+            assert type(s) is type(f)
+            np.testing.assert_array_equal(s, f, strict=True)
+    g, h = focal.grad_hess(x, y)
+    assert taken
+    g_full, h_full = focal.grad_hess(x, y, alpha=np.float64(0.25))
+    np.testing.assert_array_equal(g, g_full, strict=True)
+    np.testing.assert_array_equal(h, h_full, strict=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: focal.loss(x, y[:, :1]),              # broadcast targets
+    lambda x, y: focal.loss(x, y[:, 0].astype(int)),   # class indices
+    lambda x, y: focal.loss(x.astype(np.float16), y),  # float16 logits
+    lambda x, y: focal.loss(x, y, weights=y),
+    lambda x, y: focal.loss(x, y, normalizer=2.0),
+    lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
+    lambda x, y: focal.loss(x, y, gamma=2),            # an int gamma
+    lambda x, y: focal.loss(x, y, ignore_index=-5),
+    lambda x, y: focal.loss(x, y.astype(np.complex64)),
+    lambda x, y: focal.loss(x.view(np.matrix), y),     # a subclass
+    lambda x, y: focal.star_loss(x, y),
+    lambda x, y: focal.grad(x, y, out=np.empty_like(x)),
+])
+def test_every_other_call_takes_the_full_path(monkeypatch, call):
+    from focal import _sigmoid
+    monkeypatch.setattr(_sigmoid, "_plain", None)  # calling it would raise a TypeError
+    x = RNG.normal(size=(4, 3))
+    y = (RNG.uniform(size=(4, 3)) < 0.5).astype(np.float64)
+    try:
+        call(x, y)
+    except TypeError as error:
+        assert "NoneType" not in str(error)  # a refusal by the checks, not the short path
