@@ -164,10 +164,10 @@ def source(spec: LossSpec, kind: str) -> str:
         raise TypeError(f"{spec.name}: the entry takes no {sorted(unknown)}")
     last = max(names.index(name) for name in given)
     arguments = []
-    for p in entry[:last + 1]:
-        if p.name not in given and p.default is p.empty:
-            raise TypeError(f"{spec.name}: no value for the entry's {p.name}")
-        arguments.append(given.get(p.name, repr(p.default)))
+    for argument in entry[:last + 1]:
+        if argument.name not in given and argument.default is argument.empty:
+            raise TypeError(f"{spec.name}: no value for the entry's {argument.name}")
+        arguments.append(given.get(argument.name, repr(argument.default)))
     return (f"def {spec.function_name(kind)}({', '.join(items)}):\n"
             f"    return _entry({mode!r}, {', '.join(arguments)}){returned}\n")
 
