@@ -143,6 +143,11 @@ class _FocalFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[Any, None, None]:
+        if (grad_output.dim() == 0 and ctx.gradient.dtype == ctx.dtype
+                and grad_output.item() == 1.0):
+            # loss.backward() of a reduced loss: the saved gradient as it is, no pass
+            # over it (autograd clones it into .grad, since this context holds it too)
+            return ctx.gradient, None, None
         scaled = ctx.gradient * ctx.expand(grad_output)
         return scaled.to(ctx.dtype), None, None
 

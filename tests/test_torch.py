@@ -237,8 +237,11 @@ def test_a_retained_graph_gives_the_gradient_again():
     loss = focal_torch.sigmoid_focal_loss(x, y, reduction="sum")
     loss.backward(retain_graph=True)
     first = x.grad.clone()
+    x.grad.mul_(3)  # in place, as gradient clipping does: the saved gradient is not touched
     loss.backward()
-    np.testing.assert_array_equal(x.grad.numpy(), 2 * first.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), 4 * first.numpy())
+    (again,) = torch.autograd.grad(loss, x)
+    np.testing.assert_array_equal(again.numpy(), first.numpy())
 
 
 def test_inputs_and_targets_unchanged():
