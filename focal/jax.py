@@ -25,8 +25,8 @@ import numpy as np
 try:
     import jax
     import jax.numpy as jnp
-except ImportError as error:
-    raise ImportError("focal.jax needs JAX: pip install \"focal[jax]\"") from error
+except ImportError:  # the original error stays attached as the context
+    raise ImportError("focal.jax needs JAX: pip install \"focal[jax]\"")
 
 import focal
 

@@ -30,11 +30,11 @@ import numpy as np
 
 try:
     import torch
-except ImportError as error:
+except ImportError:  # the original error stays attached as the context
     raise ImportError(
         "focal.torch needs PyTorch: pip install \"focal[torch]\" (a CPU-only build: "
         "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
-    ) from error
+    )
 
 import focal
 
@@ -141,8 +141,12 @@ class _FocalFunction(torch.autograd.Function):
         return _as_tensor(value, inputs.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[Any, None, None]:
+        if torch.is_grad_enabled():  # backward(create_graph=True)
+            raise RuntimeError(
+                "focal.torch: second derivatives are not available (the backward of a focal "
+                "loss is its saved gradient); call backward without create_graph=True"
+            )
         if (grad_output.dim() == 0 and ctx.gradient.dtype == ctx.dtype
                 and grad_output.item() == 1.0):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass

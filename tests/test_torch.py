@@ -381,3 +381,11 @@ def test_softmax_agrees_with_an_eager_formula(reduction, alpha):
     theirs, their_grad = _grad(_eager_softmax_focal, z, labels, 2.0, alpha, reduction)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(ours_grad.numpy(), their_grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_second_derivatives_are_refused_not_wrong():
+    x, y = _batch((3, 4))
+    x.requires_grad_(True)
+    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="sum")
+    with pytest.raises(RuntimeError, match="second derivatives are not available"):
+        torch.autograd.grad(loss, x, create_graph=True)
