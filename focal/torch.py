@@ -132,16 +132,17 @@ class _FocalFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, inputs: "torch.Tensor", compute: Callable[[np.ndarray], Tuple[Any, Any]],
+    def forward(ctx: Any, inputs: "torch.Tensor", logits: np.ndarray,
+                compute: Callable[[np.ndarray], Tuple[Any, Any]],
                 expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
-        value, gradient = compute(_logits(inputs))
+        value, gradient = compute(logits)  # logits: a NumPy view of inputs
         ctx.gradient = torch.from_numpy(gradient)  # float32 for float16/bfloat16 inputs
         ctx.expand = expand
         ctx.dtype = inputs.dtype
         return _as_tensor(value, inputs.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[Any, None, None]:
+    def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[Any, None, None, None]:
         if torch.is_grad_enabled():  # backward(create_graph=True)
             raise RuntimeError(
                 "focal.torch: second derivatives are not available (the backward of a focal "
@@ -151,19 +152,19 @@ class _FocalFunction(torch.autograd.Function):
                 and grad_output.item() == 1.0):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass
             # over it (autograd clones it into .grad, since this context holds it too)
-            return ctx.gradient, None, None
+            return ctx.gradient, None, None, None
         scaled = ctx.gradient * ctx.expand(grad_output)
-        return scaled.to(ctx.dtype), None, None
+        return scaled.to(ctx.dtype), None, None, None
 
 
 def _evaluate(inputs: "torch.Tensor", loss: Callable[[np.ndarray], Any],
               loss_and_grad: Callable[[np.ndarray], Tuple[Any, Any]],
               expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
+    logits = _logits(inputs)
     # inside Function.forward grad mode is off: decide here whether a gradient is wanted
-    if isinstance(inputs, torch.Tensor) and inputs.requires_grad and torch.is_grad_enabled():
-        return _FocalFunction.apply(inputs, loss_and_grad, expand)
-    return _as_tensor(loss(_logits(inputs)), inputs.dtype if isinstance(inputs, torch.Tensor)
-                      else torch.float32)
+    if inputs.requires_grad and torch.is_grad_enabled():
+        return _FocalFunction.apply(inputs, logits, loss_and_grad, expand)
+    return _as_tensor(loss(logits), inputs.dtype)
 
 
 def _same(grad_output: "torch.Tensor") -> "torch.Tensor":
@@ -258,11 +259,15 @@ def sigmoid_focal_loss(
                      lambda x: focal.loss_and_grad(x, y, **options), _same)
 
 
-def _class_dim(dim: Optional[int], ndim: int) -> int:
-    """F.cross_entropy's class axis: 1 for batched input, 0 for a single row."""
-    if dim is not None:
-        return dim
-    return 1 if ndim >= 2 else 0
+def _class_dim(dim: Any, ndim: int) -> int:
+    """F.cross_entropy's class axis by default: 1 for batched input, 0 for a single row."""
+    if dim is None:
+        return 1 if ndim >= 2 else 0
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"dim: expected an integer or None, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"dim: {dim} is out of range for inputs with {ndim} dimensions")
+    return int(dim) % ndim
 
 
 def softmax_focal_loss(
@@ -338,11 +343,10 @@ def softmax_focal_loss(
     labels = _argument("targets", targets)
     options = dict(alpha=_argument("alpha", alpha), gamma=gamma, axis=axis, reduction=reduction,
                    weights=_argument("weights", weights), ignore_index=ignore_index)
-    class_axis = axis % max(inputs.dim(), 1)
 
     def expand(grad_output: "torch.Tensor") -> "torch.Tensor":
         # a row's loss depends on that row's logits only: its gradient spreads along the axis
-        return grad_output if grad_output.dim() == 0 else grad_output.unsqueeze(class_axis)
+        return grad_output if grad_output.dim() == 0 else grad_output.unsqueeze(axis)
 
     return _evaluate(inputs, lambda x: focal.softmax_loss(x, labels, **options),
                      lambda x: focal.softmax_loss_and_grad(x, labels, **options), expand)

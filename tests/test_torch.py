@@ -319,6 +319,10 @@ def test_bad_arguments_are_named():
         focal_torch.sigmoid_focal_loss(np.zeros((2, 3)), torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"^targets: .*targets\.detach\(\)"):
         focal_torch.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3, requires_grad=True))
+    with pytest.raises(ValueError, match="^dim: 2 is out of range"):
+        focal_torch.softmax_focal_loss(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), dim=2)
+    with pytest.raises(TypeError, match="^dim: expected an integer"):
+        focal_torch.softmax_focal_loss(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), dim=1.0)
     with pytest.raises(ValueError, match="^reduction"):
         focal_torch.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), reduction="avg")
 
