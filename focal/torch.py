@@ -42,7 +42,6 @@ __all__ = ["sigmoid_focal_loss", "softmax_focal_loss", "SigmoidFocalLoss", "Soft
 
 # the dtypes whose tensors NumPy can view without a copy (bfloat16 is handled apart)
 _VIEWABLE = (torch.float16, torch.float32, torch.float64)
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 # ----------------------------------------------------------------------------
