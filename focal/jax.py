@@ -63,13 +63,19 @@ def _floating(logits: Any) -> Any:
     return logits
 
 
+@functools.lru_cache(maxsize=None)
+def _core_reads(dtype: np.dtype) -> bool:
+    try:
+        focal.loss(np.zeros(1, dtype), np.zeros(1))
+    except TypeError:  # a focal whose core does not read bfloat16 yet
+        return False
+    return True
+
+
 def _readable(x: np.ndarray) -> np.ndarray:
     """bfloat16 as float32 when focal's core does not read it (computed in float32 anyway)."""
-    if x.dtype.kind == "V" or x.dtype.name == "bfloat16":
-        try:
-            focal.loss(np.zeros(1, x.dtype), np.zeros(1))
-        except TypeError:
-            return x.astype(np.float32)
+    if x.dtype.name == "bfloat16" and not _core_reads(x.dtype):
+        return x.astype(np.float32)
     return x
 
 
@@ -84,8 +90,9 @@ def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[n
 
 
 def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_shape: Tuple[int, ...]):
-    """Run `compute(x, y, batch_dims)` on the host: the loss (and the gradient
-    of the logits' shape), both in the logits' dtype."""
+    """Run `compute(x, y)` on the host, from inside a traced computation: the
+    loss (and, with `want_grad`, the gradient of the logits' shape), both in
+    the logits' dtype."""
     core_ndim = logits.ndim
     dtype = logits.dtype
 
