@@ -160,7 +160,7 @@ class Contender:
     workload: str
     mode: str                  # FWD, FWD_GRAD or "" (copy pass, call overhead)
     name: str
-    role: str                  # "copy", "focal", "peer", "np.add", "call"
+    role: str                  # "copy", "focal", "peer", "adapter", "np.add", "call"
     run: Optional[Callable[[], Any]] = None
     skipped: str = ""          # why, when run is None
     calls: int = 1             # calls per timed sample
@@ -433,6 +433,86 @@ def jax_contenders(b: Batch) -> Tuple[List[Contender], str]:
     ], ""
 
 
+def adapter_contenders(b: Batch) -> List[Contender]:
+    """focal.torch and focal.jax, forward + gradient, with every overhead of
+    the adapters (tensor views, the autograd graph, JAX's host callback)."""
+    contenders: List[Contender] = []
+    x_shape, softmax_shape = b.logits.shape, b.softmax_logits.shape
+    softmax_count = float((b.softmax_labels != -100).sum())
+    try:
+        import torch
+        import focal.torch as focal_torch
+    except Exception as error:  # noqa: BLE001 - any failure means: no row
+        reason = _import_failure("torch", error)
+        contenders += [Contender(workload, FWD_GRAD, "focal.torch forward + backward", "adapter",
+                                 skipped=reason) for workload in (DENSE, INDEX, SOFTMAX)]
+    else:
+        y = torch.from_numpy(b.dense)
+        labels = torch.from_numpy(b.labels)
+        softmax_labels = torch.from_numpy(b.softmax_labels).reshape(-1)
+        x_leaf = torch.from_numpy(b.logits).requires_grad_(True)
+        sx_leaf = torch.from_numpy(b.softmax_logits).reshape(-1, CLASSES + 1).requires_grad_(True)
+
+        def backward(loss, leaf, shape):
+            def run():
+                value = loss(leaf)
+                (gradient,) = torch.autograd.grad(value, leaf)
+                return value.detach(), gradient.reshape(shape)
+            return run
+
+        name = "focal.torch forward + backward"
+        contenders += [
+            Contender(DENSE, FWD_GRAD, name, "adapter", backward(
+                lambda x: focal_torch.sigmoid_focal_loss(x, y, ALPHA, GAMMA, "mean"),
+                x_leaf, x_shape)),
+            Contender(INDEX, FWD_GRAD, name, "adapter", backward(
+                lambda x: focal_torch.sigmoid_focal_loss(x, labels, ALPHA, GAMMA, "mean"),
+                x_leaf, x_shape)),
+            Contender(SOFTMAX, FWD_GRAD, name, "adapter", backward(
+                lambda z: focal_torch.softmax_focal_loss(z, softmax_labels, gamma=GAMMA),
+                sx_leaf, softmax_shape)),
+        ]
+    try:
+        import jax
+        import jax.numpy as jnp
+        import focal.jax as focal_jax
+    except Exception as error:  # noqa: BLE001 - any failure means: no row
+        reason = _import_failure("jax", error)
+        contenders += [Contender(workload, FWD_GRAD, "jax.jit(focal.jax) value_and_grad",
+                                 "adapter", skipped=reason) for workload in (DENSE, INDEX, SOFTMAX)]
+    else:
+        count = float(b.valid.sum()) * b.logits.shape[-1]
+
+        def dense_loss(x, y):
+            return focal_jax.sigmoid_focal_loss(x, y, ALPHA, GAMMA).mean()
+
+        def index_loss(x, labels):  # ignored rows (-1) give 0
+            return focal_jax.sigmoid_focal_loss(x, labels, ALPHA, GAMMA).sum() / count
+
+        def softmax_loss(z, labels):
+            return focal_jax.softmax_focal_loss(z, labels, gamma=GAMMA).sum() / softmax_count
+
+        def value_and_grad(function, *arguments):
+            compiled = jax.jit(jax.value_and_grad(function))
+
+            def run():
+                value, gradient = compiled(*arguments)
+                gradient.block_until_ready()
+                return value, gradient
+            return run
+
+        name = "jax.jit(focal.jax) value_and_grad"
+        contenders += [
+            Contender(DENSE, FWD_GRAD, name, "adapter", value_and_grad(
+                dense_loss, jnp.asarray(b.logits), jnp.asarray(b.dense))),
+            Contender(INDEX, FWD_GRAD, name, "adapter", value_and_grad(
+                index_loss, jnp.asarray(b.logits), jnp.asarray(b.labels))),
+            Contender(SOFTMAX, FWD_GRAD, name, "adapter", value_and_grad(
+                softmax_loss, jnp.asarray(b.softmax_logits), jnp.asarray(b.softmax_labels))),
+        ]
+    return contenders
+
+
 # ----------------------------------------------------------------------------
 # The machine
 
@@ -518,7 +598,7 @@ def check_results(contenders: List[Contender]) -> List[str]:
     warnings = []
     checked = 0
     for c in contenders:
-        if c.role != "peer" or c.result is None or c.key not in reference:
+        if c.role not in ("peer", "adapter") or c.result is None or c.key not in reference:
             continue
         ours_loss, ours_grad = reference[c.key].result
         peer_loss, peer_grad = c.result
@@ -609,7 +689,7 @@ def table_lines(contenders: List[Contender]) -> List[str]:
 def contenders_in_table_order(contenders: List[Contender]) -> List[Contender]:
     order = {COPY: 0, DENSE: 1, INDEX: 2, SOFTMAX: 3, ONE_CORE: 4, OVERHEAD: 5}
     modes = {"": 0, FWD: 1, FWD_GRAD: 2, FWD_GRAD_15: 3, FWD_GRAD_64: 4}
-    roles = {"copy": 0, "np.add": 0, "focal": 1, "core": 1, "call": 1, "peer": 2}
+    roles = {"copy": 0, "np.add": 0, "focal": 1, "core": 1, "call": 1, "peer": 2, "adapter": 3}
     indexed = list(enumerate(contenders))
     indexed.sort(key=lambda item: (order[item[1].workload], modes[item[1].mode],
                                    roles[item[1].role], item[0]))
@@ -686,6 +766,16 @@ def summary_lines(contenders: List[Contender]) -> List[str]:
           "(target >= 3x)", lambda r: r >= 3)
     ratio("1,000-element call focal.loss vs np.add", find(OVERHEAD, "", "call", "focal.loss("),
           add, "(target <= 5x)", lambda r: r <= 5)
+    for label, workload in (("dense", DENSE), ("class indices", INDEX), ("softmax", SOFTMAX)):
+        ratio(f"focal.torch fwd+bwd vs PyTorch eager, {label}",
+              find(workload, FWD_GRAD, "peer", "PyTorch"),
+              find(workload, FWD_GRAD, "adapter", "focal.torch"), "(target >= 10x)",
+              lambda r: r >= 10)
+    for label, workload in (("dense", DENSE), ("class indices", INDEX), ("softmax", SOFTMAX)):
+        ratio(f"jit(focal.jax) vs jit(optax) fwd+grad, {label}",
+              find(workload, FWD_GRAD, "peer", "jax"),
+              find(workload, FWD_GRAD, "adapter", "jax.jit(focal.jax)"), "(> 1x: ahead)",
+              lambda r: r > 1)
     head = [f"targets (second-generation core), from this run: {met} met, {missed} missed, "
             f"{skipped} skipped",
             "  (per element: one thread's time per element; vs copy pass and np.add: focal's "
@@ -714,7 +804,7 @@ def main(args: argparse.Namespace) -> int:
     contenders += numpy_contenders(b)
     torch_list, torch_reason = torch_contenders(b, cores)
     jax_list, jax_reason = jax_contenders(b)
-    contenders += torch_list + jax_list
+    contenders += torch_list + jax_list + adapter_contenders(b)
 
     x = b.logits
     positives = int(b.dense.sum())

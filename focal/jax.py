@@ -1,0 +1,311 @@
+"""focal for JAX: optax's focal-loss signature over focal's C core, differentiable.
+
+The loss and its derivative come from one focal pass on the host (a
+``jax.pure_callback``, so the functions work inside ``jax.jit``, ``jax.grad``
+and ``jax.vmap``); a ``jax.custom_vjp`` keeps that derivative as the residual
+and its backward only multiplies it by the incoming cotangent.  The README
+explains why a host callback and what it costs.
+
+Functions
+---------
+sigmoid_focal_loss
+    ``optax.sigmoid_focal_loss``'s signature and conventions: elementwise.
+softmax_focal_loss
+    Multi-class focal loss, one value per row (optax's cross-entropy style).
+
+Needs JAX and optax (the ``jax`` extra): ``pip install "focal[jax]"``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:  # the original error stays attached as the context
+    raise ImportError("focal.jax needs JAX: pip install \"focal[jax]\"")
+
+import focal
+
+__all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
+
+
+def _static_number(name: str, value: Any) -> Optional[float]:
+    """alpha and gamma are constants of the computation, not traced values."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        raise TypeError(
+            f"{name}: expected a number known before tracing (focal.jax does not differentiate "
+            f"with respect to it nor take it as a traced array), got {value!r}"
+        ) from None
+
+
+def _static_alpha(alpha: Any) -> Any:
+    """A number, or one weight per class as a tuple (hashable, for custom_vjp)."""
+    if alpha is None or np.ndim(alpha) == 0:
+        return _static_number("alpha", alpha)
+    try:
+        return tuple(float(a) for a in np.asarray(alpha).ravel())
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        raise TypeError(f"alpha: expected numbers known before tracing, got {alpha!r}") from None
+
+
+def _floating(logits: Any) -> Any:
+    logits = jnp.asarray(logits)
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise TypeError(f"logits: expected a floating-point array, got dtype {logits.dtype}")
+    return logits
+
+
+@functools.lru_cache(maxsize=None)
+def _core_reads(dtype: np.dtype) -> bool:
+    try:
+        focal.loss(np.zeros(1, dtype), np.zeros(1))
+    except TypeError:  # a focal whose core does not read bfloat16 yet
+        return False
+    return True
+
+
+def _readable(x: np.ndarray) -> np.ndarray:
+    """bfloat16 as float32 when focal's core does not read it (computed in float32 anyway)."""
+    if x.dtype.name == "bfloat16" and not _core_reads(x.dtype):
+        return x.astype(np.float32)
+    return x
+
+
+def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Under vmap (vmap_method="expand_dims") an unbatched operand has size-1
+    batch axes: broadcast them as views, without copies."""
+    if batch_dims == 0:
+        return x, y
+    batch = np.broadcast_shapes(x.shape[:batch_dims], y.shape[:batch_dims])
+    return (np.broadcast_to(x, batch + x.shape[batch_dims:]),
+            np.broadcast_to(y, batch + y.shape[batch_dims:]))
+
+
+def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_shape: Tuple[int, ...]):
+    """Run `compute(x, y)` on the host, from inside a traced computation: the
+    loss (and, with `want_grad`, the gradient of the logits' shape), both in
+    the logits' dtype."""
+    core_ndim = logits.ndim
+    dtype = logits.dtype
+
+    def host(x, y):
+        x = _readable(np.asarray(x))
+        y = np.asarray(y)
+        batch_dims = x.ndim - core_ndim
+        x, y = _leading_broadcast(x, y, batch_dims)
+        results = compute(x, y)
+        return tuple(np.asarray(r).astype(dtype, copy=False) for r in results)
+
+    shapes = [jax.ShapeDtypeStruct(loss_shape, dtype)]
+    if want_grad:
+        shapes.append(jax.ShapeDtypeStruct(logits.shape, dtype))
+    return jax.pure_callback(host, tuple(shapes), logits, labels, vmap_method="expand_dims")
+
+
+def _refuse_perturbed_labels(labels: Any) -> None:
+    if labels.perturbed and jnp.issubdtype(labels.value.dtype, jnp.inexact):
+        raise TypeError(
+            "labels: focal.jax differentiates with respect to the logits only; wrap the labels "
+            "in jax.lax.stop_gradient (their gradient would otherwise silently be zero)"
+        )
+
+
+# ----------------------------------------------------------------------------
+# Sigmoid
+
+
+def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels: Any):
+    options = dict(alpha=None if alpha is None else np.asarray(alpha), gamma=gamma,
+                   reduction="none")
+
+    def compute(x, y):
+        if want_grad:
+            return focal.loss_and_grad(x, y, **options)
+        return (focal.loss(x, y, **options),)
+
+    return _call_host(compute, want_grad, logits, labels, logits.shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _sigmoid(logits: Any, labels: Any, alpha: Any, gamma: float) -> Any:
+    (value,) = _sigmoid_host(False, alpha, gamma, logits, labels)
+    return value
+
+
+def _sigmoid_forward(logits: Any, labels: Any, alpha: Any, gamma: float):
+    _refuse_perturbed_labels(labels)
+    value, gradient = _sigmoid_host(True, alpha, gamma, logits.value, labels.value)
+    return value, gradient
+
+
+def _sigmoid_backward(alpha: Any, gamma: float, gradient: Any, cotangent: Any):
+    return cotangent * gradient, None
+
+
+_sigmoid.defvjp(_sigmoid_forward, _sigmoid_backward, symbolic_zeros=True)
+
+
+def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
+                       gamma: float = 2.0) -> Any:
+    """Elementwise sigmoid focal loss, a drop-in for ``optax.sigmoid_focal_loss``.
+
+    Computed by focal's C core on the host, exactly in the tails; inside
+    ``jax.jit``, ``jax.grad`` and ``jax.vmap`` as well as eagerly.  Under a
+    gradient, one pass computes the loss and its derivative.
+
+    Parameters
+    ----------
+    logits : array_like
+        Raw scores x, any shape; float16, bfloat16, float32 or float64
+        (float16 and bfloat16 are computed in float32).
+    labels : array_like
+        Targets in [0, 1] (binary or soft), broadcastable to the logits'
+        shape; or integer class indices of shape ``logits.shape[:-1]`` (C
+        marks a background row, -1 an ignored row).  Not differentiated.
+    alpha : float or sequence of float, optional
+        Weight of the positives, alpha_t = alpha y + (1 - alpha)(1 - y); None
+        (optax's default) for no weighting; one value per class is also
+        accepted.  A number known before tracing.
+    gamma : float, default 2.0
+        Focusing parameter >= 0, known before tracing.
+
+    Returns
+    -------
+    jax.Array
+        The loss of each element: the logits' shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        For non-floating logits, a traced alpha or gamma, or a gradient
+        asked of the labels.
+
+    See Also
+    --------
+    focal.loss_and_grad : the same over NumPy arrays.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, focal.jax
+    >>> x = jnp.array([2.0, -1.0, 0.5])
+    >>> y = jnp.array([1.0, 0.0, 0.0])
+    >>> g = jax.jit(jax.grad(lambda x: focal.jax.sigmoid_focal_loss(x, y).sum()))(x)
+    >>> g.shape
+    (3,)
+    """
+    logits = _floating(logits)
+    labels = jnp.asarray(labels)
+    return _sigmoid(logits, labels, _static_alpha(alpha), _static_number("gamma", gamma))
+
+
+# ----------------------------------------------------------------------------
+# Softmax
+
+
+def _softmax_host(want_grad: bool, alpha: Any, gamma: float, axis: int, ignore_index: int,
+                  logits: Any, labels: Any):
+    options = dict(alpha=None if alpha is None else np.asarray(alpha), gamma=gamma, axis=axis,
+                   reduction="none", ignore_index=ignore_index)
+
+    def compute(x, y):
+        if want_grad:
+            return focal.softmax_loss_and_grad(x, y, **options)
+        return (focal.softmax_loss(x, y, **options),)
+
+    rows = logits.shape[:logits.ndim + axis] + logits.shape[logits.ndim + axis + 1:]
+    return _call_host(compute, want_grad, logits, labels, rows)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _softmax(logits: Any, labels: Any, alpha: Any, gamma: float, axis: int,
+             ignore_index: int) -> Any:
+    (value,) = _softmax_host(False, alpha, gamma, axis, ignore_index, logits, labels)
+    return value
+
+
+def _softmax_forward(logits: Any, labels: Any, alpha: Any, gamma: float, axis: int,
+                     ignore_index: int):
+    _refuse_perturbed_labels(labels)
+    value, gradient = _softmax_host(True, alpha, gamma, axis, ignore_index, logits.value,
+                                    labels.value)
+    return value, gradient
+
+
+def _softmax_backward(alpha: Any, gamma: float, axis: int, ignore_index: int, gradient: Any,
+                      cotangent: Any):
+    # a row's loss depends on that row's logits only: its cotangent spreads along the axis
+    return jnp.expand_dims(cotangent, axis) * gradient, None
+
+
+_softmax.defvjp(_softmax_forward, _softmax_backward, symbolic_zeros=True)
+
+
+def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float = 2.0, *,
+                       axis: int = -1, ignore_index: int = -100) -> Any:
+    """Softmax focal loss of each row, -alpha_k (1 - p_k)^gamma log p_k.
+
+    optax's conventions for a softmax loss (``softmax_cross_entropy`` and its
+    ``_with_integer_labels`` twin): one value per row, no reduction; gamma = 0
+    without alpha gives their cross-entropy.  Computed by focal's C core in
+    one pass with its derivative; usable inside ``jax.jit``, ``jax.grad`` and
+    ``jax.vmap``.
+
+    Parameters
+    ----------
+    logits : array_like
+        Raw scores; `axis` is the class axis.  float16, bfloat16, float32 or
+        float64 (float16 and bfloat16 are computed in float32).
+    labels : array_like
+        Integer class indices of the logits' shape without `axis` (rows equal
+        to `ignore_index` give 0), or probabilities of the logits' shape.
+        Not differentiated.
+    alpha : None, float or sequence of float, default None
+        None: no weighting; a float multiplies every row; one value per class
+        weights each row by its class.  Known before tracing.
+    gamma : float, default 2.0
+        Focusing parameter >= 0, known before tracing.
+    axis : int, default -1
+        The class axis.
+    ignore_index : int, default -100
+        The class index of an ignored row.
+
+    Returns
+    -------
+    jax.Array
+        One loss per row: the logits' shape without `axis`, their dtype.
+
+    Raises
+    ------
+    TypeError
+        For non-floating logits, a traced alpha or gamma, or a gradient
+        asked of the labels.
+
+    See Also
+    --------
+    focal.softmax_loss_and_grad : the same over NumPy arrays.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, focal.jax
+    >>> focal.jax.softmax_focal_loss(jnp.zeros((2, 4)), jnp.array([1, -100])).shape
+    (2,)
+    """
+    logits = _floating(logits)
+    labels = jnp.asarray(labels)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis: expected an integer, got {axis!r}")
+    if not -logits.ndim <= axis < logits.ndim:
+        raise ValueError(f"axis: {axis} is out of range for logits with {logits.ndim} dimensions")
+    # counted from the end: vmap adds leading axes
+    from_end = int(axis) - logits.ndim if axis >= 0 else int(axis)
+    return _softmax(logits, labels, _static_alpha(alpha), _static_number("gamma", gamma),
+                    from_end, int(ignore_index))
+

@@ -1,0 +1,241 @@
+"""focal.jax against the real JAX and optax: values and gradients under jit, grad, vmap.
+
+float64 runs in a subprocess with jax_enable_x64, so the flag cannot leak
+into the other tests.  The tests skip without jax and optax unless
+FOCAL_REQUIRE_ADAPTERS is set, as in CI, where a missing library fails.
+"""
+import doctest
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import focal
+
+if os.environ.get("FOCAL_REQUIRE_ADAPTERS"):
+    import jax
+    import optax
+else:
+    jax = pytest.importorskip("jax")
+    optax = pytest.importorskip("optax")
+
+import jax.numpy as jnp  # noqa: E402
+
+import focal.jax as focal_jax  # noqa: E402
+
+RTOL32 = 4e-7  # optax's float32 formula against focal's result rounded once
+
+
+def _data(shape, seed=0, scale=2.0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=shape) * scale).astype(dtype)
+    y = (rng.random(shape) < 0.3).astype(dtype)
+    return jnp.asarray(x), jnp.asarray(y)
+
+
+def _optax_softmax_focal(z, labels, gamma=2.0, axis=-1, ignore_index=-100):
+    """The softmax focal loss written with optax's integer-label cross-entropy."""
+    keep = labels != ignore_index
+    z = jnp.moveaxis(z, axis, -1)
+    ce = optax.softmax_cross_entropy_with_integer_labels(z, jnp.where(keep, labels, 0))
+    return jnp.where(keep, (1 - jnp.exp(-ce)) ** gamma * ce, 0.0)
+
+
+def _close(ours, theirs, rtol=RTOL32, atol=1e-7):
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+
+
+def test_import_without_jax_names_the_extra():
+    code = ("import sys\nsys.modules['jax'] = None\n"
+            "try:\n    import focal.jax\nexcept ImportError as e:\n    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "focal[jax]"' in result.stdout
+
+
+def test_docstring_examples():
+    result = doctest.testmod(focal_jax, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+# ----------------------------------------------------------------------------
+# Sigmoid against optax
+
+
+@pytest.mark.parametrize("alpha, gamma", [(None, 2.0), (0.25, 2.0), (0.5, 0.0), (0.25, 1.5)])
+def test_sigmoid_values_and_gradients_match_optax(alpha, gamma):
+    x, y = _data((16, 40), scale=1.0)
+    for wrap in (lambda f: f, jax.jit):
+        _close(wrap(lambda x: focal_jax.sigmoid_focal_loss(x, y, alpha, gamma))(x),
+               optax.sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma))
+
+    def grad_of(loss):
+        return jax.jit(jax.grad(lambda x: loss(x, y, alpha=alpha, gamma=gamma).mean()))(x)
+    _close(grad_of(focal_jax.sigmoid_focal_loss), grad_of(optax.sigmoid_focal_loss), atol=1e-9)
+
+
+@pytest.mark.parametrize("in_axes", [(0, 0), (0, None), (None, 0)])
+def test_sigmoid_under_vmap(in_axes):
+    x, y = _data((5, 12, 7))
+    if in_axes[0] is None:
+        x = x[0]
+    if in_axes[1] is None:
+        y = y[0]
+
+    def per_example(loss):
+        return jax.jit(jax.vmap(jax.value_and_grad(lambda x, y: loss(x, y, alpha=0.25).sum()),
+                                in_axes=in_axes))
+
+    values, grads = per_example(focal_jax.sigmoid_focal_loss)(x, y)
+    their_values, their_grads = per_example(optax.sigmoid_focal_loss)(x, y)
+    _close(values, their_values)
+    _close(grads, their_grads, atol=1e-9)
+    assert grads.shape == (5, 12, 7)
+
+
+def test_one_focal_pass_for_value_and_gradient(monkeypatch):
+    counted = {"loss": 0, "loss_and_grad": 0}
+    for name in counted:
+        original = getattr(focal, name)
+
+        def wrapper(*args, _original=original, _name=name, **kwargs):
+            counted[_name] += 1
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(focal, name, wrapper)
+    x, y = _data((8, 3))
+    value, gradient = jax.value_and_grad(lambda x: focal_jax.sigmoid_focal_loss(x, y).sum())(x)
+    assert counted == {"loss": 0, "loss_and_grad": 1}
+    focal_jax.sigmoid_focal_loss(x, y)
+    assert counted == {"loss": 1, "loss_and_grad": 1}
+    expected = focal.grad(np.asarray(x), np.asarray(y), alpha=None, reduction="none")
+    np.testing.assert_array_equal(np.asarray(gradient), expected)
+
+
+def test_class_index_labels():
+    x, _ = _data((4, 5))
+    labels = jnp.array([0, 5, 2, -1])  # 5: background, -1: ignored
+    dense = jnp.asarray(np.eye(6, 5, dtype=np.float32)[[0, 5, 2, 5]])
+    ours = focal_jax.sigmoid_focal_loss(x, labels, 0.25)
+    _close(ours[:3], focal_jax.sigmoid_focal_loss(x, dense, 0.25)[:3], rtol=0, atol=0)
+    assert not np.any(np.asarray(ours[3]))
+    g = jax.grad(lambda x: focal_jax.sigmoid_focal_loss(x, labels, 0.25).sum())(x)
+    assert not np.any(np.asarray(g[3]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_low_precision_is_computed_in_float32(dtype):
+    x, y = _data((6, 9), scale=1.0)
+    low = x.astype(dtype)
+    value, gradient = jax.value_and_grad(
+        lambda x: focal_jax.sigmoid_focal_loss(x, y, 0.25).sum())(low)
+    assert value.dtype == dtype and gradient.dtype == dtype
+    exact, exact_grad = focal.loss_and_grad(np.asarray(low.astype(jnp.float32)), np.asarray(y),
+                                            reduction="none")
+    np.testing.assert_array_equal(np.asarray(focal_jax.sigmoid_focal_loss(low, y, 0.25)),
+                                  np.asarray(jnp.asarray(exact).astype(dtype)))
+    np.testing.assert_array_equal(np.asarray(gradient),
+                                  np.asarray(jnp.asarray(exact_grad).astype(dtype)))
+
+
+def test_bad_arguments_are_named():
+    x, y = _data((3, 4))
+    with pytest.raises(TypeError, match="^labels: .*stop_gradient"):
+        jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, y).sum())(y)
+    with pytest.raises(TypeError, match="^logits: expected a floating-point array"):
+        focal_jax.sigmoid_focal_loss(jnp.zeros(3, jnp.int32), jnp.zeros(3))
+    with pytest.raises(TypeError, match="^gamma: expected a number known before tracing"):
+        jax.jit(lambda g: focal_jax.sigmoid_focal_loss(x, y, gamma=g))(2.0)
+    with pytest.raises(TypeError, match="^axis: expected an integer"):
+        focal_jax.softmax_focal_loss(x, jnp.zeros(3, jnp.int32), axis=1.0)
+    with pytest.raises(ValueError, match="^axis: 2 is out of range"):
+        focal_jax.softmax_focal_loss(x, jnp.zeros(3, jnp.int32), axis=2)
+    # the stop_gradient way out works
+    jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, jax.lax.stop_gradient(y)).sum())(y)
+
+
+# ----------------------------------------------------------------------------
+# Softmax against optax's cross-entropy
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_values_and_gradients_match_optax(axis):
+    rng = np.random.default_rng(1)
+    shape = [6, 5, 4]
+    z = jnp.asarray((rng.normal(size=shape) * 2).astype(np.float32))
+    rows = shape[:axis % 3] + shape[axis % 3 + 1:]
+    labels = rng.integers(0, shape[axis], rows)
+    labels.flat[[0, 7]] = -100
+    labels = jnp.asarray(labels)
+
+    ours = jax.jit(lambda z: focal_jax.softmax_focal_loss(z, labels, axis=axis))(z)
+    _close(ours, _optax_softmax_focal(z, labels, axis=axis), rtol=2e-6)
+
+    def grad_of(loss):
+        return jax.jit(jax.grad(lambda z: loss(z, labels, axis=axis).mean()))(z)
+    _close(grad_of(focal_jax.softmax_focal_loss), grad_of(_optax_softmax_focal), rtol=2e-6,
+           atol=1e-8)
+
+    # per-example gradients: the batch axis added by vmap does not move the class axis
+    batched = jax.vmap(jax.grad(lambda z: focal_jax.softmax_focal_loss(z, labels, axis=axis).sum()))
+    their_batched = jax.vmap(jax.grad(lambda z: _optax_softmax_focal(z, labels, axis=axis).sum()))
+    _close(batched(jnp.stack([z, -z])), their_batched(jnp.stack([z, -z])), rtol=2e-6, atol=1e-8)
+
+
+def test_softmax_with_probability_labels_matches_optax():
+    rng = np.random.default_rng(2)
+    z = jnp.asarray(rng.normal(size=(7, 5)).astype(np.float32))
+    probabilities = jnp.asarray(rng.dirichlet(np.ones(5), 7).astype(np.float32))
+    ours = focal_jax.softmax_focal_loss(z, probabilities, gamma=0.0)
+    _close(ours, optax.softmax_cross_entropy(z, probabilities), rtol=2e-6)
+    g = jax.grad(lambda z: focal_jax.softmax_focal_loss(z, probabilities, gamma=0.0).sum())(z)
+    their = jax.grad(lambda z: optax.softmax_cross_entropy(z, probabilities).sum())(z)
+    _close(g, their, rtol=2e-5, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------
+# float64, in a process of its own
+
+
+_FLOAT64 = textwrap.dedent("""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp, numpy as np, optax, focal.jax as fj
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(12, 9)) * 2)
+    y = jnp.asarray((rng.random((12, 9)) < 0.3).astype(np.float64))
+    worst = 0.0
+    def check(a, b):
+        global worst
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype == np.float64, (a.dtype, b.dtype)
+        worst = max(worst, float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))))
+    for alpha in (None, 0.25):
+        check(jax.jit(lambda x: fj.sigmoid_focal_loss(x, y, alpha))(x),
+              optax.sigmoid_focal_loss(x, y, alpha=alpha))
+        grad = lambda f: jax.jit(jax.grad(lambda x: f(x, y, alpha=alpha).sum()))(x)
+        check(grad(fj.sigmoid_focal_loss), grad(optax.sigmoid_focal_loss))
+        per_row = lambda f: jax.vmap(jax.grad(lambda x, y: f(x, y, alpha=alpha).sum()))(x, y)
+        check(per_row(fj.sigmoid_focal_loss), per_row(optax.sigmoid_focal_loss))
+    labels = jnp.asarray(rng.integers(0, 9, 12))
+    def eager(z):
+        ce = optax.softmax_cross_entropy_with_integer_labels(z, labels)
+        return (1 - jnp.exp(-ce)) ** 2 * ce
+    check(fj.softmax_focal_loss(x, labels), eager(x))
+    check(jax.jit(jax.grad(lambda z: fj.softmax_focal_loss(z, labels).sum()))(x),
+          jax.grad(lambda z: eager(z).sum())(x))
+    print(worst)
+""")
+
+
+def test_float64_with_jax_enable_x64():
+    result = subprocess.run([sys.executable, "-c", _FLOAT64], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) <= 1e-12  # optax's formula is accurate to ~1e-15 here
+    assert not jax.config.jax_enable_x64  # and this process is untouched

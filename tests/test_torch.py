@@ -1,0 +1,395 @@
+"""focal.torch against the real PyTorch: gradcheck, torchvision's formula, training, dtypes.
+
+torchvision's sigmoid_focal_loss is compared as fvcore transcribes it
+(fvcore.nn.sigmoid_focal_loss, which computes in float32); the tests skip
+without torch (and those of the formula without fvcore) unless
+FOCAL_REQUIRE_ADAPTERS is set, as in CI, where a missing library fails.
+"""
+import doctest
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import focal
+
+if os.environ.get("FOCAL_REQUIRE_ADAPTERS"):
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
+
+import focal.torch as focal_torch  # noqa: E402
+
+
+def _fvcore_loss():
+    if os.environ.get("FOCAL_REQUIRE_ADAPTERS"):
+        from fvcore.nn import sigmoid_focal_loss
+        return sigmoid_focal_loss
+    return pytest.importorskip("fvcore.nn").sigmoid_focal_loss
+
+
+def _batch(shape, dtype=torch.float64, scale=2.0, seed=0, positives=0.3):
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.randn(shape, generator=generator, dtype=torch.float64) * scale).to(dtype)
+    y = (torch.rand(shape, generator=generator) < positives).to(dtype)
+    return x, y
+
+
+def _grad(function, x, *args, **kwargs):
+    leaf = x.detach().clone().requires_grad_(True)
+    value = function(leaf, *args, **kwargs)
+    (gradient,) = torch.autograd.grad(value.sum(), leaf)
+    return value.detach(), gradient
+
+
+def _relative(a, b):
+    a, b = a.double(), b.double()
+    return float(((a - b).abs() / b.abs().clamp_min(1e-30)).max())
+
+
+# ----------------------------------------------------------------------------
+# Import without torch
+
+
+def test_import_without_torch_names_the_extra():
+    code = ("import sys\nsys.modules['torch'] = None\n"
+            "try:\n    import focal.torch\nexcept ImportError as e:\n    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "focal[torch]"' in result.stdout
+    assert "download.pytorch.org/whl/cpu" in result.stdout
+
+
+def test_docstring_examples():
+    result = doctest.testmod(focal_torch, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+# ----------------------------------------------------------------------------
+# gradcheck in float64
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "sum_over_positives"])
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+def test_sigmoid_gradcheck(reduction, alpha):
+    x, y = _batch((3, 5))
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda z: focal_torch.sigmoid_focal_loss(z, y, alpha, 2, reduction), (x,))
+
+
+def test_sigmoid_gradcheck_class_indices_weights_and_strides():
+    x, _ = _batch((6, 4))
+    labels = torch.tensor([0, 3, 4, -1, 2, 4])
+    weights = torch.rand(6, 1, dtype=torch.float64)
+    strided = x.t().detach().requires_grad_(True)  # (4, 6): its transpose is not contiguous
+    assert torch.autograd.gradcheck(
+        lambda z: focal_torch.sigmoid_focal_loss(z.t(), labels, reduction="mean", weights=weights,
+                                                 gamma=1.5), (strided,))
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("shape, labels", [((5, 4), [0, 3, -100, 1, 2]),
+                                           ((2, 3, 4), [[0, 2, 1, -100], [1, 1, 0, 2]])])
+def test_softmax_gradcheck(reduction, shape, labels):
+    x, _ = _batch(shape)
+    x.requires_grad_(True)
+    target = torch.tensor(labels)
+    assert torch.autograd.gradcheck(
+        lambda z: focal_torch.softmax_focal_loss(z, target, alpha=[0.2, 0.3, 0.5, 0.7][:shape[1]],
+                                                 gamma=2.0, reduction=reduction), (x,))
+
+
+# ----------------------------------------------------------------------------
+# torchvision's formula (fvcore), values and autograd gradients
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 2), (-1, 2), (0.5, 0), (0.25, 1.5)])
+def test_agrees_with_the_torchvision_formula(reduction, alpha, gamma):
+    fvcore_loss = _fvcore_loss()
+    # moderate logits, where the float32 formula is accurate to ~1e-7
+    x, y = _batch((64, 80), torch.float32, scale=0.5, seed=1)
+    x = x.clamp(-1, 1)
+    ours, ours_grad = _grad(focal_torch.sigmoid_focal_loss, x, y, alpha, gamma, reduction)
+    theirs, their_grad = _grad(fvcore_loss, x, y, alpha, gamma, reduction)
+    assert ours.dtype == theirs.dtype == torch.float32 and ours.shape == theirs.shape
+    assert _relative(ours, theirs) <= 1e-6
+    assert _relative(ours_grad, their_grad) <= 1e-6
+
+
+def test_where_the_formula_drifts_focal_is_the_closer_to_float64():
+    fvcore_loss = _fvcore_loss()
+    x, y = _batch((20000,), torch.float32, scale=3.0, seed=2)
+    ours, ours_grad = _grad(focal_torch.sigmoid_focal_loss, x, y)
+    theirs, their_grad = _grad(fvcore_loss, x, y, 0.25, 2)
+    # the float64 evaluation of the same formula, accurate here to ~1e-15
+    reference, reference_grad = _grad(fvcore_loss_float64, x.double(), y.double())
+    assert _relative(ours, reference) <= 1.2e-7            # float32 rounding of the result
+    assert _relative(ours_grad, reference_grad) <= 1.2e-7
+    assert _relative(theirs, reference) > 10 * _relative(ours, reference)
+
+
+def fvcore_loss_float64(x, y, alpha=0.25, gamma=2):
+    """torchvision's formula with torch ops, in the inputs' dtype (float64 here)."""
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    return alpha_t * ce * (1 - p_t) ** gamma
+
+
+def test_training_follows_the_formula_loss_curve():
+    fvcore_loss = _fvcore_loss()
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(256, 12, generator=generator)
+    targets = (torch.rand(256, 6, generator=generator) < 0.1).float()
+
+    def train(loss_function):
+        torch.manual_seed(4)
+        model = torch.nn.Sequential(torch.nn.Linear(12, 32), torch.nn.Tanh(),
+                                    torch.nn.Linear(32, 6))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        curve = []
+        for _ in range(8):
+            optimizer.zero_grad()
+            loss = loss_function(model(features), targets, 0.25, 2, "mean")
+            loss.backward()
+            optimizer.step()
+            curve.append(loss.item())
+        return np.array(curve), torch.cat([p.detach().ravel() for p in model.parameters()])
+
+    ours, our_parameters = train(focal_torch.sigmoid_focal_loss)
+    theirs, their_parameters = train(fvcore_loss)
+    assert ours[-1] < 0.5 * ours[0]  # it learns
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    np.testing.assert_allclose(our_parameters.numpy(), their_parameters.numpy(), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# One pass; the backward scales the saved gradient
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    counted = {"loss": 0, "loss_and_grad": 0, "grad": 0}
+    for name in counted:
+        original = getattr(focal, name)
+
+        def wrapper(*args, _original=original, _name=name, **kwargs):
+            counted[_name] += 1
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(focal, name, wrapper)
+    return counted
+
+
+def test_one_focal_pass_for_loss_and_gradient(calls):
+    x, y = _batch((4, 6))
+    x.requires_grad_(True)
+    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
+    assert calls == {"loss": 0, "loss_and_grad": 1, "grad": 0}
+    (loss * 3).backward()
+    assert calls == {"loss": 0, "loss_and_grad": 1, "grad": 0}  # no second pass
+    expected = 3 * focal.grad(x.detach().numpy(), y.numpy(), reduction="mean")
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_loss_only_without_a_gradient(calls):
+    x, y = _batch((4, 6))
+    focal_torch.sigmoid_focal_loss(x, y)
+    leaf = x.clone().requires_grad_(True)
+    with torch.no_grad():
+        value = focal_torch.sigmoid_focal_loss(leaf, y, reduction="sum")
+    with torch.inference_mode():
+        focal_torch.softmax_focal_loss(leaf, torch.tensor([0, 1, 2, 3]))
+    assert calls == {"loss": 2, "loss_and_grad": 0, "grad": 0}
+    assert value.grad_fn is None and not value.requires_grad
+    assert float(value) == float(focal.loss(x.numpy(), y.numpy(), reduction="sum"))
+
+
+def test_backward_of_an_unreduced_loss_multiplies_elementwise():
+    x, y = _batch((5, 7))
+    x.requires_grad_(True)
+    upstream = torch.randn(5, 7, dtype=torch.float64)
+    focal_torch.sigmoid_focal_loss(x, y).backward(upstream)
+    derivative = focal.grad(x.detach().numpy(), y.numpy(), reduction="none")
+    np.testing.assert_array_equal(x.grad.numpy(), upstream.numpy() * derivative)
+
+
+def test_backward_of_an_unreduced_softmax_loss_spreads_along_the_class_axis():
+    x, _ = _batch((3, 4, 5))   # (N, C, d): classes on dim 1
+    labels = torch.tensor([[0, 1, 2, 3, -100], [3, 3, 0, 1, 2], [1, 0, 0, 0, 2]])
+    x.requires_grad_(True)
+    upstream = torch.randn(3, 5, dtype=torch.float64)
+    focal_torch.softmax_focal_loss(x, labels, reduction="none").backward(upstream)
+    rows = focal.softmax_grad(x.detach().numpy(), labels.numpy(), axis=1, reduction="none")
+    np.testing.assert_array_equal(x.grad.numpy(), upstream.numpy()[:, None, :] * rows)
+
+
+def test_a_retained_graph_gives_the_gradient_again():
+    x, y = _batch((4, 3))
+    x.requires_grad_(True)
+    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="sum")
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    x.grad.mul_(3)  # in place, as gradient clipping does: the saved gradient is not touched
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 4 * first.numpy())
+    (again,) = torch.autograd.grad(loss, x)
+    np.testing.assert_array_equal(again.numpy(), first.numpy())
+
+
+def test_inputs_and_targets_unchanged():
+    x, y = _batch((6, 5))
+    x.requires_grad_(True)
+    before_x, before_y = x.detach().clone(), y.clone()
+    focal_torch.sigmoid_focal_loss(x, y, reduction="mean").backward()
+    assert torch.equal(x.detach(), before_x) and torch.equal(y, before_y)
+
+
+# ----------------------------------------------------------------------------
+# dtypes, layouts, devices
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_dtypes_keep_the_inputs_dtype(dtype):
+    x, y = _batch((8, 10), scale=1.5)
+    low = x.to(dtype).requires_grad_(True)
+    value = focal_torch.sigmoid_focal_loss(low, y.to(dtype), reduction="mean")
+    value.backward()
+    assert value.dtype == dtype and low.grad.dtype == dtype
+    # the exact loss of the rounded inputs, computed in float32 (or 64), then in the dtype
+    exact, exact_grad = focal.loss_and_grad(low.detach().double().numpy(), y.numpy())
+    computed = torch.float64 if dtype == torch.float64 else torch.float32
+    assert value.item() == torch.tensor(float(exact), dtype=torch.float64).to(computed).to(dtype).item()
+    tolerance = {torch.float16: 2e-3, torch.bfloat16: 1e-2, torch.float32: 2e-7,
+                 torch.float64: 1e-15}[dtype]
+    spacing = torch.finfo(dtype).tiny * torch.finfo(dtype).eps  # between subnormals
+    np.testing.assert_allclose(low.grad.double().numpy(), exact_grad, rtol=tolerance, atol=spacing)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_tensors_are_read_in_place(dtype, monkeypatch):
+    x, y = _batch((10, 12), dtype)
+    strided = x[::2, 1::3]  # not contiguous
+    seen = []
+    original = focal.loss
+
+    def spy(logits, *args, **kwargs):
+        seen.append(logits)
+        return original(logits, *args, **kwargs)
+    monkeypatch.setattr(focal, "loss", spy)
+    value = focal_torch.sigmoid_focal_loss(strided, y[::2, 1::3])
+    assert seen[0].ctypes.data == strided.data_ptr()
+    assert seen[0].strides == tuple(s * strided.element_size() for s in strided.stride())
+    contiguous = focal_torch.sigmoid_focal_loss(strided.contiguous(), y[::2, 1::3].contiguous())
+    assert torch.equal(value, contiguous)
+
+
+def test_bfloat16_read_in_place_once_the_core_reads_it(monkeypatch):
+    x, y = _batch((6, 4), torch.bfloat16)
+    seen = []
+    original = focal.loss
+    monkeypatch.setattr(focal, "loss", lambda logits, *a, **k: seen.append(logits) or original(logits, *a, **k))
+    value = focal_torch.sigmoid_focal_loss(x, y)
+    exact = focal.loss(x.float().numpy(), y.float().numpy(), reduction="none")
+    assert torch.equal(value, torch.from_numpy(exact).to(torch.bfloat16))
+    if focal_torch._bfloat16_dtype() is not None:
+        assert seen[-1].ctypes.data == x.data_ptr()
+
+
+def test_a_tensor_on_another_device_names_it_and_the_way_out():
+    x = torch.zeros(2, 3, device="meta")
+    with pytest.raises(TypeError, match=r"^inputs: a tensor on device meta.*inputs\.cpu\(\)"):
+        focal_torch.sigmoid_focal_loss(x, torch.zeros(2, 3))
+    with pytest.raises(TypeError, match=r"^targets: a tensor on device meta.*targets\.cpu\(\)"):
+        focal_torch.softmax_focal_loss(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long,
+                                                                      device="meta"))
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="^inputs: expected a floating-point tensor"):
+        focal_torch.sigmoid_focal_loss(torch.zeros(2, 3, dtype=torch.int64), torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="^inputs: expected a torch.Tensor"):
+        focal_torch.sigmoid_focal_loss(np.zeros((2, 3)), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"^targets: .*targets\.detach\(\)"):
+        focal_torch.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3, requires_grad=True))
+    with pytest.raises(ValueError, match="^dim: 2 is out of range"):
+        focal_torch.softmax_focal_loss(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), dim=2)
+    with pytest.raises(TypeError, match="^dim: expected an integer"):
+        focal_torch.softmax_focal_loss(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), dim=1.0)
+    with pytest.raises(ValueError, match="^reduction"):
+        focal_torch.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), reduction="avg")
+
+
+# ----------------------------------------------------------------------------
+# Conventions and the module forms
+
+
+def test_torchvision_conventions():
+    x, y = _batch((4, 5))
+    assert focal_torch.sigmoid_focal_loss(x, y).shape == (4, 5)  # "none" by default
+    np.testing.assert_array_equal(focal_torch.sigmoid_focal_loss(x, y, alpha=-1),
+                                  focal_torch.sigmoid_focal_loss(x, y, alpha=None))
+    labels = torch.tensor([0, 5, 2, -1])  # class indices: 5 = background, -1 ignored
+    dense = F.one_hot(labels.clamp(0, 4), 5).double() * (labels[:, None] < 5) * (labels[:, None] >= 0)
+    by_index = focal_torch.sigmoid_focal_loss(x, labels)
+    assert torch.equal(by_index[:3], focal_torch.sigmoid_focal_loss(x, dense)[:3])
+    assert torch.equal(by_index[3], torch.zeros(5, dtype=torch.float64))
+
+
+def test_module_forms():
+    x, y = _batch((4, 5))
+    criterion = focal_torch.SigmoidFocalLoss(alpha=0.5, gamma=1, reduction="sum")
+    assert isinstance(criterion, torch.nn.Module) and "reduction='sum'" in repr(criterion)
+    weights = torch.rand(4, 1, dtype=torch.float64)
+    assert torch.equal(criterion(x, y, weights),
+                       focal_torch.sigmoid_focal_loss(x, y, 0.5, 1, "sum", weights=weights))
+    labels = torch.tensor([[1, 0, -100], [2, 2, 1]])
+    z, _ = _batch((2, 4, 3))
+    softmax = focal_torch.SoftmaxFocalLoss(gamma=2.0, ignore_index=-100)
+    assert torch.equal(softmax(z, labels), focal_torch.softmax_focal_loss(z, labels))
+    last = focal_torch.SoftmaxFocalLoss(reduction="none", dim=-1)
+    assert last(z.transpose(1, 2), labels).shape == (2, 3)
+    assert torch.equal(last(z.transpose(1, 2), labels), softmax.__class__(reduction="none")(z, labels))
+
+
+def _eager_softmax_focal(z, labels, gamma, alpha=None, reduction="mean", ignore_index=-100):
+    """The softmax focal loss written with F.cross_entropy (classes on dim 1)."""
+    ce = F.cross_entropy(z, labels, reduction="none", ignore_index=ignore_index)
+    loss = (1 - torch.exp(-ce)) ** gamma * ce
+    if alpha is not None:
+        loss = loss * torch.as_tensor(alpha, dtype=z.dtype)[labels.clamp(min=0)]
+    valid = labels != ignore_index
+    loss = torch.where(valid, loss, torch.zeros_like(loss))
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / valid.sum()
+    return loss
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("alpha", [None, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+def test_softmax_agrees_with_an_eager_formula(reduction, alpha):
+    z, _ = _batch((8, 6, 3, 2), scale=3.0)
+    generator = torch.Generator().manual_seed(5)
+    labels = torch.randint(0, 6, (8, 3, 2), generator=generator)
+    labels[0, 0, 0] = labels[3, 2, 1] = -100
+    ours, ours_grad = _grad(focal_torch.softmax_focal_loss, z, labels, alpha, 2.0, reduction)
+    theirs, their_grad = _grad(_eager_softmax_focal, z, labels, 2.0, alpha, reduction)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(ours_grad.numpy(), their_grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_second_derivatives_are_refused_not_wrong():
+    x, y = _batch((3, 4))
+    x.requires_grad_(True)
+    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="sum")
+    with pytest.raises(RuntimeError, match="second derivatives are not available"):
+        torch.autograd.grad(loss, x, create_graph=True)
