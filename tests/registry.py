@@ -8,7 +8,8 @@ loss.  Registering a new loss therefore takes exactly two things in tests/:
    returning a `reference.Reference` (the softmax family also takes
    ``axis=``), and, for the accuracy tests, an mpmath function of one
    element (or one row);
-2. one `Loss(...)` entry appended to `LOSSES` below: its public functions,
+2. one `Loss(...)` entry appended to `LOSSES` below: its public functions
+   (names of focal.__all__: test_leaks.py finds a function's table by them),
    its twin, its parameters with their defaults, examples of valid and of
    invalid parameters (with the exception each must raise), the target
    forms and reductions it takes, and whether it takes ``ignore_index=``.

@@ -18,15 +18,12 @@ import numpy as np
 import pytest
 
 import focal
-from reference import softmax_mp, softmax_reference
+from reference import result_dtype, softmax_mp, softmax_reference
+from registry import SOFTMAX
 from test_derivatives import numeric_gradient  # the five-point stencil, shared
 
 RNG = np.random.default_rng(20171022)
-FUNCTIONS = (focal.softmax_loss, focal.softmax_grad, focal.softmax_loss_and_grad)
-
-
-def result_dtype(dtype):
-    return np.float64 if np.result_type(dtype, np.float16) == np.float64 else np.float32
+FUNCTIONS = tuple(SOFTMAX.functions.values())   # softmax_loss, softmax_grad, softmax_loss_and_grad
 
 
 def tolerance(dtype):

@@ -17,12 +17,13 @@ import pytest
 
 import focal
 from reference import star_mp, star_reference, ulp_error
+from registry import STAR
 from test_derivatives import numeric_gradient  # the five-point stencil, shared
 
 mpmath.mp.prec = 120
 
 RNG = np.random.default_rng(19)
-FUNCTIONS = (focal.star_loss, focal.star_grad, focal.star_loss_and_grad)
+FUNCTIONS = tuple(STAR.functions.values())   # star_loss, star_grad, star_loss_and_grad
 SETTINGS = ((4.0, 0.0), (2.0, 1.0), (1.0, 0.0), (0.5, -2.0), (3.3, 0.7))
 
 
