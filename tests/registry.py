@@ -3,22 +3,26 @@
 The generated test matrices iterate over `LOSSES`; none of them names a
 loss.  Registering a new loss therefore takes exactly two things in tests/:
 
-1. its twins in reference.py: a float64 NumPy function with the signature
-   ``twin(logits, targets, *params, reduction=, weights=, ignore_index=)``
-   returning a `reference.Reference` (the softmax family also takes
-   ``axis=``), and, for the accuracy tests, an mpmath function of one
-   element (or one row);
+1. its twins in reference.py: a float64 NumPy function
+   ``twin(logits, targets, **params, reduction=, weights=, ignore_index=)``
+   returning a `reference.Reference` (its hess None without a second
+   derivative), and an mpmath function of one element (one row for the
+   softmax family) giving the loss and its derivative;
 2. one `Loss(...)` entry appended to `LOSSES` below: its public functions
    (names of focal.__all__: test_leaks.py finds a function's table by them),
-   its twin, its parameters with their defaults, examples of valid and of
+   both twins, its parameters with their defaults, examples of valid and of
    invalid parameters (with the exception each must raise), the target
-   forms and reductions it takes, and whether it takes ``ignore_index=``.
+   forms and reductions it takes, its ULP bound, and whether it takes
+   ``ignore_index=``.
 
 With nothing else changed, the new loss then gets
 * test_matrix.py: every logits dtype x memory layout x target form x
   reduction, and every valid parameter example, against its twin: loss, grad,
   loss_and_grad (bitwise equal to the other two) and grad_hess where it has
   one, their dtypes, shapes and scalar types;
+* test_accuracy.py: loss and gradient within its ULP bound of the mpmath
+  twin, float32 and float64, over logits of every magnitude up to 80 (the
+  tails, limits and special values of a loss remain its own module's tests);
 * test_bad_input.py: every generic bad argument (logits, targets, weights,
   reduction, ignore_index, out, each of its invalid parameter examples), each
   raising the stated exception with a message that starts with the
@@ -28,8 +32,10 @@ With nothing else changed, the new loss then gets
   call in place writes nothing, out= receives the result in any layout;
 * test_aliasing.py: out= over the logits, the targets or the weights in any
   overlap gives the numbers of a call on copies;
-* test_leaks.py: every function's paths (success, error, out=, each
-  reduction) leak no reference, memory block or malloc'd byte.
+* test_leaks.py: every function's paths (success with class indices and
+  with dense targets and weights, out=, a bad value of each parameter, a bad
+  reduction, label and weight) leak no reference, memory block or malloc'd
+  byte.
 
 Target forms: "soft" (dense, in [0, 1]), "hard" (dense, 0 or 1), "labels"
 (class indices along the last axis; for the elementwise family the value C
@@ -59,12 +65,14 @@ class Loss:
     family: str                                   # one of FAMILIES
     functions: Mapping[str, Callable]             # "loss", "grad", "loss_and_grad"[, "grad_hess"]
     twin: Callable[..., reference.Reference]      # the NumPy twin in reference.py
+    mp_twin: Callable                             # (logit or row, target, **params) -> (loss, grad)
     tolerance: Callable                           # (dtype, expected, scale) -> allowed error
     params: Mapping[str, Any]                     # its own parameters, in order, with defaults
     valid_params: Tuple[Mapping[str, Any], ...]   # examples; the first is the matrix's setting
     invalid_params: Tuple[Tuple[str, Any, type], ...]   # (name, value, exception)
     target_forms: Tuple[str, ...]                 # a subset of FORMS
     reductions: Tuple[str, ...]
+    ulp_bound: float                              # worst error against mp_twin, float32 and float64
     targets_name: str = "targets"                 # the second argument's name (in messages)
     ignore_index: Optional[int] = None            # its default, when it takes ignore_index=
 
@@ -112,6 +120,8 @@ SIGMOID = Loss(
                     ("gamma", np.nan, ValueError), ("gamma", "2", TypeError)),
     target_forms=("soft", "labels"),
     reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, alpha, gamma: reference.sigmoid_focal_mp(x, y, gamma, alpha)[:2],
+    ulp_bound=4.0,
     ignore_index=-1,
 )
 
@@ -133,6 +143,8 @@ STAR = Loss(
                     ("beta", "0", TypeError), ("beta", [1.0, 2.0], TypeError)),
     target_forms=("hard", "labels"),
     reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, alpha, gamma, beta: reference.star_mp(x, y, gamma, beta, alpha),
+    ulp_bound=4.0,
 )
 
 SOFTMAX = Loss(
@@ -151,6 +163,8 @@ SOFTMAX = Loss(
                     ("gamma", np.nan, ValueError), ("gamma", "2", TypeError)),
     target_forms=("labels", "rows"),
     reductions=("none", "sum", "mean"),
+    mp_twin=lambda z, y, alpha, gamma: reference.softmax_mp(z, y, gamma, alpha)[:2],
+    ulp_bound=8.0,
     targets_name="labels",
     ignore_index=-100,
 )

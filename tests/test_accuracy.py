@@ -1,9 +1,11 @@
 """Accuracy against a high-precision (mpmath) reference, in units of ULP.
 
 The reference (tests/reference.py) evaluates the closed forms of the loss and
-its derivatives with 50-digit arithmetic; the closed forms themselves are checked against mpmath's
-numerical differentiation.  The grid spans every magnitude of the logits, from
+its derivatives with 50-digit arithmetic; the closed forms themselves are
+checked against mpmath's numerical differentiation.  The grid spans every magnitude of the logits, from
 subnormals to 1e4, for hard targets (the paper's case) and a soft target.
+Every loss of tests/registry.py is held to its ULP bound against its own
+mpmath twin over moderate logits (the last test).
 """
 import math
 
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 
 import focal
-from reference import sigmoid_focal_definition_mp, sigmoid_focal_mp, ulp_error
+import registry
+from reference import sigmoid_focal_definition_mp, sigmoid_focal_mp, spacing, ulp_error
+from registry import LOSSES
 
 mpmath.mp.prec = 120
 
@@ -174,3 +178,53 @@ def test_sums_are_compensated():
     exact = (mpmath.mpf(2) ** 60 + mpmath.mpf(1e-3) * 1_000_000) * mpmath.log(2)
     assert abs(mpmath.mpf(total) - exact) / exact < 2.0 ** -52
     assert math.isfinite(total)
+
+
+# ------------------------------------------------------- every registered loss
+
+
+def _moderate_grid():
+    magnitudes = np.concatenate([np.logspace(-8, np.log10(80.0), 40), [0.5, 1.0, 2.0]])
+    return np.unique(np.concatenate([-magnitudes, [0.0], magnitudes]))
+
+
+def _registry_problem(loss, dtype):
+    """(logits, targets, [(row index, mpmath target)]) over the moderate grid:
+    both hard targets of each logit (elementwise), or rows spread by each
+    grid value with each class as the label (softmax)."""
+    x = _moderate_grid()
+    if loss.family == "elementwise":
+        logits = np.stack([x, x], axis=1).astype(dtype)
+        targets = np.tile([0.0, 1.0], (x.size, 1))
+        return logits, targets, [((i, j), targets[i, j]) for i in range(x.size) for j in range(2)]
+    logits = np.stack([x, np.zeros_like(x), -0.5 * x, 0.25 * x], axis=1).astype(dtype)
+    labels = np.arange(x.size) % 4
+    return logits, labels, [(i, np.eye(4)[labels[i]]) for i in range(x.size)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_every_loss_within_its_ulp_bound(loss, dtype):
+    """Loss and gradient of every registered loss against its mpmath twin.
+
+    A gradient component is judged in ULP of max(|g_j|, eps max_j |g_j|) over
+    its row (an element of an elementwise loss is its own row)."""
+    params = registry.params_for(loss, loss.valid_params[0], 4)
+    logits, targets, points = _registry_problem(loss, dtype)
+    value, gradient = loss.functions["loss_and_grad"](logits, targets, **params, reduction="none")
+    eps = float(np.finfo(dtype).eps)
+    worst = {"loss": (0.0, None), "grad": (0.0, None)}
+    for where, target in points:
+        exact_loss, exact_grad = loss.mp_twin(logits[where], target, **params)
+        errors = {"loss": ulp_error(value[where], exact_loss, dtype)}
+        exact_grad = np.atleast_1d(np.array(exact_grad, dtype=object))
+        computed = np.atleast_1d(gradient[where])
+        largest = max(abs(float(g)) for g in exact_grad)
+        errors["grad"] = max(
+            float(abs(mpmath.mpf(float(c)) - g)) / spacing(max(abs(float(g)), eps * largest), dtype)
+            for c, g in zip(computed, exact_grad))
+        for name, error in errors.items():
+            if error > worst[name][0]:
+                worst[name] = (error, (np.asarray(logits[where]).tolist(), np.asarray(target).tolist()))
+    assert worst["loss"][0] <= loss.ulp_bound, worst
+    assert worst["grad"][0] <= loss.ulp_bound, worst

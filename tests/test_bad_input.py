@@ -10,7 +10,9 @@ valid) and checks that
 * every array handed in -- including the base of a view -- is bitwise
   unchanged afterwards.
 
-Cases are built by small factories so that each test gets fresh arrays.
+Cases are built by small factories so that each test gets fresh arrays.  The
+sigmoid focal loss has the full table; every loss of tests/registry.py gets
+the generic cases (and its own invalid parameters) in the last section.
 """
 from __future__ import annotations
 

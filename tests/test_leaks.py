@@ -41,6 +41,9 @@ in-use bytes from glibc.
 """
 from __future__ import annotations
 
+# Every function of a loss in tests/registry.py also gets the registry's
+# generic paths (_registry_paths), before its family's hand-written ones.
+
 import ctypes
 import gc
 import os

@@ -1,4 +1,8 @@
-"""focal against its NumPy twin (tests/reference.py) over a generated matrix.
+"""focal against its NumPy twins (tests/reference.py) over a generated matrix.
+
+Every loss of tests/registry.py gets every logits dtype x memory layout x
+target form x reduction, and each of its valid parameter examples; the
+sigmoid focal loss, in depth, every axis below.
 
 Axes: shapes (0-d, empty, 1-D to 4-D), logits dtypes (float16/32/64, ints,
 big-endian), memory layouts (Fortran, strided, reversed, transposed,
