@@ -95,14 +95,31 @@ labels_to_targets(const char *labels, ptrdiff_t label_stride, const char *classe
  * value strictly inside (0, 1) (a soft target).  The caller finds which
  * value is bad only when bit 1 (or, for a loss of hard targets, bit 2) is set.
  */
+/* (the check of load_targets, or-ed into bad and soft) */
+#define CHECK_TARGET(VALUE, bad, soft)                                                     \
+    do {                                                                                  \
+        bad |= !(((VALUE) >= 0.0) & ((VALUE) <= 1.0));                                   \
+        soft |= ((VALUE) != 0.0) & ((VALUE) != 1.0);                                     \
+    } while (0)
+
 FOCAL_INLINE int
 load_targets(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double, double *y)
 {
-    load_reals(source, stride, n, is_double, y);
     int bad = 0, soft = 0;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        bad |= !((y[i] >= 0.0) & (y[i] <= 1.0));
-        soft |= (y[i] != 0.0) & (y[i] != 1.0);
+    if (!is_double && stride == (ptrdiff_t)sizeof(float)) {
+        /* the common case, converted and checked in one loop */
+        const float *values = (const float *)source;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            double value = (double)values[i];
+            CHECK_TARGET(value, bad, soft);
+            y[i] = value;
+        }
+    }
+    else {
+        load_reals(source, stride, n, is_double, y);
+        for (ptrdiff_t i = 0; i < n; i++) {
+            CHECK_TARGET(y[i], bad, soft);
+        }
     }
     return bad | (soft << 1);
 }

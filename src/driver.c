@@ -297,6 +297,15 @@ elementwise_merge(void *shared, int slot)
 static PyObject *
 raise_elementwise_problem(const elementwise_task *t, const loop_problem *recorded)
 {
+    if (recorded->code == LOOP_BAD_HARD_TARGET) { /* the row's rule, in its name */
+        PyObject *value = PyFloat_FromDouble(recorded->value);
+        if (value != NULL) {
+            PyErr_Format(PyExc_ValueError, "targets: %s needs targets in {0, 1}; found %R",
+                         loss_row_of(t->kernel.loss)->title, value);
+            Py_DECREF(value);
+        }
+        return NULL;
+    }
     loop_problem problem = *recorded;
     problem.num_classes = t->num_classes;
     problem.ignore_index = t->ignore_index;
@@ -321,14 +330,14 @@ elementwise_result(const elementwise_task *t)
  * so a call's keyword names are matched by pointer.
  */
 enum {
-    KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
+    KW_LOGITS, KW_TARGETS, KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
     KW_LOSS_OUT, KW_GRAD_OUT, KW_HESS_OUT, KW_GRAD_DIVISOR, KW_DOUBLE_PRECISION, KW_STAR,
     KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_LOSS_WEIGHT_SCALE,
     KW_GRAD_WEIGHT_SCALE, KW_LOSS, KW_COUNT
 };
 
 static const char *const sigmoid_keyword_names[KW_COUNT] = {
-    "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
+    "logits", "targets", "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
     "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
     "beta", "sums_only", "sum_weights", "sum_positives", "loss_weight_scale",
     "grad_weight_scale", "loss"};
@@ -367,15 +376,16 @@ elementwise_loss_names(void)
     return tuple;
 }
 
-/* values[k]: the argument of keyword k, or NULL where not given */
+/* values[k]: the argument of keyword k, or NULL where not given; logits and
+   targets may come by position */
 static int
 match_keywords(PyObject *interned, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                PyObject **values)
 {
     for (int k = 0; k < KW_COUNT; k++) {
-        values[k] = NULL;
+        values[k] = k < nargs ? args[k] : NULL;
     }
-    if (nargs != 2) {
+    if (nargs > 2) {
         PyErr_Format(PyExc_TypeError,
                      "sigmoid_focal() takes 2 positional arguments (logits, targets) but %zd "
                      "were given", nargs);
@@ -392,14 +402,22 @@ match_keywords(PyObject *interned, PyObject *const *args, Py_ssize_t nargs, PyOb
         for (int k = 0; k < KW_COUNT && found < 0; k++) {
             found = PyUnicode_Compare(name, PyTuple_GET_ITEM(interned, k)) == 0 ? k : -1;
         }
-        if (found < 0) {
+        if (found < 0 || values[found] != NULL) {
             if (!PyErr_Occurred()) {
                 PyErr_Format(PyExc_TypeError,
-                             "sigmoid_focal() got an unexpected keyword argument %R", name);
+                             found < 0 ? "sigmoid_focal() got an unexpected keyword argument %R"
+                                       : "sigmoid_focal() got multiple values for argument %R",
+                             name);
             }
             return -1;
         }
         values[found] = args[nargs + j];
+    }
+    if (values[KW_LOGITS] == NULL || values[KW_TARGETS] == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        values[KW_LOGITS] == NULL ? "logits: missing (expected a NumPy array)"
+                                                  : "targets: missing (expected a NumPy array)");
+        return -1;
     }
     return 0;
 }
@@ -422,6 +440,24 @@ real_argument(PyObject *value, double fallback, const char *name, double *out)
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError, "%s: expected a real number, got %.200s", name,
                          Py_TYPE(value)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* an integer argument, `fallback` when not given; the message names it */
+static int
+index_argument(PyObject *value, Py_ssize_t fallback, const char *name, Py_ssize_t *out)
+{
+    *out = value == NULL ? fallback : PyNumber_AsSsize_t(value, PyExc_OverflowError);
+    if (*out == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "%s: expected an integer, got %.200s", name,
+                         Py_TYPE(value)->tp_name);
+        }
+        else if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Format(PyExc_ValueError, "%s: expected an integer that fits an index", name);
         }
         return -1;
     }
@@ -507,9 +543,9 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     PyArrayObject *logits, *targets, *alpha_per_class, *weights, *outputs[3];
     int labels, double_precision, star, sums_only, sum_weights, sum_positives;
     double gamma, grad_divisor, beta, loss_weight_scale, grad_weight_scale;
-    Py_ssize_t ignore_index = -1, loss = LOSS_SIGMOID_FOCAL;
-    if (array_argument(args[0], "logits", &logits) < 0 ||
-        array_argument(args[1], "targets", &targets) < 0 ||
+    Py_ssize_t ignore_index, loss;
+    if (array_argument(given[KW_LOGITS], "logits", &logits) < 0 ||
+        array_argument(given[KW_TARGETS], "targets", &targets) < 0 ||
         array_argument(given[KW_ALPHA_PER_CLASS], "alpha_per_class", &alpha_per_class) < 0 ||
         array_argument(given[KW_WEIGHTS], "weights", &weights) < 0 ||
         array_argument(given[KW_LOSS_OUT], "loss_out", &outputs[0]) < 0 ||
@@ -530,22 +566,14 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                       &grad_weight_scale) < 0) {
         return NULL;
     }
-    if (logits == NULL || targets == NULL) {
+    if (logits == NULL || targets == NULL) { /* None */
         PyErr_SetString(PyExc_TypeError, logits == NULL ? "logits: expected a NumPy array"
                                                         : "targets: expected a NumPy array");
         return NULL;
     }
-    if (given[KW_IGNORE_INDEX] != NULL) {
-        ignore_index = PyNumber_AsSsize_t(given[KW_IGNORE_INDEX], PyExc_OverflowError);
-        if (ignore_index == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    if (given[KW_LOSS] != NULL) {
-        loss = PyNumber_AsSsize_t(given[KW_LOSS], PyExc_OverflowError);
-        if (loss == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
+    if (index_argument(given[KW_IGNORE_INDEX], -1, "ignore_index", &ignore_index) < 0 ||
+        index_argument(given[KW_LOSS], LOSS_SIGMOID_FOCAL, "loss", &loss) < 0) {
+        return NULL;
     }
     loss = star ? LOSS_FL_STAR : loss;
     const loss_row *row = loss_row_of((int)loss);

@@ -34,9 +34,9 @@ raise_loop_problem(const loop_problem *problem)
                                     ? "labels: dense targets must lie in [0, 1]; found %R"
                                     : "targets: values must lie in [0, 1]; found %R",
                                 problem->value);
-    case LOOP_BAD_HARD_TARGET:
+    case LOOP_BAD_HARD_TARGET: /* (the elementwise driver names its loss instead) */
         return raise_with_value(PyExc_ValueError,
-                                "targets: FL* needs targets in {0, 1}; found %R", problem->value);
+                                "targets: values must be 0 or 1; found %R", problem->value);
     case LOOP_BAD_LABEL:
         if (problem->background) {
             return PyErr_Format(PyExc_ValueError,
@@ -167,11 +167,9 @@ core_exec(PyObject *module)
     /* the rows of the table of elementwise losses, by number (the `loss`
        argument of sigmoid_focal) */
     PyObject *losses = elementwise_loss_names();
-    if (losses == NULL || PyModule_AddObject(module, "elementwise_losses", losses) < 0) {
-        Py_XDECREF(losses);
-        return -1;
-    }
-    return 0;
+    int added = losses == NULL ? -1 : PyModule_AddObjectRef(module, "elementwise_losses", losses);
+    Py_XDECREF(losses);
+    return added < 0 ? -1 : 0;
 }
 
 static int
