@@ -14,13 +14,20 @@
  *   NAME_special(x, k)   whether x takes the scalar path (non-finite or far
  *                        logits); branch-free, it runs inside the vector loop
  *   NAME_limit(x, y, k, precise)  the scalar path's unweighted values
+ *   NAME_values(x, y, k, form, soft, derivatives, precise)
+ *                        one element's unweighted loss, gradient and second
+ *                        derivative (focal_values; derivatives: FOCAL_OUT_*)
  *   NAME_block(bp, b, n, form, soft, derivatives, precise)
  *                        the weighted values of a block (element_block.h),
  *                        returning whether any logit was special; soft: the
  *                        block holds targets strictly inside (0, 1)
  * and, in the table, its number, its name for messages, its target rule and
- * whether it has a second derivative.  Formulas live in sigmoid_focal.h,
- * each once, with the paper's equation numbers.
+ * whether it has a second derivative.  NAME_block is FOCAL_GENERIC_BLOCK over
+ * NAME_values unless the row has a faster staged loop (sigmoid_fl).  The
+ * formulas of the two rows here live in sigmoid_focal.h, each once, with the
+ * paper's equation numbers; a new row may keep its own next to it.  Its
+ * parameters are those of focal_params (gamma, beta): another kind needs a
+ * field there and a keyword in driver.c's entry.
  */
 #ifndef FOCAL_LOSSES_H
 #define FOCAL_LOSSES_H
