@@ -50,11 +50,12 @@ setup(
     ext_modules=[
         Extension(
             "_focal_core",
-            sources=["src/module.c", "src/elementwise.c", "src/rowwise.c", "src/softmax_kernels.c", "src/simd.c", "src/parallel.c"],
+            sources=["src/module.c", "src/driver.c", "src/kernels.c", "src/rowwise.c",
+                     "src/softmax_kernels.c", "src/parallel.c"],
             depends=[f"src/{name}" for name in (
-                "glue.h", "numeric.h", "vector_math.h", "sigmoid_focal.h", "softmax_focal.h",
-                "element_block.h", "block_io.h", "simd.h", "parallel.h", "row_access.h",
-                "softmax_rows.h", "softmax_lanes.h")],
+                "glue.h", "numeric.h", "vector_math.h", "losses.h", "sigmoid_focal.h",
+                "element_block.h", "block_io.h", "simd.h", "parallel.h", "softmax_focal.h",
+                "row_access.h", "softmax_rows.h", "softmax_lanes.h")],
             include_dirs=[numpy.get_include(), "src"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],

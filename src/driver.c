@@ -1,0 +1,870 @@
+/*
+ * driver.c: the pass of the elementwise losses over NumPy arrays, for any row
+ * of the table in losses.h (it names no loss).
+ *
+ * One NpyIter per call walks every operand in C order of the logits, with
+ * buffering only where a cast, a byte swap or a misalignment needs it.  The
+ * iteration is cut into fixed chunks (parallel.h) that threads take in turn;
+ * inside a chunk, the iterator's 1-D strided runs are gathered block by block
+ * into double arrays (validated as they are loaded), handed to the row's
+ * kernel for the CPU's instruction set (simd.h), and scattered back.
+ * Problems are recorded per chunk and raised once the GIL is held again; the
+ * first in iteration order wins, so the message does not depend on the
+ * threads either.
+ *
+ * Argument checking, defaults and the choice of dtypes live in the Python
+ * package; this file trusts what it is handed to be of the documented form
+ * but never reads out of bounds whatever the values.
+ */
+#include "glue.h"
+#include "parallel.h"
+#include "simd.h"
+
+/* DIRECT_WITH_GIL: plain arrays up to this size are computed without
+   releasing the GIL or making an iterator (about 40 us of work) */
+enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16, DIRECT_WITH_GIL = 1 << 14 };
+
+/* what one chunk adds up */
+typedef struct {
+    compensated_sum loss, weight, positive, loss_small;
+} chunk_sums;
+
+/* Everything one call needs; read-only while the threads run. */
+typedef struct {
+    block_params params;
+    kernel_choice kernel; /* the row, precision, form and outputs */
+    int hard_targets;    /* the row takes targets in {0, 1} only */
+    int sums_only;       /* validate and sum weights and targets; no kernel */
+    int which_sums;      /* the running sums to keep (SUM_LOSS | ...) */
+    int precise;         /* float64 results: the double-double kernels */
+    int simd_level;
+    double alpha;        /* the scalar alpha when there is no per-class operand */
+    int labels;
+    int weights_change;  /* the block's weights change from block to block with no
+                            weights operand (class indices, the weight scale) */
+    npy_intp num_classes;
+    npy_intp ignore_index;
+    int logits_double, targets_double;
+    /* operand positions in the iterator, -1 when absent */
+    int i_alpha, i_weights, i_loss, i_grad, i_hess;
+    int nop;             /* operands */
+    int direct;          /* the chunks read the operands' memory directly: */
+    char *data[MAX_OPERANDS];     /* their first elements */
+    npy_intp step[MAX_OPERANDS];  /* their element sizes */
+    /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
+    chunk_sums *sums;
+    loop_problem *problems;
+    chunk_sums total;    /* the chunks merged so far, in order */
+    /* class-index targets with C <= FOCAL_BLOCK: j % C for j < FOCAL_BLOCK + C, so
+       the classes of a block are a pointer into it */
+    npy_intp class_pattern[2 * FOCAL_BLOCK];
+} elementwise_task;
+
+/*
+ * Fills the block with elements [offset, offset + n) of the current inner
+ * loop, the first of which is element number `first_index` of the iteration,
+ * and validates them (the loaders answer "any bad?" as they convert; only
+ * then is the first bad value looked for).  The block's alpha, and its
+ * weights when no operand or class index changes them, are filled once per
+ * chunk: *filled says they are.
+ */
+static int
+gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp *stride,
+       npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, int *soft,
+       int *filled, loop_problem *problem)
+{
+#define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
+    io->load(AT(0), stride[0], n, t->logits_double, b->x);
+    if (t->i_weights >= 0) {
+        if (io->load_weights(AT(t->i_weights), stride[t->i_weights], n, b->weight)) {
+            for (npy_intp i = 0; i < n; i++) {
+                if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
+                    return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
+                }
+            }
+        }
+    }
+    else if (!*filled || t->weights_change) {
+        for (npy_intp i = 0; i < FOCAL_BLOCK; i++) {
+            b->weight[i] = 1.0;
+        }
+    }
+    if (!*filled && t->i_alpha < 0) {
+        for (npy_intp i = 0; i < FOCAL_BLOCK; i++) {
+            b->alpha[i] = t->alpha;
+        }
+    }
+    *filled = 1;
+    if (t->labels) {
+        /* the iteration runs in C order of the logits, so element number g
+           belongs to class g % C: counted here, rather than read from an
+           operand of C class numbers (which would be as long as the class
+           axis) */
+        const npy_intp classes = t->num_classes;
+        const npy_intp first = first_index % classes;
+        npy_intp computed[FOCAL_BLOCK];
+        const npy_intp *class_ids = computed;
+        if (classes <= FOCAL_BLOCK) {
+            class_ids = t->class_pattern + first; /* j % C for j = first, first + 1, ... */
+        }
+        else {
+            /* n <= FOCAL_BLOCK < C: the block meets at most one end of a row;
+               two counting loops (they vectorise, a compare per element would not) */
+            npy_intp head = classes - first < n ? classes - first : n;
+            for (npy_intp i = 0; i < head; i++) {
+                computed[i] = first + i;
+            }
+            for (npy_intp i = head; i < n; i++) {
+                computed[i] = i - head;
+            }
+        }
+        const char *labels = AT(1);
+        if (io->labels_to_targets(labels, stride[1], (const char *)class_ids,
+                                  (npy_intp)sizeof(npy_intp), n, t->ignore_index,
+                                  t->num_classes, b->y, b->weight)) {
+            for (npy_intp i = 0; i < n; i++) {
+                npy_intp label = *(const npy_intp *)(labels + i * stride[1]);
+                if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
+                    return report(problem, LOOP_BAD_LABEL, 0.0, label);
+                }
+            }
+        }
+    }
+    else {
+        int check = io->load_targets(AT(1), stride[1], n, t->targets_double, b->y);
+        *soft = (check >> 1) & 1;
+        if ((check & 1) || (t->hard_targets && *soft)) {
+            for (npy_intp i = 0; i < n; i++) {
+                if (!(b->y[i] >= 0.0 && b->y[i] <= 1.0)) {
+                    return report(problem, LOOP_BAD_TARGET, b->y[i], 0);
+                }
+                if (t->hard_targets && b->y[i] != 0.0 && b->y[i] != 1.0) {
+                    return report(problem, LOOP_BAD_HARD_TARGET, b->y[i], 0);
+                }
+            }
+        }
+    }
+    if (t->i_alpha >= 0) {
+        io->load(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
+    }
+    return 0;
+#undef AT
+}
+
+static void
+scatter(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp *stride,
+        npy_intp offset, npy_intp n, const element_block *b)
+{
+    int outputs[3] = {t->i_loss, t->i_grad, t->i_hess};
+    const double *values[3] = {b->loss, b->grad, b->hess};
+    for (int k = 0; k < 3; k++) {
+        if (outputs[k] >= 0) {
+            int op = outputs[k];
+            io->store(values[k], ptr[op] + offset * stride[op], stride[op], n, t->logits_double);
+        }
+    }
+}
+
+/* a chunk's work in progress: its block, running sums and kernel */
+typedef struct {
+    element_block b;
+    block_sums sums;
+    int small_sums; /* SUM_LOSS_SMALL once a large loss was seen */
+    int filled;     /* see gather */
+    const block_io *io;
+    block_kernel kernel;
+} chunk_state;
+
+/*
+ * Asks for the inputs of elements [next, next + FOCAL_BLOCK) of the run while
+ * the kernel computes the current block: large arrays come from memory, and
+ * the kernel's time covers the wait.  Only forward runs of adjacent elements.
+ */
+static inline void
+prefetch_block(const elementwise_task *t, char **ptr, const npy_intp *stride, npy_intp next,
+               npy_intp n)
+{
+#if defined(__GNUC__)
+    npy_intp m = n - next < FOCAL_BLOCK ? n - next : FOCAL_BLOCK;
+    int inputs[3] = {0, 1, t->i_weights};
+    for (int k = 0; k < 3 && m > 0; k++) {
+        int op = inputs[k];
+        if (op < 0 || stride[op] <= 0 || stride[op] > 8) {
+            continue;
+        }
+        const char *first = ptr[op] + next * stride[op];
+        for (npy_intp byte = 0; byte < m * stride[op]; byte += 64) {
+            __builtin_prefetch(first + byte, 0, 3);
+        }
+    }
+#else
+    (void)t, (void)ptr, (void)stride, (void)next, (void)n;
+#endif
+}
+
+/* n elements of a strided run (pointers ptr, strides stride), the first of
+   which is element number `index` of the iteration */
+static int
+run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_intp *stride,
+             npy_intp n, npy_intp index, loop_problem *problem)
+{
+    element_block *b = &c->b;
+    for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
+        npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
+        int soft = 0;
+        if (gather(t, c->io, ptr, stride, offset, index + offset, m, b, &soft, &c->filled,
+                   problem)) {
+            return -1;
+        }
+        prefetch_block(t, ptr, stride, offset + FOCAL_BLOCK, n);
+        if (!t->sums_only) {
+            c->kernel(&t->params, b, m, soft);
+            scatter(t, c->io, ptr, stride, offset, m, b);
+        }
+        if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {
+            /* the summed weights are scaled as the loss's are */
+            for (npy_intp i = 0; i < m; i++) {
+                b->weight[i] *= t->params.loss_weight_scale;
+            }
+        }
+        c->io->accumulate(&c->sums, b, m, index + offset, t->which_sums, &c->small_sums);
+    }
+    return 0;
+}
+
+/* One chunk: iteration indices [start, end), on this thread's iterator, or
+   straight from the arrays' memory when the task is direct (then the
+   iterator is not used). */
+static int
+elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_intp start,
+                  npy_intp end)
+{
+    elementwise_task *t = (elementwise_task *)shared;
+    loop_problem *problem = &t->problems[slot];
+    chunk_state c;
+    memset(&c.sums, 0, sizeof c.sums);
+    c.small_sums = 0;
+    c.filled = 0;
+    c.io = choose_block_io(t->simd_level);
+    c.kernel = choose_block_kernel(t->simd_level, &t->kernel);
+    if (t->direct) {
+        char *ptr[MAX_OPERANDS];
+        for (int k = 0; k < t->nop; k++) {
+            ptr[k] = t->data[k] + start * t->step[k];
+        }
+        if (run_elements(t, &c, ptr, t->step, end - start, start, problem)) {
+            return CHUNK_FAILED;
+        }
+    }
+    else {
+        NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
+        if (iternext == NULL) {
+            return CHUNK_FAILED;
+        }
+        char **ptr = NpyIter_GetDataPtrArray(iter);
+        npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
+        npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
+        npy_intp index = start;
+        do {
+            if (run_elements(t, &c, ptr, stride, *size, index, problem)) {
+                return CHUNK_FAILED;
+            }
+            index += *size;
+        } while (iternext(iter));
+    }
+    t->sums[slot].loss = lane_total(&c.sums.loss);
+    t->sums[slot].weight = lane_total(&c.sums.weight);
+    t->sums[slot].positive = lane_total(&c.sums.positive);
+    if (!c.small_sums) {
+        c.sums.loss_small = lane_scaled(&c.sums.loss, FOCAL_SMALL_SUM);
+    }
+    t->sums[slot].loss_small = lane_total(&c.sums.loss_small);
+    return CHUNK_DONE;
+}
+
+/* adds a chunk's sums to the totals (run_chunks calls it in chunk order) */
+static void
+elementwise_merge(void *shared, int slot)
+{
+    elementwise_task *t = (elementwise_task *)shared;
+    compensated_merge(&t->total.loss, t->sums[slot].loss);
+    compensated_merge(&t->total.weight, t->sums[slot].weight);
+    compensated_merge(&t->total.positive, t->sums[slot].positive);
+    compensated_merge(&t->total.loss_small, t->sums[slot].loss_small);
+}
+
+/* raises the problem a chunk recorded; returns NULL */
+static PyObject *
+raise_elementwise_problem(const elementwise_task *t, const loop_problem *recorded)
+{
+    if (recorded->code == LOOP_BAD_HARD_TARGET) { /* the row's rule, in its name */
+        PyObject *value = PyFloat_FromDouble(recorded->value);
+        if (value != NULL) {
+            PyErr_Format(PyExc_ValueError, "targets: %s needs targets in {0, 1}; found %R",
+                         loss_row_of(t->kernel.loss)->title, value);
+            Py_DECREF(value);
+        }
+        return NULL;
+    }
+    loop_problem problem = *recorded;
+    problem.num_classes = t->num_classes;
+    problem.ignore_index = t->ignore_index;
+    problem.background = 1;
+    problem.argument = "targets";
+    return raise_loop_problem(&problem);
+}
+
+/* the call's result: the four sums (see sigmoid_focal_entry) */
+static PyObject *
+elementwise_result(const elementwise_task *t)
+{
+    return Py_BuildValue("(dddd)", compensated_total(&t->total.loss),
+                         compensated_total(&t->total.weight),
+                         compensated_total(&t->total.positive),
+                         compensated_total(&t->total.loss_small));
+}
+
+/*
+ * The keywords of _core.sigmoid_focal, in the order of sigmoid_keyword_names;
+ * module.c keeps them interned in the module state (sigmoid_keywords_new),
+ * so a call's keyword names are matched by pointer.
+ */
+enum {
+    KW_LOGITS, KW_TARGETS, KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
+    KW_LOSS_OUT, KW_GRAD_OUT, KW_HESS_OUT, KW_GRAD_DIVISOR, KW_DOUBLE_PRECISION, KW_STAR,
+    KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_LOSS_WEIGHT_SCALE,
+    KW_GRAD_WEIGHT_SCALE, KW_LOSS, KW_COUNT
+};
+
+static const char *const sigmoid_keyword_names[KW_COUNT] = {
+    "logits", "targets", "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
+    "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
+    "beta", "sums_only", "sum_weights", "sum_positives", "loss_weight_scale",
+    "grad_weight_scale", "loss"};
+
+PyObject *
+sigmoid_keywords_new(void)
+{
+    PyObject *names = PyTuple_New(KW_COUNT);
+    for (int k = 0; names != NULL && k < KW_COUNT; k++) {
+        PyObject *name = PyUnicode_InternFromString(sigmoid_keyword_names[k]);
+        if (name == NULL) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, k, name);
+    }
+    return names;
+}
+
+/* the names of the table's rows, by number: _core.elementwise_losses */
+PyObject *
+elementwise_loss_names(void)
+{
+#define ROW_NAME(NAME, NUMBER, TITLE, TARGETS, HESS) #NAME,
+    static const char *const names[FOCAL_LOSS_COUNT] = {FOCAL_ELEMENTWISE_LOSSES(ROW_NAME)};
+#undef ROW_NAME
+    PyObject *tuple = PyTuple_New(FOCAL_LOSS_COUNT);
+    for (int k = 0; tuple != NULL && k < FOCAL_LOSS_COUNT; k++) {
+        PyObject *name = PyUnicode_FromString(names[k]);
+        if (name == NULL) {
+            Py_CLEAR(tuple);
+            break;
+        }
+        PyTuple_SET_ITEM(tuple, k, name);
+    }
+    return tuple;
+}
+
+/* values[k]: the argument of keyword k, or NULL where not given; logits and
+   targets may come by position */
+static int
+match_keywords(PyObject *interned, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               PyObject **values)
+{
+    for (int k = 0; k < KW_COUNT; k++) {
+        values[k] = k < nargs ? args[k] : NULL;
+    }
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "sigmoid_focal() takes 2 positional arguments (logits, targets) but %zd "
+                     "were given", nargs);
+        return -1;
+    }
+    Py_ssize_t given = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t j = 0; j < given; j++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+        int found = -1;
+        for (int k = 0; k < KW_COUNT && found < 0; k++) {
+            found = name == PyTuple_GET_ITEM(interned, k) ? k : -1;
+        }
+        /* a name built at run time is equal without being the interned one */
+        for (int k = 0; k < KW_COUNT && found < 0; k++) {
+            found = PyUnicode_Compare(name, PyTuple_GET_ITEM(interned, k)) == 0 ? k : -1;
+        }
+        if (found < 0 || values[found] != NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError,
+                             found < 0 ? "sigmoid_focal() got an unexpected keyword argument %R"
+                                       : "sigmoid_focal() got multiple values for argument %R",
+                             name);
+            }
+            return -1;
+        }
+        values[found] = args[nargs + j];
+    }
+    if (values[KW_LOGITS] == NULL || values[KW_TARGETS] == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        values[KW_LOGITS] == NULL ? "logits: missing (expected a NumPy array)"
+                                                  : "targets: missing (expected a NumPy array)");
+        return -1;
+    }
+    return 0;
+}
+
+/* a flag argument (any object's truth), `fallback` when not given */
+static int
+flag_argument(PyObject *value, int fallback, int *out)
+{
+    int truth = value == NULL ? fallback : PyObject_IsTrue(value);
+    *out = truth;
+    return truth < 0 ? -1 : 0;
+}
+
+/* a real argument, `fallback` when not given; the message names it */
+static int
+real_argument(PyObject *value, double fallback, const char *name, double *out)
+{
+    *out = value == NULL ? fallback : PyFloat_AsDouble(value);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "%s: expected a real number, got %.200s", name,
+                         Py_TYPE(value)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* an integer argument, `fallback` when not given; the message names it */
+static int
+index_argument(PyObject *value, Py_ssize_t fallback, const char *name, Py_ssize_t *out)
+{
+    *out = value == NULL ? fallback : PyNumber_AsSsize_t(value, PyExc_OverflowError);
+    if (*out == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "%s: expected an integer, got %.200s", name,
+                         Py_TYPE(value)->tp_name);
+        }
+        else if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Format(PyExc_ValueError, "%s: expected an integer that fits an index", name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* an array argument or None (NULL); the message names it */
+static int
+array_argument(PyObject *value, const char *name, PyArrayObject **out)
+{
+    *out = value == NULL || value == Py_None ? NULL : (PyArrayObject *)value;
+    if (*out != NULL && !PyArray_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a NumPy array, got %.200s", name,
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Whether the pass may read and write the arrays' memory directly, with no
+ * iterator: every operand C-contiguous, aligned, in native byte order, of the
+ * pass's own dtype and of the logits' shape, and no output overlapping an
+ * input unless it is that very input (each element is read before it is
+ * written).  NumPy's iterator handles everything else.
+ */
+static int
+direct_access(PyArrayObject **ops, const int *types, int nop, int first_output)
+{
+    for (int k = 0; k < nop; k++) {
+        PyArrayObject *a = ops[k];
+        if (PyArray_TYPE(a) != types[k] || !PyArray_IS_C_CONTIGUOUS(a) ||
+            !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) ||
+            !PyArray_SAMESHAPE(a, ops[0]) || (k >= first_output && !PyArray_ISWRITEABLE(a))) {
+            return 0;
+        }
+    }
+    for (int out = first_output; out < nop; out++) {
+        char *start = PyArray_BYTES(ops[out]);
+        char *end = start + PyArray_NBYTES(ops[out]);
+        for (int k = 0; k < nop; k++) {
+            if (k == out) {
+                continue;
+            }
+            char *other = PyArray_BYTES(ops[k]);
+            char *other_end = other + PyArray_NBYTES(ops[k]);
+            int same = other == start && other_end == end && k < first_output;
+            if (!same && other < end && start < other_end) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/*
+ * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
+ *                     gamma, weights, ignore_index, loss_out, grad_out,
+ *                     hess_out, grad_divisor, double_precision, star, beta,
+ *                     sums_only, sum_weights, sum_positives,
+ *                     loss_weight_scale, grad_weight_scale, loss)
+ *     -> (sum of weighted losses, sum of weights, sum of targets,
+ *         sum of weighted losses times FOCAL_SMALL_SUM)
+ *
+ * loss is a row number of the table (losses.h; _core.elementwise_losses
+ * names them), the sigmoid focal loss by default; star=True is FL*'s.  The
+ * middle two sums are 0 unless sum_weights / sum_positives ask for them; the
+ * last stays finite where the first overflows.
+ *
+ * The sums run over the elements not ignored.  The outputs, when given,
+ * receive the per-element weighted loss, gradient (divided by grad_divisor)
+ * and second derivative.
+ */
+PyObject *
+sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames)
+{
+    module_state *state = get_module_state(module);
+    PyObject *given[KW_COUNT];
+    if (match_keywords(state->sigmoid_keywords, args, nargs, kwnames, given) < 0) {
+        return NULL;
+    }
+    PyArrayObject *logits, *targets, *alpha_per_class, *weights, *outputs[3];
+    int labels, double_precision, star, sums_only, sum_weights, sum_positives;
+    double gamma, grad_divisor, beta, loss_weight_scale, grad_weight_scale;
+    Py_ssize_t ignore_index, loss;
+    if (array_argument(given[KW_LOGITS], "logits", &logits) < 0 ||
+        array_argument(given[KW_TARGETS], "targets", &targets) < 0 ||
+        array_argument(given[KW_ALPHA_PER_CLASS], "alpha_per_class", &alpha_per_class) < 0 ||
+        array_argument(given[KW_WEIGHTS], "weights", &weights) < 0 ||
+        array_argument(given[KW_LOSS_OUT], "loss_out", &outputs[0]) < 0 ||
+        array_argument(given[KW_GRAD_OUT], "grad_out", &outputs[1]) < 0 ||
+        array_argument(given[KW_HESS_OUT], "hess_out", &outputs[2]) < 0 ||
+        flag_argument(given[KW_LABELS], 0, &labels) < 0 ||
+        flag_argument(given[KW_DOUBLE_PRECISION], 0, &double_precision) < 0 ||
+        flag_argument(given[KW_STAR], 0, &star) < 0 ||
+        flag_argument(given[KW_SUMS_ONLY], 0, &sums_only) < 0 ||
+        flag_argument(given[KW_SUM_WEIGHTS], 1, &sum_weights) < 0 ||
+        flag_argument(given[KW_SUM_POSITIVES], 1, &sum_positives) < 0 ||
+        real_argument(given[KW_GAMMA], 2.0, "gamma", &gamma) < 0 ||
+        real_argument(given[KW_GRAD_DIVISOR], 1.0, "grad_divisor", &grad_divisor) < 0 ||
+        real_argument(given[KW_BETA], 0.0, "beta", &beta) < 0 ||
+        real_argument(given[KW_LOSS_WEIGHT_SCALE], 1.0, "loss_weight_scale",
+                      &loss_weight_scale) < 0 ||
+        real_argument(given[KW_GRAD_WEIGHT_SCALE], 1.0, "grad_weight_scale",
+                      &grad_weight_scale) < 0) {
+        return NULL;
+    }
+    if (logits == NULL || targets == NULL) { /* None */
+        PyErr_SetString(PyExc_TypeError, logits == NULL ? "logits: expected a NumPy array"
+                                                        : "targets: expected a NumPy array");
+        return NULL;
+    }
+    if (index_argument(given[KW_IGNORE_INDEX], -1, "ignore_index", &ignore_index) < 0 ||
+        index_argument(given[KW_LOSS], LOSS_SIGMOID_FOCAL, "loss", &loss) < 0) {
+        return NULL;
+    }
+    loss = star ? LOSS_FL_STAR : loss;
+    const loss_row *row = loss_row_of((int)loss);
+    if (loss < 0 || loss >= FOCAL_LOSS_COUNT || row == NULL) {
+        PyErr_Format(PyExc_ValueError, "loss: expected a row number from 0 to %d, got %zd",
+                     FOCAL_LOSS_COUNT - 1, loss);
+        return NULL;
+    }
+    /* (Python checked these; a wrong one here would be a silent wrong answer) */
+    if (!row->has_hess && outputs[2] != NULL) {
+        PyErr_Format(PyExc_ValueError, "hess_out: %s has no second derivative here", row->title);
+        return NULL;
+    }
+    if (!(gamma >= 0.0 && gamma < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "gamma: expected a finite number >= 0");
+        return NULL;
+    }
+    if (!(grad_divisor > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "grad_divisor: expected a number > 0");
+        return NULL;
+    }
+    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
+        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError,
+                        loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL
+                            ? "grad_weight_scale: expected a finite number > 0"
+                            : "loss_weight_scale: expected a finite number > 0");
+        return NULL;
+    }
+    PyObject *alpha_obj = given[KW_ALPHA] == NULL ? Py_None : given[KW_ALPHA];
+
+    elementwise_task task;
+    memset(&task, 0, sizeof task);
+    task.sums_only = sums_only;
+    /* the sums Python needs; those it knows beforehand (counts) are skipped */
+    task.which_sums = (sums_only ? 0 : SUM_LOSS) | (sum_weights ? SUM_WEIGHT : 0) |
+                      (sum_positives ? SUM_POSITIVE : 0);
+    task.precise = double_precision;
+    task.simd_level = state->simd_level;
+    task.params.focal.gamma = gamma;
+    task.params.focal.beta = beta;
+    task.params.focal.log_gamma = dd_from(0.0);
+    row->prepare(&task.params.focal);
+    task.hard_targets = row->targets == TARGETS_HARD;
+    task.kernel.loss = (int)loss;
+    task.kernel.precise = double_precision != 0;
+    task.kernel.form = row->form(&task.params.focal);
+    task.kernel.outputs = outputs[2] != NULL   ? FOCAL_OUT_HESS
+                          : outputs[1] != NULL ? FOCAL_OUT_GRAD
+                                               : FOCAL_OUT_LOSS;
+    task.params.grad_divisor = grad_divisor;
+    task.params.grad_scale = 1.0 / grad_divisor;
+    task.params.loss_weight_scale = loss_weight_scale;
+    task.params.grad_weight_scale = grad_weight_scale;
+    task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
+    task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
+    task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
+    /* the gradient's normaliser folded into its weight, unless the factor
+       leaves the normal range (then divided, see block_params) */
+    task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
+    task.params.grad_mode = isfinite(task.params.grad_scale) &&
+                                    task.params.grad_factor >= 0x1p-1000 &&
+                                    task.params.grad_factor <= 0x1p1000
+                                ? FOCAL_GRAD_FOLDED
+                                : FOCAL_GRAD_DIVIDED;
+    task.params.has_alpha = alpha_obj != Py_None || alpha_per_class != NULL;
+    task.labels = labels;
+    task.weights_change =
+        labels || ((task.which_sums & SUM_WEIGHT) && loss_weight_scale != 1.0);
+    task.ignore_index = (npy_intp)ignore_index;
+    task.i_alpha = task.i_weights = -1;
+    task.i_loss = task.i_grad = task.i_hess = -1;
+    if (alpha_obj != Py_None && real_argument(alpha_obj, 0.0, "alpha", &task.alpha) < 0) {
+        return NULL;
+    }
+
+    int ndim = PyArray_NDIM(logits);
+    if (labels && ndim == 0) {
+        PyErr_SetString(PyExc_ValueError, "targets: class indices need logits with a class axis");
+        return NULL;
+    }
+    task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
+    if (labels && task.num_classes > 0 && task.num_classes <= FOCAL_BLOCK) {
+        for (npy_intp j = 0; j < FOCAL_BLOCK + task.num_classes; j++) {
+            task.class_pattern[j] = j % task.num_classes;
+        }
+    }
+
+    int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
+    int target_type;
+    if (labels) {
+        target_type = NPY_INTP;
+    }
+    else if (double_precision || PyArray_TYPE(targets) == NPY_DOUBLE) {
+        /* a float64 target is validated at its own precision */
+        target_type = NPY_DOUBLE;
+    }
+    else {
+        target_type = NPY_FLOAT;
+    }
+    task.logits_double = double_precision;
+    task.targets_double = target_type == NPY_DOUBLE;
+
+    PyArrayObject *ops[MAX_OPERANDS] = {NULL};
+    int types[MAX_OPERANDS];
+    npy_uint32 op_flags[MAX_OPERANDS];
+    int *op_axes[MAX_OPERANDS] = {NULL};
+    int label_axes[NPY_MAXDIMS], class_axes[NPY_MAXDIMS];
+    int nop = 0;
+    const npy_uint32 read = NPY_ITER_READONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
+                            NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
+    const npy_uint32 write = NPY_ITER_WRITEONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
+                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE | NPY_ITER_NO_BROADCAST;
+
+    /* class-axis operands are mapped onto the last axis only */
+    for (int k = 0; k < ndim; k++) {
+        label_axes[k] = k < ndim - 1 ? k : -1;
+        class_axes[k] = k < ndim - 1 ? -1 : 0;
+    }
+
+    ops[nop] = logits;
+    types[nop] = real_type;
+    op_flags[nop++] = read;
+
+    ops[nop] = targets;
+    types[nop] = target_type;
+    op_axes[nop] = labels ? label_axes : NULL;
+    op_flags[nop++] = read;
+
+    if (alpha_per_class != NULL) {
+        /* (read along the class axis: its length is a matter of memory safety) */
+        if (PyArray_NDIM(alpha_per_class) != 1 || ndim == 0 ||
+            PyArray_DIM(alpha_per_class, 0) != task.num_classes) {
+            PyErr_SetString(PyExc_ValueError, "alpha_per_class: expected one value per class");
+            return NULL;
+        }
+        task.i_alpha = nop;
+        ops[nop] = alpha_per_class;
+        types[nop] = NPY_DOUBLE;
+        op_axes[nop] = class_axes;
+        op_flags[nop++] = read;
+    }
+    if (weights != NULL) {
+        task.i_weights = nop;
+        ops[nop] = weights;
+        types[nop] = NPY_DOUBLE;
+        op_flags[nop++] = read;
+    }
+    int first_output = nop;
+    int *output_index[3] = {&task.i_loss, &task.i_grad, &task.i_hess};
+    for (int k = 0; k < 3; k++) {
+        if (outputs[k] != NULL) {
+            *output_index[k] = nop;
+            ops[nop] = outputs[k];
+            types[nop] = real_type;
+            op_flags[nop++] = write;
+        }
+    }
+    task.nop = nop;
+    task.direct = !labels && alpha_per_class == NULL &&
+                  direct_access(ops, types, nop, first_output);
+    for (int k = 0; task.direct && k < nop; k++) {
+        task.data[k] = PyArray_BYTES(ops[k]);
+        task.step[k] = PyArray_ITEMSIZE(ops[k]);
+    }
+
+    npy_intp size = PyArray_SIZE(logits);
+    if (task.direct && size <= DIRECT_WITH_GIL) {
+        /* a small call on plain arrays: one chunk, here, with no iterator and
+           no thread (releasing the GIL would cost more than it frees) */
+        chunk_sums sums;
+        loop_problem problem;
+        memset(&problem, 0, sizeof problem);
+        task.sums = &sums;
+        task.problems = &problem;
+        if (elementwise_chunk(&task, NULL, NULL, 0, 0, size) != CHUNK_DONE) {
+            return raise_elementwise_problem(&task, &problem);
+        }
+        elementwise_merge(&task, 0);
+        return elementwise_result(&task);
+    }
+
+    PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
+    PyObject *result = NULL;
+    NpyIter *iter = NULL;
+    for (int k = 0; k < nop; k++) {
+        dtypes[k] = PyArray_DescrFromType(types[k]);
+    }
+    /* RANGED lets each chunk be iterated on its own (by its own thread) */
+    iterator_recipe recipe = {
+        nop, ops,
+        NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER | NPY_ITER_RANGED |
+            NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP | NPY_ITER_DELAY_BUFALLOC,
+        NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
+        ndim > 0 ? op_axes : NULL};
+    iter = make_iterator(&recipe);
+    if (iter == NULL) {
+        goto finish;
+    }
+    /* a fixed number of slots, whatever the size */
+    task.sums = (chunk_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(chunk_sums));
+    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
+    if (task.sums == NULL || task.problems == NULL) {
+        PyErr_NoMemory();
+        goto finish;
+    }
+    int failed = 0;
+    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, elementwise_chunk,
+                            elementwise_merge, &task, &failed);
+    if (status > 0) {
+        raise_elementwise_problem(&task, &task.problems[failed]);
+    }
+    else if (status == 0) {
+        result = elementwise_result(&task);
+    }
+
+finish:
+    if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
+        Py_CLEAR(result);
+    }
+    PyMem_Free(task.sums);
+    PyMem_Free(task.problems);
+    for (int k = 0; k < MAX_OPERANDS; k++) {
+        Py_XDECREF(dtypes[k]);
+    }
+    return result;
+}
+
+/*
+ * _core.count_labels(labels, num_classes, ignore_index) -> (ignored, positive)
+ *
+ * A pass over the class indices only (a fraction 1/C of the logits), so the
+ * gradient of a mean can be scaled inside the main pass.  Out-of-range values
+ * are not judged here: the main pass rejects them.
+ */
+PyObject *
+count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyArrayObject *labels;
+    Py_ssize_t num_classes, ignore_index;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyArray_Type, &labels, &num_classes, &ignore_index)) {
+        return NULL;
+    }
+    npy_intp ignored = 0, positive = 0;
+    if (PyArray_SIZE(labels) == 0) {
+        return Py_BuildValue("(nn)", (Py_ssize_t)0, (Py_ssize_t)0);
+    }
+    PyArray_Descr *dtype = PyArray_DescrFromType(NPY_INTP);
+    NpyIter *iter = NpyIter_New(labels,
+                                NPY_ITER_READONLY | NPY_ITER_EXTERNAL_LOOP |
+                                    NPY_ITER_BUFFERED | NPY_ITER_GROWINNER |
+                                    NPY_ITER_ALIGNED | NPY_ITER_NBO,
+                                NPY_KEEPORDER, NPY_UNSAFE_CASTING, dtype);
+    Py_DECREF(dtype);
+    if (iter == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory(); /* as in make_iterator (parallel.c) */
+        }
+        return NULL;
+    }
+    NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
+    if (iternext == NULL) {
+        NpyIter_Deallocate(iter);
+        return NULL;
+    }
+    char **ptr = NpyIter_GetDataPtrArray(iter);
+    npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
+    npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
+    /* a broadcast view can hold 2**62 labels in one inner loop: counted in
+       pieces, with a look at signals in between, so Ctrl-C stops it */
+    signal_poll poll;
+    signal_poll_init(&poll);
+    PyThreadState *saved = PyEval_SaveThread();
+    int interrupted = 0;
+    do {
+        const char *data = ptr[0];
+        npy_intp n = *size, step = stride[0];
+        for (npy_intp done = 0; done < n && !interrupted;) {
+            npy_intp m = n - done < ELEMENT_CHUNK ? n - done : ELEMENT_CHUNK;
+            for (npy_intp i = 0; i < m; i++) {
+                npy_intp label = *(const npy_intp *)(data + (done + i) * step);
+                ignored += label == ignore_index;
+                positive += label >= 0 && label < num_classes;
+            }
+            done += m;
+            interrupted = signal_poll_check(&poll, &saved) < 0;
+        }
+    } while (!interrupted && iternext(iter));
+    PyEval_RestoreThread(saved);
+    if (NpyIter_Deallocate(iter) != NPY_SUCCEED || PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_BuildValue("(nn)", (Py_ssize_t)ignored, (Py_ssize_t)positive);
+}
