@@ -158,12 +158,14 @@ COPY_LIMIT = 1 << 16
 class Tiling:
     """The tiles of an iteration of `shape`, numbered 0 .. count - 1.
 
-    Tiles are near-cubes of at most `limit` elements (so that a transposed
-    out= meets few tiles), the last axis whole when `whole_last` (softmax
-    rows, class-index targets: one row may then exceed `limit`).
+    Tiles hold at most `limit` elements, the last axis whole when
+    `whole_last` (softmax rows, class-index targets: one row may then exceed
+    `limit`).  `cubes`: near-cubes, so that a transposed out= meets few
+    tiles; otherwise slabs, runs of whole trailing axes (a shifted out= meets
+    the next slab only).
     """
 
-    def __init__(self, shape: Tuple[int, ...], whole_last: bool,
+    def __init__(self, shape: Tuple[int, ...], whole_last: bool, cubes: bool,
                  limit: Optional[int] = None) -> None:
         limit = BLOCK_ELEMENTS if limit is None else limit
         tile = list(shape)
@@ -171,8 +173,13 @@ class Tiling:
         fixed = math.prod(shape[d] for d in range(len(shape)) if d not in cuttable)
         budget = max(1, limit // max(fixed, 1))
         while cuttable and math.prod(tile[d] for d in cuttable) > budget:
-            d = max(cuttable, key=lambda d: tile[d])
-            tile[d] = (tile[d] + 1) // 2
+            if cubes:
+                d = max(cuttable, key=lambda d: tile[d])
+                tile[d] = (tile[d] + 1) // 2
+            else:  # the first axis cut as finely as needed, then the next
+                d = next(d for d in cuttable if tile[d] > 1)
+                inner = math.prod(tile[e] for e in cuttable if e > d)
+                tile[d] = max(1, budget // max(inner, 1))
         self.shape, self.tile = shape, tile
         self.counts = [-(-n // t) if n else 0 for n, t in zip(shape, tile)]
         self.count = math.prod(self.counts)

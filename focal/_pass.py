@@ -243,7 +243,6 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     x, t = ops.to_pass(inputs["logits"]), ops.to_pass(inputs["targets"], targets=True)
     w, alpha = inputs["weights"], inputs["alpha"]
     rows, labels, ndim = family.rows, ops.labels, x.ndim
-    tiling = _overlap.Tiling(x.shape, whole_last=labels or rows)
     row_result = rows and out_receives == "loss"  # one loss per row: no class axis
     out_pass = out if row_result else ops.to_pass(out)
 
@@ -260,9 +259,13 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     def in_parts(k: int) -> List[Any]:
         return [p if meet else None for p, meet in zip(parts(k)[:4], meets)]
 
-    order = _overlap.commit_order(tiling.count, lambda k: parts(k)[4], in_parts,
-                                  lambda a, b: _args.overlap(_args.base_view(a), b))
-    if order is None:
+    for cubes in (False, True):  # slabs suit a shift, cubes a transpose
+        tiling = _overlap.Tiling(x.shape, whole_last=labels or rows, cubes=cubes)
+        order = _overlap.commit_order(tiling.count, lambda k: parts(k)[4], in_parts,
+                                      lambda a, b: _args.overlap(_args.base_view(a), b))
+        if order is not None:
+            break
+    else:
         return None
     return (inputs["logits"], inputs["targets"], w, alpha), (tiling, parts), order
 
