@@ -8,7 +8,8 @@ input first.  The common other order is a reversal of some axes
 its mirror element phi(I), and phi(phi(I)) = I.  So the elements are taken in
 pairs of small blocks (B, phi(B)): both blocks' inputs are copied, then both
 blocks' results written; a write lands only on the inputs of its own pair,
-already copied.  Every other overlap keeps NumPy's copy.
+already copied.  Every other overlap is written by tiles in a safe order
+(below), or, when none exists in bounded memory, through a copy.
 
 The values written are those of a call without overlap, bit for bit: each
 element's result depends on that element alone, and the reductions are taken

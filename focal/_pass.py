@@ -99,8 +99,9 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     # _overlap), copying no input.  Otherwise each element (softmax: row) is
     # read just before the same element of out is written, so an argument
     # holding exactly out's elements may be overwritten in place (out=logits),
-    # after a first pass has validated every value; any other overlap is
-    # resolved by _args.resolve_out_overlap.
+    # after a first pass has validated every value; any other overlap of a
+    # large argument is written by tiles in a safe order (_tiled_plan), and
+    # what remains is resolved by _args.resolve_out_overlap.
     x, t, w, alpha_per_class = ops.x, ops.t, ops.w, ops.alpha_per_class
     reflected = None
     copied = (False, False, False)

@@ -14,7 +14,8 @@
     classes (softmax rows are read in pieces, class indices need no table of
     classes, per-class alpha is read in place), not with out= over the logits
     in reverse order (written by pairs of mirrored blocks, not through a copy
-    of the logits).  Also measured as resident memory, in a subprocess, on
+    of the logits), nor shifted or transposed, nor over shifted targets or
+    weights (tiles computed apart and committed in a safe order).  Also measured as resident memory, in a subprocess, on
     zero-stride views that occupy none themselves.
 """
 from __future__ import annotations
