@@ -485,18 +485,7 @@ def resolve_out_overlap(
         return inputs, False, False
     if _may_overlap_itself(out):
         return inputs, True, False
-    hazards = []
-    shared = False
-    for name, value in inputs.items():
-        if value is None:
-            continue
-        array = base_view(value)
-        if not _overlap(array, out):
-            continue
-        shared = True
-        if name in in_step and _same_elements(array, out):
-            continue
-        hazards.append(name)
+    shared, hazards = out_hazards(out, inputs, in_step)
     if not shared:
         return inputs, False, False
     if hazards:
@@ -508,6 +497,38 @@ def resolve_out_overlap(
             assert source is not None
             inputs[name] = np.array(base_view(source), copy=True, order="K")
     return inputs, False, True
+
+
+def out_hazards(
+    out: np.ndarray,
+    inputs: Dict[str, Optional[np.ndarray]],
+    in_step: Tuple[str, ...] = (),
+) -> Tuple[List[str], List[str]]:
+    """(shared, hazards): the names of the `inputs` that share memory with
+    `out` (on plain views, as resolve_out_overlap decides), and of those among
+    them that out would overwrite before the pass has read them (all but an
+    `in_step` argument holding exactly out's elements)."""
+    shared, hazards = [], []
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        array = base_view(value)
+        if not _overlap(array, out):
+            continue
+        shared.append(name)
+        if not (name in in_step and _same_elements(array, out)):
+            hazards.append(name)
+    return shared, hazards
+
+
+def may_overlap_itself(a: np.ndarray) -> bool:
+    """Whether two elements of `a` may share memory (see _may_overlap_itself)."""
+    return _may_overlap_itself(a)
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two plain ndarrays share a byte (see _overlap)."""
+    return _overlap(a, b)
 
 
 def reflected_out(

@@ -8,7 +8,8 @@ input first.  The common other order is a reversal of some axes
 its mirror element phi(I), and phi(phi(I)) = I.  So the elements are taken in
 pairs of small blocks (B, phi(B)): both blocks' inputs are copied, then both
 blocks' results written; a write lands only on the inputs of its own pair,
-already copied.  Every other overlap keeps NumPy's copy.
+already copied.  Every other overlap is written by tiles in a safe order
+(below), or, when none exists in bounded memory, through a copy.
 
 The values written are those of a call without overlap, bit for bit: each
 element's result depends on that element alone, and the reductions are taken
@@ -131,3 +132,139 @@ def block_of(a: Optional[np.ndarray], index: Index, ndim: int, leading: bool = F
 def view(a: np.ndarray, index: Index) -> np.ndarray:
     """a[index], an array even when 0-d (a[()] would be a scalar)."""
     return a[index + (Ellipsis,)]
+
+
+# ---------------------------------------------------------------------------
+# Any other overlap of out= with an input (a shifted or transposed view, out
+# over part of the targets or weights): blocks computed apart, committed late.
+#
+# The iteration is cut into tiles of at most BLOCK_ELEMENTS elements.  Each
+# tile's results are computed, from its untouched inputs, into a scratch
+# array; the scratch is copied into out= (committed) only once every tile
+# whose inputs that part of out covers has been computed.  A depth-first walk
+# orders this: computing tile k, then the uncomputed tiles that k's part of
+# out would overwrite (and theirs), then committing k.  The tiles held at once
+# are the walk's depth: 1 or 2 for a shift (walked from the end it writes
+# towards) or a transpose (tile (I, J) against (J, I)).  A layout that would
+# hold more than MAX_PENDING tiles keeps the copy of the inputs instead.
+
+# tiles in scratch at once: 4 float64 tiles of BLOCK_ELEMENTS are 512 KiB
+MAX_PENDING = 4
+
+# an overlapping input at most this large is simply copied (per-class alpha,
+# short broadcast weights)
+COPY_LIMIT = 1 << 16
+
+
+class Tiling:
+    """The tiles of an iteration of `shape`, numbered 0 .. count - 1.
+
+    Tiles hold at most `limit` elements, the last axis whole when
+    `whole_last` (softmax rows, class-index targets: one row may then exceed
+    `limit`).  `cubes`: near-cubes, so that a transposed out= meets few
+    tiles; otherwise slabs, runs of whole trailing axes (a shifted out= meets
+    the next slab only).
+    """
+
+    def __init__(self, shape: Tuple[int, ...], whole_last: bool, cubes: bool,
+                 limit: Optional[int] = None) -> None:
+        limit = BLOCK_ELEMENTS if limit is None else limit
+        tile = list(shape)
+        cuttable = list(range(len(shape) - 1 if whole_last else len(shape)))
+        fixed = math.prod(shape[d] for d in range(len(shape)) if d not in cuttable)
+        budget = max(1, limit // max(fixed, 1))
+        while cuttable and math.prod(tile[d] for d in cuttable) > budget:
+            if cubes:
+                d = max(cuttable, key=lambda d: tile[d])
+                tile[d] = (tile[d] + 1) // 2
+            else:  # the first axis cut as finely as needed, then the next
+                d = next(d for d in cuttable if tile[d] > 1)
+                inner = math.prod(tile[e] for e in cuttable if e > d)
+                tile[d] = max(1, budget // max(inner, 1))
+        self.shape, self.tile = shape, tile
+        self.counts = [-(-n // t) if n else 0 for n, t in zip(shape, tile)]
+        self.count = math.prod(self.counts)
+
+    def index(self, k: int) -> Index:
+        """Tile k's slices (C order of the tile grid)."""
+        parts = []
+        for n, t, c in zip(reversed(self.shape), reversed(self.tile), reversed(self.counts)):
+            k, i = divmod(k, c)
+            parts.append(slice(i * t, min(i * t + t, n)))
+        return tuple(reversed(parts))
+
+
+def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
+    """[first byte, last byte + 1) that `a` reaches; (0, 0) for none."""
+    if a is None or a.size == 0:
+        return 0, 0
+    start = a.ctypes.data
+    low = sum(s * (n - 1) for s, n in zip(a.strides, a.shape) if s < 0)
+    high = sum(s * (n - 1) for s, n in zip(a.strides, a.shape) if s > 0)
+    return start + low, start + high + a.itemsize
+
+
+def commit_order(count: int, out_part, in_parts, overlap) -> Optional[np.ndarray]:
+    """The order of computing and committing `count` tiles, or None if every
+    order tried holds more than MAX_PENDING tiles at once.
+
+    out_part(k): tile k's part of out; in_parts(k): its parts of the inputs
+    that meet out; overlap(a, b): whether two views share memory.  The order
+    is an int64 array: k for "compute tile k", ~k for "commit tile k".
+    """
+    width = None
+    lows = highs = None
+    for k in range(count):
+        extents = [extent(p) for p in in_parts(k)]
+        if lows is None:
+            width = len(extents)
+            lows = np.empty((count, width), np.int64)
+            highs = np.empty((count, width), np.int64)
+        lows[k], highs[k] = zip(*extents)
+    if lows is None:
+        return None
+
+    def readers(k: int) -> List[int]:
+        """The other tiles whose inputs tile k's part of out overwrites."""
+        part = out_part(k)
+        low, high = extent(part)
+        near = np.nonzero(((lows < high) & (highs > low)).any(axis=1))[0]
+        return [int(j) for j in near if j != k and any(
+            p is not None and overlap(p, part) for p in in_parts(int(j)))]
+
+    for order in (range(count), range(count - 1, -1, -1)):
+        events = _walk(count, order, readers)
+        if events is not None:
+            return events
+    return None
+
+
+def _walk(count: int, order, readers) -> Optional[np.ndarray]:
+    """The depth-first order (see above) from roots in `order`; None if it
+    would hold more than MAX_PENDING tiles."""
+    events = np.empty(2 * count, np.int64)
+    done = np.zeros(count, bool)
+    n = 0
+    for root in order:
+        if done[root]:
+            continue
+        done[root] = True
+        events[n] = root
+        n += 1
+        stack = [(root, iter(readers(root)))]
+        while stack:
+            k, rest = stack[-1]
+            for j in rest:
+                if not done[j]:
+                    if len(stack) == MAX_PENDING:
+                        return None
+                    done[j] = True
+                    events[n] = j
+                    n += 1
+                    stack.append((j, iter(readers(j))))
+                    break
+            else:
+                stack.pop()
+                events[n] = ~k
+                n += 1
+    return events

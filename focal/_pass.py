@@ -99,8 +99,9 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     # _overlap), copying no input.  Otherwise each element (softmax: row) is
     # read just before the same element of out is written, so an argument
     # holding exactly out's elements may be overwritten in place (out=logits),
-    # after a first pass has validated every value; any other overlap is
-    # resolved by _args.resolve_out_overlap.
+    # after a first pass has validated every value; any other overlap of a
+    # large argument is written by tiles in a safe order (_tiled_plan), and
+    # what remains is resolved by _args.resolve_out_overlap.
     x, t, w, alpha_per_class = ops.x, ops.t, ops.w, ops.alpha_per_class
     reflected = None
     copied = (False, False, False)
@@ -109,7 +110,12 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
         reflected, shared = _args.reflected_out(ops.to_pass(out_view), moved, (alpha_per_class,))
         copied = tuple(any(a is s for s in shared) for a in moved)  # type: ignore[assignment]
     fresh = validate_first = False
-    if not reflected:
+    tiled = None
+    if out_view is not None and not reflected:
+        tiled = _tiled_plan(family, ops, out_view, out_receives)
+        if tiled is not None:
+            x, t, w, alpha_per_class = tiled[0]
+    if not reflected and tiled is None:
         inputs, fresh, validate_first = _args.resolve_out_overlap(
             out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_per_class},
             in_step=family.in_step[out_receives])
@@ -137,7 +143,7 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
              ) -> Tuple[float, float, float, float]:
         return family.call(ops, plan, x, t, w, alpha_per_class, **arguments)
 
-    if reflected:
+    if reflected or tiled is not None:
         # a first pass over the untouched inputs validates them and takes every
         # sum; then the results are written by pairs of mirrored blocks
         loss_sum, weight_sum, positive_sum, loss_sum_small = call(
@@ -145,8 +151,13 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
             grad_divisor=1.0, sums_only=elementwise_loss or not want_loss,
             sum_weights=plan.sum_weights, sum_positives=plan.sum_positives)
         plan.take_sums(weight_sum, positive_sum)
-        _write_mirrored(call, x_pass, t_pass, w, alpha_per_class, copied, reflected, ops.labels,
-                        family.rows, loss_out, grad_pass, plan.grad_divisor)
+        if reflected:
+            _write_mirrored(call, x_pass, t_pass, w, alpha_per_class, copied, reflected,
+                            ops.labels, family.rows, loss_out, grad_pass, plan.grad_divisor)
+        else:
+            assert tiled is not None
+            _write_tiled(call, tiled[1], tiled[2], out_receives, loss_out, grad_pass,
+                         ops.to_pass(hess_out), plan.grad_divisor)
     else:
         if plan.first_pass or validate_first:
             # no kernel: the denominator's sum, and every value validated
@@ -209,3 +220,80 @@ def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, r
                  grad_out=None if grad_out is None else grad_out[index], hess_out=None,
                  grad_divisor=grad_divisor, sums_only=False, sum_weights=False,
                  sum_positives=False)
+
+
+def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: str) -> Any:
+    """For an out= that overlaps an input other than element for element
+    (a shifted or transposed view, part of the targets or weights), the
+    tiles that write it in bounded memory (see _overlap): ((x, t, w, alpha)
+    with the small overlapping ones copied, parts, commit order); None when
+    resolve_out_overlap decides instead (no such overlap, only small inputs
+    to copy, out overlapping itself, or no order within MAX_PENDING tiles)."""
+    if out.size == 0 or _args.may_overlap_itself(out):
+        return None
+    named = {"logits": ops.x, "targets": ops.t, "weights": ops.w, "alpha": ops.alpha_per_class}
+    shared, hazards = _args.out_hazards(out, named, family.in_step[out_receives])
+    if not any(named[name].nbytes > _overlap.COPY_LIMIT for name in hazards):  # type: ignore
+        return None
+    inputs = dict(named)
+    for name in hazards:
+        if inputs[name].nbytes <= _overlap.COPY_LIMIT:  # type: ignore
+            inputs[name] = np.array(_args.base_view(inputs[name]), copy=True, order="K")
+    meets = tuple(name in shared and inputs[name] is named[name]
+                  for name in ("logits", "targets", "weights", "alpha"))
+    x, t = ops.to_pass(inputs["logits"]), ops.to_pass(inputs["targets"], targets=True)
+    w, alpha = inputs["weights"], inputs["alpha"]
+    rows, labels, ndim = family.rows, ops.labels, x.ndim
+    row_result = rows and out_receives == "loss"  # one loss per row: no class axis
+    out_pass = out if row_result else ops.to_pass(out)
+
+    def parts(k: int) -> Tuple[Any, ...]:
+        """Tile k's parts of x, t, w, alpha and of out."""
+        index = tiling.index(k)
+        return (_overlap.block_of(x, index, ndim),
+                _overlap.block_of(t, index, ndim, leading=labels),
+                _overlap.block_of(w, index[:-1], ndim - 1) if rows
+                else _overlap.block_of(w, index, ndim),
+                None if alpha is None else alpha[index[-1]],
+                _overlap.view(out_pass, index[:-1] if row_result else index))
+
+    def in_parts(k: int) -> List[Any]:
+        return [p if meet else None for p, meet in zip(parts(k)[:4], meets)]
+
+    for cubes in (False, True):  # slabs suit a shift, cubes a transpose
+        tiling = _overlap.Tiling(x.shape, whole_last=labels or rows, cubes=cubes)
+        order = _overlap.commit_order(tiling.count, lambda k: parts(k)[4], in_parts,
+                                      lambda a, b: _args.overlap(_args.base_view(a), b))
+        if order is not None:
+            break
+    else:
+        return None
+    return (inputs["logits"], inputs["targets"], w, alpha), (tiling, parts), order
+
+
+def _write_tiled(call, tiles, order, out_receives, loss_out, grad_out, hess_out, grad_divisor):
+    """The per-element (per-row) results, in `order` (see _overlap): out='s
+    part of each tile into scratch, committed later; the other results (new
+    arrays) directly."""
+    tiling, parts = tiles
+    scratch = {}
+    for event in order:
+        k = int(event)
+        if k < 0:
+            np.copyto(parts(~k)[4], scratch.pop(~k))
+            continue
+        xs, ts, ws, alphas, out_part = parts(k)
+        index = tiling.index(k)
+        result = np.empty(out_part.shape, out_part.dtype)
+        scratch[k] = result
+        # a row's loss (the softmax): the tile's axes but the class axis
+        loss_index = index[:-1] if loss_out is not None and loss_out.ndim < xs.ndim else index
+        call(xs, ts, ws, alphas,
+             loss_out=result if out_receives == "loss" else _part(loss_out, loss_index),
+             grad_out=result if out_receives == "grad" else _part(grad_out, index),
+             hess_out=_part(hess_out, index), grad_divisor=grad_divisor, sums_only=False,
+             sum_weights=False, sum_positives=False)
+
+
+def _part(a: Optional[np.ndarray], index: Any) -> Optional[np.ndarray]:
+    return None if a is None else _overlap.view(a, index)

@@ -22,6 +22,7 @@ import pytest
 
 import focal
 import registry
+from focal import _overlap, _pass
 from registry import LOSSES
 
 N, C = 6, 4
@@ -236,8 +237,30 @@ def same_bits(a, b):
 # the tests
 
 
+@pytest.fixture(params=["copies", "tiles"])
+def tiles(request, monkeypatch):
+    """Small arguments that overlap out are copied; "tiles" makes every
+    overlapping argument go through the tiles written in a safe order (see
+    focal._overlap), tiles of 4 elements (or one row), and counts the calls so
+    planned."""
+    planned = []
+    if request.param == "tiles":
+        monkeypatch.setattr(_overlap, "COPY_LIMIT", 0)
+        monkeypatch.setattr(_overlap, "BLOCK_ELEMENTS", 4)
+        plan = _pass._tiled_plan
+
+        def counted(*args):
+            result = plan(*args)
+            planned.append(result is not None)
+            return result
+        monkeypatch.setattr(_pass, "_tiled_plan", counted)
+    yield request.param
+    if request.param == "tiles":
+        assert sum(planned) > 20, "too few calls were written by tiles"
+
+
 @pytest.mark.parametrize("function_name", list(FUNCTIONS))
-def test_out_sharing_memory_with_an_argument_gives_the_out_of_place_result(function_name):
+def test_out_sharing_memory_with_an_argument_gives_the_out_of_place_result(function_name, tiles):
     _, call, _ = FUNCTIONS[function_name]
     checked = 0
     for case, (name, form, shape, relation) in enumerate(scenarios(function_name)):
@@ -264,7 +287,7 @@ def test_out_sharing_memory_with_an_argument_gives_the_out_of_place_result(funct
 
 
 @pytest.mark.parametrize("function_name", list(FUNCTIONS))
-def test_a_failing_call_leaves_the_shared_buffer_untouched(function_name):
+def test_a_failing_call_leaves_the_shared_buffer_untouched(function_name, tiles):
     """Large enough for several blocks of the elementwise pass, the bad value last."""
     _, call, _ = FUNCTIONS[function_name]
     n = 300

@@ -14,7 +14,8 @@
     classes (softmax rows are read in pieces, class indices need no table of
     classes, per-class alpha is read in place), not with out= over the logits
     in reverse order (written by pairs of mirrored blocks, not through a copy
-    of the logits).  Also measured as resident memory, in a subprocess, on
+    of the logits), nor shifted or transposed, nor over shifted targets or
+    weights (tiles computed apart and committed in a safe order).  Also measured as resident memory, in a subprocess, on
     zero-stride views that occupy none themselves.
 """
 from __future__ import annotations
@@ -431,3 +432,96 @@ def test_resident_memory_of_calls_on_broadcast_views():
         print(high_water() - before)
         """)
     assert int(growth[0]) < 8 * MIB, f"the resident set grew by {int(growth[0]) / MIB:.1f} MiB"
+
+
+# out= over an input shifted, transposed, or over part of the targets or
+# weights: tiles computed apart and committed in a safe order (focal._overlap)
+
+SHIFTS = {  # (the argument's offset, out's offset) in one buffer, in elements
+    "out-one-row-on": (0, C),
+    "out-one-element-on": (0, 1),
+    "out-one-element-back": (1, 0),
+}
+FAMILIES = {
+    "grad": lambda x, labels, dense, out: focal.grad(x, labels, out=out),
+    "loss_and_grad": lambda x, labels, dense, out: focal.loss_and_grad(x, dense, out=out),
+    "loss-none": lambda x, labels, dense, out: focal.loss(x, dense, reduction="none", out=out),
+    "star_loss_and_grad": lambda x, labels, dense, out: focal.star_loss_and_grad(x, dense,
+                                                                                 out=out),
+    # (softmax labels: a class or ignored, -1)
+    "softmax_grad": lambda x, labels, dense, out: focal.softmax_grad(
+        x, labels, out=out, ignore_index=-1),
+    "softmax_loss-none": lambda x, labels, dense, out: focal.softmax_loss(
+        x, labels, reduction="none", out=out, ignore_index=-1),
+}
+
+
+def _same_bits(a, b):
+    return np.array_equal(np.ascontiguousarray(a).view(np.uint8),
+                          np.ascontiguousarray(b).view(np.uint8))
+
+
+@pytest.mark.parametrize("shift", list(SHIFTS))
+@pytest.mark.parametrize("call", list(FAMILIES))
+def test_out_over_shifted_logits(batch, shift, call):
+    """out= one element or one row on from the logits (16M elements): no copy
+    of the logits, and the out-of-place result, bit for bit."""
+    source, target = SHIFTS[shift]
+    size = batch["logits"].size
+    loss_rows = call.endswith("-none") and call.startswith("softmax")
+    out_size = size // C if loss_rows else size
+    out_shape = SHAPE[:-1] if loss_rows else SHAPE
+    buffer = np.empty(size + C, np.float32)
+    x = buffer[source:source + size].reshape(SHAPE)
+    x[...] = batch["logits"]
+    out = buffer[target:target + out_size].reshape(out_shape)
+    function = FAMILIES[call]
+    labels = np.minimum(batch["labels"], C - 1) if call.startswith("softmax") else batch["labels"]
+    expected = function(batch["logits"], labels, batch["dense"], None)
+    extra, result = extra_peak(lambda: function(x, labels, batch["dense"], out),
+                               existing=(out,))
+    assert extra < LIMIT, f"{call}, {shift}: {extra / MIB:.2f} MiB extra"
+    if isinstance(expected, tuple):
+        assert _same_bits(result[0], expected[0])
+        expected = expected[1]
+    assert _same_bits(out, expected)
+
+
+@pytest.mark.parametrize("call", ["grad", "loss_and_grad", "star_grad"])
+def test_out_over_the_logits_transposed(call):
+    """out=x.T on 4096 x 4096 float32 logits with dense targets (16M elements)."""
+    rng = np.random.default_rng(11)
+    n = 4096
+    x = rng.standard_normal((n, n), dtype=np.float32)
+    y = (rng.random((n, n)) < 0.01).astype(np.float32)
+    function = {"grad": focal.grad, "loss_and_grad": focal.loss_and_grad,
+                "star_grad": focal.star_grad}[call]
+    expected = function(x, y)
+    out = x.T
+    extra, result = extra_peak(lambda: function(x, y, out=out), existing=(out,))
+    assert extra < LIMIT, f"{call} with out=logits.T used {extra / MIB:.2f} MiB extra"
+    if isinstance(expected, tuple):
+        assert _same_bits(result[0], expected[0])
+        expected = expected[1]
+    assert _same_bits(out, expected)
+
+
+@pytest.mark.parametrize("argument", ["targets", "weights"])
+def test_out_over_shifted_targets_or_weights(batch, argument):
+    """out= one element on from the dense targets or the weights."""
+    size = batch["logits"].size
+    buffer = np.empty(size + 1, np.float32)
+    shifted = buffer[:size].reshape(SHAPE)
+    shifted[...] = batch["dense"] if argument == "targets" else batch["dense"] + 0.5
+    out = buffer[1:].reshape(SHAPE)
+    x = batch["logits"]
+    if argument == "targets":
+        expected = focal.loss_and_grad(x, batch["dense"])
+        call = lambda: focal.loss_and_grad(x, shifted, out=out)  # noqa: E731
+    else:
+        expected = focal.loss_and_grad(x, batch["dense"], weights=batch["dense"] + 0.5)
+        call = lambda: focal.loss_and_grad(x, batch["dense"], weights=shifted,  # noqa: E731
+                                           out=out)
+    extra, result = extra_peak(call, existing=(out,))
+    assert extra < LIMIT, f"out over the {argument}: {extra / MIB:.2f} MiB extra"
+    assert _same_bits(result[0], expected[0]) and _same_bits(out, expected[1])
