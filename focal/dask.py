@@ -3,9 +3,9 @@
 Each block is computed by the NumPy functions of `focal`; what crosses blocks
 is the reduction.  "mean" and "sum_over_positives" divide by a denominator of
 the whole array (the number or the weight sum of the elements not ignored,
-the number of positives), so it is summed over every block first and the
-gradient of each block is divided by that global value: the result equals the
-in-memory call on the same data.  Every function is lazy: it returns dask
+the number of positives), so it is summed over every block first and passed
+to each block as its ``normalizer``: the result equals the in-memory call on
+the same data.  Every function is lazy: it returns dask
 arrays (a 0-d one for a reduced loss) and computes nothing until asked.
 
 Needs Dask: ``pip install "focal[dask]"``.
@@ -25,6 +25,9 @@ try:
 except ImportError:  # (tested in a subprocess) Dask's own error stays attached as the context
     raise ImportError('focal.dask needs Dask: install the extra with pip install "focal[dask]"')
 
+from . import _args
+from ._sigmoid import _entry as _sigmoid_entry
+from ._softmax import _entry as _softmax_entry
 from ._sigmoid import loss_and_grad as _np_loss_and_grad, loss as _np_loss, grad as _np_grad
 from ._softmax import (softmax_grad as _np_softmax_grad, softmax_loss as _np_softmax_loss,
                        softmax_loss_and_grad as _np_softmax_loss_and_grad)
@@ -82,16 +85,17 @@ ignore_index : int, default -100
 _NOTES = """\
 Each block runs the NumPy function of the same name.  For "mean" and
 "sum_over_positives", a first pass over the targets and weights alone (no
-logits, no loss) sums the denominator of the whole array; the loss is then
-the sum of the blocks' loss sums over it, and each block's gradient is the
-gradient of its sum divided by it, so the result does not depend on the
-chunks: float64 results equal the in-memory call within a few units in the
-last place (the sums are added in another order).  Reduced results and the
-gradient of a reduced loss are computed in float64 from float32 (or float16)
-logits, a temporary of the block in float64, and rounded once to the
-logits' result dtype: within one unit in the last place of the in-memory
-call, which is itself within half a unit of the exact value.  With
-``reduction="none"`` each block is the in-memory call on that block.
+logits, no loss) sums the denominator of the whole array.  Each block is then
+the NumPy call with that denominator as its ``normalizer``: its gradient is
+divided inside the pass and rounded once, in the logits' dtype (no copy of
+the block in float64), and the loss is the sum of the blocks' unrounded
+double loss sums, divided once and rounded once.  So the result does not
+depend on the chunks: it is the in-memory call's up to the order of the
+double sums (the denominator's and the loss's), a few units in the last
+place in float64; in float32 both are one rounding of double values a few
+double ulps apart, so they agree within one unit in the last place (and
+almost always bit for bit).  With ``reduction="none"`` each block is the
+in-memory call on that block, bit for bit.
 
 Arguments are checked when the function is called, without computing
 anything: dask arrays with known chunks that line up, and alpha, gamma,
@@ -197,40 +201,42 @@ def _round(value: Any, dtype: np.dtype) -> Any:
         return np.asarray(value, dtype=np.float64).astype(dtype, copy=False)
 
 
-def _block_call(function: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
+def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
                 alpha: Any, options: Dict[str, Any], divisor: Any, want_loss: bool,
-                want_grad: bool, dtype: np.dtype, ndim: int):
-    """One block: (its loss sum or per-element loss, its gradient), each None
-    when not wanted.  With a divisor (a global denominator), the block is
-    computed in float64 as a sum and its gradient divided by the divisor."""
-    reduction = options["reduction"]
-    if reduction == "none":
-        result = function(x, t, alpha, weights=w, **options)
-        return result if want_loss and want_grad else (
-            (result, None) if want_loss else (None, result))
-    x64 = x.astype(np.float64, copy=False)
-    result = function(x64, t, alpha, weights=w, **{**options, "reduction": "sum"})
-    loss_sum, gradient = result if want_loss and want_grad else (
-        (result, None) if want_loss else (None, result))
-    if gradient is not None:
-        if divisor is not None:
-            gradient /= float(divisor)
-        gradient = _round(gradient, dtype)
+                want_grad: bool, ndim: int):
+    """One block: (its loss, its gradient), each None when not wanted.
+
+    With reduction="none", the loss is per element (per row), the block is
+    the in-memory call on it.  Otherwise the block is the NumPy call with
+    reduction="mean" and the global divisor as its normalizer (1 for "sum",
+    and when no gradient is wanted): its gradient is divided inside the pass
+    and rounded once, in the logits' dtype.  Its loss is the block's sum
+    s 2^e of w l, unrounded and undivided, as a block of one element
+    [s, e] along a last axis of 2, so that the sums of every block are
+    added before the one division.
+    """
+    mode = (want_loss, want_grad, False, "grad" if want_grad else "loss")
+    if options["reduction"] == "none":
+        loss_value, gradient, _ = entry(mode, x, t, alpha, weights=w, **options)
+        return loss_value, gradient
+    normalizer = float(divisor) if divisor is not None else 1.0
+    loss_sum, gradient, _ = entry(mode, x, t, alpha, weights=w,
+                                  **{**options, "reduction": "mean"},
+                                  normalizer=normalizer, raw_sum=True)
     if loss_sum is not None:
-        loss_sum = np.full((1,) * ndim, float(loss_sum))
+        loss_sum = np.array(loss_sum, dtype=np.float64).reshape((1,) * ndim + (2,))
     return loss_sum, gradient
 
 
-def _block_task(function, weighted, alpha_blocks, divided, alpha, options, want_loss,
-                want_grad, dtype, x, t, *rest):
+def _block_task(entry, weighted, alpha_blocks, divided, alpha, options, want_loss,
+                want_grad, x, t, *rest):
     """_block_call with the blocks of the optional arguments in `rest`: the
     weights, the per-class alpha, the divisor, each when present."""
     rest = list(rest)
     w = rest.pop(0) if weighted else None
     alpha = rest.pop(0) if alpha_blocks else alpha
     divisor = rest.pop(0) if divided else None
-    return _block_call(function, x, t, w, alpha, options, divisor, want_loss, want_grad,
-                       dtype, x.ndim)
+    return _block_call(entry, x, t, w, alpha, options, divisor, want_loss, want_grad, x.ndim)
 
 
 def _share(denominator_block, t, w=None):
@@ -252,16 +258,21 @@ def _second(pair):
     return pair[1]
 
 
-def _finish_loss(loss_sum: np.ndarray, denominator: Any, reduction: str,
+def _finish_loss(loss_sums: np.ndarray, denominator: Any, reduction: str,
                  dtype: np.dtype) -> np.ndarray:
-    total = float(loss_sum)
+    """The reduced loss from the blocks' sums [s, e] (each s 2^e, see
+    _block_call): added at the largest exponent, divided once, scaled back,
+    rounded once to the result dtype."""
+    sums = loss_sums.reshape(-1, 2)
+    exponent = int(sums[:, 1].max()) if sums.size else 0
+    total = float(np.sum(np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64))))
     if reduction == "mean":
         value = total / float(denominator) if float(denominator) > 0 else math.nan
     elif reduction == "sum_over_positives":
         value = total / max(float(denominator), 1.0)
     else:
         value = total
-    return _round(value, dtype)
+    return _round(_args.scale_back(value, exponent), dtype)
 
 
 def _gradient_divisor(denominator: np.ndarray, reduction: str) -> np.ndarray:
@@ -282,7 +293,7 @@ def _refuse_infinite(total: np.ndarray) -> np.ndarray:
 
 # --- the graph, shared by both families ----------------------------------------------------
 
-def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
+def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
            denominator_block, static_denominator, dtype, want_loss, want_grad,
            row_index=None):
     """The dask graph of one call.
@@ -320,8 +331,8 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
 
     # (a partial of a module function holding only small values: the task
     # that ships to a worker carries no array but its block)
-    block = functools.partial(_block_task, function, w is not None, alpha_blocks is not None,
-                              divisor is not None, alpha, options, want_loss, want_grad, dtype)
+    block = functools.partial(_block_task, entry, w is not None, alpha_blocks is not None,
+                              divisor is not None, alpha, options, want_loss, want_grad)
 
     # Each task of `pairs` computes one block's loss and gradient in one pass
     # and returns them as a pair (a chunk that is not an array: `pairs` stays
@@ -343,13 +354,16 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
             loss_array = pairs.map_blocks(_first, dtype=dtype,
                                           meta=np.empty((0,) * ndim, dtype=dtype))
         return loss_array, gradient
-    sums = pairs.map_blocks(_first, chunks=tuple((1,) * n for n in pairs.numblocks),
-                            dtype=np.float64, meta=np.empty((0,) * ndim, dtype=np.float64))
-    total = sums.sum()
+    # each block's sum as [s, e] along a new last axis (see _block_call),
+    # all of them read by the one task that adds them
+    sums = pairs.map_blocks(_first, chunks=tuple((1,) * n for n in pairs.numblocks) + ((2,),),
+                            new_axis=ndim, dtype=np.float64,
+                            meta=np.empty((0,) * (ndim + 1), dtype=np.float64))
     if denominator is None:  # "sum"
         denominator = da.from_array(np.asarray(1.0), chunks=())
-    loss_value = da.blockwise(_finish_loss, "", total, "", denominator, "", reduction, None,
-                              dtype, None, dtype=dtype, meta=np.empty((), dtype=dtype))
+    loss_value = da.blockwise(_finish_loss, "", sums, string.ascii_letters[:ndim + 1],
+                              denominator, "", reduction, None, dtype, None, dtype=dtype,
+                              concatenate=True, meta=np.empty((), dtype=dtype))
     return loss_value, gradient
 
 
@@ -419,7 +433,7 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
         static = x.size
     index = string.ascii_letters[:x.ndim]
     options = dict(gamma=gamma, reduction=reduction, ignore_index=ignore_index)
-    return _build(function, x, t, w, alpha, alpha_blocks, options, index,
+    return _build(_sigmoid_entry, x, t, w, alpha, alpha_blocks, options, index,
                   index[:-1] if class_indices else index, index, denominator_block, static,
                   dtype, want_loss, want_grad)
 
@@ -597,7 +611,7 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
     index = string.ascii_letters[:x.ndim]
     row_index = index[:axis] + index[axis + 1:]
     options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
-    return _build(function, x, t, w, alpha, None, options, index,
+    return _build(_softmax_entry, x, t, w, alpha, None, options, index,
                   row_index if class_indices else index, row_index, denominator_block, static,
                   dtype, want_loss, want_grad, row_index=row_index)
 
