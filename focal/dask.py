@@ -5,8 +5,8 @@ is the reduction.  "mean" and "sum_over_positives" divide by a denominator of
 the whole array (the number or the weight sum of the elements not ignored,
 the number of positives), so it is summed over every block first and passed
 to each block as its ``normalizer``: the result equals the in-memory call on
-the same data.  Every function is lazy: it returns dask
-arrays (a 0-d one for a reduced loss) and computes nothing until asked.
+the same data.  Every function is lazy: it returns dask arrays (a 0-d one for
+a reduced loss) and computes nothing until asked.
 
 Needs Dask: ``pip install "focal[dask]"``.
 """
@@ -95,7 +95,11 @@ double sums (the denominator's and the loss's), a few units in the last
 place in float64; in float32 both are one rounding of double values a few
 double ulps apart, so they agree within one unit in the last place (and
 almost always bit for bit).  With ``reduction="none"`` each block is the
-in-memory call on that block, bit for bit.
+in-memory call on that block, bit for bit.  Weights near the ends of the
+double range (beyond 2^300 or below 2^-300) are scaled by a power of two for
+the weighted mean, as in memory: a weight sum beyond the double range (1e308
+weights) or subnormal products with the loss still give the in-memory
+result (at the cost of a temporary of each block of the weights).
 
 Arguments are checked when the function is called, without computing
 anything: dask arrays with known chunks that line up, and alpha, gamma,
@@ -219,12 +223,20 @@ def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
     if options["reduction"] == "none":
         loss_value, gradient, _ = entry(mode, x, t, alpha, weights=w, **options)
         return loss_value, gradient
-    normalizer = float(divisor) if divisor is not None else 1.0
+    normalizer, exponent = 1.0, 0
+    if divisor is not None:
+        normalizer, exponent = float(divisor[0]), int(divisor[1])
+    if exponent:
+        # a weighted mean whose weights lie near the ends of the double range:
+        # the divisor is their sum times 2^-exponent, so they are scaled alike
+        # (exactly: a power of two; a temporary of the weights' block only)
+        w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
     loss_sum, gradient, _ = entry(mode, x, t, alpha, weights=w,
                                   **{**options, "reduction": "mean"},
                                   normalizer=normalizer, raw_sum=True)
     if loss_sum is not None:
-        loss_sum = np.array(loss_sum, dtype=np.float64).reshape((1,) * ndim + (2,))
+        loss_sum = np.array([loss_sum[0], loss_sum[1] + exponent],
+                            dtype=np.float64).reshape((1,) * ndim + (2,))
     return loss_sum, gradient
 
 
@@ -239,9 +251,33 @@ def _block_task(entry, weighted, alpha_blocks, divided, alpha, options, want_los
     return _block_call(entry, x, t, w, alpha, options, divisor, want_loss, want_grad, x.ndim)
 
 
-def _share(denominator_block, t, w=None):
-    """A block's share of the denominator, as a block of one element."""
-    return np.full((1,) * t.ndim, denominator_block(t, w), dtype=np.float64)
+# Weights whose largest lies beyond 2^+-_EXTREME are scaled by a power of two
+# for the weighted mean (as the NumPy functions do, see _args.weight_exponent):
+# their sum could overflow, or their products with the loss lose digits below
+# the normal range.  Others are read as they are (no temporary).
+_EXTREME = 300
+
+
+def _share(denominator_block, weighted_mean, t, w=None):
+    """A block's share [s, e] of the denominator, s 2^e, as a block of one
+    element along a last axis of 2 (e is 0 but for a weighted mean)."""
+    exponent = 0
+    if weighted_mean and w is not None:
+        exponent = _args.weight_exponent(np.asarray(w, dtype=np.float64))
+        if abs(exponent) <= _EXTREME:
+            exponent = 0
+        else:
+            w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
+    return np.array([denominator_block(t, w), exponent],
+                    dtype=np.float64).reshape((1,) * t.ndim + (2,))
+
+
+def _added(sums: np.ndarray) -> Tuple[float, int]:
+    """(S, E) with S 2^E the sum of the blocks' [s, e] (each s 2^e): added
+    at the largest exponent."""
+    sums = sums.reshape(-1, 2)
+    exponent = int(sums[:, 1].max()) if sums.size else 0
+    return float(np.sum(np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64)))), exponent
 
 
 def _first(pair):
@@ -258,14 +294,14 @@ def _second(pair):
     return pair[1]
 
 
-def _finish_loss(loss_sums: np.ndarray, denominator: Any, reduction: str,
+def _finish_loss(loss_sums: np.ndarray, shares: np.ndarray, reduction: str,
                  dtype: np.dtype) -> np.ndarray:
-    """The reduced loss from the blocks' sums [s, e] (each s 2^e, see
-    _block_call): added at the largest exponent, divided once, scaled back,
-    rounded once to the result dtype."""
-    sums = loss_sums.reshape(-1, 2)
-    exponent = int(sums[:, 1].max()) if sums.size else 0
-    total = float(np.sum(np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64))))
+    """The reduced loss from the blocks' loss sums and denominator shares,
+    each [s, e] (see _block_call, _share): each added, divided once, scaled
+    back, rounded once to the result dtype."""
+    total, exponent = _added(loss_sums)
+    denominator, denominator_exponent = _added(shares)
+    exponent -= denominator_exponent
     if reduction == "mean":
         value = total / float(denominator) if float(denominator) > 0 else math.nan
     elif reduction == "sum_over_positives":
@@ -275,20 +311,19 @@ def _finish_loss(loss_sums: np.ndarray, denominator: Any, reduction: str,
     return _round(_args.scale_back(value, exponent), dtype)
 
 
-def _gradient_divisor(denominator: np.ndarray, reduction: str) -> np.ndarray:
-    """What the gradient of a reduced loss is divided by: the denominator,
-    at least 1 for "sum_over_positives" and 1 when a mean has none (then
-    every element is ignored or weighs 0, and the gradient is 0)."""
-    value = float(denominator)
+def _gradient_divisor(shares: np.ndarray, reduction: str) -> np.ndarray:
+    """[what the gradient of a reduced loss is divided by, the exponent e of
+    the weights' scale 2^-e]: the denominator S of S 2^e (see _share), at
+    least 1 for "sum_over_positives", and 1 when a mean has none (then every
+    element is ignored or weighs 0, and the gradient is 0)."""
+    value, exponent = _added(shares)
     if reduction == "sum_over_positives":
-        return np.asarray(max(value, 1.0))
-    return np.asarray(value if value > 0 else 1.0)
+        value = max(value, 1.0)
+    return np.array([value if value > 0 else 1.0, exponent])
 
 
-def _refuse_infinite(total: np.ndarray) -> np.ndarray:
-    if not math.isfinite(float(total)):
-        raise ValueError("weights: their sum overflows float64; scale the weights down")
-    return total
+# the blockwise index of the last axis of 2 of the blocks' [s, e]
+_PAIR = string.ascii_letters[-1]
 
 
 # --- the graph, shared by both families ----------------------------------------------------
@@ -315,19 +350,26 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
     denominator = None
     if reduction in ("mean", "sum_over_positives"):
         if static_denominator is not None:
-            denominator = da.from_array(np.asarray(float(static_denominator)), chunks=())
+            denominator = da.from_array(np.array([float(static_denominator), 0.0]), chunks=2)
         else:
-            shares = da.blockwise(
-                functools.partial(_share, denominator_block), t_index,
+            # each block's share [s, e] along a new last axis (see _share)
+            denominator = da.blockwise(
+                functools.partial(_share, denominator_block, reduction == "mean"), t_index + _PAIR,
                 *(arrays[2:6] if w is not None else arrays[2:4]),
-                adjust_chunks={letter: 1 for letter in t_index}, dtype=np.float64,
-                meta=np.empty((0,) * len(t_index), dtype=np.float64), concatenate=True)
-            denominator = shares.sum()
-            if w is not None:
-                denominator = denominator.map_blocks(_refuse_infinite, dtype=np.float64)
+                new_axes={_PAIR: 2}, adjust_chunks={letter: 1 for letter in t_index},
+                dtype=np.float64, meta=np.empty((0,) * (len(t_index) + 1), dtype=np.float64),
+                concatenate=True)
+    if denominator is None:  # "sum"
+        denominator = da.from_array(np.array([1.0, 0.0]), chunks=2)
+    # the shares in one block of their own (a few numbers per block of
+    # logits), its indices unlike the blocks' (letters from the end)
+    denominator = denominator.rechunk(-1)
+    whole = string.ascii_letters[-denominator.ndim:]
     divisor = None
-    if want_grad and denominator is not None:
-        divisor = denominator.map_blocks(_gradient_divisor, reduction, dtype=np.float64)
+    if want_grad and reduction in ("mean", "sum_over_positives"):
+        divisor = da.blockwise(_gradient_divisor, "", denominator, whole, reduction, None,
+                               concatenate=True, dtype=np.float64,
+                               meta=np.empty((), dtype=np.float64))
 
     # (a partial of a module function holding only small values: the task
     # that ships to a worker carries no array but its block)
@@ -359,10 +401,8 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
     sums = pairs.map_blocks(_first, chunks=tuple((1,) * n for n in pairs.numblocks) + ((2,),),
                             new_axis=ndim, dtype=np.float64,
                             meta=np.empty((0,) * (ndim + 1), dtype=np.float64))
-    if denominator is None:  # "sum"
-        denominator = da.from_array(np.asarray(1.0), chunks=())
-    loss_value = da.blockwise(_finish_loss, "", sums, string.ascii_letters[:ndim + 1],
-                              denominator, "", reduction, None, dtype, None, dtype=dtype,
+    loss_value = da.blockwise(_finish_loss, "", sums.rechunk(-1), string.ascii_letters[:ndim + 1],
+                              denominator, whole, reduction, None, dtype, None, dtype=dtype,
                               concatenate=True, meta=np.empty((), dtype=dtype))
     return loss_value, gradient
 
