@@ -263,7 +263,7 @@ def _share(denominator_block, weighted_mean, t, w=None):
     element along a last axis of 2 (e is 0 but for a weighted mean)."""
     exponent = 0
     if weighted_mean and w is not None:
-        exponent = _args.weight_exponent(np.asarray(w, dtype=np.float64))
+        exponent = _args.weight_exponent(np.asarray(w))  # (their largest: no copy)
         if abs(exponent) <= _EXTREME:
             exponent = 0
         else:
