@@ -177,14 +177,13 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
             loss_out = out
         else:
             grad_out = out
+    loss_result: Any = None
     if elementwise_loss:
         loss_result = loss_out
     elif want_loss and raw_sum:
         loss_result = _args.finite_sum(loss_sum, loss_sum_small, plan.weight_exponent)
     elif want_loss:
         loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
-    else:
-        loss_result = None
     return loss_result, grad_out, hess_out
 
 

@@ -26,8 +26,10 @@ except ImportError:  # (tested in a subprocess) Dask's own error stays attached 
     raise ImportError('focal.dask needs Dask: install the extra with pip install "focal[dask]"')
 
 from . import _args
-from ._sigmoid import _entry as _sigmoid_entry
-from ._softmax import _entry as _softmax_entry
+# (the families' private entries, which the public stubs do not declare: they
+# give a block's loss sum unrounded, see _block_call)
+from ._sigmoid import _entry as _sigmoid_entry  # type: ignore[attr-defined]
+from ._softmax import _entry as _softmax_entry  # type: ignore[attr-defined]
 from ._sigmoid import loss_and_grad as _np_loss_and_grad, loss as _np_loss, grad as _np_grad
 from ._softmax import (softmax_grad as _np_softmax_grad, softmax_loss as _np_softmax_loss,
                        softmax_loss_and_grad as _np_softmax_loss_and_grad)
