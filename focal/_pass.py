@@ -79,9 +79,13 @@ class Family:
 
 def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any, *,
         want_loss: bool, want_grad: bool, want_hess: bool = False,
-        out_receives: str = "grad") -> Tuple[Any, Any, Any]:
+        out_receives: str = "grad", raw_sum: bool = False) -> Tuple[Any, Any, Any]:
     """The results (loss, gradient, second derivative; None where not wanted)
-    of a call whose family-specific arguments `ops` are checked."""
+    of a call whose family-specific arguments `ops` are checked.
+
+    raw_sum: a reduced loss is returned unrounded and undivided, as
+    (s, e) with sum(w l) = s 2^e in float64 (`_args.finite_sum`), for a
+    caller that adds the sums of several calls (focal.dask)."""
     normalizer_ = _args.normalizer_value(normalizer, reduction)
     elementwise_loss = want_loss and reduction == "none"
     out_view = None
@@ -184,12 +188,13 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
             loss_out = out
         else:
             grad_out = out
+    loss_result: Any = None
     if elementwise_loss:
         loss_result = loss_out
+    elif want_loss and raw_sum:
+        loss_result = _args.finite_sum(loss_sum, loss_sum_small, plan.weight_exponent)
     elif want_loss:
         loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
-    else:
-        loss_result = None
     return loss_result, grad_out, hess_out
 
 

@@ -61,7 +61,7 @@ _ELEMENTWISE = _Elementwise()
 
 def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reduction: Any = "none",
           weights: Any = None, ignore_index: Any = -1, normalizer: Any = None, out: Any = None,
-          beta: Any = 0.0, star: bool = False) -> Any:
+          beta: Any = 0.0, star: bool = False, raw_sum: bool = False) -> Any:
     """Checks a call of an elementwise loss and runs it: (loss, grad, hess).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS.
@@ -95,7 +95,8 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
                          dtype, x.shape, None, {"gamma": gamma_, "star": star, "beta": beta_})
     want_loss, want_grad, want_hess, out_receives = mode
     return _pass.run(_ELEMENTWISE, ops, reduction, normalizer, out, want_loss=want_loss,
-                     want_grad=want_grad, want_hess=want_hess, out_receives=out_receives)
+                     want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
+                     raw_sum=raw_sum)
 
 
 _PLAIN_RESULTS = {"f": np.dtype(np.float32), "d": np.dtype(np.float64)}

@@ -50,7 +50,7 @@ _SOFTMAX = _Softmax()
 
 def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: Any = -1,
            reduction: Any = "mean", weights: Any = None, ignore_index: Any = -100,
-           normalizer: Any = None, out: Any = None) -> Any:
+           normalizer: Any = None, out: Any = None, raw_sum: bool = False) -> Any:
     """Checks a call of a softmax loss and runs it: (loss, grad, None).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS.
@@ -104,7 +104,7 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
                          alpha_per_class, dtype, row_shape, axis, {"gamma": gamma_})
     want_loss, want_grad, want_hess, out_receives = mode
     return _pass.run(_SOFTMAX, ops, reduction, normalizer, out, want_loss=want_loss,
-                     want_grad=want_grad, out_receives=out_receives)
+                     want_grad=want_grad, out_receives=out_receives, raw_sum=raw_sum)
 
 
 # --- the specification ----------------------------------------------------

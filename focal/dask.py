@@ -3,10 +3,10 @@
 Each block is computed by the NumPy functions of `focal`; what crosses blocks
 is the reduction.  "mean" and "sum_over_positives" divide by a denominator of
 the whole array (the number or the weight sum of the elements not ignored,
-the number of positives), so it is summed over every block first and the
-gradient of each block is divided by that global value: the result equals the
-in-memory call on the same data.  Every function is lazy: it returns dask
-arrays (a 0-d one for a reduced loss) and computes nothing until asked.
+the number of positives), so it is summed over every block first and passed
+to each block as its ``normalizer``: the result equals the in-memory call on
+the same data.  Every function is lazy: it returns dask arrays (a 0-d one for
+a reduced loss) and computes nothing until asked.
 
 Needs Dask: ``pip install "focal[dask]"``.
 """
@@ -25,6 +25,11 @@ try:
 except ImportError:  # (tested in a subprocess) Dask's own error stays attached as the context
     raise ImportError('focal.dask needs Dask: install the extra with pip install "focal[dask]"')
 
+from . import _args
+# (the families' private entries, which the public stubs do not declare: they
+# give a block's loss sum unrounded, see _block_call)
+from ._sigmoid import _entry as _sigmoid_entry  # type: ignore[attr-defined]
+from ._softmax import _entry as _softmax_entry  # type: ignore[attr-defined]
 from ._sigmoid import loss_and_grad as _np_loss_and_grad, loss as _np_loss, grad as _np_grad
 from ._softmax import (softmax_grad as _np_softmax_grad, softmax_loss as _np_softmax_loss,
                        softmax_loss_and_grad as _np_softmax_loss_and_grad)
@@ -82,16 +87,21 @@ ignore_index : int, default -100
 _NOTES = """\
 Each block runs the NumPy function of the same name.  For "mean" and
 "sum_over_positives", a first pass over the targets and weights alone (no
-logits, no loss) sums the denominator of the whole array; the loss is then
-the sum of the blocks' loss sums over it, and each block's gradient is the
-gradient of its sum divided by it, so the result does not depend on the
-chunks: float64 results equal the in-memory call within a few units in the
-last place (the sums are added in another order).  Reduced results and the
-gradient of a reduced loss are computed in float64 from float32 (or float16)
-logits, a temporary of the block in float64, and rounded once to the
-logits' result dtype: within one unit in the last place of the in-memory
-call, which is itself within half a unit of the exact value.  With
-``reduction="none"`` each block is the in-memory call on that block.
+logits, no loss) sums the denominator of the whole array.  Each block is then
+the NumPy call with that denominator as its ``normalizer``: its gradient is
+divided inside the pass and rounded once, in the logits' dtype (no copy of
+the block in float64), and the loss is the sum of the blocks' unrounded
+double loss sums, divided once and rounded once.  So the result does not
+depend on the chunks: it is the in-memory call's up to the order of the
+double sums (the denominator's and the loss's), a few units in the last
+place in float64; in float32 both are one rounding of double values a few
+double ulps apart, so they agree within one unit in the last place (and
+almost always bit for bit).  With ``reduction="none"`` each block is the
+in-memory call on that block, bit for bit.  Weights near the ends of the
+double range (beyond 2^300 or below 2^-300) are scaled by a power of two for
+the weighted mean, as in memory: a weight sum beyond the double range (1e308
+weights) or subnormal products with the loss still give the in-memory
+result (at the cost of a temporary of each block of the weights).
 
 Arguments are checked when the function is called, without computing
 anything: dask arrays with known chunks that line up, and alpha, gamma,
@@ -197,45 +207,79 @@ def _round(value: Any, dtype: np.dtype) -> Any:
         return np.asarray(value, dtype=np.float64).astype(dtype, copy=False)
 
 
-def _block_call(function: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
+def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
                 alpha: Any, options: Dict[str, Any], divisor: Any, want_loss: bool,
-                want_grad: bool, dtype: np.dtype, ndim: int):
-    """One block: (its loss sum or per-element loss, its gradient), each None
-    when not wanted.  With a divisor (a global denominator), the block is
-    computed in float64 as a sum and its gradient divided by the divisor."""
-    reduction = options["reduction"]
-    if reduction == "none":
-        result = function(x, t, alpha, weights=w, **options)
-        return result if want_loss and want_grad else (
-            (result, None) if want_loss else (None, result))
-    x64 = x.astype(np.float64, copy=False)
-    result = function(x64, t, alpha, weights=w, **{**options, "reduction": "sum"})
-    loss_sum, gradient = result if want_loss and want_grad else (
-        (result, None) if want_loss else (None, result))
-    if gradient is not None:
-        if divisor is not None:
-            gradient /= float(divisor)
-        gradient = _round(gradient, dtype)
+                want_grad: bool, ndim: int):
+    """One block: (its loss, its gradient), each None when not wanted.
+
+    With reduction="none", the loss is per element (per row), the block is
+    the in-memory call on it.  Otherwise the block is the NumPy call with
+    reduction="mean" and the global divisor as its normalizer (1 for "sum",
+    and when no gradient is wanted): its gradient is divided inside the pass
+    and rounded once, in the logits' dtype.  Its loss is the block's sum
+    s 2^e of w l, unrounded and undivided, as a block of one element
+    [s, e] along a last axis of 2, so that the sums of every block are
+    added before the one division.
+    """
+    mode = (want_loss, want_grad, False, "grad" if want_grad else "loss")
+    if options["reduction"] == "none":
+        loss_value, gradient, _ = entry(mode, x, t, alpha, weights=w, **options)
+        return loss_value, gradient
+    normalizer, exponent = 1.0, 0
+    if divisor is not None:
+        normalizer, exponent = float(divisor[0]), int(divisor[1])
+    if exponent:
+        # a weighted mean whose weights lie near the ends of the double range:
+        # the divisor is their sum times 2^-exponent, so they are scaled alike
+        # (exactly: a power of two; a temporary of the weights' block only)
+        w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
+    loss_sum, gradient, _ = entry(mode, x, t, alpha, weights=w,
+                                  **{**options, "reduction": "mean"},
+                                  normalizer=normalizer, raw_sum=True)
     if loss_sum is not None:
-        loss_sum = np.full((1,) * ndim, float(loss_sum))
+        loss_sum = np.array([loss_sum[0], loss_sum[1] + exponent],
+                            dtype=np.float64).reshape((1,) * ndim + (2,))
     return loss_sum, gradient
 
 
-def _block_task(function, weighted, alpha_blocks, divided, alpha, options, want_loss,
-                want_grad, dtype, x, t, *rest):
+def _block_task(entry, weighted, alpha_blocks, divided, alpha, options, want_loss,
+                want_grad, x, t, *rest):
     """_block_call with the blocks of the optional arguments in `rest`: the
     weights, the per-class alpha, the divisor, each when present."""
     rest = list(rest)
     w = rest.pop(0) if weighted else None
     alpha = rest.pop(0) if alpha_blocks else alpha
     divisor = rest.pop(0) if divided else None
-    return _block_call(function, x, t, w, alpha, options, divisor, want_loss, want_grad,
-                       dtype, x.ndim)
+    return _block_call(entry, x, t, w, alpha, options, divisor, want_loss, want_grad, x.ndim)
 
 
-def _share(denominator_block, t, w=None):
-    """A block's share of the denominator, as a block of one element."""
-    return np.full((1,) * t.ndim, denominator_block(t, w), dtype=np.float64)
+# Weights whose largest lies beyond 2^+-_EXTREME are scaled by a power of two
+# for the weighted mean (as the NumPy functions do, see _args.weight_exponent):
+# their sum could overflow, or their products with the loss lose digits below
+# the normal range.  Others are read as they are (no temporary).
+_EXTREME = 300
+
+
+def _share(denominator_block, weighted_mean, t, w=None):
+    """A block's share [s, e] of the denominator, s 2^e, as a block of one
+    element along a last axis of 2 (e is 0 but for a weighted mean)."""
+    exponent = 0
+    if weighted_mean and w is not None:
+        exponent = _args.weight_exponent(np.asarray(w))  # (their largest: no copy)
+        if abs(exponent) <= _EXTREME:
+            exponent = 0
+        else:
+            w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
+    return np.array([denominator_block(t, w), exponent],
+                    dtype=np.float64).reshape((1,) * t.ndim + (2,))
+
+
+def _added(sums: np.ndarray) -> Tuple[float, int]:
+    """(S, E) with S 2^E the sum of the blocks' [s, e] (each s 2^e): added
+    at the largest exponent."""
+    sums = sums.reshape(-1, 2)
+    exponent = int(sums[:, 1].max()) if sums.size else 0
+    return float(np.sum(np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64)))), exponent
 
 
 def _first(pair):
@@ -252,37 +296,41 @@ def _second(pair):
     return pair[1]
 
 
-def _finish_loss(loss_sum: np.ndarray, denominator: Any, reduction: str,
+def _finish_loss(loss_sums: np.ndarray, shares: np.ndarray, reduction: str,
                  dtype: np.dtype) -> np.ndarray:
-    total = float(loss_sum)
+    """The reduced loss from the blocks' loss sums and denominator shares,
+    each [s, e] (see _block_call, _share): each added, divided once, scaled
+    back, rounded once to the result dtype."""
+    total, exponent = _added(loss_sums)
+    denominator, denominator_exponent = _added(shares)
+    exponent -= denominator_exponent
     if reduction == "mean":
         value = total / float(denominator) if float(denominator) > 0 else math.nan
     elif reduction == "sum_over_positives":
         value = total / max(float(denominator), 1.0)
     else:
         value = total
-    return _round(value, dtype)
+    return _round(_args.scale_back(value, exponent), dtype)
 
 
-def _gradient_divisor(denominator: np.ndarray, reduction: str) -> np.ndarray:
-    """What the gradient of a reduced loss is divided by: the denominator,
-    at least 1 for "sum_over_positives" and 1 when a mean has none (then
-    every element is ignored or weighs 0, and the gradient is 0)."""
-    value = float(denominator)
+def _gradient_divisor(shares: np.ndarray, reduction: str) -> np.ndarray:
+    """[what the gradient of a reduced loss is divided by, the exponent e of
+    the weights' scale 2^-e]: the denominator S of S 2^e (see _share), at
+    least 1 for "sum_over_positives", and 1 when a mean has none (then every
+    element is ignored or weighs 0, and the gradient is 0)."""
+    value, exponent = _added(shares)
     if reduction == "sum_over_positives":
-        return np.asarray(max(value, 1.0))
-    return np.asarray(value if value > 0 else 1.0)
+        value = max(value, 1.0)
+    return np.array([value if value > 0 else 1.0, exponent])
 
 
-def _refuse_infinite(total: np.ndarray) -> np.ndarray:
-    if not math.isfinite(float(total)):
-        raise ValueError("weights: their sum overflows float64; scale the weights down")
-    return total
+# the blockwise index of the last axis of 2 of the blocks' [s, e]
+_PAIR = string.ascii_letters[-1]
 
 
 # --- the graph, shared by both families ----------------------------------------------------
 
-def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
+def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
            denominator_block, static_denominator, dtype, want_loss, want_grad,
            row_index=None):
     """The dask graph of one call.
@@ -304,24 +352,31 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
     denominator = None
     if reduction in ("mean", "sum_over_positives"):
         if static_denominator is not None:
-            denominator = da.from_array(np.asarray(float(static_denominator)), chunks=())
+            denominator = da.from_array(np.array([float(static_denominator), 0.0]), chunks=2)
         else:
-            shares = da.blockwise(
-                functools.partial(_share, denominator_block), t_index,
+            # each block's share [s, e] along a new last axis (see _share)
+            denominator = da.blockwise(
+                functools.partial(_share, denominator_block, reduction == "mean"), t_index + _PAIR,
                 *(arrays[2:6] if w is not None else arrays[2:4]),
-                adjust_chunks={letter: 1 for letter in t_index}, dtype=np.float64,
-                meta=np.empty((0,) * len(t_index), dtype=np.float64), concatenate=True)
-            denominator = shares.sum()
-            if w is not None:
-                denominator = denominator.map_blocks(_refuse_infinite, dtype=np.float64)
+                new_axes={_PAIR: 2}, adjust_chunks={letter: 1 for letter in t_index},
+                dtype=np.float64, meta=np.empty((0,) * (len(t_index) + 1), dtype=np.float64),
+                concatenate=True)
+    if denominator is None:  # "sum"
+        denominator = da.from_array(np.array([1.0, 0.0]), chunks=2)
+    # the shares in one block of their own (a few numbers per block of
+    # logits), its indices unlike the blocks' (letters from the end)
+    denominator = denominator.rechunk(-1)
+    whole = string.ascii_letters[-denominator.ndim:]
     divisor = None
-    if want_grad and denominator is not None:
-        divisor = denominator.map_blocks(_gradient_divisor, reduction, dtype=np.float64)
+    if want_grad and reduction in ("mean", "sum_over_positives"):
+        divisor = da.blockwise(_gradient_divisor, "", denominator, whole, reduction, None,
+                               concatenate=True, dtype=np.float64,
+                               meta=np.empty((), dtype=np.float64))
 
     # (a partial of a module function holding only small values: the task
     # that ships to a worker carries no array but its block)
-    block = functools.partial(_block_task, function, w is not None, alpha_blocks is not None,
-                              divisor is not None, alpha, options, want_loss, want_grad, dtype)
+    block = functools.partial(_block_task, entry, w is not None, alpha_blocks is not None,
+                              divisor is not None, alpha, options, want_loss, want_grad)
 
     # Each task of `pairs` computes one block's loss and gradient in one pass
     # and returns them as a pair (a chunk that is not an array: `pairs` stays
@@ -343,13 +398,14 @@ def _build(function, x, t, w, alpha, alpha_blocks, options, index, t_index, w_in
             loss_array = pairs.map_blocks(_first, dtype=dtype,
                                           meta=np.empty((0,) * ndim, dtype=dtype))
         return loss_array, gradient
-    sums = pairs.map_blocks(_first, chunks=tuple((1,) * n for n in pairs.numblocks),
-                            dtype=np.float64, meta=np.empty((0,) * ndim, dtype=np.float64))
-    total = sums.sum()
-    if denominator is None:  # "sum"
-        denominator = da.from_array(np.asarray(1.0), chunks=())
-    loss_value = da.blockwise(_finish_loss, "", total, "", denominator, "", reduction, None,
-                              dtype, None, dtype=dtype, meta=np.empty((), dtype=dtype))
+    # each block's sum as [s, e] along a new last axis (see _block_call),
+    # all of them read by the one task that adds them
+    sums = pairs.map_blocks(_first, chunks=tuple((1,) * n for n in pairs.numblocks) + ((2,),),
+                            new_axis=ndim, dtype=np.float64,
+                            meta=np.empty((0,) * (ndim + 1), dtype=np.float64))
+    loss_value = da.blockwise(_finish_loss, "", sums.rechunk(-1), string.ascii_letters[:ndim + 1],
+                              denominator, whole, reduction, None, dtype, None, dtype=dtype,
+                              concatenate=True, meta=np.empty((), dtype=dtype))
     return loss_value, gradient
 
 
@@ -419,7 +475,7 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
         static = x.size
     index = string.ascii_letters[:x.ndim]
     options = dict(gamma=gamma, reduction=reduction, ignore_index=ignore_index)
-    return _build(function, x, t, w, alpha, alpha_blocks, options, index,
+    return _build(_sigmoid_entry, x, t, w, alpha, alpha_blocks, options, index,
                   index[:-1] if class_indices else index, index, denominator_block, static,
                   dtype, want_loss, want_grad)
 
@@ -597,7 +653,7 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
     index = string.ascii_letters[:x.ndim]
     row_index = index[:axis] + index[axis + 1:]
     options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
-    return _build(function, x, t, w, alpha, None, options, index,
+    return _build(_softmax_entry, x, t, w, alpha, None, options, index,
                   row_index if class_indices else index, row_index, denominator_block, static,
                   dtype, want_loss, want_grad, row_index=row_index)
 

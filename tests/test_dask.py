@@ -7,12 +7,12 @@ computed with Dask's local schedulers; tests/test_dask_cluster.py runs a
 real two-process cluster.
 
 Bounds: float64 results within 1e-12 relative of the in-memory call (the
-blocks' sums are added in another order, and a reduced gradient is divided
-by the denominator after the pass instead of inside it); float32 within one
-unit in the last place (both are one rounding of a double value: the
-in-memory call's within half a unit of the exact value, focal.dask's from a
-value a few double ulps away); reduction="none" bit for bit (each block is
-the in-memory call on that block).
+double sums of the denominator and the loss are added in another order);
+float32 within one unit in the last place (each block's gradient is divided
+by the global denominator inside the pass, as the in-memory call's is: both
+are one rounding of double values a few double ulps apart, which differ
+only when a rounding boundary falls between them); reduction="none" bit for
+bit (each block is the in-memory call on that block).
 """
 import os
 import pickle
@@ -181,6 +181,35 @@ def test_softmax_equals_in_memory(dtype, kind, axis, weighted, alpha):
         alone = fd.softmax_grad(X, T, alpha, 1.5, axis=axis, reduction=reduction,
                                 **dask_kwargs).compute()
         np.testing.assert_array_equal(alone, gradient)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1e308, 1e-310, 5e-324])
+def test_extreme_weights(dtype, scale):
+    """Weights near the ends of the double range: their sum overflows
+    (1e308) or their products with the loss go subnormal; scaled by a power
+    of two as in memory, the results still equal the in-memory call's."""
+    rng = np.random.default_rng(8)
+    x, t = _sigmoid_case("hard", dtype, rng, n=400, classes=3)
+    w = rng.uniform(0.5, 1.0, size=x.shape) * scale
+    w[::7] = 0.0
+    X, T, W = (da.from_array(a, chunks=(50, 2)) for a in (x, t, w))
+    for reduction in ["mean", "sum", "sum_over_positives"]:
+        expected = focal.loss_and_grad(x, t, reduction=reduction, weights=w)
+        actual = dask.compute(*fd.loss_and_grad(X, T, reduction=reduction, weights=W))
+        for a, e in zip(actual, expected):
+            _close(a, e, np.dtype(dtype))
+    if scale == 1e308:
+        with np.errstate(over="ignore"):
+            assert np.isinf(np.sum(w))  # (the case the scaling is for)
+    rows = rng.integers(0, 3, 400)
+    r = rng.uniform(0.5, 1.0, 400) * scale
+    R, S = da.from_array(rows, chunks=60), da.from_array(r, chunks=60)
+    expected = focal.softmax_loss_and_grad(x, rows, weights=r)
+    actual = dask.compute(*fd.softmax_loss_and_grad(da.from_array(x, chunks=(60, 3)), R,
+                                                    weights=S))
+    for a, e in zip(actual, expected):
+        _close(a, e, np.dtype(dtype))
 
 
 def test_the_denominator_is_global():
