@@ -50,10 +50,10 @@ setup(
     ext_modules=[
         Extension(
             "_focal_core",
-            sources=["src/module.c", "src/elementwise.c", "src/rowwise.c", "src/simd.c", "src/parallel.c"],
+            sources=["src/module.c", "src/driver.c", "src/rowwise.c", "src/kernels.c", "src/parallel.c"],
             depends=[f"src/{name}" for name in (
                 "glue.h", "numeric.h", "vector_math.h", "sigmoid_focal.h", "softmax_focal.h",
-                "element_block.h", "block_io.h", "simd.h", "parallel.h", "row_access.h")],
+                "element_block.h", "block_io.h", "simd.h", "parallel.h", "row_access.h", "losses.h")],
             include_dirs=[numpy.get_include(), "src"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],

@@ -16,6 +16,7 @@ import numpy as np
 from . import _overlap as _overlap_module
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
+SOFTMAX_REDUCTIONS = ("none", "sum", "mean")
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 # result dtypes of the common logits dtypes, by type character (byte order aside)
@@ -56,6 +57,11 @@ def as_array(name: str, value: Any, kinds: str, what: str) -> np.ndarray:
         array = np.asarray(value)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{name}: expected {what}; could not make an array ({error})") from None
+    if "f" in kinds and is_bfloat16(array.dtype):
+        # ml_dtypes' bfloat16 (JAX, Keras): computed in float32 like float16.
+        # The C passes read only NumPy's own dtypes, so this is the one input
+        # converted before the pass: a float32 copy, twice the input's size.
+        return array.astype(_FLOAT32)
     if array.dtype.kind not in kinds:
         raise TypeError(f"{name}: expected {what}, got an array of dtype {array.dtype}")
     if array.dtype.kind == "f" and array.dtype.itemsize > 8:
@@ -65,11 +71,21 @@ def as_array(name: str, value: Any, kinds: str, what: str) -> np.ndarray:
     return array
 
 
+def is_bfloat16(dtype: np.dtype) -> bool:
+    """Whether `dtype` is ml_dtypes' bfloat16 (an extension dtype of kind "V").
+
+    Told by its name and module, so ml_dtypes is never imported here: without
+    it no such array can exist."""
+    return dtype.kind == "V" and dtype.name == "bfloat16" and (
+        getattr(dtype.type, "__module__", "").split(".")[0] == "ml_dtypes")
+
+
 def logits_array(logits: Any) -> Tuple[np.ndarray, np.dtype]:
     """The logits and the dtype of every result computed from them.
 
-    float32 and float64 keep their dtype; float16 is computed in float32;
-    integers are converted as NumPy's own math functions convert them.
+    float32 and float64 keep their dtype; float16 and bfloat16 are computed
+    in float32; integers are converted as NumPy's own math functions convert
+    them.
     """
     x = as_array("logits", logits, "iuf", "a real array (float16, float32, float64 or integer)")
     result = _RESULT_DTYPES.get(x.dtype.char)
@@ -147,7 +163,19 @@ def gamma_value(gamma: Any, *, positive: bool = False) -> float:
 
 
 def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[np.ndarray]]:
-    """(scalar alpha or None, per-class alpha array or None)."""
+    """(scalar alpha or None, per-class alpha array or None) of the sigmoid
+    forms, whose classes are the last axis of the logits."""
+    return class_alpha(alpha, x.shape[-1] if x.ndim else None, class_axis=None)
+
+
+def class_alpha(alpha: Any, num_classes: Optional[int], class_axis: Optional[int]
+                ) -> Tuple[Optional[float], Optional[np.ndarray]]:
+    """(scalar alpha or None, per-class alpha array or None).
+
+    `num_classes` is None for 0-d logits (no class axis); `class_axis` is None
+    for the sigmoid forms (the classes are the last axis; a negative alpha gets
+    torchvision's hint), the softmax's axis otherwise.
+    """
     if alpha is None:
         return None, None
     if type(alpha) is float and 0.0 <= alpha <= 1.0:
@@ -158,7 +186,7 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
     array = as_array("alpha", alpha, "iuf", what)
     if array.ndim == 0:
         value = float(array)
-        if value < 0:
+        if value < 0 and class_axis is None:
             raise ValueError(
                 f"alpha: {value!r} is outside [0, 1]; to turn alpha weighting off pass "
                 "alpha=None (torchvision's alpha=-1 means the same)"
@@ -166,14 +194,20 @@ def alpha_values(alpha: Any, x: np.ndarray) -> Tuple[Optional[float], Optional[n
         if not 0 <= value <= 1:
             raise ValueError(f"alpha: expected a number in [0, 1], got {value!r}")
         return value, None
-    if array.ndim != 1:
-        raise ValueError(f"alpha: expected a scalar or a 1-D array, got shape {array.shape}")
-    num_classes = x.shape[-1] if x.ndim else 0
-    if x.ndim == 0 or array.shape[0] != num_classes:
-        raise ValueError(
-            f"alpha: expected {num_classes} values, one per class (the last axis of the "
-            f"logits), got {array.shape[0]}"
-        )
+    if class_axis is not None:
+        if array.ndim != 1 or array.shape[0] != num_classes:
+            raise ValueError(
+                f"alpha: expected a scalar or {num_classes} values (one per class along the "
+                f"class axis), got shape {array.shape}"
+            )
+    else:
+        if array.ndim != 1:
+            raise ValueError(f"alpha: expected a scalar or a 1-D array, got shape {array.shape}")
+        if num_classes is None or array.shape[0] != num_classes:
+            raise ValueError(
+                f"alpha: expected {num_classes or 0} values, one per class (the last axis of the "
+                f"logits), got {array.shape[0]}"
+            )
     if not within_unit_interval(array):
         raise ValueError("alpha: every per-class value must lie in [0, 1] (NaN is not allowed)")
     return None, array  # read in place by the C pass (any real dtype, layout, byte order)
@@ -187,14 +221,49 @@ def within_unit_interval(values: np.ndarray) -> bool:
     return bool(values.min() >= 0) and bool(values.max() <= 1)
 
 
-def reduction_value(reduction: Any) -> str:
-    if reduction in REDUCTIONS and type(reduction) is str:
+def reduction_value(reduction: Any, allowed: Tuple[str, ...] = REDUCTIONS) -> str:
+    if type(reduction) is str and reduction in allowed:
         return reduction
     if not isinstance(reduction, str):
-        raise TypeError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+        raise TypeError(f"reduction: expected one of {allowed}, got {reduction!r}")
+    if reduction not in allowed:
+        raise ValueError(f"reduction: expected one of {allowed}, got {reduction!r}")
     return reduction
+
+
+def normalizer_value(normalizer: Any, reduction: str) -> Optional[float]:
+    """The explicit denominator of a mean, or None.
+
+    It replaces the mean's own (the weight sum or the count of elements):
+    the reduced loss is sum(w l) / normalizer and the gradient is divided by
+    it alike, as in data-parallel training where the count is summed over
+    every worker first.  Any other reduction has a denominator of its own,
+    which the normalizer would contradict.
+    """
+    if normalizer is None:
+        return None
+    if reduction != "mean":
+        raise ValueError(
+            f"normalizer: replaces the denominator of reduction='mean' and cannot be "
+            f"combined with reduction={reduction!r}; pass reduction='mean' or normalizer=None"
+        )
+    value = real_scalar("normalizer", normalizer, "a finite real number > 0")
+    if not (0 < value < math.inf):
+        raise ValueError(f"normalizer: expected a finite real number > 0, got {value!r}")
+    return value
+
+
+def axis_value(axis: Any, ndim: int) -> int:
+    """A class axis of an array of `ndim` dimensions, as a non-negative index."""
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"axis: expected an integer, got {axis!r}")
+    try:
+        value = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis: expected an integer, got {axis!r}") from None
+    if not -ndim <= value < ndim:
+        raise ValueError(f"axis: {value} is out of range for logits with {ndim} dimensions")
+    return value % ndim
 
 
 def ignore_index_value(ignore_index: Any, num_classes: int, labels: bool) -> int:
@@ -219,18 +288,23 @@ def ignore_index_value(ignore_index: Any, num_classes: int, labels: bool) -> int
     return value
 
 
-def weights_array(weights: Any, x: np.ndarray) -> Optional[np.ndarray]:
+def weights_array(weights: Any, x: np.ndarray, rows: Optional[Tuple[int, ...]] = None
+                  ) -> Optional[np.ndarray]:
+    """The weights, broadcastable to the logits (or with `rows`, the shape of
+    the softmax's rows)."""
     if weights is None:
         return None
-    w = as_array("weights", weights, "biuf", "a real array broadcastable to the logits")
+    if rows is None:
+        what, target, whose = "a real array broadcastable to the logits", x.shape, "the logits'"
+    else:
+        what, target, whose = "row weights broadcastable to the rows", rows, "the rows'"
+    w = as_array("weights", weights, "biuf", what)
     try:
-        shape = np.broadcast_shapes(w.shape, x.shape)
+        shape = np.broadcast_shapes(w.shape, target)
     except ValueError:
         shape = None
-    if shape != x.shape:
-        raise ValueError(
-            f"weights: shape {w.shape} is not broadcastable to the logits' shape {x.shape}"
-        )
+    if shape != target:
+        raise ValueError(f"weights: shape {w.shape} is not broadcastable to {whose} shape {target}")
     return w
 
 

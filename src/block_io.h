@@ -1,7 +1,8 @@
 /*
  * block_io.h: moving a block between NumPy's strided runs and the double
- * arrays of element_block.h, written so the loops vectorise (simd.c compiles
- * them once per instruction set, like the kernels).
+ * arrays of element_block.h, written so the loops vectorise (kernels.c
+ * compiles them once per instruction set, like the kernels).  Nothing here
+ * knows which loss runs.
  */
 #ifndef FOCAL_BLOCK_IO_H
 #define FOCAL_BLOCK_IO_H
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #include "numeric.h"
-#include "sigmoid_focal.h" /* FOCAL_STAR_FAR */
 
 /* float32 or float64 storage, strided, to double */
 FOCAL_INLINE void
@@ -89,11 +89,16 @@ labels_to_targets(const char *labels, ptrdiff_t label_stride, const char *classe
     return bad;
 }
 
-/* validation of dense targets: bit 1, a value outside [0, 1] or NaN; bit 2, a
-   value strictly inside (0, 1) (a soft target) */
+/*
+ * Targets in float32 or float64 storage, strided, to double, checked in the
+ * same loop: bit 1 of the result, a value outside [0, 1] or NaN; bit 2, a
+ * value strictly inside (0, 1) (a soft target).  The caller finds which
+ * value is bad only when bit 1 (or, for a loss of hard targets, bit 2) is set.
+ */
 FOCAL_INLINE int
-check_targets(const double *y, ptrdiff_t n)
+load_targets(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double, double *y)
 {
+    load_reals(source, stride, n, is_double, y);
     int bad = 0, soft = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         bad |= !((y[i] >= 0.0) & (y[i] <= 1.0));
@@ -102,36 +107,17 @@ check_targets(const double *y, ptrdiff_t n)
     return bad | (soft << 1);
 }
 
-/* whether any weight is negative, infinite or NaN */
+/* float64 weights, strided, to double; returns whether any is negative,
+   infinite or NaN */
 FOCAL_INLINE int
-any_bad_weight(const double *w, ptrdiff_t n)
+load_weights(const char *source, ptrdiff_t stride, ptrdiff_t n, double *w)
 {
+    load_reals(source, stride, n, 1, w);
     int bad = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         bad |= !((w[i] >= 0.0) & (w[i] < HUGE_VAL));
     }
     return bad;
-}
-
-/* whether any logit is infinite or NaN, is beyond FOCAL_SIGMOID_FAR (the
-   sigmoid form), or for FL* makes gamma x + beta so or may put
-   z = gamma s x + beta past FOCAL_STAR_FAR (needs_scalar_path) */
-FOCAL_INLINE int
-any_special_logit(const double *x, ptrdiff_t n, double gamma, double beta, int star)
-{
-    int special = 0;
-    if (!star) { /* one compare: NaN and +-inf fail it too */
-        for (ptrdiff_t i = 0; i < n; i++) {
-            special |= !(fabs(x[i]) <= FOCAL_SIGMOID_FAR);
-        }
-        return special;
-    }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double z = gamma * x[i] + beta;
-        int far = !(gamma * fabs(x[i]) + beta <= FOCAL_STAR_FAR);
-        special |= !((x[i] - x[i]) == 0.0) | !((z - z) == 0.0) | far;
-    }
-    return special;
 }
 
 #endif  /* FOCAL_BLOCK_IO_H */

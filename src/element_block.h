@@ -1,11 +1,11 @@
 /*
- * element_block.h: the elementwise kernels applied to a block of elements,
- * with alpha_t, weights and the reductions' running sums.
+ * element_block.h: a block of elements and what every elementwise loss
+ * shares: alpha_t, weights, the gradient's normaliser and the running sums.
  *
- * The NumPy glue gathers up to FOCAL_BLOCK elements (converted to double)
- * into an element_block; weighted_block then runs loops with no calls and no
- * data-dependent branches, which the compiler vectorises.  simd.c compiles it
- * once per instruction set.
+ * The driver gathers up to FOCAL_BLOCK elements (converted to double) into
+ * an element_block; a loss's block function (losses.h) then runs loops with
+ * no calls and no data-dependent branches, which the compiler vectorises.
+ * kernels.c compiles them once per instruction set.
  */
 #ifndef FOCAL_ELEMENT_BLOCK_H
 #define FOCAL_ELEMENT_BLOCK_H
@@ -25,12 +25,20 @@ typedef struct {
     double loss[FOCAL_BLOCK], grad[FOCAL_BLOCK], hess[FOCAL_BLOCK];
 } element_block;
 
+enum { FOCAL_GRAD_FOLDED = 0, FOCAL_GRAD_DIVIDED = 1 };
+
 typedef struct {
     focal_params focal;
     int has_alpha;
     double grad_divisor; /* the gradient is divided by it (a mean's normaliser) */
     double grad_scale;   /* 1 / grad_divisor: plain mode multiplies (float32 results
                             are rounded far coarser than the extra rounding) */
+    /* how plain mode normalises the gradient (a constant of the block loop):
+       FOCAL_GRAD_FOLDED multiplies the weight once by grad_factor =
+       grad_scale_ratio / grad_divisor; FOCAL_GRAD_DIVIDED divides, where
+       1 / divisor overflows or that product leaves the normal range */
+    int grad_mode;
+    double grad_factor;
     /* The reductions' weight scales, powers of two (1 but for extreme
        weights, chosen by the Python layer): the loss and the summed weights
        take weight * loss_weight_scale, the gradient weight * grad_weight_scale.
@@ -80,13 +88,13 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
  * same results with fewer operations.  alpha_t is a select (equal to the
  * formula for y in {0, 1}), and a zero scale is the only zero test left (a
  * weight of 0 gives one).  The loss-only kernels (derivatives = 0) write no
- * gradient and no second derivative: no one reads them.  divide (a
- * constant): 1 / divisor overflowed, so the gradient is divided instead.
+ * gradient and no second derivative, and the gradient kernels no second
+ * derivative: no one reads them.  grad_mode: see block_params.
  */
 FOCAL_INLINE void
 weigh_finite_plain(const block_params *bp, focal_values v, double y, double alpha,
                    double weight, double *loss, double *grad, double *hess, int derivatives,
-                   int divide)
+                   int grad_mode)
 {
     double alpha_t = y == 1.0 ? alpha : 1.0 - alpha;
     /* the reductions' weight scales as in weigh_element (exact products by
@@ -95,13 +103,16 @@ weigh_finite_plain(const block_params *bp, focal_values v, double y, double alph
     double scale = bp->has_alpha ? alpha_t * weight_up : weight_up;
     int zero = scale == 0.0;
     *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
-    if (derivatives) {
-        double grad_scale = scale * bp->grad_scale_ratio;
-        double grad_weighted = v.grad.hi * grad_scale;
-        double grad_normalised = divide ? grad_weighted / bp->grad_divisor
-                                        : grad_weighted * bp->grad_scale;
+    if (derivatives >= FOCAL_OUT_GRAD) {
+        /* the normaliser enters the weight: one rounding of the gradient */
+        double grad_normalised = grad_mode == FOCAL_GRAD_FOLDED
+                                     ? v.grad.hi * (scale * bp->grad_factor)
+                                     : v.grad.hi * (scale * bp->grad_scale_ratio) /
+                                           bp->grad_divisor;
         *grad = zero ? 0.0 : grad_normalised;
-        *hess = zero ? 0.0 : v.hess * grad_scale;
+    }
+    if (derivatives >= FOCAL_OUT_HESS) {
+        *hess = zero ? 0.0 : v.hess * (scale * bp->grad_scale_ratio);
     }
 }
 
@@ -219,33 +230,6 @@ lane_total(const lane_sum *acc)
     return total;
 }
 
-/*
- * The last loop of weighted_block for float32 results of hard targets, from
- * e = e^-|x|, l = log(1 + e), r = 1 / (1 + e) and, for gamma_integer 0,
- * q_gamma = q^gamma computed beforehand.  divide: see weigh_finite_plain.
- */
-FOCAL_INLINE void
-plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n, const double *e,
-                const double *l, const double *r, const double *q_gamma, int gamma_integer,
-                int derivatives, int divide)
-{
-    /* a local copy, as in weighted_block: loop invariants */
-    const block_params p = *bp;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        log1p_parts t = {l[i], r[i]};
-        focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
-                                             &p.focal, gamma_integer, 0, derivatives, 0,
-                                             gamma_integer == 0 ? &q_gamma[i] : NULL);
-        weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
-                           &b->hess[i], derivatives, divide);
-    }
-}
-
-/*
- * The block loop.  star, gamma_integer, soft, derivatives (0: the loss alone) and
- * precise are constants at every
- * call site (simd.c), so each combination is its own specialised loop.
- */
 /* what a chunk of elements adds up, lane by lane; loss_small is the sum of
    the losses times FOCAL_SMALL_SUM, exactly, which stays finite where a sum
    of losses near 1e308 overflows (whose mean, say, does not).  It is kept
@@ -258,60 +242,6 @@ typedef struct {
 
 #define FOCAL_SMALL_SUM 0x1p-64
 #define FOCAL_LARGE_LOSS 0x1p959
-
-FOCAL_INLINE void
-weighted_block(const block_params *bp, element_block *b, ptrdiff_t n, int star,
-               int gamma_integer, int soft, int derivatives, int precise)
-{
-    /* a local copy: the stores into the block cannot alias it, so the
-       parameters are loop invariants and the loop vectorises */
-    const block_params p = *bp;
-    if (!precise && !star && !soft) {
-        /* float32 results of hard targets, in stages: e = e^-|x| for the
-           whole block, then log(1 + e) and 1 / (1 + e), then the rest.  Each
-           loop is short, so the processor overlaps many of its iterations,
-           where one loop over everything waits on its long chain of
-           dependent operations (a third slower).  The arrays are on the
-           stack: 8 KiB. */
-        double e[FOCAL_BLOCK], l[FOCAL_BLOCK], r[FOCAL_BLOCK];
-        for (ptrdiff_t i = 0; i < n; i++) {
-            e[i] = exp_negative_f32(fabs(b->x[i]));
-        }
-        for (ptrdiff_t i = 0; i < n; i++) {
-            log1p_parts t = log1p_unit_f32(e[i]);
-            l[i] = t.log1p;
-            r[i] = t.reciprocal;
-        }
-        /* q^gamma at a general gamma: another exp, in loops of its own too */
-        double q_gamma[FOCAL_BLOCK];
-        if (gamma_integer == 0) {
-            for (ptrdiff_t i = 0; i < n; i++) {
-                log1p_parts t = {l[i], r[i]};
-                q_gamma[i] = plain_hard_power_exponent(
-                    b->y[i], logistic_plain_from(b->x[i], e[i], t), p.focal.gamma);
-            }
-            for (ptrdiff_t i = 0; i < n; i++) {
-                q_gamma[i] = exp_negative_f32(q_gamma[i]);
-            }
-        }
-        /* the divisor's case is a constant of the loop, not a select in it */
-        if (isfinite(p.grad_scale)) {
-            plain_hard_loop(&p, b, n, e, l, r, q_gamma, gamma_integer, derivatives, 0);
-        }
-        else {
-            plain_hard_loop(&p, b, n, e, l, r, q_gamma, gamma_integer, derivatives, 1);
-        }
-        return;
-    }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double x = b->x[i], y = b->y[i];
-        focal_values v = star ? star_focal(x, y, &p.focal, precise)
-                              : sigmoid_focal(x, y, &p.focal, gamma_integer, soft, derivatives,
-                                              precise);
-        weigh_element(&p, v, x, y, b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
-                      &b->hess[i], precise);
-    }
-}
 
 /* which running sums a call keeps (the others are known before the pass) */
 enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4, SUM_LOSS_SMALL = 8 };

@@ -95,6 +95,10 @@ focal_gamma_kernel(double gamma)
     return gamma > FOCAL_GAMMA_LARGE_FROM ? FOCAL_GAMMA_LARGE : 0;
 }
 
+/* what a kernel computes (its `derivatives` argument, a constant): the loss,
+   the loss and gradient, or those and the second derivative */
+enum { FOCAL_OUT_LOSS = 0, FOCAL_OUT_GRAD = 1, FOCAL_OUT_HESS = 2 };
+
 typedef struct {
     dd loss;      /* q^gamma CE */
     dd grad;      /* d loss / dx */
@@ -208,7 +212,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
     v.grad = dd_from(0.0);
     v.hess = 0.0;
-    if (!derivatives) { /* a constant: the loss-only kernels stop here */
+    if (derivatives < FOCAL_OUT_GRAD) { /* a constant: the loss-only kernels stop here */
         return v;
     }
 
@@ -227,11 +231,12 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     dd r_ce = dd_mul(r, ce, precise);
 
-    /* both derivatives are always computed: a branch here would stop the
-       loop from vectorising, and they cost less than the exp and log */
     dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
     dd grad = dd_mul(q_gamma, bracket, precise);
     v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
+    if (derivatives < FOCAL_OUT_HESS) { /* a constant: no one reads the second derivative */
+        return v;
+    }
     double one_minus_2p = s.one_minus_p.hi - s.p.hi;
     double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
                        + gamma * a.hi * one_minus_2p * r_ce.hi
@@ -377,31 +382,14 @@ star_focal_far(double x, double y, const focal_params *k, int precise)
     return v;
 }
 
-/* Is this element one for the scalar path (a non-finite logit, a sigmoid
-   logit beyond FOCAL_SIGMOID_FAR, or for FL* a z = gamma s x + beta that
-   overflowed or may pass FOCAL_STAR_FAR)?  Must agree with any_special_logit
-   (block_io.h). */
-static inline int
-needs_scalar_path(double x, const focal_params *k, int star)
-{
-    if (!isfinite(x)) {
-        return 1;
-    }
-    if (!star) {
-        return fabs(x) > FOCAL_SIGMOID_FAR;
-    }
-    return !(isfinite(k->gamma * x + k->beta) && k->gamma * fabs(x) + k->beta <= FOCAL_STAR_FAR);
-}
-
 /*
- * The scalar path: the limits at x = +-inf and NaN, FL* where gamma x
- * overflows, FL*'s far tail (star_focal_far) and the sigmoid form beyond
- * |x| = 700 (sigmoid_focal_far).  With "wrong" = 1 - p_t at the limit (1 - y
- * or y), the focal loss is 0 or +inf, its gradient +-wrong^(gamma + 1), its
- * curvature 0.
+ * The sigmoid focal loss on the scalar path: the limits at x = +-inf and NaN,
+ * and beyond |x| = FOCAL_SIGMOID_FAR (sigmoid_focal_far).  With "wrong" =
+ * 1 - p_t at the limit (1 - y or y), the focal loss is 0 or +inf, its
+ * gradient +-wrong^(gamma + 1), its curvature 0.
  */
 static inline focal_values
-focal_values_scalar_path(double x, double y, const focal_params *k, int star, int precise)
+sigmoid_focal_limit(double x, double y, const focal_params *k, int precise)
 {
     focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
     if (x != x) {
@@ -409,28 +397,42 @@ focal_values_scalar_path(double x, double y, const focal_params *k, int star, in
         v.hess = x;
         return v;
     }
-    if (star && isfinite(x) && isfinite(k->gamma * (y == 1.0 ? x : -x) + k->beta)) {
-        return star_focal_far(x, y, k, precise);
-    }
-    if (!star && isfinite(x)) {
+    if (isfinite(x)) {
         if (y == 0.0 || y == 1.0) {
             return sigmoid_focal_far(x, y, k->gamma, precise);
         }
         /* a soft target keeps the kernel's own formula */
-        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, 1, precise);
-    }
-    if (star) {
-        double s = y == 1.0 ? 1.0 : -1.0;
-        int right = s * x > 0; /* z = +inf: certainly right */
-        /* certainly wrong: FL* = softplus(-z) / gamma ~ -z / gamma = -s x - beta / gamma */
-        v.loss = dd_from(right ? 0.0 : isinf(x) ? HUGE_VAL : -s * x - k->beta / k->gamma);
-        v.grad = dd_from(right ? 0.0 : -s);
-        return v;
+        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
     }
     double wrong = x > 0 ? 1.0 - y : y;
     double wrong_gamma = k->gamma == 0.0 ? 1.0 : pow(wrong, k->gamma);
     v.loss = dd_from(wrong == 0.0 ? 0.0 : HUGE_VAL);
     v.grad = dd_from((x > 0 ? 1.0 : -1.0) * wrong_gamma * wrong);
+    return v;
+}
+
+/*
+ * FL* on the scalar path: NaN, x = +-inf or gamma x overflowing, and the far
+ * tail z > FOCAL_STAR_FAR (star_focal_far).  Where z is infinite, FL* is 0 on
+ * the right side and softplus(-z) / gamma ~ -z / gamma on the wrong one.
+ */
+static inline focal_values
+star_focal_limit(double x, double y, const focal_params *k, int precise)
+{
+    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
+    if (x != x) {
+        v.loss = v.grad = dd_from(x);
+        v.hess = x;
+        return v;
+    }
+    double s = y == 1.0 ? 1.0 : -1.0;
+    if (isfinite(x) && isfinite(k->gamma * s * x + k->beta)) {
+        return star_focal_far(x, y, k, precise);
+    }
+    int right = s * x > 0; /* z = +inf: certainly right */
+    /* certainly wrong: FL* = softplus(-z) / gamma ~ -z / gamma = -s x - beta / gamma */
+    v.loss = dd_from(right ? 0.0 : isinf(x) ? HUGE_VAL : -s * x - k->beta / k->gamma);
+    v.grad = dd_from(right ? 0.0 : -s);
     return v;
 }
 

@@ -1,17 +1,39 @@
 /*
- * simd.h: run-time choice of the block kernels compiled for each instruction
- * set (simd.c).
+ * simd.h: the kernels of the table of losses (losses.h) compiled for each
+ * instruction set (kernels.c), and the run-time choice among them.
  */
 #ifndef FOCAL_SIMD_H
 #define FOCAL_SIMD_H
 
 #include <stddef.h>
 
-#include "element_block.h"
+#include "losses.h"
 
 enum { SIMD_BASELINE = 0, SIMD_AVX2 = 1, SIMD_AVX512 = 2 };
 
-typedef void (*block_kernel)(const block_params *params, element_block *block, ptrdiff_t n);
+/* the weighted values of a block; soft: it holds targets strictly inside (0, 1) */
+typedef void (*block_kernel)(const block_params *params, element_block *block, ptrdiff_t n,
+                             int soft);
+
+/* one row's kernels at one level: [precise][form][outputs (FOCAL_OUT_*)] */
+typedef block_kernel row_kernels[2][FOCAL_FORMS][3];
+
+/* which kernel a call runs */
+typedef struct {
+    int loss;     /* a row of the table (LOSS_*) */
+    int precise;  /* float64 results */
+    int form;     /* the row's form for the call's parameters */
+    int outputs;  /* FOCAL_OUT_LOSS, FOCAL_OUT_GRAD or FOCAL_OUT_HESS */
+} kernel_choice;
+
+/* what the driver knows of a row */
+typedef struct {
+    const char *title;  /* its name in messages */
+    int targets;        /* TARGETS_DENSE or TARGETS_HARD */
+    int has_hess;       /* whether it has a second derivative */
+    int (*form)(const focal_params *params);
+    void (*prepare)(focal_params *params);
+} loss_row;
 
 /* the helpers of block_io.h and the running sums, compiled for one level */
 typedef struct {
@@ -22,9 +44,9 @@ typedef struct {
     int (*labels_to_targets)(const char *labels, ptrdiff_t label_stride, const char *classes,
                              ptrdiff_t class_stride, ptrdiff_t n, ptrdiff_t ignore_index,
                              ptrdiff_t num_classes, double *y, double *weight);
-    int (*check_targets)(const double *y, ptrdiff_t n);
-    int (*any_bad_weight)(const double *w, ptrdiff_t n);
-    int (*any_special_logit)(const double *x, ptrdiff_t n, double gamma, double beta, int star);
+    int (*load_targets)(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double,
+                        double *y);
+    int (*load_weights)(const char *source, ptrdiff_t stride, ptrdiff_t n, double *w);
     void (*accumulate)(block_sums *sums, const element_block *block, ptrdiff_t n,
                        ptrdiff_t first_index, int which);
 } block_io;
@@ -32,9 +54,10 @@ typedef struct {
 /* the best level this CPU runs */
 int simd_level_supported(void);
 const char *simd_level_name(int level);
-/* the kernel for a level (at most simd_level_supported()) and a variant */
-block_kernel choose_block_kernel(int level, int precise, int star, double gamma, int soft,
-                                 int derivatives);
+/* the row of a loss number, or NULL */
+const loss_row *loss_row_of(int loss);
+/* the kernel for a level (at most simd_level_supported()) and a choice */
+block_kernel choose_block_kernel(int level, const kernel_choice *choice);
 const block_io *choose_block_io(int level);
 
 #endif  /* FOCAL_SIMD_H */

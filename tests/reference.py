@@ -1,9 +1,18 @@
-"""A slow, plain NumPy twin of focal, to test the C core against.
+"""Slow, obviously-correct twins of focal's losses, to test the C core against.
 
-Everything is computed in float64 straight from the formulas (PAPER.md and
-the docstrings of focal), with no care for extreme logits: callers keep
-|x| <= 30 or so.  Class-index targets are expanded to a one-hot array and an
-ignore mask, which the package itself never builds.
+One twin per loss, each formula written once (PAPER.md and the docstrings of
+focal):
+
+* sigmoid focal loss: `focal_reference` (NumPy) and `sigmoid_focal_mp` (mpmath);
+* FL*: `star_reference` and `star_mp`;
+* softmax focal loss: `softmax_reference` and `softmax_mp`.
+
+The NumPy twins compute in float64 with no care for extreme logits (callers
+keep |x| <= 30 or so) and share one reduction (`reduce_values`); class-index
+targets are expanded to a one-hot array and an ignore mask, which the package
+itself never builds.  The mpmath twins evaluate one element (or one softmax
+row) with at least 50 significant digits, for the ULP accuracy tests; they
+take their inputs exactly (float logits are converted without rounding).
 
     p = sigmoid(x), CE = -(y log p + (1 - y) log(1 - p))
     q = 1 - p_t = p (1 - y) + (1 - p) y
@@ -18,8 +27,9 @@ With a = 1 - 2y, s = p (1 - p) (dp/dx), d = p - y (dCE/dx) and dq/dx = a s:
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
+import mpmath
 import numpy as np
 
 
@@ -109,35 +119,24 @@ class Reference(NamedTuple):
     grad_scale: np.ndarray     # error scale of grad (see Elementwise)
     elementwise_grad: np.ndarray   # derivative of the weighted unreduced loss (grad_hess)
     elementwise_grad_scale: np.ndarray
-    hess: np.ndarray
-    hess_scale: np.ndarray
+    hess: Optional[np.ndarray]     # None for a loss without a second derivative
+    hess_scale: Optional[np.ndarray]
     denominator: float         # what the sum is divided by (1 for "none" and "sum")
 
 
-def focal_reference(
-    logits,
-    targets,
-    alpha=0.25,
-    gamma=2.0,
-    *,
-    reduction: str = "mean",
-    weights=None,
-    ignore_index: int = -1,
-) -> Reference:
-    x = np.asarray(logits, dtype=np.float64)
-    shape = x.shape
-    t = expand_targets(targets, shape, ignore_index)
-    alpha_t = alpha_weight(alpha, t.y)
-    values = elementwise(x, t.y, alpha_t, gamma)
-    w = np.ones(shape) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), shape)
-    w = np.where(t.valid, w, 0.0)   # an ignored row counts nowhere
+def reduce_values(loss, grad, grad_scale, w, positives, reduction, hess=None, hess_scale=None):
+    """The reductions of focal applied to unweighted values (any loss).
 
-    loss = w * values.loss
-    grad = w * values.grad
-    grad_scale = w * values.grad_scale
-    hess = w * values.hess
-    hess_scale = w * values.hess_scale
-
+    `w` holds the weights, 0 where a row is ignored; its shape is that of
+    `loss`, which the gradient's shape extends by the class axis for softmax
+    rows.  A weight-0 element counts nowhere, even where its loss is infinite.
+    """
+    loss = np.where(w > 0, w * loss, 0.0)
+    wg = w if np.ndim(w) == np.ndim(grad) else w[..., np.newaxis]
+    grad = wg * grad
+    grad_scale = wg * grad_scale
+    if hess is not None:
+        hess, hess_scale = wg * hess, wg * hess_scale
     if reduction == "none":
         reduced, denominator = loss, 1.0
     elif reduction == "sum":
@@ -146,7 +145,7 @@ def focal_reference(
         denominator = float(w.sum())
         reduced = float(loss.sum()) / denominator if denominator > 0 else float("nan")
     elif reduction == "sum_over_positives":
-        denominator = max(t.positives, 1.0)
+        denominator = max(positives, 1.0)
         reduced = float(loss.sum()) / denominator
     else:
         raise ValueError(reduction)
@@ -164,6 +163,271 @@ def focal_reference(
     )
 
 
+def _weights(weights, shape, valid) -> np.ndarray:
+    w = np.ones(shape) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), shape)
+    return np.where(valid, w, 0.0)   # an ignored row counts nowhere
+
+
+def focal_reference(
+    logits,
+    targets,
+    alpha=0.25,
+    gamma=2.0,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.loss / grad / grad_hess in float64, from the formulas above."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    v = elementwise(x, t.y, alpha_weight(alpha, t.y), gamma)
+    w = _weights(weights, x.shape, t.valid)
+    return reduce_values(v.loss, v.grad, v.grad_scale, w, t.positives, reduction, v.hess, v.hess_scale)
+
+
+# ---------------------------------------------------------------- FL*
+
+
+def star_elementwise(x: np.ndarray, y: np.ndarray, alpha_t: np.ndarray, gamma: float, beta: float):
+    """FL* (Appendix A) per element and its derivative, y in {0, 1}.
+
+    With s = 2y - 1 and z = gamma s x + beta: FL* = alpha_t (-log sigmoid(z)) / gamma,
+    dFL*/dx = alpha_t s (sigmoid(z) - 1) = -alpha_t s sigmoid(-z).  Both terms
+    are of one sign: the error scale of the gradient is its magnitude.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    s = 2.0 * y - 1.0
+    z = gamma * s * x + beta
+    loss = alpha_t * np.logaddexp(0.0, -z) / gamma
+    grad = -alpha_t * s * np.exp(-np.logaddexp(0.0, z))
+    return loss, grad
+
+
+def star_reference(
+    logits,
+    targets,
+    alpha=0.25,
+    gamma=4.0,
+    beta=0.0,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.star_loss / star_grad in float64 (class-index rows equal to -1 are ignored)."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    loss, grad = star_elementwise(x, t.y, alpha_weight(alpha, t.y), float(gamma), float(beta))
+    w = _weights(weights, x.shape, t.valid)
+    return reduce_values(loss, grad, np.abs(grad), w, t.positives, reduction)
+
+
+# ---------------------------------------------------------------- softmax
+
+
+def softmax_rows(z: np.ndarray, y: np.ndarray, a: np.ndarray, gamma: float):
+    """(row losses, gradient, its error scale) of unweighted rows, class axis last.
+
+    p = softmax(z), q_c = 1 - p_c taken as the other classes' share of the
+    exponential sum (never 1 minus a rounded p_c), -log p_c = log1p(S - 1) +
+    max z - z_c; FL = sum_c a_c y_c q_c^gamma (-log p_c) and
+    dFL/dz_j = p_j G - G_j, G_c = a_c y_c q_c^gamma (gamma h_c + 1),
+    h_c = p_c (-log p_c) / q_c, G = sum_c G_c.  The error scale is
+    p_j |G| + |G_j|, the magnitude of the two terms that cancel.
+    """
+    num_classes = z.shape[-1]
+    d = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(d)
+    others = (e[..., None, :] * (1.0 - np.eye(num_classes))).sum(axis=-1)   # S - E_c
+    total = e.sum(axis=-1, keepdims=True)
+    rest = np.take_along_axis(others, np.argmax(z, axis=-1)[..., None], axis=-1)   # S - 1
+    neg_log_p = np.log1p(rest) - d
+    p = e / total
+    q = others / total
+    ay = a * y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(others > 0, e * neg_log_p / np.where(others > 0, others, 1.0), 1.0)
+        q_gamma = q ** gamma
+    loss = (ay * q_gamma * neg_log_p).sum(axis=-1)
+    g = ay * q_gamma * (gamma * h + 1.0)
+    g_total = g.sum(axis=-1, keepdims=True)
+    return loss, p * g_total - g, p * np.abs(g_total) + np.abs(g)
+
+
+def softmax_reference(
+    logits,
+    targets,
+    alpha=None,
+    gamma=2.0,
+    *,
+    axis: int = -1,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -100,
+) -> Reference:
+    """focal.softmax_loss / softmax_grad in float64; `targets` are class
+    indices (the logits' shape without `axis`) or dense rows along `axis`.
+
+    The loss with reduction="none" has one value per row; the gradient and
+    its error scale have the logits' shape.
+    """
+    x = np.asarray(logits).astype(np.float64)
+    t = np.asarray(targets)
+    z = np.moveaxis(x, axis, -1)
+    num_classes = z.shape[-1]
+    if t.ndim == x.ndim - 1:
+        labels = t.astype(np.int64)
+        valid = labels != ignore_index
+        y = (np.where(valid, labels, -1)[..., None] == np.arange(num_classes)).astype(np.float64)
+    else:
+        y = np.moveaxis(t, axis, -1).astype(np.float64)
+        valid = np.ones(z.shape[:-1], dtype=bool)
+    a = np.ones(num_classes) if alpha is None else np.broadcast_to(
+        np.asarray(alpha, dtype=np.float64), (num_classes,))
+    loss, grad, scale = softmax_rows(z, y, a, float(gamma))
+    w = _weights(weights, z.shape[:-1], valid)
+    ref = reduce_values(loss, grad, scale, w, float(valid.sum()), reduction)
+    return ref._replace(
+        grad=np.moveaxis(ref.grad, -1, axis),
+        grad_scale=np.moveaxis(ref.grad_scale, -1, axis),
+        elementwise_grad=np.moveaxis(ref.elementwise_grad, -1, axis),
+        elementwise_grad_scale=np.moveaxis(ref.elementwise_grad_scale, -1, axis),
+    )
+
+
+# ---------------------------------------------------------------- mpmath twins
+
+MP_DIGITS = 50
+
+
+def _mp(value):
+    """An mpmath number equal to float(value) (taken exactly), or `value` itself if mpmath's."""
+    if isinstance(value, mpmath.mpf):
+        return mpmath.mpf(value)
+    return mpmath.mpf(float(value))
+
+
+def _precision():
+    """At least MP_DIGITS digits, more when the caller works at more (mpmath.diff does)."""
+    return mpmath.workdps(max(MP_DIGITS, mpmath.mp.dps))
+
+
+class SigmoidMP(NamedTuple):
+    loss: mpmath.mpf
+    grad: mpmath.mpf
+    hess: mpmath.mpf
+    condition: mpmath.mpf    # sum of |terms| / |sum| of the second derivative's bracket
+
+
+def sigmoid_focal_mp(x, y, gamma, alpha="0.25") -> SigmoidMP:
+    """alpha_t FL at one logit, its first and second derivative (module docstring's closed forms)."""
+    with _precision():
+        x, y, gamma = _mp(x), _mp(y), _mp(gamma)
+        alpha_t = 1 if alpha is None else _mp(alpha) * y + (1 - _mp(alpha)) * (1 - y)
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        ce = y * mpmath.log1p(mpmath.exp(-x)) + (1 - y) * mpmath.log1p(mpmath.exp(x))
+        q = p * (1 - y) + one_minus_p * y
+        a = 1 - 2 * y
+        s = p * one_minus_p
+        r = s / q
+        d = (1 - y) * p - y * one_minus_p   # p - y without losing 1 - p to rounding
+        q_gamma = q ** gamma
+        loss = alpha_t * q_gamma * ce
+        grad = alpha_t * q_gamma * (gamma * a * r * ce + d)
+        terms = [
+            gamma * (gamma - 1) * a * a * r * r * ce,
+            gamma * a * r * (one_minus_p - p) * ce,
+            2 * gamma * a * r * d,
+            s,
+        ]
+        bracket = sum(terms)
+        hess = alpha_t * q_gamma * bracket
+        condition = sum(abs(t) for t in terms) / abs(bracket) if bracket != 0 else mpmath.inf
+        return SigmoidMP(+loss, +grad, +hess, +condition)
+
+
+def sigmoid_focal_definition_mp(x, y, gamma, alpha="0.25"):
+    """The textbook form alpha_t (1 - p_t)^gamma CE (Eq. 5), to differentiate numerically."""
+    with _precision():
+        x, y, gamma = _mp(x), _mp(y), _mp(gamma)
+        alpha_t = 1 if alpha is None else _mp(alpha) * y + (1 - _mp(alpha)) * (1 - y)
+        p = 1 / (1 + mpmath.exp(-x))
+        q = p * (1 - y) + (1 - p) * y
+        return alpha_t * q ** gamma * -(y * mpmath.log(p) + (1 - y) * mpmath.log(1 - p))
+
+
+def star_mp(x, y, gamma, beta, alpha=None):
+    """(FL*, dFL*/dx) at one logit, y in {0, 1}."""
+    with _precision():
+        s = 1 if y == 1 else -1
+        gamma = _mp(gamma)
+        z = gamma * s * _mp(x) + _mp(beta)
+        loss = mpmath.log1p(mpmath.exp(-z)) / gamma
+        grad = -s / (1 + mpmath.exp(z))
+        if alpha is not None:
+            alpha_t = _mp(alpha) if y == 1 else 1 - _mp(alpha)
+            loss, grad = alpha_t * loss, alpha_t * grad
+        return +loss, +grad
+
+
+def softmax_mp(z, y, gamma, alpha=None):
+    """(loss, gradient, magnitude of each gradient component's terms) of one row.
+
+    `y` is the row's dense target (a one-hot row for a class index), `alpha`
+    None, a number or one value per class.  Even at 50 digits 1 + tiny rounds
+    to 1, so -log p_c is log1p(S - 1) + (max z - z_c) and 1 - p_c the other
+    classes' sum over the total, as in `softmax_rows`.
+    """
+    with _precision():
+        z = [_mp(v) for v in z]
+        count = len(z)
+        if alpha is None or np.ndim(alpha) == 0:
+            alpha = [1 if alpha is None else alpha] * count
+        m = max(z)
+        e = [mpmath.exp(v - m) for v in z]
+        others = [mpmath.fsum(e[i] for i in range(count) if i != j) for j in range(count)]
+        argmax = max(range(count), key=lambda j: z[j])
+        total = 1 + others[argmax]
+        log_total = mpmath.log1p(others[argmax])
+        p = [v / total for v in e]
+        q = [v / total for v in others]
+        gamma = _mp(gamma)
+        loss = mpmath.mpf(0)
+        g = []
+        for c in range(count):
+            weight = _mp(alpha[c]) * _mp(y[c])
+            if weight == 0:
+                g.append(mpmath.mpf(0))
+                continue
+            neg_log_p = log_total - (z[c] - m)
+            q_gamma = q[c] ** gamma if q[c] or gamma else mpmath.mpf(1)
+            loss += weight * q_gamma * neg_log_p
+            h = e[c] * neg_log_p / others[c] if others[c] else mpmath.mpf(1)
+            g.append(weight * q_gamma * (gamma * h + 1))
+        s = mpmath.fsum(g)
+        grad = [p[j] * (s - g[j]) - g[j] * q[j] for j in range(count)]
+        magnitude = [p[j] * s + g[j] * q[j] for j in range(count)]
+        return +loss, grad, magnitude
+
+
+# ---------------------------------------------------------------- errors
+
+
+def spacing(exact, dtype) -> float:
+    """The spacing of `dtype` at |exact|, never below its smallest subnormal."""
+    info = np.finfo(dtype)
+    value = abs(float(exact))
+    rounded = dtype(value) if value < float(info.max) else dtype(info.max)
+    return max(float(np.spacing(rounded)), float(info.smallest_subnormal))
+
+
+def ulp_error(computed, exact, dtype) -> float:
+    """|computed - exact| in units of the spacing of `dtype` at `exact`."""
+    return float(abs(mpmath.mpf(float(computed)) - exact)) / spacing(exact, dtype)
+
+
 def tolerance(dtype, expected, scale=0.0):
     """Allowed |actual - expected| for a result stored in `dtype`.
 
@@ -179,3 +443,15 @@ def tolerance(dtype, expected, scale=0.0):
     if dtype == np.float64:
         return 1e-12 * (expected + scale) + tiny
     return 4 * float(info.eps) * expected + 1e-12 * scale + tiny
+
+
+def softmax_tolerance(dtype, expected, scale=0.0):
+    """Allowed |actual - expected| for softmax results stored in `dtype`.
+
+    Wider than `tolerance`: a row's values sum over its classes, and the
+    gradient's two terms cancel (its scale is their magnitude).
+    """
+    expected = np.abs(np.asarray(expected, np.float64))
+    if np.dtype(dtype) == np.float64:
+        return 1e-11 * (expected + scale) + 1e-300
+    return 4 * float(np.finfo(np.float32).eps) * expected + 1e-10 * scale + 1e-44

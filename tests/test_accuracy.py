@@ -1,9 +1,11 @@
 """Accuracy against a high-precision (mpmath) reference, in units of ULP.
 
-The reference evaluates the closed forms of the loss and its derivatives with
-120-bit arithmetic; the closed forms themselves are checked against mpmath's
-numerical differentiation.  The grid spans every magnitude of the logits, from
+The reference (tests/reference.py) evaluates the closed forms of the loss and
+its derivatives with 50-digit arithmetic; the closed forms themselves are
+checked against mpmath's numerical differentiation.  The grid spans every magnitude of the logits, from
 subnormals to 1e4, for hard targets (the paper's case) and a soft target.
+Every loss of tests/registry.py is held to its ULP bound against its own
+mpmath twin over moderate logits (the last test).
 """
 import math
 
@@ -12,11 +14,11 @@ import numpy as np
 import pytest
 
 import focal
+import registry
+from reference import sigmoid_focal_definition_mp, sigmoid_focal_mp, spacing, ulp_error
+from registry import LOSSES
 
 mpmath.mp.prec = 120
-
-ALPHA = mpmath.mpf("0.25")
-
 
 def _grid():
     magnitudes = np.concatenate([
@@ -32,55 +34,16 @@ def _grid():
 GRID = _grid()
 
 
-def reference(x, y, gamma, alpha=ALPHA):
-    """(loss, grad, hess, hess condition number) of alpha_t FL at logit x, in mpmath."""
-    x = mpmath.mpf(float(x))
-    y = mpmath.mpf(float(y))
-    gamma = mpmath.mpf(gamma)
-    p = 1 / (1 + mpmath.exp(-x))
-    one_minus_p = 1 / (1 + mpmath.exp(x))
-    ce = y * mpmath.log1p(mpmath.exp(-x)) + (1 - y) * mpmath.log1p(mpmath.exp(x))
-    q = p * (1 - y) + one_minus_p * y
-    alpha_t = alpha * y + (1 - alpha) * (1 - y)
-    a = 1 - 2 * y
-    w = p * one_minus_p
-    r = w / q
-    d = (1 - y) * p - y * one_minus_p  # p - y without losing 1 - p to rounding
-    q_gamma = q ** gamma
-    loss = alpha_t * q_gamma * ce
-    grad = alpha_t * q_gamma * (gamma * a * r * ce + d)
-    terms = [
-        gamma * (gamma - 1) * a * a * r * r * ce,
-        gamma * a * r * (one_minus_p - p) * ce,
-        2 * gamma * a * r * d,
-        w,
-    ]
-    hess = alpha_t * q_gamma * sum(terms)
-    condition = sum(abs(t) for t in terms) / abs(sum(terms)) if sum(terms) != 0 else mpmath.inf
-    return loss, grad, hess, condition
-
-
-def ulp_error(computed, exact, dtype):
-    """|computed - exact| in units of the spacing of `dtype` at `exact`."""
-    info = np.finfo(dtype)
-    rounded = dtype(float(exact)) if abs(exact) < info.max else dtype(info.max)
-    spacing = max(float(np.spacing(abs(rounded))), float(info.smallest_subnormal))
-    return float(abs(mpmath.mpf(float(computed)) - exact) / spacing)
-
-
 def test_reference_closed_forms_match_numerical_derivatives():
     # The closed forms used below are what the derivation says; check them
     # against mpmath's own differentiation of the loss at a few points.
     for x in (-7.5, -1.25, -0.01, 0.3, 2.0, 11.0):
         for y in ("0", "1", "0.3"):
             for gamma in ("0", "0.5", "2", "3.7"):
-                def loss_at(t, y=mpmath.mpf(float(y)), gamma=mpmath.mpf(gamma)):
-                    p = 1 / (1 + mpmath.exp(-t))
-                    q = p * (1 - y) + (1 - p) * y
-                    ce = y * mpmath.log1p(mpmath.exp(-t)) + (1 - y) * mpmath.log1p(mpmath.exp(t))
-                    return (ALPHA * y + (1 - ALPHA) * (1 - y)) * q ** gamma * ce
+                def loss_at(t, y=y, gamma=gamma):
+                    return sigmoid_focal_definition_mp(t, y, gamma)
 
-                loss, grad, hess, _ = reference(x, y, gamma)
+                loss, grad, hess, _ = sigmoid_focal_mp(x, y, gamma)
                 assert mpmath.almosteq(loss, loss_at(mpmath.mpf(x)), rel_eps=mpmath.mpf(2) ** -100)
                 assert mpmath.almosteq(grad, mpmath.diff(loss_at, mpmath.mpf(x), 1), rel_eps=mpmath.mpf(2) ** -80)
                 assert mpmath.almosteq(hess, mpmath.diff(loss_at, mpmath.mpf(x), 2), rel_eps=mpmath.mpf(2) ** -70, abs_eps=mpmath.mpf(2) ** -200)
@@ -96,7 +59,7 @@ def _errors(dtype, y, gamma):
              "subnormal hess, absolute": (0.0, None)}
     tiny = np.finfo(dtype).tiny
     for i, xi in enumerate(x):
-        ref_loss, ref_grad, ref_hess, condition = reference(xi, y, gamma)
+        ref_loss, ref_grad, ref_hess, condition = sigmoid_focal_mp(xi, y, gamma)
         for name, computed, exact in (("loss", loss[i], ref_loss), ("grad", grad[i], ref_grad)):
             error = ulp_error(computed, exact, dtype)
             if error > worst[name][0]:
@@ -215,3 +178,53 @@ def test_sums_are_compensated():
     exact = (mpmath.mpf(2) ** 60 + mpmath.mpf(1e-3) * 1_000_000) * mpmath.log(2)
     assert abs(mpmath.mpf(total) - exact) / exact < 2.0 ** -52
     assert math.isfinite(total)
+
+
+# ------------------------------------------------------- every registered loss
+
+
+def _moderate_grid():
+    magnitudes = np.concatenate([np.logspace(-8, np.log10(80.0), 40), [0.5, 1.0, 2.0]])
+    return np.unique(np.concatenate([-magnitudes, [0.0], magnitudes]))
+
+
+def _registry_problem(loss, dtype):
+    """(logits, targets, [(row index, mpmath target)]) over the moderate grid:
+    both hard targets of each logit (elementwise), or rows spread by each
+    grid value with each class as the label (softmax)."""
+    x = _moderate_grid()
+    if loss.family == "elementwise":
+        logits = np.stack([x, x], axis=1).astype(dtype)
+        targets = np.tile([0.0, 1.0], (x.size, 1))
+        return logits, targets, [((i, j), targets[i, j]) for i in range(x.size) for j in range(2)]
+    logits = np.stack([x, np.zeros_like(x), -0.5 * x, 0.25 * x], axis=1).astype(dtype)
+    labels = np.arange(x.size) % 4
+    return logits, labels, [(i, np.eye(4)[labels[i]]) for i in range(x.size)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_every_loss_within_its_ulp_bound(loss, dtype):
+    """Loss and gradient of every registered loss against its mpmath twin.
+
+    A gradient component is judged in ULP of max(|g_j|, eps max_j |g_j|) over
+    its row (an element of an elementwise loss is its own row)."""
+    params = registry.params_for(loss, loss.valid_params[0], 4)
+    logits, targets, points = _registry_problem(loss, dtype)
+    value, gradient = loss.functions["loss_and_grad"](logits, targets, **params, reduction="none")
+    eps = float(np.finfo(dtype).eps)
+    worst = {"loss": (0.0, None), "grad": (0.0, None)}
+    for where, target in points:
+        exact_loss, exact_grad = loss.mp_twin(logits[where], target, **params)
+        errors = {"loss": ulp_error(value[where], exact_loss, dtype)}
+        exact_grad = np.atleast_1d(np.array(exact_grad, dtype=object))
+        computed = np.atleast_1d(gradient[where])
+        largest = max(abs(float(g)) for g in exact_grad)
+        errors["grad"] = max(
+            float(abs(mpmath.mpf(float(c)) - g)) / spacing(max(abs(float(g)), eps * largest), dtype)
+            for c, g in zip(computed, exact_grad))
+        for name, error in errors.items():
+            if error > worst[name][0]:
+                worst[name] = (error, (np.asarray(logits[where]).tolist(), np.asarray(target).tolist()))
+    assert worst["loss"][0] <= loss.ulp_bound, worst
+    assert worst["grad"][0] <= loss.ulp_bound, worst

@@ -1,6 +1,6 @@
 """out= sharing memory with an argument gives the out-of-place result, bit for bit.
 
-For every function that takes out= (sigmoid, FL* and softmax families) and
+For every function of every registered loss that takes out= and
 every array argument (logits, dense targets, class indices, weights, a
 per-class alpha), the argument and out are laid over one buffer in many ways:
 the same elements (in place), shifted by one element or one row, reversed,
@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 import focal
+import registry
+from registry import LOSSES
 
 N, C = 6, 4
 
@@ -38,47 +40,30 @@ class LyingArray(np.ndarray):
 
 
 # --------------------------------------------------------------------------
-# the functions, as (family, callable, what out receives)
+# the functions: every call of every registered loss that takes out=
 
 
-def _sigmoid(function, reduction):
+def _parameters(loss):
+    """The loss's parameters but alpha (an array argument here): the first
+    registered example with a fractional gamma, so that q^gamma takes pow."""
+    example = next((p for p in loss.valid_params if float(p.get("gamma", 0)) % 1), loss.params)
+    return {name: value for name, value in dict(loss.params, **example).items() if name != "alpha"}
+
+
+def _call(loss, function, reduction):
+    params = _parameters(loss)
+
     def call(a, out=None):
-        return function(a["logits"], a["targets"], a["alpha"], 1.5, reduction=reduction,
-                        weights=a["weights"], out=out)
+        return function(a["logits"], a["targets"], a["alpha"], reduction=reduction,
+                        weights=a["weights"], out=out, **params)
     return call
 
 
-def _star(function, reduction):
-    def call(a, out=None):
-        return function(a["logits"], a["targets"], a["alpha"], 2.0, 1.0, reduction=reduction,
-                        weights=a["weights"], out=out)
-    return call
-
-
-def _softmax(function, reduction):
-    def call(a, out=None):
-        return function(a["logits"], a["targets"], a["alpha"], 1.5, reduction=reduction,
-                        weights=a["weights"], out=out)
-    return call
-
-
+# id: (loss, callable, what out receives: "elements" or the softmax loss's "rows")
 FUNCTIONS = {
-    "loss-none": ("sigmoid", _sigmoid(focal.loss, "none"), "elements"),
-    "grad-mean": ("sigmoid", _sigmoid(focal.grad, "mean"), "elements"),
-    "grad-sum": ("sigmoid", _sigmoid(focal.grad, "sum"), "elements"),
-    "loss_and_grad-sum_over_positives": (
-        "sigmoid", _sigmoid(focal.loss_and_grad, "sum_over_positives"), "elements"),
-    "loss_and_grad-none": ("sigmoid", _sigmoid(focal.loss_and_grad, "none"), "elements"),
-    "star_loss-none": ("star", _star(focal.star_loss, "none"), "elements"),
-    "star_grad-mean": ("star", _star(focal.star_grad, "mean"), "elements"),
-    "star_loss_and_grad-sum": ("star", _star(focal.star_loss_and_grad, "sum"), "elements"),
-    "softmax_loss-none": ("softmax", _softmax(focal.softmax_loss, "none"), "rows"),
-    "softmax_grad-mean": ("softmax", _softmax(focal.softmax_grad, "mean"), "elements"),
-    "softmax_grad-sum": ("softmax", _softmax(focal.softmax_grad, "sum"), "elements"),
-    "softmax_loss_and_grad-mean": (
-        "softmax", _softmax(focal.softmax_loss_and_grad, "mean"), "elements"),
-    "softmax_loss_and_grad-none": (
-        "softmax", _softmax(focal.softmax_loss_and_grad, "none"), "elements"),
+    call_id: (loss, _call(loss, function, reduction),
+              "rows" if name == "loss" and loss.family == "softmax" else "elements")
+    for loss in LOSSES for call_id, name, function, reduction in registry.out_calls(loss)
 }
 
 
@@ -95,7 +80,8 @@ def split(result):
 
 
 def values(family, name, form, shape, rng, n):
-    """Valid values of one argument (float64, or int64 class indices)."""
+    """Valid values of one argument (float64, or int64 class indices); `family` is the Loss."""
+    loss = family
     if name == "logits":
         return rng.normal(0.0, 3.0, shape)
     if name == "alpha":
@@ -103,18 +89,12 @@ def values(family, name, form, shape, rng, n):
     if name == "weights":
         return rng.uniform(0.25, 2.0, shape)
     if form == "labels":
-        if family == "softmax":
-            labels = rng.integers(0, C, shape)
-            labels[1] = -100  # ignored
-        else:
-            labels = rng.integers(0, C + 1, shape)  # C: background
-            labels[1] = -1    # ignored
+        # the elementwise family's C marks a background row
+        labels = rng.integers(0, C + (loss.family == "elementwise"), shape)
+        labels[1] = loss.ignore_index if loss.takes_ignore_index else -1   # ignored
         return labels
-    if family == "star":
-        return rng.integers(0, 2, shape).astype(np.float64)
-    if family == "softmax":
-        return rng.dirichlet(np.ones(C), size=shape[:-1])
-    return rng.uniform(0.0, 1.0, shape)
+    dense = next(f for f in loss.target_forms if f != "labels")
+    return registry.target_values(loss, dense, rng, shape)
 
 
 def argument_shapes(family, name, form, n):
@@ -125,7 +105,7 @@ def argument_shapes(family, name, form, n):
         return [(C,)]
     if name == "targets":
         return [(n,)] if form == "labels" else [(n, C)]
-    if family == "softmax":
+    if family.family == "softmax":
         return [(n,)]
     return [(n, C), (C,), (n, 1)]
 
@@ -135,7 +115,7 @@ def bad_value(family, name, form):
     if name == "weights":
         return -1.0
     if form == "labels":
-        return C if family == "softmax" else C + 3
+        return C if family.family == "softmax" else C + 3
     return 1.5
 
 
@@ -225,7 +205,7 @@ def build(function_name, name, form, shape, relation, dtype, n, seed, bad=False)
     arguments = {
         "logits": values(family, "logits", form, (n, C), rng, n).astype(dtype),
         "targets": values(family, "targets", form, (n,) if form == "labels" else (n, C), rng, n),
-        "weights": values(family, "weights", form, (n,) if family == "softmax" else (n, C),
+        "weights": values(family, "weights", form, family.loss_shape((n, C)),
                           rng, n),
         "alpha": values(family, "alpha", form, (C,), rng, n),
     }

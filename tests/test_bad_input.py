@@ -10,7 +10,9 @@ valid) and checks that
 * every array handed in -- including the base of a view -- is bitwise
   unchanged afterwards.
 
-Cases are built by small factories so that each test gets fresh arrays.
+Cases are built by small factories so that each test gets fresh arrays.  The
+sigmoid focal loss has the full table; every loss of tests/registry.py gets
+the generic cases (and its own invalid parameters) in the last section.
 """
 from __future__ import annotations
 
@@ -21,23 +23,15 @@ import numpy as np
 import pytest
 
 import focal
+import registry
+from registry import LOSSES, SIGMOID
 
 N, C = 6, 5  # rows and classes of the small default problem
 LARGE_ROWS = 25_001  # large inputs: 125k elements, many iterator buffers (8192) long
 
-FUNCTIONS = {
-    "loss": focal.loss,
-    "grad": focal.grad,
-    "loss_and_grad": focal.loss_and_grad,
-    "grad_hess": focal.grad_hess,
-}
-# reduction= and out= do not exist on grad_hess
-TAKES = {
-    "loss": {"reduction", "out"},
-    "grad": {"reduction", "out"},
-    "loss_and_grad": {"reduction", "out"},
-    "grad_hess": set(),
-}
+# the sigmoid focal loss's functions; the last section runs the generic cases
+# on every loss of the registry
+FUNCTIONS = dict(SIGMOID.functions)
 KEYWORD_ONLY = ("reduction", "weights", "ignore_index", "out")
 EITHER = (TypeError, ValueError)
 
@@ -504,7 +498,7 @@ assert len(BAD_CASE_IDS) == len(set(BAD_CASE_IDS)), "duplicate case ids"
 def _parameters():
     for case_id, argname, expected, factory in CASES:
         for name in FUNCTIONS:
-            if argname in ("reduction", "out") and argname not in TAKES[name]:
+            if not SIGMOID.takes(name, argname):
                 continue
             yield pytest.param(name, argname, expected, factory, id=f"{name}-{case_id}")
 
@@ -607,6 +601,151 @@ def test_hidden_bad_value_outside_a_view_is_not_read():
     for function in FUNCTIONS.values():
         check_bad_call(function, dict(logits=logits, targets=big[::2, ::3]), "targets",
                        ValueError)
+
+
+# --------------------------------------------------------------------------
+# every registered loss: the bad arguments that mean the same for each
+
+GENERIC = []   # (id, argument, expected exception, builder(loss) -> call)
+
+
+def generic(case_id, argname, expected, builder):
+    GENERIC.append((case_id, argname, expected, builder))
+
+
+def loss_call(loss, **overrides):
+    """A valid call of `loss` on class indices (with ignored rows), `overrides` applied."""
+    rng = np.random.default_rng(41)
+    call = {"logits": make_logits(), "targets": registry.make_targets(loss, "labels", rng, (N, C))}
+    call.update(registry.ignore_options(loss))
+    call.update(overrides)
+    return call
+
+
+def loss_dense(loss, value=None, classes=C, rows=N):
+    """Valid dense targets of the loss's first dense form, one element set to `value`."""
+    form = next(f for f in loss.target_forms if f != "labels")
+    y = registry.target_values(loss, form, np.random.default_rng(43), (rows, classes))
+    if value is not None:
+        y[0, 0] = value
+    return y
+
+
+def loss_weights(loss, value=None, shape=None):
+    w = np.ones(shape or loss.loss_shape((N, C)))
+    if value is not None:
+        w.reshape(-1)[-1] = value
+    return w
+
+
+for _logits in ("1.0 2.0", None, 3j):
+    generic(f"logits-{tag(_logits)}", "logits", TypeError, lambda loss, v=_logits: loss_call(loss, logits=v))
+for _dtype in (np.complex64, object, bool, np.longdouble):
+    generic(f"logits-{np.dtype(_dtype).name}", "logits", TypeError,
+            lambda loss, d=_dtype: loss_call(loss, logits=make_logits(dtype=np.float64).astype(d)))
+generic("logits-masked", "logits", TypeError,
+        lambda loss: loss_call(loss, logits=np.ma.masked_array(make_logits())))
+
+for _targets in (None, "0 1 2", b"\x00"):
+    generic(f"targets-{tag(_targets)}", "targets", TypeError,
+            lambda loss, v=_targets: loss_call(loss, targets=v))
+for _dtype in (object, np.complex128, np.longdouble):
+    generic(f"targets-dense-{np.dtype(_dtype).name}", "targets", TypeError,
+            lambda loss, d=_dtype: loss_call(loss, targets=loss_dense(loss).astype(d)))
+generic("targets-labels-object", "targets", TypeError,
+        lambda loss: loss_call(loss, targets=loss_call(loss)["targets"].astype(object)))
+generic("targets-labels-too-long", "targets", ValueError,
+        lambda loss: loss_call(loss, targets=np.zeros(N + 1, np.int64)))
+generic("targets-labels-out-of-range", "targets", ValueError,
+        lambda loss: loss_call(loss, targets=np.r_[np.zeros(N - 1, np.int64), C + 1]))
+generic("targets-labels-below-range", "targets", ValueError,
+        lambda loss: loss_call(loss, targets=np.r_[np.zeros(N - 1, np.int64), -7]))
+generic("targets-dense-extra-class", "targets", ValueError,
+        lambda loss: loss_call(loss, targets=loss_dense(loss, classes=C + 1)))
+generic("targets-dense-extra-row", "targets", ValueError,
+        lambda loss: loss_call(loss, targets=loss_dense(loss, rows=N + 1)))
+for _bad in (1.5, -0.5, np.nan, np.inf):
+    generic(f"targets-dense-value-{_bad!r}", "targets", ValueError,
+            lambda loss, v=_bad: loss_call(loss, targets=loss_dense(loss, v)))
+
+for _reduction in ("avg", "MEAN", ""):
+    generic(f"reduction-value-{_reduction!r}", "reduction", ValueError,
+            lambda loss, v=_reduction: loss_call(loss, reduction=v))
+for _reduction in (None, 1, b"mean"):
+    generic(f"reduction-type-{tag(_reduction)}", "reduction", TypeError,
+            lambda loss, v=_reduction: loss_call(loss, reduction=v))
+
+for _weights in ("1.0", np.ones(C, np.complex64), np.ones(C, object)):
+    generic(f"weights-type-{tag(_weights)}", "weights", TypeError,
+            lambda loss, v=_weights: loss_call(loss, weights=v))
+generic("weights-shape-extra-row", "weights", ValueError,
+        lambda loss: loss_call(loss, weights=np.ones((N + 1, 1))))
+generic("weights-shape-extra-dim", "weights", ValueError,
+        lambda loss: loss_call(loss, weights=np.ones((2, N, C))))
+for _bad in (-1.0, np.nan, np.inf, -np.inf):
+    generic(f"weights-value-{_bad!r}", "weights", ValueError,
+            lambda loss, v=_bad: loss_call(loss, weights=loss_weights(loss, v)))
+
+for _ignore in (1.5, None, "-1", True, [-1]):
+    generic(f"ignore_index-type-{tag(_ignore)}", "ignore_index", TypeError,
+            lambda loss, v=_ignore: loss_call(loss, ignore_index=v))
+
+
+def _read_only(shape, dtype=np.float32):
+    out = np.empty(shape, dtype)
+    out.flags.writeable = False
+    return out
+
+
+generic("out-dtype-float64", "out", TypeError, lambda loss, shape: loss_call(loss, out=np.empty(shape)))
+generic("out-dtype-int32", "out", TypeError,
+        lambda loss, shape: loss_call(loss, out=np.empty(shape, np.int32)))
+generic("out-dtype-byteswapped", "out", TypeError,
+        lambda loss, shape: loss_call(loss, out=np.empty(shape, ">f4")))
+generic("out-shape-extra-dim", "out", ValueError,
+        lambda loss, shape: loss_call(loss, out=np.empty(shape[::-1] + (2,), np.float32)))
+generic("out-shape-flat", "out", ValueError,
+        lambda loss, shape: loss_call(loss, out=np.empty(N * C + 1, np.float32)))
+generic("out-read-only", "out", ValueError, lambda loss, shape: loss_call(loss, out=_read_only(shape)))
+generic("out-list", "out", TypeError, lambda loss, shape: loss_call(loss, out=np.zeros(shape).tolist()))
+
+GENERIC_IDS = [c[0] for c in GENERIC]
+assert len(GENERIC_IDS) == len(set(GENERIC_IDS)), "duplicate case ids"
+
+
+def _generic_parameters():
+    for loss in LOSSES:
+        cases = list(GENERIC) + [
+            (f"{name}-{tag(value)}", name, error, lambda loss, name=name, value=value: loss_call(loss, **{name: value}))
+            for name, value, error in loss.invalid_params]
+        for case_id, argname, expected, builder in cases:
+            if argname == "ignore_index" and not loss.takes_ignore_index:
+                continue
+            for name in loss.functions:
+                if loss.takes(name, argname):
+                    yield pytest.param(loss, name, argname, expected, builder,
+                                       id=f"{loss.name}-{name}-{case_id}")
+
+
+@pytest.mark.parametrize("loss, name, argname, expected, builder", list(_generic_parameters()))
+def test_every_loss_bad_argument(loss, name, argname, expected, builder):
+    if argname == "out":
+        # loss(out=) is the elementwise (or per-row) loss; grad(out=) the gradient
+        shape = loss.loss_shape((N, C)) if name == "loss" else (N, C)
+        call = builder(loss, shape)
+        if name == "loss":
+            call["reduction"] = "none"
+    else:
+        call = builder(loss)
+    if argname == "targets":
+        argname = loss.targets_name
+    check_bad_call(loss.functions[name], call, argname, expected)
+
+
+def test_every_loss_refuses_each_of_its_parameters():
+    """Each registered loss lists bad values for each of its parameters."""
+    for loss in LOSSES:
+        assert {name for name, _, _ in loss.invalid_params} == set(loss.params), loss.name
 
 
 # --------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import focal
-from test_accuracy import reference as sigmoid_reference
-from test_softmax_accuracy import reference as softmax_reference
-from test_star import mp_reference as star_reference
+from reference import sigmoid_focal_mp as sigmoid_reference
+from reference import softmax_mp as softmax_reference
+from reference import star_mp as star_reference
 
 mpmath.mp.prec = 120
 TINY = 5e-324

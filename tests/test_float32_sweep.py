@@ -11,7 +11,7 @@ argument reduction and clamps.
 
 Every point is compared with focal's own float64 results (double-double
 internally, within about 1 ULP of double: 2^-29 float32 ULP, invisible at this
-scale), which test_accuracy.py holds to the 120-bit mpmath reference: the
+scale), which test_accuracy.py holds to the 50-digit mpmath reference: the
 float32 loss and gradient must be within 1 ULP, and in fact within 0.5 ULP +
 2^-12 (one rounding of a double good to 2^-42).  The worst points of each
 setting, and a random sample, are then checked against that mpmath reference
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import focal
-from test_accuracy import reference, ulp_error
+from reference import sigmoid_focal_mp, ulp_error
 
 F32 = np.finfo(np.float32)
 
@@ -89,7 +89,7 @@ def test_float32_within_1_ulp_over_the_sweep(gamma, y):
     worst = np.concatenate([np.argpartition(error, -12)[-12:] for error in errors.values()])
     sample = np.unique(np.concatenate([worst, rng.choice(X32.size, 24, replace=False)]))
     for i in sample:
-        exact_loss, exact_grad, exact_hess, condition = reference(X32[i], y, gamma)
+        exact_loss, exact_grad, exact_hess, condition = sigmoid_focal_mp(X32[i], y, gamma)
         assert ulp_error(single["loss"][i], exact_loss, np.float32) <= 1, (X32[i], "loss")
         assert ulp_error(single["grad"][i], exact_grad, np.float32) <= 1, (X32[i], "grad")
         if abs(exact_hess) >= F32.tiny:
@@ -108,5 +108,10 @@ def test_soft_target_loss_within_1_ulp_over_the_sweep(gamma):
 
 
 def test_sample_reference_is_the_mpmath_one():
-    # the helpers come from test_accuracy.py, with its 120-bit precision
-    assert mpmath.mp.prec >= 120
+    # the twin of tests/reference.py works at 50 digits (at least 120 bits),
+    # whatever precision the caller has set
+    with mpmath.workprec(53):
+        low = sigmoid_focal_mp(1 / 3, 1.0, 2.0).loss
+    with mpmath.workprec(400):
+        high = sigmoid_focal_mp(1 / 3, 1.0, 2.0).loss
+        assert abs(low - high) <= abs(high) * mpmath.mpf(2) ** -120

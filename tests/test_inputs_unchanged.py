@@ -4,17 +4,21 @@ Every public function reads its arrays in place (no copies, any layout); a
 call must leave every input bitwise unchanged, with the same flags, whether
 it succeeds or fails.  With out= the result goes into the given array, which
 is returned; out may be the logits themselves (in place), and a call that
-fails validation must not have written a single element first.
+fails validation must not have written a single element first.  The sigmoid
+focal loss in depth; every loss of tests/registry.py in the last section.
 """
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import numpy as np
 import pytest
 
 import focal
-from layouts import arrange, label_values, logit_values, soft_target_values
+import registry
+from layouts import LAYOUTS, arrange, label_values, logit_values, soft_target_values
+from registry import LOSSES, SIGMOID
 
 FLAGS = ("C_CONTIGUOUS", "F_CONTIGUOUS", "OWNDATA", "WRITEABLE", "ALIGNED", "WRITEBACKIFCOPY")
 REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
@@ -106,12 +110,7 @@ def make_case(name):
 CASES = ("dense-float32", "labels-weights-alpha", "misaligned-big-endian", "readonly",
          "fortran-float16", "int-logits-uint8-labels", "specials", "0-d", "empty")
 
-CALLS = (
-    [(f"loss-{r}", focal.loss, dict(reduction=r)) for r in REDUCTIONS]
-    + [(f"grad-{r}", focal.grad, dict(reduction=r)) for r in REDUCTIONS]
-    + [(f"loss_and_grad-{r}", focal.loss_and_grad, dict(reduction=r)) for r in REDUCTIONS]
-    + [("grad_hess", focal.grad_hess, {})]
-)
+CALLS = registry.calls(SIGMOID)
 
 
 def results_of(value):
@@ -243,17 +242,14 @@ OUT_CASES = {
         arrange(logit_values(rng, (7, 3), np.float64), np.float64),
         label_values(rng, (7,), 3, "mixed", -1), dict(gamma=0.5)),
 }
-OUT_FUNCTIONS = [
-    (f"grad-{r}", focal.grad, r) for r in REDUCTIONS
-] + [
-    (f"loss_and_grad-{r}", focal.loss_and_grad, r) for r in REDUCTIONS
-] + [("loss-none", focal.loss, "none")]
+OUT_FUNCTIONS = [(name, SIGMOID.functions[function], reduction)
+                 for name, function, _, reduction in registry.out_calls(SIGMOID)]
 OUT_LAYOUTS = ("C", "F", "strided", "reversed", "transposed", "misaligned")
 
 
 def returned_out(name, result):
     """The part of the result that out= receives."""
-    return result[1] if name.startswith("loss_and_grad") else result
+    return result[1] if "loss_and_grad" in name else result
 
 
 def make_out(shape, dtype, layout):
@@ -277,7 +273,7 @@ def test_out_receives_result(case, function, layout):
     result = f(logits, targets, reduction=reduction, **options, out=out)
     assert returned_out(name, result) is out, "the function must return out itself"
     np.testing.assert_array_equal(out, returned_out(name, expected), strict=True)
-    if name.startswith("loss_and_grad"):
+    if "loss_and_grad" in name:
         np.testing.assert_array_equal(result[0], expected[0], strict=True)
     if layout == "strided":
         np.testing.assert_array_equal(memory[1::2], before[1::2], err_msg="out's gaps were written")
@@ -297,7 +293,7 @@ def test_out_is_logits(case, function, logits_layout):
     result = f(logits, targets, reduction=reduction, **options, out=logits)
     assert returned_out(name, result) is logits
     np.testing.assert_array_equal(logits, returned_out(name, expected), strict=True)
-    if name.startswith("loss_and_grad"):
+    if "loss_and_grad" in name:
         np.testing.assert_array_equal(result[0], expected[0], strict=True)
     if logits_layout == "strided":
         # the rest of the owner's memory is untouched
@@ -402,7 +398,7 @@ def test_out_over_large_logits(overlap, function, dtype):
     result = f(logits, labels, **options, out=out)
     assert returned_out(name, result) is out
     np.testing.assert_array_equal(out, returned_out(name, expected), strict=True)
-    if name.startswith("loss_and_grad"):
+    if "loss_and_grad" in name:
         np.testing.assert_array_equal(result[0], expected[0], strict=True)
 
 
@@ -423,3 +419,124 @@ def test_failed_in_place_call_on_large_logits(call):
     with pytest.raises(ValueError, match="targets"):
         function(logits, labels, **extra, out=logits[::-1])
     snapshot.assert_unchanged("large logits of a failed in-place call")
+
+
+# ------------------------------------------------------- every registered loss
+
+
+def every_loss_case(loss, form, layout):
+    """(logits, targets, options) of `loss`: every array in `layout`, per-class alpha, weights."""
+    rng = np.random.default_rng(zlib.crc32(f"{loss.name}-{form}-{layout}".encode()))
+    shape = (4, 3, 5)
+    logits = registry.make_logits(rng, shape, np.float32 if layout in ("C", "F") else np.float64, layout)
+    targets = registry.make_targets(loss, form, rng, shape, layout)
+    options = dict(registry.params_for(loss, loss.params, shape[-1]),
+                   weights=registry.make_weights(loss, rng, shape, np.float32, layout),
+                   **registry.ignore_options(loss))
+    options["alpha"] = arrange(np.linspace(0.1, 0.9, shape[-1]), np.float64, layout)
+    return logits, targets, options
+
+
+def _every_loss_calls(*axes, forms=True):
+    """pytest parameters (loss[, form], *axes, function, keywords) of every call of every loss."""
+    for loss in LOSSES:
+        for form in loss.target_forms if forms else (None,):
+            for values in itertools.product(*axes):
+                for call_id, function, extra in registry.calls(loss):
+                    head = (loss, form) if forms else (loss,)
+                    yield pytest.param(*head, *values, function, extra,
+                                       id="-".join([call_id] + [str(v) for v in (form,) * forms + values]))
+
+
+@pytest.mark.parametrize("loss, form, layout, function, extra", list(_every_loss_calls(LAYOUTS)))
+def test_every_loss_leaves_inputs_unchanged(loss, form, layout, function, extra):
+    logits, targets, options = every_loss_case(loss, form, layout)
+    snapshots = {"logits": Snapshot(logits), "targets": Snapshot(targets)}
+    snapshots.update({key: Snapshot(value) for key, value in options.items()})
+    result = function(logits, targets, **options, **extra)
+    for name, snapshot in snapshots.items():
+        snapshot.assert_unchanged(name)
+    for part in results_of(result):
+        assert isinstance(part, (np.ndarray, np.floating))
+        if isinstance(part, np.ndarray):
+            for name, value in [("logits", logits), ("targets", targets)] + list(options.items()):
+                if isinstance(value, np.ndarray):
+                    assert not np.shares_memory(part, value), f"a result is a view of {name}"
+    again = function(logits, targets, **options, **extra)
+    for first, second in zip(results_of(result), results_of(again)):
+        np.testing.assert_array_equal(first, second, strict=True)
+
+
+EVERY_LOSS_BAD = ("label-out-of-range", "dense-above-1", "dense-nan", "weight-negative", "weight-nan")
+
+
+def every_loss_bad_case(loss, kind, dtype):
+    """(logits, targets, options, argument named): the last element of one input invalid."""
+    rng = np.random.default_rng(23)
+    shape = (6, 4)
+    logits = registry.make_logits(rng, shape, dtype)
+    options = registry.ignore_options(loss)
+    if kind == "label-out-of-range":
+        targets = registry.make_targets(loss, "labels", rng, shape)
+        targets[-1] = shape[-1] + 1
+        return logits, targets, options, loss.targets_name
+    form = next(f for f in loss.target_forms if f != "labels")
+    targets = registry.make_targets(loss, form, rng, shape)
+    if kind.startswith("dense-"):
+        targets[-1, -1] = 1.5 if kind == "dense-above-1" else np.nan
+        return logits, targets, options, loss.targets_name
+    options["weights"] = np.ones(loss.loss_shape(shape))
+    options["weights"].reshape(-1)[-1] = -1.0 if kind == "weight-negative" else np.nan
+    return logits, targets, options, "weights"
+
+
+@pytest.mark.parametrize("loss, kind, function, extra", list(_every_loss_calls(EVERY_LOSS_BAD, forms=False)))
+def test_every_loss_failed_call_leaves_inputs_unchanged(loss, kind, function, extra):
+    logits, targets, options, argname = every_loss_bad_case(loss, kind, np.float32)
+    snapshots = [Snapshot(logits), Snapshot(targets)] + [Snapshot(v) for v in options.values()]
+    with pytest.raises(ValueError, match=f"^{argname}:"):
+        function(logits, targets, **options, **extra)
+    for snapshot in snapshots:
+        snapshot.assert_unchanged("an input of a failed call")
+
+
+def _every_loss_out_calls(*axes):
+    for loss in LOSSES:
+        for call_id, name, function, reduction in registry.out_calls(loss):
+            for values in itertools.product(*axes):
+                yield pytest.param(loss, name, function, reduction, *values,
+                                   id="-".join([call_id] + [str(v) for v in values]))
+
+
+@pytest.mark.parametrize("loss, name, function, reduction, layout, dtype",
+                         list(_every_loss_out_calls(OUT_LAYOUTS, ("float32", "float64"))))
+def test_every_loss_out_receives_result(loss, name, function, reduction, layout, dtype):
+    rng = np.random.default_rng(zlib.crc32(f"{loss.name}-{name}-{layout}".encode()))
+    shape = (6, 5)
+    logits = registry.make_logits(rng, shape, dtype)
+    targets = registry.make_targets(loss, "labels", rng, shape)
+    options = dict(reduction=reduction, weights=registry.make_weights(loss, rng, shape),
+                   **registry.ignore_options(loss))
+    expected = function(logits, targets, **options)
+    out_shape = loss.loss_shape(shape) if name == "loss" else shape
+    out, memory = make_out(out_shape, logits.dtype, layout)
+    before = memory.copy()
+    result = function(logits, targets, **options, out=out)
+    assert returned_out(name, result) is out, "the function must return out itself"
+    np.testing.assert_array_equal(out, returned_out(name, expected), strict=True)
+    if name == "loss_and_grad":
+        np.testing.assert_array_equal(result[0], expected[0], strict=True)
+    if layout == "strided":
+        np.testing.assert_array_equal(memory[1::2], before[1::2], err_msg="out's gaps were written")
+
+
+@pytest.mark.parametrize("loss, name, function, reduction, kind",
+                         [p for p in _every_loss_out_calls(EVERY_LOSS_BAD) if p.values[1] != "loss"])
+def test_every_loss_failed_in_place_call_leaves_logits_untouched(loss, name, function, reduction, kind):
+    """out=logits (the gradient's shape) with an invalid last element: nothing written."""
+    logits, targets, options, argname = every_loss_bad_case(loss, kind, np.float64)
+    snapshot = Snapshot(logits)
+    for out in (logits, logits[::-1]):
+        with pytest.raises(ValueError, match=f"^{argname}:"):
+            function(logits, targets, **options, reduction=reduction, out=out)
+        snapshot.assert_unchanged("logits of a failed in-place call")

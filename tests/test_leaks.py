@@ -41,6 +41,9 @@ in-use bytes from glibc.
 """
 from __future__ import annotations
 
+# Every function of a loss in tests/registry.py also gets the registry's
+# generic paths (_registry_paths), before its family's hand-written ones.
+
 import ctypes
 import gc
 import os
@@ -50,6 +53,8 @@ import numpy as np
 import pytest
 
 import focal
+import registry
+from registry import LOSSES
 
 MIB = 1 << 20
 CALLS = 100_000        # per path, in the slow test
@@ -150,6 +155,19 @@ def make_inputs():
         sample_weights=rng.random(12) + 0.5,
     )
     a["readonly"].flags.writeable = False
+    for loss in LOSSES:   # what the registry's paths read
+        rng = np.random.default_rng(7)
+        dense = next(f for f in loss.target_forms if f != "labels")
+        a[f"{loss.name} labels"] = registry.make_targets(loss, "labels", rng, (ROWS, C))
+        a[f"{loss.name} dense"] = registry.make_targets(loss, dense, rng, (ROWS, C))
+        a[f"{loss.name} weights"] = registry.make_weights(loss, rng, (ROWS, C))
+        bad = a[f"{loss.name} labels"].copy()
+        bad[-1] = C + 2
+        a[f"{loss.name} bad labels"] = bad
+        bad = registry.make_weights(loss, rng, (ROWS, C))
+        bad.reshape(-1)[-1] = -1.0
+        a[f"{loss.name} bad weights"] = bad
+        a[f"{loss.name} out"] = np.empty(loss.loss_shape((ROWS, C)), np.float32)
     return a
 
 
@@ -363,17 +381,58 @@ def _other_paths(name, a):
     raise AssertionError(f"{name}: a public function without a table of paths")
 
 
+def _registry_paths(loss, key, a):
+    """The paths every registered loss gets: success with class indices, with
+    dense targets and weights, with out=; errors found by the Python layer
+    (a bad value of each parameter, a reduction) and by the C pass (a label,
+    a weight)."""
+    f = loss.functions[key]
+    n = loss.name
+    ignore = registry.ignore_options(loss)
+    paths = [("registry-labels", lambda: f(a["x"], a[f"{n} labels"], **ignore), None)]
+    # the last reduction (a division by a count or a sum of weights; the
+    # others take the same path through the package)
+    last = {"reduction": loss.reductions[-1]} if loss.takes(key, "reduction") else {}
+    paths.append(("registry-dense-weights",
+                  lambda: f(a["x64"], a[f"{n} dense"], weights=a[f"{n} weights"], **last), None))
+    if loss.takes(key, "reduction"):
+        paths.append(("registry-reduction-value", lambda: f(a["x"], a[f"{n} dense"], reduction="avg"),
+                      ValueError))
+    if loss.takes(key, "out"):
+        out = a[f"{n} out"] if key == "loss" else a["out32"]
+        none = {"reduction": "none"} if key == "loss" else {}
+        paths.append(("registry-out", lambda: f(a["x"], a[f"{n} labels"], out=out, **ignore, **none),
+                      None))
+    for param in loss.params:   # its first invalid example of each parameter
+        _, value, error = next(bad for bad in loss.invalid_params if bad[0] == param)
+        paths.append((f"registry-{param}", lambda p=param, v=value: f(a["x"], a[f"{n} dense"], **{p: v}),
+                      error))
+    paths += [
+        ("registry-C-bad-label", lambda: f(a["x"], a[f"{n} bad labels"], **ignore), ValueError),
+        ("registry-C-bad-weight", lambda: f(a["x"], a[f"{n} dense"], weights=a[f"{n} bad weights"]),
+         ValueError),
+    ]
+    return paths
+
+
 # the issue's 14 public functions, and any added since (every name in __all__)
 FUNCTIONS = list(focal.__all__)
+# public name -> (registered loss, its key), for every function of the registry
+REGISTERED = {name: (loss, key) for name in FUNCTIONS for loss in LOSSES
+              for key, function in loss.functions.items() if getattr(focal, name) is function}
 
 
 def paths(name, a):
+    """The registry's paths of a loss's function, then the hand-written ones of its family."""
+    table = _registry_paths(*REGISTERED[name], a) if name in REGISTERED else []
     if name in ("loss", "grad", "loss_and_grad", "grad_hess"):
-        return _sigmoid_paths(name, a)
+        return table + _sigmoid_paths(name, a)
     if name.startswith("softmax_") and name != "softmax_prior_bias":
-        return _softmax_paths(name, a)
+        return table + _softmax_paths(name, a)
     if name.startswith("star_"):
-        return _star_paths(name, a)
+        return table + _star_paths(name, a)
+    if name in REGISTERED:
+        return table
     return _other_paths(name, a)
 
 
@@ -507,6 +566,12 @@ def test_every_public_function_has_paths():
         assert len(ids) == len(set(ids)), name
         assert any(e is None for _, _, e in table), f"{name}: no success path"
         assert any(e is not None for _, _, e in table), f"{name}: no error path"
+
+
+def test_every_registered_function_is_public():
+    """Each function of the registry is a name of focal.__all__ (and so gets its paths)."""
+    registered = [f for loss in LOSSES for f in loss.functions.values()]
+    assert len(REGISTERED) == len(registered) == len(set(map(id, registered)))
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

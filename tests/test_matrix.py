@@ -1,4 +1,8 @@
-"""focal against its NumPy twin (tests/reference.py) over a generated matrix.
+"""focal against its NumPy twins (tests/reference.py) over a generated matrix.
+
+Every loss of tests/registry.py gets every logits dtype x memory layout x
+target form x reduction, and each of its valid parameter examples; the
+sigmoid focal loss, in depth, every axis below.
 
 Axes: shapes (0-d, empty, 1-D to 4-D), logits dtypes (float16/32/64, ints,
 big-endian), memory layouts (Fortran, strided, reversed, transposed,
@@ -10,6 +14,7 @@ dtypes, shapes and scalar types.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import zlib
@@ -20,7 +25,9 @@ import pytest
 
 import focal
 from layouts import LAYOUTS, arrange, hard_target_values, label_values, logit_values, soft_target_values
-from reference import focal_reference, result_dtype, tolerance
+from reference import focal_reference, result_dtype, sigmoid_focal_definition_mp, tolerance
+import registry
+from registry import LOSSES, SIGMOID, ignore_options, params_for
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_positives")
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 3.7)
@@ -52,16 +59,16 @@ def assert_close(actual, expected, allowed, what: str) -> None:
         )
 
 
-def check_array(actual, expected, scale, dtype, shape, what) -> None:
+def check_array(actual, expected, scale, dtype, shape, what, tolerance=tolerance) -> None:
     assert isinstance(actual, np.ndarray), f"{what}: expected an ndarray, got {type(actual)}"
     assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype}"
     assert actual.shape == shape, f"{what}: shape {actual.shape}, expected {shape}"
     assert_close(actual, expected, tolerance(dtype, expected, scale), what)
 
 
-def check_loss(value, ref, dtype, shape, reduction) -> None:
+def check_loss(value, ref, dtype, shape, reduction, tolerance=tolerance) -> None:
     if reduction == "none":
-        check_array(value, ref.loss, 0.0, dtype, shape, "loss")
+        check_array(value, ref.loss, 0.0, dtype, shape, "loss", tolerance)
         return
     assert type(value) is dtype.type, f"loss: expected a NumPy {dtype} scalar, got {type(value)}"
     if math.isnan(ref.loss):
@@ -76,30 +83,39 @@ def assert_same(a, b, what) -> None:
     np.testing.assert_array_equal(a, b, err_msg=what, strict=True)
 
 
-def check_all(logits, targets, alpha=0.25, gamma=2.0, reduction="mean", weights=None, ignore_index=-1):
-    """Every public function on one input, against the reference."""
-    options = dict(reduction=reduction, weights=weights, ignore_index=ignore_index)
+def check_every_function(loss, logits, targets, params, reduction="mean", weights=None, ignore_index=None):
+    """Every public function of a registered loss on one input, against its twin."""
+    options = dict(reduction=reduction, weights=weights, **ignore_options(loss, ignore_index))
     dtype = result_dtype(np.asarray(logits).dtype)
     shape = np.shape(logits)
-    ref = focal_reference(logits, targets, alpha, gamma, **options)
+    ref = loss.reference(logits, targets, params, **options)
+    functions = loss.functions
 
-    value = focal.loss(logits, targets, alpha, gamma, **options)
-    check_loss(value, ref, dtype, shape, reduction)
+    value = functions["loss"](logits, targets, **params, **options)
+    check_loss(value, ref, dtype, loss.loss_shape(shape), reduction, loss.tolerance)
 
-    gradient = focal.grad(logits, targets, alpha, gamma, **options)
-    check_array(gradient, ref.grad, ref.grad_scale, dtype, shape, "grad")
+    gradient = functions["grad"](logits, targets, **params, **options)
+    check_array(gradient, ref.grad, ref.grad_scale, dtype, shape, "grad", loss.tolerance)
 
-    both = focal.loss_and_grad(logits, targets, alpha, gamma, **options)
+    both = functions["loss_and_grad"](logits, targets, **params, **options)
     assert isinstance(both, tuple) and len(both) == 2
     assert_same(both[0], value, "loss_and_grad()[0] vs loss()")
     assert_same(both[1], gradient, "loss_and_grad()[1] vs grad()")
 
-    if reduction == "none":
-        g, h = focal.grad_hess(logits, targets, alpha, gamma, weights=weights, ignore_index=ignore_index)
-        check_array(g, ref.elementwise_grad, ref.elementwise_grad_scale, dtype, shape, "grad_hess grad")
-        check_array(h, ref.hess, ref.hess_scale, dtype, shape, "grad_hess hess")
+    if reduction == "none" and "grad_hess" in functions:
+        del options["reduction"]
+        g, h = functions["grad_hess"](logits, targets, **params, **options)
+        check_array(g, ref.elementwise_grad, ref.elementwise_grad_scale, dtype, shape, "grad_hess grad",
+                    loss.tolerance)
+        check_array(h, ref.hess, ref.hess_scale, dtype, shape, "grad_hess hess", loss.tolerance)
         assert_same(g, gradient, "grad_hess()[0] vs grad(reduction='none')")
     return ref
+
+
+def check_all(logits, targets, alpha=0.25, gamma=2.0, reduction="mean", weights=None, ignore_index=-1):
+    """Every public function of the sigmoid focal loss on one input, against the reference."""
+    return check_every_function(SIGMOID, logits, targets, dict(alpha=alpha, gamma=gamma), reduction,
+                                weights, ignore_index)
 
 
 # ------------------------------------------------------- the reference itself
@@ -113,10 +129,7 @@ def test_reference_derivatives_match_mpmath(y, gamma, alpha):
     x_values = np.array([-30.0, -8.0, -2.5, -0.7, 0.0, 0.4, 1.9, 6.0, 29.0])
 
     def fl(x):
-        p = 1 / (1 + mpmath.exp(-x))
-        q = p * (1 - y) + (1 - p) * y
-        a_t = 1 if alpha is None else alpha * y + (1 - alpha) * (1 - y)
-        return a_t * q**gamma * -(y * mpmath.log(p) + (1 - y) * mpmath.log(1 - p))
+        return sigmoid_focal_definition_mp(x, y, gamma, alpha)
 
     ref = focal_reference(x_values, np.full(x_values.shape, y), alpha, gamma, reduction="none")
     for i, x in enumerate(x_values):
@@ -140,16 +153,51 @@ def make_targets(rng, form, shape, layout="C"):
     return arrange(labels, np.int64, layout), -1
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("form", ["dense", "labels"])
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("dtype", LOGIT_DTYPES)
-def test_logit_dtypes_and_layouts(dtype, layout, form, reduction):
+def _every_loss(*axes):
+    """pytest parameters (loss, form, ...) over the registry: each loss with each
+    of its target forms and reductions, crossed with the other `axes`."""
+    for loss in LOSSES:
+        for form in loss.target_forms:
+            for reduction in loss.reductions:
+                for values in itertools.product(*axes):
+                    yield pytest.param(loss, form, reduction, *values,
+                                       id="-".join([loss.name, form, reduction] + [str(v) for v in values]))
+
+
+@pytest.mark.parametrize("loss, form, reduction, layout, dtype", list(_every_loss(LAYOUTS, LOGIT_DTYPES)))
+def test_logit_dtypes_and_layouts(loss, form, reduction, layout, dtype):
+    """Every registered loss, logits dtype, memory layout, target form and reduction."""
     shape = (3, 4, 5)
-    rng = rng_for(dtype, layout, form)
-    logits = arrange(logit_values(rng, shape, dtype), dtype, layout)
-    targets, ignore_index = make_targets(rng, form, shape, layout)
-    check_all(logits, targets, 0.25, 2.0, reduction, ignore_index=ignore_index)
+    # the sigmoid loss keeps the seeds (and so the numbers) it had before the registry
+    key = (dtype, layout, "dense" if form == "soft" else form) if loss is SIGMOID else (loss.name, dtype, layout, form)
+    rng = rng_for(*key)
+    logits = registry.make_logits(rng, shape, dtype, layout)
+    targets = registry.make_targets(loss, form, rng, shape, layout)
+    check_every_function(loss, logits, targets, params_for(loss, loss.valid_params[0], shape[-1]), reduction)
+
+
+def _valid_parameter_cases():
+    for loss in LOSSES:
+        for index in range(len(loss.valid_params)):
+            for case in _every_loss_cases(loss):
+                yield pytest.param(loss, *case, index, id=f"{loss.name}-{case[0]}-{case[1]}-{index}")
+
+
+def _every_loss_cases(loss):
+    return [(form, reduction) for form in loss.target_forms for reduction in loss.reductions]
+
+
+@pytest.mark.parametrize("loss, form, reduction, index", list(_valid_parameter_cases()))
+def test_valid_parameters(loss, form, reduction, index):
+    """Every registered example of valid parameters, with weights, against the twin."""
+    shape = (6, 5)
+    rng = rng_for(loss.name, form, index)
+    params = params_for(loss, loss.valid_params[index], shape[-1], rng)
+    for dtype in (np.float32, np.float64):
+        logits = registry.make_logits(rng, shape, dtype)
+        targets = registry.make_targets(loss, form, rng, shape)
+        check_every_function(loss, logits, targets, params, reduction,
+                             weights=registry.make_weights(loss, rng, shape))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

@@ -1,8 +1,8 @@
-"""The multi-class (softmax) focal loss against a plain NumPy reference.
+"""The multi-class (softmax) focal loss against its NumPy twin (tests/reference.py).
 
-The reference below is written from the definition, in float64, with the
-log-softmax taken after subtracting the row maximum and 1 - p_c taken as the
-other classes' share of the exponential sum (never 1 minus a rounded p_c).
+The twin is written from the definition, in float64, with the log-softmax
+taken after subtracting the row maximum and 1 - p_c taken as the other
+classes' share of the exponential sum (never 1 minus a rounded p_c).
 A generated matrix of cases walks every shape, class axis, dtype, byte order,
 memory layout, label dtype, target form, alpha form, gamma, weighting and
 reduction; the gradient is checked against central differences of the
@@ -18,84 +18,12 @@ import numpy as np
 import pytest
 
 import focal
+from reference import result_dtype, softmax_mp, softmax_reference
+from registry import SOFTMAX
 from test_derivatives import numeric_gradient  # the five-point stencil, shared
 
 RNG = np.random.default_rng(20171022)
-FUNCTIONS = (focal.softmax_loss, focal.softmax_grad, focal.softmax_loss_and_grad)
-
-
-# --------------------------------------------------------------------------
-# reference
-
-
-def reference_rows(z, targets, alpha, gamma, class_indices, ignore_index):
-    """(row losses, row gradients, active rows) with the class axis last.
-
-    z: float64 logits (..., C); targets: class indices (...) or dense (..., C).
-    Row losses and gradients are unweighted and unreduced; ignored rows give 0.
-    """
-    z = np.asarray(z, dtype=np.float64)
-    num_classes = z.shape[-1]
-    m = z.max(axis=-1, keepdims=True)
-    d = z - m
-    e = np.exp(d)
-    others = (e[..., None, :] * (1.0 - np.eye(num_classes))).sum(axis=-1)  # sum_{j != c} E_j
-    total = e.sum(axis=-1, keepdims=True)
-    argmax = np.argmax(z, axis=-1)[..., None]
-    rest = np.take_along_axis(others, argmax, axis=-1)  # S - 1
-    neg_log_p = np.log1p(rest) - d
-    p = e / total
-    q = others / total
-    if class_indices:
-        targets = np.asarray(targets).astype(np.int64)
-        active = targets != ignore_index
-        safe = np.where(active, targets, 0)
-        y = (safe[..., None] == np.arange(num_classes)).astype(np.float64) * active[..., None]
-    else:
-        y = np.asarray(targets, dtype=np.float64)
-        active = np.ones(z.shape[:-1], dtype=bool)
-    if alpha is None:
-        a = np.ones(num_classes)
-    else:
-        a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (num_classes,))
-    ay = a * y
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q_gamma = q ** gamma
-        h = np.where(others > 0, e * neg_log_p / np.where(others > 0, others, 1.0), 1.0)
-    loss = (ay * q_gamma * neg_log_p).sum(axis=-1)
-    g = ay * q_gamma * (gamma * h + 1.0)
-    grad = p * g.sum(axis=-1, keepdims=True) - g
-    return loss, grad, active
-
-
-def reference(logits, labels, alpha=None, gamma=2.0, axis=-1, reduction="mean", weights=None,
-              ignore_index=-100):
-    """(loss, grad) of focal.softmax_loss_and_grad, in float64, from the definition."""
-    x = np.asarray(logits).astype(np.float64)
-    t = np.asarray(labels)
-    class_indices = t.ndim == x.ndim - 1
-    z = np.moveaxis(x, axis, -1)
-    targets = t if class_indices else np.moveaxis(t, axis, -1)
-    loss, grad, active = reference_rows(z, targets, alpha, gamma, class_indices, ignore_index)
-    w = np.ones(z.shape[:-1]) if weights is None else np.broadcast_to(
-        np.asarray(weights, dtype=np.float64), z.shape[:-1])
-    w = w * active
-    weighted = np.where(w > 0, w * loss, 0.0)
-    grad = grad * w[..., None]
-    if reduction == "none":
-        value = weighted
-    elif reduction == "sum":
-        value = weighted.sum()
-    else:
-        denominator = w.sum()
-        value = weighted.sum() / denominator if denominator > 0 else math.nan
-        if denominator > 0:
-            grad = grad / denominator
-    return value, np.moveaxis(grad, -1, axis)
-
-
-def result_dtype(dtype):
-    return np.float64 if np.result_type(dtype, np.float16) == np.float64 else np.float32
+FUNCTIONS = tuple(SOFTMAX.functions.values())   # softmax_loss, softmax_grad, softmax_loss_and_grad
 
 
 def tolerance(dtype):
@@ -269,7 +197,8 @@ def test_matches_reference(case):
     row_shape = logits.shape[:axis_] + logits.shape[axis_ + 1:]
     before = [np.array(a, copy=True) for a in (logits, labels, kwargs["weights"], kwargs["alpha"])]
     for reduction in ("none", "sum", "mean"):
-        expected_loss, expected_grad = reference(logits, labels, reduction=reduction, **kwargs)
+        expected = softmax_reference(logits, labels, reduction=reduction, **kwargs)
+        expected_loss, expected_grad = expected.loss, expected.grad
         loss = focal.softmax_loss(logits, labels, reduction=reduction, **kwargs)
         grad = focal.softmax_grad(logits, labels, reduction=reduction, **kwargs)
         loss_2, grad_2 = focal.softmax_loss_and_grad(logits, labels, reduction=reduction, **kwargs)
@@ -427,25 +356,6 @@ def test_small_gamma_and_saturated_rows_give_finite_gradients(dtype, gamma):
             np.testing.assert_allclose(gradient[i], numeric, rtol=1e-7, atol=1e-300)
 
 
-def mp_row(z, label, gamma, alpha=1):
-    """(loss, gradient) of one row in 120-bit arithmetic (the definition)."""
-    with mpmath.workprec(120):
-        z = [mpmath.mpf(float(v)) for v in z]
-        m = max(z)
-        e = [mpmath.exp(v - m) for v in z]
-        total = mpmath.fsum(e)
-        p = [v / total for v in e]
-        others = mpmath.fsum(e[j] for j in range(len(z)) if j != label)
-        q = others / total
-        neg_log_p = mpmath.log(total) - (z[label] - m)
-        gamma = mpmath.mpf(gamma)
-        loss = alpha * q ** gamma * neg_log_p
-        h = e[label] * neg_log_p / others if others else mpmath.mpf(1)
-        g = alpha * q ** gamma * (gamma * h + 1)
-        grad = [p[j] * g - (g if j == label else 0) for j in range(len(z))]
-        return loss, grad
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
 def test_extreme_spreads_are_finite_and_right(dtype, gamma):
@@ -458,7 +368,7 @@ def test_extreme_spreads_are_finite_and_right(dtype, gamma):
         loss, grad = focal.softmax_loss_and_grad(rows, labels, gamma=gamma, reduction="none")
         assert np.isfinite(loss).all() and np.isfinite(grad).all()
         for i, row in enumerate(rows):
-            exact_loss, exact_grad = mp_row(row, label, gamma)
+            exact_loss, exact_grad, _ = softmax_mp(row, np.eye(3)[label], gamma)
             assert abs(float(loss[i]) - float(exact_loss)) <= rtol * float(exact_loss) + tiny, (
                 row, label, loss[i], exact_loss)
             scale = max(abs(float(v)) for v in exact_grad)

@@ -1,11 +1,11 @@
-"""Accuracy of the softmax focal loss against a 120-bit mpmath reference, in ULP.
+"""Accuracy of the softmax focal loss against its 50-digit mpmath twin, in ULP.
 
-The reference evaluates the definition with mpmath: p = softmax(z), the loss
-sum_c a_c y_c (1 - p_c)^gamma (-log p_c) and its gradient
+The twin (tests/reference.py) evaluates the definition with mpmath:
+p = softmax(z), the loss sum_c a_c y_c (1 - p_c)^gamma (-log p_c) and its gradient
 dFL/dz_j = p_j (S - G_j) - G_j (1 - p_j), S = sum_c G_c,
 G_c = a_c y_c (1 - p_c)^gamma (gamma h_c + 1), h_c = p_c (-log p_c) / (1 - p_c);
 the closed form is checked against mpmath's own differentiation first.  Even
-at 120 bits 1 + tiny rounds to 1, so the reference too takes -log p_c as
+at 50 digits 1 + tiny rounds to 1, so the twin too takes -log p_c as
 log1p(rest) + (max z - z_c) and 1 - p_c as the other classes' sum over the
 total.
 
@@ -27,50 +27,12 @@ import numpy as np
 import pytest
 
 import focal
+from reference import softmax_mp, spacing
 
 mpmath.mp.prec = 120
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
 DTYPES = (np.float32, np.float64)
-
-
-def reference(z, y, gamma, alpha):
-    """(loss, gradient, magnitude of each gradient component's terms), in mpmath."""
-    z = [mpmath.mpf(float(v)) for v in z]
-    count = len(z)
-    m = max(z)
-    e = [mpmath.exp(v - m) for v in z]
-    others = [mpmath.fsum(e[i] for i in range(count) if i != j) for j in range(count)]
-    argmax = max(range(count), key=lambda j: z[j])
-    total = 1 + others[argmax]
-    log_total = mpmath.log1p(others[argmax])
-    p = [v / total for v in e]
-    q = [v / total for v in others]
-    gamma = mpmath.mpf(float(gamma))
-    loss = mpmath.mpf(0)
-    g = []
-    for c in range(count):
-        weight = mpmath.mpf(float(alpha[c])) * mpmath.mpf(float(y[c]))
-        if weight == 0:
-            g.append(mpmath.mpf(0))
-            continue
-        neg_log_p = log_total - (z[c] - m)
-        q_gamma = q[c] ** gamma if q[c] or gamma else mpmath.mpf(1)
-        loss += weight * q_gamma * neg_log_p
-        h = e[c] * neg_log_p / others[c] if others[c] else mpmath.mpf(1)
-        g.append(weight * q_gamma * (gamma * h + 1))
-    s = mpmath.fsum(g)
-    grad = [p[j] * (s - g[j]) - g[j] * q[j] for j in range(count)]
-    magnitude = [p[j] * s + g[j] * q[j] for j in range(count)]
-    return loss, grad, magnitude
-
-
-def spacing(exact, dtype):
-    """The spacing of `dtype` at |exact|, never below its smallest subnormal."""
-    info = np.finfo(dtype)
-    value = abs(float(exact))
-    rounded = dtype(value) if value < float(info.max) else dtype(info.max)
-    return max(float(np.spacing(rounded)), float(info.smallest_subnormal))
 
 
 def error(computed, exact):
@@ -96,7 +58,7 @@ def test_reference_matches_numerical_derivatives():
             for y in (np.eye(len(z))[0], np.eye(len(z))[-1],
                       np.full(len(z), 1.0 / len(z)) * 0.5 + 0.5 * np.eye(len(z))[1]):
                 alpha = np.linspace(0.3, 1.0, len(z))
-                loss, grad, _ = reference(z, y, gamma, alpha)
+                loss, grad, _ = softmax_mp(z, y, gamma, alpha)
 
                 def loss_at(*values, y=y, gamma=mpmath.mpf(float(gamma))):
                     total = mpmath.fsum(mpmath.exp(v) for v in values)
@@ -157,7 +119,7 @@ def class_index_row_errors(dtype, gamma):
                                                  gamma=gamma, reduction="none")
         assert loss.dtype == grad.dtype == dtype
         for k in range(count):
-            exact_loss, exact_grad, _ = reference(x, np.eye(count)[k], gamma, alpha)
+            exact_loss, exact_grad, _ = softmax_mp(x, np.eye(count)[k], gamma, alpha)
             allowed = 8 + difference_condition(x, exact_grad, dtype) / spacing(exact_loss, dtype)
             e = error(loss[k], exact_loss) / spacing(exact_loss, dtype) / allowed * 8
             if e > worst_loss[0]:
@@ -199,7 +161,7 @@ def test_dense_rows_within_8_ulp(dtype, gamma):
         alpha = rng.uniform(0.05, 1.0, count)
         loss, grad = focal.softmax_loss_and_grad(x[None], y[None].astype(dtype), alpha=alpha,
                                                  gamma=gamma, reduction="none")
-        exact_loss, exact_grad, magnitude = reference(x, y, gamma, alpha)
+        exact_loss, exact_grad, magnitude = softmax_mp(x, y, gamma, alpha)
         allowed = 8 + difference_condition(x, exact_grad, dtype) / spacing(exact_loss, dtype)
         e = error(loss[0], exact_loss) / spacing(exact_loss, dtype) / allowed * 8
         if e > worst_loss[0]:
@@ -220,7 +182,7 @@ def test_reduced_loss_within_a_few_ulp(dtype):
     x = rng.normal(0.0, 20.0, size=(200, 4)).astype(dtype)
     labels = rng.integers(0, 4, size=200)
     weights = rng.uniform(0.0, 3.0, size=200).astype(dtype)
-    exact = [reference(x[i], np.eye(4)[labels[i]], 2.0, np.ones(4))[0] for i in range(200)]
+    exact = [softmax_mp(x[i], np.eye(4)[labels[i]], 2.0, np.ones(4))[0] for i in range(200)]
     exact_sum = mpmath.fsum(mpmath.mpf(float(w)) * v for w, v in zip(weights, exact))
     exact_mean = exact_sum / mpmath.fsum(mpmath.mpf(float(w)) for w in weights)
     total = focal.softmax_loss(x, labels, weights=weights, reduction="sum")

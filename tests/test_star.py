@@ -1,4 +1,4 @@
-"""FL*, the paper's Appendix A variant, against NumPy and mpmath references.
+"""FL*, the paper's Appendix A variant, against its NumPy and mpmath twins (tests/reference.py).
 
 With s = +1 for a positive target and -1 for a negative one,
 p*_t = sigmoid(gamma s x + beta), FL* = alpha_t (-log p*_t) / gamma and
@@ -16,76 +16,15 @@ import numpy as np
 import pytest
 
 import focal
+from reference import star_mp, star_reference, ulp_error
+from registry import STAR
 from test_derivatives import numeric_gradient  # the five-point stencil, shared
 
 mpmath.mp.prec = 120
 
 RNG = np.random.default_rng(19)
-FUNCTIONS = (focal.star_loss, focal.star_grad, focal.star_loss_and_grad)
+FUNCTIONS = tuple(STAR.functions.values())   # star_loss, star_grad, star_loss_and_grad
 SETTINGS = ((4.0, 0.0), (2.0, 1.0), (1.0, 0.0), (0.5, -2.0), (3.3, 0.7))
-
-
-# --------------------------------------------------------------------------
-# references
-
-
-def numpy_reference(x, y, alpha=0.25, gamma=4.0, beta=0.0):
-    """(elementwise loss, elementwise gradient) in float64, y in {0, 1}."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    s = 2.0 * y - 1.0
-    z = gamma * s * x + beta
-    loss = np.logaddexp(0.0, -z) / gamma          # -log sigmoid(z) / gamma
-    grad = -s * np.exp(-np.logaddexp(0.0, z))     # s (sigmoid(z) - 1) = -s sigmoid(-z)
-    if alpha is not None:
-        alpha = np.asarray(alpha, dtype=np.float64)
-        alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y)
-        loss, grad = alpha_t * loss, alpha_t * grad
-    return loss, grad
-
-
-def mp_reference(x, y, gamma, beta, alpha=None):
-    """(loss, gradient) of one element in 120-bit arithmetic."""
-    s = 1 if y == 1 else -1
-    z = mpmath.mpf(float(gamma)) * s * mpmath.mpf(float(x)) + mpmath.mpf(float(beta))
-    loss = mpmath.log1p(mpmath.exp(-z)) / mpmath.mpf(float(gamma))
-    grad = -s / (1 + mpmath.exp(z))
-    if alpha is not None:
-        a = mpmath.mpf(float(alpha))
-        alpha_t = a if y == 1 else 1 - a
-        loss, grad = alpha_t * loss, alpha_t * grad
-    return loss, grad
-
-
-def reduce(loss, grad, reduction, weights=None, active=None, positives=None):
-    """The reductions of focal.loss applied to elementwise references."""
-    w = np.ones_like(loss) if weights is None else np.broadcast_to(weights, loss.shape) * 1.0
-    if active is not None:
-        w = w * active
-    weighted = np.where(w > 0, w * loss, 0.0)
-    grad = grad * w
-    if reduction == "none":
-        return weighted, grad
-    if reduction == "sum":
-        return weighted.sum(), grad
-    if reduction == "mean":
-        denominator = w.sum()
-    else:
-        denominator = max(positives, 1.0)
-    if denominator == 0:
-        return math.nan, grad
-    return weighted.sum() / denominator, grad / denominator
-
-
-def spacing(exact, dtype):
-    info = np.finfo(dtype)
-    value = abs(float(exact))
-    rounded = dtype(value) if value < float(info.max) else dtype(info.max)
-    return max(float(np.spacing(rounded)), float(info.smallest_subnormal))
-
-
-def ulp_error(computed, exact, dtype):
-    return float(abs(mpmath.mpf(float(computed)) - exact)) / spacing(exact, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -99,7 +38,7 @@ def test_mp_reference_gradient_is_the_derivative():
                 def loss_at(t, y=y, gamma=gamma, beta=beta):
                     s = 1 if y == 1 else -1
                     return -mpmath.log(1 / (1 + mpmath.exp(-(gamma * s * t + beta)))) / gamma
-                loss, grad = mp_reference(x, y, gamma, beta)
+                loss, grad = star_mp(x, y, gamma, beta)
                 assert mpmath.almosteq(loss, loss_at(mpmath.mpf(x)), rel_eps=mpmath.mpf(2) ** -100)
                 assert mpmath.almosteq(grad, mpmath.diff(loss_at, mpmath.mpf(x)),
                                        rel_eps=mpmath.mpf(2) ** -80)
@@ -114,7 +53,8 @@ def test_defaults_are_the_papers_gamma_4_beta_0_alpha_quarter():
         assert parameters["reduction"].default == "mean"
     x = RNG.normal(0, 2, size=(8, 3))
     y = (RNG.uniform(size=(8, 3)) < 0.3).astype(np.float64)
-    loss, grad = numpy_reference(x, y, alpha=0.25, gamma=4.0, beta=0.0)
+    ref = star_reference(x, y, alpha=0.25, gamma=4.0, beta=0.0, reduction="none")
+    loss, grad = ref.loss, ref.grad
     assert focal.star_loss(x, y) == pytest.approx(loss.mean(), rel=1e-14)
     np.testing.assert_allclose(focal.star_grad(x, y), grad / x.size, rtol=1e-14)
 
@@ -125,7 +65,8 @@ def test_matches_numpy_reference(gamma, beta, alpha):
     x = RNG.normal(0, 3, size=(6, 4))
     y = (RNG.uniform(size=(6, 4)) < 0.4).astype(np.float64)
     alpha_value = np.array([0.1, 0.25, 0.5, 0.9]) if alpha == "per-class" else alpha
-    loss_ref, grad_ref = numpy_reference(x, y, alpha_value, gamma, beta)
+    ref = star_reference(x, y, alpha_value, gamma, beta, reduction="none")
+    loss_ref, grad_ref = ref.loss, ref.grad
     loss, grad = focal.star_loss_and_grad(x, y, alpha_value, gamma, beta, reduction="none")
     np.testing.assert_allclose(loss, loss_ref, rtol=1e-13, atol=1e-300)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-13, atol=1e-300)
@@ -138,8 +79,8 @@ def test_table_3_settings_are_reachable_and_differ():
     y = (np.arange(13) % 2).astype(np.float64)
     best = focal.star_loss(x, y, gamma=4, beta=0, reduction="none")
     other = focal.star_loss(x, y, gamma=2, beta=1, reduction="none")
-    np.testing.assert_allclose(other, numpy_reference(x, y, 0.25, 2.0, 1.0)[0], rtol=1e-14)
-    np.testing.assert_allclose(best, numpy_reference(x, y, 0.25, 4.0, 0.0)[0], rtol=1e-14)
+    np.testing.assert_allclose(other, star_reference(x, y, 0.25, 2.0, 1.0, reduction="none").loss, rtol=1e-14)
+    np.testing.assert_allclose(best, star_reference(x, y, 0.25, 4.0, 0.0, reduction="none").loss, rtol=1e-14)
     assert not np.allclose(best, other)
     # positional form: (logits, targets, alpha, gamma, beta)
     np.testing.assert_array_equal(focal.star_loss(x, y, 0.25, 2, 1, reduction="none"), other)
@@ -197,7 +138,7 @@ def grid_errors(dtype, gamma, beta):
             loss, grad = focal.star_loss_and_grad(x, targets, alpha, gamma, beta, reduction="none")
             assert loss.dtype == grad.dtype == dtype
             for i, xi in enumerate(x):
-                exact_loss, exact_grad = mp_reference(xi, y, gamma, beta, alpha)
+                exact_loss, exact_grad = star_mp(xi, y, gamma, beta, alpha)
                 for name, computed, exact in (("loss", loss[i], exact_loss),
                                               ("grad", grad[i], exact_grad)):
                     e = ulp_error(computed, exact, dtype)
@@ -324,8 +265,8 @@ def test_reductions_match_reference(reduction, alpha):
     weights = RNG.uniform(0, 2, size=(7, 1))
     alpha_value = np.array([0.2, 0.5, 0.7]) if alpha == "per-class" else alpha
     for w in (None, weights):
-        loss, grad = numpy_reference(x, y, alpha_value, 2.0, 1.0)
-        expected_loss, expected_grad = reduce(loss, grad, reduction, w, positives=y.sum())
+        expected = star_reference(x, y, alpha_value, 2.0, 1.0, reduction=reduction, weights=w)
+        expected_loss, expected_grad = expected.loss, expected.grad
         value, gradient = focal.star_loss_and_grad(x, y, alpha_value, 2.0, 1.0, reduction=reduction,
                                                    weights=w)
         np.testing.assert_allclose(value, expected_loss, rtol=1e-13)
@@ -352,9 +293,8 @@ def test_class_index_targets(reduction, dtype):
     active = (raw != -1)[:, None] * np.ones((1, 4))
     dense = (raw[:, None] == np.arange(4)).astype(np.float64)
     for alpha in (None, 0.25, np.array([0.1, 0.3, 0.6, 0.9])):
-        loss, grad = numpy_reference(x, dense, alpha, 2.0, 1.0)
-        expected_loss, expected_grad = reduce(loss, grad, reduction, active=active,
-                                              positives=dense.sum())
+        expected = star_reference(x, labels, alpha, 2.0, 1.0, reduction=reduction)
+        expected_loss, expected_grad = expected.loss, expected.grad
         value, gradient = focal.star_loss_and_grad(x, labels, alpha, 2.0, 1.0, reduction=reduction)
         np.testing.assert_allclose(value, expected_loss, rtol=1e-13)
         np.testing.assert_allclose(gradient, expected_grad, rtol=1e-13, atol=1e-300)

@@ -38,7 +38,7 @@ import pytest
 
 import focal
 from focal import _core
-from reference import focal_reference, tolerance
+from reference import focal_reference, softmax_reference, softmax_tolerance, star_reference, tolerance
 
 LEVELS = tuple(_core.supported_simd_levels())
 # 0..70 (AVX-512 holds 8 doubles, the lanes of the sums are 8) and the edges
@@ -215,26 +215,6 @@ def test_sigmoid_every_length_every_level(case, dtype):
         assert_close(out, ref_none.loss, dtype, 0.0, f"loss none {what}")
 
 
-def star_reference(x, t, alpha, gamma, beta, weights):
-    """FL* per element, and its derivative, in float64 (Appendix A)."""
-    x = np.asarray(x, np.float64)
-    if np.asarray(t).ndim == x.ndim - 1:
-        labels = np.asarray(t)[..., None]
-        y = (labels == np.arange(x.shape[-1])).astype(np.float64)
-        valid = np.broadcast_to(labels != -1, x.shape)
-    else:
-        y = np.asarray(t, np.float64) * np.ones(x.shape)
-        valid = np.ones(x.shape, bool)
-    s = 2.0 * y - 1.0
-    z = gamma * s * x + beta
-    loss = np.logaddexp(0.0, -z) / gamma
-    grad = -s / (1.0 + np.exp(z))
-    a = np.ones(x.shape) if alpha is None else np.asarray(alpha) * y + (1.0 - np.asarray(alpha)) * (1.0 - y)
-    w = np.ones(x.shape) if weights is None else np.broadcast_to(weights, x.shape)
-    w = np.where(valid, w, 0.0) * a
-    return w * loss, w * grad, w
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", ["hard-gamma2", "labels-gamma3.3-per-class"])
 def test_star_every_length_every_level(case, dtype):
@@ -242,7 +222,8 @@ def test_star_every_length_every_level(case, dtype):
     for n in LENGTHS:
         x, t, kw = sigmoid_inputs(rng, n, dtype, case)
         kw["reduction"] = "sum"
-        loss_ref, grad_ref, _ = star_reference(x, t, kw["alpha"], kw["gamma"], 0.5, kw["weights"])
+        ref = star_reference(x, t, kw["alpha"], kw["gamma"], 0.5, reduction="none", weights=kw["weights"])
+        loss_ref, grad_ref = ref.loss, ref.grad
         what = f"{case} {np.dtype(dtype)} n={n}"
         for name in ("star_loss", "star_grad", "star_loss_and_grad"):
             per_level = results_per_level(lambda: call_sigmoid(name, x, t, kw))
@@ -258,48 +239,6 @@ def test_star_every_length_every_level(case, dtype):
             x, t, kw["alpha"], kw["gamma"], 0.5, reduction="none", out=out))
         assert_levels_agree(per_level, f"star_loss none {what}")
         assert_close(out, loss_ref, dtype, 0.0, f"star_loss none {what}")
-
-
-def softmax_reference(z, labels, alpha, gamma, weights, ignore_index=-100):
-    """(row losses, gradient of the summed loss, error scale) in float64; class axis last."""
-    z = np.asarray(z, np.float64)
-    c = z.shape[-1]
-    d = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(d)
-    # S - E_c summed without E_c (no cancellation when the argmax dominates)
-    others = (e[..., None, :] * (1.0 - np.eye(c))).sum(axis=-1)
-    total = e.sum(axis=-1, keepdims=True)
-    rest = np.take_along_axis(others, np.argmax(z, axis=-1)[..., None], axis=-1)  # S - 1
-    neg_log_p = np.log1p(rest) - d
-    p = e / total
-    q = others / total
-    if np.asarray(labels).ndim == z.ndim - 1:
-        t = np.asarray(labels).astype(np.int64)
-        active = t != ignore_index
-        y = (np.where(active, t, -1)[..., None] == np.arange(c)).astype(np.float64)
-    else:
-        y = np.asarray(labels, np.float64)
-        active = np.ones(z.shape[:-1], bool)
-    a = np.ones(c) if alpha is None else np.broadcast_to(np.asarray(alpha, np.float64), (c,))
-    w = np.ones(z.shape[:-1]) if weights is None else np.broadcast_to(weights, z.shape[:-1])
-    w = np.where(active, w, 0.0)
-    ay = a * y
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(others > 0, e * neg_log_p / np.where(others > 0, others, 1.0), 1.0)
-        q_gamma = np.where(q > 0, q ** gamma, 0.0 ** gamma)
-    loss = (ay * q_gamma * neg_log_p).sum(axis=-1) * w
-    g = ay * q_gamma * (gamma * h + 1.0)
-    g_total = g.sum(axis=-1, keepdims=True)
-    grad = (p * g_total - g) * w[..., None]
-    scale = (p * np.abs(g_total) + np.abs(g)) * w[..., None]
-    return loss, grad, scale
-
-
-def softmax_tolerance(dtype, expected, scale):
-    expected = np.abs(np.asarray(expected, np.float64))
-    if np.dtype(dtype) == np.float64:
-        return 1e-11 * (expected + scale) + 1e-300
-    return 4 * float(np.finfo(np.float32).eps) * expected + 1e-10 * scale + 1e-44
 
 
 def assert_softmax_close(actual, expected, dtype, scale, what):
@@ -339,7 +278,8 @@ def test_softmax_every_length_every_level(case, dtype):
             t = rng.dirichlet(np.ones(c), size=shape[:-1]).astype(dtype)
         a = np.linspace(0.2, 1.0, c) if alpha == "per-class" else alpha
         w = rng.random(shape[:-1]) if with_weights else None
-        loss_ref, grad_ref, scale = softmax_reference(x, t, a, gamma, w)
+        ref = softmax_reference(x, t, a, gamma, reduction="none", weights=w)
+        loss_ref, grad_ref, scale = ref.loss, ref.grad, ref.grad_scale
         what = f"{case} {np.dtype(dtype)} n={n}"
         for name in SOFTMAX:
             per_level = results_per_level(lambda: getattr(focal, name)(

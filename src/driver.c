@@ -1,15 +1,16 @@
 /*
- * elementwise.c: the NumPy glue of the elementwise kernels (sigmoid focal
- * loss and FL*).
+ * driver.c: the pass of the elementwise losses over NumPy arrays, for any row
+ * of the table in losses.h (it names no loss).
  *
  * One NpyIter per call walks every operand in C order of the logits, with
  * buffering only where a cast, a byte swap or a misalignment needs it.  The
  * iteration is cut into fixed chunks (parallel.h) that threads take in turn;
  * inside a chunk, the iterator's 1-D strided runs are gathered block by block
- * into double arrays, validated, handed to the vectorised block kernel of the
- * CPU's instruction set (simd.h), and scattered back.  Problems are recorded
- * per chunk and raised once the GIL is held again; the first in iteration
- * order wins, so the message does not depend on the threads either.
+ * into double arrays (validated as they are loaded), handed to the row's
+ * kernel for the CPU's instruction set (simd.h), and scattered back.
+ * Problems are recorded per chunk and raised once the GIL is held again; the
+ * first in iteration order wins, so the message does not depend on the
+ * threads either.
  *
  * Argument checking, defaults and the choice of dtypes live in the Python
  * package; this file trusts what it is handed to be of the documented form
@@ -29,14 +30,16 @@ typedef struct {
 /* Everything one call needs; read-only while the threads run. */
 typedef struct {
     block_params params;
-    int star;
+    kernel_choice kernel; /* the row, precision, form and outputs */
+    int hard_targets;    /* the row takes targets in {0, 1} only */
     int sums_only;       /* validate and sum weights and targets; no kernel */
     int which_sums;      /* the running sums to keep (SUM_LOSS | ...) */
-    int derivatives;     /* a gradient or second derivative is asked for */
     int precise;         /* float64 results: the double-double kernels */
     int simd_level;
     double alpha;        /* the scalar alpha when there is no per-class operand */
     int labels;
+    int weights_change;  /* the block's weights change from block to block with no
+                            weights operand (class indices, the weight scale) */
     npy_intp num_classes;
     npy_intp ignore_index;
     int logits_double, targets_double;
@@ -49,26 +52,25 @@ typedef struct {
     /* class-index targets with C <= FOCAL_BLOCK: j % C for j < FOCAL_BLOCK + C, so
        the classes of a block are a pointer into it */
     npy_intp class_pattern[2 * FOCAL_BLOCK];
-} sigmoid_task;
+} elementwise_task;
 
 /*
  * Fills the block with elements [offset, offset + n) of the current inner
  * loop, the first of which is element number `first_index` of the iteration,
- * and validates them (the io helpers answer "any bad?" in vectorised
- * loops; only then is the first bad value looked for).  Logits the vector
- * kernel must not see (see needs_scalar_path) are listed in `special` and
- * replaced by 0.
+ * and validates them (the loaders answer "any bad?" as they convert; only
+ * then is the first bad value looked for).  The block's alpha, and its
+ * weights when no operand or class index changes them, are filled once per
+ * chunk: *filled says they are.
  */
 static int
-gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *stride,
-       npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, npy_intp *special,
-       npy_intp *n_special, double *special_x, int *soft, loop_problem *problem)
+gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp *stride,
+       npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, int *soft,
+       int *filled, loop_problem *problem)
 {
 #define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
     io->load(AT(0), stride[0], n, t->logits_double, b->x);
     if (t->i_weights >= 0) {
-        io->load(AT(t->i_weights), stride[t->i_weights], n, 1, b->weight);
-        if (io->any_bad_weight(b->weight, n)) {
+        if (io->load_weights(AT(t->i_weights), stride[t->i_weights], n, b->weight)) {
             for (npy_intp i = 0; i < n; i++) {
                 if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
                     return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
@@ -76,11 +78,17 @@ gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *st
             }
         }
     }
-    else {
-        for (npy_intp i = 0; i < n; i++) {
+    else if (!*filled || t->weights_change) {
+        for (npy_intp i = 0; i < FOCAL_BLOCK; i++) {
             b->weight[i] = 1.0;
         }
     }
+    if (!*filled && t->i_alpha < 0) {
+        for (npy_intp i = 0; i < FOCAL_BLOCK; i++) {
+            b->alpha[i] = t->alpha;
+        }
+    }
+    *filled = 1;
     if (t->labels) {
         /* the iteration runs in C order of the logits, so element number g
            belongs to class g % C: counted here, rather than read from an
@@ -117,15 +125,14 @@ gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *st
         }
     }
     else {
-        io->load(AT(1), stride[1], n, t->targets_double, b->y);
-        int check = io->check_targets(b->y, n);
-        *soft |= (check >> 1) & 1;
-        if ((check & 1) || (t->star && *soft)) {
+        int check = io->load_targets(AT(1), stride[1], n, t->targets_double, b->y);
+        *soft = (check >> 1) & 1;
+        if ((check & 1) || (t->hard_targets && *soft)) {
             for (npy_intp i = 0; i < n; i++) {
                 if (!(b->y[i] >= 0.0 && b->y[i] <= 1.0)) {
                     return report(problem, LOOP_BAD_TARGET, b->y[i], 0);
                 }
-                if (t->star && b->y[i] != 0.0 && b->y[i] != 1.0) {
+                if (t->hard_targets && b->y[i] != 0.0 && b->y[i] != 1.0) {
                     return report(problem, LOOP_BAD_HARD_TARGET, b->y[i], 0);
                 }
             }
@@ -134,26 +141,12 @@ gather(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *st
     if (t->i_alpha >= 0) {
         io->load(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
     }
-    else {
-        for (npy_intp i = 0; i < n; i++) {
-            b->alpha[i] = t->alpha;
-        }
-    }
-    if (io->any_special_logit(b->x, n, t->params.focal.gamma, t->params.focal.beta, t->star)) {
-        for (npy_intp i = 0; i < n; i++) {
-            if (needs_scalar_path(b->x[i], &t->params.focal, t->star)) {
-                special[*n_special] = i;
-                special_x[(*n_special)++] = b->x[i];
-                b->x[i] = 0.0;
-            }
-        }
-    }
     return 0;
 #undef AT
 }
 
 static void
-scatter(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *stride,
+scatter(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp *stride,
         npy_intp offset, npy_intp n, const element_block *b)
 {
     int outputs[3] = {t->i_loss, t->i_grad, t->i_hess};
@@ -168,10 +161,10 @@ scatter(const sigmoid_task *t, const block_io *io, char **ptr, const npy_intp *s
 
 /* One chunk: iteration indices [start, end), on this thread's iterator. */
 static int
-sigmoid_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_intp start,
+elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_intp start,
               npy_intp end)
 {
-    sigmoid_task *t = (sigmoid_task *)shared;
+    elementwise_task *t = (elementwise_task *)shared;
     loop_problem *problem = &t->problems[slot];
     NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
     if (iternext == NULL) {
@@ -182,40 +175,24 @@ sigmoid_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
 
     element_block b;
-    npy_intp special[FOCAL_BLOCK];
-    double special_x[FOCAL_BLOCK];
     block_sums sums;
     memset(&sums, 0, sizeof sums);
     int small_sums = 0; /* SUM_LOSS_SMALL once a large loss was seen */
+    int filled = 0;
     const block_io *io = choose_block_io(t->simd_level);
+    block_kernel kernel = choose_block_kernel(t->simd_level, &t->kernel);
     npy_intp index = start;
     do {
         npy_intp n = *size;
         for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
             npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
-            npy_intp n_special = 0;
             int soft = 0;
-            if (gather(t, io, ptr, stride, offset, index + offset, m, &b, special, &n_special,
-                       special_x, &soft, problem)) {
+            if (gather(t, io, ptr, stride, offset, index + offset, m, &b, &soft, &filled,
+                       problem)) {
                 return CHUNK_FAILED;
             }
             if (!t->sums_only) {
-                block_kernel kernel =
-                    choose_block_kernel(t->simd_level, t->precise, t->star,
-                                        t->params.focal.gamma, soft, t->derivatives);
-                kernel(&t->params, &b, m);
-                for (npy_intp k = 0; k < n_special; k++) {
-                    npy_intp i = special[k];
-                    focal_values v = focal_values_scalar_path(
-                        special_x[k], b.y[i], &t->params.focal, t->star, t->precise);
-                    weigh_element(&t->params, v, special_x[k], b.y[i], b.alpha[i], b.weight[i],
-                                  &b.loss[i], &b.grad[i], &b.hess[i], t->precise);
-                    if (isinf(v.loss.hi) && b.loss[i] != b.loss[i]) {
-                        /* an infinite loss times a weight that the reductions'
-                           scale took to 0 (weigh_element): still infinite */
-                        b.loss[i] = v.loss.hi;
-                    }
-                }
+                kernel(&t->params, &b, m, soft);
                 scatter(t, io, ptr, stride, offset, m, &b);
             }
             if ((t->which_sums & SUM_LOSS) && !small_sums) {
@@ -250,9 +227,9 @@ sigmoid_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
 
 /* adds a chunk's sums to the totals (run_chunks calls it in chunk order) */
 static void
-sigmoid_merge(void *shared, int slot)
+elementwise_merge(void *shared, int slot)
 {
-    sigmoid_task *t = (sigmoid_task *)shared;
+    elementwise_task *t = (elementwise_task *)shared;
     compensated_merge(&t->total.loss, t->sums[slot].loss);
     compensated_merge(&t->total.weight, t->sums[slot].weight);
     compensated_merge(&t->total.positive, t->sums[slot].positive);
@@ -304,29 +281,41 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
         return NULL;
     }
-    if (star && (!(gamma > 0.0) || hess_obj != Py_None)) {
-        PyErr_SetString(PyExc_ValueError, "FL* needs gamma > 0 and has no second derivative here");
+    const int loss = star ? LOSS_FL_STAR : LOSS_SIGMOID_FOCAL;
+    const loss_row *row = loss_row_of(loss);
+    if (!row->has_hess && hess_obj != Py_None) {
+        PyErr_Format(PyExc_ValueError, "hess_out: %s has no second derivative here", row->title);
         return NULL;
     }
-    if (!(gamma >= 0.0 && gamma < HUGE_VAL) || !(grad_divisor > 0.0)) {
+    if (!(gamma >= 0.0 && gamma < HUGE_VAL)) {
         PyErr_SetString(PyExc_ValueError, "gamma: expected a finite number >= 0");
+        return NULL;
+    }
+    if (!(grad_divisor > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "grad_divisor: expected a number > 0");
         return NULL;
     }
 
     module_state *state = get_module_state(module);
-    sigmoid_task task;
+    elementwise_task task;
     memset(&task, 0, sizeof task);
-    task.star = star;
     task.sums_only = sums_only;
     /* the sums Python needs; those it knows beforehand (counts) are skipped */
     task.which_sums = (sums_only ? 0 : SUM_LOSS) | (sum_weights ? SUM_WEIGHT : 0) |
                       (sum_positives ? SUM_POSITIVE : 0);
-    task.derivatives = grad_obj != Py_None || hess_obj != Py_None;
     task.precise = double_precision;
     task.simd_level = state->simd_level;
     task.params.focal.gamma = gamma;
     task.params.focal.beta = beta;
-    task.params.focal.log_gamma = star ? log_positive(dd_from(gamma), 1) : dd_from(0.0);
+    task.params.focal.log_gamma = dd_from(0.0);
+    row->prepare(&task.params.focal);
+    task.hard_targets = row->targets == TARGETS_HARD;
+    task.kernel.loss = loss;
+    task.kernel.precise = double_precision != 0;
+    task.kernel.form = row->form(&task.params.focal);
+    task.kernel.outputs = hess_obj != Py_None   ? FOCAL_OUT_HESS
+                          : grad_obj != Py_None ? FOCAL_OUT_GRAD
+                                                : FOCAL_OUT_LOSS;
     task.params.grad_divisor = grad_divisor;
     task.params.grad_scale = 1.0 / grad_divisor;
     task.params.loss_weight_scale = loss_weight_scale;
@@ -334,8 +323,18 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
     task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
     task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
+    /* the gradient's normaliser folded into its weight, unless a factor
+       leaves the normal range (then divided, see block_params) */
+    task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
+    task.params.grad_mode = isfinite(task.params.grad_scale) &&
+                                    task.params.grad_factor >= 0x1p-1000 &&
+                                    task.params.grad_factor <= 0x1p1000
+                                ? FOCAL_GRAD_FOLDED
+                                : FOCAL_GRAD_DIVIDED;
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
     task.labels = labels;
+    task.weights_change =
+        labels || ((task.which_sums & SUM_WEIGHT) && loss_weight_scale != 1.0);
     task.ignore_index = (npy_intp)ignore_index;
     task.i_alpha = task.i_weights = -1;
     task.i_loss = task.i_grad = task.i_hess = -1;
@@ -459,8 +458,8 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         goto finish;
     }
     int failed = 0;
-    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, sigmoid_chunk,
-                            sigmoid_merge, &task, &failed);
+    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, elementwise_chunk,
+                            elementwise_merge, &task, &failed);
     if (status < 0) {
         goto finish;
     }

@@ -1,0 +1,211 @@
+"""One call of any loss: out= and its overlap with the inputs, the reduction
+plan, the C passes, the results.  Shared by every family; a family only
+checks its own arguments into `Operands` and says how its C pass is called.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import _args, _overlap
+from ._reduce import Plan
+
+
+class Operands:
+    """A call's checked arguments, as a family hands them to `run`.
+
+    x, t: the logits and targets in the caller's axis order (the pass sees the
+    class axis last: `axis` moves it there); w: the weights; labels: whether
+    t holds class indices; loss_shape: the shape of an unreduced loss (the
+    logits' for elementwise losses, the rows' for the softmax); kernel: the
+    loss's own arguments of the C pass (gamma, ...).
+    """
+
+    __slots__ = ("x", "t", "w", "labels", "num_classes", "ignore", "alpha", "alpha_per_class",
+                 "dtype", "loss_shape", "axis", "kernel")
+
+    def __init__(self, x: np.ndarray, t: np.ndarray, w: Optional[np.ndarray], labels: bool,
+                 num_classes: int, ignore: int, alpha: Optional[float],
+                 alpha_per_class: Optional[np.ndarray], dtype: np.dtype,
+                 loss_shape: Tuple[int, ...], axis: Optional[int], kernel: dict) -> None:
+        self.x, self.t, self.w, self.labels = x, t, w, labels
+        self.num_classes, self.ignore = num_classes, ignore
+        self.alpha, self.alpha_per_class = alpha, alpha_per_class
+        self.dtype, self.loss_shape, self.axis, self.kernel = dtype, loss_shape, axis, kernel
+
+    def to_pass(self, a: Optional[np.ndarray], targets: bool = False) -> Any:
+        """`a` (logits, dense targets, a gradient) with the class axis last."""
+        if a is None or self.axis is None or (targets and self.labels):
+            return a
+        return np.moveaxis(a, self.axis, -1)
+
+
+class Family:
+    """How a family of losses meets the shared call (see _sigmoid, _softmax).
+
+    rows: the pass works on whole rows (the softmax: a weight and a loss per
+    row); in_step: for out= receiving the loss or the gradient, the inputs the
+    pass reads just before it writes the same element of out.
+    """
+
+    rows = False
+    in_step = {"loss": ("logits", "targets", "weights"), "grad": ("logits", "targets", "weights")}
+
+    def mirrors(self, out_receives: str, want_hess: bool) -> bool:
+        """Whether an out= that is an input in reverse order is written by
+        mirrored blocks (otherwise resolve_out_overlap decides)."""
+        raise NotImplementedError
+
+    def count(self, ops: Operands) -> float:
+        """A mean's count of elements (or rows) not ignored, without weights."""
+        raise NotImplementedError
+
+    def positives(self, ops: Operands) -> Optional[float]:
+        """The number of positive targets if known without the pass, else None."""
+        return None
+
+    def check_targets(self, ops: Operands) -> None:
+        """Checks of the targets no pass makes (none by default)."""
+
+    def call(self, ops: Operands, plan: Plan, x: np.ndarray, t: np.ndarray,
+             w: Optional[np.ndarray], alpha_per_class: Optional[np.ndarray], *,
+             loss_out: Optional[np.ndarray], grad_out: Optional[np.ndarray],
+             hess_out: Optional[np.ndarray], grad_divisor: float, sums_only: bool,
+             sum_weights: bool, sum_positives: bool) -> Tuple[float, float, float, float]:
+        """One C pass: (loss sum, weight sum, positive sum, loss sum 2^-64)."""
+        raise NotImplementedError
+
+
+def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any, *,
+        want_loss: bool, want_grad: bool, want_hess: bool = False,
+        out_receives: str = "grad") -> Tuple[Any, Any, Any]:
+    """The results (loss, gradient, second derivative; None where not wanted)
+    of a call whose family-specific arguments `ops` are checked."""
+    normalizer_ = _args.normalizer_value(normalizer, reduction)
+    elementwise_loss = want_loss and reduction == "none"
+    out_view = None
+    if out is not None:
+        if out_receives == "loss" and not elementwise_loss:
+            raise ValueError(
+                f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
+                "used with reduction='none'"
+            )
+        out_view = _args.out_array(
+            out, ops.loss_shape if out_receives == "loss" else ops.x.shape, ops.dtype)
+
+    # Writing over an input.  An out= that is an input with axes reversed
+    # (out=logits[::-1]) is written by pairs of mirrored blocks (see
+    # _overlap), copying no input.  Otherwise each element (softmax: row) is
+    # read just before the same element of out is written, so an argument
+    # holding exactly out's elements may be overwritten in place (out=logits),
+    # after a first pass has validated every value; any other overlap is
+    # resolved by _args.resolve_out_overlap.
+    x, t, w, alpha_per_class = ops.x, ops.t, ops.w, ops.alpha_per_class
+    reflected = None
+    copied = (False, False, False)
+    if out_view is not None and family.mirrors(out_receives, want_hess):
+        moved = (ops.to_pass(x), ops.to_pass(t, targets=True), w)
+        reflected, shared = _args.reflected_out(ops.to_pass(out_view), moved, (alpha_per_class,))
+        copied = tuple(any(a is s for s in shared) for a in moved)  # type: ignore[assignment]
+    fresh = validate_first = False
+    if not reflected:
+        inputs, fresh, validate_first = _args.resolve_out_overlap(
+            out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_per_class},
+            in_step=family.in_step[out_receives])
+        x, t = inputs["logits"], inputs["targets"]  # type: ignore[assignment]
+        w, alpha_per_class = inputs["weights"], inputs["alpha"]
+    target = None if fresh else out_view  # where the pass writes out='s result
+
+    loss_out = grad_out = hess_out = None
+    if elementwise_loss:
+        loss_out = target if out_receives == "loss" and target is not None else _args.new_result(
+            ops.loss_shape, ops.dtype)
+    if want_grad:
+        grad_out = target if out_receives == "grad" and target is not None else _args.new_result(
+            x.shape, ops.dtype)
+    if want_hess:
+        hess_out = _args.new_result(x.shape, ops.dtype)
+
+    plan = Plan(reduction, normalizer_, w, want_grad, lambda: family.count(ops),
+                (lambda: family.positives(ops)) if ops.labels else None)  # type: ignore
+    family.check_targets(ops)
+
+    x_pass, t_pass, grad_pass = ops.to_pass(x), ops.to_pass(t, targets=True), ops.to_pass(grad_out)
+
+    def call(x: Any, t: Any, w: Any, alpha_per_class: Any, **arguments: Any
+             ) -> Tuple[float, float, float, float]:
+        return family.call(ops, plan, x, t, w, alpha_per_class, **arguments)
+
+    if reflected:
+        # a first pass over the untouched inputs validates them and takes every
+        # sum; then the results are written by pairs of mirrored blocks
+        loss_sum, weight_sum, positive_sum, loss_sum_small = call(
+            x_pass, t_pass, w, alpha_per_class, loss_out=None, grad_out=None, hess_out=None,
+            grad_divisor=1.0, sums_only=elementwise_loss or not want_loss,
+            sum_weights=plan.sum_weights, sum_positives=plan.sum_positives)
+        plan.take_sums(weight_sum, positive_sum)
+        _write_mirrored(call, x_pass, t_pass, w, alpha_per_class, copied, reflected, ops.labels,
+                        family.rows, loss_out, grad_pass, plan.grad_divisor)
+    else:
+        if plan.first_pass or validate_first:
+            # no kernel: the denominator's sum, and every value validated
+            # before out= overwrites an input
+            _, weight_sum, positive_sum, _ = call(
+                x_pass, t_pass, w, alpha_per_class, loss_out=None, grad_out=None,
+                hess_out=None, grad_divisor=1.0, sums_only=True, sum_weights=plan.sum_weights,
+                sum_positives=plan.sum_positives)
+            if plan.first_pass:
+                plan.take_sums(weight_sum, positive_sum)
+        loss_sum, weight_sum, positive_sum, loss_sum_small = call(
+            x_pass, t_pass, w, alpha_per_class, loss_out=loss_out, grad_out=grad_pass,
+            hess_out=hess_out, grad_divisor=plan.grad_divisor, sums_only=False,
+            sum_weights=plan.sum_weights and not plan.first_pass,
+            sum_positives=plan.sum_positives and not plan.first_pass)
+        plan.take_sums(weight_sum, positive_sum)
+
+    if out_view is not None:
+        if target is None:  # computed apart (see resolve_out_overlap): out receives it now
+            computed = loss_out if out_receives == "loss" else grad_out
+            assert computed is not None
+            np.copyto(out_view, computed)
+        if out_receives == "loss":
+            loss_out = out
+        else:
+            grad_out = out
+    if elementwise_loss:
+        loss_result = loss_out
+    elif want_loss:
+        loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
+    else:
+        loss_result = None
+    return loss_result, grad_out, hess_out
+
+
+def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, rows, loss_out,
+                    grad_out, grad_divisor):
+    """The per-element (per-row) results into an out= that is an input with
+    `reflected` axes reversed (the class axis last), by pairs of mirrored
+    blocks (see _overlap): both blocks' inputs that out overlaps (`copied`,
+    for x, t and w) are copied before either block is written."""
+    ndim = x.ndim
+
+    def part(a, copy, index, size, leading=False):
+        piece = _overlap.block_of(a, index, size, leading)
+        return np.array(piece) if copy else piece
+
+    copy_x, copy_t, copy_w = copied
+    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=labels or rows):
+        indices = [block] if mirror == block else [block, mirror]
+        # a row's weight and loss: the block's axes but the class axis
+        inputs = [(part(x, copy_x, index, ndim),
+                   part(t, copy_t, index, ndim, leading=labels),
+                   part(w, copy_w, index[:-1], ndim - 1) if rows else part(w, copy_w, index, ndim))
+                  for index in indices]
+        for index, (xs, ts, ws) in zip(indices, inputs):
+            call(xs, ts, ws, None if alpha_per_class is None else alpha_per_class[index[-1]],
+                 loss_out=None if loss_out is None else _overlap.view(
+                     loss_out, index[:-1] if rows else index),
+                 grad_out=None if grad_out is None else grad_out[index], hess_out=None,
+                 grad_divisor=grad_divisor, sums_only=False, sum_weights=False,
+                 sum_positives=False)

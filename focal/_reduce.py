@@ -1,0 +1,97 @@
+"""The reduction plan: one for every loss family.
+
+A reduced loss is sum(w l) / D and its gradient w (dl/dx) / D.  The C pass
+sums w l (and, when asked, the weights w or the positive targets) and applies
+a divisor to the gradient before its single rounding.  So the plan decides,
+before any pass:
+
+- the denominator D, when it is known from the arguments alone: 1 for "none"
+  and "sum"; the normalizer given; a mean's count of elements (or rows) not
+  ignored, from the shapes and a count of the class indices; the number of
+  positive class indices;
+- otherwise which sum the pass keeps to make it (a weighted mean: the weight
+  sum; "sum_over_positives" of dense targets: the sum of the targets), and
+  whether a first pass without the kernel must take that sum before the
+  gradient can be divided by it.
+
+One pass when D is known (or no gradient is wanted), two otherwise.
+
+Extreme weights (1e308 or 5e-324) enter the sums scaled by 2^-exponent
+(`_args.weight_exponent`): a weight sum taken as D is scaled alike, so the
+scale cancels in that quotient and in the gradient's; every other reduced
+value is scaled back at the end (`_args.scale_back`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from . import _args
+
+
+class Plan:
+    """What the passes of one call sum and divide by (see the module's text).
+
+    Attributes read by the caller: sum_weights, sum_positives (the sums the
+    pass must keep), first_pass (take them in a first pass, before the
+    gradient), grad_divisor, loss_weight_scale, grad_weight_scale.
+    """
+
+    __slots__ = ("reduction", "denominator", "sum_weights", "sum_positives", "first_pass",
+                 "grad_divisor", "weight_exponent", "loss_weight_scale", "grad_weight_scale")
+
+    def __init__(self, reduction: str, normalizer: Optional[float], weights: Optional[np.ndarray],
+                 want_grad: bool, count: Callable[[], float],
+                 positives: Optional[Callable[[], float]] = None) -> None:
+        """`count()`: the mean's number of elements not ignored, when there
+        are no weights; `positives()`: the number of positive targets when
+        it is known without the pass (class indices), else None."""
+        self.reduction = reduction
+        denominator: Optional[float] = 1.0
+        if normalizer is not None:
+            denominator = normalizer
+        elif reduction == "mean":
+            denominator = count() if weights is None else None
+        elif reduction == "sum_over_positives":
+            denominator = max(positives(), 1.0) if positives is not None else None
+        self.denominator = denominator
+        self.sum_weights = reduction == "mean" and denominator is None
+        self.sum_positives = reduction == "sum_over_positives" and denominator is None
+        self.first_pass = want_grad and denominator is None
+        # nothing counted (no element): the gradient is empty or all zeros
+        self.grad_divisor = denominator if denominator else 1.0
+        self.weight_exponent = _args.weight_exponent(weights) if reduction != "none" else 0
+        scale = math.ldexp(1.0, -self.weight_exponent)
+        self.loss_weight_scale = scale
+        # the gradient's weights carry the scale only where its divisor does
+        self.grad_weight_scale = scale if self.sum_weights else 1.0
+
+    def take_sums(self, weight_sum: float, positive_sum: float) -> None:
+        """The denominator from the sums of a pass, when the plan left it open."""
+        if self.denominator is None:
+            self.denominator = weight_sum if self.sum_weights else max(positive_sum, 1.0)
+            self.grad_divisor = self.denominator if self.denominator > 0 else 1.0
+
+    def reduced(self, loss_sum: float, loss_sum_small: float, dtype: np.dtype) -> Any:
+        """The reduced loss, a NumPy scalar of the result dtype, from the pass's
+        loss sum and its twin scaled by 2^-SMALL_SUM_EXPONENT (taken where the
+        plain sum of losses near the double range overflowed)."""
+        assert self.denominator is not None
+        # (a weight sum as the denominator carries the weights' scale)
+        return reduced_value(loss_sum, loss_sum_small, self.denominator, self.weight_exponent,
+                             self.weight_exponent if self.sum_weights else 0, dtype)
+
+
+def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
+                  weight_exponent: int, denominator_exponent: int, dtype: np.dtype) -> Any:
+    """(sum of w l) / denominator as a NumPy scalar of the result dtype.
+
+    The sum's weights were scaled by 2^-weight_exponent, the denominator's by
+    2^-denominator_exponent; loss_sum_small is the pass's sum times
+    2^-SMALL_SUM_EXPONENT, taken where the plain sum overflowed."""
+    loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, weight_exponent)
+    value = loss_sum / denominator if denominator > 0 else math.nan  # an empty mean
+    value = _args.scale_back(value, exponent - denominator_exponent)
+    return _args.result_scalar(value, dtype)

@@ -1,0 +1,262 @@
+/*
+ * losses.h: THE TABLE of the elementwise losses.  Each loss is one row of
+ * FOCAL_ELEMENTWISE_LOSSES and a handful of functions named after the row;
+ * kernels.c compiles every row for each instruction set, precision, form and
+ * set of outputs, and the driver (driver.c) and the I/O (block_io.h) take a
+ * row by its number without naming any loss.
+ *
+ * A row NAME supplies:
+ *   NAME_FORMS(F, ...)   the forms it is compiled for: a form is a constant of
+ *                        its kernels (the sigmoid focal loss has one per
+ *                        integer gamma, computed by products), F(form, ...)
+ *   NAME_form(k)         the form that serves the parameters k
+ *   NAME_prepare(k)      derived parameters, computed once per call
+ *   NAME_special(x, k)   whether x takes the scalar path (non-finite or far
+ *                        logits); branch-free, it runs inside the vector loop
+ *   NAME_limit(x, y, k, precise)  the scalar path's unweighted values
+ *   NAME_block(bp, b, n, form, soft, derivatives, precise)
+ *                        the weighted values of a block (element_block.h),
+ *                        returning whether any logit was special; soft: the
+ *                        block holds targets strictly inside (0, 1)
+ * and, in the table, its number, its name for messages, its target rule and
+ * whether it has a second derivative.  Formulas live in sigmoid_focal.h,
+ * each once, with the paper's equation numbers.
+ */
+#ifndef FOCAL_LOSSES_H
+#define FOCAL_LOSSES_H
+
+#include <stddef.h>
+
+#include "element_block.h"
+
+/* targets a loss accepts: any value in [0, 1], or only 0 and 1 */
+enum { TARGETS_DENSE = 0, TARGETS_HARD = 1 };
+
+/* forms per row at most (the kernels' table has this many columns) */
+enum { FOCAL_FORMS = 6 };
+
+/*      name        number                 name in messages  targets        hess */
+#define FOCAL_ELEMENTWISE_LOSSES(ROW)                                                    \
+    ROW(sigmoid_fl, LOSS_SIGMOID_FOCAL, "the sigmoid focal loss", TARGETS_DENSE, 1)      \
+    ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)
+
+#define FOCAL_LOSS_NUMBER(NAME, NUMBER, TITLE, TARGETS, HESS) NUMBER,
+enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
+#undef FOCAL_LOSS_NUMBER
+
+/*
+ * The block loop every row may use: the row's values element by element
+ * (VALUES(x, y, k, form, soft, derivatives, precise)), weighed by
+ * weigh_element, with the scalar-path test SPECIAL(x, k) or-ed into `special`
+ * in the same loop.  A macro, not a function taking function pointers, so
+ * that the row's functions are inlined into the loop and it vectorises.
+ */
+#define FOCAL_GENERIC_BLOCK(VALUES, SPECIAL, special, bp, b, n, form, soft, derivatives,   \
+                            precise)                                                    \
+    do {                                                                                \
+        /* a local copy: the stores into the block cannot alias it, so the              \
+           parameters are loop invariants and the loop vectorises */                    \
+        const block_params p_ = *(bp);                                                  \
+        for (ptrdiff_t i = 0; i < (n); i++) {                                           \
+            double x = (b)->x[i], y = (b)->y[i];                                        \
+            special |= SPECIAL(x, &p_.focal);                                           \
+            focal_values v = VALUES(x, y, &p_.focal, form, soft, derivatives, precise);  \
+            weigh_element(&p_, v, x, y, (b)->alpha[i], (b)->weight[i], &(b)->loss[i],   \
+                          &(b)->grad[i], &(b)->hess[i], precise);                       \
+        }                                                                               \
+    } while (0)
+
+/* ------------------------------------------------------------------------
+ * Row sigmoid_fl: the sigmoid focal loss FL = alpha_t q^gamma CE (Eq. 5),
+ * dense targets in [0, 1].  Forms: 0 general gamma (exp(gamma log q)), 1..4
+ * integer gamma by products, FOCAL_GAMMA_LARGE gamma > 8 (sigmoid_focal.h).
+ */
+#define sigmoid_fl_FORMS(F, ...) \
+    F(0, __VA_ARGS__) F(1, __VA_ARGS__) F(2, __VA_ARGS__) F(3, __VA_ARGS__) F(4, __VA_ARGS__) \
+    F(5, __VA_ARGS__)
+
+static inline int
+sigmoid_fl_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+sigmoid_fl_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+/* one compare: NaN and +-inf fail it too */
+FOCAL_INLINE int
+sigmoid_fl_special(double x, const focal_params *k)
+{
+    (void)k;
+    return !(fabs(x) <= FOCAL_SIGMOID_FAR);
+}
+
+static inline focal_values
+sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
+{
+    return sigmoid_focal_limit(x, y, k, precise);
+}
+
+FOCAL_INLINE focal_values
+sigmoid_fl_values(double x, double y, const focal_params *k, int form, int soft,
+                  int derivatives, int precise)
+{
+    return sigmoid_focal(x, y, k, form, soft, derivatives, precise);
+}
+
+/*
+ * The last loop of sigmoid_fl_block for float32 results of hard targets,
+ * from e = e^-|x|, l = log(1 + e), r = 1 / (1 + e) and, for form 0,
+ * q_gamma = q^gamma computed beforehand.
+ */
+FOCAL_INLINE void
+sigmoid_fl_plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n,
+                           const double *e, const double *l, const double *r,
+                           const double *q_gamma, int form, int derivatives, int grad_mode)
+{
+    /* a local copy: loop invariants (see FOCAL_GENERIC_BLOCK) */
+    const block_params p = *bp;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        log1p_parts t = {l[i], r[i]};
+        focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
+                                             &p.focal, form, 0, derivatives, 0,
+                                             form == 0 ? &q_gamma[i] : NULL);
+        weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
+                           &b->hess[i], derivatives, grad_mode);
+    }
+}
+
+FOCAL_INLINE int
+sigmoid_fl_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+                 int derivatives, int precise)
+{
+    int special = 0;
+    if (precise || soft) {
+        FOCAL_GENERIC_BLOCK(sigmoid_fl_values, sigmoid_fl_special, special, bp, b, n, form, soft,
+                            derivatives, precise);
+        return special;
+    }
+    /* float32 results of hard targets, in stages: e = e^-|x| for the whole
+       block, then log(1 + e) and 1 / (1 + e), then the rest.  Each loop is
+       short, so the processor overlaps many of its iterations, where one loop
+       over everything waits on its long chain of dependent operations (a
+       third slower).  The arrays are on the stack: 8 KiB. */
+    double e[FOCAL_BLOCK], l[FOCAL_BLOCK], r[FOCAL_BLOCK];
+    for (ptrdiff_t i = 0; i < n; i++) {
+        special |= sigmoid_fl_special(b->x[i], &bp->focal);
+        e[i] = exp_negative_f32(fabs(b->x[i]));
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {
+        log1p_parts t = log1p_unit_f32(e[i]);
+        l[i] = t.log1p;
+        r[i] = t.reciprocal;
+    }
+    /* q^gamma at a general gamma: another exp, in loops of its own too */
+    double q_gamma[FOCAL_BLOCK];
+    if (form == 0) {
+        const double gamma = bp->focal.gamma;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            log1p_parts t = {l[i], r[i]};
+            q_gamma[i] = plain_hard_power_exponent(
+                b->y[i], logistic_plain_from(b->x[i], e[i], t), gamma);
+        }
+        for (ptrdiff_t i = 0; i < n; i++) {
+            q_gamma[i] = exp_negative_f32(q_gamma[i]);
+        }
+    }
+    /* the normaliser's case is a constant of the loop, not a select in it */
+    if (bp->grad_mode == FOCAL_GRAD_FOLDED) {
+        sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
+                                   FOCAL_GRAD_FOLDED);
+    }
+    else {
+        sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
+                                   FOCAL_GRAD_DIVIDED);
+    }
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row fl_star: FL* (Appendix A), z = gamma s x + beta with s = 2y - 1,
+ * FL* = softplus(-z) / gamma; targets in {0, 1}, gamma > 0, no second
+ * derivative.  One form.
+ */
+#define fl_star_FORMS(F, ...) F(0, __VA_ARGS__)
+
+static inline int
+fl_star_form(const focal_params *k)
+{
+    (void)k;
+    return 0;
+}
+
+/* log(gamma), for the far tail (star_focal_far) */
+static inline void
+fl_star_prepare(focal_params *k)
+{
+    k->log_gamma = log_positive(dd_from(k->gamma), 1);
+}
+
+/* x or z = gamma s x + beta not finite, or z possibly past FOCAL_STAR_FAR */
+FOCAL_INLINE int
+fl_star_special(double x, const focal_params *k)
+{
+    double z = k->gamma * x + k->beta;
+    int far = !(k->gamma * fabs(x) + k->beta <= FOCAL_STAR_FAR);
+    return !((x - x) == 0.0) | !((z - z) == 0.0) | far;
+}
+
+static inline focal_values
+fl_star_limit(double x, double y, const focal_params *k, int precise)
+{
+    return star_focal_limit(x, y, k, precise);
+}
+
+FOCAL_INLINE focal_values
+fl_star_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
+               int precise)
+{
+    (void)form, (void)soft, (void)derivatives;
+    return star_focal(x, y, k, precise);
+}
+
+FOCAL_INLINE int
+fl_star_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+              int derivatives, int precise)
+{
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(fl_star_values, fl_star_special, special, bp, b, n, form, soft, derivatives,
+                        precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * What kernels.c makes of a row, for any row: the block, then the scalar
+ * path over the elements the row calls special.  soft is a constant here.
+ */
+FOCAL_INLINE void
+finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precise,
+               int (*special)(double, const focal_params *),
+               focal_values (*limit)(double, double, const focal_params *, int))
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double x = b->x[i];
+        if (!special(x, &bp->focal)) {
+            continue;
+        }
+        focal_values v = limit(x, b->y[i], &bp->focal, precise);
+        weigh_element(bp, v, x, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
+                      &b->hess[i], precise);
+        if (isinf(v.loss.hi) && b->loss[i] != b->loss[i]) {
+            /* an infinite loss times a weight that the reductions' scale
+               took to 0 (weigh_element): still infinite */
+            b->loss[i] = v.loss.hi;
+        }
+    }
+}
+
+#endif  /* FOCAL_LOSSES_H */

@@ -1,0 +1,356 @@
+"""The loss specifications and what they make: signatures, stubs, the
+reduction plan's passes, normalizer=, bfloat16 inputs, the one-class warning."""
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import focal
+from focal import _core, _spec
+
+
+RNG = np.random.default_rng(12)
+
+REDUCED = {  # the functions with a reduction, by family
+    "sigmoid": (focal.loss, focal.grad, focal.loss_and_grad),
+    "star": (focal.star_loss, focal.star_grad, focal.star_loss_and_grad),
+    "softmax": (focal.softmax_loss, focal.softmax_grad, focal.softmax_loss_and_grad),
+}
+
+
+# --------------------------------------------------------------------------
+# what the specifications make
+
+@pytest.mark.parametrize("module", _spec.STUB_MODULES)
+def test_the_typing_stubs_are_written_from_the_specs(module):
+    with open(_spec.stub_path(module), encoding="utf-8") as file:
+        on_disk = file.read()
+    assert on_disk == _spec.stub_text(module), (
+        f"{_spec.stub_path(module)} is out of date: run "
+        "python -c 'from focal import _spec; _spec.write_stubs()'")
+
+
+@pytest.mark.parametrize("function", [f for group in REDUCED.values() for f in group]
+                         + [focal.grad_hess])
+def test_signatures_are_the_specs_parameters(function):
+    spec = function.__focal_spec__
+    kind = function.__name__[len(spec.prefix):]
+    parameters = inspect.signature(function).parameters
+    expected = spec.signature_parameters(kind)
+    assert list(parameters) == [p.name for p in expected]
+    for p in expected:
+        actual = parameters[p.name]
+        assert actual.default == (inspect.Parameter.empty if p.default is _spec.REQUIRED
+                                  else p.default), p.name
+        assert (actual.kind == inspect.Parameter.KEYWORD_ONLY) == p.keyword_only, p.name
+        # every parameter is documented, in signature order
+    doc = function.__doc__
+    positions = [doc.index(f"\n{p.name} : ") for p in expected]
+    assert positions == sorted(positions)
+    assert function.__module__ == f"focal._{ {'': 'sigmoid', 'star_': 'star', 'softmax_': 'softmax'}[spec.prefix]}"
+    assert ("normalizer" in parameters) == (kind != "grad_hess")
+
+
+def test_a_spec_defines_its_functions_in_a_namespace():
+    namespace = {"__name__": "focal_test_namespace"}
+    calls = []
+
+    def entry(mode, logits, targets, alpha, gamma, reduction, normalizer=None, out=None):
+        calls.append((mode, alpha, gamma, reduction, normalizer))
+        return ("loss", "grad", "hess")
+
+    spec = _spec.LossSpec(
+        name="test loss", family="elementwise", prefix="test_",
+        parameters=(_spec.Parameter("logits", "logits : array_like\n    x."),
+                    _spec.Parameter("targets", "targets : array_like\n    y."),
+                    _spec.Parameter("alpha", "alpha : float\n    a.", default=0.5),
+                    _spec.Parameter("gamma", "gamma : float\n    g.", default=3.0),
+                    _spec.Parameter("reduction", "reduction : str\n    r.", default="sum",
+                                    keyword_only=True),
+                    _spec.NORMALIZER),
+        entry=entry, reductions=("sum",), notes="",
+        docs={kind: _spec.FunctionDoc(summary=f"The {kind}.", out="", returns="x\n    y.",
+                                      examples=">>> 1\n1") for kind in _spec.KINDS})
+    _spec.define(spec, namespace)
+    assert namespace["test_loss"](1, 2) == "loss"
+    assert namespace["test_grad"](1, 2, 0.1, reduction="x") == "grad"
+    assert namespace["test_loss_and_grad"](1, 2, gamma=4.0) == ("loss", "grad")
+    assert namespace["test_grad_hess"](1, 2) == ("grad", "hess")
+    assert [c[1:] for c in calls] == [(0.5, 3.0, "sum", None), (0.1, 3.0, "x", None),
+                                      (0.5, 4.0, "sum", None), (0.5, 3.0, "none", None)]
+    assert [c[0] for c in calls] == [_spec.KINDS[k][0] for k in _spec.KINDS]
+    assert "normalizer" not in inspect.signature(namespace["test_grad_hess"]).parameters
+    assert namespace["test_loss"].__module__ == "focal_test_namespace"
+    assert namespace["test_loss"].__doc__.startswith("The loss.\n\nParameters\n----------\n"
+                                                     "logits : array_like\n")
+
+
+# --------------------------------------------------------------------------
+# the reduction plan: one pass where the denominator is known beforehand
+
+class CountingPasses:
+    def __init__(self, monkeypatch):
+        self.calls = []
+        for name in ("sigmoid_focal", "softmax_focal"):
+            original = getattr(_core, name)
+
+            def counted(*args, _original=original, **kwargs):
+                self.calls.append(kwargs.get("sums_only", False))
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(_core, name, counted)
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("reduction, weighted, normalizer, passes", [
+    ("none", False, None, 1), ("sum", True, None, 1), ("mean", False, None, 1),
+    ("mean", True, 3.0, 1), ("mean", False, 3.0, 1),
+    ("mean", True, None, 2),  # the weight sum divides the gradient: summed first
+])
+def test_passes_per_call(monkeypatch, family, reduction, weighted, normalizer, passes):
+    x = RNG.normal(size=(6, 5))
+    labels = np.array([0, 1, 5, -1, 2, 4]) if family == "sigmoid" else np.array([0, 1, 4, -100, 2, 3])
+    function = focal.loss_and_grad if family == "sigmoid" else focal.softmax_loss_and_grad
+    weights = RNG.uniform(size=(6, 5) if family == "sigmoid" else 6) if weighted else None
+    counter = CountingPasses(monkeypatch)
+    function(x, labels, reduction=reduction, weights=weights, normalizer=normalizer)
+    assert len(counter.calls) == passes
+    assert counter.calls[:-1] == [True] * (passes - 1)  # a first pass has no kernel
+
+
+def test_sum_over_positives_of_dense_targets_takes_a_first_pass(monkeypatch):
+    x = RNG.normal(size=(6, 5))
+    y = RNG.uniform(size=(6, 5))
+    counter = CountingPasses(monkeypatch)
+    focal.loss_and_grad(x, y, reduction="sum_over_positives")
+    assert counter.calls == [True, False]
+    counter.calls.clear()
+    focal.loss(x, y, reduction="sum_over_positives")  # no gradient: summed by the pass
+    assert counter.calls == [False]
+
+
+# --------------------------------------------------------------------------
+# normalizer=
+
+def sigmoid_elementwise(x, targets, alpha, gamma, weights, ignore_index=-1):
+    """Weighted elementwise loss and gradient in float64 from Eq. 5 (moderate x)."""
+    if targets.ndim == x.ndim - 1:  # class indices: one-hot rows, ignored rows 0
+        y = (targets[..., None] == np.arange(x.shape[-1])).astype(np.float64)
+        active = np.broadcast_to((targets != ignore_index)[..., None], x.shape)
+    else:
+        y, active = targets.astype(np.float64), np.ones(x.shape, bool)
+    p = 1.0 / (1.0 + np.exp(-x))
+    ce = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+    q = p * (1 - y) + (1 - p) * y
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    loss = alpha_t * q**gamma * ce
+    # dq/dx = (1 - 2y) p (1 - p), dCE/dx = p - y
+    grad = alpha_t * (gamma * q**(gamma - 1) * (1 - 2 * y) * p * (1 - p) * ce + q**gamma * (p - y))
+    w = (np.ones(x.shape) if weights is None else np.broadcast_to(weights, x.shape)) * active
+    return loss * w, grad * w
+
+
+def softmax_rows(z, labels, weights, ignore_index=-100):
+    """Weighted row losses and their gradients (class axis last), float64, gamma 2."""
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    active = labels != ignore_index
+    y = (np.where(active, labels, 0)[..., None] == np.arange(z.shape[-1])).astype(np.float64)
+    p_k = (p * y).sum(axis=-1, keepdims=True)
+    # FL = -(1 - p_k)^2 log p_k; dFL/dz = dFL/dp_k * p_k (y - p)
+    loss = -(1 - p_k) ** 2 * np.log(p_k)
+    d_pk = 2 * (1 - p_k) * np.log(p_k) - (1 - p_k) ** 2 / p_k
+    grad = d_pk * p_k * (y - p)
+    w = (np.ones(labels.shape) if weights is None else weights) * active
+    return loss[..., 0] * w, grad * w[..., None]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("targets", ["labels", "dense"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("normalizer", [0.37, 7, 1e6, np.float32(12.5)])
+def test_sigmoid_normalizer_is_the_denominator(dtype, targets, weighted, normalizer):
+    x = RNG.normal(0, 3, size=(9, 4))
+    t = np.array([0, 1, 4, -1, 2, 3, 3, 0, 4]) if targets == "labels" else \
+        RNG.uniform(size=(9, 4))
+    w = RNG.uniform(0, 2, size=(9, 1)) if weighted else None
+    loss_values, grad_values = sigmoid_elementwise(x.astype(dtype).astype(np.float64), t, 0.25,
+                                                   2.0, w)
+    n = float(normalizer)
+    value, g = focal.loss_and_grad(x.astype(dtype), t, weights=w, normalizer=normalizer)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert value.dtype == dtype and g.dtype == dtype
+    assert float(value) == pytest.approx(math.fsum(loss_values.ravel()) / n, rel=rtol)
+    np.testing.assert_allclose(g, grad_values / n, rtol=rtol, atol=1e-300)
+    # the same numbers as dividing the sum: the loss within one rounding,
+    # the gradient divided before its single rounding
+    total = focal.loss(x.astype(dtype), t, weights=w, reduction="sum")
+    assert float(value) == pytest.approx(float(total) / n, rel=2 * float(np.finfo(dtype).eps))
+    elementwise = focal.grad(x.astype(dtype), t, weights=w, reduction="none")
+    np.testing.assert_allclose(g, elementwise.astype(np.float64) / n,
+                               rtol=2 * float(np.finfo(dtype).eps))
+
+
+@pytest.mark.parametrize("normalizer", [0.5, 40.0])
+def test_star_normalizer_is_the_denominator(normalizer):
+    x = RNG.normal(size=(5, 3))
+    y = (RNG.uniform(size=(5, 3)) < 0.4).astype(np.float64)
+    total, elementwise = focal.star_loss(x, y, reduction="sum"), focal.star_grad(
+        x, y, reduction="none")
+    value, g = focal.star_loss_and_grad(x, y, normalizer=normalizer)
+    assert float(value) == pytest.approx(float(total) / normalizer, rel=1e-15)
+    np.testing.assert_allclose(g, elementwise / normalizer, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_softmax_normalizer_is_the_denominator(dtype, weighted, axis):
+    x = RNG.normal(0, 2, size=(7, 4)).astype(dtype)
+    shape = (4,) if axis == 0 else (7,)
+    labels = RNG.integers(0, x.shape[axis], shape)
+    labels[1] = -100
+    w = RNG.uniform(size=shape) if weighted else None
+    rows, grads = softmax_rows(np.moveaxis(x.astype(np.float64), axis, -1), labels, w)
+    expected_sum, expected_grad = math.fsum(rows), np.moveaxis(grads, -1, axis)
+    value, g = focal.softmax_loss_and_grad(x, labels, axis=axis, weights=w, normalizer=2.5)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert float(value) == pytest.approx(expected_sum / 2.5, rel=rtol)
+    np.testing.assert_allclose(g, expected_grad / 2.5, rtol=rtol, atol=1e-7 * rtol)
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+def test_normalizer_with_extreme_weights_scales_exactly(family):
+    # weights 2^1000 times others: the power-of-two scaling of the sums makes
+    # every result exactly 2^1000 times theirs
+    x = RNG.normal(size=(8, 3))
+    if family == "sigmoid":
+        function, t, w = focal.loss_and_grad, np.array([0, 1, 3, -1, 2, 2, 0, 3]), \
+            RNG.uniform(size=(8, 3))
+    else:
+        function, t, w = focal.softmax_loss_and_grad, np.array([0, 1, 2, -100, 2, 2, 0, 1]), \
+            RNG.uniform(size=8)
+    for scale in (2.0 ** 1000, 2.0 ** -1000):
+        small, g_small = function(x, t, weights=w, normalizer=3.0)
+        large, g_large = function(x, t, weights=w * scale, normalizer=3.0)
+        assert float(large) == math.ldexp(float(small), round(math.log2(scale)))
+        if scale > 1:
+            np.testing.assert_array_equal(g_large, g_small * scale)
+        # a normalizer near the double range: the loss still correctly scaled
+        huge, _ = function(x, t, weights=w * scale, normalizer=1e300)
+        assert float(huge) == pytest.approx(float(small) * 3.0 * scale / 1e300, rel=1e-14)
+
+
+@pytest.mark.parametrize("family", sorted(REDUCED))
+@pytest.mark.parametrize("reduction", ["none", "sum", "sum_over_positives"])
+def test_normalizer_is_refused_with_a_reduction_it_contradicts(family, reduction):
+    if family == "softmax" and reduction == "sum_over_positives":
+        return  # not a softmax reduction
+    x = np.zeros((3, 2))
+    t = np.array([0, 1, 1])
+    for function in REDUCED[family]:
+        with pytest.raises(ValueError, match=f"^normalizer: .*reduction={reduction!r}"):
+            function(x, t, reduction=reduction, normalizer=2.0)
+
+
+@pytest.mark.parametrize("family", sorted(REDUCED))
+@pytest.mark.parametrize("bad, error", [
+    (0, ValueError), (-1.0, ValueError), (math.inf, ValueError), (math.nan, ValueError),
+    (True, TypeError), ("2", TypeError), (np.array([1.0, 2.0]), TypeError), ([2.0], TypeError),
+])
+def test_normalizer_must_be_a_finite_number_above_zero(family, bad, error):
+    x = np.zeros((3, 2))
+    t = np.array([0, 1, 1])
+    for function in REDUCED[family]:
+        with pytest.raises(error, match="^normalizer: expected a finite real number > 0"):
+            function(x, t, normalizer=bad)
+
+
+def test_normalizer_accepts_numpy_scalars_and_0d_arrays():
+    x = RNG.normal(size=(4, 3))
+    t = np.array([0, 2, 3, 1])
+    expected = focal.loss(x, t, normalizer=5.0)
+    for n in (5, np.int64(5), np.float32(5), np.array(5.0)):
+        assert focal.loss(x, t, normalizer=n) == expected
+
+
+# --------------------------------------------------------------------------
+# a softmax over one class
+
+@pytest.mark.parametrize("axis, shape", [(-1, (4, 1)), (0, (1, 5)), (1, (2, 1, 3))])
+def test_a_softmax_over_one_class_warns_naming_the_axis(axis, shape):
+    x = RNG.normal(size=shape)
+    rows = x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:]
+    labels = np.zeros(rows, int)
+    for function in REDUCED["softmax"]:
+        with pytest.warns(UserWarning, match=f"^logits: the class axis \\(axis {axis % x.ndim}\\) "
+                                             "has a single class") as record:
+            result = function(x, labels, axis=axis)
+        assert len(record) == 1 and record[0].filename == __file__  # the caller's line
+        for r in (result if isinstance(result, tuple) else (result,)):
+            assert not np.any(r)  # identically 0
+
+
+def test_two_classes_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        focal.softmax_loss(np.zeros((3, 2)), np.array([0, 1, 1]))
+
+
+# --------------------------------------------------------------------------
+# the common call's short path
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target_dtype", [np.float32, np.float64, np.int8, np.bool_, np.float16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target_dtype, reduction):
+    from focal import _sigmoid
+    x = RNG.normal(0, 5, size=(7, 11)).astype(dtype)
+    x[0, :3] = [np.inf, -np.inf, 40.0]
+    y = (RNG.uniform(size=(7, 11)) < 0.3).astype(target_dtype)
+    taken = []
+    plain = _sigmoid._plain
+    monkeypatch.setattr(_sigmoid, "_plain", lambda *a: taken.append(1) or plain(*a))
+    for function in (focal.loss, focal.grad, focal.loss_and_grad):
+        short = function(x, y, reduction=reduction)
+        assert taken, function.__name__
+        taken.clear()
+        # the same call, made to take the full path (alpha a NumPy scalar)
+        full = function(x, y, alpha=np.float64(0.25), reduction=reduction)
+        assert not taken
+        for s, f in zip(short if isinstance(short, tuple) else (short,),
+                        full if isinstance(full, tuple) else (full,)):
+            assert type(s) is type(f)
+            np.testing.assert_array_equal(s, f, strict=True)
+    g, h = focal.grad_hess(x, y)
+    assert taken
+    g_full, h_full = focal.grad_hess(x, y, alpha=np.float64(0.25))
+    np.testing.assert_array_equal(g, g_full, strict=True)
+    np.testing.assert_array_equal(h, h_full, strict=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: focal.loss(x, y[:, :1]),              # broadcast targets
+    lambda x, y: focal.loss(x, y[:, 0].astype(int)),   # class indices
+    lambda x, y: focal.loss(x.astype(np.float16), y),  # float16 logits
+    lambda x, y: focal.loss(x, y, weights=y),
+    lambda x, y: focal.loss(x, y, normalizer=2.0),
+    lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
+    lambda x, y: focal.loss(x, y, gamma=2),            # an int gamma
+    lambda x, y: focal.loss(x, y, ignore_index=-5),
+    lambda x, y: focal.loss(x, y.astype(np.complex64)),
+    lambda x, y: focal.loss(x.view(np.matrix), y),     # a subclass
+    lambda x, y: focal.star_loss(x, y),
+    lambda x, y: focal.grad(x, y, out=np.empty_like(x)),
+])
+def test_every_other_call_takes_the_full_path(monkeypatch, call):
+    from focal import _sigmoid
+    monkeypatch.setattr(_sigmoid, "_plain", None)  # calling it would raise a TypeError
+    x = RNG.normal(size=(4, 3))
+    y = (RNG.uniform(size=(4, 3)) < 0.5).astype(np.float64)
+    try:
+        call(x, y)
+    except TypeError as error:
+        assert "NoneType" not in str(error)  # a refusal by the checks, not the short path
