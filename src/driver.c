@@ -240,7 +240,7 @@ elementwise_merge(void *shared, int slot)
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
- *                     sums_only, sum_weights, sum_positives)
+ *                     sums_only, sum_weights, sum_positives, loss, extra)
  *     -> (sum of weighted losses, sum of weights, sum of targets,
  *         sum of weighted losses times FOCAL_SMALL_SUM)
  *
@@ -250,6 +250,10 @@ elementwise_merge(void *shared, int slot)
  * The sums run over the elements not ignored.  The outputs, when given,
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
  * and second derivative.
+ *
+ * loss: the row of losses.h by number (FOCAL_LOSS_COUNT rows), or -1 for the
+ * sigmoid focal loss (FL* with star); extra: the row's own parameter
+ * (focal_params.extra), checked by the Python layer.
  */
 PyObject *
 sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -258,7 +262,8 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                "gamma", "weights", "ignore_index", "loss_out",
                                "grad_out", "hess_out", "grad_divisor", "double_precision",
                                "star", "beta", "sums_only", "sum_weights", "sum_positives",
-                               "loss_weight_scale", "grad_weight_scale", NULL};
+                               "loss_weight_scale", "grad_weight_scale", "loss", "extra",
+                               NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, star = 0, sums_only = 0;
     int sum_weights = 1, sum_positives = 1;
@@ -267,13 +272,15 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
     double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
     Py_ssize_t ignore_index = -1;
+    int loss_number = -1;
+    double extra = 0.0;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOOdppdpppdd", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOOdppdpppddid", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
             &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives,
-            &loss_weight_scale, &grad_weight_scale)) {
+            &loss_weight_scale, &grad_weight_scale, &loss_number, &extra)) {
         return NULL;
     }
     if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
@@ -281,7 +288,11 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
         return NULL;
     }
-    const int loss = star ? LOSS_FL_STAR : LOSS_SIGMOID_FOCAL;
+    if (loss_number < -1 || loss_number >= FOCAL_LOSS_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "loss: expected a row of the table of losses");
+        return NULL;
+    }
+    const int loss = loss_number >= 0 ? loss_number : star ? LOSS_FL_STAR : LOSS_SIGMOID_FOCAL;
     const loss_row *row = loss_row_of(loss);
     if (!row->has_hess && hess_obj != Py_None) {
         PyErr_Format(PyExc_ValueError, "hess_out: %s has no second derivative here", row->title);
@@ -308,6 +319,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.params.focal.gamma = gamma;
     task.params.focal.beta = beta;
     task.params.focal.log_gamma = dd_from(0.0);
+    task.params.focal.extra = extra;
     row->prepare(&task.params.focal);
     task.hard_targets = row->targets == TARGETS_HARD;
     task.kernel.loss = loss;

@@ -20,7 +20,8 @@
  *                        block holds targets strictly inside (0, 1)
  * and, in the table, its number, its name for messages, its target rule and
  * whether it has a second derivative.  Formulas live in sigmoid_focal.h,
- * each once, with the paper's equation numbers.
+ * each once, with the paper's equation numbers; those of the focal loss's
+ * descendants in focal_family.h.
  */
 #ifndef FOCAL_LOSSES_H
 #define FOCAL_LOSSES_H
@@ -28,6 +29,7 @@
 #include <stddef.h>
 
 #include "element_block.h"
+#include "focal_family.h"
 
 /* targets a loss accepts: any value in [0, 1], or only 0 and 1 */
 enum { TARGETS_DENSE = 0, TARGETS_HARD = 1 };
@@ -38,7 +40,8 @@ enum { FOCAL_FORMS = 6 };
 /*      name        number                 name in messages  targets        hess */
 #define FOCAL_ELEMENTWISE_LOSSES(ROW)                                                    \
     ROW(sigmoid_fl, LOSS_SIGMOID_FOCAL, "the sigmoid focal loss", TARGETS_DENSE, 1)      \
-    ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)
+    ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)                                  \
+    ROW(poly1, LOSS_POLY1, "the Poly-1 focal loss", TARGETS_DENSE, 1)
 
 #define FOCAL_LOSS_NUMBER(NAME, NUMBER, TITLE, TARGETS, HESS) NUMBER,
 enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
@@ -105,7 +108,7 @@ FOCAL_INLINE focal_values
 sigmoid_fl_values(double x, double y, const focal_params *k, int form, int soft,
                   int derivatives, int precise)
 {
-    return sigmoid_focal(x, y, k, form, soft, derivatives, precise);
+    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 0);
 }
 
 /*
@@ -124,7 +127,7 @@ sigmoid_fl_plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n
         log1p_parts t = {l[i], r[i]};
         focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
                                              &p.focal, form, 0, derivatives, 0,
-                                             form == 0 ? &q_gamma[i] : NULL);
+                                             form == 0 ? &q_gamma[i] : NULL, 0);
         weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
                            &b->hess[i], derivatives, grad_mode);
     }
@@ -230,6 +233,56 @@ fl_star_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
 {
     int special = 0;
     FOCAL_GENERIC_BLOCK(fl_star_values, fl_star_special, special, bp, b, n, form, soft, derivatives,
+                        precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row poly1: the Poly-1 focal loss (Leng et al., PolyLoss)
+ *   L = q^gamma CE + epsilon q^(gamma + 1) = q^gamma (CE + epsilon q),
+ * epsilon = k->extra >= -1, dense targets in [0, 1].  The focal loss's
+ * kernels with poly = 1 (sigmoid_focal_parts), its forms and its tails
+ * (focal_family.h).
+ */
+#define poly1_FORMS sigmoid_fl_FORMS
+
+static inline int
+poly1_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+poly1_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+FOCAL_INLINE int
+poly1_special(double x, const focal_params *k)
+{
+    return sigmoid_fl_special(x, k);
+}
+
+static inline focal_values
+poly1_limit(double x, double y, const focal_params *k, int precise)
+{
+    return poly1_focal_limit(x, y, k, precise);
+}
+
+FOCAL_INLINE focal_values
+poly1_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
+             int precise)
+{
+    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 1);
+}
+
+FOCAL_INLINE int
+poly1_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+            int derivatives, int precise)
+{
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(poly1_values, poly1_special, special, bp, b, n, form, soft, derivatives,
                         precise);
     return special;
 }

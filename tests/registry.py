@@ -169,7 +169,30 @@ SOFTMAX = Loss(
     ignore_index=-100,
 )
 
-LOSSES = (SIGMOID, STAR, SOFTMAX)
+POLY1 = Loss(
+    name="poly1",
+    family="elementwise",
+    functions={"loss": focal.poly1_loss, "grad": focal.poly1_grad,
+               "loss_and_grad": focal.poly1_loss_and_grad, "grad_hess": focal.poly1_grad_hess},
+    twin=reference.poly1_reference,
+    tolerance=reference.tolerance,
+    params={"alpha": 0.25, "gamma": 2.0, "epsilon": 1.0},
+    valid_params=({"alpha": 0.25, "gamma": 2.0, "epsilon": 1.0},
+                  {"alpha": None, "gamma": 0.0, "epsilon": 2.5},
+                  {"alpha": 1.0, "gamma": 0.5, "epsilon": -0.5},
+                  {"alpha": "per-class", "gamma": 3.7, "epsilon": 0.0}),
+    invalid_params=(("alpha", -0.1, ValueError), ("alpha", "0.25", TypeError),
+                    ("gamma", -1.0, ValueError), ("gamma", np.nan, ValueError),
+                    ("epsilon", -1.5, ValueError), ("epsilon", np.inf, ValueError),
+                    ("epsilon", np.nan, ValueError), ("epsilon", "1", TypeError)),
+    target_forms=("soft", "labels"),
+    reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, alpha, gamma, epsilon: reference.poly1_mp(x, y, gamma, epsilon, alpha)[:2],
+    ulp_bound=4.0,
+    ignore_index=-1,
+)
+
+LOSSES = (SIGMOID, STAR, SOFTMAX, POLY1)
 
 
 # ------------------------------------------------------------------ inputs
