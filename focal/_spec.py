@@ -119,10 +119,6 @@ NORMALIZER = Parameter(
     default=None, keyword_only=True, stub="Optional[Real]")
 
 
-def _indent(text: str) -> str:
-    return textwrap.indent(text, "    ").strip()
-
-
 def docstring(spec: LossSpec, kind: str) -> str:
     """The numpydoc docstring of one function (indented as in source)."""
     part = spec.docs[kind]
@@ -155,10 +151,23 @@ def source(spec: LossSpec, kind: str) -> str:
             items.append("*")
             star_placed = True
         items.append(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}")
-    arguments = [f"{p.name}={p.name}" for p in parameters]
+    # the entry's arguments, passed by position (a call with keywords costs
+    # more): the user's, the spec's fixed ones, and the entry's defaults between
+    given = {p.name: p.name for p in parameters}
+    given.update((name, repr(value)) for name, value in spec.fixed.items())
     if kind == "grad_hess":
-        arguments.append("reduction='none'")
-    arguments += [f"{name}={value!r}" for name, value in spec.fixed.items()]
+        given["reduction"] = repr("none")
+    entry = list(inspect.signature(spec.entry).parameters.values())[1:]  # after mode
+    names = [p.name for p in entry]
+    unknown = set(given) - set(names)
+    if unknown:
+        raise TypeError(f"{spec.name}: the entry takes no {sorted(unknown)}")
+    last = max(names.index(name) for name in given)
+    arguments = []
+    for argument in entry[:last + 1]:
+        if argument.name not in given and argument.default is argument.empty:
+            raise TypeError(f"{spec.name}: no value for the entry's {argument.name}")
+        arguments.append(given.get(argument.name, repr(argument.default)))
     return (f"def {spec.function_name(kind)}({', '.join(items)}):\n"
             f"    return _entry({mode!r}, {', '.join(arguments)}){returned}\n")
 
