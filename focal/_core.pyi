@@ -13,17 +13,17 @@ def sigmoid_focal(
     logits: np.ndarray,
     targets: np.ndarray,
     *,
-    labels: bool,
-    alpha: Optional[float],
-    alpha_per_class: Optional[np.ndarray],
-    gamma: float,
-    weights: Optional[np.ndarray],
-    ignore_index: int,
-    loss_out: Optional[np.ndarray],
-    grad_out: Optional[np.ndarray],
-    hess_out: Optional[np.ndarray],
-    grad_divisor: float,
-    double_precision: bool,
+    labels: bool = ...,
+    alpha: Optional[float] = ...,
+    alpha_per_class: Optional[np.ndarray] = ...,
+    gamma: float = ...,
+    weights: Optional[np.ndarray] = ...,
+    ignore_index: int = ...,
+    loss_out: Optional[np.ndarray] = ...,
+    grad_out: Optional[np.ndarray] = ...,
+    hess_out: Optional[np.ndarray] = ...,
+    grad_divisor: float = ...,
+    double_precision: bool = ...,
     star: bool = ...,
     beta: float = ...,
     sums_only: bool = ...,
@@ -31,7 +31,13 @@ def sigmoid_focal(
     sum_positives: bool = ...,
     loss_weight_scale: float = ...,
     grad_weight_scale: float = ...,
+    loss: int = ...,
+    extra: float = ...,
 ) -> Tuple[float, float, float, float]: ...
+
+# the rows of the C table of elementwise losses (src/losses.h), by number: the
+# `loss` argument of sigmoid_focal
+elementwise_losses: Tuple[str, ...]
 def count_labels(labels: np.ndarray, num_classes: int, ignore_index: int, /) -> Tuple[int, int]: ...
 def chunk_plan(total: int, chunk_size: int, /) -> Tuple[int, int, int]: ...
 def softmax_focal(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _args, _sigmoid, _spec
+from . import _args, _core, _sigmoid, _spec
 from ._docs import INTERRUPTION
 from ._sigmoid import _IGNORE_INDEX, _LOGITS, _OUT, _REDUCTION, _TARGETS, _WEIGHTS
 from ._spec import FunctionDoc, LossSpec, Parameter
 
-# the row of src/losses.h (FOCAL_ELEMENTWISE_LOSSES, counted from 0)
-_ROW = 2
+# its row of the table of losses (src/losses.h)
+_ROW = _core.elementwise_losses.index("poly1")
 
 
 def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, epsilon: Any,

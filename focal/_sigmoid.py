@@ -61,12 +61,13 @@ _ELEMENTWISE = _Elementwise()
 
 def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reduction: Any = "none",
           weights: Any = None, ignore_index: Any = -1, normalizer: Any = None, out: Any = None,
-          beta: Any = 0.0, star: bool = False, loss: int = -1, extra: float = 0.0) -> Any:
+          beta: Any = 0.0, star: bool = False, loss: int = 0, extra: float = 0.0) -> Any:
     """Checks a call of an elementwise loss and runs it: (loss, grad, hess).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS;
-    loss: the row of the C table of losses (src/losses.h) by number, -1 for
-    the sigmoid focal loss or FL* (star); extra: that row's own parameter,
+    loss: the row of the C table of losses (src/losses.h) by number
+    (_core.elementwise_losses), 0 for the sigmoid focal loss (FL* with
+    star); extra: that row's own parameter,
     checked by its caller (focal._poly1, ...).
     """
     # The common call, told apart in a few comparisons: plain arrays of
@@ -107,7 +108,7 @@ _PLAIN_REDUCTIONS = frozenset(("none", "sum", "mean"))
 
 
 def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamma: float,
-           reduction: str, dtype: np.dtype, loss: int = -1, extra: float = 0.0) -> Any:
+           reduction: str, dtype: np.dtype, loss: int = 0, extra: float = 0.0) -> Any:
     """The common call of _entry: dense targets of the logits' shape, no
     weights, no out=, no normalizer.  The denominator is known (the mean's
     count is the size), so one pass, with the arguments the full path gives it."""

@@ -20,7 +20,9 @@
 #include "parallel.h"
 #include "simd.h"
 
-enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16 };
+/* DIRECT_WITH_GIL: plain arrays up to this size are computed without
+   releasing the GIL or making an iterator (about 40 us of work) */
+enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16, DIRECT_WITH_GIL = 1 << 14 };
 
 /* what one chunk adds up */
 typedef struct {
@@ -45,6 +47,10 @@ typedef struct {
     int logits_double, targets_double;
     /* operand positions in the iterator, -1 when absent */
     int i_alpha, i_weights, i_loss, i_grad, i_hess;
+    int nop;             /* operands */
+    int direct;          /* the chunks read the operands' memory directly: */
+    char *data[MAX_OPERANDS];     /* their first elements */
+    npy_intp step[MAX_OPERANDS];  /* their element sizes */
     /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     chunk_sums *sums;
     loop_problem *problems;
@@ -159,69 +165,120 @@ scatter(const elementwise_task *t, const block_io *io, char **ptr, const npy_int
     }
 }
 
-/* One chunk: iteration indices [start, end), on this thread's iterator. */
+/* a chunk's work in progress: its block, running sums and kernel */
+typedef struct {
+    element_block b;
+    block_sums sums;
+    int small_sums; /* SUM_LOSS_SMALL once a large loss was seen */
+    int filled;     /* see gather */
+    const block_io *io;
+    block_kernel kernel;
+} chunk_state;
+
+/*
+ * Asks for the inputs of elements [next, next + FOCAL_BLOCK) of the run while
+ * the kernel computes the current block: large arrays come from memory, and
+ * the kernel's time covers the wait.  Only forward runs of adjacent elements.
+ */
+static inline void
+prefetch_block(const elementwise_task *t, char **ptr, const npy_intp *stride, npy_intp next,
+               npy_intp n)
+{
+#if defined(__GNUC__)
+    npy_intp m = n - next < FOCAL_BLOCK ? n - next : FOCAL_BLOCK;
+    int inputs[3] = {0, 1, t->i_weights};
+    for (int k = 0; k < 3 && m > 0; k++) {
+        int op = inputs[k];
+        if (op < 0 || stride[op] <= 0 || stride[op] > 8) {
+            continue;
+        }
+        const char *first = ptr[op] + next * stride[op];
+        for (npy_intp byte = 0; byte < m * stride[op]; byte += 64) {
+            __builtin_prefetch(first + byte, 0, 3);
+        }
+    }
+#else
+    (void)t, (void)ptr, (void)stride, (void)next, (void)n;
+#endif
+}
+
+/* n elements of a strided run (pointers ptr, strides stride), the first of
+   which is element number `index` of the iteration */
+static int
+run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_intp *stride,
+             npy_intp n, npy_intp index, loop_problem *problem)
+{
+    element_block *b = &c->b;
+    for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
+        npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
+        int soft = 0;
+        if (gather(t, c->io, ptr, stride, offset, index + offset, m, b, &soft, &c->filled,
+                   problem)) {
+            return -1;
+        }
+        prefetch_block(t, ptr, stride, offset + FOCAL_BLOCK, n);
+        if (!t->sums_only) {
+            c->kernel(&t->params, b, m, soft);
+            scatter(t, c->io, ptr, stride, offset, m, b);
+        }
+        if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {
+            /* the summed weights are scaled as the loss's are */
+            for (npy_intp i = 0; i < m; i++) {
+                b->weight[i] *= t->params.loss_weight_scale;
+            }
+        }
+        c->io->accumulate(&c->sums, b, m, index + offset, t->which_sums, &c->small_sums);
+    }
+    return 0;
+}
+
+/* One chunk: iteration indices [start, end), on this thread's iterator, or
+   straight from the arrays' memory when the task is direct (then the
+   iterator is not used). */
 static int
 elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_intp start,
-              npy_intp end)
+                  npy_intp end)
 {
     elementwise_task *t = (elementwise_task *)shared;
     loop_problem *problem = &t->problems[slot];
-    NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
-    if (iternext == NULL) {
-        return CHUNK_FAILED;
+    chunk_state c;
+    memset(&c.sums, 0, sizeof c.sums);
+    c.small_sums = 0;
+    c.filled = 0;
+    c.io = choose_block_io(t->simd_level);
+    c.kernel = choose_block_kernel(t->simd_level, &t->kernel);
+    if (t->direct) {
+        char *ptr[MAX_OPERANDS];
+        for (int k = 0; k < t->nop; k++) {
+            ptr[k] = t->data[k] + start * t->step[k];
+        }
+        if (run_elements(t, &c, ptr, t->step, end - start, start, problem)) {
+            return CHUNK_FAILED;
+        }
     }
-    char **ptr = NpyIter_GetDataPtrArray(iter);
-    npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
-    npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
-
-    element_block b;
-    block_sums sums;
-    memset(&sums, 0, sizeof sums);
-    int small_sums = 0; /* SUM_LOSS_SMALL once a large loss was seen */
-    int filled = 0;
-    const block_io *io = choose_block_io(t->simd_level);
-    block_kernel kernel = choose_block_kernel(t->simd_level, &t->kernel);
-    npy_intp index = start;
-    do {
-        npy_intp n = *size;
-        for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
-            npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
-            int soft = 0;
-            if (gather(t, io, ptr, stride, offset, index + offset, m, &b, &soft, &filled,
-                       problem)) {
+    else {
+        NpyIter_IterNextFunc *iternext = start_chunk(iter, start, end, problem);
+        if (iternext == NULL) {
+            return CHUNK_FAILED;
+        }
+        char **ptr = NpyIter_GetDataPtrArray(iter);
+        npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
+        npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
+        npy_intp index = start;
+        do {
+            if (run_elements(t, &c, ptr, stride, *size, index, problem)) {
                 return CHUNK_FAILED;
             }
-            if (!t->sums_only) {
-                kernel(&t->params, &b, m, soft);
-                scatter(t, io, ptr, stride, offset, m, &b);
-            }
-            if ((t->which_sums & SUM_LOSS) && !small_sums) {
-                int large = 0;
-                for (npy_intp i = 0; i < m; i++) {
-                    large |= !(b.loss[i] <= FOCAL_LARGE_LOSS);
-                }
-                if (large) { /* from here on, keep the scaled sum too */
-                    small_sums = SUM_LOSS_SMALL;
-                    sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
-                }
-            }
-            if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {
-                /* the summed weights are scaled as the loss's are */
-                for (npy_intp i = 0; i < m; i++) {
-                    b.weight[i] *= t->params.loss_weight_scale;
-                }
-            }
-            io->accumulate(&sums, &b, m, index + offset, t->which_sums | small_sums);
-        }
-        index += n;
-    } while (iternext(iter));
-    t->sums[slot].loss = lane_total(&sums.loss);
-    t->sums[slot].weight = lane_total(&sums.weight);
-    t->sums[slot].positive = lane_total(&sums.positive);
-    if (!small_sums) {
-        sums.loss_small = lane_scaled(&sums.loss, FOCAL_SMALL_SUM);
+            index += *size;
+        } while (iternext(iter));
     }
-    t->sums[slot].loss_small = lane_total(&sums.loss_small);
+    t->sums[slot].loss = lane_total(&c.sums.loss);
+    t->sums[slot].weight = lane_total(&c.sums.weight);
+    t->sums[slot].positive = lane_total(&c.sums.positive);
+    if (!c.small_sums) {
+        c.sums.loss_small = lane_scaled(&c.sums.loss, FOCAL_SMALL_SUM);
+    }
+    t->sums[slot].loss_small = lane_total(&c.sums.loss_small);
     return CHUNK_DONE;
 }
 
@@ -236,65 +293,271 @@ elementwise_merge(void *shared, int slot)
     compensated_merge(&t->total.loss_small, t->sums[slot].loss_small);
 }
 
+/* raises the problem a chunk recorded; returns NULL */
+static PyObject *
+raise_elementwise_problem(const elementwise_task *t, const loop_problem *recorded)
+{
+    loop_problem problem = *recorded;
+    problem.num_classes = t->num_classes;
+    problem.ignore_index = t->ignore_index;
+    problem.background = 1;
+    problem.argument = "targets";
+    return raise_loop_problem(&problem);
+}
+
+/* the call's result: the four sums (see sigmoid_focal_entry) */
+static PyObject *
+elementwise_result(const elementwise_task *t)
+{
+    return Py_BuildValue("(dddd)", compensated_total(&t->total.loss),
+                         compensated_total(&t->total.weight),
+                         compensated_total(&t->total.positive),
+                         compensated_total(&t->total.loss_small));
+}
+
+/*
+ * The keywords of _core.sigmoid_focal, in the order of sigmoid_keyword_names;
+ * module.c keeps them interned in the module state (sigmoid_keywords_new),
+ * so a call's keyword names are matched by pointer.
+ */
+enum {
+    KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
+    KW_LOSS_OUT, KW_GRAD_OUT, KW_HESS_OUT, KW_GRAD_DIVISOR, KW_DOUBLE_PRECISION, KW_STAR,
+    KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_LOSS_WEIGHT_SCALE,
+    KW_GRAD_WEIGHT_SCALE, KW_LOSS, KW_EXTRA, KW_COUNT
+};
+
+static const char *const sigmoid_keyword_names[KW_COUNT] = {
+    "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
+    "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
+    "beta", "sums_only", "sum_weights", "sum_positives", "loss_weight_scale",
+    "grad_weight_scale", "loss", "extra"};
+
+PyObject *
+sigmoid_keywords_new(void)
+{
+    PyObject *names = PyTuple_New(KW_COUNT);
+    for (int k = 0; names != NULL && k < KW_COUNT; k++) {
+        PyObject *name = PyUnicode_InternFromString(sigmoid_keyword_names[k]);
+        if (name == NULL) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, k, name);
+    }
+    return names;
+}
+
+/* the names of the table's rows, by number: _core.elementwise_losses */
+PyObject *
+elementwise_loss_names(void)
+{
+#define ROW_NAME(NAME, NUMBER, TITLE, TARGETS, HESS) #NAME,
+    static const char *const names[FOCAL_LOSS_COUNT] = {FOCAL_ELEMENTWISE_LOSSES(ROW_NAME)};
+#undef ROW_NAME
+    PyObject *tuple = PyTuple_New(FOCAL_LOSS_COUNT);
+    for (int k = 0; tuple != NULL && k < FOCAL_LOSS_COUNT; k++) {
+        PyObject *name = PyUnicode_FromString(names[k]);
+        if (name == NULL) {
+            Py_CLEAR(tuple);
+            break;
+        }
+        PyTuple_SET_ITEM(tuple, k, name);
+    }
+    return tuple;
+}
+
+/* values[k]: the argument of keyword k, or NULL where not given */
+static int
+match_keywords(PyObject *interned, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               PyObject **values)
+{
+    for (int k = 0; k < KW_COUNT; k++) {
+        values[k] = NULL;
+    }
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "sigmoid_focal() takes 2 positional arguments (logits, targets) but %zd "
+                     "were given", nargs);
+        return -1;
+    }
+    Py_ssize_t given = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t j = 0; j < given; j++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+        int found = -1;
+        for (int k = 0; k < KW_COUNT && found < 0; k++) {
+            found = name == PyTuple_GET_ITEM(interned, k) ? k : -1;
+        }
+        /* a name built at run time is equal without being the interned one */
+        for (int k = 0; k < KW_COUNT && found < 0; k++) {
+            found = PyUnicode_Compare(name, PyTuple_GET_ITEM(interned, k)) == 0 ? k : -1;
+        }
+        if (found < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError,
+                             "sigmoid_focal() got an unexpected keyword argument %R", name);
+            }
+            return -1;
+        }
+        values[found] = args[nargs + j];
+    }
+    return 0;
+}
+
+/* a flag argument (any object's truth), `fallback` when not given */
+static int
+flag_argument(PyObject *value, int fallback, int *out)
+{
+    int truth = value == NULL ? fallback : PyObject_IsTrue(value);
+    *out = truth;
+    return truth < 0 ? -1 : 0;
+}
+
+/* a real argument, `fallback` when not given; the message names it */
+static int
+real_argument(PyObject *value, double fallback, const char *name, double *out)
+{
+    *out = value == NULL ? fallback : PyFloat_AsDouble(value);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "%s: expected a real number, got %.200s", name,
+                         Py_TYPE(value)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* an array argument or None (NULL); the message names it */
+static int
+array_argument(PyObject *value, const char *name, PyArrayObject **out)
+{
+    *out = value == NULL || value == Py_None ? NULL : (PyArrayObject *)value;
+    if (*out != NULL && !PyArray_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a NumPy array, got %.200s", name,
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Whether the pass may read and write the arrays' memory directly, with no
+ * iterator: every operand C-contiguous, aligned, in native byte order, of the
+ * pass's own dtype and of the logits' shape, and no output overlapping an
+ * input unless it is that very input (each element is read before it is
+ * written).  NumPy's iterator handles everything else.
+ */
+static int
+direct_access(PyArrayObject **ops, const int *types, int nop, int first_output)
+{
+    for (int k = 0; k < nop; k++) {
+        PyArrayObject *a = ops[k];
+        if (PyArray_TYPE(a) != types[k] || !PyArray_IS_C_CONTIGUOUS(a) ||
+            !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) ||
+            !PyArray_SAMESHAPE(a, ops[0]) || (k >= first_output && !PyArray_ISWRITEABLE(a))) {
+            return 0;
+        }
+    }
+    for (int out = first_output; out < nop; out++) {
+        char *start = PyArray_BYTES(ops[out]);
+        char *end = start + PyArray_NBYTES(ops[out]);
+        for (int k = 0; k < nop; k++) {
+            if (k == out) {
+                continue;
+            }
+            char *other = PyArray_BYTES(ops[k]);
+            char *other_end = other + PyArray_NBYTES(ops[k]);
+            int same = other == start && other_end == end && k < first_output;
+            if (!same && other < end && start < other_end) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 /*
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
- *                     sums_only, sum_weights, sum_positives, loss, extra)
+ *                     sums_only, sum_weights, sum_positives,
+ *                     loss_weight_scale, grad_weight_scale, loss, extra)
  *     -> (sum of weighted losses, sum of weights, sum of targets,
  *         sum of weighted losses times FOCAL_SMALL_SUM)
  *
- * The middle two sums are 0 unless sum_weights / sum_positives ask for them;
- * the last stays finite where the first overflows.
+ * loss is a row number of the table (losses.h; _core.elementwise_losses
+ * names them), the sigmoid focal loss by default; star=True is FL*'s; extra
+ * is the row's own parameter (focal_params.extra), checked by Python.  The
+ * middle two sums are 0 unless sum_weights / sum_positives ask for them; the
+ * last stays finite where the first overflows.
  *
  * The sums run over the elements not ignored.  The outputs, when given,
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
  * and second derivative.
- *
- * loss: the row of losses.h by number (FOCAL_LOSS_COUNT rows), or -1 for the
- * sigmoid focal loss (FL* with star); extra: the row's own parameter
- * (focal_params.extra), checked by the Python layer.
  */
 PyObject *
-sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
+sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames)
 {
-    static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
-                               "gamma", "weights", "ignore_index", "loss_out",
-                               "grad_out", "hess_out", "grad_divisor", "double_precision",
-                               "star", "beta", "sums_only", "sum_weights", "sum_positives",
-                               "loss_weight_scale", "grad_weight_scale", "loss", "extra",
-                               NULL};
-    PyArrayObject *logits, *targets;
-    int labels = 0, double_precision = 0, star = 0, sums_only = 0;
-    int sum_weights = 1, sum_positives = 1;
-    PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
-    PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
-    double gamma = 2.0, grad_divisor = 1.0, beta = 0.0;
-    double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
-    Py_ssize_t ignore_index = -1;
-    int loss_number = -1;
-    double extra = 0.0;
-
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOOdppdpppddid", keywords, &PyArray_Type, &logits,
-            &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
-            &weights_obj, &ignore_index, &loss_obj, &grad_obj, &hess_obj, &grad_divisor,
-            &double_precision, &star, &beta, &sums_only, &sum_weights, &sum_positives,
-            &loss_weight_scale, &grad_weight_scale, &loss_number, &extra)) {
+    module_state *state = get_module_state(module);
+    PyObject *given[KW_COUNT];
+    if (match_keywords(state->sigmoid_keywords, args, nargs, kwnames, given) < 0) {
         return NULL;
     }
-    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
-        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
-        PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
+    PyArrayObject *logits, *targets, *alpha_per_class, *weights, *outputs[3];
+    int labels, double_precision, star, sums_only, sum_weights, sum_positives;
+    double gamma, grad_divisor, beta, extra, loss_weight_scale, grad_weight_scale;
+    Py_ssize_t ignore_index = -1, loss = LOSS_SIGMOID_FOCAL;
+    if (array_argument(args[0], "logits", &logits) < 0 ||
+        array_argument(args[1], "targets", &targets) < 0 ||
+        array_argument(given[KW_ALPHA_PER_CLASS], "alpha_per_class", &alpha_per_class) < 0 ||
+        array_argument(given[KW_WEIGHTS], "weights", &weights) < 0 ||
+        array_argument(given[KW_LOSS_OUT], "loss_out", &outputs[0]) < 0 ||
+        array_argument(given[KW_GRAD_OUT], "grad_out", &outputs[1]) < 0 ||
+        array_argument(given[KW_HESS_OUT], "hess_out", &outputs[2]) < 0 ||
+        flag_argument(given[KW_LABELS], 0, &labels) < 0 ||
+        flag_argument(given[KW_DOUBLE_PRECISION], 0, &double_precision) < 0 ||
+        flag_argument(given[KW_STAR], 0, &star) < 0 ||
+        flag_argument(given[KW_SUMS_ONLY], 0, &sums_only) < 0 ||
+        flag_argument(given[KW_SUM_WEIGHTS], 1, &sum_weights) < 0 ||
+        flag_argument(given[KW_SUM_POSITIVES], 1, &sum_positives) < 0 ||
+        real_argument(given[KW_GAMMA], 2.0, "gamma", &gamma) < 0 ||
+        real_argument(given[KW_GRAD_DIVISOR], 1.0, "grad_divisor", &grad_divisor) < 0 ||
+        real_argument(given[KW_BETA], 0.0, "beta", &beta) < 0 ||
+        real_argument(given[KW_EXTRA], 0.0, "extra", &extra) < 0 ||
+        real_argument(given[KW_LOSS_WEIGHT_SCALE], 1.0, "loss_weight_scale",
+                      &loss_weight_scale) < 0 ||
+        real_argument(given[KW_GRAD_WEIGHT_SCALE], 1.0, "grad_weight_scale",
+                      &grad_weight_scale) < 0) {
         return NULL;
     }
-    if (loss_number < -1 || loss_number >= FOCAL_LOSS_COUNT) {
-        PyErr_SetString(PyExc_ValueError, "loss: expected a row of the table of losses");
+    if (logits == NULL || targets == NULL) {
+        PyErr_SetString(PyExc_TypeError, logits == NULL ? "logits: expected a NumPy array"
+                                                        : "targets: expected a NumPy array");
         return NULL;
     }
-    const int loss = loss_number >= 0 ? loss_number : star ? LOSS_FL_STAR : LOSS_SIGMOID_FOCAL;
-    const loss_row *row = loss_row_of(loss);
-    if (!row->has_hess && hess_obj != Py_None) {
+    if (given[KW_IGNORE_INDEX] != NULL) {
+        ignore_index = PyNumber_AsSsize_t(given[KW_IGNORE_INDEX], PyExc_OverflowError);
+        if (ignore_index == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (given[KW_LOSS] != NULL) {
+        loss = PyNumber_AsSsize_t(given[KW_LOSS], PyExc_OverflowError);
+        if (loss == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    loss = star ? LOSS_FL_STAR : loss;
+    const loss_row *row = loss_row_of((int)loss);
+    if (loss < 0 || loss >= FOCAL_LOSS_COUNT || row == NULL) {
+        PyErr_Format(PyExc_ValueError, "loss: expected a row number from 0 to %d, got %zd",
+                     FOCAL_LOSS_COUNT - 1, loss);
+        return NULL;
+    }
+    /* (Python checked these; a wrong one here would be a silent wrong answer) */
+    if (!row->has_hess && outputs[2] != NULL) {
         PyErr_Format(PyExc_ValueError, "hess_out: %s has no second derivative here", row->title);
         return NULL;
     }
@@ -306,8 +569,16 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "grad_divisor: expected a number > 0");
         return NULL;
     }
+    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
+        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError,
+                        loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL
+                            ? "grad_weight_scale: expected a finite number > 0"
+                            : "loss_weight_scale: expected a finite number > 0");
+        return NULL;
+    }
+    PyObject *alpha_obj = given[KW_ALPHA] == NULL ? Py_None : given[KW_ALPHA];
 
-    module_state *state = get_module_state(module);
     elementwise_task task;
     memset(&task, 0, sizeof task);
     task.sums_only = sums_only;
@@ -322,12 +593,12 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.params.focal.extra = extra;
     row->prepare(&task.params.focal);
     task.hard_targets = row->targets == TARGETS_HARD;
-    task.kernel.loss = loss;
+    task.kernel.loss = (int)loss;
     task.kernel.precise = double_precision != 0;
     task.kernel.form = row->form(&task.params.focal);
-    task.kernel.outputs = hess_obj != Py_None   ? FOCAL_OUT_HESS
-                          : grad_obj != Py_None ? FOCAL_OUT_GRAD
-                                                : FOCAL_OUT_LOSS;
+    task.kernel.outputs = outputs[2] != NULL   ? FOCAL_OUT_HESS
+                          : outputs[1] != NULL ? FOCAL_OUT_GRAD
+                                               : FOCAL_OUT_LOSS;
     task.params.grad_divisor = grad_divisor;
     task.params.grad_scale = 1.0 / grad_divisor;
     task.params.loss_weight_scale = loss_weight_scale;
@@ -335,7 +606,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
     task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
     task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
-    /* the gradient's normaliser folded into its weight, unless a factor
+    /* the gradient's normaliser folded into its weight, unless the factor
        leaves the normal range (then divided, see block_params) */
     task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
     task.params.grad_mode = isfinite(task.params.grad_scale) &&
@@ -343,18 +614,15 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                     task.params.grad_factor <= 0x1p1000
                                 ? FOCAL_GRAD_FOLDED
                                 : FOCAL_GRAD_DIVIDED;
-    task.params.has_alpha = alpha_obj != Py_None || alpha_per_class_obj != Py_None;
+    task.params.has_alpha = alpha_obj != Py_None || alpha_per_class != NULL;
     task.labels = labels;
     task.weights_change =
         labels || ((task.which_sums & SUM_WEIGHT) && loss_weight_scale != 1.0);
     task.ignore_index = (npy_intp)ignore_index;
     task.i_alpha = task.i_weights = -1;
     task.i_loss = task.i_grad = task.i_hess = -1;
-    if (alpha_obj != Py_None) {
-        task.alpha = PyFloat_AsDouble(alpha_obj);
-        if (task.alpha == -1.0 && PyErr_Occurred()) {
-            return NULL;
-        }
+    if (alpha_obj != Py_None && real_argument(alpha_obj, 0.0, "alpha", &task.alpha) < 0) {
+        return NULL;
     }
 
     int ndim = PyArray_NDIM(logits);
@@ -385,12 +653,10 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.targets_double = target_type == NPY_DOUBLE;
 
     PyArrayObject *ops[MAX_OPERANDS] = {NULL};
-    PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
+    int types[MAX_OPERANDS];
     npy_uint32 op_flags[MAX_OPERANDS];
     int *op_axes[MAX_OPERANDS] = {NULL};
     int label_axes[NPY_MAXDIMS], class_axes[NPY_MAXDIMS];
-    PyObject *result = NULL;
-    NpyIter *iter = NULL;
     int nop = 0;
     const npy_uint32 read = NPY_ITER_READONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
@@ -404,53 +670,73 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
 
     ops[nop] = logits;
-    dtypes[nop] = PyArray_DescrFromType(real_type);
+    types[nop] = real_type;
     op_flags[nop++] = read;
 
     ops[nop] = targets;
-    dtypes[nop] = PyArray_DescrFromType(target_type);
+    types[nop] = target_type;
     op_axes[nop] = labels ? label_axes : NULL;
     op_flags[nop++] = read;
 
-    if (alpha_per_class_obj != Py_None) {
-        if (!PyArray_Check(alpha_per_class_obj) ||
-            PyArray_NDIM((PyArrayObject *)alpha_per_class_obj) != 1 || ndim == 0 ||
-            PyArray_DIM((PyArrayObject *)alpha_per_class_obj, 0) != task.num_classes) {
-            PyErr_SetString(PyExc_ValueError, "alpha: expected one value per class");
-            goto finish;
+    if (alpha_per_class != NULL) {
+        /* (read along the class axis: its length is a matter of memory safety) */
+        if (PyArray_NDIM(alpha_per_class) != 1 || ndim == 0 ||
+            PyArray_DIM(alpha_per_class, 0) != task.num_classes) {
+            PyErr_SetString(PyExc_ValueError, "alpha_per_class: expected one value per class");
+            return NULL;
         }
         task.i_alpha = nop;
-        ops[nop] = (PyArrayObject *)alpha_per_class_obj;
-        dtypes[nop] = PyArray_DescrFromType(NPY_DOUBLE);
+        ops[nop] = alpha_per_class;
+        types[nop] = NPY_DOUBLE;
         op_axes[nop] = class_axes;
         op_flags[nop++] = read;
     }
-    if (weights_obj != Py_None) {
-        if (!PyArray_Check(weights_obj)) {
-            PyErr_SetString(PyExc_TypeError, "weights: expected an array");
-            goto finish;
-        }
+    if (weights != NULL) {
         task.i_weights = nop;
-        ops[nop] = (PyArrayObject *)weights_obj;
-        dtypes[nop] = PyArray_DescrFromType(NPY_DOUBLE);
+        ops[nop] = weights;
+        types[nop] = NPY_DOUBLE;
         op_flags[nop++] = read;
     }
-    PyObject *outputs[3] = {loss_obj, grad_obj, hess_obj};
+    int first_output = nop;
     int *output_index[3] = {&task.i_loss, &task.i_grad, &task.i_hess};
     for (int k = 0; k < 3; k++) {
-        if (outputs[k] == Py_None) {
-            continue;
+        if (outputs[k] != NULL) {
+            *output_index[k] = nop;
+            ops[nop] = outputs[k];
+            types[nop] = real_type;
+            op_flags[nop++] = write;
         }
-        if (!PyArray_Check(outputs[k])) {
-            PyErr_SetString(PyExc_TypeError, "out: expected an array");
-            goto finish;
-        }
-        *output_index[k] = nop;
-        ops[nop] = (PyArrayObject *)outputs[k];
-        dtypes[nop] = PyArray_DescrFromType(real_type);
-        op_flags[nop++] = write;
+    }
+    task.nop = nop;
+    task.direct = !labels && alpha_per_class == NULL &&
+                  direct_access(ops, types, nop, first_output);
+    for (int k = 0; task.direct && k < nop; k++) {
+        task.data[k] = PyArray_BYTES(ops[k]);
+        task.step[k] = PyArray_ITEMSIZE(ops[k]);
     }
 
+    npy_intp size = PyArray_SIZE(logits);
+    if (task.direct && size <= DIRECT_WITH_GIL) {
+        /* a small call on plain arrays: one chunk, here, with no iterator and
+           no thread (releasing the GIL would cost more than it frees) */
+        chunk_sums sums;
+        loop_problem problem;
+        memset(&problem, 0, sizeof problem);
+        task.sums = &sums;
+        task.problems = &problem;
+        if (elementwise_chunk(&task, NULL, NULL, 0, 0, size) != CHUNK_DONE) {
+            return raise_elementwise_problem(&task, &problem);
+        }
+        elementwise_merge(&task, 0);
+        return elementwise_result(&task);
+    }
+
+    PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
+    PyObject *result = NULL;
+    NpyIter *iter = NULL;
+    for (int k = 0; k < nop; k++) {
+        dtypes[k] = PyArray_DescrFromType(types[k]);
+    }
     /* RANGED lets each chunk be iterated on its own (by its own thread) */
     iterator_recipe recipe = {
         nop, ops,
@@ -472,22 +758,12 @@ sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     int failed = 0;
     int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, elementwise_chunk,
                             elementwise_merge, &task, &failed);
-    if (status < 0) {
-        goto finish;
-    }
     if (status > 0) {
-        loop_problem problem = task.problems[failed];
-        problem.num_classes = task.num_classes;
-        problem.ignore_index = task.ignore_index;
-        problem.background = 1;
-        problem.argument = "targets";
-        raise_loop_problem(&problem);
-        goto finish;
+        raise_elementwise_problem(&task, &task.problems[failed]);
     }
-    result = Py_BuildValue("(dddd)", compensated_total(&task.total.loss),
-                           compensated_total(&task.total.weight),
-                           compensated_total(&task.total.positive),
-                           compensated_total(&task.total.loss_small));
+    else if (status == 0) {
+        result = elementwise_result(&task);
+    }
 
 finish:
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {

@@ -15,7 +15,9 @@
 
 #include "sigmoid_focal.h"
 
-enum { FOCAL_BLOCK = 256, FOCAL_LANES = 8 };
+/* FOCAL_LANES: running sums per kind (element_block.h's lane sums); 32 are
+   four independent chains of 8-double vectors, so the additions overlap */
+enum { FOCAL_BLOCK = 256, FOCAL_LANES = 32 };
 
 typedef struct {
     double x[FOCAL_BLOCK];      /* finite logits (the scalar path takes the others) */
@@ -140,34 +142,30 @@ lane_add_one(lane_sum *acc, ptrdiff_t lane, double value)
 }
 
 #if defined(__GNUC__)
-/* Groups of 8 elements as two 4-double vectors (GCC/Clang vector extension):
-   the same two-sum, lane by lane, in registers.  Compilers do not find this
-   by themselves through the struct's arrays. */
-typedef double lane_quad __attribute__((vector_size(4 * sizeof(double))));
+/* Groups of FOCAL_LANES elements as four 8-double vectors (GCC/Clang vector
+   extension; split into narrower registers below AVX-512): the same two-sum,
+   lane by lane, in registers, four independent chains.  Compilers do not
+   find this by themselves through the struct's arrays. */
+typedef double lane_vector __attribute__((vector_size(8 * sizeof(double))));
+enum { LANE_VECTORS = FOCAL_LANES / 8 };
 
 FOCAL_INLINE void
 lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
 {
-    lane_quad s0, s1, c0, c1;
-    memcpy(&s0, acc->sum, sizeof s0);
-    memcpy(&s1, acc->sum + 4, sizeof s1);
-    memcpy(&c0, acc->compensation, sizeof c0);
-    memcpy(&c1, acc->compensation + 4, sizeof c1);
+    lane_vector s[LANE_VECTORS], c[LANE_VECTORS];
+    memcpy(s, acc->sum, sizeof s);
+    memcpy(c, acc->compensation, sizeof c);
     for (ptrdiff_t g = 0; g < groups; g++) {
-        lane_quad x0, x1;
-        memcpy(&x0, values + 8 * g, sizeof x0);
-        memcpy(&x1, values + 8 * g + 4, sizeof x1);
-        lane_quad t0 = s0 + x0, part0 = t0 - s0;
-        c0 += (s0 - (t0 - part0)) + (x0 - part0);
-        s0 = t0;
-        lane_quad t1 = s1 + x1, part1 = t1 - s1;
-        c1 += (s1 - (t1 - part1)) + (x1 - part1);
-        s1 = t1;
+        for (int k = 0; k < LANE_VECTORS; k++) {
+            lane_vector x;
+            memcpy(&x, values + FOCAL_LANES * g + 8 * k, sizeof x);
+            lane_vector t = s[k] + x, part = t - s[k];
+            c[k] += (s[k] - (t - part)) + (x - part);
+            s[k] = t;
+        }
     }
-    memcpy(acc->sum, &s0, sizeof s0);
-    memcpy(acc->sum + 4, &s1, sizeof s1);
-    memcpy(acc->compensation, &c0, sizeof c0);
-    memcpy(acc->compensation + 4, &c1, sizeof c1);
+    memcpy(acc->sum, s, sizeof s);
+    memcpy(acc->compensation, c, sizeof c);
 }
 #else
 FOCAL_INLINE void
@@ -175,7 +173,7 @@ lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
 {
     for (ptrdiff_t g = 0; g < groups; g++) {
         for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
-            lane_add_one(acc, lane, values[8 * g + lane]);
+            lane_add_one(acc, lane, values[FOCAL_LANES * g + lane]);
         }
     }
 }
@@ -246,11 +244,29 @@ typedef struct {
 /* which running sums a call keeps (the others are known before the pass) */
 enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4, SUM_LOSS_SMALL = 8 };
 
-/* adds the block's elements, numbered from first_index, to the running sums */
+/* whether any loss of the block is above FOCAL_LARGE_LOSS, or NaN */
+FOCAL_INLINE int
+any_large_loss(const element_block *b, ptrdiff_t n)
+{
+    int large = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        large |= !(b->loss[i] <= FOCAL_LARGE_LOSS);
+    }
+    return large;
+}
+
+/* adds the block's elements, numbered from first_index, to the running sums
+   `which`; *small_sums becomes SUM_LOSS_SMALL at the first large loss */
 FOCAL_INLINE void
 accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_t first_index,
-                 int which)
+                 int which, int *small_sums)
 {
+    if ((which & SUM_LOSS) && !*small_sums && any_large_loss(b, n)) {
+        /* from here on, keep the scaled sum too */
+        *small_sums = SUM_LOSS_SMALL;
+        sums->loss_small = lane_scaled(&sums->loss, FOCAL_SMALL_SUM);
+    }
+    which |= *small_sums;
     if (which & SUM_LOSS) {
         lane_add(&sums->loss, b->loss, n, first_index);
     }

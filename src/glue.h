@@ -47,11 +47,12 @@ typedef struct {
 /*
  * The module's state (multi-phase init, no C statics): the settings that the
  * Python layer changes with focal.set_num_threads and, for tests,
- * focal._core.set_simd_level.
+ * focal._core.set_simd_level, and the interned keyword names of the entries.
  */
 typedef struct {
     int num_threads;  /* threads a large call may use */
     int simd_level;   /* the instruction set of the block kernels (simd.h) */
+    PyObject *sigmoid_keywords; /* sigmoid_focal's keyword names, interned (a tuple) */
 } module_state;
 
 static inline module_state *
@@ -96,7 +97,10 @@ allocate_array(size_t count, size_t size)
 PyObject *raise_loop_problem(const loop_problem *problem);
 
 /* Python entry points */
-PyObject *sigmoid_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames);
+PyObject *sigmoid_keywords_new(void);
+PyObject *elementwise_loss_names(void);
 PyObject *count_labels_entry(PyObject *module, PyObject *args);
 PyObject *softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
 

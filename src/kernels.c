@@ -98,9 +98,9 @@
     }                                                                                     \
     ATTRIBUTE static void accumulate_##LEVEL(block_sums *sums, const element_block *b,     \
                                              ptrdiff_t n, ptrdiff_t first_index,            \
-                                             int which)                                     \
+                                             int which, int *small_sums)                    \
     {                                                                                     \
-        accumulate_block(sums, b, n, first_index, which);                                 \
+        accumulate_block(sums, b, n, first_index, which, small_sums);                     \
     }                                                                                     \
     static const block_io LEVEL##_io = {load_##LEVEL,    store_##LEVEL,   labels_##LEVEL,  \
                                         targets_##LEVEL, weights_##LEVEL, accumulate_##LEVEL};

@@ -3,7 +3,8 @@
  * initialisation, method table and the messages of problems found inside the
  * loops.
  *
- * Multi-phase initialisation with no module state and no mutable C statics;
+ * Multi-phase initialisation; the settings and the interned keyword names
+ * live in the module state, and there are no mutable C statics;
  * NumPy's C-API is imported, with error checking, when the module executes.
  */
 #define FOCAL_IMPORTS_NUMPY
@@ -137,7 +138,7 @@ static PyMethodDef core_methods[] = {
     {"supported_simd_levels", supported_simd_levels, METH_NOARGS,
      "The instruction sets this CPU runs, lowest first."},
     {"sigmoid_focal", (PyCFunction)(void (*)(void))sigmoid_focal_entry,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "Internal: the sigmoid focal loss pass. Use focal.loss and friends."},
     {"count_labels", count_labels_entry, METH_VARARGS,
      "Internal: (ignored, positive) counts of a class-index array."},
@@ -159,7 +160,40 @@ core_exec(PyObject *module)
     module_state *state = get_module_state(module);
     state->num_threads = 1; /* the Python layer sets the default */
     state->simd_level = simd_level_supported();
+    state->sigmoid_keywords = sigmoid_keywords_new();
+    if (state->sigmoid_keywords == NULL) {
+        return -1;
+    }
+    /* the rows of the table of elementwise losses, by number (the `loss`
+       argument of sigmoid_focal) */
+    PyObject *losses = elementwise_loss_names();
+    if (losses == NULL || PyModule_AddObject(module, "elementwise_losses", losses) < 0) {
+        Py_XDECREF(losses);
+        return -1;
+    }
     return 0;
+}
+
+static int
+core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    module_state *state = get_module_state(module);
+    Py_VISIT(state->sigmoid_keywords);
+    return 0;
+}
+
+static int
+core_clear(PyObject *module)
+{
+    module_state *state = get_module_state(module);
+    Py_CLEAR(state->sigmoid_keywords);
+    return 0;
+}
+
+static void
+core_free(void *module)
+{
+    core_clear((PyObject *)module);
 }
 
 static PyModuleDef_Slot core_slots[] = {
@@ -169,7 +203,8 @@ static PyModuleDef_Slot core_slots[] = {
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
-    /* no C statics; the state's ints are read and written whole */
+    /* no C statics; the state's ints are read and written whole, its
+       keyword names only read after exec */
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},
@@ -182,6 +217,9 @@ static struct PyModuleDef core_module = {
     .m_size = sizeof(module_state),
     .m_methods = core_methods,
     .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
 };
 
 PyMODINIT_FUNC
