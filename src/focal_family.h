@@ -51,5 +51,85 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
     return v;
 }
 
+/* a focal_values times a factor >= 0; a factor 0 gives 0, the limit even of
+   an infinite loss */
+static inline focal_values
+focal_values_scaled(focal_values v, double factor, int precise)
+{
+    focal_values r = {dd_from(0.0), dd_from(0.0), 0.0};
+    if (factor == 0.0) {
+        return r;
+    }
+    /* (an infinite or overflowing product's double-double form would hold
+       inf - inf = NaN) */
+    double plain = v.loss.hi * factor;
+    r.loss = isfinite(plain) ? dd_scale(v.loss, factor, precise) : dd_from(plain);
+    r.grad = dd_scale(v.grad, factor, precise);
+    r.hess = v.hess * factor;
+    return r;
+}
+
+/*
+ * The binary cross-entropy of a target y in [0, 1] from the logistic parts:
+ *   CE = y softplus(-x) + (1 - y) softplus(x),  dCE/dx = p - y,  d2CE/dx2 = w,
+ * p - y as (1 - y) p - y (1 - p), exact in sign and digits for y in {0, 1}.
+ */
+FOCAL_INLINE focal_values
+cross_entropy_parts(double y, logistic_parts s, int precise)
+{
+    focal_values v;
+    dd not_y = two_sum(1.0, -y, precise);
+    v.loss = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
+                    precise);
+    v.grad = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
+    v.hess = s.p.hi * s.one_minus_p.hi;
+    return v;
+}
+
+/*
+ * The varifocal loss (Zhang et al., VarifocalNet), for an IoU-aware target
+ * q = y in [0, 1] and alpha = k->extra:
+ *   q > 0:  VFL = q CE(q)                = -q (q log p + (1 - q) log(1 - p)),
+ *           dVFL/dx = q (p - q),  d2VFL/dx2 = q w;
+ *   q = 0:  VFL = alpha p^g softplus(x)  = -alpha p^g log(1 - p),
+ * the focal loss of target 0 (q = 1 - p_t = p there) times alpha, whose
+ * derivatives sigmoid_focal_parts gives:
+ *           dVFL/dx   = alpha p^g [g (1 - p) softplus(x) + p],
+ *           d2VFL/dx2 = alpha p^g [g (1 - p)(g (1 - p) - p) softplus(x)
+ *                                  + 2 g (1 - p) p + w].
+ * Both branches are computed from the same logistic parts and one is
+ * selected: no branch in the loop.
+ */
+FOCAL_INLINE focal_values
+varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft,
+          int derivatives, int precise)
+{
+    logistic_parts s = logistic(x, precise, !soft);
+    focal_values negative =
+        sigmoid_focal_parts(0.0, s, k, gamma_integer, 0, derivatives, precise, NULL, 0);
+    focal_values positive = cross_entropy_parts(y, s, precise);
+    int is_negative = y == 0.0;
+    return focal_values_scaled(is_negative ? negative : positive, is_negative ? k->extra : y,
+                               precise);
+}
+
+/*
+ * The varifocal loss on the scalar path (NaN, +-inf, |x| > FOCAL_SIGMOID_FAR):
+ * the focal loss's scalar path, at gamma for q = 0 and at gamma 0 (the
+ * cross-entropy) for q > 0, times alpha or q.
+ */
+static inline focal_values
+varifocal_limit(double x, double y, const focal_params *k, int precise)
+{
+    if (x != x) {
+        return sigmoid_focal_limit(x, y, k, precise);
+    }
+    if (y == 0.0) {
+        return focal_values_scaled(sigmoid_focal_limit(x, 0.0, k, precise), k->extra, precise);
+    }
+    focal_params cross_entropy = *k;
+    cross_entropy.gamma = 0.0;
+    return focal_values_scaled(sigmoid_focal_limit(x, y, &cross_entropy, precise), y, precise);
+}
 
 #endif  /* FOCAL_FAMILY_H */

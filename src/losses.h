@@ -41,7 +41,8 @@ enum { FOCAL_FORMS = 6 };
 #define FOCAL_ELEMENTWISE_LOSSES(ROW)                                                    \
     ROW(sigmoid_fl, LOSS_SIGMOID_FOCAL, "the sigmoid focal loss", TARGETS_DENSE, 1)      \
     ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)                                  \
-    ROW(poly1, LOSS_POLY1, "the Poly-1 focal loss", TARGETS_DENSE, 1)
+    ROW(poly1, LOSS_POLY1, "the Poly-1 focal loss", TARGETS_DENSE, 1)                    \
+    ROW(varifocal, LOSS_VARIFOCAL, "the varifocal loss", TARGETS_DENSE, 1)
 
 #define FOCAL_LOSS_NUMBER(NAME, NUMBER, TITLE, TARGETS, HESS) NUMBER,
 enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
@@ -284,6 +285,50 @@ poly1_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int
     int special = 0;
     FOCAL_GENERIC_BLOCK(poly1_values, poly1_special, special, bp, b, n, form, soft, derivatives,
                         precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row varifocal: the varifocal loss (Zhang et al., VarifocalNet), an
+ * IoU-aware target q in [0, 1], alpha = k->extra >= 0 weighing q = 0
+ * (focal_family.h).  The focal loss's forms serve the q = 0 branch's p^gamma.
+ */
+#define varifocal_FORMS sigmoid_fl_FORMS
+
+static inline int
+varifocal_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+varifocal_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+FOCAL_INLINE int
+varifocal_special(double x, const focal_params *k)
+{
+    return sigmoid_fl_special(x, k);
+}
+
+/* varifocal_limit: focal_family.h */
+
+FOCAL_INLINE focal_values
+varifocal_values(double x, double y, const focal_params *k, int form, int soft,
+                 int derivatives, int precise)
+{
+    return varifocal(x, y, k, form, soft, derivatives, precise);
+}
+
+FOCAL_INLINE int
+varifocal_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+                int derivatives, int precise)
+{
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(varifocal_values, varifocal_special, special, bp, b, n, form, soft,
+                        derivatives, precise);
     return special;
 }
 

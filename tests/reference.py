@@ -6,6 +6,7 @@ focal):
 * sigmoid focal loss: `focal_reference` (NumPy) and `sigmoid_focal_mp` (mpmath);
 * FL*: `star_reference` and `star_mp`;
 * Poly-1 focal loss: `poly1_reference` and `poly1_mp`;
+* varifocal loss: `varifocal_reference` and `varifocal_mp`;
 * softmax focal loss: `softmax_reference` and `softmax_mp`.
 
 The NumPy twins compute in float64 with no care for extreme logits (callers
@@ -262,6 +263,45 @@ def poly1_reference(
                          t.positives, reduction, v.hess + d2poly, v.hess_scale + d2scale)
 
 
+# ---------------------------------------------------------------- varifocal
+
+
+def varifocal_reference(
+    logits,
+    targets,
+    alpha=0.75,
+    gamma=2.0,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.varifocal_loss / grad / grad_hess in float64.  q > 0: q CE(q),
+    derivatives q (p - q) and q s; q = 0: alpha p^gamma S with S = softplus(x),
+    derivatives alpha p^gamma (gamma (1 - p) S + p) and
+    alpha p^gamma (gamma (1 - p)(gamma (1 - p) - p) S + 2 gamma (1 - p) p + s)."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    q, g, a = t.y, float(gamma), float(alpha)
+    log_p = -np.logaddexp(0.0, -x)
+    softplus = np.logaddexp(0.0, x)           # -log(1 - p)
+    p = np.exp(log_p)
+    one_minus_p = np.exp(-softplus)
+    s = p * one_minus_p
+    ce = -(q * log_p) + (1.0 - q) * softplus
+    d = p * (1.0 - q) - one_minus_p * q       # p - q
+    p_g = p ** g
+    negative = q == 0.0
+    loss = np.where(negative, a * p_g * softplus, q * ce)
+    grad = np.where(negative, a * p_g * (g * one_minus_p * softplus + p), q * d)
+    grad_scale = np.where(negative, np.abs(grad), q * (p * (1.0 - q) + one_minus_p * q))
+    bracket = [g * one_minus_p * (g * one_minus_p - p) * softplus, 2.0 * g * one_minus_p * p, s]
+    hess = np.where(negative, a * p_g * sum(bracket), q * s)
+    hess_scale = np.where(negative, a * p_g * sum(np.abs(b) for b in bracket), q * s)
+    w = _weights(weights, x.shape, t.valid)
+    return reduce_values(loss, grad, grad_scale, w, t.positives, reduction, hess, hess_scale)
+
+
 # ---------------------------------------------------------------- softmax
 
 
@@ -440,6 +480,35 @@ def poly1_definition_mp(x, y, gamma, epsilon, alpha="0.25"):
         q = p * (1 - y) + (1 - p) * y
         ce = -(y * mpmath.log(p) + (1 - y) * mpmath.log(1 - p))
         return alpha_t * (q ** gamma * ce + epsilon * q ** (gamma + 1))
+
+
+def varifocal_mp(x, y, gamma, alpha="0.75"):
+    """(loss, dloss/dx, d2loss/dx2) of the varifocal loss at one logit (varifocal_reference)."""
+    with _precision():
+        x, q, gamma, alpha = _mp(x), _mp(y), _mp(gamma), _mp(alpha)
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        softplus = mpmath.log1p(mpmath.exp(x))
+        s = p * one_minus_p
+        if q > 0:
+            ce = q * mpmath.log1p(mpmath.exp(-x)) + (1 - q) * softplus
+            return +(q * ce), +(q * ((1 - q) * p - q * one_minus_p)), +(q * s)
+        p_g = p ** gamma if gamma else mpmath.mpf(1)
+        loss = alpha * p_g * softplus
+        grad = alpha * p_g * (gamma * one_minus_p * softplus + p)
+        hess = alpha * p_g * (gamma * one_minus_p * (gamma * one_minus_p - p) * softplus
+                              + 2 * gamma * one_minus_p * p + s)
+        return +loss, +grad, +hess
+
+
+def varifocal_definition_mp(x, y, gamma, alpha="0.75"):
+    """Eq. 2 of VarifocalNet as written, to differentiate numerically."""
+    with _precision():
+        x, q, gamma, alpha = _mp(x), _mp(y), _mp(gamma), _mp(alpha)
+        p = 1 / (1 + mpmath.exp(-x))
+        if q > 0:
+            return -q * (q * mpmath.log(p) + (1 - q) * mpmath.log(1 - p))
+        return -alpha * p ** gamma * mpmath.log(1 - p)
 
 
 def softmax_mp(z, y, gamma, alpha=None):

@@ -1,4 +1,4 @@
-"""The focal loss's descendants (Poly-1, ...): what the registry's matrices
+"""The focal loss's descendants (Poly-1, varifocal, ...): what the registry's matrices
 do not reach.  Loss, gradient and second derivative against the mpmath twins
 over logits of every magnitude (subnormal to 1e4, beyond the registry's
 moderate grid) for hard and soft targets, the closed forms against mpmath's
@@ -24,6 +24,13 @@ FAMILY = {
                                                                           alpha),
         ({"alpha": 0.25, "gamma": 2.0, "epsilon": 1.0}, {"alpha": None, "gamma": 0.0, "epsilon": 1.0},
          {"alpha": 0.75, "gamma": 0.5, "epsilon": 3.0}, {"alpha": None, "gamma": 3.7, "epsilon": 0.5}),
+    ),
+    "varifocal": (
+        (focal.varifocal_loss, focal.varifocal_grad_hess),
+        lambda x, y, alpha, gamma: reference.varifocal_mp(x, y, gamma, alpha),
+        lambda x, y, alpha, gamma: reference.varifocal_definition_mp(x, y, gamma, alpha),
+        ({"alpha": 0.75, "gamma": 2.0}, {"alpha": 1.0, "gamma": 0.0},
+         {"alpha": 0.5, "gamma": 0.5}, {"alpha": 2.5, "gamma": 3.7}),
     ),
 }
 
@@ -147,9 +154,22 @@ def test_poly1_class_indices_equal_one_hot_targets():
     np.testing.assert_array_equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("module", ["focal._poly1"])
+@pytest.mark.parametrize("module", ["focal._poly1", "focal._varifocal"])
 def test_docstring_examples(module):
     import doctest
     import importlib
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_varifocal_is_mmdetections_formula():
+    # mmdetection's VarifocalLoss (iou_weighted): BCE-with-logits(x, q) times
+    # q where q > 0 and alpha |p - q|^gamma where q = 0, at moderate logits
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 4, (200, 3))
+    q = np.where(rng.uniform(size=x.shape) < 0.5, 0.0, rng.uniform(0, 1, x.shape))
+    p = 1 / (1 + np.exp(-x))
+    bce = np.logaddexp(0, x) - q * x
+    weight = np.where(q > 0, q, 0.75 * np.abs(p - q) ** 2.0)
+    np.testing.assert_allclose(focal.varifocal_loss(x, q, reduction="none"), bce * weight,
+                               rtol=1e-12)
