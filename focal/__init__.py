@@ -18,6 +18,10 @@ softmax_prior_bias
     Detectron's initial biases of a softmax head.
 star_loss, star_grad, star_loss_and_grad
     FL*, the paper's Appendix A variant.
+poly1_loss, poly1_grad, poly1_loss_and_grad, poly1_grad_hess
+    Poly-1 focal loss (Leng et al., PolyLoss).
+varifocal_loss, varifocal_grad, varifocal_loss_and_grad, varifocal_grad_hess
+    Varifocal loss (Zhang et al., VarifocalNet) of IoU-aware targets.
 xgboost_objective, lightgbm_objective
     Focal-loss objectives for XGBoost and LightGBM, native and scikit-learn
     (the libraries come from the ``gbdt`` extra).
@@ -31,6 +35,10 @@ from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
 from ._settings import get_num_threads, set_num_threads
 from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias
 from ._star import star_grad, star_loss, star_loss_and_grad
+from ._poly1 import poly1_grad, poly1_grad_hess, poly1_loss, poly1_loss_and_grad
+from ._varifocal import (
+    varifocal_grad, varifocal_grad_hess, varifocal_loss, varifocal_loss_and_grad,
+)
 from ._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_objective
 
 __version__ = "0.1.0"
@@ -38,6 +46,8 @@ __all__ = [
     "loss", "grad", "loss_and_grad", "grad_hess", "prior_bias",
     "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_prior_bias",
     "star_loss", "star_grad", "star_loss_and_grad",
+    "poly1_loss", "poly1_grad", "poly1_loss_and_grad", "poly1_grad_hess",
+    "varifocal_loss", "varifocal_grad", "varifocal_loss_and_grad", "varifocal_grad_hess",
     "set_num_threads", "get_num_threads",
     "xgboost_objective", "lightgbm_objective", "xgboost_metric", "lightgbm_metric",
 ]

@@ -32,6 +32,7 @@ def sigmoid_focal(
     loss_weight_scale: float = ...,
     grad_weight_scale: float = ...,
     loss: int = ...,
+    extra: float = ...,
 ) -> Tuple[float, float, float, float]: ...
 
 # the rows of the C table of elementwise losses (src/losses.h), by number: the

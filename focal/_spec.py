@@ -277,7 +277,8 @@ def stub_text(module_name: str) -> str:
     return "\n".join(pieces)
 
 
-STUB_MODULES = ("focal._sigmoid", "focal._softmax", "focal._star")
+STUB_MODULES = ("focal._sigmoid", "focal._softmax", "focal._star", "focal._poly1",
+                "focal._varifocal")
 
 
 def stub_path(module_name: str) -> str:

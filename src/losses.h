@@ -24,10 +24,10 @@
  * and, in the table, its number, its name for messages, its target rule and
  * whether it has a second derivative.  NAME_block is FOCAL_GENERIC_BLOCK over
  * NAME_values unless the row has a faster staged loop (sigmoid_fl).  The
- * formulas of the two rows here live in sigmoid_focal.h, each once, with the
- * paper's equation numbers; a new row may keep its own next to it.  Its
- * parameters are those of focal_params (gamma, beta): another kind needs a
- * field there and a keyword in driver.c's entry.
+ * formulas of the first two rows live in sigmoid_focal.h, each once, with the
+ * paper's equation numbers; those of the focal loss's descendants in
+ * focal_family.h.  A row's parameters are those of focal_params (gamma, beta
+ * and its own `extra`).
  */
 #ifndef FOCAL_LOSSES_H
 #define FOCAL_LOSSES_H
@@ -35,6 +35,7 @@
 #include <stddef.h>
 
 #include "element_block.h"
+#include "focal_family.h"
 
 /* targets a loss accepts: any value in [0, 1], or only 0 and 1 */
 enum { TARGETS_DENSE = 0, TARGETS_HARD = 1 };
@@ -45,7 +46,9 @@ enum { FOCAL_FORMS = 6 };
 /*      name        number                 name in messages  targets        hess */
 #define FOCAL_ELEMENTWISE_LOSSES(ROW)                                                    \
     ROW(sigmoid_fl, LOSS_SIGMOID_FOCAL, "the sigmoid focal loss", TARGETS_DENSE, 1)      \
-    ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)
+    ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)                                  \
+    ROW(poly1, LOSS_POLY1, "the Poly-1 focal loss", TARGETS_DENSE, 1)                    \
+    ROW(varifocal, LOSS_VARIFOCAL, "the varifocal loss", TARGETS_DENSE, 1)
 
 #define FOCAL_LOSS_NUMBER(NAME, NUMBER, TITLE, TARGETS, HESS) NUMBER,
 enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
@@ -112,7 +115,7 @@ FOCAL_INLINE focal_values
 sigmoid_fl_values(double x, double y, const focal_params *k, int form, int soft,
                   int derivatives, int precise)
 {
-    return sigmoid_focal(x, y, k, form, soft, derivatives, precise);
+    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 0);
 }
 
 /*
@@ -131,7 +134,7 @@ sigmoid_fl_plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n
         log1p_parts t = {l[i], r[i]};
         focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
                                              &p.focal, form, 0, derivatives, 0,
-                                             form == 0 ? &q_gamma[i] : NULL);
+                                             form == 0 ? &q_gamma[i] : NULL, 0);
         weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
                            &b->hess[i], derivatives, grad_mode);
     }
@@ -238,6 +241,100 @@ fl_star_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
     int special = 0;
     FOCAL_GENERIC_BLOCK(fl_star_values, fl_star_special, special, bp, b, n, form, soft, derivatives,
                         precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row poly1: the Poly-1 focal loss (Leng et al., PolyLoss)
+ *   L = q^gamma CE + epsilon q^(gamma + 1) = q^gamma (CE + epsilon q),
+ * epsilon = k->extra >= -1, dense targets in [0, 1].  The focal loss's
+ * kernels with poly = 1 (sigmoid_focal_parts), its forms and its tails
+ * (focal_family.h).
+ */
+#define poly1_FORMS sigmoid_fl_FORMS
+
+static inline int
+poly1_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+poly1_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+FOCAL_INLINE int
+poly1_special(double x, const focal_params *k)
+{
+    return sigmoid_fl_special(x, k);
+}
+
+static inline focal_values
+poly1_limit(double x, double y, const focal_params *k, int precise)
+{
+    return poly1_focal_limit(x, y, k, precise);
+}
+
+FOCAL_INLINE focal_values
+poly1_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
+             int precise)
+{
+    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 1);
+}
+
+FOCAL_INLINE int
+poly1_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+            int derivatives, int precise)
+{
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(poly1_values, poly1_special, special, bp, b, n, form, soft, derivatives,
+                        precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row varifocal: the varifocal loss (Zhang et al., VarifocalNet), an
+ * IoU-aware target q in [0, 1], alpha = k->extra >= 0 weighing q = 0
+ * (focal_family.h).  The focal loss's forms serve the q = 0 branch's p^gamma.
+ */
+#define varifocal_FORMS sigmoid_fl_FORMS
+
+static inline int
+varifocal_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+varifocal_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+FOCAL_INLINE int
+varifocal_special(double x, const focal_params *k)
+{
+    return sigmoid_fl_special(x, k);
+}
+
+/* varifocal_limit: focal_family.h */
+
+FOCAL_INLINE focal_values
+varifocal_values(double x, double y, const focal_params *k, int form, int soft,
+                 int derivatives, int precise)
+{
+    return varifocal(x, y, k, form, soft, derivatives, precise);
+}
+
+FOCAL_INLINE int
+varifocal_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+                int derivatives, int precise)
+{
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(varifocal_values, varifocal_special, special, bp, b, n, form, soft,
+                        derivatives, precise);
     return special;
 }
 

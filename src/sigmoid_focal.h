@@ -25,6 +25,8 @@ typedef struct {
     double gamma;
     double beta;     /* FL* only */
     dd log_gamma;    /* FL* only: log(gamma), for the far tail (star_focal_far) */
+    double extra;    /* a row's own parameter: Poly-1's epsilon, the varifocal
+                        loss's alpha (losses.h) */
 } focal_params;
 
 /* FL*: beyond z = 600, e^-z < 1e-260 and the far-tail form takes over */
@@ -145,6 +147,11 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  *
+ * poly (a constant, 1 for Poly-1 only, losses.h): the loss q^g C with
+ * C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
+ * replaced by C, d by dC/dx = d + epsilon a w and w by
+ * d2C/dx2 = w (1 + epsilon a (1 - 2p)).
+ *
  * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0, or
  * FOCAL_GAMMA_LARGE for gamma > 8, see below) exp(g log q), where log q is minus a
  * softplus already at hand for hard targets (exact at any magnitude) and, in
@@ -155,7 +162,8 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
  */
 FOCAL_INLINE focal_values
 sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma_integer,
-                    int soft, int derivatives, int precise, const double *given_q_gamma)
+                    int soft, int derivatives, int precise, const double *given_q_gamma,
+                    int poly)
 {
     focal_values v;
     double gamma = k->gamma;
@@ -169,6 +177,8 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         q = y == 1.0 ? s.one_minus_p : s.p;
         ce = y == 1.0 ? s.softplus_mx : s.softplus_x;
     }
+    /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below */
+    dd c = poly ? dd_add(ce, dd_scale(q, k->extra, precise), precise) : ce;
     int hard = y == 0.0 || y == 1.0;
     dd q_gamma;
     int boosted = 0; /* q_gamma holds q^g 2^1000 (see below) */
@@ -208,7 +218,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     const int large = gamma_integer == FOCAL_GAMMA_LARGE;
     const double unscale = 0x1p-1000;
-    dd loss = dd_mul(q_gamma, ce, precise);
+    dd loss = dd_mul(q_gamma, c, precise);
     v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
     v.grad = dd_from(0.0);
     v.hess = 0.0;
@@ -229,7 +239,10 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         a = dd_from(y == 1.0 ? -1.0 : 1.0);
         d = dd_from(y == 1.0 ? 0.0 - s.one_minus_p.hi : s.p.hi);
     }
-    dd r_ce = dd_mul(r, ce, precise);
+    /* Poly-1: dC/dx = d + epsilon a w (dq/dx = a w), of one sign with d for
+       epsilon >= 0 */
+    d = poly ? dd_add(d, dd_scale(dd_mul(a, w, precise), k->extra, precise), precise) : d;
+    dd r_ce = dd_mul(r, c, precise);
 
     dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
     dd grad = dd_mul(q_gamma, bracket, precise);
@@ -238,9 +251,11 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         return v;
     }
     double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+    /* d2C/dx2: w, and for Poly-1 w (1 + epsilon a (1 - 2p)) */
+    double c_curvature = poly ? w.hi * (1.0 + k->extra * a.hi * one_minus_2p) : w.hi;
     double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
                        + gamma * a.hi * one_minus_2p * r_ce.hi
-                       + 2.0 * gamma * a.hi * r.hi * d.hi + w.hi;
+                       + 2.0 * gamma * a.hi * r.hi * d.hi + c_curvature;
     /* From gamma 1e150 on, g (g - 1) overflows (from 1.3e154) or nearly, and
        met q^g = 0 as 0 * inf = NaN.  There q^g enters every term first:
          q^g [g (g - 1) a^2 r^2 CE + g a r (1 - 2p) CE + 2 g a r d + w]
@@ -259,7 +274,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     double hess = gamma < 1e150 ? qg * curvature
                   : qg_gamma_r * ((gamma - 1.0) * r_ce.hi) * a.hi * a.hi
                         + qg_gamma * a.hi * one_minus_2p * r_ce.hi
-                        + 2.0 * qg_gamma_r * a.hi * d.hi + qg * w.hi;
+                        + 2.0 * qg_gamma_r * a.hi * d.hi + qg * c_curvature;
     v.hess = boosted ? hess * unscale : hess;
     return v;
 }
@@ -318,12 +333,12 @@ sigmoid_focal_far(double x, double y, double gamma, int precise)
 
 FOCAL_INLINE focal_values
 sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
-              int derivatives, int precise)
+              int derivatives, int precise, int poly)
 {
     /* float32 results of hard targets: nothing cancels, the float32 functions
        suffice; soft targets' gradients cancel and take the full series */
     return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,
-                               derivatives, precise, NULL);
+                               derivatives, precise, NULL, poly);
 }
 
 /*
@@ -402,7 +417,7 @@ sigmoid_focal_limit(double x, double y, const focal_params *k, int precise)
             return sigmoid_focal_far(x, y, k->gamma, precise);
         }
         /* a soft target keeps the kernel's own formula */
-        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise, 0);
     }
     double wrong = x > 0 ? 1.0 - y : y;
     double wrong_gamma = k->gamma == 0.0 ? 1.0 : pow(wrong, k->gamma);

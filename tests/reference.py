@@ -5,6 +5,8 @@ focal):
 
 * sigmoid focal loss: `focal_reference` (NumPy) and `sigmoid_focal_mp` (mpmath);
 * FL*: `star_reference` and `star_mp`;
+* Poly-1 focal loss: `poly1_reference` and `poly1_mp`;
+* varifocal loss: `varifocal_reference` and `varifocal_mp`;
 * softmax focal loss: `softmax_reference` and `softmax_mp`.
 
 The NumPy twins compute in float64 with no care for extreme logits (callers
@@ -223,6 +225,83 @@ def star_reference(
     return reduce_values(loss, grad, np.abs(grad), w, t.positives, reduction)
 
 
+# ---------------------------------------------------------------- Poly-1
+
+
+def poly1_reference(
+    logits,
+    targets,
+    alpha=0.25,
+    gamma=2.0,
+    epsilon=1.0,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.poly1_loss / grad / grad_hess in float64: the focal loss plus
+    alpha_t epsilon q^(gamma+1), whose derivatives are
+    alpha_t epsilon (gamma+1) q^gamma a s and
+    alpha_t epsilon (gamma+1) q^gamma s (gamma a^2 s / q + a (1 - 2p))."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    alpha_t = alpha_weight(alpha, t.y)
+    g, eps = float(gamma), float(epsilon)
+    v = elementwise(x, t.y, alpha_t, g)
+    p = np.exp(-np.logaddexp(0.0, -x))
+    one_minus_p = np.exp(-np.logaddexp(0.0, x))
+    q = p * (1.0 - t.y) + one_minus_p * t.y
+    a = 1.0 - 2.0 * t.y
+    s = p * one_minus_p
+    q_g = q ** g
+    poly = alpha_t * eps * q_g * q
+    dpoly = alpha_t * eps * (g + 1.0) * q_g * a * s
+    d2poly = alpha_t * eps * (g + 1.0) * q_g * s * (g * a**2 * s / q + a * (1.0 - 2.0 * p))
+    d2scale = np.abs(alpha_t * eps * (g + 1.0) * q_g * s) * (g * a**2 * s / q + np.abs(a))
+    w = _weights(weights, x.shape, t.valid)
+    return reduce_values(v.loss + poly, v.grad + dpoly, v.grad_scale + np.abs(dpoly), w,
+                         t.positives, reduction, v.hess + d2poly, v.hess_scale + d2scale)
+
+
+# ---------------------------------------------------------------- varifocal
+
+
+def varifocal_reference(
+    logits,
+    targets,
+    alpha=0.75,
+    gamma=2.0,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.varifocal_loss / grad / grad_hess in float64.  q > 0: q CE(q),
+    derivatives q (p - q) and q s; q = 0: alpha p^gamma S with S = softplus(x),
+    derivatives alpha p^gamma (gamma (1 - p) S + p) and
+    alpha p^gamma (gamma (1 - p)(gamma (1 - p) - p) S + 2 gamma (1 - p) p + s)."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    q, g, a = t.y, float(gamma), float(alpha)
+    log_p = -np.logaddexp(0.0, -x)
+    softplus = np.logaddexp(0.0, x)           # -log(1 - p)
+    p = np.exp(log_p)
+    one_minus_p = np.exp(-softplus)
+    s = p * one_minus_p
+    ce = -(q * log_p) + (1.0 - q) * softplus
+    d = p * (1.0 - q) - one_minus_p * q       # p - q
+    p_g = p ** g
+    negative = q == 0.0
+    loss = np.where(negative, a * p_g * softplus, q * ce)
+    grad = np.where(negative, a * p_g * (g * one_minus_p * softplus + p), q * d)
+    grad_scale = np.where(negative, np.abs(grad), q * (p * (1.0 - q) + one_minus_p * q))
+    bracket = [g * one_minus_p * (g * one_minus_p - p) * softplus, 2.0 * g * one_minus_p * p, s]
+    hess = np.where(negative, a * p_g * sum(bracket), q * s)
+    hess_scale = np.where(negative, a * p_g * sum(np.abs(b) for b in bracket), q * s)
+    w = _weights(weights, x.shape, t.valid)
+    return reduce_values(loss, grad, grad_scale, w, t.positives, reduction, hess, hess_scale)
+
+
 # ---------------------------------------------------------------- softmax
 
 
@@ -370,6 +449,66 @@ def star_mp(x, y, gamma, beta, alpha=None):
             alpha_t = _mp(alpha) if y == 1 else 1 - _mp(alpha)
             loss, grad = alpha_t * loss, alpha_t * grad
         return +loss, +grad
+
+
+def poly1_mp(x, y, gamma, epsilon, alpha="0.25"):
+    """(loss, dloss/dx, d2loss/dx2) of Poly-1 at one logit: sigmoid_focal_mp
+    plus alpha_t epsilon q^(gamma+1) and its derivatives (poly1_reference)."""
+    with _precision():
+        focal_part = sigmoid_focal_mp(x, y, gamma, alpha)
+        x, y, gamma, epsilon = _mp(x), _mp(y), _mp(gamma), _mp(epsilon)
+        alpha_t = 1 if alpha is None else _mp(alpha) * y + (1 - _mp(alpha)) * (1 - y)
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        q = p * (1 - y) + one_minus_p * y
+        a = 1 - 2 * y
+        s = p * one_minus_p
+        q_gamma = q ** gamma
+        loss = focal_part.loss + alpha_t * epsilon * q_gamma * q
+        grad = focal_part.grad + alpha_t * epsilon * (gamma + 1) * q_gamma * a * s
+        hess = focal_part.hess + alpha_t * epsilon * (gamma + 1) * q_gamma * s * (
+            gamma * a * a * s / q + a * (one_minus_p - p))
+        return +loss, +grad, +hess
+
+
+def poly1_definition_mp(x, y, gamma, epsilon, alpha="0.25"):
+    """alpha_t (q^gamma CE + epsilon q^(gamma+1)) as written, to differentiate numerically."""
+    with _precision():
+        x, y, gamma, epsilon = _mp(x), _mp(y), _mp(gamma), _mp(epsilon)
+        alpha_t = 1 if alpha is None else _mp(alpha) * y + (1 - _mp(alpha)) * (1 - y)
+        p = 1 / (1 + mpmath.exp(-x))
+        q = p * (1 - y) + (1 - p) * y
+        ce = -(y * mpmath.log(p) + (1 - y) * mpmath.log(1 - p))
+        return alpha_t * (q ** gamma * ce + epsilon * q ** (gamma + 1))
+
+
+def varifocal_mp(x, y, gamma, alpha="0.75"):
+    """(loss, dloss/dx, d2loss/dx2) of the varifocal loss at one logit (varifocal_reference)."""
+    with _precision():
+        x, q, gamma, alpha = _mp(x), _mp(y), _mp(gamma), _mp(alpha)
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        softplus = mpmath.log1p(mpmath.exp(x))
+        s = p * one_minus_p
+        if q > 0:
+            ce = q * mpmath.log1p(mpmath.exp(-x)) + (1 - q) * softplus
+            return +(q * ce), +(q * ((1 - q) * p - q * one_minus_p)), +(q * s)
+        p_g = p ** gamma if gamma else mpmath.mpf(1)
+        loss = alpha * p_g * softplus
+        grad = alpha * p_g * (gamma * one_minus_p * softplus + p)
+        hess = alpha * p_g * (gamma * one_minus_p * (gamma * one_minus_p - p) * softplus
+                              + 2 * gamma * one_minus_p * p + s)
+        return +loss, +grad, +hess
+
+
+def varifocal_definition_mp(x, y, gamma, alpha="0.75"):
+    """Eq. 2 of VarifocalNet as written, to differentiate numerically."""
+    with _precision():
+        x, q, gamma, alpha = _mp(x), _mp(y), _mp(gamma), _mp(alpha)
+        p = 1 / (1 + mpmath.exp(-x))
+        if q > 0:
+            return -q * (q * mpmath.log(p) + (1 - q) * mpmath.log(1 - p))
+        return -alpha * p ** gamma * mpmath.log(1 - p)
 
 
 def softmax_mp(z, y, gamma, alpha=None):

@@ -86,6 +86,11 @@ class Loss:
         return self.name
 
     @property
+    def takes_per_class_alpha(self) -> bool:
+        """Whether alpha may be one value per class (an array argument)."""
+        return any(p.get("alpha") == "per-class" for p in self.valid_params)
+
+    @property
     def takes_ignore_index(self) -> bool:
         return self.ignore_index is not None
 
@@ -169,7 +174,52 @@ SOFTMAX = Loss(
     ignore_index=-100,
 )
 
-LOSSES = (SIGMOID, STAR, SOFTMAX)
+POLY1 = Loss(
+    name="poly1",
+    family="elementwise",
+    functions={"loss": focal.poly1_loss, "grad": focal.poly1_grad,
+               "loss_and_grad": focal.poly1_loss_and_grad, "grad_hess": focal.poly1_grad_hess},
+    twin=reference.poly1_reference,
+    tolerance=reference.tolerance,
+    params={"alpha": 0.25, "gamma": 2.0, "epsilon": 1.0},
+    valid_params=({"alpha": 0.25, "gamma": 2.0, "epsilon": 1.0},
+                  {"alpha": None, "gamma": 0.0, "epsilon": 2.5},
+                  {"alpha": 1.0, "gamma": 0.5, "epsilon": -0.5},
+                  {"alpha": "per-class", "gamma": 3.7, "epsilon": 0.0}),
+    invalid_params=(("alpha", -0.1, ValueError), ("alpha", "0.25", TypeError),
+                    ("gamma", -1.0, ValueError), ("gamma", np.nan, ValueError),
+                    ("epsilon", -1.5, ValueError), ("epsilon", np.inf, ValueError),
+                    ("epsilon", np.nan, ValueError), ("epsilon", "1", TypeError)),
+    target_forms=("soft", "labels"),
+    reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, alpha, gamma, epsilon: reference.poly1_mp(x, y, gamma, epsilon, alpha)[:2],
+    ulp_bound=4.0,
+    ignore_index=-1,
+)
+
+VARIFOCAL = Loss(
+    name="varifocal",
+    family="elementwise",
+    functions={"loss": focal.varifocal_loss, "grad": focal.varifocal_grad,
+               "loss_and_grad": focal.varifocal_loss_and_grad,
+               "grad_hess": focal.varifocal_grad_hess},
+    twin=reference.varifocal_reference,
+    tolerance=reference.tolerance,
+    params={"alpha": 0.75, "gamma": 2.0},
+    valid_params=({"alpha": 0.75, "gamma": 2.0}, {"alpha": 0.0, "gamma": 0.0},
+                  {"alpha": 1.0, "gamma": 0.5}, {"alpha": 2.5, "gamma": 3.7}),
+    invalid_params=(("alpha", -0.1, ValueError), ("alpha", np.inf, ValueError),
+                    ("alpha", np.nan, ValueError), ("alpha", None, TypeError),
+                    ("alpha", "0.75", TypeError), ("gamma", -1.0, ValueError),
+                    ("gamma", np.nan, ValueError), ("gamma", "2", TypeError)),
+    target_forms=("soft", "labels"),
+    reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, alpha, gamma: reference.varifocal_mp(x, y, gamma, alpha)[:2],
+    ulp_bound=4.0,
+    ignore_index=-1,
+)
+
+LOSSES = (SIGMOID, STAR, SOFTMAX, POLY1, VARIFOCAL)
 
 
 # ------------------------------------------------------------------ inputs

@@ -55,7 +55,8 @@ def _call(loss, function, reduction):
     params = _parameters(loss)
 
     def call(a, out=None):
-        return function(a["logits"], a["targets"], a["alpha"], reduction=reduction,
+        alpha = a["alpha"] if loss.takes_per_class_alpha else loss.params["alpha"]
+        return function(a["logits"], a["targets"], alpha, reduction=reduction,
                         weights=a["weights"], out=out, **params)
     return call
 
@@ -188,7 +189,8 @@ def typed(buffer, kind):
 def scenarios(function_name):
     """Every (argument, form, argument shape, relation) for one function."""
     family, _, receives = FUNCTIONS[function_name]
-    for name in ("logits", "targets", "weights", "alpha"):
+    alpha = ("alpha",) if family.takes_per_class_alpha else ()
+    for name in ("logits", "targets", "weights") + alpha:
         for form in ("dense", "labels"):  # the other arguments too, with both target forms
             for shape in argument_shapes(family, name, form, N):
                 out_shape = (N,) if receives == "rows" else (N, C)

@@ -108,6 +108,20 @@ def jobs(a):
         "star_loss_and_grad-hard-weights": lambda own: focal.star_loss_and_grad(
             a["float64"], a["hard"], a["alpha"], 2.0, 1.0, weights=a["weights"],
             reduction="sum_over_positives"),
+        "poly1_loss-labels": lambda own: focal.poly1_loss(a["logits"], a["labels"]),
+        "poly1_grad-dense-weights": lambda own: focal.poly1_grad(
+            a["logits"], a["dense"], weights=a["weights"]),
+        "poly1_loss_and_grad-labels": lambda own: focal.poly1_loss_and_grad(
+            a["float64"], a["labels"], 0.25, 2.0, 2.0, reduction="sum"),
+        "poly1_grad_hess-dense": lambda own: focal.poly1_grad_hess(
+            a["float64"], a["dense"], None, 1.5, 0.5),
+        "varifocal_loss-labels": lambda own: focal.varifocal_loss(a["logits"], a["labels"]),
+        "varifocal_grad-dense-weights": lambda own: focal.varifocal_grad(
+            a["logits"], a["dense"], weights=a["weights"]),
+        "varifocal_loss_and_grad-labels": lambda own: focal.varifocal_loss_and_grad(
+            a["float64"], a["labels"], 0.5, 3.0, reduction="sum"),
+        "varifocal_grad_hess-dense": lambda own: focal.varifocal_grad_hess(
+            a["float64"], a["dense"], 0.75, 1.5),
         "xgboost_objective-weights": lambda own: focal.xgboost_objective(0.25, 2.0)(
             a["binary"], a["margins"], a["sample_weights"]),
         "lightgbm_objective": lambda own: focal.lightgbm_objective(None, 1.0)(

@@ -433,7 +433,8 @@ def every_loss_case(loss, form, layout):
     options = dict(registry.params_for(loss, loss.params, shape[-1]),
                    weights=registry.make_weights(loss, rng, shape, np.float32, layout),
                    **registry.ignore_options(loss))
-    options["alpha"] = arrange(np.linspace(0.1, 0.9, shape[-1]), np.float64, layout)
+    if loss.takes_per_class_alpha:
+        options["alpha"] = arrange(np.linspace(0.1, 0.9, shape[-1]), np.float64, layout)
     return logits, targets, options
 
 

@@ -1,0 +1,121 @@
+"""Typing stubs of focal._poly1, written by focal._spec from the loss specifications:
+do not edit (focal._spec.write_stubs() rewrites them)."""
+from typing import Any, Literal, Optional, SupportsIndex, Tuple, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from ._typing import (
+    Array, Real, Reduction, Scalar, ScalarReduction, SoftmaxReduction, SoftmaxScalarReduction,
+)
+
+def poly1_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: Reduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+
+def poly1_grad_hess(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+) -> Tuple[Array, Array]: ...
+
+@overload
+def poly1_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def poly1_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def poly1_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
+
+@overload
+def poly1_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def poly1_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def poly1_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    epsilon: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...

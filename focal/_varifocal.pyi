@@ -1,0 +1,113 @@
+"""Typing stubs of focal._varifocal, written by focal._spec from the loss specifications:
+do not edit (focal._spec.write_stubs() rewrites them)."""
+from typing import Any, Literal, Optional, SupportsIndex, Tuple, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from ._typing import (
+    Array, Real, Reduction, Scalar, ScalarReduction, SoftmaxReduction, SoftmaxScalarReduction,
+)
+
+def varifocal_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+
+def varifocal_grad_hess(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+) -> Tuple[Array, Array]: ...
+
+@overload
+def varifocal_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: None = ...,
+) -> Scalar: ...
+@overload
+def varifocal_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Array: ...
+@overload
+def varifocal_loss(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Union[Scalar, Array]: ...
+
+@overload
+def varifocal_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: ScalarReduction = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Scalar, Array]: ...
+@overload
+def varifocal_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Literal["none"],
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Array, Array]: ...
+@overload
+def varifocal_loss_and_grad(
+    logits: Any,
+    targets: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    reduction: Reduction,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+    normalizer: Optional[Real] = ...,
+    out: Optional[np.ndarray] = ...,
+) -> Tuple[Union[Scalar, Array], Array]: ...
