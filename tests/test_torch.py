@@ -293,14 +293,16 @@ def test_tensors_are_read_in_place(dtype, monkeypatch):
 
 def test_bfloat16_read_in_place_once_the_core_reads_it(monkeypatch):
     x, y = _batch((6, 4), torch.bfloat16)
-    # the reference first: the last array focal.loss sees below is then the adapter's
+    # the reference and the probe first (both call focal.loss): the last array the patched
+    # focal.loss sees below is then the adapter's
     exact = focal.loss(x.float().numpy(), y.float().numpy(), reduction="none")
+    core_reads_bfloat16 = focal_torch._bfloat16_dtype() is not None
     seen = []
     original = focal.loss
     monkeypatch.setattr(focal, "loss", lambda logits, *a, **k: seen.append(logits) or original(logits, *a, **k))
     value = focal_torch.sigmoid_focal_loss(x, y)
     assert torch.equal(value, torch.from_numpy(exact).to(torch.bfloat16))
-    if focal_torch._bfloat16_dtype() is not None:
+    if core_reads_bfloat16:
         assert seen[-1].ctypes.data == x.data_ptr()
 
 
