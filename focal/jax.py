@@ -217,11 +217,11 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
     """
     logits = _floating(logits)
     labels = jnp.asarray(labels)
-    alpha, gamma = _static_alpha(alpha), _static_number("gamma", gamma)
+    fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
     row = np.zeros(logits.shape[-1:], np.float32)
-    _check_before_tracing(functools.partial(_check_loss, alpha=alpha, gamma=gamma,
+    _check_before_tracing(functools.partial(_check_loss, alpha=fixed_alpha, gamma=fixed_gamma,
                                             reduction="none"), row, row)
-    return _sigmoid(logits, labels, alpha, gamma)
+    return _sigmoid(logits, labels, fixed_alpha, fixed_gamma)
 
 
 # ----------------------------------------------------------------------------
@@ -327,9 +327,10 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
     ignore_index = int(ignore_index)
-    alpha, gamma = _static_alpha(alpha), _static_number("gamma", gamma)
-    _check_before_tracing(functools.partial(_check_softmax_loss, alpha=alpha, gamma=gamma,
-                                            reduction="none", ignore_index=ignore_index),
+    fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
+    _check_before_tracing(functools.partial(_check_softmax_loss, alpha=fixed_alpha,
+                                            gamma=fixed_gamma, reduction="none",
+                                            ignore_index=ignore_index),
                           np.zeros(logits.shape[axis], np.float32), np.asarray(ignore_index))
-    return _softmax(logits, labels, alpha, gamma, from_end, ignore_index)
+    return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore_index)
 
