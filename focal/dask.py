@@ -59,7 +59,10 @@ weights : dask.array.Array, optional
     Non-negative weights broadcastable to ``logits.shape``, chunked like
     `logits` along the axes where they are not broadcast.
 ignore_index : int, default -1
-    With class-index targets, the value that marks an ignored row."""
+    With class-index targets, the value that marks an ignored row.
+normalizer : float, optional
+    With reduction="mean", the mean's denominator given instead of the
+    whole array's count or weight sum, as in `focal.loss`."""
 
 _SOFTMAX_PARAMETERS = """\
 logits : dask.array.Array
@@ -82,7 +85,10 @@ weights : dask.array.Array, optional
     Non-negative row weights broadcastable to the rows' shape (the logits'
     shape minus `axis`), chunked like the rows where not broadcast.
 ignore_index : int, default -100
-    The class index that marks an ignored row."""
+    The class index that marks an ignored row.
+normalizer : float, optional
+    With reduction="mean", the mean's denominator given instead of the
+    whole array's row count or weight sum, as in `focal.softmax_loss`."""
 
 _NOTES = """\
 Each block runs the NumPy function of the same name.  For "mean" and
@@ -411,7 +417,7 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
 
 # --- the sigmoid focal loss ----------------------------------------------------------------
 
-def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
+def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, normalizer, *,
              want_loss, want_grad):
     x = _dask_array("logits", logits)
     t = _dask_array("targets", targets)
@@ -438,7 +444,7 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
     # every argument but the data, checked as in memory, on one row
     probe_x, probe_t, probe_w = _probe_arrays(x, t, w, x.ndim - 1, class_indices, False)
     probe = function(probe_x, probe_t, alpha, gamma, reduction=reduction, weights=probe_w,
-                     ignore_index=ignore_index)
+                     ignore_index=ignore_index, normalizer=normalizer)
     dtype = (probe[1] if want_loss and want_grad else probe).dtype
     reduction = str(reduction)
     ignore = operator.index(ignore_index)
@@ -473,6 +479,8 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
 
     if reduction == "mean" and w is None and not class_indices:
         static = x.size
+    if normalizer is not None:  # checked by the probe: a mean's denominator given
+        static = float(normalizer)
     index = string.ascii_letters[:x.ndim]
     options = dict(gamma=gamma, reduction=reduction, ignore_index=ignore_index)
     return _build(_sigmoid_entry, x, t, w, alpha, alpha_blocks, options, index,
@@ -482,7 +490,8 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, *,
 
 @_document(_SIGMOID_PARAMETERS)
 def loss(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
-         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1) -> "da.Array":
+         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1,
+         normalizer: Any = None) -> "da.Array":
     """Sigmoid focal loss of dask arrays, block by block (lazy).
 
     Parameters
@@ -514,13 +523,14 @@ def loss(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
     >>> bool(np.isclose(lazy.compute(), focal.loss(x, y), rtol=1e-12, atol=0))
     True
     """
-    return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index,
+    return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, normalizer,
                     want_loss=True, want_grad=False)[0]
 
 
 @_document(_SIGMOID_PARAMETERS)
 def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
-         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1) -> "da.Array":
+         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1,
+         normalizer: Any = None) -> "da.Array":
     """Gradient of the sigmoid focal loss of dask arrays with respect to the logits (lazy).
 
     Parameters
@@ -552,14 +562,15 @@ def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
     >>> bool(np.allclose(lazy.compute(), focal.grad(x, y), rtol=1e-12, atol=0))
     True
     """
-    return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index,
+    return _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, normalizer,
                     want_loss=False, want_grad=True)[1]
 
 
 @_document(_SIGMOID_PARAMETERS)
 def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
                   reduction: str = "mean", weights: Any = None,
-                  ignore_index: Any = -1) -> Tuple["da.Array", "da.Array"]:
+                  ignore_index: Any = -1, normalizer: Any = None
+                  ) -> Tuple["da.Array", "da.Array"]:
     """Sigmoid focal loss and its gradient of dask arrays, one pass per block (lazy).
 
     Parameters
@@ -593,13 +604,14 @@ def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0
     (1000, 4)
     """
     loss_value, gradient = _sigmoid(logits, targets, alpha, gamma, reduction, weights,
-                                    ignore_index, want_loss=True, want_grad=True)
+                                    ignore_index, normalizer, want_loss=True, want_grad=True)
     return loss_value, gradient
 
 
 # --- the softmax focal loss ----------------------------------------------------------------
 
-def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index, *,
+def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
+             normalizer, *,
              want_loss, want_grad):
     x = _dask_array("logits", logits)
     t = _dask_array("labels", labels)
@@ -629,7 +641,7 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
                 else _np_softmax_loss if want_loss else _np_softmax_grad)
     probe_x, probe_t, probe_w = _probe_arrays(x, t, w, axis, class_indices, True)
     probe = function(probe_x, probe_t, alpha, gamma, axis=axis, reduction=reduction,
-                     weights=probe_w, ignore_index=ignore_index)
+                     weights=probe_w, ignore_index=ignore_index, normalizer=normalizer)
     dtype = (probe[1] if want_loss and want_grad else probe).dtype
     reduction = str(reduction)
     ignore = operator.index(ignore_index)
@@ -650,6 +662,8 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
 
     static = math.prod(row_shape) if reduction == "mean" and w is None and not class_indices \
         else None
+    if normalizer is not None:  # checked by the probe: a mean's denominator given
+        static = float(normalizer)
     index = string.ascii_letters[:x.ndim]
     row_index = index[:axis] + index[axis + 1:]
     options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
@@ -661,7 +675,7 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
 @_document(_SOFTMAX_PARAMETERS)
 def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
                  axis: Any = -1, reduction: str = "mean", weights: Any = None,
-                 ignore_index: Any = -100) -> "da.Array":
+                 ignore_index: Any = -100, normalizer: Any = None) -> "da.Array":
     """Softmax focal loss of dask arrays along `axis`, block by block (lazy).
 
     Parameters
@@ -694,13 +708,13 @@ def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, 
     True
     """
     return _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
-                    want_loss=True, want_grad=False)[0]
+                    normalizer, want_loss=True, want_grad=False)[0]
 
 
 @_document(_SOFTMAX_PARAMETERS)
 def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
                  axis: Any = -1, reduction: str = "mean", weights: Any = None,
-                 ignore_index: Any = -100) -> "da.Array":
+                 ignore_index: Any = -100, normalizer: Any = None) -> "da.Array":
     """Gradient of the softmax focal loss of dask arrays with respect to the logits (lazy).
 
     Parameters
@@ -729,13 +743,14 @@ def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, 
     ((10,), (250, 250, 250, 250))
     """
     return _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
-                    want_loss=False, want_grad=True)[1]
+                    normalizer, want_loss=False, want_grad=True)[1]
 
 
 @_document(_SOFTMAX_PARAMETERS)
 def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
                           axis: Any = -1, reduction: str = "mean", weights: Any = None,
-                          ignore_index: Any = -100) -> Tuple["da.Array", "da.Array"]:
+                          ignore_index: Any = -100, normalizer: Any = None
+                          ) -> Tuple["da.Array", "da.Array"]:
     """Softmax focal loss and its gradient of dask arrays, one pass per block (lazy).
 
     Parameters
@@ -768,5 +783,5 @@ def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: An
     True
     """
     loss_value, gradient = _softmax(logits, labels, alpha, gamma, axis, reduction, weights,
-                                    ignore_index, want_loss=True, want_grad=True)
+                                    ignore_index, normalizer, want_loss=True, want_grad=True)
     return loss_value, gradient

@@ -18,6 +18,7 @@ Needs JAX and optax (the ``jax`` extra): ``pip install "focal[jax]"``.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -29,6 +30,9 @@ except ImportError:  # the original error stays attached as the context
     raise ImportError("focal.jax needs JAX: pip install \"focal[jax]\"")
 
 import focal
+# the argument check below calls these directly: a check on one zero row, not a pass
+from focal._sigmoid import loss as _check_loss
+from focal._softmax import softmax_loss as _check_softmax_loss
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
@@ -54,6 +58,16 @@ def _static_alpha(alpha: Any) -> Any:
         return tuple(float(a) for a in np.asarray(alpha).ravel())
     except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
         raise TypeError(f"alpha: expected numbers known before tracing, got {alpha!r}") from None
+
+
+def _check_before_tracing(compute: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """The arguments known before tracing (alpha, gamma, axis, ignore_index),
+    checked by focal itself on one zero row: a bad one raises its
+    TypeError or ValueError here, named, rather than from inside the host
+    callback, where JAX would report it as a runtime error."""
+    with warnings.catch_warnings():  # the one-class warning comes with the real call
+        warnings.simplefilter("ignore")
+        compute(x, y)
 
 
 def _floating(logits: Any) -> Any:
@@ -203,7 +217,11 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
     """
     logits = _floating(logits)
     labels = jnp.asarray(labels)
-    return _sigmoid(logits, labels, _static_alpha(alpha), _static_number("gamma", gamma))
+    fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
+    row = np.zeros(logits.shape[-1:], np.float32)
+    _check_before_tracing(functools.partial(_check_loss, alpha=fixed_alpha, gamma=fixed_gamma,
+                                            reduction="none"), row, row)
+    return _sigmoid(logits, labels, fixed_alpha, fixed_gamma)
 
 
 # ----------------------------------------------------------------------------
@@ -306,6 +324,13 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float
         raise ValueError(f"axis: {axis} is out of range for logits with {logits.ndim} dimensions")
     # counted from the end: vmap adds leading axes
     from_end = int(axis) - logits.ndim if axis >= 0 else int(axis)
-    return _softmax(logits, labels, _static_alpha(alpha), _static_number("gamma", gamma),
-                    from_end, int(ignore_index))
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    ignore_index = int(ignore_index)
+    fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
+    _check_before_tracing(functools.partial(_check_softmax_loss, alpha=fixed_alpha,
+                                            gamma=fixed_gamma, reduction="none",
+                                            ignore_index=ignore_index),
+                          np.zeros(logits.shape[axis], np.float32), np.asarray(ignore_index))
+    return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore_index)
 

@@ -136,6 +136,9 @@ class _FocalFunction(torch.autograd.Function):
                 expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
         value, gradient = compute(logits)  # logits: a NumPy view of inputs
         ctx.gradient = torch.from_numpy(gradient)  # float32 for float16/bfloat16 inputs
+        # the backward may hand the gradient over as it is (torch.autograd.grad returns it
+        # itself): its version tells whether the caller has since changed it in place
+        ctx.version = ctx.gradient._version
         ctx.expand = expand
         ctx.dtype = inputs.dtype
         return _as_tensor(value, inputs.dtype)
@@ -147,12 +150,18 @@ class _FocalFunction(torch.autograd.Function):
                 "focal.torch: second derivatives are not available (the backward of a focal "
                 "loss is its saved gradient); call backward without create_graph=True"
             )
-        if (grad_output.dim() == 0 and ctx.gradient.dtype == ctx.dtype
+        gradient = ctx.gradient
+        if gradient._version != ctx.version:
+            raise RuntimeError(
+                "focal.torch: the gradient this loss handed out has been modified in place "
+                "since; clone it before changing it to call backward on this loss again"
+            )
+        if (grad_output.dim() == 0 and gradient.dtype == ctx.dtype
                 and grad_output.item() == 1.0):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass
             # over it (autograd clones it into .grad, since this context holds it too)
-            return ctx.gradient, None, None, None
-        scaled = ctx.gradient * ctx.expand(grad_output)
+            return gradient, None, None, None
+        scaled = gradient * ctx.expand(grad_output)
         return scaled.to(ctx.dtype), None, None, None
 
 

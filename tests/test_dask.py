@@ -527,3 +527,27 @@ def test_import_without_dask_names_the_extra():
                             env=env, cwd=os.path.dirname(os.path.abspath(__file__)), timeout=120)
     assert result.returncode == 0, result.stderr
     assert 'pip install "focal[dask]"' in result.stdout
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalizer_as_in_memory(family, dtype):
+    # the NumPy functions' normalizer= (a mean's denominator given): the same loss and
+    # gradient whatever the chunks, and refused by name as in memory
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(50, 4)).astype(dtype)
+    y = rng.integers(-1, 5, 50) if family == "sigmoid" else rng.integers(0, 4, 50)
+    w = rng.uniform(0.5, 2.0, size=(50, 1) if family == "sigmoid" else 50)
+    X, Y = da.from_array(x, chunks=(13, 4)), da.from_array(y, chunks=13)
+    W = da.from_array(w, chunks=(13,) + w.shape[1:])
+    in_memory = focal.loss_and_grad if family == "sigmoid" else focal.softmax_loss_and_grad
+    lazy = fd.loss_and_grad if family == "sigmoid" else fd.softmax_loss_and_grad
+    for weights, weights_lazy in [(None, None), (w, W)]:
+        expected = in_memory(x, y, weights=weights, normalizer=7.5)
+        value, gradient = dask.compute(*lazy(X, Y, weights=weights_lazy, normalizer=7.5))
+        _close(value, expected[0], dtype)
+        _close(gradient, expected[1], dtype)
+    with pytest.raises(ValueError, match="^normalizer: "):
+        lazy(X, Y, normalizer=0.0)
+    with pytest.raises(ValueError, match="^normalizer: "):
+        lazy(X, Y, reduction="sum", normalizer=2.0)

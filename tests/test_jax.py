@@ -239,3 +239,21 @@ def test_float64_with_jax_enable_x64():
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) <= 1e-12  # optax's formula is accurate to ~1e-15 here
     assert not jax.config.jax_enable_x64  # and this process is untouched
+
+
+@pytest.mark.parametrize("function, labels, arguments, name", [
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(gamma=-1.0), "gamma"),
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(alpha=2.0), "alpha"),
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(alpha=[0.1, 0.2]), "alpha"),
+    (focal_jax.softmax_focal_loss, [0], dict(gamma=float("nan")), "gamma"),
+    (focal_jax.softmax_focal_loss, [0], dict(alpha=[0.1, 0.2]), "alpha"),
+    (focal_jax.softmax_focal_loss, [0], dict(ignore_index=1.5), "ignore_index"),
+])
+@pytest.mark.parametrize("jit", [False, True])
+def test_bad_static_arguments_are_named_before_tracing(function, labels, arguments, name, jit):
+    # checked by focal on one zero row when the function is called, not inside the host
+    # callback (which JAX reports as a runtime error); 1.5 is not truncated to 1
+    logits = jnp.array([[2.0, -1.0, 0.5]])
+    call = lambda x: function(x, jnp.array(labels), **arguments)  # noqa: E731
+    with pytest.raises((TypeError, ValueError), match=f"^{name}: "):
+        (jax.jit(call) if jit else call)(logits)

@@ -293,13 +293,16 @@ def test_tensors_are_read_in_place(dtype, monkeypatch):
 
 def test_bfloat16_read_in_place_once_the_core_reads_it(monkeypatch):
     x, y = _batch((6, 4), torch.bfloat16)
+    # the reference and the probe first (both call focal.loss): the last array the patched
+    # focal.loss sees below is then the adapter's
+    exact = focal.loss(x.float().numpy(), y.float().numpy(), reduction="none")
+    core_reads_bfloat16 = focal_torch._bfloat16_dtype() is not None
     seen = []
     original = focal.loss
     monkeypatch.setattr(focal, "loss", lambda logits, *a, **k: seen.append(logits) or original(logits, *a, **k))
     value = focal_torch.sigmoid_focal_loss(x, y)
-    exact = focal.loss(x.float().numpy(), y.float().numpy(), reduction="none")
     assert torch.equal(value, torch.from_numpy(exact).to(torch.bfloat16))
-    if focal_torch._bfloat16_dtype() is not None:
+    if core_reads_bfloat16:
         assert seen[-1].ctypes.data == x.data_ptr()
 
 
@@ -393,3 +396,22 @@ def test_second_derivatives_are_refused_not_wrong():
     loss = focal_torch.sigmoid_focal_loss(x, y, reduction="sum")
     with pytest.raises(RuntimeError, match="second derivatives are not available"):
         torch.autograd.grad(loss, x, create_graph=True)
+
+
+def test_a_gradient_changed_in_place_is_never_handed_out_again():
+    # torch.autograd.grad returns the saved gradient itself (no pass over it); a caller
+    # that changes it in place and asks again on a retained graph gets an error, not the
+    # changed values
+    x = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.2, 1.5]], requires_grad=True)
+    y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    expected = first.clone()
+    first.zero_()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        torch.autograd.grad(loss, x, retain_graph=True)
+    # unchanged, the retained graph gives the gradient again, exactly
+    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    assert torch.equal(first, expected) and torch.equal(second, expected)
