@@ -24,6 +24,7 @@ value is scaled back at the end (`_args.scale_back`).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -67,6 +68,16 @@ class Plan:
         self.loss_weight_scale = scale
         # the gradient's weights carry the scale only where its divisor does
         self.grad_weight_scale = scale if self.sum_weights else 1.0
+        # A divisor known now (a normalizer, a count) takes the weights' scale
+        # too when that scale enlarges them (tiny weights: exact, none lost to
+        # underflow) and the scaled divisor stays a normal number: w g / D is
+        # then computed as (w 2^-e) g / (D 2^-e), so a subnormal weight times
+        # g is not rounded as a subnormal before the division.
+        if (not self.sum_weights and scale > 1.0 and denominator
+                and self.grad_divisor * scale >= sys.float_info.min
+                and math.isfinite(self.grad_divisor * scale)):
+            self.grad_divisor *= scale
+            self.grad_weight_scale = scale
 
     def take_sums(self, weight_sum: float, positive_sum: float) -> None:
         """The denominator from the sums of a pass, when the plan left it open."""
@@ -92,6 +103,13 @@ def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
     2^-denominator_exponent; loss_sum_small is the pass's sum times
     2^-SMALL_SUM_EXPONENT, taken where the plain sum overflowed."""
     loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, weight_exponent)
-    value = loss_sum / denominator if denominator > 0 else math.nan  # an empty mean
-    value = _args.scale_back(value, exponent - denominator_exponent)
+    if not denominator > 0:
+        return _args.result_scalar(math.nan, dtype)  # an empty mean
+    # divided as fractions in [0.5, 1) and the exponents apart, so that a
+    # scaled sum over a tiny denominator cannot overflow before it is scaled back
+    sum_fraction, sum_exponent = math.frexp(loss_sum)
+    denominator_fraction, denominator_binary_exponent = math.frexp(denominator)
+    value = _args.scale_back(sum_fraction / denominator_fraction,
+                             sum_exponent - denominator_binary_exponent + exponent
+                             - denominator_exponent)
     return _args.result_scalar(value, dtype)

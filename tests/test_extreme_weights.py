@@ -264,3 +264,20 @@ def test_an_overflowing_sum_in_place():
     value, _ = focal.softmax_loss_and_grad(inplace, np.array([1, 1, 1]), 0.5, 0.0, out=inplace)
     assert value == want_value and math.isfinite(value)
     np.testing.assert_array_equal(inplace, want_grad)
+
+
+@pytest.mark.parametrize("weight, normalizer", [(1e-320, 1e-322), (1e-310, 1e-300),
+                                                (5e-324, 1e-310), (1e300, 1e305)])
+def test_extreme_weights_with_a_normalizer(weight, normalizer):
+    """A normalizer as small as the weights: the loss does not overflow before the weights'
+    scale is put back, and the gradient is not rounded as a subnormal before the division."""
+    x = np.array([[1.0], [0.5], [-2.0]])
+    y = np.array([[1.0], [0.0], [1.0]])
+    w = np.full(x.shape, weight)
+    loss, grad = focal.loss_and_grad(x, y, weights=w, normalizer=normalizer)
+    with mpmath.workdps(50):
+        exact = [sigmoid_reference(xi, yi, 2.0) for xi, yi in zip(x.ravel(), y.ravel())]
+        exact_loss = float(sum(mpmath.mpf(weight) * e.loss for e in exact) / mpmath.mpf(normalizer))
+        exact_grad = [float(mpmath.mpf(weight) * e.grad / mpmath.mpf(normalizer)) for e in exact]
+    assert abs(float(loss) - exact_loss) <= np.spacing(exact_loss)
+    np.testing.assert_allclose(grad.ravel(), exact_grad, rtol=4e-16, atol=0)
