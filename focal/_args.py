@@ -46,8 +46,10 @@ def _reject_masked(name: str, value: Any) -> None:
         )
 
 
-def as_array(name: str, value: Any, kinds: str, what: str) -> np.ndarray:
-    """`value` as an ndarray (no copy when it is one) of a dtype kind in `kinds`."""
+def as_array(name: str, value: Any, kinds: str, what: str,
+             keep_bfloat16: bool = False) -> np.ndarray:
+    """`value` as an ndarray (no copy when it is one) of a dtype kind in `kinds`;
+    bfloat16 kept as it is with `keep_bfloat16` (a pass that casts it itself)."""
     if type(value) is np.ndarray and value.dtype.kind in kinds and value.dtype.itemsize <= 8:
         return value  # the common case, checked first: a call costs microseconds
     _reject_masked(name, value)
@@ -59,9 +61,10 @@ def as_array(name: str, value: Any, kinds: str, what: str) -> np.ndarray:
         raise ValueError(f"{name}: expected {what}; could not make an array ({error})") from None
     if "f" in kinds and is_bfloat16(array.dtype):
         # ml_dtypes' bfloat16 (JAX, Keras): computed in float32 like float16.
-        # The C passes read only NumPy's own dtypes, so this is the one input
-        # converted before the pass: a float32 copy, twice the input's size.
-        return array.astype(_FLOAT32)
+        # The elementwise pass casts it block by block through NumPy's
+        # iterator (ml_dtypes registers the cast); elsewhere it is the one
+        # input converted before the pass: a float32 copy, twice its size.
+        return array if keep_bfloat16 else array.astype(_FLOAT32)
     if array.dtype.kind not in kinds:
         raise TypeError(f"{name}: expected {what}, got an array of dtype {array.dtype}")
     if array.dtype.kind == "f" and array.dtype.itemsize > 8:
@@ -80,14 +83,18 @@ def is_bfloat16(dtype: np.dtype) -> bool:
         getattr(dtype.type, "__module__", "").split(".")[0] == "ml_dtypes")
 
 
-def logits_array(logits: Any) -> Tuple[np.ndarray, np.dtype]:
+def logits_array(logits: Any, keep_bfloat16: bool = False) -> Tuple[np.ndarray, np.dtype]:
     """The logits and the dtype of every result computed from them.
 
     float32 and float64 keep their dtype; float16 and bfloat16 are computed
-    in float32; integers are converted as NumPy's own math functions convert
+    in float32 (bfloat16 kept as it is with `keep_bfloat16`, for a pass that
+    casts it); integers are converted as NumPy's own math functions convert
     them.
     """
-    x = as_array("logits", logits, "iuf", "a real array (float16, float32, float64 or integer)")
+    x = as_array("logits", logits, "iuf", "a real array (float16, float32, float64 or integer)",
+                 keep_bfloat16)
+    if is_bfloat16(x.dtype):
+        return x, _FLOAT32
     result = _RESULT_DTYPES.get(x.dtype.char)
     if result is None:
         dtype = np.result_type(x.dtype, np.float16)

@@ -85,7 +85,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
         if (dtype is not None and targets.shape == logits.shape and t_dtype.kind in "biuf"
                 and t_dtype.itemsize <= 8):
             return _plain(mode, logits, targets, alpha, gamma, reduction, dtype, loss, extra)
-    x, dtype = _args.logits_array(logits)
+    x, dtype = _args.logits_array(logits, keep_bfloat16=True)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
     ignore = _args.ignore_index_value(ignore_index, num_classes, labels)
@@ -143,8 +143,8 @@ logits : array_like
     Raw scores x, any shape; the last axis is the class axis.  float32 and
     float64 keep their dtype, float16 and bfloat16 (ml_dtypes) are computed
     in float32, integers are converted as NumPy's math functions convert
-    them.  Read in place, any layout or byte order (bfloat16 is read through
-    a float32 copy).""")
+    them.  Read in place, any layout or byte order (bfloat16 too, cast block
+    by block).""")
 _TARGETS = Parameter("targets", """\
 targets : array_like
     Either dense targets y in [0, 1] with as many dimensions as `logits`

@@ -74,3 +74,27 @@ def test_other_ml_dtypes_stay_refused():
         focal.loss(x, np.zeros((2, 3)))
 
 
+
+
+@pytest.mark.parametrize("function", [focal.loss, focal.loss_and_grad, focal.star_loss_and_grad,
+                                      focal.poly1_loss_and_grad, focal.varifocal_loss_and_grad])
+def test_bfloat16_logits_are_cast_in_the_pass_without_a_copy(function):
+    """The elementwise pass casts bfloat16 block by block (NumPy's iterator and
+    ml_dtypes' registered cast): no float32 copy of the logits, the same bits."""
+    import tracemalloc
+
+    n = 1 << 21  # a float32 copy would be 8 MiB
+    x = RNG.normal(0, 4, size=n).astype(BFLOAT16)
+    y = (RNG.uniform(size=n) < 0.1).astype(np.float32)
+    expected = function(x.astype(np.float32), y)
+    tracemalloc.start()
+    try:
+        result = function(x, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    results = result if isinstance(result, tuple) else (result,)
+    returned = sum(np.asarray(r).nbytes for r in results)
+    assert peak - returned < 1 << 20, (peak - returned) / 2**20
+    for r, e in zip(results, expected if isinstance(expected, tuple) else (expected,)):
+        np.testing.assert_array_equal(r, e, strict=True)
