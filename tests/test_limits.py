@@ -405,6 +405,9 @@ def test_an_out_subclass_gets_the_results_and_is_returned():
 def _child(threads, body):
     return textwrap.dedent(f"""\
         import signal, sys
+        # Ctrl-C raises KeyboardInterrupt even where the parent ignores SIGINT
+        # (a background job of a shell), which the child would inherit
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import numpy as np
         import focal
         focal.set_num_threads({threads})
