@@ -9,6 +9,7 @@ import doctest
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -26,10 +27,15 @@ import focal.torch as focal_torch  # noqa: E402
 
 
 def _fvcore_loss():
-    if os.environ.get("FOCAL_REQUIRE_ADAPTERS"):
-        from fvcore.nn import sigmoid_focal_loss
-        return sigmoid_focal_loss
-    return pytest.importorskip("fvcore.nn").sigmoid_focal_loss
+    # fvcore scripts its function with torch.jit.script at import, which newer
+    # torch releases deprecate (a DeprecationWarning or FutureWarning): not ours
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        if os.environ.get("FOCAL_REQUIRE_ADAPTERS"):
+            from fvcore.nn import sigmoid_focal_loss
+            return sigmoid_focal_loss
+        return pytest.importorskip("fvcore.nn").sigmoid_focal_loss
 
 
 def _batch(shape, dtype=torch.float64, scale=2.0, seed=0, positives=0.3):
