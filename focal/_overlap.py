@@ -213,22 +213,24 @@ def commit_order(count: int, out_part, in_parts, overlap) -> Optional[np.ndarray
     is an int64 array: k for "compute tile k", ~k for "commit tile k".
     """
     width = None
-    lows = highs = None
+    lows: Optional[np.ndarray] = None
+    highs: Optional[np.ndarray] = None
     for k in range(count):
         extents = [extent(p) for p in in_parts(k)]
         if lows is None:
             width = len(extents)
             lows = np.empty((count, width), np.int64)
             highs = np.empty((count, width), np.int64)
-        lows[k], highs[k] = zip(*extents)
-    if lows is None:
+        lows[k], highs[k] = zip(*extents)  # type: ignore[index]
+    if lows is None or highs is None:
         return None
+    lows_, highs_ = lows, highs  # (not None from here on, for the closure below)
 
     def readers(k: int) -> List[int]:
         """The other tiles whose inputs tile k's part of out overwrites."""
         part = out_part(k)
         low, high = extent(part)
-        near = np.nonzero(((lows < high) & (highs > low)).any(axis=1))[0]
+        near = np.nonzero(((lows_ < high) & (highs_ > low)).any(axis=1))[0]
         return [int(j) for j in near if j != k and any(
             p is not None and overlap(p, part) for p in in_parts(int(j)))]
 

@@ -4,7 +4,7 @@ checks its own arguments into `Operands` and says how its C pass is called.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -240,7 +240,7 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     shared, hazards = _args.out_hazards(out, named, family.in_step[out_receives])
     if not any(named[name].nbytes > _overlap.COPY_LIMIT for name in hazards):  # type: ignore
         return None
-    inputs = dict(named)
+    inputs: Dict[str, Any] = dict(named)
     for name in hazards:
         if inputs[name].nbytes <= _overlap.COPY_LIMIT:  # type: ignore
             inputs[name] = np.array(_args.base_view(inputs[name]), copy=True, order="K")

@@ -77,22 +77,6 @@ def _floating(logits: Any) -> Any:
     return logits
 
 
-@functools.lru_cache(maxsize=None)
-def _core_reads(dtype: np.dtype) -> bool:
-    try:
-        focal.loss(np.zeros(1, dtype), np.zeros(1))
-    except TypeError:  # a focal whose core does not read bfloat16 yet
-        return False
-    return True
-
-
-def _readable(x: np.ndarray) -> np.ndarray:
-    """bfloat16 as float32 when focal's core does not read it (computed in float32 anyway)."""
-    if x.dtype.name == "bfloat16" and not _core_reads(x.dtype):
-        return x.astype(np.float32)
-    return x
-
-
 def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[np.ndarray, np.ndarray]:
     """Under vmap (vmap_method="expand_dims") an unbatched operand has size-1
     batch axes: broadcast them as views, without copies."""
@@ -111,7 +95,7 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
     dtype = logits.dtype
 
     def host(x, y):
-        x = _readable(np.asarray(x))
+        x = np.asarray(x)  # bfloat16 too: focal reads it (computed in float32)
         y = np.asarray(y)
         batch_dims = x.ndim - core_ndim
         x, y = _leading_broadcast(x, y, batch_dims)
