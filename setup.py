@@ -52,10 +52,8 @@ setup(
             "_focal_core",
             sources=["src/module.c", "src/driver.c", "src/kernels.c", "src/rowwise.c",
                      "src/softmax_kernels.c", "src/parallel.c"],
-            depends=[f"src/{name}" for name in (
-                "glue.h", "numeric.h", "vector_math.h", "losses.h", "sigmoid_focal.h",
-                "element_block.h", "block_io.h", "simd.h", "parallel.h", "softmax_focal.h",
-                "row_access.h", "softmax_rows.h", "softmax_lanes.h")],
+            # Every header: a rebuild follows any change, and the sdist carries them all.
+            depends=sorted(glob.glob("src/*.h")),
             include_dirs=[numpy.get_include(), "src"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],

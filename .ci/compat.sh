@@ -32,10 +32,15 @@ py="$venv/bin/python"
 "$py" -m pip install --quiet build
 "$py" -m build --sdist --outdir "$work/dist" . >/dev/null
 sdist="$(ls "$work"/dist/focal-*.tar.gz)"
-"$py" -m pip wheel --quiet --no-deps -w "$work/dist" "$sdist"
-wheel="$(ls "$work"/dist/focal-*.whl)"
 tar -C "$work" -xzf "$sdist"
 unpacked="$(ls -d "$work"/focal-*/)"
+# Every file of the C core (a header missing from the sdist fails only when a
+# user builds from it).
+for file in src/*; do
+    [ -e "$unpacked/$file" ] || { echo "compat: the sdist lacks $file" >&2; exit 1; }
+done
+"$py" -m pip wheel --quiet --no-deps -w "$work/dist" "$sdist"
+wheel="$(ls "$work"/dist/focal-*.whl)"
 for file in LICENSE README.md tests/conftest.py tests/reference.py tests/layouts.py examples/quickstart.ipynb; do
     [ -e "$unpacked/$file" ] || { echo "compat: the sdist lacks $file" >&2; exit 1; }
 done
