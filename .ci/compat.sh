@@ -56,8 +56,14 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
         "_focal_core was not compiled against NumPy 2.x headers"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel.namelist()), \
         "the wheel lacks LICENSE"
-    size = wheel.getinfo(ext[0]).file_size
-    assert size < 2_000_000, f"{ext[0]} is {size} bytes: debug information in a release build?"
+    # A release build carries no debug information: no DWARF section names
+    # in the ELF section-name table (FOCAL_DEBUG_BUILD=1 would add them).
+    # The size is printed, not bounded: it is the kernels' code (every row of
+    # the loss table for each instruction set, precision, form and outputs).
+    binary = wheel.read(ext[0])
+    assert b".debug_info" not in binary and b".debug_line" not in binary, \
+        f"{ext[0]} carries debug information in a release build"
+    print(f"compat: {ext[0]} is {len(binary) / 2**20:.1f} MiB, no debug information")
 EOF
 
 # 2. the oldest supported NumPy, then the wheel and its test extra without
