@@ -95,6 +95,9 @@ class Plan:
                              self.weight_exponent if self.sum_weights else 0, dtype)
 
 
+_NORMAL_MIN = sys.float_info.min
+
+
 def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
                   weight_exponent: int, denominator_exponent: int, dtype: np.dtype) -> Any:
     """(sum of w l) / denominator as a NumPy scalar of the result dtype.
@@ -102,6 +105,12 @@ def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
     The sum's weights were scaled by 2^-weight_exponent, the denominator's by
     2^-denominator_exponent; loss_sum_small is the pass's sum times
     2^-SMALL_SUM_EXPONENT, taken where the plain sum overflowed."""
+    if not (weight_exponent or denominator_exponent) and denominator > 0:
+        # the common case first: a quotient in the normal range is the same
+        # correctly rounded quotient as the one of fractions below
+        value = loss_sum / denominator
+        if _NORMAL_MIN <= value < math.inf or loss_sum == 0.0:
+            return _args.result_scalar(value, dtype)
     loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, weight_exponent)
     if not denominator > 0:
         return _args.result_scalar(math.nan, dtype)  # an empty mean

@@ -122,9 +122,9 @@ def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamm
     loss_out = np.empty(x.shape, dtype) if elementwise_loss else None
     grad_out = np.empty(x.shape, dtype) if want_grad else None
     hess_out = np.empty(x.shape, dtype) if want_hess else None
+    # (labels, per-class alpha, weights and ignore_index keep the core's defaults)
     loss_sum, _, _, loss_sum_small = _core.sigmoid_focal(
-        x, t, labels=False, alpha=alpha, alpha_per_class=None, gamma=gamma, weights=None,
-        ignore_index=-1, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
+        x, t, alpha=alpha, gamma=gamma, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
         grad_divisor=denominator if denominator else 1.0,
         double_precision=dtype is _PLAIN_RESULTS["d"], sum_weights=False, sum_positives=False,
         loss=loss, extra=extra)

@@ -281,3 +281,21 @@ def test_extreme_weights_with_a_normalizer(weight, normalizer):
         exact_grad = [float(mpmath.mpf(weight) * e.grad / mpmath.mpf(normalizer)) for e in exact]
     assert abs(float(loss) - exact_loss) <= np.spacing(exact_loss)
     np.testing.assert_allclose(grad.ravel(), exact_grad, rtol=4e-16, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reduced_value_common_case_has_the_bits_of_the_fraction_path(dtype):
+    # reduced_value divides directly when nothing is scaled; equal scales on
+    # the sum and the denominator cancel, but take the path of fractions and
+    # exponents: both must give the same bits, near the subnormal range too
+    from focal import _reduce
+    rng = np.random.default_rng(11)
+    sums = np.concatenate([rng.uniform(0, 10, 300), 2.0 ** rng.uniform(-1074, -1000, 300),
+                           2.0 ** rng.uniform(1000, 1023, 100), [0.0, 5e-324, np.inf, np.nan]])
+    denominators = np.concatenate([rng.integers(1, 10**6, 700).astype(float), [1.0, 3.0, 7.0, 1e300]])
+    for total, denominator in zip(sums, denominators):
+        small = total * 2.0 ** -64
+        fast = _reduce.reduced_value(total, small, denominator, 0, 0, np.dtype(dtype))
+        scaled = _reduce.reduced_value(total, small, denominator, 3, 3, np.dtype(dtype))
+        assert type(fast) is type(scaled)
+        assert np.array_equal(fast, scaled, equal_nan=True), (total, denominator, fast, scaled)
