@@ -246,13 +246,13 @@ share), L = -log p_c, h = p_c L / q and the row's weight folded into
 alpha_c, the gradient is -alpha_c e_j G with e_j = [j = c] - p_j and
 G = q^gamma (gamma h + 1), and the diagonal of the hessian is
 
-    d2FL/dz_c^2 = p_c q (G - C),
-    d2FL/dz_j^2 = p_j ((1 - p_j) G - p_c (p_j / q) C)    (j != c),
-    C = alpha_c gamma q^gamma ((1 - gamma) h + L - 2),
+    d2FL/dz_c^2 = q (p_c G - P),
+    d2FL/dz_j^2 = p_j ((1 - p_j) G - (p_j / q) P)    (j != c),
+    P = alpha_c gamma q^gamma ((1 - gamma) p_c h + p_c L - 2 p_c),
 
 which is alpha_c [p_j (1 - p_j) G - p_c e_j^2 dG/dp_c] written so that no
-negative power of q appears: every factor is bounded for gamma >= 0, so
-the result has no NaN for finite logits.  At gamma 0 it is softmax
+negative power of q appears and L enters as p_c L <= 1/e: every factor is
+bounded for gamma >= 0, so the result has no NaN for finite logits.  At gamma 0 it is softmax
 cross-entropy's p_j (1 - p_j).  The loss is not convex for gamma > 0:
 the label's second derivative is negative where p_c is small (L large).
 Computed in double precision one row at a time.""",

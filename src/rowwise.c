@@ -383,10 +383,10 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     softmax_row_finish(&row, rest, dropped, precise);
 
     /* the loss, and the G_c of the classes with a target; for the hessian,
-       the label's C_c, p_c and O_c */
+       the label's P_c and O_c */
     dd loss = dd_from(0.0);
     double g_total = 0.0, g_label = 0.0;
-    double curvature = 0.0, p_label = 0.0, others_label = 0.0;
+    double curvature = 0.0, others_label = 0.0;
     if (t->labels) {
         double a = class_weight(t, label);
         /* the label's class in the buffers: the row held whole, or the
@@ -404,7 +404,6 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                                      hess_out ? &curvature : NULL, precise);
         if (hess_out) {
             others_label = others_share(&shifted, buffer->e, at, precise).hi;
-            p_label = buffer->e[at] / dd_add(row.rest, dd_from(1.0), precise).hi;
         }
         if (whole) {
             buffer->g[label] = g_label;
@@ -467,8 +466,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 if (hess_out) {
                     /* (y, the dense targets' buffer, is free with class indices) */
                     softmax_hessian_diagonal(&shifted, buffer->e, label - first, g_label,
-                                             curvature, p_label, others_label, buffer->y, n,
-                                             precise);
+                                             curvature, others_label, buffer->y, n, precise);
                 }
                 if (scale != 1.0) {
                     for (npy_intp j = 0; j < n; j++) {

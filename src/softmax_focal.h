@@ -18,15 +18,16 @@
  *
  * The diagonal of the hessian, for a row of class c (weight a = a_c, q = 1 - p_c,
  * r_j = p_j / q = E_j / O_c <= 1 the share of class j among the others):
- *   d2FL/dz_c^2 = p_c q (G_c - C_c)
- *   d2FL/dz_j^2 = p_j ((1 - p_j) G_c - p_c r_j C_c)      j != c
- *   C_c = a gamma q^gamma ((1 - gamma) h_c + L_c - 2).
+ *   d2FL/dz_c^2 = q (p_c G_c - P_c)
+ *   d2FL/dz_j^2 = p_j ((1 - p_j) G_c - r_j P_c)      j != c
+ *   P_c = a gamma q^gamma ((1 - gamma) p_c h_c + p_c L_c - 2 p_c).
  * This is a [p_j (1 - p_j) G - p_c e_j^2 G'] with e_j = [j = c] - p_j and
  * G(p_c) = q^(gamma - 1) (gamma p_c L_c + q), whose derivative in p_c is
  * G' = gamma q^(gamma - 1) ((1 - gamma) h_c + L_c - 2): the negative powers of q
  * in G' cancel against e_j^2 (q^2 for j = c, p_j^2 = r_j^2 q^2 otherwise),
- * so every factor stays bounded for gamma >= 0 as q vanishes.  At gamma 0,
- * C = 0 and the diagonal is a p_j (1 - p_j), softmax cross-entropy's.
+ * and p_c L_c <= 1/e where L_c alone may be near the double range, so every
+ * factor stays bounded for gamma >= 0.  At gamma 0, P = 0 and the diagonal
+ * is a p_j (1 - p_j), softmax cross-entropy's.
  */
 #ifndef FOCAL_SOFTMAX_FOCAL_H
 #define FOCAL_SOFTMAX_FOCAL_H
@@ -221,7 +222,7 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
 /*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
  * its G_c.  `loss` accumulates in double-double.  With `curvature` (NULL
- * where the hessian is not wanted), also stores C_c of the hessian's diagonal.
+ * where the hessian is not wanted), also stores P_c of the hessian's diagonal.
  */
 FOCAL_INLINE double
 softmax_class_term(const softmax_row_shape *row, const double *z, const double *e, ptrdiff_t c,
@@ -238,7 +239,7 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                           : HUGE_VAL;
         *loss = dd_accumulate(*loss, dd_from(term), precise);
         if (curvature != NULL) {
-            *curvature = 0.0; /* it enters the diagonal times p_c = 0 */
+            *curvature = 0.0; /* p_c = 0 and p_c L_c -> 0 */
         }
         return target_weight;
     }
@@ -270,8 +271,10 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
     }
     double weighted_power = target_weight * q_gamma.hi;
     if (curvature != NULL) {
+        double p = e[c] / total.hi;
         *curvature = gamma == 0.0 ? 0.0
-                     : weighted_power * gamma * ((1.0 - gamma) * h + neg_log_p.hi - 2.0) * unscale;
+                     : weighted_power * gamma *
+                           ((1.0 - gamma) * (p * h) + p * neg_log_p.hi - 2.0 * p) * unscale;
     }
     return weighted_power * (gamma * h + 1.0) * unscale;
 }
@@ -297,25 +300,25 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *g,
 
 /*
  * The diagonal of the hessian for a row of class `label` (counted from this
- * piece; outside [0, n) when the piece does not hold it), from its G and C
- * (softmax_class_term) and its p_c and O_c.
+ * piece; outside [0, n) when the piece does not hold it), from its G and P
+ * (softmax_class_term) and its O_c.
  */
 FOCAL_INLINE void
 softmax_hessian_diagonal(const softmax_row_shape *row, const double *e, ptrdiff_t label,
-                         double g, double curvature, double p_label, double others_label,
-                         double *hess, ptrdiff_t n, int precise)
+                         double g, double curvature, double others_label, double *hess,
+                         ptrdiff_t n, int precise)
 {
     double total = dd_add(row->rest, dd_from(1.0), precise).hi;
     for (ptrdiff_t j = 0; j < n; j++) {
         double p = e[j] / total;
         double one_minus_p = others_share(row, e, j, precise).hi / total;
         if (j == label) {
-            hess[j] = p * one_minus_p * (g - curvature);
+            hess[j] = one_minus_p * (p * g - curvature);
         }
         else {
             /* E_j = 0 (p_j underflowed) is r_j = 0, also where O_c = 0 */
             double share = e[j] == 0.0 ? 0.0 : e[j] / others_label;
-            hess[j] = p * (one_minus_p * g - p_label * share * curvature);
+            hess[j] = p * (one_minus_p * g - share * curvature);
         }
     }
 }
