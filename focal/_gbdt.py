@@ -783,6 +783,11 @@ def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
     >>> clf = xgb.XGBClassifier(n_estimators=20, max_depth=3, base_score=y.mean(),
     ...                         objective=focal.xgboost_objective(alpha=0.25, gamma=2))
     >>> p = clf.fit(X, y).predict_proba(X)[:, 1]
+    >>> y4 = np.digitize(X[:, 1], [-1.0, 0.0, 1.0]).astype(float)   # 4 classes
+    >>> booster = xgb.train({{"num_class": 4, "max_depth": 3, "nthread": 1}}, xgb.DMatrix(X, y4), 10,
+    ...                     obj=focal.xgboost_objective(gamma=2.0, multiclass=True))
+    >>> booster.predict(xgb.DMatrix(X), output_margin=True).shape   # margins: apply a softmax
+    (1000, 4)
     """
     return _objective(XGBoostObjective, XGBoostMulticlassObjective, alpha, gamma, hessian_floor,
                       multiclass, hessian_scale)
@@ -848,6 +853,12 @@ def lightgbm_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
     >>> clf = lgb.LGBMClassifier(n_estimators=20, verbose=-1,
     ...                          objective=focal.lightgbm_objective(alpha=0.25, gamma=2))
     >>> p = expit(b0 + clf.fit(X, y, init_score=np.full(len(y), b0)).predict(X, raw_score=True))
+    >>> y4 = np.digitize(X[:, 1], [-1.0, 0.0, 1.0])   # 4 classes
+    >>> objective = focal.lightgbm_objective(gamma=2.0, multiclass=True, hessian_scale="lightgbm")
+    >>> booster = lgb.train({{"objective": objective, "num_class": 4, "num_threads": 1,
+    ...                      "verbose": -1}}, lgb.Dataset(X, y4), num_boost_round=10)
+    >>> booster.predict(X).shape   # margins: apply a softmax
+    (1000, 4)
     """
     return _objective(LightGBMObjective, LightGBMMulticlassObjective, alpha, gamma,
                       hessian_floor, multiclass, hessian_scale)
