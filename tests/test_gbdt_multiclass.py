@@ -410,3 +410,25 @@ def test_focal_training_both_forms(name):
     assert np.mean(proba.argmax(1) == y) > 0.6
     restored = pickle.loads(pickle.dumps(model))
     assert restored.get_params()["objective"] == objective
+
+
+def test_results_are_the_only_allocations():
+    """No copy of the logits, also along axis 0 (read in place): the peak is
+    the two results and the row buffers."""
+    import tracemalloc
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(10, 40000)).astype(np.float32)
+    y = rng.integers(10, size=40000)
+    focal.softmax_grad_hess(x, y, None, 2.0, axis=0)  # warm up
+    tracemalloc.start()
+    try:
+        g, h = focal.softmax_grad_hess(x, y, None, 2.0, axis=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * x.nbytes + (1 << 20)
+    for result in (g, h):
+        for argument in (x, y):
+            assert not np.shares_memory(result, argument)
+    assert not np.shares_memory(g, h)
