@@ -555,12 +555,13 @@ class _MulticlassObjective(_FocalObjective):
                 f"{names.labels}: expected class indices 0..{classes - 1} (num_class={classes}), "
                 f"got {_show(labels[bad])} at index {bad}"
             )
-        if self._alpha is not None and len(self._alpha) != classes:
-            raise ValueError(f"alpha: {len(self._alpha)} values for {classes} classes; expected "
+        alpha = self.alpha
+        if alpha is not None and len(alpha) != classes:
+            raise ValueError(f"alpha: {len(alpha)} values for {classes} classes; expected "
                              "one value per class")
         weights = _checked_weights(weights, labels.size, names)
-        grad, hess = softmax_grad_hess(margins, labels.astype(np.intp), self._alpha,
-                                       self._gamma, weights=weights)
+        grad, hess = softmax_grad_hess(margins, labels.astype(np.intp), alpha, self._gamma,
+                                       weights=weights)
         # as for the binary objective: nothing past float32's range is handed over
         bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
         if bad is None:
