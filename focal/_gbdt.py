@@ -129,7 +129,10 @@ ValueError names them.  Predictions are margins: apply
 ``scipy.special.softmax(margins, axis=1)`` for probabilities.  The model
 starts at margins 0 (all classes equally likely) unless given starting
 margins (XGBoost ``base_margin`` of shape (n, K), LightGBM ``init_score``);
-``np.log`` of the class frequencies is the usual start."""
+``np.log`` of the class frequencies is the usual start.  Checked with
+XGBoost 3.2.0 and LightGBM 4.7.0, which hand a custom objective margins of
+shape (n, K) and take (n, K) derivatives back; for LightGBM's built-in
+``multiclass`` to start at 0 too, set ``boost_from_average=False``."""
 
 
 class _Names(NamedTuple):
@@ -723,7 +726,7 @@ def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective],
     if multiclass:
         return multi(None if alpha is _ALPHA_DEFAULT else alpha, gamma,
                      hessian_floor=hessian_floor, hessian_scale=hessian_scale)
-    if not (type(hessian_scale) in (int, float) and hessian_scale == 1):
+    if _hessian_scale_value(hessian_scale) != 1.0:
         raise ValueError(f"hessian_scale: applies to multiclass=True only (the binary objective "
                          f"is the built-in's at gamma 0 unscaled), got {hessian_scale!r}")
     return binary(0.25 if alpha is _ALPHA_DEFAULT else alpha, gamma, hessian_floor=hessian_floor)

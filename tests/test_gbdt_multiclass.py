@@ -432,3 +432,12 @@ def test_results_are_the_only_allocations():
         for argument in (x, y):
             assert not np.shares_memory(result, argument)
     assert not np.shares_memory(g, h)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_binary_objective_takes_scale_one_only(name):
+    assert _make_objective(name, hessian_scale=np.float64(1.0)) == _make_objective(name)
+    with pytest.raises(ValueError, match=r"^hessian_scale: applies to multiclass=True only"):
+        _make_objective(name, hessian_scale=2)
+    with pytest.raises(ValueError, match=r"^hessian_scale: expected"):
+        _make_objective(name, hessian_scale=float("nan"))
