@@ -106,7 +106,15 @@ def test_gradient_is_softmax_grad():
 
 def test_hessian_against_jax_where_installed():
     jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)  # (restored below: other tests run in float32)
+    try:
+        _check_against_jax(jax)
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+
+
+def _check_against_jax(jax):
     jnp = jax.numpy
 
     def row_loss(z, c, gamma):
