@@ -14,6 +14,8 @@ prior_bias
     The paper's initial bias of the classification layer.
 softmax_loss, softmax_grad, softmax_loss_and_grad
     Multi-class (softmax) focal loss along any axis.
+softmax_grad_hess
+    Its gradient and the diagonal of its hessian, for multi-class boosting.
 softmax_prior_bias
     Detectron's initial biases of a softmax head.
 star_loss, star_grad, star_loss_and_grad
@@ -33,7 +35,9 @@ set_num_threads, get_num_threads
 """
 from ._sigmoid import grad, grad_hess, loss, loss_and_grad, prior_bias
 from ._settings import get_num_threads, set_num_threads
-from ._softmax import softmax_grad, softmax_loss, softmax_loss_and_grad, softmax_prior_bias
+from ._softmax import (
+    softmax_grad, softmax_grad_hess, softmax_loss, softmax_loss_and_grad, softmax_prior_bias,
+)
 from ._star import star_grad, star_loss, star_loss_and_grad
 from ._poly1 import poly1_grad, poly1_grad_hess, poly1_loss, poly1_loss_and_grad
 from ._varifocal import (
@@ -44,7 +48,8 @@ from ._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_
 __version__ = "0.1.0"
 __all__ = [
     "loss", "grad", "loss_and_grad", "grad_hess", "prior_bias",
-    "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_prior_bias",
+    "softmax_loss", "softmax_grad", "softmax_loss_and_grad", "softmax_grad_hess",
+    "softmax_prior_bias",
     "star_loss", "star_grad", "star_loss_and_grad",
     "poly1_loss", "poly1_grad", "poly1_loss_and_grad", "poly1_grad_hess",
     "varifocal_loss", "varifocal_grad", "varifocal_loss_and_grad", "varifocal_grad_hess",

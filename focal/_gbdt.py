@@ -19,6 +19,7 @@ import numpy as np
 from . import _args
 from ._docs import fill_docstring
 from ._sigmoid import grad_hess, loss
+from ._softmax import softmax_grad_hess
 
 _DEFAULT_FLOOR = 0.01
 # XGBoost and LightGBM store gradients and hessians in float32, whatever
@@ -32,10 +33,12 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MARGIN_LIMIT = float(np.nextafter(1e300, 0.0))
 
 _COMMON_PARAMETERS = """\
-alpha : None or float, default 0.25
-    Weight of the positive class: alpha_t = alpha y + (1 - alpha)(1 - y), as
-    in `focal.loss`.  None turns the weighting off.  A binary objective has
-    one output, so per-class values are refused.
+alpha : None, float or array_like, default 0.25 (binary), None (multi-class)
+    Binary: the weight of the positive class, alpha_t = alpha y + (1 - alpha)
+    (1 - y), as in `focal.loss`; a binary objective has one output, so
+    per-class values are refused.  Multi-class: one weight in [0, 1] per
+    class (alpha_c of the sample's class c), as in `focal.softmax_loss`.
+    None turns the weighting off.
 gamma : float, default 2.0
     Focusing parameter >= 0.  ``alpha=None, gamma=0`` is the logistic loss
     (gradient p - y, hessian p (1 - p)), the library's own binary objective.
@@ -46,6 +49,16 @@ hessian_floor : float, default 0.01
     A number from float32's smallest normal number, 1.1754944e-38, to its
     largest, 3.4028235e+38: both libraries store hessians in float32, where
     a smaller floor would be 0.  See Notes for the default.
+multiclass : bool, default False
+    True: K-class training (``num_class=K``), the softmax focal loss of
+    `focal.softmax_loss`; the margins have K columns and the labels are
+    class indices 0..K-1.  See Notes.
+hessian_scale : {"xgboost", "lightgbm"} or float, default 1.0
+    Multi-class only: a factor on the hessian before the floor.  The
+    built-in objectives scale the softmax hessian p (1 - p): ``"xgboost"``
+    (``multi:softprob``) by 2, ``"lightgbm"`` (``multiclass``) by
+    K / (K - 1).  With ``alpha=None, gamma=0`` and the library's scale the
+    objective trains the built-in objective's trees.
 """
 
 _METRIC_PARAMETERS = """\
@@ -97,7 +110,29 @@ naming gamma or the weights.
 
 Monitor training with the matching metric (`xgboost_metric`,
 `lightgbm_metric`): with a custom objective the libraries' default metrics
-score the margins as if they were something else."""
+score the margins as if they were something else.
+
+Multi-class (``multiclass=True``): a sample of class c with weight w and
+margins z_1..z_K has the objective w FL(z, c), FL the softmax focal loss
+-alpha_c (1 - p_c)^gamma log p_c of `focal.softmax_loss`.  The gradient is
+exact; the hessian is the exact diagonal d2FL/dz_j^2 of
+`focal.softmax_grad_hess` (a tree fits each class's margins on its own,
+so the diagonal is what Newton's step of that class uses), times
+`hessian_scale`, then floored as above:
+
+    grad = w dFL/dz_j,    hess = w max(hessian_scale d2FL/dz_j^2, hessian_floor).
+
+At ``gamma=0, alpha=None`` the hessian is p_j (1 - p_j), softmax
+cross-entropy's.  Labels must be class indices 0..K-1 (integral floats, as
+the libraries store them) and the margins must have shape (n, K), or a
+ValueError names them.  Predictions are margins: apply
+``scipy.special.softmax(margins, axis=1)`` for probabilities.  The model
+starts at margins 0 (all classes equally likely) unless given starting
+margins (XGBoost ``base_margin`` of shape (n, K), LightGBM ``init_score``);
+``np.log`` of the class frequencies is the usual start.  Checked with
+XGBoost 3.2.0 and LightGBM 4.7.0, which hand a custom objective margins of
+shape (n, K) and take (n, K) derivatives back; for LightGBM's built-in
+``multiclass`` to start at 0 too, set ``boost_from_average=False``."""
 
 
 class _Names(NamedTuple):
@@ -143,6 +178,46 @@ def _first_outside(values: np.ndarray, low: float, high: float) -> Optional[int]
         return None
     inside = (values >= low_) & (values <= high_)
     return int(np.flatnonzero(~inside)[0])
+
+
+def _check_margins(margins: np.ndarray, names: _Names) -> None:
+    """Refuses margins that are not real and finite, naming them."""
+    if margins.dtype.kind not in "iuf":
+        raise TypeError(f"{names.margins}: expected real margins, got dtype {margins.dtype}")
+    bad = _first_outside(margins, -_MARGIN_LIMIT, _MARGIN_LIMIT)
+    if bad is not None:
+        value = margins.flat[bad]
+        stand_in = (" (LightGBM's stand-in for an infinite init_score)"
+                    if math.isfinite(value) else "")
+        raise ValueError(
+            f"{names.margins}: expected finite margins, got {_show(value)} at index "
+            f"{bad}{stand_in}; a non-finite margin gives NaN derivatives, which make every "
+            f"prediction of the model NaN: check {names.start}"
+        )
+
+
+def _checked_weights(weights: Any, count: int, names: _Names) -> Optional[np.ndarray]:
+    """The sample weights as an array of `count` finite non-negative values, or None."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights)
+    if weights.size == 0:  # XGBoost's DMatrix.get_weight() without weights
+        return None
+    if weights.size != count:
+        raise ValueError(
+            f"{names.weights}: expected one weight per label ({count}), got {weights.size}"
+        )
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{names.weights}: expected finite non-negative weights, got dtype {weights.dtype}"
+        )
+    bad = _first_outside(weights, 0, sys.float_info.max)
+    if bad is not None:
+        raise ValueError(
+            f"{names.weights}: expected finite non-negative weights, got "
+            f"{_show(weights.flat[bad])} at index {bad}"
+        )
+    return weights
 
 
 class _FocalParameters:
@@ -217,18 +292,7 @@ class _FocalParameters:
                 f"label, got margins of shape {margins.shape} for {labels.size} labels (a "
                 "multi-class model has one column per class; it is not supported)"
             )
-        if margins.dtype.kind not in "iuf":
-            raise TypeError(f"{names.margins}: expected real margins, got dtype {margins.dtype}")
-        bad = _first_outside(margins, -_MARGIN_LIMIT, _MARGIN_LIMIT)
-        if bad is not None:
-            value = margins.flat[bad]
-            stand_in = (" (LightGBM's stand-in for an infinite init_score)"
-                        if math.isfinite(value) else "")
-            raise ValueError(
-                f"{names.margins}: expected finite margins, got {_show(value)} at index "
-                f"{bad}{stand_in}; a non-finite margin gives NaN derivatives, which make every "
-                f"prediction of the model NaN: check {names.start}"
-            )
+        _check_margins(margins, names)
         if labels.dtype.kind not in "biuf":
             raise TypeError(f"{names.labels}: expected labels in [0, 1], got dtype {labels.dtype}")
         bad = _first_outside(labels, 0, 1)
@@ -238,28 +302,9 @@ class _FocalParameters:
                 f"index {bad}"
             )
         labels = labels.reshape(margins.shape)
+        weights = _checked_weights(weights, labels.size, names)
         if weights is not None:
-            weights = np.asarray(weights)
-            if weights.size == 0:  # XGBoost's DMatrix.get_weight() without weights
-                weights = None
-            elif weights.size != labels.size:
-                raise ValueError(
-                    f"{names.weights}: expected one weight per label ({labels.size}), "
-                    f"got {weights.size}"
-                )
-            elif weights.dtype.kind not in "biuf":
-                raise TypeError(
-                    f"{names.weights}: expected finite non-negative weights, got dtype "
-                    f"{weights.dtype}"
-                )
-            else:
-                bad = _first_outside(weights, 0, sys.float_info.max)
-                if bad is not None:
-                    raise ValueError(
-                        f"{names.weights}: expected finite non-negative weights, got "
-                        f"{_show(weights.flat[bad])} at index {bad}"
-                    )
-                weights = weights.reshape(margins.shape)
+            weights = weights.reshape(margins.shape)
         return labels, margins, weights
 
 
@@ -416,6 +461,167 @@ class LightGBMObjective(_FocalObjective):
                                  _LIGHTGBM_SKLEARN)
 
 
+# the built-in multi-class objectives' factor on the hessian p (1 - p), by
+# name: XGBoost's multi:softprob doubles it; LightGBM's multiclass multiplies
+# it by K / (K - 1) (Friedman's rescaling of the K-output form)
+_HESSIAN_SCALES = ("xgboost", "lightgbm")
+
+
+def _hessian_scale_value(scale: Any) -> Union[str, float]:
+    if isinstance(scale, str):
+        if scale not in _HESSIAN_SCALES:
+            raise ValueError(f"hessian_scale: expected 'xgboost', 'lightgbm' or a finite number "
+                             f"> 0, got {scale!r}")
+        return scale
+    value = _args.real_scalar("hessian_scale", scale, "'xgboost', 'lightgbm' or a finite number > 0")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"hessian_scale: expected 'xgboost', 'lightgbm' or a finite number > 0, "
+                         f"got {value!r}")
+    return value
+
+
+class _MulticlassObjective(_FocalObjective):
+    """The floored derivatives of the softmax focal loss, K margins per sample."""
+
+    __slots__ = ("_hessian_scale",)
+
+    def __init__(self, alpha: Any = None, gamma: Any = 2.0, *,
+                 hessian_floor: Any = _DEFAULT_FLOOR, hessian_scale: Any = 1.0):
+        if alpha is not None:
+            if isinstance(alpha, (str, bytes, bool, np.bool_)):
+                raise TypeError(f"alpha: expected None or one value in [0, 1] per class, "
+                                f"got {alpha!r}")
+            values = _args.as_array("alpha", alpha, "iuf", "None or one value in [0, 1] per class")
+            if values.ndim != 1 or values.size < 2:
+                raise ValueError(f"alpha: expected None or one value in [0, 1] per class (at "
+                                 f"least 2), got shape {values.shape}")
+            _args.class_alpha(values, values.size, class_axis=-1)  # each in [0, 1]
+            alpha = tuple(float(value) for value in values)
+        super().__init__(None, gamma, hessian_floor=hessian_floor)
+        self._alpha = alpha  # type: ignore[assignment]
+        self._hessian_scale = _hessian_scale_value(hessian_scale)
+
+    @property
+    def alpha(self) -> Optional[Tuple[float, ...]]:  # type: ignore[override]
+        """The weight of each class, or None (no weighting)."""
+        return self._alpha  # type: ignore[return-value]
+
+    @property
+    def hessian_scale(self) -> Union[str, float]:
+        """The factor on the hessian: a number, ``"xgboost"`` or ``"lightgbm"``."""
+        return self._hessian_scale
+
+    def _keywords(self) -> Dict[str, Any]:
+        return {**super()._keywords(), "hessian_scale": self._hessian_scale}
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (_rebuild_multiclass, (type(self), self._alpha, self._gamma, self._hessian_floor,
+                                      self._hessian_scale))
+
+    def _scale(self, num_classes: int) -> float:
+        if self._hessian_scale == "xgboost":
+            return 2.0
+        if self._hessian_scale == "lightgbm":
+            return num_classes / (num_classes - 1.0)
+        return float(self._hessian_scale)
+
+    def _derivatives(self, labels: Any, margins: Any, weights: Any,
+                     names: _Names) -> Tuple[np.ndarray, np.ndarray]:
+        """Floored (grad, hess) of the weighted softmax focal loss, shape (n, K)."""
+        if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
+            other = "lightgbm" if self._library == "XGBoost" else "xgboost"
+            raise TypeError(
+                f"this focal {self._kind} is for {self._library}; got a "
+                f"{type(margins).__module__}.{type(margins).__name__} "
+                f"(use focal.{other}_{self._kind})"
+            )
+        margins = np.asarray(margins)
+        labels = np.asarray(labels)
+        if margins.ndim != 2 or margins.shape[0] != labels.size or margins.shape[1] < 2:
+            raise ValueError(
+                f"{names.margins}: the multi-class focal objective expects margins of shape "
+                f"(n, K), one column per class (num_class=K >= 2), for the {labels.size} "
+                f"labels; got shape {margins.shape}"
+            )
+        _check_margins(margins, names)
+        classes = margins.shape[1]
+        if labels.dtype.kind not in "biuf":
+            raise TypeError(f"{names.labels}: expected class indices 0..{classes - 1}, got "
+                            f"dtype {labels.dtype}")
+        labels = labels.reshape(-1)
+        bad = _first_outside(labels, 0, classes - 1)
+        if bad is None and labels.dtype.kind == "f":
+            whole = np.flatnonzero(labels != np.floor(labels))
+            bad = int(whole[0]) if whole.size else None
+        if bad is not None:
+            raise ValueError(
+                f"{names.labels}: expected class indices 0..{classes - 1} (num_class={classes}), "
+                f"got {_show(labels[bad])} at index {bad}"
+            )
+        alpha = self.alpha
+        if alpha is not None and len(alpha) != classes:
+            raise ValueError(f"alpha: {len(alpha)} values for {classes} classes; expected "
+                             "one value per class")
+        weights = _checked_weights(weights, labels.size, names)
+        grad, hess = softmax_grad_hess(margins, labels.astype(np.intp), alpha, self._gamma,
+                                       weights=weights)
+        # as for the binary objective: nothing past float32's range is handed over
+        bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
+        if bad is None:
+            scale = self._scale(classes)
+            if scale != 1.0:
+                hess *= scale
+            floor = (self._hessian_floor if weights is None
+                     else self._hessian_floor * weights.reshape(-1, 1))
+            with np.errstate(over="ignore"):
+                np.maximum(hess, floor, out=hess, casting="unsafe")
+            bad = _first_outside(grad, -_FLOAT32_MAX, _FLOAT32_MAX)
+        if bad is None:
+            bad = _first_outside(hess, -_FLOAT32_MAX, _FLOAT32_MAX)
+        if bad is not None:
+            row = bad // classes
+            if weights is not None and weights[row] > 1:
+                raise ValueError(
+                    f"{names.weights}: the weight {_show(weights[row])} at index {row} makes "
+                    "the weighted gradient or hessian overflow float32, which XGBoost and "
+                    "LightGBM store them in; scale the weights down"
+                )
+            raise ValueError(
+                f"gamma: the focal gradient and hessian of sample {row} are not finite float32 "
+                f"numbers with gamma={self._gamma!r}; use a smaller gamma"
+            )
+        return grad, hess
+
+
+def _rebuild_multiclass(cls: Type[_Objective], alpha: Optional[Tuple[float, ...]],
+                        gamma: float, hessian_floor: float,
+                        hessian_scale: Union[str, float]) -> _Objective:
+    return cls(alpha, gamma, hessian_floor=hessian_floor,  # type: ignore[call-arg]
+               hessian_scale=hessian_scale)
+
+
+class XGBoostMulticlassObjective(_MulticlassObjective, XGBoostObjective):
+    """Multi-class focal-loss objective for XGBoost; create it with
+    ``focal.xgboost_objective(multiclass=True)``.
+
+    Call forms as `XGBoostObjective`; the margins have shape (n, K) and the
+    labels are class indices 0..K-1.  Both return ``(grad, hess)`` of shape (n, K).
+    """
+
+    __slots__ = ()
+
+
+class LightGBMMulticlassObjective(_MulticlassObjective, LightGBMObjective):
+    """Multi-class focal-loss objective for LightGBM; create it with
+    ``focal.lightgbm_objective(multiclass=True)``.
+
+    Call forms as `LightGBMObjective`; the scores have shape (n, K) and the
+    labels are class indices 0..K-1.  Both return ``(grad, hess)`` of shape (n, K).
+    """
+
+    __slots__ = ()
+
+
 class _FocalMetric(_FocalParameters):
     """The focal loss of margins, as both libraries' evaluation metrics report it."""
 
@@ -503,10 +709,34 @@ class LightGBMMetric(_FocalMetric):
 _document = fill_docstring(parameters=_COMMON_PARAMETERS, notes=_NOTES)
 
 
+class _AlphaDefault:
+    """alpha's default: 0.25 for a binary objective, None for a multi-class one."""
+
+    def __repr__(self) -> str:
+        return "0.25 (binary) or None (multiclass)"
+
+
+_ALPHA_DEFAULT: Any = _AlphaDefault()
+
+
+def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective], alpha: Any,
+               gamma: Any, hessian_floor: Any, multiclass: Any, hessian_scale: Any) -> Any:
+    if not isinstance(multiclass, (bool, np.bool_)):
+        raise TypeError(f"multiclass: expected True or False, got {multiclass!r}")
+    if multiclass:
+        return multi(None if alpha is _ALPHA_DEFAULT else alpha, gamma,
+                     hessian_floor=hessian_floor, hessian_scale=hessian_scale)
+    if _hessian_scale_value(hessian_scale) != 1.0:
+        raise ValueError(f"hessian_scale: applies to multiclass=True only (the binary objective "
+                         f"is the built-in's at gamma 0 unscaled), got {hessian_scale!r}")
+    return binary(0.25 if alpha is _ALPHA_DEFAULT else alpha, gamma, hessian_floor=hessian_floor)
+
+
 @_document
-def xgboost_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
-                      hessian_floor: Any = _DEFAULT_FLOOR) -> XGBoostObjective:
-    """Binary focal-loss objective for XGBoost, native or scikit-learn.
+def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
+                      hessian_floor: Any = _DEFAULT_FLOOR, multiclass: bool = False,
+                      hessian_scale: Any = 1.0) -> XGBoostObjective:
+    """Focal-loss objective for XGBoost, binary or multi-class, native or scikit-learn.
 
     Parameters
     ----------
@@ -515,6 +745,7 @@ def xgboost_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     Returns
     -------
     XGBoostObjective
+        (XGBoostMulticlassObjective, a subclass, with ``multiclass=True``.)
         A picklable callable returning ``(grad, hess)``: pass it as
         ``xgboost.train(params, dtrain, num_boost_round, obj=objective)`` (it
         is called as ``objective(predt, dtrain)``, weights read from `dtrain`)
@@ -556,14 +787,21 @@ def xgboost_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     >>> clf = xgb.XGBClassifier(n_estimators=20, max_depth=3, base_score=y.mean(),
     ...                         objective=focal.xgboost_objective(alpha=0.25, gamma=2))
     >>> p = clf.fit(X, y).predict_proba(X)[:, 1]
+    >>> y4 = np.digitize(X[:, 1], [-1.0, 0.0, 1.0]).astype(float)   # 4 classes
+    >>> booster = xgb.train({{"num_class": 4, "max_depth": 3, "nthread": 1}}, xgb.DMatrix(X, y4), 10,
+    ...                     obj=focal.xgboost_objective(gamma=2.0, multiclass=True))
+    >>> booster.predict(xgb.DMatrix(X), output_margin=True).shape   # margins: apply a softmax
+    (1000, 4)
     """
-    return XGBoostObjective(alpha, gamma, hessian_floor=hessian_floor)
+    return _objective(XGBoostObjective, XGBoostMulticlassObjective, alpha, gamma, hessian_floor,
+                      multiclass, hessian_scale)
 
 
 @_document
-def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
-                       hessian_floor: Any = _DEFAULT_FLOOR) -> LightGBMObjective:
-    """Binary focal-loss objective for LightGBM, native or scikit-learn.
+def lightgbm_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
+                       hessian_floor: Any = _DEFAULT_FLOOR, multiclass: bool = False,
+                       hessian_scale: Any = 1.0) -> LightGBMObjective:
+    """Focal-loss objective for LightGBM, binary or multi-class, native or scikit-learn.
 
     Parameters
     ----------
@@ -572,6 +810,7 @@ def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     Returns
     -------
     LightGBMObjective
+        (LightGBMMulticlassObjective, a subclass, with ``multiclass=True``.)
         A picklable callable returning ``(grad, hess)``: pass it as
         ``lightgbm.train({{"objective": objective, ...}}, train_set)`` (called
         as ``objective(preds, train_data)``, weights read from `train_data`)
@@ -618,8 +857,15 @@ def lightgbm_objective(alpha: Any = 0.25, gamma: Any = 2.0, *,
     >>> clf = lgb.LGBMClassifier(n_estimators=20, verbose=-1,
     ...                          objective=focal.lightgbm_objective(alpha=0.25, gamma=2))
     >>> p = expit(b0 + clf.fit(X, y, init_score=np.full(len(y), b0)).predict(X, raw_score=True))
+    >>> y4 = np.digitize(X[:, 1], [-1.0, 0.0, 1.0])   # 4 classes
+    >>> objective = focal.lightgbm_objective(gamma=2.0, multiclass=True, hessian_scale="lightgbm")
+    >>> booster = lgb.train({{"objective": objective, "num_class": 4, "num_threads": 1,
+    ...                      "verbose": -1}}, lgb.Dataset(X, y4), num_boost_round=10)
+    >>> booster.predict(X).shape   # margins: apply a softmax
+    (1000, 4)
     """
-    return LightGBMObjective(alpha, gamma, hessian_floor=hessian_floor)
+    return _objective(LightGBMObjective, LightGBMMulticlassObjective, alpha, gamma,
+                      hessian_floor, multiclass, hessian_scale)
 
 
 

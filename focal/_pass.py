@@ -174,7 +174,7 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
                 plan.take_sums(weight_sum, positive_sum)
         loss_sum, weight_sum, positive_sum, loss_sum_small = call(
             x_pass, t_pass, w, alpha_per_class, loss_out=loss_out, grad_out=grad_pass,
-            hess_out=hess_out, grad_divisor=plan.grad_divisor, sums_only=False,
+            hess_out=ops.to_pass(hess_out), grad_divisor=plan.grad_divisor, sums_only=False,
             sum_weights=plan.sum_weights and not plan.first_pass,
             sum_positives=plan.sum_positives and not plan.first_pass)
         plan.take_sums(weight_sum, positive_sum)

@@ -41,7 +41,7 @@ class _Softmax(_pass.Family):
             weights=w, ignore_index=ops.ignore, loss_out=loss_out, grad_out=grad_out,
             grad_divisor=grad_divisor, double_precision=ops.dtype == np.float64,
             sums_only=sums_only, loss_weight_scale=plan.loss_weight_scale,
-            grad_weight_scale=plan.grad_weight_scale, **ops.kernel)
+            grad_weight_scale=plan.grad_weight_scale, hess_out=hess_out, **ops.kernel)
         return loss_sum, weight_sum, 0.0, loss_sum_small
 
 
@@ -84,6 +84,10 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
     else:
         raise ValueError(f"labels: expected class indices of shape {row_shape} or dense "
                          f"targets of shape {x.shape}, got shape {t.shape}")
+    want_loss, want_grad, want_hess, out_receives = mode
+    if want_hess and not class_indices:
+        raise ValueError(f"labels: softmax_grad_hess takes integer class indices of shape "
+                         f"{row_shape}, not dense targets")
 
     if isinstance(ignore_index, (bool, np.bool_)):
         raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
@@ -102,9 +106,9 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
             "is 1 and the focal loss identically 0", UserWarning, stacklevel=3)
     ops = _pass.Operands(x, t, w, class_indices, num_classes, ignore, alpha_scalar,
                          alpha_per_class, dtype, row_shape, axis, {"gamma": gamma_})
-    want_loss, want_grad, want_hess, out_receives = mode
     return _pass.run(_SOFTMAX, ops, reduction, normalizer, out, want_loss=want_loss,
-                     want_grad=want_grad, out_receives=out_receives, raw_sum=raw_sum)
+                     want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
+                     raw_sum=raw_sum)
 
 
 # --- the specification ----------------------------------------------------
@@ -221,6 +225,42 @@ grad : ndarray
 >>> value, g = focal.softmax_loss_and_grad(logits, np.zeros((8, 4), int), axis=1)
 >>> g.shape, g.dtype
 ((8, 5, 4), dtype('float32'))"""),
+        "grad_hess": FunctionDoc(
+            summary="Gradient and diagonal second derivatives of the weighted softmax focal loss.",
+            extended="""\
+What multi-class gradient boosting (`xgboost_objective` and
+`lightgbm_objective` with ``multiclass=True``) needs: for each row's
+unreduced loss times its weight, the derivative with respect to every
+logit and the second derivative d2FL/dz_j^2 (the hessian's diagonal), in
+one pass.  Class indices only.""",
+            out="",
+            returns="""\
+grad, hess : ndarray
+    Arrays of the logits' shape and the result dtype; ignored rows get 0.""",
+            see_also="softmax_grad, grad_hess",
+            notes="""\
+Notes
+-----
+With p = softmax(z), c the row's class, q = 1 - p_c (the other classes'
+share), L = -log p_c, h = p_c L / q and the row's weight folded into
+alpha_c, the gradient is -alpha_c e_j G with e_j = [j = c] - p_j and
+G = q^gamma (gamma h + 1), and the diagonal of the hessian is
+
+    d2FL/dz_c^2 = q (p_c G - P),
+    d2FL/dz_j^2 = p_j ((1 - p_j) G - (p_j / q) P)    (j != c),
+    P = alpha_c gamma q^gamma ((1 - gamma) p_c h + p_c L - 2 p_c),
+
+which is alpha_c [p_j (1 - p_j) G - p_c e_j^2 dG/dp_c] written so that no
+negative power of q appears and L enters as p_c L <= 1/e: every factor is
+bounded for gamma >= 0, so the result has no NaN for finite logits.  At gamma 0 it is softmax
+cross-entropy's p_j (1 - p_j).  The loss is not convex for gamma > 0:
+the label's second derivative is negative where p_c is small (L large).
+Computed in double precision one row at a time.""",
+            examples="""\
+>>> import numpy as np, focal
+>>> g, h = focal.softmax_grad_hess(np.zeros((1, 4)), np.array([2]), gamma=0.0)
+>>> h.tolist()  # softmax cross-entropy: p (1 - p) with p = 1/4
+[[0.1875, 0.1875, 0.1875, 0.1875]]"""),
     },
 )
 

@@ -23,6 +23,17 @@ def softmax_grad(
     out: Optional[np.ndarray] = ...,
 ) -> Array: ...
 
+def softmax_grad_hess(
+    logits: Any,
+    labels: Any,
+    alpha: Any = ...,
+    gamma: Any = ...,
+    *,
+    axis: SupportsIndex = ...,
+    weights: Any = ...,
+    ignore_index: SupportsIndex = ...,
+) -> Tuple[Array, Array]: ...
+
 @overload
 def softmax_loss(
     logits: Any,

@@ -23,7 +23,7 @@
 #include "softmax_focal.h"
 #include "softmax_rows.h"
 
-enum { SOFTMAX_OPERANDS = 5, ROW_CHUNK_ELEMENTS = 1 << 16 };
+enum { SOFTMAX_OPERANDS = 6, ROW_CHUNK_ELEMENTS = 1 << 16 };
 
 /*
  * The classes of a row read at a time.  A row of at most ROW_PIECE classes is
@@ -57,9 +57,9 @@ typedef struct {
     /* powers of two on each row weight where it enters the loss and the summed
        weights, and where it enters the gradient (1 but for extreme weights) */
     double loss_weight_scale, grad_weight_scale;
-    int want_loss, want_grad, has_weights;
+    int want_loss, want_grad, want_hess, has_weights;
     int sums_only;           /* validate and sum the row weights; no kernel */
-    npy_intp logit_stride, target_stride, grad_stride; /* along the class axis */
+    npy_intp logit_stride, target_stride, grad_stride, hess_stride; /* along the class axis */
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
     row_storer store;
@@ -111,7 +111,7 @@ typedef struct {
 } row_buffers;
 
 /* operand order in the iterator */
-enum { OP_LOGITS, OP_TARGETS, OP_WEIGHTS, OP_LOSS, OP_GRAD };
+enum { OP_LOGITS, OP_TARGETS, OP_WEIGHTS, OP_LOSS, OP_GRAD, OP_HESS };
 
 /* what a row returns: 0, ROW_FAILED (problem recorded) or ROW_ABANDONED */
 enum { ROW_FAILED = -1, ROW_ABANDONED = 1 };
@@ -156,7 +156,7 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
         buffer->g[c] = 0.0;
         if (a != 0.0) {
             buffer->g[c] = softmax_class_term(&shifted, buffer->x, buffer->e, c, a, t->gamma,
-                                              loss, precise);
+                                              loss, NULL, precise);
             *g_total += buffer->g[c];
         }
     }
@@ -227,7 +227,7 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         g[k] = 0.0;
         if (!r->shape.has_nan) {
             g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, 0,
-                                      class_weight(t, r->label), t->gamma, &loss[k], 0);
+                                      class_weight(t, r->label), t->gamma, &loss[k], NULL, 0);
         }
     }
     for (int k = 0; k < block->count; k++) {
@@ -285,9 +285,11 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     const char *targets = ptr[OP_TARGETS];
     char *loss_out = t->want_loss ? ptr[OP_LOSS] : NULL;
     char *grad_out = t->want_grad ? ptr[OP_GRAD] : NULL;
+    char *hess_out = t->want_hess ? ptr[OP_HESS] : NULL; /* class indices only */
 #define LOGITS_AT(FIRST) (logits + (FIRST) * t->logit_stride)
 #define TARGETS_AT(FIRST) (targets + (FIRST) * t->target_stride)
 #define GRAD_AT(FIRST) (grad_out + (FIRST) * t->grad_stride)
+#define HESS_AT(FIRST) (hess_out + (FIRST) * t->hess_stride)
 /* between the pieces of a long row: give up if the call was interrupted */
 #define NEXT_PIECE()                                \
     if (!whole && chunk_abandon(self)) {            \
@@ -312,6 +314,10 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
                     t->store(buffer->grad, GRAD_AT(first), t->grad_stride,
                              piece_length(classes, first));
+                    if (hess_out) {
+                        t->store(buffer->grad, HESS_AT(first), t->hess_stride,
+                                 piece_length(classes, first));
+                    }
                     NEXT_PIECE();
                 }
             }
@@ -376,24 +382,31 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     }
     softmax_row_finish(&row, rest, dropped, precise);
 
-    /* the loss, and the G_c of the classes with a target */
+    /* the loss, and the G_c of the classes with a target; for the hessian,
+       the label's P_c and O_c */
     dd loss = dd_from(0.0);
     double g_total = 0.0, g_label = 0.0;
+    double curvature = 0.0, others_label = 0.0;
     if (t->labels) {
         double a = class_weight(t, label);
+        /* the label's class in the buffers: the row held whole, or the
+           label's logit alone, a piece of one class */
+        npy_intp at = whole ? label : 0;
+        softmax_row_shape shifted = softmax_shift(&row, label - at);
         if (whole) {
             fill(buffer->g, classes, 0.0);
-            buffer->g[label] = softmax_class_term(&row, buffer->x, buffer->e, label, a,
-                                                  t->gamma, &loss, precise);
-            g_label = buffer->g[label];
         }
         else {
-            /* the label's logit alone, a piece of one class */
             t->load_logits(LOGITS_AT(label), t->logit_stride, 1, buffer->x);
             softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, 1, precise);
-            softmax_row_shape shifted = softmax_shift(&row, label);
-            g_label = softmax_class_term(&shifted, buffer->x, buffer->e, 0, a, t->gamma, &loss,
-                                         precise);
+        }
+        g_label = softmax_class_term(&shifted, buffer->x, buffer->e, at, a, t->gamma, &loss,
+                                     hess_out ? &curvature : NULL, precise);
+        if (hess_out) {
+            others_label = others_share(&shifted, buffer->e, at, precise).hi;
+        }
+        if (whole) {
+            buffer->g[label] = g_label;
         }
         g_total = g_label;
     }
@@ -450,13 +463,27 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 softmax_row_shape shifted = softmax_shift(&row, first);
                 softmax_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad, n,
                                  precise);
+                if (hess_out) {
+                    /* (y, the dense targets' buffer, is free with class indices) */
+                    softmax_hessian_diagonal(&shifted, buffer->e, label - first, g_label,
+                                             curvature, others_label, buffer->y, n, precise);
+                }
                 if (scale != 1.0) {
                     for (npy_intp j = 0; j < n; j++) {
                         buffer->grad[j] *= scale;
                     }
+                    if (hess_out) {
+                        for (npy_intp j = 0; j < n; j++) {
+                            buffer->y[j] *= scale;
+                        }
+                    }
                 }
             }
             t->store(buffer->grad, GRAD_AT(first), t->grad_stride, n);
+            if (hess_out) {
+                /* masked: the gradient's 0 or NaN */
+                t->store(masked ? buffer->grad : buffer->y, HESS_AT(first), t->hess_stride, n);
+            }
             NEXT_PIECE();
         }
     }
@@ -464,6 +491,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
 #undef LOGITS_AT
 #undef TARGETS_AT
 #undef GRAD_AT
+#undef HESS_AT
 #undef NEXT_PIECE
 }
 
@@ -577,12 +605,15 @@ row_starts(PyArrayObject *array)
 /*
  * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
- *                     grad_divisor, double_precision)
+ *                     grad_divisor, double_precision, sums_only,
+ *                     loss_weight_scale, grad_weight_scale, hess_out)
  *     -> (sum of weighted row losses, sum of row weights,
  *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
  *
- * logits, dense targets and grad_out have the class axis last; class-index
- * targets, weights and loss_out have the rows' shape (weights broadcast).
+ * logits, dense targets, grad_out and hess_out have the class axis last;
+ * class-index targets, weights and loss_out have the rows' shape (weights
+ * broadcast).  hess_out (the diagonal of each row's hessian, scaled as the
+ * gradient) takes class indices and a grad_out.
  */
 PyObject *
 softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -590,19 +621,20 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
                                "grad_divisor", "double_precision", "sums_only",
-                               "loss_weight_scale", "grad_weight_scale", NULL};
+                               "loss_weight_scale", "grad_weight_scale", "hess_out", NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, sums_only = 0;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
-    PyObject *loss_obj = Py_None, *grad_obj = Py_None;
+    PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0;
     double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
     Py_ssize_t ignore_index = -100;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOdppdd", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOdppddO", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
-            &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale)) {
+            &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale,
+            &hess_obj)) {
         return NULL;
     }
     if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
@@ -690,8 +722,13 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         goto finish;
     }
     /* absent operands are stood in for by the logits' row starts, never read */
-    PyObject *optional[3] = {weights_obj, loss_obj, grad_obj};
-    for (int k = 0; k < 3; k++) {
+    if (hess_obj != Py_None && (!labels || grad_obj == Py_None)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "labels: the hessian is computed for class indices, with the gradient");
+        goto finish;
+    }
+    PyObject *optional[4] = {weights_obj, loss_obj, grad_obj, hess_obj};
+    for (int k = 0; k < 4; k++) {
         int index = OP_WEIGHTS + k;
         PyObject *given = optional[k];
         if (given != Py_None && !PyArray_Check(given)) {
@@ -703,14 +740,21 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
             Py_INCREF(ops[index]);
             op_flags[index] = NPY_ITER_READONLY;
         }
-        else if (index == OP_GRAD) {
-            task.want_grad = 1;
+        else if (index == OP_GRAD || index == OP_HESS) {
             if (PyArray_NDIM((PyArrayObject *)given) != ndim ||
                 PyArray_DIM((PyArrayObject *)given, ndim - 1) != classes) {
                 PyErr_SetString(PyExc_ValueError, "out: expected the logits' shape");
                 goto finish;
             }
-            task.grad_stride = PyArray_STRIDE((PyArrayObject *)given, ndim - 1);
+            npy_intp stride = PyArray_STRIDE((PyArrayObject *)given, ndim - 1);
+            if (index == OP_GRAD) {
+                task.want_grad = 1;
+                task.grad_stride = stride;
+            }
+            else {
+                task.want_hess = 1;
+                task.hess_stride = stride;
+            }
             ops[index] = row_starts((PyArrayObject *)given);
             op_flags[index] = NPY_ITER_WRITEONLY | NPY_ITER_NO_BROADCAST;
         }
@@ -735,15 +779,19 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         }
     }
     int result_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
-    for (int index = OP_LOSS; index <= OP_GRAD; index++) {
-        if ((index == OP_LOSS ? task.want_loss : task.want_grad) &&
+    for (int index = OP_LOSS; index <= OP_HESS; index++) {
+        int wanted = index == OP_LOSS ? task.want_loss
+                     : index == OP_GRAD ? task.want_grad
+                                        : task.want_hess;
+        if (wanted &&
             (PyArray_TYPE(ops[index]) != result_type || PyArray_ISBYTESWAPPED(ops[index]))) {
             PyErr_SetString(PyExc_TypeError, "out: expected the result dtype");
             goto finish;
         }
     }
 
-    if (labels && !double_precision && classes <= ROW_PIECE) {
+    /* (the hessian is the general rows' alone) */
+    if (labels && !double_precision && classes <= ROW_PIECE && !task.want_hess) {
         /* (NULL where the compiler builds no kernels: the general rows) */
         task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
         task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT &&

@@ -15,6 +15,19 @@
  *   dFL/dz_j = p_j (sum_c G_c - G_j) - G_j (1 - p_j).
  * h_c = (E_c / O_c) L_c stays finite when 1 - p_c vanishes (for the argmax,
  * h = log1p(rest) / rest -> 1), which is what keeps gamma < 1 free of NaN.
+ *
+ * The diagonal of the hessian, for a row of class c (weight a = a_c, q = 1 - p_c,
+ * r_j = p_j / q = E_j / O_c <= 1 the share of class j among the others):
+ *   d2FL/dz_c^2 = q (p_c G_c - P_c)
+ *   d2FL/dz_j^2 = p_j ((1 - p_j) G_c - r_j P_c)      j != c
+ *   P_c = a gamma q^gamma ((1 - gamma) p_c h_c + p_c L_c - 2 p_c).
+ * This is a [p_j (1 - p_j) G - p_c e_j^2 G'] with e_j = [j = c] - p_j and
+ * G(p_c) = q^(gamma - 1) (gamma p_c L_c + q), whose derivative in p_c is
+ * G' = gamma q^(gamma - 1) ((1 - gamma) h_c + L_c - 2): the negative powers of q
+ * in G' cancel against e_j^2 (q^2 for j = c, p_j^2 = r_j^2 q^2 otherwise),
+ * and p_c L_c <= 1/e where L_c alone may be near the double range, so every
+ * factor stays bounded for gamma >= 0.  At gamma 0, P = 0 and the diagonal
+ * is a p_j (1 - p_j), softmax cross-entropy's.
  */
 #ifndef FOCAL_SOFTMAX_FOCAL_H
 #define FOCAL_SOFTMAX_FOCAL_H
@@ -208,11 +221,12 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
 
 /*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
- * its G_c.  `loss` accumulates in double-double.
+ * its G_c.  `loss` accumulates in double-double.  With `curvature` (NULL
+ * where the hessian is not wanted), also stores P_c of the hessian's diagonal.
  */
 FOCAL_INLINE double
 softmax_class_term(const softmax_row_shape *row, const double *z, const double *e, ptrdiff_t c,
-                   double target_weight, double gamma, dd *loss, int precise)
+                   double target_weight, double gamma, dd *loss, double *curvature, int precise)
 {
     if (isinf(row->max - z[c])) {
         /* z_c = -inf or m = +inf > z_c: p_c = 0 in the limit, so the loss is
@@ -224,6 +238,9 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                           ? 2.0 * (target_weight * (0.5 * row->max - 0.5 * z[c]))
                           : HUGE_VAL;
         *loss = dd_accumulate(*loss, dd_from(term), precise);
+        if (curvature != NULL) {
+            *curvature = 0.0; /* p_c = 0 and p_c L_c -> 0 */
+        }
         return target_weight;
     }
     dd total = dd_add(row->rest, dd_from(1.0), precise);
@@ -252,7 +269,14 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         /* E_c = 0 (p_c underflowed or z_c = -inf) is the limit h = 0 */
         h = e[c] == 0.0 ? 0.0 : e[c] / others.hi * neg_log_p.hi;
     }
-    return target_weight * q_gamma.hi * (gamma * h + 1.0) * unscale;
+    double weighted_power = target_weight * q_gamma.hi;
+    if (curvature != NULL) {
+        double p = e[c] / total.hi;
+        *curvature = gamma == 0.0 ? 0.0
+                     : weighted_power * gamma *
+                           ((1.0 - gamma) * (p * h) + p * neg_log_p.hi - 2.0 * p) * unscale;
+    }
+    return weighted_power * (gamma * h + 1.0) * unscale;
 }
 
 /* dFL/dz_j for the whole row, from the G_c (zero for classes without target) */
@@ -270,6 +294,31 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *g,
         else {
             double one_minus_p = others_share(row, e, j, precise).hi / total;
             grad[j] = p * (g_total - g[j]) - g[j] * one_minus_p;
+        }
+    }
+}
+
+/*
+ * The diagonal of the hessian for a row of class `label` (counted from this
+ * piece; outside [0, n) when the piece does not hold it), from its G and P
+ * (softmax_class_term) and its O_c.
+ */
+FOCAL_INLINE void
+softmax_hessian_diagonal(const softmax_row_shape *row, const double *e, ptrdiff_t label,
+                         double g, double curvature, double others_label, double *hess,
+                         ptrdiff_t n, int precise)
+{
+    double total = dd_add(row->rest, dd_from(1.0), precise).hi;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        double p = e[j] / total;
+        double one_minus_p = others_share(row, e, j, precise).hi / total;
+        if (j == label) {
+            hess[j] = one_minus_p * (p * g - curvature);
+        }
+        else {
+            /* E_j = 0 (p_j underflowed) is r_j = 0, also where O_c = 0 */
+            double share = e[j] == 0.0 ? 0.0 : e[j] / others_label;
+            hess[j] = p * (one_minus_p * g - share * curvature);
         }
     }
 }

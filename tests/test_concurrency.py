@@ -102,6 +102,8 @@ def jobs(a):
             a["soft_logits"].T, a["soft_labels"], axis=0, out=own["soft_out"]),
         "softmax_loss_and_grad-dense": lambda own: focal.softmax_loss_and_grad(
             a["soft_logits"], a["soft_dense"], None, 1.0, reduction="sum"),
+        "softmax_grad_hess-weights": lambda own: focal.softmax_grad_hess(
+            a["soft_logits"], a["soft_labels"], a["soft_alpha"], 1.5, weights=a["row_weights"]),
         "softmax_prior_bias": lambda own: focal.softmax_prior_bias(81, 0.02),
         "star_loss-labels": lambda own: focal.star_loss(a["logits"], a["labels"]),
         "star_grad-in-place": star_in_place,

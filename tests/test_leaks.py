@@ -282,6 +282,23 @@ def _softmax_paths(name, a):
     ]
 
 
+def _softmax_grad_hess_paths(a):
+    f = focal.softmax_grad_hess
+    return [
+        ("labels", lambda: f(a["x"], a["soft_labels"]), None),
+        ("labels-axis-0-alpha-weights",
+         lambda: f(a["x64"], a["axis0_labels"], a["alpha3"], 0.5, axis=0,
+                   weights=a["column_weights"]), None),
+        ("logits-str", lambda: f("abc", a["soft_labels"]), TypeError),
+        ("labels-dense", lambda: f(a["x"], a["soft"]), ValueError),
+        ("labels-float-indices", lambda: f(a["x"], a["float_labels"]), TypeError),
+        ("gamma-negative", lambda: f(a["x"], a["soft_labels"], None, -2.0), ValueError),
+        ("C-bad-label", lambda: f(a["x"], a["bad_soft_labels"]), ValueError),
+        ("C-bad-weight", lambda: f(a["x"], a["soft_labels"], weights=a["bad_row_weights"]),
+         ValueError),
+    ]
+
+
 def _star_paths(name, a):
     f = getattr(focal, name)
     loss_out = name == "star_loss"
@@ -427,6 +444,8 @@ def paths(name, a):
     table = _registry_paths(*REGISTERED[name], a) if name in REGISTERED else []
     if name in ("loss", "grad", "loss_and_grad", "grad_hess"):
         return table + _sigmoid_paths(name, a)
+    if name == "softmax_grad_hess":
+        return table + _softmax_grad_hess_paths(a)
     if name.startswith("softmax_") and name != "softmax_prior_bias":
         return table + _softmax_paths(name, a)
     if name.startswith("star_"):
