@@ -204,9 +204,15 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     dd big_p = above ? shifted : dd_from(0.5);
     dd u = m == 0.0 ? s.one_minus_p : dd_add(s.one_minus_p, dd_from(m), precise);
     u = above ? u : dd_from(0.5);
+    /* a P or u below 2^-900 is lifted by 2^600 (exact) wherever a quotient
+       or a log takes it: log_positive divides by its high part, and 1 / u
+       overflows, for a subnormal one (a subnormal clip) */
+    double lift_p = big_p.hi < 0x1p-900 ? 0x1p600 : 1.0;
+    double lift_u = u.hi < 0x1p-900 ? 0x1p600 : 1.0;
     int near_one = big_p.hi <= 0.25;
     dd log_u = near_one ? log1p_small(dd_negate(big_p), precise, 0)
-                        : log_positive(u, precise);
+                        : add_ln2_multiple(log_positive(dd_scale(u, lift_u, precise), precise),
+                                           lift_u != 1.0 ? -600.0 : 0.0, precise);
     dd big_s = m == 0.0 ? s.softplus_x : dd_negate(log_u);
     dd p_g;
     if (gamma_integer >= 1 && gamma_integer <= 4) {
@@ -224,7 +230,9 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
         dd m_over_p = dd_divide(dd_from(m), from_p ? s.p : dd_from(1.0), precise);
         dd log_p_m = from_p ? dd_add(dd_negate(s.softplus_mx),
                                      log1p_small(dd_negate(m_over_p), precise, 0), precise)
-                            : log_positive(big_p, precise);
+                            : add_ln2_multiple(log_positive(dd_scale(big_p, lift_p, precise),
+                                                            precise),
+                                               lift_p != 1.0 ? -600.0 : 0.0, precise);
         dd scaled = power_exponent(log_p_m, g, precise);
         p_g = precise ? exp_nonpositive(scaled, precise) : dd_from(exp_negative_f32(-scaled.hi));
     }
@@ -233,11 +241,8 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     if (derivatives < FOCAL_OUT_GRAD) {
         return v;
     }
-    /* w / u (<= 1) rather than 1 / u, which overflows where u is tiny (a
-       subnormal clip), and the quotients by a tiny P or u of both terms
-       lifted by 2^600 (exact): the reciprocal alone would overflow */
-    double lift_p = big_p.hi < 0x1p-900 ? 0x1p600 : 1.0;
-    double lift_u = u.hi < 0x1p-900 ? 0x1p600 : 1.0;
+    /* w / u (<= 1) rather than 1 / u, both terms of a quotient lifted
+       together */
     dd lifted_p = dd_scale(big_p, lift_p, precise);
     dd w_sigma = dd_mul(w, dd_divide(dd_scale(big_s, lift_p, precise), lifted_p, precise),
                         precise);
