@@ -178,10 +178,11 @@ expm1_small(dd d, int precise)
  *
  * P = p - m cancels near p = m, where p's own error (2^-57 of p: the
  * double-double exp is good to that) would be all of P's digits.  There P
- * is computed without a difference of probabilities: with d = x - logit(m)
- * (an exact difference of nearby numbers),
+ * is computed without a difference of probabilities: with d = x - logit(m),
  *   P = p - m = m (1 - p)(e^d - 1),
- * for |d| <= 1/2; beyond, p - m loses at most 2 bits.
+ * for |d| <= 1/2; beyond, p - m loses at most 2 bits.  d is good to 2^-106
+ * absolute (logit(m)'s double-double): 2^-53 of d itself at the double
+ * nearest logit(m), where P^(g+1) takes its error to 2.9 ULP at g = 4.
  * log u: log1p(-P) while P <= 1/4 (u near 1 would lose P's digits; the
  * series of log1p_small is exact to 2^-106 there, not at P = 1/2), the log
  * of the double-double u beyond (u small keeps its own); for m = 0, u is
