@@ -24,6 +24,8 @@ poly1_loss, poly1_grad, poly1_loss_and_grad, poly1_grad_hess
     Poly-1 focal loss (Leng et al., PolyLoss).
 varifocal_loss, varifocal_grad, varifocal_loss_and_grad, varifocal_grad_hess
     Varifocal loss (Zhang et al., VarifocalNet) of IoU-aware targets.
+asymmetric_loss, asymmetric_grad, asymmetric_loss_and_grad, asymmetric_grad_hess
+    Asymmetric loss (Ridnik et al., ICCV 2021) of multi-label targets.
 xgboost_objective, lightgbm_objective
     Focal-loss objectives for XGBoost and LightGBM, native and scikit-learn
     (the libraries come from the ``gbdt`` extra).
@@ -43,6 +45,9 @@ from ._poly1 import poly1_grad, poly1_grad_hess, poly1_loss, poly1_loss_and_grad
 from ._varifocal import (
     varifocal_grad, varifocal_grad_hess, varifocal_loss, varifocal_loss_and_grad,
 )
+from ._asymmetric import (
+    asymmetric_grad, asymmetric_grad_hess, asymmetric_loss, asymmetric_loss_and_grad,
+)
 from ._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_objective
 
 __version__ = "0.1.0"
@@ -53,6 +58,7 @@ __all__ = [
     "star_loss", "star_grad", "star_loss_and_grad",
     "poly1_loss", "poly1_grad", "poly1_loss_and_grad", "poly1_grad_hess",
     "varifocal_loss", "varifocal_grad", "varifocal_loss_and_grad", "varifocal_grad_hess",
+    "asymmetric_loss", "asymmetric_grad", "asymmetric_loss_and_grad", "asymmetric_grad_hess",
     "set_num_threads", "get_num_threads",
     "xgboost_objective", "lightgbm_objective", "xgboost_metric", "lightgbm_metric",
 ]

@@ -33,6 +33,9 @@ def sigmoid_focal(
     grad_weight_scale: float = ...,
     loss: int = ...,
     extra: float = ...,
+    extra2: float = ...,
+    extra3: float = ...,
+    extra4: float = ...,
 ) -> Tuple[float, float, float, float]: ...
 
 # the rows of the C table of elementwise losses (src/losses.h), by number: the

@@ -62,13 +62,14 @@ _ELEMENTWISE = _Elementwise()
 def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reduction: Any = "none",
           weights: Any = None, ignore_index: Any = -1, normalizer: Any = None, out: Any = None,
           beta: Any = 0.0, star: bool = False, loss: int = 0, extra: float = 0.0,
+          extra2: float = 0.0, extra3: float = 0.0, extra4: float = 0.0,
           raw_sum: bool = False) -> Any:
     """Checks a call of an elementwise loss and runs it: (loss, grad, hess).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS;
     loss: the row of the C table of losses (src/losses.h) by number
     (_core.elementwise_losses), 0 for the sigmoid focal loss (FL* with
-    star); extra: that row's own parameter,
+    star); extra to extra4: that row's own parameters,
     checked by its caller (focal._poly1, ...).
     """
     # The common call, told apart in a few comparisons: plain arrays of
@@ -84,7 +85,8 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
         t_dtype = targets.dtype
         if (dtype is not None and targets.shape == logits.shape and t_dtype.kind in "biuf"
                 and t_dtype.itemsize <= 8):
-            return _plain(mode, logits, targets, alpha, gamma, reduction, dtype, loss, extra)
+            return _plain(mode, logits, targets, alpha, gamma, reduction, dtype, loss, extra,
+                          extra2, extra3, extra4)
     x, dtype = _args.logits_array(logits, keep_bfloat16=True)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
@@ -98,7 +100,8 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     w = _args.weights_array(weights, x)
     ops = _pass.Operands(x, t, w, labels, num_classes, ignore, alpha_scalar, alpha_per_class,
                          dtype, x.shape, None,
-                         {"gamma": gamma_, "star": star, "beta": beta_, "loss": loss, "extra": extra})
+                         {"gamma": gamma_, "star": star, "beta": beta_, "loss": loss, "extra": extra,
+                          "extra2": extra2, "extra3": extra3, "extra4": extra4})
     want_loss, want_grad, want_hess, out_receives = mode
     return _pass.run(_ELEMENTWISE, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
@@ -110,7 +113,8 @@ _PLAIN_REDUCTIONS = frozenset(("none", "sum", "mean"))
 
 
 def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamma: float,
-           reduction: str, dtype: np.dtype, loss: int = 0, extra: float = 0.0) -> Any:
+           reduction: str, dtype: np.dtype, loss: int = 0, extra: float = 0.0,
+           extra2: float = 0.0, extra3: float = 0.0, extra4: float = 0.0) -> Any:
     """The common call of _entry: dense targets of the logits' shape, no
     weights, no out=, no normalizer.  The denominator is known (the mean's
     count is the size), so one pass, with the arguments the full path gives it."""
@@ -127,7 +131,7 @@ def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamm
         x, t, alpha=alpha, gamma=gamma, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
         grad_divisor=denominator if denominator else 1.0,
         double_precision=dtype is _PLAIN_RESULTS["d"], sum_weights=False, sum_positives=False,
-        loss=loss, extra=extra)
+        loss=loss, extra=extra, extra2=extra2, extra3=extra3, extra4=extra4)
     if elementwise_loss:
         return loss_out, grad_out, hess_out
     if want_loss:

@@ -333,14 +333,15 @@ enum {
     KW_LOGITS, KW_TARGETS, KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
     KW_LOSS_OUT, KW_GRAD_OUT, KW_HESS_OUT, KW_GRAD_DIVISOR, KW_DOUBLE_PRECISION, KW_STAR,
     KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_LOSS_WEIGHT_SCALE,
-    KW_GRAD_WEIGHT_SCALE, KW_LOSS, KW_EXTRA, KW_COUNT
+    KW_GRAD_WEIGHT_SCALE, KW_LOSS, KW_EXTRA, KW_EXTRA2, KW_EXTRA3,
+    KW_EXTRA4, KW_COUNT
 };
 
 static const char *const sigmoid_keyword_names[KW_COUNT] = {
     "logits", "targets", "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
     "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
     "beta", "sums_only", "sum_weights", "sum_positives", "loss_weight_scale",
-    "grad_weight_scale", "loss", "extra"};
+    "grad_weight_scale", "loss", "extra", "extra2", "extra3", "extra4"};
 
 PyObject *
 sigmoid_keywords_new(void)
@@ -518,13 +519,15 @@ direct_access(PyArrayObject **ops, const int *types, int nop, int first_output)
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
  *                     sums_only, sum_weights, sum_positives,
- *                     loss_weight_scale, grad_weight_scale, loss, extra)
+ *                     loss_weight_scale, grad_weight_scale, loss, extra,
+ *                     extra2, extra3, extra4)
  *     -> (sum of weighted losses, sum of weights, sum of targets,
  *         sum of weighted losses times FOCAL_SMALL_SUM)
  *
  * loss is a row number of the table (losses.h; _core.elementwise_losses
  * names them), the sigmoid focal loss by default; star=True is FL*'s; extra
- * is the row's own parameter (focal_params.extra), checked by Python.  The
+ * to extra4 are the row's own parameters (focal_params.extra to .extra4),
+ * checked by Python.  The
  * middle two sums are 0 unless sum_weights / sum_positives ask for them; the
  * last stays finite where the first overflows.
  *
@@ -543,7 +546,8 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     }
     PyArrayObject *logits, *targets, *alpha_per_class, *weights, *outputs[3];
     int labels, double_precision, star, sums_only, sum_weights, sum_positives;
-    double gamma, grad_divisor, beta, extra, loss_weight_scale, grad_weight_scale;
+    double gamma, grad_divisor, beta, extra, extra2, extra3, extra4, loss_weight_scale,
+        grad_weight_scale;
     Py_ssize_t ignore_index, loss;
     if (array_argument(given[KW_LOGITS], "logits", &logits) < 0 ||
         array_argument(given[KW_TARGETS], "targets", &targets) < 0 ||
@@ -562,6 +566,9 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         real_argument(given[KW_GRAD_DIVISOR], 1.0, "grad_divisor", &grad_divisor) < 0 ||
         real_argument(given[KW_BETA], 0.0, "beta", &beta) < 0 ||
         real_argument(given[KW_EXTRA], 0.0, "extra", &extra) < 0 ||
+        real_argument(given[KW_EXTRA2], 0.0, "extra2", &extra2) < 0 ||
+        real_argument(given[KW_EXTRA3], 0.0, "extra3", &extra3) < 0 ||
+        real_argument(given[KW_EXTRA4], 0.0, "extra4", &extra4) < 0 ||
         real_argument(given[KW_LOSS_WEIGHT_SCALE], 1.0, "loss_weight_scale",
                       &loss_weight_scale) < 0 ||
         real_argument(given[KW_GRAD_WEIGHT_SCALE], 1.0, "grad_weight_scale",
@@ -619,6 +626,9 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     task.params.focal.beta = beta;
     task.params.focal.log_gamma = dd_from(0.0);
     task.params.focal.extra = extra;
+    task.params.focal.extra2 = extra2;
+    task.params.focal.extra3 = extra3;
+    task.params.focal.extra4 = extra4;
     row->prepare(&task.params.focal);
     task.hard_targets = row->targets == TARGETS_HARD;
     task.kernel.loss = (int)loss;

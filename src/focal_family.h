@@ -132,4 +132,203 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
     return focal_values_scaled(sigmoid_focal_limit(x, y, &cross_entropy, precise), y, precise);
 }
 
+/*
+ * e^d - 1 for |d| <= 1/2, to a relative 2^-58: d + d^2/2 in double-double
+ * and d^3 (1/3! + d/4! + ... + d^13/16!) in double (the first term left out,
+ * d^16/17!, is below 2^-64 of the sum); d's low part enters through
+ * d(e^d - 1)/dd = e^d ~ 1 + d.
+ */
+FOCAL_INLINE dd
+expm1_small(dd d, int precise)
+{
+    double t = d.hi, t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+    double c01 = 1.0 / 6.0 + t * (1.0 / 24.0);
+    double c23 = 1.0 / 120.0 + t * (1.0 / 720.0);
+    double c45 = 1.0 / 5040.0 + t * (1.0 / 40320.0);
+    double c67 = 1.0 / 362880.0 + t * (1.0 / 3628800.0);
+    double c89 = 1.0 / 39916800.0 + t * (1.0 / 479001600.0);
+    double c1011 = 1.0 / 6227020800.0 + t * (1.0 / 87178291200.0);
+    double c1213 = 1.0 / 1307674368000.0 + t * (1.0 / 20922789888000.0);
+    double series = ((c01 + t2 * c23) + t4 * (c45 + t2 * c67))
+                    + t8 * ((c89 + t2 * c1011) + t4 * c1213);
+    dd value = dd_add(d, two_product(t, 0.5 * t, precise), precise);
+    return dd_add(value, dd_from(t2 * t * series + d.lo * t), precise);
+}
+
+/*
+ * The asymmetric loss (Ridnik et al., ICCV 2021), for a hard target y, with
+ * gamma_neg = k->gamma, gamma_pos = k->extra, the clip m = k->extra2 and
+ * logit(m) = k->extra3 + k->extra4 (a double-double, computed by Python):
+ *   y = 1:  L+ = -(1 - p)^gamma_pos log p,
+ *           the focal loss of target 1 at gamma_pos (sigmoid_focal_parts);
+ *   y = 0:  L- = -p_m^g log(1 - p_m),  p_m = max(p - m, 0),  g = gamma_neg.
+ * For p > m, with P = p_m, u = 1 - P = (1 - p) + m (two positive terms: no
+ * cancellation), S = -log u and sigma = S / P (about 1 for small P), and
+ * dP/dx = w, dw/dx = w (1 - 2p):
+ *   dL-/dP   = P^g (g sigma + 1/u),
+ *   d2L-/dP2 = P^(g-1) (g (g - 1) sigma + 2g/u) + P^g / u^2,
+ *   dL-/dx   = w P^g (g sigma + 1/u),
+ *   d2L-/dx2 = w P^g [(1 - 2p)(g sigma + 1/u) + (w / P)(g (g - 1) sigma + 2g/u)
+ *                     + w / u^2].
+ * For p <= m the loss and both derivatives are 0.  At p = m the gradient
+ * jumps from 0 to w for g = 0, and the second derivative for g <= 1: to
+ * w (1 - 2m) + w^2 at g = 0, 2 w^2 at g = 1, without bound for 0 < g < 1 (it
+ * tends to 0 for g > 1).  There (P = 0) the values are those of p < m: 0
+ * (a subgradient for g = 0).
+ *
+ * P = p - m cancels near p = m, where p's own error (2^-57 of p: the
+ * double-double exp is good to that) would be all of P's digits.  There P
+ * is computed without a difference of probabilities: with d = x - logit(m),
+ *   P = p - m = m (1 - p)(e^d - 1),
+ * for |d| <= 1/2; beyond, p - m loses at most 2 bits.  d is good to 2^-106
+ * absolute (logit(m)'s double-double): 2^-53 of d itself at the double
+ * nearest logit(m), where P^(g+1) takes its error to 2.9 ULP at g = 4.
+ * log u: log1p(-P) while P <= 1/4 (u near 1 would lose P's digits; the
+ * series of log1p_small is exact to 2^-106 there, not at P = 1/2), the log
+ * of the double-double u beyond (u small keeps its own); for m = 0, u is
+ * 1 - p and S is softplus(x), exact.  The forms of the focal loss serve P^g.
+ */
+FOCAL_INLINE focal_values
+asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int gamma_integer,
+                    int derivatives, int precise)
+{
+    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
+    const double g = k->gamma, m = k->extra2;
+    dd d = dd_add(two_sum(x, -k->extra3, precise), dd_from(-k->extra4), precise);
+    int near_clip = m > 0.0 && fabs(d.hi) <= 0.5;
+    dd shifted = near_clip ? dd_scale(dd_mul(s.one_minus_p, expm1_small(d, precise), precise),
+                                      m, precise)
+                           : dd_add(s.p, dd_from(-m), precise);
+    int above = shifted.hi > 0.0;
+    /* below the clip every value is 0: P = u = 1/2 there keeps the unused
+       arithmetic finite */
+    dd big_p = above ? shifted : dd_from(0.5);
+    dd u = m == 0.0 ? s.one_minus_p : dd_add(s.one_minus_p, dd_from(m), precise);
+    u = above ? u : dd_from(0.5);
+    /* a P or u below 2^-900 is lifted by 2^600 (exact) wherever a quotient
+       or a log takes it: log_positive divides by its high part, and 1 / u
+       overflows, for a subnormal one (a subnormal clip) */
+    double lift_p = big_p.hi < 0x1p-900 ? 0x1p600 : 1.0;
+    double lift_u = u.hi < 0x1p-900 ? 0x1p600 : 1.0;
+    int near_one = big_p.hi <= 0.25;
+    dd log_u = near_one ? log1p_small(dd_negate(big_p), precise, 0)
+                        : add_ln2_multiple(log_positive(dd_scale(u, lift_u, precise), precise),
+                                           lift_u != 1.0 ? -600.0 : 0.0, precise);
+    dd big_s = m == 0.0 ? s.softplus_x : dd_negate(log_u);
+    dd p_g;
+    if (gamma_integer >= 1 && gamma_integer <= 4) {
+        dd p2 = dd_mul(big_p, big_p, precise);
+        p_g = gamma_integer == 1   ? big_p
+              : gamma_integer == 2 ? p2
+              : gamma_integer == 3 ? dd_mul(p2, big_p, precise)
+                                   : dd_mul(p2, p2, precise);
+    }
+    else {
+        /* log P = log p + log(1 - m/p) = -softplus(-x) + log1p(-m/p) while
+           m <= p/4: P near 1 keeps its distance from 1 (p rounded to 1 in
+           plain double would give log P = 0, and P^g = 1 at any g) */
+        int from_p = m <= 0.25 * s.p.hi;
+        dd m_over_p = dd_divide(dd_from(m), from_p ? s.p : dd_from(1.0), precise);
+        dd log_p_m = from_p ? dd_add(dd_negate(s.softplus_mx),
+                                     log1p_small(dd_negate(m_over_p), precise, 0), precise)
+                            : add_ln2_multiple(log_positive(dd_scale(big_p, lift_p, precise),
+                                                            precise),
+                                               lift_p != 1.0 ? -600.0 : 0.0, precise);
+        dd scaled = power_exponent(log_p_m, g, precise);
+        p_g = precise ? exp_nonpositive(scaled, precise) : dd_from(exp_negative_f32(-scaled.hi));
+    }
+    dd loss = dd_mul(p_g, big_s, precise);
+    v.loss = above ? loss : dd_from(0.0);
+    if (derivatives < FOCAL_OUT_GRAD) {
+        return v;
+    }
+    /* w / u (<= 1) rather than 1 / u, both terms of a quotient lifted
+       together */
+    dd lifted_p = dd_scale(big_p, lift_p, precise);
+    dd w_sigma = dd_mul(w, dd_divide(dd_scale(big_s, lift_p, precise), lifted_p, precise),
+                        precise);
+    dd w_over_u = dd_divide(dd_scale(w, lift_u, precise), dd_scale(u, lift_u, precise), precise);
+    dd bracket = dd_add(dd_scale(w_sigma, g, precise), w_over_u, precise); /* w (g sigma + 1/u) */
+    dd grad = dd_mul(p_g, bracket, precise);
+    /* P^g = 0: the derivatives are 0 too (g sigma may overflow: no 0 * inf) */
+    int positive = above && p_g.hi > 0.0;
+    v.grad = positive ? grad : dd_from(0.0);
+    if (derivatives < FOCAL_OUT_HESS) {
+        return v;
+    }
+    /* w (1 - 2p)(g sigma + 1/u) + (w g)((g - 1) w sigma + 2 w/u) / P + (w/u)^2,
+       in double-double (plain double for float32 results): its terms and
+       their many factors, each rounded in double, were 4.6 ULP off.  w g
+       <= g / 4 does not overflow, and every factor is formed before P^g
+       multiplies the sum. */
+    dd one_minus_2p = dd_add(s.one_minus_p, dd_negate(s.p), precise);
+    dd inner = dd_divide(dd_scale(dd_add(dd_scale(w_sigma, g - 1.0, precise),
+                                         dd_scale(w_over_u, 2.0, precise), precise),
+                                  lift_p, precise),
+                         lifted_p, precise);
+    dd curvature = dd_add(dd_add(dd_mul(one_minus_2p, bracket, precise),
+                                 dd_mul(dd_scale(w, g, precise), inner, precise), precise),
+                          dd_mul(w_over_u, w_over_u, precise), precise);
+    v.hess = positive ? dd_mul(p_g, curvature, precise).hi : 0.0;
+    return v;
+}
+
+FOCAL_INLINE focal_values
+asymmetric(double x, double y, const focal_params *k, int gamma_integer, int derivatives,
+           int precise)
+{
+    /* the full series for float32 results too: P = p - m cancels near the
+       clip, and the short one leaves p 2^-45 off */
+    logistic_parts s = logistic(x, precise, 0);
+    focal_params positive_params = *k;
+    positive_params.gamma = k->extra;
+    /* the kernel of gamma > 8 serves any gamma_pos (exp(gamma log(1 - p)),
+       no product that overflows at huge gamma_pos) */
+    focal_values positive = sigmoid_focal_parts(1.0, s, &positive_params, FOCAL_GAMMA_LARGE, 0,
+                                                derivatives, precise, NULL, 0);
+    focal_values negative = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k,
+                                                gamma_integer, derivatives, precise);
+    return y == 1.0 ? positive : negative;
+}
+
+/*
+ * The asymmetric loss on the scalar path (NaN, +-inf, |x| > FOCAL_SIGMOID_FAR):
+ * positives are the focal loss of target 1 at gamma_pos, and so are its
+ * limits; negatives at m = 0 the focal loss of target 0 at gamma_neg.  For
+ * m > 0 the negatives' kernel holds at any logit: P = 0 at x = -inf and
+ * w = 0 at +inf.  Beyond x = FOCAL_SIGMOID_FAR, t = e^-x < 1e-304 and, for
+ * m > 1e-280, P = 1 - m - t and u = m + t are their values at +inf to a
+ * relative 1e-24, but the derivatives carry w = t (1 - t), subnormal from
+ * x = 708: the kernel takes the parts of x = +inf with w = t 2^1000 (normal
+ * up to x = 1438), and the gradient is scaled back once, last; the second
+ * derivative is minus the gradient there (1 - 2p = -1 + 2t, and its other
+ * terms carry w^2).
+ */
+static inline focal_values
+asymmetric_limit(double x, double y, const focal_params *k, int precise)
+{
+    if (x != x) {
+        return sigmoid_focal_limit(x, y, k, precise);
+    }
+    if (y == 1.0) {
+        focal_params positive_params = *k;
+        positive_params.gamma = k->extra;
+        return sigmoid_focal_limit(x, y, &positive_params, precise);
+    }
+    if (k->extra2 == 0.0) {
+        return sigmoid_focal_limit(x, y, k, precise);
+    }
+    if (!(x > FOCAL_SIGMOID_FAR && x < HUGE_VAL && k->extra2 > 1e-280)) {
+        return asymmetric(x, y, k, focal_gamma_kernel(k->gamma), FOCAL_OUT_HESS, precise);
+    }
+    logistic_parts at_infinity = logistic(HUGE_VAL, precise, 0);
+    dd t_boosted = exp_nonpositive(add_ln2_multiple(dd_from(-x), 1000.0, precise), precise);
+    focal_values v = asymmetric_negative(HUGE_VAL, at_infinity, t_boosted, k,
+                                         focal_gamma_kernel(k->gamma), FOCAL_OUT_GRAD, precise);
+    v.grad = dd_scale(v.grad, 0x1p-1000, precise);
+    /* 1 - 2p = -1 + 2t and the other terms carry w^2: -dL/dx to 1e-300 */
+    v.hess = -v.grad.hi;
+    return v;
+}
+
 #endif  /* FOCAL_FAMILY_H */

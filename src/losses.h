@@ -48,7 +48,8 @@ enum { FOCAL_FORMS = 6 };
     ROW(sigmoid_fl, LOSS_SIGMOID_FOCAL, "the sigmoid focal loss", TARGETS_DENSE, 1)      \
     ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)                                  \
     ROW(poly1, LOSS_POLY1, "the Poly-1 focal loss", TARGETS_DENSE, 1)                    \
-    ROW(varifocal, LOSS_VARIFOCAL, "the varifocal loss", TARGETS_DENSE, 1)
+    ROW(varifocal, LOSS_VARIFOCAL, "the varifocal loss", TARGETS_DENSE, 1)               \
+    ROW(asymmetric, LOSS_ASYMMETRIC, "the asymmetric loss", TARGETS_HARD, 1)
 
 #define FOCAL_LOSS_NUMBER(NAME, NUMBER, TITLE, TARGETS, HESS) NUMBER,
 enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
@@ -334,6 +335,53 @@ varifocal_block(const block_params *bp, element_block *b, ptrdiff_t n, int form,
 {
     int special = 0;
     FOCAL_GENERIC_BLOCK(varifocal_values, varifocal_special, special, bp, b, n, form, soft,
+                        derivatives, precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row asymmetric: the asymmetric loss (Ridnik et al., ICCV 2021), targets in
+ * {0, 1}.  Its three parameters: gamma_neg in k->gamma, so that the focal
+ * loss's forms (integer gamma by products) serve the negatives' p_m^gamma_neg
+ * (gamma_neg 4 by default); gamma_pos in k->extra, whose (1 - p)^gamma_pos
+ * takes the general power; the clip m in k->extra2 (focal_family.h).
+ */
+#define asymmetric_FORMS sigmoid_fl_FORMS
+
+static inline int
+asymmetric_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+asymmetric_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+FOCAL_INLINE int
+asymmetric_special(double x, const focal_params *k)
+{
+    return sigmoid_fl_special(x, k);
+}
+
+/* asymmetric_limit: focal_family.h */
+
+FOCAL_INLINE focal_values
+asymmetric_values(double x, double y, const focal_params *k, int form, int soft,
+                  int derivatives, int precise)
+{
+    (void)soft; /* hard targets only */
+    return asymmetric(x, y, k, form, derivatives, precise);
+}
+
+FOCAL_INLINE int
+asymmetric_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+                 int derivatives, int precise)
+{
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(asymmetric_values, asymmetric_special, special, bp, b, n, form, soft,
                         derivatives, precise);
     return special;
 }

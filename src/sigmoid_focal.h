@@ -26,7 +26,9 @@ typedef struct {
     double beta;     /* FL* only */
     dd log_gamma;    /* FL* only: log(gamma), for the far tail (star_focal_far) */
     double extra;    /* a row's own parameter: Poly-1's epsilon, the varifocal
-                        loss's alpha (losses.h) */
+                        loss's alpha, the asymmetric loss's gamma_pos (losses.h) */
+    double extra2, extra3, extra4; /* a row's further parameters: the asymmetric
+                        loss's clip m and logit(m) as a double-double */
 } focal_params;
 
 /* FL*: beyond z = 600, e^-z < 1e-260 and the far-tail form takes over */

@@ -7,6 +7,7 @@ focal):
 * FL*: `star_reference` and `star_mp`;
 * Poly-1 focal loss: `poly1_reference` and `poly1_mp`;
 * varifocal loss: `varifocal_reference` and `varifocal_mp`;
+* asymmetric loss: `asymmetric_reference` and `asymmetric_mp`;
 * softmax focal loss: `softmax_reference` and `softmax_mp`.
 
 The NumPy twins compute in float64 with no care for extreme logits (callers
@@ -302,6 +303,56 @@ def varifocal_reference(
     return reduce_values(loss, grad, grad_scale, w, t.positives, reduction, hess, hess_scale)
 
 
+# ---------------------------------------------------------------- asymmetric
+
+
+def asymmetric_reference(
+    logits,
+    targets,
+    gamma_pos=0.0,
+    gamma_neg=4.0,
+    clip=0.05,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.asymmetric_loss / grad / grad_hess in float64.  y = 1: the focal
+    loss of target 1 at gamma_pos; y = 0: P^g S with P = max(p - m, 0),
+    S = -log(1 - P), g = gamma_neg, derivatives w P^g (g S/P + 1/u) and
+    w P^g ((1 - 2p)(g S/P + 1/u) + (w/P)(g (g - 1) S/P + 2g/u) + w/u^2),
+    u = 1 - P, all 0 where P = 0."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    y, gp, g, m = t.y, float(gamma_pos), float(gamma_neg), float(clip)
+    assert np.all((y == 0) | (y == 1)), "reference: the asymmetric loss takes hard targets"
+    positive = elementwise(x, np.ones_like(x), np.ones_like(x), gp)
+    p = 1.0 / (1.0 + np.exp(-x))
+    one_minus_p = 1.0 / (1.0 + np.exp(x))
+    w = p * one_minus_p
+    above = p > m
+    big_p = np.where(above, p - m, 0.5)
+    u = one_minus_p + m
+    big_s = np.where(big_p > 0.25, -np.log(u), -np.log1p(-big_p))   # (1 - P rounded loses P)
+    sigma = big_s / big_p
+    p_g = big_p ** g
+    bracket = g * sigma + 1.0 / u
+    terms = [(1.0 - 2.0 * p) * bracket, (w / big_p) * (g * (g - 1.0) * sigma + 2.0 * g / u),
+             w / u ** 2]
+    negative_loss = np.where(above, p_g * big_s, 0.0)
+    negative_grad = np.where(above, w * p_g * bracket, 0.0)
+    negative_hess = np.where(above, w * p_g * sum(terms), 0.0)
+    negative_hess_scale = np.where(above, w * p_g * sum(np.abs(a) for a in terms), 0.0)
+    is_positive = y == 1.0
+    loss = np.where(is_positive, positive.loss, negative_loss)
+    grad = np.where(is_positive, positive.grad, negative_grad)
+    grad_scale = np.where(is_positive, positive.grad_scale, np.abs(negative_grad))
+    hess = np.where(is_positive, positive.hess, negative_hess)
+    hess_scale = np.where(is_positive, positive.hess_scale, negative_hess_scale)
+    weight = _weights(weights, x.shape, t.valid)
+    return reduce_values(loss, grad, grad_scale, weight, t.positives, reduction, hess, hess_scale)
+
+
 # ---------------------------------------------------------------- softmax
 
 
@@ -509,6 +560,42 @@ def varifocal_definition_mp(x, y, gamma, alpha="0.75"):
         if q > 0:
             return -q * (q * mpmath.log(p) + (1 - q) * mpmath.log(1 - p))
         return -alpha * p ** gamma * mpmath.log(1 - p)
+
+
+def asymmetric_mp(x, y, gamma_pos, gamma_neg, clip):
+    """(loss, dloss/dx, d2loss/dx2) of the asymmetric loss at one logit
+    (asymmetric_reference); at p = m exactly, 0 (the values from below)."""
+    with _precision():
+        x, y, gp, g, m = _mp(x), _mp(y), _mp(gamma_pos), _mp(gamma_neg), _mp(clip)
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        w = p * one_minus_p
+        if y == 1:
+            focal = sigmoid_focal_mp(x, 1, gp, None)
+            return focal.loss, focal.grad, focal.hess
+        big_p = p - m
+        if big_p <= 0:
+            zero = mpmath.mpf(0)
+            return zero, zero, zero
+        u = one_minus_p + m
+        big_s = -mpmath.log(u) if big_p > 0.5 else -mpmath.log1p(-big_p)
+        sigma = big_s / big_p
+        p_g = big_p ** g if g else mpmath.mpf(1)
+        bracket = g * sigma + 1 / u
+        hess = w * p_g * ((1 - 2 * p) * bracket + (w / big_p) * (g * (g - 1) * sigma + 2 * g / u)
+                          + w / u ** 2)
+        return +(p_g * big_s), +(w * p_g * bracket), +hess
+
+
+def asymmetric_definition_mp(x, y, gamma_pos, gamma_neg, clip):
+    """Eq. 3-4 of Ridnik et al. as written, to differentiate numerically."""
+    with _precision():
+        x, y, gp, g, m = _mp(x), _mp(y), _mp(gamma_pos), _mp(gamma_neg), _mp(clip)
+        p = 1 / (1 + mpmath.exp(-x))
+        if y == 1:
+            return -(1 - p) ** gp * mpmath.log(p)
+        p_m = mpmath.mpf(0) if p <= m else p - m
+        return -p_m ** g * mpmath.log(1 - p_m)
 
 
 def softmax_mp(z, y, gamma, alpha=None):

@@ -219,7 +219,33 @@ VARIFOCAL = Loss(
     ignore_index=-1,
 )
 
-LOSSES = (SIGMOID, STAR, SOFTMAX, POLY1, VARIFOCAL)
+ASYMMETRIC = Loss(
+    name="asymmetric",
+    family="elementwise",
+    functions={"loss": focal.asymmetric_loss, "grad": focal.asymmetric_grad,
+               "loss_and_grad": focal.asymmetric_loss_and_grad,
+               "grad_hess": focal.asymmetric_grad_hess},
+    twin=reference.asymmetric_reference,
+    tolerance=reference.tolerance,
+    params={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05},
+    valid_params=({"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05},
+                  {"gamma_pos": 1.0, "gamma_neg": 0.0, "clip": 0.0},
+                  {"gamma_pos": 0.5, "gamma_neg": 2.5, "clip": 0.2},
+                  {"gamma_pos": 2.0, "gamma_neg": 1.0, "clip": 0.9}),
+    invalid_params=(("gamma_pos", -1.0, ValueError), ("gamma_pos", np.inf, ValueError),
+                    ("gamma_pos", "0", TypeError), ("gamma_neg", -0.5, ValueError),
+                    ("gamma_neg", np.nan, ValueError), ("gamma_neg", None, TypeError),
+                    ("clip", 1.0, ValueError), ("clip", -0.01, ValueError),
+                    ("clip", np.nan, ValueError), ("clip", "0.05", TypeError)),
+    target_forms=("hard", "labels"),
+    reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, gamma_pos, gamma_neg, clip: reference.asymmetric_mp(
+        x, y, gamma_pos, gamma_neg, clip)[:2],
+    ulp_bound=4.0,
+    ignore_index=-1,
+)
+
+LOSSES = (SIGMOID, STAR, SOFTMAX, POLY1, VARIFOCAL, ASYMMETRIC)
 
 
 # ------------------------------------------------------------------ inputs

@@ -55,9 +55,11 @@ def _call(loss, function, reduction):
     params = _parameters(loss)
 
     def call(a, out=None):
-        alpha = a["alpha"] if loss.takes_per_class_alpha else loss.params["alpha"]
-        return function(a["logits"], a["targets"], alpha, reduction=reduction,
-                        weights=a["weights"], out=out, **params)
+        alpha = {}
+        if "alpha" in loss.params:
+            alpha["alpha"] = a["alpha"] if loss.takes_per_class_alpha else loss.params["alpha"]
+        return function(a["logits"], a["targets"], reduction=reduction,
+                        weights=a["weights"], out=out, **alpha, **params)
     return call
 
 

@@ -124,6 +124,13 @@ def jobs(a):
             a["float64"], a["labels"], 0.5, 3.0, reduction="sum"),
         "varifocal_grad_hess-dense": lambda own: focal.varifocal_grad_hess(
             a["float64"], a["dense"], 0.75, 1.5),
+        "asymmetric_loss-labels": lambda own: focal.asymmetric_loss(a["logits"], a["labels"]),
+        "asymmetric_grad-hard-weights": lambda own: focal.asymmetric_grad(
+            a["logits"], a["hard"], weights=a["weights"]),
+        "asymmetric_loss_and_grad-labels": lambda own: focal.asymmetric_loss_and_grad(
+            a["float64"], a["labels"], 1.0, 2.5, 0.1, reduction="sum"),
+        "asymmetric_grad_hess-hard": lambda own: focal.asymmetric_grad_hess(
+            a["float64"], a["hard"], 0.0, 4.0, 0.05),
         "xgboost_objective-weights": lambda own: focal.xgboost_objective(0.25, 2.0)(
             a["binary"], a["margins"], a["sample_weights"]),
         "lightgbm_objective": lambda own: focal.lightgbm_objective(None, 1.0)(
