@@ -208,7 +208,10 @@ log_positive(dd q, int precise)
     double high = m > 1.4142135623730951 ? 1.0 : 0.0;
     m = high != 0.0 ? 0.5 * m : m;
     double e = biased - 1023.0 + high - 54.0 * tiny;
-    dd f = {m - 1.0, precise ? q.lo * (m / q.hi) : 0.0}; /* m - 1 is exact */
+    /* q.lo / 2^e, from the scaled q: m / q.hi would overflow for a subnormal
+       q.hi, and 0 times inf is NaN */
+    double lo = tiny != 0.0 ? q.lo * 0x1p54 : q.lo;
+    dd f = {m - 1.0, precise ? lo * (m / scaled) : 0.0}; /* m - 1 is exact */
     dd value = log1p_small(f, precise, 0);
     if (!precise) {
         return dd_from(e * LN2 + value.hi);
