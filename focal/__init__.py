@@ -22,6 +22,8 @@ poly1_loss, poly1_grad, poly1_loss_and_grad, poly1_grad_hess
     Poly-1 focal loss (Leng et al., PolyLoss).
 varifocal_loss, varifocal_grad, varifocal_loss_and_grad, varifocal_grad_hess
     Varifocal loss (Zhang et al., VarifocalNet) of IoU-aware targets.
+quality_loss, quality_grad, quality_loss_and_grad, quality_grad_hess
+    Quality focal loss (Li et al., Generalized Focal Loss) of quality targets.
 xgboost_objective, lightgbm_objective
     Focal-loss objectives for XGBoost and LightGBM, native and scikit-learn
     (the libraries come from the ``gbdt`` extra).
@@ -39,6 +41,7 @@ from ._poly1 import poly1_grad, poly1_grad_hess, poly1_loss, poly1_loss_and_grad
 from ._varifocal import (
     varifocal_grad, varifocal_grad_hess, varifocal_loss, varifocal_loss_and_grad,
 )
+from ._quality import quality_grad, quality_grad_hess, quality_loss, quality_loss_and_grad
 from ._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_objective
 
 __version__ = "0.1.0"
@@ -48,6 +51,7 @@ __all__ = [
     "star_loss", "star_grad", "star_loss_and_grad",
     "poly1_loss", "poly1_grad", "poly1_loss_and_grad", "poly1_grad_hess",
     "varifocal_loss", "varifocal_grad", "varifocal_loss_and_grad", "varifocal_grad_hess",
+    "quality_loss", "quality_grad", "quality_loss_and_grad", "quality_grad_hess",
     "set_num_threads", "get_num_threads",
     "xgboost_objective", "lightgbm_objective", "xgboost_metric", "lightgbm_metric",
 ]

@@ -132,4 +132,152 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
     return focal_values_scaled(sigmoid_focal_limit(x, y, &cross_entropy, precise), y, precise);
 }
 
+
+/*
+ * The quality focal loss (Li et al., Generalized Focal Loss, NeurIPS 2020),
+ * for a quality target y in [0, 1] and beta = k->gamma >= 0:
+ *   QFL = -|y - p|^beta ((1 - y) log(1 - p) + y log p) = |u|^beta CE,  u = p - y.
+ * With w = p (1 - p), du/dx = w and dCE/dx = u, so, writing rho = w / u:
+ *   dQFL/dx   = |u|^beta [beta rho CE + u],
+ *   d2QFL/dx2 = |u|^beta [beta (beta - 1) rho^2 CE + beta rho (1 - 2p) CE
+ *                         + 2 beta rho u + w]
+ * (d|u|^beta/dx = beta |u|^beta rho, d rho/dx = w (1 - 2p) / u - rho^2).
+ * These are sigmoid_focal_parts' formulas with q = |u| and a r = rho, d = u:
+ * for y in {0, 1}, |u| = q and rho = a r exactly, so QFL of a hard target is
+ * the focal loss at gamma = beta, computed here by the same operations.
+ *
+ * u comes as (1 - y) p - y (1 - p) from the double-double parts, exact in
+ * sign and digits for hard targets; for soft ones it cancels where p ~ y,
+ * and its digits are those of p's double-double form (which is why soft
+ * targets take precise parts even for float32 results, quality()).  |u|^beta
+ * by products for beta = 1..4 (form), exp(beta log|u|) otherwise, with the
+ * focal loss's scaling by 2^1000 for beta > 8 (form FOCAL_GAMMA_LARGE).
+ *
+ * Near u = 0 (p -> y, soft targets) the gradient grows as |u|^(beta - 1)
+ * and the second derivative as |u|^(beta - 2); every value stays finite for
+ * u != 0 (|rho| <= 2^106 or so, since u is at least y's ULP in the
+ * double-double parts).  At u == 0 exactly (x = 0, y = 1/2) sign(0) = 0 and
+ * the unbounded power |u|^(beta - 2) is taken as 0: the loss is 0 (CE at
+ * beta 0), the gradient 0 (its limit for beta > 1 and beta = 0; the mean
+ * of its one-sided limits for beta = 1; for beta < 1 it has none), the
+ * second derivative w at beta 0, 2 w^2 CE at beta 2 (its limits) and 0
+ * otherwise (for 0 < beta < 2 it is unbounded there).
+ */
+FOCAL_INLINE focal_values
+quality_parts(double y, logistic_parts s, const focal_params *k, int form, int derivatives,
+              int precise)
+{
+    focal_values v;
+    const double beta = k->gamma;
+    dd not_y = two_sum(1.0, -y, precise);
+    dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
+                   precise);
+    dd u = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
+    int hard = y == 0.0 || y == 1.0;
+    int zero = u.hi == 0.0;
+    dd abs_u = u.hi < 0.0 ? dd_negate(u) : u;
+    dd u_beta;
+    int boosted = 0; /* u_beta holds |u|^beta 2^1000 (as in sigmoid_focal_parts) */
+    if (form >= 1 && form <= 4) {
+        dd u2 = dd_mul(abs_u, abs_u, precise);
+        u_beta = form == 1   ? abs_u
+                 : form == 2 ? u2
+                 : form == 3 ? dd_mul(u2, abs_u, precise)
+                             : dd_mul(u2, u2, precise);
+    }
+    else {
+        /* log|u|: minus a softplus for hard targets (as the focal loss),
+           else a log (of 1 where u == 0, whose power is mended below) */
+        dd log_u = hard ? dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx)
+                        : log_positive(zero ? dd_from(1.0) : abs_u, precise);
+        if (form == FOCAL_GAMMA_LARGE) {
+            double plain = beta * log_u.hi;
+            dd scaled = plain < -1500.0 ? dd_from(-1500.0) : dd_scale(log_u, beta, precise);
+            boosted = scaled.hi < -700.0;
+            u_beta = exp_nonpositive(
+                boosted ? add_ln2_multiple(scaled, 1000.0, precise) : scaled, precise);
+        }
+        else {
+            u_beta = exp_nonpositive(power_exponent(log_u, beta, precise), precise);
+        }
+        u_beta = zero && beta != 0.0 ? dd_from(0.0) : u_beta;
+    }
+    const int large = form == FOCAL_GAMMA_LARGE;
+    const double unscale = 0x1p-1000;
+    dd loss = dd_mul(u_beta, ce, precise);
+    v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
+    v.grad = dd_from(0.0);
+    v.hess = 0.0;
+    if (derivatives < FOCAL_OUT_GRAD) {
+        return v;
+    }
+    dd w = dd_mul(s.p, s.one_minus_p, precise);
+    /* rho = w / u: a r of the focal loss for hard targets (no division),
+       0 at u == 0 (see above) */
+    dd rho_hard = y == 1.0 ? dd_negate(s.p) : s.one_minus_p;
+    dd rho = hard ? rho_hard : dd_divide(w, zero ? dd_from(1.0) : u, precise);
+    rho = zero ? dd_from(0.0) : rho;
+    dd rho_ce = dd_mul(rho, ce, precise);
+    dd bracket = dd_add(dd_scale(rho_ce, beta, precise), u, precise);
+    dd grad = dd_mul(u_beta, bracket, precise);
+    v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
+    if (derivatives < FOCAL_OUT_HESS) {
+        return v;
+    }
+    double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+    double curvature = beta * (beta - 1.0) * rho.hi * rho_ce.hi
+                       + beta * one_minus_2p * rho_ce.hi + 2.0 * beta * rho.hi * u.hi + w.hi;
+    double ub = u_beta.hi;
+    double hess;
+    if (!large) {
+        hess = ub * curvature;
+    }
+    else {
+        /* beta >= 1e150: the focal loss's ordering, no product overflows
+           (|u|^beta = 0 for a soft target there) */
+        double ub_beta = ub * beta;
+        double ub_beta_rho = ub_beta * rho.hi;
+        hess = beta < 1e150 ? ub * curvature
+               : ub_beta_rho * ((beta - 1.0) * rho_ce.hi) + ub_beta * one_minus_2p * rho_ce.hi
+                     + 2.0 * ub_beta_rho * u.hi + ub * w.hi;
+        hess = boosted ? hess * unscale : hess;
+    }
+    /* u == 0: the limits named above (2 w^2 CE at beta 2, w at beta 0) */
+    double at_zero = beta == 2.0 ? 2.0 * w.hi * w.hi * ce.hi : beta == 0.0 ? w.hi : 0.0;
+    v.hess = zero ? at_zero : hess;
+    return v;
+}
+
+/*
+ * One element of the quality focal loss in the block loop.  Blocks of hard
+ * targets are the focal loss's (losses.h); a soft target takes precise
+ * logistic parts and arithmetic even for float32 results: u = p - y cancels
+ * where p ~ y, and |u|^beta keeps only the digits p has beyond y's.
+ */
+FOCAL_INLINE focal_values
+quality(double x, double y, const focal_params *k, int form, int soft, int derivatives,
+        int precise)
+{
+    if (!soft) { /* a constant */
+        return sigmoid_focal(x, y, k, form, 0, derivatives, precise, 0);
+    }
+    return quality_parts(y, logistic(x, 1, 0), k, form, derivatives, 1);
+}
+
+/*
+ * The quality focal loss on the scalar path: NaN, +-inf and hard targets
+ * beyond FOCAL_SIGMOID_FAR are the focal loss's at gamma = beta (at x = +-inf
+ * a soft target's |u| is the focal loss's 1 - p_t, and the limits agree:
+ * loss +inf, gradient sign(x) |u|^(beta + 1), second derivative 0); a soft
+ * target at a far finite logit keeps the kernel.
+ */
+static inline focal_values
+quality_limit(double x, double y, const focal_params *k, int precise)
+{
+    if (!isfinite(x) || y == 0.0 || y == 1.0) {
+        return sigmoid_focal_limit(x, y, k, precise);
+    }
+    return quality(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+}
+
 #endif  /* FOCAL_FAMILY_H */

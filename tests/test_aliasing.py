@@ -55,8 +55,10 @@ def _call(loss, function, reduction):
     params = _parameters(loss)
 
     def call(a, out=None):
-        alpha = a["alpha"] if loss.takes_per_class_alpha else loss.params["alpha"]
-        return function(a["logits"], a["targets"], alpha, reduction=reduction,
+        # (a loss without alpha, as the quality focal loss, passes none)
+        alpha = (a["alpha"],) if loss.takes_per_class_alpha else (
+            (loss.params["alpha"],) if "alpha" in loss.params else ())
+        return function(a["logits"], a["targets"], *alpha, reduction=reduction,
                         weights=a["weights"], out=out, **params)
     return call
 
