@@ -289,8 +289,11 @@ def test_quality_where_p_equals_the_target(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_quality_near_the_target_is_finite(dtype):
     # p -> y: the gradient grows as |u|^(beta - 1), the second derivative as
-    # |u|^(beta - 2); at the logits next to logit(y) both stay finite for
-    # every beta, and the float32 results are within 1/2 ULP of mpmath's
+    # |u|^(beta - 2); at the 41 logits nearest logit(y) both stay finite for
+    # every beta.  u = p - y keeps the digits of p's double-double form
+    # (about 2^-100 relative) beyond y's: float32 results within 1/2 ULP;
+    # float64 ones lose up to log2(p / |u|) - 100 + 53 bits, at |u| ~ 1e-17 p
+    # next to logit(y) measured 3.4 ULP (loss and gradient)
     for y in (0.3, 0.9, 1e-6, 0.999999):
         y = float(dtype(y))
         with mpmath.workdps(60):
@@ -307,8 +310,8 @@ def test_quality_near_the_target_is_finite(dtype):
             loss = focal.quality_loss(x, t, beta, reduction="none")
             grad, hess = focal.quality_grad_hess(x, t, beta)
             assert np.isfinite(loss).all() and np.isfinite(grad).all() and np.isfinite(hess).all()
-            if dtype == np.float32:
-                for i in range(x.size):
-                    exact = reference.quality_mp(x[i], y, beta)
-                    assert ulp_error(loss[i], exact[0], dtype) <= 0.5
-                    assert ulp_error(grad[i], exact[1], dtype) <= 0.5
+            bound = 0.5 if dtype == np.float32 else 4.0
+            for i in range(x.size):
+                exact = reference.quality_mp(x[i], y, beta)
+                assert ulp_error(loss[i], exact[0], dtype) <= bound, (y, beta, x[i])
+                assert ulp_error(grad[i], exact[1], dtype) <= bound, (y, beta, x[i])
