@@ -192,11 +192,9 @@ exp_accurate(dd a)
  * for y in {0, 1}, |u| = q and rho = a r exactly, so QFL of a hard target is
  * the focal loss at gamma = beta, computed here by the same operations.
  *
- * u comes as (1 - y) p - y (1 - p) from the double-double parts, exact in
+ * u = (1 - y) p - y (1 - p) comes from quality() in double-double, exact in
  * sign and digits for hard targets; for soft ones it cancels where p ~ y,
- * and its digits are those of p's double-double form (which is why soft
- * targets take p from exp_accurate, in double-double even for float32
- * results, quality()).  |u|^beta
+ * and quality() takes p to more digits there.  |u|^beta
  * by products for beta = 1..4 (form), exp(beta log|u|) otherwise, with the
  * focal loss's scaling by 2^1000 for beta > 8 (form FOCAL_GAMMA_LARGE).
  *
@@ -211,15 +209,14 @@ exp_accurate(dd a)
  * otherwise (for 0 < beta < 2 it is unbounded there).
  */
 FOCAL_INLINE focal_values
-quality_parts(double y, logistic_parts s, const focal_params *k, int form, int derivatives,
-              int precise)
+quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
+              int derivatives, int precise)
 {
     focal_values v;
     const double beta = k->gamma;
     dd not_y = two_sum(1.0, -y, precise);
     dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
                    precise);
-    dd u = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
     int hard = y == 0.0 || y == 1.0;
     int zero = u.hi == 0.0;
     dd abs_u = u.hi < 0.0 ? dd_negate(u) : u;
@@ -297,9 +294,13 @@ quality_parts(double y, logistic_parts s, const focal_params *k, int form, int d
 
 /*
  * One element of the quality focal loss in the block loop.  Blocks of hard
- * targets are the focal loss's (losses.h); a soft target takes precise
- * logistic parts and arithmetic even for float32 results: u = p - y cancels
- * where p ~ y, and |u|^beta keeps only the digits p has beyond y's.
+ * targets are the focal loss's (losses.h).  In blocks with soft targets,
+ * u = p - y (given to quality_parts) is formed in double-double from a p with
+ * more digits than the rest needs: u cancels where p ~ y and keeps only the
+ * digits p has beyond y's.  float64 results take p from exp_accurate
+ * (logistic()'s is good to about 2^-58), float32 ones from exp_series in
+ * double-double; a hard target keeps the logistic parts (its u does not
+ * cancel), so it gets the focal loss's values from the same operations.
  */
 FOCAL_INLINE focal_values
 quality(double x, double y, const focal_params *k, int form, int soft, int derivatives,
@@ -308,16 +309,18 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
     if (!soft) { /* a constant */
         return sigmoid_focal(x, y, k, form, 0, derivatives, precise, 0);
     }
-    logistic_parts s = logistic(x, 1, 0);
-    /* p and 1 - p of a soft target from exp_accurate; a hard target keeps
-       the focal loss's (its u does not cancel) */
-    dd t = exp_accurate(dd_from(-fabs(x)));
-    dd big = dd_reciprocal(dd_add(dd_from(1.0), t, 1), 1);
+    logistic_parts s = logistic(x, precise, 0);
+    dd t = precise ? exp_accurate(dd_from(-fabs(x))) : exp_series(dd_from(-fabs(x)), 1, 0);
+    dd big = dd_reciprocal(dd_add(dd_from(1.0), t, 1), 1); /* 1 / (1 + e^-|x|) */
     dd small = dd_mul(big, t, 1);
     int hard = y == 0.0 || y == 1.0;
-    s.p = hard ? s.p : x >= 0 ? big : small;
-    s.one_minus_p = hard ? s.one_minus_p : x >= 0 ? small : big;
-    return quality_parts(y, s, k, form, derivatives, 1);
+    dd p = hard ? s.p : x >= 0 ? big : small;
+    dd one_minus_p = hard ? s.one_minus_p : x >= 0 ? small : big;
+    /* (1 - y) p - y (1 - p) */
+    dd u = dd_add(dd_mul(two_sum(1.0, -y, 1), p, 1), dd_scale(one_minus_p, -y, 1), 1);
+    s.p = precise ? p : s.p;
+    s.one_minus_p = precise ? one_minus_p : s.one_minus_p;
+    return quality_parts(y, s, u, k, form, derivatives, precise);
 }
 
 /*
