@@ -200,8 +200,9 @@ exp_accurate(dd a)
  *
  * Near u = 0 (p -> y, soft targets) the gradient grows as |u|^(beta - 1)
  * and the second derivative as |u|^(beta - 2); every value stays finite for
- * u != 0 (|rho| <= 2^106 or so, since u is at least y's ULP in the
- * double-double parts).  At u == 0 exactly (x = 0, y = 1/2) sign(0) = 0 and
+ * u != 0 in double (|u| is at least the resolution of the double-double
+ * difference, about 2^-160 p, or the smallest subnormal: |rho| stays below
+ * about 2^160, or 2^80 where p is tiny, and rho^2 CE never overflows).  At u == 0 exactly (x = 0, y = 1/2) sign(0) = 0 and
  * the unbounded power |u|^(beta - 2) is taken as 0: the loss is 0 (CE at
  * beta 0), the gradient 0 (its limit for beta > 1 and beta = 0; the mean
  * of its one-sided limits for beta = 1; for beta < 1 it has none), the
@@ -231,9 +232,13 @@ quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
     }
     else {
         /* log|u|: minus a softplus for hard targets (as the focal loss),
-           else a log (of 1 where u == 0, whose power is mended below) */
+           else a log (of 1 where u == 0, whose power is mended below); a u
+           below 2^-900 is scaled by 2^200 first (log_positive's low part
+           would take 0 times an overflowing 1 / u) */
+        double tiny = abs_u.hi < 0x1p-900 ? 200.0 : 0.0;
+        dd scaled_u = dd_scale(zero ? dd_from(1.0) : abs_u, tiny != 0.0 ? 0x1p200 : 1.0, precise);
         dd log_u = hard ? dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx)
-                        : log_positive(zero ? dd_from(1.0) : abs_u, precise);
+                        : add_ln2_multiple(log_positive(scaled_u, precise), -tiny, precise);
         if (form == FOCAL_GAMMA_LARGE) {
             double plain = beta * log_u.hi;
             dd scaled = plain < -1500.0 ? dd_from(-1500.0) : dd_scale(log_u, beta, precise);
@@ -242,7 +247,10 @@ quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
                 boosted ? add_ln2_multiple(scaled, 1000.0, precise) : scaled, precise);
         }
         else {
-            u_beta = exp_nonpositive(power_exponent(log_u, beta, precise), precise);
+            /* (for float32 results the focal loss's exp_negative_f32) */
+            dd scaled = power_exponent(log_u, beta, precise);
+            u_beta = precise ? exp_nonpositive(scaled, precise)
+                             : dd_from(exp_negative_f32(-scaled.hi));
         }
         u_beta = zero && beta != 0.0 ? dd_from(0.0) : u_beta;
     }
@@ -259,7 +267,12 @@ quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
     /* rho = w / u: a r of the focal loss for hard targets (no division),
        0 at u == 0 (see above) */
     dd rho_hard = y == 1.0 ? dd_negate(s.p) : s.one_minus_p;
-    dd rho = hard ? rho_hard : dd_divide(w, zero ? dd_from(1.0) : u, precise);
+    /* (both scaled by 2^200 where u is below 2^-900: 1 / u of a subnormal u
+       would overflow; u is subnormal where p and y are, near x = -745) */
+    double up = fabs(u.hi) < 0x1p-900 ? 0x1p200 : 1.0;
+    dd rho_soft = dd_divide(dd_scale(w, up, precise), dd_scale(zero ? dd_from(1.0) : u, up, precise),
+                            precise);
+    dd rho = hard ? rho_hard : rho_soft;
     rho = zero ? dd_from(0.0) : rho;
     dd rho_ce = dd_mul(rho, ce, precise);
     dd bracket = dd_add(dd_scale(rho_ce, beta, precise), u, precise);

@@ -315,3 +315,23 @@ def test_quality_near_the_target_is_finite(dtype):
                 exact = reference.quality_mp(x[i], y, beta)
                 assert ulp_error(loss[i], exact[0], dtype) <= bound, (y, beta, x[i])
                 assert ulp_error(grad[i], exact[1], dtype) <= bound, (y, beta, x[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quality_of_subnormal_targets(dtype):
+    # a target below the normal range meets p of its size near x = -710..-745:
+    # u = p - y is subnormal there (1 / u and log u's low part would
+    # overflow); no NaN, and the values are mpmath's
+    x = np.linspace(-760, -690, 7001).astype(dtype)
+    for y in (1e-310, 2.5e-312, 5e-324):
+        t = np.full(x.shape, y)
+        for beta in (0.0, 0.5, 1.0, 2.0, 3.7, 12.0):
+            values = [focal.quality_loss(x, t, beta, reduction="none"),
+                      *focal.quality_grad_hess(x, t, beta)]
+            assert not any(np.isnan(v).any() for v in values), (y, beta)
+        for i in range(0, x.size, 500):
+            exact = reference.quality_mp(x[i], y, 0.5)
+            assert ulp_error(focal.quality_loss(x[i:i + 1], t[i:i + 1], 0.5, reduction="none")[0],
+                             exact[0], dtype) <= 1.0
+            assert ulp_error(focal.quality_grad(x[i:i + 1], t[i:i + 1], 0.5, reduction="sum")[0],
+                             exact[1], dtype) <= 1.0
