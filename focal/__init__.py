@@ -22,6 +22,8 @@ star_loss, star_grad, star_loss_and_grad
     FL*, the paper's Appendix A variant.
 poly1_loss, poly1_grad, poly1_loss_and_grad, poly1_grad_hess
     Poly-1 focal loss (Leng et al., PolyLoss).
+quality_loss, quality_grad, quality_loss_and_grad, quality_grad_hess
+    Quality focal loss (Li et al., Generalized Focal Loss) of quality targets.
 varifocal_loss, varifocal_grad, varifocal_loss_and_grad, varifocal_grad_hess
     Varifocal loss (Zhang et al., VarifocalNet) of IoU-aware targets.
 asymmetric_loss, asymmetric_grad, asymmetric_loss_and_grad, asymmetric_grad_hess
@@ -48,6 +50,7 @@ from ._varifocal import (
 from ._asymmetric import (
     asymmetric_grad, asymmetric_grad_hess, asymmetric_loss, asymmetric_loss_and_grad,
 )
+from ._quality import quality_grad, quality_grad_hess, quality_loss, quality_loss_and_grad
 from ._gbdt import lightgbm_metric, lightgbm_objective, xgboost_metric, xgboost_objective
 
 __version__ = "0.1.0"
@@ -57,6 +60,7 @@ __all__ = [
     "softmax_prior_bias",
     "star_loss", "star_grad", "star_loss_and_grad",
     "poly1_loss", "poly1_grad", "poly1_loss_and_grad", "poly1_grad_hess",
+    "quality_loss", "quality_grad", "quality_loss_and_grad", "quality_grad_hess",
     "varifocal_loss", "varifocal_grad", "varifocal_loss_and_grad", "varifocal_grad_hess",
     "asymmetric_loss", "asymmetric_grad", "asymmetric_loss_and_grad", "asymmetric_grad_hess",
     "set_num_threads", "get_num_threads",

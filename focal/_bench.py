@@ -50,6 +50,7 @@ FWD_GRAD_15 = "forward + gradient, gamma 1.5"
 FWD_GRAD_64 = "forward + gradient, float64"
 FWD_GRAD_POLY1 = "forward + gradient, Poly-1 focal loss"
 FWD_GRAD_VARIFOCAL = "forward + gradient, varifocal loss"
+FWD_GRAD_QUALITY = "forward + gradient, quality focal loss"
 FWD_GRAD_ASYMMETRIC = "forward + gradient, asymmetric loss"
 
 
@@ -260,6 +261,9 @@ def focal_contenders(b: Batch, small_calls: int) -> List[Contender]:
                   threads=1),
         Contender(ONE_CORE, FWD_GRAD_ASYMMETRIC, "focal.asymmetric_loss_and_grad, 1 thread",
                   "core", _on_one_core(lambda: focal.asymmetric_loss_and_grad(x, y)), elements=n,
+                  threads=1),
+        Contender(ONE_CORE, FWD_GRAD_QUALITY, "focal.quality_loss_and_grad, 1 thread", "core",
+                  _on_one_core(lambda: focal.quality_loss_and_grad(x, y)), elements=n,
                   threads=1),
         Contender(OVERHEAD, "", "np.add(a, a), bare", "np.add",
                   many(lambda: np.add(small_x, small_x)), calls=add_calls),
@@ -700,7 +704,7 @@ def table_lines(contenders: List[Contender]) -> List[str]:
 def contenders_in_table_order(contenders: List[Contender]) -> List[Contender]:
     order = {COPY: 0, DENSE: 1, INDEX: 2, SOFTMAX: 3, ONE_CORE: 4, OVERHEAD: 5}
     modes = {"": 0, FWD: 1, FWD_GRAD: 2, FWD_GRAD_15: 3, FWD_GRAD_64: 4, FWD_GRAD_POLY1: 5,
-             FWD_GRAD_VARIFOCAL: 6, FWD_GRAD_ASYMMETRIC: 7}
+             FWD_GRAD_VARIFOCAL: 6, FWD_GRAD_ASYMMETRIC: 7, FWD_GRAD_QUALITY: 8}
     roles = {"copy": 0, "np.add": 0, "focal": 1, "core": 1, "call": 1, "peer": 2, "adapter": 3}
     indexed = list(enumerate(contenders))
     indexed.sort(key=lambda item: (order[item[1].workload], modes[item[1].mode],

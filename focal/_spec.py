@@ -278,7 +278,7 @@ def stub_text(module_name: str) -> str:
 
 
 STUB_MODULES = ("focal._sigmoid", "focal._softmax", "focal._star", "focal._poly1",
-                "focal._varifocal", "focal._asymmetric")
+                "focal._varifocal", "focal._asymmetric", "focal._quality")
 
 
 def stub_path(module_name: str) -> str:

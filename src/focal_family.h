@@ -331,4 +331,224 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
     return v;
 }
 
+
+/*
+ * e^a for a = a_hi + a_lo <= 0 to double-double accuracy (a relative 2^-100
+ * or so; exp_series is good to about 2^-58, its polynomial being summed in
+ * double), for the quality focal loss's u = p - y, which cancels where p ~ y
+ * and keeps only the digits p has beyond y's.  a = k ln2 + r with ln 2 in
+ * three parts, r = 2^10 r' (|r'| < 3.4e-4), expm1(r') by its Taylor series
+ * in double-double (coefficients 1/3!..1/5! in two parts, the tail from
+ * 1/6! in double: its terms are below 2^-106 r' from 1/9! on), then ten
+ * doublings expm1(2z) = expm1(z) (2 + expm1(z)), and the scaling by 2^k.
+ */
+FOCAL_INLINE dd
+exp_accurate(dd a)
+{
+    static const double ln2[3] = {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
+                                  0x1.7b57a079a1934p-111};
+    static const dd inverse_factorial[3] = {{0x1.5555555555555p-3, 0x1.5555555555555p-57},
+                                            {0x1.5555555555555p-5, 0x1.5555555555555p-59},
+                                            {0x1.1111111111111p-7, 0x1.1111111111111p-63}};
+    int underflows = a.hi < -746.0; /* also -inf */
+    dd b = underflows ? dd_from(-746.0) : a;
+    double k = (b.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
+    dd r = dd_add(b, dd_negate(two_product(k, ln2[0], 1)), 1);
+    r = dd_add(r, dd_negate(two_product(k, ln2[1], 1)), 1);
+    r = dd_add(r, dd_from(-k * ln2[2]), 1);
+    dd z = {r.hi * 0x1p-10, r.lo * 0x1p-10};
+    double tail = 1.0 / 720.0 + z.hi * (1.0 / 5040.0 + z.hi * (1.0 / 40320.0));
+    dd h = dd_from(tail);
+    for (int i = 2; i >= 0; i--) {
+        h = dd_add(inverse_factorial[i], dd_mul(z, h, 1), 1);
+    }
+    h = dd_add(dd_from(0.5), dd_mul(z, h, 1), 1);
+    h = dd_add(dd_from(1.0), dd_mul(z, h, 1), 1);
+    dd e = dd_mul(z, h, 1); /* expm1(r 2^-10) */
+    for (int i = 0; i < 10; i++) {
+        e = dd_mul(e, dd_add(dd_from(2.0), e, 1), 1);
+    }
+    dd value = dd_add(dd_from(1.0), e, 1);
+    /* scale by 2^k in two steps when 2^k alone would be subnormal */
+    double deep = k < -1000.0 ? 1.0 : 0.0;
+    double scale = power_of_two(k + 600.0 * deep);
+    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
+    value.hi = value.hi * scale * rescale;
+    value.lo = value.lo * scale * rescale;
+    return underflows ? dd_from(0.0) : value;
+}
+
+/*
+ * The quality focal loss (Li et al., Generalized Focal Loss, NeurIPS 2020),
+ * for a quality target y in [0, 1] and beta = k->gamma >= 0:
+ *   QFL = -|y - p|^beta ((1 - y) log(1 - p) + y log p) = |u|^beta CE,  u = p - y.
+ * With w = p (1 - p), du/dx = w and dCE/dx = u, so, writing rho = w / u:
+ *   dQFL/dx   = |u|^beta [beta rho CE + u],
+ *   d2QFL/dx2 = |u|^beta [beta (beta - 1) rho^2 CE + beta rho (1 - 2p) CE
+ *                         + 2 beta rho u + w]
+ * (d|u|^beta/dx = beta |u|^beta rho, d rho/dx = w (1 - 2p) / u - rho^2).
+ * These are sigmoid_focal_parts' formulas with q = |u| and a r = rho, d = u:
+ * for y in {0, 1}, |u| = q and rho = a r exactly, so QFL of a hard target is
+ * the focal loss at gamma = beta, computed here by the same operations.
+ *
+ * u = (1 - y) p - y (1 - p) comes from quality() in double-double, exact in
+ * sign and digits for hard targets; for soft ones it cancels where p ~ y,
+ * and quality() takes p to more digits there.  |u|^beta
+ * by products for beta = 1..4 (form), exp(beta log|u|) otherwise, with the
+ * focal loss's scaling by 2^1000 for beta > 8 (form FOCAL_GAMMA_LARGE).
+ *
+ * Near u = 0 (p -> y, soft targets) the gradient grows as |u|^(beta - 1)
+ * and the second derivative as |u|^(beta - 2); every value stays finite for
+ * u != 0 in double (|u| is at least the resolution of the double-double
+ * difference, about 2^-160 p, or the smallest subnormal: |rho| stays below
+ * about 2^160, or 2^80 where p is tiny, and rho^2 CE never overflows).  At u == 0 exactly (x = 0, y = 1/2) sign(0) = 0 and
+ * the unbounded power |u|^(beta - 2) is taken as 0: the loss is 0 (CE at
+ * beta 0), the gradient 0 (its limit for beta > 1 and beta = 0; the mean
+ * of its one-sided limits for beta = 1; for beta < 1 it has none), the
+ * second derivative w at beta 0, 2 w^2 CE at beta 2 (its limits) and 0
+ * otherwise (for 0 < beta < 2 it is unbounded there).
+ */
+FOCAL_INLINE focal_values
+quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
+              int derivatives, int precise)
+{
+    focal_values v;
+    const double beta = k->gamma;
+    dd not_y = two_sum(1.0, -y, precise);
+    dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
+                   precise);
+    int hard = y == 0.0 || y == 1.0;
+    int zero = u.hi == 0.0;
+    dd abs_u = u.hi < 0.0 ? dd_negate(u) : u;
+    dd u_beta;
+    int boosted = 0; /* u_beta holds |u|^beta 2^1000 (as in sigmoid_focal_parts) */
+    if (form >= 1 && form <= 4) {
+        dd u2 = dd_mul(abs_u, abs_u, precise);
+        u_beta = form == 1   ? abs_u
+                 : form == 2 ? u2
+                 : form == 3 ? dd_mul(u2, abs_u, precise)
+                             : dd_mul(u2, u2, precise);
+    }
+    else {
+        /* log|u|: minus a softplus for hard targets (as the focal loss),
+           else a log (of 1 where u == 0, whose power is mended below); a u
+           below 2^-900 is scaled by 2^200 first (log_positive's low part
+           would take 0 times an overflowing 1 / u) */
+        double tiny = abs_u.hi < 0x1p-900 ? 200.0 : 0.0;
+        dd scaled_u = dd_scale(zero ? dd_from(1.0) : abs_u, tiny != 0.0 ? 0x1p200 : 1.0, precise);
+        dd log_u = hard ? dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx)
+                        : add_ln2_multiple(log_positive(scaled_u, precise), -tiny, precise);
+        if (form == FOCAL_GAMMA_LARGE) {
+            double plain = beta * log_u.hi;
+            dd scaled = plain < -1500.0 ? dd_from(-1500.0) : dd_scale(log_u, beta, precise);
+            boosted = scaled.hi < -700.0;
+            u_beta = exp_nonpositive(
+                boosted ? add_ln2_multiple(scaled, 1000.0, precise) : scaled, precise);
+        }
+        else {
+            /* (for float32 results the focal loss's exp_negative_f32) */
+            dd scaled = power_exponent(log_u, beta, precise);
+            u_beta = precise ? exp_nonpositive(scaled, precise)
+                             : dd_from(exp_negative_f32(-scaled.hi));
+        }
+        u_beta = zero && beta != 0.0 ? dd_from(0.0) : u_beta;
+    }
+    const int large = form == FOCAL_GAMMA_LARGE;
+    const double unscale = 0x1p-1000;
+    dd loss = dd_mul(u_beta, ce, precise);
+    v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
+    v.grad = dd_from(0.0);
+    v.hess = 0.0;
+    if (derivatives < FOCAL_OUT_GRAD) {
+        return v;
+    }
+    dd w = dd_mul(s.p, s.one_minus_p, precise);
+    /* rho = w / u: a r of the focal loss for hard targets (no division),
+       0 at u == 0 (see above) */
+    dd rho_hard = y == 1.0 ? dd_negate(s.p) : s.one_minus_p;
+    /* (both scaled by 2^200 where u is below 2^-900: 1 / u of a subnormal u
+       would overflow; u is subnormal where p and y are, near x = -745) */
+    double up = fabs(u.hi) < 0x1p-900 ? 0x1p200 : 1.0;
+    dd rho_soft = dd_divide(dd_scale(w, up, precise), dd_scale(zero ? dd_from(1.0) : u, up, precise),
+                            precise);
+    dd rho = hard ? rho_hard : rho_soft;
+    rho = zero ? dd_from(0.0) : rho;
+    dd rho_ce = dd_mul(rho, ce, precise);
+    dd bracket = dd_add(dd_scale(rho_ce, beta, precise), u, precise);
+    dd grad = dd_mul(u_beta, bracket, precise);
+    v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
+    if (derivatives < FOCAL_OUT_HESS) {
+        return v;
+    }
+    double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+    double curvature = beta * (beta - 1.0) * rho.hi * rho_ce.hi
+                       + beta * one_minus_2p * rho_ce.hi + 2.0 * beta * rho.hi * u.hi + w.hi;
+    double ub = u_beta.hi;
+    double hess;
+    if (!large) {
+        hess = ub * curvature;
+    }
+    else {
+        /* beta >= 1e150: the focal loss's ordering, no product overflows
+           (|u|^beta = 0 for a soft target there) */
+        double ub_beta = ub * beta;
+        double ub_beta_rho = ub_beta * rho.hi;
+        hess = beta < 1e150 ? ub * curvature
+               : ub_beta_rho * ((beta - 1.0) * rho_ce.hi) + ub_beta * one_minus_2p * rho_ce.hi
+                     + 2.0 * ub_beta_rho * u.hi + ub * w.hi;
+        hess = boosted ? hess * unscale : hess;
+    }
+    /* u == 0: the limits named above (2 w^2 CE at beta 2, w at beta 0) */
+    double at_zero = beta == 2.0 ? 2.0 * w.hi * w.hi * ce.hi : beta == 0.0 ? w.hi : 0.0;
+    v.hess = zero ? at_zero : hess;
+    return v;
+}
+
+/*
+ * One element of the quality focal loss in the block loop.  Blocks of hard
+ * targets are the focal loss's (losses.h).  In blocks with soft targets,
+ * u = p - y (given to quality_parts) is formed in double-double from a p with
+ * more digits than the rest needs: u cancels where p ~ y and keeps only the
+ * digits p has beyond y's.  float64 results take p from exp_accurate
+ * (logistic()'s is good to about 2^-58), float32 ones from exp_series in
+ * double-double; a hard target keeps the logistic parts (its u does not
+ * cancel), so it gets the focal loss's values from the same operations.
+ */
+FOCAL_INLINE focal_values
+quality(double x, double y, const focal_params *k, int form, int soft, int derivatives,
+        int precise)
+{
+    if (!soft) { /* a constant */
+        return sigmoid_focal(x, y, k, form, 0, derivatives, precise, 0);
+    }
+    logistic_parts s = logistic(x, precise, 0);
+    dd t = precise ? exp_accurate(dd_from(-fabs(x))) : exp_series(dd_from(-fabs(x)), 1, 0);
+    dd big = dd_reciprocal(dd_add(dd_from(1.0), t, 1), 1); /* 1 / (1 + e^-|x|) */
+    dd small = dd_mul(big, t, 1);
+    int hard = y == 0.0 || y == 1.0;
+    dd p = hard ? s.p : x >= 0 ? big : small;
+    dd one_minus_p = hard ? s.one_minus_p : x >= 0 ? small : big;
+    /* (1 - y) p - y (1 - p) */
+    dd u = dd_add(dd_mul(two_sum(1.0, -y, 1), p, 1), dd_scale(one_minus_p, -y, 1), 1);
+    s.p = precise ? p : s.p;
+    s.one_minus_p = precise ? one_minus_p : s.one_minus_p;
+    return quality_parts(y, s, u, k, form, derivatives, precise);
+}
+
+/*
+ * The quality focal loss on the scalar path: NaN, +-inf and hard targets
+ * beyond FOCAL_SIGMOID_FAR are the focal loss's at gamma = beta (at x = +-inf
+ * a soft target's |u| is the focal loss's 1 - p_t, and the limits agree:
+ * loss +inf, gradient sign(x) |u|^(beta + 1), second derivative 0); a soft
+ * target at a far finite logit keeps the kernel.
+ */
+static inline focal_values
+quality_limit(double x, double y, const focal_params *k, int precise)
+{
+    if (!isfinite(x) || y == 0.0 || y == 1.0) {
+        return sigmoid_focal_limit(x, y, k, precise);
+    }
+    return quality(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+}
+
 #endif  /* FOCAL_FAMILY_H */

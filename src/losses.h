@@ -49,7 +49,8 @@ enum { FOCAL_FORMS = 6 };
     ROW(fl_star, LOSS_FL_STAR, "FL*", TARGETS_HARD, 0)                                  \
     ROW(poly1, LOSS_POLY1, "the Poly-1 focal loss", TARGETS_DENSE, 1)                    \
     ROW(varifocal, LOSS_VARIFOCAL, "the varifocal loss", TARGETS_DENSE, 1)               \
-    ROW(asymmetric, LOSS_ASYMMETRIC, "the asymmetric loss", TARGETS_HARD, 1)
+    ROW(asymmetric, LOSS_ASYMMETRIC, "the asymmetric loss", TARGETS_HARD, 1)             \
+    ROW(quality, LOSS_QUALITY, "the quality focal loss", TARGETS_DENSE, 1)
 
 #define FOCAL_LOSS_NUMBER(NAME, NUMBER, TITLE, TARGETS, HESS) NUMBER,
 enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
@@ -383,6 +384,55 @@ asymmetric_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
     int special = 0;
     FOCAL_GENERIC_BLOCK(asymmetric_values, asymmetric_special, special, bp, b, n, form, soft,
                         derivatives, precise);
+    return special;
+}
+
+/* ------------------------------------------------------------------------
+ * Row quality: the quality focal loss (Li et al., Generalized Focal Loss),
+ * QFL = |p - y|^beta CE for a quality target y in [0, 1], beta = k->gamma
+ * (focal_family.h).  The focal loss's forms serve |p - y|^beta; a block of
+ * hard targets is the focal loss's block itself (QFL is the focal loss at
+ * gamma = beta there, and the entry passes no alpha).
+ */
+#define quality_FORMS sigmoid_fl_FORMS
+
+static inline int
+quality_form(const focal_params *k)
+{
+    return focal_gamma_kernel(k->gamma);
+}
+
+static inline void
+quality_prepare(focal_params *k)
+{
+    (void)k;
+}
+
+FOCAL_INLINE int
+quality_special(double x, const focal_params *k)
+{
+    return sigmoid_fl_special(x, k);
+}
+
+/* quality_limit: focal_family.h */
+
+FOCAL_INLINE focal_values
+quality_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
+               int precise)
+{
+    return quality(x, y, k, form, soft, derivatives, precise);
+}
+
+FOCAL_INLINE int
+quality_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
+              int derivatives, int precise)
+{
+    if (!soft) {
+        return sigmoid_fl_block(bp, b, n, form, 0, derivatives, precise);
+    }
+    int special = 0;
+    FOCAL_GENERIC_BLOCK(quality_values, quality_special, special, bp, b, n, form, 1, derivatives,
+                        precise);
     return special;
 }
 

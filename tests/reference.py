@@ -7,6 +7,7 @@ focal):
 * FL*: `star_reference` and `star_mp`;
 * Poly-1 focal loss: `poly1_reference` and `poly1_mp`;
 * varifocal loss: `varifocal_reference` and `varifocal_mp`;
+* quality focal loss: `quality_reference` and `quality_mp`;
 * asymmetric loss: `asymmetric_reference` and `asymmetric_mp`;
 * softmax focal loss: `softmax_reference` and `softmax_mp`.
 
@@ -353,6 +354,47 @@ def asymmetric_reference(
     return reduce_values(loss, grad, grad_scale, weight, t.positives, reduction, hess, hess_scale)
 
 
+# ---------------------------------------------------------------- quality focal loss
+
+
+def quality_reference(
+    logits,
+    targets,
+    beta=2.0,
+    *,
+    reduction: str = "mean",
+    weights=None,
+    ignore_index: int = -1,
+) -> Reference:
+    """focal.quality_loss / grad / grad_hess in float64.  With u = p - y,
+    s = p (1 - p) and rho = s / u: QFL = |u|^beta CE, derivatives
+    |u|^beta (beta rho CE + u) and
+    |u|^beta (beta (beta - 1) rho^2 CE + beta rho (1 - 2p) CE + 2 beta rho u + s);
+    at u == 0, rho is taken as 0 and the second derivative is 2 s^2 CE at
+    beta 2 (focal.quality_loss's Notes)."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = expand_targets(targets, x.shape, ignore_index)
+    y, b = t.y, float(beta)
+    log_p = -np.logaddexp(0.0, -x)
+    log_1mp = -np.logaddexp(0.0, x)
+    p, one_minus_p = np.exp(log_p), np.exp(log_1mp)
+    s = p * one_minus_p
+    ce = -(y * log_p + (1.0 - y) * log_1mp)
+    u = p * (1.0 - y) - one_minus_p * y
+    zero = u == 0.0
+    rho = np.where(zero, 0.0, s / np.where(zero, 1.0, u))
+    u_b = np.abs(u) ** b
+    loss = u_b * ce
+    grad = u_b * (b * rho * ce + u)
+    grad_scale = u_b * (b * np.abs(rho) * ce + np.abs(u))
+    terms = [b * (b - 1.0) * rho**2 * ce, b * rho * (1.0 - 2.0 * p) * ce, 2.0 * b * rho * u, s]
+    hess = np.where(zero & (b == 2.0), 2.0 * s**2 * ce, u_b * sum(terms))
+    hess_scale = np.where(zero & (b == 2.0), 2.0 * s**2 * ce,
+                          u_b * sum(np.abs(term) for term in terms))
+    w = _weights(weights, x.shape, t.valid)
+    return reduce_values(loss, grad, grad_scale, w, t.positives, reduction, hess, hess_scale)
+
+
 # ---------------------------------------------------------------- softmax
 
 
@@ -596,6 +638,36 @@ def asymmetric_definition_mp(x, y, gamma_pos, gamma_neg, clip):
             return -(1 - p) ** gp * mpmath.log(p)
         p_m = mpmath.mpf(0) if p <= m else p - m
         return -p_m ** g * mpmath.log(1 - p_m)
+
+
+def quality_mp(x, y, beta):
+    """(loss, dloss/dx, d2loss/dx2) of the quality focal loss at one logit
+    (quality_reference's closed forms and its convention at u == 0)."""
+    with _precision():
+        x, y, beta = _mp(x), _mp(y), _mp(beta)
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        s = p * one_minus_p
+        ce = y * mpmath.log1p(mpmath.exp(-x)) + (1 - y) * mpmath.log1p(mpmath.exp(x))
+        u = (1 - y) * p - y * one_minus_p
+        if u == 0:
+            at_zero = 2 * s**2 * ce if beta == 2 else s if beta == 0 else mpmath.mpf(0)
+            return +(ce if beta == 0 else mpmath.mpf(0)), mpmath.mpf(0), +at_zero
+        rho = s / u
+        u_beta = abs(u) ** beta
+        loss = u_beta * ce
+        grad = u_beta * (beta * rho * ce + u)
+        hess = u_beta * (beta * (beta - 1) * rho**2 * ce + beta * rho * (one_minus_p - p) * ce
+                         + 2 * beta * rho * u + s)
+        return +loss, +grad, +hess
+
+
+def quality_definition_mp(x, y, beta):
+    """The quality focal loss as Li et al. write it, to differentiate numerically."""
+    with _precision():
+        x, y, beta = _mp(x), _mp(y), _mp(beta)
+        p = 1 / (1 + mpmath.exp(-x))
+        return -abs(y - p) ** beta * ((1 - y) * mpmath.log(1 - p) + y * mpmath.log(p))
 
 
 def softmax_mp(z, y, gamma, alpha=None):

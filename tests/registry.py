@@ -245,7 +245,28 @@ ASYMMETRIC = Loss(
     ignore_index=-1,
 )
 
-LOSSES = (SIGMOID, STAR, SOFTMAX, POLY1, VARIFOCAL, ASYMMETRIC)
+QUALITY = Loss(
+    name="quality",
+    family="elementwise",
+    functions={"loss": focal.quality_loss, "grad": focal.quality_grad,
+               "loss_and_grad": focal.quality_loss_and_grad,
+               "grad_hess": focal.quality_grad_hess},
+    twin=reference.quality_reference,
+    tolerance=reference.tolerance,
+    params={"beta": 2.0},
+    valid_params=({"beta": 2.0}, {"beta": 0.0}, {"beta": 0.5}, {"beta": 1.0}, {"beta": 3.7}),
+    invalid_params=(("beta", -0.5, ValueError), ("beta", np.inf, ValueError),
+                    ("beta", np.nan, ValueError), ("beta", None, TypeError),
+                    ("beta", "2", TypeError), ("beta", [1.0, 2.0], TypeError)),
+    target_forms=("soft", "labels"),
+    reductions=("none", "sum", "mean", "sum_over_positives"),
+    mp_twin=lambda x, y, beta: reference.quality_mp(x, y, beta)[:2],
+    ulp_bound=4.0,
+    ignore_index=-1,
+)
+
+
+LOSSES = (SIGMOID, STAR, SOFTMAX, POLY1, VARIFOCAL, ASYMMETRIC, QUALITY)
 
 
 # ------------------------------------------------------------------ inputs

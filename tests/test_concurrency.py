@@ -122,6 +122,12 @@ def jobs(a):
             a["logits"], a["dense"], weights=a["weights"]),
         "varifocal_loss_and_grad-labels": lambda own: focal.varifocal_loss_and_grad(
             a["float64"], a["labels"], 0.5, 3.0, reduction="sum"),
+        "quality_loss-labels": lambda own: focal.quality_loss(a["logits"], a["labels"]),
+        "quality_grad-dense-weights": lambda own: focal.quality_grad(
+            a["logits"], a["dense"], weights=a["weights"]),
+        "quality_loss_and_grad-labels": lambda own: focal.quality_loss_and_grad(
+            a["float64"], a["labels"], 3.0, reduction="sum"),
+        "quality_grad_hess-dense": lambda own: focal.quality_grad_hess(a["float64"], a["dense"], 1.5),
         "varifocal_grad_hess-dense": lambda own: focal.varifocal_grad_hess(
             a["float64"], a["dense"], 0.75, 1.5),
         "asymmetric_loss-labels": lambda own: focal.asymmetric_loss(a["logits"], a["labels"]),

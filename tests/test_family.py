@@ -1,5 +1,5 @@
-"""The focal loss's descendants (Poly-1, varifocal, asymmetric, ...): what the registry's matrices
-do not reach.  Loss, gradient and second derivative against the mpmath twins
+"""The focal loss's descendants (Poly-1, varifocal, asymmetric, quality focal loss, ...): what
+the registry's matrices do not reach.  Loss, gradient and second derivative against the mpmath twins
 over logits of every magnitude (subnormal to 1e4, beyond the registry's
 moderate grid) for hard and soft targets, the closed forms against mpmath's
 differentiation of the definitions, the limits at +-inf, and no NaN for any
@@ -41,6 +41,13 @@ FAMILY = {
          {"gamma_pos": 0.5, "gamma_neg": 2.5, "clip": 0.2},
          {"gamma_pos": 2.0, "gamma_neg": 1.0, "clip": 0.9},
          {"gamma_pos": 3.7, "gamma_neg": 9.5, "clip": 0.3}),
+    ),
+    "quality": (
+        (focal.quality_loss, focal.quality_grad_hess),
+        lambda x, y, beta: reference.quality_mp(x, y, beta),
+        lambda x, y, beta: reference.quality_definition_mp(x, y, beta),
+        ({"beta": 2.0}, {"beta": 0.0}, {"beta": 0.5}, {"beta": 1.0}, {"beta": 3.7},
+         {"beta": 12.0}),
     ),
 }
 # losses defined for hard targets only (a soft target is refused)
@@ -130,7 +137,13 @@ def test_limits_and_no_nan(name, dtype):
             values = [loss_function(finite, t, **params, reduction="none"),
                       *grad_hess(finite, t, **params)]
             assert not any(np.isnan(v).any() for v in values), (params, y, values)
-            assert np.isfinite(values[1]).all() and np.isfinite(values[2]).all()
+            # finite derivatives, unless the exact value overflows the dtype
+            # (the quality focal loss's near p = y at beta < 2, in float32)
+            for k in (1, 2):
+                for i in np.flatnonzero(~np.isfinite(values[k])):
+                    exact = mp_twin(finite[i], y, **params)[k]
+                    assert abs(exact) > info.max, (params, y, finite[i], k, values[k][i])
+                    assert np.sign(values[k][i]) == mpmath.sign(exact)
         # x = +-inf: the limits of the formulas, exactly
         x = np.array([-np.inf, np.inf], dtype=dtype)
         for y in (0.0, 1.0):
@@ -173,7 +186,8 @@ def test_poly1_class_indices_equal_one_hot_targets():
     np.testing.assert_array_equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("module", ["focal._poly1", "focal._varifocal", "focal._asymmetric"])
+@pytest.mark.parametrize("module", ["focal._poly1", "focal._varifocal", "focal._asymmetric",
+                                    "focal._quality"])
 def test_docstring_examples(module):
     import doctest
     import importlib
@@ -192,6 +206,155 @@ def test_varifocal_is_mmdetections_formula():
     weight = np.where(q > 0, q, 0.75 * np.abs(p - q) ** 2.0)
     np.testing.assert_allclose(focal.varifocal_loss(x, q, reduction="none"), bce * weight,
                                rtol=1e-12)
+
+
+# ---------------------------------------------------------------- quality focal loss
+
+
+def _ulps(a, b):
+    """|a - b| in units of the spacing at the larger of the two."""
+    a, b = np.asarray(a), np.asarray(b)
+    return np.abs(a.astype(np.float64) - b) / np.spacing(np.maximum(np.abs(a), np.abs(b)))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 2.0, 3.7, 12.0])
+def test_quality_of_hard_targets_is_the_focal_loss(beta):
+    # |y - p| = 1 - p_t for y in {0, 1}: QFL is the focal loss at gamma = beta
+    # without alpha.  Blocks of hard targets run the focal loss's own block
+    # (bit for bit); hard targets among soft ones take the quality kernel,
+    # the same operations in float64 (bit for bit) and double-double parts
+    # where the focal loss's float32 kernel has plain ones (within 1 ULP).
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 8, (64, 5))
+    x[0, :5] = [-1e4, 750.0, np.inf, -np.inf, -745.0]
+    hard = (rng.uniform(size=x.shape) < 0.3).astype(float)
+    labels = rng.integers(-1, 6, 64)        # -1 ignored, 5 background
+    mixed = hard.copy()
+    mixed[::3, 0] = 0.3                     # a soft target in every block
+    at_hard = mixed != 0.3
+    for dtype in (np.float32, np.float64):
+        xs = x.astype(dtype)
+        assert np.array_equal(focal.quality_loss(xs, hard, beta, reduction="none"),
+                              focal.loss(xs, hard, None, beta, reduction="none"))
+        assert np.array_equal(focal.quality_grad_hess(xs, hard, beta),
+                              focal.grad_hess(xs, hard, None, beta))
+        a = focal.quality_loss_and_grad(xs, labels, beta, reduction="sum")
+        b = focal.loss_and_grad(xs, labels, None, beta, reduction="sum")
+        assert a[0] == b[0] and np.array_equal(a[1], b[1])
+        ours = [focal.quality_loss(xs, mixed, beta, reduction="none"),
+                *focal.quality_grad_hess(xs, mixed, beta)]
+        theirs = [focal.loss(xs, mixed, None, beta, reduction="none"),
+                  *focal.grad_hess(xs, mixed, None, beta)]
+        for mine, focal_value in zip(ours[:2], theirs[:2]):
+            if dtype == np.float64:
+                assert np.array_equal(mine[at_hard], focal_value[at_hard])
+            else:
+                finite = np.isfinite(focal_value) & at_hard
+                assert np.array_equal(np.isfinite(mine), np.isfinite(focal_value))
+                assert (_ulps(mine[finite], focal_value[finite]) <= 1.0).all()
+
+
+def test_quality_is_mmdetections_formula():
+    # mmdetection's quality_focal_loss: BCE-with-logits(x, y) |y - sigmoid(x)|^beta
+    # (negatives are y = 0), written here in NumPy, at moderate logits
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 4, (200, 3))
+    y = np.where(rng.uniform(size=x.shape) < 0.5, 0.0, rng.uniform(0, 1, x.shape))
+    p = 1 / (1 + np.exp(-x))
+    bce = np.logaddexp(0, x) - y * x
+    for beta in (2.0, 0.5, 1.0, 3.7):
+        np.testing.assert_allclose(focal.quality_loss(x, y, beta, reduction="none"),
+                                   bce * np.abs(y - p) ** beta, rtol=1e-12)
+
+
+def test_quality_where_mmdetections_formula_loses_digits():
+    def mmdetection(x, y, beta=2.0):
+        p = 1 / (1 + np.exp(-x))
+        return (np.logaddexp(0, x) - y * x) * np.abs(y - p) ** beta
+
+    # y = 1, x = 40: sigmoid(40) rounds to 1 and the formula gives 0; the
+    # loss is (e^-40 / (1 + e^-40))^2 log(1 + e^-40) = 7.66e-53 (mpmath)
+    exact = reference.quality_definition_mp(40.0, 1.0, 2.0)
+    assert mpmath.almosteq(exact, mpmath.mpf("7.6614e-53"), rel_eps=1e-4)
+    assert mmdetection(np.array(40.0), 1.0) == 0.0
+    assert ulp_error(focal.quality_loss(np.array([40.0]), np.array([1.0]), reduction="none")[0],
+                     exact, np.float64) <= 1.0
+    # x = 25 with a target 1.2e-13 from sigmoid(25): 1 - p = 1.39e-11 keeps its
+    # digits, 1 / (1 + e^-25) does not (nor does the BCE's 25 - 25 y).  The
+    # loss is 5.3e-36 (mpmath); the formula is 1e-4 off, focal within 2 ULP.
+    x, y = np.array([25.0]), np.array([1.0 - 1.4e-11])
+    exact = reference.quality_definition_mp(x[0], y[0], 2.0)
+    assert mpmath.almosteq(exact, mpmath.mpf("5.2858e-36"), rel_eps=1e-3)
+    assert abs(mmdetection(x, y)[0] / float(exact) - 1) > 1e-5
+    assert ulp_error(focal.quality_loss(x, y, reduction="none")[0], exact, np.float64) <= 2.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quality_where_p_equals_the_target(dtype):
+    # x = 0, y = 1/2: u = p - y = 0 exactly.  The loss is 0 (CE at beta 0),
+    # the gradient 0, the second derivative w = 1/4 at beta 0, 2 w^2 CE at
+    # beta 2 and 0 for any other beta (focal.quality_loss's Notes)
+    x, y = np.zeros(1, dtype), np.full(1, 0.5)
+    for beta in (0.0, 0.3, 0.5, 1.0, 1.5, 2.0, 2.5, 3.7, 12.0):
+        loss = focal.quality_loss(x, y, beta, reduction="none")[0]
+        grad, hess = (v[0] for v in focal.quality_grad_hess(x, y, beta))
+        exact = reference.quality_mp(0.0, 0.5, beta)
+        assert loss == dtype(float(exact[0])) and grad == 0.0
+        assert hess == dtype(float(exact[2]))
+        expected = ((np.log(2), 0.25) if beta == 0 else
+                    (0.0, 2 * (1 / 16) * np.log(2)) if beta == 2 else (0.0, 0.0))
+        assert (loss, hess) == tuple(dtype(v) for v in expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quality_near_the_target_is_finite(dtype):
+    # p -> y: the gradient grows as |u|^(beta - 1), the second derivative as
+    # |u|^(beta - 2); at the 41 logits nearest logit(y) both stay finite for
+    # every beta.  u = p - y keeps the digits of p's double-double form
+    # (about 2^-100 relative) beyond y's: float32 results within 1/2 ULP;
+    # float64 ones lose up to log2(p / |u|) - 100 + 53 bits, at |u| ~ 1e-17 p
+    # next to logit(y) measured 3.4 ULP (loss and gradient)
+    for y in (0.3, 0.9, 1e-6, 0.999999):
+        y = float(dtype(y))
+        with mpmath.workdps(60):
+            centre = dtype(float(mpmath.log(mpmath.mpf(y) / (1 - mpmath.mpf(y)))))
+        steps = np.arange(-20, 21)
+        x = np.array([centre + dtype(0)] * steps.size, dtype)
+        x = np.nextafter(x, np.where(steps < 0, -np.inf, np.inf).astype(dtype))
+        for k in range(2, 21):
+            far = np.abs(steps) >= k
+            x[far] = np.nextafter(x[far], np.where(steps[far] < 0, -np.inf, np.inf).astype(dtype))
+        x[steps == 0] = centre
+        t = np.full_like(x, y)
+        for beta in (0.01, 0.5, 1.0, 1.5, 2.0, 3.7):
+            loss = focal.quality_loss(x, t, beta, reduction="none")
+            grad, hess = focal.quality_grad_hess(x, t, beta)
+            assert np.isfinite(loss).all() and np.isfinite(grad).all() and np.isfinite(hess).all()
+            bound = 0.5 if dtype == np.float32 else 4.0
+            for i in range(x.size):
+                exact = reference.quality_mp(x[i], y, beta)
+                assert ulp_error(loss[i], exact[0], dtype) <= bound, (y, beta, x[i])
+                assert ulp_error(grad[i], exact[1], dtype) <= bound, (y, beta, x[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quality_of_subnormal_targets(dtype):
+    # a target below the normal range meets p of its size near x = -710..-745:
+    # u = p - y is subnormal there (1 / u and log u's low part would
+    # overflow); no NaN, and the values are mpmath's
+    x = np.linspace(-760, -690, 7001).astype(dtype)
+    for y in (1e-310, 2.5e-312, 5e-324):
+        t = np.full(x.shape, y)
+        for beta in (0.0, 0.5, 1.0, 2.0, 3.7, 12.0):
+            values = [focal.quality_loss(x, t, beta, reduction="none"),
+                      *focal.quality_grad_hess(x, t, beta)]
+            assert not any(np.isnan(v).any() for v in values), (y, beta)
+        for i in range(0, x.size, 500):
+            exact = reference.quality_mp(x[i], y, 0.5)
+            assert ulp_error(focal.quality_loss(x[i:i + 1], t[i:i + 1], 0.5, reduction="none")[0],
+                             exact[0], dtype) <= 1.0
+            assert ulp_error(focal.quality_grad(x[i:i + 1], t[i:i + 1], 0.5, reduction="sum")[0],
+                             exact[1], dtype) <= 1.0
 
 
 # ------------------------------------------------------------ asymmetric loss
