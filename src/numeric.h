@@ -150,7 +150,13 @@ dd_divide(dd a, dd b, int precise)
     if (!precise) {
         return dd_from(a.hi / b.hi);
     }
-    return dd_mul(a, dd_reciprocal(b, precise), precise);
+    /* a divisor below 2^-1000 (a subnormal q of a subnormal soft target):
+       its reciprocal would overflow, and 0 times it be NaN.  Divide by
+       b 2^600 instead and scale the quotient back, both exact (selects: this
+       sits in loops that must vectorise). */
+    double lift = fabs(b.hi) < 0x1p-1000 ? 0x1p600 : 1.0;
+    dd quotient = dd_mul(a, dd_reciprocal(dd_scale(b, lift, precise), precise), precise);
+    return dd_scale(quotient, lift, precise);
 }
 
 /* (a.hi + a.lo) / b rounded once (nearly): a quotient and its remainder */

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import focal
+import registry
 
 RNG = np.random.default_rng(16)
 
@@ -74,10 +75,9 @@ def test_other_ml_dtypes_stay_refused():
         focal.loss(x, np.zeros((2, 3)))
 
 
-
-
-@pytest.mark.parametrize("function", [focal.loss, focal.loss_and_grad, focal.star_loss_and_grad,
-                                      focal.poly1_loss_and_grad, focal.varifocal_loss_and_grad])
+@pytest.mark.parametrize("function", [focal.loss, focal.loss_and_grad] + [
+    entry.functions["loss_and_grad"] for entry in registry.LOSSES
+    if entry.family == "elementwise" and entry.name != "sigmoid"], ids=lambda f: f.__name__)
 def test_bfloat16_logits_are_cast_in_the_pass_without_a_copy(function):
     """The elementwise pass casts bfloat16 block by block (NumPy's iterator and
     ml_dtypes' registered cast): no float32 copy of the logits, the same bits."""

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import focal
+import registry
 
 THREADS = 16
 ROUNDS = 2
@@ -65,6 +66,30 @@ def own_arrays(a):
                 scratch=np.array(a["logits"]))
 
 
+def family_jobs(a):
+    """Four calls of each loss the registry adds beside the focal loss, FL* and
+    the softmax (a new row of the table needs no line here): class indices,
+    targets of the row's kind with weights, float64 with other parameters."""
+    table = {}
+    for entry in registry.LOSSES:
+        if entry.family != "elementwise" or entry.name in ("sigmoid", "star"):
+            continue
+        kind = "dense" if "soft" in entry.target_forms else "hard"
+        f, first = entry.functions, entry.params
+        last = registry.params_for(entry, entry.valid_params[-1], C)
+        table[f"{entry.name}_loss-labels"] = (
+            lambda own, f=f, p=first: f["loss"](a["logits"], a["labels"], **p))
+        table[f"{entry.name}_grad-{kind}-weights"] = (
+            lambda own, f=f, p=first, kind=kind: f["grad"](a["logits"], a[kind],
+                                                           weights=a["weights"], **p))
+        table[f"{entry.name}_loss_and_grad-labels"] = (
+            lambda own, f=f, p=last: f["loss_and_grad"](a["float64"], a["labels"],
+                                                        reduction="sum", **p))
+        table[f"{entry.name}_grad_hess-{kind}"] = (
+            lambda own, f=f, p=last, kind=kind: f["grad_hess"](a["float64"], a[kind], **p))
+    return table
+
+
 def jobs(a):
     """name -> call(own arrays); every public function, failing calls included."""
     def in_place(own):
@@ -76,6 +101,7 @@ def jobs(a):
         return focal.star_grad(own["scratch"], a["hard"], out=own["scratch"])
 
     return {
+        **family_jobs(a),
         "loss-mean-labels": lambda own: focal.loss(a["logits"], a["labels"]),
         "loss-none-dense-swapped": lambda own: focal.loss(
             a["swapped"], a["dense"], None, 0.5, reduction="none"),
@@ -110,33 +136,6 @@ def jobs(a):
         "star_loss_and_grad-hard-weights": lambda own: focal.star_loss_and_grad(
             a["float64"], a["hard"], a["alpha"], 2.0, 1.0, weights=a["weights"],
             reduction="sum_over_positives"),
-        "poly1_loss-labels": lambda own: focal.poly1_loss(a["logits"], a["labels"]),
-        "poly1_grad-dense-weights": lambda own: focal.poly1_grad(
-            a["logits"], a["dense"], weights=a["weights"]),
-        "poly1_loss_and_grad-labels": lambda own: focal.poly1_loss_and_grad(
-            a["float64"], a["labels"], 0.25, 2.0, 2.0, reduction="sum"),
-        "poly1_grad_hess-dense": lambda own: focal.poly1_grad_hess(
-            a["float64"], a["dense"], None, 1.5, 0.5),
-        "varifocal_loss-labels": lambda own: focal.varifocal_loss(a["logits"], a["labels"]),
-        "varifocal_grad-dense-weights": lambda own: focal.varifocal_grad(
-            a["logits"], a["dense"], weights=a["weights"]),
-        "varifocal_loss_and_grad-labels": lambda own: focal.varifocal_loss_and_grad(
-            a["float64"], a["labels"], 0.5, 3.0, reduction="sum"),
-        "quality_loss-labels": lambda own: focal.quality_loss(a["logits"], a["labels"]),
-        "quality_grad-dense-weights": lambda own: focal.quality_grad(
-            a["logits"], a["dense"], weights=a["weights"]),
-        "quality_loss_and_grad-labels": lambda own: focal.quality_loss_and_grad(
-            a["float64"], a["labels"], 3.0, reduction="sum"),
-        "quality_grad_hess-dense": lambda own: focal.quality_grad_hess(a["float64"], a["dense"], 1.5),
-        "varifocal_grad_hess-dense": lambda own: focal.varifocal_grad_hess(
-            a["float64"], a["dense"], 0.75, 1.5),
-        "asymmetric_loss-labels": lambda own: focal.asymmetric_loss(a["logits"], a["labels"]),
-        "asymmetric_grad-hard-weights": lambda own: focal.asymmetric_grad(
-            a["logits"], a["hard"], weights=a["weights"]),
-        "asymmetric_loss_and_grad-labels": lambda own: focal.asymmetric_loss_and_grad(
-            a["float64"], a["labels"], 1.0, 2.5, 0.1, reduction="sum"),
-        "asymmetric_grad_hess-hard": lambda own: focal.asymmetric_grad_hess(
-            a["float64"], a["hard"], 0.0, 4.0, 0.05),
         "xgboost_objective-weights": lambda own: focal.xgboost_objective(0.25, 2.0)(
             a["binary"], a["margins"], a["sample_weights"]),
         "lightgbm_objective": lambda own: focal.lightgbm_objective(None, 1.0)(

@@ -11,6 +11,7 @@ import pytest
 
 import focal
 import reference
+import registry
 from reference import spacing, ulp_error
 
 mpmath.mp.prec = 120
@@ -518,3 +519,32 @@ def test_asymmetric_every_finite_parameter_free_of_nan(dtype):
                     assert not np.isnan(loss).any(), where
                     assert np.isfinite(grad).all() and np.isfinite(hess).all(), where
                     assert (loss >= 0).all() and (y == 1 or (grad >= 0).all()), where
+
+
+# ------------------------------------------------- subnormal soft targets, every row
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("entry", [loss for loss in registry.LOSSES
+                                   if loss.family == "elementwise" and "soft" in loss.target_forms],
+                         ids=repr)
+def test_subnormal_soft_targets_give_no_nan(entry, dtype):
+    # a subnormal target meets a p of its size beyond x = -700 (the scalar
+    # path): 1 - p_t (or |p - y|) is subnormal there, and a quotient or log of
+    # it overflowed before it was lifted (NaN gradients in float64)
+    x = np.linspace(-760, -690, 701).astype(dtype)[:, None]  # one class
+    for y in (1e-310, 2.5e-312, 5e-324):
+        t = np.full(x.shape, y)
+        for params in entry.valid_params:
+            params = registry.params_for(entry, params, 1)
+            values = [entry.functions["loss"](x, t, reduction="none", **params),
+                      *entry.functions["grad_hess"](x, t, **params)]
+            assert not any(np.isnan(v).any() for v in values), (y, params)
+        for i in range(0, x.size, 100):
+            exact = entry.mp_twin(x[i, 0], y, **entry.params)
+            got_loss = entry.functions["loss"](x[i:i + 1], t[i:i + 1], reduction="none",
+                                               **entry.params)[0]
+            got_grad = entry.functions["grad"](x[i:i + 1], t[i:i + 1], reduction="sum",
+                                               **entry.params)[0, 0]
+            assert ulp_error(got_loss[0], exact[0], dtype) <= entry.ulp_bound, (y, x[i])
+            assert ulp_error(got_grad, exact[1], dtype) <= entry.ulp_bound, (y, x[i])
