@@ -792,6 +792,10 @@ def summary_lines(contenders: List[Contender]) -> List[str]:
               find(workload, FWD_GRAD, "peer", "jax"),
               find(workload, FWD_GRAD, "adapter", "jax.jit(focal.jax)"), "(> 1x: ahead)",
               lambda r: r > 1)
+    # the focal loss's descendants: forward + gradient within 1.5x of the focal loss's
+    for mode in (FWD_GRAD_POLY1, FWD_GRAD_VARIFOCAL, FWD_GRAD_ASYMMETRIC, FWD_GRAD_QUALITY):
+        ratio(f"{mode.split(', ', 1)[1]} vs the focal loss, one core", find(ONE_CORE, mode, "core"),
+              find(ONE_CORE, FWD_GRAD, "core"), "(target <= 1.5x)", lambda r: r <= 1.5)
     head = [f"targets (second-generation core), from this run: {met} met, {missed} missed, "
             f"{skipped} skipped",
             "  (per element: one thread's time per element; vs copy pass and np.add: focal's "
