@@ -7,9 +7,11 @@ source folder ./focal cannot hide it when Python runs from the checkout's root
 import glob
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 
@@ -24,6 +26,41 @@ class build_py_without_stale_core(build_py):
             if not stale.endswith((".py", ".pyi")):
                 os.remove(stale)
         super().run()
+
+
+class build_ext_in_parallel(build_ext):
+    """Compile the extension's sources side by side, one per core.
+
+    The table of losses is compiled once per instruction set, in a file of
+    its own per level (src/kernels_*.c); each takes minutes, so a build on
+    two cores is nearly twice as fast.  distutils compiles an extension's
+    sources one after the other: this does what its Unix compiler's
+    compile() does, with the per-source step (_compile) in a thread pool.
+    Other compilers (MSVC) keep their own compile()."""
+
+    def build_extensions(self):
+        compiler = self.compiler
+        jobs = min(os.cpu_count() or 1, 8)
+        if compiler.compiler_type == "unix" and jobs > 1:
+            def compile_in_parallel(sources, output_dir=None, macros=None, include_dirs=None,
+                                    debug=0, extra_preargs=None, extra_postargs=None,
+                                    depends=None):
+                macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+                    output_dir, macros, include_dirs, sources, depends, extra_postargs)
+                cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+
+                def compile_one(obj):
+                    source, extension = build[obj]
+                    compiler._compile(obj, source, extension, cc_args, extra_postargs, pp_opts)
+
+                # in the order of `sources`: the long ones (the levels' tables)
+                # first, so that the short ones fill in
+                with ThreadPoolExecutor(jobs) as pool:
+                    list(pool.map(compile_one, objects))
+                return objects
+
+            compiler.compile = compile_in_parallel
+        super().build_extensions()
 
 
 if sys.platform == "win32":
@@ -46,12 +83,14 @@ else:
         compile_args.append("-g0")
 
 setup(
-    cmdclass={"build_py": build_py_without_stale_core},
+    cmdclass={"build_py": build_py_without_stale_core, "build_ext": build_ext_in_parallel},
     ext_modules=[
         Extension(
             "_focal_core",
-            sources=["src/module.c", "src/driver.c", "src/kernels.c", "src/rowwise.c",
-                     "src/softmax_kernels.c", "src/parallel.c"],
+            # the levels' tables first: they take longest (build_ext_in_parallel)
+            sources=["src/kernels_avx512.c", "src/kernels_avx2.c", "src/kernels_baseline.c",
+                     "src/softmax_kernels.c", "src/rowwise.c", "src/driver.c", "src/kernels.c",
+                     "src/module.c", "src/parallel.c"],
             # Every header: a rebuild follows any change, and the sdist carries them all.
             depends=sorted(glob.glob("src/*.h")),
             include_dirs=[numpy.get_include(), "src"],

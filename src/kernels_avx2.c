@@ -1,0 +1,11 @@
+/*
+ * kernels_avx2.c: the table of losses (kernel_levels.h) compiled with
+ * the AVX2 and FMA target attributes.
+ */
+#include "kernel_levels.h"
+
+#ifdef FOCAL_X86_DISPATCH
+#define DEFINE_ROW_AT_avx2(...) DEFINE_ROW(avx2, TARGET_AVX2, __VA_ARGS__)
+#define ROW_AT_avx2(...) ROW_AT(avx2, __VA_ARGS__)
+DEFINE_LEVEL(avx2, TARGET_AVX2)
+#endif

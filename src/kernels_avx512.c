@@ -1,0 +1,11 @@
+/*
+ * kernels_avx512.c: the table of losses (kernel_levels.h) compiled with
+ * the AVX-512 target attributes.
+ */
+#include "kernel_levels.h"
+
+#ifdef FOCAL_X86_DISPATCH
+#define DEFINE_ROW_AT_avx512(...) DEFINE_ROW(avx512, TARGET_AVX512, __VA_ARGS__)
+#define ROW_AT_avx512(...) ROW_AT(avx512, __VA_ARGS__)
+DEFINE_LEVEL(avx512, TARGET_AVX512)
+#endif
