@@ -133,10 +133,6 @@ _SPEC = LossSpec(
             out="""\
 With ``reduction="none"``, a writable array of the logits' shape and
 the result dtype that receives the per-element loss (it may be `logits`).""",
-            returns="""\
-numpy scalar or ndarray
-    The reduced loss as a NumPy scalar of the result dtype, or with
-    ``reduction="none"`` an array of the logits' shape.""",
             see_also="asymmetric_grad, asymmetric_loss_and_grad, asymmetric_grad_hess",
             examples="""\
 >>> import numpy as np, focal
@@ -146,9 +142,6 @@ array([0.        , 0.24586022, 0.31326169])"""),
         "grad": FunctionDoc(
             summary="Gradient of the reduced asymmetric loss with respect to the logits.",
             out=_GRAD_OUT,
-            returns="""\
-ndarray
-    d(reduced loss)/d(logits), the logits' shape.""",
             examples="""\
 >>> import numpy as np, focal
 >>> focal.asymmetric_grad(np.zeros(2), np.array([1.0, 0.0]), reduction="sum")
@@ -156,11 +149,6 @@ array([-0.5      ,  0.0731171])"""),
         "loss_and_grad": FunctionDoc(
             summary="Asymmetric loss and its gradient, computed together in one pass.",
             out=_GRAD_OUT,
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `asymmetric_loss`.
-grad : ndarray
-    As returned by `asymmetric_grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> value, g = focal.asymmetric_loss_and_grad(np.zeros((2, 3)), np.array([0, 3]))
@@ -169,9 +157,6 @@ grad : ndarray
         "grad_hess": FunctionDoc(
             summary="Elementwise first and second derivatives of the weighted asymmetric loss.",
             out="",
-            returns="""\
-grad, hess : ndarray
-    Arrays of the logits' shape and the result dtype.""",
             examples="""\
 >>> import numpy as np, focal
 >>> g, h = focal.asymmetric_grad_hess(np.zeros(2), np.array([1.0, 0.0]), gamma_neg=0.0)

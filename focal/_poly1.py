@@ -89,10 +89,6 @@ _SPEC = LossSpec(
             out="""\
 With ``reduction="none"``, a writable array of the logits' shape and
 the result dtype that receives the per-element loss (it may be `logits`).""",
-            returns="""\
-numpy scalar or ndarray
-    The reduced loss as a NumPy scalar of the result dtype, or with
-    ``reduction="none"`` an array of the logits' shape.""",
             see_also="poly1_grad, poly1_loss_and_grad, poly1_grad_hess, loss",
             examples="""\
 >>> import numpy as np, focal
@@ -104,9 +100,6 @@ True"""),
         "grad": FunctionDoc(
             summary="Gradient of the reduced Poly-1 focal loss with respect to the logits.",
             out=_GRAD_OUT,
-            returns="""\
-ndarray
-    d(reduced loss)/d(logits), the logits' shape.""",
             examples="""\
 >>> import numpy as np, focal
 >>> g = focal.poly1_grad(np.zeros((2, 3)), np.array([1, 3]), reduction="sum")
@@ -115,11 +108,6 @@ ndarray
         "loss_and_grad": FunctionDoc(
             summary="Poly-1 focal loss and its gradient, computed together in one pass.",
             out=_GRAD_OUT,
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `poly1_loss`.
-grad : ndarray
-    As returned by `poly1_grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> value, g = focal.poly1_loss_and_grad(np.zeros((2, 3)), np.array([0, 3]), epsilon=2.0)
@@ -128,9 +116,6 @@ dtype('float64')"""),
         "grad_hess": FunctionDoc(
             summary="Elementwise first and second derivatives of the weighted Poly-1 focal loss.",
             out="",
-            returns="""\
-grad, hess : ndarray
-    Arrays of the logits' shape and the result dtype.""",
             examples="""\
 >>> import numpy as np, focal
 >>> g, h = focal.poly1_grad_hess(np.array([[-3.0], [3.0]]), np.ones((2, 1)), alpha=None)

@@ -99,10 +99,6 @@ _SPEC = LossSpec(
             out="""\
 With ``reduction="none"``, a writable array of the logits' shape and
 the result dtype that receives the per-element loss (it may be `logits`).""",
-            returns="""\
-numpy scalar or ndarray
-    The reduced loss as a NumPy scalar of the result dtype, or with
-    ``reduction="none"`` an array of the logits' shape.""",
             see_also="quality_grad, quality_loss_and_grad, quality_grad_hess",
             examples="""\
 >>> import numpy as np, focal
@@ -112,9 +108,6 @@ array([0.        , 0.11090355, 0.00096351])"""),
         "grad": FunctionDoc(
             summary="Gradient of the reduced quality focal loss with respect to the logits.",
             out=_GRAD_OUT,
-            returns="""\
-ndarray
-    d(reduced loss)/d(logits), the logits' shape.""",
             examples="""\
 >>> import numpy as np, focal
 >>> focal.quality_grad(np.zeros(2), np.array([0.5, 0.9]), reduction="sum")
@@ -122,11 +115,6 @@ array([ 0.        , -0.20262944])"""),
         "loss_and_grad": FunctionDoc(
             summary="Quality focal loss and its gradient, computed together in one pass.",
             out=_GRAD_OUT,
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `quality_loss`.
-grad : ndarray
-    As returned by `quality_grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> value, g = focal.quality_loss_and_grad(np.zeros((2, 3)), np.array([0, 3]))
@@ -135,9 +123,6 @@ grad : ndarray
         "grad_hess": FunctionDoc(
             summary="Elementwise first and second derivatives of the weighted quality focal loss.",
             out="",
-            returns="""\
-grad, hess : ndarray
-    Arrays of the logits' shape and the result dtype.""",
             examples="""\
 >>> import numpy as np, focal
 >>> g, h = focal.quality_grad_hess(np.zeros(2), np.array([0.5, 0.9]))

@@ -244,11 +244,6 @@ ndarray
         "loss_and_grad": FunctionDoc(
             summary="Sigmoid focal loss and its gradient, computed together in one pass.",
             out=_GRAD_OUT,
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `loss`.
-grad : ndarray
-    As returned by `grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> x = np.full((4, 80), focal.prior_bias(0.01), dtype=np.float32)
@@ -262,9 +257,6 @@ What gradient-boosting objectives (XGBoost, LightGBM) need: both
 derivatives of each element's unreduced, weighted loss with respect to
 its logit, in one pass.""",
             out="",
-            returns="""\
-grad, hess : ndarray
-    Arrays of the logits' shape and the result dtype.""",
             notes="""\
 Notes
 -----

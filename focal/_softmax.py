@@ -214,11 +214,6 @@ ndarray
             out="""\
 A writable array of the logits' shape and the result dtype that
 receives the gradient.""",
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `softmax_loss`.
-grad : ndarray
-    As returned by `softmax_grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> logits = np.random.default_rng(0).normal(size=(8, 5, 4)).astype(np.float32)

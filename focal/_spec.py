@@ -71,8 +71,8 @@ class FunctionDoc:
 
     summary: str
     out: str           # the out parameter's description ("" for none)
-    returns: str
     examples: str
+    returns: str = ""  # "": the standard text of its kind (standard_returns)
     extended: str = ""  # paragraphs after the summary
     see_also: str = ""
     notes: Optional[str] = None  # instead of the spec's notes
@@ -119,6 +119,28 @@ NORMALIZER = Parameter(
     default=None, keyword_only=True, stub="Optional[Real]")
 
 
+def standard_returns(spec: LossSpec, kind: str) -> str:
+    """The Returns section of an elementwise loss's function of one kind."""
+    if kind == "loss":
+        return """\
+numpy scalar or ndarray
+    The reduced loss as a NumPy scalar of the result dtype, or with
+    ``reduction="none"`` an array of the logits' shape."""
+    if kind == "grad":
+        return """\
+ndarray
+    d(reduced loss)/d(logits), the logits' shape."""
+    if kind == "loss_and_grad":
+        return f"""\
+loss : numpy scalar or ndarray
+    As returned by `{spec.function_name("loss")}`.
+grad : ndarray
+    As returned by `{spec.function_name("grad")}`."""
+    return """\
+grad, hess : ndarray
+    Arrays of the logits' shape and the result dtype."""
+
+
 def docstring(spec: LossSpec, kind: str) -> str:
     """The numpydoc docstring of one function (indented as in source)."""
     part = spec.docs[kind]
@@ -129,7 +151,7 @@ def docstring(spec: LossSpec, kind: str) -> str:
     if part.extended:
         sections.append(part.extended)
     sections.append("Parameters\n----------\n" + "\n".join(parameters))
-    sections.append("Returns\n-------\n" + part.returns)
+    sections.append("Returns\n-------\n" + (part.returns or standard_returns(spec, kind)))
     if part.see_also:
         sections.append("See Also\n--------\n" + part.see_also)
     notes = spec.notes if part.notes is None else part.notes

@@ -88,11 +88,6 @@ array([-0.5,  0.5])"""),
             out="""\
 A writable array of the logits' shape and the result dtype that
 receives the gradient.""",
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `star_loss`.
-grad : ndarray
-    As returned by `star_grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> value, g = focal.star_loss_and_grad(np.zeros((2, 3)), np.array([0, 3]), gamma=2, beta=1)

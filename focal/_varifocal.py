@@ -85,10 +85,6 @@ _SPEC = LossSpec(
             out="""\
 With ``reduction="none"``, a writable array of the logits' shape and
 the result dtype that receives the per-element loss (it may be `logits`).""",
-            returns="""\
-numpy scalar or ndarray
-    The reduced loss as a NumPy scalar of the result dtype, or with
-    ``reduction="none"`` an array of the logits' shape.""",
             see_also="varifocal_grad, varifocal_loss_and_grad, varifocal_grad_hess",
             examples="""\
 >>> import numpy as np, focal
@@ -99,9 +95,6 @@ True"""),
         "grad": FunctionDoc(
             summary="Gradient of the reduced varifocal loss with respect to the logits.",
             out=_GRAD_OUT,
-            returns="""\
-ndarray
-    d(reduced loss)/d(logits), the logits' shape.""",
             examples="""\
 >>> import numpy as np, focal
 >>> focal.varifocal_grad(np.zeros(2), np.array([0.5, 0.0]), reduction="sum")
@@ -109,11 +102,6 @@ array([0.       , 0.2237151])"""),
         "loss_and_grad": FunctionDoc(
             summary="Varifocal loss and its gradient, computed together in one pass.",
             out=_GRAD_OUT,
-            returns="""\
-loss : numpy scalar or ndarray
-    As returned by `varifocal_loss`.
-grad : ndarray
-    As returned by `varifocal_grad`.""",
             examples="""\
 >>> import numpy as np, focal
 >>> value, g = focal.varifocal_loss_and_grad(np.zeros((2, 3)), np.array([0, 3]))
@@ -122,9 +110,6 @@ grad : ndarray
         "grad_hess": FunctionDoc(
             summary="Elementwise first and second derivatives of the weighted varifocal loss.",
             out="",
-            returns="""\
-grad, hess : ndarray
-    Arrays of the logits' shape and the result dtype.""",
             examples="""\
 >>> import numpy as np, focal
 >>> g, h = focal.varifocal_grad_hess(np.zeros(2), np.array([0.5, 0.0]))
