@@ -424,9 +424,15 @@ asymmetric_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
     /* a local copy: loop invariants (see FOCAL_GENERIC_BLOCK) */
     const block_params p = *bp;
     const double from = p.focal.extra2 > 0.0 ? p.focal.extra3 - 0x1p-20 : -HUGE_VAL;
-    int special = 0;
+    int special = 0, any_positive = 0;
+    /* which negatives are listed (0 or 1), in a loop that vectorises */
+    ptrdiff_t listed[FOCAL_BLOCK];
     for (ptrdiff_t i = 0; i < n; i++) {
-        special |= asymmetric_special(b->x[i], &p.focal);
+        double x = b->x[i];
+        int positive = b->y[i] == 1.0;
+        special |= asymmetric_special(x, &p.focal);
+        any_positive |= positive;
+        listed[i] = !positive & (x > from);
         b->loss[i] = 0.0;
         b->grad[i] = 0.0;
         b->hess[i] = 0.0;
@@ -436,11 +442,14 @@ asymmetric_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
     ptrdiff_t negatives[FOCAL_BLOCK], positives[FOCAL_BLOCK];
     ptrdiff_t n_negative = 0, n_positive = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
-        int positive = b->y[i] == 1.0;
         negatives[n_negative] = i;
-        n_negative += !positive & (b->x[i] > from);
-        positives[n_positive] = i;
-        n_positive += positive;
+        n_negative += listed[i];
+    }
+    if (any_positive) {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            positives[n_positive] = i;
+            n_positive += b->y[i] == 1.0;
+        }
     }
     /* positives first: with the negatives' loop first, GCC 12 left it
        scalar (a third of the speed) */
