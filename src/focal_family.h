@@ -277,9 +277,11 @@ FOCAL_INLINE focal_values
 asymmetric(double x, double y, const focal_params *k, int gamma_integer, int derivatives,
            int precise)
 {
-    /* the full series for float32 results too: P = p - m cancels near the
-       clip, and the short one leaves p 2^-45 off */
-    logistic_parts s = logistic(x, precise, 0);
+    /* float32 results: the parts of the short series (relative errors below
+       2^-43, vector_math.h).  P = p - m, which cancels near the clip, is
+       m (1 - p)(e^d - 1) there (asymmetric_negative), and beyond, where
+       d > 1/2, p - m loses under 2 bits; P^(g+1) multiplies that by g + 1. */
+    logistic_parts s = logistic(x, precise, 1);
     focal_params positive_params = *k;
     positive_params.gamma = k->extra;
     /* the kernel of gamma > 8 serves any gamma_pos (exp(gamma log(1 - p)),

@@ -521,6 +521,92 @@ def test_asymmetric_every_finite_parameter_free_of_nan(dtype):
                     assert (loss >= 0).all() and (y == 1 or (grad >= 0).all()), where
 
 
+
+# The block computes only the positives and the negatives that may lie above
+# the clip, each list gathered into a block of its own (src/losses.h): blocks
+# mixing both targets, logits on both sides of logit(m) and scalar-path
+# logits, against mpmath and against each element computed alone.
+ASYMMETRIC_BLOCK_SETTINGS = (
+    {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05},   # the defaults: products
+    {"gamma_pos": 2.0, "gamma_neg": 2.5, "clip": 0.2},    # a general power
+    {"gamma_pos": 1.0, "gamma_neg": 0.0, "clip": 0.0},    # no clip: every negative listed
+    {"gamma_pos": 3.7, "gamma_neg": 9.5, "clip": 0.3},    # the kernel of large gamma
+)
+
+
+def _asymmetric_mixed(clip, dtype):
+    """Logits near logit(clip), across the range and beyond 700, shuffled, with
+    about a fifth of the targets positive: blocks of both targets (over 256
+    elements: more than one block)."""
+    rng = np.random.default_rng(21)
+    near = _kink(clip, dtype, steps=8) if clip > 0 else np.zeros(0, dtype)
+    far = np.array([-1e4, -800.0, -701.0, 701.0, 800.0, 1e4], dtype)
+    x = np.concatenate([near, rng.normal(-3.0, 4.0, 400).astype(dtype), far])
+    rng.shuffle(x)
+    return x, (rng.uniform(size=x.size) < 0.2).astype(dtype)
+
+
+def _asymmetric_values(x, y, params):
+    return (focal.asymmetric_loss(x, y, **params, reduction="none"),
+            *focal.asymmetric_grad_hess(x, y, **params))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("params", ASYMMETRIC_BLOCK_SETTINGS)
+def test_asymmetric_mixed_blocks_against_mpmath(params, dtype):
+    x, y = _asymmetric_mixed(params["clip"], dtype)
+    loss, grad, hess = _asymmetric_values(x, y, params)
+    # the bounds of test_hard_targets_every_magnitude and, near the clip, of
+    # test_asymmetric_loss_near_the_clip
+    logit = (mpmath.log(mpmath.mpf(params["clip"]) / (1 - mpmath.mpf(params["clip"])))
+             if params["clip"] > 0 else None)
+    base = 1.5 if params["gamma_neg"] > 8 and dtype == np.float64 else 1.0
+    nonzero_negatives = 0
+    for i, xi in enumerate(x):
+        exact = reference.asymmetric_mp(xi, y[i], **params)
+        bound = base
+        if logit is not None and y[i] == 0 and dtype == np.float64:
+            d = abs(float(mpmath.mpf(float(xi)) - logit))
+            bound += (params["gamma_neg"] + 1) * 2.0 ** -53 / d
+        where = (xi, y[i])
+        assert ulp_error(loss[i], exact[0], dtype) <= bound, where
+        assert ulp_error(grad[i], exact[1], dtype) <= bound, where
+        scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(dtype).tiny))
+        assert float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, dtype) <= 4.0
+        nonzero_negatives += y[i] == 0 and exact[0] != 0
+    assert nonzero_negatives > 20 and y.sum() > 50
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("params", ASYMMETRIC_BLOCK_SETTINGS)
+def test_asymmetric_values_do_not_depend_on_the_block(params, dtype):
+    # each element alone (a block of one), in a block of mixed targets, of
+    # negatives only and of positives only: the same bits, at every
+    # instruction set; a block wholly below the clip is 0
+    x, y = _asymmetric_mixed(params["clip"], dtype)
+    alone = np.array([[v[0] for v in _asymmetric_values(x[i:i + 1], y[i:i + 1], params)]
+                      for i in range(x.size)]).T
+    levels = focal._core.supported_simd_levels()
+    current = focal._core.simd_level()
+    try:
+        for level in levels:
+            focal._core.set_simd_level(level)
+            for value, expected in zip(_asymmetric_values(x, y, params), alone):
+                np.testing.assert_array_equal(value, expected.astype(dtype), err_msg=level)
+            for target in (0.0, 1.0):
+                same = y == target
+                for value, expected in zip(_asymmetric_values(x[same], y[same], params),
+                                           alone[:, same]):
+                    np.testing.assert_array_equal(value, expected.astype(dtype), err_msg=level)
+            if params["clip"] > 0:
+                logit = np.log(params["clip"] / (1 - params["clip"]))
+                below = np.linspace(logit - 20, logit - 1e-6, 600).astype(dtype)
+                for value in _asymmetric_values(below, np.zeros_like(below), params):
+                    assert not value.any() and not np.signbit(value).any(), level
+    finally:
+        focal._core.set_simd_level(current)
+
+
 # ------------------------------------------------- subnormal soft targets, every row
 
 
