@@ -95,13 +95,17 @@ logistic(double x, int precise, int short_series)
  * The parts to about 2^-100 (logistic()'s are good to about 2^-57), for
  * float64 results at gamma > 8: q^gamma = e^(gamma log q) multiplies the
  * error of log q (minus a softplus, or the log of q = p (1 - y) + (1 - p) y)
- * by gamma, up to |gamma log q| = 1500 (see sigmoid_focal_parts).
+ * by gamma, up to |gamma log q| = 1500 (see sigmoid_focal_parts).  Blocks
+ * with soft targets (`soft`, a constant) take every log q from q
+ * (log_q_accurate): there the softplus enters only CE, which gamma does not
+ * multiply, and log1p_unit's 2^-56 suffices (a smaller loop body, which the
+ * compiler still vectorises).
  */
 FOCAL_INLINE logistic_parts
-logistic_accurate(double x)
+logistic_accurate(double x, int soft)
 {
     dd t = exp_accurate(dd_from(-fabs(x)));
-    return logistic_from(x, t, log1p_accurate(t), 1);
+    return logistic_from(x, t, soft ? log1p_unit(t, 1) : log1p_accurate(t), 1);
 }
 
 /* the gamma_integer of the kernels for gamma > FOCAL_GAMMA_LARGE_FROM */
@@ -160,16 +164,24 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
 }
 
 /*
- * log q of a soft target to about 2^-100 (FOCAL_GAMMA_LARGE_ACCURATE): near
- * q = 1 the digits of q are those of 1 - q = y p + (1 - y)(1 - p), held in
- * double-double only to an absolute 2^-106 in q, so the log is taken as
- * log1p(-(1 - q)) there.
+ * log q to about 2^-100 (FOCAL_GAMMA_LARGE_ACCURATE, blocks with soft
+ * targets): near q = 1 the digits of q are those of 1 - q = y p + (1 - y)
+ * (1 - p), held in double-double only to an absolute 2^-106 in q, so the
+ * first value is log1p(-(1 - q)) there, log_positive(q) elsewhere; then one
+ * Newton step (log_newton_step).  e^-y overflows from y = -709.8: a q below
+ * 2^-900 (a tiny target's at a far logit) is lifted by 2^600 first (exactly)
+ * and 600 ln 2 taken off the log after.
  */
 FOCAL_INLINE dd
 log_q_accurate(double y, logistic_parts s, dd q)
 {
     dd one_minus_q = dd_add(dd_scale(s.p, y, 1), dd_mul(two_sum(1.0, -y, 1), s.one_minus_p, 1), 1);
-    return one_minus_q.hi < 0.25 ? log1p_accurate(dd_negate(one_minus_q)) : log_accurate(q);
+    double lift = q.hi < 0x1p-900 ? 600.0 : 0.0;
+    double factor = power_of_two(lift);
+    dd lifted = {q.hi * factor, q.lo * factor};
+    dd first = one_minus_q.hi < 0.25 ? log1p_small(dd_negate(one_minus_q), 1, 0)
+                                     : log_positive(lifted, 1);
+    return add_ln2_multiple(log_newton_step(first, lifted), -lift, 1);
 }
 
 /*
@@ -239,7 +251,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     else {
         dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);
         if (soft) { /* a constant: only blocks with soft targets pay for the log */
-            log_q = hard ? log_q : accurate ? log_q_accurate(y, s, q) : log_positive(q, precise);
+            log_q = accurate ? log_q_accurate(y, s, q) : hard ? log_q : log_positive(q, precise);
         }
         if (large) { /* a constant, as everywhere */
             double plain = gamma * log_q.hi;
@@ -389,7 +401,7 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
        suffice; soft targets' gradients cancel and take the full series.
        float64 results at gamma > 8 take everything to about 2^-100. */
     if (precise && gamma_integer == FOCAL_GAMMA_LARGE) { /* constants */
-        return sigmoid_focal_parts(y, logistic_accurate(x), k, FOCAL_GAMMA_LARGE_ACCURATE, soft,
+        return sigmoid_focal_parts(y, logistic_accurate(x, soft), k, FOCAL_GAMMA_LARGE_ACCURATE, soft,
                                    derivatives, precise, NULL, poly);
     }
     return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,

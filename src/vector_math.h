@@ -9,7 +9,7 @@
  * mode they return a double good to about one ULP (the float32 kernels of
  * soft targets use them so).  Only the arguments the kernels need are
  * handled: exp of a non-positive number, log1p of [0, 1] and log of a finite
- * positive number.  exp_accurate and log_accurate go further, to about
+ * positive number.  exp_accurate and log_newton_step go further, to about
  * 2^-100, at several times the cost: for results that multiply an error of
  * theirs by a large factor (q^gamma = e^(gamma log q) at gamma > 8).
  *
@@ -140,7 +140,7 @@ exp_nonpositive(dd a, int precise)
  * and keeps only the digits p has beyond y's, and for float64 results at
  * gamma > 8, where q^gamma = e^(gamma log q) turns an error of the exponent
  * into a relative one of the result (a positive a up to 709 works as well:
- * log_accurate passes up to 624).  a = k ln2 + r with ln 2 in
+ * log_q_accurate passes up to 624).  a = k ln2 + r with ln 2 in
  * three parts, r = 2^10 r' (|r'| < 3.4e-4), expm1(r') by its Taylor series
  * in double-double (coefficients 1/3!..1/5! in two parts, the tail from
  * 1/6! in double: its terms are below 2^-106 r' from 1/9! on), then ten
@@ -294,19 +294,6 @@ FOCAL_INLINE dd
 log1p_accurate(dd t)
 {
     return log_newton_step(log1p_unit(t, 1), dd_add(dd_from(1.0), t, 1));
-}
-
-/* log(v) for a finite v = v_hi + v_lo > 0.  e^-y overflows from y = -709.8:
-   a v below 2^-900 is lifted by 2^600 first (exactly) and 600 ln 2 taken
-   off the log after. */
-FOCAL_INLINE dd
-log_accurate(dd v)
-{
-    double lift = v.hi < 0x1p-900 ? 600.0 : 0.0;
-    double factor = power_of_two(lift);
-    dd lifted = {v.hi * factor, v.lo * factor};
-    dd y = log_newton_step(log_positive(lifted, 1), lifted);
-    return add_ln2_multiple(y, -lift, 1);
 }
 
 /*

@@ -19,8 +19,8 @@ and reaches 370 ULP where q^gamma nears underflow (|gamma log q| = 745).
   where it is itself subnormal (the README's rule);
 - sigmoid, soft targets, and the softmax form: 8 ULP.
 The sigmoid's float64 results above gamma 8 have no gamma term: their
-kernels take e^-|x|, the logs and the exp to about 2^-100 (exp_accurate,
-log_accurate), and are held to LARGE_GAMMA_BOUND ULP (loss and gradient)
+kernels take e^-|x|, log q and the exp to about 2^-100 (exp_accurate,
+log_newton_step), and are held to LARGE_GAMMA_BOUND ULP (loss and gradient)
 and 4 ULP of (1 + the condition number) (second derivative), hard and soft
 targets alike.  Before, the loss was up to 112 ULP off at gamma 1000 (a soft
 target, x = 103.9) and 186 ULP at gamma 1e20 (x = -39.9); measured now:
