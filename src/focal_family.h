@@ -475,6 +475,11 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
     if (!soft) { /* a constant */
         return sigmoid_focal(x, y, k, form, 0, derivatives, precise, 0);
     }
+    if (precise && form == FOCAL_GAMMA_LARGE && (y == 0.0 || y == 1.0)) {
+        /* the focal loss's float64 kernel above gamma 8 takes its own parts
+           (sigmoid_focal): a hard target keeps its values */
+        return sigmoid_focal(x, y, k, form, 1, derivatives, precise, 0);
+    }
     logistic_parts s = logistic(x, precise, 0);
     dd t = precise ? exp_accurate(dd_from(-fabs(x))) : exp_series(dd_from(-fabs(x)), 1, 0);
     dd big = dd_reciprocal(dd_add(dd_from(1.0), t, 1), 1); /* 1 / (1 + e^-|x|) */

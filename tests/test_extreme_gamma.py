@@ -22,9 +22,11 @@ The sigmoid's float64 results above gamma 8 have no gamma term: their
 kernels take e^-|x|, log q and the exp to about 2^-100 (exp_accurate,
 log_newton_step), and are held to LARGE_GAMMA_BOUND ULP (loss and gradient)
 and 4 ULP of (1 + the condition number) (second derivative), hard and soft
-targets alike.  Before, the loss was up to 112 ULP off at gamma 1000 (a soft
-target, x = 103.9) and 186 ULP at gamma 1e20 (x = -39.9); measured now:
-MEASURED.
+targets alike.  Before, at gamma 1000 the loss was up to 60 ULP off for a
+hard target (x = -0.72) and 113 ULP for a soft one (y = 0.3, x = 103.9);
+measured now (gamma 10 to 1e300, targets 0, 1, 0.3, 0.999 and 1e-10, this
+grid and random logits): loss 1.05 ULP, gradient 1.09 ULP, second
+derivative 1.6 ULP of (1 + the condition number).
 """
 from __future__ import annotations
 
