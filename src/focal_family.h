@@ -335,52 +335,6 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
 
 
 /*
- * e^a for a = a_hi + a_lo <= 0 to double-double accuracy (a relative 2^-100
- * or so; exp_series is good to about 2^-58, its polynomial being summed in
- * double), for the quality focal loss's u = p - y, which cancels where p ~ y
- * and keeps only the digits p has beyond y's.  a = k ln2 + r with ln 2 in
- * three parts, r = 2^10 r' (|r'| < 3.4e-4), expm1(r') by its Taylor series
- * in double-double (coefficients 1/3!..1/5! in two parts, the tail from
- * 1/6! in double: its terms are below 2^-106 r' from 1/9! on), then ten
- * doublings expm1(2z) = expm1(z) (2 + expm1(z)), and the scaling by 2^k.
- */
-FOCAL_INLINE dd
-exp_accurate(dd a)
-{
-    static const double ln2[3] = {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
-                                  0x1.7b57a079a1934p-111};
-    static const dd inverse_factorial[3] = {{0x1.5555555555555p-3, 0x1.5555555555555p-57},
-                                            {0x1.5555555555555p-5, 0x1.5555555555555p-59},
-                                            {0x1.1111111111111p-7, 0x1.1111111111111p-63}};
-    int underflows = a.hi < -746.0; /* also -inf */
-    dd b = underflows ? dd_from(-746.0) : a;
-    double k = (b.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
-    dd r = dd_add(b, dd_negate(two_product(k, ln2[0], 1)), 1);
-    r = dd_add(r, dd_negate(two_product(k, ln2[1], 1)), 1);
-    r = dd_add(r, dd_from(-k * ln2[2]), 1);
-    dd z = {r.hi * 0x1p-10, r.lo * 0x1p-10};
-    double tail = 1.0 / 720.0 + z.hi * (1.0 / 5040.0 + z.hi * (1.0 / 40320.0));
-    dd h = dd_from(tail);
-    for (int i = 2; i >= 0; i--) {
-        h = dd_add(inverse_factorial[i], dd_mul(z, h, 1), 1);
-    }
-    h = dd_add(dd_from(0.5), dd_mul(z, h, 1), 1);
-    h = dd_add(dd_from(1.0), dd_mul(z, h, 1), 1);
-    dd e = dd_mul(z, h, 1); /* expm1(r 2^-10) */
-    for (int i = 0; i < 10; i++) {
-        e = dd_mul(e, dd_add(dd_from(2.0), e, 1), 1);
-    }
-    dd value = dd_add(dd_from(1.0), e, 1);
-    /* scale by 2^k in two steps when 2^k alone would be subnormal */
-    double deep = k < -1000.0 ? 1.0 : 0.0;
-    double scale = power_of_two(k + 600.0 * deep);
-    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
-    value.hi = value.hi * scale * rescale;
-    value.lo = value.lo * scale * rescale;
-    return underflows ? dd_from(0.0) : value;
-}
-
-/*
  * The quality focal loss (Li et al., Generalized Focal Loss, NeurIPS 2020),
  * for a quality target y in [0, 1] and beta = k->gamma >= 0:
  *   QFL = -|y - p|^beta ((1 - y) log(1 - p) + y log p) = |u|^beta CE,  u = p - y.
@@ -522,6 +476,11 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
 {
     if (!soft) { /* a constant */
         return sigmoid_focal(x, y, k, form, 0, derivatives, precise, 0);
+    }
+    if (precise && form == FOCAL_GAMMA_LARGE && (y == 0.0 || y == 1.0)) {
+        /* the focal loss's float64 kernel above gamma 8 takes its own parts
+           (sigmoid_focal): a hard target keeps its values */
+        return sigmoid_focal(x, y, k, form, 1, derivatives, precise, 0);
     }
     logistic_parts s = logistic(x, precise, 0);
     dd t = precise ? exp_accurate(dd_from(-fabs(x))) : exp_series(dd_from(-fabs(x)), 1, 0);

@@ -62,18 +62,11 @@ logistic_plain_from(double x, double e, log1p_parts t)
     return r;
 }
 
+/* the parts from t = e^-|x| and l = log(1 + t) */
 FOCAL_INLINE logistic_parts
-logistic(double x, int precise, int short_series)
+logistic_from(double x, dd t, dd l, int precise)
 {
     logistic_parts r;
-    if (!precise && short_series) {
-        /* float32 results where nothing cancels afterwards */
-        double e = exp_negative_f32(fabs(x));
-        return logistic_plain_from(x, e, log1p_unit_f32(e));
-    }
-    /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
-    dd t = exp_series(dd_from(-fabs(x)), precise, short_series);
-    dd l = log1p_unit_series(t, precise, short_series);
     dd big = dd_reciprocal(dd_add(dd_from(1.0), t, precise), precise); /* 1 / (1 + t) */
     dd small = dd_mul(big, t, precise);                                 /* t / (1 + t) */
     dd softplus_abs = dd_add(dd_from(fabs(x)), l, precise);             /* softplus(|x|) */
@@ -85,9 +78,44 @@ logistic(double x, int precise, int short_series)
     return r;
 }
 
+FOCAL_INLINE logistic_parts
+logistic(double x, int precise, int short_series)
+{
+    if (!precise && short_series) {
+        /* float32 results where nothing cancels afterwards */
+        double e = exp_negative_f32(fabs(x));
+        return logistic_plain_from(x, e, log1p_unit_f32(e));
+    }
+    /* e^-|x| <= 1 never overflows; log1p keeps the tail digits of softplus. */
+    dd t = exp_series(dd_from(-fabs(x)), precise, short_series);
+    return logistic_from(x, t, log1p_unit_series(t, precise, short_series), precise);
+}
+
+/*
+ * The parts to about 2^-100 (logistic()'s are good to about 2^-57), for
+ * float64 results at gamma > 8: q^gamma = e^(gamma log q) multiplies the
+ * error of log q (minus a softplus, or the log of q = p (1 - y) + (1 - p) y)
+ * by gamma, up to |gamma log q| = 1500 (see sigmoid_focal_parts).  Blocks
+ * with soft targets (`soft`, a constant) take every log q from q
+ * (log_q_accurate): there the softplus enters only CE, which gamma does not
+ * multiply, and log1p_unit's 2^-56 suffices (a smaller loop body, which the
+ * compiler still vectorises).
+ */
+FOCAL_INLINE logistic_parts
+logistic_accurate(double x, int soft)
+{
+    dd t = exp_accurate(dd_from(-fabs(x)));
+    return logistic_from(x, t, soft ? log1p_unit(t, 1) : log1p_accurate(t), 1);
+}
+
 /* the gamma_integer of the kernels for gamma > FOCAL_GAMMA_LARGE_FROM */
 #define FOCAL_GAMMA_LARGE 5
 #define FOCAL_GAMMA_LARGE_FROM 8.0
+/* FOCAL_GAMMA_LARGE for float64 results of the focal loss (sigmoid_focal),
+   whose logistic parts come from logistic_accurate: log q and q^gamma are
+   taken to about 2^-100 as well (sigmoid_focal_parts).  Not a kernel of its
+   own: sigmoid_focal chooses it for FOCAL_GAMMA_LARGE and precise = 1. */
+#define FOCAL_GAMMA_LARGE_ACCURATE 6
 
 /* the gamma_integer of the kernel that serves gamma */
 static inline int
@@ -136,6 +164,27 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
 }
 
 /*
+ * log q to about 2^-100 (FOCAL_GAMMA_LARGE_ACCURATE, blocks with soft
+ * targets): near q = 1 the digits of q are those of 1 - q = y p + (1 - y)
+ * (1 - p), held in double-double only to an absolute 2^-106 in q, so the
+ * first value is log1p(-(1 - q)) there, log_positive(q) elsewhere; then one
+ * Newton step (log_newton_step).  e^-y overflows from y = -709.8: a q below
+ * 2^-900 (a tiny target's at a far logit) is lifted by 2^600 first (exactly)
+ * and 600 ln 2 taken off the log after.
+ */
+FOCAL_INLINE dd
+log_q_accurate(double y, logistic_parts s, dd q)
+{
+    dd one_minus_q = dd_add(dd_scale(s.p, y, 1), dd_mul(two_sum(1.0, -y, 1), s.one_minus_p, 1), 1);
+    double lift = q.hi < 0x1p-900 ? 600.0 : 0.0;
+    double factor = power_of_two(lift);
+    dd lifted = {q.hi * factor, q.lo * factor};
+    dd first = one_minus_q.hi < 0.25 ? log1p_small(dd_negate(one_minus_q), 1, 0)
+                                     : log_positive(lifted, 1);
+    return add_ln2_multiple(log_newton_step(first, lifted), -lift, 1);
+}
+
+/*
  * Unweighted focal loss and its first two derivatives for one finite logit x,
  * given by its logistic parts s, and one target y in [0, 1].
  *
@@ -157,7 +206,12 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
  * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0, or
  * FOCAL_GAMMA_LARGE for gamma > 8, see below) exp(g log q), where log q is minus a
  * softplus already at hand for hard targets (exact at any magnitude) and, in
- * blocks with soft targets (`soft`), a log of q.  A block without soft
+ * blocks with soft targets (`soft`), a log of q.  An error of log q becomes
+ * one of g log q, g times larger, and a relative one of q^g: with
+ * FOCAL_GAMMA_LARGE_ACCURATE (and s from logistic_accurate) log q and the exp
+ * are good to about 2^-100, so that even at |g log q| = 1500 q^g keeps an
+ * error far below 2^-53 (exp_nonpositive and log_positive, about 2^-56, left
+ * 19 ULP at gamma 1000 and up to 370 ULP where q^g nears underflow).  A block without soft
  * targets (soft = 0) must hold only y in {0, 1}.  given_q_gamma, for float32
  * results of hard targets and gamma_integer 0, is q^gamma computed
  * beforehand (plain_hard_power_exponent; NULL otherwise).
@@ -182,6 +236,8 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below */
     dd c = poly ? dd_add(ce, dd_scale(q, k->extra, precise), precise) : ce;
     int hard = y == 0.0 || y == 1.0;
+    const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
+    const int large = gamma_integer == FOCAL_GAMMA_LARGE || accurate;
     dd q_gamma;
     int boosted = 0; /* q_gamma holds q^g 2^1000 (see below) */
     if (gamma_integer >= 1 && gamma_integer <= 4) {
@@ -195,9 +251,9 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     else {
         dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);
         if (soft) { /* a constant: only blocks with soft targets pay for the log */
-            log_q = hard ? log_q : log_positive(q, precise);
+            log_q = accurate ? log_q_accurate(y, s, q) : hard ? log_q : log_positive(q, precise);
         }
-        if (gamma_integer == FOCAL_GAMMA_LARGE) { /* a constant, as everywhere */
+        if (large) { /* a constant, as everywhere */
             double plain = gamma * log_q.hi;
             /* Below e^-700, q^g is computed as q^g 2^1000 (its argument moved
                by 1000 ln 2) and the results are scaled back once, last: a
@@ -208,7 +264,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
             dd scaled = plain < -1500.0 ? dd_from(-1500.0) : dd_scale(log_q, gamma, precise);
             boosted = scaled.hi < -700.0;
             dd argument = boosted ? add_ln2_multiple(scaled, 1000.0, precise) : scaled;
-            q_gamma = exp_nonpositive(argument, precise);
+            q_gamma = accurate ? exp_accurate(argument) : exp_nonpositive(argument, precise);
         }
         else {
             /* (power_exponent: gamma = 0 and an underflowing product) */
@@ -218,7 +274,6 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
                                       : dd_from(exp_negative_f32(-scaled.hi));
         }
     }
-    const int large = gamma_integer == FOCAL_GAMMA_LARGE;
     const double unscale = 0x1p-1000;
     dd loss = dd_mul(q_gamma, c, precise);
     v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
@@ -318,10 +373,15 @@ sigmoid_focal_far(double x, double y, double gamma, int precise)
         v.hess = loss.hi * one_plus_gamma.hi * one_plus_gamma.hi;
         return v;
     }
-    dd t_boosted = exp_nonpositive(add_ln2_multiple(dd_from(-ax), 1000.0, precise), precise);
+    /* float64 results: g t is the exponent of q^g and can be large (up to
+       745 where q^g is normal), so t and the exp are taken to about 2^-100
+       (see sigmoid_focal_parts) */
+    dd boosted_exponent = add_ln2_multiple(dd_from(-ax), 1000.0, precise);
+    dd t_boosted = precise ? exp_accurate(boosted_exponent)
+                           : exp_nonpositive(boosted_exponent, precise);
     /* g t, in double-double while normal */
     dd gt = dd_scale(dd_scale(t_boosted, gamma, precise), 0x1p-1000, precise);
-    dd q_gamma = exp_nonpositive(dd_negate(gt), precise);
+    dd q_gamma = precise ? exp_accurate(dd_negate(gt)) : exp_nonpositive(dd_negate(gt), precise);
     v.loss = dd_scale(q_gamma, ax, precise);
     /* (where q^g = 0, g t |x| may overflow: it is not needed) */
     dd bracket = two_sum(1.0, q_gamma.hi > 0.0 ? gt.hi * ax : 0.0, precise);
@@ -338,7 +398,12 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
               int derivatives, int precise, int poly)
 {
     /* float32 results of hard targets: nothing cancels, the float32 functions
-       suffice; soft targets' gradients cancel and take the full series */
+       suffice; soft targets' gradients cancel and take the full series.
+       float64 results at gamma > 8 take everything to about 2^-100. */
+    if (precise && gamma_integer == FOCAL_GAMMA_LARGE) { /* constants */
+        return sigmoid_focal_parts(y, logistic_accurate(x, soft), k, FOCAL_GAMMA_LARGE_ACCURATE, soft,
+                                   derivatives, precise, NULL, poly);
+    }
     return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,
                                derivatives, precise, NULL, poly);
 }

@@ -9,7 +9,9 @@
  * mode they return a double good to about one ULP (the float32 kernels of
  * soft targets use them so).  Only the arguments the kernels need are
  * handled: exp of a non-positive number, log1p of [0, 1] and log of a finite
- * positive number.
+ * positive number.  exp_accurate and log_newton_step go further, to about
+ * 2^-100, at several times the cost: for results that multiply an error of
+ * theirs by a large factor (q^gamma = e^(gamma log q) at gamma > 8).
  *
  * Polynomials are Taylor series cut where the next term is below 2^-60 of
  * the result over the reduced range, evaluated by Estrin's scheme; ln 2 is split
@@ -132,6 +134,55 @@ exp_nonpositive(dd a, int precise)
 }
 
 /*
+ * e^a for a = a_hi + a_lo <= 0 to double-double accuracy (a relative 2^-100
+ * or so; exp_series is good to about 2^-58, its polynomial being summed in
+ * double), for the quality focal loss's u = p - y, which cancels where p ~ y
+ * and keeps only the digits p has beyond y's, and for float64 results at
+ * gamma > 8, where q^gamma = e^(gamma log q) turns an error of the exponent
+ * into a relative one of the result (a positive a up to 709 works as well:
+ * log_q_accurate passes up to 624).  a = k ln2 + r with ln 2 in
+ * three parts, r = 2^10 r' (|r'| < 3.4e-4), expm1(r') by its Taylor series
+ * in double-double (coefficients 1/3!..1/5! in two parts, the tail from
+ * 1/6! in double: its terms are below 2^-106 r' from 1/9! on), then ten
+ * doublings expm1(2z) = expm1(z) (2 + expm1(z)), and the scaling by 2^k.
+ */
+FOCAL_INLINE dd
+exp_accurate(dd a)
+{
+    static const double ln2[3] = {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
+                                  0x1.7b57a079a1934p-111};
+    static const dd inverse_factorial[3] = {{0x1.5555555555555p-3, 0x1.5555555555555p-57},
+                                            {0x1.5555555555555p-5, 0x1.5555555555555p-59},
+                                            {0x1.1111111111111p-7, 0x1.1111111111111p-63}};
+    int underflows = a.hi < -746.0; /* also -inf */
+    dd b = underflows ? dd_from(-746.0) : a;
+    double k = (b.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
+    dd r = dd_add(b, dd_negate(two_product(k, ln2[0], 1)), 1);
+    r = dd_add(r, dd_negate(two_product(k, ln2[1], 1)), 1);
+    r = dd_add(r, dd_from(-k * ln2[2]), 1);
+    dd z = {r.hi * 0x1p-10, r.lo * 0x1p-10};
+    double tail = 1.0 / 720.0 + z.hi * (1.0 / 5040.0 + z.hi * (1.0 / 40320.0));
+    dd h = dd_from(tail);
+    for (int i = 2; i >= 0; i--) {
+        h = dd_add(inverse_factorial[i], dd_mul(z, h, 1), 1);
+    }
+    h = dd_add(dd_from(0.5), dd_mul(z, h, 1), 1);
+    h = dd_add(dd_from(1.0), dd_mul(z, h, 1), 1);
+    dd e = dd_mul(z, h, 1); /* expm1(r 2^-10) */
+    for (int i = 0; i < 10; i++) {
+        e = dd_mul(e, dd_add(dd_from(2.0), e, 1), 1);
+    }
+    dd value = dd_add(dd_from(1.0), e, 1);
+    /* scale by 2^k in two steps when 2^k alone would be subnormal */
+    double deep = k < -1000.0 ? 1.0 : 0.0;
+    double scale = power_of_two(k + 600.0 * deep);
+    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
+    value.hi = value.hi * scale * rescale;
+    value.lo = value.lo * scale * rescale;
+    return underflows ? dd_from(0.0) : value;
+}
+
+/*
  * log(1 + f) for |f| <= 0.5, as f - f^2/2 + s (f^2/2 + R(s^2)) with
  * s = f / (2 + f): the leading part exact in double-double, the rest a small
  * correction (fdlibm's arrangement; R(z) = 2z/3 + 2z^2/5 + ... + 2z^11/23).
@@ -218,6 +269,31 @@ log_positive(dd q, int precise)
     }
     dd e_ln2 = {e * LN2_HI, e * LN2_LO};
     return dd_add(e_ln2, value, precise);
+}
+
+/*
+ * The logs to about 2^-100 relative, for float64 results at gamma > 8
+ * (exp_accurate).  log_positive and log1p_unit are good to about 2^-56 only
+ * (the correction term of log1p_small is a double: a relative 2^-55 f^2,
+ * f = v - 1 near 1), and one Newton step on e^y = v,
+ *   y' = y + (v e^-y - 1),
+ * squares that error.  The step itself is good to an absolute 2^-100 or so,
+ * more than the first value's own error where |y| < 2^-20 (below 2^-95
+ * relative there), so there y is kept as it is.
+ */
+FOCAL_INLINE dd
+log_newton_step(dd y, dd v)
+{
+    dd residual = dd_add(dd_mul(v, exp_accurate(dd_negate(y)), 1), dd_from(-1.0), 1);
+    return fabs(y.hi) < 0x1p-20 ? y : dd_add(y, residual, 1);
+}
+
+/* log(1 + t) for t = t_hi + t_lo in [-1/2, 1] (log1p_small takes
+   |t| <= 1/2 directly) */
+FOCAL_INLINE dd
+log1p_accurate(dd t)
+{
+    return log_newton_step(log1p_unit(t, 1), dd_add(dd_from(1.0), t, 1));
 }
 
 /*

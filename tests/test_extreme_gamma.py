@@ -18,6 +18,15 @@ and reaches 370 ULP where q^gamma nears underflow (|gamma log q| = 745).
   4 ULP of (1 + its condition number), or an absolute 2^14 subnormal units
   where it is itself subnormal (the README's rule);
 - sigmoid, soft targets, and the softmax form: 8 ULP.
+The sigmoid's float64 results above gamma 8 have no gamma term: their
+kernels take e^-|x|, log q and the exp to about 2^-100 (exp_accurate,
+log_newton_step), and are held to LARGE_GAMMA_BOUND ULP (loss and gradient)
+and 4 ULP of (1 + the condition number) (second derivative), hard and soft
+targets alike.  Before, at gamma 1000 the loss was up to 60 ULP off for a
+hard target (x = -0.72) and 113 ULP for a soft one (y = 0.3, x = 103.9);
+measured now (gamma 10 to 1e300, targets 0, 1, 0.3, 0.999 and 1e-10, this
+grid and random logits): loss 1.05 ULP, gradient 1.09 ULP, second
+derivative 1.6 ULP of (1 + the condition number).
 """
 from __future__ import annotations
 
@@ -90,6 +99,17 @@ def amplification(log_power, dtype):
     return float(log_power) * 2.0 ** -53 / float(np.finfo(dtype).eps)
 
 
+LARGE_GAMMA_BOUND = 2
+
+
+def sigmoid_bounds(log_power, dtype, gamma, plain):
+    """(loss and gradient, second derivative) bounds of the sigmoid form."""
+    if dtype == np.float64 and gamma > 8:
+        return LARGE_GAMMA_BOUND, 4
+    bound = plain + amplification(log_power, dtype)
+    return bound, bound
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("gamma", GAMMAS)
 def test_sigmoid_hard_targets(dtype, gamma):
@@ -106,7 +126,7 @@ def test_sigmoid_hard_targets(dtype, gamma):
         assert np.array_equal(grad, focal.grad(x, targets, 0.25, gamma, reduction="none"))
         for i, xi in enumerate(x):
             want_loss, want_grad, want_hess, condition, log_power = sigmoid_exact(xi, y, gamma)
-            bound = 4 + amplification(log_power, dtype)
+            bound, hess_bound = sigmoid_bounds(log_power, dtype, gamma, 4)
             where = (np.dtype(dtype).name, gamma, float(xi), y)
             assert ulp_error(loss[i], want_loss, dtype) <= bound, (where, loss[i], want_loss)
             assert ulp_error(grad[i], want_grad, dtype) <= bound, (where, grad[i], want_grad)
@@ -114,7 +134,7 @@ def test_sigmoid_hard_targets(dtype, gamma):
                 assert abs(mpmath.mpf(float(hess[i])) - want_hess) <= subnormal_bound, where
             else:
                 error = ulp_error(hess[i], want_hess, dtype) / (1 + float(condition))
-                assert error <= bound, (where, hess[i], want_hess, error)
+                assert error <= hess_bound, (where, hess[i], want_hess, error)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -133,7 +153,7 @@ def test_sigmoid_soft_targets(dtype, gamma):
         for i, xi in enumerate(x):
             want_loss, want_grad, want_hess, condition, log_power = sigmoid_exact(
                 xi, targets[i], gamma)
-            bound = 8 + amplification(log_power, dtype)
+            bound, hess_bound = sigmoid_bounds(log_power, dtype, gamma, 8)
             where = (np.dtype(dtype).name, gamma, float(xi), y)
             assert ulp_error(loss[i], want_loss, dtype) <= bound, (where, loss[i], want_loss)
             assert ulp_error(grad[i], want_grad, dtype) <= bound, (where, grad[i], want_grad)
@@ -141,7 +161,27 @@ def test_sigmoid_soft_targets(dtype, gamma):
                 assert abs(mpmath.mpf(float(hess[i])) - want_hess) <= subnormal_bound, where
             else:
                 error = ulp_error(hess[i], want_hess, dtype) / (1 + float(condition))
-                assert error <= bound, (where, hess[i], want_hess, error)
+                assert error <= hess_bound, (where, hess[i], want_hess, error)
+
+
+@pytest.mark.parametrize("gamma", [8.5, 1e3, 1e20])
+def test_sigmoid_float64_large_gamma_without_a_gamma_term(gamma):
+    """Random logits where |gamma log q| spans 0 to beyond underflow, targets
+    near 0 and 1 too (1 - q then holds the digits of q)."""
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.uniform(-45.0, 45.0, 40), rng.uniform(-2.0, 2.0, 20)])
+    for y in (0.0, 1.0, 0.3, 1e-10, 1.0 - 2.0 ** -40):
+        targets = np.full(x.shape, y)
+        loss = focal.loss(x, targets, 0.25, gamma, reduction="none")
+        grad, hess = focal.grad_hess(x, targets, 0.25, gamma)
+        for i, xi in enumerate(x):
+            want_loss, want_grad, want_hess, condition, _ = sigmoid_exact(xi, y, gamma)
+            where = (gamma, float(xi), y)
+            assert ulp_error(loss[i], want_loss, np.float64) <= LARGE_GAMMA_BOUND, where
+            assert ulp_error(grad[i], want_grad, np.float64) <= LARGE_GAMMA_BOUND, where
+            if abs(want_hess) >= np.finfo(np.float64).tiny:
+                error = ulp_error(hess[i], want_hess, np.float64) / (1 + float(condition))
+                assert error <= 4, (where, error)
 
 
 def test_grad_hess_at_gamma_1e155_is_finite_and_right():
@@ -152,9 +192,9 @@ def test_grad_hess_at_gamma_1e155_is_finite_and_right():
         assert np.isfinite(grad).all() and np.isfinite(hess).all()
         for i in range(7):
             _, want_grad, want_hess, _, log_power = sigmoid_exact(x[i], y[i], gamma)
-            bound = 4 + amplification(log_power, np.float64)
+            bound, hess_bound = sigmoid_bounds(log_power, np.float64, gamma, 4)
             assert ulp_error(grad[i], want_grad, np.float64) <= bound
-            assert ulp_error(hess[i], want_hess, np.float64) <= bound
+            assert ulp_error(hess[i], want_hess, np.float64) <= hess_bound
 
 
 # --------------------------------------------------------------------------
