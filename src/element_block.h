@@ -75,11 +75,24 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     dd loss_scale = {scale.hi * bp->loss_scale_down, scale.lo * bp->loss_scale_down};
     dd grad_scale = {scale.hi * bp->grad_scale_ratio, scale.lo * bp->grad_scale_ratio};
     *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
-    dd grad_weighted = dd_mul(v.grad, grad_scale, precise);
+    /* Weights near the top of the double range (a scale above 2^960): w g is
+       formed 2^64 smaller and the quotient scaled back, both exact, so that a
+       gradient the divisor brings back into range (sum_over_positives, a
+       normalizer) is not lost to an overflow of the product on the way.  Any
+       other scale multiplies by 1: the same operations as without. */
+    double shrink = grad_scale.hi > 0x1p960 ? 0x1p-64 : 1.0;
+    dd grad_shrunk = {grad_scale.hi * shrink, grad_scale.lo * shrink};
+    dd grad_weighted = dd_mul(v.grad, grad_shrunk, precise);
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
-    double grad_normalised = precise || !isfinite(bp->grad_scale)
-                                 ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
-                                 : grad_weighted.hi * bp->grad_scale;
+    double grad_normalised = (precise || !isfinite(bp->grad_scale)
+                                  ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
+                                  : grad_weighted.hi * bp->grad_scale) /
+                             shrink;
+    /* a product beyond the double range even so: the double-double's error
+       term is inf - inf, NaN, where the plain product is the infinity the
+       result is */
+    double beyond = v.grad.hi * grad_shrunk.hi;
+    grad_normalised = isinf(beyond) ? beyond : grad_normalised;
     *grad = zero ? 0.0 : grad_normalised;
     *hess = zero ? 0.0 : v.hess * grad_scale.hi;
 }

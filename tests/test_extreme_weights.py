@@ -299,3 +299,27 @@ def test_reduced_value_common_case_has_the_bits_of_the_fraction_path(dtype):
         scaled = _reduce.reduced_value(total, small, denominator, 3, 3, np.dtype(dtype))
         assert type(fast) is type(scaled)
         assert np.array_equal(fast, scaled, equal_nan=True), (total, denominator, fast, scaled)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction, normalizer", [("none", None), ("sum", None),
+                                                   ("sum_over_positives", None),
+                                                   ("mean", 8.0), ("mean", 0.5)])
+def test_weighted_gradients_near_the_top_of_the_double_range(dtype, reduction, normalizer):
+    """w g beyond the largest double on the way, where the divisor (the count of
+    positives, a normalizer) may bring w g / D back into range: never NaN, the
+    exact value where it is finite, inf where it is not (a fuzzer's finding: at
+    gamma 4 the gradient's |alpha_t g| exceeds 1, and weights of 1.5e308 gave NaN)."""
+    x = np.array([3.8129962338385637, 2.5, 6.0, -1.0, 0.25, 12.0, -30.0, 1.5], dtype=dtype)
+    y = np.array([0, 0, 0, 1, 1, 0, 1, 0], dtype=dtype)
+    w = np.full(x.shape, 1.5488e308)
+    value, grad = focal.loss_and_grad(x, y, 0.01, 4.0, weights=w, reduction=reduction,
+                                      normalizer=normalizer)
+    assert not np.any(np.isnan(grad)) and not np.any(np.isnan(value)), (value, grad)
+    exact = [sigmoid_reference(float(xi), float(yi), 4.0, alpha="0.01") for xi, yi in zip(x, y)]
+    weights = [mpmath.mpf(float(v)) for v in w]
+    denominator = (mpmath.mpf(normalizer) if normalizer else
+                   max(mpmath.mpf(float(y.sum())), 1) if reduction == "sum_over_positives" else 1)
+    for i in range(x.size):
+        want = weights[i] * exact[i].grad / denominator
+        assert_close(grad[i], want, dtype, 2, f"{reduction} gradient {i}")
