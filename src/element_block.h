@@ -80,14 +80,15 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        gradient the divisor brings back into range (sum_over_positives, a
        normalizer) is not lost to an overflow of the product on the way.  Any
        other scale multiplies by 1: the same operations as without. */
-    double shrink = grad_scale.hi > 0x1p960 ? 0x1p-64 : 1.0;
+    int huge = grad_scale.hi > 0x1p960;
+    double shrink = huge ? 0x1p-64 : 1.0, grow = huge ? 0x1p64 : 1.0; /* (no division) */
     dd grad_shrunk = {grad_scale.hi * shrink, grad_scale.lo * shrink};
     dd grad_weighted = dd_mul(v.grad, grad_shrunk, precise);
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
     double grad_normalised = (precise || !isfinite(bp->grad_scale)
                                   ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
-                                  : grad_weighted.hi * bp->grad_scale) /
-                             shrink;
+                                  : grad_weighted.hi * bp->grad_scale) *
+                             grow;
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
        result is */
