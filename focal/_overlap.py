@@ -67,8 +67,7 @@ def paired_blocks(shape: Tuple[int, ...], reflected: Sequence[int], whole_last: 
     every index of `shape` once, phi reversing the `reflected` axes.
 
     A block holds at most 2 * limit elements, unless `whole_last` (the last
-    axis is never cut: softmax rows, class-index targets) and one row is
-    longer.  A block that is its own mirror comes as (B, B).
+    axis is never cut: softmax rows) and one row is longer.  A block that is its own mirror comes as (B, B).
     """
     ndim = len(shape)
     flips = set(reflected)
@@ -129,6 +128,22 @@ def block_of(a: Optional[np.ndarray], index: Index, ndim: int, leading: bool = F
     return view(a, tuple(slice(None) if n == 1 else part for n, part in zip(a.shape, own)))
 
 
+def class_block(rows: np.ndarray, index: Index, classes: int, ignore: int) -> np.ndarray:
+    """The class indices `rows` of the block `index`'s rows as the targets of
+    the block (those rows, classes a to b - 1 of `classes`): a class of the range
+    becomes c - a, any other class and the background b - a (the block's
+    background), an ignored row stays ignored.  Each element's target is
+    then that of the whole row, so a long row is cut like dense targets.
+    A new array of the block's rows, unless the block holds whole rows."""
+    first, stop, _ = index[-1].indices(classes)
+    if first == 0 and stop == classes:
+        return rows
+    # (int64: the range's start need not fit the labels' own type)
+    c = rows.astype(np.int64)
+    own = np.where((c >= first) & (c < stop), c - first, stop - first)
+    return np.where(c == ignore, ignore, own)
+
+
 def view(a: np.ndarray, index: Index) -> np.ndarray:
     """a[index], an array even when 0-d (a[()] would be a scalar)."""
     return a[index + (Ellipsis,)]
@@ -160,8 +175,7 @@ class Tiling:
     """The tiles of an iteration of `shape`, numbered 0 .. count - 1.
 
     Tiles hold at most `limit` elements, the last axis whole when
-    `whole_last` (softmax rows, class-index targets: one row may then exceed
-    `limit`).  `cubes`: near-cubes, so that a transposed out= meets few
+    `whole_last` (softmax rows: one row may then exceed `limit`).  `cubes`: near-cubes, so that a transposed out= meets few
     tiles; otherwise slabs, runs of whole trailing axes (a shifted out= meets
     the next slab only).
     """

@@ -157,7 +157,8 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
         plan.take_sums(weight_sum, positive_sum)
         if reflected:
             _write_mirrored(call, x_pass, t_pass, w, alpha_per_class, copied, reflected,
-                            ops.labels, family.rows, loss_out, grad_pass, plan.grad_divisor)
+                            ops.labels, ops.ignore, family.rows, loss_out, grad_pass,
+                            plan.grad_divisor)
         else:
             assert tiled is not None
             _write_tiled(call, tiled[1], tiled[2], out_receives, loss_out, grad_pass,
@@ -198,8 +199,8 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     return loss_result, grad_out, hess_out
 
 
-def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, rows, loss_out,
-                    grad_out, grad_divisor):
+def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, ignore, rows,
+                    loss_out, grad_out, grad_divisor):
     """The per-element (per-row) results into an out= that is an input with
     `reflected` axes reversed (the class axis last), by pairs of mirrored
     blocks (see _overlap): both blocks' inputs that out overlaps (`copied`,
@@ -210,12 +211,17 @@ def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, r
         piece = _overlap.block_of(a, index, size, leading)
         return np.array(piece) if copy else piece
 
+    def targets(index):
+        if labels:  # (a new array where the block cuts the rows)
+            return _overlap.class_block(part(t, copy_t, index, ndim, leading=True), index,
+                                        x.shape[-1], ignore)
+        return part(t, copy_t, index, ndim)
+
     copy_x, copy_t, copy_w = copied
-    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=labels or rows):
+    for block, mirror in _overlap.paired_blocks(x.shape, reflected, whole_last=rows):
         indices = [block] if mirror == block else [block, mirror]
         # a row's weight and loss: the block's axes but the class axis
-        inputs = [(part(x, copy_x, index, ndim),
-                   part(t, copy_t, index, ndim, leading=labels),
+        inputs = [(part(x, copy_x, index, ndim), targets(index),
                    part(w, copy_w, index[:-1], ndim - 1) if rows else part(w, copy_w, index, ndim))
                   for index in indices]
         for index, (xs, ts, ws) in zip(indices, inputs):
@@ -252,11 +258,15 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     row_result = rows and out_receives == "loss"  # one loss per row: no class axis
     out_pass = out if row_result else ops.to_pass(out)
 
-    def parts(k: int) -> Tuple[Any, ...]:
-        """Tile k's parts of x, t, w, alpha and of out."""
+    def parts(k: int, compute: bool = False) -> Tuple[Any, ...]:
+        """Tile k's parts of x, t, w, alpha and of out; `compute`: class
+        indices as the tile's own (a new array where the tile cuts the rows),
+        else the part of the labels in memory."""
         index = tiling.index(k)
-        return (_overlap.block_of(x, index, ndim),
-                _overlap.block_of(t, index, ndim, leading=labels),
+        t_part = _overlap.block_of(t, index, ndim, leading=labels)
+        if labels and compute:
+            t_part = _overlap.class_block(t_part, index, x.shape[-1], ops.ignore)
+        return (_overlap.block_of(x, index, ndim), t_part,
                 _overlap.block_of(w, index[:-1], ndim - 1) if rows
                 else _overlap.block_of(w, index, ndim),
                 None if alpha is None else alpha[index[-1]],
@@ -266,7 +276,7 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
         return [p if meet else None for p, meet in zip(parts(k)[:4], meets)]
 
     for cubes in (False, True):  # slabs suit a shift, cubes a transpose
-        tiling = _overlap.Tiling(x.shape, whole_last=labels or rows, cubes=cubes)
+        tiling = _overlap.Tiling(x.shape, whole_last=rows, cubes=cubes)
         order = _overlap.commit_order(tiling.count, lambda k: parts(k)[4], in_parts,
                                       lambda a, b: _args.overlap(_args.base_view(a), b))
         if order is not None:
@@ -287,7 +297,7 @@ def _write_tiled(call, tiles, order, out_receives, loss_out, grad_out, hess_out,
         if k < 0:
             np.copyto(parts(~k)[4], scratch.pop(~k))
             continue
-        xs, ts, ws, alphas, out_part = parts(k)
+        xs, ts, ws, alphas, out_part = parts(k, compute=True)
         index = tiling.index(k)
         result = np.empty(out_part.shape, out_part.dtype)
         scratch[k] = result

@@ -15,7 +15,8 @@
     classes, per-class alpha is read in place), not with out= over the logits
     in reverse order (written by pairs of mirrored blocks, not through a copy
     of the logits), nor shifted or transposed, nor over shifted targets or
-    weights (tiles computed apart and committed in a safe order).  Also measured as resident memory, in a subprocess, on
+    weights (tiles computed apart and committed in a safe order), class-index
+    rows longer than a tile included.  Also measured as resident memory, in a subprocess, on
     zero-stride views that occupy none themselves.
 """
 from __future__ import annotations
@@ -500,6 +501,54 @@ def test_out_over_the_logits_transposed(call):
     out = x.T
     extra, result = extra_peak(lambda: function(x, y, out=out), existing=(out,))
     assert extra < LIMIT, f"{call} with out=logits.T used {extra / MIB:.2f} MiB extra"
+    if isinstance(expected, tuple):
+        assert _same_bits(result[0], expected[0])
+        expected = expected[1]
+    assert _same_bits(out, expected)
+
+
+LONG_ROWS = {  # out= over the logits, (rows, classes): class-index rows longer than a tile
+    "rows-reversed": ((4, 2**19), lambda x: x[::-1]),
+    "classes-reversed": ((4, 2**19), lambda x: x[:, ::-1]),
+    "both-reversed": ((3, 2**19 + 7), lambda x: x[::-1, ::-1]),
+    "shifted": ((4, 2**19), None),
+    "transposed": ((1500, 1500), lambda x: x.T),
+}
+
+
+@pytest.mark.parametrize("layout", list(LONG_ROWS))
+@pytest.mark.parametrize("call", ["grad", "loss_and_grad", "loss-none"])
+def test_out_over_the_logits_with_class_indices_and_long_rows(layout, call):
+    """Class-index targets no longer keep a row whole under an overlapping
+    out= (it was a copy of the logits, 8 MiB here): a block that cuts a row
+    takes the row's class as its own, or the background.  Rows with their
+    class inside and outside the block, background and ignored rows, and a
+    per-class alpha; the out-of-place result, bit for bit."""
+    rng = np.random.default_rng(29)
+    shape, over = LONG_ROWS[layout]
+    rows, classes = shape
+    logits = rng.standard_normal(shape, dtype=np.float32) * 3
+    labels = rng.integers(0, classes, rows)
+    labels[0], labels[1], labels[-1] = classes, -1, classes - 1  # background, ignored
+    labels = labels.astype(np.int32)
+    alpha = rng.random(classes).astype(np.float32)
+    function = {
+        "grad": lambda x, out: focal.grad(x, labels, alpha, 1.5, out=out,
+                                          reduction="sum_over_positives"),
+        "loss_and_grad": lambda x, out: focal.loss_and_grad(x, labels, out=out),
+        "loss-none": lambda x, out: focal.loss(x, labels, reduction="none", out=out),
+    }[call]
+    expected = function(logits, None)
+    if over is None:  # out one element back from the logits, in one buffer
+        buffer = np.empty(logits.size + 1, np.float32)
+        x = buffer[1:].reshape(shape)
+        x[...] = logits
+        out = buffer[:-1].reshape(shape)
+    else:
+        x = logits.copy()
+        out = over(x)
+    extra, result = extra_peak(lambda: function(x, out), existing=(out,))
+    assert extra < LIMIT, f"{call}, {layout}: {extra / MIB:.2f} MiB extra"
     if isinstance(expected, tuple):
         assert _same_bits(result[0], expected[0])
         expected = expected[1]
