@@ -78,9 +78,9 @@ start=$(date +%s)
 status=0
 if [ "$default_run" = 1 ]; then
     memcheck "$py" "$work/src/fuzz/fuzz_focal.py" --replay "$root/fuzz/corpus" || status=$?
-    memcheck "$py" -m pytest -p no:cacheprovider -q tests/test_paper.py || status=$?
+    memcheck "$py" -m pytest -p no:cacheprovider -n 0 -q tests/test_paper.py || status=$?
 else
-    memcheck "$py" -m pytest -p no:cacheprovider -q "$@" || status=$?
+    memcheck "$py" -m pytest -p no:cacheprovider -n 0 -q "$@" || status=$?
 fi
 echo "valgrind.sh: the run took $(( $(date +%s) - start )) s under memcheck"
 

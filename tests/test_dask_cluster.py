@@ -56,8 +56,10 @@ def _library(name):
 
 @pytest.fixture(scope="module")
 def client():
+    # (":0": any free port for the scheduler's HTTP routes; None still takes
+    # 8787, which a cluster of another test worker may hold)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=50)
+                                       dashboard_address=":0", silence_logs=50)
     with distributed.Client(cluster) as client:
         yield client
     cluster.close()
