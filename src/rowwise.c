@@ -68,6 +68,9 @@ typedef struct {
     /* float32 results from class indices: the per-class loops vectorised
        (softmax_rows.h); NULL otherwise */
     const softmax_row_kernels *kernels;
+    /* float64 results at gamma > FOCAL_POWER_BY_LOG: the instruction set's
+       accurate exponentials (softmax_rows.h); NULL otherwise */
+    const softmax_row_kernels *accurate_kernels;
     /* the vectorised rows read native float32 logits along a contiguous class
        axis in place, and write a contiguous gradient in place; any other row
        is gathered into (or scattered from) a float32 copy of one row */
@@ -144,6 +147,20 @@ class_weight(const softmax_task *t, npy_intp c)
     double value;
     t->load_alpha(t->class_alpha + c * t->alpha_stride, 0, 1, &value);
     return value;
+}
+
+/* the E_j of a piece of a row (softmax_exponentials_piece); the accurate
+   rows' by the instruction set's kernels where there are (the same bits) */
+FOCAL_INLINE void
+piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const double *x,
+                   double *e, double *e_low, npy_intp n, int precise, int accurate)
+{
+    if (accurate && t->accurate_kernels != NULL) {
+        t->accurate_kernels->accurate_exponentials(x, n, row->max, e, e_low);
+    }
+    else {
+        softmax_exponentials_piece(row, x, e, e_low, n, precise, accurate);
+    }
 }
 
 /* the class terms of a piece of dense targets (y) into g (accurate: and
@@ -382,18 +399,19 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     /* (but for the accurate rows, which keep them in e_low, g is scratch for
        what rounding drops from the E_j until the class terms fill it) */
     double *e_low = accurate ? buffer->e_low : NULL;
-    double *dropped = accurate ? buffer->e_low : buffer->g;
-    softmax_rest_sum rest = softmax_rest_start();
+    double *low = accurate ? buffer->e_low : buffer->g;
+    compensated_sum rest = {0.0, 0.0};
+    double dropped = 0.0;
     for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
         npy_intp n = piece_length(classes, first);
         if (!whole) {
             t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
         }
-        softmax_exponentials_piece(&row, buffer->x, buffer->e, dropped, n, precise, accurate);
-        softmax_add_rest(&rest, &row, buffer->e, dropped, n, first, precise, accurate);
+        piece_exponentials(t, &row, buffer->x, buffer->e, low, n, precise, accurate);
+        softmax_add_rest(&rest, &dropped, &row, buffer->e, low, n, first, precise);
         NEXT_PIECE();
     }
-    softmax_row_finish(&row, rest, precise, accurate);
+    softmax_row_finish(&row, rest, dropped, precise);
 
     /* the loss, and the G_c of the classes with a target; for the hessian,
        the label's P_c and O_c */
@@ -414,7 +432,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         }
         else {
             t->load_logits(LOGITS_AT(label), t->logit_stride, 1, buffer->x);
-            softmax_exponentials_piece(&row, buffer->x, buffer->e, e_low, 1, precise, accurate);
+            piece_exponentials(t, &row, buffer->x, buffer->e, e_low, 1, precise, accurate);
         }
         g_label = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, at, a, t->gamma,
                                      &loss, hess_out ? &curvature : NULL, precise, accurate);
@@ -435,8 +453,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             if (!whole) {
                 t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
                 t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
-                softmax_exponentials_piece(&row, buffer->x, buffer->e, e_low, n, precise,
-                                           accurate);
+                piece_exponentials(t, &row, buffer->x, buffer->e, e_low, n, precise, accurate);
             }
             dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise, accurate);
             NEXT_PIECE();
@@ -465,8 +482,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 if (!whole) {
                     /* the piece's exponentials and G_c again (the same bits) */
                     t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
-                    softmax_exponentials_piece(&row, buffer->x, buffer->e, e_low, n, precise,
-                                               accurate);
+                    piece_exponentials(t, &row, buffer->x, buffer->e, e_low, n, precise, accurate);
                     if (t->labels) {
                         fill(buffer->g, n, 0.0);
                         if (accurate) {
@@ -839,6 +855,10 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                !PyArray_ISBYTESWAPPED(logits) &&
                                task.logit_stride == (npy_intp)sizeof(float));
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
+    }
+
+    if (double_precision && gamma > FOCAL_POWER_BY_LOG) {
+        task.accurate_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */
