@@ -566,11 +566,11 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
+    const int accurate = t->precise && t->gamma > FOCAL_POWER_BY_LOG;
     /* at most 7 * ROW_PIECE doubles, whatever the number of classes: five
        pieces of a row (the accurate rows: seven), or for the vectorised rows
        three (grad, x and the float32 row_copy) and the E_j of as many rows as
        2 * ROW_PIECE doubles hold, up to ROW_BLOCK */
-    const int accurate = t->precise && t->gamma > FOCAL_POWER_BY_LOG;
     size_t piece = (size_t)piece_length(t->num_classes, 0);
     size_t row_e = piece + SOFTMAX_LANES;
     row_block block = {.count = 0, .capacity = 0};

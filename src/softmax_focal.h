@@ -33,9 +33,9 @@
  * take `accurate`, constants at each call site.  `accurate` (float64 results
  * at gamma > FOCAL_POWER_BY_LOG) takes what q^gamma is made of to about
  * 2^-100: the E_j from exp_accurate, kept in double-double (e and e_low),
- * their sums S and rest in double-double, log(1 - p_c) with one Newton step,
- * and G_c and the gradient in double-double, rounded once (see
- * power_of_one_minus_p).  (softmax_kernels.c compiles the accurate
+ * their sums S and rest as a compensated pair (softmax_add_rest), log(1 - p_c)
+ * with one Newton step, and G_c and the gradient in double-double, rounded
+ * once (see power_of_one_minus_p).  (softmax_kernels.c compiles the accurate
  * softmax_exponentials_piece for each instruction set: most of its cost.)
  */
 #ifndef FOCAL_SOFTMAX_FOCAL_H

@@ -27,6 +27,13 @@ hard target (x = -0.72) and 113 ULP for a soft one (y = 0.3, x = 103.9);
 measured now (gamma 10 to 1e300, targets 0, 1, 0.3, 0.999 and 1e-10, this
 grid and random logits): loss 1.05 ULP, gradient 1.09 ULP, second
 derivative 1.6 ULP of (1 + the condition number).
+The softmax's float64 results above gamma 8 likewise (exp_accurate for the
+E_j, the row's sums and G_c in double-double): loss and gradient within
+LARGE_GAMMA_BOUND ULP for class indices and soft targets, the hessian's
+diagonal within 8 units of 2^-53 of its terms' size.  Before, at gamma 1000,
+the loss was 47 ULP off, the gradient 61 (2,600 for soft targets) and the
+diagonal 70 units; measured now: loss 0.50 ULP, gradient 0.51 ULP, diagonal
+5.3 units.
 """
 from __future__ import annotations
 
