@@ -15,7 +15,9 @@
  * in place when they are native float32 along a contiguous class axis, else
  * through a float32 copy of the row.  The rest (float64 results, dense
  * targets, rows beyond ROW_PIECE classes) take the row code of
- * softmax_focal.h one row at a time.
+ * softmax_focal.h one row at a time; float64 results at gamma >
+ * FOCAL_POWER_BY_LOG take its `accurate` form, which keeps the E_j and G_c in
+ * double-double (two more buffers of a piece).
  */
 #include "glue.h"
 #include "parallel.h"
@@ -30,7 +32,7 @@ enum { SOFTMAX_OPERANDS = 6, ROW_CHUNK_ELEMENTS = 1 << 16 };
  * read once and held; a longer one is read piece by piece in each of its
  * passes (maximum, sum of exponentials, loss, gradient), its exponentials
  * computed again where needed, so a thread's buffers stay 5 * ROW_PIECE
- * doubles whatever the number of classes.
+ * doubles (the accurate rows: 7) whatever the number of classes.
  */
 enum { ROW_PIECE = 2048 };
 
@@ -66,6 +68,9 @@ typedef struct {
     /* float32 results from class indices: the per-class loops vectorised
        (softmax_rows.h); NULL otherwise */
     const softmax_row_kernels *kernels;
+    /* float64 results at gamma > FOCAL_POWER_BY_LOG: the instruction set's
+       accurate exponentials (softmax_rows.h); NULL otherwise */
+    const softmax_row_kernels *accurate_kernels;
     /* the vectorised rows read native float32 logits along a contiguous class
        axis in place, and write a contiguous gradient in place; any other row
        is gathered into (or scattered from) a float32 copy of one row */
@@ -103,9 +108,10 @@ typedef struct {
 
 /* a thread's row buffers, min(C, ROW_PIECE) doubles each; the vectorised
    rows use grad, x, a row of float32 (row_copy) and the block (its rows' E_j,
-   SOFTMAX_LANES more each) */
+   SOFTMAX_LANES more each); e_low and g_low (the low parts of the E_j and
+   G_c) are the accurate rows' alone */
 typedef struct {
-    double *x, *e, *g, *y, *grad;
+    double *x, *e, *g, *y, *grad, *e_low, *g_low;
     float *row_copy;
     row_block *block;
 } row_buffers;
@@ -143,21 +149,41 @@ class_weight(const softmax_task *t, npy_intp c)
     return value;
 }
 
-/* the class terms of a piece of dense targets (y) into g, added to *loss and
-   *g_total one class after the other (as for a row held whole) */
+/* the E_j of a piece of a row (softmax_exponentials_piece); the accurate
+   rows' by the instruction set's kernels where there are (the same bits) */
+FOCAL_INLINE void
+piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const double *x,
+                   double *e, double *e_low, npy_intp n, int precise, int accurate)
+{
+    if (accurate && t->accurate_kernels != NULL) {
+        t->accurate_kernels->accurate_exponentials(x, n, row->max, e, e_low);
+    }
+    else {
+        softmax_exponentials_piece(row, x, e, e_low, n, precise, accurate);
+    }
+}
+
+/* the class terms of a piece of dense targets (y) into g (accurate: and
+   g_low), added to *loss and *g_total one class after the other (as for a row
+   held whole) */
 FOCAL_INLINE void
 dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffers *buffer,
-            npy_intp first, npy_intp n, dd *loss, double *g_total, int precise)
+            npy_intp first, npy_intp n, dd *loss, dd *g_total, int precise, int accurate)
 {
     softmax_row_shape shifted = softmax_shift(row, first);
+    const double *e_low = accurate ? buffer->e_low : NULL;
     for (npy_intp c = 0; c < n; c++) {
         /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
         double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
-        buffer->g[c] = 0.0;
+        dd term = dd_from(0.0);
         if (a != 0.0) {
-            buffer->g[c] = softmax_class_term(&shifted, buffer->x, buffer->e, c, a, t->gamma,
-                                              loss, NULL, precise);
-            *g_total += buffer->g[c];
+            term = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, c, a, t->gamma, loss,
+                                      NULL, precise, accurate);
+            *g_total = accurate ? dd_add(*g_total, term, 1) : dd_from(g_total->hi + term.hi);
+        }
+        buffer->g[c] = term.hi;
+        if (accurate) {
+            buffer->g_low[c] = term.lo;
         }
     }
 }
@@ -226,8 +252,9 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         loss[k] = dd_from(0.0);
         g[k] = 0.0;
         if (!r->shape.has_nan) {
-            g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, 0,
-                                      class_weight(t, r->label), t->gamma, &loss[k], NULL, 0);
+            g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, NULL, 0,
+                                      class_weight(t, r->label), t->gamma, &loss[k], NULL, 0, 0)
+                       .hi;
         }
     }
     for (int k = 0; k < block->count; k++) {
@@ -265,7 +292,7 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
-            double one_minus_p = others_share(&r->shape, r->e + r->label, 0, 0).hi / total;
+            double one_minus_p = others_share(&r->shape, r->e + r->label, NULL, 0, 0).hi / total;
             float value = (float)((0.0 - g[k] * one_minus_p) * scale);
             memcpy(r->grad_out + r->label * t->grad_stride, &value, sizeof value);
         }
@@ -275,10 +302,12 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
 
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
    site): the row has at most ROW_PIECE classes, held in the buffers from its
-   first read. */
+   first read.  `accurate` (a constant): float64 results at gamma >
+   FOCAL_POWER_BY_LOG (softmax_focal.h). */
 FOCAL_INLINE int
 softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-            row_sums *sums, loop_problem *problem, int precise, int whole, int vectorised)
+            row_sums *sums, loop_problem *problem, int precise, int whole, int vectorised,
+            int accurate)
 {
     const npy_intp classes = t->num_classes;
     const char *logits = ptr[OP_LOGITS];
@@ -367,8 +396,10 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         softmax_scan_max(&row, buffer->x, n, first);
         NEXT_PIECE();
     }
-    /* (g is scratch for what rounding drops from the E_j until the class terms
-       fill it) */
+    /* (but for the accurate rows, which keep them in e_low, g is scratch for
+       what rounding drops from the E_j until the class terms fill it) */
+    double *e_low = accurate ? buffer->e_low : NULL;
+    double *low = accurate ? buffer->e_low : buffer->g;
     compensated_sum rest = {0.0, 0.0};
     double dropped = 0.0;
     for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
@@ -376,8 +407,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         if (!whole) {
             t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
         }
-        softmax_exponentials_piece(&row, buffer->x, buffer->e, buffer->g, n, precise);
-        softmax_add_rest(&rest, &dropped, &row, buffer->e, buffer->g, n, first, precise);
+        piece_exponentials(t, &row, buffer->x, buffer->e, low, n, precise, accurate);
+        softmax_add_rest(&rest, &dropped, &row, buffer->e, low, n, first, precise);
         NEXT_PIECE();
     }
     softmax_row_finish(&row, rest, dropped, precise);
@@ -385,7 +416,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     /* the loss, and the G_c of the classes with a target; for the hessian,
        the label's P_c and O_c */
     dd loss = dd_from(0.0);
-    double g_total = 0.0, g_label = 0.0;
+    dd g_total = dd_from(0.0), g_label = dd_from(0.0);
     double curvature = 0.0, others_label = 0.0;
     if (t->labels) {
         double a = class_weight(t, label);
@@ -395,18 +426,24 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         softmax_row_shape shifted = softmax_shift(&row, label - at);
         if (whole) {
             fill(buffer->g, classes, 0.0);
+            if (accurate) {
+                fill(buffer->g_low, classes, 0.0);
+            }
         }
         else {
             t->load_logits(LOGITS_AT(label), t->logit_stride, 1, buffer->x);
-            softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, 1, precise);
+            piece_exponentials(t, &row, buffer->x, buffer->e, e_low, 1, precise, accurate);
         }
-        g_label = softmax_class_term(&shifted, buffer->x, buffer->e, at, a, t->gamma, &loss,
-                                     hess_out ? &curvature : NULL, precise);
+        g_label = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, at, a, t->gamma,
+                                     &loss, hess_out ? &curvature : NULL, precise, accurate);
         if (hess_out) {
-            others_label = others_share(&shifted, buffer->e, at, precise).hi;
+            others_label = others_share(&shifted, buffer->e, e_low, at, precise).hi;
         }
         if (whole) {
-            buffer->g[label] = g_label;
+            buffer->g[label] = g_label.hi;
+            if (accurate) {
+                buffer->g_low[label] = g_label.lo;
+            }
         }
         g_total = g_label;
     }
@@ -416,9 +453,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             if (!whole) {
                 t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
                 t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
-                softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, n, precise);
+                piece_exponentials(t, &row, buffer->x, buffer->e, e_low, n, precise, accurate);
             }
-            dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise);
+            dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise, accurate);
             NEXT_PIECE();
         }
     }
@@ -445,28 +482,34 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 if (!whole) {
                     /* the piece's exponentials and G_c again (the same bits) */
                     t->load_logits(LOGITS_AT(first), t->logit_stride, n, buffer->x);
-                    softmax_exponentials_piece(&row, buffer->x, buffer->e, NULL, n, precise);
+                    piece_exponentials(t, &row, buffer->x, buffer->e, e_low, n, precise, accurate);
                     if (t->labels) {
                         fill(buffer->g, n, 0.0);
+                        if (accurate) {
+                            fill(buffer->g_low, n, 0.0);
+                        }
                         if (label >= first && label - first < n) {
-                            buffer->g[label - first] = g_label;
+                            buffer->g[label - first] = g_label.hi;
+                            if (accurate) {
+                                buffer->g_low[label - first] = g_label.lo;
+                            }
                         }
                     }
                     else {
-                        dd unused_loss = dd_from(0.0);
-                        double unused_total = 0.0;
+                        dd unused_loss = dd_from(0.0), unused_total = dd_from(0.0);
                         t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
                         dense_terms(t, &row, buffer, first, n, &unused_loss, &unused_total,
-                                    precise);
+                                    precise, accurate);
                     }
                 }
                 softmax_row_shape shifted = softmax_shift(&row, first);
-                softmax_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad, n,
-                                 precise);
+                softmax_gradient(&shifted, buffer->e, e_low, buffer->g, buffer->g_low, g_total,
+                                 buffer->grad, n, precise, accurate);
                 if (hess_out) {
                     /* (y, the dense targets' buffer, is free with class indices) */
-                    softmax_hessian_diagonal(&shifted, buffer->e, label - first, g_label,
-                                             curvature, others_label, buffer->y, n, precise);
+                    softmax_hessian_diagonal(&shifted, buffer->e, e_low, label - first,
+                                             g_label.hi, curvature, others_label, buffer->y, n,
+                                             precise);
                 }
                 if (scale != 1.0) {
                     for (npy_intp j = 0; j < n; j++) {
@@ -495,19 +538,22 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
 #undef NEXT_PIECE
 }
 
-/* the specialisations of the row: plain double or double-double, held whole
-   or read in pieces */
-#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE, VECTORISED)                                  \
-    static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,                   \
-                    row_buffers *buffer, row_sums *sums, loop_problem *problem)              \
-    {                                                                                         \
-        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE, VECTORISED);  \
+/* the specialisations of the row: plain double, double-double or accurate,
+   held whole or read in pieces */
+#define DEFINE_SOFTMAX_ROW(NAME, PRECISE, WHOLE, VECTORISED, ACCURATE)                      \
+    static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,                 \
+                    row_buffers *buffer, row_sums *sums, loop_problem *problem)            \
+    {                                                                                       \
+        return softmax_row(t, self, ptr, buffer, sums, problem, PRECISE, WHOLE, VECTORISED, \
+                           ACCURATE);                                                       \
     }
-DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_vectorised, 0, 1, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_accurate, 1, 1, 0, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0, 0, 0)
+DEFINE_SOFTMAX_ROW(softmax_row_accurate_pieces, 1, 0, 0, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_vectorised, 0, 1, 1, 0)
 
 /* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
 static int
@@ -520,10 +566,11 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    /* at most 5 * ROW_PIECE doubles, whatever the number of classes: five
-       pieces of a row, or for the vectorised rows three (grad, x and the
-       float32 row_copy) and the E_j of as many rows as 2 * ROW_PIECE doubles
-       hold, up to ROW_BLOCK */
+    const int accurate = t->precise && t->gamma > FOCAL_POWER_BY_LOG;
+    /* at most 7 * ROW_PIECE doubles, whatever the number of classes: five
+       pieces of a row (the accurate rows: seven), or for the vectorised rows
+       three (grad, x and the float32 row_copy) and the E_j of as many rows as
+       2 * ROW_PIECE doubles hold, up to ROW_BLOCK */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
     size_t row_e = piece + SOFTMAX_LANES;
     row_block block = {.count = 0, .capacity = 0};
@@ -531,13 +578,15 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         size_t fit = 2 * ROW_PIECE / row_e;
         block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
     }
-    size_t size = t->kernels != NULL ? 3 * piece + (size_t)block.capacity * row_e : 5 * piece;
+    size_t size = t->kernels != NULL ? 3 * piece + (size_t)block.capacity * row_e
+                  : accurate          ? 7 * piece
+                                      : 5 * piece;
     double *memory = (double *)allocate_array(size, sizeof(double));
     if (memory == NULL) {
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
-    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, NULL, &block};
+    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, NULL, NULL, NULL, &block};
     if (t->kernels != NULL) {
         buffer.x = memory + piece;
         buffer.row_copy = (float *)(memory + 2 * piece);
@@ -550,15 +599,23 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         buffer.e = memory + 2 * piece;
         buffer.g = memory + 3 * piece;
         buffer.y = memory + 4 * piece;
+        if (accurate) {
+            buffer.e_low = memory + 5 * piece;
+            buffer.g_low = memory + 6 * piece;
+        }
     }
     row_sums sums = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     char **ptr = NpyIter_GetDataPtrArray(iter);
     int (*row)(const softmax_task *, chunk_thread *, char **, row_buffers *, row_sums *,
                loop_problem *) =
-        t->kernels != NULL           ? softmax_row_vectorised
-        : t->num_classes <= ROW_PIECE ? (t->precise ? softmax_row_precise : softmax_row_plain)
-                                    : (t->precise ? softmax_row_precise_pieces
-                                                  : softmax_row_plain_pieces);
+        t->kernels != NULL ? softmax_row_vectorised
+        : t->num_classes <= ROW_PIECE
+            ? (accurate ? softmax_row_accurate
+               : t->precise ? softmax_row_precise
+                            : softmax_row_plain)
+            : (accurate ? softmax_row_accurate_pieces
+               : t->precise ? softmax_row_precise_pieces
+                            : softmax_row_plain_pieces);
     int status = 0;
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);
@@ -798,6 +855,10 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                !PyArray_ISBYTESWAPPED(logits) &&
                                task.logit_stride == (npy_intp)sizeof(float));
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
+    }
+
+    if (double_precision && gamma > FOCAL_POWER_BY_LOG) {
+        task.accurate_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */

@@ -28,6 +28,15 @@
  * and p_c L_c <= 1/e where L_c alone may be near the double range, so every
  * factor stays bounded for gamma >= 0.  At gamma 0, P = 0 and the diagonal
  * is a p_j (1 - p_j), softmax cross-entropy's.
+ *
+ * Every function takes `precise` (float64 results: double-double) and most
+ * take `accurate`, constants at each call site.  `accurate` (float64 results
+ * at gamma > FOCAL_POWER_BY_LOG) takes what q^gamma is made of to about
+ * 2^-100: the E_j from exp_accurate, kept in double-double (e and e_low),
+ * their sums S and rest as a compensated pair (softmax_add_rest), log(1 - p_c)
+ * with one Newton step, and G_c and the gradient in double-double, rounded
+ * once (see power_of_one_minus_p).  (softmax_kernels.c compiles the accurate
+ * softmax_exponentials_piece for each instruction set: most of its cost.)
  */
 #ifndef FOCAL_SOFTMAX_FOCAL_H
 #define FOCAL_SOFTMAX_FOCAL_H
@@ -83,11 +92,11 @@ softmax_scan_max(softmax_row_shape *row, const double *z, ptrdiff_t n, ptrdiff_t
 }
 
 /* E_j of the logits z[0..n), once the maximum is known; with `precise` and an
-   e_low (scratch of n doubles, NULL where the sum is not taken), what
-   rounding each E_j to a double drops */
+   e_low (scratch of n doubles, NULL where the sum is not taken; never NULL
+   with `accurate`), what rounding each E_j to a double drops */
 FOCAL_INLINE void
 softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double *e,
-                           double *e_low, ptrdiff_t n, int precise)
+                           double *e_low, ptrdiff_t n, int precise, int accurate)
 {
     const double max = row->max;
     /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
@@ -97,17 +106,19 @@ softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double
        large gamma, which multiplies its relative error. */
     for (ptrdiff_t j = 0; j < n; j++) {
         dd difference = two_sum(z[j], -max, precise);
-        dd value = exp_nonpositive(difference, precise);
+        dd value = accurate ? exp_accurate(difference) : exp_nonpositive(difference, precise);
         int one = z[j] == max;
         e[j] = one ? 1.0 : value.hi + value.lo;
-        if (precise && e_low != NULL) { /* precise: a constant */
+        if (accurate || (precise && e_low != NULL)) { /* accurate, precise: constants */
             e_low[j] = one ? 0.0 : (value.hi - e[j]) + value.lo;
         }
     }
 }
 
 /* adds the E_j of classes first, first + 1, ... but the argmax's to `rest`,
-   and (precise) their dropped parts e_low to `dropped` */
+   and (precise) their dropped parts e_low to `dropped`.  For positive terms
+   the pair's error is about n 2^-106 of the sum (n terms): small enough for
+   the accurate rows too (2^-86 at a million classes) */
 FOCAL_INLINE void
 softmax_add_rest(compensated_sum *rest, double *dropped, const softmax_row_shape *row,
                  const double *e, const double *e_low, ptrdiff_t n, ptrdiff_t first, int precise)
@@ -142,7 +153,7 @@ softmax_exponentials(const double *z, double *e, double *e_low, ptrdiff_t n, int
 {
     softmax_row_shape row = softmax_row_start(z[0]);
     softmax_scan_max(&row, z, n, 0);
-    softmax_exponentials_piece(&row, z, e, e_low, n, precise);
+    softmax_exponentials_piece(&row, z, e, e_low, n, precise, 0);
     compensated_sum rest = {0.0, 0.0};
     double dropped = 0.0;
     softmax_add_rest(&rest, &dropped, &row, e, e_low, n, 0, precise);
@@ -163,14 +174,17 @@ softmax_shift(const softmax_row_shape *row, ptrdiff_t first)
     return shifted;
 }
 
-/* O_c = S - E_c = the sum of the other classes' E_j, >= 1 unless c is the argmax */
+/* O_c = S - E_c = the sum of the other classes' E_j, >= 1 unless c is the
+   argmax; e_low: the E_j's low parts (accurate), else NULL */
 FOCAL_INLINE dd
-others_share(const softmax_row_shape *row, const double *e, ptrdiff_t c, int precise)
+others_share(const softmax_row_shape *row, const double *e, const double *e_low, ptrdiff_t c,
+             int precise)
 {
     if (c == row->argmax) {
         return row->rest;
     }
-    return dd_add(dd_add(row->rest, dd_from(-e[c]), precise), dd_from(1.0), precise);
+    dd minus_e = {-e[c], e_low != NULL ? -e_low[c] : 0.0};
+    return dd_add(dd_add(row->rest, minus_e, precise), dd_from(1.0), precise);
 }
 
 /*
@@ -184,26 +198,39 @@ others_share(const softmax_row_shape *row, const double *e, ptrdiff_t c, int pre
  * double-double:
  *   log(1 - p_c) = log(rest) - log S            for the argmax (1 - p = rest / S)
  *   log(1 - p_c) = log1p(-E_c / S)              otherwise, E_c / S <= 1/2,
- * E_c computed again in double-double, and gamma log(1 - p_c) below -800
- * gives 0, as in the sigmoid kernel.
+ * and gamma log(1 - p_c) below -1500 gives 0.  Without `accurate` E_c is
+ * computed again in double-double; rest and S are sums of the exp_series
+ * values, good to about 2^-57, and the logs to 2^-56, which gamma still
+ * multiplies: up to 370 ULP in float64 where q^gamma nears underflow.  With
+ * `accurate` (float64 results), E_c (e_c), rest and S are exp_accurate's
+ * values summed in double-double, and the log takes one Newton step
+ * (log_newton_step), all to about 2^-100, and so does the exp.  A q below
+ * e^-700 (whose e^-log q would overflow in that step) keeps its first log:
+ * at gamma > 8, q^gamma is then below e^-5600, which gives 0 all the same.
  */
 #define FOCAL_POWER_BY_LOG 8.0
 
 FOCAL_INLINE dd
-power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd total,
-                     double gamma, int *boosted, int precise)
+power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c,
+                     dd total, double gamma, int *boosted, int precise, int accurate)
 {
     dd log_q;
     if (c == row->argmax) {
         if (!(row->rest.hi > 0.0)) {
             return dd_from(0.0); /* 1 - p = 0 */
         }
-        log_q = log_positive(dd_divide(row->rest, total, precise), precise);
+        dd q = dd_divide(row->rest, total, precise);
+        log_q = log_positive(q, precise);
+        if (accurate && log_q.hi > -700.0) {
+            log_q = log_newton_step(log_q, q);
+        }
     }
     else {
-        dd e_c = exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+        if (!accurate) {
+            e_c = exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+        }
         dd p = dd_divide(e_c, total, precise);
-        log_q = log1p_small(dd_negate(p), precise, 0);
+        log_q = accurate ? log1p_accurate(dd_negate(p)) : log1p_small(dd_negate(p), precise, 0);
     }
     double plain = gamma * log_q.hi;
     /* q <= 1: a rounding above 0 is clamped, a product below -1500 underflows */
@@ -216,17 +243,20 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
     if (*boosted) {
         scaled = add_ln2_multiple(scaled, 1000.0, precise);
     }
-    return exp_nonpositive(scaled, precise);
+    return accurate ? exp_accurate(scaled) : exp_nonpositive(scaled, precise);
 }
 
 /*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
- * its G_c.  `loss` accumulates in double-double.  With `curvature` (NULL
- * where the hessian is not wanted), also stores P_c of the hessian's diagonal.
+ * its G_c (in double-double with `accurate`; else its high part alone).
+ * `loss` accumulates in double-double.  With `curvature` (NULL where the
+ * hessian is not wanted), also stores P_c of the hessian's diagonal.  e_low:
+ * the E_j's low parts with `accurate`, else NULL.
  */
-FOCAL_INLINE double
-softmax_class_term(const softmax_row_shape *row, const double *z, const double *e, ptrdiff_t c,
-                   double target_weight, double gamma, dd *loss, double *curvature, int precise)
+FOCAL_INLINE dd
+softmax_class_term(const softmax_row_shape *row, const double *z, const double *e,
+                   const double *e_low, ptrdiff_t c, double target_weight, double gamma,
+                   dd *loss, double *curvature, int precise, int accurate)
 {
     if (isinf(row->max - z[c])) {
         /* z_c = -inf or m = +inf > z_c: p_c = 0 in the limit, so the loss is
@@ -241,10 +271,10 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         if (curvature != NULL) {
             *curvature = 0.0; /* p_c = 0 and p_c L_c -> 0 */
         }
-        return target_weight;
+        return dd_from(target_weight);
     }
     dd total = dd_add(row->rest, dd_from(1.0), precise);
-    dd others = others_share(row, e, c, precise);
+    dd others = others_share(row, e, e_low, c, precise);
     dd one_minus_p = dd_divide(others, total, precise);
     /* L_c = log S + (m - z_c), S = 1 + rest in double-double */
     dd log_total = row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
@@ -253,47 +283,84 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
     if (z[c] != row->max) {
         neg_log_p = dd_add(neg_log_p, two_sum(row->max, -z[c], precise), precise);
     }
+    dd e_c = {e[c], accurate ? e_low[c] : 0.0};
     int boosted = 0; /* q_gamma holds (1 - p_c)^gamma 2^1000 */
     dd q_gamma = gamma > FOCAL_POWER_BY_LOG
-                     ? power_of_one_minus_p(row, z, c, total, gamma, &boosted, precise)
+                     ? power_of_one_minus_p(row, z, c, e_c, total, gamma, &boosted, precise,
+                                            accurate)
                      : dd_power(one_minus_p, gamma, precise);
     const double unscale = boosted ? 0x1p-1000 : 1.0;
     dd term = dd_mul(q_gamma, neg_log_p, precise);
     term = boosted ? dd_scale(term, unscale, precise) : term;
     *loss = dd_accumulate(*loss, dd_scale(term, target_weight, precise), precise);
-    double h;
+    dd h;
     if (c == row->argmax) {
-        h = row->rest.hi > 0.0 ? log_total.hi / row->rest.hi : 1.0;
+        h = !(row->rest.hi > 0.0) ? dd_from(1.0)
+            : accurate            ? dd_divide(log_total, row->rest, 1)
+                                  : dd_from(log_total.hi / row->rest.hi);
     }
     else {
         /* E_c = 0 (p_c underflowed or z_c = -inf) is the limit h = 0 */
-        h = e[c] == 0.0 ? 0.0 : e[c] / others.hi * neg_log_p.hi;
+        h = e[c] == 0.0 ? dd_from(0.0)
+            : accurate  ? dd_mul(dd_divide(e_c, others, 1), neg_log_p, 1)
+                        : dd_from(e[c] / others.hi * neg_log_p.hi);
     }
     double weighted_power = target_weight * q_gamma.hi;
     if (curvature != NULL) {
         double p = e[c] / total.hi;
+        /* (accurate: gamma p first, since p h alone underflows where p is
+           near 1e-300 and gamma near 1e300) */
+        double spread = accurate ? ((1.0 - gamma) * p) * h.hi : (1.0 - gamma) * (p * h.hi);
         *curvature = gamma == 0.0 ? 0.0
-                     : weighted_power * gamma *
-                           ((1.0 - gamma) * (p * h) + p * neg_log_p.hi - 2.0 * p) * unscale;
+                     : weighted_power * gamma * (spread + p * neg_log_p.hi - 2.0 * p) * unscale;
     }
-    return weighted_power * (gamma * h + 1.0) * unscale;
+    if (accurate) {
+        dd factor = dd_add(dd_scale(h, gamma, 1), dd_from(1.0), 1);
+        dd big_g = dd_scale(dd_mul(q_gamma, factor, 1), target_weight, 1);
+        return boosted ? dd_scale(big_g, unscale, 1) : big_g;
+    }
+    return dd_from(weighted_power * (gamma * h.hi + 1.0) * unscale);
 }
 
-/* dFL/dz_j for the whole row, from the G_c (zero for classes without target) */
+/*
+ * dFL/dz_j for the whole row, from the G_c (zero for classes without target)
+ * and their sum g_total.  With `accurate`, in double-double from the E_j
+ * (e, e_low) and the G_c (g, g_low), and rounded once.
+ */
 FOCAL_INLINE void
-softmax_gradient(const softmax_row_shape *row, const double *e, const double *g, double g_total,
-                 double *grad, ptrdiff_t n, int precise)
+softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_low,
+                 const double *g, const double *g_low, dd g_total, double *grad, ptrdiff_t n,
+                 int precise, int accurate)
 {
+    if (accurate) {
+        dd reciprocal = dd_reciprocal(dd_add(row->rest, dd_from(1.0), 1), 1); /* 1 / S */
+        dd coefficient = dd_mul(g_total, reciprocal, 1); /* p_j g_total = E_j (g_total / S) */
+        for (ptrdiff_t j = 0; j < n; j++) {
+            dd e_j = {e[j], e_low[j]};
+            dd g_j = {g[j], g_low[j]};
+            if (g[j] == 0.0) {
+                grad[j] = dd_mul(e_j, coefficient, 1).hi;
+            }
+            else {
+                dd p = dd_mul(e_j, reciprocal, 1);
+                dd one_minus_p = dd_mul(others_share(row, e, e_low, j, 1), reciprocal, 1);
+                dd others_g = dd_add(g_total, dd_negate(g_j), 1);
+                grad[j] = dd_add(dd_mul(p, others_g, 1), dd_negate(dd_mul(g_j, one_minus_p, 1)),
+                                 1).hi;
+            }
+        }
+        return;
+    }
     /* S as others_share computes it, so that 1 - p_j is exactly 1 when E_j = 0 */
     double total = dd_add(row->rest, dd_from(1.0), precise).hi;
     for (ptrdiff_t j = 0; j < n; j++) {
         double p = e[j] / total;
         if (g[j] == 0.0) {
-            grad[j] = p * g_total;
+            grad[j] = p * g_total.hi;
         }
         else {
-            double one_minus_p = others_share(row, e, j, precise).hi / total;
-            grad[j] = p * (g_total - g[j]) - g[j] * one_minus_p;
+            double one_minus_p = others_share(row, e, NULL, j, precise).hi / total;
+            grad[j] = p * (g_total.hi - g[j]) - g[j] * one_minus_p;
         }
     }
 }
@@ -301,17 +368,17 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *g,
 /*
  * The diagonal of the hessian for a row of class `label` (counted from this
  * piece; outside [0, n) when the piece does not hold it), from its G and P
- * (softmax_class_term) and its O_c.
+ * (softmax_class_term) and its O_c; e_low as for others_share.
  */
 FOCAL_INLINE void
-softmax_hessian_diagonal(const softmax_row_shape *row, const double *e, ptrdiff_t label,
-                         double g, double curvature, double others_label, double *hess,
-                         ptrdiff_t n, int precise)
+softmax_hessian_diagonal(const softmax_row_shape *row, const double *e, const double *e_low,
+                         ptrdiff_t label, double g, double curvature, double others_label,
+                         double *hess, ptrdiff_t n, int precise)
 {
     double total = dd_add(row->rest, dd_from(1.0), precise).hi;
     for (ptrdiff_t j = 0; j < n; j++) {
         double p = e[j] / total;
-        double one_minus_p = others_share(row, e, j, precise).hi / total;
+        double one_minus_p = others_share(row, e, e_low, j, precise).hi / total;
         if (j == label) {
             hess[j] = one_minus_p * (p * g - curvature);
         }

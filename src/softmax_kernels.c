@@ -32,6 +32,7 @@
 
 #include "numeric.h"
 #include "simd.h"
+#include "softmax_focal.h"
 #include "softmax_rows.h"
 #include "vector_math.h"
 

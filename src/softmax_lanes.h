@@ -221,7 +221,16 @@ NAMED(scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad)
     }
 }
 
-static const softmax_row_kernels NAMED(kernels) = {NAMED(exponentials), NAMED(scaled)};
+/* (softmax_focal.h's loop, compiled for the level) */
+ATTRIBUTE static void
+NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e, double *e_low)
+{
+    softmax_row_shape row = softmax_row_start(max);
+    softmax_exponentials_piece(&row, z, e, e_low, n, 1, 1);
+}
+
+static const softmax_row_kernels NAMED(kernels) = {NAMED(exponentials), NAMED(scaled),
+                                                   NAMED(accurate_exponentials)};
 
 #undef doubles
 #undef double_mask

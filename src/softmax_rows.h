@@ -29,6 +29,12 @@ typedef struct {
     /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
        alignment) */
     void (*scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad);
+    /* float64 results at gamma > 8: softmax_focal.h's accurate E_j (and what
+       rounding them drops, e_low) of n double logits z given their maximum;
+       vectorised with the level's fused multiply-adds (an fma is one
+       rounding wherever it runs: the same bits at every level) */
+    void (*accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
+                                  double *e_low);
 } softmax_row_kernels;
 
 /* the vector width the loops are written in (doubles); every instruction set

@@ -315,20 +315,21 @@ def test_extra_memory_does_not_grow_with_the_size():
     assert large - small < 16 * 1024, f"{(large - small) / 1024:.1f} KiB more for 128 times the size"
 
 
+@pytest.mark.parametrize("dtype, gamma", [(np.float32, 2.0), (np.float64, 10.0)])
 @pytest.mark.parametrize("targets", ["labels", "dense"])
-def test_softmax_rows_of_millions_of_classes(targets):
+def test_softmax_rows_of_millions_of_classes(targets, dtype, gamma):
     """Rows of 2**21 classes are read in pieces (5 doubles per class per thread
-    were 80 MiB a thread)."""
-    x = np.random.default_rng(5).standard_normal((4, 2**21), dtype=np.float32)
+    were 80 MiB a thread); float64 above gamma 8 keeps two more pieces."""
+    x = np.random.default_rng(5).standard_normal((4, 2**21), dtype=dtype)
     if targets == "labels":
         y = np.array([0, 2**21 - 1, 12345, 2**20])
     else:
         y = np.zeros_like(x)
         y[:, ::4096] = 1.0 / 512
-    extra, value = extra_peak(lambda: focal.softmax_loss(x, y))
+    extra, value = extra_peak(lambda: focal.softmax_loss(x, y, None, gamma))
     assert np.isfinite(value)
     assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
-    extra, _ = extra_peak(lambda: focal.softmax_loss_and_grad(x, y, reduction="sum"))
+    extra, _ = extra_peak(lambda: focal.softmax_loss_and_grad(x, y, None, gamma, reduction="sum"))
     assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
 
 
