@@ -337,6 +337,9 @@ enum {
     KW_EXTRA4, KW_COUNT
 };
 
+/* the largest gamma the float32 results' kernels take (see sigmoid_focal_entry) */
+#define FOCAL_FLOAT32_GAMMA_MAX 0x1p16
+
 static const char *const sigmoid_keyword_names[KW_COUNT] = {
     "logits", "targets", "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
     "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
@@ -632,7 +635,12 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     row->prepare(&task.params.focal);
     task.hard_targets = row->targets == TARGETS_HARD;
     task.kernel.loss = (int)loss;
-    task.kernel.precise = double_precision != 0;
+    /* float32 results are computed in double, which carries 1 - p_t of a soft
+       target to about 2^-53: gamma multiplies that error in (1 - p_t)^gamma,
+       2^-37 at most (a ten-thousandth of a float32 ULP) up to gamma 2^16.
+       Above (a 1e-30 target at x = 40 and gamma 1e20 gave 30, not 0), they are
+       computed by the double-double kernels of float64 results and rounded. */
+    task.kernel.precise = double_precision != 0 || gamma > FOCAL_FLOAT32_GAMMA_MAX;
     task.kernel.form = row->form(&task.params.focal);
     task.kernel.outputs = outputs[2] != NULL   ? FOCAL_OUT_HESS
                           : outputs[1] != NULL ? FOCAL_OUT_GRAD

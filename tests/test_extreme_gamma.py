@@ -191,6 +191,33 @@ def test_sigmoid_float64_large_gamma_without_a_gamma_term(gamma):
                 assert error <= 4, (where, error)
 
 
+@pytest.mark.parametrize("gamma", [1e3, 6e4, 7e4, 1e8, 1e10, 1e16, 1e20])
+def test_sigmoid_float32_soft_targets_at_large_gamma(gamma):
+    """float32 results of soft targets near 0 and 1, where 1 - p_t lies within
+    2^-53 of 1 and gamma multiplies its rounding (a 1e-30 target at x = 40 and
+    gamma 1e20 gave 30 instead of 0; gamma 1e10, 12 ULP): above gamma 2^16
+    the double-double kernels compute them.  Within 1 ULP, the second
+    derivative 4 ULP of its conditioning."""
+    rng = np.random.default_rng(16)
+    x = np.concatenate([np.linspace(20.0, 45.0, 26), -np.linspace(20.0, 45.0, 26),
+                        rng.uniform(-5.0, 5.0, 20)]).astype(np.float32)
+    tiny = float(np.finfo(np.float32).tiny)
+    for y in (1e-30, 1e-10, 0.3, 1.0 - 2.0 ** -20):
+        targets = np.full(x.shape, y, np.float32)
+        loss = focal.loss(x, targets, 0.25, gamma, reduction="none")
+        grad, hess = focal.grad_hess(x, targets, 0.25, gamma)
+        poly1 = focal.poly1_loss(x, targets, 0.25, gamma, epsilon=0.0, reduction="none")
+        assert np.array_equal(poly1, loss)
+        for i, xi in enumerate(x):
+            want_loss, want_grad, want_hess, condition, _ = sigmoid_exact(xi, targets[i], gamma)
+            where = (gamma, float(xi), y)
+            assert ulp_error(loss[i], want_loss, np.float32) <= 1, (where, loss[i], want_loss)
+            assert ulp_error(grad[i], want_grad, np.float32) <= 1, (where, grad[i], want_grad)
+            if abs(want_hess) >= tiny:
+                error = ulp_error(hess[i], want_hess, np.float32) / (1 + float(condition))
+                assert error <= 4, (where, hess[i], want_hess, error)
+
+
 def test_grad_hess_at_gamma_1e155_is_finite_and_right():
     x = np.linspace(-30.0, 30.0, 7)
     y = (x > 0).astype(np.float64)
