@@ -160,8 +160,11 @@ def view(a: np.ndarray, index: Index) -> np.ndarray:
 # orders this: computing tile k, then the uncomputed tiles that k's part of
 # out would overwrite (and theirs), then committing k.  The tiles held at once
 # are the walk's depth: 1 or 2 for a shift (walked from the end it writes
-# towards) or a transpose (tile (I, J) against (J, I)).  A layout that would
-# hold more than MAX_PENDING tiles keeps the copy of the inputs instead.
+# towards) or a transpose (tile (I, J) against (J, I)), the length of a cycle
+# of tiles for other permutations of axes and reversals (4 for a rotation of a
+# square, 6 for a rotation of a cube and a reversal), which then take tiles
+# of half or a quarter the size, twice or four times as many pending.  A
+# layout that would hold more keeps the copy of the inputs instead.
 
 # tiles in scratch at once: 4 float64 tiles of BLOCK_ELEMENTS are 512 KiB
 MAX_PENDING = 4
@@ -175,9 +178,12 @@ class Tiling:
     """The tiles of an iteration of `shape`, numbered 0 .. count - 1.
 
     Tiles hold at most `limit` elements, the last axis whole when
-    `whole_last` (softmax rows: one row may then exceed `limit`).  `cubes`: near-cubes, so that a transposed out= meets few
-    tiles; otherwise slabs, runs of whole trailing axes (a shifted out= meets
-    the next slab only).
+    `whole_last` (softmax rows: one row may then exceed `limit`).  `cubes`:
+    cubes of one edge on every axis cut, placed symmetrically (from both
+    ends of an axis towards its middle), so that the tiles of an out= that is
+    the input with axes permuted or reversed (out=logits.T, logits.T[::-1],
+    a rotation) are exactly tiles of the input; otherwise slabs, runs of
+    whole trailing axes (a shifted out= meets the next slab only).
     """
 
     def __init__(self, shape: Tuple[int, ...], whole_last: bool, cubes: bool,
@@ -187,25 +193,64 @@ class Tiling:
         cuttable = list(range(len(shape) - 1 if whole_last else len(shape)))
         fixed = math.prod(shape[d] for d in range(len(shape)) if d not in cuttable)
         budget = max(1, limit // max(fixed, 1))
-        while cuttable and math.prod(tile[d] for d in cuttable) > budget:
-            if cubes:
-                d = max(cuttable, key=lambda d: tile[d])
-                tile[d] = (tile[d] + 1) // 2
-            else:  # the first axis cut as finely as needed, then the next
+        if cubes:
+            self.cuts = _cube_cuts(shape, cuttable, budget)
+        else:
+            while cuttable and math.prod(tile[d] for d in cuttable) > budget:
+                # the first axis cut as finely as needed, then the next
                 d = next(d for d in cuttable if tile[d] > 1)
                 inner = math.prod(tile[e] for e in cuttable if e > d)
                 tile[d] = max(1, budget // max(inner, 1))
-        self.shape, self.tile = shape, tile
-        self.counts = [-(-n // t) if n else 0 for n, t in zip(shape, tile)]
+            self.cuts = [list(range(0, n, t)) + [n] if n else [0]
+                         for n, t in zip(shape, tile)]
+        self.shape = shape
+        self.counts = [len(c) - 1 for c in self.cuts]
         self.count = math.prod(self.counts)
 
     def index(self, k: int) -> Index:
         """Tile k's slices (C order of the tile grid)."""
         parts = []
-        for n, t, c in zip(reversed(self.shape), reversed(self.tile), reversed(self.counts)):
+        for cuts, c in zip(reversed(self.cuts), reversed(self.counts)):
             k, i = divmod(k, c)
-            parts.append(slice(i * t, min(i * t + t, n)))
+            parts.append(slice(cuts[i], cuts[i + 1]))
         return tuple(reversed(parts))
+
+
+def _cube_cuts(shape: Tuple[int, ...], cuttable: List[int], budget: int) -> List[List[int]]:
+    """Each axis's tile boundaries for cubes of at most `budget` elements:
+    one edge for every axis longer than it (axes of the same length are cut
+    alike, so a transpose maps tiles onto tiles), runs of that edge from both
+    ends of the axis and the rest in the middle halved around the centre (the
+    same cuts seen from either end, so a reversal does too)."""
+    whole = set(range(len(shape))) - set(cuttable)
+    edge = 1
+    while True:
+        cut = [d for d in cuttable if d not in whole]
+        if not cut:
+            break
+        edge = max(1, int(budget ** (1.0 / len(cut))))
+        while edge > 1 and edge ** len(cut) > budget:
+            edge -= 1
+        while (edge + 1) ** len(cut) <= budget:
+            edge += 1
+        short = [d for d in cut if shape[d] <= edge]
+        if not short:
+            break
+        for d in short:  # an axis no longer than the edge stays whole
+            whole.add(d)
+            budget = max(1, budget // max(shape[d], 1))
+    cuts = []
+    for d, n in enumerate(shape):
+        if d in whole or n <= edge:
+            cuts.append([0, n] if n else [0])
+            continue
+        runs = n // (2 * edge)
+        low = [i * edge for i in range(runs + 1)]
+        high = [n - i * edge for i in range(runs, -1, -1)]
+        middle = high[0] - low[-1]  # < 2 * edge, around the centre
+        centre = [] if middle <= edge else sorted({n // 2, n - n // 2})
+        cuts.append(sorted(set(low + centre + high)))
+    return cuts
 
 
 def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
@@ -218,9 +263,10 @@ def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
     return start + low, start + high + a.itemsize
 
 
-def commit_order(count: int, out_part, in_parts, overlap) -> Optional[np.ndarray]:
+def commit_order(count: int, out_part, in_parts, overlap,
+                 max_pending: int = MAX_PENDING) -> Optional[np.ndarray]:
     """The order of computing and committing `count` tiles, or None if every
-    order tried holds more than MAX_PENDING tiles at once.
+    order tried holds more than `max_pending` tiles at once.
 
     out_part(k): tile k's part of out; in_parts(k): its parts of the inputs
     that meet out; overlap(a, b): whether two views share memory.  The order
@@ -249,15 +295,15 @@ def commit_order(count: int, out_part, in_parts, overlap) -> Optional[np.ndarray
             p is not None and overlap(p, part) for p in in_parts(int(j)))]
 
     for order in (range(count), range(count - 1, -1, -1)):
-        events = _walk(count, order, readers)
+        events = _walk(count, order, readers, max_pending)
         if events is not None:
             return events
     return None
 
 
-def _walk(count: int, order, readers) -> Optional[np.ndarray]:
+def _walk(count: int, order, readers, max_pending: int) -> Optional[np.ndarray]:
     """The depth-first order (see above) from roots in `order`; None if it
-    would hold more than MAX_PENDING tiles."""
+    would hold more than `max_pending` tiles."""
     events = np.empty(2 * count, np.int64)
     done = np.zeros(count, bool)
     n = 0
@@ -272,7 +318,7 @@ def _walk(count: int, order, readers) -> Optional[np.ndarray]:
             k, rest = stack[-1]
             for j in rest:
                 if not done[j]:
-                    if len(stack) == MAX_PENDING:
+                    if len(stack) == max_pending:
                         return None
                     done[j] = True
                     events[n] = j

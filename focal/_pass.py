@@ -275,10 +275,15 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     def in_parts(k: int) -> List[Any]:
         return [p if meet else None for p, meet in zip(parts(k)[:4], meets)]
 
-    for cubes in (False, True):  # slabs suit a shift, cubes a transpose
-        tiling = _overlap.Tiling(x.shape, whole_last=rows, cubes=cubes)
+    # slabs suit a shift, cubes a transpose; a permutation of axes whose
+    # cycles of tiles are longer than MAX_PENDING (a rotation of a cube and a
+    # reversal: 6) takes smaller tiles, more of them pending, in the same memory
+    for cubes, split in ((False, 1), (True, 1), (True, 2), (True, 4)):
+        tiling = _overlap.Tiling(x.shape, whole_last=rows, cubes=cubes,
+                                 limit=_overlap.BLOCK_ELEMENTS // split)
         order = _overlap.commit_order(tiling.count, lambda k: parts(k)[4], in_parts,
-                                      lambda a, b: _args.overlap(_args.base_view(a), b))
+                                      lambda a, b: _args.overlap(_args.base_view(a), b),
+                                      max_pending=_overlap.MAX_PENDING * split)
         if order is not None:
             break
     else:

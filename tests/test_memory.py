@@ -556,6 +556,41 @@ def test_out_over_the_logits_with_class_indices_and_long_rows(layout, call):
     assert _same_bits(out, expected)
 
 
+PERMUTED = {  # out= over the logits with axes permuted and reversed: (shape, view)
+    "square-transposed": ((1400, 1400), lambda x: x.T),
+    "square-rotated": ((1400, 1400), lambda x: x.T[::-1]),
+    "square-rotated-back": ((1400, 1400), lambda x: x[::-1].T),
+    "square-antitransposed": ((1400, 1400), lambda x: x[::-1, ::-1].T),
+    "cube-cycled": ((110, 110, 110), lambda x: x.transpose(1, 2, 0)),
+    "cube-cycled-reversed": ((110, 110, 110), lambda x: np.flip(x.transpose(2, 0, 1), 0)),
+    "cube-swapped-reversed": ((110, 110, 110), lambda x: np.flip(x.transpose(1, 0, 2), 2)),
+}
+
+
+@pytest.mark.parametrize("layout", list(PERMUTED))
+@pytest.mark.parametrize("targets", ["dense", "labels"])
+def test_out_over_the_logits_with_axes_permuted_and_reversed(layout, targets):
+    """float64 logits whose sides are not powers of two: out= as the logits
+    transposed, rotated (transposed and reversed) or with a cube's axes cycled
+    and reversed.  Tiles placed symmetrically map onto tiles; a rotation's
+    cycles of tiles are held whole (they copied the logits: 15 MiB, 10 MiB)."""
+    rng = np.random.default_rng(41)
+    shape, over = PERMUTED[layout]
+    logits = rng.standard_normal(shape)
+    if targets == "dense":
+        t = (rng.random(shape) < 0.05).astype(np.float64)
+    else:
+        t = rng.integers(0, shape[-1] + 1, shape[:-1])
+    expected = focal.loss_and_grad(logits, t, reduction="sum")
+    x = logits.copy()
+    out = over(x)
+    extra, result = extra_peak(lambda: focal.loss_and_grad(x, t, reduction="sum", out=out),
+                               existing=(out,))
+    assert extra < LIMIT, f"{layout}, {targets}: {extra / MIB:.2f} MiB extra"
+    assert _same_bits(result[0], expected[0])
+    assert _same_bits(out, expected[1])
+
+
 @pytest.mark.parametrize("argument", ["targets", "weights"])
 def test_out_over_shifted_targets_or_weights(batch, argument):
     """out= one element on from the dense targets or the weights."""
