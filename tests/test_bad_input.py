@@ -810,7 +810,8 @@ def test_normalizer_and_prior_bias_take_any_real_scalar():
     ml_dtypes = pytest.importorskip("ml_dtypes")
     x, t = make_logits(), make_dense()
     expected = focal.loss(x, t, reduction="mean", normalizer=2.0)
-    for normalizer in (ml_dtypes.bfloat16(2), fractions.Fraction(2), np.array(ml_dtypes.bfloat16(2))):
+    for normalizer in (ml_dtypes.bfloat16(2), fractions.Fraction(2),
+                       np.array(ml_dtypes.bfloat16(2))):
         assert focal.loss(x, t, reduction="mean", normalizer=normalizer) == expected
     assert focal.prior_bias(fractions.Fraction(1, 4)) == focal.prior_bias(0.25)
     assert focal.prior_bias(ml_dtypes.bfloat16(0.25)) == focal.prior_bias(0.25)
@@ -822,13 +823,14 @@ def test_other_real_scalars_are_still_checked():
     import fractions
     ml_dtypes = pytest.importorskip("ml_dtypes")
     x, t = make_logits(), make_dense()
-    for gamma in (ml_dtypes.bfloat16(float("nan")), ml_dtypes.bfloat16(-2), fractions.Fraction(-1, 2),
-                  ml_dtypes.bfloat16(float("inf")), fractions.Fraction(10**400),
+    for gamma in (ml_dtypes.bfloat16(float("nan")), ml_dtypes.bfloat16(-2),
+                  fractions.Fraction(-1, 2), ml_dtypes.bfloat16(float("inf")),
+                  fractions.Fraction(10**400),
                   np.array(fractions.Fraction(-1), dtype=object)):
         with pytest.raises(ValueError, match=r"^gamma: expected a finite real number >= 0"):
             focal.loss(x, t, gamma=gamma)
-    for gamma in (np.array(2j, dtype=object), np.array("2", dtype=object), np.array(True, dtype=object),
-                  np.array(None, dtype=object), np.complex64(2)):
+    for gamma in (np.array(2j, dtype=object), np.array("2", dtype=object),
+                  np.array(True, dtype=object), np.array(None, dtype=object), np.complex64(2)):
         with pytest.raises(TypeError, match=r"^gamma: expected a finite real number >= 0"):
             focal.loss(x, t, gamma=gamma)
     with pytest.raises(ValueError, match=r"^normalizer: expected a finite real number > 0"):
