@@ -7,6 +7,7 @@ says what was expected.  Nothing here copies a large array or modifies an input.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -141,14 +142,15 @@ def refuse_unrepresentable_labels(name: str, labels: np.ndarray) -> None:
 
 
 def real_scalar(name: str, value: Any, what: str) -> float:
-    """A real Python or NumPy scalar (or 0-d array) as a float; bool is refused."""
+    """A real scalar as a float; bool, complex and strings are refused.
+
+    Python and NumPy numbers, 0-d arrays of them, any other `numbers.Real`
+    (a Fraction) and ml_dtypes' scalars (bfloat16, float8, ...) are taken,
+    each converted as float() converts it (the nearest double)."""
     if type(value) is float:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            raise ValueError(f"{name}: expected {what}, got an integer too large for a float") from None
+        return _float_of(name, value, what)
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected {what}, got {value!r}")
     _reject_masked(name, value)
@@ -156,9 +158,31 @@ def real_scalar(name: str, value: Any, what: str) -> float:
         array = np.asarray(value)
     except (ValueError, TypeError):
         raise TypeError(f"{name}: expected {what}, got {value!r}") from None
-    if array.ndim != 0 or array.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: expected {what}, got {value!r}")
-    return float(array)
+    if array.ndim == 0:
+        if array.dtype.kind in "iuf":
+            return float(array)
+        if array.dtype.kind == "O":  # a number NumPy does not know, such as a Fraction
+            number = array.item()
+            if isinstance(number, numbers.Real) and not isinstance(number, bool):
+                return _float_of(name, number, what)
+        if _is_ml_dtypes(array.dtype):  # kind "V": NumPy casts it through ml_dtypes' casts
+            return float(array.astype(_FLOAT64))
+    raise TypeError(f"{name}: expected {what}, got {value!r}")
+
+
+def _float_of(name: str, number: Any, what: str) -> float:
+    """float(number), an OverflowError said with the argument's name."""
+    try:
+        return float(number)
+    except OverflowError:
+        raise ValueError(f"{name}: expected {what}, got a number too large for a float") from None
+
+
+def _is_ml_dtypes(dtype: np.dtype) -> bool:
+    """Whether `dtype` is one of ml_dtypes' (bfloat16, float8_*, int4, ...), which
+    are real numbers NumPy can cast to float64; told as is_bfloat16 tells them."""
+    return dtype.kind == "V" and (
+        getattr(dtype.type, "__module__", "").split(".")[0] == "ml_dtypes")
 
 
 def gamma_value(gamma: Any, *, positive: bool = False) -> float:
@@ -190,9 +214,13 @@ def class_alpha(alpha: Any, num_classes: Optional[int], class_axis: Optional[int
     what = "None, a number in [0, 1], or one value in [0, 1] per class"
     if isinstance(alpha, (bool, np.bool_, str, bytes)):
         raise TypeError(f"alpha: expected {what}, got {alpha!r}")
-    array = as_array("alpha", alpha, "iuf", what)
-    if array.ndim == 0:
-        value = float(array)
+    _reject_masked("alpha", alpha)
+    try:
+        scalar = np.ndim(alpha) == 0
+    except (ValueError, TypeError):
+        scalar = False  # as_array says why
+    if scalar:
+        value = real_scalar("alpha", alpha, what)  # read as every scalar parameter
         if value < 0 and class_axis is None:
             raise ValueError(
                 f"alpha: {value!r} is outside [0, 1]; to turn alpha weighting off pass "
@@ -201,6 +229,7 @@ def class_alpha(alpha: Any, num_classes: Optional[int], class_axis: Optional[int
         if not 0 <= value <= 1:
             raise ValueError(f"alpha: expected a number in [0, 1], got {value!r}")
         return value, None
+    array = as_array("alpha", alpha, "iuf", what)
     if class_axis is not None:
         if array.ndim != 1 or array.shape[0] != num_classes:
             raise ValueError(

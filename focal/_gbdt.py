@@ -58,7 +58,8 @@ hessian_scale : {"xgboost", "lightgbm"} or float, default 1.0
     built-in objectives scale the softmax hessian p (1 - p): ``"xgboost"``
     (``multi:softprob``) by 2, ``"lightgbm"`` (``multiclass``) by
     K / (K - 1).  With ``alpha=None, gamma=0`` and the library's scale the
-    objective trains the built-in objective's trees.
+    objective trains the built-in objective's trees.  A number is at most
+    float32's largest, 3.4028235e+38, as is the floor.
 """
 
 _METRIC_PARAMETERS = """\
@@ -105,8 +106,9 @@ naming it rather than training on it: a margin that is not finite (a NaN
 or infinite starting margin, which would make every prediction of the
 model NaN), a label outside [0, 1], a weight that is negative or not
 finite.  A gradient or hessian that would not be a finite float32 number
-(gamma too large for the derivatives, or a huge weight) is refused too,
-naming gamma or the weights.
+(gamma too large for the derivatives, a hessian_scale or a huge weight
+that overflows them) is refused too, naming gamma, hessian_scale or the
+weights.
 
 Monitor training with the matching metric (`xgboost_metric`,
 `lightgbm_metric`): with a custom objective the libraries' default metrics
@@ -180,15 +182,19 @@ def _first_outside(values: np.ndarray, low: float, high: float) -> Optional[int]
     return int(np.flatnonzero(~inside)[0])
 
 
-def _check_margins(margins: np.ndarray, names: _Names) -> None:
-    """Refuses margins that are not real and finite, naming them."""
+def _check_margins(margins: np.ndarray, names: _Names, library: str) -> None:
+    """Refuses margins that are not real and finite, naming them; `library`
+    ("XGBoost" or "LightGBM") is the one that handed them over."""
     if margins.dtype.kind not in "iuf":
         raise TypeError(f"{names.margins}: expected real margins, got dtype {margins.dtype}")
     bad = _first_outside(margins, -_MARGIN_LIMIT, _MARGIN_LIMIT)
     if bad is not None:
         value = margins.flat[bad]
-        stand_in = (" (LightGBM's stand-in for an infinite init_score)"
-                    if math.isfinite(value) else "")
+        stand_in = ""
+        if math.isfinite(value):
+            stand_in = (" (LightGBM's stand-in for an infinite init_score)"
+                        if library == "LightGBM" else
+                        " (a margin of magnitude 1e300 or more is taken for an infinite one)")
         raise ValueError(
             f"{names.margins}: expected finite margins, got {_show(value)} at index "
             f"{bad}{stand_in}; a non-finite margin gives NaN derivatives, which make every "
@@ -292,7 +298,7 @@ class _FocalParameters:
                 f"label, got margins of shape {margins.shape} for {labels.size} labels (a "
                 "multi-class model has one column per class; it is not supported)"
             )
-        _check_margins(margins, names)
+        _check_margins(margins, names, self._library)
         if labels.dtype.kind not in "biuf":
             raise TypeError(f"{names.labels}: expected labels in [0, 1], got dtype {labels.dtype}")
         bad = _first_outside(labels, 0, 1)
@@ -354,8 +360,8 @@ class _FocalObjective(_FocalParameters):
         # hessian is checked before the floor too, which would hide a -inf.
         bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
         if bad is None:
-            floor = self._hessian_floor if weights is None else self._hessian_floor * weights
             with np.errstate(over="ignore"):  # a weighted floor past float32: inf, refused below
+                floor = self._hessian_floor if weights is None else self._hessian_floor * weights
                 np.maximum(hess, floor, out=hess, casting="unsafe")
             bad = _first_outside(grad, -_FLOAT32_MAX, _FLOAT32_MAX)
         if bad is None:
@@ -468,15 +474,18 @@ _HESSIAN_SCALES = ("xgboost", "lightgbm")
 
 
 def _hessian_scale_value(scale: Any) -> Union[str, float]:
+    expected = (f"'xgboost', 'lightgbm' or a number > 0 and at most {_FLOAT32_MAX!r} "
+                "(float32's largest)")
     if isinstance(scale, str):
         if scale not in _HESSIAN_SCALES:
-            raise ValueError(f"hessian_scale: expected 'xgboost', 'lightgbm' or a finite number "
-                             f"> 0, got {scale!r}")
+            raise ValueError(f"hessian_scale: expected {expected}, got {scale!r}")
         return scale
-    value = _args.real_scalar("hessian_scale", scale, "'xgboost', 'lightgbm' or a finite number > 0")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"hessian_scale: expected 'xgboost', 'lightgbm' or a finite number > 0, "
-                         f"got {value!r}")
+    value = _args.real_scalar("hessian_scale", scale, expected)
+    # Both libraries store hessians in float32: a larger factor would make
+    # every hessian of 1 or more infinite there.
+    if not 0 < value <= _FLOAT32_MAX:
+        raise ValueError(f"hessian_scale: expected {expected}, got {value!r}; XGBoost and "
+                         "LightGBM store hessians in float32")
     return value
 
 
@@ -543,7 +552,7 @@ class _MulticlassObjective(_FocalObjective):
                 f"(n, K), one column per class (num_class=K >= 2), for the {labels.size} "
                 f"labels; got shape {margins.shape}"
             )
-        _check_margins(margins, names)
+        _check_margins(margins, names, self._library)
         classes = margins.shape[1]
         if labels.dtype.kind not in "biuf":
             raise TypeError(f"{names.labels}: expected class indices 0..{classes - 1}, got "
@@ -569,28 +578,50 @@ class _MulticlassObjective(_FocalObjective):
         bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
         if bad is None:
             scale = self._scale(classes)
-            if scale != 1.0:
-                hess *= scale
-            floor = (self._hessian_floor if weights is None
-                     else self._hessian_floor * weights.reshape(-1, 1))
+            # a product past float32's range (or float64's) is inf, refused below
             with np.errstate(over="ignore"):
+                if scale != 1.0:
+                    hess *= scale
+                floor = (self._hessian_floor if weights is None
+                         else self._hessian_floor * weights.reshape(-1, 1))
                 np.maximum(hess, floor, out=hess, casting="unsafe")
             bad = _first_outside(grad, -_FLOAT32_MAX, _FLOAT32_MAX)
         if bad is None:
             bad = _first_outside(hess, -_FLOAT32_MAX, _FLOAT32_MAX)
         if bad is not None:
-            row = bad // classes
-            if weights is not None and weights[row] > 1:
+            self._refuse_row(labels, margins, weights, names, bad // classes)
+        return grad, hess
+
+    def _refuse_row(self, labels: np.ndarray, margins: np.ndarray,
+                    weights: Optional[np.ndarray], names: _Names, row: int) -> None:
+        """Names the cause of a sample's derivatives past float32's range: the
+        focal derivatives themselves (gamma), the hessian's factor
+        (hessian_scale) or the weight, found by recomputing them unweighted
+        with the same arithmetic."""
+        grad, hess = softmax_grad_hess(margins[row:row + 1], labels[row:row + 1].astype(np.intp),
+                                       self.alpha, self._gamma)
+        if (_first_outside(grad, -_FLOAT32_MAX, _FLOAT32_MAX) is None
+                and _first_outside(hess, -_FLOAT32_MAX, _FLOAT32_MAX) is None):
+            scale = self._scale(margins.shape[1])
+            with np.errstate(over="ignore"):
+                scaled = np.maximum(hess * scale, self._hessian_floor)
+            if _first_outside(scaled, -_FLOAT32_MAX, _FLOAT32_MAX) is not None:
+                raise ValueError(
+                    f"hessian_scale: {self._hessian_scale!r} (a factor of {_show(scale)}) times "
+                    f"the focal hessian of sample {row}, up to {_show(hess.max())}, overflows "
+                    "float32, which XGBoost and LightGBM store hessians in; use a smaller "
+                    "hessian_scale"
+                )
+            if weights is not None:
                 raise ValueError(
                     f"{names.weights}: the weight {_show(weights[row])} at index {row} makes "
                     "the weighted gradient or hessian overflow float32, which XGBoost and "
                     "LightGBM store them in; scale the weights down"
                 )
-            raise ValueError(
-                f"gamma: the focal gradient and hessian of sample {row} are not finite float32 "
-                f"numbers with gamma={self._gamma!r}; use a smaller gamma"
-            )
-        return grad, hess
+        raise ValueError(
+            f"gamma: the focal gradient and hessian of sample {row} are not finite float32 "
+            f"numbers with gamma={self._gamma!r}; use a smaller gamma"
+        )
 
 
 def _rebuild_multiclass(cls: Type[_Objective], alpha: Optional[Tuple[float, ...]],

@@ -764,3 +764,76 @@ def test_prior_bias_bad_value(pi):
 def test_prior_bias_bad_type(pi):
     with pytest.raises(TypeError, match=r"^pi:"):
         focal.prior_bias(pi)
+
+
+# --------------------------------------------------------------------------
+# scalar parameters given as other real numbers
+
+
+def _real_forms(value):
+    """`value` (a float) as other real scalars that convert exactly to it:
+    (scalar, the float it converts to)."""
+    import fractions
+    forms = [(fractions.Fraction(value), value), (np.float32(value), float(np.float32(value))),
+             (np.array(value), value), (np.array(fractions.Fraction(value), dtype=object), value)]
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for dtype in (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn):
+        scalar = dtype(value)
+        forms.append((scalar, float(scalar)))
+        forms.append((np.array(scalar), float(scalar)))
+    return forms
+
+
+def _float_parameters():
+    for loss in LOSSES:
+        for params in loss.valid_params:
+            for name, value in params.items():
+                if type(value) is float and value > 0:
+                    yield pytest.param(loss, dict(params), name, id=f"{loss.name}-{name}-{value}")
+
+
+@pytest.mark.parametrize("loss, params, name", list(_float_parameters()))
+def test_every_float_parameter_takes_any_real_scalar(loss, params, name):
+    """A Fraction, a bfloat16 or a float8 (ml_dtypes), a NumPy scalar or a 0-d
+    array is read as the float it converts to: the same results, bit for bit."""
+    params = registry.params_for(loss, params, C)
+    for scalar, exact in _real_forms(params[name]):
+        call = loss_call(loss, **params, reduction="none")
+        expected = invoke(loss.functions["loss"], {**call, name: exact})
+        got = invoke(loss.functions["loss"], {**call, name: scalar})
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected, err_msg=f"{name}={scalar!r}")
+
+
+def test_normalizer_and_prior_bias_take_any_real_scalar():
+    import fractions
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x, t = make_logits(), make_dense()
+    expected = focal.loss(x, t, reduction="mean", normalizer=2.0)
+    for normalizer in (ml_dtypes.bfloat16(2), fractions.Fraction(2),
+                       np.array(ml_dtypes.bfloat16(2))):
+        assert focal.loss(x, t, reduction="mean", normalizer=normalizer) == expected
+    assert focal.prior_bias(fractions.Fraction(1, 4)) == focal.prior_bias(0.25)
+    assert focal.prior_bias(ml_dtypes.bfloat16(0.25)) == focal.prior_bias(0.25)
+
+
+def test_other_real_scalars_are_still_checked():
+    """Read as floats, they meet the same checks: NaN, negative and huge values
+    are ValueErrors, complex and bool TypeErrors, each naming the argument."""
+    import fractions
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x, t = make_logits(), make_dense()
+    for gamma in (ml_dtypes.bfloat16(float("nan")), ml_dtypes.bfloat16(-2),
+                  fractions.Fraction(-1, 2), ml_dtypes.bfloat16(float("inf")),
+                  fractions.Fraction(10**400),
+                  np.array(fractions.Fraction(-1), dtype=object)):
+        with pytest.raises(ValueError, match=r"^gamma: expected a finite real number >= 0"):
+            focal.loss(x, t, gamma=gamma)
+    for gamma in (np.array(2j, dtype=object), np.array("2", dtype=object),
+                  np.array(True, dtype=object), np.array(None, dtype=object), np.complex64(2)):
+        with pytest.raises(TypeError, match=r"^gamma: expected a finite real number >= 0"):
+            focal.loss(x, t, gamma=gamma)
+    with pytest.raises(ValueError, match=r"^normalizer: expected a finite real number > 0"):
+        focal.loss(x, t, reduction="mean", normalizer=ml_dtypes.bfloat16(0))
+    with pytest.raises(ValueError, match=r"^alpha: expected a number in \[0, 1\]"):
+        focal.loss(x, t, alpha=fractions.Fraction(3, 2))

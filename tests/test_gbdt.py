@@ -10,6 +10,7 @@ import copy
 import importlib
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -878,3 +879,43 @@ def test_estimator_with_the_metric_pickles_and_clones(data, name):
     np.testing.assert_array_equal(predict(restored), predict(model))
     if name == "xgboost":
         assert restored.get_params()["eval_metric"] == metric
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_a_weighted_floor_past_float32_names_the_weights_without_a_warning(name):
+    """A floor and a weight that each fit float32 but whose product does not:
+    the weights are named, and no NumPy overflow warning escapes (float32
+    weights make the product in float32)."""
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    objective = _make_objective(name, hessian_floor=3e38)
+    for dtype in (np.float32, np.float64):
+        weights = np.array([1.0, 1.0, 3.4e38, 1.0], dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=r"^sample_weight: the weight 3\.4e\+38 at index 2 "
+                                                 r"makes the weighted gradient or hessian"):
+                objective(y, np.zeros(4, dtype), weights)
+            _, hess = objective(y, np.zeros(4, dtype), np.array([1.0, 1.0, 1.0, 0.5], dtype))
+        assert hess.tolist() == [3e38 if dtype == np.float64 else float(np.float32(3e38))] * 3 + [
+            float(hess.dtype.type(3e38) * hess.dtype.type(0.5))]
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_a_margin_past_the_limit_names_the_library_in_use(name, multiclass):
+    """A finite margin of magnitude 1e300 or more is refused; only LightGBM's
+    refusal speaks of LightGBM's stand-in for an infinite init_score."""
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    margins = np.zeros((4, 3) if multiclass else 4)
+    margins.flat[6 if multiclass else 2] = -1e308
+    callables = [_make_objective(name, multiclass=multiclass)]
+    if not multiclass:
+        callables.append(_make_metric(name))
+    for callable_ in callables:
+        with pytest.raises(ValueError) as info:
+            callable_(y, margins)
+        message = str(info.value)
+        assert message.startswith("y_pred: expected finite margins, got -1e+308 at index "
+                                  f"{6 if multiclass else 2} (")
+        assert ("LightGBM" in message) == (name == "lightgbm"), message
+        assert "XGBoost" not in message

@@ -5,6 +5,7 @@ import importlib
 import os
 import pickle
 import re
+import warnings
 
 import mpmath
 import numpy as np
@@ -454,3 +455,43 @@ def test_binary_objective_takes_scale_one_only(name):
         _make_objective(name, hessian_scale=2)
     with pytest.raises(ValueError, match=r"^hessian_scale: expected"):
         _make_objective(name, hessian_scale=float("nan"))
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_hessian_scale_past_float32_is_refused_when_made(name):
+    """Both libraries store hessians in float32: a factor beyond its largest
+    number is refused by name when the objective is made."""
+    largest = float(np.finfo(np.float32).max)
+    for scale in (1e39, np.nextafter(largest, np.inf), np.float64(1e300), 1e308):
+        with pytest.raises(ValueError, match=r"^hessian_scale: expected .*float32's largest"):
+            _make_objective(name, multiclass=True, hessian_scale=scale)
+    assert _make_objective(name, multiclass=True, hessian_scale=largest).hessian_scale == largest
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_overflowing_products_name_their_cause_without_a_warning(name, dtype):
+    """A scaled hessian past float32 names hessian_scale, a weighted one the
+    weights, a floor times a weight the weights; no NumPy warning escapes."""
+    largest = float(np.finfo(np.float32).max)
+    x = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.0], [0.0, 0.0, 0.0], [-2.5, 0.0, 0.0]], dtype)
+    y = np.array([0.0, 1.0, 2.0, 0.0])
+    # at gamma 50 the diagonal of the last row is above 1, so the largest scale
+    # overflows it (computed apart from the objective)
+    _, diagonal = focal.softmax_grad_hess(x, y.astype(np.intp), None, 50.0)
+    assert diagonal.max() > 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^hessian_scale: .* times the focal hessian of "
+                                             r"sample 3, up to .* overflows float32"):
+            _make_objective(name, gamma=50.0, multiclass=True, hessian_scale=largest)(y, x)
+        # the same factor at gamma 0 (diagonal p (1 - p) <= 1/4) fits
+        _, hess = _make_objective(name, gamma=0.0, multiclass=True, hessian_scale=largest)(y, x)
+        assert np.isfinite(hess.astype(np.float32)).all()
+        with pytest.raises(ValueError, match=r"^sample_weight: the weight 1\.329228e\+36 at "
+                                             r"index 3 "):
+            _make_objective(name, gamma=50.0, multiclass=True, hessian_scale=1000.0)(
+                y, x, np.array([1.0, 1.0, 1.0, 2.0**120], dtype))
+        with pytest.raises(ValueError, match=r"^sample_weight: the weight 3\.4e\+38 at index 1 "):
+            _make_objective(name, multiclass=True, hessian_floor=3e38)(
+                y, x, np.array([1.0, 3.4e38, 1.0, 1.0], dtype))
