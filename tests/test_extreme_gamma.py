@@ -235,15 +235,20 @@ def test_grad_hess_at_gamma_1e155_is_finite_and_right():
 # the softmax form
 
 
+def softmax_parts(z):
+    """One row, exact: (z, its max m, the argmax, e_j = e^(z_j - m), and
+    rest, the sum of e_j but the argmax's)."""
+    z = [mpmath.mpf(float(v)) for v in z]
+    m = max(z)
+    argmax = max(range(len(z)), key=lambda j: z[j])
+    e = [mpmath.exp(v - m) for v in z]
+    return z, m, argmax, e, mpmath.fsum(e[j] for j in range(len(z)) if j != argmax)
+
+
 def softmax_exact(z, label, gamma):
     """(loss, gradient, |gamma log(1 - p_label)|) of one row, alpha None."""
-    z = [mpmath.mpf(float(v)) for v in z]
-    count = len(z)
-    m = max(z)
-    argmax = max(range(count), key=lambda j: z[j])
-    e = [mpmath.exp(v - m) for v in z]
-    rest = mpmath.fsum(e[j] for j in range(count) if j != argmax)
-    total = 1 + rest
+    z, m, argmax, e, rest = softmax_parts(z)
+    count, total = len(z), 1 + rest
     p = [v / total for v in e]
     others = mpmath.fsum(e[j] for j in range(count) if j != label)
     log_q = mpmath.log(others / total) if label == argmax else mpmath.log1p(-p[label])
@@ -307,13 +312,8 @@ LARGE_GAMMAS = (8.5, 10.0, 50.0, 1e3, 1e6, 1e20, 1e300)
 def softmax_exact_dense(z, y, gamma):
     """(loss, gradient) of one row with target weights y (a class index's
     one-hot row or soft targets), alpha None: FL = sum_c y_c q_c^gamma L_c."""
-    z = [mpmath.mpf(float(v)) for v in z]
-    count = len(z)
-    m = max(z)
-    argmax = max(range(count), key=lambda j: z[j])
-    e = [mpmath.exp(v - m) for v in z]
-    rest = mpmath.fsum(e[j] for j in range(count) if j != argmax)
-    total = 1 + rest
+    z, m, argmax, e, rest = softmax_parts(z)
+    count, total = len(z), 1 + rest
     p = [v / total for v in e]
     others = [mpmath.fsum(e[j] for j in range(count) if j != c) for c in range(count)]
     g = mpmath.mpf(float(gamma))
@@ -418,13 +418,8 @@ def softmax_exact_hessian(z, label, gamma):
     """The hessian's diagonal of one row of class `label` (alpha None) by
     softmax_focal.h's formula (test_gbdt_multiclass.py checks it against
     numerical derivatives), and the size of its terms."""
-    z = [mpmath.mpf(float(v)) for v in z]
-    count, c = len(z), label
-    m = max(z)
-    argmax = max(range(count), key=lambda j: z[j])
-    e = [mpmath.exp(v - m) for v in z]
-    rest = mpmath.fsum(e[j] for j in range(count) if j != argmax)
-    total = 1 + rest
+    z, m, argmax, e, rest = softmax_parts(z)
+    count, c, total = len(z), label, 1 + rest
     p = [v / total for v in e]
     others = [mpmath.fsum(e[j] for j in range(count) if j != k) for k in range(count)]
     g = mpmath.mpf(float(gamma))
