@@ -69,7 +69,10 @@ within about 1e-14 p of p = y (3.4 ULP at the logits next to logit(y)).
 Where p approaches a soft target y (u -> 0) the gradient grows like
 |u|^(beta - 1) and the second derivative like |u|^(beta - 2): for
 beta < 1, and beta < 2 respectively, they are unbounded there, yet finite
-at every u != 0.  At u == 0 exactly (x = 0 with y = 0.5) the loss is 0 (CE
+at every u != 0 where their exact values are (+-inf only beyond the dtype's
+range, as at beta 0.5 and x = 1e-300 with y = 0.5).  Where |u| is tiny or
+beta |w / u| huge the terms are formed as c |u|^m in log space and scaled
+last, so no factor overflows or underflows on its own.  At u == 0 exactly (x = 0 with y = 0.5) the loss is 0 (CE
 for beta = 0); the gradient is 0, its limit for beta > 1 and beta = 0 and
 the mean of its one-sided limits for beta = 1 (for 0 < beta < 1 it has no
 limit; 0 is where the loss is smallest); the second derivative is its

@@ -335,6 +335,74 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
 
 
 /*
+ * The quality focal loss's steep region (soft targets): where |u| is tiny
+ * or beta rho huge, the factors |u|^beta, rho and rho^2 CE of quality_parts
+ * leave the double range (0 times inf, or subnormal digits) while the
+ * values do not.  There each term is written as c |u|^m with c >= 0,
+ *   QFL       = CE |u|^beta,
+ *   dQFL/dx   = sign(u) [beta w CE |u|^(beta - 1) + |u|^(beta + 1)],
+ *   d2QFL/dx2 = beta (beta - 1) w^2 CE |u|^(beta - 2)
+ *               + sign(u) beta w (1 - 2p) CE |u|^(beta - 1) + (2 beta + 1) w |u|^beta
+ * (the formulas below with rho = w / u), and c e^(m log|u|) = c e^r 2^n is
+ * scaled by 2^n last.  log|u| is taken to about 2^-100 (one Newton step):
+ * m log|u| reaches a few thousand, and its absolute error is the relative
+ * one of the term.
+ */
+FOCAL_INLINE double
+quality_steep_term(dd c, double m, dd log_u)
+{
+    double plain = m * log_u.hi;
+    if (c.hi == 0.0 || plain < -1e4) {
+        return 0.0;  /* (c |u|^m underflows: |c| stays below 2^1100 here) */
+    }
+    if (plain > 1e4) {
+        return HUGE_VAL;
+    }
+    dd e = dd_scale(log_u, m, 1);
+    double n = (e.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
+    dd mantissa = dd_mul(c, exp_accurate(add_ln2_multiple(e, -n, 1)), 1);
+    return scalbn(mantissa.hi, (int)n);
+}
+
+/* log|v| to about 2^-100 for a finite v != 0: v = f 2^k, f in [1, 2) */
+FOCAL_INLINE dd
+quality_log_abs(dd v)
+{
+    dd a = v.hi < 0.0 ? dd_negate(v) : v;
+    int k = ilogb(a.hi);
+    dd f = {scalbn(a.hi, -k), scalbn(a.lo, -k)};
+    return add_ln2_multiple(log_newton_step(log_positive(f, 1), f), (double)k, 1);
+}
+
+FOCAL_INLINE focal_values
+quality_steep(double beta, dd ce, dd w, dd one_minus_2p, dd log_u, double sign_u,
+              int derivatives)
+{
+    focal_values v;
+    v.loss = dd_from(quality_steep_term(ce, beta, log_u));
+    v.grad = dd_from(0.0);
+    v.hess = 0.0;
+    if (derivatives < FOCAL_OUT_GRAD) {
+        return v;
+    }
+    dd beta_w = dd_scale(w, beta, 1);
+    double g = quality_steep_term(dd_mul(beta_w, ce, 1), beta - 1.0, log_u)
+               + quality_steep_term(dd_from(1.0), beta + 1.0, log_u);
+    v.grad = dd_from(sign_u * g);
+    if (derivatives < FOCAL_OUT_HESS) {
+        return v;
+    }
+    /* beta (beta - 1) w^2 CE as (beta w) ((beta - 1) w) CE: no overflow */
+    dd c1 = dd_mul(dd_mul(beta_w, dd_scale(w, fabs(beta - 1.0), 1), 1), ce, 1);
+    dd c2 = dd_mul(dd_mul(beta_w, ce, 1), one_minus_2p, 1);
+    double s2 = c2.hi < 0.0 ? -sign_u : sign_u;
+    v.hess = (beta < 1.0 ? -1.0 : 1.0) * quality_steep_term(c1, beta - 2.0, log_u)
+             + s2 * quality_steep_term(c2.hi < 0.0 ? dd_negate(c2) : c2, beta - 1.0, log_u)
+             + quality_steep_term(dd_scale(w, 2.0 * beta + 1.0, 1), beta, log_u);
+    return v;
+}
+
+/*
  * The quality focal loss (Li et al., Generalized Focal Loss, NeurIPS 2020),
  * for a quality target y in [0, 1] and beta = k->gamma >= 0:
  *   QFL = -|y - p|^beta ((1 - y) log(1 - p) + y log p) = |u|^beta CE,  u = p - y.
@@ -354,10 +422,10 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
  * focal loss's scaling by 2^1000 for beta > 8 (form FOCAL_GAMMA_LARGE).
  *
  * Near u = 0 (p -> y, soft targets) the gradient grows as |u|^(beta - 1)
- * and the second derivative as |u|^(beta - 2); every value stays finite for
- * u != 0 in double (|u| is at least the resolution of the double-double
- * difference, about 2^-160 p, or the smallest subnormal: |rho| stays below
- * about 2^160, or 2^80 where p is tiny, and rho^2 CE never overflows).  At u == 0 exactly (x = 0, y = 1/2) sign(0) = 0 and
+ * and the second derivative as |u|^(beta - 2).  |u| can be as small as x/4
+ * (y = 1/2, x -> 0), where |u|^beta underflows and rho^2 CE overflows while
+ * the values do not: below |u| = 2^-200, where |u|^beta < 2^-850 or
+ * beta |rho| > 2^400, quality_steep forms each term in log space.  At u == 0 exactly (x = 0, y = 1/2) sign(0) = 0 and
  * the unbounded power |u|^(beta - 2) is taken as 0: the loss is 0 (CE at
  * beta 0), the gradient 0 (its limit for beta > 1 and beta = 0; the mean
  * of its one-sided limits for beta = 1; for beta < 1 it has none), the
@@ -365,7 +433,7 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
  * otherwise (for 0 < beta < 2 it is unbounded there).
  */
 FOCAL_INLINE focal_values
-quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
+quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k, int form,
               int derivatives, int precise)
 {
     focal_values v;
@@ -374,6 +442,22 @@ quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
     dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
                    precise);
     int hard = y == 0.0 || y == 1.0;
+    /* y = 1/2 near x = 0: u = tanh(x / 2) / 2 = x/4 to 2^-120, taken from x
+       (the double-double u keeps about 2^-106 of p, far more than x/4 there) */
+    int half = y == 0.5 && fabs(x) < 0x1p-60;
+    double au = fabs(u.hi);
+    dd w_steep = dd_mul(s.p, s.one_minus_p, 1);
+    if (!hard && (half ? x != 0.0 : au != 0.0)
+        && (half || au < 0x1p-200 || beta * ilogb(au) < -850.0
+            || beta * w_steep.hi > 0x1p400 * au)) {
+        dd log_u = half ? add_ln2_multiple(quality_log_abs(dd_from(x)), -2.0, 1)
+                        : quality_log_abs(u);
+        double sign_u = (half ? x : u.hi) < 0.0 ? -1.0 : 1.0;
+        /* 1 - 2p = -tanh(x / 2) = -x/2 to 2^-120 for the half */
+        dd one_minus_2p = half ? dd_from(-0.5 * x) : dd_add(s.one_minus_p, dd_negate(s.p), 1);
+        return quality_steep(beta, ce, w_steep, one_minus_2p, log_u,
+                             sign_u, derivatives);
+    }
     int zero = u.hi == 0.0;
     dd abs_u = u.hi < 0.0 ? dd_negate(u) : u;
     dd u_beta;
@@ -436,7 +520,9 @@ quality_parts(double y, logistic_parts s, dd u, const focal_params *k, int form,
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
     }
-    double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+    /* (soft targets: 1 - 2p in double-double, as it cancels near x = 0) */
+    double one_minus_2p = hard ? s.one_minus_p.hi - s.p.hi
+                               : dd_add(s.one_minus_p, dd_negate(s.p), precise).hi;
     double curvature = beta * (beta - 1.0) * rho.hi * rho_ce.hi
                        + beta * one_minus_2p * rho_ce.hi + 2.0 * beta * rho.hi * u.hi + w.hi;
     double ub = u_beta.hi;
@@ -493,7 +579,7 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
     dd u = dd_add(dd_mul(two_sum(1.0, -y, 1), p, 1), dd_scale(one_minus_p, -y, 1), 1);
     s.p = precise ? p : s.p;
     s.one_minus_p = precise ? one_minus_p : s.one_minus_p;
-    return quality_parts(y, s, u, k, form, derivatives, precise);
+    return quality_parts(x, y, s, u, k, form, derivatives, precise);
 }
 
 /*
