@@ -186,6 +186,7 @@ def _read_while_running(process):
             progress_came_early = process.poll() is None and b"\n  loss " not in received
 
 
+@pytest.mark.slow  # the whole demo (half a minute); CI's first step runs the same command
 def test_demo_runs_from_the_repository_root():
     """`pip install . && python -m focal` in the clone's root, as the README
     says: the default command (train) shows progress while it trains, flushed
