@@ -66,12 +66,12 @@ typedef struct {
  * and validates them (the loaders answer "any bad?" as they convert; only
  * then is the first bad value looked for).  The block's alpha, and its
  * weights when no operand or class index changes them, are filled once per
- * chunk: *filled says they are.
+ * chunk: *filled says how many of their first entries are.
  */
 static int
 gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp *stride,
        npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, int *soft,
-       int *filled, loop_problem *problem)
+       npy_intp *filled, loop_problem *problem)
 {
 #define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
     io->load(AT(0), stride[0], n, t->logits_double, b->x);
@@ -84,17 +84,19 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
             }
         }
     }
-    else if (!*filled || t->weights_change) {
-        for (npy_intp i = 0; i < FOCAL_BLOCK; i++) {
+    else {
+        /* only the block's first n entries are read: a small call fills
+           n, not FOCAL_BLOCK */
+        for (npy_intp i = t->weights_change ? 0 : *filled; i < n; i++) {
             b->weight[i] = 1.0;
         }
     }
-    if (!*filled && t->i_alpha < 0) {
-        for (npy_intp i = 0; i < FOCAL_BLOCK; i++) {
+    if (t->i_alpha < 0) {
+        for (npy_intp i = *filled; i < n; i++) {
             b->alpha[i] = t->alpha;
         }
     }
-    *filled = 1;
+    *filled = n > *filled ? n : *filled;
     if (t->labels) {
         /* the iteration runs in C order of the logits, so element number g
            belongs to class g % C: counted here, rather than read from an
@@ -170,7 +172,7 @@ typedef struct {
     element_block b;
     block_sums sums;
     int small_sums; /* SUM_LOSS_SMALL once a large loss was seen */
-    int filled;     /* see gather */
+    npy_intp filled; /* see gather */
     const block_io *io;
     block_kernel kernel;
 } chunk_state;
@@ -272,13 +274,21 @@ elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy
             index += *size;
         } while (iternext(iter));
     }
-    t->sums[slot].loss = lane_total(&c.sums.loss);
-    t->sums[slot].weight = lane_total(&c.sums.weight);
-    t->sums[slot].positive = lane_total(&c.sums.positive);
-    if (!c.small_sums) {
-        c.sums.loss_small = lane_scaled(&c.sums.loss, FOCAL_SMALL_SUM);
+    /* the sums not kept stay zero: their lanes are not added up (32
+       dependent compensated additions each, a fifth of a small call) */
+    const compensated_sum zero = {0.0, 0.0};
+    const int which = t->which_sums;
+    t->sums[slot].weight = which & SUM_WEIGHT ? lane_total(&c.sums.weight) : zero;
+    t->sums[slot].positive = which & SUM_POSITIVE ? lane_total(&c.sums.positive) : zero;
+    t->sums[slot].loss = zero;
+    t->sums[slot].loss_small = zero;
+    if (which & SUM_LOSS) {
+        t->sums[slot].loss = lane_total(&c.sums.loss);
+        if (!c.small_sums) {
+            c.sums.loss_small = lane_scaled(&c.sums.loss, FOCAL_SMALL_SUM);
+        }
+        t->sums[slot].loss_small = lane_total(&c.sums.loss_small);
     }
-    t->sums[slot].loss_small = lane_total(&c.sums.loss_small);
     return CHUNK_DONE;
 }
 
@@ -618,7 +628,8 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     PyObject *alpha_obj = given[KW_ALPHA] == NULL ? Py_None : given[KW_ALPHA];
 
     elementwise_task task;
-    memset(&task, 0, sizeof task);
+    /* (class_pattern, 4 KiB, is filled below where class indices use it) */
+    memset(&task, 0, offsetof(elementwise_task, class_pattern));
     task.sums_only = sums_only;
     /* the sums Python needs; those it knows beforehand (counts) are skipped */
     task.which_sums = (sums_only ? 0 : SUM_LOSS) | (sum_weights ? SUM_WEIGHT : 0) |
