@@ -6,7 +6,10 @@
  * levels in parallel (setup.py); the functions are the same source each time.
  *
  * Every level executes the same floating-point operations (no contraction
- * into FMA: -ffp-contract=off), so they give bitwise the same results.  For
+ * into FMA: -ffp-contract=off), but for the float32 polynomials, which the
+ * levels with FMA fuse (vector_math.h, FOCAL_LEVEL_FMA): float64 results are
+ * bitwise the same at every level, float32 results at AVX2 and AVX-512 (the
+ * baseline's may differ by one ULP, rarely).  For
  * each row, level, precision (float32 or float64 results), form of the row
  * and outputs (loss; loss and gradient; and second derivative) there is one
  * function; whether the block holds soft targets is a branch at its top, to

@@ -2,6 +2,8 @@
  * kernels_avx512.c: the table of losses (kernel_levels.h) compiled with
  * the AVX-512 target attributes.
  */
+/* the float32 polynomials fuse their multiply-adds (vector_math.h) */
+#define FOCAL_LEVEL_FMA 1
 #include "kernel_levels.h"
 
 #ifdef FOCAL_X86_DISPATCH

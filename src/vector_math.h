@@ -308,9 +308,22 @@ log1p_accurate(dd t)
  * the bounds with the coefficients rounded to double); every rounding of the
  * evaluation in double adds a unit of 2^-53, a thousand times less.  No
  * table, no branch, one division for both the log and the reciprocal, so a
- * loop over them vectorises at every instruction-set level with the same
- * operations (and bits).
+ * loop over them vectorises at every instruction-set level.  The levels with
+ * FMA (AVX2, AVX-512) fuse the polynomials' multiply-adds, as the softmax
+ * rows do (softmax_lanes.h: the same exponential, operation for operation):
+ * 4 to 5% faster per element, and they agree with each other bit for bit;
+ * the baseline rounds each product apart, which changes the double by a few
+ * units of 2^-53 and a float32 result at most by one ULP, rarely.
  */
+
+/* a b + c for the float32 polynomials: fused (one rounding) in the levels
+   that have FMA (kernels_avx2.c, kernels_avx512.c define FOCAL_LEVEL_FMA),
+   two roundings elsewhere */
+#if defined(FOCAL_LEVEL_FMA)
+#define MADD(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
 
 /* e^r = 1 + r + r^2 P(r) on |r| <= ln2/2 (1 + 2^-40): relative error below 2^-45.8 */
 #define EXP_P0 4.99999999996654010e-01
@@ -333,15 +346,16 @@ FOCAL_INLINE double
 exp_negative_f32(double a)
 {
     double b = a < 746.0 ? a : 746.0;
-    double shifted = b * INV_LN2 + ROUNDING_SHIFT; /* k in the low bits */
+    double shifted = MADD(b, INV_LN2, ROUNDING_SHIFT); /* k in the low bits */
     double k = shifted - ROUNDING_SHIFT;
-    double r = (k * LN2_HI - b) + k * LN2_LO;
+    /* k LN2_HI is exact, and so is k LN2_HI - b (fused or not) */
+    double r = MADD(k, LN2_LO, MADD(k, LN2_HI, -b));
     /* P by Estrin's scheme: a dependency chain of depth 4, not 8 */
     double r2 = r * r, r4 = r2 * r2;
-    double p01 = EXP_P0 + r * EXP_P1, p23 = EXP_P2 + r * EXP_P3;
-    double p45 = EXP_P4 + r * EXP_P5, p67 = EXP_P6 + r * EXP_P7;
-    double p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
-    double e_r = 1.0 + (r + r2 * p);
+    double p01 = MADD(r, EXP_P1, EXP_P0), p23 = MADD(r, EXP_P3, EXP_P2);
+    double p45 = MADD(r, EXP_P5, EXP_P4), p67 = MADD(r, EXP_P7, EXP_P6);
+    double p = MADD(r4, MADD(r2, p67, p45), MADD(r2, p23, p01));
+    double e_r = 1.0 + MADD(r2, p, r);
     /* 2^-k in two steps: 2^(600 - k) is normal for every k <= 1077, and the
        product with 2^-600 rounds once if the result is subnormal */
     uint64_t k_bits = bits_of(shifted) - bits_of(ROUNDING_SHIFT);
@@ -376,13 +390,13 @@ log1p_unit_f32(double e)
     double inverse = 1.0 / (u * v);
     double s = e * (u * inverse);
     double z = s * s, z2 = z * z;
-    double q01 = LOG1P_Q0 + z * LOG1P_Q1, q23 = LOG1P_Q2 + z * LOG1P_Q3;
-    double q45 = LOG1P_Q4 + z * LOG1P_Q5;
+    double q01 = MADD(z, LOG1P_Q1, LOG1P_Q0), q23 = MADD(z, LOG1P_Q3, LOG1P_Q2);
+    double q45 = MADD(z, LOG1P_Q5, LOG1P_Q4);
     /* Q by pairs, then Horner's scheme in z^2: one multiplication fewer than
        Estrin's scheme, and this loop is bound by the multiplications */
-    double q = q01 + z2 * (q23 + z2 * (q45 + z2 * LOG1P_Q6));
+    double q = MADD(z2, MADD(z2, MADD(z2, LOG1P_Q6, q45), q23), q01);
     log1p_parts r;
-    r.log1p = (s + s) + (s * z) * q;
+    r.log1p = MADD(s * z, q, s + s);
     r.reciprocal = v * inverse;
     return r;
 }
