@@ -22,7 +22,9 @@
  *   epsilon (g + 1) a q^g t to the gradient and
  *   epsilon (g + 1) q^g t (g t - (1 - 2t)) to the second derivative
  *   (d/dx q^(g+1) = (g + 1) q^g a w, d2/dx2 = (g + 1) q^g w (g a^2 w / q + a (1 - 2p))).
- * Soft targets keep the kernel's formula.
+ * Soft targets keep the kernel's formula, and so do logits within
+ * FOCAL_SIGMOID_FAR (here when poly1_prepare sends every element to this
+ * path), both with its guard against overflow (POLY1_GUARDED).
  */
 static inline focal_values
 poly1_focal_limit(double x, double y, const focal_params *k, int precise)
@@ -30,8 +32,11 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
     if (!isfinite(x)) {
         return sigmoid_focal_limit(x, y, k, precise);
     }
-    if (!(y == 0.0 || y == 1.0)) {
-        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise, 1);
+    if (!(y == 0.0 || y == 1.0) || !(fabs(x) > FOCAL_SIGMOID_FAR)) {
+        /* soft targets, and every element where poly1_prepare sends them all
+           here: the kernel's formulas, guarded against overflow */
+        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise,
+                             POLY1_GUARDED);
     }
     focal_values v = sigmoid_focal_far(x, y, k->gamma, precise);
     double epsilon = k->extra, gamma = k->gamma;
@@ -42,12 +47,26 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
         v.hess *= factor.hi;
         return v;
     }
-    double t = exp(-fabs(x));
-    double q_gamma = exp(-gamma * t);
+    /* t = e^-|x| is subnormal from |x| = 708.4 (75% off at 745), so it is
+       taken as t 2^1000, as sigmoid_focal_far takes it, and every product
+       with it is scaled back once, last */
+    dd boosted_exponent = add_ln2_multiple(dd_from(-fabs(x)), 1000.0, precise);
+    double t_boosted = (precise ? exp_accurate(boosted_exponent)
+                                : exp_nonpositive(boosted_exponent, precise))
+                           .hi;
+    double t = t_boosted * 0x1p-1000;
+    double gt = (gamma * t_boosted) * 0x1p-1000;
+    double q_gamma = exp(-gt);
     double a = 1.0 - 2.0 * y;
     v.loss = dd_add(v.loss, dd_from(epsilon * q_gamma * (1.0 - t)), precise);
-    v.grad = dd_add(v.grad, dd_from(epsilon * (gamma + 1.0) * a * q_gamma * t), precise);
-    v.hess += epsilon * (gamma + 1.0) * q_gamma * t * (gamma * t - (1.0 - 2.0 * t));
+    /* epsilon (g + 1) q^g t 2^1000, then 2^-1000: (g + 1) q^g t 2^1000 is at
+       most 1.8e308 e^-700 2^1000 < 1e305, and epsilon enters on the side
+       that cannot overflow before the true value does */
+    double slope_boosted = ((gamma + 1.0) * t_boosted) * q_gamma;
+    double poly_slope = fabs(epsilon) >= 1.0 ? (epsilon * 0x1p-1000) * slope_boosted
+                                             : (epsilon * slope_boosted) * 0x1p-1000;
+    v.grad = dd_add(v.grad, dd_from(poly_slope * a), precise);
+    v.hess += poly_slope * (gt - (1.0 - 2.0 * t));
     return v;
 }
 

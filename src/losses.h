@@ -262,16 +262,25 @@ poly1_form(const focal_params *k)
     return focal_gamma_kernel(k->gamma);
 }
 
+/* Where epsilon and gamma are both large, the vector loop's products (g a r C,
+   g (g - 1) r^2 C with C up to 701 + |epsilon|, r <= 2) could overflow
+   although q^g makes the result small: then every element takes the scalar
+   path, which forms them apart (poly1_grad_apart).  From gamma 1e150 the
+   kernel's second derivative already puts q^g first (sigmoid_focal_parts),
+   which leaves g C. */
 static inline void
 poly1_prepare(focal_params *k)
 {
-    (void)k;
+    double g = k->gamma, c = 701.0 + fabs(k->extra);
+    double largest = g < 1e150 ? 4.0 * (g + 1.0) * (g + 1.0) * c : 4.0 * (g + 1.0) * c;
+    k->near = largest < 0x1p1000 ? FOCAL_SIGMOID_FAR : -1.0;
 }
 
+/* the focal loss's test, or every element (poly1_prepare) */
 FOCAL_INLINE int
 poly1_special(double x, const focal_params *k)
 {
-    return sigmoid_fl_special(x, k);
+    return !(fabs(x) <= k->near);
 }
 
 static inline focal_values
@@ -284,7 +293,7 @@ FOCAL_INLINE focal_values
 poly1_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
              int precise)
 {
-    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 1);
+    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, POLY1_PLAIN);
 }
 
 FOCAL_INLINE int

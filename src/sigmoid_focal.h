@@ -29,6 +29,8 @@ typedef struct {
                         loss's alpha, the asymmetric loss's gamma_pos (losses.h) */
     double extra2, extra3, extra4; /* a row's further parameters: the asymmetric
                         loss's clip m and logit(m) as a double-double */
+    double near;     /* Poly-1 only: |x| up to which its vector loop computes an
+                        element, the others taking the scalar path (poly1_prepare) */
 } focal_params;
 
 /* FL*: beyond z = 600, e^-z < 1e-260 and the far-tail form takes over */
@@ -185,6 +187,54 @@ log_q_accurate(double y, logistic_parts s, dd q)
 }
 
 /*
+ * Poly-1's derivatives with the focal loss's part and the poly term's apart,
+ * for where epsilon and gamma are both large: there g a r C (C = CE +
+ * epsilon q) and g (g - 1) r^2 C overflow although q^g makes the result small
+ * (0 times inf gave NaN).  With r q = w, the poly term epsilon q^(g+1) has
+ *   dx:  epsilon (g + 1) a (q^g w),
+ *   dx2: epsilon (g + 1) (q^g w) (g a^2 r + a (1 - 2p)),
+ * formed with q^g in the products first: q^g w <= 1/4 and q^g g r <= 1/e
+ * (see sigmoid_focal_parts), so nothing overflows before epsilon, which
+ * enters last.  The focal loss's part is bounded as it is for Poly-1's
+ * epsilon = 0 (g r CE <= g).  Used only where the plain formula's result is
+ * not finite (elsewhere the values keep their bits), and only on the scalar
+ * path (poly = POLY1_GUARDED): poly1_prepare sends every element there when
+ * the parameters let a product overflow, and the vector loop stays as fast
+ * as before for all others.
+ */
+enum { POLY1_PLAIN = 1, POLY1_GUARDED = 2 };
+
+FOCAL_INLINE dd
+poly1_grad_apart(dd q_gamma, dd a, dd r, dd w, dd ce, dd d_ce, const focal_params *k,
+                 int precise)
+{
+    const double gamma = k->gamma;
+    dd focal = dd_mul(q_gamma, dd_add(dd_scale(dd_mul(a, dd_mul(r, ce, precise), precise),
+                                               gamma, precise),
+                                      d_ce, precise),
+                      precise);
+    dd poly = dd_mul(dd_mul(dd_mul(q_gamma, w, precise), two_sum(gamma, 1.0, precise), precise), a,
+                     precise);
+    return dd_add(focal, dd_scale(poly, k->extra, precise), precise);
+}
+
+FOCAL_INLINE double
+poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, double ce,
+                 double d_ce, const focal_params *k)
+{
+    const double gamma = k->gamma;
+    double qg_gamma = qg * gamma, qg_gamma_r = qg_gamma * r;
+    /* the focal loss's second derivative, as sigmoid_focal_parts forms it
+       from gamma 1e150 on, with C = CE */
+    double r_ce = r * ce;
+    double focal = qg_gamma_r * ((gamma - 1.0) * r_ce) * a * a
+                   + qg_gamma * a * one_minus_2p * r_ce + 2.0 * qg_gamma_r * a * d_ce + qg * w;
+    double poly = qg_gamma_r * ((gamma + 1.0) * w) * a * a
+                  + ((gamma + 1.0) * (qg * w)) * a * one_minus_2p;
+    return focal + k->extra * poly;
+}
+
+/*
  * Unweighted focal loss and its first two derivatives for one finite logit x,
  * given by its logistic parts s, and one target y in [0, 1].
  *
@@ -198,7 +248,7 @@ log_q_accurate(double y, logistic_parts s, dd q)
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  *
- * poly (a constant, 1 for Poly-1 only, losses.h): the loss q^g C with
+ * poly (a constant: 0, or POLY1_PLAIN or POLY1_GUARDED for Poly-1, losses.h): the loss q^g C with
  * C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
  * replaced by C, d by dC/dx = d + epsilon a w and w by
  * d2C/dx2 = w (1 + epsilon a (1 - 2p)).
@@ -298,11 +348,15 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     /* Poly-1: dC/dx = d + epsilon a w (dq/dx = a w), of one sign with d for
        epsilon >= 0 */
+    const dd d_ce = d;
     d = poly ? dd_add(d, dd_scale(dd_mul(a, w, precise), k->extra, precise), precise) : d;
     dd r_ce = dd_mul(r, c, precise);
 
     dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
     dd grad = dd_mul(q_gamma, bracket, precise);
+    if (poly == POLY1_GUARDED) {
+        grad = isfinite(grad.hi) ? grad : poly1_grad_apart(q_gamma, a, r, w, ce, d_ce, k, precise);
+    }
     v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
     if (derivatives < FOCAL_OUT_HESS) { /* a constant: no one reads the second derivative */
         return v;
@@ -324,6 +378,9 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     double qg = q_gamma.hi;
     if (!large) {
         v.hess = qg * curvature;
+        if (poly == POLY1_GUARDED && !isfinite(v.hess)) {
+            v.hess = poly1_hess_apart(qg, a.hi, r.hi, w.hi, one_minus_2p, ce.hi, d_ce.hi, k);
+        }
         return v;
     }
     double qg_gamma = qg * gamma;
@@ -332,6 +389,9 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
                   : qg_gamma_r * ((gamma - 1.0) * r_ce.hi) * a.hi * a.hi
                         + qg_gamma * a.hi * one_minus_2p * r_ce.hi
                         + 2.0 * qg_gamma_r * a.hi * d.hi + qg * c_curvature;
+    if (poly == POLY1_GUARDED && !isfinite(hess)) {
+        hess = poly1_hess_apart(qg, a.hi, r.hi, w.hi, one_minus_2p, ce.hi, d_ce.hi, k);
+    }
     v.hess = boosted ? hess * unscale : hess;
     return v;
 }

@@ -42,6 +42,7 @@ import numpy as np
 import pytest
 
 import focal
+from reference import poly1_mp
 
 mpmath.mp.prec = 200
 ALPHA = mpmath.mpf("0.25")
@@ -229,6 +230,40 @@ def test_grad_hess_at_gamma_1e155_is_finite_and_right():
             bound, hess_bound = sigmoid_bounds(log_power, np.float64, gamma, 4)
             assert ulp_error(grad[i], want_grad, np.float64) <= bound
             assert ulp_error(hess[i], want_hess, np.float64) <= hess_bound
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("epsilon", [1e4, 1e100, 1e300])
+def test_poly1_with_large_epsilon_and_gamma(dtype, epsilon):
+    """Poly-1, q^g (CE + epsilon q): with epsilon and gamma both large, g a r C
+    and g (g - 1) r^2 C overflowed where q^g is 0 (NaN gradients and second
+    derivatives, -inf beyond |x| = 700).  Every value is finite where the
+    exact one is, and right: against 800-digit mpmath (q = 1 - 1e-309 needs
+    the digits).  Soft targets stay within |x| < 705, where w = p (1 - p) is
+    normal (beyond, with epsilon large, the kernel's w is subnormal)."""
+    logits = [-745.0, -720.0, -710.0, -40.0, -3.0, -1.0, -1e-5, 0.0, 1e-5, 1.0, 3.0, 40.0,
+              710.0, 720.0, 745.0]
+    largest = float(np.finfo(dtype).max)
+    checked = 0
+    with mpmath.workdps(800):
+        for gamma in (1e5, 1e10, 1e300):
+            for y in (0.0, 1.0, 0.5, 1e-30):
+                x = np.array([v for v in logits if y in (0.0, 1.0) or abs(v) < 705], dtype)
+                t = np.full_like(x, y)
+                loss = focal.poly1_loss(x, t, gamma=gamma, epsilon=epsilon, reduction="none")
+                grad, hess = focal.poly1_grad_hess(x, t, gamma=gamma, epsilon=epsilon)
+                for i in range(x.size):
+                    want = poly1_mp(float(x[i]), y, gamma, epsilon)
+                    where = (np.dtype(dtype).name, gamma, y, float(x[i]))
+                    for got, exact, bound in zip((loss[i], grad[i], hess[i]), want,
+                                                 (1, 2, 8) if dtype is np.float64 else (1, 1, 1)):
+                        if abs(exact) > largest:
+                            assert np.isinf(got) and np.sign(got) == mpmath.sign(exact), where
+                            continue
+                        assert np.isfinite(got), (where, got, exact)
+                        assert ulp_error(got, exact, dtype) <= bound, (where, got, exact)
+                        checked += 1
+    assert checked > 300
 
 
 # --------------------------------------------------------------------------
