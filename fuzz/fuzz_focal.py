@@ -409,12 +409,15 @@ def check_no_nan(name, value):
 
 def one_input(data: bytes) -> None:
     src = Source(data)
-    family = src.choice(("sigmoid", "sigmoid", "star", "softmax", "softmax", "scalar"))
+    family = src.choice(("sigmoid", "sigmoid", "star", "softmax", "softmax", "scalar",
+                         "descendants"))
     levels = _core.supported_simd_levels()
     _core.set_simd_level(src.choice(levels))
     focal.set_num_threads(1 + src.int(3))
     if family == "scalar":
         return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
+    if family == "descendants":
+        return descendants_at_extremes(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -448,6 +451,46 @@ def scalar_functions(src: Source) -> None:
     if not (isinstance(bias, np.ndarray) and bias.dtype == np.float64 and bias.shape == (count,)
             and np.all(np.isfinite(bias))):
         raise Finding(f"softmax_prior_bias({count!r}) = {bias!r}")
+
+
+# the focal loss's descendants and their own parameters, at scales the checks accept
+EXTREME_PARAMETERS = (0.0, 1e-300, 0.5, 2.0, 1e4, 1e100, 1e300, 1.7e308)
+EXTREME_LOGITS = (0.0, 5e-324, 1e-300, 1e-10, 0.5, 3.0, 40.0, 700.0, 709.0, 745.0, 1e4, 1e308)
+
+
+def descendants_at_extremes(src: Source) -> None:
+    """Poly-1, varifocal, asymmetric and quality focal loss with each parameter
+    anywhere from 0 to 1.7e308 and logits from 5e-324 to 1e308 of either
+    sign: finite arguments the checks accept give no NaN (an infinity is
+    allowed where the exact value overflows)."""
+    n = 1 + src.int(40)
+    dtype = src.choice((np.float64, np.float32))
+    largest = float(np.finfo(dtype).max)  # (finite logits in either dtype)
+    x = np.array([min(src.choice(EXTREME_LOGITS), largest) * src.choice((1.0, -1.0))
+                  for _ in range(n)], dtype)
+    y = np.array([src.choice((0.0, 1.0, 0.5, 1e-30, 0.999, src.float())) for _ in range(n)])
+    parameter = lambda: src.choice(EXTREME_PARAMETERS)  # noqa: E731
+    name = src.choice(("poly1", "varifocal", "asymmetric", "quality"))
+    if name == "poly1":
+        calls = (lambda f: f(x, y, src.choice((0.25, None)), parameter(),
+                             epsilon=src.choice((-1.0,) + EXTREME_PARAMETERS)))
+    elif name == "varifocal":
+        calls = (lambda f: f(x, y, src.choice((0.75, 1.0, 0.0)), parameter()))
+    elif name == "asymmetric":
+        y = (y > 0.5).astype(np.float64)
+        calls = (lambda f: f(x, y, parameter(), parameter(),
+                             src.choice((0.0, 0.05, 1e-300, 0.5, 1 - 2**-53))))
+    else:
+        calls = (lambda f: f(x, y, parameter()))
+    for suffix in ("grad_hess", "loss_and_grad"):
+        function = getattr(focal, f"{name}_{suffix}")
+        try:
+            with np.errstate(all="ignore"):
+                results = calls(function)
+        except (TypeError, ValueError):
+            continue
+        for k, value in enumerate(results):
+            check_no_nan(f"{name}_{suffix} x={x.tolist()} y={y.tolist()} result {k}", value)
 
 
 class Deadline(Exception):

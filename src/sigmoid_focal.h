@@ -285,6 +285,13 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below */
     dd c = poly ? dd_add(ce, dd_scale(q, k->extra, precise), precise) : ce;
+    if (poly == POLY1_GUARDED && !isfinite(c.hi + 0.0 * c.lo)) {
+        /* beyond |x| = 700 (soft targets) CE + epsilon q may pass the double
+           range: the loss is then that infinity (the double-double's error
+           term would be inf - inf = NaN); the derivatives form CE and the poly
+           term apart (poly1_grad_apart, poly1_hess_apart) */
+        c = dd_from(ce.hi + k->extra * q.hi);
+    }
     int hard = y == 0.0 || y == 1.0;
     const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
     const int large = gamma_integer == FOCAL_GAMMA_LARGE || accurate;
@@ -326,6 +333,10 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     const double unscale = 0x1p-1000;
     dd loss = dd_mul(q_gamma, c, precise);
+    if (poly == POLY1_GUARDED && !isfinite(loss.hi + 0.0 * loss.lo)) {
+        /* q^g CE + (epsilon q^g) q: where C overflowed, q^g may be 0 */
+        loss = dd_from(q_gamma.hi * ce.hi + (k->extra * q_gamma.hi) * q.hi);
+    }
     v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
     v.grad = dd_from(0.0);
     v.hess = 0.0;

@@ -240,15 +240,17 @@ def test_poly1_with_large_epsilon_and_gamma(dtype, epsilon):
     derivatives, -inf beyond |x| = 700).  Every value is finite where the
     exact one is, and right: against 800-digit mpmath (q = 1 - 1e-309 needs
     the digits).  Soft targets stay within |x| < 705, where w = p (1 - p) is
-    normal (beyond, with epsilon large, the kernel's w is subnormal)."""
-    logits = [-745.0, -720.0, -710.0, -40.0, -3.0, -1.0, -1e-5, 0.0, 1e-5, 1.0, 3.0, 40.0,
-              710.0, 720.0, 745.0]
+    normal (beyond, with epsilon large, the kernel's w is subnormal), and at
+    |x| = 1e4."""
     largest = float(np.finfo(dtype).max)
+    logits = [-1e4, -745.0, -720.0, -710.0, -40.0, -3.0, -1.0, -1e-5, 0.0, 1e-5, 1.0,
+              3.0, 40.0, 710.0, 720.0, 745.0, 1e4]
     checked = 0
     with mpmath.workdps(800):
         for gamma in (1e5, 1e10, 1e300):
             for y in (0.0, 1.0, 0.5, 1e-30):
-                x = np.array([v for v in logits if y in (0.0, 1.0) or abs(v) < 705], dtype)
+                x = np.array([v for v in logits
+                              if y in (0.0, 1.0) or abs(v) < 705 or abs(v) >= 1e4], dtype)
                 t = np.full_like(x, y)
                 loss = focal.poly1_loss(x, t, gamma=gamma, epsilon=epsilon, reduction="none")
                 grad, hess = focal.poly1_grad_hess(x, t, gamma=gamma, epsilon=epsilon)
@@ -264,6 +266,26 @@ def test_poly1_with_large_epsilon_and_gamma(dtype, epsilon):
                         assert ulp_error(got, exact, dtype) <= bound, (where, got, exact)
                         checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0, 1e10, 1e300])
+def test_poly1_loss_beyond_the_double_range_is_inf_not_nan(gamma):
+    """CE + epsilon q beyond the double range (x = 1e308, epsilon 1.7e308): the
+    loss is inf, as exact, and the derivatives stay finite; the double-double
+    sum's error term was inf - inf, a NaN loss (the fuzzer found it)."""
+    x = np.array([1e308, -1e308, 1e308, -1e308])
+    y = np.array([0.0, 1.0, 1e-30, 0.5])
+    loss = focal.poly1_loss(x, y, None, gamma, epsilon=1.7e308, reduction="none")
+    grad, hess = focal.poly1_grad_hess(x, y, None, gamma, epsilon=1.7e308)
+    with mpmath.workdps(800):
+        for i in range(x.size):
+            exact_loss, exact_grad, _ = poly1_mp(x[i], y[i], gamma, 1.7e308, alpha=None)
+            if exact_loss > np.finfo(np.float64).max:
+                assert loss[i] == np.inf, (i, loss[i])
+            else:
+                assert ulp_error(loss[i], exact_loss, np.float64) <= 1, (i, loss[i], exact_loss)
+            assert np.isfinite(grad[i]) and np.isfinite(hess[i]), (i, grad[i], hess[i])
+            assert ulp_error(grad[i], exact_grad, np.float64) <= 2, (i, grad[i], exact_grad)
 
 
 # --------------------------------------------------------------------------
