@@ -50,29 +50,20 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
     /* t = e^-|x| is subnormal from |x| = 708.4 (75% off at 745), so it is
        taken as t 2^1000, as sigmoid_focal_far takes it, and every product
        with it is scaled back once, last */
-    dd boosted_exponent = add_ln2_multiple(dd_from(-fabs(x)), 1000.0, precise);
-    double t_boosted = (precise ? exp_accurate(boosted_exponent)
-                                : exp_nonpositive(boosted_exponent, precise))
-                           .hi;
+    double t_boosted = exp_negative_boosted(fabs(x), precise).hi;
     double t = t_boosted * 0x1p-1000;
     double gt = (gamma * t_boosted) * 0x1p-1000;
     double q_gamma = exp(-gt);
     double a = 1.0 - 2.0 * y;
-    /* (a sum beyond the double range: its double-double error term would be
-       inf - inf = NaN, where the plain sum is the infinity the loss is) */
-    double poly_loss = epsilon * q_gamma * (1.0 - t);
-    double plain_loss = v.loss.hi + poly_loss;
-    v.loss = isfinite(plain_loss) ? dd_add(v.loss, dd_from(poly_loss), precise)
-                                  : dd_from(plain_loss);
+    /* (dd_accumulate: a sum beyond the double range is that infinity, not NaN) */
+    v.loss = dd_accumulate(v.loss, dd_from(epsilon * q_gamma * (1.0 - t)), precise);
     /* epsilon (g + 1) q^g t 2^1000, then 2^-1000: (g + 1) q^g t 2^1000 is at
        most 1.8e308 e^-700 2^1000 < 1e305, and epsilon enters on the side
        that cannot overflow before the true value does */
     double slope_boosted = ((gamma + 1.0) * t_boosted) * q_gamma;
     double poly_slope = fabs(epsilon) >= 1.0 ? (epsilon * 0x1p-1000) * slope_boosted
                                              : (epsilon * slope_boosted) * 0x1p-1000;
-    double plain_grad = v.grad.hi + poly_slope * a;
-    v.grad = isfinite(plain_grad) ? dd_add(v.grad, dd_from(poly_slope * a), precise)
-                                  : dd_from(plain_grad);
+    v.grad = dd_accumulate(v.grad, dd_from(poly_slope * a), precise);
     v.hess += poly_slope * (gt - (1.0 - 2.0 * t));
     return v;
 }

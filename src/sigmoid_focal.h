@@ -248,8 +248,8 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  *
- * poly (a constant: 0, or POLY1_PLAIN or POLY1_GUARDED for Poly-1, losses.h): the loss q^g C with
- * C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
+ * poly (a constant: 0, or POLY1_PLAIN or POLY1_GUARDED for Poly-1, losses.h):
+ * the loss q^g C with C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
  * replaced by C, d by dC/dx = d + epsilon a w and w by
  * d2C/dx2 = w (1 + epsilon a (1 - 2p)).
  *
@@ -283,15 +283,14 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         q = y == 1.0 ? s.one_minus_p : s.p;
         ce = y == 1.0 ? s.softplus_mx : s.softplus_x;
     }
-    /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below */
-    dd c = poly ? dd_add(ce, dd_scale(q, k->extra, precise), precise) : ce;
-    if (poly == POLY1_GUARDED && !isfinite(c.hi + 0.0 * c.lo)) {
-        /* beyond |x| = 700 (soft targets) CE + epsilon q may pass the double
-           range: the loss is then that infinity (the double-double's error
-           term would be inf - inf = NaN); the derivatives form CE and the poly
-           term apart (poly1_grad_apart, poly1_hess_apart) */
-        c = dd_from(ce.hi + k->extra * q.hi);
-    }
+    /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below.
+       On the scalar path beyond |x| = 700 (soft targets) it may pass the
+       double range: then it is that infinity, not NaN (dd_accumulate), and
+       the derivatives form CE and the poly term apart (poly1_grad_apart) */
+    dd poly_term = dd_scale(q, k->extra, precise);
+    dd c = poly == POLY1_GUARDED ? dd_accumulate(ce, poly_term, precise)
+           : poly                ? dd_add(ce, poly_term, precise)
+                                 : ce;
     int hard = y == 0.0 || y == 1.0;
     const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
     const int large = gamma_integer == FOCAL_GAMMA_LARGE || accurate;
@@ -333,7 +332,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     const double unscale = 0x1p-1000;
     dd loss = dd_mul(q_gamma, c, precise);
-    if (poly == POLY1_GUARDED && !isfinite(loss.hi + 0.0 * loss.lo)) {
+    if (poly == POLY1_GUARDED && !isfinite(loss.hi)) {
         /* q^g CE + (epsilon q^g) q: where C overflowed, q^g may be 0 */
         loss = dd_from(q_gamma.hi * ce.hi + (k->extra * q_gamma.hi) * q.hi);
     }
@@ -426,6 +425,15 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
  */
 #define FOCAL_SIGMOID_FAR 700.0
 
+/* e^-a 2^1000 for a >= FOCAL_SIGMOID_FAR: normal up to a = 1438, where e^-a
+   itself is subnormal from 708.4; to about 2^-100 for float64 results */
+FOCAL_INLINE dd
+exp_negative_boosted(double a, int precise)
+{
+    dd exponent = add_ln2_multiple(dd_from(-a), 1000.0, precise);
+    return precise ? exp_accurate(exponent) : exp_nonpositive(exponent, precise);
+}
+
 static inline focal_values
 sigmoid_focal_far(double x, double y, double gamma, int precise)
 {
@@ -447,9 +455,7 @@ sigmoid_focal_far(double x, double y, double gamma, int precise)
     /* float64 results: g t is the exponent of q^g and can be large (up to
        745 where q^g is normal), so t and the exp are taken to about 2^-100
        (see sigmoid_focal_parts) */
-    dd boosted_exponent = add_ln2_multiple(dd_from(-ax), 1000.0, precise);
-    dd t_boosted = precise ? exp_accurate(boosted_exponent)
-                           : exp_nonpositive(boosted_exponent, precise);
+    dd t_boosted = exp_negative_boosted(ax, precise);
     /* g t, in double-double while normal */
     dd gt = dd_scale(dd_scale(t_boosted, gamma, precise), 0x1p-1000, precise);
     dd q_gamma = precise ? exp_accurate(dd_negate(gt)) : exp_nonpositive(dd_negate(gt), precise);
