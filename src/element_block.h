@@ -16,7 +16,8 @@
 #include "sigmoid_focal.h"
 
 /* FOCAL_LANES: running sums per kind (element_block.h's lane sums); 32 are
-   four independent chains of 8-double vectors, so the additions overlap */
+   independent chains of vectors (four of 8 doubles at AVX-512, eight of 4 at
+   AVX2), so the additions overlap */
 enum { FOCAL_BLOCK = 256, FOCAL_LANES = 32 };
 
 typedef struct {
@@ -156,12 +157,20 @@ lane_add_one(lane_sum *acc, ptrdiff_t lane, double value)
 }
 
 #if defined(__GNUC__)
-/* Groups of FOCAL_LANES elements as four 8-double vectors (GCC/Clang vector
-   extension; split into narrower registers below AVX-512): the same two-sum,
-   lane by lane, in registers, four independent chains.  Compilers do not
-   find this by themselves through the struct's arrays. */
-typedef double lane_vector __attribute__((vector_size(8 * sizeof(double))));
-enum { LANE_VECTORS = FOCAL_LANES / 8 };
+/* Groups of FOCAL_LANES elements as vectors of the level's register width
+   (GCC/Clang vector extension): the same two-sum, lane by lane, in registers,
+   independent chains.  Compilers do not find this by themselves through the
+   struct's arrays.  The width must be the level's own (its file defines
+   FOCAL_LEVEL_VECTOR_BYTES; 16 is every baseline's): a vector wider than
+   the registers is lowered through the stack, 8 instructions an element at
+   AVX2 instead of 2.  The lanes and their additions, hence the bits, are the
+   same at every width. */
+#ifndef FOCAL_LEVEL_VECTOR_BYTES
+#define FOCAL_LEVEL_VECTOR_BYTES 16
+#endif
+typedef double lane_vector __attribute__((vector_size(FOCAL_LEVEL_VECTOR_BYTES)));
+enum { LANE_WIDTH = FOCAL_LEVEL_VECTOR_BYTES / sizeof(double),
+       LANE_VECTORS = FOCAL_LANES / LANE_WIDTH };
 
 FOCAL_INLINE void
 lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
@@ -172,7 +181,7 @@ lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
     for (ptrdiff_t g = 0; g < groups; g++) {
         for (int k = 0; k < LANE_VECTORS; k++) {
             lane_vector x;
-            memcpy(&x, values + FOCAL_LANES * g + 8 * k, sizeof x);
+            memcpy(&x, values + FOCAL_LANES * g + LANE_WIDTH * k, sizeof x);
             lane_vector t = s[k] + x, part = t - s[k];
             c[k] += (s[k] - (t - part)) + (x - part);
             s[k] = t;
@@ -262,11 +271,13 @@ enum { SUM_LOSS = 1, SUM_WEIGHT = 2, SUM_POSITIVE = 4, SUM_LOSS_SMALL = 8 };
 FOCAL_INLINE int
 any_large_loss(const element_block *b, ptrdiff_t n)
 {
-    int large = 0;
+    /* a 64-bit flag, as wide as the doubles compared: an int flag makes the
+       vectorised loop pack every comparison down to 32 bits */
+    long long large = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         large |= !(b->loss[i] <= FOCAL_LARGE_LOSS);
     }
-    return large;
+    return large != 0;
 }
 
 /* adds the block's elements, numbered from first_index, to the running sums

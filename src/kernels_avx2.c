@@ -4,6 +4,8 @@
  */
 /* the float32 polynomials fuse their multiply-adds (vector_math.h) */
 #define FOCAL_LEVEL_FMA 1
+/* the running sums' vectors fill one register (element_block.h) */
+#define FOCAL_LEVEL_VECTOR_BYTES 32
 #include "kernel_levels.h"
 
 #ifdef FOCAL_X86_DISPATCH
