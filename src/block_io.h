@@ -76,7 +76,7 @@ labels_to_targets(const char *labels, ptrdiff_t label_stride, const char *classe
                   ptrdiff_t class_stride, ptrdiff_t n, ptrdiff_t ignore_index,
                   ptrdiff_t num_classes, double *y, double *weight)
 {
-    int bad = 0;
+    ptrdiff_t bad = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         ptrdiff_t label, class_id;
         memcpy(&label, labels + i * label_stride, sizeof label);
@@ -86,7 +86,7 @@ labels_to_targets(const char *labels, ptrdiff_t label_stride, const char *classe
         weight[i] = ignored ? 0.0 : weight[i];
         y[i] = ((label == class_id) & !ignored) ? 1.0 : 0.0;
     }
-    return bad;
+    return bad != 0;
 }
 
 /*
@@ -105,7 +105,9 @@ labels_to_targets(const char *labels, ptrdiff_t label_stride, const char *classe
 FOCAL_INLINE int
 load_targets(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double, double *y)
 {
-    int bad = 0, soft = 0;
+    /* (flags as wide as the doubles compared: an int would make the
+       vectorised loop pack every comparison down to 32 bits) */
+    long long bad = 0, soft = 0;
     if (!is_double && stride == (ptrdiff_t)sizeof(float)) {
         /* the common case, converted and checked in one loop */
         const float *values = (const float *)source;
@@ -121,7 +123,7 @@ load_targets(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double, d
             CHECK_TARGET(y[i], bad, soft);
         }
     }
-    return bad | (soft << 1);
+    return (bad != 0) | ((soft != 0) << 1);
 }
 
 /* float64 weights, strided, to double; returns whether any is negative,
@@ -130,11 +132,11 @@ FOCAL_INLINE int
 load_weights(const char *source, ptrdiff_t stride, ptrdiff_t n, double *w)
 {
     load_reals(source, stride, n, 1, w);
-    int bad = 0;
+    long long bad = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         bad |= !((w[i] >= 0.0) & (w[i] < HUGE_VAL));
     }
-    return bad;
+    return bad != 0;
 }
 
 #endif  /* FOCAL_BLOCK_IO_H */
