@@ -664,11 +664,16 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
     task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
     /* the gradient's normaliser folded into its weight, unless the factor
-       leaves the normal range (then divided, see block_params) */
+       leaves the normal range, or could carry a weight beyond it (weights of
+       1e308 over a normalizer of 1e-300: the weight times the factor is inf,
+       and inf times a gradient that underflowed to 0 NaN, where w g / D is
+       finite); then divided, see block_params.  A factor <= 1 carries no
+       weight beyond the range, nor one without weights (<= 1 each). */
     task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
     task.params.grad_mode = isfinite(task.params.grad_scale) &&
                                     task.params.grad_factor >= 0x1p-1000 &&
-                                    task.params.grad_factor <= 0x1p1000
+                                    task.params.grad_factor <= 0x1p1000 &&
+                                    (weights == NULL || task.params.grad_factor <= 1.0)
                                 ? FOCAL_GRAD_FOLDED
                                 : FOCAL_GRAD_DIVIDED;
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class != NULL;

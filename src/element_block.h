@@ -71,11 +71,17 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up, precise) : dd_from(weight_up);
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
     /* (a weight the scale takes below the smallest subnormal is negligible
-       beside the largest, which the scale brings near 1; an infinite loss
-       times it is mended on the scalar path, see sigmoid_chunk) */
+       beside the largest, which the scale brings near 1) */
     dd loss_scale = {scale.hi * bp->loss_scale_down, scale.lo * bp->loss_scale_down};
     dd grad_scale = {scale.hi * bp->grad_scale_ratio, scale.lo * bp->grad_scale_ratio};
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
+    /* An unweighted loss beyond the double range (varifocal's or FL*'s at
+       extreme parameters) times a positive weight and alpha_t is infinite,
+       however small they are, as with any other weight: where alpha_t w, or
+       w times the reductions' scale, fell below the smallest subnormal, the
+       product was 0 times inf, NaN (a sum of [5e-324, 1] weights was NaN),
+       or the element masked. */
+    int infinite = isinf(v.loss.hi) && weight > 0.0 && !(bp->has_alpha && alpha_t.hi == 0.0);
+    *loss = infinite ? v.loss.hi : zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
     /* Weights near the top of the double range (a scale above 2^960): w g is
        formed 2^64 smaller and the quotient scaled back, both exact, so that a
        gradient the divisor brings back into range (sum_over_positives, a

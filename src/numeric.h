@@ -12,6 +12,7 @@
 #define FOCAL_NUMERIC_H
 
 #include <math.h>
+#include <float.h>
 
 /* The kernel must be inlined where `precise` is a constant, to be specialised. */
 #if defined(__GNUC__)
@@ -237,6 +238,38 @@ static inline double
 compensated_total(const compensated_sum *acc)
 {
     return isfinite(acc->sum) ? acc->sum + acc->compensation : acc->sum;
+}
+
+/*
+ * A weight over a divisor, w / d, as a factor of a gradient.  Where the
+ * quotient is a normal double, x times it (the same bits as ever).  Where it
+ * passes the double range or leaves the normal range (weights near 1.7e308
+ * over a normalizer of 1e-300), it is kept as m 2^k (m = w 2^-a / (d 2^-b)
+ * in (1/2, 2), k = a - b) and x m scaled by 2^k: finite wherever x w / d is,
+ * and 0, not NaN, for an x that underflowed to 0.
+ */
+typedef struct {
+    double plain, m;
+    int k, split;
+} weight_ratio;
+
+static inline weight_ratio
+weight_ratio_of(double w, double d)
+{
+    weight_ratio r;
+    int a, b;
+    double wm = frexp(w, &a), dm = frexp(d, &b);
+    r.plain = w / d;
+    r.split = !(r.plain >= DBL_MIN && r.plain <= DBL_MAX);
+    r.m = wm / dm;
+    r.k = a - b;
+    return r;
+}
+
+static inline double
+weight_ratio_times(weight_ratio r, double x)
+{
+    return r.split ? ldexp(x * r.m, r.k) : x * r.plain;
 }
 
 #endif  /* FOCAL_NUMERIC_H */

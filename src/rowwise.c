@@ -278,22 +278,28 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
             t->store(buffer->grad, r->grad_out, t->grad_stride, classes);
             continue;
         }
-        double scale = r->weight * t->grad_weight_scale / t->grad_divisor;
+        weight_ratio scale = weight_ratio_of(r->weight * t->grad_weight_scale, t->grad_divisor);
         double total = r->shape.rest.hi + 1.0;
-        double coefficient = g[k] / total * scale;
+        char *grad_row = t->scatter_grad ? (char *)buffer->row_copy : r->grad_out;
+        if (scale.split) {
+            /* (a weight over the divisor beyond the double range: see numeric.h) */
+            for (npy_intp j = 0; j < classes; j++) {
+                float value = (float)weight_ratio_times(scale, r->e[j] * (g[k] / total));
+                memcpy(grad_row + j * (npy_intp)sizeof(float), &value, sizeof value);
+            }
+        }
+        else {
+            t->kernels->scaled(r->e, classes, g[k] / total * scale.plain, grad_row);
+        }
         if (t->scatter_grad) {
-            t->kernels->scaled(r->e, classes, coefficient, (char *)buffer->row_copy);
             for (npy_intp j = 0; j < classes; j++) {
                 memcpy(r->grad_out + j * t->grad_stride, buffer->row_copy + j, sizeof(float));
             }
         }
-        else {
-            t->kernels->scaled(r->e, classes, coefficient, r->grad_out);
-        }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
             double one_minus_p = others_share(&r->shape, r->e + r->label, NULL, 0, 0).hi / total;
-            float value = (float)((0.0 - g[k] * one_minus_p) * scale);
+            float value = (float)weight_ratio_times(scale, 0.0 - g[k] * one_minus_p);
             memcpy(r->grad_out + r->label * t->grad_stride, &value, sizeof value);
         }
     }
@@ -472,7 +478,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     }
     if (grad_out) {
         int masked = weight == 0.0 || row.has_nan;
-        double scale = weight * t->grad_weight_scale / t->grad_divisor;
+        weight_ratio scale = weight_ratio_of(weight * t->grad_weight_scale, t->grad_divisor);
         for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
             npy_intp n = piece_length(classes, first);
             if (masked) {
@@ -511,13 +517,13 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                                              g_label.hi, curvature, others_label, buffer->y, n,
                                              precise);
                 }
-                if (scale != 1.0) {
+                if (scale.split || scale.plain != 1.0) {
                     for (npy_intp j = 0; j < n; j++) {
-                        buffer->grad[j] *= scale;
+                        buffer->grad[j] = weight_ratio_times(scale, buffer->grad[j]);
                     }
                     if (hess_out) {
                         for (npy_intp j = 0; j < n; j++) {
-                            buffer->y[j] *= scale;
+                            buffer->y[j] = weight_ratio_times(scale, buffer->y[j]);
                         }
                     }
                 }

@@ -323,3 +323,85 @@ def test_weighted_gradients_near_the_top_of_the_double_range(dtype, reduction, n
     for i in range(x.size):
         want = weights[i] * exact[i].grad / denominator
         assert_close(grad[i], want, dtype, 2, f"{reduction} gradient {i}")
+
+
+# weight / normalizer pairs whose quotient passes the double range although w g / D
+# (g the unweighted gradient) need not: the factor must not be formed alone
+QUOTIENTS_BEYOND_THE_RANGE = [(1e300, 1e-10), (1e308, 1e-300), (1.7e308, 0.5), (1e200, 1e-200)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weight, normalizer", QUOTIENTS_BEYOND_THE_RANGE)
+def test_softmax_weights_over_a_normalizer_beyond_the_double_range(dtype, weight, normalizer):
+    """alpha w (p - y) / D with w / D > 1.8e308 (an adversarial review's finding: the factor
+    w / D was formed first, inf, and the gradient became inf, -inf and NaN where the exact
+    values were 1e10 (p - y)).  Both row paths: class indices (float32: the vectorised
+    rows) and dense targets, the gradient alone and with the loss."""
+    logits = np.array([[0.0, 0.0, 0.0], [-30.0, 2.0, 0.5], [-700.0, 700.0, 0.0]], dtype=dtype)
+    labels = np.array([0, 1, 2])
+    dense = np.eye(3, dtype=dtype)[labels]
+    alpha = 1e-300 if weight * 1e-300 / normalizer < 1e300 else 0.25
+    w = np.full(3, weight)
+    for targets in (labels, dense):
+        grads = [focal.softmax_grad(logits, targets, alpha, 0.0, weights=w, normalizer=normalizer),
+                 focal.softmax_loss_and_grad(logits, targets, alpha, 0.0, weights=w,
+                                             normalizer=normalizer)[1]]
+        for grad in grads:
+            assert not np.any(np.isnan(grad)), grad
+            for i, row in enumerate(logits):
+                _, exact_grad, _ = softmax_reference([float(v) for v in row], dense[i].tolist(),
+                                                     0.0, alpha)
+                for j in range(3):
+                    if abs(exact_grad[j]) < mpmath.mpf(2) ** -1000:
+                        # a value a weight brings up from below 1e-308: the README's gap
+                        # (formed after the unweighted value is rounded), not NaN (above)
+                        continue
+                    want = mpmath.mpf(weight) * exact_grad[j] / mpmath.mpf(normalizer)
+                    assert_close(grad[i, j], want, dtype, 2, (i, j))
+
+
+@pytest.mark.parametrize("weight, normalizer", QUOTIENTS_BEYOND_THE_RANGE)
+def test_sigmoid_float32_weights_over_a_normalizer_beyond_the_double_range(weight, normalizer):
+    """The float32 kernels folded w / D into one factor (inf) and met a gradient that
+    underflowed to 0: NaN for every logit from 600 to 800.  Exact: about -1e-304 w / D,
+    -0 or a float32 number.  Every sigmoid family with hard targets, both signs of x."""
+    x = np.concatenate([np.linspace(600.0, 800.0, 9), -np.linspace(600.0, 800.0, 9),
+                        [0.5, -3.0]]).astype(np.float32)
+    for y in (np.ones(x.size, np.float32), np.zeros(x.size, np.float32)):
+        w = np.full(x.size, weight)
+        grads = {
+            "grad": focal.grad(x, y, weights=w, normalizer=normalizer),
+            "quality_grad": focal.quality_grad(x, y, weights=w, normalizer=normalizer),
+            "poly1_grad": focal.poly1_grad(x, y, weights=w, normalizer=normalizer),
+        }
+        for name, grad in grads.items():
+            assert not np.any(np.isnan(grad)), (name, grad)
+        for i in range(x.size):
+            exact = sigmoid_reference(float(x[i]), float(y[i]), 2.0)
+            want = mpmath.mpf(weight) * exact.grad / mpmath.mpf(normalizer)
+            assert_close(grads["grad"][i], want, np.float32, 1, (float(x[i]), float(y[i])))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_infinite_loss_beside_a_weight_the_scale_takes_to_zero(dtype):
+    """An unweighted loss beyond the double range (varifocal with alpha 1.7e308, FL* with
+    beta -1.7e308) times a 5e-324 weight: the reductions' scale (weights [5e-324, 1] scale by
+    2^-2) took that weight below the smallest subnormal, and 0 * inf made the sum NaN.  The
+    sum and mean are inf, as the elements are under reduction "none"; and an alpha_t w that
+    underflows gives inf too, not a masked 0 beside its twin's inf."""
+    x = np.array([30.0, 30.0], dtype=dtype)
+    for w in ([5e-324, 1.0], [1.0, 5e-324], [5e-324, 5e-324], [5e-324, 1e308]):
+        w = np.array(w)
+        for reduction in ("none", "sum", "mean"):
+            values = [
+                focal.varifocal_loss(x, np.zeros(2, dtype), 1.7e308, 0.0, weights=w,
+                                     reduction=reduction),
+                focal.varifocal_loss_and_grad(x, np.zeros(2, dtype), 1.7e308, 0.0, weights=w,
+                                              reduction=reduction)[0],
+                focal.star_loss(np.zeros(2, dtype), np.zeros(2, dtype), 0.25, 1e-300, -1.7e308,
+                                weights=w, reduction=reduction),
+                focal.star_loss(np.zeros(2, dtype), np.array([0.0, 1.0], dtype), 0.25, 1e-300,
+                                -1.7e308, weights=w, reduction=reduction),
+            ]
+            for value in values:
+                assert np.all(np.isposinf(value)), (w, reduction, value)
