@@ -32,6 +32,7 @@ focal installed), which is how a crash is reproduced.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
@@ -458,11 +459,18 @@ EXTREME_PARAMETERS = (0.0, 1e-300, 0.5, 2.0, 1e4, 1e100, 1e300, 1.7e308)
 EXTREME_LOGITS = (0.0, 5e-324, 1e-300, 1e-10, 0.5, 3.0, 40.0, 700.0, 709.0, 745.0, 1e4, 1e308)
 
 
+# weights and normalizers whose quotient may pass the double range either way
+EXTREME_WEIGHTS = (5e-324, 1e-300, 1.0, 1e300, 1.7e308)
+EXTREME_NORMALIZERS = (None, 5e-324, 1e-300, 0.5, 1e300)
+
+
 def descendants_at_extremes(src: Source) -> None:
     """Poly-1, varifocal, asymmetric and quality focal loss with each parameter
     anywhere from 0 to 1.7e308 and logits from 5e-324 to 1e308 of either
-    sign: finite arguments the checks accept give no NaN (an infinity is
-    allowed where the exact value overflows)."""
+    sign, and every family (the focal loss, FL* and the softmax too) with
+    weights and a normalizer at the ends of the double range: finite
+    arguments the checks accept give no NaN (an infinity is allowed where the
+    exact value overflows)."""
     n = 1 + src.int(40)
     dtype = src.choice((np.float64, np.float32))
     largest = float(np.finfo(dtype).max)  # (finite logits in either dtype)
@@ -470,7 +478,27 @@ def descendants_at_extremes(src: Source) -> None:
                   for _ in range(n)], dtype)
     y = np.array([src.choice((0.0, 1.0, 0.5, 1e-30, 0.999, src.float())) for _ in range(n)])
     parameter = lambda: src.choice(EXTREME_PARAMETERS)  # noqa: E731
-    name = src.choice(("poly1", "varifocal", "asymmetric", "quality"))
+    name = src.choice(("poly1", "varifocal", "asymmetric", "quality", "focal", "star",
+                       "softmax"))
+    weights = np.array([src.choice(EXTREME_WEIGHTS) for _ in range(n)])
+    reduced = {"weights": weights, "reduction": src.choice(("none", "sum", "mean")),
+               "normalizer": src.choice(EXTREME_NORMALIZERS)}
+    if name in ("focal", "star", "softmax"):
+        y = (y > 0.5).astype(np.float64)
+        if name == "softmax":
+            x = x.reshape(n, 1)[:, [0, 0, 0]] * np.array([1.0, -1.0, 0.5], dtype)
+            y = (y * 2).astype(np.intp)
+        extra = {"star": (parameter() or 1.0, src.choice((0.0, 1.0, -1e300, 1.7e308)))}
+        function = getattr(focal, {"focal": "loss_and_grad"}.get(name, f"{name}_loss_and_grad"))
+        try:
+            with np.errstate(all="ignore"):
+                results = function(x, y, src.choice((0.25, None)),
+                                   *extra.get(name, (parameter(),)), **reduced)
+        except (TypeError, ValueError):
+            return
+        for k, value in enumerate(results):
+            check_no_nan(f"{name} x={x.tolist()} y={y.tolist()} {reduced} result {k}", value)
+        return
     if name == "poly1":
         calls = (lambda f: f(x, y, src.choice((0.25, None)), parameter(),
                              epsilon=src.choice((-1.0,) + EXTREME_PARAMETERS)))
@@ -484,6 +512,8 @@ def descendants_at_extremes(src: Source) -> None:
         calls = (lambda f: f(x, y, parameter()))
     for suffix in ("grad_hess", "loss_and_grad"):
         function = getattr(focal, f"{name}_{suffix}")
+        if suffix == "loss_and_grad":
+            function = functools.partial(function, **reduced)
         try:
             with np.errstate(all="ignore"):
                 results = calls(function)
