@@ -531,8 +531,43 @@ def resolve_out_overlap(
         for name in hazards:
             source = inputs[name]
             assert source is not None
-            inputs[name] = np.array(base_view(source), copy=True, order="K")
+            inputs[name] = copy_of(source)
     return inputs, False, True
+
+
+# Bytes one piece of a long copy moves (about a millisecond): Python runs its
+# signal handlers between pieces, so Ctrl-C ends a copy of gigabytes at once.
+COPY_PIECE = 1 << 22
+
+
+def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+    """np.copyto(dst, src) (arrays of one shape) in pieces of COPY_PIECE bytes.
+
+    The pieces follow dst's memory, axes by decreasing stride, each walked
+    towards higher addresses: the order in which NumPy writes one whole
+    assignment, so that where elements of dst share memory the last write
+    wins as it would there.  Interrupted, dst holds the pieces written.
+    """
+    if dst.nbytes <= COPY_PIECE:
+        np.copyto(dst, src)
+        return
+    axes = sorted(range(dst.ndim), key=lambda d: -abs(dst.strides[d]))  # (stable, as NumPy)
+    upward = tuple(slice(None, None, -1) if s < 0 else slice(None) for s in dst.strides)
+    dst, src = dst[upward].transpose(axes), src[upward].transpose(axes)
+    pieces = _overlap_module.Tiling(dst.shape, whole_last=False, cubes=False,
+                                    limit=max(1, COPY_PIECE // dst.itemsize))
+    for k in range(pieces.count):
+        index = pieces.index(k)
+        np.copyto(dst[index], src[index])
+
+
+def copy_of(a: np.ndarray) -> np.ndarray:
+    """A copy of `a` (as a plain ndarray, its layout kept: order "K"), made in
+    pieces (see copy_into)."""
+    a = base_view(a)
+    result = np.empty_like(a, order="K")
+    copy_into(result, a)
+    return result
 
 
 def out_hazards(

@@ -18,7 +18,7 @@ from a full pass over the untouched inputs made before anything is written.
 from __future__ import annotations
 
 import math
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -156,26 +156,88 @@ def view(a: np.ndarray, index: Index) -> np.ndarray:
 # The iteration is cut into tiles of at most BLOCK_ELEMENTS elements.  Each
 # tile's results are computed, from its untouched inputs, into a scratch
 # array; the scratch is copied into out= (committed) only once every tile
-# whose inputs that part of out covers has been computed.  A depth-first walk
-# orders this: computing tile k, then the uncomputed tiles that k's part of
-# out would overwrite (and theirs), then committing k.  The tiles held at once
-# are the walk's depth: 1 or 2 for a shift (walked from the end it writes
-# towards) or a transpose (tile (I, J) against (J, I)), the length of a cycle
-# of tiles for other permutations of axes and reversals (4 for a rotation of a
-# square, 6 for a rotation of a cube and a reversal), which then take tiles
-# of half or a quarter the size, twice or four times as many pending.  A
-# layout that would hold more keeps the copy of the inputs instead.
+# whose inputs that part of out covers has been computed.  The orders below
+# are generated lazily from the tiles' numbers, so that planning and writing
+# keep a fixed amount of state whatever the number of tiles:
+#
+# - streamed: the tiles in number order, forwards or backwards, each
+#   committed as soon as it is computed but for the first few, held to the
+#   end.  Valid when no tile committed at once has its out meet the inputs of
+#   a tile still to come, which is checked exactly for every tile against
+#   all the later tiles' inputs together (a few boxes).  This is memmove's
+#   order for out shifted from an input, in any layout: 1 tile pending, or 2
+#   where the shift wraps around (out one element back from Fortran-order
+#   logits: tile 0's out lands on the last tile's inputs, so tile 0 is held).
+# - cycles: each tile's out is exactly the inputs of one tile (out=logits.T,
+#   a rotation, a cube's axes cycled: tiles placed symmetrically map onto
+#   tiles), found from the address of the out's first element: each cycle
+#   of tiles is computed whole, then committed, from its smallest tile; as
+#   many pending as the cycle is long (4 for a rotation of a square, 6 for a
+#   rotation of a cube and a reversal), which then take tiles of half or a
+#   quarter the size, twice or four times as many pending.
+# - walked: any other layout of at most WALK_TILES tiles: a depth-first walk
+#   (compute tile k, then the uncomputed tiles that k's part of out would
+#   overwrite, and theirs, then commit k) over a table of the tiles' extents.
+#
+# A layout that none of these writes within the pending tiles allowed (a
+# non-square transpose, out=logits.reshape(n, m).T: an out tile meets the
+# inputs of dozens of tiles) keeps the copy of the inputs instead.
 
 # tiles in scratch at once: 4 float64 tiles of BLOCK_ELEMENTS are 512 KiB
 MAX_PENDING = 4
+
+# the most tiles the depth-first walk orders (its tables: 72 KiB)
+WALK_TILES = 1024
 
 # an overlapping input at most this large is simply copied (per-class alpha,
 # short broadcast weights)
 COPY_LIMIT = 1 << 16
 
 
+class _Cuts:
+    """One axis's tile boundaries 0 = cut(0) < ... < cut(count) = n, computed
+    rather than listed: runs of `step` from the start, or (`symmetric`) runs
+    of `step` from both ends and the rest in the middle halved around the
+    centre (the same cuts seen from either end)."""
+
+    def __init__(self, n: int, step: int, symmetric: bool) -> None:
+        self.n, self.step = n, step
+        self.runs = -1  # not symmetric
+        if symmetric and n > step:
+            self.runs = runs = n // (2 * step)
+            middle = n - 2 * runs * step  # < 2 * step, around the centre
+            self.centre = [] if middle <= step else sorted({n // 2, n - n // 2})
+            self.skip = 1 if middle == 0 else 0  # the last run from the start ends the first from the end
+            self.count = 2 * (runs + 1) + len(self.centre) - self.skip - 1
+        else:
+            self.count = -(-n // step)
+
+    def cut(self, i: int) -> int:
+        if self.runs < 0:
+            return min(i * self.step, self.n)
+        if i <= self.runs:
+            return i * self.step
+        i -= self.runs + 1
+        if i < len(self.centre):
+            return self.centre[i]
+        i -= len(self.centre)
+        return self.n - (self.runs - i - self.skip) * self.step
+
+    def find(self, e: int) -> int:
+        """The tile holding element e."""
+        low, high = 0, self.count - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.cut(middle) <= e:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+
 class Tiling:
-    """The tiles of an iteration of `shape`, numbered 0 .. count - 1.
+    """The tiles of an iteration of `shape`, numbered 0 .. count - 1 (C order
+    of the grid of tiles); each tile's bounds are computed from its number.
 
     Tiles hold at most `limit` elements, the last axis whole when
     `whole_last` (softmax rows: one row may then exceed `limit`).  `cubes`:
@@ -194,34 +256,56 @@ class Tiling:
         fixed = math.prod(shape[d] for d in range(len(shape)) if d not in cuttable)
         budget = max(1, limit // max(fixed, 1))
         if cubes:
-            self.cuts = _cube_cuts(shape, cuttable, budget)
+            self.axes = _cube_cuts(shape, cuttable, budget)
         else:
             while cuttable and math.prod(tile[d] for d in cuttable) > budget:
                 # the first axis cut as finely as needed, then the next
                 d = next(d for d in cuttable if tile[d] > 1)
                 inner = math.prod(tile[e] for e in cuttable if e > d)
                 tile[d] = max(1, budget // max(inner, 1))
-            self.cuts = [list(range(0, n, t)) + [n] if n else [0]
-                         for n, t in zip(shape, tile)]
+            self.axes = [_Cuts(n, max(t, 1), False) for n, t in zip(shape, tile)]
         self.shape = shape
-        self.counts = [len(c) - 1 for c in self.cuts]
+        self.counts = [a.count for a in self.axes]
         self.count = math.prod(self.counts)
 
-    def index(self, k: int) -> Index:
-        """Tile k's slices (C order of the tile grid)."""
-        parts = []
-        for cuts, c in zip(reversed(self.cuts), reversed(self.counts)):
+    def position(self, k: int) -> List[int]:
+        """Tile k's place on each axis of the grid."""
+        place = []
+        for c in reversed(self.counts):
             k, i = divmod(k, c)
-            parts.append(slice(cuts[i], cuts[i + 1]))
-        return tuple(reversed(parts))
+            place.append(i)
+        return place[::-1]
+
+    def index(self, k: int) -> Index:
+        """Tile k's slices."""
+        return tuple(slice(a.cut(i), a.cut(i + 1)) for a, i in zip(self.axes, self.position(k)))
+
+    def find(self, element: Sequence[int]) -> int:
+        """The number of the tile holding an element (an index per axis)."""
+        k = 0
+        for a, e in zip(self.axes, element):
+            k = k * a.count + a.find(e)
+        return k
+
+    def beyond(self, k: int, forward: bool) -> List[Index]:
+        """Boxes (slices per axis) holding exactly the tiles after k, or
+        before k: one for each axis, the tiles that share k's place on the
+        axes before it and come after (before) it on that axis."""
+        place = self.position(k)
+        boxes = []
+        for d, (a, i) in enumerate(zip(self.axes, place)):
+            rest = slice(a.cut(i + 1), a.n) if forward else slice(0, a.cut(i))
+            if rest.start < rest.stop:
+                head = tuple(slice(b.cut(j), b.cut(j + 1)) for b, j in zip(self.axes, place[:d]))
+                boxes.append(head + (rest,) + (slice(None),) * (len(place) - d - 1))
+        return boxes
 
 
-def _cube_cuts(shape: Tuple[int, ...], cuttable: List[int], budget: int) -> List[List[int]]:
+def _cube_cuts(shape: Tuple[int, ...], cuttable: List[int], budget: int) -> List[_Cuts]:
     """Each axis's tile boundaries for cubes of at most `budget` elements:
     one edge for every axis longer than it (axes of the same length are cut
-    alike, so a transpose maps tiles onto tiles), runs of that edge from both
-    ends of the axis and the rest in the middle halved around the centre (the
-    same cuts seen from either end, so a reversal does too)."""
+    alike, so a transpose maps tiles onto tiles), placed symmetrically (so a
+    reversal does too)."""
     whole = set(range(len(shape))) - set(cuttable)
     edge = 1
     while True:
@@ -239,18 +323,8 @@ def _cube_cuts(shape: Tuple[int, ...], cuttable: List[int], budget: int) -> List
         for d in short:  # an axis no longer than the edge stays whole
             whole.add(d)
             budget = max(1, budget // max(shape[d], 1))
-    cuts = []
-    for d, n in enumerate(shape):
-        if d in whole or n <= edge:
-            cuts.append([0, n] if n else [0])
-            continue
-        runs = n // (2 * edge)
-        low = [i * edge for i in range(runs + 1)]
-        high = [n - i * edge for i in range(runs, -1, -1)]
-        middle = high[0] - low[-1]  # < 2 * edge, around the centre
-        centre = [] if middle <= edge else sorted({n // 2, n - n // 2})
-        cuts.append(sorted(set(low + centre + high)))
-    return cuts
+    return [_Cuts(n, max(n, 1), False) if d in whole else _Cuts(n, edge, True)
+            for d, n in enumerate(shape)]
 
 
 def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
@@ -263,34 +337,161 @@ def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
     return start + low, start + high + a.itemsize
 
 
-def commit_order(count: int, out_part, in_parts, overlap,
-                 max_pending: int = MAX_PENDING) -> Optional[np.ndarray]:
-    """The order of computing and committing `count` tiles, or None if every
-    order tried holds more than `max_pending` tiles at once.
+def _layout(a: np.ndarray) -> Optional[List[Tuple[int, int, int]]]:
+    """(|stride|, length, axis) of the axes of more than one element, by
+    decreasing stride; None unless every stride spans everything the smaller
+    axes cover (no two elements at one address, each address decoded by
+    division)."""
+    axes = sorted(((abs(s), n, d) for d, (s, n) in enumerate(zip(a.strides, a.shape)) if n > 1),
+                  reverse=True)
+    reach = a.itemsize
+    for stride, n, _ in reversed(axes):
+        if stride < reach:
+            return None
+        reach += stride * (n - 1)
+    return axes
 
-    out_part(k): tile k's part of out; in_parts(k): its parts of the inputs
-    that meet out; overlap(a, b): whether two views share memory.  The order
-    is an int64 array: k for "compute tile k", ~k for "commit tile k".
+
+def _element_at(a: np.ndarray, address: int) -> Optional[List[int]]:
+    """The index of a's element at byte `address`, or None."""
+    axes = _layout(a)
+    offset = address - extent(a)[0]
+    if axes is None or offset < 0:
+        return None
+    element = [0] * a.ndim
+    for stride, n, d in axes:
+        i, offset = divmod(offset, stride)
+        if i >= n:
+            return None
+        element[d] = i if a.strides[d] > 0 else n - 1 - i
+    return element if offset == 0 else None
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two views without repeated addresses hold the same bytes."""
+    layout_a, layout_b = _layout(a), _layout(b)
+    return (layout_a is not None and layout_b is not None and a.itemsize == b.itemsize
+            and extent(a) == extent(b)
+            and [(s, n) for s, n, _ in layout_a] == [(s, n) for s, n, _ in layout_b])
+
+
+def commit_order(tiling: Tiling, out_part, box_inputs, overlap,
+                 max_pending: int = MAX_PENDING) -> Optional[Iterable[int]]:
+    """The order of computing and committing the tiles (see above), or None
+    if no order tried holds at most `max_pending` tiles at once.
+
+    out_part(k): tile k's part of out; box_inputs(box): the parts of the
+    inputs that meet out (None for the others) over a box of the iteration
+    (slices per axis); overlap(a, b): whether two views share memory.  The
+    order is an iterable, generated as it is read: k for "compute tile k",
+    ~k for "commit tile k".
     """
-    width = None
-    lows: Optional[np.ndarray] = None
-    highs: Optional[np.ndarray] = None
+    count = tiling.count
+    for forward in (True, False):
+        held = _held(tiling, forward, out_part, box_inputs, overlap, max_pending)
+        if held is not None:
+            return _streamed(count, forward, held)
+    wholes = box_inputs((slice(None),) * len(tiling.shape))
+
+    def step(k: int) -> Optional[int]:
+        return _cycle_step(tiling, out_part(k), wholes, overlap)
+    if _cycles_hold(count, step, max_pending):
+        return _cycled(count, step)
+    if count <= WALK_TILES:
+        return _walked(count, out_part, lambda k: box_inputs(tiling.index(k)), overlap,
+                       max_pending)
+    return None
+
+
+def _held(tiling: Tiling, forward: bool, out_part, box_inputs, overlap,
+          max_pending: int) -> Optional[int]:
+    """How many tiles, first in the order, a stream forwards (backwards)
+    holds to the end; None if more than max_pending - 1."""
+    count = tiling.count
+    held = 0
+    for i in range(count - 1):  # (the last tile has none after it)
+        k = i if forward else count - 1 - i
+        part = out_part(k)
+        if any(p is not None and overlap(p, part)
+               for box in tiling.beyond(k, forward) for p in box_inputs(box)):
+            if i + 2 > max_pending:  # tiles 0 .. i held, and the one computed
+                return None
+            held = i + 1
+    return held
+
+
+def _streamed(count: int, forward: bool, held: int) -> Iterator[int]:
+    tiles = iter(range(count) if forward else range(count - 1, -1, -1))
+    first = [next(tiles) for _ in range(held)]
+    yield from first
+    for k in tiles:
+        yield k
+        yield ~k
+    for k in reversed(first):
+        yield ~k
+
+
+def _cycle_step(tiling: Tiling, part: np.ndarray, wholes: Sequence[Optional[np.ndarray]],
+                overlap) -> Optional[int]:
+    """The tile whose inputs `part` (a tile's out) is exactly; None if it
+    meets no input; -1 if neither."""
+    found = None
+    for a in wholes:
+        if a is None or not overlap(a, part):
+            continue
+        element = _element_at(a, extent(part)[0]) if a.shape == tiling.shape else None
+        if element is None:
+            return -1
+        j = tiling.find(element)
+        if found not in (None, j) or not _same_memory(part, view(a, tiling.index(j))):
+            return -1
+        found = j
+    return found
+
+
+def _cycles_hold(count: int, step, max_pending: int) -> bool:
+    """Whether every tile's out meets no input or lies on a cycle of tiles
+    (k, step(k), ...) no longer than max_pending."""
+    for k in range(count):
+        j, length = step(k), 1
+        while j is not None and j != k:
+            if j < 0 or length == max_pending:
+                return False
+            j, length = step(j), length + 1
+        if j is None and length > 1:  # a chain ending on a tile that meets nothing
+            return False
+    return True
+
+
+def _cycled(count: int, step) -> Iterator[int]:
+    for k in range(count):
+        cycle = [k]
+        j = step(k)
+        while j is not None and j != k:
+            cycle.append(j)
+            j = step(j)
+        if min(cycle) == k:
+            yield from cycle
+            yield from (~j for j in cycle)
+
+
+def _walked(count: int, out_part, in_parts, overlap, max_pending: int) -> Optional[np.ndarray]:
+    """The depth-first order (see above), from roots in one order or the
+    other; its tables hold every tile, hence WALK_TILES."""
+    lows = np.empty((count, 0), np.int64)
+    highs = lows
     for k in range(count):
         extents = [extent(p) for p in in_parts(k)]
-        if lows is None:
-            width = len(extents)
-            lows = np.empty((count, width), np.int64)
-            highs = np.empty((count, width), np.int64)
-        lows[k], highs[k] = zip(*extents)  # type: ignore[index]
-    if lows is None or highs is None:
-        return None
-    lows_, highs_ = lows, highs  # (not None from here on, for the closure below)
+        if k == 0:
+            lows = np.empty((count, len(extents)), np.int64)
+            highs = np.empty((count, len(extents)), np.int64)
+        lows[k], highs[k] = zip(*extents)
 
     def readers(k: int) -> List[int]:
         """The other tiles whose inputs tile k's part of out overwrites."""
         part = out_part(k)
         low, high = extent(part)
-        near = np.nonzero(((lows_ < high) & (highs_ > low)).any(axis=1))[0]
+        near = np.nonzero(((lows < high) & (highs > low)).any(axis=1))[0]
         return [int(j) for j in near if j != k and any(
             p is not None and overlap(p, part) for p in in_parts(int(j)))]
 

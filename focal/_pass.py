@@ -184,7 +184,7 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
         if target is None:  # computed apart (see resolve_out_overlap): out receives it now
             computed = loss_out if out_receives == "loss" else grad_out
             assert computed is not None
-            np.copyto(out_view, computed)
+            _args.copy_into(out_view, computed)
         if out_receives == "loss":
             loss_out = out
         else:
@@ -239,7 +239,8 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     tiles that write it in bounded memory (see _overlap): ((x, t, w, alpha)
     with the small overlapping ones copied, parts, commit order); None when
     resolve_out_overlap decides instead (no such overlap, only small inputs
-    to copy, out overlapping itself, or no order within MAX_PENDING tiles)."""
+    to copy, out overlapping itself, or no order within MAX_PENDING tiles:
+    the overlapping inputs are then copied, or the result computed apart)."""
     if out.size == 0 or _args.may_overlap_itself(out):
         return None
     named = {"logits": ops.x, "targets": ops.t, "weights": ops.w, "alpha": ops.alpha_per_class}
@@ -249,7 +250,7 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     inputs: Dict[str, Any] = dict(named)
     for name in hazards:
         if inputs[name].nbytes <= _overlap.COPY_LIMIT:  # type: ignore
-            inputs[name] = np.array(_args.base_view(inputs[name]), copy=True, order="K")
+            inputs[name] = _args.copy_of(inputs[name])
     meets = tuple(name in shared and inputs[name] is named[name]
                   for name in ("logits", "targets", "weights", "alpha"))
     x, t = ops.to_pass(inputs["logits"]), ops.to_pass(inputs["targets"], targets=True)
@@ -258,11 +259,11 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     row_result = rows and out_receives == "loss"  # one loss per row: no class axis
     out_pass = out if row_result else ops.to_pass(out)
 
-    def parts(k: int, compute: bool = False) -> Tuple[Any, ...]:
-        """Tile k's parts of x, t, w, alpha and of out; `compute`: class
-        indices as the tile's own (a new array where the tile cuts the rows),
-        else the part of the labels in memory."""
-        index = tiling.index(k)
+    def box_parts(index: Any, compute: bool = False) -> Tuple[Any, ...]:
+        """The parts of x, t, w, alpha and of out over a box of the
+        iteration (slices per axis); `compute`: class indices as the box's
+        own (a new array where the box cuts the rows), else the part of the
+        labels in memory."""
         t_part = _overlap.block_of(t, index, ndim, leading=labels)
         if labels and compute:
             t_part = _overlap.class_block(t_part, index, x.shape[-1], ops.ignore)
@@ -272,8 +273,12 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
                 None if alpha is None else alpha[index[-1]],
                 _overlap.view(out_pass, index[:-1] if row_result else index))
 
-    def in_parts(k: int) -> List[Any]:
-        return [p if meet else None for p, meet in zip(parts(k)[:4], meets)]
+    def parts(k: int, compute: bool = False) -> Tuple[Any, ...]:
+        """Tile k's parts (see box_parts)."""
+        return box_parts(tiling.index(k), compute)
+
+    def box_inputs(index: Any) -> List[Any]:
+        return [p if meet else None for p, meet in zip(box_parts(index)[:4], meets)]
 
     # slabs suit a shift, cubes a transpose; a permutation of axes whose
     # cycles of tiles are longer than MAX_PENDING (a rotation of a cube and a
@@ -281,7 +286,7 @@ def _tiled_plan(family: Family, ops: Operands, out: np.ndarray, out_receives: st
     for cubes, split in ((False, 1), (True, 1), (True, 2), (True, 4)):
         tiling = _overlap.Tiling(x.shape, whole_last=rows, cubes=cubes,
                                  limit=_overlap.BLOCK_ELEMENTS // split)
-        order = _overlap.commit_order(tiling.count, lambda k: parts(k)[4], in_parts,
+        order = _overlap.commit_order(tiling, lambda k: parts(k)[4], box_inputs,
                                       lambda a, b: _args.overlap(_args.base_view(a), b),
                                       max_pending=_overlap.MAX_PENDING * split)
         if order is not None:

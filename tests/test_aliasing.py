@@ -3,10 +3,10 @@
 For every function of every registered loss that takes out= and
 every array argument (logits, dense targets, class indices, weights, a
 per-class alpha), the argument and out are laid over one buffer in many ways:
-the same elements (in place), shifted by one element or one row, reversed,
-Fortran order against C order, interleaved (bounds that meet without a shared
-element), strided, and out or the argument overlapping itself (as_strided rows
-that share memory).  The call must leave the buffer exactly as computing the
+the same elements (in place), shifted by one element or one row (in C or
+Fortran order), reversed, Fortran order against C order, interleaved (bounds
+that meet without a shared element), strided, and out or the argument
+overlapping itself (as_strided rows that share memory).  The call must leave the buffer exactly as computing the
 result out of place (on copies of the arguments) and then assigning it to out
 would; its other results (a reduced loss) must be the same bits.  The same
 holds when out is a subclass whose __array_function__ claims that nothing
@@ -22,7 +22,7 @@ import pytest
 
 import focal
 import registry
-from focal import _overlap, _pass
+from focal import _args, _overlap, _pass
 from registry import LOSSES
 
 N, C = 6, 4
@@ -176,6 +176,10 @@ def relations(out_shape, arg_shape):
                                                  _self_overlapping(0, arg_shape))
         if len(out_shape) == 2:
             result["out-fortran"] = (_fortran(0, out_shape), _contiguous(0, arg_shape))
+            # a shift that wraps from one column to the next: tile 0's out
+            # lands on the last tile's inputs
+            result["fortran-out-shifted-back"] = (_fortran(0, out_shape), _fortran(1, arg_shape))
+            result["fortran-out-shifted-on"] = (_fortran(1, out_shape), _fortran(0, arg_shape))
             result["out-one-row-on"] = (_contiguous(out_shape[1], out_shape),
                                         _contiguous(0, arg_shape))
     return result
@@ -245,12 +249,14 @@ def same_bits(a, b):
 def tiles(request, monkeypatch):
     """Small arguments that overlap out are copied; "tiles" makes every
     overlapping argument go through the tiles written in a safe order (see
-    focal._overlap), tiles of 4 elements (or one row), and counts the calls so
-    planned."""
+    focal._overlap), tiles of 4 elements (or one row), copies in pieces of 16
+    bytes (the result computed apart, out overlapping itself included), and
+    counts the calls so planned."""
     planned = []
     if request.param == "tiles":
         monkeypatch.setattr(_overlap, "COPY_LIMIT", 0)
         monkeypatch.setattr(_overlap, "BLOCK_ELEMENTS", 4)
+        monkeypatch.setattr(_args, "COPY_PIECE", 16)
         plan = _pass._tiled_plan
 
         def counted(*args):

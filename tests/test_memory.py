@@ -14,9 +14,10 @@
     classes (softmax rows are read in pieces, class indices need no table of
     classes, per-class alpha is read in place), not with out= over the logits
     in reverse order (written by pairs of mirrored blocks, not through a copy
-    of the logits), nor shifted or transposed, nor over shifted targets or
-    weights (tiles computed apart and committed in a safe order), class-index
-    rows longer than a tile included.  Also measured as resident memory, in a subprocess, on
+    of the logits), nor shifted (in C or Fortran order) or transposed, nor
+    over shifted targets or weights (tiles computed apart and committed in a
+    safe order, generated tile by tile), class-index rows longer than a tile
+    included.  Also measured as resident memory, in a subprocess, on
     zero-stride views that occupy none themselves.
 """
 from __future__ import annotations
@@ -610,3 +611,98 @@ def test_out_over_shifted_targets_or_weights(batch, argument):
     extra, result = extra_peak(call, existing=(out,))
     assert extra < LIMIT, f"out over the {argument}: {extra / MIB:.2f} MiB extra"
     assert _same_bits(result[0], expected[0]) and _same_bits(out, expected[1])
+
+
+FORTRAN_SHIFTED = {  # out= one element back (on) from (N, C) logits laid class by class
+    "grad-dense": lambda x, labels, dense, out: focal.grad(x, dense, out=out),
+    "grad-labels": lambda x, labels, dense, out: focal.grad(x, labels, out=out),
+    "loss_and_grad-labels": lambda x, labels, dense, out: focal.loss_and_grad(x, labels, out=out),
+    # the softmax over axis 0 of the C-order (C, N) buffer: rows of C elements N apart
+    "softmax_grad-axis0": lambda x, labels, dense, out: focal.softmax_grad(
+        x, np.minimum(labels, x.shape[0] - 1), axis=0, out=out),
+}
+
+
+@pytest.mark.parametrize("direction", ["back", "on"])
+@pytest.mark.parametrize("call", list(FORTRAN_SHIFTED))
+def test_out_shifted_over_fortran_order_logits(call, direction):
+    """out= shifted by one element from Fortran-order logits (16M elements):
+    the shift wraps around from one class to the next, so tile 0's out lands
+    on the last tile's inputs (one cycle through every tile, which the
+    depth-first walk could not hold: a copy, 64 MiB).  Streamed with the
+    first tile held to the end; the out-of-place result, bit for bit."""
+    n, c = 2**16, 256
+    rng = np.random.default_rng(43)
+    labels = rng.integers(0, c + 1, n)
+    buffer = np.empty(n * c + 1, np.float32)
+    source, target = (1, 0) if direction == "back" else (0, 1)
+    x = buffer[source:source + n * c].reshape(c, n)
+    x[...] = rng.standard_normal((c, n), dtype=np.float32) * 3
+    out = buffer[target:target + n * c].reshape(c, n)
+    if not call.startswith("softmax"):
+        x, out = x.T, out.T
+    dense = (rng.random(x.shape) < 0.01).astype(np.float32)
+    function = FORTRAN_SHIFTED[call]
+    expected = function(x.copy(), labels, dense, None)
+    extra, result = extra_peak(lambda: function(x, labels, dense, out), existing=(out,))
+    assert extra < LIMIT, f"{call}, one element {direction}: {extra / MIB:.2f} MiB extra"
+    if isinstance(expected, tuple):
+        assert _same_bits(result[0], expected[0])
+        expected, result = expected[1], result[1]
+    assert result is out and _same_bits(out, expected)
+
+
+PLANNED = {  # out= over the logits, by the number of elements: (x, out)
+    "shifted": lambda size: (lambda b: (b[1:], b[:-1]))(np.full(size + 1, 0.5, np.float32)),
+    "fortran-shifted": lambda size: (lambda b: (b[1:].reshape(256, -1).T, b[:-1].reshape(256, -1).T))(
+        np.full(size + 1, 0.5, np.float32)),
+    "transposed": lambda size: (lambda x: (x, x.T))(
+        np.full((int(size ** 0.5),) * 2, 0.5, np.float32)),
+}
+
+
+@pytest.mark.parametrize("layout", list(PLANNED))
+def test_the_order_of_tiles_needs_no_memory_per_tile(layout):
+    """The order of the tiles is generated as they are written, from their
+    numbers: 16 times the tiles take the same memory (a table of every
+    tile's extents, the order's events and flags were 0.24 MiB at 2**22
+    elements, 17 MiB at 2**31)."""
+    def extra(size):
+        x, out = PLANNED[layout](size)
+        y = np.broadcast_to(np.float32(0), x.shape)
+        expected = focal.grad(x.copy(), y)
+        used, result = extra_peak(lambda: focal.grad(x, y, out=out), existing=(out,))
+        assert result is out and _same_bits(out, expected)
+        return used
+
+    extra(2**22)
+    small, large = extra(2**22), extra(2**26)
+    assert large < LIMIT, f"{large / MIB:.2f} MiB extra"
+    # (the tables held 16 int64 a tile: 0.5 MiB more here; what remains
+    # varies by tens of KiB from run to run, not with the size)
+    assert large - small < 64 * 1024, f"{(large - small) / 1024:.1f} KiB more for 16 times the tiles"
+
+
+@pytest.mark.skipif(os.environ.get("FOCAL_SANITIZERS") == "1",
+                    reason="AddressSanitizer keeps freed memory resident")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB: Linux")
+def test_resident_memory_of_out_shifted_over_large_logits():
+    """The high-water mark of the resident set around out= one element back
+    from 2**26 float32 logits, contiguous and Fortran-order (256 MiB: a copy,
+    or the order's tables, would show)."""
+    growth = _run_child("""
+        import resource
+        import numpy as np
+        import focal
+        def high_water():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        n = 2**26
+        buffer = np.full(n + 1, 0.5, np.float32)
+        zeros = np.broadcast_to(np.float32(0), (n // 256, 256))
+        focal.grad(buffer[1:1001], zeros.reshape(-1)[:1000], out=buffer[:1000])  # warm up
+        before = high_water()
+        focal.grad(buffer[1:], zeros.reshape(-1), out=buffer[:-1])
+        focal.grad(buffer[1:].reshape(256, -1).T, zeros, out=buffer[:-1].reshape(256, -1).T)
+        print(high_water() - before)
+        """)
+    assert int(growth[0]) < 8 * MIB, f"the resident set grew by {int(growth[0]) / MIB:.1f} MiB"
