@@ -6,11 +6,12 @@ says what was expected.  Nothing here copies a large array or modifies an input.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import operator
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def as_array(name: str, value: Any, kinds: str, what: str,
         # The elementwise pass casts it block by block through NumPy's
         # iterator (ml_dtypes registers the cast); elsewhere it is the one
         # input converted before the pass: a float32 copy, twice its size.
-        return array if keep_bfloat16 else array.astype(_FLOAT32)
+        return array if keep_bfloat16 else converted(array, _FLOAT32)
     if array.dtype.kind not in kinds:
         raise TypeError(f"{name}: expected {what}, got an array of dtype {array.dtype}")
     if array.dtype.kind == "f" and array.dtype.itemsize > 8:
@@ -73,6 +74,110 @@ def as_array(name: str, value: Any, kinds: str, what: str,
             f"{name}: dtype {array.dtype} (long double) is not supported; use float64 or float32"
         )
     return array
+
+
+# --------------------------------------------------------------------------
+# whole-array passes made in Python, in pieces
+#
+# NumPy checks no signal inside a reduction or a cast: a pass over a large
+# array (a zero-stride view may have 2**61 elements; a float16 one is
+# reduced at about 2 ns an element) would hold Ctrl-C for seconds or hours
+# before the C pass, which checks for signals, even starts.  The passes here
+# go through the array a piece at a time, and the interpreter runs pending
+# signal handlers between pieces; a piece takes a few milliseconds at most.
+# Each step is a C call (ufunc reductions rather than the methods, which run
+# through NumPy's Python code): Ctrl-C is raised in these functions' frames.
+
+# elements of one piece: 4 MiB of float32, the scratch a float16 piece is cast to
+_PIECE = 1 << 20
+
+
+def _piece_indices(shape: Tuple[int, ...]) -> Iterator[Tuple[Union[int, slice], ...]]:
+    """Indices cutting an array of `shape` into pieces of at most _PIECE
+    elements, in C order (each piece is a run of consecutive C-order flat
+    indices).  The trailing axes that fit a piece are taken whole, the axis
+    before them in runs, each earlier index one at a time; every piece but
+    the last of a run holds at least half of _PIECE elements, so there are
+    at most about 2 size / _PIECE + 1 of them."""
+    inner, axis = 1, len(shape)
+    while axis > 0 and inner * shape[axis - 1] <= _PIECE:
+        axis -= 1
+        inner *= shape[axis]
+    if axis == 0:
+        yield ()
+        return
+    axis -= 1  # the axis cut in runs
+    step = max(1, _PIECE // inner)
+    for outer in itertools.product(*map(range, shape[:axis])):
+        for start in range(0, shape[axis], step):
+            yield outer + (slice(start, start + step),)
+
+
+def pieces(*arrays: np.ndarray, c_order: bool = False) -> Iterator[Tuple[np.ndarray, ...]]:
+    """Views of `arrays` (all of one shape) a piece at a time: each tuple holds
+    the same elements of every array, and the pieces together hold every
+    element once.  Cut in the memory order of the first array (its axes by
+    decreasing stride, so that a piece is read in few runs of memory), or
+    with `c_order`, in C order.  No data is copied."""
+    views = list(arrays)
+    if not c_order and views[0].ndim > 1:
+        strides = views[0].strides
+        axes = sorted(range(views[0].ndim), key=lambda a: -abs(strides[a]))
+        views = [np.ndarray.transpose(v, axes) for v in views]
+    for index in _piece_indices(views[0].shape):
+        yield tuple(v[index + (Ellipsis,)] for v in views)  # (arrays, also 0-d)
+
+
+def _readable_pieces(values: np.ndarray) -> Iterator[np.ndarray]:
+    """The pieces of `values`; float16 ones cast to float32 in a scratch
+    array of one piece (exact, and NumPy reduces float32 several times faster)."""
+    if values.dtype.char != "e":
+        for (piece,) in pieces(values):
+            yield piece
+        return
+    scratch = np.empty(_PIECE, _FLOAT32)
+    for (piece,) in pieces(values):
+        part = scratch[:piece.size].reshape(piece.shape)
+        part[...] = piece
+        yield part
+
+
+def largest(values: np.ndarray) -> Any:
+    """values.max() of a non-empty array, NaN propagating, read in pieces."""
+    if values.size <= _PIECE:
+        return np.maximum.reduce(values, axis=None)
+    result: Any = None
+    for piece in _readable_pieces(values):
+        high = np.maximum.reduce(piece, axis=None)
+        result = high if result is None else np.maximum(result, high)
+    return result
+
+
+def extremes(values: np.ndarray) -> Tuple[Any, Any]:
+    """(min, max) of a non-empty array, NaN propagating, read in pieces
+    (each piece reduced twice while it is in the cache)."""
+    if values.size <= _PIECE:
+        return np.minimum.reduce(values, axis=None), np.maximum.reduce(values, axis=None)
+    low: Any = None
+    high: Any = None
+    for piece in _readable_pieces(values):
+        piece_low = np.minimum.reduce(piece, axis=None)
+        piece_high = np.maximum.reduce(piece, axis=None)
+        if low is None:
+            low, high = piece_low, piece_high
+        else:
+            low, high = np.minimum(low, piece_low), np.maximum(high, piece_high)
+    return low, high
+
+
+def converted(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """array.astype(dtype) (a new array of the same layout), cast in pieces."""
+    if array.size <= _PIECE:
+        return array.astype(dtype)
+    result = np.empty_like(array, dtype=dtype)
+    for source, target in pieces(array, result):
+        target[...] = source
+    return result
 
 
 def is_bfloat16(dtype: np.dtype) -> bool:
@@ -136,9 +241,9 @@ def refuse_unrepresentable_labels(name: str, labels: np.ndarray) -> None:
     """Unsigned 64-bit class indices past intp's range would wrap (the largest to
     -1, a common ignore_index) or clamp inside C: refuse them here."""
     if labels.dtype.kind == "u" and labels.dtype.itemsize == 8 and labels.size:
-        largest = labels.max()
-        if int(largest) > np.iinfo(np.intp).max:
-            raise ValueError(f"{name}: class index {largest} is out of range")
+        index = largest(labels)
+        if int(index) > np.iinfo(np.intp).max:
+            raise ValueError(f"{name}: class index {index} is out of range")
 
 
 def real_scalar(name: str, value: Any, what: str) -> float:
@@ -251,10 +356,11 @@ def class_alpha(alpha: Any, num_classes: Optional[int], class_axis: Optional[int
 
 def within_unit_interval(values: np.ndarray) -> bool:
     """Whether every value lies in [0, 1] (NaN does not), without a temporary
-    of the array's size: two reductions, in which NaN propagates."""
+    of the array's size: its extremes, in which NaN propagates, read in pieces."""
     if values.size == 0:
         return True
-    return bool(values.min() >= 0) and bool(values.max() <= 1)
+    low, high = extremes(values)
+    return bool(low >= 0) and bool(high <= 1)
 
 
 def reduction_value(reduction: Any, allowed: Tuple[str, ...] = REDUCTIONS) -> str:
@@ -372,10 +478,10 @@ def weight_exponent(weights: Optional[np.ndarray]) -> int:
     """
     if weights is None or weights.size == 0:
         return 0
-    largest = float(np.max(weights))
-    if not 0.0 < largest < math.inf:
+    high = float(largest(weights))  # (in pieces: see pieces)
+    if not 0.0 < high < math.inf:
         return 0
-    return max(math.frexp(largest)[1] + 1, -1022)
+    return max(math.frexp(high)[1] + 1, -1022)
 
 
 # the pass's second loss sum is the first times 2^-SMALL_SUM_EXPONENT
@@ -535,30 +641,21 @@ def resolve_out_overlap(
     return inputs, False, True
 
 
-# Bytes one piece of a long copy moves (about a millisecond): Python runs its
-# signal handlers between pieces, so Ctrl-C ends a copy of gigabytes at once.
-COPY_PIECE = 1 << 22
-
-
 def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
-    """np.copyto(dst, src) (arrays of one shape) in pieces of COPY_PIECE bytes.
+    """np.copyto(dst, src) (arrays of one shape) in pieces (see `pieces`), so
+    that Ctrl-C ends a copy of gigabytes at once.
 
     The pieces follow dst's memory, axes by decreasing stride, each walked
     towards higher addresses: the order in which NumPy writes one whole
     assignment, so that where elements of dst share memory the last write
     wins as it would there.  Interrupted, dst holds the pieces written.
     """
-    if dst.nbytes <= COPY_PIECE:
+    if dst.size <= _PIECE:
         np.copyto(dst, src)
         return
-    axes = sorted(range(dst.ndim), key=lambda d: -abs(dst.strides[d]))  # (stable, as NumPy)
     upward = tuple(slice(None, None, -1) if s < 0 else slice(None) for s in dst.strides)
-    dst, src = dst[upward].transpose(axes), src[upward].transpose(axes)
-    pieces = _overlap_module.Tiling(dst.shape, whole_last=False, cubes=False,
-                                    limit=max(1, COPY_PIECE // dst.itemsize))
-    for k in range(pieces.count):
-        index = pieces.index(k)
-        np.copyto(dst[index], src[index])
+    for target, source in pieces(dst[upward], src[upward]):
+        np.copyto(target, source)
 
 
 def copy_of(a: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any, Dict, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 import numpy as np
@@ -32,6 +33,8 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # so a margin is accepted when its magnitude is below 1e300.
 _MARGIN_LIMIT = float(np.nextafter(1e300, 0.0))
 
+# The bounds are printed in full (the reprs of _FLOAT32_TINY and _FLOAT32_MAX):
+# float32's own 3.4028235e+38 is above its largest as a double, and refused.
 _COMMON_PARAMETERS = """\
 alpha : None, float or array_like, default 0.25 (binary), None (multi-class)
     Binary: the weight of the positive class, alpha_t = alpha y + (1 - alpha)
@@ -46,8 +49,10 @@ hessian_floor : float, default 0.01
     Positive lower bound of each sample's unweighted hessian, applied before
     the sample weight multiplies it (as XGBoost floors its own logistic
     hessian at 1e-16), so a zero-weight sample still contributes nothing.
-    A number from float32's smallest normal number, 1.1754944e-38, to its
-    largest, 3.4028235e+38: both libraries store hessians in float32, where
+    A number from float32's smallest normal number,
+    1.1754943508222875e-38, to its largest, 3.4028234663852886e+38, both
+    included (3.4028235e+38, as float32 prints its largest, is a larger
+    double and refused): both libraries store hessians in float32, where
     a smaller floor would be 0.  See Notes for the default.
 multiclass : bool, default False
     True: K-class training (``num_class=K``), the softmax focal loss of
@@ -59,7 +64,7 @@ hessian_scale : {"xgboost", "lightgbm"} or float, default 1.0
     (``multi:softprob``) by 2, ``"lightgbm"`` (``multiclass``) by
     K / (K - 1).  With ``alpha=None, gamma=0`` and the library's scale the
     objective trains the built-in objective's trees.  A number is at most
-    float32's largest, 3.4028235e+38, as is the floor.
+    float32's largest, 3.4028234663852886e+38, as is the floor.
 """
 
 _METRIC_PARAMETERS = """\
@@ -170,16 +175,38 @@ def _show(value: Any) -> str:
 def _first_outside(values: np.ndarray, low: float, high: float) -> Optional[int]:
     """Flat index of the first value outside [low, high] (NaN included), or None.
 
-    min and max settle the common case, every value inside, in two passes
-    without a temporary array; only a failing array is searched for the index.
+    The extremes settle the common case, every value inside, without a
+    temporary array; only a failing array is searched for the index.  Both
+    read the array in pieces (_args.pieces): Ctrl-C is not held up, and the
+    search's temporaries are the size of a piece.
     """
     # (bounds as float64 scalars: NumPy would cast a Python float to the
     # array's dtype, and float64's largest number overflows float32)
     low_, high_ = np.float64(low), np.float64(high)
-    if values.size == 0 or (values.min() >= low_ and values.max() <= high_):
+    if values.size == 0:
         return None
-    inside = (values >= low_) & (values <= high_)
-    return int(np.flatnonzero(~inside)[0])
+    smallest, largest = _args.extremes(values)
+    if smallest >= low_ and largest <= high_:
+        return None
+    start = 0
+    for (piece,) in _args.pieces(values, c_order=True):  # runs of consecutive flat indices
+        outside = np.flatnonzero(~((piece >= low_) & (piece <= high_)))
+        if outside.size:
+            return start + int(outside[0])
+        start += piece.size
+    return None  # (not reached: the extremes saw a value outside)
+
+
+def _first_fraction(values: np.ndarray) -> Optional[int]:
+    """Flat index of the first value that is not a whole number, or None
+    (float values, all finite), read in pieces as _first_outside reads them."""
+    start = 0
+    for (piece,) in _args.pieces(values, c_order=True):
+        fractional = np.flatnonzero(piece != np.floor(piece))
+        if fractional.size:
+            return start + int(fractional[0])
+        start += piece.size
+    return None
 
 
 def _check_margins(margins: np.ndarray, names: _Names, library: str) -> None:
@@ -560,8 +587,7 @@ class _MulticlassObjective(_FocalObjective):
         labels = labels.reshape(-1)
         bad = _first_outside(labels, 0, classes - 1)
         if bad is None and labels.dtype.kind == "f":
-            whole = np.flatnonzero(labels != np.floor(labels))
-            bad = int(whole[0]) if whole.size else None
+            bad = _first_fraction(labels)
         if bad is not None:
             raise ValueError(
                 f"{names.labels}: expected class indices 0..{classes - 1} (num_class={classes}), "
@@ -572,8 +598,8 @@ class _MulticlassObjective(_FocalObjective):
             raise ValueError(f"alpha: {len(alpha)} values for {classes} classes; expected "
                              "one value per class")
         weights = _checked_weights(weights, labels.size, names)
-        grad, hess = softmax_grad_hess(margins, labels.astype(np.intp), alpha, self._gamma,
-                                       weights=weights)
+        grad, hess = softmax_grad_hess(margins, _args.converted(labels, np.dtype(np.intp)),
+                                       alpha, self._gamma, weights=weights)
         # as for the binary objective: nothing past float32's range is handed over
         bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
         if bad is None:
@@ -675,20 +701,95 @@ class _FocalMetric(_FocalParameters):
         return float(loss(margins, labels, self._alpha, self._gamma, weights=weights))
 
 
+# XGBoost prints a custom metric's value with "%f" and reads the text back
+# (early stopping, evals_result): six decimals, so a value below 1e-3 keeps
+# fewer than four significant digits
+_XGBOOST_DECIMALS = 6
+_FEW_DIGITS = 1e-3
+
+
+def _metric_scale(scale: Any) -> float:
+    value = _args.real_scalar("scale", scale, "a finite number > 0")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"scale: expected a finite number > 0, got {value!r}")
+    return value
+
+
+def _scale_text(scale: float) -> str:
+    """The scale as the metric's name shows it: 1e+06, 1000, 2.5, 1234567, in
+    the fewest significant digits that give it back."""
+    for digits in range(6, 17):
+        short = format(scale, f".{digits}g")
+        if float(short) == scale:
+            return short
+    return format(scale, ".17g")
+
+
 class XGBoostMetric(_FocalMetric):
     """Focal-loss evaluation metric for XGBoost; create it with `focal.xgboost_metric`.
 
     Call forms
     ----------
     ``metric(predt, dmat)``
-        `xgboost.train` (``custom_metric=``): returns ``("focal", value)``.
+        `xgboost.train` (``custom_metric=``): returns ``(metric.name, value)``.
     ``metric(y_true, y_pred, sample_weight=None)``
         `xgboost.XGBClassifier` (``eval_metric=``): returns the value, which
-        XGBoost reports under the metric's ``__name__``, ``"focal"``.
+        XGBoost reports under the metric's ``__name__``, its `name`.
+
+    The value is the focal loss times `scale`; the name is ``"focal"``, or
+    with a scale other than 1 ``"focal_x"`` and the scale (``"focal_x1e+06"``).
     """
 
-    __slots__ = ()
+    # (__name__, which XGBoost's scikit-learn estimator names a callable metric
+    # by, is the instance's own: it says the scale)
+    __slots__ = ("_scale", "_warned", "__name__")
     _library = "XGBoost"
+
+    def __init__(self, alpha: Any = 0.25, gamma: Any = 2.0, *, scale: Any = 1.0):
+        super().__init__(alpha, gamma)
+        self._scale = _metric_scale(scale)
+        self._warned = False  # the few-digits warning is given once
+        self.__name__ = self.name
+
+    @property
+    def scale(self) -> float:
+        """The factor on the focal loss in the value reported."""
+        return self._scale
+
+    @property
+    def name(self) -> str:
+        """The name the metric is reported under: ``"focal"``, or ``"focal_x"``
+        and the scale (``"focal_x1e+06"``)."""
+        return "focal" if self._scale == 1.0 else f"focal_x{_scale_text(self._scale)}"
+
+    def _keywords(self) -> Dict[str, Any]:
+        return {**super()._keywords(), "scale": self._scale}
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (_rebuild_metric, (type(self), self._alpha, self._gamma, self._scale))
+
+    def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
+        value = super()._value(labels, margins, weights, names) * self._scale
+        if not self._warned and 0 < abs(value) < _FEW_DIGITS:
+            self._warned = True
+            warnings.warn(self._few_digits(value), UserWarning, stacklevel=3)
+        return value
+
+    def _few_digits(self, value: float) -> str:
+        """The warning for a reported value that XGBoost's six decimals cut to
+        fewer than four significant digits, with a scale that keeps seven."""
+        shown = f"{value:.{_XGBOOST_DECIMALS}f}"
+        digits = len(shown.replace(".", "").lstrip("0"))
+        factor = 10.0 ** math.ceil(-math.log10(abs(value)))
+        better = float(f"{self._scale * factor:.15g}")
+        return (
+            f"scale: the {self.name!r} metric is {value:.4g}, which XGBoost logs with six "
+            f"decimals as {shown} ({digits} significant digit{'s' if digits != 1 else ''}); "
+            "early stopping and evals_result read that rounded text, so rounds that still "
+            "lower the loss look equal and training stops too early. Pass "
+            f"scale={_scale_text(better)} (focal.xgboost_metric(..., scale={_scale_text(better)}),"
+            f" reported as 'focal_x{_scale_text(better)}')"
+        )
 
     def __call__(self, predt_or_y_true: Any, dmat_or_y_pred: Any,
                  sample_weight: Any = None) -> Union[Tuple[str, float], float]:
@@ -702,6 +803,11 @@ class XGBoostMetric(_FocalMetric):
                                           _XGBOOST_NATIVE_METRIC)
         return self._value(predt_or_y_true, dmat_or_y_pred, sample_weight,
                            _XGBOOST_SKLEARN_METRIC)
+
+
+def _rebuild_metric(cls: Type[XGBoostMetric], alpha: Optional[float], gamma: float,
+                    scale: float) -> XGBoostMetric:
+    return cls(alpha, gamma, scale=scale)
 
 
 class LightGBMMetric(_FocalMetric):
@@ -929,22 +1035,33 @@ _document_metric = fill_docstring(parameters=_METRIC_PARAMETERS, notes=_METRIC_N
 
 
 @_document_metric
-def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> XGBoostMetric:
+def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0, *, scale: Any = 1.0) -> XGBoostMetric:
     """Focal-loss evaluation metric for XGBoost, native or scikit-learn.
 
     Parameters
     ----------
     {parameters}
+    scale : float, default 1.0
+        A finite factor > 0 on the value reported, which keeps its digits
+        through XGBoost's six decimals (see Notes): the metric reports
+        ``scale`` times the focal loss, under the name ``"focal"`` for a
+        scale of 1 and ``"focal_x"`` followed by the scale otherwise
+        (``scale=1e6``: ``"focal_x1e+06"``), so that a log or an
+        ``evals_result`` says which it holds.  A UserWarning naming
+        `scale` is given once, the first time a value reported would keep
+        fewer than four significant digits (below 0.001); it suggests a
+        scale that keeps seven.
 
     Returns
     -------
     XGBoostMetric
         A picklable callable: pass it as ``xgboost.train(...,
         obj=objective, custom_metric=metric, maximize=False)`` (called as
-        ``metric(predt, dmat)``, it returns ``("focal", value)``) or as
+        ``metric(predt, dmat)``, it returns ``(metric.name, value)``, such
+        as ``("focal", value)``) or as
         ``xgboost.XGBClassifier(objective=objective, eval_metric=metric)``
         (called as ``metric(y_true, y_pred, sample_weight=...)``, it returns
-        the value, reported as ``"focal"``).
+        the value, reported under ``metric.name``).
 
     See Also
     --------
@@ -958,10 +1075,15 @@ def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> XGBoostMetric:
     last metric of the last evaluation set, and XGBoost lists a custom
     metric after its built-in ones, so this one decides even when the
     default is not turned off.  XGBoost logs a custom metric's value with
-    six decimals (``"%f"``), and early stopping and ``evals_result`` see
-    that rounded value; call the metric for the exact one.  The name
-    ``"focal"`` is not one XGBoost maximizes, so ``maximize=False`` is
-    also its default.
+    six decimals (``"%f"``), and early stopping and ``evals_result`` read
+    that rounded text back.  The focal loss of a model that separates the
+    classes well is often 1e-4 to 1e-5: with six decimals it keeps one or
+    two digits and stays the same for tens of rounds while the loss still
+    falls, and early stopping stops there.  Pass a `scale` and the value
+    reported keeps its digits (``scale=1e6`` keeps four or more of any loss
+    down to 1e-9); call the metric for the exact loss.  (LightGBM compares the values
+    themselves: `lightgbm_metric` needs no scale.)  Neither name is one
+    XGBoost maximizes, so ``maximize=False`` is also its default.
 
     Examples
     --------
@@ -972,25 +1094,25 @@ def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> XGBoostMetric:
     >>> params = {{"max_depth": 3, "nthread": 1, "base_score": focal.prior_bias(y.mean()),
     ...           "disable_default_eval_metric": True}}
     >>> history = {{}}
+    >>> metric = focal.xgboost_metric(scale=1e6)   # XGBoost's six decimals keep the digits
     >>> booster = xgb.train(params, dtrain, 200, evals=[(dvalid, "valid")],
-    ...                     obj=focal.xgboost_objective(), custom_metric=focal.xgboost_metric(),
+    ...                     obj=focal.xgboost_objective(), custom_metric=metric,
     ...                     maximize=False, early_stopping_rounds=10, evals_result=history,
     ...                     verbose_eval=False)
-    >>> list(history["valid"])
-    ['focal']
+    >>> list(history["valid"])   # the focal loss times 1e6
+    ['focal_x1e+06']
     >>> margins = booster.predict(dvalid, iteration_range=(0, booster.best_iteration + 1))
-    >>> name, value = focal.xgboost_metric()(margins, dvalid)
-    >>> bool(value == focal.loss(margins, y[1500:]))
+    >>> name, value = metric(margins, dvalid)
+    >>> bool(value == 1e6 * float(focal.loss(margins, y[1500:])))
     True
     >>> clf = xgb.XGBClassifier(n_estimators=200, max_depth=3, n_jobs=1, base_score=y.mean(),
-    ...                         objective=focal.xgboost_objective(),
-    ...                         eval_metric=focal.xgboost_metric(), early_stopping_rounds=10,
-    ...                         disable_default_eval_metric=True)
+    ...                         objective=focal.xgboost_objective(), eval_metric=metric,
+    ...                         early_stopping_rounds=10, disable_default_eval_metric=True)
     >>> clf = clf.fit(X[:1500], y[:1500], eval_set=[(X[1500:], y[1500:])], verbose=False)
     >>> list(clf.evals_result()["validation_0"])
-    ['focal']
+    ['focal_x1e+06']
     """
-    return XGBoostMetric(alpha, gamma)
+    return XGBoostMetric(alpha, gamma, scale=scale)
 
 
 @_document_metric

@@ -249,14 +249,14 @@ def same_bits(a, b):
 def tiles(request, monkeypatch):
     """Small arguments that overlap out are copied; "tiles" makes every
     overlapping argument go through the tiles written in a safe order (see
-    focal._overlap), tiles of 4 elements (or one row), copies in pieces of 16
-    bytes (the result computed apart, out overlapping itself included), and
+    focal._overlap), tiles of 4 elements (or one row), copies and checks in pieces of 2
+    elements (the result computed apart, out overlapping itself included), and
     counts the calls so planned."""
     planned = []
     if request.param == "tiles":
         monkeypatch.setattr(_overlap, "COPY_LIMIT", 0)
         monkeypatch.setattr(_overlap, "BLOCK_ELEMENTS", 4)
-        monkeypatch.setattr(_args, "COPY_PIECE", 16)
+        monkeypatch.setattr(_args, "_PIECE", 2)
         plan = _pass._tiled_plan
 
         def counted(*args):

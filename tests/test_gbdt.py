@@ -10,6 +10,7 @@ import copy
 import importlib
 import os
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -354,6 +355,31 @@ def test_float32_range_message(name):
         _make_objective(name, hessian_floor=1e-50)
     with pytest.raises(ValueError, match=r"^hessian_floor: .*got 1e\+39.*would be infinite$"):
         _make_objective(name, hessian_floor=1e39)
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("parameter", ["hessian_floor", "hessian_scale"])
+def test_documented_float32_bounds_are_the_bounds(name, parameter):
+    """The bounds the docstring prints are accepted as written, the next
+    doubles beyond them are refused, and the message prints the same numbers
+    (float32's own 3.4028235e+38 is a double above its largest, refused)."""
+    doc = {"xgboost": xgboost_objective, "lightgbm": lightgbm_objective}[name].__doc__
+    # the parameter's entry: its line and the more indented ones under it
+    entry = re.search(rf"^( *){parameter} :.*?\n(?=\1\S)", doc, re.M | re.S).group(0)
+    largest = "3.4028234663852886e+38"
+    assert largest in entry
+    bounds = [float(largest)]
+    if parameter == "hessian_floor":
+        assert "1.1754943508222875e-38" in entry
+        bounds.append(float("1.1754943508222875e-38"))
+    keywords = {"multiclass": True} if parameter == "hessian_scale" else {}
+    for bound in bounds:
+        _make_objective(name, **{parameter: bound}, **keywords)  # accepted
+        beyond = np.nextafter(bound, 0.0 if bound < 1 else np.inf)
+        with pytest.raises(ValueError, match=f"^{parameter}: .*{largest.replace('+', '[+]')}"):
+            _make_objective(name, **{parameter: float(beyond)}, **keywords)
+    with pytest.raises(ValueError, match=f"^{parameter}: "):
+        _make_objective(name, **{parameter: 3.4028235e38}, **keywords)
 
 
 @pytest.mark.parametrize("name", LIBRARIES)
@@ -706,7 +732,8 @@ def test_metric_objects(name):
     assert (metric.alpha, metric.gamma) == (0.5, 1.0) and isinstance(metric.gamma, float)
     assert metric.name == metric.__name__ == "focal"
     assert type(metric).__name__ in ("XGBoostMetric", "LightGBMMetric")
-    assert repr(metric).endswith("Metric(alpha=0.5, gamma=1.0)")
+    assert repr(metric).endswith("Metric(alpha=0.5, gamma=1.0" +
+                                 (", scale=1.0)" if name == "xgboost" else ")"))
     for clone in (pickle.loads(pickle.dumps(metric)), copy.deepcopy(metric)):
         assert clone == metric and clone is not metric and hash(clone) == hash(metric)
     assert metric != _make_metric(name, alpha=0.5, gamma=2)
@@ -745,6 +772,92 @@ def test_xgboost_metric_refuses_a_nan_base_margin_of_the_evaluation_set():
         xgb.train({"nthread": 1, "base_score": focal.prior_bias(y.mean())}, xgb.DMatrix(X, y),
                   3, evals=[(evaluation, "valid")], obj=xgboost_objective(),
                   custom_metric=xgboost_metric(), verbose_eval=False)
+
+
+def test_xgboost_metric_scale():
+    """scale multiplies the value reported and names it in the metric's name;
+    one warning, naming scale, when a value would keep fewer than four
+    significant digits in XGBoost's six decimals."""
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    margins = np.array([-5.0, 5.0, -5.5, 4.5])  # a focal loss of 1.7e-7
+    loss = float(focal.loss(margins, y))
+    metric = xgboost_metric(0.25, 2.0, scale=1e6)
+    assert metric.scale == 1e6 and metric.name == metric.__name__ == "focal_x1e+06"
+    assert metric(y, margins) == loss * 1e6
+    assert repr(metric).endswith("XGBoostMetric(alpha=0.25, gamma=2.0, scale=1000000.0)")
+    for clone in (pickle.loads(pickle.dumps(metric)), copy.deepcopy(metric)):
+        assert clone == metric and hash(clone) == hash(metric) and clone.name == metric.name
+    assert metric != xgboost_metric(0.25, 2.0) and xgboost_metric().scale == 1.0
+    assert [xgboost_metric(scale=s).name for s in (1, 1000, 2.5, 1234567, 1e-3)] == \
+        ["focal", "focal_x1000", "focal_x2.5", "focal_x1234567", "focal_x0.001"]
+    for bad, error in ((0, ValueError), (-1.0, ValueError), (float("inf"), ValueError),
+                       (float("nan"), ValueError), (True, TypeError), ("1e6", TypeError),
+                       (None, TypeError)):
+        with pytest.raises(error, match="^scale: "):
+            xgboost_metric(scale=bad)
+    with pytest.raises(TypeError):
+        xgboost_metric(0.25, 2.0, 1e6)  # keyword-only
+    # the warning: once per metric, in both call forms, with a scale that keeps 7 digits
+    unscaled = xgboost_metric()
+    with pytest.warns(UserWarning, match=r"^scale: .*0\.000000 \(0 significant digits\).*"
+                                          r"scale=1e\+07 .*'focal_x1e\+07'") as record:
+        assert unscaled(y, margins) == loss
+        assert unscaled(y, margins) == loss
+    assert len(record) == 1
+    assert len(f"{loss * 1e7:.6f}".replace(".", "").lstrip("0")) >= 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert xgboost_metric(scale=1e7)(y, margins) == loss * 1e7
+        assert xgboost_metric()(y, np.zeros(4)) > 1e-3  # enough digits: no warning
+    xgb = _library("xgboost")
+    with pytest.warns(UserWarning, match=r"^scale: .*\(0 significant digits\)"):
+        xgboost_metric()(margins, xgb.DMatrix(np.zeros((4, 1)), y))
+
+
+def test_xgboost_early_stopping_keeps_the_digits_of_a_scaled_metric():
+    """A focal loss near 1e-5 keeps one or two digits in XGBoost's six decimals:
+    early stopping on the unscaled metric stops while the loss still falls (with
+    a warning naming scale); with scale=1e6 it follows the loss itself."""
+    xgb = _library("xgboost")
+    datasets = _library("sklearn.datasets")
+    X, y = datasets.make_classification(3000, 10, n_informative=4, weights=[0.97], flip_y=0.0,
+                                        class_sep=6.0, random_state=0)
+    dtrain, dvalid = xgb.DMatrix(X[:2000], y[:2000]), xgb.DMatrix(X[2000:], y[2000:])
+    params = {"max_depth": 3, "eta": 0.3, "nthread": 1, "disable_default_eval_metric": True,
+              "base_score": focal.prior_bias(y[:2000].mean())}
+    rounds, patience = 600, 20
+
+    def run(metric):
+        exact, history = [], {}
+
+        def recording(predt, dmat):  # the loss of every round, before XGBoost's "%f"
+            name, value = metric(predt, dmat)
+            exact.append(value / metric.scale)
+            return name, value
+
+        booster = xgb.train(params, dtrain, rounds, evals=[(dvalid, "valid")],
+                            obj=xgboost_objective(), custom_metric=recording, maximize=False,
+                            early_stopping_rounds=patience, evals_result=history,
+                            verbose_eval=False)
+        return booster.best_iteration, np.array(exact), history["valid"]
+
+    with pytest.warns(UserWarning, match="^scale: ") as record:
+        best, exact, history = run(xgboost_metric())
+    assert len(record) == 1 and list(history) == ["focal"]
+    assert 1e-6 < exact[best] < 1e-4  # the loss of this data set at its stop
+    assert len(exact) == best + 1 + patience < rounds  # stopped early ...
+    rounded = np.array(history["focal"])
+    assert (rounded[best + 1:] >= rounded[best]).all()  # ... on the rounded values
+    assert exact[-1] < 0.99 * exact[best]  # while the loss still fell
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        best_scaled, exact_scaled, history = run(xgboost_metric(scale=1e6))
+    assert list(history) == ["focal_x1e+06"]
+    np.testing.assert_allclose(history["focal_x1e+06"], exact_scaled * 1e6, rtol=0, atol=5.1e-7)
+    np.testing.assert_array_equal(exact_scaled[:len(exact)], exact)  # the same rounds
+    assert best_scaled == int(np.argmin(exact_scaled)) > best + patience
+    assert exact_scaled[best_scaled] < 0.75 * exact[best]
 
 
 MAX_ROUNDS, PATIENCE = 300, 10

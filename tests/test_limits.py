@@ -13,7 +13,9 @@ interruption, and the errors a call can end with.
   overlap.
 - Ctrl-C during a long call raises KeyboardInterrupt from the call (run in a
   subprocess, the signal sent once the call has started; the subprocess'
-  timeout only detects a call that ignores it).
+  timeout only detects a call that ignores it), in the C pass or in the
+  Python checks before it, which read a large array in pieces; the pieces
+  cover every element once and give the whole array's answers.
 - Under memory pressure a call raises MemoryError (or succeeds), never a
   RuntimeError or a crash.
 """
@@ -30,7 +32,7 @@ import numpy as np
 import pytest
 
 import focal
-from focal import _core, _overlap
+from focal import _args, _core, _overlap
 
 BIG = 2**63 - 1            # the largest size NumPy accepts
 PIECE = 2048               # classes of a softmax row read at a time (rowwise.c)
@@ -433,6 +435,20 @@ LONG_CALLS = {
                              "np.broadcast_to(np.int64(3), (2**40,)), reduction='sum')",
     "softmax dense row validated": "focal.softmax_loss(np.broadcast_to(np.float32(0), (1, 2**40)),"
                                    " np.broadcast_to(np.float32(0), (1, 2**40)))",
+    # the checks NumPy makes before the C pass, in pieces: the largest weight
+    # (the reductions' scale), a per-class alpha in [0, 1], the largest
+    # uint64 class index; float16 is the slowest dtype NumPy reduces
+    "float16 weights' largest": "focal.loss(np.broadcast_to(np.float32(1), (2**40, 4)), "
+                                "np.array([[1.0]]), "
+                                "weights=np.broadcast_to(np.float16(2), (2**40, 4)))",
+    "float16 per-class alpha": "focal.loss(np.broadcast_to(np.float32(0), (2, 2**40)), "
+                               "np.array([[1.0]]), "
+                               "alpha=np.broadcast_to(np.float16(0.5), (2**40,)))",
+    "softmax float16 per-class alpha": "focal.softmax_loss(np.broadcast_to(np.float32(0), "
+                                       "(2, 2**40)), np.array([0, 1]), "
+                                       "alpha=np.broadcast_to(np.float16(0.5), (2**40,)))",
+    "uint64 class indices' largest": "focal.loss(np.broadcast_to(np.int8(0), (2**59, 2)), "
+                                     "np.broadcast_to(np.uint64(1), (2**59,)))",
 }
 
 
@@ -452,7 +468,7 @@ def test_ctrl_c_interrupts_a_long_call(name, threads):
                              stderr=subprocess.PIPE, text=True, env=_environment())
     try:
         assert child.stdout.readline() == "started\n"
-        time.sleep(0.3)  # into the C pass (the Python layer takes microseconds)
+        time.sleep(0.3)  # into the call: the checks of a huge array, or the C pass
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=60)
     except subprocess.TimeoutExpired:
@@ -501,6 +517,57 @@ def test_ctrl_c_ends_the_copy_of_a_result_computed_apart():
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                timeout=60, env=_environment())
     assert completed.stdout == "interrupted 2 True True True\n", completed.stderr
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 64])
+def test_pieces_cover_every_element_once(monkeypatch, piece):
+    """The pieces of the Python-side checks, cut small: every element once
+    (in memory order, or as runs of consecutive flat indices in C order), no
+    piece over the limit, and the whole array's extremes, NaN included, and
+    conversion."""
+    monkeypatch.setattr(_args, "_PIECE", piece)
+    rng = np.random.default_rng(piece)
+    for _ in range(200):
+        shape = tuple(int(n) for n in rng.integers(0, 6, rng.integers(1, 5)))
+        a = rng.normal(size=shape).astype(rng.choice(["e", "f", "d", ">e"]))
+        a = a.T if rng.random() < 0.3 else a
+        a = a[..., ::-1] if rng.random() < 0.3 else a
+        if a.size and rng.random() < 0.2:
+            a[np.unravel_index(rng.integers(a.size), a.shape)] = np.nan
+        flat = np.arange(a.size).reshape(a.shape)
+        seen = np.zeros(a.size, dtype=int)
+        for part, index in _args.pieces(a, flat):
+            assert part.size <= piece and part.shape == index.shape
+            np.add.at(seen, index.ravel(), 1)
+        assert (seen == 1).all()
+        runs = [index.ravel() for (index,) in _args.pieces(flat, c_order=True)]
+        assert np.array_equal(np.concatenate(runs + [np.zeros(0, dtype=int)]), np.arange(a.size))
+        assert np.array_equal(_args.converted(a, np.dtype(np.float64)), a.astype(np.float64),
+                              equal_nan=True)
+        if a.size:
+            low, high = _args.extremes(a)
+            assert np.array_equal([low, high, _args.largest(a)], [a.min(), a.max(), a.max()],
+                                  equal_nan=True)
+
+
+def test_large_checks_in_pieces_give_the_whole_answers():
+    """Checks read in pieces (more than one piece at the real size) refuse and
+    accept as a whole-array check does, the bad value anywhere."""
+    n = 3 * _args._PIECE + 5
+    for dtype in (np.float16, np.float32, np.float64):
+        alpha = np.full(n, 0.5, dtype=dtype)
+        assert _args.within_unit_interval(alpha)
+        for bad in (np.nan, -0.0625, 1.0625):
+            alpha[-1] = bad
+            assert not _args.within_unit_interval(alpha)
+            alpha[-1] = 0.5
+        weights = np.ones(n, dtype=dtype)
+        weights[2 * _args._PIECE + 1] = 1000
+        assert _args.weight_exponent(weights) == 11  # 1000 2^-11 in [1/4, 1/2)
+    labels = np.zeros(n, dtype=np.uint64)
+    labels[-2] = 2**63
+    with pytest.raises(ValueError, match="targets: class index 9223372036854775808"):
+        focal.loss(np.zeros((n, 2), dtype=np.float32), labels)
 
 
 def test_a_signal_handler_exception_ends_the_call():
