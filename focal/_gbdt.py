@@ -780,8 +780,9 @@ class XGBoostMetric(_FocalMetric):
         fewer than four significant digits, with a scale that keeps seven."""
         shown = f"{value:.{_XGBOOST_DECIMALS}f}"
         digits = len(shown.replace(".", "").lstrip("0"))
-        factor = 10.0 ** math.ceil(-math.log10(abs(value)))
-        better = float(f"{self._scale * factor:.15g}")
+        # (a value below 1e-308 would ask for 10 ** 309: the suggestion stops at 1e308)
+        factor = 10.0 ** min(math.ceil(-math.log10(abs(value))), 308)
+        better = float(f"{min(self._scale * factor, 1e308):.15g}")
         return (
             f"scale: the {self.name!r} metric is {value:.4g}, which XGBoost logs with six "
             f"decimals as {shown} ({digits} significant digit{'s' if digits != 1 else ''}); "

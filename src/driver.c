@@ -667,13 +667,17 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
        leaves the normal range, or could carry a weight beyond it (weights of
        1e308 over a normalizer of 1e-300: the weight times the factor is inf,
        and inf times a gradient that underflowed to 0 NaN, where w g / D is
-       finite); then divided, see block_params.  A factor <= 1 carries no
-       weight beyond the range, nor one without weights (<= 1 each). */
+       finite); then divided, see block_params.  None can: without weights
+       (each <= 1), with a factor <= 1, or with the gradient's weights scaled
+       by the Python layer (grad_weight_scale != 1: the largest then below
+       1/2 over a divisor at least 1/4 of it, or tiny weights over a divisor
+       scaled alike, see _reduce.Plan). */
     task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
     task.params.grad_mode = isfinite(task.params.grad_scale) &&
                                     task.params.grad_factor >= 0x1p-1000 &&
                                     task.params.grad_factor <= 0x1p1000 &&
-                                    (weights == NULL || task.params.grad_factor <= 1.0)
+                                    (weights == NULL || task.params.grad_factor <= 1.0 ||
+                                     grad_weight_scale != 1.0)
                                 ? FOCAL_GRAD_FOLDED
                                 : FOCAL_GRAD_DIVIDED;
     task.params.has_alpha = alpha_obj != Py_None || alpha_per_class != NULL;

@@ -127,11 +127,17 @@ weigh_finite_plain(const block_params *bp, focal_values v, double y, double alph
     int zero = scale == 0.0;
     *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
     if (derivatives >= FOCAL_OUT_GRAD) {
-        /* the normaliser enters the weight: one rounding of the gradient */
-        double grad_normalised = grad_mode == FOCAL_GRAD_FOLDED
-                                     ? v.grad.hi * (scale * bp->grad_factor)
-                                     : v.grad.hi * (scale * bp->grad_scale_ratio) /
-                                           bp->grad_divisor;
+        /* the normaliser enters the weight: one rounding of the gradient.
+           Divided, a weighted scale above 2^960 is taken 2^64 smaller and the
+           quotient scaled back (both exact, as in weigh_element): |g| may
+           exceed 1, and g w overflowed where g w / D is finite. */
+        double divided_scale = scale * bp->grad_scale_ratio;
+        int huge = divided_scale > 0x1p960;
+        double shrink = huge ? 0x1p-64 : 1.0, grow = huge ? 0x1p64 : 1.0;
+        double grad_normalised =
+            grad_mode == FOCAL_GRAD_FOLDED
+                ? v.grad.hi * (scale * bp->grad_factor)
+                : v.grad.hi * (divided_scale * shrink) / bp->grad_divisor * grow;
         *grad = zero ? 0.0 : grad_normalised;
     }
     if (derivatives >= FOCAL_OUT_HESS) {

@@ -242,11 +242,12 @@ compensated_total(const compensated_sum *acc)
 
 /*
  * A weight over a divisor, w / d, as a factor of a gradient.  Where the
- * quotient is a normal double, x times it (the same bits as ever).  Where it
- * passes the double range or leaves the normal range (weights near 1.7e308
- * over a normalizer of 1e-300), it is kept as m 2^k (m = w 2^-a / (d 2^-b)
- * in (1/2, 2), k = a - b) and x m scaled by 2^k: finite wherever x w / d is,
- * and 0, not NaN, for an x that underflowed to 0.
+ * quotient is a double, x times it (the same bits as ever).  Where it passes
+ * the double range (weights near 1.7e308 over a normalizer of 1e-300), it is
+ * kept as m 2^k (m = w 2^-a / (d 2^-b) in (1/2, 2), k = a - b) and x m
+ * scaled by 2^k: finite wherever x w / d is, and 0, not NaN, for an x that
+ * underflowed to 0.  (A quotient below the normal range keeps the plain
+ * product: one rounding, where m 2^k would round twice into the subnormals.)
  */
 typedef struct {
     double plain, m;
@@ -256,13 +257,14 @@ typedef struct {
 static inline weight_ratio
 weight_ratio_of(double w, double d)
 {
-    weight_ratio r;
-    int a, b;
-    double wm = frexp(w, &a), dm = frexp(d, &b);
-    r.plain = w / d;
-    r.split = !(r.plain >= DBL_MIN && r.plain <= DBL_MAX);
-    r.m = wm / dm;
-    r.k = a - b;
+    weight_ratio r = {w / d, 1.0, 0, 0};
+    r.split = !(r.plain <= DBL_MAX);
+    if (r.split) {
+        int a, b;
+        double wm = frexp(w, &a), dm = frexp(d, &b);
+        r.m = wm / dm;
+        r.k = a - b;
+    }
     return r;
 }
 

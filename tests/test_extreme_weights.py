@@ -360,13 +360,17 @@ def test_softmax_weights_over_a_normalizer_beyond_the_double_range(dtype, weight
                     assert_close(grad[i, j], want, dtype, 2, (i, j))
 
 
-@pytest.mark.parametrize("weight, normalizer", QUOTIENTS_BEYOND_THE_RANGE)
+@pytest.mark.parametrize("weight, normalizer",
+                         QUOTIENTS_BEYOND_THE_RANGE + [(1.7e308, 1e305), (1.5e308, 0.9e308)])
 def test_sigmoid_float32_weights_over_a_normalizer_beyond_the_double_range(weight, normalizer):
     """The float32 kernels folded w / D into one factor (inf) and met a gradient that
     underflowed to 0: NaN for every logit from 600 to 800.  Exact: about -1e-304 w / D,
-    -0 or a float32 number.  Every sigmoid family with hard targets, both signs of x."""
+    -0 or a float32 number.  And where they divided (a factor below 2^-1000), w g
+    overflowed before the division although w g / D is finite (|g| reaches 1.1 at
+    x = -2.2: -inf where the exact value is -1874).  Every sigmoid family with hard
+    targets, both signs of x."""
     x = np.concatenate([np.linspace(600.0, 800.0, 9), -np.linspace(600.0, 800.0, 9),
-                        [0.5, -3.0]]).astype(np.float32)
+                        [0.5, -3.0, -2.2, 2.2, -1.5]]).astype(np.float32)
     for y in (np.ones(x.size, np.float32), np.zeros(x.size, np.float32)):
         w = np.full(x.size, weight)
         grads = {

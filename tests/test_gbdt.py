@@ -809,6 +809,10 @@ def test_xgboost_metric_scale():
         warnings.simplefilter("error")
         assert xgboost_metric(scale=1e7)(y, margins) == loss * 1e7
         assert xgboost_metric()(y, np.zeros(4)) > 1e-3  # enough digits: no warning
+    # a value below 1e-308 (a tiny scale): the warning (10 ** 309 overflowed), its factor
+    # capped at 1e308: 1e-302 * 1e308
+    with pytest.warns(UserWarning, match=r"^scale: .*1\.712e-309.*scale=1e\+06 "):
+        assert xgboost_metric(scale=1e-302)(y, margins) == loss * 1e-302
     xgb = _library("xgboost")
     with pytest.warns(UserWarning, match=r"^scale: .*\(0 significant digits\)"):
         xgboost_metric()(margins, xgb.DMatrix(np.zeros((4, 1)), y))
