@@ -678,9 +678,10 @@ def test_the_order_of_tiles_needs_no_memory_per_tile(layout):
     extra(2**22)
     small, large = extra(2**22), extra(2**26)
     assert large < LIMIT, f"{large / MIB:.2f} MiB extra"
-    # (the tables held 16 int64 a tile: 0.5 MiB more here; what remains
-    # varies by tens of KiB from run to run, not with the size)
-    assert large - small < 64 * 1024, f"{(large - small) / 1024:.1f} KiB more for 16 times the tiles"
+    # (the tables held 16 int64 a tile: 512 KiB more here; what remains
+    # varies by tens of KiB from run to run, not with the size: a bound of
+    # 160 KiB sees the tables and leaves that noise room)
+    assert large - small < 160 * 1024, f"{(large - small) / 1024:.1f} KiB more for 16 times the tiles"
 
 
 @pytest.mark.skipif(os.environ.get("FOCAL_SANITIZERS") == "1",
