@@ -80,7 +80,10 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        w times the reductions' scale, fell below the smallest subnormal, the
        product was 0 times inf, NaN (a sum of [5e-324, 1] weights was NaN),
        or the element masked. */
-    int infinite = isinf(v.loss.hi) && weight > 0.0 && !(bp->has_alpha && alpha_t.hi == 0.0);
+    /* (written without && or isinf: with them the blocks' loops ran 4 to 6
+       times slower, float64 and the descendants) */
+    int infinite = (v.loss.hi == HUGE_VAL) & (weight > 0.0) &
+                   ((alpha_t.hi != 0.0) | (bp->has_alpha == 0));
     *loss = infinite ? v.loss.hi : zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
     /* Weights near the top of the double range (a scale above 2^960): w g is
        formed 2^64 smaller and the quotient scaled back, both exact, so that a
