@@ -121,11 +121,26 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
             }
         }
         const char *labels = AT(1);
-        if (io->labels_to_targets(labels, stride[1], (const char *)class_ids,
+        npy_intp label_stride = stride[1];
+        npy_intp spread[FOCAL_BLOCK];
+        if (t->direct) {
+            /* read in place: the label of row first_index / C, spread over
+               the block's elements of that row, then the next row's */
+            const npy_intp *row = (const npy_intp *)t->data[1] + first_index / classes;
+            for (npy_intp i = 0, in_row = first; i < n; row++, in_row = 0) {
+                npy_intp end = i + (classes - in_row < n - i ? classes - in_row : n - i);
+                for (; i < end; i++) {
+                    spread[i] = *row;
+                }
+            }
+            labels = (const char *)spread;
+            label_stride = (npy_intp)sizeof(npy_intp);
+        }
+        if (io->labels_to_targets(labels, label_stride, (const char *)class_ids,
                                   (npy_intp)sizeof(npy_intp), n, t->ignore_index,
                                   t->num_classes, b->y, b->weight)) {
             for (npy_intp i = 0; i < n; i++) {
-                npy_intp label = *(const npy_intp *)(labels + i * stride[1]);
+                npy_intp label = *(const npy_intp *)(labels + i * label_stride);
                 if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
                     return report(problem, LOOP_BAD_LABEL, 0.0, label);
                 }
@@ -494,18 +509,25 @@ array_argument(PyObject *value, const char *name, PyArrayObject **out)
 /*
  * Whether the pass may read and write the arrays' memory directly, with no
  * iterator: every operand C-contiguous, aligned, in native byte order, of the
- * pass's own dtype and of the logits' shape, and no output overlapping an
- * input unless it is that very input (each element is read before it is
- * written).  NumPy's iterator handles everything else.
+ * pass's own dtype and of the logits' shape (class indices, operand 1 when
+ * `labels`: of the logits' shape without the class axis), and no output
+ * overlapping an input unless it is that very input (each element is read
+ * before it is written).  NumPy's iterator handles everything else.
  */
 static int
-direct_access(PyArrayObject **ops, const int *types, int nop, int first_output)
+direct_access(PyArrayObject **ops, const int *types, int nop, int first_output, int labels)
 {
     for (int k = 0; k < nop; k++) {
         PyArrayObject *a = ops[k];
+        int shaped = PyArray_SAMESHAPE(a, ops[0]);
+        if (labels && k == 1) {
+            int ndim = PyArray_NDIM(ops[0]);
+            shaped = ndim > 0 && PyArray_NDIM(a) == ndim - 1 &&
+                     PyArray_CompareLists(PyArray_DIMS(a), PyArray_DIMS(ops[0]), ndim - 1);
+        }
         if (PyArray_TYPE(a) != types[k] || !PyArray_IS_C_CONTIGUOUS(a) ||
-            !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) ||
-            !PyArray_SAMESHAPE(a, ops[0]) || (k >= first_output && !PyArray_ISWRITEABLE(a))) {
+            !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) || !shaped ||
+            (k >= first_output && !PyArray_ISWRITEABLE(a))) {
             return 0;
         }
     }
@@ -774,11 +796,11 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         }
     }
     task.nop = nop;
-    task.direct = !labels && alpha_per_class == NULL &&
-                  direct_access(ops, types, nop, first_output);
+    task.direct = alpha_per_class == NULL && direct_access(ops, types, nop, first_output, labels);
     for (int k = 0; task.direct && k < nop; k++) {
         task.data[k] = PyArray_BYTES(ops[k]);
-        task.step[k] = PyArray_ITEMSIZE(ops[k]);
+        /* (class indices: one per row, which gather finds from the element's number) */
+        task.step[k] = labels && k == 1 ? 0 : PyArray_ITEMSIZE(ops[k]);
     }
 
     npy_intp size = PyArray_SIZE(logits);
