@@ -68,12 +68,31 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     dd alpha_t = dd_add(dd_from(alpha * y),
                         dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
     double weight_up = weight * bp->weight_scale_up;
-    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up, precise) : dd_from(weight_up);
+    /* Float64 results: where the loss's or the gradient's weighted scale
+       (alpha_t w times the reductions' scale) is below 2^-960, w enters
+       2^600 larger and that side's results leave 2^600 smaller (exact but for
+       the final rounding of a subnormal result): alpha_t w of a subnormal w,
+       or of a tiny alpha_t, kept few digits or none (0.25 * 5e-324 is 0,
+       which masked an infinite loss to 0, and a finite one lost its digits,
+       4x off at 1e-322).  The side that needs no lift is scaled back before
+       its product (a loss of 1e300 lifted would overflow).  (A float32
+       result of such a weight is 0 whatever the digits; precise is a
+       constant: no cost there.) */
+    double unlifted = bp->has_alpha ? alpha_t.hi * weight_up : weight_up;
+    int lift_loss = precise && unlifted * bp->loss_scale_down < 0x1p-960;
+    int lift_grad = precise && unlifted * bp->grad_scale_ratio < 0x1p-960;
+    int lifted = lift_loss | lift_grad;
+    double up = lifted ? 0x1p600 : 1.0;
+    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up * up, precise)
+                             : dd_from(weight_up * up);
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
     /* (a weight the scale takes below the smallest subnormal is negligible
        beside the largest, which the scale brings near 1) */
-    dd loss_scale = {scale.hi * bp->loss_scale_down, scale.lo * bp->loss_scale_down};
-    dd grad_scale = {scale.hi * bp->grad_scale_ratio, scale.lo * bp->grad_scale_ratio};
+    double loss_down = bp->loss_scale_down * (lifted & !lift_loss ? 0x1p-600 : 1.0);
+    double grad_down = bp->grad_scale_ratio * (lifted & !lift_grad ? 0x1p-600 : 1.0);
+    double loss_drop = lift_loss ? 0x1p-600 : 1.0, drop = lift_grad ? 0x1p-600 : 1.0;
+    dd loss_scale = {scale.hi * loss_down, scale.lo * loss_down};
+    dd grad_scale = {scale.hi * grad_down, scale.lo * grad_down};
     /* An unweighted loss beyond the double range (varifocal's or FL*'s at
        extreme parameters) times a weight that the reductions' scale took
        below the smallest subnormal is infinite, as with any other weight:
@@ -83,28 +102,48 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        rule written with && and a second select made the blocks' loops 4 to 6
        times slower.) */
     loss_scale.hi = loss_scale.hi == 0.0 ? 0x1p-1074 : loss_scale.hi;
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise);
-    /* Weights near the top of the double range (a scale above 2^960): w g is
-       formed 2^64 smaller and the quotient scaled back, both exact, so that a
-       gradient the divisor brings back into range (sum_over_positives, a
-       normalizer) is not lost to an overflow of the product on the way.  Any
-       other scale multiplies by 1: the same operations as without. */
-    int huge = grad_scale.hi > 0x1p960;
-    double shrink = huge ? 0x1p-64 : 1.0, grow = huge ? 0x1p64 : 1.0; /* (no division) */
-    dd grad_shrunk = {grad_scale.hi * shrink, grad_scale.lo * shrink};
+    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise) * loss_drop;
+    /* The gradient g w / D (w: the weighted scale, D the divisor), with g w
+       formed 2^600 smaller where it would exceed 2^960, 2^1200 smaller
+       beyond 2^1560, and the quotient scaled back, all exact, so that a
+       gradient the divisor brings back into range is not lost to an
+       overflow of the product on the way (g = 5e299 from varifocal's alpha
+       1e300 times w = 1e10, over D = 1e10).  Float64 results shrink by the
+       product's size, not by w's: the shrunk product over any double D stays
+       above 2^-664, so the quotient is never subnormal on the way (shrinking
+       by w's size took digits from g w / D = 6e-304, g tiny, w = D = 1e300),
+       and w, at least 2^-64 (2^536) there, is never subnormal.  Float32
+       results shrink where w exceeds 2^960, the cheaper test (two operations
+       fewer an element, 5 to 10% of a descendant's loop): a quotient that
+       shrinking takes below the normal range is 0 as a float32, and w g
+       overflows unshrunk only where |g| > 2^64 meets D > 2^896.  Float64
+       results also form a product below 2^-900 2^600 larger (g = 1e-304
+       times w = 2^-52 lost its digits as a subnormal, where D = 2^-52 brings
+       g w / D back: 4e-5 off); w 2^600 and the quotient cannot overflow
+       then (a nonzero g is at least 2^-1074).  A product
+       in range takes the same operations as without. */
+    double product = fabs(v.grad.hi * grad_scale.hi);
+    int huge = precise ? product > 0x1p960 /* (inf: g w overflowed) */
+                       : grad_scale.hi > 0x1p960;
+    int small = precise && (product < 0x1p-900) & (product > 0.0); /* (0 times w 2^600: NaN) */
+    double shrink = huge ? 0x1p-600 : small ? 0x1p600 : 1.0;
+    double grow = huge ? 0x1p600 : small ? 0x1p-600 : 1.0;
+    int farther = precise && fabs(v.grad.hi * 0x1p-600 * grad_scale.hi) > 0x1p960;
+    double shrink_more = farther ? 0x1p-600 : 1.0, grow_more = farther ? 0x1p600 : 1.0;
+    dd grad_shrunk = {grad_scale.hi * shrink * shrink_more, grad_scale.lo * shrink * shrink_more};
     dd grad_weighted = dd_mul(v.grad, grad_shrunk, precise);
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
     double grad_normalised = (precise || !isfinite(bp->grad_scale)
                                   ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
                                   : grad_weighted.hi * bp->grad_scale) *
-                             grow;
+                             grow * grow_more * drop;
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
        result is */
     double beyond = v.grad.hi * grad_shrunk.hi;
     grad_normalised = isinf(beyond) ? beyond : grad_normalised;
     *grad = zero ? 0.0 : grad_normalised;
-    *hess = zero ? 0.0 : v.hess * grad_scale.hi;
+    *hess = zero ? 0.0 : v.hess * grad_scale.hi * drop;
 }
 
 /*
@@ -130,12 +169,13 @@ weigh_finite_plain(const block_params *bp, focal_values v, double y, double alph
     *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
     if (derivatives >= FOCAL_OUT_GRAD) {
         /* the normaliser enters the weight: one rounding of the gradient.
-           Divided, a weighted scale above 2^960 is taken 2^64 smaller and the
-           quotient scaled back (both exact, as in weigh_element): |g| may
-           exceed 1, and g w overflowed where g w / D is finite. */
+           Divided, g w is formed 2^600 smaller where it would exceed 2^960
+           and the quotient scaled back, as in weigh_element for float32
+           results: |g| may exceed 1, and g w overflowed where g w / D is
+           finite. */
         double divided_scale = scale * bp->grad_scale_ratio;
-        int huge = divided_scale > 0x1p960;
-        double shrink = huge ? 0x1p-64 : 1.0, grow = huge ? 0x1p64 : 1.0;
+        int huge = fabs(v.grad.hi * divided_scale) > 0x1p960;
+        double shrink = huge ? 0x1p-600 : 1.0, grow = huge ? 0x1p600 : 1.0;
         double grad_normalised =
             grad_mode == FOCAL_GRAD_FOLDED
                 ? v.grad.hi * (scale * bp->grad_factor)

@@ -412,3 +412,70 @@ def test_an_infinite_loss_beside_a_weight_the_scale_takes_to_zero(dtype):
                 values.pop()  # (the case left, above)
             for value in values:
                 assert np.all(np.isposinf(value)), (w, reduction, value)
+
+
+# every elementwise family; parameters that make the unweighted gradient large
+# (Poly-1's epsilon, varifocal's alpha), tiny, or plain
+GRADIENT_FAMILIES = [
+    ("grad", dict(alpha=0.25, gamma=2.0)),
+    ("grad", dict(alpha=None, gamma=0.0)),
+    ("star_grad", dict(alpha=0.25, gamma=4.0, beta=0.0)),
+    ("poly1_grad", dict(alpha=0.25, gamma=1e300, epsilon=1e300)),
+    ("poly1_grad", dict(alpha=None, gamma=0.0, epsilon=1e300)),
+    ("varifocal_grad", dict(alpha=1e300, gamma=0.0)),
+    ("quality_grad", dict(beta=2.0)),
+    ("asymmetric_grad", dict(gamma_pos=0.0, gamma_neg=4.0, clip=0.05)),
+]
+POWERS = (-1074, -1022, -1000, -600, 0, 600, 1000, 1023)
+
+
+def _scaled_expectation(base, shift, dtype):
+    """base 2^shift in dtype, and which entries to compare: those whose base
+    is a finite normal number (a subnormal base has no more digits to scale, an
+    infinite one none: float32's inf of varifocal's 1e300 p is finite weighted)."""
+    with np.errstate(over="ignore", under="ignore"):
+        expected = np.ldexp(base.astype(np.float64), shift).astype(dtype)
+    return expected, np.isfinite(base) & (np.abs(base) >= np.finfo(dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, parameters", GRADIENT_FAMILIES)
+def test_gradients_over_weights_and_normalizers_that_are_powers_of_two(dtype, name, parameters):
+    """w g / D with w = 2^k and D = 2^j is the unweighted gradient times 2^(k - j),
+    exactly while that is a normal number.  An adversarial review's findings: w g
+    overflowed where D brought it back (g = 5e299 from varifocal's alpha 1e300, w = D
+    = 1e10: inf); the 2^64 shrink chosen by w's size alone put w g / D through the
+    subnormal range (g = 1e-304, w = D = 1e300: 5.8% off; w = 2^1000, D = 2^1023: -0
+    where -1.2e-311 is exact); g w below the normal range before a tiny D (w = D =
+    2^-1074: 4e-5 off)."""
+    function = getattr(focal, name)
+    x = np.repeat(np.array([0.0, -1.0, 3.0, -17.0, 36.0, -233.0, 700.0, -700.0, 745.0, 1e4],
+                           dtype), 2)
+    y = np.tile(np.array([0.0, 1.0], dtype), x.size // 2)
+    base = function(x, y, **parameters, reduction="none")
+    info = np.finfo(dtype)
+    for k in POWERS:
+        w = np.full(x.size, math.ldexp(1.0, k))
+        for j in POWERS:
+            got = function(x, y, **parameters, weights=w, normalizer=math.ldexp(1.0, j))
+            expected, compared = _scaled_expectation(base, k - j, dtype)
+            what = (name, parameters, k, j)
+            assert not np.any(np.isnan(got)), (what, got)
+            for i in np.flatnonzero(compared):
+                e, g = float(expected[i]), float(got[i])
+                if math.isinf(e):
+                    assert g == e, (what, i, g, e)
+                elif abs(e) >= info.tiny:
+                    assert abs(g - e) <= 2 * float(info.eps) * abs(e), (what, i, g, e)
+                else:  # a subnormal result: rounded once more at most
+                    assert abs(g - e) <= float(info.smallest_subnormal), (what, i, g, e)
+
+
+def test_an_infinite_loss_times_a_tiny_alpha_t_w_stays_infinite():
+    """The case test_an_infinite_loss_beside_a_weight_the_scale_takes_to_zero left:
+    under "none", alpha_t w = 0.25 * 5e-324 underflowed to 0 and masked an infinite
+    loss (FL* with beta -1.7e308) to 0 beside its twin's inf (float64 results)."""
+    w = np.array([5e-324, 5e-324])
+    value = focal.star_loss(np.zeros(2), np.array([0.0, 1.0]), 0.25, 1e-300, -1.7e308,
+                            weights=w, reduction="none")
+    assert np.all(np.isposinf(value)), value
