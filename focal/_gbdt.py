@@ -229,11 +229,21 @@ def _check_margins(margins: np.ndarray, names: _Names, library: str) -> None:
         )
 
 
+def _array(name: str, value: Any) -> np.ndarray:
+    """np.asarray of what a library hands over, or a ValueError that names it
+    (a ragged list gave NumPy's own message)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name}: expected an array of numbers; could not make an array "
+                         f"({error})") from None
+
+
 def _checked_weights(weights: Any, count: int, names: _Names) -> Optional[np.ndarray]:
     """The sample weights as an array of `count` finite non-negative values, or None."""
     if weights is None:
         return None
-    weights = np.asarray(weights)
+    weights = _array(names.weights, weights)
     if weights.size == 0:  # XGBoost's DMatrix.get_weight() without weights
         return None
     if weights.size != count:
@@ -265,7 +275,12 @@ class _FocalParameters:
         if alpha is not None:
             if isinstance(alpha, (str, bytes, bool, np.bool_)):
                 raise TypeError(f"alpha: expected None or a number in [0, 1], got {alpha!r}")
-            if np.ndim(alpha) != 0:
+            try:
+                ndim = np.ndim(alpha)
+            except ValueError:  # (a ragged sequence)
+                raise TypeError(f"alpha: expected None or a number in [0, 1], got {alpha!r}"
+                                ) from None
+            if ndim != 0:
                 raise TypeError(
                     f"alpha: expected None or a number in [0, 1], got an array of shape "
                     f"{np.shape(alpha)}; a binary objective has a single output, so "
@@ -317,8 +332,8 @@ class _FocalParameters:
                 f"{type(margins).__module__}.{type(margins).__name__} "
                 f"(use focal.{other}_{self._kind})"
             )
-        margins = np.asarray(margins)
-        labels = np.asarray(labels)
+        margins = _array(names.margins, margins)
+        labels = _array(names.labels, labels)
         if margins.size != labels.size or (margins.ndim == 2 and margins.shape[1] != 1) or margins.ndim > 2:
             raise ValueError(
                 f"{names.margins}: the focal {self._kind} is binary: expected one margin per "
@@ -571,8 +586,8 @@ class _MulticlassObjective(_FocalObjective):
                 f"{type(margins).__module__}.{type(margins).__name__} "
                 f"(use focal.{other}_{self._kind})"
             )
-        margins = np.asarray(margins)
-        labels = np.asarray(labels)
+        margins = _array(names.margins, margins)
+        labels = _array(names.labels, labels)
         if margins.ndim != 2 or margins.shape[0] != labels.size or margins.shape[1] < 2:
             raise ValueError(
                 f"{names.margins}: the multi-class focal objective expects margins of shape "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import operator
 import os
+import sys
 import warnings
 from typing import SupportsIndex
 
@@ -71,8 +72,13 @@ _SIMD_LEVELS = ("baseline", "avx2", "avx512")
 def _warn(message: str) -> None:
     # Raised at import, a bad setting would break `import focal` and with it
     # the unpickling of every model that holds a focal objective; a warning
-    # leaves the process running on the default.
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    # leaves the process running on the default.  Where warnings are errors
+    # (python -W error, pytest's filterwarnings = error) the warning would
+    # be raised all the same: it is written to stderr instead.
+    try:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    except RuntimeWarning:
+        sys.stderr.write(f"focal: RuntimeWarning: {message}\n")
 
 
 def _threads_from_environment(default: int) -> int:

@@ -414,6 +414,8 @@ def test_bad_alpha_and_gamma(name):
         _make_objective(name, gamma=-0.5)
     with pytest.raises(TypeError, match="^gamma: "):
         _make_objective(name, gamma=None)
+    with pytest.raises(TypeError, match="^alpha: "):  # (NumPy's own message before)
+        _make_objective(name, alpha=[[0.1, 0.2], [0.3]])
 
 
 @pytest.mark.parametrize("name", LIBRARIES)
@@ -438,6 +440,13 @@ def test_bad_calls(name):
             objective(y, np.zeros(3), np.array(weights))
     with pytest.raises(TypeError, match="^y_pred: expected real margins"):
         objective(y, np.array(["0", "1", "2"]))
+    # ragged lists: named, not NumPy's "inhomogeneous shape"
+    with pytest.raises(ValueError, match="^y_pred: expected an array of numbers"):
+        objective(y, [[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match="^y: expected an array of numbers"):
+        objective([[0.0, 1.0], [1.0]], np.zeros(3))
+    with pytest.raises(ValueError, match="^sample_weight: expected an array of numbers"):
+        objective(y, np.zeros(3), [[1.0, 1.0], [1.0]])
 
 
 def test_objective_refuses_the_other_librarys_data():

@@ -78,6 +78,21 @@ def test_unpickling_a_focal_objective_survives_a_bad_setting(tmp_path):
     assert "FOCAL_NUM_THREADS='abc'" in result.stderr and "FOCAL_SIMD='fastest'" in result.stderr
 
 
+@pytest.mark.parametrize("variables", [{"FOCAL_NUM_THREADS": "abc"}, {"FOCAL_SIMD": "zz"}])
+def test_a_bad_setting_where_warnings_are_errors(tmp_path, variables):
+    """python -W error (or pytest's filterwarnings = error) turned the warning
+    into an exception at import: the import and the default still hold, and
+    the message reaches stderr."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FOCAL_")}
+    env.update(variables, PYTHONIOENCODING="utf-8")
+    result = subprocess.run([sys.executable, "-W", "error", "-c", _REPORT], cwd=tmp_path,
+                            env=env, capture_output=True, encoding="utf-8", timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["threads"] == report["default_threads"]
+    assert "RuntimeWarning" in result.stderr and next(iter(variables)) in result.stderr
+
+
 @pytest.mark.parametrize("level", _core.supported_simd_levels())
 def test_simd_level_in_any_case(tmp_path, level):
     for spelling in (level.upper(), level.capitalize(), f" {level} "):
