@@ -713,6 +713,11 @@ class _FocalMetric(_FocalParameters):
 
     def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
         labels, margins, weights = self._arrays(labels, margins, weights, names)
+        if weights is not None and weights.size and not np.any(weights):
+            # (the weighted mean is 0/0: NaN, which early stopping would take
+            # as a value and compare)
+            raise ValueError(f"{names.weights}: every weight of the evaluation set is 0, so "
+                             "the focal loss (a weighted mean) is undefined")
         return float(loss(margins, labels, self._alpha, self._gamma, weights=weights))
 
 

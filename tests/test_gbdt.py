@@ -769,6 +769,8 @@ def test_metric_names_what_it_refuses(name):
         metric(np.array([0.0, 1.5, 1.0]), np.zeros(3))
     with pytest.raises(ValueError, match="^y_pred: .*multi-class"):
         metric(y, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=rf"^{weights_name}: every weight .* is 0"):
+        metric(y, np.zeros(3), np.zeros(3))  # (NaN before, silently)
 
 
 def test_xgboost_metric_refuses_a_nan_base_margin_of_the_evaluation_set():
