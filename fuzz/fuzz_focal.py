@@ -418,7 +418,7 @@ def one_input(data: bytes) -> None:
     if family == "scalar":
         return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
     if family == "descendants":
-        return descendants_at_extremes(src)
+        return descendants_at_extremes(src) if src.int(3) else scaled_gradients(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -521,6 +521,51 @@ def descendants_at_extremes(src: Source) -> None:
             continue
         for k, value in enumerate(results):
             check_no_nan(f"{name}_{suffix} x={x.tolist()} y={y.tolist()} result {k}", value)
+
+
+# every elementwise family's gradient, with parameters that make it large or tiny
+SCALED_FAMILIES = (
+    ("grad", {"alpha": 0.25, "gamma": 2.0}), ("grad", {"alpha": None, "gamma": 0.0}),
+    ("star_grad", {"alpha": 0.25, "gamma": 4.0, "beta": 0.0}),
+    ("poly1_grad", {"alpha": 0.25, "gamma": 1e300, "epsilon": 1e300}),
+    ("poly1_grad", {"alpha": None, "gamma": 0.0, "epsilon": 1e300}),
+    ("varifocal_grad", {"alpha": 1e300, "gamma": 0.0}), ("quality_grad", {"beta": 2.0}),
+    ("asymmetric_grad", {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05}),
+)
+
+
+def scaled_gradients(src: Source) -> None:
+    """A weighted gradient over weights 2^k and a normalizer 2^j is the
+    unweighted gradient times 2^(k - j), exactly while that is a normal number
+    (and inf where it overflows): an oracle at every scale of the double range,
+    where w g or w g / D leave it on the way."""
+    n = 1 + src.int(12)
+    dtype = src.choice((np.float64, np.float32))
+    largest = float(np.finfo(dtype).max)
+    x = np.array([min(src.choice(EXTREME_LOGITS), largest) * src.choice((1.0, -1.0))
+                  for _ in range(n)], dtype)
+    y = np.array([src.choice((0.0, 1.0)) for _ in range(n)], dtype)
+    name, parameters = src.choice(SCALED_FAMILIES)
+    function = getattr(focal, name)
+    k, j = src.int(2098) - 1074, src.int(2098) - 1074
+    with np.errstate(all="ignore"):
+        base = function(x, y, **parameters, reduction="none")
+        got = function(x, y, **parameters, weights=np.full(n, math.ldexp(1.0, k)),
+                       normalizer=math.ldexp(1.0, j))
+        expected = np.ldexp(base.astype(np.float64), k - j).astype(dtype)
+    info = np.finfo(dtype)
+    what = f"{name} {parameters} x={x.tolist()} y={y.tolist()} w=2^{k} D=2^{j}"
+    check_no_nan(what, got)
+    for i in range(n):
+        b, e, g = float(base[i]), float(expected[i]), float(got[i])
+        if not (math.isfinite(b) and abs(b) >= info.tiny):
+            continue  # (a subnormal or infinite base: no digits to scale)
+        if math.isinf(e) and g != e:
+            raise Finding(f"{what}: element {i} is {g!r}, where the exact value overflows")
+        if math.isfinite(e) and abs(e) >= info.tiny and abs(g - e) > 2 * float(info.eps) * abs(e):
+            raise Finding(f"{what}: element {i} is {g!r}, exact {e!r}")
+        if math.isfinite(e) and abs(e) < info.tiny and abs(g - e) > float(info.smallest_subnormal):
+            raise Finding(f"{what}: element {i} is {g!r}, exact {e!r} (subnormal)")
 
 
 class Deadline(Exception):
