@@ -17,6 +17,7 @@ from a full pass over the untouched inputs made before anything is written.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -175,6 +176,14 @@ def view(a: np.ndarray, index: Index) -> np.ndarray:
 #   many pending as the cycle is long (4 for a rotation of a square, 6 for a
 #   rotation of a cube and a reversal), which then take tiles of half or a
 #   quarter the size, twice or four times as many pending.
+# - zipped: out reversed and shifted from an input (out=b[:-1][::-1] over
+#   logits b[1:], rows shifted and reversed): a tile's out lands near the
+#   mirror of the tile, a tile or two from it, so no tile maps onto a tile.
+#   The tiles are computed from both ends of the part of the grid whose out
+#   meets an input, alternately, towards the middle, and each is committed
+#   as soon as no tile still to compute reads what it covers (checked
+#   against the few boxes of the tiles left, a range of tile numbers).  A
+#   tile then waits for one or two tiles from the other end: 3 pending.
 # - walked: any other layout of at most WALK_TILES tiles: a depth-first walk
 #   (compute tile k, then the uncomputed tiles that k's part of out would
 #   overwrite, and theirs, then commit k) over a table of the tiles' extents.
@@ -287,6 +296,42 @@ class Tiling:
             k = k * a.count + a.find(e)
         return k
 
+    def span(self, first: int, last: int) -> List[Index]:
+        """Boxes holding exactly the tiles first .. last (numbers in C
+        order): those sharing the two ends' places on the leading axes, then
+        the rest of first's row of tiles, the rows between, the start of
+        last's row (at most 2 * ndim + 1 boxes)."""
+        if first > last:
+            return []
+        low, high = self.position(first), self.position(last)
+        ndim = len(self.axes)
+
+        def tiles(d: int, i: int, j: int) -> slice:  # the tiles i .. j - 1 of axis d
+            return slice(self.axes[d].cut(i), self.axes[d].cut(j))
+
+        head: List[slice] = []
+        d = 0
+        while d < ndim and low[d] == high[d]:
+            head.append(tiles(d, low[d], low[d] + 1))
+            d += 1
+        if d == ndim:
+            return [tuple(head)]
+        boxes = []
+        for place, forward in ((low, True), (high, False)):
+            # from `place` to the end (start) of its row of tiles along axis d
+            fixed = head + [tiles(d, place[d], place[d] + 1)]
+            for e in range(d + 1, ndim):
+                i = place[e]
+                rest = tiles(e, i + 1, self.counts[e]) if forward else tiles(e, 0, i)
+                if rest.start < rest.stop:
+                    boxes.append(tuple(fixed + [rest] + [slice(None)] * (ndim - e - 1)))
+                fixed.append(tiles(e, i, i + 1))
+            boxes.append(tuple(fixed))
+        if low[d] + 1 < high[d]:
+            boxes.append(tuple(head + [tiles(d, low[d] + 1, high[d])]
+                               + [slice(None)] * (ndim - d - 1)))
+        return boxes
+
     def beyond(self, k: int, forward: bool) -> List[Index]:
         """Boxes (slices per axis) holding exactly the tiles after k, or
         before k: one for each axis, the tiles that share k's place on the
@@ -397,6 +442,11 @@ def commit_order(tiling: Tiling, out_part, box_inputs, overlap,
         return _cycle_step(tiling, out_part(k), wholes, overlap)
     if _cycles_hold(count, step, max_pending):
         return _cycled(count, step)
+
+    def zipped() -> Iterator[Optional[int]]:
+        return _zipped(tiling, out_part, box_inputs, wholes, overlap, max_pending)
+    if all(event is not None for event in zipped()):
+        return (event for event in zipped() if event is not None)
     if count <= WALK_TILES:
         return _walked(count, out_part, lambda k: box_inputs(tiling.index(k)), overlap,
                        max_pending)
@@ -473,6 +523,52 @@ def _cycled(count: int, step) -> Iterator[int]:
         if min(cycle) == k:
             yield from cycle
             yield from (~j for j in cycle)
+
+
+def _zipped(tiling: Tiling, out_part, box_inputs, wholes: Sequence[Optional[np.ndarray]],
+            overlap, max_pending: int) -> Iterator[Optional[int]]:
+    """The zipped order (see above), generated as it is read; a last None
+    if it would hold more than max_pending tiles.  Run once to check it, once
+    to write: it keeps no table, and it is the same order both times (it
+    depends on the layout alone)."""
+    count = tiling.count
+
+    def meets(k: int, boxes: Sequence[Index]) -> bool:
+        part = out_part(k)
+        return any(p is not None and overlap(p, part) for box in boxes for p in box_inputs(box))
+
+    # the tiles whose out meets no input at all: first, each committed at
+    # once (before anything is written, so their inputs are still whole)
+    first, last = 0, count - 1
+    while first <= last and not any(p is not None and overlap(p, out_part(first))
+                                    for p in wholes):
+        first += 1
+    while last >= first and not any(p is not None and overlap(p, out_part(last))
+                                    for p in wholes):
+        last -= 1
+    for k in itertools.chain(range(first), range(last + 1, count)):
+        yield k
+        yield ~k
+    pending: List[int] = []
+    from_low = True
+    while first <= last:
+        if from_low:
+            k, first = first, first + 1
+        else:
+            k, last = last, last - 1
+        from_low = not from_low
+        yield k
+        pending.append(k)
+        if len(pending) > max_pending:
+            yield None
+            return
+        left = tiling.span(first, last)  # the tiles still to compute
+        for j in list(pending):
+            if not meets(j, left):
+                pending.remove(j)
+                yield ~j
+    for j in pending:
+        yield ~j
 
 
 def _walked(count: int, out_part, in_parts, overlap, max_pending: int) -> Optional[np.ndarray]:

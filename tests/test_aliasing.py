@@ -139,6 +139,10 @@ def _reversed(offset, shape):
     return lambda b: _contiguous(offset, shape)(b)[(slice(None, None, -1),) * len(shape)]
 
 
+def _rows_reversed(offset, shape):
+    return lambda b: _contiguous(offset, shape)(b)[::-1]
+
+
 def _fortran(offset, shape):
     return lambda b: b[offset:offset + math.prod(shape)].reshape(shape[::-1]).T
 
@@ -166,6 +170,9 @@ def relations(out_shape, arg_shape):
         "out-strided": (_strided(0, 2, out_shape), _contiguous(0, arg_shape)),
         "interleaved": (_strided(1, 2, out_shape), _strided(0, 2, arg_shape)),
         "out-reversed": (_reversed(0, out_shape), _contiguous(0, arg_shape)),
+        # out reversed and shifted: a tile's out lands near its mirror, never on a tile
+        "out-reversed-shifted-back": (_reversed(0, out_shape), _contiguous(1, arg_shape)),
+        "out-reversed-shifted-on": (_reversed(1, out_shape), _contiguous(0, arg_shape)),
         "out-overlapping-itself": (_self_overlapping(0, out_shape), _contiguous(0, arg_shape)),
         "argument-overlapping-itself": (_contiguous(0, out_shape),
                                         _self_overlapping(0, arg_shape)),
@@ -182,6 +189,10 @@ def relations(out_shape, arg_shape):
             result["fortran-out-shifted-on"] = (_fortran(1, out_shape), _fortran(0, arg_shape))
             result["out-one-row-on"] = (_contiguous(out_shape[1], out_shape),
                                         _contiguous(0, arg_shape))
+            result["out-rows-reversed-one-row-back"] = (_rows_reversed(0, out_shape),
+                                                        _contiguous(out_shape[1], arg_shape))
+            result["out-rows-reversed-one-row-on"] = (_rows_reversed(out_shape[1], out_shape),
+                                                      _contiguous(0, arg_shape))
     return result
 
 
@@ -386,3 +397,74 @@ def test_grad_hess_results_share_no_memory_with_the_arguments():
         for argument in (x, y, w):
             assert not np.shares_memory(result, argument)
     assert not np.shares_memory(g, h)
+
+
+REVERSED_SHIFTED_CALLS = {  # (function, targets form, keyword arguments)
+    "grad-dense": (focal.grad, "dense", {}),
+    "grad-labels": (focal.grad, "labels", {"reduction": "sum_over_positives"}),
+    "loss_and_grad-labels": (focal.loss_and_grad, "labels", {}),
+    "loss-none": (focal.loss, "labels", {"reduction": "none"}),
+    "star_grad": (focal.star_grad, "dense", {}),
+    "poly1_loss_and_grad": (focal.poly1_loss_and_grad, "dense", {}),
+    "softmax_grad": (focal.softmax_grad, "labels", {}),
+    "softmax_loss_and_grad": (focal.softmax_loss_and_grad, "labels", {}),
+}
+REVERSED_SHIFTED_LAYOUTS = {  # (shift of out from the logits in elements, axes reversed)
+    "one-element-back": (-1, (0,)),
+    "one-element-on": (1, (0,)),
+    "far-back": (-40_000, (0,)),  # (1-D only: the tiles beyond the mirror meet nothing)
+    "one-row-back-rows-reversed": (-C, (0,)),
+    "one-row-on-rows-reversed": (C, (0,)),
+    "one-element-back-both-reversed": (-1, (0, 1)),
+    "one-element-on-both-reversed": (1, (0, 1)),
+}
+
+
+@pytest.mark.parametrize("rows", [7, 1000, 4099])
+@pytest.mark.parametrize("layout", list(REVERSED_SHIFTED_LAYOUTS))
+@pytest.mark.parametrize("call", list(REVERSED_SHIFTED_CALLS))
+def test_out_reversed_and_shifted_over_the_logits(call, layout, rows):
+    """out= over the logits reversed and shifted (written by tiles from both
+    ends towards the middle, see focal._overlap): the out-of-place result and
+    loss, bit for bit, with one tile and with dozens (tiles of 16,384
+    elements); the targets untouched.  One-element layouts of (rows, C) with
+    rows reversed only are 1-D logits of rows * C elements."""
+    function, form, keywords = REVERSED_SHIFTED_CALLS[call]
+    shift, axes = REVERSED_SHIFTED_LAYOUTS[layout]
+    classes = 80
+    one_axis = axes == (0,) and abs(shift) != C
+    if one_axis and call.startswith("softmax"):
+        pytest.skip("the softmax needs a class axis")
+    if abs(shift) == C:
+        shift = shift // C * classes
+    shape = (rows * classes,) if one_axis else (rows, classes)
+    size = math.prod(shape)
+    if size <= abs(shift):
+        pytest.skip("out does not meet the logits")
+    rng = np.random.default_rng(rows + abs(shift))
+    logits = rng.standard_normal(shape, dtype=np.float32) * 3
+    if form == "dense":
+        targets = (rng.random(shape) < 0.1).astype(np.float32)
+    else:
+        if call.startswith("softmax"):  # (a row ignored: -100)
+            targets = np.where(rng.random(shape[:-1]) < 0.1, -100,
+                               rng.integers(0, classes, shape[:-1]))
+        else:  # (background: classes; ignored: -1)
+            targets = rng.integers(-1, classes + 1, shape[:-1] if len(shape) == 2 else shape)
+        if len(shape) == 1:  # 1-D logits take binary targets
+            targets = (targets > classes // 2).astype(np.float32)
+    expected = function(logits.copy(), targets.copy(), **keywords)
+    buffer = np.empty(size + abs(shift), np.float32)
+    x = buffer[max(shift, 0):max(shift, 0) + size].reshape(shape)
+    x[...] = logits
+    out = buffer[max(-shift, 0):max(-shift, 0) + size].reshape(shape)
+    out = out[tuple(slice(None, None, -1) if d in axes else slice(None)
+                    for d in range(out.ndim))]
+    kept = targets.copy()
+    result = function(x, targets, out=out, **keywords)
+    where = f"{call}, {layout}, {rows} rows"
+    if isinstance(expected, tuple):
+        assert same_bits(result[0], expected[0]), where
+        expected, result = expected[1], result[1]
+    assert result is out and same_bits(out, expected), where
+    assert same_bits(targets, kept), where

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import subprocess
 import sys
@@ -707,3 +708,54 @@ def test_resident_memory_of_out_shifted_over_large_logits():
         print(high_water() - before)
         """)
     assert int(growth[0]) < 8 * MIB, f"the resident set grew by {int(growth[0]) / MIB:.1f} MiB"
+
+
+def _reversed_shifted(shape, shift, axes):
+    """(logits, out) over one buffer: out `shift` elements from the logits
+    (back when negative), with `axes` reversed."""
+    size = math.prod(shape)
+    buffer = np.full(size + abs(shift), 0.5, np.float32)
+    buffer[::7] = -1.5  # (not one value: a wrong order would show in the bits)
+    x = buffer[max(shift, 0):max(shift, 0) + size].reshape(shape)
+    out = buffer[max(-shift, 0):max(-shift, 0) + size].reshape(shape)
+    return x, out[tuple(slice(None, None, -1) if d in axes else slice(None)
+                        for d in range(len(shape)))]
+
+
+REVERSED_SHIFTED = {  # by the number of elements: (logits, out, targets)
+    "1-D, one element back": lambda size: _reversed_shifted((size,), -1, (0,)) + (
+        np.zeros(size, np.float32),),
+    "rows reversed, one row back, class indices": lambda size: _reversed_shifted(
+        (size // C, C), -C, (0,)) + (np.arange(size // C) % C,),
+    "both axes reversed, one element on": lambda size: _reversed_shifted(
+        (size // C, C), 1, (0, 1)) + (np.broadcast_to(np.float32(0), (size // C, C)),),
+}
+REVERSED_SHIFTED_CALLS = {
+    "grad": lambda x, t, out: focal.grad(x, t, out=out),
+    "loss-none": lambda x, t, out: focal.loss(x, t, reduction="none", out=out),
+    "star_grad": lambda x, t, out: focal.star_grad(x, t, out=out),
+    "softmax_grad": lambda x, t, out: focal.softmax_grad(x, t, out=out),
+}
+
+
+@pytest.mark.parametrize("layout", list(REVERSED_SHIFTED))
+@pytest.mark.parametrize("call", list(REVERSED_SHIFTED_CALLS))
+def test_out_reversed_and_shifted_over_the_logits(layout, call):
+    """out= the logits shifted and reversed (out=b[:-1][::-1] over b[1:]):
+    tiles from both ends towards the middle, 3 pending; it was a copy of
+    the logits (16 MiB at 2**22 float32 elements).  2**20 and 2**23
+    elements take the same memory; the out-of-place result, bit for bit."""
+    if call == "softmax_grad" and layout.startswith("1-D"):
+        pytest.skip("the softmax needs a class axis")
+
+    def extra(size):
+        x, out, t = REVERSED_SHIFTED[layout](size)
+        function = REVERSED_SHIFTED_CALLS[call]
+        expected = function(x.copy(), t, None)
+        used, result = extra_peak(lambda: function(x, t, out), existing=(out,))
+        assert result is out and _same_bits(out, expected), f"{call}, {layout}, {size}"
+        return used
+
+    small, large = extra(2**20), extra(2**23)
+    assert large < LIMIT, f"{call}, {layout}: {large / MIB:.2f} MiB extra"
+    assert large - small < 160 * 1024, f"{(large - small) / 1024:.1f} KiB more for 8 times the size"
