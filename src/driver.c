@@ -97,9 +97,42 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
         }
     }
     *filled = n > *filled ? n : *filled;
-    if (t->labels) {
-        /* the iteration runs in C order of the logits, so element number g
-           belongs to class g % C: counted here, rather than read from an
+    if (t->labels && (t->direct || stride[1] == 0)) {
+        /* One label for each row: read in place (the label of row
+           first_index / C, then the next row's), or the iterator's run, which
+           keeps to one row or to labels broadcast over rows.  The block's rows
+           in turn: a row's targets are 0 but at its label, its weights 0 when
+           it is ignored; no compare per element (a fifth of a class-index
+           pass went to comparing each element's class with its label). */
+        const npy_intp classes = t->num_classes;
+        const char *row = t->direct ? t->data[1] + first_index / classes * sizeof(npy_intp)
+                                    : AT(1);
+        const npy_intp row_step = t->direct ? (npy_intp)sizeof(npy_intp) : 0;
+        for (npy_intp i = 0, in_row = first_index % classes; i < n; row += row_step, in_row = 0) {
+            npy_intp length = classes - in_row < n - i ? classes - in_row : n - i;
+            npy_intp label;
+            memcpy(&label, row, sizeof label);
+            int ignored = label == t->ignore_index;
+            if (!ignored && (label < 0 || label > classes)) {
+                return report(problem, LOOP_BAD_LABEL, 0.0, label);
+            }
+            for (npy_intp k = 0; k < length; k++) {
+                b->y[i + k] = 0.0;
+            }
+            if (ignored) {
+                for (npy_intp k = 0; k < length; k++) {
+                    b->weight[i + k] = 0.0;
+                }
+            }
+            else if (label >= in_row && label < in_row + length) {
+                b->y[i + label - in_row] = 1.0;
+            }
+            i += length;
+        }
+    }
+    else if (t->labels) {
+        /* labels the iterator buffered (cast), one per element: element number
+           g belongs to class g % C, counted here rather than read from an
            operand of C class numbers (which would be as long as the class
            axis) */
         const npy_intp classes = t->num_classes;
@@ -121,26 +154,11 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
             }
         }
         const char *labels = AT(1);
-        npy_intp label_stride = stride[1];
-        npy_intp spread[FOCAL_BLOCK];
-        if (t->direct) {
-            /* read in place: the label of row first_index / C, spread over
-               the block's elements of that row, then the next row's */
-            const npy_intp *row = (const npy_intp *)t->data[1] + first_index / classes;
-            for (npy_intp i = 0, in_row = first; i < n; row++, in_row = 0) {
-                npy_intp end = i + (classes - in_row < n - i ? classes - in_row : n - i);
-                for (; i < end; i++) {
-                    spread[i] = *row;
-                }
-            }
-            labels = (const char *)spread;
-            label_stride = (npy_intp)sizeof(npy_intp);
-        }
-        if (io->labels_to_targets(labels, label_stride, (const char *)class_ids,
+        if (io->labels_to_targets(labels, stride[1], (const char *)class_ids,
                                   (npy_intp)sizeof(npy_intp), n, t->ignore_index,
                                   t->num_classes, b->y, b->weight)) {
             for (npy_intp i = 0; i < n; i++) {
-                npy_intp label = *(const npy_intp *)(labels + i * label_stride);
+                npy_intp label = *(const npy_intp *)(labels + i * stride[1]);
                 if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
                     return report(problem, LOOP_BAD_LABEL, 0.0, label);
                 }

@@ -537,3 +537,40 @@ def test_prior_bias(pi):
     assert abs(b - exact) <= 4 * np.finfo(float).eps * abs(exact) + 1e-300, (b, exact)
     if pi == 0.01:
         assert round(b, 5) == -4.59512
+
+
+@pytest.mark.parametrize("case", ["contiguous", "broadcast", "strided", "int32", "wide",
+                                  "one-class", "threaded"])
+def test_class_indices_row_by_row_equal_one_hot_targets_bitwise(case):
+    """Class indices are expanded row by row (a row's targets 0 but at its label,
+    its weights 0 when ignored): read in place from contiguous labels, from the
+    iterator's run for strided or broadcast ones, or element by element where the
+    iterator casts them.  Every path gives the bits of the equivalent one-hot
+    targets with 0/1 weights, rows crossing blocks of 256 elements included."""
+    rows, classes = {"wide": (9, 300), "one-class": (40, 1), "threaded": (700, 81)}.get(case,
+                                                                                      (37, 13))
+    rng = np.random.default_rng(len(case))
+    logits = rng.normal(0.0, 3.0, (rows, classes)).astype(np.float32)
+    labels = rng.integers(-1, classes + 1, rows)  # -1 ignored, classes background
+    if case == "broadcast":
+        labels = np.broadcast_to(np.array(classes // 2), (rows,))
+    elif case == "strided":
+        labels = np.repeat(labels, 2)[::2]
+    elif case == "int32":
+        labels = labels.astype(np.int32)
+    ignored = np.asarray(labels) == -1
+    one_hot = (np.asarray(labels)[:, None] == np.arange(classes)).astype(np.float32)
+    keep = np.broadcast_to((~ignored)[:, None], logits.shape).astype(np.float32)
+    for reduction in ("none", "sum"):
+        from_labels = focal.loss_and_grad(logits, labels, reduction=reduction)
+        from_one_hot = focal.loss_and_grad(logits, one_hot, reduction=reduction, weights=keep)
+        for a, b in zip(from_labels, from_one_hot):
+            assert np.array_equal(a, b), (case, reduction)
+    mean_labels = focal.loss(logits, labels)
+    mean_one_hot = focal.loss(logits, one_hot, weights=keep)
+    assert np.isclose(mean_labels, mean_one_hot, rtol=1e-6), (mean_labels, mean_one_hot)
+    # a bad label in the middle of a block is named, whatever the path
+    bad = np.array(labels, dtype=np.asarray(labels).dtype)
+    bad[rows // 2] = classes + 3
+    with pytest.raises(ValueError, match=f"{classes + 3}"):
+        focal.loss(logits, bad)
