@@ -67,26 +67,43 @@ store_reals(const double *values, char *destination, ptrdiff_t stride, ptrdiff_t
 }
 
 /*
- * Class indices to targets: y = 1 where the element's class is the label;
- * an ignored row gets weight 0 (and y 0).  Returns whether any label was out
- * of [0, num_classes] without being ignore_index; the caller finds which.
+ * Class indices to targets, one row after the other: a row's targets are 0
+ * but at its label, its weights 0 when it is ignored (no compare per element).
+ * The n elements start at class in_row of their first row; the label of the
+ * row that starts at element i (counted from 0) and is row r of the block
+ * lies at labels + r row_step + i element_step (row_step: labels read in
+ * place, one per row; element_step: the iterator's run, one per element, or
+ * 0 when broadcast).  Returns whether a label was outside [0, num_classes]
+ * without being ignore_index, that label in *bad (the first such in order).
  */
 FOCAL_INLINE int
-labels_to_targets(const char *labels, ptrdiff_t label_stride, const char *classes,
-                  ptrdiff_t class_stride, ptrdiff_t n, ptrdiff_t ignore_index,
-                  ptrdiff_t num_classes, double *y, double *weight)
+labels_to_targets(const char *labels, ptrdiff_t row_step, ptrdiff_t element_step,
+                  ptrdiff_t in_row, ptrdiff_t n, ptrdiff_t ignore_index, ptrdiff_t num_classes,
+                  double *y, double *weight, ptrdiff_t *bad)
 {
-    ptrdiff_t bad = 0;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        ptrdiff_t label, class_id;
-        memcpy(&label, labels + i * label_stride, sizeof label);
-        memcpy(&class_id, classes + i * class_stride, sizeof class_id);
+    for (ptrdiff_t i = 0, r = 0; i < n; r++, in_row = 0) {
+        ptrdiff_t length = num_classes - in_row < n - i ? num_classes - in_row : n - i;
+        ptrdiff_t label;
+        memcpy(&label, labels + r * row_step + i * element_step, sizeof label);
         int ignored = label == ignore_index;
-        bad |= (!ignored) & ((label < 0) | (label > num_classes));
-        weight[i] = ignored ? 0.0 : weight[i];
-        y[i] = ((label == class_id) & !ignored) ? 1.0 : 0.0;
+        if (!ignored && (label < 0 || label > num_classes)) {
+            *bad = label;
+            return 1;
+        }
+        for (ptrdiff_t k = 0; k < length; k++) {
+            y[i + k] = 0.0;
+        }
+        if (ignored) {
+            for (ptrdiff_t k = 0; k < length; k++) {
+                weight[i + k] = 0.0;
+            }
+        }
+        else if (label >= in_row && label < in_row + length) {
+            y[i + label - in_row] = 1.0;
+        }
+        i += length;
     }
-    return bad != 0;
+    return 0;
 }
 
 /*

@@ -55,9 +55,6 @@ typedef struct {
     chunk_sums *sums;
     loop_problem *problems;
     chunk_sums total;    /* the chunks merged so far, in order */
-    /* class-index targets with C <= FOCAL_BLOCK: j % C for j < FOCAL_BLOCK + C, so
-       the classes of a block are a pointer into it */
-    npy_intp class_pattern[2 * FOCAL_BLOCK];
 } elementwise_task;
 
 /*
@@ -97,72 +94,19 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
         }
     }
     *filled = n > *filled ? n : *filled;
-    if (t->labels && (t->direct || stride[1] == 0)) {
-        /* One label for each row: read in place (the label of row
-           first_index / C, then the next row's), or the iterator's run, which
-           keeps to one row or to labels broadcast over rows.  The block's rows
-           in turn: a row's targets are 0 but at its label, its weights 0 when
-           it is ignored; no compare per element (a fifth of a class-index
-           pass went to comparing each element's class with its label). */
+    if (t->labels) {
+        /* the iteration runs in C order of the logits: element number g
+           belongs to row g / C and class g % C.  Labels read in place are one
+           per row; the iterator's run has one per element (its stride 0
+           within a row, or over labels broadcast, or a buffer of cast ones) */
         const npy_intp classes = t->num_classes;
-        const char *row = t->direct ? t->data[1] + first_index / classes * sizeof(npy_intp)
-                                    : AT(1);
-        const npy_intp row_step = t->direct ? (npy_intp)sizeof(npy_intp) : 0;
-        for (npy_intp i = 0, in_row = first_index % classes; i < n; row += row_step, in_row = 0) {
-            npy_intp length = classes - in_row < n - i ? classes - in_row : n - i;
-            npy_intp label;
-            memcpy(&label, row, sizeof label);
-            int ignored = label == t->ignore_index;
-            if (!ignored && (label < 0 || label > classes)) {
-                return report(problem, LOOP_BAD_LABEL, 0.0, label);
-            }
-            for (npy_intp k = 0; k < length; k++) {
-                b->y[i + k] = 0.0;
-            }
-            if (ignored) {
-                for (npy_intp k = 0; k < length; k++) {
-                    b->weight[i + k] = 0.0;
-                }
-            }
-            else if (label >= in_row && label < in_row + length) {
-                b->y[i + label - in_row] = 1.0;
-            }
-            i += length;
-        }
-    }
-    else if (t->labels) {
-        /* labels the iterator buffered (cast), one per element: element number
-           g belongs to class g % C, counted here rather than read from an
-           operand of C class numbers (which would be as long as the class
-           axis) */
-        const npy_intp classes = t->num_classes;
-        const npy_intp first = first_index % classes;
-        npy_intp computed[FOCAL_BLOCK];
-        const npy_intp *class_ids = computed;
-        if (classes <= FOCAL_BLOCK) {
-            class_ids = t->class_pattern + first; /* j % C for j = first, first + 1, ... */
-        }
-        else {
-            /* n <= FOCAL_BLOCK < C: the block meets at most one end of a row;
-               two counting loops (they vectorise, a compare per element would not) */
-            npy_intp head = classes - first < n ? classes - first : n;
-            for (npy_intp i = 0; i < head; i++) {
-                computed[i] = first + i;
-            }
-            for (npy_intp i = head; i < n; i++) {
-                computed[i] = i - head;
-            }
-        }
-        const char *labels = AT(1);
-        if (io->labels_to_targets(labels, stride[1], (const char *)class_ids,
-                                  (npy_intp)sizeof(npy_intp), n, t->ignore_index,
-                                  t->num_classes, b->y, b->weight)) {
-            for (npy_intp i = 0; i < n; i++) {
-                npy_intp label = *(const npy_intp *)(labels + i * stride[1]);
-                if (label != t->ignore_index && (label < 0 || label > t->num_classes)) {
-                    return report(problem, LOOP_BAD_LABEL, 0.0, label);
-                }
-            }
+        const char *labels = t->direct ? t->data[1] + first_index / classes * sizeof(npy_intp)
+                                       : AT(1);
+        npy_intp bad;
+        if (io->labels_to_targets(labels, t->direct ? (npy_intp)sizeof(npy_intp) : 0,
+                                  t->direct ? 0 : stride[1], first_index % classes, n,
+                                  t->ignore_index, classes, b->y, b->weight, &bad)) {
+            return report(problem, LOOP_BAD_LABEL, 0.0, bad);
         }
     }
     else {
@@ -668,8 +612,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     PyObject *alpha_obj = given[KW_ALPHA] == NULL ? Py_None : given[KW_ALPHA];
 
     elementwise_task task;
-    /* (class_pattern, 4 KiB, is filled below where class indices use it) */
-    memset(&task, 0, offsetof(elementwise_task, class_pattern));
+    memset(&task, 0, sizeof task);
     task.sums_only = sums_only;
     /* the sums Python needs; those it knows beforehand (counts) are skipped */
     task.which_sums = (sums_only ? 0 : SUM_LOSS) | (sum_weights ? SUM_WEIGHT : 0) |
@@ -737,11 +680,6 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
-    if (labels && task.num_classes > 0 && task.num_classes <= FOCAL_BLOCK) {
-        for (npy_intp j = 0; j < FOCAL_BLOCK + task.num_classes; j++) {
-            task.class_pattern[j] = j % task.num_classes;
-        }
-    }
 
     int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
     int target_type;

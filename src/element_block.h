@@ -103,25 +103,22 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        times slower.) */
     loss_scale.hi = loss_scale.hi == 0.0 ? 0x1p-1074 : loss_scale.hi;
     *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise) * loss_drop;
-    /* The gradient g w / D (w: the weighted scale, D the divisor), with g w
-       formed 2^600 smaller where it would exceed 2^960, 2^1200 smaller
-       beyond 2^1560, and the quotient scaled back, all exact, so that a
-       gradient the divisor brings back into range is not lost to an
-       overflow of the product on the way (g = 5e299 from varifocal's alpha
-       1e300 times w = 1e10, over D = 1e10).  Float64 results shrink by the
-       product's size, not by w's: the shrunk product over any double D stays
-       above 2^-664, so the quotient is never subnormal on the way (shrinking
-       by w's size took digits from g w / D = 6e-304, g tiny, w = D = 1e300),
-       and w, at least 2^-64 (2^536) there, is never subnormal.  Float32
-       results shrink where w exceeds 2^960, the cheaper test (two operations
-       fewer an element, 5 to 10% of a descendant's loop): a quotient that
-       shrinking takes below the normal range is 0 as a float32, and w g
-       overflows unshrunk only where |g| > 2^64 meets D > 2^896.  Float64
-       results also form a product below 2^-900 2^600 larger (g = 1e-304
-       times w = 2^-52 lost its digits as a subnormal, where D = 2^-52 brings
-       g w / D back: 4e-5 off); w 2^600 and the quotient cannot overflow
-       then (a nonzero g is at least 2^-1074).  A product
-       in range takes the same operations as without. */
+    /* The gradient g w / D (w: the weighted scale, D the divisor), with
+       g w formed smaller or larger by exact powers of two where it would
+       leave the range on the way, and the quotient scaled back:
+       - float64 results, by the product's own size: 2^600 smaller above
+         2^960, 2^1200 smaller above 2^1560, so that a gradient D brings back
+         is not lost to an overflow (g = 5e299 from varifocal's alpha 1e300,
+         w = D = 1e10, was inf); shrunk only there, the quotient is never
+         subnormal on the way (shrinking by w's size took digits from
+         g w / D = 6e-304, w = D = 1e300).  2^600 larger below 2^-900 (g =
+         1e-304 times w = 2^-52 went subnormal before D = 2^-52 brought it
+         back: 4e-5 off); neither w 2^600 nor the quotient can overflow then.
+       - float32 results, 2^600 smaller where w exceeds 2^960: two operations
+         fewer an element (5 to 10% of a descendant's loop); a quotient it
+         takes below the normal range is 0 as a float32, and g w overflows
+         unshrunk only where |g| > 2^64 meets D > 2^896 (left).
+       A product in range takes the same operations as without. */
     double product = fabs(v.grad.hi * grad_scale.hi);
     int huge = precise ? product > 0x1p960 /* (inf: g w overflowed) */
                        : grad_scale.hi > 0x1p960;
@@ -169,10 +166,10 @@ weigh_finite_plain(const block_params *bp, focal_values v, double y, double alph
     *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
     if (derivatives >= FOCAL_OUT_GRAD) {
         /* the normaliser enters the weight: one rounding of the gradient.
-           Divided, g w is formed 2^600 smaller where it would exceed 2^960
-           and the quotient scaled back, as in weigh_element for float32
-           results: |g| may exceed 1, and g w overflowed where g w / D is
-           finite. */
+           Divided (a mode few calls take), g w is formed 2^600 smaller
+           where the product itself would exceed 2^960 and the quotient
+           scaled back, as weigh_element does for float64 results: |g| may
+           exceed 1, and g w overflowed where g w / D is finite. */
         double divided_scale = scale * bp->grad_scale_ratio;
         int huge = fabs(v.grad.hi * divided_scale) > 0x1p960;
         double shrink = huge ? 0x1p-600 : 1.0, grow = huge ? 0x1p600 : 1.0;

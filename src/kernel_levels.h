@@ -81,13 +81,14 @@
     {                                                                                     \
         store_reals(values, destination, stride, n, is_double);                           \
     }                                                                                     \
-    ATTRIBUTE static int labels_##LEVEL(const char *labels, ptrdiff_t label_stride,        \
-                                        const char *classes, ptrdiff_t class_stride,        \
+    ATTRIBUTE static int labels_##LEVEL(const char *labels, ptrdiff_t row_step,            \
+                                        ptrdiff_t element_step, ptrdiff_t in_row,           \
                                         ptrdiff_t n, ptrdiff_t ignore_index,                \
-                                        ptrdiff_t num_classes, double *y, double *weight)   \
+                                        ptrdiff_t num_classes, double *y, double *weight,   \
+                                        ptrdiff_t *bad)                                     \
     {                                                                                     \
-        return labels_to_targets(labels, label_stride, classes, class_stride, n,          \
-                                 ignore_index, num_classes, y, weight);                   \
+        return labels_to_targets(labels, row_step, element_step, in_row, n, ignore_index, \
+                                 num_classes, y, weight, bad);                            \
     }                                                                                     \
     ATTRIBUTE static int targets_##LEVEL(const char *source, ptrdiff_t stride, ptrdiff_t n, \
                                          int is_double, double *y)                        \

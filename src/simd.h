@@ -41,9 +41,9 @@ typedef struct {
                  double *out);
     void (*store)(const double *values, char *destination, ptrdiff_t stride, ptrdiff_t n,
                   int is_double);
-    int (*labels_to_targets)(const char *labels, ptrdiff_t label_stride, const char *classes,
-                             ptrdiff_t class_stride, ptrdiff_t n, ptrdiff_t ignore_index,
-                             ptrdiff_t num_classes, double *y, double *weight);
+    int (*labels_to_targets)(const char *labels, ptrdiff_t row_step, ptrdiff_t element_step,
+                             ptrdiff_t in_row, ptrdiff_t n, ptrdiff_t ignore_index,
+                             ptrdiff_t num_classes, double *y, double *weight, ptrdiff_t *bad);
     int (*load_targets)(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double,
                         double *y);
     int (*load_weights)(const char *source, ptrdiff_t stride, ptrdiff_t n, double *w);
