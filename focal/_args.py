@@ -471,17 +471,17 @@ def weight_exponent(weights: Optional[np.ndarray]) -> int:
     of 5e-324: w l lost every digit); below 1/2, no w l overflows either.  A
     power of two scales exactly; a weight it takes below the normal range is
     one the largest outweighs by 2^1020, below the rounding of any sum.  e
-    stays within [-1022, 1025], so 2^-e is a double (a subnormal power of two
-    beyond 1022, exact).  0 without weights, or
-    when the largest is not a positive finite number (the pass then names the
-    bad weight).
+    lies within [-1072, 1025]; 2^-e is not a double below e = -1023 (all
+    weights subnormal), which `_reduce.Plan` splits into two.  0 without
+    weights, or when the largest is not a positive finite number (the pass
+    then names the bad weight).
     """
     if weights is None or weights.size == 0:
         return 0
     high = float(largest(weights))  # (in pieces: see pieces)
     if not 0.0 < high < math.inf:
         return 0
-    return max(math.frexp(high)[1] + 1, -1022)
+    return math.frexp(high)[1] + 1
 
 
 # the pass's second loss sum is the first times 2^-SMALL_SUM_EXPONENT

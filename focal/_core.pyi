@@ -31,6 +31,7 @@ def sigmoid_focal(
     sum_positives: bool = ...,
     loss_weight_scale: float = ...,
     grad_weight_scale: float = ...,
+    weight_prescale: float = ...,
     loss: int = ...,
     extra: float = ...,
     extra2: float = ...,
@@ -60,4 +61,6 @@ def softmax_focal(
     sums_only: bool = ...,
     loss_weight_scale: float = ...,
     grad_weight_scale: float = ...,
+    hess_out: Optional[np.ndarray] = ...,
+    weight_prescale: float = ...,
 ) -> Tuple[float, float, float]: ...

@@ -37,11 +37,13 @@ class Plan:
 
     Attributes read by the caller: sum_weights, sum_positives (the sums the
     pass must keep), first_pass (take them in a first pass, before the
-    gradient), grad_divisor, loss_weight_scale, grad_weight_scale.
+    gradient), grad_divisor, loss_weight_scale, grad_weight_scale,
+    weight_prescale.
     """
 
     __slots__ = ("reduction", "denominator", "sum_weights", "sum_positives", "first_pass",
-                 "grad_divisor", "weight_exponent", "loss_weight_scale", "grad_weight_scale")
+                 "grad_divisor", "weight_exponent", "loss_weight_scale", "grad_weight_scale",
+                 "weight_prescale")
 
     def __init__(self, reduction: str, normalizer: Optional[float], weights: Optional[np.ndarray],
                  want_grad: bool, count: Callable[[], float],
@@ -63,21 +65,28 @@ class Plan:
         self.first_pass = want_grad and denominator is None
         # nothing counted (no element): the gradient is empty or all zeros
         self.grad_divisor = denominator if denominator else 1.0
-        self.weight_exponent = _args.weight_exponent(weights) if reduction != "none" else 0
-        scale = math.ldexp(1.0, -self.weight_exponent)
-        self.loss_weight_scale = scale
+        exponent = _args.weight_exponent(weights) if reduction != "none" else 0
+        self.weight_exponent = exponent
+        # The sums take every weight times 2^-exponent.  All weights subnormal,
+        # that power of two exceeds the doubles (up to 2^1072): the core
+        # multiplies each weight it reads by weight_prescale = 2^prescale first
+        # (exact), and the scales below are the rest of it.
+        prescale = max(-exponent - 1022, 0)
+        self.weight_prescale = math.ldexp(1.0, prescale)
+        self.loss_weight_scale = math.ldexp(1.0, -exponent - prescale)
         # the gradient's weights carry the scale only where its divisor does
-        self.grad_weight_scale = scale if self.sum_weights else 1.0
+        grad_exponent = -exponent if self.sum_weights else 0
         # A divisor known now (a normalizer, a count) takes the weights' scale
         # too when that scale enlarges them (tiny weights: exact, none lost to
         # underflow) and the scaled divisor stays a normal number: w g / D is
         # then computed as (w 2^-e) g / (D 2^-e), so a subnormal weight times
         # g is not rounded as a subnormal before the division.
-        if (not self.sum_weights and scale > 1.0 and denominator
-                and self.grad_divisor * scale >= sys.float_info.min
-                and math.isfinite(self.grad_divisor * scale)):
-            self.grad_divisor *= scale
-            self.grad_weight_scale = scale
+        if not self.sum_weights and exponent < 0 and denominator:
+            scaled = _args.scale_back(self.grad_divisor, -exponent)
+            if sys.float_info.min <= scaled < math.inf:
+                self.grad_divisor = scaled
+                grad_exponent = -exponent
+        self.grad_weight_scale = math.ldexp(1.0, grad_exponent - prescale)
 
     def take_sums(self, weight_sum: float, positive_sum: float) -> None:
         """The denominator from the sums of a pass, when the plan left it open."""

@@ -53,6 +53,7 @@ class _Elementwise(_pass.Family):
             double_precision=ops.dtype == np.float64, sums_only=sums_only,
             sum_weights=sum_weights, sum_positives=sum_positives,
             loss_weight_scale=plan.loss_weight_scale, grad_weight_scale=plan.grad_weight_scale,
+            weight_prescale=plan.weight_prescale,
             **ops.kernel)
 
 

@@ -41,7 +41,8 @@ class _Softmax(_pass.Family):
             weights=w, ignore_index=ops.ignore, loss_out=loss_out, grad_out=grad_out,
             grad_divisor=grad_divisor, double_precision=ops.dtype == np.float64,
             sums_only=sums_only, loss_weight_scale=plan.loss_weight_scale,
-            grad_weight_scale=plan.grad_weight_scale, hess_out=hess_out, **ops.kernel)
+            grad_weight_scale=plan.grad_weight_scale,
+            weight_prescale=plan.weight_prescale, hess_out=hess_out, **ops.kernel)
         return loss_sum, weight_sum, 0.0, loss_sum_small
 
 

@@ -42,6 +42,10 @@ typedef struct {
     int labels;
     int weights_change;  /* the block's weights change from block to block with no
                             weights operand (class indices, the weight scale) */
+    /* a power of two >= 1 on every weight read (1 but where all weights are
+       subnormal: the part of the reductions' scale beyond 2^1022, the largest
+       power of two params.loss_weight_scale leaves room for) */
+    double weight_prescale;
     npy_intp num_classes;
     npy_intp ignore_index;
     int logits_double, targets_double;
@@ -78,6 +82,11 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
                 if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
                     return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
                 }
+            }
+        }
+        if (t->weight_prescale != 1.0) {
+            for (npy_intp i = 0; i < n; i++) {
+                b->weight[i] *= t->weight_prescale; /* exact: a subnormal made larger */
             }
         }
     }
@@ -320,7 +329,7 @@ enum {
     KW_LOGITS, KW_TARGETS, KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
     KW_LOSS_OUT, KW_GRAD_OUT, KW_HESS_OUT, KW_GRAD_DIVISOR, KW_DOUBLE_PRECISION, KW_STAR,
     KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_LOSS_WEIGHT_SCALE,
-    KW_GRAD_WEIGHT_SCALE, KW_LOSS, KW_EXTRA, KW_EXTRA2, KW_EXTRA3,
+    KW_GRAD_WEIGHT_SCALE, KW_WEIGHT_PRESCALE, KW_LOSS, KW_EXTRA, KW_EXTRA2, KW_EXTRA3,
     KW_EXTRA4, KW_COUNT
 };
 
@@ -331,7 +340,7 @@ static const char *const sigmoid_keyword_names[KW_COUNT] = {
     "logits", "targets", "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
     "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
     "beta", "sums_only", "sum_weights", "sum_positives", "loss_weight_scale",
-    "grad_weight_scale", "loss", "extra", "extra2", "extra3", "extra4"};
+    "grad_weight_scale", "weight_prescale", "loss", "extra", "extra2", "extra3", "extra4"};
 
 PyObject *
 sigmoid_keywords_new(void)
@@ -516,8 +525,8 @@ direct_access(PyArrayObject **ops, const int *types, int nop, int first_output, 
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
  *                     sums_only, sum_weights, sum_positives,
- *                     loss_weight_scale, grad_weight_scale, loss, extra,
- *                     extra2, extra3, extra4)
+ *                     loss_weight_scale, grad_weight_scale, weight_prescale,
+ *                     loss, extra, extra2, extra3, extra4)
  *     -> (sum of weighted losses, sum of weights, sum of targets,
  *         sum of weighted losses times FOCAL_SMALL_SUM)
  *
@@ -544,7 +553,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     PyArrayObject *logits, *targets, *alpha_per_class, *weights, *outputs[3];
     int labels, double_precision, star, sums_only, sum_weights, sum_positives;
     double gamma, grad_divisor, beta, extra, extra2, extra3, extra4, loss_weight_scale,
-        grad_weight_scale;
+        grad_weight_scale, weight_prescale;
     Py_ssize_t ignore_index, loss;
     if (array_argument(given[KW_LOGITS], "logits", &logits) < 0 ||
         array_argument(given[KW_TARGETS], "targets", &targets) < 0 ||
@@ -569,7 +578,8 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         real_argument(given[KW_LOSS_WEIGHT_SCALE], 1.0, "loss_weight_scale",
                       &loss_weight_scale) < 0 ||
         real_argument(given[KW_GRAD_WEIGHT_SCALE], 1.0, "grad_weight_scale",
-                      &grad_weight_scale) < 0) {
+                      &grad_weight_scale) < 0 ||
+        real_argument(given[KW_WEIGHT_PRESCALE], 1.0, "weight_prescale", &weight_prescale) < 0) {
         return NULL;
     }
     if (logits == NULL || targets == NULL) { /* None */
@@ -609,6 +619,10 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                             : "loss_weight_scale: expected a finite number > 0");
         return NULL;
     }
+    if (!(weight_prescale >= 1.0 && weight_prescale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight_prescale: expected a finite number >= 1");
+        return NULL;
+    }
     PyObject *alpha_obj = given[KW_ALPHA] == NULL ? Py_None : given[KW_ALPHA];
 
     elementwise_task task;
@@ -643,6 +657,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     task.params.grad_scale = 1.0 / grad_divisor;
     task.params.loss_weight_scale = loss_weight_scale;
     task.params.grad_weight_scale = grad_weight_scale;
+    task.weight_prescale = weights != NULL ? weight_prescale : 1.0;
     task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
     task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
     task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;

@@ -59,6 +59,7 @@ typedef struct {
     /* powers of two on each row weight where it enters the loss and the summed
        weights, and where it enters the gradient (1 but for extreme weights) */
     double loss_weight_scale, grad_weight_scale;
+    double weight_prescale;  /* on every row weight read: see the elementwise task's */
     int want_loss, want_grad, want_hess, has_weights;
     int sums_only;           /* validate and sum the row weights; no kernel */
     npy_intp logit_stride, target_stride, grad_stride, hess_stride; /* along the class axis */
@@ -337,6 +338,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     if (!(weight >= 0.0 && weight < HUGE_VAL)) {
         return report(problem, LOOP_BAD_WEIGHT, weight, 0);
     }
+    weight *= t->weight_prescale; /* exact: 1, or a subnormal made larger */
     npy_intp label = 0;
     if (t->labels) {
         label = load_label(t->label_array, targets);
@@ -669,7 +671,8 @@ row_starts(PyArrayObject *array)
  * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     grad_divisor, double_precision, sums_only,
- *                     loss_weight_scale, grad_weight_scale, hess_out)
+ *                     loss_weight_scale, grad_weight_scale, hess_out,
+ *                     weight_prescale)
  *     -> (sum of weighted row losses, sum of row weights,
  *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
  *
@@ -684,25 +687,30 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
                                "grad_divisor", "double_precision", "sums_only",
-                               "loss_weight_scale", "grad_weight_scale", "hess_out", NULL};
+                               "loss_weight_scale", "grad_weight_scale", "hess_out",
+                               "weight_prescale", NULL};
     PyArrayObject *logits, *targets;
     int labels = 0, double_precision = 0, sums_only = 0;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0;
-    double loss_weight_scale = 1.0, grad_weight_scale = 1.0;
+    double loss_weight_scale = 1.0, grad_weight_scale = 1.0, weight_prescale = 1.0;
     Py_ssize_t ignore_index = -100;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOdppddO", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOdppddOd", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
             &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale,
-            &hess_obj)) {
+            &hess_obj, &weight_prescale)) {
         return NULL;
     }
     if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
         !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
         PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
+        return NULL;
+    }
+    if (!(weight_prescale >= 1.0 && weight_prescale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight_prescale: expected a finite number >= 1");
         return NULL;
     }
     int ndim = PyArray_NDIM(logits);
@@ -723,6 +731,7 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     task.grad_divisor = grad_divisor;
     task.loss_weight_scale = loss_weight_scale;
     task.grad_weight_scale = grad_weight_scale;
+    task.weight_prescale = weight_prescale;
     task.store = double_precision ? store_float64 : store_float32;
     if (alpha_obj != Py_None) {
         task.alpha = PyFloat_AsDouble(alpha_obj);

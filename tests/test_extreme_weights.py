@@ -479,3 +479,51 @@ def test_an_infinite_loss_times_a_tiny_alpha_t_w_stays_infinite():
     value = focal.star_loss(np.zeros(2), np.array([0.0, 1.0]), 0.25, 1e-300, -1.7e308,
                             weights=w, reduction="none")
     assert np.all(np.isposinf(value)), value
+
+
+@pytest.mark.parametrize("power", [-1022, -1023, -1040, -1060, -1074])
+def test_subnormal_weights_keep_the_digits_of_tiny_losses(power):
+    """All weights subnormal: the sums' scale of the weights exceeds the doubles (up to 2^1072).
+    The part beyond 2^1022 is applied to each weight as it is read, so a mean of losses near
+    1e-300 keeps every digit (with the scale stopped at 2^1022 the largest weight reached only
+    2^-52, and w l lost 20 bits or, for a loss of 1e-309, all of them)."""
+    w = 2.0 ** power
+    x = np.array([-690.0, -689.5, -700.0, -705.0])  # y = 0: losses (1 - alpha) p, 1e-300 to 1e-306
+    y = np.zeros(4)
+    weights = np.full(4, w)
+    plain_value, plain_grad = focal.loss_and_grad(x, y, 0.25, 0.0)
+    value, grad = focal.loss_and_grad(x, y, 0.25, 0.0, weights=weights)
+    # uniform weights, a power of two: every scaled product is exact, the same bits
+    assert value == plain_value and plain_value > 0
+    np.testing.assert_array_equal(grad, plain_grad)
+    assert focal.star_loss(x, y, 0.25, 0.5, 1.0, weights=weights) == \
+        focal.star_loss(x, y, 0.25, 0.5, 1.0)
+    logits = np.stack([np.zeros(4), -x], axis=1)  # rows whose loss is e^x near 1e-300
+    labels = np.ones(4, dtype=np.intp)
+    assert focal.softmax_loss(logits, labels, None, 0.0, weights=weights) == \
+        focal.softmax_loss(logits, labels, None, 0.0)
+    np.testing.assert_array_equal(focal.softmax_grad(logits, labels, None, 0.0, weights=weights),
+                                  focal.softmax_grad(logits, labels, None, 0.0))
+    # unequal subnormal weights against mpmath
+    mixed = np.array([w, 3 * w if power < -1060 else w / 3, 0.0, 7 * TINY])
+    exact = [sigmoid_reference(xi, yi, 0.0, mpmath.mpf(1) / 4) for xi, yi in zip(x, y)]
+    weights_mp = [mpmath.mpf(float(v)) for v in mixed]
+    want_value, want_grad = reduce_exact([e[0] for e in exact], [e[1] for e in exact],
+                                         weights_mp, None, "mean")
+    value, grad = focal.loss_and_grad(x, y, 0.25, 0.0, weights=mixed)
+    assert_close(value, want_value, np.float64, 1, f"mean, weights 2^{power}")
+    for i in range(4):
+        assert_close(grad[i], want_grad[i], np.float64, 1, f"gradient {i}, weights 2^{power}")
+
+
+def test_a_subnormal_loss_under_subnormal_weights_is_not_lost():
+    """A loss of 2e-309 (itself subnormal) under weights of 5e-324: its mean was 0.  Now
+    each w l is formed at a weight of 1/4, rounded as a subnormal once: within a few units
+    of the smallest subnormal of the unweighted mean."""
+    x = np.full(3, -710.5)
+    y = np.zeros(3)
+    plain = focal.loss(x, y, 0.25, 0.0)
+    assert 0 < plain < 2.2250738585072014e-308
+    for weights in (np.full(3, TINY), np.array([TINY, 2 * TINY, TINY])):
+        value = focal.loss(x, y, 0.25, 0.0, weights=weights)
+        assert abs(value - plain) <= 3 * TINY, (weights, value, plain)
