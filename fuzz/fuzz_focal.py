@@ -566,6 +566,17 @@ def scaled_gradients(src: Source) -> None:
             raise Finding(f"{what}: element {i} is {g!r}, exact {e!r}")
         if math.isfinite(e) and abs(e) < info.tiny and abs(g - e) > float(info.smallest_subnormal):
             raise Finding(f"{what}: element {i} is {g!r}, exact {e!r} (subnormal)")
+    # the loss side: a mean over uniform weights 2^k is the unweighted mean at
+    # every k (the weights' scale brings them to 1/4 exactly, all-subnormal
+    # weights included), where every loss is normal and the mean finite
+    loss_function = getattr(focal, name.replace("_grad", "_loss") if name != "grad" else "loss")
+    with np.errstate(all="ignore"):
+        losses = loss_function(x, y, **parameters, reduction="none").astype(np.float64)
+        plain = float(loss_function(x, y, **parameters))
+        weighted = float(loss_function(x, y, **parameters, weights=np.full(n, math.ldexp(1.0, k))))
+    normal = np.all(np.isfinite(losses) & ((losses == 0) | (np.abs(losses) >= 4 * info.tiny)))
+    if normal and math.isfinite(plain) and abs(weighted - plain) > 2 * float(info.eps) * abs(plain):
+        raise Finding(f"{what}: the mean over weights 2^{k} is {weighted!r}, unweighted {plain!r}")
 
 
 class Deadline(Exception):
