@@ -158,13 +158,23 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
         largest = select_floats(x > largest, x, largest);
         smallest = select_floats(x < smallest, x, smallest);
     }
-    float max = largest[0], min = smallest[0];
-    int has_nan = nan[0] != 0;
-    for (int l = 1; l < FLOATS; l++) {
-        max = largest[l] > max ? largest[l] : max;
-        min = smallest[l] < min ? smallest[l] : min;
-        has_nan |= nan[l] != 0;
+    /* the lanes halved in a tree (4 steps at AVX-512, which the compiler
+       vectorises): a chain of 15 dependent scalar comparisons per row was a
+       tenth of an 81-class row's time */
+    float high[FLOATS], low[FLOATS];
+    int any_nan[FLOATS];
+    memcpy(high, &largest, sizeof high);
+    memcpy(low, &smallest, sizeof low);
+    memcpy(any_nan, &nan, sizeof any_nan);
+    for (int half = FLOATS / 2; half > 0; half /= 2) {
+        for (int l = 0; l < half; l++) {
+            high[l] = high[l + half] > high[l] ? high[l + half] : high[l];
+            low[l] = low[l + half] < low[l] ? low[l + half] : low[l];
+            any_nan[l] |= any_nan[l + half];
+        }
     }
+    float max = high[0], min = low[0];
+    int has_nan = any_nan[0] != 0;
     /* (false for NaN and infinities) */
     const int near = (double)max - (double)min <= SOFTMAX_NEAR;
 
