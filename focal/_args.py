@@ -88,55 +88,62 @@ def as_array(name: str, value: Any, kinds: str, what: str,
 # Each step is a C call (ufunc reductions rather than the methods, which run
 # through NumPy's Python code): Ctrl-C is raised in these functions' frames.
 
-# elements of one piece: 4 MiB of float32, the scratch a float16 piece is cast to
+# elements of one piece
 _PIECE = 1 << 20
+# elements of a float16 piece cast to float32 for a scan: a 64 KiB scratch,
+# the size of NumPy's own buffers (pieces of _PIECE took 4 MiB)
+_CAST_PIECE = 1 << 14
 
 
-def _piece_indices(shape: Tuple[int, ...]) -> Iterator[Tuple[Union[int, slice], ...]]:
-    """Indices cutting an array of `shape` into pieces of at most _PIECE
+def _piece_indices(shape: Tuple[int, ...],
+                   size: int = _PIECE) -> Iterator[Tuple[Union[int, slice], ...]]:
+    """Indices cutting an array of `shape` into pieces of at most `size`
     elements, in C order (each piece is a run of consecutive C-order flat
     indices).  The trailing axes that fit a piece are taken whole, the axis
     before them in runs, each earlier index one at a time; every piece but
-    the last of a run holds at least half of _PIECE elements, so there are
-    at most about 2 size / _PIECE + 1 of them."""
+    the last of a run holds at least half of `size` elements, so there are
+    at most about 2 (array size) / size + 1 of them."""
     inner, axis = 1, len(shape)
-    while axis > 0 and inner * shape[axis - 1] <= _PIECE:
+    while axis > 0 and inner * shape[axis - 1] <= size:
         axis -= 1
         inner *= shape[axis]
     if axis == 0:
         yield ()
         return
     axis -= 1  # the axis cut in runs
-    step = max(1, _PIECE // inner)
+    step = max(1, size // inner)
     for outer in itertools.product(*map(range, shape[:axis])):
         for start in range(0, shape[axis], step):
             yield outer + (slice(start, start + step),)
 
 
-def pieces(*arrays: np.ndarray, c_order: bool = False) -> Iterator[Tuple[np.ndarray, ...]]:
+def pieces(*arrays: np.ndarray, c_order: bool = False,
+           size: int = _PIECE) -> Iterator[Tuple[np.ndarray, ...]]:
     """Views of `arrays` (all of one shape) a piece at a time: each tuple holds
     the same elements of every array, and the pieces together hold every
     element once.  Cut in the memory order of the first array (its axes by
     decreasing stride, so that a piece is read in few runs of memory), or
-    with `c_order`, in C order.  No data is copied."""
+    with `c_order`, in C order; at most `size` elements a piece.  No data is
+    copied."""
     views = list(arrays)
     if not c_order and views[0].ndim > 1:
         strides = views[0].strides
         axes = sorted(range(views[0].ndim), key=lambda a: -abs(strides[a]))
         views = [np.ndarray.transpose(v, axes) for v in views]
-    for index in _piece_indices(views[0].shape):
+    for index in _piece_indices(views[0].shape, size):
         yield tuple(v[index + (Ellipsis,)] for v in views)  # (arrays, also 0-d)
 
 
 def _readable_pieces(values: np.ndarray) -> Iterator[np.ndarray]:
     """The pieces of `values`; float16 ones cast to float32 in a scratch
-    array of one piece (exact, and NumPy reduces float32 several times faster)."""
+    array of _CAST_PIECE elements (exact, and NumPy reduces float32 several
+    times faster)."""
     if values.dtype.char != "e":
         for (piece,) in pieces(values):
             yield piece
         return
-    scratch = np.empty(_PIECE, _FLOAT32)
-    for (piece,) in pieces(values):
+    scratch = np.empty(_CAST_PIECE, _FLOAT32)
+    for (piece,) in pieces(values, size=_CAST_PIECE):
         part = scratch[:piece.size].reshape(piece.shape)
         part[...] = piece
         yield part
@@ -528,15 +535,17 @@ _ARRAY_DTYPE = np.ndarray.dtype.__get__
 _ARRAY_FLAGS = np.ndarray.flags.__get__
 
 
-def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The checked `out`, as a plain ndarray view (the caller returns `out` itself)."""
+def out_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype,
+              shape_name: str = "the logits' shape") -> np.ndarray:
+    """The checked `out`, as a plain ndarray view (the caller returns `out`
+    itself); `shape_name` says in the message what `shape` is."""
     if _is_masked(out):
         raise TypeError("out: expected a plain NumPy array, got a masked array")
     if not issubclass(type(out), np.ndarray):
         raise TypeError(f"out: expected a NumPy array, got {type(out).__name__}")
     out_shape = _ARRAY_SHAPE(out)
     if out_shape != shape:
-        raise ValueError(f"out: expected shape {shape} (the logits' shape), got {out_shape}")
+        raise ValueError(f"out: expected shape {shape} ({shape_name}), got {out_shape}")
     out_dtype = _ARRAY_DTYPE(out)
     if out_dtype != dtype:
         raise TypeError(f"out: expected dtype {dtype} (the result dtype), got {out_dtype}")

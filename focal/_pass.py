@@ -95,8 +95,11 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
                 f"out: the loss is a scalar with reduction={reduction!r}; out= is only "
                 "used with reduction='none'"
             )
+        rows = out_receives == "loss" and ops.loss_shape != ops.x.shape
         out_view = _args.out_array(
-            out, ops.loss_shape if out_receives == "loss" else ops.x.shape, ops.dtype)
+            out, ops.loss_shape if out_receives == "loss" else ops.x.shape, ops.dtype,
+            "the rows' shape: the logits' without the class axis" if rows else
+            "the logits' shape")
 
     # Writing over an input.  An out= that is an input with axes reversed
     # (out=logits[::-1]) is written by pairs of mirrored blocks (see

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import warnings
-from typing import Any, Optional, SupportsIndex
+from typing import Any, Optional, SupportsIndex, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -49,22 +49,11 @@ class _Softmax(_pass.Family):
 _SOFTMAX = _Softmax()
 
 
-def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: Any = -1,
-           reduction: Any = "mean", weights: Any = None, ignore_index: Any = -100,
-           normalizer: Any = None, out: Any = None, raw_sum: bool = False) -> Any:
-    """Checks a call of a softmax loss and runs it: (loss, grad, None).
-
-    mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS.
-    """
-    x, dtype = _args.logits_array(logits)
-    if x.ndim == 0:
-        raise ValueError("logits: the softmax needs at least one axis (the classes)")
-    axis = _args.axis_value(axis, x.ndim)
-    num_classes = x.shape[axis]
-    if num_classes == 0:
-        raise ValueError("logits: the class axis is empty")
+def label_array(labels: Any, x: np.ndarray, axis: int) -> Tuple[np.ndarray, bool]:
+    """The labels and whether they are class indices (the logits' shape without
+    `axis`) rather than dense targets (the logits' shape); focal.jax checks
+    their shape with it before tracing."""
     row_shape = x.shape[:axis] + x.shape[axis + 1:]
-
     t = _args.as_array("labels", labels, "biuf",
                        "integer class indices or dense probability targets")
     if t.ndim == x.ndim - 1:
@@ -85,6 +74,26 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
     else:
         raise ValueError(f"labels: expected class indices of shape {row_shape} or dense "
                          f"targets of shape {x.shape}, got shape {t.shape}")
+    return t, class_indices
+
+
+def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: Any = -1,
+           reduction: Any = "mean", weights: Any = None, ignore_index: Any = -100,
+           normalizer: Any = None, out: Any = None, raw_sum: bool = False) -> Any:
+    """Checks a call of a softmax loss and runs it: (loss, grad, None).
+
+    mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS.
+    """
+    x, dtype = _args.logits_array(logits)
+    if x.ndim == 0:
+        raise ValueError("logits: the softmax needs at least one axis (the classes)")
+    axis = _args.axis_value(axis, x.ndim)
+    num_classes = x.shape[axis]
+    if num_classes == 0:
+        raise ValueError("logits: the class axis is empty")
+    row_shape = x.shape[:axis] + x.shape[axis + 1:]
+
+    t, class_indices = label_array(labels, x, axis)
     want_loss, want_grad, want_hess, out_receives = mode
     if want_hess and not class_indices:
         raise ValueError(f"labels: softmax_grad_hess takes integer class indices of shape "

@@ -31,7 +31,9 @@ except ImportError:  # the original error stays attached as the context
 
 import focal
 # the argument check below calls these directly: a check on one zero row, not a pass
+from focal._args import target_array as _check_targets
 from focal._sigmoid import loss as _check_loss
+from focal._softmax import label_array as _check_labels
 from focal._softmax import softmax_loss as _check_softmax_loss
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
@@ -70,6 +72,30 @@ def _check_before_tracing(compute: Any, x: np.ndarray, y: np.ndarray) -> None:
         compute(x, y)
 
 
+def _shaped_like(array: Any) -> np.ndarray:
+    """A zero of the array's dtype and shape, as a view of one element: what
+    focal's shape checks read (no memory of the array's size)."""
+    return np.broadcast_to(np.zeros((), np.dtype(array.dtype)), array.shape)
+
+
+def _labels_named(compute: Any) -> Any:
+    """`compute` with focal's messages about its second argument, which the
+    sigmoid functions call `targets`, naming this adapter's `labels`."""
+    def renamed(*args: Any) -> Any:
+        try:
+            return compute(*args)
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            if not message.startswith("targets:"):
+                raise
+            raise type(error)("labels:" + message[len("targets:"):]) from None
+    return renamed
+
+
+def _traced(*arrays: Any) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
 def _floating(logits: Any) -> Any:
     logits = jnp.asarray(logits)
     if not jnp.issubdtype(logits.dtype, jnp.floating):
@@ -102,6 +128,11 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
         results = compute(x, y)
         return tuple(np.asarray(r).astype(dtype, copy=False) for r in results)
 
+    if not _traced(logits, labels):
+        # an eager call (no jit, grad or vmap): focal runs here, and a bad
+        # label value raises focal's own named error (from inside a callback
+        # JAX reports any error as a JaxRuntimeError)
+        return tuple(jnp.asarray(r) for r in host(logits, labels))
     shapes = [jax.ShapeDtypeStruct(loss_shape, dtype)]
     if want_grad:
         shapes.append(jax.ShapeDtypeStruct(logits.shape, dtype))
@@ -124,6 +155,7 @@ def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels
     options = dict(alpha=None if alpha is None else np.asarray(alpha), gamma=gamma,
                    reduction="none")
 
+    @_labels_named
     def compute(x, y):
         if want_grad:
             return focal.loss_and_grad(x, y, **options)
@@ -205,6 +237,8 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
     row = np.zeros(logits.shape[-1:], np.float32)
     _check_before_tracing(functools.partial(_check_loss, alpha=fixed_alpha, gamma=fixed_gamma,
                                             reduction="none"), row, row)
+    # the labels' shape is known before tracing too (their values only in an eager call)
+    _labels_named(_check_targets)(_shaped_like(labels), _shaped_like(logits))
     return _sigmoid(logits, labels, fixed_alpha, fixed_gamma)
 
 
@@ -316,5 +350,6 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float
                                             gamma=fixed_gamma, reduction="none",
                                             ignore_index=ignore_index),
                           np.zeros(logits.shape[axis], np.float32), np.asarray(ignore_index))
+    _check_labels(_shaped_like(labels), _shaped_like(logits), int(axis) % logits.ndim)
     return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore_index)
 

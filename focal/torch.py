@@ -261,8 +261,9 @@ def sigmoid_focal_loss(
     torch.Size([1, 3])
     """
     y = _argument("targets", targets)
-    options = dict(alpha=_alpha(alpha), gamma=gamma, reduction=reduction,
-                   weights=_argument("weights", weights), ignore_index=ignore_index)
+    options = dict(alpha=_alpha(alpha), gamma=_argument("gamma", gamma), reduction=reduction,
+                   weights=_argument("weights", weights),
+                   ignore_index=_argument("ignore_index", ignore_index))
     return _evaluate(inputs, lambda x: focal.loss(x, y, **options),
                      lambda x: focal.loss_and_grad(x, y, **options), _same)
 
@@ -349,8 +350,9 @@ def softmax_focal_loss(
         raise TypeError(f"inputs: expected a torch.Tensor, got {type(inputs).__name__}")
     axis = _class_dim(dim, inputs.dim())
     labels = _argument("targets", targets)
-    options = dict(alpha=_argument("alpha", alpha), gamma=gamma, axis=axis, reduction=reduction,
-                   weights=_argument("weights", weights), ignore_index=ignore_index)
+    options = dict(alpha=_argument("alpha", alpha), gamma=_argument("gamma", gamma), axis=axis,
+                   reduction=reduction, weights=_argument("weights", weights),
+                   ignore_index=_argument("ignore_index", ignore_index))
 
     def expand(grad_output: "torch.Tensor") -> "torch.Tensor":
         # a row's loss depends on that row's logits only: its gradient spreads along the axis

@@ -5,6 +5,7 @@ into the other tests.  The tests skip without jax and optax unless
 FOCAL_REQUIRE_ADAPTERS is set, as in CI, where a missing library fails.
 """
 import doctest
+import functools
 import os
 import subprocess
 import sys
@@ -257,3 +258,48 @@ def test_bad_static_arguments_are_named_before_tracing(function, labels, argumen
     call = lambda x: function(x, jnp.array(labels), **arguments)  # noqa: E731
     with pytest.raises((TypeError, ValueError), match=f"^{name}: "):
         (jax.jit(call) if jit else call)(logits)
+
+
+@pytest.mark.parametrize("function, labels", [
+    (focal_jax.sigmoid_focal_loss, np.zeros((2, 3))),         # dense, wrong shape
+    (focal_jax.sigmoid_focal_loss, np.array([0, 1])),          # class indices, wrong shape
+    (focal_jax.sigmoid_focal_loss, np.array([0.0, 1.0, 0.0, 1.0])),  # float, one axis fewer
+    (focal_jax.softmax_focal_loss, np.array([0, 1])),          # class indices, wrong shape
+    (focal_jax.softmax_focal_loss, np.zeros((4, 2))),          # dense, wrong shape
+])
+@pytest.mark.parametrize("jit", [False, True])
+def test_labels_of_the_wrong_shape_are_named_before_tracing(function, labels, jit):
+    """Their shape is known before tracing: focal's ValueError or TypeError naming `labels`,
+    not a JaxRuntimeError from the host callback."""
+    logits = jnp.zeros((4, 3))
+    call = lambda x: function(x, jnp.asarray(labels))  # noqa: E731
+    with pytest.raises((TypeError, ValueError), match="^labels: "):
+        (jax.jit(call) if jit else call)(logits)
+
+
+@pytest.mark.parametrize("function, labels, found", [
+    (focal_jax.sigmoid_focal_loss, np.full((4, 3), 2.0), "2.0"),
+    (focal_jax.sigmoid_focal_loss, np.array([0, 1, 2, 5]), "5"),
+    (focal_jax.softmax_focal_loss, np.array([0, 1, 7, 2]), "7"),
+])
+def test_bad_label_values_in_an_eager_call_are_named(function, labels, found):
+    """An eager call runs focal directly: its ValueError naming `labels`, with the value."""
+    with pytest.raises(ValueError, match=f"^labels: .*found {found}"):
+        function(jnp.zeros((4, 3)), jnp.asarray(labels))
+    # inside a transformation only the host callback sees the values: JAX's error carries
+    # focal's message
+    with pytest.raises(Exception, match=f"labels: .*found {found}"):
+        jax.jit(function)(jnp.zeros((4, 3)), jnp.asarray(labels)).block_until_ready()
+
+
+def test_an_eager_call_gives_the_traced_call_s_values():
+    x, y = _data((8, 3))
+    for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
+        eager = focal_jax.sigmoid_focal_loss(x.astype(dtype), y, alpha=0.25)
+        traced = jax.jit(functools.partial(focal_jax.sigmoid_focal_loss, alpha=0.25))(
+            x.astype(dtype), y)
+        assert eager.dtype == traced.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(eager, np.float32), np.asarray(traced, np.float32))
+    labels = jnp.array([0, 2, 1, -100, 0, 1, 2, 2])
+    np.testing.assert_array_equal(focal_jax.softmax_focal_loss(x, labels),
+                                  jax.jit(focal_jax.softmax_focal_loss)(x, labels))

@@ -356,6 +356,22 @@ def test_per_class_alpha_is_read_in_place():
         assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
 
 
+def test_float16_weights_and_alpha_are_scanned_in_small_pieces(batch):
+    """float16 weights or a float16 per-class alpha are checked for range in
+    float32 pieces of 64 KiB (pieces of 2**20 elements took a 4 MiB scratch)."""
+    x, labels = batch["logits"], batch["labels"]
+    weights = np.ones(x.shape, np.float16)
+    extra, _ = extra_peak(lambda: focal.loss_and_grad(x, labels, weights=weights))
+    assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+    classes = 2**21
+    logits = np.zeros((2, classes), np.float32)
+    alpha = np.full(classes, 0.25, np.float16)
+    for call in (lambda: focal.loss(logits, np.array([3, classes - 1]), alpha),
+                 lambda: focal.softmax_loss(logits, np.array([3, classes - 1]), alpha)):
+        extra, _ = extra_peak(call)
+        assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+
+
 @pytest.mark.parametrize("call", ["grad", "loss_and_grad", "loss-none", "star_grad",
                                   "softmax_grad"])
 def test_out_over_the_logits_in_reverse_order(batch, call):

@@ -824,3 +824,15 @@ def test_every_combination_of_label_dtype_and_byte_order():
         loss, grad = focal.softmax_loss_and_grad(x, typed, reduction="none")
         np.testing.assert_array_equal(loss, expected_loss, err_msg=dtype + order)
         np.testing.assert_array_equal(grad, expected_grad, err_msg=dtype + order)
+
+
+def test_a_wrong_out_shape_is_named_as_what_it_should_be():
+    """The softmax's per-row loss has the rows' shape: the message says so (it said
+    "the logits' shape" beside the rows' shape)."""
+    logits, labels = np.zeros((4, 3)), np.zeros(4, int)
+    with pytest.raises(ValueError, match=r"^out: expected shape \(4,\) \(the rows' shape"):
+        focal.softmax_loss(logits, labels, reduction="none", out=np.empty((4, 3)))
+    with pytest.raises(ValueError, match=r"^out: expected shape \(4, 3\) \(the logits' shape\)"):
+        focal.softmax_grad(logits, labels, out=np.empty(4))
+    with pytest.raises(ValueError, match=r"^out: expected shape \(4, 3\) \(the logits' shape\)"):
+        focal.loss(logits, np.zeros((4, 3)), reduction="none", out=np.empty(4))

@@ -336,6 +336,36 @@ def test_bad_arguments_are_named():
         focal_torch.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), reduction="avg")
 
 
+def test_every_tensor_argument_that_requires_grad_is_refused_by_name():
+    """A gamma tensor that requires grad raised torch's own error ("Can't call numpy() on
+    Tensor that requires grad"), or with differentiable inputs got no gradient, silently."""
+    x = torch.zeros(2, 3, requires_grad=True)
+    dense, labels = torch.zeros(2, 3), torch.tensor([0, 1])
+    wanting = {"alpha": torch.tensor(0.25, requires_grad=True),
+               "gamma": torch.tensor(2.0, requires_grad=True),
+               "weights": torch.ones(2, 3, requires_grad=True)}
+    for name, value in wanting.items():
+        for inputs in (x, x.detach()):
+            with pytest.raises(ValueError, match=rf"^{name}: .*{name}\.detach\(\)"):
+                focal_torch.sigmoid_focal_loss(inputs, dense, **{name: value})
+            row_value = value[0] if name == "weights" else value
+            with pytest.raises(ValueError, match=rf"^{name}: .*{name}\.detach\(\)"):
+                focal_torch.softmax_focal_loss(inputs, labels, **{name: row_value})
+    # detached (or without grad mode) they are read like numbers
+    gamma = torch.tensor(1.5)
+    assert torch.equal(focal_torch.sigmoid_focal_loss(x.detach(), dense, gamma=gamma),
+                       focal_torch.sigmoid_focal_loss(x.detach(), dense, gamma=1.5))
+    with torch.no_grad():
+        assert torch.equal(focal_torch.sigmoid_focal_loss(x, dense, gamma=wanting["gamma"]),
+                           focal_torch.sigmoid_focal_loss(x, dense, gamma=2.0))
+    assert torch.equal(
+        focal_torch.softmax_focal_loss(x.detach(), torch.tensor([0, 7]), ignore_index=torch.tensor(7)),
+        focal_torch.softmax_focal_loss(x.detach(), torch.tensor([0, 7]), ignore_index=7))
+    with pytest.raises(TypeError, match="^ignore_index: a tensor on device meta"):
+        focal_torch.softmax_focal_loss(x.detach(), labels,
+                                       ignore_index=torch.tensor(-1, device="meta"))
+
+
 # ----------------------------------------------------------------------------
 # Conventions and the module forms
 
