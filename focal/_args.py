@@ -96,7 +96,7 @@ _CAST_PIECE = 1 << 14
 
 
 def _piece_indices(shape: Tuple[int, ...],
-                   size: int = _PIECE) -> Iterator[Tuple[Union[int, slice], ...]]:
+                   size: int) -> Iterator[Tuple[Union[int, slice], ...]]:
     """Indices cutting an array of `shape` into pieces of at most `size`
     elements, in C order (each piece is a run of consecutive C-order flat
     indices).  The trailing axes that fit a piece are taken whole, the axis
@@ -118,19 +118,19 @@ def _piece_indices(shape: Tuple[int, ...],
 
 
 def pieces(*arrays: np.ndarray, c_order: bool = False,
-           size: int = _PIECE) -> Iterator[Tuple[np.ndarray, ...]]:
+           size: Optional[int] = None) -> Iterator[Tuple[np.ndarray, ...]]:
     """Views of `arrays` (all of one shape) a piece at a time: each tuple holds
     the same elements of every array, and the pieces together hold every
     element once.  Cut in the memory order of the first array (its axes by
     decreasing stride, so that a piece is read in few runs of memory), or
-    with `c_order`, in C order; at most `size` elements a piece.  No data is
-    copied."""
+    with `c_order`, in C order; at most `size` elements a piece (_PIECE by
+    default).  No data is copied."""
     views = list(arrays)
     if not c_order and views[0].ndim > 1:
         strides = views[0].strides
         axes = sorted(range(views[0].ndim), key=lambda a: -abs(strides[a]))
         views = [np.ndarray.transpose(v, axes) for v in views]
-    for index in _piece_indices(views[0].shape, size):
+    for index in _piece_indices(views[0].shape, _PIECE if size is None else size):
         yield tuple(v[index + (Ellipsis,)] for v in views)  # (arrays, also 0-d)
 
 

@@ -9,6 +9,8 @@ from ._typing import (
     Array, Real, Reduction, Scalar, ScalarReduction, SoftmaxReduction, SoftmaxScalarReduction,
 )
 
+def label_array(labels: Any, x: np.ndarray, axis: int) -> Tuple[np.ndarray, bool]: ...
+
 def softmax_grad(
     logits: Any,
     labels: Any,

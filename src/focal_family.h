@@ -38,15 +38,12 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
         return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise,
                              POLY1_GUARDED);
     }
-    focal_values v = sigmoid_focal_far(x, y, k->gamma, precise);
     double epsilon = k->extra, gamma = k->gamma;
     if ((y == 1.0) == (x > 0.0)) {
-        dd factor = two_sum(1.0, epsilon, precise);
-        v.loss = dd_mul(v.loss, factor, precise);
-        v.grad = dd_mul(v.grad, factor, precise);
-        v.hess *= factor.hi;
-        return v;
+        return sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, gamma,
+                                             two_sum(1.0, epsilon, precise), precise);
     }
+    focal_values v = sigmoid_focal_far(x, y, gamma, precise);
     /* t = e^-|x| is subnormal from |x| = 708.4 (75% off at 745), so it is
        taken as t 2^1000, as sigmoid_focal_far takes it, and every product
        with it is scaled back once, last */
@@ -131,7 +128,8 @@ varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft
 }
 
 /*
- * The varifocal loss on the scalar path (NaN, +-inf, |x| > FOCAL_SIGMOID_FAR):
+ * The varifocal loss on the scalar path (NaN, +-inf, |x| > k->near, see
+ * varifocal_prepare):
  * the focal loss's scalar path, at gamma for q = 0 and at gamma 0 (the
  * cross-entropy) for q > 0, times alpha or q.
  */
@@ -140,6 +138,10 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
 {
     if (x != x) {
         return sigmoid_focal_limit(x, y, k, precise);
+    }
+    if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0) {
+        /* the right side of target 0, times alpha (up to 1.8e308) */
+        return sigmoid_focal_far_right_times(-x, 1.0, k->gamma, dd_from(k->extra), precise);
     }
     if (y == 0.0) {
         return focal_values_scaled(sigmoid_focal_limit(x, 0.0, k, precise), k->extra, precise);
@@ -323,6 +325,47 @@ asymmetric(double x, double y, const focal_params *k, int gamma_integer, int der
  * derivative is minus the gradient there (1 - 2p = -1 + 2t, and its other
  * terms carry w^2).
  */
+/*
+ * A negative beyond x = FOCAL_SIGMOID_FAR with a clip 0 < m <= 1e-280: u =
+ * t + m with t = e^-x, both perhaps subnormal and of any ratio, while P = 1 -
+ * m - t = 1 - u and w / t = 1 - t are 1 to a relative 1e-280.  With
+ * S = -log u, r = w / u = t / (t + m) (at most 1) and P^g = e^(-g u):
+ *   L-       = P^g S,
+ *   dL-/dx   = P^g w (g S + 1/u)  = P^g (g t S + r),
+ *   d2L-/dx2 = P^g (-(g t S + r) + r^2 + 2 g t r + g (g - 1) t^2 S)
+ * (the kernel's bracket with 1 - 2p = -1, P = 1 in the quotients).  t and m
+ * are taken 2^1200 larger (exact; t stays normal up to x = 1540, beyond the
+ * x = 1489 where r = t / m underflows at the smallest clip): the kernel
+ * divided a subnormal w by u (clip 1e-320 at x = 745: 75% off), and took
+ * the log of a u of few digits.  Products with g are formed at 2^-600 of
+ * each side (no overflow at g = 1.8e308; g t S is below g S u of r).
+ */
+static inline focal_values
+asymmetric_tiny_clip(double x, const focal_params *k, int precise)
+{
+    const double g = k->gamma, boost = 1200.0;
+    focal_values v;
+    dd t_boosted = exp_nonpositive(add_ln2_multiple(dd_from(-x), boost, precise), precise);
+    double m_boosted = k->extra2 * 0x1p600 * 0x1p600;
+    dd u_boosted = dd_add(t_boosted, dd_from(m_boosted), precise);
+    dd r = dd_divide(t_boosted, u_boosted, precise);
+    dd big_s = add_ln2_multiple(dd_negate(log_positive(u_boosted, precise)), boost, precise);
+    dd gts = dd_scale(dd_mul(dd_scale(t_boosted, g * 0x1p-600, precise), big_s, precise),
+                      0x1p-600, precise);
+    double p_g = exp(-(g * 0x1p-600) * (u_boosted.hi * 0x1p-600));
+    dd bracket = dd_add(gts, r, precise);
+    double gt = (g * 0x1p-600) * (t_boosted.hi * 0x1p-600);
+    double t = t_boosted.hi * 0x1p-600 * 0x1p-600;
+    v.loss = dd_scale(big_s, p_g, precise);
+    v.grad = dd_scale(bracket, p_g, precise);
+    /* -r + r^2 = -r (1 - r) = -r m / u, which does not cancel; g t and
+       (g - 1) t are small: no inf times a zero t^2 */
+    double m_over_u = m_boosted / u_boosted.hi;
+    v.hess = p_g * ((-gts.hi - r.hi * m_over_u) + 2.0 * gt * r.hi +
+                    (gt * ((g - 1.0) * t)) * big_s.hi);
+    return v;
+}
+
 static inline focal_values
 asymmetric_limit(double x, double y, const focal_params *k, int precise)
 {
@@ -337,7 +380,10 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
     if (k->extra2 == 0.0) {
         return sigmoid_focal_limit(x, y, k, precise);
     }
-    if (!(x > FOCAL_SIGMOID_FAR && x < HUGE_VAL && k->extra2 > 1e-280)) {
+    if (x > FOCAL_SIGMOID_FAR && x < HUGE_VAL && k->extra2 <= 1e-280) {
+        return asymmetric_tiny_clip(x, k, precise);
+    }
+    if (!(x > FOCAL_SIGMOID_FAR && x < HUGE_VAL)) {
         return asymmetric(x, y, k, focal_gamma_kernel(k->gamma), FOCAL_OUT_HESS, precise);
     }
     logistic_parts at_infinity = logistic(HUGE_VAL, precise, 0);

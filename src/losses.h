@@ -319,16 +319,24 @@ varifocal_form(const focal_params *k)
     return focal_gamma_kernel(k->gamma);
 }
 
+/* alpha above 1 brings back values of target 0 that the vector loop's
+   p^g CE underflowed, from (1 + g)|x| = 708 (alpha 1e300, gamma 2 at x =
+   -300 gave 0 for 5e-92): there every element beyond |x| = 700 / (1 + g)
+   takes the scalar path, which applies alpha before the values leave the
+   range (sigmoid_focal_far_right_times).  Its far formulas hold to 2^-53
+   from |x| = 37 on, hence that bound (below it, a gamma above 18: left). */
 static inline void
 varifocal_prepare(focal_params *k)
 {
-    (void)k;
+    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma);
+    k->near = k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR ? (reach > 37.0 ? reach : 37.0)
+                                                          : FOCAL_SIGMOID_FAR;
 }
 
 FOCAL_INLINE int
 varifocal_special(double x, const focal_params *k)
 {
-    return sigmoid_fl_special(x, k);
+    return !(fabs(x) <= k->near);
 }
 
 /* varifocal_limit: focal_family.h */

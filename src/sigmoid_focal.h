@@ -29,8 +29,9 @@ typedef struct {
                         loss's alpha, the asymmetric loss's gamma_pos (losses.h) */
     double extra2, extra3, extra4; /* a row's further parameters: the asymmetric
                         loss's clip m and logit(m) as a double-double */
-    double near;     /* Poly-1 only: |x| up to which its vector loop computes an
-                        element, the others taking the scalar path (poly1_prepare) */
+    double near;     /* Poly-1 and varifocal: |x| up to which the vector loop
+                        computes an element, the others taking the scalar path
+                        (poly1_prepare, varifocal_prepare) */
 } focal_params;
 
 /* FL*: beyond z = 600, e^-z < 1e-260 and the far-tail form takes over */
@@ -425,6 +426,55 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
  */
 #define FOCAL_SIGMOID_FAR 700.0
 
+/*
+ * sigmoid_focal_far's right side (a hard target, t = e^-|x| = q = CE to
+ * within t^2): e^-(1+g)|x| times 1, (1 + g) a and (1 + g)^2, taken 2^(1000
+ * boosts) larger (exact but for the final rounding: e^ of an exponent
+ * raised by 1000 boosts ln 2).
+ */
+FOCAL_INLINE focal_values
+sigmoid_focal_far_right(double ax, double a, double gamma, int boosts, int precise)
+{
+    focal_values v;
+    dd one_plus_gamma = two_sum(1.0, gamma, precise);
+    double raised = 1000.0 * boosts;
+    /* (an exponent below -800 underflows; its dd form may be NaN) */
+    dd exponent = -(1.0 + gamma) * ax + raised * LN2 < -800.0
+                      ? dd_from(-800.0)
+                      : add_ln2_multiple(dd_negate(dd_mul(one_plus_gamma, dd_from(ax), precise)),
+                                         raised, precise);
+    dd loss = exp_nonpositive(exponent, precise);
+    v.loss = loss;
+    v.grad = dd_scale(dd_mul(loss, one_plus_gamma, precise), a, precise);
+    v.hess = loss.hi * one_plus_gamma.hi * one_plus_gamma.hi;
+    return v;
+}
+
+/*
+ * The right side's values times a factor > 0 (Poly-1's 1 + epsilon,
+ * varifocal's alpha).  They are below the normal range from (1 + g)|x| =
+ * 708, where a factor up to 1.8e308 would bring their lost digits back
+ * (varifocal's alpha 1e300 at x = -745 was 75% off; gamma 0.5 at x = -705
+ * gave 0 for 1e-157): a factor above 1 takes values formed 2^1000 or 2^2000
+ * larger, scaled back once it is applied.
+ */
+FOCAL_INLINE focal_values
+sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int precise)
+{
+    double decay = (1.0 + gamma) * ax;
+    int boosts = !(factor.hi > 1.0) ? 0 : decay > 1400.0 ? 2 : decay > 700.0 ? 1 : 0;
+    focal_values v = sigmoid_focal_far_right(ax, a, gamma, boosts, precise);
+    v.loss = dd_mul(v.loss, factor, precise);
+    v.grad = dd_mul(v.grad, factor, precise);
+    v.hess *= factor.hi;
+    for (int k = 0; k < boosts; k++) {
+        v.loss = dd_scale(v.loss, 0x1p-1000, precise);
+        v.grad = dd_scale(v.grad, 0x1p-1000, precise);
+        v.hess *= 0x1p-1000;
+    }
+    return v;
+}
+
 /* e^-a 2^1000 for a >= FOCAL_SIGMOID_FAR: normal up to a = 1438, where e^-a
    itself is subnormal from 708.4; to about 2^-100 for float64 results */
 FOCAL_INLINE dd
@@ -441,16 +491,7 @@ sigmoid_focal_far(double x, double y, double gamma, int precise)
     double ax = fabs(x);
     double a = 1.0 - 2.0 * y;
     if ((y == 1.0) == (x > 0.0)) {
-        dd one_plus_gamma = two_sum(1.0, gamma, precise);
-        /* (an exponent below -800 underflows; its dd form may be NaN) */
-        dd exponent = -(1.0 + gamma) * ax < -800.0
-                          ? dd_from(-800.0)
-                          : dd_negate(dd_mul(one_plus_gamma, dd_from(ax), precise));
-        dd loss = exp_nonpositive(exponent, precise);
-        v.loss = loss;
-        v.grad = dd_scale(dd_mul(loss, one_plus_gamma, precise), a, precise);
-        v.hess = loss.hi * one_plus_gamma.hi * one_plus_gamma.hi;
-        return v;
+        return sigmoid_focal_far_right(ax, a, gamma, 0, precise);
     }
     /* float64 results: g t is the exponent of q^g and can be large (up to
        745 where q^g is normal), so t and the exp are taken to about 2^-100

@@ -635,3 +635,66 @@ def test_subnormal_soft_targets_give_no_nan(entry, dtype):
                                                **entry.params)[0, 0]
             assert ulp_error(got_loss[0], exact[0], dtype) <= entry.ulp_bound, (y, x[i])
             assert ulp_error(got_grad, exact[1], dtype) <= entry.ulp_bound, (y, x[i])
+
+
+LARGE_FACTOR_CASES = [
+    # (function family, parameters, logits): a factor above 1 (Poly-1's 1 + epsilon,
+    # varifocal's alpha) times values of target 0 that underflow on the right side
+    ("poly1", dict(gamma=0.0, epsilon=1e300), [-745.0, -720.0, -705.0, -710.5]),
+    ("poly1", dict(gamma=0.5, epsilon=1e300), [-705.0, -745.0, -800.0, -900.0]),
+    ("poly1", dict(gamma=1e-20, epsilon=1e250), [-745.0, -1000.0]),
+    ("varifocal", dict(gamma=0.5, alpha=1e300), [-700.0, -600.0, -745.0, -900.0]),
+    ("varifocal", dict(gamma=2.0, alpha=1e300), [-300.0, -248.0, -400.0, -478.0]),
+    ("varifocal", dict(gamma=0.0, alpha=1e300), [-745.0, -710.0, -1000.0]),
+    ("varifocal", dict(gamma=9.0, alpha=1.7e308), [-80.0, -100.0, -140.0]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, parameters, logits", LARGE_FACTOR_CASES)
+def test_a_large_factor_brings_back_no_lost_digits(name, parameters, logits, dtype):
+    """Poly-1 with epsilon 1e300 at x = -745 was 75% off and at gamma 0.5, x = -705, 0 for
+    4e-160; varifocal with alpha 1e300 at gamma 2, x = -300, 0 for 5e-92: values below the
+    double range times a factor that brings them back.  Within 2 ULP of mpmath now, loss,
+    gradient and (float64) second derivative."""
+    x = np.array(logits, dtype)
+    y = np.zeros(len(logits), dtype)
+    options = dict(parameters)
+    if name == "poly1":
+        options["alpha"] = 0.25
+        exact = [reference.poly1_mp(v, 0.0, parameters["gamma"], parameters["epsilon"])
+                 for v in logits]
+    else:
+        exact = [reference.varifocal_mp(v, 0.0, parameters["gamma"], parameters["alpha"])
+                 for v in logits]
+    loss = getattr(focal, f"{name}_loss")(x, y, reduction="none", **options)
+    grad, hess = getattr(focal, f"{name}_grad_hess")(x, y, **options)
+    for i, v in enumerate(logits):
+        what = f"{name} {parameters} x={v} {np.dtype(dtype).name}"
+        assert ulp_error(loss[i], exact[i][0], dtype) <= 2, (what, "loss", loss[i], exact[i][0])
+        assert ulp_error(grad[i], exact[i][1], dtype) <= 2, (what, "grad", grad[i], exact[i][1])
+        if dtype == np.float64:
+            assert ulp_error(hess[i], exact[i][2], dtype) <= 4, (what, "hess", hess[i], exact[i][2])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("clip", [5e-324, 1e-320, 1e-310, 1e-300, 1e-281])
+@pytest.mark.parametrize("gamma_neg", [4.0, 0.0, 1.0, 2.5])
+def test_asymmetric_negatives_with_a_tiny_clip_far_out(clip, gamma_neg, dtype):
+    """Beyond x = 700, u = (1 - p) + clip with 1 - p = e^-x and the clip both subnormal or
+    near it: the gradient divided a subnormal w by u (clip 1e-320 at x = 745 was 75% off, at
+    x = 720 2e4 ULP).  Loss and gradient within 2 ULP of mpmath, the second derivative
+    within 4 (float64)."""
+    logits = [700.5, 705.0, 715.0, 720.0, 740.0, 745.0, 750.0, 800.0, 1000.0, 1437.0, 1500.0]
+    x = np.array(logits, dtype)
+    y = np.zeros(len(logits), dtype)
+    options = dict(gamma_pos=0.0, gamma_neg=gamma_neg, clip=clip)
+    loss = focal.asymmetric_loss(x, y, reduction="none", **options)
+    grad, hess = focal.asymmetric_grad_hess(x, y, **options)
+    for i, v in enumerate(x):
+        exact = reference.asymmetric_mp(float(v), 0, 0.0, gamma_neg, clip)
+        what = f"clip {clip} gamma_neg {gamma_neg} x={v} {np.dtype(dtype).name}"
+        assert ulp_error(loss[i], exact[0], dtype) <= 2, (what, "loss", loss[i], exact[0])
+        assert ulp_error(grad[i], exact[1], dtype) <= 2, (what, "grad", grad[i], exact[1])
+        if dtype == np.float64:
+            assert ulp_error(hess[i], exact[2], dtype) <= 4, (what, "hess", hess[i], exact[2])
