@@ -136,8 +136,10 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
                              grow * grow_more * drop;
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
-       result is */
-    double beyond = v.grad.hi * grad_shrunk.hi;
+       result is.  An infinite g is that infinity as it is (shrunk twice,
+       a weight near 1 underflowed to 0, and inf times 0 was NaN: varifocal's
+       alpha 1.7e308 at x = 2) */
+    double beyond = isinf(v.grad.hi) ? v.grad.hi : v.grad.hi * grad_shrunk.hi;
     grad_normalised = isinf(beyond) ? beyond : grad_normalised;
     *grad = zero ? 0.0 : grad_normalised;
     *hess = zero ? 0.0 : v.hess * grad_scale.hi * drop;

@@ -32,16 +32,21 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
     if (!isfinite(x)) {
         return sigmoid_focal_limit(x, y, k, precise);
     }
-    if (!(y == 0.0 || y == 1.0) || !(fabs(x) > FOCAL_SIGMOID_FAR)) {
-        /* soft targets, and every element where poly1_prepare sends them all
-           here: the kernel's formulas, guarded against overflow */
-        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise,
-                             POLY1_GUARDED);
-    }
     double epsilon = k->extra, gamma = k->gamma;
-    if ((y == 1.0) == (x > 0.0)) {
+    int hard = y == 0.0 || y == 1.0;
+    if (hard && (y == 1.0) == (x > 0.0) &&
+        (fabs(x) > FOCAL_SIGMOID_FAR || (epsilon > 0.0 && fabs(x) >= focal_far_form_from(gamma)))) {
+        /* the right side: the far form, where the factor 1 + epsilon > 1
+           would bring back what q^g lost (see poly1_prepare) */
         return sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, gamma,
                                              two_sum(1.0, epsilon, precise), precise);
+    }
+    if (!hard || !(fabs(x) > FOCAL_SIGMOID_FAR)) {
+        /* soft targets, the wrong side within FOCAL_SIGMOID_FAR, and every
+           element where poly1_prepare sends them all here: the kernel's
+           formulas, guarded against overflow */
+        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise,
+                             POLY1_GUARDED);
     }
     focal_values v = sigmoid_focal_far(x, y, gamma, precise);
     /* t = e^-|x| is subnormal from |x| = 708.4 (75% off at 745), so it is
@@ -78,7 +83,8 @@ focal_values_scaled(focal_values v, double factor, int precise)
        inf - inf = NaN) */
     double plain = v.loss.hi * factor;
     r.loss = isfinite(plain) ? dd_scale(v.loss, factor, precise) : dd_from(plain);
-    r.grad = dd_scale(v.grad, factor, precise);
+    double plain_grad = v.grad.hi * factor;
+    r.grad = isfinite(plain_grad) ? dd_scale(v.grad, factor, precise) : dd_from(plain_grad);
     r.hess = v.hess * factor;
     return r;
 }
@@ -139,9 +145,15 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
     if (x != x) {
         return sigmoid_focal_limit(x, y, k, precise);
     }
-    if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0) {
+    if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0 &&
+        (x < -FOCAL_SIGMOID_FAR || (k->extra > 1.0 && -x >= focal_far_form_from(k->gamma)))) {
         /* the right side of target 0, times alpha (up to 1.8e308) */
         return sigmoid_focal_far_right_times(-x, 1.0, k->gamma, dd_from(k->extra), precise);
+    }
+    if (isfinite(x) && fabs(x) <= FOCAL_SIGMOID_FAR) {
+        /* sent here by varifocal_prepare's reach, but not the right side of
+           target 0 far enough for its far form: the kernel's formula */
+        return varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
     }
     if (y == 0.0) {
         return focal_values_scaled(sigmoid_focal_limit(x, 0.0, k, precise), k->extra, precise);

@@ -274,6 +274,17 @@ poly1_prepare(focal_params *k)
     double g = k->gamma, c = 701.0 + fabs(k->extra);
     double largest = g < 1e150 ? 4.0 * (g + 1.0) * (g + 1.0) * c : 4.0 * (g + 1.0) * c;
     k->near = largest < 0x1p1000 ? FOCAL_SIGMOID_FAR : -1.0;
+    /* epsilon > 0 brings back values of the right side whose q^g the vector
+       loop underflowed, from g |x| = 708 (epsilon 1.7e308, gamma 2 at x =
+       -400 gave 0 for 9e-214): every element beyond |x| = 700 / g takes the
+       scalar path, whose far form applies the factor first
+       (sigmoid_focal_far_right_times; it holds from focal_far_form_from(g),
+       below which a gamma above 17 is left).  gamma > 8 has kernels of its
+       own that keep q^g in log space. */
+    if (k->near > 0.0 && k->extra > 0.0 && g > 1.0 && g <= 8.0) {
+        double reach = FOCAL_SIGMOID_FAR / g, from = focal_far_form_from(g);
+        k->near = reach > from ? reach : from;
+    }
 }
 
 /* the focal loss's test, or every element (poly1_prepare) */
@@ -323,14 +334,15 @@ varifocal_form(const focal_params *k)
    p^g CE underflowed, from (1 + g)|x| = 708 (alpha 1e300, gamma 2 at x =
    -300 gave 0 for 5e-92): there every element beyond |x| = 700 / (1 + g)
    takes the scalar path, which applies alpha before the values leave the
-   range (sigmoid_focal_far_right_times).  Its far formulas hold to 2^-53
-   from |x| = 37 on, hence that bound (below it, a gamma above 18: left). */
+   range on the right side of target 0 (sigmoid_focal_far_right_times) and
+   computes the others as the vector loop does.  The far form holds from
+   focal_far_form_from(g) (below it, a gamma above 17: left). */
 static inline void
 varifocal_prepare(focal_params *k)
 {
-    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma);
-    k->near = k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR ? (reach > 37.0 ? reach : 37.0)
-                                                          : FOCAL_SIGMOID_FAR;
+    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma), from = focal_far_form_from(k->gamma);
+    reach = reach > from ? reach : from;
+    k->near = k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR ? reach : FOCAL_SIGMOID_FAR;
 }
 
 FOCAL_INLINE int

@@ -451,6 +451,16 @@ sigmoid_focal_far_right(double ax, double a, double gamma, int boosts, int preci
 }
 
 /*
+ * |x| from which the right side's far form (q = CE = t = e^-|x|) holds to
+ * 2^-54: its relative error is about (g + 1/2) t.
+ */
+FOCAL_INLINE double
+focal_far_form_from(double gamma)
+{
+    return 38.0 + log1p(gamma);
+}
+
+/*
  * The right side's values times a factor > 0 (Poly-1's 1 + epsilon,
  * varifocal's alpha).  They are below the normal range from (1 + g)|x| =
  * 708, where a factor up to 1.8e308 would bring their lost digits back

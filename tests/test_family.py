@@ -638,6 +638,14 @@ def test_subnormal_soft_targets_give_no_nan(entry, dtype):
 
 
 LARGE_FACTOR_CASES = [
+    # Poly-1 within |x| = 700, where q^g underflows at g |x| > 708 in the vector loop
+    ("poly1", dict(gamma=2.0, epsilon=1.7e308), [-400.0, -358.0, -480.0, 450.0]),
+    ("poly1", dict(gamma=8.0, epsilon=1e290), [-100.0, -90.0]),
+    ("poly1", dict(gamma=5.0, epsilon=1e250), [-150.0, -141.0]),
+    ("poly1", dict(gamma=1.5, epsilon=1e300), [-489.0, -470.0, 480.0]),
+    # varifocal just beyond where its far form holds (38 + log1p(gamma))
+    ("varifocal", dict(gamma=18.0, alpha=1.0000001), [-37.01, -41.0, -45.0]),
+    ("varifocal", dict(gamma=30.0, alpha=1.7e308), [-41.5, -45.0]),
     # (function family, parameters, logits): a factor above 1 (Poly-1's 1 + epsilon,
     # varifocal's alpha) times values of target 0 that underflow on the right side
     ("poly1", dict(gamma=0.0, epsilon=1e300), [-745.0, -720.0, -705.0, -710.5]),
@@ -658,11 +666,12 @@ def test_a_large_factor_brings_back_no_lost_digits(name, parameters, logits, dty
     double range times a factor that brings them back.  Within 2 ULP of mpmath now, loss,
     gradient and (float64) second derivative."""
     x = np.array(logits, dtype)
-    y = np.zeros(len(logits), dtype)
+    # the right side: target 0 below 0, target 1 above (Poly-1)
+    y = (x > 0).astype(dtype)
     options = dict(parameters)
     if name == "poly1":
         options["alpha"] = 0.25
-        exact = [reference.poly1_mp(v, 0.0, parameters["gamma"], parameters["epsilon"])
+        exact = [reference.poly1_mp(v, float(v > 0), parameters["gamma"], parameters["epsilon"])
                  for v in logits]
     else:
         exact = [reference.varifocal_mp(v, 0.0, parameters["gamma"], parameters["alpha"])
@@ -698,3 +707,26 @@ def test_asymmetric_negatives_with_a_tiny_clip_far_out(clip, gamma_neg, dtype):
         assert ulp_error(grad[i], exact[1], dtype) <= 2, (what, "grad", grad[i], exact[1])
         if dtype == np.float64:
             assert ulp_error(hess[i], exact[2], dtype) <= 4, (what, "hess", hess[i], exact[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_varifocal_with_a_large_alpha_is_never_nan(dtype):
+    """Where alpha > 1 sends elements to the scalar path, the wrong side of target 0 keeps the
+    vector loop's formula (the far form gave NaN at gamma 1e300, x = 100); a gradient that
+    overflows is inf (alpha 1.7e308 at x = 2 gave NaN, also in a mean)."""
+    x = np.array([37.5, 100.0, 500.0, 699.0, 2.0, -2.0, 0.0, 40.0, -40.0], dtype)
+    for alpha in (1.0000001, 2.0, 1e10, 1.7e308):
+        for gamma in (2.0, 1e50, 1e100, 1e300):
+            for y in (np.zeros(len(x), dtype), np.ones(len(x), dtype),
+                      np.full(len(x), 0.5, dtype)):
+                loss, grad = focal.varifocal_loss_and_grad(x, y, alpha, gamma, reduction="none")
+                _, hess = focal.varifocal_grad_hess(x, y, alpha, gamma)
+                for values in (loss, grad, hess):
+                    assert not np.isnan(values).any(), (alpha, gamma, y[0], values)
+                if alpha < 1e300 and y[0] == 0 and dtype == np.float64:  # (alpha: target 0 only)
+                    reference_loss = focal.varifocal_loss(x, y, 1.0, gamma, reduction="none")
+                    np.testing.assert_allclose(loss, reference_loss * dtype(alpha), rtol=1e-6)
+    grad = focal.varifocal_grad(np.array([2.0, 0.0, 0.0, 0.0], dtype), np.zeros(4, dtype),
+                                1.7e308, 2.0)
+    assert grad[0] == np.inf  # (the others, 5e307 each, are finite in float64 only)
+    assert np.isfinite(grad[1:]).all() == (dtype == np.float64)
