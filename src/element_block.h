@@ -79,8 +79,12 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        result of such a weight is 0 whatever the digits; precise is a
        constant: no cost there.) */
     double unlifted = bp->has_alpha ? alpha_t.hi * weight_up : weight_up;
-    int lift_loss = precise && unlifted * bp->loss_scale_down < 0x1p-960;
-    int lift_grad = precise && unlifted * bp->grad_scale_ratio < 0x1p-960;
+    /* (a zero alpha_t is not lifted: it masks the element, and a weight of
+       1e308 times 2^600 was inf, times alpha_t = 0 NaN; a positive alpha_t
+       whose product with w underflows is, 0.25 * 5e-324) */
+    int some = !bp->has_alpha | (alpha_t.hi != 0.0);
+    int lift_loss = precise && some && unlifted * bp->loss_scale_down < 0x1p-960;
+    int lift_grad = precise && some && unlifted * bp->grad_scale_ratio < 0x1p-960;
     int lifted = lift_loss | lift_grad;
     double up = lifted ? 0x1p600 : 1.0;
     dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up * up, precise)

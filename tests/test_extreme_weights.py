@@ -527,3 +527,24 @@ def test_a_subnormal_loss_under_subnormal_weights_is_not_lost():
     for weights in (np.full(3, TINY), np.array([TINY, 2 * TINY, TINY])):
         value = focal.loss(x, y, 0.25, 0.0, weights=weights)
         assert abs(value - plain) <= 3 * TINY, (weights, value, plain)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_a_zero_alpha_t_masks_huge_weights(alpha, dtype):
+    """alpha 1 (or 0) gives the negatives (positives) alpha_t = 0: their values are 0 whatever
+    the weight.  A weight of 1e308 was lifted by 2^600 to inf as if alpha_t w were tiny, and
+    0 * inf made NaN."""
+    x = np.array([1.0, -1.0, 0.0, 3.0, -2.0, 40.0], dtype)
+    y = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0], dtype)
+    masked = y == (0.0 if alpha == 1.0 else 1.0)
+    for weight in (1e308, 1.7e308, 1e300, 2.0 ** 900):
+        w = np.full(len(x), weight)
+        for gamma in (2.0, 7.3e-230, 0.0):
+            loss, grad = focal.loss_and_grad(x, y, alpha, gamma, weights=w, reduction="none")
+            _, hess = focal.grad_hess(x, y, alpha, gamma, weights=w)
+            for values in (loss, grad, hess):
+                assert not np.isnan(values).any(), (weight, gamma, values)
+                assert (values[masked] == 0).all(), (weight, gamma, values)
+            total = focal.loss(x, y, alpha, gamma, weights=w, reduction="mean")
+            assert np.isfinite(total)
