@@ -70,21 +70,75 @@ NAMED(exp_negative_lanes)(const doubles *a, int near)
     doubles p45 = multiply_add(r, zero + EXP_P5, zero + EXP_P4);
     doubles p67 = multiply_add(r, zero + EXP_P7, zero + EXP_P6);
     doubles p = multiply_add(r4, multiply_add(r2, p67, p45), multiply_add(r2, p23, p01));
-    doubles e_r = one + multiply_add(r2, p, r);
+    doubles e_r_minus_one = multiply_add(r2, p, r);
+    doubles e_r = one + e_r_minus_one;
     double_bits k_bits = (double_bits)shifted - bits_of(ROUNDING_SHIFT);
     if (near) {
-        return e_r * (doubles)((1023 - k_bits) << 52);
+        doubles scale = (doubles)((1023 - k_bits) << 52);
+#if FUSED
+        /* one operation for (1 + t) 2^-k, the same bits: 2^-k is a power of
+           two and the result normal, so rounding t + 1 before the scaling or
+           after it gives one value */
+        return multiply_add(e_r_minus_one, scale, scale);
+#else
+        return e_r * scale;
+#endif
     }
     doubles scale = (doubles)((1023 + 600 - k_bits) << 52);
     return e_r * scale * 0x1p-600;
 }
 
 /*
+ * Lanes chosen by a comparison.  AVX-512 keeps them in a mask register,
+ * which its adds and conversions take directly (GCC's vector extension
+ * would turn each mask into a register of ones and blend with it: six
+ * instructions a step where two do); the other levels keep a register of
+ * all-ones lanes.  Either way the sums get the same operations in the same
+ * order, so the levels agree bitwise.
+ */
+#if WIDTH == 8
+typedef __mmask8 NAMED(lane_set);
+#define lane_set NAMED(lane_set)
+#define lanes_equal(A, B) _mm512_cmp_pd_mask((__m512d)(A), (__m512d)(B), _CMP_EQ_OQ)
+#define lanes_loaded(P) _mm512_movepi64_mask(_mm512_loadu_si512((const void *)(P)))
+#define lanes_not(SET) ((lane_set)~(SET))
+/* SUM + VALUE in the lanes of SET; SUM elsewhere */
+#define add_where(SUM, SET, VALUE) \
+    ((doubles)_mm512_mask_add_pd((__m512d)(SUM), (SET), (__m512d)(SUM), (__m512d)(VALUE)))
+/* VALUE in the lanes of SET, 0 elsewhere */
+#define kept_where(SET, VALUE) ((doubles)_mm512_maskz_mov_pd((SET), (__m512d)(VALUE)))
+#define doubles_of_floats(P) ((doubles)_mm512_cvtps_pd(_mm256_loadu_ps((const float *)(P))))
+#else
+#define lane_set double_mask
+#define lanes_equal(A, B) ((A) == (B))
+#define lanes_loaded(P) NAMED(loaded_mask)(P)
+#define lanes_not(SET) (~(SET))
+#define add_where(SUM, SET, VALUE) ((SUM) + (doubles)((double_mask)(VALUE) & (SET)))
+#define kept_where(SET, VALUE) ((doubles)((double_mask)(VALUE) & (SET)))
+#define doubles_of_floats(P) NAMED(converted)((const char *)(P))
+ATTRIBUTE FOCAL_INLINE double_mask
+NAMED(loaded_mask)(const long long *lanes)
+{
+    double_mask mask;
+    memcpy(&mask, lanes, sizeof mask);
+    return mask;
+}
+ATTRIBUTE FOCAL_INLINE doubles
+NAMED(converted)(const char *source)
+{
+    narrow_floats x;
+    memcpy(&x, source, sizeof x);
+    return __builtin_convertvector(x, doubles);
+}
+#endif
+
+/*
  * The E_j of SOFTMAX_LANES classes (PARTS registers) from `source`, into e,
  * their sums into below and at_max.  z_j = m gives e^0 = 1 also when m is
  * infinite; any other z_j enters as m - z_j (rounded as z_j - m would be).
  * `near`: the row's logits are finite and within SOFTMAX_NEAR of m, where
- * m - z_j is 0 exactly when z_j = m.
+ * m - z_j is 0 exactly when z_j = m.  `valid_lanes` (NULL, a constant, where
+ * every lane counts): the lanes whose classes are summed.
  */
 ATTRIBUTE FOCAL_INLINE void
 NAMED(exponentials_step)(const char *source, const long long *valid_lanes, const doubles *m,
@@ -92,17 +146,19 @@ NAMED(exponentials_step)(const char *source, const long long *valid_lanes, const
 {
     const doubles zero = {0.0};
     for (int part = 0; part < PARTS; part++) {
-        narrow_floats x;
-        double_mask valid;
-        memcpy(&x, source + part * WIDTH * (ptrdiff_t)sizeof(float), sizeof x);
-        memcpy(&valid, valid_lanes + part * WIDTH, sizeof valid);
-        doubles z = __builtin_convertvector(x, doubles);
-        double_mask equal = z == *m;
-        doubles difference = near ? *m - z : select_doubles(equal, zero, *m - z);
+        doubles z = doubles_of_floats(source + part * WIDTH * (ptrdiff_t)sizeof(float));
+        lane_set equal = lanes_equal(z, *m);
+        doubles difference = near ? *m - z : kept_where(lanes_not(equal), *m - z);
         doubles value = NAMED(exp_negative_lanes)(&difference, near);
         memcpy(e + part * WIDTH, &value, sizeof value);
-        below[part] += select_doubles(~equal & valid, value, zero);
-        at_max[part] += select_doubles(equal & valid, zero + 1.0, zero);
+        lane_set others = lanes_not(equal);
+        if (valid_lanes != NULL) {
+            lane_set valid = lanes_loaded(valid_lanes + part * WIDTH);
+            others &= valid;
+            equal &= valid;
+        }
+        below[part] = add_where(below[part], others, value);
+        at_max[part] = add_where(at_max[part], equal, zero + 1.0);
     }
 }
 
@@ -116,34 +172,36 @@ NAMED(sum_of_lanes)(const doubles *parts)
            ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-/*
- * Pass 1 takes the maximum m (and notes NaN); pass 2 the E_j, with the rest
- * S - 1 summed as the E_j of the classes below m plus one for each class at
- * m but the first (those E_j are exactly 1): no E_j is singled out by its
- * index, so the sums stay in lanes.  A row's last, partial register is the
- * register that ends with its last class, its lanes already counted masked
- * (their E_j are written again, the same bits); a row shorter than a
- * register is read from a copy padded with its first logit, which changes
- * neither the maximum nor (masked) the sums.
- */
+/* a row shorter than 2 SOFTMAX_LANES classes, padded with its first logit
+   to 2 SOFTMAX_LANES (which changes neither its maximum nor, masked, its sums) */
 ATTRIBUTE static void
-NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summary *summary)
+NAMED(padded_row)(const char *logits, ptrdiff_t n, float *padded)
 {
-    enum { FLOATS = 2 * WIDTH };
     float first;
     memcpy(&first, logits, sizeof first);
-#define FLOATS_AT(J) (logits + (J) * (ptrdiff_t)sizeof(float))
-    float padded[2 * SOFTMAX_LANES];
-    if (n < 2 * SOFTMAX_LANES) { /* (only read for rows shorter than a register) */
-        for (int l = 0; l < 2 * SOFTMAX_LANES; l++) {
-            padded[l] = first;
-        }
-        for (ptrdiff_t l = 0; l < n; l++) {
-            memcpy(padded + l, FLOATS_AT(l), sizeof(float));
-        }
+    for (int l = 0; l < 2 * SOFTMAX_LANES; l++) {
+        padded[l] = first;
     }
+    memcpy(padded, logits, (size_t)n * sizeof(float));
+}
 
-    /* pass 1, FLOATS classes a register */
+#define FLOATS_AT(J) (logits + (J) * (ptrdiff_t)sizeof(float))
+
+/*
+ * Pass 1: the maximum m, whether the row holds NaN, and whether its logits
+ * lie within SOFTMAX_NEAR of m.  A row's last, partial register is the
+ * register that ends with its last class.
+ */
+ATTRIBUTE static void
+NAMED(extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary)
+{
+    enum { FLOATS = 2 * WIDTH };
+    float padded[2 * SOFTMAX_LANES];
+    if (n < FLOATS) {
+        NAMED(padded_row)(logits, n, padded);
+    }
+    float first;
+    memcpy(&first, logits, sizeof first);
     const floats no_floats = {0.0f};
     floats largest = no_floats + first, smallest = largest;
     float_mask nan = {0};
@@ -158,10 +216,30 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
         largest = select_floats(x > largest, x, largest);
         smallest = select_floats(x < smallest, x, smallest);
     }
-    /* the lanes halved in a tree (4 steps at AVX-512, which the compiler
-       vectorises): a chain of 15 dependent scalar comparisons per row was a
-       tenth of an 81-class row's time */
+    /* the lanes halved in a tree, each step keeping the upper half's value
+       where it is larger (smaller): the order of the scalar loop below, in
+       registers where the level has them.  A chain of 15 dependent scalar
+       comparisons per row was a tenth of an 81-class row's time, and the
+       loop's any-lane NaN test through memory a tenth of the forward pass */
     float high[FLOATS], low[FLOATS];
+#if defined(FOCAL_X86_DISPATCH) && (WIDTH == 8 || WIDTH == 4)
+#if WIDTH == 8
+    int has_nan = _mm512_test_epi32_mask((__m512i)nan, (__m512i)nan) != 0;
+    __m256 high_8 = _mm256_max_ps(_mm512_extractf32x8_ps((__m512)largest, 1),
+                                  _mm512_castps512_ps256((__m512)largest));
+    __m256 low_8 = _mm256_min_ps(_mm512_extractf32x8_ps((__m512)smallest, 1),
+                                 _mm512_castps512_ps256((__m512)smallest));
+#else
+    int has_nan = _mm256_movemask_ps((__m256)nan) != 0;
+    __m256 high_8 = (__m256)largest, low_8 = (__m256)smallest;
+#endif
+    __m128 high_4 = _mm_max_ps(_mm256_extractf128_ps(high_8, 1), _mm256_castps256_ps128(high_8));
+    __m128 low_4 = _mm_min_ps(_mm256_extractf128_ps(low_8, 1), _mm256_castps256_ps128(low_8));
+    __m128 high_2 = _mm_max_ps(_mm_movehl_ps(high_4, high_4), high_4);
+    __m128 low_2 = _mm_min_ps(_mm_movehl_ps(low_4, low_4), low_4);
+    high[0] = _mm_cvtss_f32(_mm_max_ss(_mm_shuffle_ps(high_2, high_2, 1), high_2));
+    low[0] = _mm_cvtss_f32(_mm_min_ss(_mm_shuffle_ps(low_2, low_2, 1), low_2));
+#else
     int any_nan[FLOATS];
     memcpy(high, &largest, sizeof high);
     memcpy(low, &smallest, sizeof low);
@@ -173,15 +251,33 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
             any_nan[l] |= any_nan[l + half];
         }
     }
-    float max = high[0], min = low[0];
     int has_nan = any_nan[0] != 0;
+#endif
+    summary->max = (double)high[0];
+    summary->has_nan = has_nan;
     /* (false for NaN and infinities) */
-    const int near = (double)max - (double)min <= SOFTMAX_NEAR;
+    summary->near = (double)high[0] - (double)low[0] <= SOFTMAX_NEAR;
+}
 
-    /* pass 2, SOFTMAX_LANES classes (PARTS registers) a step */
+/*
+ * Pass 2, once extremes() has filled *summary: the E_j, and the rest S - 1
+ * summed as the E_j of the classes below m plus one for each class at m but
+ * the first (those E_j are exactly 1): no E_j is singled out by its index,
+ * so the sums stay in lanes.  The last, partial step is the one that ends
+ * with the last class, its lanes already counted masked (their E_j are
+ * written again, the same bits); a row shorter than SOFTMAX_LANES is read
+ * padded.
+ */
+ATTRIBUTE static void
+NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summary *summary)
+{
+    float padded[2 * SOFTMAX_LANES];
+    if (n < SOFTMAX_LANES) {
+        NAMED(padded_row)(logits, n, padded);
+    }
     const ptrdiff_t whole = n - n % SOFTMAX_LANES;
     const doubles zero = {0.0};
-    const doubles m = zero + (double)max;
+    const doubles m = zero + summary->max;
     doubles below[PARTS], at_max[PARTS];
     for (int part = 0; part < PARTS; part++) {
         below[part] = zero;
@@ -190,8 +286,7 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
     double e_short[SOFTMAX_LANES];
 #define STEPS(NEAR)                                                                          \
     for (ptrdiff_t j = 0; j < whole; j += SOFTMAX_LANES) {                                   \
-        NAMED(exponentials_step)(FLOATS_AT(j), lane_masks + SOFTMAX_LANES, &m, e + j, below, \
-                                 at_max, NEAR);                                              \
+        NAMED(exponentials_step)(FLOATS_AT(j), NULL, &m, e + j, below, at_max, NEAR);        \
     }                                                                                        \
     if (whole < n && n >= SOFTMAX_LANES) {                                                   \
         NAMED(exponentials_step)(FLOATS_AT(n - SOFTMAX_LANES), lane_masks + (n - whole),     \
@@ -202,18 +297,16 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
                                  &m, e_short, below, at_max, NEAR);                          \
         memcpy(e, e_short, (size_t)n * sizeof(double));                                      \
     }
-    if (near) {
+    if (summary->near) {
         STEPS(1)
     }
     else {
         STEPS(0)
     }
 #undef STEPS
-#undef FLOATS_AT
-    summary->max = (double)max;
     summary->rest = NAMED(sum_of_lanes)(below) + (NAMED(sum_of_lanes)(at_max) - 1.0);
-    summary->has_nan = has_nan;
 }
+#undef FLOATS_AT
 
 ATTRIBUTE static void
 NAMED(scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad)
@@ -239,8 +332,8 @@ NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e
     softmax_exponentials_piece(&row, z, e, e_low, n, 1, 1);
 }
 
-static const softmax_row_kernels NAMED(kernels) = {NAMED(exponentials), NAMED(scaled),
-                                                   NAMED(accurate_exponentials)};
+static const softmax_row_kernels NAMED(kernels) = {NAMED(extremes), NAMED(exponentials),
+                                                   NAMED(scaled), NAMED(accurate_exponentials)};
 
 #undef doubles
 #undef double_mask
@@ -251,6 +344,13 @@ static const softmax_row_kernels NAMED(kernels) = {NAMED(exponentials), NAMED(sc
 #undef multiply_add
 #undef select_doubles
 #undef select_floats
+#undef lane_set
+#undef lanes_equal
+#undef lanes_loaded
+#undef lanes_not
+#undef add_where
+#undef kept_where
+#undef doubles_of_floats
 #undef PASTE_
 #undef PASTE
 #undef NAMED

@@ -18,12 +18,19 @@ typedef struct {
     double max;   /* m: the largest logit (meaningless when has_nan) */
     double rest;  /* S - 1: the E_j of every class but one of the largest */
     int has_nan;
+    int near;     /* every logit finite and within 700 of m */
 } softmax_row_summary;
 
+/* A row's two passes are separate calls, so that a block of rows can take
+   every row's maximum first: the maximum's last steps are a chain of
+   dependent operations, which then overlap across rows instead of each
+   waiting in front of its row's exponentials. */
 typedef struct {
-    /* E_j of the n float32 logits at `logits` (native order, contiguous, any
-       alignment) into e, which has room for n rounded up to
-       SOFTMAX_LANES doubles; m and S - 1 into *summary */
+    /* m, has_nan and near of the n float32 logits at `logits` (native order,
+       contiguous, any alignment) into *summary */
+    void (*extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary);
+    /* then their E_j into e, which has room for n rounded up to
+       SOFTMAX_LANES doubles, and S - 1 into summary->rest */
     void (*exponentials)(const char *logits, ptrdiff_t n, double *e,
                          softmax_row_summary *summary);
     /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
