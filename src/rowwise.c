@@ -91,7 +91,7 @@ typedef struct {
  * are independent of each other, so their chains overlap the other rows'
  * work instead of each one waiting for the previous.
  */
-enum { ROW_BLOCK = 8, ROW_PREFETCH_BYTES = 4096 };
+enum { ROW_BLOCK = SOFTMAX_ROW_BLOCK, ROW_PREFETCH_BYTES = 4096 };
 
 /* a row of a block, between its maximum and its results */
 typedef struct {
@@ -272,17 +272,50 @@ static void
 finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_sums *sums)
 {
     const npy_intp classes = t->num_classes;
-    double g[ROW_BLOCK];
+    /* the label terms of the rows together, vectorised across them
+       (softmax_term_plain), but for a row with NaN or an infinite m - z_c,
+       and every row above gamma FOCAL_POWER_BY_LOG: those one by one
+       (softmax_class_term) */
+    const int together = t->gamma <= FOCAL_POWER_BY_LOG;
+    int alone[ROW_BLOCK];
+    softmax_block_terms terms;
+    for (int k = 0; k < ROW_BLOCK; k++) {
+        pending_row *r = &block->rows[k];
+        if (k < block->count) {
+            row_exponentials(t, r);
+        }
+        alone[k] = k >= block->count || !together || r->shape.has_nan ||
+                   isinf(r->shape.max - r->z);
+        /* (a lane without a row computes on zeros: no NaN, nothing read) */
+        terms.rest[k] = alone[k] ? 0.0 : r->shape.rest.hi;
+        terms.e_c[k] = alone[k] ? 0.0 : r->e[r->label];
+        terms.max[k] = alone[k] ? 0.0 : r->shape.max;
+        terms.z[k] = alone[k] ? 0.0 : r->z;
+        terms.argmax[k] = alone[k] ? 1.0 : r->shape.argmax == 0;
+        terms.weight[k] = alone[k] ? 0.0 : class_weight(t, r->label);
+    }
+    if (together) {
+        t->kernels->label_terms(&terms, t->gamma);
+    }
+    double g[ROW_BLOCK], one_minus_p[ROW_BLOCK];
     dd loss[ROW_BLOCK];
     for (int k = 0; k < block->count; k++) {
-        pending_row *r = &block->rows[k];
-        row_exponentials(t, r);
+        const pending_row *r = &block->rows[k];
+        if (!alone[k]) {
+            loss[k] = dd_from(terms.loss[k]);
+            g[k] = terms.g[k];
+            one_minus_p[k] = terms.one_minus_p[k];
+            continue;
+        }
         loss[k] = dd_from(0.0);
         g[k] = 0.0;
+        one_minus_p[k] = 0.0;
         if (!r->shape.has_nan) {
             g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, NULL, 0,
                                       class_weight(t, r->label), t->gamma, &loss[k], NULL, 0, 0)
                        .hi;
+            one_minus_p[k] = others_share(&r->shape, r->e + r->label, NULL, 0, 0).hi /
+                             (r->shape.rest.hi + 1.0);
         }
     }
     for (int k = 0; k < block->count; k++) {
@@ -326,8 +359,7 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
-            double one_minus_p = others_share(&r->shape, r->e + r->label, NULL, 0, 0).hi / total;
-            float value = (float)weight_ratio_times(scale, 0.0 - g[k] * one_minus_p);
+            float value = (float)weight_ratio_times(scale, 0.0 - g[k] * one_minus_p[k]);
             memcpy(r->grad_out + r->label * t->grad_stride, &value, sizeof value);
         }
     }

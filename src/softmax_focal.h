@@ -247,6 +247,40 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
 }
 
 /*
+ * softmax_class_term's values for float32 results (plain double) where
+ * gamma <= FOCAL_POWER_BY_LOG, m - z_c is finite and the row holds no NaN,
+ * without a branch but on gamma, which is the same for every row: a loop of
+ * these over a block of rows vectorises (softmax_rows.h), and gives the bits
+ * of softmax_class_term, whose operations these are.  `argmax` is 1 when c
+ * is the row's first largest class, else 0.
+ */
+typedef struct {
+    double loss;        /* a_c (1 - p_c)^gamma L_c */
+    double g;           /* G_c */
+    double one_minus_p; /* O_c / S */
+} softmax_plain_term;
+
+FOCAL_INLINE softmax_plain_term
+softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
+                   double target_weight, double gamma)
+{
+    softmax_plain_term r;
+    double total = rest + 1.0;
+    double others = argmax != 0.0 ? rest : (rest + -e_c) + 1.0;
+    r.one_minus_p = others / total;
+    double log_total = rest <= 1.0 ? log1p_unit(dd_from(rest), 0).hi
+                                   : log_positive(dd_from(total), 0).hi;
+    double neg_log_p = z != max ? log_total + (max + -z) : log_total;
+    double q_gamma = dd_power(dd_from(r.one_minus_p), gamma, 0).hi;
+    r.loss = 0.0 + q_gamma * neg_log_p * target_weight;
+    double h = argmax != 0.0 ? (!(rest > 0.0) ? 1.0 : log_total / rest)
+               : e_c == 0.0  ? 0.0
+                             : e_c / others * neg_log_p;
+    r.g = target_weight * q_gamma * (gamma * h + 1.0);
+    return r;
+}
+
+/*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
  * its G_c (in double-double with `accurate`; else its high part alone).
  * `loss` accumulates in double-double.  With `curvature` (NULL where the

@@ -324,6 +324,36 @@ NAMED(scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad)
     }
 }
 
+/* softmax_term_plain on every row of the block, gamma 0, 1 and 2 as
+   constants (dd_power's branches fold away and the loop vectorises; any
+   other gamma calls pow, lane by lane) */
+ATTRIBUTE static void
+NAMED(label_terms)(softmax_block_terms *terms, double gamma)
+{
+#define TERMS(GAMMA)                                                                        \
+    for (int k = 0; k < SOFTMAX_ROW_BLOCK; k++) {                                          \
+        softmax_plain_term v =                                                             \
+            softmax_term_plain(terms->rest[k], terms->e_c[k], terms->max[k], terms->z[k],  \
+                               terms->argmax[k], terms->weight[k], GAMMA);                 \
+        terms->loss[k] = v.loss;                                                           \
+        terms->g[k] = v.g;                                                                 \
+        terms->one_minus_p[k] = v.one_minus_p;                                             \
+    }
+    if (gamma == 2.0) {
+        TERMS(2.0)
+    }
+    else if (gamma == 1.0) {
+        TERMS(1.0)
+    }
+    else if (gamma == 0.0) {
+        TERMS(0.0)
+    }
+    else {
+        TERMS(gamma)
+    }
+#undef TERMS
+}
+
 /* (softmax_focal.h's loop, compiled for the level) */
 ATTRIBUTE static void
 NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e, double *e_low)
@@ -332,8 +362,9 @@ NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e
     softmax_exponentials_piece(&row, z, e, e_low, n, 1, 1);
 }
 
-static const softmax_row_kernels NAMED(kernels) = {NAMED(extremes), NAMED(exponentials),
-                                                   NAMED(scaled), NAMED(accurate_exponentials)};
+static const softmax_row_kernels NAMED(kernels) = {
+    NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(scaled),
+    NAMED(accurate_exponentials)};
 
 #undef doubles
 #undef double_mask

@@ -21,6 +21,17 @@ typedef struct {
     int near;     /* every logit finite and within 700 of m */
 } softmax_row_summary;
 
+/* the rows whose per-row values are taken together (rowwise.c's blocks) */
+enum { SOFTMAX_ROW_BLOCK = 8 };
+
+/* the label terms of a block's rows (softmax_term_plain), one lane per row:
+   rows beyond the block's count hold zeros */
+typedef struct {
+    double rest[SOFTMAX_ROW_BLOCK], e_c[SOFTMAX_ROW_BLOCK], max[SOFTMAX_ROW_BLOCK];
+    double z[SOFTMAX_ROW_BLOCK], argmax[SOFTMAX_ROW_BLOCK], weight[SOFTMAX_ROW_BLOCK];
+    double loss[SOFTMAX_ROW_BLOCK], g[SOFTMAX_ROW_BLOCK], one_minus_p[SOFTMAX_ROW_BLOCK];
+} softmax_block_terms;
+
 /* A row's two passes are separate calls, so that a block of rows can take
    every row's maximum first: the maximum's last steps are a chain of
    dependent operations, which then overlap across rows instead of each
@@ -33,6 +44,9 @@ typedef struct {
        SOFTMAX_LANES doubles, and S - 1 into summary->rest */
     void (*exponentials)(const char *logits, ptrdiff_t n, double *e,
                          softmax_row_summary *summary);
+    /* loss, g and one_minus_p of every lane of *terms from its inputs, at
+       gamma <= FOCAL_POWER_BY_LOG (vectorised across the rows) */
+    void (*label_terms)(softmax_block_terms *terms, double gamma);
     /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
        alignment) */
     void (*scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad);
