@@ -135,10 +135,11 @@ class _FocalFunction(torch.autograd.Function):
                 compute: Callable[[np.ndarray], Tuple[Any, Any]],
                 expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
         value, gradient = compute(logits)  # logits: a NumPy view of inputs
-        ctx.gradient = torch.from_numpy(gradient)  # float32 for float16/bfloat16 inputs
-        # the backward may hand the gradient over as it is (torch.autograd.grad returns it
-        # itself): its version tells whether the caller has since changed it in place
-        ctx.version = ctx.gradient._version
+        # float32 for float16/bfloat16 inputs.  Saved for backward rather than kept on
+        # ctx: autograd releases it after a backward without retain_graph, so the
+        # gradient handed over becomes the leaf's .grad as it is (a reference still
+        # held here made autograd copy it, a second pass over the whole gradient)
+        ctx.save_for_backward(torch.from_numpy(gradient))
         ctx.expand = expand
         ctx.dtype = inputs.dtype
         return _as_tensor(value, inputs.dtype)
@@ -150,16 +151,22 @@ class _FocalFunction(torch.autograd.Function):
                 "focal.torch: second derivatives are not available (the backward of a focal "
                 "loss is its saved gradient); call backward without create_graph=True"
             )
-        gradient = ctx.gradient
-        if gradient._version != ctx.version:
+        try:
+            (gradient,) = ctx.saved_tensors
+        except RuntimeError as error:
+            # the backward may hand the gradient over as it is (torch.autograd.grad
+            # returns it itself): autograd's version check on it names no argument
+            if "inplace operation" not in str(error):
+                raise
             raise RuntimeError(
                 "focal.torch: the gradient this loss handed out has been modified in place "
                 "since; clone it before changing it to call backward on this loss again"
-            )
+            ) from None
         if (grad_output.dim() == 0 and gradient.dtype == ctx.dtype
                 and grad_output.item() == 1.0):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass
-            # over it (autograd clones it into .grad, since this context holds it too)
+            # over it (after a backward with retain_graph, autograd copies it into .grad:
+            # the graph still holds it)
             return gradient, None, None, None
         scaled = gradient * ctx.expand(grad_output)
         return scaled.to(ctx.dtype), None, None, None

@@ -244,10 +244,37 @@ def test_a_retained_graph_gives_the_gradient_again():
     loss.backward(retain_graph=True)
     first = x.grad.clone()
     x.grad.mul_(3)  # in place, as gradient clipping does: the saved gradient is not touched
+    (again,) = torch.autograd.grad(loss, x, retain_graph=True)
+    np.testing.assert_array_equal(again.numpy(), first.numpy())
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), 4 * first.numpy())
-    (again,) = torch.autograd.grad(loss, x)
-    np.testing.assert_array_equal(again.numpy(), first.numpy())
+    # the graph is released, as for PyTorch's own losses
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_the_gradient_becomes_grad_without_a_copy():
+    """loss.backward() of a reduced loss makes focal's gradient the leaf's .grad itself
+    (autograd copied it while the Function kept a reference); after retain_graph it
+    copies, since the graph still holds it."""
+    x, y = _batch((64, 5))
+    x.requires_grad_(True)
+    saved = []
+    original = focal_torch._FocalFunction.forward
+
+    def forward(ctx, *arguments):
+        result = original(ctx, *arguments)
+        saved.append(ctx.to_save[0].data_ptr())
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(focal_torch._FocalFunction, "forward", staticmethod(forward))
+        focal_torch.sigmoid_focal_loss(x, y, reduction="mean").backward()
+        assert x.grad.data_ptr() == saved[-1]
+        x.grad = None
+        loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
+        loss.backward(retain_graph=True)
+        assert x.grad.data_ptr() != saved[-1]
 
 
 def test_inputs_and_targets_unchanged():
