@@ -220,10 +220,11 @@ start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, 
            left the maximum's first loads waiting on memory, a fifth of a row's
            time.  A prefetch does not fault, so rows that lie elsewhere cost
            only the hint. */
-        const char *ahead = logits + ROW_PREFETCH_BYTES;
+        /* (an address, not a pointer: it may lie beyond the array) */
+        const uintptr_t ahead = (uintptr_t)logits + ROW_PREFETCH_BYTES;
         const npy_intp bytes = t->num_classes * (npy_intp)sizeof(float);
         for (npy_intp offset = 0; offset < bytes; offset += 64) {
-            __builtin_prefetch(ahead + offset);
+            __builtin_prefetch((const void *)(ahead + (uintptr_t)offset));
         }
     }
     r->logits = logits;

@@ -221,7 +221,7 @@ NAMED(extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary)
        registers where the level has them.  A chain of 15 dependent scalar
        comparisons per row was a tenth of an 81-class row's time, and the
        loop's any-lane NaN test through memory a tenth of the forward pass */
-    float high[FLOATS], low[FLOATS];
+    float max, min;
 #if defined(FOCAL_X86_DISPATCH) && (WIDTH == 8 || WIDTH == 4)
 #if WIDTH == 8
     int has_nan = _mm512_test_epi32_mask((__m512i)nan, (__m512i)nan) != 0;
@@ -237,9 +237,10 @@ NAMED(extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary)
     __m128 low_4 = _mm_min_ps(_mm256_extractf128_ps(low_8, 1), _mm256_castps256_ps128(low_8));
     __m128 high_2 = _mm_max_ps(_mm_movehl_ps(high_4, high_4), high_4);
     __m128 low_2 = _mm_min_ps(_mm_movehl_ps(low_4, low_4), low_4);
-    high[0] = _mm_cvtss_f32(_mm_max_ss(_mm_shuffle_ps(high_2, high_2, 1), high_2));
-    low[0] = _mm_cvtss_f32(_mm_min_ss(_mm_shuffle_ps(low_2, low_2, 1), low_2));
+    max = _mm_cvtss_f32(_mm_max_ss(_mm_shuffle_ps(high_2, high_2, 1), high_2));
+    min = _mm_cvtss_f32(_mm_min_ss(_mm_shuffle_ps(low_2, low_2, 1), low_2));
 #else
+    float high[FLOATS], low[FLOATS];
     int any_nan[FLOATS];
     memcpy(high, &largest, sizeof high);
     memcpy(low, &smallest, sizeof low);
@@ -252,11 +253,13 @@ NAMED(extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary)
         }
     }
     int has_nan = any_nan[0] != 0;
+    max = high[0];
+    min = low[0];
 #endif
-    summary->max = (double)high[0];
+    summary->max = (double)max;
     summary->has_nan = has_nan;
     /* (false for NaN and infinities) */
-    summary->near = (double)high[0] - (double)low[0] <= SOFTMAX_NEAR;
+    summary->near = (double)max - (double)min <= SOFTMAX_NEAR;
 }
 
 /*

@@ -259,16 +259,16 @@ def test_the_gradient_becomes_grad_without_a_copy():
     copies, since the graph still holds it."""
     x, y = _batch((64, 5))
     x.requires_grad_(True)
-    saved = []
-    original = focal_torch._FocalFunction.forward
+    saved = []  # where focal wrote each gradient (float32: the tensor shares it)
+    original = focal.loss_and_grad
 
-    def forward(ctx, *arguments):
-        result = original(ctx, *arguments)
-        saved.append(ctx.to_save[0].data_ptr())
-        return result
+    def loss_and_grad(*arguments, **options):
+        value, gradient = original(*arguments, **options)
+        saved.append(gradient.ctypes.data)
+        return value, gradient
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(focal_torch._FocalFunction, "forward", staticmethod(forward))
+        patch.setattr(focal, "loss_and_grad", loss_and_grad)
         focal_torch.sigmoid_focal_loss(x, y, reduction="mean").backward()
         assert x.grad.data_ptr() == saved[-1]
         x.grad = None
