@@ -70,14 +70,27 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
         /* a local copy: the stores into the block cannot alias it, so the              \
            parameters are loop invariants and the loop vectorises */                    \
         const block_params p_ = *(bp);                                                  \
-        for (ptrdiff_t i = 0; i < (n); i++) {                                           \
-            double x = (b)->x[i], y = (b)->y[i];                                        \
-            special |= SPECIAL(x, &p_.focal);                                           \
-            focal_values v = VALUES(x, y, &p_.focal, form, soft, derivatives, precise);  \
-            weigh_element(&p_, v, x, y, (b)->alpha[i], (b)->weight[i], &(b)->loss[i],   \
-                          &(b)->grad[i], &(b)->hess[i], precise);                       \
+        /* two copies of the loop, with and without weigh_element's select              \
+           (weigh_keeps_infinite), so that neither tests it per element */              \
+        if (weigh_keeps_infinite(&p_, precise)) {                                       \
+            FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft,          \
+                               derivatives, precise, 1);                                \
+        }                                                                               \
+        else {                                                                          \
+            FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft,          \
+                               derivatives, precise, 0);                                \
         }                                                                               \
     } while (0)
+
+#define FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft, derivatives,    \
+                           precise, keep_infinite)                                      \
+    for (ptrdiff_t i = 0; i < (n); i++) {                                               \
+        double x = (b)->x[i], y = (b)->y[i];                                            \
+        special |= SPECIAL(x, &p_.focal);                                               \
+        focal_values v = VALUES(x, y, &p_.focal, form, soft, derivatives, precise);      \
+        weigh_element(&p_, v, x, y, (b)->alpha[i], (b)->weight[i], &(b)->loss[i],       \
+                      &(b)->grad[i], &(b)->hess[i], precise, keep_infinite);            \
+    }
 
 /* ------------------------------------------------------------------------
  * Row sigmoid_fl: the sigmoid focal loss FL = alpha_t q^gamma CE (Eq. 5),
@@ -425,7 +438,7 @@ asymmetric_listed(const block_params *bp, element_block *b, const ptrdiff_t *lis
         double x = c.x[j];
         focal_values v = asymmetric(x, y, &p.focal, form, derivatives, precise);
         weigh_element(&p, v, x, y, c.alpha[j], c.weight[j], &c.loss[j], &c.grad[j],
-                      &c.hess[j], precise);
+                      &c.hess[j], precise, 1);
     }
     for (ptrdiff_t j = 0; j < count; j++) {
         b->loss[list[j]] = c.loss[j];
@@ -552,7 +565,7 @@ finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precis
         }
         focal_values v = limit(x, b->y[i], &bp->focal, precise);
         weigh_element(bp, v, x, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
-                      &b->hess[i], precise);
+                      &b->hess[i], precise, 1);
         if (isinf(v.loss.hi) && b->loss[i] != b->loss[i]) {
             /* an infinite loss times a weight that the reductions' scale
                took to 0 (weigh_element): still infinite */
