@@ -165,10 +165,19 @@ typedef struct {
 
 /*
  * Asks for the inputs of elements [next, next + FOCAL_BLOCK) of the run while
- * the kernel computes the current block: large arrays come from memory, and
- * the kernel's time covers the wait.  Only forward runs of adjacent elements.
+ * the kernel computes the blocks before them: large arrays come from memory,
+ * and the kernel's time covers the wait.  Only forward runs of adjacent
+ * elements.  FOCAL_PREFETCH_BLOCKS ahead, into the second-level cache: one
+ * block ahead left most of the wait (the forward pass, one core, the
+ * batch's 16M elements: 2.9 to 3.0 ns per element against 2.2 in cache;
+ * 8 blocks ahead, 2.3 to 2.5; into the first-level cache, or 4 or 16
+ * blocks ahead, measured no better).  Always inlined: a function whose only effect is a prefetch
+ * counts as pure for GCC, which then drops the call (it did, until this
+ * was found: no prefetch was issued).
  */
-static inline void
+enum { FOCAL_PREFETCH_BLOCKS = 8 };
+
+FOCAL_INLINE void
 prefetch_block(const elementwise_task *t, char **ptr, const npy_intp *stride, npy_intp next,
                npy_intp n)
 {
@@ -182,7 +191,7 @@ prefetch_block(const elementwise_task *t, char **ptr, const npy_intp *stride, np
         }
         const char *first = ptr[op] + next * stride[op];
         for (npy_intp byte = 0; byte < m * stride[op]; byte += 64) {
-            __builtin_prefetch(first + byte, 0, 3);
+            __builtin_prefetch(first + byte, 0, 2);
         }
     }
 #else
@@ -197,6 +206,9 @@ run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_in
              npy_intp n, npy_intp index, loop_problem *problem)
 {
     element_block *b = &c->b;
+    for (npy_intp ahead = 1; ahead < FOCAL_PREFETCH_BLOCKS; ahead++) {
+        prefetch_block(t, ptr, stride, ahead * FOCAL_BLOCK, n);
+    }
     for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
         npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
         int soft = 0;
@@ -204,7 +216,7 @@ run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_in
                    problem)) {
             return -1;
         }
-        prefetch_block(t, ptr, stride, offset + FOCAL_BLOCK, n);
+        prefetch_block(t, ptr, stride, offset + FOCAL_PREFETCH_BLOCKS * FOCAL_BLOCK, n);
         if (!t->sums_only) {
             c->kernel(&t->params, b, m, soft);
             scatter(t, c->io, ptr, stride, offset, m, b);
