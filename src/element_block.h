@@ -88,8 +88,13 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     int lift_grad = precise && some && unlifted * bp->grad_scale_ratio < 0x1p-960;
     int lifted = lift_loss | lift_grad;
     double up = lifted ? 0x1p600 : 1.0;
-    dd scale = bp->has_alpha ? dd_scale(alpha_t, weight_up * up, precise)
-                             : dd_from(weight_up * up);
+    /* the lift enters through alpha_t (<= 1), not through a weight that may
+       be near the double range (alpha 1e-300, w = 1e300: w 2^600 was inf,
+       and the sums NaN); without alpha it enters through w, then below
+       2^64 (w times the reductions' scale, at least 2^-1024, is below
+       2^-960).  The products are those of before, exactly: powers of two. */
+    dd alpha_up = {alpha_t.hi * up, alpha_t.lo * up};
+    dd scale = bp->has_alpha ? dd_scale(alpha_up, weight_up, precise) : dd_from(weight_up * up);
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
     /* (a weight the scale takes below the smallest subnormal is negligible
        beside the largest, which the scale brings near 1) */

@@ -548,3 +548,41 @@ def test_a_zero_alpha_t_masks_huge_weights(alpha, dtype):
                 assert (values[masked] == 0).all(), (weight, gamma, values)
             total = focal.loss(x, y, alpha, gamma, weights=w, reduction="mean")
             assert np.isfinite(total)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean", "sum_over_positives"])
+@pytest.mark.parametrize("alpha, target", [(1e-300, 1.0), (1e-320, 1.0), (1.0, 1e-300),
+                                           (5e-324, 1.0), (2.0 ** -960, 1.0)])
+def test_a_tiny_alpha_t_times_a_huge_weight(alpha, target, reduction):
+    """alpha_t = 1e-300 and w = 1e300: alpha_t w (about 1) times the reductions' scale is tiny,
+    so the product is lifted by 2^600 on the way.  The lift went into the weight, 1e300 2^600
+    = inf, and every reduced value was NaN (the per-element values, not lifted, were right)."""
+    x = np.array([0.0, 1.5, -2.0])
+    y = np.array([target, 0.0, target])
+    for weight in (1e300, 1e150, 1.7e308):
+        # (the middle weight within 2^900 of the others: a term weighted below 2^-1022 times
+        # the largest weight is subnormal once scaled, and where such terms make up the sum
+        # it keeps fewer digits, a gap the README lists)
+        w = np.array([weight, weight * 2.0 ** -900, weight * 0.5])
+        exact = [sigmoid_reference(xi, yi, 2.0, alpha=alpha) for xi, yi in zip(x, y)]
+        want_value, want_grad = reduce_exact(
+            [e[0] for e in exact], [e[1] for e in exact], [mpmath.mpf(float(v)) for v in w],
+            mpmath.mpf(float(y.sum())), reduction)
+        value, grad = focal.loss_and_grad(x, y, alpha, 2.0, reduction=reduction, weights=w)
+        where = f"alpha {alpha} target {target} weight {weight} {reduction}"
+        if reduction == "none":
+            for i in range(len(x)):
+                assert_close(value[i], exact[i][0] * mpmath.mpf(float(w[i])), np.float64, 4,
+                             f"{where} loss {i}")
+        else:
+            assert_close(value, want_value, np.float64, 4, where)
+            for i in range(len(x)):
+                assert_close(grad[i], want_grad[i], np.float64, 4, f"{where} gradient {i}")
+        for name in ("poly1_loss", "star_loss"):
+            extra = {"epsilon": 0.0} if name == "poly1_loss" else {"gamma": 2.0, "beta": 1.0}
+            if name == "star_loss" and target not in (0.0, 1.0):
+                continue
+            value = getattr(focal, name)(x, y, alpha, reduction=reduction, weights=w,
+                                         **({"gamma": 2.0} if name == "poly1_loss" else {}),
+                                         **extra)
+            assert not np.isnan(value).any(), (name, where, value)
