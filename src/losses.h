@@ -227,13 +227,15 @@ fl_star_prepare(focal_params *k)
     k->log_gamma = log_positive(dd_from(k->gamma), 1);
 }
 
-/* x or z = gamma s x + beta not finite, or z possibly past FOCAL_STAR_FAR */
+/* x or z = gamma s x + beta possibly not finite (for either s: gamma x + beta
+   alone missed s = -1, x = 1e308, beta = -1e308, whose z is -inf: NaN), or z
+   possibly past FOCAL_STAR_FAR.  (NaN and infinite x fail the first test.) */
 FOCAL_INLINE int
 fl_star_special(double x, const focal_params *k)
 {
-    double z = k->gamma * x + k->beta;
+    double reach = k->gamma * fabs(x) + fabs(k->beta); /* |z| at most */
     int far = !(k->gamma * fabs(x) + k->beta <= FOCAL_STAR_FAR);
-    return !((x - x) == 0.0) | !((z - z) == 0.0) | far;
+    return far | !((reach - reach) == 0.0);
 }
 
 static inline focal_values

@@ -112,3 +112,29 @@ def test_far_tail_inside_blocks_with_alpha_weights_and_reductions():
     for other in results[1:]:
         np.testing.assert_array_equal(other[0], results[0][0])
         np.testing.assert_array_equal(other[1], results[0][1])
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 1e-300, 1e300])
+def test_a_shift_and_a_logit_near_the_top_of_the_range(gamma):
+    """z = gamma s x + beta with x and beta near 1e308: the vector loop's test of z took s = 1
+    only, so the other side's z = -inf (x = 1e308, beta = -1e308, target 0) stayed in the loop
+    and gave NaN for the loss and the gradient.  Every element against mpmath, both targets,
+    the loss inf where its exact value lies beyond the doubles, in blocks beside ordinary
+    elements and through the reductions."""
+    tops = [1e308, 1.797e308, 5e307, 1e300, 1.0, -1e308, -1.797e308, -5e307]
+    limit = mpmath.mpf(float(np.finfo(np.float64).max))
+    for beta in (-1e308, 1e308, -2e307, -1.797e308, 1.797e308, 0.0):
+        x = np.array(tops * 2)
+        y = np.repeat([0.0, 1.0], len(tops))
+        loss, grad = focal.star_loss_and_grad(x, y, None, gamma, beta, reduction="none")
+        for i in range(len(x)):
+            want_loss, want_grad = exact(x[i], y[i], gamma, beta)
+            where = (gamma, beta, float(x[i]), y[i])
+            if want_loss > limit * (1 + mpmath.mpf(2) ** -30):
+                assert loss[i] == np.inf, (where, loss[i])
+            else:
+                assert ulp_error(loss[i], want_loss, np.float64) <= 4, (where, loss[i], want_loss)
+            assert ulp_error(grad[i], want_grad, np.float64) <= 4, (where, grad[i], want_grad)
+        mean_grad = focal.star_grad(x, y, None, gamma, beta, reduction="mean")
+        assert not np.isnan(mean_grad).any(), (gamma, beta, mean_grad)
+        assert not np.isnan(focal.star_loss(x, y, None, gamma, beta, reduction="mean"))
