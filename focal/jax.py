@@ -31,6 +31,7 @@ except ImportError:  # the original error stays attached as the context
 
 import focal
 # the argument check below calls these directly: a check on one zero row, not a pass
+from focal import _args
 from focal._args import target_array as _check_targets
 from focal._sigmoid import loss as _check_loss
 from focal._softmax import label_array as _check_labels
@@ -40,16 +41,18 @@ __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
 
 def _static_number(name: str, value: Any) -> Optional[float]:
-    """alpha and gamma are constants of the computation, not traced values."""
+    """alpha and gamma are constants of the computation, not traced values: a
+    real number (strings, bytes and bools refused, as focal refuses them)."""
     if value is None:
         return None
     try:
-        return float(value)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        raise TypeError(
-            f"{name}: expected a number known before tracing (focal.jax does not differentiate "
-            f"with respect to it nor take it as a traced array), got {value!r}"
-        ) from None
+        return _args.real_scalar(name, value, _STATIC)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        raise TypeError(f"{name}: expected {_STATIC}, got {value!r}") from None
+
+
+_STATIC = ("a real number known before tracing (focal.jax does not differentiate with "
+           "respect to it nor take it as a traced array)")
 
 
 def _static_alpha(alpha: Any) -> Any:
@@ -57,9 +60,13 @@ def _static_alpha(alpha: Any) -> Any:
     if alpha is None or np.ndim(alpha) == 0:
         return _static_number("alpha", alpha)
     try:
-        return tuple(float(a) for a in np.asarray(alpha).ravel())
+        values = np.asarray(alpha)
     except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
         raise TypeError(f"alpha: expected numbers known before tracing, got {alpha!r}") from None
+    if values.dtype.kind not in "iuf" and not _args._is_ml_dtypes(values.dtype):
+        raise TypeError(f"alpha: expected real numbers known before tracing, got an array of "
+                        f"dtype {values.dtype}")
+    return tuple(float(a) for a in values.astype(np.float64).ravel())
 
 
 def _check_before_tracing(compute: Any, x: np.ndarray, y: np.ndarray) -> None:

@@ -150,7 +150,7 @@ def test_bad_arguments_are_named():
         jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, y).sum())(y)
     with pytest.raises(TypeError, match="^logits: expected a floating-point array"):
         focal_jax.sigmoid_focal_loss(jnp.zeros(3, jnp.int32), jnp.zeros(3))
-    with pytest.raises(TypeError, match="^gamma: expected a number known before tracing"):
+    with pytest.raises(TypeError, match="^gamma: expected a real number known before tracing"):
         jax.jit(lambda g: focal_jax.sigmoid_focal_loss(x, y, gamma=g))(2.0)
     with pytest.raises(TypeError, match="^axis: expected an integer"):
         focal_jax.softmax_focal_loss(x, jnp.zeros(3, jnp.int32), axis=1.0)
@@ -249,6 +249,15 @@ def test_float64_with_jax_enable_x64():
     (focal_jax.softmax_focal_loss, [0], dict(gamma=float("nan")), "gamma"),
     (focal_jax.softmax_focal_loss, [0], dict(alpha=[0.1, 0.2]), "alpha"),
     (focal_jax.softmax_focal_loss, [0], dict(ignore_index=1.5), "ignore_index"),
+    # strings, bytes and bools, as focal refuses them (float() took "2" as 2, True as 1)
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(gamma="2"), "gamma"),
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(gamma=b"2"), "gamma"),
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(gamma=True), "gamma"),
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(alpha="0.25"), "alpha"),
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(alpha=np.True_), "alpha"),
+    (focal_jax.softmax_focal_loss, [0], dict(gamma=" 2.5 "), "gamma"),
+    (focal_jax.softmax_focal_loss, [0], dict(alpha=["0.2", "0.3", "0.5"]), "alpha"),
+    (focal_jax.softmax_focal_loss, [0], dict(alpha=[True, False, True]), "alpha"),
 ])
 @pytest.mark.parametrize("jit", [False, True])
 def test_bad_static_arguments_are_named_before_tracing(function, labels, arguments, name, jit):
