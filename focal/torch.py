@@ -74,6 +74,20 @@ def _check_tensor(name: str, tensor: "torch.Tensor") -> None:
     if tensor.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {tensor.layout}; "
                         f"pass {name}.to_dense()")
+    if _inside_torch_func(tensor):
+        raise TypeError(
+            f"{name}: a tensor of a torch.func transform (vmap, grad, jacrev, ...), whose values "
+            f"focal cannot read; call focal.torch outside the transform (its functions take "
+            f"any batch shape, and loss.backward() gives the gradient)"
+        )
+
+
+def _inside_torch_func(tensor: "torch.Tensor") -> bool:
+    """Whether `tensor` is one of torch.func's wrappers, which have no storage
+    (reading them raised PyTorch's own RuntimeError)."""
+    functorch = getattr(torch._C, "_functorch", None)
+    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None)
+    return bool(wrapped(tensor)) if wrapped is not None else False
 
 
 def _as_numpy(name: str, tensor: "torch.Tensor") -> np.ndarray:

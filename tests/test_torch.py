@@ -478,3 +478,24 @@ def test_a_gradient_changed_in_place_is_never_handed_out_again():
     (first,) = torch.autograd.grad(loss, x, retain_graph=True)
     (second,) = torch.autograd.grad(loss, x)
     assert torch.equal(first, expected) and torch.equal(second, expected)
+
+
+@pytest.mark.parametrize("transform", ["vmap", "grad"])
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_torch_func_transforms_are_refused_by_name(transform, form):
+    """torch.func's wrappers have no storage: reading them raised PyTorch's own RuntimeError
+    ("Cannot access data pointer ..."); now a TypeError names the argument and the way out."""
+    if form == "sigmoid":
+        call = lambda r: focal_torch.sigmoid_focal_loss(r, torch.zeros(3), reduction="sum")  # noqa: E731
+    else:
+        call = lambda r: focal_torch.softmax_focal_loss(  # noqa: E731
+            r, torch.zeros(2, dtype=torch.long), reduction="sum")
+    shape = (3,) if form == "sigmoid" else (2, 3)
+    if transform == "vmap":
+        run = lambda: torch.func.vmap(call)(torch.randn(4, *shape))  # noqa: E731
+    else:
+        run = lambda: torch.func.grad(call)(torch.randn(*shape))  # noqa: E731
+    with pytest.raises(TypeError, match=r"^(inputs|targets|labels): a tensor of a torch.func "):
+        run()
+    # outside the transform the same call works
+    assert torch.isfinite(call(torch.randn(*shape)))
