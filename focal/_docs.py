@@ -11,7 +11,10 @@ INTERRUPTION = """\
 A long call can be interrupted: Ctrl-C raises KeyboardInterrupt from it
 within a few tens of milliseconds (as does any exception a Python signal
 handler raises, checked every 20 ms).  `out` is then left partly written,
-and so are the logits or targets when `out` is one of them."""
+and so are the logits or targets when `out` is one of them.  A target or
+label the pass finds bad raises its ValueError when found, and `out` is
+then partly written too; an input never is (where `out` shares memory with
+one, every value is checked before anything is written)."""
 
 
 def fill_docstring(**fragments: str) -> Callable[[_Function], _Function]:
