@@ -227,7 +227,8 @@ run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_in
                 b->weight[i] *= t->params.loss_weight_scale;
             }
         }
-        c->io->accumulate(&c->sums, b, m, index + offset, t->which_sums, &c->small_sums);
+        c->io->accumulate(&c->sums, b, m, index + offset, t->which_sums, &c->small_sums,
+                          t->logits_double);
     }
     return 0;
 }

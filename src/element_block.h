@@ -231,8 +231,12 @@ typedef struct {
 } lane_sum;
 
 FOCAL_INLINE void
-lane_add_one(lane_sum *acc, ptrdiff_t lane, double value)
+lane_add_one(lane_sum *acc, ptrdiff_t lane, double value, int compensated)
 {
+    if (!compensated) {
+        acc->sum[lane] += value;
+        return;
+    }
     /* Knuth's two-sum: the rounding error of s + value, exactly, with no
        comparison */
     double s = acc->sum[lane];
@@ -259,7 +263,7 @@ enum { LANE_WIDTH = FOCAL_LEVEL_VECTOR_BYTES / sizeof(double),
        LANE_VECTORS = FOCAL_LANES / LANE_WIDTH };
 
 FOCAL_INLINE void
-lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
+lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups, int compensated)
 {
     lane_vector s[LANE_VECTORS], c[LANE_VECTORS];
     memcpy(s, acc->sum, sizeof s);
@@ -268,8 +272,11 @@ lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
         for (int k = 0; k < LANE_VECTORS; k++) {
             lane_vector x;
             memcpy(&x, values + FOCAL_LANES * g + LANE_WIDTH * k, sizeof x);
-            lane_vector t = s[k] + x, part = t - s[k];
-            c[k] += (s[k] - (t - part)) + (x - part);
+            lane_vector t = s[k] + x;
+            if (compensated) { /* a constant */
+                lane_vector part = t - s[k];
+                c[k] += (s[k] - (t - part)) + (x - part);
+            }
             s[k] = t;
         }
     }
@@ -278,11 +285,11 @@ lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
 }
 #else
 FOCAL_INLINE void
-lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
+lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups, int compensated)
 {
     for (ptrdiff_t g = 0; g < groups; g++) {
         for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
-            lane_add_one(acc, lane, values[FOCAL_LANES * g + lane]);
+            lane_add_one(acc, lane, values[FOCAL_LANES * g + lane], compensated);
         }
     }
 }
@@ -290,17 +297,18 @@ lane_add_groups(lane_sum *acc, const double *values, ptrdiff_t groups)
 
 /* adds values[0..n) as elements first_index, first_index + 1, ... */
 FOCAL_INLINE void
-lane_add(lane_sum *acc, const double *values, ptrdiff_t n, ptrdiff_t first_index)
+lane_add(lane_sum *acc, const double *values, ptrdiff_t n, ptrdiff_t first_index,
+         int compensated)
 {
     ptrdiff_t i = 0;
     for (; i < n && ((first_index + i) % FOCAL_LANES) != 0; i++) {
-        lane_add_one(acc, (first_index + i) % FOCAL_LANES, values[i]);
+        lane_add_one(acc, (first_index + i) % FOCAL_LANES, values[i], compensated);
     }
     ptrdiff_t groups = (n - i) / FOCAL_LANES;
-    lane_add_groups(acc, values + i, groups);
+    lane_add_groups(acc, values + i, groups, compensated);
     i += groups * FOCAL_LANES;
     for (; i < n; i++) {
-        lane_add_one(acc, (first_index + i) % FOCAL_LANES, values[i]);
+        lane_add_one(acc, (first_index + i) % FOCAL_LANES, values[i], compensated);
     }
 }
 
@@ -367,10 +375,18 @@ any_large_loss(const element_block *b, ptrdiff_t n)
 }
 
 /* adds the block's elements, numbered from first_index, to the running sums
-   `which`; *small_sums becomes SUM_LOSS_SMALL at the first large loss */
+   `which`; *small_sums becomes SUM_LOSS_SMALL at the first large loss.
+   compensated (a constant): two-sums, for float64 results; float32 results
+   take plain sums.  Every term is >= 0 (losses, weights, targets), so a
+   lane's plain sum over a chunk (2,048 terms of one lane in a chunk of 2^16
+   elements; the chunks' totals are merged compensated) is within 2^11 units
+   of 2^-53 of the exact sum, relatively: 2^-42, a 2^-18 part of a float32
+   ULP.  The two-sum's four extra operations a vector cost a float32
+   forward a tenth of its time (one core, in cache: 2.41 to 2.14 ns per
+   element without them). */
 FOCAL_INLINE void
 accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_t first_index,
-                 int which, int *small_sums)
+                 int which, int *small_sums, int compensated)
 {
     if ((which & SUM_LOSS) && !*small_sums && any_large_loss(b, n)) {
         /* from here on, keep the scaled sum too */
@@ -379,20 +395,20 @@ accumulate_block(block_sums *sums, const element_block *b, ptrdiff_t n, ptrdiff_
     }
     which |= *small_sums;
     if (which & SUM_LOSS) {
-        lane_add(&sums->loss, b->loss, n, first_index);
+        lane_add(&sums->loss, b->loss, n, first_index, compensated);
     }
     if (which & SUM_LOSS_SMALL) {
         double small[FOCAL_BLOCK];
         for (ptrdiff_t i = 0; i < n; i++) {
             small[i] = b->loss[i] * FOCAL_SMALL_SUM;
         }
-        lane_add(&sums->loss_small, small, n, first_index);
+        lane_add(&sums->loss_small, small, n, first_index, compensated);
     }
     if (which & SUM_WEIGHT) {
-        lane_add(&sums->weight, b->weight, n, first_index);
+        lane_add(&sums->weight, b->weight, n, first_index, compensated);
     }
     if (which & SUM_POSITIVE) {
-        lane_add(&sums->positive, b->y, n, first_index);
+        lane_add(&sums->positive, b->y, n, first_index, compensated);
     }
 }
 

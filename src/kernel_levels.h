@@ -102,9 +102,14 @@
     }                                                                                     \
     ATTRIBUTE static void accumulate_##LEVEL(block_sums *sums, const element_block *b,     \
                                              ptrdiff_t n, ptrdiff_t first_index,            \
-                                             int which, int *small_sums)                    \
+                                             int which, int *small_sums, int compensated)   \
     {                                                                                     \
-        accumulate_block(sums, b, n, first_index, which, small_sums);                     \
+        if (compensated) {                                                                \
+            accumulate_block(sums, b, n, first_index, which, small_sums, 1);              \
+        }                                                                                 \
+        else {                                                                            \
+            accumulate_block(sums, b, n, first_index, which, small_sums, 0);              \
+        }                                                                                 \
     }                                                                                     \
     const block_io focal_io_##LEVEL = {load_##LEVEL,    store_##LEVEL,   labels_##LEVEL,  \
                                         targets_##LEVEL, weights_##LEVEL, accumulate_##LEVEL};

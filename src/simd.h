@@ -48,7 +48,7 @@ typedef struct {
                         double *y);
     int (*load_weights)(const char *source, ptrdiff_t stride, ptrdiff_t n, double *w);
     void (*accumulate)(block_sums *sums, const element_block *block, ptrdiff_t n,
-                       ptrdiff_t first_index, int which, int *small_sums);
+                       ptrdiff_t first_index, int which, int *small_sums, int compensated);
 } block_io;
 
 /* the best level this CPU runs */
