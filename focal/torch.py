@@ -74,20 +74,25 @@ def _check_tensor(name: str, tensor: "torch.Tensor") -> None:
     if tensor.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {tensor.layout}; "
                         f"pass {name}.to_dense()")
-    if _inside_torch_func(tensor):
-        raise TypeError(
-            f"{name}: a tensor of a torch.func transform (vmap, grad, jacrev, ...), whose values "
-            f"focal cannot read; call focal.torch outside the transform (its functions take "
-            f"any batch shape, and loss.backward() gives the gradient)"
-        )
 
 
-def _inside_torch_func(tensor: "torch.Tensor") -> bool:
-    """Whether `tensor` is one of torch.func's wrappers, which have no storage
-    (reading them raised PyTorch's own RuntimeError)."""
+def _refuse_transforms(**tensors: Any) -> None:
+    """Inside a torch.func transform (vmap, grad, jacrev, ...) focal cannot read
+    the tensors: the transform's wrappers have no storage, and any tensor read
+    there becomes one (reading raised PyTorch's own RuntimeError).  The message
+    names the first argument the transform wrapped, else the inputs."""
     functorch = getattr(torch._C, "_functorch", None)
-    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None)
-    return bool(wrapped(tensor)) if wrapped is not None else False
+    level = getattr(functorch, "maybe_current_level", None)
+    if level is None or level() is None:
+        return
+    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", lambda tensor: False)
+    name = next((name for name, tensor in tensors.items()
+                 if isinstance(tensor, torch.Tensor) and wrapped(tensor)), "inputs")
+    raise TypeError(
+        f"{name}: a tensor of a torch.func transform (vmap, grad, jacrev, ...), whose values "
+        f"focal cannot read; call focal.torch outside the transform (its functions take any "
+        f"batch shape, and loss.backward() gives the gradient)"
+    )
 
 
 def _as_numpy(name: str, tensor: "torch.Tensor") -> np.ndarray:
@@ -281,6 +286,7 @@ def sigmoid_focal_loss(
     >>> x.grad.shape
     torch.Size([1, 3])
     """
+    _refuse_transforms(inputs=inputs, targets=targets, weights=weights, alpha=alpha)
     y = _argument("targets", targets)
     options = dict(alpha=_alpha(alpha), gamma=_argument("gamma", gamma), reduction=reduction,
                    weights=_argument("weights", weights),
@@ -369,6 +375,7 @@ def softmax_focal_loss(
     """
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(f"inputs: expected a torch.Tensor, got {type(inputs).__name__}")
+    _refuse_transforms(inputs=inputs, targets=targets, weights=weights, alpha=alpha)
     axis = _class_dim(dim, inputs.dim())
     labels = _argument("targets", targets)
     options = dict(alpha=_argument("alpha", alpha), gamma=_argument("gamma", gamma), axis=axis,

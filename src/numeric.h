@@ -171,8 +171,10 @@ dd_divide_double(dd a, double b, int precise)
     dd back = two_product(quotient, b, precise);
     double rest = (a.hi - back.hi) - back.lo + a.lo;
     /* (selects, not branches: this sits in loops that must vectorise); an
-       infinite quotient has no remainder to add (it would be NaN) */
-    double refined = isfinite(quotient) ? quotient + rest / b : quotient;
+       infinite quotient has no remainder to add (it would be NaN), nor has a
+       quotient whose product back with b rounds past the double range (FL*'s
+       1.8e308 / 3: inf - inf was NaN): both keep the plain quotient */
+    double refined = isfinite(rest) ? quotient + rest / b : quotient;
     return b == 1.0 ? a.hi : refined;
 }
 

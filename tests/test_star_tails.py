@@ -138,3 +138,24 @@ def test_a_shift_and_a_logit_near_the_top_of_the_range(gamma):
         mean_grad = focal.star_grad(x, y, None, gamma, beta, reduction="mean")
         assert not np.isnan(mean_grad).any(), (gamma, beta, mean_grad)
         assert not np.isnan(focal.star_loss(x, y, None, gamma, beta, reduction="mean"))
+
+
+@pytest.mark.parametrize("gamma", [1.5, 3.0, 3.5, 6.0, 7.0, 9.0, 1.0, 2.0])
+def test_a_shift_at_the_largest_double_over_any_gamma(gamma):
+    """z = -1.8e308 exactly: FL* = softplus(-z) / gamma divided the double-double by gamma, and
+    the quotient times gamma (its remainder's first step) rounded past the double range where
+    gamma is not a power of two: inf - inf, a NaN loss.  The quotient is kept plain there."""
+    top = float(np.finfo(np.float64).max)
+    cases = [(0.0, 1.0, -top), (1.0, 0.0, -top), (-6.5e306, 1.0, -1.7e308),
+             (6.5e306, 0.0, -1.7e308)]
+    limit = mpmath.mpf(top)
+    for x, y, beta in cases:
+        loss, grad = focal.star_loss_and_grad(np.array([x]), np.array([y]), None, gamma, beta,
+                                              reduction="none")
+        want_loss, want_grad = exact(x, y, gamma, beta)
+        where = (gamma, x, y, beta)
+        if want_loss > limit * (1 + mpmath.mpf(2) ** -30):
+            assert loss[0] == np.inf, (where, loss[0])
+        else:
+            assert ulp_error(loss[0], want_loss, np.float64) <= 4, (where, loss[0], want_loss)
+        assert ulp_error(grad[0], want_grad, np.float64) <= 4, (where, grad[0], want_grad)

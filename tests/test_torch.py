@@ -480,22 +480,28 @@ def test_a_gradient_changed_in_place_is_never_handed_out_again():
     assert torch.equal(first, expected) and torch.equal(second, expected)
 
 
-@pytest.mark.parametrize("transform", ["vmap", "grad"])
+@pytest.mark.parametrize("transform", ["vmap", "grad", "jacrev"])
 @pytest.mark.parametrize("form", ["sigmoid", "softmax"])
-def test_torch_func_transforms_are_refused_by_name(transform, form):
+@pytest.mark.parametrize("closure", [False, True])
+def test_torch_func_transforms_are_refused_by_name(transform, form, closure):
     """torch.func's wrappers have no storage: reading them raised PyTorch's own RuntimeError
-    ("Cannot access data pointer ..."); now a TypeError names the argument and the way out."""
+    ("Cannot access data pointer ..."); now a TypeError names the logits the transform wrapped,
+    also where the targets come from outside the transform (closure: the usual way, whose
+    targets the transform wraps only when they are read)."""
+    outside = torch.zeros(3) if form == "sigmoid" else torch.zeros(2, dtype=torch.long)
+
+    def targets():
+        return outside if closure else outside.clone()
     if form == "sigmoid":
-        call = lambda r: focal_torch.sigmoid_focal_loss(r, torch.zeros(3), reduction="sum")  # noqa: E731
+        call = lambda r: focal_torch.sigmoid_focal_loss(r, targets(), reduction="sum")  # noqa: E731
     else:
-        call = lambda r: focal_torch.softmax_focal_loss(  # noqa: E731
-            r, torch.zeros(2, dtype=torch.long), reduction="sum")
+        call = lambda r: focal_torch.softmax_focal_loss(r, targets(), reduction="sum")  # noqa: E731
     shape = (3,) if form == "sigmoid" else (2, 3)
     if transform == "vmap":
         run = lambda: torch.func.vmap(call)(torch.randn(4, *shape))  # noqa: E731
     else:
-        run = lambda: torch.func.grad(call)(torch.randn(*shape))  # noqa: E731
-    with pytest.raises(TypeError, match=r"^(inputs|targets|labels): a tensor of a torch.func "):
+        run = lambda: getattr(torch.func, transform)(call)(torch.randn(*shape))  # noqa: E731
+    with pytest.raises(TypeError, match=r"^inputs: a tensor of a torch.func "):
         run()
     # outside the transform the same call works
     assert torch.isfinite(call(torch.randn(*shape)))
