@@ -48,7 +48,7 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
         return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise,
                              POLY1_GUARDED);
     }
-    focal_values v = sigmoid_focal_far(x, y, gamma, precise);
+    focal_values v = sigmoid_focal_far(x, y, gamma, 1.0, precise);
     /* t = e^-|x| is subnormal from |x| = 708.4 (75% off at 745), so it is
        taken as t 2^1000, as sigmoid_focal_far takes it, and every product
        with it is scaled back once, last */
@@ -154,6 +154,14 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
         /* sent here by varifocal_prepare's reach, but not the right side of
            target 0 far enough for its far form: the kernel's formula */
         return varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+    }
+    if (y == 0.0 && isfinite(x)) {
+        /* the wrong side beyond FOCAL_SIGMOID_FAR: alpha enters the second
+           derivative inside sigmoid_focal_far, before its scale-back */
+        focal_values far = sigmoid_focal_far(x, 0.0, k->gamma, k->extra, precise);
+        focal_values v = focal_values_scaled(far, k->extra, precise);
+        v.hess = k->extra == 0.0 ? 0.0 : far.hess;
+        return v;
     }
     if (y == 0.0) {
         return focal_values_scaled(sigmoid_focal_limit(x, 0.0, k, precise), k->extra, precise);

@@ -494,14 +494,23 @@ exp_negative_boosted(double a, int precise)
     return precise ? exp_accurate(exponent) : exp_nonpositive(exponent, precise);
 }
 
+/*
+ * hess_factor > 0 multiplies the second derivative (1 but for varifocal's
+ * target 0, whose alpha may reach 1.8e308): on the wrong side it enters
+ * before the 2^-1000 that brings the boosted value back, where the digits
+ * of e^-|x| are still there (alpha 1e300 at x = 1000 gave 0 for 5e-135, at
+ * x = 745 a value 75% off).
+ */
 static inline focal_values
-sigmoid_focal_far(double x, double y, double gamma, int precise)
+sigmoid_focal_far(double x, double y, double gamma, double hess_factor, int precise)
 {
     focal_values v;
     double ax = fabs(x);
     double a = 1.0 - 2.0 * y;
     if ((y == 1.0) == (x > 0.0)) {
-        return sigmoid_focal_far_right(ax, a, gamma, 0, precise);
+        v = sigmoid_focal_far_right(ax, a, gamma, 0, precise);
+        v.hess *= hess_factor;
+        return v;
     }
     /* float64 results: g t is the exponent of q^g and can be large (up to
        745 where q^g is normal), so t and the exp are taken to about 2^-100
@@ -517,7 +526,9 @@ sigmoid_focal_far(double x, double y, double gamma, int precise)
     double base = q_gamma.hi * t_boosted.hi; /* q^g t 2^1000 */
     double hess = base + (base * gamma) * (2.0 - ax)
                   + ((q_gamma.hi * gt.hi) * (gamma - 1.0)) * (t_boosted.hi * ax);
-    v.hess = hess * 0x1p-1000;
+    /* (the factor first, unless that overflows where the true value may not) */
+    double factored = hess * hess_factor;
+    v.hess = isfinite(factored) ? factored * 0x1p-1000 : hess * 0x1p-1000 * hess_factor;
     return v;
 }
 
@@ -609,7 +620,7 @@ sigmoid_focal_limit(double x, double y, const focal_params *k, int precise)
     }
     if (isfinite(x)) {
         if (y == 0.0 || y == 1.0) {
-            return sigmoid_focal_far(x, y, k->gamma, precise);
+            return sigmoid_focal_far(x, y, k->gamma, 1.0, precise);
         }
         /* a soft target keeps the kernel's own formula */
         return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise, 0);

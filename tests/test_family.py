@@ -730,3 +730,28 @@ def test_varifocal_with_a_large_alpha_is_never_nan(dtype):
                                 1.7e308, 2.0)
     assert grad[0] == np.inf  # (the others, 5e307 each, are finite in float64 only)
     assert np.isfinite(grad[1:]).all() == (dtype == np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha", [1e300, 1.7e308, 2.0, 0.75])
+def test_varifocal_second_derivative_of_target_0_beyond_700(alpha, dtype):
+    """The wrong side of target 0 beyond |x| = 700 (x > 700): its second derivative,
+    alpha q^g t (...) with t = e^-x, was scaled back from t 2^1000 before alpha applied, so
+    alpha 1e300 gave 0 for 5e-135 at x = 1000 and 75% off at x = 745.  Against mpmath,
+    unweighted and, for the large alphas, under a weight that takes it past float32's range
+    (a small alpha's value is subnormal before the weight: the README's gap of values a weight
+    brings up from below the normal range)."""
+    x = np.array([701.0, 745.0, 800.0, 1000.0, 1400.0])
+    y = np.zeros_like(x)
+    for gamma in (0.0, 0.5, 2.0, 20.0):
+        for weight in (1.0, 1e300) if alpha > 1e10 else (1.0,):
+            w = np.full(x.shape, weight)
+            _, hess = focal.varifocal_grad_hess(x.astype(dtype), y.astype(dtype), alpha, gamma,
+                                                weights=w)
+            for i in range(len(x)):
+                exact = reference.varifocal_mp(float(x[i]), 0.0, gamma, alpha)[2] * mpmath.mpf(weight)
+                where = (alpha, gamma, weight, float(x[i]), np.dtype(dtype).name)
+                if abs(exact) > mpmath.mpf(float(np.finfo(dtype).max)) * (1 + mpmath.mpf(2) ** -30):
+                    assert np.isinf(hess[i]) and (hess[i] > 0) == (exact > 0), (where, hess[i])
+                else:
+                    assert ulp_error(hess[i], exact, dtype) <= 4, (where, hess[i], float(exact))
