@@ -3,8 +3,9 @@
 The loss and its derivative come from one focal pass on the host (a
 ``jax.pure_callback``, so the functions work inside ``jax.jit``, ``jax.grad``
 and ``jax.vmap``); a ``jax.custom_vjp`` keeps that derivative as the residual
-and its backward only multiplies it by the incoming cotangent.  The README
-explains why a host callback and what it costs.
+and its backward only multiplies it by the incoming cotangent.  First
+derivatives only: a second one raises a TypeError that names focal.grad_hess.
+The README explains why a host callback and what it costs.
 
 Functions
 ---------
@@ -143,7 +144,23 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
     shapes = [jax.ShapeDtypeStruct(loss_shape, dtype)]
     if want_grad:
         shapes.append(jax.ShapeDtypeStruct(logits.shape, dtype))
-    return jax.pure_callback(host, tuple(shapes), logits, labels, vmap_method="expand_dims")
+
+    # A first derivative never differentiates the callback (the custom_vjp's
+    # forward sees plain values); a second one would, and JAX's message about
+    # pure callbacks names neither focal nor the way out.
+    @jax.custom_jvp
+    def callback(x, y):
+        return jax.pure_callback(host, tuple(shapes), x, y, vmap_method="expand_dims")
+
+    @callback.defjvp
+    def _second_derivative(primals, tangents):
+        raise TypeError(
+            "logits: focal.jax gives first derivatives only (jax.grad, jax.vjp); a second "
+            "derivative (jax.hessian, a gradient of a gradient, jax.jvp of a gradient) is not "
+            "available here. The sigmoid form's exact elementwise second derivative is "
+            "focal.grad_hess, on NumPy arrays")
+
+    return callback(logits, labels)
 
 
 def _refuse_perturbed_labels(labels: Any) -> None:

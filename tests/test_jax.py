@@ -160,6 +160,42 @@ def test_bad_arguments_are_named():
     jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, jax.lax.stop_gradient(y)).sum())(y)
 
 
+def _second_derivatives(f):
+    return {
+        "hessian": jax.hessian(f),
+        "jit(hessian)": jax.jit(jax.hessian(f)),
+        "grad of grad": jax.grad(lambda x: jax.grad(f)(x).sum()),
+        "jacfwd of grad": jax.jacfwd(jax.grad(f)),
+        "jvp of grad": lambda x: jax.jvp(jax.grad(f), (x,), (x,)),
+        "vmap(hessian)": lambda x: jax.vmap(jax.hessian(f))(x[None]),
+    }
+
+
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_a_second_derivative_is_refused_by_name(form):
+    """First derivatives only: a second one raises focal's TypeError naming
+    the logits and focal.grad_hess (JAX's own error about pure callbacks said
+    neither), under every way of asking for it; first derivatives still work
+    under the same transformations."""
+    x, y = _data((3, 4))
+    if form == "sigmoid":
+        def f(x):
+            return focal_jax.sigmoid_focal_loss(x, y, 0.25).sum()
+    else:
+        labels = jnp.asarray([0, 3, 1])
+
+        def f(x):
+            return focal_jax.softmax_focal_loss(x, labels).sum()
+    for name, second in _second_derivatives(f).items():
+        with pytest.raises(TypeError, match="^logits: focal.jax gives first derivatives only.*"
+                                            "focal.grad_hess"):
+            second(x)
+    expected = jax.grad(f)(x)
+    _close(jax.jit(jax.grad(f))(x), expected, rtol=0, atol=0)
+    _close(jax.vmap(jax.grad(f))(x[None])[0], expected, rtol=0, atol=0)
+    _close(jax.value_and_grad(f)(x)[1], expected, rtol=0, atol=0)
+
+
 # ----------------------------------------------------------------------------
 # Softmax against optax's cross-entropy
 
