@@ -74,6 +74,12 @@ def _check_tensor(name: str, tensor: "torch.Tensor") -> None:
     if tensor.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {tensor.layout}; "
                         f"pass {name}.to_dense()")
+    if tensor.is_nested:
+        # (a nested tensor of the strided layout has no sizes: reading it
+        # raised PyTorch's internal RuntimeError)
+        raise TypeError(f"{name}: expected a dense (strided) tensor, got a nested tensor; pass "
+                        f"{name}.to_padded_tensor(...) with a padding value and mask or weigh "
+                        f"the padding")
 
 
 def _refuse_transforms(**tensors: Any) -> None:

@@ -348,6 +348,38 @@ def test_a_tensor_on_another_device_names_it_and_the_way_out():
                                                                       device="meta"))
 
 
+def _not_dense(kind, dense):
+    """`dense` as a sparse tensor, or as a nested tensor of its rows (a 1-D
+    tensor: one row)."""
+    if kind == "sparse":
+        return dense.to_sparse()
+    rows = list(dense) if dense.ndim == 2 else [dense]
+    with warnings.catch_warnings():  # (the strided nested layout is a prototype)
+        warnings.simplefilter("ignore")
+        layout = torch.jagged if kind == "nested, jagged" else torch.strided
+        return torch.nested.nested_tensor(rows, layout=layout)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "nested, strided", "nested, jagged"])
+@pytest.mark.parametrize("name", ["inputs", "targets", "weights"])
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_a_tensor_that_is_not_dense_is_named(form, kind, name):
+    """A sparse or nested tensor raises focal's TypeError naming the argument
+    (a nested tensor of the strided layout raised PyTorch's internal
+    RuntimeError: it has no sizes)."""
+    if form == "sigmoid":
+        function = focal_torch.sigmoid_focal_loss
+        arguments = {"inputs": torch.zeros(2, 3), "targets": torch.zeros(2, 3),
+                     "weights": torch.ones(2, 3)}
+    else:  # integer labels and one weight per row
+        function = focal_torch.softmax_focal_loss
+        arguments = {"inputs": torch.zeros(2, 3), "targets": torch.tensor([0, 2]),
+                     "weights": torch.ones(2)}
+    arguments[name] = _not_dense(kind, arguments[name])
+    with pytest.raises(TypeError, match=f"^{name}: expected a dense \\(strided\\) tensor"):
+        function(arguments.pop("inputs"), arguments.pop("targets"), **arguments)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="^inputs: expected a floating-point tensor"):
         focal_torch.sigmoid_focal_loss(torch.zeros(2, 3, dtype=torch.int64), torch.zeros(2, 3))
