@@ -64,7 +64,7 @@ typedef struct {
 FOCAL_INLINE void
 weigh_element(const block_params *bp, focal_values v, double x, double y, double alpha,
               double weight, double *loss, double *grad, double *hess, int precise,
-              int keep_infinite)
+              int careful)
 {
     dd alpha_t = dd_add(dd_from(alpha * y),
                         dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
@@ -76,16 +76,21 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        or of a tiny alpha_t, kept few digits or none (0.25 * 5e-324 is 0,
        which masked an infinite loss to 0, and a finite one lost its digits,
        4x off at 1e-322).  The side that needs no lift is scaled back before
-       its product (a loss of 1e300 lifted would overflow).  (A float32
-       result of such a weight is 0 whatever the digits; precise is a
-       constant: no cost there.) */
+       its product (a loss of 1e300 lifted would overflow).  Float32 results
+       take the lift in the careful loop only (weigh_carefully): a value below
+       2^-960 comes back into float32's range only times an unweighted value
+       above 2^811, which only a row's extreme parameters give (Poly-1's
+       epsilon 1e300 times a weight of 5e-324 gave 0 for 1.5e-25: the row's
+       `large`, set by its prepare); elsewhere such a result is 0 whatever
+       the digits.  precise and careful are constants of the loop. */
     double unlifted = bp->has_alpha ? alpha_t.hi * weight_up : weight_up;
     /* (a zero alpha_t is not lifted: it masks the element, and a weight of
        1e308 times 2^600 was inf, times alpha_t = 0 NaN; a positive alpha_t
        whose product with w underflows is, 0.25 * 5e-324) */
     int some = !bp->has_alpha | (alpha_t.hi != 0.0);
-    int lift_loss = precise && some && unlifted * bp->loss_scale_down < 0x1p-960;
-    int lift_grad = precise && some && unlifted * bp->grad_scale_ratio < 0x1p-960;
+    int liftable = (precise || careful) && some;
+    int lift_loss = liftable && unlifted * bp->loss_scale_down < 0x1p-960;
+    int lift_grad = liftable && unlifted * bp->grad_scale_ratio < 0x1p-960;
     int lifted = lift_loss | lift_grad;
     double up = lifted ? 0x1p600 : 1.0;
     /* the lift enters through alpha_t (<= 1), not through a weight that may
@@ -148,11 +153,11 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        term is inf - inf, NaN, where the plain product is the infinity the
        result is.  An infinite g is that infinity as it is (shrunk twice,
        a weight near 1 underflowed to 0, and inf times 0 was NaN: varifocal's
-       alpha 1.7e308 at x = 2).  keep_infinite, a constant of the loop, is
-       0 only where that select cannot change a result (weigh_keeps_infinite):
+       alpha 1.7e308 at x = 2).  careful, a constant of the loop, is
+       0 only where that select cannot change a result (weigh_carefully):
        it cost Poly-1's and varifocal's float32 loops 2.7 instructions an
        element. */
-    if (keep_infinite) {
+    if (careful) {
         double beyond = isinf(v.grad.hi) ? v.grad.hi : v.grad.hi * grad_shrunk.hi;
         grad_normalised = isinf(beyond) ? beyond : grad_normalised;
     }
@@ -161,8 +166,9 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
 }
 
 /*
- * Whether weigh_element needs its select keeping an infinite unweighted
- * gradient (or a product beyond the double range) infinite.  Float64 results
+ * Whether weigh_element runs carefully: its select keeping an infinite
+ * unweighted gradient (or a product beyond the double range) infinite, and
+ * for float32 results its lift of a tiny weighted scale.  Float64 results
  * always do (the double-double's error term of an infinity is NaN; a lift or
  * a second shrink may take the weighted scale to 0).  For float32 results
  * (plain products) an infinity can turn into NaN only through a weighted
@@ -170,12 +176,13 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
  * weights): with a ratio >= 1 the scale is at least alpha_t w > 0 (shrunk
  * at most to 2^360), the normaliser's reciprocal is positive, the quotient
  * by a finite divisor of an infinity is infinite, and the other factors are
- * powers of two; a zero alpha_t w gives 0 either way.
+ * powers of two; a zero alpha_t w gives 0 either way.  The lift matters
+ * only for a row whose parameters make `large` values (focal_params).
  */
 static inline int
-weigh_keeps_infinite(const block_params *bp, int precise)
+weigh_carefully(const block_params *bp, int precise)
 {
-    return precise || !(bp->grad_scale_ratio >= 1.0);
+    return precise || !(bp->grad_scale_ratio >= 1.0) || bp->focal.large;
 }
 
 /*

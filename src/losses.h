@@ -70,9 +70,9 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
         /* a local copy: the stores into the block cannot alias it, so the              \
            parameters are loop invariants and the loop vectorises */                    \
         const block_params p_ = *(bp);                                                  \
-        /* two copies of the loop, with and without weigh_element's select              \
-           (weigh_keeps_infinite), so that neither tests it per element */              \
-        if (weigh_keeps_infinite(&p_, precise)) {                                       \
+        /* two copies of the loop, with and without weigh_element's careful steps       \
+           (weigh_carefully), so that neither tests it per element */                   \
+        if (weigh_carefully(&p_, precise)) {                                            \
             FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft,          \
                                derivatives, precise, 1);                                \
         }                                                                               \
@@ -83,13 +83,13 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
     } while (0)
 
 #define FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft, derivatives,    \
-                           precise, keep_infinite)                                      \
+                           precise, careful)                                            \
     for (ptrdiff_t i = 0; i < (n); i++) {                                               \
         double x = (b)->x[i], y = (b)->y[i];                                            \
         special |= SPECIAL(x, &p_.focal);                                               \
         focal_values v = VALUES(x, y, &p_.focal, form, soft, derivatives, precise);      \
         weigh_element(&p_, v, x, y, (b)->alpha[i], (b)->weight[i], &(b)->loss[i],       \
-                      &(b)->grad[i], &(b)->hess[i], precise, keep_infinite);            \
+                      &(b)->grad[i], &(b)->hess[i], precise, careful);                  \
     }
 
 /* ------------------------------------------------------------------------
@@ -225,6 +225,8 @@ static inline void
 fl_star_prepare(focal_params *k)
 {
     k->log_gamma = log_positive(dd_from(k->gamma), 1);
+    /* FL* <= |x| + (|beta| + log 2) / gamma; its derivatives are at most 1 */
+    k->large = k->gamma < 0x1p-700 || fabs(k->beta) > 0x1p700 * k->gamma;
 }
 
 /* x or z = gamma s x + beta possibly not finite (for either s: gamma x + beta
@@ -287,6 +289,8 @@ static inline void
 poly1_prepare(focal_params *k)
 {
     double g = k->gamma, c = 701.0 + fabs(k->extra);
+    /* epsilon q^(1 + g) and its derivatives, up to |epsilon| (1 + g)^2 */
+    k->large = fabs(k->extra) * (1.0 + g) * (1.0 + g) > 0x1p700;
     double largest = g < 1e150 ? 4.0 * (g + 1.0) * (g + 1.0) * c : 4.0 * (g + 1.0) * c;
     k->near = largest < 0x1p1000 ? FOCAL_SIGMOID_FAR : -1.0;
     /* epsilon > 0 brings back values of the right side whose q^g the vector
@@ -355,6 +359,8 @@ varifocal_form(const focal_params *k)
 static inline void
 varifocal_prepare(focal_params *k)
 {
+    /* alpha p^g BCE and its derivatives, up to alpha (1 + g)^2 times |x|'s */
+    k->large = k->extra * (1.0 + k->gamma) * (1.0 + k->gamma) > 0x1p700;
     double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma), from = focal_far_form_from(k->gamma);
     reach = reach > from ? reach : from;
     k->near = k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR ? reach : FOCAL_SIGMOID_FAR;

@@ -32,6 +32,9 @@ typedef struct {
     double near;     /* Poly-1 and varifocal: |x| up to which the vector loop
                         computes an element, the others taking the scalar path
                         (poly1_prepare, varifocal_prepare) */
+    int large;       /* the row's unweighted values may pass 2^700 at these
+                        parameters (set by its prepare; 0 for the others):
+                        float32 results then weigh carefully (weigh_carefully) */
 } focal_params;
 
 /* FL*: beyond z = 600, e^-z < 1e-260 and the far-tail form takes over */
