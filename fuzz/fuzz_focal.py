@@ -418,7 +418,8 @@ def one_input(data: bytes) -> None:
     if family == "scalar":
         return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
     if family == "descendants":
-        return descendants_at_extremes(src) if src.int(3) else scaled_gradients(src)
+        return src.choice((descendants_at_extremes, descendants_at_extremes, scaled_gradients,
+                           float32_against_float64))(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -521,6 +522,55 @@ def descendants_at_extremes(src: Source) -> None:
             continue
         for k, value in enumerate(results):
             check_no_nan(f"{name}_{suffix} x={x.tolist()} y={y.tolist()} result {k}", value)
+
+
+
+def float32_against_float64(src: Source) -> None:
+    """Every elementwise family under reduction "none", at extreme parameters
+    and weights: a float32 result is the float64 result of the same logits
+    (float32 values, exact in either dtype) rounded, to 2 float32 ULP, and inf
+    where that passes float32's range.  float32 results once rounded alpha_t w
+    to 0 (0.25 * 5e-324) before Poly-1's epsilon 1e300 or FL*'s 1 / gamma
+    brought the product back into their range."""
+    n = 1 + src.int(12)
+    x64 = np.array([src.choice(EXTREME_LOGITS[:-1]) * src.choice((1.0, -1.0)) for _ in range(n)])
+    x64 = x64.astype(np.float32).astype(np.float64)
+    y = np.array([src.choice((0.0, 1.0)) for _ in range(n)])
+    weights = np.array([src.choice(EXTREME_WEIGHTS + (1e-310, 3 * 5e-324)) for _ in range(n)])
+    parameter = lambda: src.choice(EXTREME_PARAMETERS)  # noqa: E731
+    alpha = src.choice((0.25, None, 1e-300))
+    name, arguments = src.choice((
+        ("", (alpha, parameter())),
+        ("star_", (alpha, parameter() or 1.0, src.choice((0.0, 1.0, -1e300, 1e300)))),
+        # (epsilon >= 0: below, CE + epsilon q cancels, the README's gap)
+        ("poly1_", (alpha, parameter(), parameter())),
+        ("varifocal_", (src.choice((0.75, 1.0, 1e300)), parameter())),
+        ("asymmetric_", (parameter(), parameter(), src.choice((0.0, 0.05, 1e-300)))),
+        ("quality_", (parameter(),)),
+    ))
+    kind = src.choice(("loss", "grad"))
+    function = getattr(focal, f"{name}{kind}")
+    try:
+        with np.errstate(all="ignore"):
+            wide = function(x64, y, *arguments, reduction="none", weights=weights)
+            narrow = function(x64.astype(np.float32), y, *arguments, reduction="none",
+                              weights=weights)
+    except (TypeError, ValueError):
+        return
+    info = np.finfo(np.float32)
+    with np.errstate(all="ignore"):
+        rounded = wide.astype(np.float32).astype(np.float64)
+        allowed = 2 * np.spacing(np.abs(rounded).astype(np.float32)).astype(np.float64)
+        allowed = np.maximum(allowed, float(info.smallest_subnormal))
+        close = np.abs(narrow.astype(np.float64) - wide) <= allowed
+    same_infinity = np.isinf(rounded) & (narrow.astype(np.float64) == rounded)
+    bad = np.isfinite(wide) & ~close & ~same_infinity
+    bad |= np.isinf(wide) & ~(narrow.astype(np.float64) == wide)
+    if np.any(bad):
+        i = np.flatnonzero(bad)[:3]
+        raise Finding(f"{name}{kind}{arguments} x={x64[i].tolist()} y={y[i].tolist()} "
+                      f"w={weights[i].tolist()}: float32 gives {narrow[i].tolist()}, "
+                      f"float64 {wide[i].tolist()}")
 
 
 # every elementwise family's gradient, with parameters that make it large or tiny
