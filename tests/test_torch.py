@@ -537,3 +537,47 @@ def test_torch_func_transforms_are_refused_by_name(transform, form, closure):
         run()
     # outside the transform the same call works
     assert torch.isfinite(call(torch.randn(*shape)))
+
+
+# (torch 2.13's compile machinery warns as it traces: of its own deprecated parts,
+# torch.jit's script_method and instantiating the autograd Function, and of reading
+# .grad of a non-leaf tensor, which Dynamo's tracing does; none of these is focal's)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_under_torch_compile_the_values_and_gradients_are_eager_ones(form):
+    """torch.compile (its default backend) traces the model around focal's call, which
+    is a graph break (focal reads the tensors' memory with NumPy): the compiled loss and
+    the gradient reaching focal's logits are the eager ones, bit for bit, and the layer
+    before the loss compiles and trains (its gradient within rounding: the compiled
+    kernels of tanh and the product round on their own)."""
+    torch._dynamo.reset()
+    layer = torch.nn.Linear(4, 3).double()
+    x, _ = _batch((5, 4))
+    if form == "sigmoid":
+        targets = (torch.rand(5, 3, generator=torch.Generator().manual_seed(1)) < 0.3).double()
+        loss_of = lambda z: focal_torch.sigmoid_focal_loss(z, targets, reduction="mean")  # noqa: E731
+    else:
+        targets = torch.tensor([0, 2, 1, -100, 2])
+        loss_of = lambda z: focal_torch.softmax_focal_loss(z, targets, gamma=2.0)  # noqa: E731
+
+    def model(inputs):
+        return loss_of(torch.tanh(layer(inputs)) * 3.0)
+
+    def at_the_logits(z):
+        return loss_of(z * 1.0)  # (the product's gradient passes the cotangent exactly)
+
+    z = (torch.tanh(layer(x)) * 3.0).detach()
+    results = []
+    for compiled in (False, True):
+        run_model = torch.compile(model) if compiled else model
+        run_loss = torch.compile(at_the_logits) if compiled else at_the_logits
+        layer.zero_grad()
+        run_model(x).backward()
+        leaf = z.clone().requires_grad_(True)
+        loss = run_loss(leaf)
+        loss.backward()
+        results.append((loss.detach(), leaf.grad, layer.weight.grad.clone()))
+    (eager_loss, eager_grad, eager_layer), (loss, grad, layer_grad) = results
+    assert torch.equal(loss, eager_loss) and torch.equal(grad, eager_grad)
+    torch.testing.assert_close(layer_grad, eager_layer, rtol=1e-12, atol=1e-15)
