@@ -275,7 +275,8 @@ def sigmoid_focal_loss(
     Raises
     ------
     TypeError
-        For a tensor that is not on the CPU (move it with ``.cpu()``), or
+        For a tensor that is not on the CPU (move it with ``.cpu()``), a
+        sparse or nested tensor, a tensor of a ``torch.func`` transform, or
         logits that are not a floating-point tensor.
 
     See Also
@@ -363,7 +364,8 @@ def softmax_focal_loss(
     Raises
     ------
     TypeError
-        For a tensor that is not on the CPU (move it with ``.cpu()``), or
+        For a tensor that is not on the CPU (move it with ``.cpu()``), a
+        sparse or nested tensor, a tensor of a ``torch.func`` transform, or
         logits that are not a floating-point tensor.
 
     See Also

@@ -171,9 +171,9 @@ typedef struct {
  * block ahead left most of the wait (the forward pass, one core, the
  * batch's 16M elements: 2.9 to 3.0 ns per element against 2.2 in cache;
  * 8 blocks ahead, 2.3 to 2.5; into the first-level cache, or 4 or 16
- * blocks ahead, measured no better).  Always inlined: a function whose only effect is a prefetch
- * counts as pure for GCC, which then drops the call (it did, until this
- * was found: no prefetch was issued).
+ * blocks ahead, measured no better).  Always inlined: a function whose only
+ * effect is a prefetch counts as pure for GCC, which then drops the call (it
+ * did, until this was found: no prefetch was issued).
  */
 enum { FOCAL_PREFETCH_BLOCKS = 8 };
 

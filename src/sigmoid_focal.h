@@ -498,7 +498,7 @@ exp_negative_boosted(double a, int precise)
 }
 
 /*
- * hess_factor > 0 multiplies the second derivative (1 but for varifocal's
+ * hess_factor >= 0 multiplies the second derivative (1 but for varifocal's
  * target 0, whose alpha may reach 1.8e308): on the wrong side it enters
  * before the 2^-1000 that brings the boosted value back, where the digits
  * of e^-|x| are still there (alpha 1e300 at x = 1000 gave 0 for 5e-135, at
