@@ -8,6 +8,7 @@
 #   .ci/fuzz.sh                              # 60 s (CI)
 #   FOCAL_FUZZ_SECONDS=3600 .ci/fuzz.sh      # the long run (fuzz/README.md)
 #   FOCAL_FUZZ_KEEP=1 .ci/fuzz.sh            # keep the venv and the grown corpus
+#   FOCAL_FUZZ_FROM=DIR .ci/fuzz.sh          # fuzz the clang build sanitizers.sh kept in DIR
 #
 # As atheris documents for native extensions (native_extension_fuzzing.md):
 # the extension is compiled with -fsanitize=address,fuzzer-no-link, atheris is
@@ -20,23 +21,9 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 seconds="${FOCAL_FUZZ_SECONDS:-60}"
 
-# clang with libFuzzer (Debian: the clang package brings compiler-rt's libFuzzer)
-if ! command -v clang >/dev/null; then
-    echo "fuzz.sh: installing clang"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq clang >/dev/null
-fi
-clang --version | head -n 1
-fuzzer_lib="$(clang -print-file-name=libclang_rt.fuzzer_no_main-x86_64.a)"
-if [ ! -e "$fuzzer_lib" ]; then
-    fuzzer_lib="$(find "$(dirname "$(clang -print-libgcc-file-name)")" /usr/lib/llvm-* \
-        -name 'libclang_rt.fuzzer_no_main*.a' 2>/dev/null | head -n 1 || true)"
-fi
-if [ -z "$fuzzer_lib" ]; then
-    echo "fuzz.sh: clang has no libFuzzer (libclang_rt.fuzzer_no_main); install compiler-rt" >&2
-    exit 2
-fi
+# FOCAL_FUZZ_FROM=DIR: fuzz the build .ci/sanitizers.sh made and kept in DIR
+# with CC=clang (the same instrumentation; CI builds the core once for both)
+from="${FOCAL_FUZZ_FROM:-}"
 
 work="$(mktemp -d -t focal-fuzz.XXXXXX)"
 cleanup() {
@@ -47,28 +34,56 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-mkdir -p "$work/src" "$work/corpus" "$work/crashes"
-git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$work/src" -xf -
+mkdir -p "$work/corpus" "$work/crashes"
 
 start=$(date +%s)
-python3 -m venv "$work/venv"
-py="$work/venv/bin/python"
-"$py" -m pip install --quiet --upgrade pip
-# atheris from source, against this clang: only then does it make asan_with_fuzzer.so
-# (pip keeps the wheel it builds in its cache: later runs on this machine reuse it)
-"$py" -m pip install --quiet --no-binary atheris atheris
+if [ -n "$from" ]; then
+    src="$from/src"
+    py="$from/venv/bin/python"
+    if [ ! -x "$py" ] || [ ! -d "$src" ]; then
+        echo "fuzz.sh: FOCAL_FUZZ_FROM=$from holds no build of sanitizers.sh (venv/, src/)" >&2
+        exit 2
+    fi
+else
+    # clang with libFuzzer (Debian: the clang package brings compiler-rt's libFuzzer)
+    if ! command -v clang >/dev/null; then
+        echo "fuzz.sh: installing clang"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq clang >/dev/null
+    fi
+    clang --version | head -n 1
+    fuzzer_lib="$(clang -print-file-name=libclang_rt.fuzzer_no_main-x86_64.a)"
+    if [ ! -e "$fuzzer_lib" ]; then
+        fuzzer_lib="$(find "$(dirname "$(clang -print-libgcc-file-name)")" /usr/lib/llvm-* \
+            -name 'libclang_rt.fuzzer_no_main*.a' 2>/dev/null | head -n 1 || true)"
+    fi
+    if [ -z "$fuzzer_lib" ]; then
+        echo "fuzz.sh: clang has no libFuzzer (libclang_rt.fuzzer_no_main); install compiler-rt" >&2
+        exit 2
+    fi
+    src="$work/src"
+    mkdir -p "$src"
+    git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$src" -xf -
+    python3 -m venv "$work/venv"
+    py="$work/venv/bin/python"
+    "$py" -m pip install --quiet --upgrade pip
+    # atheris from source, against this clang: only then does it make asan_with_fuzzer.so
+    # (pip keeps the wheel it builds in its cache: later runs on this machine reuse it)
+    "$py" -m pip install --quiet --no-binary atheris atheris
+    # focal, instrumented (LDSHARED follows CC: setuptools swaps the compiler in)
+    CC=clang \
+    CFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+    LDFLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
+        "$py" -m pip install --quiet --no-cache-dir "$src"
+fi
 atheris_dir="$("$py" -c 'import atheris; print(atheris.path())')"
 preload="$atheris_dir/asan_with_fuzzer.so"
 if [ ! -e "$preload" ]; then
     echo "fuzz.sh: atheris made no $preload (was it built from source with clang?)" >&2
     exit 2
 fi
-# focal, instrumented (LDSHARED follows CC: setuptools swaps the compiler in)
-CC=clang \
-CFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
-LDFLAGS="-fsanitize=address,undefined,fuzzer-no-link" \
-    "$py" -m pip install --quiet --no-cache-dir "$work/src"
-so="$(find "$work/venv" -name '_focal_core*.so' | head -n 1)"
+so="$("$py" -I -c 'import importlib.util; print(importlib.util.find_spec("_focal_core").origin)')"
 symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
 if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__sanitizer_cov' <<<"$symbols"; then
     echo "fuzz.sh: $so lacks ASan or coverage instrumentation" >&2
@@ -82,7 +97,7 @@ cd "$work"
 LD_PRELOAD="$preload" \
 ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:symbolize=1" \
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-    "$py" "$work/src/fuzz/fuzz_focal.py" \
+    "$py" "$src/fuzz/fuzz_focal.py" \
         -max_total_time="$seconds" -timeout=60 -rss_limit_mb=8192 -max_len=1024 \
         -print_final_stats=1 -artifact_prefix="$work/crashes/" \
         "$work/corpus" "$root/fuzz/corpus" >"$work/fuzz.log" 2>&1 || status=$?

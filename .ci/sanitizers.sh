@@ -8,6 +8,18 @@
 #   .ci/sanitizers.sh tests/test_tails.py -x   # extra arguments go to pytest
 #   SANITIZERS_KEEP=1 .ci/sanitizers.sh ...      # keep the instrumented venv
 #   FOCAL_SANITIZERS_EXTRAS=test,gbdt .ci/sanitizers.sh   # extras to install (default: test)
+#   CC=clang SANITIZERS_DIR=/tmp/inst .ci/sanitizers.sh   # clang, the build kept for fuzz.sh
+#
+# Two compilers
+# - gcc (the default): ASan and UBSan, gcc's runtimes.
+# - clang (CC=clang, what CI runs): ASan, UBSan and libFuzzer's edge
+#   coverage (inline 8-bit counters), so that the same build serves
+#   .ci/fuzz.sh: SANITIZERS_DIR=DIR builds in DIR and keeps it, and
+#   FOCAL_FUZZ_FROM=DIR .ci/fuzz.sh fuzzes that build.  The core, the longest
+#   build of CI, is then compiled instrumented once, and clang compiles it in
+#   less than half gcc's time with ASan.  The runtime is atheris's
+#   asan_with_fuzzer.so (ASan with libFuzzer's callbacks linked in), which
+#   atheris makes when it is built from source with the same clang.
 #
 # How it works
 # - The sources are copied (the files git knows, tracked or not ignored) to a
@@ -20,9 +32,10 @@
 #   The extension's own -O3 etc. (setup.py) stay.  The script checks that the
 #   built .so really calls the ASan and UBSan runtimes.
 # - Python itself is not instrumented, so the ASan runtime has to be the first
-#   library loaded: LD_PRELOAD=$(gcc -print-file-name=libasan.so), then
-#   libstdc++ (see below); libubsan is pulled in by the extension's own
-#   DT_NEEDED entry and needs no preload.
+#   library loaded: LD_PRELOAD=$(gcc -print-file-name=libasan.so) (clang:
+#   asan_with_fuzzer.so, which carries UBSan's handlers too), then libstdc++
+#   (see below); gcc's libubsan is pulled in by the extension's own DT_NEEDED
+#   entry and needs no preload.
 # - PYTHONMALLOC=malloc sends CPython's (and so PyMem_Malloc's, which the C core
 #   uses) small allocations to malloc, where ASan puts redzones around each
 #   block; with pymalloc's arenas an overrun of a small block would go unseen.
@@ -48,23 +61,46 @@ if ! command -v "$CC" >/dev/null; then
     echo "sanitizers.sh: $CC not found" >&2
     exit 2
 fi
-libasan="$("$CC" -print-file-name=libasan.so)"
-if [ ! -e "$libasan" ]; then
-    echo "sanitizers.sh: the ASan runtime ($libasan) is missing (apt-get install libasan8?)" >&2
-    exit 2
-fi
+case "$(basename "$CC")" in
+clang*)
+    flavour=clang
+    # libFuzzer's edge counters, without fuzzer-no-link's trace-cmp: that
+    # calls into the fuzzer at every comparison, which makes the suite's
+    # kernels several times slower; the fuzzer keeps its edge coverage
+    # (fuzz.sh's own build, for long runs, has trace-cmp too)
+    sanitize="address,undefined"
+    coverage="-fsanitize-coverage=inline-8bit-counters,pc-table"
+    ;;
+*)
+    flavour=gcc
+    sanitize="address,undefined"
+    coverage=""
+    libasan="$("$CC" -print-file-name=libasan.so)"
+    if [ ! -e "$libasan" ]; then
+        echo "sanitizers.sh: the ASan runtime ($libasan) is missing (apt-get install libasan8?)" >&2
+        exit 2
+    fi
+    ;;
+esac
 # libstdc++ is preloaded too: ASan intercepts __cxa_throw and must find the
 # real one when it starts; a C++ extension that a test loads later (Matplotlib,
 # XGBoost, LightGBM, pyzmq...) would otherwise abort on its first exception
 # ("CHECK failed: ... real___cxa_throw != 0")
-libstdcxx="$("$CC" -print-file-name=libstdc++.so.6)"
-preload="$libasan"
-if [ -e "$libstdcxx" ]; then
-    preload="$libasan:$libstdcxx"
-fi
+libstdcxx="$(g++ -print-file-name=libstdc++.so.6 2>/dev/null || "$CC" -print-file-name=libstdc++.so.6)"
 
-# SANITIZERS_KEEP=1 keeps the build folder (venv, reports) for a closer look
-work="$(mktemp -d -t focal-sanitizers.XXXXXX)"
+# SANITIZERS_KEEP=1 keeps the build folder (venv, reports) for a closer look;
+# SANITIZERS_DIR names it (a new or empty folder) and keeps it
+if [ -n "${SANITIZERS_DIR:-}" ]; then
+    work="$SANITIZERS_DIR"
+    SANITIZERS_KEEP=1
+    mkdir -p "$work"
+    if [ -n "$(ls -A "$work")" ]; then
+        echo "sanitizers.sh: SANITIZERS_DIR=$work is not empty" >&2
+        exit 2
+    fi
+else
+    work="$(mktemp -d -t focal-sanitizers.XXXXXX)"
+fi
 cleanup() {
     if [ "${SANITIZERS_KEEP:-0}" = 1 ]; then
         echo "sanitizers.sh: kept $work (venv: $work/venv)"
@@ -83,11 +119,26 @@ start=$(date +%s)
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip
+if [ "$flavour" = clang ]; then
+    # atheris from source, against this clang: only then does it make
+    # asan_with_fuzzer.so (pip keeps the wheel it builds in its cache)
+    CC="$CC" "$py" -m pip install --quiet --no-binary atheris atheris
+    libasan="$("$py" -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so"
+    if [ ! -e "$libasan" ]; then
+        echo "sanitizers.sh: atheris made no $libasan (was it built from source with clang?)" >&2
+        exit 2
+    fi
+fi
+preload="$libasan"
+if [ -e "$libstdcxx" ]; then
+    preload="$libasan:$libstdcxx"
+fi
+# (LDSHARED follows CC: setuptools swaps the compiler in)
 CC="$CC" \
-CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
-LDFLAGS="-fsanitize=address,undefined" \
+CFLAGS="-fsanitize=$sanitize $coverage -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+LDFLAGS="-fsanitize=$sanitize $coverage" \
     "$py" -m pip install --quiet --no-cache-dir -e "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
-echo "sanitizers.sh: build and install took $(( $(date +%s) - start )) s"
+echo "sanitizers.sh: $flavour build and install took $(( $(date +%s) - start )) s"
 
 # the installed extension must call into both runtimes
 # (importing it without the preload fails on purpose: ASan must come first)
@@ -95,6 +146,10 @@ so="$(find "$work/venv" "$work/src" -name '_focal_core*.so' | head -n 1)"
 symbols="$(nm -D --undefined-only "$so")"  # (not piped into grep -q: pipefail and SIGPIPE)
 if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__ubsan_handle' <<<"$symbols"; then
     echo "sanitizers.sh: $so is not instrumented (CFLAGS not honoured?)" >&2
+    exit 1
+fi
+if [ "$flavour" = clang ] && ! grep -q '__sanitizer_cov' <<<"$symbols"; then
+    echo "sanitizers.sh: $so lacks libFuzzer's coverage instrumentation" >&2
     exit 1
 fi
 echo "sanitizers.sh: instrumented extension: $so"

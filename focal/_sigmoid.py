@@ -79,15 +79,18 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     # check the full path would make, so the two agree on every call.
     if (type(logits) is np.ndarray and type(targets) is np.ndarray and weights is None
             and out is None and normalizer is None and not star and type(reduction) is str
-            and reduction in _PLAIN_REDUCTIONS and type(gamma) is float and 0.0 <= gamma < math.inf
+            and reduction in _PLAIN_REDUCTIONS
+            and ((type(gamma) is float and 0.0 <= gamma < math.inf)
+                 or (type(gamma) is int and 0 <= gamma <= _EXACT_INT))
             and (alpha is None or (type(alpha) is float and 0.0 <= alpha <= 1.0))
             and type(ignore_index) is int and ignore_index == -1):
         dtype = _PLAIN_RESULTS.get(logits.dtype.char)
         t_dtype = targets.dtype
         if (dtype is not None and targets.shape == logits.shape and t_dtype.kind in "biuf"
                 and t_dtype.itemsize <= 8):
-            return _plain(mode, logits, targets, alpha, gamma, reduction, dtype, loss, extra,
-                          extra2, extra3, extra4)
+            # (an int gamma, as in gamma=2, is the float the full path makes of it)
+            return _plain(mode, logits, targets, alpha, float(gamma), reduction, dtype, loss,
+                          extra, extra2, extra3, extra4)
     x, dtype = _args.logits_array(logits, keep_bfloat16=True)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
@@ -111,6 +114,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
 
 _PLAIN_RESULTS = {"f": np.dtype(np.float32), "d": np.dtype(np.float64)}
 _PLAIN_REDUCTIONS = frozenset(("none", "sum", "mean"))
+_EXACT_INT = 2**53  # every int up to this is exactly a float
 
 
 def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamma: float,

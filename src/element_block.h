@@ -103,8 +103,8 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     int zero = weight == 0.0 || (scale.hi == 0.0 && x == x);
     /* (a weight the scale takes below the smallest subnormal is negligible
        beside the largest, which the scale brings near 1) */
-    double loss_down = bp->loss_scale_down * (lifted & !lift_loss ? 0x1p-600 : 1.0);
-    double grad_down = bp->grad_scale_ratio * (lifted & !lift_grad ? 0x1p-600 : 1.0);
+    double loss_down = bp->loss_scale_down * ((lifted & !lift_loss) ? 0x1p-600 : 1.0);
+    double grad_down = bp->grad_scale_ratio * ((lifted & !lift_grad) ? 0x1p-600 : 1.0);
     double loss_drop = lift_loss ? 0x1p-600 : 1.0, drop = lift_grad ? 0x1p-600 : 1.0;
     dd loss_scale = {scale.hi * loss_down, scale.lo * loss_down};
     dd grad_scale = {scale.hi * grad_down, scale.lo * grad_down};

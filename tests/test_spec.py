@@ -324,6 +324,15 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
                         full if isinstance(full, tuple) else (full,)):
             assert type(s) is type(f)
             np.testing.assert_array_equal(s, f, strict=True)
+        # an int gamma, as in the README's focal.loss(..., gamma=2), takes it too
+        short = function(x, y, gamma=3, reduction=reduction)
+        assert taken, function.__name__
+        taken.clear()
+        full = function(x, y, gamma=np.float64(3.0), reduction=reduction)
+        assert not taken
+        for s, f in zip(short if isinstance(short, tuple) else (short,),
+                        full if isinstance(full, tuple) else (full,)):
+            np.testing.assert_array_equal(s, f, strict=True)
     g, h = focal.grad_hess(x, y)
     assert taken
     g_full, h_full = focal.grad_hess(x, y, alpha=np.float64(0.25))
@@ -338,7 +347,8 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
     lambda x, y: focal.loss(x, y, weights=y),
     lambda x, y: focal.loss(x, y, normalizer=2.0),
     lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
-    lambda x, y: focal.loss(x, y, gamma=2),            # an int gamma
+    lambda x, y: focal.loss(x, y, gamma=2**53 + 1),    # an int that no float holds exactly
+    lambda x, y: focal.loss(x, y, gamma=True),         # a bool is no int here
     lambda x, y: focal.loss(x, y, ignore_index=-5),
     lambda x, y: focal.loss(x, y.astype(np.complex64)),
     lambda x, y: focal.loss(x.view(np.matrix), y),     # a subclass
