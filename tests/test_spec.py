@@ -314,25 +314,20 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
     plain = _sigmoid._plain
     monkeypatch.setattr(_sigmoid, "_plain", lambda *a: taken.append(1) or plain(*a))
     for function in (focal.loss, focal.grad, focal.loss_and_grad):
-        short = function(x, y, reduction=reduction)
-        assert taken, function.__name__
-        taken.clear()
-        # the same call, made to take the full path (alpha a NumPy scalar)
-        full = function(x, y, alpha=np.float64(0.25), reduction=reduction)
-        assert not taken
-        for s, f in zip(short if isinstance(short, tuple) else (short,),
-                        full if isinstance(full, tuple) else (full,)):
-            assert type(s) is type(f)
-            np.testing.assert_array_equal(s, f, strict=True)
-        # an int gamma, as in the README's focal.loss(..., gamma=2), takes it too
-        short = function(x, y, gamma=3, reduction=reduction)
-        assert taken, function.__name__
-        taken.clear()
-        full = function(x, y, gamma=np.float64(3.0), reduction=reduction)
-        assert not taken
-        for s, f in zip(short if isinstance(short, tuple) else (short,),
-                        full if isinstance(full, tuple) else (full,)):
-            np.testing.assert_array_equal(s, f, strict=True)
+        # the same call, made to take the full path: alpha a NumPy scalar; and
+        # an int gamma, as in the README's focal.loss(..., gamma=2), which takes
+        # the short path too, against the float the full path makes of it
+        for short_arguments, full_arguments in (({}, {"alpha": np.float64(0.25)}),
+                                                ({"gamma": 3}, {"gamma": np.float64(3.0)})):
+            short = function(x, y, reduction=reduction, **short_arguments)
+            assert taken, function.__name__
+            taken.clear()
+            full = function(x, y, reduction=reduction, **full_arguments)
+            assert not taken
+            for s, f in zip(short if isinstance(short, tuple) else (short,),
+                            full if isinstance(full, tuple) else (full,)):
+                assert type(s) is type(f)
+                np.testing.assert_array_equal(s, f, strict=True)
     g, h = focal.grad_hess(x, y)
     assert taken
     g_full, h_full = focal.grad_hess(x, y, alpha=np.float64(0.25))
