@@ -61,6 +61,7 @@ if ! command -v "$CC" >/dev/null; then
     echo "sanitizers.sh: $CC not found" >&2
     exit 2
 fi
+sanitize="address,undefined"
 case "$(basename "$CC")" in
 clang*)
     flavour=clang
@@ -68,12 +69,10 @@ clang*)
     # calls into the fuzzer at every comparison, which makes the suite's
     # kernels several times slower; the fuzzer keeps its edge coverage
     # (fuzz.sh's own build, for long runs, has trace-cmp too)
-    sanitize="address,undefined"
     coverage="-fsanitize-coverage=inline-8bit-counters,pc-table"
     ;;
 *)
     flavour=gcc
-    sanitize="address,undefined"
     coverage=""
     libasan="$("$CC" -print-file-name=libasan.so)"
     if [ ! -e "$libasan" ]; then

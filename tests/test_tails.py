@@ -553,6 +553,18 @@ def test_guard_pages_never_touched(family):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mmap + mprotect guard pages")
+def _reports_not_to_files():
+    """This process's environment, but for the sanitizers' log_path: a
+    subprocess's report of a fault that is meant goes to its stderr, not to
+    .ci/sanitizers.sh's report folder, which fails the run.  Both variables:
+    with clang's runtime (ASan and UBSan in one), either one's log_path counts."""
+    env = dict(os.environ)
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[name] = ":".join(option for option in env.get(name, "").split(":")
+                             if option and not option.startswith("log_path="))
+    return env
+
+
 def test_guard_pages_do_fault():
     """Self-check of the method: reading one element past the end faults."""
     script = textwrap.dedent(f"""
@@ -578,18 +590,6 @@ def test_guard_pages_do_fault():
 
 # --------------------------------------------------------------------------
 # regressions: crashes found while hardening
-
-
-def _reports_not_to_files():
-    """This process's environment, but for the sanitizers' log_path: a
-    subprocess's report of a fault that is meant goes to its stderr, not to
-    .ci/sanitizers.sh's report folder, which fails the run.  Both variables:
-    with clang's runtime (ASan and UBSan in one), either one's log_path counts."""
-    env = dict(os.environ)
-    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
-        env[name] = ":".join(option for option in env.get(name, "").split(":")
-                             if option and not option.startswith("log_path="))
-    return env
 
 
 def _run_isolated(script):
