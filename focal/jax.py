@@ -2,9 +2,11 @@
 
 The loss and its derivative come from one focal pass on the host (a
 ``jax.pure_callback``, so the functions work inside ``jax.jit``, ``jax.grad``
-and ``jax.vmap``); a ``jax.custom_vjp`` keeps that derivative as the residual
-and its backward only multiplies it by the incoming cotangent.  First
-derivatives only: a second one raises a TypeError that names focal.grad_hess.
+and ``jax.vmap``).  A ``jax.custom_jvp`` pairs them: the loss's tangent is
+that derivative times the logits' tangent, linear in it, so JAX transposes it
+for reverse mode (``jax.grad``, ``jax.vjp``) and forward mode (``jax.jvp``,
+``jax.jacfwd``) works as it is.  First derivatives only: a second one raises
+a TypeError that names focal.grad_hess.
 The README explains why a host callback and what it costs.
 
 Functions
@@ -27,6 +29,7 @@ import numpy as np
 try:
     import jax
     import jax.numpy as jnp
+    from jax.custom_derivatives import SymbolicZero
 except ImportError:  # the original error stays attached as the context
     raise ImportError("focal.jax needs JAX: pip install \"focal[jax]\"")
 
@@ -57,7 +60,7 @@ _STATIC = ("a real number known before tracing (focal.jax does not differentiate
 
 
 def _static_alpha(alpha: Any) -> Any:
-    """A number, or one weight per class as a tuple (hashable, for custom_vjp)."""
+    """A number, or one weight per class as a tuple (hashable, for custom_jvp)."""
     if alpha is None or np.ndim(alpha) == 0:
         return _static_number("alpha", alpha)
     try:
@@ -145,9 +148,9 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
     if want_grad:
         shapes.append(jax.ShapeDtypeStruct(logits.shape, dtype))
 
-    # A first derivative never differentiates the callback (the custom_vjp's
-    # forward sees plain values); a second one would, and JAX's message about
-    # pure callbacks names neither focal nor the way out.
+    # A first derivative never differentiates the callback (the custom_jvp's
+    # rule sees the primal values); a second one would, and JAX's message
+    # about pure callbacks names neither focal nor the way out.
     @jax.custom_jvp
     def callback(x, y):
         return jax.pure_callback(host, tuple(shapes), x, y, vmap_method="expand_dims")
@@ -163,8 +166,11 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
     return callback(logits, labels)
 
 
-def _refuse_perturbed_labels(labels: Any) -> None:
-    if labels.perturbed and jnp.issubdtype(labels.value.dtype, jnp.inexact):
+def _refuse_perturbed_labels(labels: Any, labels_dot: Any) -> None:
+    """The labels are not differentiated: a tangent given to them (a gradient
+    asked of them) is refused, where it would silently be zero."""
+    perturbed = not isinstance(labels_dot, SymbolicZero)
+    if perturbed and jnp.issubdtype(labels.dtype, jnp.inexact):
         raise TypeError(
             "labels: focal.jax differentiates with respect to the logits only; wrap the labels "
             "in jax.lax.stop_gradient (their gradient would otherwise silently be zero)"
@@ -188,23 +194,25 @@ def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels
     return _call_host(compute, want_grad, logits, labels, logits.shape)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _sigmoid(logits: Any, labels: Any, alpha: Any, gamma: float) -> Any:
     (value,) = _sigmoid_host(False, alpha, gamma, logits, labels)
     return value
 
 
-def _sigmoid_forward(logits: Any, labels: Any, alpha: Any, gamma: float):
-    _refuse_perturbed_labels(labels)
-    value, gradient = _sigmoid_host(True, alpha, gamma, logits.value, labels.value)
-    return value, gradient
+def _sigmoid_tangent(alpha: Any, gamma: float, primals: Tuple[Any, Any],
+                     tangents: Tuple[Any, Any]):
+    logits, labels = primals
+    logits_dot, labels_dot = tangents
+    _refuse_perturbed_labels(labels, labels_dot)
+    value, gradient = _sigmoid_host(True, alpha, gamma, logits, labels)
+    if isinstance(logits_dot, SymbolicZero):
+        return value, jnp.zeros_like(value)
+    # elementwise: each loss depends on its own logit
+    return value, gradient * logits_dot
 
 
-def _sigmoid_backward(alpha: Any, gamma: float, gradient: Any, cotangent: Any):
-    return cotangent * gradient, None
-
-
-_sigmoid.defvjp(_sigmoid_forward, _sigmoid_backward, symbolic_zeros=True)
+_sigmoid.defjvp(_sigmoid_tangent, symbolic_zeros=True)
 
 
 def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
@@ -284,28 +292,27 @@ def _softmax_host(want_grad: bool, alpha: Any, gamma: float, axis: int, ignore_i
     return _call_host(compute, want_grad, logits, labels, rows)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
 def _softmax(logits: Any, labels: Any, alpha: Any, gamma: float, axis: int,
              ignore_index: int) -> Any:
     (value,) = _softmax_host(False, alpha, gamma, axis, ignore_index, logits, labels)
     return value
 
 
-def _softmax_forward(logits: Any, labels: Any, alpha: Any, gamma: float, axis: int,
-                     ignore_index: int):
-    _refuse_perturbed_labels(labels)
-    value, gradient = _softmax_host(True, alpha, gamma, axis, ignore_index, logits.value,
-                                    labels.value)
-    return value, gradient
+def _softmax_tangent(alpha: Any, gamma: float, axis: int, ignore_index: int,
+                     primals: Tuple[Any, Any], tangents: Tuple[Any, Any]):
+    logits, labels = primals
+    logits_dot, labels_dot = tangents
+    _refuse_perturbed_labels(labels, labels_dot)
+    value, gradient = _softmax_host(True, alpha, gamma, axis, ignore_index, logits, labels)
+    if isinstance(logits_dot, SymbolicZero):
+        return value, jnp.zeros_like(value)
+    # a row's loss depends on that row's logits only: its tangent is a sum along
+    # the axis (transposed, a row's cotangent spreads along it)
+    return value, jnp.sum(gradient * logits_dot, axis=axis)
 
 
-def _softmax_backward(alpha: Any, gamma: float, axis: int, ignore_index: int, gradient: Any,
-                      cotangent: Any):
-    # a row's loss depends on that row's logits only: its cotangent spreads along the axis
-    return jnp.expand_dims(cotangent, axis) * gradient, None
-
-
-_softmax.defvjp(_softmax_forward, _softmax_backward, symbolic_zeros=True)
+_softmax.defjvp(_softmax_tangent, symbolic_zeros=True)
 
 
 def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float = 2.0, *,
