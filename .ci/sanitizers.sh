@@ -9,10 +9,6 @@
 #   SANITIZERS_KEEP=1 .ci/sanitizers.sh ...      # keep the instrumented venv
 #   FOCAL_SANITIZERS_EXTRAS=test,gbdt .ci/sanitizers.sh   # extras to install (default: test)
 #   CC=clang SANITIZERS_DIR=/tmp/inst .ci/sanitizers.sh   # clang, the build kept for fuzz.sh
-#   SANITIZERS_STAGE=build SANITIZERS_DIR=D .ci/sanitizers.sh   # only build into D (kept)
-#   SANITIZERS_STAGE=test SANITIZERS_DIR=D .ci/sanitizers.sh    # only test D's build
-#     (CI builds in the background while steps that leave a core idle run,
-#     and tests when its turn comes; the same CC for both stages)
 #
 # Two compilers
 # - gcc (the default): ASan and UBSan, gcc's runtimes.
@@ -92,30 +88,12 @@ esac
 libstdcxx="$(g++ -print-file-name=libstdc++.so.6 2>/dev/null || "$CC" -print-file-name=libstdc++.so.6)"
 
 # SANITIZERS_KEEP=1 keeps the build folder (venv, reports) for a closer look;
-# SANITIZERS_DIR names it (a new or empty folder, or for the test stage the
-# folder the build stage filled) and keeps it
-stage="${SANITIZERS_STAGE:-all}"
-case "$stage" in
-all | build | test) ;;
-*)
-    echo "sanitizers.sh: SANITIZERS_STAGE must be all, build or test, not $stage" >&2
-    exit 2
-    ;;
-esac
-if [ "$stage" != all ] && [ -z "${SANITIZERS_DIR:-}" ]; then
-    echo "sanitizers.sh: SANITIZERS_STAGE=$stage needs SANITIZERS_DIR" >&2
-    exit 2
-fi
+# SANITIZERS_DIR names it (a new or empty folder) and keeps it
 if [ -n "${SANITIZERS_DIR:-}" ]; then
     work="$SANITIZERS_DIR"
     SANITIZERS_KEEP=1
     mkdir -p "$work"
-    if [ "$stage" = test ]; then
-        if [ ! -x "$work/venv/bin/python" ] || [ ! -d "$work/src" ]; then
-            echo "sanitizers.sh: SANITIZERS_DIR=$work holds no build (run SANITIZERS_STAGE=build first)" >&2
-            exit 2
-        fi
-    elif [ -n "$(ls -A "$work")" ]; then
+    if [ -n "$(ls -A "$work")" ]; then
         echo "sanitizers.sh: SANITIZERS_DIR=$work is not empty" >&2
         exit 2
     fi
@@ -131,31 +109,38 @@ cleanup() {
 }
 trap cleanup EXIT
 reports="$work/reports"
+mkdir -p "$work/src" "$reports"
+
+# the project's files, without ./build, egg-info or other ignored debris
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$work/src" -xf -
+
+start=$(date +%s)
+python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
-
-if [ "$stage" != test ]; then
-    mkdir -p "$work/src" "$reports"
-
-    # the project's files, without ./build, egg-info or other ignored debris
-    git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$work/src" -xf -
-
-    start=$(date +%s)
-    python3 -m venv "$work/venv"
-    "$py" -m pip install --quiet --upgrade pip
-    if [ "$flavour" = clang ]; then
-        # atheris from source, against this clang: only then does it make
-        # asan_with_fuzzer.so (pip keeps the wheel it builds in its cache)
-        CC="$CC" "$py" -m pip install --quiet --no-binary atheris atheris
-    fi
-    # (LDSHARED follows CC: setuptools swaps the compiler in)
-    CC="$CC" \
-    CFLAGS="-fsanitize=$sanitize $coverage -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
-    LDFLAGS="-fsanitize=$sanitize $coverage" \
-        "$py" -m pip install --quiet --no-cache-dir -e "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
-    echo "sanitizers.sh: $flavour build and install took $(( $(date +%s) - start )) s"
-fi
-
+"$py" -m pip install --quiet --upgrade pip
+atheris_pid=""
 if [ "$flavour" = clang ]; then
+    # atheris from source, against this clang: only then does it make
+    # asan_with_fuzzer.so (pip keeps the wheel it builds in its cache).  Its
+    # wheel builds on one core (minutes on a fresh machine) beside focal's
+    # build below, whose instruction-set tables leave a core idle part of the
+    # time; it is installed once both are done.
+    CC="$CC" "$py" -m pip wheel --quiet --no-deps --no-binary atheris -w "$work/wheels" atheris \
+        > "$work/atheris-build.log" 2>&1 &
+    atheris_pid=$!
+fi
+# (LDSHARED follows CC: setuptools swaps the compiler in)
+CC="$CC" \
+CFLAGS="-fsanitize=$sanitize $coverage -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+LDFLAGS="-fsanitize=$sanitize $coverage" \
+    "$py" -m pip install --quiet --no-cache-dir -e "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
+if [ -n "$atheris_pid" ]; then
+    if ! wait "$atheris_pid"; then
+        cat "$work/atheris-build.log" >&2
+        echo "sanitizers.sh: building atheris from source failed" >&2
+        exit 2
+    fi
+    "$py" -m pip install --quiet --no-index --find-links "$work/wheels" atheris
     libasan="$("$py" -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so"
     if [ ! -e "$libasan" ]; then
         echo "sanitizers.sh: atheris made no $libasan (was it built from source with clang?)" >&2
@@ -166,6 +151,7 @@ preload="$libasan"
 if [ -e "$libstdcxx" ]; then
     preload="$libasan:$libstdcxx"
 fi
+echo "sanitizers.sh: $flavour build and install took $(( $(date +%s) - start )) s"
 
 # the installed extension must call into both runtimes
 # (importing it without the preload fails on purpose: ASan must come first)
@@ -180,9 +166,6 @@ if [ "$flavour" = clang ] && ! grep -q '__sanitizer_cov' <<<"$symbols"; then
     exit 1
 fi
 echo "sanitizers.sh: instrumented extension: $so"
-if [ "$stage" = build ]; then
-    exit 0
-fi
 
 # Tests too slow under ASan can be marked "huge" or "slow" (registered in
 # pyproject.toml); they are skipped here only when those markers exist.
