@@ -166,15 +166,22 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
     return callback(logits, labels)
 
 
-def _refuse_perturbed_labels(labels: Any, labels_dot: Any) -> None:
-    """The labels are not differentiated: a tangent given to them (a gradient
-    asked of them) is refused, where it would silently be zero."""
-    perturbed = not isinstance(labels_dot, SymbolicZero)
-    if perturbed and jnp.issubdtype(labels.dtype, jnp.inexact):
+def _tangent(host: Any, primals: Tuple[Any, Any], tangents: Tuple[Any, Any], contract: Any):
+    """A custom_jvp rule of both losses: (value, tangent) from one host call,
+    `host(logits, labels)` -> (loss, gradient), the tangent being
+    `contract(gradient * logits_dot)`.  The labels are not differentiated: a
+    tangent given to them (a gradient asked of them) is refused, where it
+    would silently be zero.  JAX calls the rule only when an argument is
+    perturbed, so the logits' tangent is never a symbolic zero here."""
+    logits, labels = primals
+    logits_dot, labels_dot = tangents
+    if not isinstance(labels_dot, SymbolicZero) and jnp.issubdtype(labels.dtype, jnp.inexact):
         raise TypeError(
             "labels: focal.jax differentiates with respect to the logits only; wrap the labels "
             "in jax.lax.stop_gradient (their gradient would otherwise silently be zero)"
         )
+    value, gradient = host(logits, labels)
+    return value, contract(gradient * logits_dot)
 
 
 # ----------------------------------------------------------------------------
@@ -202,14 +209,9 @@ def _sigmoid(logits: Any, labels: Any, alpha: Any, gamma: float) -> Any:
 
 def _sigmoid_tangent(alpha: Any, gamma: float, primals: Tuple[Any, Any],
                      tangents: Tuple[Any, Any]):
-    logits, labels = primals
-    logits_dot, labels_dot = tangents
-    _refuse_perturbed_labels(labels, labels_dot)
-    value, gradient = _sigmoid_host(True, alpha, gamma, logits, labels)
-    if isinstance(logits_dot, SymbolicZero):
-        return value, jnp.zeros_like(value)
     # elementwise: each loss depends on its own logit
-    return value, gradient * logits_dot
+    return _tangent(functools.partial(_sigmoid_host, True, alpha, gamma), primals, tangents,
+                    lambda products: products)
 
 
 _sigmoid.defjvp(_sigmoid_tangent, symbolic_zeros=True)
@@ -301,15 +303,10 @@ def _softmax(logits: Any, labels: Any, alpha: Any, gamma: float, axis: int,
 
 def _softmax_tangent(alpha: Any, gamma: float, axis: int, ignore_index: int,
                      primals: Tuple[Any, Any], tangents: Tuple[Any, Any]):
-    logits, labels = primals
-    logits_dot, labels_dot = tangents
-    _refuse_perturbed_labels(labels, labels_dot)
-    value, gradient = _softmax_host(True, alpha, gamma, axis, ignore_index, logits, labels)
-    if isinstance(logits_dot, SymbolicZero):
-        return value, jnp.zeros_like(value)
     # a row's loss depends on that row's logits only: its tangent is a sum along
     # the axis (transposed, a row's cotangent spreads along it)
-    return value, jnp.sum(gradient * logits_dot, axis=axis)
+    return _tangent(functools.partial(_softmax_host, True, alpha, gamma, axis, ignore_index),
+                    primals, tangents, lambda products: jnp.sum(products, axis=axis))
 
 
 _softmax.defjvp(_softmax_tangent, symbolic_zeros=True)
