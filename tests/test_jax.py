@@ -217,12 +217,13 @@ def test_forward_mode_gives_the_gradient_times_the_tangent(form):
         _, gradient = focal.softmax_loss_and_grad(np.asarray(x), np.asarray(labels),
                                                   reduction="none")
         expected = np.sum(gradient * np.asarray(direction), axis=-1)
+    # (the softmax's tangent is a float32 sum along the row, which XLA and
+    # NumPy, and XLA under jit, order their own ways: the last bit may differ;
+    # the sigmoid's is one product per element, exactly NumPy's)
+    same = 0 if form == "sigmoid" else 1e-6
     value, tangent = jax.jvp(per_element, (x,), (direction,))
     _close(value, per_element(x), rtol=0, atol=0)
-    _close(tangent, expected.astype(np.float32), rtol=1e-6, atol=0)
-    # (the softmax's tangent is a float32 sum along the row, which XLA orders
-    # its own way under jit: the last bit may differ there)
-    same = 0 if form == "sigmoid" else 1e-6
+    _close(tangent, expected.astype(np.float32), rtol=same, atol=0)
     jitted = jax.jit(lambda x, v: jax.jvp(per_element, (x,), (v,)))(x, direction)
     _close(jitted[1], tangent, rtol=same, atol=0)
     batched = jax.vmap(lambda v: jax.jvp(per_element, (x,), (v,))[1])(direction[None])
