@@ -542,8 +542,8 @@ def float32_against_float64(src: Source) -> None:
     name, arguments = src.choice((
         ("", (alpha, parameter())),
         ("star_", (alpha, parameter() or 1.0, src.choice((0.0, 1.0, -1e300, 1e300)))),
-        # (epsilon >= 0: below, CE + epsilon q cancels, the README's gap)
-        ("poly1_", (alpha, parameter(), parameter())),
+        # (epsilon down to -1, where CE + epsilon q once cancelled)
+        ("poly1_", (alpha, parameter(), src.choice(EXTREME_PARAMETERS + (-1.0, -0.5, -1e-300)))),
         ("varifocal_", (src.choice((0.75, 1.0, 1e300)), parameter())),
         ("asymmetric_", (parameter(), parameter(), src.choice((0.0, 0.05, 1e-300)))),
         ("quality_", (parameter(),)),

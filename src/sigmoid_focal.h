@@ -239,6 +239,47 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
 }
 
 /*
+ * -log(1 - u) - u >= 0 for u in [0, 1], given ce = -log(1 - u): what Poly-1
+ * with epsilon < 0 adds to (1 + epsilon) u (sigmoid_focal_parts).  For small
+ * u it is u^2/2 + u^3/3 + ..., while ce and u agree in most of their digits:
+ * their difference would keep only the digits they disagree in.  Up to
+ * u = 1/2, with v = u / (2 - u) (so -log(1 - u) = 2 atanh v and
+ * u = 2 v / (1 + v)),
+ *   -log(1 - u) - u = u^2 / (2 - u) + 2 v^3 (1/3 + v^2/5 + v^4/7 + ...),
+ * every term >= 0 and v <= 1/3: sixteen terms of the series leave less than
+ * 2^-62 of it, and the series is at most 14% of the result, so it is summed
+ * in double.  From u = 1/2 the difference itself, where ce + u is at most
+ * 6.2 times ce - u (at u = 1/2; less beyond): it loses under 2.7 bits.
+ * (Plain products and sums, no MADD: every instruction-set level rounds
+ * alike.)
+ */
+FOCAL_INLINE dd
+poly1_log_excess(dd u, dd ce, int precise)
+{
+    static const double odd_reciprocals[16] = {
+        1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17,
+        1.0 / 19, 1.0 / 21, 1.0 / 23, 1.0 / 25, 1.0 / 27, 1.0 / 29, 1.0 / 31, 1.0 / 33};
+    dd two_minus_u = dd_add(dd_from(2.0), dd_negate(u), precise);
+    dd head = dd_divide(dd_mul(u, u, precise), two_minus_u, precise);
+    double v = u.hi / two_minus_u.hi, v2 = v * v;
+    double series = odd_reciprocals[15];
+    for (int i = 14; i >= 0; i--) {
+        series = series * v2 + odd_reciprocals[i];
+    }
+    dd near = dd_add(head, dd_from((2.0 * v * v2) * series), precise);
+    dd far = dd_add(ce, dd_negate(u), precise);
+    return u.hi <= 0.5 ? near : far;
+}
+
+/* u c(u) = u ((1 + epsilon) - epsilon u), >= 0 for epsilon in [-1, 0]: the
+   slope of Poly-1's C with epsilon < 0 (sigmoid_focal_parts) */
+FOCAL_INLINE dd
+poly1_slope(dd u, dd one_plus_epsilon, double epsilon, int precise)
+{
+    return dd_mul(u, dd_add(one_plus_epsilon, dd_scale(u, -epsilon, precise), precise), precise);
+}
+
+/*
  * Unweighted focal loss and its first two derivatives for one finite logit x,
  * given by its logistic parts s, and one target y in [0, 1].
  *
@@ -255,7 +296,15 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
  * poly (a constant: 0, or POLY1_PLAIN or POLY1_GUARDED for Poly-1, losses.h):
  * the loss q^g C with C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
  * replaced by C, d by dC/dx = d + epsilon a w and w by
- * d2C/dx2 = w (1 + epsilon a (1 - 2p)).
+ * d2C/dx2 = w (1 + epsilon a (1 - 2p)).  For epsilon >= 0 these add terms of
+ * one sign.  For epsilon < 0 (down to -1) they cancel where CE is nearly q,
+ * on the right side (CE = q + q^2/2 + ... for a hard target: at epsilon = -1
+ * the loss was 0 for 6.9e-164 at x = -150, gamma 0.5); there, with
+ * e = 1 + epsilon >= 0 and c(u) = e - epsilon u >= 0, sums of terms >= 0:
+ *   C        = (CE - q) + e q,  CE - q = y h(1 - p) + (1 - y) h(p),
+ *              h(u) = -log(1 - u) - u (poly1_log_excess; CE and q are linear in y),
+ *   dC/dx    = (1 - y) p c(p) - y (1 - p) c(1 - p)   (a q c(q) for a hard target),
+ *   d2C/dx2  = w (e - 2 epsilon q).
  *
  * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0, or
  * FOCAL_GAMMA_LARGE for gamma > 8, see below) exp(g log q), where log q is minus a
@@ -291,10 +340,21 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
        On the scalar path beyond |x| = 700 (soft targets) it may pass the
        double range: then it is that infinity, not NaN (dd_accumulate), and
        the derivatives form CE and the poly term apart (poly1_grad_apart) */
+    const int poly_negative = poly && k->extra < 0.0;
+    const dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
     dd poly_term = dd_scale(q, k->extra, precise);
     dd c = poly == POLY1_GUARDED ? dd_accumulate(ce, poly_term, precise)
            : poly                ? dd_add(ce, poly_term, precise)
                                  : ce;
+    if (poly_negative) { /* epsilon < 0: see above */
+        dd excess = soft ? dd_add(dd_scale(poly1_log_excess(s.one_minus_p, s.softplus_mx, precise),
+                                           y, precise),
+                                  dd_mul(not_y, poly1_log_excess(s.p, s.softplus_x, precise),
+                                         precise),
+                                  precise)
+                         : poly1_log_excess(q, ce, precise);
+        c = dd_add(excess, dd_mul(one_plus_epsilon, q, precise), precise);
+    }
     int hard = y == 0.0 || y == 1.0;
     const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
     const int large = gamma_integer == FOCAL_GAMMA_LARGE || accurate;
@@ -364,6 +424,14 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
        epsilon >= 0 */
     const dd d_ce = d;
     d = poly ? dd_add(d, dd_scale(dd_mul(a, w, precise), k->extra, precise), precise) : d;
+    if (poly_negative) { /* epsilon < 0: see above */
+        d = soft ? dd_add(dd_mul(not_y, poly1_slope(s.p, one_plus_epsilon, k->extra, precise),
+                                 precise),
+                          dd_scale(poly1_slope(s.one_minus_p, one_plus_epsilon, k->extra, precise),
+                                   -y, precise),
+                          precise)
+                 : dd_scale(poly1_slope(q, one_plus_epsilon, k->extra, precise), a.hi, precise);
+    }
     dd r_ce = dd_mul(r, c, precise);
 
     dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
@@ -376,8 +444,10 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         return v;
     }
     double one_minus_2p = s.one_minus_p.hi - s.p.hi;
-    /* d2C/dx2: w, and for Poly-1 w (1 + epsilon a (1 - 2p)) */
-    double c_curvature = poly ? w.hi * (1.0 + k->extra * a.hi * one_minus_2p) : w.hi;
+    /* d2C/dx2: w, and for Poly-1 w (1 + epsilon a (1 - 2p)), or w (e - 2 epsilon q) */
+    double c_curvature = poly_negative ? w.hi * (one_plus_epsilon.hi - 2.0 * k->extra * q.hi)
+                         : poly          ? w.hi * (1.0 + k->extra * a.hi * one_minus_2p)
+                                         : w.hi;
     double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
                        + gamma * a.hi * one_minus_2p * r_ce.hi
                        + 2.0 * gamma * a.hi * r.hi * d.hi + c_curvature;

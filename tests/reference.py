@@ -546,8 +546,15 @@ def star_mp(x, y, gamma, beta, alpha=None):
 
 def poly1_mp(x, y, gamma, epsilon, alpha="0.25"):
     """(loss, dloss/dx, d2loss/dx2) of Poly-1 at one logit: sigmoid_focal_mp
-    plus alpha_t epsilon q^(gamma+1) and its derivatives (poly1_reference)."""
-    with _precision():
+    plus alpha_t epsilon q^(gamma+1) and its derivatives (poly1_reference).
+
+    With epsilon < 0 the two parts cancel where CE is nearly q (CE - q is
+    about q^2 / 2, q about e^-|x|): the sum is taken with |x| / ln 10 digits
+    more, which the cancellation costs."""
+    digits = max(MP_DIGITS, mpmath.mp.dps)
+    if _mp(epsilon) < 0 and mpmath.isfinite(_mp(x)):
+        digits += int(abs(_mp(x)) / mpmath.log(10)) + 10
+    with mpmath.workdps(digits):
         focal_part = sigmoid_focal_mp(x, y, gamma, alpha)
         x, y, gamma, epsilon = _mp(x), _mp(y), _mp(gamma), _mp(epsilon)
         alpha_t = 1 if alpha is None else _mp(alpha) * y + (1 - _mp(alpha)) * (1 - y)

@@ -16,6 +16,16 @@ from reference import spacing, ulp_error
 
 mpmath.mp.prec = 120
 
+# Poly-1 with epsilon < 0, where CE + epsilon q cancels on the right side (all
+# of it at epsilon = -1, which left 0 for 6.9e-164 at x = -150, gamma 0.5):
+# gamma 0 and an integer gamma (the kernels' products), a general one, and one
+# above 8 (the float64 results' accurate kernels)
+NEGATIVE_EPSILON = ({"alpha": None, "gamma": 0.5, "epsilon": -1.0},
+                    {"alpha": 0.25, "gamma": 2.0, "epsilon": -1.0},
+                    {"alpha": 0.75, "gamma": 0.0, "epsilon": -0.999999},
+                    {"alpha": None, "gamma": 3.7, "epsilon": -0.5},
+                    {"alpha": 0.25, "gamma": 10.0, "epsilon": -1.0})
+
 # name: (functions, full mpmath twin (loss, grad, hess), definition, parameter settings)
 FAMILY = {
     "poly1": (
@@ -24,7 +34,9 @@ FAMILY = {
         lambda x, y, alpha, gamma, epsilon: reference.poly1_definition_mp(x, y, gamma, epsilon,
                                                                           alpha),
         ({"alpha": 0.25, "gamma": 2.0, "epsilon": 1.0}, {"alpha": None, "gamma": 0.0, "epsilon": 1.0},
-         {"alpha": 0.75, "gamma": 0.5, "epsilon": 3.0}, {"alpha": None, "gamma": 3.7, "epsilon": 0.5}),
+         {"alpha": 0.75, "gamma": 0.5, "epsilon": 3.0}, {"alpha": None, "gamma": 3.7, "epsilon": 0.5},
+         # epsilon < 0: CE + epsilon q cancels on the right side (NEGATIVE_EPSILON)
+         *NEGATIVE_EPSILON),
     ),
     "varifocal": (
         (focal.varifocal_loss, focal.varifocal_grad_hess),
@@ -107,6 +119,16 @@ def test_soft_target_loss_every_magnitude(name, dtype):
     # loss's does); its loss does not.  The focal loss's own float64 loss of a
     # soft target is 1.08 ULP off at worst (its sum of two logs).
     worst = worst_errors(name, FAMILY[name][3][0], float(dtype(0.3)), dtype)
+    assert worst["loss"][0] <= 1.5, worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("y", [0.3, 1e-30, 0.999999])
+@pytest.mark.parametrize("settings", NEGATIVE_EPSILON)
+def test_poly1_negative_epsilon_soft_target_loss(settings, y, dtype):
+    # CE - q = y h(1 - p) + (1 - y) h(p): a target of 1e-30 leaves a loss of
+    # about 39 y at x = -40 beside a CE and q of 4e-18 each
+    worst = worst_errors("poly1", settings, float(dtype(y)), dtype)
     assert worst["loss"][0] <= 1.5, worst
 
 
