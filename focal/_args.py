@@ -516,13 +516,13 @@ def scale_back(value: float, exponent: int) -> float:
         return math.copysign(math.inf, value)
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def result_scalar(value: float, dtype: np.dtype) -> Any:
     """A reduced value as a NumPy scalar of the result dtype.  A float32 beyond
     its range is inf, the correctly rounded value, without NumPy's warning."""
-    if dtype == _FLOAT32 and abs(value) > _FLOAT32_MAX:
+    if dtype == _FLOAT32 and abs(value) > FLOAT32_MAX:
         with np.errstate(over="ignore"):
             return dtype.type(value)
     return dtype.type(value)

@@ -27,7 +27,7 @@ _DEFAULT_FLOOR = 0.01
 # dtype the objective returns: the floor and every value handed over must be
 # a finite float32 number.
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal number
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_MAX = _args.FLOAT32_MAX
 # LightGBM stores an infinite init_score as +-1e300 (and a NaN one as 0)
 # before any objective sees it; no model has a margin that large otherwise,
 # so a margin is accepted when its magnitude is below 1e300.

@@ -105,6 +105,7 @@ class Plan:
 
 
 _NORMAL_MIN = sys.float_info.min
+_FLOAT32_MAX = _args.FLOAT32_MAX
 
 
 def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
@@ -116,8 +117,11 @@ def reduced_value(loss_sum: float, loss_sum_small: float, denominator: float,
     2^-SMALL_SUM_EXPONENT, taken where the plain sum overflowed."""
     if not (weight_exponent or denominator_exponent) and denominator > 0:
         # the common case first: a quotient in the normal range is the same
-        # correctly rounded quotient as the one of fractions below
+        # correctly rounded quotient as the one of fractions below (and one
+        # that float32 holds needs no check of its range: a small call's time)
         value = loss_sum / denominator
+        if _NORMAL_MIN <= value <= _FLOAT32_MAX:
+            return dtype.type(value)
         if _NORMAL_MIN <= value < math.inf or loss_sum == 0.0:
             return _args.result_scalar(value, dtype)
     loss_sum, exponent = _args.finite_sum(loss_sum, loss_sum_small, weight_exponent)
