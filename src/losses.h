@@ -42,7 +42,7 @@
 enum { TARGETS_DENSE = 0, TARGETS_HARD = 1 };
 
 /* forms per row at most (the kernels' table has this many columns) */
-enum { FOCAL_FORMS = 6 };
+enum { FOCAL_FORMS = 7 };
 
 /*      name        number                 name in messages  targets        hess */
 #define FOCAL_ELEMENTWISE_LOSSES(ROW)                                                    \
@@ -271,12 +271,20 @@ fl_star_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
  * kernels with poly = 1 (sigmoid_focal_parts), its forms and its tails
  * (focal_family.h).
  */
-#define poly1_FORMS sigmoid_fl_FORMS
+/* Forms: the focal loss's six for epsilon >= 0, and one of its own for
+   epsilon < 0 (gamma up to 8), whose kernels form C and its derivatives as
+   sums of terms >= 0 (sigmoid_focal_parts, POLY1_NEGATIVE).  A form is a
+   constant of its kernels: those of epsilon >= 0 carry none of that work (a
+   test of epsilon's sign inside their vector loop cost them 3.5 times their
+   time).  epsilon < 0 with gamma above 8 takes the scalar path
+   (poly1_prepare), whose q^gamma is the large gamma's. */
+enum { POLY1_NEGATIVE_FORM = 6 };
+#define poly1_FORMS(F, ...) sigmoid_fl_FORMS(F, __VA_ARGS__) F(6, __VA_ARGS__)
 
 static inline int
 poly1_form(const focal_params *k)
 {
-    return focal_gamma_kernel(k->gamma);
+    return k->extra < 0.0 ? POLY1_NEGATIVE_FORM : focal_gamma_kernel(k->gamma);
 }
 
 /* Where epsilon and gamma are both large, the vector loop's products (g a r C,
@@ -293,6 +301,11 @@ poly1_prepare(focal_params *k)
     k->large = fabs(k->extra) * (1.0 + g) * (1.0 + g) > 0x1p700;
     double largest = g < 1e150 ? 4.0 * (g + 1.0) * (g + 1.0) * c : 4.0 * (g + 1.0) * c;
     k->near = largest < 0x1p1000 ? FOCAL_SIGMOID_FAR : -1.0;
+    /* epsilon < 0 above gamma 8: the scalar path for every element (the
+       vector loop's negative form has only the general gamma's q^gamma) */
+    if (k->extra < 0.0 && g > FOCAL_GAMMA_LARGE_FROM) {
+        k->near = -1.0;
+    }
     /* epsilon > 0 brings back values of the right side whose q^g the vector
        loop underflowed, from g |x| = 708 (epsilon 1.7e308, gamma 2 at x =
        -400 gave 0 for 9e-214): every element beyond |x| = 700 / g takes the
@@ -323,7 +336,10 @@ FOCAL_INLINE focal_values
 poly1_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
              int precise)
 {
-    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, POLY1_PLAIN);
+    /* (the negative form takes q^gamma as the general gamma does) */
+    int negative = form == POLY1_NEGATIVE_FORM;
+    return sigmoid_focal(x, y, k, negative ? 0 : form, soft, derivatives, precise,
+                         negative ? POLY1_NEGATIVE : POLY1_PLAIN);
 }
 
 FOCAL_INLINE int

@@ -206,7 +206,7 @@ log_q_accurate(double y, logistic_parts s, dd q)
  * the parameters let a product overflow, and the vector loop stays as fast
  * as before for all others.
  */
-enum { POLY1_PLAIN = 1, POLY1_GUARDED = 2 };
+enum { POLY1_PLAIN = 1, POLY1_GUARDED = 2, POLY1_NEGATIVE = 3 };
 
 FOCAL_INLINE dd
 poly1_grad_apart(dd q_gamma, dd a, dd r, dd w, dd ce, dd d_ce, const focal_params *k,
@@ -293,7 +293,8 @@ poly1_slope(dd u, dd one_plus_epsilon, double epsilon, int precise)
  * cancels.  The second derivative does cancel near its sign changes; it is
  * computed in plain double from the double-double parts.
  *
- * poly (a constant: 0, or POLY1_PLAIN or POLY1_GUARDED for Poly-1, losses.h):
+ * poly (a constant: 0, or POLY1_PLAIN, POLY1_NEGATIVE (epsilon < 0) or
+ * POLY1_GUARDED for Poly-1, losses.h):
  * the loss q^g C with C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
  * replaced by C, d by dC/dx = d + epsilon a w and w by
  * d2C/dx2 = w (1 + epsilon a (1 - 2p)).  For epsilon >= 0 these add terms of
@@ -340,7 +341,8 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
        On the scalar path beyond |x| = 700 (soft targets) it may pass the
        double range: then it is that infinity, not NaN (dd_accumulate), and
        the derivatives form CE and the poly term apart (poly1_grad_apart) */
-    const int poly_negative = poly && k->extra < 0.0;
+    /* (a constant in the vector loop's kernels: Poly-1's forms for epsilon < 0) */
+    const int poly_negative = poly == POLY1_NEGATIVE || (poly == POLY1_GUARDED && k->extra < 0.0);
     const dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
     dd poly_term = dd_scale(q, k->extra, precise);
     dd c = poly == POLY1_GUARDED ? dd_accumulate(ce, poly_term, precise)
