@@ -247,8 +247,8 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
  * u = 2 v / (1 + v)),
  *   -log(1 - u) - u = u^2 / (2 - u) + 2 v^3 (1/3 + v^2/5 + v^4/7 + ...),
  * every term >= 0 and v <= 1/3: sixteen terms of the series leave less than
- * 2^-62 of it, and the series is at most 14% of the result, so it is summed
- * in double.  From u = 1/2 the difference itself, where ce + u is at most
+ * 2^-54 of it, and it is at most 14% of the result (under 2^-57 of that, the
+ * accuracy of the logistic parts), so it is summed in double.  From u = 1/2 the difference itself, where ce + u is at most
  * 6.2 times ce - u (at u = 1/2; less beyond): it loses under 2.7 bits.
  * (Plain products and sums, no MADD: every instruction-set level rounds
  * alike.)
