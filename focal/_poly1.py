@@ -65,8 +65,13 @@ the focal loss with CE replaced by C = CE + epsilon q:
 
 computed in log space as the focal loss is (q a sigmoid, CE softplus
 terms), so extreme logits keep their digits.  For -1 <= epsilon < 0 the
-sum CE + epsilon q cancels by up to a factor 1 / (1 + epsilon) where q is
-small: the accuracy stated for the focal loss holds for epsilon >= 0.
+sum CE + epsilon q would cancel where q is small (CE is q + q^2/2 + ...
+there); it is formed as (CE - q) + (1 + epsilon) q instead, with
+-log(1 - u) - u from a series of its own, and C' and the second
+derivative's w (1 + epsilon - 2 epsilon q) likewise as sums of terms of
+one sign, so that the accuracy holds there too.  That form costs about
+1.6x the time of epsilon >= 0; above gamma 8 every element takes the
+scalar path (about 15x).
 
 """ + INTERRUPTION
 

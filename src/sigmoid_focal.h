@@ -245,38 +245,37 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
  * their difference would keep only the digits they disagree in.  Up to
  * u = 1/2, with v = u / (2 - u) (so -log(1 - u) = 2 atanh v and
  * u = 2 v / (1 + v)),
- *   -log(1 - u) - u = u^2 / (2 - u) + 2 v^3 (1/3 + v^2/5 + v^4/7 + ...),
- * every term >= 0 and v <= 1/3: sixteen terms of the series leave less than
- * 2^-54 of it, and it is at most 14% of the result (under 2^-57 of that, the
- * accuracy of the logistic parts), so it is summed in double.  From u = 1/2 the difference itself, where ce + u is at most
- * 6.2 times ce - u (at u = 1/2; less beyond): it loses under 2.7 bits.
+ *   -log(1 - u) - u = u^2 / (2 - u) + 2 v^3 (1/3 + v^2 S),
+ *   S = 1/5 + v^2/7 + v^4/9 + ...,
+ * every term >= 0 and v <= 1/3.  The second term is at most 14% of the
+ * result, and v^2 S at most 7% of its bracket: v, v^3 and the bracket are
+ * carried in double-double (in double, v and the bracket's roundings left
+ * 1.19 ULP), S in double, seventeen of its terms (the rest is below 2^-60
+ * of the bracket).  From u = 1/2 the difference itself, where ce + u is at
+ * most 6.2 times ce - u (at u = 1/2; less beyond): it loses under 2.7 bits.
  * (Plain products and sums, no MADD: every instruction-set level rounds
  * alike.)
  */
 FOCAL_INLINE dd
 poly1_log_excess(dd u, dd ce, int precise)
 {
-    static const double odd_reciprocals[16] = {
-        1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17,
-        1.0 / 19, 1.0 / 21, 1.0 / 23, 1.0 / 25, 1.0 / 27, 1.0 / 29, 1.0 / 31, 1.0 / 33};
+    static const double odd_reciprocals[17] = {
+        1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21,
+        1.0 / 23, 1.0 / 25, 1.0 / 27, 1.0 / 29, 1.0 / 31, 1.0 / 33, 1.0 / 35, 1.0 / 37};
+    static const dd third = {0x1.5555555555555p-2, 0x1.5555555555555p-56};
     dd two_minus_u = dd_add(dd_from(2.0), dd_negate(u), precise);
     dd head = dd_divide(dd_mul(u, u, precise), two_minus_u, precise);
-    double v = u.hi / two_minus_u.hi, v2 = v * v;
-    double series = odd_reciprocals[15];
-    for (int i = 14; i >= 0; i--) {
-        series = series * v2 + odd_reciprocals[i];
+    dd v = dd_divide(u, two_minus_u, precise);
+    dd v2 = dd_mul(v, v, precise);
+    double series = odd_reciprocals[16];
+    for (int i = 15; i >= 0; i--) {
+        series = series * v2.hi + odd_reciprocals[i];
     }
-    dd near = dd_add(head, dd_from((2.0 * v * v2) * series), precise);
+    dd bracket = dd_add(third, dd_from(v2.hi * series), precise);
+    dd tail = dd_scale(dd_mul(dd_mul(v2, v, precise), bracket, precise), 2.0, precise);
+    dd near = dd_add(head, tail, precise);
     dd far = dd_add(ce, dd_negate(u), precise);
     return u.hi <= 0.5 ? near : far;
-}
-
-/* u c(u) = u ((1 + epsilon) - epsilon u), >= 0 for epsilon in [-1, 0]: the
-   slope of Poly-1's C with epsilon < 0 (sigmoid_focal_parts) */
-FOCAL_INLINE dd
-poly1_slope(dd u, dd one_plus_epsilon, double epsilon, int precise)
-{
-    return dd_mul(u, dd_add(one_plus_epsilon, dd_scale(u, -epsilon, precise), precise), precise);
 }
 
 /*
@@ -297,14 +296,17 @@ poly1_slope(dd u, dd one_plus_epsilon, double epsilon, int precise)
  * POLY1_GUARDED for Poly-1, losses.h):
  * the loss q^g C with C = CE + epsilon q (epsilon = k->extra).  The formulas above hold with CE
  * replaced by C, d by dC/dx = d + epsilon a w and w by
- * d2C/dx2 = w (1 + epsilon a (1 - 2p)).  For epsilon >= 0 these add terms of
- * one sign.  For epsilon < 0 (down to -1) they cancel where CE is nearly q,
- * on the right side (CE = q + q^2/2 + ... for a hard target: at epsilon = -1
- * the loss was 0 for 6.9e-164 at x = -150, gamma 0.5); there, with
- * e = 1 + epsilon >= 0 and c(u) = e - epsilon u >= 0, sums of terms >= 0:
+ * d2C/dx2 = w (1 + epsilon a (1 - 2p)).  For epsilon >= 0, C and dC/dx add
+ * terms of one sign (for a hard target).  For epsilon < 0 (down to -1) they
+ * cancel where CE is nearly q, on the right side (CE = q + q^2/2 + ... for a
+ * hard target: at epsilon = -1 the loss was 0 for 6.9e-164 at x = -150,
+ * gamma 0.5); there, with e = 1 + epsilon >= 0 (CE, q and their derivatives
+ * are linear in y):
  *   C        = (CE - q) + e q,  CE - q = y h(1 - p) + (1 - y) h(p),
- *              h(u) = -log(1 - u) - u (poly1_log_excess; CE and q are linear in y),
- *   dC/dx    = (1 - y) p c(p) - y (1 - p) c(1 - p)   (a q c(q) for a hard target),
+ *              h(u) = -log(1 - u) - u >= 0 (poly1_log_excess),
+ *   dC/dx    = e (p - y) - epsilon ((1 - y) p^2 - y (1 - p)^2)
+ *              (a q (e - epsilon q) for a hard target: two terms of one sign;
+ *              at y = 1/2 both brackets are exact in double-double),
  *   d2C/dx2  = w (e - 2 epsilon q).
  *
  * q^g: gamma_integer (1 to 4, a constant) takes products; otherwise (0, or
@@ -427,12 +429,13 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     const dd d_ce = d;
     d = poly ? dd_add(d, dd_scale(dd_mul(a, w, precise), k->extra, precise), precise) : d;
     if (poly_negative) { /* epsilon < 0: see above */
-        d = soft ? dd_add(dd_mul(not_y, poly1_slope(s.p, one_plus_epsilon, k->extra, precise),
-                                 precise),
-                          dd_scale(poly1_slope(s.one_minus_p, one_plus_epsilon, k->extra, precise),
-                                   -y, precise),
-                          precise)
-                 : dd_scale(poly1_slope(q, one_plus_epsilon, k->extra, precise), a.hi, precise);
+        dd squares = soft ? dd_add(dd_mul(not_y, dd_mul(s.p, s.p, precise), precise),
+                                   dd_scale(dd_mul(s.one_minus_p, s.one_minus_p, precise), -y,
+                                            precise),
+                                   precise)
+                          : dd_scale(dd_mul(q, q, precise), a.hi, precise);
+        d = dd_add(dd_mul(one_plus_epsilon, d_ce, precise), dd_scale(squares, -k->extra, precise),
+                   precise);
     }
     dd r_ce = dd_mul(r, c, precise);
 

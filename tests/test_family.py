@@ -18,8 +18,9 @@ mpmath.mp.prec = 120
 
 # Poly-1 with epsilon < 0, where CE + epsilon q cancels on the right side (all
 # of it at epsilon = -1, which left 0 for 6.9e-164 at x = -150, gamma 0.5):
-# gamma 0 and an integer gamma (the kernels' products), a general one, and one
-# above 8 (the float64 results' accurate kernels)
+# gamma 0, an integer and a general gamma (the vector loop's negative form,
+# which takes every gamma up to 8 as exp(gamma log q)), and one above 8 (the
+# scalar path, with the large gamma's accurate q^gamma)
 NEGATIVE_EPSILON = ({"alpha": None, "gamma": 0.5, "epsilon": -1.0},
                     {"alpha": 0.25, "gamma": 2.0, "epsilon": -1.0},
                     {"alpha": 0.75, "gamma": 0.0, "epsilon": -0.999999},
@@ -130,6 +131,25 @@ def test_poly1_negative_epsilon_soft_target_loss(settings, y, dtype):
     # about 39 y at x = -40 beside a CE and q of 4e-18 each
     worst = worst_errors("poly1", settings, float(dtype(y)), dtype)
     assert worst["loss"][0] <= 1.5, worst
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("epsilon", [-1.0, -0.999999, -0.3, -0.001, 0.0, 0.3])
+def test_poly1_gradient_at_target_one_half(epsilon, dtype):
+    # at y = 1/2, a = 0 and q = 1/2: the gradient is 2^-gamma (p - 1/2),
+    # about x / 4 near 0, which a form rounding (1 + epsilon) - epsilon p and
+    # (1 + epsilon) - epsilon (1 - p) apart lost (0 for 6.25e-302 at x = 1e-300).
+    # (float32 results take p in plain double, whose p - 1/2 keeps its digits
+    # from |x| = 1e-5 on, for every epsilon and the focal loss alike)
+    tiny = [1e-300, 1e-40, 1e-20, 3e-9] if dtype == np.float64 else []
+    x = np.array(tiny + [1e-5, 0.3, -2.0, 40.0], dtype=dtype)
+    y = np.full_like(x, 0.5)
+    for gamma in (0.0, 0.5, 2.0):
+        grad = focal.poly1_grad(x, y, alpha=None, gamma=gamma, epsilon=epsilon, reduction="none")
+        for xi, gi in zip(x, grad):
+            with mpmath.workdps(400):  # p - 1/2 at x = 1e-300 needs the digits
+                exact = reference.poly1_mp(xi, 0.5, gamma, epsilon, None)[1]
+            assert ulp_error(gi, exact, dtype) <= 1.0, (gamma, float(xi), float(gi), exact)
 
 
 @pytest.mark.parametrize("name", list(FAMILY))
