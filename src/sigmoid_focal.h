@@ -342,15 +342,13 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below.
        On the scalar path beyond |x| = 700 (soft targets) it may pass the
        double range: then it is that infinity, not NaN (dd_accumulate), and
-       the derivatives form CE and the poly term apart (poly1_grad_apart) */
-    /* (a constant in the vector loop's kernels: Poly-1's forms for epsilon < 0) */
+       the derivatives form CE and the poly term apart (poly1_grad_apart).
+       epsilon < 0 (a constant in the vector loop's kernels, Poly-1's form of
+       its own): the sums of terms >= 0 above */
     const int poly_negative = poly == POLY1_NEGATIVE || (poly == POLY1_GUARDED && k->extra < 0.0);
     const dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
-    dd poly_term = dd_scale(q, k->extra, precise);
-    dd c = poly == POLY1_GUARDED ? dd_accumulate(ce, poly_term, precise)
-           : poly                ? dd_add(ce, poly_term, precise)
-                                 : ce;
-    if (poly_negative) { /* epsilon < 0: see above */
+    dd c = ce;
+    if (poly_negative) {
         dd excess = soft ? dd_add(dd_scale(poly1_log_excess(s.one_minus_p, s.softplus_mx, precise),
                                            y, precise),
                                   dd_mul(not_y, poly1_log_excess(s.p, s.softplus_x, precise),
@@ -358,6 +356,11 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
                                   precise)
                          : poly1_log_excess(q, ce, precise);
         c = dd_add(excess, dd_mul(one_plus_epsilon, q, precise), precise);
+    }
+    else if (poly) {
+        dd poly_term = dd_scale(q, k->extra, precise);
+        c = poly == POLY1_GUARDED ? dd_accumulate(ce, poly_term, precise)
+                                  : dd_add(ce, poly_term, precise);
     }
     int hard = y == 0.0 || y == 1.0;
     const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
@@ -427,7 +430,6 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     /* Poly-1: dC/dx = d + epsilon a w (dq/dx = a w), of one sign with d for
        epsilon >= 0 */
     const dd d_ce = d;
-    d = poly ? dd_add(d, dd_scale(dd_mul(a, w, precise), k->extra, precise), precise) : d;
     if (poly_negative) { /* epsilon < 0: see above */
         dd squares = soft ? dd_add(dd_mul(not_y, dd_mul(s.p, s.p, precise), precise),
                                    dd_scale(dd_mul(s.one_minus_p, s.one_minus_p, precise), -y,
@@ -436,6 +438,9 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
                           : dd_scale(dd_mul(q, q, precise), a.hi, precise);
         d = dd_add(dd_mul(one_plus_epsilon, d_ce, precise), dd_scale(squares, -k->extra, precise),
                    precise);
+    }
+    else if (poly) {
+        d = dd_add(d, dd_scale(dd_mul(a, w, precise), k->extra, precise), precise);
     }
     dd r_ce = dd_mul(r, c, precise);
 
