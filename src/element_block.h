@@ -64,10 +64,14 @@ typedef struct {
 FOCAL_INLINE void
 weigh_element(const block_params *bp, focal_values v, double x, double y, double alpha,
               double weight, double *loss, double *grad, double *hess, int precise,
-              int careful)
+              int careful, int hard)
 {
-    dd alpha_t = dd_add(dd_from(alpha * y),
-                        dd_scale(two_sum(1.0, -alpha, precise), 1.0 - y, precise), precise);
+    /* hard (a constant: y in {0, 1}, or a weight of 0) takes alpha_t by a
+       select, the formula's bits */
+    dd one_minus_alpha = two_sum(1.0, -alpha, precise);
+    dd alpha_t = hard ? dd_pick(y == 1.0, dd_from(alpha), one_minus_alpha)
+                      : dd_add(dd_from(alpha * y), dd_scale(one_minus_alpha, 1.0 - y, precise),
+                               precise);
     double weight_up = weight * bp->weight_scale_up;
     /* Float64 results: where the loss's or the gradient's weighted scale
        (alpha_t w times the reductions' scale) is below 2^-960, w enters

@@ -133,6 +133,32 @@ dd_negate(dd a)
     return r;
 }
 
+/*
+ * c ? a : b, for the kernels' selects that replace a formula whose terms
+ * vanish (hard targets: q = y (1 - p) + (1 - y) p is 1 - p or p).  The
+ * formula's sums turn a low part of -0 into +0; so does adding 0 here, so
+ * that the select gives the formula's bits exactly.
+ */
+FOCAL_INLINE dd
+dd_pick(int c, dd a, dd b)
+{
+    dd r = c ? a : b;
+    r.lo = r.lo + 0.0;
+    return r;
+}
+
+/* sign * a for sign = +-1: dd_mul's bits (its sums give +0, not -0), in two
+   operations instead of a dozen */
+FOCAL_INLINE dd
+dd_times_sign(dd a, double sign, int precise)
+{
+    if (!precise) {
+        return dd_from(sign * a.hi);
+    }
+    dd r = {sign * a.hi + 0.0, sign * a.lo + 0.0};
+    return r;
+}
+
 /* 1 / a, one Newton step from the double reciprocal; a.hi != 0 */
 FOCAL_INLINE dd
 dd_reciprocal(dd a, int precise)

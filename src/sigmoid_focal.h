@@ -334,10 +334,10 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     dd q = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, y, precise), precise);
     dd ce = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
                    precise);
-    if (!precise && !soft) {
-        /* float32 results of hard targets: the same values, by selects */
-        q = y == 1.0 ? s.one_minus_p : s.p;
-        ce = y == 1.0 ? s.softplus_mx : s.softplus_x;
+    if (!soft) {
+        /* hard targets: the same values, by selects (dd_pick) */
+        q = dd_pick(y == 1.0, s.one_minus_p, s.p);
+        ce = dd_pick(y == 1.0, s.softplus_mx, s.softplus_x);
     }
     /* Poly-1 (poly, a constant): C = CE + epsilon q takes CE's place below.
        On the scalar path beyond |x| = 700 (soft targets) it may pass the
@@ -422,10 +422,11 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     dd r = soft ? (hard ? r_hard : dd_divide(w, q, precise)) : r_hard;
     /* p - y, exact in sign and digits for y in {0, 1} (-sigmoid(-x), not p - 1) */
     dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
-    if (!precise && !soft) {
-        /* float32 results of hard targets: the same values, by selects */
+    if (!soft) {
+        /* hard targets: the same values, by selects (dd_pick) */
         a = dd_from(y == 1.0 ? -1.0 : 1.0);
-        d = dd_from(y == 1.0 ? 0.0 - s.one_minus_p.hi : s.p.hi);
+        dd minus_one_minus_p = {0.0 - s.one_minus_p.hi, 0.0 - s.one_minus_p.lo};
+        d = dd_pick(y == 1.0, minus_one_minus_p, s.p);
     }
     /* Poly-1: dC/dx = d + epsilon a w (dq/dx = a w), of one sign with d for
        epsilon >= 0 */
@@ -444,7 +445,9 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     dd r_ce = dd_mul(r, c, precise);
 
-    dd bracket = dd_add(dd_scale(dd_mul(a, r_ce, precise), gamma, precise), d, precise);
+    /* a r CE: for hard targets a = +-1, and the product a sign change */
+    dd a_r_ce = soft ? dd_mul(a, r_ce, precise) : dd_times_sign(r_ce, a.hi, precise);
+    dd bracket = dd_add(dd_scale(a_r_ce, gamma, precise), d, precise);
     dd grad = dd_mul(q_gamma, bracket, precise);
     if (poly == POLY1_GUARDED) {
         grad = isfinite(grad.hi) ? grad : poly1_grad_apart(q_gamma, a, r, w, ce, d_ce, k, precise);
