@@ -9,6 +9,7 @@
 #   SANITIZERS_KEEP=1 .ci/sanitizers.sh ...      # keep the instrumented venv
 #   FOCAL_SANITIZERS_EXTRAS=test,gbdt .ci/sanitizers.sh   # extras to install (default: test)
 #   CC=clang SANITIZERS_DIR=/tmp/inst .ci/sanitizers.sh   # clang, the build kept for fuzz.sh
+#   SANITIZERS_NUMPY="1.24.*" .ci/sanitizers.sh          # the suite on that NumPy (built against 2.x)
 #
 # Two compilers
 # - gcc (the default): ASan and UBSan, gcc's runtimes.
@@ -118,6 +119,18 @@ start=$(date +%s)
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip
+# SANITIZERS_NUMPY: the NumPy the suite runs on, held by a constraints file
+# while the test extra installs (-c on the command line: the isolated build
+# environment does not see it, and builds against NumPy 2.x as
+# [build-system] requires).  CI runs this suite on the oldest NumPy declared,
+# so that one run of the whole suite checks both the sanitizers and that a
+# build against NumPy 2.x runs on NumPy 1.x.
+constraints=()
+if [ -n "${SANITIZERS_NUMPY:-}" ]; then
+    echo "numpy==$SANITIZERS_NUMPY" > "$work/constraints.txt"
+    constraints=(-c "$work/constraints.txt")
+    "$py" -m pip install --quiet "${constraints[@]}" "numpy==$SANITIZERS_NUMPY"
+fi
 atheris_pid=""
 if [ "$flavour" = clang ]; then
     # atheris from source, against this clang: only then does it make
@@ -133,7 +146,8 @@ fi
 CC="$CC" \
 CFLAGS="-fsanitize=$sanitize $coverage -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
 LDFLAGS="-fsanitize=$sanitize $coverage" \
-    "$py" -m pip install --quiet --no-cache-dir -e "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
+    "$py" -m pip install --quiet --no-cache-dir "${constraints[@]}" \
+        -e "$work/src[${FOCAL_SANITIZERS_EXTRAS:-test}]"
 if [ -n "$atheris_pid" ]; then
     if ! wait "$atheris_pid"; then
         cat "$work/atheris-build.log" >&2
@@ -152,6 +166,14 @@ if [ -e "$libstdcxx" ]; then
     preload="$libasan:$libstdcxx"
 fi
 echo "sanitizers.sh: $flavour build and install took $(( $(date +%s) - start )) s"
+"$py" -m pip check
+"$py" -c 'import numpy; print(f"sanitizers.sh: the suite runs on NumPy {numpy.__version__}")'
+if [ -n "${SANITIZERS_NUMPY:-}" ]; then
+    "$py" - "$SANITIZERS_NUMPY" <<'PY'
+import fnmatch, sys, numpy
+assert fnmatch.fnmatch(numpy.__version__, sys.argv[1]), (numpy.__version__, sys.argv[1])
+PY
+fi
 
 # the installed extension must call into both runtimes
 # (importing it without the preload fails on purpose: ASan must come first)

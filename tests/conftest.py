@@ -21,6 +21,6 @@ def pytest_report_header(config):
     selected = config.getoption("markexpr")
     return [
         f"focal test tiers: this run selects {f'-m {selected!r}' if selected else 'every tier'}",
-        "  python -m pytest (quick) | -m slow (leaks over 100,000 calls, the demo) | -m huge (more than "
+        "  python -m pytest (quick) | -m slow (leaks over 20,000 calls a path, the demo) | -m huge (more than "
         "2**31 elements) | -m '' (all); FOCAL_HYPOTHESIS_PROFILE=long: 2,000 examples per property",
     ]
