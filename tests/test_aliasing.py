@@ -311,9 +311,8 @@ def test_out_sharing_memory_with_an_argument_gives_the_out_of_place_result(funct
 def test_a_failing_call_leaves_the_shared_buffer_untouched(function_name, tiles, monkeypatch):
     """Large enough for several blocks of the elementwise pass, the bad value last.
     Tiles of 128 elements and scans in pieces of 32: still several of each to
-    a call (the bad value in the last), where the previous test's tiles of 4
-    and pieces of 2 made this test a sixth of the quick tier's time, spent
-    planning tiles in Python."""
+    a call, the bad value in the last.  (The previous test keeps tiles of 4 and
+    pieces of 2; here their planning in Python cost a sixth of the quick tier.)"""
     if tiles == "tiles":
         monkeypatch.setattr(_overlap, "BLOCK_ELEMENTS", 128)
         monkeypatch.setattr(_args, "_PIECE", 32)

@@ -64,6 +64,8 @@ from registry import LOSSES
 
 MIB = 1 << 20
 CALLS = int(os.environ.get("FOCAL_LEAK_CALLS", "20000"))  # per path, in the slow test
+if CALLS < 20_000:  # fewer calls would loosen the exact bounds, which scale with them
+    raise ValueError(f"FOCAL_LEAK_CALLS: expected at least 20000 calls a path, got {CALLS}")
 QUICK_CALLS = 2_000    # per path, in the quick test (the bounds in _check scale with it)
 WARM_UP = 2_000        # calls per path before the first measurement, slow test
 QUICK_WARM_UP = 500    # the same, quick test: caches and free lists fill in a few calls
