@@ -327,6 +327,10 @@ def class_alpha(alpha: Any, num_classes: Optional[int], class_axis: Optional[int
     if isinstance(alpha, (bool, np.bool_, str, bytes)):
         raise TypeError(f"alpha: expected {what}, got {alpha!r}")
     _reject_masked("alpha", alpha)
+    if isinstance(alpha, np.ndarray):
+        # a plain view: a subclass's own ndim or __array_function__ does not
+        # answer for it (NumPy makes the view in C)
+        alpha = np.asarray(alpha)
     try:
         scalar = np.ndim(alpha) == 0
     except (ValueError, TypeError):
