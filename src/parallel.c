@@ -78,21 +78,22 @@ signal_poll_init(signal_poll *poll)
 }
 
 /* Whether this is the thread in which Python runs signal handlers (with the
-   GIL).  Asked once per long call; when in doubt, yes: looking costs little. */
+   GIL): 1 or 0.  Asked once per long call.  The lookup runs Python code, which
+   runs the handlers of signals already pending: a handler's exception (Ctrl-C's
+   KeyboardInterrupt) is the call's to raise, so it is kept, and -1 returned. */
 static int
 in_main_thread(void)
 {
-    int main = 1;
+    int main = -1;
     PyObject *threading = PyImport_ImportModule("threading");
     PyObject *thread = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
     PyObject *ident = thread ? PyObject_GetAttrString(thread, "ident") : NULL;
-    if (ident != NULL && PyLong_Check(ident)) {
+    if (ident != NULL) {
         unsigned long value = PyLong_AsUnsignedLong(ident);
         if (!(value == (unsigned long)-1 && PyErr_Occurred())) {
             main = value == PyThread_get_thread_ident();
         }
     }
-    PyErr_Clear();
     Py_XDECREF(ident);
     Py_XDECREF(thread);
     Py_XDECREF(threading);
@@ -115,7 +116,14 @@ signal_poll_check(signal_poll *poll, PyThreadState **saved)
     }
     if (poll->state == 0) {
         /* only the main thread runs handlers: elsewhere, never take the GIL again */
-        poll->state = in_main_thread() ? 1 : -1;
+        int main = in_main_thread();
+        poll->state = main > 0 ? 1 : -1;
+        if (main < 0) { /* a handler raised during the lookup */
+            if (saved != NULL && *saved != NULL) {
+                *saved = PyEval_SaveThread();
+            }
+            return -1;
+        }
     }
     int status = poll->state > 0 ? PyErr_CheckSignals() : 0;
     if (saved != NULL && *saved != NULL) {

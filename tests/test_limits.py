@@ -400,6 +400,38 @@ def test_an_out_subclass_gets_the_results_and_is_returned():
         assert focal.softmax_grad(inplace.view(np.ndarray), labels, out=inplace) is inplace
 
 
+class FlatLying(np.ndarray):
+    """Claims to have no dimensions whatever it holds."""
+
+    @property
+    def ndim(self):
+        return 0
+
+
+class Refusing(np.ndarray):
+    """Raises on every NumPy function."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise RuntimeError("refused")
+
+
+@pytest.mark.parametrize("kind", [FlatLying, Dispatching, Refusing])
+def test_a_per_class_alpha_is_judged_by_what_it_is(kind):
+    """A per-class alpha of a subclass that lies about its dimensions, or
+    answers NumPy's functions with nonsense or an error, gives the values of the plain
+    array, in both forms (it was asked through np.ndim, the subclass's)."""
+    x = np.random.default_rng(2).standard_normal((4, 3))
+    labels = np.array([0, 1, 2, 1])
+    alpha = np.array([0.25, 0.5, 0.75])
+    lying = alpha.copy().view(kind)
+    np.testing.assert_array_equal(focal.grad(x, labels, alpha=lying),
+                                  focal.grad(x, labels, alpha=alpha))
+    np.testing.assert_array_equal(focal.softmax_grad(x, labels, alpha=lying),
+                                  focal.softmax_grad(x, labels, alpha=alpha))
+    with pytest.raises(ValueError, match="^alpha: every per-class value must lie in"):
+        focal.grad(x, labels, alpha=np.array([0.25, 2.0, 0.5]).view(kind))
+
+
 # --------------------------------------------------------------------------
 # interruption
 
@@ -586,6 +618,37 @@ def test_a_signal_handler_exception_ends_the_call():
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                timeout=60, env=_environment())
     assert completed.stdout == "raised: the timer expired\n", completed.stderr
+
+
+@pytest.mark.parametrize("call", [
+    "focal.loss(np.broadcast_to(np.float32(0.3), (2**31,)), np.ones(1, np.float32), "
+    "reduction='sum')",
+    "focal.softmax_loss(np.broadcast_to(np.float32(0), (2**25, 10)), "
+    "np.broadcast_to(np.int64(3), (2**25,)), reduction='sum')",
+])
+def test_a_signal_at_the_start_of_a_call_is_not_lost(call):
+    """A handler that runs before the pass's first look at the signals (its
+    first 20 ms: the look asks Python which thread is the main one, and Python
+    code runs pending handlers) still ends the call: its exception was once
+    cleared there, and the call ran to its end.  Timers of 0.5 to 15 ms, each
+    call a few seconds long."""
+    script = _child(2, f"""
+        def expire(signum, frame):
+            raise TimeoutError("expired")
+        signal.signal(signal.SIGALRM, expire)
+        outcomes = []
+        for delay in (0.0005, 0.002, 0.005, 0.01, 0.015):
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            try:
+                {call}
+                outcomes.append("returned")
+            except TimeoutError:
+                outcomes.append("raised")
+        print(*outcomes)
+        """)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=120, env=_environment())
+    assert completed.stdout == "raised raised raised raised raised\n", completed.stderr
 
 
 def test_a_signal_handler_that_returns_lets_the_call_finish():
