@@ -295,20 +295,26 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
     }
-    /* w (1 - 2p)(g sigma + 1/u) + (w g)((g - 1) w sigma + 2 w/u) / P + (w/u)^2,
+    /* P^g [w (1 - 2p)(g sigma + 1/u) + (w/u)^2] + (w g)((g - 1) w sigma + 2 w/u) P^g / P,
        in double-double (plain double for float32 results): its terms and
        their many factors, each rounded in double, were 4.6 ULP off.  w g
-       <= g / 4 does not overflow, and every factor is formed before P^g
-       multiplies the sum. */
+       <= g / 4 does not overflow.  The last term takes w g and P^g before
+       its division by P: P^(g-1) is finite wherever the value is, and g = 0
+       makes the term 0, where 1/P alone overflows for a subnormal P (x within
+       1e-310 of logit(m): inf, and NaN once g = 0 multiplied it); P's lift
+       enters first, so that P^g does not make the product subnormal.  (Left:
+       a P^g that underflows where P^(g-1) does not, g > 1, gives 0.) */
     dd one_minus_2p = dd_add(s.one_minus_p, dd_negate(s.p), precise);
-    dd inner = dd_divide(dd_scale(dd_add(dd_scale(w_sigma, g - 1.0, precise),
-                                         dd_scale(w_over_u, 2.0, precise), precise),
-                                  lift_p, precise),
-                         lifted_p, precise);
-    dd curvature = dd_add(dd_add(dd_mul(one_minus_2p, bracket, precise),
-                                 dd_mul(dd_scale(w, g, precise), inner, precise), precise),
-                          dd_mul(w_over_u, w_over_u, precise), precise);
-    v.hess = positive ? dd_mul(p_g, curvature, precise).hi : 0.0;
+    dd sides = dd_add(dd_mul(one_minus_2p, bracket, precise),
+                      dd_mul(w_over_u, w_over_u, precise), precise);
+    dd middle = dd_mul(dd_scale(w, g, precise),
+                       dd_mul(dd_scale(dd_add(dd_scale(w_sigma, g - 1.0, precise),
+                                              dd_scale(w_over_u, 2.0, precise), precise),
+                                       lift_p, precise),
+                              p_g, precise),
+                       precise);
+    dd hess = dd_add(dd_mul(p_g, sides, precise), dd_divide(middle, lifted_p, precise), precise);
+    v.hess = positive ? hess.hi : 0.0;
     return v;
 }
 
@@ -329,6 +335,15 @@ asymmetric(double x, double y, const focal_params *k, int gamma_integer, int der
                                                 derivatives, precise, NULL, 0);
     focal_values negative = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k,
                                                 gamma_integer, derivatives, precise);
+    if (derivatives >= FOCAL_OUT_HESS) {
+        /* clip 0: the negatives are the focal loss of target 0 at gamma_neg,
+           whose second derivative keeps the digits that w (1 - 2p)/u and
+           (w/u)^2, -1 and 1 beyond x = 20, cancel (at x = 100 and gamma_neg 4
+           the sum gave -1.85e-32 for -1.45e-41) */
+        focal_values focal = sigmoid_focal_parts(0.0, s, k, FOCAL_GAMMA_LARGE, 0, derivatives,
+                                                 precise, NULL, 0);
+        negative.hess = k->extra2 == 0.0 ? focal.hess : negative.hess;
+    }
     return y == 1.0 ? positive : negative;
 }
 

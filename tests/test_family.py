@@ -474,6 +474,32 @@ def test_asymmetric_second_derivative_at_the_kink():
     assert h[0] == 0.0 and h[1] > 1e6   # P^(gamma - 1) with P ~ 1e-17
 
 
+@pytest.mark.parametrize("gamma_neg", [0.0, 0.5, 1.0, 2.0, 4.0])
+def test_asymmetric_second_derivative_a_subnormal_distance_above_the_clip(gamma_neg):
+    # clip 1/2, logit(m) = 0: x of 1e-310 to 5e-324 puts P = m (1 - p) x below
+    # the normal range, where 1 / P overflows.  The term w g (...) P^(g - 1)
+    # is formed with P^g and w g before the division: finite (P^(g - 1) is),
+    # and 0 at g = 0, where it was inf times 0 (NaN) at gamma_neg 0 to 1.
+    # The subnormal P carries fewer digits (half its spacing 2^-1074 is 2^-40
+    # of P = 2.5e-311), which P^g and P^(g - 1) multiply by g and |g - 1|.
+    x = np.array([1e-300, 1e-308, 1e-310, 1e-315, 1e-320])
+    grad, hess = focal.asymmetric_grad_hess(x, np.zeros_like(x), 0.0, gamma_neg, 0.5)
+    assert np.isfinite(grad).all() and np.isfinite(hess).all(), (grad, hess)
+    for i, xi in enumerate(x):
+        with mpmath.workdps(400):   # p - 1/2 = x/4 + ..., x down to 1e-320
+            _, exact_grad, exact_hess = reference.asymmetric_mp(xi, 0.0, 0.0, gamma_neg, 0.5)
+        digits = 2.0**-1074 / (0.5 * xi)   # P's relative rounding, half its spacing over P
+        bound = 4 * 2.0**-53 + (gamma_neg + abs(gamma_neg - 1)) * digits
+        for got, exact in ((grad[i], exact_grad), (hess[i], exact_hess)):
+            if gamma_neg > 1:
+                # a gap left: P^g underflows to 0 where P^(g - 1) w (...) is
+                # still normal (9.4e-302 at x = 1e-300, gamma_neg 2): 0 there
+                assert abs(got - exact) <= 1e-300, (xi, gamma_neg, got, exact)
+                continue
+            # (a value below the normal range is itself rounded to 2^-1074)
+            assert abs(got - exact) <= bound * abs(exact) + 2.0**-1074, (xi, gamma_neg, got, exact)
+
+
 def _authors_formula(x, y, gamma_pos, gamma_neg, clip, eps=1e-8):
     """The ASL authors' loss, written here in NumPy from their formula:
     -(y log(clamp(p)) + (1 - y) log(clamp(1 - p_m))) (1 - p_t)^gamma with
@@ -542,6 +568,23 @@ def test_asymmetric_clip_zero_negatives_are_the_focal_loss():
             theirs = focal.loss(xs, ones, None, gamma, reduction="none")
             np.testing.assert_allclose(ours, theirs, rtol=2 * np.finfo(dtype).eps,
                                        atol=2 * np.finfo(dtype).smallest_subnormal)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_asymmetric_clip_zero_second_derivative_far_right(dtype):
+    # m = 0 far right: the asymmetric form's terms w (1 - 2p)/u and (w/u)^2
+    # are -1 and 1 there and cancel to e^-x; the focal loss of target 0 keeps
+    # its digits (gamma_neg 4 at x = 100 gave -1.85e-32 for -1.45e-41)
+    x = np.array([-30.0, -1.0, 0.5, 20.0, 40.0, 100.0, 300.0, 700.0, 710.0], dtype=dtype)
+    zeros = np.zeros_like(x)
+    for gamma in (0.0, 0.5, 2.0, 4.0, 2.5):
+        hess = focal.asymmetric_grad_hess(x, zeros, 0.0, gamma, 0.0)[1]
+        for i, xi in enumerate(x):
+            with mpmath.workdps(800):   # the reference's own terms cancel to e^-x
+                exact = reference.asymmetric_mp(float(xi), 0.0, 0.0, gamma, 0.0)[2]
+            scale = max(abs(float(exact)), float(np.finfo(dtype).tiny))
+            error = float(abs(mpmath.mpf(float(hess[i])) - exact)) / spacing(scale, dtype)
+            assert error <= 4.0, (xi, gamma, hess[i], exact)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
