@@ -124,40 +124,25 @@ def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamm
     weights, no out=, no normalizer.  The denominator is known (the mean's
     count is the size), so one pass, with the arguments the full path gives it."""
     want_loss, want_grad, want_hess, _ = mode
-    precise = dtype is _FLOAT64
-    if reduction == "none":
-        # (results of the logits' shape, float32 from float32: never larger
-        # than an array that exists)
-        loss_out = np.empty(x.shape, dtype) if want_loss else None
-        denominator = 1.0
-    else:
-        loss_out = None
-        denominator = float(x.size) if reduction == "mean" else 1.0
+    elementwise_loss = want_loss and reduction == "none"
+    denominator = float(x.size) if reduction == "mean" else 1.0
+    # (results of the logits' shape, float32 from float32: never larger than
+    # an array that exists)
+    loss_out = np.empty(x.shape, dtype) if elementwise_loss else None
     grad_out = np.empty(x.shape, dtype) if want_grad else None
     hess_out = np.empty(x.shape, dtype) if want_hess else None
-    # (labels, per-class alpha, weights and ignore_index keep the core's
-    # defaults, and so do a row's own parameters when the row is the focal
-    # loss's: each keyword the core matches costs a small call time)
-    if loss:
-        loss_sum, _, _, loss_sum_small = _core.sigmoid_focal(
-            x, t, alpha=alpha, gamma=gamma, loss_out=loss_out, grad_out=grad_out,
-            hess_out=hess_out, grad_divisor=denominator or 1.0, double_precision=precise,
-            sum_weights=False, sum_positives=False, loss=loss, extra=extra, extra2=extra2,
-            extra3=extra3, extra4=extra4)
-    else:
-        loss_sum, _, _, loss_sum_small = _core.sigmoid_focal(
-            x, t, alpha=alpha, gamma=gamma, loss_out=loss_out, grad_out=grad_out,
-            hess_out=hess_out, grad_divisor=denominator or 1.0, double_precision=precise,
-            sum_weights=False, sum_positives=False)
-    if loss_out is not None:
+    # (labels, per-class alpha, weights and ignore_index keep the core's defaults)
+    loss_sum, _, _, loss_sum_small = _core.sigmoid_focal(
+        x, t, alpha=alpha, gamma=gamma, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
+        grad_divisor=denominator if denominator else 1.0,
+        double_precision=dtype is _PLAIN_RESULTS["d"], sum_weights=False, sum_positives=False,
+        loss=loss, extra=extra, extra2=extra2, extra3=extra3, extra4=extra4)
+    if elementwise_loss:
         return loss_out, grad_out, hess_out
-    if not want_loss:
-        return None, grad_out, hess_out
-    return (_reduce.reduced_value(loss_sum, loss_sum_small, denominator, 0, 0, dtype),
-            grad_out, hess_out)
-
-
-_FLOAT64 = _PLAIN_RESULTS["d"]
+    if want_loss:
+        return (_reduce.reduced_value(loss_sum, loss_sum_small, denominator, 0, 0, dtype),
+                grad_out, hess_out)
+    return None, grad_out, hess_out
 
 
 # --- the specification ----------------------------------------------------
