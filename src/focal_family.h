@@ -318,33 +318,37 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     return v;
 }
 
+/*
+ * clip_zero: the clip is 0 (a constant of the block's loops, asymmetric_listed).
+ * Then the negatives are the focal loss of target 0 at gamma_neg, and that
+ * row computes them (sigmoid_focal, in gamma_neg's form): its second
+ * derivative keeps the digits that the form above loses, where w (1 - 2p)/u
+ * and (w/u)^2, -1 and 1 beyond x = 20, cancel (at x = 100 and gamma_neg 4
+ * that sum gave -1.85e-32 for -1.45e-41, the wrong sign at 700), and it
+ * takes a third of the negatives' time (no P, u or log u apart).
+ */
 FOCAL_INLINE focal_values
 asymmetric(double x, double y, const focal_params *k, int gamma_integer, int derivatives,
-           int precise)
+           int precise, int clip_zero)
 {
+    if (clip_zero && y == 0.0) {
+        return sigmoid_focal(x, 0.0, k, gamma_integer, 0, derivatives, precise, 0);
+    }
     /* float32 results: the parts of the short series (relative errors below
        2^-43, vector_math.h).  P = p - m, which cancels near the clip, is
        m (1 - p)(e^d - 1) there (asymmetric_negative), and beyond, where
        d > 1/2, p - m loses under 2 bits; P^(g+1) multiplies that by g + 1. */
     logistic_parts s = logistic(x, precise, 1);
-    focal_params positive_params = *k;
-    positive_params.gamma = k->extra;
-    /* the kernel of gamma > 8 serves any gamma_pos (exp(gamma log(1 - p)),
-       no product that overflows at huge gamma_pos) */
-    focal_values positive = sigmoid_focal_parts(1.0, s, &positive_params, FOCAL_GAMMA_LARGE, 0,
-                                                derivatives, precise, NULL, 0);
-    focal_values negative = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k,
-                                                gamma_integer, derivatives, precise);
-    if (derivatives >= FOCAL_OUT_HESS) {
-        /* clip 0: the negatives are the focal loss of target 0 at gamma_neg,
-           whose second derivative keeps the digits that w (1 - 2p)/u and
-           (w/u)^2, -1 and 1 beyond x = 20, cancel (at x = 100 and gamma_neg 4
-           the sum gave -1.85e-32 for -1.45e-41) */
-        focal_values focal = sigmoid_focal_parts(0.0, s, k, FOCAL_GAMMA_LARGE, 0, derivatives,
-                                                 precise, NULL, 0);
-        negative.hess = k->extra2 == 0.0 ? focal.hess : negative.hess;
+    if (y == 1.0) {
+        /* the kernel of gamma > 8 serves any gamma_pos (exp(gamma log(1 - p)),
+           no product that overflows at huge gamma_pos) */
+        focal_params positive_params = *k;
+        positive_params.gamma = k->extra;
+        return sigmoid_focal_parts(1.0, s, &positive_params, FOCAL_GAMMA_LARGE, 0, derivatives,
+                                   precise, NULL, 0);
     }
-    return y == 1.0 ? positive : negative;
+    return asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k, gamma_integer,
+                               derivatives, precise);
 }
 
 /*
@@ -419,7 +423,7 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
         return asymmetric_tiny_clip(x, k, precise);
     }
     if (!(x > FOCAL_SIGMOID_FAR && x < HUGE_VAL)) {
-        return asymmetric(x, y, k, focal_gamma_kernel(k->gamma), FOCAL_OUT_HESS, precise);
+        return asymmetric(x, y, k, focal_gamma_kernel(k->gamma), FOCAL_OUT_HESS, precise, 0);
     }
     logistic_parts at_infinity = logistic(HUGE_VAL, precise, 0);
     dd t_boosted = exp_nonpositive(add_ln2_multiple(dd_from(-x), 1000.0, precise), precise);

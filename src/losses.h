@@ -471,12 +471,27 @@ asymmetric_values(double x, double y, const focal_params *k, int form, int soft,
                   int derivatives, int precise)
 {
     (void)soft; /* hard targets only */
-    return asymmetric(x, y, k, form, derivatives, precise);
+    return asymmetric(x, y, k, form, derivatives, precise, k->extra2 == 0.0);
+}
+
+/* the values of a gathered block of count elements, all of target y */
+FOCAL_INLINE void
+asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, double y,
+                    int form, int derivatives, int precise, int clip_zero)
+{
+    for (ptrdiff_t j = 0; j < count; j++) {
+        double x = c->x[j];
+        focal_values v = asymmetric(x, y, &p->focal, form, derivatives, precise, clip_zero);
+        weigh_element(p, v, x, y, c->alpha[j], c->weight[j], &c->loss[j], &c->grad[j],
+                      &c->hess[j], precise, 1, 1);
+    }
 }
 
 /* the listed elements of a block, all of target y (a constant): gathered
    into a block of their own, computed there in a loop that vectorises (the
-   row's values and weigh_element, as FOCAL_GENERIC_BLOCK), scattered back */
+   row's values and weigh_element, as FOCAL_GENERIC_BLOCK), scattered back.
+   Whether the clip is 0 is a constant of that loop: the negatives then take
+   the focal loss's values alone (asymmetric). */
 FOCAL_INLINE void
 asymmetric_listed(const block_params *bp, element_block *b, const ptrdiff_t *list,
                   ptrdiff_t count, double y, int form, int derivatives, int precise)
@@ -488,11 +503,11 @@ asymmetric_listed(const block_params *bp, element_block *b, const ptrdiff_t *lis
         c.alpha[j] = b->alpha[list[j]];
         c.weight[j] = b->weight[list[j]];
     }
-    for (ptrdiff_t j = 0; j < count; j++) {
-        double x = c.x[j];
-        focal_values v = asymmetric(x, y, &p.focal, form, derivatives, precise);
-        weigh_element(&p, v, x, y, c.alpha[j], c.weight[j], &c.loss[j], &c.grad[j],
-                      &c.hess[j], precise, 1, 1);
+    if (y == 0.0 && p.focal.extra2 == 0.0) {
+        asymmetric_gathered(&p, &c, count, y, form, derivatives, precise, 1);
+    }
+    else {
+        asymmetric_gathered(&p, &c, count, y, form, derivatives, precise, 0);
     }
     for (ptrdiff_t j = 0; j < count; j++) {
         b->loss[list[j]] = c.loss[j];
