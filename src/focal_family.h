@@ -235,8 +235,14 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     const double g = k->gamma, m = k->extra2;
     dd d = dd_add(two_sum(x, -k->extra3, precise), dd_from(-k->extra4), precise);
     int near_clip = m > 0.0 && fabs(d.hi) <= 0.5;
+    /* Beyond, for p and m above 1/2, P = (1 - m) - (1 - p): 1 - m is exact
+       (Sterbenz) and 1 - p is held apart, where p itself, rounded near 1,
+       kept few of P's digits in plain mode (float32 results, clip 1 - 2^-53:
+       2e7 ULP off; clip 1 - 1e-9: 5 ULP) */
+    int upper = m >= 0.5 && s.p.hi > 0.5;
     dd shifted = near_clip ? dd_scale(dd_mul(s.one_minus_p, expm1_small(d, precise), precise),
                                       m, precise)
+                 : upper   ? dd_add(dd_from(1.0 - m), dd_negate(s.one_minus_p), precise)
                            : dd_add(s.p, dd_from(-m), precise);
     int above = shifted.hi > 0.0;
     /* below the clip every value is 0: P = u = 1/2 there keeps the unused

@@ -451,6 +451,35 @@ def test_asymmetric_loss_near_the_clip(params, dtype):
     assert below > 30 and above > 30   # both sides of the kink were tested
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clip", [1 - 2.0**-53, 1 - 2.0**-52, 1 - 1e-13, 1 - 1e-9, 1 - 1e-6, 0.75])
+def test_asymmetric_a_clip_near_one(clip, dtype):
+    # Beyond the clip's neighbourhood P was p - m, with p rounded near 1: the
+    # float32 results of clip 1 - 2^-53 were 2e7 ULP off at x = 37 (5 ULP at
+    # clip 1 - 1e-9).  For p and m above 1/2, P is (1 - m) - (1 - p).
+    logit = mpmath.log(mpmath.mpf(clip) / (1 - mpmath.mpf(clip)))
+    offsets = np.array([-0.4, -1e-3, 1e-3, 0.3, 0.51, 0.6, 1.0, 3.0, 10.0, 30.0])
+    x = (float(logit) + offsets).astype(dtype)
+    t = np.zeros_like(x)
+    nonzero = 0
+    for gamma_neg in (0.0, 1.0, 2.5, 4.0):
+        params = {"gamma_pos": 0.0, "gamma_neg": gamma_neg, "clip": clip}
+        loss = focal.asymmetric_loss(x, t, **params, reduction="none")
+        grad, hess = focal.asymmetric_grad_hess(x, t, **params)
+        for i, xi in enumerate(x):
+            exact = reference.asymmetric_mp(xi, 0.0, **params)
+            # (the bound of test_asymmetric_loss_near_the_clip)
+            d = abs(float(mpmath.mpf(float(xi)) - logit))
+            bound = 1.0 + ((gamma_neg + 1) * 2.0 ** -53 / d if dtype == np.float64 else 0)
+            where = (gamma_neg, xi)
+            assert ulp_error(loss[i], exact[0], dtype) <= bound, where
+            assert ulp_error(grad[i], exact[1], dtype) <= bound, where
+            scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(dtype).tiny))
+            assert float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, dtype) <= 4.0
+            nonzero += loss[i] != 0
+    assert nonzero > 10
+
+
 def test_asymmetric_second_derivative_at_the_kink():
     # From below: 0.  From above, as P -> 0 (d2L/dx2 = w (1 - 2p) dL/dP +
     # w^2 d2L/dP2): w (1 - 2m) + w^2 at gamma_neg 0 (where the gradient
