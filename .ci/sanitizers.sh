@@ -10,6 +10,8 @@
 #   FOCAL_SANITIZERS_EXTRAS=test,gbdt .ci/sanitizers.sh   # extras to install (default: test)
 #   CC=clang SANITIZERS_DIR=/tmp/inst .ci/sanitizers.sh   # clang, the build kept for fuzz.sh
 #   SANITIZERS_NUMPY="1.24.*" .ci/sanitizers.sh          # the suite on that NumPy (built against 2.x)
+#   SANITIZERS_STAGE=build SANITIZERS_DIR=DIR .ci/sanitizers.sh  # only build into DIR
+#   SANITIZERS_STAGE=test SANITIZERS_DIR=DIR .ci/sanitizers.sh   # only run the suite on DIR's build
 #
 # Two compilers
 # - gcc (the default): ASan and UBSan, gcc's runtimes.
@@ -88,13 +90,33 @@ esac
 # ("CHECK failed: ... real___cxa_throw != 0")
 libstdcxx="$(g++ -print-file-name=libstdc++.so.6 2>/dev/null || "$CC" -print-file-name=libstdc++.so.6)"
 
+# SANITIZERS_STAGE: "build" builds and installs, then stops; "test" runs the
+# suite on what a build stage left in SANITIZERS_DIR (CI builds in the
+# background while its single-process steps run); unset, both.
+stage="${SANITIZERS_STAGE:-all}"
+case "$stage" in
+all | build | test) ;;
+*)
+    echo "sanitizers.sh: SANITIZERS_STAGE must be build, test or unset, not $stage" >&2
+    exit 2
+    ;;
+esac
+if [ "$stage" != all ] && [ -z "${SANITIZERS_DIR:-}" ]; then
+    echo "sanitizers.sh: SANITIZERS_STAGE=$stage needs SANITIZERS_DIR" >&2
+    exit 2
+fi
+
 # SANITIZERS_KEEP=1 keeps the build folder (venv, reports) for a closer look;
-# SANITIZERS_DIR names it (a new or empty folder) and keeps it
+# SANITIZERS_DIR names it (a new or empty folder, or a build stage's) and keeps it
 if [ -n "${SANITIZERS_DIR:-}" ]; then
     work="$SANITIZERS_DIR"
     SANITIZERS_KEEP=1
     mkdir -p "$work"
-    if [ -n "$(ls -A "$work")" ]; then
+    if [ "$stage" = test ] && [ ! -x "$work/venv/bin/python" ]; then
+        echo "sanitizers.sh: SANITIZERS_DIR=$work holds no build (run SANITIZERS_STAGE=build first)" >&2
+        exit 2
+    fi
+    if [ "$stage" != test ] && [ -n "$(ls -A "$work")" ]; then
         echo "sanitizers.sh: SANITIZERS_DIR=$work is not empty" >&2
         exit 2
     fi
@@ -111,13 +133,14 @@ cleanup() {
 trap cleanup EXIT
 reports="$work/reports"
 mkdir -p "$work/src" "$reports"
+py="$work/venv/bin/python"
 
+if [ "$stage" != test ]; then
 # the project's files, without ./build, egg-info or other ignored debris
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$work/src" -xf -
 
 start=$(date +%s)
 python3 -m venv "$work/venv"
-py="$work/venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip
 # SANITIZERS_NUMPY: the NumPy the suite runs on, held by a constraints file
 # while the test extra installs (-c on the command line: the isolated build
@@ -155,6 +178,11 @@ if [ -n "$atheris_pid" ]; then
         exit 2
     fi
     "$py" -m pip install --quiet --no-index --find-links "$work/wheels" atheris
+fi
+echo "sanitizers.sh: $flavour build and install took $(( $(date +%s) - start )) s"
+"$py" -m pip check
+fi  # (the build stage)
+if [ "$flavour" = clang ]; then
     libasan="$("$py" -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so"
     if [ ! -e "$libasan" ]; then
         echo "sanitizers.sh: atheris made no $libasan (was it built from source with clang?)" >&2
@@ -165,8 +193,6 @@ preload="$libasan"
 if [ -e "$libstdcxx" ]; then
     preload="$libasan:$libstdcxx"
 fi
-echo "sanitizers.sh: $flavour build and install took $(( $(date +%s) - start )) s"
-"$py" -m pip check
 "$py" -c 'import numpy; print(f"sanitizers.sh: the suite runs on NumPy {numpy.__version__}")'
 if [ -n "${SANITIZERS_NUMPY:-}" ]; then
     "$py" - "$SANITIZERS_NUMPY" <<'PY'
@@ -188,6 +214,9 @@ if [ "$flavour" = clang ] && ! grep -q '__sanitizer_cov' <<<"$symbols"; then
     exit 1
 fi
 echo "sanitizers.sh: instrumented extension: $so"
+if [ "$stage" = build ]; then
+    exit 0
+fi
 
 # Tests too slow under ASan can be marked "huge" or "slow" (registered in
 # pyproject.toml); they are skipped here only when those markers exist.
