@@ -93,9 +93,6 @@ allocate_array(size_t count, size_t size)
     return PyMem_RawMalloc(bytes > 0 ? bytes : 1);
 }
 
-/* Raises the Python exception describing `problem`; returns NULL. */
-PyObject *raise_loop_problem(const loop_problem *problem);
-
 /* Python entry points */
 PyObject *sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames);

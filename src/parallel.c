@@ -1,8 +1,10 @@
 /*
- * parallel.c: run_chunks (parallel.h), on POSIX threads; elsewhere serial.
+ * parallel.c: run_chunks (parallel.h), on POSIX threads; elsewhere serial;
+ * and the messages of the problems the chunks record (raise_loop_problem).
  */
 #include "parallel.h"
 
+#include <string.h>
 #include <time.h>
 
 #if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
@@ -449,4 +451,58 @@ chunk_plan_entry(PyObject *Py_UNUSED(module), PyObject *args)
         chunk_range((npy_intp)total, (npy_intp)chunk_size, chunks - 1, &start, &end);
     }
     return Py_BuildValue("(nnn)", (Py_ssize_t)chunks, (Py_ssize_t)start, (Py_ssize_t)end);
+}
+
+/* Raises `exception` with a message naming a float value (formatted by repr). */
+static PyObject *
+raise_with_value(PyObject *exception, const char *format, double value)
+{
+    PyObject *number = PyFloat_FromDouble(value);
+    if (number != NULL) {
+        PyErr_Format(exception, format, number);
+        Py_DECREF(number);
+    }
+    return NULL;
+}
+
+PyObject *
+raise_loop_problem(const loop_problem *problem)
+{
+    switch (problem->code) {
+    case LOOP_BAD_TARGET:
+        return raise_with_value(PyExc_ValueError,
+                                problem->argument && strcmp(problem->argument, "labels") == 0
+                                    ? "labels: dense targets must lie in [0, 1]; found %R"
+                                    : "targets: values must lie in [0, 1]; found %R",
+                                problem->value);
+    case LOOP_BAD_HARD_TARGET: /* (the elementwise driver names its loss instead) */
+        return raise_with_value(PyExc_ValueError,
+                                "targets: values must be 0 or 1; found %R", problem->value);
+    case LOOP_BAD_LABEL:
+        if (problem->background) {
+            return PyErr_Format(PyExc_ValueError,
+                                "targets: class indices must lie in [0, %zd] (%zd marks a "
+                                "background row) or equal ignore_index=%zd; found %zd",
+                                (Py_ssize_t)problem->num_classes,
+                                (Py_ssize_t)problem->num_classes,
+                                (Py_ssize_t)problem->ignore_index, (Py_ssize_t)problem->label);
+        }
+        return PyErr_Format(PyExc_ValueError,
+                            "labels: class indices must lie in [0, %zd) or equal "
+                            "ignore_index=%zd; found %zd",
+                            (Py_ssize_t)problem->num_classes, (Py_ssize_t)problem->ignore_index,
+                            (Py_ssize_t)problem->label);
+    case LOOP_BAD_WEIGHT:
+        return raise_with_value(PyExc_ValueError,
+                                "weights: values must be finite and non-negative; found %R",
+                                problem->value);
+    case LOOP_NO_MEMORY:
+        return PyErr_NoMemory();
+    case LOOP_ITERATOR_FAILED:
+        /* not an allocation (start_chunk reports those as LOOP_NO_MEMORY):
+           NumPy's own words */
+        return PyErr_Format(PyExc_RuntimeError, "focal: NumPy's iterator failed: %s",
+                            problem->message ? problem->message : "(no message)");
+    }
+    return PyErr_Format(PyExc_RuntimeError, "focal: unknown loop problem %d", problem->code);
 }

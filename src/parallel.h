@@ -157,4 +157,7 @@ int signal_poll_check(signal_poll *poll, PyThreadState **saved);
 /* for the tests of the chunk arithmetic near 2**63 */
 PyObject *chunk_plan_entry(PyObject *module, PyObject *args);
 
+/* Raises the Python exception describing `problem`; returns NULL. */
+PyObject *raise_loop_problem(const loop_problem *problem);
+
 #endif  /* FOCAL_PARALLEL_H */
