@@ -196,20 +196,23 @@ weigh_carefully(const block_params *bp, int precise)
  * formula for y in {0, 1}), and a zero scale is the only zero test left (a
  * weight of 0 gives one).  The loss-only kernels (derivatives = 0) write no
  * gradient and no second derivative, and the gradient kernels no second
- * derivative: no one reads them.  grad_mode: see block_params.
+ * derivative: no one reads them.  grad_mode: see block_params.  unit_scales
+ * (a constant of the loop, weight_scales_unit): the reductions' weight
+ * scales are all 1, and their products, exact, are left out (the loop is
+ * bound by multiplications).
  */
 FOCAL_INLINE void
 weigh_finite_plain(const block_params *bp, focal_values v, double y, double alpha,
                    double weight, double *loss, double *grad, double *hess, int derivatives,
-                   int grad_mode)
+                   int grad_mode, int unit_scales)
 {
     double alpha_t = y == 1.0 ? alpha : 1.0 - alpha;
     /* the reductions' weight scales as in weigh_element (exact products by
        powers of two, 1 but for extreme weights) */
-    double weight_up = weight * bp->weight_scale_up;
+    double weight_up = unit_scales ? weight : weight * bp->weight_scale_up;
     double scale = bp->has_alpha ? alpha_t * weight_up : weight_up;
     int zero = scale == 0.0;
-    *loss = zero ? 0.0 : v.loss.hi * (scale * bp->loss_scale_down);
+    *loss = zero ? 0.0 : v.loss.hi * (unit_scales ? scale : scale * bp->loss_scale_down);
     if (derivatives >= FOCAL_OUT_GRAD) {
         /* the normaliser enters the weight: one rounding of the gradient.
            Divided (a mode few calls take), g w is formed 2^600 smaller
@@ -226,8 +229,17 @@ weigh_finite_plain(const block_params *bp, focal_values v, double y, double alph
         *grad = zero ? 0.0 : grad_normalised;
     }
     if (derivatives >= FOCAL_OUT_HESS) {
-        *hess = zero ? 0.0 : v.hess * (scale * bp->grad_scale_ratio);
+        *hess = zero ? 0.0 : v.hess * (unit_scales ? scale : scale * bp->grad_scale_ratio);
     }
+}
+
+/* whether the reductions' weight scales (block_params) are all 1: every
+   call but those with extreme weights */
+static inline int
+weight_scales_unit(const block_params *bp)
+{
+    return bp->weight_scale_up == 1.0 && bp->loss_scale_down == 1.0 &&
+           bp->grad_scale_ratio == 1.0;
 }
 
 /*

@@ -142,7 +142,8 @@ sigmoid_fl_values(double x, double y, const focal_params *k, int form, int soft,
 FOCAL_INLINE void
 sigmoid_fl_plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n,
                            const double *e, const double *l, const double *r,
-                           const double *q_gamma, int form, int derivatives, int grad_mode)
+                           const double *q_gamma, int form, int derivatives, int grad_mode,
+                           int unit_scales)
 {
     /* a local copy: loop invariants (see FOCAL_GENERIC_BLOCK) */
     const block_params p = *bp;
@@ -152,7 +153,7 @@ sigmoid_fl_plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n
                                              &p.focal, form, 0, derivatives, 0,
                                              form == 0 ? &q_gamma[i] : NULL, 0);
         weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
-                           &b->hess[i], derivatives, grad_mode);
+                           &b->hess[i], derivatives, grad_mode, unit_scales);
     }
 }
 
@@ -204,7 +205,7 @@ sigmoid_fl_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
     double e[FOCAL_BLOCK], l[FOCAL_BLOCK], r[FOCAL_BLOCK];
     for (ptrdiff_t i = 0; i < n; i++) {
         special |= sigmoid_fl_special(b->x[i], &bp->focal);
-        e[i] = exp_negative_f32(fabs(b->x[i]));
+        e[i] = exp_negative_f32_normal(fabs(b->x[i])); /* (|x| <= 700 unless special) */
     }
     for (ptrdiff_t i = 0; i < n; i++) {
         log1p_parts t = log1p_unit_f32(e[i]);
@@ -224,14 +225,19 @@ sigmoid_fl_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
             q_gamma[i] = exp_negative_f32(q_gamma[i]);
         }
     }
-    /* the normaliser's case is a constant of the loop, not a select in it */
-    if (bp->grad_mode == FOCAL_GRAD_FOLDED) {
+    /* the normaliser's case, and whether the reductions' weight scales are
+       all 1 (weigh_finite_plain), are constants of the loop, not selects in it */
+    if (bp->grad_mode == FOCAL_GRAD_FOLDED && weight_scales_unit(bp)) {
         sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
-                                   FOCAL_GRAD_FOLDED);
+                                   FOCAL_GRAD_FOLDED, 1);
+    }
+    else if (bp->grad_mode == FOCAL_GRAD_FOLDED) {
+        sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
+                                   FOCAL_GRAD_FOLDED, 0);
     }
     else {
         sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
-                                   FOCAL_GRAD_DIVIDED);
+                                   FOCAL_GRAD_DIVIDED, 0);
     }
     return special;
 }

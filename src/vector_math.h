@@ -336,16 +336,14 @@ log1p_accurate(dd t)
 #define EXP_P7 2.74923599042483380e-06
 
 /*
- * e^-a for a >= 0 (not NaN), relative error below 2^-45.5 down to the least
- * normal double; subnormal results are rounded once from that, and a > 745.2
- * gives 0 (e^-a is then below half the least subnormal).
- * -a = -k ln2 + r with k = round(a / ln2), |r| <= ln2/2: k ln2_hi is exact
- * and so is k ln2_hi - a (Sterbenz); k ln2_lo adds the rest.
+ * e^-b = e^r 2^-k for 0 <= b <= 746 (not NaN): e^r, relative error below
+ * 2^-45.5, and k in *k_bits.  -b = -k ln2 + r with k = round(b / ln2),
+ * |r| <= ln2/2: k ln2_hi is exact and so is k ln2_hi - b (Sterbenz); k ln2_lo
+ * adds the rest.
  */
 FOCAL_INLINE double
-exp_negative_f32(double a)
+exp_negative_f32_reduced(double b, uint64_t *k_bits)
 {
-    double b = a < 746.0 ? a : 746.0;
     double shifted = MADD(b, INV_LN2, ROUNDING_SHIFT); /* k in the low bits */
     double k = shifted - ROUNDING_SHIFT;
     /* k LN2_HI is exact, and so is k LN2_HI - b (fused or not) */
@@ -355,12 +353,42 @@ exp_negative_f32(double a)
     double p01 = MADD(r, EXP_P1, EXP_P0), p23 = MADD(r, EXP_P3, EXP_P2);
     double p45 = MADD(r, EXP_P5, EXP_P4), p67 = MADD(r, EXP_P7, EXP_P6);
     double p = MADD(r4, MADD(r2, p67, p45), MADD(r2, p23, p01));
-    double e_r = 1.0 + MADD(r2, p, r);
-    /* 2^-k in two steps: 2^(600 - k) is normal for every k <= 1077, and the
-       product with 2^-600 rounds once if the result is subnormal */
-    uint64_t k_bits = bits_of(shifted) - bits_of(ROUNDING_SHIFT);
-    double scale = double_of((uint64_t)(1023 + 600 - k_bits) << 52);
-    return e_r * scale * 0x1p-600;
+    *k_bits = bits_of(shifted) - bits_of(ROUNDING_SHIFT);
+    return 1.0 + MADD(r2, p, r);
+}
+
+/*
+ * e^-a for a >= 0 (not NaN), relative error below 2^-45.5 down to the least
+ * normal double; subnormal results are rounded once from that, and a > 745.2
+ * gives 0 (e^-a is then below half the least subnormal).
+ */
+FOCAL_INLINE double
+exp_negative_f32(double a)
+{
+    uint64_t k_bits;
+    double e_r = exp_negative_f32_reduced(a < 746.0 ? a : 746.0, &k_bits);
+    /* 2^-k in two steps: e^r 2^(600 - k) is normal for every k <= 1077 and
+       is made exactly, in e^r's exponent field (modulo 2^64, k < 600
+       included); the product with 2^-600 rounds once if the result is
+       subnormal */
+    return double_of(bits_of(e_r) - ((k_bits - 600) << 52)) * 0x1p-600;
+}
+
+/*
+ * exp_negative_f32 where the result is normal, 0 <= a <= 708 (a larger a,
+ * or NaN, gives e^-708): the same bits, with 2^-k entering e^r's exponent
+ * field directly instead of two multiplications (k <= 1021 and e^r >= 0.7
+ * leave the exponent at least 1).  For the block loops' e^-|x|, |x| <=
+ * FOCAL_SIGMOID_FAR (the scalar path recomputes the others): the float32
+ * kernels are bound by multiplications, 15 of them here before (the
+ * forward pass's three loops: 38 and a division per vector at AVX-512).
+ */
+FOCAL_INLINE double
+exp_negative_f32_normal(double a)
+{
+    uint64_t k_bits;
+    double e_r = exp_negative_f32_reduced(a < 708.0 ? a : 708.0, &k_bits);
+    return double_of(bits_of(e_r) - (k_bits << 52));
 }
 
 /* 2 atanh(s) = 2s + s z Q(z), z = s^2 in [0, 1/9]: relative error below 2^-43.7 */
