@@ -68,6 +68,7 @@ echo "typing: mypy on the source done in $((SECONDS - start)) s"
 #    Each `type: ignore` marks a call that must be an error; with
 #    --warn-unused-ignores an ignore that is not needed is itself an error.
 cat > "$work/user.py" <<'EOF'
+from fractions import Fraction
 from typing import Any, Literal, Tuple
 
 import numpy as np
@@ -108,6 +109,9 @@ focal.softmax_prior_bias(np.int64(5), np.float32(0.01))
 focal.set_num_threads(np.int64(2))
 focal.loss(x, labels, ignore_index=np.int64(-1))
 focal.softmax_loss(x, labels, axis=np.intp(-1), ignore_index=np.int32(-100))
+# any other numbers.Real the run time takes: a Fraction
+focal.prior_bias(Fraction(1, 100))
+focal.loss(x, labels, normalizer=Fraction(4))
 
 # gradient boosting
 margins = np.zeros(4)

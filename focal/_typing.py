@@ -7,6 +7,7 @@ apart from the call.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Literal, Union
 
 import numpy as np
@@ -14,9 +15,10 @@ import numpy.typing as npt
 
 Scalar = np.floating[Any]
 Array = npt.NDArray[np.floating[Any]]
-# A real number where the functions take one: a Python number or a NumPy
-# scalar (0-d arrays work at run time too, but no type tells them apart).
-Real = Union[float, np.floating[Any], np.integer[Any]]
+# A real number where the functions take one: a Python number, a NumPy
+# scalar or any other numbers.Real (a Fraction), as _args.real_scalar takes
+# them (0-d arrays work at run time too, but no type tells them apart).
+Real = Union[float, np.floating[Any], np.integer[Any], numbers.Real]
 
 # Unions of one-value literals rather than Literal["mean", "sum", ...]: the
 # same type, but a Union at run time as well, which is what stubtest expects
