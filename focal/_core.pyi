@@ -1,5 +1,5 @@
 """Type stubs of the C extension focal._core (internal)."""
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -38,6 +38,12 @@ def sigmoid_focal(
     extra3: float = ...,
     extra4: float = ...,
 ) -> Tuple[float, float, float, float]: ...
+
+# focal._sigmoid._entry's arguments, in its order (mode, logits, targets,
+# alpha, gamma, reduction, weights, ignore_index, normalizer, out, beta, star,
+# loss, extra, extra2, extra3, extra4, raw_sum): (loss, gradient, second
+# derivative) of the common call, NotImplemented for any other
+def sigmoid_plain(*arguments: Any) -> Any: ...
 
 # the rows of the C table of elementwise losses (src/losses.h), by number: the
 # `loss` argument of sigmoid_focal

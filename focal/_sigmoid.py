@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _args, _core, _pass, _reduce, _spec
+from . import _args, _core, _pass, _spec
 from ._docs import INTERRUPTION
 from ._spec import FunctionDoc, LossSpec, Parameter
 from ._typing import Real
@@ -73,24 +73,15 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     star); extra to extra4: that row's own parameters,
     checked by its caller (focal._poly1, ...).
     """
-    # The common call, told apart in a few comparisons: plain arrays of
-    # float32 or float64 logits and dense targets of the same shape, the
-    # other arguments plain floats and defaults.  Each comparison is the
-    # check the full path would make, so the two agree on every call.
-    if (type(logits) is np.ndarray and type(targets) is np.ndarray and weights is None
-            and out is None and normalizer is None and not star and type(reduction) is str
-            and reduction in _PLAIN_REDUCTIONS
-            and ((type(gamma) is float and 0.0 <= gamma < math.inf)
-                 or (type(gamma) is int and 0 <= gamma <= _EXACT_INT))
-            and (alpha is None or (type(alpha) is float and 0.0 <= alpha <= 1.0))
-            and type(ignore_index) is int and ignore_index == -1):
-        dtype = _PLAIN_RESULTS.get(logits.dtype.char)
-        t_dtype = targets.dtype
-        if (dtype is not None and targets.shape == logits.shape and t_dtype.kind in "biuf"
-                and t_dtype.itemsize <= 8):
-            # (an int gamma, as in gamma=2, is the float the full path makes of it)
-            return _plain(mode, logits, targets, alpha, float(gamma), reduction, dtype, loss,
-                          extra, extra2, extra3, extra4)
+    # The common call (plain float32 or float64 arrays of logits and dense
+    # targets of the same shape, plain floats and defaults elsewhere) is told
+    # apart and made whole by the C core, which answers NotImplemented to any
+    # other; each of its comparisons is a check the full path below makes, so
+    # the two agree on every call (_core's sigmoid_plain says which).
+    result = _plain(mode, logits, targets, alpha, gamma, reduction, weights, ignore_index,
+                    normalizer, out, beta, star, loss, extra, extra2, extra3, extra4, raw_sum)
+    if result is not NotImplemented:
+        return result
     x, dtype = _args.logits_array(logits, keep_bfloat16=True)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
@@ -112,37 +103,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
                      raw_sum=raw_sum)
 
 
-_PLAIN_RESULTS = {"f": np.dtype(np.float32), "d": np.dtype(np.float64)}
-_PLAIN_REDUCTIONS = frozenset(("none", "sum", "mean"))
-_EXACT_INT = 2**53  # every int up to this is exactly a float
-
-
-def _plain(mode: Any, x: np.ndarray, t: np.ndarray, alpha: Optional[float], gamma: float,
-           reduction: str, dtype: np.dtype, loss: int = 0, extra: float = 0.0,
-           extra2: float = 0.0, extra3: float = 0.0, extra4: float = 0.0) -> Any:
-    """The common call of _entry: dense targets of the logits' shape, no
-    weights, no out=, no normalizer.  The denominator is known (the mean's
-    count is the size), so one pass, with the arguments the full path gives it."""
-    want_loss, want_grad, want_hess, _ = mode
-    elementwise_loss = want_loss and reduction == "none"
-    denominator = float(x.size) if reduction == "mean" else 1.0
-    # (results of the logits' shape, float32 from float32: never larger than
-    # an array that exists)
-    loss_out = np.empty(x.shape, dtype) if elementwise_loss else None
-    grad_out = np.empty(x.shape, dtype) if want_grad else None
-    hess_out = np.empty(x.shape, dtype) if want_hess else None
-    # (labels, per-class alpha, weights and ignore_index keep the core's defaults)
-    loss_sum, _, _, loss_sum_small = _core.sigmoid_focal(
-        x, t, alpha=alpha, gamma=gamma, loss_out=loss_out, grad_out=grad_out, hess_out=hess_out,
-        grad_divisor=denominator if denominator else 1.0,
-        double_precision=dtype is _PLAIN_RESULTS["d"], sum_weights=False, sum_positives=False,
-        loss=loss, extra=extra, extra2=extra2, extra3=extra3, extra4=extra4)
-    if elementwise_loss:
-        return loss_out, grad_out, hess_out
-    if want_loss:
-        return (_reduce.reduced_value(loss_sum, loss_sum_small, denominator, 0, 0, dtype),
-                grad_out, hess_out)
-    return None, grad_out, hess_out
+_plain = _core.sigmoid_plain
 
 
 # --- the specification ----------------------------------------------------

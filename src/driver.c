@@ -20,6 +20,8 @@
 #include "parallel.h"
 #include "simd.h"
 
+#include <float.h>
+
 /* DIRECT_WITH_GIL: plain arrays up to this size are computed without
    releasing the GIL or making an iterator (about 40 us of work) */
 enum { MAX_OPERANDS = 8, ELEMENT_CHUNK = 1 << 16, DIRECT_WITH_GIL = 1 << 14 };
@@ -324,13 +326,13 @@ raise_elementwise_problem(const elementwise_task *t, const loop_problem *recorde
 }
 
 /* the call's result: the four sums (see sigmoid_focal_entry) */
-static PyObject *
-elementwise_result(const elementwise_task *t)
+static void
+elementwise_sums(const elementwise_task *t, double sums[4])
 {
-    return Py_BuildValue("(dddd)", compensated_total(&t->total.loss),
-                         compensated_total(&t->total.weight),
-                         compensated_total(&t->total.positive),
-                         compensated_total(&t->total.loss_small));
+    sums[0] = compensated_total(&t->total.loss);
+    sums[1] = compensated_total(&t->total.weight);
+    sums[2] = compensated_total(&t->total.positive);
+    sums[3] = compensated_total(&t->total.loss_small);
 }
 
 /*
@@ -435,20 +437,22 @@ match_keywords(PyObject *interned, PyObject *const *args, Py_ssize_t nargs, PyOb
     return 0;
 }
 
-/* a flag argument (any object's truth), `fallback` when not given */
+/* a flag argument (any object's truth) into *out, which keeps its default
+   when the argument is not given (NULL) */
 static int
-flag_argument(PyObject *value, int fallback, int *out)
+flag_argument(PyObject *value, int *out)
 {
-    int truth = value == NULL ? fallback : PyObject_IsTrue(value);
+    int truth = value == NULL ? *out : PyObject_IsTrue(value);
     *out = truth;
     return truth < 0 ? -1 : 0;
 }
 
-/* a real argument, `fallback` when not given; the message names it */
+/* a real argument into *out, which keeps its default when not given; the
+   message names it */
 static int
-real_argument(PyObject *value, double fallback, const char *name, double *out)
+real_argument(PyObject *value, const char *name, double *out)
 {
-    *out = value == NULL ? fallback : PyFloat_AsDouble(value);
+    *out = value == NULL ? *out : PyFloat_AsDouble(value);
     if (*out == -1.0 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError, "%s: expected a real number, got %.200s", name,
@@ -459,11 +463,12 @@ real_argument(PyObject *value, double fallback, const char *name, double *out)
     return 0;
 }
 
-/* an integer argument, `fallback` when not given; the message names it */
+/* an integer argument into *out, which keeps its default when not given; the
+   message names it */
 static int
-index_argument(PyObject *value, Py_ssize_t fallback, const char *name, Py_ssize_t *out)
+index_argument(PyObject *value, const char *name, Py_ssize_t *out)
 {
-    *out = value == NULL ? fallback : PyNumber_AsSsize_t(value, PyExc_OverflowError);
+    *out = value == NULL ? *out : PyNumber_AsSsize_t(value, PyExc_OverflowError);
     if (*out == -1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError, "%s: expected an integer, got %.200s", name,
@@ -533,6 +538,275 @@ direct_access(PyArrayObject **ops, const int *types, int nop, int first_output, 
     return 1;
 }
 
+/* One call of the pass: its arguments as read by sigmoid_focal_entry, or as
+   the common call's short path (sigmoid_plain_entry) settles them. */
+typedef struct {
+    PyArrayObject *logits, *targets, *alpha_per_class, *weights; /* NULL: none */
+    PyArrayObject *outputs[3]; /* the loss, gradient and second derivative, or NULL */
+    int labels, double_precision, sums_only, sum_weights, sum_positives;
+    int has_alpha;             /* a scalar alpha, in `alpha` */
+    double alpha, gamma, grad_divisor, beta, extra, extra2, extra3, extra4;
+    double loss_weight_scale, grad_weight_scale, weight_prescale;
+    Py_ssize_t ignore_index, loss;
+} sigmoid_call;
+
+/* the defaults of sigmoid_focal's keywords */
+static const sigmoid_call SIGMOID_DEFAULTS = {
+    .sum_weights = 1, .sum_positives = 1, .gamma = 2.0, .grad_divisor = 1.0,
+    .loss_weight_scale = 1.0, .grad_weight_scale = 1.0, .weight_prescale = 1.0,
+    .ignore_index = -1, .loss = LOSS_SIGMOID_FOCAL};
+
+/* Runs the call: its four sums (see sigmoid_focal_entry) into sums[], 0; or
+   -1 with an exception set. */
+static int
+sigmoid_run(module_state *state, const sigmoid_call *c, double sums[4])
+{
+    const loss_row *row = loss_row_of((int)c->loss);
+    if (c->loss < 0 || c->loss >= FOCAL_LOSS_COUNT || row == NULL) {
+        PyErr_Format(PyExc_ValueError, "loss: expected a row number from 0 to %d, got %zd",
+                     FOCAL_LOSS_COUNT - 1, c->loss);
+        return -1;
+    }
+    /* (Python checked these; a wrong one here would be a silent wrong answer) */
+    if (!row->has_hess && c->outputs[2] != NULL) {
+        PyErr_Format(PyExc_ValueError, "hess_out: %s has no second derivative here", row->title);
+        return -1;
+    }
+    if (!(c->gamma >= 0.0 && c->gamma < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "gamma: expected a finite number >= 0");
+        return -1;
+    }
+    if (!(c->grad_divisor > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "grad_divisor: expected a number > 0");
+        return -1;
+    }
+    if (!(c->loss_weight_scale > 0.0 && c->loss_weight_scale < HUGE_VAL) ||
+        !(c->grad_weight_scale > 0.0 && c->grad_weight_scale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError,
+                        c->loss_weight_scale > 0.0 && c->loss_weight_scale < HUGE_VAL
+                            ? "grad_weight_scale: expected a finite number > 0"
+                            : "loss_weight_scale: expected a finite number > 0");
+        return -1;
+    }
+    if (!(c->weight_prescale >= 1.0 && c->weight_prescale < HUGE_VAL)) {
+        PyErr_SetString(PyExc_ValueError, "weight_prescale: expected a finite number >= 1");
+        return -1;
+    }
+
+    elementwise_task task;
+    memset(&task, 0, sizeof task);
+    task.sums_only = c->sums_only;
+    /* the sums Python needs; those it knows beforehand (counts) are skipped */
+    task.which_sums = (c->sums_only ? 0 : SUM_LOSS) | (c->sum_weights ? SUM_WEIGHT : 0) |
+                      (c->sum_positives ? SUM_POSITIVE : 0);
+    task.precise = c->double_precision;
+    task.simd_level = state->simd_level;
+    task.params.focal.gamma = c->gamma;
+    task.params.focal.beta = c->beta;
+    task.params.focal.log_gamma = dd_from(0.0);
+    task.params.focal.extra = c->extra;
+    task.params.focal.extra2 = c->extra2;
+    task.params.focal.extra3 = c->extra3;
+    task.params.focal.extra4 = c->extra4;
+    row->prepare(&task.params.focal);
+    task.hard_targets = row->targets == TARGETS_HARD;
+    task.kernel.loss = (int)c->loss;
+    /* float32 results are computed in double, which carries 1 - p_t of a soft
+       target to about 2^-53: gamma multiplies that error in (1 - p_t)^gamma,
+       2^-37 at most (a ten-thousandth of a float32 ULP) up to gamma 2^16.
+       Above (a 1e-30 target at x = 40 and gamma 1e20 gave 30, not 0), they are
+       computed by the double-double kernels of float64 results and rounded. */
+    task.kernel.precise = c->double_precision != 0 || c->gamma > FOCAL_FLOAT32_GAMMA_MAX;
+    task.kernel.form = row->form(&task.params.focal);
+    task.kernel.outputs = c->outputs[2] != NULL   ? FOCAL_OUT_HESS
+                          : c->outputs[1] != NULL ? FOCAL_OUT_GRAD
+                                               : FOCAL_OUT_LOSS;
+    task.params.grad_divisor = c->grad_divisor;
+    task.params.grad_scale = 1.0 / c->grad_divisor;
+    task.params.loss_weight_scale = c->loss_weight_scale;
+    task.params.grad_weight_scale = c->grad_weight_scale;
+    task.weight_prescale = c->weights != NULL ? c->weight_prescale : 1.0;
+    task.params.weight_scale_up = c->loss_weight_scale > 1.0 ? c->loss_weight_scale : 1.0;
+    task.params.loss_scale_down = c->loss_weight_scale / task.params.weight_scale_up;
+    task.params.grad_scale_ratio = c->grad_weight_scale / task.params.weight_scale_up;
+    /* the gradient's normaliser folded into its weight, unless the factor
+       leaves the normal range, or could carry a weight beyond it (weights of
+       1e308 over a normalizer of 1e-300: the weight times the factor is inf,
+       and inf times a gradient that underflowed to 0 NaN, where w g / D is
+       finite); then divided, see block_params.  None can: without weights
+       (each <= 1), with a factor <= 1, or with the gradient's weights scaled
+       by the Python layer (grad_weight_scale != 1: the largest then below
+       1/2 over a divisor at least 1/4 of it, or tiny weights over a divisor
+       scaled alike, see _reduce.Plan). */
+    task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
+    task.params.grad_mode = isfinite(task.params.grad_scale) &&
+                                    task.params.grad_factor >= 0x1p-1000 &&
+                                    task.params.grad_factor <= 0x1p1000 &&
+                                    (c->weights == NULL || task.params.grad_factor <= 1.0 ||
+                                     c->grad_weight_scale != 1.0)
+                                ? FOCAL_GRAD_FOLDED
+                                : FOCAL_GRAD_DIVIDED;
+    task.params.has_alpha = c->has_alpha || c->alpha_per_class != NULL;
+    task.alpha = c->alpha;
+    task.labels = c->labels;
+    task.weights_change =
+        c->labels || ((task.which_sums & SUM_WEIGHT) && c->loss_weight_scale != 1.0);
+    task.ignore_index = (npy_intp)c->ignore_index;
+    task.i_alpha = task.i_weights = -1;
+    task.i_loss = task.i_grad = task.i_hess = -1;
+
+    int ndim = PyArray_NDIM(c->logits);
+    if (c->labels && ndim == 0) {
+        PyErr_SetString(PyExc_ValueError, "targets: class indices need logits with a class axis");
+        return -1;
+    }
+    task.num_classes = ndim > 0 ? PyArray_DIM(c->logits, ndim - 1) : 1;
+
+    int real_type = c->double_precision ? NPY_DOUBLE : NPY_FLOAT;
+    int target_type;
+    if (c->labels) {
+        target_type = NPY_INTP;
+    }
+    else if (c->double_precision || PyArray_TYPE(c->targets) == NPY_DOUBLE) {
+        /* a float64 target is validated at its own precision */
+        target_type = NPY_DOUBLE;
+    }
+    else {
+        target_type = NPY_FLOAT;
+    }
+    task.logits_double = c->double_precision;
+    task.targets_double = target_type == NPY_DOUBLE;
+
+    PyArrayObject *ops[MAX_OPERANDS] = {NULL};
+    int types[MAX_OPERANDS];
+    npy_uint32 op_flags[MAX_OPERANDS];
+    int *op_axes[MAX_OPERANDS] = {NULL};
+    int label_axes[NPY_MAXDIMS], class_axes[NPY_MAXDIMS];
+    int nop = 0;
+    const npy_uint32 read = NPY_ITER_READONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
+                            NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
+    const npy_uint32 write = NPY_ITER_WRITEONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
+                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE | NPY_ITER_NO_BROADCAST;
+
+    /* class-axis operands are mapped onto the last axis only */
+    for (int k = 0; k < ndim; k++) {
+        label_axes[k] = k < ndim - 1 ? k : -1;
+        class_axes[k] = k < ndim - 1 ? -1 : 0;
+    }
+
+    ops[nop] = c->logits;
+    types[nop] = real_type;
+    op_flags[nop++] = read;
+
+    ops[nop] = c->targets;
+    types[nop] = target_type;
+    op_axes[nop] = c->labels ? label_axes : NULL;
+    op_flags[nop++] = read;
+
+    if (c->alpha_per_class != NULL) {
+        /* (read along the class axis: its length is a matter of memory safety) */
+        if (PyArray_NDIM(c->alpha_per_class) != 1 || ndim == 0 ||
+            PyArray_DIM(c->alpha_per_class, 0) != task.num_classes) {
+            PyErr_SetString(PyExc_ValueError, "alpha_per_class: expected one value per class");
+            return -1;
+        }
+        task.i_alpha = nop;
+        ops[nop] = c->alpha_per_class;
+        types[nop] = NPY_DOUBLE;
+        op_axes[nop] = class_axes;
+        op_flags[nop++] = read;
+    }
+    if (c->weights != NULL) {
+        task.i_weights = nop;
+        ops[nop] = c->weights;
+        types[nop] = NPY_DOUBLE;
+        op_flags[nop++] = read;
+    }
+    int first_output = nop;
+    int *output_index[3] = {&task.i_loss, &task.i_grad, &task.i_hess};
+    for (int k = 0; k < 3; k++) {
+        if (c->outputs[k] != NULL) {
+            *output_index[k] = nop;
+            ops[nop] = c->outputs[k];
+            types[nop] = real_type;
+            op_flags[nop++] = write;
+        }
+    }
+    task.nop = nop;
+    task.direct = c->alpha_per_class == NULL &&
+                  direct_access(ops, types, nop, first_output, c->labels);
+    for (int k = 0; task.direct && k < nop; k++) {
+        task.data[k] = PyArray_BYTES(ops[k]);
+        /* (class indices: one per row, which gather finds from the element's number) */
+        task.step[k] = c->labels && k == 1 ? 0 : PyArray_ITEMSIZE(ops[k]);
+    }
+
+    npy_intp size = PyArray_SIZE(c->logits);
+    if (task.direct && size <= DIRECT_WITH_GIL) {
+        /* a small call on plain arrays: one chunk, here, with no iterator and
+           no thread (releasing the GIL would cost more than it frees) */
+        chunk_sums chunk;
+        loop_problem problem;
+        memset(&problem, 0, sizeof problem);
+        task.sums = &chunk;
+        task.problems = &problem;
+        if (elementwise_chunk(&task, NULL, NULL, 0, 0, size) != CHUNK_DONE) {
+            raise_elementwise_problem(&task, &problem);
+            return -1;
+        }
+        elementwise_merge(&task, 0);
+        elementwise_sums(&task, sums);
+        return 0;
+    }
+
+    PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
+    int result = -1;
+    NpyIter *iter = NULL;
+    for (int k = 0; k < nop; k++) {
+        dtypes[k] = PyArray_DescrFromType(types[k]);
+    }
+    /* RANGED lets each chunk be iterated on its own (by its own thread) */
+    iterator_recipe recipe = {
+        nop, ops,
+        NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER | NPY_ITER_RANGED |
+            NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP | NPY_ITER_DELAY_BUFALLOC,
+        NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
+        ndim > 0 ? op_axes : NULL};
+    iter = make_iterator(&recipe);
+    if (iter == NULL) {
+        goto finish;
+    }
+    /* a fixed number of slots, whatever the size */
+    task.sums = (chunk_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(chunk_sums));
+    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
+    if (task.sums == NULL || task.problems == NULL) {
+        PyErr_NoMemory();
+        goto finish;
+    }
+    int failed = 0;
+    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, elementwise_chunk,
+                            elementwise_merge, &task, &failed);
+    if (status > 0) {
+        raise_elementwise_problem(&task, &task.problems[failed]);
+    }
+    else if (status == 0) {
+        elementwise_sums(&task, sums);
+        result = 0;
+    }
+
+finish:
+    if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
+        result = -1;
+    }
+    PyMem_Free(task.sums);
+    PyMem_Free(task.problems);
+    for (int k = 0; k < MAX_OPERANDS; k++) {
+        Py_XDECREF(dtypes[k]);
+    }
+    return result;
+}
+
+
 /*
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
@@ -563,290 +837,246 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (match_keywords(state->sigmoid_keywords, args, nargs, kwnames, given) < 0) {
         return NULL;
     }
-    PyArrayObject *logits, *targets, *alpha_per_class, *weights, *outputs[3];
-    int labels, double_precision, star, sums_only, sum_weights, sum_positives;
-    double gamma, grad_divisor, beta, extra, extra2, extra3, extra4, loss_weight_scale,
-        grad_weight_scale, weight_prescale;
-    Py_ssize_t ignore_index, loss;
-    if (array_argument(given[KW_LOGITS], "logits", &logits) < 0 ||
-        array_argument(given[KW_TARGETS], "targets", &targets) < 0 ||
-        array_argument(given[KW_ALPHA_PER_CLASS], "alpha_per_class", &alpha_per_class) < 0 ||
-        array_argument(given[KW_WEIGHTS], "weights", &weights) < 0 ||
-        array_argument(given[KW_LOSS_OUT], "loss_out", &outputs[0]) < 0 ||
-        array_argument(given[KW_GRAD_OUT], "grad_out", &outputs[1]) < 0 ||
-        array_argument(given[KW_HESS_OUT], "hess_out", &outputs[2]) < 0 ||
-        flag_argument(given[KW_LABELS], 0, &labels) < 0 ||
-        flag_argument(given[KW_DOUBLE_PRECISION], 0, &double_precision) < 0 ||
-        flag_argument(given[KW_STAR], 0, &star) < 0 ||
-        flag_argument(given[KW_SUMS_ONLY], 0, &sums_only) < 0 ||
-        flag_argument(given[KW_SUM_WEIGHTS], 1, &sum_weights) < 0 ||
-        flag_argument(given[KW_SUM_POSITIVES], 1, &sum_positives) < 0 ||
-        real_argument(given[KW_GAMMA], 2.0, "gamma", &gamma) < 0 ||
-        real_argument(given[KW_GRAD_DIVISOR], 1.0, "grad_divisor", &grad_divisor) < 0 ||
-        real_argument(given[KW_BETA], 0.0, "beta", &beta) < 0 ||
-        real_argument(given[KW_EXTRA], 0.0, "extra", &extra) < 0 ||
-        real_argument(given[KW_EXTRA2], 0.0, "extra2", &extra2) < 0 ||
-        real_argument(given[KW_EXTRA3], 0.0, "extra3", &extra3) < 0 ||
-        real_argument(given[KW_EXTRA4], 0.0, "extra4", &extra4) < 0 ||
-        real_argument(given[KW_LOSS_WEIGHT_SCALE], 1.0, "loss_weight_scale",
-                      &loss_weight_scale) < 0 ||
-        real_argument(given[KW_GRAD_WEIGHT_SCALE], 1.0, "grad_weight_scale",
-                      &grad_weight_scale) < 0 ||
-        real_argument(given[KW_WEIGHT_PRESCALE], 1.0, "weight_prescale", &weight_prescale) < 0) {
+    sigmoid_call c = SIGMOID_DEFAULTS;
+    int star = 0;
+    if (array_argument(given[KW_LOGITS], "logits", &c.logits) < 0 ||
+        array_argument(given[KW_TARGETS], "targets", &c.targets) < 0 ||
+        array_argument(given[KW_ALPHA_PER_CLASS], "alpha_per_class", &c.alpha_per_class) < 0 ||
+        array_argument(given[KW_WEIGHTS], "weights", &c.weights) < 0 ||
+        array_argument(given[KW_LOSS_OUT], "loss_out", &c.outputs[0]) < 0 ||
+        array_argument(given[KW_GRAD_OUT], "grad_out", &c.outputs[1]) < 0 ||
+        array_argument(given[KW_HESS_OUT], "hess_out", &c.outputs[2]) < 0 ||
+        flag_argument(given[KW_LABELS], &c.labels) < 0 ||
+        flag_argument(given[KW_DOUBLE_PRECISION], &c.double_precision) < 0 ||
+        flag_argument(given[KW_STAR], &star) < 0 ||
+        flag_argument(given[KW_SUMS_ONLY], &c.sums_only) < 0 ||
+        flag_argument(given[KW_SUM_WEIGHTS], &c.sum_weights) < 0 ||
+        flag_argument(given[KW_SUM_POSITIVES], &c.sum_positives) < 0 ||
+        real_argument(given[KW_GAMMA], "gamma", &c.gamma) < 0 ||
+        real_argument(given[KW_GRAD_DIVISOR], "grad_divisor", &c.grad_divisor) < 0 ||
+        real_argument(given[KW_BETA], "beta", &c.beta) < 0 ||
+        real_argument(given[KW_EXTRA], "extra", &c.extra) < 0 ||
+        real_argument(given[KW_EXTRA2], "extra2", &c.extra2) < 0 ||
+        real_argument(given[KW_EXTRA3], "extra3", &c.extra3) < 0 ||
+        real_argument(given[KW_EXTRA4], "extra4", &c.extra4) < 0 ||
+        real_argument(given[KW_LOSS_WEIGHT_SCALE], "loss_weight_scale", &c.loss_weight_scale) < 0 ||
+        real_argument(given[KW_GRAD_WEIGHT_SCALE], "grad_weight_scale", &c.grad_weight_scale) < 0 ||
+        real_argument(given[KW_WEIGHT_PRESCALE], "weight_prescale", &c.weight_prescale) < 0) {
         return NULL;
     }
-    if (logits == NULL || targets == NULL) { /* None */
-        PyErr_SetString(PyExc_TypeError, logits == NULL ? "logits: expected a NumPy array"
-                                                        : "targets: expected a NumPy array");
+    if (c.logits == NULL || c.targets == NULL) { /* None */
+        PyErr_SetString(PyExc_TypeError, c.logits == NULL ? "logits: expected a NumPy array"
+                                                          : "targets: expected a NumPy array");
         return NULL;
     }
-    if (index_argument(given[KW_IGNORE_INDEX], -1, "ignore_index", &ignore_index) < 0 ||
-        index_argument(given[KW_LOSS], LOSS_SIGMOID_FOCAL, "loss", &loss) < 0) {
+    if (index_argument(given[KW_IGNORE_INDEX], "ignore_index", &c.ignore_index) < 0 ||
+        index_argument(given[KW_LOSS], "loss", &c.loss) < 0) {
         return NULL;
     }
-    loss = star ? LOSS_FL_STAR : loss;
-    const loss_row *row = loss_row_of((int)loss);
-    if (loss < 0 || loss >= FOCAL_LOSS_COUNT || row == NULL) {
-        PyErr_Format(PyExc_ValueError, "loss: expected a row number from 0 to %d, got %zd",
-                     FOCAL_LOSS_COUNT - 1, loss);
+    c.loss = star ? LOSS_FL_STAR : c.loss;
+    PyObject *alpha = given[KW_ALPHA];
+    c.has_alpha = alpha != NULL && alpha != Py_None;
+    if (c.has_alpha && real_argument(alpha, "alpha", &c.alpha) < 0) {
         return NULL;
     }
-    /* (Python checked these; a wrong one here would be a silent wrong answer) */
-    if (!row->has_hess && outputs[2] != NULL) {
-        PyErr_Format(PyExc_ValueError, "hess_out: %s has no second derivative here", row->title);
+    double sums[4];
+    if (sigmoid_run(state, &c, sums) < 0) {
         return NULL;
     }
-    if (!(gamma >= 0.0 && gamma < HUGE_VAL)) {
-        PyErr_SetString(PyExc_ValueError, "gamma: expected a finite number >= 0");
-        return NULL;
-    }
-    if (!(grad_divisor > 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "grad_divisor: expected a number > 0");
-        return NULL;
-    }
-    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
-        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
-        PyErr_SetString(PyExc_ValueError,
-                        loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL
-                            ? "grad_weight_scale: expected a finite number > 0"
-                            : "loss_weight_scale: expected a finite number > 0");
-        return NULL;
-    }
-    if (!(weight_prescale >= 1.0 && weight_prescale < HUGE_VAL)) {
-        PyErr_SetString(PyExc_ValueError, "weight_prescale: expected a finite number >= 1");
-        return NULL;
-    }
-    PyObject *alpha_obj = given[KW_ALPHA] == NULL ? Py_None : given[KW_ALPHA];
+    return Py_BuildValue("(dddd)", sums[0], sums[1], sums[2], sums[3]);
+}
 
-    elementwise_task task;
-    memset(&task, 0, sizeof task);
-    task.sums_only = sums_only;
-    /* the sums Python needs; those it knows beforehand (counts) are skipped */
-    task.which_sums = (sums_only ? 0 : SUM_LOSS) | (sum_weights ? SUM_WEIGHT : 0) |
-                      (sum_positives ? SUM_POSITIVE : 0);
-    task.precise = double_precision;
-    task.simd_level = state->simd_level;
-    task.params.focal.gamma = gamma;
-    task.params.focal.beta = beta;
-    task.params.focal.log_gamma = dd_from(0.0);
-    task.params.focal.extra = extra;
-    task.params.focal.extra2 = extra2;
-    task.params.focal.extra3 = extra3;
-    task.params.focal.extra4 = extra4;
-    row->prepare(&task.params.focal);
-    task.hard_targets = row->targets == TARGETS_HARD;
-    task.kernel.loss = (int)loss;
-    /* float32 results are computed in double, which carries 1 - p_t of a soft
-       target to about 2^-53: gamma multiplies that error in (1 - p_t)^gamma,
-       2^-37 at most (a ten-thousandth of a float32 ULP) up to gamma 2^16.
-       Above (a 1e-30 target at x = 40 and gamma 1e20 gave 30, not 0), they are
-       computed by the double-double kernels of float64 results and rounded. */
-    task.kernel.precise = double_precision != 0 || gamma > FOCAL_FLOAT32_GAMMA_MAX;
-    task.kernel.form = row->form(&task.params.focal);
-    task.kernel.outputs = outputs[2] != NULL   ? FOCAL_OUT_HESS
-                          : outputs[1] != NULL ? FOCAL_OUT_GRAD
-                                               : FOCAL_OUT_LOSS;
-    task.params.grad_divisor = grad_divisor;
-    task.params.grad_scale = 1.0 / grad_divisor;
-    task.params.loss_weight_scale = loss_weight_scale;
-    task.params.grad_weight_scale = grad_weight_scale;
-    task.weight_prescale = weights != NULL ? weight_prescale : 1.0;
-    task.params.weight_scale_up = loss_weight_scale > 1.0 ? loss_weight_scale : 1.0;
-    task.params.loss_scale_down = loss_weight_scale / task.params.weight_scale_up;
-    task.params.grad_scale_ratio = grad_weight_scale / task.params.weight_scale_up;
-    /* the gradient's normaliser folded into its weight, unless the factor
-       leaves the normal range, or could carry a weight beyond it (weights of
-       1e308 over a normalizer of 1e-300: the weight times the factor is inf,
-       and inf times a gradient that underflowed to 0 NaN, where w g / D is
-       finite); then divided, see block_params.  None can: without weights
-       (each <= 1), with a factor <= 1, or with the gradient's weights scaled
-       by the Python layer (grad_weight_scale != 1: the largest then below
-       1/2 over a divisor at least 1/4 of it, or tiny weights over a divisor
-       scaled alike, see _reduce.Plan). */
-    task.params.grad_factor = task.params.grad_scale_ratio * task.params.grad_scale;
-    task.params.grad_mode = isfinite(task.params.grad_scale) &&
-                                    task.params.grad_factor >= 0x1p-1000 &&
-                                    task.params.grad_factor <= 0x1p1000 &&
-                                    (weights == NULL || task.params.grad_factor <= 1.0 ||
-                                     grad_weight_scale != 1.0)
-                                ? FOCAL_GRAD_FOLDED
-                                : FOCAL_GRAD_DIVIDED;
-    task.params.has_alpha = alpha_obj != Py_None || alpha_per_class != NULL;
-    task.labels = labels;
-    task.weights_change =
-        labels || ((task.which_sums & SUM_WEIGHT) && loss_weight_scale != 1.0);
-    task.ignore_index = (npy_intp)ignore_index;
-    task.i_alpha = task.i_weights = -1;
-    task.i_loss = task.i_grad = task.i_hess = -1;
-    if (alpha_obj != Py_None && real_argument(alpha_obj, 0.0, "alpha", &task.alpha) < 0) {
+/* the arguments of sigmoid_plain: those of focal._sigmoid._entry, in its order */
+enum {
+    PLAIN_MODE, PLAIN_LOGITS, PLAIN_TARGETS, PLAIN_ALPHA, PLAIN_GAMMA, PLAIN_REDUCTION,
+    PLAIN_WEIGHTS, PLAIN_IGNORE_INDEX, PLAIN_NORMALIZER, PLAIN_OUT, PLAIN_BETA, PLAIN_STAR,
+    PLAIN_LOSS, PLAIN_EXTRA, PLAIN_EXTRA2, PLAIN_EXTRA3, PLAIN_EXTRA4, PLAIN_RAW_SUM, PLAIN_COUNT
+};
+
+enum { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN };
+
+/* the reduction, if `value` is the exact str "none", "sum" or "mean"; else -1 */
+static int
+plain_reduction(PyObject *value)
+{
+    static const char *const names[] = {"none", "sum", "mean"};
+    if (!PyUnicode_CheckExact(value)) {
+        return -1;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (PyUnicode_CompareWithASCIIString(value, names[k]) == 0) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* whether `value` is a plain gamma: an exact float in [0, inf), or an exact
+   int from 0 to 2^53 (each of which a float holds exactly), into *gamma */
+static int
+plain_gamma(PyObject *value, double *gamma)
+{
+    if (PyFloat_CheckExact(value)) {
+        *gamma = PyFloat_AS_DOUBLE(value);
+        return *gamma >= 0.0 && *gamma < HUGE_VAL;
+    }
+    if (PyLong_CheckExact(value)) { /* (a bool is no exact int) */
+        int overflow;
+        long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+        *gamma = (double)n;
+        return !overflow && n >= 0 && n <= (1LL << 53);
+    }
+    return 0;
+}
+
+/* the reduced loss sum / denominator as a NumPy scalar of the results' dtype,
+   where that quotient is the correctly rounded one _reduce.reduced_value
+   would give (its first cases: a normal quotient that the dtype holds, or a
+   zero sum); NULL with no exception set otherwise */
+static PyObject *
+plain_scalar(double sum, double denominator, int double_precision)
+{
+    double value = sum / denominator;
+    if (!((value >= DBL_MIN && value <= (double_precision ? DBL_MAX : FLT_MAX)) || sum == 0.0)) {
         return NULL;
     }
-
-    int ndim = PyArray_NDIM(logits);
-    if (labels && ndim == 0) {
-        PyErr_SetString(PyExc_ValueError, "targets: class indices need logits with a class axis");
-        return NULL;
-    }
-    task.num_classes = ndim > 0 ? PyArray_DIM(logits, ndim - 1) : 1;
-
-    int real_type = double_precision ? NPY_DOUBLE : NPY_FLOAT;
-    int target_type;
-    if (labels) {
-        target_type = NPY_INTP;
-    }
-    else if (double_precision || PyArray_TYPE(targets) == NPY_DOUBLE) {
-        /* a float64 target is validated at its own precision */
-        target_type = NPY_DOUBLE;
+    PyObject *scalar;
+    if (double_precision) {
+        scalar = PyArrayScalar_New(Double);
+        if (scalar != NULL) {
+            PyArrayScalar_ASSIGN(scalar, Double, value);
+        }
     }
     else {
-        target_type = NPY_FLOAT;
-    }
-    task.logits_double = double_precision;
-    task.targets_double = target_type == NPY_DOUBLE;
-
-    PyArrayObject *ops[MAX_OPERANDS] = {NULL};
-    int types[MAX_OPERANDS];
-    npy_uint32 op_flags[MAX_OPERANDS];
-    int *op_axes[MAX_OPERANDS] = {NULL};
-    int label_axes[NPY_MAXDIMS], class_axes[NPY_MAXDIMS];
-    int nop = 0;
-    const npy_uint32 read = NPY_ITER_READONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
-                            NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE;
-    const npy_uint32 write = NPY_ITER_WRITEONLY | NPY_ITER_ALIGNED | NPY_ITER_NBO |
-                             NPY_ITER_OVERLAP_ASSUME_ELEMENTWISE | NPY_ITER_NO_BROADCAST;
-
-    /* class-axis operands are mapped onto the last axis only */
-    for (int k = 0; k < ndim; k++) {
-        label_axes[k] = k < ndim - 1 ? k : -1;
-        class_axes[k] = k < ndim - 1 ? -1 : 0;
-    }
-
-    ops[nop] = logits;
-    types[nop] = real_type;
-    op_flags[nop++] = read;
-
-    ops[nop] = targets;
-    types[nop] = target_type;
-    op_axes[nop] = labels ? label_axes : NULL;
-    op_flags[nop++] = read;
-
-    if (alpha_per_class != NULL) {
-        /* (read along the class axis: its length is a matter of memory safety) */
-        if (PyArray_NDIM(alpha_per_class) != 1 || ndim == 0 ||
-            PyArray_DIM(alpha_per_class, 0) != task.num_classes) {
-            PyErr_SetString(PyExc_ValueError, "alpha_per_class: expected one value per class");
-            return NULL;
+        scalar = PyArrayScalar_New(Float);
+        if (scalar != NULL) {
+            PyArrayScalar_ASSIGN(scalar, Float, (npy_float)value);
         }
-        task.i_alpha = nop;
-        ops[nop] = alpha_per_class;
-        types[nop] = NPY_DOUBLE;
-        op_axes[nop] = class_axes;
-        op_flags[nop++] = read;
     }
-    if (weights != NULL) {
-        task.i_weights = nop;
-        ops[nop] = weights;
-        types[nop] = NPY_DOUBLE;
-        op_flags[nop++] = read;
+    return scalar;
+}
+
+/*
+ * _core.sigmoid_plain(mode, logits, targets, alpha, gamma, reduction, weights,
+ *                     ignore_index, normalizer, out, beta, star, loss, extra,
+ *                     extra2, extra3, extra4, raw_sum)
+ *     -> (loss, gradient, second derivative), or NotImplemented
+ *
+ * The common call of an elementwise loss, whole, for focal._sigmoid._entry,
+ * which hands it its own arguments: plain float32 or float64 logits and
+ * dense targets (bool, integer or float of at most 8 bytes) of the same
+ * shape, alpha None or a float in [0, 1], a plain gamma (plain_gamma), the
+ * reduction "none", "sum" or "mean", and every other argument its default.
+ * Each of these is a check the full path makes, so the two agree on every
+ * call; anything else (a subclass, a NumPy scalar alpha, ...) answers
+ * NotImplemented, and so does a mean or sum beyond plain_scalar's case,
+ * after the pass: the full path then makes the call again.  mode is
+ * (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS; the
+ * results are those of _pass.run, None where not wanted; extra to extra4
+ * are the row's own parameters, checked by its caller.
+ */
+PyObject *
+sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != PLAIN_COUNT || !PyTuple_CheckExact(args[PLAIN_MODE]) ||
+        PyTuple_GET_SIZE(args[PLAIN_MODE]) != 4) {
+        PyErr_Format(PyExc_TypeError, "sigmoid_plain() takes %d arguments, the first "
+                     "a mode of 4 items", (int)PLAIN_COUNT);
+        return NULL;
     }
-    int first_output = nop;
-    int *output_index[3] = {&task.i_loss, &task.i_grad, &task.i_hess};
+    PyObject *logits = args[PLAIN_LOGITS], *targets = args[PLAIN_TARGETS];
+    PyObject *alpha = args[PLAIN_ALPHA], *ignore_index = args[PLAIN_IGNORE_INDEX];
+    sigmoid_call c = SIGMOID_DEFAULTS;
+    int reduction = plain_reduction(args[PLAIN_REDUCTION]);
+    int overflow = 0;
+    if (reduction < 0 || !plain_gamma(args[PLAIN_GAMMA], &c.gamma) ||
+        !(alpha == Py_None ||
+          (PyFloat_CheckExact(alpha) && PyFloat_AS_DOUBLE(alpha) >= 0.0 &&
+           PyFloat_AS_DOUBLE(alpha) <= 1.0)) ||
+        !PyLong_CheckExact(ignore_index) ||
+        PyLong_AsLongLongAndOverflow(ignore_index, &overflow) != -1 || overflow ||
+        args[PLAIN_WEIGHTS] != Py_None || args[PLAIN_NORMALIZER] != Py_None ||
+        args[PLAIN_OUT] != Py_None || args[PLAIN_STAR] != Py_False ||
+        args[PLAIN_RAW_SUM] != Py_False || !PyArray_CheckExact(logits) ||
+        !PyArray_CheckExact(targets)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    c.logits = (PyArrayObject *)logits;
+    c.targets = (PyArrayObject *)targets;
+    int type = PyArray_DESCR(c.logits)->type_num;
+    PyArray_Descr *target_dtype = PyArray_DESCR(c.targets);
+    char kind = target_dtype->kind;
+    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !PyArray_SAMESHAPE(c.logits, c.targets) ||
+        !(kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f') ||
+        PyDataType_ELSIZE(target_dtype) > 8) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int want_loss, want_grad, want_hess;
+    if ((want_loss = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 0))) < 0 ||
+        (want_grad = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 1))) < 0 ||
+        (want_hess = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 2))) < 0 ||
+        index_argument(args[PLAIN_LOSS], "loss", &c.loss) < 0 ||
+        real_argument(args[PLAIN_EXTRA], "extra", &c.extra) < 0 ||
+        real_argument(args[PLAIN_EXTRA2], "extra2", &c.extra2) < 0 ||
+        real_argument(args[PLAIN_EXTRA3], "extra3", &c.extra3) < 0 ||
+        real_argument(args[PLAIN_EXTRA4], "extra4", &c.extra4) < 0) {
+        return NULL;
+    }
+    c.has_alpha = alpha != Py_None;
+    c.alpha = c.has_alpha ? PyFloat_AS_DOUBLE(alpha) : 0.0;
+    c.double_precision = type == NPY_DOUBLE;
+    c.sum_weights = c.sum_positives = 0; /* (known: no weights; not asked) */
+    int elementwise_loss = want_loss && reduction == REDUCE_NONE;
+    /* the mean's count is the size: one pass */
+    double denominator = reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits) : 1.0;
+    c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
+    /* results of the logits' shape, float32 from float32: never larger than
+       an array that exists */
+    int wanted[3] = {elementwise_loss, want_grad, want_hess};
+    PyObject *results[3] = {NULL, NULL, NULL};
     for (int k = 0; k < 3; k++) {
-        if (outputs[k] != NULL) {
-            *output_index[k] = nop;
-            ops[nop] = outputs[k];
-            types[nop] = real_type;
-            op_flags[nop++] = write;
+        if (wanted[k]) {
+            results[k] = PyArray_SimpleNew(PyArray_NDIM(c.logits), PyArray_DIMS(c.logits),
+                                           c.double_precision ? NPY_DOUBLE : NPY_FLOAT);
+            if (results[k] == NULL) {
+                goto fail;
+            }
+            c.outputs[k] = (PyArrayObject *)results[k];
         }
     }
-    task.nop = nop;
-    task.direct = alpha_per_class == NULL && direct_access(ops, types, nop, first_output, labels);
-    for (int k = 0; task.direct && k < nop; k++) {
-        task.data[k] = PyArray_BYTES(ops[k]);
-        /* (class indices: one per row, which gather finds from the element's number) */
-        task.step[k] = labels && k == 1 ? 0 : PyArray_ITEMSIZE(ops[k]);
+    double sums[4];
+    if (sigmoid_run(get_module_state(module), &c, sums) < 0) {
+        goto fail;
     }
-
-    npy_intp size = PyArray_SIZE(logits);
-    if (task.direct && size <= DIRECT_WITH_GIL) {
-        /* a small call on plain arrays: one chunk, here, with no iterator and
-           no thread (releasing the GIL would cost more than it frees) */
-        chunk_sums sums;
-        loop_problem problem;
-        memset(&problem, 0, sizeof problem);
-        task.sums = &sums;
-        task.problems = &problem;
-        if (elementwise_chunk(&task, NULL, NULL, 0, 0, size) != CHUNK_DONE) {
-            return raise_elementwise_problem(&task, &problem);
+    if (want_loss && !elementwise_loss) {
+        results[0] = plain_scalar(sums[0], denominator, c.double_precision);
+        if (results[0] == NULL) { /* beyond the short path: the full one */
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            Py_XDECREF(results[1]);
+            Py_XDECREF(results[2]);
+            Py_RETURN_NOTIMPLEMENTED;
         }
-        elementwise_merge(&task, 0);
-        return elementwise_result(&task);
     }
-
-    PyArray_Descr *dtypes[MAX_OPERANDS] = {NULL};
-    PyObject *result = NULL;
-    NpyIter *iter = NULL;
-    for (int k = 0; k < nop; k++) {
-        dtypes[k] = PyArray_DescrFromType(types[k]);
+    PyObject *result = PyTuple_New(3);
+    if (result == NULL) {
+        goto fail;
     }
-    /* RANGED lets each chunk be iterated on its own (by its own thread) */
-    iterator_recipe recipe = {
-        nop, ops,
-        NPY_ITER_EXTERNAL_LOOP | NPY_ITER_BUFFERED | NPY_ITER_GROWINNER | NPY_ITER_RANGED |
-            NPY_ITER_ZEROSIZE_OK | NPY_ITER_COPY_IF_OVERLAP | NPY_ITER_DELAY_BUFALLOC,
-        NPY_CORDER, NPY_UNSAFE_CASTING, op_flags, dtypes, ndim > 0 ? ndim : -1,
-        ndim > 0 ? op_axes : NULL};
-    iter = make_iterator(&recipe);
-    if (iter == NULL) {
-        goto finish;
-    }
-    /* a fixed number of slots, whatever the size */
-    task.sums = (chunk_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(chunk_sums));
-    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
-    if (task.sums == NULL || task.problems == NULL) {
-        PyErr_NoMemory();
-        goto finish;
-    }
-    int failed = 0;
-    int status = run_chunks(&recipe, iter, ELEMENT_CHUNK, state->num_threads, elementwise_chunk,
-                            elementwise_merge, &task, &failed);
-    if (status > 0) {
-        raise_elementwise_problem(&task, &task.problems[failed]);
-    }
-    else if (status == 0) {
-        result = elementwise_result(&task);
-    }
-
-finish:
-    if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
-        Py_CLEAR(result);
-    }
-    PyMem_Free(task.sums);
-    PyMem_Free(task.problems);
-    for (int k = 0; k < MAX_OPERANDS; k++) {
-        Py_XDECREF(dtypes[k]);
+    for (int k = 0; k < 3; k++) {
+        if (results[k] == NULL) {
+            Py_INCREF(Py_None);
+            results[k] = Py_None;
+        }
+        PyTuple_SET_ITEM(result, k, results[k]); /* (takes the reference) */
     }
     return result;
+
+fail:
+    for (int k = 0; k < 3; k++) {
+        Py_XDECREF(results[k]);
+    }
+    return NULL;
 }
 
 /*

@@ -21,6 +21,7 @@
 #endif
 #include <numpy/arrayobject.h>
 #include <numpy/npy_2_compat.h>
+#include <numpy/arrayscalars.h>
 
 /* Problems found inside a loop, where the GIL is not held; raised after. */
 enum loop_error {
@@ -96,6 +97,7 @@ allocate_array(size_t count, size_t size)
 /* Python entry points */
 PyObject *sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames);
+PyObject *sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sigmoid_keywords_new(void);
 PyObject *elementwise_loss_names(void);
 PyObject *count_labels_entry(PyObject *module, PyObject *args);

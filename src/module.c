@@ -85,6 +85,8 @@ static PyMethodDef core_methods[] = {
     {"sigmoid_focal", (PyCFunction)(void (*)(void))sigmoid_focal_entry,
      METH_FASTCALL | METH_KEYWORDS,
      "Internal: the sigmoid focal loss pass. Use focal.loss and friends."},
+    {"sigmoid_plain", (PyCFunction)(void (*)(void))sigmoid_plain_entry, METH_FASTCALL,
+     "Internal: the common call of an elementwise loss, or NotImplemented."},
     {"count_labels", count_labels_entry, METH_VARARGS,
      "Internal: (ignored, positive) counts of a class-index array."},
     {"softmax_focal", (PyCFunction)(void (*)(void))softmax_focal_entry,

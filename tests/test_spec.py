@@ -302,17 +302,32 @@ def test_two_classes_do_not_warn():
 # --------------------------------------------------------------------------
 # the common call's short path
 
+def _count_short_calls(monkeypatch):
+    """A list that gets an item for every call the short path (the C core's
+    sigmoid_plain) makes whole, rather than leaving to the full path."""
+    from focal import _sigmoid
+    taken = []
+    plain = _sigmoid._plain
+
+    def counted(*arguments):
+        result = plain(*arguments)
+        if result is not NotImplemented:
+            taken.append(1)
+        return result
+
+    monkeypatch.setattr(_sigmoid, "_plain", counted)
+    return taken
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("target_dtype", [np.float32, np.float64, np.int8, np.bool_, np.float16])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target_dtype, reduction):
     from focal import _sigmoid
     x = RNG.normal(0, 5, size=(7, 11)).astype(dtype)
-    x[0, :3] = [np.inf, -np.inf, 40.0]
+    x[0, :3] = [3e38, -3e38, 40.0]  # (infinite logits: the next test)
     y = (RNG.uniform(size=(7, 11)) < 0.3).astype(target_dtype)
-    taken = []
-    plain = _sigmoid._plain
-    monkeypatch.setattr(_sigmoid, "_plain", lambda *a: taken.append(1) or plain(*a))
+    taken = _count_short_calls(monkeypatch)
     for function in (focal.loss, focal.grad, focal.loss_and_grad):
         # the same call, made to take the full path: alpha a NumPy scalar; and
         # an int gamma, as in the README's focal.loss(..., gamma=2), which takes
@@ -349,13 +364,43 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
     lambda x, y: focal.loss(x.view(np.matrix), y),     # a subclass
     lambda x, y: focal.star_loss(x, y),
     lambda x, y: focal.grad(x, y, out=np.empty_like(x)),
+    lambda x, y: focal.loss(x, y.astype(np.longdouble)),  # targets wider than 8 bytes
+    lambda x, y: focal.loss(x, y, alpha=1.5),          # refused by the full path
+    lambda x, y: focal.loss(x, y, gamma=-1.0),
+    lambda x, y: focal.loss(x, y, gamma=float("inf")),
+    lambda x, y: focal.loss(x, y, reduction="MEAN"),
+    lambda x, y: focal.loss(x, y, reduction=type("Text", (str,), {})("mean")),
 ])
 def test_every_other_call_takes_the_full_path(monkeypatch, call):
-    from focal import _sigmoid
-    monkeypatch.setattr(_sigmoid, "_plain", None)  # calling it would raise a TypeError
+    taken = _count_short_calls(monkeypatch)
     x = RNG.normal(size=(4, 3))
     y = (RNG.uniform(size=(4, 3)) < 0.5).astype(np.float64)
     try:
         call(x, y)
-    except TypeError as error:
-        assert "NoneType" not in str(error)  # a refusal by the checks, not the short path
+    except (TypeError, ValueError):
+        pass  # a refusal by the full path's checks
+    assert not taken
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("logits", [
+    [-238.0] * 3,               # a subnormal mean: each loss about 0.75 e^(3x), 1e-310
+    [np.inf, 0.5, -np.inf],     # an infinite sum
+    [np.nan, 1.0, 2.0],         # a NaN
+], ids=["subnormal", "infinite", "nan"])
+def test_a_reduction_beyond_the_short_paths_case_is_made_by_the_full_path(
+        monkeypatch, dtype, reduction, logits):
+    # the short path makes the pass, then leaves the quotient to the full path
+    # (which makes the pass again); its value is the full path's
+    taken = _count_short_calls(monkeypatch)
+    x = np.array(logits, dtype)
+    y = np.zeros(3, dtype)
+    value, gradient = focal.loss_and_grad(x, y, reduction=reduction)
+    if dtype is np.float64 or logits[0] != -238.0:  # (float32: a zero sum, the short case)
+        assert not taken
+    full, full_gradient = focal.loss_and_grad(x, y, reduction=reduction,
+                                              alpha=np.float64(0.25))
+    assert type(value) is type(full) is dtype
+    np.testing.assert_array_equal(value, full, strict=True)
+    np.testing.assert_array_equal(gradient, full_gradient, strict=True)
