@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import mmap
+import sys
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -380,6 +382,71 @@ def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
     low = sum(s * (n - 1) for s, n in zip(a.strides, a.shape) if s < 0)
     high = sum(s * (n - 1) for s, n in zip(a.strides, a.shape) if s > 0)
     return start + low, start + high + a.itemsize
+
+
+def _mapped(a: np.ndarray) -> bool:
+    """Whether `a`'s memory is a memory-mapped file's (np.memmap, np.load with
+    mmap_mode, np.frombuffer over an mmap.mmap): the root of its bases."""
+    base = a
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, mmap.mmap)
+
+
+# a shared mapping of a file: (first address, end address, file offset, file id)
+_Mapping = Tuple[int, int, int, Tuple[str, str]]
+
+
+def _shared_file_mappings() -> List[_Mapping]:
+    """The process's shared mappings of files, from Linux's /proc/self/maps
+    (writes through one show in every other mapping of the same bytes)."""
+    mappings = []
+    with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+        for line in maps:
+            fields = line.split(None, 5)
+            if len(fields) < 5 or fields[1][3:4] != "s" or fields[4] == "0":
+                continue  # private, or no file (an inode of 0)
+            first, end = (int(part, 16) for part in fields[0].split("-"))
+            mappings.append((first, end, int(fields[2], 16), (fields[3], fields[4])))
+    return mappings
+
+
+def _file_pieces(a: np.ndarray, mappings: Sequence[_Mapping]
+                 ) -> List[Tuple[Tuple[str, str], int, int, int]]:
+    """The parts of `a`'s extent that shared file mappings hold: (file id,
+    first file offset, end file offset, address minus file offset)."""
+    low, high = extent(a)
+    pieces = []
+    for first, end, offset, file in mappings:
+        if first < high and low < end:
+            part_low, part_high = max(low, first), min(high, end)
+            shift = first - offset
+            pieces.append((file, part_low - shift, part_high - shift, shift))
+    return pieces
+
+
+def file_aliases(out: np.ndarray, inputs: Sequence[Optional[np.ndarray]]) -> bool:
+    """Whether `out` shares bytes of a file with one of `inputs` through
+    another memory mapping of it (two np.memmap of one file): addresses do not
+    show such an overlap, which NumPy's may_share_memory misses too.  Linux
+    only (/proc/self/maps); False elsewhere, and at once where out or every
+    input is ordinary memory."""
+    mapped = [a for a in inputs if a is not None and a.size and _mapped(a)]
+    if not (mapped and out.size and _mapped(out) and sys.platform.startswith("linux")):
+        return False
+    try:
+        mappings = _shared_file_mappings()
+    except OSError:  # (no /proc: nothing to tell)
+        return False
+    out_pieces = _file_pieces(out, mappings)
+    for a in mapped:
+        for file, first, end, shift in _file_pieces(a, mappings):
+            for out_file, out_first, out_end, out_shift in out_pieces:
+                # the same bytes of one file at another address
+                if (file == out_file and first < out_end and out_first < end
+                        and shift != out_shift):
+                    return True
+    return False
 
 
 def _layout(a: np.ndarray) -> Optional[List[Tuple[int, int, int]]]:

@@ -112,17 +112,22 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     x, t, w, alpha_per_class = ops.x, ops.t, ops.w, ops.alpha_per_class
     reflected = None
     copied = (False, False, False)
-    if out_view is not None and family.mirrors(out_receives, want_hess):
+    # An out= that shares a file's bytes with an input through another memory
+    # mapping (two np.memmap of one file) overlaps it at other addresses, which
+    # no address comparison shows: the results go to a new array, copied into
+    # out once the call has succeeded.
+    aliased = out_view is not None and _overlap.file_aliases(out_view, (x, t, w, alpha_per_class))
+    if out_view is not None and not aliased and family.mirrors(out_receives, want_hess):
         moved = (ops.to_pass(x), ops.to_pass(t, targets=True), w)
         reflected, shared = _args.reflected_out(ops.to_pass(out_view), moved, (alpha_per_class,))
         copied = tuple(any(a is s for s in shared) for a in moved)  # type: ignore[assignment]
-    fresh = validate_first = False
+    fresh, validate_first = aliased, False
     tiled = None
-    if out_view is not None and not reflected:
+    if out_view is not None and not reflected and not aliased:
         tiled = _tiled_plan(family, ops, out_view, out_receives)
         if tiled is not None:
             x, t, w, alpha_per_class = tiled[0]
-    if not reflected and tiled is None:
+    if not reflected and tiled is None and not aliased:
         inputs, fresh, validate_first = _args.resolve_out_overlap(
             out_view, {"logits": x, "targets": t, "weights": w, "alpha": alpha_per_class},
             in_step=family.in_step[out_receives])

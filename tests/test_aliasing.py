@@ -16,6 +16,7 @@ row) must leave the whole buffer untouched.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -470,3 +471,68 @@ def test_out_reversed_and_shifted_over_the_logits(call, layout, rows):
         expected, result = expected[1], result[1]
     assert result is out and same_bits(out, expected), where
     assert same_bits(targets, kept), where
+
+
+# --------------------------------------------------------------------------
+# out= and an argument in two memory mappings of one file: the same bytes at
+# other addresses, which no comparison of addresses (NumPy's included) shows
+
+MAPPED_N, MAPPED_C = 64, 80
+MAPPED_CALLS = {
+    "grad": lambda x, t, out: focal.grad(x, t, out=out),
+    "loss_and_grad": lambda x, t, out: focal.loss_and_grad(x, t, out=out),
+    "loss, none": lambda x, t, out: focal.loss(x, t, reduction="none", out=out),
+    "softmax_grad": lambda x, t, out: focal.softmax_grad(x, t.argmax(axis=-1), out=out),
+    "star_grad": lambda x, t, out: focal.star_grad(x, t, out=out),
+}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps")
+@pytest.mark.parametrize("shift", [0, 1, -1, MAPPED_C, -MAPPED_C], ids=lambda s: f"shift {s}")
+@pytest.mark.parametrize("name", list(MAPPED_CALLS))
+def test_out_in_another_mapping_of_the_logits_file(tmp_path, name, shift):
+    """The logits in one np.memmap of a file, out in a second one of the same
+    file, `shift` elements further on (a row: MAPPED_C): out= gives the
+    out-of-place result, and a call that fails (a bad target in the last row)
+    changes neither mapping.  (Many blocks of the pass: a call of one block
+    reads every input before it writes.)"""
+    call = MAPPED_CALLS[name]
+    rng = np.random.default_rng(abs(shift) + len(name))
+    logits = (rng.standard_normal((MAPPED_N, MAPPED_C)) * 3).astype(np.float32)
+    targets = (rng.random((MAPPED_N, MAPPED_C)) < 0.3).astype(np.float32)
+    targets[np.arange(MAPPED_N), rng.integers(0, MAPPED_C, MAPPED_N)] = 1.0  # (a class per row for the softmax)
+    expected = call(logits.copy(), targets, None)
+    path = tmp_path / "logits.bin"
+    size = MAPPED_N * MAPPED_C + abs(shift)
+    np.zeros(size, np.float32).tofile(path)
+    start_x, start_out = max(-shift, 0), max(shift, 0)
+    x = np.memmap(path, np.float32, "r+", offset=4 * start_x, shape=(MAPPED_N, MAPPED_C))
+    x[...] = logits
+    out = np.memmap(path, np.float32, "r+", offset=4 * start_out, shape=(MAPPED_N, MAPPED_C))
+    assert _overlap.file_aliases(out, [x])  # (two mappings: other addresses, shift 0 too)
+
+    bad = targets.copy()
+    bad[-1, 0] = 2.0
+    before = np.fromfile(path, np.float32)
+    if not name.startswith("softmax"):
+        with pytest.raises(ValueError, match="^targets"):
+            call(x, bad, out)
+        assert same_bits(np.fromfile(path, np.float32), before), name
+
+    result = call(x, targets, out)
+    if isinstance(expected, tuple):
+        assert same_bits(result[0], expected[0]), name
+        expected, result = expected[1], result[1]
+    assert result is out and same_bits(np.asarray(out), expected), name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps")
+def test_a_copy_on_write_mapping_and_ordinary_memory_are_no_file_alias(tmp_path):
+    path = tmp_path / "logits.bin"
+    np.arange(24, dtype=np.float32).tofile(path)
+    shared = np.memmap(path, np.float32, "r+", shape=(24,))
+    private = np.memmap(path, np.float32, "c", shape=(24,))  # writes stay in this process's copy
+    assert not _overlap.file_aliases(private, [shared])
+    assert not _overlap.file_aliases(shared, [np.arange(24, dtype=np.float32)])
+    assert not _overlap.file_aliases(shared, [shared[::-1]])  # one mapping: addresses tell
+    assert _overlap.file_aliases(shared[1:], [np.memmap(path, np.float32, "r", shape=(23,))])
