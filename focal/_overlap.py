@@ -387,7 +387,7 @@ def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
 def _mapped(a: np.ndarray) -> bool:
     """Whether `a`'s memory is a memory-mapped file's (np.memmap, np.load with
     mmap_mode, np.frombuffer over an mmap.mmap): the root of its bases."""
-    base = a
+    base: object = a
     while isinstance(base, np.ndarray):
         base = base.base
     return isinstance(base, mmap.mmap)
