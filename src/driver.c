@@ -338,7 +338,8 @@ elementwise_sums(const elementwise_task *t, double sums[4])
 /*
  * The keywords of _core.sigmoid_focal, in the order of sigmoid_keyword_names;
  * module.c keeps them interned in the module state (sigmoid_keywords_new),
- * so a call's keyword names are matched by pointer.
+ * so a call's keyword names are matched by pointer.  extra to extra4 follow
+ * each other (row_arguments reads them together).
  */
 enum {
     KW_LOGITS, KW_TARGETS, KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
@@ -549,6 +550,21 @@ typedef struct {
     double loss_weight_scale, grad_weight_scale, weight_prescale;
     Py_ssize_t ignore_index, loss;
 } sigmoid_call;
+
+/* the row's own parameters extra to extra4 (values[0..3], NULL where not
+   given) into the call */
+static int
+row_arguments(PyObject *const *values, sigmoid_call *c)
+{
+    static const char *const names[4] = {"extra", "extra2", "extra3", "extra4"};
+    double *fields[4] = {&c->extra, &c->extra2, &c->extra3, &c->extra4};
+    for (int k = 0; k < 4; k++) {
+        if (real_argument(values[k], names[k], fields[k]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* the defaults of sigmoid_focal's keywords */
 static const sigmoid_call SIGMOID_DEFAULTS = {
@@ -855,10 +871,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         real_argument(given[KW_GAMMA], "gamma", &c.gamma) < 0 ||
         real_argument(given[KW_GRAD_DIVISOR], "grad_divisor", &c.grad_divisor) < 0 ||
         real_argument(given[KW_BETA], "beta", &c.beta) < 0 ||
-        real_argument(given[KW_EXTRA], "extra", &c.extra) < 0 ||
-        real_argument(given[KW_EXTRA2], "extra2", &c.extra2) < 0 ||
-        real_argument(given[KW_EXTRA3], "extra3", &c.extra3) < 0 ||
-        real_argument(given[KW_EXTRA4], "extra4", &c.extra4) < 0 ||
+        row_arguments(given + KW_EXTRA, &c) < 0 ||
         real_argument(given[KW_LOSS_WEIGHT_SCALE], "loss_weight_scale", &c.loss_weight_scale) < 0 ||
         real_argument(given[KW_GRAD_WEIGHT_SCALE], "grad_weight_scale", &c.grad_weight_scale) < 0 ||
         real_argument(given[KW_WEIGHT_PRESCALE], "weight_prescale", &c.weight_prescale) < 0) {
@@ -886,7 +899,8 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     return Py_BuildValue("(dddd)", sums[0], sums[1], sums[2], sums[3]);
 }
 
-/* the arguments of sigmoid_plain: those of focal._sigmoid._entry, in its order */
+/* the arguments of sigmoid_plain: those of focal._sigmoid._entry, in its order
+   (extra to extra4 together, as row_arguments reads them) */
 enum {
     PLAIN_MODE, PLAIN_LOGITS, PLAIN_TARGETS, PLAIN_ALPHA, PLAIN_GAMMA, PLAIN_REDUCTION,
     PLAIN_WEIGHTS, PLAIN_IGNORE_INDEX, PLAIN_NORMALIZER, PLAIN_OUT, PLAIN_BETA, PLAIN_STAR,
@@ -1016,10 +1030,7 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         (want_grad = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 1))) < 0 ||
         (want_hess = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 2))) < 0 ||
         index_argument(args[PLAIN_LOSS], "loss", &c.loss) < 0 ||
-        real_argument(args[PLAIN_EXTRA], "extra", &c.extra) < 0 ||
-        real_argument(args[PLAIN_EXTRA2], "extra2", &c.extra2) < 0 ||
-        real_argument(args[PLAIN_EXTRA3], "extra3", &c.extra3) < 0 ||
-        real_argument(args[PLAIN_EXTRA4], "extra4", &c.extra4) < 0) {
+        row_arguments(args + PLAIN_EXTRA, &c) < 0) {
         return NULL;
     }
     c.has_alpha = alpha != Py_None;
