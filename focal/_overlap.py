@@ -386,39 +386,43 @@ def extent(a: Optional[np.ndarray]) -> Tuple[int, int]:
 
 def _mapped(a: np.ndarray) -> bool:
     """Whether `a`'s memory is a memory-mapped file's (np.memmap, np.load with
-    mmap_mode, np.frombuffer over an mmap.mmap): the root of its bases."""
+    mmap_mode, np.frombuffer over an mmap.mmap or a memoryview of one): the
+    root of its bases, through arrays and memoryviews."""
     base: object = a
-    while isinstance(base, np.ndarray):
-        base = base.base
+    while isinstance(base, (np.ndarray, memoryview)):
+        base = base.base if isinstance(base, np.ndarray) else base.obj
     return isinstance(base, mmap.mmap)
 
 
-# a shared mapping of a file: (first address, end address, file offset, file id)
-_Mapping = Tuple[int, int, int, Tuple[str, str]]
+# a mapping of a file: (first address, end address, file offset, file id, shared)
+_Mapping = Tuple[int, int, int, Tuple[str, str], bool]
 
 
-def _shared_file_mappings() -> List[_Mapping]:
-    """The process's shared mappings of files, from Linux's /proc/self/maps
-    (writes through one show in every other mapping of the same bytes)."""
+def _file_mappings() -> List[_Mapping]:
+    """The process's mappings of files, from Linux's /proc/self/maps.  A
+    write through a shared one shows in every other mapping of those bytes,
+    private (copy-on-write) ones included where they have not been written."""
     mappings = []
     with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
         for line in maps:
             fields = line.split(None, 5)
-            if len(fields) < 5 or fields[1][3:4] != "s" or fields[4] == "0":
-                continue  # private, or no file (an inode of 0)
+            if len(fields) < 5 or fields[4] == "0":
+                continue  # no file (an inode of 0)
             first, end = (int(part, 16) for part in fields[0].split("-"))
-            mappings.append((first, end, int(fields[2], 16), (fields[3], fields[4])))
+            mappings.append((first, end, int(fields[2], 16), (fields[3], fields[4]),
+                             fields[1][3:4] == "s"))
     return mappings
 
 
-def _file_pieces(a: np.ndarray, mappings: Sequence[_Mapping]
+def _file_pieces(a: np.ndarray, mappings: Sequence[_Mapping], shared_only: bool
                  ) -> List[Tuple[Tuple[str, str], int, int, int]]:
-    """The parts of `a`'s extent that shared file mappings hold: (file id,
-    first file offset, end file offset, address minus file offset)."""
+    """The parts of `a`'s extent that file mappings (shared ones only, with
+    shared_only) hold: (file id, first file offset, end file offset, address
+    minus file offset)."""
     low, high = extent(a)
     pieces = []
-    for first, end, offset, file in mappings:
-        if first < high and low < end:
+    for first, end, offset, file, shared in mappings:
+        if (shared or not shared_only) and first < high and low < end:
             part_low, part_high = max(low, first), min(high, end)
             shift = first - offset
             pieces.append((file, part_low - shift, part_high - shift, shift))
@@ -435,12 +439,13 @@ def file_aliases(out: np.ndarray, inputs: Sequence[Optional[np.ndarray]]) -> boo
     if not (mapped and out.size and _mapped(out) and sys.platform.startswith("linux")):
         return False
     try:
-        mappings = _shared_file_mappings()
+        mappings = _file_mappings()
     except OSError:  # (no /proc: nothing to tell)
         return False
-    out_pieces = _file_pieces(out, mappings)
+    # (out's writes reach other mappings only through a shared mapping)
+    out_pieces = _file_pieces(out, mappings, shared_only=True)
     for a in mapped:
-        for file, first, end, shift in _file_pieces(a, mappings):
+        for file, first, end, shift in _file_pieces(a, mappings, shared_only=False):
             for out_file, out_first, out_end, out_shift in out_pieces:
                 # the same bytes of one file at another address
                 if (file == out_file and first < out_end and out_first < end

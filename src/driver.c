@@ -946,10 +946,14 @@ plain_gamma(PyObject *value, double *gamma)
 /* the reduced loss sum / denominator as a NumPy scalar of the results' dtype,
    where that quotient is the correctly rounded one _reduce.reduced_value
    would give (its first cases: a normal quotient that the dtype holds, or a
-   zero sum); NULL with no exception set otherwise */
+   zero sum over a count); NULL with no exception set otherwise (0 / 0 would
+   be a NaN with its sign bit set on x86, where the full path gives +NaN) */
 static PyObject *
 plain_scalar(double sum, double denominator, int double_precision)
 {
+    if (!(denominator > 0.0)) { /* an empty mean: NaN, as the full path makes it */
+        return NULL;
+    }
     double value = sum / denominator;
     if (!((value >= DBL_MIN && value <= (double_precision ? DBL_MAX : FLT_MAX)) || sum == 0.0)) {
         return NULL;

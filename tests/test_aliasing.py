@@ -16,6 +16,7 @@ row) must leave the whole buffer untouched.
 from __future__ import annotations
 
 import math
+import mmap
 import sys
 
 import numpy as np
@@ -487,28 +488,42 @@ MAPPED_CALLS = {
 }
 
 
+def _mapped_logits(path, how, start, shape):
+    """The logits already in the file at element `start`, mapped `how`."""
+    count = math.prod(shape)
+    if how == "memmap":
+        return np.memmap(path, np.float32, "r", offset=4 * start, shape=shape)
+    if how == "copy-on-write":  # (pages not written since show the file's bytes)
+        return np.memmap(path, np.float32, "c", offset=4 * start, shape=shape)
+    with open(path, "r+b") as handle:  # an mmap.mmap seen through a memoryview
+        buffer = mmap.mmap(handle.fileno(), 0)
+    return np.frombuffer(buffer, np.float32, count=count, offset=4 * start).reshape(shape)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps")
+@pytest.mark.parametrize("how", ["memmap", "copy-on-write", "frombuffer"])
 @pytest.mark.parametrize("shift", [0, 1, -1, MAPPED_C, -MAPPED_C], ids=lambda s: f"shift {s}")
 @pytest.mark.parametrize("name", list(MAPPED_CALLS))
-def test_out_in_another_mapping_of_the_logits_file(tmp_path, name, shift):
-    """The logits in one np.memmap of a file, out in a second one of the same
-    file, `shift` elements further on (a row: MAPPED_C): out= gives the
-    out-of-place result, and a call that fails (a bad target in the last row)
-    changes neither mapping.  (Many blocks of the pass: a call of one block
-    reads every input before it writes.)"""
+def test_out_in_another_mapping_of_the_logits_file(tmp_path, name, shift, how):
+    """The logits in one mapping of a file (`how`), out in a shared np.memmap
+    of the same file, `shift` elements further on (a row: MAPPED_C): out=
+    gives the out-of-place result, and a call that fails (a bad target in the
+    last row) changes neither mapping.  (Many blocks of the pass: a call of
+    one block reads every input before it writes.)"""
     call = MAPPED_CALLS[name]
     rng = np.random.default_rng(abs(shift) + len(name))
-    logits = (rng.standard_normal((MAPPED_N, MAPPED_C)) * 3).astype(np.float32)
-    targets = (rng.random((MAPPED_N, MAPPED_C)) < 0.3).astype(np.float32)
-    targets[np.arange(MAPPED_N), rng.integers(0, MAPPED_C, MAPPED_N)] = 1.0  # (a class per row for the softmax)
+    shape = (MAPPED_N, MAPPED_C)
+    logits = (rng.standard_normal(shape) * 3).astype(np.float32)
+    targets = (rng.random(shape) < 0.3).astype(np.float32)
+    targets[np.arange(MAPPED_N), rng.integers(0, MAPPED_C, MAPPED_N)] = 1.0  # (a class a row)
     expected = call(logits.copy(), targets, None)
     path = tmp_path / "logits.bin"
-    size = MAPPED_N * MAPPED_C + abs(shift)
-    np.zeros(size, np.float32).tofile(path)
     start_x, start_out = max(-shift, 0), max(shift, 0)
-    x = np.memmap(path, np.float32, "r+", offset=4 * start_x, shape=(MAPPED_N, MAPPED_C))
-    x[...] = logits
-    out = np.memmap(path, np.float32, "r+", offset=4 * start_out, shape=(MAPPED_N, MAPPED_C))
+    content = np.zeros(MAPPED_N * MAPPED_C + abs(shift), np.float32)
+    content[start_x:start_x + logits.size] = logits.ravel()
+    content.tofile(path)
+    x = _mapped_logits(path, how, start_x, shape)
+    out = np.memmap(path, np.float32, "r+", offset=4 * start_out, shape=shape)
     assert _overlap.file_aliases(out, [x])  # (two mappings: other addresses, shift 0 too)
 
     bad = targets.copy()
@@ -527,12 +542,13 @@ def test_out_in_another_mapping_of_the_logits_file(tmp_path, name, shift):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps")
-def test_a_copy_on_write_mapping_and_ordinary_memory_are_no_file_alias(tmp_path):
+def test_what_is_and_is_not_a_file_alias(tmp_path):
     path = tmp_path / "logits.bin"
     np.arange(24, dtype=np.float32).tofile(path)
     shared = np.memmap(path, np.float32, "r+", shape=(24,))
-    private = np.memmap(path, np.float32, "c", shape=(24,))  # writes stay in this process's copy
+    private = np.memmap(path, np.float32, "c", shape=(24,))  # its writes stay in its own copy
     assert not _overlap.file_aliases(private, [shared])
+    assert _overlap.file_aliases(shared, [private])  # shared writes show where it has none
     assert not _overlap.file_aliases(shared, [np.arange(24, dtype=np.float32)])
     assert not _overlap.file_aliases(shared, [shared[::-1]])  # one mapping: addresses tell
     assert _overlap.file_aliases(shared[1:], [np.memmap(path, np.float32, "r", shape=(23,))])

@@ -404,3 +404,15 @@ def test_a_reduction_beyond_the_short_paths_case_is_made_by_the_full_path(
     assert type(value) is type(full) is dtype
     np.testing.assert_array_equal(value, full, strict=True)
     np.testing.assert_array_equal(gradient, full_gradient, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_empty_mean_is_the_full_paths_nan(dtype):
+    # (0 / 0 in C is a NaN with its sign bit set on x86; the full path's is +NaN)
+    x = np.zeros((0, 3), dtype)
+    for function in (focal.loss, focal.loss_and_grad):
+        short = function(x, x)
+        full = function(x, x, alpha=np.float64(0.25))
+        short, full = (short[0], full[0]) if isinstance(short, tuple) else (short, full)
+        assert type(short) is type(full) is dtype
+        assert short.tobytes() == full.tobytes() and np.isnan(short) and not np.signbit(short)
