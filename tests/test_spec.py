@@ -323,7 +323,6 @@ def _count_short_calls(monkeypatch):
 @pytest.mark.parametrize("target_dtype", [np.float32, np.float64, np.int8, np.bool_, np.float16])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target_dtype, reduction):
-    from focal import _sigmoid
     x = RNG.normal(0, 5, size=(7, 11)).astype(dtype)
     x[0, :3] = [3e38, -3e38, 40.0]  # (infinite logits: the next test)
     y = (RNG.uniform(size=(7, 11)) < 0.3).astype(target_dtype)
