@@ -139,7 +139,7 @@ varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft
  * the focal loss's scalar path, at gamma for q = 0 and at gamma 0 (the
  * cross-entropy) for q > 0, times alpha or q.
  */
-static inline focal_values
+FOCAL_OUTLINED focal_values
 varifocal_limit(double x, double y, const focal_params *k, int precise)
 {
     if (x != x) {
@@ -412,7 +412,7 @@ asymmetric_tiny_clip(double x, const focal_params *k, int precise)
     return v;
 }
 
-static inline focal_values
+FOCAL_OUTLINED focal_values
 asymmetric_limit(double x, double y, const focal_params *k, int precise)
 {
     if (x != x) {
@@ -474,7 +474,7 @@ quality_steep_term(dd c, double m, dd log_u)
 }
 
 /* log|v| to about 2^-100 for a finite v != 0: v = f 2^k, f in [1, 2) */
-FOCAL_INLINE dd
+FOCAL_OUTLINED dd
 quality_log_abs(dd v)
 {
     dd a = v.hi < 0.0 ? dd_negate(v) : v;
@@ -483,7 +483,7 @@ quality_log_abs(dd v)
     return add_ln2_multiple(log_newton_step(log_positive(f, 1), f), (double)k, 1);
 }
 
-FOCAL_INLINE focal_values
+FOCAL_OUTLINED focal_values
 quality_steep(double beta, dd ce, dd w, dd one_minus_2p, dd log_u, double sign_u,
               int derivatives)
 {
@@ -698,7 +698,7 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
  * loss +inf, gradient sign(x) |u|^(beta + 1), second derivative 0); a soft
  * target at a far finite logit keeps the kernel.
  */
-static inline focal_values
+FOCAL_OUTLINED focal_values
 quality_limit(double x, double y, const focal_params *k, int precise)
 {
     if (!isfinite(x) || y == 0.0 || y == 1.0) {

@@ -121,7 +121,7 @@ sigmoid_fl_special(double x, const focal_params *k)
     return !(fabs(x) <= FOCAL_SIGMOID_FAR);
 }
 
-static inline focal_values
+FOCAL_OUTLINED focal_values
 sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
 {
     return sigmoid_focal_limit(x, y, k, precise);
@@ -276,7 +276,7 @@ fl_star_special(double x, const focal_params *k)
     return far | !((reach - reach) == 0.0);
 }
 
-static inline focal_values
+FOCAL_OUTLINED focal_values
 fl_star_limit(double x, double y, const focal_params *k, int precise)
 {
     return star_focal_limit(x, y, k, precise);
@@ -362,7 +362,7 @@ poly1_special(double x, const focal_params *k)
     return !(fabs(x) <= k->near);
 }
 
-static inline focal_values
+FOCAL_OUTLINED focal_values
 poly1_limit(double x, double y, const focal_params *k, int precise)
 {
     return poly1_focal_limit(x, y, k, precise);

@@ -21,6 +21,16 @@
 #define FOCAL_INLINE static inline
 #endif
 
+/* A rare path (the scalar path's limits, a steep region): compiled once per
+   file, not inlined into each of a level's hundreds of kernels, which made
+   the build take minutes longer and the kernels no faster (called for the
+   few elements that need it, from loops that do not vectorise there). */
+#if defined(__GNUC__)
+#define FOCAL_OUTLINED static __attribute__((noinline, unused))
+#else
+#define FOCAL_OUTLINED static
+#endif
+
 /*
  * Double-double arithmetic (a value as an unevaluated sum hi + lo).  The
  * float64 results are built from a few roundings each; carrying the
