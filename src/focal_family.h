@@ -556,7 +556,9 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     int half = y == 0.5 && fabs(x) < 0x1p-60;
     double au = fabs(u.hi);
     dd w_steep = dd_mul(s.p, s.one_minus_p, 1);
-    if (!hard && (half ? x != 0.0 : au != 0.0)
+    /* (not for a NaN logit, whose values the scalar path gives: its u is
+       NaN, ilogb of which is INT_MIN, and quality_log_abs would negate it) */
+    if (!hard && (half ? x != 0.0 : au != 0.0 && au == au)
         && (half || au < 0x1p-200 || beta * ilogb(au) < -850.0
             || beta * w_steep.hi > 0x1p400 * au)) {
         dd log_u = half ? add_ln2_multiple(quality_log_abs(dd_from(x)), -2.0, 1)
