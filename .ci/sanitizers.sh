@@ -39,9 +39,15 @@
 #   asan_with_fuzzer.so, which carries UBSan's handlers too), then libstdc++
 #   (see below); gcc's libubsan is pulled in by the extension's own DT_NEEDED
 #   entry and needs no preload.
-# - PYTHONMALLOC=malloc sends CPython's (and so PyMem_Malloc's, which the C core
-#   uses) small allocations to malloc, where ASan puts redzones around each
-#   block; with pymalloc's arenas an overrun of a small block would go unseen.
+# - The C core takes its memory from the raw domain only (PyMem_RawMalloc and
+#   PyMem_RawCalloc, malloc underneath), and NumPy its arrays' data from
+#   malloc, so ASan puts redzones around every block the core reads or writes
+#   whatever CPython's allocator is; the script refuses a source that calls
+#   PyMem_Malloc or PyObject_Malloc, whose small blocks live in pymalloc's
+#   arenas, where an overrun would go unseen.  CPython keeps pymalloc for its
+#   own objects: PYTHONMALLOC=malloc, which sent them to ASan's malloc too,
+#   made the Python-heavy tests (mpmath references) 2.6 times slower and the
+#   suite several minutes longer, and checked no more of the core.
 # - detect_leaks=0: CPython does not free everything at exit (interned strings,
 #   static types, the state of NumPy and other extension modules, caches), so
 #   LeakSanitizer would print thousands of "leaks" that are no bugs.  Leaks of
@@ -238,11 +244,6 @@ if [ -n "$markers" ]; then
     echo "sanitizers.sh: deselecting: $markers"
 fi
 
-# The memory-growth test measures tracemalloc's total over 300 rounds of
-# failing calls; with PYTHONMALLOC=malloc, CPython and NumPy (formatting the
-# error messages) keep 20-60 KiB more in caches that fill up and stop growing,
-# past the test's 32 KiB bound.  Not a sanitizer matter: it runs in the
-# ordinary suite.
 # Modules that reach no C path the others do not (the CLI demo, the README's
 # and the notebook's blocks, the bench, the framework adapters, Dask): their
 # minutes under ASan buy nothing; the quick tier runs them uninstrumented.
@@ -254,21 +255,26 @@ done
 # tiles for every elementwise row, so under ASan the sigmoid and softmax
 # families stand for the others (each case takes seconds instrumented).
 select+=(-k "not (tiles and not sigmoid and not softmax)")
-select+=(--deselect tests/test_memory.py::test_no_memory_growth_over_many_calls)
 # The quick leak runs assert that the resident set does not grow; ASan keeps
 # freed memory in quarantine (256 MiB) and its shadow grows with it, so that
 # measure means nothing here (the reference-count part would still hold).
-# Their control test needs sys.getallocatedblocks() (pymalloc's count: 0 with
-# PYTHONMALLOC=malloc) and mallinfo (0 under ASan's allocator) to see a leak.
+# Their control test needs mallinfo (0 under ASan's allocator) to see a leak.
 select+=(--deselect tests/test_leaks.py::test_quick_no_leak)
 select+=(--deselect tests/test_leaks.py::test_control_the_measures_see_leaks)
+
+# (see "How it works": the core's memory comes from the raw domain only)
+if grep -nE 'Py(Mem|Object)_(Malloc|Calloc|Realloc|New)\b|PyMem_Free\b|PyObject_Free\b' \
+        "$root"/src/*.c "$root"/src/*.h; then
+    echo "sanitizers.sh: the lines above take memory from pymalloc's arenas, which ASan" \
+         "does not see into; use PyMem_RawMalloc / PyMem_RawCalloc / PyMem_RawFree" >&2
+    exit 2
+fi
 
 start=$(date +%s)
 status=0
 (
 cd "$work/src"
 LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}" \
-PYTHONMALLOC=malloc \
 ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=1:log_path=$reports/asan" \
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
 FOCAL_SANITIZERS=1 \

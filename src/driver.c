@@ -793,8 +793,8 @@ sigmoid_run(module_state *state, const sigmoid_call *c, double sums[4])
         goto finish;
     }
     /* a fixed number of slots, whatever the size */
-    task.sums = (chunk_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(chunk_sums));
-    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
+    task.sums = (chunk_sums *)PyMem_RawCalloc(CHUNK_SLOTS, sizeof(chunk_sums));
+    task.problems = (loop_problem *)PyMem_RawCalloc(CHUNK_SLOTS, sizeof(loop_problem));
     if (task.sums == NULL || task.problems == NULL) {
         PyErr_NoMemory();
         goto finish;
@@ -814,8 +814,8 @@ finish:
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
         result = -1;
     }
-    PyMem_Free(task.sums);
-    PyMem_Free(task.problems);
+    PyMem_RawFree(task.sums);
+    PyMem_RawFree(task.problems);
     for (int k = 0; k < MAX_OPERANDS; k++) {
         Py_XDECREF(dtypes[k]);
     }

@@ -949,8 +949,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     npy_intp rows_per_chunk = ROW_CHUNK_ELEMENTS / classes > 0 ? ROW_CHUNK_ELEMENTS / classes : 1;
     /* a fixed number of slots, whatever the size */
-    task.sums = (row_sums *)PyMem_Calloc(CHUNK_SLOTS, sizeof(row_sums));
-    task.problems = (loop_problem *)PyMem_Calloc(CHUNK_SLOTS, sizeof(loop_problem));
+    task.sums = (row_sums *)PyMem_RawCalloc(CHUNK_SLOTS, sizeof(row_sums));
+    task.problems = (loop_problem *)PyMem_RawCalloc(CHUNK_SLOTS, sizeof(loop_problem));
     if (task.sums == NULL || task.problems == NULL) {
         PyErr_NoMemory();
         goto finish;
@@ -975,8 +975,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                            compensated_total(&task.total.loss_small));
 
 finish:
-    PyMem_Free(task.sums);
-    PyMem_Free(task.problems);
+    PyMem_RawFree(task.sums);
+    PyMem_RawFree(task.problems);
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
         Py_CLEAR(result);
     }
