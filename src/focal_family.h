@@ -557,7 +557,8 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     double au = fabs(u.hi);
     dd w_steep = dd_mul(s.p, s.one_minus_p, 1);
     /* (not for a NaN logit, whose values the scalar path gives: its u is
-       NaN, ilogb of which is INT_MIN, and quality_log_abs would negate it) */
+       NaN, ilogb of which is FP_ILOGBNAN, INT_MIN on x86's C libraries,
+       and quality_log_abs would negate it) */
     if (!hard && (half ? x != 0.0 : au != 0.0 && au == au)
         && (half || au < 0x1p-200 || beta * ilogb(au) < -850.0
             || beta * w_steep.hi > 0x1p400 * au)) {

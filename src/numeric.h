@@ -23,10 +23,13 @@
 
 /* A rare path (the scalar path's limits, a steep region): compiled once per
    file, not inlined into each of a level's hundreds of kernels.  Inlined,
-   it made the objects a third larger (the baseline's 5.96 MB, now 4.09)
-   and the build 382 s instead of 300 on two cores, and the kernels no
-   faster: it runs for the few elements that need it, from loops that do
-   not vectorise there. */
+   it made the baseline's object nearly half larger (5.96 MB, now 4.09;
+   AVX-512's 9.28, now 8.32) and the build 382 s instead of 300 on two
+   cores, and the kernels no faster: it runs for the few elements that need
+   it, from loops that do not vectorise there.  (Compiled without the
+   level's target attribute: in the AVX2 and AVX-512 files its fused
+   multiply-adds are calls to the C library's fma, exactly rounded, so the
+   same bits, a little slower.) */
 #if defined(__GNUC__)
 #define FOCAL_OUTLINED static __attribute__((noinline, unused))
 #else

@@ -212,19 +212,29 @@ def test_limits_and_no_nan(name, dtype):
 def test_a_nan_logit_gives_nan_and_leaves_its_neighbours(name, dtype):
     """NaN logits among finite ones, in blocks of hard and of soft targets:
     NaN values there (the scalar path's), the other elements' bits as
-    without them.  (The quality focal loss's block loop took a NaN logit
-    of a soft target into its steep region, where ilogb(NaN) = INT_MIN was
-    negated: undefined behaviour, and 2.6 us an element.)"""
+    without them, the neighbours including far logits (the scalar path) and,
+    for soft targets, y = 1/2 at tiny logits (the quality focal loss's steep
+    region).  (The quality focal loss's block loop took a NaN logit of a soft
+    target into that steep region, where ilogb(NaN), INT_MIN on x86's C
+    libraries, was negated: undefined behaviour, which the sanitizer run
+    reports, and 2.6 to 3.8 us an element.)"""
     (loss_function, grad_hess), _, _, settings = FAMILY[name]
     rng = np.random.default_rng(5)
-    x = rng.normal(0.0, 4.0, 700).astype(dtype)
-    nan_at = rng.choice(x.size, 40, replace=False)
+    x = rng.normal(0.0, 4.0, 700)
+    far = np.arange(1, x.size, 23)
+    x[far] = rng.choice([800.0, -800.0, 1e4, -1e4], far.size)
+    tiny = np.arange(5, x.size, 31)
+    x[tiny] = rng.choice([1e-20, -1e-30, 3e-25], tiny.size)
+    x = x.astype(dtype)
+    nan_at = rng.choice(np.setdiff1d(np.arange(x.size), np.r_[far, tiny]), 40, replace=False)
     with_nan = x.copy()
     with_nan[nan_at] = np.nan
     others = np.setdiff1d(np.arange(x.size), nan_at)
     targets = [rng.integers(0, 2, x.size).astype(dtype)]
     if name not in HARD_ONLY:
-        targets.append(rng.random(x.size).astype(dtype))
+        soft = rng.random(x.size)
+        soft[tiny] = 0.5
+        targets.append(soft.astype(dtype))
     for params in settings:
         for t in targets:
             clean = [loss_function(x, t, **params, reduction="none"), *grad_hess(x, t, **params)]
