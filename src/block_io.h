@@ -113,11 +113,12 @@ labels_to_targets(const char *labels, ptrdiff_t row_step, ptrdiff_t element_step
  * (0, 1) (a soft target).  The caller finds which value is bad only when
  * bit 1 (or, for a loss of hard targets, bit 2) is set.
  */
-/* (the check of load_targets, or-ed into bad and soft) */
+/* (the check of load_targets, or-ed into bad and soft; integer constants, so
+   that a float VALUE is compared as a float, a double as a double) */
 #define CHECK_TARGET(VALUE, bad, soft)                                                     \
     do {                                                                                  \
-        bad |= !(((VALUE) >= 0.0) & ((VALUE) <= 1.0));                                   \
-        soft |= ((VALUE) != 0.0) & ((VALUE) != 1.0);                                     \
+        bad |= !(((VALUE) >= 0) & ((VALUE) <= 1));                                       \
+        soft |= ((VALUE) != 0) & ((VALUE) != 1);                                         \
     } while (0)
 
 FOCAL_INLINE int
@@ -135,9 +136,7 @@ load_targets(const char *source, ptrdiff_t stride, ptrdiff_t n, int is_double, d
         const float *values = (const float *)source;
         int bad32 = 0, soft32 = 0;
         for (ptrdiff_t i = 0; i < n; i++) {
-            float value = values[i]; /* (float constants: no promotion to double) */
-            bad32 |= !((value >= 0.0f) & (value <= 1.0f));
-            soft32 |= (value != 0.0f) & (value != 1.0f);
+            CHECK_TARGET(values[i], bad32, soft32);
         }
         for (ptrdiff_t i = 0; i < n; i++) {
             y[i] = (double)values[i];
