@@ -26,7 +26,7 @@
  * FOCAL_SIGMOID_FAR (here when poly1_prepare sends every element to this
  * path), both with its guard against overflow (POLY1_GUARDED).
  */
-static inline focal_values
+FOCAL_OUTLINED focal_values
 poly1_focal_limit(double x, double y, const focal_params *k, int precise)
 {
     if (!isfinite(x)) {

@@ -18,15 +18,22 @@
 #ifndef FOCAL_KERNEL_LEVELS_H
 #define FOCAL_KERNEL_LEVELS_H
 
-#include "simd.h"
-
-#include "block_io.h"
-
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define FOCAL_X86_DISPATCH 1
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+#else
+/* other architectures build no AVX level: its file's outlined functions
+   (numeric.h) take no target either */
+#undef FOCAL_LEVEL_TARGET
+#define FOCAL_LEVEL_TARGET
 #endif
+
+/* (after FOCAL_LEVEL_TARGET is settled: the headers define the outlined
+   functions) */
+#include "simd.h"
+
+#include "block_io.h"
 
 /* the body every kernel shares: the row's block, then its scalar path if any
    logit asked for it; a row of hard targets never sees soft = 1 */

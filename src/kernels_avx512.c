@@ -2,6 +2,8 @@
  * kernels_avx512.c: the table of losses (kernel_levels.h) compiled with
  * the AVX-512 target attributes.
  */
+/* the level's attribute, for the outlined functions too (numeric.h) */
+#define FOCAL_LEVEL_TARGET TARGET_AVX512
 /* the float32 polynomials fuse their multiply-adds (vector_math.h) */
 #define FOCAL_LEVEL_FMA 1
 /* the running sums' vectors fill one register (element_block.h) */

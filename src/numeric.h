@@ -26,12 +26,16 @@
    it made the baseline's object nearly half larger (5.96 MB, now 4.09;
    AVX-512's 9.28, now 8.32) and the build 382 s instead of 300 on two
    cores, and the kernels no faster: it runs for the few elements that need
-   it, from loops that do not vectorise there.  (Compiled without the
-   level's target attribute: in the AVX2 and AVX-512 files its fused
-   multiply-adds are calls to the C library's fma, exactly rounded, so the
-   same bits, a little slower.) */
+   it, from loops that do not vectorise there.  It takes the target
+   attribute of its file's level (FOCAL_LEVEL_TARGET, which kernels_avx2.c
+   and kernels_avx512.c define before any include): without it, its fused
+   multiply-adds were calls to the C library's fma in those files (the same
+   bits, fma being exactly rounded, but a call each). */
+#ifndef FOCAL_LEVEL_TARGET
+#define FOCAL_LEVEL_TARGET
+#endif
 #if defined(__GNUC__)
-#define FOCAL_OUTLINED static __attribute__((noinline, unused))
+#define FOCAL_OUTLINED static __attribute__((noinline, unused)) FOCAL_LEVEL_TARGET
 #else
 #define FOCAL_OUTLINED static
 #endif

@@ -587,7 +587,7 @@ exp_negative_boosted(double a, int precise)
  * of e^-|x| are still there (alpha 1e300 at x = 1000 gave 0 for 5e-135, at
  * x = 745 a value 75% off).
  */
-static inline focal_values
+FOCAL_OUTLINED focal_values
 sigmoid_focal_far(double x, double y, double gamma, double hess_factor, int precise)
 {
     focal_values v;
@@ -695,7 +695,7 @@ star_focal_far(double x, double y, const focal_params *k, int precise)
  * 1 - p_t at the limit (1 - y or y), the focal loss is 0 or +inf, its
  * gradient +-wrong^(gamma + 1), its curvature 0.
  */
-static inline focal_values
+FOCAL_OUTLINED focal_values
 sigmoid_focal_limit(double x, double y, const focal_params *k, int precise)
 {
     focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
