@@ -69,9 +69,9 @@ typedef struct {
     /* float32 results from class indices: the per-class loops vectorised
        (softmax_rows.h); NULL otherwise */
     const softmax_row_kernels *kernels;
-    /* float64 results at gamma > FOCAL_POWER_BY_LOG: the instruction set's
-       accurate exponentials (softmax_rows.h); NULL otherwise */
-    const softmax_row_kernels *accurate_kernels;
+    /* float64 results: the instruction set's exponentials, accurate or
+       precise (softmax_rows.h); NULL otherwise */
+    const softmax_row_kernels *float64_kernels;
     /* the vectorised rows read native float32 logits along a contiguous class
        axis in place, and write a contiguous gradient in place; any other row
        is gathered into (or scattered from) a float32 copy of one row */
@@ -155,14 +155,17 @@ class_weight(const softmax_task *t, npy_intp c)
     return value;
 }
 
-/* the E_j of a piece of a row (softmax_exponentials_piece); the accurate
-   rows' by the instruction set's kernels where there are (the same bits) */
+/* the E_j of a piece of a row (softmax_exponentials_piece); float64
+   results' by the instruction set's kernels where there are (the same bits) */
 FOCAL_INLINE void
 piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const double *x,
                    double *e, double *e_low, npy_intp n, int precise, int accurate)
 {
-    if (accurate && t->accurate_kernels != NULL) {
-        t->accurate_kernels->accurate_exponentials(x, n, row->max, e, e_low);
+    if (accurate && t->float64_kernels != NULL) {
+        t->float64_kernels->accurate_exponentials(x, n, row->max, e, e_low);
+    }
+    else if (precise && t->float64_kernels != NULL) {
+        t->float64_kernels->precise_exponentials(x, n, row->max, e, e_low);
     }
     else {
         softmax_exponentials_piece(row, x, e, e_low, n, precise, accurate);
@@ -461,7 +464,14 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         if (first == 0) {
             row = softmax_row_start(buffer->x[0]);
         }
-        softmax_scan_max(&row, buffer->x, n, first);
+        if (t->float64_kernels != NULL) {
+            int has_nan;
+            double largest = t->float64_kernels->largest(buffer->x, n, &has_nan);
+            softmax_merge_max(&row, buffer->x, n, first, largest, has_nan);
+        }
+        else {
+            softmax_scan_max(&row, buffer->x, n, first);
+        }
         NEXT_PIECE();
     }
     /* (but for the accurate rows, which keep them in e_low, g is scratch for
@@ -936,8 +946,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
 
-    if (double_precision && gamma > FOCAL_POWER_BY_LOG) {
-        task.accurate_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
+    if (double_precision) {
+        task.float64_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */

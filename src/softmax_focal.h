@@ -91,6 +91,26 @@ softmax_scan_max(softmax_row_shape *row, const double *z, ptrdiff_t n, ptrdiff_t
     row->has_nan = has_nan;
 }
 
+/* softmax_scan_max from what a vectorised kernel found of z[0..n): the
+   largest logit that is not NaN (NaN where none is) and whether one is NaN.
+   The same maximum and argmax: the first class that holds the maximum (of
+   two zeros, the first, whatever the sign), an earlier piece's on a tie. */
+FOCAL_INLINE void
+softmax_merge_max(softmax_row_shape *row, const double *z, ptrdiff_t n, ptrdiff_t first,
+                  double largest, int has_nan)
+{
+    row->has_nan |= has_nan;
+    if (largest == largest && (largest > row->max || row->max != row->max)) {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            if (z[j] == largest) {
+                row->max = z[j];
+                row->argmax = first + j;
+                return;
+            }
+        }
+    }
+}
+
 /* E_j of the logits z[0..n), once the maximum is known; with `precise` and an
    e_low (scratch of n doubles, NULL where the sum is not taken; never NULL
    with `accurate`), what rounding each E_j to a double drops */

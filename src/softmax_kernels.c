@@ -1,6 +1,6 @@
 /*
- * softmax_kernels.c: the per-class loops of softmax rows of float32 logits
- * (softmax_rows.h), compiled for each instruction set as simd.c compiles the
+ * softmax_kernels.c: the per-class loops of softmax rows (softmax_rows.h),
+ * compiled for each instruction set as kernels_LEVEL.c compile the
  * elementwise kernels.
  *
  * softmax_lanes.h is the source, included once per level with that level's

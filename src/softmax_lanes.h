@@ -365,9 +365,60 @@ NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e
     softmax_exponentials_piece(&row, z, e, e_low, n, 1, 1);
 }
 
+ATTRIBUTE static void
+NAMED(precise_exponentials)(const double *z, ptrdiff_t n, double max, double *e, double *e_low)
+{
+    softmax_row_shape row = softmax_row_start(max);
+    if (e_low != NULL) {
+        softmax_exponentials_piece(&row, z, e, e_low, n, 1, 0);
+    }
+    else {
+        softmax_exponentials_piece(&row, z, e, NULL, n, 1, 0);
+    }
+}
+
+/* The largest of the doubles that are not NaN: a maximum, the same whatever
+   the order in which it is taken (but for the sign of a zero, which
+   softmax_merge_max takes from the logit itself).  A branch per logit,
+   softmax_scan_max was a quarter of a float64 row of 81 classes. */
+ATTRIBUTE static double
+NAMED(largest)(const double *z, ptrdiff_t n, int *has_nan)
+{
+    const doubles zero = {0.0};
+    doubles largest = zero - INFINITY;
+    double_mask nan = {0}, number = {0};
+    const ptrdiff_t whole = n - n % WIDTH;
+    for (ptrdiff_t j = 0; j < whole; j += WIDTH) {
+        doubles x;
+        memcpy(&x, z + j, sizeof x);
+        nan |= x != x;
+        number |= x == x;
+        largest = select_doubles(x > largest, x, largest);
+    }
+    double lane[WIDTH];
+    long long lane_nan[WIDTH], lane_number[WIDTH];
+    memcpy(lane, &largest, sizeof lane);
+    memcpy(lane_nan, &nan, sizeof lane_nan);
+    memcpy(lane_number, &number, sizeof lane_number);
+    double max = -INFINITY;
+    int any_nan = 0, any_number = 0;
+    for (int l = 0; l < WIDTH; l++) {
+        max = lane[l] > max ? lane[l] : max;
+        any_nan |= lane_nan[l] != 0;
+        any_number |= lane_number[l] != 0;
+    }
+    for (ptrdiff_t j = whole; j < n; j++) {
+        max = z[j] > max ? z[j] : max;
+        any_nan |= z[j] != z[j];
+        any_number |= z[j] == z[j];
+    }
+    *has_nan = any_nan;
+    return any_number ? max : NAN;
+}
+
 static const softmax_row_kernels NAMED(kernels) = {
     NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(scaled),
-    NAMED(accurate_exponentials)};
+    NAMED(accurate_exponentials), NAMED(precise_exponentials), NAMED(largest)};
 
 #undef doubles
 #undef double_mask

@@ -1,6 +1,7 @@
 /*
- * softmax_rows.h: the per-class loops of a softmax row of float32 logits,
- * compiled for each instruction set (softmax_kernels.c).
+ * softmax_rows.h: the per-class loops of a softmax row (float32 logits, and
+ * the float64 rows' maximum and exponentials), compiled for each instruction
+ * set (softmax_kernels.c).
  *
  * A row of the softmax focal loss with a class index needs two passes over
  * its classes (softmax_focal.h): the exponentials E_j = e^(z_j - m) with
@@ -8,6 +9,11 @@
  * p_j G = E_j (G / S): the stored exponentials times one coefficient of the
  * row.  The few values of the row in between (log S, 1 - p_label, the power
  * gamma, G) stay with the scalar kernel of softmax_focal.h.
+ *
+ * The general rows of float64 results (rowwise.c) take from here their
+ * per-class loops that run the longest: the maximum (a chain of dependent
+ * comparisons in scalar code), and the exponentials, in double-double two
+ * thirds of the instructions of a row of 81 classes in scalar code.
  */
 #ifndef FOCAL_SOFTMAX_ROWS_H
 #define FOCAL_SOFTMAX_ROWS_H
@@ -56,6 +62,16 @@ typedef struct {
        rounding wherever it runs: the same bits at every level) */
     void (*accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
                                   double *e_low);
+    /* float64 results at gamma <= 8: softmax_focal.h's precise E_j (e_low:
+       what rounding them drops, or NULL), the same operations as the general
+       rows' loop (additions and multiplications, none fused: the same bits
+       at every level), vectorised by the compiler for the level */
+    void (*precise_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
+                                 double *e_low);
+    /* the largest of n double logits z that are not NaN (NaN where none is),
+       and whether any is NaN, into *has_nan: softmax_scan_max's maximum,
+       which softmax_merge_max (softmax_focal.h) completes */
+    double (*largest)(const double *z, ptrdiff_t n, int *has_nan);
 } softmax_row_kernels;
 
 /* the vector width the loops are written in (doubles); every instruction set

@@ -411,6 +411,92 @@ def test_minus_infinity_masks_a_class(dtype, gamma):
     np.testing.assert_allclose(grad[:, :4], p / p.sum(axis=1, keepdims=True), rtol=1e-6)
 
 
+def _float64_rows_with_every_kind_of_maximum():
+    """Rows whose maximum is taken every way: NaN anywhere (first class
+    included), +-inf, ties (zeros of both signs too), every class -inf, short
+    rows of every length up to past a vector, and rows of 5,000 classes, read
+    in pieces of 2,048, with their maximum tied across pieces."""
+    rng = np.random.default_rng(81)
+    specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e308, -1e308, 5e-324, 745.0]
+    rows = []
+    for n in (2, 3, 7, 8, 9, 16, 17, 81):
+        for k in range(30):
+            row = rng.normal(0.0, [0.01, 1.0, 30.0, 300.0][k % 4], n)
+            for j in rng.integers(0, n, k % 3):
+                row[j] = specials[rng.integers(len(specials))]
+            if k % 5 == 1:
+                row[:] = specials[k % len(specials)]
+            if k % 7 == 2 and not np.isnan(row).all():
+                row[rng.integers(n)] = np.nanmax(row)
+            rows.append(row)
+    long_rows = rng.normal(0.0, 3.0, (6, 5000))
+    long_rows[0, [100, 3000]] = 50.0          # a tie across pieces
+    long_rows[1, 4000] = np.nan               # NaN in the last piece
+    long_rows[2, 0] = np.nan                  # NaN first
+    long_rows[3] = -np.inf
+    long_rows[3, [2500, 2600]] = [0.0, -0.0]  # zeros of both signs, the only finite logits
+    long_rows[4] = np.minimum(long_rows[4], 0.0)
+    long_rows[4, [10, 2100]] = [-0.0, 0.0]
+    return rows, long_rows
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_float64_rows_same_bits_at_every_level_and_thread_count(gamma):
+    """The float64 rows' maxima and exponentials run in kernels compiled for
+    each instruction set (no fused operation in them): every level, and any
+    number of threads, gives the same bits, for every kind of maximum."""
+    from focal import _core
+
+    rows, long_rows = _float64_rows_with_every_kind_of_maximum()
+    rng = np.random.default_rng(7)
+    previous_level, previous_threads = _core.simd_level(), focal.get_num_threads()
+    results = []
+    try:
+        for level in _core.supported_simd_levels():
+            _core.set_simd_level(level)
+            for threads in (1, 3):
+                focal.set_num_threads(threads)
+                result = []
+                for row in [*rows, *long_rows]:
+                    x = row[None, :]
+                    label = np.array([rng.integers(len(row))])
+                    for targets in (label, rng.dirichlet(np.ones(len(row)))[None, :]):
+                        loss, grad = focal.softmax_loss_and_grad(x, targets, gamma=gamma,
+                                                                 reduction="none")
+                        result += [loss.tobytes(), grad.tobytes()]
+                    result.append(focal.softmax_grad_hess(x, label, gamma=gamma)[1].tobytes())
+                rng = np.random.default_rng(7)
+                results.append(result)
+    finally:
+        _core.set_simd_level(previous_level)
+        focal.set_num_threads(previous_threads)
+    assert all(result == results[0] for result in results)
+
+
+def test_float64_row_maximum_is_the_first_of_ties_and_skips_nan():
+    """The row's maximum and its class, as the loss shows them (rest = S - 1
+    leaves out the E_j of that class, which must be the 1 of a maximum): ties
+    in one row and across the pieces of a long row, either class the label;
+    a NaN first, inside or last in a row read in pieces gives a NaN row."""
+    row = np.array([[1.0, 3.0, -2.0, 3.0]])
+    exact = -math.log(math.exp(3.0) / (2 * math.exp(3.0) + math.exp(1.0) + math.exp(-2.0)))
+    p = math.exp(-exact)
+    for label in (1, 3):
+        loss = focal.softmax_loss(row, np.array([label]), gamma=2.0, reduction="none")
+        assert abs(loss[0] - (1 - p) ** 2 * exact) <= 4 * np.spacing((1 - p) ** 2 * exact)
+    long_row = np.full((1, 5000), -1.0)
+    long_row[0, [100, 3000]] = 2.0
+    s = 2 * math.exp(2.0) + 4998 * math.exp(-1.0)
+    for label in (100, 3000):
+        loss = focal.softmax_loss(long_row, np.array([label]), gamma=0.0, reduction="none")
+        assert abs(loss[0] - math.log(s / math.exp(2.0))) <= 4 * np.spacing(loss[0])
+    for nan_at in (0, 2, 4999):
+        with_nan = long_row.copy()
+        with_nan[0, nan_at] = np.nan
+        loss, grad = focal.softmax_loss_and_grad(with_nan, np.array([100]), reduction="none")
+        assert np.isnan(loss).all() and np.isnan(grad).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_nan_logit_gives_nan_row(dtype):
     x = np.array([[np.nan, 0.0, 1.0], [0.0, 1.0, 2.0]], dtype=dtype)
