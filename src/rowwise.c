@@ -581,10 +581,25 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                     }
                 }
                 softmax_row_shape shifted = softmax_shift(&row, first);
-                softmax_gradient(&shifted, buffer->e, e_low, buffer->g, buffer->g_low, g_total,
-                                 buffer->grad, n, precise, accurate);
-                if (hess_out) {
-                    /* (y, the dense targets' buffer, is free with class indices) */
+                /* float64 results at gamma <= 8: the instruction set's loops
+                   (the same bits) */
+                const softmax_row_kernels *level =
+                    precise && !accurate ? t->float64_kernels : NULL;
+                if (level != NULL) {
+                    level->precise_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad,
+                                            n);
+                }
+                else {
+                    softmax_gradient(&shifted, buffer->e, e_low, buffer->g, buffer->g_low,
+                                     g_total, buffer->grad, n, precise, accurate);
+                }
+                /* (y, the dense targets' buffer, is free with class indices) */
+                if (hess_out && level != NULL) {
+                    level->precise_hessian_diagonal(&shifted, buffer->e, label - first,
+                                                    g_label.hi, curvature, others_label,
+                                                    buffer->y, n);
+                }
+                else if (hess_out) {
                     softmax_hessian_diagonal(&shifted, buffer->e, e_low, label - first,
                                              g_label.hi, curvature, others_label, buffer->y, n,
                                              precise);

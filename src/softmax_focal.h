@@ -200,11 +200,14 @@ FOCAL_INLINE dd
 others_share(const softmax_row_shape *row, const double *e, const double *e_low, ptrdiff_t c,
              int precise)
 {
-    if (c == row->argmax) {
-        return row->rest;
-    }
+    /* (the sum formed for the argmax too, and dropped: without a branch the
+       loops over the classes that call this vectorise) */
     dd minus_e = {-e[c], e_low != NULL ? -e_low[c] : 0.0};
-    return dd_add(dd_add(row->rest, minus_e, precise), dd_from(1.0), precise);
+    dd others = dd_add(dd_add(row->rest, minus_e, precise), dd_from(1.0), precise);
+    const int argmax = c == row->argmax;
+    others.hi = argmax ? row->rest.hi : others.hi;
+    others.lo = argmax ? row->rest.lo : others.lo;
+    return others;
 }
 
 /*
@@ -407,12 +410,15 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
     }
     /* S as others_share computes it, so that 1 - p_j is exactly 1 when E_j = 0 */
     double total = dd_add(row->rest, dd_from(1.0), precise).hi;
+    /* every class as one without a target, then those with one again: the
+       first loop has no branch and vectorises (softmax_rows.h compiles it for
+       each instruction set; with class indices one class has a target) */
     for (ptrdiff_t j = 0; j < n; j++) {
-        double p = e[j] / total;
-        if (g[j] == 0.0) {
-            grad[j] = p * g_total.hi;
-        }
-        else {
+        grad[j] = (e[j] / total) * g_total.hi;
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        if (g[j] != 0.0) {
+            double p = e[j] / total;
             double one_minus_p = others_share(row, e, NULL, j, precise).hi / total;
             grad[j] = p * (g_total.hi - g[j]) - g[j] * one_minus_p;
         }
@@ -430,17 +436,18 @@ softmax_hessian_diagonal(const softmax_row_shape *row, const double *e, const do
                          double *hess, ptrdiff_t n, int precise)
 {
     double total = dd_add(row->rest, dd_from(1.0), precise).hi;
+    /* (both values formed for every class and one kept: no branch, so that
+       the loop vectorises; the row's shape a local copy, which the stores
+       into hess cannot change) */
+    const softmax_row_shape shape = *row;
     for (ptrdiff_t j = 0; j < n; j++) {
         double p = e[j] / total;
-        double one_minus_p = others_share(row, e, e_low, j, precise).hi / total;
-        if (j == label) {
-            hess[j] = one_minus_p * (p * g - curvature);
-        }
-        else {
-            /* E_j = 0 (p_j underflowed) is r_j = 0, also where O_c = 0 */
-            double share = e[j] == 0.0 ? 0.0 : e[j] / others_label;
-            hess[j] = p * (one_minus_p * g - share * curvature);
-        }
+        double one_minus_p = others_share(&shape, e, e_low, j, precise).hi / total;
+        double at_label = one_minus_p * (p * g - curvature);
+        /* E_j = 0 (p_j underflowed) is r_j = 0, also where O_c = 0 */
+        double share = e[j] == 0.0 ? 0.0 : e[j] / others_label;
+        double elsewhere = p * (one_minus_p * g - share * curvature);
+        hess[j] = j == label ? at_label : elsewhere;
     }
 }
 

@@ -416,9 +416,25 @@ NAMED(largest)(const double *z, ptrdiff_t n, int *has_nan)
     return any_number ? max : NAN;
 }
 
+ATTRIBUTE static void
+NAMED(precise_gradient)(const softmax_row_shape *row, const double *e, const double *g,
+                        dd g_total, double *grad, ptrdiff_t n)
+{
+    softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 1, 0);
+}
+
+ATTRIBUTE static void
+NAMED(precise_hessian_diagonal)(const softmax_row_shape *row, const double *e, ptrdiff_t label,
+                                double g, double curvature, double others_label, double *hess,
+                                ptrdiff_t n)
+{
+    softmax_hessian_diagonal(row, e, NULL, label, g, curvature, others_label, hess, n, 1);
+}
+
 static const softmax_row_kernels NAMED(kernels) = {
     NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(scaled),
-    NAMED(accurate_exponentials), NAMED(precise_exponentials), NAMED(largest)};
+    NAMED(accurate_exponentials), NAMED(precise_exponentials), NAMED(largest),
+    NAMED(precise_gradient), NAMED(precise_hessian_diagonal)};
 
 #undef doubles
 #undef double_mask

@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "softmax_focal.h"
+
 typedef struct {
     double max;   /* m: the largest logit (meaningless when has_nan) */
     double rest;  /* S - 1: the E_j of every class but one of the largest */
@@ -72,6 +74,14 @@ typedef struct {
        and whether any is NaN, into *has_nan: softmax_scan_max's maximum,
        which softmax_merge_max (softmax_focal.h) completes */
     double (*largest)(const double *z, ptrdiff_t n, int *has_nan);
+    /* float64 results at gamma <= 8: softmax_focal.h's softmax_gradient and
+       softmax_hessian_diagonal (precise, without e_low), compiled for the
+       level: the same operations, vectorised by the compiler */
+    void (*precise_gradient)(const softmax_row_shape *row, const double *e, const double *g,
+                             dd g_total, double *grad, ptrdiff_t n);
+    void (*precise_hessian_diagonal)(const softmax_row_shape *row, const double *e,
+                                     ptrdiff_t label, double g, double curvature,
+                                     double others_label, double *hess, ptrdiff_t n);
 } softmax_row_kernels;
 
 /* the vector width the loops are written in (doubles); every instruction set
