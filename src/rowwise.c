@@ -69,9 +69,9 @@ typedef struct {
     /* float32 results from class indices: the per-class loops vectorised
        (softmax_rows.h); NULL otherwise */
     const softmax_row_kernels *kernels;
-    /* float64 results: the instruction set's exponentials, accurate or
-       precise (softmax_rows.h); NULL otherwise */
-    const softmax_row_kernels *float64_kernels;
+    /* the general rows (not `kernels`'): the instruction set's loops over a
+       row's classes (softmax_rows.h); NULL where the compiler builds none */
+    const softmax_row_kernels *general_kernels;
     /* the vectorised rows read native float32 logits along a contiguous class
        axis in place, and write a contiguous gradient in place; any other row
        is gathered into (or scattered from) a float32 copy of one row */
@@ -155,21 +155,80 @@ class_weight(const softmax_task *t, npy_intp c)
     return value;
 }
 
-/* the E_j of a piece of a row (softmax_exponentials_piece); float64
-   results' by the instruction set's kernels where there are (the same bits) */
+/* the E_j of a piece of a row (softmax_exponentials_piece), by the
+   instruction set's kernels where there are (the same bits) */
 FOCAL_INLINE void
 piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const double *x,
                    double *e, double *e_low, npy_intp n, int precise, int accurate)
 {
-    if (accurate && t->float64_kernels != NULL) {
-        t->float64_kernels->accurate_exponentials(x, n, row->max, e, e_low);
+    if (accurate && t->general_kernels != NULL) {
+        t->general_kernels->accurate_exponentials(x, n, row->max, e, e_low);
     }
-    else if (precise && t->float64_kernels != NULL) {
-        t->float64_kernels->precise_exponentials(x, n, row->max, e, e_low);
+    else if (t->general_kernels != NULL) {
+        t->general_kernels->general_exponentials(x, n, row->max, e, e_low, precise);
     }
     else {
         softmax_exponentials_piece(row, x, e, e_low, n, precise, accurate);
     }
+}
+
+/* dense_terms for float32 results at gamma <= FOCAL_POWER_BY_LOG, in a row
+   without NaN: the class terms SOFTMAX_ROW_BLOCK at a time in the level's
+   lanes (softmax_term_plain, the bits of softmax_class_term), but those with
+   an infinite m - z_c, which softmax_class_term takes; then added in class
+   order */
+static void
+dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
+                     const row_buffers *buffer, npy_intp first, npy_intp n, dd *loss,
+                     dd *g_total)
+{
+    /* (a local: the stores into the buffers cannot alias it) */
+    dd row_loss = *loss;
+    for (npy_intp start = 0; start < n; start += SOFTMAX_ROW_BLOCK) {
+        const int count = n - start < SOFTMAX_ROW_BLOCK ? (int)(n - start) : SOFTMAX_ROW_BLOCK;
+        softmax_block_terms terms;
+        double a[SOFTMAX_ROW_BLOCK];
+        int alone[SOFTMAX_ROW_BLOCK];
+        for (int k = 0; k < SOFTMAX_ROW_BLOCK; k++) {
+            const npy_intp c = start + k;
+            /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
+            a[k] = k < count && buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c]
+                                                    : 0.0;
+            alone[k] = a[k] == 0.0 || isinf(shifted->max - buffer->x[c]);
+            /* (a lane without a term computes on zeros: no NaN, nothing read) */
+            terms.rest[k] = alone[k] ? 0.0 : shifted->rest.hi;
+            terms.e_c[k] = alone[k] ? 0.0 : buffer->e[c];
+            terms.max[k] = alone[k] ? 0.0 : shifted->max;
+            terms.z[k] = alone[k] ? 0.0 : buffer->x[c];
+            terms.argmax[k] = alone[k] ? 1.0 : c == shifted->argmax;
+            terms.weight[k] = alone[k] ? 0.0 : a[k];
+        }
+        t->general_kernels->label_terms(&terms, t->gamma);
+        for (int k = 0; k < count; k++) {
+            const npy_intp c = start + k;
+            dd term = dd_from(0.0);
+            if (a[k] != 0.0 && alone[k]) {
+                /* (row_loss's address not taken: it stays in a register) */
+                dd with_term = row_loss;
+                term = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, a[k], t->gamma,
+                                          &with_term, NULL, 0, 0);
+                row_loss = with_term;
+            }
+            else if (a[k] != 0.0) {
+                row_loss = dd_accumulate(row_loss, dd_from(terms.loss[k]), 0);
+                term = dd_from(terms.g[k]);
+            }
+            buffer->g[c] = term.hi;
+        }
+    }
+    *loss = row_loss;
+    /* the G_c in class order, as dense_terms adds them: those of classes
+       without a target are +0, which changes no sum of G_c >= 0 */
+    double total = g_total->hi;
+    for (npy_intp c = 0; c < n; c++) {
+        total += buffer->g[c];
+    }
+    *g_total = dd_from(total);
 }
 
 /* the class terms of a piece of dense targets (y) into g (accurate: and
@@ -180,6 +239,11 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
             npy_intp first, npy_intp n, dd *loss, dd *g_total, int precise, int accurate)
 {
     softmax_row_shape shifted = softmax_shift(row, first);
+    if (!precise && t->general_kernels != NULL && t->gamma <= FOCAL_POWER_BY_LOG &&
+        !row->has_nan) {
+        dense_terms_in_lanes(t, &shifted, buffer, first, n, loss, g_total);
+        return;
+    }
     const double *e_low = accurate ? buffer->e_low : NULL;
     for (npy_intp c = 0; c < n; c++) {
         /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
@@ -464,9 +528,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         if (first == 0) {
             row = softmax_row_start(buffer->x[0]);
         }
-        if (t->float64_kernels != NULL) {
+        if (t->general_kernels != NULL) {
             int has_nan;
-            double largest = t->float64_kernels->largest(buffer->x, n, &has_nan);
+            double largest = t->general_kernels->largest(buffer->x, n, &has_nan);
             softmax_merge_max(&row, buffer->x, n, first, largest, has_nan);
         }
         else {
@@ -581,13 +645,12 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                     }
                 }
                 softmax_row_shape shifted = softmax_shift(&row, first);
-                /* float64 results at gamma <= 8: the instruction set's loops
-                   (the same bits) */
-                const softmax_row_kernels *level =
-                    precise && !accurate ? t->float64_kernels : NULL;
+                /* the instruction set's loops (the same bits), but for the
+                   accurate rows */
+                const softmax_row_kernels *level = accurate ? NULL : t->general_kernels;
                 if (level != NULL) {
-                    level->precise_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad,
-                                            n);
+                    level->general_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad,
+                                            n, precise);
                 }
                 else {
                     softmax_gradient(&shifted, buffer->e, e_low, buffer->g, buffer->g_low,
@@ -595,9 +658,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 }
                 /* (y, the dense targets' buffer, is free with class indices) */
                 if (hess_out && level != NULL) {
-                    level->precise_hessian_diagonal(&shifted, buffer->e, label - first,
+                    level->general_hessian_diagonal(&shifted, buffer->e, label - first,
                                                     g_label.hi, curvature, others_label,
-                                                    buffer->y, n);
+                                                    buffer->y, n, precise);
                 }
                 else if (hess_out) {
                     softmax_hessian_diagonal(&shifted, buffer->e, e_low, label - first,
@@ -961,8 +1024,8 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
 
-    if (double_precision) {
-        task.float64_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
+    if (task.kernels == NULL) {
+        task.general_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
     }
 
     /* RANGED: each chunk of rows is iterated on its own, by its own thread */

@@ -410,18 +410,15 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
     }
     /* S as others_share computes it, so that 1 - p_j is exactly 1 when E_j = 0 */
     double total = dd_add(row->rest, dd_from(1.0), precise).hi;
-    /* every class as one without a target, then those with one again: the
-       first loop has no branch and vectorises (softmax_rows.h compiles it for
-       each instruction set; with class indices one class has a target) */
+    /* (both values formed for every class and one kept: no branch, so that
+       the loop vectorises, softmax_rows.h compiling it for each instruction
+       set; the row's shape a local copy, which the stores cannot change) */
+    const softmax_row_shape shape = *row;
     for (ptrdiff_t j = 0; j < n; j++) {
-        grad[j] = (e[j] / total) * g_total.hi;
-    }
-    for (ptrdiff_t j = 0; j < n; j++) {
-        if (g[j] != 0.0) {
-            double p = e[j] / total;
-            double one_minus_p = others_share(row, e, NULL, j, precise).hi / total;
-            grad[j] = p * (g_total.hi - g[j]) - g[j] * one_minus_p;
-        }
+        double p = e[j] / total;
+        double one_minus_p = others_share(&shape, e, NULL, j, precise).hi / total;
+        double with_target = p * (g_total.hi - g[j]) - g[j] * one_minus_p;
+        grad[j] = g[j] == 0.0 ? p * g_total.hi : with_target;
     }
 }
 

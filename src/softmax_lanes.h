@@ -365,15 +365,21 @@ NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e
     softmax_exponentials_piece(&row, z, e, e_low, n, 1, 1);
 }
 
+/* (the general rows' loops of softmax_focal.h, compiled for the level, with
+   `precise` and a null e_low made constants) */
 ATTRIBUTE static void
-NAMED(precise_exponentials)(const double *z, ptrdiff_t n, double max, double *e, double *e_low)
+NAMED(general_exponentials)(const double *z, ptrdiff_t n, double max, double *e, double *e_low,
+                            int precise)
 {
     softmax_row_shape row = softmax_row_start(max);
-    if (e_low != NULL) {
+    if (precise && e_low != NULL) {
         softmax_exponentials_piece(&row, z, e, e_low, n, 1, 0);
     }
-    else {
+    else if (precise) {
         softmax_exponentials_piece(&row, z, e, NULL, n, 1, 0);
+    }
+    else {
+        softmax_exponentials_piece(&row, z, e, NULL, n, 0, 0);
     }
 }
 
@@ -417,24 +423,34 @@ NAMED(largest)(const double *z, ptrdiff_t n, int *has_nan)
 }
 
 ATTRIBUTE static void
-NAMED(precise_gradient)(const softmax_row_shape *row, const double *e, const double *g,
-                        dd g_total, double *grad, ptrdiff_t n)
+NAMED(general_gradient)(const softmax_row_shape *row, const double *e, const double *g,
+                        dd g_total, double *grad, ptrdiff_t n, int precise)
 {
-    softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 1, 0);
+    if (precise) {
+        softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 1, 0);
+    }
+    else {
+        softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 0, 0);
+    }
 }
 
 ATTRIBUTE static void
-NAMED(precise_hessian_diagonal)(const softmax_row_shape *row, const double *e, ptrdiff_t label,
+NAMED(general_hessian_diagonal)(const softmax_row_shape *row, const double *e, ptrdiff_t label,
                                 double g, double curvature, double others_label, double *hess,
-                                ptrdiff_t n)
+                                ptrdiff_t n, int precise)
 {
-    softmax_hessian_diagonal(row, e, NULL, label, g, curvature, others_label, hess, n, 1);
+    if (precise) {
+        softmax_hessian_diagonal(row, e, NULL, label, g, curvature, others_label, hess, n, 1);
+    }
+    else {
+        softmax_hessian_diagonal(row, e, NULL, label, g, curvature, others_label, hess, n, 0);
+    }
 }
 
 static const softmax_row_kernels NAMED(kernels) = {
     NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(scaled),
-    NAMED(accurate_exponentials), NAMED(precise_exponentials), NAMED(largest),
-    NAMED(precise_gradient), NAMED(precise_hessian_diagonal)};
+    NAMED(accurate_exponentials), NAMED(general_exponentials), NAMED(largest),
+    NAMED(general_gradient), NAMED(general_hessian_diagonal)};
 
 #undef doubles
 #undef double_mask

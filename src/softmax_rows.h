@@ -32,8 +32,9 @@ typedef struct {
 /* the rows whose per-row values are taken together (rowwise.c's blocks) */
 enum { SOFTMAX_ROW_BLOCK = 8 };
 
-/* the label terms of a block's rows (softmax_term_plain), one lane per row:
-   rows beyond the block's count hold zeros */
+/* the label terms of a block's rows (softmax_term_plain), one lane per row
+   (or per class of one row: a row of dense targets); rows beyond the block's
+   count hold zeros */
 typedef struct {
     double rest[SOFTMAX_ROW_BLOCK], e_c[SOFTMAX_ROW_BLOCK], max[SOFTMAX_ROW_BLOCK];
     double z[SOFTMAX_ROW_BLOCK], argmax[SOFTMAX_ROW_BLOCK], weight[SOFTMAX_ROW_BLOCK];
@@ -53,7 +54,7 @@ typedef struct {
     void (*exponentials)(const char *logits, ptrdiff_t n, double *e,
                          softmax_row_summary *summary);
     /* loss, g and one_minus_p of every lane of *terms from its inputs, at
-       gamma <= FOCAL_POWER_BY_LOG (vectorised across the rows) */
+       gamma <= FOCAL_POWER_BY_LOG (vectorised across the lanes) */
     void (*label_terms)(softmax_block_terms *terms, double gamma);
     /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
        alignment) */
@@ -64,24 +65,27 @@ typedef struct {
        rounding wherever it runs: the same bits at every level) */
     void (*accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
                                   double *e_low);
-    /* float64 results at gamma <= 8: softmax_focal.h's precise E_j (e_low:
-       what rounding them drops, or NULL), the same operations as the general
-       rows' loop (additions and multiplications, none fused: the same bits
-       at every level), vectorised by the compiler for the level */
-    void (*precise_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
-                                 double *e_low);
+    /* The general rows' loops (rowwise.c: float64 results, and float32
+       results that the blocks above do not take, such as dense targets),
+       compiled for the level.  Each runs softmax_focal.h's operations, none
+       fused, vectorised by the compiler: the same bits at every level and as
+       the scalar loops.  `precise`: float64 results (double-double).  */
+    /* the E_j (e_low: what rounding them drops, or NULL), but the accurate
+       rows' */
+    void (*general_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
+                                 double *e_low, int precise);
     /* the largest of n double logits z that are not NaN (NaN where none is),
        and whether any is NaN, into *has_nan: softmax_scan_max's maximum,
        which softmax_merge_max (softmax_focal.h) completes */
     double (*largest)(const double *z, ptrdiff_t n, int *has_nan);
-    /* float64 results at gamma <= 8: softmax_focal.h's softmax_gradient and
-       softmax_hessian_diagonal (precise, without e_low), compiled for the
-       level: the same operations, vectorised by the compiler */
-    void (*precise_gradient)(const softmax_row_shape *row, const double *e, const double *g,
-                             dd g_total, double *grad, ptrdiff_t n);
-    void (*precise_hessian_diagonal)(const softmax_row_shape *row, const double *e,
+    /* softmax_gradient and softmax_hessian_diagonal, without e_low (all but
+       the accurate rows) */
+    void (*general_gradient)(const softmax_row_shape *row, const double *e, const double *g,
+                             dd g_total, double *grad, ptrdiff_t n, int precise);
+    void (*general_hessian_diagonal)(const softmax_row_shape *row, const double *e,
                                      ptrdiff_t label, double g, double curvature,
-                                     double others_label, double *hess, ptrdiff_t n);
+                                     double others_label, double *hess, ptrdiff_t n,
+                                     int precise);
 } softmax_row_kernels;
 
 /* the vector width the loops are written in (doubles); every instruction set
