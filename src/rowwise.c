@@ -211,7 +211,7 @@ dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
                 /* (row_loss's address not taken: it stays in a register) */
                 dd with_term = row_loss;
                 term = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, a[k], t->gamma,
-                                          &with_term, NULL, 0, 0);
+                                          &with_term, NULL, 0, 0, NULL);
                 row_loss = with_term;
             }
             else if (a[k] != 0.0) {
@@ -245,13 +245,15 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
         return;
     }
     const double *e_low = accurate ? buffer->e_low : NULL;
+    /* (log S once for the row's classes, not once per class) */
+    const dd log_total = softmax_log_total(&shifted, precise);
     for (npy_intp c = 0; c < n; c++) {
         /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
         double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
         dd term = dd_from(0.0);
         if (a != 0.0) {
             term = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, c, a, t->gamma, loss,
-                                      NULL, precise, accurate);
+                                      NULL, precise, accurate, &log_total);
             *g_total = accurate ? dd_add(*g_total, term, 1) : dd_from(g_total->hi + term.hi);
         }
         buffer->g[c] = term.hi;
@@ -380,7 +382,8 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         one_minus_p[k] = 0.0;
         if (!r->shape.has_nan) {
             g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, NULL, 0,
-                                      class_weight(t, r->label), t->gamma, &loss[k], NULL, 0, 0)
+                                      class_weight(t, r->label), t->gamma, &loss[k], NULL, 0, 0,
+                                      NULL)
                        .hi;
             one_minus_p[k] = others_share(&r->shape, r->e + r->label, NULL, 0, 0).hi /
                              (r->shape.rest.hi + 1.0);
@@ -577,7 +580,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             piece_exponentials(t, &row, buffer->x, buffer->e, e_low, 1, precise, accurate);
         }
         g_label = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, at, a, t->gamma,
-                                     &loss, hess_out ? &curvature : NULL, precise, accurate);
+                                     &loss, hess_out ? &curvature : NULL, precise, accurate,
+                                     NULL);
         if (hess_out) {
             others_label = others_share(&shifted, buffer->e, e_low, at, precise).hi;
         }

@@ -303,17 +303,27 @@ softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
     return r;
 }
 
+/* log S, S = 1 + rest, in double-double */
+FOCAL_INLINE dd
+softmax_log_total(const softmax_row_shape *row, int precise)
+{
+    return row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
+                               : log_positive(dd_add(row->rest, dd_from(1.0), precise), precise);
+}
+
 /*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
  * its G_c (in double-double with `accurate`; else its high part alone).
  * `loss` accumulates in double-double.  With `curvature` (NULL where the
  * hessian is not wanted), also stores P_c of the hessian's diagonal.  e_low:
- * the E_j's low parts with `accurate`, else NULL.
+ * the E_j's low parts with `accurate`, else NULL.  known_log_total: the row's
+ * softmax_log_total where a caller with many classes has it, else NULL.
  */
 FOCAL_INLINE dd
 softmax_class_term(const softmax_row_shape *row, const double *z, const double *e,
                    const double *e_low, ptrdiff_t c, double target_weight, double gamma,
-                   dd *loss, double *curvature, int precise, int accurate)
+                   dd *loss, double *curvature, int precise, int accurate,
+                   const dd *known_log_total)
 {
     if (isinf(row->max - z[c])) {
         /* z_c = -inf or m = +inf > z_c: p_c = 0 in the limit, so the loss is
@@ -334,8 +344,7 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
     dd others = others_share(row, e, e_low, c, precise);
     dd one_minus_p = dd_divide(others, total, precise);
     /* L_c = log S + (m - z_c), S = 1 + rest in double-double */
-    dd log_total = row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
-                                       : log_positive(total, precise);
+    dd log_total = known_log_total != NULL ? *known_log_total : softmax_log_total(row, precise);
     dd neg_log_p = log_total;
     if (z[c] != row->max) {
         neg_log_p = dd_add(neg_log_p, two_sum(row->max, -z[c], precise), precise);
