@@ -527,34 +527,3 @@ def test_softmax_hessian_float64_large_gamma(gamma):
                     assert error <= subnormal_bound, where
                 else:
                     assert error <= 8 * eps * size[j], where
-
-
-def _accurate_batch():
-    rng = np.random.default_rng(15)
-    x = np.concatenate([rng.normal(0.0, 3.0, (3000, 81)), rng.normal(0.0, 300.0, (100, 81))])
-    x[:50, 7] = 745.0
-    x[50:60] = 0.0
-    return x, rng.integers(0, 81, len(x))
-
-
-def test_softmax_float64_large_gamma_same_bits_at_every_level_and_thread_count():
-    """The accurate exponentials run vectorised at each instruction-set level
-    (their fused multiply-adds round once anywhere), the rows in chunks on
-    any number of threads: one result."""
-    from focal import _core
-
-    x, labels = _accurate_batch()
-    previous_level, previous_threads = _core.simd_level(), focal.get_num_threads()
-    results = []
-    try:
-        for level in _core.supported_simd_levels():
-            _core.set_simd_level(level)
-            for threads in (1, 3):
-                focal.set_num_threads(threads)
-                loss, grad = focal.softmax_loss_and_grad(x, labels, None, 50.0, reduction="none")
-                _, hess = focal.softmax_grad_hess(x[:500], labels[:500], None, 50.0)
-                results.append((loss.tobytes(), grad.tobytes(), hess.tobytes()))
-    finally:
-        _core.set_simd_level(previous_level)
-        focal.set_num_threads(previous_threads)
-    assert all(result == results[0] for result in results)

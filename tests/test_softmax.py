@@ -441,18 +441,26 @@ def _float64_rows_with_every_kind_of_maximum():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("gamma", [0.5, 2.0])
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 50.0])
 def test_general_rows_same_bits_at_every_level_and_thread_count(dtype, gamma):
     """The general rows' loops (maxima, exponentials, dense targets' class
     terms, gradient, hessian) run in kernels compiled for each instruction set
-    (no fused operation in them): every level, and any number of threads,
-    gives the same bits, for every kind of maximum.  float64 results with
-    class indices and dense targets; float32 with dense targets and the
-    hessian (class indices without it take the vectorised rows, whose
-    baseline may differ in a last bit: test_softmax_vectorised.py)."""
+    (no fused operation in them, but the accurate exponentials' above gamma 8,
+    which round once anywhere): every level, and any number of threads, gives
+    the same bits, for every kind of maximum.  float64 results with class
+    indices and dense targets; float32 with dense targets and the hessian
+    (class indices without it take the vectorised rows, whose baseline may
+    differ in a last bit: test_softmax_vectorised.py)."""
     from focal import _core
 
     rows, long_rows = _float64_rows_with_every_kind_of_maximum()
+    batch_rng = np.random.default_rng(15)
+    batch = np.concatenate([batch_rng.normal(0.0, 3.0, (3000, 81)),
+                            batch_rng.normal(0.0, 30.0, (100, 81))])
+    batch[:50, 7] = 80.0
+    batch[50:60] = 0.0
+    batch_labels = batch_rng.integers(0, 81, len(batch))
+    batch_targets = batch_rng.dirichlet(np.ones(81), len(batch))
     previous_level, previous_threads = _core.simd_level(), focal.get_num_threads()
     results = []
     try:
@@ -477,6 +485,13 @@ def test_general_rows_same_bits_at_every_level_and_thread_count(dtype, gamma):
                                                                  reduction="none")
                         result += [loss.tobytes(), grad.tobytes()]
                     result.append(focal.softmax_grad_hess(x, label, gamma=gamma)[1].tobytes())
+                # and a batch of rows, which the threads share in chunks
+                for target in (batch_labels, batch_targets):
+                    loss, grad = focal.softmax_loss_and_grad(batch.astype(dtype), target,
+                                                             gamma=gamma, reduction="none")
+                    result += [loss.tobytes(), grad.tobytes()]
+                result.append(focal.softmax_grad_hess(batch[:500].astype(dtype),
+                                                      batch_labels[:500], gamma=gamma)[1].tobytes())
                 results.append(result)
     finally:
         _core.set_simd_level(previous_level)
