@@ -48,11 +48,16 @@ typedef struct {
 /*
  * The module's state (multi-phase init, no C statics): the settings that the
  * Python layer changes with focal.set_num_threads and, for tests,
- * focal._core.set_simd_level, and the interned keyword names of the entries.
+ * focal._core.set_simd_level and set_softmax_row_kernels, and the interned
+ * keyword names of the entries.
  */
 typedef struct {
     int num_threads;  /* threads a large call may use */
     int simd_level;   /* the instruction set of the block kernels (simd.h) */
+    /* the softmax general rows' loops in the instruction set's kernels (1),
+       or in the scalar code that builds without kernels run (0: for tests,
+       which compare the two bit for bit) */
+    int softmax_row_kernels;
     PyObject *sigmoid_keywords; /* sigmoid_focal's keyword names, interned (a tuple) */
 } module_state;
 

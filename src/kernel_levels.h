@@ -23,8 +23,8 @@
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #else
-/* other architectures build no AVX level: its file's outlined functions
-   (numeric.h) take no target either */
+/* other architectures and compilers build no AVX level: its file's
+   outlined functions (numeric.h) take no target either */
 #undef FOCAL_LEVEL_TARGET
 #define FOCAL_LEVEL_TARGET
 #endif

@@ -52,6 +52,17 @@ set_simd_level(PyObject *module, PyObject *argument)
 }
 
 static PyObject *
+set_softmax_row_kernels(PyObject *module, PyObject *argument)
+{
+    int on = PyObject_IsTrue(argument);
+    if (on < 0) {
+        return NULL;
+    }
+    get_module_state(module)->softmax_row_kernels = on;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 get_simd_level(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return PyUnicode_FromString(simd_level_name(get_module_state(module)->simd_level));
@@ -80,6 +91,9 @@ static PyMethodDef core_methods[] = {
     {"set_simd_level", set_simd_level, METH_O,
      "Use the block kernels of this instruction set (a name from supported_simd_levels())."},
     {"simd_level", get_simd_level, METH_NOARGS, "The instruction set of the block kernels."},
+    {"set_softmax_row_kernels", set_softmax_row_kernels, METH_O,
+     "For tests: the softmax general rows' loops in the instruction set's kernels (True, the "
+     "default) or in the scalar code of builds without them (False); the same bits."},
     {"supported_simd_levels", supported_simd_levels, METH_NOARGS,
      "The instruction sets this CPU runs, lowest first."},
     {"sigmoid_focal", (PyCFunction)(void (*)(void))sigmoid_focal_entry,
@@ -107,6 +121,7 @@ core_exec(PyObject *module)
     module_state *state = get_module_state(module);
     state->num_threads = 1; /* the Python layer sets the default */
     state->simd_level = simd_level_supported();
+    state->softmax_row_kernels = 1;
     state->sigmoid_keywords = sigmoid_keywords_new();
     if (state->sigmoid_keywords == NULL) {
         return -1;

@@ -14,8 +14,10 @@
  * instruction set (softmax_rows.h), in blocks of rows; their logits are read
  * in place when they are native float32 along a contiguous class axis, else
  * through a float32 copy of the row.  The rest (float64 results, dense
- * targets, rows beyond ROW_PIECE classes) take the row code of
- * softmax_focal.h one row at a time; float64 results at gamma >
+ * targets, the hessian, rows beyond ROW_PIECE classes) take the row code of
+ * softmax_focal.h one row at a time, its loops over the classes compiled for
+ * each instruction set too (softmax_rows.h: the same bits as the scalar
+ * code, which builds without those kernels run); float64 results at gamma >
  * FOCAL_POWER_BY_LOG take its `accurate` form, which keeps the E_j and G_c in
  * double-double (two more buffers of a piece).
  */
@@ -173,52 +175,78 @@ piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const do
 }
 
 /* dense_terms for float32 results at gamma <= FOCAL_POWER_BY_LOG, in a row
-   without NaN: the class terms SOFTMAX_ROW_BLOCK at a time in the level's
-   lanes (softmax_term_plain, the bits of softmax_class_term), but those with
-   an infinite m - z_c, which softmax_class_term takes; then added in class
-   order */
+   without NaN: the terms of the classes with a target, packed
+   SOFTMAX_ROW_BLOCK at a time into the level's lanes (label_terms:
+   softmax_term_plain, the bits of softmax_class_term), but those with an
+   infinite m - z_c, which softmax_class_term takes; then added in class
+   order.  buffer->grad, free until the gradient, holds each class's loss
+   term, or NO_TERM or ALONE; g holds the target weight a_c of an ALONE class
+   until its term replaces it. */
+enum { NO_TERM = -1, ALONE = -2 }; /* (a loss term is >= 0) */
+
+/* the packed lanes' results into their classes */
+static void
+unpack_terms(const softmax_task *t, softmax_block_terms *terms, const npy_intp *classes,
+             int count, const row_buffers *buffer)
+{
+    for (int k = count; k < SOFTMAX_ROW_BLOCK; k++) {
+        /* (a lane without a term computes on zeros: no NaN, nothing read) */
+        terms->rest[k] = terms->e_c[k] = terms->max[k] = terms->z[k] = terms->weight[k] = 0.0;
+        terms->argmax[k] = 1.0;
+    }
+    t->general_kernels->label_terms(terms, t->gamma);
+    for (int k = 0; k < count; k++) {
+        buffer->grad[classes[k]] = terms->loss[k];
+        buffer->g[classes[k]] = terms->g[k];
+    }
+}
+
 static void
 dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
                      const row_buffers *buffer, npy_intp first, npy_intp n, dd *loss,
                      dd *g_total)
 {
+    softmax_block_terms terms;
+    npy_intp classes[SOFTMAX_ROW_BLOCK];
+    int count = 0;
+    for (npy_intp c = 0; c < n; c++) {
+        /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
+        double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
+        buffer->g[c] = a;
+        buffer->grad[c] = a == 0.0                            ? NO_TERM
+                          : isinf(shifted->max - buffer->x[c]) ? ALONE
+                                                               : 0.0;
+        if (buffer->grad[c] != 0.0) {
+            continue;
+        }
+        terms.rest[count] = shifted->rest.hi;
+        terms.e_c[count] = buffer->e[c];
+        terms.max[count] = shifted->max;
+        terms.z[count] = buffer->x[c];
+        terms.argmax[count] = c == shifted->argmax;
+        terms.weight[count] = a;
+        classes[count++] = c;
+        if (count == SOFTMAX_ROW_BLOCK) {
+            unpack_terms(t, &terms, classes, count, buffer);
+            count = 0;
+        }
+    }
+    if (count > 0) {
+        unpack_terms(t, &terms, classes, count, buffer);
+    }
     /* (a local: the stores into the buffers cannot alias it) */
     dd row_loss = *loss;
-    for (npy_intp start = 0; start < n; start += SOFTMAX_ROW_BLOCK) {
-        const int count = n - start < SOFTMAX_ROW_BLOCK ? (int)(n - start) : SOFTMAX_ROW_BLOCK;
-        softmax_block_terms terms;
-        double a[SOFTMAX_ROW_BLOCK];
-        int alone[SOFTMAX_ROW_BLOCK];
-        for (int k = 0; k < SOFTMAX_ROW_BLOCK; k++) {
-            const npy_intp c = start + k;
-            /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
-            a[k] = k < count && buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c]
-                                                    : 0.0;
-            alone[k] = a[k] == 0.0 || isinf(shifted->max - buffer->x[c]);
-            /* (a lane without a term computes on zeros: no NaN, nothing read) */
-            terms.rest[k] = alone[k] ? 0.0 : shifted->rest.hi;
-            terms.e_c[k] = alone[k] ? 0.0 : buffer->e[c];
-            terms.max[k] = alone[k] ? 0.0 : shifted->max;
-            terms.z[k] = alone[k] ? 0.0 : buffer->x[c];
-            terms.argmax[k] = alone[k] ? 1.0 : c == shifted->argmax;
-            terms.weight[k] = alone[k] ? 0.0 : a[k];
+    for (npy_intp c = 0; c < n; c++) {
+        if (buffer->grad[c] == ALONE) {
+            /* (row_loss's address not taken: it stays in a register) */
+            dd with_term = row_loss;
+            buffer->g[c] = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, buffer->g[c],
+                                              t->gamma, &with_term, NULL, 0, 0, NULL)
+                               .hi;
+            row_loss = with_term;
         }
-        t->general_kernels->label_terms(&terms, t->gamma);
-        for (int k = 0; k < count; k++) {
-            const npy_intp c = start + k;
-            dd term = dd_from(0.0);
-            if (a[k] != 0.0 && alone[k]) {
-                /* (row_loss's address not taken: it stays in a register) */
-                dd with_term = row_loss;
-                term = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, a[k], t->gamma,
-                                          &with_term, NULL, 0, 0, NULL);
-                row_loss = with_term;
-            }
-            else if (a[k] != 0.0) {
-                row_loss = dd_accumulate(row_loss, dd_from(terms.loss[k]), 0);
-                term = dd_from(terms.g[k]);
-            }
-            buffer->g[c] = term.hi;
+        else if (buffer->grad[c] != NO_TERM) {
+            row_loss = dd_accumulate(row_loss, dd_from(buffer->grad[c]), 0);
         }
     }
     *loss = row_loss;
@@ -1028,7 +1056,7 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
 
-    if (task.kernels == NULL) {
+    if (task.kernels == NULL && get_module_state(module)->softmax_row_kernels) {
         task.general_kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
     }
 

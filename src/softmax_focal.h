@@ -57,8 +57,9 @@ typedef struct {
 
 /*
  * A row too long to hold is read in pieces, in three steps (a row held whole
- * is one piece): softmax_scan_max over every piece (the first piece starts the
- * shape with its first logit), then softmax_exponentials_piece and
+ * is one piece): softmax_scan_max over every piece (or a kernel's largest
+ * logit and softmax_merge_max; the first piece starts the shape with its
+ * first logit), then softmax_exponentials_piece and
  * softmax_add_rest over every piece, then softmax_row_finish.  The
  * operations, and their order, are those of one pass over the whole row, so
  * the results are the same bits however the row is cut.

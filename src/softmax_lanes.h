@@ -327,7 +327,8 @@ NAMED(scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad)
     }
 }
 
-/* softmax_term_plain on every row of the block, gamma 0, 1 and 2 as
+/* softmax_term_plain on every lane (a row of the block, or a class of a row
+   of dense targets), gamma 0, 1 and 2 as
    constants (dd_power's branches fold away and the loop vectorises; any
    other gamma calls pow, lane by lane) */
 ATTRIBUTE static void

@@ -1,7 +1,7 @@
 /*
- * softmax_rows.h: the per-class loops of a softmax row (float32 logits, and
- * the float64 rows' maximum and exponentials), compiled for each instruction
- * set (softmax_kernels.c).
+ * softmax_rows.h: the per-class loops of softmax rows, compiled for each
+ * instruction set (softmax_kernels.c): the blocks of float32 rows with class
+ * indices, and the loops of the general rows.
  *
  * A row of the softmax focal loss with a class index needs two passes over
  * its classes (softmax_focal.h): the exponentials E_j = e^(z_j - m) with
@@ -10,10 +10,12 @@
  * row.  The few values of the row in between (log S, 1 - p_label, the power
  * gamma, G) stay with the scalar kernel of softmax_focal.h.
  *
- * The general rows of float64 results (rowwise.c) take from here their
- * per-class loops that run the longest: the maximum (a chain of dependent
- * comparisons in scalar code), and the exponentials, in double-double two
- * thirds of the instructions of a row of 81 classes in scalar code.
+ * The general rows (rowwise.c: float64 results, dense targets, the hessian)
+ * take from here their loops over the classes: the maximum (a chain of
+ * dependent comparisons in scalar code), the exponentials (in double-double
+ * two thirds of the instructions of a float64 row of 81 classes in scalar
+ * code), dense targets' class terms (float32 results), the gradient and the
+ * hessian's diagonal.
  */
 #ifndef FOCAL_SOFTMAX_ROWS_H
 #define FOCAL_SOFTMAX_ROWS_H

@@ -440,27 +440,55 @@ def _float64_rows_with_every_kind_of_maximum():
     return rows, long_rows
 
 
+def _general_rows_results(dtype, gamma):
+    """The bits of the general rows' results (loss, gradient, hessian) on
+    single rows of every kind of maximum and on a batch of 3,100 rows, which
+    the threads share in chunks: class indices (float64; float32 takes the
+    vectorised rows but for the hessian), dense targets one-hot,
+    label-smoothed and sparse, a per-class alpha with zeros."""
+    rows, long_rows = _float64_rows_with_every_kind_of_maximum()
+    rng = np.random.default_rng(7)
+    result = []
+    for row in [*rows, *long_rows]:
+        with np.errstate(over="ignore"):  # 1e308 is inf in float32
+            x = row[None, :].astype(dtype)
+        label = np.array([rng.integers(len(row))])
+        one_hot = (np.arange(len(row)) == label[0])[None, :].astype(dtype)
+        smoothed = np.full(x.shape, 0.1 / len(row), dtype)
+        smoothed[0, label] += 0.9
+        sparse = rng.dirichlet(np.ones(len(row)))[None, :] * (rng.random(x.shape) < .5)
+        alpha = rng.random(len(row)) * (rng.random(len(row)) < .8)
+        targets = [one_hot, smoothed, sparse.astype(dtype)] + ([label] if dtype == np.float64 else [])
+        for target in targets:
+            for class_alpha in (None, alpha):
+                loss, grad = focal.softmax_loss_and_grad(x, target, class_alpha, gamma,
+                                                         reduction="none")
+                result += [loss.tobytes(), grad.tobytes()]
+        result.append(focal.softmax_grad_hess(x, label, gamma=gamma)[1].tobytes())
+    batch = np.concatenate([rng.normal(0.0, 3.0, (3000, 81)), rng.normal(0.0, 300.0, (100, 81))])
+    batch[:50, 7] = 745.0
+    batch[50:60] = 0.0
+    batch = batch.astype(dtype)
+    batch_labels = rng.integers(0, 81, len(batch))
+    for target in (batch_labels, rng.dirichlet(np.ones(81), len(batch)).astype(dtype)):
+        loss, grad = focal.softmax_loss_and_grad(batch, target, gamma=gamma, reduction="none")
+        result += [loss.tobytes(), grad.tobytes()]
+    result.append(focal.softmax_grad_hess(batch[:500], batch_labels[:500], gamma=gamma)[1].tobytes())
+    return result
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("gamma", [0.5, 2.0, 50.0])
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7, 50.0])
 def test_general_rows_same_bits_at_every_level_and_thread_count(dtype, gamma):
     """The general rows' loops (maxima, exponentials, dense targets' class
     terms, gradient, hessian) run in kernels compiled for each instruction set
     (no fused operation in them, but the accurate exponentials' above gamma 8,
     which round once anywhere): every level, and any number of threads, gives
-    the same bits, for every kind of maximum.  float64 results with class
-    indices and dense targets; float32 with dense targets and the hessian
-    (class indices without it take the vectorised rows, whose baseline may
-    differ in a last bit: test_softmax_vectorised.py)."""
+    the same bits (class indices without the hessian take the float32
+    vectorised rows, whose baseline may differ in a last bit:
+    test_softmax_vectorised.py)."""
     from focal import _core
 
-    rows, long_rows = _float64_rows_with_every_kind_of_maximum()
-    batch_rng = np.random.default_rng(15)
-    batch = np.concatenate([batch_rng.normal(0.0, 3.0, (3000, 81)),
-                            batch_rng.normal(0.0, 30.0, (100, 81))])
-    batch[:50, 7] = 80.0
-    batch[50:60] = 0.0
-    batch_labels = batch_rng.integers(0, 81, len(batch))
-    batch_targets = batch_rng.dirichlet(np.ones(81), len(batch))
     previous_level, previous_threads = _core.simd_level(), focal.get_num_threads()
     results = []
     try:
@@ -468,42 +496,39 @@ def test_general_rows_same_bits_at_every_level_and_thread_count(dtype, gamma):
             _core.set_simd_level(level)
             for threads in (1, 3):
                 focal.set_num_threads(threads)
-                rng = np.random.default_rng(7)
-                result = []
-                for row in [*rows, *long_rows]:
-                    with np.errstate(over="ignore"):  # 1e308 is inf in float32
-                        x = row[None, :].astype(dtype)
-                    label = np.array([rng.integers(len(row))])
-                    smoothed = np.full(x.shape, 0.1 / len(row), dtype)
-                    smoothed[0, label] += 0.9
-                    sparse = rng.dirichlet(np.ones(len(row)))[None, :] * (rng.random(x.shape) < .5)
-                    targets = [smoothed, sparse.astype(dtype)]
-                    if dtype == np.float64:
-                        targets.append(label)
-                    for target in targets:
-                        loss, grad = focal.softmax_loss_and_grad(x, target, gamma=gamma,
-                                                                 reduction="none")
-                        result += [loss.tobytes(), grad.tobytes()]
-                    result.append(focal.softmax_grad_hess(x, label, gamma=gamma)[1].tobytes())
-                # and a batch of rows, which the threads share in chunks
-                for target in (batch_labels, batch_targets):
-                    loss, grad = focal.softmax_loss_and_grad(batch.astype(dtype), target,
-                                                             gamma=gamma, reduction="none")
-                    result += [loss.tobytes(), grad.tobytes()]
-                result.append(focal.softmax_grad_hess(batch[:500].astype(dtype),
-                                                      batch_labels[:500], gamma=gamma)[1].tobytes())
-                results.append(result)
+                results.append(_general_rows_results(dtype, gamma))
     finally:
         _core.set_simd_level(previous_level)
         focal.set_num_threads(previous_threads)
     assert all(result == results[0] for result in results)
 
 
-def test_float64_row_maximum_is_the_first_of_ties_and_skips_nan():
-    """The row's maximum and its class, as the loss shows them (rest = S - 1
-    leaves out the E_j of that class, which must be the 1 of a maximum): ties
-    in one row and across the pieces of a long row, either class the label;
-    a NaN first, inside or last in a row read in pieces gives a NaN row."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7, 50.0])
+def test_general_rows_kernels_give_the_bits_of_the_scalar_code(dtype, gamma):
+    """The general rows' kernels against the scalar code that builds without
+    them run (another compiler than GCC or Clang), at the best level: the
+    same bits, so the kernels change no result, for every kind of maximum,
+    target form and alpha."""
+    from focal import _core
+
+    try:
+        _core.set_softmax_row_kernels(False)
+        scalar = _general_rows_results(dtype, gamma)
+    finally:
+        _core.set_softmax_row_kernels(True)
+    kernels = _general_rows_results(dtype, gamma)
+    assert len(kernels) == len(scalar)
+    differ = [k for k, (a, b) in enumerate(zip(kernels, scalar)) if a != b]
+    assert differ == []
+
+
+def test_float64_row_maximum_with_ties_and_nan():
+    """The row's maximum, as the loss shows it (rest = S - 1 leaves out the
+    E_j of one class at the maximum, which must be 1): ties in one row and
+    across the pieces of a long row, either tied class the label, give the
+    exact loss; a NaN first, inside or last in a row read in pieces gives a
+    NaN row."""
     row = np.array([[1.0, 3.0, -2.0, 3.0]])
     exact = -math.log(math.exp(3.0) / (2 * math.exp(3.0) + math.exp(1.0) + math.exp(-2.0)))
     p = math.exp(-exact)
