@@ -94,7 +94,7 @@ setup(
             # (compiled in the order of their names: build_ext_in_parallel)
             sources=["src/kernels_avx512.c", "src/kernels_avx2.c", "src/kernels_baseline.c",
                      "src/softmax_kernels.c", "src/rowwise.c", "src/driver.c", "src/kernels.c",
-                     "src/module.c", "src/parallel.c"],
+                     "src/module.c", "src/parallel.c", "src/xla_ffi.c"],
             # Every header: a rebuild follows any change, and the sdist carries them all.
             depends=sorted(glob.glob("src/*.h")),
             include_dirs=[numpy.get_include(), "src"],

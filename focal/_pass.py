@@ -79,13 +79,19 @@ class Family:
 
 def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any, *,
         want_loss: bool, want_grad: bool, want_hess: bool = False,
-        out_receives: str = "grad", raw_sum: bool = False) -> Tuple[Any, Any, Any]:
+        out_receives: str = "grad", raw_sum: bool = False,
+        loss_into: Optional[np.ndarray] = None) -> Tuple[Any, Any, Any]:
     """The results (loss, gradient, second derivative; None where not wanted)
     of a call whose family-specific arguments `ops` are checked.
 
     raw_sum: a reduced loss is returned unrounded and undivided, as
     (s, e) with sum(w l) = s 2^e in float64 (`_args.finite_sum`), for a
-    caller that adds the sums of several calls (focal.dask)."""
+    caller that adds the sums of several calls (focal.dask).
+
+    loss_into: memory for an unreduced loss while out= receives the gradient
+    (focal.jax: XLA's buffer), used where it is a plain writeable ndarray of
+    the loss's shape and dtype that shares no byte with the call's other
+    arrays; otherwise the loss is a new array, as without it."""
     normalizer_ = _args.normalizer_value(normalizer, reduction)
     elementwise_loss = want_loss and reduction == "none"
     out_view = None
@@ -137,8 +143,12 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
 
     loss_out = grad_out = hess_out = None
     if elementwise_loss:
-        loss_out = target if out_receives == "loss" and target is not None else _args.new_result(
-            ops.loss_shape, ops.dtype)
+        if out_receives == "loss" and target is not None:
+            loss_out = target
+        elif _separate(loss_into, ops, (x, t, w, alpha_per_class, out_view)):
+            loss_out = loss_into
+        else:
+            loss_out = _args.new_result(ops.loss_shape, ops.dtype)
     if want_grad:
         grad_out = target if out_receives == "grad" and target is not None else _args.new_result(
             x.shape, ops.dtype)
@@ -205,6 +215,13 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     elif want_loss:
         loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
     return loss_result, grad_out, hess_out
+
+
+def _separate(into: Optional[np.ndarray], ops: Operands, others: Tuple[Any, ...]) -> bool:
+    """Whether `into` can receive the unreduced loss (see run's loss_into)."""
+    return (type(into) is np.ndarray and into.shape == ops.loss_shape
+            and into.dtype == ops.dtype and into.flags.writeable
+            and not any(a is not None and _args.overlaps(into, _args.plain(a)) for a in others))
 
 
 def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, ignore, rows,

@@ -64,24 +64,26 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
           weights: Any = None, ignore_index: Any = -1, normalizer: Any = None, out: Any = None,
           beta: Any = 0.0, star: bool = False, loss: int = 0, extra: float = 0.0,
           extra2: float = 0.0, extra3: float = 0.0, extra4: float = 0.0,
-          raw_sum: bool = False) -> Any:
+          raw_sum: bool = False, loss_into: Any = None) -> Any:
     """Checks a call of an elementwise loss and runs it: (loss, grad, hess).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS;
     loss: the row of the C table of losses (src/losses.h) by number
     (_core.elementwise_losses), 0 for the sigmoid focal loss (FL* with
     star); extra to extra4: that row's own parameters,
-    checked by its caller (focal._poly1, ...).
+    checked by its caller (focal._poly1, ...); raw_sum and loss_into: see
+    _pass.run.
     """
     # The common call (plain float32 or float64 arrays of logits and dense
     # targets of the same shape, plain floats and defaults elsewhere) is told
     # apart and made whole by the C core, which answers NotImplemented to any
     # other; each of its comparisons is a check the full path below makes, so
     # the two agree on every call (_core's sigmoid_plain says which).
-    result = _plain(mode, logits, targets, alpha, gamma, reduction, weights, ignore_index,
-                    normalizer, out, beta, star, loss, extra, extra2, extra3, extra4, raw_sum)
-    if result is not NotImplemented:
-        return result
+    if loss_into is None:
+        result = _plain(mode, logits, targets, alpha, gamma, reduction, weights, ignore_index,
+                        normalizer, out, beta, star, loss, extra, extra2, extra3, extra4, raw_sum)
+        if result is not NotImplemented:
+            return result
     x, dtype = _args.logits_array(logits, keep_bfloat16=True)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
@@ -100,7 +102,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     want_loss, want_grad, want_hess, out_receives = mode
     return _pass.run(_ELEMENTWISE, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
-                     raw_sum=raw_sum)
+                     raw_sum=raw_sum, loss_into=loss_into)
 
 
 _plain = _core.sigmoid_plain

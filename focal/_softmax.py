@@ -79,10 +79,12 @@ def label_array(labels: Any, x: np.ndarray, axis: int) -> Tuple[np.ndarray, bool
 
 def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: Any = -1,
            reduction: Any = "mean", weights: Any = None, ignore_index: Any = -100,
-           normalizer: Any = None, out: Any = None, raw_sum: bool = False) -> Any:
+           normalizer: Any = None, out: Any = None, raw_sum: bool = False,
+           loss_into: Any = None) -> Any:
     """Checks a call of a softmax loss and runs it: (loss, grad, None).
 
-    mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS.
+    mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS;
+    raw_sum and loss_into: see _pass.run.
     """
     x, dtype = _args.logits_array(logits)
     if x.ndim == 0:
@@ -118,7 +120,7 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
                          alpha_per_class, dtype, row_shape, axis, {"gamma": gamma_})
     return _pass.run(_SOFTMAX, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
-                     raw_sum=raw_sum)
+                     raw_sum=raw_sum, loss_into=loss_into)
 
 
 # --- the specification ----------------------------------------------------

@@ -21,8 +21,9 @@ Needs JAX and optax (the ``jax`` extra): ``pip install "focal[jax]"``.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -35,11 +36,14 @@ except ImportError:  # the original error stays attached as the context
 
 import focal
 # the argument check below calls these directly: a check on one zero row, not a pass
-from focal import _args
+from focal import _args, _core
 from focal._args import target_array as _check_targets
+from focal._sigmoid import _entry as _sigmoid_entry
 from focal._sigmoid import loss as _check_loss
+from focal._softmax import _entry as _softmax_entry
 from focal._softmax import label_array as _check_labels
 from focal._softmax import softmax_loss as _check_softmax_loss
+from focal._spec import KINDS
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
@@ -124,38 +128,55 @@ def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[n
             np.broadcast_to(y, batch + y.shape[batch_dims:]))
 
 
-def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_shape: Tuple[int, ...]):
-    """Run `compute(x, y)` on the host, from inside a traced computation: the
-    loss (and, with `want_grad`, the gradient of the logits' shape), both in
-    the logits' dtype."""
+def _into(outs: Optional[Tuple[np.ndarray, ...]], want_grad: bool):
+    """(loss_into, out) of a focal call writing into XLA's buffers `outs`
+    (the loss, and the gradient where wanted), or (None, None): out=
+    receives the last result, loss_into the loss beside a gradient."""
+    if outs is None:
+        return None, None
+    return (outs[0] if want_grad else None), outs[-1]
+
+
+def _call_host(key: Tuple[Any, ...], compute: Any, want_grad: bool, logits: Any, labels: Any,
+               loss_shape: Tuple[int, ...]):
+    """Run `compute(x, y, outs)` on the host, from inside a traced
+    computation: the loss (and, with `want_grad`, the gradient of the logits'
+    shape), both in the logits' dtype.  `outs` are XLA's buffers for them
+    where focal computes in their dtype, else None.  `key` names the
+    computation: its static arguments."""
     core_ndim = logits.ndim
     dtype = logits.dtype
 
-    def host(x, y):
-        x = np.asarray(x)  # bfloat16 too: focal reads it (computed in float32)
-        y = np.asarray(y)
-        batch_dims = x.ndim - core_ndim
-        x, y = _leading_broadcast(x, y, batch_dims)
-        results = compute(x, y)
-        return tuple(np.asarray(r).astype(dtype, copy=False) for r in results)
-
     if not _traced(logits, labels):
         # an eager call (no jit, grad or vmap): focal runs here, and a bad
-        # label value raises focal's own named error (from inside a callback
-        # JAX reports any error as a JaxRuntimeError)
-        return tuple(jnp.asarray(r) for r in host(logits, labels))
+        # label value raises focal's own named error (from inside XLA, JAX
+        # reports any error as a JaxRuntimeError)
+        x, y = np.asarray(logits), np.asarray(labels)
+        return tuple(jnp.asarray(np.asarray(r).astype(dtype, copy=False))
+                     for r in compute(x, y, None))
     shapes = [jax.ShapeDtypeStruct(loss_shape, dtype)]
     if want_grad:
         shapes.append(jax.ShapeDtypeStruct(logits.shape, dtype))
+    if _FFI_TARGET is not None:
+        number = _host_number((key, core_ndim, dtype, labels.dtype),
+                              lambda: _written(compute, core_ndim, dtype, labels.dtype))
+        call = jax.ffi.ffi_call(_FFI_TARGET, tuple(shapes), vmap_method="expand_dims")
 
-    # A first derivative never differentiates the callback (the custom_jvp's
-    # rule sees the primal values); a second one would, and JAX's message
-    # about pure callbacks names neither focal nor the way out.
+        def run(x, y):
+            return tuple(call(x, y, host=np.int64(number)))
+    else:
+        def run(x, y):
+            return jax.pure_callback(_copied(compute, core_ndim, dtype), tuple(shapes), x, y,
+                                     vmap_method="expand_dims")
+
+    # A first derivative never differentiates this call (the custom_jvp's rule
+    # sees the primal values); a second one would, and JAX's message about
+    # custom calls names neither focal nor the way out.
     @jax.custom_jvp
-    def callback(x, y):
-        return jax.pure_callback(host, tuple(shapes), x, y, vmap_method="expand_dims")
+    def host_call(x, y):
+        return run(x, y)
 
-    @callback.defjvp
+    @host_call.defjvp
     def _second_derivative(primals, tangents):
         raise TypeError(
             "logits: focal.jax gives first derivatives only (jax.grad, jax.vjp); a second "
@@ -163,7 +184,70 @@ def _call_host(compute: Any, want_grad: bool, logits: Any, labels: Any, loss_sha
             "available here. The sigmoid form's exact elementwise second derivative is "
             "focal.grad_hess, on NumPy arrays")
 
-    return callback(logits, labels)
+    return host_call(logits, labels)
+
+
+# ----------------------------------------------------------------------------
+# The way to the host under a transformation: XLA's FFI, or a host callback
+
+
+def _written(compute: Any, core_ndim: int, dtype: Any, labels_dtype: Any) -> Any:
+    """The host function of XLA's FFI (src/xla_ffi.c): focal's results
+    written into XLA's own buffers, with out= where focal computes in the
+    logits' dtype (float32, float64), else converted into them."""
+    dtype, labels_dtype = np.dtype(dtype), np.dtype(labels_dtype)
+
+    def host(x: np.ndarray, y: np.ndarray, *results: np.ndarray) -> None:
+        # bfloat16 buffers arrive as their bits (uint16)
+        x, y = x.view(dtype), y.view(labels_dtype)
+        results = tuple(r.view(dtype) for r in results)
+        x, y = _leading_broadcast(x, y, x.ndim - core_ndim)
+        direct = dtype in (np.float32, np.float64)
+        computed = compute(x, y, results if direct else None)
+        for buffer, value in zip(results, computed):
+            if value is not buffer:
+                np.copyto(buffer, np.asarray(value).astype(dtype, copy=False))
+    return host
+
+
+def _copied(compute: Any, core_ndim: int, dtype: Any) -> Any:
+    """The host function of a `jax.pure_callback`, where XLA's FFI is not
+    available: new results, which JAX copies into its buffers."""
+    def host(x: Any, y: Any) -> Tuple[np.ndarray, ...]:
+        x, y = np.asarray(x), np.asarray(y)  # bfloat16 too: focal reads it
+        x, y = _leading_broadcast(x, y, x.ndim - core_ndim)
+        return tuple(np.asarray(r).astype(dtype, copy=False) for r in compute(x, y, None))
+    return host
+
+
+# The host functions of XLA's FFI, by number (the calls carry it), one per
+# computation: the static arguments, the dtypes and the logits' rank.  The
+# list is the core's, which its handler reads.
+_HOSTS: List[Any] = _core.xla_hosts
+_HOST_NUMBERS: Dict[Tuple[Any, ...], int] = {}
+_HOSTS_LOCK = threading.Lock()
+
+
+def _host_number(key: Tuple[Any, ...], make: Any) -> int:
+    with _HOSTS_LOCK:
+        if key not in _HOST_NUMBERS:
+            _HOSTS.append(make())
+            _HOST_NUMBERS[key] = len(_HOSTS) - 1
+        return _HOST_NUMBERS[key]
+
+
+def _register_ffi_target() -> Optional[str]:
+    """The FFI target's name once registered with XLA for the CPU; None where
+    this JAX has no FFI (the host callback serves then)."""
+    name = "focal_host"
+    try:
+        jax.ffi.register_ffi_target(name, _core.xla_ffi_handler(), platform="cpu")
+    except Exception:  # noqa: BLE001 - any failure means: the callback
+        return None
+    return name
+
+
+_FFI_TARGET = _register_ffi_target()
 
 
 def _tangent(host: Any, primals: Tuple[Any, Any], tangents: Tuple[Any, Any], contract: Any):
@@ -189,16 +273,18 @@ def _tangent(host: Any, primals: Tuple[Any, Any], tangents: Tuple[Any, Any], con
 
 
 def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels: Any):
-    options = dict(alpha=None if alpha is None else np.asarray(alpha), gamma=gamma,
-                   reduction="none")
+    mode = KINDS["loss_and_grad" if want_grad else "loss"][0]
+    alpha_ = None if alpha is None else np.asarray(alpha)
 
     @_labels_named
-    def compute(x, y):
-        if want_grad:
-            return focal.loss_and_grad(x, y, **options)
-        return (focal.loss(x, y, **options),)
+    def compute(x, y, outs):
+        loss_into, out = _into(outs, want_grad)
+        loss, gradient, _ = _sigmoid_entry(mode, x, y, alpha_, gamma, reduction="none", out=out,
+                                           loss_into=loss_into)
+        return (loss, gradient) if want_grad else (loss,)
 
-    return _call_host(compute, want_grad, logits, labels, logits.shape)
+    return _call_host(("sigmoid", want_grad, alpha, gamma), compute, want_grad, logits, labels,
+                      logits.shape)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
@@ -282,16 +368,19 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
 
 def _softmax_host(want_grad: bool, alpha: Any, gamma: float, axis: int, ignore_index: int,
                   logits: Any, labels: Any):
-    options = dict(alpha=None if alpha is None else np.asarray(alpha), gamma=gamma, axis=axis,
-                   reduction="none", ignore_index=ignore_index)
+    mode = KINDS["loss_and_grad" if want_grad else "loss"][0]
+    alpha_ = None if alpha is None else np.asarray(alpha)
 
-    def compute(x, y):
-        if want_grad:
-            return focal.softmax_loss_and_grad(x, y, **options)
-        return (focal.softmax_loss(x, y, **options),)
+    def compute(x, y, outs):
+        loss_into, out = _into(outs, want_grad)
+        loss, gradient, _ = _softmax_entry(mode, x, y, alpha_, gamma, axis=axis,
+                                           reduction="none", ignore_index=ignore_index, out=out,
+                                           loss_into=loss_into)
+        return (loss, gradient) if want_grad else (loss,)
 
     rows = logits.shape[:logits.ndim + axis] + logits.shape[logits.ndim + axis + 1:]
-    return _call_host(compute, want_grad, logits, labels, rows)
+    return _call_host(("softmax", want_grad, alpha, gamma, axis, ignore_index), compute,
+                      want_grad, logits, labels, rows)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))

@@ -59,6 +59,7 @@ typedef struct {
        which compare the two bit for bit) */
     int softmax_row_kernels;
     PyObject *sigmoid_keywords; /* sigmoid_focal's keyword names, interned (a tuple) */
+    PyObject *xla_hosts; /* focal.jax's host functions for XLA's FFI (the list xla_hosts) */
 } module_state;
 
 static inline module_state *
@@ -107,5 +108,6 @@ PyObject *sigmoid_keywords_new(void);
 PyObject *elementwise_loss_names(void);
 PyObject *count_labels_entry(PyObject *module, PyObject *args);
 PyObject *softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *xla_ffi_handler_entry(PyObject *module, PyObject *ignored);
 
 #endif  /* FOCAL_GLUE_H */

@@ -106,6 +106,8 @@ static PyMethodDef core_methods[] = {
     {"softmax_focal", (PyCFunction)(void (*)(void))softmax_focal_entry,
      METH_VARARGS | METH_KEYWORDS,
      "Internal: the softmax focal loss pass. Use focal.softmax_loss and friends."},
+    {"xla_ffi_handler", xla_ffi_handler_entry, METH_NOARGS,
+     "Internal: focal.jax's XLA FFI handler (a capsule), which calls the functions of xla_hosts."},
     {"chunk_plan", chunk_plan_entry, METH_VARARGS,
      "Internal: (chunks, start, end of the last) for total indices cut into chunk_size."},
     {NULL, NULL, 0, NULL},
@@ -122,6 +124,11 @@ core_exec(PyObject *module)
     state->num_threads = 1; /* the Python layer sets the default */
     state->simd_level = simd_level_supported();
     state->softmax_row_kernels = 1;
+    /* focal.jax's host functions for XLA's FFI, by number (xla_ffi.c) */
+    state->xla_hosts = PyList_New(0);
+    if (state->xla_hosts == NULL || PyModule_AddObjectRef(module, "xla_hosts", state->xla_hosts) < 0) {
+        return -1;
+    }
     state->sigmoid_keywords = sigmoid_keywords_new();
     if (state->sigmoid_keywords == NULL) {
         return -1;
@@ -139,6 +146,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     module_state *state = get_module_state(module);
     Py_VISIT(state->sigmoid_keywords);
+    Py_VISIT(state->xla_hosts);
     return 0;
 }
 
@@ -147,6 +155,7 @@ core_clear(PyObject *module)
 {
     module_state *state = get_module_state(module);
     Py_CLEAR(state->sigmoid_keywords);
+    Py_CLEAR(state->xla_hosts);
     return 0;
 }
 

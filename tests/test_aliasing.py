@@ -552,3 +552,52 @@ def test_what_is_and_is_not_a_file_alias(tmp_path):
     assert not _overlap.file_aliases(shared, [np.arange(24, dtype=np.float32)])
     assert not _overlap.file_aliases(shared, [shared[::-1]])  # one mapping: addresses tell
     assert _overlap.file_aliases(shared[1:], [np.memmap(path, np.float32, "r", shape=(23,))])
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+def test_loss_into_is_used_only_where_it_shares_no_memory(family):
+    """_pass.run's loss_into (the memory focal.jax hands over for the loss
+    beside a gradient in out=) receives the loss only when it is a plain
+    writeable array of the loss's shape and dtype sharing no byte with the
+    call's arrays; over an input, out, the wrong shape, dtype or a read-only
+    one, the loss is a new array and every input is unchanged."""
+    from focal import _sigmoid, _softmax
+    from focal._spec import KINDS
+    rng = np.random.default_rng(3)
+    mode = KINDS["loss_and_grad"][0]
+    buffer = rng.normal(size=(2, N, C)).astype(np.float32)
+    x, t = buffer[0], buffer[1]
+    if family == "sigmoid":
+        t[...] = rng.random((N, C)) < 0.5
+
+        def call(out, loss_into):
+            return _sigmoid._entry(mode, x, t, 0.25, 2.0, reduction="none", out=out,
+                                   loss_into=loss_into)
+        loss_shape = (N, C)
+    else:
+        t[...] = rng.dirichlet(np.ones(C), N)
+
+        def call(out, loss_into):
+            return _softmax._entry(mode, x, t, None, 2.0, reduction="none", out=out,
+                                   loss_into=loss_into)
+        loss_shape = (N,)
+    expected_loss, expected_grad, _ = call(None, None)
+    kept = buffer.copy()
+    free = np.empty(loss_shape, np.float32)
+    gradient = np.empty((N, C), np.float32)
+    loss, grad, _ = call(gradient, free)
+    assert loss is free and grad is gradient
+    np.testing.assert_array_equal(loss, expected_loss)
+    np.testing.assert_array_equal(grad, expected_grad)
+    read_only = np.empty(loss_shape, np.float32)
+    read_only.flags.writeable = False
+    over_out = gradient[:, 0] if family == "softmax" else gradient
+    for into in (x.reshape(-1)[:math.prod(loss_shape)].reshape(loss_shape),  # over the logits
+                 t.reshape(-1)[:math.prod(loss_shape)].reshape(loss_shape),  # over the targets
+                 over_out, np.empty(loss_shape, np.float64), np.empty((1,) + loss_shape,
+                                                                     np.float32), read_only):
+        loss, grad, _ = call(gradient, into)
+        assert loss is not into and not np.may_share_memory(loss, buffer)
+        np.testing.assert_array_equal(loss, expected_loss)
+        np.testing.assert_array_equal(grad, expected_grad)
+        np.testing.assert_array_equal(buffer, kept)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -26,8 +27,23 @@ else:
 import jax.numpy as jnp  # noqa: E402
 
 import focal.jax as focal_jax  # noqa: E402
+from focal._spec import KINDS  # noqa: E402
 
 RTOL32 = 4e-7  # optax's float32 formula against focal's result rounded once
+
+
+@pytest.fixture(params=["ffi", "callback"])
+def transport(request, monkeypatch):
+    """Both ways focal.jax reaches the host under a transformation: XLA's FFI
+    (the default) and the host callback that serves where a JAX has no FFI.
+    JAX's caches are cleared on both sides, so that no computation compiled
+    for one way is reused by the other."""
+    assert focal_jax._FFI_TARGET is not None  # this JAX has the FFI: the default way is tested
+    if request.param == "callback":
+        monkeypatch.setattr(focal_jax, "_FFI_TARGET", None)
+    jax.clear_caches()
+    yield request.param
+    jax.clear_caches()
 
 
 def _data(shape, seed=0, scale=2.0, dtype=np.float32):
@@ -70,7 +86,7 @@ def test_docstring_examples():
 
 
 @pytest.mark.parametrize("alpha, gamma", [(None, 2.0), (0.25, 2.0), (0.5, 0.0), (0.25, 1.5)])
-def test_sigmoid_values_and_gradients_match_optax(alpha, gamma):
+def test_sigmoid_values_and_gradients_match_optax(alpha, gamma, transport):
     x, y = _data((16, 40), scale=1.0)
     for wrap in (lambda f: f, jax.jit):
         _close(wrap(lambda x: focal_jax.sigmoid_focal_loss(x, y, alpha, gamma))(x),
@@ -82,7 +98,7 @@ def test_sigmoid_values_and_gradients_match_optax(alpha, gamma):
 
 
 @pytest.mark.parametrize("in_axes", [(0, 0), (0, None), (None, 0)])
-def test_sigmoid_under_vmap(in_axes):
+def test_sigmoid_under_vmap(in_axes, transport):
     x, y = _data((5, 12, 7))
     if in_axes[0] is None:
         x = x[0]
@@ -101,24 +117,52 @@ def test_sigmoid_under_vmap(in_axes):
 
 
 def test_one_focal_pass_for_value_and_gradient(monkeypatch):
-    counted = {"loss": 0, "loss_and_grad": 0}
-    for name in counted:
-        original = getattr(focal, name)
+    calls = []
+    original = focal_jax._sigmoid_entry
 
-        def wrapper(*args, _original=original, _name=name, **kwargs):
-            counted[_name] += 1
-            return _original(*args, **kwargs)
-        monkeypatch.setattr(focal, name, wrapper)
+    def counted(mode, *args, **kwargs):
+        calls.append(mode)
+        return original(mode, *args, **kwargs)
+    monkeypatch.setattr(focal_jax, "_sigmoid_entry", counted)
     x, y = _data((8, 3))
     value, gradient = jax.value_and_grad(lambda x: focal_jax.sigmoid_focal_loss(x, y).sum())(x)
-    assert counted == {"loss": 0, "loss_and_grad": 1}
+    assert calls == [KINDS["loss_and_grad"][0]]
     focal_jax.sigmoid_focal_loss(x, y)
-    assert counted == {"loss": 1, "loss_and_grad": 1}
+    assert calls == [KINDS["loss_and_grad"][0], KINDS["loss"][0]]
     expected = focal.grad(np.asarray(x), np.asarray(y), alpha=None, reduction="none")
     np.testing.assert_array_equal(np.asarray(gradient), expected)
 
 
-def test_class_index_labels():
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_under_jit_focal_writes_into_xla_s_buffers(form):
+    """Under jit, focal is an XLA FFI call that writes its loss and gradient
+    into XLA's own buffers: NumPy allocates nothing of their size (a host
+    callback's results are new arrays, 4 MiB each here, which JAX copies)."""
+    x, y = _data((512, 2048))
+    labels = jnp.asarray(np.random.default_rng(1).integers(0, 2048, 512))
+    if form == "sigmoid":
+        loss = lambda x: focal_jax.sigmoid_focal_loss(x, y, 0.25).mean()
+        expected = focal.loss_and_grad(np.asarray(x), np.asarray(y), reduction="mean")
+    else:
+        loss = lambda z: focal_jax.softmax_focal_loss(z, labels).mean()
+        expected = focal.softmax_loss_and_grad(np.asarray(x), np.asarray(labels))
+    compiled = jax.jit(jax.value_and_grad(loss))
+    assert "focal_host" in compiled.lower(x).as_text()
+    compiled(x)[1].block_until_ready()  # compiled before the measured call
+    tracemalloc.start()
+    try:
+        value, gradient = compiled(x)
+        gradient.block_until_ready()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024, f"{peak} bytes allocated under tracemalloc"
+    # XLA's mean and its gradient's factor 1/n round on their own: close, not the same bits
+    np.testing.assert_allclose(float(value), float(expected[0]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(gradient), expected[1], rtol=1e-6, atol=1e-12)
+
+
+def test_class_index_labels(transport):
     x, _ = _data((4, 5))
     labels = jnp.array([0, 5, 2, -1])  # 5: background, -1: ignored
     dense = jnp.asarray(np.eye(6, 5, dtype=np.float32)[[0, 5, 2, 5]])
@@ -130,7 +174,7 @@ def test_class_index_labels():
 
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
-def test_low_precision_is_computed_in_float32(dtype):
+def test_low_precision_is_computed_in_float32(dtype, transport):
     x, y = _data((6, 9), scale=1.0)
     low = x.astype(dtype)
     value, gradient = jax.value_and_grad(
@@ -245,7 +289,7 @@ def test_forward_mode_gives_the_gradient_times_the_tangent(form):
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])
-def test_softmax_values_and_gradients_match_optax(axis):
+def test_softmax_values_and_gradients_match_optax(axis, transport):
     rng = np.random.default_rng(1)
     shape = [6, 5, 4]
     z = jnp.asarray((rng.normal(size=shape) * 2).astype(np.float32))
@@ -371,7 +415,7 @@ def test_labels_of_the_wrong_shape_are_named_before_tracing(function, labels, ji
     (focal_jax.sigmoid_focal_loss, np.array([0, 1, 2, 5]), "5"),
     (focal_jax.softmax_focal_loss, np.array([0, 1, 7, 2]), "7"),
 ])
-def test_bad_label_values_in_an_eager_call_are_named(function, labels, found):
+def test_bad_label_values_in_an_eager_call_are_named(function, labels, found, transport):
     """An eager call runs focal directly: its ValueError naming `labels`, with the value."""
     with pytest.raises(ValueError, match=f"^labels: .*found {found}"):
         function(jnp.zeros((4, 3)), jnp.asarray(labels))
@@ -381,7 +425,7 @@ def test_bad_label_values_in_an_eager_call_are_named(function, labels, found):
         jax.jit(function)(jnp.zeros((4, 3)), jnp.asarray(labels)).block_until_ready()
 
 
-def test_an_eager_call_gives_the_traced_call_s_values():
+def test_an_eager_call_gives_the_traced_call_s_values(transport):
     x, y = _data((8, 3))
     for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
         eager = focal_jax.sigmoid_focal_loss(x.astype(dtype), y, alpha=0.25)
