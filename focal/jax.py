@@ -1,13 +1,14 @@
 """focal for JAX: optax's focal-loss signature over focal's C core, differentiable.
 
-The loss and its derivative come from one focal pass on the host (a
-``jax.pure_callback``, so the functions work inside ``jax.jit``, ``jax.grad``
-and ``jax.vmap``).  A ``jax.custom_jvp`` pairs them: the loss's tangent is
-that derivative times the logits' tangent, linear in it, so JAX transposes it
-for reverse mode (``jax.grad``, ``jax.vjp``) and forward mode (``jax.jvp``,
-``jax.jacfwd``) works as it is.  First derivatives only: a second one raises
-a TypeError that names focal.grad_hess.
-The README explains why a host callback and what it costs.
+The loss and its derivative come from one focal pass on the host, inside
+``jax.jit``, ``jax.grad`` and ``jax.vmap`` as an XLA FFI call whose handler
+(src/xla_ffi.c) has focal write into XLA's own buffers, no copy in or out
+(a ``jax.pure_callback``, which copies, where a JAX has no FFI).  A
+``jax.custom_jvp`` pairs them: the loss's tangent is that derivative times
+the logits' tangent, linear in it, so JAX transposes it for reverse mode
+(``jax.grad``, ``jax.vjp``) and forward mode (``jax.jvp``, ``jax.jacfwd``)
+works as it is.  First derivatives only: a second one raises a TypeError
+that names focal.grad_hess.  The README says what the transport costs.
 
 Functions
 ---------
@@ -34,15 +35,15 @@ try:
 except ImportError:  # the original error stays attached as the context
     raise ImportError("focal.jax needs JAX: pip install \"focal[jax]\"")
 
-import focal
-# the argument check below calls these directly: a check on one zero row, not a pass
 from focal import _args, _core
+# the argument checks below call these directly: a check on one zero row, not a pass
 from focal._args import target_array as _check_targets
-from focal._sigmoid import _entry as _sigmoid_entry
 from focal._sigmoid import loss as _check_loss
-from focal._softmax import _entry as _softmax_entry
 from focal._softmax import label_array as _check_labels
 from focal._softmax import softmax_loss as _check_softmax_loss
+# the host runs the families' calls themselves (as focal.dask does), for loss_into
+from focal._sigmoid import _entry as _sigmoid_entry  # type: ignore[attr-defined]
+from focal._softmax import _entry as _softmax_entry  # type: ignore[attr-defined]
 from focal._spec import KINDS
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]

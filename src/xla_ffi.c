@@ -2,7 +2,7 @@
  * xla_ffi.c: focal.jax's way into jax.jit without copies, a handler of XLA's
  * foreign function interface (FFI) on the CPU.
  *
- * Under jax.jit, focal.jax calls jax.ffi.ffi_call("focal", ...)(logits,
+ * Under jax.jit, focal.jax calls jax.ffi.ffi_call("focal_host", ...)(logits,
  * labels, host=k).  XLA then calls xla_ffi_execute with its own buffers: the
  * operands, and the memory of the results.  The handler wraps each buffer as
  * a NumPy array of that memory (the operands read-only), takes the GIL and
@@ -22,7 +22,8 @@
 
 #include <stdint.h>
 
-/* the API version the handler reports: the layouts below are those of 0.1 */
+/* the API version the handler reports, which XLA checks against the range it
+   supports (checked with jaxlib 0.10.2, whose headers are at 0.3) */
 #define FFI_API_MAJOR 0
 #define FFI_API_MINOR 1
 
