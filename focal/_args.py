@@ -565,7 +565,7 @@ _OVERLAP_WORK = 100_000
 _TooHardError = getattr(getattr(np, "exceptions", np), "TooHardError")
 
 
-def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two plain ndarrays share a byte.
 
     np.may_share_memory compares the bounds of the two memory extents, in
@@ -694,7 +694,7 @@ def out_hazards(
         if value is None:
             continue
         array = base_view(value)
-        if not overlaps(array, out):
+        if not _overlap(array, out):
             continue
         shared.append(name)
         if not (name in in_step and _same_elements(array, out)):
@@ -709,7 +709,7 @@ def may_overlap_itself(a: np.ndarray) -> bool:
 
 def overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two plain ndarrays share a byte (see _overlap)."""
-    return overlaps(a, b)
+    return _overlap(a, b)
 
 
 def reflected_out(
@@ -729,9 +729,9 @@ def reflected_out(
     """
     if out is None or out.size == 0 or _may_overlap_itself(out):
         return None, []
-    if any(o is not None and overlaps(base_view(o), out) for o in others):
+    if any(o is not None and _overlap(base_view(o), out) for o in others):
         return None, []
-    shared = [a for a in inputs if a is not None and overlaps(base_view(a), out)]
+    shared = [a for a in inputs if a is not None and _overlap(base_view(a), out)]
     if not shared:
         return None, []
     axes = _overlap_module.reflected_axes(out, [base_view(a) for a in shared])

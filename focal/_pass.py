@@ -218,10 +218,19 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
 
 
 def _separate(into: Optional[np.ndarray], ops: Operands, others: Tuple[Any, ...]) -> bool:
-    """Whether `into` can receive the unreduced loss (see run's loss_into)."""
-    return (type(into) is np.ndarray and into.shape == ops.loss_shape
-            and into.dtype == ops.dtype and into.flags.writeable
-            and not any(a is not None and _args.overlaps(into, _args.plain(a)) for a in others))
+    """Whether `into` can receive the unreduced loss (see run's loss_into):
+    a plain writeable array of the loss's shape and dtype whose elements are
+    distinct and that shares no byte, at its addresses or through another
+    mapping of a file, with the caller's arrays or those the call reads."""
+    if not (type(into) is np.ndarray and into.shape == ops.loss_shape
+            and into.dtype == ops.dtype and into.flags.writeable):
+        return False
+    if _args.may_overlap_itself(into):
+        return False
+    arrays = [_args.base_view(a) for a in others + (ops.x, ops.t, ops.w, ops.alpha_per_class)
+              if a is not None]
+    return not (any(_args.overlap(into, a) for a in arrays)
+                or _overlap.file_aliases(into, arrays))
 
 
 def _write_mirrored(call, x, t, w, alpha_per_class, copied, reflected, labels, ignore, rows,

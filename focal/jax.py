@@ -129,15 +129,6 @@ def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[n
             np.broadcast_to(y, batch + y.shape[batch_dims:]))
 
 
-def _into(outs: Optional[Tuple[np.ndarray, ...]], want_grad: bool):
-    """(loss_into, out) of a focal call writing into XLA's buffers `outs`
-    (the loss, and the gradient where wanted), or (None, None): out=
-    receives the last result, loss_into the loss beside a gradient."""
-    if outs is None:
-        return None, None
-    return (outs[0] if want_grad else None), outs[-1]
-
-
 def _call_host(key: Tuple[Any, ...], compute: Any, want_grad: bool, logits: Any, labels: Any,
                loss_shape: Tuple[int, ...]):
     """Run `compute(x, y, outs)` on the host, from inside a traced
@@ -147,28 +138,34 @@ def _call_host(key: Tuple[Any, ...], compute: Any, want_grad: bool, logits: Any,
     computation: its static arguments."""
     core_ndim = logits.ndim
     dtype = logits.dtype
-
     if not _traced(logits, labels):
         # an eager call (no jit, grad or vmap): focal runs here, and a bad
         # label value raises focal's own named error (from inside XLA, JAX
         # reports any error as a JaxRuntimeError)
-        x, y = np.asarray(logits), np.asarray(labels)
-        return tuple(jnp.asarray(np.asarray(r).astype(dtype, copy=False))
-                     for r in compute(x, y, None))
+        return tuple(jnp.asarray(r) for r in _copied(compute, core_ndim, dtype)(logits, labels))
     shapes = [jax.ShapeDtypeStruct(loss_shape, dtype)]
     if want_grad:
         shapes.append(jax.ShapeDtypeStruct(logits.shape, dtype))
-    if _FFI_TARGET is not None:
+    shapes_ = tuple(shapes)
+
+    def callback(x, y):
+        return jax.pure_callback(_copied(compute, core_ndim, dtype), shapes_, x, y,
+                                 vmap_method="expand_dims")
+
+    target = _ffi_target()
+    if target is None:
+        run = callback
+    else:
         number = _host_number((key, core_ndim, dtype, labels.dtype),
                               lambda: _written(compute, core_ndim, dtype, labels.dtype))
-        call = jax.ffi.ffi_call(_FFI_TARGET, tuple(shapes), vmap_method="expand_dims")
+        ffi = jax.ffi.ffi_call(target, shapes_, vmap_method="expand_dims")
+
+        def written(x, y):
+            return tuple(ffi(x, y, host=np.int64(number)))
 
         def run(x, y):
-            return tuple(call(x, y, host=np.int64(number)))
-    else:
-        def run(x, y):
-            return jax.pure_callback(_copied(compute, core_ndim, dtype), tuple(shapes), x, y,
-                                     vmap_method="expand_dims")
+            # the handler is the CPU's; other devices (a GPU) take the callback
+            return jax.lax.platform_dependent(x, y, cpu=written, default=callback)
 
     # A first derivative never differentiates this call (the custom_jvp's rule
     # sees the primal values); a second one would, and JAX's message about
@@ -212,8 +209,9 @@ def _written(compute: Any, core_ndim: int, dtype: Any, labels_dtype: Any) -> Any
 
 
 def _copied(compute: Any, core_ndim: int, dtype: Any) -> Any:
-    """The host function of a `jax.pure_callback`, where XLA's FFI is not
-    available: new results, which JAX copies into its buffers."""
+    """The host function of an eager call, and of a `jax.pure_callback`
+    where XLA's FFI does not serve: new results (which a callback's JAX
+    copies into its buffers)."""
     def host(x: Any, y: Any) -> Tuple[np.ndarray, ...]:
         x, y = np.asarray(x), np.asarray(y)  # bfloat16 too: focal reads it
         x, y = _leading_broadcast(x, y, x.ndim - core_ndim)
@@ -221,34 +219,47 @@ def _copied(compute: Any, core_ndim: int, dtype: Any) -> Any:
     return host
 
 
-# The host functions of XLA's FFI, by number (the calls carry it), one per
-# computation: the static arguments, the dtypes and the logits' rank.  The
-# list is the core's, which its handler reads.
+# The host functions of XLA's FFI, by number (the calls carry it, which
+# therefore mean something in this process only), one per computation: the
+# static arguments, the dtypes and the logits' rank.  The list is the
+# core's, which its handler reads.
 _HOSTS: List[Any] = _core.xla_hosts
 _HOST_NUMBERS: Dict[Tuple[Any, ...], int] = {}
-_HOSTS_LOCK = threading.Lock()
+_LOCK = threading.Lock()
+_FFI_NAME = "focal_host"
+# whether the handler is registered: None until the first traced call, then
+# the target's name, or "" where XLA refused it (the callback serves then)
+_ffi_registered: Optional[str] = None
+# tests set this False to run the callback where the FFI would serve
+_USE_FFI = True
 
 
 def _host_number(key: Tuple[Any, ...], make: Any) -> int:
-    with _HOSTS_LOCK:
+    with _LOCK:
         if key not in _HOST_NUMBERS:
             _HOSTS.append(make())
             _HOST_NUMBERS[key] = len(_HOSTS) - 1
         return _HOST_NUMBERS[key]
 
 
-def _register_ffi_target() -> Optional[str]:
-    """The FFI target's name once registered with XLA for the CPU; None where
-    this JAX has no FFI (the host callback serves then)."""
-    name = "focal_host"
-    try:
-        jax.ffi.register_ffi_target(name, _core.xla_ffi_handler(), platform="cpu")
-    except Exception:  # noqa: BLE001 - any failure means: the callback
+def _ffi_target() -> Optional[str]:
+    """The FFI target's name, the handler registered with XLA for the CPU at
+    the first call; None where this JAX has no FFI or refuses the handler
+    (its API version, say): the host callback serves then.  The CPU backend
+    is started first: XLA checks a handler registered before it starts only
+    when it starts, and a refusal then would stop the backend itself."""
+    global _ffi_registered
+    if not _USE_FFI:
         return None
-    return name
-
-
-_FFI_TARGET = _register_ffi_target()
+    with _LOCK:
+        if _ffi_registered is None:
+            try:
+                jax.devices("cpu")
+                jax.ffi.register_ffi_target(_FFI_NAME, _core.xla_ffi_handler(), platform="cpu")
+                _ffi_registered = _FFI_NAME
+            except Exception:  # noqa: BLE001 - any failure means: the callback
+                _ffi_registered = ""
+        return _ffi_registered or None
 
 
 def _tangent(host: Any, primals: Tuple[Any, Any], tangents: Tuple[Any, Any], contract: Any):
@@ -273,17 +284,24 @@ def _tangent(host: Any, primals: Tuple[Any, Any], tangents: Tuple[Any, Any], con
 # Sigmoid
 
 
-def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels: Any):
+def _family_compute(entry: Any, want_grad: bool, alpha: Any, gamma: float, **options: Any):
+    """`compute(x, y, outs)` of a family's call: (loss,) or (loss, gradient),
+    written into XLA's buffers `outs` where given (out= receives the last
+    result, loss_into the loss beside a gradient)."""
     mode = KINDS["loss_and_grad" if want_grad else "loss"][0]
     alpha_ = None if alpha is None else np.asarray(alpha)
 
-    @_labels_named
     def compute(x, y, outs):
-        loss_into, out = _into(outs, want_grad)
-        loss, gradient, _ = _sigmoid_entry(mode, x, y, alpha_, gamma, reduction="none", out=out,
-                                           loss_into=loss_into)
+        loss_into = outs[0] if outs is not None and want_grad else None
+        out = outs[-1] if outs is not None else None
+        loss, gradient, _ = entry(mode, x, y, alpha_, gamma, reduction="none", out=out,
+                                  loss_into=loss_into, **options)
         return (loss, gradient) if want_grad else (loss,)
+    return compute
 
+
+def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels: Any):
+    compute = _labels_named(_family_compute(_sigmoid_entry, want_grad, alpha, gamma))
     return _call_host(("sigmoid", want_grad, alpha, gamma), compute, want_grad, logits, labels,
                       logits.shape)
 
@@ -369,16 +387,8 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
 
 def _softmax_host(want_grad: bool, alpha: Any, gamma: float, axis: int, ignore_index: int,
                   logits: Any, labels: Any):
-    mode = KINDS["loss_and_grad" if want_grad else "loss"][0]
-    alpha_ = None if alpha is None else np.asarray(alpha)
-
-    def compute(x, y, outs):
-        loss_into, out = _into(outs, want_grad)
-        loss, gradient, _ = _softmax_entry(mode, x, y, alpha_, gamma, axis=axis,
-                                           reduction="none", ignore_index=ignore_index, out=out,
-                                           loss_into=loss_into)
-        return (loss, gradient) if want_grad else (loss,)
-
+    compute = _family_compute(_softmax_entry, want_grad, alpha, gamma, axis=axis,
+                              ignore_index=ignore_index)
     rows = logits.shape[:logits.ndim + axis] + logits.shape[logits.ndim + axis + 1:]
     return _call_host(("softmax", want_grad, alpha, gamma, axis, ignore_index), compute,
                       want_grad, logits, labels, rows)

@@ -11,10 +11,14 @@
  * on the way in or out, where a jax.pure_callback copies the operands out
  * and the results back in (more time than focal's pass on a large batch).
  *
- * The structures below are XLA's FFI C API (xla/ffi/api/c_api.h, API version
- * 0.x, a binary interface XLA keeps stable), declared with the fields the
- * handler uses and those before them; focal builds without XLA's headers,
- * and JAX is needed only at run time.  An error of the host function (a bad
+ * The structures below are XLA's FFI C API in the layout of its version 0.1
+ * (xla/ffi/api/c_api.h; XLA keeps supporting an old version for at least 12
+ * months, and jaxlib 0.10.2 takes 0.1 to 0.3), declared with the fields
+ * the handler uses and those before them; focal builds without XLA's
+ * headers, and JAX is needed only at run time.  Where XLA refuses the
+ * version, focal.jax's registration fails and its host callback serves.
+ * The host numbers mean something in this process only (an exported
+ * computation carrying one would call another process's numbering).  An error of the host function (a bad
  * label, say) goes back to XLA as an FFI error carrying focal's message,
  * which JAX raises as a JaxRuntimeError.
  */
@@ -22,15 +26,16 @@
 
 #include <stdint.h>
 
-/* the API version the handler reports, which XLA checks against the range it
-   supports (checked with jaxlib 0.10.2, whose headers are at 0.3) */
+/* the API version the handler reports, which XLA checks at registration
+   against the range it supports */
 #define FFI_API_MAJOR 0
 #define FFI_API_MINOR 1
 
 enum { FFI_EXTENSION_METADATA = 1 };
 enum { FFI_STAGE_EXECUTE = 3 };
 enum { FFI_ATTR_SCALAR = 3 };
-enum { FFI_ERROR_INVALID_ARGUMENT = 3 };
+/* XLA's error codes (absl's status codes) */
+enum { FFI_ERROR_INVALID_ARGUMENT = 3, FFI_ERROR_RESOURCE_EXHAUSTED = 8, FFI_ERROR_INTERNAL = 13 };
 
 /* XLA's element types (xla::PrimitiveType's numbers) */
 enum {
@@ -127,9 +132,9 @@ typedef struct {
 } ffi_call_frame;
 
 static ffi_error *
-ffi_fail(const ffi_call_frame *frame, const char *message)
+ffi_fail(const ffi_call_frame *frame, int code, const char *message)
 {
-    ffi_error_create_args args = {sizeof args, NULL, message, FFI_ERROR_INVALID_ARGUMENT};
+    ffi_error_create_args args = {sizeof args, NULL, message, code};
     return frame->api->error_create(&args);
 }
 
@@ -188,7 +193,7 @@ buffer_array(const ffi_buffer *buffer, int writeable)
 {
     int type = numpy_type(buffer->dtype);
     if (type < 0 || buffer->rank < 0 || buffer->rank > NPY_MAXDIMS) {
-        PyErr_Format(PyExc_TypeError, "focal.jax: an operand of XLA element type %d, rank %lld "
+        PyErr_Format(PyExc_TypeError, "focal.jax: a buffer of XLA element type %d, rank %lld "
                      "(expected a bool, integer or floating-point array)",
                      buffer->dtype, (long long)buffer->rank);
         return NULL;
@@ -223,18 +228,29 @@ buffer_arrays(const ffi_call_frame *frame)
     return arrays;
 }
 
-/* The pending Python exception as an FFI error ("ValueError: labels: ..."). */
+/* The pending Python exception as an FFI error ("ValueError: labels: ...");
+   a bad argument (TypeError, ValueError) is INVALID_ARGUMENT, memory
+   RESOURCE_EXHAUSTED, anything else INTERNAL. */
 static ffi_error *
 error_from_exception(const ffi_call_frame *frame)
 {
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
+    int code = FFI_ERROR_INTERNAL;
+    if (PyErr_GivenExceptionMatches(type, PyExc_TypeError) ||
+        PyErr_GivenExceptionMatches(type, PyExc_ValueError)) {
+        code = FFI_ERROR_INVALID_ARGUMENT;
+    }
+    else if (PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
+        code = FFI_ERROR_RESOURCE_EXHAUSTED;
+    }
     PyObject *text = value != NULL
         ? PyUnicode_FromFormat("%s: %S", ((PyTypeObject *)type)->tp_name, value) : NULL;
     const char *message = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
     /* XLA copies the message */
-    ffi_error *error = ffi_fail(frame, message != NULL ? message : "focal.jax: the host call failed");
+    ffi_error *error = ffi_fail(frame, code,
+                                message != NULL ? message : "focal.jax: the host call failed");
     PyErr_Clear();
     Py_XDECREF(text);
     Py_XDECREF(type);
@@ -261,7 +277,8 @@ xla_ffi_execute(ffi_call_frame *frame)
     }
     int64_t number;
     if (host_number(&frame->attrs, &number) < 0) {
-        return ffi_fail(frame, "focal.jax: the call has no integer attribute 'host'");
+        return ffi_fail(frame, FFI_ERROR_INVALID_ARGUMENT,
+                        "focal.jax: the call has no integer attribute 'host'");
     }
     PyGILState_STATE gil = PyGILState_Ensure();
     ffi_error *error = NULL;

@@ -601,3 +601,38 @@ def test_loss_into_is_used_only_where_it_shares_no_memory(family):
         np.testing.assert_array_equal(loss, expected_loss)
         np.testing.assert_array_equal(grad, expected_grad)
         np.testing.assert_array_equal(buffer, kept)
+
+
+def test_loss_into_over_an_input_that_out_made_the_call_copy():
+    """out= over half of the class indices makes the call read a copy of
+    them; a loss_into over their other half must still be refused (it is
+    checked against the caller's arrays, not only the copies), and so must a
+    loss_into whose rows share memory."""
+    from numpy.lib.stride_tricks import as_strided
+    from focal import _sigmoid
+    from focal._spec import KINDS
+    mode = KINDS["loss_and_grad"][0]
+    rng = np.random.default_rng(4)
+    n, c = 8, 4
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    raw = np.zeros(4 * n * c * 4 + 64, np.uint8)
+    at = 4 * n * c  # the labels' first byte
+    labels = raw[at:at + 8 * n].view(np.int64)
+    labels[:] = rng.integers(0, c, n)
+    kept = labels.copy()
+    out = raw[at + 4 * n:at + 4 * n + 4 * n * c].view(np.float32).reshape(n, c)
+    into = raw[at + 4 * n - 4 * n * c:at + 4 * n].view(np.float32).reshape(n, c)
+    assert np.shares_memory(into, labels) and np.shares_memory(out, labels)
+    assert not np.shares_memory(into, out)
+    expected_loss, expected_grad, _ = _sigmoid._entry(mode, x, kept, 0.25, 2.0, reduction="none")
+    loss, grad, _ = _sigmoid._entry(mode, x, labels, 0.25, 2.0, reduction="none", out=out,
+                                    loss_into=into)
+    assert loss is not into
+    np.testing.assert_array_equal(loss, expected_loss)
+    np.testing.assert_array_equal(grad, expected_grad)
+    np.testing.assert_array_equal(labels[:n // 2], kept[:n // 2])  # the half out does not cover
+    rows_shared = as_strided(np.zeros(c, np.float32), (n, c), (0, 4), writeable=True)
+    loss, grad, _ = _sigmoid._entry(mode, x, kept, 0.25, 2.0, reduction="none",
+                                    out=np.empty_like(x), loss_into=rows_shared)
+    assert loss is not rows_shared
+    np.testing.assert_array_equal(loss, expected_loss)

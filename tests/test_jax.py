@@ -38,9 +38,9 @@ def transport(request, monkeypatch):
     (the default) and the host callback that serves where a JAX has no FFI.
     JAX's caches are cleared on both sides, so that no computation compiled
     for one way is reused by the other."""
-    assert focal_jax._FFI_TARGET is not None  # this JAX has the FFI: the default way is tested
+    assert focal_jax._ffi_target() is not None  # this JAX has the FFI: the default way is tested
     if request.param == "callback":
-        monkeypatch.setattr(focal_jax, "_FFI_TARGET", None)
+        monkeypatch.setattr(focal_jax, "_USE_FFI", False)
     jax.clear_caches()
     yield request.param
     jax.clear_caches()
@@ -131,6 +131,29 @@ def test_one_focal_pass_for_value_and_gradient(monkeypatch):
     assert calls == [KINDS["loss_and_grad"][0], KINDS["loss"][0]]
     expected = focal.grad(np.asarray(x), np.asarray(y), alpha=None, reduction="none")
     np.testing.assert_array_equal(np.asarray(gradient), expected)
+
+
+def test_a_refused_handler_leaves_the_callback_serving(monkeypatch):
+    """Where XLA refuses focal's FFI handler (an API version outside its
+    range, say), registration fails at the first traced call and the host
+    callback serves; the backend keeps working."""
+    def refuse(*args, **kwargs):
+        raise RuntimeError("XLA FFI handler registration for focal_host failed: incompatible "
+                           "API version")
+    monkeypatch.setattr(focal_jax, "_ffi_registered", None)
+    monkeypatch.setattr(jax.ffi, "register_ffi_target", refuse)
+    jax.clear_caches()
+    try:
+        assert focal_jax._ffi_target() is None
+        x, y = _data((6, 5))
+        loss = lambda x: focal_jax.sigmoid_focal_loss(x, y, 0.25).sum()
+        assert "focal_host" not in jax.jit(jax.value_and_grad(loss)).lower(x).as_text()
+        value, gradient = jax.jit(jax.value_and_grad(loss))(x)
+        expected = focal.loss_and_grad(np.asarray(x), np.asarray(y), reduction="sum")
+        np.testing.assert_allclose(float(value), float(expected[0]), rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(gradient), expected[1])
+    finally:
+        jax.clear_caches()
 
 
 @pytest.mark.parametrize("form", ["sigmoid", "softmax"])
