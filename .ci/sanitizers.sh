@@ -256,8 +256,10 @@ if [ -n "$markers" ]; then
 fi
 
 # Modules that reach no C path the others do not (the CLI demo, the README's
-# and the notebook's blocks, the bench, the framework adapters, Dask): their
-# minutes under ASan buy nothing; the quick tier runs them uninstrumented.
+# and the notebook's blocks, the bench, the framework adapters, whose one C
+# path of their own, focal.jax's XLA FFI handler, test_xla_ffi.py drives
+# without JAX, and Dask): their minutes under ASan buy nothing; the quick
+# tier runs them uninstrumented.
 for module in test_cli test_readme test_notebook test_bench test_docstrings test_jax test_torch \
               test_dask test_dask_cluster; do
     select+=(--ignore "tests/$module.py")
