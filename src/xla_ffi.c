@@ -284,13 +284,12 @@ xla_ffi_execute(ffi_call_frame *frame)
     ffi_error *error = NULL;
     PyObject *module = PyImport_ImportModule("_focal_core");
     PyObject *hosts = module != NULL ? get_module_state(module)->xla_hosts : NULL;
-    PyObject *host = NULL;
-    if (module != NULL && (hosts == NULL || number < 0 || number >= PyList_GET_SIZE(hosts))) {
+    /* (a new reference, taken under the list's own lock where there is no GIL) */
+    PyObject *host = hosts != NULL && number >= 0
+        ? PySequence_GetItem(hosts, (Py_ssize_t)number) : NULL;
+    if (module != NULL && host == NULL) {
+        PyErr_Clear();
         PyErr_Format(PyExc_RuntimeError, "focal.jax: no host function %lld", (long long)number);
-    }
-    else if (module != NULL) {
-        host = PyList_GET_ITEM(hosts, number);
-        Py_INCREF(host);
     }
     PyObject *arrays = host != NULL ? buffer_arrays(frame) : NULL;
     PyObject *returned = arrays != NULL ? PyObject_Call(host, arrays, NULL) : NULL;
