@@ -289,7 +289,7 @@ def _family_compute(entry: Any, want_grad: bool, alpha: Any, gamma: float, **opt
     written into XLA's buffers `outs` where given (out= receives the last
     result, loss_into the loss beside a gradient)."""
     mode = KINDS["loss_and_grad" if want_grad else "loss"][0]
-    alpha_ = None if alpha is None else np.asarray(alpha)
+    alpha_ = np.asarray(alpha) if isinstance(alpha, tuple) else alpha  # (one per class)
 
     def compute(x, y, outs):
         loss_into = outs[0] if outs is not None and want_grad else None
