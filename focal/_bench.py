@@ -450,7 +450,7 @@ def jax_contenders(b: Batch) -> Tuple[List[Contender], str]:
 
 def adapter_contenders(b: Batch) -> List[Contender]:
     """focal.torch and focal.jax, forward + gradient, with every overhead of
-    the adapters (tensor views, the autograd graph, JAX's host callback)."""
+    the adapters (tensor views, the autograd graph, JAX's FFI call)."""
     contenders: List[Contender] = []
     x_shape, softmax_shape = b.logits.shape, b.softmax_logits.shape
     softmax_count = float((b.softmax_labels != -100).sum())
