@@ -280,10 +280,6 @@ def _tangent(host: Any, primals: Tuple[Any, Any], tangents: Tuple[Any, Any], con
     return value, contract(gradient * logits_dot)
 
 
-# ----------------------------------------------------------------------------
-# Sigmoid
-
-
 def _family_compute(entry: Any, want_grad: bool, alpha: Any, gamma: float, **options: Any):
     """`compute(x, y, outs)` of a family's call: (loss,) or (loss, gradient),
     written into XLA's buffers `outs` where given (out= receives the last
@@ -298,6 +294,10 @@ def _family_compute(entry: Any, want_grad: bool, alpha: Any, gamma: float, **opt
                                   loss_into=loss_into, **options)
         return (loss, gradient) if want_grad else (loss,)
     return compute
+
+
+# ----------------------------------------------------------------------------
+# Sigmoid
 
 
 def _sigmoid_host(want_grad: bool, alpha: Any, gamma: float, logits: Any, labels: Any):
