@@ -80,7 +80,8 @@ class Family:
 def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any, *,
         want_loss: bool, want_grad: bool, want_hess: bool = False,
         out_receives: str = "grad", raw_sum: bool = False,
-        loss_into: Optional[np.ndarray] = None) -> Tuple[Any, Any, Any]:
+        loss_into: Optional[np.ndarray] = None, sources: Tuple[Any, ...] = ()
+        ) -> Tuple[Any, Any, Any]:
     """The results (loss, gradient, second derivative; None where not wanted)
     of a call whose family-specific arguments `ops` are checked.
 
@@ -91,7 +92,8 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     loss_into: memory for an unreduced loss while out= receives the gradient
     (focal.jax: XLA's buffer), used where it is a plain writeable ndarray of
     the loss's shape and dtype that shares no byte with the call's other
-    arrays; otherwise the loss is a new array, as without it."""
+    arrays, `sources` (the caller's arguments, before any conversion)
+    included; otherwise the loss is a new array, as without it."""
     normalizer_ = _args.normalizer_value(normalizer, reduction)
     elementwise_loss = want_loss and reduction == "none"
     out_view = None
@@ -145,7 +147,7 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     if elementwise_loss:
         if out_receives == "loss" and target is not None:
             loss_out = target
-        elif _separate(loss_into, ops, (x, t, w, alpha_per_class, out_view)):
+        elif _separate(loss_into, ops, (x, t, w, alpha_per_class, out_view) + sources):
             loss_out = loss_into
         else:
             loss_out = _args.new_result(ops.loss_shape, ops.dtype)
@@ -221,14 +223,15 @@ def _separate(into: Optional[np.ndarray], ops: Operands, others: Tuple[Any, ...]
     """Whether `into` can receive the unreduced loss (see run's loss_into):
     a plain writeable array of the loss's shape and dtype whose elements are
     distinct and that shares no byte, at its addresses or through another
-    mapping of a file, with the caller's arrays or those the call reads."""
+    mapping of a file, with the arrays among `others` (the caller's and
+    those the call reads)."""
     if not (type(into) is np.ndarray and into.shape == ops.loss_shape
             and into.dtype == ops.dtype and into.flags.writeable):
         return False
     if _args.may_overlap_itself(into):
         return False
     arrays = [_args.base_view(a) for a in others + (ops.x, ops.t, ops.w, ops.alpha_per_class)
-              if a is not None]
+              if isinstance(a, np.ndarray)]
     return not (any(_args.overlap(into, a) for a in arrays)
                 or _overlap.file_aliases(into, arrays))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import warnings
-from typing import Any, Optional, SupportsIndex, Tuple
+from typing import Any, SupportsIndex, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -120,7 +120,8 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
                          alpha_per_class, dtype, row_shape, axis, {"gamma": gamma_})
     return _pass.run(_SOFTMAX, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
-                     raw_sum=raw_sum, loss_into=loss_into)
+                     raw_sum=raw_sum, loss_into=loss_into,
+                     sources=(logits, labels, weights, alpha) if loss_into is not None else ())
 
 
 # --- the specification ----------------------------------------------------

@@ -21,6 +21,7 @@ Needs JAX and optax (the ``jax`` extra): ``pip install "focal[jax]"``.
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import threading
 import warnings
@@ -257,6 +258,9 @@ def _ffi_target() -> Optional[str]:
                 jax.devices("cpu")
                 jax.ffi.register_ffi_target(_FFI_NAME, _core.xla_ffi_handler(), platform="cpu")
                 _ffi_registered = _FFI_NAME
+                # (after JAX's own, so run before it: calls in flight end
+                # before JAX tears its backends down; see src/xla_ffi.c)
+                atexit.register(_core.xla_ffi_exiting)
             except Exception:  # noqa: BLE001 - any failure means: the callback
                 _ffi_registered = ""
         return _ffi_registered or None

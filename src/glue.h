@@ -109,5 +109,6 @@ PyObject *elementwise_loss_names(void);
 PyObject *count_labels_entry(PyObject *module, PyObject *args);
 PyObject *softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *xla_ffi_handler_entry(PyObject *module, PyObject *ignored);
+PyObject *xla_ffi_exiting_entry(PyObject *module, PyObject *ignored);
 
 #endif  /* FOCAL_GLUE_H */

@@ -108,6 +108,9 @@ static PyMethodDef core_methods[] = {
      "Internal: the softmax focal loss pass. Use focal.softmax_loss and friends."},
     {"xla_ffi_handler", xla_ffi_handler_entry, METH_NOARGS,
      "Internal: focal.jax's XLA FFI handler (a capsule), which calls the functions of xla_hosts."},
+    {"xla_ffi_exiting", xla_ffi_exiting_entry, METH_NOARGS,
+     "Internal: focal.jax's atexit handler: FFI calls stop taking the GIL; those in flight "
+     "are waited for."},
     {"chunk_plan", chunk_plan_entry, METH_VARARGS,
      "Internal: (chunks, start, end of the last) for total indices cut into chunk_size."},
     {NULL, NULL, 0, NULL},

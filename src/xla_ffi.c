@@ -24,7 +24,15 @@
  */
 #include "glue.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define python_finalizing() Py_IsFinalizing()
+#else
+#define python_finalizing() _Py_IsFinalizing()
+#endif
 
 /* the API version the handler reports, which XLA checks at registration
    against the range it supports */
@@ -248,16 +256,34 @@ error_from_exception(const ffi_call_frame *frame)
     PyObject *text = value != NULL
         ? PyUnicode_FromFormat("%s: %S", ((PyTypeObject *)type)->tp_name, value) : NULL;
     const char *message = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
+    /* (a message that cannot be formed, such as a str() that raises, leaves
+       an exception of its own: nothing is left set for XLA's call) */
+    PyErr_Clear();
     /* XLA copies the message */
     ffi_error *error = ffi_fail(frame, code,
                                 message != NULL ? message : "focal.jax: the host call failed");
-    PyErr_Clear();
     Py_XDECREF(text);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(traceback);
     return error;
 }
+
+/*
+ * Exiting.  A call XLA runs while the interpreter exits (a script that ends
+ * without waiting for a result) must not wait for the GIL: the main thread
+ * holds it through finalization while it waits for XLA's threads, and on
+ * CPython 3.11 a thread that gets it during finalization is ended there,
+ * leaving XLA's thread pool waiting for ever.  So focal.jax's atexit handler
+ * (xla_ffi_exiting) sets python_exiting and waits, the GIL released, for the
+ * calls in flight; a call that starts later fails at once.  The handler is
+ * the process's (XLA's registry of handlers is), and so is this state: the
+ * one mutable state of the core outside its module state.
+ */
+static atomic_int python_exiting;
+static atomic_long calls_in_flight;
+
+static ffi_error *run_host(ffi_call_frame *frame, int64_t number);
 
 static ffi_error *
 xla_ffi_execute(ffi_call_frame *frame)
@@ -280,12 +306,33 @@ xla_ffi_execute(ffi_call_frame *frame)
         return ffi_fail(frame, FFI_ERROR_INVALID_ARGUMENT,
                         "focal.jax: the call has no integer attribute 'host'");
     }
+    /* Counted before the flag is read, and xla_ffi_exiting sets the flag
+       before it reads the count: a call either sees the flag or is waited
+       for. */
+    atomic_fetch_add(&calls_in_flight, 1);
+    ffi_error *error = atomic_load(&python_exiting) || python_finalizing()
+        ? ffi_fail(frame, FFI_ERROR_INTERNAL, "focal.jax: Python is exiting")
+        : run_host(frame, number);
+    atomic_fetch_sub(&calls_in_flight, 1);
+    return error;
+}
+
+/* The host function `number` called on the frame's buffers, under the GIL. */
+static ffi_error *
+run_host(ffi_call_frame *frame, int64_t number)
+{
     PyGILState_STATE gil = PyGILState_Ensure();
     ffi_error *error = NULL;
-    PyObject *module = PyImport_ImportModule("_focal_core");
+    PyObject *name = PyUnicode_InternFromString("_focal_core");
+    /* the module as imported (a lookup in sys.modules, not an import) */
+    PyObject *module = name != NULL ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (module == NULL && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError, "focal.jax: _focal_core is not imported");
+    }
     PyObject *hosts = module != NULL ? get_module_state(module)->xla_hosts : NULL;
     /* (a new reference, taken under the list's own lock where there is no GIL) */
-    PyObject *host = hosts != NULL && number >= 0
+    PyObject *host = hosts != NULL && number >= 0 && (int64_t)(Py_ssize_t)number == number
         ? PySequence_GetItem(hosts, (Py_ssize_t)number) : NULL;
     if (module != NULL && host == NULL) {
         PyErr_Clear();
@@ -314,4 +361,21 @@ xla_ffi_handler_entry(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     /* a data pointer in a capsule: ISO C has no cast between function and
        object pointers, POSIX (dlsym) does */
     return PyCapsule_New((void *)(uintptr_t)&xla_ffi_execute, NULL, NULL);
+}
+
+/* _core.xla_ffi_exiting(): no FFI call takes the GIL from now on; waits, the
+   GIL released, up to a minute for those in flight.  Returns how many are
+   left (0 but for a call stuck elsewhere). */
+PyObject *
+xla_ffi_exiting_entry(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    atomic_store(&python_exiting, 1);
+    long left;
+    Py_BEGIN_ALLOW_THREADS
+    for (int waited = 0; (left = atomic_load(&calls_in_flight)) > 0 && waited < 60000; waited++) {
+        struct timespec millisecond = {0, 1000000};
+        nanosleep(&millisecond, NULL);
+    }
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(left);
 }

@@ -636,3 +636,25 @@ def test_loss_into_over_an_input_that_out_made_the_call_copy():
                                     out=np.empty_like(x), loss_into=rows_shared)
     assert loss is not rows_shared
     np.testing.assert_array_equal(loss, expected_loss)
+
+
+def test_loss_into_over_the_caller_s_bfloat16_logits():
+    """bfloat16 logits are read through a float32 copy; a loss_into over the
+    caller's bfloat16 memory must still be refused."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    from focal import _softmax
+    from focal._spec import KINDS
+    n, c = 8, 4
+    raw = np.zeros(n * c * 2, np.uint8)
+    logits = raw.view(ml_dtypes.bfloat16).reshape(n, c)
+    logits[...] = np.random.default_rng(5).normal(size=(n, c))
+    kept = logits.view(np.uint16).copy()
+    into = raw[:n * 4].view(np.float32)
+    labels = np.arange(n) % c
+    mode = KINDS["loss_and_grad"][0]
+    expected, _, _ = _softmax._entry(mode, logits.copy(), labels, None, 2.0, reduction="none")
+    loss, _, _ = _softmax._entry(mode, logits, labels, None, 2.0, reduction="none",
+                                 out=np.empty((n, c), np.float32), loss_into=into)
+    assert loss is not into
+    np.testing.assert_array_equal(logits.view(np.uint16), kept)
+    np.testing.assert_array_equal(loss, expected)

@@ -160,8 +160,9 @@ def host():
             if r.shape == operands[0].shape:
                 r[...] = operands[0].astype(r.dtype) * 2
     _core.xla_hosts.append(record)
-    yield len(_core.xla_hosts) - 1, seen
-    _core.xla_hosts[-1] = None  # the number stays taken; nothing calls it again
+    number = len(_core.xla_hosts) - 1
+    yield number, seen
+    _core.xla_hosts[number] = None  # the number stays taken; nothing calls it again
 
 
 def _number(k, dtype=S64):
@@ -251,6 +252,27 @@ def test_the_host_s_exception_becomes_the_error_and_is_cleared(raised, code):
         call = Call([np.ones(2, np.float32)], [np.zeros(2, np.float32)], {"host": _number(number)})
         assert call() == 1
         assert call.errors == [(f"{type(raised).__name__}: {raised}", code)]
+    finally:
+        _core.xla_hosts[number] = None
+
+
+class Unprintable(ValueError):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+@pytest.mark.parametrize("raised", [ValueError("\ud800"), Unprintable("x")])
+def test_an_exception_without_a_message_still_becomes_an_error(raised):
+    """An exception whose text cannot be formed (a lone surrogate, a str()
+    that raises) gives the handler's own message, and nothing is left set."""
+    def failing(*arrays):
+        raise raised
+    _core.xla_hosts.append(failing)
+    number = len(_core.xla_hosts) - 1
+    try:
+        call = Call([np.ones(2, np.float32)], [np.zeros(2, np.float32)], {"host": _number(number)})
+        assert call() == 1
+        assert call.errors == [("focal.jax: the host call failed", INVALID_ARGUMENT)]
     finally:
         _core.xla_hosts[number] = None
 
