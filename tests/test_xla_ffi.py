@@ -238,33 +238,25 @@ def test_a_host_number_out_of_range_is_an_internal_error():
         assert call.errors == [(f"RuntimeError: focal.jax: no host function {number}", INTERNAL)]
 
 
-@pytest.mark.parametrize("raised, code", [(ValueError("labels: expected 0 or 1, found 2.0"),
-                                           INVALID_ARGUMENT),
-                                          (TypeError("logits: bad"), INVALID_ARGUMENT),
-                                          (MemoryError("no memory"), RESOURCE_EXHAUSTED),
-                                          (KeyError("k"), INTERNAL)])
-def test_the_host_s_exception_becomes_the_error_and_is_cleared(raised, code):
-    def failing(*arrays):
-        raise raised
-    _core.xla_hosts.append(failing)
-    number = len(_core.xla_hosts) - 1
-    try:
-        call = Call([np.ones(2, np.float32)], [np.zeros(2, np.float32)], {"host": _number(number)})
-        assert call() == 1
-        assert call.errors == [(f"{type(raised).__name__}: {raised}", code)]
-    finally:
-        _core.xla_hosts[number] = None
-
-
 class Unprintable(ValueError):
     def __str__(self):
         raise RuntimeError("no text")
 
 
-@pytest.mark.parametrize("raised", [ValueError("\ud800"), Unprintable("x")])
-def test_an_exception_without_a_message_still_becomes_an_error(raised):
-    """An exception whose text cannot be formed (a lone surrogate, a str()
-    that raises) gives the handler's own message, and nothing is left set."""
+_NO_TEXT = "focal.jax: the host call failed"
+
+
+@pytest.mark.parametrize("raised, code, message", [
+    (ValueError("labels: expected 0 or 1, found 2.0"), INVALID_ARGUMENT, None),
+    (TypeError("logits: bad"), INVALID_ARGUMENT, None),
+    (MemoryError("no memory"), RESOURCE_EXHAUSTED, None),
+    (KeyError("k"), INTERNAL, None),
+    # a text that cannot be formed (a lone surrogate, a str() that raises): the
+    # handler's own message, and nothing left set
+    (ValueError("\ud800"), INVALID_ARGUMENT, _NO_TEXT),
+    (Unprintable("x"), INVALID_ARGUMENT, _NO_TEXT),
+])
+def test_the_host_s_exception_becomes_the_error_and_is_cleared(raised, code, message):
     def failing(*arrays):
         raise raised
     _core.xla_hosts.append(failing)
@@ -272,7 +264,7 @@ def test_an_exception_without_a_message_still_becomes_an_error(raised):
     try:
         call = Call([np.ones(2, np.float32)], [np.zeros(2, np.float32)], {"host": _number(number)})
         assert call() == 1
-        assert call.errors == [("focal.jax: the host call failed", INVALID_ARGUMENT)]
+        assert call.errors == [(message or f"{type(raised).__name__}: {raised}", code)]
     finally:
         _core.xla_hosts[number] = None
 
