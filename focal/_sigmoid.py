@@ -103,7 +103,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     return _pass.run(_ELEMENTWISE, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
                      raw_sum=raw_sum, loss_into=loss_into,
-                     sources=(logits, targets, weights, alpha) if loss_into is not None else ())
+                     sources=(logits, targets, weights, alpha))
 
 
 _plain = _core.sigmoid_plain

@@ -121,7 +121,7 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
     return _pass.run(_SOFTMAX, ops, reduction, normalizer, out, want_loss=want_loss,
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
                      raw_sum=raw_sum, loss_into=loss_into,
-                     sources=(logits, labels, weights, alpha) if loss_into is not None else ())
+                     sources=(logits, labels, weights, alpha))
 
 
 # --- the specification ----------------------------------------------------

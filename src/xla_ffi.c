@@ -17,10 +17,12 @@
  * the handler uses and those before them; focal builds without XLA's
  * headers, and JAX is needed only at run time.  Where XLA refuses the
  * version, focal.jax's registration fails and its host callback serves.
- * The host numbers mean something in this process only (an exported
- * computation carrying one would call another process's numbering).  An error of the host function (a bad
- * label, say) goes back to XLA as an FFI error carrying focal's message,
- * which JAX raises as a JaxRuntimeError.
+ *
+ * An error of the host function (a bad label, say) goes back to XLA as an
+ * FFI error carrying focal's message, which JAX raises as a
+ * JaxRuntimeError.  The host numbers mean something in this process only
+ * (an exported computation carrying one would call another process's
+ * numbering).
  */
 #include "glue.h"
 
