@@ -20,6 +20,11 @@
    AVX2), so the additions overlap */
 enum { FOCAL_BLOCK = 256, FOCAL_LANES = 32 };
 
+/* a gradient divisor below this brings a weighted scale below 2^-960 (which
+   float32 results take unlifted) back into float32's range: such calls
+   weigh carefully (weigh_carefully) */
+#define FOCAL_TINY_DIVISOR 0x1p-700
+
 typedef struct {
     double x[FOCAL_BLOCK];      /* finite logits (the scalar path takes the others) */
     double y[FOCAL_BLOCK];      /* targets in [0, 1] */
@@ -141,18 +146,31 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     double product = fabs(v.grad.hi * grad_scale.hi);
     int huge = precise ? product > 0x1p960 /* (inf: g w overflowed) */
                        : grad_scale.hi > 0x1p960;
-    int small = precise && (product < 0x1p-900) & (product > 0.0); /* (0 times w 2^600: NaN) */
+    /* (tested 2^600 larger: a product that underflowed to 0 is small too, g
+       8e-304 times w 1e-21 gave 0 for 4e-291 over D = 2e-34; a zero g is
+       not, 0 times w 2^600 was NaN) */
+    int small = precise && (v.grad.hi != 0.0) &
+                (fabs(v.grad.hi) * 0x1p600 * grad_scale.hi < 0x1p-300);
     double shrink = huge ? 0x1p-600 : small ? 0x1p600 : 1.0;
     double grow = huge ? 0x1p600 : small ? 0x1p-600 : 1.0;
     int farther = precise && fabs(v.grad.hi * 0x1p-600 * grad_scale.hi) > 0x1p960;
     double shrink_more = farther ? 0x1p-600 : 1.0, grow_more = farther ? 0x1p600 : 1.0;
     dd grad_shrunk = {grad_scale.hi * shrink * shrink_more, grad_scale.lo * shrink * shrink_more};
     dd grad_weighted = dd_mul(v.grad, grad_shrunk, precise);
+    /* Float64 results: the factors below 1 that bring g w back (a small
+       product's 2^-600, the lift's drop) are folded into the divisor where
+       it stays finite (exact: powers of two), so that the quotient is
+       rounded once and cannot overflow where the result does not (alpha_t w
+       = 2.5e-301, lifted, over D = 1e-250: inf for 4.7e248). */
+    double folded = bp->grad_divisor * (small ? 0x1p600 : 1.0) * (lift_grad ? 0x1p600 : 1.0);
+    int fold = precise && folded < HUGE_VAL;
+    double divisor = fold ? folded : bp->grad_divisor;
+    double back = fold ? (huge ? 0x1p600 : 1.0) : grow, back_drop = fold ? 1.0 : drop;
     /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
     double grad_normalised = (precise || !isfinite(bp->grad_scale)
-                                  ? dd_divide_double(grad_weighted, bp->grad_divisor, precise)
+                                  ? dd_divide_double(grad_weighted, divisor, precise)
                                   : grad_weighted.hi * bp->grad_scale) *
-                             grow * grow_more * drop;
+                             back * grow_more * back_drop;
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
        result is.  An infinite g is that infinity as it is (shrunk twice,
@@ -181,12 +199,16 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
  * at most to 2^360), the normaliser's reciprocal is positive, the quotient
  * by a finite divisor of an infinity is infinite, and the other factors are
  * powers of two; a zero alpha_t w gives 0 either way.  The lift matters
- * only for a row whose parameters make `large` values (focal_params).
+ * for a row whose parameters make `large` values (focal_params), and for a
+ * divisor below 2^-700, which brings a weighted scale below 2^-960 back into
+ * float32's range (w = D = 2^-1074 beside w = 2^1023 in one call, where the
+ * reductions' scale cannot fold the weights' size into D: 0 for 0.22).
  */
 static inline int
 weigh_carefully(const block_params *bp, int precise)
 {
-    return precise || !(bp->grad_scale_ratio >= 1.0) || bp->focal.large;
+    return precise || !(bp->grad_scale_ratio >= 1.0) || bp->focal.large ||
+           bp->grad_divisor < FOCAL_TINY_DIVISOR;
 }
 
 /*

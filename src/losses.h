@@ -192,7 +192,9 @@ sigmoid_fl_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
         }
         return special;
     }
-    if (precise || soft) {
+    /* (and float32 results over a tiny divisor, which weigh carefully: the
+       loop below has no lift of a tiny weighted scale) */
+    if (precise || soft || bp->grad_divisor < FOCAL_TINY_DIVISOR) {
         FOCAL_GENERIC_BLOCK(sigmoid_fl_values, sigmoid_fl_special, special, bp, b, n, form, soft,
                             derivatives, precise);
         return special;
