@@ -213,7 +213,7 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     if elementwise_loss:
         loss_result = loss_out
     elif want_loss and raw_sum:
-        loss_result = _args.finite_sum(loss_sum, loss_sum_small, plan.weight_exponent)
+        loss_result = _args.finite_sum(loss_sum, loss_sum_small, plan.loss_exponent)
     elif want_loss:
         loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
     return loss_result, grad_out, hess_out

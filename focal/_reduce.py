@@ -38,12 +38,13 @@ class Plan:
     Attributes read by the caller: sum_weights, sum_positives (the sums the
     pass must keep), first_pass (take them in a first pass, before the
     gradient), grad_divisor, loss_weight_scale, grad_weight_scale,
-    weight_prescale.
+    weight_prescale, loss_exponent (the loss's sum takes the weights times
+    2^-loss_exponent).
     """
 
     __slots__ = ("reduction", "denominator", "sum_weights", "sum_positives", "first_pass",
-                 "grad_divisor", "weight_exponent", "loss_weight_scale", "grad_weight_scale",
-                 "weight_prescale")
+                 "grad_divisor", "weight_exponent", "loss_exponent", "loss_weight_scale",
+                 "grad_weight_scale", "weight_prescale")
 
     def __init__(self, reduction: str, normalizer: Optional[float], weights: Optional[np.ndarray],
                  want_grad: bool, count: Callable[[], float],
@@ -73,7 +74,18 @@ class Plan:
         # (exact), and the scales below are the rest of it.
         prescale = max(-exponent - 1022, 0)
         self.weight_prescale = math.ldexp(1.0, prescale)
-        self.loss_weight_scale = math.ldexp(1.0, -exponent - prescale)
+        # A normalizer below 1 brings the loss's terms w l up by 1/D: those
+        # below the normal range lost their digits first (weights [1e-230, 1]
+        # over D = 1e-230: 0 for 2e-261).  The loss's weights are then taken
+        # 2^shift larger, D 2^shift in [1/2, 1), so that the sum keeps them
+        # (with weights of 1/4 or more it is then at most the reduced value).
+        # At most 2^1000: the largest weight times the scale, below 2^shift,
+        # and the scale itself stay finite.
+        shift = 0
+        if normalizer is not None and reduction != "none" and 0.0 < normalizer < 1.0:
+            shift = max(0, min(-math.frexp(normalizer)[1], 1000, 1000 + exponent + prescale))
+        self.loss_exponent = exponent - shift  # the loss's weights: times 2^-loss_exponent
+        self.loss_weight_scale = math.ldexp(1.0, -exponent - prescale + shift)
         # the gradient's weights carry the scale only where its divisor does
         grad_exponent = -exponent if self.sum_weights else 0
         # A divisor known now (a normalizer, a count) takes the weights' scale
@@ -100,7 +112,7 @@ class Plan:
         plain sum of losses near the double range overflowed)."""
         assert self.denominator is not None
         # (a weight sum as the denominator carries the weights' scale)
-        return reduced_value(loss_sum, loss_sum_small, self.denominator, self.weight_exponent,
+        return reduced_value(loss_sum, loss_sum_small, self.denominator, self.loss_exponent,
                              self.weight_exponent if self.sum_weights else 0, dtype)
 
 

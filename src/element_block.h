@@ -116,7 +116,14 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     double grad_down = bp->grad_scale_ratio * ((lifted & !lift_grad) ? 0x1p-600 : 1.0);
     double loss_drop = lift_loss ? 0x1p-600 : 1.0, drop = lift_grad ? 0x1p-600 : 1.0;
     dd loss_scale = {scale.hi * loss_down, scale.lo * loss_down};
-    dd grad_scale = {scale.hi * grad_down, scale.lo * grad_down};
+    /* the gradient's scale 2^600 larger again where the lift leaves it below
+       2^-960 (the weight sum's scale 2^-997 of a mean over weights 1e-300
+       and 1e300: alpha_t w 2^600 2^-997 underflowed, and Poly-1's g = 1e300
+       gave 0 for 2.4e-301); alpha_t w 2^600 is then below 2^114 (the ratio
+       is at least 2^-1074), so that product cannot overflow */
+    int lift_more = lift_grad && unlifted * 0x1p600 * bp->grad_scale_ratio < 0x1p-960;
+    double more = lift_more ? 0x1p600 : 1.0, drop_more = lift_more ? 0x1p-600 : 1.0;
+    dd grad_scale = {scale.hi * more * grad_down, scale.lo * more * grad_down};
     /* An unweighted loss beyond the double range (varifocal's or FL*'s at
        extreme parameters) times a weight that the reductions' scale took
        below the smallest subnormal is infinite, as with any other weight:
@@ -146,31 +153,47 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     double product = fabs(v.grad.hi * grad_scale.hi);
     int huge = precise ? product > 0x1p960 /* (inf: g w overflowed) */
                        : grad_scale.hi > 0x1p960;
-    /* (tested 2^600 larger: a product that underflowed to 0 is small too, g
-       8e-304 times w 1e-21 gave 0 for 4e-291 over D = 2e-34; a zero g is
-       not, 0 times w 2^600 was NaN) */
-    int small = precise && (v.grad.hi != 0.0) &
-                (fabs(v.grad.hi) * 0x1p600 * grad_scale.hi < 0x1p-300);
+    /* g w 2^600 larger below 2^-900, 2^1200 larger below 2^-1500 (tested
+       that much larger: a product that underflowed to 0 is small too, g =
+       8e-304 times w = 1e-21 gave 0 for 4e-291 over D = 2e-34, g = 6e-261
+       times w = 1e-250 0 for 6e-261 over D = 1e-250; a zero g is not, 0
+       times w 2^600 was NaN).  Float32 results too where they weigh
+       carefully, over a tiny divisor (g = 1.5e-78 times w = 1e-250 gave 0
+       for 1.5e-28 over D = 1e-300).  Then g is below 2^-300 or w below
+       2^-426, and w 2^1200 cannot overflow. */
+    double lifted_product = fabs(v.grad.hi) * 0x1p600 * grad_scale.hi;
+    int small = (precise || careful) && (v.grad.hi != 0.0) & (lifted_product < 0x1p-300);
+    int smaller = small && lifted_product < 0x1p-900;
     double shrink = huge ? 0x1p-600 : small ? 0x1p600 : 1.0;
-    double grow = huge ? 0x1p600 : small ? 0x1p-600 : 1.0;
     int farther = precise && fabs(v.grad.hi * 0x1p-600 * grad_scale.hi) > 0x1p960;
-    double shrink_more = farther ? 0x1p-600 : 1.0, grow_more = farther ? 0x1p600 : 1.0;
+    double shrink_more = farther ? 0x1p-600 : smaller ? 0x1p600 : 1.0;
     dd grad_shrunk = {grad_scale.hi * shrink * shrink_more, grad_scale.lo * shrink * shrink_more};
     dd grad_weighted = dd_mul(v.grad, grad_shrunk, precise);
-    /* Float64 results: the factors below 1 that bring g w back (a small
-       product's 2^-600, the lift's drop) are folded into the divisor where
-       it stays finite (exact: powers of two), so that the quotient is
-       rounded once and cannot overflow where the result does not (alpha_t w
-       = 2.5e-301, lifted, over D = 1e-250: inf for 4.7e248). */
-    double folded = bp->grad_divisor * (small ? 0x1p600 : 1.0) * (lift_grad ? 0x1p600 : 1.0);
-    int fold = precise && folded < HUGE_VAL;
-    double divisor = fold ? folded : bp->grad_divisor;
-    double back = fold ? (huge ? 0x1p600 : 1.0) : grow, back_drop = fold ? 1.0 : drop;
-    /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
-    double grad_normalised = (precise || !isfinite(bp->grad_scale)
+    /* The factors 2^-600 that bring g w back (a small product's, the lifts'
+       drops: `downs` of them) are folded into the divisor while it stays
+       finite (exact: powers of two), so that the quotient is rounded once
+       and cannot overflow where the result does not (alpha_t w = 2.5e-301,
+       lifted, over D = 1e-250: inf for 4.7e248); those left are applied to
+       the quotient, one after another.  (Float32 results of the plain loop
+       have none: their quotient is multiplied by 1 / D.) */
+    int downs = small + smaller + lift_grad + lift_more;
+    double divisor = bp->grad_divisor;
+    int folds = 0;
+    for (int k = 0; k < 4; k++) {
+        double next = divisor * 0x1p600;
+        int fold = k < downs && next < HUGE_VAL;
+        divisor = fold ? next : divisor;
+        folds += fold;
+    }
+    /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows
+       or the loop is careful (the divisor may be folded) */
+    double grad_normalised = (precise || careful || !isfinite(bp->grad_scale)
                                   ? dd_divide_double(grad_weighted, divisor, precise)
                                   : grad_weighted.hi * bp->grad_scale) *
-                             back * grow_more * back_drop;
+                             (huge ? 0x1p600 : 1.0) * (farther ? 0x1p600 : 1.0);
+    for (int k = 0; k < 4; k++) {
+        grad_normalised = k < downs - folds ? grad_normalised * 0x1p-600 : grad_normalised;
+    }
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
        result is.  An infinite g is that infinity as it is (shrunk twice,
@@ -184,7 +207,7 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
         grad_normalised = isinf(beyond) ? beyond : grad_normalised;
     }
     *grad = zero ? 0.0 : grad_normalised;
-    *hess = zero ? 0.0 : v.hess * grad_scale.hi * drop;
+    *hess = zero ? 0.0 : v.hess * grad_scale.hi * drop * drop_more;
 }
 
 /*

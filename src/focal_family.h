@@ -311,8 +311,18 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
        enters first, so that P^g does not make the product subnormal.  (Left:
        a P^g that underflows where P^(g-1) does not, g > 1, gives 0.) */
     dd one_minus_2p = dd_add(s.one_minus_p, dd_negate(s.p), precise);
-    dd sides = dd_add(dd_mul(one_minus_2p, bracket, precise),
-                      dd_mul(w_over_u, w_over_u, precise), precise);
+    /* (1 - 2p) w/u + (w/u)^2 = (w/u)((1 - p) - m p/u), since (1 - 2p) u + w
+       = (1 - p) u - m p: the two terms, near -1/(1 - p) and p/(1 - p) times
+       w where m is small beside 1 - p, cancelled to about w, and the second
+       derivative kept the rounding of the terms (clip 1e-300, gamma_neg 0.5
+       at x = 96.6: -3.1e-33 for -5.4e-41; float32 results at x = 60, the
+       wrong sign).  m p/u is formed 2^600 larger on both sides (m may be
+       subnormal); it is at most 1, u being at least m. */
+    dd m_p_over_u = dd_divide(dd_scale(s.p, m * 0x1p600, precise), dd_scale(u, 0x1p600, precise),
+                              precise);
+    dd rest = dd_add(s.one_minus_p, dd_negate(m_p_over_u), precise);
+    dd sides = dd_add(dd_mul(one_minus_2p, dd_scale(w_sigma, g, precise), precise),
+                      dd_mul(w_over_u, rest, precise), precise);
     dd middle = dd_mul(dd_scale(w, g, precise),
                        dd_mul(dd_scale(dd_add(dd_scale(w_sigma, g - 1.0, precise),
                                               dd_scale(w_over_u, 2.0, precise), precise),

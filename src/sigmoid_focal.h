@@ -457,9 +457,18 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
         return v;
     }
     double one_minus_2p = s.one_minus_p.hi - s.p.hi;
-    /* d2C/dx2: w, and for Poly-1 w (1 + epsilon a (1 - 2p)), or w (e - 2 epsilon q) */
+    /* d2C/dx2: w, and for Poly-1 w (1 + epsilon a (1 - 2p)), or w (e - 2 epsilon q).
+       With h the smaller of p and 1 - p (held apart) and its side c (1 for
+       1 - p, -1 for p), 1 + epsilon a (1 - 2p) = (1 - c epsilon a) + 2 c
+       epsilon a h: 1 - 2p rounded near -1 or 1 lost h's digits, and at
+       epsilon 1 (1 - 2p = -1 + 2 e^-80 at x = 80) the sum cancelled to 0 for
+       2 e^-80 (the second derivative 0 for 1.9e-70).  (Its own zero, where
+       epsilon a (1 - 2p) = -1, is the function's.) */
+    int upper = s.p.hi >= 0.5;
+    double h = upper ? s.one_minus_p.hi : s.p.hi;
+    double epsilon_a = (upper ? 1.0 : -1.0) * k->extra * a.hi;
     double c_curvature = poly_negative ? w.hi * (one_plus_epsilon.hi - 2.0 * k->extra * q.hi)
-                         : poly          ? w.hi * (1.0 + k->extra * a.hi * one_minus_2p)
+                         : poly          ? w.hi * ((1.0 - epsilon_a) + epsilon_a * (2.0 * h))
                                          : w.hi;
     double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
                        + gamma * a.hi * one_minus_2p * r_ce.hi

@@ -477,30 +477,89 @@ def _compare_scaled(got, expected, compared, dtype, what):
             assert abs(g - e) <= float(info.smallest_subnormal), (what, i, g, e)
 
 
+# one call's weights: powers of two and others, from 5e-324 to 1.7e308
+MIXED_WEIGHTS = np.array([math.ldexp(1.0, k) for k in POWERS + (-900, -830, -300)]
+                         + [5e-324, 3e-310, 7e-300, 1e-250, 1e-230, 1e-200, 1e-20, 0.3, 1e300,
+                            1.7e308])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name, parameters", GRADIENT_FAMILIES)
 def test_gradients_over_mixed_weights_in_one_call(dtype, name, parameters):
-    """As above, with every power of two among the weights of one call: each
-    element's w g / D is the unweighted gradient times 2^(k - j) whatever the
-    other weights.  The reductions' scale is chosen per call by the largest
-    weight, and an adversarial probe found the elements it leaves far from 1
-    wrong: Poly-1's g = 1.9e299 under w = 1e-300 (lifted 2^600) over D =
-    1e-250 beside w = 1e-10 gave inf for 4.7e248 (the quotient overflowed
-    before the lift's 2^-600); the focal loss's g = 8e-304 under w = 1e-310
-    beside w = 1e-290 over D = 5e-324 gave 0 for 4e-291 (g w underflowed
-    to 0 and was not formed 2^600 larger)."""
+    """Every weight of MIXED_WEIGHTS in one call, over normalizers from 5e-324
+    to 1.7e308 and a weighted mean: each element's w g / D is the unweighted
+    gradient times w / D, rounded (2 units of the dtype's epsilon, or one
+    subnormal step), whatever the other weights.  The reductions' scale is
+    chosen per call by the largest weight; an adversarial probe found the
+    elements it leaves far from 1 wrong: Poly-1's g = 1.9e299 under w =
+    1e-300 (lifted 2^600) over D = 1e-250 beside w = 1e-10 gave inf for
+    4.7e248 (the quotient overflowed before the lift's 2^-600 applied); g w
+    that underflowed even 2^600 larger gave 0 (the focal loss's 8e-304 under
+    w = 1e-310 beside 1e-290 over 5e-324, for 4e-291; its 6e-261 under w =
+    1e-250 over D = 1e-250, for 6e-261); alpha_t w 2^600 under a weighted
+    mean's scale 2^-997 underflowed (Poly-1's g = 1e300 under w = 1e-300
+    beside 1e300: 0 for 2.4e-301); float32 results took g w unlifted over a
+    tiny D (w = D = 2^-1074 beside 2^1023: 0 for 0.22)."""
     function = getattr(focal, name)
-    x = np.repeat(np.array([0.0, -1.0, 3.0, -17.0, 36.0, -233.0, 233.0, 700.0, -700.0, 745.0,
-                            1e4], dtype), 2)
+    x = np.repeat(np.array([0.0, -1.0, 3.0, -17.0, 36.0, -60.0, -200.0, -233.0, 233.0, 700.0,
+                            -700.0, 745.0, 1e4], dtype), 2)
     y = np.tile(np.array([0.0, 1.0], dtype), x.size // 2)
-    base = np.tile(function(x, y, **parameters, reduction="none"), len(POWERS))
-    powers = np.repeat(np.array(POWERS), x.size)
-    w = np.ldexp(1.0, powers)
-    xs, ys = np.tile(x, len(POWERS)), np.tile(y, len(POWERS))
-    for j in POWERS + (-1050, -830):
-        got = function(xs, ys, **parameters, weights=w, normalizer=math.ldexp(1.0, j))
-        expected, compared = _scaled_expectation(base, powers - j, dtype)
-        _compare_scaled(got, expected, compared, dtype, (name, parameters, j))
+    count = MIXED_WEIGHTS.size
+    base = np.tile(function(x, y, **parameters, reduction="none"), count)
+    w = np.repeat(MIXED_WEIGHTS, x.size)
+    xs, ys = np.tile(x, count), np.tile(y, count)
+    compared = np.isfinite(base) & (np.abs(base) >= np.finfo(dtype).tiny)
+    exact_weights = [mpmath.mpf(float(v)) for v in w]
+    for normalizer in [math.ldexp(1.0, j) for j in POWERS] + [5e-324, 1e-300, 1e-250, 3e10,
+                                                              1.7e308, None]:
+        got = function(xs, ys, **parameters, weights=w, normalizer=normalizer)
+        denominator = (mpmath.fsum(exact_weights) if normalizer is None
+                       else mpmath.mpf(normalizer))
+        expected = np.zeros_like(base)
+        with np.errstate(over="ignore", under="ignore"):
+            for i in np.flatnonzero(compared):  # (the scaled value, rounded once)
+                expected[i] = float(mpmath.mpf(float(base[i])) * exact_weights[i] / denominator)
+        _compare_scaled(got, expected, compared, dtype, (name, parameters, normalizer))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, parameters", GRADIENT_FAMILIES)
+def test_reduced_losses_over_a_tiny_normalizer(dtype, name, parameters):
+    """sum(w l) / D with D far below 1, its value carried by a term w l below
+    the normal range: the terms kept few digits before D brought them back
+    (an adversarial probe: weights [1e-230, 1] over D = 1e-230 gave 0 for
+    2e-261; per-class alpha [1e-300, 1] under weights [1e-20, 1] over D =
+    1e-320, 0.0672 for 0.0676).  Against the float64 unweighted losses
+    weighed and summed exactly."""
+    function = getattr(focal, name.replace("grad", "loss"))
+    info = np.finfo(dtype)
+    for x0 in (3.0, 0.5, -60.0, -200.0):
+        # the second element's loss is 0 or negligible, its weight 1 the largest
+        x, y = np.array([x0, -800.0]), np.array([0.0, 0.0])
+        base = function(x, y, **parameters, reduction="none")
+        for small in (5e-324, 3e-310, 1e-300, 1e-250, 1e-230):
+            w = np.array([small, 1.0])
+            for normalizer in (small, small * 1e-10, small * 1e10, 5e-324, 1e-320):
+                if not normalizer > 0.0:
+                    continue
+                got = function(x.astype(dtype), y.astype(dtype), **parameters, weights=w,
+                               normalizer=normalizer)
+                exact = mpmath.fsum(mpmath.mpf(float(b)) * mpmath.mpf(float(v))
+                                    for b, v in zip(base, w)) / mpmath.mpf(normalizer)
+                with np.errstate(over="ignore", under="ignore"):
+                    expected = np.array([float(exact)]).astype(dtype)
+                _compare_scaled(np.array([got]), expected, np.array([True]), dtype,
+                                (name, parameters, x0, small, normalizer, float(exact)))
+    if name == "grad":
+        # per-class alpha: the sigmoid form folds alpha_t w before the scale
+        x = np.array([[0.5, 0.5]], dtype)
+        got = focal.loss(x, np.array([[1.0, 0.0]], dtype), alpha=np.array([1e-300, 1.0]),
+                         weights=np.array([1e-20, 1.0]), normalizer=1e-320)
+        base = focal.loss(x.astype(np.float64), np.array([[1.0, 0.0]]),
+                          alpha=np.array([1e-300, 1.0]), reduction="none")[0]
+        exact = (mpmath.mpf(float(base[0])) * mpmath.mpf(1e-20) + mpmath.mpf(float(base[1])))
+        exact /= mpmath.mpf(1e-320)
+        assert abs(float(got) - float(exact)) <= 2 * float(info.eps) * float(exact), (got, exact)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

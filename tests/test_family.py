@@ -638,17 +638,22 @@ def test_asymmetric_clip_zero_negatives_are_the_focal_loss():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_asymmetric_clip_zero_second_derivative_far_right(dtype):
-    # m = 0 far right: the asymmetric form's terms w (1 - 2p)/u and (w/u)^2
-    # are -1 and 1 there and cancel to e^-x; the focal loss of target 0 keeps
-    # its digits (gamma_neg 4 at x = 100 gave -1.85e-32 for -1.45e-41)
-    x = np.array([-30.0, -1.0, 0.5, 20.0, 40.0, 100.0, 300.0, 700.0, 710.0], dtype=dtype)
+@pytest.mark.parametrize("clip", [0.0, 5e-324, 1e-300, 1e-100, 1e-30, 1e-10])
+def test_asymmetric_small_clip_second_derivative_far_right(dtype, clip):
+    # a clip small beside 1 - p far right: the asymmetric form's terms
+    # w (1 - 2p)/u and (w/u)^2 are -1 and 1 there and cancelled to e^-x
+    # (gamma_neg 4 at x = 100 and clip 0 gave -1.85e-32 for -1.45e-41; clip
+    # 1e-300 and gamma_neg 0.5 at x = 96.6, -3.1e-33 for -5.4e-41; float32
+    # results at x = 60, the wrong sign).  At clip 0 the focal loss of
+    # target 0 serves; otherwise their sum is formed as (w/u)((1 - p) - m p/u).
+    x = np.array([-30.0, -1.0, 0.5, 20.0, 40.0, 55.0, 60.0, 96.55726684981495, 100.0, 300.0,
+                  700.0, 710.0], dtype=dtype)
     zeros = np.zeros_like(x)
     for gamma in (0.0, 0.5, 2.0, 4.0, 2.5):
-        hess = focal.asymmetric_grad_hess(x, zeros, 0.0, gamma, 0.0)[1]
+        hess = focal.asymmetric_grad_hess(x, zeros, 0.0, gamma, clip)[1]
         for i, xi in enumerate(x):
             with mpmath.workdps(800):   # the reference's own terms cancel to e^-x
-                exact = reference.asymmetric_mp(float(xi), 0.0, 0.0, gamma, 0.0)[2]
+                exact = reference.asymmetric_mp(float(xi), 0.0, 0.0, gamma, clip)[2]
             scale = max(abs(float(exact)), float(np.finfo(dtype).tiny))
             error = float(abs(mpmath.mpf(float(hess[i])) - exact)) / spacing(scale, dtype)
             assert error <= 4.0, (xi, gamma, hess[i], exact)
@@ -907,3 +912,22 @@ def test_varifocal_second_derivative_of_target_0_beyond_700(alpha, dtype):
                     assert np.isinf(hess[i]) and (hess[i] > 0) == (exact > 0), (where, hess[i])
                 else:
                     assert ulp_error(hess[i], exact, dtype) <= 4, (where, hess[i], float(exact))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("epsilon", [1.0, 0.5, 2.0, 1e10])
+def test_poly1_second_derivative_at_gamma_zero_far_from_zero(dtype, epsilon):
+    # At gamma 0 the second derivative is w (1 + epsilon a (1 - 2p)): with
+    # 1 - 2p rounded near -1 or 1 the sum lost the smaller probability's
+    # digits, and at epsilon 1 it cancelled to 0 (x = 80 of target 0: 0 for
+    # 3.8e-70).  It is formed from min(p, 1 - p), held apart.
+    x = np.array([-700.0, -300.0, -80.0, -20.0, -3.0, 3.0, 20.0, 80.0, 300.0, 700.0], dtype)
+    for target in (0.0, 1.0):
+        y = np.full_like(x, target)
+        hess = focal.poly1_grad_hess(x, y, None, 0.0, epsilon)[1]
+        for xi, h in zip(x, hess):
+            with mpmath.workdps(800):   # the reference's own terms cancel to e^-2|x|
+                exact = reference.poly1_mp(float(xi), target, 0.0, epsilon, alpha=None)[2]
+            scale = max(abs(float(exact)), float(np.finfo(dtype).tiny))
+            error = float(abs(mpmath.mpf(float(h)) - exact)) / spacing(scale, dtype)
+            assert error <= 4.0, (xi, target, h, exact)
