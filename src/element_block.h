@@ -119,9 +119,10 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     /* the gradient's scale 2^600 larger again where the lift leaves it below
        2^-960 (the weight sum's scale 2^-997 of a mean over weights 1e-300
        and 1e300: alpha_t w 2^600 2^-997 underflowed, and Poly-1's g = 1e300
-       gave 0 for 2.4e-301); alpha_t w 2^600 is then below 2^114 (the ratio
-       is at least 2^-1074), so that product cannot overflow */
-    int lift_more = lift_grad && unlifted * 0x1p600 * bp->grad_scale_ratio < 0x1p-960;
+       gave 0 for 2.4e-301), tested on the lifted alpha_t w (alpha_t w itself
+       may have underflowed to 0); alpha_t w 2^600 is then below 2^114 (the
+       ratio is at least 2^-1074), so that product cannot overflow */
+    int lift_more = lift_grad & (scale.hi * bp->grad_scale_ratio < 0x1p-960);
     double more = lift_more ? 0x1p600 : 1.0, drop_more = lift_more ? 0x1p-600 : 1.0;
     dd grad_scale = {scale.hi * more * grad_down, scale.lo * more * grad_down};
     /* An unweighted loss beyond the double range (varifocal's or FL*'s at
@@ -157,43 +158,58 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        that much larger: a product that underflowed to 0 is small too, g =
        8e-304 times w = 1e-21 gave 0 for 4e-291 over D = 2e-34, g = 6e-261
        times w = 1e-250 0 for 6e-261 over D = 1e-250; a zero g is not, 0
-       times w 2^600 was NaN).  Float32 results too where they weigh
-       carefully, over a tiny divisor (g = 1.5e-78 times w = 1e-250 gave 0
-       for 1.5e-28 over D = 1e-300).  Then g is below 2^-300 or w below
-       2^-426, and w 2^1200 cannot overflow. */
+       times w 2^600 was NaN).  Then g is below 2^-300 or w below 2^-426, and
+       w 2^1200 cannot overflow.  Float32 results instead take g w 2^600
+       larger over a divisor below 2^-400 where w is below 2^-300 and not
+       lifted already (w 2^600 finite, 0 times it 0; two lifts took a normal
+       result past the double range before D): g = 1.5e-78 times w = 1e-250 gave 0 for
+       1.5e-28 over D = 1e-300.  A float32 result below 2^128 is then below
+       2^728 before it is scaled back.  (No test of each product there: it
+       kept the asymmetric loss's float32 loop from vectorising, 3.5 times
+       slower.) */
     double lifted_product = fabs(v.grad.hi) * 0x1p600 * grad_scale.hi;
-    int small = (precise || careful) && (v.grad.hi != 0.0) & (lifted_product < 0x1p-300);
-    int smaller = small && lifted_product < 0x1p-900;
+    int small = precise & (v.grad.hi != 0.0) & (lifted_product < 0x1p-300);
+    int smaller = small & (lifted_product < 0x1p-900);
+    double tiny_divisor = !precise && bp->grad_divisor < 0x1p-400 &&
+                                  unlifted * bp->grad_scale_ratio >= 0x1p-960 &&
+                                  grad_scale.hi < 0x1p-300
+                              ? 0x1p600
+                              : 1.0;
     double shrink = huge ? 0x1p-600 : small ? 0x1p600 : 1.0;
     int farther = precise && fabs(v.grad.hi * 0x1p-600 * grad_scale.hi) > 0x1p960;
-    double shrink_more = farther ? 0x1p-600 : smaller ? 0x1p600 : 1.0;
-    dd grad_shrunk = {grad_scale.hi * shrink * shrink_more, grad_scale.lo * shrink * shrink_more};
+    /* (a product of two selects, farther and smaller being exclusive: the
+       nested select put control flow in the loop, which then did not
+       vectorise, float64's loops 3.5 times slower) */
+    double shrink_more = (farther ? 0x1p-600 : 1.0) * (smaller ? 0x1p600 : 1.0);
+    dd grad_shrunk = {grad_scale.hi * shrink * shrink_more * tiny_divisor,
+                      grad_scale.lo * shrink * shrink_more * tiny_divisor};
     dd grad_weighted = dd_mul(v.grad, grad_shrunk, precise);
     /* The factors 2^-600 that bring g w back (a small product's, the lifts'
-       drops: `downs` of them) are folded into the divisor while it stays
-       finite (exact: powers of two), so that the quotient is rounded once
-       and cannot overflow where the result does not (alpha_t w = 2.5e-301,
-       lifted, over D = 1e-250: inf for 4.7e248); those left are applied to
-       the quotient, one after another.  (Float32 results of the plain loop
-       have none: their quotient is multiplied by 1 / D.) */
-    int downs = small + smaller + lift_grad + lift_more;
+       drops) are, for float64 results, folded into the divisor one by one
+       while it stays finite (exact: powers of two), so that the quotient is
+       rounded once and cannot overflow where the result does not (alpha_t w
+       = 2.5e-301, lifted, over D = 1e-250: inf for 4.7e248); those left
+       apply to the quotient, one after another.  Float32 results multiply by
+       1 / D and apply them all after: there two of them mean a result below
+       2^-426, 0 as a float32, and one overflows nothing a float32 holds.
+       (A loop GCC unrolls, of selects only: a count of the factors, or `|`
+       of their flags, kept float64's loops from vectorising, 3.5 times
+       slower.) */
     double divisor = bp->grad_divisor;
-    int folds = 0;
+    double after[4];
+    const int downs[4] = {small, smaller, lift_grad, lift_more};
     for (int k = 0; k < 4; k++) {
-        double next = divisor * 0x1p600;
-        int fold = k < downs && next < HUGE_VAL;
-        divisor = fold ? next : divisor;
-        folds += fold;
+        double folded = divisor * (downs[k] ? 0x1p600 : 1.0);
+        int fold = precise && folded < HUGE_VAL;
+        after[k] = fold ? 1.0 : downs[k] ? 0x1p-600 : 1.0;
+        divisor = fold ? folded : divisor;
     }
-    /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows
-       or the loop is careful (the divisor may be folded) */
-    double grad_normalised = (precise || careful || !isfinite(bp->grad_scale)
+    /* plain mode multiplies by 1 / divisor, unless that reciprocal overflows */
+    double grad_normalised = (precise || !isfinite(bp->grad_scale)
                                   ? dd_divide_double(grad_weighted, divisor, precise)
                                   : grad_weighted.hi * bp->grad_scale) *
-                             (huge ? 0x1p600 : 1.0) * (farther ? 0x1p600 : 1.0);
-    for (int k = 0; k < 4; k++) {
-        grad_normalised = k < downs - folds ? grad_normalised * 0x1p-600 : grad_normalised;
-    }
+                             (huge ? 0x1p600 : 1.0) * (farther ? 0x1p600 : 1.0) * after[0] *
+                             after[1] * after[2] * after[3] / tiny_divisor;
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
        result is.  An infinite g is that infinity as it is (shrunk twice,
