@@ -21,9 +21,9 @@
 enum { FOCAL_BLOCK = 256, FOCAL_LANES = 32 };
 
 /* a gradient divisor below this brings a weighted scale below 2^-960 (which
-   float32 results take unlifted) back into float32's range: such calls
-   weigh carefully (weigh_carefully) */
-#define FOCAL_TINY_DIVISOR 0x1p-700
+   float32 results take unlifted), or a product g w below the doubles, back
+   into float32's range: such calls weigh carefully (weigh_carefully) */
+#define FOCAL_TINY_DIVISOR 0x1p-400
 
 typedef struct {
     double x[FOCAL_BLOCK];      /* finite logits (the scalar path takes the others) */
@@ -160,7 +160,9 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        times w = 1e-250 0 for 6e-261 over D = 1e-250; a zero g is not, 0
        times w 2^600 was NaN).  Then g is below 2^-300 or w below 2^-426, and
        w 2^1200 cannot overflow.  Float32 results instead take g w 2^600
-       larger over a divisor below 2^-400 where w is below 2^-300 and not
+       larger over a divisor below 2^-400 (FOCAL_TINY_DIVISOR: such calls
+       weigh carefully, and the plain loops carry none of this) where w is
+       below 2^-300 and not
        lifted already (w 2^600 finite, 0 times it 0; two lifts took a normal
        result past the double range before D): g = 1.5e-78 times w = 1e-250 gave 0 for
        1.5e-28 over D = 1e-300.  A float32 result below 2^128 is then below
@@ -170,11 +172,9 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     double lifted_product = fabs(v.grad.hi) * 0x1p600 * grad_scale.hi;
     int small = precise & (v.grad.hi != 0.0) & (lifted_product < 0x1p-300);
     int smaller = small & (lifted_product < 0x1p-900);
-    double tiny_divisor = !precise && bp->grad_divisor < 0x1p-400 &&
-                                  unlifted * bp->grad_scale_ratio >= 0x1p-960 &&
-                                  grad_scale.hi < 0x1p-300
-                              ? 0x1p600
-                              : 1.0;
+    int tiny = careful && !precise && bp->grad_divisor < FOCAL_TINY_DIVISOR &&
+               unlifted * bp->grad_scale_ratio >= 0x1p-960 && grad_scale.hi < 0x1p-300;
+    double tiny_divisor = tiny ? 0x1p600 : 1.0, tiny_back = tiny ? 0x1p-600 : 1.0;
     double shrink = huge ? 0x1p-600 : small ? 0x1p600 : 1.0;
     int farther = precise && fabs(v.grad.hi * 0x1p-600 * grad_scale.hi) > 0x1p960;
     /* (a product of two selects, farther and smaller being exclusive: the
@@ -209,7 +209,7 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
                                   ? dd_divide_double(grad_weighted, divisor, precise)
                                   : grad_weighted.hi * bp->grad_scale) *
                              (huge ? 0x1p600 : 1.0) * (farther ? 0x1p600 : 1.0) * after[0] *
-                             after[1] * after[2] * after[3] / tiny_divisor;
+                             after[1] * after[2] * after[3] * tiny_back;
     /* a product beyond the double range even so: the double-double's error
        term is inf - inf, NaN, where the plain product is the infinity the
        result is.  An infinite g is that infinity as it is (shrunk twice,
@@ -239,7 +239,7 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
  * by a finite divisor of an infinity is infinite, and the other factors are
  * powers of two; a zero alpha_t w gives 0 either way.  The lift matters
  * for a row whose parameters make `large` values (focal_params), and for a
- * divisor below 2^-700, which brings a weighted scale below 2^-960 back into
+ * divisor below FOCAL_TINY_DIVISOR, which brings a weighted scale below 2^-960 back into
  * float32's range (w = D = 2^-1074 beside w = 2^1023 in one call, where the
  * reductions' scale cannot fold the weights' size into D: 0 for 0.22).
  */
