@@ -35,6 +35,7 @@ def sigmoid_focal(
     sums_only: bool = ...,
     sum_weights: bool = ...,
     sum_positives: bool = ...,
+    check_targets: bool = ...,
     loss_weight_scale: float = ...,
     grad_weight_scale: float = ...,
     weight_prescale: float = ...,
@@ -75,4 +76,5 @@ def softmax_focal(
     grad_weight_scale: float = ...,
     hess_out: Optional[np.ndarray] = ...,
     weight_prescale: float = ...,
+    check_targets: bool = ...,
 ) -> Tuple[float, float, float]: ...

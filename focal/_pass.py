@@ -72,8 +72,11 @@ class Family:
              w: Optional[np.ndarray], alpha_per_class: Optional[np.ndarray], *,
              loss_out: Optional[np.ndarray], grad_out: Optional[np.ndarray],
              hess_out: Optional[np.ndarray], grad_divisor: float, sums_only: bool,
-             sum_weights: bool, sum_positives: bool) -> Tuple[float, float, float, float]:
-        """One C pass: (loss sum, weight sum, positive sum, loss sum 2^-64)."""
+             sum_weights: bool, sum_positives: bool, check_targets: bool = True
+             ) -> Tuple[float, float, float, float]:
+        """One C pass: (loss sum, weight sum, positive sum, loss sum 2^-64).
+        A sums_only pass with check_targets=False may leave dense targets
+        unchecked (and unread) where no sum needs them."""
         raise NotImplementedError
 
 
@@ -186,11 +189,13 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     else:
         if plan.first_pass or validate_first:
             # no kernel: the denominator's sum, and every value validated
-            # before out= overwrites an input
+            # before out= overwrites an input (else the pass after this one
+            # checks the targets: a weighted mean's first pass reads only
+            # the weights then)
             _, weight_sum, positive_sum, _ = call(
                 x_pass, t_pass, w, alpha_per_class, loss_out=None, grad_out=None,
                 hess_out=None, grad_divisor=1.0, sums_only=True, sum_weights=plan.sum_weights,
-                sum_positives=plan.sum_positives)
+                sum_positives=plan.sum_positives, check_targets=validate_first)
             if plan.first_pass:
                 plan.take_sums(weight_sum, positive_sum)
         loss_sum, weight_sum, positive_sum, loss_sum_small = call(

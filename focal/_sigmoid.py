@@ -45,13 +45,13 @@ class _Elementwise(_pass.Family):
                         f"row) or equal ignore_index={ops.ignore}; found {invalid[0]}")
 
     def call(self, ops, plan, x, t, w, alpha_per_class, *, loss_out, grad_out, hess_out,
-             grad_divisor, sums_only, sum_weights, sum_positives):
+             grad_divisor, sums_only, sum_weights, sum_positives, check_targets=True):
         return _core.sigmoid_focal(
             x, t, labels=ops.labels, alpha=ops.alpha, alpha_per_class=alpha_per_class,
             weights=w, ignore_index=ops.ignore, loss_out=loss_out, grad_out=grad_out,
             hess_out=hess_out, grad_divisor=grad_divisor,
             double_precision=ops.dtype == np.float64, sums_only=sums_only,
-            sum_weights=sum_weights, sum_positives=sum_positives,
+            sum_weights=sum_weights, sum_positives=sum_positives, check_targets=check_targets,
             loss_weight_scale=plan.loss_weight_scale, grad_weight_scale=plan.grad_weight_scale,
             weight_prescale=plan.weight_prescale,
             **ops.kernel)

@@ -34,7 +34,7 @@ class _Softmax(_pass.Family):
         return float(rows)
 
     def call(self, ops, plan, x, t, w, alpha_per_class, *, loss_out, grad_out, hess_out,
-             grad_divisor, sums_only, sum_weights, sum_positives):
+             grad_divisor, sums_only, sum_weights, sum_positives, check_targets=True):
         # (the pass always sums the row weights; it has no positives' sum)
         loss_sum, weight_sum, loss_sum_small = _core.softmax_focal(
             x, t, labels=ops.labels, alpha=ops.alpha, alpha_per_class=alpha_per_class,
@@ -42,7 +42,8 @@ class _Softmax(_pass.Family):
             grad_divisor=grad_divisor, double_precision=ops.dtype == np.float64,
             sums_only=sums_only, loss_weight_scale=plan.loss_weight_scale,
             grad_weight_scale=plan.grad_weight_scale,
-            weight_prescale=plan.weight_prescale, hess_out=hess_out, **ops.kernel)
+            weight_prescale=plan.weight_prescale, hess_out=hess_out,
+            check_targets=check_targets, **ops.kernel)
         return loss_sum, weight_sum, 0.0, loss_sum_small
 
 

@@ -37,6 +37,8 @@ typedef struct {
     kernel_choice kernel; /* the row, precision, form and outputs */
     int hard_targets;    /* the row takes targets in {0, 1} only */
     int sums_only;       /* validate and sum weights and targets; no kernel */
+    int read_targets;    /* a sums_only pass reads the targets (not when it sums
+                            the weights of dense targets alone, unchecked) */
     int which_sums;      /* the running sums to keep (SUM_LOSS | ...) */
     int precise;         /* float64 results: the double-double kernels */
     int simd_level;
@@ -77,7 +79,11 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
        npy_intp *filled, loop_problem *problem)
 {
 #define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
-    io->load(AT(0), stride[0], n, t->logits_double, b->x);
+    /* a pass without the kernel reads no logits, nor alpha: only what it
+       checks and sums */
+    if (!t->sums_only) {
+        io->load(AT(0), stride[0], n, t->logits_double, b->x);
+    }
     if (t->i_weights >= 0) {
         if (io->load_weights(AT(t->i_weights), stride[t->i_weights], n, b->weight)) {
             for (npy_intp i = 0; i < n; i++) {
@@ -120,7 +126,7 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
             return report(problem, LOOP_BAD_LABEL, 0.0, bad);
         }
     }
-    else {
+    else if (t->read_targets) {
         int check = io->load_targets(AT(1), stride[1], n, t->targets_double, b->y);
         *soft = (check >> 1) & 1;
         if ((check & 1) || (t->hard_targets && *soft)) {
@@ -134,7 +140,7 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
             }
         }
     }
-    if (t->i_alpha >= 0) {
+    if (t->i_alpha >= 0 && !t->sums_only) {
         io->load(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
     }
     return 0;
@@ -185,7 +191,8 @@ prefetch_block(const elementwise_task *t, char **ptr, const npy_intp *stride, np
 {
 #if defined(__GNUC__)
     npy_intp m = n - next < FOCAL_BLOCK ? n - next : FOCAL_BLOCK;
-    int inputs[3] = {0, 1, t->i_weights};
+    /* (the inputs gather reads) */
+    int inputs[3] = {t->sums_only ? -1 : 0, t->read_targets ? 1 : -1, t->i_weights};
     for (int k = 0; k < 3 && m > 0; k++) {
         int op = inputs[k];
         if (op < 0 || stride[op] <= 0 || stride[op] > 8) {
@@ -344,7 +351,7 @@ elementwise_sums(const elementwise_task *t, double sums[4])
 enum {
     KW_LOGITS, KW_TARGETS, KW_LABELS, KW_ALPHA, KW_ALPHA_PER_CLASS, KW_GAMMA, KW_WEIGHTS, KW_IGNORE_INDEX,
     KW_LOSS_OUT, KW_GRAD_OUT, KW_HESS_OUT, KW_GRAD_DIVISOR, KW_DOUBLE_PRECISION, KW_STAR,
-    KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_LOSS_WEIGHT_SCALE,
+    KW_BETA, KW_SUMS_ONLY, KW_SUM_WEIGHTS, KW_SUM_POSITIVES, KW_CHECK_TARGETS, KW_LOSS_WEIGHT_SCALE,
     KW_GRAD_WEIGHT_SCALE, KW_WEIGHT_PRESCALE, KW_LOSS, KW_EXTRA, KW_EXTRA2, KW_EXTRA3,
     KW_EXTRA4, KW_COUNT
 };
@@ -355,7 +362,7 @@ enum {
 static const char *const sigmoid_keyword_names[KW_COUNT] = {
     "logits", "targets", "labels", "alpha", "alpha_per_class", "gamma", "weights", "ignore_index",
     "loss_out", "grad_out", "hess_out", "grad_divisor", "double_precision", "star",
-    "beta", "sums_only", "sum_weights", "sum_positives", "loss_weight_scale",
+    "beta", "sums_only", "sum_weights", "sum_positives", "check_targets", "loss_weight_scale",
     "grad_weight_scale", "weight_prescale", "loss", "extra", "extra2", "extra3", "extra4"};
 
 PyObject *
@@ -544,7 +551,7 @@ direct_access(PyArrayObject **ops, const int *types, int nop, int first_output, 
 typedef struct {
     PyArrayObject *logits, *targets, *alpha_per_class, *weights; /* NULL: none */
     PyArrayObject *outputs[3]; /* the loss, gradient and second derivative, or NULL */
-    int labels, double_precision, sums_only, sum_weights, sum_positives;
+    int labels, double_precision, sums_only, sum_weights, sum_positives, check_targets;
     int has_alpha;             /* a scalar alpha, in `alpha` */
     double alpha, gamma, grad_divisor, beta, extra, extra2, extra3, extra4;
     double loss_weight_scale, grad_weight_scale, weight_prescale;
@@ -568,7 +575,7 @@ row_arguments(PyObject *const *values, sigmoid_call *c)
 
 /* the defaults of sigmoid_focal's keywords */
 static const sigmoid_call SIGMOID_DEFAULTS = {
-    .sum_weights = 1, .sum_positives = 1, .gamma = 2.0, .grad_divisor = 1.0,
+    .sum_weights = 1, .sum_positives = 1, .check_targets = 1, .gamma = 2.0, .grad_divisor = 1.0,
     .loss_weight_scale = 1.0, .grad_weight_scale = 1.0, .weight_prescale = 1.0,
     .ignore_index = -1, .loss = LOSS_SIGMOID_FOCAL};
 
@@ -612,6 +619,10 @@ sigmoid_run(module_state *state, const sigmoid_call *c, double sums[4])
     elementwise_task task;
     memset(&task, 0, sizeof task);
     task.sums_only = c->sums_only;
+    /* dense targets enter a pass without the kernel only to be checked or
+       summed: a weighted mean's first pass, which only sums the weights,
+       reads the weights alone (a third of its bytes for float32 inputs) */
+    task.read_targets = !c->sums_only || c->check_targets || c->labels || c->sum_positives;
     /* the sums Python needs; those it knows beforehand (counts) are skipped */
     task.which_sums = (c->sums_only ? 0 : SUM_LOSS) | (c->sum_weights ? SUM_WEIGHT : 0) |
                       (c->sum_positives ? SUM_POSITIVE : 0);
@@ -827,7 +838,7 @@ finish:
  * _core.sigmoid_focal(logits, targets, *, labels, alpha, alpha_per_class,
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     hess_out, grad_divisor, double_precision, star, beta,
- *                     sums_only, sum_weights, sum_positives,
+ *                     sums_only, sum_weights, sum_positives, check_targets,
  *                     loss_weight_scale, grad_weight_scale, weight_prescale,
  *                     loss, extra, extra2, extra3, extra4)
  *     -> (sum of weighted losses, sum of weights, sum of targets,
@@ -839,6 +850,10 @@ finish:
  * checked by Python.  The
  * middle two sums are 0 unless sum_weights / sum_positives ask for them; the
  * last stays finite where the first overflows.
+ *
+ * sums_only runs no kernel: it checks the targets and keeps the sums asked
+ * for; with check_targets=False it leaves dense targets unread where no sum
+ * needs them (a weighted mean's first pass: the pass after it checks them).
  *
  * The sums run over the elements not ignored.  The outputs, when given,
  * receive the per-element weighted loss, gradient (divided by grad_divisor)
@@ -868,6 +883,7 @@ sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         flag_argument(given[KW_SUMS_ONLY], &c.sums_only) < 0 ||
         flag_argument(given[KW_SUM_WEIGHTS], &c.sum_weights) < 0 ||
         flag_argument(given[KW_SUM_POSITIVES], &c.sum_positives) < 0 ||
+        flag_argument(given[KW_CHECK_TARGETS], &c.check_targets) < 0 ||
         real_argument(given[KW_GAMMA], "gamma", &c.gamma) < 0 ||
         real_argument(given[KW_GRAD_DIVISOR], "grad_divisor", &c.grad_divisor) < 0 ||
         real_argument(given[KW_BETA], "beta", &c.beta) < 0 ||

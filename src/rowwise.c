@@ -64,6 +64,8 @@ typedef struct {
     double weight_prescale;  /* on every row weight read: see the elementwise task's */
     int want_loss, want_grad, want_hess, has_weights;
     int sums_only;           /* validate and sum the row weights; no kernel */
+    int check_targets;       /* a sums_only pass checks dense targets (not when
+                                it only sums a weighted mean's row weights) */
     npy_intp logit_stride, target_stride, grad_stride, hess_stride; /* along the class axis */
     PyArrayObject *label_array;                          /* for its dtype */
     row_loader load_logits, load_targets, load_weight;
@@ -522,7 +524,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             return report(problem, LOOP_BAD_LABEL, 0.0, label);
         }
     }
-    else {
+    else if (!t->sums_only || t->check_targets) {
         for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
             npy_intp n = piece_length(classes, first);
             t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
@@ -856,7 +858,7 @@ row_starts(PyArrayObject *array)
  *                     gamma, weights, ignore_index, loss_out, grad_out,
  *                     grad_divisor, double_precision, sums_only,
  *                     loss_weight_scale, grad_weight_scale, hess_out,
- *                     weight_prescale)
+ *                     weight_prescale, check_targets)
  *     -> (sum of weighted row losses, sum of row weights,
  *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
  *
@@ -872,20 +874,20 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
                                "gamma", "weights", "ignore_index", "loss_out", "grad_out",
                                "grad_divisor", "double_precision", "sums_only",
                                "loss_weight_scale", "grad_weight_scale", "hess_out",
-                               "weight_prescale", NULL};
+                               "weight_prescale", "check_targets", NULL};
     PyArrayObject *logits, *targets;
-    int labels = 0, double_precision = 0, sums_only = 0;
+    int labels = 0, double_precision = 0, sums_only = 0, check_targets = 1;
     PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
     PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
     double gamma = 2.0, grad_divisor = 1.0;
     double loss_weight_scale = 1.0, grad_weight_scale = 1.0, weight_prescale = 1.0;
     Py_ssize_t ignore_index = -100;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOdppddOd", keywords, &PyArray_Type, &logits,
+            args, kwargs, "O!O!|$pOOdOnOOdppddOdp", keywords, &PyArray_Type, &logits,
             &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
             &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
             &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale,
-            &hess_obj, &weight_prescale)) {
+            &hess_obj, &weight_prescale, &check_targets)) {
         return NULL;
     }
     if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
@@ -907,6 +909,7 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
     softmax_task task = {0};
     task.labels = labels;
     task.sums_only = sums_only;
+    task.check_targets = check_targets;
     task.precise = double_precision;
     task.gamma = gamma;
     task.alpha = 1.0;

@@ -120,6 +120,53 @@ def test_passes_per_call(monkeypatch, family, reduction, weighted, normalizer, p
     assert counter.calls[:-1] == [True] * (passes - 1)  # a first pass has no kernel
 
 
+class RecordingChecks:
+    """Keeps whether each pass checks the targets."""
+    def __init__(self, monkeypatch):
+        self.checks = []
+        for name in ("sigmoid_focal", "softmax_focal"):
+            original = getattr(_core, name)
+
+            def recorded(*args, _original=original, **kwargs):
+                self.checks.append(kwargs.get("check_targets", True))
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(_core, name, recorded)
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("bad", [1.5, -0.25, np.nan])
+def test_weighted_mean_checks_targets_in_its_second_pass(monkeypatch, family, bad):
+    """A weighted mean's first pass sums the weights alone (dense targets
+    unread); the pass with the kernel checks them, and a bad one still raises
+    by name.  With out= over the logits, the first pass checks them before
+    anything is written."""
+    x = RNG.normal(size=(64, 5))
+    if family == "sigmoid":
+        function, name, weights = focal.loss_and_grad, "targets", RNG.uniform(size=(64, 5))
+        targets = RNG.uniform(size=(64, 5))
+    else:
+        function, name, weights = focal.softmax_loss_and_grad, "labels", RNG.uniform(size=64)
+        targets = RNG.dirichlet(np.ones(5), size=64)
+    good_loss, good_grad = function(x, targets, weights=weights)
+    recorder = RecordingChecks(monkeypatch)
+    # the weight sum is the same whichever pass reads the targets
+    np.testing.assert_array_equal(function(x, targets, weights=weights, out=np.empty_like(x))[1],
+                                  good_grad)
+    assert recorder.checks == [False, True]
+    assert function(x, targets, weights=weights)[0] == good_loss
+    targets[-1, -1] = bad
+    for out in (None, np.empty_like(x)):
+        with pytest.raises(ValueError, match=rf"^{name}: .*must lie in \[0, 1\]; found"):
+            function(x, targets, weights=weights, out=out)
+    recorder.checks.clear()
+    before = x.copy()
+    with pytest.raises(ValueError, match=rf"^{name}: "):
+        function(x, targets, weights=weights, out=x)
+    assert recorder.checks[0] is True  # checked before out= overwrites the logits
+    np.testing.assert_array_equal(x, before, strict=True)
+
+
 def test_sum_over_positives_of_dense_targets_takes_a_first_pass(monkeypatch):
     x = RNG.normal(size=(6, 5))
     y = RNG.uniform(size=(6, 5))
