@@ -178,6 +178,9 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
             grad_divisor=1.0, sums_only=elementwise_loss or not want_loss,
             sum_weights=plan.sum_weights, sum_positives=plan.sum_positives)
         plan.take_sums(weight_sum, positive_sum)
+        if want_loss and not elementwise_loss:  # (before out= overwrites an input)
+            loss_sum, loss_sum_small = _retake(
+                call, plan, (x_pass, t_pass, w, alpha_per_class), loss_sum, loss_sum_small)
         if reflected:
             _write_mirrored(call, x_pass, t_pass, w, alpha_per_class, copied, reflected,
                             ops.labels, ops.ignore, family.rows, loss_out, grad_pass,
@@ -187,23 +190,42 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
             _write_tiled(call, tiled[1], tiled[2], out_receives, loss_out, grad_pass,
                          ops.to_pass(hess_out), plan.grad_divisor)
     else:
+        # A reduced loss whose weights' scale took its sum tiny, or past the
+        # double range, is summed again (Plan.retake) from the inputs.  Where
+        # out= overwrites one, the first pass sums the loss before anything is
+        # written if the scale can do either: a shift over a normalizer, or
+        # a largest weight of 2^63 or more (its scale below 2^-64).  Below that
+        # such a call keeps its one sum, whose terms below 2^-1022 once scaled
+        # were below 2^-958 before (README, Accuracy): a pass that
+        # sums the loss first would cost every weighted call in place half
+        # its time again.
+        retake = want_loss and not elementwise_loss
+        prepass = validate_first and retake and (plan.shift > 0 or plan.loss_exponent > 64)
         if plan.first_pass or validate_first:
             # no kernel: the denominator's sum, and every value validated
             # before out= overwrites an input (else the pass after this one
             # checks the targets: a weighted mean's first pass reads only
             # the weights then)
-            _, weight_sum, positive_sum, _ = call(
+            loss_sum, weight_sum, positive_sum, loss_sum_small = call(
                 x_pass, t_pass, w, alpha_per_class, loss_out=None, grad_out=None,
-                hess_out=None, grad_divisor=1.0, sums_only=True, sum_weights=plan.sum_weights,
-                sum_positives=plan.sum_positives, check_targets=validate_first)
+                hess_out=None, grad_divisor=1.0, sums_only=not prepass,
+                sum_weights=plan.sum_weights, sum_positives=plan.sum_positives,
+                check_targets=validate_first)
             if plan.first_pass:
                 plan.take_sums(weight_sum, positive_sum)
+            if prepass:  # (the pass below then sums it as retaken)
+                _retake(call, plan, (x_pass, t_pass, w, alpha_per_class), loss_sum,
+                        loss_sum_small)
+        retake = retake and not validate_first
         loss_sum, weight_sum, positive_sum, loss_sum_small = call(
             x_pass, t_pass, w, alpha_per_class, loss_out=loss_out, grad_out=grad_pass,
             hess_out=ops.to_pass(hess_out), grad_divisor=plan.grad_divisor, sums_only=False,
             sum_weights=plan.sum_weights and not plan.first_pass,
             sum_positives=plan.sum_positives and not plan.first_pass)
         plan.take_sums(weight_sum, positive_sum)
+        if retake:  # (the inputs are untouched: out= shares no memory with them)
+            loss_sum, loss_sum_small = _retake(
+                call, plan, (x_pass, t_pass, w, alpha_per_class), loss_sum, loss_sum_small)
 
     if out_view is not None:
         if target is None:  # computed apart (see resolve_out_overlap): out receives it now
@@ -222,6 +244,19 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     elif want_loss:
         loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
     return loss_result, grad_out, hess_out
+
+
+def _retake(call: Any, plan: Plan, inputs: Tuple[Any, ...], loss_sum: float,
+            loss_sum_small: float) -> Tuple[float, float]:
+    """The pass's loss sums, or where the weights' scale took them out of
+    range (Plan.retake), those of a pass over `inputs` (logits, targets,
+    weights, alpha as the pass reads them) with the plan's new scale."""
+    if not plan.retake(loss_sum, loss_sum_small):
+        return loss_sum, loss_sum_small
+    loss_sum, _, _, loss_sum_small = call(
+        *inputs, loss_out=None, grad_out=None, hess_out=None, grad_divisor=1.0,
+        sums_only=False, sum_weights=False, sum_positives=False)
+    return loss_sum, loss_sum_small
 
 
 def _separate(into: Optional[np.ndarray], ops: Operands, others: Tuple[Any, ...]) -> bool:

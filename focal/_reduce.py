@@ -44,7 +44,7 @@ class Plan:
 
     __slots__ = ("reduction", "denominator", "sum_weights", "sum_positives", "first_pass",
                  "grad_divisor", "weight_exponent", "loss_exponent", "loss_weight_scale",
-                 "grad_weight_scale", "weight_prescale")
+                 "grad_weight_scale", "weight_prescale", "shift")
 
     def __init__(self, reduction: str, normalizer: Optional[float], weights: Optional[np.ndarray],
                  want_grad: bool, count: Callable[[], float],
@@ -84,6 +84,7 @@ class Plan:
         shift = 0
         if normalizer is not None and reduction != "none" and 0.0 < normalizer < 1.0:
             shift = max(0, min(-math.frexp(normalizer)[1], 1000, 1000 + exponent + prescale))
+        self.shift = shift
         self.loss_exponent = exponent - shift  # the loss's weights: times 2^-loss_exponent
         self.loss_weight_scale = math.ldexp(1.0, -exponent - prescale + shift)
         # the gradient's weights carry the scale only where its divisor does
@@ -106,6 +107,33 @@ class Plan:
             self.denominator = weight_sum if self.sum_weights else max(positive_sum, 1.0)
             self.grad_divisor = self.denominator if self.denominator > 0 else 1.0
 
+    def retake(self, loss_sum: float, loss_sum_small: float) -> bool:
+        """Whether the loss's sum is to be taken again with its weights' scale
+        changed (loss_weight_scale and loss_exponent are then the new ones),
+        from the pass's sum and its twin.
+
+        - The scale brings the largest weight near 1/2.  A sum it leaves below
+          2^-960 (the heaviest elements' losses 0 or tiny) kept few digits of
+          lighter terms, each rounded below the normal range (weights [1e100,
+          1], the heavier loss 0: 0 for 6.6e-262).  Its terms, none negative,
+          are each below 2^-960: taken 2^k larger, k at most loss_exponent
+          and 900, each stays below 2^-60 and its weight's scale at most 1.
+        - A normalizer's shift took terms past the double range, the twin's
+          too (weights of 1e-30 over 1e-30, Poly-1's loss 1e306: inf for
+          2e306): taken without it, each term is below the loss itself.
+        """
+        if self.shift and math.isinf(loss_sum) and not math.isfinite(loss_sum_small):
+            self.loss_exponent += self.shift
+            self.loss_weight_scale = math.ldexp(self.loss_weight_scale, -self.shift)
+            self.shift = 0
+            return True
+        if self.loss_exponent > 0 and abs(loss_sum) < _TINY_SUM:
+            k = min(900, self.loss_exponent)
+            self.loss_exponent -= k
+            self.loss_weight_scale = math.ldexp(self.loss_weight_scale, k)
+            return True
+        return False
+
     def reduced(self, loss_sum: float, loss_sum_small: float, dtype: np.dtype) -> Any:
         """The reduced loss, a NumPy scalar of the result dtype, from the pass's
         loss sum and its twin scaled by 2^-SMALL_SUM_EXPONENT (taken where the
@@ -117,6 +145,7 @@ class Plan:
 
 
 _NORMAL_MIN = sys.float_info.min
+_TINY_SUM = 2.0 ** -960
 _FLOAT32_MAX = _args.FLOAT32_MAX
 
 

@@ -115,14 +115,31 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     double loss_down = bp->loss_scale_down * ((lifted & !lift_loss) ? 0x1p-600 : 1.0);
     double grad_down = bp->grad_scale_ratio * ((lifted & !lift_grad) ? 0x1p-600 : 1.0);
     double loss_drop = lift_loss ? 0x1p-600 : 1.0, drop = lift_grad ? 0x1p-600 : 1.0;
-    dd loss_scale = {scale.hi * loss_down, scale.lo * loss_down};
+    /* the loss's scale 2^600 larger again where the lift leaves it below
+       2^-960, as the gradient's below (alpha_t = 1e-300 beside a weight
+       2^700 larger: alpha_t w 2^600 2^-701 underflowed, and Poly-1's loss
+       of 4.5e295 before alpha_t gave 568 for 4.5e-5).  Tested on scale
+       times the block's loss_scale_down alone: unlifted, or lifted for the
+       gradient only, that product is at least 2^-960 (a test that took
+       lift_loss in kept GCC from vectorising the block loops, float64's 2.4
+       times slower: GCC's vectoriser report, compared with the previous
+       build's, showed which). */
+    double lifted_loss_scale = scale.hi * bp->loss_scale_down;
+    double loss_up_more = (precise || careful) && lifted_loss_scale < 0x1p-960 ? 0x1p600 : 1.0;
+    double loss_drop_more = (precise || careful) && lifted_loss_scale < 0x1p-960 ? 0x1p-600 : 1.0;
+    dd loss_scale = {scale.hi * loss_down * loss_up_more, scale.lo * loss_down * loss_up_more};
     /* the gradient's scale 2^600 larger again where the lift leaves it below
        2^-960 (the weight sum's scale 2^-997 of a mean over weights 1e-300
        and 1e300: alpha_t w 2^600 2^-997 underflowed, and Poly-1's g = 1e300
        gave 0 for 2.4e-301), tested on the lifted alpha_t w (alpha_t w itself
        may have underflowed to 0); alpha_t w 2^600 is then below 2^114 (the
-       ratio is at least 2^-1074), so that product cannot overflow */
-    int lift_more = lift_grad & (scale.hi * bp->grad_scale_ratio < 0x1p-960);
+       ratio is at least 2^-1074), so that product cannot overflow.  As the
+       loss's, the test takes no lift_grad in: unlifted, or lifted for the
+       loss only, that product is at least 2^-960; a zero alpha_t w passes it
+       and stays masked (an int flag and-ed with it there, beside the loss's
+       second lift, kept the block loops from vectorising). */
+    double lifted_grad_scale = scale.hi * bp->grad_scale_ratio;
+    int lift_more = (precise || careful) && lifted_grad_scale < 0x1p-960;
     double more = lift_more ? 0x1p600 : 1.0, drop_more = lift_more ? 0x1p-600 : 1.0;
     dd grad_scale = {scale.hi * more * grad_down, scale.lo * more * grad_down};
     /* An unweighted loss beyond the double range (varifocal's or FL*'s at
@@ -134,7 +151,7 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        rule written with && and a second select made the blocks' loops 4 to 6
        times slower.) */
     loss_scale.hi = loss_scale.hi == 0.0 ? 0x1p-1074 : loss_scale.hi;
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise) * loss_drop;
+    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise) * loss_drop * loss_drop_more;
     /* The gradient g w / D (w: the weighted scale, D the divisor), with
        g w formed smaller or larger by exact powers of two where it would
        leave the range on the way, and the quotient scaled back:

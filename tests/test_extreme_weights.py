@@ -727,3 +727,92 @@ def test_tiny_weights_times_large_unweighted_values(name, parameters, exact, dty
         assert_close(grad[i], values[1] * w, dtype, bound, ("gradient",) + where)
         if hess is not None:
             assert_close(hess[i], values[2] * w, dtype, 4, ("second derivative",) + where)
+
+
+# Reduced losses whose weights' scale takes the sum out of range: the heaviest elements' losses
+# are 0 (or tiny), so the sum is made of light terms the scale took below the normal range; or a
+# normalizer's shift took a term near the double range past it.  (name, parameters, logits,
+# targets, weights, dtype, the exact per-element losses)
+def _sigmoid_rows(x, y, gamma, alpha):
+    return [sigmoid_reference(xi, yi, gamma, alpha=alpha).loss for xi, yi in zip(x, y)]
+
+
+def _poly1_rows(x, y, gamma, epsilon, alpha):
+    return [poly1_mp(xi, yi, gamma, epsilon, alpha=alpha)[0] for xi, yi in zip(x, y)]
+
+
+LIGHT_TERMS = [
+    ("loss", dict(alpha=0.25, gamma=0.0), [-1e308, 600.0], [0.0, 1.0], [1e100, 1.0], np.float64,
+     lambda x, y: _sigmoid_rows(x, y, 0.0, 0.25)),
+    ("loss", dict(alpha=0.25, gamma=0.0), [-3e38, 80.0], [0.0, 1.0], [1e300, 1.0], np.float32,
+     lambda x, y: _sigmoid_rows(x, y, 0.0, 0.25)),
+    ("loss", dict(alpha=1.0, gamma=0.0), [0.0, 10.0], [0.0, 1e-300], [2.0 ** 80, 1.0],
+     np.float64, lambda x, y: _sigmoid_rows(x, y, 0.0, 1.0)),
+    ("star_loss", dict(alpha=None, gamma=1.0, beta=0.0), [-1e308, 600.0], [0.0, 1.0],
+     [1e200, 3.0], np.float64,
+     lambda x, y: [star_reference(xi, yi, 1.0, 0.0)[0] for xi, yi in zip(x, y)]),
+    # alpha_t w below 2^-1674 once scaled: the loss's weight lifted twice (Poly-1's loss of
+    # 4.5e295 before alpha_t = 1e-300 gave 568 for 4.5e-5)
+    ("poly1_loss", dict(alpha=1e-300, gamma=0.0, epsilon=1e300), [-1e308, 10.0], [0.0, 1.0],
+     [2.0 ** 700, 1.0], np.float64, lambda x, y: _poly1_rows(x, y, 0.0, 1e300, 1e-300)),
+    ("poly1_loss", dict(alpha=1.0, gamma=0.0, epsilon=1e308), [0.0, 10.0], [0.0, 1e-300],
+     [1e250, 1.0], np.float64, lambda x, y: _poly1_rows(x, y, 0.0, 1e308, 1.0)),
+]
+
+
+@pytest.mark.parametrize("reduction, normalizer", [("sum", None), ("mean", None),
+                                                   ("mean", 1e-200), ("mean", 1e10)])
+@pytest.mark.parametrize("name, parameters, x, y, weights, dtype, exact", LIGHT_TERMS)
+def test_light_terms_beside_heavy_zero_losses(name, parameters, x, y, weights, dtype, exact,
+                                              reduction, normalizer):
+    """The sum over weights [1e100, 1] whose heavier loss is 0 was 0 for 6.6e-262: the
+    weights' scale (the largest near 1/2) took the light term below the normal range.  Such a
+    sum is taken again with its weights larger; out= over the logits (in place or reversed)
+    gives the same values, its first pass summing the loss before anything is written."""
+    x, y, w = np.array(x, dtype), np.array(y), np.array(weights)
+    losses = exact([float(v) for v in x], [float(v) for v in y])
+    mw = [mpmath.mpf(float(v)) for v in w]
+    total = mpmath.fsum(a * b for a, b in zip(mw, losses))
+    denominator = (mpmath.mpf(1) if reduction == "sum" else mpmath.mpf(normalizer)
+                   if normalizer is not None else mpmath.fsum(mw))
+    function = getattr(focal, name)
+    options = dict(parameters, reduction=reduction, weights=w, normalizer=normalizer)
+    value = function(x, y, **options)
+    assert_close(value, total / denominator, dtype, 1 if dtype is np.float32 else 4,
+                 (name, reduction, normalizer))
+    if name == "star_loss":
+        return
+    pair = getattr(focal, name.replace("_loss", "") + "_loss_and_grad" if name != "loss"
+                   else "loss_and_grad")
+    want_value, want_grad = pair(x, y, **options)
+    assert want_value == value
+    for view in (lambda a: a, lambda a: a[::-1]):
+        logits = x.copy()
+        got_value, got_grad = pair(logits, y, **options, out=view(logits))
+        assert got_value == value, (got_value, value)
+        np.testing.assert_array_equal(view(logits), want_grad, strict=True)
+
+
+@pytest.mark.parametrize("out", [False, True])
+@pytest.mark.parametrize("weights, normalizer", [([1e-30], 1e-30), ([1e-30, 3e-31], 1e-29),
+                                                 ([1e-100, 1e-100], 1e-99)])
+def test_terms_a_normalizer_takes_past_the_double_range(weights, normalizer, out):
+    """Over a normalizer below 1 the loss's weights are taken 2^k larger (k near -log2 D) so that
+    tiny terms keep their digits; a term near the double range then overflowed, and its twin
+    scaled 2^-64 too: Poly-1 of epsilon 1.7e308 over weights 1e-30 and D = 1e-30 was inf for
+    2.1e306.  Such a sum is taken again without that shift."""
+    x = np.resize(np.array([1e-10, 0.5]), len(weights))
+    y = np.resize(np.array([0.9, 0.2]), len(weights))
+    w = np.array(weights)
+    parameters = dict(alpha=5e-324, gamma=2.0, epsilon=1.7e308)
+    losses = _poly1_rows([float(v) for v in x], [float(v) for v in y], 2.0, 1.7e308, 5e-324)
+    want = mpmath.fsum(mpmath.mpf(a) * b for a, b in zip(weights, losses)) / mpmath.mpf(normalizer)
+    options = dict(parameters, reduction="mean", weights=w, normalizer=normalizer)
+    value = focal.poly1_loss(x, y, **options)
+    assert_close(value, want, np.float64, 4, (weights, normalizer))
+    if out:
+        _, want_grad = focal.poly1_loss_and_grad(x, y, **options)
+        logits = x.copy()
+        got, grad = focal.poly1_loss_and_grad(logits, y, **options, out=logits)
+        assert got == value
+        np.testing.assert_array_equal(grad, want_grad, strict=True)
