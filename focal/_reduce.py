@@ -116,8 +116,9 @@ class Plan:
           2^-960 (the heaviest elements' losses 0 or tiny) kept few digits of
           lighter terms, each rounded below the normal range (weights [1e100,
           1], the heavier loss 0: 0 for 6.6e-262).  Its terms, none negative,
-          are each below 2^-960: taken 2^k larger, k at most loss_exponent
-          and 900, each stays below 2^-60 and its weight's scale at most 1.
+          are each below 2^-960: taken with the weights unscaled (2^loss_exponent
+          larger, at most 2^1025) each stays below 2^65.  (A lift of at most
+          2^900 left weights of 2^960 beside 1 at 2^-62: 2 bits of 9.9e-305.)
         - A normalizer's shift took terms past the double range, the twin's
           too (weights of 1e-30 over 1e-30, Poly-1's loss 1e306: inf for
           2e306): taken without it, each term is below the loss itself.
@@ -128,9 +129,8 @@ class Plan:
             self.shift = 0
             return True
         if self.loss_exponent > 0 and abs(loss_sum) < _TINY_SUM:
-            k = min(900, self.loss_exponent)
-            self.loss_exponent -= k
-            self.loss_weight_scale = math.ldexp(self.loss_weight_scale, k)
+            self.loss_weight_scale = math.ldexp(self.loss_weight_scale, self.loss_exponent)
+            self.loss_exponent = 0
             return True
         return False
 

@@ -22,6 +22,8 @@ uncaught exception, which atheris reports as a crash, saving the input):
   call on copies of its arguments;
 - NaN from finite arguments at any scale the checks accept (weights from
   5e-324 to 1.7e308, gamma up to 1e300);
+- a reduced loss over heavy weights (2^63 to 2^1022) on elements whose loss
+  is 0 that is not the light elements' own sum, out of place or in place;
 - a call over a huge broadcast shape (more elements than memory, or counts
   near 2**63) that neither gives an error nor stops at the deadline a signal
   handler sets (a long call must notice a pending signal).
@@ -419,7 +421,7 @@ def one_input(data: bytes) -> None:
         return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
     if family == "descendants":
         return src.choice((descendants_at_extremes, descendants_at_extremes, scaled_gradients,
-                           float32_against_float64))(src)
+                           float32_against_float64, heavy_zero_losses))(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -627,6 +629,44 @@ def scaled_gradients(src: Source) -> None:
     normal = np.all(np.isfinite(losses) & ((losses == 0) | (np.abs(losses) >= 4 * info.tiny)))
     if normal and math.isfinite(plain) and abs(weighted - plain) > 2 * float(info.eps) * abs(plain):
         raise Finding(f"{what}: the mean over weights 2^{k} is {weighted!r}, unweighted {plain!r}")
+
+
+def heavy_zero_losses(src: Source) -> None:
+    """A reduced loss over heavy weights 2^k on elements whose loss is 0 (a
+    logit at the far end, target 0) beside light elements of weight 1 is the
+    light elements' own sum (the weights' scale took their terms below the
+    normal range: 0 for 6.6e-262), in place too where the first pass sums
+    the loss (a largest weight of 2^63 or more)."""
+    dtype = src.choice((np.float64, np.float32))
+    largest = float(np.finfo(dtype).max)
+    light = 1 + src.int(4)
+    x_light = np.array([src.choice(EXTREME_LOGITS) * src.choice((1.0, -1.0))
+                        for _ in range(light)], np.float64).clip(-largest, largest).astype(dtype)
+    y_light = np.array([src.choice((0.0, 1.0)) for _ in range(light)], dtype)
+    heavy = 1 + src.int(3)
+    x = np.concatenate([np.full(heavy, -largest, dtype), x_light])
+    y = np.concatenate([np.zeros(heavy, dtype), y_light])
+    name, parameters = src.choice(SCALED_FAMILIES)
+    loss_function = getattr(focal, name.replace("_grad", "_loss") if name != "grad" else "loss")
+    pair = getattr(focal, name.replace("_grad", "_loss_and_grad") if name != "grad"
+                   else "loss_and_grad")
+    k = 63 + src.int(960)
+    weights = np.concatenate([np.full(heavy, math.ldexp(1.0, k)), np.ones(light)])
+    what = f"{name} {parameters} x={x.tolist()} y={y.tolist()} heavy weights 2^{k}"
+    with np.errstate(all="ignore"):
+        if np.any(loss_function(x[:heavy], y[:heavy], **parameters, reduction="none") != 0):
+            return
+        expected = float(loss_function(x_light, y_light, **parameters, reduction="sum"))
+        got = float(loss_function(x, y, **parameters, reduction="sum", weights=weights))
+        inplace = x.copy()
+        got_inplace = float(pair(inplace, y, **parameters, reduction="sum", weights=weights,
+                                 out=inplace)[0])
+    info = np.finfo(dtype)
+    if not (math.isfinite(expected) and abs(expected) >= info.tiny):
+        return  # (a subnormal or infinite sum: no digits to compare)
+    for value, how in ((got, ""), (got_inplace, " in place")):
+        if abs(value - expected) > 4 * float(info.eps) * abs(expected):
+            raise Finding(f"{what}: the sum{how} is {value!r}, the light elements' {expected!r}")
 
 
 class Deadline(Exception):

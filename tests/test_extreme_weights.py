@@ -748,6 +748,12 @@ LIGHT_TERMS = [
      lambda x, y: _sigmoid_rows(x, y, 0.0, 0.25)),
     ("loss", dict(alpha=1.0, gamma=0.0), [0.0, 10.0], [0.0, 1e-300], [2.0 ** 80, 1.0],
      np.float64, lambda x, y: _sigmoid_rows(x, y, 0.0, 1.0)),
+    # (taken again with the weights unscaled: a lift of at most 2^900 left the light term at
+    # 2^-1072, 2 bits; weights 2^1017 gave 0)
+    ("loss", dict(alpha=None, gamma=0.0), [-1.7e308, 700.0], [0.0, 1.0], [2.0 ** 960, 1.0],
+     np.float64, lambda x, y: _sigmoid_rows(x, y, 0.0, None)),
+    ("loss", dict(alpha=None, gamma=0.0), [-1.7e308, 700.0], [0.0, 1.0], [2.0 ** 1017, 1.0],
+     np.float64, lambda x, y: _sigmoid_rows(x, y, 0.0, None)),
     ("star_loss", dict(alpha=None, gamma=1.0, beta=0.0), [-1e308, 600.0], [0.0, 1.0],
      [1e200, 3.0], np.float64,
      lambda x, y: [star_reference(xi, yi, 1.0, 0.0)[0] for xi, yi in zip(x, y)]),
