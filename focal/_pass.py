@@ -195,10 +195,9 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
         # out= overwrites one, the first pass sums the loss before anything is
         # written if the scale can do either: a shift over a normalizer, or
         # a largest weight of 2^63 or more (its scale below 2^-64).  Below that
-        # such a call keeps its one sum, whose terms below 2^-1022 once scaled
-        # were below 2^-958 before (README, Accuracy): a pass that
-        # sums the loss first would cost every weighted call in place half
-        # its time again.
+        # such a call keeps its one sum (README, Accuracy: a first pass that
+        # sums the loss would cost every weighted call in place half its time
+        # again).
         retake = want_loss and not elementwise_loss
         prepass = validate_first and retake and (plan.shift > 0 or plan.loss_exponent > 64)
         if plan.first_pass or validate_first:

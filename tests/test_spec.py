@@ -91,13 +91,16 @@ def test_a_spec_defines_its_functions_in_a_namespace():
 # the reduction plan: one pass where the denominator is known beforehand
 
 class CountingPasses:
+    """Keeps, for each C pass, whether it runs no kernel (calls) and whether
+    it checks dense targets (checks)."""
     def __init__(self, monkeypatch):
-        self.calls = []
+        self.calls, self.checks = [], []
         for name in ("sigmoid_focal", "softmax_focal"):
             original = getattr(_core, name)
 
             def counted(*args, _original=original, **kwargs):
                 self.calls.append(kwargs.get("sums_only", False))
+                self.checks.append(kwargs.get("check_targets", True))
                 return _original(*args, **kwargs)
 
             monkeypatch.setattr(_core, name, counted)
@@ -120,20 +123,6 @@ def test_passes_per_call(monkeypatch, family, reduction, weighted, normalizer, p
     assert counter.calls[:-1] == [True] * (passes - 1)  # a first pass has no kernel
 
 
-class RecordingChecks:
-    """Keeps whether each pass checks the targets."""
-    def __init__(self, monkeypatch):
-        self.checks = []
-        for name in ("sigmoid_focal", "softmax_focal"):
-            original = getattr(_core, name)
-
-            def recorded(*args, _original=original, **kwargs):
-                self.checks.append(kwargs.get("check_targets", True))
-                return _original(*args, **kwargs)
-
-            monkeypatch.setattr(_core, name, recorded)
-
-
 @pytest.mark.parametrize("family", ["sigmoid", "softmax"])
 @pytest.mark.parametrize("bad", [1.5, -0.25, np.nan])
 def test_weighted_mean_checks_targets_in_its_second_pass(monkeypatch, family, bad):
@@ -148,22 +137,27 @@ def test_weighted_mean_checks_targets_in_its_second_pass(monkeypatch, family, ba
     else:
         function, name, weights = focal.softmax_loss_and_grad, "labels", RNG.uniform(size=64)
         targets = RNG.dirichlet(np.ones(5), size=64)
-    good_loss, good_grad = function(x, targets, weights=weights)
-    recorder = RecordingChecks(monkeypatch)
-    # the weight sum is the same whichever pass reads the targets
-    np.testing.assert_array_equal(function(x, targets, weights=weights, out=np.empty_like(x))[1],
-                                  good_grad)
-    assert recorder.checks == [False, True]
-    assert function(x, targets, weights=weights)[0] == good_loss
+    recorder = CountingPasses(monkeypatch)
+    function(x, targets, weights=weights, out=np.empty_like(x))
+    assert recorder.calls == [True, False] and recorder.checks == [False, True]
     targets[-1, -1] = bad
+    # a pass without the kernel that is not asked to check them reads no dense targets
+    entry = _core.sigmoid_focal if family == "sigmoid" else _core.softmax_focal
+    extra = {"sum_positives": False} if family == "sigmoid" else {}
+    sums = entry(x, targets, weights=weights, double_precision=True, sums_only=True,
+                 check_targets=False, **extra)
+    np.testing.assert_allclose(sums[1], weights.sum(), rtol=1e-15)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        entry(x, targets, weights=weights, double_precision=True, sums_only=True, **extra)
     for out in (None, np.empty_like(x)):
         with pytest.raises(ValueError, match=rf"^{name}: .*must lie in \[0, 1\]; found"):
             function(x, targets, weights=weights, out=out)
+    recorder.calls.clear()
     recorder.checks.clear()
     before = x.copy()
     with pytest.raises(ValueError, match=rf"^{name}: "):
         function(x, targets, weights=weights, out=x)
-    assert recorder.checks[0] is True  # checked before out= overwrites the logits
+    assert recorder.calls[0] and recorder.checks[0]  # checked before out= overwrites the logits
     np.testing.assert_array_equal(x, before, strict=True)
 
 
