@@ -633,10 +633,13 @@ def scaled_gradients(src: Source) -> None:
 
 def heavy_zero_losses(src: Source) -> None:
     """A reduced loss over heavy weights 2^k on elements whose loss is 0 (a
-    logit at the far end, target 0) beside light elements of weight 1 is the
-    light elements' own sum (the weights' scale took their terms below the
-    normal range: 0 for 6.6e-262), in place too where the first pass sums
-    the loss (a largest weight of 2^63 or more)."""
+    logit at the far end, target 0) beside light elements of weight 2^-j
+    (j = 0 half the time) is the light elements' own sum, 2^-j times their
+    unweighted sum (the weights' scale took their terms below the normal
+    range: 0 for 6.6e-262; a light weight it took below the smallest
+    subnormal stood in as 5e-324, which overstated a large loss), in place
+    too where the first pass sums the loss (a largest weight of 2^63 or
+    more)."""
     dtype = src.choice((np.float64, np.float32))
     largest = float(np.finfo(dtype).max)
     light = 1 + src.int(4)
@@ -651,12 +654,16 @@ def heavy_zero_losses(src: Source) -> None:
     pair = getattr(focal, name.replace("_grad", "_loss_and_grad") if name != "grad"
                    else "loss_and_grad")
     k = 63 + src.int(960)
-    weights = np.concatenate([np.full(heavy, math.ldexp(1.0, k)), np.ones(light)])
-    what = f"{name} {parameters} x={x.tolist()} y={y.tolist()} heavy weights 2^{k}"
+    j = 0 if src.int(2) == 0 else src.int(1075)
+    weights = np.concatenate([np.full(heavy, math.ldexp(1.0, k)),
+                              np.full(light, math.ldexp(1.0, -j))])
+    what = (f"{name} {parameters} x={x.tolist()} y={y.tolist()} heavy weights 2^{k}, "
+            f"light 2^-{j}")
     with np.errstate(all="ignore"):
         if np.any(loss_function(x[:heavy], y[:heavy], **parameters, reduction="none") != 0):
             return
-        expected = float(loss_function(x_light, y_light, **parameters, reduction="sum"))
+        unweighted = float(loss_function(x_light, y_light, **parameters, reduction="sum"))
+        expected = float(dtype(math.ldexp(unweighted, -j)))
         got = float(loss_function(x, y, **parameters, reduction="sum", weights=weights))
         inplace = x.copy()
         got_inplace = float(pair(inplace, y, **parameters, reduction="sum", weights=weights,

@@ -123,11 +123,15 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
        gradient only, that product is at least 2^-960 (a test that took
        lift_loss in kept GCC from vectorising the block loops, float64's 2.4
        times slower: GCC's vectoriser report, compared with the previous
-       build's, showed which). */
+       build's, showed which).  The second lift comes before the scale
+       down: the other order rounded alpha_t w 2^600 2^-615 = 0.75 2^-1074
+       to 2^-1074 on the way (weights 2^613 and 2^-1059: 4/3 of the light
+       term).  scale times 2^600 is below 2^665 then: its product with
+       loss_scale_down (at least 2^-1025) is below 2^-960. */
     double lifted_loss_scale = scale.hi * bp->loss_scale_down;
     double loss_up_more = (precise || careful) && lifted_loss_scale < 0x1p-960 ? 0x1p600 : 1.0;
     double loss_drop_more = (precise || careful) && lifted_loss_scale < 0x1p-960 ? 0x1p-600 : 1.0;
-    dd loss_scale = {scale.hi * loss_down * loss_up_more, scale.lo * loss_down * loss_up_more};
+    dd loss_scale = {scale.hi * loss_up_more * loss_down, scale.lo * loss_up_more * loss_down};
     /* the gradient's scale 2^600 larger again where the lift leaves it below
        2^-960 (the weight sum's scale 2^-997 of a mean over weights 1e-300
        and 1e300: alpha_t w 2^600 2^-997 underflowed, and Poly-1's g = 1e300
@@ -143,15 +147,24 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     double more = lift_more ? 0x1p600 : 1.0, drop_more = lift_more ? 0x1p-600 : 1.0;
     dd grad_scale = {scale.hi * more * grad_down, scale.lo * more * grad_down};
     /* An unweighted loss beyond the double range (varifocal's or FL*'s at
-       extreme parameters) times a weight that the reductions' scale took
-       below the smallest subnormal is infinite, as with any other weight:
-       such a loss scale is taken as the smallest subnormal (0 times inf was
-       NaN: a sum over weights [5e-324, 1]); times a finite loss it is as
-       negligible as 0 beside the largest weight's terms.  (One select: the
-       rule written with && and a second select made the blocks' loops 4 to 6
-       times slower.) */
-    loss_scale.hi = loss_scale.hi == 0.0 ? 0x1p-1074 : loss_scale.hi;
-    *loss = zero ? 0.0 : dd_mul_rounded(v.loss, loss_scale, precise) * loss_drop * loss_drop_more;
+       extreme parameters) is infinite times any weight the element keeps,
+       also one that the reductions' scale took below the smallest subnormal
+       (inf times that 0 was NaN: a sum over weights [5e-324, 1]); a finite
+       loss times such a weight is 0, and the sum that drops it is taken again
+       with the weights unscaled where that matters (Plan.retake).  Written
+       as arithmetic: the zero scale stands in as 5e-324 and the product is
+       taken 2^-1074 smaller again, which leaves an infinity and takes any
+       finite product (at most 2^-50) to 0.  (The stand-in alone overstated
+       a finite term: Poly-1's float32 loss under weights [1.5e-323, 1e308]
+       was inf for 1.3e-149.  A select on the loss's infinity kept GCC from
+       vectorising varifocal's and FL*'s block loops, and the rule written
+       with && and a second select made them 4 to 6 times slower.) */
+    int scale_lost = loss_scale.hi == 0.0;
+    loss_scale.hi = scale_lost ? 0x1p-1074 : loss_scale.hi;
+    double lost_back = scale_lost ? 0x1p-1074 : 1.0;
+    *loss = zero ? 0.0
+                 : dd_mul_rounded(v.loss, loss_scale, precise) * loss_drop * loss_drop_more *
+                       lost_back;
     /* The gradient g w / D (w: the weighted scale, D the divisor), with
        g w formed smaller or larger by exact powers of two where it would
        leave the range on the way, and the quotient scaled back:

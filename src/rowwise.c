@@ -294,6 +294,28 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
 }
 
 /*
+ * A row's loss times its weight as the reductions' scale takes it: 0 under a
+ * zero weight whatever the logits, NaN for NaN logits.  A weight the scale
+ * takes below the smallest subnormal (loss_weight 0) keeps an infinite loss
+ * infinite (inf times 0 was NaN) and drops a finite one; the sum that drops
+ * it is taken again with the weights unscaled where that matters
+ * (Plan.retake).  (Once a stand-in of 5e-324 for such a weight, which
+ * overstated a finite loss: row weights [1.2e-252, 1e308] summed to 3.0e293
+ * for 2.1e56.)
+ */
+static double
+weighted_row_loss(double weight, double loss_weight, dd loss, int has_nan, int precise)
+{
+    if (weight == 0.0) {
+        return 0.0;
+    }
+    if (has_nan) {
+        return NAN;
+    }
+    return isinf(loss.hi) ? loss.hi : dd_mul_rounded(loss, dd_from(loss_weight), precise);
+}
+
+/*
  * A row of float32 logits with a class index, its weight and label checked,
  * vectorised: its maximum now (softmax_rows.h), the rest when its block is
  * full (finish_block).
@@ -421,9 +443,7 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
     }
     for (int k = 0; k < block->count; k++) {
         const pending_row *r = &block->rows[k];
-        double row_loss = r->weight == 0.0 ? 0.0
-                          : r->shape.has_nan ? NAN
-                                             : dd_mul_rounded(loss[k], dd_from(r->loss_weight), 0);
+        double row_loss = weighted_row_loss(r->weight, r->loss_weight, loss[k], r->shape.has_nan, 0);
         compensated_add(&sums->loss, row_loss);
         compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
         compensated_add(&sums->weight, r->loss_weight);
@@ -536,10 +556,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             NEXT_PIECE();
         }
     }
-    /* exact; a weight taken below the smallest subnormal keeps that value, so
-       an infinite row loss stays infinite */
+    /* exact, or below the smallest subnormal: weighted_row_loss */
     double loss_weight = weight * t->loss_weight_scale;
-    loss_weight = loss_weight == 0.0 && weight > 0.0 ? 4.9406564584124654e-324 : loss_weight;
     if (t->sums_only) {
         compensated_add(&sums->weight, loss_weight);
         return 0;
@@ -636,10 +654,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         }
     }
 
-    /* a zero weight masks the row whatever its logits; NaN logits give NaN */
-    double row_loss = weight == 0.0 ? 0.0
-                      : row.has_nan ? NAN
-                                    : dd_mul_rounded(loss, dd_from(loss_weight), precise);
+    double row_loss = weighted_row_loss(weight, loss_weight, loss, row.has_nan, precise);
     compensated_add(&sums->loss, row_loss);
     compensated_add(&sums->loss_small, row_loss * FOCAL_SMALL_SUM);
     compensated_add(&sums->weight, loss_weight);

@@ -763,6 +763,19 @@ LIGHT_TERMS = [
      [2.0 ** 700, 1.0], np.float64, lambda x, y: _poly1_rows(x, y, 0.0, 1e300, 1e-300)),
     ("poly1_loss", dict(alpha=1.0, gamma=0.0, epsilon=1e308), [0.0, 10.0], [0.0, 1e-300],
      [1e250, 1.0], np.float64, lambda x, y: _poly1_rows(x, y, 0.0, 1e308, 1.0)),
+    # weights more than 2^1074 apart: the light weight scaled to 0 once stood in as 5e-324,
+    # which overstated a large unweighted loss (float32 inf for 1.3e-149; 3.6e267 for 4.2e-18)
+    ("poly1_loss", dict(alpha=1.0, gamma=0.0, epsilon=1e200), [60.0, -3e38], [1.0, 0.0],
+     [1.5e-323, 1e308], np.float32, lambda x, y: _poly1_rows(x, y, 0.0, 1e200, 1.0)),
+    ("poly1_loss", dict(alpha=1.0, gamma=0.0, epsilon=1e200), [60.0, -3e38], [1.0, 0.0],
+     [1e-20, 1e308], np.float32, lambda x, y: _poly1_rows(x, y, 0.0, 1e200, 1.0)),
+    ("poly1_loss", dict(alpha=1.0, gamma=0.0, epsilon=1e300), [-1e308, 40.0], [0.0, 1.0],
+     [1e308, 1e-300], np.float64, lambda x, y: _poly1_rows(x, y, 0.0, 1e300, 1.0)),
+    # the loss's second lift rounded its scale below the smallest subnormal on the way (alpha_t
+    # w 2^600 2^-615 = 0.75 2^-1074 became 2^-1074: 4/3 of the light term; the fuzzer's find)
+    ("poly1_loss", dict(alpha=0.25, gamma=1e300, epsilon=1e300), [-1.7e308, 1e4], [0.0, 0.0],
+     [2.0 ** 613, 2.0 ** -1059], np.float64,
+     lambda x, y: _poly1_rows(x, y, 1e300, 1e300, 0.25)),
 ]
 
 
@@ -797,6 +810,42 @@ def test_light_terms_beside_heavy_zero_losses(name, parameters, x, y, weights, d
         got_value, got_grad = pair(logits, y, **options, out=view(logits))
         assert got_value == value, (got_value, value)
         np.testing.assert_array_equal(view(logits), want_grad, strict=True)
+
+
+# softmax rows whose weights are more than 2^1074 apart, the heavy row's loss 0: (dtype, logits,
+# weights).  The light weight scaled to 0 once stood in as 5e-324, which overstated the row's
+# large loss (float64: 3.0e293 for 2.1e56; float32: inf for 3e18).
+LIGHT_ROWS = [
+    (np.float64, [[1.7e308, -2.03], [1e20, -1.43]], [1.2e-252, 1e308]),
+    (np.float32, [[3e38, -2.0], [1e20, -1.43]], [1e-20, 1e308]),
+    (np.float32, [[1e20, -1.43], [3e38, -2.0]], [1e308, 1e-20]),
+]
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("dtype, logits, weights", LIGHT_ROWS)
+def test_softmax_light_rows_beside_heavy_zero_losses(dtype, logits, weights, reduction):
+    """The reduced loss is the light row's own term, out of place and in place."""
+    x = np.array(logits, dtype)
+    heavy = int(np.argmax(weights))
+    labels = np.array([1, 1])
+    labels[heavy] = 0
+    w = np.array(weights)
+    losses = [softmax_reference([float(v) for v in x[r]], np.eye(2)[labels[r]], 2.0)[0]
+              for r in range(2)]
+    mw = [mpmath.mpf(v) for v in weights]
+    total = mpmath.fsum(a * b for a, b in zip(mw, losses))
+    want = total if reduction == "sum" else total / mpmath.fsum(mw)
+    options = dict(gamma=2.0, reduction=reduction, weights=w)
+    value = focal.softmax_loss(x, labels, **options)
+    assert_close(value, want, dtype, 8, (reduction, weights))
+    pair_value, grad = focal.softmax_loss_and_grad(x, labels, **options)
+    assert pair_value == value
+    logits_copy = x.copy()
+    got_value, got_grad = focal.softmax_loss_and_grad(logits_copy, labels, **options,
+                                                      out=logits_copy)
+    assert got_value == value
+    np.testing.assert_array_equal(got_grad, grad, strict=True)
 
 
 @pytest.mark.parametrize("out", [False, True])
