@@ -639,20 +639,33 @@ def heavy_zero_losses(src: Source) -> None:
     range: 0 for 6.6e-262; a light weight it took below the smallest
     subnormal stood in as 5e-324, which overstated a large loss), in place
     too where the first pass sums the loss (a largest weight of 2^63 or
-    more)."""
+    more).  A quarter of the cases are softmax rows (a heavy row's label
+    logit 1.7e308 above the others)."""
     dtype = src.choice((np.float64, np.float32))
     largest = float(np.finfo(dtype).max)
     light = 1 + src.int(4)
-    x_light = np.array([src.choice(EXTREME_LOGITS) * src.choice((1.0, -1.0))
-                        for _ in range(light)], np.float64).clip(-largest, largest).astype(dtype)
-    y_light = np.array([src.choice((0.0, 1.0)) for _ in range(light)], dtype)
     heavy = 1 + src.int(3)
-    x = np.concatenate([np.full(heavy, -largest, dtype), x_light])
-    y = np.concatenate([np.zeros(heavy, dtype), y_light])
-    name, parameters = src.choice(SCALED_FAMILIES)
-    loss_function = getattr(focal, name.replace("_grad", "_loss") if name != "grad" else "loss")
-    pair = getattr(focal, name.replace("_grad", "_loss_and_grad") if name != "grad"
-                   else "loss_and_grad")
+    classes = 2 + src.int(3) if src.int(4) == 0 else 0
+    x_light = np.array([src.choice(EXTREME_LOGITS) * src.choice((1.0, -1.0))
+                        for _ in range(light * max(classes, 1))],
+                       np.float64).clip(-largest, largest).astype(dtype)
+    if classes:
+        x_heavy = np.zeros((heavy, classes), dtype)
+        x_heavy[:, 0] = largest
+        x = np.concatenate([x_heavy, x_light.reshape(light, classes)])
+        y = np.concatenate([np.zeros(heavy, np.intp), [src.int(classes) for _ in range(light)]])
+        name, parameters = "softmax", {"gamma": src.choice((0.0, 2.0, 0.5))}
+        loss_function, pair = focal.softmax_loss, focal.softmax_loss_and_grad
+    else:
+        y_light = np.array([src.choice((0.0, 1.0)) for _ in range(light)], dtype)
+        x = np.concatenate([np.full(heavy, -largest, dtype), x_light])
+        y = np.concatenate([np.zeros(heavy, dtype), y_light])
+        name, parameters = src.choice(SCALED_FAMILIES)
+        loss_function = getattr(focal, name.replace("_grad", "_loss") if name != "grad"
+                                else "loss")
+        pair = getattr(focal, name.replace("_grad", "_loss_and_grad") if name != "grad"
+                       else "loss_and_grad")
+    x_light, y_light = x[heavy:], y[heavy:]
     k = 63 + src.int(960)
     j = 0 if src.int(2) == 0 else src.int(1075)
     weights = np.concatenate([np.full(heavy, math.ldexp(1.0, k)),
