@@ -640,7 +640,7 @@ def heavy_zero_losses(src: Source) -> None:
     subnormal stood in as 5e-324, which overstated a large loss), in place
     too where the first pass sums the loss (a largest weight of 2^63 or
     more).  A quarter of the cases are softmax rows (a heavy row's label
-    logit 1.7e308 above the others)."""
+    logit the dtype's largest, its other logits 0)."""
     dtype = src.choice((np.float64, np.float32))
     largest = float(np.finfo(dtype).max)
     light = 1 + src.int(4)
