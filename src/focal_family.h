@@ -118,19 +118,28 @@ cross_entropy_parts(double y, logistic_parts s, int precise)
  *           d2VFL/dx2 = alpha p^g [g (1 - p)(g (1 - p) - p) softplus(x)
  *                                  + 2 g (1 - p) p + w].
  * Both branches are computed from the same logistic parts and one is
- * selected: no branch in the loop.
+ * selected: no branch in the loop.  given_p_gamma: p^gamma computed
+ * beforehand, as sigmoid_focal_parts' given_q_gamma (the float32 staged loop,
+ * losses.h), or NULL.
  */
 FOCAL_INLINE focal_values
-varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft,
-          int derivatives, int precise)
+varifocal_parts(double y, logistic_parts s, const focal_params *k, int gamma_integer,
+                int derivatives, int precise, const double *given_p_gamma)
 {
-    logistic_parts s = logistic(x, precise, !soft);
-    focal_values negative =
-        sigmoid_focal_parts(0.0, s, k, gamma_integer, 0, derivatives, precise, NULL, 0);
+    focal_values negative = sigmoid_focal_parts(0.0, s, k, gamma_integer, 0, derivatives,
+                                                precise, given_p_gamma, 0);
     focal_values positive = cross_entropy_parts(y, s, precise);
     int is_negative = y == 0.0;
     return focal_values_scaled(is_negative ? negative : positive, is_negative ? k->extra : y,
                                precise);
+}
+
+FOCAL_INLINE focal_values
+varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft,
+          int derivatives, int precise)
+{
+    return varifocal_parts(y, logistic(x, precise, !soft), k, gamma_integer, derivatives,
+                           precise, NULL);
 }
 
 /*

@@ -23,8 +23,10 @@
  *                        block holds targets strictly inside (0, 1)
  * and, in the table, its number, its name for messages, its target rule and
  * whether it has a second derivative.  NAME_block is FOCAL_GENERIC_BLOCK over
- * NAME_values unless the row has a faster staged loop (sigmoid_fl) or
- * computes only the elements that can be non-zero (asymmetric).  The
+ * NAME_values, but for float32 results of hard targets in the rows whose
+ * values come from the logistic parts of x (sigmoid_fl, poly1, varifocal:
+ * FOCAL_STAGED_BLOCK over NAME_hard_f32) and for a row that computes only
+ * the elements that can be non-zero (asymmetric).  The
  * formulas of the first two rows live in sigmoid_focal.h, each once, with the
  * paper's equation numbers; those of the focal loss's descendants in
  * focal_family.h.  A row's parameters are those of focal_params (gamma, beta
@@ -92,6 +94,86 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
                       &(b)->grad[i], &(b)->hess[i], precise, careful, !(soft));         \
     }
 
+/*
+ * The staged block loop of the rows whose values come from the logistic
+ * parts of x (sigmoid_fl, poly1, varifocal), for float32 results of hard
+ * targets: e = e^-|x| for the whole block, then log(1 + e) and 1 / (1 + e),
+ * then, at a general gamma (form 0), q^gamma (another exp, in loops of its
+ * own too), then the rest: PARTS(y, s, k, form, derivatives, q_gamma) from
+ * the parts s, weighed by weigh_finite_plain.  Each loop is short, so the
+ * processor overlaps many of its iterations, where one loop over everything
+ * (FOCAL_GENERIC_BLOCK) waits on its long chain of dependent operations (a
+ * third slower; the Poly-1 and varifocal losses took 1.7 times the focal
+ * loss's time that way, on one core of a Zen 3).  Q_OF_ZERO (a constant):
+ * form 0's q^gamma is that of target 0 (p^gamma) for every element.  The
+ * arrays are on the stack: 8 KiB.  A macro for the reason FOCAL_GENERIC_BLOCK
+ * is one.
+ */
+#define FOCAL_STAGED_BLOCK(PARTS, SPECIAL, Q_OF_ZERO, special, bp, b, n, form, derivatives)  \
+    do {                                                                                \
+        double e_[FOCAL_BLOCK], l_[FOCAL_BLOCK], r_[FOCAL_BLOCK], q_gamma_[FOCAL_BLOCK]; \
+        for (ptrdiff_t i = 0; i < (n); i++) {                                           \
+            special |= SPECIAL((b)->x[i], &(bp)->focal);                                \
+            /* (|x| <= FOCAL_SIGMOID_FAR unless special) */                             \
+            e_[i] = exp_negative_f32_normal(fabs((b)->x[i]));                           \
+        }                                                                               \
+        for (ptrdiff_t i = 0; i < (n); i++) {                                           \
+            log1p_parts t_ = log1p_unit_f32(e_[i]);                                     \
+            l_[i] = t_.log1p;                                                           \
+            r_[i] = t_.reciprocal;                                                      \
+        }                                                                               \
+        if ((form) == 0) {                                                              \
+            const double gamma_ = (bp)->focal.gamma;                                    \
+            for (ptrdiff_t i = 0; i < (n); i++) {                                       \
+                log1p_parts t_ = {l_[i], r_[i]};                                        \
+                q_gamma_[i] = plain_hard_power_exponent(                                \
+                    (Q_OF_ZERO) ? 0.0 : (b)->y[i],                                      \
+                    logistic_plain_from((b)->x[i], e_[i], t_), gamma_);                 \
+            }                                                                           \
+            for (ptrdiff_t i = 0; i < (n); i++) {                                       \
+                q_gamma_[i] = exp_negative_f32(q_gamma_[i]);                            \
+            }                                                                           \
+        }                                                                               \
+        /* the normaliser's case, and whether the reductions' weight scales    \
+           are all 1 (weigh_finite_plain), are constants of the loop, not      \
+           selects in it */                                                    \
+        if ((bp)->grad_mode == FOCAL_GRAD_FOLDED && weight_scales_unit(bp)) {           \
+            FOCAL_STAGED_LOOP(PARTS, bp, b, n, form, derivatives, FOCAL_GRAD_FOLDED, 1);  \
+        }                                                                               \
+        else if ((bp)->grad_mode == FOCAL_GRAD_FOLDED) {                                \
+            FOCAL_STAGED_LOOP(PARTS, bp, b, n, form, derivatives, FOCAL_GRAD_FOLDED, 0);  \
+        }                                                                               \
+        else {                                                                          \
+            FOCAL_STAGED_LOOP(PARTS, bp, b, n, form, derivatives, FOCAL_GRAD_DIVIDED, 0); \
+        }                                                                               \
+    } while (0)
+
+/* the staged block's last loop (a local copy of the parameters: loop
+   invariants, see FOCAL_GENERIC_BLOCK) */
+#define FOCAL_STAGED_LOOP(PARTS, bp, b, n, form, derivatives, grad_mode, unit_scales)       \
+    do {                                                                                \
+        const block_params p_ = *(bp);                                                  \
+        for (ptrdiff_t i = 0; i < (n); i++) {                                           \
+            log1p_parts t_ = {l_[i], r_[i]};                                            \
+            focal_values v_ = PARTS((b)->y[i], logistic_plain_from((b)->x[i], e_[i], t_), \
+                                    &p_.focal, form, derivatives,                       \
+                                    (form) == 0 ? &q_gamma_[i] : NULL);                 \
+            weigh_finite_plain(&p_, v_, (b)->y[i], (b)->alpha[i], (b)->weight[i],         \
+                               &(b)->loss[i], &(b)->grad[i], &(b)->hess[i], derivatives, \
+                               grad_mode, unit_scales);                                 \
+        }                                                                               \
+    } while (0)
+
+/* whether a block takes FOCAL_STAGED_BLOCK: float32 results of hard targets,
+   unless the row's parameters (focal.large) or a tiny divisor ask for
+   weigh_element's careful steps (its last loop has no lift of a tiny
+   weighted scale) */
+FOCAL_INLINE int
+staged_f32(const block_params *bp, int precise, int soft)
+{
+    return !(precise || soft || bp->grad_divisor < FOCAL_TINY_DIVISOR || bp->focal.large);
+}
+
 /* ------------------------------------------------------------------------
  * Row sigmoid_fl: the sigmoid focal loss FL = alpha_t q^gamma CE (Eq. 5),
  * dense targets in [0, 1].  Forms: 0 general gamma (exp(gamma log q)), 1..4
@@ -134,27 +216,13 @@ sigmoid_fl_values(double x, double y, const focal_params *k, int form, int soft,
     return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 0);
 }
 
-/*
- * The last loop of sigmoid_fl_block for float32 results of hard targets,
- * from e = e^-|x|, l = log(1 + e), r = 1 / (1 + e) and, for form 0,
- * q_gamma = q^gamma computed beforehand.
- */
-FOCAL_INLINE void
-sigmoid_fl_plain_hard_loop(const block_params *bp, element_block *b, ptrdiff_t n,
-                           const double *e, const double *l, const double *r,
-                           const double *q_gamma, int form, int derivatives, int grad_mode,
-                           int unit_scales)
+/* one element's unweighted values from its logistic parts, for float32
+   results of a hard target (FOCAL_STAGED_BLOCK) */
+FOCAL_INLINE focal_values
+sigmoid_fl_hard_f32(double y, logistic_parts s, const focal_params *k, int form,
+                    int derivatives, const double *given_q_gamma)
 {
-    /* a local copy: loop invariants (see FOCAL_GENERIC_BLOCK) */
-    const block_params p = *bp;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        log1p_parts t = {l[i], r[i]};
-        focal_values v = sigmoid_focal_parts(b->y[i], logistic_plain_from(b->x[i], e[i], t),
-                                             &p.focal, form, 0, derivatives, 0,
-                                             form == 0 ? &q_gamma[i] : NULL, 0);
-        weigh_finite_plain(&p, v, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
-                           &b->hess[i], derivatives, grad_mode, unit_scales);
-    }
+    return sigmoid_focal_parts(y, s, k, form, 0, derivatives, 0, given_q_gamma, 0);
 }
 
 FOCAL_INLINE int
@@ -192,54 +260,13 @@ sigmoid_fl_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
         }
         return special;
     }
-    /* (and float32 results over a tiny divisor, which weigh carefully: the
-       loop below has no lift of a tiny weighted scale) */
-    if (precise || soft || bp->grad_divisor < FOCAL_TINY_DIVISOR) {
-        FOCAL_GENERIC_BLOCK(sigmoid_fl_values, sigmoid_fl_special, special, bp, b, n, form, soft,
-                            derivatives, precise);
-        return special;
-    }
-    /* float32 results of hard targets, in stages: e = e^-|x| for the whole
-       block, then log(1 + e) and 1 / (1 + e), then the rest.  Each loop is
-       short, so the processor overlaps many of its iterations, where one loop
-       over everything waits on its long chain of dependent operations (a
-       third slower).  The arrays are on the stack: 8 KiB. */
-    double e[FOCAL_BLOCK], l[FOCAL_BLOCK], r[FOCAL_BLOCK];
-    for (ptrdiff_t i = 0; i < n; i++) {
-        special |= sigmoid_fl_special(b->x[i], &bp->focal);
-        e[i] = exp_negative_f32_normal(fabs(b->x[i])); /* (|x| <= 700 unless special) */
-    }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        log1p_parts t = log1p_unit_f32(e[i]);
-        l[i] = t.log1p;
-        r[i] = t.reciprocal;
-    }
-    /* q^gamma at a general gamma: another exp, in loops of its own too */
-    double q_gamma[FOCAL_BLOCK];
-    if (form == 0) {
-        const double gamma = bp->focal.gamma;
-        for (ptrdiff_t i = 0; i < n; i++) {
-            log1p_parts t = {l[i], r[i]};
-            q_gamma[i] = plain_hard_power_exponent(
-                b->y[i], logistic_plain_from(b->x[i], e[i], t), gamma);
-        }
-        for (ptrdiff_t i = 0; i < n; i++) {
-            q_gamma[i] = exp_negative_f32(q_gamma[i]);
-        }
-    }
-    /* the normaliser's case, and whether the reductions' weight scales are
-       all 1 (weigh_finite_plain), are constants of the loop, not selects in it */
-    if (bp->grad_mode == FOCAL_GRAD_FOLDED && weight_scales_unit(bp)) {
-        sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
-                                   FOCAL_GRAD_FOLDED, 1);
-    }
-    else if (bp->grad_mode == FOCAL_GRAD_FOLDED) {
-        sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
-                                   FOCAL_GRAD_FOLDED, 0);
+    if (staged_f32(bp, precise, soft)) {
+        FOCAL_STAGED_BLOCK(sigmoid_fl_hard_f32, sigmoid_fl_special, 0, special, bp, b, n, form,
+                           derivatives);
     }
     else {
-        sigmoid_fl_plain_hard_loop(bp, b, n, e, l, r, q_gamma, form, derivatives,
-                                   FOCAL_GRAD_DIVIDED, 0);
+        FOCAL_GENERIC_BLOCK(sigmoid_fl_values, sigmoid_fl_special, special, bp, b, n, form, soft,
+                            derivatives, precise);
     }
     return special;
 }
@@ -380,13 +407,27 @@ poly1_values(double x, double y, const focal_params *k, int form, int soft, int 
                          negative ? POLY1_NEGATIVE : POLY1_PLAIN);
 }
 
+FOCAL_INLINE focal_values
+poly1_hard_f32(double y, logistic_parts s, const focal_params *k, int form, int derivatives,
+               const double *given_q_gamma)
+{
+    return sigmoid_focal_parts(y, s, k, form, 0, derivatives, 0, given_q_gamma, POLY1_PLAIN);
+}
+
 FOCAL_INLINE int
 poly1_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
             int derivatives, int precise)
 {
     int special = 0;
-    FOCAL_GENERIC_BLOCK(poly1_values, poly1_special, special, bp, b, n, form, soft, derivatives,
-                        precise);
+    /* (the negative form keeps the one loop: its C is formed apart) */
+    if (form != POLY1_NEGATIVE_FORM && staged_f32(bp, precise, soft)) {
+        FOCAL_STAGED_BLOCK(poly1_hard_f32, poly1_special, 0, special, bp, b, n, form,
+                           derivatives);
+    }
+    else {
+        FOCAL_GENERIC_BLOCK(poly1_values, poly1_special, special, bp, b, n, form, soft,
+                            derivatives, precise);
+    }
     return special;
 }
 
@@ -435,13 +476,27 @@ varifocal_values(double x, double y, const focal_params *k, int form, int soft,
     return varifocal(x, y, k, form, soft, derivatives, precise);
 }
 
+FOCAL_INLINE focal_values
+varifocal_hard_f32(double y, logistic_parts s, const focal_params *k, int form,
+                   int derivatives, const double *given_p_gamma)
+{
+    return varifocal_parts(y, s, k, form, derivatives, 0, given_p_gamma);
+}
+
 FOCAL_INLINE int
 varifocal_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int soft,
                 int derivatives, int precise)
 {
     int special = 0;
-    FOCAL_GENERIC_BLOCK(varifocal_values, varifocal_special, special, bp, b, n, form, soft,
-                        derivatives, precise);
+    /* (form 0's power is p^gamma, target 0's, for every element) */
+    if (staged_f32(bp, precise, soft)) {
+        FOCAL_STAGED_BLOCK(varifocal_hard_f32, varifocal_special, 1, special, bp, b, n, form,
+                           derivatives);
+    }
+    else {
+        FOCAL_GENERIC_BLOCK(varifocal_values, varifocal_special, special, bp, b, n, form, soft,
+                            derivatives, precise);
+    }
     return special;
 }
 
