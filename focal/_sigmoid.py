@@ -64,7 +64,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
           weights: Any = None, ignore_index: Any = -1, normalizer: Any = None, out: Any = None,
           beta: Any = 0.0, star: bool = False, loss: int = 0, extra: float = 0.0,
           extra2: float = 0.0, extra3: float = 0.0, extra4: float = 0.0,
-          raw_sum: bool = False, loss_into: Any = None) -> Any:
+          raw_sum: bool = False, loss_into: Any = None, plain_tried: bool = False) -> Any:
     """Checks a call of an elementwise loss and runs it: (loss, grad, hess).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS;
@@ -72,14 +72,15 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     (_core.elementwise_losses), 0 for the sigmoid focal loss (FL* with
     star); extra to extra4: that row's own parameters,
     checked by its caller (focal._poly1, ...); raw_sum and loss_into: see
-    _pass.run.
+    _pass.run; plain_tried: the caller has had _plain's answer (the public
+    functions, _spec.LossSpec's plain).
     """
     # The common call (plain float32 or float64 arrays of logits and dense
     # targets of the same shape, plain floats and defaults elsewhere) is told
     # apart and made whole by the C core, which answers NotImplemented to any
     # other; each of its comparisons is a check the full path below makes, so
     # the two agree on every call (_core's sigmoid_plain says which).
-    if loss_into is None:
+    if loss_into is None and not plain_tried:
         result = _plain(mode, logits, targets, alpha, gamma, reduction, weights, ignore_index,
                         normalizer, out, beta, star, loss, extra, extra2, extra3, extra4, raw_sum)
         if result is not NotImplemented:
@@ -177,6 +178,7 @@ _SPEC = LossSpec(
     parameters=(_LOGITS, _TARGETS, _ALPHA, _GAMMA, _REDUCTION, _WEIGHTS, _IGNORE_INDEX,
                 _spec.NORMALIZER, _OUT),
     entry=_entry,
+    plain=_plain,
     reductions=_args.REDUCTIONS,
     notes=_NOTES,
     docs={

@@ -86,7 +86,12 @@ class LossSpec:
     function that checks and runs a call, entry(mode, logits, targets, ...);
     fixed: arguments the entry gets that the user does not give (FL*:
     star=True); reductions: the accepted values of `reduction`, the first the
-    default; docs: one FunctionDoc per function to make, by kind.
+    default; docs: one FunctionDoc per function to make, by kind; plain: the
+    C function that makes the family's common call whole and answers
+    NotImplemented to any other (focal._core.sigmoid_plain), taking the
+    entry's arguments before its `loss_into`: the public functions call it
+    first and the entry, with plain_tried=True, only for the other calls
+    (a Python frame less on the common call).
     """
 
     name: str
@@ -98,6 +103,7 @@ class LossSpec:
     notes: str
     reductions: Tuple[str, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    plain: Optional[Callable[..., Any]] = None
 
     def function_name(self, kind: str) -> str:
         return self.prefix + kind
@@ -184,14 +190,25 @@ def source(spec: LossSpec, kind: str) -> str:
     unknown = set(given) - set(names)
     if unknown:
         raise TypeError(f"{spec.name}: the entry takes no {sorted(unknown)}")
-    last = max(names.index(name) for name in given)
-    arguments = []
-    for argument in entry[:last + 1]:
-        if argument.name not in given and argument.default is argument.empty:
-            raise TypeError(f"{spec.name}: no value for the entry's {argument.name}")
-        arguments.append(given.get(argument.name, repr(argument.default)))
-    return (f"def {spec.function_name(kind)}({', '.join(items)}):\n"
-            f"    return _entry({mode!r}, {', '.join(arguments)}){returned}\n")
+
+    def values(upto: int) -> List[str]:
+        arguments = []
+        for argument in entry[:upto]:
+            if argument.name not in given and argument.default is argument.empty:
+                raise TypeError(f"{spec.name}: no value for the entry's {argument.name}")
+            arguments.append(given.get(argument.name, repr(argument.default)))
+        return arguments
+
+    arguments = ", ".join(values(max(names.index(name) for name in given) + 1))
+    head = f"def {spec.function_name(kind)}({', '.join(items)}):\n"
+    if spec.plain is None:
+        return head + f"    return _entry({mode!r}, {arguments}){returned}\n"
+    plain_arguments = ", ".join(values(names.index("loss_into")))
+    return (head
+            + f"    result = _plain({mode!r}, {plain_arguments})\n"
+            + "    if result is NotImplemented:\n"
+            + f"        result = _entry({mode!r}, {arguments}, plain_tried=True)\n"
+            + f"    return result{returned}\n")
 
 
 def define(spec: LossSpec, namespace: Dict[str, Any]) -> None:
@@ -204,6 +221,8 @@ def define(spec: LossSpec, namespace: Dict[str, Any]) -> None:
     entry = namespace.setdefault("_entry", spec.entry)
     if entry is not spec.entry:
         raise ValueError(f"{namespace['__name__']}: two families' entries in one module")
+    if spec.plain is not None and namespace.setdefault("_plain", spec.plain) is not spec.plain:
+        raise ValueError(f"{namespace['__name__']}: two families' plain calls in one module")
     for kind in spec.docs:
         name = spec.function_name(kind)
         exec(compile(source(spec, kind), f"<focal spec {spec.name}: {name}>", "exec"), namespace)

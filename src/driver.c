@@ -996,8 +996,9 @@ plain_scalar(double sum, double denominator, int double_precision)
  *                     extra2, extra3, extra4, raw_sum)
  *     -> (loss, gradient, second derivative), or NotImplemented
  *
- * The common call of an elementwise loss, whole, for focal._sigmoid._entry,
- * which hands it its own arguments: plain float32 or float64 logits and
+ * The common call of an elementwise loss, whole, for the focal loss's public
+ * functions (focal._spec, LossSpec's plain) and focal._sigmoid._entry, which
+ * hand it the entry's arguments: plain float32 or float64 logits and
  * dense targets (bool, integer or float of at most 8 bytes) of the same
  * shape, alpha None or a float in [0, 1], a plain gamma (plain_gamma), the
  * reduction "none", "sum" or "mean", and every other argument its default.

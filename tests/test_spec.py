@@ -446,6 +446,32 @@ def test_a_reduction_beyond_the_short_paths_case_is_made_by_the_full_path(
     np.testing.assert_array_equal(gradient, full_gradient, strict=True)
 
 
+@pytest.mark.parametrize("call", [
+    lambda x, y: focal.loss(x, y),                     # made whole by the short path
+    lambda x, y: focal.loss_and_grad(x, y[:, :1]),     # left to the full path
+    lambda x, y: focal.grad_hess(x, y, weights=y),
+    lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
+    lambda x, y: focal.poly1_loss(x, y),               # a descendant: through the entry
+    lambda x, y: focal.loss(np.full(3, -238.0), np.zeros(3)),  # the short path's pass, redone
+])
+def test_the_short_path_is_asked_once_per_call(monkeypatch, call):
+    # the focal loss's public functions ask it first (LossSpec's plain) and
+    # the entry, which they then call with plain_tried, does not ask again
+    from focal import _sigmoid
+    asked = []
+    plain = _sigmoid._plain
+
+    def counted(*arguments):
+        asked.append(1)
+        return plain(*arguments)
+
+    monkeypatch.setattr(_sigmoid, "_plain", counted)
+    x = RNG.normal(size=(4, 3))
+    y = (RNG.uniform(size=(4, 3)) < 0.5).astype(np.float64)
+    call(x, y)
+    assert len(asked) == 1
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_an_empty_mean_is_the_full_paths_nan(dtype):
     # (0 / 0 in C is a NaN with its sign bit set on x86; the full path's is +NaN)
