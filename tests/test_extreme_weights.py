@@ -388,6 +388,27 @@ def test_sigmoid_float32_weights_over_a_normalizer_beyond_the_double_range(weigh
             assert_close(grads["grad"][i], want, np.float32, 1, (float(x[i]), float(y[i])))
 
 
+@pytest.mark.parametrize("name", ["poly1", "varifocal"])
+def test_float32_descendants_normalise_before_a_gradient_leaves_the_range(name):
+    """Poly-1's epsilon and varifocal's alpha of 1e200 give unweighted gradients near 1e200;
+    times weights of 1e112 they pass the double range before a normaliser of 1e282 brings
+    them back (about 1e29).  The descendants' float32 loop formed g w first: inf.  Against
+    mpmath, both targets (varifocal's positives carry no alpha: ordinary values)."""
+    x = np.array([-0.25, 0.5, -3.0, 2.0, 0.0, -30.0], np.float32)
+    w = np.full(x.size, 1e112)
+    for target in (0.0, 1.0):
+        y = np.full(x.size, target, np.float32)
+        if name == "poly1":
+            grad = focal.poly1_grad(x, y, None, 2.0, 1e200, weights=w, normalizer=1e282)
+            exact = [poly1_mp(float(v), target, 2.0, 1e200, alpha=None)[1] for v in x]
+        else:
+            grad = focal.varifocal_grad(x, y, 1e200, 1.0, weights=w, normalizer=1e282)
+            exact = [varifocal_mp(float(v), target, 1.0, alpha=1e200)[1] for v in x]
+        for i in range(x.size):
+            want = mpmath.mpf(1e112) * exact[i] / mpmath.mpf(1e282)
+            assert_close(grad[i], want, np.float32, 1, (name, float(x[i]), target))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_an_infinite_loss_beside_a_weight_the_scale_takes_to_zero(dtype):
     """An unweighted loss beyond the double range (varifocal with alpha 1.7e308, FL* with
