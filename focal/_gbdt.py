@@ -713,6 +713,10 @@ class _FocalMetric(_FocalParameters):
 
     def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
         labels, margins, weights = self._arrays(labels, margins, weights, names)
+        if not margins.size:
+            # (a mean over no rows is 0/0 as well)
+            raise ValueError(f"{names.margins}: the evaluation set is empty, so the focal loss "
+                             "(a mean over its rows) is undefined")
         if weights is not None and weights.size and not np.any(weights):
             # (the weighted mean is 0/0: NaN, which early stopping would take
             # as a value and compare)

@@ -771,6 +771,20 @@ def test_metric_names_what_it_refuses(name):
         metric(y, np.zeros((3, 3)))
     with pytest.raises(ValueError, match=rf"^{weights_name}: every weight .* is 0"):
         metric(y, np.zeros(3), np.zeros(3))  # (NaN before, silently)
+    with pytest.raises(ValueError, match="^y_pred: the evaluation set is empty"):
+        metric(np.zeros(0), np.zeros(0))  # (NaN before, silently)
+
+
+@pytest.mark.filterwarnings("ignore:.*Empty dataset:UserWarning")  # (XGBoost's own, logged)
+def test_xgboost_metric_refuses_an_empty_evaluation_set():
+    # (its NaN went into evals_result and early stopping, with no error)
+    xgb = _library("xgboost")
+    X, y = _imbalanced(200, seed=9)
+    empty = xgb.DMatrix(np.zeros((0, X.shape[1])), label=np.zeros(0))
+    with pytest.raises(ValueError, match="^predt: the evaluation set is empty"):
+        xgb.train({"nthread": 1, "disable_default_eval_metric": True}, xgb.DMatrix(X, y), 3,
+                  evals=[(empty, "valid")], obj=xgboost_objective(),
+                  custom_metric=xgboost_metric(), verbose_eval=False)
 
 
 def test_xgboost_metric_refuses_a_nan_base_margin_of_the_evaluation_set():
