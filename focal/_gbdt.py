@@ -20,7 +20,7 @@ import numpy as np
 from . import _args
 from ._docs import fill_docstring
 from ._sigmoid import grad_hess, loss
-from ._softmax import softmax_grad_hess
+from ._softmax import softmax_grad_hess, softmax_loss
 
 _DEFAULT_FLOOR = 0.01
 # XGBoost and LightGBM store gradients and hessians in float32, whatever
@@ -68,11 +68,16 @@ hessian_scale : {"xgboost", "lightgbm"} or float, default 1.0
 """
 
 _METRIC_PARAMETERS = """\
-alpha : None or float, default 0.25
-    Weight of the positive class, as in `focal.loss`; None turns the
-    weighting off.  Use the objective's value.
+alpha : None, float or array_like, default 0.25 (binary), None (multi-class)
+    Binary: the weight of the positive class, as in `focal.loss`.
+    Multi-class: one weight in [0, 1] per class, as in
+    `focal.softmax_loss`.  None turns the weighting off.  Use the
+    objective's value.
 gamma : float, default 2.0
     Focusing parameter >= 0; use the objective's value.
+multiclass : bool, default False
+    True: the softmax focal loss of margins of shape (n, K) and class
+    indices 0..K-1 (`focal.softmax_loss`), the multi-class objective's.
 """
 
 _NOTES = """\
@@ -338,7 +343,7 @@ class _FocalParameters:
             raise ValueError(
                 f"{names.margins}: the focal {self._kind} is binary: expected one margin per "
                 f"label, got margins of shape {margins.shape} for {labels.size} labels (a "
-                "multi-class model has one column per class; it is not supported)"
+                f"multi-class model has one column per class: use multiclass=True)"
             )
         _check_margins(margins, names, self._library)
         if labels.dtype.kind not in "biuf":
@@ -531,6 +536,62 @@ def _hessian_scale_value(scale: Any) -> Union[str, float]:
     return value
 
 
+def _class_alpha(alpha: Any) -> Optional[Tuple[float, ...]]:
+    """alpha of a multi-class callable: None, or one value in [0, 1] per class."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"alpha: expected None or one value in [0, 1] per class, got {alpha!r}")
+    values = _args.as_array("alpha", alpha, "iuf", "None or one value in [0, 1] per class")
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"alpha: expected None or one value in [0, 1] per class (at "
+                         f"least 2), got shape {values.shape}")
+    _args.class_alpha(values, values.size, class_axis=-1)  # each in [0, 1]
+    return tuple(float(value) for value in values)
+
+
+def _class_arrays(caller: _FocalParameters, labels: Any, margins: Any, weights: Any,
+                  names: _Names) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """The class indices (intp), margins (n, K) and weights of one call of a
+    multi-class objective or metric, checked as _FocalParameters._arrays
+    checks a binary one's."""
+    if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
+        other = "lightgbm" if caller._library == "XGBoost" else "xgboost"
+        raise TypeError(
+            f"this focal {caller._kind} is for {caller._library}; got a "
+            f"{type(margins).__module__}.{type(margins).__name__} "
+            f"(use focal.{other}_{caller._kind})"
+        )
+    margins = _array(names.margins, margins)
+    labels = _array(names.labels, labels)
+    if margins.ndim != 2 or margins.shape[0] != labels.size or margins.shape[1] < 2:
+        raise ValueError(
+            f"{names.margins}: the multi-class focal {caller._kind} expects margins of shape "
+            f"(n, K), one column per class (num_class=K >= 2), for the {labels.size} "
+            f"labels; got shape {margins.shape}"
+        )
+    _check_margins(margins, names, caller._library)
+    classes = margins.shape[1]
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"{names.labels}: expected class indices 0..{classes - 1}, got "
+                        f"dtype {labels.dtype}")
+    labels = labels.reshape(-1)
+    bad = _first_outside(labels, 0, classes - 1)
+    if bad is None and labels.dtype.kind == "f":
+        bad = _first_fraction(labels)
+    if bad is not None:
+        raise ValueError(
+            f"{names.labels}: expected class indices 0..{classes - 1} (num_class={classes}), "
+            f"got {_show(labels[bad])} at index {bad}"
+        )
+    alpha: Any = caller.alpha  # (a multi-class callable's: one value per class)
+    if alpha is not None and len(alpha) != classes:
+        raise ValueError(f"alpha: {len(alpha)} values for {classes} classes; expected "
+                         "one value per class")
+    weights = _checked_weights(weights, labels.size, names)
+    return _args.converted(labels, np.dtype(np.intp)), margins, weights
+
+
 class _MulticlassObjective(_FocalObjective):
     """The floored derivatives of the softmax focal loss, K margins per sample."""
 
@@ -538,18 +599,9 @@ class _MulticlassObjective(_FocalObjective):
 
     def __init__(self, alpha: Any = None, gamma: Any = 2.0, *,
                  hessian_floor: Any = _DEFAULT_FLOOR, hessian_scale: Any = 1.0):
-        if alpha is not None:
-            if isinstance(alpha, (str, bytes, bool, np.bool_)):
-                raise TypeError(f"alpha: expected None or one value in [0, 1] per class, "
-                                f"got {alpha!r}")
-            values = _args.as_array("alpha", alpha, "iuf", "None or one value in [0, 1] per class")
-            if values.ndim != 1 or values.size < 2:
-                raise ValueError(f"alpha: expected None or one value in [0, 1] per class (at "
-                                 f"least 2), got shape {values.shape}")
-            _args.class_alpha(values, values.size, class_axis=-1)  # each in [0, 1]
-            alpha = tuple(float(value) for value in values)
+        alpha = _class_alpha(alpha)
         super().__init__(None, gamma, hessian_floor=hessian_floor)
-        self._alpha = alpha  # type: ignore[assignment]
+        self._alpha = alpha
         self._hessian_scale = _hessian_scale_value(hessian_scale)
 
     @property
@@ -579,42 +631,9 @@ class _MulticlassObjective(_FocalObjective):
     def _derivatives(self, labels: Any, margins: Any, weights: Any,
                      names: _Names) -> Tuple[np.ndarray, np.ndarray]:
         """Floored (grad, hess) of the weighted softmax focal loss, shape (n, K)."""
-        if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
-            other = "lightgbm" if self._library == "XGBoost" else "xgboost"
-            raise TypeError(
-                f"this focal {self._kind} is for {self._library}; got a "
-                f"{type(margins).__module__}.{type(margins).__name__} "
-                f"(use focal.{other}_{self._kind})"
-            )
-        margins = _array(names.margins, margins)
-        labels = _array(names.labels, labels)
-        if margins.ndim != 2 or margins.shape[0] != labels.size or margins.shape[1] < 2:
-            raise ValueError(
-                f"{names.margins}: the multi-class focal objective expects margins of shape "
-                f"(n, K), one column per class (num_class=K >= 2), for the {labels.size} "
-                f"labels; got shape {margins.shape}"
-            )
-        _check_margins(margins, names, self._library)
+        labels, margins, weights = _class_arrays(self, labels, margins, weights, names)
         classes = margins.shape[1]
-        if labels.dtype.kind not in "biuf":
-            raise TypeError(f"{names.labels}: expected class indices 0..{classes - 1}, got "
-                            f"dtype {labels.dtype}")
-        labels = labels.reshape(-1)
-        bad = _first_outside(labels, 0, classes - 1)
-        if bad is None and labels.dtype.kind == "f":
-            bad = _first_fraction(labels)
-        if bad is not None:
-            raise ValueError(
-                f"{names.labels}: expected class indices 0..{classes - 1} (num_class={classes}), "
-                f"got {_show(labels[bad])} at index {bad}"
-            )
-        alpha = self.alpha
-        if alpha is not None and len(alpha) != classes:
-            raise ValueError(f"alpha: {len(alpha)} values for {classes} classes; expected "
-                             "one value per class")
-        weights = _checked_weights(weights, labels.size, names)
-        grad, hess = softmax_grad_hess(margins, _args.converted(labels, np.dtype(np.intp)),
-                                       alpha, self._gamma, weights=weights)
+        grad, hess = softmax_grad_hess(margins, labels, self.alpha, self._gamma, weights=weights)
         # as for the binary objective: nothing past float32's range is handed over
         bad = _first_outside(hess, -sys.float_info.max, sys.float_info.max)
         if bad is None:
@@ -713,16 +732,20 @@ class _FocalMetric(_FocalParameters):
 
     def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
         labels, margins, weights = self._arrays(labels, margins, weights, names)
-        if not margins.size:
-            # (a mean over no rows is 0/0 as well)
-            raise ValueError(f"{names.margins}: the evaluation set is empty, so the focal loss "
-                             "(a mean over its rows) is undefined")
-        if weights is not None and weights.size and not np.any(weights):
-            # (the weighted mean is 0/0: NaN, which early stopping would take
-            # as a value and compare)
-            raise ValueError(f"{names.weights}: every weight of the evaluation set is 0, so "
-                             "the focal loss (a weighted mean) is undefined")
+        _refuse_undefined_mean(margins, weights, names)
         return float(loss(margins, labels, self._alpha, self._gamma, weights=weights))
+
+
+def _refuse_undefined_mean(margins: np.ndarray, weights: Optional[np.ndarray],
+                           names: _Names) -> None:
+    """A metric's weighted mean over no rows, or over weights that are all 0,
+    is 0/0: NaN, which early stopping would take as a value and compare."""
+    if not margins.size:
+        raise ValueError(f"{names.margins}: the evaluation set is empty, so the focal loss "
+                         "(a mean over its rows) is undefined")
+    if weights is not None and weights.size and not np.any(weights):
+        raise ValueError(f"{names.weights}: every weight of the evaluation set is 0, so "
+                         "the focal loss (a weighted mean) is undefined")
 
 
 # XGBoost prints a custom metric's value with "%f" and reads the text back
@@ -866,6 +889,49 @@ class LightGBMMetric(_FocalMetric):
             value = self._value(preds_or_y_true, eval_data_or_y_pred, weight,
                                 _LIGHTGBM_SKLEARN_METRIC)
         return self.name, value, False
+
+
+class _MulticlassMetric(_FocalMetric):
+    """The softmax focal loss of (n, K) margins: the multi-class objective's."""
+
+    __slots__ = ()
+
+    def __init__(self, alpha: Any = None, gamma: Any = 2.0, **keywords: Any):
+        alpha = _class_alpha(alpha)
+        super().__init__(None, gamma, **keywords)
+        self._alpha = alpha
+
+    @property
+    def alpha(self) -> Optional[Tuple[float, ...]]:  # type: ignore[override]
+        """The weight of each class, or None (no weighting)."""
+        return self._alpha  # type: ignore[return-value]
+
+    def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
+        labels, margins, weights = _class_arrays(self, labels, margins, weights, names)
+        _refuse_undefined_mean(margins, weights, names)
+        return float(softmax_loss(margins, labels, self.alpha, self._gamma, weights=weights))
+
+
+class XGBoostMulticlassMetric(XGBoostMetric, _MulticlassMetric):
+    """Multi-class focal-loss evaluation metric for XGBoost; create it with
+    ``focal.xgboost_metric(multiclass=True)``.
+
+    Call forms as `XGBoostMetric`; the margins have shape (n, K) and the
+    labels are class indices 0..K-1.
+    """
+
+    __slots__ = ()
+
+
+class LightGBMMulticlassMetric(LightGBMMetric, _MulticlassMetric):
+    """Multi-class focal-loss evaluation metric for LightGBM; create it with
+    ``focal.lightgbm_metric(multiclass=True)``.
+
+    Call forms as `LightGBMMetric`; the scores have shape (n, K) and the
+    labels are class indices 0..K-1.
+    """
+
+    __slots__ = ()
 
 
 _document = fill_docstring(parameters=_COMMON_PARAMETERS, notes=_NOTES)
@@ -1059,8 +1125,21 @@ weights."""
 _document_metric = fill_docstring(parameters=_METRIC_PARAMETERS, notes=_METRIC_NOTES)
 
 
+_Metric = TypeVar("_Metric", bound=_FocalMetric)
+
+
+def _metric(binary: Type[_Metric], multi: Type[_Metric], alpha: Any, gamma: Any,
+            multiclass: Any, **keywords: Any) -> _Metric:
+    if not isinstance(multiclass, (bool, np.bool_)):
+        raise TypeError(f"multiclass: expected True or False, got {multiclass!r}")
+    if multiclass:
+        return multi(None if alpha is _ALPHA_DEFAULT else alpha, gamma, **keywords)
+    return binary(0.25 if alpha is _ALPHA_DEFAULT else alpha, gamma, **keywords)
+
+
 @_document_metric
-def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0, *, scale: Any = 1.0) -> XGBoostMetric:
+def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *, scale: Any = 1.0,
+                   multiclass: bool = False) -> XGBoostMetric:
     """Focal-loss evaluation metric for XGBoost, native or scikit-learn.
 
     Parameters
@@ -1137,11 +1216,13 @@ def xgboost_metric(alpha: Any = 0.25, gamma: Any = 2.0, *, scale: Any = 1.0) -> 
     >>> list(clf.evals_result()["validation_0"])
     ['focal_x1e+06']
     """
-    return XGBoostMetric(alpha, gamma, scale=scale)
+    return _metric(XGBoostMetric, XGBoostMulticlassMetric, alpha, gamma, multiclass,
+                   scale=scale)
 
 
 @_document_metric
-def lightgbm_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> LightGBMMetric:
+def lightgbm_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
+                    multiclass: bool = False) -> LightGBMMetric:
     """Focal-loss evaluation metric for LightGBM, native or scikit-learn.
 
     Parameters
@@ -1195,4 +1276,4 @@ def lightgbm_metric(alpha: Any = 0.25, gamma: Any = 2.0) -> LightGBMMetric:
     >>> bool(np.isclose(value, focal.loss(margins, y[1500:]), rtol=1e-12))
     True
     """
-    return LightGBMMetric(alpha, gamma)
+    return _metric(LightGBMMetric, LightGBMMulticlassMetric, alpha, gamma, multiclass)

@@ -2,6 +2,7 @@
 focal loss's hessian) and the objectives made with ``multiclass=True``."""
 import copy
 import importlib
+import inspect
 import os
 import pickle
 import re
@@ -495,3 +496,122 @@ def test_overflowing_products_name_their_cause_without_a_warning(name, dtype):
         with pytest.raises(ValueError, match=r"^sample_weight: the weight 3\.4e\+38 at index 1 "):
             _make_objective(name, multiclass=True, hessian_floor=3e38)(
                 y, x, np.array([1.0, 3.4e38, 1.0, 1.0], dtype))
+
+
+# --- the multi-class evaluation metrics ------------------------------------------------------
+
+def _make_metric(name, *args, **kwargs):
+    return {"xgboost": focal.xgboost_metric,
+            "lightgbm": focal.lightgbm_metric}[name](*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize("alpha", [None, [0.2, 0.3, 0.4, 0.1]])
+def test_multiclass_metric_is_the_softmax_focal_loss_of_the_margins(name, alpha):
+    """Through each library's native training with weights, and its scikit-learn
+    estimator: the value every round reports is the weighted softmax focal loss of
+    that round's margins (recomputed from the model cut at that round)."""
+    library = _library(name)
+    X, y, w = _data()
+    metric = _make_metric(name, alpha, 2.0, multiclass=True)
+    objective = _make_objective(name, alpha, 2.0, multiclass=True)
+    history = {}
+    if name == "xgboost":
+        train = library.DMatrix(X, y, weight=w)
+        booster = library.train({"num_class": 4, "nthread": 1, "max_depth": 3,
+                                 "disable_default_eval_metric": True}, train, 6,
+                                evals=[(train, "train")], obj=objective, custom_metric=metric,
+                                evals_result=history, verbose_eval=False)
+        reported = history["train"]["focal"]
+        margins = [booster.predict(library.DMatrix(X), output_margin=True,
+                                   iteration_range=(0, r + 1)) for r in range(6)]
+        decimals = 6  # (XGBoost logs custom metrics with "%f" and reads them back)
+    else:
+        train = library.Dataset(X, y, weight=w)
+        booster = library.train({"num_class": 4, "objective": objective, "metric": "None",
+                                 "num_threads": 1, "verbose": -1, "num_leaves": 7}, train, 6,
+                                valid_sets=[train], valid_names=["train"], feval=metric,
+                                callbacks=[library.record_evaluation(history)])
+        reported = history["train"]["focal"]
+        margins = [booster.predict(X, raw_score=True, num_iteration=r + 1) for r in range(6)]
+        decimals = None
+    assert len(reported) == 6 and reported[-1] < reported[0]
+    for value, z in zip(reported, margins):
+        exact = float(focal.softmax_loss(z, y.astype(np.intp), alpha, 2.0, weights=w))
+        if decimals is None:
+            assert value == pytest.approx(exact, rel=1e-9)
+        else:
+            assert value == pytest.approx(exact, abs=0.51 * 10.0 ** -decimals)
+    # the scikit-learn form: (y_true, y_pred) of shape (n,) and (n, K)
+    if name == "xgboost":
+        model = library.XGBClassifier(n_estimators=4, max_depth=3, n_jobs=1, objective=objective,
+                                      eval_metric=metric)
+        model.fit(X, y, eval_set=[(X, y)], verbose=False)
+        value = model.evals_result()["validation_0"]["focal"][-1]
+        z = model.predict(X, output_margin=True)
+        assert value == pytest.approx(float(focal.softmax_loss(z, y.astype(np.intp), alpha)),
+                                      abs=0.51e-6)
+    else:
+        model = library.LGBMClassifier(n_estimators=4, num_leaves=7, n_jobs=1, verbose=-1,
+                                       objective=objective)
+        # (eval_X/eval_y from LightGBM 4.7 on, eval_set before, which 4.7 deprecates)
+        data = ({"eval_X": X, "eval_y": y} if "eval_X" in inspect.signature(model.fit).parameters
+                else {"eval_set": [(X, y)]})
+        model.fit(X, y, sample_weight=w, eval_sample_weight=[w], eval_metric=metric, **data)
+        value = next(iter(model.evals_result_.values()))["focal"][-1]
+        z = model.predict(X, raw_score=True)
+        exact = float(focal.softmax_loss(z, y.astype(np.intp), alpha, weights=w))
+        assert value == pytest.approx(exact, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_multiclass_metric_refuses_by_name(name):
+    metric = _make_metric(name, multiclass=True)
+    weights = "sample_weight_eval_set" if name == "xgboost" else "eval_sample_weight"
+    z = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"^y_true: expected class indices 0\.\.2 .*got 3 at "
+                                         r"index 2"):
+        metric(np.array([0.0, 1.0, 3.0]), z)
+    with pytest.raises(ValueError, match=r"^y_true: .*got 0\.5 at index 1"):
+        metric(np.array([0.0, 0.5, 1.0]), z)
+    with pytest.raises(ValueError, match=r"^y_pred: the multi-class focal metric expects "
+                                         r"margins of shape \(n, K\)"):
+        metric(np.array([0.0, 1.0, 1.0]), np.zeros(3))
+    with pytest.raises(ValueError, match=r"^y_pred: expected finite margins"):
+        metric(np.array([0.0, 1.0, 1.0]), np.array([[0.0, 1.0, 2.0], [0.0, np.nan, 0.0],
+                                                     [0.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=rf"^{weights}: every weight .* is 0"):
+        metric(np.array([0.0, 1.0, 1.0]), z, np.zeros(3))
+    with pytest.raises(ValueError, match="^y_pred: the evaluation set is empty"):
+        metric(np.zeros(0), np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"^alpha: 2 values for 3 classes"):
+        _make_metric(name, [0.5, 0.5], multiclass=True)(np.array([0.0, 1.0, 2.0]), z)
+    with pytest.raises(ValueError, match=r"^alpha: expected None or one value in \[0, 1\] per "
+                                         r"class"):
+        _make_metric(name, 0.25, multiclass=True)
+    with pytest.raises(TypeError, match="^multiclass: expected True or False"):
+        _make_metric(name, multiclass="yes")
+    # the binary metric names the way to a multi-class one
+    with pytest.raises(ValueError, match=r"^y_pred: the focal metric is binary.*use "
+                                         r"multiclass=True"):
+        _make_metric(name)(np.array([0.0, 1.0, 1.0]), z)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_multiclass_metric_repr_equality_pickle(name):
+    metric = _make_metric(name, [0.5, 0.25, 0.25], 1.5, multiclass=True)
+    assert metric.alpha == (0.5, 0.25, 0.25) and metric.gamma == 1.5
+    assert metric.name == "focal"
+    assert repr(metric).startswith(("XGBoostMulticlassMetric(alpha=(0.5, 0.25, 0.25), gamma=1.5",
+                                    "LightGBMMulticlassMetric(alpha=(0.5, 0.25, 0.25), gamma=1.5"))
+    for copied in (pickle.loads(pickle.dumps(metric)), copy.deepcopy(metric)):
+        assert copied == metric and type(copied) is type(metric)
+        assert hash(copied) == hash(metric)
+    assert metric != _make_metric(name, [0.5, 0.25, 0.25], 2.0, multiclass=True)
+    assert _make_metric(name, multiclass=True).alpha is None  # the multi-class default
+    assert _make_metric(name).alpha == 0.25
+    y = np.array([0.0, 2.0, 1.0, 2.0])
+    z = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 3.0], [0.0, 2.0, 0.0], [4.0, 0.0, -4.0]])
+    result = metric(y, z)
+    value = result if name == "xgboost" else result[1]
+    assert value == float(focal.softmax_loss(z, y.astype(np.intp), [0.5, 0.25, 0.25], 1.5))
