@@ -1,8 +1,8 @@
 """Focal-loss objectives and evaluation metrics for gradient boosting: XGBoost and LightGBM.
 
 `xgboost_objective` and `lightgbm_objective` return callables built on
-`focal.grad_hess`, `xgboost_metric` and `lightgbm_metric` callables built on
-`focal.loss`.  One callable serves both of a library's interfaces: the native
+`focal.grad_hess` (`focal.softmax_grad_hess` for multi-class), `xgboost_metric`
+and `lightgbm_metric` callables built on `focal.loss` (`focal.softmax_loss`).  One callable serves both of a library's interfaces: the native
 ``train()`` (called as ``obj(preds, dtrain)``) and the scikit-learn estimator
 (called as ``obj(y_true, y_pred[, weights])``); the form is told apart by the
 type of the second argument.  Neither library is imported here: a call can
