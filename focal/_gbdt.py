@@ -320,6 +320,17 @@ class _FocalParameters:
     def __hash__(self) -> int:
         return hash((type(self).__name__,) + tuple(self._keywords().values()))
 
+    def _refuse_other_library(self, margins: Any) -> None:
+        """The other library's data set (a DMatrix where a LightGBM callable
+        was meant, or a Dataset) refused by name, before anything reads it."""
+        if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
+            other = "lightgbm" if self._library == "XGBoost" else "xgboost"
+            raise TypeError(
+                f"this focal {self._kind} is for {self._library}; got a "
+                f"{type(margins).__module__}.{type(margins).__name__} "
+                f"(use focal.{other}_{self._kind})"
+            )
+
     def _arrays(self, labels: Any, margins: Any, weights: Any,
                 names: _Names) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """The labels, margins and weights of one call, checked, in the margins' shape.
@@ -330,13 +341,7 @@ class _FocalParameters:
         derivatives that the library sums into every leaf: one NaN
         base_margin would make every prediction of the model NaN.
         """
-        if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
-            other = "lightgbm" if self._library == "XGBoost" else "xgboost"
-            raise TypeError(
-                f"this focal {self._kind} is for {self._library}; got a "
-                f"{type(margins).__module__}.{type(margins).__name__} "
-                f"(use focal.{other}_{self._kind})"
-            )
+        self._refuse_other_library(margins)
         margins = _array(names.margins, margins)
         labels = _array(names.labels, labels)
         if margins.size != labels.size or (margins.ndim == 2 and margins.shape[1] != 1) or margins.ndim > 2:
@@ -555,13 +560,7 @@ def _class_arrays(caller: _FocalParameters, labels: Any, margins: Any, weights: 
     """The class indices (intp), margins (n, K) and weights of one call of a
     multi-class objective or metric, checked as _FocalParameters._arrays
     checks a binary one's."""
-    if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
-        other = "lightgbm" if caller._library == "XGBoost" else "xgboost"
-        raise TypeError(
-            f"this focal {caller._kind} is for {caller._library}; got a "
-            f"{type(margins).__module__}.{type(margins).__name__} "
-            f"(use focal.{other}_{caller._kind})"
-        )
+    caller._refuse_other_library(margins)
     margins = _array(names.margins, margins)
     labels = _array(names.labels, labels)
     if margins.ndim != 2 or margins.shape[0] != labels.size or margins.shape[1] < 2:
@@ -947,17 +946,25 @@ class _AlphaDefault:
 _ALPHA_DEFAULT: Any = _AlphaDefault()
 
 
-def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective], alpha: Any,
-               gamma: Any, hessian_floor: Any, multiclass: Any, hessian_scale: Any) -> Any:
+def _chosen(multiclass: Any, alpha: Any) -> Any:
+    """multiclass checked, and alpha with its default made: 0.25 for a binary
+    callable, None for a multi-class one."""
     if not isinstance(multiclass, (bool, np.bool_)):
         raise TypeError(f"multiclass: expected True or False, got {multiclass!r}")
+    if alpha is _ALPHA_DEFAULT:
+        return None if multiclass else 0.25
+    return alpha
+
+
+def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective], alpha: Any,
+               gamma: Any, hessian_floor: Any, multiclass: Any, hessian_scale: Any) -> Any:
+    alpha = _chosen(multiclass, alpha)
     if multiclass:
-        return multi(None if alpha is _ALPHA_DEFAULT else alpha, gamma,
-                     hessian_floor=hessian_floor, hessian_scale=hessian_scale)
+        return multi(alpha, gamma, hessian_floor=hessian_floor, hessian_scale=hessian_scale)
     if _hessian_scale_value(hessian_scale) != 1.0:
         raise ValueError(f"hessian_scale: applies to multiclass=True only (the binary objective "
                          f"is the built-in's at gamma 0 unscaled), got {hessian_scale!r}")
-    return binary(0.25 if alpha is _ALPHA_DEFAULT else alpha, gamma, hessian_floor=hessian_floor)
+    return binary(alpha, gamma, hessian_floor=hessian_floor)
 
 
 @_document
@@ -1130,11 +1137,8 @@ _Metric = TypeVar("_Metric", bound=_FocalMetric)
 
 def _metric(binary: Type[_Metric], multi: Type[_Metric], alpha: Any, gamma: Any,
             multiclass: Any, **keywords: Any) -> _Metric:
-    if not isinstance(multiclass, (bool, np.bool_)):
-        raise TypeError(f"multiclass: expected True or False, got {multiclass!r}")
-    if multiclass:
-        return multi(None if alpha is _ALPHA_DEFAULT else alpha, gamma, **keywords)
-    return binary(0.25 if alpha is _ALPHA_DEFAULT else alpha, gamma, **keywords)
+    alpha = _chosen(multiclass, alpha)
+    return (multi if multiclass else binary)(alpha, gamma, **keywords)
 
 
 @_document_metric
