@@ -25,8 +25,9 @@
  * whether it has a second derivative.  NAME_block is FOCAL_GENERIC_BLOCK over
  * NAME_values, but for float32 results of hard targets in the rows whose
  * values come from the logistic parts of x (sigmoid_fl, poly1, varifocal:
- * FOCAL_STAGED_BLOCK over NAME_hard_f32) and for a row that computes only
- * the elements that can be non-zero (asymmetric).  The
+ * FOCAL_STAGED_BLOCK over NAME_hard_f32, chosen by
+ * FOCAL_STAGED_OR_GENERIC_BLOCK) and for a row that computes only the
+ * elements that can be non-zero (asymmetric).  The
  * formulas of the first two rows live in sigmoid_focal.h, each once, with the
  * paper's equation numbers; those of the focal loss's descendants in
  * focal_family.h.  A row's parameters are those of focal_params (gamma, beta
@@ -177,6 +178,22 @@ staged_f32(const block_params *bp, int precise, int soft)
     return !(precise || soft || bp->grad_divisor < FOCAL_TINY_DIVISOR || bp->focal.large);
 }
 
+/* the block of a row that has a staged loop: FOCAL_STAGED_BLOCK where
+   STAGED holds (staged_f32, and any condition of the row's own),
+   FOCAL_GENERIC_BLOCK otherwise; the row's functions by their names */
+#define FOCAL_STAGED_OR_GENERIC_BLOCK(NAME, Q_OF_ZERO, STAGED, special, bp, b, n, form, soft, \
+                                      derivatives, precise)                               \
+    do {                                                                                \
+        if (STAGED) {                                                                   \
+            FOCAL_STAGED_BLOCK(NAME##_hard_f32, NAME##_special, Q_OF_ZERO, special, bp, b, \
+                               n, form, derivatives);                                   \
+        }                                                                               \
+        else {                                                                          \
+            FOCAL_GENERIC_BLOCK(NAME##_values, NAME##_special, special, bp, b, n, form,  \
+                                soft, derivatives, precise);                            \
+        }                                                                               \
+    } while (0)
+
 /* ------------------------------------------------------------------------
  * Row sigmoid_fl: the sigmoid focal loss FL = alpha_t q^gamma CE (Eq. 5),
  * dense targets in [0, 1].  Forms: 0 general gamma (exp(gamma log q)), 1..4
@@ -263,14 +280,8 @@ sigmoid_fl_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
         }
         return special != 0;
     }
-    if (staged_f32(bp, precise, soft)) {
-        FOCAL_STAGED_BLOCK(sigmoid_fl_hard_f32, sigmoid_fl_special, 0, special, bp, b, n, form,
-                           derivatives);
-    }
-    else {
-        FOCAL_GENERIC_BLOCK(sigmoid_fl_values, sigmoid_fl_special, special, bp, b, n, form, soft,
-                            derivatives, precise);
-    }
+    FOCAL_STAGED_OR_GENERIC_BLOCK(sigmoid_fl, 0, staged_f32(bp, precise, soft), special, bp, b,
+                                  n, form, soft, derivatives, precise);
     return special != 0;
 }
 
@@ -423,14 +434,9 @@ poly1_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, int
 {
     long long special = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
     /* (the negative form keeps the one loop: its C is formed apart) */
-    if (form != POLY1_NEGATIVE_FORM && staged_f32(bp, precise, soft)) {
-        FOCAL_STAGED_BLOCK(poly1_hard_f32, poly1_special, 0, special, bp, b, n, form,
-                           derivatives);
-    }
-    else {
-        FOCAL_GENERIC_BLOCK(poly1_values, poly1_special, special, bp, b, n, form, soft,
-                            derivatives, precise);
-    }
+    FOCAL_STAGED_OR_GENERIC_BLOCK(poly1, 0,
+                                  form != POLY1_NEGATIVE_FORM && staged_f32(bp, precise, soft),
+                                  special, bp, b, n, form, soft, derivatives, precise);
     return special != 0;
 }
 
@@ -492,14 +498,8 @@ varifocal_block(const block_params *bp, element_block *b, ptrdiff_t n, int form,
 {
     long long special = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
     /* (form 0's power is p^gamma, target 0's, for every element) */
-    if (staged_f32(bp, precise, soft)) {
-        FOCAL_STAGED_BLOCK(varifocal_hard_f32, varifocal_special, 1, special, bp, b, n, form,
-                           derivatives);
-    }
-    else {
-        FOCAL_GENERIC_BLOCK(varifocal_values, varifocal_special, special, bp, b, n, form, soft,
-                            derivatives, precise);
-    }
+    FOCAL_STAGED_OR_GENERIC_BLOCK(varifocal, 1, staged_f32(bp, precise, soft), special, bp, b, n,
+                                  form, soft, derivatives, precise);
     return special != 0;
 }
 
