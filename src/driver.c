@@ -959,6 +959,52 @@ plain_gamma(PyObject *value, double *gamma)
     return 0;
 }
 
+/* the bytes [*low, *high) spanned by an array of any strides (none for an
+   empty one: *low == *high) */
+static void
+memory_extent(PyArrayObject *a, char **low, char **high)
+{
+    *low = *high = PyArray_BYTES(a);
+    if (PyArray_SIZE(a) == 0) {
+        return;
+    }
+    for (int d = 0; d < PyArray_NDIM(a); d++) {
+        npy_intp span = (PyArray_DIM(a, d) - 1) * PyArray_STRIDE(a, d);
+        *(span < 0 ? low : high) += span;
+    }
+    *high += PyArray_ITEMSIZE(a);
+}
+
+/* whether memory the pass writes, `out` (contiguous), may take the short
+   path beside the inputs it reads: its bytes meet theirs nowhere, and they
+   are NumPy's own allocation (the base chain ends in an array owning its
+   data), which no other mapping of a file can reach at other addresses
+   (focal._overlap's file_aliases finds no alias there either).  Anything
+   else (out=logits in place, an overlap, a mapped file) is the full path's. */
+static int
+plain_out_apart(PyArrayObject *out, PyArrayObject *const *inputs, int count)
+{
+    PyArrayObject *owner = out;
+    while (PyArray_BASE(owner) != NULL) {
+        if (!PyArray_Check(PyArray_BASE(owner))) {
+            return 0;
+        }
+        owner = (PyArrayObject *)PyArray_BASE(owner);
+    }
+    if (!PyArray_CHKFLAGS(owner, NPY_ARRAY_OWNDATA)) {
+        return 0;
+    }
+    char *start = PyArray_BYTES(out), *end = start + PyArray_NBYTES(out);
+    for (int k = 0; k < count; k++) {
+        char *low, *high;
+        memory_extent(inputs[k], &low, &high);
+        if (low < high && start < end && low < end && start < high) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* the reduced loss sum / denominator as a NumPy scalar of the results' dtype,
    where that quotient is the correctly rounded one _reduce.reduced_value
    would give (its first cases: a normal quotient that the dtype holds, or a
@@ -1001,11 +1047,13 @@ plain_scalar(double sum, double denominator, int double_precision)
  * hand it the entry's arguments: plain float32 or float64 logits and
  * dense targets (bool, integer or float of at most 8 bytes) of the same
  * shape, alpha None or a float in [0, 1], a plain gamma (plain_gamma), the
- * reduction "none", "sum" or "mean", and every other argument its default.
- * Each of these is a check the full path makes, so the two agree on every
+ * reduction "none", "sum" or "mean", out= None or a plain contiguous array
+ * apart from the inputs (plain_out_apart), and every other argument its
+ * default.  Each of these is a check the full path makes, so the two agree on every
  * call; anything else (a subclass, a NumPy scalar alpha, ...) answers
  * NotImplemented, and so does a mean or sum beyond plain_scalar's case,
- * after the pass: the full path then makes the call again.  mode is
+ * after the pass: the full path then makes the call again (writing the same
+ * values into an out= the inputs do not overlap).  mode is
  * (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS; the
  * results are those of _pass.run, None where not wanted; extra to extra4
  * are the row's own parameters, checked by its caller.
@@ -1031,7 +1079,8 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         !PyLong_CheckExact(ignore_index) ||
         PyLong_AsLongLongAndOverflow(ignore_index, &overflow) != -1 || overflow ||
         args[PLAIN_WEIGHTS] != Py_None || args[PLAIN_NORMALIZER] != Py_None ||
-        args[PLAIN_OUT] != Py_None || args[PLAIN_STAR] != Py_False ||
+        !(args[PLAIN_OUT] == Py_None || PyArray_CheckExact(args[PLAIN_OUT])) ||
+        args[PLAIN_STAR] != Py_False ||
         args[PLAIN_RAW_SUM] != Py_False || !PyArray_CheckExact(logits) ||
         !PyArray_CheckExact(targets)) {
         Py_RETURN_NOTIMPLEMENTED;
@@ -1059,6 +1108,31 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     c.double_precision = type == NPY_DOUBLE;
     c.sum_weights = c.sum_positives = 0; /* (known: no weights; not asked) */
     int elementwise_loss = want_loss && reduction == REDUCE_NONE;
+    /* out=: a plain array, of the result's shape and native dtype, whose
+       elements are distinct (contiguous) and apart from the inputs
+       (plain_out_apart), receives the loss (reduction "none") or the
+       gradient, as _pass.run writes it there; any other out= is the full
+       path's, which checks it and says what is wrong */
+    int out_slot = -1;
+    PyArrayObject *out = NULL;
+    if (args[PLAIN_OUT] != Py_None) {
+        PyObject *receives = PyTuple_GET_ITEM(args[PLAIN_MODE], 3);
+        out = (PyArrayObject *)args[PLAIN_OUT];
+        if (!PyUnicode_CheckExact(receives)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        out_slot = PyUnicode_CompareWithASCIIString(receives, "grad") == 0 && want_grad ? 1
+                   : PyUnicode_CompareWithASCIIString(receives, "loss") == 0 && elementwise_loss
+                       ? 0
+                       : -1;
+        PyArrayObject *inputs[2] = {c.logits, c.targets};
+        if (out_slot < 0 || PyArray_TYPE(out) != type || !PyArray_ISNOTSWAPPED(out) ||
+            !PyArray_ISWRITEABLE(out) || !PyArray_SAMESHAPE(out, c.logits) ||
+            !(PyArray_IS_C_CONTIGUOUS(out) || PyArray_IS_F_CONTIGUOUS(out)) ||
+            !plain_out_apart(out, inputs, 2)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
     /* the mean's count is the size: one pass */
     double denominator = reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits) : 1.0;
     c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
@@ -1067,7 +1141,12 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int wanted[3] = {elementwise_loss, want_grad, want_hess};
     PyObject *results[3] = {NULL, NULL, NULL};
     for (int k = 0; k < 3; k++) {
-        if (wanted[k]) {
+        if (k == out_slot) {
+            Py_INCREF(out);
+            results[k] = (PyObject *)out;
+            c.outputs[k] = out;
+        }
+        else if (wanted[k]) {
             results[k] = PyArray_SimpleNew(PyArray_NDIM(c.logits), PyArray_DIMS(c.logits),
                                            c.double_precision ? NPY_DOUBLE : NPY_FLOAT);
             if (results[k] == NULL) {

@@ -403,7 +403,15 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
     lambda x, y: focal.loss(x, y.astype(np.complex64)),
     lambda x, y: focal.loss(x.view(np.matrix), y),     # a subclass
     lambda x, y: focal.star_loss(x, y),
-    lambda x, y: focal.grad(x, y, out=np.empty_like(x)),
+    lambda x, y: focal.grad(x, y, out=x),              # out= in place
+    lambda x, y: focal.grad(x, y, out=np.empty((4, 6))[:, ::2]),  # not contiguous
+    lambda x, y: focal.grad(x, y, out=np.empty_like(x).view(np.matrix)),  # a subclass
+    lambda x, y: focal.grad(x, y, out=np.frombuffer(bytearray(96)).reshape(4, 3)),  # not NumPy's
+    lambda x, y: focal.grad(x, y, out=np.empty_like(x, dtype=">f8")),  # byte-swapped
+    lambda x, y: focal.grad(x, y, out=np.empty_like(x, dtype=np.float32)),  # refused
+    lambda x, y: focal.grad(x, y, out=np.empty((3, 4)).T.copy()[:3].T),   # refused: shape
+    lambda x, y: focal.loss(x, y, out=np.empty_like(x)),  # refused: a mean into out
+    lambda x, y: focal.grad(x, y, out=np.broadcast_to(np.empty(3), (4, 3))),  # read-only
     lambda x, y: focal.loss(x, y.astype(np.longdouble)),  # targets wider than 8 bytes
     lambda x, y: focal.loss(x, y, alpha=1.5),          # refused by the full path
     lambda x, y: focal.loss(x, y, gamma=-1.0),
@@ -419,6 +427,72 @@ def test_every_other_call_takes_the_full_path(monkeypatch, call):
         call(x, y)
     except (TypeError, ValueError):
         pass  # a refusal by the full path's checks
+    assert not taken
+
+
+def _apart_outs(x, y):
+    """out= arrays of x's shape and dtype the short path takes: apart from
+    the inputs, contiguous, in NumPy's memory (a view of a larger array
+    holding the inputs too included)."""
+    n = x.size
+    shared = np.empty(3 * n, x.dtype)
+    shared[:n] = x.ravel()
+    shared[2 * n:] = y.ravel()
+    return {"new": lambda: (x, y, np.empty_like(x)),
+            "fortran": lambda: (x, y, np.asfortranarray(np.empty_like(x))),
+            "between the inputs": lambda: (shared[:n].reshape(x.shape),
+                                           shared[2 * n:].reshape(x.shape),
+                                           shared[n:2 * n].reshape(x.shape))}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", ["new", "fortran", "between the inputs"])
+@pytest.mark.parametrize("kind,reduction", [("grad", "mean"), ("grad", "none"),
+                                            ("loss_and_grad", "sum"), ("loss", "none")])
+def test_a_plain_out_takes_the_short_path_with_the_full_paths_results(
+        monkeypatch, dtype, where, kind, reduction):
+    x = RNG.normal(0, 5, size=(6, 9)).astype(dtype)
+    y = (RNG.uniform(size=(6, 9)) < 0.3).astype(dtype)
+    function = getattr(focal, kind)
+    taken = _count_short_calls(monkeypatch)
+    xs, ys, out = _apart_outs(x, y)[where]()
+    short = function(xs, ys, reduction=reduction, out=out)
+    assert taken
+    taken.clear()
+    full_out = np.full_like(out, np.nan)
+    full = function(x, y, reduction=reduction, out=full_out, alpha=np.float64(0.25))
+    assert not taken
+    np.testing.assert_array_equal(xs, x, strict=True)  # the inputs untouched
+    np.testing.assert_array_equal(ys, y, strict=True)
+    np.testing.assert_array_equal(out, full_out, strict=True)
+    short, full = (short, full) if isinstance(short, tuple) else ((short,), (full,))
+    for s, f in zip(short, full):
+        if f is full_out:
+            assert s is out  # out= itself is returned
+        else:
+            assert type(s) is type(f)
+            np.testing.assert_array_equal(s, f, strict=True)
+
+
+def test_an_out_overlapping_an_input_is_left_to_the_full_path(monkeypatch):
+    # every partial overlap of the logits' or the targets' bytes (shifted by
+    # one element either way, inside, around), where the full path orders
+    # the writes or copies: its results are those of a separate out
+    n = 40
+    x = RNG.normal(0, 5, size=n)
+    y = (RNG.uniform(size=n) < 0.3).astype(np.float64)
+    expected = focal.grad(x, y)
+    taken = _count_short_calls(monkeypatch)
+    for which in ("logits", "targets"):
+        for shift in (-1, 1, -n + 1, n - 1):
+            buffer = np.zeros(3 * n)
+            xs, ys = buffer[n:2 * n], np.zeros(n)
+            if which == "targets":
+                xs, ys = ys, xs
+            xs[...], ys[...] = x, y
+            out = buffer[n + shift:2 * n + shift]
+            assert focal.grad(xs, ys, out=out) is out
+            np.testing.assert_array_equal(out, expected, strict=True)
     assert not taken
 
 
