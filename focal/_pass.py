@@ -36,7 +36,8 @@ class Operands:
 
     def to_pass(self, a: Optional[np.ndarray], targets: bool = False) -> Any:
         """`a` (logits, dense targets, a gradient) with the class axis last."""
-        if a is None or self.axis is None or (targets and self.labels):
+        # (np.moveaxis costs a microsecond or two even where the axis is last)
+        if a is None or self.axis is None or (targets and self.labels) or self.axis == a.ndim - 1:
             return a
         return np.moveaxis(a, self.axis, -1)
 
