@@ -923,17 +923,21 @@ enum {
     PLAIN_LOSS, PLAIN_EXTRA, PLAIN_EXTRA2, PLAIN_EXTRA3, PLAIN_EXTRA4, PLAIN_RAW_SUM, PLAIN_COUNT
 };
 
-enum { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN };
+enum { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN, REDUCE_SUM_OVER_POSITIVES };
 
-/* the reduction, if `value` is the exact str "none", "sum" or "mean"; else -1 */
+static int count_labels(PyArrayObject *labels, npy_intp num_classes, npy_intp ignore_index,
+                        npy_intp *ignored_count, npy_intp *positive_count);
+
+/* the reduction, if `value` is the exact str "none", "sum", "mean" or
+   "sum_over_positives"; else -1 */
 static int
 plain_reduction(PyObject *value)
 {
-    static const char *const names[] = {"none", "sum", "mean"};
+    static const char *const names[] = {"none", "sum", "mean", "sum_over_positives"};
     if (!PyUnicode_CheckExact(value)) {
         return -1;
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         if (PyUnicode_CompareWithASCIIString(value, names[k]) == 0) {
             return k;
         }
@@ -1046,8 +1050,10 @@ plain_scalar(double sum, double denominator, int double_precision)
  * functions (focal._spec, LossSpec's plain) and focal._sigmoid._entry, which
  * hand it the entry's arguments: plain float32 or float64 logits and
  * dense targets (bool, integer or float of at most 8 bytes) of the same
- * shape, alpha None or a float in [0, 1], a plain gamma (plain_gamma), the
- * reduction "none", "sum" or "mean", out= None or a plain contiguous array
+ * shape or class indices (integers, not uint64) of the logits' shape
+ * without the class axis, alpha None or a float in [0, 1], a plain gamma
+ * (plain_gamma), the reduction "none", "sum", "mean" or (class indices)
+ * "sum_over_positives", out= None or a plain contiguous array
  * apart from the inputs (plain_out_apart), and every other argument its
  * default.  Each of these is a check the full path makes, so the two agree on every
  * call; anything else (a subclass, a NumPy scalar alpha, ...) answers
@@ -1090,9 +1096,23 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int type = PyArray_DESCR(c.logits)->type_num;
     PyArray_Descr *target_dtype = PyArray_DESCR(c.targets);
     char kind = target_dtype->kind;
-    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !PyArray_SAMESHAPE(c.logits, c.targets) ||
-        !(kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f') ||
-        PyDataType_ELSIZE(target_dtype) > 8) {
+    int ndim = PyArray_NDIM(c.logits);
+    /* class indices: integers of the logits' shape without the class axis,
+       which holds at least one class (no 64-bit unsigned ones, which the
+       full path checks against intp's range); dense targets: of the logits'
+       shape, and a sum over positives, whose count the pass would have to
+       take first, is the full path's */
+    c.labels = PyArray_NDIM(c.targets) == ndim - 1;
+    int plain_targets =
+        c.labels ? (kind == 'i' || (kind == 'u' && PyDataType_ELSIZE(target_dtype) < 8)) &&
+                       PyArray_CompareLists(PyArray_DIMS(c.logits), PyArray_DIMS(c.targets),
+                                            ndim - 1) &&
+                       PyArray_DIM(c.logits, ndim - 1) > 0
+                 : PyArray_SAMESHAPE(c.logits, c.targets) &&
+                       (kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f') &&
+                       PyDataType_ELSIZE(target_dtype) <= 8 &&
+                       reduction != REDUCE_SUM_OVER_POSITIVES;
+    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !plain_targets) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     int want_loss, want_grad, want_hess;
@@ -1133,8 +1153,20 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NOTIMPLEMENTED;
         }
     }
-    /* the mean's count is the size: one pass */
+    /* the denominator, known before the pass (one pass), as _reduce.Plan
+       makes it: a mean's count of elements not ignored (the size, less
+       C for each ignored row of class indices), a sum over positives'
+       count of positive class indices (at least 1) */
     double denominator = reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits) : 1.0;
+    if (c.labels && (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
+        npy_intp num_classes = PyArray_DIM(c.logits, ndim - 1), ignored, positive;
+        if (count_labels(c.targets, num_classes, c.ignore_index, &ignored, &positive) < 0) {
+            return NULL;
+        }
+        denominator = reduction == REDUCE_MEAN
+                          ? (double)(PyArray_SIZE(c.logits) - ignored * num_classes)
+                          : (positive > 1 ? (double)positive : 1.0);
+    }
     c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
     /* results of the logits' shape, float32 from float32: never larger than
        an array that exists */
@@ -1205,9 +1237,23 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "O!nn", &PyArray_Type, &labels, &num_classes, &ignore_index)) {
         return NULL;
     }
+    npy_intp ignored, positive;
+    if (count_labels(labels, num_classes, ignore_index, &ignored, &positive) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(nn)", (Py_ssize_t)ignored, (Py_ssize_t)positive);
+}
+
+/* count_labels_entry's counts into *ignored and *positive: 0, or -1 with an
+   exception set */
+static int
+count_labels(PyArrayObject *labels, npy_intp num_classes, npy_intp ignore_index,
+             npy_intp *ignored_count, npy_intp *positive_count)
+{
     npy_intp ignored = 0, positive = 0;
+    *ignored_count = *positive_count = 0;
     if (PyArray_SIZE(labels) == 0) {
-        return Py_BuildValue("(nn)", (Py_ssize_t)0, (Py_ssize_t)0);
+        return 0;
     }
     PyArray_Descr *dtype = PyArray_DescrFromType(NPY_INTP);
     NpyIter *iter = NpyIter_New(labels,
@@ -1220,12 +1266,12 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
         if (!PyErr_Occurred()) {
             PyErr_NoMemory(); /* as in make_iterator (parallel.c) */
         }
-        return NULL;
+        return -1;
     }
     NpyIter_IterNextFunc *iternext = NpyIter_GetIterNext(iter, NULL);
     if (iternext == NULL) {
         NpyIter_Deallocate(iter);
-        return NULL;
+        return -1;
     }
     char **ptr = NpyIter_GetDataPtrArray(iter);
     npy_intp *stride = NpyIter_GetInnerStrideArray(iter);
@@ -1252,7 +1298,9 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
     } while (!interrupted && iternext(iter));
     PyEval_RestoreThread(saved);
     if (NpyIter_Deallocate(iter) != NPY_SUCCEED || PyErr_Occurred()) {
-        return NULL;
+        return -1;
     }
-    return Py_BuildValue("(nn)", (Py_ssize_t)ignored, (Py_ssize_t)positive);
+    *ignored_count = ignored;
+    *positive_count = positive;
+    return 0;
 }

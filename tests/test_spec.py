@@ -118,7 +118,10 @@ def test_passes_per_call(monkeypatch, family, reduction, weighted, normalizer, p
     function = focal.loss_and_grad if family == "sigmoid" else focal.softmax_loss_and_grad
     weights = RNG.uniform(size=(6, 5) if family == "sigmoid" else 6) if weighted else None
     counter = CountingPasses(monkeypatch)
-    function(x, labels, reduction=reduction, weights=weights, normalizer=normalizer)
+    # (alpha a NumPy scalar: the full path's plan, which the short path's
+    # one pass for the unweighted calls would bypass)
+    function(x, labels, reduction=reduction, weights=weights, normalizer=normalizer,
+             alpha=np.float64(0.25))
     assert len(counter.calls) == passes
     assert counter.calls[:-1] == [True] * (passes - 1)  # a first pass has no kernel
 
@@ -182,13 +185,18 @@ def sigmoid_elementwise(x, targets, alpha, gamma, weights, ignore_index=-1):
         active = np.broadcast_to((targets != ignore_index)[..., None], x.shape)
     else:
         y, active = targets.astype(np.float64), np.ones(x.shape, bool)
-    p = 1.0 / (1.0 + np.exp(-x))
-    ce = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-    q = p * (1 - y) + (1 - p) * y
+    # p and 1 - p each from its own exponential, log p and log(1 - p) from
+    # logaddexp, p - y as (1 - y) p - y (1 - p): no cancellation where p is
+    # near 1 (1 - p formed as a difference loses digits there: 3e-12 of a
+    # gradient of 2e-15 at a large positive logit)
+    p, one_minus_p = 1.0 / (1.0 + np.exp(-x)), 1.0 / (1.0 + np.exp(x))
+    ce = y * np.logaddexp(0.0, -x) + (1 - y) * np.logaddexp(0.0, x)
+    q = p * (1 - y) + one_minus_p * y
     alpha_t = alpha * y + (1 - alpha) * (1 - y)
     loss = alpha_t * q**gamma * ce
     # dq/dx = (1 - 2y) p (1 - p), dCE/dx = p - y
-    grad = alpha_t * (gamma * q**(gamma - 1) * (1 - 2 * y) * p * (1 - p) * ce + q**gamma * (p - y))
+    grad = alpha_t * (gamma * q**(gamma - 1) * (1 - 2 * y) * p * one_minus_p * ce
+                      + q**gamma * ((1 - y) * p - y * one_minus_p))
     w = (np.ones(x.shape) if weights is None else np.broadcast_to(weights, x.shape)) * active
     return loss * w, grad * w
 
@@ -390,9 +398,67 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
     np.testing.assert_array_equal(h, h_full, strict=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int32, np.uint32, np.int64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", "sum_over_positives"])
+def test_class_indices_take_the_short_path_with_the_full_paths_results(
+        monkeypatch, dtype, label_dtype, reduction):
+    # rows of every kind: a positive class, background (C), ignored (-1,
+    # where the dtype holds it)
+    x = RNG.normal(0, 5, size=(9, 5, 4)).astype(dtype)
+    labels = RNG.integers(0, 5, size=(9, 5))
+    if np.iinfo(label_dtype).min < 0:
+        labels[::4, 1] = -1
+    labels = labels.astype(label_dtype)
+    taken = _count_short_calls(monkeypatch)
+    for function in (focal.loss, focal.grad, focal.loss_and_grad):
+        short = function(x, labels, reduction=reduction)
+        assert taken, function.__name__
+        taken.clear()
+        full = function(x, labels, reduction=reduction, alpha=np.float64(0.25))
+        assert not taken
+        for s, f in zip(short if isinstance(short, tuple) else (short,),
+                        full if isinstance(full, tuple) else (full,)):
+            assert type(s) is type(f)
+            np.testing.assert_array_equal(s, f, strict=True)
+    g, h = focal.grad_hess(x, labels)
+    assert taken
+    g_full, h_full = focal.grad_hess(x, labels, alpha=np.float64(0.25))
+    np.testing.assert_array_equal(g, g_full, strict=True)
+    np.testing.assert_array_equal(h, h_full, strict=True)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum_over_positives"])
+def test_class_indices_without_a_count_are_the_full_paths(monkeypatch, reduction):
+    # every row ignored: a mean over nothing is NaN (the full path's,
+    # after the short path's pass); no positive: a sum over positives
+    # divides by 1; a bad class index is the pass's own ValueError
+    x = RNG.normal(0, 5, size=(6, 3))
+    for labels in (np.full(6, -1), np.full(6, 3)):
+        short = focal.loss_and_grad(x, labels, reduction=reduction)
+        full = focal.loss_and_grad(x, labels, reduction=reduction, alpha=np.float64(0.25))
+        for s, f in zip(short, full):
+            assert type(s) is type(f)
+            np.testing.assert_array_equal(s, f, strict=True)
+    bad = np.array([0, 1, 2, 4, 0, 1])
+    messages = []
+    for alpha in (0.25, np.float64(0.25)):
+        with pytest.raises(ValueError) as error:
+            focal.loss_and_grad(x, bad, alpha=alpha, reduction=reduction)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and messages[0].startswith("targets:")
+
+
 @pytest.mark.parametrize("call", [
     lambda x, y: focal.loss(x, y[:, :1]),              # broadcast targets
-    lambda x, y: focal.loss(x, y[:, 0].astype(int)),   # class indices
+    lambda x, y: focal.loss(x, y[:, 0].astype(np.uint64)),  # uint64 class indices
+    lambda x, y: focal.loss(x.astype(np.float16), y[:, 0].astype(int)),  # float16 logits
+    lambda x, y: focal.loss(x.astype(object), y[:, 0].astype(int)),  # refused: object logits
+    lambda x, y: focal.loss(x.astype(int), y[:, 0].astype(int)),  # integer logits
+    lambda x, y: focal.loss(x, y[:, 0].astype(bool)),  # refused: bool class indices
+    lambda x, y: focal.loss(x, y[:2, 0].astype(int)),  # refused: their shape
+    lambda x, y: focal.loss(x[:, :0], y[:, 0].astype(int)),  # no class
+    lambda x, y: focal.loss(x, y[:, 0].astype(int), ignore_index=-2),
     lambda x, y: focal.loss(x.astype(np.float16), y),  # float16 logits
     lambda x, y: focal.loss(x, y, weights=y),
     lambda x, y: focal.loss(x, y, normalizer=2.0),
