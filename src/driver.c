@@ -1153,21 +1153,6 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NOTIMPLEMENTED;
         }
     }
-    /* the denominator, known before the pass (one pass), as _reduce.Plan
-       makes it: a mean's count of elements not ignored (the size, less
-       C for each ignored row of class indices), a sum over positives'
-       count of positive class indices (at least 1) */
-    double denominator = reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits) : 1.0;
-    if (c.labels && (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
-        npy_intp num_classes = PyArray_DIM(c.logits, ndim - 1), ignored, positive;
-        if (count_labels(c.targets, num_classes, c.ignore_index, &ignored, &positive) < 0) {
-            return NULL;
-        }
-        denominator = reduction == REDUCE_MEAN
-                          ? (double)(PyArray_SIZE(c.logits) - ignored * num_classes)
-                          : (positive > 1 ? (double)positive : 1.0);
-    }
-    c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
     /* results of the logits' shape, float32 from float32: never larger than
        an array that exists */
     int wanted[3] = {elementwise_loss, want_grad, want_hess};
@@ -1187,6 +1172,23 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             c.outputs[k] = (PyArrayObject *)results[k];
         }
     }
+    /* the denominator, known before the pass (one pass), as _reduce.Plan
+       makes it: a mean's count of elements not ignored (the size, less
+       C for each ignored row of class indices), a sum over positives'
+       count of positive class indices (at least 1); counted after the
+       results exist, so that a call whose results cannot be allocated (huge
+       broadcast arguments) fails at once, as the full path does */
+    double denominator = reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits) : 1.0;
+    if (c.labels && (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
+        npy_intp num_classes = PyArray_DIM(c.logits, ndim - 1), ignored, positive;
+        if (count_labels(c.targets, num_classes, c.ignore_index, &ignored, &positive) < 0) {
+            goto fail;
+        }
+        denominator = reduction == REDUCE_MEAN
+                          ? (double)(PyArray_SIZE(c.logits) - ignored * num_classes)
+                          : (positive > 1 ? (double)positive : 1.0);
+    }
+    c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
     double sums[4];
     if (sigmoid_run(get_module_state(module), &c, sums) < 0) {
         goto fail;

@@ -31,6 +31,7 @@ With a = 1 - 2y, s = p (1 - p) (dp/dx), d = p - y (dCE/dx) and dq/dx = a s:
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional
 
 import mpmath
@@ -57,7 +58,10 @@ def expand_targets(targets, shape, ignore_index=-1) -> Targets:
     if t.ndim == len(shape):
         y = np.broadcast_to(t.astype(np.float64), shape).copy()
         assert np.all((y >= 0) & (y <= 1)), "reference: dense targets outside [0, 1]"
-        return Targets(y, np.ones(shape, dtype=bool), float(y.sum()), False)
+        # (fsum: the exact sum, rounded once; NumPy's pairwise sum of soft
+        # targets can be a few units of 2^-53 off, more than the reductions'
+        # tests allow for their own rounding)
+        return Targets(y, np.ones(shape, dtype=bool), math.fsum(y.ravel()), False)
     assert t.ndim == len(shape) - 1 and t.dtype.kind in "iu", "reference: not class indices"
     num_classes = shape[-1]
     labels = t.astype(np.int64)[..., np.newaxis]
