@@ -368,6 +368,21 @@ def _count_short_calls(monkeypatch):
     return taken
 
 
+def _assert_the_paths_agree(taken, function, arguments, short_arguments, full_arguments):
+    """function(*arguments, **short_arguments) is made by the short path (taken,
+    from _count_short_calls), function(*arguments, **full_arguments) by the
+    full one, and their results agree: the same types, bit for bit."""
+    short = function(*arguments, **short_arguments)
+    assert taken, function.__name__
+    taken.clear()
+    full = function(*arguments, **full_arguments)
+    assert not taken, function.__name__
+    for s, f in zip(short if isinstance(short, tuple) else (short,),
+                    full if isinstance(full, tuple) else (full,)):
+        assert type(s) is type(f)
+        np.testing.assert_array_equal(s, f, strict=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("target_dtype", [np.float32, np.float64, np.int8, np.bool_, np.float16])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -382,20 +397,10 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
         # the short path too, against the float the full path makes of it
         for short_arguments, full_arguments in (({}, {"alpha": np.float64(0.25)}),
                                                 ({"gamma": 3}, {"gamma": np.float64(3.0)})):
-            short = function(x, y, reduction=reduction, **short_arguments)
-            assert taken, function.__name__
-            taken.clear()
-            full = function(x, y, reduction=reduction, **full_arguments)
-            assert not taken
-            for s, f in zip(short if isinstance(short, tuple) else (short,),
-                            full if isinstance(full, tuple) else (full,)):
-                assert type(s) is type(f)
-                np.testing.assert_array_equal(s, f, strict=True)
-    g, h = focal.grad_hess(x, y)
-    assert taken
-    g_full, h_full = focal.grad_hess(x, y, alpha=np.float64(0.25))
-    np.testing.assert_array_equal(g, g_full, strict=True)
-    np.testing.assert_array_equal(h, h_full, strict=True)
+            _assert_the_paths_agree(taken, function, (x, y),
+                                    dict(short_arguments, reduction=reduction),
+                                    dict(full_arguments, reduction=reduction))
+    _assert_the_paths_agree(taken, focal.grad_hess, (x, y), {}, {"alpha": np.float64(0.25)})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -412,20 +417,9 @@ def test_class_indices_take_the_short_path_with_the_full_paths_results(
     labels = labels.astype(label_dtype)
     taken = _count_short_calls(monkeypatch)
     for function in (focal.loss, focal.grad, focal.loss_and_grad):
-        short = function(x, labels, reduction=reduction)
-        assert taken, function.__name__
-        taken.clear()
-        full = function(x, labels, reduction=reduction, alpha=np.float64(0.25))
-        assert not taken
-        for s, f in zip(short if isinstance(short, tuple) else (short,),
-                        full if isinstance(full, tuple) else (full,)):
-            assert type(s) is type(f)
-            np.testing.assert_array_equal(s, f, strict=True)
-    g, h = focal.grad_hess(x, labels)
-    assert taken
-    g_full, h_full = focal.grad_hess(x, labels, alpha=np.float64(0.25))
-    np.testing.assert_array_equal(g, g_full, strict=True)
-    np.testing.assert_array_equal(h, h_full, strict=True)
+        _assert_the_paths_agree(taken, function, (x, labels), {"reduction": reduction},
+                                {"reduction": reduction, "alpha": np.float64(0.25)})
+    _assert_the_paths_agree(taken, focal.grad_hess, (x, labels), {}, {"alpha": np.float64(0.25)})
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum_over_positives"])
