@@ -51,6 +51,9 @@ def sigmoid_focal(
 # loss, extra, extra2, extra3, extra4, raw_sum): (loss, gradient, second
 # derivative) of the common call, NotImplemented for any other
 def sigmoid_plain(*arguments: Any) -> Any: ...
+# the same for focal._softmax._entry's arguments (mode, logits, labels, alpha,
+# gamma, axis, reduction, weights, ignore_index, normalizer, out, raw_sum)
+def softmax_plain(*arguments: Any) -> Any: ...
 
 # the rows of the C table of elementwise losses (src/losses.h), by number: the
 # `loss` argument of sigmoid_focal

@@ -81,12 +81,23 @@ def label_array(labels: Any, x: np.ndarray, axis: int) -> Tuple[np.ndarray, bool
 def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: Any = -1,
            reduction: Any = "mean", weights: Any = None, ignore_index: Any = -100,
            normalizer: Any = None, out: Any = None, raw_sum: bool = False,
-           loss_into: Any = None) -> Any:
-    """Checks a call of a softmax loss and runs it: (loss, grad, None).
+           loss_into: Any = None, plain_tried: bool = False) -> Any:
+    """Checks a call of a softmax loss and runs it: (loss, grad, hess).
 
     mode: (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS;
-    raw_sum and loss_into: see _pass.run.
+    raw_sum and loss_into: see _pass.run; plain_tried: the caller has had
+    _plain's answer (the public functions, _spec.LossSpec's plain).
     """
+    # The common call (plain float32 or float64 logits, the class axis last,
+    # class indices, plain numbers and defaults elsewhere) is made whole by
+    # the C core, which answers NotImplemented to any other; each of its
+    # comparisons is a check the full path below makes (_core's
+    # softmax_plain says which).
+    if loss_into is None and not plain_tried:
+        result = _plain(mode, logits, labels, alpha, gamma, axis, reduction, weights,
+                        ignore_index, normalizer, out, raw_sum)
+        if result is not NotImplemented:
+            return result
     x, dtype = _args.logits_array(logits)
     if x.ndim == 0:
         raise ValueError("logits: the softmax needs at least one axis (the classes)")
@@ -123,6 +134,9 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
                      want_grad=want_grad, want_hess=want_hess, out_receives=out_receives,
                      raw_sum=raw_sum, loss_into=loss_into,
                      sources=(logits, labels, weights, alpha))
+
+
+_plain = _core.softmax_plain
 
 
 # --- the specification ----------------------------------------------------
@@ -191,6 +205,7 @@ _SPEC = LossSpec(
     prefix="softmax_",
     parameters=_PARAMETERS,
     entry=_entry,
+    plain=_plain,
     reductions=_args.SOFTMAX_REDUCTIONS,
     notes=_NOTES,
     docs={

@@ -88,7 +88,7 @@ class LossSpec:
     star=True); reductions: the accepted values of `reduction`, the first the
     default; docs: one FunctionDoc per function to make, by kind; plain: the
     C function that makes the family's common call whole and answers
-    NotImplemented to any other (focal._core.sigmoid_plain), taking the
+    NotImplemented to any other (focal._core.sigmoid_plain, softmax_plain), taking the
     entry's arguments before its `loss_into`: the public functions call it
     first and the entry, with plain_tried=True, only for the other calls
     (a Python frame less on the common call).

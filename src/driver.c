@@ -923,14 +923,9 @@ enum {
     PLAIN_LOSS, PLAIN_EXTRA, PLAIN_EXTRA2, PLAIN_EXTRA3, PLAIN_EXTRA4, PLAIN_RAW_SUM, PLAIN_COUNT
 };
 
-enum { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN, REDUCE_SUM_OVER_POSITIVES };
-
-static int count_labels(PyArrayObject *labels, npy_intp num_classes, npy_intp ignore_index,
-                        npy_intp *ignored_count, npy_intp *positive_count);
-
 /* the reduction, if `value` is the exact str "none", "sum", "mean" or
    "sum_over_positives"; else -1 */
-static int
+int
 plain_reduction(PyObject *value)
 {
     static const char *const names[] = {"none", "sum", "mean", "sum_over_positives"};
@@ -947,7 +942,7 @@ plain_reduction(PyObject *value)
 
 /* whether `value` is a plain gamma: an exact float in [0, inf), or an exact
    int from 0 to 2^53 (each of which a float holds exactly), into *gamma */
-static int
+int
 plain_gamma(PyObject *value, double *gamma)
 {
     if (PyFloat_CheckExact(value)) {
@@ -1009,6 +1004,93 @@ plain_out_apart(PyArrayObject *out, PyArrayObject *const *inputs, int count)
     return 1;
 }
 
+/* the wanted results of a short path's mode (want_loss, want_grad,
+   want_hess, out_receives) into wanted[3]: 0, or -1 with an exception set */
+int
+plain_mode(PyObject *mode, int wanted[3])
+{
+    if (!PyTuple_CheckExact(mode) || PyTuple_GET_SIZE(mode) != 4) {
+        PyErr_SetString(PyExc_TypeError, "mode: expected a tuple of 4 items");
+        return -1;
+    }
+    for (int k = 0; k < 3; k++) {
+        if ((wanted[k] = PyObject_IsTrue(PyTuple_GET_ITEM(mode, k))) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The result a short path's out= receives, as _pass.run writes it there: 0
+ * the elementwise loss (out_receives "loss", reduction "none"), 1 the
+ * gradient; -1 without out= (None).  An out= the short path takes is an
+ * exact ndarray of that result's shape (like[slot]'s) and dtype `type`, in
+ * native byte order, writeable, whose elements are distinct (C- or
+ * Fortran-contiguous) and apart from the inputs (plain_out_apart); any other
+ * is the full path's, which checks it and says what is wrong: -2.
+ */
+int
+plain_out_slot(PyObject *mode, PyObject *out, const int wanted[3], int elementwise_loss,
+               int type, PyArrayObject *const like[2], PyArrayObject *const *inputs,
+               int count)
+{
+    if (out == Py_None) {
+        return -1;
+    }
+    PyObject *receives = PyTuple_GET_ITEM(mode, 3);
+    if (!PyArray_CheckExact(out) || !PyUnicode_CheckExact(receives)) {
+        return -2;
+    }
+    int slot = PyUnicode_CompareWithASCIIString(receives, "grad") == 0 && wanted[1] ? 1
+               : PyUnicode_CompareWithASCIIString(receives, "loss") == 0 && elementwise_loss
+                   ? 0
+                   : -2;
+    PyArrayObject *array = (PyArrayObject *)out;
+    if (slot < 0 || PyArray_TYPE(array) != type || !PyArray_ISNOTSWAPPED(array) ||
+        !PyArray_ISWRITEABLE(array) || !PyArray_SAMESHAPE(array, like[slot]) ||
+        !(PyArray_IS_C_CONTIGUOUS(array) || PyArray_IS_F_CONTIGUOUS(array)) ||
+        !plain_out_apart(array, inputs, count)) {
+        return -2;
+    }
+    return slot;
+}
+
+/* The short path's results before its pass: out= in its slot (out_slot, or
+   -1), a new array of like[k]'s shape and dtype `type` for each other result
+   wanted (wanted[0]: the elementwise loss), NULL elsewhere.  0, or -1 with an
+   exception set and results[] cleared. */
+int
+plain_allocate(PyObject *results[3], const int wanted[3], int out_slot, PyObject *out,
+               PyArrayObject *const like[3], int type)
+{
+    for (int k = 0; k < 3; k++) {
+        results[k] = NULL;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (k == out_slot) {
+            Py_INCREF(out);
+            results[k] = out;
+        }
+        else if (wanted[k]) {
+            results[k] = PyArray_SimpleNew(PyArray_NDIM(like[k]), PyArray_DIMS(like[k]), type);
+            if (results[k] == NULL) {
+                plain_release(results);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+void
+plain_release(PyObject *results[3])
+{
+    for (int k = 0; k < 3; k++) {
+        Py_CLEAR(results[k]);
+    }
+}
+
 /* the reduced loss sum / denominator as a NumPy scalar of the results' dtype,
    where that quotient is the correctly rounded one _reduce.reduced_value
    would give (its first cases: a normal quotient that the dtype holds, or a
@@ -1041,6 +1123,43 @@ plain_scalar(double sum, double denominator, int double_precision)
 }
 
 /*
+ * The short path's answer after its pass, as _pass.run returns it: (loss,
+ * gradient, second derivative) from results[] (taken over), with the loss
+ * the reduced sum / denominator where `reduced`, None where not wanted; or
+ * NotImplemented where that quotient is beyond plain_scalar's case (the full
+ * path then makes the call again); NULL with an exception set.
+ */
+PyObject *
+plain_answer(PyObject *results[3], int reduced, double sum, double denominator,
+             int double_precision)
+{
+    if (reduced) {
+        results[0] = plain_scalar(sum, denominator, double_precision);
+        if (results[0] == NULL) {
+            plain_release(results);
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    PyObject *answer = PyTuple_New(3);
+    if (answer == NULL) {
+        plain_release(results);
+        return NULL;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (results[k] == NULL) {
+            Py_INCREF(Py_None);
+            results[k] = Py_None;
+        }
+        PyTuple_SET_ITEM(answer, k, results[k]); /* (takes the reference) */
+        results[k] = NULL;
+    }
+    return answer;
+}
+
+/*
  * _core.sigmoid_plain(mode, logits, targets, alpha, gamma, reduction, weights,
  *                     ignore_index, normalizer, out, beta, star, loss, extra,
  *                     extra2, extra3, extra4, raw_sum)
@@ -1067,10 +1186,12 @@ plain_scalar(double sum, double denominator, int double_precision)
 PyObject *
 sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != PLAIN_COUNT || !PyTuple_CheckExact(args[PLAIN_MODE]) ||
-        PyTuple_GET_SIZE(args[PLAIN_MODE]) != 4) {
-        PyErr_Format(PyExc_TypeError, "sigmoid_plain() takes %d arguments, the first "
-                     "a mode of 4 items", (int)PLAIN_COUNT);
+    int wanted[3]; /* the loss, the gradient, the second derivative */
+    if (nargs != PLAIN_COUNT) {
+        PyErr_Format(PyExc_TypeError, "sigmoid_plain() takes %d arguments", (int)PLAIN_COUNT);
+        return NULL;
+    }
+    if (plain_mode(args[PLAIN_MODE], wanted) < 0) {
         return NULL;
     }
     PyObject *logits = args[PLAIN_LOGITS], *targets = args[PLAIN_TARGETS];
@@ -1085,7 +1206,6 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         !PyLong_CheckExact(ignore_index) ||
         PyLong_AsLongLongAndOverflow(ignore_index, &overflow) != -1 || overflow ||
         args[PLAIN_WEIGHTS] != Py_None || args[PLAIN_NORMALIZER] != Py_None ||
-        !(args[PLAIN_OUT] == Py_None || PyArray_CheckExact(args[PLAIN_OUT])) ||
         args[PLAIN_STAR] != Py_False ||
         args[PLAIN_RAW_SUM] != Py_False || !PyArray_CheckExact(logits) ||
         !PyArray_CheckExact(targets)) {
@@ -1115,11 +1235,15 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !plain_targets) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    int want_loss, want_grad, want_hess;
-    if ((want_loss = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 0))) < 0 ||
-        (want_grad = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 1))) < 0 ||
-        (want_hess = PyObject_IsTrue(PyTuple_GET_ITEM(args[PLAIN_MODE], 2))) < 0 ||
-        index_argument(args[PLAIN_LOSS], "loss", &c.loss) < 0 ||
+    int elementwise_loss = wanted[0] && reduction == REDUCE_NONE;
+    /* every result has the logits' shape */
+    PyArrayObject *like[3] = {c.logits, c.logits, c.logits}, *inputs[2] = {c.logits, c.targets};
+    int out_slot = plain_out_slot(args[PLAIN_MODE], args[PLAIN_OUT], wanted, elementwise_loss,
+                                  type, like, inputs, 2);
+    if (out_slot < -1) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (index_argument(args[PLAIN_LOSS], "loss", &c.loss) < 0 ||
         row_arguments(args + PLAIN_EXTRA, &c) < 0) {
         return NULL;
     }
@@ -1127,50 +1251,15 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     c.alpha = c.has_alpha ? PyFloat_AS_DOUBLE(alpha) : 0.0;
     c.double_precision = type == NPY_DOUBLE;
     c.sum_weights = c.sum_positives = 0; /* (known: no weights; not asked) */
-    int elementwise_loss = want_loss && reduction == REDUCE_NONE;
-    /* out=: a plain array, of the result's shape and native dtype, whose
-       elements are distinct (contiguous) and apart from the inputs
-       (plain_out_apart), receives the loss (reduction "none") or the
-       gradient, as _pass.run writes it there; any other out= is the full
-       path's, which checks it and says what is wrong */
-    int out_slot = -1;
-    PyArrayObject *out = NULL;
-    if (args[PLAIN_OUT] != Py_None) {
-        PyObject *receives = PyTuple_GET_ITEM(args[PLAIN_MODE], 3);
-        out = (PyArrayObject *)args[PLAIN_OUT];
-        if (!PyUnicode_CheckExact(receives)) {
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-        out_slot = PyUnicode_CompareWithASCIIString(receives, "grad") == 0 && want_grad ? 1
-                   : PyUnicode_CompareWithASCIIString(receives, "loss") == 0 && elementwise_loss
-                       ? 0
-                       : -1;
-        PyArrayObject *inputs[2] = {c.logits, c.targets};
-        if (out_slot < 0 || PyArray_TYPE(out) != type || !PyArray_ISNOTSWAPPED(out) ||
-            !PyArray_ISWRITEABLE(out) || !PyArray_SAMESHAPE(out, c.logits) ||
-            !(PyArray_IS_C_CONTIGUOUS(out) || PyArray_IS_F_CONTIGUOUS(out)) ||
-            !plain_out_apart(out, inputs, 2)) {
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-    }
     /* results of the logits' shape, float32 from float32: never larger than
        an array that exists */
-    int wanted[3] = {elementwise_loss, want_grad, want_hess};
-    PyObject *results[3] = {NULL, NULL, NULL};
+    PyObject *results[3];
+    int allocated[3] = {elementwise_loss, wanted[1], wanted[2]};
+    if (plain_allocate(results, allocated, out_slot, args[PLAIN_OUT], like, type) < 0) {
+        return NULL;
+    }
     for (int k = 0; k < 3; k++) {
-        if (k == out_slot) {
-            Py_INCREF(out);
-            results[k] = (PyObject *)out;
-            c.outputs[k] = out;
-        }
-        else if (wanted[k]) {
-            results[k] = PyArray_SimpleNew(PyArray_NDIM(c.logits), PyArray_DIMS(c.logits),
-                                           c.double_precision ? NPY_DOUBLE : NPY_FLOAT);
-            if (results[k] == NULL) {
-                goto fail;
-            }
-            c.outputs[k] = (PyArrayObject *)results[k];
-        }
+        c.outputs[k] = (PyArrayObject *)results[k];
     }
     /* the denominator, known before the pass (one pass), as _reduce.Plan
        makes it: a mean's count of elements not ignored (the size, less
@@ -1182,7 +1271,8 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (c.labels && (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
         npy_intp num_classes = PyArray_DIM(c.logits, ndim - 1), ignored, positive;
         if (count_labels(c.targets, num_classes, c.ignore_index, &ignored, &positive) < 0) {
-            goto fail;
+            plain_release(results);
+            return NULL;
         }
         denominator = reduction == REDUCE_MEAN
                           ? (double)(PyArray_SIZE(c.logits) - ignored * num_classes)
@@ -1191,37 +1281,11 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
     double sums[4];
     if (sigmoid_run(get_module_state(module), &c, sums) < 0) {
-        goto fail;
+        plain_release(results);
+        return NULL;
     }
-    if (want_loss && !elementwise_loss) {
-        results[0] = plain_scalar(sums[0], denominator, c.double_precision);
-        if (results[0] == NULL) { /* beyond the short path: the full one */
-            if (PyErr_Occurred()) {
-                goto fail;
-            }
-            Py_XDECREF(results[1]);
-            Py_XDECREF(results[2]);
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-    }
-    PyObject *result = PyTuple_New(3);
-    if (result == NULL) {
-        goto fail;
-    }
-    for (int k = 0; k < 3; k++) {
-        if (results[k] == NULL) {
-            Py_INCREF(Py_None);
-            results[k] = Py_None;
-        }
-        PyTuple_SET_ITEM(result, k, results[k]); /* (takes the reference) */
-    }
-    return result;
-
-fail:
-    for (int k = 0; k < 3; k++) {
-        Py_XDECREF(results[k]);
-    }
-    return NULL;
+    return plain_answer(results, wanted[0] && !elementwise_loss, sums[0], denominator,
+                        c.double_precision);
 }
 
 /*
@@ -1248,7 +1312,7 @@ count_labels_entry(PyObject *Py_UNUSED(module), PyObject *args)
 
 /* count_labels_entry's counts into *ignored and *positive: 0, or -1 with an
    exception set */
-static int
+int
 count_labels(PyArrayObject *labels, npy_intp num_classes, npy_intp ignore_index,
              npy_intp *ignored_count, npy_intp *positive_count)
 {

@@ -100,6 +100,27 @@ allocate_array(size_t count, size_t size)
     return PyMem_RawMalloc(bytes > 0 ? bytes : 1);
 }
 
+/*
+ * The common calls' short paths (sigmoid_plain_entry in driver.c,
+ * softmax_plain_entry in rowwise.c): a call whose arguments are each of the
+ * plain form the full path (focal._pass) accepts is made whole in C; any
+ * other answers NotImplemented.  Their shared checks and steps (driver.c).
+ */
+enum { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN, REDUCE_SUM_OVER_POSITIVES };
+int plain_reduction(PyObject *value);
+int plain_gamma(PyObject *value, double *gamma);
+int plain_mode(PyObject *mode, int wanted[3]);
+int plain_out_slot(PyObject *mode, PyObject *out, const int wanted[3], int elementwise_loss,
+                   int type, PyArrayObject *const like[2], PyArrayObject *const *inputs,
+                   int count);
+int plain_allocate(PyObject *results[3], const int wanted[3], int out_slot, PyObject *out,
+                   PyArrayObject *const like[3], int type);
+void plain_release(PyObject *results[3]);
+PyObject *plain_answer(PyObject *results[3], int reduced, double sum, double denominator,
+                       int double_precision);
+int count_labels(PyArrayObject *labels, npy_intp num_classes, npy_intp ignore_index,
+                 npy_intp *ignored_count, npy_intp *positive_count);
+
 /* Python entry points */
 PyObject *sigmoid_focal_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames);
@@ -108,6 +129,7 @@ PyObject *sigmoid_keywords_new(void);
 PyObject *elementwise_loss_names(void);
 PyObject *count_labels_entry(PyObject *module, PyObject *args);
 PyObject *softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *xla_ffi_handler_entry(PyObject *module, PyObject *ignored);
 PyObject *xla_ffi_exiting_entry(PyObject *module, PyObject *ignored);
 

@@ -106,6 +106,8 @@ static PyMethodDef core_methods[] = {
     {"softmax_focal", (PyCFunction)(void (*)(void))softmax_focal_entry,
      METH_VARARGS | METH_KEYWORDS,
      "Internal: the softmax focal loss pass. Use focal.softmax_loss and friends."},
+    {"softmax_plain", (PyCFunction)(void (*)(void))softmax_plain_entry, METH_FASTCALL,
+     "Internal: the common call of the softmax focal loss, or NotImplemented."},
     {"xla_ffi_handler", xla_ffi_handler_entry, METH_NOARGS,
      "Internal: focal.jax's XLA FFI handler (a capsule), which calls the functions of xla_hosts."},
     {"xla_ffi_exiting", xla_ffi_exiting_entry, METH_NOARGS,

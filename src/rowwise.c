@@ -868,91 +868,75 @@ row_starts(PyArrayObject *array)
     return (PyArrayObject *)view;
 }
 
-/*
- * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
- *                     gamma, weights, ignore_index, loss_out, grad_out,
- *                     grad_divisor, double_precision, sums_only,
- *                     loss_weight_scale, grad_weight_scale, hess_out,
- *                     weight_prescale, check_targets)
- *     -> (sum of weighted row losses, sum of row weights,
- *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
- *
- * logits, dense targets, grad_out and hess_out have the class axis last;
- * class-index targets, weights and loss_out have the rows' shape (weights
- * broadcast).  hess_out (the diagonal of each row's hessian, scaled as the
- * gradient) takes class indices and a grad_out.
- */
-PyObject *
-softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
-                               "gamma", "weights", "ignore_index", "loss_out", "grad_out",
-                               "grad_divisor", "double_precision", "sums_only",
-                               "loss_weight_scale", "grad_weight_scale", "hess_out",
-                               "weight_prescale", "check_targets", NULL};
+/* One call of the pass: its arguments as read by softmax_focal_entry, or as
+   the common call's short path (softmax_plain_entry) settles them. */
+typedef struct {
     PyArrayObject *logits, *targets;
-    int labels = 0, double_precision = 0, sums_only = 0, check_targets = 1;
-    PyObject *alpha_obj = Py_None, *alpha_per_class_obj = Py_None, *weights_obj = Py_None;
-    PyObject *loss_obj = Py_None, *grad_obj = Py_None, *hess_obj = Py_None;
-    double gamma = 2.0, grad_divisor = 1.0;
-    double loss_weight_scale = 1.0, grad_weight_scale = 1.0, weight_prescale = 1.0;
-    Py_ssize_t ignore_index = -100;
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "O!O!|$pOOdOnOOdppddOdp", keywords, &PyArray_Type, &logits,
-            &PyArray_Type, &targets, &labels, &alpha_obj, &alpha_per_class_obj, &gamma,
-            &weights_obj, &ignore_index, &loss_obj, &grad_obj, &grad_divisor,
-            &double_precision, &sums_only, &loss_weight_scale, &grad_weight_scale,
-            &hess_obj, &weight_prescale, &check_targets)) {
-        return NULL;
-    }
-    if (!(loss_weight_scale > 0.0 && loss_weight_scale < HUGE_VAL) ||
-        !(grad_weight_scale > 0.0 && grad_weight_scale < HUGE_VAL)) {
+    /* Py_None where absent: a scalar alpha (a float), one alpha per class, the
+       row weights, and the outputs (loss_out, grad_out, hess_out) */
+    PyObject *alpha, *alpha_per_class, *weights, *outputs[3];
+    int labels, double_precision, sums_only, check_targets;
+    double gamma, grad_divisor, loss_weight_scale, grad_weight_scale, weight_prescale;
+    Py_ssize_t ignore_index;
+} softmax_call;
+
+/* Runs the call: its three sums (see softmax_focal_entry) into sums[], 0; or
+   -1 with an exception set. */
+static int
+softmax_run(PyObject *module, const softmax_call *c, double sums[3])
+{
+    PyArrayObject *logits = c->logits, *targets = c->targets;
+    const int labels = c->labels, double_precision = c->double_precision;
+    PyObject *weights_obj = c->weights, *loss_obj = c->outputs[0];
+    PyObject *grad_obj = c->outputs[1], *hess_obj = c->outputs[2];
+    if (!(c->loss_weight_scale > 0.0 && c->loss_weight_scale < HUGE_VAL) ||
+        !(c->grad_weight_scale > 0.0 && c->grad_weight_scale < HUGE_VAL)) {
         PyErr_SetString(PyExc_ValueError, "weight scales: expected finite numbers > 0");
-        return NULL;
+        return -1;
     }
-    if (!(weight_prescale >= 1.0 && weight_prescale < HUGE_VAL)) {
+    if (!(c->weight_prescale >= 1.0 && c->weight_prescale < HUGE_VAL)) {
         PyErr_SetString(PyExc_ValueError, "weight_prescale: expected a finite number >= 1");
-        return NULL;
+        return -1;
     }
     int ndim = PyArray_NDIM(logits);
     if (ndim < 1 || PyArray_DIM(logits, ndim - 1) < 1) {
         PyErr_SetString(PyExc_ValueError, "logits: the class axis must hold at least one class");
-        return NULL;
+        return -1;
     }
     npy_intp classes = PyArray_DIM(logits, ndim - 1);
 
     softmax_task task = {0};
     task.labels = labels;
-    task.sums_only = sums_only;
-    task.check_targets = check_targets;
+    task.sums_only = c->sums_only;
+    task.check_targets = c->check_targets;
     task.precise = double_precision;
-    task.gamma = gamma;
+    task.gamma = c->gamma;
     task.alpha = 1.0;
     task.num_classes = classes;
-    task.ignore_index = (npy_intp)ignore_index;
-    task.grad_divisor = grad_divisor;
-    task.loss_weight_scale = loss_weight_scale;
-    task.grad_weight_scale = grad_weight_scale;
-    task.weight_prescale = weight_prescale;
+    task.ignore_index = (npy_intp)c->ignore_index;
+    task.grad_divisor = c->grad_divisor;
+    task.loss_weight_scale = c->loss_weight_scale;
+    task.grad_weight_scale = c->grad_weight_scale;
+    task.weight_prescale = c->weight_prescale;
     task.store = double_precision ? store_float64 : store_float32;
-    if (alpha_obj != Py_None) {
-        task.alpha = PyFloat_AsDouble(alpha_obj);
+    if (c->alpha != Py_None) {
+        task.alpha = PyFloat_AsDouble(c->alpha);
         if (task.alpha == -1.0 && PyErr_Occurred()) {
-            return NULL;
+            return -1;
         }
     }
-    if (alpha_per_class_obj != Py_None) {
+    if (c->alpha_per_class != Py_None) {
         /* read in place, one class at a time: no copy as long as the class axis */
-        PyArrayObject *class_alpha = (PyArrayObject *)alpha_per_class_obj;
-        if (!PyArray_Check(alpha_per_class_obj) || PyArray_NDIM(class_alpha) != 1 ||
+        PyArrayObject *class_alpha = (PyArrayObject *)c->alpha_per_class;
+        if (!PyArray_Check(c->alpha_per_class) || PyArray_NDIM(class_alpha) != 1 ||
             PyArray_DIM(class_alpha, 0) != classes) {
             PyErr_SetString(PyExc_ValueError, "alpha: expected one value per class");
-            return NULL;
+            return -1;
         }
         task.load_alpha = find_row_loader(class_alpha);
         if (task.load_alpha == NULL) {
             PyErr_SetString(PyExc_TypeError, "alpha: unsupported dtype");
-            return NULL;
+            return -1;
         }
         task.class_alpha = PyArray_DATA(class_alpha);
         task.alpha_stride = PyArray_STRIDE(class_alpha, 0);
@@ -960,7 +944,7 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
 
     PyArrayObject *ops[SOFTMAX_OPERANDS] = {NULL};
     npy_uint32 op_flags[SOFTMAX_OPERANDS];
-    PyObject *result = NULL;
+    int result = -1;
     NpyIter *iter = NULL;
     int nop = 0;
 
@@ -1108,18 +1092,185 @@ softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_loop_problem(&problem);
         goto finish;
     }
-    result = Py_BuildValue("(ddd)", compensated_total(&task.total.loss),
-                           compensated_total(&task.total.weight),
-                           compensated_total(&task.total.loss_small));
+    sums[0] = compensated_total(&task.total.loss);
+    sums[1] = compensated_total(&task.total.weight);
+    sums[2] = compensated_total(&task.total.loss_small);
+    result = 0;
 
 finish:
     PyMem_RawFree(task.sums);
     PyMem_RawFree(task.problems);
     if (iter != NULL && NpyIter_Deallocate(iter) != NPY_SUCCEED) {
-        Py_CLEAR(result);
+        result = -1;
     }
     for (int k = 0; k < SOFTMAX_OPERANDS; k++) {
         Py_XDECREF(ops[k]);
     }
     return result;
+}
+
+/*
+ * _core.softmax_focal(logits, targets, *, labels, alpha, alpha_per_class,
+ *                     gamma, weights, ignore_index, loss_out, grad_out,
+ *                     grad_divisor, double_precision, sums_only,
+ *                     loss_weight_scale, grad_weight_scale, hess_out,
+ *                     weight_prescale, check_targets)
+ *     -> (sum of weighted row losses, sum of row weights,
+ *         sum of weighted row losses times FOCAL_SMALL_SUM: finite where the first overflows)
+ *
+ * logits, dense targets, grad_out and hess_out have the class axis last;
+ * class-index targets, weights and loss_out have the rows' shape (weights
+ * broadcast).  hess_out (the diagonal of each row's hessian, scaled as the
+ * gradient) takes class indices and a grad_out.
+ */
+PyObject *
+softmax_focal_entry(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"logits", "targets", "labels", "alpha", "alpha_per_class",
+                               "gamma", "weights", "ignore_index", "loss_out", "grad_out",
+                               "grad_divisor", "double_precision", "sums_only",
+                               "loss_weight_scale", "grad_weight_scale", "hess_out",
+                               "weight_prescale", "check_targets", NULL};
+    softmax_call c = {.alpha = Py_None, .alpha_per_class = Py_None, .weights = Py_None,
+                      .outputs = {Py_None, Py_None, Py_None}, .check_targets = 1,
+                      .gamma = 2.0, .grad_divisor = 1.0, .loss_weight_scale = 1.0,
+                      .grad_weight_scale = 1.0, .weight_prescale = 1.0, .ignore_index = -100};
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "O!O!|$pOOdOnOOdppddOdp", keywords, &PyArray_Type, &c.logits,
+            &PyArray_Type, &c.targets, &c.labels, &c.alpha, &c.alpha_per_class, &c.gamma,
+            &c.weights, &c.ignore_index, &c.outputs[0], &c.outputs[1], &c.grad_divisor,
+            &c.double_precision, &c.sums_only, &c.loss_weight_scale, &c.grad_weight_scale,
+            &c.outputs[2], &c.weight_prescale, &c.check_targets)) {
+        return NULL;
+    }
+    double sums[3];
+    if (softmax_run(module, &c, sums) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(ddd)", sums[0], sums[1], sums[2]);
+}
+
+/* the arguments of softmax_plain: those of focal._softmax._entry, in its order */
+enum {
+    SPLAIN_MODE, SPLAIN_LOGITS, SPLAIN_LABELS, SPLAIN_ALPHA, SPLAIN_GAMMA, SPLAIN_AXIS,
+    SPLAIN_REDUCTION, SPLAIN_WEIGHTS, SPLAIN_IGNORE_INDEX, SPLAIN_NORMALIZER, SPLAIN_OUT,
+    SPLAIN_RAW_SUM, SPLAIN_COUNT
+};
+
+/* whether `value` is an exact int from -2^62 to 2^62 (as focal._args's
+   ignore_index_value takes one at once), into *out */
+static int
+plain_index(PyObject *value, long long *out)
+{
+    int overflow = 0;
+    if (!PyLong_CheckExact(value)) {
+        return 0;
+    }
+    *out = PyLong_AsLongLongAndOverflow(value, &overflow);
+    return !overflow && *out >= -(1LL << 62) && *out <= (1LL << 62);
+}
+
+/*
+ * _core.softmax_plain(mode, logits, labels, alpha, gamma, axis, reduction,
+ *                     weights, ignore_index, normalizer, out, raw_sum)
+ *     -> (loss, gradient, second derivative), or NotImplemented
+ *
+ * The common call of the softmax focal loss, whole, for its public functions
+ * (focal._spec, LossSpec's plain) and focal._softmax._entry, which hand it
+ * the entry's arguments: plain float32 or float64 logits with at least two
+ * classes along the last axis (`axis` an exact int naming it), class indices
+ * (integers, not uint64) of the rows' shape, alpha None or a float in
+ * [0, 1], a plain gamma (plain_gamma), the reduction "none", "sum" or
+ * "mean", an ignore_index outside the classes, out= None or a plain
+ * contiguous array apart from the inputs (plain_out_slot), and no weights,
+ * normalizer or raw sum.  Each of these is a check the full path makes, so
+ * the two agree on every call; anything else answers NotImplemented, and so
+ * does a mean or sum beyond plain_scalar's case, after the pass (the full
+ * path then makes the call again).  The results are those of _pass.run.
+ */
+PyObject *
+softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int wanted[3]; /* the loss, the gradient, the second derivative */
+    if (nargs != SPLAIN_COUNT) {
+        PyErr_Format(PyExc_TypeError, "softmax_plain() takes %d arguments", (int)SPLAIN_COUNT);
+        return NULL;
+    }
+    if (plain_mode(args[SPLAIN_MODE], wanted) < 0) {
+        return NULL;
+    }
+    PyObject *alpha = args[SPLAIN_ALPHA];
+    softmax_call c = {.alpha = alpha, .alpha_per_class = Py_None, .weights = Py_None,
+                      .outputs = {Py_None, Py_None, Py_None}, .labels = 1,
+                      .check_targets = 1, .loss_weight_scale = 1.0, .grad_weight_scale = 1.0,
+                      .weight_prescale = 1.0};
+    int reduction = plain_reduction(args[SPLAIN_REDUCTION]);
+    long long axis, ignore_index;
+    if (reduction < 0 || reduction == REDUCE_SUM_OVER_POSITIVES ||
+        !plain_gamma(args[SPLAIN_GAMMA], &c.gamma) ||
+        !(alpha == Py_None ||
+          (PyFloat_CheckExact(alpha) && PyFloat_AS_DOUBLE(alpha) >= 0.0 &&
+           PyFloat_AS_DOUBLE(alpha) <= 1.0)) ||
+        !plain_index(args[SPLAIN_AXIS], &axis) ||
+        !plain_index(args[SPLAIN_IGNORE_INDEX], &ignore_index) ||
+        args[SPLAIN_WEIGHTS] != Py_None || args[SPLAIN_NORMALIZER] != Py_None ||
+        args[SPLAIN_RAW_SUM] != Py_False || !PyArray_CheckExact(args[SPLAIN_LOGITS]) ||
+        !PyArray_CheckExact(args[SPLAIN_LABELS])) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    c.logits = (PyArrayObject *)args[SPLAIN_LOGITS];
+    c.targets = (PyArrayObject *)args[SPLAIN_LABELS];
+    int type = PyArray_TYPE(c.logits), ndim = PyArray_NDIM(c.logits);
+    PyArray_Descr *label_dtype = PyArray_DESCR(c.targets);
+    char kind = label_dtype->kind;
+    /* the class axis last, with two classes or more (one is warned about),
+       none of them ignore_index; class indices of the rows' shape, not
+       uint64 (which the full path checks against intp's range) */
+    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || ndim < 1 ||
+        (axis != -1 && axis != ndim - 1) || PyArray_DIM(c.logits, ndim - 1) < 2 ||
+        (ignore_index >= 0 && ignore_index < PyArray_DIM(c.logits, ndim - 1)) ||
+        !(kind == 'i' || (kind == 'u' && PyDataType_ELSIZE(label_dtype) < 8)) ||
+        PyArray_NDIM(c.targets) != ndim - 1 ||
+        !PyArray_CompareLists(PyArray_DIMS(c.logits), PyArray_DIMS(c.targets), ndim - 1)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int elementwise_loss = wanted[0] && reduction == REDUCE_NONE;
+    /* the loss has the rows' shape (the labels'), the derivatives the logits' */
+    PyArrayObject *like[3] = {c.targets, c.logits, c.logits};
+    PyArrayObject *inputs[2] = {c.logits, c.targets};
+    int out_slot = plain_out_slot(args[SPLAIN_MODE], args[SPLAIN_OUT], wanted, elementwise_loss,
+                                  type, like, inputs, 2);
+    if (out_slot < -1) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    c.double_precision = type == NPY_DOUBLE;
+    c.ignore_index = (Py_ssize_t)ignore_index;
+    PyObject *results[3];
+    int allocated[3] = {elementwise_loss, wanted[1], wanted[2]};
+    if (plain_allocate(results, allocated, out_slot, args[SPLAIN_OUT], like, type) < 0) {
+        return NULL;
+    }
+    for (int k = 0; k < 3; k++) {
+        c.outputs[k] = results[k] != NULL ? results[k] : Py_None;
+    }
+    /* a mean's denominator, the rows not ignored, as _reduce.Plan makes it
+       (counted after the results exist: see sigmoid_plain) */
+    double denominator = 1.0;
+    if (reduction == REDUCE_MEAN) {
+        npy_intp ignored, positive;
+        if (count_labels(c.targets, PyArray_DIM(c.logits, ndim - 1), c.ignore_index, &ignored,
+                         &positive) < 0) {
+            plain_release(results);
+            return NULL;
+        }
+        denominator = (double)(PyArray_SIZE(c.targets) - ignored);
+    }
+    c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
+    double sums[3];
+    if (softmax_run(module, &c, sums) < 0) {
+        plain_release(results);
+        return NULL;
+    }
+    return plain_answer(results, wanted[0] && !elementwise_loss, sums[0], denominator,
+                        c.double_precision);
 }

@@ -351,12 +351,14 @@ def test_two_classes_do_not_warn():
 # --------------------------------------------------------------------------
 # the common call's short path
 
-def _count_short_calls(monkeypatch):
-    """A list that gets an item for every call the short path (the C core's
-    sigmoid_plain) makes whole, rather than leaving to the full path."""
-    from focal import _sigmoid
+def _count_short_calls(monkeypatch, family="_sigmoid"):
+    """A list that gets an item for every call the short path of a family's
+    module (the C core's sigmoid_plain or softmax_plain) makes whole, rather
+    than leaving to the full path."""
+    import importlib
+    module = importlib.import_module(f"focal.{family}")
     taken = []
-    plain = _sigmoid._plain
+    plain = module._plain
 
     def counted(*arguments):
         result = plain(*arguments)
@@ -364,7 +366,7 @@ def _count_short_calls(monkeypatch):
             taken.append(1)
         return result
 
-    monkeypatch.setattr(_sigmoid, "_plain", counted)
+    monkeypatch.setattr(module, "_plain", counted)
     return taken
 
 
@@ -616,3 +618,180 @@ def test_an_empty_mean_is_the_full_paths_nan(dtype):
         short, full = (short[0], full[0]) if isinstance(short, tuple) else (short, full)
         assert type(short) is type(full) is dtype
         assert short.tobytes() == full.tobytes() and np.isnan(short) and not np.signbit(short)
+
+
+# the softmax's short path: its calls are forced onto the full path by an axis
+# that is a NumPy integer (the short path takes exact ints only)
+_FULL_AXIS = {"axis": np.int64(-1)}
+_SOFTMAX_KINDS = ("softmax_loss", "softmax_grad", "softmax_loss_and_grad")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int32, np.uint32, np.int64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_softmax_class_indices_take_the_short_path_with_the_full_paths_results(
+        monkeypatch, dtype, label_dtype, reduction):
+    # 3 to 40 classes (rows shorter and longer than a vector), ignored rows
+    # (-100, or the dtype's largest), and without a reduction extreme,
+    # infinite and NaN logits (whose reduced loss is the full path's: the
+    # next tests)
+    taken = _count_short_calls(monkeypatch, "_softmax")
+    for classes in (3, 10, 40):
+        x = RNG.normal(0, 5, size=(9, 5, classes)).astype(dtype)
+        if reduction == "none":
+            x[0, 0, :2] = [3e38, -3e38]
+            x[1, 1, 0] = np.inf
+            x[2, 2, 1] = np.nan
+        labels = RNG.integers(0, classes, size=(9, 5))
+        ignore_index = -100
+        if np.iinfo(label_dtype).min < 0:
+            labels[::4, 1] = -100
+        else:
+            ignore_index = int(np.iinfo(label_dtype).max)  # outside the classes
+            labels[::4, 1] = ignore_index
+        labels = labels.astype(label_dtype)
+        for name in _SOFTMAX_KINDS:
+            function = getattr(focal, name)
+            for short, full in (({}, _FULL_AXIS), ({"alpha": 0.25, "gamma": 1.5, "axis": 2},
+                                                   {"alpha": np.float64(0.25), "gamma": 1.5}),
+                                ({"gamma": 3}, {"gamma": np.float64(3.0)})):
+                arguments = {"reduction": reduction, "ignore_index": ignore_index}
+                _assert_the_paths_agree(taken, function, (x, labels), dict(arguments, **short),
+                                        dict(arguments, **full))
+        _assert_the_paths_agree(taken, focal.softmax_grad_hess, (x, labels),
+                                {"ignore_index": ignore_index},
+                                dict(_FULL_AXIS, ignore_index=ignore_index))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_short_path_edges_are_the_full_paths(monkeypatch, dtype):
+    # one-dimensional logits (a 0-d loss), every row ignored (a NaN mean,
+    # made by the full path after the short path's pass), a bad class index
+    # (the same ValueError), and an empty batch
+    taken = _count_short_calls(monkeypatch, "_softmax")
+    x = RNG.normal(0, 3, size=(6, 4)).astype(dtype)
+    for logits, labels in ((x[0], np.array(2)), (x, np.full(6, -100)), (x[:0], np.zeros(0, int))):
+        for reduction in ("mean", "sum", "none"):
+            short = focal.softmax_loss_and_grad(logits, labels, reduction=reduction)
+            full = focal.softmax_loss_and_grad(logits, labels, reduction=reduction, **_FULL_AXIS)
+            for s, f in zip(short, full):
+                assert type(s) is type(f)
+                assert np.asarray(s).tobytes() == np.asarray(f).tobytes()
+                np.testing.assert_array_equal(s, f, strict=True)
+    assert taken
+    messages = []
+    for arguments in ({}, _FULL_AXIS):
+        with pytest.raises(ValueError) as error:
+            focal.softmax_loss(x, np.array([0, 1, 2, 4, 0, 1]), **arguments)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and messages[0].startswith("labels:")
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: focal.softmax_loss(x, (y[:, None] == np.arange(3)).astype(x.dtype)),  # dense
+    lambda x, y: focal.softmax_loss(x, y.astype(np.uint64)),
+    lambda x, y: focal.softmax_loss(x, y.astype(bool)),           # refused
+    lambda x, y: focal.softmax_loss(x.astype(np.float16), y),
+    lambda x, y: focal.softmax_loss(x.astype(int), y),
+    lambda x, y: focal.softmax_loss(x.astype(object), y),         # refused
+    lambda x, y: focal.softmax_loss(x.view(np.matrix), y),
+    lambda x, y: focal.softmax_loss(x, y.view(np.ma.MaskedArray)),  # refused
+    lambda x, y: focal.softmax_loss(x, y[:2]),                    # refused: their shape
+    lambda x, y: focal.softmax_loss(x[:, :1], y * 0),             # one class: a warning
+    lambda x, y: focal.softmax_loss(x[:, :0], y),                 # refused: no class
+    lambda x, y: focal.softmax_loss(x.T, y, axis=0),
+    lambda x, y: focal.softmax_loss(x, y, axis=1.0),              # refused
+    lambda x, y: focal.softmax_loss(x, y, axis=5),                # refused
+    lambda x, y: focal.softmax_loss(x, y, ignore_index=1),        # refused: a class
+    lambda x, y: focal.softmax_loss(x, y, ignore_index=np.int64(-100)),
+    lambda x, y: focal.softmax_loss(x, y, ignore_index=2**63),    # refused
+    lambda x, y: focal.softmax_loss(x, y, ignore_index=True),     # refused
+    lambda x, y: focal.softmax_loss(x, y, weights=np.ones(4)),
+    lambda x, y: focal.softmax_loss(x, y, normalizer=2.0),
+    lambda x, y: focal.softmax_loss(x, y, alpha=[0.2, 0.3, 0.5]),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.float64(0.5)),
+    lambda x, y: focal.softmax_loss(x, y, alpha=1.5),             # refused
+    lambda x, y: focal.softmax_loss(x, y, gamma=-1.0),            # refused
+    lambda x, y: focal.softmax_loss(x, y, gamma=float("nan")),    # refused
+    lambda x, y: focal.softmax_loss(x, y, gamma=True),
+    lambda x, y: focal.softmax_loss(x, y, reduction="sum_over_positives"),  # refused
+    lambda x, y: focal.softmax_loss(x, y, reduction="Mean"),      # refused
+    lambda x, y: focal.softmax_grad(x, y, out=x),                 # in place
+    lambda x, y: focal.softmax_grad(x, y, out=np.empty((4, 6))[:, ::2]),
+    lambda x, y: focal.softmax_grad(x, y, out=np.empty_like(x).view(np.matrix)),
+    lambda x, y: focal.softmax_grad(x, y, out=np.frombuffer(bytearray(96)).reshape(4, 3)),
+    lambda x, y: focal.softmax_grad(x, y, out=np.empty_like(x, dtype=">f8")),
+    lambda x, y: focal.softmax_grad(x, y, out=np.empty_like(x, dtype=np.float32)),  # refused
+    lambda x, y: focal.softmax_grad(x, y, out=np.empty((4, 1))),  # refused: shape
+    lambda x, y: focal.softmax_loss(x, y, out=np.empty(4)),       # refused: a mean into out
+    lambda x, y: focal.softmax_loss(x, y, reduction="none", out=np.empty((4, 3))),  # refused
+    lambda x, y: focal.softmax_grad(x, y, out=np.broadcast_to(np.empty(3), (4, 3))),
+])
+def test_every_other_softmax_call_takes_the_full_path(monkeypatch, call):
+    taken = _count_short_calls(monkeypatch, "_softmax")
+    x = RNG.normal(size=(4, 3))
+    y = RNG.integers(0, 3, size=4)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            call(x, y)
+    except (TypeError, ValueError):
+        pass  # a refusal by the full path's checks
+    assert not taken
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind,reduction,receives", [
+    ("softmax_grad", "mean", "grad"), ("softmax_loss_and_grad", "sum", "grad"),
+    ("softmax_loss", "none", "loss")])
+def test_a_plain_softmax_out_takes_the_short_path_with_the_full_paths_results(
+        monkeypatch, dtype, kind, reduction, receives):
+    x = RNG.normal(0, 5, size=(6, 9)).astype(dtype)
+    labels = RNG.integers(0, 9, size=6)
+    function = getattr(focal, kind)
+    taken = _count_short_calls(monkeypatch, "_softmax")
+    shape = x.shape if receives == "grad" else labels.shape
+    for out in (np.empty(shape, dtype), np.asfortranarray(np.empty(shape, dtype)),
+                np.empty((3,) + shape, dtype)[1]):
+        short = function(x, labels, reduction=reduction, out=out)
+        assert taken
+        taken.clear()
+        full_out = np.full_like(out, np.nan)
+        full = function(x, labels, reduction=reduction, out=full_out, **_FULL_AXIS)
+        assert not taken
+        np.testing.assert_array_equal(out, full_out, strict=True)
+        short, full = (short, full) if isinstance(short, tuple) else ((short,), (full,))
+        for s, f in zip(short, full):
+            if f is full_out:
+                assert s is out  # out= itself is returned
+            else:
+                assert type(s) is type(f)
+                np.testing.assert_array_equal(s, f, strict=True)
+    # an out= overlapping the logits by one element is the full path's
+    buffer = np.zeros(2 * x.size + 1, dtype)
+    logits = buffer[:x.size].reshape(x.shape)
+    logits[...] = x
+    if receives == "grad":
+        out = buffer[x.size - 1:-2].reshape(x.shape)
+        function(logits, labels, reduction=reduction, out=out)
+        assert not taken
+        np.testing.assert_array_equal(logits.ravel()[:-1], x.ravel()[:-1], strict=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: focal.softmax_loss(x, y),                    # made whole by the short path
+    lambda x, y: focal.softmax_loss_and_grad(x, y, weights=np.ones(4)),  # the full path
+    lambda x, y: focal.softmax_loss(np.full((4, 3), np.nan), y),  # a NaN mean: redone
+])
+def test_the_softmax_short_path_is_asked_once_per_call(monkeypatch, call):
+    from focal import _softmax
+    asked = []
+    plain = _softmax._plain
+
+    def counted(*arguments):
+        asked.append(1)
+        return plain(*arguments)
+
+    monkeypatch.setattr(_softmax, "_plain", counted)
+    call(RNG.normal(size=(4, 3)), RNG.integers(0, 3, size=4))
+    assert len(asked) == 1
