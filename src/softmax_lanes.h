@@ -133,20 +133,24 @@ NAMED(converted)(const char *source)
 #endif
 
 /*
- * The E_j of SOFTMAX_LANES classes (PARTS registers) from `source`, into e,
- * their sums into below and at_max.  z_j = m gives e^0 = 1 also when m is
+ * The E_j of SOFTMAX_LANES classes (PARTS registers) from `source`, or where
+ * `loaded` is not NULL (a constant) from its registers, into e, their sums
+ * into below and at_max.  z_j = m gives e^0 = 1 also when m is
  * infinite; any other z_j enters as m - z_j (rounded as z_j - m would be).
  * `near`: the row's logits are finite and within SOFTMAX_NEAR of m, where
  * m - z_j is 0 exactly when z_j = m.  `valid_lanes` (NULL, a constant, where
  * every lane counts): the lanes whose classes are summed.
  */
 ATTRIBUTE FOCAL_INLINE void
-NAMED(exponentials_step)(const char *source, const long long *valid_lanes, const doubles *m,
-                         double *e, doubles *below, doubles *at_max, int near)
+NAMED(exponentials_step)(const char *source, const doubles *loaded,
+                         const long long *valid_lanes, const doubles *m, double *e,
+                         doubles *below, doubles *at_max, int near)
 {
     const doubles zero = {0.0};
     for (int part = 0; part < PARTS; part++) {
-        doubles z = doubles_of_floats(source + part * WIDTH * (ptrdiff_t)sizeof(float));
+        doubles z = loaded != NULL
+                        ? loaded[part]
+                        : doubles_of_floats(source + part * WIDTH * (ptrdiff_t)sizeof(float));
         lane_set equal = lanes_equal(z, *m);
         doubles difference = near ? *m - z : kept_where(lanes_not(equal), *m - z);
         doubles value = NAMED(exp_negative_lanes)(&difference, near);
@@ -172,8 +176,10 @@ NAMED(sum_of_lanes)(const doubles *parts)
            ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
+#if !(defined(FOCAL_X86_DISPATCH) && (WIDTH == 8 || WIDTH == 4))
 /* a row shorter than 2 SOFTMAX_LANES classes, padded with its first logit
-   to 2 SOFTMAX_LANES (which changes neither its maximum nor, masked, its sums) */
+   to 2 SOFTMAX_LANES (which changes neither its maximum nor, masked, its
+   sums), where the level has no masked load */
 ATTRIBUTE static void
 NAMED(padded_row)(const char *logits, ptrdiff_t n, float *padded)
 {
@@ -183,6 +189,35 @@ NAMED(padded_row)(const char *logits, ptrdiff_t n, float *padded)
         padded[l] = first;
     }
     memcpy(padded, logits, (size_t)n * sizeof(float));
+}
+#endif
+
+/* a row shorter than SOFTMAX_LANES classes as PARTS registers of doubles,
+   padded with its first logit: by a masked load where the level has one
+   (see extremes), else through padded_row */
+ATTRIBUTE FOCAL_INLINE void
+NAMED(short_row)(const char *logits, ptrdiff_t n, doubles *row)
+{
+    float first;
+    memcpy(&first, logits, sizeof first);
+#if defined(FOCAL_X86_DISPATCH) && WIDTH == 8
+    row[0] = (doubles)_mm512_cvtps_pd(
+        _mm256_mask_loadu_ps(_mm256_set1_ps(first), (__mmask8)((1u << n) - 1u), logits));
+#elif defined(FOCAL_X86_DISPATCH) && WIDTH == 4
+    __m256i in_row = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 x = _mm256_blendv_ps(_mm256_set1_ps(first),
+                                _mm256_maskload_ps((const float *)logits, in_row),
+                                _mm256_castsi256_ps(in_row));
+    row[0] = (doubles)_mm256_cvtps_pd(_mm256_castps256_ps128(x));
+    row[1] = (doubles)_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+#else
+    float padded[2 * SOFTMAX_LANES];
+    NAMED(padded_row)(logits, n, padded);
+    for (int part = 0; part < PARTS; part++) {
+        row[part] = doubles_of_floats(padded + part * WIDTH);
+    }
+#endif
 }
 
 #define FLOATS_AT(J) (logits + (J) * (ptrdiff_t)sizeof(float))
@@ -196,22 +231,41 @@ ATTRIBUTE static void
 NAMED(extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary)
 {
     enum { FLOATS = 2 * WIDTH };
-    float padded[2 * SOFTMAX_LANES];
-    if (n < FLOATS) {
-        NAMED(padded_row)(logits, n, padded);
-    }
     float first;
     memcpy(&first, logits, sizeof first);
     const floats no_floats = {0.0f};
     floats largest = no_floats + first, smallest = largest;
     float_mask nan = {0};
-    const ptrdiff_t whole_floats = n - n % FLOATS;
-    for (ptrdiff_t j = 0; j < n; j += FLOATS) {
+    if (n < FLOATS) {
+        /* a short row, padded with its first logit: by a masked load where
+           the level has one (which reads no byte past the row).  Stored
+           into a padded copy and loaded back whole, the row waited on the
+           copy's stores (a load cannot take its bytes from several pending
+           stores) and the call of memcpy: a fifth of a small call's time
+           at 10 classes */
         floats x;
-        memcpy(&x, j < whole_floats ? FLOATS_AT(j)
-                   : n >= FLOATS    ? FLOATS_AT(n - FLOATS)
-                                    : (const char *)padded,
-               sizeof x);
+#if defined(FOCAL_X86_DISPATCH) && WIDTH == 8
+        x = (floats)_mm512_mask_loadu_ps(_mm512_set1_ps(first), (__mmask16)((1u << n) - 1u),
+                                         logits);
+#elif defined(FOCAL_X86_DISPATCH) && WIDTH == 4
+        __m256i in_row = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        x = (floats)_mm256_blendv_ps(_mm256_set1_ps(first),
+                                     _mm256_maskload_ps((const float *)logits, in_row),
+                                     _mm256_castsi256_ps(in_row));
+#else
+        float padded[2 * SOFTMAX_LANES];
+        NAMED(padded_row)(logits, n, padded);
+        memcpy(&x, padded, sizeof x);
+#endif
+        nan |= x != x;
+        largest = select_floats(x > largest, x, largest);
+        smallest = select_floats(x < smallest, x, smallest);
+    }
+    const ptrdiff_t whole_floats = n - n % FLOATS;
+    for (ptrdiff_t j = 0; j < n && n >= FLOATS; j += FLOATS) {
+        floats x;
+        memcpy(&x, j < whole_floats ? FLOATS_AT(j) : FLOATS_AT(n - FLOATS), sizeof x);
         nan |= x != x;
         largest = select_floats(x > largest, x, largest);
         smallest = select_floats(x < smallest, x, smallest);
@@ -274,9 +328,11 @@ NAMED(extremes)(const char *logits, ptrdiff_t n, softmax_row_summary *summary)
 ATTRIBUTE static void
 NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summary *summary)
 {
-    float padded[2 * SOFTMAX_LANES];
+    /* a row shorter than one step: its SOFTMAX_LANES lanes padded with its
+       first logit (uncounted), their E_j written whole (e has the room) */
+    doubles short_row[PARTS];
     if (n < SOFTMAX_LANES) {
-        NAMED(padded_row)(logits, n, padded);
+        NAMED(short_row)(logits, n, short_row);
     }
     const ptrdiff_t whole = n - n % SOFTMAX_LANES;
     const doubles zero = {0.0};
@@ -286,19 +342,18 @@ NAMED(exponentials)(const char *logits, ptrdiff_t n, double *e, softmax_row_summ
         below[part] = zero;
         at_max[part] = zero;
     }
-    double e_short[SOFTMAX_LANES];
 #define STEPS(NEAR)                                                                          \
     for (ptrdiff_t j = 0; j < whole; j += SOFTMAX_LANES) {                                   \
-        NAMED(exponentials_step)(FLOATS_AT(j), NULL, &m, e + j, below, at_max, NEAR);        \
+        NAMED(exponentials_step)(FLOATS_AT(j), NULL, NULL, &m, e + j, below, at_max, NEAR);  \
     }                                                                                        \
     if (whole < n && n >= SOFTMAX_LANES) {                                                   \
-        NAMED(exponentials_step)(FLOATS_AT(n - SOFTMAX_LANES), lane_masks + (n - whole),     \
-                                 &m, e + n - SOFTMAX_LANES, below, at_max, NEAR);            \
+        NAMED(exponentials_step)(FLOATS_AT(n - SOFTMAX_LANES), NULL,                         \
+                                 lane_masks + (n - whole), &m, e + n - SOFTMAX_LANES, below, \
+                                 at_max, NEAR);                                              \
     }                                                                                        \
     else if (whole < n) {                                                                    \
-        NAMED(exponentials_step)((const char *)padded, lane_masks + 2 * SOFTMAX_LANES - n,  \
-                                 &m, e_short, below, at_max, NEAR);                          \
-        memcpy(e, e_short, (size_t)n * sizeof(double));                                      \
+        NAMED(exponentials_step)(NULL, short_row, lane_masks + 2 * SOFTMAX_LANES - n, &m, e,  \
+                                 below, at_max, NEAR);                                       \
     }
     if (summary->near) {
         STEPS(1)
