@@ -940,22 +940,52 @@ plain_reduction(PyObject *value)
     return -1;
 }
 
-/* whether `value` is a plain gamma: an exact float in [0, inf), or an exact
-   int from 0 to 2^53 (each of which a float holds exactly), into *gamma */
+/* whether `value` is a plain number, into *number: an exact float, or a
+   NumPy float64 or float32 scalar (each of which focal._args.real_scalar
+   reads as the same double), or with `integers` an exact int of at most
+   2^53 in size (which a double holds exactly; a bool is no exact int) */
 int
-plain_gamma(PyObject *value, double *gamma)
+plain_number(PyObject *value, int integers, double *number)
 {
     if (PyFloat_CheckExact(value)) {
-        *gamma = PyFloat_AS_DOUBLE(value);
-        return *gamma >= 0.0 && *gamma < HUGE_VAL;
+        *number = PyFloat_AS_DOUBLE(value);
+        return 1;
     }
-    if (PyLong_CheckExact(value)) { /* (a bool is no exact int) */
+    if (Py_IS_TYPE(value, &PyDoubleArrType_Type)) {
+        *number = PyArrayScalar_VAL(value, Double);
+        return 1;
+    }
+    if (Py_IS_TYPE(value, &PyFloatArrType_Type)) {
+        *number = (double)PyArrayScalar_VAL(value, Float);
+        return 1;
+    }
+    if (integers && PyLong_CheckExact(value)) {
         int overflow;
         long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
-        *gamma = (double)n;
-        return !overflow && n >= 0 && n <= (1LL << 53);
+        *number = (double)n;
+        return !overflow && n >= -(1LL << 53) && n <= (1LL << 53);
     }
     return 0;
+}
+
+/* whether the short path takes these alpha, gamma and normalizer as the full
+   path reads them, into *c: alpha None or a plain float in [0, 1]; gamma a
+   plain number (integers too) in [0, inf); the normalizer None, or with the
+   reduction "mean" a plain number (integers too) in [1, inf), which is the
+   mean's denominator as it is (_reduce.Plan shifts a smaller one) */
+int
+plain_parameters(PyObject *alpha, PyObject *gamma, PyObject *normalizer, int reduction,
+                 plain_numbers *c)
+{
+    c->has_alpha = alpha != Py_None;
+    c->alpha = 0.0;
+    c->normalizer = 0.0;
+    return (!c->has_alpha || (plain_number(alpha, 0, &c->alpha) && c->alpha >= 0.0 &&
+                              c->alpha <= 1.0)) &&
+           plain_number(gamma, 1, &c->gamma) && c->gamma >= 0.0 && c->gamma < HUGE_VAL &&
+           (normalizer == Py_None ||
+            (reduction == REDUCE_MEAN && plain_number(normalizer, 1, &c->normalizer) &&
+             c->normalizer >= 1.0 && c->normalizer < HUGE_VAL));
 }
 
 /* the bytes [*low, *high) spanned by an array of any strides (none for an
@@ -1170,12 +1200,12 @@ plain_answer(PyObject *results[3], int reduced, double sum, double denominator,
  * hand it the entry's arguments: plain float32 or float64 logits and
  * dense targets (bool, integer or float of at most 8 bytes) of the same
  * shape or class indices (integers, not uint64) of the logits' shape
- * without the class axis, alpha None or a float in [0, 1], a plain gamma
- * (plain_gamma), the reduction "none", "sum", "mean" or (class indices)
+ * without the class axis, plain alpha, gamma and normalizer
+ * (plain_parameters), the reduction "none", "sum", "mean" or (class indices)
  * "sum_over_positives", out= None or a plain contiguous array
- * apart from the inputs (plain_out_apart), and every other argument its
+ * apart from the inputs (plain_out_slot), and every other argument its
  * default.  Each of these is a check the full path makes, so the two agree on every
- * call; anything else (a subclass, a NumPy scalar alpha, ...) answers
+ * call; anything else (a subclass, weights, ...) answers
  * NotImplemented, and so does a mean or sum beyond plain_scalar's case,
  * after the pass: the full path then makes the call again (writing the same
  * values into an out= the inputs do not overlap).  mode is
@@ -1199,13 +1229,13 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     sigmoid_call c = SIGMOID_DEFAULTS;
     int reduction = plain_reduction(args[PLAIN_REDUCTION]);
     int overflow = 0;
-    if (reduction < 0 || !plain_gamma(args[PLAIN_GAMMA], &c.gamma) ||
-        !(alpha == Py_None ||
-          (PyFloat_CheckExact(alpha) && PyFloat_AS_DOUBLE(alpha) >= 0.0 &&
-           PyFloat_AS_DOUBLE(alpha) <= 1.0)) ||
+    plain_numbers numbers;
+    if (reduction < 0 ||
+        !plain_parameters(alpha, args[PLAIN_GAMMA], args[PLAIN_NORMALIZER], reduction,
+                          &numbers) ||
         !PyLong_CheckExact(ignore_index) ||
         PyLong_AsLongLongAndOverflow(ignore_index, &overflow) != -1 || overflow ||
-        args[PLAIN_WEIGHTS] != Py_None || args[PLAIN_NORMALIZER] != Py_None ||
+        args[PLAIN_WEIGHTS] != Py_None ||
         args[PLAIN_STAR] != Py_False ||
         args[PLAIN_RAW_SUM] != Py_False || !PyArray_CheckExact(logits) ||
         !PyArray_CheckExact(targets)) {
@@ -1247,8 +1277,9 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         row_arguments(args + PLAIN_EXTRA, &c) < 0) {
         return NULL;
     }
-    c.has_alpha = alpha != Py_None;
-    c.alpha = c.has_alpha ? PyFloat_AS_DOUBLE(alpha) : 0.0;
+    c.has_alpha = numbers.has_alpha;
+    c.alpha = numbers.alpha;
+    c.gamma = numbers.gamma;
     c.double_precision = type == NPY_DOUBLE;
     c.sum_weights = c.sum_positives = 0; /* (known: no weights; not asked) */
     /* results of the logits' shape, float32 from float32: never larger than
@@ -1262,13 +1293,16 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         c.outputs[k] = (PyArrayObject *)results[k];
     }
     /* the denominator, known before the pass (one pass), as _reduce.Plan
-       makes it: a mean's count of elements not ignored (the size, less
+       makes it: the normalizer given, or a mean's count of elements not ignored (the size, less
        C for each ignored row of class indices), a sum over positives'
        count of positive class indices (at least 1); counted after the
        results exist, so that a call whose results cannot be allocated (huge
        broadcast arguments) fails at once, as the full path does */
-    double denominator = reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits) : 1.0;
-    if (c.labels && (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
+    double denominator = numbers.normalizer > 0.0     ? numbers.normalizer
+                         : reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits)
+                                                    : 1.0;
+    if (c.labels && numbers.normalizer == 0.0 &&
+        (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
         npy_intp num_classes = PyArray_DIM(c.logits, ndim - 1), ignored, positive;
         if (count_labels(c.targets, num_classes, c.ignore_index, &ignored, &positive) < 0) {
             plain_release(results);

@@ -108,7 +108,14 @@ allocate_array(size_t count, size_t size)
  */
 enum { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN, REDUCE_SUM_OVER_POSITIVES };
 int plain_reduction(PyObject *value);
-int plain_gamma(PyObject *value, double *gamma);
+typedef struct {
+    int has_alpha;
+    double alpha, gamma;
+    double normalizer; /* 0: none */
+} plain_numbers;
+int plain_number(PyObject *value, int integers, double *number);
+int plain_parameters(PyObject *alpha, PyObject *gamma, PyObject *normalizer, int reduction,
+                     plain_numbers *c);
 int plain_mode(PyObject *mode, int wanted[3]);
 int plain_out_slot(PyObject *mode, PyObject *out, const int wanted[3], int elementwise_loss,
                    int type, PyArrayObject *const like[2], PyArrayObject *const *inputs,

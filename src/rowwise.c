@@ -1179,11 +1179,10 @@ plain_index(PyObject *value, long long *out)
  * (focal._spec, LossSpec's plain) and focal._softmax._entry, which hand it
  * the entry's arguments: plain float32 or float64 logits with at least two
  * classes along the last axis (`axis` an exact int naming it), class indices
- * (integers, not uint64) of the rows' shape, alpha None or a float in
- * [0, 1], a plain gamma (plain_gamma), the reduction "none", "sum" or
- * "mean", an ignore_index outside the classes, out= None or a plain
- * contiguous array apart from the inputs (plain_out_slot), and no weights,
- * normalizer or raw sum.  Each of these is a check the full path makes, so
+ * (integers, not uint64) of the rows' shape, plain alpha, gamma and
+ * normalizer (plain_parameters), the reduction "none", "sum" or "mean", an
+ * ignore_index outside the classes, out= None or a plain contiguous array
+ * apart from the inputs (plain_out_slot), and no weights or raw sum.  Each of these is a check the full path makes, so
  * the two agree on every call; anything else answers NotImplemented, and so
  * does a mean or sum beyond plain_scalar's case, after the pass (the full
  * path then makes the call again).  The results are those of _pass.run.
@@ -1200,20 +1199,19 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *alpha = args[SPLAIN_ALPHA];
-    softmax_call c = {.alpha = alpha, .alpha_per_class = Py_None, .weights = Py_None,
+    softmax_call c = {.alpha = Py_None, .alpha_per_class = Py_None, .weights = Py_None,
                       .outputs = {Py_None, Py_None, Py_None}, .labels = 1,
                       .check_targets = 1, .loss_weight_scale = 1.0, .grad_weight_scale = 1.0,
                       .weight_prescale = 1.0};
     int reduction = plain_reduction(args[SPLAIN_REDUCTION]);
     long long axis, ignore_index;
+    plain_numbers numbers;
     if (reduction < 0 || reduction == REDUCE_SUM_OVER_POSITIVES ||
-        !plain_gamma(args[SPLAIN_GAMMA], &c.gamma) ||
-        !(alpha == Py_None ||
-          (PyFloat_CheckExact(alpha) && PyFloat_AS_DOUBLE(alpha) >= 0.0 &&
-           PyFloat_AS_DOUBLE(alpha) <= 1.0)) ||
+        !plain_parameters(alpha, args[SPLAIN_GAMMA], args[SPLAIN_NORMALIZER], reduction,
+                          &numbers) ||
         !plain_index(args[SPLAIN_AXIS], &axis) ||
         !plain_index(args[SPLAIN_IGNORE_INDEX], &ignore_index) ||
-        args[SPLAIN_WEIGHTS] != Py_None || args[SPLAIN_NORMALIZER] != Py_None ||
+        args[SPLAIN_WEIGHTS] != Py_None ||
         args[SPLAIN_RAW_SUM] != Py_False || !PyArray_CheckExact(args[SPLAIN_LOGITS]) ||
         !PyArray_CheckExact(args[SPLAIN_LABELS])) {
         Py_RETURN_NOTIMPLEMENTED;
@@ -1245,6 +1243,8 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     c.double_precision = type == NPY_DOUBLE;
     c.ignore_index = (Py_ssize_t)ignore_index;
+    c.gamma = numbers.gamma;
+    c.alpha = numbers.has_alpha ? alpha : Py_None;
     PyObject *results[3];
     int allocated[3] = {elementwise_loss, wanted[1], wanted[2]};
     if (plain_allocate(results, allocated, out_slot, args[SPLAIN_OUT], like, type) < 0) {
@@ -1253,10 +1253,11 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (int k = 0; k < 3; k++) {
         c.outputs[k] = results[k] != NULL ? results[k] : Py_None;
     }
-    /* a mean's denominator, the rows not ignored, as _reduce.Plan makes it
-       (counted after the results exist: see sigmoid_plain) */
-    double denominator = 1.0;
-    if (reduction == REDUCE_MEAN) {
+    /* a mean's denominator, the normalizer given or the rows not ignored, as
+       _reduce.Plan makes it (counted after the results exist: see
+       sigmoid_plain) */
+    double denominator = numbers.normalizer > 0.0 ? numbers.normalizer : 1.0;
+    if (reduction == REDUCE_MEAN && numbers.normalizer == 0.0) {
         npy_intp ignored, positive;
         if (count_labels(c.targets, PyArray_DIM(c.logits, ndim - 1), c.ignore_index, &ignored,
                          &positive) < 0) {

@@ -90,6 +90,12 @@ def test_a_spec_defines_its_functions_in_a_namespace():
 # --------------------------------------------------------------------------
 # the reduction plan: one pass where the denominator is known beforehand
 
+# arguments that make a call take the full path with the same meaning: the
+# short paths take exact ints only for ignore_index and axis
+FULL_PATH = {"sigmoid": {"ignore_index": np.int64(-1)}, "softmax": {"axis": np.int64(-1)}}
+_FULL = FULL_PATH["sigmoid"]
+
+
 class CountingPasses:
     """Keeps, for each C pass, whether it runs no kernel (calls) and whether
     it checks dense targets (checks)."""
@@ -118,10 +124,10 @@ def test_passes_per_call(monkeypatch, family, reduction, weighted, normalizer, p
     function = focal.loss_and_grad if family == "sigmoid" else focal.softmax_loss_and_grad
     weights = RNG.uniform(size=(6, 5) if family == "sigmoid" else 6) if weighted else None
     counter = CountingPasses(monkeypatch)
-    # (alpha a NumPy scalar: the full path's plan, which the short path's
-    # one pass for the unweighted calls would bypass)
+    # (forced onto the full path's plan, which the short path's one pass for
+    # the unweighted calls would bypass)
     function(x, labels, reduction=reduction, weights=weights, normalizer=normalizer,
-             alpha=np.float64(0.25))
+             **FULL_PATH[family])
     assert len(counter.calls) == passes
     assert counter.calls[:-1] == [True] * (passes - 1)  # a first pass has no kernel
 
@@ -397,12 +403,19 @@ def test_the_common_call_gives_the_full_paths_results(monkeypatch, dtype, target
         # the same call, made to take the full path: alpha a NumPy scalar; and
         # an int gamma, as in the README's focal.loss(..., gamma=2), which takes
         # the short path too, against the float the full path makes of it
-        for short_arguments, full_arguments in (({}, {"alpha": np.float64(0.25)}),
-                                                ({"gamma": 3}, {"gamma": np.float64(3.0)})):
+        # NumPy float scalars for alpha and gamma, and (a mean) a normalizer
+        # of at least 1, take the short path too
+        cases = [({}, _FULL), ({"gamma": 3}, dict(_FULL, gamma=3.0)),
+                 ({"alpha": np.float32(0.25), "gamma": np.float64(1.5)},
+                  dict(_FULL, alpha=0.25, gamma=1.5))]
+        if reduction == "mean":
+            cases += [({"normalizer": 7.5}, dict(_FULL, normalizer=7.5)),
+                      ({"normalizer": 3}, dict(_FULL, normalizer=np.float64(3.0)))]
+        for short_arguments, full_arguments in cases:
             _assert_the_paths_agree(taken, function, (x, y),
                                     dict(short_arguments, reduction=reduction),
                                     dict(full_arguments, reduction=reduction))
-    _assert_the_paths_agree(taken, focal.grad_hess, (x, y), {}, {"alpha": np.float64(0.25)})
+    _assert_the_paths_agree(taken, focal.grad_hess, (x, y), {}, _FULL)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -420,8 +433,11 @@ def test_class_indices_take_the_short_path_with_the_full_paths_results(
     taken = _count_short_calls(monkeypatch)
     for function in (focal.loss, focal.grad, focal.loss_and_grad):
         _assert_the_paths_agree(taken, function, (x, labels), {"reduction": reduction},
-                                {"reduction": reduction, "alpha": np.float64(0.25)})
-    _assert_the_paths_agree(taken, focal.grad_hess, (x, labels), {}, {"alpha": np.float64(0.25)})
+                                dict(_FULL, reduction=reduction))
+        if reduction == "mean":
+            _assert_the_paths_agree(taken, function, (x, labels), {"normalizer": 2.5},
+                                    dict(_FULL, normalizer=2.5))
+    _assert_the_paths_agree(taken, focal.grad_hess, (x, labels), {}, _FULL)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum_over_positives"])
@@ -432,15 +448,15 @@ def test_class_indices_without_a_count_are_the_full_paths(monkeypatch, reduction
     x = RNG.normal(0, 5, size=(6, 3))
     for labels in (np.full(6, -1), np.full(6, 3)):
         short = focal.loss_and_grad(x, labels, reduction=reduction)
-        full = focal.loss_and_grad(x, labels, reduction=reduction, alpha=np.float64(0.25))
+        full = focal.loss_and_grad(x, labels, reduction=reduction, **_FULL)
         for s, f in zip(short, full):
             assert type(s) is type(f)
             np.testing.assert_array_equal(s, f, strict=True)
     bad = np.array([0, 1, 2, 4, 0, 1])
     messages = []
-    for alpha in (0.25, np.float64(0.25)):
+    for ignore_index in (-1, np.int64(-1)):
         with pytest.raises(ValueError) as error:
-            focal.loss_and_grad(x, bad, alpha=alpha, reduction=reduction)
+            focal.loss_and_grad(x, bad, ignore_index=ignore_index, reduction=reduction)
         messages.append(str(error.value))
     assert messages[0] == messages[1] and messages[0].startswith("targets:")
 
@@ -457,7 +473,15 @@ def test_class_indices_without_a_count_are_the_full_paths(monkeypatch, reduction
     lambda x, y: focal.loss(x, y[:, 0].astype(int), ignore_index=-2),
     lambda x, y: focal.loss(x.astype(np.float16), y),  # float16 logits
     lambda x, y: focal.loss(x, y, weights=y),
-    lambda x, y: focal.loss(x, y, normalizer=2.0),
+    lambda x, y: focal.loss(x, y, normalizer=0.5),     # below 1: the plan shifts it
+    lambda x, y: focal.loss(x, y, normalizer=np.float16(2.0)),
+    lambda x, y: focal.loss(x, y, reduction="sum", normalizer=2.0),  # refused
+    lambda x, y: focal.loss(x, y, normalizer=float("inf")),  # refused
+    lambda x, y: focal.loss(x, y, alpha=np.float16(0.25)),
+    lambda x, y: focal.loss(x, y, alpha=np.array(0.25)),
+    lambda x, y: focal.loss(x, y, alpha=np.float64(np.nan)),  # refused
+    lambda x, y: focal.loss(x, y, alpha=1),            # an int alpha
+    lambda x, y: focal.loss(x, y, gamma=np.int64(2)),
     lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
     lambda x, y: focal.loss(x, y, gamma=2**53 + 1),    # an int that no float holds exactly
     lambda x, y: focal.loss(x, y, gamma=True),         # a bool is no int here
@@ -522,7 +546,7 @@ def test_a_plain_out_takes_the_short_path_with_the_full_paths_results(
     assert taken
     taken.clear()
     full_out = np.full_like(out, np.nan)
-    full = function(x, y, reduction=reduction, out=full_out, alpha=np.float64(0.25))
+    full = function(x, y, reduction=reduction, out=full_out, **_FULL)
     assert not taken
     np.testing.assert_array_equal(xs, x, strict=True)  # the inputs untouched
     np.testing.assert_array_equal(ys, y, strict=True)
@@ -575,8 +599,7 @@ def test_a_reduction_beyond_the_short_paths_case_is_made_by_the_full_path(
     value, gradient = focal.loss_and_grad(x, y, reduction=reduction)
     if dtype is np.float64 or logits[0] != -238.0:  # (float32: a zero sum, the short case)
         assert not taken
-    full, full_gradient = focal.loss_and_grad(x, y, reduction=reduction,
-                                              alpha=np.float64(0.25))
+    full, full_gradient = focal.loss_and_grad(x, y, reduction=reduction, **_FULL)
     assert type(value) is type(full) is dtype
     np.testing.assert_array_equal(value, full, strict=True)
     np.testing.assert_array_equal(gradient, full_gradient, strict=True)
@@ -614,7 +637,7 @@ def test_an_empty_mean_is_the_full_paths_nan(dtype):
     x = np.zeros((0, 3), dtype)
     for function in (focal.loss, focal.loss_and_grad):
         short = function(x, x)
-        full = function(x, x, alpha=np.float64(0.25))
+        full = function(x, x, **_FULL)
         short, full = (short[0], full[0]) if isinstance(short, tuple) else (short, full)
         assert type(short) is type(full) is dtype
         assert short.tobytes() == full.tobytes() and np.isnan(short) and not np.signbit(short)
@@ -652,9 +675,14 @@ def test_softmax_class_indices_take_the_short_path_with_the_full_paths_results(
         labels = labels.astype(label_dtype)
         for name in _SOFTMAX_KINDS:
             function = getattr(focal, name)
-            for short, full in (({}, _FULL_AXIS), ({"alpha": 0.25, "gamma": 1.5, "axis": 2},
-                                                   {"alpha": np.float64(0.25), "gamma": 1.5}),
-                                ({"gamma": 3}, {"gamma": np.float64(3.0)})):
+            cases = [({}, _FULL_AXIS), ({"alpha": 0.25, "gamma": 1.5, "axis": 2},
+                                        dict(_FULL_AXIS, alpha=0.25, gamma=1.5)),
+                     ({"gamma": 3}, dict(_FULL_AXIS, gamma=3.0)),
+                     ({"alpha": np.float64(0.5), "gamma": np.float32(2.5)},
+                      dict(_FULL_AXIS, alpha=0.5, gamma=2.5))]
+            if reduction == "mean":
+                cases.append(({"normalizer": 11.0}, dict(_FULL_AXIS, normalizer=11.0)))
+            for short, full in cases:
                 arguments = {"reduction": reduction, "ignore_index": ignore_index}
                 _assert_the_paths_agree(taken, function, (x, labels), dict(arguments, **short),
                                         dict(arguments, **full))
@@ -707,9 +735,11 @@ def test_softmax_short_path_edges_are_the_full_paths(monkeypatch, dtype):
     lambda x, y: focal.softmax_loss(x, y, ignore_index=2**63),    # refused
     lambda x, y: focal.softmax_loss(x, y, ignore_index=True),     # refused
     lambda x, y: focal.softmax_loss(x, y, weights=np.ones(4)),
-    lambda x, y: focal.softmax_loss(x, y, normalizer=2.0),
+    lambda x, y: focal.softmax_loss(x, y, normalizer=0.75),
+    lambda x, y: focal.softmax_loss(x, y, reduction="none", normalizer=2.0),  # refused
     lambda x, y: focal.softmax_loss(x, y, alpha=[0.2, 0.3, 0.5]),
-    lambda x, y: focal.softmax_loss(x, y, alpha=np.float64(0.5)),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.float16(0.5)),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.float32(-0.5)),  # refused
     lambda x, y: focal.softmax_loss(x, y, alpha=1.5),             # refused
     lambda x, y: focal.softmax_loss(x, y, gamma=-1.0),            # refused
     lambda x, y: focal.softmax_loss(x, y, gamma=float("nan")),    # refused
