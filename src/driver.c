@@ -1042,11 +1042,18 @@ plain_out_apart(PyArrayObject *out, PyArrayObject *const *inputs, int count)
     return 1;
 }
 
-/* the wanted results of a short path's mode (want_loss, want_grad,
-   want_hess, out_receives) into wanted[3]: 0, or -1 with an exception set */
+/* A short path's arguments, `count` of them, the first its mode
+   (want_loss, want_grad, want_hess, out_receives): the wanted results into
+   wanted[3]; 0, or -1 with an exception set (`name` the function's). */
 int
-plain_mode(PyObject *mode, int wanted[3])
+plain_mode(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t count,
+           int wanted[3])
 {
+    if (nargs != count) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", name, count);
+        return -1;
+    }
+    PyObject *mode = args[0];
     if (!PyTuple_CheckExact(mode) || PyTuple_GET_SIZE(mode) != 4) {
         PyErr_SetString(PyExc_TypeError, "mode: expected a tuple of 4 items");
         return -1;
@@ -1225,11 +1232,7 @@ PyObject *
 sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     int wanted[3]; /* the loss, the gradient, the second derivative */
-    if (nargs != PLAIN_COUNT) {
-        PyErr_Format(PyExc_TypeError, "sigmoid_plain() takes %d arguments", (int)PLAIN_COUNT);
-        return NULL;
-    }
-    if (plain_mode(args[PLAIN_MODE], wanted) < 0) {
+    if (plain_mode("sigmoid_plain", args, nargs, PLAIN_COUNT, wanted) < 0) {
         return NULL;
     }
     PyObject *logits = args[PLAIN_LOGITS], *targets = args[PLAIN_TARGETS];

@@ -116,7 +116,8 @@ typedef struct {
 int plain_number(PyObject *value, int integers, double *number);
 int plain_parameters(PyObject *alpha, PyObject *gamma, PyObject *normalizer, int reduction,
                      plain_numbers *c);
-int plain_mode(PyObject *mode, int wanted[3]);
+int plain_mode(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t count,
+               int wanted[3]);
 int plain_out_slot(PyObject *mode, PyObject *out, const int wanted[3], int elementwise_loss,
                    int type, PyArrayObject *const like[2], PyArrayObject *const *inputs,
                    int count);

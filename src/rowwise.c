@@ -1182,20 +1182,17 @@ plain_index(PyObject *value, long long *out)
  * (integers, not uint64) of the rows' shape, plain alpha, gamma and
  * normalizer (plain_parameters), the reduction "none", "sum" or "mean", an
  * ignore_index outside the classes, out= None or a plain contiguous array
- * apart from the inputs (plain_out_slot), and no weights or raw sum.  Each of these is a check the full path makes, so
- * the two agree on every call; anything else answers NotImplemented, and so
- * does a mean or sum beyond plain_scalar's case, after the pass (the full
- * path then makes the call again).  The results are those of _pass.run.
+ * apart from the inputs (plain_out_slot), and no weights or raw sum.  Each
+ * of these is a check the full path makes, so the two agree on every call;
+ * anything else answers NotImplemented, and so does a mean or sum beyond
+ * plain_scalar's case, after the pass (the full path then makes the call
+ * again).  The results are those of _pass.run.
  */
 PyObject *
 softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     int wanted[3]; /* the loss, the gradient, the second derivative */
-    if (nargs != SPLAIN_COUNT) {
-        PyErr_Format(PyExc_TypeError, "softmax_plain() takes %d arguments", (int)SPLAIN_COUNT);
-        return NULL;
-    }
-    if (plain_mode(args[SPLAIN_MODE], wanted) < 0) {
+    if (plain_mode("softmax_plain", args, nargs, SPLAIN_COUNT, wanted) < 0) {
         return NULL;
     }
     PyObject *alpha = args[SPLAIN_ALPHA];

@@ -357,23 +357,31 @@ def test_two_classes_do_not_warn():
 # --------------------------------------------------------------------------
 # the common call's short path
 
-def _count_short_calls(monkeypatch, family="_sigmoid"):
-    """A list that gets an item for every call the short path of a family's
-    module (the C core's sigmoid_plain or softmax_plain) makes whole, rather
-    than leaving to the full path."""
+def _watch_short_path(monkeypatch, family="_sigmoid"):
+    """(asked, taken): lists that get an item for every call of a family's
+    short path (the C core's sigmoid_plain or softmax_plain, through its
+    module's _plain), and for every call it makes whole rather than leaving
+    to the full path."""
     import importlib
     module = importlib.import_module(f"focal.{family}")
-    taken = []
+    asked, taken = [], []
     plain = module._plain
 
     def counted(*arguments):
+        asked.append(1)
         result = plain(*arguments)
         if result is not NotImplemented:
             taken.append(1)
         return result
 
     monkeypatch.setattr(module, "_plain", counted)
-    return taken
+    return asked, taken
+
+
+def _count_short_calls(monkeypatch, family="_sigmoid"):
+    """A list that gets an item for every call the family's short path makes
+    whole (see _watch_short_path)."""
+    return _watch_short_path(monkeypatch, family)[1]
 
 
 def _assert_the_paths_agree(taken, function, arguments, short_arguments, full_arguments):
@@ -605,29 +613,30 @@ def test_a_reduction_beyond_the_short_paths_case_is_made_by_the_full_path(
     np.testing.assert_array_equal(gradient, full_gradient, strict=True)
 
 
-@pytest.mark.parametrize("call", [
-    lambda x, y: focal.loss(x, y),                     # made whole by the short path
-    lambda x, y: focal.loss_and_grad(x, y[:, :1]),     # left to the full path
-    lambda x, y: focal.grad_hess(x, y, weights=y),
-    lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
-    lambda x, y: focal.poly1_loss(x, y),               # a descendant: through the entry
-    lambda x, y: focal.loss(np.full(3, -238.0), np.zeros(3)),  # the short path's pass, redone
+_SIGMOID_SAMPLE = (lambda: RNG.normal(size=(4, 3)),
+                   lambda: (RNG.uniform(size=(4, 3)) < 0.5).astype(np.float64))
+_SOFTMAX_SAMPLE = (lambda: RNG.normal(size=(4, 3)), lambda: RNG.integers(0, 3, size=4))
+
+
+@pytest.mark.parametrize("family,sample,call", [
+    ("_sigmoid", _SIGMOID_SAMPLE, lambda x, y: focal.loss(x, y)),  # made whole by the short path
+    ("_sigmoid", _SIGMOID_SAMPLE, lambda x, y: focal.loss_and_grad(x, y[:, :1])),  # the full path
+    ("_sigmoid", _SIGMOID_SAMPLE, lambda x, y: focal.grad_hess(x, y, weights=y)),
+    ("_sigmoid", _SIGMOID_SAMPLE, lambda x, y: focal.loss(x, y, reduction="sum_over_positives")),
+    ("_sigmoid", _SIGMOID_SAMPLE, lambda x, y: focal.poly1_loss(x, y)),  # through the entry
+    ("_sigmoid", _SIGMOID_SAMPLE,
+     lambda x, y: focal.loss(np.full(3, -238.0), np.zeros(3))),  # the short path's pass, redone
+    ("_softmax", _SOFTMAX_SAMPLE, lambda x, y: focal.softmax_loss(x, y)),
+    ("_softmax", _SOFTMAX_SAMPLE,
+     lambda x, y: focal.softmax_loss_and_grad(x, y, weights=np.ones(4))),
+    ("_softmax", _SOFTMAX_SAMPLE,
+     lambda x, y: focal.softmax_loss(np.full((4, 3), np.nan), y)),  # a NaN mean: redone
 ])
-def test_the_short_path_is_asked_once_per_call(monkeypatch, call):
-    # the focal loss's public functions ask it first (LossSpec's plain) and
-    # the entry, which they then call with plain_tried, does not ask again
-    from focal import _sigmoid
-    asked = []
-    plain = _sigmoid._plain
-
-    def counted(*arguments):
-        asked.append(1)
-        return plain(*arguments)
-
-    monkeypatch.setattr(_sigmoid, "_plain", counted)
-    x = RNG.normal(size=(4, 3))
-    y = (RNG.uniform(size=(4, 3)) < 0.5).astype(np.float64)
-    call(x, y)
+def test_the_short_path_is_asked_once_per_call(monkeypatch, family, sample, call):
+    # a family's public functions ask it first (LossSpec's plain) and the
+    # entry, which they then call with plain_tried, does not ask again
+    asked, _ = _watch_short_path(monkeypatch, family)
+    call(sample[0](), sample[1]())
     assert len(asked) == 1
 
 
@@ -806,22 +815,3 @@ def test_a_plain_softmax_out_takes_the_short_path_with_the_full_paths_results(
         function(logits, labels, reduction=reduction, out=out)
         assert not taken
         np.testing.assert_array_equal(logits.ravel()[:-1], x.ravel()[:-1], strict=True)
-
-
-@pytest.mark.parametrize("call", [
-    lambda x, y: focal.softmax_loss(x, y),                    # made whole by the short path
-    lambda x, y: focal.softmax_loss_and_grad(x, y, weights=np.ones(4)),  # the full path
-    lambda x, y: focal.softmax_loss(np.full((4, 3), np.nan), y),  # a NaN mean: redone
-])
-def test_the_softmax_short_path_is_asked_once_per_call(monkeypatch, call):
-    from focal import _softmax
-    asked = []
-    plain = _softmax._plain
-
-    def counted(*arguments):
-        asked.append(1)
-        return plain(*arguments)
-
-    monkeypatch.setattr(_softmax, "_plain", counted)
-    call(RNG.normal(size=(4, 3)), RNG.integers(0, 3, size=4))
-    assert len(asked) == 1
