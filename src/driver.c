@@ -141,7 +141,19 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
         }
     }
     if (t->i_alpha >= 0 && !t->sums_only) {
-        io->load(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
+        if (t->direct) {
+            /* one alpha per class, read in place: element number g's is
+               that of class g % C (the iterator's run has one per element) */
+            const double *alphas = (const double *)t->data[t->i_alpha];
+            npy_intp k = first_index % t->num_classes;
+            for (npy_intp i = 0; i < n; i++) {
+                b->alpha[i] = alphas[k];
+                k = k + 1 == t->num_classes ? 0 : k + 1;
+            }
+        }
+        else {
+            io->load(AT(t->i_alpha), stride[t->i_alpha], n, 1, b->alpha);
+        }
     }
     return 0;
 #undef AT
@@ -515,20 +527,26 @@ array_argument(PyObject *value, const char *name, PyArrayObject **out)
  * Whether the pass may read and write the arrays' memory directly, with no
  * iterator: every operand C-contiguous, aligned, in native byte order, of the
  * pass's own dtype and of the logits' shape (class indices, operand 1 when
- * `labels`: of the logits' shape without the class axis), and no output
+ * `labels`: of the logits' shape without the class axis; one alpha per class,
+ * operand `class_operand` if not -1: of the class axis' length), and no output
  * overlapping an input unless it is that very input (each element is read
  * before it is written).  NumPy's iterator handles everything else.
  */
 static int
-direct_access(PyArrayObject **ops, const int *types, int nop, int first_output, int labels)
+direct_access(PyArrayObject **ops, const int *types, int nop, int first_output, int labels,
+              int class_operand)
 {
+    int ndim = PyArray_NDIM(ops[0]);
     for (int k = 0; k < nop; k++) {
         PyArrayObject *a = ops[k];
         int shaped = PyArray_SAMESHAPE(a, ops[0]);
         if (labels && k == 1) {
-            int ndim = PyArray_NDIM(ops[0]);
             shaped = ndim > 0 && PyArray_NDIM(a) == ndim - 1 &&
                      PyArray_CompareLists(PyArray_DIMS(a), PyArray_DIMS(ops[0]), ndim - 1);
+        }
+        if (k == class_operand) {
+            shaped = ndim > 0 && PyArray_NDIM(a) == 1 &&
+                     PyArray_DIM(a, 0) == PyArray_DIM(ops[0], ndim - 1);
         }
         if (PyArray_TYPE(a) != types[k] || !PyArray_IS_C_CONTIGUOUS(a) ||
             !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) || !shaped ||
@@ -768,12 +786,12 @@ sigmoid_run(module_state *state, const sigmoid_call *c, double sums[4])
         }
     }
     task.nop = nop;
-    task.direct = c->alpha_per_class == NULL &&
-                  direct_access(ops, types, nop, first_output, c->labels);
+    task.direct = direct_access(ops, types, nop, first_output, c->labels, task.i_alpha);
     for (int k = 0; task.direct && k < nop; k++) {
         task.data[k] = PyArray_BYTES(ops[k]);
-        /* (class indices: one per row, which gather finds from the element's number) */
-        task.step[k] = c->labels && k == 1 ? 0 : PyArray_ITEMSIZE(ops[k]);
+        /* (class indices, one per row, and alphas, one per class: gather
+           finds them from the element's number) */
+        task.step[k] = (c->labels && k == 1) || k == task.i_alpha ? 0 : PyArray_ITEMSIZE(ops[k]);
     }
 
     npy_intp size = PyArray_SIZE(c->logits);
@@ -996,6 +1014,60 @@ plain_parameters(PyObject *alpha, PyObject *gamma, PyObject *normalizer, int red
              c->normalizer >= 1.0 && c->normalizer < HUGE_VAL));
 }
 
+/* One alpha per class that the short path takes as the full path reads it
+   (focal._args.class_alpha): an exact ndarray of num_classes float32 or
+   float64 values in native byte order, or an exact list of num_classes exact
+   floats and ints (np.asarray makes of it a float64 or int64 array of the
+   same values; here a new float64 array), each in [0, 1] (NaN is not).  A
+   new reference into *array, and 1; 0 for any other alpha, the full path's,
+   which checks it and says what is wrong; -1 with an exception set. */
+int
+plain_class_alpha(PyObject *alpha, npy_intp num_classes, PyArrayObject **array)
+{
+    *array = NULL;
+    if (num_classes < 1) {
+        return 0;
+    }
+    if (PyList_CheckExact(alpha)) {
+        if (PyList_GET_SIZE(alpha) != num_classes) {
+            return 0;
+        }
+        *array = (PyArrayObject *)PyArray_SimpleNew(1, &num_classes, NPY_DOUBLE);
+        if (*array == NULL) {
+            return -1;
+        }
+        double *values = (double *)PyArray_DATA(*array);
+        for (npy_intp k = 0; k < num_classes; k++) {
+            if (!plain_number(PyList_GET_ITEM(alpha, k), 1, &values[k]) ||
+                !(values[k] >= 0.0 && values[k] <= 1.0)) {
+                Py_CLEAR(*array);
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (!PyArray_CheckExact(alpha)) {
+        return 0;
+    }
+    PyArrayObject *a = (PyArrayObject *)alpha;
+    int type = PyArray_TYPE(a);
+    if (PyArray_NDIM(a) != 1 || PyArray_DIM(a, 0) != num_classes ||
+        (type != NPY_FLOAT && type != NPY_DOUBLE) || !PyArray_ISNOTSWAPPED(a) ||
+        !PyArray_ISALIGNED(a)) {
+        return 0;
+    }
+    const char *value = PyArray_BYTES(a);
+    for (npy_intp k = 0; k < num_classes; k++, value += PyArray_STRIDE(a, 0)) {
+        double v = type == NPY_FLOAT ? (double)*(const float *)value : *(const double *)value;
+        if (!(v >= 0.0 && v <= 1.0)) {
+            return 0;
+        }
+    }
+    Py_INCREF(a);
+    *array = a;
+    return 1;
+}
+
 /* the bytes [*low, *high) spanned by an array of any strides (none for an
    empty one: *low == *high) */
 static void
@@ -1204,6 +1276,10 @@ plain_answer(PyObject *results[3], int reduced, double sum, double denominator,
     return answer;
 }
 
+static PyObject *sigmoid_plain_call(PyObject *module, PyObject *const *args, sigmoid_call *c,
+                                    const int wanted[3], int reduction,
+                                    const plain_numbers *numbers);
+
 /*
  * _core.sigmoid_plain(mode, logits, targets, alpha, gamma, reduction, weights,
  *                     ignore_index, normalizer, out, beta, star, loss, extra,
@@ -1215,8 +1291,8 @@ plain_answer(PyObject *results[3], int reduced, double sum, double denominator,
  * hand it the entry's arguments: plain float32 or float64 logits and
  * dense targets (bool, integer or float of at most 8 bytes) of the same
  * shape or class indices (integers, not uint64) of the logits' shape
- * without the class axis, plain alpha, gamma and normalizer
- * (plain_parameters), the reduction "none", "sum", "mean" or (class indices)
+ * without the class axis, plain alpha (or one per class: plain_class_alpha),
+ * gamma and normalizer (plain_parameters), the reduction "none", "sum", "mean" or (class indices)
  * "sum_over_positives", out= None or a plain contiguous array
  * apart from the inputs (plain_out_slot), and every other argument its
  * default.  Each of these is a check the full path makes, so the two agree on every
@@ -1241,9 +1317,11 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int reduction = plain_reduction(args[PLAIN_REDUCTION]);
     int overflow = 0;
     plain_numbers numbers;
+    /* one alpha per class: read below, once the classes are known */
+    int class_alpha = PyArray_CheckExact(alpha) || PyList_CheckExact(alpha);
     if (reduction < 0 ||
-        !plain_parameters(alpha, args[PLAIN_GAMMA], args[PLAIN_NORMALIZER], reduction,
-                          &numbers) ||
+        !plain_parameters(class_alpha ? Py_None : alpha, args[PLAIN_GAMMA],
+                          args[PLAIN_NORMALIZER], reduction, &numbers) ||
         !PyLong_CheckExact(ignore_index) ||
         PyLong_AsLongLongAndOverflow(ignore_index, &overflow) != -1 || overflow ||
         args[PLAIN_WEIGHTS] != Py_None ||
@@ -1276,23 +1354,44 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !plain_targets) {
         Py_RETURN_NOTIMPLEMENTED;
     }
+    int taken = class_alpha ? (ndim > 0 ? plain_class_alpha(alpha, PyArray_DIM(c.logits, ndim - 1),
+                                                            &c.alpha_per_class)
+                                        : 0)
+                            : 1;
+    if (taken <= 0) {
+        return taken < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    }
+    PyObject *answer = sigmoid_plain_call(module, args, &c, wanted, reduction, &numbers);
+    Py_XDECREF(c.alpha_per_class);
+    return answer;
+}
+
+/* sigmoid_plain's call from its settled arguments c (the logits and
+   targets, one alpha per class or NULL), once its out= is found apart from
+   them: its results, NotImplemented, or NULL with an exception set */
+static PyObject *
+sigmoid_plain_call(PyObject *module, PyObject *const *args, sigmoid_call *c, const int wanted[3],
+                   int reduction, const plain_numbers *numbers)
+{
+    int type = PyArray_TYPE(c->logits), ndim = PyArray_NDIM(c->logits);
     int elementwise_loss = wanted[0] && reduction == REDUCE_NONE;
     /* every result has the logits' shape */
-    PyArrayObject *like[3] = {c.logits, c.logits, c.logits}, *inputs[2] = {c.logits, c.targets};
+    PyArrayObject *like[3] = {c->logits, c->logits, c->logits};
+    PyArrayObject *inputs[3] = {c->logits, c->targets, c->alpha_per_class};
     int out_slot = plain_out_slot(args[PLAIN_MODE], args[PLAIN_OUT], wanted, elementwise_loss,
-                                  type, like, inputs, 2);
+                                  type, like, inputs, c->alpha_per_class != NULL ? 3 : 2);
     if (out_slot < -1) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    if (index_argument(args[PLAIN_LOSS], "loss", &c.loss) < 0 ||
-        row_arguments(args + PLAIN_EXTRA, &c) < 0) {
+    if (index_argument(args[PLAIN_LOSS], "loss", &c->loss) < 0 ||
+        row_arguments(args + PLAIN_EXTRA, c) < 0) {
         return NULL;
     }
-    c.has_alpha = numbers.has_alpha;
-    c.alpha = numbers.alpha;
-    c.gamma = numbers.gamma;
-    c.double_precision = type == NPY_DOUBLE;
-    c.sum_weights = c.sum_positives = 0; /* (known: no weights; not asked) */
+    c->has_alpha = numbers->has_alpha;
+    c->alpha = numbers->alpha;
+    c->gamma = numbers->gamma;
+    c->double_precision = type == NPY_DOUBLE;
+    c->sum_weights = c->sum_positives = 0; /* (known: no weights; not asked) */
     /* results of the logits' shape, float32 from float32: never larger than
        an array that exists */
     PyObject *results[3];
@@ -1301,7 +1400,7 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (int k = 0; k < 3; k++) {
-        c.outputs[k] = (PyArrayObject *)results[k];
+        c->outputs[k] = (PyArrayObject *)results[k];
     }
     /* the denominator, known before the pass (one pass), as _reduce.Plan
        makes it: the normalizer given, or a mean's count of elements not ignored (the size, less
@@ -1309,28 +1408,28 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
        count of positive class indices (at least 1); counted after the
        results exist, so that a call whose results cannot be allocated (huge
        broadcast arguments) fails at once, as the full path does */
-    double denominator = numbers.normalizer > 0.0     ? numbers.normalizer
-                         : reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c.logits)
+    double denominator = numbers->normalizer > 0.0     ? numbers->normalizer
+                         : reduction == REDUCE_MEAN ? (double)PyArray_SIZE(c->logits)
                                                     : 1.0;
-    if (c.labels && numbers.normalizer == 0.0 &&
+    if (c->labels && numbers->normalizer == 0.0 &&
         (reduction == REDUCE_MEAN || reduction == REDUCE_SUM_OVER_POSITIVES)) {
-        npy_intp num_classes = PyArray_DIM(c.logits, ndim - 1), ignored, positive;
-        if (count_labels(c.targets, num_classes, c.ignore_index, &ignored, &positive) < 0) {
+        npy_intp num_classes = PyArray_DIM(c->logits, ndim - 1), ignored, positive;
+        if (count_labels(c->targets, num_classes, c->ignore_index, &ignored, &positive) < 0) {
             plain_release(results);
             return NULL;
         }
         denominator = reduction == REDUCE_MEAN
-                          ? (double)(PyArray_SIZE(c.logits) - ignored * num_classes)
+                          ? (double)(PyArray_SIZE(c->logits) - ignored * num_classes)
                           : (positive > 1 ? (double)positive : 1.0);
     }
-    c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
+    c->grad_divisor = denominator > 0.0 ? denominator : 1.0;
     double sums[4];
-    if (sigmoid_run(get_module_state(module), &c, sums) < 0) {
+    if (sigmoid_run(get_module_state(module), c, sums) < 0) {
         plain_release(results);
         return NULL;
     }
     return plain_answer(results, wanted[0] && !elementwise_loss, sums[0], denominator,
-                        c.double_precision);
+                        c->double_precision);
 }
 
 /*

@@ -116,6 +116,7 @@ typedef struct {
 int plain_number(PyObject *value, int integers, double *number);
 int plain_parameters(PyObject *alpha, PyObject *gamma, PyObject *normalizer, int reduction,
                      plain_numbers *c);
+int plain_class_alpha(PyObject *alpha, npy_intp num_classes, PyArrayObject **array);
 int plain_mode(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t count,
                int wanted[3]);
 int plain_out_slot(PyObject *mode, PyObject *out, const int wanted[3], int elementwise_loss,

@@ -1170,6 +1170,10 @@ plain_index(PyObject *value, long long *out)
     return !overflow && *out >= -(1LL << 62) && *out <= (1LL << 62);
 }
 
+static PyObject *softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c,
+                                    PyArrayObject *alpha_array, const int wanted[3],
+                                    int reduction, const plain_numbers *numbers);
+
 /*
  * _core.softmax_plain(mode, logits, labels, alpha, gamma, axis, reduction,
  *                     weights, ignore_index, normalizer, out, raw_sum)
@@ -1179,8 +1183,9 @@ plain_index(PyObject *value, long long *out)
  * (focal._spec, LossSpec's plain) and focal._softmax._entry, which hand it
  * the entry's arguments: plain float32 or float64 logits with at least two
  * classes along the last axis (`axis` an exact int naming it), class indices
- * (integers, not uint64) of the rows' shape, plain alpha, gamma and
- * normalizer (plain_parameters), the reduction "none", "sum" or "mean", an
+ * (integers, not uint64) of the rows' shape, plain alpha (or one per
+ * class: plain_class_alpha), gamma and normalizer (plain_parameters), the
+ * reduction "none", "sum" or "mean", an
  * ignore_index outside the classes, out= None or a plain contiguous array
  * apart from the inputs (plain_out_slot), and no weights or raw sum.  Each
  * of these is a check the full path makes, so the two agree on every call;
@@ -1203,9 +1208,11 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int reduction = plain_reduction(args[SPLAIN_REDUCTION]);
     long long axis, ignore_index;
     plain_numbers numbers;
+    /* one alpha per class: read below, once the classes are known */
+    int class_alpha = PyArray_CheckExact(alpha) || PyList_CheckExact(alpha);
     if (reduction < 0 || reduction == REDUCE_SUM_OVER_POSITIVES ||
-        !plain_parameters(alpha, args[SPLAIN_GAMMA], args[SPLAIN_NORMALIZER], reduction,
-                          &numbers) ||
+        !plain_parameters(class_alpha ? Py_None : alpha, args[SPLAIN_GAMMA],
+                          args[SPLAIN_NORMALIZER], reduction, &numbers) ||
         !plain_index(args[SPLAIN_AXIS], &axis) ||
         !plain_index(args[SPLAIN_IGNORE_INDEX], &ignore_index) ||
         args[SPLAIN_WEIGHTS] != Py_None ||
@@ -1229,46 +1236,71 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         !PyArray_CompareLists(PyArray_DIMS(c.logits), PyArray_DIMS(c.targets), ndim - 1)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
+    c.ignore_index = (Py_ssize_t)ignore_index;
+    PyArrayObject *alpha_array = NULL;
+    if (class_alpha) {
+        int taken = plain_class_alpha(alpha, PyArray_DIM(c.logits, ndim - 1), &alpha_array);
+        if (taken <= 0) {
+            return taken < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+        }
+        c.alpha_per_class = (PyObject *)alpha_array;
+    }
+    else {
+        c.alpha = numbers.has_alpha ? alpha : Py_None;
+    }
+    PyObject *answer = softmax_plain_call(module, args, &c, alpha_array, wanted, reduction,
+                                          &numbers);
+    Py_XDECREF(alpha_array);
+    return answer;
+}
+
+/* softmax_plain's call from its settled arguments c (the logits, labels and
+   alphas; alpha_array the alphas per class, or NULL), once its out= is found
+   apart from them: its results, NotImplemented, or NULL with an exception set */
+static PyObject *
+softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c,
+                   PyArrayObject *alpha_array, const int wanted[3], int reduction,
+                   const plain_numbers *numbers)
+{
+    int type = PyArray_TYPE(c->logits), ndim = PyArray_NDIM(c->logits);
     int elementwise_loss = wanted[0] && reduction == REDUCE_NONE;
     /* the loss has the rows' shape (the labels'), the derivatives the logits' */
-    PyArrayObject *like[3] = {c.targets, c.logits, c.logits};
-    PyArrayObject *inputs[2] = {c.logits, c.targets};
+    PyArrayObject *like[3] = {c->targets, c->logits, c->logits};
+    PyArrayObject *inputs[3] = {c->logits, c->targets, alpha_array};
     int out_slot = plain_out_slot(args[SPLAIN_MODE], args[SPLAIN_OUT], wanted, elementwise_loss,
-                                  type, like, inputs, 2);
+                                  type, like, inputs, alpha_array != NULL ? 3 : 2);
     if (out_slot < -1) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    c.double_precision = type == NPY_DOUBLE;
-    c.ignore_index = (Py_ssize_t)ignore_index;
-    c.gamma = numbers.gamma;
-    c.alpha = numbers.has_alpha ? alpha : Py_None;
+    c->double_precision = type == NPY_DOUBLE;
+    c->gamma = numbers->gamma;
     PyObject *results[3];
     int allocated[3] = {elementwise_loss, wanted[1], wanted[2]};
     if (plain_allocate(results, allocated, out_slot, args[SPLAIN_OUT], like, type) < 0) {
         return NULL;
     }
     for (int k = 0; k < 3; k++) {
-        c.outputs[k] = results[k] != NULL ? results[k] : Py_None;
+        c->outputs[k] = results[k] != NULL ? results[k] : Py_None;
     }
     /* a mean's denominator, the normalizer given or the rows not ignored, as
        _reduce.Plan makes it (counted after the results exist: see
        sigmoid_plain) */
-    double denominator = numbers.normalizer > 0.0 ? numbers.normalizer : 1.0;
-    if (reduction == REDUCE_MEAN && numbers.normalizer == 0.0) {
+    double denominator = numbers->normalizer > 0.0 ? numbers->normalizer : 1.0;
+    if (reduction == REDUCE_MEAN && numbers->normalizer == 0.0) {
         npy_intp ignored, positive;
-        if (count_labels(c.targets, PyArray_DIM(c.logits, ndim - 1), c.ignore_index, &ignored,
+        if (count_labels(c->targets, PyArray_DIM(c->logits, ndim - 1), c->ignore_index, &ignored,
                          &positive) < 0) {
             plain_release(results);
             return NULL;
         }
-        denominator = (double)(PyArray_SIZE(c.targets) - ignored);
+        denominator = (double)(PyArray_SIZE(c->targets) - ignored);
     }
-    c.grad_divisor = denominator > 0.0 ? denominator : 1.0;
+    c->grad_divisor = denominator > 0.0 ? denominator : 1.0;
     double sums[3];
-    if (softmax_run(module, &c, sums) < 0) {
+    if (softmax_run(module, c, sums) < 0) {
         plain_release(results);
         return NULL;
     }
     return plain_answer(results, wanted[0] && !elementwise_loss, sums[0], denominator,
-                        c.double_precision);
+                        c->double_precision);
 }

@@ -489,6 +489,19 @@ def test_class_indices_without_a_count_are_the_full_paths(monkeypatch, reduction
     lambda x, y: focal.loss(x, y, alpha=np.array(0.25)),
     lambda x, y: focal.loss(x, y, alpha=np.float64(np.nan)),  # refused
     lambda x, y: focal.loss(x, y, alpha=1),            # an int alpha
+    lambda x, y: focal.loss(x, y, alpha=np.array([0, 1, 1])),  # integer alphas per class
+    lambda x, y: focal.loss(x, y, alpha=np.array([0.2, 0.3, 0.5], np.float16)),
+    lambda x, y: focal.loss(x, y, alpha=np.array([0.2, 0.3, 0.5], ">f4")),
+    lambda x, y: focal.loss(x, y, alpha=np.array([0.2, 0.3, 0.5]).view(np.matrix)),
+    lambda x, y: focal.loss(x, y, alpha=np.full((1, 3), 0.5)),  # refused: 2-D
+    lambda x, y: focal.loss(x, y, alpha=np.full(4, 0.5)),      # refused: 4 values
+    lambda x, y: focal.loss(x, y, alpha=np.array([0.2, -0.5, 0.5])),  # refused
+    lambda x, y: focal.loss(x, y, alpha=[0.2, float("nan"), 0.5]),    # refused
+    lambda x, y: focal.loss(x, y, alpha=[0.2, np.float16(0.3), 0.5]),
+    lambda x, y: focal.loss(x, y, alpha=[0.2, 2**60, 0.5]),   # refused
+    lambda x, y: focal.loss(x, y, alpha=(0.2, 0.3, 0.5)),     # a tuple
+    lambda x, y: focal.loss(x[0, 0], y[0, 0], alpha=[0.5]),   # refused: 0-d logits
+    lambda x, y: focal.loss(x, y, alpha=np.full(3, 0.5), weights=y),
     lambda x, y: focal.loss(x, y, gamma=np.int64(2)),
     lambda x, y: focal.loss(x, y, reduction="sum_over_positives"),
     lambda x, y: focal.loss(x, y, gamma=2**53 + 1),    # an int that no float holds exactly
@@ -522,6 +535,90 @@ def test_every_other_call_takes_the_full_path(monkeypatch, call):
     except (TypeError, ValueError):
         pass  # a refusal by the full path's checks
     assert not taken
+
+
+def _class_alphas(classes, dtype=np.float64):
+    """Alphas per class the short paths take: float64 and float32 arrays (one
+    a strided view), and lists of floats and ints as np.asarray reads them."""
+    values = RNG.uniform(size=classes)
+    values[0] = 1.0
+    values[-1] = 0.0
+    wide = np.empty(2 * classes)
+    wide[::2] = values
+    mixed = [float(v) for v in values]
+    mixed[0] = 1  # an int
+    return {"float64": values, "float32": values.astype(np.float32), "strided": wide[::2],
+            "list": mixed, "ints": [k % 2 for k in range(classes)]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha_kind", ["float64", "float32", "strided", "list", "ints"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_alphas_per_class_take_the_short_paths_with_the_full_paths_results(
+        monkeypatch, dtype, alpha_kind, reduction):
+    # the sigmoid with dense targets and class indices, the softmax; the full
+    # path is asked with the alphas as the same NumPy array it makes of them
+    x = RNG.normal(0, 4, size=(7, 5)).astype(dtype)
+    y = (RNG.uniform(size=x.shape) < 0.3).astype(dtype)
+    labels = RNG.integers(-1, 6, size=7)
+    alpha = _class_alphas(5)[alpha_kind]
+    taken = _count_short_calls(monkeypatch)
+    for targets in (y, labels):
+        for function in (focal.loss, focal.grad, focal.loss_and_grad):
+            _assert_the_paths_agree(taken, function, (x, targets),
+                                    {"alpha": alpha, "reduction": reduction},
+                                    dict(_FULL, alpha=np.asarray(alpha), reduction=reduction))
+    taken = _count_short_calls(monkeypatch, "_softmax")
+    labels = np.where((labels < 0) | (labels == 5), -100, labels)  # (no background class)
+    for name in _SOFTMAX_KINDS:
+        _assert_the_paths_agree(taken, getattr(focal, name), (x, labels),
+                                {"alpha": alpha, "reduction": reduction},
+                                dict(_FULL_AXIS, alpha=np.asarray(alpha), reduction=reduction))
+
+
+@pytest.mark.parametrize("family,function", [("_sigmoid", "grad"), ("_softmax", "softmax_grad")])
+def test_an_out_over_the_alphas_takes_the_full_path(monkeypatch, family, function):
+    # out= sharing memory with the alphas (out's first row is them) is the
+    # full path's, which computes the gradient apart and then copies it
+    x = RNG.normal(0, 4, size=(4, 3))
+    targets = RNG.integers(0, 3, size=4)
+    out = np.empty((4, 3))
+    out[0] = [0.25, 0.5, 0.75]
+    alpha = out[0]
+    expected = getattr(focal, function)(x, targets, alpha=alpha.copy())
+    taken = _count_short_calls(monkeypatch, family)
+    result = getattr(focal, function)(x, targets, alpha=alpha, out=out)
+    assert not taken and result is out
+    np.testing.assert_array_equal(out, expected, strict=True)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("classes", [1, 7, 80])
+def test_alphas_per_class_read_in_place_equal_the_iterators(classes, threads):
+    # float64 alphas in one piece are read in place by class number (element
+    # g's is that of class g % C); strided ones through NumPy's iterator.
+    # Sizes across the pass's chunks and blocks, dense targets and class
+    # indices, both result dtypes
+    previous = focal.get_num_threads()
+    focal.set_num_threads(threads)
+    try:
+        for dtype in (np.float32, np.float64):
+            x = RNG.normal(0, 4, size=(40_001, classes)).astype(dtype)
+            y = (RNG.uniform(size=x.shape) < 0.2).astype(dtype)
+            labels = RNG.integers(-1, classes + 1, size=x.shape[0])
+            values = RNG.uniform(size=classes)
+            wide = np.empty(2 * classes)
+            wide[::2] = values
+            for targets in (y, labels):
+                for rows in (1, 3, 999, 40_001):
+                    direct = focal.loss_and_grad(x[:rows], targets[:rows], alpha=values,
+                                                 reduction="sum")
+                    iterated = focal.loss_and_grad(x[:rows], targets[:rows], alpha=wide[::2],
+                                                   reduction="sum")
+                    for d, i in zip(direct, iterated):
+                        np.testing.assert_array_equal(d, i, strict=True)
+    finally:
+        focal.set_num_threads(previous)
 
 
 def _apart_outs(x, y):
@@ -746,7 +843,18 @@ def test_softmax_short_path_edges_are_the_full_paths(monkeypatch, dtype):
     lambda x, y: focal.softmax_loss(x, y, weights=np.ones(4)),
     lambda x, y: focal.softmax_loss(x, y, normalizer=0.75),
     lambda x, y: focal.softmax_loss(x, y, reduction="none", normalizer=2.0),  # refused
-    lambda x, y: focal.softmax_loss(x, y, alpha=[0.2, 0.3, 0.5]),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.array([0, 1, 1])),  # integer alphas
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.array([0.2, 0.3, 0.5], np.float16)),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.array([0.2, 0.3, 0.5], ">f8")),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.array([0.2, 0.3, 0.5]).view(np.matrix)),
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.full((1, 3), 0.5)),  # refused: 2-D
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.full(4, 0.5)),      # refused: 4 values
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.array([0.2, 1.5, 0.5])),  # refused
+    lambda x, y: focal.softmax_loss(x, y, alpha=np.array([0.2, np.nan, 0.5])),  # refused
+    lambda x, y: focal.softmax_loss(x, y, alpha=[0.2, True, 0.5]),     # a bool in the list
+    lambda x, y: focal.softmax_loss(x, y, alpha=[0.2, "0.3", 0.5]),    # refused
+    lambda x, y: focal.softmax_loss(x, y, alpha=(0.2, 0.3, 0.5)),      # a tuple
+    lambda x, y: focal.softmax_loss(x, y, alpha=[0.2, 0.3]),           # refused: 2 values
     lambda x, y: focal.softmax_loss(x, y, alpha=np.float16(0.5)),
     lambda x, y: focal.softmax_loss(x, y, alpha=np.float32(-0.5)),  # refused
     lambda x, y: focal.softmax_loss(x, y, alpha=1.5),             # refused
