@@ -815,7 +815,12 @@ class XGBoostMetric(_FocalMetric):
         return (_rebuild_metric, (type(self), self._alpha, self._gamma, self._scale))
 
     def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
-        value = super()._value(labels, margins, weights, names) * self._scale
+        loss = super()._value(labels, margins, weights, names)
+        value = loss * self._scale
+        if math.isinf(value) and math.isfinite(loss):
+            raise ValueError(
+                f"scale: {_scale_text(self._scale)} times the focal loss {loss:.6g} is beyond the "
+                "double range; pass a smaller scale")
         if not self._warned and 0 < abs(value) < _FEW_DIGITS:
             self._warned = True
             warnings.warn(self._few_digits(value), UserWarning, stacklevel=3)
@@ -826,9 +831,13 @@ class XGBoostMetric(_FocalMetric):
         fewer than four significant digits, with a scale that keeps seven."""
         shown = f"{value:.{_XGBOOST_DECIMALS}f}"
         digits = len(shown.replace(".", "").lstrip("0"))
-        # (a value below 1e-308 would ask for 10 ** 309: the suggestion stops at 1e308)
-        factor = 10.0 ** min(math.ceil(-math.log10(abs(value))), 308)
-        better = float(f"{min(self._scale * factor, 1e308):.15g}")
+        # the scale times 10^k, k the decades the value lies below 1 (in two
+        # factors where 10^k is beyond the doubles: a value below 1e-308);
+        # the suggestion stops at 1e308
+        decades = math.ceil(-math.log10(abs(value)))
+        factor = 10.0 ** min(decades, 308)
+        better = self._scale * 10.0 ** (decades - min(decades, 308)) * factor
+        better = float(f"{min(better, 1e308):.15g}")
         return (
             f"scale: the {self.name!r} metric is {value:.4g}, which XGBoost logs with six "
             f"decimals as {shown} ({digits} significant digit{'s' if digits != 1 else ''}); "

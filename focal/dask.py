@@ -26,6 +26,7 @@ except ImportError:  # (tested in a subprocess) Dask's own error stays attached 
     raise ImportError('focal.dask needs Dask: install the extra with pip install "focal[dask]"')
 
 from . import _args
+from ._reduce import reduced_value
 # (the families' private entries, which the public stubs do not declare: they
 # give a block's loss sum unrounded, see _block_call)
 from ._sigmoid import _entry as _sigmoid_entry  # type: ignore[attr-defined]
@@ -206,13 +207,6 @@ def _probe_arrays(logits: "da.Array", targets: "da.Array", weights: Optional["da
 
 # --- the blocks ----------------------------------------------------------------------------
 
-def _round(value: Any, dtype: np.dtype) -> Any:
-    """float64 values to the result dtype, once; a float32 beyond its range
-    is inf, the correctly rounded value, without NumPy's warning."""
-    with np.errstate(over="ignore"):
-        return np.asarray(value, dtype=np.float64).astype(dtype, copy=False)
-
-
 def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
                 alpha: Any, options: Dict[str, Any], divisor: Any, want_loss: bool,
                 want_grad: bool, ndim: int):
@@ -285,7 +279,15 @@ def _added(sums: np.ndarray) -> Tuple[float, int]:
     at the largest exponent."""
     sums = sums.reshape(-1, 2)
     exponent = int(sums[:, 1].max()) if sums.size else 0
-    return float(np.sum(np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64)))), exponent
+    terms = np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64))
+    with np.errstate(over="ignore"):
+        total = float(np.sum(terms))
+    if math.isinf(total) and np.isfinite(terms).all():
+        # finite blocks whose sum passes the double range (the in-memory
+        # pass takes its sum's scaled twin there): added 2^64 times smaller
+        exponent += _args.SMALL_SUM_EXPONENT
+        total = float(np.sum(np.ldexp(terms, -_args.SMALL_SUM_EXPONENT)))
+    return total, exponent
 
 
 def _first(pair):
@@ -305,18 +307,19 @@ def _second(pair):
 def _finish_loss(loss_sums: np.ndarray, shares: np.ndarray, reduction: str,
                  dtype: np.dtype) -> np.ndarray:
     """The reduced loss from the blocks' loss sums and denominator shares,
-    each [s, e] (see _block_call, _share): each added, divided once, scaled
-    back, rounded once to the result dtype."""
+    each [s, e] (see _block_call, _share): each added, then divided and
+    scaled back as the in-memory call's (`_reduce.reduced_value`: as fractions
+    with the exponents apart, so that neither a lifted sum over a tiny
+    normalizer overflows nor a scaled one over a large normalizer underflows
+    before it is scaled back), rounded once to the result dtype."""
     total, exponent = _added(loss_sums)
     denominator, denominator_exponent = _added(shares)
-    exponent -= denominator_exponent
-    if reduction == "mean":
-        value = total / float(denominator) if float(denominator) > 0 else math.nan
-    elif reduction == "sum_over_positives":
-        value = total / max(float(denominator), 1.0)
-    else:
-        value = total
-    return _round(_args.scale_back(value, exponent), dtype)
+    if reduction == "sum_over_positives":
+        denominator = max(denominator, 1.0)  # (a count: its exponent is 0)
+    elif reduction != "mean":
+        denominator, denominator_exponent = 1.0, 0
+    return np.asarray(reduced_value(total, total, denominator, exponent, denominator_exponent,
+                                    dtype))
 
 
 def _gradient_divisor(shares: np.ndarray, reduction: str) -> np.ndarray:

@@ -551,3 +551,46 @@ def test_normalizer_as_in_memory(family, dtype):
         lazy(X, Y, normalizer=0.0)
     with pytest.raises(ValueError, match="^normalizer: "):
         lazy(X, Y, reduction="sum", normalizer=2.0)
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight, normalizer", [
+    (None, 1e-300), (None, 5e-324), (1e300, 1e300), (1.7e308, 1e300), (1e300, 1.7e308),
+    (5e-324, 1e-300), (1e-300, 1.7e308)])
+def test_extreme_normalizers_as_in_memory(family, dtype, weight, normalizer):
+    # a normalizer below 1 lifts each block's sum, huge weights scale it down:
+    # the quotient of the added sums is formed as the in-memory call forms it,
+    # with the exponents apart (divided first, it overflowed to inf or
+    # underflowed to 0 before the scale was put back); mixed weights too
+    rng = np.random.default_rng(13)
+    x = rng.normal(0, 4, size=(12, 3)).astype(dtype)
+    y = rng.integers(-1, 4, 12) if family == "sigmoid" else rng.integers(0, 3, 12)
+    w = None if weight is None else np.where(np.arange(12) % 3 == 0, 1.0, weight)
+    if w is not None and family == "sigmoid":
+        w = w[:, None]
+    X, Y = da.from_array(x, chunks=(5, 3)), da.from_array(y, chunks=5)
+    W = None if w is None else da.from_array(w, chunks=(5,) + w.shape[1:])
+    pairs = [(focal.loss_and_grad, fd.loss_and_grad), (focal.loss, fd.loss)]
+    if family == "softmax":
+        pairs = [(focal.softmax_loss_and_grad, fd.softmax_loss_and_grad),
+                 (focal.softmax_loss, fd.softmax_loss)]
+    for in_memory, lazy in pairs:
+        expected = in_memory(x, y, weights=w, normalizer=normalizer)
+        actual = dask.compute(lazy(X, Y, weights=W, normalizer=normalizer))[0]
+        for a, e in zip(actual if isinstance(actual, tuple) else (actual,),
+                        expected if isinstance(expected, tuple) else (expected,)):
+            _close(a, e, np.dtype(dtype))
+
+
+def test_block_sums_past_the_double_range_are_added_scaled():
+    # two blocks whose loss sums are each near the largest double: added as
+    # they are, the total overflowed (inf); the in-memory pass takes its sum's
+    # scaled twin and gives their finite mean
+    x = np.array([[-1.7e308], [-1.6e308]])
+    y = np.ones((2, 1))
+    expected = focal.loss(x, y, alpha=None, gamma=0.0)
+    assert np.isfinite(expected)
+    X, Y = (da.from_array(a, chunks=(1, 1)) for a in (x, y))
+    actual = fd.loss(X, Y, alpha=None, gamma=0.0).compute()
+    _close(actual, expected, np.dtype(np.float64))

@@ -834,10 +834,16 @@ def test_xgboost_metric_scale():
         warnings.simplefilter("error")
         assert xgboost_metric(scale=1e7)(y, margins) == loss * 1e7
         assert xgboost_metric()(y, np.zeros(4)) > 1e-3  # enough digits: no warning
-    # a value below 1e-308 (a tiny scale): the warning (10 ** 309 overflowed), its factor
-    # capped at 1e308: 1e-302 * 1e308
-    with pytest.warns(UserWarning, match=r"^scale: .*1\.712e-309.*scale=1e\+06 "):
+    # a value below 1e-308 (a tiny scale): the warning (10 ** 309 overflowed), with a
+    # scale that keeps 7 digits there too (a factor capped at 1e308 suggested 1e+06,
+    # which kept 4): 1e-302 * 10 ** 309, found in two factors
+    with pytest.warns(UserWarning, match=r"^scale: .*1\.712e-309.*scale=1e\+07 "):
         assert xgboost_metric(scale=1e-302)(y, margins) == loss * 1e-302
+    with pytest.warns(UserWarning, match=r"^scale: .*scale=1e\+13 "):
+        xgboost_metric(scale=1e-300)(np.array([1.0, 0.0]), np.array([9.0, -9.0]))
+    # a scale that takes a finite loss past the double range: refused by name, not inf
+    with pytest.raises(ValueError, match=r"^scale: 1e\+308 times the focal loss .* beyond"):
+        xgboost_metric(scale=1e308)(np.array([1.0, 0.0]), np.array([-5.0, 5.0]))
     xgb = _library("xgboost")
     with pytest.warns(UserWarning, match=r"^scale: .*\(0 significant digits\)"):
         xgboost_metric()(margins, xgb.DMatrix(np.zeros((4, 1)), y))
