@@ -78,8 +78,10 @@ typedef struct {
     const softmax_row_kernels *general_kernels;
     /* the vectorised rows read native float32 logits along a contiguous class
        axis in place, and write a contiguous gradient in place; any other row
-       is gathered into (or scattered from) a float32 copy of one row */
-    int gather_logits, scatter_grad;
+       is gathered into (or scattered from) a float32 copy of it: native
+       float32 logits along a strided class axis (gather_block) a block of
+       rows at a time, class by class (gather_rows), others row by row */
+    int gather_logits, gather_block, scatter_grad;
     /* CHUNK_SLOTS slots, one per chunk in flight (parallel.h) */
     row_sums *sums;
     loop_problem *problems;
@@ -101,6 +103,7 @@ enum { ROW_BLOCK = SOFTMAX_ROW_BLOCK, ROW_PREFETCH_BYTES = 4096 };
 typedef struct {
     char *loss_out, *grad_out;
     const char *logits;      /* its float32 logits: in place, or copy */
+    const char *source;      /* its logits in the array, for gather_rows */
     npy_intp label;
     double weight, loss_weight;
     double z;                /* the label's logit */
@@ -108,6 +111,7 @@ typedef struct {
     softmax_row_shape shape; /* classes counted from the label (softmax_shift) */
     double *e;               /* its E_j */
     float *copy;             /* room for a row of float32 logits that are not read in place */
+    float *grad_copy;        /* room for its gradient, where it is not written in place */
 } pending_row;
 
 typedef struct {
@@ -116,13 +120,12 @@ typedef struct {
 } row_block;
 
 /* a thread's row buffers, min(C, ROW_PIECE) doubles each; the vectorised
-   rows use grad, x, a row of float32 (row_copy, for a gradient not written
-   in place) and the block (its rows' E_j, SOFTMAX_LANES more each, and their
-   logits' copies); e_low and g_low (the low parts of the E_j and
-   G_c) are the accurate rows' alone */
+   rows use grad, x and the block (its rows' E_j, SOFTMAX_LANES more each,
+   and where they are not in place, float32 copies of their logits and
+   gradients); e_low and g_low (the low parts of the E_j and G_c) are the
+   accurate rows' alone */
 typedef struct {
     double *x, *e, *g, *y, *grad, *e_low, *g_low;
-    float *row_copy;
     row_block *block;
 } row_buffers;
 
@@ -326,6 +329,17 @@ start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, 
 {
     row_block *block = buffer->block;
     pending_row *r = &block->rows[block->count];
+    r->loss_out = loss_out;
+    r->grad_out = grad_out;
+    r->label = label;
+    r->weight = weight;
+    r->loss_weight = loss_weight;
+    if (t->gather_block) {
+        /* copied with the block's other rows, and its maximum taken then */
+        r->source = logits;
+        block->count++;
+        return;
+    }
     if (t->gather_logits) {
         /* every dtype of float32 results (float16, float32, small integers)
            is exactly a float32 */
@@ -349,13 +363,51 @@ start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, 
         }
     }
     r->logits = logits;
-    r->loss_out = loss_out;
-    r->grad_out = grad_out;
-    r->label = label;
-    r->weight = weight;
-    r->loss_weight = loss_weight;
     t->kernels->extremes(logits, t->num_classes, &r->summary);
     block->count++;
+}
+
+/*
+ * A block's rows of native float32 logits along a strided class axis,
+ * copied class by class, then their maxima.  A block's rows are mostly
+ * neighbours in memory (the pixels of an (N, C, H, W) array along axis 1,
+ * whose classes lie H W floats apart): class by class, the rows' values of
+ * one class share a cache line.  Row by row, each row touched one line per
+ * class, lines a power of two apart that compete for one set of the
+ * first-level cache, and its maximum then read back at once the copy that
+ * single stores had just written (a load the processor cannot forward from
+ * them: it waits for them to drain).
+ */
+static void
+gather_rows(const softmax_task *t, row_block *block)
+{
+    for (npy_intp j = 0; j < t->num_classes; j++) {
+        const npy_intp offset = j * t->logit_stride;
+        for (int k = 0; k < block->count; k++) {
+            memcpy(&block->rows[k].copy[j], block->rows[k].source + offset, sizeof(float));
+        }
+    }
+    for (int k = 0; k < block->count; k++) {
+        pending_row *r = &block->rows[k];
+        r->logits = (const char *)r->copy;
+        t->kernels->extremes(r->logits, t->num_classes, &r->summary);
+    }
+}
+
+/* the gradients of a block's rows, from their copies (where `copied`) into
+   the array along its strided class axis, class by class (see gather_rows) */
+static void
+scatter_rows(const softmax_task *t, const row_block *block, const int *copied)
+{
+    for (npy_intp j = 0; j < t->num_classes; j++) {
+        const npy_intp offset = j * t->grad_stride;
+        for (int k = 0; k < block->count; k++) {
+            if (copied[k]) {
+                memcpy(block->rows[k].grad_out + offset, &block->rows[k].grad_copy[j],
+                       sizeof(float));
+            }
+        }
+    }
 }
 
 /* a block's row: its exponentials, and its shape with the classes counted
@@ -399,7 +451,10 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
        and every row above gamma FOCAL_POWER_BY_LOG: those one by one
        (softmax_class_term) */
     const int together = t->gamma <= FOCAL_POWER_BY_LOG;
-    int alone[ROW_BLOCK];
+    if (t->gather_block) {
+        gather_rows(t, block);
+    }
+    int alone[ROW_BLOCK], copied[ROW_BLOCK] = {0};
     softmax_block_terms terms;
     for (int k = 0; k < ROW_BLOCK; k++) {
         pending_row *r = &block->rows[k];
@@ -462,7 +517,8 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         }
         weight_ratio scale = weight_ratio_of(r->weight * t->grad_weight_scale, t->grad_divisor);
         double total = r->shape.rest.hi + 1.0;
-        char *grad_row = t->scatter_grad ? (char *)buffer->row_copy : r->grad_out;
+        char *grad_row = t->scatter_grad ? (char *)r->grad_copy : r->grad_out;
+        copied[k] = t->scatter_grad;
         if (scale.split) {
             /* (a weight over the divisor beyond the double range: see numeric.h) */
             for (npy_intp j = 0; j < classes; j++) {
@@ -473,16 +529,16 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         else {
             t->kernels->scaled(r->e, classes, g[k] / total * scale.plain, grad_row);
         }
-        if (t->scatter_grad) {
-            for (npy_intp j = 0; j < classes; j++) {
-                memcpy(r->grad_out + j * t->grad_stride, buffer->row_copy + j, sizeof(float));
-            }
-        }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
             float value = (float)weight_ratio_times(scale, 0.0 - g[k] * one_minus_p[k]);
-            memcpy(r->grad_out + r->label * t->grad_stride, &value, sizeof value);
+            memcpy(grad_row + r->label * (t->scatter_grad ? (npy_intp)sizeof(float)
+                                                          : t->grad_stride),
+                   &value, sizeof value);
         }
+    }
+    if (t->scatter_grad) {
+        scatter_rows(t, block, copied);
     }
     block->count = 0;
 }
@@ -774,18 +830,19 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     const int accurate = t->precise && t->gamma > FOCAL_POWER_BY_LOG;
     /* at most 7 * ROW_PIECE doubles, whatever the number of classes: five
        pieces of a row (the accurate rows: seven), or for the vectorised rows
-       three (grad, x and the float32 row_copy) and, for as many rows as
-       2 * ROW_PIECE doubles hold (up to ROW_BLOCK), their E_j and, where the
-       logits are not read in place, a float32 copy */
+       two (grad and x) and, for as many rows as 3 * ROW_PIECE doubles hold
+       (up to ROW_BLOCK), their E_j and, where the logits or the gradient
+       are not in place, a float32 copy of each */
     size_t piece = (size_t)piece_length(t->num_classes, 0);
-    size_t row_e = piece + SOFTMAX_LANES;
-    size_t row_space = row_e + (t->gather_logits ? (piece + 1) / 2 : 0);
+    size_t row_e = piece + SOFTMAX_LANES, row_float = (piece + 1) / 2;
+    size_t row_space = row_e + (t->gather_logits ? row_float : 0) +
+                       (t->scatter_grad ? row_float : 0);
     row_block block = {.count = 0, .capacity = 0};
     if (t->kernels != NULL) {
-        size_t fit = 2 * ROW_PIECE / row_space;
+        size_t fit = 3 * ROW_PIECE / row_space;
         block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
     }
-    size_t size = t->kernels != NULL ? 3 * piece + (size_t)block.capacity * row_space
+    size_t size = t->kernels != NULL ? 2 * piece + (size_t)block.capacity * row_space
                   : accurate          ? 7 * piece
                                       : 5 * piece;
     double *memory = (double *)allocate_array(size, sizeof(double));
@@ -793,14 +850,16 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         report(problem, LOOP_NO_MEMORY, 0.0, 0);
         return CHUNK_FAILED;
     }
-    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, NULL, NULL, NULL, &block};
+    row_buffers buffer = {NULL, NULL, NULL, NULL, memory, NULL, NULL, &block};
     if (t->kernels != NULL) {
         buffer.x = memory + piece;
-        buffer.row_copy = (float *)(memory + 2 * piece);
         for (int k = 0; k < block.capacity; k++) {
-            double *space = memory + 3 * piece + (size_t)k * row_space;
+            double *space = memory + 2 * piece + (size_t)k * row_space;
+            double *after_e = space + row_e;
             block.rows[k].e = space;
-            block.rows[k].copy = t->gather_logits ? (float *)(space + row_e) : NULL;
+            block.rows[k].copy = t->gather_logits ? (float *)after_e : NULL;
+            block.rows[k].grad_copy =
+                t->scatter_grad ? (float *)(after_e + (t->gather_logits ? row_float : 0)) : NULL;
         }
     }
     else {
@@ -1052,9 +1111,9 @@ softmax_run(PyObject *module, const softmax_call *c, double sums[3])
     if (labels && !double_precision && classes <= ROW_PIECE && !task.want_hess) {
         /* (NULL where the compiler builds no kernels: the general rows) */
         task.kernels = choose_softmax_row_kernels(get_module_state(module)->simd_level);
-        task.gather_logits = !(PyArray_TYPE(logits) == NPY_FLOAT &&
-                               !PyArray_ISBYTESWAPPED(logits) &&
-                               task.logit_stride == (npy_intp)sizeof(float));
+        int native_float = PyArray_TYPE(logits) == NPY_FLOAT && !PyArray_ISBYTESWAPPED(logits);
+        task.gather_logits = !(native_float && task.logit_stride == (npy_intp)sizeof(float));
+        task.gather_block = task.gather_logits && native_float;
         task.scatter_grad = task.want_grad && task.grad_stride != (npy_intp)sizeof(float);
     }
 
