@@ -381,10 +381,19 @@ start_vectorised_row(const softmax_task *t, const char *logits, npy_intp label, 
 static void
 gather_rows(const softmax_task *t, row_block *block)
 {
-    for (npy_intp j = 0; j < t->num_classes; j++) {
-        const npy_intp offset = j * t->logit_stride;
-        for (int k = 0; k < block->count; k++) {
-            memcpy(&block->rows[k].copy[j], block->rows[k].source + offset, sizeof(float));
+    /* (the pointers in locals: the copies' stores could alias the block's
+       fields, which the compiler would then load again at every class) */
+    const char *source[ROW_BLOCK];
+    float *copy[ROW_BLOCK];
+    const int count = block->count;
+    const npy_intp classes = t->num_classes, stride = t->logit_stride;
+    for (int k = 0; k < count; k++) {
+        source[k] = block->rows[k].source;
+        copy[k] = block->rows[k].copy;
+    }
+    for (npy_intp j = 0; j < classes; j++) {
+        for (int k = 0; k < count; k++) {
+            memcpy(&copy[k][j], source[k] + j * stride, sizeof(float));
         }
     }
     for (int k = 0; k < block->count; k++) {
@@ -399,13 +408,19 @@ gather_rows(const softmax_task *t, row_block *block)
 static void
 scatter_rows(const softmax_task *t, const row_block *block, const int *copied)
 {
-    for (npy_intp j = 0; j < t->num_classes; j++) {
-        const npy_intp offset = j * t->grad_stride;
-        for (int k = 0; k < block->count; k++) {
-            if (copied[k]) {
-                memcpy(block->rows[k].grad_out + offset, &block->rows[k].grad_copy[j],
-                       sizeof(float));
-            }
+    char *target[ROW_BLOCK];
+    const float *copy[ROW_BLOCK];
+    int count = 0;
+    const npy_intp classes = t->num_classes, stride = t->grad_stride;
+    for (int k = 0; k < block->count; k++) {
+        if (copied[k]) {
+            target[count] = block->rows[k].grad_out;
+            copy[count++] = block->rows[k].grad_copy;
+        }
+    }
+    for (npy_intp j = 0; j < classes; j++) {
+        for (int k = 0; k < count; k++) {
+            memcpy(target[k] + j * stride, &copy[k][j], sizeof(float));
         }
     }
 }
