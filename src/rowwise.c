@@ -1245,8 +1245,9 @@ plain_index(PyObject *value, long long *out)
 }
 
 static PyObject *softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c,
-                                    PyArrayObject *alpha_array, const int wanted[3],
-                                    int reduction, const plain_numbers *numbers);
+                                    int class_axis, PyArrayObject *alpha_array,
+                                    const int wanted[3], int reduction,
+                                    const plain_numbers *numbers);
 
 /*
  * _core.softmax_plain(mode, logits, labels, alpha, gamma, axis, reduction,
@@ -1256,10 +1257,10 @@ static PyObject *softmax_plain_call(PyObject *module, PyObject *const *args, sof
  * The common call of the softmax focal loss, whole, for its public functions
  * (focal._spec, LossSpec's plain) and focal._softmax._entry, which hand it
  * the entry's arguments: plain float32 or float64 logits with at least two
- * classes along the last axis (`axis` an exact int naming it), class indices
- * (integers, not uint64) of the rows' shape, plain alpha (or one per
- * class: plain_class_alpha), gamma and normalizer (plain_parameters), the
- * reduction "none", "sum" or "mean", an
+ * classes along the axis `axis` (an exact int; the pass reads it moved last,
+ * as the full path moves it), class indices (integers, not uint64) of the
+ * rows' shape, plain alpha (or one per class: plain_class_alpha), gamma and
+ * normalizer (plain_parameters), the reduction "none", "sum" or "mean", an
  * ignore_index outside the classes, out= None or a plain contiguous array
  * apart from the inputs (plain_out_slot), and no weights or raw sum.  Each
  * of these is a check the full path makes, so the two agree on every call;
@@ -1299,21 +1300,28 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int type = PyArray_TYPE(c.logits), ndim = PyArray_NDIM(c.logits);
     PyArray_Descr *label_dtype = PyArray_DESCR(c.targets);
     char kind = label_dtype->kind;
-    /* the class axis last, with two classes or more (one is warned about),
-       none of them ignore_index; class indices of the rows' shape, not
-       uint64 (which the full path checks against intp's range) */
-    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || ndim < 1 ||
-        (axis != -1 && axis != ndim - 1) || PyArray_DIM(c.logits, ndim - 1) < 2 ||
-        (ignore_index >= 0 && ignore_index < PyArray_DIM(c.logits, ndim - 1)) ||
-        !(kind == 'i' || (kind == 'u' && PyDataType_ELSIZE(label_dtype) < 8)) ||
-        PyArray_NDIM(c.targets) != ndim - 1 ||
-        !PyArray_CompareLists(PyArray_DIMS(c.logits), PyArray_DIMS(c.targets), ndim - 1)) {
+    /* the class axis anywhere (`axis` in range), with two classes or more
+       (one is warned about), none of them ignore_index; class indices of the
+       rows' shape (the logits' without the class axis), not uint64 (which
+       the full path checks against intp's range) */
+    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || ndim < 1 || axis < -ndim || axis >= ndim) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int class_axis = (int)(axis < 0 ? axis + ndim : axis);
+    npy_intp classes = PyArray_DIM(c.logits, class_axis);
+    int rows_shaped = PyArray_NDIM(c.targets) == ndim - 1;
+    for (int d = 0; rows_shaped && d < ndim - 1; d++) {
+        npy_intp logits_dim = PyArray_DIM(c.logits, d < class_axis ? d : d + 1);
+        rows_shaped = PyArray_DIM(c.targets, d) == logits_dim;
+    }
+    if (classes < 2 || (ignore_index >= 0 && ignore_index < classes) ||
+        !(kind == 'i' || (kind == 'u' && PyDataType_ELSIZE(label_dtype) < 8)) || !rows_shaped) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     c.ignore_index = (Py_ssize_t)ignore_index;
     PyArrayObject *alpha_array = NULL;
     if (class_alpha) {
-        int taken = plain_class_alpha(alpha, PyArray_DIM(c.logits, ndim - 1), &alpha_array);
+        int taken = plain_class_alpha(alpha, classes, &alpha_array);
         if (taken <= 0) {
             return taken < 0 ? NULL : Py_NewRef(Py_NotImplemented);
         }
@@ -1322,17 +1330,38 @@ softmax_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     else {
         c.alpha = numbers.has_alpha ? alpha : Py_None;
     }
-    PyObject *answer = softmax_plain_call(module, args, &c, alpha_array, wanted, reduction,
-                                          &numbers);
+    PyObject *answer = softmax_plain_call(module, args, &c, class_axis, alpha_array, wanted,
+                                          reduction, &numbers);
     Py_XDECREF(alpha_array);
     return answer;
 }
 
+static int softmax_moved_run(PyObject *module, softmax_call *c, int class_axis,
+                             double sums[3]);
+
+/* `array` with its axis `axis` moved last, as np.moveaxis(array, axis, -1)
+   makes it: a new view */
+static PyArrayObject *
+class_axis_last(PyArrayObject *array, int axis)
+{
+    npy_intp order[NPY_MAXDIMS];
+    int ndim = PyArray_NDIM(array), k = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (d != axis) {
+            order[k++] = d;
+        }
+    }
+    order[k] = axis;
+    PyArray_Dims permutation = {order, ndim};
+    return (PyArrayObject *)PyArray_Transpose(array, &permutation);
+}
+
 /* softmax_plain's call from its settled arguments c (the logits, labels and
-   alphas; alpha_array the alphas per class, or NULL), once its out= is found
-   apart from them: its results, NotImplemented, or NULL with an exception set */
+   alphas; alpha_array the alphas per class, or NULL; the classes along
+   class_axis), once its out= is found apart from them: its results,
+   NotImplemented, or NULL with an exception set */
 static PyObject *
-softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c,
+softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c, int class_axis,
                    PyArrayObject *alpha_array, const int wanted[3], int reduction,
                    const plain_numbers *numbers)
 {
@@ -1362,8 +1391,8 @@ softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c,
     double denominator = numbers->normalizer > 0.0 ? numbers->normalizer : 1.0;
     if (reduction == REDUCE_MEAN && numbers->normalizer == 0.0) {
         npy_intp ignored, positive;
-        if (count_labels(c->targets, PyArray_DIM(c->logits, ndim - 1), c->ignore_index, &ignored,
-                         &positive) < 0) {
+        if (count_labels(c->targets, PyArray_DIM(c->logits, class_axis), c->ignore_index,
+                         &ignored, &positive) < 0) {
             plain_release(results);
             return NULL;
         }
@@ -1371,10 +1400,43 @@ softmax_plain_call(PyObject *module, PyObject *const *args, softmax_call *c,
     }
     c->grad_divisor = denominator > 0.0 ? denominator : 1.0;
     double sums[3];
-    if (softmax_run(module, c, sums) < 0) {
+    int status = class_axis == ndim - 1 ? softmax_run(module, c, sums)
+                                        : softmax_moved_run(module, c, class_axis, sums);
+    if (status < 0) {
         plain_release(results);
         return NULL;
     }
     return plain_answer(results, wanted[0] && !elementwise_loss, sums[0], denominator,
                         c->double_precision);
+}
+
+/* softmax_run over the logits and the derivatives with the class axis moved
+   last (views), as the full path hands them to the pass (_pass.Operands's
+   to_pass): the same values in the same memory */
+static int
+softmax_moved_run(PyObject *module, softmax_call *c, int class_axis, double sums[3])
+{
+    softmax_call moved = *c;
+    PyArrayObject *views[3] = {NULL, NULL, NULL}; /* the logits, gradient, second derivative */
+    int status = -1;
+    views[0] = class_axis_last(c->logits, class_axis);
+    if (views[0] == NULL) {
+        return -1;
+    }
+    moved.logits = views[0];
+    for (int k = 1; k < 3; k++) {
+        if (c->outputs[k] != Py_None) {
+            views[k] = class_axis_last((PyArrayObject *)c->outputs[k], class_axis);
+            if (views[k] == NULL) {
+                goto finish;
+            }
+            moved.outputs[k] = (PyObject *)views[k];
+        }
+    }
+    status = softmax_run(module, &moved, sums);
+finish:
+    for (int k = 0; k < 3; k++) {
+        Py_XDECREF(views[k]);
+    }
+    return status;
 }

@@ -798,6 +798,32 @@ def test_softmax_class_indices_take_the_short_path_with_the_full_paths_results(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axis", [0, 1, -2, 2])
+def test_a_softmax_along_any_axis_takes_the_short_path(monkeypatch, dtype, axis):
+    # the class axis anywhere (segmentation's (N, C, H, W) along axis 1): the
+    # pass reads the logits and writes the derivatives with it moved last, as
+    # the full path moves them; results of the logits' shape, a plain out=
+    # too, the same bits
+    x = RNG.normal(0, 4, size=(5, 6, 7)).astype(dtype)
+    rows = tuple(n for d, n in enumerate(x.shape) if d != axis % 3)
+    labels = RNG.integers(0, x.shape[axis], size=rows)
+    labels.flat[::5] = -100
+    taken = _count_short_calls(monkeypatch, "_softmax")
+    for name in _SOFTMAX_KINDS:
+        for reduction in ("mean", "sum", "none"):
+            _assert_the_paths_agree(taken, getattr(focal, name), (x, labels),
+                                    {"axis": axis, "reduction": reduction},
+                                    {"axis": np.int64(axis), "reduction": reduction})
+    _assert_the_paths_agree(taken, focal.softmax_grad_hess, (x, labels), {"axis": axis},
+                            {"axis": np.int64(axis)})
+    out, full_out = np.empty_like(x), np.empty_like(x)
+    assert focal.softmax_grad(x, labels, axis=axis, out=out) is out
+    assert taken
+    focal.softmax_grad(x, labels, axis=np.int64(axis), out=full_out)
+    np.testing.assert_array_equal(out, full_out, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_short_path_edges_are_the_full_paths(monkeypatch, dtype):
     # one-dimensional logits (a 0-d loss), every row ignored (a NaN mean,
     # made by the full path after the short path's pass), a bad class index
@@ -833,7 +859,8 @@ def test_softmax_short_path_edges_are_the_full_paths(monkeypatch, dtype):
     lambda x, y: focal.softmax_loss(x, y[:2]),                    # refused: their shape
     lambda x, y: focal.softmax_loss(x[:, :1], y * 0),             # one class: a warning
     lambda x, y: focal.softmax_loss(x[:, :0], y),                 # refused: no class
-    lambda x, y: focal.softmax_loss(x.T, y, axis=0),
+    lambda x, y: focal.softmax_loss(x.T, y[:3], axis=0),          # refused: their shape
+    lambda x, y: focal.softmax_loss(x, y, axis=-3),               # refused: out of range
     lambda x, y: focal.softmax_loss(x, y, axis=1.0),              # refused
     lambda x, y: focal.softmax_loss(x, y, axis=5),                # refused
     lambda x, y: focal.softmax_loss(x, y, ignore_index=1),        # refused: a class
