@@ -90,6 +90,8 @@ def as_array(name: str, value: Any, kinds: str, what: str,
 
 # elements of one piece
 _PIECE = 1 << 20
+# elements of a piece whose mask (one byte each) is a scan's temporary
+_MASK_PIECE = 1 << 18
 # elements of a float16 piece cast to float32 for a scan: a 64 KiB scratch,
 # the size of NumPy's own buffers (pieces of _PIECE took 4 MiB)
 _CAST_PIECE = 1 << 14
@@ -473,7 +475,40 @@ def base_view(array: np.ndarray) -> np.ndarray:
     return np.ndarray.view(array, np.ndarray)
 
 
-def weight_exponent(weights: Optional[np.ndarray]) -> int:
+def largest_counted(weights: np.ndarray, labels: np.ndarray, ignore: int,
+                    shape: Tuple[int, ...]) -> Any:
+    """The largest of `weights` (broadcastable to `shape`) over the elements
+    whose class index in `labels` (of `shape`, or of its leading axes: one
+    per row of the class axis) is not `ignore`: 0 where every one is, NaN
+    propagating.  Ignored rows weigh nothing in the sums, so a heavy weight
+    of theirs must not set the reductions' scale (weights of 0.5 on ignored
+    rows took the others, 5e-324, below the smallest subnormal: a mean of
+    0.25 for 0.283).  The largest of all the weights is the answer unless an
+    ignored row holds it (a look at the ignored rows' weights alone); only
+    then are the rows that count reduced on their own."""
+    high = largest(weights)
+    rows = labels.shape
+    per_row = len(shape) - labels.ndim  # (1: the sigmoid's classes; 0: the softmax's rows)
+    # the weights as broadcast against the labels only (row weights: one per row)
+    common = np.broadcast_shapes(weights.shape, rows + (1,) * per_row)
+    w = np.broadcast_to(weights, common)
+    step = max(1, _MASK_PIECE // max(1, math.prod(common[labels.ndim:])))
+    if not 0 < high < math.inf or not any(
+            np.any(w[index][ignored] >= high)
+            for index in _piece_indices(rows, step)
+            for ignored in (labels[index] == ignore,) if ignored.any()):
+        return high
+    result: Any = 0.0
+    for index in _piece_indices(rows, step):
+        piece = w[index]
+        if per_row:
+            piece = np.maximum.reduce(piece, axis=-1)
+        result = np.maximum(result, np.maximum.reduce(
+            piece, axis=None, where=labels[index] != ignore, initial=0))
+    return result
+
+
+def weight_exponent(weights: Optional[np.ndarray], high: Any = None) -> int:
     """e with the largest weight times 2^-e in [1/4, 1/2): the reductions' scale.
 
     Weights enter the sums as w l and w; the largest near 1 keeps those sums
@@ -489,7 +524,8 @@ def weight_exponent(weights: Optional[np.ndarray]) -> int:
     """
     if weights is None or weights.size == 0:
         return 0
-    high = float(largest(weights))  # (in pieces: see pieces)
+    # (high: the largest that counts, where the caller knows it; in pieces)
+    high = float(largest(weights) if high is None else high)
     if not 0.0 < high < math.inf:
         return 0
     return math.frexp(high)[1] + 1

@@ -162,7 +162,10 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
         hess_out = _args.new_result(x.shape, ops.dtype)
 
     plan = Plan(reduction, normalizer_, w, want_grad, lambda: family.count(ops),
-                (lambda: family.positives(ops)) if ops.labels else None)  # type: ignore
+                (lambda: family.positives(ops)) if ops.labels else None,  # type: ignore
+                (lambda: _args.largest_counted(ops.w, ops.t, ops.ignore, ops.loss_shape if
+                                               family.rows else ops.x.shape))
+                if ops.labels else None)
     family.check_targets(ops)
 
     x_pass, t_pass, grad_pass = ops.to_pass(x), ops.to_pass(t, targets=True), ops.to_pass(grad_out)

@@ -48,10 +48,13 @@ class Plan:
 
     def __init__(self, reduction: str, normalizer: Optional[float], weights: Optional[np.ndarray],
                  want_grad: bool, count: Callable[[], float],
-                 positives: Optional[Callable[[], float]] = None) -> None:
+                 positives: Optional[Callable[[], float]] = None,
+                 largest_weight: Optional[Callable[[], Any]] = None) -> None:
         """`count()`: the mean's number of elements not ignored, when there
         are no weights; `positives()`: the number of positive targets when
-        it is known without the pass (class indices), else None."""
+        it is known without the pass (class indices), else None;
+        `largest_weight()`: the largest weight of the elements not ignored,
+        where some may be (class indices; else the weights' largest)."""
         self.reduction = reduction
         denominator: Optional[float] = 1.0
         if normalizer is not None:
@@ -66,7 +69,10 @@ class Plan:
         self.first_pass = want_grad and denominator is None
         # nothing counted (no element): the gradient is empty or all zeros
         self.grad_divisor = denominator if denominator else 1.0
-        exponent = _args.weight_exponent(weights) if reduction != "none" else 0
+        exponent = 0
+        if reduction != "none" and weights is not None and weights.size:
+            exponent = _args.weight_exponent(
+                weights, largest_weight() if largest_weight is not None else None)
         self.weight_exponent = exponent
         # The sums take every weight times 2^-exponent.  All weights subnormal,
         # that power of two exceeds the doubles (up to 2^1072): the core

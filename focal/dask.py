@@ -231,8 +231,14 @@ def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
     if exponent:
         # a weighted mean whose weights lie near the ends of the double range:
         # the divisor is their sum times 2^-exponent, so they are scaled alike
-        # (exactly: a power of two; a temporary of the weights' block only)
-        w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
+        # (exactly: a power of two; temporaries of the weights' block only).
+        # A weight that counts is at most that sum; one the scale takes past
+        # the range is an ignored row's, which weighs nothing: it is left at
+        # the largest double (an infinite or NaN weight stays, to be refused)
+        given = np.asarray(w, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            w = np.ldexp(given, -exponent)
+        np.copyto(w, np.finfo(np.float64).max, where=np.isinf(w) & np.isfinite(given))
     loss_sum, gradient, _ = entry(mode, x, t, alpha, weights=w,
                                   **{**options, "reduction": "mean"},
                                   normalizer=normalizer, raw_sum=True)
@@ -260,25 +266,31 @@ def _block_task(entry, weighted, alpha_blocks, divided, alpha, options, want_los
 _EXTREME = 300
 
 
-def _share(denominator_block, weighted_mean, t, w=None):
+def _share(denominator_block, largest_block, weighted_mean, t, w=None):
     """A block's share [s, e] of the denominator, s 2^e, as a block of one
-    element along a last axis of 2 (e is 0 but for a weighted mean)."""
+    element along a last axis of 2 (e is 0 but for a weighted mean, from the
+    largest weight that counts: largest_block(t, w))."""
     exponent = 0
     if weighted_mean and w is not None:
-        exponent = _args.weight_exponent(np.asarray(w))  # (their largest: no copy)
+        exponent = _args.weight_exponent(np.asarray(w), largest_block(t, np.asarray(w)))
         if abs(exponent) <= _EXTREME:
             exponent = 0
         else:
-            w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
+            # (an ignored row's weight may pass the range: it is not summed)
+            with np.errstate(over="ignore"):
+                w = np.ldexp(np.asarray(w, dtype=np.float64), -exponent)
     return np.array([denominator_block(t, w), exponent],
                     dtype=np.float64).reshape((1,) * t.ndim + (2,))
 
 
 def _added(sums: np.ndarray) -> Tuple[float, int]:
     """(S, E) with S 2^E the sum of the blocks' [s, e] (each s 2^e): added
-    at the largest exponent."""
+    at the largest exponent of a block whose sum is not 0 (a block of zero
+    weights, or of ignored rows only, says 0: taken, it pushed the others'
+    scaled sums of tiny weights back below the normal range)."""
     sums = sums.reshape(-1, 2)
-    exponent = int(sums[:, 1].max()) if sums.size else 0
+    counted = sums[:, 1][sums[:, 0] != 0]
+    exponent = int(counted.max()) if counted.size else 0
     terms = np.ldexp(sums[:, 0], (sums[:, 1] - exponent).astype(np.int64))
     with np.errstate(over="ignore"):
         total = float(np.sum(terms))
@@ -340,7 +352,7 @@ _PAIR = string.ascii_letters[-1]
 # --- the graph, shared by both families ----------------------------------------------------
 
 def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
-           denominator_block, static_denominator, dtype, want_loss, want_grad,
+           denominator_block, largest_block, static_denominator, dtype, want_loss, want_grad,
            row_index=None):
     """The dask graph of one call.
 
@@ -348,7 +360,8 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
     weights; row_index, for a softmax, that of the rows (index without the
     class axis).  denominator_block(t, w) -> the block's share of the
     denominator, or None when static_denominator (a number) is known
-    without reading the data.
+    without reading the data; largest_block(t, w) -> the block's largest
+    weight that counts (the scale of a weighted mean's shares).
     """
     reduction = options["reduction"]
     ndim = len(index)
@@ -365,7 +378,8 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
         else:
             # each block's share [s, e] along a new last axis (see _share)
             denominator = da.blockwise(
-                functools.partial(_share, denominator_block, reduction == "mean"), t_index + _PAIR,
+                functools.partial(_share, denominator_block, largest_block, reduction == "mean"),
+                t_index + _PAIR,
                 *(arrays[2:6] if w is not None else arrays[2:4]),
                 new_axes={_PAIR: 2}, adjust_chunks={letter: 1 for letter in t_index},
                 dtype=np.float64, meta=np.empty((0,) * (len(t_index) + 1), dtype=np.float64),
@@ -477,8 +491,15 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, no
             kept = tb != ignore
             if wb is None:
                 return np.count_nonzero(kept) * num_classes
-            return np.sum(np.sum(wb, axis=-1, dtype=np.float64)[kept])
+            # (an ignored row's sum may pass the range: it is dropped)
+            with np.errstate(over="ignore"):
+                return np.sum(np.sum(wb, axis=-1, dtype=np.float64)[kept])
         return np.sum(wb, dtype=np.float64)
+
+    def largest_block(tb, wb):  # the largest weight that counts (rows not ignored)
+        if class_indices:
+            return _args.largest_counted(wb, tb, ignore, tb.shape + (num_classes,))
+        return _args.largest(wb)
 
     if reduction == "mean" and w is None and not class_indices:
         static = x.size
@@ -487,8 +508,8 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, no
     index = string.ascii_letters[:x.ndim]
     options = dict(gamma=gamma, reduction=reduction, ignore_index=ignore_index)
     return _build(_sigmoid_entry, x, t, w, alpha, alpha_blocks, options, index,
-                  index[:-1] if class_indices else index, index, denominator_block, static,
-                  dtype, want_loss, want_grad)
+                  index[:-1] if class_indices else index, index, denominator_block,
+                  largest_block, static, dtype, want_loss, want_grad)
 
 
 @_document(_SIGMOID_PARAMETERS)
@@ -663,6 +684,11 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
         kept = tb != ignore
         return np.count_nonzero(kept) if wb is None else np.sum(wb[kept], dtype=np.float64)
 
+    def largest_block(tb, wb):  # the largest row weight that counts (rows not ignored)
+        if class_indices:
+            return _args.largest_counted(wb, tb, ignore, tb.shape)
+        return _args.largest(wb)
+
     static = math.prod(row_shape) if reduction == "mean" and w is None and not class_indices \
         else None
     if normalizer is not None:  # checked by the probe: a mean's denominator given
@@ -671,8 +697,8 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
     row_index = index[:axis] + index[axis + 1:]
     options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
     return _build(_softmax_entry, x, t, w, alpha, None, options, index,
-                  row_index if class_indices else index, row_index, denominator_block, static,
-                  dtype, want_loss, want_grad, row_index=row_index)
+                  row_index if class_indices else index, row_index, denominator_block,
+                  largest_block, static, dtype, want_loss, want_grad, row_index=row_index)
 
 
 @_document(_SOFTMAX_PARAMETERS)

@@ -594,3 +594,41 @@ def test_block_sums_past_the_double_range_are_added_scaled():
     X, Y = (da.from_array(a, chunks=(1, 1)) for a in (x, y))
     actual = fd.loss(X, Y, alpha=None, gamma=0.0).compute()
     _close(actual, expected, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("heavy", [0.5, 1e300, 1.7e308])
+@pytest.mark.parametrize("chunk", [1, 2, 4])
+def test_heavy_weights_on_ignored_rows_as_in_memory(family, heavy, chunk):
+    # the scale of a weighted mean's shares comes from the weights that count
+    # (the heavy ones of ignored rows took the others to 0, or, scaled by the
+    # others' sum, past the range: refused as inf)
+    x = np.array([[0.3, 1.0], [-1.2, 0.1], [2.0, -0.5], [0.7, 0.2]])
+    w = np.array([heavy, 5e-324, 5e-324, 1.5e-323])
+    if family == "softmax":
+        labels = np.array([-100, 0, 0, 1])
+        in_memory, lazy, weights = focal.softmax_loss_and_grad, fd.softmax_loss_and_grad, w
+    else:
+        labels = np.array([-1, 0, 0, 1])
+        in_memory, lazy, weights = focal.loss_and_grad, fd.loss_and_grad, np.stack([w, w], 1)
+    expected = in_memory(x, labels, weights=weights)
+    blocks = (da.from_array(x, chunks=(chunk, 2)), da.from_array(labels, chunks=chunk),
+              da.from_array(weights, chunks=(chunk,) + weights.shape[1:]))
+    actual = dask.compute(*lazy(*blocks[:2], weights=blocks[2]))
+    for a, e in zip(actual, expected):
+        _close(a, e, np.dtype(np.float64))
+
+
+def test_a_block_of_zero_weights_does_not_set_the_scale():
+    # a block whose sums are 0 (its weights 0) says exponent 0; taken as the
+    # largest, it pushed the other blocks' scaled sums of subnormal weights
+    # back below the normal range (0.25 for 0.277)
+    x = np.array([[0.3], [-1.2], [2.0], [0.7]])
+    y = np.array([[1.0], [0.0], [1.0], [0.0]])
+    w = np.array([[0.0], [0.0], [5e-324], [1.5e-323]])
+    X, Y, W = (da.from_array(a, chunks=(2, 1)) for a in (x, y, w))
+    for reduction in ("mean", "sum"):
+        expected = focal.loss_and_grad(x, y, weights=w, reduction=reduction)
+        actual = dask.compute(*fd.loss_and_grad(X, Y, weights=W, reduction=reduction))
+        for a, e in zip(actual, expected):
+            _close(a, e, np.dtype(np.float64))

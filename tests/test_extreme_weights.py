@@ -892,3 +892,45 @@ def test_terms_a_normalizer_takes_past_the_double_range(weights, normalizer, out
         got, grad = focal.poly1_loss_and_grad(logits, y, **options, out=logits)
         assert got == value
         np.testing.assert_array_equal(grad, want_grad, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("light", [TINY, 3 * TINY, 1e-320, 1e-310, 1e-300])
+@pytest.mark.parametrize("heavy", [0.5, 1e300, HUGE])
+def test_heavy_weights_on_ignored_rows_do_not_set_the_scale(dtype, light, heavy):
+    # ignored rows weigh nothing in the sums: the reductions' scale comes from
+    # the weights that count (their largest set it, those of ignored rows
+    # included, and took the others below the smallest subnormal: a weighted
+    # mean of 0.25 for 0.283, a sum of 0 or one digit), for the sigmoid's
+    # class indices and the softmax, every reduction, against mpmath
+    rng = np.random.default_rng(17)
+    rows, classes = 8, 3
+    x = rng.normal(0.0, 3.0, (rows, classes)).astype(dtype)
+    labels = rng.integers(0, classes, rows)
+    labels[:3] = -1
+    w = np.where(labels == -1, heavy, light * (1 + np.arange(rows) % 3))
+    counted = [r for r in range(rows) if labels[r] != -1]
+    weights = [mpmath.mpf(float(w[r])) for r in counted]
+    # the sigmoid's class indices: one weight per row, broadcast over the classes
+    exact = [sigmoid_reference(x[r, c], float(labels[r] == c), 2.0)
+             for r in counted for c in range(classes)]
+    for reduction in ("mean", "sum"):
+        value, grad = focal.loss_and_grad(x, labels, 0.25, 2.0, reduction=reduction,
+                                          weights=w[:, None])
+        want_value, want_grad = reduce_exact(
+            [e[0] for e in exact], [e[1] for e in exact],
+            [v for v in weights for _ in range(classes)], None, reduction)
+        where = f"sigmoid {reduction} {heavy} {light} {np.dtype(dtype).name}"
+        assert_close(value, want_value, dtype, 4, where)
+        for k, (r, c) in enumerate((r, c) for r in counted for c in range(classes)):
+            assert_close(grad[r, c], want_grad[k], dtype, 4, f"{where} gradient {r} {c}")
+        assert not grad[:3].any()
+    softmax_labels = np.where(labels == -1, -100, labels)
+    exact = [softmax_reference(x[r], np.eye(classes)[labels[r]], 2.0, np.ones(classes))
+             for r in counted]
+    for reduction in ("mean", "sum"):
+        value = focal.softmax_loss(x, softmax_labels, None, 2.0, reduction=reduction, weights=w)
+        want_value, _ = reduce_exact([e[0] for e in exact], [e[1] for e in exact], weights,
+                                     None, reduction)
+        assert_close(value, want_value, dtype, 8,
+                     f"softmax {reduction} {heavy} {light} {np.dtype(dtype).name}")
