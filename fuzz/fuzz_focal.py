@@ -24,6 +24,9 @@ uncaught exception, which atheris reports as a crash, saving the input):
   5e-324 to 1.7e308, gamma up to 1e300);
 - a reduced loss over heavy weights (2^63 to 2^1022) on elements whose loss
   is 0 that is not the light elements' own sum, out of place or in place;
+- a weighted mean or sum whose heaviest weights lie on rows ignore_index
+  leaves out that is not the counted rows' own (their unweighted mean, or
+  their sum times their common weight);
 - a call over a huge broadcast shape (more elements than memory, or counts
   near 2**63) that neither gives an error nor stops at the deadline a signal
   handler sets (a long call must notice a pending signal).
@@ -421,7 +424,7 @@ def one_input(data: bytes) -> None:
         return huge_shapes(src) if src.int(4) == 0 else scalar_functions(src)
     if family == "descendants":
         return src.choice((descendants_at_extremes, descendants_at_extremes, scaled_gradients,
-                           float32_against_float64, heavy_zero_losses))(src)
+                           float32_against_float64, heavy_zero_losses, heavy_ignored_rows))(src)
     large = src.int(64) == 0
     ndim = src.choice((1, 2, 2, 3, 0, 4)) if family != "softmax" else src.choice((1, 2, 2, 3, 4))
     shape = make_shape(src, ndim, large)
@@ -687,6 +690,45 @@ def heavy_zero_losses(src: Source) -> None:
     for value, how in ((got, ""), (got_inplace, " in place")):
         if abs(value - expected) > 4 * float(info.eps) * abs(expected):
             raise Finding(f"{what}: the sum{how} is {value!r}, the light elements' {expected!r}")
+
+
+def heavy_ignored_rows(src: Source) -> None:
+    """A reduced loss whose heaviest weights (2^k) lie on rows that
+    ignore_index leaves out, beside rows that count of weight 2^-j: the
+    ignored rows weigh nothing, so the mean is the counted rows' unweighted
+    mean and the sum 2^-j times their sum (the ignored rows' weights set the
+    reductions' scale and took the others below the smallest subnormal: a
+    mean of 0.25 for 0.283).  Sigmoid class indices or softmax rows."""
+    dtype = src.choice((np.float64, np.float32))
+    classes = 2 + src.int(4)
+    ignored, counted = 1 + src.int(3), 1 + src.int(4)
+    rows = ignored + counted
+    x = np.array([src.choice(EXTREME_LOGITS[:6] + (0.5, -1.5, 3.0)) * src.choice((1.0, -1.0))
+                  for _ in range(rows * classes)], np.float64).reshape(rows, classes)
+    x = x.clip(-50.0, 50.0).astype(dtype)
+    softmax = src.bool()
+    ignore = -100 if softmax else -1
+    labels = np.array([ignore] * ignored + [src.int(classes) for _ in range(counted)])
+    k, j = src.int(1024), src.int(1075)
+    w = np.concatenate([np.full(ignored, math.ldexp(1.0, k)), np.full(counted, math.ldexp(1.0, -j))])
+    if softmax:
+        loss_function, weights = focal.softmax_loss, w
+    else:
+        loss_function, weights = focal.loss, w[:, None]
+    what = (f"{'softmax' if softmax else 'sigmoid'} x={x.tolist()} labels={labels.tolist()} "
+            f"weights 2^{k} on ignored rows, 2^-{j} on the others")
+    info = np.finfo(dtype)
+    with np.errstate(all="ignore"):
+        for reduction in ("mean", "sum"):
+            unweighted = float(loss_function(x[ignored:], labels[ignored:], reduction=reduction))
+            expected = unweighted if reduction == "mean" else float(
+                dtype(math.ldexp(unweighted, -j)))
+            got = float(loss_function(x, labels, reduction=reduction, weights=weights))
+            if not (math.isfinite(expected) and abs(expected) >= info.tiny):
+                continue  # (a subnormal or infinite value: no digits to compare)
+            if not abs(got - expected) <= 4 * float(info.eps) * abs(expected):  # (NaN too)
+                raise Finding(f"{what}: the {reduction} is {got!r}, the counted rows' "
+                              f"{expected!r}")
 
 
 class Deadline(Exception):
