@@ -90,8 +90,9 @@ def as_array(name: str, value: Any, kinds: str, what: str,
 
 # elements of one piece
 _PIECE = 1 << 20
-# elements of a piece whose mask (one byte each) is a scan's temporary
-_MASK_PIECE = 1 << 18
+# elements of a piece of weights whose mask and copy are a scan's temporaries
+# (256 KiB of float64 at most)
+_WEIGHT_PIECE = 1 << 15
 # elements of a float16 piece cast to float32 for a scan: a 64 KiB scratch,
 # the size of NumPy's own buffers (pieces of _PIECE took 4 MiB)
 _CAST_PIECE = 1 << 14
@@ -483,20 +484,29 @@ def largest_counted(weights: np.ndarray, labels: np.ndarray, ignore: int,
     propagating.  Ignored rows weigh nothing in the sums, so a heavy weight
     of theirs must not set the reductions' scale (weights of 0.5 on ignored
     rows took the others, 5e-324, below the smallest subnormal: a mean of
-    0.25 for 0.283).  The largest of all the weights is the answer unless an
-    ignored row holds it (a look at the ignored rows' weights alone); only
-    then are the rows that count reduced on their own."""
+    0.25 for 0.283).  The largest of all the weights is the answer unless
+    only ignored rows hold it (looks at the rows of one kind, stopping at
+    the first that reaches it); then the rows that count are reduced on
+    their own.  The weights as broadcast against the labels only (row
+    weights: one per row), a piece of rows at a time: the temporaries (a
+    piece's mask and its rows' weights) stay within _WEIGHT_PIECE elements."""
     high = largest(weights)
+    if not 0 < high < math.inf:
+        return high  # (a NaN, infinite or negative weight: the pass refuses it)
     rows = labels.shape
     per_row = len(shape) - labels.ndim  # (1: the sigmoid's classes; 0: the softmax's rows)
-    # the weights as broadcast against the labels only (row weights: one per row)
     common = np.broadcast_shapes(weights.shape, rows + (1,) * per_row)
     w = np.broadcast_to(weights, common)
-    step = max(1, _MASK_PIECE // max(1, math.prod(common[labels.ndim:])))
-    if not 0 < high < math.inf or not any(
-            np.any(w[index][ignored] >= high)
-            for index in _piece_indices(rows, step)
-            for ignored in (labels[index] == ignore,) if ignored.any()):
+    step = max(1, _WEIGHT_PIECE // max(1, math.prod(common[labels.ndim:])))
+
+    def reached(ignored: bool) -> bool:
+        for index in _piece_indices(rows, step):
+            kind = (labels[index] == ignore) == ignored
+            if kind.any() and np.any(w[index][kind] >= high):
+                return True
+        return False
+
+    if not reached(True) or reached(False):
         return high
     result: Any = 0.0
     for index in _piece_indices(rows, step):

@@ -234,11 +234,12 @@ def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
         # (exactly: a power of two; temporaries of the weights' block only).
         # A weight that counts is at most that sum; one the scale takes past
         # the range is an ignored row's, which weighs nothing: it is left at
-        # the largest double (an infinite or NaN weight stays, to be refused)
+        # the largest double (an infinite, NaN or negative weight stays, to be
+        # refused: a negative one's -inf too)
         given = np.asarray(w, dtype=np.float64)
         with np.errstate(over="ignore"):
             w = np.ldexp(given, -exponent)
-        np.copyto(w, np.finfo(np.float64).max, where=np.isinf(w) & np.isfinite(given))
+        np.copyto(w, np.finfo(np.float64).max, where=(w == np.inf) & np.isfinite(given))
     loss_sum, gradient, _ = entry(mode, x, t, alpha, weights=w,
                                   **{**options, "reduction": "mean"},
                                   normalizer=normalizer, raw_sum=True)
