@@ -372,6 +372,26 @@ def test_float16_weights_and_alpha_are_scanned_in_small_pieces(batch):
         assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
 
 
+@pytest.mark.parametrize("form", ["scalar", "rows", "rows random", "per class", "full",
+                                  "all ignored", "heavy on ignored"])
+def test_the_largest_weight_that_counts_is_found_in_small_pieces(batch, form):
+    """The reductions' scale comes from the largest weight of the rows not
+    ignored (_args.largest_counted): its pieces' mask and copies of float64
+    weights stay within the limit whatever the weights' form, ties (uniform
+    weights: the first rows answer) and the slow case (only ignored rows
+    hold the largest: the counted rows reduced on their own) included."""
+    x, labels = batch["logits"], batch["labels"]
+    rows = x.shape[:-1] + (1,)
+    rng = np.random.default_rng(3)
+    weights = {"scalar": 1.0, "rows": np.ones(rows), "rows random": rng.random(rows),
+               "per class": np.ones(x.shape[-1]), "full": np.ones(x.shape, np.float32),
+               "all ignored": np.ones(rows), "heavy on ignored": np.where(
+                   (labels == -1)[..., None], 2.0, rng.random(rows))}[form]
+    targets = np.full_like(labels, -1) if form == "all ignored" else labels
+    extra, _ = extra_peak(lambda: focal.loss_and_grad(x, targets, weights=weights))
+    assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+
+
 @pytest.mark.parametrize("call", ["grad", "loss_and_grad", "loss-none", "star_grad",
                                   "softmax_grad"])
 def test_out_over_the_logits_in_reverse_order(batch, call):
