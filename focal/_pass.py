@@ -4,7 +4,7 @@ checks its own arguments into `Operands` and says how its C pass is called.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -163,9 +163,7 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
 
     plan = Plan(reduction, normalizer_, w, want_grad, lambda: family.count(ops),
                 (lambda: family.positives(ops)) if ops.labels else None,  # type: ignore
-                (lambda: _args.largest_counted(ops.w, ops.t, ops.ignore, ops.loss_shape if
-                                               family.rows else ops.x.shape))
-                if ops.labels else None)
+                _largest_weight(family, ops))
     family.check_targets(ops)
 
     x_pass, t_pass, grad_pass = ops.to_pass(x), ops.to_pass(t, targets=True), ops.to_pass(grad_out)
@@ -247,6 +245,17 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     elif want_loss:
         loss_result = plan.reduced(loss_sum, loss_sum_small, ops.dtype)
     return loss_result, grad_out, hess_out
+
+
+def _largest_weight(family: Family, ops: Operands) -> Optional[Callable[[], Any]]:
+    """For the plan: the largest weight of the elements not ignored, where
+    class indices may ignore some (rows of the softmax's loss shape, of the
+    logits' for the elementwise losses); None elsewhere (all the weights count)."""
+    weights = ops.w
+    if not ops.labels or weights is None:
+        return None
+    shape = ops.loss_shape if family.rows else ops.x.shape
+    return lambda: _args.largest_counted(weights, ops.t, ops.ignore, shape)
 
 
 def _retake(call: Any, plan: Plan, inputs: Tuple[Any, ...], loss_sum: float,
