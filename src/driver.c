@@ -1288,21 +1288,21 @@ static PyObject *sigmoid_plain_call(PyObject *module, PyObject *const *args, sig
  *
  * The common call of an elementwise loss, whole, for the focal loss's public
  * functions (focal._spec, LossSpec's plain) and focal._sigmoid._entry, which
- * hand it the entry's arguments: plain float32 or float64 logits and
- * dense targets (bool, integer or float of at most 8 bytes) of the same
- * shape or class indices (integers, not uint64) of the logits' shape
- * without the class axis, plain alpha (or one per class: plain_class_alpha),
- * gamma and normalizer (plain_parameters), the reduction "none", "sum", "mean" or (class indices)
- * "sum_over_positives", out= None or a plain contiguous array
+ * hand it the entry's arguments: plain float32 or float64 logits and dense
+ * targets (bool, integer or float of at most 8 bytes) of the same shape or
+ * class indices (integers, not uint64) of the logits' shape without the class
+ * axis, plain alpha (or one per class: plain_class_alpha), gamma and
+ * normalizer (plain_parameters), the reduction "none", "sum", "mean" or
+ * (class indices) "sum_over_positives", out= None or a plain contiguous array
  * apart from the inputs (plain_out_slot), and every other argument its
- * default.  Each of these is a check the full path makes, so the two agree on every
- * call; anything else (a subclass, weights, ...) answers
- * NotImplemented, and so does a mean or sum beyond plain_scalar's case,
- * after the pass: the full path then makes the call again (writing the same
- * values into an out= the inputs do not overlap).  mode is
- * (want_loss, want_grad, want_hess, out_receives), from _spec.KINDS; the
- * results are those of _pass.run, None where not wanted; extra to extra4
- * are the row's own parameters, checked by its caller.
+ * default. Each of these is a check the full path makes, so the two agree on
+ * every call; anything else (a subclass, weights, ...) answers
+ * NotImplemented, and so does a mean or sum beyond plain_scalar's case, after
+ * the pass: the full path then makes the call again (writing the same values
+ * into an out= the inputs do not overlap). mode is (want_loss, want_grad,
+ * want_hess, out_receives), from _spec.KINDS; the results are those of
+ * _pass.run, None where not wanted; extra to extra4 are the row's own
+ * parameters, checked by its caller.
  */
 PyObject *
 sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -1354,12 +1354,13 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !plain_targets) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    int taken = class_alpha ? (ndim > 0 ? plain_class_alpha(alpha, PyArray_DIM(c.logits, ndim - 1),
-                                                            &c.alpha_per_class)
-                                        : 0)
-                            : 1;
-    if (taken <= 0) {
-        return taken < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    if (class_alpha) {
+        int taken = ndim > 0 ? plain_class_alpha(alpha, PyArray_DIM(c.logits, ndim - 1),
+                                                 &c.alpha_per_class)
+                             : 0;
+        if (taken <= 0) {
+            return taken < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+        }
     }
     PyObject *answer = sigmoid_plain_call(module, args, &c, wanted, reduction, &numbers);
     Py_XDECREF(c.alpha_per_class);

@@ -452,16 +452,15 @@ lane_total(const lane_sum *acc)
         return total;
     }
     /* compensated_add's additions (the same partial sums as plain's, all
-       finite), each with its rounding error by Knuth's two-sum, which is
-       exact as compensated_add's is: the same bits, without its branch on
-       the operands' sizes, which mispredicts about every other lane (32
-       dependent steps of it were a twentieth of a 1,000-element call) */
+       finite), each with its rounding error by Knuth's two-sum (numeric.h),
+       which is exact as compensated_add's is: the same bits, without its
+       branch on the operands' sizes, which mispredicts about every other
+       lane (32 dependent steps of it were a twentieth of a 1,000-element
+       call) */
     for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
-        double s = total.sum, value = acc->sum[lane];
-        double t = s + value;
-        double value_part = t - s;
-        total.compensation += (s - (t - value_part)) + (value - value_part);
-        total.sum = t;
+        dd step = two_sum(total.sum, acc->sum[lane], 1);
+        total.compensation += step.lo;
+        total.sum = step.hi;
     }
     for (ptrdiff_t lane = 0; lane < FOCAL_LANES; lane++) {
         total.compensation += acc->compensation[lane];
