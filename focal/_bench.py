@@ -6,7 +6,9 @@ mean reduction), with dense and with class-index targets, forward only and
 forward + gradient; the softmax form on (2, 100000, 81); and the call
 overhead on 1,000 elements.  Every contender is warmed up once (JAX's jit
 compilation happens there), then timed in interleaved rounds: round r runs
-every contender once, in an order rotated by r, and the table shows medians.
+every contender once, in an order rotated by r, each sample once the
+process's other threads are idle (settle: a peer's worker threads may spin on
+after its call), and the table shows medians.
 A peer that is not installed is listed as skipped.  The summary compares this
 run's figures with the core's speed targets; the benchmark never fails on
 time (exit code 0).
@@ -581,6 +583,33 @@ def machine_lines(cores: int, torch_reason: str, jax_reason: str) -> List[str]:
 # Timing
 
 
+SETTLE_STEP = 0.01           # seconds: one look at the process's other threads (Linux
+                             # counts their CPU time in ticks of 4 ms)
+SETTLE_LIMIT = 0.3           # seconds: the longest wait for them before a sample
+SETTLE_BUSY = 0.2            # their CPU time over wall time above which they count as busy
+
+
+def settle() -> float:
+    """Wait until this process's other threads are idle; returns the seconds waited.
+
+    A library's worker threads may keep spinning for a while after its call
+    returns (XLA's, after a JAX call: about 35 ms of a core on the bench's
+    batch), and whichever contender runs next would share its cores with
+    them.  While this thread sleeps, the process's CPU time grows only by
+    theirs, so the wait ends once a sleep of SETTLE_STEP passes with less
+    than SETTLE_BUSY of it, or after SETTLE_LIMIT.  The wait is short on
+    purpose: a core idle for long runs the next call slower at first, as on
+    any machine between calls.
+    """
+    begin = time.perf_counter()
+    while True:
+        cpu, tick = time.process_time(), time.perf_counter()
+        time.sleep(SETTLE_STEP)
+        now = time.perf_counter()
+        if time.process_time() - cpu < SETTLE_BUSY * (now - tick) or now - begin > SETTLE_LIMIT:
+            return now - begin
+
+
 def run_rounds(contenders: List[Contender], rounds: int, deadline: float) -> int:
     """Warm-up once each, then up to `rounds` rounds; round r runs every contender
     once, starting at contender r (a rotating order).  Past the first
@@ -599,6 +628,7 @@ def run_rounds(contenders: List[Contender], rounds: int, deadline: float) -> int
                 break
         start = r % len(active)
         for contender, run in active[start:] + active[:start]:
+            settle()
             tick = time.perf_counter()
             run()
             contender.times.append(time.perf_counter() - tick)

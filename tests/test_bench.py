@@ -99,3 +99,49 @@ def test_bench_quick_with_installed_peers(tmp_path):
             assert "skipped" not in row and "x focal" in row
         else:
             assert "skipped" in row
+
+
+class _ScriptedClock:
+    """time.perf_counter, time.process_time and time.sleep for settle(): each sleep
+    advances the wall clock by its length and the process's CPU time by the next
+    share in `busy` (the other threads' CPU time over the sleep's length), 0 once
+    the script ends."""
+
+    def __init__(self, busy):
+        self.wall = self.cpu = 0.0
+        self.busy = list(busy)
+        self.sleeps = 0
+
+    def perf_counter(self):
+        return self.wall
+
+    def process_time(self):
+        return self.cpu
+
+    def sleep(self, seconds):
+        self.sleeps += 1
+        self.wall += seconds
+        self.cpu += seconds * (self.busy.pop(0) if self.busy else 0.0)
+
+
+@pytest.mark.parametrize("busy, sleeps", [
+    ([], 1),                      # nothing else running: one look
+    ([1.0, 1.0, 0.9, 0.0], 4),    # a thread spinning for three looks, then idle
+    ([2.0, 0.5, 0.25, 0.1], 4),   # winding down: the first look under SETTLE_BUSY ends it
+])
+def test_settle_waits_for_the_process_other_threads(monkeypatch, busy, sleeps):
+    from focal import _bench
+    clock = _ScriptedClock(busy)
+    monkeypatch.setattr(_bench, "time", clock)
+    waited = _bench.settle()
+    assert clock.sleeps == sleeps
+    assert waited == pytest.approx(sleeps * _bench.SETTLE_STEP)
+
+
+def test_settle_gives_up_after_its_limit(monkeypatch):
+    from focal import _bench
+    clock = _ScriptedClock([1.0] * 1000)  # a thread that never stops
+    monkeypatch.setattr(_bench, "time", clock)
+    waited = _bench.settle()
+    assert _bench.SETTLE_LIMIT < waited <= _bench.SETTLE_LIMIT + 2 * _bench.SETTLE_STEP
+    assert clock.sleeps == int(round(waited / _bench.SETTLE_STEP))
