@@ -18,7 +18,8 @@
  * softmax_focal.h one row at a time, its loops over the classes compiled for
  * each instruction set too (softmax_rows.h: the same bits as the scalar
  * code, which builds without those kernels run); float64 results at gamma >
- * FOCAL_POWER_BY_LOG take its `accurate` form, which keeps the E_j and G_c in
+ * FOCAL_POWER_BY_LOG take its accurate form, float64 results over class
+ * indices at smaller gammas its careful form, which keep the E_j and G_c in
  * double-double (two more buffers of a piece).
  */
 #include "glue.h"
@@ -34,7 +35,7 @@ enum { SOFTMAX_OPERANDS = 6, ROW_CHUNK_ELEMENTS = 1 << 16 };
  * read once and held; a longer one is read piece by piece in each of its
  * passes (maximum, sum of exponentials, loss, gradient), its exponentials
  * computed again where needed, so a thread's buffers stay 5 * ROW_PIECE
- * doubles (the accurate rows: 7) whatever the number of classes.
+ * doubles (the double-double rows: 7) whatever the number of classes.
  */
 enum { ROW_PIECE = 2048 };
 
@@ -168,7 +169,7 @@ FOCAL_INLINE void
 piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const double *x,
                    double *e, double *e_low, npy_intp n, int precise, int accurate)
 {
-    if (accurate && t->general_kernels != NULL) {
+    if (accurate == FOCAL_ROWS_ACCURATE && t->general_kernels != NULL) {
         t->general_kernels->accurate_exponentials(x, n, row->max, e, e_low);
     }
     else if (t->general_kernels != NULL) {
@@ -560,8 +561,8 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
 
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
    site): the row has at most ROW_PIECE classes, held in the buffers from its
-   first read.  `accurate` (a constant): float64 results at gamma >
-   FOCAL_POWER_BY_LOG (softmax_focal.h). */
+   first read.  `accurate` (a constant): 0, FOCAL_ROWS_CAREFUL or
+   FOCAL_ROWS_ACCURATE (softmax_focal.h). */
 FOCAL_INLINE int
 softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
             row_sums *sums, loop_problem *problem, int precise, int whole, int vectorised,
@@ -766,8 +767,11 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 }
                 softmax_row_shape shifted = softmax_shift(&row, first);
                 /* the instruction set's loops (the same bits), but for the
-                   accurate rows */
+                   gradient of the double-double rows and the hessian of the
+                   accurate ones */
                 const softmax_row_kernels *level = accurate ? NULL : t->general_kernels;
+                const softmax_row_kernels *hess_level =
+                    accurate == FOCAL_ROWS_ACCURATE ? NULL : t->general_kernels;
                 if (level != NULL) {
                     level->general_gradient(&shifted, buffer->e, buffer->g, g_total, buffer->grad,
                                             n, precise);
@@ -777,8 +781,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                                      g_total, buffer->grad, n, precise, accurate);
                 }
                 /* (y, the dense targets' buffer, is free with class indices) */
-                if (hess_out && level != NULL) {
-                    level->general_hessian_diagonal(&shifted, buffer->e, label - first,
+                if (hess_out && hess_level != NULL) {
+                    hess_level->general_hessian_diagonal(&shifted, buffer->e, label - first,
                                                     g_label.hi, curvature, others_label,
                                                     buffer->y, n, precise);
                 }
@@ -825,10 +829,12 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     }
 DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1, 0, 0)
 DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_accurate, 1, 1, 0, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_careful, 1, 1, 0, FOCAL_ROWS_CAREFUL)
+DEFINE_SOFTMAX_ROW(softmax_row_accurate, 1, 1, 0, FOCAL_ROWS_ACCURATE)
 DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0, 0, 0)
 DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_accurate_pieces, 1, 0, 0, 1)
+DEFINE_SOFTMAX_ROW(softmax_row_careful_pieces, 1, 0, 0, FOCAL_ROWS_CAREFUL)
+DEFINE_SOFTMAX_ROW(softmax_row_accurate_pieces, 1, 0, 0, FOCAL_ROWS_ACCURATE)
 DEFINE_SOFTMAX_ROW(softmax_row_vectorised, 0, 1, 1, 0)
 
 /* One chunk of rows: iteration indices [start, end), on this thread's iterator. */
@@ -842,9 +848,14 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    const int accurate = t->precise && t->gamma > FOCAL_POWER_BY_LOG;
+    /* (dense targets' float64 rows stay in double: the careful form of each
+       class's term, compiled for the baseline, took 2.5 times as long) */
+    const int accurate = !t->precise                        ? 0
+                         : t->gamma > FOCAL_POWER_BY_LOG ? FOCAL_ROWS_ACCURATE
+                         : t->labels                     ? FOCAL_ROWS_CAREFUL
+                                                         : 0;
     /* at most 7 * ROW_PIECE doubles, whatever the number of classes: five
-       pieces of a row (the accurate rows: seven), or for the vectorised rows
+       pieces of a row (the double-double rows: seven), or for the vectorised rows
        two (grad and x) and, for as many rows as 3 * ROW_PIECE doubles hold
        (up to ROW_BLOCK), their E_j and, where the logits or the gradient
        are not in place, a float32 copy of each */
@@ -893,12 +904,14 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
                loop_problem *) =
         t->kernels != NULL ? softmax_row_vectorised
         : t->num_classes <= ROW_PIECE
-            ? (accurate ? softmax_row_accurate
-               : t->precise ? softmax_row_precise
-                            : softmax_row_plain)
-            : (accurate ? softmax_row_accurate_pieces
-               : t->precise ? softmax_row_precise_pieces
-                            : softmax_row_plain_pieces);
+            ? (accurate == FOCAL_ROWS_ACCURATE  ? softmax_row_accurate
+               : accurate == FOCAL_ROWS_CAREFUL ? softmax_row_careful
+               : t->precise                     ? softmax_row_precise
+                                                : softmax_row_plain)
+            : (accurate == FOCAL_ROWS_ACCURATE  ? softmax_row_accurate_pieces
+               : accurate == FOCAL_ROWS_CAREFUL ? softmax_row_careful_pieces
+               : t->precise                     ? softmax_row_precise_pieces
+                                                : softmax_row_plain_pieces);
     int status = 0;
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);

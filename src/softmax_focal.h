@@ -30,13 +30,21 @@
  * is a p_j (1 - p_j), softmax cross-entropy's.
  *
  * Every function takes `precise` (float64 results: double-double) and most
- * take `accurate`, constants at each call site.  `accurate` (float64 results
- * at gamma > FOCAL_POWER_BY_LOG) takes what q^gamma is made of to about
- * 2^-100: the E_j from exp_accurate, kept in double-double (e and e_low),
- * their sums S and rest as a compensated pair (softmax_add_rest), log(1 - p_c)
- * with one Newton step, and G_c and the gradient in double-double, rounded
- * once (see power_of_one_minus_p).  (softmax_kernels.c compiles the accurate
- * softmax_exponentials_piece for each instruction set: most of its cost.)
+ * take `accurate`, constants at each call site: 0 for float32 results (and
+ * float64 ones of dense targets at gamma <= FOCAL_POWER_BY_LOG), else one of
+ * the two forms below, which keep the E_j in double-double (e and
+ * e_low), their sums S and rest as a compensated pair (softmax_add_rest), and
+ * G_c and the gradient in double-double, rounded once.
+ * FOCAL_ROWS_ACCURATE (float64 results at gamma > FOCAL_POWER_BY_LOG) takes
+ * what q^gamma is made of to about 2^-100: the E_j from exp_accurate,
+ * log(1 - p_c) with one Newton step (see power_of_one_minus_p).
+ * (softmax_kernels.c compiles the accurate softmax_exponentials_piece for
+ * each instruction set: most of its cost.)  FOCAL_ROWS_CAREFUL (float64
+ * results at gamma <= FOCAL_POWER_BY_LOG) takes the E_j of exp_series, good
+ * to about 2^-57, and q^gamma from them to that accuracy (careful_power).
+ * Kept in double only, the E_j and G_c took the float64 loss to 2.6 ULP and
+ * the gradient to 4.3 (two classes at gamma 3 and 4): gamma times the share
+ * p_c of the class multiplies the E_j's rounding in q^gamma.
  */
 #ifndef FOCAL_SOFTMAX_FOCAL_H
 #define FOCAL_SOFTMAX_FOCAL_H
@@ -45,6 +53,9 @@
 
 #include "numeric.h"
 #include "vector_math.h"
+
+/* the double-double forms of the rows (`accurate`, above) */
+enum { FOCAL_ROWS_ACCURATE = 1, FOCAL_ROWS_CAREFUL = 2 };
 
 /* The row's shape, computed once: m, its argmax, rest = S - 1 and the E_j
    (e_low: scratch of n doubles). */
@@ -127,7 +138,8 @@ softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double
        large gamma, which multiplies its relative error. */
     for (ptrdiff_t j = 0; j < n; j++) {
         dd difference = two_sum(z[j], -max, precise);
-        dd value = accurate ? exp_accurate(difference) : exp_nonpositive(difference, precise);
+        dd value = accurate == FOCAL_ROWS_ACCURATE ? exp_accurate(difference)
+                                                   : exp_nonpositive(difference, precise);
         int one = z[j] == max;
         e[j] = one ? 1.0 : value.hi + value.lo;
         if (accurate || (precise && e_low != NULL)) { /* accurate, precise: constants */
@@ -226,11 +238,12 @@ others_share(const softmax_row_shape *row, const double *e, const double *e_low,
  * computed again in double-double; rest and S are sums of the exp_series
  * values, good to about 2^-57, and the logs to 2^-56, which gamma still
  * multiplies: up to 370 ULP in float64 where q^gamma nears underflow.  With
- * `accurate` (float64 results), E_c (e_c), rest and S are exp_accurate's
+ * FOCAL_ROWS_ACCURATE (float64 results), E_c (e_c), rest and S are exp_accurate's
  * values summed in double-double, and the log takes one Newton step
  * (log_newton_step), all to about 2^-100, and so does the exp.  A q below
  * e^-700 (whose e^-log q would overflow in that step) keeps its first log:
  * at gamma > 8, q^gamma is then below e^-5600, which gives 0 all the same.
+ * FOCAL_ROWS_CAREFUL: see careful_power.
  */
 #define FOCAL_POWER_BY_LOG 8.0
 
@@ -246,7 +259,8 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
         dd q = dd_divide(row->rest, total, precise);
         log_q = log_positive(q, precise);
         if (accurate && log_q.hi > -700.0) {
-            log_q = log_newton_step(log_q, q);
+            log_q = accurate == FOCAL_ROWS_ACCURATE ? log_newton_step(log_q, q)
+                                                    : log_series_step(log_q, q);
         }
     }
     else {
@@ -254,7 +268,12 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
             e_c = exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
         }
         dd p = dd_divide(e_c, total, precise);
-        log_q = accurate ? log1p_accurate(dd_negate(p)) : log1p_small(dd_negate(p), precise, 0);
+        log_q = accurate == FOCAL_ROWS_ACCURATE ? log1p_accurate(dd_negate(p))
+                                                : log1p_small(dd_negate(p), precise, 0);
+        if (accurate == FOCAL_ROWS_CAREFUL) {
+            /* (log1p_small's series is good to 2^-44 only as p nears 1/2) */
+            log_q = log_series_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1));
+        }
     }
     double plain = gamma * log_q.hi;
     /* q <= 1: a rounding above 0 is clamped, a product below -1500 underflows */
@@ -267,7 +286,35 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
     if (*boosted) {
         scaled = add_ln2_multiple(scaled, 1000.0, precise);
     }
-    return accurate ? exp_accurate(scaled) : exp_nonpositive(scaled, precise);
+    return accurate == FOCAL_ROWS_ACCURATE ? exp_accurate(scaled)
+                                           : exp_nonpositive(scaled, precise);
+}
+
+/*
+ * (1 - p_c)^gamma for FOCAL_ROWS_CAREFUL, gamma <= FOCAL_POWER_BY_LOG: pow
+ * rounds q_hi^gamma once more before the loss is rounded (1.4 ULP in float64
+ * with the E_j in double-double), so an integer gamma takes products in
+ * double-double; another gamma, or a q below 2^-100 (whose products' low
+ * parts would leave the normal range), power_of_one_minus_p's log and exp of
+ * the double-double E_c, rest and S, each log(1 - p_c) with a Newton step by
+ * exp_series (log_series_step): within an absolute 2^-57, which gamma <= 8
+ * multiplies into a relative 2^-54 of q^gamma.
+ */
+FOCAL_INLINE dd
+careful_power(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c, dd total,
+              dd one_minus_p, double gamma, int *boosted)
+{
+    if (gamma == floor(gamma) && one_minus_p.hi >= 0x1p-100) {
+        dd result = dd_from(1.0), base = one_minus_p;
+        for (int n = (int)gamma; n > 0; n >>= 1) {
+            if (n & 1) {
+                result = dd_mul(result, base, 1);
+            }
+            base = dd_mul(base, base, 1);
+        }
+        return result;
+    }
+    return power_of_one_minus_p(row, z, c, e_c, total, gamma, boosted, 1, FOCAL_ROWS_CAREFUL);
 }
 
 /*
@@ -355,6 +402,8 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
     dd q_gamma = gamma > FOCAL_POWER_BY_LOG
                      ? power_of_one_minus_p(row, z, c, e_c, total, gamma, &boosted, precise,
                                             accurate)
+                 : accurate == FOCAL_ROWS_CAREFUL
+                     ? careful_power(row, z, c, e_c, total, one_minus_p, gamma, &boosted)
                      : dd_power(one_minus_p, gamma, precise);
     const double unscale = boosted ? 0x1p-1000 : 1.0;
     dd term = dd_mul(q_gamma, neg_log_p, precise);

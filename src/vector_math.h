@@ -288,6 +288,16 @@ log_newton_step(dd y, dd v)
     return fabs(y.hi) < 0x1p-20 ? y : dd_add(y, residual, 1);
 }
 
+/* The same step by exp_series (good to about 2^-57): an absolute 2^-57, for
+   |y| above 1/4 better than the first value's relative 2^-56, so below that
+   y is kept (the softmax's careful rows, softmax_focal.h) */
+FOCAL_INLINE dd
+log_series_step(dd y, dd v)
+{
+    dd residual = dd_add(dd_mul(v, exp_series(dd_negate(y), 1, 0), 1), dd_from(-1.0), 1);
+    return fabs(y.hi) < 0.25 ? y : dd_add(y, residual, 1);
+}
+
 /* log(1 + t) for t = t_hi + t_lo in [-1/2, 1] (log1p_small takes
    |t| <= 1/2 directly) */
 FOCAL_INLINE dd
