@@ -18,8 +18,8 @@
  * softmax_focal.h one row at a time, its loops over the classes compiled for
  * each instruction set too (softmax_rows.h: the same bits as the scalar
  * code, which builds without those kernels run); float64 results at gamma >
- * FOCAL_POWER_BY_LOG take its accurate form, float64 results over class
- * indices at smaller gammas its careful form, which keep the E_j and G_c in
+ * FOCAL_POWER_BY_LOG take its accurate form, float64 results at smaller
+ * gammas its careful form, which keep the E_j and G_c in
  * double-double (two more buffers of a piece).
  */
 #include "glue.h"
@@ -787,7 +787,11 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                                                     buffer->y, n, precise);
                 }
                 else if (hess_out) {
-                    softmax_hessian_diagonal(&shifted, buffer->e, e_low, label - first,
+                    /* (the careful rows' hessian as the level kernels take it,
+                       without the E_j's low parts: the same bits) */
+                    softmax_hessian_diagonal(&shifted, buffer->e,
+                                             accurate == FOCAL_ROWS_ACCURATE ? e_low : NULL,
+                                             label - first,
                                              g_label.hi, curvature, others_label, buffer->y, n,
                                              precise);
                 }
@@ -828,11 +832,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                            ACCURATE);                                                       \
     }
 DEFINE_SOFTMAX_ROW(softmax_row_plain, 0, 1, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_precise, 1, 1, 0, 0)
 DEFINE_SOFTMAX_ROW(softmax_row_careful, 1, 1, 0, FOCAL_ROWS_CAREFUL)
 DEFINE_SOFTMAX_ROW(softmax_row_accurate, 1, 1, 0, FOCAL_ROWS_ACCURATE)
 DEFINE_SOFTMAX_ROW(softmax_row_plain_pieces, 0, 0, 0, 0)
-DEFINE_SOFTMAX_ROW(softmax_row_precise_pieces, 1, 0, 0, 0)
 DEFINE_SOFTMAX_ROW(softmax_row_careful_pieces, 1, 0, 0, FOCAL_ROWS_CAREFUL)
 DEFINE_SOFTMAX_ROW(softmax_row_accurate_pieces, 1, 0, 0, FOCAL_ROWS_ACCURATE)
 DEFINE_SOFTMAX_ROW(softmax_row_vectorised, 0, 1, 1, 0)
@@ -848,12 +850,9 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     if (iternext == NULL) {
         return CHUNK_FAILED;
     }
-    /* (dense targets' float64 rows stay in double: the careful form of each
-       class's term, compiled for the baseline, took 2.5 times as long) */
     const int accurate = !t->precise                        ? 0
                          : t->gamma > FOCAL_POWER_BY_LOG ? FOCAL_ROWS_ACCURATE
-                         : t->labels                     ? FOCAL_ROWS_CAREFUL
-                                                         : 0;
+                                                         : FOCAL_ROWS_CAREFUL;
     /* at most 7 * ROW_PIECE doubles, whatever the number of classes: five
        pieces of a row (the double-double rows: seven), or for the vectorised rows
        two (grad and x) and, for as many rows as 3 * ROW_PIECE doubles hold
@@ -904,14 +903,12 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
                loop_problem *) =
         t->kernels != NULL ? softmax_row_vectorised
         : t->num_classes <= ROW_PIECE
-            ? (accurate == FOCAL_ROWS_ACCURATE  ? softmax_row_accurate
-               : accurate == FOCAL_ROWS_CAREFUL ? softmax_row_careful
-               : t->precise                     ? softmax_row_precise
-                                                : softmax_row_plain)
-            : (accurate == FOCAL_ROWS_ACCURATE  ? softmax_row_accurate_pieces
-               : accurate == FOCAL_ROWS_CAREFUL ? softmax_row_careful_pieces
-               : t->precise                     ? softmax_row_precise_pieces
-                                                : softmax_row_plain_pieces);
+            ? (accurate == FOCAL_ROWS_ACCURATE ? softmax_row_accurate
+               : accurate                      ? softmax_row_careful
+                                               : softmax_row_plain)
+            : (accurate == FOCAL_ROWS_ACCURATE ? softmax_row_accurate_pieces
+               : accurate                      ? softmax_row_careful_pieces
+                                               : softmax_row_plain_pieces);
     int status = 0;
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);

@@ -30,9 +30,8 @@
  * is a p_j (1 - p_j), softmax cross-entropy's.
  *
  * Every function takes `precise` (float64 results: double-double) and most
- * take `accurate`, constants at each call site: 0 for float32 results (and
- * float64 ones of dense targets at gamma <= FOCAL_POWER_BY_LOG), else one of
- * the two forms below, which keep the E_j in double-double (e and
+ * take `accurate`, constants at each call site: 0 for float32 results, else
+ * one of the two forms below, which keep the E_j in double-double (e and
  * e_low), their sums S and rest as a compensated pair (softmax_add_rest), and
  * G_c and the gradient in double-double, rounded once.
  * FOCAL_ROWS_ACCURATE (float64 results at gamma > FOCAL_POWER_BY_LOG) takes
