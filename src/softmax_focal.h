@@ -40,7 +40,7 @@
  * (softmax_kernels.c compiles the accurate softmax_exponentials_piece for
  * each instruction set: most of its cost.)  FOCAL_ROWS_CAREFUL (float64
  * results at gamma <= FOCAL_POWER_BY_LOG) takes the E_j of exp_series, good
- * to about 2^-57, and q^gamma from them to that accuracy (careful_power).
+ * to about 2^-59, and q^gamma from them to that accuracy (careful_power).
  * Kept in double only, the E_j and G_c took the float64 loss to 2.6 ULP and
  * the gradient to 4.3 (two classes at gamma 3 and 4): gamma times the share
  * p_c of the class multiplies the E_j's rounding in q^gamma.
@@ -296,8 +296,8 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
  * double-double; another gamma, or a q below 2^-100 (whose products' low
  * parts would leave the normal range), power_of_one_minus_p's log and exp of
  * the double-double E_c, rest and S, each log(1 - p_c) with a Newton step by
- * exp_series (log_series_step): within an absolute 2^-57, which gamma <= 8
- * multiplies into a relative 2^-54 of q^gamma.
+ * exp_series (log_series_step): within an absolute 2^-59 or so, which gamma
+ * <= 8 multiplies into a relative 2^-56 of q^gamma.
  */
 FOCAL_INLINE dd
 careful_power(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c, dd total,

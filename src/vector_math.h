@@ -143,7 +143,7 @@ exp_nonpositive(dd a, int precise)
 
 /*
  * e^a for a = a_hi + a_lo <= 0 to double-double accuracy (a relative 2^-100
- * or so; exp_series is good to about 2^-58, its polynomial being summed in
+ * or so; exp_series is good to about 2^-59, its polynomial being summed in
  * double), for the quality focal loss's u = p - y, which cancels where p ~ y
  * and keeps only the digits p has beyond y's, and for float64 results at
  * gamma > 8, where q^gamma = e^(gamma log q) turns an error of the exponent
@@ -296,9 +296,9 @@ log_newton_step(dd y, dd v)
     return fabs(y.hi) < 0x1p-20 ? y : dd_add(y, residual, 1);
 }
 
-/* The same step by exp_series (good to about 2^-57): an absolute 2^-57, for
-   |y| above 1/4 better than the first value's relative 2^-56, so below that
-   y is kept (the softmax's careful rows, softmax_focal.h) */
+/* The same step by exp_series (good to about 2^-59): an absolute 2^-59 or
+   so, for |y| above 1/4 better than the first value's relative 2^-56, so
+   below that y is kept (the softmax's careful rows, softmax_focal.h) */
 FOCAL_INLINE dd
 log_series_step(dd y, dd v)
 {
