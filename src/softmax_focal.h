@@ -258,8 +258,7 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
         dd q = dd_divide(row->rest, total, precise);
         log_q = log_positive(q, precise);
         if (accurate && log_q.hi > -700.0) {
-            log_q = accurate == FOCAL_ROWS_ACCURATE ? log_newton_step(log_q, q)
-                                                    : log_series_step(log_q, q);
+            log_q = log_step(log_q, q, accurate == FOCAL_ROWS_ACCURATE);
         }
     }
     else {
@@ -271,7 +270,7 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
                                                 : log1p_small(dd_negate(p), precise, 0);
         if (accurate == FOCAL_ROWS_CAREFUL) {
             /* (log1p_small's series is good to 2^-44 only as p nears 1/2) */
-            log_q = log_series_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1));
+            log_q = log_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1), 0);
         }
     }
     double plain = gamma * log_q.hi;
@@ -296,7 +295,7 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
  * double-double; another gamma, or a q below 2^-100 (whose products' low
  * parts would leave the normal range), power_of_one_minus_p's log and exp of
  * the double-double E_c, rest and S, each log(1 - p_c) with a Newton step by
- * exp_series (log_series_step): within an absolute 2^-59 or so, which gamma
+ * exp_series (log_step): within an absolute 2^-59 or so, which gamma
  * <= 8 multiplies into a relative 2^-56 of q^gamma.
  */
 FOCAL_INLINE dd

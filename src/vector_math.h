@@ -280,30 +280,30 @@ log_positive(dd q, int precise)
 }
 
 /*
- * The logs to about 2^-100 relative, for float64 results at gamma > 8
- * (exp_accurate).  log_positive and log1p_unit are good to about 2^-56 only
+ * The logs to about 2^-100 relative (`accurate`), for float64 results at
+ * gamma > 8 (exp_accurate).  log_positive and log1p_unit are good to about 2^-56 only
  * (the correction term of log1p_small is a double: a relative 2^-55 f^2,
  * f = v - 1 near 1), and one Newton step on e^y = v,
  *   y' = y + (v e^-y - 1),
  * squares that error.  The step itself is good to an absolute 2^-100 or so,
  * more than the first value's own error where |y| < 2^-20 (below 2^-95
- * relative there), so there y is kept as it is.
+ * relative there), so there y is kept as it is.  Without `accurate`, the
+ * step by exp_series (good to about 2^-59) is good to an absolute 2^-59 or
+ * so, better than the first value's relative 2^-56 for |y| above 1/4 only,
+ * so below that y is kept (the softmax's careful rows, softmax_focal.h).
  */
+FOCAL_INLINE dd
+log_step(dd y, dd v, int accurate)
+{
+    dd e = accurate ? exp_accurate(dd_negate(y)) : exp_series(dd_negate(y), 1, 0);
+    dd residual = dd_add(dd_mul(v, e, 1), dd_from(-1.0), 1);
+    return fabs(y.hi) < (accurate ? 0x1p-20 : 0.25) ? y : dd_add(y, residual, 1);
+}
+
 FOCAL_INLINE dd
 log_newton_step(dd y, dd v)
 {
-    dd residual = dd_add(dd_mul(v, exp_accurate(dd_negate(y)), 1), dd_from(-1.0), 1);
-    return fabs(y.hi) < 0x1p-20 ? y : dd_add(y, residual, 1);
-}
-
-/* The same step by exp_series (good to about 2^-59): an absolute 2^-59 or
-   so, for |y| above 1/4 better than the first value's relative 2^-56, so
-   below that y is kept (the softmax's careful rows, softmax_focal.h) */
-FOCAL_INLINE dd
-log_series_step(dd y, dd v)
-{
-    dd residual = dd_add(dd_mul(v, exp_series(dd_negate(y), 1, 0), 1), dd_from(-1.0), 1);
-    return fabs(y.hi) < 0.25 ? y : dd_add(y, residual, 1);
+    return log_step(y, v, 1);
 }
 
 /* log(1 + t) for t = t_hi + t_lo in [-1/2, 1] (log1p_small takes
