@@ -54,8 +54,9 @@ typedef struct {
 typedef struct {
     int num_threads;  /* threads a large call may use */
     int simd_level;   /* the instruction set of the block kernels (simd.h) */
-    /* the softmax general rows' loops in the instruction set's kernels (1),
-       or in the scalar code that builds without kernels run (0: for tests,
+    /* the softmax general rows' loops in the instruction set's kernels, and
+       their double-double rows built for its fused multiply-adds (1), or
+       in the scalar code that builds without kernels run (0: for tests,
        which compare the two bit for bit) */
     int softmax_row_kernels;
     PyObject *sigmoid_keywords; /* sigmoid_focal's keyword names, interned (a tuple) */

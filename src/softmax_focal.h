@@ -449,13 +449,18 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
     if (accurate) {
         dd reciprocal = dd_reciprocal(dd_add(row->rest, dd_from(1.0), 1), 1); /* 1 / S */
         dd coefficient = dd_mul(g_total, reciprocal, 1); /* p_j g_total = E_j (g_total / S) */
+        /* every class as one without target first, then those with one:
+           the first loop, without a branch, vectorises where the level has
+           fused multiply-adds; a branch in it would have it form both
+           values for every class (the same bits either way) */
         for (ptrdiff_t j = 0; j < n; j++) {
             dd e_j = {e[j], e_low[j]};
-            dd g_j = {g[j], g_low[j]};
-            if (g[j] == 0.0) {
-                grad[j] = dd_mul(e_j, coefficient, 1).hi;
-            }
-            else {
+            grad[j] = dd_mul(e_j, coefficient, 1).hi;
+        }
+        for (ptrdiff_t j = 0; j < n; j++) {
+            if (g[j] != 0.0) {
+                dd e_j = {e[j], e_low[j]};
+                dd g_j = {g[j], g_low[j]};
                 dd p = dd_mul(e_j, reciprocal, 1);
                 dd one_minus_p = dd_mul(others_share(row, e, e_low, j, 1), reciprocal, 1);
                 dd others_g = dd_add(g_total, dd_negate(g_j), 1);

@@ -483,7 +483,9 @@ def test_general_rows_same_bits_at_every_level_and_thread_count(dtype, gamma):
     """The general rows' loops (maxima, exponentials, dense targets' class
     terms, gradient, hessian) run in kernels compiled for each instruction set
     (no fused operation in them, but the accurate exponentials' above gamma 8,
-    which round once anywhere): every level, and any number of threads, gives
+    which round once anywhere), and the float64 rows themselves in a copy
+    built for fused multiply-adds at AVX2 and AVX-512 (whose fma of an exact
+    product rounds once as libm's does): every level, and any number of threads, gives
     the same bits (class indices without the hessian take the float32
     vectorised rows, whose baseline may differ in a last bit:
     test_softmax_vectorised.py)."""
@@ -506,8 +508,9 @@ def test_general_rows_same_bits_at_every_level_and_thread_count(dtype, gamma):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 3.7, 50.0])
 def test_general_rows_kernels_give_the_bits_of_the_scalar_code(dtype, gamma):
-    """The general rows' kernels against the scalar code that builds without
-    them run (another compiler than GCC or Clang), at the best level: the
+    """The general rows' kernels (and the float64 rows' copy for fused
+    multiply-adds) against the scalar code that builds without them run
+    (another compiler than GCC or Clang), at the best level: the
     same bits, so the kernels change no result, for every kind of maximum,
     target form and alpha."""
     from focal import _core
