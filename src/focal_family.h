@@ -474,22 +474,59 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
  * (the formulas below with rho = w / u), and c e^(m log|u|) = c e^r 2^n is
  * scaled by 2^n last.  log|u| is taken to about 2^-100 (one Newton step):
  * m log|u| reaches a few thousand, and its absolute error is the relative
- * one of the term.
+ * one of the term.  The coefficients c are products of w, CE and beta, each
+ * of which may be far from 1: w CE is below 2^-1074 where p and a tiny
+ * target are (x = -435, y = 1e-300: w = CE = 5.6e-190), while |u|^(beta - 1)
+ * at beta < 1 brings the term back into range (5.4e-284 there; taken as
+ * w CE = 0 it was 3.6e-284).  So every factor enters as f 2^k (f in [1, 2),
+ * quality_scaled), the products' exponents are summed apart, and the sum
+ * joins m log|u| before the one scaling.
  */
-FOCAL_INLINE double
-quality_steep_term(dd c, double m, dd log_u)
+typedef struct {
+    dd f;     /* in [1, 2), or 0 */
+    double k; /* the power of two it stands for */
+} quality_scaled;
+
+/* v = f 2^k, exactly, for v >= 0 (f = 0 where v = 0) */
+FOCAL_INLINE quality_scaled
+quality_scale(dd v)
 {
-    double plain = m * log_u.hi;
-    if (c.hi == 0.0 || plain < -1e4) {
-        return 0.0;  /* (c |u|^m underflows: |c| stays below 2^1100 here) */
+    quality_scaled r = {dd_from(0.0), 0.0};
+    if (v.hi != 0.0) {
+        int k = ilogb(v.hi);
+        r.f.hi = scalbn(v.hi, -k);
+        r.f.lo = scalbn(v.lo, -k);
+        r.k = (double)k;
+    }
+    return r;
+}
+
+FOCAL_INLINE quality_scaled
+quality_times(quality_scaled a, quality_scaled b)
+{
+    quality_scaled r = quality_scale(dd_mul(a.f, b.f, 1));
+    r.k += a.k + b.k;
+    return r;
+}
+
+/* c |u|^m for c = f 2^k, in double-double (a sum of terms is rounded once);
+   m = beta + j in double-double, exactly: rounded, beta + 1 = 1.9 moved
+   |u|^m by 8e-14 at log|u| = -706 */
+FOCAL_INLINE dd
+quality_steep_term(quality_scaled c, dd m, dd log_u)
+{
+    double plain = m.hi * log_u.hi + c.k * LN2_HI;
+    if (c.f.hi == 0.0 || plain < -1e4) {
+        return dd_from(0.0);  /* (c |u|^m underflows: f is below 2) */
     }
     if (plain > 1e4) {
-        return HUGE_VAL;
+        return dd_from(HUGE_VAL);
     }
-    dd e = dd_scale(log_u, m, 1);
+    dd e = add_ln2_multiple(dd_mul(log_u, m, 1), c.k, 1);
     double n = (e.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
-    dd mantissa = dd_mul(c, exp_accurate(add_ln2_multiple(e, -n, 1)), 1);
-    return scalbn(mantissa.hi, (int)n);
+    dd mantissa = dd_mul(c.f, exp_accurate(add_ln2_multiple(e, -n, 1)), 1);
+    dd r = {scalbn(mantissa.hi, (int)n), scalbn(mantissa.lo, (int)n)};
+    return r;
 }
 
 /* log|v| to about 2^-100 for a finite v != 0: v = f 2^k, f in [1, 2) */
@@ -507,26 +544,39 @@ quality_steep(double beta, dd ce, dd w, dd one_minus_2p, dd log_u, double sign_u
               int derivatives)
 {
     focal_values v;
-    v.loss = dd_from(quality_steep_term(ce, beta, log_u));
+    quality_scaled ce_ = quality_scale(ce);
+    v.loss = dd_from(quality_steep_term(ce_, dd_from(beta), log_u).hi);
     v.grad = dd_from(0.0);
     v.hess = 0.0;
     if (derivatives < FOCAL_OUT_GRAD) {
         return v;
     }
-    dd beta_w = dd_scale(w, beta, 1);
-    double g = quality_steep_term(dd_mul(beta_w, ce, 1), beta - 1.0, log_u)
-               + quality_steep_term(dd_from(1.0), beta + 1.0, log_u);
+    quality_scaled w_ = quality_scale(w);
+    quality_scaled beta_w_ce = quality_times(quality_times(quality_scale(dd_from(beta)), w_), ce_);
+    const quality_scaled one = {{1.0, 0.0}, 0.0};
+    /* (dd_accumulate: an infinite term gives inf, not NaN) */
+    double g = dd_accumulate(quality_steep_term(beta_w_ce, two_sum(beta, -1.0, 1), log_u),
+                             quality_steep_term(one, two_sum(beta, 1.0, 1), log_u), 1).hi;
     v.grad = dd_from(sign_u * g);
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
     }
-    /* beta (beta - 1) w^2 CE as (beta w) ((beta - 1) w) CE: no overflow */
-    dd c1 = dd_mul(dd_mul(beta_w, dd_scale(w, fabs(beta - 1.0), 1), 1), ce, 1);
-    dd c2 = dd_mul(dd_mul(beta_w, ce, 1), one_minus_2p, 1);
-    double s2 = c2.hi < 0.0 ? -sign_u : sign_u;
-    v.hess = (beta < 1.0 ? -1.0 : 1.0) * quality_steep_term(c1, beta - 2.0, log_u)
-             + s2 * quality_steep_term(c2.hi < 0.0 ? dd_negate(c2) : c2, beta - 1.0, log_u)
-             + quality_steep_term(dd_scale(w, 2.0 * beta + 1.0, 1), beta, log_u);
+    /* beta |beta - 1| w^2 CE, beta w CE |1 - 2p| and (2 beta + 1) w =
+       2 (beta + 1/2) w, every product of factors f 2^k (no overflow) */
+    dd beta_less_1 = two_sum(beta, -1.0, 1);
+    quality_scaled c1 = quality_times(
+        quality_times(beta_w_ce, w_),
+        quality_scale(beta_less_1.hi < 0.0 ? dd_negate(beta_less_1) : beta_less_1));
+    quality_scaled c2 = quality_times(
+        beta_w_ce, quality_scale(one_minus_2p.hi < 0.0 ? dd_negate(one_minus_2p) : one_minus_2p));
+    quality_scaled c3 = quality_times(quality_scale(two_sum(beta, 0.5, 1)), w_);
+    c3.k += 1.0;
+    double s2 = one_minus_2p.hi < 0.0 ? -sign_u : sign_u;
+    dd t1 = quality_steep_term(c1, two_sum(beta, -2.0, 1), log_u);
+    dd t2 = quality_steep_term(c2, two_sum(beta, -1.0, 1), log_u);
+    t1 = beta < 1.0 ? dd_negate(t1) : t1;
+    t2 = s2 < 0.0 ? dd_negate(t2) : t2;
+    v.hess = dd_accumulate(dd_accumulate(t1, t2, 1), quality_steep_term(c3, dd_from(beta), log_u), 1).hi;
     return v;
 }
 

@@ -439,6 +439,30 @@ def test_quality_of_subnormal_targets(dtype):
                              exact[1], dtype) <= 1.0
 
 
+@pytest.mark.parametrize("beta", [0.25, 0.5, 0.9, 1.5])
+def test_quality_of_tiny_targets_where_p_is_far_smaller_than_one(beta):
+    # u = p - y below 2^-200 (the steep region) with w = p (1 - p) and CE of
+    # p's size: their product leaves the double range below p ~ 1e-162 while
+    # |u|^(beta - 1) brings the gradient's term back (x = -435, y = 1e-300,
+    # beta 0.5: 3.6e-284 for 5.4e-284), and the powers beta + 1, beta - 1 and
+    # beta - 2 rounded moved the terms by up to 190 ULP (beta 0.9)
+    for y in (1e-300, 1e-200, 1e-120, 1e-310, 5e-324):
+        x = np.unique(np.concatenate([-np.logspace(0, 2.9, 40),
+                                      [np.log(y) + d for d in (-1.0, -0.1, 0.01, 0.1, 1.0, 5.0)]]))
+        t = np.full(x.shape, y)
+        loss = focal.quality_loss(x, t, beta, reduction="none")
+        grad, hess = focal.quality_grad_hess(x, t, beta)
+        for i, xi in enumerate(x):
+            exact = reference.quality_mp(float(xi), y, beta)
+            where = (y, beta, float(xi))
+            assert ulp_error(loss[i], exact[0], np.float64) <= 1.0, where
+            assert ulp_error(grad[i], exact[1], np.float64) <= 1.0, where
+            # (the second derivative judged as worst_errors judges it)
+            scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(np.float64).tiny))
+            error = float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, np.float64)
+            assert error <= 4.0, where
+
+
 # ------------------------------------------------------------ asymmetric loss
 
 
