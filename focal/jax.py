@@ -113,8 +113,20 @@ def _traced(*arrays: Any) -> bool:
     return any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
+def _jax_array(name: str, value: Any, kinds: str, what: str) -> Any:
+    """`value` as a JAX array; what JAX cannot take (a string, None, a ragged
+    list, an object) gets focal's own message, which names the argument."""
+    if isinstance(value, (str, bytes)):  # (JAX would take a string for a dtype's name first)
+        _args.as_array(name, value, kinds, what)
+    try:
+        return jnp.asarray(value)
+    except (TypeError, ValueError) as error:
+        _args.as_array(name, value, kinds, what)  # raises focal's message for such a value
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}") from error
+
+
 def _floating(logits: Any) -> Any:
-    logits = jnp.asarray(logits)
+    logits = _jax_array("logits", logits, "f", "a floating-point array")
     if not jnp.issubdtype(logits.dtype, jnp.floating):
         raise TypeError(f"logits: expected a floating-point array, got dtype {logits.dtype}")
     return logits
@@ -375,7 +387,7 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
     (3,)
     """
     logits = _floating(logits)
-    labels = jnp.asarray(labels)
+    labels = _jax_array("labels", labels, "biuf", "an array of targets in [0, 1] or of class indices")
     fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
     row = np.zeros(logits.shape[-1:], np.float32)
     _check_before_tracing(functools.partial(_check_loss, alpha=fixed_alpha, gamma=fixed_gamma,
@@ -467,7 +479,7 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float
     (2,)
     """
     logits = _floating(logits)
-    labels = jnp.asarray(labels)
+    labels = _jax_array("labels", labels, "biuf", "an array of class indices or of probabilities")
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"axis: expected an integer, got {axis!r}")
     if not -logits.ndim <= axis < logits.ndim:

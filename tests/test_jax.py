@@ -251,6 +251,21 @@ def test_bad_arguments_are_named():
     jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, jax.lax.stop_gradient(y)).sum())(y)
 
 
+@pytest.mark.parametrize("value", ["a", b"x", None, object(), {}, [[1.0], [1.0, 2.0]],
+                                   np.array([object()])],
+                         ids=["str", "bytes", "None", "object", "dict", "ragged", "object-array"])
+@pytest.mark.parametrize("function", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("position", ["logits", "labels"])
+def test_what_jax_cannot_take_is_named(value, function, position):
+    # what JAX itself refuses (a string, None, a ragged list, objects) gets
+    # focal's message naming the argument, not JAX's or NumPy's own
+    call = focal_jax.sigmoid_focal_loss if function == "sigmoid" else focal_jax.softmax_focal_loss
+    good = (jnp.zeros((4, 3)), jnp.zeros((4, 3)) if function == "sigmoid" else jnp.zeros(4, int))
+    arguments = (value, good[1]) if position == "logits" else (good[0], value)
+    with pytest.raises((TypeError, ValueError), match=f"^{position}: expected"):
+        call(*arguments)
+
+
 def _second_derivatives(f):
     return {
         "hessian": jax.hessian(f),
