@@ -821,6 +821,11 @@ class XGBoostMetric(_FocalMetric):
             raise ValueError(
                 f"scale: {_scale_text(self._scale)} times the focal loss {loss:.6g} is beyond the "
                 "double range; pass a smaller scale")
+        if value == 0.0 and loss != 0.0:
+            # a constant 0 for every round: early stopping would see no change
+            raise ValueError(
+                f"scale: {_scale_text(self._scale)} times the focal loss {loss:.6g} is below the "
+                "smallest double (0); pass a larger scale")
         if not self._warned and 0 < abs(value) < _FEW_DIGITS:
             self._warned = True
             warnings.warn(self._few_digits(value), UserWarning, stacklevel=3)
@@ -1167,7 +1172,9 @@ def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *, scale: Any 
         ``evals_result`` says which it holds.  A UserWarning naming
         `scale` is given once, the first time a value reported would keep
         fewer than four significant digits (below 0.001); it suggests a
-        scale that keeps seven.
+        scale that keeps seven.  A value that the scale takes beyond the
+        double range, or from a nonzero loss to 0, raises a ValueError
+        naming `scale`.
 
     Returns
     -------

@@ -844,6 +844,11 @@ def test_xgboost_metric_scale():
     # a scale that takes a finite loss past the double range: refused by name, not inf
     with pytest.raises(ValueError, match=r"^scale: 1e\+308 times the focal loss .* beyond"):
         xgboost_metric(scale=1e308)(np.array([1.0, 0.0]), np.array([-5.0, 5.0]))
+    # and one that takes a nonzero loss to 0 (a constant for early stopping): refused too
+    with pytest.raises(ValueError, match=r"^scale: 4.94066e-324 times the focal loss .* below"):
+        xgboost_metric(scale=5e-324)(np.array([1.0, 0.0]), np.array([5.0, -5.0]))
+    with pytest.warns(UserWarning, match=r"^scale: "):  # 1e-320 of a loss near 2: subnormal
+        assert xgboost_metric(scale=1e-320)(np.array([1.0, 0.0]), np.array([-5.0, 5.0])) > 0
     xgb = _library("xgboost")
     with pytest.warns(UserWarning, match=r"^scale: .*\(0 significant digits\)"):
         xgboost_metric()(margins, xgb.DMatrix(np.zeros((4, 1)), y))
