@@ -181,6 +181,8 @@ typedef struct {
     npy_intp filled; /* see gather */
     const block_io *io;
     block_kernel kernel;
+    chunk_thread *self; /* NULL in a small call run with the GIL held: nothing to ask */
+    npy_intp unasked;   /* elements since chunk_abandon was last asked */
 } chunk_state;
 
 /*
@@ -221,7 +223,10 @@ prefetch_block(const elementwise_task *t, char **ptr, const npy_intp *stride, np
 }
 
 /* n elements of a strided run (pointers ptr, strides stride), the first of
-   which is element number `index` of the iteration */
+   which is element number `index` of the iteration.  Returns 0, -1 (a
+   problem recorded) or 1: the call was interrupted (chunk_abandon, asked
+   between blocks every CHUNK_ABANDON_ELEMENTS elements: one run of a
+   transposed out= can touch every page of it) */
 static int
 run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_intp *stride,
              npy_intp n, npy_intp index, loop_problem *problem)
@@ -250,6 +255,13 @@ run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_in
         }
         c->io->accumulate(&c->sums, b, m, index + offset, t->which_sums, &c->small_sums,
                           t->logits_double);
+        c->unasked += m;
+        if (c->self != NULL && c->unasked >= CHUNK_ABANDON_ELEMENTS) {
+            c->unasked = 0;
+            if (chunk_abandon(c->self)) {
+                return 1;
+            }
+        }
     }
     return 0;
 }
@@ -267,6 +279,8 @@ elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy
     memset(&c.sums, 0, sizeof c.sums);
     c.small_sums = 0;
     c.filled = 0;
+    c.self = self;
+    c.unasked = 0;
     c.io = choose_block_io(t->simd_level);
     c.kernel = choose_block_kernel(t->simd_level, &t->kernel);
     if (t->direct) {
@@ -274,8 +288,9 @@ elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy
         for (int k = 0; k < t->nop; k++) {
             ptr[k] = t->data[k] + start * t->step[k];
         }
-        if (run_elements(t, &c, ptr, t->step, end - start, start, problem)) {
-            return CHUNK_FAILED;
+        int status = run_elements(t, &c, ptr, t->step, end - start, start, problem);
+        if (status != 0) {
+            return status < 0 ? CHUNK_FAILED : CHUNK_ABANDONED;
         }
     }
     else {
@@ -288,8 +303,9 @@ elementwise_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy
         npy_intp *size = NpyIter_GetInnerLoopSizePtr(iter);
         npy_intp index = start;
         do {
-            if (run_elements(t, &c, ptr, stride, *size, index, problem)) {
-                return CHUNK_FAILED;
+            int status = run_elements(t, &c, ptr, stride, *size, index, problem);
+            if (status != 0) {
+                return status < 0 ? CHUNK_FAILED : CHUNK_ABANDONED;
             }
             index += *size;
         } while (iternext(iter));

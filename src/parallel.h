@@ -58,6 +58,19 @@ typedef void (*chunk_merger)(void *shared, int slot);
  */
 int chunk_abandon(chunk_thread *self);
 
+/*
+ * A chunk that writes its results in a scattered order (an `out=` transposed,
+ * a softmax along axis 0) may be the first to touch as many pages as it has
+ * elements: the kernel's page faults on fresh memory then took 0.3 to 2.3 s
+ * of one chunk on a virtual machine (one run of a transposed out= can touch
+ * every page of it).  So the passes also ask chunk_abandon every
+ * CHUNK_ABANDON_ELEMENTS elements (between blocks: a multiple of
+ * FOCAL_BLOCK; a clock read in the calling thread per 4,096 elements).
+ * What is left is a single page fault's own stall (a huge page the kernel
+ * compacts memory for), which no check between elements can shorten.
+ */
+enum { CHUNK_ABANDON_ELEMENTS = 4096 };
+
 /* The number of chunks of `chunk_size` (> 0) iteration indices in `total`,
    without forming total + chunk_size - 1 (which overflows near 2**63). */
 static inline npy_intp

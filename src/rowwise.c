@@ -953,8 +953,14 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
     char **ptr = NpyIter_GetDataPtrArray(iter);
     softmax_row_function row = choose_row(t, accurate);
     int status = 0;
+    npy_intp unasked = 0;
     do {
         status = row(t, self, ptr, &buffer, &sums, problem);
+        unasked += t->num_classes;
+        if (status == 0 && unasked >= CHUNK_ABANDON_ELEMENTS) {
+            unasked = 0;
+            status = chunk_abandon(self) ? ROW_ABANDONED : 0;
+        }
     } while (status == 0 && iternext(iter));
     if (status == 0 && block.count > 0) {
         finish_block(t, &block, &buffer, &sums);
