@@ -185,78 +185,42 @@ piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const do
 }
 
 /* dense_terms for float32 results at gamma <= FOCAL_POWER_BY_LOG, in a row
-   without NaN: the terms of the classes with a target, packed
-   SOFTMAX_ROW_BLOCK at a time into the level's lanes (label_terms:
-   softmax_term_plain, the bits of softmax_class_term), but those with an
-   infinite m - z_c, which softmax_class_term takes; then added in class
-   order.  buffer->grad, free until the gradient, holds each class's loss
-   term, or NO_TERM or ALONE; g holds the target weight a_c of an ALONE class
-   until its term replaces it. */
-enum { NO_TERM = -1, ALONE = -2 }; /* (a loss term is >= 0) */
-
-/* the packed lanes' results into their classes */
-static void
-unpack_terms(const softmax_task *t, softmax_block_terms *terms, const npy_intp *classes,
-             int count, const row_buffers *buffer)
-{
-    for (int k = count; k < SOFTMAX_ROW_BLOCK; k++) {
-        /* (a lane without a term computes on zeros: no NaN, nothing read) */
-        terms->rest[k] = terms->e_c[k] = terms->max[k] = terms->z[k] = terms->weight[k] = 0.0;
-        terms->argmax[k] = 1.0;
-    }
-    t->general_kernels->label_terms(terms, t->gamma);
-    for (int k = 0; k < count; k++) {
-        buffer->grad[classes[k]] = terms->loss[k];
-        buffer->g[classes[k]] = terms->g[k];
-    }
-}
-
+   without NaN: every class's term by the level's loop (dense_terms:
+   softmax_term_plain, the bits of softmax_class_term) with the row's log S,
+   into buffer->grad (free until the gradient) and buffer->y (read: the
+   target weights a_c are in g); then in class order the terms of the
+   classes with a target added, but those with an infinite m - z_c, which
+   softmax_class_term takes. */
 static void
 dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
                      const row_buffers *buffer, npy_intp first, npy_intp n, dd *loss,
                      dd *g_total)
 {
-    softmax_block_terms terms;
-    npy_intp classes[SOFTMAX_ROW_BLOCK];
-    int count = 0;
     for (npy_intp c = 0; c < n; c++) {
         /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
-        double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
-        buffer->g[c] = a;
-        buffer->grad[c] = a == 0.0                            ? NO_TERM
-                          : isinf(shifted->max - buffer->x[c]) ? ALONE
-                                                               : 0.0;
-        if (buffer->grad[c] != 0.0) {
-            continue;
-        }
-        terms.rest[count] = shifted->rest.hi;
-        terms.e_c[count] = buffer->e[c];
-        terms.max[count] = shifted->max;
-        terms.z[count] = buffer->x[c];
-        terms.argmax[count] = c == shifted->argmax;
-        terms.weight[count] = a;
-        classes[count++] = c;
-        if (count == SOFTMAX_ROW_BLOCK) {
-            unpack_terms(t, &terms, classes, count, buffer);
-            count = 0;
-        }
+        buffer->g[c] = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
     }
-    if (count > 0) {
-        unpack_terms(t, &terms, classes, count, buffer);
-    }
+    t->general_kernels->dense_terms(buffer->e, buffer->x, buffer->g, n, shifted->rest.hi,
+                                    softmax_plain_log_total(shifted->rest.hi), shifted->max,
+                                    shifted->argmax, t->gamma, buffer->grad, buffer->y);
     /* (a local: the stores into the buffers cannot alias it) */
     dd row_loss = *loss;
     for (npy_intp c = 0; c < n; c++) {
-        if (buffer->grad[c] == ALONE) {
+        double a = buffer->g[c];
+        if (a == 0.0) {
+            continue; /* no term: G_c stays +0 */
+        }
+        if (isinf(shifted->max - buffer->x[c])) {
             /* (row_loss's address not taken: it stays in a register) */
             dd with_term = row_loss;
-            buffer->g[c] = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, buffer->g[c],
-                                              t->gamma, &with_term, NULL, 0, 0, NULL)
+            buffer->g[c] = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, a, t->gamma,
+                                              &with_term, NULL, 0, 0, NULL)
                                .hi;
             row_loss = with_term;
         }
-        else if (buffer->grad[c] != NO_TERM) {
+        else {
             row_loss = dd_accumulate(row_loss, dd_from(buffer->grad[c]), 0);
+            buffer->g[c] = buffer->y[c];
         }
     }
     *loss = row_loss;

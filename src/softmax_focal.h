@@ -329,16 +329,22 @@ typedef struct {
     double one_minus_p; /* O_c / S */
 } softmax_plain_term;
 
+/* log S of softmax_term_plain, from rest = S - 1 */
+FOCAL_INLINE double
+softmax_plain_log_total(double rest)
+{
+    return rest <= 1.0 ? log1p_unit(dd_from(rest), 0).hi : log_positive(dd_from(rest + 1.0), 0).hi;
+}
+
+/* softmax_term_plain given its log S (the classes of one row share it) */
 FOCAL_INLINE softmax_plain_term
-softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
-                   double target_weight, double gamma)
+softmax_term_plain_given(double rest, double log_total, double e_c, double max, double z,
+                         double argmax, double target_weight, double gamma)
 {
     softmax_plain_term r;
     double total = rest + 1.0;
     double others = argmax != 0.0 ? rest : (rest + -e_c) + 1.0;
     r.one_minus_p = others / total;
-    double log_total = rest <= 1.0 ? log1p_unit(dd_from(rest), 0).hi
-                                   : log_positive(dd_from(total), 0).hi;
     double neg_log_p = z != max ? log_total + (max + -z) : log_total;
     double q_gamma = dd_power(dd_from(r.one_minus_p), gamma, 0).hi;
     r.loss = 0.0 + q_gamma * neg_log_p * target_weight;
@@ -347,6 +353,14 @@ softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
                              : e_c / others * neg_log_p;
     r.g = target_weight * q_gamma * (gamma * h + 1.0);
     return r;
+}
+
+FOCAL_INLINE softmax_plain_term
+softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
+                   double target_weight, double gamma)
+{
+    return softmax_term_plain_given(rest, softmax_plain_log_total(rest), e_c, max, z, argmax,
+                                    target_weight, gamma);
 }
 
 /* log S, S = 1 + rest, in double-double */

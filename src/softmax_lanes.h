@@ -382,8 +382,7 @@ NAMED(scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad)
     }
 }
 
-/* softmax_term_plain on every lane (a row of the block, or a class of a row
-   of dense targets), gamma 0, 1 and 2 as
+/* softmax_term_plain on every lane (a row of the block), gamma 0, 1 and 2 as
    constants (dd_power's branches fold away and the loop vectorises; any
    other gamma calls pow, lane by lane) */
 ATTRIBUTE static void
@@ -397,6 +396,36 @@ NAMED(label_terms)(softmax_block_terms *terms, double gamma)
         terms->loss[k] = v.loss;                                                           \
         terms->g[k] = v.g;                                                                 \
         terms->one_minus_p[k] = v.one_minus_p;                                             \
+    }
+    if (gamma == 2.0) {
+        TERMS(2.0)
+    }
+    else if (gamma == 1.0) {
+        TERMS(1.0)
+    }
+    else if (gamma == 0.0) {
+        TERMS(0.0)
+    }
+    else {
+        TERMS(gamma)
+    }
+#undef TERMS
+}
+
+/* softmax_term_plain_given over a row's classes, vectorised by the compiler
+   as label_terms is (the same operations: the same bits) */
+ATTRIBUTE static void
+NAMED(dense_terms)(const double *e, const double *z, const double *weight, ptrdiff_t n,
+                   double rest, double log_total, double max, ptrdiff_t argmax, double gamma,
+                   double *loss, double *g)
+{
+#define TERMS(GAMMA)                                                                        \
+    for (ptrdiff_t c = 0; c < n; c++) {                                                    \
+        softmax_plain_term v = softmax_term_plain_given(rest, log_total, e[c], max, z[c],  \
+                                                        c == argmax ? 1.0 : 0.0, weight[c], \
+                                                        GAMMA);                             \
+        loss[c] = v.loss;                                                                  \
+        g[c] = v.g;                                                                        \
     }
     if (gamma == 2.0) {
         TERMS(2.0)
@@ -505,7 +534,7 @@ NAMED(general_hessian_diagonal)(const softmax_row_shape *row, const double *e, p
 }
 
 static const softmax_row_kernels NAMED(kernels) = {
-    NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(scaled),
+    NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(dense_terms), NAMED(scaled),
     NAMED(accurate_exponentials), NAMED(general_exponentials), NAMED(largest),
     NAMED(general_gradient), NAMED(general_hessian_diagonal)};
 

@@ -34,9 +34,8 @@ typedef struct {
 /* the rows whose per-row values are taken together (rowwise.c's blocks) */
 enum { SOFTMAX_ROW_BLOCK = 8 };
 
-/* the label terms of a block's rows (softmax_term_plain), one lane per row
-   (or per class of one row: a row of dense targets); rows beyond the block's
-   count hold zeros */
+/* the label terms of a block's rows (softmax_term_plain), one lane per row;
+   rows beyond the block's count hold zeros */
 typedef struct {
     double rest[SOFTMAX_ROW_BLOCK], e_c[SOFTMAX_ROW_BLOCK], max[SOFTMAX_ROW_BLOCK];
     double z[SOFTMAX_ROW_BLOCK], argmax[SOFTMAX_ROW_BLOCK], weight[SOFTMAX_ROW_BLOCK];
@@ -58,6 +57,14 @@ typedef struct {
     /* loss, g and one_minus_p of every lane of *terms from its inputs, at
        gamma <= FOCAL_POWER_BY_LOG (vectorised across the lanes) */
     void (*label_terms)(softmax_block_terms *terms, double gamma);
+    /* softmax_term_plain of the n classes of one row (float32 results,
+       dense targets, gamma <= FOCAL_POWER_BY_LOG), given its log S: the
+       loss term of class c into loss[c] and G_c into g[c], from E_c, z_c
+       and the target weight a_c; every class is computed, and a class
+       whose m - z_c is infinite gets a value the caller replaces */
+    void (*dense_terms)(const double *e, const double *z, const double *weight, ptrdiff_t n,
+                        double rest, double log_total, double max, ptrdiff_t argmax,
+                        double gamma, double *loss, double *g);
     /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
        alignment) */
     void (*scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad);
