@@ -821,8 +821,10 @@ class XGBoostMetric(_FocalMetric):
             raise ValueError(
                 f"scale: {_scale_text(self._scale)} times the focal loss {loss:.6g} is beyond the "
                 "double range; pass a smaller scale")
-        if value == 0.0 and loss != 0.0:
-            # a constant 0 for every round: early stopping would see no change
+        if value == 0.0 and abs(loss) >= sys.float_info.min:
+            # a normal loss taken to 0: a constant for every round, early
+            # stopping would see no change (a subnormal loss, 5e-324 at margins
+            # near 745, has no digits left to keep: it may round to 0)
             raise ValueError(
                 f"scale: {_scale_text(self._scale)} times the focal loss {loss:.6g} is below the "
                 "smallest double (0); pass a larger scale")
@@ -1173,8 +1175,8 @@ def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *, scale: Any 
         `scale` is given once, the first time a value reported would keep
         fewer than four significant digits (below 0.001); it suggests a
         scale that keeps seven.  A value that the scale takes beyond the
-        double range, or from a nonzero loss to 0, raises a ValueError
-        naming `scale`.
+        double range, or from a normal (not subnormal) loss to 0, raises a
+        ValueError naming `scale`.
 
     Returns
     -------

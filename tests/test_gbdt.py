@@ -847,6 +847,11 @@ def test_xgboost_metric_scale():
     # and one that takes a nonzero loss to 0 (a constant for early stopping): refused too
     with pytest.raises(ValueError, match=r"^scale: 4.94066e-324 times the focal loss .* below"):
         xgboost_metric(scale=5e-324)(np.array([1.0, 0.0]), np.array([5.0, -5.0]))
+    # (a subnormal loss has no digits to keep: 5e-324 at margin 247.6, at scale 0.5, rounds to 0
+    # and is not refused)
+    with pytest.warns(UserWarning, match=r"^scale: "):
+        assert xgboost_metric()(np.array([1.0]), np.array([247.6])) == 5e-324
+    assert xgboost_metric(scale=0.5)(np.array([1.0]), np.array([247.6])) == 0.0
     with pytest.warns(UserWarning, match=r"^scale: "):  # 1e-320 of a loss near 2: subnormal
         assert xgboost_metric(scale=1e-320)(np.array([1.0, 0.0]), np.array([-5.0, 5.0])) > 0
     xgb = _library("xgboost")
