@@ -382,9 +382,24 @@ NAMED(scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad)
     }
 }
 
-/* softmax_term_plain on every lane (a row of the block), gamma 0, 1 and 2 as
+/* TERMS(GAMMA), a loop over softmax_term_plain, with gamma 0, 1 and 2 as
    constants (dd_power's branches fold away and the loop vectorises; any
    other gamma calls pow, lane by lane) */
+#define WITH_GAMMA_CONSTANT(TERMS, gamma) \
+    if ((gamma) == 2.0) {                 \
+        TERMS(2.0)                        \
+    }                                     \
+    else if ((gamma) == 1.0) {            \
+        TERMS(1.0)                        \
+    }                                     \
+    else if ((gamma) == 0.0) {            \
+        TERMS(0.0)                        \
+    }                                     \
+    else {                                \
+        TERMS(gamma)                      \
+    }
+
+/* softmax_term_plain on every lane (a row of the block) */
 ATTRIBUTE static void
 NAMED(label_terms)(softmax_block_terms *terms, double gamma)
 {
@@ -397,18 +412,7 @@ NAMED(label_terms)(softmax_block_terms *terms, double gamma)
         terms->g[k] = v.g;                                                                 \
         terms->one_minus_p[k] = v.one_minus_p;                                             \
     }
-    if (gamma == 2.0) {
-        TERMS(2.0)
-    }
-    else if (gamma == 1.0) {
-        TERMS(1.0)
-    }
-    else if (gamma == 0.0) {
-        TERMS(0.0)
-    }
-    else {
-        TERMS(gamma)
-    }
+    WITH_GAMMA_CONSTANT(TERMS, gamma)
 #undef TERMS
 }
 
@@ -427,18 +431,7 @@ NAMED(dense_terms)(const double *e, const double *z, const double *weight, ptrdi
         loss[c] = v.loss;                                                                  \
         g[c] = v.g;                                                                        \
     }
-    if (gamma == 2.0) {
-        TERMS(2.0)
-    }
-    else if (gamma == 1.0) {
-        TERMS(1.0)
-    }
-    else if (gamma == 0.0) {
-        TERMS(0.0)
-    }
-    else {
-        TERMS(gamma)
-    }
+    WITH_GAMMA_CONSTANT(TERMS, gamma)
 #undef TERMS
 }
 
@@ -545,6 +538,7 @@ static const softmax_row_kernels NAMED(kernels) = {
 #undef float_mask
 #undef narrow_floats
 #undef multiply_add
+#undef WITH_GAMMA_CONSTANT
 #undef select_doubles
 #undef select_floats
 #undef lane_set

@@ -61,7 +61,8 @@ typedef struct {
        dense targets, gamma <= FOCAL_POWER_BY_LOG), given its log S: the
        loss term of class c into loss[c] and G_c into g[c], from E_c, z_c
        and the target weight a_c; every class is computed, and a class
-       whose m - z_c is infinite gets a value the caller replaces */
+       without a target or whose m - z_c is infinite gets a value the
+       caller does not use */
     void (*dense_terms)(const double *e, const double *z, const double *weight, ptrdiff_t n,
                         double rest, double log_total, double max, ptrdiff_t argmax,
                         double gamma, double *loss, double *g);
