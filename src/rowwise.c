@@ -184,24 +184,34 @@ piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const do
     }
 }
 
-/* dense_terms for float32 results at gamma <= FOCAL_POWER_BY_LOG, in a row
-   without NaN: every class's term by the level's loop (dense_terms:
-   softmax_term_plain, the bits of softmax_class_term) with the row's log S,
-   into buffer->grad (free until the gradient) and buffer->y (read: the
-   target weights a_c are in g); then in class order the terms of the
-   classes with a target added, but those with an infinite m - z_c, which
-   softmax_class_term takes. */
-static void
-dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
-                     const row_buffers *buffer, npy_intp first, npy_intp n, dd *loss,
-                     dd *g_total)
+/* the target weights a_c = alpha_c y_c of a piece's classes into buffer->g,
+   and how many are not zero */
+static npy_intp
+target_weights(const softmax_task *t, const row_buffers *buffer, npy_intp first, npy_intp n)
 {
+    npy_intp targets = 0;
     for (npy_intp c = 0; c < n; c++) {
         /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
         buffer->g[c] = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
+        targets += buffer->g[c] != 0.0;
     }
+    return targets;
+}
+
+/* dense_terms for float32 results at gamma <= FOCAL_POWER_BY_LOG, in a row
+   without NaN: every class's term by the level's loop (dense_terms:
+   softmax_term_plain, the bits of softmax_class_term) with the row's log S
+   (log_total), into buffer->grad (free until the gradient) and buffer->y
+   (read: the target weights a_c are in g, target_weights); then in class
+   order the terms of the classes with a target added, but those with an
+   infinite m - z_c, which softmax_class_term takes. */
+static void
+dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
+                     const row_buffers *buffer, npy_intp n, dd *loss, dd *g_total,
+                     double log_total)
+{
     t->general_kernels->dense_terms(buffer->e, buffer->x, buffer->g, n, shifted->rest.hi,
-                                    softmax_plain_log_total(shifted->rest.hi), shifted->max,
+                                    log_total, shifted->max,
                                     shifted->argmax, t->gamma, buffer->grad, buffer->y);
     /* (a local: the stores into the buffers cannot alias it) */
     dd row_loss = *loss;
@@ -233,25 +243,79 @@ dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
     *g_total = dd_from(total);
 }
 
+/* dense_terms for float64 results (FOCAL_ROWS_CAREFUL) at an integer gamma,
+   in a row without NaN: every class's term and G_c by the level's loop
+   (careful_terms: softmax_term_careful, the bits of softmax_class_term),
+   then in class order the terms of the classes with a target added, and
+   those it leaves (the argmax, an infinite m - z_c, a 1 - p_c below 2^-100)
+   taken by softmax_class_term.  The target weights a_c are in buffer->g
+   (target_weights); the loss terms go to buffer->grad and buffer->y, free
+   until the gradient. */
+static void
+careful_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
+                       const row_buffers *buffer, npy_intp n, dd *loss, dd *g_total,
+                       const dd *log_total)
+{
+    t->general_kernels->careful_terms(shifted, *log_total, buffer->x, buffer->e, buffer->e_low,
+                                      buffer->g, buffer->g_low, n, t->gamma, buffer->grad,
+                                      buffer->y);
+    /* (locals: the stores into the buffers cannot alias them) */
+    dd row_loss = *loss, total = *g_total;
+    for (npy_intp c = 0; c < n; c++) {
+        double a = buffer->y[c];
+        if (buffer->grad[c] == buffer->grad[c]) {
+            dd term = {buffer->grad[c], a};
+            row_loss = dd_accumulate(row_loss, term, 1);
+            dd g = {buffer->g[c], buffer->g_low[c]};
+            total = dd_add(total, g, 1);
+        }
+        else if (a != 0.0) {
+            /* (row_loss's address not taken: it stays in a register) */
+            dd with_term = row_loss;
+            dd g = softmax_class_term(shifted, buffer->x, buffer->e, buffer->e_low, c, a,
+                                      t->gamma, &with_term, NULL, 1, FOCAL_ROWS_CAREFUL,
+                                      log_total);
+            row_loss = with_term;
+            buffer->g[c] = g.hi;
+            buffer->g_low[c] = g.lo;
+            total = dd_add(total, g, 1);
+        }
+    }
+    *loss = row_loss;
+    *g_total = total;
+}
+
 /* the class terms of a piece of dense targets (y) into g (accurate: and
    g_low), added to *loss and *g_total one class after the other (as for a row
-   held whole) */
-FOCAL_INLINE void
+   held whole); returns how many classes of the piece have a target */
+FOCAL_INLINE npy_intp
 dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffers *buffer,
             npy_intp first, npy_intp n, dd *loss, dd *g_total, int precise, int accurate)
 {
     softmax_row_shape shifted = softmax_shift(row, first);
-    if (!precise && t->general_kernels != NULL && t->gamma <= FOCAL_POWER_BY_LOG &&
-        !row->has_nan) {
-        dense_terms_in_lanes(t, &shifted, buffer, first, n, loss, g_total);
-        return;
-    }
-    const double *e_low = accurate ? buffer->e_low : NULL;
     /* (log S once for the row's classes, not once per class) */
     const dd log_total = softmax_log_total(&shifted, precise);
+    const int in_lanes = t->general_kernels != NULL && !row->has_nan &&
+                         (precise ? accurate == FOCAL_ROWS_CAREFUL && t->fused_rows &&
+                                        t->gamma == floor(t->gamma)
+                                  : t->gamma <= FOCAL_POWER_BY_LOG);
+    /* the level's loops form every class's term: worth it where at least a
+       quarter of the classes have a target (label-smoothed rows, not one-hot
+       ones) */
+    const npy_intp targets = target_weights(t, buffer, first, n);
+    if (in_lanes && 4 * targets >= n) {
+        if (precise) {
+            careful_terms_in_lanes(t, &shifted, buffer, n, loss, g_total, &log_total);
+        }
+        else {
+            /* (softmax_log_total of plain doubles is softmax_plain_log_total) */
+            dense_terms_in_lanes(t, &shifted, buffer, n, loss, g_total, log_total.hi);
+        }
+        return targets;
+    }
+    const double *e_low = accurate ? buffer->e_low : NULL;
     for (npy_intp c = 0; c < n; c++) {
-        /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
-        double a = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
+        double a = buffer->g[c]; /* (target_weights) */
         dd term = dd_from(0.0);
         if (a != 0.0) {
             term = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, c, a, t->gamma, loss,
@@ -263,6 +327,7 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
             buffer->g_low[c] = term.lo;
         }
     }
+    return targets;
 }
 
 /*
@@ -650,6 +715,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
        the label's P_c and O_c */
     dd loss = dd_from(0.0);
     dd g_total = dd_from(0.0), g_label = dd_from(0.0);
+    /* how many classes of the piece have a target (dense targets; 0 with
+       class indices): softmax_gradient's choice of loop */
+    npy_intp with_target = 0;
     double curvature = 0.0, others_label = 0.0;
     if (t->labels) {
         double a = class_weight(t, label);
@@ -689,7 +757,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
                 piece_exponentials(t, &row, buffer->x, buffer->e, e_low, n, precise, accurate);
             }
-            dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise, accurate);
+            with_target =
+                dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise, accurate);
             NEXT_PIECE();
         }
     }
@@ -729,8 +798,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                     else {
                         dd unused_loss = dd_from(0.0), unused_total = dd_from(0.0);
                         t->load_targets(TARGETS_AT(first), t->target_stride, n, buffer->y);
-                        dense_terms(t, &row, buffer, first, n, &unused_loss, &unused_total,
-                                    precise, accurate);
+                        with_target = dense_terms(t, &row, buffer, first, n, &unused_loss,
+                                                  &unused_total, precise, accurate);
                     }
                 }
                 softmax_row_shape shifted = softmax_shift(&row, first);
@@ -746,7 +815,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 }
                 else {
                     softmax_gradient(&shifted, buffer->e, e_low, buffer->g, buffer->g_low,
-                                     g_total, buffer->grad, n, precise, accurate);
+                                     g_total, buffer->grad, n, precise, accurate,
+                                     4 * with_target >= n);
                 }
                 /* (y, the dense targets' buffer, is free with class indices) */
                 if (hess_out && hess_level != NULL) {

@@ -288,6 +288,23 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
                                            : exp_nonpositive(scaled, precise);
 }
 
+/* q^n for an integer 0 <= n <= 15 by products in double-double (squaring).
+   Four steps whatever n, a product kept by selects: the loop unrolls, and a
+   loop over classes around it vectorises (softmax_term_careful). */
+FOCAL_INLINE dd
+dd_integer_power(dd q, int n)
+{
+    dd result = dd_from(1.0), base = q;
+    for (int bit = 0; bit < 4; bit++) {
+        dd product = dd_mul(result, base, 1);
+        const int take = (n >> bit) & 1;
+        result.hi = take ? product.hi : result.hi;
+        result.lo = take ? product.lo : result.lo;
+        base = dd_mul(base, base, 1);
+    }
+    return result;
+}
+
 /*
  * (1 - p_c)^gamma for FOCAL_ROWS_CAREFUL, gamma <= FOCAL_POWER_BY_LOG: pow
  * rounds q_hi^gamma once more before the loss is rounded (1.4 ULP in float64
@@ -303,14 +320,7 @@ careful_power(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c
               dd one_minus_p, double gamma, int *boosted)
 {
     if (gamma == floor(gamma) && one_minus_p.hi >= 0x1p-100) {
-        dd result = dd_from(1.0), base = one_minus_p;
-        for (int n = (int)gamma; n > 0; n >>= 1) {
-            if (n & 1) {
-                result = dd_mul(result, base, 1);
-            }
-            base = dd_mul(base, base, 1);
-        }
-        return result;
+        return dd_integer_power(one_minus_p, (int)gamma);
     }
     return power_of_one_minus_p(row, z, c, e_c, total, gamma, boosted, 1, FOCAL_ROWS_CAREFUL);
 }
@@ -371,6 +381,66 @@ softmax_log_total(const softmax_row_shape *row, int precise)
                                : log_positive(dd_add(row->rest, dd_from(1.0), precise), precise);
 }
 
+/* What every form of class c's term is made of, for a finite m - z_c:
+   S = 1 + rest, O_c, 1 - p_c = O_c / S, L_c = log S + (m - z_c) and E_c
+   (with its low part where `accurate`) */
+typedef struct {
+    dd total, others, one_minus_p, neg_log_p, e_c;
+} softmax_class_parts;
+
+FOCAL_INLINE softmax_class_parts
+softmax_parts(const softmax_row_shape *row, const double *z, const double *e,
+              const double *e_low, ptrdiff_t c, dd log_total, int precise, int accurate)
+{
+    softmax_class_parts k;
+    k.total = dd_add(row->rest, dd_from(1.0), precise);
+    k.others = others_share(row, e, e_low, c, precise);
+    k.one_minus_p = dd_divide(k.others, k.total, precise);
+    /* (selects of each half, not a branch: softmax_term_careful's loops
+       vectorise) */
+    dd spread = dd_add(log_total, two_sum(row->max, -z[c], precise), precise);
+    const int at_max = z[c] == row->max;
+    k.neg_log_p.hi = at_max ? log_total.hi : spread.hi;
+    k.neg_log_p.lo = at_max ? log_total.lo : spread.lo;
+    k.e_c.hi = e[c];
+    k.e_c.lo = accurate ? e_low[c] : 0.0;
+    return k;
+}
+
+/* the loss term a_c (1 - p_c)^gamma L_c, from q_gamma = (1 - p_c)^gamma,
+   or (1 - p_c)^gamma 2^1000 where `boosted` */
+FOCAL_INLINE dd
+softmax_loss_term(dd q_gamma, dd neg_log_p, double target_weight, int boosted, int precise)
+{
+    dd term = dd_mul(q_gamma, neg_log_p, precise);
+    term = boosted ? dd_scale(term, 0x1p-1000, precise) : term;
+    return dd_scale(term, target_weight, precise);
+}
+
+/* h_c = (E_c / O_c) L_c of a class other than the argmax; E_c = 0 (p_c
+   underflowed or z_c = -inf) is the limit h = 0 */
+FOCAL_INLINE dd
+softmax_share_h(const softmax_class_parts *k, int accurate)
+{
+    dd h = accurate ? dd_mul(dd_divide(k->e_c, k->others, 1), k->neg_log_p, 1)
+                    : dd_from(k->e_c.hi / k->others.hi * k->neg_log_p.hi);
+    /* (selects of each half, as in softmax_parts) */
+    const int none = k->e_c.hi == 0.0;
+    h.hi = none ? 0.0 : h.hi;
+    h.lo = none ? 0.0 : h.lo;
+    return h;
+}
+
+/* G_c = a_c q_gamma (gamma h_c + 1) in double-double (the accurate forms),
+   q_gamma as for softmax_loss_term */
+FOCAL_INLINE dd
+softmax_big_g(dd q_gamma, dd h, double gamma, double target_weight, int boosted)
+{
+    dd factor = dd_add(dd_scale(h, gamma, 1), dd_from(1.0), 1);
+    dd big_g = dd_scale(dd_mul(q_gamma, factor, 1), target_weight, 1);
+    return boosted ? dd_scale(big_g, 0x1p-1000, 1) : big_g;
+}
+
 /*
  * Adds class c's term (target weight a_c y_c) to the row's loss and returns
  * its G_c (in double-double with `accurate`; else its high part alone).
@@ -400,27 +470,18 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         }
         return dd_from(target_weight);
     }
-    dd total = dd_add(row->rest, dd_from(1.0), precise);
-    dd others = others_share(row, e, e_low, c, precise);
-    dd one_minus_p = dd_divide(others, total, precise);
-    /* L_c = log S + (m - z_c), S = 1 + rest in double-double */
     dd log_total = known_log_total != NULL ? *known_log_total : softmax_log_total(row, precise);
-    dd neg_log_p = log_total;
-    if (z[c] != row->max) {
-        neg_log_p = dd_add(neg_log_p, two_sum(row->max, -z[c], precise), precise);
-    }
-    dd e_c = {e[c], accurate ? e_low[c] : 0.0};
+    softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, precise, accurate);
     int boosted = 0; /* q_gamma holds (1 - p_c)^gamma 2^1000 */
     dd q_gamma = gamma > FOCAL_POWER_BY_LOG
-                     ? power_of_one_minus_p(row, z, c, e_c, total, gamma, &boosted, precise,
+                     ? power_of_one_minus_p(row, z, c, k.e_c, k.total, gamma, &boosted, precise,
                                             accurate)
                  : accurate == FOCAL_ROWS_CAREFUL
-                     ? careful_power(row, z, c, e_c, total, one_minus_p, gamma, &boosted)
-                     : dd_power(one_minus_p, gamma, precise);
-    const double unscale = boosted ? 0x1p-1000 : 1.0;
-    dd term = dd_mul(q_gamma, neg_log_p, precise);
-    term = boosted ? dd_scale(term, unscale, precise) : term;
-    *loss = dd_accumulate(*loss, dd_scale(term, target_weight, precise), precise);
+                     ? careful_power(row, z, c, k.e_c, k.total, k.one_minus_p, gamma, &boosted)
+                     : dd_power(k.one_minus_p, gamma, precise);
+    *loss = dd_accumulate(*loss, softmax_loss_term(q_gamma, k.neg_log_p, target_weight, boosted,
+                                                   precise),
+                          precise);
     dd h;
     if (c == row->argmax) {
         h = !(row->rest.hi > 0.0) ? dd_from(1.0)
@@ -428,58 +489,106 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                                   : dd_from(log_total.hi / row->rest.hi);
     }
     else {
-        /* E_c = 0 (p_c underflowed or z_c = -inf) is the limit h = 0 */
-        h = e[c] == 0.0 ? dd_from(0.0)
-            : accurate  ? dd_mul(dd_divide(e_c, others, 1), neg_log_p, 1)
-                        : dd_from(e[c] / others.hi * neg_log_p.hi);
+        h = softmax_share_h(&k, accurate);
     }
+    const double unscale = boosted ? 0x1p-1000 : 1.0;
     double weighted_power = target_weight * q_gamma.hi;
     if (curvature != NULL) {
-        double p = e[c] / total.hi;
+        double p = e[c] / k.total.hi;
         /* (accurate: gamma p first, since p h alone underflows where p is
            near 1e-300 and gamma near 1e300) */
         double spread = accurate ? ((1.0 - gamma) * p) * h.hi : (1.0 - gamma) * (p * h.hi);
         *curvature = gamma == 0.0 ? 0.0
-                     : weighted_power * gamma * (spread + p * neg_log_p.hi - 2.0 * p) * unscale;
+                     : weighted_power * gamma * (spread + p * k.neg_log_p.hi - 2.0 * p) * unscale;
     }
     if (accurate) {
-        dd factor = dd_add(dd_scale(h, gamma, 1), dd_from(1.0), 1);
-        dd big_g = dd_scale(dd_mul(q_gamma, factor, 1), target_weight, 1);
-        return boosted ? dd_scale(big_g, unscale, 1) : big_g;
+        return softmax_big_g(q_gamma, h, gamma, target_weight, boosted);
     }
     return dd_from(weighted_power * (gamma * h.hi + 1.0) * unscale);
 }
 
 /*
+ * softmax_class_term's loss term and G_c for FOCAL_ROWS_CAREFUL at an integer
+ * gamma <= FOCAL_POWER_BY_LOG, without a branch: a loop of these over a row's
+ * classes vectorises (softmax_rows.h's careful_terms), and gives the bits of
+ * softmax_class_term, whose operations these are.  They hold for a class
+ * other than the argmax whose m - z_c is finite and whose 1 - p_c is at least
+ * 2^-100 (`ordinary`); the caller takes any other through softmax_class_term.
+ */
+typedef struct {
+    dd loss, g;
+    int ordinary;
+} softmax_careful_term;
+
+FOCAL_INLINE softmax_careful_term
+softmax_term_careful(const softmax_row_shape *row, const double *z, const double *e,
+                     const double *e_low, ptrdiff_t c, double target_weight, double gamma,
+                     dd log_total)
+{
+    softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, 1, FOCAL_ROWS_CAREFUL);
+    dd q_gamma = dd_integer_power(k.one_minus_p, (int)gamma); /* careful_power's */
+    softmax_careful_term r;
+    r.loss = softmax_loss_term(q_gamma, k.neg_log_p, target_weight, 0, 1);
+    r.g = softmax_big_g(q_gamma, softmax_share_h(&k, 1), gamma, target_weight, 0);
+    r.ordinary = (c != row->argmax) & (k.one_minus_p.hi >= 0x1p-100) & !isinf(row->max - z[c]);
+    return r;
+}
+
+/* dFL/dz_j = p_j (g_total - G_j) - G_j (1 - p_j) of a class with a target,
+   in double-double (softmax_gradient's accurate form), given 1 / S */
+FOCAL_INLINE double
+gradient_with_target(const softmax_row_shape *row, const double *e, const double *e_low,
+                     const double *g, const double *g_low, ptrdiff_t j, dd reciprocal,
+                     dd g_total)
+{
+    dd e_j = {e[j], e_low[j]};
+    dd g_j = {g[j], g_low[j]};
+    dd p = dd_mul(e_j, reciprocal, 1);
+    dd one_minus_p = dd_mul(others_share(row, e, e_low, j, 1), reciprocal, 1);
+    dd others_g = dd_add(g_total, dd_negate(g_j), 1);
+    return dd_add(dd_mul(p, others_g, 1), dd_negate(dd_mul(g_j, one_minus_p, 1)), 1).hi;
+}
+
+/*
  * dFL/dz_j for the whole row, from the G_c (zero for classes without target)
  * and their sum g_total.  With `accurate`, in double-double from the E_j
- * (e, e_low) and the G_c (g, g_low), and rounded once.
+ * (e, e_low) and the G_c (g, g_low), and rounded once; `dense`: many classes
+ * have a target (dense targets), which chooses the faster of two loops (the
+ * same bits).
  */
 FOCAL_INLINE void
 softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_low,
                  const double *g, const double *g_low, dd g_total, double *grad, ptrdiff_t n,
-                 int precise, int accurate)
+                 int precise, int accurate, int dense)
 {
     if (accurate) {
         dd reciprocal = dd_reciprocal(dd_add(row->rest, dd_from(1.0), 1), 1); /* 1 / S */
         dd coefficient = dd_mul(g_total, reciprocal, 1); /* p_j g_total = E_j (g_total / S) */
-        /* every class as one without target first, then those with one:
-           the first loop, without a branch, vectorises where the level has
-           fused multiply-adds; a branch in it would have it form both
-           values for every class (the same bits either way) */
+        if (dense) {
+            /* both values formed for every class and one kept: no branch,
+               so that the loop vectorises where the level has fused
+               multiply-adds (the row's shape a local copy, which the stores
+               cannot change) */
+            const softmax_row_shape shape = *row;
+            for (ptrdiff_t j = 0; j < n; j++) {
+                dd e_j = {e[j], e_low[j]};
+                double without_target = dd_mul(e_j, coefficient, 1).hi;
+                double with_target =
+                    gradient_with_target(&shape, e, e_low, g, g_low, j, reciprocal, g_total);
+                grad[j] = g[j] != 0.0 ? with_target : without_target;
+            }
+            return;
+        }
+        /* every class as one without target first, then those with one: the
+           first loop, without a branch, vectorises; the second runs over
+           the few classes with a target alone (class indices: one) */
         for (ptrdiff_t j = 0; j < n; j++) {
             dd e_j = {e[j], e_low[j]};
             grad[j] = dd_mul(e_j, coefficient, 1).hi;
         }
         for (ptrdiff_t j = 0; j < n; j++) {
             if (g[j] != 0.0) {
-                dd e_j = {e[j], e_low[j]};
-                dd g_j = {g[j], g_low[j]};
-                dd p = dd_mul(e_j, reciprocal, 1);
-                dd one_minus_p = dd_mul(others_share(row, e, e_low, j, 1), reciprocal, 1);
-                dd others_g = dd_add(g_total, dd_negate(g_j), 1);
-                grad[j] = dd_add(dd_mul(p, others_g, 1), dd_negate(dd_mul(g_j, one_minus_p, 1)),
-                                 1).hi;
+                grad[j] = gradient_with_target(row, e, e_low, g, g_low, j, reciprocal, g_total);
             }
         }
         return;

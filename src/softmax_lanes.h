@@ -435,6 +435,33 @@ NAMED(dense_terms)(const double *e, const double *z, const double *weight, ptrdi
 #undef TERMS
 }
 
+/* softmax_term_careful over a row's classes (the same operations: the same
+   bits), vectorised by the compiler where the level has fused multiply-adds;
+   a class it does not add gets a NaN loss_hi and its weight in loss_lo.
+   (nonnull: e_low is read unconditionally; restrict: the buffers are
+   distinct, and without it the alias checks are too many to vectorise) */
+ATTRIBUTE __attribute__((nonnull)) static void
+NAMED(careful_terms)(const softmax_row_shape *row, dd log_total, const double *restrict z,
+                     const double *restrict e, const double *restrict e_low,
+                     double *restrict weight_g, double *restrict g_low, ptrdiff_t n,
+                     double gamma, double *restrict loss_hi, double *restrict loss_lo)
+{
+    const softmax_row_shape shape = *row; /* a local: the stores cannot change it */
+#define TERMS(GAMMA)                                                                      \
+    for (ptrdiff_t c = 0; c < n; c++) {                                                  \
+        double a = weight_g[c];                                                          \
+        softmax_careful_term v = softmax_term_careful(&shape, z, e, e_low, c, a, GAMMA,  \
+                                                      log_total);                        \
+        int added = v.ordinary & (a != 0.0);                                             \
+        loss_hi[c] = added ? v.loss.hi : NAN;                                            \
+        loss_lo[c] = added ? v.loss.lo : a;                                              \
+        weight_g[c] = added ? v.g.hi : 0.0;                                              \
+        g_low[c] = added ? v.g.lo : 0.0;                                                 \
+    }
+    WITH_GAMMA_CONSTANT(TERMS, gamma)
+#undef TERMS
+}
+
 /* (softmax_focal.h's loop, compiled for the level) */
 ATTRIBUTE static void
 NAMED(accurate_exponentials)(const double *z, ptrdiff_t n, double max, double *e, double *e_low)
@@ -506,10 +533,10 @@ NAMED(general_gradient)(const softmax_row_shape *row, const double *e, const dou
                         dd g_total, double *grad, ptrdiff_t n, int precise)
 {
     if (precise) {
-        softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 1, 0);
+        softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 1, 0, 0);
     }
     else {
-        softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 0, 0);
+        softmax_gradient(row, e, NULL, g, NULL, g_total, grad, n, 0, 0, 0);
     }
 }
 
@@ -527,7 +554,8 @@ NAMED(general_hessian_diagonal)(const softmax_row_shape *row, const double *e, p
 }
 
 static const softmax_row_kernels NAMED(kernels) = {
-    NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(dense_terms), NAMED(scaled),
+    NAMED(extremes), NAMED(exponentials), NAMED(label_terms), NAMED(dense_terms),
+    NAMED(careful_terms), NAMED(scaled),
     NAMED(accurate_exponentials), NAMED(general_exponentials), NAMED(largest),
     NAMED(general_gradient), NAMED(general_hessian_diagonal)};
 
