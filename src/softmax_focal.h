@@ -263,7 +263,11 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
     }
     else {
         if (!accurate) {
-            e_c = exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+            /* z_c = m is exactly e^0, as in softmax_exponentials_piece: a
+               class tied with an infinite m has z_c - m NaN (once the loss
+               of the second of two +inf classes at gamma > 8 in float32) */
+            e_c = z[c] == row->max ? dd_from(1.0)
+                                   : exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
         }
         dd p = dd_divide(e_c, total, precise);
         log_q = accurate == FOCAL_ROWS_ACCURATE ? log1p_accurate(dd_negate(p))

@@ -411,6 +411,45 @@ def test_minus_infinity_masks_a_class(dtype, gamma):
     np.testing.assert_allclose(grad[:, :4], p / p.sum(axis=1, keepdims=True), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 8.0, 9.0, 50.0])
+def test_classes_tied_at_an_infinite_maximum_share_the_row_alike(dtype, gamma):
+    """k classes tied at an infinite maximum (two +inf, every class +inf or
+    -inf) have p = 1/k each in the limit, the others 0: each tied class as
+    the label gives (1 - 1/k)^gamma log k, a gradient -G (1 - p) on itself,
+    p G on the other tied classes and 0 elsewhere, G = (1 - p)^gamma
+    (gamma h + 1), h = p log k / (1 - p); dense targets split evenly between
+    the tied classes give the same loss and a gradient of 0 by symmetry.
+    (Once the second tied class of float32 rows at gamma > 8 took z_c - m =
+    inf - inf for its E_c and gave a loss of 0.)"""
+    inf = np.inf
+    for row in ([inf, inf, 0.0], [0.0, inf, 5.0, inf], [inf, inf, inf], [-inf, -inf, -inf]):
+        x = np.array([row], dtype)
+        tied = [j for j, z in enumerate(row) if z == max(row)]
+        k = len(tied)
+        with mpmath.workdps(40):
+            p = mpmath.mpf(1) / k
+            q = 1 - p
+            log_k = mpmath.log(k)
+            loss_exact = float(q ** gamma * log_k)
+            g_exact = q ** gamma * (gamma * p * log_k / q + 1)
+            tied_slope, label_slope = float(p * g_exact), float(-g_exact * q)
+        for label in tied:
+            loss, grad = focal.softmax_loss_and_grad(x, np.array([label]), gamma=gamma,
+                                                     reduction="none")
+            expected = np.zeros(len(row))
+            expected[tied] = tied_slope
+            expected[label] = label_slope
+            assert abs(loss[0] - loss_exact) <= 2 * np.spacing(dtype(loss_exact)), (row, label)
+            np.testing.assert_allclose(grad[0], expected, rtol=4 * np.finfo(dtype).eps, atol=0)
+        even = np.zeros((1, len(row)), dtype)
+        even[0, tied] = 1 / k
+        loss, grad = focal.softmax_loss_and_grad(x, even, gamma=gamma, reduction="none")
+        assert abs(loss[0] - loss_exact) <= 4 * np.spacing(dtype(loss_exact)), row
+        # (a difference of terms near g_exact / k: zero to their rounding)
+        assert np.abs(grad[0]).max() <= 8 * np.finfo(dtype).eps * float(g_exact), (row, grad)
+
+
 def _float64_rows_with_every_kind_of_maximum():
     """Rows whose maximum is taken every way: NaN anywhere (first class
     included), +-inf, ties (zeros of both signs too), every class -inf, short
