@@ -539,19 +539,28 @@ quality_log_abs(dd v)
     return add_ln2_multiple(log_newton_step(log_positive(f, 1), f), (double)k, 1);
 }
 
+/* where quality_steep takes over (see quality_parts), for a u != 0 and w
+   given in units of 2^-shift: |u| = au 2^-shift */
+FOCAL_INLINE int
+quality_is_steep(double au, double w, int shift, double beta)
+{
+    const int e = ilogb(au) - shift;
+    return e < -200 || beta * e < -850.0 || beta * w > 0x1p400 * au;
+}
+
+/* CE and w enter as f 2^k (quality_scale): quality() hands them over
+   scaled where they are below the normal range */
 FOCAL_OUTLINED focal_values
-quality_steep(double beta, dd ce, dd w, dd one_minus_2p, dd log_u, double sign_u,
-              int derivatives)
+quality_steep(double beta, quality_scaled ce_, quality_scaled w_, dd one_minus_2p, dd log_u,
+              double sign_u, int derivatives)
 {
     focal_values v;
-    quality_scaled ce_ = quality_scale(ce);
     v.loss = dd_from(quality_steep_term(ce_, dd_from(beta), log_u).hi);
     v.grad = dd_from(0.0);
     v.hess = 0.0;
     if (derivatives < FOCAL_OUT_GRAD) {
         return v;
     }
-    quality_scaled w_ = quality_scale(w);
     quality_scaled beta_w_ce = quality_times(quality_times(quality_scale(dd_from(beta)), w_), ce_);
     const quality_scaled one = {{1.0, 0.0}, 0.0};
     /* (dd_accumulate: an infinite term gives inf, not NaN) */
@@ -629,15 +638,14 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
        NaN, ilogb of which is FP_ILOGBNAN, INT_MIN on x86's C libraries,
        and quality_log_abs would negate it) */
     if (!hard && (half ? x != 0.0 : au != 0.0 && au == au)
-        && (half || au < 0x1p-200 || beta * ilogb(au) < -850.0
-            || beta * w_steep.hi > 0x1p400 * au)) {
+        && (half || quality_is_steep(au, w_steep.hi, 0, beta))) {
         dd log_u = half ? add_ln2_multiple(quality_log_abs(dd_from(x)), -2.0, 1)
                         : quality_log_abs(u);
         double sign_u = (half ? x : u.hi) < 0.0 ? -1.0 : 1.0;
         /* 1 - 2p = -tanh(x / 2) = -x/2 to 2^-120 for the half */
         dd one_minus_2p = half ? dd_from(-0.5 * x) : dd_add(s.one_minus_p, dd_negate(s.p), 1);
-        return quality_steep(beta, ce, w_steep, one_minus_2p, log_u,
-                             sign_u, derivatives);
+        return quality_steep(beta, quality_scale(ce), quality_scale(w_steep), one_minus_2p,
+                             log_u, sign_u, derivatives);
     }
     int zero = u.hi == 0.0;
     dd abs_u = u.hi < 0.0 ? dd_negate(u) : u;
@@ -757,7 +765,31 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
     dd p = hard ? s.p : x >= 0 ? big : small;
     dd one_minus_p = hard ? s.one_minus_p : x >= 0 ? small : big;
     /* (1 - y) p - y (1 - p) */
-    dd u = dd_add(dd_mul(two_sum(1.0, -y, 1), p, 1), dd_scale(one_minus_p, -y, 1), 1);
+    dd not_y = two_sum(1.0, -y, 1);
+    dd u = dd_add(dd_mul(not_y, p, 1), dd_scale(one_minus_p, -y, 1), 1);
+    if (precise && !hard && x < -600.0) {
+        /* p below e^-600 = 2^-865.6: where y is as tiny, u = p - y, p's low
+           part and the terms of w and CE are near or below the normal
+           range, and keep few digits or none (u rounded to 0 at y = 1e-310,
+           x = -713.8).  So p, y, u, w and CE are taken in units of 2^-600
+           (t = e^x: p = t / (1 + t) and softplus(x) = log1p(t) are t to
+           2^-865 relative), and
+           where u is steep quality_steep gets them so. */
+        const double shift = 600.0;
+        dd p_s = dd_mul(big, exp_accurate_shifted(dd_from(x), shift), 1);
+        double y_s = scalbn(y, (int)shift);
+        dd u_s = dd_add(dd_mul(not_y, p_s, 1), dd_scale(one_minus_p, -y_s, 1), 1);
+        dd w_s = dd_mul(p_s, one_minus_p, 1);
+        if (u_s.hi != 0.0 && quality_is_steep(fabs(u_s.hi), w_s.hi, (int)shift, k->gamma)) {
+            dd ce_s = dd_add(dd_scale(s.softplus_mx, y_s, 1), dd_mul(not_y, p_s, 1), 1);
+            quality_scaled ce_ = quality_scale(ce_s), w_ = quality_scale(w_s);
+            ce_.k -= shift;
+            w_.k -= shift;
+            return quality_steep(k->gamma, ce_, w_, dd_add(one_minus_p, dd_negate(p), 1),
+                                 add_ln2_multiple(quality_log_abs(u_s), -shift, 1),
+                                 u_s.hi < 0.0 ? -1.0 : 1.0, derivatives);
+        }
+    }
     s.p = precise ? p : s.p;
     s.one_minus_p = precise ? one_minus_p : s.one_minus_p;
     return quality_parts(x, y, s, u, k, form, derivatives, precise);

@@ -153,17 +153,23 @@ exp_nonpositive(dd a, int precise)
  * in double-double (coefficients 1/3!..1/5! in two parts, the tail from
  * 1/6! in double: its terms are below 2^-106 r' from 1/9! on), then ten
  * doublings expm1(2z) = expm1(z) (2 + expm1(z)), and the scaling by 2^k.
+ * exp_accurate_shifted gives e^a 2^shift for an integer shift >= 0 (the
+ * quality focal loss's p in units of 2^-600): the power of two joins 2^k
+ * before the one scaling, so a value below the normal range that the shift
+ * lifts keeps all its digits, which e^a alone would lose in its subnormal
+ * high or low part.
  */
 FOCAL_INLINE dd
-exp_accurate(dd a)
+exp_accurate_shifted(dd a, double shift)
 {
     static const double ln2[3] = {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
                                   0x1.7b57a079a1934p-111};
     static const dd inverse_factorial[3] = {{0x1.5555555555555p-3, 0x1.5555555555555p-57},
                                             {0x1.5555555555555p-5, 0x1.5555555555555p-59},
                                             {0x1.1111111111111p-7, 0x1.1111111111111p-63}};
-    int underflows = a.hi < -746.0; /* also -inf */
-    dd b = underflows ? dd_from(-746.0) : a;
+    const double lowest = -746.0 - shift * ln2[0]; /* (-746 at shift 0) */
+    int underflows = a.hi < lowest; /* also -inf */
+    dd b = underflows ? dd_from(lowest) : a;
     double k = (b.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
     dd r = dd_add(b, dd_negate(two_product(k, ln2[0], 1)), 1);
     r = dd_add(r, dd_negate(two_product(k, ln2[1], 1)), 1);
@@ -182,12 +188,19 @@ exp_accurate(dd a)
     }
     dd value = dd_add(dd_from(1.0), e, 1);
     /* scale by 2^k in two steps when 2^k alone would be subnormal */
+    k += shift;
     double deep = k < -1000.0 ? 1.0 : 0.0;
     double scale = power_of_two(k + 600.0 * deep);
     double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
     value.hi = value.hi * scale * rescale;
     value.lo = value.lo * scale * rescale;
     return underflows ? dd_from(0.0) : value;
+}
+
+FOCAL_INLINE dd
+exp_accurate(dd a)
+{
+    return exp_accurate_shifted(a, 0.0);
 }
 
 /*

@@ -463,6 +463,36 @@ def test_quality_of_tiny_targets_where_p_is_far_smaller_than_one(beta):
             assert error <= 4.0, where
 
 
+@pytest.mark.parametrize("beta", [1e-10, 1e-3, 0.01, 0.03, 0.1])
+def test_quality_where_p_and_y_cancel_below_the_normal_range(beta):
+    # x next to logit(y) for tiny y: u = p - y keeps only the digits p has
+    # beyond y's, and p (with its double-double low part), u, w and CE lie
+    # near or below the normal range, where they keep few digits or none; a
+    # small beta keeps the values in range (y = 1e-310, x = -713.8, beta 0.03:
+    # loss and gradient 0 for 1.4e-317 and 4.7e-305; y = 1e-300, beta 0.01:
+    # the gradient 1.6e5 ULP off).  Below p = e^-600 they are taken in units
+    # of 2^-600.
+    for y in (1e-262, 1e-300, 1e-305, 3e-308, 1e-310, 1e-312, 1e-320, 5e-324):
+        centre = float(mpmath.log(y) - mpmath.log1p(-y))  # logit(y), rounded
+        near, up, down = [centre], centre, centre
+        for _ in range(3):
+            up, down = np.nextafter(up, np.inf), np.nextafter(down, -np.inf)
+            near += [up, down]
+        offsets = [centre + d for d in (-1e-3, -1e-6, -1e-9, 1e-9, 1e-6, 1e-3)]
+        x = np.unique(np.array(near + offsets))
+        t = np.full(x.shape, y)
+        loss = focal.quality_loss(x, t, beta, reduction="none")
+        grad, hess = focal.quality_grad_hess(x, t, beta)
+        for i, xi in enumerate(x):
+            exact = reference.quality_mp(float(xi), y, beta)
+            where = (y, beta, float(xi))
+            assert ulp_error(loss[i], exact[0], np.float64) <= 1.0, where
+            assert ulp_error(grad[i], exact[1], np.float64) <= 1.0, where
+            scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(np.float64).tiny))
+            error = float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, np.float64)
+            assert error <= 4.0, where
+
+
 # ------------------------------------------------------------ asymmetric loss
 
 
