@@ -419,6 +419,22 @@ def test_quality_near_the_target_is_finite(dtype):
                 assert ulp_error(grad[i], exact[1], dtype) <= bound, (y, beta, x[i])
 
 
+@pytest.mark.parametrize("beta", [5.0, 8.0, 8.5, 20.0, 100.0])
+def test_quality_of_soft_targets_at_a_large_beta(beta):
+    # beta multiplies the error of log|u| in |u|^beta = e^(beta log|u|): taken
+    # to 2^-56 or so, it gave the float64 loss 1.4 ULP at beta 8 and 12 ULP at
+    # beta 100 (y = 0.3, x = 1000), the gradient 1.1 and 6
+    x = np.concatenate([np.linspace(-60.0, 60.0, 61), [700.0, 1000.0, 1393.0, 7681.0, 1e4]])
+    for y in (0.3, 0.9, 0.01):
+        t = np.full(x.shape, y)
+        loss = focal.quality_loss(x, t, beta, reduction="none")
+        grad = focal.quality_grad(x, t, beta, reduction="none")
+        for i, xi in enumerate(x):
+            exact = reference.quality_mp(float(xi), y, beta)
+            assert ulp_error(loss[i], exact[0], np.float64) <= 1.0, (y, float(xi))
+            assert ulp_error(grad[i], exact[1], np.float64) <= 1.0, (y, float(xi))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_quality_of_subnormal_targets(dtype):
     # a target below the normal range meets p of its size near x = -710..-745:
@@ -491,6 +507,19 @@ def test_quality_where_p_and_y_cancel_below_the_normal_range(beta):
             scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(np.float64).tiny))
             error = float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, np.float64)
             assert error <= 4.0, where
+
+
+def test_quality_at_logits_far_below_the_scaled_range():
+    # the units of 2^-600 serve from x = -600 to -1125 only: further down
+    # y 2^600 |x| overflowed and the loss was 0 (x = -1e300, y = 1e-100)
+    for x, y, beta in [(-1e300, 1e-100, 2.0), (-1e228, 1e-100, 1e-12), (-1e200, 1e-10, 30.0),
+                       (-1e300, 0.5, 1000.0), (-1124.9, 1e-310, 0.01), (-1125.1, 1e-310, 0.01),
+                       (-5000.0, 5e-324, 0.5)]:
+        exact = reference.quality_mp(x, y, beta)
+        loss = focal.quality_loss(np.array([x]), np.array([y]), beta, reduction="none")[0]
+        grad = focal.quality_grad(np.array([x]), np.array([y]), beta, reduction="none")[0]
+        assert ulp_error(loss, exact[0], np.float64) <= 1.0, (x, y, beta)
+        assert ulp_error(grad, exact[1], np.float64) <= 1.0, (x, y, beta)
 
 
 # ------------------------------------------------------------ asymmetric loss
