@@ -186,10 +186,21 @@ piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const do
 
 /* the target weights a_c = alpha_c y_c of a piece's classes into buffer->g,
    and how many are not zero */
-static npy_intp
+FOCAL_INLINE npy_intp
 target_weights(const softmax_task *t, const row_buffers *buffer, npy_intp first, npy_intp n)
 {
     npy_intp targets = 0;
+    if (t->class_alpha == NULL) {
+        /* (one alpha: a loop without calls, which vectorises) */
+        const double alpha = t->alpha;
+        double *restrict weight = buffer->g;
+        const double *restrict y = buffer->y;
+        for (npy_intp c = 0; c < n; c++) {
+            weight[c] = y[c] != 0.0 ? alpha * y[c] : 0.0;
+            targets += weight[c] != 0.0;
+        }
+        return targets;
+    }
     for (npy_intp c = 0; c < n; c++) {
         /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
         buffer->g[c] = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
