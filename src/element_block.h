@@ -74,8 +74,11 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
     /* hard (a constant: y in {0, 1}, or a weight of 0) takes alpha_t by a
        select, the formula's bits */
     dd one_minus_alpha = two_sum(1.0, -alpha, precise);
+    /* (a soft target's alpha y and 1 - y exact in double-double: each
+       rounded, they took the float64 loss up to 0.5 ULP further off) */
     dd alpha_t = hard ? dd_pick(y == 1.0, dd_from(alpha), one_minus_alpha)
-                      : dd_add(dd_from(alpha * y), dd_scale(one_minus_alpha, 1.0 - y, precise),
+                      : dd_add(two_product(alpha, y, precise),
+                               dd_mul(one_minus_alpha, two_sum(1.0, -y, precise), precise),
                                precise);
     double weight_up = weight * bp->weight_scale_up;
     /* Float64 results: where the loss's or the gradient's weighted scale

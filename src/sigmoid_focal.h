@@ -103,7 +103,7 @@ logistic(double x, int precise, int short_series)
  * error of log q (minus a softplus, or the log of q = p (1 - y) + (1 - p) y)
  * by gamma, up to |gamma log q| = 1500 (see sigmoid_focal_parts).  Blocks
  * with soft targets (`soft`, a constant) take every log q from q
- * (log_q_accurate): there the softplus enters only CE, which gamma does not
+ * (log_q_of_soft_target): there the softplus enters only CE, which gamma does not
  * multiply, and log1p_unit's 2^-56 suffices (a smaller loop body, which the
  * compiler still vectorises).
  */
@@ -170,16 +170,19 @@ plain_hard_power_exponent(double y, logistic_parts s, double gamma)
 }
 
 /*
- * log q to about 2^-100 (FOCAL_GAMMA_LARGE_ACCURATE, blocks with soft
- * targets): near q = 1 the digits of q are those of 1 - q = y p + (1 - y)
- * (1 - p), held in double-double only to an absolute 2^-106 in q, so the
- * first value is log1p(-(1 - q)) there, log_positive(q) elsewhere; then one
- * Newton step (log_newton_step).  e^-y overflows from y = -709.8: a q below
- * 2^-900 (a tiny target's at a far logit) is lifted by 2^600 first (exactly)
- * and 600 ln 2 taken off the log after.
+ * log q of a soft target, float64 results: to about 2^-100 with `accurate`
+ * (FOCAL_GAMMA_LARGE_ACCURATE), else to an absolute 2^-59 (the general
+ * kernel, gamma <= 8: log_positive's 2^-56 or so, which gamma multiplies,
+ * took the loss 2.4 ULP off at gamma 8, y = 0.3).  Near q = 1 the digits of q
+ * are those of 1 - q = y p + (1 - y) (1 - p), held in double-double only to
+ * an absolute 2^-106 in q, so the first value is log1p(-(1 - q)) there,
+ * log_positive(q) elsewhere; then one Newton step (log_step, by exp_accurate
+ * or exp_series).  e^-y overflows from y = -709.8: a q below 2^-900 (a tiny
+ * target's at a far logit) is lifted by 2^600 first (exactly) and 600 ln 2
+ * taken off the log after.
  */
 FOCAL_INLINE dd
-log_q_accurate(double y, logistic_parts s, dd q)
+log_q_of_soft_target(double y, logistic_parts s, dd q, int accurate)
 {
     dd one_minus_q = dd_add(dd_scale(s.p, y, 1), dd_mul(two_sum(1.0, -y, 1), s.one_minus_p, 1), 1);
     double lift = q.hi < 0x1p-900 ? 600.0 : 0.0;
@@ -187,7 +190,7 @@ log_q_accurate(double y, logistic_parts s, dd q)
     dd lifted = {q.hi * factor, q.lo * factor};
     dd first = one_minus_q.hi < 0.25 ? log1p_small(dd_negate(one_minus_q), 1, 0)
                                      : log_positive(lifted, 1);
-    return add_ln2_multiple(log_newton_step(first, lifted), -lift, 1);
+    return add_ln2_multiple(log_step(first, lifted, accurate), -lift, 1);
 }
 
 /*
@@ -378,7 +381,10 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     else {
         dd log_q = dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx);
         if (soft) { /* a constant: only blocks with soft targets pay for the log */
-            log_q = accurate ? log_q_accurate(y, s, q) : hard ? log_q : log_positive(q, precise);
+            log_q = accurate  ? log_q_of_soft_target(y, s, q, 1)
+                    : hard    ? log_q
+                    : precise ? log_q_of_soft_target(y, s, q, 0)
+                              : log_positive(q, 0);
         }
         if (large) { /* a constant, as everywhere */
             double plain = gamma * log_q.hi;

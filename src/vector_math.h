@@ -148,7 +148,7 @@ exp_nonpositive(dd a, int precise)
  * and keeps only the digits p has beyond y's, and for float64 results at
  * gamma > 8, where q^gamma = e^(gamma log q) turns an error of the exponent
  * into a relative one of the result (a positive a up to 709 works as well:
- * log_q_accurate passes up to 624).  a = k ln2 + r with ln 2 in
+ * log_q_of_soft_target passes up to 624).  a = k ln2 + r with ln 2 in
  * three parts, r = 2^10 r' (|r'| < 3.4e-4), expm1(r') by its Taylor series
  * in double-double (coefficients 1/3!..1/5! in two parts, the tail from
  * 1/6! in double: its terms are below 2^-106 r' from 1/9! on), then ten

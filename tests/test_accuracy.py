@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import focal
+import reference
 import registry
 from reference import sigmoid_focal_definition_mp, sigmoid_focal_mp, spacing, ulp_error
 from registry import LOSSES
@@ -108,6 +109,27 @@ def test_soft_target_within_4_ulp_of_the_loss(dtype, gamma):
     y = float(dtype(0.3))
     worst = _errors(dtype, y, gamma)
     assert worst["loss"][0] <= 4, worst
+
+
+@pytest.mark.parametrize("gamma", [2.5, 5.0, 7.9, 8.0, 12.0])
+@pytest.mark.parametrize("alpha", [0.25, None])
+def test_soft_targets_float64_within_1_ulp_where_gamma_is_not_a_product(gamma, alpha):
+    # q^gamma = e^(gamma log q) for soft targets: gamma multiplied the error
+    # of log q (log_positive, 2^-56 or so) into the loss, 2.4 ULP at gamma 8
+    # and y = 0.3, and alpha_t took alpha y and 1 - y rounded (up to 1.07 ULP
+    # at gamma 50); Poly-1 shares the kernel (2.05 ULP)
+    x = np.concatenate([np.linspace(-60.0, 60.0, 61), [-700.0, 300.0, 1000.0, 1e4]])
+    for y in (0.3, 0.29737440438930735, 0.9, 0.01, 0.5):
+        t = np.full(x.shape, y)
+        loss = focal.loss(x, t, alpha, gamma, reduction="none")
+        grad = focal.grad(x, t, alpha, gamma, reduction="none")
+        poly = focal.poly1_loss(x, t, alpha, gamma, 1.0, reduction="none")
+        for i, xi in enumerate(x):
+            exact = sigmoid_focal_mp(float(xi), y, gamma, alpha)
+            assert ulp_error(loss[i], exact.loss, np.float64) <= 1.0, (y, float(xi))
+            assert ulp_error(grad[i], exact.grad, np.float64) <= 1.0, (y, float(xi))
+            poly_exact = reference.poly1_mp(float(xi), y, gamma, 1.0, alpha)[0]
+            assert ulp_error(poly[i], poly_exact, np.float64) <= 1.0, (y, float(xi))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
