@@ -455,6 +455,23 @@ def test_quality_of_subnormal_targets(dtype):
                              exact[1], dtype) <= 1.0
 
 
+def _assert_quality_near_mpmath(x, y, beta):
+    """float64 loss and gradient at logits x and target y within 1 ULP of
+    mpmath, the second derivative within 4 ULP of its scale (as
+    worst_errors judges it)."""
+    t = np.full(x.shape, y)
+    loss = focal.quality_loss(x, t, beta, reduction="none")
+    grad, hess = focal.quality_grad_hess(x, t, beta)
+    for i, xi in enumerate(x):
+        exact = reference.quality_mp(float(xi), y, beta)
+        where = (y, beta, float(xi))
+        assert ulp_error(loss[i], exact[0], np.float64) <= 1.0, where
+        assert ulp_error(grad[i], exact[1], np.float64) <= 1.0, where
+        scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(np.float64).tiny))
+        error = float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, np.float64)
+        assert error <= 4.0, where
+
+
 @pytest.mark.parametrize("beta", [0.25, 0.5, 0.9, 1.5])
 def test_quality_of_tiny_targets_where_p_is_far_smaller_than_one(beta):
     # u = p - y below 2^-200 (the steep region) with w = p (1 - p) and CE of
@@ -465,18 +482,7 @@ def test_quality_of_tiny_targets_where_p_is_far_smaller_than_one(beta):
     for y in (1e-300, 1e-200, 1e-120, 1e-310, 5e-324):
         x = np.unique(np.concatenate([-np.logspace(0, 2.9, 40),
                                       [np.log(y) + d for d in (-1.0, -0.1, 0.01, 0.1, 1.0, 5.0)]]))
-        t = np.full(x.shape, y)
-        loss = focal.quality_loss(x, t, beta, reduction="none")
-        grad, hess = focal.quality_grad_hess(x, t, beta)
-        for i, xi in enumerate(x):
-            exact = reference.quality_mp(float(xi), y, beta)
-            where = (y, beta, float(xi))
-            assert ulp_error(loss[i], exact[0], np.float64) <= 1.0, where
-            assert ulp_error(grad[i], exact[1], np.float64) <= 1.0, where
-            # (the second derivative judged as worst_errors judges it)
-            scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(np.float64).tiny))
-            error = float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, np.float64)
-            assert error <= 4.0, where
+        _assert_quality_near_mpmath(x, y, beta)
 
 
 @pytest.mark.parametrize("beta", [1e-10, 1e-3, 0.01, 0.03, 0.1])
@@ -496,17 +502,7 @@ def test_quality_where_p_and_y_cancel_below_the_normal_range(beta):
             near += [up, down]
         offsets = [centre + d for d in (-1e-3, -1e-6, -1e-9, 1e-9, 1e-6, 1e-3)]
         x = np.unique(np.array(near + offsets))
-        t = np.full(x.shape, y)
-        loss = focal.quality_loss(x, t, beta, reduction="none")
-        grad, hess = focal.quality_grad_hess(x, t, beta)
-        for i, xi in enumerate(x):
-            exact = reference.quality_mp(float(xi), y, beta)
-            where = (y, beta, float(xi))
-            assert ulp_error(loss[i], exact[0], np.float64) <= 1.0, where
-            assert ulp_error(grad[i], exact[1], np.float64) <= 1.0, where
-            scale = max(abs(float(exact[2])), abs(float(exact[1])), float(np.finfo(np.float64).tiny))
-            error = float(abs(mpmath.mpf(float(hess[i])) - exact[2])) / spacing(scale, np.float64)
-            assert error <= 4.0, where
+        _assert_quality_near_mpmath(x, y, beta)
 
 
 def test_quality_at_logits_far_below_the_scaled_range():
