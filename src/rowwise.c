@@ -273,15 +273,18 @@ careful_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
     /* (locals: the stores into the buffers cannot alias them) */
     dd row_loss = *loss, total = *g_total;
     for (npy_intp c = 0; c < n; c++) {
-        double a = buffer->y[c];
         if (buffer->grad[c] == buffer->grad[c]) {
-            dd term = {buffer->grad[c], a};
+            /* the kernel's term: its high part in grad, its low part in y */
+            dd term = {buffer->grad[c], buffer->y[c]};
             row_loss = dd_accumulate(row_loss, term, 1);
             dd g = {buffer->g[c], buffer->g_low[c]};
             total = dd_add(total, g, 1);
         }
-        else if (a != 0.0) {
-            /* (row_loss's address not taken: it stays in a register) */
+        else if (buffer->y[c] != 0.0) {
+            /* a class the kernel left (NaN in grad): y holds its target
+               weight a_c (row_loss's address not taken: it stays in a
+               register) */
+            double a = buffer->y[c];
             dd with_term = row_loss;
             dd g = softmax_class_term(shifted, buffer->x, buffer->e, buffer->e_low, c, a,
                                       t->gamma, &with_term, NULL, 1, FOCAL_ROWS_CAREFUL,
