@@ -184,17 +184,30 @@ piece_exponentials(const softmax_task *t, const softmax_row_shape *row, const do
     }
 }
 
-/* the target weights a_c = alpha_c y_c of a piece's classes into buffer->g,
-   and how many are not zero */
+/* the target weights a_c = alpha_c y_c of a piece's classes, and how many
+   are not zero: float64 results (precise) take their factors (target_weight),
+   the first into buffer->g and the second into buffer->g_low; float32 results
+   their products, into buffer->g */
 FOCAL_INLINE npy_intp
-target_weights(const softmax_task *t, const row_buffers *buffer, npy_intp first, npy_intp n)
+target_weights(const softmax_task *t, const row_buffers *buffer, npy_intp first, npy_intp n,
+               int precise)
 {
     npy_intp targets = 0;
+    double *restrict weight = buffer->g;
+    double *restrict second = buffer->g_low;
+    const double *restrict y = buffer->y;
     if (t->class_alpha == NULL) {
-        /* (one alpha: a loop without calls, which vectorises) */
+        /* (one alpha: loops without calls, which vectorise) */
         const double alpha = t->alpha;
-        double *restrict weight = buffer->g;
-        const double *restrict y = buffer->y;
+        if (precise) {
+            for (npy_intp c = 0; c < n; c++) {
+                target_weight a = target_weight_of(alpha, y[c]);
+                weight[c] = a.first;
+                second[c] = a.second;
+                targets += a.first != 0.0;
+            }
+            return targets;
+        }
         for (npy_intp c = 0; c < n; c++) {
             weight[c] = y[c] != 0.0 ? alpha * y[c] : 0.0;
             targets += weight[c] != 0.0;
@@ -202,9 +215,16 @@ target_weights(const softmax_task *t, const row_buffers *buffer, npy_intp first,
         return targets;
     }
     for (npy_intp c = 0; c < n; c++) {
-        /* alpha in [0, 1] times a zero target is zero: alpha is not read then */
-        buffer->g[c] = buffer->y[c] != 0.0 ? class_weight(t, first + c) * buffer->y[c] : 0.0;
-        targets += buffer->g[c] != 0.0;
+        /* (alpha is not read for a zero target) */
+        target_weight a = target_weight_of(y[c] != 0.0 ? class_weight(t, first + c) : 0.0, y[c]);
+        if (precise) {
+            weight[c] = a.first;
+            second[c] = a.second;
+        }
+        else {
+            weight[c] = target_weight_value(a);
+        }
+        targets += weight[c] != 0.0;
     }
     return targets;
 }
@@ -234,8 +254,9 @@ dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
         if (isinf(shifted->max - buffer->x[c])) {
             /* (row_loss's address not taken: it stays in a register) */
             dd with_term = row_loss;
-            buffer->g[c] = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c, a, t->gamma,
-                                              &with_term, NULL, 0, 0, NULL)
+            buffer->g[c] = softmax_class_term(shifted, buffer->x, buffer->e, NULL, c,
+                                              target_weight_of(a, 1.0), t->gamma, &with_term,
+                                              NULL, 0, 0, NULL)
                                .hi;
             row_loss = with_term;
         }
@@ -259,9 +280,9 @@ dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
    (careful_terms: softmax_term_careful, the bits of softmax_class_term),
    then in class order the terms of the classes with a target added, and
    those it leaves (the argmax, an infinite m - z_c, a 1 - p_c below 2^-100)
-   taken by softmax_class_term.  The target weights a_c are in buffer->g
-   (target_weights); the loss terms go to buffer->grad and buffer->y, free
-   until the gradient. */
+   taken by softmax_class_term.  The target weights' factors are in buffer->g
+   and buffer->g_low (target_weights); the loss terms go to buffer->grad and
+   buffer->y, free until the gradient. */
 static void
 careful_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
                        const row_buffers *buffer, npy_intp n, dd *loss, dd *g_total,
@@ -280,11 +301,11 @@ careful_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
             dd g = {buffer->g[c], buffer->g_low[c]};
             total = dd_add(total, g, 1);
         }
-        else if (buffer->y[c] != 0.0) {
-            /* a class the kernel left (NaN in grad): y holds its target
-               weight a_c (row_loss's address not taken: it stays in a
-               register) */
-            double a = buffer->y[c];
+        else if (buffer->g[c] != 0.0) {
+            /* a class the kernel left (NaN in grad), its target weight's
+               factors in g and g_low (row_loss's address not taken: it stays
+               in a register) */
+            target_weight a = {buffer->g[c], buffer->g_low[c]};
             dd with_term = row_loss;
             dd g = softmax_class_term(shifted, buffer->x, buffer->e, buffer->e_low, c, a,
                                       t->gamma, &with_term, NULL, 1, FOCAL_ROWS_CAREFUL,
@@ -316,7 +337,7 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
     /* the level's loops form every class's term: worth it where at least a
        quarter of the classes have a target (label-smoothed rows, not one-hot
        ones) */
-    const npy_intp targets = target_weights(t, buffer, first, n);
+    const npy_intp targets = target_weights(t, buffer, first, n, precise);
     if (in_lanes && 4 * targets >= n) {
         if (precise) {
             careful_terms_in_lanes(t, &shifted, buffer, n, loss, g_total, &log_total);
@@ -329,9 +350,11 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
     }
     const double *e_low = accurate ? buffer->e_low : NULL;
     for (npy_intp c = 0; c < n; c++) {
-        double a = buffer->g[c]; /* (target_weights) */
+        /* (target_weights) */
+        target_weight a = precise ? (target_weight){buffer->g[c], buffer->g_low[c]}
+                                  : target_weight_of(buffer->g[c], 1.0);
         dd term = dd_from(0.0);
-        if (a != 0.0) {
+        if (a.first != 0.0) {
             term = softmax_class_term(&shifted, buffer->x, buffer->e, e_low, c, a, t->gamma, loss,
                                       NULL, precise, accurate, &log_total);
             *g_total = accurate ? dd_add(*g_total, term, 1) : dd_from(g_total->hi + term.hi);
@@ -552,8 +575,8 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         one_minus_p[k] = 0.0;
         if (!r->shape.has_nan) {
             g[k] = softmax_class_term(&r->shape, &r->z, r->e + r->label, NULL, 0,
-                                      class_weight(t, r->label), t->gamma, &loss[k], NULL, 0, 0,
-                                      NULL)
+                                      target_weight_of(class_weight(t, r->label), 1.0), t->gamma,
+                                      &loss[k], NULL, 0, 0, NULL)
                        .hi;
             one_minus_p[k] = others_share(&r->shape, r->e + r->label, NULL, 0, 0).hi /
                              (r->shape.rest.hi + 1.0);
@@ -734,7 +757,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     npy_intp with_target = 0;
     double curvature = 0.0, others_label = 0.0;
     if (t->labels) {
-        double a = class_weight(t, label);
+        target_weight a = target_weight_of(class_weight(t, label), 1.0);
         /* the label's class in the buffers: the row held whole, or the
            label's logit alone, a piece of one class */
         npy_intp at = whole ? label : 0;

@@ -385,6 +385,52 @@ softmax_log_total(const softmax_row_shape *row, int precise)
                                : log_positive(dd_add(row->rest, dd_from(1.0), precise), precise);
 }
 
+/* A class's target weight a_c = alpha_c y_c as its two factors, the larger
+   first (both in [0, 1]; both 0 where either is).  Float64 results take
+   (1 - p_c)^gamma times the first factor, and the values made from it times
+   the second: a product below the normal range is rounded once, at the end,
+   and a normal one is not rounded before it weighs the term (alpha_c y_c
+   formed first was rounded, which took the loss of soft targets under an
+   alpha 1.08 ULP off, and a subnormal one kept few digits: target 5e-324
+   under alpha 0.91 gave 4.94e-321 for 4.48e-321).  Float32 results take the
+   product, the bits of the vectorised rows.  With class indices or without
+   alpha the first factor is 1: the values of a single factor. */
+typedef struct {
+    double first, second;
+} target_weight;
+
+FOCAL_INLINE target_weight
+target_weight_of(double alpha, double y)
+{
+    /* (selects, not fmax and fmin, which are calls: target_weights'
+       loops vectorise) */
+    const int none = alpha == 0.0 || y == 0.0, alpha_first = alpha >= y;
+    target_weight a = {none ? 0.0 : alpha_first ? alpha : y, none ? 0.0 : alpha_first ? y : alpha};
+    return a;
+}
+
+/* a_c as one double (the products of float32 results, the hessian's P_c) */
+FOCAL_INLINE double
+target_weight_value(target_weight a)
+{
+    return a.first * a.second;
+}
+
+/* (1 - p_c)^gamma times the first factor (float64 results) */
+FOCAL_INLINE dd
+weigh_power(dd q_gamma, target_weight a, int precise)
+{
+    return precise ? dd_scale(q_gamma, a.first, 1) : q_gamma;
+}
+
+/* a value made from weigh_power's times the second factor (float64
+   results), or one made from (1 - p_c)^gamma times a_c (float32) */
+FOCAL_INLINE dd
+weigh_value(dd v, target_weight a, int precise)
+{
+    return precise ? dd_scale(v, a.second, 1) : dd_from(v.hi * target_weight_value(a));
+}
+
 /* What every form of class c's term is made of, for a finite m - z_c:
    S = 1 + rest, O_c, 1 - p_c = O_c / S, L_c = log S + (m - z_c) and E_c
    (with its low part where `accurate`) */
@@ -411,14 +457,14 @@ softmax_parts(const softmax_row_shape *row, const double *z, const double *e,
     return k;
 }
 
-/* the loss term a_c (1 - p_c)^gamma L_c, from q_gamma = (1 - p_c)^gamma,
-   or (1 - p_c)^gamma 2^1000 where `boosted` */
+/* the loss term a_c (1 - p_c)^gamma L_c, from weighed = weigh_power of
+   (1 - p_c)^gamma, or of (1 - p_c)^gamma 2^1000 where `boosted` */
 FOCAL_INLINE dd
-softmax_loss_term(dd q_gamma, dd neg_log_p, double target_weight, int boosted, int precise)
+softmax_loss_term(dd weighed, dd neg_log_p, target_weight a, int boosted, int precise)
 {
-    dd term = dd_mul(q_gamma, neg_log_p, precise);
+    dd term = dd_mul(weighed, neg_log_p, precise);
     term = boosted ? dd_scale(term, 0x1p-1000, precise) : term;
-    return dd_scale(term, target_weight, precise);
+    return weigh_value(term, a, precise);
 }
 
 /* h_c = (E_c / O_c) L_c of a class other than the argmax; E_c = 0 (p_c
@@ -436,17 +482,17 @@ softmax_share_h(const softmax_class_parts *k, int accurate)
 }
 
 /* G_c = a_c q_gamma (gamma h_c + 1) in double-double (the accurate forms),
-   q_gamma as for softmax_loss_term */
+   weighed as for softmax_loss_term */
 FOCAL_INLINE dd
-softmax_big_g(dd q_gamma, dd h, double gamma, double target_weight, int boosted)
+softmax_big_g(dd weighed, dd h, double gamma, target_weight a, int boosted)
 {
     dd factor = dd_add(dd_scale(h, gamma, 1), dd_from(1.0), 1);
-    dd big_g = dd_scale(dd_mul(q_gamma, factor, 1), target_weight, 1);
+    dd big_g = weigh_value(dd_mul(weighed, factor, 1), a, 1);
     return boosted ? dd_scale(big_g, 0x1p-1000, 1) : big_g;
 }
 
 /*
- * Adds class c's term (target weight a_c y_c) to the row's loss and returns
+ * Adds class c's term (target weight a = alpha_c y_c) to the row's loss and returns
  * its G_c (in double-double with `accurate`; else its high part alone).
  * `loss` accumulates in double-double.  With `curvature` (NULL where the
  * hessian is not wanted), also stores P_c of the hessian's diagonal.  e_low:
@@ -455,7 +501,7 @@ softmax_big_g(dd q_gamma, dd h, double gamma, double target_weight, int boosted)
  */
 FOCAL_INLINE dd
 softmax_class_term(const softmax_row_shape *row, const double *z, const double *e,
-                   const double *e_low, ptrdiff_t c, double target_weight, double gamma,
+                   const double *e_low, ptrdiff_t c, target_weight a, double gamma,
                    dd *loss, double *curvature, int precise, int accurate,
                    const dd *known_log_total)
 {
@@ -465,14 +511,17 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
            the double range have p_c = 0 and h_c = 0 as well, and a term
            a_c y_c (m - z_c + log S) that may still be finite: it is taken in
            halves (log S <= log C is far below the rounding of m - z_c). */
-        double term = isfinite(row->max) && isfinite(z[c])
-                          ? 2.0 * (target_weight * (0.5 * row->max - 0.5 * z[c]))
-                          : HUGE_VAL;
+        double term =
+            isfinite(row->max) && isfinite(z[c])
+                ? 2.0 * weigh_value(weigh_power(dd_from(0.5 * row->max - 0.5 * z[c]), a, precise),
+                                    a, precise)
+                            .hi
+                : HUGE_VAL;
         *loss = dd_accumulate(*loss, dd_from(term), precise);
         if (curvature != NULL) {
             *curvature = 0.0; /* p_c = 0 and p_c L_c -> 0 */
         }
-        return dd_from(target_weight);
+        return precise ? two_product(a.first, a.second, 1) : dd_from(target_weight_value(a));
     }
     dd log_total = known_log_total != NULL ? *known_log_total : softmax_log_total(row, precise);
     softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, precise, accurate);
@@ -483,8 +532,8 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                  : accurate == FOCAL_ROWS_CAREFUL
                      ? careful_power(row, z, c, k.e_c, k.total, k.one_minus_p, gamma, &boosted)
                      : dd_power(k.one_minus_p, gamma, precise);
-    *loss = dd_accumulate(*loss, softmax_loss_term(q_gamma, k.neg_log_p, target_weight, boosted,
-                                                   precise),
+    const dd weighed = weigh_power(q_gamma, a, precise);
+    *loss = dd_accumulate(*loss, softmax_loss_term(weighed, k.neg_log_p, a, boosted, precise),
                           precise);
     dd h;
     if (c == row->argmax) {
@@ -496,7 +545,7 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         h = softmax_share_h(&k, accurate);
     }
     const double unscale = boosted ? 0x1p-1000 : 1.0;
-    double weighted_power = target_weight * q_gamma.hi;
+    double weighted_power = target_weight_value(a) * q_gamma.hi;
     if (curvature != NULL) {
         double p = e[c] / k.total.hi;
         /* (accurate: gamma p first, since p h alone underflows where p is
@@ -506,7 +555,7 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                      : weighted_power * gamma * (spread + p * k.neg_log_p.hi - 2.0 * p) * unscale;
     }
     if (accurate) {
-        return softmax_big_g(q_gamma, h, gamma, target_weight, boosted);
+        return softmax_big_g(weighed, h, gamma, a, boosted);
     }
     return dd_from(weighted_power * (gamma * h.hi + 1.0) * unscale);
 }
@@ -526,14 +575,15 @@ typedef struct {
 
 FOCAL_INLINE softmax_careful_term
 softmax_term_careful(const softmax_row_shape *row, const double *z, const double *e,
-                     const double *e_low, ptrdiff_t c, double target_weight, double gamma,
+                     const double *e_low, ptrdiff_t c, target_weight a, double gamma,
                      dd log_total)
 {
     softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, 1, FOCAL_ROWS_CAREFUL);
     dd q_gamma = dd_integer_power(k.one_minus_p, (int)gamma); /* careful_power's */
+    const dd weighed = weigh_power(q_gamma, a, 1);
     softmax_careful_term r;
-    r.loss = softmax_loss_term(q_gamma, k.neg_log_p, target_weight, 0, 1);
-    r.g = softmax_big_g(q_gamma, softmax_share_h(&k, 1), gamma, target_weight, 0);
+    r.loss = softmax_loss_term(weighed, k.neg_log_p, a, 0, 1);
+    r.g = softmax_big_g(weighed, softmax_share_h(&k, 1), gamma, a, 0);
     r.ordinary = (c != row->argmax) & (k.one_minus_p.hi >= 0x1p-100) & !isinf(row->max - z[c]);
     return r;
 }

@@ -436,27 +436,30 @@ NAMED(dense_terms)(const double *e, const double *z, const double *weight, ptrdi
 }
 
 /* softmax_term_careful over a row's classes (the same operations: the same
-   bits), vectorised by the compiler where the level has fused multiply-adds;
-   a class it does not add gets a NaN loss_hi and its weight in loss_lo.
-   (nonnull: e_low is read unconditionally; restrict: the buffers are
-   distinct, and without it the alias checks are too many to vectorise) */
+   bits), vectorised by the compiler where the level has fused multiply-adds.
+   A class's target weight comes in as its factors (target_weight), the first
+   in g and the second in g_low; a class it adds leaves its G_c there and its
+   term in loss_hi and loss_lo, and a class it does not add its factors, with
+   a NaN loss_hi.  (nonnull: e_low is read unconditionally; restrict: the
+   buffers are distinct, and without it the alias checks are too many to
+   vectorise) */
 ATTRIBUTE __attribute__((nonnull)) static void
 NAMED(careful_terms)(const softmax_row_shape *row, dd log_total, const double *restrict z,
                      const double *restrict e, const double *restrict e_low,
-                     double *restrict weight_g, double *restrict g_low, ptrdiff_t n,
-                     double gamma, double *restrict loss_hi, double *restrict loss_lo)
+                     double *restrict g, double *restrict g_low, ptrdiff_t n, double gamma,
+                     double *restrict loss_hi, double *restrict loss_lo)
 {
     const softmax_row_shape shape = *row; /* a local: the stores cannot change it */
 #define TERMS(GAMMA)                                                                      \
     for (ptrdiff_t c = 0; c < n; c++) {                                                  \
-        double a = weight_g[c];                                                          \
+        target_weight a = {g[c], g_low[c]};                                              \
         softmax_careful_term v = softmax_term_careful(&shape, z, e, e_low, c, a, GAMMA,  \
                                                       log_total);                        \
-        int added = v.ordinary & (a != 0.0);                                             \
+        int added = v.ordinary & (a.first != 0.0);                                       \
         loss_hi[c] = added ? v.loss.hi : NAN;                                            \
-        loss_lo[c] = added ? v.loss.lo : a;                                              \
-        weight_g[c] = added ? v.g.hi : 0.0;                                              \
-        g_low[c] = added ? v.g.lo : 0.0;                                                 \
+        loss_lo[c] = added ? v.loss.lo : 0.0;                                            \
+        g[c] = added ? v.g.hi : a.first;                                                 \
+        g_low[c] = added ? v.g.lo : a.second;                                            \
     }
     WITH_GAMMA_CONSTANT(TERMS, gamma)
 #undef TERMS

@@ -68,15 +68,15 @@ typedef struct {
                         double gamma, double *loss, double *g);
     /* softmax_term_careful of the n classes of one row (float64 results,
        dense targets, an integer gamma <= FOCAL_POWER_BY_LOG), given its log
-       S, from z, the E_j (e, e_low) and the target weights a_c in weight_g:
-       the loss term of class c into loss_hi[c] and loss_lo[c], and G_c into
-       weight_g[c] and g_low[c].  A class it does not add (no target, or not
-       `ordinary`) gets a NaN loss_hi[c], its a_c in loss_lo[c] and a zero
-       G_c, for the caller to take through softmax_class_term. */
+       S, from z, the E_j (e, e_low) and the target weights' factors
+       (target_weight: the first in g, the second in g_low): the loss term of
+       class c into loss_hi[c] and loss_lo[c], and G_c into g[c] and
+       g_low[c].  A class it does not add (no target, or not `ordinary`) gets
+       a NaN loss_hi[c] and keeps its factors in g and g_low (0 without a
+       target), for the caller to take through softmax_class_term. */
     void (*careful_terms)(const softmax_row_shape *row, dd log_total, const double *z,
-                          const double *e, const double *e_low, double *weight_g,
-                          double *g_low, ptrdiff_t n, double gamma, double *loss_hi,
-                          double *loss_lo);
+                          const double *e, const double *e_low, double *g, double *g_low,
+                          ptrdiff_t n, double gamma, double *loss_hi, double *loss_lo);
     /* grad_j = E_j times coefficient, rounded to float32 (contiguous, any
        alignment) */
     void (*scaled)(const double *e, ptrdiff_t n, double coefficient, char *grad);

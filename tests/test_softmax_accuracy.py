@@ -227,6 +227,53 @@ def test_dense_rows_within_8_ulp(dtype, gamma):
     assert worst_grad[0] <= 8, f"grad: {worst_grad[0]:.2f} ULP of its terms at {worst_grad[1]}"
 
 
+@pytest.mark.parametrize("gamma", (0.0, 1.0, 2.0, 2.5, 4.0))
+def test_float64_dense_rows_under_class_alphas_within_one_ulp(gamma):
+    # The target weight a_c = alpha_c y_c enters as its two factors, each
+    # scaling the term in double-double: formed first, it was rounded, and the
+    # loss of soft targets under per-class alphas reached 1.08 ULP and the
+    # gradient 1.12 of its terms' size (a review's rows; both now near 0.5).
+    # Rows of a quarter or more of their classes with a target take the
+    # vectorised loop, the others the loop over the classes.
+    rng = np.random.default_rng(int(gamma * 10) + 3)
+    worst_loss = worst_grad = (0.0, None)
+    for i in range(120):
+        count = int(rng.integers(2, 9))
+        x = rng.standard_normal(count) * rng.choice([0.3, 2.0, 10.0])
+        if i % 4 == 0:
+            x[1] = x[0]  # a tie
+        y = rng.dirichlet(np.ones(count) * rng.choice([0.3, 1.0, 5.0]))
+        if i % 5 == 0:
+            y[rng.integers(count)] = 0.0  # fewer classes with a target
+        alpha = rng.random(count)
+        loss, grad = focal.softmax_loss_and_grad(x[None], y[None], alpha=alpha, gamma=gamma,
+                                                 reduction="none")
+        exact_loss, exact_grad, magnitude = softmax_mp(x, y, gamma, alpha)
+        e = error(loss[0], exact_loss) / spacing(exact_loss, np.float64)
+        worst_loss = max(worst_loss, (e, (x.tolist(), y.tolist())), key=lambda w: w[0])
+        for j in range(count):
+            e = error(grad[0, j], exact_grad[j]) / spacing(magnitude[j], np.float64)
+            worst_grad = max(worst_grad, (e, (x.tolist(), y.tolist(), j)), key=lambda w: w[0])
+    assert worst_loss[0] <= 1.0, f"loss: {worst_loss[0]:.2f} ULP at {worst_loss[1]}"
+    assert worst_grad[0] <= 1.0, f"grad: {worst_grad[0]:.2f} ULP of its terms at {worst_grad[1]}"
+
+
+@pytest.mark.parametrize("target", (5e-324, 1e-320, 3e-310))
+@pytest.mark.parametrize("alpha", (0.9077441979793299, 0.3))
+def test_float64_target_weight_below_the_normal_range(target, alpha):
+    # alpha_c y_c below the normal range, formed first, kept few digits or none:
+    # a target of 5e-324 under alpha 0.91 gave 4.94e-321 for 4.48e-321, under
+    # alpha 0.3 a loss of 0.  Taken factor by factor, the loss is rounded once,
+    # within one subnormal spacing; the same with class indices' rows beside it.
+    x = np.array([[-999.9060870371733, -0.03518038686863808],
+                  [0.5, -2.0]])
+    y = np.array([[target, 0.0], [0.0, 1.0]])
+    loss = focal.softmax_loss(x, y, alpha=np.array([alpha, 0.5]), gamma=6.0, reduction="none")
+    for row in range(2):
+        exact, _, _ = softmax_mp(x[row], y[row], 6.0, [alpha, 0.5])
+        assert error(loss[row], exact) <= spacing(exact, np.float64), (row, loss[row], exact)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_reduced_loss_within_a_few_ulp(dtype):
     # every row's loss is >= 0: the sum and the mean have no cancellation, and
