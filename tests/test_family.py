@@ -646,6 +646,40 @@ def test_asymmetric_second_derivative_a_subnormal_distance_above_the_clip(gamma_
             assert abs(got - exact) <= bound * abs(exact) + 2.0**-1074, (xi, gamma_neg, got, exact)
 
 
+@pytest.mark.parametrize("clip, gamma_neg", [(1e-45, 4.0), (1e-30, 6.0), (1e-100, 2.0),
+                                             (8.272705312601621e-122, 0.8528611148320232),
+                                             (5.493807173496281e-26, 9.0), (1e-20, 1.0)])
+def test_asymmetric_second_derivative_of_tiny_values_above_a_small_clip(clip, gamma_neg):
+    # Above a small clip, at x near logit(m), w and P^g are both tiny: the
+    # term w g (...) P^g / P, formed as (w g)(...)P^g first, underflowed where
+    # the term did not (clip 1e-45, gamma_neg 4, x = -103.6: 8.1e-283 for
+    # 9.1e-268, the other terms alone).  Every term is positive here: within
+    # 4 ULP of the value.
+    centre = float(mpmath.log(mpmath.mpf(clip) / (1 - mpmath.mpf(clip))))
+    x = np.array([centre + offset * max(abs(centre), 1.0)
+                  for offset in (1e-15, 1e-12, 1e-9, 1e-6, 1e-3, 0.01, 0.3)])
+    grad, hess = focal.asymmetric_grad_hess(x, np.zeros_like(x), 0.0, gamma_neg, clip)
+    for i, xi in enumerate(x):
+        _, exact_grad, exact_hess = reference.asymmetric_mp(xi, 0.0, 0.0, gamma_neg, clip)
+        if exact_hess == 0 or abs(exact_hess) < 2.0**-1022:
+            continue  # (P at or below the clip, or a subnormal value)
+        for got, exact in ((grad[i], exact_grad), (hess[i], exact_hess)):
+            assert abs(got - exact) <= 4 * np.spacing(abs(float(exact))), (xi, got, exact)
+
+
+@pytest.mark.parametrize("x", [1e-315, 1.11938682e-315, 1e-318, 1e-320])
+def test_asymmetric_second_derivative_beyond_the_double_range_is_inf(x):
+    # clip 1/2, gamma_neg 0.01: P = x/4 is subnormal and w g (...) P^(g - 1)
+    # exceeds the double range (1.8e309 at x = 1e-315): inf, where the
+    # double-double quotient and sum made NaN of it; the gradient is finite
+    # (its digits those of the subnormal P: the test above)
+    grad, hess = focal.asymmetric_grad_hess(np.array([x]), np.zeros(1), 0.0, 0.01, 0.5)
+    with mpmath.workdps(400):
+        _, _, exact_hess = reference.asymmetric_mp(x, 0.0, 0.0, 0.01, 0.5)
+    assert exact_hess > mpmath.mpf(np.finfo(np.float64).max)
+    assert hess[0] == np.inf and np.isfinite(grad[0])
+
+
 def _authors_formula(x, y, gamma_pos, gamma_neg, clip, eps=1e-8):
     """The ASL authors' loss, written here in NumPy from their formula:
     -(y log(clamp(p)) + (1 - y) log(clamp(1 - p_m))) (1 - p_t)^gamma with
