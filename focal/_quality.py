@@ -63,8 +63,10 @@ Everything is computed in log space (log p and log(1 - p) as softplus
 terms, 1 - p as a sigmoid of -x, never 1 minus a rounded probability), and
 u = (1 - y) p - y (1 - p) in double-double from a p of about 100 bits (of
 double-double accuracy for float32 results), so its sign and digits are
-right even where p is close to y: float64 results lose a few bits only
-within about 1e-14 p of p = y (3.4 ULP at the logits next to logit(y)).
+right even where p is close to y: float64 results lose bits only within
+about 1e-14 p of p = y, where they are off by about beta 2^-104 p / |u|
+relative (3.4 ULP at the logits next to logit(0.3), a few hundred ULP at
+the double nearest logit(y) for some targets near 1/2).
 
 Where p approaches a soft target y (u -> 0) the gradient grows like
 |u|^(beta - 1) and the second derivative like |u|^(beta - 2): for
