@@ -332,20 +332,21 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     dd rest = dd_add(s.one_minus_p, dd_negate(m_p_over_u), precise);
     dd sides = dd_add(dd_mul(one_minus_2p, dd_scale(w_sigma, g, precise), precise),
                       dd_mul(w_over_u, rest, precise), precise);
-    dd coefficient = dd_mul(dd_scale(w, g, precise),
-                            dd_add(dd_scale(w_sigma, g - 1.0, precise),
-                                   dd_scale(w_over_u, 2.0, precise), precise),
-                            precise); /* w g w ((g - 1) sigma + 2/u) */
+    dd w_g = dd_scale(w, g, precise);
+    dd factor = dd_add(dd_scale(w_sigma, g - 1.0, precise), dd_scale(w_over_u, 2.0, precise),
+                       precise); /* w ((g - 1) sigma + 2/u) */
+    dd coefficient = dd_mul(w_g, factor, precise);
     /* Where coefficient P^g is below 2^-900 (w and P^g both tiny: p and the
-       clip far below 1, x near logit(m)), that product lost its digits or
-       underflowed while the term, 1/P times larger, did not (clip 1e-45,
-       gamma_neg 4, x = -103.6: the second derivative 8.1e-283 for 9.1e-268,
-       the sides' term alone).  There a normal P divides P^g first:
-       P^(g - 1) <= 2^900. */
-    int small = fabs(coefficient.hi * p_g.hi) < 0x1p-900 && lift_p == 1.0;
+       clip far below 1), that product lost its digits or underflowed while
+       the term, 1/P times larger, did not (clip 1e-45, gamma_neg 4, x =
+       -103.6: the second derivative 8.1e-283 for 9.1e-268, the sides' term
+       alone), and w g w itself where w^2 underflows (clip 1e-300, gamma_neg
+       0.5, x = -400: 4.0e-261 for 6.0e-261).  There a normal P divides P^g
+       first (P^(g - 1) <= 2^1022), and w g multiplies last. */
+    int small = fabs(coefficient.hi * p_g.hi) < 0x1p-900 && (lift_p == 1.0 || lifted_p.hi >= 0x1p-422);
     dd numerator = small ? p_g : dd_mul(dd_scale(coefficient, lift_p, precise), p_g, precise);
     dd quotient = dd_divide(numerator, small ? big_p : lifted_p, precise);
-    dd last = small ? dd_mul(coefficient, quotient, precise) : quotient;
+    dd last = small ? dd_mul(w_g, dd_mul(factor, quotient, precise), precise) : quotient;
     dd hess = dd_add(dd_mul(p_g, sides, precise), last, precise);
     /* a quotient beyond the double range is inf, of the numerator's sign:
        its low part and the sum's made NaN of it (clip 1/2, gamma_neg 0.01,

@@ -667,6 +667,24 @@ def test_asymmetric_second_derivative_of_tiny_values_above_a_small_clip(clip, ga
             assert abs(got - exact) <= 4 * np.spacing(abs(float(exact))), (xi, got, exact)
 
 
+@pytest.mark.parametrize("clip", [1e-300, 1e-200, 1e-160, 5e-324])
+@pytest.mark.parametrize("gamma_neg", [0.01, 0.3, 0.5, 0.9])
+def test_asymmetric_second_derivative_where_w_squared_underflows(clip, gamma_neg):
+    # Far below x = 0, w = p (1 - p) ~ e^x and w^2 leaves the doubles from
+    # x = -354, while the term w g w (...) P^(g - 1) ~ e^((1 + g) x) does not
+    # for gamma_neg < 1: formed as (w g w (...)) P^g / P it was 0 or few
+    # digits (clip 1e-300, gamma_neg 0.5, x = -400: 4.0e-261 for 6.0e-261).
+    # Above the clip every term is positive: within 4 ULP of the value.
+    low = max(-700.0, float(mpmath.log(mpmath.mpf(clip))) + 5.0)
+    x = np.linspace(low, -340.0, 9)
+    _, hess = focal.asymmetric_grad_hess(x, np.zeros_like(x), 0.0, gamma_neg, clip)
+    for i, xi in enumerate(x):
+        _, _, exact = reference.asymmetric_mp(xi, 0.0, 0.0, gamma_neg, clip)
+        if abs(exact) < 2.0**-1022:
+            continue  # (a subnormal value: its spacing is absolute)
+        assert abs(hess[i] - exact) <= 4 * np.spacing(abs(float(exact))), (xi, hess[i], exact)
+
+
 @pytest.mark.parametrize("x", [1e-315, 1.11938682e-315, 1e-318, 1e-320])
 def test_asymmetric_second_derivative_beyond_the_double_range_is_inf(x):
     # clip 1/2, gamma_neg 0.01: P = x/4 is subnormal and w g (...) P^(g - 1)
