@@ -511,12 +511,10 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
            the double range have p_c = 0 and h_c = 0 as well, and a term
            a_c y_c (m - z_c + log S) that may still be finite: it is taken in
            halves (log S <= log C is far below the rounding of m - z_c). */
-        double term =
-            isfinite(row->max) && isfinite(z[c])
-                ? 2.0 * weigh_value(weigh_power(dd_from(0.5 * row->max - 0.5 * z[c]), a, precise),
-                                    a, precise)
-                            .hi
-                : HUGE_VAL;
+        dd half_spread = dd_from(0.5 * row->max - 0.5 * z[c]);
+        double term = isfinite(row->max) && isfinite(z[c])
+                          ? 2.0 * weigh_value(weigh_power(half_spread, a, precise), a, precise).hi
+                          : HUGE_VAL;
         *loss = dd_accumulate(*loss, dd_from(term), precise);
         if (curvature != NULL) {
             *curvature = 0.0; /* p_c = 0 and p_c L_c -> 0 */
