@@ -264,7 +264,7 @@ def test_float64_target_weight_below_the_normal_range(target, alpha):
     # alpha_c y_c below the normal range, formed first, kept few digits or none:
     # a target of 5e-324 under alpha 0.91 gave 4.94e-321 for 4.48e-321, under
     # alpha 0.3 a loss of 0.  Taken factor by factor, the loss is rounded once,
-    # within one subnormal spacing; the same with class indices' rows beside it.
+    # within one subnormal spacing; a one-hot row beside it keeps its value.
     x = np.array([[-999.9060870371733, -0.03518038686863808],
                   [0.5, -2.0]])
     y = np.array([[target, 0.0], [0.0, 1.0]])
