@@ -238,7 +238,7 @@ def _block_call(entry: Callable[..., Any], x: np.ndarray, t: np.ndarray, w: Any,
         # refused: a negative one's -inf too)
         given = np.asarray(w, dtype=np.float64)
         with np.errstate(over="ignore"):
-            w = np.ldexp(given, -exponent)
+            w = np.asarray(np.ldexp(given, -exponent))  # (a 0-d block's is a scalar)
         np.copyto(w, np.finfo(np.float64).max, where=(w == np.inf) & np.isfinite(given))
     loss_sum, gradient, _ = entry(mode, x, t, alpha, weights=w,
                                   **{**options, "reduction": "mean"},

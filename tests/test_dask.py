@@ -212,6 +212,27 @@ def test_extreme_weights(dtype, scale):
         _close(a, e, np.dtype(dtype))
 
 
+@pytest.mark.parametrize("scale", [1e307, 1e-310])
+def test_extreme_weights_of_zero_dimensions(scale):
+    """A weight of no dimensions (one softmax row, or one sigmoid element)
+    near the ends of the double range: the block's scaled weight is an
+    array as any other's (a NumPy scalar was refused by np.copyto), and the
+    results are the in-memory call's."""
+    x, rows = np.array([1.0, -2.0, 0.5]), np.array(1)
+    w = np.array(scale)
+    expected = focal.softmax_loss_and_grad(x, rows, weights=w)
+    actual = dask.compute(*fd.softmax_loss_and_grad(da.from_array(x), da.from_array(rows),
+                                                    weights=da.from_array(w)))
+    for a, e in zip(actual, expected):
+        _close(a, e, np.dtype(np.float64))
+    x, t = np.array(1.5), np.array(1.0)
+    expected = focal.loss_and_grad(x, t, weights=w)
+    actual = dask.compute(*fd.loss_and_grad(da.from_array(x), da.from_array(t),
+                                            weights=da.from_array(w)))
+    for a, e in zip(actual, expected):
+        _close(a, e, np.dtype(np.float64))
+
+
 def test_the_denominator_is_global():
     """Blocks of very different sizes and positive counts: a mean of block means
     (or a gradient divided block by block) would be far off; the result is the
