@@ -612,8 +612,17 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
                 memcpy(grad_row + j * (npy_intp)sizeof(float), &value, sizeof value);
             }
         }
-        else {
+        else if (isfinite(g[k] / total * scale.plain)) {
             t->kernels->scaled(r->e, classes, g[k] / total * scale.plain, grad_row);
+        }
+        else {
+            /* a coefficient past the double range (a weight near it, at a
+               huge gamma): each p_j G times the weight's scale, so that a
+               p_j that underflowed gives 0, not 0 times inf (NaN) */
+            for (npy_intp j = 0; j < classes; j++) {
+                float value = (float)(r->e[j] * (g[k] / total) * scale.plain);
+                memcpy(grad_row + j * (npy_intp)sizeof(float), &value, sizeof value);
+            }
         }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */

@@ -934,3 +934,30 @@ def test_heavy_weights_on_ignored_rows_do_not_set_the_scale(dtype, light, heavy)
                                      None, reduction)
         assert_close(value, want_value, dtype, 8,
                      f"softmax {reduction} {heavy} {light} {np.dtype(dtype).name}")
+
+
+@pytest.mark.parametrize("row, label, gamma, weight", [
+    ([-300.0, 300.0, -760.0], 0, 1e260, 1e307),
+    ([-300.0, -745.0, 300.0], 0, 7.2e258, 1.7e308),
+    ([0.0, -800.0, 0.0, -900.0], 0, 1e280, 1e307),
+])
+def test_float32_softmax_gradient_under_a_coefficient_past_the_double_range(row, label, gamma,
+                                                                            weight):
+    """A weight near the top of the double range at a huge gamma takes the
+    row's one coefficient (the weight times G over the sum, which multiplies
+    each stored exponential) past the double range: each class's value is
+    its exponential times G, then times the weight, so a class whose
+    exponential underflowed is 0 (its exact value is below float32's range),
+    not 0 times inf (NaN), and the others are inf of their sign or their
+    value."""
+    x = np.array([row], dtype=np.float32)
+    classes = len(row)
+    want = softmax_reference([float(v) for v in row], np.eye(classes)[label], gamma,
+                             np.ones(classes))[1]
+    for reduction in ("none", "sum"):
+        grad = focal.softmax_grad(x, np.array([label]), gamma=gamma, weights=np.array([weight]),
+                                  reduction=reduction)[0]
+        assert not np.isnan(grad).any(), (reduction, grad)
+        for j in range(classes):
+            assert_close(grad[j], want[j] * mpmath.mpf(weight), np.float32, 1,
+                         f"{reduction} class {j}")
