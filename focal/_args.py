@@ -488,8 +488,9 @@ def largest_counted(weights: np.ndarray, labels: np.ndarray, ignore: int,
     only ignored rows hold it (looks at the rows of one kind, stopping at
     the first that reaches it); then the rows that count are reduced on
     their own.  The weights as broadcast against the labels only (row
-    weights: one per row), a piece of rows at a time: the temporaries (a
-    piece's mask and its rows' weights) stay within _WEIGHT_PIECE elements."""
+    weights: one per row), a piece at a time, a row longer than a piece in
+    parts: the temporaries (a piece's mask and comparison) stay within
+    _WEIGHT_PIECE elements whatever the class count."""
     high = largest(weights)
     if not 0 < high < math.inf:
         return high  # (a NaN, infinite or negative weight: the pass refuses it)
@@ -497,24 +498,22 @@ def largest_counted(weights: np.ndarray, labels: np.ndarray, ignore: int,
     per_row = len(shape) - labels.ndim  # (1: the sigmoid's classes; 0: the softmax's rows)
     common = np.broadcast_shapes(weights.shape, rows + (1,) * per_row)
     w = np.broadcast_to(weights, common)
-    step = max(1, _WEIGHT_PIECE // max(1, math.prod(common[labels.ndim:])))
+
+    def pieces() -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """(ignored, weights) of each piece: whether its rows are ignored
+        (broadcast against its weights), and its weights"""
+        for index in _piece_indices(common, _WEIGHT_PIECE):
+            ignored = labels[index[:labels.ndim]] == ignore
+            yield (ignored[..., None] if per_row else ignored), w[index]
 
     def reached(ignored: bool) -> bool:
-        for index in _piece_indices(rows, step):
-            kind = (labels[index] == ignore) == ignored
-            if kind.any() and np.any(w[index][kind] >= high):
-                return True
-        return False
+        return any(np.any(piece >= high, where=mask == ignored) for mask, piece in pieces())
 
     if not reached(True) or reached(False):
         return high
     result: Any = 0.0
-    for index in _piece_indices(rows, step):
-        piece = w[index]
-        if per_row:
-            piece = np.maximum.reduce(piece, axis=-1)
-        result = np.maximum(result, np.maximum.reduce(
-            piece, axis=None, where=labels[index] != ignore, initial=0))
+    for mask, piece in pieces():
+        result = np.maximum(result, np.maximum.reduce(piece, axis=None, where=~mask, initial=0))
     return result
 
 

@@ -392,6 +392,24 @@ def test_the_largest_weight_that_counts_is_found_in_small_pieces(batch, form):
     assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
 
 
+@pytest.mark.parametrize("heavy", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_largest_weight_that_counts_over_long_rows(dtype, heavy):
+    """Rows longer than a piece, one of them ignored, with a weight per
+    element: the rows are cut in parts too (a row at a time took temporaries
+    of a row's size, 19 MiB for rows of 4 million classes), also where only
+    the ignored row holds the largest weight."""
+    classes = 2**22
+    x = np.ones((4, classes), dtype)
+    weights = np.ones((4, classes), dtype)
+    if heavy:
+        weights[0, 5] = 1e30
+    labels = np.array([-1, 0, 1, 2])
+    extra, value = extra_peak(lambda: focal.loss(x, labels, weights=weights))
+    assert extra < LIMIT, f"{extra / MIB:.2f} MiB extra"
+    assert value == focal.loss(x[1:], labels[1:], weights=weights[1:])
+
+
 @pytest.mark.parametrize("call", ["grad", "loss_and_grad", "loss-none", "star_grad",
                                   "softmax_grad"])
 def test_out_over_the_logits_in_reverse_order(batch, call):
