@@ -39,7 +39,8 @@
    logit asked for it; a row of hard targets never sees soft = 1 */
 #define KERNEL_BODY(NAME, TARGETS, FORM, OUTPUTS, PRECISE, SOFT)                          \
     if (NAME##_block(bp, b, n, FORM, SOFT, OUTPUTS, PRECISE)) {                           \
-        finish_special(bp, b, n, PRECISE, NAME##_special, NAME##_limit);                  \
+        finish_special(bp, b, n, PRECISE, NAME##_special, NAME##_limit,                   \
+                       NAME##_limit_weighted);                                    \
     }
 
 #define DEFINE_KERNEL(LEVEL, ATTRIBUTE, NAME, TARGETS, FORM, OUTPUTS, PRECISE)            \

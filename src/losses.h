@@ -14,6 +14,12 @@
  *   NAME_special(x, k)   whether x takes the scalar path (non-finite or far
  *                        logits); branch-free, it runs inside the vector loop
  *   NAME_limit(x, y, k, precise)  the scalar path's unweighted values
+ *   NAME_limit_weighted(x, y, k, weight, precise, v)
+ *                        the scalar path's values times a weight above 1,
+ *                        where the row forms them so (returning 1), for
+ *                        values below the normal range that the weight
+ *                        brings back; no_limit_weighted (returning 0) for
+ *                        a row that does not
  *   NAME_values(x, y, k, form, soft, derivatives, precise)
  *                        one element's unweighted loss, gradient and second
  *                        derivative (focal_values; derivatives: FOCAL_OUT_*)
@@ -227,6 +233,25 @@ FOCAL_OUTLINED focal_values
 sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
 {
     return sigmoid_focal_limit(x, y, k, precise);
+}
+
+/* The right side of a hard target beyond FOCAL_SIGMOID_FAR: e^-(1+g)|x|
+   times 1, (1 + g) a and (1 + g)^2, below the normal range from (1 + g)|x|
+   = 708, where a weight up to 1.8e308 would bring their lost digits back
+   (x = -745, gamma 0, weight 1e300 gave 4.94e-24 for 2.82e-24; x = -760,
+   0 for 8.6e-31): formed 2^1000 larger, times the weight, scaled back
+   (sigmoid_focal_far_right_times).  Times a weight above 1 they stay below
+   e^-700 1.8e308 (1 + g)^2 e^-700g: no overflow. */
+FOCAL_OUTLINED int
+sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
+                          focal_values *v)
+{
+    if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0))) {
+        return 0;
+    }
+    *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
+                                       precise);
+    return 1;
 }
 
 FOCAL_INLINE focal_values
@@ -685,6 +710,20 @@ quality_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
     return special != 0;
 }
 
+/* the rows whose scalar path has no weighted form (NAME_limit_weighted) */
+FOCAL_INLINE int
+no_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
+                  focal_values *v)
+{
+    (void)x, (void)y, (void)k, (void)weight, (void)precise, (void)v;
+    return 0;
+}
+#define fl_star_limit_weighted no_limit_weighted
+#define poly1_limit_weighted no_limit_weighted
+#define varifocal_limit_weighted no_limit_weighted
+#define asymmetric_limit_weighted no_limit_weighted
+#define quality_limit_weighted no_limit_weighted
+
 /* ------------------------------------------------------------------------
  * What kernels.c makes of a row, for any row: the block, then the scalar
  * path over the elements the row calls special.  soft is a constant here.
@@ -692,15 +731,28 @@ quality_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
 FOCAL_INLINE void
 finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precise,
                int (*special)(double, const focal_params *),
-               focal_values (*limit)(double, double, const focal_params *, int))
+               focal_values (*limit)(double, double, const focal_params *, int),
+               int (*limit_weighted)(double, double, const focal_params *, double, int,
+                                     focal_values *))
 {
     for (ptrdiff_t i = 0; i < n; i++) {
         double x = b->x[i];
         if (!special(x, &bp->focal)) {
             continue;
         }
-        focal_values v = limit(x, b->y[i], &bp->focal, precise);
-        weigh_element(bp, v, x, b->y[i], b->alpha[i], b->weight[i], &b->loss[i], &b->grad[i],
+        /* a weight above 1 may bring back digits the values lost below the
+           normal range: a row that can forms them times the weight, which
+           then weighs them as a weight of 1 (the weights' sum reads
+           b->weight, unchanged) */
+        double weight = b->weight[i];
+        focal_values v;
+        if (weight > 1.0 && limit_weighted(x, b->y[i], &bp->focal, weight, precise, &v)) {
+            weight = 1.0;
+        }
+        else {
+            v = limit(x, b->y[i], &bp->focal, precise);
+        }
+        weigh_element(bp, v, x, b->y[i], b->alpha[i], weight, &b->loss[i], &b->grad[i],
                       &b->hess[i], precise, 1, 0);
         if (isinf(v.loss.hi) && b->loss[i] != b->loss[i]) {
             /* an infinite loss times a weight that the reductions' scale

@@ -961,3 +961,29 @@ def test_float32_softmax_gradient_under_a_coefficient_past_the_double_range(row,
         for j in range(classes):
             assert_close(grad[j], want[j] * mpmath.mpf(weight), np.float32, 1,
                          f"{reduction} class {j}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gamma", [0.0, 0.01, 0.5])
+def test_a_heavy_weight_brings_back_the_far_tail_of_a_hard_target(dtype, gamma):
+    """The right side of a hard target beyond |x| = 708 is below the normal
+    range (e^-(1+g)|x|); a weight up to 1.7e308 brings it back, so it is
+    formed 2^1000 larger, times the weight, and scaled back: x = -745 at
+    gamma 0 under a weight of 1e300 gave 4.94e-24 for 2.82e-24, x = -760
+    gave 0 for 8.6e-31.  Loss, gradient and second derivative per element,
+    and the sum beside a light element, within an ULP or two."""
+    x = np.array([-709.0, -745.0, -760.0, -1000.0, 720.0, 745.0, -3.0], dtype)
+    y = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0], dtype)
+    w = np.array([1e300, 1e300, 1.7e308, 1.7e308, 1e300, 3e200, 1.0])
+    exact = [sigmoid_reference(float(a), float(b), gamma, "0.25") for a, b in zip(x, y)]
+    weights = [mpmath.mpf(float(v)) for v in w]
+    loss = focal.loss(x, y, 0.25, gamma, reduction="none", weights=w)
+    grad, hess = focal.grad_hess(x, y, 0.25, gamma, weights=w)
+    for i, (e, weight) in enumerate(zip(exact, weights)):
+        where = f"x = {x[i]}, gamma {gamma}, {np.dtype(dtype).name}"
+        assert_close(loss[i], e.loss * weight, dtype, 1, f"{where} loss")
+        assert_close(grad[i], e.grad * weight, dtype, 1, f"{where} gradient")
+        assert_close(hess[i], e.hess * weight, dtype, 2, f"{where} second derivative")
+    total = focal.loss(x, y, 0.25, gamma, reduction="sum", weights=w)
+    assert_close(total, mpmath.fsum(e.loss * v for e, v in zip(exact, weights)), dtype, 2,
+                 f"gamma {gamma} sum")
