@@ -720,9 +720,43 @@ no_limit_weighted(double x, double y, const focal_params *k, double weight, int 
 }
 #define fl_star_limit_weighted no_limit_weighted
 #define poly1_limit_weighted no_limit_weighted
-#define varifocal_limit_weighted no_limit_weighted
-#define asymmetric_limit_weighted no_limit_weighted
-#define quality_limit_weighted no_limit_weighted
+
+/* the varifocal loss's far right sides (varifocal_limit): target 0 times
+   alpha, now alpha w (left to the unweighted path where that product
+   overflows), and target 1, the cross-entropy's */
+FOCAL_OUTLINED int
+varifocal_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
+                         focal_values *v)
+{
+    if (y == 0.0 && x < -FOCAL_SIGMOID_FAR && isfinite(x) && k->extra > 0.0) {
+        dd factor = two_product(k->extra, weight, precise);
+        if (!isfinite(factor.hi)) {
+            return 0;
+        }
+        *v = sigmoid_focal_far_right_times(-x, 1.0, k->gamma, factor, precise);
+        return 1;
+    }
+    if (y == 1.0 && x > FOCAL_SIGMOID_FAR && isfinite(x)) {
+        *v = sigmoid_focal_far_right_times(x, -1.0, 0.0, dd_from(weight), precise);
+        return 1;
+    }
+    return 0;
+}
+
+/* the asymmetric loss's positives are the focal loss at gamma_pos, its
+   negatives without a clip the focal loss at gamma_neg (asymmetric_limit) */
+FOCAL_OUTLINED int
+asymmetric_limit_weighted(double x, double y, const focal_params *k, double weight,
+                          int precise, focal_values *v)
+{
+    focal_params focal = *k;
+    focal.gamma = y == 1.0 ? k->extra : k->gamma;
+    return (y == 1.0 || k->extra2 == 0.0) &&
+           sigmoid_fl_limit_weighted(x, y, &focal, weight, precise, v);
+}
+
+/* the quality focal loss of a hard target is the focal loss at gamma = beta */
+#define quality_limit_weighted sigmoid_fl_limit_weighted
 
 /* ------------------------------------------------------------------------
  * What kernels.c makes of a row, for any row: the block, then the scalar

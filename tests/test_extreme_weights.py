@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 import focal
-from reference import poly1_mp
+from reference import asymmetric_mp, poly1_mp, quality_mp, varifocal_mp
 from reference import sigmoid_focal_mp as sigmoid_reference
 from reference import softmax_mp as softmax_reference
 from reference import star_mp as star_reference
-from reference import varifocal_mp
 
 mpmath.mp.prec = 120
 TINY = 5e-324
@@ -987,3 +986,35 @@ def test_a_heavy_weight_brings_back_the_far_tail_of_a_hard_target(dtype, gamma):
     total = focal.loss(x, y, 0.25, gamma, reduction="sum", weights=w)
     assert_close(total, mpmath.fsum(e.loss * v for e, v in zip(exact, weights)), dtype, 2,
                  f"gamma {gamma} sum")
+
+
+FAR_TAIL_DESCENDANTS = {
+    # name: (parameters, reference of (x, y), logits, targets)
+    "varifocal": ({"alpha": 0.75, "gamma": 0.5},
+                  lambda x, y: varifocal_mp(x, y, 0.5, "0.75"),
+                  [-745.0, -760.0, -1000.0, 720.0, 745.0], [0.0, 0.0, 0.0, 1.0, 1.0]),
+    "quality": ({"beta": 0.5}, lambda x, y: quality_mp(x, y, 0.5),
+                [-745.0, -760.0, 720.0, 760.0], [0.0, 0.0, 1.0, 1.0]),
+    "asymmetric": ({"gamma_neg": 0.0, "gamma_pos": 0.5, "clip": 0.0},
+                   lambda x, y: asymmetric_mp(x, y, 0.5, 0.0, 0.0),
+                   [-745.0, -760.0, 720.0, 760.0], [0.0, 0.0, 1.0, 1.0]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(FAR_TAIL_DESCENDANTS))
+def test_a_heavy_weight_brings_back_the_far_tail_of_the_descendants(dtype, name):
+    """The varifocal loss, the quality focal loss and the asymmetric loss
+    (without a clip) share the focal loss's far right side: under a weight
+    of 1e300 their values beyond |x| = 708 are formed times it too."""
+    parameters, reference, logits, targets = FAR_TAIL_DESCENDANTS[name]
+    x, y = np.array(logits, dtype), np.array(targets, dtype)
+    w = np.full(x.shape, 1e300)
+    loss = getattr(focal, f"{name}_loss")(x, y, **parameters, reduction="none", weights=w)
+    grad, hess = getattr(focal, f"{name}_grad_hess")(x, y, **parameters, weights=w)
+    for i in range(x.size):
+        exact = reference(float(x[i]), float(y[i]))
+        where = f"{name} x = {x[i]}, y = {y[i]}, {np.dtype(dtype).name}"
+        for computed, value, what in zip((loss[i], grad[i], hess[i]), exact,
+                                         ("loss", "gradient", "second derivative")):
+            assert_close(computed, value * mpmath.mpf(1e300), dtype, 2, f"{where} {what}")
