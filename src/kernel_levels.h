@@ -40,7 +40,7 @@
 #define KERNEL_BODY(NAME, TARGETS, FORM, OUTPUTS, PRECISE, SOFT)                          \
     if (NAME##_block(bp, b, n, FORM, SOFT, OUTPUTS, PRECISE)) {                           \
         finish_special(bp, b, n, PRECISE, NAME##_special, NAME##_limit,                   \
-                       NAME##_limit_weighted);                                    \
+                       NAME##_limit_weighted);                                            \
     }
 
 #define DEFINE_KERNEL(LEVEL, ATTRIBUTE, NAME, TARGETS, FORM, OUTPUTS, PRECISE)            \
