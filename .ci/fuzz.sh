@@ -91,14 +91,20 @@ if ! grep -q '__asan_report' <<<"$symbols" || ! grep -q '__sanitizer_cov' <<<"$s
 fi
 echo "fuzz.sh: setup took $(( $(date +%s) - start )) s"
 
-# the run: new inputs go to $work/corpus, the seeds are read from fuzz/corpus
+# the run: new inputs go to $work/corpus, the seeds are read from fuzz/corpus.
+# -malloc_limit_mb above -rss_limit_mb: a call over a huge broadcast shape may
+# rightly allocate a result larger than the RSS limit (a row loss of 2**31
+# float32 rows, 8 GiB, never touched but a page before the deadline stops
+# the call), which libFuzzer otherwise reports as out of memory at the
+# malloc; the RSS limit still stops memory actually used.
 status=0
 cd "$work"
 LD_PRELOAD="$preload" \
 ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:symbolize=1" \
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     "$py" "$src/fuzz/fuzz_focal.py" \
-        -max_total_time="$seconds" -timeout=60 -rss_limit_mb=8192 -max_len=1024 \
+        -max_total_time="$seconds" -timeout=60 -rss_limit_mb=8192 -malloc_limit_mb=65536 \
+        -max_len=1024 \
         -print_final_stats=1 -artifact_prefix="$work/crashes/" \
         "$work/corpus" "$root/fuzz/corpus" >"$work/fuzz.log" 2>&1 || status=$?
 cd "$root"
