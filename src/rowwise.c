@@ -605,24 +605,19 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
         double total = r->shape.rest.hi + 1.0;
         char *grad_row = t->scatter_grad ? (char *)r->grad_copy : r->grad_out;
         copied[k] = t->scatter_grad;
-        if (scale.split) {
-            /* (a weight over the divisor beyond the double range: see numeric.h) */
+        double coefficient = g[k] / total * scale.plain;
+        if (scale.split || !isfinite(coefficient)) {
+            /* a weight over the divisor beyond the double range (numeric.h),
+               or a coefficient beyond it (a weight near its top at a huge
+               gamma): each p_j G first, then the weight's factor, so that a
+               p_j that underflowed gives 0, not 0 times inf (NaN) */
             for (npy_intp j = 0; j < classes; j++) {
                 float value = (float)weight_ratio_times(scale, r->e[j] * (g[k] / total));
                 memcpy(grad_row + j * (npy_intp)sizeof(float), &value, sizeof value);
             }
         }
-        else if (isfinite(g[k] / total * scale.plain)) {
-            t->kernels->scaled(r->e, classes, g[k] / total * scale.plain, grad_row);
-        }
         else {
-            /* a coefficient past the double range (a weight near it, at a
-               huge gamma): each p_j G times the weight's scale, so that a
-               p_j that underflowed gives 0, not 0 times inf (NaN) */
-            for (npy_intp j = 0; j < classes; j++) {
-                float value = (float)(r->e[j] * (g[k] / total) * scale.plain);
-                memcpy(grad_row + j * (npy_intp)sizeof(float), &value, sizeof value);
-            }
+            t->kernels->scaled(r->e, classes, coefficient, grad_row);
         }
         if (g[k] != 0.0) {
             /* p (G - G_label) - G_label (1 - p) with G = G_label */
