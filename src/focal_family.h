@@ -26,6 +26,17 @@
  * FOCAL_SIGMOID_FAR (here when poly1_prepare sends every element to this
  * path), both with its guard against overflow (POLY1_GUARDED).
  */
+/* whether a finite x of target y takes the right side's far form: beyond
+   FOCAL_SIGMOID_FAR, or from focal_far_form_from(gamma) on where the factor
+   1 + epsilon > 1 would bring back what q^g lost (see poly1_prepare) */
+FOCAL_INLINE int
+poly1_far_right(double x, double y, const focal_params *k)
+{
+    return (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0) &&
+           (fabs(x) > FOCAL_SIGMOID_FAR ||
+            (k->extra > 0.0 && fabs(x) >= focal_far_form_from(k->gamma)));
+}
+
 FOCAL_OUTLINED focal_values
 poly1_focal_limit(double x, double y, const focal_params *k, int precise)
 {
@@ -34,10 +45,7 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
     }
     double epsilon = k->extra, gamma = k->gamma;
     int hard = y == 0.0 || y == 1.0;
-    if (hard && (y == 1.0) == (x > 0.0) &&
-        (fabs(x) > FOCAL_SIGMOID_FAR || (epsilon > 0.0 && fabs(x) >= focal_far_form_from(gamma)))) {
-        /* the right side: the far form, where the factor 1 + epsilon > 1
-           would bring back what q^g lost (see poly1_prepare) */
+    if (poly1_far_right(x, y, k)) {
         return sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, gamma,
                                              two_sum(1.0, epsilon, precise), precise);
     }

@@ -718,8 +718,77 @@ no_limit_weighted(double x, double y, const focal_params *k, double weight, int 
     (void)x, (void)y, (void)k, (void)weight, (void)precise, (void)v;
     return 0;
 }
-#define fl_star_limit_weighted no_limit_weighted
-#define poly1_limit_weighted no_limit_weighted
+
+/* FL*'s far tail (star_focal_far) times a weight above 1: e^-z / gamma and
+   -s e^-z are below the normal range from z = 708 (z = 750 at gamma 1 under
+   a weight of 1e300 gave 0 for 1.9e-26, z = 720 a loss 3e-12 off), so the
+   weight w = m 2^E joins them as E ln 2 in the exponent and m in [1/2, 1)
+   as a factor after: no log of w, one rounding more.  A weighted value that
+   would pass e^600 (a gamma below e^-490) is left to the unweighted path:
+   the value before the weight is then normal, and weighing keeps its digits
+   (above e^600 the reductions' scales could overflow what they shrink). */
+FOCAL_OUTLINED int
+fl_star_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
+                       focal_values *v)
+{
+    double s = y == 1.0 ? 1.0 : -1.0;
+    if (!(isfinite(x) && isfinite(k->gamma * s * x + k->beta))) {
+        return 0;
+    }
+    dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
+    if (!(z.hi > FOCAL_STAR_FAR)) {
+        return 0;
+    }
+    int binary_exponent;
+    double mantissa = frexp(weight, &binary_exponent);
+    dd grad_exponent = add_ln2_multiple(dd_negate(z), (double)binary_exponent, precise);
+    dd loss_exponent = dd_add(grad_exponent, dd_negate(k->log_gamma), precise);
+    if (!(loss_exponent.hi <= 600.0 && grad_exponent.hi <= 600.0)) {
+        return 0;
+    }
+    v->loss = dd_scale(exp_series(loss_exponent, precise, 0), mantissa, precise);
+    v->grad = dd_scale(exp_series(grad_exponent, precise, 0), -s * mantissa, precise);
+    v->hess = 0.0;
+    return 1;
+}
+
+/* Poly-1's far right side (poly1_focal_limit) is the focal loss's times
+   1 + epsilon, now (1 + epsilon) w.  1 + epsilon below 2^-200 is left to the
+   unweighted path: the far form drops a term t^2 / 2 of C beside
+   (1 + epsilon) t, t = e^-|x|, which a weight up to 2^1024 would bring into
+   the normal range where 1 + epsilon is 0. */
+FOCAL_OUTLINED int
+poly1_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
+                     focal_values *v)
+{
+    dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
+    if (!(isfinite(x) && poly1_far_right(x, y, k) && one_plus_epsilon.hi >= 0x1p-200)) {
+        return 0;
+    }
+    double ax = fabs(x), a = 1.0 - 2.0 * y;
+    dd factor = dd_mul(one_plus_epsilon, dd_from(weight), precise);
+    if (isfinite(factor.hi)) {
+        *v = sigmoid_focal_far_right_times(ax, a, k->gamma, factor, precise);
+        return 1;
+    }
+    /* (1 + epsilon) w past the double range (epsilon 1e10 under a weight of
+       1.7e308 at x = 720, gamma 0.5, gave 0 for 1.2e-161).  Where the value
+       before the weight, e^-(1+g)|x| (1 + epsilon), is above 2^-1000, weighing
+       it keeps its digits: the unweighted path.  Below, the weighted value is
+       below 2^24: the factor taken 2^-1100 smaller (in two exact halves), the
+       values 2^1100 larger, which keeps e^-(1+g)|x| 2^1100 below 2^300 (it is
+       below 2^-800 here, 1 + epsilon being at least 2^-200). */
+    if ((1.0 + k->gamma) * ax < 690.0 + log(one_plus_epsilon.hi)) {
+        return 0;
+    }
+    dd scaled = dd_mul(dd_scale(one_plus_epsilon, 0x1p-550, precise),
+                       dd_from(weight * 0x1p-550), precise);
+    *v = sigmoid_focal_far_right(ax, a, k->gamma, 1100.0, precise);
+    v->loss = dd_mul(v->loss, scaled, precise);
+    v->grad = dd_mul(v->grad, scaled, precise);
+    v->hess *= scaled.hi;
+    return 1;
+}
 
 /* the varifocal loss's far right sides (varifocal_limit): target 0 times
    alpha, now alpha w (left to the unweighted path where that product

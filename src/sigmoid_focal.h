@@ -529,16 +529,15 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
 
 /*
  * sigmoid_focal_far's right side (a hard target, t = e^-|x| = q = CE to
- * within t^2): e^-(1+g)|x| times 1, (1 + g) a and (1 + g)^2, taken 2^(1000
- * boosts) larger (exact but for the final rounding: e^ of an exponent
- * raised by 1000 boosts ln 2).
+ * within t^2): e^-(1+g)|x| times 1, (1 + g) a and (1 + g)^2, taken 2^raised
+ * larger (exact but for the final rounding: e^ of an exponent raised by
+ * raised ln 2, an integer up to 2^20).
  */
 FOCAL_INLINE focal_values
-sigmoid_focal_far_right(double ax, double a, double gamma, int boosts, int precise)
+sigmoid_focal_far_right(double ax, double a, double gamma, double raised, int precise)
 {
     focal_values v;
     dd one_plus_gamma = two_sum(1.0, gamma, precise);
-    double raised = 1000.0 * boosts;
     /* (an exponent below -800 underflows; its dd form may be NaN) */
     dd exponent = -(1.0 + gamma) * ax + raised * LN2 < -800.0
                       ? dd_from(-800.0)
@@ -574,7 +573,7 @@ sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int 
 {
     double decay = (1.0 + gamma) * ax;
     int boosts = !(factor.hi > 1.0) ? 0 : decay > 1400.0 ? 2 : decay > 700.0 ? 1 : 0;
-    focal_values v = sigmoid_focal_far_right(ax, a, gamma, boosts, precise);
+    focal_values v = sigmoid_focal_far_right(ax, a, gamma, 1000.0 * boosts, precise);
     v.loss = dd_mul(v.loss, factor, precise);
     v.grad = dd_mul(v.grad, factor, precise);
     v.hess *= factor.hi;
@@ -609,7 +608,7 @@ sigmoid_focal_far(double x, double y, double gamma, double hess_factor, int prec
     double ax = fabs(x);
     double a = 1.0 - 2.0 * y;
     if ((y == 1.0) == (x > 0.0)) {
-        v = sigmoid_focal_far_right(ax, a, gamma, 0, precise);
+        v = sigmoid_focal_far_right(ax, a, gamma, 0.0, precise);
         v.hess *= hess_factor;
         return v;
     }

@@ -1018,3 +1018,52 @@ def test_a_heavy_weight_brings_back_the_far_tail_of_the_descendants(dtype, name)
         for computed, value, what in zip((loss[i], grad[i], hess[i]), exact,
                                          ("loss", "gradient", "second derivative")):
             assert_close(computed, value * mpmath.mpf(1e300), dtype, 2, f"{where} {what}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_a_heavy_weight_brings_back_the_far_tail_of_fl_star(dtype, alpha):
+    """FL*'s far tail e^-z / gamma (z = gamma s x + beta) and its gradient
+    -s e^-z are below the normal range from z = 708, where a weight up to
+    1.7e308 brings them back: z = 750 at gamma 1 under a weight of 1e300 gave
+    0 for 1.9e-26, z = 720 a loss 3e-12 off, and a gamma of 1e-300 with beta
+    1000 a gradient of 0 for -5.1e-135.  Per element and summed."""
+    cases = [  # (x, y, gamma, beta, weight)
+        (750.0, 1.0, 1.0, 0.0, 1e300), (-720.0, 0.0, 1.0, 0.0, 1e300),
+        (800.0, 1.0, 1.0, 0.0, 1.7e308), (2.0, 1.0, 1e-300, 1000.0, 1e300),
+        (-3.0, 0.0, 250.0, 0.0, 2.0**1000), (700.0, 1.0, 1.0, 10.0, 1e250),
+        (1.0, 1.0, 1e-200, 700.0, 1e300), (0.5, 0.0, 2.0, 0.0, 1e300)]
+    for x, y, gamma, beta, weight in cases:
+        logits, targets = np.array([x, 1.0], dtype), np.array([y, 1.0], dtype)
+        w = np.array([weight, 1.0])
+        exact = star_reference(x, y, gamma, beta, alpha)
+        light = star_reference(1.0, 1.0, gamma, beta, alpha)
+        where = f"x = {x}, gamma {gamma}, beta {beta}, weight {weight:g}, {np.dtype(dtype).name}"
+        heavy = mpmath.mpf(weight)
+        loss = focal.star_loss(logits, targets, alpha, gamma, beta, reduction="none", weights=w)
+        assert_close(loss[0], exact[0] * heavy, dtype, 1, f"{where} loss")
+        grad = focal.star_grad(logits, targets, alpha, gamma, beta, reduction="sum", weights=w)
+        assert_close(grad[0], exact[1] * heavy, dtype, 1, f"{where} gradient")
+        total = focal.star_loss(logits, targets, alpha, gamma, beta, reduction="sum", weights=w)
+        assert_close(total, exact[0] * heavy + light[0], dtype, 2, f"{where} sum")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gamma, epsilon", [(0.0, 1.0), (0.5, 2.0), (2.0, 1e10), (1.0, -0.5)])
+def test_a_heavy_weight_brings_back_the_far_tail_of_poly1(dtype, gamma, epsilon):
+    """Poly-1's far right side is the focal loss's times 1 + epsilon, below the
+    normal range from (1 + g)|x| = 708: under a weight of 1e300, x = -745 at
+    gamma 0 gave 3.7e-24 for 4.23e-24 and x = -760 at gamma 0.5 gave 0 for
+    1.8e-195.  Loss, gradient and second derivative."""
+    x = np.array([-745.0, -760.0, 720.0, 900.0, -1000.0], dtype)
+    y = np.array([0.0, 0.0, 1.0, 1.0, 0.0], dtype)
+    w = np.array([1e300, 1e300, 1.7e308, 1e300, 1.7e308])
+    loss = focal.poly1_loss(x, y, 0.25, gamma, epsilon, reduction="none", weights=w)
+    grad, hess = focal.poly1_grad_hess(x, y, 0.25, gamma, epsilon, weights=w)
+    for i in range(x.size):
+        exact = poly1_mp(float(x[i]), float(y[i]), gamma, epsilon)
+        heavy = mpmath.mpf(float(w[i]))
+        where = f"x = {x[i]}, gamma {gamma}, epsilon {epsilon}, {np.dtype(dtype).name}"
+        for computed, value, what in zip((loss[i], grad[i], hess[i]), exact,
+                                         ("loss", "gradient", "second derivative")):
+            assert_close(computed, value * heavy, dtype, 2, f"{where} {what}")
