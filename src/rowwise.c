@@ -756,6 +756,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
        the label's P_c and O_c */
     dd loss = dd_from(0.0);
     dd g_total = dd_from(0.0), g_label = dd_from(0.0);
+    /* dense targets: the class whose G_c dominates g_total (softmax_largest_g) */
+    softmax_largest_g largest = {-1, {0.0, 0.0}, {0.0, 0.0}};
     /* how many classes of the piece have a target (dense targets; 0 with
        class indices): softmax_gradient's choice of loop */
     npy_intp with_target = 0;
@@ -800,6 +802,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             }
             with_target =
                 dense_terms(t, &row, buffer, first, n, &loss, &g_total, precise, accurate);
+            if (grad_out) {
+                softmax_track_largest_g(&largest, buffer->g, buffer->g_low, first, n, accurate);
+            }
             NEXT_PIECE();
         }
     }
@@ -858,6 +863,11 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                     softmax_gradient(&shifted, buffer->e, e_low, buffer->g, buffer->g_low,
                                      g_total, buffer->grad, n, precise, accurate,
                                      4 * with_target >= n);
+                }
+                if (largest.index >= first && largest.index - first < n) {
+                    buffer->grad[largest.index - first] = softmax_gradient_of_largest(
+                        &shifted, buffer->e, e_low, &largest, largest.index - first, precise,
+                        accurate);
                 }
                 /* (y, the dense targets' buffer, is free with class indices) */
                 if (hess_out && hess_level != NULL) {

@@ -586,19 +586,83 @@ softmax_term_careful(const softmax_row_shape *row, const double *z, const double
     return r;
 }
 
-/* dFL/dz_j = p_j (g_total - G_j) - G_j (1 - p_j) of a class with a target,
-   in double-double (softmax_gradient's accurate form), given 1 / S */
+/* dFL/dz_j = p_j others_g - G_j (1 - p_j) of a class with a target, others_g
+   the sum of the other classes' G_c, in double-double (softmax_gradient's
+   accurate form), given 1 / S */
+FOCAL_INLINE double
+gradient_given_others(const softmax_row_shape *row, const double *e, const double *e_low,
+                      dd g_j, dd others_g, ptrdiff_t j, dd reciprocal)
+{
+    dd e_j = {e[j], e_low[j]};
+    dd p = dd_mul(e_j, reciprocal, 1);
+    dd one_minus_p = dd_mul(others_share(row, e, e_low, j, 1), reciprocal, 1);
+    return dd_add(dd_mul(p, others_g, 1), dd_negate(dd_mul(g_j, one_minus_p, 1)), 1).hi;
+}
+
+/* the same with others_g = g_total - G_j: at least half of g_total but for
+   the class with the largest G_j (softmax_largest_g) */
 FOCAL_INLINE double
 gradient_with_target(const softmax_row_shape *row, const double *e, const double *e_low,
                      const double *g, const double *g_low, ptrdiff_t j, dd reciprocal,
                      dd g_total)
 {
-    dd e_j = {e[j], e_low[j]};
     dd g_j = {g[j], g_low[j]};
-    dd p = dd_mul(e_j, reciprocal, 1);
-    dd one_minus_p = dd_mul(others_share(row, e, e_low, j, 1), reciprocal, 1);
-    dd others_g = dd_add(g_total, dd_negate(g_j), 1);
-    return dd_add(dd_mul(p, others_g, 1), dd_negate(dd_mul(g_j, one_minus_p, 1)), 1).hi;
+    return gradient_given_others(row, e, e_low, g_j, dd_add(g_total, dd_negate(g_j), 1), j,
+                                 reciprocal);
+}
+
+/*
+ * The class with the largest G_c of a row of dense targets, and the sum of
+ * the other G_c.  softmax_gradient forms g_total - G_j, which keeps the
+ * digits of the others' sum where G_j is at most half of g_total, but rounds
+ * them away where it dominates: targets [1, 1e-30] at logits [70, 0] gave
+ * the first class's gradient as -3.98e-31 for +6.02e-31 (g_total rounds to
+ * 1).  So the row's first pass keeps that sum apart (softmax_track_largest_g,
+ * over the pieces in class order: the same bits however the row is cut), and
+ * the gradient of that one class is formed again from it
+ * (softmax_gradient_of_largest).
+ */
+typedef struct {
+    ptrdiff_t index; /* -1 while no class has a target */
+    dd largest, others;
+} softmax_largest_g;
+
+FOCAL_INLINE void
+softmax_track_largest_g(softmax_largest_g *track, const double *g, const double *g_low,
+                        ptrdiff_t first, ptrdiff_t n, int accurate)
+{
+    for (ptrdiff_t c = 0; c < n; c++) {
+        if (!(g[c] > 0.0)) {
+            continue; /* no target (or NaN, whose row is masked) */
+        }
+        dd g_c = {g[c], accurate ? g_low[c] : 0.0};
+        dd smaller = g_c;
+        if (track->index < 0 || g[c] > track->largest.hi) {
+            smaller = track->largest;
+            track->largest = g_c;
+            track->index = first + c;
+        }
+        track->others = accurate ? dd_add(track->others, smaller, 1)
+                                 : dd_from(track->others.hi + smaller.hi);
+    }
+}
+
+/* dFL/dz_j of the tracked class, j counted from the piece, as softmax_gradient
+   forms it but for others_g */
+FOCAL_INLINE double
+softmax_gradient_of_largest(const softmax_row_shape *row, const double *e, const double *e_low,
+                            const softmax_largest_g *track, ptrdiff_t j, int precise,
+                            int accurate)
+{
+    if (accurate) {
+        dd reciprocal = dd_reciprocal(dd_add(row->rest, dd_from(1.0), 1), 1);
+        return gradient_given_others(row, e, e_low, track->largest, track->others, j,
+                                     reciprocal);
+    }
+    double total = dd_add(row->rest, dd_from(1.0), precise).hi;
+    double p = e[j] / total;
+    double one_minus_p = others_share(row, e, NULL, j, precise).hi / total;
+    return p * track->others.hi - track->largest.hi * one_minus_p;
 }
 
 /*

@@ -304,3 +304,37 @@ def test_extreme_spreads_exact_cases(dtype):
     loss, grad = focal.softmax_loss_and_grad(x, np.array([2]), gamma=0.0, reduction="none")
     assert loss[0] == dtype(math.log(4.0))
     np.testing.assert_array_equal(grad[0], np.array([0.25, 0.25, -0.75, 0.25], dtype))
+
+
+# rows of dense targets where one class's G_c dominates the sum S of the G_c:
+# (logits, targets) per dtype, the other targets far above e^-(spread), so
+# that the dominant class's component p_j (S - G_j) - G_j (1 - p_j) has no
+# cancellation (its two terms differ by a factor 2.5 at least)
+DOMINATED_ROWS = {
+    np.float32: [([70.0, 0.0], [1.0, 1e-30]), ([40.0, 0.0], [1.0, 1e-20]),
+                 ([80.0, 0.0, -3.0], [1.0, 1e-30, 3e-31]),
+                 ([30.0] + [0.0] * 9, [1.0 - 9e-15] + [1e-15] * 9),
+                 ([25.0] + [0.0] * 9, [1.0 - 9e-13] + [1e-13] * 9)],
+    np.float64: [([200.0, 0.0], [1.0, 1e-80]), ([100.0, 0.0], [1.0, 1e-40]),
+                 ([250.0, 1.0, 0.0], [1.0, 1e-80, 5e-81]),
+                 ([60.0] + [0.0] * 9, [1.0 - 9e-24] + [1e-24] * 9)],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", (0.0, 0.25, 0.5, 1.0, 2.0, 2.5))
+def test_dense_rows_whose_one_class_dominates(dtype, gamma):
+    """The dominant class's gradient keeps the other classes' share: formed as
+    S - G_j it rounded away (targets [1, 1e-30] at logits [70, 0]: -3.98e-31
+    for +6.02e-31 in float32, and in float64 [1, 1e-80] at [200, 0] and
+    gamma 0.25 gave -3.3e-109 for +1e-80); each component within 2 ULP of
+    itself, and the class-index rows' accuracy bound."""
+    for x, y in DOMINATED_ROWS[dtype]:
+        logits, targets = np.array([x], dtype), np.array([y], dtype)
+        read = targets[0].astype(np.float64)  # what the kernel reads
+        grad = focal.softmax_grad(logits, targets, None, gamma, reduction="none")
+        with mpmath.workdps(400):  # 1 + 1e-80 needs 80 digits
+            _, exact_grad, _ = softmax_mp(logits[0].astype(np.float64), read, gamma)
+        for j, (computed, exact) in enumerate(zip(grad[0], exact_grad)):
+            ulp = error(computed, exact) / spacing(exact, dtype)
+            assert ulp <= 2, (x, y, gamma, j, float(computed), float(exact), ulp)
