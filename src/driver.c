@@ -69,13 +69,14 @@ typedef struct {
  * Fills the block with elements [offset, offset + n) of the current inner
  * loop, the first of which is element number `first_index` of the iteration,
  * and validates them (the loaders answer "any bad?" as they convert; only
- * then is the first bad value looked for).  The block's alpha, and its
+ * then is the first bad value looked for), setting *flags' FOCAL_BLOCK_SOFT
+ * and FOCAL_BLOCK_HEAVY (element_block.h).  The block's alpha, and its
  * weights when no operand or class index changes them, are filled once per
  * chunk: *filled says how many of their first entries are.
  */
 static int
 gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp *stride,
-       npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, int *soft,
+       npy_intp offset, npy_intp first_index, npy_intp n, element_block *b, int *flags,
        npy_intp *filled, loop_problem *problem)
 {
 #define AT(INDEX) (ptr[INDEX] + offset * stride[INDEX])
@@ -85,7 +86,9 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
         io->load(AT(0), stride[0], n, t->logits_double, b->x);
     }
     if (t->i_weights >= 0) {
-        if (io->load_weights(AT(t->i_weights), stride[t->i_weights], n, b->weight)) {
+        int check = io->load_weights(AT(t->i_weights), stride[t->i_weights], n, b->weight);
+        *flags |= check & FOCAL_BLOCK_HEAVY;
+        if (check & 1) {
             for (npy_intp i = 0; i < n; i++) {
                 if (!(b->weight[i] >= 0.0 && b->weight[i] < HUGE_VAL)) { /* NaN fails too */
                     return report(problem, LOOP_BAD_WEIGHT, b->weight[i], 0);
@@ -128,8 +131,9 @@ gather(const elementwise_task *t, const block_io *io, char **ptr, const npy_intp
     }
     else if (t->read_targets) {
         int check = io->load_targets(AT(1), stride[1], n, t->targets_double, b->y);
-        *soft = (check >> 1) & 1;
-        if ((check & 1) || (t->hard_targets && *soft)) {
+        int soft = (check >> 1) & 1;
+        *flags |= soft ? FOCAL_BLOCK_SOFT : 0;
+        if ((check & 1) || (t->hard_targets && soft)) {
             for (npy_intp i = 0; i < n; i++) {
                 if (!(b->y[i] >= 0.0 && b->y[i] <= 1.0)) {
                     return report(problem, LOOP_BAD_TARGET, b->y[i], 0);
@@ -237,14 +241,14 @@ run_elements(const elementwise_task *t, chunk_state *c, char **ptr, const npy_in
     }
     for (npy_intp offset = 0; offset < n; offset += FOCAL_BLOCK) {
         npy_intp m = n - offset < FOCAL_BLOCK ? n - offset : FOCAL_BLOCK;
-        int soft = 0;
-        if (gather(t, c->io, ptr, stride, offset, index + offset, m, b, &soft, &c->filled,
+        int flags = 0;
+        if (gather(t, c->io, ptr, stride, offset, index + offset, m, b, &flags, &c->filled,
                    problem)) {
             return -1;
         }
         prefetch_block(t, ptr, stride, offset + FOCAL_PREFETCH_BLOCKS * FOCAL_BLOCK, n);
         if (!t->sums_only) {
-            c->kernel(&t->params, b, m, soft);
+            c->kernel(&t->params, b, m, flags);
             scatter(t, c->io, ptr, stride, offset, m, b);
         }
         if ((t->which_sums & SUM_WEIGHT) && t->params.loss_weight_scale != 1.0) {

@@ -20,6 +20,11 @@
    AVX2), so the additions overlap */
 enum { FOCAL_BLOCK = 256, FOCAL_LANES = 32 };
 
+/* what the driver tells a kernel of its block: it holds soft targets
+   (strictly inside (0, 1)); it holds a weight above 1, which may bring back
+   values below the normal range (finish_special) */
+enum { FOCAL_BLOCK_SOFT = 1, FOCAL_BLOCK_HEAVY = 2 };
+
 /* a gradient divisor below this brings a weighted scale below 2^-960 (which
    float32 results take unlifted), or a product g w below the doubles, back
    into float32's range: such calls weigh carefully (weigh_carefully) */

@@ -36,18 +36,21 @@
 #include "block_io.h"
 
 /* the body every kernel shares: the row's block, then its scalar path if any
-   logit asked for it; a row of hard targets never sees soft = 1 */
+   logit asked for it, or any weight above 1 (heavy); a row of hard targets
+   never sees soft = 1 */
 #define KERNEL_BODY(NAME, TARGETS, FORM, OUTPUTS, PRECISE, SOFT)                          \
-    if (NAME##_block(bp, b, n, FORM, SOFT, OUTPUTS, PRECISE)) {                           \
-        finish_special(bp, b, n, PRECISE, NAME##_special, NAME##_limit,                   \
+    if (NAME##_block(bp, b, n, FORM, SOFT, OUTPUTS, PRECISE) |                            \
+        (heavy && any_faint(bp, b, n))) {                                                 \
+        finish_special(bp, b, n, PRECISE, heavy, NAME##_special, NAME##_limit,            \
                        NAME##_limit_weighted);                                            \
     }
 
 #define DEFINE_KERNEL(LEVEL, ATTRIBUTE, NAME, TARGETS, FORM, OUTPUTS, PRECISE)            \
     ATTRIBUTE static void NAME##_##LEVEL##_##FORM##_##OUTPUTS##_##PRECISE(                \
-        const block_params *bp, element_block *b, ptrdiff_t n, int soft)                   \
+        const block_params *bp, element_block *b, ptrdiff_t n, int flags)                  \
     {                                                                                     \
-        if ((TARGETS) == TARGETS_DENSE && soft) {                                          \
+        const int heavy = (flags & FOCAL_BLOCK_HEAVY) != 0;                               \
+        if ((TARGETS) == TARGETS_DENSE && (flags & FOCAL_BLOCK_SOFT)) {                    \
             KERNEL_BODY(NAME, TARGETS, FORM, OUTPUTS, PRECISE, 1)                         \
         }                                                                                 \
         else {                                                                            \

@@ -241,12 +241,16 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
    (x = -745, gamma 0, weight 1e300 gave 4.94e-24 for 2.82e-24; x = -760,
    0 for 8.6e-31): formed 2^1000 larger, times the weight, scaled back
    (sigmoid_focal_far_right_times).  Times a weight above 1 they stay below
-   e^-700 1.8e308 (1 + g)^2 e^-700g: no overflow. */
+   e^-700 1.8e308 (1 + g)^2 e^-700g: no overflow.  Nearer, from
+   focal_far_form_from(g) on, the same form holds, for the elements whose
+   values are faint beside their weight (finish_special): x = -500 at
+   gamma 1 under a weight of 1e300 gave 0 for 5.1e-135. */
 FOCAL_OUTLINED int
 sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                           focal_values *v)
 {
-    if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0))) {
+    if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0) &&
+          fabs(x) >= focal_far_form_from(k->gamma))) {
         return 0;
     }
     *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
@@ -756,13 +760,19 @@ fl_star_limit_weighted(double x, double y, const focal_params *k, double weight,
    1 + epsilon, now (1 + epsilon) w.  1 + epsilon below 2^-200 is left to the
    unweighted path: the far form drops a term t^2 / 2 of C beside
    (1 + epsilon) t, t = e^-|x|, which a weight up to 2^1024 would bring into
-   the normal range where 1 + epsilon is 0. */
+   the normal range where 1 + epsilon is 0.  From focal_far_form_from(g) on
+   the form holds where epsilon >= -1/2 (its relative error is t (g + 1/2 +
+   (1/2 + epsilon) / (1 + epsilon))), for the elements whose values are
+   faint beside their weight (finish_special). */
 FOCAL_OUTLINED int
 poly1_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                      focal_values *v)
 {
     dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
-    if (!(isfinite(x) && poly1_far_right(x, y, k) && one_plus_epsilon.hi >= 0x1p-200)) {
+    int far = poly1_far_right(x, y, k) ||
+              (k->extra >= -0.5 && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0) &&
+               fabs(x) >= focal_far_form_from(k->gamma));
+    if (!(isfinite(x) && far && one_plus_epsilon.hi >= 0x1p-200)) {
         return 0;
     }
     double ax = fabs(x), a = 1.0 - 2.0 * y;
@@ -790,14 +800,15 @@ poly1_limit_weighted(double x, double y, const focal_params *k, double weight, i
     return 1;
 }
 
-/* the varifocal loss's far right sides (varifocal_limit): target 0 times
-   alpha, now alpha w (left to the unweighted path where that product
-   overflows), and target 1, the cross-entropy's */
+/* the varifocal loss's far right sides (varifocal_limit; from
+   focal_far_form_from(g) on, as the focal loss's): target 0 times alpha, now
+   alpha w (left to the unweighted path where that product overflows), and
+   target 1, the cross-entropy's */
 FOCAL_OUTLINED int
 varifocal_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                          focal_values *v)
 {
-    if (y == 0.0 && x < -FOCAL_SIGMOID_FAR && isfinite(x) && k->extra > 0.0) {
+    if (y == 0.0 && -x >= focal_far_form_from(k->gamma) && isfinite(x) && k->extra > 0.0) {
         dd factor = two_product(k->extra, weight, precise);
         if (!isfinite(factor.hi)) {
             return 0;
@@ -805,7 +816,7 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
         *v = sigmoid_focal_far_right_times(-x, 1.0, k->gamma, factor, precise);
         return 1;
     }
-    if (y == 1.0 && x > FOCAL_SIGMOID_FAR && isfinite(x)) {
+    if (y == 1.0 && x >= focal_far_form_from(0.0) && isfinite(x)) {
         *v = sigmoid_focal_far_right_times(x, -1.0, 0.0, dd_from(weight), precise);
         return 1;
     }
@@ -831,8 +842,28 @@ asymmetric_limit_weighted(double x, double y, const focal_params *k, double weig
  * What kernels.c makes of a row, for any row: the block, then the scalar
  * path over the elements the row calls special.  soft is a constant here.
  */
+
+/* whether element i's weight is above 1 and its weighted loss below 2^-900
+   of that weight times the reductions' scale (finish_special) */
+FOCAL_INLINE int
+faint(const block_params *bp, const element_block *b, ptrdiff_t i)
+{
+    return (b->weight[i] > 1.0) & (b->loss[i] <= b->weight[i] * bp->loss_weight_scale * 0x1p-900);
+}
+
+/* whether any element of the block is faint: a loop that vectorises, so that
+   a block of weights above 1 and ordinary values costs little */
+FOCAL_INLINE int
+any_faint(const block_params *bp, const element_block *b, ptrdiff_t n)
+{
+    long long found = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        found |= faint(bp, b, i);
+    }
+    return found != 0;
+}
 FOCAL_INLINE void
-finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precise,
+finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precise, int heavy,
                int (*special)(double, const focal_params *),
                focal_values (*limit)(double, double, const focal_params *, int),
                int (*limit_weighted)(double, double, const focal_params *, double, int,
@@ -840,20 +871,29 @@ finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precis
 {
     for (ptrdiff_t i = 0; i < n; i++) {
         double x = b->x[i];
-        if (!special(x, &bp->focal)) {
-            continue;
-        }
+        double weight = b->weight[i];
+        int is_special = special(x, &bp->focal);
         /* a weight above 1 may bring back digits the values lost below the
            normal range: a row that can forms them times the weight, which
            then weighs them as a weight of 1 (the weights' sum reads
-           b->weight, unchanged) */
-        double weight = b->weight[i];
+           b->weight, unchanged).  Beside the special logits, that asks for
+           the elements whose weighted loss is below 2^-900 of the weight
+           times the reductions' scale (the values before the weight, times
+           alpha_t, below 2^-900: x = -500 at gamma 1 under a weight of 1e300
+           gave 0 for 5.1e-135); the row's limit_weighted answers for those
+           it has a form of, the others keep the block's values. */
+        if (!(is_special || (heavy && faint(bp, b, i)))) {
+            continue;
+        }
         focal_values v;
         if (weight > 1.0 && limit_weighted(x, b->y[i], &bp->focal, weight, precise, &v)) {
             weight = 1.0;
         }
-        else {
+        else if (is_special) {
             v = limit(x, b->y[i], &bp->focal, precise);
+        }
+        else {
+            continue;
         }
         weigh_element(bp, v, x, b->y[i], b->alpha[i], weight, &b->loss[i], &b->grad[i],
                       &b->hess[i], precise, 1, 0);

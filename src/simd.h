@@ -11,9 +11,9 @@
 
 enum { SIMD_BASELINE = 0, SIMD_AVX2 = 1, SIMD_AVX512 = 2 };
 
-/* the weighted values of a block; soft: it holds targets strictly inside (0, 1) */
+/* the weighted values of a block; flags: FOCAL_BLOCK_SOFT, FOCAL_BLOCK_HEAVY */
 typedef void (*block_kernel)(const block_params *params, element_block *block, ptrdiff_t n,
-                             int soft);
+                             int flags);
 
 /* one row's kernels at one level: [precise][form][outputs (FOCAL_OUT_*)] */
 typedef block_kernel row_kernels[2][FOCAL_FORMS][3];

@@ -1067,3 +1067,51 @@ def test_a_heavy_weight_brings_back_the_far_tail_of_poly1(dtype, gamma, epsilon)
         for computed, value, what in zip((loss[i], grad[i], hess[i]), exact,
                                          ("loss", "gradient", "second derivative")):
             assert_close(computed, value * heavy, dtype, 2, f"{where} {what}")
+
+
+FAINT_CASES = {
+    # name: (call's parameters, reference of (x, y), logits, targets); every
+    # logit within |x| = 700, its right side's values below 2^-900
+    "focal": ({"alpha": 0.25, "gamma": 1.0},
+              lambda x, y: sigmoid_reference(x, y, 1.0, "0.25")[:3],
+              [-500.0, -360.0, 400.0, -60.0], [0.0, 0.0, 1.0, 0.0]),
+    "focal gamma 6": ({"alpha": 0.25, "gamma": 6.0},
+                      lambda x, y: sigmoid_reference(x, y, 6.0, "0.25")[:3],
+                      [-100.0, -110.0, 120.0], [0.0, 0.0, 1.0]),
+    "poly1": ({"alpha": 0.25, "gamma": 1.0, "epsilon": -0.25},
+              lambda x, y: poly1_mp(x, y, 1.0, -0.25),
+              [-500.0, -360.0, 400.0], [0.0, 0.0, 1.0]),
+    "varifocal": ({"alpha": 0.75, "gamma": 2.0},
+                  lambda x, y: varifocal_mp(x, y, 2.0, "0.75"),
+                  [-300.0, -250.0], [0.0, 0.0]),
+    "quality": ({"beta": 1.0}, lambda x, y: quality_mp(x, y, 1.0),
+                [-500.0, 400.0], [0.0, 1.0]),
+    "asymmetric": ({"gamma_neg": 1.0, "gamma_pos": 2.0, "clip": 0.0},
+                   lambda x, y: asymmetric_mp(x, y, 2.0, 1.0, 0.0),
+                   [-500.0, 300.0], [0.0, 1.0]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(FAINT_CASES))
+def test_a_heavy_weight_brings_back_values_that_underflow_within_the_kernels_range(dtype, name):
+    """Within |x| = 700 a hard target's right side is e^-(1+g)|x| and
+    underflows from (1 + g)|x| = 745; a weight of 1e300 brings it back (x =
+    -500 at gamma 1: 0 for 5.1e-135).  The kernel's block leaves such
+    elements, faint beside their weight, to the row's far form, which holds
+    from |x| = 38 + log(1 + gamma).  A light element beside them keeps its
+    bits."""
+    parameters, reference, logits, targets = FAINT_CASES[name]
+    function = "" if name.startswith("focal") else f"{name}_"
+    x, y = np.array(logits + [0.5], dtype), np.array(targets + [1.0], dtype)
+    w = np.array([1e300] * len(logits) + [1.0])
+    loss = getattr(focal, f"{function}loss")(x, y, **parameters, reduction="none", weights=w)
+    grad, hess = getattr(focal, f"{function}grad_hess")(x, y, **parameters, weights=w)
+    light_loss = getattr(focal, f"{function}loss")(x[-1:], y[-1:], **parameters, reduction="none")
+    assert loss[-1] == light_loss[0]
+    for i in range(len(logits)):
+        exact = reference(float(x[i]), float(y[i]))
+        where = f"{name} x = {x[i]}, {np.dtype(dtype).name}"
+        for computed, value, what in zip((loss[i], grad[i], hess[i]), exact,
+                                         ("loss", "gradient", "second derivative")):
+            assert_close(computed, value * mpmath.mpf(1e300), dtype, 2, f"{where} {what}")
