@@ -76,7 +76,9 @@ def _static_alpha(alpha: Any) -> Any:
     if values.dtype.kind not in "iuf" and not _args._is_ml_dtypes(values.dtype):
         raise TypeError(f"alpha: expected real numbers known before tracing, got an array of "
                         f"dtype {values.dtype}")
-    return tuple(float(a) for a in values.astype(np.float64).ravel())
+    if values.ndim != 1:  # (as focal's own functions: a (2, 3) alpha was taken flattened)
+        raise ValueError(f"alpha: expected a scalar or a 1-D array, got shape {values.shape}")
+    return tuple(float(a) for a in values.astype(np.float64))
 
 
 def _check_before_tracing(compute: Any, x: np.ndarray, y: np.ndarray) -> None:
@@ -123,6 +125,48 @@ def _jax_array(name: str, value: Any, kinds: str, what: str) -> Any:
     except (TypeError, ValueError) as error:
         _args.as_array(name, value, kinds, what)  # raises focal's message for such a value
         raise TypeError(f"{name}: expected {what}, got {type(value).__name__}") from error
+
+
+def _jax_labels(value: Any, what: str) -> Any:
+    """The labels as a JAX array.  Host labels that JAX's 32-bit defaults
+    change are refused as focal refuses them: an int64 class index past
+    int32 wrapped (2**32 + 1 became class 1) and a float64 target just above
+    1 rounded to 1, both silently."""
+    labels = _jax_array("labels", value, "biuf", what)
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
+        return labels
+    original = np.asarray(value)
+    if original.dtype == labels.dtype or original.dtype.kind not in "iuf":
+        return labels
+    if original.dtype.kind in "iu":
+        # (against the range of JAX's dtype: under jit the converted labels are a tracer)
+        info = np.iinfo(labels.dtype)
+        wrapped = (original < info.min) | (original > info.max)
+        if wrapped.any():
+            raise ValueError(f"labels: class index {original[wrapped].flat[0].item()} does not fit "
+                             f"JAX's {labels.dtype} (jax_enable_x64 is off)")
+    else:
+        outside = ~((original >= 0) & (original <= 1))
+        if outside.any():
+            raise ValueError(f"labels: values must lie in [0, 1]; found "
+                             f"{original[outside].flat[0].item()}")
+    return labels
+
+
+def _broadcast_targets(labels: Any, shape: Tuple[int, ...]) -> Any:
+    """optax's rule: targets with fewer dimensions broadcast to the logits' shape
+    (a row of per-class targets, a scalar).  Integer labels of shape
+    logits.shape[:-1] stay class indices; labels that do not broadcast to the
+    logits' shape are left to focal's checks, which name them."""
+    class_indices = jnp.issubdtype(labels.dtype, jnp.integer) and labels.ndim == len(shape) - 1
+    if labels.ndim >= len(shape) or class_indices:
+        return labels
+    try:
+        if np.broadcast_shapes(labels.shape, shape) != tuple(shape):
+            return labels
+    except ValueError:
+        return labels
+    return jnp.broadcast_to(labels, shape)
 
 
 def _floating(logits: Any) -> Any:
@@ -353,8 +397,9 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
         (float16 and bfloat16 are computed in float32).
     labels : array_like
         Targets in [0, 1] (binary or soft), broadcastable to the logits'
-        shape; or integer class indices of shape ``logits.shape[:-1]`` (C
-        marks a background row, -1 an ignored row).  Not differentiated.
+        shape as in optax (a scalar, a row of per-class targets); or integer
+        class indices of shape ``logits.shape[:-1]`` (C marks a background
+        row, -1 an ignored row).  Not differentiated.
     alpha : float or sequence of float, optional
         Weight of the positives, alpha_t = alpha y + (1 - alpha)(1 - y); None
         (optax's default) for no weighting; one value per class is also
@@ -387,7 +432,8 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
     (3,)
     """
     logits = _floating(logits)
-    labels = _jax_array("labels", labels, "biuf", "an array of targets in [0, 1] or of class indices")
+    labels = _jax_labels(labels, "an array of targets in [0, 1] or of class indices")
+    labels = _broadcast_targets(labels, logits.shape)
     fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
     row = np.zeros(logits.shape[-1:], np.float32)
     _check_before_tracing(functools.partial(_check_loss, alpha=fixed_alpha, gamma=fixed_gamma,
@@ -479,7 +525,7 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float
     (2,)
     """
     logits = _floating(logits)
-    labels = _jax_array("labels", labels, "biuf", "an array of class indices or of probabilities")
+    labels = _jax_labels(labels, "an array of class indices or of probabilities")
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"axis: expected an integer, got {axis!r}")
     if not -logits.ndim <= axis < logits.ndim:

@@ -113,7 +113,11 @@ def _as_numpy(name: str, tensor: "torch.Tensor") -> np.ndarray:
         if _BFLOAT16 is None:
             return tensor.float().numpy()  # computed in float32 in any case
         return tensor.view(torch.int16).numpy().view(_BFLOAT16)
-    return tensor.numpy()
+    try:
+        return tensor.numpy()
+    except (TypeError, RuntimeError) as error:  # float8, quantized: PyTorch's message names none
+        raise TypeError(f"{name}: a tensor of dtype {tensor.dtype}, which NumPy cannot read; "
+                        f"convert it first (for example {name}.float())") from error
 
 
 def _argument(name: str, value: Any) -> Any:
@@ -160,11 +164,15 @@ class _FocalFunction(torch.autograd.Function):
                 compute: Callable[[np.ndarray], Tuple[Any, Any]],
                 expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
         value, gradient = compute(logits)  # logits: a NumPy view of inputs
-        # float32 for float16/bfloat16 inputs.  Saved for backward rather than kept on
-        # ctx: autograd releases it after a backward without retain_graph, so the
-        # gradient handed over becomes the leaf's .grad as it is (a reference still
-        # held here made autograd copy it, a second pass over the whole gradient)
-        ctx.save_for_backward(torch.from_numpy(gradient))
+        # float32 for float16/bfloat16 inputs.  The first backward hands it over and
+        # drops it here, so that it becomes the leaf's .grad as it is (a reference
+        # still held made autograd copy it, a second pass over the whole gradient); a
+        # later backward through a retained graph forms it again, a tensor of its own
+        # (handing out the same one twice made two torch.autograd.grad results one
+        # tensor, and changing one in place changed the other)
+        ctx.gradient = torch.from_numpy(gradient)
+        ctx.again = lambda: compute(logits)[1]
+        ctx.save_for_backward(inputs)  # only for autograd's check that they are unchanged
         ctx.expand = expand
         ctx.dtype = inputs.dtype
         return _as_tensor(value, inputs.dtype)
@@ -176,17 +184,10 @@ class _FocalFunction(torch.autograd.Function):
                 "focal.torch: second derivatives are not available (the backward of a focal "
                 "loss is its saved gradient); call backward without create_graph=True"
             )
-        try:
-            (gradient,) = ctx.saved_tensors
-        except RuntimeError as error:
-            # the backward may hand the gradient over as it is (torch.autograd.grad
-            # returns it itself): autograd's version check on it names no argument
-            if "inplace operation" not in str(error):
-                raise
-            raise RuntimeError(
-                "focal.torch: the gradient this loss handed out has been modified in place "
-                "since; clone it before changing it to call backward on this loss again"
-            ) from None
+        gradient, ctx.gradient = ctx.gradient, None
+        if gradient is None:
+            (_inputs,) = ctx.saved_tensors  # autograd's error if they changed in place since
+            gradient = torch.from_numpy(ctx.again())
         if (grad_output.dim() == 0 and gradient.dtype == ctx.dtype
                 and grad_output.item() == 1.0):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass
@@ -197,10 +198,30 @@ class _FocalFunction(torch.autograd.Function):
         return scaled.to(ctx.dtype), None, None, None
 
 
+# focal's argument names in its messages, and this module's
+_TORCH_NAMES = (("logits:", "inputs:"), ("labels:", "targets:"), ("axis:", "dim:"))
+
+
+def _torch_names(compute: Callable[..., Any]) -> Callable[..., Any]:
+    """`compute` with its messages naming this module's arguments (focal's
+    softmax calls the targets `labels`, every family the inputs `logits`)."""
+    def renamed(*args: Any) -> Any:
+        try:
+            return compute(*args)
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            for numpy_name, torch_name in _TORCH_NAMES:
+                if message.startswith(numpy_name):
+                    raise type(error)(torch_name + message[len(numpy_name):]) from None
+            raise
+    return renamed
+
+
 def _evaluate(inputs: "torch.Tensor", loss: Callable[[np.ndarray], Any],
               loss_and_grad: Callable[[np.ndarray], Tuple[Any, Any]],
               expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
     logits = _logits(inputs)
+    loss, loss_and_grad = _torch_names(loss), _torch_names(loss_and_grad)
     # inside Function.forward grad mode is off: decide here whether a gradient is wanted
     if inputs.requires_grad and torch.is_grad_enabled():
         return _FocalFunction.apply(inputs, logits, loss_and_grad, expand)
@@ -212,10 +233,13 @@ def _same(grad_output: "torch.Tensor") -> "torch.Tensor":
 
 
 def _alpha(alpha: Any) -> Any:
-    """torchvision's convention: a negative alpha turns the weighting off."""
-    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha < 0:
+    """torchvision's convention: a negative alpha turns the weighting off, be it a
+    number, a NumPy scalar or a 0-d tensor (torchvision tests alpha >= 0)."""
+    value = _argument("alpha", alpha)
+    if (not isinstance(value, bool) and np.ndim(value) == 0
+            and np.asarray(value).dtype.kind in "iuf" and value < 0):
         return None
-    return _argument("alpha", alpha)
+    return value
 
 
 # ----------------------------------------------------------------------------

@@ -444,6 +444,9 @@ def test_float64_with_jax_enable_x64():
     (focal_jax.softmax_focal_loss, [0], dict(gamma=" 2.5 "), "gamma"),
     (focal_jax.softmax_focal_loss, [0], dict(alpha=["0.2", "0.3", "0.5"]), "alpha"),
     (focal_jax.softmax_focal_loss, [0], dict(alpha=[True, False, True]), "alpha"),
+    # per-class alpha of more than one dimension (it was taken flattened)
+    (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(alpha=np.full((1, 3), 0.25)), "alpha"),
+    (focal_jax.softmax_focal_loss, [0], dict(alpha=np.full((3, 1), 0.3)), "alpha"),
 ])
 @pytest.mark.parametrize("jit", [False, True])
 def test_bad_static_arguments_are_named_before_tracing(function, labels, arguments, name, jit):
@@ -485,6 +488,38 @@ def test_bad_label_values_in_an_eager_call_are_named(function, labels, found, tr
     # focal's message
     with pytest.raises(Exception, match=f"labels: .*found {found}"):
         jax.jit(function)(jnp.zeros((4, 3)), jnp.asarray(labels)).block_until_ready()
+
+
+@pytest.mark.parametrize("function, labels, found", [
+    (focal_jax.sigmoid_focal_loss, np.array([2**32 + 1, -2**32 - 1, 0, 1]), "4294967297"),
+    (focal_jax.softmax_focal_loss, np.array([2**32 + 1, 2**32 - 100, 0, 1]), "4294967297"),
+    (focal_jax.sigmoid_focal_loss, np.full((4, 3), 1 + 1e-9), "1.000000001"),
+])
+@pytest.mark.parametrize("jit", [False, True])
+def test_labels_that_jax_s_32_bits_would_change_are_refused(function, labels, found, jit):
+    """Without jax_enable_x64, JAX turns int64 labels into int32 by wrapping (2**32 + 1
+    became class 1) and float64 targets into float32 (1 + 1e-9 became 1), silently; host
+    labels that would change so are refused by name before they are converted."""
+    call = lambda x: function(x, labels)  # noqa: E731
+    with pytest.raises(ValueError, match=f"^labels: .*{found}"):
+        (jax.jit(call) if jit else call)(jnp.zeros((4, 3)))
+    # labels that convert exactly are taken
+    assert function(jnp.zeros((4, 3)), np.array([0, 1, 2, 1])).shape[0] == 4
+
+
+@pytest.mark.parametrize("labels", [1.0, np.array([1.0, 0.0, 1.0], np.float32),
+                                    np.array([True, False, True]), np.array([[1.0], [0.0], [1.0], [0.0]]),
+                                    np.array([0.3, 0.9, 0.0], np.float32)])
+def test_targets_broadcast_as_optax_broadcasts_them(labels, transport):
+    """optax broadcasts the labels to the logits' shape; so does focal.jax (a scalar, a
+    row of per-class targets, a column), where it refused labels of fewer dimensions.
+    Integer labels of shape logits.shape[:-1] stay class indices."""
+    logits = jnp.array(np.random.default_rng(3).normal(size=(4, 3)), jnp.float32)
+    ours = lambda x: focal_jax.sigmoid_focal_loss(x, labels)  # noqa: E731
+    theirs = lambda x: optax.sigmoid_focal_loss(x, jnp.asarray(labels, jnp.float32))  # noqa: E731
+    np.testing.assert_allclose(ours(logits), theirs(logits), rtol=RTOL32, atol=1e-7)
+    np.testing.assert_allclose(jax.jit(jax.grad(lambda x: ours(x).sum()))(logits),
+                               jax.grad(lambda x: theirs(x).sum())(logits), rtol=1e-6, atol=1e-7)
 
 
 def test_an_eager_call_gives_the_traced_call_s_values(transport):

@@ -255,8 +255,8 @@ def test_a_retained_graph_gives_the_gradient_again():
 
 def test_the_gradient_becomes_grad_without_a_copy():
     """loss.backward() of a reduced loss makes focal's gradient the leaf's .grad itself
-    (autograd copied it while the Function kept a reference); after retain_graph it
-    copies, since the graph still holds it."""
+    (autograd copied it while the Function kept a reference), also with retain_graph:
+    the Function hands it over once, and a later backward forms it again."""
     x, y = _batch((64, 5))
     x.requires_grad_(True)
     saved = []  # where focal wrote each gradient (float32: the tensor shares it)
@@ -274,7 +274,10 @@ def test_the_gradient_becomes_grad_without_a_copy():
         x.grad = None
         loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
         loss.backward(retain_graph=True)
-        assert x.grad.data_ptr() != saved[-1]
+        assert x.grad.data_ptr() == saved[-1]
+        first = x.grad.clone()
+        loss.backward()
+        assert len(saved) == 3 and torch.equal(x.grad, 2 * first)
 
 
 def test_inputs_and_targets_unchanged():
@@ -395,6 +398,35 @@ def test_bad_arguments_are_named():
         focal_torch.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), reduction="avg")
 
 
+def test_messages_name_this_modules_arguments():
+    """focal's softmax calls the targets `labels` and every family the inputs
+    `logits`; here they are `targets` and `inputs`, and the messages say so.  A
+    dtype NumPy cannot read (float8, quantized) is named too, not PyTorch's
+    "Got unsupported ScalarType"."""
+    z = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="^targets: class indices must lie in"):
+        focal_torch.softmax_focal_loss(z, torch.tensor([0, 1, 7, 2]))
+    with pytest.raises(TypeError, match="^targets: "):
+        focal_torch.softmax_focal_loss(z, torch.zeros(4))
+    with pytest.raises(ValueError, match="^inputs: "):
+        focal_torch.softmax_focal_loss(torch.tensor(1.0), torch.tensor(0))
+    for dtype in ("float8_e4m3fn", "float8_e5m2"):
+        if not hasattr(torch, dtype):
+            continue
+        odd = torch.ones(4, 3).to(getattr(torch, dtype))
+        with pytest.raises(TypeError, match=f"^targets: a tensor of dtype torch.{dtype}"):
+            focal_torch.sigmoid_focal_loss(z, odd)
+        with pytest.raises(TypeError, match=f"^weights: a tensor of dtype torch.{dtype}"):
+            focal_torch.sigmoid_focal_loss(z, torch.ones(4, 3), weights=odd)
+        with pytest.raises(TypeError, match=f"^alpha: a tensor of dtype torch.{dtype}"):
+            focal_torch.sigmoid_focal_loss(z, torch.ones(4, 3), alpha=odd[0])
+    with warnings.catch_warnings():  # (PyTorch deprecates quantized tensors)
+        warnings.simplefilter("ignore")
+        quantized = torch.quantize_per_tensor(torch.ones(4, 3), 0.1, 0, torch.quint8)
+    with pytest.raises(TypeError, match="^targets: a tensor of dtype torch.quint8"):
+        focal_torch.sigmoid_focal_loss(z, quantized)
+
+
 def test_every_tensor_argument_that_requires_grad_is_refused_by_name():
     """A gamma tensor that requires grad raised torch's own error ("Can't call numpy() on
     Tensor that requires grad"), or with differentiable inputs got no gradient, silently."""
@@ -432,8 +464,11 @@ def test_every_tensor_argument_that_requires_grad_is_refused_by_name():
 def test_torchvision_conventions():
     x, y = _batch((4, 5))
     assert focal_torch.sigmoid_focal_loss(x, y).shape == (4, 5)  # "none" by default
-    np.testing.assert_array_equal(focal_torch.sigmoid_focal_loss(x, y, alpha=-1),
-                                  focal_torch.sigmoid_focal_loss(x, y, alpha=None))
+    # a negative alpha turns the weighting off in every form torchvision's alpha >= 0
+    # test takes (a 0-d tensor or a NumPy scalar was refused)
+    for negative in (-1, -0.5, torch.tensor(-1.0), np.float32(-1.0), np.int64(-1)):
+        np.testing.assert_array_equal(focal_torch.sigmoid_focal_loss(x, y, alpha=negative),
+                                      focal_torch.sigmoid_focal_loss(x, y, alpha=None))
     labels = torch.tensor([0, 5, 2, -1])  # class indices: 5 = background, -1 ignored
     dense = F.one_hot(labels.clamp(0, 4), 5).double() * (labels[:, None] < 5) * (labels[:, None] >= 0)
     by_index = focal_torch.sigmoid_focal_loss(x, labels)
@@ -493,23 +528,38 @@ def test_second_derivatives_are_refused_not_wrong():
         torch.autograd.grad(loss, x, create_graph=True)
 
 
-def test_a_gradient_changed_in_place_is_never_handed_out_again():
-    # torch.autograd.grad returns the saved gradient itself (no pass over it); a caller
-    # that changes it in place and asks again on a retained graph gets an error, not the
-    # changed values
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_each_backward_hands_out_a_gradient_of_its_own(form):
+    """torch.autograd.grad returns focal's gradient itself (no pass over it); on a
+    retained graph a second call returned the same tensor, so that changing the first
+    in place (gradient clipping) changed the second, or made it an error.  Now each
+    backward after the first forms the gradient again: two tensors, the same bits,
+    as PyTorch's own losses give."""
     x = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.2, 1.5]], requires_grad=True)
-    y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
+    if form == "sigmoid":
+        y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+        loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
+    else:
+        loss = focal_torch.softmax_focal_loss(x, torch.tensor([0, 2]))
     (first,) = torch.autograd.grad(loss, x, retain_graph=True)
     expected = first.clone()
+    (second,) = torch.autograd.grad(loss, x, retain_graph=True)
+    assert first is not second and first.data_ptr() != second.data_ptr()
+    first.mul_(10)
+    assert torch.equal(second, expected)
+    (third,) = torch.autograd.grad(loss, x, retain_graph=True)
+    assert torch.equal(third, expected)
     first.zero_()
-    with pytest.raises(RuntimeError, match="modified in place"):
-        torch.autograd.grad(loss, x, retain_graph=True)
-    # unchanged, the retained graph gives the gradient again, exactly
-    loss = focal_torch.sigmoid_focal_loss(x, y, reduction="mean")
-    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
-    (second,) = torch.autograd.grad(loss, x)
-    assert torch.equal(first, expected) and torch.equal(second, expected)
+    loss.backward()
+    assert torch.equal(x.grad, expected)
+    # the inputs changed in place since the forward: autograd's own error on a
+    # backward that forms the gradient again, never a gradient at other logits
+    loss = focal_torch.sigmoid_focal_loss(x, torch.ones(2, 3), reduction="sum")
+    torch.autograd.grad(loss, x, retain_graph=True)
+    with torch.no_grad():
+        x.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(loss, x)
 
 
 @pytest.mark.parametrize("transform", ["vmap", "grad", "jacrev"])
