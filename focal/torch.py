@@ -164,15 +164,12 @@ class _FocalFunction(torch.autograd.Function):
                 compute: Callable[[np.ndarray], Tuple[Any, Any]],
                 expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
         value, gradient = compute(logits)  # logits: a NumPy view of inputs
-        # float32 for float16/bfloat16 inputs.  The first backward hands it over and
-        # drops it here, so that it becomes the leaf's .grad as it is (a reference
-        # still held made autograd copy it, a second pass over the whole gradient); a
-        # later backward through a retained graph forms it again, a tensor of its own
-        # (handing out the same one twice made two torch.autograd.grad results one
-        # tensor, and changing one in place changed the other)
-        ctx.gradient = torch.from_numpy(gradient)
-        ctx.again = lambda: compute(logits)[1]
-        ctx.save_for_backward(inputs)  # only for autograd's check that they are unchanged
+        # float32 for float16/bfloat16 inputs.  Saved for backward rather than kept on
+        # ctx: autograd releases it after a backward without retain_graph, so the
+        # gradient handed over becomes the leaf's .grad as it is (a reference still
+        # held here made autograd copy it, a second pass over the whole gradient)
+        ctx.save_for_backward(torch.from_numpy(gradient))
+        ctx.handed_out = False
         ctx.expand = expand
         ctx.dtype = inputs.dtype
         return _as_tensor(value, inputs.dtype)
@@ -184,15 +181,27 @@ class _FocalFunction(torch.autograd.Function):
                 "focal.torch: second derivatives are not available (the backward of a focal "
                 "loss is its saved gradient); call backward without create_graph=True"
             )
-        gradient, ctx.gradient = ctx.gradient, None
-        if gradient is None:
-            (_inputs,) = ctx.saved_tensors  # autograd's error if they changed in place since
-            gradient = torch.from_numpy(ctx.again())
+        try:
+            (gradient,) = ctx.saved_tensors
+        except RuntimeError as error:
+            # the backward may hand the gradient over as it is (torch.autograd.grad
+            # returns it itself): autograd's version check on it names no argument
+            if "inplace operation" not in str(error):
+                raise
+            raise RuntimeError(
+                "focal.torch: the gradient this loss handed out has been modified in place "
+                "since; clone it before changing it to call backward on this loss again"
+            ) from None
         if (grad_output.dim() == 0 and gradient.dtype == ctx.dtype
                 and grad_output.item() == 1.0):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass
             # over it (after a backward with retain_graph, autograd copies it into .grad:
-            # the graph still holds it)
+            # the graph still holds it).  Once only: a later backward through a retained
+            # graph hands out a copy, a tensor of its own (two torch.autograd.grad
+            # results were one tensor, and changing one in place changed the other)
+            if ctx.handed_out:
+                return gradient.clone(), None, None, None
+            ctx.handed_out = True
             return gradient, None, None, None
         scaled = gradient * ctx.expand(grad_output)
         return scaled.to(ctx.dtype), None, None, None

@@ -241,17 +241,20 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
    (x = -745, gamma 0, weight 1e300 gave 4.94e-24 for 2.82e-24; x = -760,
    0 for 8.6e-31): formed 2^1000 larger, times the weight, scaled back
    (sigmoid_focal_far_right_times).  Times a weight above 1 they stay below
-   e^-700 1.8e308 (1 + g)^2 e^-700g: no overflow.  Nearer, from
-   focal_far_form_from(g) on, the same form holds, for the elements whose
-   values are faint beside their weight (finish_special): x = -500 at
-   gamma 1 under a weight of 1e300 gave 0 for 5.1e-135. */
+   e^-700 1.8e308 (1 + g)^2 e^-700g: no overflow.  Nearer, for the elements
+   whose values are faint beside their weight (finish_special; x = -500 at
+   gamma 1 under a weight of 1e300 gave 0 for 5.1e-135): the same form from
+   focal_far_form_from(g) on, the exact one below (sigmoid_focal_right_times). */
 FOCAL_OUTLINED int
 sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                           focal_values *v)
 {
-    if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0) &&
-          fabs(x) >= focal_far_form_from(k->gamma))) {
+    if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0))) {
         return 0;
+    }
+    if (fabs(x) < focal_far_form_from(k->gamma)) {
+        return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
+                                         precise, v);
     }
     *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
                                        precise);
@@ -800,18 +803,21 @@ poly1_limit_weighted(double x, double y, const focal_params *k, double weight, i
     return 1;
 }
 
-/* the varifocal loss's far right sides (varifocal_limit; from
-   focal_far_form_from(g) on, as the focal loss's): target 0 times alpha, now
-   alpha w (left to the unweighted path where that product overflows), and
-   target 1, the cross-entropy's */
+/* the varifocal loss's right sides (varifocal_limit; as the focal loss's,
+   the far form from focal_far_form_from(g) on, the exact one below): target
+   0 times alpha, now alpha w (left to the unweighted path where that product
+   overflows), and target 1, the cross-entropy's */
 FOCAL_OUTLINED int
 varifocal_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                          focal_values *v)
 {
-    if (y == 0.0 && -x >= focal_far_form_from(k->gamma) && isfinite(x) && k->extra > 0.0) {
+    if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0) {
         dd factor = two_product(k->extra, weight, precise);
         if (!isfinite(factor.hi)) {
             return 0;
+        }
+        if (-x < focal_far_form_from(k->gamma)) {
+            return sigmoid_focal_right_times(-x, 1.0, k->gamma, factor, precise, v);
         }
         *v = sigmoid_focal_far_right_times(-x, 1.0, k->gamma, factor, precise);
         return 1;
@@ -843,12 +849,17 @@ asymmetric_limit_weighted(double x, double y, const focal_params *k, double weig
  * path over the elements the row calls special.  soft is a constant here.
  */
 
-/* whether element i's weight is above 1 and its weighted loss below 2^-900
-   of that weight times the reductions' scale (finish_special) */
+/* whether element i's weight is above 1 and its weighted loss below 2^-960
+   of that weight times the reductions' scale (finish_special).  Where that
+   bound is itself below the normal range (a weight near 1.8e308 elsewhere
+   takes the scale to 2^-1024), the scaled loss underflows whatever its
+   value, and the test would take ordinary elements: such elements keep the
+   block's values. */
 FOCAL_INLINE int
 faint(const block_params *bp, const element_block *b, ptrdiff_t i)
 {
-    return (b->weight[i] > 1.0) & (b->loss[i] <= b->weight[i] * bp->loss_weight_scale * 0x1p-900);
+    double bound = b->weight[i] * bp->loss_weight_scale * 0x1p-960;
+    return (b->weight[i] > 1.0) & (bound >= 0x1p-1022) & (b->loss[i] <= bound);
 }
 
 /* whether any element of the block is faint: a loop that vectorises, so that
@@ -877,9 +888,9 @@ finish_special(const block_params *bp, element_block *b, ptrdiff_t n, int precis
            normal range: a row that can forms them times the weight, which
            then weighs them as a weight of 1 (the weights' sum reads
            b->weight, unchanged).  Beside the special logits, that asks for
-           the elements whose weighted loss is below 2^-900 of the weight
+           the elements whose weighted loss is below 2^-960 of the weight
            times the reductions' scale (the values before the weight, times
-           alpha_t, below 2^-900: x = -500 at gamma 1 under a weight of 1e300
+           alpha_t, below 2^-960: x = -500 at gamma 1 under a weight of 1e300
            gave 0 for 5.1e-135); the row's limit_weighted answers for those
            it has a form of, the others keep the block's values. */
         if (!(is_special || (heavy && faint(bp, b, i)))) {

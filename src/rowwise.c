@@ -807,6 +807,9 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
             }
             NEXT_PIECE();
         }
+        if (!(largest.largest.hi > largest.others.hi)) {
+            largest.index = -1; /* none dominates (a tie, say): g_total - G_j holds */
+        }
     }
 
     double row_loss = weighted_row_loss(weight, loss_weight, loss, row.has_nan, precise);

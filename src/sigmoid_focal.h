@@ -585,6 +585,59 @@ sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int 
     return v;
 }
 
+/*
+ * The right side of a hard target within FOCAL_SIGMOID_FAR, exactly (not
+ * the far form), times a factor f = m 2^E > 1 that brings back what q^g
+ * lost below the normal range (a weight, varifocal's alpha w): with
+ * t = e^-|x|, CE = log(1 + t), q = t / (1 + t), 1 - q = 1 / (1 + t) and
+ * P = q^g f = e^(g log q + E ln 2) m, log q = -|x| - CE (Eq. 5 and its
+ * derivatives on the side where p_t = 1 - q):
+ *   FL = P CE,   dFL/dx = a P B,   B = g (1 - q) CE + q,
+ *   d2FL/dx2 = P (1 - q) (g B + q (g (1 - CE) + 1)).
+ * Nothing cancels.  x = -30 at gamma 30 under a weight of 1e300 gave 0 for
+ * 9.6e-105: below |x| = 38 + log(1 + g) the far form does not hold, and
+ * the kernel's q^g underflowed.  Returns 0 where P would pass e^600 (then
+ * q^g itself is normal, and weighing the kernel's values keeps their
+ * digits).
+ */
+FOCAL_OUTLINED int
+sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int precise,
+                          focal_values *v)
+{
+    if (!(ax <= FOCAL_SIGMOID_FAR && factor.hi > 1.0 && isfinite(factor.hi))) {
+        return 0;
+    }
+    /* (float64 results: t and CE to about 2^-100, as logistic_accurate's,
+       since g multiplies the error of log q: at gamma 1000 the 2^-59 of
+       exp_series took the loss 4.4 ULP off) */
+    dd t = precise ? exp_accurate(dd_from(-ax)) : exp_series(dd_from(-ax), 0, 0);
+    dd ce = precise ? log1p_accurate(t) : log1p_unit(t, 0);
+    dd one_minus_q = dd_reciprocal(dd_add(dd_from(1.0), t, precise), precise);
+    dd q = dd_mul(t, one_minus_q, precise);
+    dd log_q = dd_negate(dd_add(dd_from(ax), ce, precise));
+    int binary_exponent;
+    double mantissa = frexp(factor.hi, &binary_exponent);
+    dd mantissas = {mantissa, ldexp(factor.lo, -binary_exponent)}; /* f 2^-E, exactly */
+    dd exponent = add_ln2_multiple(dd_mul(dd_from(gamma), log_q, precise),
+                                   (double)binary_exponent, precise);
+    if (!(exponent.hi <= 600.0)) {
+        return 0;
+    }
+    dd power = dd_mul(precise ? exp_accurate(exponent) : exp_series(exponent, 0, 0), mantissas,
+                      precise);
+    focal_values r = {dd_from(0.0), dd_from(0.0), 0.0};
+    if (power.hi != 0.0) {
+        /* (P is 0 from g |log q| = 1500 on: g below 2200 here, g B finite) */
+        dd b = dd_add(dd_mul(dd_scale(one_minus_q, gamma, precise), ce, precise), q, precise);
+        r.loss = dd_mul(power, ce, precise);
+        r.grad = dd_scale(dd_mul(power, b, precise), a, precise);
+        r.hess = power.hi * one_minus_q.hi *
+                 (gamma * b.hi + q.hi * (gamma * (1.0 - ce.hi) + 1.0));
+    }
+    *v = r;
+    return 1;
+}
+
 /* e^-a 2^1000 for a >= FOCAL_SIGMOID_FAR: normal up to a = 1438, where e^-a
    itself is subnormal from 708.4; to about 2^-100 for float64 results */
 FOCAL_INLINE dd

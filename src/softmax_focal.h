@@ -620,7 +620,9 @@ gradient_with_target(const softmax_row_shape *row, const double *e, const double
  * 1).  So the row's first pass keeps that sum apart (softmax_track_largest_g,
  * over the pieces in class order: the same bits however the row is cut), and
  * the gradient of that one class is formed again from it
- * (softmax_gradient_of_largest).
+ * (softmax_gradient_of_largest), where it dominates: where it is at most the
+ * others' sum (two tied classes), g_total - G_j holds for every class, and
+ * tied classes keep the same values.
  */
 typedef struct {
     ptrdiff_t index; /* -1 while no class has a target */

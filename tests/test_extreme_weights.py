@@ -1078,6 +1078,16 @@ FAINT_CASES = {
     "focal gamma 6": ({"alpha": 0.25, "gamma": 6.0},
                       lambda x, y: sigmoid_reference(x, y, 6.0, "0.25")[:3],
                       [-100.0, -110.0, 120.0], [0.0, 0.0, 1.0]),
+    # below |x| = 38 + log(1 + gamma) the far form does not hold: the exact one
+    "focal gamma 30": ({"alpha": 0.25, "gamma": 30.0},
+                       lambda x, y: sigmoid_reference(x, y, 30.0, "0.25")[:3],
+                       [-30.0, -20.0, 25.0, -39.0], [0.0, 0.0, 1.0, 0.0]),
+    "focal gamma 1000": ({"alpha": None, "gamma": 1000.0},
+                         lambda x, y: sigmoid_reference(x, y, 1000.0, None)[:3],
+                         [-1.0, -1.5, 1.2], [0.0, 0.0, 1.0]),
+    "varifocal gamma 30": ({"alpha": 0.75, "gamma": 30.0},
+                           lambda x, y: varifocal_mp(x, y, 30.0, "0.75"),
+                           [-30.0, -25.0], [0.0, 0.0]),
     "poly1": ({"alpha": 0.25, "gamma": 1.0, "epsilon": -0.25},
               lambda x, y: poly1_mp(x, y, 1.0, -0.25),
               [-500.0, -360.0, 400.0], [0.0, 0.0, 1.0]),
@@ -1097,12 +1107,13 @@ FAINT_CASES = {
 def test_a_heavy_weight_brings_back_values_that_underflow_within_the_kernels_range(dtype, name):
     """Within |x| = 700 a hard target's right side is e^-(1+g)|x| and
     underflows from (1 + g)|x| = 745; a weight of 1e300 brings it back (x =
-    -500 at gamma 1: 0 for 5.1e-135).  The kernel's block leaves such
-    elements, faint beside their weight, to the row's far form, which holds
-    from |x| = 38 + log(1 + gamma).  A light element beside them keeps its
-    bits."""
+    -500 at gamma 1: 0 for 5.1e-135; x = -30 at gamma 30: 0 for 9.6e-105).
+    The kernel's block leaves such elements, faint beside their weight, to
+    the row's far form, which holds from |x| = 38 + log(1 + gamma), or below
+    that to the exact form times the weight.  A light element beside them
+    keeps its bits."""
     parameters, reference, logits, targets = FAINT_CASES[name]
-    function = "" if name.startswith("focal") else f"{name}_"
+    function = "" if name.startswith("focal") else f"{name.split()[0]}_"
     x, y = np.array(logits + [0.5], dtype), np.array(targets + [1.0], dtype)
     w = np.array([1e300] * len(logits) + [1.0])
     loss = getattr(focal, f"{function}loss")(x, y, **parameters, reduction="none", weights=w)

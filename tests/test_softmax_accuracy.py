@@ -338,3 +338,17 @@ def test_dense_rows_whose_one_class_dominates(dtype, gamma):
         for j, (computed, exact) in enumerate(zip(grad[0], exact_grad)):
             ulp = error(computed, exact) / spacing(exact, dtype)
             assert ulp <= 2, (x, y, gamma, j, float(computed), float(exact), ulp)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", (0.0, 0.5, 2.0))
+def test_tied_classes_keep_equal_gradients(dtype, gamma):
+    """Where two classes tie for the largest G_c, neither dominates the row's sum:
+    both keep g_total - G_j, equal bits (rewriting the one found first gave
+    [4.42e-31, 4.41e-31] for two identical classes).  (Their values are the
+    ill-conditioned p_j (S - G_j) - G_j (1 - p_j) of the README's list: terms of
+    1/4 cancelling to 1e-31.)"""
+    logits = np.array([[70.0, 70.0, 0.0], [0.0, 5.0, 5.0]], dtype)
+    targets = np.array([[0.5, 0.5, 1e-30], [1e-20, 0.5, 0.5]], dtype)
+    grad = focal.softmax_grad(logits, targets, None, gamma, reduction="none")
+    assert grad[0, 0] == grad[0, 1] and grad[1, 1] == grad[1, 2], grad
