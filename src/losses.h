@@ -15,11 +15,13 @@
  *                        logits); branch-free, it runs inside the vector loop
  *   NAME_limit(x, y, k, precise)  the scalar path's unweighted values
  *   NAME_limit_weighted(x, y, k, weight, precise, v)
- *                        the scalar path's values times a weight above 1,
- *                        where the row forms them so (returning 1), for
- *                        values below the normal range that the weight
- *                        brings back; no_limit_weighted (returning 0) for
- *                        a row that does not
+ *                        an element's values times a weight above 1, where
+ *                        the row forms them so (returning 1), for values
+ *                        below the normal range that the weight brings
+ *                        back: asked of special logits, and of elements
+ *                        whose weighted loss is faint beside their weight
+ *                        (finish_special); no_limit_weighted (returning 0)
+ *                        for a row that does not
  *   NAME_values(x, y, k, form, soft, derivatives, precise)
  *                        one element's unweighted loss, gradient and second
  *                        derivative (focal_values; derivatives: FOCAL_OUT_*)
