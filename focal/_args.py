@@ -11,7 +11,7 @@ import math
 import numbers
 import operator
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -46,6 +46,22 @@ def _reject_masked(name: str, value: Any) -> None:
             f"{name}: masked arrays are not supported (the mask would be silently "
             "dropped); pass weights=~mask or select the valid elements"
         )
+
+
+def renamed(compute: Callable[..., Any], names: Tuple[Tuple[str, str], ...]) -> Callable[..., Any]:
+    """`compute` with its messages naming the caller's arguments: `names` pairs
+    focal's prefix of a message ("targets:") with the caller's ("labels:"),
+    for the adapters whose arguments bear other names."""
+    def call(*args: Any) -> Any:
+        try:
+            return compute(*args)
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            for focal_name, own_name in names:
+                if message.startswith(focal_name):
+                    raise type(error)(own_name + message[len(focal_name):]) from None
+            raise
+    return call
 
 
 def as_array(name: str, value: Any, kinds: str, what: str,

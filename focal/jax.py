@@ -100,15 +100,7 @@ def _shaped_like(array: Any) -> np.ndarray:
 def _labels_named(compute: Any) -> Any:
     """`compute` with focal's messages about its second argument, which the
     sigmoid functions call `targets`, naming this adapter's `labels`."""
-    def renamed(*args: Any) -> Any:
-        try:
-            return compute(*args)
-        except (TypeError, ValueError) as error:
-            message = str(error)
-            if not message.startswith("targets:"):
-                raise
-            raise type(error)("labels:" + message[len("targets:"):]) from None
-    return renamed
+    return _args.renamed(compute, (("targets:", "labels:"),))
 
 
 def _traced(*arrays: Any) -> bool:
@@ -155,18 +147,18 @@ def _jax_labels(value: Any, what: str) -> Any:
 
 def _broadcast_targets(labels: Any, shape: Tuple[int, ...]) -> Any:
     """optax's rule: targets with fewer dimensions broadcast to the logits' shape
-    (a row of per-class targets, a scalar).  Integer labels of shape
-    logits.shape[:-1] stay class indices; labels that do not broadcast to the
-    logits' shape are left to focal's checks, which name them."""
+    (a row of per-class targets, a scalar).  They gain leading axes of length 1
+    (a reshape, no copy), which focal's core broadcasts as it reads; integer
+    labels of shape logits.shape[:-1] stay class indices, and labels that do
+    not broadcast are left to focal's checks, which name them in their shape."""
     class_indices = jnp.issubdtype(labels.dtype, jnp.integer) and labels.ndim == len(shape) - 1
     if labels.ndim >= len(shape) or class_indices:
         return labels
     try:
-        if np.broadcast_shapes(labels.shape, shape) != tuple(shape):
-            return labels
+        np.broadcast_shapes(labels.shape, shape)
     except ValueError:
         return labels
-    return jnp.broadcast_to(labels, shape)
+    return jnp.reshape(labels, (1,) * (len(shape) - labels.ndim) + labels.shape)
 
 
 def _floating(logits: Any) -> Any:

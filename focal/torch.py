@@ -37,6 +37,7 @@ except ImportError:  # the original error stays attached as the context
     )
 
 import focal
+from focal import _args
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss", "SigmoidFocalLoss", "SoftmaxFocalLoss"]
 
@@ -207,30 +208,17 @@ class _FocalFunction(torch.autograd.Function):
         return scaled.to(ctx.dtype), None, None, None
 
 
-# focal's argument names in its messages, and this module's
+# focal's argument names in its messages, and this module's (focal's softmax calls
+# the targets `labels`, every family the inputs `logits`)
 _TORCH_NAMES = (("logits:", "inputs:"), ("labels:", "targets:"), ("axis:", "dim:"))
-
-
-def _torch_names(compute: Callable[..., Any]) -> Callable[..., Any]:
-    """`compute` with its messages naming this module's arguments (focal's
-    softmax calls the targets `labels`, every family the inputs `logits`)."""
-    def renamed(*args: Any) -> Any:
-        try:
-            return compute(*args)
-        except (TypeError, ValueError) as error:
-            message = str(error)
-            for numpy_name, torch_name in _TORCH_NAMES:
-                if message.startswith(numpy_name):
-                    raise type(error)(torch_name + message[len(numpy_name):]) from None
-            raise
-    return renamed
 
 
 def _evaluate(inputs: "torch.Tensor", loss: Callable[[np.ndarray], Any],
               loss_and_grad: Callable[[np.ndarray], Tuple[Any, Any]],
               expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
     logits = _logits(inputs)
-    loss, loss_and_grad = _torch_names(loss), _torch_names(loss_and_grad)
+    loss = _args.renamed(loss, _TORCH_NAMES)
+    loss_and_grad = _args.renamed(loss_and_grad, _TORCH_NAMES)
     # inside Function.forward grad mode is off: decide here whether a gradient is wanted
     if inputs.requires_grad and torch.is_grad_enabled():
         return _FocalFunction.apply(inputs, logits, loss_and_grad, expand)
