@@ -744,7 +744,7 @@ fl_star_limit_weighted(double x, double y, const focal_params *k, double weight,
     if (!(isfinite(x) && isfinite(k->gamma * s * x + k->beta))) {
         return 0;
     }
-    dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
+    dd z = star_z(x, y, k, precise);
     if (!(z.hi > FOCAL_STAR_FAR)) {
         return 0;
     }

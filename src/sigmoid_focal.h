@@ -700,6 +700,15 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
                                derivatives, precise, NULL, poly);
 }
 
+/* FL*'s z = gamma s x + beta (Appendix A), s = 2y - 1, in double-double
+   where precise */
+FOCAL_INLINE dd
+star_z(double x, double y, const focal_params *k, int precise)
+{
+    double s = y == 1.0 ? 1.0 : -1.0;
+    return dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
+}
+
 /*
  * FL* and its derivative d(FL*)/dx = s (sigmoid(z) - 1) = -s sigmoid(-z), for
  * a finite logit, a target y in {0, 1} and gamma > 0, where z is finite.  In
@@ -713,7 +722,7 @@ star_focal(double x, double y, const focal_params *k, int precise)
 {
     focal_values v;
     double s = y == 1.0 ? 1.0 : -1.0;
-    dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
+    dd z = star_z(x, y, k, precise);
     logistic_parts parts = logistic(z.hi, precise, 1);
     dd softplus = parts.softplus_mx;
     dd sigmoid = parts.one_minus_p;
@@ -744,7 +753,7 @@ static inline focal_values
 star_focal_far(double x, double y, const focal_params *k, int precise)
 {
     double s = y == 1.0 ? 1.0 : -1.0;
-    dd z = dd_add(two_product(k->gamma, s * x, precise), dd_from(k->beta), precise);
+    dd z = star_z(x, y, k, precise);
     if (!(z.hi > FOCAL_STAR_FAR)) {
         return star_focal(x, y, k, precise);
     }
