@@ -236,7 +236,9 @@ def _check_margins(margins: np.ndarray, names: _Names, library: str) -> None:
 
 def _array(name: str, value: Any) -> np.ndarray:
     """np.asarray of what a library hands over, or a ValueError that names it
-    (a ragged list gave NumPy's own message)."""
+    (a ragged list gave NumPy's own message).  A masked array is refused by
+    name, as the core refuses it: np.asarray drops its mask."""
+    _args._reject_masked(name, value)
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as error:
@@ -588,6 +590,8 @@ def _class_arrays(caller: _FocalParameters, labels: Any, margins: Any, weights: 
         raise ValueError(f"alpha: {len(alpha)} values for {classes} classes; expected "
                          "one value per class")
     weights = _checked_weights(weights, labels.size, names)
+    if weights is not None:
+        weights = weights.reshape(-1)  # one per row, as the labels (an (n, 1) column too)
     return _args.converted(labels, np.dtype(np.intp)), margins, weights
 
 

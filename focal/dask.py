@@ -272,7 +272,9 @@ def _share(denominator_block, largest_block, weighted_mean, t, w=None):
     element along a last axis of 2 (e is 0 but for a weighted mean, from the
     largest weight that counts: largest_block(t, w))."""
     exponent = 0
-    if weighted_mean and w is not None:
+    # (a block of no elements, from slicing or concatenating, has no largest
+    # weight: it shares 0, as its denominator_block says)
+    if weighted_mean and w is not None and np.size(w) > 0:
         exponent = _args.weight_exponent(np.asarray(w), largest_block(t, np.asarray(w)))
         if abs(exponent) <= _EXTREME:
             exponent = 0

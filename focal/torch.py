@@ -30,6 +30,7 @@ import numpy as np
 
 try:
     import torch
+    from torch.autograd import forward_ad
 except ImportError:  # the original error stays attached as the context
     raise ImportError(
         "focal.torch needs PyTorch: pip install \"focal[torch]\" (a CPU-only build: "
@@ -155,25 +156,41 @@ def _as_tensor(value: Any, dtype: "torch.dtype") -> "torch.Tensor":
 class _FocalFunction(torch.autograd.Function):
     """Loss and gradient from one focal pass; the backward scales the saved gradient.
 
-    `compute(logits)` returns (loss, gradient) as NumPy; `expand(grad_output)`
-    shapes the incoming gradient to the logits' (a row loss spreads along the
-    class axis).
+    `compute(logits)` returns (loss, gradient) as NumPy; `row_axis` is None
+    for a loss per element, or the class axis of a loss per row (softmax),
+    whose gradient spreads along that axis.
     """
 
     @staticmethod
     def forward(ctx: Any, inputs: "torch.Tensor", logits: np.ndarray,
                 compute: Callable[[np.ndarray], Tuple[Any, Any]],
-                expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
+                row_axis: Optional[int]) -> "torch.Tensor":
         value, gradient = compute(logits)  # logits: a NumPy view of inputs
         # float32 for float16/bfloat16 inputs.  Saved for backward rather than kept on
         # ctx: autograd releases it after a backward without retain_graph, so the
         # gradient handed over becomes the leaf's .grad as it is (a reference still
         # held here made autograd copy it, a second pass over the whole gradient)
-        ctx.save_for_backward(torch.from_numpy(gradient))
+        saved = torch.from_numpy(gradient)
+        ctx.save_for_backward(saved)
+        ctx.save_for_forward(saved)
         ctx.handed_out = False
-        ctx.expand = expand
+        ctx.row_axis = row_axis
         ctx.dtype = inputs.dtype
+        ctx.reduced = np.ndim(value) == 0
         return _as_tensor(value, inputs.dtype)
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: "torch.Tensor", *_: Any) -> "torch.Tensor":
+        """Forward mode: the saved gradient times the inputs' tangent, summed as
+        the loss sums (over every element for a reduced loss, along the class
+        axis for a row's loss: the backward's transpose)."""
+        (gradient,) = ctx.saved_tensors
+        product = gradient * tangent
+        if ctx.reduced:
+            return product.sum().to(ctx.dtype)
+        if ctx.row_axis is not None:
+            product = product.sum(dim=ctx.row_axis)
+        return product.to(ctx.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[Any, None, None, None]:
@@ -204,7 +221,10 @@ class _FocalFunction(torch.autograd.Function):
                 return gradient.clone(), None, None, None
             ctx.handed_out = True
             return gradient, None, None, None
-        scaled = gradient * ctx.expand(grad_output)
+        if ctx.row_axis is not None and grad_output.dim() != 0:
+            # a row's loss depends on that row's logits only
+            grad_output = grad_output.unsqueeze(ctx.row_axis)
+        scaled = gradient * grad_output
         return scaled.to(ctx.dtype), None, None, None
 
 
@@ -215,18 +235,17 @@ _TORCH_NAMES = (("logits:", "inputs:"), ("labels:", "targets:"), ("axis:", "dim:
 
 def _evaluate(inputs: "torch.Tensor", loss: Callable[[np.ndarray], Any],
               loss_and_grad: Callable[[np.ndarray], Tuple[Any, Any]],
-              expand: Callable[["torch.Tensor"], "torch.Tensor"]) -> "torch.Tensor":
+              row_axis: Optional[int]) -> "torch.Tensor":
     logits = _logits(inputs)
     loss = _args.renamed(loss, _TORCH_NAMES)
     loss_and_grad = _args.renamed(loss_and_grad, _TORCH_NAMES)
-    # inside Function.forward grad mode is off: decide here whether a gradient is wanted
-    if inputs.requires_grad and torch.is_grad_enabled():
-        return _FocalFunction.apply(inputs, logits, loss_and_grad, expand)
+    # inside Function.forward grad mode is off: decide here whether a gradient is wanted,
+    # for the backward or for forward mode (a dual tensor needs no requires_grad: taking
+    # the plain path, its tangent was dropped without a word)
+    if ((inputs.requires_grad and torch.is_grad_enabled())
+            or forward_ad.unpack_dual(inputs).tangent is not None):
+        return _FocalFunction.apply(inputs, logits, loss_and_grad, row_axis)
     return _as_tensor(loss(logits), inputs.dtype)
-
-
-def _same(grad_output: "torch.Tensor") -> "torch.Tensor":
-    return grad_output
 
 
 def _alpha(alpha: Any) -> Any:
@@ -320,7 +339,7 @@ def sigmoid_focal_loss(
                    weights=_argument("weights", weights),
                    ignore_index=_argument("ignore_index", ignore_index))
     return _evaluate(inputs, lambda x: focal.loss(x, y, **options),
-                     lambda x: focal.loss_and_grad(x, y, **options), _same)
+                     lambda x: focal.loss_and_grad(x, y, **options), None)
 
 
 def _class_dim(dim: Any, ndim: int) -> int:
@@ -411,12 +430,8 @@ def softmax_focal_loss(
                    reduction=reduction, weights=_argument("weights", weights),
                    ignore_index=_argument("ignore_index", ignore_index))
 
-    def expand(grad_output: "torch.Tensor") -> "torch.Tensor":
-        # a row's loss depends on that row's logits only: its gradient spreads along the axis
-        return grad_output if grad_output.dim() == 0 else grad_output.unsqueeze(axis)
-
     return _evaluate(inputs, lambda x: focal.softmax_loss(x, labels, **options),
-                     lambda x: focal.softmax_loss_and_grad(x, labels, **options), expand)
+                     lambda x: focal.softmax_loss_and_grad(x, labels, **options), axis)
 
 
 # ----------------------------------------------------------------------------

@@ -1040,12 +1040,18 @@ plain_parameters(PyObject *alpha, PyObject *gamma, PyObject *normalizer, int red
    floats and ints (np.asarray makes of it a float64 or int64 array of the
    same values; here a new float64 array), each in [0, 1] (NaN is not).  A
    new reference into *array, and 1; 0 for any other alpha, the full path's,
-   which checks it and says what is wrong; -1 with an exception set. */
+   which checks it and says what is wrong; -1 with an exception set.  More
+   classes than PLAIN_ALPHA_CLASSES are the full path's too: this loop holds
+   the GIL and asks for no signal (an alpha of 8e9 classes kept Ctrl-C
+   waiting 3.9 s, one of 2^59 for ever), where the full path reads it in
+   pieces that do. */
+enum { PLAIN_ALPHA_CLASSES = 1 << 16 };
+
 int
 plain_class_alpha(PyObject *alpha, npy_intp num_classes, PyArrayObject **array)
 {
     *array = NULL;
-    if (num_classes < 1) {
+    if (num_classes < 1 || num_classes > PLAIN_ALPHA_CLASSES) {
         return 0;
     }
     if (PyList_CheckExact(alpha)) {

@@ -653,3 +653,32 @@ def test_a_block_of_zero_weights_does_not_set_the_scale():
         actual = dask.compute(*fd.loss_and_grad(X, Y, weights=W, reduction=reduction))
         for a, e in zip(actual, expected):
             _close(a, e, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("family", ["sigmoid", "sigmoid labels", "softmax"])
+@pytest.mark.parametrize("chunks", [((2, 0, 2), (3,)), ((0, 4), (3,)), ((4,), (3,)), ((0,), (3,))])
+def test_blocks_of_no_elements_as_in_memory(family, chunks):
+    """Zero-size blocks come from slicing and concatenating; with weights and the
+    mean, such a block asked for its largest weight and met NumPy's own error
+    ("zero-size array to reduction operation maximum").  It shares nothing; an
+    array of no elements at all gives the in-memory call's nan."""
+    rows = sum(chunks[0])
+    x = np.linspace(-3, 3, 3 * rows).reshape(rows, 3)
+    w = np.linspace(0.5, 2.0, 3 * rows).reshape(rows, 3)
+    if family == "sigmoid":
+        t, call, lazy = (x > 0).astype(np.float64), focal.loss_and_grad, fd.loss_and_grad
+    elif family == "sigmoid labels":
+        t, call, lazy = np.arange(rows) % 4, focal.loss_and_grad, fd.loss_and_grad
+    else:
+        t, call, lazy = np.arange(rows) % 3, focal.softmax_loss_and_grad, fd.softmax_loss_and_grad
+    if family == "softmax":
+        w = w[:, 0]  # one weight per row
+    X = da.from_array(x, chunks=chunks)
+    T, W = (da.from_array(a, chunks=chunks if a.ndim == 2 else chunks[:1]) for a in (t, w))
+    value, gradient = dask.compute(*lazy(X, T, weights=W))
+    expected = call(x, t, weights=w)
+    if rows == 0:
+        assert np.isnan(value) and np.isnan(expected[0]) and gradient.shape == (0, 3)
+    else:
+        _close(value, expected[0], np.dtype(np.float64))
+        _close(gradient, expected[1], np.dtype(np.float64))

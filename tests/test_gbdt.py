@@ -1077,3 +1077,46 @@ def test_a_margin_past_the_limit_names_the_library_in_use(name, multiclass):
                                   f"{6 if multiclass else 2} (")
         assert ("LightGBM" in message) == (name == "lightgbm"), message
         assert "XGBoost" not in message
+
+
+@pytest.mark.parametrize("make", [focal.xgboost_objective, focal.lightgbm_objective,
+                                  focal.xgboost_metric, focal.lightgbm_metric])
+@pytest.mark.parametrize("multiclass", [False, True])
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_masked_arrays_are_refused_by_name(make, multiclass, which):
+    """Called directly (the scikit-learn form), the objectives and metrics took a
+    masked array through np.asarray, which drops its mask: a masked margin of 50
+    was counted in the metric.  The core refuses masked arrays; so do they, naming
+    the argument, whichever of labels, margins and weights is masked."""
+    if multiclass:
+        arrays = [np.array([0.0, 2.0, 1.0]), np.linspace(-1.0, 1.0, 9).reshape(3, 3),
+                  np.ones(3)]
+    else:
+        arrays = [np.array([1.0, 0.0, 0.0]), np.array([0.5, 50.0, -1.0]), np.ones(3)]
+    function = make(multiclass=True) if multiclass else make()
+    plain = function(*arrays)
+    mask = np.zeros(arrays[which].shape, dtype=bool)
+    mask.flat[1] = True
+    arrays[which] = np.ma.array(arrays[which], mask=mask)
+    with pytest.raises(TypeError, match=r"^\w+: masked arrays are not supported"):
+        function(*arrays)
+    assert all(np.isfinite(np.asarray(part, dtype=float)).all()
+               for part in (plain if isinstance(plain, tuple) else (plain,))
+               if not isinstance(part, (str, bool)))
+
+
+@pytest.mark.parametrize("make", [focal.xgboost_objective, focal.lightgbm_objective,
+                                  focal.xgboost_metric, focal.lightgbm_metric])
+def test_multiclass_weights_as_a_column(make):
+    """An (n, 1) column of sample weights, which the binary callables take, was refused
+    by the multi-class ones (not broadcastable to the rows' shape); it gives the values
+    of the same weights as a vector."""
+    function = make(multiclass=True)
+    labels, margins = np.array([0.0, 2.0, 1.0, 2.0]), np.linspace(-2.0, 2.0, 12).reshape(4, 3)
+    weights = np.array([0.5, 1.0, 2.0, 0.25])
+    expected, column = function(labels, margins, weights), function(labels, margins,
+                                                                    weights[:, None])
+    if not isinstance(expected, tuple):  # (a metric's value alone)
+        expected, column = (expected,), (column,)
+    for a, b in zip(expected, column):
+        np.testing.assert_array_equal(a, b)

@@ -484,6 +484,14 @@ LONG_CALLS = {
                                        "alpha=np.broadcast_to(np.float16(0.5), (2**40,)))",
     "uint64 class indices' largest": "focal.loss(np.broadcast_to(np.int8(0), (2**59, 2)), "
                                      "np.broadcast_to(np.uint64(1), (2**59,)))",
+    # a float64 per-class alpha the common call would take: its check, a loop
+    # holding the GIL, asked for no signal (8e9 classes: 3.9 s; 2**59: for ever)
+    "common call's per-class alpha": "focal.loss(np.broadcast_to(np.float32(0), (1, 2**40)), "
+                                     "np.broadcast_to(np.float32(0), (1, 2**40)), "
+                                     "alpha=np.broadcast_to(0.5, (2**40,)), reduction='sum')",
+    "softmax common call's per-class alpha": "focal.softmax_loss(np.broadcast_to(np.float32(0), "
+                                             "(1, 2**40)), np.array([0]), "
+                                             "alpha=np.broadcast_to(0.5, (2**40,)))",
 }
 
 

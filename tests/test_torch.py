@@ -22,6 +22,7 @@ else:
     torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
+from torch.autograd import forward_ad  # noqa: E402
 
 import focal.torch as focal_torch  # noqa: E402
 
@@ -622,3 +623,38 @@ def test_under_torch_compile_the_values_and_gradients_are_eager_ones(form):
     (eager_loss, eager_grad, eager_layer), (loss, grad, layer_grad) = results
     assert torch.equal(loss, eager_loss) and torch.equal(grad, eager_grad)
     torch.testing.assert_close(layer_grad, eager_layer, rtol=1e-12, atol=1e-15)
+
+
+# (torch's vectorised forward-mode jacobian warns of its own use of torch.jit.script)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("form, reduction, dim",
+                         [("sigmoid", "none", None), ("sigmoid", "sum", None),
+                          ("sigmoid", "mean", None), ("softmax", "none", 1),
+                          ("softmax", "mean", 1), ("softmax", "none", 0)])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_forward_mode_gives_the_directional_derivative(form, reduction, dim, requires_grad):
+    """Forward mode (torch.autograd.forward_ad, jacobian with strategy="forward-mode"): a
+    dual tensor's tangent went the no-gradient path and was dropped without a word (a
+    tangent of None, a Jacobian of zeros), and one that required grad met PyTorch's own
+    NotImplementedError.  The tangent is the saved gradient times the inputs' tangent, summed
+    as the loss sums; it equals reverse mode's vector-Jacobian products."""
+    x = torch.tensor([[2.0, -1.0, 0.5], [0.3, 4.0, -2.5]], dtype=torch.float64)
+    if form == "sigmoid":
+        y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 1.0]], dtype=torch.float64)
+        f = lambda z: focal_torch.sigmoid_focal_loss(z, y, reduction=reduction)  # noqa: E731
+    else:
+        y = torch.tensor([0, 2]) if dim == 1 else torch.tensor([1, 0, 1])
+        f = lambda z: focal_torch.softmax_focal_loss(z, y, reduction=reduction,  # noqa: E731
+                                                     dim=dim)
+    tangent = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype=torch.float64)
+    with forward_ad.dual_level():
+        dual = forward_ad.make_dual(x.clone().requires_grad_(requires_grad), tangent)
+        value, derivative = forward_ad.unpack_dual(f(dual))
+    assert torch.equal(value.detach(), f(x))
+    assert derivative is not None and derivative.shape == value.shape
+    reverse = torch.autograd.functional.jacobian(f, x)
+    expected = (reverse * tangent).flatten(start_dim=reverse.dim() - 2).sum(dim=-1)
+    torch.testing.assert_close(derivative, expected, rtol=1e-12, atol=1e-15)
+    forward = torch.autograd.functional.jacobian(f, x, vectorize=True,
+                                                 strategy="forward-mode")
+    torch.testing.assert_close(forward, reverse, rtol=1e-12, atol=1e-15)
