@@ -237,8 +237,11 @@ def _check_margins(margins: np.ndarray, names: _Names, library: str) -> None:
 def _array(name: str, value: Any) -> np.ndarray:
     """np.asarray of what a library hands over, or a ValueError that names it
     (a ragged list gave NumPy's own message).  A masked array is refused by
-    name, as the core refuses it: np.asarray drops its mask."""
-    _args._reject_masked(name, value)
+    name, as the core refuses it: np.asarray drops its mask (the core's advice,
+    weights=~mask, is not these callables' to follow)."""
+    if _args._is_masked(value):
+        raise TypeError(f"{name}: masked arrays are not supported (the mask would be silently "
+                        f"dropped); pass the valid elements only")
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as error:

@@ -24,6 +24,7 @@ README for a CPU-only PyTorch.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
@@ -131,6 +132,12 @@ def _argument(name: str, value: Any) -> Any:
             f"{name}: focal differentiates with respect to the inputs only; pass "
             f"{name}.detach() (a tensor that requires grad would silently get no gradient)"
         )
+    if forward_ad.unpack_dual(value).tangent is not None:
+        raise ValueError(
+            f"{name}: focal differentiates with respect to the inputs only; pass "
+            f"forward_ad.unpack_dual({name}).primal (forward mode's tangent of {name} would "
+            f"silently be dropped)"
+        )
     return _as_numpy(name, value)
 
 
@@ -177,6 +184,8 @@ class _FocalFunction(torch.autograd.Function):
         ctx.row_axis = row_axis
         ctx.dtype = inputs.dtype
         ctx.reduced = np.ndim(value) == 0
+        # a mean over nothing is nan, and so is its tangent (the sum of no terms is 0)
+        ctx.undefined = ctx.reduced and bool(np.isnan(value)) and gradient.size == 0
         return _as_tensor(value, inputs.dtype)
 
     @staticmethod
@@ -187,7 +196,8 @@ class _FocalFunction(torch.autograd.Function):
         (gradient,) = ctx.saved_tensors
         product = gradient * tangent
         if ctx.reduced:
-            return product.sum().to(ctx.dtype)
+            total = product.sum()
+            return (total * math.nan if ctx.undefined else total).to(ctx.dtype)
         if ctx.row_axis is not None:
             product = product.sum(dim=ctx.row_axis)
         return product.to(ctx.dtype)
@@ -211,7 +221,7 @@ class _FocalFunction(torch.autograd.Function):
                 "since; clone it before changing it to call backward on this loss again"
             ) from None
         if (grad_output.dim() == 0 and gradient.dtype == ctx.dtype
-                and grad_output.item() == 1.0):
+                and _is_one(grad_output)):
             # loss.backward() of a reduced loss: the saved gradient as it is, no pass
             # over it (after a backward with retain_graph, autograd copies it into .grad:
             # the graph still holds it).  Once only: a later backward through a retained
@@ -226,6 +236,17 @@ class _FocalFunction(torch.autograd.Function):
             grad_output = grad_output.unsqueeze(ctx.row_axis)
         scaled = gradient * grad_output
         return scaled.to(ctx.dtype), None, None, None
+
+
+def _is_one(grad_output: "torch.Tensor") -> bool:
+    """Whether a 0-d incoming gradient is 1; False for the batched tensors of a
+    vectorised backward (jacobian(..., vectorize=True), gradcheck's batched check),
+    which have no single value to read (item() raised PyTorch's "Batching rule not
+    implemented")."""
+    try:
+        return bool(grad_output.item() == 1.0)
+    except RuntimeError:
+        return False
 
 
 # focal's argument names in its messages, and this module's (focal's softmax calls

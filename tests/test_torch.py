@@ -658,3 +658,34 @@ def test_forward_mode_gives_the_directional_derivative(form, reduction, dim, req
     forward = torch.autograd.functional.jacobian(f, x, vectorize=True,
                                                  strategy="forward-mode")
     torch.testing.assert_close(forward, reverse, rtol=1e-12, atol=1e-15)
+    # the vectorised backward hands the reduced loss a batched incoming gradient, whose
+    # value the backward read with item() (PyTorch's "Batching rule not implemented")
+    torch.testing.assert_close(torch.autograd.functional.jacobian(f, x, vectorize=True),
+                               reverse, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("argument", ["targets", "weights"])
+def test_forward_mode_tangents_of_other_arguments_are_refused_by_name(argument):
+    """focal differentiates with respect to the inputs only: a dual tensor among the
+    targets or weights would have its tangent dropped without a word (as reverse mode
+    refuses such a tensor that requires grad)."""
+    x = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64)
+    arguments = {"targets": torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64),
+                 "weights": torch.tensor([[0.5, 1.0, 2.0]], dtype=torch.float64)}
+    with forward_ad.dual_level():
+        arguments[argument] = forward_ad.make_dual(arguments[argument],
+                                                   torch.ones_like(arguments[argument]))
+        with pytest.raises(ValueError, match=f"^{argument}: focal differentiates with respect "
+                                             f"to the inputs only"):
+            focal_torch.sigmoid_focal_loss(x, arguments["targets"], reduction="sum",
+                                           weights=arguments["weights"])
+
+
+def test_forward_mode_of_a_mean_over_nothing_is_nan():
+    """The mean over no elements is nan, its tangent too (as torchvision's formula's)."""
+    z = torch.zeros(0, 3, dtype=torch.float64)
+    with forward_ad.dual_level():
+        value, tangent = forward_ad.unpack_dual(focal_torch.sigmoid_focal_loss(
+            forward_ad.make_dual(z, torch.ones_like(z)), torch.zeros(0, 3, dtype=torch.float64),
+            reduction="mean"))
+    assert torch.isnan(value) and torch.isnan(tangent)
