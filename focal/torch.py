@@ -184,7 +184,8 @@ class _FocalFunction(torch.autograd.Function):
         ctx.row_axis = row_axis
         ctx.dtype = inputs.dtype
         ctx.reduced = np.ndim(value) == 0
-        # a mean over nothing is nan, and so is its tangent (the sum of no terms is 0)
+        # a mean over nothing is nan, and so is its tangent (the gradient's sum over no
+        # terms would say 0)
         ctx.undefined = ctx.reduced and bool(np.isnan(value)) and gradient.size == 0
         return _as_tensor(value, inputs.dtype)
 

@@ -248,8 +248,8 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
    gamma 1 under a weight of 1e300 gave 0 for 5.1e-135): the same form from
    focal_far_form_from(g) on, the exact one below (sigmoid_focal_right_times). */
 FOCAL_OUTLINED int
-sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
-                          focal_values *v)
+focal_right_limit_weighted(double x, double y, const focal_params *k, double weight,
+                           int precise, focal_values *v)
 {
     if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0))) {
         return 0;
@@ -261,6 +261,18 @@ sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weig
     *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
                                        precise);
     return 1;
+}
+
+/* the focal loss's: the right side of a hard target (above), and a soft
+   target's values (sigmoid_focal_soft_times); the quality focal loss and
+   the asymmetric loss, whose soft targets have forms of their own, take the
+   first only */
+FOCAL_OUTLINED int
+sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
+                          focal_values *v)
+{
+    return y > 0.0 && y < 1.0 ? sigmoid_focal_soft_times(x, y, k, weight, precise, v)
+                              : focal_right_limit_weighted(x, y, k, weight, precise, v);
 }
 
 FOCAL_INLINE focal_values
@@ -840,11 +852,11 @@ asymmetric_limit_weighted(double x, double y, const focal_params *k, double weig
     focal_params focal = *k;
     focal.gamma = y == 1.0 ? k->extra : k->gamma;
     return (y == 1.0 || k->extra2 == 0.0) &&
-           sigmoid_fl_limit_weighted(x, y, &focal, weight, precise, v);
+           focal_right_limit_weighted(x, y, &focal, weight, precise, v);
 }
 
 /* the quality focal loss of a hard target is the focal loss at gamma = beta */
-#define quality_limit_weighted sigmoid_fl_limit_weighted
+#define quality_limit_weighted focal_right_limit_weighted
 
 /* ------------------------------------------------------------------------
  * What kernels.c makes of a row, for any row: the block, then the scalar

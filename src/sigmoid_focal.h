@@ -326,9 +326,9 @@ poly1_log_excess(dd u, dd ce, int precise)
  * beforehand (plain_hard_power_exponent; NULL otherwise).
  */
 FOCAL_INLINE focal_values
-sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma_integer,
-                    int soft, int derivatives, int precise, const double *given_q_gamma,
-                    int poly)
+sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, int gamma_integer,
+                            int soft, int derivatives, int precise, const double *given_q_gamma,
+                            int poly, double shift)
 {
     focal_values v;
     double gamma = k->gamma;
@@ -387,14 +387,18 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
                               : log_positive(q, 0);
         }
         if (large) { /* a constant, as everywhere */
-            double plain = gamma * log_q.hi;
+            /* shift (0 but for sigmoid_focal_soft_times): q^g 2^shift */
+            double plain = shift != 0.0 ? gamma * log_q.hi + shift * LN2 : gamma * log_q.hi;
             /* Below e^-700, q^g is computed as q^g 2^1000 (its argument moved
                by 1000 ln 2) and the results are scaled back once, last: a
                subnormal q^g has few digits, and the gradient's gamma (and CE,
                up to |x|) multiply it back into the normal range (at gamma
                1000 the gradient was 110 ULP off).  Below gamma 8 that factor
                is small: the general kernel does without. */
-            dd scaled = plain < -1500.0 ? dd_from(-1500.0) : dd_scale(log_q, gamma, precise);
+            dd scaled = plain < -1500.0 ? dd_from(-1500.0)
+                        : shift != 0.0
+                            ? add_ln2_multiple(dd_scale(log_q, gamma, precise), shift, precise)
+                            : dd_scale(log_q, gamma, precise);
             boosted = scaled.hi < -700.0;
             dd argument = boosted ? add_ln2_multiple(scaled, 1000.0, precise) : scaled;
             q_gamma = accurate ? exp_accurate(argument) : exp_nonpositive(argument, precise);
@@ -506,6 +510,15 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
     }
     v.hess = boosted ? hess * unscale : hess;
     return v;
+}
+
+FOCAL_INLINE focal_values
+sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma_integer,
+                    int soft, int derivatives, int precise, const double *given_q_gamma,
+                    int poly)
+{
+    return sigmoid_focal_parts_shifted(y, s, k, gamma_integer, soft, derivatives, precise,
+                                       given_q_gamma, poly, 0.0);
 }
 
 /*
@@ -637,7 +650,8 @@ sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int prec
         dd b = dd_add(dd_mul(dd_scale(one_minus_q, gamma, precise), ce, precise), q, precise);
         r.loss = dd_mul(power, ce, precise);
         r.grad = dd_scale(dd_mul(power, b, precise), a, precise);
-        /* (in double-double: the plain products left 3 ULP) */
+        /* (in double-double, as the loss and gradient are: in plain double its
+           products and sums each rounded) */
         dd inner = dd_add(dd_scale(dd_add(dd_from(1.0), dd_negate(ce), precise), gamma, precise),
                           dd_from(1.0), precise);
         dd bracket = dd_add(dd_scale(b, gamma, precise), dd_mul(q, inner, precise), precise);
@@ -647,6 +661,39 @@ sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int prec
         r.loss = dd_scale(r.loss, 0x1p-1000, precise);
         r.grad = dd_scale(r.grad, 0x1p-1000, precise);
         r.hess *= 0x1p-1000;
+    }
+    *v = r;
+    return 1;
+}
+
+/*
+ * A soft target's values times a weight w = m 2^E above 1, for the elements
+ * whose weighted loss is faint beside the weight (finish_special): q^g
+ * below the normal range, which the weight would bring back (x = 0, y = 1/2
+ * at gamma 1100 under a weight of 1e300 gave 0 for 5.1e-32).  The accurate
+ * form (logistic_accurate, q^g by the exp of g log q to about 2^-100) with
+ * q^g formed 2^E larger, then times m.  Returns 0 beyond FOCAL_SIGMOID_FAR,
+ * or where a value would pass the double range (q^g itself normal: the
+ * kernel's values, weighed, keep their digits).
+ */
+FOCAL_OUTLINED int
+sigmoid_focal_soft_times(double x, double y, const focal_params *k, double weight, int precise,
+                         focal_values *v)
+{
+    if (!(fabs(x) <= FOCAL_SIGMOID_FAR && y > 0.0 && y < 1.0 && weight > 1.0 &&
+          isfinite(weight))) {
+        return 0;
+    }
+    int binary_exponent;
+    double mantissa = frexp(weight, &binary_exponent);
+    focal_values r = sigmoid_focal_parts_shifted(y, logistic_accurate(x, 1), k,
+                                                 FOCAL_GAMMA_LARGE_ACCURATE, 1, FOCAL_OUT_HESS,
+                                                 precise, NULL, 0, (double)binary_exponent);
+    r.loss = dd_scale(r.loss, mantissa, precise);
+    r.grad = dd_scale(r.grad, mantissa, precise);
+    r.hess *= mantissa;
+    if (!(isfinite(r.loss.hi) && isfinite(r.grad.hi) && isfinite(r.hess))) {
+        return 0;
     }
     *v = r;
     return 1;

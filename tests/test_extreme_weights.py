@@ -1159,3 +1159,35 @@ def test_a_subnormal_power_brought_back_by_a_weight_keeps_its_digits(family, cas
                                      ("loss", "gradient", "second derivative")):
         assert_close(computed, value * mpmath.mpf(weight), np.float64, 2,
                      f"{family} x = {x0}, gamma {gamma}, weight {weight:g}: {what}")
+
+
+# (x, soft target, gamma, weight): q^g below the normal range, times a weight
+# that brings the values back
+SOFT_FAINT_CASES = [(0.0, 0.5, 1100.0, 1e300),
+                    (-1.0, 0.3, 1000.0, 1.5116964513798817e96),
+                    (-79.0, 1e-160, 8.5, 4.65e246),
+                    (3.0, 0.75, 600.0, 1e280),
+                    (-0.25, 0.5, 2000.0, 1.7e308)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", SOFT_FAINT_CASES)
+def test_a_heavy_weight_brings_back_a_soft_targets_values(dtype, case):
+    """A soft target's q^g underflows at a large gamma (or a tiny target); a weight
+    above 1 brings its values back, where the kernel's were 0 (x = 0, y = 1/2 at
+    gamma 1100 under a weight of 1e300: 0 for 5.1e-32).  The focal loss forms such a
+    faint element with q^g taken 2^E larger (E the weight's binary exponent); a
+    light element beside it keeps its bits."""
+    x0, y0, gamma, weight = case
+    # (float32 holds the targets rounded, 1e-160 as 0: the reference reads them back)
+    x, y = np.array([x0, 0.5], dtype), np.array([y0, 0.25], dtype)
+    w = np.array([weight, 1.0])
+    loss = focal.loss(x, y, 0.25, gamma, reduction="none", weights=w)
+    grad, hess = focal.grad_hess(x, y, 0.25, gamma, weights=w)
+    light = focal.grad_hess(x[1:], y[1:], 0.25, gamma)
+    assert grad[1] == light[0][0] and hess[1] == light[1][0]
+    exact = sigmoid_reference(float(x[0]), float(y[0]), gamma, "0.25")[:3]
+    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                     ("loss", "gradient", "second derivative")):
+        assert_close(computed, value * mpmath.mpf(weight), dtype, 4,
+                     f"x = {x0}, y = {y0}, gamma {gamma}, {np.dtype(dtype).name}: {what}")
