@@ -150,12 +150,14 @@ def _broadcast_targets(labels: Any, shape: Tuple[int, ...]) -> Any:
     (a row of per-class targets, a scalar).  They gain leading axes of length 1
     (a reshape, no copy), which focal's core broadcasts as it reads; integer
     labels of shape logits.shape[:-1] stay class indices, and labels that do
-    not broadcast are left to focal's checks, which name them in their shape."""
+    not broadcast to the logits' shape are left as they are to focal's checks,
+    which name them in their own shape."""
     class_indices = jnp.issubdtype(labels.dtype, jnp.integer) and labels.ndim == len(shape) - 1
     if labels.ndim >= len(shape) or class_indices:
         return labels
     try:
-        np.broadcast_shapes(labels.shape, shape)
+        if np.broadcast_shapes(labels.shape, shape) != tuple(shape):
+            return labels
     except ValueError:
         return labels
     return jnp.reshape(labels, (1,) * (len(shape) - labels.ndim) + labels.shape)

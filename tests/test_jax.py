@@ -522,6 +522,13 @@ def test_targets_broadcast_as_optax_broadcasts_them(labels, transport):
                                jax.grad(lambda x: theirs(x).sum())(logits), rtol=1e-6, atol=1e-7)
 
 
+def test_labels_that_do_not_broadcast_to_the_logits_are_named_in_their_own_shape(transport):
+    """Labels of fewer dimensions that broadcast beyond the logits' shape are left to
+    focal's check as they are: its message shows the shape the caller gave."""
+    with pytest.raises(ValueError, match=r"^labels: .*got shape \(3,\)$"):
+        focal_jax.sigmoid_focal_loss(jnp.zeros((2, 2, 1)), jnp.zeros((3,)))
+
+
 def test_an_eager_call_gives_the_traced_call_s_values(transport):
     x, y = _data((8, 3))
     for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
