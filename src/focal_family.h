@@ -47,7 +47,7 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
     int hard = y == 0.0 || y == 1.0;
     if (poly1_far_right(x, y, k)) {
         return sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, gamma,
-                                             two_sum(1.0, epsilon, precise), precise);
+                                             two_sum(1.0, epsilon, precise), 0, precise);
     }
     if (!hard || !(fabs(x) > FOCAL_SIGMOID_FAR)) {
         /* soft targets, the wrong side within FOCAL_SIGMOID_FAR, and every
@@ -165,12 +165,18 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
     if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0 &&
         (x < -FOCAL_SIGMOID_FAR || (k->extra > 1.0 && -x >= focal_far_form_from(k->gamma)))) {
         /* the right side of target 0, times alpha (up to 1.8e308) */
-        return sigmoid_focal_far_right_times(-x, 1.0, k->gamma, dd_from(k->extra), precise);
+        return sigmoid_focal_far_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0, precise);
     }
     if (isfinite(x) && fabs(x) <= FOCAL_SIGMOID_FAR) {
         /* sent here by varifocal_prepare's reach, but not the right side of
-           target 0 far enough for its far form: the kernel's formula */
-        return varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+           target 0 far enough for its far form: its exact form times alpha
+           where p^g would underflow, else the kernel's formula */
+        focal_values v;
+        if (!(y == 0.0 && x < 0.0 &&
+              sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0, precise, &v))) {
+            v = varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+        }
+        return v;
     }
     if (y == 0.0 && isfinite(x)) {
         /* the wrong side beyond FOCAL_SIGMOID_FAR: alpha enters the second

@@ -255,11 +255,11 @@ focal_right_limit_weighted(double x, double y, const focal_params *k, double wei
         return 0;
     }
     if (fabs(x) < focal_far_form_from(k->gamma)) {
-        return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
+        return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight), 0,
                                          precise, v);
     }
     *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
-                                       precise);
+                                       0, precise);
     return 1;
 }
 
@@ -436,8 +436,8 @@ poly1_prepare(focal_params *k)
        -400 gave 0 for 9e-214): every element beyond |x| = 700 / g takes the
        scalar path, whose far form applies the factor first
        (sigmoid_focal_far_right_times; it holds from focal_far_form_from(g),
-       below which a gamma above 17 is left).  gamma > 8 has kernels of its
-       own that keep q^g in log space. */
+       below 700 / g at these gammas).  gamma > 8 has kernels of its own that
+       keep q^g in log space. */
     if (k->near > 0.0 && k->extra > 0.0 && g > 1.0 && g <= 8.0) {
         double reach = FOCAL_SIGMOID_FAR / g, from = focal_far_form_from(g);
         k->near = reach > from ? reach : from;
@@ -503,16 +503,16 @@ varifocal_form(const focal_params *k)
    p^g CE underflowed, from (1 + g)|x| = 708 (alpha 1e300, gamma 2 at x =
    -300 gave 0 for 5e-92): there every element beyond |x| = 700 / (1 + g)
    takes the scalar path, which applies alpha before the values leave the
-   range on the right side of target 0 (sigmoid_focal_far_right_times) and
-   computes the others as the vector loop does.  The far form holds from
-   focal_far_form_from(g) (below it, a gamma above 17: left). */
+   range on the right side of target 0 (sigmoid_focal_far_right_times, or
+   below focal_far_form_from(g), which a gamma above 17 puts beyond 700 /
+   (1 + g), the exact form: alpha 1e300, gamma 30 at x = -30 gave 0 for
+   1.3e-104) and computes the others as the vector loop does. */
 static inline void
 varifocal_prepare(focal_params *k)
 {
     /* alpha p^g BCE and its derivatives, up to alpha (1 + g)^2 times |x|'s */
     k->large = k->extra * (1.0 + k->gamma) * (1.0 + k->gamma) > 0x1p700;
-    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma), from = focal_far_form_from(k->gamma);
-    reach = reach > from ? reach : from;
+    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma);
     k->near = k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR ? reach : FOCAL_SIGMOID_FAR;
 }
 
@@ -795,7 +795,7 @@ poly1_limit_weighted(double x, double y, const focal_params *k, double weight, i
     double ax = fabs(x), a = 1.0 - 2.0 * y;
     dd factor = dd_mul(one_plus_epsilon, dd_from(weight), precise);
     if (isfinite(factor.hi)) {
-        *v = sigmoid_focal_far_right_times(ax, a, k->gamma, factor, precise);
+        *v = sigmoid_focal_far_right_times(ax, a, k->gamma, factor, 0, precise);
         return 1;
     }
     /* (1 + epsilon) w past the double range (epsilon 1e10 under a weight of
@@ -819,25 +819,33 @@ poly1_limit_weighted(double x, double y, const focal_params *k, double weight, i
 
 /* the varifocal loss's right sides (varifocal_limit; as the focal loss's,
    the far form from focal_far_form_from(g) on, the exact one below): target
-   0 times alpha, now alpha w (left to the unweighted path where that product
-   overflows), and target 1, the cross-entropy's */
+   0 times alpha, now alpha w, and target 1, the cross-entropy's.  Where
+   alpha w passes the double range, it is taken as the product of the two
+   mantissas times 2^X, X the sum of their exponents (x = -36, gamma 30,
+   alpha 1e300 under a weight of 1.4e294 gave 0 for 3.0e109; x = -906,
+   gamma 0, alpha 3 under 1.7e308, 0 for 1.7e-85) */
 FOCAL_OUTLINED int
 varifocal_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                          focal_values *v)
 {
     if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0) {
         dd factor = two_product(k->extra, weight, precise);
+        int extra_exponent = 0;
         if (!isfinite(factor.hi)) {
-            return 0;
+            int alpha_exponent, weight_exponent;
+            factor = two_product(frexp(k->extra, &alpha_exponent),
+                                 frexp(weight, &weight_exponent), precise);
+            extra_exponent = alpha_exponent + weight_exponent;
         }
         if (-x < focal_far_form_from(k->gamma)) {
-            return sigmoid_focal_right_times(-x, 1.0, k->gamma, factor, precise, v);
+            return sigmoid_focal_right_times(-x, 1.0, k->gamma, factor, extra_exponent, precise,
+                                             v);
         }
-        *v = sigmoid_focal_far_right_times(-x, 1.0, k->gamma, factor, precise);
+        *v = sigmoid_focal_far_right_times(-x, 1.0, k->gamma, factor, extra_exponent, precise);
         return 1;
     }
     if (y == 1.0 && x >= focal_far_form_from(0.0) && isfinite(x)) {
-        *v = sigmoid_focal_far_right_times(x, -1.0, 0.0, dd_from(weight), precise);
+        *v = sigmoid_focal_far_right_times(x, -1.0, 0.0, dd_from(weight), 0, precise);
         return 1;
     }
     return 0;

@@ -574,26 +574,37 @@ focal_far_form_from(double gamma)
 }
 
 /*
- * The right side's values times a factor > 0 (Poly-1's 1 + epsilon,
- * varifocal's alpha).  They are below the normal range from (1 + g)|x| =
- * 708, where a factor up to 1.8e308 would bring their lost digits back
- * (varifocal's alpha 1e300 at x = -745 was 75% off; gamma 0.5 at x = -705
- * gave 0 for 1e-157): a factor above 1 takes values formed 2^1000 or 2^2000
- * larger, scaled back once it is applied.
+ * The right side's values times a factor f 2^X > 0 (Poly-1's 1 + epsilon,
+ * varifocal's alpha; X > 0 where the factor, alpha w, passes the double
+ * range).  They are below the normal range from (1 + g)|x| = 708, where a
+ * factor up to 1.8e308 would bring their lost digits back (varifocal's
+ * alpha 1e300 at x = -745 was 75% off; gamma 0.5 at x = -705 gave 0 for
+ * 1e-157): a factor above 1 takes values formed 2^1000 or 2^2000 larger,
+ * scaled back once it is applied; values that 2^X takes above 1 are formed
+ * 2^1000 or 2^2000 smaller (the exponential's argument stays nonpositive)
+ * and scaled back the same way (inf where they pass the range).
  */
 FOCAL_INLINE focal_values
-sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int precise)
+sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int extra_exponent,
+                              int precise)
 {
-    double decay = (1.0 + gamma) * ax;
-    int boosts = !(factor.hi > 1.0) ? 0 : decay > 1400.0 ? 2 : decay > 700.0 ? 1 : 0;
-    focal_values v = sigmoid_focal_far_right(ax, a, gamma, 1000.0 * boosts, precise);
+    double level = extra_exponent * LN2 - (1.0 + gamma) * ax;
+    int shift = !(factor.hi > 1.0 || extra_exponent > 0) ? 0
+                : level < -1400.0                         ? 2000
+                : level < -700.0                          ? 1000
+                : level > 693.0                           ? -2000
+                : level > 0.0                             ? -1000
+                                                          : 0;
+    focal_values v =
+        sigmoid_focal_far_right(ax, a, gamma, (double)(extra_exponent + shift), precise);
     v.loss = dd_mul(v.loss, factor, precise);
     v.grad = dd_mul(v.grad, factor, precise);
     v.hess *= factor.hi;
-    for (int k = 0; k < boosts; k++) {
-        v.loss = dd_scale(v.loss, 0x1p-1000, precise);
-        v.grad = dd_scale(v.grad, 0x1p-1000, precise);
-        v.hess *= 0x1p-1000;
+    for (int k = 0; k < (shift < 0 ? -shift : shift) / 1000; k++) {
+        const double back = shift < 0 ? 0x1p1000 : 0x1p-1000;
+        v.loss = dd_scale(v.loss, back, precise);
+        v.grad = dd_scale(v.grad, back, precise);
+        v.hess *= back;
     }
     return v;
 }
@@ -609,15 +620,18 @@ sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int 
  *   d2FL/dx2 = P (1 - q) (g B + q (g (1 - CE) + 1)).
  * Nothing cancels.  x = -30 at gamma 30 under a weight of 1e300 gave 0 for
  * 9.6e-105: below |x| = 38 + log(1 + g) the far form does not hold, and
- * the kernel's q^g underflowed.  Returns 0 where P would pass e^600 (then
- * q^g itself is normal, and weighing the kernel's values keeps their
- * digits).
+ * the kernel's q^g underflowed.  The factor may be f 2^X, X > 0 where it
+ * passes the double range (varifocal's alpha w: x = -36 at gamma 30, alpha
+ * 1e300 and a weight of 1.4e294 gave 0 for 3.0e109).  Returns 0 where P
+ * would pass e^600 (then q^g itself is normal, and weighing the kernel's
+ * values keeps their digits).
  */
 FOCAL_OUTLINED int
-sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int precise,
-                          focal_values *v)
+sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int extra_exponent,
+                          int precise, focal_values *v)
 {
-    if (!(ax <= FOCAL_SIGMOID_FAR && factor.hi > 1.0 && isfinite(factor.hi))) {
+    if (!(ax <= FOCAL_SIGMOID_FAR && (factor.hi > 1.0 || extra_exponent > 0) &&
+          isfinite(factor.hi))) {
         return 0;
     }
     /* (float64 results: t and CE to about 2^-100, as logistic_accurate's,
@@ -631,6 +645,7 @@ sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int prec
     int binary_exponent;
     double mantissa = frexp(factor.hi, &binary_exponent);
     dd mantissas = {mantissa, ldexp(factor.lo, -binary_exponent)}; /* f 2^-E, exactly */
+    binary_exponent += extra_exponent;
     dd gamma_log_q = dd_mul(dd_from(gamma), log_q, precise);
     /* P below e^-600 is formed 2^1000 larger and the values scaled back
        last: B and g B (up to about 1e8) bring a subnormal P's rounding error

@@ -1020,6 +1020,65 @@ def test_a_heavy_weight_brings_back_the_far_tail_of_the_descendants(dtype, name)
             assert_close(computed, value * mpmath.mpf(1e300), dtype, 2, f"{where} {what}")
 
 
+# (x, gamma, alpha, weight) of a negative whose alpha w passes the double range
+VARIFOCAL_FACTORS_BEYOND_THE_RANGE = [
+    (-36.0, 30.0, 1e300, 1.4e294),   # the exact form; 3.0e109 (was 0)
+    (-36.0, 30.0, 1e300, 1e10),      # 2.1e-175 (was 0)
+    (-906.0, 0.0, 3.0, 1.7e308),     # the far form; 1.7e-85 (was 0)
+    (-720.0, 0.0, 1e308, 1e308),     # 2.6e303: formed 2^2000 smaller
+    (-800.0, 0.5, 1e300, 1e300),     # 7.0e78
+    (-400.0, 0.5, 1e308, 1e308),     # beyond the double range: inf
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", VARIFOCAL_FACTORS_BEYOND_THE_RANGE)
+def test_varifocal_alpha_times_a_weight_beyond_the_double_range(dtype, case):
+    """A faint negative of the varifocal loss is formed times alpha w; where
+    that product passes the double range it is the product of the two
+    mantissas times a power of two (x = -36 at gamma 30, alpha 1e300 under a
+    weight of 1.4e294 gave 0 for 3.0e109).  Loss, gradient and second
+    derivative against mpmath times the weight, a light element beside it
+    keeping its bits; inf where the exact value passes the range."""
+    x, gamma, alpha, weight = case
+    logits, targets = np.array([x, 0.5], dtype), np.array([0.0, 1.0], dtype)
+    w = np.array([weight, 1.0])
+    loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none", weights=w)
+    grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma, weights=w)
+    light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
+    assert loss[1] == light[0]
+    exact = varifocal_mp(x, 0.0, gamma, alpha=alpha)
+    where = f"x = {x}, gamma {gamma}, alpha {alpha:g}, weight {weight:g}, {np.dtype(dtype).name}"
+    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                     ("loss", "gradient", "second derivative")):
+        assert_close(computed, value * mpmath.mpf(weight), dtype, 2, f"{where} {what}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_varifocal_large_alpha_below_the_far_form_at_a_large_gamma(dtype):
+    """Without a weight, alpha above 1 brings back a negative's values that
+    p^g CE took below the normal range, from (1 + g)|x| = 700; above gamma 17
+    that is nearer than the far form holds (38 + log(1 + g)), where the
+    exact form times alpha now serves (alpha 1e300, gamma 30 at x = -30 gave
+    0 for 1.3e-104; gamma 17.5 at x = -39.5 was 1.2e-7 off).  A light element
+    beside them keeps its bits."""
+    cases = [(-30.0, 30.0, 1e300), (-25.0, 30.0, 1e300), (-20.0, 40.0, 1e200),
+             (-10.0, 100.0, 1e300),
+             # a review's: 1.2e-7 relative (a normal result, 1.1e9 ULP); subnormal, 7.6 ULP
+             (-39.5, 17.5, 1e300), (-39.5, 17.5, 1e10), (-38.0, 18.0, 30.0)]
+    for x, gamma, alpha in cases:
+        logits, targets = np.array([x, 0.5], dtype), np.array([0.0, 1.0], dtype)
+        loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none")
+        grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma)
+        light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
+        assert loss[1] == light[0]
+        exact = varifocal_mp(x, 0.0, gamma, alpha=alpha)
+        where = f"x = {x}, gamma {gamma}, alpha {alpha:g}, {np.dtype(dtype).name}"
+        for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                         ("loss", "gradient", "second derivative")):
+            assert_close(computed, value, dtype, 2, f"{where} {what}")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("alpha", [None, 0.25])
 def test_a_heavy_weight_brings_back_the_far_tail_of_fl_star(dtype, alpha):
