@@ -172,7 +172,7 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
            target 0 far enough for its far form: its exact form times alpha
            where p^g would underflow, else the kernel's formula */
         focal_values v;
-        if (!(y == 0.0 && x < 0.0 &&
+        if (!(y == 0.0 && x <= 0.0 &&
               sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0, precise, &v))) {
             v = varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
         }

@@ -501,8 +501,8 @@ varifocal_form(const focal_params *k)
 
 /* alpha above 1 brings back values of target 0 that the vector loop's
    p^g CE underflowed, from (1 + g)|x| = 708 (alpha 1e300, gamma 2 at x =
-   -300 gave 0 for 5e-92): there every element beyond |x| = 700 / (1 + g)
-   takes the scalar path, which applies alpha before the values leave the
+   -300 gave 0 for 5e-92): there every element beyond |x| = 700 / (1 + g) -
+   log 2 takes the scalar path, which applies alpha before the values leave the
    range on the right side of target 0 (sigmoid_focal_far_right_times, or
    below focal_far_form_from(g), which a gamma above 17 puts beyond 700 /
    (1 + g), the exact form: alpha 1e300, gamma 30 at x = -30 gave 0 for
@@ -512,8 +512,13 @@ varifocal_prepare(focal_params *k)
 {
     /* alpha p^g BCE and its derivatives, up to alpha (1 + g)^2 times |x|'s */
     k->large = k->extra * (1.0 + k->gamma) * (1.0 + k->gamma) > 0x1p700;
-    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma);
-    k->near = k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR ? reach : FOCAL_SIGMOID_FAR;
+    /* (1 + g)(|x| + log 2) bounds -log(p^g CE) from above: at x = -0.5,
+       gamma 1000, p^g is e^-974 (alpha 1e300 gave 0 for 4.4e-124); from
+       gamma 1010 on every element may underflow, and takes the scalar path */
+    double reach = FOCAL_SIGMOID_FAR / (1.0 + k->gamma) - LN2;
+    k->near = !(k->extra > 1.0 && reach < FOCAL_SIGMOID_FAR) ? FOCAL_SIGMOID_FAR
+              : reach > 0.0                                 ? reach
+                                                            : -1.0;
 }
 
 FOCAL_INLINE int
@@ -832,6 +837,14 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
         dd factor = two_product(k->extra, weight, precise);
         int extra_exponent = 0;
         if (!isfinite(factor.hi)) {
+            /* where alpha's values are above e^-700, the unweighted path keeps
+               their digits and weighs them with the reductions' scale; formed
+               here, a weighted value past the double range would be inf before
+               that scale brought it back (a finite mean was NaN) */
+            double ax = -x, ce = log1p(exp(-ax));
+            if (!(log(k->extra) - k->gamma * (ax + ce) + log(ce) < -700.0)) {
+                return 0;
+            }
             int alpha_exponent, weight_exponent;
             factor = two_product(frexp(k->extra, &alpha_exponent),
                                  frexp(weight, &weight_exponent), precise);

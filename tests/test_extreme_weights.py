@@ -1054,6 +1054,38 @@ def test_varifocal_alpha_times_a_weight_beyond_the_double_range(dtype, case):
         assert_close(computed, value * mpmath.mpf(weight), dtype, 2, f"{where} {what}")
 
 
+# (x, gamma, alpha = weight): the weighted value passes the double range, its
+# mean (the unweighted value) does not
+VARIFOCAL_WEIGHTED_BEYOND_THE_RANGE = [(-703.0, 0.0, 1.7e308), (-118.3, 5.0, 1.7e308),
+                                       (-40.93, 16.2, 1.7e308), (-41.31, 16.2, 1.7e308)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", VARIFOCAL_WEIGHTED_BEYOND_THE_RANGE)
+def test_varifocal_alpha_w_beyond_the_range_under_the_reductions_scale(dtype, case):
+    """Where alpha w passes the double range and so does the weighted value,
+    the element is weighed with the reductions' scale as any other: its
+    value per element is inf, its mean (the weight over itself) the
+    unweighted value, and a mean beside a light element finite (a review of
+    the mantissas' form: NaN per element and in the mean, inf in float32's
+    mean gradient)."""
+    x, gamma, alpha = case
+    logits, targets, w = np.array([x], dtype), np.array([0.0], dtype), np.array([alpha])
+    exact = varifocal_mp(float(logits[0]), 0.0, gamma, alpha=alpha)
+    where = f"x = {x}, gamma {gamma}, alpha = weight {alpha:g}, {np.dtype(dtype).name}"
+    loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none", weights=w)
+    grad = focal.varifocal_grad(logits, targets, alpha, gamma, reduction="none", weights=w)
+    assert_close(loss[0], exact[0] * mpmath.mpf(alpha), dtype, 2, f"{where} loss")
+    assert_close(grad[0], exact[1] * mpmath.mpf(alpha), dtype, 2, f"{where} gradient")
+    mean = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="mean", weights=w)
+    mean_grad = focal.varifocal_grad(logits, targets, alpha, gamma, reduction="mean", weights=w)
+    assert_close(mean, exact[0], dtype, 2, f"{where} mean")
+    assert_close(mean_grad[0], exact[1], dtype, 2, f"{where} mean's gradient")
+    pair = focal.varifocal_loss(np.array([x, 1.0], dtype), np.array([0.0, 1.0], dtype), alpha,
+                                gamma, reduction="mean", weights=np.array([alpha, 1.0]))
+    assert math.isfinite(float(pair)), (where, pair)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_varifocal_large_alpha_below_the_far_form_at_a_large_gamma(dtype):
     """Without a weight, alpha above 1 brings back a negative's values that
@@ -1065,14 +1097,16 @@ def test_varifocal_large_alpha_below_the_far_form_at_a_large_gamma(dtype):
     cases = [(-30.0, 30.0, 1e300), (-25.0, 30.0, 1e300), (-20.0, 40.0, 1e200),
              (-10.0, 100.0, 1e300),
              # a review's: 1.2e-7 relative (a normal result, 1.1e9 ULP); subnormal, 7.6 ULP
-             (-39.5, 17.5, 1e300), (-39.5, 17.5, 1e10), (-38.0, 18.0, 30.0)]
+             (-39.5, 17.5, 1e300), (-39.5, 17.5, 1e10), (-38.0, 18.0, 30.0),
+             # near x = 0, p^g is e^-974 at gamma 1000; from gamma 1010 every x
+             (-0.5, 1000.0, 1e300), (0.0, 2000.0, 1e300)]
     for x, gamma, alpha in cases:
         logits, targets = np.array([x, 0.5], dtype), np.array([0.0, 1.0], dtype)
         loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none")
         grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma)
         light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
         assert loss[1] == light[0]
-        exact = varifocal_mp(x, 0.0, gamma, alpha=alpha)
+        exact = varifocal_mp(float(logits[0]), 0.0, gamma, alpha=alpha)
         where = f"x = {x}, gamma {gamma}, alpha {alpha:g}, {np.dtype(dtype).name}"
         for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
                                          ("loss", "gradient", "second derivative")):
