@@ -581,8 +581,12 @@ focal_far_form_from(double gamma)
  * alpha 1e300 at x = -745 was 75% off; gamma 0.5 at x = -705 gave 0 for
  * 1e-157): a factor above 1 takes values formed 2^1000 or 2^2000 larger,
  * scaled back once it is applied; values that 2^X takes above 1 are formed
- * 2^1000 or 2^2000 smaller (the exponential's argument stays nonpositive)
- * and scaled back the same way (inf where they pass the range).
+ * 2^1000 smaller (the exponential's argument stays nonpositive) and scaled
+ * back the same way (inf where they pass the range).  2^1000 suffices: the
+ * only caller with an X (varifocal_limit_weighted) passes one only where
+ * alpha's values are below e^-700, and a weight below 2^1024 (whose
+ * mantissas' product 2^X may exceed by up to 4 times) keeps the level
+ * below e^12.
  */
 FOCAL_INLINE focal_values
 sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int extra_exponent,
@@ -592,7 +596,6 @@ sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int 
     int shift = !(factor.hi > 1.0 || extra_exponent > 0) ? 0
                 : level < -1400.0                         ? 2000
                 : level < -700.0                          ? 1000
-                : level > 693.0                           ? -2000
                 : level > 0.0                             ? -1000
                                                           : 0;
     focal_values v =
