@@ -149,10 +149,13 @@ def _broadcast_targets(labels: Any, shape: Tuple[int, ...]) -> Any:
     """optax's rule: targets with fewer dimensions broadcast to the logits' shape
     (a row of per-class targets, a scalar).  They gain leading axes of length 1
     (a reshape, no copy), which focal's core broadcasts as it reads; integer
-    labels of shape logits.shape[:-1] stay class indices, and labels that do
-    not broadcast to the logits' shape are left as they are to focal's checks,
-    which name them in their own shape."""
-    class_indices = jnp.issubdtype(labels.dtype, jnp.integer) and labels.ndim == len(shape) - 1
+    labels of shape logits.shape[:-1] stay class indices (an integer row of
+    per-class targets, of another shape, broadcasts: it was taken for class
+    indices and refused), and labels that do not broadcast to the logits'
+    shape are left as they are to focal's checks, which name them in their
+    own shape."""
+    class_indices = (jnp.issubdtype(labels.dtype, jnp.integer)
+                     and tuple(labels.shape) == tuple(shape[:-1]))
     if labels.ndim >= len(shape) or class_indices:
         return labels
     try:

@@ -509,11 +509,15 @@ def test_labels_that_jax_s_32_bits_would_change_are_refused(function, labels, fo
 
 @pytest.mark.parametrize("labels", [1.0, np.array([1.0, 0.0, 1.0], np.float32),
                                     np.array([True, False, True]), np.array([[1.0], [0.0], [1.0], [0.0]]),
-                                    np.array([0.3, 0.9, 0.0], np.float32)])
+                                    np.array([0.3, 0.9, 0.0], np.float32),
+                                    np.array([1, 0, 1]), jnp.array([0, 0, 1], jnp.int32),
+                                    np.array([[1], [0], [1], [0]], np.int8)])
 def test_targets_broadcast_as_optax_broadcasts_them(labels, transport):
     """optax broadcasts the labels to the logits' shape; so does focal.jax (a scalar, a
     row of per-class targets, a column), where it refused labels of fewer dimensions.
-    Integer labels of shape logits.shape[:-1] stay class indices."""
+    Integer labels of shape logits.shape[:-1] stay class indices; an integer row of
+    per-class targets of another shape broadcasts (it was taken for class indices
+    and refused)."""
     logits = jnp.array(np.random.default_rng(3).normal(size=(4, 3)), jnp.float32)
     ours = lambda x: focal_jax.sigmoid_focal_loss(x, labels)  # noqa: E731
     theirs = lambda x: optax.sigmoid_focal_loss(x, jnp.asarray(labels, jnp.float32))  # noqa: E731
