@@ -739,7 +739,19 @@ class _FocalMetric(_FocalParameters):
     def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
         labels, margins, weights = self._arrays(labels, margins, weights, names)
         _refuse_undefined_mean(margins, weights, names)
-        return float(loss(margins, labels, self._alpha, self._gamma, weights=weights))
+        return float(loss(_metric_margins(margins), labels, self._alpha, self._gamma,
+                          weights=weights))
+
+
+def _metric_margins(margins: np.ndarray) -> np.ndarray:
+    """A metric's margins in float64, whatever dtype the library handed over.
+
+    XGBoost hands float32 margins, whose float32 loss underflows where the
+    float64 loss of the same margins does not (margins of +-40: a mean of
+    5.4e-53 was reported as 0.0, a constant no warning named); the copy is
+    of the evaluation set's margins, once a round.
+    """
+    return margins.astype(np.float64, copy=False)
 
 
 def _refuse_undefined_mean(margins: np.ndarray, weights: Optional[np.ndarray],
@@ -931,7 +943,8 @@ class _MulticlassMetric(_FocalMetric):
     def _value(self, labels: Any, margins: Any, weights: Any, names: _Names) -> float:
         labels, margins, weights = _class_arrays(self, labels, margins, weights, names)
         _refuse_undefined_mean(margins, weights, names)
-        return float(softmax_loss(margins, labels, self.alpha, self._gamma, weights=weights))
+        return float(softmax_loss(_metric_margins(margins), labels, self.alpha, self._gamma,
+                                  weights=weights))
 
 
 class XGBoostMulticlassMetric(XGBoostMetric, _MulticlassMetric):
@@ -1134,7 +1147,9 @@ weighted when the data carry weights,
     sum_i w_i FL(margin_i, y_i) / sum_i w_i
         = focal.loss(margins, labels, alpha, gamma, weights=w),
 
-in the margins' precision (float32 from XGBoost).  Lower is better.  It
+computed in float64 whatever the margins' dtype (XGBoost hands float32
+margins, whose float32 loss is 0 from margins of about +-40, where the
+float64 loss of the same margins is not).  Lower is better.  It
 scores margins, so it goes with the focal objective: a library trained with
 a custom objective hands a custom metric the raw margins, starting margins
 included, but with a built-in objective such as ``binary:logistic`` it
@@ -1236,7 +1251,7 @@ def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *, scale: Any 
     ['focal_x1e+06']
     >>> margins = booster.predict(dvalid, iteration_range=(0, booster.best_iteration + 1))
     >>> name, value = metric(margins, dvalid)
-    >>> bool(value == 1e6 * float(focal.loss(margins, y[1500:])))
+    >>> bool(value == 1e6 * float(focal.loss(margins.astype(np.float64), y[1500:])))
     True
     >>> clf = xgb.XGBClassifier(n_estimators=200, max_depth=3, n_jobs=1, base_score=y.mean(),
     ...                         objective=focal.xgboost_objective(), eval_metric=metric,

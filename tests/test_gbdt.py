@@ -696,8 +696,8 @@ def test_weights_that_overflow_float32_are_named(name):
 @pytest.mark.parametrize("name", LIBRARIES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_metric_is_the_focal_loss_of_the_margins(name, weighted):
-    """Both call forms give focal.loss(margins, labels, alpha, gamma, weights=w):
-    the mean, or the weighted mean sum(w l) / sum(w)."""
+    """Both call forms give focal.loss(margins, labels, alpha, gamma, weights=w)
+    of the margins in float64: the mean, or the weighted mean sum(w l) / sum(w)."""
     lib = _library(name)
     rng = np.random.default_rng(10)
     n = 3000
@@ -718,8 +718,9 @@ def test_metric_is_the_focal_loss_of_the_margins(name, weighted):
     # the native form reads the labels the library stores: float32
     stored = data.get_label()
     assert stored.dtype == np.float32
-    expected_native = float(focal.loss(margins, stored, 0.3, 1.5, weights=w))
-    expected = float(focal.loss(margins, y, 0.3, 1.5, weights=w))
+    wide = margins.astype(np.float64)
+    expected_native = float(focal.loss(wide, stored, 0.3, 1.5, weights=w))
+    expected = float(focal.loss(wide, y, 0.3, 1.5, weights=w))
     elementwise = focal.loss(margins.astype(np.float64), y, 0.3, 1.5, reduction="none")
     scale = np.ones(n) if w is None else w.astype(np.float64)
     by_hand = float(np.sum(scale * elementwise) / np.sum(scale))
@@ -733,6 +734,37 @@ def test_metric_is_the_focal_loss_of_the_margins(name, weighted):
     assert expected_native == pytest.approx(expected, rel=1e-6)
     if weighted:  # the weights matter
         assert abs(expected - float(focal.loss(margins, y, 0.3, 1.5))) > 1e-4
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_metric_of_float32_margins_is_their_float64_loss(name, multiclass):
+    """XGBoost hands a metric float32 margins; their float32 focal loss
+    underflows to 0 from margins of about +-40 (a mean of 5.4e-53 was
+    reported as 0.0, and no warning said so).  The metric is the float64
+    loss of the same margins, and its few-digits warning names scale."""
+    lib = _library(name)
+    n = 400
+    y = (np.arange(n) % 5 == 0).astype(np.float64)
+    if multiclass:
+        y = (np.arange(n) % 3).astype(np.float64)
+        margins = np.where(np.arange(3) == y[:, None], 60.0, -60.0).astype(np.float32)
+        metric = _make_metric(name, None, 2.0, multiclass=True)
+        exact = float(focal.softmax_loss(margins.astype(np.float64), y.astype(np.int64), None, 2.0))
+        assert float(focal.softmax_loss(margins, y.astype(np.int64), None, 2.0)) == 0.0
+    else:
+        margins = np.where(y == 1, 40.0, -40.0).astype(np.float32)
+        metric = _make_metric(name, 0.25, 2.0)
+        exact = float(focal.loss(margins.astype(np.float64), y, 0.25, 2.0))
+        assert float(focal.loss(margins, y, 0.25, 2.0)) == 0.0
+    assert 0.0 < exact < 1e-40
+    if name == "xgboost":
+        data = lib.DMatrix(np.zeros((n, 1)), y)
+        with pytest.warns(UserWarning, match="scale"):
+            value = metric(margins, data)[1]
+    else:
+        value = metric(y, margins)[1]
+    assert value == exact
 
 
 @pytest.mark.parametrize("name", LIBRARIES)
@@ -900,7 +932,9 @@ def test_xgboost_early_stopping_keeps_the_digits_of_a_scaled_metric():
         best_scaled, exact_scaled, history = run(xgboost_metric(scale=1e6))
     assert list(history) == ["focal_x1e+06"]
     np.testing.assert_allclose(history["focal_x1e+06"], exact_scaled * 1e6, rtol=0, atol=5.1e-7)
-    np.testing.assert_array_equal(exact_scaled[:len(exact)], exact)  # the same rounds
+    # the same rounds: the losses of the first run, given back by value / scale
+    # (two roundings of the float64 loss: within 2^-52)
+    np.testing.assert_allclose(exact_scaled[:len(exact)], exact, rtol=2.3e-16, atol=0)
     assert best_scaled == int(np.argmin(exact_scaled)) > best + patience
     assert exact_scaled[best_scaled] < 0.75 * exact[best]
 
