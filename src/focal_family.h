@@ -170,10 +170,19 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
     if (isfinite(x) && fabs(x) <= FOCAL_SIGMOID_FAR) {
         /* sent here by varifocal_prepare's reach, but not the right side of
            target 0 far enough for its far form: its exact form times alpha
-           where p^g would underflow, else the kernel's formula */
+           where p^g would underflow; on the wrong side (x > 0, p >= 1/2),
+           where its values may lie below the normal range
+           (wrong_side_underflows, from gamma about 1,000), the accurate
+           form times alpha (x = 0.5, gamma 2000, alpha 1e300 gave 0 for
+           1.6e-112); else the kernel's formula */
         focal_values v;
-        if (!(y == 0.0 && x <= 0.0 &&
-              sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0, precise, &v))) {
+        int times = y == 0.0 && x <= 0.0
+                        ? sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0,
+                                                    precise, &v)
+                    : y == 0.0 && wrong_side_underflows(x, k->gamma)
+                        ? sigmoid_focal_times(x, 0.0, k, dd_from(k->extra), 0, precise, &v)
+                        : 0;
+        if (!times) {
             v = varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
         }
         return v;

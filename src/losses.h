@@ -237,22 +237,31 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
     return sigmoid_focal_limit(x, y, k, precise);
 }
 
-/* The right side of a hard target beyond FOCAL_SIGMOID_FAR: e^-(1+g)|x|
-   times 1, (1 + g) a and (1 + g)^2, below the normal range from (1 + g)|x|
-   = 708, where a weight up to 1.8e308 would bring their lost digits back
-   (x = -745, gamma 0, weight 1e300 gave 4.94e-24 for 2.82e-24; x = -760,
-   0 for 8.6e-31): formed 2^1000 larger, times the weight, scaled back
-   (sigmoid_focal_far_right_times).  Times a weight above 1 they stay below
-   e^-700 1.8e308 (1 + g)^2 e^-700g: no overflow.  Nearer, for the elements
-   whose values are faint beside their weight (finish_special; x = -500 at
-   gamma 1 under a weight of 1e300 gave 0 for 5.1e-135): the same form from
-   focal_far_form_from(g) on, the exact one below (sigmoid_focal_right_times). */
+/* A hard target's values under a weight above 1 that would bring back
+   what they lost below the normal range.  The right side beyond
+   FOCAL_SIGMOID_FAR: e^-(1+g)|x| times 1, (1 + g) a and (1 + g)^2, below the
+   normal range from (1 + g)|x| = 708 (x = -745, gamma 0, weight 1e300 gave
+   4.94e-24 for 2.82e-24; x = -760, 0 for 8.6e-31): formed 2^1000 larger,
+   times the weight, scaled back (sigmoid_focal_far_right_times).  Times a
+   weight above 1 they stay below e^-700 1.8e308 (1 + g)^2 e^-700g: no
+   overflow.  Nearer, for the elements whose values are faint beside their
+   weight (finish_special; x = -500 at gamma 1 under a weight of 1e300 gave
+   0 for 5.1e-135): the same form from focal_far_form_from(g) on, the exact
+   one below (sigmoid_focal_right_times).  The wrong side, where q >= 1/2
+   and q^g underflows only from gamma about 1,000 (x = 0.5, gamma 2000,
+   weight 1e300: 0 for 1.6e-112), within FOCAL_SIGMOID_FAR: the accurate
+   form times the weight (sigmoid_focal_times) where the values may lie
+   below the normal range (wrong_side_underflows). */
 FOCAL_OUTLINED int
-focal_right_limit_weighted(double x, double y, const focal_params *k, double weight,
-                           int precise, focal_values *v)
+focal_hard_limit_weighted(double x, double y, const focal_params *k, double weight,
+                          int precise, focal_values *v)
 {
-    if (!(isfinite(x) && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0))) {
+    if (!(isfinite(x) && (y == 0.0 || y == 1.0))) {
         return 0;
+    }
+    if ((y == 1.0) != (x > 0.0)) {
+        return wrong_side_underflows(x, k->gamma) &&
+               sigmoid_focal_times(x, y, k, dd_from(weight), 0, precise, v);
     }
     if (fabs(x) < focal_far_form_from(k->gamma)) {
         return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight), 0,
@@ -263,16 +272,15 @@ focal_right_limit_weighted(double x, double y, const focal_params *k, double wei
     return 1;
 }
 
-/* the focal loss's: the right side of a hard target (above), and a soft
-   target's values (sigmoid_focal_soft_times); the quality focal loss and
-   the asymmetric loss, whose soft targets have forms of their own, take the
-   first only */
+/* the focal loss's: a hard target's (above), and a soft target's values
+   (sigmoid_focal_times); the quality focal loss and the asymmetric loss,
+   whose soft targets have forms of their own, take the first only */
 FOCAL_OUTLINED int
 sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                           focal_values *v)
 {
-    return y > 0.0 && y < 1.0 ? sigmoid_focal_soft_times(x, y, k, weight, precise, v)
-                              : focal_right_limit_weighted(x, y, k, weight, precise, v);
+    return y > 0.0 && y < 1.0 ? sigmoid_focal_times(x, y, k, dd_from(weight), 0, precise, v)
+                              : focal_hard_limit_weighted(x, y, k, weight, precise, v);
 }
 
 FOCAL_INLINE focal_values
@@ -824,31 +832,40 @@ poly1_limit_weighted(double x, double y, const focal_params *k, double weight, i
 
 /* the varifocal loss's right sides (varifocal_limit; as the focal loss's,
    the far form from focal_far_form_from(g) on, the exact one below): target
-   0 times alpha, now alpha w, and target 1, the cross-entropy's.  Where
-   alpha w passes the double range, it is taken as the product of the two
-   mantissas times 2^X, X the sum of their exponents (x = -36, gamma 30,
-   alpha 1e300 under a weight of 1.4e294 gave 0 for 3.0e109; x = -906,
-   gamma 0, alpha 3 under 1.7e308, 0 for 1.7e-85) */
+   0 times alpha, now alpha w, and target 1, the cross-entropy's; and target
+   0's wrong side (x >= 0) within FOCAL_SIGMOID_FAR where p^g underflows
+   (wrong_side_underflows; sigmoid_focal_times).  Where alpha w passes the
+   double range, it is taken as the product of the two mantissas times 2^X,
+   X the sum of their exponents (x = -36, gamma 30, alpha 1e300 under a
+   weight of 1.4e294 gave 0 for 3.0e109; x = -906, gamma 0, alpha 3 under
+   1.7e308, 0 for 1.7e-85) */
 FOCAL_OUTLINED int
 varifocal_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                          focal_values *v)
 {
-    if (y == 0.0 && x < 0.0 && isfinite(x) && k->extra > 0.0) {
+    if (y == 0.0 && isfinite(x) && k->extra > 0.0 &&
+        (x < 0.0 || wrong_side_underflows(x, k->gamma))) {
         dd factor = two_product(k->extra, weight, precise);
         int extra_exponent = 0;
         if (!isfinite(factor.hi)) {
             /* where alpha's values are above e^-700, the unweighted path keeps
                their digits and weighs them with the reductions' scale; formed
                here, a weighted value past the double range would be inf before
-               that scale brought it back (a finite mean was NaN) */
-            double ax = -x, ce = log1p(exp(-ax));
-            if (!(log(k->extra) - k->gamma * (ax + ce) + log(ce) < -700.0)) {
+               that scale brought it back (a finite mean was NaN).  log q and
+               CE: -(|x| + l) and l on the right side, -l and |x| + l on the
+               wrong one, l = log(1 + e^-|x|) */
+            double ax = fabs(x), l = log1p(exp(-ax));
+            double log_q = x < 0.0 ? -(ax + l) : -l, ce = x < 0.0 ? l : ax + l;
+            if (!(log(k->extra) + k->gamma * log_q + log(ce) < -700.0)) {
                 return 0;
             }
             int alpha_exponent, weight_exponent;
             factor = two_product(frexp(k->extra, &alpha_exponent),
                                  frexp(weight, &weight_exponent), precise);
             extra_exponent = alpha_exponent + weight_exponent;
+        }
+        if (x >= 0.0) {
+            return sigmoid_focal_times(x, 0.0, k, factor, extra_exponent, precise, v);
         }
         if (-x < focal_far_form_from(k->gamma)) {
             return sigmoid_focal_right_times(-x, 1.0, k->gamma, factor, extra_exponent, precise,
@@ -873,11 +890,11 @@ asymmetric_limit_weighted(double x, double y, const focal_params *k, double weig
     focal_params focal = *k;
     focal.gamma = y == 1.0 ? k->extra : k->gamma;
     return (y == 1.0 || k->extra2 == 0.0) &&
-           focal_right_limit_weighted(x, y, &focal, weight, precise, v);
+           focal_hard_limit_weighted(x, y, &focal, weight, precise, v);
 }
 
 /* the quality focal loss of a hard target is the focal loss at gamma = beta */
-#define quality_limit_weighted focal_right_limit_weighted
+#define quality_limit_weighted focal_hard_limit_weighted
 
 /* ------------------------------------------------------------------------
  * What kernels.c makes of a row, for any row: the block, then the scalar

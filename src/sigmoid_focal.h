@@ -387,7 +387,7 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
                               : log_positive(q, 0);
         }
         if (large) { /* a constant, as everywhere */
-            /* shift (0 but for sigmoid_focal_soft_times): q^g 2^shift */
+            /* shift (0 but for sigmoid_focal_times): q^g 2^shift */
             double plain = shift != 0.0 ? gamma * log_q.hi + shift * LN2 : gamma * log_q.hi;
             /* Below e^-700, q^g is computed as q^g 2^1000 (its argument moved
                by 1000 ln 2) and the results are scaled back once, last: a
@@ -685,30 +685,49 @@ sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int extr
 }
 
 /*
- * A soft target's values times a weight w = m 2^E above 1, for the elements
- * whose weighted loss is faint beside the weight (finish_special): q^g
- * below the normal range, which the weight would bring back (x = 0, y = 1/2
- * at gamma 1100 under a weight of 1e300 gave 0 for 5.1e-32).  The accurate
- * form (logistic_accurate, q^g by the exp of g log q to about 2^-100) with
- * q^g formed 2^E larger, then times m.  Returns 0 beyond FOCAL_SIGMOID_FAR,
- * or where a value would pass the double range (q^g itself normal: the
- * kernel's values, weighed, keep their digits).
+ * One element's values times a factor f = m 2^E above 1 (a weight,
+ * varifocal's alpha or alpha w, which may be f 2^X, X > 0, where it passes
+ * the double range), for the elements whose values lie below the normal
+ * range where that factor would bring them back: q^g underflows for a soft
+ * target (x = 0, y = 1/2 at gamma 1100 under a weight of 1e300 gave 0 for
+ * 5.1e-32) and on the wrong side of a hard target from gamma about 1,000,
+ * where q >= 1/2 (x = 0.5, y = 0 at gamma 2000 under a weight of 1e300 gave
+ * 0 for 1.6e-112).  The accurate form (logistic_accurate, q^g by the exp of
+ * g log q to about 2^-100) with q^g formed 2^(E + X) larger, then times m.
+ * Returns 0 beyond FOCAL_SIGMOID_FAR, or where a value would pass the
+ * double range (q^g itself normal: the kernel's values, weighed, keep their
+ * digits).
  */
-FOCAL_OUTLINED int
-sigmoid_focal_soft_times(double x, double y, const focal_params *k, double weight, int precise,
-                         focal_values *v)
+/* whether a hard target's values on its wrong side, q^g CE with q =
+   1 / (1 + e^-|x|) >= 1/2 and CE >= log 2, may lie below the normal range
+   (e^-708): where q^g < e^-690, which takes gamma above 995.  Nearer, the
+   kernel's values are normal, and a factor keeps their digits. */
+FOCAL_INLINE int
+wrong_side_underflows(double x, double gamma)
 {
-    if (!(fabs(x) <= FOCAL_SIGMOID_FAR && y > 0.0 && y < 1.0 && weight > 1.0 &&
-          isfinite(weight))) {
+    return gamma * log1p(exp(-fabs(x))) > 690.0;
+}
+
+FOCAL_OUTLINED int
+sigmoid_focal_times(double x, double y, const focal_params *k, dd factor, int extra_exponent,
+                    int precise, focal_values *v)
+{
+    if (!(fabs(x) <= FOCAL_SIGMOID_FAR && y >= 0.0 && y <= 1.0 &&
+          (factor.hi > 1.0 || extra_exponent > 0) && isfinite(factor.hi))) {
         return 0;
     }
     int binary_exponent;
-    double mantissa = frexp(weight, &binary_exponent);
-    focal_values r = sigmoid_focal_parts_shifted(y, logistic_accurate(x, 1), k,
-                                                 FOCAL_GAMMA_LARGE_ACCURATE, 1, FOCAL_OUT_HESS,
-                                                 precise, NULL, 0, (double)binary_exponent);
-    r.loss = dd_scale(r.loss, mantissa, precise);
-    r.grad = dd_scale(r.grad, mantissa, precise);
+    double mantissa = frexp(factor.hi, &binary_exponent);
+    dd mantissas = {mantissa, ldexp(factor.lo, -binary_exponent)}; /* f 2^-E, exactly */
+    focal_values r = sigmoid_focal_parts_shifted(
+        y, logistic_accurate(x, 1), k, FOCAL_GAMMA_LARGE_ACCURATE, 1, FOCAL_OUT_HESS, precise,
+        NULL, 0, (double)binary_exponent + (double)extra_exponent);
+    /* (a factor of one double, a weight, by dd_scale: its bits as before
+       alpha w took this path) */
+    r.loss = factor.lo == 0.0 ? dd_scale(r.loss, mantissa, precise)
+                              : dd_mul(r.loss, mantissas, precise);
+    r.grad = factor.lo == 0.0 ? dd_scale(r.grad, mantissa, precise)
+                              : dd_mul(r.grad, mantissas, precise);
     r.hess *= mantissa;
     if (!(isfinite(r.loss.hi) && isfinite(r.grad.hi) && isfinite(r.hess))) {
         return 0;

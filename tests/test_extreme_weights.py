@@ -1284,3 +1284,70 @@ def test_a_heavy_weight_brings_back_a_soft_targets_values(dtype, case):
                                      ("loss", "gradient", "second derivative")):
         assert_close(computed, value * mpmath.mpf(weight), dtype, 4,
                      f"x = {x0}, y = {y0}, gamma {gamma}, {np.dtype(dtype).name}: {what}")
+
+
+# (x, target, gamma): the wrong side of a hard target (q >= 1/2), where q^g
+# underflows from gamma about 1,000
+WRONG_SIDE_CASES = [(0.5, 0.0, 2000.0), (0.1, 0.0, 1500.0), (2.0, 0.0, 1e4), (0.0, 1.0, 1100.0),
+                    (-0.5, 1.0, 2000.0), (-30.0, 1.0, 1e15), (5.0, 0.0, 1e5)]
+
+
+@pytest.mark.parametrize("family", ["focal", "quality", "asymmetric", "varifocal"])
+@pytest.mark.parametrize("case", WRONG_SIDE_CASES)
+def test_the_wrong_side_of_a_hard_target_under_a_heavy_weight_at_a_large_gamma(family, case):
+    """On the wrong side of a hard target q = p_wrong >= 1/2, and q^g
+    underflows only from gamma about 1,000, where a weight above 1 brings
+    the values back: x = 0.5, target 0 at gamma 2000 under a weight of 1e300
+    gave 0 for 1.6e-112.  They are formed times the weight (the accurate
+    form, q^g to about 2^-100), in every family whose hard targets are the
+    focal loss's (the varifocal loss's target 0 only; the asymmetric loss's
+    positives at gamma_pos, its negatives at gamma_neg without a clip).  A
+    light element beside them keeps its bits."""
+    x0, y0, gamma = case
+    if family == "varifocal" and y0 == 1.0:
+        pytest.skip("the varifocal loss's target 1 is its cross-entropy, without q^g")
+    call = {"focal": ("", {"alpha": None, "gamma": gamma}),
+            "quality": ("quality_", {"beta": gamma}),
+            "asymmetric": ("asymmetric_", {"gamma_neg": gamma, "gamma_pos": gamma, "clip": 0.0}),
+            "varifocal": ("varifocal_", {"alpha": 1.0, "gamma": gamma})}[family]
+    prefix, parameters = call
+    x, y, w = np.array([x0, 0.5]), np.array([y0, 1.0]), np.array([1e300, 1.0])
+    loss = getattr(focal, f"{prefix}loss")(x, y, **parameters, reduction="none", weights=w)
+    grad, hess = getattr(focal, f"{prefix}grad_hess")(x, y, **parameters, weights=w)
+    light = getattr(focal, f"{prefix}loss")(x[1:], y[1:], **parameters, reduction="none")
+    assert loss[1] == light[0]
+    exact = sigmoid_reference(x0, y0, gamma, None)[:3]
+    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                     ("loss", "gradient", "second derivative")):
+        assert_close(computed, value * mpmath.mpf(1e300), np.float64, 2,
+                     f"{family} x = {x0}, y = {y0}, gamma {gamma}: {what}")
+    total = getattr(focal, f"{prefix}loss")(x[:1], y[:1], **parameters, reduction="sum",
+                                            weights=w[:1])
+    assert_close(total, exact[0] * mpmath.mpf(1e300), np.float64, 2, f"{family} sum")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [(0.5, 2000.0, 1e300, None), (0.1, 1500.0, 1e300, None),
+                                  (0.0, 1100.0, 1e300, None), (3.0, 1e5, 1e300, None),
+                                  (0.5, 2000.0, 1e300, 1e300), (1.0, 3000.0, 1e250, 1e308)])
+def test_varifocal_large_alpha_on_the_wrong_side_of_target_0(dtype, case):
+    """alpha above 1 brings back what p^g took below the normal range on the
+    wrong side of target 0 (x >= 0, p >= 1/2) from gamma about 1,000: x =
+    0.5, gamma 2000, alpha 1e300 gave 0 for 1.6e-112; under a weight too,
+    also where alpha w passes the double range (taken as its mantissas'
+    product times 2^X).  Float32 results of values beyond its range are 0 or
+    inf, the correctly rounded answers."""
+    x0, gamma, alpha, weight = case
+    logits, targets = np.array([x0, 0.5], dtype), np.array([0.0, 1.0], dtype)
+    w = None if weight is None else np.array([weight, 1.0])
+    loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none", weights=w)
+    grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma, weights=w)
+    light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
+    assert loss[1] == light[0]
+    factor = mpmath.mpf(alpha) * (1 if weight is None else mpmath.mpf(weight))
+    exact = [value * factor / mpmath.mpf(alpha) for value in
+             varifocal_mp(float(logits[0]), 0.0, gamma, alpha=alpha)]
+    where = f"x = {x0}, gamma {gamma}, alpha {alpha:g}, weight {weight}, {np.dtype(dtype).name}"
+    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                     ("loss", "gradient", "second derivative")):
+        assert_close(computed, value, dtype, 2, f"{where} {what}")
