@@ -26,6 +26,9 @@ axis (M) and FL* (F):
   several chunks (65,536 elements, or 65,536 / C softmax rows) (S, M, F);
 * every row's softmax gradient sums to 0, and adding a constant to a row of
   logits leaves its loss unchanged to rounding (M);
+* under a weight 2^k, one element's loss (and a hard target's gradient) is
+  within 2 ULP of 2^k times its exact value (mpmath), also where the
+  unweighted value lies far below the normal range (S);
 * every real scalar argument (gamma, beta, alpha, pi, hessian_floor,
   ignore_index, n), given any Python or NumPy number -- huge integers,
   infinities, NaN, bools included -- is taken where valid and otherwise
@@ -49,6 +52,7 @@ import math
 import os
 
 import hypothesis.extra.numpy as hnp
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
@@ -56,7 +60,7 @@ from hypothesis import strategies as st
 
 import focal
 from layouts import LAYOUTS, arrange
-from reference import expand_targets, focal_reference, result_dtype, tolerance
+from reference import expand_targets, focal_reference, result_dtype, sigmoid_focal_mp, tolerance
 
 # --------------------------------------------------------------------------
 # profiles
@@ -798,3 +802,45 @@ def test_scalar_arguments_are_taken_or_refused_by_name(value):
             else:
                 with pytest.raises((TypeError, ValueError), match=rf"^{name}:"):
                     call()
+
+
+# --------------------------------------------------------------------------
+# values below the normal range that a weight brings back (the robustness
+# issue's class 4): the sigmoid focal loss's per-element values under a weight
+# 2^k are 2^k times the exact ones, where those lie in the normal range,
+# whichever side of the target, hard or soft, at any gamma, within |x| = 700
+
+
+def _ulps(computed, exact):
+    """|computed - exact| in units of the float64 spacing at exact."""
+    spacing = float(np.spacing(abs(np.float64(exact))))
+    return float(abs(mpmath.mpf(float(computed)) - exact)) / spacing
+
+
+@examples()
+@given(x=st.floats(-700.0, 700.0), y=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
+       gamma=st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 30.0, 1000.0, 2000.0]),
+                       st.floats(0.0, 3000.0)),
+       k=st.integers(1, 1023))
+def test_a_heavy_weight_brings_back_values_below_the_normal_range(x, y, gamma, k):
+    """focal.loss and focal.grad of one element (float64, alpha None) under a
+    weight of 2^k are within 2 ULP of 2^k times the exact values (mpmath) --
+    the loss for any target, the gradient for hard ones (a soft target's
+    gradient near its zero cancels: the README's Left list) -- wherever that
+    product is a normal double, and inf where it passes the range.  The
+    unweighted values may lie far below the normal range: q^g underflows on
+    either side of a hard target at a large gamma, and e^-(1+g)|x| on the
+    right side at a large |x|."""
+    weight = 2.0 ** k
+    logits, targets, weights = np.array([x]), np.array([y]), np.array([weight])
+    loss = focal.loss(logits, targets, None, gamma, weights=weights, reduction="none")[0]
+    grad = focal.grad(logits, targets, None, gamma, weights=weights, reduction="none")[0]
+    exact = sigmoid_focal_mp(x, y, gamma, None)
+    checked = [("loss", loss, exact.loss)] + ([("grad", grad, exact.grad)] if y in (0.0, 1.0) else [])
+    for what, computed, value in checked:
+        scaled = value * mpmath.mpf(2) ** k
+        note(f"{what}: {computed!r} for {mpmath.nstr(scaled, 17)}")
+        if abs(scaled) > mpmath.mpf(np.finfo(np.float64).max):
+            assert math.isinf(computed) and (computed > 0) == (scaled > 0), what
+        elif abs(scaled) >= mpmath.mpf(2) ** -1022:
+            assert _ulps(computed, scaled) <= 2, what
