@@ -28,7 +28,9 @@ axis (M) and FL* (F):
   logits leaves its loss unchanged to rounding (M);
 * under a weight 2^k, one element's loss (and a hard target's gradient) is
   within 2 ULP of 2^k times its exact value (mpmath), also where the
-  unweighted value lies far below the normal range (S);
+  unweighted value lies far below the normal range (S; and the quality focal,
+  asymmetric and varifocal losses' hard targets, within the large-gamma
+  allowance);
 * every real scalar argument (gamma, beta, alpha, pi, hessian_floor,
   ignore_index, n), given any Python or NumPy number -- huge integers,
   infinities, NaN, bools included -- is taken where valid and otherwise
@@ -60,7 +62,8 @@ from hypothesis import strategies as st
 
 import focal
 from layouts import LAYOUTS, arrange
-from reference import expand_targets, focal_reference, result_dtype, sigmoid_focal_mp, tolerance
+from reference import (asymmetric_mp, expand_targets, focal_reference, quality_mp, result_dtype,
+                       sigmoid_focal_mp, tolerance, varifocal_mp)
 
 # --------------------------------------------------------------------------
 # profiles
@@ -817,6 +820,59 @@ def _ulps(computed, exact):
     return float(abs(mpmath.mpf(float(computed)) - exact)) / spacing
 
 
+# the descendants whose hard targets are the focal loss's (the asymmetric
+# loss without a clip; the varifocal loss's target 0 times alpha, its target
+# 1 the cross-entropy): (public prefix, keyword arguments, mpmath reference)
+_HARD_FAMILIES = {
+    "quality": ("quality_", lambda g: {"beta": g}, lambda x, y, g: quality_mp(x, y, g)),
+    "asymmetric": ("asymmetric_", lambda g: {"gamma_pos": g / 2, "gamma_neg": g, "clip": 0.0},
+                   lambda x, y, g: asymmetric_mp(x, y, g / 2, g, 0.0)),
+    "varifocal": ("varifocal_", lambda g: {"alpha": 0.75, "gamma": g},
+                  lambda x, y, g: varifocal_mp(x, y, g, 0.75)),
+}
+
+
+@examples()
+@given(family=st.sampled_from(sorted(_HARD_FAMILIES)), x=st.floats(-700.0, 700.0),
+       y=st.sampled_from([0.0, 1.0]),
+       gamma=st.one_of(st.sampled_from([0.0, 0.5, 2.0, 30.0, 1000.0, 2000.0]),
+                       st.floats(0.0, 3000.0)),
+       k=st.integers(1, 1023))
+def test_a_heavy_weight_brings_back_the_descendants_hard_values(family, x, y, gamma, k):
+    """As the test above, for the descendants whose hard targets are the
+    focal loss's: the quality focal loss, the asymmetric loss without a clip
+    (gamma_pos = gamma / 2) and the varifocal loss (alpha 0.75).  Their
+    float64 forms above gamma 8 keep the large-gamma allowance of the
+    README's Accuracy section: 4 ULP plus |g log q| units of 2^-53 (the
+    focal loss's own kernels take q^g to about 2^-100)."""
+    prefix, parameters, reference = _HARD_FAMILIES[family]
+    power = (gamma / 2 if family == "asymmetric" else gamma) if y == 1.0 else gamma
+    if family == "varifocal" and y == 1.0:
+        power = 0.0  # its target 1 is the cross-entropy
+    with mpmath.workdps(30):
+        log_q = -mpmath.log1p(mpmath.exp(x if y == 1.0 else -x))  # q = 1 - p_t
+    bound = 4 + float(abs(power * log_q))
+    logits, targets, weights = np.array([x]), np.array([y]), np.array([2.0 ** k])
+    loss = getattr(focal, prefix + "loss")(logits, targets, **parameters(gamma),
+                                           weights=weights, reduction="none")[0]
+    grad = getattr(focal, prefix + "grad")(logits, targets, **parameters(gamma),
+                                           weights=weights, reduction="none")[0]
+    exact = reference(x, y, gamma)
+    _assert_scaled([("loss", loss, exact[0]), ("grad", grad, exact[1])], k, bound)
+
+
+def _assert_scaled(checked, k, bound=2.0):
+    """Each computed value within `bound` ULP of 2^k times its exact value
+    where that is a normal double, inf where it passes the range."""
+    for what, computed, value in checked:
+        scaled = value * mpmath.mpf(2) ** k
+        note(f"{what}: {computed!r} for {mpmath.nstr(scaled, 17)}")
+        if abs(scaled) > mpmath.mpf(np.finfo(np.float64).max):
+            assert math.isinf(computed) and (computed > 0) == (scaled > 0), what
+        elif abs(scaled) >= mpmath.mpf(2) ** -1022:
+            assert _ulps(computed, scaled) <= bound, what
+
+
 @examples()
 @given(x=st.floats(-700.0, 700.0), y=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
        gamma=st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 30.0, 1000.0, 2000.0]),
@@ -837,10 +893,4 @@ def test_a_heavy_weight_brings_back_values_below_the_normal_range(x, y, gamma, k
     grad = focal.grad(logits, targets, None, gamma, weights=weights, reduction="none")[0]
     exact = sigmoid_focal_mp(x, y, gamma, None)
     checked = [("loss", loss, exact.loss)] + ([("grad", grad, exact.grad)] if y in (0.0, 1.0) else [])
-    for what, computed, value in checked:
-        scaled = value * mpmath.mpf(2) ** k
-        note(f"{what}: {computed!r} for {mpmath.nstr(scaled, 17)}")
-        if abs(scaled) > mpmath.mpf(np.finfo(np.float64).max):
-            assert math.isinf(computed) and (computed > 0) == (scaled > 0), what
-        elif abs(scaled) >= mpmath.mpf(2) ** -1022:
-            assert _ulps(computed, scaled) <= 2, what
+    _assert_scaled(checked, k)
