@@ -684,6 +684,16 @@ sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int extr
     return 1;
 }
 
+/* whether a hard target's values on its wrong side, q^g CE with q =
+   1 / (1 + e^-|x|) >= 1/2 and CE >= log 2, may lie below the normal range
+   (e^-708): where q^g < e^-690, which takes gamma above 995.  Nearer, the
+   kernel's values are normal, and a factor keeps their digits. */
+FOCAL_INLINE int
+wrong_side_underflows(double x, double gamma)
+{
+    return gamma * log1p(exp(-fabs(x))) > 690.0;
+}
+
 /*
  * One element's values times a factor f = m 2^E above 1 (a weight,
  * varifocal's alpha or alpha w, which may be f 2^X, X > 0, where it passes
@@ -698,16 +708,6 @@ sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int extr
  * double range (q^g itself normal: the kernel's values, weighed, keep their
  * digits).
  */
-/* whether a hard target's values on its wrong side, q^g CE with q =
-   1 / (1 + e^-|x|) >= 1/2 and CE >= log 2, may lie below the normal range
-   (e^-708): where q^g < e^-690, which takes gamma above 995.  Nearer, the
-   kernel's values are normal, and a factor keeps their digits. */
-FOCAL_INLINE int
-wrong_side_underflows(double x, double gamma)
-{
-    return gamma * log1p(exp(-fabs(x))) > 690.0;
-}
-
 FOCAL_OUTLINED int
 sigmoid_focal_times(double x, double y, const focal_params *k, dd factor, int extra_exponent,
                     int precise, focal_values *v)
