@@ -251,25 +251,35 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
    and q^g underflows only from gamma about 1,000 (x = 0.5, gamma 2000,
    weight 1e300: 0 for 1.6e-112), within FOCAL_SIGMOID_FAR: the accurate
    form times the weight (sigmoid_focal_times) where the values may lie
-   below the normal range (wrong_side_underflows). */
+   below the normal range (wrong_side_underflows).  The factor may be any
+   f 2^X (varifocal's alpha w, varifocal_limit_weighted). */
 FOCAL_OUTLINED int
-focal_hard_limit_weighted(double x, double y, const focal_params *k, double weight,
-                          int precise, focal_values *v)
+focal_hard_times(double x, double y, const focal_params *k, dd factor, int extra_exponent,
+                 int precise, focal_values *v)
 {
     if (!(isfinite(x) && (y == 0.0 || y == 1.0))) {
         return 0;
     }
     if ((y == 1.0) != (x > 0.0)) {
         return wrong_side_underflows(x, k->gamma) &&
-               sigmoid_focal_times(x, y, k, dd_from(weight), 0, precise, v);
+               sigmoid_focal_times(x, y, k, factor, extra_exponent, precise, v);
     }
     if (fabs(x) < focal_far_form_from(k->gamma)) {
-        return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight), 0,
-                                         precise, v);
+        return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, factor,
+                                         extra_exponent, precise, v);
     }
-    *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, dd_from(weight),
-                                       0, precise);
+    *v = sigmoid_focal_far_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, factor, extra_exponent,
+                                       precise);
     return 1;
+}
+
+/* the above under a weight (the focal loss's, the quality focal loss's and
+   the asymmetric loss's hard targets) */
+FOCAL_OUTLINED int
+focal_hard_limit_weighted(double x, double y, const focal_params *k, double weight,
+                          int precise, focal_values *v)
+{
+    return focal_hard_times(x, y, k, dd_from(weight), 0, precise, v);
 }
 
 /* the focal loss's: a hard target's (above), and a soft target's values
@@ -830,21 +840,18 @@ poly1_limit_weighted(double x, double y, const focal_params *k, double weight, i
     return 1;
 }
 
-/* the varifocal loss's right sides (varifocal_limit; as the focal loss's,
-   the far form from focal_far_form_from(g) on, the exact one below): target
-   0 times alpha, now alpha w, and target 1, the cross-entropy's; and target
-   0's wrong side (x >= 0) within FOCAL_SIGMOID_FAR where p^g underflows
-   (wrong_side_underflows; sigmoid_focal_times).  Where alpha w passes the
-   double range, it is taken as the product of the two mantissas times 2^X,
-   X the sum of their exponents (x = -36, gamma 30, alpha 1e300 under a
-   weight of 1.4e294 gave 0 for 3.0e109; x = -906, gamma 0, alpha 3 under
-   1.7e308, 0 for 1.7e-85) */
+/* the varifocal loss's: target 0 is the focal loss's times alpha, now
+   alpha w (focal_hard_times: both sides), and target 1's right side the
+   cross-entropy's far form.  Where alpha w passes the double range, it is
+   taken as the product of the two mantissas times 2^X, X the sum of their
+   exponents (x = -36, gamma 30, alpha 1e300 under a weight of 1.4e294 gave
+   0 for 3.0e109; x = -906, gamma 0, alpha 3 under 1.7e308, 0 for
+   1.7e-85) */
 FOCAL_OUTLINED int
 varifocal_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                          focal_values *v)
 {
-    if (y == 0.0 && isfinite(x) && k->extra > 0.0 &&
-        (x < 0.0 || wrong_side_underflows(x, k->gamma))) {
+    if (y == 0.0 && isfinite(x) && k->extra > 0.0) {
         dd factor = two_product(k->extra, weight, precise);
         int extra_exponent = 0;
         if (!isfinite(factor.hi)) {
@@ -864,15 +871,7 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
                                  frexp(weight, &weight_exponent), precise);
             extra_exponent = alpha_exponent + weight_exponent;
         }
-        if (x >= 0.0) {
-            return sigmoid_focal_times(x, 0.0, k, factor, extra_exponent, precise, v);
-        }
-        if (-x < focal_far_form_from(k->gamma)) {
-            return sigmoid_focal_right_times(-x, 1.0, k->gamma, factor, extra_exponent, precise,
-                                             v);
-        }
-        *v = sigmoid_focal_far_right_times(-x, 1.0, k->gamma, factor, extra_exponent, precise);
-        return 1;
+        return focal_hard_times(x, 0.0, k, factor, extra_exponent, precise, v);
     }
     if (y == 1.0 && x >= focal_far_form_from(0.0) && isfinite(x)) {
         *v = sigmoid_focal_far_right_times(x, -1.0, 0.0, dd_from(weight), 0, precise);

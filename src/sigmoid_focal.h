@@ -583,10 +583,10 @@ focal_far_form_from(double gamma)
  * scaled back once it is applied; values that 2^X takes above 1 are formed
  * 2^1000 smaller (the exponential's argument stays nonpositive) and scaled
  * back the same way (inf where they pass the range).  2^1000 suffices: the
- * only caller with an X (varifocal_limit_weighted) passes one only where
- * alpha's values are below e^-700, and a weight below 2^1024 (whose
- * mantissas' product 2^X may exceed by up to 4 times) keeps the level
- * below e^12.
+ * only caller with an X (varifocal_limit_weighted, through focal_hard_times)
+ * passes one only where alpha's values are below e^-700, and a weight below
+ * 2^1024 (whose mantissas' product 2^X may exceed by up to 4 times) keeps
+ * the level below e^12.
  */
 FOCAL_INLINE focal_values
 sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int extra_exponent,

@@ -1025,7 +1025,7 @@ VARIFOCAL_FACTORS_BEYOND_THE_RANGE = [
     (-36.0, 30.0, 1e300, 1.4e294),   # the exact form; 3.0e109 (was 0)
     (-36.0, 30.0, 1e300, 1e10),      # 2.1e-175 (was 0)
     (-906.0, 0.0, 3.0, 1.7e308),     # the far form; 1.7e-85 (was 0)
-    (-720.0, 0.0, 1e308, 1e308),     # 2.6e303: formed 2^2000 smaller
+    (-720.0, 0.0, 1e308, 1e308),     # 2.6e303: alpha's values, e^-10.8, take the unweighted path
     (-800.0, 0.5, 1e300, 1e300),     # 7.0e78
     (-400.0, 0.5, 1e308, 1e308),     # beyond the double range: inf
 ]
