@@ -150,6 +150,32 @@ varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft
                            precise, NULL);
 }
 
+/* The above, and *again set where a float64 soft target's gradient y (p - y)
+   cancels next to logit(y): p - y keeps the digits p has beyond y's, and
+   logistic()'s p is good to about 2^-57 of q = p (1 - y) + (1 - p) y (about
+   2 y (1 - y) there; at the double nearest logit(0.3) the focal loss's
+   gradient at gamma 0, the same p - y, was 1% off).  Where |p - y| is below
+   1/32 of that the element asks for parts good to about 2^-100
+   (varifocal_accurate), as the focal loss's do (sigmoid_focal_marked). */
+FOCAL_INLINE focal_values
+varifocal_marked(double x, double y, const focal_params *k, int gamma_integer, int soft,
+                 int derivatives, int precise, long long *again)
+{
+    focal_values v = varifocal(x, y, k, gamma_integer, soft, derivatives, precise);
+    if (soft && precise && derivatives >= FOCAL_OUT_GRAD) { /* constants */
+        /* (0 for y in {0, 1}: their gradients do not cancel) */
+        *again = 16.0 * fabs(v.grad.hi) < y * y * (1.0 - y);
+    }
+    return v;
+}
+
+FOCAL_INLINE focal_values
+varifocal_accurate(double x, double y, const focal_params *k, int gamma_integer,
+                   int derivatives)
+{
+    return varifocal_parts(y, logistic_accurate(x, 0), k, gamma_integer, derivatives, 1, NULL);
+}
+
 /*
  * The varifocal loss on the scalar path (NaN, +-inf, |x| > k->near, see
  * varifocal_prepare):

@@ -22,9 +22,16 @@
  *                        whose weighted loss is faint beside their weight
  *                        (finish_special); no_limit_weighted (returning 0)
  *                        for a row that does not
- *   NAME_values(x, y, k, form, soft, derivatives, precise)
+ *   NAME_values(x, y, k, form, soft, derivatives, precise, again)
  *                        one element's unweighted loss, gradient and second
- *                        derivative (focal_values; derivatives: FOCAL_OUT_*)
+ *                        derivative (focal_values; derivatives: FOCAL_OUT_*),
+ *                        setting *again (0 on entry) where they lost digits
+ *                        that NAME_accurate recovers
+ *   NAME_accurate(x, y, k, form, derivatives)
+ *                        float64 values of a soft target from more accurate
+ *                        parts, for the elements that asked (the block
+ *                        computes them after its pass); no_accurate for a
+ *                        row whose values never ask
  *   NAME_block(bp, b, n, form, soft, derivatives, precise)
  *                        the weighted values of a block (element_block.h),
  *                        returning whether any logit was special; soft: the
@@ -70,16 +77,18 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
 
 /*
  * The block loop every row may use: the row's values element by element
- * (VALUES(x, y, k, form, soft, derivatives, precise)), weighed by
+ * (VALUES(x, y, k, form, soft, derivatives, precise, again)), weighed by
  * weigh_element, with the scalar-path test SPECIAL(x, k) or-ed into `special`
- * in the same loop.  A macro, not a function taking function pointers, so
+ * in the same loop; then the elements whose values asked for it, again from
+ * ACCURATE (rare: a row whose values never ask leaves the loop as it was,
+ * the flags being constants 0).  A macro, not a function taking function pointers, so
  * that the row's functions are inlined into the loop and it vectorises.
  * `special` is a long long in every block function: a flag as wide as the
  * doubles compared, where an int made the vectorised loops pack each vector
  * of comparisons down to 32 bits (six instructions per two vectors at AVX2).
  */
-#define FOCAL_GENERIC_BLOCK(VALUES, SPECIAL, special, bp, b, n, form, soft, derivatives,   \
-                            precise)                                                    \
+#define FOCAL_GENERIC_BLOCK(VALUES, ACCURATE, SPECIAL, special, bp, b, n, form, soft,      \
+                            derivatives, precise)                                       \
     do {                                                                                \
         /* a local copy: the stores into the block cannot alias it, so the              \
            parameters are loop invariants and the loop vectorises */                    \
@@ -87,24 +96,73 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
         /* two copies of the loop, with and without weigh_element's careful steps       \
            (weigh_carefully), so that neither tests it per element */                   \
         if (weigh_carefully(&p_, precise)) {                                            \
-            FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft,          \
+            FOCAL_GENERIC_LOOP(VALUES, ACCURATE, SPECIAL, special, p_, b, n, form, soft, \
                                derivatives, precise, 1);                                \
         }                                                                               \
         else {                                                                          \
-            FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft,          \
+            FOCAL_GENERIC_LOOP(VALUES, ACCURATE, SPECIAL, special, p_, b, n, form, soft, \
                                derivatives, precise, 0);                                \
         }                                                                               \
     } while (0)
 
-#define FOCAL_GENERIC_LOOP(VALUES, SPECIAL, special, p_, b, n, form, soft, derivatives,    \
-                           precise, careful)                                            \
+#define FOCAL_GENERIC_LOOP(VALUES, ACCURATE, SPECIAL, special, p_, b, n, form, soft,       \
+                           derivatives, precise, careful)                               \
+    long long again_[FOCAL_BLOCK];                                                      \
+    long long any_again_ = 0;                                                           \
     for (ptrdiff_t i = 0; i < (n); i++) {                                               \
         double x = (b)->x[i], y = (b)->y[i];                                            \
         special |= SPECIAL(x, &p_.focal);                                               \
-        focal_values v = VALUES(x, y, &p_.focal, form, soft, derivatives, precise);      \
+        again_[i] = 0;                                                                  \
+        focal_values v = VALUES(x, y, &p_.focal, form, soft, derivatives, precise,      \
+                                &again_[i]);                                            \
+        any_again_ |= again_[i];                                                        \
         weigh_element(&p_, v, x, y, (b)->alpha[i], (b)->weight[i], &(b)->loss[i],       \
                       &(b)->grad[i], &(b)->hess[i], precise, careful, !(soft));         \
+    }                                                                                   \
+    if (any_again_) {                                                                   \
+        FOCAL_AGAIN_PASS(ACCURATE, p_, b, n, again_, form, soft, derivatives, precise,  \
+                         careful);                                                      \
     }
+
+/* the elements that asked again (again_[i] != 0), gathered into a block of
+   their own, computed there by ACCURATE in a loop that vectorises, and
+   scattered back (as the asymmetric loss's lists; 14 KiB of stack).  The
+   gathered count is padded to a multiple of 8 with copies of the first
+   element, whose values are not scattered: a vector loop leaves its last
+   few iterations to scalar code, which took about 1 us an element here.
+   Only the derivatives are scattered: the loss, which does not cancel, keeps
+   the first pass's bits, those of the kernels without derivatives (loss()
+   and loss_and_grad() agree bit for bit). */
+#define FOCAL_AGAIN_PASS(ACCURATE, p_, b, n, again_, form, soft, derivatives, precise,     \
+                         careful)                                                       \
+    do {                                                                                \
+        ptrdiff_t list_[FOCAL_BLOCK], count_ = 0;                                       \
+        for (ptrdiff_t i = 0; i < (n); i++) {                                           \
+            list_[count_] = i;                                                          \
+            count_ += again_[i] != 0;                                                   \
+        }                                                                               \
+        const ptrdiff_t padded_ = (count_ + 7) / 8 * 8;                                 \
+        for (ptrdiff_t j = count_; j < padded_; j++) {                                  \
+            list_[j] = list_[0];                                                        \
+        }                                                                               \
+        element_block c_;                                                               \
+        for (ptrdiff_t j = 0; j < padded_; j++) {                                       \
+            c_.x[j] = (b)->x[list_[j]];                                                 \
+            c_.y[j] = (b)->y[list_[j]];                                                 \
+            c_.alpha[j] = (b)->alpha[list_[j]];                                         \
+            c_.weight[j] = (b)->weight[list_[j]];                                       \
+        }                                                                               \
+        for (ptrdiff_t j = 0; j < padded_; j++) {                                       \
+            focal_values v = ACCURATE(c_.x[j], c_.y[j], &p_.focal, form, derivatives);  \
+            weigh_element(&p_, v, c_.x[j], c_.y[j], c_.alpha[j], c_.weight[j],           \
+                          &c_.loss[j], &c_.grad[j], &c_.hess[j], precise, careful,       \
+                          !(soft));                                                     \
+        }                                                                               \
+        for (ptrdiff_t j = 0; j < count_; j++) {                                        \
+            (b)->grad[list_[j]] = c_.grad[j];                                           \
+            (b)->hess[list_[j]] = c_.hess[j];                                           \
+        }                                                                               \
+    } while (0)
 
 /*
  * The staged block loop of the rows whose values come from the logistic
@@ -197,10 +255,20 @@ staged_f32(const block_params *bp, int precise, int soft)
                                n, form, derivatives);                                   \
         }                                                                               \
         else {                                                                          \
-            FOCAL_GENERIC_BLOCK(NAME##_values, NAME##_special, special, bp, b, n, form,  \
-                                soft, derivatives, precise);                            \
+            FOCAL_GENERIC_BLOCK(NAME##_values, NAME##_accurate, NAME##_special, special, bp, \
+                                b, n, form, soft, derivatives, precise);                \
         }                                                                               \
     } while (0)
+
+/* the rows whose values never ask to be computed again (NAME_accurate): the
+   generic loop's second pass is then dead code */
+FOCAL_INLINE focal_values
+no_accurate(double x, double y, const focal_params *k, int form, int derivatives)
+{
+    (void)x, (void)y, (void)k, (void)form, (void)derivatives;
+    focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
+    return v;
+}
 
 /* ------------------------------------------------------------------------
  * Row sigmoid_fl: the sigmoid focal loss FL = alpha_t q^gamma CE (Eq. 5),
@@ -295,9 +363,15 @@ sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weig
 
 FOCAL_INLINE focal_values
 sigmoid_fl_values(double x, double y, const focal_params *k, int form, int soft,
-                  int derivatives, int precise)
+                  int derivatives, int precise, long long *again)
 {
-    return sigmoid_focal(x, y, k, form, soft, derivatives, precise, 0);
+    return sigmoid_focal_marked(x, y, k, form, soft, derivatives, precise, 0, again);
+}
+
+FOCAL_INLINE focal_values
+sigmoid_fl_accurate(double x, double y, const focal_params *k, int form, int derivatives)
+{
+    return sigmoid_focal_accurate(x, y, k, form, derivatives, 0);
 }
 
 /* one element's unweighted values from its logistic parts, for float32
@@ -391,9 +465,9 @@ fl_star_limit(double x, double y, const focal_params *k, int precise)
 
 FOCAL_INLINE focal_values
 fl_star_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
-               int precise)
+               int precise, long long *again)
 {
-    (void)form, (void)soft, (void)derivatives;
+    (void)form, (void)soft, (void)derivatives, (void)again;
     return star_focal(x, y, k, precise);
 }
 
@@ -402,8 +476,8 @@ fl_star_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
               int derivatives, int precise)
 {
     long long special = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
-    FOCAL_GENERIC_BLOCK(fl_star_values, fl_star_special, special, bp, b, n, form, soft, derivatives,
-                        precise);
+    FOCAL_GENERIC_BLOCK(fl_star_values, no_accurate, fl_star_special, special, bp, b, n, form, soft,
+                        derivatives, precise);
     return special != 0;
 }
 
@@ -477,12 +551,20 @@ poly1_limit(double x, double y, const focal_params *k, int precise)
 
 FOCAL_INLINE focal_values
 poly1_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
-             int precise)
+             int precise, long long *again)
 {
     /* (the negative form takes q^gamma as the general gamma does) */
     int negative = form == POLY1_NEGATIVE_FORM;
-    return sigmoid_focal(x, y, k, negative ? 0 : form, soft, derivatives, precise,
-                         negative ? POLY1_NEGATIVE : POLY1_PLAIN);
+    return sigmoid_focal_marked(x, y, k, negative ? 0 : form, soft, derivatives, precise,
+                                negative ? POLY1_NEGATIVE : POLY1_PLAIN, again);
+}
+
+FOCAL_INLINE focal_values
+poly1_accurate(double x, double y, const focal_params *k, int form, int derivatives)
+{
+    int negative = form == POLY1_NEGATIVE_FORM;
+    return sigmoid_focal_accurate(x, y, k, negative ? 0 : form, derivatives,
+                                  negative ? POLY1_NEGATIVE : POLY1_PLAIN);
 }
 
 FOCAL_INLINE focal_values
@@ -545,13 +627,13 @@ varifocal_special(double x, const focal_params *k)
     return !(fabs(x) <= k->near);
 }
 
-/* varifocal_limit: focal_family.h */
+/* varifocal_limit, varifocal_accurate: focal_family.h */
 
 FOCAL_INLINE focal_values
 varifocal_values(double x, double y, const focal_params *k, int form, int soft,
-                 int derivatives, int precise)
+                 int derivatives, int precise, long long *again)
 {
-    return varifocal(x, y, k, form, soft, derivatives, precise);
+    return varifocal_marked(x, y, k, form, soft, derivatives, precise, again);
 }
 
 FOCAL_INLINE focal_values
@@ -603,9 +685,9 @@ asymmetric_special(double x, const focal_params *k)
 
 FOCAL_INLINE focal_values
 asymmetric_values(double x, double y, const focal_params *k, int form, int soft,
-                  int derivatives, int precise)
+                  int derivatives, int precise, long long *again)
 {
-    (void)soft; /* hard targets only */
+    (void)soft, (void)again; /* hard targets only */
     return asymmetric(x, y, k, form, derivatives, precise, k->extra2 == 0.0);
 }
 
@@ -736,8 +818,9 @@ quality_special(double x, const focal_params *k)
 
 FOCAL_INLINE focal_values
 quality_values(double x, double y, const focal_params *k, int form, int soft, int derivatives,
-               int precise)
+               int precise, long long *again)
 {
+    (void)again; /* (a hard target's gradient does not cancel) */
     return quality(x, y, k, form, soft, derivatives, precise);
 }
 
@@ -749,8 +832,8 @@ quality_block(const block_params *bp, element_block *b, ptrdiff_t n, int form, i
         return sigmoid_fl_block(bp, b, n, form, 0, derivatives, precise);
     }
     long long special = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
-    FOCAL_GENERIC_BLOCK(quality_values, quality_special, special, bp, b, n, form, 1, derivatives,
-                        precise);
+    FOCAL_GENERIC_BLOCK(quality_values, no_accurate, quality_special, special, bp, b, n, form, 1,
+                        derivatives, precise);
     return special != 0;
 }
 

@@ -105,7 +105,8 @@ logistic(double x, int precise, int short_series)
  * with soft targets (`soft`, a constant) take every log q from q
  * (log_q_of_soft_target): there the softplus enters only CE, which gamma does not
  * multiply, and log1p_unit's 2^-56 suffices (a smaller loop body, which the
- * compiler still vectorises).
+ * compiler still vectorises) but where the gradient's terms cancel: those
+ * elements are computed again with soft = 0 (sigmoid_focal_accurate).
  */
 FOCAL_INLINE logistic_parts
 logistic_accurate(double x, int soft)
@@ -122,6 +123,10 @@ logistic_accurate(double x, int soft)
    taken to about 2^-100 as well (sigmoid_focal_parts).  Not a kernel of its
    own: sigmoid_focal chooses it for FOCAL_GAMMA_LARGE and precise = 1. */
 #define FOCAL_GAMMA_LARGE_ACCURATE 6
+/* or-ed into a gamma_integer: the float64 elements of soft targets whose
+   gradient cancelled (sigmoid_focal_accurate), with Poly-1's series of
+   CE - q in double-double too (poly1_log_excess).  Not a kernel either. */
+#define FOCAL_GAMMA_AGAIN 8
 
 /* the gamma_integer of the kernel that serves gamma */
 static inline int
@@ -254,13 +259,16 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
  * result, and v^2 S at most 7% of its bracket: v, v^3 and the bracket are
  * carried in double-double (in double, v and the bracket's roundings left
  * 1.19 ULP), S in double, seventeen of its terms (the rest is below 2^-60
- * of the bracket).  From u = 1/2 the difference itself, where ce + u is at
- * most 6.2 times ce - u (at u = 1/2; less beyond): it loses under 2.7 bits.
- * (Plain products and sums, no MADD: every instruction-set level rounds
- * alike.)
+ * of the bracket).  With `accurate` (a constant: FOCAL_GAMMA_AGAIN, with
+ * parts good to about 2^-100) S is carried in double-double too, 32 of
+ * its terms (v^64 <= 2^-101): in double it left an absolute error of about
+ * 2^-63 of the terms where a soft target's gradient cancels.  From u = 1/2
+ * the difference itself, where ce + u is at most 6.2 times ce - u (at
+ * u = 1/2; less beyond): it loses under 2.7 bits.  (Plain products and
+ * sums, no MADD: every instruction-set level rounds alike.)
  */
 FOCAL_INLINE dd
-poly1_log_excess(dd u, dd ce, int precise)
+poly1_log_excess(dd u, dd ce, int precise, int accurate)
 {
     static const double odd_reciprocals[17] = {
         1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21,
@@ -275,6 +283,50 @@ poly1_log_excess(dd u, dd ce, int precise)
         series = series * v2.hi + odd_reciprocals[i];
     }
     dd bracket = dd_add(third, dd_from(v2.hi * series), precise);
+    if (accurate) {
+        /* 1 / (2i + 5) in double-double, i = 0..31 (hi: the rounded quotient,
+           lo: the rest, rounded); unrolled, so that the loop over elements
+           around it still vectorises */
+        static const dd odd_reciprocals_dd[32] = {
+        {0x1.999999999999ap-3, -0x1.999999999999ap-57},
+        {0x1.2492492492492p-3, 0x1.2492492492492p-57},
+        {0x1.c71c71c71c71cp-4, 0x1.c71c71c71c71cp-58},
+        {0x1.745d1745d1746p-4, -0x1.745d1745d1746p-59},
+        {0x1.3b13b13b13b14p-4, -0x1.3b13b13b13b14p-58},
+        {0x1.1111111111111p-4, 0x1.1111111111111p-60},
+        {0x1.e1e1e1e1e1e1ep-5, 0x1.e1e1e1e1e1e1ep-61},
+        {0x1.af286bca1af28p-5, 0x1.af286bca1af28p-59},
+        {0x1.8618618618618p-5, 0x1.8618618618618p-59},
+        {0x1.642c8590b2164p-5, 0x1.642c8590b2164p-60},
+        {0x1.47ae147ae147bp-5, -0x1.eb851eb851eb8p-61},
+        {0x1.2f684bda12f68p-5, 0x1.2f684bda12f68p-59},
+        {0x1.1a7b9611a7b96p-5, 0x1.1a7b9611a7b96p-61},
+        {0x1.0842108421084p-5, 0x1.0842108421084p-60},
+        {0x1.f07c1f07c1f08p-6, -0x1.f07c1f07c1f08p-61},
+        {0x1.d41d41d41d41dp-6, 0x1.0750750750750p-60},
+        {0x1.bacf914c1bad0p-6, -0x1.bacf914c1bad0p-60},
+        {0x1.a41a41a41a41ap-6, 0x1.0690690690690p-60},
+        {0x1.8f9c18f9c18fap-6, -0x1.f3831f3831f38p-61},
+        {0x1.7d05f417d05f4p-6, 0x1.7d05f417d05f4p-62},
+        {0x1.6c16c16c16c17p-6, -0x1.f49f49f49f49fp-61},
+        {0x1.5c9882b931057p-6, 0x1.310572620ae4cp-61},
+        {0x1.4e5e0a72f0539p-6, 0x1.e0a72f0539783p-60},
+        {0x1.4141414141414p-6, 0x1.4141414141414p-62},
+        {0x1.3521cfb2b78c1p-6, 0x1.a90e7d95bc60ap-61},
+        {0x1.29e4129e4129ep-6, 0x1.04a7904a7904ap-60},
+        {0x1.1f7047dc11f70p-6, 0x1.1f7047dc11f70p-60},
+        {0x1.15b1e5f75270dp-6, 0x1.15b1e5f75270dp-64},
+        {0x1.0c9714fbcda3bp-6, -0x1.f79b47582192ep-61},
+        {0x1.0410410410410p-6, 0x1.0410410410410p-60},
+        {0x1.f81f81f81f820p-7, -0x1.f81f81f81f820p-61},
+        {0x1.e9131abf0b767p-7, 0x1.503d226357e17p-62}};
+        dd long_series = dd_from(0.0);
+#pragma GCC unroll 32
+        for (int i = 31; i >= 0; i--) {
+            long_series = dd_add(dd_mul(long_series, v2, precise), odd_reciprocals_dd[i], precise);
+        }
+        bracket = dd_add(third, dd_mul(v2, long_series, precise), precise);
+    }
     dd tail = dd_scale(dd_mul(dd_mul(v2, v, precise), bracket, precise), 2.0, precise);
     dd near = dd_add(head, tail, precise);
     dd far = dd_add(ce, dd_negate(u), precise);
@@ -328,7 +380,7 @@ poly1_log_excess(dd u, dd ce, int precise)
 FOCAL_INLINE focal_values
 sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, int gamma_integer,
                             int soft, int derivatives, int precise, const double *given_q_gamma,
-                            int poly, double shift)
+                            int poly, double shift, long long *cancelled)
 {
     focal_values v;
     double gamma = k->gamma;
@@ -348,16 +400,20 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
        the derivatives form CE and the poly term apart (poly1_grad_apart).
        epsilon < 0 (a constant in the vector loop's kernels, Poly-1's form of
        its own): the sums of terms >= 0 above */
+    const int again = (gamma_integer & FOCAL_GAMMA_AGAIN) != 0;
+    gamma_integer &= ~FOCAL_GAMMA_AGAIN;
+    const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
     const int poly_negative = poly == POLY1_NEGATIVE || (poly == POLY1_GUARDED && k->extra < 0.0);
     const dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
     dd c = ce;
     if (poly_negative) {
-        dd excess = soft ? dd_add(dd_scale(poly1_log_excess(s.one_minus_p, s.softplus_mx, precise),
+        dd excess = soft ? dd_add(dd_scale(poly1_log_excess(s.one_minus_p, s.softplus_mx, precise,
+                                                            again),
                                            y, precise),
-                                  dd_mul(not_y, poly1_log_excess(s.p, s.softplus_x, precise),
+                                  dd_mul(not_y, poly1_log_excess(s.p, s.softplus_x, precise, again),
                                          precise),
                                   precise)
-                         : poly1_log_excess(q, ce, precise);
+                         : poly1_log_excess(q, ce, precise, again);
         c = dd_add(excess, dd_mul(one_plus_epsilon, q, precise), precise);
     }
     else if (poly) {
@@ -366,7 +422,6 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
                                   : dd_add(ce, poly_term, precise);
     }
     int hard = y == 0.0 || y == 1.0;
-    const int accurate = gamma_integer == FOCAL_GAMMA_LARGE_ACCURATE;
     const int large = gamma_integer == FOCAL_GAMMA_LARGE || accurate;
     dd q_gamma;
     int boosted = 0; /* q_gamma holds q^g 2^1000 (see below) */
@@ -458,6 +513,21 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
     /* a r CE: for hard targets a = +-1, and the product a sign change */
     dd a_r_ce = soft ? dd_mul(a, r_ce, precise) : dd_times_sign(r_ce, a.hi, precise);
     dd bracket = dd_add(dd_scale(a_r_ce, gamma, precise), d, precise);
+    if (cancelled && soft && precise) { /* constants */
+        /* float64, a soft target: the bracket cancels near the gradient's
+           zero (and d = p - y next to logit(y)), where the parts' relative
+           error (about 2^-57, 2^-56 for CE from logistic_accurate(x, 1))
+           becomes one of the terms' size, g |a r C| + q (Poly-1: + |epsilon|
+           (w + q), which bounds its d's terms): x = -1.9703749202964176,
+           y = 0.3, gamma 2 gave 2.568e-19 for 2.546e-19.  Below 1/32 of
+           that the element asks for parts good to about 2^-100
+           (sigmoid_focal_accurate); above, the gradient stays within
+           0.6 ULP (measured against the ratio; 1.1 from 1/32 to 1/64, about
+           1.5% of random soft targets) */
+        double terms = gamma * fabs(a_r_ce.hi) + q.hi +
+                       (poly ? fabs(k->extra) * (w.hi + q.hi) : 0.0);
+        *cancelled = 32.0 * fabs(bracket.hi) < terms;
+    }
     dd grad = dd_mul(q_gamma, bracket, precise);
     if (poly == POLY1_GUARDED) {
         grad = isfinite(grad.hi) ? grad : poly1_grad_apart(q_gamma, a, r, w, ce, d_ce, k, precise);
@@ -518,7 +588,7 @@ sigmoid_focal_parts(double y, logistic_parts s, const focal_params *k, int gamma
                     int poly)
 {
     return sigmoid_focal_parts_shifted(y, s, k, gamma_integer, soft, derivatives, precise,
-                                       given_q_gamma, poly, 0.0);
+                                       given_q_gamma, poly, 0.0, NULL);
 }
 
 /*
@@ -719,9 +789,11 @@ sigmoid_focal_times(double x, double y, const focal_params *k, dd factor, int ex
     int binary_exponent;
     double mantissa = frexp(factor.hi, &binary_exponent);
     dd mantissas = {mantissa, ldexp(factor.lo, -binary_exponent)}; /* f 2^-E, exactly */
+    /* (CE to about 2^-100 too: a soft target's gradient may cancel, and the
+       path is rare) */
     focal_values r = sigmoid_focal_parts_shifted(
-        y, logistic_accurate(x, 1), k, FOCAL_GAMMA_LARGE_ACCURATE, 1, FOCAL_OUT_HESS, precise,
-        NULL, 0, (double)binary_exponent + (double)extra_exponent);
+        y, logistic_accurate(x, 0), k, FOCAL_GAMMA_LARGE_ACCURATE, 1, FOCAL_OUT_HESS, precise,
+        NULL, 0, (double)binary_exponent + (double)extra_exponent, NULL);
     /* (a factor of one double, a weight, by dd_scale: its bits as before
        alpha w took this path) */
     r.loss = factor.lo == 0.0 ? dd_scale(r.loss, mantissa, precise)
@@ -783,19 +855,52 @@ sigmoid_focal_far(double x, double y, double gamma, double hess_factor, int prec
     return v;
 }
 
+/* The focal loss's values at x, and *cancelled set where a float64 soft
+   target's gradient cancelled (sigmoid_focal_parts_shifted): the block loop
+   computes those elements again (sigmoid_focal_accurate) after its pass. */
 FOCAL_INLINE focal_values
-sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
-              int derivatives, int precise, int poly)
+sigmoid_focal_marked(double x, double y, const focal_params *k, int gamma_integer, int soft,
+                     int derivatives, int precise, int poly, long long *cancelled)
 {
     /* float32 results of hard targets: nothing cancels, the float32 functions
        suffice; soft targets' gradients cancel and take the full series.
        float64 results at gamma > 8 take everything to about 2^-100. */
     if (precise && gamma_integer == FOCAL_GAMMA_LARGE) { /* constants */
-        return sigmoid_focal_parts(y, logistic_accurate(x, soft), k, FOCAL_GAMMA_LARGE_ACCURATE, soft,
-                                   derivatives, precise, NULL, poly);
+        return sigmoid_focal_parts_shifted(y, logistic_accurate(x, soft), k,
+                                           FOCAL_GAMMA_LARGE_ACCURATE, soft, derivatives,
+                                           precise, NULL, poly, 0.0, cancelled);
     }
-    return sigmoid_focal_parts(y, logistic(x, precise, !soft), k, gamma_integer, soft,
-                               derivatives, precise, NULL, poly);
+    return sigmoid_focal_parts_shifted(y, logistic(x, precise, !soft), k, gamma_integer, soft,
+                                       derivatives, precise, NULL, poly, 0.0, cancelled);
+}
+
+/* float64 values of a soft target from logistic parts good to about 2^-100,
+   CE's softplus included: for the elements whose gradient cancelled.  q^g
+   multiplies the bracket after it cancelled: its own form's digits suffice. */
+FOCAL_INLINE focal_values
+sigmoid_focal_accurate(double x, double y, const focal_params *k, int gamma_integer,
+                       int derivatives, int poly)
+{
+    int form = gamma_integer == FOCAL_GAMMA_LARGE ? FOCAL_GAMMA_LARGE_ACCURATE : gamma_integer;
+    return sigmoid_focal_parts(y, logistic_accurate(x, 0), k, form | FOCAL_GAMMA_AGAIN, 1,
+                               derivatives, 1, NULL, poly);
+}
+
+/* the above for one element: the scalar paths */
+FOCAL_INLINE focal_values
+sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int soft,
+              int derivatives, int precise, int poly)
+{
+    long long cancelled = 0;
+    focal_values v = sigmoid_focal_marked(x, y, k, gamma_integer, soft, derivatives, precise,
+                                          poly, &cancelled);
+    if (cancelled) {
+        /* (the loss keeps its bits, as the block loop's do) */
+        dd loss = v.loss;
+        v = sigmoid_focal_accurate(x, y, k, gamma_integer, derivatives, poly);
+        v.loss = loss;
+    }
+    return v;
 }
 
 /* FL*'s z = gamma s x + beta (Appendix A), s = 2y - 1, in double-double

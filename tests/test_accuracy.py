@@ -132,6 +132,107 @@ def test_soft_targets_float64_within_1_ulp_where_gamma_is_not_a_product(gamma, a
             assert ulp_error(poly[i], poly_exact, np.float64) <= 1.0, (y, float(xi))
 
 
+def _doubles_around_zero(gradient, lo=-40.0, hi=40.0):
+    """The two adjacent doubles between which `gradient` (an mpmath function of
+    one sign change in [lo, hi]) changes sign, by bisection on its sign."""
+    lo_positive = gradient(lo) > 0
+    assert (gradient(hi) > 0) != lo_positive
+    while True:
+        middle = (lo + hi) / 2
+        if middle in (lo, hi):
+            return lo, hi
+        if (gradient(middle) > 0) == lo_positive:
+            lo = middle
+        else:
+            hi = middle
+
+
+def _gradient_terms(x, y, gamma, epsilon):
+    """The size of the soft-target gradient's terms, q^g (g |a r C| + q +
+    |epsilon| (w + q)) with C = CE + epsilon q (the kernel's own measure of
+    cancellation; epsilon 0 for the focal loss)."""
+    x, y = mpmath.mpf(x), mpmath.mpf(y)
+    p, one_minus_p = 1 / (1 + mpmath.exp(-x)), 1 / (1 + mpmath.exp(x))
+    q = p * (1 - y) + one_minus_p * y
+    ce = y * mpmath.log1p(mpmath.exp(-x)) + (1 - y) * mpmath.log1p(mpmath.exp(x))
+    w = p * one_minus_p
+    c = ce + epsilon * q
+    return q ** gamma * (gamma * abs((1 - 2 * y) * w / q * c) + q + abs(epsilon) * (w + q))
+
+
+def _assert_within_terms(x, y, gamma, epsilon, computed, exact):
+    """Each gradient within 1 ULP plus 2^-102 of its terms' size (measured:
+    2^-104.9 beyond the ULP at the doubles around a zero)."""
+    for xi, gi, ei in zip(x, computed, exact):
+        allowed = reference.spacing(ei, np.float64) + mpmath.mpf(2) ** -102 * _gradient_terms(
+            float(xi), y, gamma, epsilon)
+        assert abs(mpmath.mpf(float(gi)) - ei) <= allowed, (float(xi), float(gi), float(ei))
+
+
+def _soft_zero_cases():
+    """(y, gamma, epsilon or None) of the focal loss and Poly-1: the review's
+    point (y = 0.3, gamma 2) and seeded random ones, epsilon of both signs."""
+    rng = np.random.default_rng(53)
+    cases = [(0.3, 2.0, None), (0.3, 2.0, 1.0)]
+    for _ in range(6):
+        y = float(rng.uniform(0.001, 0.999))
+        gamma = float(rng.choice([0.1, 0.5, 1.0, 1.5, 3.0, 4.0, 6.5, 9.0, 30.0]))
+        cases += [(y, gamma, None), (y, gamma, float(rng.choice([-0.9, -0.3, 0.5, 3.0])))]
+    return cases
+
+
+@pytest.mark.parametrize("y, gamma, epsilon", _soft_zero_cases())
+def test_soft_target_float64_gradient_near_its_zero(y, gamma, epsilon):
+    """The float64 gradient of a soft target where its two terms (g a r C and
+    p - y) cancel, near the gradient's zero away from logit(y): within 1 ULP of
+    mpmath from 1e-13 to 1e-1 away from the zero, and within 1 ULP plus 2^-102
+    of the terms' size at the three doubles on each side of it.  Parts good to
+    2^-57 left about 2^-61 of the terms (x = -1.9703749202964176, y = 0.3,
+    gamma 2: 2.568e-19 for 2.546e-19; 1.3e13 ULP at 1e-15 from a zero); the
+    elements whose bracket cancels are computed again from parts good to
+    about 2^-100."""
+    if epsilon is None:
+        def exact(x):
+            return sigmoid_focal_mp(x, y, gamma, None).grad
+
+        def computed(x):
+            return focal.grad(x, np.full(x.shape, y), None, gamma, reduction="none")
+    else:
+        def exact(x):
+            return reference.poly1_mp(x, y, gamma, epsilon, None)[1]
+
+        def computed(x):
+            return focal.poly1_grad(x, np.full(x.shape, y), None, gamma, epsilon,
+                                    reduction="none")
+    lo, hi = _doubles_around_zero(exact)
+    around = [lo, hi]
+    for _ in range(2):
+        around += [float(np.nextafter(around[-2], -np.inf)),
+                   float(np.nextafter(around[-1], np.inf))]
+    around = np.array(around)
+    _assert_within_terms(around, y, gamma, epsilon or 0.0, computed(around),
+                         [exact(float(xi)) for xi in around])
+    away = np.array([lo + side * 10.0 ** -k for k in range(1, 14) for side in (-1, 1)])
+    for xi, gi in zip(away, computed(away)):
+        assert ulp_error(gi, exact(float(xi)), np.float64) <= 1.0, (float(xi), float(gi))
+
+
+@pytest.mark.parametrize("y", [0.3, 0.7, 0.01, 0.999])
+@pytest.mark.parametrize("gamma", [0.0, 6.6e-4, 1e-8])
+def test_soft_target_float64_gradient_next_to_logit_y(y, gamma):
+    """At gamma 0 or near it the gradient is mostly p - y, which cancels next
+    to logit(y): within 1 ULP plus 2^-102 of its terms' size at the doubles
+    nearest logit(y) and from 1e-15 to 1e-3 away (p good to 2^-61 gave
+    -1.086e-18 for -1.098e-18 at the double nearest logit(0.3), gamma 0; 35 ULP
+    at gamma 6.6e-4)."""
+    centre = float(mpmath.log(mpmath.mpf(y)) - mpmath.log1p(-mpmath.mpf(y)))
+    x = [centre, float(np.nextafter(centre, -np.inf)), float(np.nextafter(centre, np.inf))]
+    x = np.array(x + [centre + side * 10.0 ** -k for k in range(3, 16) for side in (-1, 1)])
+    grad = focal.grad(x, np.full(x.shape, y), None, gamma, reduction="none")
+    _assert_within_terms(x, y, gamma, 0.0, grad,
+                         [sigmoid_focal_mp(float(xi), y, gamma, None).grad for xi in x])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gamma", [0.0, 0.25, 0.5, 0.999, 1.0, 2.0, 5.0, 50.0])
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.5, 1e-300])
