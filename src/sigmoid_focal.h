@@ -267,63 +267,46 @@ poly1_hess_apart(double qg, double a, double r, double w, double one_minus_2p, d
  * u = 1/2; less beyond): it loses under 2.7 bits.  (Plain products and
  * sums, no MADD: every instruction-set level rounds alike.)
  */
+/* 1 / (2i + 5), i = 0..31, in double-double: hi the quotient rounded to
+   nearest, lo the rest rounded (from exact fractions) */
+static const dd odd_reciprocals[32] = {
+    {0x1.999999999999ap-3, -0x1.999999999999ap-57}, {0x1.2492492492492p-3, 0x1.2492492492492p-57},
+    {0x1.c71c71c71c71cp-4, 0x1.c71c71c71c71cp-58}, {0x1.745d1745d1746p-4, -0x1.745d1745d1746p-59},
+    {0x1.3b13b13b13b14p-4, -0x1.3b13b13b13b14p-58}, {0x1.1111111111111p-4, 0x1.1111111111111p-60},
+    {0x1.e1e1e1e1e1e1ep-5, 0x1.e1e1e1e1e1e1ep-61}, {0x1.af286bca1af28p-5, 0x1.af286bca1af28p-59},
+    {0x1.8618618618618p-5, 0x1.8618618618618p-59}, {0x1.642c8590b2164p-5, 0x1.642c8590b2164p-60},
+    {0x1.47ae147ae147bp-5, -0x1.eb851eb851eb8p-61}, {0x1.2f684bda12f68p-5, 0x1.2f684bda12f68p-59},
+    {0x1.1a7b9611a7b96p-5, 0x1.1a7b9611a7b96p-61}, {0x1.0842108421084p-5, 0x1.0842108421084p-60},
+    {0x1.f07c1f07c1f08p-6, -0x1.f07c1f07c1f08p-61}, {0x1.d41d41d41d41dp-6, 0x1.0750750750750p-60},
+    {0x1.bacf914c1bad0p-6, -0x1.bacf914c1bad0p-60}, {0x1.a41a41a41a41ap-6, 0x1.0690690690690p-60},
+    {0x1.8f9c18f9c18fap-6, -0x1.f3831f3831f38p-61}, {0x1.7d05f417d05f4p-6, 0x1.7d05f417d05f4p-62},
+    {0x1.6c16c16c16c17p-6, -0x1.f49f49f49f49fp-61}, {0x1.5c9882b931057p-6, 0x1.310572620ae4cp-61},
+    {0x1.4e5e0a72f0539p-6, 0x1.e0a72f0539783p-60}, {0x1.4141414141414p-6, 0x1.4141414141414p-62},
+    {0x1.3521cfb2b78c1p-6, 0x1.a90e7d95bc60ap-61}, {0x1.29e4129e4129ep-6, 0x1.04a7904a7904ap-60},
+    {0x1.1f7047dc11f70p-6, 0x1.1f7047dc11f70p-60}, {0x1.15b1e5f75270dp-6, 0x1.15b1e5f75270dp-64},
+    {0x1.0c9714fbcda3bp-6, -0x1.f79b47582192ep-61}, {0x1.0410410410410p-6, 0x1.0410410410410p-60},
+    {0x1.f81f81f81f820p-7, -0x1.f81f81f81f820p-61}, {0x1.e9131abf0b767p-7, 0x1.503d226357e17p-62}};
+
 FOCAL_INLINE dd
 poly1_log_excess(dd u, dd ce, int precise, int accurate)
 {
-    static const double odd_reciprocals[17] = {
-        1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21,
-        1.0 / 23, 1.0 / 25, 1.0 / 27, 1.0 / 29, 1.0 / 31, 1.0 / 33, 1.0 / 35, 1.0 / 37};
     static const dd third = {0x1.5555555555555p-2, 0x1.5555555555555p-56};
     dd two_minus_u = dd_add(dd_from(2.0), dd_negate(u), precise);
     dd head = dd_divide(dd_mul(u, u, precise), two_minus_u, precise);
     dd v = dd_divide(u, two_minus_u, precise);
     dd v2 = dd_mul(v, v, precise);
-    double series = odd_reciprocals[16];
+    double series = odd_reciprocals[16].hi;
     for (int i = 15; i >= 0; i--) {
-        series = series * v2.hi + odd_reciprocals[i];
+        series = series * v2.hi + odd_reciprocals[i].hi;
     }
     dd bracket = dd_add(third, dd_from(v2.hi * series), precise);
     if (accurate) {
-        /* 1 / (2i + 5) in double-double, i = 0..31 (hi: the rounded quotient,
-           lo: the rest, rounded); unrolled, so that the loop over elements
-           around it still vectorises */
-        static const dd odd_reciprocals_dd[32] = {
-        {0x1.999999999999ap-3, -0x1.999999999999ap-57},
-        {0x1.2492492492492p-3, 0x1.2492492492492p-57},
-        {0x1.c71c71c71c71cp-4, 0x1.c71c71c71c71cp-58},
-        {0x1.745d1745d1746p-4, -0x1.745d1745d1746p-59},
-        {0x1.3b13b13b13b14p-4, -0x1.3b13b13b13b14p-58},
-        {0x1.1111111111111p-4, 0x1.1111111111111p-60},
-        {0x1.e1e1e1e1e1e1ep-5, 0x1.e1e1e1e1e1e1ep-61},
-        {0x1.af286bca1af28p-5, 0x1.af286bca1af28p-59},
-        {0x1.8618618618618p-5, 0x1.8618618618618p-59},
-        {0x1.642c8590b2164p-5, 0x1.642c8590b2164p-60},
-        {0x1.47ae147ae147bp-5, -0x1.eb851eb851eb8p-61},
-        {0x1.2f684bda12f68p-5, 0x1.2f684bda12f68p-59},
-        {0x1.1a7b9611a7b96p-5, 0x1.1a7b9611a7b96p-61},
-        {0x1.0842108421084p-5, 0x1.0842108421084p-60},
-        {0x1.f07c1f07c1f08p-6, -0x1.f07c1f07c1f08p-61},
-        {0x1.d41d41d41d41dp-6, 0x1.0750750750750p-60},
-        {0x1.bacf914c1bad0p-6, -0x1.bacf914c1bad0p-60},
-        {0x1.a41a41a41a41ap-6, 0x1.0690690690690p-60},
-        {0x1.8f9c18f9c18fap-6, -0x1.f3831f3831f38p-61},
-        {0x1.7d05f417d05f4p-6, 0x1.7d05f417d05f4p-62},
-        {0x1.6c16c16c16c17p-6, -0x1.f49f49f49f49fp-61},
-        {0x1.5c9882b931057p-6, 0x1.310572620ae4cp-61},
-        {0x1.4e5e0a72f0539p-6, 0x1.e0a72f0539783p-60},
-        {0x1.4141414141414p-6, 0x1.4141414141414p-62},
-        {0x1.3521cfb2b78c1p-6, 0x1.a90e7d95bc60ap-61},
-        {0x1.29e4129e4129ep-6, 0x1.04a7904a7904ap-60},
-        {0x1.1f7047dc11f70p-6, 0x1.1f7047dc11f70p-60},
-        {0x1.15b1e5f75270dp-6, 0x1.15b1e5f75270dp-64},
-        {0x1.0c9714fbcda3bp-6, -0x1.f79b47582192ep-61},
-        {0x1.0410410410410p-6, 0x1.0410410410410p-60},
-        {0x1.f81f81f81f820p-7, -0x1.f81f81f81f820p-61},
-        {0x1.e9131abf0b767p-7, 0x1.503d226357e17p-62}};
+        /* (unrolled, so that the loop over elements around it still
+           vectorises) */
         dd long_series = dd_from(0.0);
 #pragma GCC unroll 32
         for (int i = 31; i >= 0; i--) {
-            long_series = dd_add(dd_mul(long_series, v2, precise), odd_reciprocals_dd[i], precise);
+            long_series = dd_add(dd_mul(long_series, v2, precise), odd_reciprocals[i], precise);
         }
         bracket = dd_add(third, dd_mul(v2, long_series, precise), precise);
     }
