@@ -206,7 +206,7 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
                         ? sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0,
                                                     precise, &v)
                     : y == 0.0 && wrong_side_underflows(x, k->gamma)
-                        ? sigmoid_focal_times(x, 0.0, k, dd_from(k->extra), 0, precise, &v)
+                        ? sigmoid_focal_times(x, 0.0, k, dd_from(k->extra), 0, precise, 0, &v)
                         : 0;
         if (!times) {
             v = varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);

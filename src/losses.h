@@ -81,8 +81,9 @@ enum { FOCAL_ELEMENTWISE_LOSSES(FOCAL_LOSS_NUMBER) FOCAL_LOSS_COUNT };
  * weigh_element, with the scalar-path test SPECIAL(x, k) or-ed into `special`
  * in the same loop; then the elements whose values asked for it, again from
  * ACCURATE (rare: a row whose values never ask leaves the loop as it was,
- * the flags being constants 0).  A macro, not a function taking function pointers, so
- * that the row's functions are inlined into the loop and it vectorises.
+ * the flags being constants 0).  A macro, not a function taking function
+ * pointers, so that the row's functions are inlined into the loop and it
+ * vectorises.
  * `special` is a long long in every block function: a flag as wide as the
  * doubles compared, where an int made the vectorised loops pack each vector
  * of comparisons down to 32 bits (six instructions per two vectors at AVX2).
@@ -330,7 +331,7 @@ focal_hard_times(double x, double y, const focal_params *k, dd factor, int extra
     }
     if ((y == 1.0) != (x > 0.0)) {
         return wrong_side_underflows(x, k->gamma) &&
-               sigmoid_focal_times(x, y, k, factor, extra_exponent, precise, v);
+               sigmoid_focal_times(x, y, k, factor, extra_exponent, precise, 0, v);
     }
     if (fabs(x) < focal_far_form_from(k->gamma)) {
         return sigmoid_focal_right_times(fabs(x), 1.0 - 2.0 * y, k->gamma, factor,
@@ -357,7 +358,7 @@ FOCAL_OUTLINED int
 sigmoid_fl_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                           focal_values *v)
 {
-    return y > 0.0 && y < 1.0 ? sigmoid_focal_times(x, y, k, dd_from(weight), 0, precise, v)
+    return y > 0.0 && y < 1.0 ? sigmoid_focal_times(x, y, k, dd_from(weight), 0, precise, 0, v)
                               : focal_hard_limit_weighted(x, y, k, weight, precise, v);
 }
 
@@ -886,11 +887,17 @@ fl_star_limit_weighted(double x, double y, const focal_params *k, double weight,
    the normal range where 1 + epsilon is 0.  From focal_far_form_from(g) on
    the form holds where epsilon >= -1/2 (its relative error is t (g + 1/2 +
    (1/2 + epsilon) / (1 + epsilon))), for the elements whose values are
-   faint beside their weight (finish_special). */
+   faint beside their weight (finish_special).  A soft target's values, as
+   the focal loss's, with q^g formed 2^E larger (sigmoid_focal_times: x =
+   -467.36, y = 1e-200 at gamma 2, epsilon -0.5, under a weight of 1e300
+   gave a gradient of 0 for -4.67e-311). */
 FOCAL_OUTLINED int
 poly1_limit_weighted(double x, double y, const focal_params *k, double weight, int precise,
                      focal_values *v)
 {
+    if (y > 0.0 && y < 1.0) {
+        return sigmoid_focal_times(x, y, k, dd_from(weight), 0, precise, POLY1_GUARDED, v);
+    }
     dd one_plus_epsilon = two_sum(1.0, k->extra, precise);
     int far = poly1_far_right(x, y, k) ||
               (k->extra >= -0.5 && (y == 0.0 || y == 1.0) && (y == 1.0) == (x > 0.0) &&

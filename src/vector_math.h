@@ -298,22 +298,25 @@ log_positive(dd q, int precise)
  * (the correction term of log1p_small is a double: a relative 2^-55 f^2,
  * f = v - 1 near 1), and one Newton step on e^y = v,
  *   y' = y + (v e^-y - 1),
- * squares that error.  The step itself is good to an absolute 2^-100 or so,
- * more than the first value's own error (an absolute 2^-55 |y|^3) where
- * |y| < 2^-15, so there y is kept as it is.  (From 2^-20, as it was, the
- * step took a softplus of 2.6e-6 to 2^-81 relative where the first value
- * had 2^-92: a soft target's float64 gradient at gamma 30, next to its zero,
- * was 10 ULP off.)  Without `accurate`, the
- * step by exp_series (good to about 2^-59) is good to an absolute 2^-59 or
- * so, better than the first value's relative 2^-56 for |y| above 1/4 only,
- * so below that y is kept (the softmax's careful rows, softmax_focal.h).
+ * squares that error.  The step itself is good to an absolute 2^-104 or so
+ * (the relative errors of the exp and of the product near 1), more than
+ * the first value's own error (an absolute 2^-55 |y|^3) where |y| < 2^-17,
+ * so there y is kept as it is.  (From 2^-20, as it was, the step took a
+ * softplus of 2.6e-6 to about 2^-86 relative where the first value had
+ * 2^-92: a soft target's float64 gradient at gamma 30, next to its zero,
+ * was 10 ULP off; from 2^-15 the first value took one at gamma 9 to 2^-100
+ * absolute, a hundred times the error the step leaves.)  Without
+ * `accurate`, the step by exp_series (good to about 2^-59) is good to an
+ * absolute 2^-59 or so, better than the first value's relative 2^-56 for
+ * |y| above 1/4 only, so below that y is kept (the softmax's careful rows,
+ * softmax_focal.h).
  */
 FOCAL_INLINE dd
 log_step(dd y, dd v, int accurate)
 {
     dd e = accurate ? exp_accurate(dd_negate(y)) : exp_series(dd_negate(y), 1, 0);
     dd residual = dd_add(dd_mul(v, e, 1), dd_from(-1.0), 1);
-    return fabs(y.hi) < (accurate ? 0x1p-15 : 0.25) ? y : dd_add(y, residual, 1);
+    return fabs(y.hi) < (accurate ? 0x1p-17 : 0.25) ? y : dd_add(y, residual, 1);
 }
 
 FOCAL_INLINE dd

@@ -1260,26 +1260,36 @@ SOFT_FAINT_CASES = [(0.0, 0.5, 1100.0, 1e300),
                     (-1.0, 0.3, 1000.0, 1.5116964513798817e96),
                     (-79.0, 1e-160, 8.5, 4.65e246),
                     (3.0, 0.75, 600.0, 1e280),
-                    (-0.25, 0.5, 2000.0, 1.7e308)]
+                    (-0.25, 0.5, 2000.0, 1.7e308),
+                    (-467.3556519744186, 1e-200, 2.0, 1e300)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", SOFT_FAINT_CASES)
-def test_a_heavy_weight_brings_back_a_soft_targets_values(dtype, case):
+@pytest.mark.parametrize("epsilon", [None, -0.5, 1.0])
+def test_a_heavy_weight_brings_back_a_soft_targets_values(dtype, case, epsilon):
     """A soft target's q^g underflows at a large gamma (or a tiny target); a weight
     above 1 brings its values back, where the kernel's were 0 (x = 0, y = 1/2 at
-    gamma 1100 under a weight of 1e300: 0 for 5.1e-32).  The focal loss forms such a
-    faint element with q^g taken 2^E larger (E the weight's binary exponent); a
-    light element beside it keeps its bits."""
+    gamma 1100 under a weight of 1e300: 0 for 5.1e-32).  The focal loss and Poly-1
+    (epsilon not None; x = -467.36, y = 1e-200, gamma 2, epsilon -0.5 under 1e300
+    gave a gradient of 0 for -4.67e-311) form such a faint element with q^g taken
+    2^E larger (E the weight's binary exponent); a light element beside it keeps
+    its bits."""
     x0, y0, gamma, weight = case
     # (float32 holds the targets rounded, 1e-160 as 0: the reference reads them back)
     x, y = np.array([x0, 0.5], dtype), np.array([y0, 0.25], dtype)
     w = np.array([weight, 1.0])
-    loss = focal.loss(x, y, 0.25, gamma, reduction="none", weights=w)
-    grad, hess = focal.grad_hess(x, y, 0.25, gamma, weights=w)
-    light = focal.grad_hess(x[1:], y[1:], 0.25, gamma)
+    if epsilon is None:
+        loss = focal.loss(x, y, 0.25, gamma, reduction="none", weights=w)
+        grad, hess = focal.grad_hess(x, y, 0.25, gamma, weights=w)
+        light = focal.grad_hess(x[1:], y[1:], 0.25, gamma)
+        exact = sigmoid_reference(float(x[0]), float(y[0]), gamma, "0.25")[:3]
+    else:
+        loss = focal.poly1_loss(x, y, 0.25, gamma, epsilon, reduction="none", weights=w)
+        grad, hess = focal.poly1_grad_hess(x, y, 0.25, gamma, epsilon, weights=w)
+        light = focal.poly1_grad_hess(x[1:], y[1:], 0.25, gamma, epsilon)
+        exact = poly1_mp(float(x[0]), float(y[0]), gamma, epsilon, "0.25")
     assert grad[1] == light[0][0] and hess[1] == light[1][0]
-    exact = sigmoid_reference(float(x[0]), float(y[0]), gamma, "0.25")[:3]
     for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
                                      ("loss", "gradient", "second derivative")):
         assert_close(computed, value * mpmath.mpf(weight), dtype, 4,
