@@ -329,7 +329,7 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
 {
     softmax_row_shape shifted = softmax_shift(row, first);
     /* (log S once for the row's classes, not once per class) */
-    const dd log_total = softmax_log_total(&shifted, precise);
+    const dd log_total = softmax_log_total(&shifted, precise, accurate);
     const int in_lanes = t->general_kernels != NULL && !row->has_nan &&
                          (precise ? accurate == FOCAL_ROWS_CAREFUL && t->fused_rows &&
                                         t->gamma == floor(t->gamma)
@@ -633,6 +633,32 @@ finish_block(const softmax_task *t, row_block *block, row_buffers *buffer, row_s
     block->count = 0;
 }
 
+/* the specialisations of the row (below): plain double, double-double or
+   accurate, held whole or read in pieces */
+typedef int (*softmax_row_function)(const softmax_task *t, chunk_thread *self, char **ptr,
+                                    row_buffers *buffer, row_sums *sums,
+                                    loop_problem *problem);
+static softmax_row_function choose_row(const softmax_task *t, int accurate);
+
+/*
+ * A row of dense targets whose gradient cancels somewhere
+ * (softmax_gradient_cancelled): the row's gradient formed again by the
+ * accurate row, whose parts are good to about 2^-100, and stored (over
+ * pieces stored before, where out= is neither its logits nor its targets).
+ * Its loss, summed and stored already, keeps those bits (loss() and
+ * loss_and_grad()[0] agree).
+ */
+static int
+gradient_again(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
+               loop_problem *problem)
+{
+    softmax_task gradient_only = *t;
+    gradient_only.want_loss = 0;
+    row_sums unused = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    return choose_row(&gradient_only, FOCAL_ROWS_ACCURATE)(&gradient_only, self, ptr, buffer,
+                                                            &unused, problem);
+}
+
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
    site): the row has at most ROW_PIECE classes, held in the buffers from its
    first read.  `accurate` (a constant): 0, FOCAL_ROWS_CAREFUL or
@@ -822,6 +848,15 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
     if (grad_out) {
         int masked = weight == 0.0 || row.has_nan;
         weight_ratio scale = weight_ratio_of(weight * t->grad_weight_scale, t->grad_divisor);
+        /* rows of dense targets but the accurate ones look for a component
+           that cancels (softmax_gradient_cancelled), and where one does
+           take the accurate row's gradient (gradient_again), which reads
+           the row again: a row in pieces whose out= is its logits or its
+           targets looks at every piece in a pass of its own before it
+           stores the first */
+        const int watch = accurate != FOCAL_ROWS_ACCURATE && !t->labels && !masked;
+        const int in_place = grad_out == logits || grad_out == targets;
+        for (int storing = watch && !whole && in_place ? 0 : 1; storing <= 1; storing++)
         for (npy_intp first = 0; first < classes; first += ROW_PIECE) {
             npy_intp n = piece_length(classes, first);
             if (masked) {
@@ -872,6 +907,15 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                         &shifted, buffer->e, e_low, &largest, largest.index - first, precise,
                         accurate);
                 }
+                if (watch && softmax_gradient_cancelled(&shifted, buffer->e, buffer->g,
+                                                        buffer->grad, n,
+                                                        accurate ? 0x1p14 : 0x1p20)) {
+                    return gradient_again(t, self, ptr, buffer, problem);
+                }
+                if (!storing) {
+                    NEXT_PIECE();
+                    continue;
+                }
                 /* (y, the dense targets' buffer, is free with class indices) */
                 if (hess_out && hess_level != NULL) {
                     hess_level->general_hessian_diagonal(&shifted, buffer->e, label - first,
@@ -914,11 +958,6 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
 #undef NEXT_PIECE
 }
 
-/* the specialisations of the row: plain double, double-double or accurate,
-   held whole or read in pieces */
-typedef int (*softmax_row_function)(const softmax_task *t, chunk_thread *self, char **ptr,
-                                    row_buffers *buffer, row_sums *sums,
-                                    loop_problem *problem);
 #define DEFINE_ROW_FUNCTION(NAME, ATTRIBUTE, PRECISE, WHOLE, VECTORISED, ACCURATE)          \
     ATTRIBUTE static int NAME(const softmax_task *t, chunk_thread *self, char **ptr,       \
                               row_buffers *buffer, row_sums *sums, loop_problem *problem)  \
@@ -1007,8 +1046,11 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         size_t fit = 3 * ROW_PIECE / row_space;
         block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
     }
+    /* (dense targets' rows may be computed again by the accurate row:
+       gradient_again) */
+    const int low_parts = accurate || !t->labels;
     size_t size = t->kernels != NULL ? 2 * piece + (size_t)block.capacity * row_space
-                  : accurate          ? 7 * piece
+                  : low_parts         ? 7 * piece
                                       : 5 * piece;
     double *memory = (double *)allocate_array(size, sizeof(double));
     if (memory == NULL) {
@@ -1032,7 +1074,7 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         buffer.e = memory + 2 * piece;
         buffer.g = memory + 3 * piece;
         buffer.y = memory + 4 * piece;
-        if (accurate) {
+        if (low_parts) {
             buffer.e_low = memory + 5 * piece;
             buffer.g_low = memory + 6 * piece;
         }

@@ -250,26 +250,36 @@ FOCAL_INLINE dd
 power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c,
                      dd total, double gamma, int *boosted, int precise, int accurate)
 {
+    const int argmax = c == row->argmax;
+    if (!argmax && !accurate) {
+        /* z_c = m is exactly e^0, as in softmax_exponentials_piece: a
+           class tied with an infinite m has z_c - m NaN (once the loss
+           of the second of two +inf classes at gamma > 8 in float32) */
+        e_c = z[c] == row->max ? dd_from(1.0)
+                               : exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+    }
+    dd p = dd_divide(e_c, total, precise);
     dd log_q;
-    if (c == row->argmax) {
-        if (!(row->rest.hi > 0.0)) {
+    /* 1 - p = O_c / S for the argmax (O_c = rest), and in the accurate form
+       for a class of p above 1/4 too, where log1p_small's series is good to
+       2^-44 only (as p nears 1/2), which one Newton step took to 2^-84: two
+       classes tied at the maximum of [70, 70, 0], targets [1/2, 1/2, 1e-30],
+       gamma 9, had gradients of 1.8e-28 and -1.8e-28 for 5.0e-31 each.  (The
+       same operations for a class tied with the argmax as for it: their
+       values stay equal.) */
+    if (argmax || (accurate == FOCAL_ROWS_ACCURATE && p.hi > 0.25)) {
+        dd others = argmax ? row->rest
+                           : dd_add(dd_add(row->rest, dd_negate(e_c), 1), dd_from(1.0), 1);
+        if (!(others.hi > 0.0)) {
             return dd_from(0.0); /* 1 - p = 0 */
         }
-        dd q = dd_divide(row->rest, total, precise);
+        dd q = dd_divide(others, total, precise);
         log_q = log_positive(q, precise);
         if (accurate && log_q.hi > -700.0) {
             log_q = log_step(log_q, q, accurate == FOCAL_ROWS_ACCURATE);
         }
     }
     else {
-        if (!accurate) {
-            /* z_c = m is exactly e^0, as in softmax_exponentials_piece: a
-               class tied with an infinite m has z_c - m NaN (once the loss
-               of the second of two +inf classes at gamma > 8 in float32) */
-            e_c = z[c] == row->max ? dd_from(1.0)
-                                   : exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
-        }
-        dd p = dd_divide(e_c, total, precise);
         log_q = accurate == FOCAL_ROWS_ACCURATE ? log1p_accurate(dd_negate(p))
                                                 : log1p_small(dd_negate(p), precise, 0);
         if (accurate == FOCAL_ROWS_CAREFUL) {
@@ -321,12 +331,12 @@ dd_integer_power(dd q, int n)
  */
 FOCAL_INLINE dd
 careful_power(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c, dd total,
-              dd one_minus_p, double gamma, int *boosted)
+              dd one_minus_p, double gamma, int *boosted, int accurate)
 {
     if (gamma == floor(gamma) && one_minus_p.hi >= 0x1p-100) {
         return dd_integer_power(one_minus_p, (int)gamma);
     }
-    return power_of_one_minus_p(row, z, c, e_c, total, gamma, boosted, 1, FOCAL_ROWS_CAREFUL);
+    return power_of_one_minus_p(row, z, c, e_c, total, gamma, boosted, 1, accurate);
 }
 
 /*
@@ -377,12 +387,19 @@ softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
                                     target_weight, gamma);
 }
 
-/* log S, S = 1 + rest, in double-double */
+/* log S, S = 1 + rest, in double-double; for the accurate rows with one
+   Newton step (log_step), to about 2^-100: L_c and h_c take its error, and
+   log S to 2^-56 left the float64 gradient of dense targets near a
+   component's zero, where its two terms cancel, 2^-61 of their size off
+   (row [0.7037030071470394, 0, -1], targets [0.8, 0.1, 0.1]: 2^-61.6 at
+   gamma 9) */
 FOCAL_INLINE dd
-softmax_log_total(const softmax_row_shape *row, int precise)
+softmax_log_total(const softmax_row_shape *row, int precise, int accurate)
 {
-    return row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
-                               : log_positive(dd_add(row->rest, dd_from(1.0), precise), precise);
+    dd total = dd_add(row->rest, dd_from(1.0), precise);
+    dd log_total = row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
+                                       : log_positive(total, precise);
+    return accurate == FOCAL_ROWS_ACCURATE ? log_step(log_total, total, 1) : log_total;
 }
 
 /* A class's target weight a_c = alpha_c y_c as its two factors, the larger
@@ -521,15 +538,19 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         }
         return precise ? two_product(a.first, a.second, 1) : dd_from(target_weight_value(a));
     }
-    dd log_total = known_log_total != NULL ? *known_log_total : softmax_log_total(row, precise);
+    dd log_total =
+        known_log_total != NULL ? *known_log_total : softmax_log_total(row, precise, accurate);
     softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, precise, accurate);
     int boosted = 0; /* q_gamma holds (1 - p_c)^gamma 2^1000 */
+    /* (the accurate form at gamma <= FOCAL_POWER_BY_LOG too, where the
+       careful rows' gradients are computed again, gradient_again: an
+       integer gamma by products, which are as good as its parts) */
     dd q_gamma = gamma > FOCAL_POWER_BY_LOG
                      ? power_of_one_minus_p(row, z, c, k.e_c, k.total, gamma, &boosted, precise,
                                             accurate)
-                 : accurate == FOCAL_ROWS_CAREFUL
-                     ? careful_power(row, z, c, k.e_c, k.total, k.one_minus_p, gamma, &boosted)
-                     : dd_power(k.one_minus_p, gamma, precise);
+                 : accurate ? careful_power(row, z, c, k.e_c, k.total, k.one_minus_p, gamma,
+                                            &boosted, accurate)
+                            : dd_power(k.one_minus_p, gamma, precise);
     const dd weighed = weigh_power(q_gamma, a, precise);
     *loss = dd_accumulate(*loss, softmax_loss_term(weighed, k.neg_log_p, a, boosted, precise),
                           precise);
@@ -723,6 +744,46 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
         double with_target = p * (g_total.hi - g[j]) - g[j] * one_minus_p;
         grad[j] = g[j] == 0.0 ? p * g_total.hi : with_target;
     }
+}
+
+/*
+ * Whether a component of softmax_gradient's cancels: a class with a target
+ * whose two terms p_j (g_total - G_j) and G_j (1 - p_j) nearly agree, which
+ * is where dFL/dz_j has a zero: |dFL/dz_j| below G_j (1 - p_j) / `ratio`.
+ * Such a row's gradient is computed again in the accurate form (rowwise.c's
+ * gradient_again), whose parts are good to about 2^-100.
+ *
+ * The careful rows' parts (the E_j to about 2^-60, log S to 2^-56) leave an
+ * absolute error of about 2^-57 of G_j (1 - p_j): over 150 neighbourhoods of
+ * zeros (rows of 2 to 5 classes, gamma 0 to 8), binned by
+ * G_j (1 - p_j) / |dFL/dz_j|, the worst was 0.55 ULP below 8, 1.6 at 16 to 32,
+ * 15 at 128 to 256, 950 at 10^4.  Their ratio would be 8 for 1 ULP, but most
+ * rows of many soft classes hold a component within 1/8 of its zero (90% of
+ * random label-smoothed rows of 81 classes), and the accurate row costs 3
+ * (integer gamma) to 5 times the careful one.  So their ratio is 2^14: a row
+ * is computed again where a component is within about 2^-14 of its terms
+ * (0.14% of those rows; 1.2% of rows whose logits are the log of random
+ * soft targets plus noise of 0.3), and between the two the error stays
+ * about 2^-57 of the terms.  The plain rows (float32 results) leave about
+ * 2^-53 of them, which a float32 result shows beyond 2^20 (43 ULP at 2^35):
+ * their ratio is 2^20.
+ *
+ * grad: the gradient of the piece before any weight; g: the G_c (0 without
+ * a target).  (No division, and a select for the argmax: the loop
+ * vectorises.)
+ */
+FOCAL_INLINE int
+softmax_gradient_cancelled(const softmax_row_shape *row, const double *e, const double *g,
+                           const double *grad, ptrdiff_t n, double ratio)
+{
+    const double rest = row->rest.hi, total = rest + 1.0;
+    const ptrdiff_t argmax = row->argmax;
+    int cancelled = 0;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        double others = j == argmax ? rest : (rest - e[j]) + 1.0; /* O_j */
+        cancelled |= ratio * fabs(grad[j]) * total < g[j] * others;
+    }
+    return cancelled;
 }
 
 /*

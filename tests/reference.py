@@ -681,22 +681,27 @@ def quality_definition_mp(x, y, beta):
         return -abs(y - p) ** beta * ((1 - y) * mpmath.log(1 - p) + y * mpmath.log(p))
 
 
-def softmax_mp(z, y, gamma, alpha=None):
+def softmax_mp(z, y, gamma, alpha=None, counts=None):
     """(loss, gradient, magnitude of each gradient component's terms) of one row.
 
     `y` is the row's dense target (a one-hot row for a class index), `alpha`
     None, a number or one value per class.  Even at 50 digits 1 + tiny rounds
     to 1, so -log p_c is log1p(S - 1) + (max z - z_c) and 1 - p_c the other
-    classes' sum over the total, as in `softmax_rows`.
+    classes' sum over the total, as in `softmax_rows`.  `counts` (None: one
+    each): how many equal classes (logit, target and alpha) each entry stands
+    for, so that a long row of repeated classes costs a few terms; the loss
+    is the whole row's, the gradient that of each of an entry's classes.
     """
     with _precision():
         z = [_mp(v) for v in z]
         count = len(z)
+        counts = [1] * count if counts is None else [int(k) for k in counts]
         if alpha is None or np.ndim(alpha) == 0:
             alpha = [1 if alpha is None else alpha] * count
         m = max(z)
         e = [mpmath.exp(v - m) for v in z]
-        others = [mpmath.fsum(e[i] for i in range(count) if i != j) for j in range(count)]
+        others = [mpmath.fsum(counts[i] * e[i] for i in range(count) if i != j)
+                  + (counts[j] - 1) * e[j] for j in range(count)]
         argmax = max(range(count), key=lambda j: z[j])
         total = 1 + others[argmax]
         log_total = mpmath.log1p(others[argmax])
@@ -712,13 +717,28 @@ def softmax_mp(z, y, gamma, alpha=None):
                 continue
             neg_log_p = log_total - (z[c] - m)
             q_gamma = q[c] ** gamma if q[c] or gamma else mpmath.mpf(1)
-            loss += weight * q_gamma * neg_log_p
+            loss += counts[c] * weight * q_gamma * neg_log_p
             h = e[c] * neg_log_p / others[c] if others[c] else mpmath.mpf(1)
             g.append(weight * q_gamma * (gamma * h + 1))
-        s = mpmath.fsum(g)
+        s = mpmath.fsum(k * g_c for k, g_c in zip(counts, g))
         grad = [p[j] * (s - g[j]) - g[j] * q[j] for j in range(count)]
         magnitude = [p[j] * s + g[j] * q[j] for j in range(count)]
         return +loss, grad, magnitude
+
+
+def doubles_around_zero(gradient, lo=-40.0, hi=40.0):
+    """The two adjacent doubles between which `gradient` (an mpmath function of
+    one sign change in [lo, hi]) changes sign, by bisection on its sign."""
+    lo_positive = gradient(lo) > 0
+    assert (gradient(hi) > 0) != lo_positive
+    while True:
+        middle = (lo + hi) / 2
+        if middle in (lo, hi):
+            return lo, hi
+        if (gradient(middle) > 0) == lo_positive:
+            lo = middle
+        else:
+            hi = middle
 
 
 # ---------------------------------------------------------------- errors

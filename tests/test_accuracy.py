@@ -132,21 +132,6 @@ def test_soft_targets_float64_within_1_ulp_where_gamma_is_not_a_product(gamma, a
             assert ulp_error(poly[i], poly_exact, np.float64) <= 1.0, (y, float(xi))
 
 
-def _doubles_around_zero(gradient, lo=-40.0, hi=40.0):
-    """The two adjacent doubles between which `gradient` (an mpmath function of
-    one sign change in [lo, hi]) changes sign, by bisection on its sign."""
-    lo_positive = gradient(lo) > 0
-    assert (gradient(hi) > 0) != lo_positive
-    while True:
-        middle = (lo + hi) / 2
-        if middle in (lo, hi):
-            return lo, hi
-        if (gradient(middle) > 0) == lo_positive:
-            lo = middle
-        else:
-            hi = middle
-
-
 def _gradient_terms(x, y, gamma, epsilon):
     """The size of the soft-target gradient's terms, q^g (g |a r C| + q +
     |epsilon| (w + q)) with C = CE + epsilon q (the kernel's own measure of
@@ -204,7 +189,7 @@ def test_soft_target_float64_gradient_near_its_zero(y, gamma, epsilon):
         def computed(x):
             return focal.poly1_grad(x, np.full(x.shape, y), None, gamma, epsilon,
                                     reduction="none")
-    lo, hi = _doubles_around_zero(exact)
+    lo, hi = reference.doubles_around_zero(exact)
     around = [lo, hi]
     for _ in range(2):
         around += [float(np.nextafter(around[-2], -np.inf)),

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import focal
+import reference
 from reference import softmax_mp, spacing
 
 mpmath.mp.prec = 120
@@ -352,3 +353,125 @@ def test_tied_classes_keep_equal_gradients(dtype, gamma):
     targets = np.array([[0.5, 0.5, 1e-30], [1e-20, 0.5, 0.5]], dtype)
     grad = focal.softmax_grad(logits, targets, None, gamma, reduction="none")
     assert grad[0, 0] == grad[0, 1] and grad[1, 1] == grad[1, 2], grad
+
+
+def _dense_zero_cases():
+    """(entries, counts, targets, alpha, gamma, j): review 60a's row, seeded
+    random rows of 3 to 6 classes at the careful form's gammas (<= 8) and the
+    accurate form's (9, 12), and rows of 2,103 classes (three entries and one
+    repeated 2,100 times), which the row code reads in pieces."""
+    rng = np.random.default_rng(54)
+    cases = [([0.7037030071470394, 0.0, -1.0], None, [0.8, 0.1, 0.1], None, 2.0, 0)]
+    for gamma in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.0, 12.0):
+        count = int(rng.integers(3, 7))
+        x = (rng.standard_normal(count) * 2.0).tolist()
+        y = rng.dirichlet(np.ones(count)).tolist()
+        alpha = rng.uniform(0.1, 1.0, count).tolist() if gamma in (1.5, 5.0) else None
+        cases.append((x, None, y, alpha, gamma, int(rng.integers(count))))
+    for gamma in (1.5, 2.0):
+        cases.append(([0.0, 0.5, -0.7, -2.0], [1, 1, 1, 2100], [0.4, 0.3, 0.1, 0.2 / 2100],
+                      None, gamma, 0))
+    return cases
+
+
+@pytest.mark.parametrize("entries, counts, targets, alpha, gamma, j", _dense_zero_cases())
+def test_float64_dense_gradient_near_a_components_zero(entries, counts, targets, alpha, gamma,
+                                                        j):
+    """Near a zero of dFL/dz_j its two terms p_j (S - G_j) and G_j (1 - p_j)
+    cancel.  Where |dFL/dz_j| is below 2^-15 of their size (the three doubles
+    on each side of the zero, and 1e-13 to 1e-5 away from it): within 1 ULP
+    plus 2^-98 of their size (and n 2^-106 for a row of n classes, the
+    compensated sum of its exponentials).  Elsewhere (up to 1e-1 away): within
+    1 ULP plus 2^-56 of their size.  The careful rows' parts left about 2^-57
+    of it everywhere (review 60a's row gave -1.8032e-17 for -1.8057e-17);
+    a row where a component is within 2^-14 of its terms now takes its
+    gradient from the accurate form, whose log S takes a Newton step (2^-61.6
+    at gamma 9 before).  The loss keeps the first pass's bits."""
+    counts = [1] * len(entries) if counts is None else counts
+    targets_row = np.repeat(targets, counts)[None]
+    alpha_row = None if alpha is None else np.repeat(alpha, counts)
+
+    def row_at(x):
+        return [x if k == j else v for k, v in enumerate(entries)]
+
+    def exact(x):
+        _, grad, magnitude = softmax_mp(row_at(x), targets, gamma, alpha, counts)
+        return grad[j], magnitude[j]
+
+    lo, hi = reference.doubles_around_zero(lambda x: exact(x)[0])
+    around = [lo, hi]
+    for _ in range(2):
+        around += [float(np.nextafter(around[-2], -np.inf)),
+                   float(np.nextafter(around[-1], np.inf))]
+    away = [lo + side * 10.0 ** -k for k in range(1, 14) for side in (-1, 1)]
+    tight = 0
+    for x in around + away:
+        logits = np.repeat(row_at(x), counts)[None]
+        loss, grad = focal.softmax_loss_and_grad(logits, targets_row, alpha_row, gamma,
+                                                 reduction="none")
+        assert focal.softmax_loss(logits, targets_row, alpha_row, gamma,
+                                  reduction="none")[0] == loss[0]
+        if x in around:
+            # in place over the logits and over the targets (a row in
+            # pieces looks at all of them before it stores the first)
+            over_logits, over_targets = logits.copy(), targets_row.copy()
+            focal.softmax_grad(over_logits, targets_row, alpha_row, gamma, reduction="none",
+                               out=over_logits)
+            focal.softmax_grad(logits, over_targets, alpha_row, gamma, reduction="none",
+                               out=over_targets)
+            assert np.array_equal(over_logits, grad) and np.array_equal(over_targets, grad)
+        value, magnitude = exact(x)
+        if abs(value) < 2.0 ** -15 * magnitude:
+            tight += 1
+            share = 2.0 ** -98 + sum(counts) * 2.0 ** -106
+        else:
+            share = 2.0 ** -56
+        allowed = spacing(value, np.float64) + float(share * magnitude)
+        assert error(grad[0, j], value) <= allowed, (x, float(grad[0, j]), float(value))
+    assert tight >= 6 + 2 * 8  # the doubles around, and 1e-13 to 1e-6 away
+
+
+@pytest.mark.parametrize("entries, counts, targets, alpha, gamma, j", _dense_zero_cases() + [
+    ([0.011866327375173569, 0.16643470525741577, -2.153749942779541, -0.5386940836906433], None,
+     [0.37131354212760925, 0.4112788736820221, 0.20180456340312958, 0.015603015199303627],
+     None, 3.0, 0)])
+def test_float32_dense_gradient_near_a_components_zero(entries, counts, targets, alpha, gamma,
+                                                        j):
+    """The float32 logits nearest a zero of dFL/dz_j: within 0.5 ULP plus
+    2^-20 where |dFL/dz_j| is below 2^-21 of its terms' size, elsewhere within
+    0.5 ULP plus n 2^-53 of that size (n classes: the plain sums of a row's
+    exponentials and G_c).  The plain rows left about 2^-53 of the terms'
+    size at the zero too, 43 ULP where the float32 gradient is 2^-35 of it
+    (gamma 3, row [0.011866327375173569, 0.16643470525741577,
+    -2.153749942779541, -0.5386940836906433], targets [0.37131354,
+    0.41127887, 0.20180456, 0.01560302], the first class); where a component
+    is below 2^-20 of its terms the row is computed again in the accurate
+    form."""
+    counts = [1] * len(entries) if counts is None else counts
+    entries = np.float32(entries).tolist()
+    targets = np.float32(targets).tolist()
+    alpha = None if alpha is None else np.float32(alpha).tolist()
+    targets_row = np.repeat(np.float32(targets), counts)[None]
+    alpha_row = None if alpha is None else np.repeat(alpha, counts)
+
+    def row_at(x):
+        return [x if k == j else v for k, v in enumerate(entries)]
+
+    def exact(x):
+        _, grad, magnitude = softmax_mp(row_at(x), targets, gamma, alpha, counts)
+        return grad[j], magnitude[j]
+
+    lo, _ = reference.doubles_around_zero(lambda x: exact(x)[0])
+    nearest = [np.float32(lo)]
+    for _ in range(4):
+        nearest = ([np.nextafter(nearest[0], np.float32(-np.inf))] + nearest
+                   + [np.nextafter(nearest[-1], np.float32(np.inf))])
+    for x in nearest:
+        logits = np.repeat(np.float32(row_at(float(x))), counts)[None]
+        grad = focal.softmax_grad(logits, targets_row, alpha_row, gamma, reduction="none")
+        value, magnitude = exact(float(x))
+        unit = spacing(value, np.float32)
+        allowed = (0.5 + 2.0 ** -20) * unit
+        if abs(value) >= 2.0 ** -21 * magnitude:
+            allowed = 0.5 * unit + float(sum(counts) * 2.0 ** -53 * magnitude)
+        assert error(grad[0, j], value) <= allowed, (float(x), float(grad[0, j]), float(value))
