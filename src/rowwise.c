@@ -20,7 +20,9 @@
  * code, which builds without those kernels run); float64 results at gamma >
  * FOCAL_POWER_BY_LOG take its accurate form, float64 results at smaller
  * gammas its careful form, which keep the E_j and G_c in
- * double-double (two more buffers of a piece).
+ * double-double (two more buffers of a piece).  A row of dense targets whose
+ * gradient cancels somewhere takes that gradient from the accurate form
+ * (gradient_again).
  */
 #include "glue.h"
 #include "parallel.h"

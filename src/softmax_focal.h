@@ -34,9 +34,10 @@
  * one of the two forms below, which keep the E_j in double-double (e and
  * e_low), their sums S and rest as a compensated pair (softmax_add_rest), and
  * G_c and the gradient in double-double, rounded once.
- * FOCAL_ROWS_ACCURATE (float64 results at gamma > FOCAL_POWER_BY_LOG) takes
- * what q^gamma is made of to about 2^-100: the E_j from exp_accurate,
- * log(1 - p_c) with one Newton step (see power_of_one_minus_p).
+ * FOCAL_ROWS_ACCURATE (float64 results at gamma > FOCAL_POWER_BY_LOG, and
+ * the gradient of a row whose component cancels, softmax_gradient_cancelled)
+ * takes what q^gamma is made of to about 2^-100: the E_j from exp_accurate,
+ * log S and log(1 - p_c) with one Newton step (see power_of_one_minus_p).
  * (softmax_kernels.c compiles the accurate softmax_exponentials_piece for
  * each instruction set: most of its cost.)  FOCAL_ROWS_CAREFUL (float64
  * results at gamma <= FOCAL_POWER_BY_LOG) takes the E_j of exp_series, good

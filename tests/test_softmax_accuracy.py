@@ -374,6 +374,23 @@ def _dense_zero_cases():
     return cases
 
 
+def _around_a_zero(entries, counts, targets, alpha, gamma, j):
+    """(row_at, exact, (lo, hi), counts) for a case of _dense_zero_cases:
+    row_at(x) the entries with x for entry j, exact(x) mpmath's dFL/dz_j and
+    its terms' size there, lo and hi the adjacent doubles between which it
+    changes sign."""
+    counts = [1] * len(entries) if counts is None else counts
+
+    def row_at(x):
+        return [x if k == j else v for k, v in enumerate(entries)]
+
+    def exact(x):
+        _, grad, magnitude = softmax_mp(row_at(x), targets, gamma, alpha, counts)
+        return grad[j], magnitude[j]
+
+    return row_at, exact, reference.doubles_around_zero(lambda x: exact(x)[0]), counts
+
+
 @pytest.mark.parametrize("entries, counts, targets, alpha, gamma, j", _dense_zero_cases())
 def test_float64_dense_gradient_near_a_components_zero(entries, counts, targets, alpha, gamma,
                                                         j):
@@ -387,18 +404,9 @@ def test_float64_dense_gradient_near_a_components_zero(entries, counts, targets,
     a row where a component is within 2^-14 of its terms now takes its
     gradient from the accurate form, whose log S takes a Newton step (2^-61.6
     at gamma 9 before).  The loss keeps the first pass's bits."""
-    counts = [1] * len(entries) if counts is None else counts
+    row_at, exact, (lo, hi), counts = _around_a_zero(entries, counts, targets, alpha, gamma, j)
     targets_row = np.repeat(targets, counts)[None]
     alpha_row = None if alpha is None else np.repeat(alpha, counts)
-
-    def row_at(x):
-        return [x if k == j else v for k, v in enumerate(entries)]
-
-    def exact(x):
-        _, grad, magnitude = softmax_mp(row_at(x), targets, gamma, alpha, counts)
-        return grad[j], magnitude[j]
-
-    lo, hi = reference.doubles_around_zero(lambda x: exact(x)[0])
     around = [lo, hi]
     for _ in range(2):
         around += [float(np.nextafter(around[-2], -np.inf)),
@@ -447,21 +455,12 @@ def test_float32_dense_gradient_near_a_components_zero(entries, counts, targets,
     0.41127887, 0.20180456, 0.01560302], the first class); where a component
     is below 2^-20 of its terms the row is computed again in the accurate
     form."""
-    counts = [1] * len(entries) if counts is None else counts
     entries = np.float32(entries).tolist()
     targets = np.float32(targets).tolist()
     alpha = None if alpha is None else np.float32(alpha).tolist()
+    row_at, exact, (lo, _), counts = _around_a_zero(entries, counts, targets, alpha, gamma, j)
     targets_row = np.repeat(np.float32(targets), counts)[None]
     alpha_row = None if alpha is None else np.repeat(alpha, counts)
-
-    def row_at(x):
-        return [x if k == j else v for k, v in enumerate(entries)]
-
-    def exact(x):
-        _, grad, magnitude = softmax_mp(row_at(x), targets, gamma, alpha, counts)
-        return grad[j], magnitude[j]
-
-    lo, _ = reference.doubles_around_zero(lambda x: exact(x)[0])
     nearest = [np.float32(lo)]
     for _ in range(4):
         nearest = ([np.nextafter(nearest[0], np.float32(-np.inf))] + nearest
