@@ -910,7 +910,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                         accurate);
                 }
                 if (watch && softmax_gradient_cancelled(&shifted, buffer->e, buffer->g,
-                                                        buffer->grad, n,
+                                                        g_total.hi, buffer->grad, n,
                                                         accurate ? 0x1p14 : 0x1p20)) {
                     return gradient_again(t, self, ptr, buffer, problem);
                 }

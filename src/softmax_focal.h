@@ -750,22 +750,29 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
 /*
  * Whether a component of softmax_gradient's cancels: a class with a target
  * whose two terms p_j (g_total - G_j) and G_j (1 - p_j) nearly agree, which
- * is where dFL/dz_j has a zero: |dFL/dz_j| below G_j (1 - p_j) / `ratio`.
- * Such a row's gradient is computed again in the accurate form (rowwise.c's
- * gradient_again), whose parts are good to about 2^-100.
+ * is where dFL/dz_j has a zero: |dFL/dz_j| below 1 / `ratio` of the terms'
+ * size p_j g_total + G_j (1 - p_j) (p_j g_total, not G_j (1 - p_j) alone: where
+ * p_j nears 1 the errors of g_total and G_j are of its size).  Such a row's
+ * gradient is computed again in the accurate form (rowwise.c's
+ * gradient_again), whose parts are good to about 2^-100.  A gradient of
+ * exactly 0 is taken as it is: classes tied in logit and target, whose
+ * gradients cancel exactly (every row of zero logits and equal targets, at
+ * the start of a training), kept their exact 0 and their equal bits, where
+ * the accurate form gave 1.2e-32 to all but the argmax (float32 results,
+ * gamma 0.5, nine classes).
  *
  * The careful rows' parts (the E_j to about 2^-60, log S to 2^-56) leave an
- * absolute error of about 2^-57 of G_j (1 - p_j): over 150 neighbourhoods of
+ * absolute error of about 2^-57 of the terms: over 150 neighbourhoods of
  * zeros (rows of 2 to 5 classes, gamma 0 to 8), binned by
  * G_j (1 - p_j) / |dFL/dz_j|, the worst was 0.55 ULP below 8, 1.6 at 16 to 32,
  * 15 at 128 to 256, 950 at 10^4.  Their ratio would be 8 for 1 ULP, but most
- * rows of many soft classes hold a component within 1/8 of its zero (90% of
+ * rows of many soft classes hold a component within 1/8 of its terms (98% of
  * random label-smoothed rows of 81 classes), and the accurate row costs 3
  * (integer gamma) to 5 times the careful one.  So their ratio is 2^14: a row
- * is computed again where a component is within about 2^-14 of its terms
- * (0.14% of those rows; 1.2% of rows whose logits are the log of random
- * soft targets plus noise of 0.3), and between the two the error stays
- * about 2^-57 of the terms.  The plain rows (float32 results) leave about
+ * is computed again where a component is within 2^-14 of its terms (0.23%
+ * of those rows; 2.6% of rows whose logits are the log of random soft
+ * targets plus noise of 0.3), and between the two the error stays about
+ * 2^-57 of the terms.  The plain rows (float32 results) leave about
  * 2^-53 of them, which a float32 result shows beyond 2^20 (43 ULP at 2^35):
  * their ratio is 2^20.
  *
@@ -775,14 +782,16 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
  */
 FOCAL_INLINE int
 softmax_gradient_cancelled(const softmax_row_shape *row, const double *e, const double *g,
-                           const double *grad, ptrdiff_t n, double ratio)
+                           double g_total, const double *grad, ptrdiff_t n, double ratio)
 {
     const double rest = row->rest.hi, total = rest + 1.0;
     const ptrdiff_t argmax = row->argmax;
     int cancelled = 0;
     for (ptrdiff_t j = 0; j < n; j++) {
         double others = j == argmax ? rest : (rest - e[j]) + 1.0; /* O_j */
-        cancelled |= ratio * fabs(grad[j]) * total < g[j] * others;
+        /* (p_j g_total + G_j (1 - p_j)) S, without a target 0 */
+        double terms = g[j] != 0.0 ? e[j] * g_total + g[j] * others : 0.0;
+        cancelled |= grad[j] != 0.0 && ratio * fabs(grad[j]) * total < terms;
     }
     return cancelled;
 }

@@ -358,8 +358,9 @@ def test_tied_classes_keep_equal_gradients(dtype, gamma):
 def _dense_zero_cases():
     """(entries, counts, targets, alpha, gamma, j): review 60a's row, seeded
     random rows of 3 to 6 classes at the careful form's gammas (<= 8) and the
-    accurate form's (9, 12), and rows of 2,103 classes (three entries and one
-    repeated 2,100 times), which the row code reads in pieces."""
+    accurate form's (9, 12), rows of 2,103 classes (three entries and one
+    repeated 2,100 times), which the row code reads in pieces, and review 63's
+    row whose p_j nears 1."""
     rng = np.random.default_rng(54)
     cases = [([0.7037030071470394, 0.0, -1.0], None, [0.8, 0.1, 0.1], None, 2.0, 0)]
     for gamma in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.0, 12.0):
@@ -371,6 +372,8 @@ def _dense_zero_cases():
     for gamma in (1.5, 2.0):
         cases.append(([0.0, 0.5, -0.7, -2.0], [1, 1, 1, 2100], [0.4, 0.3, 0.1, 0.2 / 2100],
                       None, gamma, 0))
+    # review 63: p_j near 1, where the terms' size is p_j S, not G_j (1 - p_j)
+    cases.append(([0.6744568945064552, 0.3249331096842568], None, [0.875, 0.125], None, 5.0, 0))
     return cases
 
 
@@ -474,3 +477,27 @@ def test_float32_dense_gradient_near_a_components_zero(entries, counts, targets,
         if abs(value) >= 2.0 ** -21 * magnitude:
             allowed = 0.5 * unit + float(sum(counts) * 2.0 ** -53 * magnitude)
         assert error(grad[0, j], value) <= allowed, (float(x), float(grad[0, j]), float(value))
+
+
+# (count, gamma, dtype) of rows of zero logits and targets 1 whose first pass
+# gives every component exactly 0: 16 of the 24 of counts 2, 3, 4, 8, 9, 16,
+# gamma 0.5 and 2 in both dtypes (the others' roundings leave a few 1e-17)
+_EXACT_ZERO_ROWS = [(2, 0.5, np.float32), (2, 0.5, np.float64), (2, 2.0, np.float32),
+                    (2, 2.0, np.float64), (3, 0.5, np.float32), (3, 2.0, np.float32),
+                    (4, 0.5, np.float32), (4, 0.5, np.float64), (4, 2.0, np.float32),
+                    (4, 2.0, np.float64), (8, 0.5, np.float64), (8, 2.0, np.float64),
+                    (9, 0.5, np.float32), (9, 2.0, np.float64), (16, 0.5, np.float32),
+                    (16, 2.0, np.float64)]
+
+
+@pytest.mark.parametrize("count, gamma, dtype", _EXACT_ZERO_ROWS)
+def test_equal_classes_keep_an_exact_zero_gradient(count, gamma, dtype):
+    """A row of equal logits and equal targets has a gradient of exactly 0.
+    A zero is where components cancel, but one that the first pass gives
+    exactly is not computed again: the accurate form gave 1.2e-32 to all
+    classes but the argmax (review 63: float32 results, nine classes of
+    target 1, gamma 0.5)."""
+    logits = np.zeros((3, count), dtype)
+    targets = np.ones((3, count), dtype)
+    grad = focal.softmax_grad(logits, targets, None, gamma, reduction="none")
+    assert not grad.any(), grad[grad != 0][:5]
