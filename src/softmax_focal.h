@@ -252,14 +252,17 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
                      dd total, double gamma, int *boosted, int precise, int accurate)
 {
     const int argmax = c == row->argmax;
-    if (!argmax && !accurate) {
-        /* z_c = m is exactly e^0, as in softmax_exponentials_piece: a
-           class tied with an infinite m has z_c - m NaN (once the loss
-           of the second of two +inf classes at gamma > 8 in float32) */
-        e_c = z[c] == row->max ? dd_from(1.0)
-                               : exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+    dd p = dd_from(0.0); /* (unused by the argmax, whose 1 - p is rest / S) */
+    if (!argmax) {
+        if (!accurate) {
+            /* z_c = m is exactly e^0, as in softmax_exponentials_piece: a
+               class tied with an infinite m has z_c - m NaN (once the loss
+               of the second of two +inf classes at gamma > 8 in float32) */
+            e_c = z[c] == row->max ? dd_from(1.0)
+                                   : exp_nonpositive(two_sum(z[c], -row->max, precise), precise);
+        }
+        p = dd_divide(e_c, total, precise);
     }
-    dd p = dd_divide(e_c, total, precise);
     dd log_q;
     /* 1 - p = O_c / S for the argmax (O_c = rest), and in the accurate form
        for a class of p above 1/4 too, where log1p_small's series is good to
@@ -389,18 +392,24 @@ softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
 }
 
 /* log S, S = 1 + rest, in double-double; for the accurate rows with one
-   Newton step (log_step), to about 2^-100: L_c and h_c take its error, and
-   log S to 2^-56 left the float64 gradient of dense targets near a
-   component's zero, where its two terms cancel, 2^-61 of their size off
-   (row [0.7037030071470394, 0, -1], targets [0.8, 0.1, 0.1]: 2^-61.6 at
-   gamma 9) */
+   Newton step, to about 2^-100: L_c and h_c take its error, and log S to
+   2^-56 left the float64 gradient of dense targets near a component's zero,
+   where its two terms cancel, 2^-61 of their size off (row
+   [0.7037030071470394, 0, -1], targets [0.8, 0.1, 0.1]: 2^-61.6 at gamma
+   9).  A rest up to 1 steps on rest itself (log1p_step): from S = 1 + rest
+   (log_step) the step left 2^-106 / rest of log S, relatively, and the
+   argmax's h = log S / rest took it to every component's terms. */
 FOCAL_INLINE dd
 softmax_log_total(const softmax_row_shape *row, int precise, int accurate)
 {
     dd total = dd_add(row->rest, dd_from(1.0), precise);
     dd log_total = row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
                                        : log_positive(total, precise);
-    return accurate == FOCAL_ROWS_ACCURATE ? log_step(log_total, total, 1) : log_total;
+    if (accurate != FOCAL_ROWS_ACCURATE) {
+        return log_total;
+    }
+    return row->rest.hi <= 1.0 ? log1p_step(log_total, row->rest)
+                                : log_step(log_total, total, 1);
 }
 
 /* A class's target weight a_c = alpha_c y_c as its two factors, the larger

@@ -156,13 +156,17 @@ def _assert_within_terms(x, y, gamma, epsilon, computed, exact):
 
 def _soft_zero_cases():
     """(y, gamma, epsilon or None) of the focal loss and Poly-1: the review's
-    point (y = 0.3, gamma 2) and seeded random ones, epsilon of both signs."""
+    point (y = 0.3, gamma 2), seeded random ones, epsilon of both signs, and
+    targets near 0 or 1 whose zero lies at |x| 11 to 13, where the softplus
+    log(1 + e^-|x|) of e^-|x| near 2^-17 was good to about 2^-89 only
+    (2^-96.3 of the terms at y = 3e-5, gamma 0.5)."""
     rng = np.random.default_rng(53)
     cases = [(0.3, 2.0, None), (0.3, 2.0, 1.0)]
     for _ in range(6):
         y = float(rng.uniform(0.001, 0.999))
         gamma = float(rng.choice([0.1, 0.5, 1.0, 1.5, 3.0, 4.0, 6.5, 9.0, 30.0]))
         cases += [(y, gamma, None), (y, gamma, float(rng.choice([-0.9, -0.3, 0.5, 3.0])))]
+    cases += [(3e-5, 0.5, None), (1e-4, 1.5, None), (0.9999, 1.5, None), (1e-4, 1.5, 0.5)]
     return cases
 
 

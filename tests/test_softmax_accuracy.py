@@ -359,8 +359,8 @@ def _dense_zero_cases():
     """(entries, counts, targets, alpha, gamma, j): review 60a's row, seeded
     random rows of 3 to 6 classes at the careful form's gammas (<= 8) and the
     accurate form's (9, 12), rows of 2,103 classes (three entries and one
-    repeated 2,100 times), which the row code reads in pieces, and review 63's
-    row whose p_j nears 1."""
+    repeated 2,100 times), which the row code reads in pieces, review 63's
+    row whose p_j nears 1, and rows whose argmax holds nearly all of S."""
     rng = np.random.default_rng(54)
     cases = [([0.7037030071470394, 0.0, -1.0], None, [0.8, 0.1, 0.1], None, 2.0, 0)]
     for gamma in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.0, 12.0):
@@ -374,6 +374,14 @@ def _dense_zero_cases():
                       None, gamma, 0))
     # review 63: p_j near 1, where the terms' size is p_j S, not G_j (1 - p_j)
     cases.append(([0.6744568945064552, 0.3249331096842568], None, [0.875, 0.125], None, 5.0, 0))
+    # an argmax that takes nearly all of S (rest 2.4e-4 to 8.8e-6), whose
+    # h = log S / rest enters every component's terms: review 63's row
+    # [323.3135349785039, 311.6677340075332] less its second logit (2^-90.6 of
+    # the terms before log S stepped on rest itself), and two without alpha
+    cases.append(([323.3135349785039 - 311.6677340075332, 0.0], None, [1.0, 1e-12],
+                  [0.7756743786938567, 0.4398292884608493], 1.5, 1))
+    cases.append(([0.0, 0.0], None, [1.0, 4e-11], None, 2.0, 1))
+    cases.append(([0.0, 0.0], None, [1.0, 1e-37], None, 9.0, 1))
     return cases
 
 
