@@ -141,6 +141,17 @@ exp_nonpositive(dd a, int precise)
     return exp_series(a, precise, 0);
 }
 
+/* a - k ln 2 for an integer-valued k, in double-double (ln 2 in three parts) */
+FOCAL_INLINE dd
+reduce_ln2(dd a, double k)
+{
+    static const double ln2[3] = {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
+                                  0x1.7b57a079a1934p-111};
+    dd r = dd_add(a, dd_negate(two_product(k, ln2[0], 1)), 1);
+    r = dd_add(r, dd_negate(two_product(k, ln2[1], 1)), 1);
+    return dd_add(r, dd_from(-k * ln2[2]), 1);
+}
+
 /* expm1(r) for |r| <= ln2 / 2 (exp_accurate_shifted's reduced argument),
    to a relative 2^-100 or so: the series at r 2^-10, then ten doublings */
 FOCAL_INLINE dd
@@ -182,17 +193,6 @@ expm1_reduced(dd r)
  * lifts keeps all its digits, which e^a alone would lose in its subnormal
  * high or low part.
  */
-/* a - k ln 2 for an integer-valued k, in double-double (ln 2 in three parts) */
-FOCAL_INLINE dd
-reduce_ln2(dd a, double k)
-{
-    static const double ln2[3] = {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
-                                  0x1.7b57a079a1934p-111};
-    dd r = dd_add(a, dd_negate(two_product(k, ln2[0], 1)), 1);
-    r = dd_add(r, dd_negate(two_product(k, ln2[1], 1)), 1);
-    return dd_add(r, dd_from(-k * ln2[2]), 1);
-}
-
 FOCAL_INLINE dd
 exp_accurate_shifted(dd a, double shift)
 {
@@ -217,9 +217,11 @@ exp_accurate(dd a)
     return exp_accurate_shifted(a, 0.0);
 }
 
-/* expm1(a) for |a| <= 0.75 to a relative 2^-100 or so: a = k ln 2 + r with
-   k in {-1, 0, 1}, expm1(a) = (2^k - 1) + 2^k expm1(r), whose two parts
-   have the same sign (no cancellation) */
+/* expm1(a) for 2^-30 <= |a| <= 0.75 to a relative 2^-100 or so (a
+   subnormal a loses its digits in expm1_reduced's r 2^-10): a = k ln 2 + r
+   with k in {-1, 0, 1}, expm1(a) = (2^k - 1) + 2^k expm1(r), a sum of at
+   least 0.41 in size where k is not 0, so its parts of opposite sign cancel
+   a bit or so at most */
 FOCAL_INLINE dd
 expm1_accurate(dd a)
 {
@@ -354,7 +356,7 @@ log_newton_step(dd y, dd v)
 
 /*
  * log(1 + t) to a relative 2^-100 or so from a first value y (log1p_unit's,
- * good to 2^-56) for t in [-1/2, 1], by one Newton step on expm1(y) = t,
+ * good to 2^-56) for t in [-1/4, 1], by one Newton step on expm1(y) = t,
  *   y' = y + (t - expm1(y)) / (1 + t),
  * whose residual is the difference of two values of t's size, so the step
  * is as good relatively for any t.  The step on e^y = 1 + t (log_step, which
@@ -368,7 +370,9 @@ log_newton_step(dd y, dd v)
  * target's logit near -12 (2^-96.3 at y = 3e-5, gamma 0.5).  The residual,
  * within about 2^-55 of y, needs no more than a double's division.  Below
  * |t| = 2^-30 the first value is good to 2^-115 and kept (expm1_reduced's
- * r 2^-10 would drop a subnormal t's digits).
+ * r 2^-10 would drop a subnormal t's digits).  Below t = -1/4 the first
+ * value's series is good to 2^-44 only as t nears -1/2, and the step leaves
+ * 2^-87: no caller goes there (the softmax passes -p for p <= 1/4).
  */
 FOCAL_INLINE dd
 log1p_step(dd y, dd t)
@@ -377,8 +381,7 @@ log1p_step(dd y, dd t)
     return fabs(t.hi) < 0x1p-30 ? y : dd_add(y, dd_from(residual.hi / (1.0 + t.hi)), 1);
 }
 
-/* log(1 + t) for t = t_hi + t_lo in [-1/2, 1] (log1p_small takes
-   |t| <= 1/2 directly) */
+/* log(1 + t) for t = t_hi + t_lo in [-1/4, 1] (log1p_step) */
 FOCAL_INLINE dd
 log1p_accurate(dd t)
 {

@@ -166,7 +166,8 @@ def _soft_zero_cases():
         y = float(rng.uniform(0.001, 0.999))
         gamma = float(rng.choice([0.1, 0.5, 1.0, 1.5, 3.0, 4.0, 6.5, 9.0, 30.0]))
         cases += [(y, gamma, None), (y, gamma, float(rng.choice([-0.9, -0.3, 0.5, 3.0])))]
-    cases += [(3e-5, 0.5, None), (1e-4, 1.5, None), (0.9999, 1.5, None), (1e-4, 1.5, 0.5)]
+    cases += [(3e-5, 0.5, None), (1e-4, 1.5, None), (0.9999, 1.5, None), (1e-4, 1.5, 0.5),
+              (1e-5, 0.1, None), (1e-5, 1.5, None), (1e-2, 0.1, 0.5)]
     return cases
 
 

@@ -382,6 +382,10 @@ def _dense_zero_cases():
                   [0.7756743786938567, 0.4398292884608493], 1.5, 1))
     cases.append(([0.0, 0.0], None, [1.0, 4e-11], None, 2.0, 1))
     cases.append(([0.0, 0.0], None, [1.0, 1e-37], None, 9.0, 1))
+    # (review 64's: rest 1e-4 to 1e-6 at gamma 3 and 9, and class alphas)
+    cases.append(([0.0, 0.0], None, [1.0, 1e-20], None, 3.0, 1))
+    cases.append(([0.0, 0.0], None, [1.0, 1e-30], None, 9.0, 1))
+    cases.append(([0.0, 0.0], None, [1.0, 1e-8], [0.7756743786938567, 0.4398292884608493], 9.0, 1))
     return cases
 
 
