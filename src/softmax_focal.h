@@ -40,11 +40,15 @@
  * log S and log(1 - p_c) with one Newton step (see power_of_one_minus_p).
  * (softmax_kernels.c compiles the accurate softmax_exponentials_piece for
  * each instruction set: most of its cost.)  FOCAL_ROWS_CAREFUL (float64
- * results at gamma <= FOCAL_POWER_BY_LOG) takes the E_j of exp_series, good
- * to about 2^-59, and q^gamma from them to that accuracy (careful_power).
- * Kept in double only, the E_j and G_c took the float64 loss to 2.6 ULP and
- * the gradient to 4.3 (two classes at gamma 3 and 4): gamma times the share
- * p_c of the class multiplies the E_j's rounding in q^gamma.
+ * results at gamma <= FOCAL_POWER_BY_LOG) takes the E_j of exp_fine, good
+ * to about 2^-76, and q^gamma from them to that accuracy (careful_power);
+ * with the E_j of exp_series (2^-59) and log S to 2^-56 its gradient near a
+ * component's zero, where two terms cancel, kept 2^-57 of their size (up to
+ * 1,000 ULP at 2^-14 of it, where rows are computed again, see
+ * softmax_gradient_cancelled).  Kept in double only, the E_j and G_c took
+ * the float64 loss to 2.6 ULP and the gradient to 4.3 (two classes at gamma
+ * 3 and 4): gamma times the share p_c of the class multiplies the E_j's
+ * rounding in q^gamma.
  */
 #ifndef FOCAL_SOFTMAX_FOCAL_H
 #define FOCAL_SOFTMAX_FOCAL_H
@@ -56,6 +60,24 @@
 
 /* the double-double forms of the rows (`accurate`, above) */
 enum { FOCAL_ROWS_ACCURATE = 1, FOCAL_ROWS_CAREFUL = 2 };
+
+/* the exponential of each form (vector_math.h): the accurate rows' to
+   2^-100, the careful rows' to 2^-76, the float32 results' exp_series */
+FOCAL_INLINE int
+softmax_exp_form(int accurate)
+{
+    return accurate == FOCAL_ROWS_ACCURATE ? EXP_ACCURATE
+           : accurate == FOCAL_ROWS_CAREFUL ? EXP_FINE
+                                            : EXP_SERIES;
+}
+
+FOCAL_INLINE dd
+softmax_exp(dd a, int precise, int accurate)
+{
+    return accurate == FOCAL_ROWS_ACCURATE  ? exp_accurate(a)
+           : accurate == FOCAL_ROWS_CAREFUL ? exp_fine(a)
+                                            : exp_nonpositive(a, precise);
+}
 
 /* The row's shape, computed once: m, its argmax, rest = S - 1 and the E_j
    (e_low: scratch of n doubles). */
@@ -131,19 +153,30 @@ softmax_exponentials_piece(const softmax_row_shape *row, const double *z, double
                            double *e_low, ptrdiff_t n, int precise, int accurate)
 {
     const double max = row->max;
-    /* z_j = m (also when m = +-inf) is exactly e^0; otherwise the exact
-       difference z_j - m enters exp (an infinite one gives 0).  What rounding
-       E_j to a double drops (e_low) is summed too, so that rest keeps the
-       double-double digits of the exponentials: 1 - p_c may be raised to a
-       large gamma, which multiplies its relative error. */
+    /* The exact difference z_j - m enters exp (an infinite one gives 0).
+       What rounding E_j to a double drops (e_low) is summed too, so that
+       rest keeps the double-double digits of the exponentials: 1 - p_c may
+       be raised to a large gamma, which multiplies its relative error. */
     for (ptrdiff_t j = 0; j < n; j++) {
         dd difference = two_sum(z[j], -max, precise);
-        dd value = accurate == FOCAL_ROWS_ACCURATE ? exp_accurate(difference)
-                                                   : exp_nonpositive(difference, precise);
-        int one = z[j] == max;
-        e[j] = one ? 1.0 : value.hi + value.lo;
+        dd value = softmax_exp(difference, precise, accurate);
+        e[j] = value.hi + value.lo;
         if (accurate || (precise && e_low != NULL)) { /* accurate, precise: constants */
-            e_low[j] = one ? 0.0 : (value.hi - e[j]) + value.lo;
+            e_low[j] = (value.hi - e[j]) + value.lo;
+        }
+    }
+    /* z_j = m is exactly e^0: a finite m's difference 0 gives it (each form
+       gives 1 and a low part of 0), an infinite m's NaN is replaced here.
+       (A select in the loop above made GCC compute exp_fine under a
+       condition, whose table load it then did not vectorise.) */
+    if (isinf(max)) {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            if (z[j] == max) {
+                e[j] = 1.0;
+                if (accurate || (precise && e_low != NULL)) {
+                    e_low[j] = 0.0;
+                }
+            }
         }
     }
 }
@@ -178,20 +211,6 @@ FOCAL_INLINE void
 softmax_row_finish(softmax_row_shape *row, compensated_sum rest, double dropped, int precise)
 {
     row->rest = fast_two_sum(rest.sum, rest.compensation + dropped, precise);
-}
-
-/* the shape of a row held whole, and its E_j (e_low: scratch of n doubles) */
-FOCAL_INLINE softmax_row_shape
-softmax_exponentials(const double *z, double *e, double *e_low, ptrdiff_t n, int precise)
-{
-    softmax_row_shape row = softmax_row_start(z[0]);
-    softmax_scan_max(&row, z, n, 0);
-    softmax_exponentials_piece(&row, z, e, e_low, n, precise, 0);
-    compensated_sum rest = {0.0, 0.0};
-    double dropped = 0.0;
-    softmax_add_rest(&rest, &dropped, &row, e, e_low, n, 0, precise);
-    softmax_row_finish(&row, rest, dropped, precise);
-    return row;
 }
 
 /*
@@ -243,7 +262,8 @@ others_share(const softmax_row_shape *row, const double *e, const double *e_low,
  * (log_newton_step), all to about 2^-100, and so does the exp.  A q below
  * e^-700 (whose e^-log q would overflow in that step) keeps its first log:
  * at gamma > 8, q^gamma is then below e^-5600, which gives 0 all the same.
- * FOCAL_ROWS_CAREFUL: see careful_power.
+ * FOCAL_ROWS_CAREFUL: E_c, rest and S from exp_fine (2^-76), the log's
+ * Newton step and the exp by exp_fine, all to about 2^-76 (careful_power).
  */
 #define FOCAL_POWER_BY_LOG 8.0
 
@@ -280,15 +300,17 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
         dd q = dd_divide(others, total, precise);
         log_q = log_positive(q, precise);
         if (accurate && log_q.hi > -700.0) {
-            log_q = log_step(log_q, q, accurate == FOCAL_ROWS_ACCURATE);
+            log_q = log_step(log_q, q, softmax_exp_form(accurate));
         }
     }
     else {
         log_q = accurate == FOCAL_ROWS_ACCURATE ? log1p_accurate(dd_negate(p))
                                                 : log1p_small(dd_negate(p), precise, 0);
-        if (accurate == FOCAL_ROWS_CAREFUL) {
-            /* (log1p_small's series is good to 2^-44 only as p nears 1/2) */
-            log_q = log_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1), 0);
+        /* (log1p_small's series is good to 2^-44 only as p nears 1/2; the
+           step keeps a smaller y, but a branch skips it for most classes of
+           a long row: the non-integer gammas' rows took 5% longer) */
+        if (accurate == FOCAL_ROWS_CAREFUL && fabs(log_q.hi) >= LOG_STEP_FINE_FROM) {
+            log_q = log_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1), EXP_FINE);
         }
     }
     double plain = gamma * log_q.hi;
@@ -302,8 +324,7 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
     if (*boosted) {
         scaled = add_ln2_multiple(scaled, 1000.0, precise);
     }
-    return accurate == FOCAL_ROWS_ACCURATE ? exp_accurate(scaled)
-                                           : exp_nonpositive(scaled, precise);
+    return softmax_exp(scaled, precise, accurate);
 }
 
 /* q^n for an integer 0 <= n <= 15 by products in double-double (squaring).
@@ -330,8 +351,10 @@ dd_integer_power(dd q, int n)
  * double-double; another gamma, or a q below 2^-100 (whose products' low
  * parts would leave the normal range), power_of_one_minus_p's log and exp of
  * the double-double E_c, rest and S, each log(1 - p_c) with a Newton step by
- * exp_series (log_step): within an absolute 2^-59 or so, which gamma
- * <= 8 multiplies into a relative 2^-56 of q^gamma.
+ * exp_fine (log_step): within an absolute 2^-76 or so, which gamma <= 8
+ * multiplies into a relative 2^-73 of q^gamma (by exp_series, 2^-56 of it
+ * kept the gradients of gamma 0.5 and 1.5 up to 181 ULP off near their
+ * zeros, once the E_j and log S were good to 2^-76).
  */
 FOCAL_INLINE dd
 careful_power(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c, dd total,
@@ -391,21 +414,23 @@ softmax_term_plain(double rest, double e_c, double max, double z, double argmax,
                                     target_weight, gamma);
 }
 
-/* log S, S = 1 + rest, in double-double; for the accurate rows with one
-   Newton step, to about 2^-100: L_c and h_c take its error, and log S to
-   2^-56 left the float64 gradient of dense targets near a component's zero,
-   where its two terms cancel, 2^-61 of their size off (row
+/* log S, S = 1 + rest, in double-double; with `accurate` (either form)
+   with one Newton step, to about 2^-100: L_c and h_c take its error, and log
+   S to 2^-56 left the float64 gradient of dense targets near a component's
+   zero, where its two terms cancel, 2^-61 of their size off (row
    [0.7037030071470394, 0, -1], targets [0.8, 0.1, 0.1]: 2^-61.6 at gamma
-   9).  A rest up to 1 steps on rest itself (log1p_step): from S = 1 + rest
-   (log_step) the step left 2^-106 / rest of log S, relatively, and the
-   argmax's h = log S / rest took it to every component's terms. */
+   9), and in the careful rows up to 66 ULP at 1/1,500 of them (gamma 3,
+   once their exponentials were good to 2^-76).  A rest up to 1 steps on
+   rest itself (log1p_step): from S = 1 + rest (log_step) the step left
+   2^-106 / rest of log S, relatively, and the argmax's h = log S / rest
+   took it to every component's terms. */
 FOCAL_INLINE dd
 softmax_log_total(const softmax_row_shape *row, int precise, int accurate)
 {
     dd total = dd_add(row->rest, dd_from(1.0), precise);
     dd log_total = row->rest.hi <= 1.0 ? log1p_unit(row->rest, precise)
                                        : log_positive(total, precise);
-    if (accurate != FOCAL_ROWS_ACCURATE) {
+    if (!accurate) {
         return log_total;
     }
     return row->rest.hi <= 1.0 ? log1p_step(log_total, row->rest)
@@ -548,8 +573,13 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
         }
         return precise ? two_product(a.first, a.second, 1) : dd_from(target_weight_value(a));
     }
-    dd log_total =
-        known_log_total != NULL ? *known_log_total : softmax_log_total(row, precise, accurate);
+    /* (a caller without log S is a row of class indices, whose careful form
+       takes it without the step: its gradient has no two terms that cancel,
+       and the step cost a third of its time) */
+    dd log_total = known_log_total != NULL
+                       ? *known_log_total
+                       : softmax_log_total(row, precise,
+                                           accurate == FOCAL_ROWS_ACCURATE ? accurate : 0);
     softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, precise, accurate);
     int boosted = 0; /* q_gamma holds (1 - p_c)^gamma 2^1000 */
     /* (the accurate form at gamma <= FOCAL_POWER_BY_LOG too, where the
@@ -770,20 +800,21 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
  * the accurate form gave 1.2e-32 to all but the argmax (float32 results,
  * gamma 0.5, nine classes).
  *
- * The careful rows' parts (the E_j to about 2^-60, log S to 2^-56) leave an
- * absolute error of about 2^-57 of the terms: over 150 neighbourhoods of
- * zeros (rows of 2 to 5 classes, gamma 0 to 8), binned by
- * G_j (1 - p_j) / |dFL/dz_j|, the worst was 0.55 ULP below 8, 1.6 at 16 to 32,
- * 15 at 128 to 256, 950 at 10^4.  Their ratio would be 8 for 1 ULP, but most
- * rows of many soft classes hold a component within 1/8 of its terms (98% of
- * random label-smoothed rows of 81 classes), and the accurate row costs 3
- * (integer gamma) to 5 times the careful one.  So their ratio is 2^14: a row
- * is computed again where a component is within 2^-14 of its terms (0.23%
- * of those rows; 2.6% of rows whose logits are the log of random soft
- * targets plus noise of 0.3), and between the two the error stays about
- * 2^-57 of the terms.  The plain rows (float32 results) leave about
- * 2^-53 of them, which a float32 result shows beyond 2^20 (43 ULP at 2^35):
- * their ratio is 2^20.
+ * The careful rows' parts were good to 2^-57 of the terms (the E_j by
+ * exp_series, log S to 2^-56): over 150 neighbourhoods of zeros (rows of 2
+ * to 5 classes, gamma 0 to 8), binned by G_j (1 - p_j) / |dFL/dz_j|, the
+ * worst was 0.55 ULP below 8, 15 at 128 to 256, 950 at 10^4.  Their ratio
+ * would have been 8 for 1 ULP, but most rows of many soft classes hold a
+ * component within 1/8 of its terms (98% of random label-smoothed rows of 81
+ * classes), and the accurate row costs 3 (integer gamma) to 5 times the
+ * careful one.  So their ratio is 2^14: a row is computed again where a
+ * component is within 2^-14 of its terms (0.23% of those rows; 2.6% of rows
+ * whose logits are the log of random soft targets plus noise of 0.3).  Their
+ * parts are now good to about 2^-76 (exp_fine; log S with a Newton step;
+ * the non-integer powers by exp_fine), which leaves 2^-9 ULP at 2^-14 of
+ * the terms: the same bins are all within 0.5 ULP.  The plain rows (float32
+ * results) leave about 2^-53 of them, which a float32 result shows beyond
+ * 2^20 (43 ULP at 2^35): their ratio is 2^20.
  *
  * grad: the gradient of the piece before any weight; g: the G_c (0 without
  * a target).  (No division, and a select for the argmax: the loop

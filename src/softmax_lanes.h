@@ -480,11 +480,8 @@ NAMED(general_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
                             int precise)
 {
     softmax_row_shape row = softmax_row_start(max);
-    if (precise && e_low != NULL) {
-        softmax_exponentials_piece(&row, z, e, e_low, n, 1, 0);
-    }
-    else if (precise) {
-        softmax_exponentials_piece(&row, z, e, NULL, n, 1, 0);
+    if (precise) {
+        softmax_exponentials_piece(&row, z, e, e_low, n, 1, FOCAL_ROWS_CAREFUL);
     }
     else {
         softmax_exponentials_piece(&row, z, e, NULL, n, 0, 0);

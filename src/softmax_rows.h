@@ -91,8 +91,10 @@ typedef struct {
        compiled for the level.  Each runs softmax_focal.h's operations, none
        fused, vectorised by the compiler: the same bits at every level and as
        the scalar loops.  `precise`: float64 results (double-double).  */
-    /* the E_j (e_low: what rounding them drops, or NULL), but the accurate
-       rows' */
+    /* the E_j: with `precise` the careful rows' (exp_fine, and what
+       rounding them drops in e_low), else those of float32 results (e_low
+       unused); the baseline's loop stays scalar (exp_fine's table wants the
+       gathers of AVX2) */
     void (*general_exponentials)(const double *z, ptrdiff_t n, double max, double *e,
                                  double *e_low, int precise);
     /* the largest of n double logits z that are not NaN (NaN where none is),

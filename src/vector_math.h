@@ -11,7 +11,8 @@
  * handled: exp of a non-positive number, log1p of [0, 1] and log of a finite
  * positive number.  exp_accurate and log_newton_step go further, to about
  * 2^-100, at several times the cost: for results that multiply an error of
- * theirs by a large factor (q^gamma = e^(gamma log q) at gamma > 8).
+ * theirs by a large factor (q^gamma = e^(gamma log q) at gamma > 8);
+ * exp_fine, by a table, to about 2^-76 at about exp_series' cost.
  *
  * Polynomials are Taylor series cut where the next term is below 2^-60 of
  * the result over the reduced range, evaluated by Estrin's scheme; ln 2 is split
@@ -233,6 +234,127 @@ expm1_accurate(dd a)
 }
 
 /*
+ * e^a for a = a_hi + a_lo <= 709 (not NaN; below -746 it underflows to 0) to
+ * a relative 2^-76 or so, at about the cost of exp_series (2^-59): for the
+ * float64 softmax's careful rows (gamma <= 8), whose gradient near a
+ * component's zero keeps the error of its parts relative to its two terms,
+ * which cancel (softmax_focal.h).  a = k ln2/64 + r, |r| <= ln2/128, with
+ * ln2/64 in three parts, the first two of 36 bits (k of at most 17 bits
+ * times either is exact); e^a = 2^floor(k/64) 2^(j/64) e^r, j = k mod 64,
+ * 2^(j/64) from a table in double-double and e^r = 1 + u,
+ * u = r + r^2/2 + r^3 (1/3! + ... + r^5/8!): r + r^2/2 in double-double,
+ * the rest (below 2^-24) in double, whose rounding is 2^-78 of the result;
+ * the first term left out, r^9/9!, is below 2^-86.
+ */
+static const dd exp_fine_table[64] = { /* 2^(j/64) */
+    {0x1.0000000000000p+0, 0x0.0p+0},
+    {0x1.02c9a3e778061p+0, -0x1.19083535b085dp-56},
+    {0x1.059b0d3158574p+0, 0x1.d73e2a475b465p-55},
+    {0x1.0874518759bc8p+0, 0x1.186be4bb284ffp-57},
+    {0x1.0b5586cf9890fp+0, 0x1.8a62e4adc610bp-54},
+    {0x1.0e3ec32d3d1a2p+0, 0x1.03a1727c57b53p-59},
+    {0x1.11301d0125b51p+0, -0x1.6c51039449b3ap-54},
+    {0x1.1429aaea92de0p+0, -0x1.32fbf9af1369ep-54},
+    {0x1.172b83c7d517bp+0, -0x1.19041b9d78a76p-55},
+    {0x1.1a35beb6fcb75p+0, 0x1.e5b4c7b4968e4p-55},
+    {0x1.1d4873168b9aap+0, 0x1.e016e00a2643cp-54},
+    {0x1.2063b88628cd6p+0, 0x1.dc775814a8495p-55},
+    {0x1.2387a6e756238p+0, 0x1.9b07eb6c70573p-54},
+    {0x1.26b4565e27cddp+0, 0x1.2bd339940e9d9p-55},
+    {0x1.29e9df51fdee1p+0, 0x1.612e8afad1255p-55},
+    {0x1.2d285a6e4030bp+0, 0x1.0024754db41d5p-54},
+    {0x1.306fe0a31b715p+0, 0x1.6f46ad23182e4p-55},
+    {0x1.33c08b26416ffp+0, 0x1.32721843659a6p-54},
+    {0x1.371a7373aa9cbp+0, -0x1.63aeabf42eae2p-54},
+    {0x1.3a7db34e59ff7p+0, -0x1.5e436d661f5e3p-56},
+    {0x1.3dea64c123422p+0, 0x1.ada0911f09ebcp-55},
+    {0x1.4160a21f72e2ap+0, -0x1.ef3691c309278p-58},
+    {0x1.44e086061892dp+0, 0x1.89b7a04ef80d0p-59},
+    {0x1.486a2b5c13cd0p+0, 0x1.3c1a3b69062f0p-56},
+    {0x1.4bfdad5362a27p+0, 0x1.d4397afec42e2p-56},
+    {0x1.4f9b2769d2ca7p+0, -0x1.4b309d25957e3p-54},
+    {0x1.5342b569d4f82p+0, -0x1.07abe1db13cadp-55},
+    {0x1.56f4736b527dap+0, 0x1.9bb2c011d93adp-54},
+    {0x1.5ab07dd485429p+0, 0x1.6324c054647adp-54},
+    {0x1.5e76f15ad2148p+0, 0x1.ba6f93080e65ep-54},
+    {0x1.6247eb03a5585p+0, -0x1.383c17e40b497p-54},
+    {0x1.6623882552225p+0, -0x1.bb60987591c34p-54},
+    {0x1.6a09e667f3bcdp+0, -0x1.bdd3413b26456p-54},
+    {0x1.6dfb23c651a2fp+0, -0x1.bbe3a683c88abp-57},
+    {0x1.71f75e8ec5f74p+0, -0x1.16e4786887a99p-55},
+    {0x1.75feb564267c9p+0, -0x1.0245957316dd3p-54},
+    {0x1.7a11473eb0187p+0, -0x1.41577ee04992fp-55},
+    {0x1.7e2f336cf4e62p+0, 0x1.05d02ba15797ep-56},
+    {0x1.82589994cce13p+0, -0x1.d4c1dd41532d8p-54},
+    {0x1.868d99b4492edp+0, -0x1.fc6f89bd4f6bap-54},
+    {0x1.8ace5422aa0dbp+0, 0x1.6e9f156864b27p-54},
+    {0x1.8f1ae99157736p+0, 0x1.5cc13a2e3976cp-55},
+    {0x1.93737b0cdc5e5p+0, -0x1.75fc781b57ebcp-57},
+    {0x1.97d829fde4e50p+0, -0x1.d185b7c1b85d1p-54},
+    {0x1.9c49182a3f090p+0, 0x1.c7c46b071f2bep-56},
+    {0x1.a0c667b5de565p+0, -0x1.359495d1cd533p-54},
+    {0x1.a5503b23e255dp+0, -0x1.d2f6edb8d41e1p-54},
+    {0x1.a9e6b5579fdbfp+0, 0x1.0fac90ef7fd31p-54},
+    {0x1.ae89f995ad3adp+0, 0x1.7a1cd345dcc81p-54},
+    {0x1.b33a2b84f15fbp+0, -0x1.2805e3084d708p-57},
+    {0x1.b7f76f2fb5e47p+0, -0x1.5584f7e54ac3bp-56},
+    {0x1.bcc1e904bc1d2p+0, 0x1.23dd07a2d9e84p-55},
+    {0x1.c199bdd85529cp+0, 0x1.11065895048ddp-55},
+    {0x1.c67f12e57d14bp+0, 0x1.2884dff483cadp-54},
+    {0x1.cb720dcef9069p+0, 0x1.503cbd1e949dbp-56},
+    {0x1.d072d4a07897cp+0, -0x1.cbc3743797a9cp-54},
+    {0x1.d5818dcfba487p+0, 0x1.2ed02d75b3707p-55},
+    {0x1.da9e603db3285p+0, 0x1.c2300696db532p-54},
+    {0x1.dfc97337b9b5fp+0, -0x1.1a5cd4f184b5cp-54},
+    {0x1.e502ee78b3ff6p+0, 0x1.39e8980a9cc8fp-55},
+    {0x1.ea4afa2a490dap+0, -0x1.e9c23179c2893p-54},
+    {0x1.efa1bee615a27p+0, 0x1.dc7f486a4b6b0p-54},
+    {0x1.f50765b6e4540p+0, 0x1.9d3e12dd8a18bp-54},
+    {0x1.fa7c1819e90d8p+0, 0x1.74853f3a5931ep-55}
+};
+
+FOCAL_INLINE dd
+exp_fine(dd a)
+{
+    static const double c1 = 0x1.62e42fefa0000p-7, c2 = 0x1.cf79abc9e0000p-46,
+                        c3 = 0x1.d9cc01f97b57ap-85; /* ln2/64 = c1 + c2 + c3 */
+    /* (a below -746 is not clamped, as exp_series clamps it, but its value
+       replaced at the end: a clamped argument made the table's load
+       conditional, which kept the loops over exp_fine from vectorising;
+       the index stays in the table whatever k is) */
+    double k = (a.hi * 0x1.71547652b82fep+6 + ROUNDING_SHIFT) - ROUNDING_SHIFT; /* 64/ln2 */
+    double r_hi = a.hi - k * c1; /* exact: k c1 lies within a factor 2 of a.hi */
+    dd r = two_sum(r_hi, -(k * c2), 1);
+    r = fast_two_sum(r.hi, r.lo + (a.lo - k * c3), 1);
+    /* u = e^r - 1 */
+    double t = r.hi, t2 = t * t;
+    double p = (1.6666666666666666e-01 + t * 4.1666666666666664e-02) +
+               t2 * ((8.333333333333333e-03 + t * 1.388888888888889e-03) +
+                     t2 * (1.984126984126984e-04 + t * 2.48015873015873e-05));
+    dd square = two_product(t, t, 1);
+    dd u = two_sum(t, 0.5 * square.hi, 1);
+    /* the low parts: r's (times d(e^r)/dr, 1 + r to first order) and the square's */
+    u.lo += (r.lo * (1.0 + t) + 0.5 * square.lo) + t2 * t * p;
+    /* 2^(j/64) (1 + u), j = k mod 64 (a 64-bit index: with a 32-bit one the
+       loops did not vectorise either) */
+    uint64_t j = (bits_of(k + ROUNDING_SHIFT) - bits_of(ROUNDING_SHIFT)) & 63;
+    dd entry = exp_fine_table[j];
+    dd product = two_product(entry.hi, u.hi, 1);
+    dd value = fast_two_sum(entry.hi, product.hi, 1);
+    value = fast_two_sum(value.hi, value.lo + (product.lo + entry.hi * u.lo +
+                                                entry.lo * (1.0 + u.hi)), 1);
+    /* scale by 2^floor(k/64) (k/64 - 63/128 rounds to it, exactly), in two
+       steps when it alone would be subnormal */
+    double e = ((k * 0.015625 - 0.4921875) + ROUNDING_SHIFT) - ROUNDING_SHIFT;
+    double deep = e < -1000.0 ? 1.0 : 0.0;
+    double scale = power_of_two(e + 600.0 * deep);
+    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
+    value.hi = value.hi * scale * rescale;
+    value.lo = value.lo * scale * rescale;
+    return a.hi < -746.0 ? dd_from(0.0) : value; /* also -inf, whose low part may be NaN */
+}
+
+/*
  * log(1 + f) for |f| <= 0.5, as f - f^2/2 + s (f^2/2 + R(s^2)) with
  * s = f / (2 + f): the leading part exact in double-double, the rest a small
  * correction (fdlibm's arrangement; R(z) = 2z/3 + 2z^2/5 + ... + 2z^11/23).
@@ -334,18 +456,28 @@ log_positive(dd q, int precise)
  * softplus of 2.6e-6 to about 2^-86 relative where the first value had
  * 2^-92: a soft target's float64 gradient at gamma 30, next to its zero,
  * was 10 ULP off; from 2^-15 the first value took one at gamma 9 to 2^-100
- * absolute, a hundred times the error the step leaves.)  Without
- * `accurate`, the step by exp_series (good to about 2^-59) is good to an
- * absolute 2^-59 or so, better than the first value's relative 2^-56 for
- * |y| above 1/4 only, so below that y is kept (the softmax's careful rows,
- * softmax_focal.h).
+ * absolute, a hundred times the error the step leaves.)  `form` names the
+ * exponential: EXP_ACCURATE, the above; EXP_FINE (exp_fine, 2^-76: the
+ * softmax's careful rows, softmax_focal.h), a step good to an absolute
+ * 2^-76, better than the first value below |y| = 2^-7 only; EXP_SERIES
+ * (exp_series, 2^-59), good to an absolute 2^-59, better than the first
+ * value's relative 2^-56 above |y| = 1/4 only.  Below those y is kept.
  */
+enum { EXP_SERIES = 0, EXP_ACCURATE = 1, EXP_FINE = 2 };
+#define LOG_STEP_FINE_FROM 0x1p-7 /* EXP_FINE's */
+
 FOCAL_INLINE dd
-log_step(dd y, dd v, int accurate)
+log_step(dd y, dd v, int form)
 {
-    dd e = accurate ? exp_accurate(dd_negate(y)) : exp_series(dd_negate(y), 1, 0);
+    dd minus_y = dd_negate(y);
+    dd e = form == EXP_ACCURATE ? exp_accurate(minus_y)
+           : form == EXP_FINE   ? exp_fine(minus_y)
+                                : exp_series(minus_y, 1, 0);
     dd residual = dd_add(dd_mul(v, e, 1), dd_from(-1.0), 1);
-    return fabs(y.hi) < (accurate ? 0x1p-17 : 0.25) ? y : dd_add(y, residual, 1);
+    double kept_below = form == EXP_ACCURATE ? 0x1p-17
+                        : form == EXP_FINE   ? LOG_STEP_FINE_FROM
+                                             : 0.25;
+    return fabs(y.hi) < kept_below ? y : dd_add(y, residual, 1);
 }
 
 FOCAL_INLINE dd
