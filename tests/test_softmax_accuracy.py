@@ -259,6 +259,37 @@ def test_float64_dense_rows_under_class_alphas_within_one_ulp(gamma):
     assert worst_grad[0] <= 1.0, f"grad: {worst_grad[0]:.2f} ULP of its terms at {worst_grad[1]}"
 
 
+@pytest.mark.parametrize("gamma", (0.5, 1.5, 2.0, 3.0, 5.0, 7.5))
+def test_float64_dense_gradient_within_one_ulp_of_itself(gamma):
+    """Random rows of dense targets (soft, label-smoothed and one-hot, class
+    alphas in a quarter of them): every component of the float64 gradient
+    within 1 ULP of its own value, not of its terms' size.  A component
+    between 1/8 and 2^-14 of its two terms p_j (S - G_j) and G_j (1 - p_j),
+    where the careful rows are not computed again, kept their parts' error,
+    2^-57 of the terms: 118 of 149,912 values of 30,000 such rows were above
+    1 ULP, the worst 46.7, until the careful rows took their exponentials,
+    log S and non-integer powers to about 2^-76 (0.50 over the same rows)."""
+    rng = np.random.default_rng(int(gamma * 10) + 56)
+    worst = (0.0, None)
+    for i in range(400):
+        count = int(rng.integers(2, 9))
+        x = rng.normal(0.0, float(rng.choice([1.0, 3.0, 10.0])), count)
+        if i % 3 == 0:
+            y = rng.dirichlet(np.ones(count))
+        elif i % 3 == 1:
+            y = np.full(count, 0.1 / count)
+            y[rng.integers(count)] += 0.9
+        else:
+            y = np.eye(count)[rng.integers(count)]
+        alpha = rng.uniform(0.1, 1.0, count) if i % 4 == 0 else None
+        grad = focal.softmax_grad(x[None], y[None], alpha, gamma, reduction="none")[0]
+        _, exact_grad, _ = softmax_mp(x, y, gamma, alpha)
+        for j in range(count):
+            e = error(grad[j], exact_grad[j]) / spacing(exact_grad[j], np.float64)
+            worst = max(worst, (e, (x.tolist(), y.tolist(), j)), key=lambda w: w[0])
+    assert worst[0] <= 1.0, f"{worst[0]:.2f} ULP at {worst[1]}"
+
+
 @pytest.mark.parametrize("target", (5e-324, 1e-320, 3e-310))
 @pytest.mark.parametrize("alpha", (0.9077441979793299, 0.3))
 def test_float64_target_weight_below_the_normal_range(target, alpha):
