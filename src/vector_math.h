@@ -244,7 +244,8 @@ expm1_accurate(dd a)
  * 2^(j/64) from a table in double-double and e^r = 1 + u,
  * u = r + r^2/2 + r^3 (1/3! + ... + r^5/8!): r + r^2/2 in double-double,
  * the rest (below 2^-24) in double, whose rounding is 2^-78 of the result;
- * the first term left out, r^9/9!, is below 2^-86.
+ * the first term left out, r^9/9!, is below 2^-86.  (tools/exp_fine_table.py
+ * derives the table and the three parts of ln2/64, and checks these.)
  */
 static const dd exp_fine_table[64] = { /* 2^(j/64) */
     {0x1.0000000000000p+0, 0x0.0p+0},

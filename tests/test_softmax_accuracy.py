@@ -21,6 +21,9 @@ never below the smallest subnormal):
         magnitude p_j S + G_j (1 - p_j), which is what the cancellation allows.
 """
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -257,6 +260,18 @@ def test_float64_dense_rows_under_class_alphas_within_one_ulp(gamma):
             worst_grad = max(worst_grad, (e, (x.tolist(), y.tolist(), j)), key=lambda w: w[0])
     assert worst_loss[0] <= 1.0, f"loss: {worst_loss[0]:.2f} ULP at {worst_loss[1]}"
     assert worst_grad[0] <= 1.0, f"grad: {worst_grad[0]:.2f} ULP of its terms at {worst_grad[1]}"
+
+
+def test_exp_fine_constants_are_derived():
+    """The careful rows' exponential (exp_fine, src/vector_math.h) reads a
+    table of 2^(j/64) in double-double and ln2/64 in three parts: the header's
+    values are those tools/exp_fine_table.py derives in 300-bit arithmetic."""
+    tool = Path(__file__).resolve().parent.parent / "tools" / "exp_fine_table.py"
+    if not tool.exists():
+        pytest.skip("tools/ is not in this tree (an installed sdist's tests)")
+    done = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("gamma", (0.5, 1.5, 2.0, 3.0, 5.0, 7.5))
