@@ -235,10 +235,13 @@ expm1_accurate(dd a)
 
 /*
  * e^a for a = a_hi + a_lo <= 709 (not NaN; below -746 it underflows to 0) to
- * a relative 2^-76 or so, at about the cost of exp_series (2^-59): for the
- * float64 softmax's careful rows (gamma <= 8), whose gradient near a
- * component's zero keeps the error of its parts relative to its two terms,
- * which cancel (softmax_focal.h).  a = k ln2/64 + r, |r| <= ln2/128, with
+ * a relative 2^-76 or so down to a = -690 (below, the low part is subnormal:
+ * 2^-65 at -700, 2^-53 at -708, and an absolute 2^-1074 below the normal
+ * range), at about the cost of exp_series (2^-59): for the float64
+ * softmax's careful rows (gamma <= 8), whose gradient near a component's
+ * zero keeps the error of its parts relative to its two terms, which cancel
+ * (softmax_focal.h; an E_j below e^-690 keeps its subnormal low part's
+ * error, as with exp_series and exp_accurate).  a = k ln2/64 + r, |r| <= ln2/128, with
  * ln2/64 in three parts, the first two of 36 bits (k of at most 17 bits
  * times either is exact); e^a = 2^floor(k/64) 2^(j/64) e^r, j = k mod 64,
  * 2^(j/64) from a table in double-double and e^r = 1 + u,
