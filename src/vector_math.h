@@ -241,10 +241,10 @@ expm1_accurate(dd a)
  * softmax's careful rows (gamma <= 8), whose gradient near a component's
  * zero keeps the error of its parts relative to its two terms, which cancel
  * (softmax_focal.h; an E_j below e^-690 keeps its subnormal low part's
- * error, as with exp_series and exp_accurate).  a = k ln2/64 + r, |r| <= ln2/128, with
- * ln2/64 in three parts, the first two of 36 bits (k of at most 17 bits
- * times either is exact); e^a = 2^floor(k/64) 2^(j/64) e^r, j = k mod 64,
- * 2^(j/64) from a table in double-double and e^r = 1 + u,
+ * error, as with exp_series and exp_accurate).  a = k ln2/64 + r,
+ * |r| <= ln2/128, with ln2/64 in three parts, the first two of 36 bits (k of
+ * at most 17 bits times either is exact); e^a = 2^floor(k/64) 2^(j/64) e^r,
+ * j = k mod 64, 2^(j/64) from a table in double-double and e^r = 1 + u,
  * u = r + r^2/2 + r^3 (1/3! + ... + r^5/8!): r + r^2/2 in double-double,
  * the rest (below 2^-24) in double, whose rounding is 2^-78 of the result;
  * the first term left out, r^9/9!, is below 2^-86.  (tools/exp_fine_table.py
