@@ -277,12 +277,12 @@ dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
     *g_total = dd_from(total);
 }
 
-/* dense_terms for float64 results (FOCAL_ROWS_CAREFUL) at an integer gamma,
-   in a row without NaN: every class's term and G_c by the level's loop
-   (careful_terms: softmax_term_careful, the bits of softmax_class_term),
-   then in class order the terms of the classes with a target added, and
-   those it leaves (the argmax, an infinite m - z_c, a 1 - p_c below 2^-100)
-   taken by softmax_class_term.  The target weights' factors are in buffer->g
+/* dense_terms for float64 results (FOCAL_ROWS_CAREFUL) in a row without NaN:
+   every class's term and G_c by the level's loop (careful_terms:
+   softmax_term_careful, the bits of softmax_class_term), then in class order
+   the terms of the classes with a target added, and those it leaves (the
+   argmax, an infinite m - z_c, a 1 - p_c below 2^-100, a non-integer gamma's
+   power of 1 or below e^-700) taken by softmax_class_term.  The target weights' factors are in buffer->g
    and buffer->g_low (target_weights); the loss terms go to buffer->grad and
    buffer->y, free until the gradient. */
 static void
@@ -333,8 +333,7 @@ dense_terms(const softmax_task *t, const softmax_row_shape *row, const row_buffe
     /* (log S once for the row's classes, not once per class) */
     const dd log_total = softmax_log_total(&shifted, precise, accurate);
     const int in_lanes = t->general_kernels != NULL && !row->has_nan &&
-                         (precise ? accurate == FOCAL_ROWS_CAREFUL && t->fused_rows &&
-                                        t->gamma == floor(t->gamma)
+                         (precise ? accurate == FOCAL_ROWS_CAREFUL && t->fused_rows
                                   : t->gamma <= FOCAL_POWER_BY_LOG);
     /* the level's loops form every class's term: worth it where at least a
        quarter of the classes have a target (label-smoothed rows, not one-hot

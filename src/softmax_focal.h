@@ -242,6 +242,16 @@ others_share(const softmax_row_shape *row, const double *e, const double *e_low,
     return others;
 }
 
+/* log(1 - p) of a class other than the argmax for FOCAL_ROWS_CAREFUL (p <=
+   1/2): log1p_small, whose series is good to 2^-44 only as p nears 1/2, and
+   a Newton step by exp_fine (log_step) */
+FOCAL_INLINE dd
+careful_log_one_minus_p(dd p)
+{
+    dd log_q = log1p_small(dd_negate(p), 1, 0);
+    return log_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1), EXP_FINE);
+}
+
 /*
  * (1 - p_c)^gamma for gamma > FOCAL_POWER_BY_LOG, as e^(gamma log(1 - p_c)).
  * gamma multiplies the relative error of 1 - p_c: O_c / S carries the
@@ -305,13 +315,8 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
     }
     else {
         log_q = accurate == FOCAL_ROWS_ACCURATE ? log1p_accurate(dd_negate(p))
+                : accurate                      ? careful_log_one_minus_p(p)
                                                 : log1p_small(dd_negate(p), precise, 0);
-        /* (log1p_small's series is good to 2^-44 only as p nears 1/2; the
-           step keeps a smaller y, but a branch skips it for most classes of
-           a long row: the non-integer gammas' rows took 5% longer) */
-        if (accurate == FOCAL_ROWS_CAREFUL && fabs(log_q.hi) >= LOG_STEP_FINE_FROM) {
-            log_q = log_step(log_q, dd_add(dd_from(1.0), dd_negate(p), 1), EXP_FINE);
-        }
     }
     double plain = gamma * log_q.hi;
     /* q <= 1: a rounding above 0 is clamped, a product below -1500 underflows */
@@ -620,30 +625,52 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
 }
 
 /*
- * softmax_class_term's loss term and G_c for FOCAL_ROWS_CAREFUL at an integer
- * gamma <= FOCAL_POWER_BY_LOG, without a branch: a loop of these over a row's
+ * softmax_class_term's loss term and G_c for FOCAL_ROWS_CAREFUL at a gamma
+ * <= FOCAL_POWER_BY_LOG, without a branch: a loop of these over a row's
  * classes vectorises (softmax_rows.h's careful_terms), and gives the bits of
- * softmax_class_term, whose operations these are.  They hold for a class
- * other than the argmax whose m - z_c is finite and whose 1 - p_c is at least
- * 2^-100 (`ordinary`); the caller takes any other through softmax_class_term.
+ * softmax_class_term, whose operations these are.  An integer gamma takes
+ * its power by products (power_hi NULL), another the power of
+ * careful_fractional_power, from power_hi[c] and power_lo[c].  They hold for
+ * a class other than the argmax whose m - z_c is finite, whose 1 - p_c is
+ * at least 2^-100 and whose power is not NaN (`ordinary`); the caller takes
+ * any other through softmax_class_term.
  */
 typedef struct {
     dd loss, g;
     int ordinary;
 } softmax_careful_term;
 
+/* careful_power at a non-integer gamma for a class other than the argmax,
+   with power_of_one_minus_p's operations, for a loop over a row's classes:
+   the power's low part is NaN where power_of_one_minus_p selects a constant
+   (a gamma log(1 - p) of 0 or more, or below -1500) or boosts the power
+   (below -700), a class the loop leaves to it.  (A loop that selected on
+   the power's value kept GCC from vectorising exp_fine's table load.) */
+FOCAL_INLINE dd
+careful_fractional_power(dd e_c, dd total, double gamma)
+{
+    dd log_q = careful_log_one_minus_p(dd_divide(e_c, total, 1));
+    dd scaled = dd_scale(log_q, gamma, 1);
+    dd power = exp_fine(scaled);
+    power.lo = (gamma * log_q.hi < 0.0) & (scaled.hi >= -700.0) ? power.lo : NAN;
+    return power;
+}
+
 FOCAL_INLINE softmax_careful_term
 softmax_term_careful(const softmax_row_shape *row, const double *z, const double *e,
                      const double *e_low, ptrdiff_t c, target_weight a, double gamma,
-                     dd log_total)
+                     dd log_total, const double *power_hi, const double *power_lo)
 {
     softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, 1, FOCAL_ROWS_CAREFUL);
-    dd q_gamma = dd_integer_power(k.one_minus_p, (int)gamma); /* careful_power's */
+    /* careful_power's: an integer gamma's products, or the power given */
+    dd q_gamma = power_hi == NULL ? dd_integer_power(k.one_minus_p, (int)gamma)
+                                  : (dd){power_hi[c], power_lo[c]};
     const dd weighed = weigh_power(q_gamma, a, 1);
     softmax_careful_term r;
     r.loss = softmax_loss_term(weighed, k.neg_log_p, a, 0, 1);
     r.g = softmax_big_g(weighed, softmax_share_h(&k, 1), gamma, a, 0);
-    r.ordinary = (c != row->argmax) & (k.one_minus_p.hi >= 0x1p-100) & !isinf(row->max - z[c]);
+    r.ordinary = (c != row->argmax) & (k.one_minus_p.hi >= 0x1p-100) &
+                 !isinf(row->max - z[c]) & (q_gamma.lo == q_gamma.lo);
     return r;
 }
 

@@ -450,18 +450,36 @@ NAMED(careful_terms)(const softmax_row_shape *row, dd log_total, const double *r
                      double *restrict loss_hi, double *restrict loss_lo)
 {
     const softmax_row_shape shape = *row; /* a local: the stores cannot change it */
-#define TERMS(GAMMA)                                                                      \
+#define TERMS(GAMMA, POWER_HI, POWER_LO)                                                  \
     for (ptrdiff_t c = 0; c < n; c++) {                                                  \
         target_weight a = {g[c], g_low[c]};                                              \
         softmax_careful_term v = softmax_term_careful(&shape, z, e, e_low, c, a, GAMMA,  \
-                                                      log_total);                        \
+                                                      log_total, POWER_HI, POWER_LO);    \
         int added = v.ordinary & (a.first != 0.0);                                       \
         loss_hi[c] = added ? v.loss.hi : NAN;                                            \
         loss_lo[c] = added ? v.loss.lo : 0.0;                                            \
         g[c] = added ? v.g.hi : a.first;                                                 \
         g_low[c] = added ? v.g.lo : a.second;                                            \
     }
-    WITH_GAMMA_CONSTANT(TERMS, gamma)
+#define INTEGER_TERMS(GAMMA) TERMS(GAMMA, NULL, NULL)
+    if (gamma == floor(gamma)) {
+        WITH_GAMMA_CONSTANT(INTEGER_TERMS, gamma)
+    }
+    else {
+        /* the powers first, into loss_hi and loss_lo (free until the terms
+           fill them), in a loop of their own that selects nothing on them:
+           GCC computed exp_fine only where a select used it, and did not
+           vectorise that conditional table load */
+        const dd total = dd_add(shape.rest, dd_from(1.0), 1);
+        for (ptrdiff_t c = 0; c < n; c++) {
+            dd e_c = {e[c], e_low[c]};
+            dd power = careful_fractional_power(e_c, total, gamma);
+            loss_hi[c] = power.hi;
+            loss_lo[c] = power.lo;
+        }
+        TERMS(gamma, loss_hi, loss_lo)
+    }
+#undef INTEGER_TERMS
 #undef TERMS
 }
 

@@ -67,7 +67,7 @@ typedef struct {
                         double rest, double log_total, double max, ptrdiff_t argmax,
                         double gamma, double *loss, double *g);
     /* softmax_term_careful of the n classes of one row (float64 results,
-       dense targets, an integer gamma <= FOCAL_POWER_BY_LOG), given its log
+       dense targets, a gamma <= FOCAL_POWER_BY_LOG), given its log
        S, from z, the E_j (e, e_low) and the target weights' factors
        (target_weight: the first in g, the second in g_low): the loss term of
        class c into loss_hi[c] and loss_lo[c], and G_c into g[c] and

@@ -463,12 +463,13 @@ log_positive(dd q, int precise)
  * absolute, a hundred times the error the step leaves.)  `form` names the
  * exponential: EXP_ACCURATE, the above; EXP_FINE (exp_fine, 2^-76: the
  * softmax's careful rows, softmax_focal.h), a step good to an absolute
- * 2^-76, better than the first value below |y| = 2^-7 only; EXP_SERIES
- * (exp_series, 2^-59), good to an absolute 2^-59, better than the first
- * value's relative 2^-56 above |y| = 1/4 only.  Below those y is kept.
+ * 2^-76, taken at any y (the powers that use it need y to an absolute
+ * 2^-76, and a loop that selects on the step's value keeps GCC from
+ * vectorising exp_fine's table); EXP_SERIES (exp_series, 2^-59), good to an
+ * absolute 2^-59, better than the first value's relative 2^-56 above
+ * |y| = 1/4 only, and kept below.
  */
 enum { EXP_SERIES = 0, EXP_ACCURATE = 1, EXP_FINE = 2 };
-#define LOG_STEP_FINE_FROM 0x1p-7 /* EXP_FINE's */
 
 FOCAL_INLINE dd
 log_step(dd y, dd v, int form)
@@ -479,7 +480,7 @@ log_step(dd y, dd v, int form)
                                 : exp_series(minus_y, 1, 0);
     dd residual = dd_add(dd_mul(v, e, 1), dd_from(-1.0), 1);
     double kept_below = form == EXP_ACCURATE ? 0x1p-17
-                        : form == EXP_FINE   ? LOG_STEP_FINE_FROM
+                        : form == EXP_FINE   ? 0.0
                                              : 0.25;
     return fabs(y.hi) < kept_below ? y : dd_add(y, residual, 1);
 }
