@@ -282,7 +282,7 @@ dense_terms_in_lanes(const softmax_task *t, const softmax_row_shape *shifted,
    softmax_term_careful, the bits of softmax_class_term), then in class order
    the terms of the classes with a target added, and those it leaves (the
    argmax, an infinite m - z_c, a 1 - p_c below 2^-100, a non-integer gamma's
-   power of 1 or below e^-700) taken by softmax_class_term.  The target
+   power of exactly 1, where E_c = 0) taken by softmax_class_term.  The target
    weights' factors are in buffer->g and buffer->g_low (target_weights); the
    loss terms go to buffer->grad and buffer->y, free until the gradient. */
 static void

@@ -463,9 +463,9 @@ log_positive(dd q, int precise)
  * absolute, a hundred times the error the step leaves.)  `form` names the
  * exponential: EXP_ACCURATE, the above; EXP_FINE (exp_fine, 2^-76: the
  * softmax's careful rows, softmax_focal.h), a step good to an absolute
- * 2^-76, taken at any y (the powers that use it need y to an absolute
- * 2^-76, and a loop that selects on the step's value keeps GCC from
- * vectorising exp_fine's table); EXP_SERIES (exp_series, 2^-59), good to an
+ * 2^-76, taken at any y (the powers that use it, the argmax's as well, need
+ * y to an absolute 2^-76, and a loop that selects on the step's value keeps
+ * GCC from vectorising exp_fine's table); EXP_SERIES (exp_series, 2^-59), good to an
  * absolute 2^-59, better than the first value's relative 2^-56 above
  * |y| = 1/4 only, and kept below.
  */
