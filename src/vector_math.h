@@ -60,6 +60,18 @@ power_of_two(double k)
     return double_of((integer + 1023) << 52);
 }
 
+/* a 2^k for an integer-valued k in [-1077, 1023], in two steps where 2^k
+   alone would be subnormal (a value it lifts back keeps its digits) */
+FOCAL_INLINE dd
+dd_times_power_of_two(dd a, double k)
+{
+    double deep = k < -1000.0 ? 1.0 : 0.0;
+    double scale = power_of_two(k + 600.0 * deep);
+    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
+    dd r = {a.hi * scale * rescale, a.lo * scale * rescale};
+    return r;
+}
+
 /* a + k ln 2 for an integer-valued k of at most 2^20 (k LN2_HI is exact): in
    plain mode too the low part of ln 2 is added, as a double */
 FOCAL_INLINE dd
@@ -127,13 +139,7 @@ exp_series(dd a, int precise, int short_series)
         double s = t * t * p;
         value = dd_from(1.0 + (t + s));
     }
-    /* scale by 2^k in two steps when 2^k alone would be subnormal */
-    double deep = k < -1000.0 ? 1.0 : 0.0;
-    double scale = power_of_two(k + 600.0 * deep);
-    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
-    value.hi = value.hi * scale * rescale;
-    value.lo = value.lo * scale * rescale;
-    return value;
+    return dd_times_power_of_two(value, k);
 }
 
 FOCAL_INLINE dd
@@ -202,13 +208,7 @@ exp_accurate_shifted(dd a, double shift)
     dd b = underflows ? dd_from(lowest) : a;
     double k = (b.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
     dd value = dd_add(dd_from(1.0), expm1_reduced(reduce_ln2(b, k)), 1);
-    /* scale by 2^k in two steps when 2^k alone would be subnormal */
-    k += shift;
-    double deep = k < -1000.0 ? 1.0 : 0.0;
-    double scale = power_of_two(k + 600.0 * deep);
-    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
-    value.hi = value.hi * scale * rescale;
-    value.lo = value.lo * scale * rescale;
+    value = dd_times_power_of_two(value, k + shift);
     return underflows ? dd_from(0.0) : value;
 }
 
@@ -347,14 +347,9 @@ exp_fine(dd a)
     dd value = fast_two_sum(entry.hi, product.hi, 1);
     value = fast_two_sum(value.hi, value.lo + (product.lo + entry.hi * u.lo +
                                                 entry.lo * (1.0 + u.hi)), 1);
-    /* scale by 2^floor(k/64) (k/64 - 63/128 rounds to it, exactly), in two
-       steps when it alone would be subnormal */
+    /* times 2^floor(k/64) (k/64 - 63/128 rounds to it, exactly) */
     double e = ((k * 0.015625 - 0.4921875) + ROUNDING_SHIFT) - ROUNDING_SHIFT;
-    double deep = e < -1000.0 ? 1.0 : 0.0;
-    double scale = power_of_two(e + 600.0 * deep);
-    double rescale = deep != 0.0 ? 0x1p-600 : 1.0;
-    value.hi = value.hi * scale * rescale;
-    value.lo = value.lo * scale * rescale;
+    value = dd_times_power_of_two(value, e);
     return a.hi < -746.0 ? dd_from(0.0) : value; /* also -inf, whose low part may be NaN */
 }
 
@@ -465,9 +460,9 @@ log_positive(dd q, int precise)
  * softmax's careful rows, softmax_focal.h), a step good to an absolute
  * 2^-76, taken at any y (the powers that use it, the argmax's as well, need
  * y to an absolute 2^-76, and a loop that selects on the step's value keeps
- * GCC from vectorising exp_fine's table); EXP_SERIES (exp_series, 2^-59), good to an
- * absolute 2^-59, better than the first value's relative 2^-56 above
- * |y| = 1/4 only, and kept below.
+ * GCC from vectorising exp_fine's table); EXP_SERIES (exp_series, 2^-59),
+ * good to an absolute 2^-59, better than the first value's relative 2^-56
+ * above |y| = 1/4 only, and kept below.
  */
 enum { EXP_SERIES = 0, EXP_ACCURATE = 1, EXP_FINE = 2 };
 
@@ -479,10 +474,8 @@ log_step(dd y, dd v, int form)
            : form == EXP_FINE   ? exp_fine(minus_y)
                                 : exp_series(minus_y, 1, 0);
     dd residual = dd_add(dd_mul(v, e, 1), dd_from(-1.0), 1);
-    double kept_below = form == EXP_ACCURATE ? 0x1p-17
-                        : form == EXP_FINE   ? 0.0
-                                             : 0.25;
-    return fabs(y.hi) < kept_below ? y : dd_add(y, residual, 1);
+    double kept_below = form == EXP_ACCURATE ? 0x1p-17 : 0.25;
+    return form != EXP_FINE && fabs(y.hi) < kept_below ? y : dd_add(y, residual, 1);
 }
 
 FOCAL_INLINE dd
