@@ -910,7 +910,8 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                 }
                 if (watch && softmax_gradient_cancelled(&shifted, buffer->e, buffer->g,
                                                         g_total.hi, buffer->grad, n,
-                                                        accurate ? 0x1p14 : 0x1p20)) {
+                                                        softmax_cancel_ratio(t->gamma,
+                                                                             accurate))) {
                     return gradient_again(t, self, ptr, buffer, problem);
                 }
                 if (!storing) {

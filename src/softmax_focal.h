@@ -841,7 +841,8 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
  * the non-integer powers by exp_fine), which leaves 2^-9 ULP at 2^-14 of
  * the terms: the same bins are all within 0.5 ULP.  The plain rows (float32
  * results) leave about 2^-53 of them, which a float32 result shows beyond
- * 2^20 (43 ULP at 2^35): their ratio is 2^20.
+ * 2^20 (43 ULP at 2^35): their ratio is 2^20 (softmax_cancel_ratio), but
+ * above gamma FOCAL_POWER_BY_LOG, see there.
  *
  * grad: the gradient of the piece before any weight; g: the G_c (0 without
  * a target).  (No division, and a select for the argmax: the loop
@@ -861,6 +862,28 @@ softmax_gradient_cancelled(const softmax_row_shape *row, const double *e, const 
         cancelled |= grad[j] != 0.0 && ratio * fabs(grad[j]) * total < terms;
     }
     return cancelled;
+}
+
+/*
+ * softmax_gradient_cancelled's ratio for a row of dense targets in the form
+ * `accurate` (0 or FOCAL_ROWS_CAREFUL; FOCAL_ROWS_ACCURATE rows are not
+ * looked at).  The plain rows (float32 results) above gamma
+ * FOCAL_POWER_BY_LOG take their power as e^(gamma log(1 - p_c)) from parts
+ * sized for float32 (power_of_one_minus_p), good to about 2^-45 relatively,
+ * which gamma multiplies: their gradient keeps about gamma 2^-45.2 of the
+ * terms (measured: 2.8 ULP at gamma 9 and 7.9 at gamma 30 where a component
+ * was 2^-20 of its terms, 1.5 at gamma 30 at 2^-17).  Their ratio is
+ * 2^17 / gamma, which leaves 2^-28 of a component, a sixteenth of a float32
+ * ULP, below gamma 2^17; above it every row of dense targets with a
+ * non-zero component is computed again.
+ */
+FOCAL_INLINE double
+softmax_cancel_ratio(double gamma, int accurate)
+{
+    if (accurate) {
+        return 0x1p14;
+    }
+    return gamma > FOCAL_POWER_BY_LOG ? 0x1p17 / gamma : 0x1p20;
 }
 
 /*

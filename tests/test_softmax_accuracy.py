@@ -551,6 +551,51 @@ def test_float32_dense_gradient_near_a_components_zero(entries, counts, targets,
         assert error(grad[0, j], value) <= allowed, (float(x), float(grad[0, j]), float(value))
 
 
+def _float32_large_gamma_cases():
+    """(entries, targets, gamma, j): seeded random float32 rows of 2 to 6
+    classes at gammas from 9 to 100, and the two rows the measurement
+    found worst (2.8 ULP at gamma 9, 7.9 at gamma 30)."""
+    cases = [([0.8911471366882324, 0.9368086457252502], [0.444924533367157, 0.555075466632843],
+              9.0, 0),
+             ([0.3362117409706116, 1.0968109369277954], [0.5711795687675476, 0.4288204610347748],
+              30.0, 1)]
+    rng = np.random.default_rng(57)
+    for gamma in (9.0, 12.0, 20.0, 30.0, 50.0, 100.0):
+        count = int(rng.integers(2, 7))
+        entries = np.float32(rng.standard_normal(count) * 2.0).tolist()
+        targets = np.float32(rng.dirichlet(np.ones(count))).tolist()
+        cases.append((entries, targets, gamma, int(rng.integers(count))))
+    return cases
+
+
+@pytest.mark.parametrize("entries, targets, gamma, j", _float32_large_gamma_cases())
+def test_float32_dense_gradient_above_gamma_8_near_a_zero(entries, targets, gamma, j):
+    """Float32 rows above gamma 8 take their power from parts sized for
+    float32, good to about 2^-45, which gamma multiplies: their gradient keeps
+    about gamma 2^-45.2 of its terms' size.  Such a row is computed again
+    where a component is below gamma 2^-17 of its terms (it was 2^-20 at every
+    gamma: 2.8 ULP at gamma 9 and 7.9 at gamma 30 at 2^-20 of the terms), so
+    every component is within 0.5 ULP plus a sixteenth of one, plus n 2^-53 of its terms (the
+    float32 logits 1 to 2^20 ULP from the zero and 2^-24 to 1/4 away)."""
+    row_at, exact, (lo, _), counts = _around_a_zero(entries, None, targets, None, gamma, j)
+    points = {float(np.float32(lo + side * 2.0 ** (-k / 2.0)))
+              for k in range(4, 48) for side in (-1, 1)}
+    unit = float(np.spacing(np.float32(lo)))
+    points |= {float(np.float32(lo) + np.float32(side * 2.0 ** (k / 2.0) * unit))
+               for k in range(0, 40) for side in (-1, 1)}
+    banded = 0
+    for x in sorted(points):
+        logits = np.float32(row_at(x))[None]
+        grad = focal.softmax_grad(logits, np.float32(targets)[None], None, gamma,
+                                  reduction="none")
+        value, magnitude = exact(x)
+        banded += 2.0 ** -21 * magnitude <= abs(value) <= 2.0 ** -10 * magnitude
+        allowed = (0.5 + 2.0 ** -4) * spacing(value, np.float32) + float(
+            len(entries) * 2.0 ** -53 * magnitude)
+        assert error(grad[0, j], value) <= allowed, (x, float(grad[0, j]), float(value))
+    assert banded >= 8  # the band 2^-21 to 2^-10 of the terms is sampled
+
+
 # (count, gamma, dtype) of rows of zero logits and targets 1 whose first pass
 # gives every component exactly 0: 16 of the 24 of counts 2, 3, 4, 8, 9, 16,
 # gamma 0.5 and 2 in both dtypes (the others' roundings leave 1e-33 to 2e-32,
