@@ -82,7 +82,7 @@ def as_array(name: str, value: Any, kinds: str, what: str,
         # The elementwise pass casts it block by block through NumPy's
         # iterator (ml_dtypes registers the cast); elsewhere it is the one
         # input converted before the pass: a float32 copy, twice its size.
-        return array if keep_bfloat16 else converted(array, _FLOAT32)
+        return array if keep_bfloat16 else converted(name, array, _FLOAT32)
     if array.dtype.kind not in kinds:
         raise TypeError(f"{name}: expected {what}, got an array of dtype {array.dtype}")
     if array.dtype.kind == "f" and array.dtype.itemsize > 8:
@@ -196,11 +196,17 @@ def extremes(values: np.ndarray) -> Tuple[Any, Any]:
     return low, high
 
 
-def converted(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """array.astype(dtype) (a new array of the same layout), cast in pieces."""
+def converted(name: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """array.astype(dtype) (a new array of the same layout), cast in pieces;
+    a copy larger than NumPy's largest array is refused naming `name`."""
     if array.size <= _PIECE:
         return array.astype(dtype)
-    result = np.empty_like(array, dtype=dtype)
+    try:
+        result = np.empty_like(array, dtype=dtype)
+    except ValueError:  # NumPy's "array is too big": more than 2**63 - 1 bytes
+        raise ValueError(
+            f"{name}: a {dtype} copy of shape {array.shape} would be larger than the largest "
+            "array NumPy can make") from None
     for source, target in pieces(array, result):
         target[...] = source
     return result
@@ -460,6 +466,22 @@ def ignore_index_value(ignore_index: Any, num_classes: int, labels: bool) -> int
     return value
 
 
+def broadcast_shape(*shapes: Tuple[int, ...]) -> Tuple[int, ...]:
+    """The shape the arrays of `shapes` broadcast to, by NumPy's rule; a
+    ValueError where they do not.  np.broadcast_shapes takes at most 32
+    dimensions, NumPy's arrays up to 64: logits of 33 dimensions with weights
+    met its RuntimeError."""
+    ndim = max((len(shape) for shape in shapes), default=0)
+    result = [1] * ndim
+    for shape in shapes:
+        for axis, length in enumerate(shape, ndim - len(shape)):
+            if length != 1:
+                if result[axis] not in (1, length):
+                    raise ValueError(f"shapes {shapes} do not broadcast together")
+                result[axis] = length
+    return tuple(result)
+
+
 def weights_array(weights: Any, x: np.ndarray, rows: Optional[Tuple[int, ...]] = None
                   ) -> Optional[np.ndarray]:
     """The weights, broadcastable to the logits (or with `rows`, the shape of
@@ -472,7 +494,7 @@ def weights_array(weights: Any, x: np.ndarray, rows: Optional[Tuple[int, ...]] =
         what, target, whose = "row weights broadcastable to the rows", rows, "the rows'"
     w = as_array("weights", weights, "biuf", what)
     try:
-        shape = np.broadcast_shapes(w.shape, target)
+        shape = broadcast_shape(w.shape, target)
     except ValueError:
         shape = None
     if shape != target:
@@ -512,7 +534,7 @@ def largest_counted(weights: np.ndarray, labels: np.ndarray, ignore: int,
         return high  # (a NaN, infinite or negative weight: the pass refuses it)
     rows = labels.shape
     per_row = len(shape) - labels.ndim  # (1: the sigmoid's classes; 0: the softmax's rows)
-    common = np.broadcast_shapes(weights.shape, rows + (1,) * per_row)
+    common = broadcast_shape(weights.shape, rows + (1,) * per_row)
     w = np.broadcast_to(weights, common)
 
     def pieces() -> Iterator[Tuple[np.ndarray, np.ndarray]]:

@@ -595,7 +595,7 @@ def _class_arrays(caller: _FocalParameters, labels: Any, margins: Any, weights: 
     weights = _checked_weights(weights, labels.size, names)
     if weights is not None:
         weights = weights.reshape(-1)  # one per row, as the labels (an (n, 1) column too)
-    return _args.converted(labels, np.dtype(np.intp)), margins, weights
+    return _args.converted(names.labels, labels, np.dtype(np.intp)), margins, weights
 
 
 class _MulticlassObjective(_FocalObjective):

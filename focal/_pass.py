@@ -167,6 +167,14 @@ def run(family: Family, ops: Operands, reduction: str, normalizer: Any, out: Any
     family.check_targets(ops)
 
     x_pass, t_pass, grad_pass = ops.to_pass(x), ops.to_pass(t, targets=True), ops.to_pass(grad_out)
+    if not (want_loss or want_grad or want_hess):
+        # no result: a pass that checks the targets (labels) and weights as
+        # every call does, and computes nothing (focal.dask's blocks of the
+        # denominator, before any block of a result is divided by it)
+        family.call(ops, plan, x_pass, t_pass, w, alpha_per_class, loss_out=None,
+                    grad_out=None, hess_out=None, grad_divisor=1.0, sums_only=True,
+                    sum_weights=w is not None, sum_positives=True, check_targets=True)
+        return None, None, None
 
     def call(x: Any, t: Any, w: Any, alpha_per_class: Any, **arguments: Any
              ) -> Tuple[float, float, float, float]:

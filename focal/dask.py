@@ -160,7 +160,7 @@ def _aligned(name: str, value: "da.Array", shape: Tuple[int, ...],
 
 def _broadcastable(name: str, value: "da.Array", shape: Tuple[int, ...], what: str) -> None:
     try:
-        broadcast = np.broadcast_shapes(value.shape, shape)
+        broadcast = _args.broadcast_shape(value.shape, shape)
     except ValueError:
         broadcast = None
     if broadcast != shape:
@@ -267,10 +267,17 @@ def _block_task(entry, weighted, alpha_blocks, divided, alpha, options, want_los
 _EXTREME = 300
 
 
-def _share(denominator_block, largest_block, weighted_mean, t, w=None):
+def _share(denominator_block, largest_block, validate_block, weighted_mean, t, w=None):
     """A block's share [s, e] of the denominator, s 2^e, as a block of one
     element along a last axis of 2 (e is 0 but for a weighted mean, from the
-    largest weight that counts: largest_block(t, w))."""
+    largest weight that counts: largest_block(t, w)).  The block's targets
+    and weights are checked first, as the in-memory call checks them
+    (validate_block): every share is computed before any block of a result
+    is divided by their sum.  Left to the blocks of the result, a target of
+    2, a label out of range or a weight of -5 entered the sum, and a block
+    without it, computed alone (`grad(...)[:2]`), came out divided by that
+    sum without an error; an infinite weight was refused as a normalizer."""
+    validate_block(t, w)
     exponent = 0
     # (a block of no elements, from slicing or concatenating, has no largest
     # weight: it shares 0, as its denominator_block says)
@@ -351,12 +358,16 @@ def _gradient_divisor(shares: np.ndarray, reduction: str) -> np.ndarray:
 # the blockwise index of the last axis of 2 of the blocks' [s, e]
 _PAIR = string.ascii_letters[-1]
 
+# an entry's mode that wants no result: its pass only checks the targets
+# (labels) and weights (_pass.run)
+_CHECK_ONLY = (False, False, False, "grad")
+
 
 # --- the graph, shared by both families ----------------------------------------------------
 
 def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index,
-           denominator_block, largest_block, static_denominator, dtype, want_loss, want_grad,
-           row_index=None):
+           denominator_block, largest_block, validate_block, static_denominator, dtype,
+           want_loss, want_grad, row_index=None):
     """The dask graph of one call.
 
     index, t_index, w_index: blockwise indices of the logits, targets and
@@ -364,7 +375,9 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
     class axis).  denominator_block(t, w) -> the block's share of the
     denominator, or None when static_denominator (a number) is known
     without reading the data; largest_block(t, w) -> the block's largest
-    weight that counts (the scale of a weighted mean's shares).
+    weight that counts (the scale of a weighted mean's shares);
+    validate_block(t, w) raises the in-memory call's error for a block's bad
+    target, label or weight.
     """
     reduction = options["reduction"]
     ndim = len(index)
@@ -381,7 +394,8 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
         else:
             # each block's share [s, e] along a new last axis (see _share)
             denominator = da.blockwise(
-                functools.partial(_share, denominator_block, largest_block, reduction == "mean"),
+                functools.partial(_share, denominator_block, largest_block, validate_block,
+                                  reduction == "mean"),
                 t_index + _PAIR,
                 *(arrays[2:6] if w is not None else arrays[2:4]),
                 new_axes={_PAIR: 2}, adjust_chunks={letter: 1 for letter in t_index},
@@ -504,6 +518,11 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, no
             return _args.largest_counted(wb, tb, ignore, tb.shape + (num_classes,))
         return _args.largest(wb)
 
+    def validate_block(tb, wb):  # (logits of the block's shape, not read)
+        shape = tb.shape + (num_classes,) if class_indices else tb.shape
+        _sigmoid_entry(_CHECK_ONLY, np.broadcast_to(np.float32(0), shape), tb, None, gamma,
+                       weights=wb, ignore_index=ignore, plain_tried=True)
+
     if reduction == "mean" and w is None and not class_indices:
         static = x.size
     if normalizer is not None:  # checked by the probe: a mean's denominator given
@@ -512,7 +531,7 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, no
     options = dict(gamma=gamma, reduction=reduction, ignore_index=ignore_index)
     return _build(_sigmoid_entry, x, t, w, alpha, alpha_blocks, options, index,
                   index[:-1] if class_indices else index, index, denominator_block,
-                  largest_block, static, dtype, want_loss, want_grad)
+                  largest_block, validate_block, static, dtype, want_loss, want_grad)
 
 
 @_document(_SIGMOID_PARAMETERS)
@@ -692,6 +711,13 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
             return _args.largest_counted(wb, tb, ignore, tb.shape)
         return _args.largest(wb)
 
+    classes = (x.shape[axis],)  # (a number: a closure over x would ship x's graph)
+
+    def validate_block(tb, wb):  # (logits of the block's shape, not read)
+        shape = tb.shape[:axis] + classes + tb.shape[axis:] if class_indices else tb.shape
+        _softmax_entry(_CHECK_ONLY, np.broadcast_to(np.float32(0), shape), tb, None, gamma,
+                       axis=axis, weights=wb, ignore_index=ignore, plain_tried=True)
+
     static = math.prod(row_shape) if reduction == "mean" and w is None and not class_indices \
         else None
     if normalizer is not None:  # checked by the probe: a mean's denominator given
@@ -701,7 +727,8 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
     options = dict(gamma=gamma, axis=axis, reduction=reduction, ignore_index=ignore_index)
     return _build(_softmax_entry, x, t, w, alpha, None, options, index,
                   row_index if class_indices else index, row_index, denominator_block,
-                  largest_block, static, dtype, want_loss, want_grad, row_index=row_index)
+                  largest_block, validate_block, static, dtype, want_loss, want_grad,
+                  row_index=row_index)
 
 
 @_document(_SOFTMAX_PARAMETERS)

@@ -159,7 +159,7 @@ def _broadcast_targets(labels: Any, shape: Tuple[int, ...]) -> Any:
     if labels.ndim >= len(shape) or class_indices:
         return labels
     try:
-        if np.broadcast_shapes(labels.shape, shape) != tuple(shape):
+        if _args.broadcast_shape(labels.shape, shape) != tuple(shape):
             return labels
     except ValueError:
         return labels
@@ -178,7 +178,7 @@ def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[n
     batch axes: broadcast them as views, without copies."""
     if batch_dims == 0:
         return x, y
-    batch = np.broadcast_shapes(x.shape[:batch_dims], y.shape[:batch_dims])
+    batch = _args.broadcast_shape(x.shape[:batch_dims], y.shape[:batch_dims])
     return (np.broadcast_to(x, batch + x.shape[batch_dims:]),
             np.broadcast_to(y, batch + y.shape[batch_dims:]))
 
@@ -531,12 +531,14 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float
     from_end = int(axis) - logits.ndim if axis >= 0 else int(axis)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
-    ignore_index = int(ignore_index)
+    # (its range first: the check below passes it as a row's label)
+    ignore_index = _args.ignore_index_value(int(ignore_index), logits.shape[axis], False)
     fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
     _check_before_tracing(functools.partial(_check_softmax_loss, alpha=fixed_alpha,
                                             gamma=fixed_gamma, reduction="none",
                                             ignore_index=ignore_index),
-                          np.zeros(logits.shape[axis], np.float32), np.asarray(ignore_index))
+                          np.zeros(logits.shape[axis], np.float32),
+                          np.asarray(ignore_index, np.intp))
     _check_labels(_shaped_like(labels), _shaped_like(logits), int(axis) % logits.ndim)
     return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore_index)
 

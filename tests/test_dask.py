@@ -462,6 +462,61 @@ def test_refuses_blocks_that_do_not_line_up():
         fd.loss(X[X[:, 0] > 0], da.zeros((12, 3), chunks=(4, 3)))
 
 
+@pytest.mark.parametrize("case", ["target 2", "target nan", "negative weight", "infinite weight",
+                                  "label 7", "label -7", "softmax label 7", "softmax row 2",
+                                  "softmax weight nan"])
+def test_a_bad_value_in_any_block_refuses_every_block_of_a_divided_result(case):
+    """Where a result is divided by a sum over every block (a mean with weights
+    or class indices, "sum_over_positives"), a bad target, label or weight in
+    one block is refused as the in-memory call refuses it, also when only
+    another block is computed (`grad(...)[:4]`).  Each block once checked
+    only its own values: the others came out divided by a sum that held the
+    bad one (a weight of -5 made it 1), and an infinite weight was refused
+    as a normalizer."""
+    x = np.linspace(-2.0, 2.0, 24).reshape(8, 3)
+    rows = np.full((8, 3), 1 / 3)
+    labels = np.array([0, 1, 2, 3, 0, 1, -1, 2])
+    weights = np.ones(8)
+    dense = (np.arange(24).reshape(8, 3) % 3 == 0).astype(np.float64)
+    options = {}
+    softmax = case.startswith("softmax")
+    if case == "target 2":
+        targets, options = dense, {"reduction": "sum_over_positives"}
+        targets[7, 1] = 2.0
+    elif case == "target nan":
+        targets, options = dense, {"reduction": "sum_over_positives"}
+        targets[6, 0] = np.nan
+    elif case in ("negative weight", "infinite weight"):
+        targets = dense
+        weights[7] = -5.0 if case == "negative weight" else np.inf
+        options = {"weights": np.broadcast_to(weights[:, None], (8, 3))}
+    elif case == "label 7":
+        targets, labels[7] = labels, 7
+    elif case == "label -7":
+        targets, options = labels, {"reduction": "sum_over_positives"}
+        labels[7] = -7
+    elif case == "softmax label 7":
+        targets, labels[7] = np.where(labels == 3, 0, labels), 7
+    elif case == "softmax row 2":
+        targets, options = rows, {"weights": weights}
+        rows[7] = [2.0, -1.0, 0.0]
+    else:
+        targets, options = rows, {"weights": weights}
+        weights[7] = np.nan
+    in_memory = focal.softmax_grad if softmax else focal.grad
+    with pytest.raises(ValueError) as expected:
+        in_memory(x, targets, **options)
+    lazy = fd.softmax_grad if softmax else fd.grad
+    dask_options = {key: da.from_array(np.ascontiguousarray(value), chunks=4) if key == "weights"
+                    else value for key, value in options.items()}
+    chunks = (4, 3) if targets.ndim == 2 else 4
+    gradient = lazy(da.from_array(x, chunks=(4, 3)), da.from_array(targets, chunks=chunks),
+                    **dask_options)
+    with pytest.raises(ValueError) as got:
+        gradient[:4].compute()  # the first block only: the bad value is in the second
+    assert str(got.value) == str(expected.value)
+
+
 def test_refuses_a_split_class_axis():
     x = da.zeros((12, 4), chunks=(4, 2))
     labels = da.zeros(12, dtype=np.int64, chunks=4)

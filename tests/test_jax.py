@@ -435,6 +435,10 @@ def test_float64_with_jax_enable_x64():
     (focal_jax.softmax_focal_loss, [0], dict(gamma=float("nan")), "gamma"),
     (focal_jax.softmax_focal_loss, [0], dict(alpha=[0.1, 0.2]), "alpha"),
     (focal_jax.softmax_focal_loss, [0], dict(ignore_index=1.5), "ignore_index"),
+    # beyond a C index: the check before tracing passed it as a row's label,
+    # and the message named the labels
+    (focal_jax.softmax_focal_loss, [0], dict(ignore_index=2**63), "ignore_index"),
+    (focal_jax.softmax_focal_loss, [0], dict(ignore_index=-2**70), "ignore_index"),
     # strings, bytes and bools, as focal refuses them (float() took "2" as 2, True as 1)
     (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(gamma="2"), "gamma"),
     (focal_jax.sigmoid_focal_loss, [[1.0, 0.0, 0.0]], dict(gamma=b"2"), "gamma"),
@@ -456,6 +460,18 @@ def test_bad_static_arguments_are_named_before_tracing(function, labels, argumen
     call = lambda x: function(x, jnp.array(labels), **arguments)  # noqa: E731
     with pytest.raises((TypeError, ValueError), match=f"^{name}: "):
         (jax.jit(call) if jit else call)(logits)
+
+
+def test_labels_broadcast_to_logits_of_many_dimensions():
+    """Targets of fewer dimensions than logits of 33 (NumPy takes 64) gain
+    leading axes; np.broadcast_shapes, which takes 32, raised NumPy's
+    RuntimeError there."""
+    logits = jnp.asarray(np.linspace(-3.0, 3.0, 6).reshape((1,) * 31 + (2, 3)))
+    labels = jnp.array([1.0, 0.0, 0.0])
+    got = focal_jax.sigmoid_focal_loss(logits, labels, 0.25, 2.0)
+    want = focal.loss(np.asarray(logits).reshape(2, 3), np.array([[1.0, 0.0, 0.0]] * 2),
+                      0.25, 2.0, reduction="none")
+    assert np.array_equal(np.asarray(got).reshape(2, 3), want)
 
 
 @pytest.mark.parametrize("function, labels", [

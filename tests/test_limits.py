@@ -120,6 +120,27 @@ def test_a_result_numpy_cannot_make_is_a_value_error(call):
         call(x)
 
 
+@pytest.mark.parametrize("argument", ["weights", "targets", "logits", "alpha", "labels"])
+def test_a_bfloat16_copy_numpy_cannot_make_names_its_argument(argument):
+    """bfloat16 arguments but the elementwise pass's logits are copied to
+    float32 first: a broadcast view of 2**61 elements would be 2**63 bytes,
+    and NumPy's own "array is too big" named no argument."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    huge = np.broadcast_to(ml_dtypes.bfloat16(0.5), (2**61,))
+    x = np.broadcast_to(np.int8(0), (2**61,))
+    rows = np.broadcast_to(np.int8(0), (2**60, 2))
+    calls = {
+        "weights": lambda: focal.loss(x, x, weights=huge),
+        "targets": lambda: focal.loss(x, huge, reduction="sum"),
+        "logits": lambda: focal.softmax_loss(huge.reshape(2**60, 2), rows[:, 0]),
+        "alpha": lambda: focal.softmax_loss(x.reshape(1, 2**61), np.array([0]),
+                                            alpha=huge),
+        "labels": lambda: focal.softmax_loss(rows, huge.reshape(2**60, 2)),
+    }
+    with pytest.raises(ValueError, match=f"^{argument}: a float32 copy of shape"):
+        calls[argument]()
+
+
 def test_softmax_prior_bias_of_too_many_classes():
     with pytest.raises(ValueError, match="^num_classes"):
         focal.softmax_prior_bias(2**62)

@@ -574,3 +574,30 @@ def test_class_indices_row_by_row_equal_one_hot_targets_bitwise(case):
     bad[rows // 2] = classes + 3
     with pytest.raises(ValueError, match=f"{classes + 3}"):
         focal.loss(logits, bad)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+@pytest.mark.parametrize("ndim", [33, 64])
+def test_many_dimensions_with_weights(loss, ndim):
+    """NumPy's arrays have up to 64 dimensions; np.broadcast_shapes takes 32,
+    which once made every call of more than 32 with weights raise NumPy's
+    RuntimeError.  Logits of 33 and 64 dimensions, with full and broadcast
+    weights, give the bits of the same call on their 2-D reshape."""
+    rng = np.random.default_rng(ndim)
+    classes = 4
+    shape = (1,) * (ndim - 2) + (3, classes)
+    x = registry.make_logits(rng, shape)
+    params = params_for(loss, loss.valid_params[0], classes)
+    for form in loss.target_forms:
+        t = registry.make_targets(loss, form, rng, shape)
+        full = registry.make_weights(loss, rng, shape)
+        for w, flat_w in ((full, full.reshape(3, -1)[:, 0] if loss.family == "softmax"
+                           else full.reshape(3, classes)), (np.float64(0.5), np.float64(0.5))):
+            flat_t = t.reshape(3, -1) if t.ndim == ndim else t.reshape(3)
+            for reduction in ("none", "mean"):
+                got = loss.functions["loss_and_grad"](x, t, **params, reduction=reduction,
+                                                      weights=w)
+                want = loss.functions["loss_and_grad"](x.reshape(3, classes), flat_t, **params,
+                                                       reduction=reduction, weights=flat_w)
+                for a, b in zip(got, want):
+                    assert np.array_equal(np.asarray(a).reshape(-1), np.asarray(b).reshape(-1))
