@@ -114,6 +114,8 @@ def _jax_array(name: str, value: Any, kinds: str, what: str) -> Any:
         _args.as_array(name, value, kinds, what)
     try:
         return jnp.asarray(value)
+    except OverflowError as error:  # a Python integer past JAX's integers (2**40, 2**70)
+        raise ValueError(f"{name}: a value does not fit JAX's integer dtype ({error})") from None
     except (TypeError, ValueError) as error:
         _args.as_array(name, value, kinds, what)  # raises focal's message for such a value
         raise TypeError(f"{name}: expected {what}, got {type(value).__name__}") from error

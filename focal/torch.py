@@ -179,7 +179,8 @@ class _FocalFunction(torch.autograd.Function):
         # held here made autograd copy it, a second pass over the whole gradient)
         saved = torch.from_numpy(gradient)
         ctx.save_for_backward(saved)
-        ctx.save_for_forward(saved)
+        ctx.save_for_forward(saved, inputs)
+        ctx.tangent_taken = False  # (jvp: the inputs carried a forward-mode tangent)
         ctx.handed_out = False
         ctx.row_axis = row_axis
         ctx.dtype = inputs.dtype
@@ -194,14 +195,21 @@ class _FocalFunction(torch.autograd.Function):
         """Forward mode: the saved gradient times the inputs' tangent, summed as
         the loss sums (over every element for a reduced loss, along the class
         axis for a row's loss: the backward's transpose)."""
-        (gradient,) = ctx.saved_tensors
+        gradient, inputs = ctx.saved_tensors
+        ctx.tangent_taken = True
         product = gradient * tangent
         if ctx.reduced:
             total = product.sum()
-            return (total * math.nan if ctx.undefined else total).to(ctx.dtype)
-        if ctx.row_axis is not None:
+            product = total * math.nan if ctx.undefined else total
+        elif ctx.row_axis is not None:
             product = product.sum(dim=ctx.row_axis)
-        return product.to(ctx.dtype)
+        product = product.to(ctx.dtype)
+        if inputs.requires_grad and torch.is_grad_enabled():
+            # the tangent's derivative with respect to the inputs is a second
+            # derivative (reverse over forward mode), which the saved gradient, a
+            # constant here, would silently drop: the graph refuses it instead
+            product = _SecondDerivativeRefused.apply(product, inputs)
+        return product
 
     @staticmethod
     def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[Any, None, None, None]:
@@ -209,6 +217,15 @@ class _FocalFunction(torch.autograd.Function):
             raise RuntimeError(
                 "focal.torch: second derivatives are not available (the backward of a focal "
                 "loss is its saved gradient); call backward without create_graph=True"
+            )
+        if ctx.tangent_taken and getattr(forward_ad, "_current_level", -1) >= 0:
+            # forward over reverse mode: the gradient's tangent (a Hessian-vector
+            # product) would need the second derivative; the saved gradient has no
+            # tangent, which forward mode takes for 0 without a word
+            raise RuntimeError(
+                "focal.torch: second derivatives are not available: a gradient taken inside "
+                "forward_ad.dual_level() of a loss whose inputs carry a tangent would need "
+                "one for its own tangent; take the gradient outside the dual level"
             )
         try:
             (gradient,) = ctx.saved_tensors
@@ -237,6 +254,23 @@ class _FocalFunction(torch.autograd.Function):
             grad_output = grad_output.unsqueeze(ctx.row_axis)
         scaled = gradient * grad_output
         return scaled.to(ctx.dtype), None, None, None
+
+
+class _SecondDerivativeRefused(torch.autograd.Function):
+    """The forward-mode tangent of a focal loss as it is, in a graph whose
+    backward to the loss's inputs raises (see _FocalFunction.jvp)."""
+
+    @staticmethod
+    def forward(ctx: Any, tangent: "torch.Tensor", inputs: "torch.Tensor") -> "torch.Tensor":
+        return tangent.view_as(tangent)  # (a view: no copy of the tangent)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: "torch.Tensor") -> Tuple[None, None]:
+        raise RuntimeError(
+            "focal.torch: second derivatives are not available: the forward-mode tangent of "
+            "a focal loss cannot be differentiated with respect to its inputs (the "
+            "derivative of the loss's saved gradient)"
+        )
 
 
 def _is_one(grad_output: "torch.Tensor") -> bool:
@@ -274,8 +308,11 @@ def _alpha(alpha: Any) -> Any:
     """torchvision's convention: a negative alpha turns the weighting off, be it a
     number, a NumPy scalar or a 0-d tensor (torchvision tests alpha >= 0)."""
     value = _argument("alpha", alpha)
-    if (not isinstance(value, bool) and np.ndim(value) == 0
-            and np.asarray(value).dtype.kind in "iuf" and value < 0):
+    if isinstance(value, bool) or np.ndim(value) != 0:
+        return value
+    dtype = np.asarray(value).dtype
+    # (a bfloat16 tensor arrives as ml_dtypes' bfloat16, of kind "V")
+    if (dtype.kind in "iuf" or _args.is_bfloat16(dtype)) and value < 0:
         return None
     return value
 

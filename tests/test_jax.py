@@ -474,6 +474,18 @@ def test_labels_broadcast_to_logits_of_many_dimensions():
     assert np.array_equal(np.asarray(got).reshape(2, 3), want)
 
 
+@pytest.mark.parametrize("logits, labels, name", [
+    ([[0.5, -1.0]], [[2**40, 0]], "labels"), ([[0.5, -1.0]], [[2**70, 0]], "labels"),
+    ([[2**70, 0]], [[1.0, 0.0]], "logits")])
+@pytest.mark.parametrize("function", [focal_jax.sigmoid_focal_loss, focal_jax.softmax_focal_loss])
+def test_python_integers_past_jax_integers_are_named(function, logits, labels, name):
+    """JAX's OverflowError (int32, C long) became a ValueError naming the argument."""
+    if function is focal_jax.softmax_focal_loss and name == "labels":
+        labels = labels[0]  # class indices of the rows
+    with pytest.raises(ValueError, match=f"^{name}: a value does not fit JAX's integer dtype"):
+        function(logits, labels)
+
+
 @pytest.mark.parametrize("function, labels", [
     (focal_jax.sigmoid_focal_loss, np.zeros((2, 3))),         # dense, wrong shape
     (focal_jax.sigmoid_focal_loss, np.array([0, 1])),          # class indices, wrong shape

@@ -526,6 +526,58 @@ def test_second_derivatives_are_refused_not_wrong():
         torch.autograd.grad(loss, x, create_graph=True)
 
 
+# (torch's forward mode loads its decompositions with torch.jit.script, which warns)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+def test_mixed_mode_second_derivatives_are_refused_not_wrong(form):
+    """A Hessian-vector product by forward over reverse mode (a gradient taken
+    inside the dual level) or reverse over forward mode (a backward through the
+    loss's tangent to the inputs) came out without focal's part, silently: the
+    saved gradient has no tangent, and the tangent's saved gradient no graph.
+    Both raise now; the first-order uses beside them stay (the tangent alone, a
+    gradient after the dual level, the tangent's derivative with respect to its
+    direction: the gradient)."""
+    x = torch.tensor([[0.3, -1.2, 2.0], [1.5, 0.0, -0.7]], dtype=torch.float64,
+                     requires_grad=True)
+    if form == "sigmoid":
+        y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 1.0]], dtype=torch.float64)
+        f = lambda z: focal_torch.sigmoid_focal_loss(z, y, reduction="sum")  # noqa: E731
+    else:
+        f = lambda z: focal_torch.softmax_focal_loss(z, torch.tensor([0, 2]),  # noqa: E731
+                                                     reduction="sum")
+    v = torch.tensor([[1.0, -0.5, 0.25], [2.0, 1.0, -1.0]], dtype=torch.float64)
+    with forward_ad.dual_level():
+        loss = f(forward_ad.make_dual(x, v))
+        with pytest.raises(RuntimeError, match="second derivatives are not available"):
+            torch.autograd.grad(loss, x, retain_graph=True)
+    with forward_ad.dual_level():
+        loss = f(forward_ad.make_dual(x, v)) + (forward_ad.make_dual(x, v) ** 3).sum()
+        tangent = forward_ad.unpack_dual(loss).tangent
+        with pytest.raises(RuntimeError, match="second derivatives are not available"):
+            torch.autograd.grad(tangent, x)
+    gradient = torch.autograd.grad(f(x), x)[0]
+    with forward_ad.dual_level():
+        loss = f(forward_ad.make_dual(x, v))
+        tangent = forward_ad.unpack_dual(loss).tangent
+    assert torch.equal(tangent, (gradient * v).sum())
+    assert torch.equal(torch.autograd.grad(loss, x)[0], gradient)  # after the dual level
+    direction = v.clone().requires_grad_(True)
+    with forward_ad.dual_level():
+        tangent = forward_ad.unpack_dual(f(forward_ad.make_dual(x.detach(), direction))).tangent
+        assert torch.equal(torch.autograd.grad(tangent, direction)[0], gradient)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.int64])
+def test_a_negative_0d_alpha_turns_weighting_off_in_every_dtype(dtype):
+    """torchvision's alpha=-1 as a 0-d tensor: a bfloat16 one was refused as
+    outside [0, 1] (NumPy reads it as ml_dtypes' bfloat16, of kind "V")."""
+    x, y = _batch((3, 4))
+    expected = focal_torch.sigmoid_focal_loss(x, y, alpha=-1, reduction="sum")
+    got = focal_torch.sigmoid_focal_loss(x, y, alpha=torch.tensor(-1, dtype=dtype),
+                                         reduction="sum")
+    assert torch.equal(got, expected)
+
+
 @pytest.mark.parametrize("form", ["sigmoid", "softmax"])
 def test_each_backward_hands_out_a_gradient_of_its_own(form):
     """torch.autograd.grad returns focal's gradient itself (no pass over it); on a
