@@ -608,7 +608,7 @@ def test_pieces_cover_every_element_once(monkeypatch, piece):
         assert (seen == 1).all()
         runs = [index.ravel() for (index,) in _args.pieces(flat, c_order=True)]
         assert np.array_equal(np.concatenate(runs + [np.zeros(0, dtype=int)]), np.arange(a.size))
-        assert np.array_equal(_args.converted(a, np.dtype(np.float64)), a.astype(np.float64),
+        assert np.array_equal(_args.converted("a", a, np.dtype(np.float64)), a.astype(np.float64),
                               equal_nan=True)
         if a.size:
             low, high = _args.extremes(a)
