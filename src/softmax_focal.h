@@ -277,6 +277,19 @@ careful_log_one_minus_p(dd p)
  */
 #define FOCAL_POWER_BY_LOG 8.0
 
+/* (1 - p_c)^gamma = e^scaled, scaled = gamma log(1 - p_c) in [-1500, 0]:
+   below e^-700 as q^g 2^1000 (as in sigmoid_focal), since gamma h
+   multiplies it back into the normal range, and a subnormal has few digits */
+FOCAL_INLINE dd
+power_of_exponent(dd scaled, int *boosted, int precise, int accurate)
+{
+    *boosted = scaled.hi < -700.0;
+    if (*boosted) {
+        scaled = add_ln2_multiple(scaled, 1000.0, precise);
+    }
+    return softmax_exp(scaled, precise, accurate);
+}
+
 FOCAL_INLINE dd
 power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c, dd e_c,
                      dd total, double gamma, int *boosted, int precise, int accurate)
@@ -323,13 +336,7 @@ power_of_one_minus_p(const softmax_row_shape *row, const double *z, ptrdiff_t c,
     dd scaled = !(plain > -1500.0) ? dd_from(-1500.0)
                 : plain >= 0.0     ? dd_from(0.0)
                                    : dd_scale(log_q, gamma, precise);
-    /* below e^-700, q^g 2^1000 (as in sigmoid_focal): gamma h multiplies it
-       back into the normal range, and a subnormal has few digits */
-    *boosted = scaled.hi < -700.0;
-    if (*boosted) {
-        scaled = add_ln2_multiple(scaled, 1000.0, precise);
-    }
-    return softmax_exp(scaled, precise, accurate);
+    return power_of_exponent(scaled, boosted, precise, accurate);
 }
 
 /* q^n for an integer 0 <= n <= 15 by products in double-double (squaring).
@@ -541,11 +548,46 @@ softmax_share_h(const softmax_class_parts *k, int accurate)
 /* G_c = a_c q_gamma (gamma h_c + 1) in double-double (the accurate forms),
    weighed as for softmax_loss_term */
 FOCAL_INLINE dd
-softmax_big_g(dd weighed, dd h, double gamma, target_weight a, int boosted)
+softmax_big_g(dd weighed, dd gamma_h, target_weight a, int boosted)
 {
-    dd factor = dd_add(dd_scale(h, gamma, 1), dd_from(1.0), 1);
+    dd factor = dd_add(gamma_h, dd_from(1.0), 1);
     dd big_g = weigh_value(dd_mul(weighed, factor, 1), a, 1);
     return boosted ? dd_scale(big_g, 0x1p-1000, 1) : big_g;
+}
+
+/*
+ * gamma p_c 2^600 for a class whose E_c is below 2^-968 (FAINT_SHARE), as
+ * e^(log gamma - L_c + 600 log 2).  Its p_c, a quotient of E_c, has fewer
+ * digits there than the double-double forms keep, a subnormal one few at
+ * all, and 0 below e^-745; a gamma up to 1.8e308 brings gamma p_c back into
+ * the normal range, where it is most of the hessian's P_c (gamma p_c L_c,
+ * L_c > 670, which is why gamma p_c itself is kept lifted by 2^600), and of
+ * gamma h_c and the power's exponent gamma log(1 - p_c) = -gamma p_c (1 +
+ * p_c / 2 + ...) at a large gamma: row [0, -744], label 1, gamma 1e300 had
+ * a diagonal of -7.33e-21 for -5.69e-21 (p_c = 5e-324 for 8.3e-324), at
+ * gamma 2 [0, -720.3] 704 ULP of a subnormal one, and at gamma 1.7e308
+ * [0, -720.3] a gradient 1,334 ULP off.  log gamma is taken of gamma's
+ * mantissa, whose Newton step's e^-y stays normal (of gamma 1.7e308 itself
+ * it is subnormal).
+ */
+#define FAINT_SHARE 0x1p-968
+
+FOCAL_INLINE dd
+softmax_faint_gamma_p(double gamma, dd neg_log_p, int precise, int accurate)
+{
+    if (!(gamma > 0.0)) {
+        return dd_from(0.0);
+    }
+    int exponent;
+    const double mantissa = frexp(gamma, &exponent); /* in [1/2, 1) */
+    dd log_mantissa = log_positive(dd_from(mantissa), precise);
+    if (accurate) {
+        log_mantissa = log_step(log_mantissa, dd_from(mantissa), softmax_exp_form(accurate));
+    }
+    dd log_gamma = precise ? reduce_ln2(log_mantissa, -(double)exponent)
+                           : dd_from(log_mantissa.hi + exponent * LN2);
+    dd lifted = add_ln2_multiple(dd_add(log_gamma, dd_negate(neg_log_p), precise), 600.0, precise);
+    return softmax_exp(lifted, precise, accurate);
 }
 
 /*
@@ -587,10 +629,22 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                                            accurate == FOCAL_ROWS_ACCURATE ? accurate : 0);
     softmax_class_parts k = softmax_parts(row, z, e, e_low, c, log_total, precise, accurate);
     int boosted = 0; /* q_gamma holds (1 - p_c)^gamma 2^1000 */
+    /* a faint class (softmax_faint_gamma_p): its gamma p_c from its log, in
+       the hessian, and at gamma > FOCAL_POWER_BY_LOG in the float64 power
+       and G_c (at a gamma up to 8, gamma p_c < 2^-965 is lost beside 1) */
+    const int faint = c != row->argmax && k.e_c.hi < FAINT_SHARE;
+    const int faint_power = faint && accurate && gamma > FOCAL_POWER_BY_LOG;
+    const dd gamma_p_lifted = faint && (faint_power || curvature != NULL)
+                                  ? softmax_faint_gamma_p(gamma, k.neg_log_p, precise, accurate)
+                                  : dd_from(0.0);
+    const dd gamma_p = {gamma_p_lifted.hi * 0x1p-600, gamma_p_lifted.lo * 0x1p-600};
     /* (the accurate form at gamma <= FOCAL_POWER_BY_LOG too, where the
        careful rows' gradients are computed again, gradient_again: an
        integer gamma by products, which are as good as its parts) */
-    dd q_gamma = gamma > FOCAL_POWER_BY_LOG
+    dd q_gamma = faint_power ? power_of_exponent(gamma_p.hi < 1500.0 ? dd_negate(gamma_p)
+                                                                     : dd_from(-1500.0),
+                                                 &boosted, precise, accurate)
+                 : gamma > FOCAL_POWER_BY_LOG
                      ? power_of_one_minus_p(row, z, c, k.e_c, k.total, gamma, &boosted, precise,
                                             accurate)
                  : accurate ? careful_power(row, z, c, k.e_c, k.total, k.one_minus_p, gamma,
@@ -608,9 +662,21 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
     else {
         h = softmax_share_h(&k, accurate);
     }
+    /* gamma h_c = gamma p_c L_c / (1 - p_c), 1 - p_c within 2^-968 of 1 where faint */
+    const dd gamma_h = faint_power ? dd_mul(gamma_p, k.neg_log_p, precise)
+                                   : dd_scale(h, gamma, precise);
     const double unscale = boosted ? 0x1p-1000 : 1.0;
     double weighted_power = target_weight_value(a) * q_gamma.hi;
-    if (curvature != NULL) {
+    if (curvature != NULL && faint) {
+        /* P_c = a q^gamma gamma p_c ((1 - gamma) h_c + L_c - 2), where
+           (1 - gamma) h_c = (1 / gamma - 1) gamma h_c for gamma >= 1, and is
+           below 2^-957 of L_c - 2 (L_c > 670) for a smaller one */
+        double spread = gamma >= 1.0 ? (1.0 / gamma - 1.0) * (gamma_p.hi * k.neg_log_p.hi)
+                                     : (1.0 - gamma) * h.hi;
+        *curvature = weighted_power * (gamma_p_lifted.hi * (spread + k.neg_log_p.hi - 2.0))
+                     * 0x1p-600 * unscale;
+    }
+    else if (curvature != NULL) {
         double p = e[c] / k.total.hi;
         /* (accurate: gamma p first, since p h alone underflows where p is
            near 1e-300 and gamma near 1e300) */
@@ -619,9 +685,9 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
                      : weighted_power * gamma * (spread + p * k.neg_log_p.hi - 2.0 * p) * unscale;
     }
     if (accurate) {
-        return softmax_big_g(weighed, h, gamma, a, boosted);
+        return softmax_big_g(weighed, gamma_h, a, boosted);
     }
-    return dd_from(weighted_power * (gamma * h.hi + 1.0) * unscale);
+    return dd_from(weighted_power * (gamma_h.hi + 1.0) * unscale);
 }
 
 /*
@@ -668,7 +734,7 @@ softmax_term_careful(const softmax_row_shape *row, const double *z, const double
     const dd weighed = weigh_power(q_gamma, a, 1);
     softmax_careful_term r;
     r.loss = softmax_loss_term(weighed, k.neg_log_p, a, 0, 1);
-    r.g = softmax_big_g(weighed, softmax_share_h(&k, 1), gamma, a, 0);
+    r.g = softmax_big_g(weighed, dd_scale(softmax_share_h(&k, 1), gamma, 1), a, 0);
     r.ordinary = (c != row->argmax) & (k.one_minus_p.hi >= 0x1p-100) &
                  !isinf(row->max - z[c]) & (q_gamma.lo == q_gamma.lo);
     return r;

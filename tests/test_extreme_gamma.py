@@ -507,23 +507,59 @@ def test_softmax_hessian_float64_large_gamma(gamma):
     of test_gbdt_multiclass.py at gamma 5 and below (whose size leaves out
     q^gamma, which matters only at large gamma); where it is subnormal (p_j
     near e^-745), an absolute 2^14 subnormal units (the sigmoid's rule).  A
-    label whose E_c is subnormal is left out: its few digits are multiplied
-    by gamma p_c L_c and can reach the normal range (README)."""
-    eps = float(np.finfo(np.float64).eps) / 2
-    tiny = float(np.finfo(np.float64).tiny)
-    subnormal_bound = 2.0 ** 14 * float(np.finfo(np.float64).smallest_subnormal)
+    label whose E_c is subnormal: test_softmax_faint_label."""
     for z in LARGE_GAMMA_ROWS:
         labels = np.arange(len(z)) if len(z) < 10 else np.array([0, np.argmax(z), len(z) - 1])
         _, hess = focal.softmax_grad_hess(np.broadcast_to(z, (len(labels), len(z))), labels,
                                           None, gamma)
         for k, label in enumerate(labels):
-            if np.exp(z[label] - z.max()) < tiny:
-                continue  # a subnormal E_c: left as it is (README)
-            want, size = softmax_exact_hessian(z, label, gamma)
-            for j in range(len(z)):
-                error = abs(mpmath.mpf(float(hess[k, j])) - want[j])
-                where = (gamma, z.tolist()[:6], label, j, hess[k, j], float(want[j]))
-                if abs(want[j]) < tiny:
-                    assert error <= subnormal_bound, where
-                else:
-                    assert error <= 8 * eps * size[j], where
+            assert_hessian_row(z, label, gamma, hess[k])
+
+
+def assert_hessian_row(z, label, gamma, hess, dtype=np.float64, subnormal_units=2.0 ** 14):
+    """The diagonal within 8 ULP (of the dtype's eps / 2) of its terms'
+    size, or where it is below the normal range an absolute
+    `subnormal_units` subnormal units."""
+    eps = float(np.finfo(dtype).eps) / 2
+    tiny = float(np.finfo(dtype).tiny)
+    subnormal_bound = subnormal_units * float(np.finfo(dtype).smallest_subnormal)
+    want, size = softmax_exact_hessian(z, label, gamma)
+    for j in range(len(z)):
+        error = abs(mpmath.mpf(float(hess[j])) - want[j])
+        where = (gamma, z.tolist()[:6], label, j, hess[j], float(want[j]))
+        if abs(want[j]) < tiny:
+            assert error <= subnormal_bound, where
+        else:
+            assert error <= 8 * eps * size[j], where
+
+
+FAINT_ROWS = [np.array(row) for row in ([0.0, -708.0], [0.0, -713.5], [3.0, -713.6, 1.0],
+                                        [0.0, -720.3], [3.0, -730.1, 1.0], [0.0, -740.1],
+                                        [0.0, -744.0], [3.0, -744.1, 1.0], [0.0, -760.0],
+                                        [0.0, -1000.0, 1.0])]
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 8.5, 1e4, 1e300, 1e303, 1.7e308])
+def test_softmax_faint_label(gamma):
+    """A label class 708 to 1,000 below its row's maximum, whose E_c is
+    below the normal range or 0: gamma p_c from its log, not from E_c's few
+    digits.  Before, the float64 diagonal was up to 4,600 ULP of its terms'
+    size off at gamma 100, [0, -744] at gamma 1e300 gave -7.33e-21 for
+    -5.69e-21 (float32 too), and at gamma 1.7e308 the loss and gradient of
+    [0, -720.3] were 3 and 1,334 ULP off.  Loss and gradient within
+    LARGE_GAMMA_BOUND ULP, the diagonal as test_softmax_hessian_float64_large_gamma
+    but within 4 subnormal units where it is below the normal range (704
+    before, [0, -720.3] at gamma 2)."""
+    for z in FAINT_ROWS:
+        label = np.array([1])
+        loss, grad = focal.softmax_loss_and_grad(z[None], label, None, gamma, reduction="none")
+        want_loss, want_grad = softmax_exact_dense(z, np.eye(len(z))[1], gamma)
+        assert ulp_error(loss[0], want_loss, np.float64) <= LARGE_GAMMA_BOUND, (z, loss[0])
+        assert softmax_gradient_error(grad[0], want_grad) <= LARGE_GAMMA_BOUND, (z, grad[0])
+        for dtype in (np.float64, np.float32):
+            if not np.isfinite(z.astype(dtype)).all():
+                continue
+            _, hess = focal.softmax_grad_hess(z.astype(dtype)[None], label, None, gamma)
+            assert hess.dtype == dtype
+            assert_hessian_row(z.astype(dtype).astype(np.float64), 1, gamma, hess[0], dtype,
+                               subnormal_units=4.0)
