@@ -10,6 +10,7 @@ import itertools
 import math
 import numbers
 import operator
+import re
 import sys
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -51,15 +52,21 @@ def _reject_masked(name: str, value: Any) -> None:
 def renamed(compute: Callable[..., Any], names: Tuple[Tuple[str, str], ...]) -> Callable[..., Any]:
     """`compute` with its messages naming the caller's arguments: `names` pairs
     focal's prefix of a message ("targets:") with the caller's ("labels:"),
-    for the adapters whose arguments bear other names."""
+    for the adapters whose arguments bear other names.  The names are replaced
+    as words throughout a message ("weights: ... does not broadcast to logits
+    shape" names the caller's `inputs` too), each once: a pair that swaps two
+    names stays a swap."""
+    words = {focal_name.rstrip(":"): own_name.rstrip(":") for focal_name, own_name in names}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b")
+
     def call(*args: Any) -> Any:
         try:
             return compute(*args)
         except (TypeError, ValueError) as error:
             message = str(error)
-            for focal_name, own_name in names:
-                if message.startswith(focal_name):
-                    raise type(error)(own_name + message[len(focal_name):]) from None
+            own = pattern.sub(lambda word: words[word.group(1)], message)
+            if own != message:
+                raise type(error)(own) from None
             raise
     return call
 

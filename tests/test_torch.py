@@ -7,6 +7,7 @@ FOCAL_REQUIRE_ADAPTERS is set, as in CI, where a missing library fails.
 """
 import doctest
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -408,6 +409,17 @@ def test_messages_name_this_modules_arguments():
         focal_torch.softmax_focal_loss(z, torch.zeros(4))
     with pytest.raises(ValueError, match="^inputs: "):
         focal_torch.softmax_focal_loss(torch.tensor(1.0), torch.tensor(0))
+    # focal's names in the body of a message too (the first word alone was renamed)
+    for call in (lambda: focal_torch.sigmoid_focal_loss(z, torch.zeros(4, 5)),
+                 lambda: focal_torch.sigmoid_focal_loss(z, torch.zeros(4, 3),
+                                                        weights=torch.ones(5)),
+                 lambda: focal_torch.softmax_focal_loss(z, torch.zeros(5, dtype=torch.long)),
+                 lambda: focal_torch.softmax_focal_loss(z, torch.zeros(4, dtype=torch.long),
+                                                        dim=5)):
+        with pytest.raises(ValueError) as raised:
+            call()
+        assert "inputs" in str(raised.value), raised.value
+        assert not re.search(r"\b(logits|labels|axis)\b", str(raised.value)), raised.value
     for dtype in ("float8_e4m3fn", "float8_e5m2"):
         if not hasattr(torch, dtype):
             continue
