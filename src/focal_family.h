@@ -200,7 +200,10 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
            where its values may lie below the normal range
            (wrong_side_underflows, from gamma about 1,000), the accurate
            form times alpha (x = 0.5, gamma 2000, alpha 1e300 gave 0 for
-           1.6e-112); else the kernel's formula */
+           1.6e-112); else the kernel's formula, computed again where a soft
+           target's gradient cancels, as the block loop does (without it,
+           alpha 3, gamma 50 at the double nearest logit(0.9999999) gave a
+           gradient 33,028 ULP off) */
         focal_values v;
         int times = y == 0.0 && x <= 0.0
                         ? sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0,
@@ -209,7 +212,14 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
                         ? sigmoid_focal_times(x, 0.0, k, dd_from(k->extra), 0, precise, 0, &v)
                         : 0;
         if (!times) {
-            v = varifocal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+            const int form = focal_gamma_kernel(k->gamma);
+            long long again = 0;
+            v = varifocal_marked(x, y, k, form, 1, FOCAL_OUT_HESS, precise, &again);
+            if (again) {
+                dd loss = v.loss; /* (the loss keeps its bits, as the block loop's do) */
+                v = varifocal_accurate(x, y, k, form, FOCAL_OUT_HESS);
+                v.loss = loss;
+            }
         }
         return v;
     }
@@ -308,11 +318,19 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     dd big_p = above ? shifted : dd_from(0.5);
     dd u = m == 0.0 ? s.one_minus_p : dd_add(s.one_minus_p, dd_from(m), precise);
     u = above ? u : dd_from(0.5);
-    /* a P or u below 2^-900 is lifted by 2^600 (exact) wherever a quotient
-       or a log takes it: log_positive divides by its high part, and 1 / u
-       overflows, for a subnormal one (a subnormal clip) */
+    /* a P or u below 2^-900 is lifted by 2^600 wherever a quotient or a log
+       takes it: log_positive divides by its high part, and 1 / u overflows,
+       for a subnormal one (a subnormal clip).  Next to the clip P is formed
+       lifted, from m 2^600 (exact): P itself, subnormal within about 1e-308
+       of a normal clip, has few digits, which the second derivative's 1/P
+       brought back (clip 1e-300, gamma_neg 1e-8, x = -690.7755278972137:
+       1.0e-300 for 1.1e-299) */
     double lift_p = big_p.hi < 0x1p-900 ? 0x1p600 : 1.0;
     double lift_u = u.hi < 0x1p-900 ? 0x1p600 : 1.0;
+    dd lifted_p = lift_p == 1.0 ? big_p
+                  : near_clip   ? dd_scale(dd_mul(s.one_minus_p, expm1_small(d, precise), precise),
+                                           m * 0x1p600, precise)
+                                : dd_scale(big_p, lift_p, precise);
     int near_one = big_p.hi <= 0.25;
     dd log_u = near_one ? log1p_small(dd_negate(big_p), precise, 0)
                         : add_ln2_multiple(log_positive(dd_scale(u, lift_u, precise), precise),
@@ -334,8 +352,7 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
         dd m_over_p = dd_divide(dd_from(m), from_p ? s.p : dd_from(1.0), precise);
         dd log_p_m = from_p ? dd_add(dd_negate(s.softplus_mx),
                                      log1p_small(dd_negate(m_over_p), precise, 0), precise)
-                            : add_ln2_multiple(log_positive(dd_scale(big_p, lift_p, precise),
-                                                            precise),
+                            : add_ln2_multiple(log_positive(lifted_p, precise),
                                                lift_p != 1.0 ? -600.0 : 0.0, precise);
         dd scaled = power_exponent(log_p_m, g, precise);
         p_g = precise ? exp_nonpositive(scaled, precise) : dd_from(exp_negative_f32(-scaled.hi));
@@ -346,10 +363,11 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
         return v;
     }
     /* w / u (<= 1) rather than 1 / u, both terms of a quotient lifted
-       together */
-    dd lifted_p = dd_scale(big_p, lift_p, precise);
-    dd w_sigma = dd_mul(w, dd_divide(dd_scale(big_s, lift_p, precise), lifted_p, precise),
-                        precise);
+       together; a lifted P's S = -log(1 - P) is P (1 + P/2 + ...), P itself
+       to 2^-900, and taken as the lifted P, not from a subnormal P's few
+       digits (but for the clip 0, whose S is softplus(x)) */
+    dd lifted_s = lift_p != 1.0 && m != 0.0 ? lifted_p : dd_scale(big_s, lift_p, precise);
+    dd w_sigma = dd_mul(w, dd_divide(lifted_s, lifted_p, precise), precise);
     dd w_over_u = dd_divide(dd_scale(w, lift_u, precise), dd_scale(u, lift_u, precise), precise);
     dd bracket = dd_add(dd_scale(w_sigma, g, precise), w_over_u, precise); /* w (g sigma + 1/u) */
     dd grad = dd_mul(p_g, bracket, precise);
@@ -391,16 +409,26 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
        -103.6: the second derivative 8.1e-283 for 9.1e-268, the sides' term
        alone), and w g w itself where w^2 underflows (clip 1e-300, gamma_neg
        0.5, x = -400: 4.0e-261 for 6.0e-261).  There a normal P divides P^g
-       first (P^(g - 1) <= 2^1022), and w g multiplies last.  (P normal is
-       written by its lift, P >= 2^-900 unlifted or P 2^600 >= 2^-422 lifted,
-       in the one condition: a test on P itself, or the condition in two
-       statements, made GCC's float32 loop three times slower, 14 to 41 ms
-       on 10^6 elements.) */
-    int small = fabs(coefficient.hi * p_g.hi) < 0x1p-900
-                && (lift_p == 1.0 || lifted_p.hi >= 0x1p-422);
+       first (P^(g - 1) <= 2^1022), and w g multiplies last; a P below
+       2^-900 divides lifted, which keeps a subnormal P's digits (clip
+       1e-300, gamma_neg 1e-8 at x = -690.7755278972137, P 1e-309: 1.0e-300
+       for 1.1e-299, the sides' term alone, where w g w underflowed).  (A
+       test on P itself, or the condition in two statements, made GCC's
+       float32 loop three times slower, 14 to 41 ms on 10^6 elements.) */
+    int small = fabs(coefficient.hi * p_g.hi) < 0x1p-900;
     dd numerator = small ? p_g : dd_mul(dd_scale(coefficient, lift_p, precise), p_g, precise);
-    dd quotient = dd_divide(numerator, small ? big_p : lifted_p, precise);
-    dd last = small ? dd_mul(w_g, dd_mul(factor, quotient, precise), precise) : quotient;
+    dd quotient = dd_divide(numerator, lifted_p, precise);
+    /* (a lifted P: P^(g-1) 2^-600 from the quotient, the lift's 2^600 back
+       in halves on the two factors of w g factor P^(g-1), w's before g
+       multiplies it: w g is subnormal next to a clip near 1e-305 at a small
+       g, which its few digits took to the value, 1e-11 of it.  A subnormal
+       P has P^g = 0 from g about 1.05, so w g <= 1/4 there and neither
+       overflows.) */
+    double half_lift = lift_p == 1.0 ? 1.0 : 0x1p300;
+    dd last = small ? dd_mul(dd_scale(dd_scale(w, half_lift, precise), g, precise),
+                             dd_scale(dd_mul(factor, quotient, precise), half_lift, precise),
+                             precise)
+                    : quotient;
     dd hess = dd_add(dd_mul(p_g, sides, precise), last, precise);
     /* a quotient beyond the double range is inf, of the numerator's sign:
        its low part and the sum's made NaN of it (clip 1/2, gamma_neg 0.01,
@@ -784,18 +812,10 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
     }
-    /* (soft targets: 1 - 2p = -tanh(x / 2), which cancels near x = 0: from p
-       and 1 - p it keeps their absolute rounding, 2^-54 in plain double
-       (float32 results) and 2^-106 in double-double, most of it where |x| is
-       tiny (float32 results at y = 1/2, beta 1, x = 1e-18: 86% off).  There
-       the series -x/2 + x^3/24 - x^5/240, good to 2^-70 of it below |x| =
-       2^-10, and rounded to 2^-53 of it: below 2^-10 for float32 results,
-       below 2^-30 for float64 ones, where double-double is as good) */
-    double one_minus_2p =
-        hard ? s.one_minus_p.hi - s.p.hi
-        : fabs(x) < (precise ? 0x1p-30 : 0x1p-10)
-            ? -0.5 * x + x * x * x * (1.0 / 24.0 - x * x * (1.0 / 240.0))
-            : dd_add(s.one_minus_p, dd_negate(s.p), precise).hi;
+    /* (soft targets: 1 - 2p = -tanh(x / 2) from its series near x = 0
+       (one_minus_two_p): float32 results at y = 1/2, beta 1, x = 1e-18 were
+       86% off from p and 1 - p in plain double) */
+    double one_minus_2p = hard ? s.one_minus_p.hi - s.p.hi : one_minus_two_p(s, precise);
     double curvature = beta * (beta - 1.0) * rho.hi * rho_ce.hi
                        + beta * one_minus_2p * rho_ce.hi + 2.0 * beta * rho.hi * u.hi + w.hi;
     double ub = u_beta.hi;

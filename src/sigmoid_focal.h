@@ -46,7 +46,36 @@ typedef struct {
     dd one_minus_p;  /* sigmoid(-x), computed directly, not as 1 - p */
     dd softplus_x;   /* log(1 + e^x)  = -log(1 - p) */
     dd softplus_mx;  /* log(1 + e^-x) = -log(p) */
+    double x;        /* the logit itself (one_minus_two_p near 0) */
 } logistic_parts;
+
+/* -tanh(t) for |t| < 2^-4 by its series to t^13 (the next term is below
+   2^-64 of it), rounded to about 2^-53 of it */
+FOCAL_INLINE double
+minus_tanh_small(double t)
+{
+    double z = t * t;
+    double series = -1382.0 / 155925.0 + z * (21844.0 / 6081075.0);
+    series = 62.0 / 2835.0 + z * series;
+    series = -17.0 / 315.0 + z * series;
+    series = 2.0 / 15.0 + z * series;
+    series = -1.0 / 3.0 + z * series;
+    return -(t + t * (z * series));
+}
+
+/* 1 - 2p = -tanh(x / 2), which p and 1 - p leave with their absolute
+   rounding (2^-53 of 1 from their rounded high parts, 2^-57 from
+   logistic()'s double-double parts), all of it where |x| is small: below
+   |x| = 2^-3 its series (minus_tanh_small), beyond their difference in
+   double-double, a relative 2^-53 where |1 - 2p| >= 1/16 (precise; else
+   in double, as float32 results need).  Poly-1's second derivative at
+   gamma 0, epsilon 1000, x = -0.001 was 1,719 ULP off. */
+FOCAL_INLINE double
+one_minus_two_p(logistic_parts s, int precise)
+{
+    double far = dd_add(s.one_minus_p, dd_negate(s.p), precise).hi;
+    return fabs(s.x) < 0x1p-3 ? minus_tanh_small(0.5 * s.x) : far;
+}
 
 /*
  * The parts for float32 results, from e = e^-|x| and t = log1p_unit_f32(e)
@@ -65,6 +94,7 @@ logistic_plain_from(double x, double e, log1p_parts t)
     r.one_minus_p = dd_from(positive ? small : big);
     r.softplus_x = dd_from(positive ? softplus_abs : t.log1p);
     r.softplus_mx = dd_from(positive ? t.log1p : softplus_abs);
+    r.x = x;
     return r;
 }
 
@@ -81,6 +111,7 @@ logistic_from(double x, dd t, dd l, int precise)
     r.one_minus_p = positive ? small : big;
     r.softplus_x = positive ? softplus_abs : l;
     r.softplus_mx = positive ? l : softplus_abs;
+    r.x = x;
     return r;
 }
 
@@ -519,19 +550,26 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
     if (derivatives < FOCAL_OUT_HESS) { /* a constant: no one reads the second derivative */
         return v;
     }
-    double one_minus_2p = s.one_minus_p.hi - s.p.hi;
+    double one_minus_2p = one_minus_two_p(s, precise);
     /* d2C/dx2: w, and for Poly-1 w (1 + epsilon a (1 - 2p)), or w (e - 2 epsilon q).
        With h the smaller of p and 1 - p (held apart) and its side c (1 for
        1 - p, -1 for p), 1 + epsilon a (1 - 2p) = (1 - c epsilon a) + 2 c
        epsilon a h: 1 - 2p rounded near -1 or 1 lost h's digits, and at
        epsilon 1 (1 - 2p = -1 + 2 e^-80 at x = 80) the sum cancelled to 0 for
        2 e^-80 (the second derivative 0 for 1.9e-70).  (Its own zero, where
-       epsilon a (1 - 2p) = -1, is the function's.) */
+       epsilon a (1 - 2p) = -1, is the function's.)  Near h = 1/2 a large
+       epsilon a cancels the two terms instead: they are summed in
+       double-double, from c epsilon a exactly and h in double-double, which
+       below |x| = 2^-3 is 1/2 - |1 - 2p| / 2 from its series. */
     int upper = s.p.hi >= 0.5;
-    double h = upper ? s.one_minus_p.hi : s.p.hi;
-    double epsilon_a = (upper ? 1.0 : -1.0) * k->extra * a.hi;
+    dd h = fabs(s.x) < 0x1p-3 ? two_sum(0.5, -0.5 * fabs(one_minus_2p), precise)
+           : upper            ? s.one_minus_p
+                              : s.p;
+    dd epsilon_a = two_product((upper ? 1.0 : -1.0) * k->extra, a.hi, precise);
+    dd poly_factor = dd_add(dd_add(dd_from(1.0), dd_negate(epsilon_a), precise),
+                            dd_mul(epsilon_a, dd_scale(h, 2.0, precise), precise), precise);
     double c_curvature = poly_negative ? w.hi * (one_plus_epsilon.hi - 2.0 * k->extra * q.hi)
-                         : poly          ? w.hi * ((1.0 - epsilon_a) + epsilon_a * (2.0 * h))
+                         : poly          ? w.hi * poly_factor.hi
                                          : w.hi;
     double curvature = gamma * (gamma - 1.0) * a.hi * a.hi * r.hi * r_ce.hi
                        + gamma * a.hi * one_minus_2p * r_ce.hi

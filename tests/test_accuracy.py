@@ -239,6 +239,28 @@ def test_varifocal_float64_gradient_next_to_logit_y(y):
         assert abs(mpmath.mpf(float(gi)) - exact) <= allowed, (float(xi), float(gi))
 
 
+@pytest.mark.parametrize("alpha, gamma", [(3.0, 50.0), (3.0, 200.0), (1.5, 200.0), (1e300, 2.0)])
+@pytest.mark.parametrize("y", [0.9999999, 0.01, 0.3])
+def test_varifocal_float64_gradient_next_to_logit_y_on_the_scalar_path(y, alpha, gamma):
+    """The same with an alpha above 1, which sends logits beyond 700 / (1 +
+    gamma) - log 2 to the scalar path: it computed the kernel's formula but
+    not the cancelling elements again (alpha 3, gamma 50, y = 0.9999999 at
+    1e-9 from logit(y): 33,028 ULP off; y = 0.01, gamma 200: 1.0e6).  A
+    positive target's gradient y (p - y) does not depend on alpha: the bits
+    of alpha 0.75's vector loop too."""
+    centre = float(mpmath.log(mpmath.mpf(y)) - mpmath.log1p(-mpmath.mpf(y)))
+    x = [centre, float(np.nextafter(centre, -np.inf)), float(np.nextafter(centre, np.inf))]
+    x = np.array(x + [centre + side * 10.0 ** -k for k in range(3, 16) for side in (-1, 1)])
+    grad = focal.varifocal_grad(x, np.full(x.shape, y), alpha, gamma, reduction="none")
+    vector = focal.varifocal_grad(x, np.full(x.shape, y), 0.75, gamma, reduction="none")
+    np.testing.assert_array_equal(grad, vector)
+    for xi, gi in zip(x, grad):
+        exact = reference.varifocal_mp(float(xi), y, gamma)[1]
+        terms = y * _gradient_terms(float(xi), y, 0.0, 0.0)
+        allowed = reference.spacing(exact, np.float64) + mpmath.mpf(2) ** -102 * terms
+        assert abs(mpmath.mpf(float(gi)) - exact) <= allowed, (float(xi), float(gi))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gamma", [0.0, 0.25, 0.5, 0.999, 1.0, 2.0, 5.0, 50.0])
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.5, 1e-300])

@@ -667,6 +667,30 @@ def test_asymmetric_second_derivative_of_tiny_values_above_a_small_clip(clip, ga
             assert abs(got - exact) <= 4 * np.spacing(abs(float(exact))), (xi, got, exact)
 
 
+@pytest.mark.parametrize("clip", [1e-300, 1e-305, 2.5e-308])
+@pytest.mark.parametrize("gamma_neg", [1e-8, 1e-3, 0.01])
+def test_asymmetric_second_derivative_a_subnormal_p_above_a_normal_clip(clip, gamma_neg):
+    # Just above a normal clip below 1e-295, P = p - m is subnormal: its few
+    # digits were the divisor of w g (...) P^g / P and gave S = -log(1 - P)
+    # (clip 1e-300, gamma_neg 1e-8 at x = -690.7755278972137: 1.0e-300 for
+    # 1.1e-299; gamma_neg 0.001: 4.9e-301 for 4.9e-295).  P is now formed
+    # 2^600 larger there, and S from it.  Every term is positive for
+    # gamma_neg < 1: within 4 ULP of the value.  (At gamma_neg 1/2 the
+    # values are already below the normal range.)
+    centre = float(mpmath.log(mpmath.mpf(clip) / (1 - mpmath.mpf(clip))))
+    x = np.array([np.nextafter(centre, np.inf)]
+                 + [centre + offset for offset in (1e-13, 1e-11, 1e-9, 1e-8, 2e-8)])
+    _, hess = focal.asymmetric_grad_hess(x, np.zeros_like(x), 0.0, gamma_neg, clip)
+    checked = 0
+    for i, xi in enumerate(x):
+        _, _, exact = reference.asymmetric_mp(xi, 0.0, 0.0, gamma_neg, clip)
+        if exact == 0 or abs(exact) < 2.0**-1022:
+            continue  # (at or below the clip, or a subnormal value)
+        checked += 1
+        assert abs(hess[i] - exact) <= 4 * np.spacing(abs(float(exact))), (xi, hess[i], exact)
+    assert checked >= 3
+
+
 @pytest.mark.parametrize("clip", [1e-300, 1e-200, 1e-160, 5e-324])
 @pytest.mark.parametrize("gamma_neg", [0.01, 0.3, 0.5, 0.9])
 def test_asymmetric_second_derivative_where_w_squared_underflows(clip, gamma_neg):
@@ -1043,6 +1067,51 @@ def test_varifocal_second_derivative_of_target_0_beyond_700(alpha, dtype):
                     assert np.isinf(hess[i]) and (hess[i] > 0) == (exact > 0), (where, hess[i])
                 else:
                     assert ulp_error(hess[i], exact, dtype) <= 4, (where, hess[i], float(exact))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("epsilon", [10.0, 100.0, 1000.0, -0.5])
+@pytest.mark.parametrize("gamma", [0.0, 1e-8, 0.5, 2.0])
+def test_poly1_second_derivative_near_zero(dtype, epsilon, gamma):
+    # Near x = 0, 1 - 2p = -tanh(x / 2) is small and p, 1 - p near 1/2 keep
+    # an absolute rounding of it, which a large epsilon multiplies: at gamma
+    # 0, epsilon 1000, x = -0.001 the float64 value was 1,719 ULP off
+    # (condition 3).  Within 4 ULP of (1 + the condition of the terms), the
+    # suite's bound for second derivatives, over |x| from 1e-12 to 3.
+    magnitudes = np.concatenate([np.logspace(-12, 0.5, 27), [0.1249, 0.1251, 0.25]])
+    x = np.concatenate([-magnitudes, magnitudes]).astype(dtype)
+    for target in (0.0, 1.0, 0.3, 0.5):
+        hess = focal.poly1_grad_hess(x, np.full_like(x, target), 0.25, gamma, epsilon)[1]
+        for xi, h in zip(x, hess):
+            exact = reference.poly1_mp(float(xi), target, gamma, epsilon)[2]
+            terms = _poly1_hess_terms(float(xi), target, gamma, epsilon)
+            error = float(abs(mpmath.mpf(float(h)) - exact)) / spacing(abs(float(exact)), dtype)
+            condition = float(terms / abs(exact))
+            assert error <= 4.0 * (1.0 + condition), (float(xi), target, h, float(exact),
+                                                       condition)
+
+
+def _poly1_hess_terms(x, y, gamma, epsilon):
+    """The size of the second derivative's terms, alpha_t q^g [g |g - 1| a^2
+    r^2 C + g |a (1 - 2p)| r |C| + 2 g |a| r |dC| + w |1 + epsilon a (1 - 2p)|]
+    with |1 + epsilon a (1 - 2p)| taken as 1 + |epsilon a (1 - 2p)| (the
+    formula of sigmoid_focal.h; C = CE + epsilon q)."""
+    with mpmath.workdps(60):
+        x, y, g, e = (mpmath.mpf(v) for v in (x, y, gamma, epsilon))
+        p = 1 / (1 + mpmath.exp(-x))
+        one_minus_p = 1 / (1 + mpmath.exp(x))
+        q = p * (1 - y) + one_minus_p * y
+        a = 1 - 2 * y
+        w = p * one_minus_p
+        r = w / q
+        ce = -(y * mpmath.log(p) + (1 - y) * mpmath.log(one_minus_p))
+        c = ce + e * q
+        d = (p - y) + e * a * w
+        alpha_t = mpmath.mpf("0.25") * y + mpmath.mpf("0.75") * (1 - y)
+        tanh = abs(one_minus_p - p)
+        return alpha_t * q ** g * (g * abs(g - 1) * a * a * r * r * abs(c)
+                                   + g * abs(a) * tanh * r * abs(c) + 2 * g * abs(a) * r * abs(d)
+                                   + w * (1 + abs(e * a) * tanh))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
