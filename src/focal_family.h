@@ -308,11 +308,17 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
        kept few of P's digits in plain mode (float32 results, clip 1 - 2^-53:
        2e7 ULP off; clip 1 - 1e-9: 5 ULP) */
     int upper = m >= 0.5 && s.p.hi > 0.5;
-    dd shifted = near_clip ? dd_scale(dd_mul(s.one_minus_p, expm1_small(d, precise), precise),
-                                      m, precise)
+    /* (next to the clip P 2^600 first, m 2^600 (exact) times 1 - p before
+       e^d - 1, which may be subnormal: see lifted_p; its sign says whether
+       x is above the clip, where P itself may underflow to 0: clip 1e-310
+       at the double above logit(m) gave a gradient of 0 for 1.0e-310, clip
+       1/2 at x = 5e-324 0 for 0.25) */
+    dd near_lifted = dd_mul(dd_scale(s.one_minus_p, m * 0x1p600, precise),
+                            expm1_small(d, precise), precise);
+    dd shifted = near_clip ? dd_scale(near_lifted, 0x1p-600, precise)
                  : upper   ? dd_add(dd_from(1.0 - m), dd_negate(s.one_minus_p), precise)
                            : dd_add(s.p, dd_from(-m), precise);
-    int above = shifted.hi > 0.0;
+    int above = (near_clip ? near_lifted.hi : shifted.hi) > 0.0;
     /* below the clip every value is 0: P = u = 1/2 there keeps the unused
        arithmetic finite */
     dd big_p = above ? shifted : dd_from(0.5);
@@ -328,8 +334,7 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     double lift_p = big_p.hi < 0x1p-900 ? 0x1p600 : 1.0;
     double lift_u = u.hi < 0x1p-900 ? 0x1p600 : 1.0;
     dd lifted_p = lift_p == 1.0 ? big_p
-                  : near_clip   ? dd_scale(dd_mul(s.one_minus_p, expm1_small(d, precise), precise),
-                                           m * 0x1p600, precise)
+                  : near_clip   ? near_lifted
                                 : dd_scale(big_p, lift_p, precise);
     int near_one = big_p.hi <= 0.25;
     dd log_u = near_one ? log1p_small(dd_negate(big_p), precise, 0)

@@ -63,18 +63,30 @@ minus_tanh_small(double t)
     return -(t + t * (z * series));
 }
 
+/* |x| below which one_minus_two_p takes its series */
+FOCAL_INLINE double
+one_minus_two_p_series_below(int precise)
+{
+    return precise ? 0x1p-3 : 0x1p-10;
+}
+
 /* 1 - 2p = -tanh(x / 2), which p and 1 - p leave with their absolute
    rounding (2^-53 of 1 from their rounded high parts, 2^-57 from
    logistic()'s double-double parts), all of it where |x| is small: below
    |x| = 2^-3 its series (minus_tanh_small), beyond their difference in
-   double-double, a relative 2^-53 where |1 - 2p| >= 1/16 (precise; else
-   in double, as float32 results need).  Poly-1's second derivative at
-   gamma 0, epsilon 1000, x = -0.001 was 1,719 ULP off. */
+   double-double, a relative 2^-53 where |1 - 2p| >= 1/16.  Poly-1's float64
+   second derivative at gamma 0, epsilon 1000, x = -0.001 was 1,719 ULP off.
+   Float32 results (precise 0) need it only where p and 1 - p in double keep
+   none of its digits (the quality focal loss at y = 1/2, x = 1e-18: 86%
+   off): -x/2 + x^3/24, good to 2^-40 of it below |x| = 2^-10, and their
+   difference beyond; the long series cost their second derivatives 15%. */
 FOCAL_INLINE double
 one_minus_two_p(logistic_parts s, int precise)
 {
     double far = dd_add(s.one_minus_p, dd_negate(s.p), precise).hi;
-    return fabs(s.x) < 0x1p-3 ? minus_tanh_small(0.5 * s.x) : far;
+    double near = precise ? minus_tanh_small(0.5 * s.x)
+                          : s.x * (-0.5 + s.x * s.x * (1.0 / 24.0));
+    return fabs(s.x) < one_minus_two_p_series_below(precise) ? near : far;
 }
 
 /*
@@ -560,11 +572,12 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
        epsilon a (1 - 2p) = -1, is the function's.)  Near h = 1/2 a large
        epsilon a cancels the two terms instead: they are summed in
        double-double, from c epsilon a exactly and h in double-double, which
-       below |x| = 2^-3 is 1/2 - |1 - 2p| / 2 from its series. */
+       near x = 0 is 1/2 - |1 - 2p| / 2 from its series. */
     int upper = s.p.hi >= 0.5;
-    dd h = fabs(s.x) < 0x1p-3 ? two_sum(0.5, -0.5 * fabs(one_minus_2p), precise)
-           : upper            ? s.one_minus_p
-                              : s.p;
+    dd h = fabs(s.x) < one_minus_two_p_series_below(precise)
+               ? two_sum(0.5, -0.5 * fabs(one_minus_2p), precise)
+           : upper ? s.one_minus_p
+                   : s.p;
     dd epsilon_a = two_product((upper ? 1.0 : -1.0) * k->extra, a.hi, precise);
     dd poly_factor = dd_add(dd_add(dd_from(1.0), dd_negate(epsilon_a), precise),
                             dd_mul(epsilon_a, dd_scale(h, 2.0, precise), precise), precise);

@@ -691,6 +691,34 @@ def test_asymmetric_second_derivative_a_subnormal_p_above_a_normal_clip(clip, ga
     assert checked >= 3
 
 
+@pytest.mark.parametrize("x, clip, gamma_neg", [
+    (-713.8013788281542, 1e-310, 0.0), (-713.8013788281542, 1e-310, 1e-8),
+    (-723.2659402219787, 7.75520376e-315, 0.0), (-722.3309053114533, 1.975484903e-314, 0.01),
+    (-736.8271408909739, 1e-320, 1e-8), (5e-324, 0.5, 1e-8), (5e-324, 0.5, 0.5)])
+def test_asymmetric_values_where_p_itself_underflows(x, clip, gamma_neg):
+    # Just above the clip P = m (1 - p)(e^d - 1) can underflow to 0 although
+    # the loss's derivatives, P^g times 1/P or w, do not: the element was
+    # taken as below the clip, all 0 (clip 1e-310 at the double above
+    # logit(m): a gradient of 0 for 1.0e-310; clip 1/2 at x = 5e-324, 0 for
+    # 0.25).  P is formed 2^600 larger there, and its sign decides.  Below
+    # a subnormal clip p itself is subnormal: w = p (1 - p) keeps its few
+    # digits (half a spacing 2^-1074 over p, relatively), which the second
+    # derivative's w^2 / P brings back into the normal range (left; as is
+    # gamma_neg > 1 where P^g underflows and P^(g - 1) does not, the gap of
+    # test_asymmetric_second_derivative_a_subnormal_distance_above_the_clip).
+    grad, hess = focal.asymmetric_grad_hess(np.array([x]), np.zeros(1), 1.0, gamma_neg, clip)
+    with mpmath.workdps(400):   # p - m is x/4 at clip 1/2, down to 1e-324
+        _, exact_grad, exact_hess = reference.asymmetric_mp(x, 0.0, 1.0, gamma_neg, clip)
+    assert exact_grad > 0
+    digits = 4 * 2.0**-1074 / clip if clip < np.finfo(np.float64).tiny else 0.0
+    for got, exact in ((grad[0], exact_grad), (hess[0], exact_hess)):
+        if exact > np.finfo(np.float64).max:
+            assert got == np.inf, (got, exact)
+            continue
+        bound = 4 * np.spacing(abs(float(exact))) + digits * abs(exact)
+        assert abs(got - exact) <= bound, (got, exact)
+
+
 @pytest.mark.parametrize("clip", [1e-300, 1e-200, 1e-160, 5e-324])
 @pytest.mark.parametrize("gamma_neg", [0.01, 0.3, 0.5, 0.9])
 def test_asymmetric_second_derivative_where_w_squared_underflows(clip, gamma_neg):
