@@ -629,14 +629,11 @@ quality_steep_term(quality_scaled c, dd m, dd log_u)
     return r;
 }
 
-/* log|v| to about 2^-100 for a finite v != 0: v = f 2^k, f in [1, 2) */
+/* log|v| to about 2^-100 for a finite v != 0 */
 FOCAL_OUTLINED dd
 quality_log_abs(dd v)
 {
-    dd a = v.hi < 0.0 ? dd_negate(v) : v;
-    int k = ilogb(a.hi);
-    dd f = {scalbn(a.hi, -k), scalbn(a.lo, -k)};
-    return add_ln2_multiple(log_newton_step(log_positive(f, 1), f), (double)k, 1);
+    return log_by_exponent(v.hi < 0.0 ? dd_negate(v) : v, 1, EXP_ACCURATE);
 }
 
 /* where quality_steep takes over (see quality_parts), for a u != 0 and w

@@ -269,7 +269,7 @@ careful_log_one_minus_p(dd p)
  * multiplies: up to 370 ULP in float64 where q^gamma nears underflow.  With
  * FOCAL_ROWS_ACCURATE (float64 results), E_c (e_c), rest and S are exp_accurate's
  * values summed in double-double, and the log takes one Newton step
- * (log_newton_step), all to about 2^-100, and so does the exp.  A q below
+ * (log_step), all to about 2^-100, and so does the exp.  A q below
  * e^-700 (whose e^-log q would overflow in that step) keeps its first log:
  * at gamma > 8, q^gamma is then below e^-5600, which gives 0 all the same.
  * FOCAL_ROWS_CAREFUL: E_c, rest and S from exp_fine (2^-76), the log's
@@ -566,9 +566,8 @@ softmax_big_g(dd weighed, dd gamma_h, target_weight a, int boosted)
  * p_c / 2 + ...) at a large gamma: row [0, -744], label 1, gamma 1e300 had
  * a diagonal of -7.33e-21 for -5.69e-21 (p_c = 5e-324 for 8.3e-324), at
  * gamma 2 [0, -720.3] 704 ULP of a subnormal one, and at gamma 1.7e308
- * [0, -720.3] a gradient 1,334 ULP off.  log gamma is taken of gamma's
- * mantissa, whose Newton step's e^-y stays normal (of gamma 1.7e308 itself
- * it is subnormal).
+ * [0, -720.3] a gradient 1,334 ULP off.  (log gamma by log_by_exponent:
+ * of gamma 1.7e308 itself a Newton step's e^-y is subnormal.)
  */
 #define FAINT_SHARE 0x1p-968
 
@@ -578,14 +577,8 @@ softmax_faint_gamma_p(double gamma, dd neg_log_p, int precise, int accurate)
     if (!(gamma > 0.0)) {
         return dd_from(0.0);
     }
-    int exponent;
-    const double mantissa = frexp(gamma, &exponent); /* in [1/2, 1) */
-    dd log_mantissa = log_positive(dd_from(mantissa), precise);
-    if (accurate) {
-        log_mantissa = log_step(log_mantissa, dd_from(mantissa), softmax_exp_form(accurate));
-    }
-    dd log_gamma = precise ? reduce_ln2(log_mantissa, -(double)exponent)
-                           : dd_from(log_mantissa.hi + exponent * LN2);
+    dd log_gamma = log_by_exponent(dd_from(gamma), precise,
+                                   accurate ? softmax_exp_form(accurate) : NO_LOG_STEP);
     dd lifted = add_ln2_multiple(dd_add(log_gamma, dd_negate(neg_log_p), precise), 600.0, precise);
     return softmax_exp(lifted, precise, accurate);
 }

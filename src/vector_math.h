@@ -9,7 +9,7 @@
  * mode they return a double good to about one ULP (the float32 kernels of
  * soft targets use them so).  Only the arguments the kernels need are
  * handled: exp of a non-positive number, log1p of [0, 1] and log of a finite
- * positive number.  exp_accurate and log_newton_step go further, to about
+ * positive number.  exp_accurate and log_step go further, to about
  * 2^-100, at several times the cost: for results that multiply an error of
  * theirs by a large factor (q^gamma = e^(gamma log q) at gamma > 8);
  * exp_fine, by a table, to about 2^-76 at about exp_series' cost.
@@ -478,10 +478,26 @@ log_step(dd y, dd v, int form)
     return form != EXP_FINE && fabs(y.hi) < kept_below ? y : dd_add(y, residual, 1);
 }
 
+/*
+ * log v for a finite v > 0 of any size, subnormal to 1.8e308, as
+ * log f + k log 2 for v = f 2^k, f in [1, 2), with one log_step of `form`
+ * on f (none for NO_LOG_STEP): the step's e^-y is then near 1, where on v
+ * itself it may be subnormal or 0 (e^-709.7 for v = 1.7e308).  The
+ * softmax's log gamma (softmax_faint_gamma_p) and the quality loss's
+ * log|u| (quality_log_abs).
+ */
+enum { NO_LOG_STEP = -1 };
+
 FOCAL_INLINE dd
-log_newton_step(dd y, dd v)
+log_by_exponent(dd v, int precise, int form)
 {
-    return log_step(y, v, 1);
+    const int k = ilogb(v.hi);
+    dd f = {scalbn(v.hi, -k), scalbn(v.lo, -k)};
+    dd y = log_positive(f, precise);
+    if (form != NO_LOG_STEP) {
+        y = log_step(y, f, form);
+    }
+    return precise ? reduce_ln2(y, -(double)k) : dd_from(y.hi + k * LN2);
 }
 
 /*
