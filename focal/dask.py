@@ -63,7 +63,9 @@ ignore_index : int, default -1
     With class-index targets, the value that marks an ignored row.
 normalizer : float, optional
     With reduction="mean", the mean's denominator given instead of the
-    whole array's count or weight sum, as in `focal.loss`."""
+    whole array's count or weight sum, as in `focal.loss`.  A number: a
+    dask array here (as alpha, gamma or ignore_index) is refused, since it
+    would be computed while the graph is built; compute it first."""
 
 _SOFTMAX_PARAMETERS = """\
 logits : dask.array.Array
@@ -89,7 +91,9 @@ ignore_index : int, default -100
     The class index that marks an ignored row.
 normalizer : float, optional
     With reduction="mean", the mean's denominator given instead of the
-    whole array's row count or weight sum, as in `focal.softmax_loss`."""
+    whole array's row count or weight sum, as in `focal.softmax_loss`.  A
+    number: a dask array here (as alpha, gamma or ignore_index) is refused,
+    since it would be computed while the graph is built; compute it first."""
 
 _NOTES = """\
 Each block runs the NumPy function of the same name.  For "mean" and
@@ -137,7 +141,29 @@ def _dask_array(name: str, value: Any) -> "da.Array":
     if any(math.isnan(size) for sizes in value.chunks for size in sizes):
         raise ValueError(f"{name}: the chunk sizes are unknown (nan); call "
                          f"{name}.compute_chunk_sizes() first")
+    # Empty chunks are dropped (an axis of length 0 keeps its one): Dask
+    # computes an axis of length 1 chunked (0, 1) wrongly in blockwise calls
+    # with another argument, the row twice (dask 2026.8: x * 2 of shape
+    # (1, 2) computed to shape (2, 2)), which took a mean's gradient to the
+    # wrong shape and its loss to twice its value.  A mask and
+    # compute_chunk_sizes(), as the message above suggests, make such chunks.
+    if any(0 in sizes and len(sizes) > 1 for sizes in value.chunks):
+        value = value.rechunk(tuple(tuple(size for size in sizes if size) or sizes
+                                    for sizes in value.chunks))
     return value
+
+
+def _refuse_lazy(**values: Any) -> None:
+    """alpha, gamma, ignore_index and normalizer are numbers that shape the
+    graph: a dask array there would be computed while the graph is built,
+    against the promise that nothing is computed until asked."""
+    for name, value in values.items():
+        if isinstance(value, da.Array):
+            raise TypeError(
+                f"{name}: expected a number or an in-memory array, got a dask array (it would "
+                f"be computed while the graph is built); compute it first: "
+                f"{name}={name}.compute()"
+            )
 
 
 def _aligned(name: str, value: "da.Array", shape: Tuple[int, ...],
@@ -453,6 +479,7 @@ def _build(entry, x, t, w, alpha, alpha_blocks, options, index, t_index, w_index
 
 def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, normalizer, *,
              want_loss, want_grad):
+    _refuse_lazy(alpha=alpha, gamma=gamma, ignore_index=ignore_index, normalizer=normalizer)
     x = _dask_array("logits", logits)
     t = _dask_array("targets", targets)
     w = None if weights is None else _dask_array("weights", weights)
@@ -659,6 +686,7 @@ def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0
 def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_index,
              normalizer, *,
              want_loss, want_grad):
+    _refuse_lazy(alpha=alpha, gamma=gamma, ignore_index=ignore_index, normalizer=normalizer)
     x = _dask_array("logits", logits)
     t = _dask_array("labels", labels)
     w = None if weights is None else _dask_array("weights", weights)
