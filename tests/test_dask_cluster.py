@@ -71,17 +71,22 @@ def data():
     return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:]
 
 
-def _spread(client, *arrays):
-    """Dask arrays whose halves of rows live on different workers, so that a
-    fit is really distributed (left to the scheduler, both halves may land
-    on one worker)."""
+def _spread(client, *arrays, split=None):
+    """Dask arrays whose halves of rows (or `split`: the first worker's row
+    count) live on different workers, so that a fit is really distributed
+    (left to the scheduler, both halves may land on one worker).  A worker
+    given no rows holds no part."""
     workers = sorted(client.scheduler_info()["workers"])
     assert len(workers) == 2
-    rows = np.array_split(np.arange(len(arrays[0])), 2)
+    count = len(arrays[0])
+    split = count // 2 if split is None else split
+    rows = [np.arange(split), np.arange(split, count)]
     spread = []
     for array in arrays:
         parts = []
         for part_rows, worker in zip(rows, workers):
+            if not len(part_rows):
+                continue
             part = array[part_rows]
             future = client.scatter(part, workers=[worker], hash=False)
             parts.append(da.from_delayed(future, shape=part.shape, dtype=part.dtype))
@@ -159,6 +164,48 @@ def test_xgboost_dask_train_matches_single_machine(client, data):
     assert abs(cluster_ap - single_ap) <= AP_TOLERANCE
     # the cluster's model is its own (trained on the workers), not a copy
     assert not np.array_equal(cluster_margins, single_margins)
+
+
+@pytest.mark.parametrize("multiclass", [False, True])
+@pytest.mark.parametrize("split", [1700, 2000])
+def test_xgboost_dask_metric_is_the_whole_evaluation_sets(client, data, split, multiclass):
+    """Each worker's metric sees its own rows and XGBoost averages the
+    workers' values with equal weight: with the evaluation rows split 1,700
+    and 300 the focal metric logged 19.54 for the set's 21.02 (a mean of
+    means), and with every row on one worker the other's empty part raised.
+    The metric adds the workers' sums itself: each round's logged value is
+    the focal loss of the whole set under the model of that round."""
+    xgb = _library("xgboost")
+    import xgboost.dask  # noqa: F401  (the submodule)
+
+    X, y, X_test, y_test = data
+    rounds, scale = 4, 1e3
+    weights = np.linspace(0.5, 2.0, len(y_test))
+    if multiclass:
+        y, y_test = y + (X[:, 0] > 0.5), y_test + (X_test[:, 0] > 0.5)  # three classes
+        params = dict(max_depth=3, nthread=1, num_class=3, disable_default_eval_metric=True)
+        objective = focal.xgboost_objective(multiclass=True, hessian_scale="xgboost")
+        metric = focal.xgboost_metric(multiclass=True, scale=scale)
+    else:
+        params = dict(max_depth=3, nthread=1, base_score=focal.prior_bias(y.mean()),
+                      disable_default_eval_metric=True)
+        objective, metric = focal.xgboost_objective(), focal.xgboost_metric(scale=scale)
+    dtrain = xgb.dask.DaskDMatrix(client, *_spread(client, X, y))
+    dX, dy, dw = _spread(client, X_test, y_test, weights, split=split)
+    dvalid = xgb.dask.DaskDMatrix(client, dX, dy, weight=dw)
+    output = xgb.dask.train(client, params, dtrain, rounds, obj=objective,
+                            evals=[(dvalid, "valid")], custom_metric=metric)
+    logged = output["history"]["valid"][metric.name]
+    assert len(logged) == rounds
+    booster = output["booster"]
+    for r in range(rounds):
+        margins = booster.predict(xgb.DMatrix(X_test), output_margin=True,
+                                  iteration_range=(0, r + 1))
+        whole = scale * (focal.softmax_loss(margins.astype(np.float64), y_test.astype(np.intp),
+                                            weights=weights) if multiclass
+                         else focal.loss(margins.astype(np.float64), y_test, weights=weights))
+        # (XGBoost logs a custom metric's value with six decimals)
+        assert abs(logged[r] - whole) <= 1e-6 * abs(whole) + 1e-6, (r, logged[r], whole)
 
 
 # LightGBM's Dask estimator warns that it replaces n_jobs (a parameter of every

@@ -424,6 +424,11 @@ def test_bad_calls(name):
     y = np.array([0.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="binary.*multi-class"):
         objective(y, np.zeros((3, 3)))  # one column per class
+    # several binary labels per row (multi-label): one margin per label, which
+    # the message said was expected while refusing it
+    with pytest.raises(ValueError, match=r"binary, one margin per row: .*\(3, 2\), several "
+                                         r"binary labels per row .* does not support"):
+        objective(np.zeros((3, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="binary"):
         objective(y, np.zeros(4))
     with pytest.raises(ValueError, match="^sample_weight: expected one weight per label"):
