@@ -127,6 +127,9 @@ def _jax_labels(value: Any, what: str) -> Any:
     int32 wrapped (2**32 + 1 became class 1) and a float64 target just above
     1 rounded to 1, both silently."""
     labels = _jax_array("labels", value, "biuf", what)
+    if jnp.issubdtype(labels.dtype, jnp.floating) and jnp.dtype(labels.dtype).name not in _FLOATS:
+        raise TypeError(f"labels: expected integer, bool, float16, bfloat16, float32 or float64 "
+                        f"labels, got dtype {labels.dtype}")
     if isinstance(value, (jax.Array, jax.core.Tracer)):
         return labels
     original = np.asarray(value)
@@ -168,10 +171,17 @@ def _broadcast_targets(labels: Any, shape: Tuple[int, ...]) -> Any:
     return jnp.reshape(labels, (1,) * (len(shape) - labels.ndim) + labels.shape)
 
 
+# the floating dtypes focal reads; JAX's float8 and float4 ones are refused
+# here, by name, before any tracing (under jit they reached XLA's handler,
+# whose error named no argument)
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
 def _floating(logits: Any) -> Any:
     logits = _jax_array("logits", logits, "f", "a floating-point array")
-    if not jnp.issubdtype(logits.dtype, jnp.floating):
-        raise TypeError(f"logits: expected a floating-point array, got dtype {logits.dtype}")
+    if jnp.dtype(logits.dtype).name not in _FLOATS:
+        raise TypeError(f"logits: expected a floating-point array (float16, bfloat16, float32 "
+                        f"or float64), got dtype {logits.dtype}")
     return logits
 
 

@@ -25,6 +25,7 @@ README for a CPU-only PyTorch.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
@@ -89,18 +90,25 @@ def _refuse_transforms(**tensors: Any) -> None:
     """Inside a torch.func transform (vmap, grad, jacrev, ...) focal cannot read
     the tensors: the transform's wrappers have no storage, and any tensor read
     there becomes one (reading raised PyTorch's own RuntimeError).  The message
-    names the first argument the transform wrapped, else the inputs."""
+    names the first argument the transform wrapped; where it wrapped none of
+    them (a transform over something else), none is to blame, and the
+    message says so."""
     functorch = getattr(torch._C, "_functorch", None)
     level = getattr(functorch, "maybe_current_level", None)
     if level is None or level() is None:
         return
     wrapped = getattr(functorch, "is_functorch_wrapped_tensor", lambda tensor: False)
     name = next((name for name, tensor in tensors.items()
-                 if isinstance(tensor, torch.Tensor) and wrapped(tensor)), "inputs")
+                 if isinstance(tensor, torch.Tensor) and wrapped(tensor)), None)
+    advice = ("call focal.torch outside the transform (its functions take any batch shape, "
+              "and loss.backward() gives the gradient)")
+    if name is None:
+        raise TypeError(f"focal.torch cannot run inside a torch.func transform (vmap, grad, "
+                        f"jacrev, ...), also where the transform wraps none of its arguments; "
+                        f"{advice}")
     raise TypeError(
         f"{name}: a tensor of a torch.func transform (vmap, grad, jacrev, ...), whose values "
-        f"focal cannot read; call focal.torch outside the transform (its functions take any "
-        f"batch shape, and loss.backward() gives the gradient)"
+        f"focal cannot read; {advice}"
     )
 
 
@@ -185,9 +193,10 @@ class _FocalFunction(torch.autograd.Function):
         ctx.row_axis = row_axis
         ctx.dtype = inputs.dtype
         ctx.reduced = np.ndim(value) == 0
-        # a mean over nothing is nan, and so is its tangent (the gradient's sum over no
-        # terms would say 0)
-        ctx.undefined = ctx.reduced and bool(np.isnan(value)) and gradient.size == 0
+        # a mean over nothing (no elements, every one ignored, every weight 0) is
+        # nan, and so is its tangent, as F.cross_entropy's (the gradient's sum, of
+        # no terms or of zeros, would say 0)
+        ctx.undefined = ctx.reduced and bool(np.isnan(value))
         return _as_tensor(value, inputs.dtype)
 
     @staticmethod
@@ -392,7 +401,8 @@ def sigmoid_focal_loss(
     >>> x.grad.shape
     torch.Size([1, 3])
     """
-    _refuse_transforms(inputs=inputs, targets=targets, weights=weights, alpha=alpha)
+    _refuse_transforms(inputs=inputs, targets=targets, weights=weights, alpha=alpha, gamma=gamma,
+                       ignore_index=ignore_index)
     y = _argument("targets", targets)
     options = dict(alpha=_alpha(alpha), gamma=_argument("gamma", gamma), reduction=reduction,
                    weights=_argument("weights", weights),
@@ -482,15 +492,28 @@ def softmax_focal_loss(
     """
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(f"inputs: expected a torch.Tensor, got {type(inputs).__name__}")
-    _refuse_transforms(inputs=inputs, targets=targets, weights=weights, alpha=alpha)
+    _refuse_transforms(inputs=inputs, targets=targets, weights=weights, alpha=alpha, gamma=gamma,
+                       ignore_index=ignore_index)
     axis = _class_dim(dim, inputs.dim())
     labels = _argument("targets", targets)
     options = dict(alpha=_argument("alpha", alpha), gamma=_argument("gamma", gamma), axis=axis,
                    reduction=reduction, weights=_argument("weights", weights),
                    ignore_index=_argument("ignore_index", ignore_index))
 
-    return _evaluate(inputs, lambda x: focal.softmax_loss(x, labels, **options),
-                     lambda x: focal.softmax_loss_and_grad(x, labels, **options), axis)
+    def run() -> "torch.Tensor":
+        return _evaluate(inputs, lambda x: focal.softmax_loss(x, labels, **options),
+                         lambda x: focal.softmax_loss_and_grad(x, labels, **options), axis)
+
+    # (a nested tensor has no shape to read: refused by name in run())
+    if inputs.dim() == 0 or inputs.is_nested or inputs.shape[axis] != 1:
+        return run()
+    # one class: focal's warning names focal's arguments (logits, axis), this
+    # one the caller's
+    warnings.warn(f"inputs: the class dim (dim {axis}) has a single class; the softmax over it "
+                  "is 1 and the focal loss identically 0", UserWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"logits: the class axis", UserWarning)
+        return run()
 
 
 # ----------------------------------------------------------------------------

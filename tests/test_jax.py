@@ -251,6 +251,30 @@ def test_bad_arguments_are_named():
     jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, jax.lax.stop_gradient(y)).sum())(y)
 
 
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2", "float4_e2m1fn"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_float8_and_float4_are_refused_by_name_before_tracing(dtype, jit):
+    """JAX's float8 and float4 dtypes reached XLA's handler under jit, whose
+    error named no argument ("a buffer of XLA element type 20"), and eagerly
+    float8_e5m2 logits were computed: refused by name in both, logits and
+    labels alike."""
+    if not hasattr(jnp, dtype):
+        pytest.skip(f"this JAX has no {dtype}")
+    low = getattr(jnp, dtype)
+    x, y = _data((2, 3))
+    run = jax.jit if jit else (lambda f: f)
+    with pytest.raises(TypeError, match=r"^logits: expected a floating-point array \(float16, "
+                                        r"bfloat16, float32 or float64\), got dtype " + dtype):
+        run(focal_jax.sigmoid_focal_loss)(x.astype(low), y)
+    with pytest.raises(TypeError, match=r"^logits: expected a floating-point array"):
+        run(focal_jax.softmax_focal_loss)(x.astype(low), jnp.array([0, 1]))
+    with pytest.raises(TypeError, match=r"^labels: expected integer, bool, float16, bfloat16, "
+                                        r"float32 or float64 labels, got dtype " + dtype):
+        run(focal_jax.sigmoid_focal_loss)(x, y.astype(low))
+    with pytest.raises(TypeError, match=r"^labels: expected integer"):
+        run(focal_jax.softmax_focal_loss)(x, jax.nn.softmax(x).astype(low))
+
+
 @pytest.mark.parametrize("value", ["a", b"x", None, object(), {}, [[1.0], [1.0, 2.0]],
                                    np.array([object()])],
                          ids=["str", "bytes", "None", "object", "dict", "ragged", "object-array"])

@@ -645,6 +645,25 @@ def test_torch_func_transforms_are_refused_by_name(transform, form, closure):
     assert torch.isfinite(call(torch.randn(*shape)))
 
 
+def test_torch_func_messages_name_the_argument_wrapped_or_none():
+    """The message named the inputs whatever the transform wrapped: gamma or
+    ignore_index mapped over, or nothing focal reads (a transform over another
+    tensor), where no argument is to blame."""
+    x, y = torch.randn(3, 4), (torch.rand(3, 4) < 0.3).float()
+    with pytest.raises(TypeError, match=r"^gamma: a tensor of a torch.func "):
+        torch.func.vmap(lambda g: focal_torch.sigmoid_focal_loss(x, y, gamma=g,
+                                                                 reduction="sum"))(
+            torch.tensor([1.0, 2.0]))
+    labels = torch.tensor([0, 1, 2])
+    with pytest.raises(TypeError, match=r"^ignore_index: a tensor of a torch.func "):
+        torch.func.vmap(lambda i: focal_torch.softmax_focal_loss(x, labels, ignore_index=i))(
+            torch.tensor([-100, 1]))
+    with pytest.raises(TypeError, match=r"^focal.torch cannot run inside a torch.func transform "
+                                        r".*wraps none of its arguments"):
+        torch.func.vmap(lambda z: focal_torch.sigmoid_focal_loss(x, y, reduction="sum") + z)(
+            torch.tensor([1.0, 2.0]))
+
+
 # (torch 2.13's compile machinery warns as it traces: of its own deprecated parts,
 # torch.jit's script_method and instantiating the autograd Function, and of reading
 # .grad of a non-leaf tensor, which Dynamo's tracing does; none of these is focal's)
@@ -753,3 +772,32 @@ def test_forward_mode_of_a_mean_over_nothing_is_nan():
             forward_ad.make_dual(z, torch.ones_like(z)), torch.zeros(0, 3, dtype=torch.float64),
             reduction="mean"))
     assert torch.isnan(value) and torch.isnan(tangent)
+
+
+@pytest.mark.parametrize("case", ["every row ignored", "every weight 0", "softmax, every row ignored"])
+def test_forward_mode_of_a_mean_over_no_counted_element_is_nan(case):
+    """Elements that are all ignored, or all of weight 0, leave a mean over
+    nothing too: its value was nan and its tangent 0 (F.cross_entropy: nan)."""
+    z = torch.randn(4, 3, dtype=torch.float64)
+    with forward_ad.dual_level():
+        dual = forward_ad.make_dual(z, torch.ones_like(z))
+        if case == "every row ignored":
+            out = focal_torch.sigmoid_focal_loss(dual, torch.full((4,), -1), reduction="mean")
+        elif case == "every weight 0":
+            out = focal_torch.sigmoid_focal_loss(dual, torch.zeros(4, 3, dtype=torch.float64),
+                                                 reduction="mean", weights=torch.zeros(4, 3))
+        else:
+            out = focal_torch.softmax_focal_loss(dual, torch.full((4,), -100), reduction="mean")
+        value, tangent = forward_ad.unpack_dual(out)
+    assert torch.isnan(value) and torch.isnan(tangent)
+
+
+def test_the_one_class_warning_names_this_modules_arguments():
+    """A softmax over one class warns, as focal does, naming inputs and dim
+    (focal's own warning named logits and axis) and only once per call."""
+    with pytest.warns(UserWarning) as record:
+        value = focal_torch.softmax_focal_loss(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))
+    assert float(value) == 0.0
+    messages = [str(w.message) for w in record]
+    assert messages == ["inputs: the class dim (dim 1) has a single class; the softmax over it "
+                        "is 1 and the focal loss identically 0"], messages
