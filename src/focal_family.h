@@ -341,13 +341,35 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
                         : add_ln2_multiple(log_positive(dd_scale(u, lift_u, precise), precise),
                                            lift_u != 1.0 ? -600.0 : 0.0, precise);
     dd big_s = m == 0.0 ? s.softplus_x : dd_negate(log_u);
-    dd p_g;
-    if (gamma_integer >= 1 && gamma_integer <= 4) {
-        dd p2 = dd_mul(big_p, big_p, precise);
-        p_g = gamma_integer == 1   ? big_p
+    /* P^g times power_lift (1, or 2^600 or 2^1000 where P^g is tiny:
+       below); for an integer g up to 4 also P^(g-1), lifted alike */
+    dd p_g, p_g1 = dd_from(0.0);
+    double power_lift = 1.0;
+    const int products = gamma_integer >= 1 && gamma_integer <= 4;
+    if (products) {
+        /* (P 2^(600/g))^g = P^g 2^600 where P^g is below 2^-600 (see below),
+           and P^(g-1) 2^600 = (P 2^(600/g))^(g-1) 2^(600/g).  P^(g-1) is a
+           product of its own: P^g / P is not, where P^g underflows even
+           lifted (clip 1/2, gamma_neg 2, x = 1e-300: P^2 = 6e-602) */
+        const double base_lift = gamma_integer == 1   ? 0x1p600
+                                 : gamma_integer == 2 ? 0x1p300
+                                 : gamma_integer == 3 ? 0x1p200
+                                                      : 0x1p150;
+        power_lift = big_p.hi * base_lift < 1.0 ? 0x1p600 : 1.0;
+        /* (a P below 2^-900 from its lifted form, whose digits it lacks) */
+        dd base = lift_p != 1.0 ? dd_scale(lifted_p, base_lift * 0x1p-600, precise)
+                                : dd_scale(big_p, power_lift != 1.0 ? base_lift : 1.0, precise);
+        dd p2 = dd_mul(base, base, precise);
+        dd p3 = dd_mul(p2, base, precise);
+        p_g = gamma_integer == 1   ? base
               : gamma_integer == 2 ? p2
-              : gamma_integer == 3 ? dd_mul(p2, big_p, precise)
+              : gamma_integer == 3 ? p3
                                    : dd_mul(p2, p2, precise);
+        dd below = gamma_integer == 1   ? dd_from(1.0)
+                   : gamma_integer == 2 ? base
+                   : gamma_integer == 3 ? p2
+                                        : p3;
+        p_g1 = dd_scale(below, power_lift != 1.0 ? base_lift : 1.0, precise);
     }
     else {
         /* log P = log p + log(1 - m/p) = -softplus(-x) + log1p(-m/p) while
@@ -360,9 +382,29 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
                             : add_ln2_multiple(log_positive(lifted_p, precise),
                                                lift_p != 1.0 ? -600.0 : 0.0, precise);
         dd scaled = power_exponent(log_p_m, g, precise);
+        /* a P^g below e^-700 (the products above: 2^-600) is formed 2^1000
+           or 2^600 larger, and every value that it multiplies is scaled back once,
+           last: the second derivative's P^(g-1) may be normal where P^g is
+           subnormal, and P^g / P took the subnormal's few digits to it
+           (clip 0.05, gamma_neg 20, three doubles above logit(m): 1.34e-307
+           for 1.05e-307), or 0 where P^g underflowed (one double above: 0
+           for 1.1e-310; clip 1/2, gamma_neg 2, x = 1e-300: 0 for 9.4e-302) */
+        /* (2^1000 for g >= 1, where P^(g-1) <= 1 keeps every lifted value
+           finite: P^g may be far below 2^-1674, where P^(g-1) is normal
+           (gamma_neg 1.9 at P = 1e-280); 2^600 below, where P^(g-1)
+           exceeds 1.  power_exponent stops at -800, the sentinel of a power
+           that underflows: the lifted one at -1600 instead) */
+        const double plain = g * log_p_m.hi;
+        const double lift_bits = g >= 1.0 ? 1000.0 : 600.0;
+        power_lift = plain < -700.0 ? (g >= 1.0 ? 0x1p1000 : 0x1p600) : 1.0;
+        dd lifted_exponent =
+            add_ln2_multiple(plain < -1600.0 ? dd_from(-1600.0) : dd_scale(log_p_m, g, precise),
+                             lift_bits, precise);
+        scaled = power_lift != 1.0 ? lifted_exponent : scaled;
         p_g = precise ? exp_nonpositive(scaled, precise) : dd_from(exp_negative_f32(-scaled.hi));
     }
-    dd loss = dd_mul(p_g, big_s, precise);
+    const double unlift = 1.0 / power_lift;
+    dd loss = dd_scale(dd_mul(p_g, big_s, precise), unlift, precise);
     v.loss = above ? loss : dd_from(0.0);
     if (derivatives < FOCAL_OUT_GRAD) {
         return v;
@@ -375,9 +417,11 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     dd w_sigma = dd_mul(w, dd_divide(lifted_s, lifted_p, precise), precise);
     dd w_over_u = dd_divide(dd_scale(w, lift_u, precise), dd_scale(u, lift_u, precise), precise);
     dd bracket = dd_add(dd_scale(w_sigma, g, precise), w_over_u, precise); /* w (g sigma + 1/u) */
-    dd grad = dd_mul(p_g, bracket, precise);
-    /* P^g = 0: the derivatives are 0 too (g sigma may overflow: no 0 * inf) */
-    int positive = above && p_g.hi > 0.0;
+    dd grad = dd_scale(dd_mul(p_g, bracket, precise), unlift, precise);
+    /* P^g = 0 (lifted as it is): the derivatives are 0 too (g sigma may
+       overflow: no 0 * inf), but for the second derivative's P^(g-1) of
+       an integer g, which may not underflow where P^g does */
+    int positive = above && (p_g.hi > 0.0 || p_g1.hi > 0.0);
     v.grad = positive ? grad : dd_from(0.0);
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
@@ -389,8 +433,8 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
        its division by P: P^(g-1) is finite wherever the value is, and g = 0
        makes the term 0, where 1/P alone overflows for a subnormal P (x within
        1e-310 of logit(m): inf, and NaN once g = 0 multiplied it); P's lift
-       enters first, so that P^g does not make the product subnormal.  (Left:
-       a P^g that underflows where P^(g-1) does not, g > 1, gives 0.) */
+       enters first, so that P^g does not make the product subnormal; a
+       lifted P^g (power_lift) keeps its lift to the end. */
     dd one_minus_2p = dd_add(s.one_minus_p, dd_negate(s.p), precise);
     /* (1 - 2p) w/u + (w/u)^2 = (w/u)((1 - p) - m p/u), since (1 - 2p) u + w
        = (1 - p) u - m p: the two terms, near -1/(1 - p) and p/(1 - p) times
@@ -434,12 +478,16 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
                              dd_scale(dd_mul(factor, quotient, precise), half_lift, precise),
                              precise)
                     : quotient;
+    /* (integer g up to 4: w g factor P^(g-1), its own product) */
+    last = products ? dd_mul(w_g, dd_mul(factor, p_g1, precise), precise) : last;
     dd hess = dd_add(dd_mul(p_g, sides, precise), last, precise);
     /* a quotient beyond the double range is inf, of the numerator's sign:
        its low part and the sum's made NaN of it (clip 1/2, gamma_neg 0.01,
        x = 1e-315: NaN for 1.8e309) */
     int overflowed = hess.hi != hess.hi && numerator.hi == numerator.hi;
-    v.hess = !positive ? 0.0 : overflowed ? copysign(HUGE_VAL, numerator.hi) : hess.hi;
+    v.hess = !positive     ? 0.0
+             : overflowed ? copysign(HUGE_VAL, numerator.hi)
+                          : hess.hi * unlift;
     return v;
 }
 

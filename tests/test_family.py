@@ -637,12 +637,9 @@ def test_asymmetric_second_derivative_a_subnormal_distance_above_the_clip(gamma_
         digits = 2.0**-1074 / (0.5 * xi)   # P's relative rounding, half its spacing over P
         bound = 4 * 2.0**-53 + (gamma_neg + abs(gamma_neg - 1)) * digits
         for got, exact in ((grad[i], exact_grad), (hess[i], exact_hess)):
-            if gamma_neg > 1:
-                # a gap left: P^g underflows to 0 where P^(g - 1) w (...) is
-                # still normal (9.4e-302 at x = 1e-300, gamma_neg 2): 0 there
-                assert abs(got - exact) <= 1e-300, (xi, gamma_neg, got, exact)
-                continue
-            # (a value below the normal range is itself rounded to 2^-1074)
+            # (a value below the normal range is itself rounded to 2^-1074;
+            # at gamma_neg > 1 P^g underflows where P^(g - 1) w (...) does
+            # not: test_asymmetric_values_where_p_to_the_gamma_underflows)
             assert abs(got - exact) <= bound * abs(exact) + 2.0**-1074, (xi, gamma_neg, got, exact)
 
 
@@ -703,9 +700,7 @@ def test_asymmetric_values_where_p_itself_underflows(x, clip, gamma_neg):
     # 0.25).  P is formed 2^600 larger there, and its sign decides.  Below
     # a subnormal clip p itself is subnormal: w = p (1 - p) keeps its few
     # digits (half a spacing 2^-1074 over p, relatively), which the second
-    # derivative's w^2 / P brings back into the normal range (left; as is
-    # gamma_neg > 1 where P^g underflows and P^(g - 1) does not, the gap of
-    # test_asymmetric_second_derivative_a_subnormal_distance_above_the_clip).
+    # derivative's w^2 / P brings back into the normal range (left).
     grad, hess = focal.asymmetric_grad_hess(np.array([x]), np.zeros(1), 1.0, gamma_neg, clip)
     with mpmath.workdps(400):   # p - m is x/4 at clip 1/2, down to 1e-324
         _, exact_grad, exact_hess = reference.asymmetric_mp(x, 0.0, 1.0, gamma_neg, clip)
@@ -717,6 +712,50 @@ def test_asymmetric_values_where_p_itself_underflows(x, clip, gamma_neg):
             continue
         bound = 4 * np.spacing(abs(float(exact))) + digits * abs(exact)
         assert abs(got - exact) <= bound, (got, exact)
+
+
+def _steps_above(clip):
+    """Logits from the double nearest logit(clip) upwards: 1 to 1,000 of its
+    spacings, where P = p - m runs from about 1e-17 of m upwards; at clip
+    1/2 (logit 0, where the doubles are dense) x from 1e-320 to 1e-30."""
+    if clip == 0.5:
+        return [1e-320, 1e-315, 1e-310, 1e-300, 1e-250, 1e-200, 1e-180, 1e-160, 1e-150,
+                1e-120, 1e-100, 1e-60, 1e-45, 1e-41, 1e-30]
+    centre = float(mpmath.log(mpmath.mpf(clip) / (1 - mpmath.mpf(clip))))
+    return [centre + k * np.spacing(abs(centre)) for k in (1, 2, 3, 4, 6, 10, 30, 100, 1000)]
+
+
+@pytest.mark.parametrize("clip, gamma_neg", [(0.05, 20.0), (0.05, 21.5), (0.3, 20.5), (0.9, 19.5),
+                                             (0.5, 2.0), (0.5, 3.0), (0.5, 4.0), (0.5, 7.5),
+                                             (0.5, 1.05), (0.5, 1.9), (0.5, 2.5), (0.5, 0.9),
+                                             (0.5, 1.0)])
+def test_asymmetric_values_where_p_to_the_gamma_underflows(clip, gamma_neg):
+    # Just above the clip P^g falls below the normal range, or to 0, where
+    # the second derivative's term w g (...) P^(g - 1) is still normal: it
+    # was formed from the subnormal P^g (clip 0.05, gamma_neg 20, three
+    # doubles above logit(m): 1.34e-307 for 1.05e-307; one above: 0 for
+    # 1.1e-310; clip 1/2, gamma_neg 2, x = 1e-300: 0 for 9.4e-302).  P^g is
+    # formed 2^1000 larger there (2^600 for gamma_neg < 1) by the power's
+    # exponent, or for an integer gamma up to 4 2^600 larger by the products
+    # of P 2^(600/g), with P^(g - 1) a product of its own (P^g may underflow
+    # even lifted: gamma_neg 2, x = 1e-300, P^2 = 6e-602), and the values
+    # scaled back once: within 4 ULP, or 2^-1074 below the normal range (a
+    # subnormal result is rounded to its spacing), loss and gradient too.  (At clip 1/2 x below
+    # about 1e-307 makes P subnormal, formed 2^600 larger itself: its P^g
+    # from that lifted P, 0 for 8.9e-18 in the second derivative at
+    # gamma_neg 1.05, x = 1e-323.  Left: at gamma_neg between 1 and 2 and x
+    # near 1e-323 P^g 2^1000 is itself subnormal, 7.8e-12 of the second
+    # derivative at gamma_neg 1.9, x = 1e-323.)
+    x = np.array(_steps_above(clip))
+    zeros = np.zeros_like(x)
+    loss = focal.asymmetric_loss(x, zeros, 0.0, gamma_neg, clip, reduction="none")
+    grad, hess = focal.asymmetric_grad_hess(x, zeros, 0.0, gamma_neg, clip)
+    for i, xi in enumerate(x):
+        with mpmath.workdps(400):   # p - m down to 1e-301
+            exact = reference.asymmetric_mp(xi, 0.0, 0.0, gamma_neg, clip)
+        for what, got, value in zip(("loss", "grad", "hess"), (loss[i], grad[i], hess[i]), exact):
+            bound = 4 * np.spacing(abs(float(value))) + 2.0**-1074
+            assert abs(got - value) <= bound, (what, xi, got, float(value))
 
 
 @pytest.mark.parametrize("clip", [1e-300, 1e-200, 1e-160, 5e-324])
