@@ -504,8 +504,10 @@ def softmax_focal_loss(
         return _evaluate(inputs, lambda x: focal.softmax_loss(x, labels, **options),
                          lambda x: focal.softmax_loss_and_grad(x, labels, **options), axis)
 
-    # (a nested tensor has no shape to read: refused by name in run())
-    if inputs.dim() == 0 or inputs.is_nested or inputs.shape[axis] != 1:
+    # (a tensor not strided, or nested, which has no shape to read, is
+    # refused by name in run(), without this warning)
+    if (inputs.dim() == 0 or inputs.layout != torch.strided or inputs.is_nested
+            or inputs.shape[axis] != 1):
         return run()
     # one class: focal's warning names focal's arguments (logits, axis), this
     # one the caller's

@@ -710,6 +710,17 @@ def test_a_block_of_zero_weights_does_not_set_the_scale():
             _close(a, e, np.dtype(np.float64))
 
 
+def _family_case(family, rows):
+    """Logits (rows, 3), targets of a family (dense, class indices or softmax
+    labels), and its in-memory and lazy loss_and_grad."""
+    x = np.linspace(-3, 3, 3 * rows).reshape(rows, 3)
+    if family == "sigmoid":
+        return x, (x > 0).astype(np.float64), focal.loss_and_grad, fd.loss_and_grad
+    if family == "sigmoid labels":
+        return x, np.arange(rows) % 4, focal.loss_and_grad, fd.loss_and_grad
+    return x, np.arange(rows) % 3, focal.softmax_loss_and_grad, fd.softmax_loss_and_grad
+
+
 @pytest.mark.parametrize("family", ["sigmoid", "sigmoid labels", "softmax"])
 @pytest.mark.parametrize("chunks", [((2, 0, 2), (3,)), ((0, 4), (3,)), ((4,), (3,)), ((0,), (3,))])
 def test_blocks_of_no_elements_as_in_memory(family, chunks):
@@ -718,14 +729,8 @@ def test_blocks_of_no_elements_as_in_memory(family, chunks):
     ("zero-size array to reduction operation maximum").  It shares nothing; an
     array of no elements at all gives the in-memory call's nan."""
     rows = sum(chunks[0])
-    x = np.linspace(-3, 3, 3 * rows).reshape(rows, 3)
+    x, t, call, lazy = _family_case(family, rows)
     w = np.linspace(0.5, 2.0, 3 * rows).reshape(rows, 3)
-    if family == "sigmoid":
-        t, call, lazy = (x > 0).astype(np.float64), focal.loss_and_grad, fd.loss_and_grad
-    elif family == "sigmoid labels":
-        t, call, lazy = np.arange(rows) % 4, focal.loss_and_grad, fd.loss_and_grad
-    else:
-        t, call, lazy = np.arange(rows) % 3, focal.softmax_loss_and_grad, fd.softmax_loss_and_grad
     if family == "softmax":
         w = w[:, 0]  # one weight per row
     X = da.from_array(x, chunks=chunks)
@@ -750,14 +755,7 @@ def test_an_axis_of_one_element_with_empty_blocks_as_in_memory(family, row_chunk
     in-memory one.  Empty blocks are dropped first."""
     if family == "softmax" and reduction == "sum_over_positives":
         pytest.skip("the softmax has no sum_over_positives")
-    rows = sum(row_chunks)
-    x = np.linspace(-2, 2, 3 * rows).reshape(rows, 3)
-    if family == "sigmoid":
-        t, call, lazy = (x > 0).astype(np.float64), focal.loss_and_grad, fd.loss_and_grad
-    elif family == "sigmoid labels":
-        t, call, lazy = np.arange(rows) % 4, focal.loss_and_grad, fd.loss_and_grad
-    else:
-        t, call, lazy = np.arange(rows) % 3, focal.softmax_loss_and_grad, fd.softmax_loss_and_grad
+    x, t, call, lazy = _family_case(family, sum(row_chunks))
     X = da.from_array(x, chunks=(row_chunks, (3,)))
     T = da.from_array(t, chunks=(row_chunks, (3,)) if t.ndim == 2 else (row_chunks,))
     value, gradient = lazy(X, T, reduction=reduction)

@@ -801,3 +801,9 @@ def test_the_one_class_warning_names_this_modules_arguments():
     messages = [str(w.message) for w in record]
     assert messages == ["inputs: the class dim (dim 1) has a single class; the softmax over it "
                         "is 1 and the focal loss identically 0"], messages
+    # a layout that is refused is refused without the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TypeError, match="^inputs: "):
+            focal_torch.softmax_focal_loss(torch.randn(3, 1).to_sparse(),
+                                           torch.zeros(3, dtype=torch.long))
