@@ -297,7 +297,7 @@ expm1_small(dd d, int precise)
  */
 FOCAL_INLINE focal_values
 asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int gamma_integer,
-                    int derivatives, int precise)
+                    int derivatives, int precise, double weight)
 {
     focal_values v = {dd_from(0.0), dd_from(0.0), 0.0};
     const double g = k->gamma, m = k->extra2;
@@ -345,7 +345,9 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
        below); for an integer g up to 4 also P^(g-1), lifted alike */
     dd p_g, p_g1 = dd_from(0.0);
     double power_lift = 1.0;
-    const int products = gamma_integer >= 1 && gamma_integer <= 4;
+    /* (a weight other than 1, asymmetric_limit_weighted's, takes the
+       exponent's form: below) */
+    const int products = gamma_integer >= 1 && gamma_integer <= 4 && weight == 1.0;
     if (products) {
         /* (P 2^(600/g))^g = P^g 2^600 where P^g is below 2^-600 (see below),
            and P^(g-1) 2^600 = (P 2^(600/g))^(g-1) 2^(600/g).  P^(g-1) is a
@@ -394,26 +396,43 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
            (gamma_neg 1.9 at P = 1e-280); 2^600 below, where P^(g-1)
            exceeds 1.  power_exponent stops at -800, the sentinel of a power
            that underflows: the lifted one at -1600 instead) */
-        const double plain = g * log_p_m.hi;
+        /* A weight above 1 (asymmetric_limit_weighted; else 1, a constant
+           of the block's loops) enters the exponent, P^g w = e^(g log P +
+           log w): values that lie below the doubles before the weight
+           brings them back keep their digits (clip 1/2, gamma_neg 0.5, x =
+           1e-315 under a weight of 1e300: a loss of 0 for 3.95e-174), also
+           where w (p (1 - p)) is tiny too (clip 1e-300, gamma_neg 0.5 next
+           to the clip: a gradient of 0 for 5.6e-157) */
+        dd log_weight = weight == 1.0 ? dd_from(0.0)
+                                      : log_by_exponent(dd_from(weight), precise,
+                                                        precise ? EXP_ACCURATE : NO_LOG_STEP);
+        dd exponent = weight == 1.0 ? dd_scale(log_p_m, g, precise)
+                                    : dd_add(dd_scale(log_p_m, g, precise), log_weight, precise);
+        const double plain = g * log_p_m.hi + log_weight.hi;
         const double lift_bits = g >= 1.0 ? 1000.0 : 600.0;
         power_lift = plain < -700.0 ? (g >= 1.0 ? 0x1p1000 : 0x1p600) : 1.0;
-        dd lifted_exponent =
-            add_ln2_multiple(plain < -1600.0 ? dd_from(-1600.0) : dd_scale(log_p_m, g, precise),
-                             lift_bits, precise);
-        scaled = power_lift != 1.0 ? lifted_exponent : scaled;
-        p_g = precise ? exp_nonpositive(scaled, precise) : dd_from(exp_negative_f32(-scaled.hi));
+        dd lifted_exponent = add_ln2_multiple(plain < -1600.0 ? dd_from(-1600.0) : exponent,
+                                              lift_bits, precise);
+        scaled = power_lift != 1.0 ? lifted_exponent : weight == 1.0 ? scaled : exponent;
+        /* (P^g w may exceed 1: exp_series takes a positive exponent) */
+        p_g = precise || (weight != 1.0 && scaled.hi > 0.0)
+                  ? exp_nonpositive(scaled, precise)
+                  : dd_from(exp_negative_f32(-scaled.hi));
     }
+    /* the values' scale back, once, last */
     const double unlift = 1.0 / power_lift;
-    dd loss = dd_scale(dd_mul(p_g, big_s, precise), unlift, precise);
+    /* a lifted P's S = -log(1 - P) is P (1 + P/2 + ...), P itself to
+       2^-900, and taken as the lifted P, not from a subnormal P's few
+       digits (but for the clip 0, whose S is softplus(x)) */
+    dd lifted_s = lift_p != 1.0 && m != 0.0 ? lifted_p : dd_scale(big_s, lift_p, precise);
+    dd loss = dd_scale(dd_scale(dd_mul(p_g, lifted_s, precise), unlift, precise), 1.0 / lift_p,
+                       precise);
     v.loss = above ? loss : dd_from(0.0);
     if (derivatives < FOCAL_OUT_GRAD) {
         return v;
     }
     /* w / u (<= 1) rather than 1 / u, both terms of a quotient lifted
-       together; a lifted P's S = -log(1 - P) is P (1 + P/2 + ...), P itself
-       to 2^-900, and taken as the lifted P, not from a subnormal P's few
-       digits (but for the clip 0, whose S is softplus(x)) */
-    dd lifted_s = lift_p != 1.0 && m != 0.0 ? lifted_p : dd_scale(big_s, lift_p, precise);
+       together */
     dd w_sigma = dd_mul(w, dd_divide(lifted_s, lifted_p, precise), precise);
     dd w_over_u = dd_divide(dd_scale(w, lift_u, precise), dd_scale(u, lift_u, precise), precise);
     dd bracket = dd_add(dd_scale(w_sigma, g, precise), w_over_u, precise); /* w (g sigma + 1/u) */
@@ -481,12 +500,16 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
     /* (integer g up to 4: w g factor P^(g-1), its own product) */
     last = products ? dd_mul(w_g, dd_mul(factor, p_g1, precise), precise) : last;
     dd hess = dd_add(dd_mul(p_g, sides, precise), last, precise);
-    /* a quotient beyond the double range is inf, of the numerator's sign:
-       its low part and the sum's made NaN of it (clip 1/2, gamma_neg 0.01,
-       x = 1e-315: NaN for 1.8e309) */
-    int overflowed = hess.hi != hess.hi && numerator.hi == numerator.hi;
+    /* a quotient beyond the double range is inf, of the numerator's sign
+       (the coefficient's): its low part and the sum's made NaN of it (clip
+       1/2, gamma_neg 0.01, x = 1e-315: NaN for 1.8e309), and so may the
+       numerator's own, where a weight is inside P^g.  (The test on the
+       coefficient alone, in the block's loops too, made GCC's float32 loop
+       of a general gamma_neg twice as slow: the weight's, a constant 1
+       there, keeps it to the scalar path.) */
+    int overflowed = hess.hi != hess.hi && (numerator.hi == numerator.hi || weight != 1.0);
     v.hess = !positive     ? 0.0
-             : overflowed ? copysign(HUGE_VAL, numerator.hi)
+             : overflowed ? copysign(HUGE_VAL, weight != 1.0 ? coefficient.hi : numerator.hi)
                           : hess.hi * unlift;
     return v;
 }
@@ -522,7 +545,7 @@ asymmetric(double x, double y, const focal_params *k, int gamma_integer, int der
                                    precise, NULL, 0);
     }
     return asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k, gamma_integer,
-                               derivatives, precise);
+                               derivatives, precise, 1.0);
 }
 
 /*
@@ -602,7 +625,8 @@ asymmetric_limit(double x, double y, const focal_params *k, int precise)
     logistic_parts at_infinity = logistic(HUGE_VAL, precise, 0);
     dd t_boosted = exp_nonpositive(add_ln2_multiple(dd_from(-x), 1000.0, precise), precise);
     focal_values v = asymmetric_negative(HUGE_VAL, at_infinity, t_boosted, k,
-                                         focal_gamma_kernel(k->gamma), FOCAL_OUT_GRAD, precise);
+                                         focal_gamma_kernel(k->gamma), FOCAL_OUT_GRAD, precise,
+                                         1.0);
     v.grad = dd_scale(v.grad, 0x1p-1000, precise);
     /* 1 - 2p = -1 + 2t and the other terms carry w^2: -dL/dx to 1e-300 */
     v.hess = -v.grad.hi;

@@ -971,15 +971,26 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
 }
 
 /* the asymmetric loss's positives are the focal loss at gamma_pos, its
-   negatives without a clip the focal loss at gamma_neg (asymmetric_limit) */
+   negatives without a clip the focal loss at gamma_neg (asymmetric_limit);
+   above a clip the negatives' kernel takes the weight before its values are
+   scaled back (clip 1/2, gamma_neg 0.5, x = 1e-315 under a weight of 1e300:
+   a loss of 0 for 3.95e-174, P^g S below the doubles before the weight) */
 FOCAL_OUTLINED int
 asymmetric_limit_weighted(double x, double y, const focal_params *k, double weight,
                           int precise, focal_values *v)
 {
+    if (y == 0.0 && k->extra2 != 0.0) {
+        if (!(fabs(x) <= FOCAL_SIGMOID_FAR)) {
+            return 0;
+        }
+        logistic_parts s = logistic(x, precise, 1);
+        *v = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k,
+                                 asymmetric_form(k), FOCAL_OUT_HESS, precise, weight);
+        return 1;
+    }
     focal_params focal = *k;
     focal.gamma = y == 1.0 ? k->extra : k->gamma;
-    return (y == 1.0 || k->extra2 == 0.0) &&
-           focal_hard_limit_weighted(x, y, &focal, weight, precise, v);
+    return focal_hard_limit_weighted(x, y, &focal, weight, precise, v);
 }
 
 /* the quality focal loss of a hard target is the focal loss at gamma = beta */

@@ -1361,3 +1361,44 @@ def test_varifocal_large_alpha_on_the_wrong_side_of_target_0(dtype, case):
     for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
                                      ("loss", "gradient", "second derivative")):
         assert_close(computed, value, dtype, 2, f"{where} {what}")
+
+
+def _above_logit(clip, steps):
+    """The double `steps` spacings above the one nearest logit(clip)."""
+    centre = float(mpmath.log(mpmath.mpf(clip) / (1 - mpmath.mpf(clip))))
+    return centre + steps * np.spacing(abs(centre)) if centre else steps * 5e-324
+
+
+# (x, clip, gamma_neg, weight): a negative just above the clip, whose values
+# (P^g S, P^g w (...)) lie below the doubles before a weight brings them back
+ASYMMETRIC_FAINT_CASES = [(1e-315, 0.5, 0.5, 1e300),
+                          (1e-300, 0.5, 2.0, 1e250),
+                          (1e-200, 0.5, 4.0, 1e300),
+                          (1e-280, 0.5, 1.9, 1e300),
+                          (_above_logit(0.05, 3), 0.05, 20.0, 1e300),
+                          (_above_logit(0.3, 30), 0.3, 20.5, 1e290),
+                          (_above_logit(1e-300, 1), 1e-300, 0.5, 1e300)]
+
+
+@pytest.mark.parametrize("case", ASYMMETRIC_FAINT_CASES)
+def test_a_heavy_weight_brings_back_the_asymmetric_negatives_above_the_clip(case):
+    """Next to the clip P = p - m is small and the negatives' values P^g S
+    and their derivatives may lie below the doubles, where a weight brings
+    them back: the weight multiplied what had underflowed (clip 1/2,
+    gamma_neg 0.5, x = 1e-315 under a weight of 1e300: a loss of 0 for
+    3.95e-174).  The negatives' kernel takes the weight before it scales its
+    values back (its faint elements, as the other families' far tails):
+    within 4 ULP of the weighted values."""
+    x0, clip, gamma_neg, weight = case
+    x, y, w = np.array([x0, 0.5]), np.array([0.0, 1.0]), np.array([weight, 1.0])
+    parameters = {"gamma_pos": 0.0, "gamma_neg": gamma_neg, "clip": clip}
+    loss = focal.asymmetric_loss(x, y, **parameters, reduction="none", weights=w)
+    grad, hess = focal.asymmetric_grad_hess(x, y, **parameters, weights=w)
+    with mpmath.workdps(400):
+        exact = [value * mpmath.mpf(weight)
+                 for value in asymmetric_mp(x0, 0.0, 0.0, gamma_neg, clip)]
+    assert exact[0] > 0
+    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                     ("loss", "gradient", "second derivative")):
+        assert_close(computed, value, np.float64, 4,
+                     f"x = {x0}, clip {clip}, gamma_neg {gamma_neg}, weight {weight:g}: {what}")
