@@ -345,8 +345,7 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
        below); for an integer g up to 4 also P^(g-1), lifted alike */
     dd p_g, p_g1 = dd_from(0.0);
     double power_lift = 1.0;
-    /* (a weight other than 1, asymmetric_limit_weighted's, takes the
-       exponent's form: below) */
+    /* (a weight other than 1 takes the exponent's form: below) */
     const int products = gamma_integer >= 1 && gamma_integer <= 4 && weight == 1.0;
     if (products) {
         /* (P 2^(600/g))^g = P^g 2^600 where P^g is below 2^-600 (see below),
@@ -396,10 +395,11 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
            (gamma_neg 1.9 at P = 1e-280); 2^600 below, where P^(g-1)
            exceeds 1.  power_exponent stops at -800, the sentinel of a power
            that underflows: the lifted one at -1600 instead) */
-        /* A weight above 1 (asymmetric_limit_weighted; else 1, a constant
-           of the block's loops) enters the exponent, P^g w = e^(g log P +
-           log w): values that lie below the doubles before the weight
-           brings them back keep their digits (clip 1/2, gamma_neg 0.5, x =
+        /* A weight other than 1 (above 1: asymmetric_limit_weighted; below
+           1 where the second derivative overflowed: asymmetric_gathered;
+           else 1, a constant of the block's loops) enters the exponent,
+           P^g w = e^(g log P + log w): values that lie below the doubles
+           before the weight brings them back keep their digits (clip 1/2, gamma_neg 0.5, x =
            1e-315 under a weight of 1e300: a loss of 0 for 3.95e-174), also
            where w (p (1 - p)) is tiny too (clip 1e-300, gamma_neg 0.5 next
            to the clip: a gradient of 0 for 5.6e-157) */

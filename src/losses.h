@@ -692,6 +692,14 @@ asymmetric_values(double x, double y, const focal_params *k, int form, int soft,
     return asymmetric(x, y, k, form, derivatives, precise, k->extra2 == 0.0);
 }
 
+/* whether a negative's weighted second derivative is infinite under a
+   weight in (0, 1) (asymmetric_gathered) */
+FOCAL_INLINE int
+asymmetric_overflowed(const element_block *c, ptrdiff_t j)
+{
+    return (c->weight[j] < 1.0) & (c->weight[j] > 0.0) & (fabs(c->hess[j]) == HUGE_VAL);
+}
+
 /* the values of a gathered block of count elements, all of target y */
 FOCAL_INLINE void
 asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, double y,
@@ -702,6 +710,32 @@ asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, do
         focal_values v = asymmetric(x, y, &p->focal, form, derivatives, precise, clip_zero);
         weigh_element(p, v, x, y, c->alpha[j], c->weight[j], &c->loss[j], &c->grad[j],
                       &c->hess[j], precise, 1, 1);
+    }
+    if (derivatives < FOCAL_OUT_HESS || y != 0.0 || clip_zero) {
+        return;
+    }
+    /* Above a clip of 1/2 at a small gamma_neg, the second derivative's
+       P^(g - 1) of a subnormal P lies beyond the doubles (x = 5e-324,
+       gamma_neg 1e-8: about 2^-4 g P^(g - 1) = 5e314), where a weight below
+       1 brings the value back (5e-324: 2.5e-9, which was inf).  Such
+       elements, found by a scan that vectorises, are formed again with the
+       weight inside the power, as asymmetric_limit_weighted forms those of
+       weights above 1, and weighed as a weight of 1 (the weights' sum reads
+       b->weight, unchanged). */
+    long long found = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
+    for (ptrdiff_t j = 0; j < count; j++) {
+        found |= asymmetric_overflowed(c, j);
+    }
+    for (ptrdiff_t j = 0; found && j < count; j++) {
+        if (asymmetric_overflowed(c, j)) {
+            double x = c->x[j];
+            logistic_parts s = logistic(x, precise, 1);
+            focal_values v = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise),
+                                                 &p->focal, form, FOCAL_OUT_HESS, precise,
+                                                 c->weight[j]);
+            weigh_element(p, v, x, y, c->alpha[j], 1.0, &c->loss[j], &c->grad[j], &c->hess[j],
+                          precise, 1, 1);
+        }
     }
 }
 

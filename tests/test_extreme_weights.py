@@ -1380,15 +1380,9 @@ ASYMMETRIC_FAINT_CASES = [(1e-315, 0.5, 0.5, 1e300),
                           (_above_logit(1e-300, 1), 1e-300, 0.5, 1e300)]
 
 
-@pytest.mark.parametrize("case", ASYMMETRIC_FAINT_CASES)
-def test_a_heavy_weight_brings_back_the_asymmetric_negatives_above_the_clip(case):
-    """Next to the clip P = p - m is small and the negatives' values P^g S
-    and their derivatives may lie below the doubles, where a weight brings
-    them back: the weight multiplied what had underflowed (clip 1/2,
-    gamma_neg 0.5, x = 1e-315 under a weight of 1e300: a loss of 0 for
-    3.95e-174).  The negatives' kernel takes the weight before it scales its
-    values back (its faint elements, as the other families' far tails):
-    within 4 ULP of the weighted values."""
+def _assert_weighted_asymmetric_negative(case):
+    """The loss, gradient and second derivative of a negative x0 under a
+    weight, beside a positive of weight 1, within 4 ULP of mpmath's."""
     x0, clip, gamma_neg, weight = case
     x, y, w = np.array([x0, 0.5]), np.array([0.0, 1.0]), np.array([weight, 1.0])
     parameters = {"gamma_pos": 0.0, "gamma_neg": gamma_neg, "clip": clip}
@@ -1402,3 +1396,36 @@ def test_a_heavy_weight_brings_back_the_asymmetric_negatives_above_the_clip(case
                                      ("loss", "gradient", "second derivative")):
         assert_close(computed, value, np.float64, 4,
                      f"x = {x0}, clip {clip}, gamma_neg {gamma_neg}, weight {weight:g}: {what}")
+
+
+@pytest.mark.parametrize("case", ASYMMETRIC_FAINT_CASES)
+def test_a_heavy_weight_brings_back_the_asymmetric_negatives_above_the_clip(case):
+    """Next to the clip P = p - m is small and the negatives' values P^g S
+    and their derivatives may lie below the doubles, where a weight brings
+    them back: the weight multiplied what had underflowed (clip 1/2,
+    gamma_neg 0.5, x = 1e-315 under a weight of 1e300: a loss of 0 for
+    3.95e-174).  The negatives' kernel takes the weight before it scales its
+    values back (its faint elements, as the other families' far tails):
+    within 4 ULP of the weighted values."""
+    _assert_weighted_asymmetric_negative(case)
+
+
+# (x, clip, gamma_neg, weight): a negative next to a clip of 1/2 at a small
+# gamma_neg, whose second derivative, about g P^(g - 1) / 16 for a subnormal
+# P, lies beyond the doubles before a weight below 1 brings it back
+ASYMMETRIC_OVERFLOWED_CASES = [(5e-324, 0.5, 1e-8, 5e-324),
+                               (5e-324, 0.5, 1e-8, 1e-10),
+                               (1e-322, 0.5, 1e-3, 1e-300),
+                               (5e-324, 0.5, 0.01, 1e-10),
+                               (3e-323, 0.5, 0.02, 1e-6),
+                               (1e-320, 0.5, 1e-5, 1e-12)]
+
+
+@pytest.mark.parametrize("case", ASYMMETRIC_OVERFLOWED_CASES)
+def test_a_light_weight_brings_back_an_asymmetric_second_derivative_beyond_the_doubles(case):
+    """The negatives' second derivative next to a clip of 1/2 at a small
+    gamma_neg is beyond the doubles at the smallest logits (x = 5e-324,
+    gamma_neg 1e-8: about 5e314), where a weight below 1 brings it back:
+    the weight multiplied inf (5e-324: inf for 2.5e-9).  Such elements are
+    formed again with the weight inside the power: within 4 ULP."""
+    _assert_weighted_asymmetric_negative(case)
