@@ -53,8 +53,7 @@ poly1_focal_limit(double x, double y, const focal_params *k, int precise)
         /* soft targets, the wrong side within FOCAL_SIGMOID_FAR, and every
            element where poly1_prepare sends them all here: the kernel's
            formulas, guarded against overflow */
-        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise,
-                             POLY1_GUARDED);
+        return sigmoid_focal_soft_limit(x, y, k, precise, POLY1_GUARDED);
     }
     focal_values v = sigmoid_focal_far(x, y, gamma, 1.0, precise);
     /* t = e^-|x| is subnormal from |x| = 708.4 (75% off at 745), so it is
@@ -382,27 +381,27 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
                                      log1p_small(dd_negate(m_over_p), precise, 0), precise)
                             : add_ln2_multiple(log_positive(lifted_p, precise),
                                                lift_p != 1.0 ? -600.0 : 0.0, precise);
-        dd scaled = power_exponent(log_p_m, g, precise);
-        /* a P^g below e^-700 (the products above: 2^-600) is formed 2^1000
-           or 2^600 larger, and every value that it multiplies is scaled back once,
-           last: the second derivative's P^(g-1) may be normal where P^g is
-           subnormal, and P^g / P took the subnormal's few digits to it
-           (clip 0.05, gamma_neg 20, three doubles above logit(m): 1.34e-307
-           for 1.05e-307), or 0 where P^g underflowed (one double above: 0
-           for 1.1e-310; clip 1/2, gamma_neg 2, x = 1e-300: 0 for 9.4e-302) */
-        /* (2^1000 for g >= 1, where P^(g-1) <= 1 keeps every lifted value
-           finite: P^g may be far below 2^-1674, where P^(g-1) is normal
-           (gamma_neg 1.9 at P = 1e-280); 2^600 below, where P^(g-1)
-           exceeds 1.  power_exponent stops at -800, the sentinel of a power
-           that underflows: the lifted one at -1600 instead) */
-        /* A weight other than 1 (above 1: asymmetric_limit_weighted; below
-           1 where the second derivative overflowed: asymmetric_gathered;
-           else 1, a constant of the block's loops) enters the exponent,
-           P^g w = e^(g log P + log w): values that lie below the doubles
-           before the weight brings them back keep their digits (clip 1/2, gamma_neg 0.5, x =
-           1e-315 under a weight of 1e300: a loss of 0 for 3.95e-174), also
-           where w (p (1 - p)) is tiny too (clip 1e-300, gamma_neg 0.5 next
-           to the clip: a gradient of 0 for 5.6e-157) */
+        /* P^g = e^(g log P), and a weight other than 1 inside the power,
+           P^g w = e^(g log P + log w) (above 1: asymmetric_limit_weighted;
+           below 1 where the second derivative overflowed:
+           asymmetric_gathered; else 1, a constant of the block's loops):
+           values that lie below the doubles before the weight brings them
+           back keep their digits (clip 1/2, gamma_neg 0.5, x = 1e-315 under
+           a weight of 1e300: a loss of 0 for 3.95e-174), also where w
+           (p (1 - p)) is tiny too (clip 1e-300, gamma_neg 0.5 next to the
+           clip: a gradient of 0 for 5.6e-157).
+           Below e^-700 (the products above: 2^-600) that power is formed
+           2^1000 larger for g >= 1, where P^(g-1) <= 1 keeps every lifted
+           value finite (P^g may be far below 2^-1674 where P^(g-1) is
+           normal: gamma_neg 1.9 at P = 1e-280), 2^600 below, where P^(g-1)
+           exceeds 1; its exponent stops at -1600, the sentinel of a power
+           that underflows even lifted.  Every value that it multiplies is
+           scaled back once, last: the second derivative's P^(g-1) may be
+           normal where P^g is subnormal, and P^g / P took the subnormal's
+           few digits to it (clip 0.05, gamma_neg 20, three doubles above
+           logit(m): 1.34e-307 for 1.05e-307), or 0 where P^g underflowed
+           (one double above: 0 for 1.1e-310; clip 1/2, gamma_neg 2, x =
+           1e-300: 0 for 9.4e-302). */
         dd log_weight = weight == 1.0 ? dd_from(0.0)
                                       : log_by_exponent(dd_from(weight), precise,
                                                         precise ? EXP_ACCURATE : NO_LOG_STEP);
@@ -413,7 +412,7 @@ asymmetric_negative(double x, logistic_parts s, dd w, const focal_params *k, int
         power_lift = plain < -700.0 ? (g >= 1.0 ? 0x1p1000 : 0x1p600) : 1.0;
         dd lifted_exponent = add_ln2_multiple(plain < -1600.0 ? dd_from(-1600.0) : exponent,
                                               lift_bits, precise);
-        scaled = power_lift != 1.0 ? lifted_exponent : weight == 1.0 ? scaled : exponent;
+        dd scaled = power_lift != 1.0 ? lifted_exponent : exponent;
         /* (P^g w may exceed 1: exp_series takes a positive exponent) */
         p_g = precise || (weight != 1.0 && scaled.hi > 0.0)
                   ? exp_nonpositive(scaled, precise)
@@ -989,7 +988,16 @@ quality_limit(double x, double y, const focal_params *k, int precise)
     if (!isfinite(x) || y == 0.0 || y == 1.0) {
         return sigmoid_focal_limit(x, y, k, precise);
     }
-    return quality(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise);
+    const int form = focal_gamma_kernel(k->gamma);
+    focal_values v = quality(x, y, k, form, 1, FOCAL_OUT_HESS, precise);
+    /* a far logit's second derivative from lifted parts (far_soft_lifted),
+       u = p - y there 1 - y or -y to 2^-260 */
+    logistic_parts s = logistic(x, 1, 0);
+    if (precise && far_soft_lifted(x, y, fabs(k->gamma) + 1.0, &s)) {
+        dd u = x > 0.0 ? two_sum(1.0, -y, 1) : dd_from(-y);
+        v.hess = quality_parts(x, y, s, u, k, form, FOCAL_OUT_HESS, 1).hess * 0x1p-200;
+    }
+    return v;
 }
 
 #endif  /* FOCAL_FAMILY_H */

@@ -938,6 +938,61 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
     return v;
 }
 
+/*
+ * A soft target's second derivative beyond |x| = FOCAL_SIGMOID_FAR (the
+ * scalar path, float64 results).  There the small side of p, t = e^-|x|,
+ * is subnormal from |x| = 708.4, and so are w = p (1 - p) and r = w / q, of
+ * which every term of the second derivative carries one factor (the r^2
+ * term two); gamma, beta or epsilon multiply their few digits back into the
+ * normal range (x = 720, y = 1e-3, gamma 200: -1.7869988080332416e-308 for
+ * -1.7869988080536046e-308, 41,215 ULP; Poly-1 at x = 744, y = 1e-300, gamma
+ * 1e13: 29% off).  far_soft_lifted gives the parts with t 2^200 (from e^-|x|
+ * 2^1000, good to 2^-100): the kernel's second derivative is then 2^200
+ * times the value, and t's other appearances (in q, d, CE, 1 - 2p, beside
+ * the target's side 1 - y or y) and the r^2 term, 2^400 times, stay
+ * negligible while (|g| + |epsilon| + 1) t 2^200 (factor) is below 2^-60
+ * of that side.  Where it is not (a target as small as t 2^260) it answers
+ * 0 and the parts stay as they were.
+ */
+FOCAL_INLINE int
+far_soft_lifted(double x, double y, double factor, logistic_parts *s)
+{
+    if (!(fabs(x) > FOCAL_SIGMOID_FAR) || !isfinite(x)) {
+        return 0;
+    }
+    dd t = dd_scale(exp_negative_boosted(fabs(x), 1), 0x1p-800, 1);
+    double side = x > 0.0 ? 1.0 - y : y;
+    if (!(factor * t.hi <= 0x1p-60 * side)) {
+        return 0;
+    }
+    if (x > 0.0) {
+        s->one_minus_p = t;
+    }
+    else {
+        s->p = t;
+    }
+    return 1;
+}
+
+/* the scalar path's values of a soft target (sigmoid_focal_limit,
+   poly1_focal_limit): the kernel's, the second derivative of a far logit
+   from lifted parts (far_soft_lifted) */
+FOCAL_OUTLINED focal_values
+sigmoid_focal_soft_limit(double x, double y, const focal_params *k, int precise, int poly)
+{
+    const int form = focal_gamma_kernel(k->gamma);
+    focal_values v = sigmoid_focal(x, y, k, form, 1, FOCAL_OUT_HESS, precise, poly);
+    const int large = form == FOCAL_GAMMA_LARGE;
+    logistic_parts s = large ? logistic_accurate(x, 1) : logistic(x, 1, 0);
+    double factor = fabs(k->gamma) + (poly ? fabs(k->extra) : 0.0) + 1.0;
+    if (precise && far_soft_lifted(x, y, factor, &s)) {
+        focal_values lifted = sigmoid_focal_parts(y, s, k, large ? FOCAL_GAMMA_LARGE_ACCURATE : form,
+                                                  1, FOCAL_OUT_HESS, 1, NULL, poly);
+        v.hess = lifted.hess * 0x1p-200;
+    }
+    return v;
+}
+
 /* FL*'s z = gamma s x + beta (Appendix A), s = 2y - 1, in double-double
    where precise */
 FOCAL_INLINE dd
@@ -1023,7 +1078,7 @@ sigmoid_focal_limit(double x, double y, const focal_params *k, int precise)
             return sigmoid_focal_far(x, y, k->gamma, 1.0, precise);
         }
         /* a soft target keeps the kernel's own formula */
-        return sigmoid_focal(x, y, k, focal_gamma_kernel(k->gamma), 1, FOCAL_OUT_HESS, precise, 0);
+        return sigmoid_focal_soft_limit(x, y, k, precise, 0);
     }
     double wrong = x > 0 ? 1.0 - y : y;
     double wrong_gamma = k->gamma == 0.0 ? 1.0 : pow(wrong, k->gamma);

@@ -714,6 +714,54 @@ def test_asymmetric_values_where_p_itself_underflows(x, clip, gamma_neg):
         assert abs(got - exact) <= bound, (got, exact)
 
 
+# (family, x, y, gamma or beta, epsilon): soft targets beyond |x| = 700,
+# where w = p (1 - p) is subnormal and gamma, beta or epsilon bring the second
+# derivative back into the normal range
+FAR_SOFT_CASES = [(family, x, y, gamma, epsilon)
+                  for family in ("focal", "poly1", "quality")
+                  for x, y, gamma in [(715.0, 1e-3, 200.0), (720.0, 1e-3, 200.0),
+                                      (730.0, 0.3, 1000.0), (744.0, 1e-300, 1e13),
+                                      (742.0, 1e-300, 1e13), (-725.0, 0.999, 500.0),
+                                      (-731.5, 0.6, 30.0), (708.5, 0.25, 3.0)]
+                  for epsilon in ((1.0, 0.0) if family == "poly1" else (None,))]
+FAR_SOFT_CASES += [("poly1", 730.0, 0.3, 2.0, 1e12), ("poly1", 720.0, 0.5, 0.0, 1e8),
+                   ("poly1", -733.0, 0.9, 2.0, -0.5)]
+
+
+def _far_soft_values(family, x, y, gamma, epsilon):
+    """(computed, exact) lists of the loss, gradient and second derivative."""
+    xs, ys = np.array([x]), np.array([y])
+    if family == "focal":
+        computed = (focal.loss(xs, ys, None, gamma, reduction="none"),
+                    *focal.grad_hess(xs, ys, None, gamma))
+        exact = reference.sigmoid_focal_mp(x, y, gamma, None)
+    elif family == "poly1":
+        computed = (focal.poly1_loss(xs, ys, None, gamma, epsilon, reduction="none"),
+                    *focal.poly1_grad_hess(xs, ys, None, gamma, epsilon))
+        exact = reference.poly1_mp(x, y, gamma, epsilon, None)
+    else:
+        computed = (focal.quality_loss(xs, ys, gamma, reduction="none"),
+                    *focal.quality_grad_hess(xs, ys, gamma))
+        exact = reference.quality_mp(x, y, gamma)
+    return [c[0] for c in computed], list(exact)[:3]
+
+
+@pytest.mark.parametrize("family, x, y, gamma, epsilon", FAR_SOFT_CASES)
+def test_far_soft_second_derivative_keeps_its_digits(family, x, y, gamma, epsilon):
+    """Beyond |x| = 700 a soft target's w = p (1 - p) is e^-|x|, subnormal
+    from 708.4, and every term of the second derivative carries it: gamma,
+    beta or epsilon multiplied its few digits back into the normal range (x =
+    720, y = 1e-3, gamma 200: 41,215 ULP off; Poly-1 at x = 744, y = 1e-300,
+    gamma 1e13: 29%).  The scalar path forms it from parts with e^-|x| 2^200:
+    within 4 ULP (and 2^-1072 absolute where it is itself subnormal), the loss
+    and gradient as before."""
+    with mpmath.workdps(450):
+        computed, exact = _far_soft_values(family, x, y, gamma, epsilon)
+        for got, value, what in zip(computed, exact, ("loss", "gradient", "second derivative")):
+            bound = 4 * np.spacing(abs(float(value))) + 2.0**-1072
+            assert abs(got - value) <= bound, (what, got, mpmath.nstr(value, 17))
+
+
 def _steps_above(clip):
     """Logits from the double nearest logit(clip) upwards: 1 to 1,000 of its
     spacings, where P = p - m runs from about 1e-17 of m upwards; at clip
