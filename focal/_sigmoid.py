@@ -2,6 +2,7 @@
 over the C pass (shared with FL*, focal._star)."""
 from __future__ import annotations
 
+import fractions
 import math
 from typing import Any, Optional
 
@@ -272,5 +273,5 @@ def prior_bias(pi: Real = 0.01) -> float:
     >>> round(focal.prior_bias(0.01), 5)
     -4.59512
     """
-    value = _args.probability("pi", pi)
-    return math.log(value) - math.log1p(-value)
+    value = fractions.Fraction(_args.probability("pi", pi))
+    return _args.log_of(value / (1 - value))

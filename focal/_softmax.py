@@ -2,6 +2,7 @@
 family's entry over the C pass; the softmax prior initialisation."""
 from __future__ import annotations
 
+import fractions
 import math
 import operator
 import warnings
@@ -154,7 +155,8 @@ labels : array_like
     Integer class indices with the logits' shape minus `axis`; rows equal to
     `ignore_index` contribute nothing and get zero gradient.  Or dense
     probability targets of the logits' shape (one-hot or label-smoothed rows,
-    values in [0, 1])."""),
+    values in [0, 1]), but for softmax_grad_hess, which takes class indices
+    only."""),
     Parameter("alpha", """\
 alpha : None, float or array_like, default None
     None: no weighting; a number in [0, 1] multiplies every row (the mmcv and
@@ -334,5 +336,6 @@ def softmax_prior_bias(num_classes: SupportsIndex, pi: Real = 0.01) -> npt.NDArr
                          "NumPy can make") from None
     except MemoryError:
         raise MemoryError(f"num_classes: no memory for {count} float64 biases") from None
-    bias[0] = math.log(count - 1) + math.log1p(-value) - math.log(value)
+    pi_exact = fractions.Fraction(value)
+    bias[0] = _args.log_of((count - 1) * (1 - pi_exact) / pi_exact)
     return bias

@@ -799,8 +799,8 @@ def test_softmax_prior_bias_facts():
         with mpmath.workprec(120):
             e = [mpmath.exp(mpmath.mpf(float(v))) for v in b]
             total = mpmath.fsum(e)
-            # b[0] is a sum of logarithms, each rounded: a few 1e-16 of error
-            # in b[0] move p[0] by that much relative to 1 - p[0] <= 1
+            # an error of a few 1e-16 in b[0] moves p[0] by that much
+            # relative to 1 - p[0] <= 1
             p0, p1 = e[0] / total, e[1] / total
             assert abs(p0 / (1 - mpmath.mpf(pi)) - 1) <= 4e-15, (k, pi)
             assert abs(p1 / (mpmath.mpf(pi) / (k - 1)) - 1) <= 4e-15, (k, pi)
@@ -829,6 +829,32 @@ def test_softmax_prior_bias_bad_num_classes(num_classes, pi, error):
 def test_softmax_prior_bias_bad_pi(pi, error):
     with pytest.raises(error, match="^pi"):
         focal.softmax_prior_bias(81, pi)
+
+
+def _ulps(computed, exact):
+    return abs(mpmath.mpf(computed) - exact) / mpmath.mpf(np.spacing(abs(float(exact))))
+
+
+def test_prior_biases_near_zero_keep_their_digits():
+    """The biases are logs of ratios, log((K - 1)(1 - pi) / pi) and
+    log(pi / (1 - pi)), whose sums of logs cancel near a bias of 0 (K = 11,
+    pi = 10/11: 5.7e-16 for 3.7e-16; K = 10^6, pi = 0.999999: 5.7e10 ULP off):
+    within 1.5 ULP of mpmath there, at random and at the extremes."""
+    rng = np.random.default_rng(3)
+    cases = [(11, 10 / 11), (10**6, 0.999999), (5, 0.8), (81, 80 / 81), (1000, 0.999),
+             (2, 0.5 + 1e-12), (2, 5e-324), (3, 1 - 2**-53)]
+    cases += [(int(k), float((k - 1) / k * (1 + e)))
+              for k, e in zip(rng.integers(2, 10**6, 200), rng.normal(0, 1e-9, 200))]
+    cases += [(int(k), float(p)) for k, p in zip(rng.integers(2, 10**7, 200), rng.random(200))]
+    with mpmath.workdps(60):
+        for k, pi in cases:
+            exact = mpmath.log((k - 1) * (1 - mpmath.mpf(pi)) / mpmath.mpf(pi))
+            computed = focal.softmax_prior_bias(k, pi)[0]
+            assert (computed == 0) if exact == 0 else _ulps(computed, exact) <= 1.5, (k, pi)
+        for pi in [0.5 + 1e-10, 0.5 - 1e-15, 0.5 + 2**-53, 5e-324, 1e-310, 1 - 2**-53,
+                   *rng.uniform(0.5 - 1e-6, 0.5 + 1e-6, 100), *rng.random(100)]:
+            exact = mpmath.log(mpmath.mpf(pi) / (1 - mpmath.mpf(pi)))
+            assert _ulps(focal.prior_bias(pi), exact) <= 1.5, pi
 
 
 def test_softmax_prior_bias_accepts_numpy_integers():
