@@ -89,7 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        # Ctrl-C ends a long run: a line and the shell's status for SIGINT,
+        # not a traceback
+        print("focal: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -146,6 +147,25 @@ def test_rounds_must_be_a_positive_integer(command, rounds, capsys):
 def test_rounds_accepts_positive_integers(command, default):
     assert build_parser().parse_args([command, "--rounds", "1"]).rounds == 1
     assert build_parser().parse_args([command]).rounds == default
+
+
+def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback():
+    """Ctrl-C during a long run (`batch --rounds 10**9`, in its timing loop)
+    ends the command with one line on stderr and the shell's status for
+    SIGINT, 130."""
+    child = subprocess.Popen([sys.executable, "-u", "-m", "focal", "batch", "--rounds",
+                              str(10**9)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT)
+    try:
+        for line in child.stdout:
+            if "mean loss:" in line:  # the last line before the timing rounds
+                break
+        child.send_signal(signal.SIGINT)
+        _, error = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, (child.returncode, error)
+    assert error == "focal: interrupted\n", error
 
 
 # --------------------------------------------------------------------------
