@@ -75,6 +75,8 @@ import numpy as np
 import numpy.typing as npt
 
 import focal
+import focal.jax
+import focal.torch
 
 x = np.zeros((4, 3), np.float32)
 labels = np.zeros(4, np.int64)
@@ -121,6 +123,18 @@ name, score, higher_is_better = focal.lightgbm_metric()(floats, margins)
 score = float(focal.lightgbm_objective(hessian_floor=0.02).hessian_floor)
 focal.xgboost_metric(alpha=None, gamma=np.float32(1.0))
 
+# the adapters take NumPy scalars where the run time does, as the core does
+tensor: Any = None
+focal.torch.sigmoid_focal_loss(tensor, tensor, np.float32(0.25), np.float32(2.0),
+                               ignore_index=np.int64(-1))
+focal.torch.softmax_focal_loss(tensor, tensor, gamma=np.float32(2.0), dim=np.int64(1),
+                               ignore_index=np.int32(-100))
+focal.torch.SigmoidFocalLoss(gamma=np.float32(2.0), ignore_index=np.int64(-1))
+focal.torch.SoftmaxFocalLoss(gamma=np.int64(2), dim=np.intp(1))
+focal.jax.sigmoid_focal_loss(tensor, tensor, alpha=np.float32(0.25), gamma=np.float32(2.0))
+focal.jax.softmax_focal_loss(tensor, tensor, np.zeros(3), np.float32(2.0), axis=np.int64(-1),
+                             ignore_index=np.int64(-1))
+
 focal.loss(x, labels, nonsense=1)  # type: ignore[call-overload]
 focal.grad(x, labels, nonsense=1)  # type: ignore[call-arg]
 focal.loss_and_grad(x, labels, nonsense=1)  # type: ignore[call-overload]
@@ -142,6 +156,9 @@ focal.prior_bias("0.01")  # type: ignore[arg-type]
 focal.set_num_threads("2")  # type: ignore[arg-type]
 focal.set_num_threads(2.0)  # type: ignore[arg-type]
 focal.xgboost_metric(hessian_floor=0.01)  # type: ignore[call-arg]
+focal.torch.sigmoid_focal_loss(tensor, tensor, reduction="avg")  # type: ignore[arg-type]
+focal.torch.softmax_focal_loss(tensor, tensor, reduction="sum_over_positives")  # type: ignore[arg-type]
+focal.jax.sigmoid_focal_loss(tensor, tensor, gamma="2")  # type: ignore[arg-type]
 EOF
 (cd "$work" && "$py" -m mypy --cache-dir "$work/user_cache" --strict --warn-unused-ignores \
     user.py) || status=$?

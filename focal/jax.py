@@ -25,7 +25,7 @@ import atexit
 import functools
 import threading
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, SupportsIndex, Tuple
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from focal._softmax import softmax_loss as _check_softmax_loss
 from focal._sigmoid import _entry as _sigmoid_entry  # type: ignore[attr-defined]
 from focal._softmax import _entry as _softmax_entry  # type: ignore[attr-defined]
 from focal._spec import KINDS
+from focal._typing import Real
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
@@ -391,8 +392,8 @@ def _sigmoid_tangent(alpha: Any, gamma: float, primals: Tuple[Any, Any],
 _sigmoid.defjvp(_sigmoid_tangent, symbolic_zeros=True)
 
 
-def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Optional[float] = None,
-                       gamma: float = 2.0) -> Any:
+def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Any = None,
+                       gamma: Real = 2.0) -> Any:
     """Elementwise sigmoid focal loss, a drop-in for ``optax.sigmoid_focal_loss``.
 
     Computed by focal's C core on the host, exactly in the tails; inside
@@ -483,8 +484,8 @@ def _softmax_tangent(alpha: Any, gamma: float, axis: int, ignore_index: int,
 _softmax.defjvp(_softmax_tangent, symbolic_zeros=True)
 
 
-def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: float = 2.0, *,
-                       axis: int = -1, ignore_index: int = -100) -> Any:
+def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
+                       axis: SupportsIndex = -1, ignore_index: SupportsIndex = -100) -> Any:
     """Softmax focal loss of each row, -alpha_k (1 - p_k)^gamma log p_k.
 
     optax's conventions for a softmax loss (``softmax_cross_entropy`` and its

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, SupportsIndex, Tuple
 
 import numpy as np
 
@@ -41,6 +41,7 @@ except ImportError:  # the original error stays attached as the context
 
 import focal
 from focal import _args
+from focal._typing import Real, Reduction, SoftmaxReduction
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss", "SigmoidFocalLoss", "SoftmaxFocalLoss"]
 
@@ -334,11 +335,11 @@ def sigmoid_focal_loss(
     inputs: "torch.Tensor",
     targets: Any,
     alpha: Any = 0.25,
-    gamma: float = 2,
-    reduction: str = "none",
+    gamma: Real = 2,
+    reduction: Reduction = "none",
     *,
     weights: Any = None,
-    ignore_index: int = -1,
+    ignore_index: SupportsIndex = -1,
 ) -> "torch.Tensor":
     """Sigmoid focal loss of CPU tensors, a drop-in for torchvision's.
 
@@ -426,12 +427,12 @@ def softmax_focal_loss(
     inputs: "torch.Tensor",
     targets: Any,
     alpha: Any = None,
-    gamma: float = 2.0,
-    reduction: str = "mean",
+    gamma: Real = 2.0,
+    reduction: SoftmaxReduction = "mean",
     *,
     weights: Any = None,
-    ignore_index: int = -100,
-    dim: Optional[int] = None,
+    ignore_index: SupportsIndex = -100,
+    dim: Optional[SupportsIndex] = None,
 ) -> "torch.Tensor":
     """Softmax focal loss of CPU tensors, with ``F.cross_entropy``'s conventions.
 
@@ -538,8 +539,8 @@ class SigmoidFocalLoss(torch.nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, alpha: Any = 0.25, gamma: float = 2, reduction: str = "none", *,
-                 ignore_index: int = -1) -> None:
+    def __init__(self, alpha: Any = 0.25, gamma: Real = 2, reduction: Reduction = "none", *,
+                 ignore_index: SupportsIndex = -1) -> None:
         super().__init__()
         self.alpha, self.gamma, self.reduction = alpha, gamma, reduction
         self.ignore_index = ignore_index
@@ -569,8 +570,9 @@ class SoftmaxFocalLoss(torch.nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, alpha: Any = None, gamma: float = 2.0, reduction: str = "mean", *,
-                 ignore_index: int = -100, dim: Optional[int] = None) -> None:
+    def __init__(self, alpha: Any = None, gamma: Real = 2.0,
+                 reduction: SoftmaxReduction = "mean", *, ignore_index: SupportsIndex = -100,
+                 dim: Optional[SupportsIndex] = None) -> None:
         super().__init__()
         self.alpha, self.gamma, self.reduction = alpha, gamma, reduction
         self.ignore_index, self.dim = ignore_index, dim
