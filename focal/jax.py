@@ -536,22 +536,18 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real 
     """
     logits = _floating(logits)
     labels = _jax_labels(labels, "an array of class indices or of probabilities")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis: expected an integer, got {axis!r}")
-    if not -logits.ndim <= axis < logits.ndim:
-        raise ValueError(f"axis: {axis} is out of range for logits with {logits.ndim} dimensions")
+    # (any integer type, as the core's: operator.index)
+    class_axis = _args.axis_value(axis, logits.ndim)
     # counted from the end: vmap adds leading axes
-    from_end = int(axis) - logits.ndim if axis >= 0 else int(axis)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    from_end = class_axis - logits.ndim
     # (its range first: the check below passes it as a row's label)
-    ignore_index = _args.ignore_index_value(int(ignore_index), logits.shape[axis], False)
+    ignore = _args.ignore_index_value(ignore_index, logits.shape[class_axis], False)
     fixed_alpha, fixed_gamma = _static_alpha(alpha), _static_number("gamma", gamma)
     _check_before_tracing(functools.partial(_check_softmax_loss, alpha=fixed_alpha,
                                             gamma=fixed_gamma, reduction="none",
-                                            ignore_index=ignore_index),
-                          np.zeros(logits.shape[axis], np.float32),
-                          np.asarray(ignore_index, np.intp))
-    _check_labels(_shaped_like(labels), _shaped_like(logits), int(axis) % logits.ndim)
-    return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore_index)
+                                            ignore_index=ignore),
+                          np.zeros(logits.shape[class_axis], np.float32),
+                          np.asarray(ignore, np.intp))
+    _check_labels(_shaped_like(labels), _shaped_like(logits), class_axis)
+    return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore)
 

@@ -25,6 +25,7 @@ README for a CPU-only PyTorch.
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from typing import Any, Callable, Optional, SupportsIndex, Tuple
 
@@ -416,8 +417,12 @@ def _class_dim(dim: Any, ndim: int) -> int:
     """F.cross_entropy's class axis by default: 1 for batched input, 0 for a single row."""
     if dim is None:
         return 1 if ndim >= 2 else 0
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+    if isinstance(dim, (bool, np.bool_)):
         raise TypeError(f"dim: expected an integer or None, got {dim!r}")
+    try:
+        dim = operator.index(dim)  # (any integer type, as the core's axis)
+    except TypeError:
+        raise TypeError(f"dim: expected an integer or None, got {dim!r}") from None
     if not -ndim <= dim < ndim:
         raise ValueError(f"dim: {dim} is out of range for inputs with {ndim} dimensions")
     return int(dim) % ndim

@@ -721,7 +721,9 @@ asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, do
        elements, found by a scan that vectorises, are formed again with the
        weight inside the power, as asymmetric_limit_weighted forms those of
        weights above 1, and weighed as a weight of 1 (the weights' sum reads
-       b->weight, unchanged). */
+       b->weight, unchanged).  Their second derivative alone is taken: the
+       loss and gradient keep the bits the loss-only and gradient kernels
+       give (review 78: grad_hess's gradient 0.5 ULP apart from grad's). */
     long long found = 0; /* (64 bits: see FOCAL_GENERIC_BLOCK) */
     for (ptrdiff_t j = 0; j < count; j++) {
         found |= asymmetric_overflowed(c, j);
@@ -733,8 +735,8 @@ asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, do
             focal_values v = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise),
                                                  &p->focal, form, FOCAL_OUT_HESS, precise,
                                                  c->weight[j]);
-            weigh_element(p, v, x, y, c->alpha[j], 1.0, &c->loss[j], &c->grad[j], &c->hess[j],
-                          precise, 1, 1);
+            double loss, grad;
+            weigh_element(p, v, x, y, c->alpha[j], 1.0, &loss, &grad, &c->hess[j], precise, 1, 1);
         }
     }
 }

@@ -89,6 +89,20 @@ one_minus_two_p(logistic_parts s, int precise)
     return fabs(s.x) < one_minus_two_p_series_below(precise) ? near : far;
 }
 
+/* p - y as (1 - y) p - y (1 - p), exact in sign and digits for y in {0, 1}.
+   Float32 results at the target 1/2 (soft, precise: constants) take
+   -(1 - 2p)/2 from its series near x = 0, where p and 1 - p in plain double
+   keep none of its digits (x = 1e-20: a gradient of 0 for 3.1e-22, review
+   77); beyond |x| = 2^-10 the same bits.  (Float64 results take p to more
+   digits where p - y cancels.) */
+FOCAL_INLINE dd
+p_minus_y(double y, logistic_parts s, int soft, int precise)
+{
+    dd not_y = two_sum(1.0, -y, precise);
+    dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
+    return soft && !precise && y == 0.5 ? dd_from(-0.5 * one_minus_two_p(s, 0)) : d;
+}
+
 /*
  * The parts for float32 results, from e = e^-|x| and t = log1p_unit_f32(e)
  * (relative errors below 2^-43; see vector_math.h).  The block loop of
@@ -511,8 +525,8 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
        blocks of hard targets (soft = 0, a constant) skip the division */
     dd r_hard = y == 1.0 ? s.p : s.one_minus_p;
     dd r = soft ? (hard ? r_hard : dd_divide(w, q, precise)) : r_hard;
-    /* p - y, exact in sign and digits for y in {0, 1} (-sigmoid(-x), not p - 1) */
-    dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
+    /* p - y (for hard targets -sigmoid(-x), not p - 1) */
+    dd d = p_minus_y(y, s, soft, precise);
     if (!soft) {
         /* hard targets: the same values, by selects (dd_pick) */
         a = dd_from(y == 1.0 ? -1.0 : 1.0);
@@ -528,6 +542,8 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
                                             precise),
                                    precise)
                           : dd_scale(dd_mul(q, q, precise), a.hi, precise);
+        /* ((1 - y) p^2 - y (1 - p)^2 = p - 1/2 at y = 1/2: above) */
+        squares = soft && !precise && y == 0.5 ? d_ce : squares;
         d = dd_add(dd_mul(one_plus_epsilon, d_ce, precise), dd_scale(squares, -k->extra, precise),
                    precise);
     }
@@ -578,7 +594,10 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
                ? two_sum(0.5, -0.5 * fabs(one_minus_2p), precise)
            : upper ? s.one_minus_p
                    : s.p;
-    dd epsilon_a = two_product((upper ? 1.0 : -1.0) * k->extra, a.hi, precise);
+    /* (a's low part too: 1 - 2y of a soft target is not a double, and 1 -
+       epsilon a cancels where epsilon a is near 1: x = 10, y = 1e-5 + 3e-21,
+       epsilon 1 was 1,098 ULP off, review 78) */
+    dd epsilon_a = dd_scale(a, (upper ? 1.0 : -1.0) * k->extra, precise);
     dd poly_factor = dd_add(dd_add(dd_from(1.0), dd_negate(epsilon_a), precise),
                             dd_mul(epsilon_a, dd_scale(h, 2.0, precise), precise), precise);
     double c_curvature = poly_negative ? w.hi * (one_plus_epsilon.hi - 2.0 * k->extra * q.hi)
@@ -940,27 +959,32 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
 
 /*
  * A soft target's second derivative beyond |x| = FOCAL_SIGMOID_FAR (the
- * scalar path, float64 results).  There the small side of p, t = e^-|x|,
- * is subnormal from |x| = 708.4, and so are w = p (1 - p) and r = w / q, of
- * which every term of the second derivative carries one factor (the r^2
- * term two); gamma, beta or epsilon multiply their few digits back into the
- * normal range (x = 720, y = 1e-3, gamma 200: -1.7869988080332416e-308 for
- * -1.7869988080536046e-308, 41,215 ULP; Poly-1 at x = 744, y = 1e-300, gamma
- * 1e13: 29% off).  far_soft_lifted gives the parts with t 2^200 (from e^-|x|
- * 2^1000, good to 2^-100): the kernel's second derivative is then 2^200
- * times the value, and t's other appearances (in q, d, CE, 1 - 2p, beside
- * the target's side 1 - y or y) and the r^2 term, 2^400 times, stay
- * negligible while (|g| + |epsilon| + 1) t 2^200 (factor) is below 2^-60
- * of that side.  Where it is not (a target as small as t 2^260) it answers
- * 0 and the parts stay as they were.
+ * scalar path, float64 results and the float32 ones computed so).  There
+ * the small side of p, t = e^-|x|, is subnormal from |x| = 708.4, and so are
+ * w = p (1 - p) and r = w / q, of which every term of the second derivative
+ * carries one factor (the r^2 term two); gamma, beta or epsilon multiply
+ * their few digits back into the normal range (x = 720, y = 1e-3, gamma 200:
+ * -1.7869988080332416e-308 for -1.7869988080536046e-308, 41,215 ULP; Poly-1
+ * at x = 744, y = 1e-300, gamma 1e13: 29% off; at gamma 1e100, x = 900, 0
+ * for -1.2e-288).  far_soft_lifted gives the parts with t 2^k, k chosen
+ * (from |x|) so that t 2^k lies in (2^-901, 2^-900], formed as
+ * e^(k ln 2 - |x|) good to 2^-100: the kernel's second derivative is 2^k
+ * times the value, which ldexp takes back with one rounding.  t's other
+ * appearances (in q, d, CE, 1 - 2p, beside the target's side 1 - y or y)
+ * and the r^2 term, 2^2k times, stay negligible while (|g| + |epsilon| + 1)
+ * t 2^k (factor) is below 2^-60 of that side; where it is not (a target as
+ * small as 2^-840 of factor, or factor above 2^839) it answers 0 and the
+ * parts stay as they were.  Returns k.
  */
 FOCAL_INLINE int
 far_soft_lifted(double x, double y, double factor, logistic_parts *s)
 {
-    if (!(fabs(x) > FOCAL_SIGMOID_FAR) || !isfinite(x)) {
-        return 0;
+    double ax = fabs(x);
+    if (!(ax > FOCAL_SIGMOID_FAR) || !(ax < 2000.0)) {
+        return 0; /* (beyond, every value underflows whatever the digits) */
     }
-    dd t = dd_scale(exp_negative_boosted(fabs(x), 1), 0x1p-800, 1);
+    int k = (int)(ax / LN2) - 900;
+    dd t = exp_accurate(add_ln2_multiple(dd_from(-ax), (double)k, 1));
     double side = x > 0.0 ? 1.0 - y : y;
     if (!(factor * t.hi <= 0x1p-60 * side)) {
         return 0;
@@ -971,7 +995,7 @@ far_soft_lifted(double x, double y, double factor, logistic_parts *s)
     else {
         s->p = t;
     }
-    return 1;
+    return k;
 }
 
 /* the scalar path's values of a soft target (sigmoid_focal_limit,
@@ -985,10 +1009,11 @@ sigmoid_focal_soft_limit(double x, double y, const focal_params *k, int precise,
     const int large = form == FOCAL_GAMMA_LARGE;
     logistic_parts s = large ? logistic_accurate(x, 1) : logistic(x, 1, 0);
     double factor = fabs(k->gamma) + (poly ? fabs(k->extra) : 0.0) + 1.0;
-    if (precise && far_soft_lifted(x, y, factor, &s)) {
+    int lift = precise ? far_soft_lifted(x, y, factor, &s) : 0;
+    if (lift != 0) {
         focal_values lifted = sigmoid_focal_parts(y, s, k, large ? FOCAL_GAMMA_LARGE_ACCURATE : form,
                                                   1, FOCAL_OUT_HESS, 1, NULL, poly);
-        v.hess = lifted.hess * 0x1p-200;
+        v.hess = ldexp(lifted.hess, -lift);
     }
     return v;
 }

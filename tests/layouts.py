@@ -99,3 +99,14 @@ def label_values(rng: np.random.Generator, shape, num_classes: int, content: str
     ignored = rng.uniform(size=flat.size) < 0.2
     flat[ignored] = ignore_index
     return labels
+
+
+class Index:
+    """An integer by `__index__` alone, as `typing.SupportsIndex` promises:
+    what the functions take for an axis or an ignore_index."""
+
+    def __init__(self, value: int):
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value

@@ -1418,7 +1418,8 @@ ASYMMETRIC_OVERFLOWED_CASES = [(5e-324, 0.5, 1e-8, 5e-324),
                                (1e-322, 0.5, 1e-3, 1e-300),
                                (5e-324, 0.5, 0.01, 1e-10),
                                (3e-323, 0.5, 0.02, 1e-6),
-                               (1e-320, 0.5, 1e-5, 1e-12)]
+                               (1e-320, 0.5, 1e-5, 1e-12),
+                               (1e-320, 0.5, 1e-8, 7.892781570959951e-163)]
 
 
 @pytest.mark.parametrize("case", ASYMMETRIC_OVERFLOWED_CASES)
@@ -1427,5 +1428,12 @@ def test_a_light_weight_brings_back_an_asymmetric_second_derivative_beyond_the_d
     gamma_neg is beyond the doubles at the smallest logits (x = 5e-324,
     gamma_neg 1e-8: about 5e314), where a weight below 1 brings it back:
     the weight multiplied inf (5e-324: inf for 2.5e-9).  Such elements are
-    formed again with the weight inside the power: within 4 ULP."""
+    formed again with the weight inside the power: within 4 ULP.  Their loss
+    and gradient keep the loss and gradient kernels' bits (review 78)."""
     _assert_weighted_asymmetric_negative(case)
+    x0, clip, gamma_neg, weight = case
+    x, y, w = np.array([x0, 0.5]), np.array([0.0, 1.0]), np.array([weight, 1.0])
+    parameters = {"gamma_pos": 0.0, "gamma_neg": gamma_neg, "clip": clip, "weights": w}
+    grad, _ = focal.asymmetric_grad_hess(x, y, **parameters)
+    np.testing.assert_array_equal(grad, focal.asymmetric_grad(x, y, **parameters,
+                                                              reduction="none"))

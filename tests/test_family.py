@@ -726,6 +726,27 @@ FAR_SOFT_CASES = [(family, x, y, gamma, epsilon)
                   for epsilon in ((1.0, 0.0) if family == "poly1" else (None,))]
 FAR_SOFT_CASES += [("poly1", 730.0, 0.3, 2.0, 1e12), ("poly1", 720.0, 0.5, 0.0, 1e8),
                    ("poly1", -733.0, 0.9, 2.0, -0.5)]
+# beyond |x| = 847, where e^-|x| 2^200 was itself subnormal (x = 900, gamma 1e100:
+# 0 for -1.2e-288; review 78)
+FAR_SOFT_CASES += [(family, x, y, gamma, None if family != "poly1" else 0.0)
+                   for family in ("focal", "poly1", "quality")
+                   for x, y, gamma in [(860.0, 1e-300, 1e70), (900.0, 1e-300, 1e100),
+                                       (-880.0, 0.9, 1e80)]]
+FAR_SOFT_CASES += [("poly1", 860.0, 0.3, 0.0, 1e70), ("poly1", 900.0, 0.3, 0.0, 1e100)]
+
+
+@pytest.mark.parametrize("x, y, gamma, epsilon", [
+    (10.0, 1.0000000000000003e-05, 0.0, 1.0), (30.0, 0.00082002983638592, 0.0, 1.0),
+    (-12.0, 1 - 1.0000000000000003e-05, 2.0, -1.0), (5.0, 0.1, 0.5, 1.25)])
+def test_poly1_second_derivative_where_epsilon_a_is_near_one(x, y, gamma, epsilon):
+    """d2C/dx2 = w (1 + epsilon a (1 - 2p)), its factor (1 - c epsilon a) + 2 c
+    epsilon a h cancels where epsilon a is near 1: a = 1 - 2y of a soft target
+    is not a double, and its low part was left out (x = 10, y = 1e-5 + 3e-21,
+    epsilon 1: 1,098 ULP; review 78).  Within 4 ULP."""
+    _, hess = focal.poly1_grad_hess(np.array([x]), np.array([y]), None, gamma, epsilon)
+    with mpmath.workdps(60):
+        exact = reference.poly1_mp(x, y, gamma, epsilon, None)[2]
+    assert abs(hess[0] - exact) <= 4 * np.spacing(abs(float(exact))), (hess[0], exact)
 
 
 def _far_soft_values(family, x, y, gamma, epsilon):

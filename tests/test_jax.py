@@ -28,6 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import focal.jax as focal_jax  # noqa: E402
 from focal._spec import KINDS  # noqa: E402
+from layouts import Index  # noqa: E402
 
 RTOL32 = 4e-7  # optax's float32 formula against focal's result rounded once
 
@@ -249,6 +250,17 @@ def test_bad_arguments_are_named():
         focal_jax.softmax_focal_loss(x, jnp.zeros(3, jnp.int32), axis=2)
     # the stop_gradient way out works
     jax.grad(lambda y: focal_jax.sigmoid_focal_loss(x, jax.lax.stop_gradient(y)).sum())(y)
+
+
+def test_axis_and_ignore_index_take_any_integer_type():
+    """What the annotations (SupportsIndex) and the core's functions take:
+    NumPy integers and any object with __index__ (review 78: refused)."""
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(3, 4)), jnp.float32)
+    labels = jnp.array([1, -100, 3], jnp.int32)
+    expected = focal_jax.softmax_focal_loss(x, labels, axis=-1, ignore_index=-100)
+    for axis, ignore in ((np.int64(-1), np.int32(-100)), (Index(1), Index(-100))):
+        got = focal_jax.softmax_focal_loss(x, labels, axis=axis, ignore_index=ignore)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
 @pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2", "float4_e2m1fn"])

@@ -26,6 +26,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.autograd import forward_ad  # noqa: E402
 
 import focal.torch as focal_torch  # noqa: E402
+from layouts import Index  # noqa: E402
 
 
 def _fvcore_loss():
@@ -380,6 +381,20 @@ def test_a_tensor_that_is_not_dense_is_named(form, kind, name):
     arguments[name] = _not_dense(kind, arguments[name])
     with pytest.raises(TypeError, match=f"^{name}: expected a dense \\(strided\\) tensor"):
         function(arguments.pop("inputs"), arguments.pop("targets"), **arguments)
+
+
+def test_dim_and_ignore_index_take_any_integer_type():
+    """What the annotations (SupportsIndex) and the core's functions take:
+    NumPy integers and any object with __index__ (review 78: dim refused)."""
+    x = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    labels = torch.tensor([[1, -100], [3, 0], [2, 2]])
+    expected = focal_torch.softmax_focal_loss(x, labels, reduction="none", dim=1)
+    for dim, ignore in ((np.int64(1), np.int32(-100)), (Index(-2), Index(-100))):
+        got = focal_torch.softmax_focal_loss(x, labels, reduction="none", dim=dim,
+                                             ignore_index=ignore)
+        assert torch.equal(got, expected)
+        module = focal_torch.SoftmaxFocalLoss(reduction="none", dim=dim, ignore_index=ignore)
+        assert torch.equal(module(x, labels), expected)
 
 
 def test_bad_arguments_are_named():
