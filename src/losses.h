@@ -700,6 +700,16 @@ asymmetric_overflowed(const element_block *c, ptrdiff_t j)
     return (c->weight[j] < 1.0) & (c->weight[j] > 0.0) & (fabs(c->hess[j]) == HUGE_VAL);
 }
 
+/* a negative above a clip with its weight inside the power (asymmetric_negative):
+   for asymmetric_gathered's overflowed elements and asymmetric_limit_weighted */
+FOCAL_INLINE focal_values
+asymmetric_negative_weighted(double x, const focal_params *k, double weight, int precise)
+{
+    logistic_parts s = logistic(x, precise, 1);
+    return asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k, asymmetric_form(k),
+                               FOCAL_OUT_HESS, precise, weight);
+}
+
 /* the values of a gathered block of count elements, all of target y */
 FOCAL_INLINE void
 asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, double y,
@@ -731,10 +741,7 @@ asymmetric_gathered(const block_params *p, element_block *c, ptrdiff_t count, do
     for (ptrdiff_t j = 0; found && j < count; j++) {
         if (asymmetric_overflowed(c, j)) {
             double x = c->x[j];
-            logistic_parts s = logistic(x, precise, 1);
-            focal_values v = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise),
-                                                 &p->focal, form, FOCAL_OUT_HESS, precise,
-                                                 c->weight[j]);
+            focal_values v = asymmetric_negative_weighted(x, &p->focal, c->weight[j], precise);
             double loss, grad;
             weigh_element(p, v, x, y, c->alpha[j], 1.0, &loss, &grad, &c->hess[j], precise, 1, 1);
         }
@@ -1019,9 +1026,7 @@ asymmetric_limit_weighted(double x, double y, const focal_params *k, double weig
         if (!(fabs(x) <= FOCAL_SIGMOID_FAR)) {
             return 0;
         }
-        logistic_parts s = logistic(x, precise, 1);
-        *v = asymmetric_negative(x, s, dd_mul(s.p, s.one_minus_p, precise), k,
-                                 asymmetric_form(k), FOCAL_OUT_HESS, precise, weight);
+        *v = asymmetric_negative_weighted(x, k, weight, precise);
         return 1;
     }
     focal_params focal = *k;

@@ -967,8 +967,8 @@ sigmoid_focal(double x, double y, const focal_params *k, int gamma_integer, int 
  * -1.7869988080332416e-308 for -1.7869988080536046e-308, 41,215 ULP; Poly-1
  * at x = 744, y = 1e-300, gamma 1e13: 29% off; at gamma 1e100, x = 900, 0
  * for -1.2e-288).  far_soft_lifted gives the parts with t 2^k, k chosen
- * (from |x|) so that t 2^k lies in (2^-901, 2^-900], formed as
- * e^(k ln 2 - |x|) good to 2^-100: the kernel's second derivative is 2^k
+ * (from |x|) so that t 2^k lies in (2^-901, 2^-900], good to 2^-100
+ * (exp_accurate_shifted): the kernel's second derivative is 2^k
  * times the value, which ldexp takes back with one rounding.  t's other
  * appearances (in q, d, CE, 1 - 2p, beside the target's side 1 - y or y)
  * and the r^2 term, 2^2k times, stay negligible while (|g| + |epsilon| + 1)
@@ -984,7 +984,7 @@ far_soft_lifted(double x, double y, double factor, logistic_parts *s)
         return 0; /* (beyond, every value underflows whatever the digits) */
     }
     int k = (int)(ax / LN2) - 900;
-    dd t = exp_accurate(add_ln2_multiple(dd_from(-ax), (double)k, 1));
+    dd t = exp_accurate_shifted(dd_from(-ax), (double)k);
     double side = x > 0.0 ? 1.0 - y : y;
     if (!(factor * t.hi <= 0x1p-60 * side)) {
         return 0;
