@@ -108,9 +108,10 @@ cross_entropy_parts(double y, logistic_parts s, int precise)
     dd not_y = two_sum(1.0, -y, precise);
     v.loss = dd_add(dd_scale(s.softplus_mx, y, precise), dd_mul(not_y, s.softplus_x, precise),
                     precise);
-    /* (not the target 1/2's series of float32 results: it cost the
-       varifocal loss's float32 soft targets a fifth of their time) */
-    v.grad = p_minus_y(y, s, 0, precise);
+    /* (p_minus_y's series near x = 0 for float64 results only: it cost the
+       varifocal loss's float32 soft targets a fifth of their time, which
+       take it where p - y cancels, from varifocal_accurate) */
+    v.grad = p_minus_y(y, s, precise, precise);
     v.hess = s.p.hi * s.one_minus_p.hi;
     return v;
 }
@@ -151,21 +152,24 @@ varifocal(double x, double y, const focal_params *k, int gamma_integer, int soft
                            precise, NULL);
 }
 
-/* The above, and *again set where a float64 soft target's gradient y (p - y)
+/* The above, and *again set where a soft target's gradient y (p - y)
    cancels next to logit(y): p - y keeps the digits p has beyond y's, and
    logistic()'s p is good to about 2^-57 of q = p (1 - y) + (1 - p) y (about
    2 y (1 - y) there; at the double nearest logit(0.3) the focal loss's
-   gradient at gamma 0, the same p - y, was 1% off).  Where |p - y| is below
-   1/32 of that the element asks for parts good to about 2^-100
-   (varifocal_accurate), as the focal loss's do (sigmoid_focal_marked). */
+   gradient at gamma 0, the same p - y, was 1% off), in plain double (float32
+   results) to about 2^-53.  Where |p - y| is below 1/32 of that (float32
+   results: 2^-13, which leaves 2^-40 of it beyond) the element asks for parts
+   good to about 2^-100 (varifocal_accurate), as the focal loss's do
+   (sigmoid_focal_marked): float32 results next to logit(y) for a target
+   near 1/2 were up to 1.7e7 ULP off (y = 1/2 - 2^-25, x = -2^-23). */
 FOCAL_INLINE focal_values
 varifocal_marked(double x, double y, const focal_params *k, int gamma_integer, int soft,
                  int derivatives, int precise, long long *again)
 {
     focal_values v = varifocal(x, y, k, gamma_integer, soft, derivatives, precise);
-    if (soft && precise && derivatives >= FOCAL_OUT_GRAD) { /* constants */
+    if (soft && derivatives >= FOCAL_OUT_GRAD) { /* constants */
         /* (0 for y in {0, 1}: their gradients do not cancel) */
-        *again = 16.0 * fabs(v.grad.hi) < y * y * (1.0 - y);
+        *again = (precise ? 16.0 : 4096.0) * fabs(v.grad.hi) < y * y * (1.0 - y);
     }
     return v;
 }

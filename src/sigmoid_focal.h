@@ -70,6 +70,13 @@ one_minus_two_p_series_below(int precise)
     return precise ? 0x1p-3 : 0x1p-10;
 }
 
+/* |x| below which p_minus_y takes its series */
+FOCAL_INLINE double
+p_minus_y_series_below(int precise)
+{
+    return precise ? 0x1p-16 : 0x1p-10;
+}
+
 /* 1 - 2p = -tanh(x / 2), which p and 1 - p leave with their absolute
    rounding (2^-53 of 1 from their rounded high parts, 2^-57 from
    logistic()'s double-double parts), all of it where |x| is small: below
@@ -89,18 +96,33 @@ one_minus_two_p(logistic_parts s, int precise)
     return fabs(s.x) < one_minus_two_p_series_below(precise) ? near : far;
 }
 
+
 /* p - y as (1 - y) p - y (1 - p), exact in sign and digits for y in {0, 1}.
-   Float32 results at the target 1/2 (soft, precise: constants) take
-   -(1 - 2p)/2 from its series near x = 0, where p and 1 - p in plain double
-   keep none of its digits (x = 1e-20: a gradient of 0 for 3.1e-22, review
-   77); beyond |x| = 2^-10 the same bits.  (Float64 results take p to more
-   digits where p - y cancels.) */
+   Near x = 0 (series: a constant; float32 results below |x| = 2^-10,
+   float64 ones below 2^-16) it is taken as (1/2 - y + x/4) + (p - 1/2 -
+   x/4): p and 1 - p keep none of its digits where y is near 1/2 and x next
+   to logit(y) (review 77: float32, y = 1/2, x = 1e-20, 0 for 3.1e-22; stop
+   61's probe: y = 1/2 - 2^-25 at x = -2^-23, 0 for 3.5e-23, and 257 of 720
+   float32 logits next to the gradient's zero at targets within 1e-5 of 1/2
+   beyond 0.5 ULP, up to 1.7e7).  1/2 - y and x/4 are exact, and so is their
+   sum where they cancel (Sterbenz; float64 results add them in
+   double-double); p - 1/2 - x/4 = tanh(x/2)/2 - x/4 = -x^3/48 + x^5/480 -
+   17 x^7/80640 (the next term below 2^-60 of it), good to 2^-53 of itself,
+   which below 2^-16 is below 2^-106 of 1/2 (float64 results take p to
+   about 2^-101 elsewhere where p - y cancels: sigmoid_focal_accurate). */
 FOCAL_INLINE dd
-p_minus_y(double y, logistic_parts s, int soft, int precise)
+p_minus_y(double y, logistic_parts s, int series, int precise)
 {
     dd not_y = two_sum(1.0, -y, precise);
     dd d = dd_add(dd_mul(not_y, s.p, precise), dd_scale(s.one_minus_p, -y, precise), precise);
-    return soft && !precise && y == 0.5 ? dd_from(-0.5 * one_minus_two_p(s, 0)) : d;
+    if (!series) { /* a constant */
+        return d;
+    }
+    double x = s.x, z = x * x;
+    double rest = x * z * (-1.0 / 48.0 + z * (1.0 / 480.0 - z * (17.0 / 80640.0)));
+    dd near = precise ? dd_add(dd_add(two_sum(0.5, -y, 1), dd_from(0.25 * x), 1), dd_from(rest), 1)
+                      : dd_from(((0.5 - y) + 0.25 * x) + rest);
+    return fabs(x) < p_minus_y_series_below(precise) ? near : d;
 }
 
 /*
@@ -542,8 +564,11 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
                                             precise),
                                    precise)
                           : dd_scale(dd_mul(q, q, precise), a.hi, precise);
-        /* ((1 - y) p^2 - y (1 - p)^2 = p - 1/2 at y = 1/2: above) */
-        squares = soft && !precise && y == 0.5 ? d_ce : squares;
+        /* (= d - a w: float32 results take it so where d is p_minus_y's series,
+           next to the target 1/2 whose squares keep none of its digits) */
+        squares = soft && !precise && fabs(s.x) < p_minus_y_series_below(0)
+                      ? dd_from(d_ce.hi - a.hi * w.hi)
+                      : squares;
         d = dd_add(dd_mul(one_plus_epsilon, d_ce, precise), dd_scale(squares, -k->extra, precise),
                    precise);
     }
@@ -569,6 +594,23 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
         double terms = gamma * fabs(a_r_ce.hi) + q.hi +
                        (poly ? fabs(k->extra) * (w.hi + q.hi) : 0.0);
         *cancelled = 32.0 * fabs(bracket.hi) < terms;
+    }
+    if (cancelled && soft && !precise) { /* constants */
+        /* float32 results, a soft target: the same, with parts in plain
+           double, good to a few 2^-53 of the terms: a float32 logit next to
+           the gradient's zero was 2.7 to 4.9 ULP off (y = 0.70194948, x =
+           1.7250714, gamma 1.5).  Below 2^-12 of the terms the element is
+           computed again as float64 results are (a few in 10^4 random soft
+           targets); above, the bracket keeps about 2^-40 of itself, which
+           leaves the float32 gradient within 0.5 ULP plus 2^-14.  Where d is
+           p_minus_y's series its error is one of its own size and of the
+           series' (x^3/48 < 2^-25 |x| there), with Poly-1's a w (< |a|/4),
+           not q's. */
+        int series = fabs(s.x) < p_minus_y_series_below(0);
+        double d_terms = series ? fabs(d_ce.hi) + 0.25 * fabs(a.hi) + 0x1p-25 * fabs(s.x)
+                                : q.hi + w.hi;
+        double terms = gamma * fabs(a_r_ce.hi) + (poly ? 1.0 + 2.0 * fabs(k->extra) : 1.0) * d_terms;
+        *cancelled = 4096.0 * fabs(bracket.hi) < terms;
     }
     dd grad = dd_mul(q_gamma, bracket, precise);
     if (poly == POLY1_GUARDED) {

@@ -237,8 +237,8 @@ def test_float32_gradient_of_the_target_one_half_near_zero(family, gamma, epsilo
     p - 1/2 = x/4 near x = 0: p in plain double, rounded to 1/2 there, gave 0
     for 3.1e-22 at x = 1e-20 and 1.0 ULP at 1e-10 (review 77).  Float32
     results within 0.5 ULP (plus 2^-20 of one: the double before the
-    rounding), the second derivative within 1 ULP.  (Not the varifocal loss's
-    y (p - y): README, Left.)"""
+    rounding), the second derivative within 1 ULP.  (The varifocal loss's
+    y (p - y): test_float32_soft_target_gradient_next_to_its_zero.)"""
     x = TINY_LOGITS
     y = np.full(x.shape, 0.5, np.float32)
     if family == "focal":
@@ -251,6 +251,94 @@ def test_float32_gradient_of_the_target_one_half_near_zero(family, gamma, epsilo
     for xi, gi, hi, values in zip(x, grad, hess, exact):
         assert ulp_error(gi, values[1], np.float32) <= 0.5 + 2.0**-20, (float(xi), gi)
         assert ulp_error(hi, values[2], np.float32) <= 1.0, (float(xi), hi)
+
+
+def _soft_gradient(family, y, gamma, epsilon):
+    """(exact, computed): the soft target y's gradient of one family as an
+    mpmath function of x, and focal's over an array of logits (of y's
+    dtype, np.float32 or float)."""
+    if family == "focal":
+        return (lambda x: sigmoid_focal_mp(x, float(y), gamma, None).grad,
+                lambda x: focal.grad(x, np.full(x.shape, y), None, gamma, reduction="none"))
+    if family == "poly1":
+        return (lambda x: reference.poly1_mp(x, float(y), gamma, epsilon, None)[1],
+                lambda x: focal.poly1_grad(x, np.full(x.shape, y), None, gamma, epsilon,
+                                           reduction="none"))
+    return (lambda x: reference.varifocal_mp(x, float(y), gamma)[1],
+            lambda x: focal.varifocal_grad(x, np.full(x.shape, y), 0.75, gamma,
+                                           reduction="none"))
+
+
+def _float32_soft_zero_cases():
+    """(family, y, gamma, epsilon): float32 targets within 2^-25 to 2^-14 of
+    1/2, whose gradients' zeros lie near x = 4 (y - 1/2), where p in double
+    keeps none of p - y's digits (at gamma 0 the float32 logit 4 (y - 1/2)
+    itself leaves p - y = x^3/48 and less), and seeded random targets, whose
+    nearest float32 logits cancel the bracket to a few 2^-24 of its terms."""
+    near = [0.5 - 2.0**-25, 0.5 + 2.0**-24, 0.5 - 3 * 2.0**-25, 0.5 + 40 * 2.0**-24,
+            0.5 - 300 * 2.0**-25, 0.5 + 2000 * 2.0**-24]
+    rng = np.random.default_rng(61)
+    targets = near + [float(np.float32(rng.uniform(0.01, 0.99))) for _ in range(6)]
+    cases = []
+    for i, y in enumerate(targets):
+        gamma = [0.0, 2.0, 1.5, 0.5][i % 4]
+        cases += [("focal", y, gamma, None), ("poly1", y, gamma, [1.0, -0.5][i % 2]),
+                  ("varifocal", y, gamma, None)]
+    return cases
+
+
+@pytest.mark.parametrize("family, y, gamma, epsilon", _float32_soft_zero_cases())
+def test_float32_soft_target_gradient_next_to_its_zero(family, y, gamma, epsilon):
+    """The float32 gradient of a soft target at the seven float32 logits
+    around its zero (and at 4 (y - 1/2)): within 0.5 ULP plus 2^-14 of one.
+    p in plain double gave 0 for 3.5e-23 at y = 1/2 - 2^-25, x = -2^-23 (up
+    to 1.7e7 ULP next to the zeros of targets near 1/2), and the bracket's
+    terms in plain double 2.7 to 4.9 ULP at random targets' nearest logits;
+    now p - y near x = 0 comes from its series and the elements whose
+    gradient cancels below 2^-12 of its terms are computed again, from parts
+    good to about 2^-100 of the terms, which bounds the error where the
+    gradient vanishes beyond (Poly-1 at y = 1/2 - 2^-25, epsilon 1, gamma 0
+    and x = -6 2^-25, where the terms cancel to third order: 2^-96 of them;
+    focal's error there 2^-126 of them)."""
+    exact, computed = _soft_gradient(family, np.float32(y), gamma, epsilon)
+    lo, _ = reference.doubles_around_zero(exact)
+    centre = np.float32(lo)
+    x = [centre, np.float32(4 * (y - 0.5))]
+    for side in (-np.inf, np.inf):
+        xi = centre
+        for _ in range(3):
+            xi = np.nextafter(xi, np.float32(side))
+            x.append(xi)
+    x = np.unique(np.array(x, dtype=np.float32))
+    grad = computed(x)
+    assert grad.dtype == np.float32
+    for xi, gi in zip(x, grad):
+        terms = (float(y) * _gradient_terms(float(xi), float(y), 0.0, 0.0)
+                 if family == "varifocal"
+                 else _gradient_terms(float(xi), float(y), gamma, epsilon or 0.0))
+        error = abs(mpmath.mpf(float(gi)) - exact(float(xi)))
+        assert error <= ((0.5 + 2.0**-14) * spacing(exact(float(xi)), np.float32)
+                         + mpmath.mpf(2) ** -98 * terms), (float(xi), gi)
+
+
+@pytest.mark.parametrize("family", ["focal", "poly1", "varifocal"])
+@pytest.mark.parametrize("y", [0.5 - 2.0**-54, 0.5 + 2.0**-53, 0.5 - 2.0**-30,
+                               0.5 - 3 * 2.0**-40])
+def test_float64_soft_target_gradient_next_to_logit_y_near_one_half(family, y):
+    """At targets near 1/2 the float64 logit 4 (y - 1/2) leaves p - y =
+    x^3/48, far below the 2^-101 of 1/2 that p in double-double keeps (y =
+    1/2 - 2^-54 at x = -2^-52: 6e15 ULP; y = 1/2 - 2^-30, x = -2^-28: 1.4e9
+    ULP): p - y now comes from its series below |x| = 2^-16.  Within 1 ULP
+    at gamma 0 and 2, at that logit and its neighbours (the reference at 100
+    digits: p - y is 2^-160 / 3 at the first)."""
+    centre = 4 * (y - 0.5)
+    x = np.array([centre, np.nextafter(centre, -np.inf), np.nextafter(centre, np.inf)])
+    for gamma in (0.0, 2.0):
+        exact, computed = _soft_gradient(family, y, gamma, 1.0 if family == "poly1" else None)
+        for xi, gi in zip(x, computed(x)):
+            with mpmath.workdps(100):
+                error = ulp_error(gi, exact(float(xi)), np.float64)
+            assert error <= 1.0, (float(xi), gi, gamma)
 
 
 @pytest.mark.parametrize("y", [0.3, 0.7, 0.01, 0.999])
