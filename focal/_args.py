@@ -13,6 +13,7 @@ import numbers
 import operator
 import re
 import sys
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -246,6 +247,15 @@ def logits_array(logits: Any, keep_bfloat16: bool = False) -> Tuple[np.ndarray, 
         dtype = np.result_type(x.dtype, np.float16)
         result = _FLOAT64 if dtype == np.float64 else _FLOAT32
     return x, result
+
+
+def warn_at_caller(message: str) -> None:
+    """A UserWarning at the first frame outside focal: the user's line, through
+    however many of focal's layers (the descendants' entries, the adapters)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "focal":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def target_array(targets: Any, x: np.ndarray) -> Tuple[np.ndarray, bool]:

@@ -89,6 +89,13 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     x, dtype = _args.logits_array(logits, keep_bfloat16=True)
     t, labels = _args.target_array(targets, x)
     num_classes = x.shape[-1] if x.ndim else 1
+    if labels and num_classes == 1:
+        # a binary classifier's (N, 1) logits with its 0/1 labels of shape (N,)
+        # would be read reversed, without a word (torchvision refuses the shapes)
+        _args.warn_at_caller(
+            "targets: class indices over a class axis of one class (the logits' last axis "
+            "has length 1): index 0 makes that class positive and 1 (background) negative, "
+            "the reverse of 0/1 labels, which take the logits' shape (targets[..., None])")
     ignore = _args.ignore_index_value(ignore_index, num_classes, labels)
     alpha_scalar, alpha_per_class = _args.alpha_values(alpha, x)
     gamma_ = _args.gamma_value(gamma, positive=star)
@@ -127,7 +134,9 @@ targets : array_like
     integer class indices of shape ``logits.shape[:-1]``: c in [0, C) makes
     class c positive and the others negative in that row, C (the number of
     classes) marks a background row, `ignore_index` a row that contributes
-    nothing.  Class indices never build a one-hot array.""")
+    nothing.  Class indices never build a one-hot array.  Over one class
+    (a last axis of length 1) index 0 is that class's positive and 1
+    background, the reverse of 0/1 labels: a UserWarning says so.""")
 _ALPHA = Parameter("alpha", """\
 alpha : None, float or array_like, default 0.25
     Weight of the positive targets: alpha_t = alpha y + (1 - alpha)(1 - y).

@@ -1363,16 +1363,18 @@ sigmoid_plain_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     char kind = target_dtype->kind;
     int ndim = PyArray_NDIM(c.logits);
     /* class indices: integers of the logits' shape without the class axis,
-       which holds at least one class (no 64-bit unsigned ones, which the
-       full path checks against intp's range); dense targets: of the logits'
-       shape, and a sum over positives, whose count the pass would have to
-       take first, is the full path's */
+       which holds at least two classes (of one, the full path warns: index
+       0 is then the positive, 1 background, the reverse of 0/1 labels; no
+       64-bit unsigned ones, which the full path checks against intp's
+       range); dense targets: of the logits' shape, and a sum over
+       positives, whose count the pass would have to take first, is the
+       full path's */
     c.labels = PyArray_NDIM(c.targets) == ndim - 1;
     int plain_targets =
         c.labels ? (kind == 'i' || (kind == 'u' && PyDataType_ELSIZE(target_dtype) < 8)) &&
                        PyArray_CompareLists(PyArray_DIMS(c.logits), PyArray_DIMS(c.targets),
                                             ndim - 1) &&
-                       PyArray_DIM(c.logits, ndim - 1) > 0
+                       PyArray_DIM(c.logits, ndim - 1) > 1
                  : PyArray_SAMESHAPE(c.logits, c.targets) &&
                        (kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f') &&
                        PyDataType_ELSIZE(target_dtype) <= 8 &&
