@@ -179,11 +179,39 @@ _FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
 def _floating(logits: Any) -> Any:
+    """The logits as a JAX array of a dtype focal reads.  Host logits whose
+    finite values JAX's 32-bit default would make infinite (float64 1e39
+    under jax_enable_x64 off: a loss of inf where focal.loss gives 7.5e38)
+    are refused before they are converted, as the labels' changed values
+    are (review 80)."""
+    if not isinstance(logits, (jax.Array, jax.core.Tracer)):
+        _refuse_overflowing_host_logits(logits)
     logits = _jax_array("logits", logits, "f", "a floating-point array")
     if jnp.dtype(logits.dtype).name not in _FLOATS:
         raise TypeError(f"logits: expected a floating-point array (float16, bfloat16, float32 "
                         f"or float64), got dtype {logits.dtype}")
     return logits
+
+
+def _refuse_overflowing_host_logits(value: Any) -> None:
+    try:
+        original = np.asarray(value)
+    except Exception:  # (refused by name in _jax_array, with focal's message)
+        return
+    if original.dtype.kind != "f" or not original.size:
+        return
+    target = jax.dtypes.canonicalize_dtype(original.dtype)
+    if target == original.dtype:
+        return
+    limit = float(np.finfo(target).max)
+    # the extremes first, without a temporary; the values themselves only
+    # where one lies beyond (an infinity, which stays one, too)
+    if (np.fmax.reduce(original, axis=None) > limit
+            or np.fmin.reduce(original, axis=None) < -limit):
+        overflows = np.isfinite(original) & (np.abs(original) > limit)
+        if overflows.any():
+            raise ValueError(f"logits: {original[overflows].flat[0].item()} overflows JAX's "
+                             f"{np.dtype(target).name} (jax_enable_x64 is off)")
 
 
 def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ FOCAL_REQUIRE_ADAPTERS is set, as in CI, where a missing library fails.
 import doctest
 import functools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -569,6 +570,25 @@ def test_labels_that_jax_s_32_bits_would_change_are_refused(function, labels, fo
         (jax.jit(call) if jit else call)(jnp.zeros((4, 3)))
     # labels that convert exactly are taken
     assert function(jnp.zeros((4, 3)), np.array([0, 1, 2, 1])).shape[0] == 4
+
+
+@pytest.mark.parametrize("function, labels", [
+    (focal_jax.sigmoid_focal_loss, np.array([[0.0, 1.0]] * 2)),
+    (focal_jax.softmax_focal_loss, np.array([0, 1]))])
+@pytest.mark.parametrize("logits, found", [
+    (np.array([[1e39, -1.0], [0.5, 2.0]]), "1e+39"),
+    ([[0.5, 2.0], [np.inf, -4e38]], "-4e+38")])
+def test_host_logits_that_jax_s_32_bits_would_overflow_are_refused(function, labels, logits,
+                                                                    found):
+    """Without jax_enable_x64, JAX turns float64 logits into float32, and those beyond
+    its range into infinities, silently (a loss of inf where focal.loss gives 7.5e38,
+    review 80): refused by name before they are converted; an infinity itself, and
+    logits within float32's range, are taken."""
+    with pytest.raises(ValueError, match=f"^logits: {re.escape(found)} overflows JAX's float32"):
+        function(logits, labels)
+    taken = np.array([[np.inf, -1.0], [3e38, 2.0]])
+    np.testing.assert_array_equal(np.asarray(function(taken, labels)),
+                                  np.asarray(function(taken.astype(np.float32), labels)))
 
 
 @pytest.mark.parametrize("labels", [1.0, np.array([1.0, 0.0, 1.0], np.float32),
