@@ -13,6 +13,7 @@ import numbers
 import operator
 import re
 import sys
+import types
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -252,7 +253,8 @@ def logits_array(logits: Any, keep_bfloat16: bool = False) -> Tuple[np.ndarray, 
 def warn_at_caller(message: str) -> None:
     """A UserWarning at the first frame outside focal: the user's line, through
     however many of focal's layers (the descendants' entries, the adapters)."""
-    frame, level = sys._getframe(1), 2
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    level = 2
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "focal":
         frame, level = frame.f_back, level + 1
     warnings.warn(message, UserWarning, stacklevel=level)
