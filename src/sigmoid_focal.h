@@ -74,7 +74,7 @@ one_minus_two_p_series_below(int precise)
 FOCAL_INLINE double
 p_minus_y_series_below(int precise)
 {
-    return precise ? 0x1p-16 : 0x1p-10;
+    return precise ? 0x1p-26 : 0x1p-10;
 }
 
 /* 1 - 2p = -tanh(x / 2), which p and 1 - p leave with their absolute
@@ -99,7 +99,7 @@ one_minus_two_p(logistic_parts s, int precise)
 
 /* p - y as (1 - y) p - y (1 - p), exact in sign and digits for y in {0, 1}.
    Near x = 0 (series: a constant; float32 results below |x| = 2^-10,
-   float64 ones below 2^-16) it is taken as (1/2 - y + x/4) + (p - 1/2 -
+   float64 ones below 2^-26) it is taken as (1/2 - y + x/4) + (p - 1/2 -
    x/4): p and 1 - p keep none of its digits where y is near 1/2 and x next
    to logit(y) (review 77: float32, y = 1/2, x = 1e-20, 0 for 3.1e-22; stop
    61's probe: y = 1/2 - 2^-25 at x = -2^-23, 0 for 3.5e-23, and 257 of 720
@@ -107,9 +107,13 @@ one_minus_two_p(logistic_parts s, int precise)
    beyond 0.5 ULP, up to 1.7e7).  1/2 - y and x/4 are exact, and so is their
    sum where they cancel (Sterbenz; float64 results add them in
    double-double); p - 1/2 - x/4 = tanh(x/2)/2 - x/4 = -x^3/48 + x^5/480 -
-   17 x^7/80640 (the next term below 2^-60 of it), good to 2^-53 of itself,
-   which below 2^-16 is below 2^-106 of 1/2 (float64 results take p to
-   about 2^-101 elsewhere where p - y cancels: sigmoid_focal_accurate). */
+   17 x^7/80640 (the next term below 2^-60 of it), good to 2^-53 of itself.
+   That sum, where nonzero, is at least 2^-25 |x| for float32 logits and
+   targets (2^-53.6 of it below 2^-10) but may be 2^-54 |x| for float64
+   ones: their bound 2^-26 keeps the series' rounding below 2^-56 of it
+   (at 2^-16, y = 1/2 - 2^-19 next to the zero was 5.2e4 ULP off, review
+   81); beyond, p to about 2^-101 where p - y cancels
+   (sigmoid_focal_accurate). */
 FOCAL_INLINE dd
 p_minus_y(double y, logistic_parts s, int series, int precise)
 {
@@ -885,11 +889,16 @@ sigmoid_focal_times(double x, double y, const focal_params *k, dd factor, int ex
     int binary_exponent;
     double mantissa = frexp(factor.hi, &binary_exponent);
     dd mantissas = {mantissa, ldexp(factor.lo, -binary_exponent)}; /* f 2^-E, exactly */
-    /* (CE to about 2^-100 too: a soft target's gradient may cancel, and the
-       path is rare) */
+    /* (CE to about 2^-100 too, and Poly-1's log excess (FOCAL_GAMMA_AGAIN),
+       in double-double for float32 results as well: a soft target's
+       gradient may cancel, as sigmoid_focal_accurate's do, and the path is
+       rare.  Plain double for float32 results left 31 ULP at x = 0.0029124,
+       y = 1/2 + 2^-20, gamma 1100 under a weight of 1e308; Poly-1's plain
+       log excess 3% at epsilon -0.5, gamma 50 under any weight above 1,
+       review 81) */
     focal_values r = sigmoid_focal_parts_shifted(
-        y, logistic_accurate(x, 0), k, FOCAL_GAMMA_LARGE_ACCURATE, 1, FOCAL_OUT_HESS, precise,
-        NULL, poly, (double)binary_exponent + (double)extra_exponent, NULL);
+        y, logistic_accurate(x, 0), k, FOCAL_GAMMA_LARGE_ACCURATE | FOCAL_GAMMA_AGAIN, 1,
+        FOCAL_OUT_HESS, 1, NULL, poly, (double)binary_exponent + (double)extra_exponent, NULL);
     /* (a factor of one double, a weight, by dd_scale: its bits as before
        alpha w took this path) */
     r.loss = factor.lo == 0.0 ? dd_scale(r.loss, mantissa, precise)

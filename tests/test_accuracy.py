@@ -321,6 +321,58 @@ def test_float32_soft_target_gradient_next_to_its_zero(family, y, gamma, epsilon
                          + mpmath.mpf(2) ** -98 * terms), (float(xi), gi)
 
 
+@pytest.mark.parametrize("family, y", [("focal", 0.5 - 2.0**-19), ("focal", 0.5 + 2.0**-20),
+                                       ("varifocal", 0.5 + 2.0**-19),
+                                       ("varifocal", 0.5 - 2.0**-18)])
+def test_float64_soft_target_gradient_around_its_zero_near_one_half(family, y):
+    """The four doubles around the gradient's zero (gamma 0) of targets 2^-18 to
+    2^-20 from 1/2, where |x| lies just below 2^-16: p - y's series there, its
+    cubic term rounded in plain double, left 2^-108.3 of the terms q (y q for
+    the varifocal loss), 5.2e4 ULP (review 81), where p in double-double
+    leaves at most 2^-110.1 (649 to 1.5e4 ULP at y = 1/2 + 2^-20, below 1 ULP
+    at y = 1/2 - 2^-19); the series now serves below 2^-26 only.  Within 1
+    ULP plus 2^-109 of the terms."""
+    exact, computed = _soft_gradient(family, y, 0.0, None)
+    with mpmath.workdps(100):
+        lo, hi = reference.doubles_around_zero(exact, -1.0, 1.0)
+        x = np.array([np.nextafter(lo, -np.inf), lo, hi, np.nextafter(hi, np.inf)])
+        for xi, gi in zip(x, computed(x)):
+            terms = (y if family == "varifocal" else 1.0) * _gradient_terms(xi, y, 0.0, 0.0)
+            allowed = spacing(exact(float(xi)), np.float64) + mpmath.mpf(2) ** -109 * terms
+            assert abs(mpmath.mpf(float(gi)) - exact(float(xi))) <= allowed, (float(xi), gi)
+
+
+@pytest.mark.parametrize("dtype, family, y, x, gamma, epsilon, weights", [
+    (np.float64, "poly1", 0.5 - 2.0**-25, -2.7307699952144644e-06, 50.0, -0.5,
+     [2.0, 3.0, 1 + 2.0**-52, 1e100, 1e300]),
+    (np.float32, "focal", 0.5 + 2.0**-20, 0.002912376308813691, 1100.0, None,
+     [1e280, 1e300, 1e308])])
+def test_soft_target_gradient_next_to_its_zero_under_a_weight(dtype, family, y, x, gamma,
+                                                               epsilon, weights):
+    """An element whose values are faint beside a weight above 1 takes the
+    weighted path (sigmoid_focal_times), which did not recover a cancelled
+    gradient as the kernels do: Poly-1's log excess in its short form gave
+    3% at epsilon -0.5, gamma 50 under any weight above 1; float32 results
+    from parts in plain double 31 ULP at gamma 1100 under 1e308 (review 81).
+    Within the unweighted bounds times the weight: 1 ULP (float32: 0.5 plus
+    2^-14) plus 2^-98 of the terms."""
+    xa, ya = np.array([x], dtype), np.array([y], dtype)
+    exact, _ = _soft_gradient(family, ya[0], gamma, epsilon)
+    terms = _gradient_terms(float(xa[0]), float(ya[0]), gamma, epsilon or 0.0)
+    with mpmath.workdps(60):
+        value = exact(float(xa[0]))
+    ulps = 1.0 if dtype == np.float64 else 0.5 + 2.0**-14
+    for w in weights:
+        if family == "focal":
+            g = focal.grad(xa, ya, None, gamma, reduction="none", weights=np.array([w]))[0]
+        else:
+            g = focal.poly1_grad(xa, ya, None, gamma, epsilon, reduction="none",
+                                 weights=np.array([w]))[0]
+        error = abs(mpmath.mpf(float(g)) - w * value)
+        assert error <= (ulps * spacing(w * value, dtype)
+                         + mpmath.mpf(2) ** -98 * w * terms), (w, float(g))
+
+
 @pytest.mark.parametrize("family", ["focal", "poly1", "varifocal"])
 @pytest.mark.parametrize("y", [0.5 - 2.0**-54, 0.5 + 2.0**-53, 0.5 - 2.0**-30,
                                0.5 - 3 * 2.0**-40])
