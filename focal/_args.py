@@ -6,6 +6,8 @@ says what was expected.  Nothing here copies a large array or modifies an input.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import fractions
 import itertools
 import math
@@ -250,14 +252,52 @@ def logits_array(logits: Any, keep_bfloat16: bool = False) -> Tuple[np.ndarray, 
     return x, result
 
 
+# Set by the adapters around the calls they make on a user's behalf once they
+# have warned themselves, at the user's line and in their own arguments' names
+# (focal.jax's `labels`); a context variable: those calls run in Dask's worker
+# threads and in XLA's host calls, where a warnings filter would be global.
+_ADAPTER_WARNED: contextvars.ContextVar[bool] = contextvars.ContextVar("focal_adapter_warned",
+                                                                      default=False)
+
+
+@contextlib.contextmanager
+def adapter_warned() -> Iterator[None]:
+    """focal's own warnings about its arguments (warn_at_caller) left out."""
+    token = _ADAPTER_WARNED.set(True)
+    try:
+        yield
+    finally:
+        _ADAPTER_WARNED.reset(token)
+
+
+# the packages focal is called through: its own layers, and those of the
+# frameworks its adapters hand calls to (torch's autograd, jax's transformations)
+_THROUGH = ("focal", "torch", "jax", "jaxlib")
+
+
 def warn_at_caller(message: str) -> None:
-    """A UserWarning at the first frame outside focal: the user's line, through
-    however many of focal's layers (the descendants' entries, the adapters)."""
+    """A UserWarning at the first frame outside focal and the frameworks it
+    is called through: the user's line, however many layers lie between."""
+    if _ADAPTER_WARNED.get():
+        return
     frame: Optional[types.FrameType] = sys._getframe(1)
     level = 2
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "focal":
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _THROUGH:
         frame, level = frame.f_back, level + 1
     warnings.warn(message, UserWarning, stacklevel=level)
+
+
+def one_class_indices(name: str) -> str:
+    """The warning about class indices over one class (see focal._sigmoid)."""
+    return (f"{name}: class indices over a class axis of one class (the logits' last axis has "
+            "length 1): index 0 makes that class positive and 1 (background) negative, the "
+            f"reverse of 0/1 labels, which take the logits' shape ({name}[..., None])")
+
+
+def one_class_softmax(name: str, axis_name: str, axis: int) -> str:
+    """The warning about a softmax over one class (see focal._softmax)."""
+    return (f"{name}: the class {axis_name} ({axis_name} {axis}) has a single class; the softmax "
+            "over it is 1 and the focal loss identically 0")
 
 
 def target_array(targets: Any, x: np.ndarray) -> Tuple[np.ndarray, bool]:

@@ -92,10 +92,7 @@ def _entry(mode: Any, logits: Any, targets: Any, alpha: Any, gamma: Any, reducti
     if labels and num_classes == 1:
         # a binary classifier's (N, 1) logits with its 0/1 labels of shape (N,)
         # would be read reversed, without a word (torchvision refuses the shapes)
-        _args.warn_at_caller(
-            "targets: class indices over a class axis of one class (the logits' last axis "
-            "has length 1): index 0 makes that class positive and 1 (background) negative, "
-            "the reverse of 0/1 labels, which take the logits' shape (targets[..., None])")
+        _args.warn_at_caller(_args.one_class_indices("targets"))
     ignore = _args.ignore_index_value(ignore_index, num_classes, labels)
     alpha_scalar, alpha_per_class = _args.alpha_values(alpha, x)
     gamma_ = _args.gamma_value(gamma, positive=star)

@@ -125,9 +125,7 @@ def _entry(mode: Any, logits: Any, labels: Any, alpha: Any, gamma: Any, axis: An
     w = _args.weights_array(weights, x, rows=row_shape)
     if num_classes == 1:
         # Keras warns too: p = 1 in every row, so the loss and its gradient are 0
-        _args.warn_at_caller(
-            f"logits: the class axis (axis {axis}) has a single class; the softmax over it "
-            "is 1 and the focal loss identically 0")
+        _args.warn_at_caller(_args.one_class_softmax("logits", "axis", axis))
     ops = _pass.Operands(x, t, w, class_indices, num_classes, ignore, alpha_scalar,
                          alpha_per_class, dtype, row_shape, axis, {"gamma": gamma_})
     return _pass.run(_SOFTMAX, ops, reduction, normalizer, out, want_loss=want_loss,

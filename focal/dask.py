@@ -283,7 +283,9 @@ def _block_task(entry, weighted, alpha_blocks, divided, alpha, options, want_los
     w = rest.pop(0) if weighted else None
     alpha = rest.pop(0) if alpha_blocks else alpha
     divisor = rest.pop(0) if divided else None
-    return _block_call(entry, x, t, w, alpha, options, divisor, want_loss, want_grad, x.ndim)
+    # (the call that built the graph gave focal's warnings, at the user's line)
+    with _args.adapter_warned():
+        return _block_call(entry, x, t, w, alpha, options, divisor, want_loss, want_grad, x.ndim)
 
 
 # Weights whose largest lies beyond 2^+-_EXTREME are scaled by a power of two
@@ -303,7 +305,8 @@ def _share(denominator_block, largest_block, validate_block, weighted_mean, t, w
     2, a label out of range or a weight of -5 entered the sum, and a block
     without it, computed alone (`grad(...)[:2]`), came out divided by that
     sum without an error; an infinite weight was refused as a normalizer."""
-    validate_block(t, w)
+    with _args.adapter_warned():  # (as _block_task)
+        validate_block(t, w)
     exponent = 0
     # (a block of no elements, from slicing or concatenating, has no largest
     # weight: it shares 0, as its denominator_block says)

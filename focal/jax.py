@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
-import warnings
 from typing import Any, Dict, List, Optional, SupportsIndex, Tuple
 
 import numpy as np
@@ -87,8 +86,7 @@ def _check_before_tracing(compute: Any, x: np.ndarray, y: np.ndarray) -> None:
     checked by focal itself on one zero row: a bad one raises its
     TypeError or ValueError here, named, rather than from inside the host
     callback, where JAX would report it as a runtime error."""
-    with warnings.catch_warnings():  # the one-class warning comes with the real call
-        warnings.simplefilter("ignore")
+    with _args.adapter_warned():  # (the one-class warnings are the caller's)
         compute(x, y)
 
 
@@ -194,6 +192,11 @@ def _floating(logits: Any) -> Any:
 
 
 def _refuse_overflowing_host_logits(value: Any) -> None:
+    # NumPy's arrays and scalars, Python's numbers and sequences: what
+    # np.asarray reads without computing (a lazy array-like, a Dask array,
+    # would be computed once more: JAX converts it itself)
+    if not isinstance(value, (np.ndarray, np.generic, float, list, tuple)):
+        return
     try:
         original = np.asarray(value)
     except Exception:  # (refused by name in _jax_array, with focal's message)
@@ -203,12 +206,16 @@ def _refuse_overflowing_host_logits(value: Any) -> None:
     target = jax.dtypes.canonicalize_dtype(original.dtype)
     if target == original.dtype:
         return
-    limit = float(np.finfo(target).max)
+    # the values that round to an infinity: from the largest finite value
+    # plus half its spacing (3.4028235e38, float32's largest as printed,
+    # rounds to it and is taken)
+    info = np.finfo(target)
+    boundary = float(info.max) + 2.0 ** (info.maxexp - 2 - info.nmant)
     # the extremes first, without a temporary; the values themselves only
     # where one lies beyond (an infinity, which stays one, too)
-    if (np.fmax.reduce(original, axis=None) > limit
-            or np.fmin.reduce(original, axis=None) < -limit):
-        overflows = np.isfinite(original) & (np.abs(original) > limit)
+    if (np.fmax.reduce(original, axis=None) >= boundary
+            or np.fmin.reduce(original, axis=None) <= -boundary):
+        overflows = np.isfinite(original) & (np.abs(original) >= boundary)
         if overflows.any():
             raise ValueError(f"logits: {original[overflows].flat[0].item()} overflows JAX's "
                              f"{np.dtype(target).name} (jax_enable_x64 is off)")
@@ -296,7 +303,8 @@ def _written(compute: Any, core_ndim: int, dtype: Any, labels_dtype: Any) -> Any
         results = tuple(r.view(dtype) for r in results)
         x, y = _leading_broadcast(x, y, x.ndim - core_ndim)
         direct = dtype in (np.float32, np.float64)
-        computed = compute(x, y, results if direct else None)
+        with _args.adapter_warned():  # (sigmoid_focal_loss and softmax_focal_loss warned)
+            computed = compute(x, y, results if direct else None)
         for buffer, value in zip(results, computed):
             if value is not buffer:
                 np.copyto(buffer, np.asarray(value).astype(dtype, copy=False))
@@ -310,7 +318,9 @@ def _copied(compute: Any, core_ndim: int, dtype: Any) -> Any:
     def host(x: Any, y: Any) -> Tuple[np.ndarray, ...]:
         x, y = np.asarray(x), np.asarray(y)  # bfloat16 too: focal reads it
         x, y = _leading_broadcast(x, y, x.ndim - core_ndim)
-        return tuple(np.asarray(r).astype(dtype, copy=False) for r in compute(x, y, None))
+        with _args.adapter_warned():  # (sigmoid_focal_loss and softmax_focal_loss warned)
+            computed = compute(x, y, None)
+        return tuple(np.asarray(r).astype(dtype, copy=False) for r in computed)
     return host
 
 
@@ -478,6 +488,9 @@ def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Any = None,
                                             reduction="none"), row, row)
     # the labels' shape is known before tracing too (their values only in an eager call)
     _labels_named(_check_targets)(_shaped_like(labels), _shaped_like(logits))
+    if (jnp.issubdtype(labels.dtype, jnp.integer) and logits.ndim
+            and tuple(labels.shape) == tuple(logits.shape[:-1]) and logits.shape[-1] == 1):
+        _args.warn_at_caller(_args.one_class_indices("labels"))
     return _sigmoid(logits, labels, fixed_alpha, fixed_gamma)
 
 
@@ -577,5 +590,7 @@ def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real 
                           np.zeros(logits.shape[class_axis], np.float32),
                           np.asarray(ignore, np.intp))
     _check_labels(_shaped_like(labels), _shaped_like(logits), class_axis)
+    if logits.shape[class_axis] == 1:
+        _args.warn_at_caller(_args.one_class_softmax("logits", "axis", class_axis))
     return _softmax(logits, labels, fixed_alpha, fixed_gamma, from_end, ignore)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import operator
-import warnings
 from typing import Any, Callable, Optional, SupportsIndex, Tuple
 
 import numpy as np
@@ -517,10 +516,8 @@ def softmax_focal_loss(
         return run()
     # one class: focal's warning names focal's arguments (logits, axis), this
     # one the caller's
-    warnings.warn(f"inputs: the class dim (dim {axis}) has a single class; the softmax over it "
-                  "is 1 and the focal loss identically 0", UserWarning, stacklevel=2)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"logits: the class axis", UserWarning)
+    _args.warn_at_caller(_args.one_class_softmax("inputs", "dim", axis))
+    with _args.adapter_warned():
         return run()
 
 

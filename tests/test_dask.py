@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -36,6 +37,25 @@ import focal.dask as fd  # noqa: E402  (after the skip)
 
 REDUCTIONS = ["mean", "sum", "sum_over_positives", "none"]
 
+
+
+def test_one_class_warnings_come_once_at_the_callers_line():
+    """Class indices over one class, and a softmax over one class, warn when
+    the graph is built, at the caller's line; the blocks' tasks, which ran
+    the checks again in Dask's threads, do not warn again (review 81: nine
+    warnings for one call under the "always" filter)."""
+    x = da.from_array(np.array([[0.3], [-1.2], [2.0], [0.1]], np.float32), chunks=(2, 1))
+    labels = da.from_array(np.array([0, 1, 0, 1]), chunks=2)
+    calls = [("targets: class indices over a class axis of one class",
+              lambda: fd.loss_and_grad(x, labels)),
+             ("logits: the class axis", lambda: fd.softmax_loss_and_grad(x, labels * 0))]
+    for message, call in calls:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            loss, grad = call()
+            dask.compute(loss, grad)
+        assert [str(w.message)[:len(message)] for w in record] == [message]
+        assert record[0].filename == __file__
 
 def _close(actual, expected, dtype):
     """The stated bound: float64 within 1e-12 relative, float32 within 1 ulp."""

@@ -583,12 +583,38 @@ def test_host_logits_that_jax_s_32_bits_would_overflow_are_refused(function, lab
     """Without jax_enable_x64, JAX turns float64 logits into float32, and those beyond
     its range into infinities, silently (a loss of inf where focal.loss gives 7.5e38,
     review 80): refused by name before they are converted; an infinity itself, and
-    logits within float32's range, are taken."""
+    logits that round to float32's range (3.4028235e38, its largest as printed,
+    review 81), are taken."""
     with pytest.raises(ValueError, match=f"^logits: {re.escape(found)} overflows JAX's float32"):
         function(logits, labels)
-    taken = np.array([[np.inf, -1.0], [3e38, 2.0]])
+    taken = np.array([[np.inf, -1.0], [3.4028235e38, 2.0]])
     np.testing.assert_array_equal(np.asarray(function(taken, labels)),
                                   np.asarray(function(taken.astype(np.float32), labels)))
+
+
+def test_one_class_warnings_name_labels_once_at_the_callers_line():
+    """Class indices over one class warn naming this module's `labels` (focal's
+    own warning named `targets`, from inside JAX's frames or XLA's host call:
+    review 81), and a softmax over one class warns likewise, once per call,
+    eagerly and under jit and vmap."""
+    x = jnp.asarray([[0.3], [-1.2], [2.0]])
+    labels = jnp.asarray([0, 1, 0])
+    calls = [
+        ("labels: class indices over a class axis of one class",
+         lambda: focal_jax.sigmoid_focal_loss(x, labels)),
+        ("labels: class indices over a class axis of one class",
+         lambda: jax.jit(lambda a, b: focal_jax.sigmoid_focal_loss(a, b))(x, labels)),
+        ("labels: class indices over a class axis of one class",
+         lambda: jax.vmap(lambda a, b: focal_jax.sigmoid_focal_loss(a, b))(x[None],
+                                                                          labels[None])),
+        (r"logits: the class axis \(axis 1\) has a single class",
+         lambda: focal_jax.softmax_focal_loss(x, labels * 0)),
+    ]
+    for message, call in calls:
+        with pytest.warns(UserWarning) as record:
+            call().block_until_ready()
+        assert len(record) == 1, [str(w.message) for w in record]
+        assert re.match(message, str(record[0].message)) and record[0].filename == __file__
 
 
 @pytest.mark.parametrize("labels", [1.0, np.array([1.0, 0.0, 1.0], np.float32),

@@ -807,6 +807,30 @@ def test_forward_mode_of_a_mean_over_no_counted_element_is_nan(case):
     assert torch.isnan(value) and torch.isnan(tangent)
 
 
+def test_one_class_warnings_come_once_at_the_callers_line():
+    """focal's warnings about one class (class indices over it, a softmax over
+    it) name this module's arguments and point at the caller's line, not at
+    torch's autograd or this module's forward (review 81), once per call,
+    for the functions and the modules."""
+    x = torch.tensor([[0.3], [-1.2], [2.0]], requires_grad=True)
+    labels = torch.tensor([0, 1, 0])
+    calls = [
+        ("targets: class indices over a class axis of one class",
+         lambda: focal_torch.sigmoid_focal_loss(x, labels, reduction="sum")),
+        ("targets: class indices over a class axis of one class",
+         lambda: focal_torch.SigmoidFocalLoss(reduction="sum")(x, labels)),
+        (r"inputs: the class dim \(dim 1\) has a single class",
+         lambda: focal_torch.softmax_focal_loss(x, labels * 0, reduction="sum")),
+        (r"inputs: the class dim \(dim 1\) has a single class",
+         lambda: focal_torch.SoftmaxFocalLoss(reduction="sum")(x, labels * 0)),
+    ]
+    for message, call in calls:
+        with pytest.warns(UserWarning) as record:
+            call().backward()
+        assert len(record) == 1, [str(w.message) for w in record]
+        assert re.match(message, str(record[0].message)) and record[0].filename == __file__
+
+
 def test_the_one_class_warning_names_this_modules_arguments():
     """A softmax over one class warns, as focal does, naming inputs and dim
     (focal's own warning named logits and axis) and only once per call."""
