@@ -182,8 +182,8 @@ def _floating(logits: Any) -> Any:
     under jax_enable_x64 off: a loss of inf where focal.loss gives 7.5e38)
     are refused before they are converted, as the labels' changed values
     are (review 80)."""
-    if not isinstance(logits, (jax.Array, jax.core.Tracer)):
-        _refuse_overflowing_host_logits(logits)
+    if not isinstance(logits, (jax.Array, jax.core.Tracer)) and not hasattr(logits, "__jax_array__"):
+        logits = _host_logits(logits)
     logits = _jax_array("logits", logits, "f", "a floating-point array")
     if jnp.dtype(logits.dtype).name not in _FLOATS:
         raise TypeError(f"logits: expected a floating-point array (float16, bfloat16, float32 "
@@ -191,21 +191,24 @@ def _floating(logits: Any) -> Any:
     return logits
 
 
-def _refuse_overflowing_host_logits(value: Any) -> None:
-    # NumPy's arrays and scalars, Python's numbers and sequences: what
-    # np.asarray reads without computing (a lazy array-like, a Dask array,
-    # would be computed once more: JAX converts it itself)
-    if not isinstance(value, (np.ndarray, np.generic, float, list, tuple)):
-        return
+def _host_logits(value: Any) -> Any:
+    """Host logits as NumPy reads them, once (what JAX would read from them
+    too: a lazy array-like, a Dask array, is computed once), refused where
+    JAX's conversion would make a finite value infinite; the value itself
+    where NumPy cannot read it, or reads no floating-point numbers from it
+    (refused by name in _jax_array, with JAX's own conversion's message for
+    Python integers past its own)."""
     try:
         original = np.asarray(value)
-    except Exception:  # (refused by name in _jax_array, with focal's message)
-        return
-    if original.dtype.kind != "f" or not original.size:
-        return
+    except Exception:
+        return value
+    if original.dtype.kind != "f":
+        return value
+    if not original.size:
+        return original
     target = jax.dtypes.canonicalize_dtype(original.dtype)
     if target == original.dtype:
-        return
+        return original
     # the values that round to an infinity: from the largest finite value
     # plus half its spacing (3.4028235e38, float32's largest as printed,
     # rounds to it and is taken)
@@ -219,6 +222,7 @@ def _refuse_overflowing_host_logits(value: Any) -> None:
         if overflows.any():
             raise ValueError(f"logits: {original[overflows].flat[0].item()} overflows JAX's "
                              f"{np.dtype(target).name} (jax_enable_x64 is off)")
+    return original
 
 
 def _leading_broadcast(x: np.ndarray, y: np.ndarray, batch_dims: int) -> Tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ float64 runs in a subprocess with jax_enable_x64, so the flag cannot leak
 into the other tests.  The tests skip without jax and optax unless
 FOCAL_REQUIRE_ADAPTERS is set, as in CI, where a missing library fails.
 """
+import array
 import doctest
 import functools
 import os
@@ -615,6 +616,30 @@ def test_one_class_warnings_name_labels_once_at_the_callers_line():
             call().block_until_ready()
         assert len(record) == 1, [str(w.message) for w in record]
         assert re.match(message, str(record[0].message)) and record[0].filename == __file__
+
+
+def test_host_logits_of_any_array_like_are_read_once_and_checked():
+    """The overflow check reads any host array-like NumPy reads (an
+    array.array, a memoryview: they went through unchecked, review 82), and
+    reads it once, handing JAX what it read (a Dask array was computed once
+    more, review 81)."""
+    labels = np.array([0.0, 1.0])
+    for logits in (array.array("d", [1e39, -1.0]), memoryview(np.array([1e39, -1.0]))):
+        with pytest.raises(ValueError, match=r"^logits: 1e\+39 overflows JAX's float32"):
+            focal_jax.sigmoid_focal_loss(logits, labels)
+
+    class Counted:
+        reads = 0
+
+        def __array__(self, dtype=None, copy=None):
+            Counted.reads += 1
+            return np.array([0.5, -1.0])
+
+    value = focal_jax.sigmoid_focal_loss(Counted(), labels)
+    assert Counted.reads == 1
+    np.testing.assert_array_equal(np.asarray(value),
+                                  np.asarray(focal_jax.sigmoid_focal_loss(
+                                      np.array([0.5, -1.0], np.float32), labels)))
 
 
 @pytest.mark.parametrize("labels", [1.0, np.array([1.0, 0.0, 1.0], np.float32),
