@@ -96,7 +96,6 @@ one_minus_two_p(logistic_parts s, int precise)
     return fabs(s.x) < one_minus_two_p_series_below(precise) ? near : far;
 }
 
-
 /* p - y as (1 - y) p - y (1 - p), exact in sign and digits for y in {0, 1}.
    Near x = 0 (series: a constant; float32 results below |x| = 2^-10,
    float64 ones below 2^-26) it is taken as (1/2 - y + x/4) + (p - 1/2 -
@@ -613,7 +612,8 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
         int series = fabs(s.x) < p_minus_y_series_below(0);
         double d_terms = series ? fabs(d_ce.hi) + 0.25 * fabs(a.hi) + 0x1p-25 * fabs(s.x)
                                 : q.hi + w.hi;
-        double terms = gamma * fabs(a_r_ce.hi) + (poly ? 1.0 + 2.0 * fabs(k->extra) : 1.0) * d_terms;
+        double d_scale = poly ? 1.0 + 2.0 * fabs(k->extra) : 1.0;
+        double terms = gamma * fabs(a_r_ce.hi) + d_scale * d_terms;
         *cancelled = 4096.0 * fabs(bracket.hi) < terms;
     }
     dd grad = dd_mul(q_gamma, bracket, precise);
