@@ -1,6 +1,9 @@
 """Builders of test inputs: the same logical values in any dtype and memory layout."""
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 
 LAYOUTS = ("C", "F", "strided", "reversed", "transposed", "misaligned", "readonly")
@@ -110,3 +113,19 @@ class Index:
 
     def __index__(self) -> int:
         return self.value
+
+
+def assert_warns_once_at(filename: str, calls, finish) -> None:
+    """Each of `calls`, (message pattern, function), gives exactly one warning
+    (every warning recorded: the "always" filter), a UserWarning whose
+    message matches the pattern, attributed to `filename` (the calling
+    test's own line); finish(result) completes the call (a backward pass, a
+    Dask compute, JAX's block_until_ready)."""
+    for message, call in calls:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            finish(call())
+        assert len(record) == 1, [str(w.message) for w in record]
+        assert issubclass(record[0].category, UserWarning)
+        assert re.match(message, str(record[0].message)), str(record[0].message)
+        assert record[0].filename == filename, record[0].filename

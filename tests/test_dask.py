@@ -19,7 +19,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import numpy as np
 import pytest
@@ -34,9 +33,9 @@ else:
     da = pytest.importorskip("dask.array")
 
 import focal.dask as fd  # noqa: E402  (after the skip)
+from layouts import assert_warns_once_at  # noqa: E402
 
 REDUCTIONS = ["mean", "sum", "sum_over_positives", "none"]
-
 
 
 def test_one_class_warnings_come_once_at_the_callers_line():
@@ -49,13 +48,8 @@ def test_one_class_warnings_come_once_at_the_callers_line():
     calls = [("targets: class indices over a class axis of one class",
               lambda: fd.loss_and_grad(x, labels)),
              ("logits: the class axis", lambda: fd.softmax_loss_and_grad(x, labels * 0))]
-    for message, call in calls:
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            loss, grad = call()
-            dask.compute(loss, grad)
-        assert [str(w.message)[:len(message)] for w in record] == [message]
-        assert record[0].filename == __file__
+    assert_warns_once_at(__file__, calls, lambda result: dask.compute(*result))
+
 
 def _close(actual, expected, dtype):
     """The stated bound: float64 within 1e-12 relative, float32 within 1 ulp."""

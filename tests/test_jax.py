@@ -30,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import focal.jax as focal_jax  # noqa: E402
 from focal._spec import KINDS  # noqa: E402
-from layouts import Index  # noqa: E402
+from layouts import Index, assert_warns_once_at  # noqa: E402
 
 RTOL32 = 4e-7  # optax's float32 formula against focal's result rounded once
 
@@ -611,11 +611,7 @@ def test_one_class_warnings_name_labels_once_at_the_callers_line():
         (r"logits: the class axis \(axis 1\) has a single class",
          lambda: focal_jax.softmax_focal_loss(x, labels * 0)),
     ]
-    for message, call in calls:
-        with pytest.warns(UserWarning) as record:
-            call().block_until_ready()
-        assert len(record) == 1, [str(w.message) for w in record]
-        assert re.match(message, str(record[0].message)) and record[0].filename == __file__
+    assert_warns_once_at(__file__, calls, lambda result: result.block_until_ready())
 
 
 def test_host_logits_of_any_array_like_are_read_once_and_checked():

@@ -26,7 +26,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.autograd import forward_ad  # noqa: E402
 
 import focal.torch as focal_torch  # noqa: E402
-from layouts import Index  # noqa: E402
+from layouts import Index, assert_warns_once_at  # noqa: E402
 
 
 def _fvcore_loss():
@@ -824,11 +824,7 @@ def test_one_class_warnings_come_once_at_the_callers_line():
         (r"inputs: the class dim \(dim 1\) has a single class",
          lambda: focal_torch.SoftmaxFocalLoss(reduction="sum")(x, labels * 0)),
     ]
-    for message, call in calls:
-        with pytest.warns(UserWarning) as record:
-            call().backward()
-        assert len(record) == 1, [str(w.message) for w in record]
-        assert re.match(message, str(record[0].message)) and record[0].filename == __file__
+    assert_warns_once_at(__file__, calls, lambda result: result.backward())
 
 
 def test_the_one_class_warning_names_this_modules_arguments():
