@@ -121,10 +121,15 @@ class Plan:
         - The scale brings the largest weight near 1/2.  A sum it leaves below
           2^-960 (the heaviest elements' losses 0 or tiny) kept few digits of
           lighter terms, each rounded below the normal range (weights [1e100,
-          1], the heavier loss 0: 0 for 6.6e-262).  Its terms, none negative,
-          are each below 2^-960: taken with the weights unscaled (2^loss_exponent
-          larger, at most 2^1025) each stays below 2^65.  (A lift of at most
-          2^900 left weights of 2^960 beside 1 at 2^-62: 2 bits of 9.9e-305.)
+          1], the heavier loss 0: 0 for 6.6e-262), where the result is larger
+          than the sum (2^loss_exponent > 1, or a normalizer below 1: a
+          subnormal alpha under a weight of 1e10 over 1e-10 kept 36 bits of
+          2.2e-304).  Its terms, none negative, are each below 2^-960: taken
+          with the weights scaled so that the largest is near 2^960 (or
+          unscaled, if that is less: 2^loss_exponent larger, at most 2^1025)
+          each stays below 2^65, and the scale itself at most 2^1000.  (A
+          lift of at most 2^900 left weights of 2^960 beside 1 at 2^-62: 2
+          bits of 9.9e-305.)
         - A normalizer's shift took terms past the double range, the twin's
           too (weights of 1e-30 over 1e-30, Poly-1's loss 1e306: inf for
           2e306): taken without it, each term is below the loss itself.
@@ -134,10 +139,14 @@ class Plan:
             self.loss_weight_scale = math.ldexp(self.loss_weight_scale, -self.shift)
             self.shift = 0
             return True
-        if self.loss_exponent > 0 and abs(loss_sum) < _TINY_SUM:
-            self.loss_weight_scale = math.ldexp(self.loss_weight_scale, self.loss_exponent)
-            self.loss_exponent = 0
-            return True
+        if (self.loss_exponent > 0 or self.shift) and abs(loss_sum) < _TINY_SUM:
+            prescale = max(-self.weight_exponent - 1022, 0)
+            lifted = max(min(0, self.weight_exponent - 960), -1000 - prescale)
+            if lifted < self.loss_exponent:
+                self.loss_weight_scale = math.ldexp(self.loss_weight_scale,
+                                                    self.loss_exponent - lifted)
+                self.loss_exponent = lifted
+                return True
         return False
 
     def reduced(self, loss_sum: float, loss_sum_small: float, dtype: np.dtype) -> Any:

@@ -210,11 +210,15 @@ varifocal_limit(double x, double y, const focal_params *k, int precise)
            alpha 3, gamma 50 at the double nearest logit(0.9999999) gave a
            gradient 33,028 ULP off) */
         focal_values v;
+        /* (an alpha above 1 brings values back; below, the kernel's keep
+           their digits) */
         int times = y == 0.0 && x <= 0.0
-                        ? sigmoid_focal_right_times(-x, 1.0, k->gamma, dd_from(k->extra), 0,
-                                                    precise, &v)
+                        ? k->extra > 1.0 && sigmoid_focal_right_times(-x, 1.0, k->gamma,
+                                                                      dd_from(k->extra), 0,
+                                                                      precise, &v)
                     : y == 0.0 && wrong_side_underflows(x, k->gamma)
-                        ? sigmoid_focal_times(x, 0.0, k, dd_from(k->extra), 0, precise, 0, &v)
+                        ? k->extra > 1.0 && sigmoid_focal_times(x, 0.0, k, dd_from(k->extra), 0,
+                                                                precise, 0, &v)
                         : 0;
         if (!times) {
             const int form = focal_gamma_kernel(k->gamma);

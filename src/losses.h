@@ -320,8 +320,9 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
    and q^g underflows only from gamma about 1,000 (x = 0.5, gamma 2000,
    weight 1e300: 0 for 1.6e-112), within FOCAL_SIGMOID_FAR: the accurate
    form times the weight (sigmoid_focal_times) where the values may lie
-   below the normal range (wrong_side_underflows).  The factor may be any
-   f 2^X (varifocal's alpha w, varifocal_limit_weighted). */
+   below the normal range (wrong_side_underflows, or a factor below 1).
+   The factor may be any f 2^X (varifocal's alpha w, varifocal_limit_weighted,
+   below 1 where a tiny alpha meets a heavy weight). */
 FOCAL_OUTLINED int
 focal_hard_times(double x, double y, const focal_params *k, dd factor, int extra_exponent,
                  int precise, focal_values *v)
@@ -330,7 +331,10 @@ focal_hard_times(double x, double y, const focal_params *k, dd factor, int extra
         return 0;
     }
     if ((y == 1.0) != (x > 0.0)) {
-        return wrong_side_underflows(x, k->gamma) &&
+        /* (a factor below 1, varifocal's tiny alpha times a weight, takes
+           values below the normal range where q^g alone does not go) */
+        int below_one = factor.hi < 1.0 && extra_exponent == 0;
+        return (wrong_side_underflows(x, k->gamma) || below_one) &&
                sigmoid_focal_times(x, y, k, factor, extra_exponent, precise, 0, v);
     }
     if (fabs(x) < focal_far_form_from(k->gamma)) {

@@ -633,19 +633,27 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
        2 e^-80 (the second derivative 0 for 1.9e-70).  (Its own zero, where
        epsilon a (1 - 2p) = -1, is the function's.)  Near h = 1/2 a large
        epsilon a cancels the two terms instead: they are summed in
-       double-double, from c epsilon a exactly and h in double-double, which
-       near x = 0 is 1/2 - |1 - 2p| / 2 from its series. */
+       double-double, from c epsilon a exactly and h in double-double.
+       Where 1 - 2p is its series (near x = 0: |x| below 1/8, float32
+       results 2^-10) the factor is 1 + (epsilon a)(1 - 2p) itself, which
+       cancels only at its own zero: there h = 1/2 - |1 - 2p|/2 would carry
+       no digit more than 1 - 2p does, while 1 - c epsilon a lost the 1
+       beside an epsilon beyond 2^106 (2^53 in plain double: the second
+       derivative 0 at x = 0 for 0.1875, review 83), and p rounded to 1/2
+       for x in [-2^-53, 0) chose the wrong side (epsilon 1e155, x = -1e-20:
+       -1.25e134 for 1.25e134). */
     int upper = s.p.hi >= 0.5;
-    dd h = fabs(s.x) < one_minus_two_p_series_below(precise)
-               ? two_sum(0.5, -0.5 * fabs(one_minus_2p), precise)
-           : upper ? s.one_minus_p
-                   : s.p;
+    dd h = upper ? s.one_minus_p : s.p;
     /* (a's low part too: 1 - 2y of a soft target is not a double, and 1 -
        epsilon a cancels where epsilon a is near 1: x = 10, y = 1e-5 + 3e-21,
        epsilon 1 was 1,098 ULP off, review 78) */
     dd epsilon_a = dd_scale(a, (upper ? 1.0 : -1.0) * k->extra, precise);
-    dd poly_factor = dd_add(dd_add(dd_from(1.0), dd_negate(epsilon_a), precise),
-                            dd_mul(epsilon_a, dd_scale(h, 2.0, precise), precise), precise);
+    dd poly_factor =
+        fabs(s.x) < one_minus_two_p_series_below(precise)
+            ? dd_add(dd_from(1.0), dd_scale(dd_scale(a, k->extra, precise), one_minus_2p, precise),
+                     precise)
+            : dd_add(dd_add(dd_from(1.0), dd_negate(epsilon_a), precise),
+                     dd_mul(epsilon_a, dd_scale(h, 2.0, precise), precise), precise);
     double c_curvature = poly_negative ? w.hi * (one_plus_epsilon.hi - 2.0 * k->extra * q.hi)
                          : poly          ? w.hi * poly_factor.hi
                                          : w.hi;
@@ -783,8 +791,10 @@ sigmoid_focal_far_right_times(double ax, double a, double gamma, dd factor, int 
 
 /*
  * The right side of a hard target within FOCAL_SIGMOID_FAR, exactly (not
- * the far form), times a factor f = m 2^E > 1 that brings back what q^g
- * lost below the normal range (a weight, varifocal's alpha w): with
+ * the far form), times a factor f = m 2^E > 0 that brings back what q^g
+ * lost below the normal range (a weight above 1, varifocal's alpha w, below
+ * 1 where a tiny alpha meets a heavy weight: alpha 5e-324, gamma 0 at x =
+ * -1 under a weight of 1e300 gave 0 for 1.5e-24, review 83): with
  * t = e^-|x|, CE = log(1 + t), q = t / (1 + t), 1 - q = 1 / (1 + t) and
  * P = q^g f = e^(g log q + E ln 2) m, log q = -|x| - CE (Eq. 5 and its
  * derivatives on the side where p_t = 1 - q):
@@ -802,8 +812,7 @@ FOCAL_OUTLINED int
 sigmoid_focal_right_times(double ax, double a, double gamma, dd factor, int extra_exponent,
                           int precise, focal_values *v)
 {
-    if (!(ax <= FOCAL_SIGMOID_FAR && (factor.hi > 1.0 || extra_exponent > 0) &&
-          isfinite(factor.hi))) {
+    if (!(ax <= FOCAL_SIGMOID_FAR && factor.hi > 0.0 && isfinite(factor.hi))) {
         return 0;
     }
     /* (float64 results: t and CE to about 2^-100, as logistic_accurate's,
@@ -864,9 +873,10 @@ wrong_side_underflows(double x, double gamma)
 }
 
 /*
- * One element's values times a factor f = m 2^E above 1 (a weight,
- * varifocal's alpha or alpha w, which may be f 2^X, X > 0, where it passes
- * the double range), for the elements whose values lie below the normal
+ * One element's values times a factor f = m 2^E > 0 (a weight above 1,
+ * varifocal's alpha or alpha w, which may be below 1 beside a tiny alpha or
+ * f 2^X, X > 0, where it passes the double range), for the elements whose
+ * values lie below the normal
  * range where that factor would bring them back: q^g underflows for a soft
  * target (x = 0, y = 1/2 at gamma 1100 under a weight of 1e300 gave 0 for
  * 5.1e-32) and on the wrong side of a hard target from gamma about 1,000,
@@ -882,8 +892,8 @@ FOCAL_OUTLINED int
 sigmoid_focal_times(double x, double y, const focal_params *k, dd factor, int extra_exponent,
                     int precise, int poly, focal_values *v)
 {
-    if (!(fabs(x) <= FOCAL_SIGMOID_FAR && y >= 0.0 && y <= 1.0 &&
-          (factor.hi > 1.0 || extra_exponent > 0) && isfinite(factor.hi))) {
+    if (!(fabs(x) <= FOCAL_SIGMOID_FAR && y >= 0.0 && y <= 1.0 && factor.hi > 0.0 &&
+          isfinite(factor.hi))) {
         return 0;
     }
     int binary_exponent;

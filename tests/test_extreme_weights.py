@@ -583,6 +583,40 @@ def test_reduced_losses_over_a_tiny_normalizer(dtype, name, parameters):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("family", ["focal", "poly1", "star"])
+def test_a_subnormal_alpha_t_over_a_normalizer_below_one(dtype, family):
+    """alpha_t w l / D with alpha_t subnormal, w above 1 and D below 1: the
+    weights' scale undid the normalizer's shift, and the term alpha_t w l
+    was rounded below the normal range before D brought it back (alpha
+    5e-324 under a weight of 1e10 over 1e-10: 36 bits of 2.2e-304; FL*
+    8.4e5 ULP off; review 83).  Against mpmath, within 2 ULP; the gradient
+    of the same call too."""
+    x = 0.10340628762699511
+    for alpha, weight, normalizer in [(5e-324, 1e10, 1e-10), (1e-315, 1e10, 1e-10),
+                                      (5e-324, 1e100, 1e-100), (1e-320, 2.0, 0.5 ** 30),
+                                      (5e-324, 1e200, 1e-30)]:
+        if family == "focal":
+            exact = sigmoid_reference(x, 1.0, 0.5, alpha)[:2]
+            loss, grad = focal.loss_and_grad(np.array([x], dtype), np.array([1.0], dtype), alpha,
+                                             0.5, weights=np.array([weight]),
+                                             normalizer=normalizer)
+        elif family == "poly1":
+            exact = poly1_mp(x, 1.0, 0.5, 1.0, alpha)[:2]
+            loss, grad = focal.poly1_loss_and_grad(np.array([x], dtype), np.array([1.0], dtype),
+                                                   alpha, 0.5, 1.0, weights=np.array([weight]),
+                                                   normalizer=normalizer)
+        else:
+            exact = star_reference(x, 1.0, 2.0, 1.0, alpha)
+            loss, grad = focal.star_loss_and_grad(np.array([x], dtype), np.array([1.0], dtype),
+                                                  alpha, 2.0, 1.0, weights=np.array([weight]),
+                                                  normalizer=normalizer)
+        factor = mpmath.mpf(weight) / mpmath.mpf(normalizer)
+        where = f"{family}, alpha {alpha:g}, weight {weight:g}, normalizer {normalizer:g}"
+        assert_close(loss, exact[0] * factor, dtype, 2, f"{where}: loss")
+        assert_close(grad[0], exact[1] * factor, dtype, 2, f"{where}: gradient")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_an_infinite_loss_times_a_tiny_alpha_t_w_stays_infinite(dtype):
     """The case test_an_infinite_loss_beside_a_weight_the_scale_takes_to_zero left:
     under "none", alpha_t w = 0.25 * 5e-324 underflowed to 0 and masked an infinite
@@ -1111,6 +1145,42 @@ def test_varifocal_large_alpha_below_the_far_form_at_a_large_gamma(dtype):
         for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
                                          ("loss", "gradient", "second derivative")):
             assert_close(computed, value, dtype, 2, f"{where} {what}")
+
+
+# (x, gamma, alpha, weight): alpha w below 1, alpha p^g CE below the normal
+# range, the weighted value within it (review 83: the first two gave 0)
+VARIFOCAL_TINY_ALPHA_UNDER_A_HEAVY_WEIGHT = [
+    (-1.0, 0.0, 5e-324, 1e300),      # 1.5e-24
+    (-5.0, 50.0, 1e-250, 1e100),     # 6.5e-260
+    (-1.0, 0.0, 1e-315, 1e300),      # alpha subnormal: 3.1e-16, its digits
+    (-30.0, 2.0, 1e-300, 1e250),     # 2.9e-77
+    (2.0, 0.0, 5e-324, 1e300),       # the wrong side: 1.1e-23
+    (2.0, 2.0, 1e-320, 1e300),       # 1.4e-20
+    (0.2, 1100.0, 1e-100, 1e90),     # the wrong side at a large gamma: 1.2e-296
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", VARIFOCAL_TINY_ALPHA_UNDER_A_HEAVY_WEIGHT)
+def test_varifocal_tiny_alpha_under_a_heavy_weight(dtype, case):
+    """A negative's alpha p^g CE below the normal range, brought back by a
+    weight although alpha w stays below 1: formed times alpha w, as the
+    elements whose factor is above 1 are (alpha 5e-324, gamma 0 at x = -1
+    under a weight of 1e300 gave 0 for 1.5e-24; review 83).  Loss, gradient
+    and second derivative against mpmath times the weight, a light element
+    beside it keeping its bits."""
+    x, gamma, alpha, weight = case
+    logits, targets = np.array([x, 0.5], dtype), np.array([0.0, 1.0], dtype)
+    w = np.array([weight, 1.0])
+    loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none", weights=w)
+    grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma, weights=w)
+    light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
+    assert loss[1] == light[0]
+    exact = varifocal_mp(float(logits[0]), 0.0, gamma, alpha=alpha)
+    where = f"x = {x}, gamma {gamma}, alpha {alpha:g}, weight {weight:g}, {np.dtype(dtype).name}"
+    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
+                                     ("loss", "gradient", "second derivative")):
+        assert_close(computed, value * mpmath.mpf(weight), dtype, 2, f"{where} {what}")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -749,6 +749,31 @@ def test_poly1_second_derivative_where_epsilon_a_is_near_one(x, y, gamma, epsilo
     assert abs(hess[0] - exact) <= 4 * np.spacing(abs(float(exact))), (hess[0], exact)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("epsilon", [1e3, 1e16, 1e50, 1e155, 1e300])
+@pytest.mark.parametrize("gamma", [0.0, 1e-300])
+def test_poly1_second_derivative_next_to_zero_under_a_large_epsilon(dtype, epsilon, gamma):
+    """Near x = 0 the factor 1 + epsilon a (1 - 2p) is 1 plus a term of 1 - 2p's
+    size: written (1 - c epsilon a) + 2 c epsilon a h, it lost the 1 beside
+    an epsilon beyond 2^53 (float32 results) or 2^106 (x = 0: 0 for 0.25),
+    and p rounded to 1/2 for x in [-2^-53, 0) took the wrong side c
+    (epsilon 1e155, x = -1e-20: -1.25e134 for 1.25e134; epsilon 1e3, x =
+    -2^-56: 93 ULP; review 83).  Within 4 ULP of the second derivative."""
+    x = np.array([0.0, -0.0, 2.0 ** -60, -2.0 ** -60, 1e-20, -1e-20, 2.0 ** -54, -2.0 ** -54,
+                  2.0 ** -53, -2.0 ** -53, 1e-10, -1e-10, 1e-3, -1e-3, 0.1, -0.1], dtype)
+    for target in (0.0, 1.0, 0.3):
+        y = np.full(x.shape, target, dtype)
+        hess = focal.poly1_grad_hess(x, y, 0.25, gamma, epsilon)[1]
+        assert hess.dtype == dtype
+        for xi, h in zip(x, hess):
+            exact = reference.poly1_mp(float(xi), target, gamma, epsilon)[2]
+            if abs(exact) > float(np.finfo(dtype).max):  # past the dtype: its infinity
+                assert h == (np.inf if exact > 0 else -np.inf), (float(xi), target, h)
+                continue
+            error = ulp_error(h, exact, dtype)
+            assert error <= 4.0, (float(xi), target, float(h), float(exact), error)
+
+
 def _far_soft_values(family, x, y, gamma, epsilon):
     """(computed, exact) lists of the loss, gradient and second derivative."""
     xs, ys = np.array([x]), np.array([y])
