@@ -539,6 +539,26 @@ class LightGBMObjective(_FocalObjective):
 _HESSIAN_SCALES = ("xgboost", "lightgbm")
 
 
+def _probability_rows(margins: np.ndarray) -> bool:
+    """Whether (n, K) margins, K >= 3, look like probabilities: every value in
+    [0, 1], every row's sum 1 to float32's rounding.  (Two classes' starting
+    margins of 1/2, XGBoost's base_score, would pass for probabilities.)"""
+    if margins.ndim != 2 or margins.shape[0] == 0 or margins.shape[1] < 3:
+        return False
+    if not (margins.min() >= 0.0 and margins.max() <= 1.0):
+        return False
+    sums = margins.sum(axis=1, dtype=np.float64)
+    return bool(np.all(np.abs(sums - 1.0) <= 1e-5))
+
+
+def _faint_rows(hess: np.ndarray) -> np.ndarray:
+    """The rows of float32 hessians with a value below float32's normal range,
+    0 included (an underflow; none for float64 hessians)."""
+    if hess.dtype != np.float32:
+        return np.zeros(0, np.intp)
+    return np.flatnonzero((np.abs(hess) < _FLOAT32_TINY).any(axis=1))
+
+
 def _hessian_scale_value(scale: Any) -> Union[str, float]:
     expected = (f"'xgboost', 'lightgbm' or a number > 0 and at most {_FLOAT32_MAX!r} "
                 "(float32's largest)")
@@ -656,7 +676,16 @@ class _MulticlassObjective(_FocalObjective):
             # a product past float32's range (or float64's) is inf, refused below
             with np.errstate(over="ignore"):
                 if scale != 1.0:
+                    # float32 hessians below the normal range keep few digits,
+                    # which a large scale would carry into the normal range
+                    # (1e30: 1.4e-15 for 9.2e-16): their rows are taken again
+                    # in float64 and rounded once, after the scale
+                    faint = _faint_rows(hess)
                     hess *= scale
+                    if faint.size:
+                        hess[faint] = scale * softmax_grad_hess(
+                            margins[faint].astype(np.float64), labels[faint], self.alpha,
+                            self._gamma, weights=None if weights is None else weights[faint])[1]
                 floor = (self._hessian_floor if weights is None
                          else self._hessian_floor * weights.reshape(-1, 1))
                 np.maximum(hess, floor, out=hess, casting="unsafe")
@@ -1007,7 +1036,15 @@ class _MulticlassMetric(_FocalMetric):
 
     def _checked(self, labels: Any, margins: Any, weights: Any,
                  names: _Names) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-        return _class_arrays(self, labels, margins, weights, names)
+        labels, margins, weights = _class_arrays(self, labels, margins, weights, names)
+        if _probability_rows(margins):
+            _args.warn_at_caller(
+                f"{names.margins}: every row lies in [0, 1] and sums to 1, as the probabilities "
+                "a built-in multi-class objective hands its metrics (XGBoost's multi:softprob, "
+                "LightGBM's multiclass); this metric takes the softmax of margins, the raw "
+                "scores that focal's multi-class objective leaves, and would report the focal "
+                "loss of a softmax of probabilities")
+        return labels, margins, weights
 
     def _mean(self, labels: np.ndarray, margins: np.ndarray,
               weights: Optional[np.ndarray]) -> float:

@@ -278,6 +278,56 @@ def test_objective_is_scaled_floored_grad_hess(name, scale):
 
 
 @pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_a_large_scale_keeps_the_digits_of_float32_hessians_below_the_normal_range(name):
+    """float32 margins: a hessian below float32's normal range kept few digits
+    before a scale of 1e30 multiplied it into the normal range (1.4e-15 for
+    9.2e-16; review 83).  Such rows are taken in float64 and rounded once,
+    after the scale; the others keep the float32 call's values times the
+    scale."""
+    margins = np.array([[-1e-30, -88.7, 15.0], [0.1, 0.2, 0.3], [-1e-30, -95.0, 14.0]],
+                       np.float32)
+    labels = np.array([1.0, 2.0, 1.0])
+    objective = _make_objective(name, None, 0.0, hessian_floor=float(np.finfo(np.float32).tiny),
+                                multiclass=True, hessian_scale=1e30)
+    grad, hess = objective(labels, margins)
+    hess = np.asarray(hess).reshape(margins.shape)
+    assert hess.dtype == np.float32
+    for row in (0, 2):
+        z = [float(v) for v in margins[row]]
+        exact = _mp_diagonal(z, int(labels[row]), mpmath.mpf(1), 0.0)
+        for j in range(3):
+            expected = np.float32(exact[j] * 1e30)
+            assert abs(float(hess[row, j]) - float(expected)) <= float(np.spacing(expected)), (
+                row, j, hess[row, j], expected)
+    plain = focal.softmax_grad_hess(margins[1:2], labels[1:2].astype(np.intp), None, 0.0)[1]
+    np.testing.assert_array_equal(hess[1], (plain * np.float32(1e30))[0])
+
+
+def test_metrics_warn_of_the_probabilities_of_a_built_in_objective():
+    """Next to XGBoost's multi:softprob or LightGBM's multiclass, the metric is
+    handed probabilities, whose softmax it would score without a word (0.370
+    reported for the margins' 0.231; review 84): a UserWarning names the
+    array.  Next to focal's objective (margins) there is none."""
+    xgboost, lightgbm = _library("xgboost"), _library("lightgbm")
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(200, 4)), rng.integers(0, 3, 200)
+    data = xgboost.DMatrix(x, y)
+    with pytest.warns(UserWarning, match=r"^predt: every row lies in \[0, 1\] and sums to 1"):
+        xgboost.train({"num_class": 3, "objective": "multi:softprob",
+                       "disable_default_eval_metric": True}, data, 2, evals=[(data, "train")],
+                      custom_metric=focal.xgboost_metric(multiclass=True), verbose_eval=False)
+    with pytest.warns(UserWarning, match=r"^preds: every row lies in \[0, 1\] and sums to 1"):
+        train = lightgbm.Dataset(x, y)
+        lightgbm.train({"objective": "multiclass", "num_class": 3, "verbose": -1}, train, 2,
+                       valid_sets=[train], feval=focal.lightgbm_metric(multiclass=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xgboost.train({"num_class": 3, "disable_default_eval_metric": True}, data, 2,
+                      obj=focal.xgboost_objective(multiclass=True), evals=[(data, "train")],
+                      custom_metric=focal.xgboost_metric(multiclass=True), verbose_eval=False)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
 def test_objective_repr_equality_pickle(name):
     objective = _make_objective(name, [0.2, 0.8], 1, hessian_floor=1e-3, multiclass=True,
                                 hessian_scale="lightgbm")
