@@ -602,9 +602,13 @@ softmax_class_term(const softmax_row_shape *row, const double *z, const double *
            infinite, 1 - p_c = 1 and h_c = 0.  Finite logits further apart than
            the double range have p_c = 0 and h_c = 0 as well, and a term
            a_c y_c (m - z_c + log S) that may still be finite: it is taken in
-           halves (log S <= log C is far below the rounding of m - z_c). */
+           halves (log S <= log C is far below the rounding of m - z_c).  A
+           class weighed 0 (alpha_c = 0) adds 0 at any logit, as its
+           gradient does (its -inf was inf for 0, and so the mean; review
+           84). */
         dd half_spread = dd_from(0.5 * row->max - 0.5 * z[c]);
-        double term = isfinite(row->max) && isfinite(z[c])
+        double term = a.first == 0.0 ? 0.0
+                      : isfinite(row->max) && isfinite(z[c])
                           ? 2.0 * weigh_value(weigh_power(half_spread, a, precise), a, precise).hi
                           : HUGE_VAL;
         *loss = dd_accumulate(*loss, dd_from(term), precise);

@@ -412,6 +412,34 @@ def test_minus_infinity_masks_a_class(dtype, gamma):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 9.0])
+def test_a_class_weighed_zero_adds_nothing_at_an_infinite_logit(dtype, gamma):
+    # The true class's term alpha_c (1 - p_c)^gamma (-log p_c) with alpha_c = 0
+    # is 0 at any logit, as its gradient is: at z_c = -inf (or another class at
+    # +inf) it was inf, and so the row's mean (review 84).  Per-class and
+    # scalar alpha, short rows and rows longer than a vector block, every
+    # reduction; the same values as a weight of 0 on that row.
+    for classes in (3, 40):
+        x = RNG.normal(0, 2, size=(4, classes)).astype(dtype)
+        x[0, 0] = -np.inf
+        x[1, 1] = np.inf
+        labels = np.array([0, 0, 1, 2])
+        alpha = np.ones(classes)
+        alpha[0] = 0.0
+        loss, grad = focal.softmax_loss_and_grad(x, labels, alpha, gamma, reduction="none")
+        assert loss[0] == 0.0 and loss[1] == 0.0, (classes, loss)
+        assert np.isfinite(loss).all() and np.isfinite(grad).all(), (classes, loss)
+        weights = np.array([0.0, 0.0, 1.0, 1.0])
+        unmasked = focal.softmax_loss(x, labels, alpha, gamma, reduction="none", weights=weights)
+        np.testing.assert_array_equal(loss, unmasked)
+        for reduction in ("mean", "sum"):
+            value = focal.softmax_loss(x, labels, alpha, gamma, reduction=reduction)
+            expected = loss.astype(np.float64).sum() / (4.0 if reduction == "mean" else 1.0)
+            assert np.isclose(value, expected, rtol=1e-6), (reduction, value, expected)
+        assert focal.softmax_loss(x[:1], labels[:1], 0.0, gamma, reduction="none")[0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 8.0, 9.0, 50.0])
 def test_classes_tied_at_an_infinite_maximum_share_the_row_alike(dtype, gamma):
     """k classes tied at an infinite maximum (two +inf, every class +inf or
