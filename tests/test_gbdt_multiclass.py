@@ -278,7 +278,9 @@ def test_objective_is_scaled_floored_grad_hess(name, scale):
 
 
 @pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
-def test_a_large_scale_keeps_the_digits_of_float32_hessians_below_the_normal_range(name):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_large_scale_keeps_the_digits_of_float32_hessians_below_the_normal_range(name,
+                                                                                  weighted):
     """float32 margins: a hessian below float32's normal range kept few digits
     before a scale of 1e30 multiplied it into the normal range (1.4e-15 for
     9.2e-16; review 83).  Such rows are taken in float64 and rounded once,
@@ -289,14 +291,15 @@ def test_a_large_scale_keeps_the_digits_of_float32_hessians_below_the_normal_ran
     labels = np.array([1.0, 2.0, 1.0])
     objective = _make_objective(name, None, 0.0, hessian_floor=float(np.finfo(np.float32).tiny),
                                 multiclass=True, hessian_scale=1e30)
-    grad, hess = objective(labels, margins)
+    weights = np.array([0.5, 1.0, 0.75]) if weighted else None
+    grad, hess = objective(labels, margins, weights)
     hess = np.asarray(hess).reshape(margins.shape)
     assert hess.dtype == np.float32
     for row in (0, 2):
         z = [float(v) for v in margins[row]]
         exact = _mp_diagonal(z, int(labels[row]), mpmath.mpf(1), 0.0)
         for j in range(3):
-            expected = np.float32(exact[j] * 1e30)
+            expected = np.float32(exact[j] * 1e30 * (weights[row] if weighted else 1.0))
             assert abs(float(hess[row, j]) - float(expected)) <= float(np.spacing(expected)), (
                 row, j, hess[row, j], expected)
     plain = focal.softmax_grad_hess(margins[1:2], labels[1:2].astype(np.intp), None, 0.0)[1]
