@@ -1074,14 +1074,20 @@ def test_varifocal_alpha_times_a_weight_beyond_the_double_range(dtype, case):
     weight of 1.4e294 gave 0 for 3.0e109).  Loss, gradient and second
     derivative against mpmath times the weight, a light element beside it
     keeping its bits; inf where the exact value passes the range."""
-    x, gamma, alpha, weight = case
+    _assert_weighted_varifocal_negative(*case, dtype)
+
+
+def _assert_weighted_varifocal_negative(x, gamma, alpha, weight, dtype):
+    """A negative at x under `weight` beside a light positive: its loss,
+    gradient and second derivative within 2 ULP of mpmath's times the
+    weight, the positive's loss the bits it has alone."""
     logits, targets = np.array([x, 0.5], dtype), np.array([0.0, 1.0], dtype)
     w = np.array([weight, 1.0])
     loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none", weights=w)
     grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma, weights=w)
     light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
     assert loss[1] == light[0]
-    exact = varifocal_mp(x, 0.0, gamma, alpha=alpha)
+    exact = varifocal_mp(float(logits[0]), 0.0, gamma, alpha=alpha)
     where = f"x = {x}, gamma {gamma}, alpha {alpha:g}, weight {weight:g}, {np.dtype(dtype).name}"
     for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
                                      ("loss", "gradient", "second derivative")):
@@ -1169,18 +1175,7 @@ def test_varifocal_tiny_alpha_under_a_heavy_weight(dtype, case):
     under a weight of 1e300 gave 0 for 1.5e-24; review 83).  Loss, gradient
     and second derivative against mpmath times the weight, a light element
     beside it keeping its bits."""
-    x, gamma, alpha, weight = case
-    logits, targets = np.array([x, 0.5], dtype), np.array([0.0, 1.0], dtype)
-    w = np.array([weight, 1.0])
-    loss = focal.varifocal_loss(logits, targets, alpha, gamma, reduction="none", weights=w)
-    grad, hess = focal.varifocal_grad_hess(logits, targets, alpha, gamma, weights=w)
-    light = focal.varifocal_loss(logits[1:], targets[1:], alpha, gamma, reduction="none")
-    assert loss[1] == light[0]
-    exact = varifocal_mp(float(logits[0]), 0.0, gamma, alpha=alpha)
-    where = f"x = {x}, gamma {gamma}, alpha {alpha:g}, weight {weight:g}, {np.dtype(dtype).name}"
-    for computed, value, what in zip((loss[0], grad[0], hess[0]), exact,
-                                     ("loss", "gradient", "second derivative")):
-        assert_close(computed, value * mpmath.mpf(weight), dtype, 2, f"{where} {what}")
+    _assert_weighted_varifocal_negative(*case, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
