@@ -541,11 +541,13 @@ _HESSIAN_SCALES = ("xgboost", "lightgbm")
 
 def _probability_rows(margins: np.ndarray) -> bool:
     """Whether (n, K) margins, K >= 3, look like probabilities: every value in
-    [0, 1], every row's sum 1 to float32's rounding.  (Two classes' starting
-    margins of 1/2, XGBoost's base_score, would pass for probabilities.)"""
+    [0, 1], every row's sum 1 to float32's rounding, and not every value the
+    same (starting margins of 1/K, or two classes' of 1/2, XGBoost's default
+    base_score, would pass for probabilities; a built-in objective's first
+    round, uniform too, is told apart by the rounds after it)."""
     if margins.ndim != 2 or margins.shape[0] == 0 or margins.shape[1] < 3:
         return False
-    if not (margins.min() >= 0.0 and margins.max() <= 1.0):
+    if not (margins.min() >= 0.0 and margins.max() <= 1.0) or margins.min() == margins.max():
         return False
     sums = margins.sum(axis=1, dtype=np.float64)
     return bool(np.all(np.abs(sums - 1.0) <= 1e-5))

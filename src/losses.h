@@ -320,9 +320,9 @@ sigmoid_fl_limit(double x, double y, const focal_params *k, int precise)
    and q^g underflows only from gamma about 1,000 (x = 0.5, gamma 2000,
    weight 1e300: 0 for 1.6e-112), within FOCAL_SIGMOID_FAR: the accurate
    form times the weight (sigmoid_focal_times) where the values may lie
-   below the normal range (wrong_side_underflows, or a factor below 1).
-   The factor may be any f 2^X (varifocal's alpha w, varifocal_limit_weighted,
-   below 1 where a tiny alpha meets a heavy weight). */
+   below the normal range (wrong_side_underflows).  The factor may be any
+   f 2^X (varifocal's alpha w, varifocal_limit_weighted, below 1 where a tiny
+   alpha meets a heavy weight). */
 FOCAL_OUTLINED int
 focal_hard_times(double x, double y, const focal_params *k, dd factor, int extra_exponent,
                  int precise, focal_values *v)
@@ -331,10 +331,7 @@ focal_hard_times(double x, double y, const focal_params *k, dd factor, int extra
         return 0;
     }
     if ((y == 1.0) != (x > 0.0)) {
-        /* (a factor below 1, varifocal's tiny alpha times a weight, takes
-           values below the normal range where q^g alone does not go) */
-        int below_one = factor.hi < 1.0 && extra_exponent == 0;
-        return (wrong_side_underflows(x, k->gamma) || below_one) &&
+        return wrong_side_underflows(x, k->gamma) &&
                sigmoid_focal_times(x, y, k, factor, extra_exponent, precise, 0, v);
     }
     if (fabs(x) < focal_far_form_from(k->gamma)) {
@@ -1023,6 +1020,24 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
             factor = two_product(frexp(k->extra, &alpha_exponent),
                                  frexp(weight, &weight_exponent), precise);
             extra_exponent = alpha_exponent + weight_exponent;
+        }
+        else if (factor.hi < 0x1p-900) {
+            /* alpha w far below 1, where the product would be rounded below
+               the normal range (a subnormal alpha under a weight near 1:
+               5e-324 times 1.5 was 1e-323, the loss 9.9e-322 for 7.4e-322;
+               review 85): the two mantissas' product times 2^X, X < 0 */
+            int alpha_exponent, weight_exponent;
+            factor = two_product(frexp(k->extra, &alpha_exponent),
+                                 frexp(weight, &weight_exponent), precise);
+            extra_exponent = alpha_exponent + weight_exponent;
+        }
+        if (x > 0.0) {
+            /* the wrong side: alpha q^g may lie below the normal range where
+               q^g does not (alpha 1e-200, gamma 1000 at x = 0.5 under 1e300:
+               0 for 1.3e-98; alpha 5e-324 at gamma 0 under 1e300, review 85):
+               the accurate form times alpha w, for every faint element within
+               FOCAL_SIGMOID_FAR */
+            return sigmoid_focal_times(x, 0.0, k, factor, extra_exponent, precise, 0, v);
         }
         return focal_hard_times(x, 0.0, k, factor, extra_exponent, precise, v);
     }

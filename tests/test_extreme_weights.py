@@ -1163,6 +1163,13 @@ VARIFOCAL_TINY_ALPHA_UNDER_A_HEAVY_WEIGHT = [
     (2.0, 0.0, 5e-324, 1e300),       # the wrong side: 1.1e-23
     (2.0, 2.0, 1e-320, 1e300),       # 1.4e-20
     (0.2, 1100.0, 1e-100, 1e90),     # the wrong side at a large gamma: 1.2e-296
+    # alpha w rounded below the normal range, the first take of this fix's
+    (100.0, 0.0, 5e-324, 1.5),       # 7.4e-322 (was 9.9e-322; review 85)
+    (500.0, 0.0, 1e-310, 1.5),       # 7.5e-308 (125 ULP)
+    (-30.0, 0.0, 1e-315, 3.0),       # the right side: 2.8e-328 below the doubles, 0
+    # the wrong side with alpha w above 1, alpha q^g below the doubles (review 85)
+    (0.5, 1000.0, 1e-200, 1e300),    # 1.3e-98 (was 0)
+    (1e-300, 50.0, 1e-300, 1e300),   # 6.156383674493297e-16 (was 1.7e-9 off)
 ]
 
 

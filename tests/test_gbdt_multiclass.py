@@ -325,6 +325,9 @@ def test_metrics_warn_of_the_probabilities_of_a_built_in_objective():
                        valid_sets=[train], feval=focal.lightgbm_metric(multiclass=True))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # margins all equal (starting margins of 1/K) are not taken for probabilities
+        metric = focal.xgboost_metric(multiclass=True)
+        metric(np.full((200, 3), 1 / 3), data)
         xgboost.train({"num_class": 3, "disable_default_eval_metric": True}, data, 2,
                       obj=focal.xgboost_objective(multiclass=True), evals=[(data, "train")],
                       custom_metric=focal.xgboost_metric(multiclass=True), verbose_eval=False)
