@@ -732,10 +732,8 @@ def test_memory_pressure_gives_memory_error():
         def address_space():
             with open("/proc/self/statm") as statm:
                 return int(statm.read().split()[0]) * resource.getpagesize()
-        import time
         outcomes = {}
         successes = 0
-        began = time.monotonic()
         for slack in range(0, 1200, 3):
             hog = []
             resource.setrlimit(resource.RLIMIT_AS, (address_space(), resource.RLIM_INFINITY))
@@ -762,7 +760,10 @@ def test_memory_pressure_gives_memory_error():
                 hog = None
                 resource.setrlimit(resource.RLIMIT_AS,
                                    (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-            if successes >= 4 or time.monotonic() - began > 2.0:  # (a bound on the sweep)
+            # (the sweep ends at four successes in a row or at its last slack,
+            # never on a clock: a loaded machine ran 55 rounds in 2 s, an
+            # idle one all 400 in 0.13)
+            if successes >= 4:
                 break
         print(sorted(outcomes.items()))
         """)
