@@ -80,6 +80,9 @@ gamma : float, default 2.0
 multiclass : bool, default False
     True: the softmax focal loss of margins of shape (n, K) and class
     indices 0..K-1 (`focal.softmax_loss`), the multi-class objective's.
+    Margins whose rows all lie in [0, 1] and sum to 1 (K >= 3, not all
+    equal) give a UserWarning naming them: the probabilities a built-in
+    objective hands its metrics, whose softmax would be scored.
 """
 
 _NOTES = """\
