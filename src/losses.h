@@ -1003,7 +1003,6 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
 {
     if (y == 0.0 && isfinite(x) && k->extra > 0.0) {
         dd factor = two_product(k->extra, weight, precise);
-        int extra_exponent = 0;
         if (!isfinite(factor.hi)) {
             /* where alpha's values are above e^-700, the unweighted path keeps
                their digits and weighs them with the reductions' scale; formed
@@ -1016,16 +1015,13 @@ varifocal_limit_weighted(double x, double y, const focal_params *k, double weigh
             if (!(log(k->extra) + k->gamma * log_q + log(ce) < -700.0)) {
                 return 0;
             }
-            int alpha_exponent, weight_exponent;
-            factor = two_product(frexp(k->extra, &alpha_exponent),
-                                 frexp(weight, &weight_exponent), precise);
-            extra_exponent = alpha_exponent + weight_exponent;
         }
-        else if (factor.hi < 0x1p-900) {
-            /* alpha w far below 1, where the product would be rounded below
-               the normal range (a subnormal alpha under a weight near 1:
-               5e-324 times 1.5 was 1e-323, the loss 9.9e-322 for 7.4e-322;
-               review 85): the two mantissas' product times 2^X, X < 0 */
+        /* alpha w beyond the double range, or far below 1, where it would be
+           rounded below the normal range (a subnormal alpha under a weight
+           near 1: 5e-324 times 1.5 was 1e-323, the loss 9.9e-322 for
+           7.4e-322; review 85): the two mantissas' product times 2^X */
+        int extra_exponent = 0;
+        if (!isfinite(factor.hi) || factor.hi < 0x1p-900) {
             int alpha_exponent, weight_exponent;
             factor = two_product(frexp(k->extra, &alpha_exponent),
                                  frexp(weight, &weight_exponent), precise);
