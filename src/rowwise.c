@@ -21,7 +21,7 @@
  * FOCAL_POWER_BY_LOG take its accurate form, float64 results at smaller
  * gammas its careful form, which keep the E_j and G_c in
  * double-double (two more buffers of a piece).  A row of dense targets whose
- * gradient cancels somewhere takes that gradient from the accurate form
+ * gradient cancels somewhere takes that gradient from a finer form
  * (gradient_again).
  */
 #include "glue.h"
@@ -643,21 +643,29 @@ static softmax_row_function choose_row(const softmax_task *t, int accurate);
 
 /*
  * A row of dense targets whose gradient cancels somewhere
- * (softmax_gradient_cancelled): the row's gradient formed again by the
- * accurate row, whose parts are good to about 2^-100, and stored (over
- * pieces stored before, where out= is neither its logits nor its targets).
- * Its loss, summed and stored already, keeps those bits (loss() and
+ * (softmax_gradient_cancelled), found by a row of the form `from`: the
+ * row's gradient formed again by a form whose parts are finer, and stored
+ * (over pieces stored before, where out= is neither its logits nor its
+ * targets).  Float32 results up to gamma FOCAL_POWER_BY_LOG take the
+ * careful form (parts good to about 2^-76, far beyond what a float32
+ * gradient needs down to 2^-30 of its terms), which looks again and hands
+ * a row that cancels further to the accurate form (about 2^-100), as
+ * float64 results take it at once: the accurate form is scalar and costs
+ * about four times the careful one, which rows of very many soft classes,
+ * nearly all holding a component below 2^-20 of its terms, paid at every
+ * row.  Its loss, summed and stored already, keeps those bits (loss() and
  * loss_and_grad()[0] agree).
  */
 static int
 gradient_again(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *buffer,
-               loop_problem *problem)
+               loop_problem *problem, int from)
 {
     softmax_task gradient_only = *t;
     gradient_only.want_loss = 0;
     row_sums unused = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
-    return choose_row(&gradient_only, FOCAL_ROWS_ACCURATE)(&gradient_only, self, ptr, buffer,
-                                                            &unused, problem);
+    const int form = from == 0 && t->gamma <= FOCAL_POWER_BY_LOG ? FOCAL_ROWS_CAREFUL
+                                                                 : FOCAL_ROWS_ACCURATE;
+    return choose_row(&gradient_only, form)(&gradient_only, self, ptr, buffer, &unused, problem);
 }
 
 /* One row, at the iterator's pointers.  `whole` (a constant at each call
@@ -851,7 +859,7 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
         weight_ratio scale = weight_ratio_of(weight * t->grad_weight_scale, t->grad_divisor);
         /* rows of dense targets but the accurate ones look for a component
            that cancels (softmax_gradient_cancelled), and where one does
-           take the accurate row's gradient (gradient_again), which reads
+           take a finer row's gradient (gradient_again), which reads
            the row again: a row in pieces whose out= is its logits or its
            targets looks at every piece in a pass of its own before it
            stores the first */
@@ -908,11 +916,10 @@ softmax_row(const softmax_task *t, chunk_thread *self, char **ptr, row_buffers *
                         &shifted, buffer->e, e_low, &largest, largest.index - first, precise,
                         accurate);
                 }
-                if (watch && softmax_gradient_cancelled(&shifted, buffer->e, buffer->g,
-                                                        g_total.hi, buffer->grad, n,
-                                                        softmax_cancel_ratio(t->gamma,
-                                                                             accurate))) {
-                    return gradient_again(t, self, ptr, buffer, problem);
+                if (watch && softmax_gradient_cancelled(
+                                 &shifted, buffer->e, buffer->g, g_total.hi, buffer->grad, n,
+                                 softmax_cancel_ratio(t->gamma, accurate, t->precise))) {
+                    return gradient_again(t, self, ptr, buffer, problem, accurate);
                 }
                 if (!storing) {
                     NEXT_PIECE();
@@ -1048,8 +1055,8 @@ softmax_chunk(void *shared, chunk_thread *self, NpyIter *iter, int slot, npy_int
         size_t fit = 3 * ROW_PIECE / row_space;
         block.capacity = fit < 1 ? 1 : fit > ROW_BLOCK ? ROW_BLOCK : (int)fit;
     }
-    /* (dense targets' rows may be computed again by the accurate row:
-       gradient_again) */
+    /* (dense targets' rows may be computed again by the careful or the
+       accurate row: gradient_again) */
     const int low_parts = accurate || !t->labels;
     size_t size = t->kernels != NULL ? 2 * piece + (size_t)block.capacity * row_space
                   : low_parts         ? 7 * piece

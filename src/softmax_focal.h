@@ -35,7 +35,8 @@
  * e_low), their sums S and rest as a compensated pair (softmax_add_rest), and
  * G_c and the gradient in double-double, rounded once.
  * FOCAL_ROWS_ACCURATE (float64 results at gamma > FOCAL_POWER_BY_LOG, and
- * the gradient of a row whose component cancels, softmax_gradient_cancelled)
+ * the gradient of a row whose component cancels, softmax_gradient_cancelled,
+ * but float32 results' first recomputation, which takes the careful form)
  * takes what q^gamma is made of to about 2^-100: the E_j from exp_accurate,
  * log S and log(1 - p_c) with one Newton step (see power_of_one_minus_p).
  * (softmax_kernels.c compiles the accurate softmax_exponentials_piece for
@@ -882,8 +883,9 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
  * is where dFL/dz_j has a zero: |dFL/dz_j| below 1 / `ratio` of the terms'
  * size p_j g_total + G_j (1 - p_j) (p_j g_total, not G_j (1 - p_j) alone: where
  * p_j nears 1 the errors of g_total and G_j are of its size).  Such a row's
- * gradient is computed again in the accurate form (rowwise.c's
- * gradient_again), whose parts are good to about 2^-100.  A gradient of
+ * gradient is computed again in a finer form (rowwise.c's gradient_again:
+ * the accurate form, whose parts are good to about 2^-100, or for float32
+ * results first the careful one, 2^-76).  A gradient of
  * exactly 0 is taken as it is: classes tied in logit and target, whose
  * gradients cancel exactly (every row of zero logits and equal targets, at
  * the start of a training), kept their exact 0 and their equal bits, where
@@ -902,7 +904,12 @@ softmax_gradient(const softmax_row_shape *row, const double *e, const double *e_
  * whose logits are the log of random soft targets plus noise of 0.3).  Their
  * parts are now good to about 2^-76 (exp_fine; log S with a Newton step;
  * the non-integer powers by exp_fine), which leaves 2^-9 ULP at 2^-14 of
- * the terms: the same bins are all within 0.5 ULP.  The plain rows (float32
+ * the terms: the same bins are all within 0.5 ULP.  That left room: rows of
+ * thousands of soft classes nearly all held a component within 2^-14 of its
+ * terms and took the accurate form, 4 to 5 times the careful one's time
+ * (float64, label-smoothed rows of 2^15 classes 119 ns per class, of 81
+ * classes 29).  So their ratio is now 2^18, which leaves 2^-5 ULP at 2^-18
+ * of the terms.  The plain rows (float32
  * results) leave about 2^-53 of them, which a float32 result shows beyond
  * 2^20 (43 ULP at 2^35): their ratio is 2^20 (softmax_cancel_ratio), but
  * above gamma FOCAL_POWER_BY_LOG, see there.
@@ -930,21 +937,25 @@ softmax_gradient_cancelled(const softmax_row_shape *row, const double *e, const 
 /*
  * softmax_gradient_cancelled's ratio for a row of dense targets in the form
  * `accurate` (0 or FOCAL_ROWS_CAREFUL; FOCAL_ROWS_ACCURATE rows are not
- * looked at).  The plain rows (float32 results) above gamma
- * FOCAL_POWER_BY_LOG take their power as e^(gamma log(1 - p_c)) from parts
- * sized for float32 (power_of_one_minus_p), good to about 2^-45 relatively,
- * which gamma multiplies: their gradient keeps about gamma 2^-45.2 of the
- * terms (measured: 2.8 ULP at gamma 9 and 7.9 at gamma 30 where a component
- * was 2^-20 of its terms, 1.5 at gamma 30 at 2^-17).  Their ratio is
- * 2^17 / gamma, which leaves 2^-28 of a component, a sixteenth of a float32
- * ULP, below gamma 2^17; above it every row of dense targets with a
- * non-zero component is computed again.
+ * looked at), `float64_results` or not.  The careful rows' parts leave about
+ * 2^-75 of the terms (2^-9 ULP at 2^-14 of them, measured): float64 results
+ * look at 2^-18 (above), float32 results, which reach the careful form only
+ * as rowwise.c's gradient_again, at 2^-30, below which that share could
+ * show beyond about 2^-22 of a float32 ULP.  The plain rows (float32 results) above
+ * gamma FOCAL_POWER_BY_LOG take their power as e^(gamma log(1 - p_c)) from
+ * parts sized for float32 (power_of_one_minus_p), good to about 2^-45
+ * relatively, which gamma multiplies: their gradient keeps about gamma
+ * 2^-45.2 of the terms (measured: 2.8 ULP at gamma 9 and 7.9 at gamma 30
+ * where a component was 2^-20 of its terms, 1.5 at gamma 30 at 2^-17).
+ * Their ratio is 2^17 / gamma, which leaves 2^-28 of a component, a
+ * sixteenth of a float32 ULP, below gamma 2^17; above it every row of dense
+ * targets with a non-zero component is computed again.
  */
 FOCAL_INLINE double
-softmax_cancel_ratio(double gamma, int accurate)
+softmax_cancel_ratio(double gamma, int accurate, int float64_results)
 {
     if (accurate) {
-        return 0x1p14;
+        return float64_results ? 0x1p18 : 0x1p30;
     }
     return gamma > FOCAL_POWER_BY_LOG ? 0x1p17 / gamma : 0x1p20;
 }

@@ -621,3 +621,73 @@ def test_equal_classes_keep_an_exact_zero_gradient(count, gamma, dtype):
     targets = np.ones((3, count), dtype)
     grad = focal.softmax_grad(logits, targets, None, gamma, reduction="none")
     assert not grad.any(), grad[grad != 0][:5]
+
+
+def _terms_size(logits, targets, gamma):
+    """p_j S + G_j (1 - p_j) of every class of a float64 row (S = sum_c G_c),
+    the size of the two terms whose difference is dFL/dz_j: what a bound on
+    a cancelling component is relative to."""
+    z = np.asarray(logits, np.float64)
+    e = np.exp(z - z.max())
+    p = e / e.sum()
+    q = (e.sum() - e) / e.sum()
+    h = np.where(q > 0, p * -np.log(p) / np.where(q > 0, q, 1.0), 1.0)
+    g = targets * q ** gamma * (gamma * h + 1.0)
+    return p * g.sum() + g * q
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("kind", ["dirichlet", "smoothed"])
+def test_float32_long_dense_rows_near_a_components_zero(gamma, kind):
+    """Rows of 5,000 soft classes (read in pieces) with one logit at the
+    float32 values nearest a zero of its component: the component falls
+    below 2^-20 of its terms, and the row's gradient is computed again (in
+    the careful form, 2^-76, which hands a component below 2^-30 of its
+    terms on to the accurate one).  Every component within 0.5 ULP plus
+    2^-20 of one plus n 2^-53 of its terms (n classes: the plain pass's
+    sums), against the float64 results of the same values (within 1 ULP of
+    float64 plus 2^-98 of the terms, the tests above)."""
+    rng = np.random.default_rng(int(gamma * 10) + (kind == "smoothed"))
+    n = 5000
+    if kind == "dirichlet":
+        targets = rng.dirichlet(np.ones(n)).astype(np.float32)
+    else:
+        targets = np.full(n, np.float32(0.1 / n), np.float32)
+        targets[rng.integers(n)] += np.float32(0.9)
+    logits = (rng.standard_normal(n) * 2.0).astype(np.float32)
+    j = int(rng.integers(n))
+    wide = targets.astype(np.float64)[None]
+
+    def component(x):
+        row = logits.astype(np.float64)
+        row[j] = x
+        return focal.softmax_grad(row[None], wide, None, gamma, reduction="none")[0, j]
+
+    # dFL/dz_j rises with z_j through its zero: bisect it in float64
+    lo, hi = float(logits[j]) - 40.0, float(logits[j]) + 40.0
+    assert component(lo) < 0.0 < component(hi)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if component(mid) < 0.0 else (lo, mid)
+    nearest = [np.float32(lo)]
+    for _ in range(3):
+        nearest = ([np.nextafter(nearest[0], np.float32(-np.inf))] + nearest
+                   + [np.nextafter(nearest[-1], np.float32(np.inf))])
+    tight = 0
+    for x in nearest:
+        row = logits.copy()
+        row[j] = x
+        grad = focal.softmax_grad(row[None], targets[None], None, gamma, reduction="none")[0]
+        exact = focal.softmax_grad(row.astype(np.float64)[None], wide, None, gamma,
+                                   reduction="none")[0]
+        size = _terms_size(row, wide[0], gamma)
+        tight += abs(exact[j]) < 2.0 ** -20 * size[j]
+        unit = np.maximum(np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64),
+                          float(np.finfo(np.float32).smallest_subnormal))
+        allowed = ((0.5 + 2.0 ** -20) * unit + n * 2.0 ** -53 * size
+                   + np.spacing(np.abs(exact)) + 2.0 ** -98 * size)
+        bad = np.abs(grad.astype(np.float64) - exact) > allowed
+        assert not bad.any(), (float(x), np.flatnonzero(bad)[:5], grad[bad][:5], exact[bad][:5])
+    assert tight >= 2  # the float32 logits next to the zero are recomputed rows
