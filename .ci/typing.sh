@@ -75,6 +75,7 @@ import numpy as np
 import numpy.typing as npt
 
 import focal
+import focal.dask
 import focal.jax
 import focal.torch
 
@@ -122,6 +123,18 @@ objective_pair: Tuple[np.ndarray, np.ndarray] = focal.xgboost_objective()(floats
 name, score, higher_is_better = focal.lightgbm_metric()(floats, margins)
 score = float(focal.lightgbm_objective(hessian_floor=0.02).hessian_floor)
 focal.xgboost_metric(alpha=None, gamma=np.float32(1.0))
+# multiclass=True gives the multi-class classes, with their own attributes
+scale_of = focal.xgboost_objective(multiclass=True).hessian_scale
+class_alpha = focal.lightgbm_objective(alpha=[0.2, 0.8], multiclass=True).alpha
+total_alpha: float = sum(class_alpha or ())
+focal.lightgbm_metric(multiclass=np.True_)
+focal.xgboost_objective(hessian_floor=np.float32(0.01), hessian_scale=np.float64(1.0))
+
+# focal.dask keeps its signatures through the docstring decorator
+import dask.array as da
+lazy_x = da.zeros((4, 3), chunks=2)
+lazy: da.Array = focal.dask.loss(lazy_x, lazy_x, reduction="none", ignore_index=np.int64(-1))
+lazy_pair: Tuple[da.Array, da.Array] = focal.dask.softmax_loss_and_grad(lazy_x, labels)
 
 # the adapters take NumPy scalars where the run time does, as the core does
 tensor: Any = None
@@ -155,10 +168,21 @@ not_a_scalar: np.floating[Any] = focal.loss(x, labels, reduction="none")  # type
 focal.prior_bias("0.01")  # type: ignore[arg-type]
 focal.set_num_threads("2")  # type: ignore[arg-type]
 focal.set_num_threads(2.0)  # type: ignore[arg-type]
-focal.xgboost_metric(hessian_floor=0.01)  # type: ignore[call-arg]
+focal.xgboost_metric(hessian_floor=0.01)  # type: ignore[call-overload]
 focal.torch.sigmoid_focal_loss(tensor, tensor, reduction="avg")  # type: ignore[arg-type]
 focal.torch.softmax_focal_loss(tensor, tensor, reduction="sum_over_positives")  # type: ignore[arg-type]
 focal.jax.sigmoid_focal_loss(tensor, tensor, gamma="2")  # type: ignore[arg-type]
+focal.loss(x, labels, gamma="2")  # type: ignore[call-overload]
+focal.star_grad(x, labels, beta="1")  # type: ignore[arg-type]
+focal.asymmetric_loss(x, labels, clip=None)  # type: ignore[call-overload]
+focal.xgboost_objective(gamma="2")  # type: ignore[call-overload]
+focal.xgboost_metric(scale="1e6")  # type: ignore[call-overload]
+focal.lightgbm_objective(hessian_floor=None)  # type: ignore[call-overload]
+focal.xgboost_objective().hessian_scale  # type: ignore[attr-defined]
+focal.dask.loss(lazy_x, lazy_x, reduction="meen")  # type: ignore[arg-type]
+focal.dask.loss(lazy_x)  # type: ignore[call-arg]
+focal.dask.loss(lazy_x, lazy_x, 0.25, 2.0, "mean")  # type: ignore[call-arg]
+focal.dask.softmax_grad(lazy_x, labels, nonsense=1)  # type: ignore[call-arg]
 EOF
 (cd "$work" && "$py" -m mypy --cache-dir "$work/user_cache" --strict --warn-unused-ignores \
     user.py) || status=$?

@@ -5,6 +5,7 @@ Each subcommand lives in its own module, imported only when it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -90,12 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # (a closed pipe shows here, not at the exit)
+        return status
     except KeyboardInterrupt:
         # Ctrl-C ends a long run: a line and the shell's status for SIGINT,
         # not a traceback
         print("focal: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of the output went away (`python -m focal | head -1`):
+        # stop quietly with the shell's status for SIGPIPE; what is left in
+        # stdout's buffer goes nowhere, or its flush at the exit would fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -66,15 +66,15 @@ targets : array_like
     are refused.""")
 _GAMMA_POS = Parameter("gamma_pos", """\
 gamma_pos : float, default 0.0
-    Focusing exponent >= 0 of the positives, on 1 - p.""", default=0.0)
+    Focusing exponent >= 0 of the positives, on 1 - p.""", default=0.0, stub="Real")
 _GAMMA_NEG = Parameter("gamma_neg", """\
 gamma_neg : float, default 4.0
     Focusing exponent >= 0 of the negatives, on the shifted probability
-    p_m.""", default=4.0)
+    p_m.""", default=4.0, stub="Real")
 _CLIP = Parameter("clip", """\
 clip : float, default 0.05
     The probability shift m in [0, 1): p_m = max(p - m, 0); 0 shifts
-    nothing.""", default=0.05)
+    nothing.""", default=0.05, stub="Real")
 
 _NOTES = """\
 Notes

@@ -3,20 +3,28 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from typing import Callable, List, Tuple
 
 import numpy as np
 
 import focal
 
 
-def median_seconds(function: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
+# seconds: no round starts that would end after it (`--rounds 100000000` is
+# accepted, as any positive count, but does not run for years)
+TIME_BUDGET = 120.0
+
+
+def median_seconds(function: Callable[[], object], rounds: int,
+                   deadline: float) -> Tuple[float, int]:
+    """The median time of `rounds` calls, or of those that end by `deadline`
+    (time.perf_counter's; at least one), and how many ran."""
+    times: List[float] = []
+    while len(times) < rounds and (not times or time.perf_counter() + times[-1] <= deadline):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median(times)), len(times)
 
 
 def numpy_focal_loss_and_grad(x: np.ndarray, y: np.ndarray, alpha: float, gamma: float):
@@ -70,10 +78,21 @@ def demo(args: argparse.Namespace) -> int:
           f"rel. diff {np.max(np.abs(ours_grad - ref_grad)) / np.max(np.abs(ours_grad)):.1e}")
 
     rounds = args.rounds
-    t_focal_labels = median_seconds(lambda: focal.loss_and_grad(logits, labels), rounds)
-    t_focal_dense = median_seconds(lambda: focal.loss_and_grad(logits, one_hot), rounds)
-    t_numpy = median_seconds(lambda: numpy_focal_loss_and_grad(logits, one_hot, 0.25, 2.0), rounds)
-    print(f"  loss + gradient, median of {rounds}:")
+    # (a third of the budget each, so that the last is timed too)
+    share = TIME_BUDGET / 3
+    t_focal_labels, ran_labels = median_seconds(
+        lambda: focal.loss_and_grad(logits, labels), rounds, time.perf_counter() + share)
+    t_focal_dense, ran_dense = median_seconds(
+        lambda: focal.loss_and_grad(logits, one_hot), rounds, time.perf_counter() + share)
+    t_numpy, ran_numpy = median_seconds(
+        lambda: numpy_focal_loss_and_grad(logits, one_hot, 0.25, 2.0), rounds,
+        time.perf_counter() + share)
+    ran = min(ran_labels, ran_dense, ran_numpy)
+    if ran < rounds:
+        print(f"  loss + gradient, medians of {ran_labels}, {ran_dense} and {ran_numpy} rounds "
+              f"(of {rounds} asked: stopped at the {TIME_BUDGET:g} s time budget):")
+    else:
+        print(f"  loss + gradient, median of {rounds}:")
     print(f"    focal, class indices  {t_focal_labels * 1e3:8.1f} ms")
     print(f"    focal, dense targets  {t_focal_dense * 1e3:8.1f} ms")
     print(f"    NumPy formula         {t_numpy * 1e3:8.1f} ms   "

@@ -143,8 +143,16 @@ def main(args: Optional[argparse.Namespace] = None) -> int:
         return 0
     try:
         draw(path, file_format=file_format)
-    except OSError as error:
-        print(f"focal figure: could not write {path}: {error}", file=sys.stderr)
+    except Exception as error:
+        # a failed write is an OSError, but matplotlib's PDF writer raises
+        # another error (zlib's) while it handles one (a full disk): the
+        # OSError is then in the chain of contexts
+        failed: Optional[BaseException] = error
+        while failed is not None and not isinstance(failed, OSError):
+            failed = failed.__context__
+        if failed is None:
+            raise
+        print(f"focal figure: could not write {path}: {failed}", file=sys.stderr)
         return 1
     size = "800 x 600 pixels" if file_format == "png" else "8 x 6 inches"
     print(f"focal figure: wrote {path} ({file_format.upper()}, {size}): the loss against p_t "

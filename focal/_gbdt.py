@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from typing import Any, Dict, NamedTuple, Optional, Tuple, Type, TypeVar, Union
+from typing import (Any, Dict, Literal, NamedTuple, Optional, Tuple, Type, TypeVar, Union,
+                    overload)
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from . import _args
 from ._docs import fill_docstring
 from ._sigmoid import grad_hess, loss
 from ._softmax import softmax_grad_hess, softmax_loss
+from ._typing import Real
 
 _DEFAULT_FLOOR = 0.01
 # XGBoost and LightGBM store gradients and hessians in float32, whatever
@@ -335,8 +337,12 @@ class _FocalParameters:
         was meant, or a Dataset) refused by name, before anything reads it."""
         if not isinstance(margins, np.ndarray) and hasattr(margins, "get_label"):
             other = "lightgbm" if self._library == "XGBoost" else "xgboost"
+            # (named as this callable's own call form names its second argument)
+            second = {("XGBoost", "objective"): "dtrain", ("XGBoost", "metric"): "dmat",
+                      ("LightGBM", "objective"): "train_data",
+                      ("LightGBM", "metric"): "eval_data"}[self._library, self._kind]
             raise TypeError(
-                f"this focal {self._kind} is for {self._library}; got a "
+                f"{second}: this focal {self._kind} is for {self._library}; got a "
                 f"{type(margins).__module__}.{type(margins).__name__} "
                 f"(use focal.{other}_{self._kind})"
             )
@@ -1117,10 +1123,26 @@ def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective],
     return binary(alpha, gamma, hessian_floor=hessian_floor)
 
 
+# (the overloads tell mypy which class `multiclass` gives; 1 or numpy.True_
+# give the multi-class one too, seen as its base class)
+@overload
+def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
+                      multiclass: Literal[False] = ..., hessian_scale: Real = ...) -> XGBoostObjective: ...
+@overload
+def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
+                      multiclass: Literal[True],
+                      hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                      ) -> XGBoostMulticlassObjective: ...
+@overload
+def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
+                      multiclass: Union[bool, np.bool_],
+                      hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                      ) -> XGBoostObjective: ...
 @_document
-def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
-                      hessian_floor: Any = _DEFAULT_FLOOR, multiclass: bool = False,
-                      hessian_scale: Any = 1.0) -> XGBoostObjective:
+def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
+                      hessian_floor: Real = _DEFAULT_FLOOR,
+                      multiclass: Union[bool, np.bool_] = False,
+                      hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = 1.0) -> XGBoostObjective:
     """Focal-loss objective for XGBoost, binary or multi-class, native or scikit-learn.
 
     Parameters
@@ -1182,10 +1204,26 @@ def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
                       multiclass, hessian_scale)
 
 
+# (the overloads tell mypy which class `multiclass` gives; 1 or numpy.True_
+# give the multi-class one too, seen as its base class)
+@overload
+def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
+                       multiclass: Literal[False] = ..., hessian_scale: Real = ...) -> LightGBMObjective: ...
+@overload
+def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
+                       multiclass: Literal[True],
+                       hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                       ) -> LightGBMMulticlassObjective: ...
+@overload
+def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
+                       multiclass: Union[bool, np.bool_],
+                       hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                       ) -> LightGBMObjective: ...
 @_document
-def lightgbm_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
-                       hessian_floor: Any = _DEFAULT_FLOOR, multiclass: bool = False,
-                       hessian_scale: Any = 1.0) -> LightGBMObjective:
+def lightgbm_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
+                       hessian_floor: Real = _DEFAULT_FLOOR,
+                       multiclass: Union[bool, np.bool_] = False,
+                       hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = 1.0) -> LightGBMObjective:
     """Focal-loss objective for LightGBM, binary or multi-class, native or scikit-learn.
 
     Parameters
@@ -1293,9 +1331,18 @@ def _metric(binary: Type[_Metric], multi: Type[_Metric], alpha: Any, gamma: Any,
     return (multi if multiclass else binary)(alpha, gamma, **keywords)
 
 
+@overload
+def xgboost_metric(alpha: Any = ..., gamma: Real = ..., *, scale: Real = ...,
+                   multiclass: Literal[False] = ...) -> XGBoostMetric: ...
+@overload
+def xgboost_metric(alpha: Any = ..., gamma: Real = ..., *, scale: Real = ...,
+                   multiclass: Literal[True]) -> XGBoostMulticlassMetric: ...
+@overload
+def xgboost_metric(alpha: Any = ..., gamma: Real = ..., *, scale: Real = ...,
+                   multiclass: Union[bool, np.bool_]) -> XGBoostMetric: ...
 @_document_metric
-def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *, scale: Any = 1.0,
-                   multiclass: bool = False) -> XGBoostMetric:
+def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *, scale: Real = 1.0,
+                   multiclass: Union[bool, np.bool_] = False) -> XGBoostMetric:
     """Focal-loss evaluation metric for XGBoost, native or scikit-learn.
 
     Parameters
@@ -1378,9 +1425,18 @@ def xgboost_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *, scale: Any 
                    scale=scale)
 
 
+@overload
+def lightgbm_metric(alpha: Any = ..., gamma: Real = ..., *,
+                    multiclass: Literal[False] = ...) -> LightGBMMetric: ...
+@overload
+def lightgbm_metric(alpha: Any = ..., gamma: Real = ..., *,
+                    multiclass: Literal[True]) -> LightGBMMulticlassMetric: ...
+@overload
+def lightgbm_metric(alpha: Any = ..., gamma: Real = ..., *,
+                    multiclass: Union[bool, np.bool_]) -> LightGBMMetric: ...
 @_document_metric
-def lightgbm_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Any = 2.0, *,
-                    multiclass: bool = False) -> LightGBMMetric:
+def lightgbm_metric(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
+                    multiclass: Union[bool, np.bool_] = False) -> LightGBMMetric:
     """Focal-loss evaluation metric for LightGBM, native or scikit-learn.
 
     Parameters

@@ -34,12 +34,12 @@ alpha : None, float or array_like, default 0.25
     (length C), or None for no weighting.""", default=0.25)
 _GAMMA = Parameter("gamma", """\
 gamma : float, default 2.0
-    Focusing parameter >= 0 of the focal term.""", default=2.0)
+    Focusing parameter >= 0 of the focal term.""", default=2.0, stub="Real")
 _EPSILON = Parameter("epsilon", """\
 epsilon : float, default 1.0
     Coefficient of the poly term, a finite number >= -1 (the paper tunes it
     per task, sometimes negative; from -1 on the loss of a hard target is
-    never negative).  0 gives the focal loss.""", default=1.0)
+    never negative).  0 gives the focal loss.""", default=1.0, stub="Real")
 
 _NOTES = """\
 Notes

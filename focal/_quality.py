@@ -39,7 +39,7 @@ _BETA = Parameter("beta", """\
 beta : float, default 2.0
     Exponent >= 0 of the scaling factor |y - p|.  There is no alpha: the
     quality focal loss has none (weigh classes or elements with
-    `weights`).""", default=2.0)
+    `weights`).""", default=2.0, stub="Real")
 
 _NOTES = """\
 Notes

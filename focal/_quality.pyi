@@ -12,7 +12,7 @@ from ._typing import (
 def quality_grad(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: Reduction = ...,
     weights: Any = ...,
@@ -24,7 +24,7 @@ def quality_grad(
 def quality_grad_hess(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     weights: Any = ...,
     ignore_index: SupportsIndex = ...,
@@ -34,7 +34,7 @@ def quality_grad_hess(
 def quality_loss(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: ScalarReduction = ...,
     weights: Any = ...,
@@ -46,7 +46,7 @@ def quality_loss(
 def quality_loss(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: Literal["none"],
     weights: Any = ...,
@@ -58,7 +58,7 @@ def quality_loss(
 def quality_loss(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: Reduction,
     weights: Any = ...,
@@ -71,7 +71,7 @@ def quality_loss(
 def quality_loss_and_grad(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: ScalarReduction = ...,
     weights: Any = ...,
@@ -83,7 +83,7 @@ def quality_loss_and_grad(
 def quality_loss_and_grad(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: Literal["none"],
     weights: Any = ...,
@@ -95,7 +95,7 @@ def quality_loss_and_grad(
 def quality_loss_and_grad(
     logits: Any,
     targets: Any,
-    beta: Any = ...,
+    beta: Real = ...,
     *,
     reduction: Reduction,
     weights: Any = ...,

@@ -87,9 +87,11 @@ def _threads_from_environment(default: int) -> int:
     setting = (raw or "").strip()
     if not setting:  # an empty variable is an unset one, as with OMP_NUM_THREADS
         return default
-    # (at most three digits: int() refuses strings of thousands of digits)
-    if setting.isascii() and setting.isdigit() and len(setting) <= 3 and 1 <= int(setting) <= 256:
-        return int(setting)
+    # a sign and leading zeros as int() takes them ("+4", "0004": 4); at most
+    # three digits after them (int() refuses strings of thousands of digits)
+    digits = (setting[1:] if setting.startswith("+") else setting).lstrip("0") or "0"
+    if digits.isascii() and digits.isdigit() and len(digits) <= 3 and 1 <= int(digits) <= 256:
+        return int(digits)
     _warn(f"FOCAL_NUM_THREADS={raw!r} is not a whole number of threads from 1 to 256; "
           f"using the default, {default} (the cores this process may run on)")
     return default

@@ -141,7 +141,7 @@ alpha : None, float or array_like, default 0.25
     weighting (torchvision's ``alpha=-1``).""", default=0.25)
 _GAMMA = Parameter("gamma", """\
 gamma : float, default 2.0
-    Focusing parameter >= 0; 0 gives alpha-balanced cross-entropy.""", default=2.0)
+    Focusing parameter >= 0; 0 gives alpha-balanced cross-entropy.""", default=2.0, stub="Real")
 _REDUCTION = Parameter("reduction", """\
 reduction : {"mean", "sum", "none", "sum_over_positives"}, default "mean"
     "none": one value per element; "sum"; "mean": sum of w l over the sum of

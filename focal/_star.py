@@ -19,11 +19,11 @@ alpha : None, float or array_like, default 0.25
     paper uses 0.25 in every FL* run); one value per class, or None.""", default=0.25)
 _GAMMA = Parameter("gamma", """\
 gamma : float, default 4.0
-    Sharpness, > 0.""", default=4.0)
+    Sharpness, > 0.""", default=4.0, stub="Real")
 _BETA = Parameter("beta", """\
 beta : float, default 0.0
     Shift of the logit.  Table 3's best settings are gamma 4, beta 0 and
-    gamma 2, beta 1.""", default=0.0)
+    gamma 2, beta 1.""", default=0.0, stub="Real")
 _REDUCTION = Parameter("reduction", """\
 reduction : {"mean", "sum", "none", "sum_over_positives"}, default "mean"
     As for `focal.loss`.""", default="mean", keyword_only=True)

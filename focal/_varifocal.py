@@ -42,7 +42,7 @@ alpha : float, default 0.75
     weighed by q itself.""", default=0.75)
 _GAMMA = Parameter("gamma", """\
 gamma : float, default 2.0
-    Exponent >= 0 of p in the negatives' weight.""", default=2.0)
+    Exponent >= 0 of p in the negatives' weight.""", default=2.0, stub="Real")
 
 _NOTES = """\
 Notes

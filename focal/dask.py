@@ -16,7 +16,7 @@ import functools
 import math
 import operator
 import string
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, SupportsIndex, Tuple, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ except ImportError:  # (tested in a subprocess) Dask's own error stays attached 
 
 from . import _args
 from ._reduce import reduced_value
+from ._typing import Real, Reduction, SoftmaxReduction
 # (the families' private entries, which the public stubs do not declare: they
 # give a block's loss sum unrounded, see _block_call)
 from ._sigmoid import _entry as _sigmoid_entry  # type: ignore[attr-defined]
@@ -121,8 +122,12 @@ reduction and ignore_index as the NumPy function checks them.  Values
 checked by the NumPy function as each block is computed, and raise then."""
 
 
-def _document(parameters: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def _document(parameters: str) -> Callable[[_Function], _Function]:
+    # (typed to keep the function's own signature for mypy)
+    def decorate(function: _Function) -> _Function:
         assert function.__doc__ is not None
         function.__doc__ = function.__doc__.format(parameters=parameters, notes=_NOTES)
         return function
@@ -565,9 +570,9 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, no
 
 
 @_document(_SIGMOID_PARAMETERS)
-def loss(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
-         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1,
-         normalizer: Any = None) -> "da.Array":
+def loss(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Real = 2.0, *,
+         reduction: Reduction = "mean", weights: Any = None, ignore_index: SupportsIndex = -1,
+         normalizer: Optional[Real] = None) -> "da.Array":
     """Sigmoid focal loss of dask arrays, block by block (lazy).
 
     Parameters
@@ -604,9 +609,9 @@ def loss(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
 
 
 @_document(_SIGMOID_PARAMETERS)
-def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
-         reduction: str = "mean", weights: Any = None, ignore_index: Any = -1,
-         normalizer: Any = None) -> "da.Array":
+def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Real = 2.0, *,
+         reduction: Reduction = "mean", weights: Any = None, ignore_index: SupportsIndex = -1,
+         normalizer: Optional[Real] = None) -> "da.Array":
     """Gradient of the sigmoid focal loss of dask arrays with respect to the logits (lazy).
 
     Parameters
@@ -643,9 +648,9 @@ def grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
 
 
 @_document(_SIGMOID_PARAMETERS)
-def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Any = 2.0, *,
-                  reduction: str = "mean", weights: Any = None,
-                  ignore_index: Any = -1, normalizer: Any = None
+def loss_and_grad(logits: Any, targets: Any, alpha: Any = 0.25, gamma: Real = 2.0, *,
+                  reduction: Reduction = "mean", weights: Any = None,
+                  ignore_index: SupportsIndex = -1, normalizer: Optional[Real] = None
                   ) -> Tuple["da.Array", "da.Array"]:
     """Sigmoid focal loss and its gradient of dask arrays, one pass per block (lazy).
 
@@ -763,9 +768,9 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
 
 
 @_document(_SOFTMAX_PARAMETERS)
-def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
-                 axis: Any = -1, reduction: str = "mean", weights: Any = None,
-                 ignore_index: Any = -100, normalizer: Any = None) -> "da.Array":
+def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
+                 axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean", weights: Any = None,
+                 ignore_index: SupportsIndex = -100, normalizer: Optional[Real] = None) -> "da.Array":
     """Softmax focal loss of dask arrays along `axis`, block by block (lazy).
 
     Parameters
@@ -802,9 +807,9 @@ def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, 
 
 
 @_document(_SOFTMAX_PARAMETERS)
-def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
-                 axis: Any = -1, reduction: str = "mean", weights: Any = None,
-                 ignore_index: Any = -100, normalizer: Any = None) -> "da.Array":
+def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
+                 axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean", weights: Any = None,
+                 ignore_index: SupportsIndex = -100, normalizer: Optional[Real] = None) -> "da.Array":
     """Gradient of the softmax focal loss of dask arrays with respect to the logits (lazy).
 
     Parameters
@@ -837,9 +842,9 @@ def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, 
 
 
 @_document(_SOFTMAX_PARAMETERS)
-def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Any = 2.0, *,
-                          axis: Any = -1, reduction: str = "mean", weights: Any = None,
-                          ignore_index: Any = -100, normalizer: Any = None
+def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
+                          axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean", weights: Any = None,
+                          ignore_index: SupportsIndex = -100, normalizer: Optional[Real] = None
                           ) -> Tuple["da.Array", "da.Array"]:
     """Softmax focal loss and its gradient of dask arrays, one pass per block (lazy).
 

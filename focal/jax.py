@@ -435,7 +435,7 @@ _sigmoid.defjvp(_sigmoid_tangent, symbolic_zeros=True)
 
 
 def sigmoid_focal_loss(logits: Any, labels: Any, alpha: Any = None,
-                       gamma: Real = 2.0) -> Any:
+                       gamma: Real = 2.0) -> jax.Array:
     """Elementwise sigmoid focal loss, a drop-in for ``optax.sigmoid_focal_loss``.
 
     Computed by focal's C core on the host, exactly in the tails; inside
@@ -530,7 +530,7 @@ _softmax.defjvp(_softmax_tangent, symbolic_zeros=True)
 
 
 def softmax_focal_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
-                       axis: SupportsIndex = -1, ignore_index: SupportsIndex = -100) -> Any:
+                       axis: SupportsIndex = -1, ignore_index: SupportsIndex = -100) -> jax.Array:
     """Softmax focal loss of each row, -alpha_k (1 - p_k)^gamma log p_k.
 
     optax's conventions for a softmax loss (``softmax_cross_entropy`` and its

@@ -149,6 +149,32 @@ def test_rounds_accepts_positive_integers(command, default):
     assert build_parser().parse_args([command]).rounds == default
 
 
+def test_batch_rounds_stop_at_the_time_budget(monkeypatch, capsys):
+    """`batch --rounds 100000000` is accepted, as any positive count, but its
+    timing stops at the time budget (it would have run for years; review
+    87): at least one round of each contender, medians of what ran."""
+    from focal import _batch
+
+    monkeypatch.setattr(_batch, "TIME_BUDGET", 1.5)
+    assert command_line(["batch", "--rounds", str(10**8)]) == 0
+    output = capsys.readouterr().out
+    found = re.search(r"medians of (\d+), (\d+) and (\d+) rounds \(of 100000000 asked: "
+                      r"stopped at the 1.5 s time budget\)", output)
+    assert found, output
+    assert all(1 <= int(count) < 10**8 for count in found.groups())
+    assert "NumPy formula" in output
+
+
+def test_batch_median_takes_every_round_asked_within_the_budget():
+    from focal import _batch
+
+    calls = []
+    median, ran = _batch.median_seconds(lambda: calls.append(1), 7, float("inf"))
+    assert ran == len(calls) == 7 and median >= 0.0
+    median, ran = _batch.median_seconds(lambda: calls.append(1), 7, 0.0)  # past: one round
+    assert ran == 1 and len(calls) == 8
+
+
 def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback():
     """Ctrl-C during a long run (`batch --rounds 10**9`, in its timing loop)
     ends the command with one line on stderr and the shell's status for
@@ -602,6 +628,37 @@ def test_figure_reports_an_unwritable_path(tmp_path):
     assert result.returncode == 1
     assert "could not write" in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_figure_reports_a_full_disk(tmp_path, suffix):
+    """A write that fails for want of space is a line naming the path, in
+    every format: matplotlib's PDF writer raises zlib's error while it
+    handles the failed write, which was a traceback (review 87)."""
+    out = tmp_path / f"full{suffix}"
+    out.symlink_to("/dev/full")
+    result = _run(["-m", "focal", "figure", "--out", str(out)], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert f"could not write {out}" in result.stderr
+    assert "No space left on device" in result.stderr
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path):
+    """`python -m focal figure | head -0`: the reader goes before the
+    command's line is written; the command stops with the shell's status
+    for SIGPIPE (141), not a BrokenPipeError traceback (review 87)."""
+    with subprocess.Popen(
+            [sys.executable, "-m", "focal", "figure", "--out", str(tmp_path / "f.svg")],
+            cwd=tmp_path, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True) as command:
+        command.stdout.close()
+        errors = command.stderr.read()
+        status = command.wait(timeout=120)
+    assert status == 141, errors
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
+    assert (tmp_path / "f.svg").exists()
 
 
 @pytest.mark.parametrize("name", ["figure1.jpg", "figure1", "figure1.png.txt"])

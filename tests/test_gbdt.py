@@ -455,16 +455,19 @@ def test_bad_calls(name):
 
 
 def test_objective_refuses_the_other_librarys_data():
-    """A focal objective or metric handed to the wrong library says which one to use."""
+    """A focal objective or metric handed to the wrong library says which one to use,
+    under the name of the argument that holds the other library's data set."""
     xgb, lgb = _library("xgboost"), _library("lightgbm")
     X, y = np.zeros((4, 1)), np.array([0.0, 1.0, 0.0, 1.0])
-    with pytest.raises(TypeError, match="for XGBoost.*focal.lightgbm_objective"):
+    with pytest.raises(TypeError, match="^dtrain: .* is for XGBoost.*focal.lightgbm_objective"):
         xgboost_objective()(np.zeros(4), lgb.Dataset(X, y).construct())
-    with pytest.raises(TypeError, match="for LightGBM.*focal.xgboost_objective"):
+    with pytest.raises(TypeError,
+                       match="^train_data: .* is for LightGBM.*focal.xgboost_objective"):
         lightgbm_objective()(np.zeros(4), xgb.DMatrix(X, y))
-    with pytest.raises(TypeError, match="metric is for XGBoost.*focal.lightgbm_metric"):
+    with pytest.raises(TypeError, match="^dmat: .*metric is for XGBoost.*focal.lightgbm_metric"):
         xgboost_metric()(np.zeros(4), lgb.Dataset(X, y).construct())
-    with pytest.raises(TypeError, match="metric is for LightGBM.*focal.xgboost_metric"):
+    with pytest.raises(TypeError,
+                       match="^eval_data: .*metric is for LightGBM.*focal.xgboost_metric"):
         lightgbm_metric()(np.zeros(4), xgb.DMatrix(X, y))
     with pytest.raises(TypeError, match="^sample_weight: "):
         xgboost_metric()(np.zeros(4), xgb.DMatrix(X, y), np.ones(4))

@@ -41,7 +41,7 @@ def _report(tmp_path, **variables):
 
 
 @pytest.mark.parametrize("value", ["0", "300", "2.0", "abc", "-2", "1e2", "0x4", "+", "\u0663",
-                                   "9" * 5000])
+                                   "9" * 5000, "000", "+0", "++4", "+-4", "0257", "4 4"])
 def test_bad_thread_count_warns_and_uses_the_default(tmp_path, value):
     report, stderr = _report(tmp_path, FOCAL_NUM_THREADS=value)
     assert report["threads"] == report["default_threads"]
@@ -49,8 +49,10 @@ def test_bad_thread_count_warns_and_uses_the_default(tmp_path, value):
     assert repr(value)[:40] in stderr  # the value, as given
 
 
+# (a sign and leading zeros as int() reads them: review 87's "0004" and "+4"
+# were warned about as not a whole number)
 @pytest.mark.parametrize("value, threads", [("3", 3), (" 3 ", 3), ("007", 7), ("1", 1),
-                                            ("256", 256)])
+                                            ("256", 256), ("0004", 4), ("+4", 4), ("+0256", 256)])
 def test_good_thread_count_is_used_silently(tmp_path, value, threads):
     report, stderr = _report(tmp_path, FOCAL_NUM_THREADS=value)
     assert report["threads"] == threads
