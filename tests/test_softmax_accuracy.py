@@ -279,11 +279,12 @@ def test_float64_dense_gradient_within_one_ulp_of_itself(gamma):
     """Random rows of dense targets (soft, label-smoothed and one-hot, class
     alphas in a quarter of them): every component of the float64 gradient
     within 1 ULP of its own value, not of its terms' size.  A component
-    between 1/8 and 2^-14 of its two terms p_j (S - G_j) and G_j (1 - p_j),
-    where the careful rows are not computed again, kept their parts' error,
-    2^-57 of the terms: 118 of 149,912 values of 30,000 such rows were above
-    1 ULP, the worst 46.7, until the careful rows took their exponentials,
-    log S and non-integer powers to about 2^-76 (0.50 over the same rows)."""
+    between 1/8 and 2^-18 of its two terms p_j (S - G_j) and G_j (1 - p_j),
+    where the careful rows are not computed again, keeps their parts' error:
+    at 2^-57 of the terms, 118 of 149,912 values of 30,000 such rows were
+    above 1 ULP, the worst 46.7, until the careful rows took their
+    exponentials, log S and non-integer powers to about 2^-76 (0.50 over the
+    same rows)."""
     rng = np.random.default_rng(int(gamma * 10) + 56)
     worst = (0.0, None)
     for i in range(400):
@@ -417,7 +418,7 @@ def _dense_zero_cases():
         alpha = rng.uniform(0.1, 1.0, count).tolist() if gamma in (1.5, 5.0) else None
         cases.append((x, None, y, alpha, gamma, int(rng.integers(count))))
     # rows of up to 12 classes at the careful form's gammas, integer or not
-    # (a power by a log and an exp), for the band between 1/8 and 2^-14 of the
+    # (a power by a log and an exp), for the band between 1/8 and 2^-18 of the
     # terms, which is not computed again
     rng = np.random.default_rng(56)
     for gamma in (0.3, 1.5, 2.5, 3.0, 4.0, 7.5):
@@ -473,12 +474,15 @@ def test_float64_dense_gradient_near_a_components_zero(entries, counts, targets,
     compensated sum of its exponentials).  Elsewhere (up to 1e-1 away): within
     1 ULP plus 2^-70 of their size.  The careful rows' parts left about 2^-57
     of it everywhere (review 60a's row gave -1.8032e-17 for -1.8057e-17);
-    a row where a component is within 2^-14 of its terms now takes its
-    gradient from the accurate form, whose log S takes a Newton step (2^-61.6
-    at gamma 9 before).  Between 2^-14 and 1/8 of them the careful rows'
-    gradient stood: 2^-57 of the terms was up to about 1,000 ULP, until their
+    a row where a component is within 2^-18 of its terms (2^-14 until the
+    careful parts were found to leave room) takes its gradient from the
+    accurate form, whose log S takes a Newton step (2^-61.6 at gamma 9
+    before).  Between 2^-18 and 1/8 of them the careful rows' gradient
+    stands: 2^-57 of the terms was up to about 1,000 ULP, until their
     exponentials (exp_fine), log S and non-integer powers were taken to
-    about 2^-76.  The loss keeps the first pass's bits."""
+    about 2^-76, which leaves a few hundredths of an ULP at 2^-18, inside
+    the bound of the points below 2^-15.  The loss keeps the first pass's
+    bits."""
     row_at, exact, (lo, hi), counts = _around_a_zero(entries, counts, targets, alpha, gamma, j)
     targets_row = np.repeat(targets, counts)[None]
     alpha_row = None if alpha is None else np.repeat(alpha, counts)
