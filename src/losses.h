@@ -789,6 +789,46 @@ asymmetric_listed(const block_params *bp, element_block *b, const ptrdiff_t *lis
     }
 }
 
+/* The indices i < n whose flag is set (flags[i] 0 or 1; or, with flags
+   NULL, whose target y[i] is 1), in order, into list; returns how many.  At
+   AVX-512 (the file of that level: FOCAL_LEVEL_VECTOR_BYTES 64) eight
+   indices at a time are packed by a compress into a register and stored
+   whole: entries past the count are stored over or never read, and list
+   has room, the count being at most i.  (A compress that stores to memory
+   is microcoded on some AMD cores.)  The branch-free loop of the other
+   levels carries its count from one element to the next: the asymmetric
+   block's two lists took a sixth of its time. */
+#if defined(FOCAL_LEVEL_VECTOR_BYTES) && FOCAL_LEVEL_VECTOR_BYTES == 64 && \
+    defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define FOCAL_COMPRESSED_LISTS 1
+FOCAL_OUTLINED ptrdiff_t
+listed_indices(const ptrdiff_t *flags, const double *y, ptrdiff_t n, ptrdiff_t *list)
+{
+    const __m512i eight = _mm512_set1_epi64(8);
+    __m512i index = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    ptrdiff_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __mmask8 set;
+        if (flags != NULL) {
+            __m512i f = _mm512_loadu_si512((const void *)(flags + i));
+            set = _mm512_test_epi64_mask(f, f);
+        }
+        else {
+            set = _mm512_cmp_pd_mask(_mm512_loadu_pd(y + i), _mm512_set1_pd(1.0), _CMP_EQ_OQ);
+        }
+        _mm512_storeu_si512((void *)(list + count), _mm512_maskz_compress_epi64(set, index));
+        count += __builtin_popcount((unsigned)set);
+        index = _mm512_add_epi64(index, eight);
+    }
+    for (; i < n; i++) {
+        list[count] = i;
+        count += flags != NULL ? flags[i] != 0 : y[i] == 1.0;
+    }
+    return count;
+}
+#endif
+
 /*
  * The block: most negatives of a detector's batch lie below the clip
  * (p <= m), where every value is 0, and positives are rare.  So the block is
@@ -827,6 +867,12 @@ asymmetric_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
        positive */
     ptrdiff_t negatives[FOCAL_BLOCK], positives[FOCAL_BLOCK];
     ptrdiff_t n_negative = 0, n_positive = 0;
+#ifdef FOCAL_COMPRESSED_LISTS
+    n_negative = listed_indices(listed, NULL, n, negatives);
+    if (any_positive) {
+        n_positive = listed_indices(NULL, b->y, n, positives);
+    }
+#else
     if (any_positive) {
         for (ptrdiff_t i = 0; i < n; i++) {
             negatives[n_negative] = i;
@@ -841,6 +887,7 @@ asymmetric_block(const block_params *bp, element_block *b, ptrdiff_t n, int form
             n_negative += listed[i];
         }
     }
+#endif
     /* positives first: with the negatives' loop first, GCC 12 left it
        scalar (a third of the speed) */
     asymmetric_listed(&p, b, positives, n_positive, 1.0, form, derivatives, precise);
