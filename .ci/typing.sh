@@ -129,6 +129,9 @@ class_alpha = focal.lightgbm_objective(alpha=[0.2, 0.8], multiclass=True).alpha
 total_alpha: float = sum(class_alpha or ())
 focal.lightgbm_metric(multiclass=np.True_)
 focal.xgboost_objective(hessian_floor=np.float32(0.01), hessian_scale=np.float64(1.0))
+# a 0-d array where a number goes, as the run time takes it (SupportsFloat)
+focal.loss(x, labels, gamma=np.array(2.0))
+focal.xgboost_objective(hessian_floor=np.array(0.01))
 
 # focal.dask keeps its signatures through the docstring decorator
 import dask.array as da

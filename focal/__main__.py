@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser(
         "batch", help="loss and gradient of one RetinaNet-sized batch, timed against NumPy")
     batch.add_argument("--rounds", type=_positive_int, default=3,
-                       help="timing rounds, at least 1 (median shown)")
+                       help="timing rounds, at least 1 (median shown; the timing stops at a "
+                            "120 s budget)")
     batch.set_defaults(handler=_batch)
 
     figure = commands.add_parser(
@@ -92,7 +93,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.handler(args)
-        sys.stdout.flush()  # (a closed pipe shows here, not at the exit)
+        if sys.stdout is not None:  # (None when started with stdout closed)
+            sys.stdout.flush()  # (a closed pipe shows here, not at the exit)
         return status
     except KeyboardInterrupt:
         # Ctrl-C ends a long run: a line and the shell's status for SIGINT,
@@ -103,7 +105,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # the reader of the output went away (`python -m focal | head -1`):
         # stop quietly with the shell's status for SIGPIPE; what is left in
         # stdout's buffer goes nowhere, or its flush at the exit would fail
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if sys.stdout is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
 
 

@@ -78,15 +78,13 @@ def demo(args: argparse.Namespace) -> int:
           f"rel. diff {np.max(np.abs(ours_grad - ref_grad)) / np.max(np.abs(ours_grad)):.1e}")
 
     rounds = args.rounds
-    # (a third of the budget each, so that the last is timed too)
-    share = TIME_BUDGET / 3
-    t_focal_labels, ran_labels = median_seconds(
-        lambda: focal.loss_and_grad(logits, labels), rounds, time.perf_counter() + share)
-    t_focal_dense, ran_dense = median_seconds(
-        lambda: focal.loss_and_grad(logits, one_hot), rounds, time.perf_counter() + share)
-    t_numpy, ran_numpy = median_seconds(
-        lambda: numpy_focal_loss_and_grad(logits, one_hot, 0.25, 2.0), rounds,
-        time.perf_counter() + share)
+    def timed(function: Callable[[], object]) -> Tuple[float, int]:
+        # (a third of the budget each, so that the last is timed too)
+        return median_seconds(function, rounds, time.perf_counter() + TIME_BUDGET / 3)
+
+    t_focal_labels, ran_labels = timed(lambda: focal.loss_and_grad(logits, labels))
+    t_focal_dense, ran_dense = timed(lambda: focal.loss_and_grad(logits, one_hot))
+    t_numpy, ran_numpy = timed(lambda: numpy_focal_loss_and_grad(logits, one_hot, 0.25, 2.0))
     ran = min(ran_labels, ran_dense, ran_numpy)
     if ran < rounds:
         print(f"  loss + gradient, medians of {ran_labels}, {ran_dense} and {ran_numpy} rounds "

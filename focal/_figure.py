@@ -15,6 +15,7 @@ rather than pretend.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -26,6 +27,10 @@ import focal
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 WELL_CLASSIFIED = 0.6  # the paper marks p_t > 0.6 as well-classified examples
 DEFAULT_PATH = "focal_figure1.png"
+# what a write into an opened file fails with (no space, quota, size, device)
+_WRITE_FAILURES = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO")
+                            if hasattr(errno, name))
+
 # The formats savefig writes from the Agg canvas with matplotlib alone (for SVG
 # and PDF it hands the figure to its own vector backends), by path suffix.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -145,12 +150,14 @@ def main(args: Optional[argparse.Namespace] = None) -> int:
         draw(path, file_format=file_format)
     except Exception as error:
         # a failed write is an OSError, but matplotlib's PDF writer raises
-        # another error (zlib's) while it handles one (a full disk): the
-        # OSError is then in the chain of contexts
+        # another error (zlib's) while it handles one (a full disk): such an
+        # OSError in the chain of contexts is the failure too, where it is a
+        # write's (another error raised beside an OSError stays itself)
         failed: Optional[BaseException] = error
         while failed is not None and not isinstance(failed, OSError):
             failed = failed.__context__
-        if failed is None:
+        if not (failed is error or (isinstance(failed, OSError)
+                                    and failed.errno in _WRITE_FAILURES)):
             raise
         print(f"focal figure: could not write {path}: {failed}", file=sys.stderr)
         return 1

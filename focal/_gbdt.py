@@ -1101,6 +1101,13 @@ class _AlphaDefault:
 
 _ALPHA_DEFAULT: Any = _AlphaDefault()
 
+# `hessian_scale`: a number, or the library whose built-in multi-class
+# hessian the scale follows
+_HessianScale = Union[Real, Literal["xgboost", "lightgbm"]]
+# (The factories' overloads tell mypy which class `multiclass` gives:
+# Literal[True] the multi-class one; a bool it cannot know, such as
+# numpy.True_, the base class, which the multi-class one extends.)
+
 
 def _chosen(multiclass: Any, alpha: Any) -> Any:
     """multiclass checked, and alpha with its default made: 0.25 for a binary
@@ -1123,26 +1130,24 @@ def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective],
     return binary(alpha, gamma, hessian_floor=hessian_floor)
 
 
-# (the overloads tell mypy which class `multiclass` gives; 1 or numpy.True_
-# give the multi-class one too, seen as its base class)
 @overload
 def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                       multiclass: Literal[False] = ..., hessian_scale: Real = ...) -> XGBoostObjective: ...
 @overload
 def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                       multiclass: Literal[True],
-                      hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                      hessian_scale: _HessianScale = ...
                       ) -> XGBoostMulticlassObjective: ...
 @overload
 def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                       multiclass: Union[bool, np.bool_],
-                      hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                      hessian_scale: _HessianScale = ...
                       ) -> XGBoostObjective: ...
 @_document
 def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
                       hessian_floor: Real = _DEFAULT_FLOOR,
                       multiclass: Union[bool, np.bool_] = False,
-                      hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = 1.0) -> XGBoostObjective:
+                      hessian_scale: _HessianScale = 1.0) -> XGBoostObjective:
     """Focal-loss objective for XGBoost, binary or multi-class, native or scikit-learn.
 
     Parameters
@@ -1204,26 +1209,24 @@ def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
                       multiclass, hessian_scale)
 
 
-# (the overloads tell mypy which class `multiclass` gives; 1 or numpy.True_
-# give the multi-class one too, seen as its base class)
 @overload
 def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                        multiclass: Literal[False] = ..., hessian_scale: Real = ...) -> LightGBMObjective: ...
 @overload
 def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                        multiclass: Literal[True],
-                       hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                       hessian_scale: _HessianScale = ...
                        ) -> LightGBMMulticlassObjective: ...
 @overload
 def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                        multiclass: Union[bool, np.bool_],
-                       hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = ...
+                       hessian_scale: _HessianScale = ...
                        ) -> LightGBMObjective: ...
 @_document
 def lightgbm_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
                        hessian_floor: Real = _DEFAULT_FLOOR,
                        multiclass: Union[bool, np.bool_] = False,
-                       hessian_scale: Union[Real, Literal["xgboost", "lightgbm"]] = 1.0) -> LightGBMObjective:
+                       hessian_scale: _HessianScale = 1.0) -> LightGBMObjective:
     """Focal-loss objective for LightGBM, binary or multi-class, native or scikit-learn.
 
     Parameters

@@ -8,7 +8,7 @@ apart from the call.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Literal, Union
+from typing import Any, Literal, SupportsFloat, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +17,10 @@ Scalar = np.floating[Any]
 Array = npt.NDArray[np.floating[Any]]
 # A real number where the functions take one: a Python number, a NumPy
 # scalar or any other numbers.Real (a Fraction), as _args.real_scalar takes
-# them (0-d arrays work at run time too, but no type tells them apart).
-Real = Union[float, np.floating[Any], np.integer[Any], numbers.Real]
+# them, and what float() takes (SupportsFloat): a 0-d array or tensor works
+# at run time too, and no type tells it from a larger one, which is refused
+# at run time; a string or None is not a number to mypy either.
+Real = Union[float, np.floating[Any], np.integer[Any], numbers.Real, SupportsFloat]
 
 # Unions of one-value literals rather than Literal["mean", "sum", ...]: the
 # same type, but a Union at run time as well, which is what stubtest expects

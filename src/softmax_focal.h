@@ -36,16 +36,18 @@
  * G_c and the gradient in double-double, rounded once.
  * FOCAL_ROWS_ACCURATE (float64 results at gamma > FOCAL_POWER_BY_LOG, and
  * the gradient of a row whose component cancels, softmax_gradient_cancelled,
- * but float32 results' first recomputation, which takes the careful form)
- * takes what q^gamma is made of to about 2^-100: the E_j from exp_accurate,
- * log S and log(1 - p_c) with one Newton step (see power_of_one_minus_p).
+ * but the first recomputation of float32 results up to gamma
+ * FOCAL_POWER_BY_LOG, which takes the careful form) takes what q^gamma is
+ * made of to about 2^-100: the E_j from exp_accurate, log S and
+ * log(1 - p_c) with one Newton step (see power_of_one_minus_p).
  * (softmax_kernels.c compiles the accurate softmax_exponentials_piece for
  * each instruction set: most of its cost.)  FOCAL_ROWS_CAREFUL (float64
- * results at gamma <= FOCAL_POWER_BY_LOG) takes the E_j of exp_fine, good
- * to about 2^-76, and q^gamma from them to that accuracy (careful_power);
- * with the E_j of exp_series (2^-59) and log S to 2^-56 its gradient near a
- * component's zero, where two terms cancel, kept 2^-57 of their size (up to
- * 1,000 ULP at 2^-14 of it, where rows are computed again, see
+ * results at gamma <= FOCAL_POWER_BY_LOG, and the first recomputation of
+ * float32 results there) takes the E_j of exp_fine, good to about 2^-76,
+ * and q^gamma from them to that accuracy (careful_power); with the E_j of
+ * exp_series (2^-59) and log S to 2^-56 its gradient near a component's
+ * zero, where two terms cancel, kept 2^-57 of their size (up to 1,000 ULP
+ * at 2^-14 of it; rows are computed again below 2^-18 of it now, see
  * softmax_gradient_cancelled).  Kept in double only, the E_j and G_c took
  * the float64 loss to 2.6 ULP and the gradient to 4.3 (two classes at gamma
  * 3 and 4): gamma times the share p_c of the class multiplies the E_j's

@@ -5,6 +5,7 @@ runs from the repository root, as the README's first command does after
 `pip install .`; the cheap commands run from a temporary folder, to show that
 any other folder works too.
 """
+import errno
 import json
 import math
 import os
@@ -643,6 +644,39 @@ def test_figure_reports_a_full_disk(tmp_path, suffix):
     assert "Traceback" not in result.stderr, result.stderr
     assert f"could not write {out}" in result.stderr
     assert "No space left on device" in result.stderr
+
+
+def test_a_command_runs_with_stdout_closed(tmp_path):
+    """`python -m focal figure --out f.svg >&-`: Python's sys.stdout is then
+    None, which the closed-pipe handling must not call (review 89)."""
+    result = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -m focal figure --out f.svg >&-'],
+        cwd=tmp_path, env=_environment(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert (tmp_path / "f.svg").exists()
+
+
+@pytest.mark.parametrize("write_error, reported", [(errno.ENOSPC, True), (errno.ENOENT, False)])
+def test_figure_reports_a_write_failure_in_the_chain_only(monkeypatch, capsys, tmp_path,
+                                                          write_error, reported):
+    """An error raised while a failed write is handled (zlib's, in
+    matplotlib's PDF writer) is reported as that write's failure; another
+    error raised beside some other OSError stays itself (review 89)."""
+    def failing_draw(path, file_format):
+        try:
+            raise OSError(write_error, os.strerror(write_error))
+        except OSError:
+            raise RuntimeError("raised while handling it")
+
+    monkeypatch.setattr(_figure, "draw", failing_draw)
+    out = str(tmp_path / "figure1.pdf")
+    if reported:
+        assert command_line(["figure", "--out", out]) == 1
+        assert f"could not write {out}: [Errno {write_error}]" in capsys.readouterr().err
+    else:
+        with pytest.raises(RuntimeError, match="raised while handling it"):
+            command_line(["figure", "--out", out])
 
 
 def test_a_closed_pipe_ends_a_command_quietly(tmp_path):
