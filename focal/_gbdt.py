@@ -1132,7 +1132,8 @@ def _objective(binary: Type[_FocalObjective], multi: Type[_MulticlassObjective],
 
 @overload
 def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
-                      multiclass: Literal[False] = ..., hessian_scale: Real = ...) -> XGBoostObjective: ...
+                      multiclass: Literal[False] = ..., hessian_scale: Real = ...
+                      ) -> XGBoostObjective: ...
 @overload
 def xgboost_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                       multiclass: Literal[True],
@@ -1211,7 +1212,8 @@ def xgboost_objective(alpha: Any = _ALPHA_DEFAULT, gamma: Real = 2.0, *,
 
 @overload
 def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
-                       multiclass: Literal[False] = ..., hessian_scale: Real = ...) -> LightGBMObjective: ...
+                       multiclass: Literal[False] = ..., hessian_scale: Real = ...
+                       ) -> LightGBMObjective: ...
 @overload
 def lightgbm_objective(alpha: Any = ..., gamma: Real = ..., *, hessian_floor: Real = ...,
                        multiclass: Literal[True],

@@ -162,7 +162,8 @@ alpha : None, float or array_like, default None
               default=None),
     Parameter("gamma", """\
 gamma : float, default 2.0
-    Focusing parameter >= 0; 0 gives (weighted) softmax cross-entropy.""", default=2.0, stub="Real"),
+    Focusing parameter >= 0; 0 gives (weighted) softmax cross-entropy.""",
+              default=2.0, stub="Real"),
     Parameter("axis", """\
 axis : int, default -1
     The class axis.  One class only is allowed but warned about (a

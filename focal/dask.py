@@ -769,8 +769,9 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
 
 @_document(_SOFTMAX_PARAMETERS)
 def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
-                 axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean", weights: Any = None,
-                 ignore_index: SupportsIndex = -100, normalizer: Optional[Real] = None) -> "da.Array":
+                 axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean",
+                 weights: Any = None, ignore_index: SupportsIndex = -100,
+                 normalizer: Optional[Real] = None) -> "da.Array":
     """Softmax focal loss of dask arrays along `axis`, block by block (lazy).
 
     Parameters
@@ -808,8 +809,9 @@ def softmax_loss(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0,
 
 @_document(_SOFTMAX_PARAMETERS)
 def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
-                 axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean", weights: Any = None,
-                 ignore_index: SupportsIndex = -100, normalizer: Optional[Real] = None) -> "da.Array":
+                 axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean",
+                 weights: Any = None, ignore_index: SupportsIndex = -100,
+                 normalizer: Optional[Real] = None) -> "da.Array":
     """Gradient of the softmax focal loss of dask arrays with respect to the logits (lazy).
 
     Parameters
@@ -843,8 +845,9 @@ def softmax_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0,
 
 @_document(_SOFTMAX_PARAMETERS)
 def softmax_loss_and_grad(logits: Any, labels: Any, alpha: Any = None, gamma: Real = 2.0, *,
-                          axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean", weights: Any = None,
-                          ignore_index: SupportsIndex = -100, normalizer: Optional[Real] = None
+                          axis: SupportsIndex = -1, reduction: SoftmaxReduction = "mean",
+                          weights: Any = None, ignore_index: SupportsIndex = -100,
+                          normalizer: Optional[Real] = None
                           ) -> Tuple["da.Array", "da.Array"]:
     """Softmax focal loss and its gradient of dask arrays, one pass per block (lazy).
 
