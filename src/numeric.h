@@ -245,6 +245,90 @@ dd_power(dd q, double gamma, int precise)
 }
 
 /*
+ * A value of any size, m 2^e with m a double-double in [1, 2) (or 0) and e
+ * an integer-valued double: the far tails' parts (e^-|x| from |x| = 745 on,
+ * below the doubles, times an epsilon or gamma up to 1.8e308) multiply and
+ * add without underflow or overflow, each operation as exact as a
+ * double-double one, and the result is rounded to a double once, last.
+ * Always double-double (the paths that use it are rare).
+ */
+typedef struct {
+    dd m;
+    double e;
+} dd_wide;
+
+/* a finite double-double as m 2^e */
+static inline dd_wide
+wide_from(dd a)
+{
+    dd_wide r = {dd_from(0.0), 0.0};
+    if (a.hi == 0.0) {
+        return r;
+    }
+    int k = ilogb(a.hi);
+    r.m.hi = scalbn(a.hi, -k);
+    r.m.lo = scalbn(a.lo, -k);
+    r.e = (double)k;
+    return r;
+}
+
+static inline dd_wide
+wide_mul(dd_wide a, dd_wide b)
+{
+    dd_wide r = wide_from(dd_mul(a.m, b.m, 1));
+    r.e += a.e + b.e;
+    return r;
+}
+
+/* a / b, b not 0 */
+static inline dd_wide
+wide_divide(dd_wide a, dd_wide b)
+{
+    dd_wide r = wide_from(dd_divide(a.m, b.m, 1));
+    r.e += a.e - b.e;
+    return r;
+}
+
+static inline dd_wide
+wide_add(dd_wide a, dd_wide b)
+{
+    if (b.m.hi == 0.0 || (a.m.hi != 0.0 && a.e - b.e > 120.0)) {
+        return a; /* (b below 2^-118 of a: beyond the double-double's digits) */
+    }
+    if (a.m.hi == 0.0 || b.e - a.e > 120.0) {
+        return b;
+    }
+    /* the smaller mantissa moved by at most 2^-120: exact, its low part too
+       (nothing nears the subnormals) */
+    double top = a.e > b.e ? a.e : b.e;
+    dd a_moved = {scalbn(a.m.hi, (int)(a.e - top)), scalbn(a.m.lo, (int)(a.e - top))};
+    dd b_moved = {scalbn(b.m.hi, (int)(b.e - top)), scalbn(b.m.lo, (int)(b.e - top))};
+    dd_wide r = wide_from(dd_add(a_moved, b_moved, 1));
+    r.e += top;
+    return r;
+}
+
+static inline dd_wide
+wide_negate(dd_wide a)
+{
+    a.m = dd_negate(a.m);
+    return a;
+}
+
+/* m 2^e as a double-double: both parts where it is normal, else the high
+   part rounded once (subnormal, 0 or infinite) */
+static inline dd
+wide_value(dd_wide a)
+{
+    if (a.m.hi == 0.0 || (a.e > -1000.0 && a.e < 1000.0)) {
+        dd r = {scalbn(a.m.hi, (int)a.e), scalbn(a.m.lo, (int)a.e)};
+        return r;
+    }
+    double e = a.e < -2000.0 ? -2000.0 : a.e > 2000.0 ? 2000.0 : a.e;
+    return dd_from(scalbn(a.m.hi + a.m.lo, (int)e));
+}
+
+/*
  * Neumaier's compensated sum: the reductions over millions of elements keep
  * the accuracy of one rounding, independent of how the terms are chunked.
  */

@@ -1059,12 +1059,85 @@ far_soft_lifted(double x, double y, double factor, logistic_parts *s)
     return k;
 }
 
+/*
+ * A soft target's values beyond |x| = FOCAL_SIGMOID_FAR, the focal loss's
+ * and Poly-1's (poly), from their first-order forms in t = e^-|x| < e^-700.
+ * On the left side (x < 0), with u = y and a = 1 - 2u, to a relative t of
+ * each term (sigmoid_focal_parts' notation):
+ *   p = w = t,  q = u + a t,  CE = u |x| + t,  d = p - y = t - u,
+ *   C = CE + epsilon q = u (|x| + epsilon) + t (1 + epsilon a),
+ *   dC/dx = t (1 + epsilon a) - u,  d2C/dx2 = t (1 + epsilon a)  (1 - 2p = 1),
+ * so that with r = t / q
+ *   FL = q^g C,  dFL/dx = q^g [g a r C + dC/dx],
+ *   d2FL/dx2 = q^g [(g a r C)(g - 1) a r + g a r C + 2 g a r dC/dx + d2C/dx2].
+ * The right side mirrors it: FL(x, y) = FL(-x, 1 - y), u = 1 - y, the
+ * gradient's sign turned.  t is subnormal from |x| = 708.4 and 0 from 745,
+ * while gamma or epsilon up to 1.8e308 bring its products back, and a tiny
+ * u sits beside t in q, whose complement 1 - q = (1 - u) - a t is formed
+ * apart for q^g (wide_power; x = -746, y = 1e-300, epsilon 1e300: the gradient
+ * was -1e-300 for 7.8e-25; y = 2^-1022 at x = 745 and gamma 1.7e308: 1,758
+ * ULP; review 83): every part is held as m 2^e (dd_wide), each operation
+ * good to about 2^-100, and rounded once.  Beyond |x| = 5000, t's products
+ * lie below 2^-6000 of the others: t is 0.  Returns 0 where |x| + epsilon
+ * or a value passes the double range (the kernel's values stand).
+ */
+FOCAL_OUTLINED int
+sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, focal_values *v)
+{
+    const double ax = fabs(x), gamma = k->gamma, epsilon = poly ? k->extra : 0.0;
+    const int left = x < 0.0;
+    dd abs_x_epsilon = two_sum(ax, epsilon, 1);
+    if (!(ax > FOCAL_SIGMOID_FAR && isfinite(abs_x_epsilon.hi) && y > 0.0 && y < 1.0)) {
+        return 0;
+    }
+    dd_wide t = {dd_from(0.0), 0.0};
+    if (ax < 5000.0) {
+        /* t 2^shift near 2^-900, good to 2^-100 (exp_accurate_shifted) */
+        double shift = floor(ax * INV_LN2) - 900.0;
+        t = wide_from(exp_accurate_shifted(dd_from(-ax), shift));
+        t.e -= shift;
+    }
+    /* u and 1 - u exactly */
+    dd_wide u = wide_from(left ? dd_from(y) : two_sum(1.0, -y, 1));
+    dd_wide not_u = wide_from(left ? two_sum(1.0, -y, 1) : dd_from(y));
+    dd a = left ? two_sum(1.0, -2.0 * y, 1) : two_sum(2.0 * y, -1.0, 1);
+    dd_wide wide_a = wide_from(a);
+    dd_wide c_curvature = wide_mul(t, wide_from(dd_add(dd_from(1.0), dd_scale(a, epsilon, 1), 1)));
+    dd_wide a_t = wide_mul(wide_a, t);
+    dd_wide q = wide_add(u, a_t);
+    dd_wide c = wide_add(wide_mul(u, wide_from(abs_x_epsilon)), c_curvature);
+    dd_wide d_c = wide_add(c_curvature, wide_negate(u));
+    dd_wide g_a_r = wide_mul(wide_mul(wide_from(dd_from(gamma)), wide_a), wide_divide(t, q));
+    dd_wide g_a_r_c = wide_mul(g_a_r, c);
+    dd_wide q_gamma = wide_power(q, wide_add(not_u, wide_negate(a_t)), gamma);
+    dd_wide squared = wide_mul(g_a_r_c, wide_mul(wide_from(two_sum(gamma, -1.0, 1)),
+                                                 wide_mul(wide_a, wide_divide(t, q))));
+    dd_wide two_g_a_r_d = wide_mul(wide_from(dd_from(2.0)), wide_mul(g_a_r, d_c));
+    dd_wide curvature = wide_add(wide_add(squared, g_a_r_c), wide_add(two_g_a_r_d, c_curvature));
+    focal_values r;
+    r.loss = wide_value(wide_mul(q_gamma, c));
+    r.grad = wide_value(wide_mul(q_gamma, wide_add(g_a_r_c, d_c)));
+    r.grad = left ? r.grad : dd_negate(r.grad);
+    r.hess = wide_value(wide_mul(q_gamma, curvature)).hi;
+    if (!(isfinite(r.loss.hi) && isfinite(r.grad.hi) && isfinite(r.hess))) {
+        return 0;
+    }
+    *v = r;
+    return 1;
+}
+
 /* the scalar path's values of a soft target (sigmoid_focal_limit,
-   poly1_focal_limit): the kernel's, the second derivative of a far logit
-   from lifted parts (far_soft_lifted) */
+   poly1_focal_limit): the kernel's, and beyond FOCAL_SIGMOID_FAR the far
+   form's (sigmoid_focal_far_soft; where a value passes the double range,
+   the kernel's with the second derivative from lifted parts,
+   far_soft_lifted) */
 FOCAL_OUTLINED focal_values
 sigmoid_focal_soft_limit(double x, double y, const focal_params *k, int precise, int poly)
 {
+    focal_values far;
+    if (sigmoid_focal_far_soft(x, y, k, poly, &far)) {
+        return far;
+    }
     const int form = focal_gamma_kernel(k->gamma);
     focal_values v = sigmoid_focal(x, y, k, form, 1, FOCAL_OUT_HESS, precise, poly);
     const int large = form == FOCAL_GAMMA_LARGE;

@@ -535,6 +535,43 @@ log1p_accurate(dd t)
 }
 
 /*
+ * q^g for g >= 0 and q in (0, 1) given with its complement v = 1 - q, both
+ * m 2^e (dd_wide): e^(g log q) with log q to about 2^-100 of itself, as
+ * -v (1 + v/2) below v = 2^-59 (the next term, v^2/3, is below 2^-118 of
+ * it), log1p(-v) up to v = 1/4 (log1p_accurate), log q beyond: near 1, q
+ * itself would have lost v (q = 1 - 1e-304 at a far logit: q^g was 1 where
+ * it underflows).  g log q is split as n ln 2 + r; below -2^20 q^g is 0
+ * whatever multiplies it (the far tails' products stay within 2^6000).
+ */
+static inline dd_wide
+wide_power(dd_wide q, dd_wide complement, double gamma)
+{
+    dd_wide r = {dd_from(1.0), 0.0};
+    if (gamma == 0.0) {
+        return r;
+    }
+    double v = wide_value(complement).hi;
+    dd_wide log_q = complement.e < -60.0
+                        ? wide_negate(wide_mul(complement, wide_from(two_sum(1.0, 0.5 * v, 1))))
+                    : v <= 0.25
+                        ? wide_from(log1p_accurate(dd_negate(wide_value(complement))))
+                        : wide_from(reduce_ln2(log_by_exponent(q.m, 1, EXP_ACCURATE), -q.e));
+    dd_wide product = wide_mul(wide_from(dd_from(gamma)), log_q);
+    if (product.m.hi == 0.0 || product.e < -120.0) {
+        return r; /* (e^-2^-120 is 1 to the double-double's digits) */
+    }
+    if (product.e > 20.0) {
+        r.m = dd_from(0.0);
+        return r;
+    }
+    dd exponent = wide_value(product);
+    double n = nearbyint(exponent.hi * INV_LN2);
+    r = wide_from(exp_accurate(reduce_ln2(exponent, n)));
+    r.e += n;
+    return r;
+}
+
+/*
  * Float32 results: plain double with polynomials sized for them.
  *
  * A float32 result rounded from a double carrying a relative error e is off

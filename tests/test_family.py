@@ -5,6 +5,8 @@ moderate grid) for hard and soft targets, the closed forms against mpmath's
 differentiation of the definitions, the limits at +-inf, and no NaN for any
 finite logit or accepted parameter.
 """
+import itertools
+
 import mpmath
 import numpy as np
 import pytest
@@ -806,6 +808,56 @@ def test_far_soft_second_derivative_keeps_its_digits(family, x, y, gamma, epsilo
         for got, value, what in zip(computed, exact, ("loss", "gradient", "second derivative")):
             bound = 4 * np.spacing(abs(float(value))) + 2.0**-1072
             assert abs(got - value) <= bound, (what, got, mpmath.nstr(value, 17))
+
+
+FAR_TAIL_LOGITS = (-1400.0, -800.0, -746.0, -720.0, 709.0, 745.2, 750.0, 1000.0)
+FAR_TAIL_TARGETS = (5e-324, 2.0**-1022, 1e-300, 1e-20, 0.3, 0.999)
+FAR_TAIL_SETTINGS = [("focal", gamma, None) for gamma in (0.0, 2.0, 1e13, 1.7e308)] + [
+    ("poly1", gamma, epsilon) for gamma in (0.0, 1.0, 7.5, 1e300)
+    for epsilon in (-1.0, 1.0, 1e100, 1e300)]
+
+
+@pytest.mark.parametrize("family, gamma, epsilon", FAR_TAIL_SETTINGS)
+def test_far_soft_targets_under_extreme_gamma_and_epsilon(family, gamma, epsilon):
+    """Beyond |x| = 700 e^-|x| is subnormal (0 from 745), while gamma or
+    epsilon up to 1.8e308 bring its products back and a tiny target sits
+    beside it in q: Poly-1 at x = -746, y = 1e-300, gamma 0, epsilon 1e300
+    had the gradient -1e-300 for 1.04e-24 (review 83), the focal loss at x =
+    745, y = 2^-1022, gamma 1.7e308 1,758 ULP, and second derivatives were
+    0 for values up to 1e84.  Every value within 1 ULP (a subnormal one
+    within its spacing), loss, gradient and second derivative, both sides."""
+    for x, y in itertools.product(FAR_TAIL_LOGITS, FAR_TAIL_TARGETS):
+        with mpmath.workdps(450 + int(abs(x) / 2.3)):
+            computed, exact = _far_soft_values(family, x, y, gamma, epsilon)
+            for got, value, what in zip(computed, exact, ("loss", "gradient", "second derivative")):
+                if abs(value) > np.finfo(np.float64).max:
+                    continue  # (past the doubles: the README's own class)
+                bound = max(np.spacing(abs(float(value))), 2.0**-1074)
+                assert abs(got - value) <= bound, (what, x, y, got, mpmath.nstr(value, 17))
+
+
+@pytest.mark.parametrize("family, x, y, gamma, epsilon", [
+    ("poly1", -746.0, 1e-30, 0.0, 1e300), ("poly1", -800.0, 0.3, 2.0, 1e300),
+    ("poly1", 750.0, 1e-30, 1.0, 1e300), ("focal", 745.0, 1e-30, 1e30, None),
+    ("focal", -720.0, 0.25, 1e13, None)])
+def test_far_soft_targets_in_float32(family, x, y, gamma, epsilon):
+    """The same far tails for float32 results (the parameters stay doubles):
+    within 1 ULP of float32."""
+    xs, ys = np.array([x], np.float32), np.array([y], np.float32)
+    x, y = float(xs[0]), float(ys[0])
+    if family == "focal":
+        computed = (focal.loss(xs, ys, None, gamma, reduction="none"), *focal.grad_hess(xs, ys, None, gamma))
+        exact = reference.sigmoid_focal_mp(x, y, gamma, None)
+    else:
+        computed = (focal.poly1_loss(xs, ys, None, gamma, epsilon, reduction="none"),
+                    *focal.poly1_grad_hess(xs, ys, None, gamma, epsilon))
+        exact = reference.poly1_mp(x, y, gamma, epsilon, None)
+    for got, value, what in zip(computed, exact, ("loss", "gradient", "second derivative")):
+        assert got.dtype == np.float32
+        if abs(value) > np.finfo(np.float32).max:
+            assert np.isinf(got[0]), (what, got)
+            continue
+        assert ulp_error(got[0], value, np.float32) <= 1.0, (what, got[0], mpmath.nstr(value, 9))
 
 
 def _steps_above(clip):
