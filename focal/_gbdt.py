@@ -858,9 +858,12 @@ def _metric_margins(margins: np.ndarray) -> np.ndarray:
     XGBoost hands float32 margins, whose float32 loss underflows where the
     float64 loss of the same margins does not (margins of +-40: a mean of
     5.4e-53 was reported as 0.0, a constant no warning named); the copy is
-    of the evaluation set's margins, once a round.
+    of the evaluation set's margins, once a round, made in pieces so that
+    Ctrl-C interrupts it (one cast of 2**27 margins held it for seconds).
     """
-    return margins.astype(np.float64, copy=False)
+    if margins.dtype == np.float64:
+        return margins
+    return _args.converted("margins", margins, np.dtype(np.float64))
 
 
 def _refuse_undefined_mean(rows: bool, weighed: bool, names: _Names) -> None:

@@ -220,13 +220,24 @@ def _axis_value(axis: Any, ndim: int) -> int:
 
 
 def _probe_arrays(logits: "da.Array", targets: "da.Array", weights: Optional["da.Array"],
-                  class_axis: int, class_indices: bool, row_weights: bool):
+                  class_axis: int, class_indices: bool, row_weights: bool, alpha: Any):
     """Arrays of one row with the dtypes of the dask arrays: the NumPy
     function, called on them, checks every argument but the data as it
-    would check them in memory, and tells the result dtype."""
+    would check them in memory, and tells the result dtype.
+
+    The row holds at most two classes, or all of them where the checks
+    count them: a per-class alpha (a NumPy array the caller holds) must
+    match them, and class indices (whose class axis is one chunk) are
+    checked against them, ignore_index too.  A whole class axis was the
+    whole input for one-dimensional logits, made and computed on the client
+    while the graph was built (2**28 margins: 3 GiB traced).
+    """
     shape = tuple(min(size, 1) for size in logits.shape)
     if logits.ndim:
-        shape = shape[:class_axis] + (logits.shape[class_axis],) + shape[class_axis + 1:]
+        classes = logits.shape[class_axis]
+        counted = class_indices or (alpha is not None and np.ndim(alpha) == 1)
+        kept = classes if counted else min(classes, 2)
+        shape = shape[:class_axis] + (kept,) + shape[class_axis + 1:]
     row_shape = shape[:class_axis] + shape[class_axis + 1:] if logits.ndim else ()
     x = np.zeros(shape, dtype=logits.dtype)
     t = np.zeros(row_shape if class_indices else shape, dtype=targets.dtype)
@@ -511,7 +522,7 @@ def _sigmoid(logits, targets, alpha, gamma, reduction, weights, ignore_index, no
     function = (_np_loss_and_grad if want_loss and want_grad
                 else _np_loss if want_loss else _np_grad)
     # every argument but the data, checked as in memory, on one row
-    probe_x, probe_t, probe_w = _probe_arrays(x, t, w, x.ndim - 1, class_indices, False)
+    probe_x, probe_t, probe_w = _probe_arrays(x, t, w, x.ndim - 1, class_indices, False, alpha)
     probe = function(probe_x, probe_t, alpha, gamma, reduction=reduction, weights=probe_w,
                      ignore_index=ignore_index, normalizer=normalizer)
     dtype = (probe[1] if want_loss and want_grad else probe).dtype
@@ -721,7 +732,7 @@ def _softmax(logits, labels, alpha, gamma, axis, reduction, weights, ignore_inde
 
     function = (_np_softmax_loss_and_grad if want_loss and want_grad
                 else _np_softmax_loss if want_loss else _np_softmax_grad)
-    probe_x, probe_t, probe_w = _probe_arrays(x, t, w, axis, class_indices, True)
+    probe_x, probe_t, probe_w = _probe_arrays(x, t, w, axis, class_indices, True, alpha)
     probe = function(probe_x, probe_t, alpha, gamma, axis=axis, reduction=reduction,
                      weights=probe_w, ignore_index=ignore_index, normalizer=normalizer)
     dtype = (probe[1] if want_loss and want_grad else probe).dtype

@@ -124,12 +124,16 @@ def _as_numpy(name: str, tensor: "torch.Tensor") -> np.ndarray:
             _BFLOAT16 = _bfloat16_dtype()
         if _BFLOAT16 is None:
             return tensor.float().numpy()  # computed in float32 in any case
-        return tensor.view(torch.int16).numpy().view(_BFLOAT16)
     try:
+        if tensor.dtype == torch.bfloat16:
+            return tensor.view(torch.int16).numpy().view(_BFLOAT16)
         return tensor.numpy()
     except (TypeError, RuntimeError) as error:  # float8, quantized: PyTorch's message names none
         raise TypeError(f"{name}: a tensor of dtype {tensor.dtype}, which NumPy cannot read; "
                         f"convert it first (for example {name}.float())") from error
+    except ValueError:  # an expanded tensor of 2**63 bytes or more: NumPy's "array is too big"
+        raise ValueError(f"{name}: a tensor of shape {tuple(tensor.shape)} is larger than the "
+                         "largest array NumPy can view") from None
 
 
 def _argument(name: str, value: Any) -> Any:

@@ -38,6 +38,33 @@ from layouts import assert_warns_once_at  # noqa: E402
 REDUCTIONS = ["mean", "sum", "sum_over_positives", "none"]
 
 
+@pytest.mark.parametrize("softmax", [False, True])
+def test_building_a_graph_computes_no_class_axis(softmax):
+    """The argument checks run the NumPy function on one row; with the class
+    axis whole that row was the whole input for one-dimensional logits (2**26
+    margins: 781 MiB traced on the client before any compute, review 90),
+    and a row of a long chunked class axis.  Now at most two classes (all of
+    them where a per-class alpha or class indices need counting): the graph
+    of 2**26 margins, and of rows of 2**24 classes, is built within 16 MiB."""
+    import tracemalloc
+    n = 2**26
+    shapes = [((4, n // 4), {1: 2**20})] if softmax else [((n,), 2**22), ((4, n // 4), {1: 2**20})]
+    for shape, chunks in shapes:
+        x = da.zeros(shape, chunks=chunks, dtype=np.float32)
+        w = da.ones(shape, chunks=chunks, dtype=np.float32)
+        tracemalloc.start()
+        try:
+            if softmax:  # (a split class axis is refused, by name, after the checks)
+                with pytest.raises(ValueError, match=r"^logits: the class axis \(1\) is split"):
+                    fd.softmax_loss(x, x, weights=w[:, 0])
+            else:
+                fd.loss(x, x, weights=w)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 * 2**20, (shape, peak / 2**20)
+
+
 def test_one_class_warnings_come_once_at_the_callers_line():
     """Class indices over one class, and a softmax over one class, warn when
     the graph is built, at the caller's line; the blocks' tasks, which ran

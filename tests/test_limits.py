@@ -549,6 +549,48 @@ def test_ctrl_c_interrupts_a_long_call(name, threads):
     assert os.sep + "focal" + os.sep in frames[-1] or "<focal spec " in frames[-1], err
 
 
+@pytest.mark.parametrize("multiclass", [False, True])
+@pytest.mark.parametrize("metric", ["xgboost_metric", "lightgbm_metric"])
+def test_ctrl_c_ends_a_metrics_copy_of_its_margins(metric, multiclass):
+    """A metric computes the focal loss of float32 margins (XGBoost hands no
+    other) in float64, from a copy: one cast of 2**27 margins held Ctrl-C
+    back for up to 3.3 s (review 90).  The copy is made in pieces, Python's
+    signal handlers running between them: SIGINT sent as the second piece
+    starts ends the call with KeyboardInterrupt."""
+    script = _child(1, f"""
+        import os
+        from focal import _args
+        pieces = _args.pieces
+        seen = []
+
+        def counted(*arrays, **kwargs):
+            # (the pieces of a copy of the margins, not of a later scan)
+            copy = (len(arrays) == 2 and np.shares_memory(arrays[0], margins)
+                    and arrays[1].dtype == np.float64)
+            for piece in pieces(*arrays, **kwargs):
+                seen.append(piece[0].size) if copy else None
+                if copy and len(seen) == 2:
+                    os.kill(os.getpid(), signal.SIGINT)
+                yield piece
+
+        multiclass = {multiclass}
+        rows = 3 * 2**20
+        margins = np.zeros((rows, 3) if multiclass else rows, np.float32)
+        labels = np.zeros(rows)
+        metric = focal.{metric}(multiclass=multiclass)
+        _args.pieces = counted
+        try:
+            metric(labels, margins)
+        except KeyboardInterrupt:
+            print("interrupted", len(seen), flush=True)
+        else:
+            print("returned", len(seen), flush=True)
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=_environment())
+    assert done.stdout.split() == ["interrupted", "2"], (done.stdout, done.stderr)
+
+
 def test_ctrl_c_ends_the_copy_of_a_result_computed_apart():
     """A result computed apart (out= the logits transposed, not square: no
     order of tiles) is copied into out in pieces, Python's signal handlers

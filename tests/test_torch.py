@@ -351,6 +351,21 @@ def test_a_tensor_on_another_device_names_it_and_the_way_out():
                                                                       device="meta"))
 
 
+def test_an_expanded_tensor_past_numpys_largest_array_is_named():
+    """An expanded tensor of 4 bytes of storage may claim 2**62 elements; NumPy
+    refuses to view it with "array is too big", which named no argument
+    (review 90): the message names the tensor, whichever argument it is."""
+    huge = torch.zeros(1).expand(2**62)
+    with pytest.raises(ValueError, match=r"^inputs: a tensor of shape \(4611686018427387904,\) "
+                                         "is larger than the largest array NumPy can view"):
+        focal_torch.sigmoid_focal_loss(huge, torch.zeros(1), reduction="sum")
+    with pytest.raises(ValueError, match="^targets: a tensor of shape"):
+        focal_torch.sigmoid_focal_loss(torch.zeros(1), huge, reduction="sum")
+    with pytest.raises(ValueError, match="^inputs: a tensor of shape"):
+        focal_torch.softmax_focal_loss(torch.zeros(1, 1).expand(2**61, 2),
+                                       torch.zeros(1, dtype=torch.long), reduction="sum")
+
+
 def _not_dense(kind, dense):
     """`dense` as a sparse tensor, or as a nested tensor of its rows (a 1-D
     tensor: one row)."""
