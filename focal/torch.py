@@ -131,7 +131,9 @@ def _as_numpy(name: str, tensor: "torch.Tensor") -> np.ndarray:
     except (TypeError, RuntimeError) as error:  # float8, quantized: PyTorch's message names none
         raise TypeError(f"{name}: a tensor of dtype {tensor.dtype}, which NumPy cannot read; "
                         f"convert it first (for example {name}.float())") from error
-    except ValueError:  # an expanded tensor of 2**63 bytes or more: NumPy's "array is too big"
+    except ValueError as error:  # an expanded tensor of 2**63 bytes or more
+        if "too big" not in str(error):  # (NumPy's "array is too big"; any other passes)
+            raise
         raise ValueError(f"{name}: a tensor of shape {tuple(tensor.shape)} is larger than the "
                          "largest array NumPy can view") from None
 

@@ -315,12 +315,13 @@ wide_negate(dd_wide a)
     return a;
 }
 
-/* m 2^e as a double-double: both parts where it is normal, else the high
-   part rounded once (subnormal, 0 or infinite) */
+/* m 2^e as a double-double: both parts where it is normal (the low part
+   keeps what digits it can below 2^-1022: a weight may bring them back),
+   else the high part rounded once (subnormal, 0 or infinite) */
 static inline dd
 wide_value(dd_wide a)
 {
-    if (a.m.hi == 0.0 || (a.e > -1000.0 && a.e < 1000.0)) {
+    if (a.m.hi == 0.0 || (a.e >= -1022.0 && a.e < 1000.0)) {
         dd r = {scalbn(a.m.hi, (int)a.e), scalbn(a.m.lo, (int)a.e)};
         return r;
     }

@@ -1060,40 +1060,57 @@ far_soft_lifted(double x, double y, double factor, logistic_parts *s)
 }
 
 /*
- * A soft target's values beyond |x| = FOCAL_SIGMOID_FAR, the focal loss's
- * and Poly-1's (poly), from their first-order forms in t = e^-|x| < e^-700.
- * On the left side (x < 0), with u = y and a = 1 - 2u, to a relative t of
- * each term (sigmoid_focal_parts' notation):
+ * A soft target's values on the scalar path from their first-order forms in
+ * t = e^-|x|: the focal loss's beyond FOCAL_SIGMOID_FAR, Poly-1's there and,
+ * for epsilon >= 0, beyond FOCAL_FAR_SOFT_FROM wherever poly1_prepare sends
+ * its elements to this path.  On the left side (x < 0), with u = y and
+ * a = 1 - 2u (sigmoid_focal_parts' notation):
  *   p = w = t,  q = u + a t,  CE = u |x| + t,  d = p - y = t - u,
  *   C = CE + epsilon q = u (|x| + epsilon) + t (1 + epsilon a),
- *   dC/dx = t (1 + epsilon a) - u,  d2C/dx2 = t (1 + epsilon a)  (1 - 2p = 1),
- * so that with r = t / q
+ *   dC/dx = t (1 + epsilon a) - u,
+ *   d2C/dx2 = t (1 + epsilon a (1 - 2p)) = t ((1 + epsilon a) - 2 epsilon a t),
+ * each term to a relative 4t, below 2^-106 from |x| = 75, so that with
+ * r = t / q
  *   FL = q^g C,  dFL/dx = q^g [g a r C + dC/dx],
  *   d2FL/dx2 = q^g [(g a r C)(g - 1) a r + g a r C + 2 g a r dC/dx + d2C/dx2].
  * The right side mirrors it: FL(x, y) = FL(-x, 1 - y), u = 1 - y, the
- * gradient's sign turned.  t is subnormal from |x| = 708.4 and 0 from 745,
- * while gamma or epsilon up to 1.8e308 bring its products back, and a tiny
- * u sits beside t in q, whose complement 1 - q = (1 - u) - a t is formed
- * apart for q^g (wide_power; x = -746, y = 1e-300, epsilon 1e300: the gradient
- * was -1e-300 for 7.8e-25; y = 2^-1022 at x = 745 and gamma 1.7e308: 1,758
- * ULP; review 83): every part is held as m 2^e (dd_wide), each operation
- * good to about 2^-100, and rounded once.  Beyond |x| = 5000, t's products
- * lie below 2^-6000 of the others: t is 0.  Returns 0 where |x| + epsilon
- * or a value passes the double range (the kernel's values stand).
+ * gradient's sign turned.  The terms dropped are t^2 times 1 or epsilon:
+ * where 1 + epsilon a cancels (it keeps 2u at epsilon = -1, the target's
+ * side) they are of the values' size, but only for epsilon < 0 (Poly-1's
+ * C and dC/dx there, 0 for 7e-164 at x = -150, y = 1e-200, epsilon -1),
+ * which takes this form beyond FOCAL_SIGMOID_FAR alone, where t^2 is below
+ * 2^-2000.
+ * t is subnormal from |x| = 708.4 and 0 from 745, while gamma or epsilon up
+ * to 1.8e308 bring its products back, and a tiny u sits beside t in q,
+ * whose complement 1 - q = (1 - u) - a t is formed apart for q^g
+ * (wide_power; x = -746, y = 1e-300, epsilon 1e300: the gradient was -1e-300
+ * for 1.04e-24; y = 2^-1022 at x = 745 and gamma 1.7e308: 1,758 ULP; review
+ * 83); nearer, Poly-1's q^g underflows where epsilon brings the value back
+ * (y = 1e-200, gamma 2, epsilon 1e300: the loss 0 from x = -500 to -700 for
+ * 1e-300, review 91).  Every part is held as m 2^e (dd_wide), each
+ * operation good to about 2^-100, and rounded once.  Beyond |x| = 5000,
+ * t's products lie below 2^-6000 of the others: t is 0.  Returns 0 where
+ * |x| + epsilon or a value passes the double range (the kernel's values
+ * stand).
  */
+#define FOCAL_FAR_SOFT_FROM 75.0
+
 FOCAL_OUTLINED int
 sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, focal_values *v)
 {
     const double ax = fabs(x), gamma = k->gamma, epsilon = poly ? k->extra : 0.0;
     const int left = x < 0.0;
     dd abs_x_epsilon = two_sum(ax, epsilon, 1);
-    if (!(ax > FOCAL_SIGMOID_FAR && isfinite(abs_x_epsilon.hi) && y > 0.0 && y < 1.0)) {
+    int near = !(ax > FOCAL_SIGMOID_FAR);
+    if (!(ax > FOCAL_FAR_SOFT_FROM && !(near && epsilon < 0.0) && isfinite(abs_x_epsilon.hi) &&
+          y > 0.0 && y < 1.0)) {
         return 0;
     }
     dd_wide t = {dd_from(0.0), 0.0};
     if (ax < 5000.0) {
-        /* t 2^shift near 2^-900, good to 2^-100 (exp_accurate_shifted) */
-        double shift = floor(ax * INV_LN2) - 900.0;
+        /* t 2^shift, near 2^-900 where t is smaller, good to 2^-100
+           (exp_accurate_shifted) */
+        double shift = fmax(floor(ax * INV_LN2) - 900.0, 0.0);
         t = wide_from(exp_accurate_shifted(dd_from(-ax), shift));
         t.e -= shift;
     }
@@ -1102,11 +1119,16 @@ sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, foca
     dd_wide not_u = wide_from(left ? two_sum(1.0, -y, 1) : dd_from(y));
     dd a = left ? two_sum(1.0, -2.0 * y, 1) : two_sum(2.0 * y, -1.0, 1);
     dd_wide wide_a = wide_from(a);
-    dd_wide c_curvature = wide_mul(t, wide_from(dd_add(dd_from(1.0), dd_scale(a, epsilon, 1), 1)));
+    dd_wide one_epsilon_a = wide_from(dd_add(dd_from(1.0), dd_scale(a, epsilon, 1), 1));
+    dd_wide c_slope = wide_mul(t, one_epsilon_a);
     dd_wide a_t = wide_mul(wide_a, t);
+    /* (t (1 + epsilon a (1 - 2p)) with its second-order part: 1 + epsilon a
+       cancels where epsilon a is -1, and 2 epsilon a t^2 is then the value) */
+    dd_wide c_curvature = wide_mul(t, wide_add(one_epsilon_a,
+                                               wide_mul(wide_from(dd_scale(a, -2.0 * epsilon, 1)), t)));
     dd_wide q = wide_add(u, a_t);
-    dd_wide c = wide_add(wide_mul(u, wide_from(abs_x_epsilon)), c_curvature);
-    dd_wide d_c = wide_add(c_curvature, wide_negate(u));
+    dd_wide c = wide_add(wide_mul(u, wide_from(abs_x_epsilon)), c_slope);
+    dd_wide d_c = wide_add(c_slope, wide_negate(u));
     dd_wide g_a_r = wide_mul(wide_mul(wide_from(dd_from(gamma)), wide_a), wide_divide(t, q));
     dd_wide g_a_r_c = wide_mul(g_a_r, c);
     dd_wide q_gamma = wide_power(q, wide_add(not_u, wide_negate(a_t)), gamma);
@@ -1127,7 +1149,7 @@ sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, foca
 }
 
 /* the scalar path's values of a soft target (sigmoid_focal_limit,
-   poly1_focal_limit): the kernel's, and beyond FOCAL_SIGMOID_FAR the far
+   poly1_focal_limit): the kernel's, and beyond FOCAL_FAR_SOFT_FROM the far
    form's (sigmoid_focal_far_soft; where a value passes the double range,
    the kernel's with the second derivative from lifted parts,
    far_soft_lifted) */

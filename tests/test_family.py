@@ -836,6 +836,29 @@ def test_far_soft_targets_under_extreme_gamma_and_epsilon(family, gamma, epsilon
                 assert abs(got - value) <= bound, (what, x, y, got, mpmath.nstr(value, 17))
 
 
+@pytest.mark.parametrize("x, y, gamma, epsilon", [
+    (-500.0, 1e-200, 2.0, 1e300), (-600.0, 1e-200, 2.0, 1e300), (-699.0, 1e-200, 2.0, 1e300),
+    (-700.0, 1e-200, 2.0, 1e300), (400.0, 1 - 1e-16, 2.0, 1e300), (-360.0, 1e-150, 3.0, 1e250),
+    (700.0, 7.572737264e-315, 7.45e305, 1.7976931348623157e308),
+    (699.99999995, 2.0**-1022, 1e307, 1.7976931348623157e308),
+    (-500.0, 0.75, 2.0, 2.0), (-100.0, 1e-300, 8.0, 1e300), (-90.0, 1e-250, 7.5, 1e200)])
+def test_poly1_soft_targets_whose_power_underflows_within_700(x, y, gamma, epsilon):
+    """Within |x| = 700 a tiny target's q^gamma underflows where epsilon
+    brings the value back (y = 1e-200, gamma 2, epsilon 1e300: the loss 0
+    from x = -500 to -700 for 1.0e-300, beside the right value just beyond
+    -700; x = 700, gamma 7.45e305, epsilon 1.8e308: a gradient of 6.5e-28
+    for 1.66e278; review 91).  Those elements take the scalar path, whose
+    first-order form in e^-|x| holds from |x| = 75 for epsilon >= 0: every
+    value within 1 ULP."""
+    with mpmath.workdps(450 + int(abs(x) / 2.3)):
+        computed, exact = _far_soft_values("poly1", x, y, gamma, epsilon)
+        for got, value, what in zip(computed, exact, ("loss", "gradient", "second derivative")):
+            if abs(value) > np.finfo(np.float64).max:
+                continue  # (past the doubles: the README's own class)
+            bound = max(np.spacing(abs(float(value))), 2.0**-1074)
+            assert abs(got - value) <= bound, (what, got, mpmath.nstr(value, 17))
+
+
 @pytest.mark.parametrize("family, x, y, gamma, epsilon", [
     ("poly1", -746.0, 1e-30, 0.0, 1e300), ("poly1", -800.0, 0.3, 2.0, 1e300),
     ("poly1", 750.0, 1e-30, 1.0, 1e300), ("focal", 745.0, 1e-30, 1e30, None),
