@@ -257,12 +257,12 @@ typedef struct {
     double e;
 } dd_wide;
 
-/* a finite double-double as m 2^e */
+/* a double-double as m 2^e (0, infinite or NaN as it is, e = 0) */
 static inline dd_wide
 wide_from(dd a)
 {
-    dd_wide r = {dd_from(0.0), 0.0};
-    if (a.hi == 0.0) {
+    dd_wide r = {a, 0.0};
+    if (a.hi == 0.0 || !isfinite(a.hi)) {
         return r;
     }
     int k = ilogb(a.hi);

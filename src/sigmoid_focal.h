@@ -1124,8 +1124,9 @@ sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, foca
     dd_wide a_t = wide_mul(wide_a, t);
     /* (t (1 + epsilon a (1 - 2p)) with its second-order part: 1 + epsilon a
        cancels where epsilon a is -1, and 2 epsilon a t^2 is then the value) */
+    dd_wide two_t = {t.m, t.e + 1.0}; /* (2 epsilon itself may overflow) */
     dd_wide c_curvature = wide_mul(t, wide_add(one_epsilon_a,
-                                               wide_mul(wide_from(dd_scale(a, -2.0 * epsilon, 1)), t)));
+                                               wide_mul(wide_from(dd_scale(a, -epsilon, 1)), two_t)));
     dd_wide q = wide_add(u, a_t);
     dd_wide c = wide_add(wide_mul(u, wide_from(abs_x_epsilon)), c_slope);
     dd_wide d_c = wide_add(c_slope, wide_negate(u));
