@@ -180,8 +180,18 @@ def _readable_pieces(values: np.ndarray) -> Iterator[np.ndarray]:
         yield part
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """`values` with each axis of stride 0 cut to its first entry: the same
+    values, read once (a per-class alpha broadcast over 2**34 classes was
+    read whole, 13 s, before the output's allocation failed)."""
+    if values.size == 0 or 0 not in values.strides:
+        return values
+    return values[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in values.strides)]
+
+
 def largest(values: np.ndarray) -> Any:
     """values.max() of a non-empty array, NaN propagating, read in pieces."""
+    values = _distinct(values)
     if values.size <= _PIECE:
         return np.maximum.reduce(values, axis=None)
     result: Any = None
@@ -194,6 +204,7 @@ def largest(values: np.ndarray) -> Any:
 def extremes(values: np.ndarray) -> Tuple[Any, Any]:
     """(min, max) of a non-empty array, NaN propagating, read in pieces
     (each piece reduced twice while it is in the cache)."""
+    values = _distinct(values)
     if values.size <= _PIECE:
         return np.minimum.reduce(values, axis=None), np.maximum.reduce(values, axis=None)
     low: Any = None

@@ -30,6 +30,11 @@ enum { FOCAL_BLOCK_SOFT = 1, FOCAL_BLOCK_HEAVY = 2 };
    into float32's range: such calls weigh carefully (weigh_carefully) */
 #define FOCAL_TINY_DIVISOR 0x1p-400
 
+/* a gradient divisor above this may bring a float32 result g w / D back
+   from a product g w beyond the double range (that needs D > 2^896; the
+   rest is margin): such calls weigh carefully */
+#define FOCAL_HUGE_DIVISOR 0x1p832
+
 typedef struct {
     double x[FOCAL_BLOCK];      /* finite logits (the scalar path takes the others) */
     double y[FOCAL_BLOCK];      /* targets in [0, 1] */
@@ -186,12 +191,17 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
          back: 4e-5 off); neither w 2^600 nor the quotient can overflow then.
        - float32 results, 2^600 smaller where w exceeds 2^960: two operations
          fewer an element (5 to 10% of a descendant's loop); a quotient it
-         takes below the normal range is 0 as a float32, and g w overflows
-         unshrunk only where |g| > 2^64 meets D > 2^896 (left).
+         takes below the normal range is 0 as a float32.  g w overflows
+         unshrunk only where it exceeds 2^1024 while g w / D stays below
+         2^128, which needs D > 2^896 (FOCAL_HUGE_DIVISOR; the careful loop):
+         there, by the product's size too (varifocal's alpha 1.7e308, w =
+         2, D = 1.7e308: inf for 1.54, review 92).
        A product in range takes the same operations as without. */
     double product = fabs(v.grad.hi * grad_scale.hi);
     int huge = precise ? product > 0x1p960 /* (inf: g w overflowed) */
-                       : grad_scale.hi > 0x1p960;
+                       : (grad_scale.hi > 0x1p960) |
+                             (careful & (bp->grad_divisor > FOCAL_HUGE_DIVISOR) &
+                              (product > 0x1p960));
     /* g w 2^600 larger below 2^-900, 2^1200 larger below 2^-1500 (tested
        that much larger: a product that underflowed to 0 is small too, g =
        8e-304 times w = 1e-21 gave 0 for 4e-291 over D = 2e-34, g = 6e-261
@@ -279,13 +289,15 @@ weigh_element(const block_params *bp, focal_values v, double x, double y, double
  * for a row whose parameters make `large` values (focal_params), and for a
  * divisor below FOCAL_TINY_DIVISOR, which brings a weighted scale below 2^-960 back into
  * float32's range (w = D = 2^-1074 beside w = 2^1023 in one call, where the
- * reductions' scale cannot fold the weights' size into D: 0 for 0.22).
+ * reductions' scale cannot fold the weights' size into D: 0 for 0.22); its
+ * shrink of a product beyond the double range, for a divisor above
+ * FOCAL_HUGE_DIVISOR.
  */
 static inline int
 weigh_carefully(const block_params *bp, int precise)
 {
     return precise || !(bp->grad_scale_ratio >= 1.0) || bp->focal.large ||
-           bp->grad_divisor < FOCAL_TINY_DIVISOR;
+           bp->grad_divisor < FOCAL_TINY_DIVISOR || bp->grad_divisor > FOCAL_HUGE_DIVISOR;
 }
 
 /*

@@ -717,6 +717,34 @@ quality_log_abs(dd v)
     return log_by_exponent(v.hi < 0.0 ? dd_negate(v) : v, 1, EXP_ACCURATE);
 }
 
+/* c = 1 - |u| for u = p - y != 0, from parts that do not cancel: (1 - y) + p
+   where p < y, (1 - p) + y where p > y */
+FOCAL_INLINE dd
+quality_complement(double u, double y, dd p, dd one_minus_p)
+{
+    return u < 0.0 ? dd_add(two_sum(1.0, -y, 1), p, 1) : dd_add(one_minus_p, dd_from(y), 1);
+}
+
+/*
+ * log|u| to about 2^-100 of itself, for |u| = u_scaled 2^-shift and c = 1 -
+ * |u| (quality_complement).  Near |u| = 1, u's own digits hold c to 2^-53
+ * of c at best, and beta multiplies log|u| = log(1 - c): y = 1e-307 at x =
+ * 701, beta 1e307 was 263 ULP off; y = 1 - 2^-53 at x = -650, beta 1e13,
+ * 1.2e6 ULP (log 2^600 |u| less 600 ln 2 there).  So up to c = 1/4 it is
+ * log1p(-c), as -c (1 + c/2) below 2^-59 (wide_power's forms).
+ */
+FOCAL_INLINE dd
+quality_log_u(dd u_scaled, dd c, double shift)
+{
+    if (c.hi < 0x1p-59) {
+        return dd_negate(dd_mul(c, two_sum(1.0, 0.5 * c.hi, 1), 1));
+    }
+    if (c.hi <= 0.25) {
+        return log1p_accurate(dd_negate(c));
+    }
+    return add_ln2_multiple(quality_log_abs(u_scaled), -shift, 1);
+}
+
 /* where quality_steep takes over (see quality_parts), for a u != 0 and w
    given in units of 2^-shift: |u| = au 2^-shift */
 FOCAL_INLINE int
@@ -818,7 +846,7 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     if (!hard && (half ? x != 0.0 : au != 0.0 && au == au)
         && (half || quality_is_steep(au, w_steep.hi, 0, beta))) {
         dd log_u = half ? add_ln2_multiple(quality_log_abs(dd_from(x)), -2.0, 1)
-                        : quality_log_abs(u);
+                        : quality_log_u(u, quality_complement(u.hi, y, s.p, s.one_minus_p), 0.0);
         double sign_u = (half ? x : u.hi) < 0.0 ? -1.0 : 1.0;
         /* 1 - 2p = -tanh(x / 2) = -x/2 to 2^-120 for the half */
         dd one_minus_2p = half ? dd_from(-0.5 * x) : dd_add(s.one_minus_p, dd_negate(s.p), 1);
@@ -850,7 +878,7 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
            of these elements (380 ns to 800 on a Zen 4). */
         const int fine = precise && !hard && !zero && u.hi == u.hi && beta > 4.0;
         dd log_u = hard   ? dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx)
-                   : fine ? quality_log_abs(abs_u)
+                   : fine ? quality_log_u(abs_u, quality_complement(u.hi, y, s.p, s.one_minus_p), 0.0)
                           : add_ln2_multiple(log_positive(scaled_u, precise), -tiny, precise);
         if (form == FOCAL_GAMMA_LARGE) {
             double plain = beta * log_u.hi;
@@ -976,7 +1004,8 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
             ce_.k -= shift;
             w_.k -= shift;
             return quality_steep(k->gamma, ce_, w_, dd_add(one_minus_p, dd_negate(p), 1),
-                                 add_ln2_multiple(quality_log_abs(u_s), -shift, 1),
+                                 quality_log_u(u_s, quality_complement(u_s.hi, y, p, one_minus_p),
+                                               shift),
                                  u_s.hi < 0.0 ? -1.0 : 1.0, derivatives);
         }
     }
@@ -986,11 +1015,48 @@ quality(double x, double y, const focal_params *k, int form, int soft, int deriv
 }
 
 /*
+ * A soft target's values beyond x = FOCAL_SIGMOID_FAR on the right, from
+ * their first-order forms in t = e^-x (each term to a relative t): there
+ *   1 - p = w = t,  u = (1 - y) - t,  1 - |u| = y + t,  CE = (1 - y) x + t,
+ *   QFL = u^beta CE,  dQFL/dx = u^beta [beta r CE + u],
+ *   d2QFL/dx2 = u^beta [beta (beta - 1) r^2 CE - beta r CE + (2 beta + 1) t]
+ * with r = t / u (quality_parts' formulas, 1 - 2p = -1).  t is subnormal
+ * from x = 708.4 and 0 from 745, while beta up to 1.8e308 brings its
+ * products back beside a target as small as 1 / beta, which keeps u^beta
+ * from underflowing (y = 1e-307, x = 730, beta 1e307: the gradient was 82
+ * ULP off, review 83).  Every part is held as m 2^e (dd_wide), u^beta from
+ * its complement (wide_power), and rounded once.  u >= 2^-53 does not
+ * cancel; on the left, where u = t - y can, the kernel's values stand.
+ */
+FOCAL_OUTLINED focal_values
+quality_far_right(double x, double y, double beta)
+{
+    dd_wide t = far_exp(x);
+    dd not_y = two_sum(1.0, -y, 1);
+    dd_wide u = wide_add(wide_from(not_y), wide_negate(t));
+    dd_wide u_beta = wide_power(u, wide_add(wide_from(dd_from(y)), t), beta);
+    dd_wide ce = wide_add(wide_from(dd_mul(not_y, dd_from(x), 1)), t);
+    dd_wide wide_beta = wide_from(dd_from(beta));
+    dd_wide beta_r_ce = wide_mul(wide_mul(wide_beta, wide_divide(t, u)), ce);
+    dd_wide two_beta_one = wide_from(two_sum(beta, 0.5, 1)); /* (2 beta + 1) / 2 */
+    two_beta_one.e += 1.0;
+    dd_wide curvature = wide_add(
+        wide_mul(wide_mul(beta_r_ce, wide_from(two_sum(beta, -1.0, 1))), wide_divide(t, u)),
+        wide_add(wide_negate(beta_r_ce), wide_mul(two_beta_one, t)));
+    focal_values v;
+    v.loss = wide_value(wide_mul(u_beta, ce));
+    v.grad = wide_value(wide_mul(u_beta, wide_add(beta_r_ce, u)));
+    v.hess = wide_value(wide_mul(u_beta, curvature)).hi;
+    return v;
+}
+
+/*
  * The quality focal loss on the scalar path: NaN, +-inf and hard targets
  * beyond FOCAL_SIGMOID_FAR are the focal loss's at gamma = beta (at x = +-inf
  * a soft target's |u| is the focal loss's 1 - p_t, and the limits agree:
  * loss +inf, gradient sign(x) |u|^(beta + 1), second derivative 0); a soft
- * target at a far finite logit keeps the kernel.
+ * target at a far finite logit takes quality_far_right on the right, the
+ * kernel on the left.
  */
 FOCAL_OUTLINED focal_values
 quality_limit(double x, double y, const focal_params *k, int precise)
@@ -998,14 +1064,17 @@ quality_limit(double x, double y, const focal_params *k, int precise)
     if (!isfinite(x) || y == 0.0 || y == 1.0) {
         return sigmoid_focal_limit(x, y, k, precise);
     }
+    if (x > FOCAL_SIGMOID_FAR) {
+        return quality_far_right(x, y, k->gamma);
+    }
     const int form = focal_gamma_kernel(k->gamma);
     focal_values v = quality(x, y, k, form, 1, FOCAL_OUT_HESS, precise);
     /* a far logit's second derivative from lifted parts (far_soft_lifted),
-       u = p - y there 1 - y or -y, to 2^-160 of it */
+       u = p - y there -y, to 2^-160 of it */
     logistic_parts s = logistic(x, 1, 0);
     int lift = precise ? far_soft_lifted(x, y, fabs(k->gamma) + 1.0, &s) : 0;
     if (lift != 0) {
-        dd u = x > 0.0 ? two_sum(1.0, -y, 1) : dd_from(-y);
+        dd u = dd_from(-y);
         v.hess = ldexp(quality_parts(x, y, s, u, k, form, FOCAL_OUT_HESS, 1).hess, -lift);
     }
     return v;

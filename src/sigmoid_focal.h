@@ -1088,12 +1088,26 @@ far_soft_lifted(double x, double y, double factor, logistic_parts *s)
  * 83); nearer, Poly-1's q^g underflows where epsilon brings the value back
  * (y = 1e-200, gamma 2, epsilon 1e300: the loss 0 from x = -500 to -700 for
  * 1e-300, review 91).  Every part is held as m 2^e (dd_wide), each
- * operation good to about 2^-100, and rounded once.  Beyond |x| = 5000,
- * t's products lie below 2^-6000 of the others: t is 0.  Returns 0 where
+ * operation good to about 2^-100, and rounded once (t: far_exp).  Returns 0 where
  * |x| + epsilon or a value passes the double range (the kernel's values
  * stand).
  */
 #define FOCAL_FAR_SOFT_FROM 75.0
+
+/* e^-ax for ax >= 0 as m 2^e, good to about 2^-100: taken as t 2^shift,
+   near 2^-900 where t is smaller (exp_accurate_shifted); 0 from ax = 5000,
+   where t's products lie below 2^-6000 of the values' other terms */
+FOCAL_INLINE dd_wide
+far_exp(double ax)
+{
+    dd_wide t = {dd_from(0.0), 0.0};
+    if (ax < 5000.0) {
+        double shift = fmax(floor(ax * INV_LN2) - 900.0, 0.0);
+        t = wide_from(exp_accurate_shifted(dd_from(-ax), shift));
+        t.e -= shift;
+    }
+    return t;
+}
 
 FOCAL_OUTLINED int
 sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, focal_values *v)
@@ -1106,14 +1120,7 @@ sigmoid_focal_far_soft(double x, double y, const focal_params *k, int poly, foca
           y > 0.0 && y < 1.0)) {
         return 0;
     }
-    dd_wide t = {dd_from(0.0), 0.0};
-    if (ax < 5000.0) {
-        /* t 2^shift, near 2^-900 where t is smaller, good to 2^-100
-           (exp_accurate_shifted) */
-        double shift = fmax(floor(ax * INV_LN2) - 900.0, 0.0);
-        t = wide_from(exp_accurate_shifted(dd_from(-ax), shift));
-        t.e -= shift;
-    }
+    dd_wide t = far_exp(ax);
     /* u and 1 - u exactly */
     dd_wide u = wide_from(left ? dd_from(y) : two_sum(1.0, -y, 1));
     dd_wide not_u = wide_from(left ? two_sum(1.0, -y, 1) : dd_from(y));

@@ -408,6 +408,35 @@ def test_float32_descendants_normalise_before_a_gradient_leaves_the_range(name):
             assert_close(grad[i], want, np.float32, 1, (name, float(x[i]), target))
 
 
+@pytest.mark.parametrize("name, parameters, weight, normalizer", [
+    ("varifocal", (1.7e308, 2.0), 2.0, 1.7e308), ("varifocal", (1e300, 1.0), 1e20, 1e308),
+    ("poly1", (0.25, 2.0, 1.7e308), 10.0, 1.7e308), ("poly1", (None, 0.0, 1e300), 1e10, 1.7e308),
+    ("poly1", (None, 2.0, 1e300), 1e10, 2.0**900)])
+def test_float32_gradients_over_a_normalizer_near_the_top_of_the_range(name, parameters, weight,
+                                                                       normalizer):
+    """Where w g passes the double range and D brings the quotient back into
+    float32's (D above 2^896), the float32 loop formed w g unshrunk: inf for
+    varifocal's alpha 1.7e308, w = 2, D = 1.7e308, where the value is 1.54
+    (review 92; float64's results were right).  Against mpmath, both targets."""
+    x = np.array([-0.25, 0.5, -3.0, 2.0, 0.0, -30.0, 1.0], np.float32)
+    w = np.full(x.size, weight)
+    for target in (0.0, 1.0):
+        y = np.full(x.size, target, np.float32)
+        if name == "poly1":
+            alpha, gamma, epsilon = parameters
+            grad = focal.poly1_grad(x, y, alpha, gamma, epsilon, weights=w, normalizer=normalizer)
+            exact = [poly1_mp(float(v), target, gamma, epsilon, alpha=alpha)[1] for v in x]
+        else:
+            alpha, gamma = parameters
+            grad = focal.varifocal_grad(x, y, alpha, gamma, weights=w, normalizer=normalizer)
+            exact = [varifocal_mp(float(v), target, gamma, alpha=alpha)[1] for v in x]
+        for i in range(x.size):
+            if abs(exact[i]) > np.finfo(np.float64).max:
+                continue  # (g itself past the doubles: the README's own class, inf)
+            want = mpmath.mpf(weight) * exact[i] / mpmath.mpf(normalizer)
+            assert_close(grad[i], want, np.float32, 1, (name, float(x[i]), target))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_an_infinite_loss_beside_a_weight_the_scale_takes_to_zero(dtype):
     """An unweighted loss beyond the double range (varifocal with alpha 1.7e308, FL* with

@@ -883,6 +883,43 @@ def test_far_soft_targets_in_float32(family, x, y, gamma, epsilon):
         assert ulp_error(got[0], value, np.float32) <= 1.0, (what, got[0], mpmath.nstr(value, 9))
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.5, 7.5, 1e13, 1e307, 1.7e308])
+def test_quality_far_right_soft_targets(beta):
+    """Beyond x = 700 on the right, 1 - p = e^-x is subnormal from 708.4 (0
+    from 745) while beta up to 1.8e308 brings its products back beside a
+    target small enough to keep |u|^beta = (1 - y - e^-x)^beta from
+    underflowing (y = 1e-307, x = 730, beta 1e307: the gradient 82 ULP off,
+    review 83; x = 701: 263 ULP, u's digits holding y + e^-x to 2^-53).
+    Every value within 1 ULP (a subnormal one within its spacing)."""
+    for x, y in itertools.product((701.0, 709.0, 730.0, 745.2, 1000.0, 6000.0),
+                                  (5e-324, 1e-310, 1e-307, 1e-20, 0.3, 1 - 2.0**-53)):
+        with mpmath.workdps(450 + int(x / 2.3)):
+            computed, exact = _far_soft_values("quality", x, y, beta, None)
+            for got, value, what in zip(computed, exact, ("loss", "gradient", "second derivative")):
+                bound = max(np.spacing(abs(float(value))), 2.0**-1074)
+                assert abs(got - value) <= bound, (what, x, y, got, mpmath.nstr(value, 17))
+
+
+@pytest.mark.parametrize("beta", [1e10, 1e13, 1e15, 1e17])
+def test_quality_targets_near_one_under_a_large_beta(beta):
+    """|u| = |p - y| near 1 (y near 1 and p small, or the mirror): beta
+    multiplies log|u| = log(1 - c), and |u|'s own digits hold c = 1 - |u| to
+    2^-53 of it at best (y = 1 - 2^-53 at x = -650, beta 1e13: the gradient
+    1.2e6 ULP off, 1.3e10 at beta 1e17; 3.2 ULP within |x| = 600).  c is
+    formed from its parts, (1 - y) + p: loss and gradient within 1 ULP, the
+    second derivative within 2."""
+    near_one = (1 - 2.0**-53, 1 - 2.0**-50, 1 - 1e-10)
+    cases = [(x, y) for x in (-1000.0, -701.0, -650.0, -300.0, -5.0, -0.5) for y in near_one]
+    cases += [(-x, 1 - y) for x, y in cases]
+    for x, y in cases:
+        with mpmath.workdps(450 + int(abs(x) / 2.3)):
+            computed, exact = _far_soft_values("quality", x, y, beta, None)
+            for got, value, what, ulps in zip(computed, exact, ("loss", "gradient", "hessian"),
+                                              (1, 1, 2)):
+                bound = ulps * max(np.spacing(abs(float(value))), 2.0**-1074)
+                assert abs(got - value) <= bound, (what, x, y, got, mpmath.nstr(value, 17))
+
+
 def _steps_above(clip):
     """Logits from the double nearest logit(clip) upwards: 1 to 1,000 of its
     spacings, where P = p - m runs from about 1e-17 of m upwards; at clip

@@ -678,6 +678,32 @@ def test_large_checks_in_pieces_give_the_whole_answers():
         focal.loss(np.zeros((n, 2), dtype=np.float32), labels)
 
 
+def test_checks_read_a_broadcast_value_once(monkeypatch):
+    """An axis of stride 0 holds one value: the checks read it once (a
+    per-class alpha broadcast over 2**34 classes was read whole, 13 s, before
+    the result's allocation failed; review 92).  Read piece by piece, the
+    views below would take years: more than a few pieces fails."""
+    original = _args.pieces
+
+    def counted(*arrays, **options):
+        for number, piece in enumerate(original(*arrays, **options)):
+            assert number < 16, "a broadcast array read piece by piece"
+            yield piece
+
+    monkeypatch.setattr(_args, "pieces", counted)
+    everywhere = np.broadcast_to(np.float64(0.25), (2**59,))
+    assert _args.within_unit_interval(everywhere)
+    assert _args.class_alpha(everywhere[: 2**40], 2**40, class_axis=-1)[1] is not None
+    assert not _args.within_unit_interval(np.broadcast_to(np.float32(1.5), (2**40, 3)))
+    rows = np.broadcast_to(np.array([0.5, np.nan, 0.25]), (2**50, 3))
+    assert not _args.within_unit_interval(rows)
+    assert np.isnan(_args.largest(rows)) and np.isnan(_args.extremes(rows)[0])
+    tall = np.broadcast_to(np.arange(3.0)[:, None], (3, 2**50))
+    assert _args.extremes(tall) == (0.0, 2.0) and _args.largest(tall) == 2.0
+    with pytest.raises(ValueError, match="alpha: every per-class value"):
+        _args.class_alpha(np.broadcast_to(np.float16(-1), (2**40,)), 2**40, class_axis=-1)
+
+
 def test_a_signal_handler_exception_ends_the_call():
     """Any exception a Python signal handler raises ends the call (here a timer)."""
     script = _child(2, """
