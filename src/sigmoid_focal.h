@@ -567,11 +567,17 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
                                             precise),
                                    precise)
                           : dd_scale(dd_mul(q, q, precise), a.hi, precise);
-        /* (= d - a w: float32 results take it so where d is p_minus_y's series,
-           next to the target 1/2 whose squares keep none of its digits) */
-        squares = soft && !precise && fabs(s.x) < p_minus_y_series_below(0)
-                      ? dd_from(d_ce.hi - a.hi * w.hi)
-                      : squares;
+        /* (= d - a w: taken so where d is p_minus_y's series, next to the
+           target 1/2, whose squares keep none of d's digits in float32 and,
+           in float64, lose those below 2^-1065 (p's low part is x/4 there,
+           subnormal from |x| = 2^-1020, and p^2's products of it round
+           apart: x = 1.2633e-320, y = 1/2, epsilon -1 gave 2^-1065 for
+           x/4, 127 subnormal spacings, review 83); d - a w does not cancel
+           there but where the gradient does, and a w is 0 at y = 1/2) */
+        const int near_half = soft && fabs(s.x) < p_minus_y_series_below(precise);
+        dd d_less_a_w = precise ? dd_add(d_ce, dd_negate(dd_mul(a, w, 1)), 1)
+                                : dd_from(d_ce.hi - a.hi * w.hi);
+        squares = near_half ? d_less_a_w : squares;
         d = dd_add(dd_mul(one_plus_epsilon, d_ce, precise), dd_scale(squares, -k->extra, precise),
                    precise);
     }

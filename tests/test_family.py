@@ -142,8 +142,12 @@ def test_poly1_gradient_at_target_one_half(epsilon, dtype):
     # about x / 4 near 0, which a form rounding (1 + epsilon) - epsilon p and
     # (1 + epsilon) - epsilon (1 - p) apart lost (0 for 6.25e-302 at x = 1e-300).
     # (float32 results take p in plain double, whose p - 1/2 keeps its digits
-    # from |x| = 1e-5 on, for every epsilon and the focal loss alike)
-    tiny = [1e-300, 1e-40, 1e-20, 3e-9] if dtype == np.float64 else []
+    # from |x| = 1e-5 on, for every epsilon and the focal loss alike).  Below
+    # 2^-1020 the squares (1 - y) p^2 - y (1 - p)^2 of epsilon < 0 rounded
+    # p's subnormal low part apart: 2^-1065 for x/4 at x = 1.2633e-320 (127
+    # subnormal spacings, review 83; 64 at x = 2.2e-308)
+    tiny = [5e-324, 1e-322, 1.2633e-320, -3e-315, 2.2e-308, 1e-300, 1e-40, 1e-20, 3e-9
+            ] if dtype == np.float64 else []
     x = np.array(tiny + [1e-5, 0.3, -2.0, 40.0], dtype=dtype)
     y = np.full_like(x, 0.5)
     for gamma in (0.0, 0.5, 2.0):
