@@ -1036,13 +1036,12 @@ quality_far_right(double x, double y, double beta)
     dd_wide u = wide_add(wide_from(not_y), wide_negate(t));
     dd_wide u_beta = wide_power(u, wide_add(wide_from(dd_from(y)), t), beta);
     dd_wide ce = wide_add(wide_from(dd_mul(not_y, dd_from(x), 1)), t);
-    dd_wide wide_beta = wide_from(dd_from(beta));
-    dd_wide beta_r_ce = wide_mul(wide_mul(wide_beta, wide_divide(t, u)), ce);
+    dd_wide r = wide_divide(t, u);
+    dd_wide beta_r_ce = wide_mul(wide_mul(wide_from(dd_from(beta)), r), ce);
     dd_wide two_beta_one = wide_from(two_sum(beta, 0.5, 1)); /* (2 beta + 1) / 2 */
     two_beta_one.e += 1.0;
-    dd_wide curvature = wide_add(
-        wide_mul(wide_mul(beta_r_ce, wide_from(two_sum(beta, -1.0, 1))), wide_divide(t, u)),
-        wide_add(wide_negate(beta_r_ce), wide_mul(two_beta_one, t)));
+    dd_wide curvature = wide_add(wide_mul(wide_mul(beta_r_ce, wide_from(two_sum(beta, -1.0, 1))), r),
+                                 wide_add(wide_negate(beta_r_ce), wide_mul(two_beta_one, t)));
     focal_values v;
     v.loss = wide_value(wide_mul(u_beta, ce));
     v.grad = wide_value(wide_mul(u_beta, wide_add(beta_r_ce, u)));
