@@ -690,13 +690,20 @@ quality_times(quality_scaled a, quality_scaled b)
     return r;
 }
 
-/* c |u|^m for c = f 2^k, in double-double (a sum of terms is rounded once);
-   m = beta + j in double-double, exactly: rounded, beta + 1 = 1.9 moved
-   |u|^m by 8e-14 at log|u| = -706 */
-FOCAL_INLINE dd
-quality_steep_term(quality_scaled c, dd m, dd log_u)
+/* log(c |u|^m) for c = f 2^k, roughly (f's own log, below ln 2, left out) */
+FOCAL_INLINE double
+quality_steep_log(quality_scaled c, dd m, dd log_u)
 {
-    double plain = m.hi * log_u.hi + c.k * LN2_HI;
+    return m.hi * log_u.hi + c.k * LN2_HI;
+}
+
+/* c |u|^m 2^lift for c = f 2^k, in double-double (a sum of terms is rounded
+   once); m = beta + j in double-double, exactly: rounded, beta + 1 = 1.9
+   moved |u|^m by 8e-14 at log|u| = -706 */
+FOCAL_INLINE dd
+quality_steep_term(quality_scaled c, dd m, dd log_u, double lift)
+{
+    double plain = quality_steep_log(c, m, log_u);
     if (c.f.hi == 0.0 || plain < -1e4) {
         return dd_from(0.0);  /* (c |u|^m underflows: f is below 2) */
     }
@@ -706,8 +713,24 @@ quality_steep_term(quality_scaled c, dd m, dd log_u)
     dd e = add_ln2_multiple(dd_mul(log_u, m, 1), c.k, 1);
     double n = (e.hi * INV_LN2 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
     dd mantissa = dd_mul(c.f, exp_accurate(add_ln2_multiple(e, -n, 1)), 1);
-    dd r = {scalbn(mantissa.hi, (int)n), scalbn(mantissa.lo, (int)n)};
+    dd r = {scalbn(mantissa.hi, (int)(n + lift)), scalbn(mantissa.lo, (int)(n + lift))};
     return r;
+}
+
+/* A value whose terms all lie below about 2^-990 sums them 2^1000 larger
+   (lift) and scales the sum back once (quality_steep_value): each term scaled
+   into the subnormal range apart, and the sum rounded again, left gradients
+   up to 0.98 subnormal spacings off (as review 93 found of quality_parts') */
+FOCAL_INLINE double
+quality_steep_lift(double largest_log)
+{
+    return largest_log < -990.0 * LN2_HI ? 1000.0 : 0.0;
+}
+
+FOCAL_INLINE double
+quality_steep_value(dd sum, double lift)
+{
+    return lift != 0.0 ? dd_scale_down(sum, 0x1p-1000, 1).hi : sum.hi;
 }
 
 /* log|v| to about 2^-100 for a finite v != 0 */
@@ -761,7 +784,8 @@ quality_steep(double beta, quality_scaled ce_, quality_scaled w_, dd one_minus_2
               double sign_u, int derivatives)
 {
     focal_values v;
-    v.loss = dd_from(quality_steep_term(ce_, dd_from(beta), log_u).hi);
+    double lift = quality_steep_lift(quality_steep_log(ce_, dd_from(beta), log_u));
+    v.loss = dd_from(quality_steep_value(quality_steep_term(ce_, dd_from(beta), log_u, lift), lift));
     v.grad = dd_from(0.0);
     v.hess = 0.0;
     if (derivatives < FOCAL_OUT_GRAD) {
@@ -770,28 +794,36 @@ quality_steep(double beta, quality_scaled ce_, quality_scaled w_, dd one_minus_2
     quality_scaled beta_w_ce = quality_times(quality_times(quality_scale(dd_from(beta)), w_), ce_);
     const quality_scaled one = {{1.0, 0.0}, 0.0};
     /* (dd_accumulate: an infinite term gives inf, not NaN) */
-    double g = dd_accumulate(quality_steep_term(beta_w_ce, two_sum(beta, -1.0, 1), log_u),
-                             quality_steep_term(one, two_sum(beta, 1.0, 1), log_u), 1).hi;
+    dd m_less_1 = two_sum(beta, -1.0, 1), m_plus_1 = two_sum(beta, 1.0, 1);
+    lift = quality_steep_lift(fmax(quality_steep_log(beta_w_ce, m_less_1, log_u),
+                                   quality_steep_log(one, m_plus_1, log_u)));
+    double g = quality_steep_value(dd_accumulate(quality_steep_term(beta_w_ce, m_less_1, log_u, lift),
+                                                 quality_steep_term(one, m_plus_1, log_u, lift), 1),
+                                   lift);
     v.grad = dd_from(sign_u * g);
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
     }
     /* beta |beta - 1| w^2 CE, beta w CE |1 - 2p| and (2 beta + 1) w =
        2 (beta + 1/2) w, every product of factors f 2^k (no overflow) */
-    dd beta_less_1 = two_sum(beta, -1.0, 1);
     quality_scaled c1 = quality_times(
         quality_times(beta_w_ce, w_),
-        quality_scale(beta_less_1.hi < 0.0 ? dd_negate(beta_less_1) : beta_less_1));
+        quality_scale(m_less_1.hi < 0.0 ? dd_negate(m_less_1) : m_less_1));
     quality_scaled c2 = quality_times(
         beta_w_ce, quality_scale(one_minus_2p.hi < 0.0 ? dd_negate(one_minus_2p) : one_minus_2p));
     quality_scaled c3 = quality_times(quality_scale(two_sum(beta, 0.5, 1)), w_);
     c3.k += 1.0;
     double s2 = one_minus_2p.hi < 0.0 ? -sign_u : sign_u;
-    dd t1 = quality_steep_term(c1, two_sum(beta, -2.0, 1), log_u);
-    dd t2 = quality_steep_term(c2, two_sum(beta, -1.0, 1), log_u);
+    dd m_less_2 = two_sum(beta, -2.0, 1);
+    lift = quality_steep_lift(fmax(fmax(quality_steep_log(c1, m_less_2, log_u),
+                                        quality_steep_log(c2, m_less_1, log_u)),
+                                   quality_steep_log(c3, dd_from(beta), log_u)));
+    dd t1 = quality_steep_term(c1, m_less_2, log_u, lift);
+    dd t2 = quality_steep_term(c2, m_less_1, log_u, lift);
     t1 = beta < 1.0 ? dd_negate(t1) : t1;
     t2 = s2 < 0.0 ? dd_negate(t2) : t2;
-    v.hess = dd_accumulate(dd_accumulate(t1, t2, 1), quality_steep_term(c3, dd_from(beta), log_u), 1).hi;
+    dd t3 = quality_steep_term(c3, dd_from(beta), log_u, lift);
+    v.hess = quality_steep_value(dd_accumulate(dd_accumulate(t1, t2, 1), t3, 1), lift);
     return v;
 }
 
@@ -857,6 +889,7 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     dd abs_u = u.hi < 0.0 ? dd_negate(u) : u;
     dd u_beta;
     int boosted = 0; /* u_beta holds |u|^beta 2^1000 (as in sigmoid_focal_parts) */
+    int fine = 0;    /* float64 soft targets above beta 4: see below */
     if (form >= 1 && form <= 4) {
         dd u2 = dd_mul(abs_u, abs_u, precise);
         u_beta = form == 1   ? abs_u
@@ -876,7 +909,7 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
            2^-56 or so and exp_series' gave the loss 1.4 ULP at beta 8 and
            12 at beta 100, y = 0.3; 0.74 at beta 2.5).  It doubles the time
            of these elements (380 ns to 800 on a Zen 4). */
-        const int fine = precise && !hard && !zero && u.hi == u.hi && beta > 4.0;
+        fine = precise && !hard && !zero && u.hi == u.hi && beta > 4.0;
         dd log_u = hard   ? dd_negate(y == 1.0 ? s.softplus_x : s.softplus_mx)
                    : fine ? quality_log_u(abs_u, quality_complement(u.hi, y, s.p, s.one_minus_p), 0.0)
                           : add_ln2_multiple(log_positive(scaled_u, precise), -tiny, precise);
@@ -899,7 +932,7 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     const int large = form == FOCAL_GAMMA_LARGE;
     const double unscale = 0x1p-1000;
     dd loss = dd_mul(u_beta, ce, precise);
-    v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
+    v.loss = large && boosted ? dd_scale_down(loss, unscale, precise) : loss;
     v.grad = dd_from(0.0);
     v.hess = 0.0;
     if (derivatives < FOCAL_OUT_GRAD) {
@@ -919,7 +952,7 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
     dd rho_ce = dd_mul(rho, ce, precise);
     dd bracket = dd_add(dd_scale(rho_ce, beta, precise), u, precise);
     dd grad = dd_mul(u_beta, bracket, precise);
-    v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
+    v.grad = large && boosted ? dd_scale_down(grad, unscale, precise) : grad;
     if (derivatives < FOCAL_OUT_HESS) {
         return v;
     }
@@ -943,6 +976,28 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
                : ub_beta_rho * ((beta - 1.0) * rho_ce.hi) + ub_beta * one_minus_2p * rho_ce.hi
                      + 2.0 * ub_beta_rho * u.hi + ub * w.hi;
         hess = boosted ? hess * unscale : hess;
+    }
+    if (fine) {
+        /* The fine path's bracket in double-double, in the large form's
+           order (no product overflows), rounded once: summed from doubles,
+           each term's rounding times beta, and terms that cancel where beta
+           rho is near 1 / |1 - 2p|, left the second derivative 2.5 to 5 ULP
+           off above beta 1e17 where |u| is near 1 (review 93).  1 - 2p from
+           p's parts but near x = 0, where they cancel (its series there). */
+        dd one_minus_2p_dd = fabs(x) < one_minus_two_p_series_below(precise)
+                                 ? dd_from(one_minus_2p)
+                                 : dd_add(s.one_minus_p, dd_negate(s.p), precise);
+        dd ub_beta = dd_scale(u_beta, beta, precise);
+        dd ub_beta_rho = dd_mul(ub_beta, rho, precise);
+        dd terms = dd_mul(ub_beta_rho, dd_mul(two_sum(beta, -1.0, precise), rho_ce, precise),
+                          precise);
+        terms = dd_add(terms, dd_mul(ub_beta, dd_mul(one_minus_2p_dd, rho_ce, precise), precise),
+                       precise);
+        terms = dd_add(terms, dd_scale(dd_mul(ub_beta_rho, u, precise), 2.0, precise), precise);
+        terms = dd_add(terms, dd_mul(u_beta, w, precise), precise);
+        double fine_hess = large && boosted ? dd_scale_down(terms, unscale, precise).hi : terms.hi;
+        /* (an infinite term, which the double-double sums make NaN: the plain sum) */
+        hess = isfinite(fine_hess) ? fine_hess : hess;
     }
     /* u == 0: the limits named above (2 w^2 CE at beta 2, w at beta 0) */
     double at_zero = beta == 2.0 ? 2.0 * w.hi * w.hi * ce.hi : beta == 0.0 ? w.hi : 0.0;

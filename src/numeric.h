@@ -145,6 +145,30 @@ dd_scale(dd a, double b, int precise)
     return fast_two_sum(p.hi, p.lo + a.lo * b, precise);
 }
 
+/*
+ * a b for a power of two b < 1 that may take a into the subnormal range
+ * (the kernels' values formed 2^1000 larger, scaled back).  There dd_scale
+ * rounds a.hi b to the subnormal grid and drops a.lo, which lies below it:
+ * two roundings, up to 1.1 subnormal spacings (review 93).  Rounded once
+ * instead: the grid is 2^-1074 / b at a's scale, a.hi - round(a.hi b) / b is
+ * exact (both multiples of a.hi's ulp, at most half the grid apart), and
+ * with a.lo (below a quarter of the grid) it moves the result one spacing
+ * where it passes half the grid.  Selects: the block loops vectorise.
+ */
+FOCAL_INLINE dd
+dd_scale_down(dd a, double b, int precise)
+{
+    double rounded = a.hi * b;
+    if (!precise) {
+        return dd_from(rounded);
+    }
+    double residual = (a.hi - rounded / b) + a.lo;
+    double half = 0.5 * (0x1p-1074 / b); /* (2^-1075 itself is not a double) */
+    double step = residual > half ? 0x1p-1074 : residual < -half ? -0x1p-1074 : 0.0;
+    dd once = {rounded + step, 0.0};
+    return fabs(rounded) < 0x1p-1022 ? once : dd_scale(a, b, precise);
+}
+
 FOCAL_INLINE dd
 dd_negate(dd a)
 {

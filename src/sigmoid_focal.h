@@ -537,7 +537,7 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
         /* q^g CE + (epsilon q^g) q: where C overflowed, q^g may be 0 */
         loss = dd_from(q_gamma.hi * ce.hi + (k->extra * q_gamma.hi) * q.hi);
     }
-    v.loss = large && boosted ? dd_scale(loss, unscale, precise) : loss;
+    v.loss = large && boosted ? dd_scale_down(loss, unscale, precise) : loss;
     v.grad = dd_from(0.0);
     v.hess = 0.0;
     if (derivatives < FOCAL_OUT_GRAD) { /* a constant: the loss-only kernels stop here */
@@ -626,7 +626,7 @@ sigmoid_focal_parts_shifted(double y, logistic_parts s, const focal_params *k, i
     if (poly == POLY1_GUARDED) {
         grad = isfinite(grad.hi) ? grad : poly1_grad_apart(q_gamma, a, r, w, ce, d_ce, k, precise);
     }
-    v.grad = large && boosted ? dd_scale(grad, unscale, precise) : grad;
+    v.grad = large && boosted ? dd_scale_down(grad, unscale, precise) : grad;
     if (derivatives < FOCAL_OUT_HESS) { /* a constant: no one reads the second derivative */
         return v;
     }
