@@ -978,23 +978,38 @@ quality_parts(double x, double y, logistic_parts s, dd u, const focal_params *k,
         hess = boosted ? hess * unscale : hess;
     }
     if (fine) {
-        /* The fine path's bracket in double-double, in the large form's
-           order (no product overflows), rounded once: summed from doubles,
-           each term's rounding times beta, and terms that cancel where beta
-           rho is near 1 / |1 - 2p|, left the second derivative 2.5 to 5 ULP
-           off above beta 1e17 where |u| is near 1 (review 93).  1 - 2p from
-           p's parts but near x = 0, where they cancel (its series there). */
+        /* The fine path's bracket in double-double, rounded once: summed
+           from doubles, each term's rounding times beta, and terms that
+           cancel where beta rho is near 1 / |1 - 2p|, left the second
+           derivative 2.5 to 5 ULP off above beta 1e17 where |u| is near 1,
+           hundreds where they cancel (review 93).  Below beta 1e150 the
+           bracket is formed first and multiplied by |u|^beta once (each term
+           times |u|^beta rounded apart where the products are subnormal, 1.7
+           spacings, review 94); from 1e150 in the large form's order (no
+           product overflows).  1 - 2p from p's parts but near x = 0, where
+           they cancel (its series there). */
         dd one_minus_2p_dd = fabs(x) < one_minus_two_p_series_below(precise)
                                  ? dd_from(one_minus_2p)
                                  : dd_add(s.one_minus_p, dd_negate(s.p), precise);
-        dd ub_beta = dd_scale(u_beta, beta, precise);
-        dd ub_beta_rho = dd_mul(ub_beta, rho, precise);
-        dd terms = dd_mul(ub_beta_rho, dd_mul(two_sum(beta, -1.0, precise), rho_ce, precise),
+        dd beta_less_1 = two_sum(beta, -1.0, precise);
+        dd terms;
+        if (beta < 1e150) {
+            dd b = dd_mul(dd_mul(dd_from(beta), beta_less_1, precise), dd_mul(rho, rho_ce, precise),
                           precise);
-        terms = dd_add(terms, dd_mul(ub_beta, dd_mul(one_minus_2p_dd, rho_ce, precise), precise),
-                       precise);
-        terms = dd_add(terms, dd_scale(dd_mul(ub_beta_rho, u, precise), 2.0, precise), precise);
-        terms = dd_add(terms, dd_mul(u_beta, w, precise), precise);
+            b = dd_add(b, dd_scale(dd_mul(one_minus_2p_dd, rho_ce, precise), beta, precise), precise);
+            b = dd_add(b, dd_scale(dd_mul(rho, u, precise), 2.0 * beta, precise), precise);
+            b = dd_add(b, w, precise);
+            terms = dd_mul(u_beta, b, precise);
+        }
+        else {
+            dd ub_beta = dd_scale(u_beta, beta, precise);
+            dd ub_beta_rho = dd_mul(ub_beta, rho, precise);
+            terms = dd_mul(ub_beta_rho, dd_mul(beta_less_1, rho_ce, precise), precise);
+            terms = dd_add(terms, dd_mul(ub_beta, dd_mul(one_minus_2p_dd, rho_ce, precise), precise),
+                           precise);
+            terms = dd_add(terms, dd_scale(dd_mul(ub_beta_rho, u, precise), 2.0, precise), precise);
+            terms = dd_add(terms, dd_mul(u_beta, w, precise), precise);
+        }
         double fine_hess = large && boosted ? dd_scale_down(terms, unscale, precise).hi : terms.hi;
         /* (an infinite term, which the double-double sums make NaN: the plain sum) */
         hess = isfinite(fine_hess) ? fine_hess : hess;
