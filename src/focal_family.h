@@ -793,10 +793,10 @@ quality_steep(double beta, quality_scaled ce_, quality_scaled w_, dd one_minus_2
     }
     quality_scaled beta_w_ce = quality_times(quality_times(quality_scale(dd_from(beta)), w_), ce_);
     const quality_scaled one = {{1.0, 0.0}, 0.0};
-    /* (dd_accumulate: an infinite term gives inf, not NaN) */
     dd m_less_1 = two_sum(beta, -1.0, 1), m_plus_1 = two_sum(beta, 1.0, 1);
     lift = quality_steep_lift(fmax(quality_steep_log(beta_w_ce, m_less_1, log_u),
                                    quality_steep_log(one, m_plus_1, log_u)));
+    /* (dd_accumulate: an infinite term gives inf, not NaN) */
     double g = quality_steep_value(dd_accumulate(quality_steep_term(beta_w_ce, m_less_1, log_u, lift),
                                                  quality_steep_term(one, m_plus_1, log_u, lift), 1),
                                    lift);

@@ -984,7 +984,7 @@ def test_values_scaled_back_into_the_subnormal_range_round_once(family):
             q = abs(p - y) if family == "quality" else y * (1 - p) + (1 - y) * p
             if not 1e-12 < q < 1 - 1e-9:
                 continue
-            # the loss, |log q| CE(x)-sized, between 1e-323 and 1e-306
+            # a gamma that takes q^gamma |x| (about the loss) to 1e-323..1e-306
             gamma = float((np.log(10 ** rng.uniform(-323, -306)) - np.log(max(abs(x), 0.1)))
                           / np.log(q))
             if gamma <= 8:
